@@ -1,0 +1,9 @@
+/* libmixstage: mixing graphs rendered the way producers and mix engineers
+ * deliver music.  The umbrella header: include this one. */
+#ifndef MIXSTAGE_H
+#define MIXSTAGE_H
+
+#include "mixstage/common.h"
+#include "mixstage/graph.h"
+
+#endif
