@@ -1,0 +1,212 @@
+/* libmixstage internal: object layouts of the graph and the engine.
+ * Nothing here is public; struct layouts may change at any time. */
+#ifndef MIXSTAGE_INTERNAL_H
+#define MIXSTAGE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "mixstage/common.h"
+#include "mixstage/graph.h"
+#include "node.h"
+
+#define MIXSTAGE__CELL MIXSTAGE_CONTROL_FRAMES
+#define MIXSTAGE__NAME_MAX 128
+#define MIXSTAGE__ERR_MAX 512
+
+/* ---- parameters and automation ------------------------------------------ */
+
+typedef struct mixstage__point {
+  int64_t frame;
+  double value;
+  int curve; /* shape of the segment that ends at this point */
+} mixstage__point;
+
+struct mixstage_lane {
+  mixstage_graph *graph;
+  const mixstage_param_info *info;
+  mixstage__point *points;
+  int count, capacity;
+};
+
+/* One controllable value.  The control thread writes `target` (atomic); the
+ * audio thread moves `value` towards it at each control boundary, or reads
+ * the lane when there is one. */
+typedef struct mixstage__param {
+  const mixstage_param_info *info;
+  _Atomic double target;
+  double value;      /* value at the current control boundary */
+  double value_prev; /* value at the previous boundary */
+  mixstage_lane *lane;
+} mixstage__param;
+
+void mixstage__param_init(mixstage__param *p, const mixstage_param_info *info);
+/* Advances to the control boundary at frame f; returns 1 if the value moved. */
+int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef);
+void mixstage__param_snap(mixstage__param *p, int64_t f);
+double mixstage__lane_eval(const mixstage_lane *lane, int64_t frame);
+void mixstage__lane_free(mixstage_graph *g, mixstage_lane *lane);
+
+/* ---- objects --------------------------------------------------------------- */
+
+typedef enum { MIXSTAGE__UNIT_STRIP = 0, MIXSTAGE__UNIT_BUS = 1 } mixstage__unit_kind;
+
+typedef struct mixstage__unit mixstage__unit;
+
+/* Planar ring-buffer delay for latency compensation: integer delay. */
+typedef struct mixstage__delay {
+  float *buf; /* channels * len */
+  int channels, len, pos, delay;
+} mixstage__delay;
+
+struct mixstage_node {
+  mixstage_graph *graph;
+  mixstage__unit *owner;
+  const mixstage__node_class *cls;
+  int role;
+  _Atomic int bypass_req;
+  int bypass; /* as applied by the audio thread */
+  mixstage__param *params;
+  double *pv; /* current values passed to update(), by id */
+  void *state;
+  int inited;
+  /* sidechain */
+  mixstage__unit *key_unit;
+  int key_tap;
+  /* runtime (prepare) */
+  int latency;
+  int64_t tail;
+  mixstage__delay key_delay; /* aligns the key with this node's input */
+  mixstage__delay pre_delay; /* delays the main path when the key arrives later */
+  mixstage__delay bypass_delay;
+  _Atomic int ctl_dirty; /* a control-thread setter ran since the last step */
+  int ctl_active;         /* smoothing in progress or lanes present */
+  _Atomic float gr_db;
+  _Atomic int64_t faults;
+  char label[MIXSTAGE__NAME_MAX + 64];
+};
+
+struct mixstage_send {
+  mixstage_graph *graph;
+  mixstage__unit *from;
+  mixstage_bus *to;
+  int tap, role;
+  _Atomic int mute_req;
+  mixstage__param level; /* dB */
+  /* runtime */
+  float *buf[MIXSTAGE_MAX_CHANNELS]; /* target channels, one cell */
+  float g0, g1;                      /* linear gain at the previous/current boundary */
+  float mute_g0, mute_g1;
+};
+
+/* What strips and buses share: a chain, a fader stage, an output. */
+struct mixstage__unit {
+  mixstage_graph *graph;
+  int kind; /* mixstage__unit_kind */
+  int index; /* in the graph's strip or bus array */
+  char name[MIXSTAGE__NAME_MAX];
+  int channels;
+  uint32_t color;
+  mixstage_node **nodes;
+  int node_count, node_cap;
+  mixstage_send **sends;
+  int send_count, send_cap;
+  mixstage_bus *output; /* NULL only for the mix bus */
+  mixstage__param fader, pan, width;
+  _Atomic int mute_req, solo_req;
+  /* runtime */
+  int out_channels;                  /* channels after pan (= output bus's) */
+  float *buf[MIXSTAGE_MAX_CHANNELS]; /* working cell, max(channels, out_channels) */
+  float *pre[MIXSTAGE_MAX_CHANNELS]; /* pre-fader tap copy (when needed) */
+  float *post[MIXSTAGE_MAX_CHANNELS];/* post-fader, pre-mute tap (keys) */
+  float *out[MIXSTAGE_MAX_CHANNELS]; /* post-mute output feeding the bus */
+  int need_pre;
+  int latency_in, latency_out;       /* frames at chain input and output */
+  int64_t tail;
+  /* gain stage values at the previous and the current control boundary */
+  float fader_g0, fader_g1, mute_g0, mute_g1, mute_target;
+  float pan0[3], pan1[3]; /* left gain, right gain, width */
+  int visited; /* scratch for graph walks */
+  int order;   /* position in schedule */
+};
+
+typedef struct mixstage__source {
+  int kind; /* 0 none, 1 buffer, 2 callback */
+  const float *data;
+  float *owned;
+  int channels;
+  int64_t frames;
+  mixstage_pull_fn fn;
+  void *user;
+} mixstage__source;
+
+struct mixstage_strip {
+  mixstage__unit u; /* first: a strip is a unit */
+  mixstage__source src;
+  mixstage__param clip_gain;
+  _Atomic int polarity_req;
+  float clip_g0, clip_g1; /* linear clip gain incl. polarity */
+};
+
+/* An input edge of a bus, in the fixed summing order. */
+typedef struct mixstage__input {
+  mixstage__unit *unit;  /* strip/bus output, or */
+  mixstage_send *send;   /* a send's buffer */
+  mixstage__delay comp;  /* latency compensation */
+} mixstage__input;
+
+struct mixstage_bus {
+  mixstage__unit u; /* first */
+  int bus_kind;
+  mixstage__input *inputs;
+  int input_count;
+};
+
+struct mixstage_graph {
+  mixstage__allocator alloc;
+  double sample_rate;
+  int max_block;
+  double tempo;
+  mixstage_strip **strips;
+  int strip_count, strip_cap;
+  mixstage_bus **buses; /* [0] is the mix bus */
+  int bus_count, bus_cap;
+  char error[MIXSTAGE__ERR_MAX];
+  /* runtime */
+  int prepared;
+  mixstage__unit **schedule;
+  int schedule_count;
+  int latency;
+  int64_t tail;
+  int64_t pos;
+  double smooth_coef; /* per control step */
+  float *scratch[MIXSTAGE_MAX_CHANNELS];
+  _Atomic(mixstage_node *) fault_node;
+  _Atomic(mixstage__unit *) fault_unit; /* a source fault, when fault_node is NULL */
+  _Atomic int fault_pending;
+  int any_solo;
+};
+
+/* errors */
+int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size);
+void mixstage__gfree(mixstage_graph *g, void *p);
+const char *mixstage__unit_what(const mixstage__unit *u); /* "strip" or "bus" */
+
+/* prepare.c */
+int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len);
+void mixstage__unprepare(mixstage_graph *g);
+int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, int delay);
+void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
+void mixstage__delay_clear(mixstage__delay *d);
+void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
+void mixstage__reset_runtime(mixstage_graph *g);
+
+/* process.c */
+int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,
+                            int interleaved_stride, float *interleaved);
+
+#endif

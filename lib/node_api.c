@@ -1,1 +1,256 @@
-/* placeholder: being written */
+/* Nodes in insert chains: creation, roles, bypass, parameters, sidechains. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "internal.h"
+
+mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int *error);
+
+static void set_err(int *error, int v) {
+  if (error) *error = v;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_node_type_name(int index) {
+  if (index < 0) return NULL;
+  for (int i = 0; mixstage__node_classes[i]; i++)
+    if (i == index) return mixstage__node_classes[i]->name;
+  return NULL;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_node_type_description(int index) {
+  if (index < 0) return NULL;
+  for (int i = 0; mixstage__node_classes[i]; i++)
+    if (i == index) return mixstage__node_classes[i]->description;
+  return NULL;
+}
+
+static mixstage_node *insert(mixstage__unit *u, const char *type, int role, int position, int *error) {
+  mixstage_graph *g = u->graph;
+  const char *what = mixstage__unit_what(u);
+  const mixstage__node_class *cls = mixstage__find_node_class(type);
+  int rc = MIXSTAGE_OK;
+  if (!type)
+    rc = mixstage__fail(g, MIXSTAGE_ENULL, "%s '%s': node type is NULL", what, u->name);
+  else if (!cls)
+    rc = mixstage__fail(g, MIXSTAGE_ENOTFOUND, "%s '%s': there is no node type '%s'", what, u->name, type);
+  else if (role < 0 || role >= MIXSTAGE_ROLE_COUNT)
+    rc = mixstage__fail(g, MIXSTAGE_ERANGE, "%s '%s': role %d is not a role", what, u->name, role);
+  else if (position < -1 || position > u->node_count)
+    rc = mixstage__fail(g, MIXSTAGE_ERANGE, "%s '%s': insert position %d is outside -1 .. %d", what,
+                        u->name, position, u->node_count);
+  if (rc != MIXSTAGE_OK) {
+    set_err(error, rc);
+    return NULL;
+  }
+  if (u->node_count == u->node_cap) {
+    int cap = u->node_cap ? u->node_cap * 2 : 8;
+    mixstage_node **nn = mixstage__galloc(g, (size_t)cap, sizeof *nn);
+    if (!nn) goto oom;
+    if (u->nodes) memcpy(nn, u->nodes, sizeof *nn * (size_t)u->node_count);
+    mixstage__gfree(g, u->nodes);
+    u->nodes = nn;
+    u->node_cap = cap;
+  }
+  mixstage_node *n = mixstage__galloc(g, 1, sizeof *n);
+  if (!n) goto oom;
+  n->params = mixstage__galloc(g, (size_t)cls->num_params, sizeof *n->params);
+  n->pv = mixstage__galloc(g, (size_t)cls->num_params, sizeof *n->pv);
+  if (!n->params || !n->pv) {
+    mixstage__gfree(g, n->params);
+    mixstage__gfree(g, n->pv);
+    mixstage__gfree(g, n);
+    goto oom;
+  }
+  n->graph = g;
+  n->owner = u;
+  n->cls = cls;
+  n->role = role;
+  for (int i = 0; i < cls->num_params; i++) mixstage__param_init(&n->params[i], &cls->params[i]);
+  if (position < 0) position = u->node_count;
+  memmove(&u->nodes[position + 1], &u->nodes[position], sizeof *u->nodes * (size_t)(u->node_count - position));
+  u->nodes[position] = n;
+  u->node_count++;
+  g->prepared = 0;
+  set_err(error, MIXSTAGE_OK);
+  return n;
+oom:
+  set_err(error, mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory inserting '%s'", what, u->name, type));
+  return NULL;
+}
+
+MIXSTAGE_EXPORT mixstage_node *mixstage_strip_insert(mixstage_strip *s, const char *type, int role,
+                                                     int position, int *error) {
+  if (!s) {
+    set_err(error, MIXSTAGE_ENULL);
+    return NULL;
+  }
+  return insert(&s->u, type, role, position, error);
+}
+
+MIXSTAGE_EXPORT mixstage_node *mixstage_bus_insert(mixstage_bus *b, const char *type, int role,
+                                                   int position, int *error) {
+  if (!b) {
+    set_err(error, MIXSTAGE_ENULL);
+    return NULL;
+  }
+  return insert(&b->u, type, role, position, error);
+}
+
+MIXSTAGE_EXPORT int mixstage_strip_node_count(const mixstage_strip *s) { return s ? s->u.node_count : 0; }
+MIXSTAGE_EXPORT mixstage_node *mixstage_strip_node(mixstage_strip *s, int i) {
+  return s && i >= 0 && i < s->u.node_count ? s->u.nodes[i] : NULL;
+}
+MIXSTAGE_EXPORT int mixstage_bus_node_count(const mixstage_bus *b) { return b ? b->u.node_count : 0; }
+MIXSTAGE_EXPORT mixstage_node *mixstage_bus_node(mixstage_bus *b, int i) {
+  return b && i >= 0 && i < b->u.node_count ? b->u.nodes[i] : NULL;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_node_type(const mixstage_node *n) { return n ? n->cls->name : NULL; }
+
+MIXSTAGE_EXPORT const char *mixstage_node_label(const mixstage_node *node) {
+  if (!node) return "(NULL node)";
+  mixstage_node *n = (mixstage_node *)node; /* label is a cache */
+  int pos = 0;
+  for (int i = 0; i < n->owner->node_count; i++)
+    if (n->owner->nodes[i] == n) pos = i;
+  snprintf(n->label, sizeof n->label, "%s '%s' insert %d (%s)", mixstage__unit_what(n->owner),
+           n->owner->name, pos + 1, n->cls->name);
+  return n->label;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_role(const mixstage_node *n) { return n ? n->role : MIXSTAGE_ENULL; }
+MIXSTAGE_EXPORT int mixstage_node_set_role(mixstage_node *n, int role) {
+  if (!n) return MIXSTAGE_ENULL;
+  if (role < 0 || role >= MIXSTAGE_ROLE_COUNT)
+    return mixstage__fail(n->graph, MIXSTAGE_ERANGE, "%s: role %d is not a role", mixstage_node_label(n), role);
+  n->role = role;
+  return MIXSTAGE_OK;
+}
+MIXSTAGE_EXPORT int mixstage_node_set_bypass(mixstage_node *n, int on) {
+  if (!n) return MIXSTAGE_ENULL;
+  atomic_store(&n->bypass_req, on ? 1 : 0);
+  return MIXSTAGE_OK;
+}
+MIXSTAGE_EXPORT int mixstage_node_bypass(const mixstage_node *n) {
+  return n ? atomic_load(&((mixstage_node *)n)->bypass_req) : 0;
+}
+MIXSTAGE_EXPORT mixstage_graph *mixstage_node_graph(mixstage_node *n) { return n ? n->graph : NULL; }
+
+MIXSTAGE_EXPORT int mixstage_node_param_count(const mixstage_node *n) { return n ? n->cls->num_params : 0; }
+
+MIXSTAGE_EXPORT int mixstage_node_param_info(const mixstage_node *n, int index, mixstage_param_info *info) {
+  if (!n || !info) return MIXSTAGE_ENULL;
+  if (index < 0 || index >= n->cls->num_params)
+    return mixstage__fail(n->graph, MIXSTAGE_ERANGE, "%s: parameter index %d is outside 0 .. %d",
+                          mixstage_node_label(n), index, n->cls->num_params - 1);
+  *info = n->cls->params[index];
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_param_id(const mixstage_node *n, const char *name) {
+  if (!n || !name) return MIXSTAGE_ENULL;
+  for (int i = 0; i < n->cls->num_params; i++)
+    if (strcmp(n->cls->params[i].name, name) == 0) return n->cls->params[i].id;
+  return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter named '%s'", mixstage_node_label(n), name);
+}
+
+MIXSTAGE_EXPORT int mixstage_node_set_param(mixstage_node *n, int id, double v) {
+  if (!n) return MIXSTAGE_ENULL;
+  if (id < 0 || id >= n->cls->num_params)
+    return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter with id %d", mixstage_node_label(n), id);
+  const mixstage_param_info *info = &n->cls->params[id];
+  if (!(v >= info->min && v <= info->max))
+    return mixstage__fail(n->graph, MIXSTAGE_ERANGE, "%s: %s %g is outside %g .. %g",
+                          mixstage_node_label(n), info->name, v, info->min, info->max);
+  if (info->unit == MIXSTAGE_UNIT_ENUM || info->unit == MIXSTAGE_UNIT_BOOL) v = floor(v + 0.5);
+  atomic_store_explicit(&n->params[id].target, v, memory_order_relaxed);
+  atomic_store_explicit(&n->ctl_dirty, 1, memory_order_release);
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_get_param(const mixstage_node *n, int id, double *v) {
+  if (!n || !v) return MIXSTAGE_ENULL;
+  if (id < 0 || id >= n->cls->num_params)
+    return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter with id %d", mixstage_node_label(n), id);
+  *v = atomic_load_explicit(&n->params[id].target, memory_order_relaxed);
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_set_param_by_name(mixstage_node *n, const char *name, double v) {
+  int id = mixstage_node_param_id(n, name);
+  return id < 0 ? id : mixstage_node_set_param(n, id, v);
+}
+
+MIXSTAGE_EXPORT int mixstage_node_get_param_by_name(const mixstage_node *n, const char *name, double *v) {
+  int id = mixstage_node_param_id(n, name);
+  return id < 0 ? id : mixstage_node_get_param(n, id, v);
+}
+
+static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
+  mixstage_graph *g = n->graph;
+  if (!n->cls->accepts_key)
+    return mixstage__fail(g, MIXSTAGE_EUNSUPPORTED, "%s: this node type takes no sidechain key", mixstage_node_label(n));
+  if (key->graph != g)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "%s: key '%s' belongs to another graph", mixstage_node_label(n), key->name);
+  if (tap != MIXSTAGE_TAP_PRE_FADER && tap != MIXSTAGE_TAP_POST_FADER)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "%s: key tap %d is not pre- or post-fader", mixstage_node_label(n), tap);
+  mixstage__unit *old = n->key_unit;
+  int old_tap = n->key_tap;
+  n->key_unit = key;
+  n->key_tap = tap;
+  char msg[MIXSTAGE__ERR_MAX - 160];
+  if (key == n->owner || mixstage__find_cycle(g, n->owner, msg, sizeof msg)) {
+    if (key == n->owner) snprintf(msg, sizeof msg, "%s -> %s", key->name, key->name);
+    n->key_unit = old;
+    n->key_tap = old_tap;
+    return mixstage__fail(g, MIXSTAGE_ECYCLE, "%s '%s': sidechain key '%s' would create a cycle: %s",
+                          mixstage__unit_what(n->owner), n->owner->name, key->name, msg);
+  }
+  g->prepared = 0;
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_set_sidechain_strip(mixstage_node *n, mixstage_strip *key, int tap) {
+  if (!n) return MIXSTAGE_ENULL;
+  if (!key) return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: key strip is NULL", mixstage_node_label(n));
+  return set_key(n, &key->u, tap);
+}
+
+MIXSTAGE_EXPORT int mixstage_node_set_sidechain_bus(mixstage_node *n, mixstage_bus *key, int tap) {
+  if (!n) return MIXSTAGE_ENULL;
+  if (!key) return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: key bus is NULL", mixstage_node_label(n));
+  return set_key(n, &key->u, tap);
+}
+
+MIXSTAGE_EXPORT int mixstage_node_clear_sidechain(mixstage_node *n) {
+  if (!n) return MIXSTAGE_ENULL;
+  n->key_unit = NULL;
+  n->graph->prepared = 0;
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_latency(const mixstage_node *n) { return n ? n->latency : 0; }
+MIXSTAGE_EXPORT int64_t mixstage_node_tail(const mixstage_node *n) { return n ? n->tail : 0; }
+MIXSTAGE_EXPORT double mixstage_node_gain_reduction_db(const mixstage_node *n) {
+  return n ? (double)atomic_load_explicit(&((mixstage_node *)n)->gr_db, memory_order_relaxed) : 0.0;
+}
+MIXSTAGE_EXPORT int64_t mixstage_node_numeric_faults(const mixstage_node *n) {
+  return n ? atomic_load(&((mixstage_node *)n)->faults) : 0;
+}
+
+MIXSTAGE_EXPORT mixstage_lane *mixstage_node_lane(mixstage_node *n, int id, int *error) {
+  if (!n) {
+    set_err(error, MIXSTAGE_ENULL);
+    return NULL;
+  }
+  if (id < 0 || id >= n->cls->num_params) {
+    set_err(error, mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter with id %d", mixstage_node_label(n), id));
+    return NULL;
+  }
+  if (!n->cls->params[id].automatable) {
+    set_err(error, mixstage__fail(n->graph, MIXSTAGE_EUNSUPPORTED, "%s: parameter '%s' is not automatable",
+                                  mixstage_node_label(n), n->cls->params[id].name));
+    return NULL;
+  }
+  return mixstage__param_lane(n->graph, &n->params[id], error);
+}

@@ -1,1 +1,482 @@
-/* placeholder: being written */
+/* The render path.  Everything here is render-time: no allocation, locks,
+ * I/O or string look-ups.  Work is done in cells of MIXSTAGE__CELL frames on
+ * a grid anchored at frame 0; a host block is split at grid lines, so the
+ * result never depends on the host's block size. */
+#include <math.h>
+#include <string.h>
+#include "internal.h"
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define MIXSTAGE__HAVE_MXCSR 1
+#endif
+
+/* Flush denormals to zero for the duration of a process call, restoring the
+ * caller's mode after: denormal arithmetic can cost 100x in decaying tails. */
+typedef struct fp_mode {
+#if defined(MIXSTAGE__HAVE_MXCSR)
+  unsigned int csr;
+#elif defined(__aarch64__)
+  uint64_t fpcr;
+#else
+  int unused;
+#endif
+} fp_mode;
+
+static inline fp_mode fp_enter(void) {
+  fp_mode m;
+#if defined(MIXSTAGE__HAVE_MXCSR)
+  m.csr = _mm_getcsr();
+  _mm_setcsr(m.csr | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+#elif defined(__aarch64__)
+  __asm__ volatile("mrs %0, fpcr" : "=r"(m.fpcr));
+  __asm__ volatile("msr fpcr, %0" ::"r"(m.fpcr | (1ull << 24))); /* FZ */
+#else
+  m.unused = 0;
+#endif
+  return m;
+}
+
+static inline void fp_leave(fp_mode m) {
+#if defined(MIXSTAGE__HAVE_MXCSR)
+  _mm_setcsr(m.csr);
+#elif defined(__aarch64__)
+  __asm__ volatile("msr fpcr, %0" ::"r"(m.fpcr));
+#else
+  (void)m;
+#endif
+}
+
+static inline float db_gain(double db) { return db <= -144.0 ? 0.0f : (float)mixstage__db_to_gain(db); }
+
+/* Position k (1 .. CELL) along the cell: the value reached at the cell's end
+ * is the one computed at its start boundary, so a split block sees the same
+ * ramp as a whole one. */
+static inline float ramp(float a, float b, int k) {
+  return k >= MIXSTAGE__CELL ? b : a + (b - a) * ((float)k * (1.0f / (float)MIXSTAGE__CELL));
+}
+
+/* Per-sample gains of a dB parameter for frames f .. f+n-1 at cell offset o.
+ * A lane is followed sample by sample (sample-accurate automation); without
+ * one the smoothed control values are interpolated.  Returns 1 if constant
+ * (g[0] holds it). */
+static int gain_curve(const mixstage__param *p, float g0, float g1, int64_t f, int o, int n, float *g) {
+  if (p->lane && p->lane->count > 0) {
+    for (int i = 0; i < n; i++) g[i] = db_gain(mixstage__lane_eval(p->lane, f + i));
+    return 0;
+  }
+  if (g0 == g1 || o >= MIXSTAGE__CELL) {
+    g[0] = g1;
+    return 1;
+  }
+  for (int i = 0; i < n; i++) g[i] = ramp(g0, g1, o + i + 1);
+  return 0;
+}
+
+static void pan_coefs(int from, int to, double pan, double width, float *c) {
+  c[2] = (float)width;
+  if (from == 1 && to >= 2) {
+    /* Constant-power law, -3 dB at centre: theta = (p + 1) pi / 4. */
+    double th = (pan + 1.0) * 0.7853981633974483;
+    c[0] = (float)cos(th);
+    c[1] = (float)sin(th);
+  } else if (from == 2 && to == 2) {
+    /* Balance: the far side is attenuated along a quarter cosine, unity at centre. */
+    c[0] = pan > 0.0 ? (float)cos(pan * 1.5707963267948966) : 1.0f;
+    c[1] = pan < 0.0 ? (float)cos(-pan * 1.5707963267948966) : 1.0f;
+  } else {
+    c[0] = c[1] = 1.0f;
+  }
+}
+
+/* ---- control boundary ------------------------------------------------------ */
+
+static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
+  double k = g->smooth_coef;
+  mixstage__param_step(&u->fader, f, k);
+  mixstage__param_step(&u->pan, f, k);
+  mixstage__param_step(&u->width, f, k);
+  u->fader_g0 = u->fader_g1;
+  u->fader_g1 = db_gain(u->fader.value);
+  int muted = atomic_load_explicit(&u->mute_req, memory_order_relaxed);
+  if (u->kind == MIXSTAGE__UNIT_STRIP && g->any_solo && !atomic_load_explicit(&u->solo_req, memory_order_relaxed))
+    muted = 1;
+  u->mute_target = muted ? 0.0f : 1.0f;
+  u->mute_g0 = u->mute_g1;
+  float m = u->mute_target + (u->mute_g1 - u->mute_target) * (float)k;
+  if (fabsf(m - u->mute_target) < 1e-6f) m = u->mute_target;
+  u->mute_g1 = m;
+  memcpy(u->pan0, u->pan1, sizeof u->pan0);
+  pan_coefs(u->channels, u->out_channels, u->pan.value, u->width.value, u->pan1);
+  if (u->kind == MIXSTAGE__UNIT_STRIP) {
+    mixstage_strip *s = (mixstage_strip *)u;
+    mixstage__param_step(&s->clip_gain, f, k);
+    float cg = db_gain(s->clip_gain.value);
+    s->clip_g0 = s->clip_g1;
+    s->clip_g1 = atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -cg : cg;
+  }
+  for (int i = 0; i < u->send_count; i++) {
+    mixstage_send *s = u->sends[i];
+    mixstage__param_step(&s->level, f, k);
+    s->g0 = s->g1;
+    s->g1 = db_gain(s->level.value);
+    s->mute_g0 = s->mute_g1;
+    s->mute_g1 = atomic_load_explicit(&s->mute_req, memory_order_relaxed) ? 0.0f : 1.0f;
+  }
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *n = u->nodes[i];
+    n->bypass = atomic_load_explicit(&n->bypass_req, memory_order_relaxed);
+    int dirty = atomic_exchange_explicit(&n->ctl_dirty, 0, memory_order_acquire);
+    if (!dirty && !n->ctl_active) continue;
+    int moved = 0, active = 0;
+    for (int p = 0; p < n->cls->num_params; p++) {
+      mixstage__param *pp = &n->params[p];
+      moved |= mixstage__param_step(pp, f, k);
+      n->pv[p] = pp->value;
+      if (pp->lane ? pp->lane->count > 0 : pp->value != atomic_load_explicit(&pp->target, memory_order_relaxed))
+        active = 1;
+    }
+    n->ctl_active = active;
+    if (moved && n->cls->update) n->cls->update(n->state, n->pv);
+  }
+}
+
+/* ---- cell processing --------------------------------------------------------- */
+
+static void read_source(mixstage_strip *s, int64_t f, int n) {
+  mixstage__unit *u = &s->u;
+  int sc = s->src.channels;
+  if (s->src.kind == 1) {
+    int64_t avail = s->src.frames - f;
+    if (avail > n) avail = n;
+    int m = avail <= 0 ? 0 : avail < n ? (int)avail : n;
+    const float *d = s->src.data + (size_t)f * (size_t)sc;
+    for (int c = 0; c < sc; c++) {
+      float *x = u->buf[c];
+      for (int i = 0; i < m; i++) x[i] = d[(size_t)i * (size_t)sc + (size_t)c];
+      for (int i = m; i < n; i++) x[i] = 0.0f;
+    }
+  } else if (s->src.kind == 2) {
+    s->src.fn(s->src.user, u->buf, sc, n, f);
+  } else {
+    sc = 0;
+  }
+  /* A mono source feeds every channel; missing channels are silent. */
+  for (int c = sc; c < u->channels; c++) {
+    if (sc == 1) memcpy(u->buf[c], u->buf[0], sizeof(float) * (size_t)n);
+    else memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+  }
+}
+
+/* Sum of x * 0 is NaN exactly when some x is NaN or infinite. */
+static int non_finite(float *const *buf, int nch, int n) {
+  float acc = 0.0f;
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) acc += buf[c][i] * 0.0f;
+  return acc != acc;
+}
+
+static int run_nodes(mixstage_graph *g, mixstage__unit *u, int n) {
+  int faults = 0;
+  int C = u->channels;
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *nd = u->nodes[i];
+    mixstage__delay_process(&nd->pre_delay, u->buf, C, n);
+    if (nd->bypass) {
+      mixstage__delay_process(&nd->bypass_delay, u->buf, C, n);
+      continue;
+    }
+    const float *const *key = NULL;
+    int kch = 0;
+    if (nd->key_unit) {
+      mixstage__unit *k = nd->key_unit;
+      float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
+      kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
+      for (int c = 0; c < kch; c++) memcpy(g->scratch[c], src[c], sizeof(float) * (size_t)n);
+      mixstage__delay_process(&nd->key_delay, g->scratch, kch, n);
+      key = (const float *const *)g->scratch;
+    }
+    nd->cls->process(nd->state, u->buf, C, n, key, kch);
+    if (non_finite(u->buf, C, n)) {
+      /* Contain it: silence this cell, start the node afresh, tell the host. */
+      for (int c = 0; c < C; c++) memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+      if (nd->cls->reset) nd->cls->reset(nd->state);
+      atomic_fetch_add(&nd->faults, 1);
+      atomic_store(&g->fault_node, nd);
+      atomic_store(&g->fault_pending, 1);
+      faults++;
+    }
+    if (nd->cls->gain_reduction)
+      atomic_store_explicit(&nd->gr_db, nd->cls->gain_reduction(nd->state), memory_order_relaxed);
+  }
+  return faults;
+}
+
+/* Fader and pan: buf (C channels) -> post (B channels). */
+static void fader_pan(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int n) {
+  int C = u->channels, B = u->out_channels;
+  float gf[MIXSTAGE__CELL];
+  int cf = gain_curve(&u->fader, u->fader_g0, u->fader_g1, f, o, n, gf);
+  int pan_const = memcmp(u->pan0, u->pan1, sizeof u->pan0) == 0 || o >= MIXSTAGE__CELL;
+  (void)g;
+  if (C == 1 && B >= 2) {
+    float *x = u->buf[0], *l = u->post[0], *r = u->post[1];
+    for (int i = 0; i < n; i++) {
+      int k = o + i + 1;
+      float gl = pan_const ? u->pan1[0] : ramp(u->pan0[0], u->pan1[0], k);
+      float gr = pan_const ? u->pan1[1] : ramp(u->pan0[1], u->pan1[1], k);
+      float a = x[i] * (cf ? gf[0] : gf[i]);
+      l[i] = a * gl;
+      r[i] = a * gr;
+    }
+    for (int c = 2; c < B; c++) memset(u->post[c], 0, sizeof(float) * (size_t)n);
+  } else if (C == 2 && B == 2) {
+    float *xl = u->buf[0], *xr = u->buf[1], *l = u->post[0], *r = u->post[1];
+    for (int i = 0; i < n; i++) {
+      int k = o + i + 1;
+      float gl = pan_const ? u->pan1[0] : ramp(u->pan0[0], u->pan1[0], k);
+      float gr = pan_const ? u->pan1[1] : ramp(u->pan0[1], u->pan1[1], k);
+      float w = pan_const ? u->pan1[2] : ramp(u->pan0[2], u->pan1[2], k);
+      float gg = cf ? gf[0] : gf[i];
+      /* Width on mid/side, then balance. */
+      float m = 0.5f * (xl[i] + xr[i]), s = 0.5f * (xl[i] - xr[i]) * w;
+      l[i] = (m + s) * gl * gg;
+      r[i] = (m - s) * gr * gg;
+    }
+  } else if (C == 2 && B == 1) {
+    float *xl = u->buf[0], *xr = u->buf[1], *y = u->post[0];
+    for (int i = 0; i < n; i++) y[i] = 0.5f * (xl[i] + xr[i]) * (cf ? gf[0] : gf[i]);
+  } else { /* same layout: gain only (surround panning is a later addition) */
+    for (int c = 0; c < C; c++) {
+      float *x = u->buf[c], *y = u->post[c];
+      if (cf)
+        for (int i = 0; i < n; i++) y[i] = x[i] * gf[0];
+      else
+        for (int i = 0; i < n; i++) y[i] = x[i] * gf[i];
+    }
+  }
+}
+
+static void mute_out(mixstage__unit *u, int o, int n) {
+  int B = u->out_channels;
+  if (u->mute_g0 == u->mute_g1 || o >= MIXSTAGE__CELL) {
+    float m = u->mute_g1;
+    for (int c = 0; c < B; c++) {
+      if (m == 1.0f) memcpy(u->out[c], u->post[c], sizeof(float) * (size_t)n);
+      else
+        for (int i = 0; i < n; i++) u->out[c][i] = u->post[c][i] * m;
+    }
+    return;
+  }
+  for (int c = 0; c < B; c++)
+    for (int i = 0; i < n; i++) u->out[c][i] = u->post[c][i] * ramp(u->mute_g0, u->mute_g1, o + i + 1);
+}
+
+static void run_sends(mixstage__unit *u, int64_t f, int o, int n) {
+  for (int si = 0; si < u->send_count; si++) {
+    mixstage_send *s = u->sends[si];
+    float *const *src = s->tap == MIXSTAGE_TAP_PRE_FADER ? u->pre : u->post;
+    int from = s->tap == MIXSTAGE_TAP_PRE_FADER ? u->channels : u->out_channels;
+    int to = s->to->u.channels;
+    float gs[MIXSTAGE__CELL];
+    int cs = gain_curve(&s->level, s->g0, s->g1, f, o, n, gs);
+    /* The send's gain includes its own mute and its source's mute. */
+    for (int i = 0; i < n; i++) {
+      int k = o + i + 1;
+      float g = cs ? gs[0] : gs[i];
+      g *= ramp(s->mute_g0, s->mute_g1, k) * ramp(u->mute_g0, u->mute_g1, k);
+      gs[i] = g;
+    }
+    if (from == to) {
+      for (int c = 0; c < to; c++)
+        for (int i = 0; i < n; i++) s->buf[c][i] = src[c][i] * gs[i];
+    } else if (from == 1) {
+      for (int c = 0; c < to; c++)
+        for (int i = 0; i < n; i++) s->buf[c][i] = src[0][i] * gs[i];
+    } else { /* 2 -> 1 */
+      for (int i = 0; i < n; i++) s->buf[0][i] = 0.5f * (src[0][i] + src[1][i]) * gs[i];
+    }
+  }
+}
+
+static int run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int n) {
+  int C = u->channels;
+  int faults = 0;
+  if (u->kind == MIXSTAGE__UNIT_STRIP) {
+    mixstage_strip *s = (mixstage_strip *)u;
+    read_source(s, f, n);
+    if (non_finite(u->buf, C, n)) {
+      for (int c = 0; c < C; c++) memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+      atomic_store(&g->fault_node, NULL);
+      atomic_store(&g->fault_unit, u);
+      atomic_store(&g->fault_pending, 1);
+      faults++;
+    }
+    if (!(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || (s->clip_gain.lane && s->clip_gain.lane->count)) {
+      float gc[MIXSTAGE__CELL];
+      int cc = gain_curve(&s->clip_gain, s->clip_g0, s->clip_g1, f, o, n, gc);
+      /* gain_curve knows only the dB value; polarity rides on the sign. */
+      float sign = s->clip_g1 < 0.0f ? -1.0f : 1.0f;
+      if (s->clip_gain.lane && s->clip_gain.lane->count)
+        for (int i = 0; i < n; i++) gc[i] *= sign;
+      for (int c = 0; c < C; c++)
+        for (int i = 0; i < n; i++) u->buf[c][i] *= cc ? gc[0] : gc[i];
+    }
+  } else {
+    mixstage_bus *b = (mixstage_bus *)u;
+    for (int c = 0; c < C; c++) memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+    for (int i = 0; i < b->input_count; i++) {
+      mixstage__input *in = &b->inputs[i];
+      float *const *src = in->unit ? in->unit->out : in->send->buf;
+      mixstage__delay_process(&in->comp, src, C, n);
+      for (int c = 0; c < C; c++)
+        for (int k = 0; k < n; k++) u->buf[c][k] += src[c][k];
+    }
+  }
+  faults += run_nodes(g, u, n);
+  if (u->need_pre)
+    for (int c = 0; c < C; c++) memcpy(u->pre[c], u->buf[c], sizeof(float) * (size_t)n);
+  fader_pan(g, u, f, o, n);
+  mute_out(u, o, n);
+  run_sends(u, f, o, n);
+  return faults;
+}
+
+/* Processes `frames` frames from g->pos; writes the mix bus output either
+ * planar (out) or interleaved.  Returns the number of NaN faults. */
+int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,
+                            int stride, float *interleaved) {
+  int faults = 0;
+  int done = 0;
+  mixstage__unit *mix = &g->buses[0]->u;
+  fp_mode mode = fp_enter();
+  while (done < frames) {
+    int64_t f = g->pos;
+    int o = (int)(f % MIXSTAGE__CELL);
+    int n = MIXSTAGE__CELL - o;
+    if (n > frames - done) n = frames - done;
+    if (o == 0) {
+      int solo = 0;
+      for (int i = 0; i < g->strip_count; i++)
+        solo |= atomic_load_explicit(&g->strips[i]->u.solo_req, memory_order_relaxed);
+      g->any_solo = solo;
+      for (int i = 0; i < g->schedule_count; i++) step_unit(g, g->schedule[i], f);
+    }
+    for (int i = 0; i < g->schedule_count; i++) faults += run_unit(g, g->schedule[i], f, o, n);
+    if (interleaved) {
+      for (int c = 0; c < out_channels; c++) {
+        const float *x = mix->out[c];
+        float *y = interleaved + (size_t)done * (size_t)stride + (size_t)c;
+        for (int i = 0; i < n; i++) y[(size_t)i * (size_t)stride] = x[i];
+      }
+    } else {
+      for (int c = 0; c < out_channels; c++) memcpy(out[c] + done, mix->out[c], sizeof(float) * (size_t)n);
+    }
+    done += n;
+    g->pos += n;
+  }
+  fp_leave(mode);
+  return faults;
+}
+
+static int check_process(mixstage_graph *g, int frames) {
+  if (!g) return MIXSTAGE_ENULL;
+  if (!g->prepared) return MIXSTAGE_ESTATE;
+  if (frames < 1 || frames > g->max_block) return MIXSTAGE_EBLOCKSIZE;
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_process(mixstage_graph *g, float *out, int frames) {
+  int rc = check_process(g, frames);
+  if (rc != MIXSTAGE_OK) return rc;
+  if (!out) return MIXSTAGE_ENULL;
+  int ch = g->buses[0]->u.channels;
+  int faults = mixstage__process_cells(g, NULL, ch, frames, ch, out);
+  return faults ? MIXSTAGE_ENUMERIC : MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_process_planar(mixstage_graph *g, float *const *out, int channels,
+                                                  int frames) {
+  int rc = check_process(g, frames);
+  if (rc != MIXSTAGE_OK) return rc;
+  if (!out) return MIXSTAGE_ENULL;
+  if (channels != g->buses[0]->u.channels) return MIXSTAGE_ECHANNELS;
+  for (int c = 0; c < channels; c++)
+    if (!out[c]) return MIXSTAGE_ENULL;
+  int faults = mixstage__process_cells(g, out, channels, frames, 0, NULL);
+  return faults ? MIXSTAGE_ENUMERIC : MIXSTAGE_OK;
+}
+
+/* ---- reset and locate ---------------------------------------------------------- */
+
+static void reset_unit(mixstage__unit *u, int64_t f) {
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+    if (u->buf[c]) memset(u->buf[c], 0, sizeof(float) * MIXSTAGE__CELL);
+    if (u->pre[c]) memset(u->pre[c], 0, sizeof(float) * MIXSTAGE__CELL);
+    if (u->post[c]) memset(u->post[c], 0, sizeof(float) * MIXSTAGE__CELL);
+    if (u->out[c]) memset(u->out[c], 0, sizeof(float) * MIXSTAGE__CELL);
+  }
+  mixstage__param_snap(&u->fader, f);
+  mixstage__param_snap(&u->pan, f);
+  mixstage__param_snap(&u->width, f);
+  u->fader_g0 = u->fader_g1 = db_gain(u->fader.value);
+  int muted = atomic_load(&u->mute_req);
+  if (u->kind == MIXSTAGE__UNIT_STRIP && u->graph->any_solo && !atomic_load(&u->solo_req)) muted = 1;
+  u->mute_target = u->mute_g0 = u->mute_g1 = muted ? 0.0f : 1.0f;
+  pan_coefs(u->channels, u->out_channels, u->pan.value, u->width.value, u->pan1);
+  memcpy(u->pan0, u->pan1, sizeof u->pan0);
+  if (u->kind == MIXSTAGE__UNIT_STRIP) {
+    mixstage_strip *s = (mixstage_strip *)u;
+    mixstage__param_snap(&s->clip_gain, f);
+    float cg = db_gain(s->clip_gain.value);
+    s->clip_g0 = s->clip_g1 = atomic_load(&s->polarity_req) ? -cg : cg;
+  }
+  for (int i = 0; i < u->send_count; i++) {
+    mixstage_send *s = u->sends[i];
+    mixstage__param_snap(&s->level, f);
+    s->g0 = s->g1 = db_gain(s->level.value);
+    s->mute_g0 = s->mute_g1 = atomic_load(&s->mute_req) ? 0.0f : 1.0f;
+    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
+      if (s->buf[c]) memset(s->buf[c], 0, sizeof(float) * MIXSTAGE__CELL);
+  }
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *n = u->nodes[i];
+    atomic_store(&n->ctl_dirty, 0);
+    n->bypass = atomic_load(&n->bypass_req);
+    int lanes = 0;
+    for (int p = 0; p < n->cls->num_params; p++) {
+      mixstage__param_snap(&n->params[p], f);
+      n->pv[p] = n->params[p].value;
+      if (n->params[p].lane && n->params[p].lane->count) lanes = 1;
+    }
+    n->ctl_active = lanes;
+    if (n->cls->update) n->cls->update(n->state, n->pv);
+    if (n->cls->reset) n->cls->reset(n->state);
+    atomic_store(&n->gr_db, 0.0f);
+    mixstage__delay_clear(&n->key_delay);
+    mixstage__delay_clear(&n->pre_delay);
+    mixstage__delay_clear(&n->bypass_delay);
+  }
+  if (u->kind == MIXSTAGE__UNIT_BUS) {
+    mixstage_bus *b = (mixstage_bus *)u;
+    for (int i = 0; i < b->input_count; i++) mixstage__delay_clear(&b->inputs[i].comp);
+  }
+}
+
+void mixstage__reset_runtime(mixstage_graph *g) {
+  int solo = 0;
+  for (int i = 0; i < g->strip_count; i++) solo |= atomic_load(&g->strips[i]->u.solo_req);
+  g->any_solo = solo;
+  for (int i = 0; i < g->schedule_count; i++) reset_unit(g->schedule[i], g->pos);
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_locate(mixstage_graph *g, int64_t frame) {
+  if (!g) return MIXSTAGE_ENULL;
+  if (!g->prepared) return mixstage__fail(g, MIXSTAGE_ESTATE, "graph: locate needs a prepared graph");
+  if (frame < 0) return mixstage__fail(g, MIXSTAGE_ERANGE, "graph: locate to negative frame %lld", (long long)frame);
+  g->pos = frame;
+  mixstage__reset_runtime(g);
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int64_t mixstage_graph_position(const mixstage_graph *g) { return g ? g->pos : 0; }
