@@ -192,7 +192,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
   if (rc == MIXSTAGE_OK) rc = grow(g, (void **)&g->strips, &g->strip_cap, g->strip_count + 1, sizeof *g->strips);
   mixstage_strip *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
-    if (rc == MIXSTAGE_OK) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "strip '%s': out of memory", name);
+    if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENOMEM) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "strip '%s': out of memory", name);
     set_err(error, rc);
     return NULL;
   }
@@ -352,9 +352,11 @@ static int reroute(mixstage_graph *g, mixstage__unit *u, mixstage_bus *to) {
   mixstage_bus *old = u->output;
   u->output = to;
   char msg[MIXSTAGE__ERR_MAX - 100];
-  if (mixstage__find_cycle(g, u, msg, sizeof msg)) {
+  int cyc = mixstage__find_cycle(g, u, msg, sizeof msg);
+  if (cyc) {
     u->output = old;
-    return mixstage__fail(g, MIXSTAGE_ECYCLE, "%s '%s': output to '%s' would create a cycle: %s",
+    return mixstage__fail(g, cyc < 0 ? MIXSTAGE_ENOMEM : MIXSTAGE_ECYCLE,
+                          "%s '%s': output to '%s' would create a cycle: %s",
                           mixstage__unit_what(u), u->name, to->u.name, msg);
   }
   g->prepared = 0;
@@ -390,7 +392,7 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
   if (rc == MIXSTAGE_OK) rc = grow(g, (void **)&g->buses, &g->bus_cap, g->bus_count + 1, sizeof *g->buses);
   mixstage_bus *b = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *b) : NULL;
   if (!b) {
-    if (rc == MIXSTAGE_OK) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "bus '%s': out of memory", name);
+    if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENOMEM) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "bus '%s': out of memory", name);
     set_err(error, rc);
     return NULL;
   }
@@ -470,7 +472,7 @@ static mixstage_send *add_send(mixstage__unit *u, mixstage_bus *to, double level
   if (rc == MIXSTAGE_OK) rc = grow(g, (void **)&u->sends, &u->send_cap, u->send_count + 1, sizeof *u->sends);
   mixstage_send *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
-    if (rc == MIXSTAGE_OK) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory", what, u->name);
+    if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENOMEM) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory", what, u->name);
     set_err(error, rc);
     return NULL;
   }
@@ -483,10 +485,11 @@ static mixstage_send *add_send(mixstage__unit *u, mixstage_bus *to, double level
   atomic_store(&s->level.target, level_db);
   u->sends[u->send_count++] = s;
   char msg[MIXSTAGE__ERR_MAX - 100];
-  if (mixstage__find_cycle(g, u, msg, sizeof msg)) {
+  int cyc = mixstage__find_cycle(g, u, msg, sizeof msg);
+  if (cyc) {
     u->send_count--;
     mixstage__gfree(g, s);
-    set_err(error, mixstage__fail(g, MIXSTAGE_ECYCLE, "%s '%s': a send to '%s' would create a cycle: %s",
+    set_err(error, mixstage__fail(g, cyc < 0 ? MIXSTAGE_ENOMEM : MIXSTAGE_ECYCLE, "%s '%s': a send to '%s' would create a cycle: %s",
                                   what, u->name, to->u.name, msg));
     return NULL;
   }

@@ -199,11 +199,12 @@ static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
   n->key_unit = key;
   n->key_tap = tap;
   char msg[MIXSTAGE__ERR_MAX - 160];
-  if (key == n->owner || mixstage__find_cycle(g, n->owner, msg, sizeof msg)) {
+  int cyc = key == n->owner ? 1 : mixstage__find_cycle(g, n->owner, msg, sizeof msg);
+  if (cyc) {
     if (key == n->owner) snprintf(msg, sizeof msg, "%s -> %s", key->name, key->name);
     n->key_unit = old;
     n->key_tap = old_tap;
-    return mixstage__fail(g, MIXSTAGE_ECYCLE, "%s '%s': sidechain key '%s' would create a cycle: %s",
+    return mixstage__fail(g, cyc < 0 ? MIXSTAGE_ENOMEM : MIXSTAGE_ECYCLE, "%s '%s': sidechain key '%s' would create a cycle: %s",
                           mixstage__unit_what(n->owner), n->owner->name, key->name, msg);
   }
   g->prepared = 0;

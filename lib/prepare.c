@@ -105,7 +105,7 @@ int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, si
   mixstage__unit **stack = mixstage__galloc(g, (size_t)n + 1, sizeof *stack);
   if (!stack) {
     snprintf(msg, msg_len, "(out of memory while checking)");
-    return 1;
+    return -1;
   }
   int r = walk(g, start, stack, NULL, msg, msg_len);
   mixstage__gfree(g, stack);

@@ -1,2 +1,377 @@
-/* placeholder: being written; skipped until then */
-int main(void) { return 77; }
+/* API abuse: NULL handles, out-of-range values, bad buffers, allocation
+ * failure at every site, error codes and messages. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mixstage.h"
+#include "node.h"
+
+START_TEST(test_every_status_has_a_message) {
+  const int codes[] = {
+#define X(name, value, msg) value,
+      MIXSTAGE_STATUS_MAP(X)
+#undef X
+  };
+  for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+    const char *m = mixstage_strerror(codes[i]);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_gt((int)strlen(m), 5);
+    ck_assert_str_ne(m, "unknown libmixstage status code");
+    ck_assert(strncmp(mixstage_err_name(codes[i]), "MIXSTAGE_", 9) == 0);
+    for (size_t j = 0; j < i; j++) ck_assert_str_ne(m, mixstage_strerror(codes[j]));
+  }
+  ck_assert_str_eq(mixstage_strerror(12345), "unknown libmixstage status code");
+  ck_assert_str_eq(mixstage_err_name(-999), "MIXSTAGE_UNKNOWN");
+  ck_assert_str_eq(mixstage_err_name(MIXSTAGE_ECYCLE), "MIXSTAGE_ECYCLE");
+  ck_assert_ptr_nonnull(mixstage_version_string());
+}
+END_TEST
+
+START_TEST(test_roles_and_units) {
+  ck_assert_str_eq(mixstage_role_name(MIXSTAGE_ROLE_MIX_FX), "mix-fx");
+  ck_assert_str_eq(mixstage_role_name(MIXSTAGE_ROLE_PLACEHOLDER_LIMITER), "placeholder-limiter");
+  ck_assert_ptr_null(mixstage_role_name(MIXSTAGE_ROLE_COUNT));
+  ck_assert_ptr_null(mixstage_role_name(-1));
+  for (int r = 0; r < MIXSTAGE_ROLE_COUNT; r++) ck_assert_int_eq(mixstage_role_from_name(mixstage_role_name(r)), r);
+  ck_assert_int_eq(mixstage_role_from_name("reverb"), MIXSTAGE_ENOTFOUND);
+  ck_assert_int_eq(mixstage_role_from_name(NULL), MIXSTAGE_ENOTFOUND);
+  ck_assert_str_eq(mixstage_unit_name(MIXSTAGE_UNIT_DB), "dB");
+  ck_assert_str_eq(mixstage_unit_name(999), "");
+}
+END_TEST
+
+START_TEST(test_null_handles) {
+  int err = 0;
+  mixstage_graph_destroy(NULL);
+  ck_assert_str_eq(mixstage_graph_last_error(NULL), "no graph (NULL handle)");
+  ck_assert_ptr_null(mixstage_graph_add_strip(NULL, "x", 2, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ENULL);
+  ck_assert_ptr_null(mixstage_graph_add_bus(NULL, "x", MIXSTAGE_BUS_GROUP, 2, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ENULL);
+  ck_assert_ptr_null(mixstage_graph_mix_bus(NULL));
+  ck_assert_int_eq(mixstage_graph_prepare(NULL), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_process(NULL, NULL, 64), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_process_planar(NULL, NULL, 2, 64), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_render(NULL, NULL, NULL, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_render_frames(NULL, NULL), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_locate(NULL, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_set_tempo(NULL, 120), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(NULL, NULL, 1, 0, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(NULL, NULL, NULL, 1, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_fader_db(NULL, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_pan(NULL, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_mute(NULL, 1), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_output(NULL, NULL), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_bus_set_output(NULL, NULL), MIXSTAGE_ENULL);
+  ck_assert_ptr_null(mixstage_strip_insert(NULL, "gain", 0, -1, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ENULL);
+  ck_assert_ptr_null(mixstage_strip_add_send(NULL, NULL, 0, 0, 0, &err));
+  ck_assert_int_eq(mixstage_node_set_param(NULL, 0, 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(NULL, "gain", 0), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_node_set_bypass(NULL, 1), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(NULL, NULL, 0), MIXSTAGE_ENULL);
+  ck_assert_ptr_null(mixstage_node_lane(NULL, 0, &err));
+  ck_assert_int_eq(mixstage_lane_add_point(NULL, 0, 0, 0), MIXSTAGE_ENULL);
+  ck_assert_str_eq(mixstage_node_label(NULL), "(NULL node)");
+  ck_assert_ptr_null(mixstage_strip_name(NULL));
+  ck_assert_int_eq(mixstage_graph_strip_count(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_out_of_range_config) {
+  mixstage_graph_config cfg;
+  int err = 0;
+  mixstage_graph_config_init(&cfg);
+  cfg.sample_rate = 4000;
+  ck_assert_ptr_null(mixstage_graph_create(&cfg, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ERANGE);
+  mixstage_graph_config_init(&cfg);
+  cfg.sample_rate = NAN;
+  ck_assert_ptr_null(mixstage_graph_create(&cfg, &err));
+  mixstage_graph_config_init(&cfg);
+  cfg.max_block_frames = 0;
+  ck_assert_ptr_null(mixstage_graph_create(&cfg, &err));
+  mixstage_graph_config_init(&cfg);
+  cfg.mix_channels = 17;
+  ck_assert_ptr_null(mixstage_graph_create(&cfg, &err));
+  mixstage_graph_config_init(&cfg);
+  cfg.tempo_bpm = 5;
+  ck_assert_ptr_null(mixstage_graph_create(&cfg, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ERANGE);
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  ck_assert_ptr_nonnull(g);
+  ck_assert_double_eq(mixstage_graph_sample_rate(g), 48000.0);
+  ck_assert_int_eq(mixstage_graph_set_tempo(g, 1000.0), MIXSTAGE_ERANGE);
+  ck_assert(strstr(mixstage_graph_last_error(g), "tempo") != NULL);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+/* Misuse of objects: each refusal names the object at fault. */
+START_TEST(test_bad_values_name_the_object) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *s = mixstage_graph_add_strip(g, "Bass", 2, &err);
+  ck_assert_ptr_null(mixstage_graph_add_strip(g, "Bass", 2, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EEXIST);
+  ck_assert(strstr(mixstage_graph_last_error(g), "'Bass'"));
+  ck_assert_ptr_null(mixstage_graph_add_strip(g, "Wide", 17, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ERANGE);
+  ck_assert_ptr_null(mixstage_graph_add_strip(g, "", 2, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+  ck_assert_ptr_null(mixstage_graph_add_strip(g, NULL, 2, &err));
+  ck_assert_ptr_null(mixstage_graph_add_bus(g, "Mix2", MIXSTAGE_BUS_MIX, 2, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+
+  ck_assert_int_eq(mixstage_strip_set_fader_db(s, 20.0), MIXSTAGE_ERANGE);
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Bass'") && strstr(mixstage_graph_last_error(g), "fader"));
+  ck_assert_int_eq(mixstage_strip_set_pan(s, NAN), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_strip_set_pan(s, -1.5), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_strip_set_clip_gain_db(s, INFINITY), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_strip_set_color(s, 0x1000000), MIXSTAGE_ERANGE);
+  ck_assert_double_eq(mixstage_strip_fader_db(s), 0.0); /* unchanged */
+
+  float buf[8] = {0};
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(s, buf, 3, 2, 1), MIXSTAGE_ECHANNELS);
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Bass'"));
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(s, NULL, 1, 10, 1), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(s, buf, 1, -1, 1), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(s, buf, 1, 0, 1), MIXSTAGE_OK); /* empty is fine */
+
+  ck_assert_ptr_null(mixstage_strip_insert(s, "flanger-9000", MIXSTAGE_ROLE_STRIP, -1, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ENOTFOUND);
+  ck_assert(strstr(mixstage_graph_last_error(g), "flanger-9000"));
+  ck_assert_ptr_null(mixstage_strip_insert(s, "gain", 99, -1, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ERANGE);
+  ck_assert_ptr_null(mixstage_strip_insert(s, "gain", MIXSTAGE_ROLE_STRIP, 5, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ERANGE);
+  mixstage_node *n = mixstage_strip_insert(s, "gain", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(n);
+  ck_assert_str_eq(mixstage_node_label(n), "strip 'Bass' insert 1 (gain)");
+  ck_assert_int_eq(mixstage_node_set_param_by_name(n, "gain", 99.0), MIXSTAGE_ERANGE);
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Bass' insert 1 (gain): gain 99"));
+  ck_assert_int_eq(mixstage_node_set_param_by_name(n, "nope", 1.0), MIXSTAGE_ENOTFOUND);
+  ck_assert_int_eq(mixstage_node_set_param(n, 99, 1.0), MIXSTAGE_ENOTFOUND);
+  ck_assert_int_eq(mixstage_node_set_param(n, 0, NAN), MIXSTAGE_ERANGE);
+  mixstage_param_info info;
+  ck_assert_int_eq(mixstage_node_param_info(n, 0, &info), MIXSTAGE_OK);
+  ck_assert_str_eq(info.name, "gain");
+  ck_assert_int_eq(info.unit, MIXSTAGE_UNIT_DB);
+  ck_assert_int_eq(mixstage_node_param_info(n, 2, &info), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_node_set_role(n, -1), MIXSTAGE_ERANGE);
+
+  mixstage_bus *ret = mixstage_graph_add_bus(g, "Plate", MIXSTAGE_BUS_RETURN, 2, &err);
+  mixstage_bus *grp = mixstage_graph_add_bus(g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
+  ck_assert_int_eq(mixstage_strip_set_output(s, ret), MIXSTAGE_EINVAL);
+  ck_assert(strstr(mixstage_graph_last_error(g), "FX return"));
+  ck_assert_ptr_null(mixstage_strip_add_send(s, grp, 0.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+  ck_assert_ptr_null(mixstage_strip_add_send(s, ret, 0.0, 7, MIXSTAGE_ROLE_MIX_FX, &err));
+  ck_assert_ptr_null(mixstage_strip_add_send(s, ret, 50.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_bus_set_output(mixstage_graph_mix_bus(g), grp), MIXSTAGE_EINVAL);
+
+  mixstage_lane *lane = mixstage_strip_lane(s, MIXSTAGE_STRIP_FADER, &err);
+  ck_assert_int_eq(mixstage_lane_add_point(lane, -5, 0.0, 0), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_lane_add_point(lane, 5, 50.0, 0), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_lane_add_point(lane, 5, 0.0, 9), MIXSTAGE_ERANGE);
+  ck_assert_ptr_null(mixstage_strip_lane(s, 42, &err));
+  ck_assert_int_eq(err, MIXSTAGE_ENOTFOUND);
+  ck_assert_ptr_null(mixstage_bus_lane(grp, MIXSTAGE_STRIP_CLIP_GAIN, &err));
+
+  /* Another graph's objects are refused. */
+  mixstage_graph *g2 = mixstage_graph_create(NULL, &err);
+  mixstage_bus *other = mixstage_graph_add_bus(g2, "Other", MIXSTAGE_BUS_GROUP, 2, &err);
+  ck_assert_int_eq(mixstage_strip_set_output(s, other), MIXSTAGE_EINVAL);
+  mixstage_graph_destroy(g2);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(test_process_buffers_and_state) {
+  int err;
+  mixstage_graph_config cfg;
+  mixstage_graph_config_init(&cfg);
+  cfg.max_block_frames = 256;
+  mixstage_graph *g = mixstage_graph_create(&cfg, &err);
+  mixstage_graph_add_strip(g, "A", 2, &err);
+  float out[2 * 512];
+  ck_assert_int_eq(mixstage_graph_process(g, out, 64), MIXSTAGE_ESTATE); /* not prepared */
+  ck_assert_int_eq(mixstage_graph_prepare(g), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_process(g, out, 0), MIXSTAGE_EBLOCKSIZE);
+  ck_assert_int_eq(mixstage_graph_process(g, out, 257), MIXSTAGE_EBLOCKSIZE);
+  ck_assert_int_eq(mixstage_graph_process(g, out, -3), MIXSTAGE_EBLOCKSIZE);
+  ck_assert_int_eq(mixstage_graph_process(g, NULL, 64), MIXSTAGE_ENULL);
+  float *planar[2] = {out, out + 256};
+  ck_assert_int_eq(mixstage_graph_process_planar(g, planar, 1, 64), MIXSTAGE_ECHANNELS);
+  ck_assert_int_eq(mixstage_graph_process_planar(g, planar, 2, 64), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_process(g, out, 256), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_position(g), 320);
+  ck_assert_int_eq(mixstage_graph_locate(g, -1), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_graph_locate(g, 1000), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_position(g), 1000);
+  /* An edit unprepares: processing is refused until prepare. */
+  mixstage_graph_add_strip(g, "B", 2, &err);
+  ck_assert_int_eq(mixstage_graph_is_prepared(g), 0);
+  ck_assert_int_eq(mixstage_graph_process(g, out, 64), MIXSTAGE_ESTATE);
+  /* Render: too small a buffer, NULL buffer. */
+  float src[100] = {0};
+  mixstage_strip_set_source_buffer(mixstage_graph_find_strip(g, "A"), src, 1, 100, 1);
+  ck_assert_int_eq(mixstage_graph_render_frames(g, NULL), 100);
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, 99), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, NULL, 100), MIXSTAGE_ENULL);
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  rc.frames = -5;
+  ck_assert_int_eq(mixstage_graph_render_frames(g, &rc), MIXSTAGE_ERANGE);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+static int pull_silence(void *user, float *const *planar, int channels, int frames, int64_t pos) {
+  (void)user;
+  (void)pos;
+  for (int c = 0; c < channels; c++) memset(planar[c], 0, sizeof(float) * (size_t)frames);
+  return 0;
+}
+
+START_TEST(test_callback_source_needs_length) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *s = mixstage_graph_add_strip(g, "Live", 2, &err);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(s, NULL, NULL, 2, -1), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(s, pull_silence, NULL, 3, -1), MIXSTAGE_ECHANNELS);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(s, pull_silence, NULL, 2, -1), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_render_frames(g, NULL), MIXSTAGE_EINVAL);
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Live'"));
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  rc.frames = 480;
+  ck_assert_int_eq(mixstage_graph_render_frames(g, &rc), 480);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+/* Allocation failure at every site: a counting allocator fails the k-th
+ * allocation, for every k until a full build-prepare-render succeeds.  No
+ * crash, a clean error, nothing leaked (the live count returns to zero). */
+typedef struct {
+  long count, fail_at, live;
+} failing_alloc;
+
+static void *fa_alloc(void *u, size_t n) {
+  failing_alloc *a = u;
+  if (a->count++ == a->fail_at) return NULL;
+  void *p = malloc(n);
+  if (p) a->live++;
+  return p;
+}
+
+static void fa_free(void *u, void *p) {
+  failing_alloc *a = u;
+  if (p) a->live--;
+  free(p);
+}
+
+static int build_and_render(failing_alloc *fa) {
+  mixstage_graph_config cfg;
+  mixstage_graph_config_init(&cfg);
+  cfg.alloc = fa_alloc;
+  cfg.free = fa_free;
+  cfg.alloc_user = fa;
+  int err;
+  mixstage_graph *g = mixstage_graph_create(&cfg, &err);
+  if (!g) return err;
+  int rc = MIXSTAGE_OK;
+  float src[2 * 300];
+  for (int i = 0; i < 600; i++) src[i] = 0.1f * (float)(i % 7);
+  mixstage_strip *a = mixstage_graph_add_strip(g, "A", 2, &err);
+  mixstage_strip *b = a ? mixstage_graph_add_strip(g, "B", 1, &err) : NULL;
+  mixstage_bus *grp = b ? mixstage_graph_add_bus(g, "G", MIXSTAGE_BUS_GROUP, 2, &err) : NULL;
+  mixstage_bus *ret = grp ? mixstage_graph_add_bus(g, "R", MIXSTAGE_BUS_RETURN, 2, &err) : NULL;
+  if (!ret) rc = err;
+  if (rc == MIXSTAGE_OK) rc = mixstage_strip_set_source_buffer(a, src, 2, 300, 1);
+  if (rc == MIXSTAGE_OK) rc = mixstage_strip_set_source_buffer(b, src, 1, 300, 1);
+  if (rc == MIXSTAGE_OK) rc = mixstage_strip_set_output(a, grp);
+  mixstage_node *n = NULL;
+  if (rc == MIXSTAGE_OK && !(n = mixstage_strip_insert(a, "gain", MIXSTAGE_ROLE_STRIP, -1, &err))) rc = err;
+  if (rc == MIXSTAGE_OK && !mixstage_bus_insert(grp, "gain", MIXSTAGE_ROLE_STRIP, -1, &err)) rc = err;
+  if (rc == MIXSTAGE_OK && !mixstage_strip_add_send(b, ret, -3, MIXSTAGE_TAP_PRE_FADER, MIXSTAGE_ROLE_MIX_FX, &err)) rc = err;
+  mixstage_lane *lane = NULL;
+  if (rc == MIXSTAGE_OK && !(lane = mixstage_node_lane(n, 0, &err))) rc = err;
+  if (rc == MIXSTAGE_OK) rc = mixstage_lane_add_point(lane, 10, -3.0, 0);
+  if (rc == MIXSTAGE_OK) rc = mixstage_graph_prepare(g);
+  float out[2 * 400];
+  if (rc == MIXSTAGE_OK) rc = mixstage_graph_render(g, NULL, out, 400);
+  if (rc != MIXSTAGE_OK) ck_assert_int_eq(rc, MIXSTAGE_ENOMEM);
+  if (rc != MIXSTAGE_OK) ck_assert_int_gt((int)strlen(mixstage_graph_last_error(g)), 0);
+  mixstage_graph_destroy(g);
+  return rc;
+}
+
+START_TEST(test_allocation_failure_everywhere) {
+  int succeeded = 0;
+  long sites = 0;
+  for (long k = 0; k < 10000 && !succeeded; k++) {
+    failing_alloc fa = {0, k, 0};
+    int rc = build_and_render(&fa);
+    ck_assert_msg(fa.live == 0, "failing allocation %ld leaked %ld blocks", k, fa.live);
+    if (rc == MIXSTAGE_OK) succeeded = 1;
+    else ck_assert_int_eq(rc, MIXSTAGE_ENOMEM);
+    sites = k;
+  }
+  ck_assert(succeeded);
+  ck_assert_int_gt(sites, 20); /* the walk really covered many sites */
+}
+END_TEST
+
+/* Every registered node type: parameter ids equal indexes, ranges hold
+ * their defaults, enums list their choices, and the type renders silence to
+ * silence without NaN. */
+START_TEST(test_node_types_introspection) {
+  int count = 0;
+  for (int i = 0; mixstage_node_type_name(i); i++) {
+    count++;
+    const mixstage__node_class *cls = mixstage__find_node_class(mixstage_node_type_name(i));
+    ck_assert_ptr_nonnull(cls);
+    ck_assert_ptr_nonnull(mixstage_node_type_description(i));
+    for (int p = 0; p < cls->num_params; p++) {
+      const mixstage_param_info *pi = &cls->params[p];
+      ck_assert_msg(pi->id == p, "%s: parameter %s has id %d at index %d", cls->name, pi->name, pi->id, p);
+      ck_assert_msg(pi->min <= pi->def && pi->def <= pi->max, "%s.%s default out of range", cls->name, pi->name);
+      ck_assert(pi->name && pi->label && pi->name[0]);
+      if (pi->unit == MIXSTAGE_UNIT_ENUM) ck_assert_msg(pi->choices != NULL, "%s.%s has no choices", cls->name, pi->name);
+      for (int q = 0; q < p; q++) ck_assert_str_ne(pi->name, cls->params[q].name);
+    }
+  }
+  ck_assert_int_ge(count, 1);
+  ck_assert_ptr_null(mixstage_node_type_name(count));
+  ck_assert_ptr_null(mixstage_node_type_name(-1));
+}
+END_TEST
+
+static Suite *api_suite(void) {
+  Suite *s = suite_create("api");
+  TCase *tc = tcase_create("abuse");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_every_status_has_a_message);
+  tcase_add_test(tc, test_roles_and_units);
+  tcase_add_test(tc, test_null_handles);
+  tcase_add_test(tc, test_out_of_range_config);
+  tcase_add_test(tc, test_bad_values_name_the_object);
+  tcase_add_test(tc, test_process_buffers_and_state);
+  tcase_add_test(tc, test_callback_source_needs_length);
+  tcase_add_test(tc, test_allocation_failure_everywhere);
+  tcase_add_test(tc, test_node_types_introspection);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(api_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
