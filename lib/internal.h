@@ -10,6 +10,8 @@
 #include "node.h"
 
 #define MIXSTAGE__CELL MIXSTAGE_CONTROL_FRAMES
+/* Frames a unit processes before the next unit runs (a multiple of CELL). */
+#define MIXSTAGE__BLOCK 256
 #define MIXSTAGE__NAME_MAX 128
 #define MIXSTAGE__ERR_MAX 512
 
@@ -78,6 +80,7 @@ struct mixstage_node {
   mixstage__delay key_delay; /* aligns the key with this node's input */
   mixstage__delay pre_delay; /* delays the main path when the key arrives later */
   mixstage__delay bypass_delay;
+  float *key_buf[MIXSTAGE_MAX_CHANNELS]; /* the key, delayed, for one cell */
   _Atomic int ctl_dirty; /* a control-thread setter ran since the last step */
   int ctl_active;         /* smoothing in progress or lanes present */
   _Atomic float gr_db;
@@ -127,6 +130,7 @@ struct mixstage__unit {
   float pan0[3], pan1[3]; /* left gain, right gain, width */
   int visited; /* scratch for graph walks */
   int order;   /* position in schedule */
+  int level;   /* longest path from a source: units of one level are independent */
 };
 
 typedef struct mixstage__source {
@@ -175,11 +179,11 @@ struct mixstage_graph {
   int prepared;
   mixstage__unit **schedule;
   int schedule_count;
+  int level_count;
   int latency;
   int64_t tail;
   int64_t pos;
   double smooth_coef; /* per control step */
-  float *scratch[MIXSTAGE_MAX_CHANNELS];
   _Atomic(mixstage_node *) fault_node;
   _Atomic(mixstage__unit *) fault_unit; /* a source fault, when fault_node is NULL */
   _Atomic int fault_pending;
@@ -206,6 +210,11 @@ void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels,
 void mixstage__reset_runtime(mixstage_graph *g);
 
 /* process.c */
+uint64_t mixstage__fp_enter(void); /* flush denormals; returns the caller's mode */
+void mixstage__fp_leave(uint64_t mode);
+int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
+void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
+                    float *interleaved);
 int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,
                             int interleaved_stride, float *interleaved);
 

@@ -112,6 +112,13 @@ int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, si
   return r;
 }
 
+static int raise_level(mixstage_graph *g, mixstage__unit *v, void *ctx) {
+  (void)g;
+  mixstage__unit *u = ctx;
+  if (v->level < u->level + 1) v->level = u->level + 1;
+  return 0;
+}
+
 /* ---- delay lines ------------------------------------------------------------- */
 
 int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, int delay) {
@@ -176,6 +183,10 @@ static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u) {
     mixstage__delay_free(g, &n->key_delay);
     mixstage__delay_free(g, &n->pre_delay);
     mixstage__delay_free(g, &n->bypass_delay);
+    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+      mixstage__gfree(g, n->key_buf[c]);
+      n->key_buf[c] = NULL;
+    }
   }
   for (int i = 0; i < u->send_count; i++)
     for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
@@ -193,10 +204,6 @@ static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u) {
 
 void mixstage__unprepare(mixstage_graph *g) {
   for (int i = 0, n = unit_count(g); i < n; i++) free_unit_runtime(g, unit_at(g, i));
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-    mixstage__gfree(g, g->scratch[c]);
-    g->scratch[c] = NULL;
-  }
   mixstage__gfree(g, g->schedule);
   g->schedule = NULL;
   g->schedule_count = 0;
@@ -205,7 +212,7 @@ void mixstage__unprepare(mixstage_graph *g) {
 
 static int alloc_cells(mixstage_graph *g, float **dst, int channels) {
   for (int c = 0; c < channels; c++)
-    if (!(dst[c] = mixstage__galloc(g, MIXSTAGE__CELL, sizeof(float)))) return MIXSTAGE_ENOMEM;
+    if (!(dst[c] = mixstage__galloc(g, MIXSTAGE__BLOCK, sizeof(float)))) return MIXSTAGE_ENOMEM;
   return MIXSTAGE_OK;
 }
 
@@ -325,6 +332,8 @@ static int align_unit(mixstage_graph *g, mixstage__unit *u) {
         rc = mixstage__delay_init(g, &n->key_delay, kch, lat - k);
         if (!rc) rc = mixstage__delay_init(g, &n->pre_delay, u->channels, 0);
       }
+      for (int c = 0; c < kch && !rc; c++)
+        if (!(n->key_buf[c] = mixstage__galloc(g, MIXSTAGE__CELL, sizeof(float)))) rc = MIXSTAGE_ENOMEM;
       if (rc) return mixstage__fail(g, MIXSTAGE_ENOMEM, "%s: out of memory", mixstage_node_label(n));
     }
     lat += n->latency;
@@ -354,13 +363,29 @@ MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
     return mixstage__fail(g, MIXSTAGE_ECYCLE, "graph: routing has a cycle: %s", msg);
   }
   g->schedule_count = n;
+  /* Levels: a unit runs after everything it depends on.  Ordering the
+   * schedule by level (stable) keeps it topological and groups units that
+   * may run in parallel. */
+  for (int i = 0; i < n; i++) g->schedule[i]->level = 0;
+  g->level_count = n ? 1 : 0;
+  for (int i = 0; i < n; i++) {
+    mixstage__unit *u = g->schedule[i];
+    for_each_successor(g, u, raise_level, u);
+    if (u->level + 1 > g->level_count) g->level_count = u->level + 1;
+  }
+  for (int i = 1; i < n; i++) { /* insertion sort: stable, n is small */
+    mixstage__unit *u = g->schedule[i];
+    int j = i - 1;
+    while (j >= 0 && g->schedule[j]->level > u->level) {
+      g->schedule[j + 1] = g->schedule[j];
+      j--;
+    }
+    g->schedule[j + 1] = u;
+  }
   for (int i = 0; i < n; i++) g->schedule[i]->order = i;
   int rc = MIXSTAGE_OK;
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = prepare_unit(g, g->schedule[i]);
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = align_unit(g, g->schedule[i]);
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS && rc == MIXSTAGE_OK; c++)
-    if (!(g->scratch[c] = mixstage__galloc(g, MIXSTAGE__CELL, sizeof(float))))
-      rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "graph: out of memory");
   if (rc != MIXSTAGE_OK) {
     mixstage__unprepare(g);
     return rc;

@@ -37,6 +37,21 @@ static inline fp_mode fp_enter(void) {
   return m;
 }
 
+uint64_t mixstage__fp_enter(void) {
+  fp_mode m = fp_enter();
+  uint64_t v;
+  memcpy(&v, &m, sizeof m < sizeof v ? sizeof m : sizeof v);
+  return v;
+}
+
+static inline void fp_leave(fp_mode m);
+void mixstage__fp_leave(uint64_t v) {
+  fp_mode m;
+  memset(&m, 0, sizeof m);
+  memcpy(&m, &v, sizeof m < sizeof v ? sizeof m : sizeof v);
+  fp_leave(m);
+}
+
 static inline void fp_leave(fp_mode m) {
 #if defined(MIXSTAGE__HAVE_MXCSR)
   _mm_setcsr(m.csr);
@@ -141,30 +156,35 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
   }
 }
 
-/* ---- cell processing --------------------------------------------------------- */
+/* ---- unit processing ------------------------------------------------------- */
 
-static void read_source(mixstage_strip *s, int64_t f, int n) {
+/* A unit's buffers seen from one chunk (at most one cell) of its block. */
+typedef struct view {
+  float *buf[MIXSTAGE_MAX_CHANNELS], *pre[MIXSTAGE_MAX_CHANNELS];
+  float *post[MIXSTAGE_MAX_CHANNELS], *out[MIXSTAGE_MAX_CHANNELS];
+} view;
+
+static void read_source(mixstage_strip *s, const view *v, int64_t f, int n) {
   mixstage__unit *u = &s->u;
   int sc = s->src.channels;
   if (s->src.kind == 1) {
     int64_t avail = s->src.frames - f;
-    if (avail > n) avail = n;
     int m = avail <= 0 ? 0 : avail < n ? (int)avail : n;
-    const float *d = s->src.data + (size_t)f * (size_t)sc;
+    const float *d = s->src.data + (size_t)(m ? f : 0) * (size_t)sc;
     for (int c = 0; c < sc; c++) {
-      float *x = u->buf[c];
+      float *x = v->buf[c];
       for (int i = 0; i < m; i++) x[i] = d[(size_t)i * (size_t)sc + (size_t)c];
       for (int i = m; i < n; i++) x[i] = 0.0f;
     }
   } else if (s->src.kind == 2) {
-    s->src.fn(s->src.user, u->buf, sc, n, f);
+    s->src.fn(s->src.user, v->buf, sc, n, f);
   } else {
     sc = 0;
   }
   /* A mono source feeds every channel; missing channels are silent. */
   for (int c = sc; c < u->channels; c++) {
-    if (sc == 1) memcpy(u->buf[c], u->buf[0], sizeof(float) * (size_t)n);
-    else memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+    if (sc == 1) memcpy(v->buf[c], v->buf[0], sizeof(float) * (size_t)n);
+    else memset(v->buf[c], 0, sizeof(float) * (size_t)n);
   }
 }
 
@@ -176,14 +196,15 @@ static int non_finite(float *const *buf, int nch, int n) {
   return acc != acc;
 }
 
-static int run_nodes(mixstage_graph *g, mixstage__unit *u, int n) {
+static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n) {
   int faults = 0;
   int C = u->channels;
+  float *const *buf = v->buf;
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *nd = u->nodes[i];
-    mixstage__delay_process(&nd->pre_delay, u->buf, C, n);
+    mixstage__delay_process(&nd->pre_delay, buf, C, n);
     if (nd->bypass) {
-      mixstage__delay_process(&nd->bypass_delay, u->buf, C, n);
+      mixstage__delay_process(&nd->bypass_delay, buf, C, n);
       continue;
     }
     const float *const *key = NULL;
@@ -192,14 +213,14 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, int n) {
       mixstage__unit *k = nd->key_unit;
       float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
       kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
-      for (int c = 0; c < kch; c++) memcpy(g->scratch[c], src[c], sizeof(float) * (size_t)n);
-      mixstage__delay_process(&nd->key_delay, g->scratch, kch, n);
-      key = (const float *const *)g->scratch;
+      for (int c = 0; c < kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
+      mixstage__delay_process(&nd->key_delay, nd->key_buf, kch, n);
+      key = (const float *const *)nd->key_buf;
     }
-    nd->cls->process(nd->state, u->buf, C, n, key, kch);
-    if (non_finite(u->buf, C, n)) {
-      /* Contain it: silence this cell, start the node afresh, tell the host. */
-      for (int c = 0; c < C; c++) memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+    nd->cls->process(nd->state, buf, C, n, key, kch);
+    if (non_finite(buf, C, n)) {
+      /* Contain it: silence this chunk, start the node afresh, tell the host. */
+      for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
       if (nd->cls->reset) nd->cls->reset(nd->state);
       atomic_fetch_add(&nd->faults, 1);
       atomic_store(&g->fault_node, nd);
@@ -213,14 +234,13 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, int n) {
 }
 
 /* Fader and pan: buf (C channels) -> post (B channels). */
-static void fader_pan(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int n) {
+static void fader_pan(mixstage__unit *u, const view *v, int64_t f, int o, int n) {
   int C = u->channels, B = u->out_channels;
   float gf[MIXSTAGE__CELL];
   int cf = gain_curve(&u->fader, u->fader_g0, u->fader_g1, f, o, n, gf);
   int pan_const = memcmp(u->pan0, u->pan1, sizeof u->pan0) == 0 || o >= MIXSTAGE__CELL;
-  (void)g;
   if (C == 1 && B >= 2) {
-    float *x = u->buf[0], *l = u->post[0], *r = u->post[1];
+    float *x = v->buf[0], *l = v->post[0], *r = v->post[1];
     for (int i = 0; i < n; i++) {
       int k = o + i + 1;
       float gl = pan_const ? u->pan1[0] : ramp(u->pan0[0], u->pan1[0], k);
@@ -229,9 +249,9 @@ static void fader_pan(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, in
       l[i] = a * gl;
       r[i] = a * gr;
     }
-    for (int c = 2; c < B; c++) memset(u->post[c], 0, sizeof(float) * (size_t)n);
+    for (int c = 2; c < B; c++) memset(v->post[c], 0, sizeof(float) * (size_t)n);
   } else if (C == 2 && B == 2) {
-    float *xl = u->buf[0], *xr = u->buf[1], *l = u->post[0], *r = u->post[1];
+    float *xl = v->buf[0], *xr = v->buf[1], *l = v->post[0], *r = v->post[1];
     for (int i = 0; i < n; i++) {
       int k = o + i + 1;
       float gl = pan_const ? u->pan1[0] : ramp(u->pan0[0], u->pan1[0], k);
@@ -244,11 +264,11 @@ static void fader_pan(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, in
       r[i] = (m - s) * gr * gg;
     }
   } else if (C == 2 && B == 1) {
-    float *xl = u->buf[0], *xr = u->buf[1], *y = u->post[0];
+    float *xl = v->buf[0], *xr = v->buf[1], *y = v->post[0];
     for (int i = 0; i < n; i++) y[i] = 0.5f * (xl[i] + xr[i]) * (cf ? gf[0] : gf[i]);
   } else { /* same layout: gain only (surround panning is a later addition) */
     for (int c = 0; c < C; c++) {
-      float *x = u->buf[c], *y = u->post[c];
+      float *x = v->buf[c], *y = v->post[c];
       if (cf)
         for (int i = 0; i < n; i++) y[i] = x[i] * gf[0];
       else
@@ -257,25 +277,25 @@ static void fader_pan(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, in
   }
 }
 
-static void mute_out(mixstage__unit *u, int o, int n) {
+static void mute_out(mixstage__unit *u, const view *v, int o, int n) {
   int B = u->out_channels;
   if (u->mute_g0 == u->mute_g1 || o >= MIXSTAGE__CELL) {
     float m = u->mute_g1;
     for (int c = 0; c < B; c++) {
-      if (m == 1.0f) memcpy(u->out[c], u->post[c], sizeof(float) * (size_t)n);
+      if (m == 1.0f) memcpy(v->out[c], v->post[c], sizeof(float) * (size_t)n);
       else
-        for (int i = 0; i < n; i++) u->out[c][i] = u->post[c][i] * m;
+        for (int i = 0; i < n; i++) v->out[c][i] = v->post[c][i] * m;
     }
     return;
   }
   for (int c = 0; c < B; c++)
-    for (int i = 0; i < n; i++) u->out[c][i] = u->post[c][i] * ramp(u->mute_g0, u->mute_g1, o + i + 1);
+    for (int i = 0; i < n; i++) v->out[c][i] = v->post[c][i] * ramp(u->mute_g0, u->mute_g1, o + i + 1);
 }
 
-static void run_sends(mixstage__unit *u, int64_t f, int o, int n) {
+static void run_sends(mixstage__unit *u, const view *v, int64_t f, int o, int off, int n) {
   for (int si = 0; si < u->send_count; si++) {
     mixstage_send *s = u->sends[si];
-    float *const *src = s->tap == MIXSTAGE_TAP_PRE_FADER ? u->pre : u->post;
+    float *const *src = s->tap == MIXSTAGE_TAP_PRE_FADER ? v->pre : v->post;
     int from = s->tap == MIXSTAGE_TAP_PRE_FADER ? u->channels : u->out_channels;
     int to = s->to->u.channels;
     float gs[MIXSTAGE__CELL];
@@ -289,89 +309,122 @@ static void run_sends(mixstage__unit *u, int64_t f, int o, int n) {
     }
     if (from == to) {
       for (int c = 0; c < to; c++)
-        for (int i = 0; i < n; i++) s->buf[c][i] = src[c][i] * gs[i];
+        for (int i = 0; i < n; i++) s->buf[c][off + i] = src[c][i] * gs[i];
     } else if (from == 1) {
       for (int c = 0; c < to; c++)
-        for (int i = 0; i < n; i++) s->buf[c][i] = src[0][i] * gs[i];
+        for (int i = 0; i < n; i++) s->buf[c][off + i] = src[0][i] * gs[i];
     } else { /* 2 -> 1 */
-      for (int i = 0; i < n; i++) s->buf[0][i] = 0.5f * (src[0][i] + src[1][i]) * gs[i];
+      for (int i = 0; i < n; i++) s->buf[0][off + i] = 0.5f * (src[0][i] + src[1][i]) * gs[i];
     }
   }
 }
 
-static int run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int n) {
+/* One chunk: frames f .. f+n-1, all inside one control cell, at offset off
+ * in the unit's block buffers. */
+static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int off, int n) {
   int C = u->channels;
   int faults = 0;
+  view v;
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+    v.buf[c] = u->buf[c] ? u->buf[c] + off : NULL;
+    v.pre[c] = u->pre[c] ? u->pre[c] + off : NULL;
+    v.post[c] = u->post[c] ? u->post[c] + off : NULL;
+    v.out[c] = u->out[c] ? u->out[c] + off : NULL;
+  }
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     mixstage_strip *s = (mixstage_strip *)u;
-    read_source(s, f, n);
-    if (non_finite(u->buf, C, n)) {
-      for (int c = 0; c < C; c++) memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+    read_source(s, &v, f, n);
+    if (non_finite(v.buf, C, n)) {
+      for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
       atomic_store(&g->fault_node, NULL);
       atomic_store(&g->fault_unit, u);
       atomic_store(&g->fault_pending, 1);
       faults++;
     }
-    if (!(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || (s->clip_gain.lane && s->clip_gain.lane->count)) {
+    int lane = s->clip_gain.lane && s->clip_gain.lane->count;
+    if (!(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || lane) {
       float gc[MIXSTAGE__CELL];
       int cc = gain_curve(&s->clip_gain, s->clip_g0, s->clip_g1, f, o, n, gc);
-      /* gain_curve knows only the dB value; polarity rides on the sign. */
-      float sign = s->clip_g1 < 0.0f ? -1.0f : 1.0f;
-      if (s->clip_gain.lane && s->clip_gain.lane->count)
-        for (int i = 0; i < n; i++) gc[i] *= sign;
+      /* A lane knows only the dB value; polarity rides on the sign. */
+      if (lane && s->clip_g1 < 0.0f)
+        for (int i = 0; i < n; i++) gc[i] = -gc[i];
       for (int c = 0; c < C; c++)
-        for (int i = 0; i < n; i++) u->buf[c][i] *= cc ? gc[0] : gc[i];
+        for (int i = 0; i < n; i++) v.buf[c][i] *= cc ? gc[0] : gc[i];
     }
   } else {
     mixstage_bus *b = (mixstage_bus *)u;
-    for (int c = 0; c < C; c++) memset(u->buf[c], 0, sizeof(float) * (size_t)n);
+    for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
     for (int i = 0; i < b->input_count; i++) {
       mixstage__input *in = &b->inputs[i];
-      float *const *src = in->unit ? in->unit->out : in->send->buf;
+      float *const *base = in->unit ? in->unit->out : in->send->buf;
+      float *src[MIXSTAGE_MAX_CHANNELS];
+      for (int c = 0; c < C; c++) src[c] = base[c] + off;
       mixstage__delay_process(&in->comp, src, C, n);
       for (int c = 0; c < C; c++)
-        for (int k = 0; k < n; k++) u->buf[c][k] += src[c][k];
+        for (int k = 0; k < n; k++) v.buf[c][k] += src[c][k];
     }
   }
-  faults += run_nodes(g, u, n);
+  faults += run_nodes(g, u, &v, off, n);
   if (u->need_pre)
-    for (int c = 0; c < C; c++) memcpy(u->pre[c], u->buf[c], sizeof(float) * (size_t)n);
-  fader_pan(g, u, f, o, n);
-  mute_out(u, o, n);
-  run_sends(u, f, o, n);
+    for (int c = 0; c < C; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
+  fader_pan(u, &v, f, o, n);
+  mute_out(u, &v, o, n);
+  run_sends(u, &v, f, o, off, n);
   return faults;
 }
 
-/* Processes `frames` frames from g->pos; writes the mix bus output either
- * planar (out) or interleaved.  Returns the number of NaN faults. */
+/* A unit processes a whole block (up to MIXSTAGE__BLOCK frames) before the
+ * next unit runs: its state stays in cache, and units of one schedule level
+ * can run on different threads.  Inside, work still follows the control grid,
+ * so the result is the same as cell-by-cell interleaving. */
+int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
+  int faults = 0;
+  int done = 0;
+  while (done < n) {
+    int64_t f = f0 + done;
+    int o = (int)(f % MIXSTAGE__CELL);
+    int m = MIXSTAGE__CELL - o;
+    if (m > n - done) m = n - done;
+    if (o == 0) step_unit(g, u, f);
+    faults += run_chunk(g, u, f, o, done, m);
+    done += m;
+  }
+  return faults;
+}
+
+static void update_solo(mixstage_graph *g) {
+  int solo = 0;
+  for (int i = 0; i < g->strip_count; i++)
+    solo |= atomic_load_explicit(&g->strips[i]->u.solo_req, memory_order_relaxed);
+  g->any_solo = solo;
+}
+
+void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
+                    float *interleaved) {
+  mixstage__unit *mix = &g->buses[0]->u;
+  if (interleaved) {
+    for (int c = 0; c < out_channels; c++) {
+      const float *x = mix->out[c];
+      float *y = interleaved + (size_t)done * (size_t)stride + (size_t)c;
+      for (int i = 0; i < n; i++) y[(size_t)i * (size_t)stride] = x[i];
+    }
+  } else {
+    for (int c = 0; c < out_channels; c++) memcpy(out[c] + done, mix->out[c], sizeof(float) * (size_t)n);
+  }
+}
+
+/* Processes `frames` frames from g->pos on the calling thread; writes the mix
+ * bus output either planar (out) or interleaved.  Returns the NaN faults. */
 int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,
                             int stride, float *interleaved) {
   int faults = 0;
   int done = 0;
-  mixstage__unit *mix = &g->buses[0]->u;
   fp_mode mode = fp_enter();
   while (done < frames) {
-    int64_t f = g->pos;
-    int o = (int)(f % MIXSTAGE__CELL);
-    int n = MIXSTAGE__CELL - o;
-    if (n > frames - done) n = frames - done;
-    if (o == 0) {
-      int solo = 0;
-      for (int i = 0; i < g->strip_count; i++)
-        solo |= atomic_load_explicit(&g->strips[i]->u.solo_req, memory_order_relaxed);
-      g->any_solo = solo;
-      for (int i = 0; i < g->schedule_count; i++) step_unit(g, g->schedule[i], f);
-    }
-    for (int i = 0; i < g->schedule_count; i++) faults += run_unit(g, g->schedule[i], f, o, n);
-    if (interleaved) {
-      for (int c = 0; c < out_channels; c++) {
-        const float *x = mix->out[c];
-        float *y = interleaved + (size_t)done * (size_t)stride + (size_t)c;
-        for (int i = 0; i < n; i++) y[(size_t)i * (size_t)stride] = x[i];
-      }
-    } else {
-      for (int c = 0; c < out_channels; c++) memcpy(out[c] + done, mix->out[c], sizeof(float) * (size_t)n);
-    }
+    int n = frames - done < MIXSTAGE__BLOCK ? frames - done : MIXSTAGE__BLOCK;
+    update_solo(g);
+    for (int i = 0; i < g->schedule_count; i++) faults += mixstage__run_unit(g, g->schedule[i], g->pos, n);
+    mixstage__emit(g, out, out_channels, done, n, stride, interleaved);
     done += n;
     g->pos += n;
   }
@@ -411,10 +464,10 @@ MIXSTAGE_EXPORT int mixstage_graph_process_planar(mixstage_graph *g, float *cons
 
 static void reset_unit(mixstage__unit *u, int64_t f) {
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-    if (u->buf[c]) memset(u->buf[c], 0, sizeof(float) * MIXSTAGE__CELL);
-    if (u->pre[c]) memset(u->pre[c], 0, sizeof(float) * MIXSTAGE__CELL);
-    if (u->post[c]) memset(u->post[c], 0, sizeof(float) * MIXSTAGE__CELL);
-    if (u->out[c]) memset(u->out[c], 0, sizeof(float) * MIXSTAGE__CELL);
+    if (u->buf[c]) memset(u->buf[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
+    if (u->pre[c]) memset(u->pre[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
+    if (u->post[c]) memset(u->post[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
+    if (u->out[c]) memset(u->out[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
   }
   mixstage__param_snap(&u->fader, f);
   mixstage__param_snap(&u->pan, f);
@@ -437,7 +490,7 @@ static void reset_unit(mixstage__unit *u, int64_t f) {
     s->g0 = s->g1 = db_gain(s->level.value);
     s->mute_g0 = s->mute_g1 = atomic_load(&s->mute_req) ? 0.0f : 1.0f;
     for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
-      if (s->buf[c]) memset(s->buf[c], 0, sizeof(float) * MIXSTAGE__CELL);
+      if (s->buf[c]) memset(s->buf[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
   }
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];

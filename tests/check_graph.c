@@ -323,6 +323,16 @@ START_TEST(test_block_size_independence) {
   float *again = render_all(g, &n);
   ck_assert_msg(memcmp(ref, again, sizeof(float) * 2 * (size_t)n) == 0, "repeated render differs");
   free(again);
+  /* Parallel renders: 2 and 3 threads give the same bits. */
+  for (int t = 2; t <= 3; t++) {
+    mixstage_render_config rc;
+    mixstage_render_config_init(&rc);
+    rc.threads = t;
+    float *par = calloc(2 * (size_t)n, sizeof(float));
+    ck_assert_int_eq(mixstage_graph_render(g, &rc, par, n), MIXSTAGE_OK);
+    ck_assert_msg(memcmp(ref, par, sizeof(float) * 2 * (size_t)n) == 0, "%d-thread render differs", t);
+    free(par);
+  }
   const int blocks[] = {1, 7, 64, 509, 4096};
   for (int b = 0; b < 5; b++) {
     ck_assert_int_eq(mixstage_graph_prepare(g), MIXSTAGE_OK);

@@ -374,6 +374,9 @@ typedef struct mixstage_render_config {
   int64_t max_tail_frames; /**< cap on the tail after the program; default 30 s
                                 worth; 0 = no tail */
   int remove_latency;      /**< 1 (default): output frame 0 is input frame 0 */
+  int threads;             /**< worker threads, 1 (default) .. 64: units that do not
+                                depend on each other run in parallel; the result is
+                                bit-identical for any count */
 } mixstage_render_config;
 
 MIXSTAGE_EXPORT void mixstage_render_config_init(mixstage_render_config *cfg);
