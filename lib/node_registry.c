@@ -4,10 +4,34 @@
 #include "node.h"
 
 extern const mixstage__node_class mixstage__gain_class;
+extern const mixstage__node_class mixstage__eq_class;
+extern const mixstage__node_class mixstage__width_class;
+extern const mixstage__node_class mixstage__tilt_eq_class;
+extern const mixstage__node_class mixstage__compressor_class;
+extern const mixstage__node_class mixstage__gate_class;
+extern const mixstage__node_class mixstage__reverb_class;
+extern const mixstage__node_class mixstage__delay_class;
+extern const mixstage__node_class mixstage__multiband_class;
+extern const mixstage__node_class mixstage__console_color_class;
+extern const mixstage__node_class mixstage__bus_compressor_class;
+extern const mixstage__node_class mixstage__limiter_class;
+extern const mixstage__node_class mixstage__saturation_class;
 /* REGISTRY-DECL */
 
 const mixstage__node_class *const mixstage__node_classes[] = {
     &mixstage__gain_class,
+    &mixstage__eq_class,
+    &mixstage__width_class,
+    &mixstage__tilt_eq_class,
+    &mixstage__compressor_class,
+    &mixstage__gate_class,
+    &mixstage__reverb_class,
+    &mixstage__delay_class,
+    &mixstage__multiband_class,
+    &mixstage__console_color_class,
+    &mixstage__bus_compressor_class,
+    &mixstage__limiter_class,
+    &mixstage__saturation_class,
     /* REGISTRY-ENTRY */
     NULL,
 };

@@ -1,2 +1,715 @@
-/* placeholder: being written; skipped until then */
-int main(void) { return 77; }
+/* Check suite: the oversampler, the true-peak detector and the "saturation"
+ * node.  Every tolerance is stated with its reason next to the assertion. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsp/oversample.h"
+#include "node.h"
+#include "testutil.h"
+
+#define FS 48000.0
+
+static float *fbuf(int64_t n) {
+  float *p = calloc((size_t)n, sizeof(float));
+  ck_assert_ptr_nonnull(p);
+  return p;
+}
+
+/* Round trip through an oversampler in blocks of `blk` frames (the last may
+ * be shorter). */
+static void os_roundtrip(mixstage__oversampler *os, float *const *x, float *const *y, int64_t n,
+                         int blk) {
+  int nch = os->nch;
+  for (int64_t i = 0; i < n; i += blk) {
+    int m = (int)(n - i < blk ? n - i : blk);
+    const float *in[MIXSTAGE_OS_MAX_CHANNELS];
+    float *out[MIXSTAGE_OS_MAX_CHANNELS];
+    for (int c = 0; c < nch; c++) {
+      in[c] = x[c] + i;
+      out[c] = y[c] + i;
+    }
+    mixstage__os_up(os, in, m);
+    mixstage__os_down(os, out, m);
+  }
+}
+
+static mixstage__node_host *sat_host_out(int nch, double drive, double bias, double mix, int os,
+                                         double output) {
+  int err = -1;
+  mixstage__node_host *h = mixstage__host_create("saturation", nch, FS, 120.0, &err);
+  ck_assert_int_eq(err, MIXSTAGE_OK);
+  ck_assert_ptr_nonnull(h);
+  ck_assert_int_eq(mixstage__host_set(h, "drive", drive), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage__host_set(h, "bias", bias), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage__host_set(h, "mix", mix), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage__host_set(h, "oversampling", os), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage__host_set(h, "output", output), MIXSTAGE_OK);
+  /* Apply the parameters and start from clean state: process one silent
+   * cell (update runs at its start), then reset. */
+  float z[MIXSTAGE_OS_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  float *zp[MIXSTAGE_OS_MAX_CHANNELS];
+  memset(z, 0, sizeof z);
+  for (int c = 0; c < nch; c++) zp[c] = z[c];
+  mixstage__host_process(h, zp, MIXSTAGE_CONTROL_FRAMES, NULL, 0);
+  mixstage__host_reset(h);
+  return h;
+}
+
+static mixstage__node_host *sat_host(int nch, double drive, double bias, double mix, int os) {
+  return sat_host_out(nch, drive, bias, mix, os, 0.0);
+}
+
+static void host_run(mixstage__node_host *h, float *x, int64_t n) {
+  float *b[1] = {x};
+  mixstage__host_process(h, b, n, NULL, 0);
+}
+
+/* ---- oversampler -------------------------------------------------------- */
+
+/* An impulse through up() then down() must peak exactly latency frames
+ * later, and the response must be symmetric about that peak (linear phase):
+ * a wrong latency by even one frame moves the peak. */
+START_TEST(test_os_latency_impulse) {
+  static const int expect[4] = {0, 67, 74, 76};
+  for (int fi = 0; fi < 4; fi++) {
+    int L = 1 << fi;
+    mixstage__oversampler os;
+    ck_assert_int_eq(mixstage__os_init(&os, NULL, 1, L), MIXSTAGE_OK);
+    int lat = mixstage__os_latency(&os);
+    ck_assert_int_eq(lat, expect[fi]);
+    ck_assert_int_eq(lat, mixstage__os_latency_for(L, 0));
+    int n = 512, at = 100;
+    float *x = fbuf(n), *y = fbuf(n);
+    x[at] = 1.0f;
+    os_roundtrip(&os, &x, &y, n, 32);
+    int pk = 0;
+    for (int i = 0; i < n; i++)
+      if (fabsf(y[i]) > fabsf(y[pk])) pk = i;
+    ck_assert_int_eq(pk - at, lat);
+    /* Symmetry to float rounding (1e-6 of the peak): the kernels are exactly
+     * symmetric, the pad is a pure delay. */
+    for (int k = 1; k < 90 && pk + k < n; k++)
+      ck_assert_msg(fabsf(y[pk - k] - y[pk + k]) < 1e-6f, "L=%d asymmetric at %d", L, k);
+    /* DC gain of the round trip is 1 (taps normalised): the impulse response
+     * sums to 1 within float rounding of ~300 terms. */
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += y[i];
+    ck_assert_msg(fabs(sum - 1.0) < 1e-5, "L=%d dc %g", L, sum);
+    free(x);
+    free(y);
+    mixstage__os_fini(&os, NULL);
+  }
+}
+END_TEST
+
+/* Pass band: sines from 50 Hz to 20 kHz through the round trip keep their
+ * amplitude within 0.01 dB (design ripple is +-0.00005 dB per stage; the
+ * 0.01 dB bound is the requirement).  Amplitudes are compared as a ratio of
+ * the same windowed-DFT measurement on input and output segments aligned by
+ * the latency, so the estimator's own bias cancels. */
+START_TEST(test_os_passband) {
+  static const double freqs[] = {50, 200, 1000, 5000, 10000, 15000, 18000, 20000};
+  const int n = 8192, skip = 256;
+  float *x = fbuf(n + skip), *y = fbuf(n + skip);
+  for (int L = 2; L <= 8; L *= 2) {
+    double worst = 0.0;
+    for (size_t fi = 0; fi < sizeof freqs / sizeof freqs[0]; fi++) {
+      mixstage__oversampler os;
+      ck_assert_int_eq(mixstage__os_init(&os, NULL, 1, L), MIXSTAGE_OK);
+      int lat = mixstage__os_latency(&os);
+      tu_sine(x, n + skip, freqs[fi], FS, 0.5, 0.3);
+      os_roundtrip(&os, &x, &y, n + skip, 32);
+      double ai = tu_tone_amplitude(x + skip - lat, n, freqs[fi], FS);
+      double ao = tu_tone_amplitude(y + skip, n, freqs[fi], FS);
+      double d = tu_db(ao / ai);
+      if (fabs(d) > fabs(worst)) worst = d;
+      ck_assert_msg(fabs(d) < 0.01, "L=%d f=%g: %+.5f dB", L, freqs[fi], d);
+      mixstage__os_fini(&os, NULL);
+    }
+    printf("oversampler %dx: pass band 50 Hz..20 kHz worst %+.6f dB\n", L, worst);
+  }
+  free(x);
+  free(y);
+}
+END_TEST
+
+/* Images: up() of a base-rate sine must contain nothing but the sine; every
+ * component from 0.55 fs to the top Nyquist (where the images of the 0..0.45
+ * fs band land) must be >= 98 dB below it (requirement 90 dB).  Measured:
+ * 2x 111 dB, 4x 107 dB, 8x 100.4 dB (10 kHz tone; each stage alone is
+ * >= 104 dB, the cascade adds up).  The Blackman-Harris window's far side
+ * lobes and float rounding lie below -130 dB there, so the measurement floor
+ * does not mask a failure. */
+START_TEST(test_os_images) {
+  static const double freqs[] = {1000, 10000, 19000, 21000};
+  for (int L = 2; L <= 8; L *= 2) {
+    double worst = -999;
+    for (size_t fi = 0; fi < sizeof freqs / sizeof freqs[0]; fi++) {
+      mixstage__oversampler os;
+      ck_assert_int_eq(mixstage__os_init(&os, NULL, 1, L), MIXSTAGE_OK);
+      const int nb = 4096, nh = nb * L;
+      float *x = fbuf(nb + 1024), *hi = fbuf(nh);
+      double *mag = calloc((size_t)nh / 2 + 1, sizeof(double));
+      tu_sine(x, nb + 1024, freqs[fi], FS, 0.9, 0.0);
+      /* 1024 frames to fill the filters, then nb frames captured. */
+      for (int i = 0; i < nb + 1024; i += 32) {
+        const float *in[1] = {x + i};
+        mixstage__os_up(&os, in, 32);
+        if (i >= 1024) memcpy(hi + (size_t)(i - 1024) * L, os.hi[0], sizeof(float) * 32 * L);
+      }
+      ck_assert_int_eq(tu_spectrum(hi, nh, mag), 0);
+      double binw = FS * L / nh, ref = tu_tone_amplitude(hi, nh, freqs[fi], FS * L), m = 0.0;
+      for (int k = (int)ceil(0.55 * FS / binw); k <= nh / 2; k++)
+        if (mag[k] > m) m = mag[k];
+      double r = tu_db(m / ref);
+      if (r > worst) worst = r;
+      ck_assert_msg(r < -98.0, "L=%d f=%g: image at %.1f dB", L, freqs[fi], r);
+      free(x);
+      free(hi);
+      free(mag);
+      mixstage__os_fini(&os, NULL);
+    }
+    printf("oversampler %dx: worst image above 0.55 fs %.1f dB\n", L, worst);
+  }
+}
+END_TEST
+
+/* Alias rejection of down(): a top-rate sine at 0.6 fs (would fold to
+ * 0.4 fs = 19.2 kHz) must come out >= 100 dB down; one at 0.3 fs passes. */
+START_TEST(test_os_down_alias) {
+  for (int L = 2; L <= 8; L *= 2) {
+    mixstage__oversampler os;
+    ck_assert_int_eq(mixstage__os_init(&os, NULL, 1, L), MIXSTAGE_OK);
+    const int nb = 8192 + 512;
+    float *y = fbuf(nb), *y2 = fbuf(nb);
+    for (int pass = 0; pass < 2; pass++) {
+      double f = pass == 0 ? 0.6 * FS : 0.3 * FS;
+      mixstage__os_reset(&os);
+      for (int i = 0; i < nb; i += 32) {
+        for (int j = 0; j < 32 * L; j++)
+          os.hi[0][j] = (float)(0.9 * sin(2.0 * TU_PI * f * (double)(i * L + j) / (FS * L)));
+        float *out[1] = {(pass == 0 ? y : y2) + i};
+        mixstage__os_down(&os, out, 32);
+      }
+    }
+    double a_alias = tu_tone_amplitude(y + 512, 8192, 0.4 * FS, FS);
+    double a_pass = tu_tone_amplitude(y2 + 512, 8192, 0.3 * FS, FS);
+    ck_assert_msg(fabs(tu_db(a_pass / 0.9)) < 0.01, "L=%d pass %.4f dB", L, tu_db(a_pass / 0.9));
+    ck_assert_msg(tu_db(a_alias / 0.9) < -100.0, "L=%d alias %.1f dB", L, tu_db(a_alias / 0.9));
+    printf("oversampler %dx: 0.6 fs folding to 0.4 fs: %.1f dB\n", L, tu_db(a_alias / 0.9));
+    free(y);
+    free(y2);
+    mixstage__os_fini(&os, NULL);
+  }
+}
+END_TEST
+
+/* up()/down() are sample-sequential: blocks of 32 and of ragged sizes give
+ * bit-identical output, on 6 channels with different signals. */
+START_TEST(test_os_block_split) {
+  const int nch = 6, n = 3000;
+  float *x[6], *y1[6], *y2[6];
+  for (int c = 0; c < nch; c++) {
+    x[c] = fbuf(n);
+    y1[c] = fbuf(n);
+    y2[c] = fbuf(n);
+    tu_noise(x[c], n, 0.5, 17u + (uint32_t)c);
+  }
+  for (int L = 1; L <= 8; L *= 2) {
+    mixstage__oversampler a, b;
+    ck_assert_int_eq(mixstage__os_init(&a, NULL, nch, L), MIXSTAGE_OK);
+    ck_assert_int_eq(mixstage__os_init(&b, NULL, nch, L), MIXSTAGE_OK);
+    os_roundtrip(&a, x, y1, n, 32);
+    static const int sizes[] = {1, 7, 32, 13, 2, 31, 5};
+    for (int64_t i = 0, s = 0; i < n; s++) {
+      int m = sizes[s % 7];
+      if (m > n - i) m = (int)(n - i);
+      const float *in[6];
+      float *out[6];
+      for (int c = 0; c < nch; c++) {
+        in[c] = x[c] + i;
+        out[c] = y2[c] + i;
+      }
+      mixstage__os_up(&b, in, m);
+      mixstage__os_down(&b, out, m);
+      i += m;
+    }
+    for (int c = 0; c < nch; c++) ck_assert_mem_eq(y1[c], y2[c], sizeof(float) * (size_t)n);
+    mixstage__os_fini(&a, NULL);
+    mixstage__os_fini(&b, NULL);
+  }
+  for (int c = 0; c < nch; c++) {
+    free(x[c]);
+    free(y1[c]);
+    free(y2[c]);
+  }
+}
+END_TEST
+
+/* ---- true peak ---------------------------------------------------------- */
+
+/* A 0 dBFS sine at fs/4 with 45 degree phase has every sample at -3.01 dB;
+ * BS.1770-4 Annex 2 4x interpolation must read its real amplitude.  With 4x,
+ * the interpolated samples hit the crest exactly (phase 45 deg + k 22.5 deg),
+ * so the residual is only the interpolator's pass-band gain at 12 kHz; 0.2 dB
+ * is the requirement, we also bound it by 0.01 dB.  Checked both streaming
+ * (after the latency) and with the one-shot helper. */
+START_TEST(test_tp_fs4) {
+  const int n = 4800;
+  float *x = fbuf(n), *pk = fbuf(n);
+  tu_sine(x, n, FS / 4.0, FS, 1.0, TU_PI / 4.0);
+  ck_assert_msg(fabs(tu_db(tu_peak(x, n)) + 3.0103) < 0.001, "sample peak %.4f", tu_db(tu_peak(x, n)));
+  mixstage__true_peak tp;
+  ck_assert_int_eq(mixstage__tp_init(&tp, NULL, 1), MIXSTAGE_OK);
+  const float *in[1] = {x};
+  mixstage__tp_process(&tp, in, n, pk);
+  double m = tu_peak(pk + 64, n - 64);
+  printf("true peak of fs/4 sine at 45 deg: %+.4f dB (sample peak %+.4f dB)\n", tu_db(m),
+         tu_db(tu_peak(x, n)));
+  ck_assert_msg(fabs(tu_db(m)) < 0.01, "streaming TP %.4f dB", tu_db(m));
+  /* Steady state reads the same everywhere (no ripple from frame to frame). */
+  ck_assert_msg(fabs(tu_db(pk[200]) - tu_db(m)) < 0.01, "TP not steady");
+  /* One-shot over a buffer fading in and out smoothly (a hard edge would
+   * legitimately overshoot): reads the amplitude too. */
+  for (int i = 0; i < 480; i++) {
+    float w = (float)(0.5 - 0.5 * cos(TU_PI * i / 480.0));
+    x[i] *= w;
+    x[n - 1 - i] *= w;
+  }
+  double b = mixstage__tp_block(x, n);
+  ck_assert_msg(fabs(tu_db(b)) < 0.01, "block TP %.4f dB", tu_db(b));
+  mixstage__tp_fini(&tp, NULL);
+  free(x);
+  free(pk);
+}
+END_TEST
+
+/* Latency: an impulse's phase-3 (exact) output appears exactly
+ * tp_latency() frames later; true peak is never below sample peak (noise,
+ * per channel, 3 channels with the max merged). */
+START_TEST(test_tp_latency_and_bound) {
+  const int n = 2048;
+  float *x = fbuf(n), *pk = fbuf(n);
+  x[100] = 0.5f;
+  mixstage__true_peak tp;
+  ck_assert_int_eq(mixstage__tp_init(&tp, NULL, 1), MIXSTAGE_OK);
+  const float *in[1] = {x};
+  mixstage__tp_process(&tp, in, n, pk);
+  int at = 0;
+  for (int i = 0; i < n; i++)
+    if (pk[i] > pk[at]) at = i;
+  ck_assert_int_eq(at - 100, mixstage__tp_latency());
+  ck_assert_float_eq(pk[at], 0.5f); /* the Nyquist phase passes the sample exactly */
+  mixstage__tp_fini(&tp, NULL);
+
+  float *ch[3];
+  for (int c = 0; c < 3; c++) {
+    ch[c] = fbuf(n);
+    tu_noise(ch[c], n, 0.3 + 0.2 * c, 5u + (uint32_t)c);
+  }
+  ck_assert_int_eq(mixstage__tp_init(&tp, NULL, 3), MIXSTAGE_OK);
+  /* Ragged blocks: the streaming result must equal one block. */
+  float *pk2 = fbuf(n);
+  mixstage__tp_process(&tp, (const float *const *)ch, n, pk);
+  mixstage__tp_reset(&tp);
+  for (int i = 0, s = 1; i < n; i += s, s = s % 29 + 3) {
+    int m = s < n - i ? s : n - i;
+    const float *v[3] = {ch[0] + i, ch[1] + i, ch[2] + i};
+    mixstage__tp_process(&tp, v, m, pk2 + i);
+  }
+  ck_assert_mem_eq(pk, pk2, sizeof(float) * (size_t)n);
+  int lat = mixstage__tp_latency();
+  for (int i = lat; i < n; i++) {
+    float sp = 0.0f;
+    for (int c = 0; c < 3; c++) sp = fmaxf(sp, fabsf(ch[c][i - lat]));
+    ck_assert_msg(pk[i] >= sp, "TP below sample peak at %d", i);
+  }
+  mixstage__tp_fini(&tp, NULL);
+  for (int c = 0; c < 3; c++) free(ch[c]);
+  free(x);
+  free(pk);
+  free(pk2);
+}
+END_TEST
+
+/* ---- saturation node ---------------------------------------------------- */
+
+START_TEST(test_params) {
+  const mixstage__node_class *k = mixstage__find_node_class("saturation");
+  ck_assert_ptr_nonnull(k);
+  static const char *names[] = {"drive", "bias", "output", "mix", "oversampling"};
+  ck_assert_int_eq(k->num_params, 5);
+  for (int i = 0; i < 5; i++) {
+    ck_assert_int_eq(k->params[i].id, i);
+    ck_assert_str_eq(k->params[i].name, names[i]);
+    ck_assert(k->params[i].def >= k->params[i].min && k->params[i].def <= k->params[i].max);
+  }
+  ck_assert_str_eq(k->params[4].choices, "1x|2x|4x|8x");
+  ck_assert(k->params[4].def == 3.0); /* 8x: meets -60 dB aliasing at 0 dBFS full drive */
+  ck_assert(k->params[0].max == 36.0);
+}
+END_TEST
+
+/* Latency: an impulse at a tiny level (1e-4, where tanh is linear to 1e-9)
+ * at drive 0 comes out with its peak exactly latency() frames later, and the
+ * response is symmetric about it, for each oversampling setting. */
+START_TEST(test_node_latency_impulse) {
+  for (int os = 0; os < 4; os++) {
+    mixstage__node_host *h = sat_host(1, 0.0, 0.0, 100.0, os);
+    int lat = mixstage__host_latency(h);
+    ck_assert_int_eq(lat, os == 0 ? 0 : mixstage__os_latency_for(1 << os, os == 1 ? 5 : 3));
+    int n = 1024, at = 200;
+    float *x = fbuf(n);
+    x[at] = 1e-4f;
+    host_run(h, x, n);
+    int pk = 0;
+    for (int i = 0; i < n; i++)
+      if (fabsf(x[i]) > fabsf(x[pk])) pk = i;
+    printf("saturation %s: latency() %d, impulse peak after %d frames (%.7f of input)\n",
+           (const char *[]){"1x", "2x", "4x", "8x"}[os], lat, pk - at, x[pk] / 1e-4);
+    ck_assert_int_eq(pk - at, lat);
+    /* Symmetric within 1e-3 of the peak: float rounding of a 1e-4 signal
+     * through a few hundred taps plus the DC blocker's tiny asymmetric
+     * (minimum-phase) response, which is below 1e-4 of the peak here. */
+    for (int k = 1; k < 60; k++)
+      ck_assert_msg(fabsf(x[pk - k] - x[pk + k]) < 1e-3f * fabsf(x[pk]), "os %d asym at %d", os, k);
+    free(x);
+    mixstage__host_destroy(h);
+  }
+}
+END_TEST
+
+/* Unity small-signal gain: a -60 dBFS sine at 1 kHz comes out at its input
+ * level within 0.1 dB (requirement) at drive 0 and 24 dB, with and without
+ * bias: the level compensation divides by the curve's slope at the operating
+ * point.  At -60 dBFS and drive 24 dB, u peaks at 0.016 and tanh's cubic term
+ * changes the level by u^2/4 = 6e-5 (0.0006 dB), so we can also hold it to
+ * 0.005 dB.  Also: flatness at drive 0 from 100 Hz to 20 kHz within 0.02 dB
+ * (the 5 Hz DC blocker costs 0.011 dB at 100 Hz; the rest is the
+ * oversampler and the ADAA droop correction). */
+START_TEST(test_unity_small_signal) {
+  const int n = 8192, skip = 1024;
+  float *x = fbuf(n + skip), *y = fbuf(n + skip);
+  static const double drives[] = {0.0, 24.0};
+  static const double biases[] = {0.0, 1.0, -0.6};
+  for (int os = 0; os < 4; os++)
+    for (int d = 0; d < 2; d++)
+      for (int b = 0; b < 3; b++) {
+        mixstage__node_host *h = sat_host(1, drives[d], biases[b], 100.0, os);
+        int lat = mixstage__host_latency(h);
+        tu_sine(x, n + skip, 1000.0, FS, 0.001, 0.0);
+        memcpy(y, x, sizeof(float) * (size_t)(n + skip));
+        host_run(h, y, n + skip);
+        double g = tu_db(tu_tone_amplitude(y + skip, n, 1000.0, FS) /
+                         tu_tone_amplitude(x + skip - lat, n, 1000.0, FS));
+        ck_assert_msg(fabs(g) < 0.005, "os %d drive %g bias %g: %+.4f dB", os, drives[d],
+                      biases[b], g);
+        mixstage__host_destroy(h);
+      }
+  static const double freqs[] = {100, 1000, 5000, 10000, 15000, 18000, 20000};
+  for (int os = 1; os < 4; os++) {
+    double worst = 0.0;
+    for (size_t fi = 0; fi < sizeof freqs / sizeof freqs[0]; fi++) {
+      mixstage__node_host *h = sat_host(1, 0.0, 0.0, 100.0, os);
+      int lat = mixstage__host_latency(h);
+      tu_sine(x, n + skip, freqs[fi], FS, 0.001, 0.0);
+      memcpy(y, x, sizeof(float) * (size_t)(n + skip));
+      host_run(h, y, n + skip);
+      double g = tu_db(tu_tone_amplitude(y + skip, n, freqs[fi], FS) /
+                       tu_tone_amplitude(x + skip - lat, n, freqs[fi], FS));
+      if (fabs(g) > fabs(worst)) worst = g;
+      ck_assert_msg(fabs(g) < 0.02, "os %d f %g: %+.4f dB", os, freqs[fi], g);
+      mixstage__host_destroy(h);
+    }
+    printf("saturation %dx drive 0: small-signal response 100 Hz..20 kHz worst %+.4f dB\n",
+           1 << os, worst);
+  }
+  free(x);
+  free(y);
+}
+END_TEST
+
+/* Largest non-harmonic component from `lo` Hz to `hi` Hz, in dB relative to
+ * the fundamental f0.  Method: Blackman-Harris magnitude spectrum of n
+ * frames; bins within TU_BH_HALF_WIDTH + 2 of any multiple of f0 (including
+ * DC) belong to a harmonic (its main lobe, plus a bin of margin because f0
+ * is not bin-centred) and are skipped; every other bin is an alias. */
+static double worst_alias(const float *y, int n, double f0, double lo, double hi, double *at) {
+  double *mag = calloc((size_t)n / 2 + 1, sizeof(double));
+  ck_assert_int_eq(tu_spectrum(y, n, mag), 0);
+  double binw = FS / n, fund = tu_tone_amplitude(y, n, f0, FS), m = 0.0;
+  *at = 0.0;
+  for (int k = (int)(lo / binw); k <= n / 2 && k * binw <= hi; k++) {
+    double f = k * binw, hk = round(f / f0);
+    if (fabs(f - hk * f0) <= (TU_BH_HALF_WIDTH + 2) * binw) continue;
+    if (mag[k] > m) {
+      m = mag[k];
+      *at = f;
+    }
+  }
+  free(mag);
+  return tu_db(m / fund);
+}
+
+/* Aliasing at full drive (36 dB) on a 5 kHz sine at 48 kHz: every component
+ * from 0 to 20 kHz that is not a harmonic of 5 kHz must be >= 60 dB below the
+ * fundamental.  Holds at the default 8x up to 0 dBFS, and at 4x for inputs
+ * up to -12 dBFS (the sine is then driven 24 dB past the clipping point).  The
+ * figures for other levels and for 20..24 kHz are printed, not asserted (the
+ * band above 0.45 fs is the decimators' transition band). */
+START_TEST(test_alias_full_drive) {
+  const int n = 16384, skip = 2048;
+  float *x = fbuf(n + skip);
+  static const double levels[] = {-18.0, -12.0, -6.0, 0.0};
+  for (int os = 1; os < 4; os++)
+    for (int li = 0; li < 4; li++) {
+      mixstage__node_host *h = sat_host(1, 36.0, 0.0, 100.0, os);
+      tu_sine(x, n + skip, 5000.0, FS, pow(10.0, levels[li] / 20.0), 0.1);
+      host_run(h, x, n + skip);
+      double at, at2;
+      double a = worst_alias(x + skip, n, 5000.0, 0.0, 20000.0, &at);
+      double a2 = worst_alias(x + skip, n, 5000.0, 20000.0, 24000.0, &at2);
+      printf("saturation %dx drive 36 dB, 5 kHz at %+.0f dBFS: worst alias %.1f dB (%.0f Hz) "
+             "below 20 kHz, %.1f dB 20-24 kHz\n",
+             1 << os, levels[li], a, at, a2);
+      int required = (os == 2 && levels[li] <= -12.0) || os == 3;
+      if (required) ck_assert_msg(a < -60.0, "os %d level %g: alias %.1f dB", os, levels[li], a);
+      mixstage__host_destroy(h);
+    }
+  free(x);
+}
+END_TEST
+
+/* Bias: at drive 12 dB and bias 1 a -12 dBFS 1 kHz sine gains a 2nd
+ * harmonic (>= -40 dB re fundamental; we measure about -2x dB) while bias 0
+ * leaves none (< -100 dB: the curve is odd), and after 1 s of settling the
+ * DC over 0.5 s (a whole number of periods) is below -80 dBFS. */
+START_TEST(test_bias_even_harmonics_no_dc) {
+  const int n = 72000;
+  float *x = fbuf(n);
+  for (int b = 0; b < 2; b++) {
+    mixstage__node_host *h = sat_host(1, 12.0, b ? 1.0 : 0.0, 100.0, 2);
+    tu_sine(x, n, 1000.0, FS, 0.25, 0.0);
+    host_run(h, x, n);
+    const float *tail = x + 48000;
+    double h1 = tu_tone_amplitude(tail, 16384, 1000.0, FS);
+    double h2 = tu_tone_amplitude(tail, 16384, 2000.0, FS);
+    double dc = 0.0;
+    for (int i = 0; i < 24000; i++) dc += tail[i];
+    dc /= 24000.0;
+    printf("saturation bias %d: H2 %.1f dB re H1, DC %.1f dBFS\n", b, tu_db(h2 / h1),
+           tu_db(fabs(dc)));
+    if (b) {
+      ck_assert_msg(tu_db(h2 / h1) > -40.0, "H2 %.1f dB", tu_db(h2 / h1));
+      ck_assert_msg(tu_db(fabs(dc)) < -80.0, "DC %.1f dBFS", tu_db(fabs(dc)));
+    } else {
+      ck_assert_msg(tu_db(h2 / h1) < -100.0, "H2 without bias %.1f dB", tu_db(h2 / h1));
+    }
+    mixstage__host_destroy(h);
+  }
+  free(x);
+}
+END_TEST
+
+/* mix 0: the output is the input delayed by latency() frames, bit-exact,
+ * even at full drive and bias (the wet path is multiplied by exactly 0). */
+START_TEST(test_mix_zero_is_delayed_dry) {
+  const int n = 4000;
+  float *x = fbuf(n), *y = fbuf(n);
+  tu_noise(x, n, 0.9, 99u);
+  for (int os = 0; os < 4; os++) {
+    mixstage__node_host *h = sat_host(1, 36.0, 1.0, 0.0, os);
+    int lat = mixstage__host_latency(h);
+    memcpy(y, x, sizeof(float) * (size_t)n);
+    host_run(h, y, n);
+    for (int i = 0; i < lat; i++) ck_assert_float_eq(y[i], 0.0f);
+    ck_assert_mem_eq(y + lat, x, sizeof(float) * (size_t)(n - lat));
+    mixstage__host_destroy(h);
+  }
+  free(x);
+  free(y);
+}
+END_TEST
+
+/* Mix 50 %: at a tiny level the wet path equals the delayed dry, so the
+ * mix must sum to the dry level (no comb filtering): a 10 kHz sine, where a
+ * latency mismatch of even one frame would cancel 0.7 dB, stays within
+ * 0.01 dB. */
+START_TEST(test_mix_half_no_comb) {
+  const int n = 8192, skip = 1024;
+  float *x = fbuf(n + skip), *y = fbuf(n + skip);
+  for (int os = 1; os < 4; os++) {
+    mixstage__node_host *h = sat_host(1, 0.0, 0.0, 50.0, os);
+    int lat = mixstage__host_latency(h);
+    tu_sine(x, n + skip, 10000.0, FS, 0.001, 0.0);
+    memcpy(y, x, sizeof(float) * (size_t)(n + skip));
+    host_run(h, y, n + skip);
+    double g = tu_db(tu_tone_amplitude(y + skip, n, 10000.0, FS) /
+                     tu_tone_amplitude(x + skip - lat, n, 10000.0, FS));
+    ck_assert_msg(fabs(g) < 0.01, "os %d: %+.4f dB", os, g);
+    mixstage__host_destroy(h);
+  }
+  free(x);
+  free(y);
+}
+END_TEST
+
+/* Output gain: -6 dB of output scales everything by exactly 0.5012 (checked
+ * against the same run at 0 dB within float rounding). */
+START_TEST(test_output_gain) {
+  const int n = 2000;
+  float *x = fbuf(n), *y = fbuf(n);
+  tu_noise(x, n, 0.5, 3u);
+  memcpy(y, x, sizeof(float) * (size_t)n);
+  mixstage__node_host *a = sat_host(1, 18.0, 0.3, 70.0, 2);
+  mixstage__node_host *b = sat_host_out(1, 18.0, 0.3, 70.0, 2, -6.0);
+  host_run(a, x, n);
+  host_run(b, y, n);
+  double g = pow(10.0, -6.0 / 20.0);
+  for (int i = 0; i < n; i++) ck_assert(fabs(y[i] - g * x[i]) <= 2e-7 * (fabs(x[i]) + 1e-3));
+  mixstage__host_destroy(a);
+  mixstage__host_destroy(b);
+  free(x);
+  free(y);
+}
+END_TEST
+
+/* Block-split independence: the same input and the same parameter moves
+ * (drive, bias, mix, output changed at fixed frames) processed in one call
+ * per section and in ragged calls of 1..41 frames give bit-identical output. */
+START_TEST(test_block_split) {
+  const int n = 6000;
+  float *x = fbuf(n), *y1 = fbuf(n), *y2 = fbuf(n);
+  tu_noise(x, n, 0.7, 1234u);
+  for (int os = 0; os < 4; os++) {
+    for (int run = 0; run < 2; run++) {
+      float *y = run ? y2 : y1;
+      memcpy(y, x, sizeof(float) * (size_t)n);
+      mixstage__node_host *h = sat_host(1, 6.0, 0.0, 100.0, os);
+      static const int marks[] = {0, 1000, 2500, 4000, n};
+      for (int s = 0; s < 4; s++) {
+        if (s == 1) mixstage__host_set(h, "drive", 30.0);
+        if (s == 2) mixstage__host_set(h, "bias", -0.7);
+        if (s == 3) {
+          mixstage__host_set(h, "mix", 40.0);
+          mixstage__host_set(h, "output", -3.0);
+        }
+        if (run == 0) {
+          float *b[1] = {y + marks[s]};
+          mixstage__host_process(h, b, marks[s + 1] - marks[s], NULL, 0);
+        } else {
+          for (int i = marks[s], k = 0; i < marks[s + 1]; k++) {
+            int m = 1 + (k * 7) % 41;
+            if (m > marks[s + 1] - i) m = marks[s + 1] - i;
+            float *b[1] = {y + i};
+            mixstage__host_process(h, b, m, NULL, 0);
+            i += m;
+          }
+        }
+      }
+      mixstage__host_destroy(h);
+    }
+    ck_assert_mem_eq(y1, y2, sizeof(float) * (size_t)n);
+  }
+  free(x);
+  free(y1);
+  free(y2);
+}
+END_TEST
+
+/* Mono and 6 channels: each channel of a 6-channel node equals a mono node
+ * fed that channel's signal, bit-exact (channels never interact), at full
+ * drive with bias, for each factor. */
+START_TEST(test_mono_and_six_channels) {
+  const int n = 3000, nch = 6;
+  float *x[6], *m = fbuf(n);
+  for (int c = 0; c < nch; c++) {
+    x[c] = fbuf(n);
+    tu_noise(x[c], n, 0.2 + 0.15 * c, 40u + (uint32_t)c);
+  }
+  for (int os = 0; os < 4; os++) {
+    float *y[6];
+    for (int c = 0; c < nch; c++) {
+      y[c] = fbuf(n);
+      memcpy(y[c], x[c], sizeof(float) * (size_t)n);
+    }
+    mixstage__node_host *h6 = sat_host(nch, 30.0, 0.5, 80.0, os);
+    mixstage__host_process(h6, y, n, NULL, 0);
+    for (int c = 0; c < nch; c++) {
+      mixstage__node_host *h1 = sat_host(1, 30.0, 0.5, 80.0, os);
+      memcpy(m, x[c], sizeof(float) * (size_t)n);
+      host_run(h1, m, n);
+      ck_assert_mem_eq(m, y[c], sizeof(float) * (size_t)n);
+      /* and it is not a pass-through: the curve did something */
+      ck_assert(tu_rms(m, n) < 0.9 * tu_rms(x[c], n));
+      mixstage__host_destroy(h1);
+      free(y[c]);
+    }
+    mixstage__host_destroy(h6);
+  }
+  for (int c = 0; c < nch; c++) free(x[c]);
+  free(m);
+}
+END_TEST
+
+/* Reset returns the node to its post-init state: a second run after reset
+ * reproduces the first bit-exactly. */
+START_TEST(test_reset) {
+  const int n = 2000;
+  float *x = fbuf(n), *y = fbuf(n);
+  tu_noise(x, n, 0.8, 7u);
+  memcpy(y, x, sizeof(float) * (size_t)n);
+  mixstage__node_host *h = sat_host(1, 24.0, 0.4, 100.0, 3);
+  host_run(h, x, n);
+  mixstage__host_reset(h);
+  tu_noise(y, n, 0.8, 7u);
+  host_run(h, y, n);
+  ck_assert_mem_eq(x, y, sizeof(float) * (size_t)n);
+  ck_assert(mixstage__host_tail(h) >= mixstage__host_latency(h));
+  mixstage__host_destroy(h);
+  free(x);
+  free(y);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("saturation");
+  TCase *t = tcase_create("oversampler");
+  tcase_set_timeout(t, 60);
+  tcase_add_test(t, test_os_latency_impulse);
+  tcase_add_test(t, test_os_passband);
+  tcase_add_test(t, test_os_images);
+  tcase_add_test(t, test_os_down_alias);
+  tcase_add_test(t, test_os_block_split);
+  suite_add_tcase(s, t);
+  t = tcase_create("true_peak");
+  tcase_add_test(t, test_tp_fs4);
+  tcase_add_test(t, test_tp_latency_and_bound);
+  suite_add_tcase(s, t);
+  t = tcase_create("node");
+  tcase_set_timeout(t, 60);
+  tcase_add_test(t, test_params);
+  tcase_add_test(t, test_node_latency_impulse);
+  tcase_add_test(t, test_unity_small_signal);
+  tcase_add_test(t, test_alias_full_drive);
+  tcase_add_test(t, test_bias_even_harmonics_no_dc);
+  tcase_add_test(t, test_mix_zero_is_delayed_dry);
+  tcase_add_test(t, test_mix_half_no_comb);
+  tcase_add_test(t, test_output_gain);
+  tcase_add_test(t, test_block_split);
+  tcase_add_test(t, test_mono_and_six_channels);
+  tcase_add_test(t, test_reset);
+  suite_add_tcase(s, t);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}

@@ -1,2 +1,935 @@
-/* placeholder: being written; skipped until then */
-int main(void) { return 77; }
+/* Check suite for the space nodes: "reverb" and "delay".  Every test
+ * measures audio produced through the node host (the engine's 32-frame
+ * control grid), with its tolerance justified next to it. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "node.h"
+#include "dsp/biquad.h"
+#include "testutil.h"
+
+#define FS 48000.0
+
+/* ---- helpers -------------------------------------------------------------- */
+
+typedef struct planar {
+  int nch;
+  int64_t n;
+  float *ch[MIXSTAGE_MAX_CHANNELS];
+} planar;
+
+static planar pl_new(int nch, int64_t n) {
+  planar p;
+  memset(&p, 0, sizeof p);
+  p.nch = nch;
+  p.n = n;
+  for (int c = 0; c < nch; c++) {
+    p.ch[c] = calloc((size_t)n, sizeof(float));
+    ck_assert_ptr_nonnull(p.ch[c]);
+  }
+  return p;
+}
+
+static void pl_free(planar *p) {
+  for (int c = 0; c < p->nch; c++) free(p->ch[c]);
+}
+
+static mixstage__node_host *host(const char *type, int nch, double fs, double bpm) {
+  int err = -99;
+  mixstage__node_host *h = mixstage__host_create(type, nch, fs, bpm, &err);
+  ck_assert_int_eq(err, MIXSTAGE_OK);
+  ck_assert_ptr_nonnull(h);
+  return h;
+}
+
+static void set(mixstage__node_host *h, const char *name, double v) {
+  ck_assert_msg(mixstage__host_set(h, name, v) == MIXSTAGE_OK, "set %s = %g", name, v);
+}
+
+/* Processes the whole buffer in calls of pseudo-random sizes 1..maxcall
+ * (seeded), or in one call when maxcall <= 0. */
+static void run(mixstage__node_host *h, planar *p, int64_t from, int64_t n, int maxcall,
+                uint32_t seed) {
+  float *b[MIXSTAGE_MAX_CHANNELS];
+  int64_t done = 0;
+  uint32_t s = seed ? seed : 1u;
+  while (done < n) {
+    int64_t k = n - done;
+    if (maxcall > 0) {
+      s ^= s << 13;
+      s ^= s >> 17;
+      s ^= s << 5;
+      int64_t m = 1 + (int64_t)(s % (uint32_t)maxcall);
+      if (m < k) k = m;
+    }
+    for (int c = 0; c < p->nch; c++) b[c] = p->ch[c] + from + done;
+    mixstage__host_process(h, b, k, NULL, 0);
+    done += k;
+  }
+}
+
+static double peak_range(const float *x, int64_t a, int64_t b) {
+  double pk = 0.0;
+  for (int64_t i = a; i < b; i++)
+    if (fabs(x[i]) > pk) pk = fabs(x[i]);
+  return pk;
+}
+
+static double rms_range(const float *x, int64_t a, int64_t b) {
+  double s = 0.0;
+  for (int64_t i = a; i < b; i++) s += (double)x[i] * x[i];
+  return b > a ? sqrt(s / (double)(b - a)) : 0.0;
+}
+
+static int all_finite(const planar *p) {
+  for (int c = 0; c < p->nch; c++)
+    for (int64_t i = 0; i < p->n; i++)
+      if (!isfinite(p->ch[c][i])) return 0;
+  return 1;
+}
+
+/* Reverberation time by Schroeder backward integration (ISO 3382-1):
+ * energy decay curve of the summed channels' energy (optionally through a
+ * 1 kHz octave band-pass), linear least-squares fit of EDC in dB between
+ * -5 and -35 dB, extrapolated to 60 dB (T30). */
+static double t30(const planar *p, double fs, int band) {
+  int64_t n = p->n;
+  double *e = calloc((size_t)n, sizeof(double));
+  ck_assert_ptr_nonnull(e);
+  mixstage__biquad bp;
+  mixstage__biquad_bandpass(&bp, 1000.0, 1.4142, fs); /* one octave */
+  for (int c = 0; c < p->nch; c++) {
+    mixstage__biquad_state st = {0, 0};
+    for (int64_t i = 0; i < n; i++) {
+      double v = p->ch[c][i];
+      if (band) v = mixstage__biquad_tick(&bp, &st, v);
+      e[i] += v * v;
+    }
+  }
+  for (int64_t i = n - 2; i >= 0; i--) e[i] += e[i + 1];
+  double e0 = e[0];
+  double sx = 0, sy = 0, sxx = 0, sxy = 0, m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double db = 10.0 * log10(e[i] / e0 + 1e-300);
+    if (db <= -5.0 && db >= -35.0) {
+      double t = (double)i / fs;
+      sx += t;
+      sy += db;
+      sxx += t * t;
+      sxy += t * db;
+      m += 1.0;
+    }
+  }
+  free(e);
+  ck_assert_msg(m > 10, "EDC never reached -35 dB");
+  double slope = (m * sxy - sx * sy) / (m * sxx - sx * sx);
+  return -60.0 / slope;
+}
+
+/* Pearson correlation of two channels over [a, b). */
+static double corr(const float *x, const float *y, int64_t a, int64_t b) {
+  double sxy = 0, sxx = 0, syy = 0;
+  for (int64_t i = a; i < b; i++) {
+    sxy += (double)x[i] * y[i];
+    sxx += (double)x[i] * x[i];
+    syy += (double)y[i] * y[i];
+  }
+  return sxy / sqrt(sxx * syy + 1e-300);
+}
+
+/* Parameter tables: ids are indices, defaults in range, enums list
+ * max + 1 choices. */
+static void check_param_table(const char *type) {
+  const mixstage__node_class *cls = mixstage__find_node_class(type);
+  ck_assert_ptr_nonnull(cls);
+  for (int i = 0; i < cls->num_params; i++) {
+    const mixstage_param_info *pi = &cls->params[i];
+    ck_assert_int_eq(pi->id, i);
+    ck_assert_ptr_nonnull(pi->name);
+    ck_assert_ptr_nonnull(pi->label);
+    ck_assert(pi->min < pi->max);
+    ck_assert(pi->def >= pi->min && pi->def <= pi->max);
+    if (pi->unit == MIXSTAGE_UNIT_ENUM) {
+      ck_assert_ptr_nonnull(pi->choices);
+      int n = 1;
+      for (const char *s = pi->choices; *s; s++) n += *s == '|';
+      ck_assert_int_eq(n, (int)pi->max + 1);
+    } else {
+      ck_assert_ptr_null(pi->choices);
+    }
+  }
+}
+
+START_TEST(test_param_tables) {
+  check_param_table("reverb");
+  check_param_table("delay");
+  const mixstage__node_class *r = mixstage__find_node_class("reverb");
+  const char *rn[] = {"predelay",  "size",  "decay", "damping_high", "damping_low",
+                      "diffusion", "width", "early", "mix",          "modulation"};
+  ck_assert_int_eq(r->num_params, 10);
+  for (int i = 0; i < 10; i++) ck_assert_str_eq(r->params[i].name, rn[i]);
+  const mixstage__node_class *d = mixstage__find_node_class("delay");
+  const char *dn[] = {"mode",     "sync", "time_ms", "time_right_ms", "note",     "note_right",
+                      "feedback", "hpf",  "lpf",     "mod_depth",     "mod_rate", "mix"};
+  ck_assert_int_eq(d->num_params, 12);
+  for (int i = 0; i < 12; i++) ck_assert_str_eq(d->params[i].name, dn[i]);
+}
+END_TEST
+
+/* ---- reverb --------------------------------------------------------------- */
+
+/* Impulse response (full-scale impulse in every channel at frame 0). */
+static planar reverb_ir(mixstage__node_host *h, int nch, int64_t n) {
+  planar p = pl_new(nch, n);
+  for (int c = 0; c < nch; c++) p.ch[c][0] = 1.0f;
+  run(h, &p, 0, n, 0, 0);
+  return p;
+}
+
+/* RT60 of the late field.  Damping is set wide open (20 kHz / 20 Hz) so the
+ * shelves leave the measured 1 kHz octave alone, early reflections are off
+ * (early = 0) so the EDC is the late decay only, and the IR runs 1.3 RT60 +
+ * 0.3 s, so the truncated energy is > 70 dB below the start and cannot bend
+ * the -35 dB end of the fit.  10 % is the tolerance the brief sets; a
+ * statistical T30 of a dense FDN is repeatable to a few %. */
+START_TEST(test_reverb_rt60) {
+  /* the three settings at 48 kHz, and 2 s at 44.1 and 96 kHz (the line
+   * lengths and gains must follow the sample rate) */
+  const double settings[5] = {0.5, 2.0, 6.0, 2.0, 2.0};
+  const double rates[5] = {FS, FS, FS, 44100.0, 96000.0};
+  for (int k = 0; k < 5; k++) {
+    double rt = settings[k], fs = rates[k];
+    mixstage__node_host *h = host("reverb", 2, fs, 120.0);
+    set(h, "decay", rt);
+    set(h, "damping_high", 20000.0);
+    set(h, "damping_low", 20.0);
+    set(h, "early", 0.0);
+    int64_t n = (int64_t)((1.3 * rt + 0.3) * fs);
+    planar p = reverb_ir(h, 2, n);
+    double band = t30(&p, fs, 1), broad = t30(&p, fs, 0);
+    fprintf(stderr,
+            "reverb decay %.1f s at %.0f Hz: T30(1 kHz octave) = %.3f s, T30(broadband) = %.3f s\n",
+            rt, fs, band, broad);
+    ck_assert_msg(fabs(band / rt - 1.0) < 0.10, "RT60 %g: measured %g", rt, band);
+    /* Broadband also holds at 44.1/48 kHz, where the 20 kHz shelf acts on
+     * only a sliver of the band (it reads ~6 % short there); at 96 kHz the
+     * 20 .. 48 kHz half of a white IR is damped by design, so only the
+     * octave band is asserted. */
+    if (fs <= 48000.0)
+      ck_assert_msg(fabs(broad / rt - 1.0) < 0.10, "RT60 %g: broadband %g", rt, broad);
+    pl_free(&p);
+    mixstage__host_destroy(h);
+  }
+}
+END_TEST
+
+/* The damping shelves: with damping_high = 2 kHz the 8 kHz octave must decay
+ * faster than the 1 kHz octave, towards the documented ratio 0.4.  At 8 kHz
+ * (2 octaves above the corner) a first-order shelf has reached ~94 % of its
+ * dB loss, so the expected RT is decay / (1 + 0.94 x 1.5) ~ 0.41 decay; the
+ * tolerance 0.33..0.50 x allows for the shelf's transition across the
+ * octave band and the statistics of the fit. */
+START_TEST(test_reverb_damping) {
+  mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+  double rt = 2.0;
+  set(h, "decay", rt);
+  set(h, "damping_high", 2000.0);
+  set(h, "damping_low", 20.0);
+  set(h, "early", 0.0);
+  int64_t n = (int64_t)((1.3 * rt + 0.3) * FS);
+  planar p = reverb_ir(h, 2, n);
+  /* 8 kHz octave: reuse t30 by band-passing the IR first. */
+  mixstage__biquad bp;
+  mixstage__biquad_bandpass(&bp, 8000.0, 1.4142, FS);
+  for (int c = 0; c < 2; c++) {
+    mixstage__biquad_state st = {0, 0};
+    for (int64_t i = 0; i < n; i++) p.ch[c][i] = (float)mixstage__biquad_tick(&bp, &st, p.ch[c][i]);
+  }
+  double hi = t30(&p, FS, 0);
+  fprintf(stderr, "reverb damping_high 2 kHz, decay 2 s: T30(8 kHz octave) = %.3f s (ratio %.2f)\n",
+          hi, hi / rt);
+  ck_assert_msg(hi / rt > 0.33 && hi / rt < 0.50, "HF ratio %g", hi / rt);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* tail(): the response to a full-scale impulse is below -90 dBFS in the
+ * last 100 ms before tail() and everywhere after it (checked for 0.5 s
+ * more), for the defaults and for a large, short, pre-delayed setting
+ * where the line lengths and pre-delay dominate. */
+START_TEST(test_reverb_tail) {
+  for (int k = 0; k < 2; k++) {
+    mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+    if (k == 1) {
+      set(h, "decay", 0.5);
+      set(h, "size", 100.0);
+      set(h, "predelay", 250.0);
+      set(h, "damping_high", 20000.0);
+      set(h, "damping_low", 20.0);
+      set(h, "modulation", 100.0);
+    }
+    /* Settings take effect at the first control boundary. */
+    float z[2][32] = {{0}};
+    float *zb[2] = {z[0], z[1]};
+    mixstage__host_process(h, zb, 32, NULL, 0);
+    int64_t tail = mixstage__host_tail(h);
+    ck_assert(tail > 0);
+    int64_t n = tail + (int64_t)(0.5 * FS);
+    planar p = reverb_ir(h, 2, n);
+    double lim = pow(10.0, -90.0 / 20.0);
+    int64_t from = tail - (int64_t)(0.1 * FS);
+    double pk = fmax(peak_range(p.ch[0], from, n), peak_range(p.ch[1], from, n));
+    /* And the tail is not wildly over-estimated: 2/3 of the way in, the
+     * response is still above -150 dBFS (i.e. tail() is within 1.5x of
+     * the -90 dB point for a ~60 dB/RT60 decay). */
+    int64_t mid = tail * 2 / 3;
+    double pk_mid =
+        fmax(peak_range(p.ch[0], mid - 4800, mid), peak_range(p.ch[1], mid - 4800, mid));
+    fprintf(stderr,
+            "reverb tail setting %d: tail() = %lld frames (%.2f s), peak after tail-100ms = %.1f "
+            "dBFS, at 2/3 = %.1f dBFS\n",
+            k, (long long)tail, (double)tail / FS, tu_db(pk), tu_db(pk_mid));
+    ck_assert_msg(pk < lim, "tail peak %g dBFS", tu_db(pk));
+    ck_assert_msg(pk_mid > pow(10.0, -150.0 / 20.0), "tail over-estimated: %g dBFS", tu_db(pk_mid));
+    pl_free(&p);
+    mixstage__host_destroy(h);
+  }
+}
+END_TEST
+
+/* Stability at the extremes: 30 s decay, size 0 and 100, full diffusion,
+ * full modulation, damping open, width 200 %.  After 0.5 s of noise stops,
+ * the 250 ms RMS may fluctuate (modulated modes beat) but never grows by
+ * more than 1.5 dB over the first window, and 3 s later it has fallen by
+ * the expected 6 dB (3 s x 60 dB / 30 s) within 2 dB (broadband noise reads
+ * ~1 dB more: the 20 kHz shelf still shortens the top octave). */
+START_TEST(test_reverb_stability) {
+  for (int k = 0; k < 2; k++) {
+    mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+    set(h, "decay", 30.0);
+    set(h, "size", k ? 100.0 : 0.0);
+    set(h, "diffusion", 100.0);
+    set(h, "modulation", 100.0);
+    set(h, "damping_high", 20000.0);
+    set(h, "damping_low", 20.0);
+    set(h, "width", 200.0);
+    set(h, "early", 0.0);
+    int64_t nin = (int64_t)(0.5 * FS), n = nin + (int64_t)(3.5 * FS);
+    planar p = pl_new(2, n);
+    tu_noise(p.ch[0], nin, 0.5, 11);
+    tu_noise(p.ch[1], nin, 0.5, 12);
+    run(h, &p, 0, n, 0, 0);
+    ck_assert(all_finite(&p));
+    int64_t w = (int64_t)(0.25 * FS), a0 = nin + (int64_t)(0.25 * FS);
+    double first = rms_range(p.ch[0], a0, a0 + w), worst = first;
+    for (int64_t a = a0; a + w <= n; a += w) worst = fmax(worst, rms_range(p.ch[0], a, a + w));
+    double last = rms_range(p.ch[0], a0 + 12 * w, a0 + 13 * w);
+    fprintf(stderr, "reverb extreme size %d: first %.1f dB, max %.1f dB, 3 s later %.1f dB\n",
+            k ? 100 : 0, tu_db(first), tu_db(worst), tu_db(last));
+    ck_assert(tu_db(worst) - tu_db(first) < 1.5);
+    ck_assert_msg(fabs(tu_db(first) - tu_db(last) - 6.0) < 2.0, "decay %g dB in 3 s",
+                  tu_db(first) - tu_db(last));
+    pl_free(&p);
+    mixstage__host_destroy(h);
+  }
+  /* Random parameter jumps every 10 ms over all ranges with noise in: the
+   * output stays finite and bounded (+20 dBFS would be a runaway). */
+  mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+  const mixstage__node_class *cls = mixstage__find_node_class("reverb");
+  int64_t n = (int64_t)(1.0 * FS);
+  planar p = pl_new(2, n);
+  tu_noise(p.ch[0], n, 0.5, 3);
+  tu_noise(p.ch[1], n, 0.5, 4);
+  uint32_t s = 77;
+  for (int64_t a = 0; a < n; a += 480) {
+    for (int i = 0; i < cls->num_params; i++) {
+      s ^= s << 13;
+      s ^= s >> 17;
+      s ^= s << 5;
+      double u = (double)(s % 10001u) / 10000.0;
+      const mixstage_param_info *pi = &cls->params[i];
+      set(h, pi->name, pi->min + u * (pi->max - pi->min));
+    }
+    run(h, &p, a, n - a < 480 ? n - a : 480, 0, 0);
+  }
+  ck_assert(all_finite(&p));
+  ck_assert(tu_peak(p.ch[0], n) < 10.0 && tu_peak(p.ch[1], n) < 10.0);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* After the input stops, the state runs down to exact zeros: no NaN/Inf
+ * and no denormal-range values (every output sample after 3 s of silence
+ * is 0 or above 1e-30 in magnitude).  Short decay, full diffusion and
+ * modulation: the slowest path is the diffusers' ring (0.75^n). */
+START_TEST(test_reverb_denormals) {
+  mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+  set(h, "decay", 0.1);
+  set(h, "diffusion", 100.0);
+  set(h, "modulation", 100.0);
+  set(h, "size", 0.0);
+  int64_t nin = 4800, n = nin + (int64_t)(4.0 * FS);
+  planar p = pl_new(2, n);
+  tu_noise(p.ch[0], nin, 1.0, 5);
+  tu_noise(p.ch[1], nin, 1.0, 6);
+  run(h, &p, 0, n, 0, 0);
+  ck_assert(all_finite(&p));
+  int64_t tiny = 0, nonzero = 0;
+  for (int c = 0; c < 2; c++)
+    for (int64_t i = n - (int64_t)FS; i < n; i++) {
+      float v = fabsf(p.ch[c][i]);
+      if (v != 0.0f) nonzero++;
+      if (v != 0.0f && v < 1e-30f) tiny++;
+    }
+  fprintf(stderr, "reverb after 3 s silence: %lld non-zero, %lld below 1e-30\n", (long long)nonzero,
+          (long long)tiny);
+  ck_assert_int_eq(tiny, 0);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Decorrelated outputs: the late tail of L and R (0.15 .. 1.5 s of the
+ * impulse response) has |correlation| < 0.3 at width 100 %; at width 0 the
+ * same measure must read > 0.99 (mono wet), which shows the measure can
+ * fail.  With 4 channels every pair is decorrelated too. */
+START_TEST(test_reverb_decorrelation) {
+  int64_t n = (int64_t)(1.5 * FS), a = (int64_t)(0.15 * FS);
+  mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+  planar p = reverb_ir(h, 2, n);
+  double r = corr(p.ch[0], p.ch[1], a, n);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+  h = host("reverb", 2, FS, 120.0);
+  set(h, "width", 0.0);
+  p = reverb_ir(h, 2, n);
+  double r0 = corr(p.ch[0], p.ch[1], a, n);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+  fprintf(stderr, "reverb tail correlation: width 100 %% %.3f, width 0 %% %.4f\n", r, r0);
+  ck_assert_msg(fabs(r) < 0.3, "correlation %g", r);
+  ck_assert(r0 > 0.99);
+
+  h = host("reverb", 4, FS, 120.0);
+  p = reverb_ir(h, 4, n);
+  double worst = 0.0;
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++) worst = fmax(worst, fabs(corr(p.ch[i], p.ch[j], a, n)));
+  fprintf(stderr, "reverb 4 channels: worst pairwise |correlation| %.3f\n", worst);
+  ck_assert(worst < 0.3);
+  /* and every channel carries a tail at a similar level (within 3 dB) */
+  for (int i = 1; i < 4; i++)
+    ck_assert(fabs(tu_db(rms_range(p.ch[i], a, n)) - tu_db(rms_range(p.ch[0], a, n))) < 3.0);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Dry/wet: at mix 0 the node is an exact bypass; at 100 % no dry leaks
+ * (the output at frame 0 is the wet signal only, and with pre-delay 20 ms
+ * the wet path is silent for the first 2 ms at least). */
+START_TEST(test_reverb_mix) {
+  mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+  set(h, "mix", 0.0);
+  planar p = pl_new(2, 9600), ref = pl_new(2, 9600);
+  tu_noise(p.ch[0], 9600, 0.5, 1);
+  tu_noise(p.ch[1], 9600, 0.5, 2);
+  memcpy(ref.ch[0], p.ch[0], 9600 * sizeof(float));
+  memcpy(ref.ch[1], p.ch[1], 9600 * sizeof(float));
+  /* The new mix ramps in over the first control cell; after a reset it is
+   * current from the first frame. */
+  float z[2][32] = {{0}};
+  mixstage__host_process(h, (float *const[]){z[0], z[1]}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  run(h, &p, 0, 9600, 0, 0);
+  ck_assert(memcmp(p.ch[0], ref.ch[0], 9600 * sizeof(float)) == 0);
+  ck_assert(memcmp(p.ch[1], ref.ch[1], 9600 * sizeof(float)) == 0);
+  pl_free(&p);
+  pl_free(&ref);
+  mixstage__host_destroy(h);
+
+  h = host("reverb", 2, FS, 120.0);
+  p = pl_new(2, 4800);
+  p.ch[0][0] = p.ch[1][0] = 1.0f;
+  run(h, &p, 0, 4800, 0, 0);
+  ck_assert(peak_range(p.ch[0], 0, 960) == 0.0);
+  ck_assert(peak_range(p.ch[0], 960, 4800) > 0.01);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+
+  /* early = 100 %: early reflections only.  With pre-delay 20 ms and size
+   * 60 % the taps span 2 .. 2 + 78 x 0.7 = 56.6 ms after the pre-delay, so
+   * the response is non-zero inside 22 .. 76.6 ms and exactly zero after. */
+  h = host("reverb", 2, FS, 120.0);
+  set(h, "early", 100.0);
+  memset(z, 0, sizeof z);
+  mixstage__host_process(h, (float *const[]){z[0], z[1]}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  p = pl_new(2, 9600);
+  p.ch[0][0] = p.ch[1][0] = 1.0f;
+  run(h, &p, 0, 9600, 0, 0);
+  for (int c = 0; c < 2; c++) {
+    ck_assert(peak_range(p.ch[c], 0, 1056) == 0.0);
+    ck_assert(peak_range(p.ch[c], 1056, 3677) > 0.05);
+    ck_assert(peak_range(p.ch[c], 3677, 9600) == 0.0);
+    /* unit energy per channel, as documented */
+    double e = 0.0;
+    for (int i = 0; i < 9600; i++) e += (double)p.ch[c][i] * p.ch[c][i];
+    ck_assert_msg(fabs(e - 1.0) < 1e-4, "early energy %g", e);
+  }
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Bit-exact whatever the block split, with modulation on and a parameter
+ * change in the middle (applied at the same control boundary both ways). */
+START_TEST(test_reverb_block_split) {
+  int64_t n = 24000, half = 12000;
+  planar a = pl_new(2, n), b = pl_new(2, n);
+  tu_noise(a.ch[0], n, 0.5, 21);
+  tu_noise(a.ch[1], n, 0.5, 22);
+  memcpy(b.ch[0], a.ch[0], (size_t)n * sizeof(float));
+  memcpy(b.ch[1], a.ch[1], (size_t)n * sizeof(float));
+  for (int k = 0; k < 2; k++) {
+    planar *p = k ? &b : &a;
+    mixstage__node_host *h = host("reverb", 2, FS, 120.0);
+    set(h, "modulation", 100.0);
+    set(h, "mix", 60.0);
+    run(h, p, 0, half, k ? 97 : 0, 1234);
+    set(h, "decay", 5.0);
+    set(h, "damping_high", 3000.0);
+    set(h, "width", 150.0);
+    run(h, p, half, n - half, k ? 33 : 0, 99);
+    mixstage__host_destroy(h);
+  }
+  ck_assert(memcmp(a.ch[0], b.ch[0], (size_t)n * sizeof(float)) == 0);
+  ck_assert(memcmp(a.ch[1], b.ch[1], (size_t)n * sizeof(float)) == 0);
+  pl_free(&a);
+  pl_free(&b);
+}
+END_TEST
+
+/* ---- delay ---------------------------------------------------------------- */
+
+/* Delay host with the loop filters switched off (ends of their ranges). */
+static mixstage__node_host *delay_open(int nch, double fs, double bpm) {
+  mixstage__node_host *h = host("delay", nch, fs, bpm);
+  set(h, "hpf", 20.0);
+  set(h, "lpf", 20000.0);
+  return h;
+}
+
+/* Finds the single non-zero sample of x[0..n) (asserting there is exactly
+ * one) and returns its index; *v gets its value. */
+static int64_t only_nonzero(const float *x, int64_t n, float *v) {
+  int64_t at = -1, count = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (x[i] != 0.0f) {
+      at = i;
+      count++;
+    }
+  ck_assert_msg(count == 1, "%lld non-zero samples", (long long)count);
+  *v = x[at];
+  return at;
+}
+
+/* Echo positions exact to the sample, feedback 0, filters off: one output
+ * sample equal to 1.0 at the expected frame and nothing else.  Expected
+ * frames: at 120 BPM and 48 kHz a beat is 24000 frames, so 1/4 = 24000,
+ * 1/8 dotted = 18000, 1/16 triplet = 4000 (all exact).  At 133 BPM a 1/4
+ * is 21654.135 frames, rounded to the nearest frame: 21654.  In ms: 375 ms
+ * = 18000 frames, 10.4 ms = 499.2 -> 499 frames. */
+START_TEST(test_delay_positions) {
+  struct {
+    int sync;
+    double bpm, left, right; /* note index or ms */
+    int64_t expect_l, expect_r;
+  } cases[] = {
+      {1, 120.0, 4, 8, 24000, 18000}, /* 1/4, 1/8d */
+      {1, 120.0, 12, 7, 4000, 12000}, /* 1/16t, 1/8 */
+      {1, 133.0, 4, 13, 21654, 2707}, /* 1/4, 1/32: 2706.77 -> 2707 */
+      {0, 120.0, 375.0, 10.4, 18000, 499},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    mixstage__node_host *h = delay_open(2, FS, cases[k].bpm);
+    set(h, "feedback", 0.0);
+    set(h, "sync", cases[k].sync);
+    if (cases[k].sync) {
+      set(h, "note", cases[k].left);
+      set(h, "note_right", cases[k].right);
+    } else {
+      set(h, "time_ms", cases[k].left);
+      set(h, "time_right_ms", cases[k].right);
+    }
+    float z[2][32] = {{0}};
+    mixstage__host_process(h, (float *const[]){z[0], z[1]}, 32, NULL, 0);
+    mixstage__host_reset(h); /* start at the new time without a glide */
+    int64_t n = 30000;
+    planar p = pl_new(2, n);
+    p.ch[0][0] = p.ch[1][0] = 1.0f;
+    run(h, &p, 0, n, 0, 0);
+    float vl, vr;
+    int64_t al = only_nonzero(p.ch[0], n, &vl), ar = only_nonzero(p.ch[1], n, &vr);
+    ck_assert_msg(al == cases[k].expect_l, "case %zu left echo at %lld", k, (long long)al);
+    ck_assert_msg(ar == cases[k].expect_r, "case %zu right echo at %lld", k, (long long)ar);
+    ck_assert(vl == 1.0f && vr == 1.0f);
+    pl_free(&p);
+    mixstage__host_destroy(h);
+  }
+}
+END_TEST
+
+/* Successive echo peaks fall by exactly the feedback (within 0.1 dB, the
+ * brief's tolerance) with the filters wide open; with the filters at
+ * hpf 500 Hz / lpf 2 kHz a steady 1 kHz burst falls per repeat by feedback
+ * times the Butterworth magnitudes of the two bilinear sections,
+ *   |H_lp|^2 = 1 / (1 + (tan(pi f/fs) / tan(pi fc/fs))^4)
+ *   |H_hp|^2 = 1 / (1 + (tan(pi fc/fs) / tan(pi f/fs))^4),
+ * here -0.50 dB more than the feedback alone, so 0.1 dB tells the two
+ * apart. */
+START_TEST(test_delay_feedback) {
+  const double fbs[3] = {35.0, 80.0, 98.0};
+  for (int k = 0; k < 3; k++) {
+    mixstage__node_host *h = delay_open(1, FS, 120.0);
+    set(h, "feedback", fbs[k]);
+    set(h, "time_ms", 50.0);
+    float z[32] = {0};
+    mixstage__host_process(h, (float *const[]){z}, 32, NULL, 0);
+    mixstage__host_reset(h);
+    int64_t T = 2400, n = 6 * T;
+    planar p = pl_new(1, n);
+    p.ch[0][0] = 1.0f;
+    run(h, &p, 0, n, 0, 0);
+    for (int e = 1; e < 5; e++) {
+      double p1 = peak_range(p.ch[0], e * T - 2, e * T + 3);
+      double p2 = peak_range(p.ch[0], (e + 1) * T - 2, (e + 1) * T + 3);
+      double got = tu_db(p2 / p1), want = tu_db(fbs[k] / 100.0);
+      ck_assert_msg(fabs(got - want) < 0.1, "fb %g echo %d: %g dB vs %g dB", fbs[k], e, got, want);
+    }
+    pl_free(&p);
+    mixstage__host_destroy(h);
+  }
+
+  mixstage__node_host *h = host("delay", 1, FS, 120.0);
+  set(h, "feedback", 70.0);
+  set(h, "time_ms", 200.0);
+  set(h, "hpf", 500.0);
+  set(h, "lpf", 2000.0);
+  float z[32] = {0};
+  mixstage__host_process(h, (float *const[]){z}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  int64_t T = 9600, n = 5 * T, blen = 4800; /* 100 ms burst */
+  planar p = pl_new(1, n);
+  tu_sine(p.ch[0], blen, 1000.0, FS, 0.5, 0.0);
+  for (int i = 0; i < 240; i++) { /* 5 ms raised-cosine fades */
+    float g = (float)(0.5 - 0.5 * cos(TU_PI * i / 240.0));
+    p.ch[0][i] *= g;
+    p.ch[0][blen - 1 - i] *= g;
+  }
+  run(h, &p, 0, n, 0, 0);
+  double tl = tan(TU_PI * 1000.0 / FS);
+  double hlp = 1.0 / sqrt(1.0 + pow(tl / tan(TU_PI * 2000.0 / FS), 4.0));
+  double hhp = 1.0 / sqrt(1.0 + pow(tan(TU_PI * 500.0 / FS) / tl, 4.0));
+  double want = tu_db(0.7 * hlp * hhp);
+  for (int e = 1; e < 4; e++) {
+    /* the steady middle 60 ms of each echo (filter transients settled) */
+    int64_t a1 = e * T + 960, a2 = (e + 1) * T + 960;
+    double e1 = tu_tone_amplitude(p.ch[0] + a1, 2880, 1000.0, FS);
+    double e2 = tu_tone_amplitude(p.ch[0] + a2, 2880, 1000.0, FS);
+    double got = tu_db(e2 / e1);
+    fprintf(stderr, "delay filtered repeat %d: %.3f dB (expected %.3f dB)\n", e, got, want);
+    ck_assert_msg(fabs(got - want) < 0.1, "filtered repeat %g vs %g dB", got, want);
+  }
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Ping-pong: an impulse in the left channel only (the pair's mean, 0.5,
+ * enters) gives echoes alternating L, R, L, R at multiples of the time,
+ * each exactly feedback times the previous, the other channel silent.
+ * With 4 channels the pair (2,3) does the same on its own, (0,1) silent. */
+START_TEST(test_delay_pingpong) {
+  mixstage__node_host *h = delay_open(2, FS, 120.0);
+  set(h, "mode", 2.0);
+  set(h, "feedback", 50.0);
+  set(h, "time_ms", 100.0);
+  float z[2][32] = {{0}};
+  mixstage__host_process(h, (float *const[]){z[0], z[1]}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  int64_t T = 4800, n = 4 * T + 100;
+  planar p = pl_new(2, n);
+  p.ch[0][0] = 1.0f;
+  run(h, &p, 0, n, 0, 0);
+  float want = 0.5f;
+  for (int e = 1; e <= 4; e++) {
+    int on = (e & 1) ? 0 : 1;
+    ck_assert_msg(p.ch[on][e * T] == want, "echo %d on ch %d: %g", e, on, p.ch[on][e * T]);
+    ck_assert(p.ch[1 - on][e * T] == 0.0f);
+    want *= 0.5f;
+  }
+  /* nothing between the echoes */
+  double stray = 0.0;
+  for (int c = 0; c < 2; c++)
+    for (int64_t i = 0; i < n; i++)
+      if (i % T != 0) stray = fmax(stray, fabs(p.ch[c][i]));
+  ck_assert(stray == 0.0);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+
+  h = delay_open(4, FS, 120.0);
+  set(h, "mode", 2.0);
+  set(h, "feedback", 50.0);
+  set(h, "time_ms", 100.0);
+  float z4[4][32] = {{0}};
+  mixstage__host_process(h, (float *const[]){z4[0], z4[1], z4[2], z4[3]}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  p = pl_new(4, n);
+  p.ch[2][0] = 1.0f;
+  run(h, &p, 0, n, 0, 0);
+  ck_assert(tu_peak(p.ch[0], n) == 0.0 && tu_peak(p.ch[1], n) == 0.0);
+  ck_assert(p.ch[2][T] == 0.5f && p.ch[3][T] == 0.0f);
+  ck_assert(p.ch[3][2 * T] == 0.25f && p.ch[2][2 * T] == 0.0f);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Mono mode sums the channels and echoes to all; stereo mode with three
+ * channels: channels 0 and 2 use the left time, 1 the right time. */
+START_TEST(test_delay_modes_channels) {
+  mixstage__node_host *h = delay_open(3, FS, 120.0);
+  set(h, "feedback", 0.0);
+  set(h, "time_ms", 10.0);
+  set(h, "time_right_ms", 20.0);
+  float z[3][32] = {{0}};
+  mixstage__host_process(h, (float *const[]){z[0], z[1], z[2]}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  planar p = pl_new(3, 2000);
+  for (int c = 0; c < 3; c++) p.ch[c][0] = 1.0f;
+  run(h, &p, 0, 2000, 0, 0);
+  float v;
+  ck_assert_int_eq(only_nonzero(p.ch[0], 2000, &v), 480);
+  ck_assert_int_eq(only_nonzero(p.ch[1], 2000, &v), 960);
+  ck_assert_int_eq(only_nonzero(p.ch[2], 2000, &v), 480);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+
+  h = delay_open(2, FS, 120.0);
+  set(h, "mode", 0.0);
+  set(h, "feedback", 0.0);
+  set(h, "time_ms", 10.0);
+  mixstage__host_process(h, (float *const[]){z[0], z[1]}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  p = pl_new(2, 2000);
+  p.ch[0][0] = 1.0f; /* left only: the mono sum is 0.5 */
+  run(h, &p, 0, 2000, 0, 0);
+  ck_assert(only_nonzero(p.ch[0], 2000, &v) == 480 && v == 0.5f);
+  ck_assert(only_nonzero(p.ch[1], 2000, &v) == 480 && v == 0.5f);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* tail(): nothing above -90 dBFS in the last 100 ms before tail() nor in
+ * the second after it, for an impulse with the filters open (the slowest
+ * case: echoes fall by feedback alone).  And tail() is tight: the last
+ * sample above -90 dBFS lies within one echo period + 0.2 s (the documented
+ * filter ring-out margin) of tail(). */
+START_TEST(test_delay_tail) {
+  const double fbs[3] = {0.0, 35.0, 70.0};
+  for (int k = 0; k < 3; k++) {
+    mixstage__node_host *h = delay_open(1, FS, 120.0);
+    set(h, "feedback", fbs[k]);
+    set(h, "time_ms", 100.0);
+    float z[32] = {0};
+    mixstage__host_process(h, (float *const[]){z}, 32, NULL, 0);
+    int64_t tail = mixstage__host_tail(h), T = 4800;
+    mixstage__host_reset(h);
+    int64_t n = tail + (int64_t)FS;
+    planar p = pl_new(1, n);
+    p.ch[0][0] = 1.0f;
+    run(h, &p, 0, n, 0, 0);
+    double lim = pow(10.0, -90.0 / 20.0);
+    double after = peak_range(p.ch[0], tail - 4800, n);
+    int64_t last = -1;
+    for (int64_t i = n - 1; i >= 0; i--)
+      if (fabs(p.ch[0][i]) > lim) {
+        last = i;
+        break;
+      }
+    fprintf(stderr,
+            "delay fb %.0f %%: tail() %.3f s, peak after tail-100ms %.1f dBFS, last sample above "
+            "-90 dBFS at %.3f s\n",
+            fbs[k], (double)tail / FS, tu_db(after), (double)last / FS);
+    ck_assert(after < lim);
+    ck_assert(last > 0 && tail - last <= T + (int64_t)(0.2 * FS) + 1);
+    pl_free(&p);
+    mixstage__host_destroy(h);
+  }
+}
+END_TEST
+
+/* Silence after input: no values in the denormal range, state decays to
+ * exact zeros (feedback 50 %, 10 ms, default filters, modulation on). */
+START_TEST(test_delay_denormals) {
+  mixstage__node_host *h = host("delay", 2, FS, 120.0);
+  set(h, "feedback", 50.0);
+  set(h, "time_ms", 10.0);
+  set(h, "time_right_ms", 13.0);
+  set(h, "mod_depth", 2.0);
+  set(h, "mod_rate", 3.0);
+  int64_t n = (int64_t)(3.0 * FS);
+  planar p = pl_new(2, n);
+  tu_noise(p.ch[0], 4800, 1.0, 8);
+  tu_noise(p.ch[1], 4800, 1.0, 9);
+  run(h, &p, 0, n, 0, 0);
+  ck_assert(all_finite(&p));
+  int64_t tiny = 0, nonzero = 0;
+  for (int c = 0; c < 2; c++)
+    for (int64_t i = n - (int64_t)FS; i < n; i++) {
+      float v = fabsf(p.ch[c][i]);
+      nonzero += v != 0.0f;
+      tiny += v != 0.0f && v < 1e-30f;
+    }
+  ck_assert_int_eq(tiny, 0);
+  ck_assert_int_eq(nonzero, 0);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Bit-exact block splits with modulation on, pingpong and stereo, and a time
+ * change mid-stream (the glide runs identically). */
+START_TEST(test_delay_block_split) {
+  for (int mode = 0; mode < 3; mode++) {
+    int64_t n = 30000, half = 14000;
+    planar a = pl_new(2, n), b = pl_new(2, n);
+    tu_noise(a.ch[0], n, 0.5, 31);
+    tu_noise(a.ch[1], n, 0.5, 32);
+    memcpy(b.ch[0], a.ch[0], (size_t)n * sizeof(float));
+    memcpy(b.ch[1], a.ch[1], (size_t)n * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+      planar *p = k ? &b : &a;
+      mixstage__node_host *h = host("delay", 2, FS, 120.0);
+      set(h, "mode", mode);
+      set(h, "mod_depth", 4.0);
+      set(h, "mod_rate", 2.0);
+      set(h, "feedback", 70.0);
+      set(h, "time_ms", 50.0);
+      set(h, "time_right_ms", 75.0);
+      run(h, p, 0, half, k ? 61 : 0, 5);
+      set(h, "time_ms", 80.0);
+      set(h, "mix", 40.0);
+      run(h, p, half, n - half, k ? 29 : 0, 6);
+      mixstage__host_destroy(h);
+    }
+    ck_assert(memcmp(a.ch[0], b.ch[0], (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(a.ch[1], b.ch[1], (size_t)n * sizeof(float)) == 0);
+    pl_free(&a);
+    pl_free(&b);
+  }
+}
+END_TEST
+
+/* A time change glides (no step): the largest sample-to-sample jump of a
+ * 200 Hz sine through a 100 % wet delay while the time moves from 100 to
+ * 300 ms stays near the sine's own largest step (2 pi 200/48000 x 0.5 =
+ * 0.013), while a jump of the read point would step by up to 1.0. */
+START_TEST(test_delay_glide) {
+  mixstage__node_host *h = delay_open(1, FS, 120.0);
+  set(h, "feedback", 0.0);
+  set(h, "time_ms", 100.0);
+  int64_t n = 48000;
+  planar p = pl_new(1, n);
+  tu_sine(p.ch[0], n, 200.0, FS, 0.5, 0.0);
+  run(h, &p, 0, 9600, 0, 0);
+  set(h, "time_ms", 300.0);
+  run(h, &p, 9600, n - 9600, 0, 0);
+  double step = 0.0;
+  for (int64_t i = 4801; i < n; i++) step = fmax(step, fabs(p.ch[0][i] - p.ch[0][i - 1]));
+  fprintf(stderr, "delay glide: largest step %.4f\n", step);
+  ck_assert(step < 0.05);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Modulation moves the read point by mod_depth sin(2 pi rate t): a 1 kHz
+ * sine through a 100 % wet delay comes out frequency-modulated with a
+ * peak deviation of f 2 pi rate depth = 1000 x 2 pi x 1 x 0.002 = 12.57 Hz.
+ * Measured from zero crossings over 50 ms windows (which average the
+ * 1 Hz sweep by < 0.5 %); 10 % tolerance covers the window quantisation. */
+START_TEST(test_delay_modulation) {
+  mixstage__node_host *h = delay_open(1, FS, 120.0);
+  set(h, "feedback", 0.0);
+  set(h, "time_ms", 20.0);
+  set(h, "mod_depth", 2.0);
+  set(h, "mod_rate", 1.0);
+  float z[32] = {0};
+  mixstage__host_process(h, (float *const[]){z}, 32, NULL, 0);
+  mixstage__host_reset(h);
+  int64_t n = (int64_t)(2.2 * FS);
+  planar p = pl_new(1, n);
+  tu_sine(p.ch[0], n, 1000.0, FS, 0.5, 0.0);
+  run(h, &p, 0, n, 0, 0);
+  double dev = 0.0;
+  int64_t w = 2400;
+  for (int64_t a = 4800; a + w <= n; a += w) {
+    double first = -1.0, last = -1.0;
+    int cnt = 0;
+    for (int64_t i = a + 1; i < a + w; i++)
+      if (p.ch[0][i - 1] < 0.0f && p.ch[0][i] >= 0.0f) {
+        double t = (double)(i - 1) + p.ch[0][i - 1] / (p.ch[0][i - 1] - p.ch[0][i]);
+        if (first < 0.0) first = t;
+        last = t;
+        cnt++;
+      }
+    double f = (cnt - 1) * FS / (last - first);
+    dev = fmax(dev, fabs(f - 1000.0));
+  }
+  fprintf(stderr, "delay modulation 2 ms at 1 Hz: peak deviation %.2f Hz (expected 12.57)\n", dev);
+  ck_assert_msg(fabs(dev / 12.566 - 1.0) < 0.10, "deviation %g Hz", dev);
+  pl_free(&p);
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("space");
+  TCase *tr = tcase_create("reverb");
+  tcase_set_timeout(tr, 120);
+  tcase_add_test(tr, test_param_tables);
+  tcase_add_test(tr, test_reverb_rt60);
+  tcase_add_test(tr, test_reverb_damping);
+  tcase_add_test(tr, test_reverb_tail);
+  tcase_add_test(tr, test_reverb_stability);
+  tcase_add_test(tr, test_reverb_denormals);
+  tcase_add_test(tr, test_reverb_decorrelation);
+  tcase_add_test(tr, test_reverb_mix);
+  tcase_add_test(tr, test_reverb_block_split);
+  suite_add_tcase(s, tr);
+  TCase *td = tcase_create("delay");
+  tcase_set_timeout(td, 60);
+  tcase_add_test(td, test_delay_positions);
+  tcase_add_test(td, test_delay_feedback);
+  tcase_add_test(td, test_delay_pingpong);
+  tcase_add_test(td, test_delay_modes_channels);
+  tcase_add_test(td, test_delay_tail);
+  tcase_add_test(td, test_delay_denormals);
+  tcase_add_test(td, test_delay_block_split);
+  tcase_add_test(td, test_delay_glide);
+  tcase_add_test(td, test_delay_modulation);
+  suite_add_tcase(s, td);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

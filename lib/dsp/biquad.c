@@ -1,1 +1,268 @@
-/* placeholder: being written */
+/* Biquad and first-order section design (RBJ Audio EQ Cookbook; bilinear
+ * transform with pre-warping) and analytic response.  See biquad.h. */
+#include "biquad.h"
+
+#include <math.h>
+
+#define BQ_PI 3.14159265358979323846
+
+double mixstage__biquad_clamp_freq(double f, double fs) {
+  double lo = 1e-6 * fs, hi = 0.49 * fs;
+  if (!(f > lo)) return lo; /* also catches NaN */
+  return f < hi ? f : hi;
+}
+
+void mixstage__biquad_identity(mixstage__biquad *c) {
+  c->b0 = 1.0;
+  c->b1 = c->b2 = c->a1 = c->a2 = 0.0;
+}
+
+static double clamp_q(double q) {
+  if (!(q > MIXSTAGE__BIQUAD_Q_MIN)) return MIXSTAGE__BIQUAD_Q_MIN;
+  return q < MIXSTAGE__BIQUAD_Q_MAX ? q : MIXSTAGE__BIQUAD_Q_MAX;
+}
+
+/* Gains beyond +-200 dB are meaningless and would overflow A^2 terms. */
+static double clamp_gain_db(double g) { return g < -200.0 ? -200.0 : g > 200.0 ? 200.0 : g; }
+
+/* The cookbook's intermediate values.  1 - cos(w0) is formed as
+ * 2 sin^2(w0/2) so low corners (20 Hz at 192 kHz) keep full relative
+ * precision instead of cancelling. */
+typedef struct bq_w {
+  double cw;   /* cos(w0) */
+  double omc;  /* 1 - cos(w0) */
+  double opc;  /* 1 + cos(w0) */
+  double alpha; /* sin(w0) / (2 Q) */
+  double sw;   /* sin(w0) */
+} bq_w;
+
+static int bq_prep(bq_w *w, double f, double q, double fs) {
+  if (!isfinite(f) || !isfinite(q) || !(fs > 0.0) || !isfinite(fs)) return 0;
+  double w0 = 2.0 * BQ_PI * mixstage__biquad_clamp_freq(f, fs) / fs;
+  double sh = sin(0.5 * w0);
+  w->cw = cos(w0);
+  w->omc = 2.0 * sh * sh;
+  w->opc = 2.0 - w->omc;
+  w->sw = sin(w0);
+  w->alpha = w->sw / (2.0 * clamp_q(q));
+  return 1;
+}
+
+static void bq_set(mixstage__biquad *c, double b0, double b1, double b2, double a0, double a1,
+                   double a2) {
+  double ia = 1.0 / a0;
+  c->b0 = b0 * ia;
+  c->b1 = b1 * ia;
+  c->b2 = b2 * ia;
+  c->a1 = a1 * ia;
+  c->a2 = a2 * ia;
+}
+
+void mixstage__biquad_lowpass(mixstage__biquad *c, double f, double q, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, 0.5 * w.omc, w.omc, 0.5 * w.omc, 1.0 + w.alpha, -2.0 * w.cw, 1.0 - w.alpha);
+}
+
+void mixstage__biquad_highpass(mixstage__biquad *c, double f, double q, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, 0.5 * w.opc, -w.opc, 0.5 * w.opc, 1.0 + w.alpha, -2.0 * w.cw, 1.0 - w.alpha);
+}
+
+void mixstage__biquad_bandpass(mixstage__biquad *c, double f, double q, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, w.alpha, 0.0, -w.alpha, 1.0 + w.alpha, -2.0 * w.cw, 1.0 - w.alpha);
+}
+
+void mixstage__biquad_notch(mixstage__biquad *c, double f, double q, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, 1.0, -2.0 * w.cw, 1.0, 1.0 + w.alpha, -2.0 * w.cw, 1.0 - w.alpha);
+}
+
+void mixstage__biquad_allpass(mixstage__biquad *c, double f, double q, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, 1.0 - w.alpha, -2.0 * w.cw, 1.0 + w.alpha, 1.0 + w.alpha, -2.0 * w.cw, 1.0 - w.alpha);
+}
+
+void mixstage__biquad_peaking(mixstage__biquad *c, double f, double q, double gain_db, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs) || !isfinite(gain_db)) { mixstage__biquad_identity(c); return; }
+  double A = pow(10.0, clamp_gain_db(gain_db) / 40.0);
+  bq_set(c, 1.0 + w.alpha * A, -2.0 * w.cw, 1.0 - w.alpha * A, 1.0 + w.alpha / A, -2.0 * w.cw,
+         1.0 - w.alpha / A);
+}
+
+/* Cookbook shelves, written with (A+1) -/+ (A-1)cos(w0) expanded through
+ * 1 -/+ cos(w0) so no large terms cancel at low corners:
+ *   (A+1) - (A-1)cos = A(1-cos) + (1+cos),  (A+1) + (A-1)cos = A(1+cos) + (1-cos),
+ *   (A-1) - (A+1)cos = A(1-cos) - (1+cos),  (A-1) + (A+1)cos = A(1+cos) - (1-cos). */
+void mixstage__biquad_lowshelf(mixstage__biquad *c, double f, double q, double gain_db, double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs) || !isfinite(gain_db)) { mixstage__biquad_identity(c); return; }
+  double A = pow(10.0, clamp_gain_db(gain_db) / 40.0);
+  double t = 2.0 * sqrt(A) * w.alpha;
+  double pm = A * w.omc + w.opc; /* (A+1) - (A-1)cos */
+  double pp = A * w.opc + w.omc; /* (A+1) + (A-1)cos */
+  double mm = A * w.omc - w.opc; /* (A-1) - (A+1)cos */
+  double mp = A * w.opc - w.omc; /* (A-1) + (A+1)cos */
+  bq_set(c, A * (pm + t), 2.0 * A * mm, A * (pm - t), pp + t, -2.0 * mp, pp - t);
+}
+
+void mixstage__biquad_highshelf(mixstage__biquad *c, double f, double q, double gain_db,
+                                double fs) {
+  bq_w w;
+  if (!bq_prep(&w, f, q, fs) || !isfinite(gain_db)) { mixstage__biquad_identity(c); return; }
+  double A = pow(10.0, clamp_gain_db(gain_db) / 40.0);
+  double t = 2.0 * sqrt(A) * w.alpha;
+  double pm = A * w.omc + w.opc;
+  double pp = A * w.opc + w.omc;
+  double mm = A * w.omc - w.opc;
+  double mp = A * w.opc - w.omc;
+  bq_set(c, A * (pp + t), -2.0 * A * mp, A * (pp - t), pm + t, 2.0 * mm, pm - t);
+}
+
+double mixstage__shelf_q_from_slope(double gain_db, double slope) {
+  if (!isfinite(gain_db) || !(slope > 0.0)) return MIXSTAGE__Q_BUTTERWORTH;
+  double A = pow(10.0, clamp_gain_db(gain_db) / 40.0);
+  double v = (A + 1.0 / A) * (1.0 / slope - 1.0) + 2.0;
+  if (!(v > 0.0)) return MIXSTAGE__BIQUAD_Q_MAX;
+  return clamp_q(1.0 / sqrt(v));
+}
+
+/* ---- first order: H(s) mapped by s = (1/K)(1 - z^-1)/(1 + z^-1) ---------- */
+
+static int bq_prep1(double *K, double f, double fs) {
+  if (!isfinite(f) || !(fs > 0.0) || !isfinite(fs)) return 0;
+  *K = tan(BQ_PI * mixstage__biquad_clamp_freq(f, fs) / fs);
+  return 1;
+}
+
+/* H(s) = 1/(1 + s) */
+void mixstage__biquad_lowpass1(mixstage__biquad *c, double f, double fs) {
+  double K;
+  if (!bq_prep1(&K, f, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, K, K, 0.0, K + 1.0, K - 1.0, 0.0);
+}
+
+/* H(s) = s/(1 + s) */
+void mixstage__biquad_highpass1(mixstage__biquad *c, double f, double fs) {
+  double K;
+  if (!bq_prep1(&K, f, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, 1.0, -1.0, 0.0, K + 1.0, K - 1.0, 0.0);
+}
+
+/* H(s) = (1 - s)/(1 + s) */
+void mixstage__biquad_allpass1(mixstage__biquad *c, double f, double fs) {
+  double K;
+  if (!bq_prep1(&K, f, fs)) { mixstage__biquad_identity(c); return; }
+  bq_set(c, K - 1.0, K + 1.0, 0.0, K + 1.0, K - 1.0, 0.0);
+}
+
+/* H(s) = (s + sqrt(G)) / (s + 1/sqrt(G)): G at DC, 1 at infinity, and
+ * |H(j)| = sqrt(G), i.e. half the shelf in dB at the corner. */
+void mixstage__biquad_lowshelf1(mixstage__biquad *c, double f, double gain_db, double fs) {
+  double K;
+  if (!bq_prep1(&K, f, fs) || !isfinite(gain_db)) { mixstage__biquad_identity(c); return; }
+  double r = pow(10.0, clamp_gain_db(gain_db) / 40.0); /* sqrt(G) */
+  bq_set(c, 1.0 + K * r, K * r - 1.0, 0.0, 1.0 + K / r, K / r - 1.0, 0.0);
+}
+
+/* H(s) = sqrt(G) (sqrt(G) s + 1) / (s + sqrt(G)): 1 at DC, G at infinity. */
+void mixstage__biquad_highshelf1(mixstage__biquad *c, double f, double gain_db, double fs) {
+  double K;
+  if (!bq_prep1(&K, f, fs) || !isfinite(gain_db)) { mixstage__biquad_identity(c); return; }
+  double r = pow(10.0, clamp_gain_db(gain_db) / 40.0);
+  bq_set(c, r * (r + K), r * (K - r), 0.0, 1.0 + K * r, K * r - 1.0, 0.0);
+}
+
+/* ---- Butterworth / Linkwitz-Riley --------------------------------------- */
+
+int mixstage__butterworth_q(int order, double *q) {
+  if (order < 1 || order > MIXSTAGE__BUTTERWORTH_MAX_ORDER) return -1;
+  int n = order / 2;
+  /* Pole pair k sits at angle (2k-1) pi / (2 order) from the imaginary
+   * axis; its Q is 1/(2 sin(angle)).  k = 1 is the most resonant, so walk
+   * k downwards to list Q ascending. */
+  for (int i = 0; i < n; i++) {
+    int k = n - i;
+    q[i] = 1.0 / (2.0 * sin((2.0 * k - 1.0) * BQ_PI / (2.0 * order)));
+  }
+  return n;
+}
+
+static int butterworth(mixstage__biquad *sec, int order, double f, double fs, int highpass) {
+  double q[MIXSTAGE__BUTTERWORTH_MAX_ORDER / 2];
+  int n2 = mixstage__butterworth_q(order, q);
+  if (n2 < 0) return -1;
+  int k = 0;
+  if (order & 1) {
+    if (highpass) mixstage__biquad_highpass1(&sec[k++], f, fs);
+    else mixstage__biquad_lowpass1(&sec[k++], f, fs);
+  }
+  for (int i = 0; i < n2; i++) {
+    if (highpass) mixstage__biquad_highpass(&sec[k++], f, q[i], fs);
+    else mixstage__biquad_lowpass(&sec[k++], f, q[i], fs);
+  }
+  return k;
+}
+
+int mixstage__butterworth_lowpass(mixstage__biquad *sec, int order, double f, double fs) {
+  return butterworth(sec, order, f, fs, 0);
+}
+
+int mixstage__butterworth_highpass(mixstage__biquad *sec, int order, double f, double fs) {
+  return butterworth(sec, order, f, fs, 1);
+}
+
+int mixstage__linkwitz_riley(mixstage__biquad *sec, int order, int highpass, double f, double fs) {
+  if (order == 2) {
+    /* Two identical first-order Butterworths = one section with Q = 1/2
+     * (1/(1+s)^2 = 1/(s^2 + 2s + 1)); the bilinear map preserves products. */
+    if (highpass) mixstage__biquad_highpass(&sec[0], f, 0.5, fs);
+    else mixstage__biquad_lowpass(&sec[0], f, 0.5, fs);
+    return 1;
+  }
+  if (order != 4 && order != 8) return -1;
+  int n = butterworth(sec, order / 2, f, fs, highpass);
+  for (int i = 0; i < n; i++) sec[n + i] = sec[i];
+  return 2 * n;
+}
+
+/* ---- response ----------------------------------------------------------- */
+
+void mixstage__biquad_response(const mixstage__biquad *c, double f, double fs, double *re,
+                               double *im) {
+  /* H = (b0 + b1 z^-1 + b2 z^-2) / (1 + a1 z^-1 + a2 z^-2), z^-1 = e^{-jw}. */
+  double w = 2.0 * BQ_PI * f / fs;
+  double c1 = cos(w), s1 = sin(w), c2 = cos(2.0 * w), s2 = sin(2.0 * w);
+  double nr = c->b0 + c->b1 * c1 + c->b2 * c2, ni = -(c->b1 * s1 + c->b2 * s2);
+  double dr = 1.0 + c->a1 * c1 + c->a2 * c2, di = -(c->a1 * s1 + c->a2 * s2);
+  double d = dr * dr + di * di;
+  *re = (nr * dr + ni * di) / d;
+  *im = (ni * dr - nr * di) / d;
+}
+
+double mixstage__biquad_magnitude(const mixstage__biquad *c, double f, double fs) {
+  double re, im;
+  mixstage__biquad_response(c, f, fs, &re, &im);
+  return hypot(re, im);
+}
+
+double mixstage__biquad_phase(const mixstage__biquad *c, double f, double fs) {
+  double re, im;
+  mixstage__biquad_response(c, f, fs, &re, &im);
+  return atan2(im, re);
+}
+
+double mixstage__biquad_cascade_db(const mixstage__biquad *c, int n, double f, double fs) {
+  double db = 0.0;
+  for (int k = 0; k < n; k++) {
+    double m = mixstage__biquad_magnitude(&c[k], f, fs);
+    db += m > 1e-30 ? 20.0 * log10(m) : -600.0;
+  }
+  return db;
+}

@@ -1,1 +1,100 @@
-/* placeholder: being written */
+/* Dynamics building blocks: coefficient set-up and resets (the per-sample
+ * kernels are inline in dynamics.h). */
+#include "dynamics.h"
+#include "../node.h"
+
+void mixstage__peak_det_set(mixstage__peak_det *d, double hold_ms, double fs) {
+  /* seg_len = ceil(hold / SEGS): the held span is then between 7/8 of
+   * hold_ms and hold_ms (plus less than one segment of rounding). */
+  double n = hold_ms * 0.001 * fs / (double)MIXSTAGE__PEAK_SEGS;
+  int len = n >= 1.0 ? (int)ceil(n) : 1;
+  if (len > (1 << 24)) len = 1 << 24;
+  if (len != d->seg_len) {
+    d->seg_len = len;
+    if (d->pos >= len) d->pos = len - 1;
+  }
+}
+
+void mixstage__peak_det_reset(mixstage__peak_det *d) {
+  for (int i = 0; i < MIXSTAGE__PEAK_SEGS - 1; i++) d->seg[i] = 0.0f;
+  d->seg_max = 0.0f;
+  d->cur = 0.0f;
+  d->pos = 0;
+  d->idx = 0;
+}
+
+void mixstage__rms_det_set(mixstage__rms_det *d, double window_ms, double fs) {
+  d->b = 1.0 - mixstage__onepole_coef(window_ms * 0.001, fs);
+}
+
+void mixstage__rms_det_reset(mixstage__rms_det *d) { d->ms = 0.0; }
+
+void mixstage__dyn_smoother_set(mixstage__dyn_smoother *s, double up_ms, double down_ms,
+                                double fs) {
+  s->b_up = 1.0 - mixstage__onepole_coef(up_ms * 0.001, fs);
+  s->b_down = 1.0 - mixstage__onepole_coef(down_ms * 0.001, fs);
+}
+
+void mixstage__comp_ballistics_set(mixstage__comp_ballistics *b, double attack_ms,
+                                   double release_ms, int auto_release, double fs) {
+  mixstage__dyn_smoother_set(&b->fast, attack_ms, release_ms, fs);
+  double slow_att = 4.0 * attack_ms > 250.0 ? 4.0 * attack_ms : 250.0;
+  double slow_rel = 8.0 * release_ms < 10000.0 ? 8.0 * release_ms : 10000.0;
+  if (slow_rel < release_ms) slow_rel = release_ms;
+  mixstage__dyn_smoother_set(&b->slow, slow_att, slow_rel, fs);
+  if (auto_release && !b->auto_release) b->slow.y = 0.0; /* max(fast, 0) = fast: no jump */
+  b->auto_release = auto_release;
+}
+
+void mixstage__comp_ballistics_set_like(mixstage__comp_ballistics *b,
+                                        const mixstage__comp_ballistics *ref) {
+  b->fast.b_up = ref->fast.b_up;
+  b->fast.b_down = ref->fast.b_down;
+  b->slow.b_up = ref->slow.b_up;
+  b->slow.b_down = ref->slow.b_down;
+  if (ref->auto_release && !b->auto_release) b->slow.y = 0.0;
+  b->auto_release = ref->auto_release;
+}
+
+void mixstage__comp_ballistics_reset(mixstage__comp_ballistics *b) {
+  b->fast.y = 0.0;
+  b->slow.y = 0.0;
+}
+
+void mixstage__gate_hold_set(mixstage__gate_hold *g, double hold_ms, double fs) {
+  double n = hold_ms * 0.001 * fs + 0.5;
+  g->hold = n < 1.0 ? 0 : n > 2147483647.0 ? 2147483647 : (int)n;
+  if (g->count > g->hold) g->count = g->hold;
+}
+
+void mixstage__gate_hold_reset(mixstage__gate_hold *g) {
+  g->open = 0;
+  g->count = 0;
+}
+
+void mixstage__dyn_detector_set(mixstage__dyn_detector *d, int mode, double rms_window_ms,
+                                double hpf_hz, double fs) {
+  int on = hpf_hz > 0.0;
+  if (on) mixstage__biquad_highpass(&d->hpf, hpf_hz, MIXSTAGE__Q_BUTTERWORTH, fs);
+  if (on && !d->hpf_on) /* start from rest rather than from stale memory */
+    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) mixstage__biquad_reset(&d->hs[c]);
+  d->hpf_on = on;
+  d->mode = mode == MIXSTAGE__DET_RMS ? MIXSTAGE__DET_RMS : MIXSTAGE__DET_PEAK;
+  mixstage__peak_det_set(&d->peak[0], MIXSTAGE__PEAK_HOLD_MS, fs);
+  mixstage__rms_det_set(&d->rms[0], rms_window_ms, fs);
+  for (int c = 1; c < MIXSTAGE_MAX_CHANNELS; c++) { /* one exp(), not sixteen */
+    d->rms[c].b = d->rms[0].b;
+    if (d->peak[c].seg_len != d->peak[0].seg_len) {
+      d->peak[c].seg_len = d->peak[0].seg_len;
+      if (d->peak[c].pos >= d->peak[c].seg_len) d->peak[c].pos = d->peak[c].seg_len - 1;
+    }
+  }
+}
+
+void mixstage__dyn_detector_reset(mixstage__dyn_detector *d) {
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+    mixstage__biquad_reset(&d->hs[c]);
+    mixstage__peak_det_reset(&d->peak[c]);
+    mixstage__rms_det_reset(&d->rms[c]);
+  }
+}

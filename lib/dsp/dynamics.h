@@ -1,1 +1,271 @@
-/* placeholder: being written */
+/* libmixstage internal: dynamics building blocks shared by the compressor,
+ * gate, bus compressor and multiband compressor.
+ *
+ * Signal flow of a feed-forward log-domain dynamics processor (Giannoulis,
+ * Massberg & Reiss, "Digital Dynamic Range Compressor Design -- A Tutorial and
+ * Analysis", JAES 60(6), 2012, fig. 7b):
+ *
+ *   key/input --> level detector (peak or RMS, per channel, linked)
+ *             --> dB --> static gain computer (threshold, ratio, knee)
+ *             --> gain-reduction ballistics in dB (attack/release branching)
+ *             --> linear gain applied to the input.
+ *
+ * Gain reduction (GR) is always a non-negative number of dB: 0 = unity.
+ * Every per-sample function here is inline, allocation-free and keeps its
+ * state in the struct passed in, so a caller that runs them sample by sample
+ * is bit-identical however its blocks are split.  The *_set functions compute
+ * coefficients only; they are render-time safe (call them from update()).
+ * The *_reset functions clear signal memory but keep coefficients.
+ */
+#ifndef MIXSTAGE_DSP_DYNAMICS_H
+#define MIXSTAGE_DSP_DYNAMICS_H
+
+#include <math.h>
+#include "mixstage/graph.h" /* MIXSTAGE_MAX_CHANNELS */
+#include "biquad.h"
+
+/* ---------------------------------------------------------------------- */
+/* Static gain computers (Giannoulis et al. 2012, eq. 4 and its mirror for  */
+/* downward expansion).  Inputs and outputs in dB; knee is the full width   */
+/* W of the quadratic transition centred on the threshold.                  */
+/* ---------------------------------------------------------------------- */
+
+/* Compressor: GR >= 0 for input level x_db.  ratio >= 1 (1 = no effect).
+ *   2(x-T) <  -W : GR = 0
+ *   |2(x-T)| <= W : GR = (1 - 1/R) (x - T + W/2)^2 / (2W)
+ *   2(x-T) >   W : GR = (1 - 1/R) (x - T)                                  */
+static inline double mixstage__dyn_compress_gr(double x_db, double thr_db, double ratio,
+                                               double knee_db) {
+  double over = x_db - thr_db;
+  double slope = 1.0 - 1.0 / ratio;
+  if (2.0 * over <= -knee_db) return 0.0;
+  if (2.0 * over < knee_db) {
+    double t = over + 0.5 * knee_db;
+    return slope * t * t / (2.0 * knee_db);
+  }
+  return slope * over;
+}
+
+/* Downward expander / gate: below the threshold the output falls ratio dB per
+ * dB of input (ratio >= 1; 100 behaves as a gate), limited to range_db (>= 0,
+ * the attenuation when fully closed).  Same quadratic knee as above.
+ *   2(x-T) >   W : GR = 0
+ *   |2(x-T)| <= W : GR = (R - 1) (x - T - W/2)^2 / (2W)
+ *   2(x-T) <  -W : GR = (R - 1) (T - x)                                     */
+static inline double mixstage__dyn_expand_gr(double x_db, double thr_db, double ratio,
+                                             double knee_db, double range_db) {
+  double under = thr_db - x_db;
+  double slope = ratio - 1.0;
+  double gr;
+  if (2.0 * under <= -knee_db) return 0.0;
+  if (2.0 * under < knee_db) {
+    double t = under + 0.5 * knee_db;
+    gr = slope * t * t / (2.0 * knee_db);
+  } else {
+    gr = slope * under;
+  }
+  return gr < range_db ? gr : range_db;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Level detectors, one instance per detected channel.                      */
+/* ---------------------------------------------------------------------- */
+
+/* Peak: the maximum of |x| over a short sliding window (hold_ms), so a steady
+ * tone reads its crest value without ripple while the attack stays instant.
+ * The window is split into MIXSTAGE__PEAK_SEGS segments whose maxima are kept
+ * (a block-wise sliding maximum): the held value covers between
+ * (SEGS-1)*seg_len+1 and SEGS*seg_len samples, cost O(1) per sample plus
+ * O(SEGS) once per segment.  A tone whose half period is shorter than the
+ * window reads ripple-free; the window also delays the start of a release by
+ * at most hold_ms, which is why it is kept short (see MIXSTAGE__PEAK_HOLD_MS). */
+#define MIXSTAGE__PEAK_SEGS 8
+#define MIXSTAGE__PEAK_HOLD_MS 5.0 /* covers the half period of 100 Hz */
+
+typedef struct mixstage__peak_det {
+  float seg[MIXSTAGE__PEAK_SEGS - 1]; /* maxima of the completed segments */
+  float seg_max;                      /* max of seg[] */
+  float cur;                          /* max of the segment being filled */
+  int pos, idx, seg_len;
+} mixstage__peak_det;
+
+void mixstage__peak_det_set(mixstage__peak_det *d, double hold_ms, double fs);
+void mixstage__peak_det_reset(mixstage__peak_det *d);
+
+/* Feeds |x| (ax >= 0) and returns the held peak amplitude (linear). */
+static inline float mixstage__peak_det_run(mixstage__peak_det *d, float ax) {
+  if (ax > d->cur) d->cur = ax;
+  float out = d->cur > d->seg_max ? d->cur : d->seg_max;
+  if (++d->pos >= d->seg_len) {
+    d->seg[d->idx] = d->cur;
+    if (++d->idx >= MIXSTAGE__PEAK_SEGS - 1) d->idx = 0;
+    float m = 0.0f;
+    for (int i = 0; i < MIXSTAGE__PEAK_SEGS - 1; i++)
+      if (d->seg[i] > m) m = d->seg[i];
+    d->seg_max = m;
+    d->cur = 0.0f;
+    d->pos = 0;
+  }
+  return out;
+}
+
+/* RMS: one-pole mean square, ms += (1 - a)(x^2 - ms) with a = e^(-1/(tau fs))
+ * and tau = the window.  A sine of peak A reads A^2/2, i.e. 3.01 dB below its
+ * peak level; the caller takes 10 log10(ms) as the level in dB. */
+typedef struct mixstage__rms_det {
+  double ms; /* mean square */
+  double b;  /* 1 - a */
+} mixstage__rms_det;
+
+void mixstage__rms_det_set(mixstage__rms_det *d, double window_ms, double fs);
+void mixstage__rms_det_reset(mixstage__rms_det *d);
+
+static inline double mixstage__rms_det_run(mixstage__rms_det *d, double x) {
+  double ms = d->ms + d->b * (x * x - d->ms);
+  d->ms = ms < 1e-30 ? 0.0 : ms; /* keep the decay in silence out of denormals */
+  return d->ms;
+}
+
+/* Mean square to dB (10 log10), with the same -600 dB floor as
+ * mixstage__gain_to_db. */
+static inline double mixstage__dyn_power_to_db(double ms) {
+  return ms > 1e-60 ? 4.342944819032518 * log(ms) : -600.0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Gain-reduction ballistics in dB (Giannoulis et al. 2012, eq. 12,         */
+/* "smooth branching" applied in the log domain after the gain computer).   */
+/* ---------------------------------------------------------------------- */
+
+/* One-pole branching: a step of the target towards more GR is followed with
+ * a_up, a step towards less with a_down, y += (1 - a)(target - y) where
+ * a = e^(-1/(tau fs)): tau is the time to 63 % of a step.  For a compressor
+ * a_up is the attack and a_down the release; for a gate (GR rises as it
+ * closes) a_up is the release and a_down the attack. */
+typedef struct mixstage__dyn_smoother {
+  double y;
+  double b_up, b_down; /* 1 - a */
+} mixstage__dyn_smoother;
+
+void mixstage__dyn_smoother_set(mixstage__dyn_smoother *s, double up_ms, double down_ms,
+                                double fs);
+static inline double mixstage__dyn_smooth(mixstage__dyn_smoother *s, double target) {
+  double d = target - s->y;
+  double y = s->y + (d > 0.0 ? s->b_up : s->b_down) * d;
+  s->y = y < 1e-12 ? 0.0 : y; /* GR is >= 0; flush the tail of a release */
+  return s->y;
+}
+
+/* Compressor ballistics with an optional program-dependent release.
+ *
+ * Fixed release (auto off): one branching smoother, attack/release as set.
+ *
+ * Auto release (dual time constant, in the spirit of the two-capacitor
+ * program-dependent release of analogue units): a second, slow smoother s
+ * charges only under sustained overload (attack tau = max(250 ms, 4 x
+ * attack)) and releases with 8 x the release time (at most 10 s); the
+ * output is max(fast, slow).  A short transient barely charges s, so the GR
+ * recovers with the set release; after a long overload s holds the GR up and
+ * the recovery is slow, which avoids pumping on dense material while keeping
+ * transients from punching holes.  In steady state both equal the target, so
+ * the static curve is unchanged, and attack is the set attack because s is
+ * never faster than the fast smoother. */
+typedef struct mixstage__comp_ballistics {
+  mixstage__dyn_smoother fast, slow;
+  int auto_release;
+} mixstage__comp_ballistics;
+
+void mixstage__comp_ballistics_set(mixstage__comp_ballistics *b, double attack_ms,
+                                   double release_ms, int auto_release, double fs);
+void mixstage__comp_ballistics_reset(mixstage__comp_ballistics *b);
+/* Gives b the coefficients and mode of ref (set with _set) without the
+ * transcendental calls: for per-channel instances sharing one setting. */
+void mixstage__comp_ballistics_set_like(mixstage__comp_ballistics *b,
+                                        const mixstage__comp_ballistics *ref);
+
+/* Feeds the static GR target (dB >= 0); returns the smoothed GR in dB. */
+static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b, double target) {
+  double f = mixstage__dyn_smooth(&b->fast, target);
+  if (!b->auto_release) return f;
+  double s = mixstage__dyn_smooth(&b->slow, target);
+  return f > s ? f : s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Gate state: hysteresis and hold.                                         */
+/* ---------------------------------------------------------------------- */
+
+/* The gate opens when the level reaches open_db and starts to close only
+ * after the level has stayed below close_db (= open_db - hysteresis) for
+ * hold samples; while it is open or held the caller applies no expansion.
+ * Hysteresis stops a level hovering at the threshold from chattering. */
+typedef struct mixstage__gate_hold {
+  int open;
+  int count; /* samples of hold left */
+  int hold;  /* hold length in samples */
+} mixstage__gate_hold;
+
+void mixstage__gate_hold_set(mixstage__gate_hold *g, double hold_ms, double fs);
+void mixstage__gate_hold_reset(mixstage__gate_hold *g);
+
+/* Returns 1 while the gate is open (including hold), 0 when closed. */
+static inline int mixstage__gate_hold_run(mixstage__gate_hold *g, double level_db, double open_db,
+                                          double close_db) {
+  if (level_db >= open_db || (g->open && level_db >= close_db)) {
+    g->open = 1;
+    g->count = g->hold;
+  } else if (g->open) {
+    if (g->count > 0) g->count--;
+    else g->open = 0;
+  }
+  return g->open;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Complete sidechain detector: optional key high-pass, then peak or RMS    */
+/* per channel.  Up to MIXSTAGE_MAX_CHANNELS source channels (the input's   */
+/* or the key's), no allocation.                                           */
+/* ---------------------------------------------------------------------- */
+
+enum { MIXSTAGE__DET_PEAK = 0, MIXSTAGE__DET_RMS = 1 };
+
+typedef struct mixstage__dyn_detector {
+  mixstage__biquad hpf; /* RBJ 2nd-order high-pass, Q = 1/sqrt(2) */
+  int hpf_on;
+  int mode; /* MIXSTAGE__DET_PEAK or MIXSTAGE__DET_RMS */
+  mixstage__biquad_state hs[MIXSTAGE_MAX_CHANNELS];
+  mixstage__peak_det peak[MIXSTAGE_MAX_CHANNELS];
+  mixstage__rms_det rms[MIXSTAGE_MAX_CHANNELS];
+} mixstage__dyn_detector;
+
+/* mode: MIXSTAGE__DET_PEAK / _RMS; rms_window_ms: the RMS time constant;
+ * hpf_hz <= 0 switches the key high-pass off.  Render-time safe. */
+void mixstage__dyn_detector_set(mixstage__dyn_detector *d, int mode, double rms_window_ms,
+                                double hpf_hz, double fs);
+void mixstage__dyn_detector_reset(mixstage__dyn_detector *d);
+
+/* Runs frame i of src[0 .. nch-1] (nch <= MIXSTAGE_MAX_CHANNELS) through the
+ * detector.  Writes each channel's level as a power (squared peak amplitude,
+ * or mean square) to pw[c] when pw is not NULL, and returns the maximum over
+ * the channels: the linked level.  Linking by the maximum keeps a source
+ * panned hard to one side compressed exactly as it would be on its own.
+ * Convert with mixstage__dyn_power_to_db(). */
+static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
+                                                const float *const *src, int nch, int i,
+                                                double *pw) {
+  double m = 0.0;
+  for (int c = 0; c < nch; c++) {
+    double x = (double)src[c][i];
+    if (d->hpf_on) x = mixstage__biquad_tick(&d->hpf, &d->hs[c], x);
+    /* Both detectors always run (they are cheap) so switching the mode
+     * mid-stream continues from a settled level instead of from zero. */
+    double ms = mixstage__rms_det_run(&d->rms[c], x);
+    double a = (double)mixstage__peak_det_run(&d->peak[c], (float)fabs(x));
+    double p = d->mode == MIXSTAGE__DET_RMS ? ms : a * a;
+    if (pw) pw[c] = p;
+    if (p > m) m = p;
+  }
+  return m;
+}
+
+#endif

@@ -1,1 +1,236 @@
-/* placeholder: being written */
+/* "console_color": mix-bus console colour.  Subtle, level-dependent
+ * saturation with a gentle fixed tonal shape; nearly transparent at normal
+ * mix levels.
+ *
+ * Curve (applied at 2x, to u = drive * x):
+ *     t = tanh(u / c)
+ *     f(u) = c t + beta c t^2
+ * c is the headroom of the odd part (the curve bends around |u| ~ c, i.e.
+ * c = 3 is ~ +9.5 dB above full scale) and beta the even part.  Small-signal
+ * series: f(u) = u + (beta / c) u^2 - u^3 / (3 c^2) + ..., so for a sine of
+ * amplitude A the harmonics are, relative to the fundamental,
+ *     H2 ~ beta A / (2 c)       (rises 6 dB per 6 dB of level)
+ *     H3 ~ A^2 / (12 c^2)       (rises 12 dB per 6 dB)
+ * and the higher ones fall off fast (tanh is analytic): mostly low-order
+ * harmonics whose amount rises smoothly with level.  "character" p = 0..1
+ * sets the balance: c = 2.5 + p (less odd) and beta = 0.045 p (more even).
+ * At the default (drive 0 dB, character 50 %: c = 3, beta = 0.0225) the THD
+ * of a 1 kHz sine measures about 0.05 % at -18 dBFS, 0.3 % at -6 dBFS and
+ * 0.9 % at 0 dBFS (tests/check_bus_stages.c).  Drive is level-compensated
+ * (f(d x) / d): it moves the signal along the curve without changing the
+ * level of quiet material; "output" sets the level.
+ *
+ * Only the distortion residual r = f(d x)/d - x goes through the 2x
+ * oversampler (oversample.h) and a 10 Hz DC blocker (the even term makes
+ * DC); the clean signal takes a plain integer delay of the same latency.
+ * So the linear path is exact (bit-exact apart from the tone shelves and
+ * output gain) and aliasing only concerns the small residual: at 1x, a
+ * 15 kHz sine at 0 dBFS would fold its 3rd harmonic to 3 kHz at about
+ * -40 dB (audible as an inharmonic tone); at 2x the fold-back of every
+ * harmonic that matters is below -100 dB.  Latency: mixstage__os_latency_for(2).
+ *
+ * Tone: first-order shelves (biquad.h, bilinear, pre-warped): a low shelf at
+ * 100 Hz of 0.2 - 0.25 tone dB and a high shelf at 10 kHz of
+ * -0.2 + 0.25 tone dB (tone = -1..1): by default a touch of low-end weight
+ * and top-end softening (+0.2 / -0.2 dB); tone tilts it (-1: +0.45 / -0.45,
+ * +1: -0.05 / +0.05).  The shape never exceeds 0.45 dB.
+ */
+#include <math.h>
+#include <string.h>
+#include "../dsp/biquad.h"
+#include "../dsp/oversample.h"
+#include "../node.h"
+
+enum { P_DRIVE, P_CHARACTER, P_TONE, P_OUTPUT, P_MIX, P_COUNT };
+
+static const mixstage_param_info cc_params[P_COUNT] = {
+    {P_DRIVE, "drive", "Drive", MIXSTAGE_UNIT_DB, -12.0, 12.0, 0.0, 1, NULL},
+    {P_CHARACTER, "character", "Character (even/odd)", MIXSTAGE_UNIT_PERCENT, 0.0, 100.0, 50.0, 1,
+     NULL},
+    {P_TONE, "tone", "Tone tilt", MIXSTAGE_UNIT_PERCENT, -100.0, 100.0, 0.0, 1, NULL},
+    {P_OUTPUT, "output", "Output", MIXSTAGE_UNIT_DB, -12.0, 12.0, 0.0, 1, NULL},
+    {P_MIX, "mix", "Mix", MIXSTAGE_UNIT_PERCENT, 0.0, 100.0, 100.0, 1, NULL},
+};
+
+#define CC_OS_FACTOR 2
+#define CC_LOW_HZ 100.0
+#define CC_HIGH_HZ 10000.0
+#define CC_DC_HZ 10.0
+
+typedef struct cc_ramp {
+  double prev, target;
+} cc_ramp;
+
+typedef struct cc_state {
+  double fs;
+  int nch;
+  const mixstage__allocator *alloc;
+  mixstage__oversampler os;
+  int os_ok;
+  int lat;
+  float *dly; /* nch * dlen ring: the clean signal */
+  int dlen, dpos;
+  mixstage__biquad dc, shelf[2];
+  mixstage__biquad_state dc_st[MIXSTAGE_MAX_CHANNELS], sh_st[MIXSTAGE_MAX_CHANNELS][2];
+  cc_ramp drive, character, output, mix;
+  int cell_pos;
+  int initialised;
+} cc_state;
+
+static void cc_fini(void *s, const mixstage__node_env *env) {
+  cc_state *st = s;
+  (void)env;
+  if (st->os_ok) mixstage__os_fini(&st->os, st->alloc);
+  st->os_ok = 0;
+  mixstage__free(st->alloc, st->dly);
+  st->dly = NULL;
+}
+
+static int cc_init(void *s, const mixstage__node_env *env) {
+  cc_state *st = s;
+  st->fs = env->sample_rate;
+  st->nch = env->channels;
+  st->alloc = env->alloc;
+  int rc = mixstage__os_init(&st->os, env->alloc, st->nch, CC_OS_FACTOR);
+  if (rc != MIXSTAGE_OK) return rc;
+  st->os_ok = 1;
+  st->lat = mixstage__os_latency(&st->os);
+  st->dlen = st->lat + 1;
+  st->dly = mixstage__calloc(env->alloc, (size_t)st->nch * (size_t)st->dlen, sizeof(float));
+  if (!st->dly) {
+    cc_fini(s, env);
+    return MIXSTAGE_ENOMEM;
+  }
+  mixstage__biquad_highpass1(&st->dc, CC_DC_HZ, st->fs);
+  return MIXSTAGE_OK;
+}
+
+static void cc_reset(void *s) {
+  cc_state *st = s;
+  mixstage__os_reset(&st->os);
+  memset(st->dly, 0, (size_t)st->nch * (size_t)st->dlen * sizeof(float));
+  st->dpos = 0;
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+    mixstage__biquad_reset(&st->dc_st[c]);
+    mixstage__biquad_reset(&st->sh_st[c][0]);
+    mixstage__biquad_reset(&st->sh_st[c][1]);
+  }
+  st->drive.prev = st->drive.target;
+  st->character.prev = st->character.target;
+  st->output.prev = st->output.target;
+  st->mix.prev = st->mix.target;
+  st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+}
+
+static void ramp_set(cc_ramp *r, double v, int cell_pos, int first) {
+  if (first) r->prev = v;
+  else if (cell_pos < MIXSTAGE_CONTROL_FRAMES)
+    r->prev += (r->target - r->prev) * cell_pos / (double)MIXSTAGE_CONTROL_FRAMES;
+  else r->prev = r->target;
+  r->target = v;
+}
+
+static inline double ramp_at(const cc_ramp *r, int k) {
+  return k >= MIXSTAGE_CONTROL_FRAMES
+             ? r->target
+             : r->prev + (r->target - r->prev) * k / (double)MIXSTAGE_CONTROL_FRAMES;
+}
+
+static void cc_update(void *s, const double *p) {
+  cc_state *st = s;
+  int first = !st->initialised;
+  double tone = p[P_TONE] * 0.01;
+  /* Shelf gains jump at the cell boundary; at <= 0.45 dB that is inaudible. */
+  mixstage__biquad_lowshelf1(&st->shelf[0], CC_LOW_HZ, 0.2 - 0.25 * tone, st->fs);
+  mixstage__biquad_highshelf1(&st->shelf[1], CC_HIGH_HZ, -0.2 + 0.25 * tone, st->fs);
+  ramp_set(&st->drive, mixstage__db_to_gain(p[P_DRIVE]), st->cell_pos, first);
+  ramp_set(&st->character, p[P_CHARACTER] * 0.01, st->cell_pos, first);
+  ramp_set(&st->output, mixstage__db_to_gain(p[P_OUTPUT]), st->cell_pos, first);
+  ramp_set(&st->mix, p[P_MIX] * 0.01, st->cell_pos, first);
+  st->cell_pos = first ? MIXSTAGE_CONTROL_FRAMES : 0;
+  st->initialised = 1;
+}
+
+/* The distortion residual f(d x)/d - x of the curve described above. */
+static inline double cc_residual(double x, double d, double p) {
+  double c = 2.5 + p, beta = 0.045 * p;
+  double t = tanh(d * x / c);
+  return c * (t + beta * t * t) / d - x;
+}
+
+static void cc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+                       int key_nch) {
+  (void)key;
+  (void)key_nch;
+  cc_state *st = s;
+  if (nframes > MIXSTAGE_OS_MAX_FRAMES) nframes = MIXSTAGE_OS_MAX_FRAMES; /* engine contract */
+  float res[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
+  float *rp[MIXSTAGE_MAX_CHANNELS] = {0};
+  const float *ip[MIXSTAGE_MAX_CHANNELS] = {0};
+  for (int c = 0; c < nch; c++) {
+    ip[c] = buf[c];
+    rp[c] = res[c];
+  }
+
+  mixstage__os_up(&st->os, ip, nframes);
+  const int f = CC_OS_FACTOR;
+  for (int i = 0; i < nframes; i++) {
+    int k = st->cell_pos + i + 1;
+    double d = ramp_at(&st->drive, k), p = ramp_at(&st->character, k);
+    for (int c = 0; c < nch; c++) {
+      float *h = st->os.hi[c] + i * f;
+      for (int j = 0; j < f; j++) h[j] = (float)cc_residual((double)h[j], d, p);
+    }
+  }
+  mixstage__os_down(&st->os, rp, nframes);
+
+  for (int i = 0; i < nframes; i++) {
+    int k = st->cell_pos + i + 1;
+    double g = ramp_at(&st->output, k), mx = ramp_at(&st->mix, k);
+    int rd = st->dpos - st->lat;
+    if (rd < 0) rd += st->dlen;
+    for (int c = 0; c < nch; c++) {
+      float *dl = st->dly + (size_t)c * (size_t)st->dlen;
+      dl[st->dpos] = buf[c][i];
+      double dry = (double)dl[rd];
+      double r = mixstage__biquad_tick(&st->dc, &st->dc_st[c], (double)res[c][i]);
+      double v = dry + r;
+      v = mixstage__biquad_tick(&st->shelf[0], &st->sh_st[c][0], v);
+      v = mixstage__biquad_tick(&st->shelf[1], &st->sh_st[c][1], v);
+      v *= g;
+      buf[c][i] = (float)(mx >= 1.0 ? v : dry + mx * (v - dry));
+    }
+    if (++st->dpos >= st->dlen) st->dpos = 0;
+  }
+  st->cell_pos += nframes;
+  if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+}
+
+static int cc_latency(const void *s) {
+  const cc_state *st = s;
+  return st->lat;
+}
+
+static int64_t cc_tail(const void *s) {
+  const cc_state *st = s;
+  /* latency plus the DC blocker's decay to -120 dB: tau = 1/(2 pi 10 Hz),
+   * 13.8 tau ~ 0.22 s */
+  return st->lat + (int64_t)(0.22 * st->fs);
+}
+
+const mixstage__node_class mixstage__console_color_class = {
+    .name = "console_color",
+    .description = "Console colour: subtle level-dependent saturation and gentle tonal shape",
+    .params = cc_params,
+    .num_params = P_COUNT,
+    .accepts_key = 0,
+    .state_size = sizeof(cc_state),
+    .init = cc_init,
+    .fini = cc_fini,
+    .reset = cc_reset,
+    .update = cc_update,
+    .process = cc_process,
+    .latency = cc_latency,
+    .tail = cc_tail,
+    .gain_reduction = NULL,
+};

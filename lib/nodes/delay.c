@@ -1,1 +1,395 @@
-/* placeholder: being written */
+/* "delay": mono, stereo and ping-pong echo with filtered feedback, tempo
+ * sync and optional modulation.
+ *
+ * Each delay line is written with
+ *     line <- F(input + feedback x line output)
+ * where F is a 12 dB/oct high-pass then a 12 dB/oct low-pass (RBJ cookbook
+ * Butterworth sections, Q = 1/sqrt(2), double precision).  The filters are
+ * inside the loop and before the first echo, so echo n has passed through F
+ * n times: each repeat is darker and thinner than the last, as on a tape or
+ * analogue delay.  At the ends of their ranges (hpf = 20 Hz, lpf =
+ * 20 kHz) the filters are switched off, so "wide open" is exactly
+ * transparent and echo n of an impulse is exactly feedback^(n-1).
+ *
+ * Modes (buffers are planar, nch = 1 .. 16):
+ *   mono      the input is summed to mono (mean of all channels), one line
+ *             at the left time; every output channel gets the same echo.
+ *   stereo    one line per channel, fed by that channel: even channels
+ *             (0 = left, 2, 4, ...) use the left time, odd channels the
+ *             right time.
+ *   pingpong  channels pair up (0,1), (2,3), ...: the mean of a pair's input
+ *             enters the even channel's line; its output crosses to the odd
+ *             channel's line and back, each leg at the left time and scaled
+ *             by feedback, so echoes alternate even, odd, even, ...  With an
+ *             odd channel count the last channel echoes on its own (as
+ *             stereo mode).  time_right_ms / note_right are not used.
+ *
+ * Times: a time in ms, or (sync = 1) a note value at the graph's tempo
+ * (env->tempo_bpm; 120 if unset), where a quarter note is one beat:
+ * dotted = 1.5x, triplet = 2/3x.  Synced times are clamped to 1 .. 4000 ms.
+ * The delay in frames is round(time x fs), rounded to the nearest frame (an
+ * echo is then within half a frame of the exact time and exactly on a frame
+ * whenever time x fs is an integer: at 120 BPM and 48 kHz a 1/4 is 24000
+ * frames, a 1/8 dotted 18000 and a 1/16 triplet 4000).  With mod_depth = 0
+ * the echo is read without interpolation, so echoes are exact copies.
+ *
+ * Time changes glide (a linear ramp of the read point over 100 ms, heard as
+ * a short pitch bend, like moving a tape head) instead of clicking.  The
+ * modulation moves the read point by mod_depth x sin(2 pi mod_rate t), read
+ * with third-order Lagrange interpolation; channels take the LFO in
+ * quadrature (0, 90, 180, 270 degrees for channels 0, 1, 2, 3, ...) so a
+ * stereo delay widens instead of wobbling in pitch as one.
+ *
+ * Parameters (id: name, unit, range, default):
+ *   0 mode           enum  mono|stereo|pingpong      stereo
+ *   1 sync           bool  0 .. 1                    0
+ *   2 time_ms        ms    1 .. 4000                 375
+ *   3 time_right_ms  ms    1 .. 4000                 500 (stereo, odd channels)
+ *   4 note           enum  1/1 .. 1/32 (14 values)   1/4
+ *   5 note_right     enum  as note                   1/8d
+ *   6 feedback       %     0 .. 98                   35
+ *   7 hpf            Hz    20 .. 2000 (20 = off)     80
+ *   8 lpf            Hz    1000 .. 20000 (20k = off) 6000
+ *   9 mod_depth      ms    0 .. 10                   0
+ *  10 mod_rate       Hz    0.05 .. 10                0.5
+ *  11 mix            %     0 .. 100 (linear)         100
+ * Memory: one line of 4.01 s per channel, allocated in init.
+ */
+#include <math.h>
+#include <string.h>
+#include "../node.h"
+#include "../dsp/biquad.h"
+
+enum {
+  P_MODE,
+  P_SYNC,
+  P_TIME,
+  P_TIME_R,
+  P_NOTE,
+  P_NOTE_R,
+  P_FEEDBACK,
+  P_HPF,
+  P_LPF,
+  P_MOD_DEPTH,
+  P_MOD_RATE,
+  P_MIX,
+  P_COUNT
+};
+
+enum { MODE_MONO, MODE_STEREO, MODE_PINGPONG };
+
+#define DLY_NOTES "1/1|1/2|1/2d|1/2t|1/4|1/4d|1/4t|1/8|1/8d|1/8t|1/16|1/16d|1/16t|1/32"
+/* Length of each note value in beats (quarter notes), in the order above. */
+static const double dly_note_beats[] = {4.0,  2.0,       3.0,       4.0 / 3.0, 1.0,
+                                        1.5,  2.0 / 3.0, 0.5,       0.75,      1.0 / 3.0,
+                                        0.25, 0.375,     1.0 / 6.0, 0.125};
+#define DLY_NUM_NOTES ((int)(sizeof dly_note_beats / sizeof dly_note_beats[0]))
+
+static const mixstage_param_info delay_params[P_COUNT] = {
+    {P_MODE, "mode", "Mode", MIXSTAGE_UNIT_ENUM, 0.0, 2.0, 1.0, 0, "mono|stereo|pingpong"},
+    {P_SYNC, "sync", "Tempo sync", MIXSTAGE_UNIT_BOOL, 0.0, 1.0, 0.0, 0, NULL},
+    {P_TIME, "time_ms", "Time", MIXSTAGE_UNIT_MS, 1.0, 4000.0, 375.0, 1, NULL},
+    {P_TIME_R, "time_right_ms", "Time (right)", MIXSTAGE_UNIT_MS, 1.0, 4000.0, 500.0, 1, NULL},
+    {P_NOTE, "note", "Note value", MIXSTAGE_UNIT_ENUM, 0.0, DLY_NUM_NOTES - 1, 4.0, 0, DLY_NOTES},
+    {P_NOTE_R, "note_right", "Note value (right)", MIXSTAGE_UNIT_ENUM, 0.0, DLY_NUM_NOTES - 1, 8.0,
+     0, DLY_NOTES},
+    {P_FEEDBACK, "feedback", "Feedback", MIXSTAGE_UNIT_PERCENT, 0.0, 98.0, 35.0, 1, NULL},
+    {P_HPF, "hpf", "Feedback high-pass", MIXSTAGE_UNIT_HZ, 20.0, 2000.0, 80.0, 1, NULL},
+    {P_LPF, "lpf", "Feedback low-pass", MIXSTAGE_UNIT_HZ, 1000.0, 20000.0, 6000.0, 1, NULL},
+    {P_MOD_DEPTH, "mod_depth", "Modulation depth", MIXSTAGE_UNIT_MS, 0.0, 10.0, 0.0, 1, NULL},
+    {P_MOD_RATE, "mod_rate", "Modulation rate", MIXSTAGE_UNIT_HZ, 0.05, 10.0, 0.5, 1, NULL},
+    {P_MIX, "mix", "Dry/wet", MIXSTAGE_UNIT_PERCENT, 0.0, 100.0, 100.0, 1, NULL},
+};
+
+#define DLY_PI 3.14159265358979323846
+#define DLY_MAX_MS 4000.0
+#define DLY_MOD_MAX_MS 10.0
+#define DLY_GLIDE_S 0.1
+/* Echoes are rendered in full down to -90 dB, but never for more than a
+ * minute: at 98 % feedback and 4 s that would be half an hour. */
+#define DLY_TAIL_CAP_S 60.0
+#define DLY_FLUSH 1e-20f
+
+typedef struct ramp {
+  float prev, target;
+} ramp;
+
+typedef struct delay_line {
+  float *buf;
+  double cur;  /* read delay in frames, gliding towards target */
+  double step; /* glide increment per frame (> 0 while gliding) */
+  int target;  /* delay in frames */
+  mixstage__biquad_state hp, lp;
+} delay_line;
+
+typedef struct delay_state {
+  double fs, tempo;
+  int nch, len; /* frames per line buffer */
+  float *mem;
+  delay_line line[MIXSTAGE_MAX_CHANNELS];
+  int wp;
+  int mode;
+  mixstage__biquad hp, lp;
+  int hp_on, lp_on;
+  double lfo_c, lfo_s, lfo_cw, lfo_sw;
+  ramp fb, dry, wet, depth; /* depth in frames */
+  int cell_pos;
+  int primed;
+  int64_t tail;
+} delay_state;
+
+static float ramp_at(const ramp *r, int k) {
+  return k >= MIXSTAGE_CONTROL_FRAMES
+             ? r->target
+             : r->prev + (r->target - r->prev) * (float)k / (float)MIXSTAGE_CONTROL_FRAMES;
+}
+
+static void ramp_set(ramp *r, int cell_pos, float v) {
+  r->prev = ramp_at(r, cell_pos);
+  r->target = v;
+}
+
+static int delay_init(void *s, const mixstage__node_env *env) {
+  delay_state *st = s;
+  memset(st, 0, sizeof *st);
+  st->fs = env->sample_rate > 0.0 ? env->sample_rate : 48000.0;
+  st->tempo = env->tempo_bpm > 0.0 ? env->tempo_bpm : 120.0;
+  st->nch = env->channels;
+  /* Longest delay plus the deepest modulation, plus the cubic's extra tap
+   * and rounding. */
+  st->len = (int)ceil((DLY_MAX_MS + DLY_MOD_MAX_MS) * st->fs / 1000.0) + 8;
+  st->mem = mixstage__calloc(env->alloc, (size_t)st->len * (size_t)st->nch, sizeof(float));
+  if (!st->mem) return MIXSTAGE_ENOMEM;
+  for (int c = 0; c < st->nch; c++) st->line[c].buf = st->mem + (size_t)c * (size_t)st->len;
+  st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+  st->lfo_c = 1.0;
+  return MIXSTAGE_OK;
+}
+
+static void delay_fini(void *s, const mixstage__node_env *env) {
+  delay_state *st = s;
+  mixstage__free(env->alloc, st->mem);
+  st->mem = NULL;
+}
+
+static void delay_reset(void *s) {
+  delay_state *st = s;
+  memset(st->mem, 0, (size_t)st->len * (size_t)st->nch * sizeof(float));
+  st->wp = 0;
+  for (int c = 0; c < st->nch; c++) {
+    delay_line *l = &st->line[c];
+    l->cur = l->target;
+    l->step = 0.0;
+    mixstage__biquad_reset(&l->hp);
+    mixstage__biquad_reset(&l->lp);
+  }
+  st->lfo_c = 1.0;
+  st->lfo_s = 0.0;
+  st->fb.prev = st->fb.target;
+  st->dry.prev = st->dry.target;
+  st->wet.prev = st->wet.target;
+  st->depth.prev = st->depth.target;
+  st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+}
+
+static double time_ms(const delay_state *st, const double *p, int right) {
+  if (p[P_SYNC] >= 0.5) {
+    int n = (int)lround(p[right ? P_NOTE_R : P_NOTE]);
+    if (n < 0) n = 0;
+    if (n >= DLY_NUM_NOTES) n = DLY_NUM_NOTES - 1;
+    double ms = dly_note_beats[n] * 60000.0 / st->tempo;
+    return ms < 1.0 ? 1.0 : ms > DLY_MAX_MS ? DLY_MAX_MS : ms;
+  }
+  return p[right ? P_TIME_R : P_TIME];
+}
+
+static void delay_update(void *s, const double *praw) {
+  /* Defensive: the engine validates values, but an out-of-range or NaN
+   * value must never reach the buffers' bounds or the loop gain. */
+  double p[P_COUNT];
+  for (int i = 0; i < P_COUNT; i++) {
+    double v = praw[i];
+    const mixstage_param_info *pi = &delay_params[i];
+    p[i] = v != v ? pi->def : v < pi->min ? pi->min : v > pi->max ? pi->max : v;
+  }
+  delay_state *st = s;
+  const double fs = st->fs;
+  int mode = (int)lround(p[P_MODE]);
+  st->mode = mode < MODE_MONO ? MODE_MONO : mode > MODE_PINGPONG ? MODE_PINGPONG : mode;
+
+  int max_frames = (int)lround(DLY_MAX_MS * fs / 1000.0);
+  int tl = (int)lround(time_ms(st, p, 0) * fs / 1000.0);
+  int tr = (int)lround(time_ms(st, p, 1) * fs / 1000.0);
+  tl = tl < 1 ? 1 : tl > max_frames ? max_frames : tl;
+  tr = tr < 1 ? 1 : tr > max_frames ? max_frames : tr;
+  int tmax = 0;
+  for (int c = 0; c < st->nch; c++) {
+    delay_line *l = &st->line[c];
+    int t = (st->mode == MODE_STEREO && (c & 1)) ? tr : tl;
+    if (!st->primed) {
+      l->cur = t;
+      l->step = 0.0;
+    } else if (t != l->target) {
+      l->step = fabs((double)t - l->cur) / (DLY_GLIDE_S * fs);
+    }
+    l->target = t;
+    if (t > tmax) tmax = t;
+  }
+
+  st->hp_on = p[P_HPF] > delay_params[P_HPF].min;
+  st->lp_on = p[P_LPF] < delay_params[P_LPF].max;
+  if (st->hp_on)
+    mixstage__biquad_highpass(&st->hp, p[P_HPF], MIXSTAGE__Q_BUTTERWORTH, fs);
+  else
+    mixstage__biquad_identity(&st->hp);
+  if (st->lp_on)
+    mixstage__biquad_lowpass(&st->lp, p[P_LPF], MIXSTAGE__Q_BUTTERWORTH, fs);
+  else
+    mixstage__biquad_identity(&st->lp);
+
+  double w = 2.0 * DLY_PI * p[P_MOD_RATE] / fs;
+  st->lfo_cw = cos(w);
+  st->lfo_sw = sin(w);
+
+  double fb = p[P_FEEDBACK] / 100.0, m = p[P_MIX] / 100.0;
+  double depth = p[P_MOD_DEPTH] * fs / 1000.0;
+  ramp_set(&st->fb, st->cell_pos, (float)fb);
+  ramp_set(&st->dry, st->cell_pos, (float)(1.0 - m));
+  ramp_set(&st->wet, st->cell_pos, (float)m);
+  ramp_set(&st->depth, st->cell_pos, (float)depth);
+  if (st->primed) {
+    st->cell_pos = 0;
+  } else {
+    st->fb.prev = st->fb.target;
+    st->dry.prev = st->dry.target;
+    st->wet.prev = st->wet.target;
+    st->depth.prev = st->depth.target;
+    st->primed = 1;
+  }
+
+  /* Echo n (n >= 1) peaks at most at fb^(n-1) (the filters never gain),
+   * so the last echo above -90 dB is n = 1 + floor(4.5 / -log10(fb)).  The
+   * tail runs to that echo, plus the modulation depth and 0.2 s for the
+   * filters' own ring-out. */
+  double echoes = fb > 0.0 ? 1.0 + floor(4.5 / -log10(fb)) : 1.0;
+  double frames = echoes * (tmax + depth) + 0.2 * fs;
+  double cap = DLY_TAIL_CAP_S * fs;
+  st->tail = (int64_t)ceil(frames < cap ? frames : cap);
+}
+
+/* Reads line l at a delay of d frames (1 <= d <= len - 3); exact when d is
+ * an integer. */
+static inline float read_line(const delay_state *st, const delay_line *l, double d) {
+  const int len = st->len;
+  int n = (int)d;
+  double f = d - (double)n;
+  int i0 = st->wp - n;
+  if (i0 < 0) i0 += len;
+  if (f == 0.0) return l->buf[i0];
+  int im1 = i0 + 1 == len ? 0 : i0 + 1; /* delay n - 1 */
+  int i1 = i0 == 0 ? len - 1 : i0 - 1;  /* delay n + 1 */
+  /* Too close to the write point for the cubic: linear. */
+  if (n < 2) return (float)((1.0 - f) * l->buf[i0] + f * l->buf[i1]);
+  int i2 = i1 == 0 ? len - 1 : i1 - 1;
+  /* Third-order Lagrange, taps at delays n-1 .. n+2, D = 1 + f from the
+   * first: the passive (|H| <= 1) central interval. */
+  double D = 1.0 + f;
+  double h0 = -(D - 1.0) * (D - 2.0) * (D - 3.0) / 6.0;
+  double h1 = D * (D - 2.0) * (D - 3.0) * 0.5;
+  double h2 = -D * (D - 1.0) * (D - 3.0) * 0.5;
+  double h3 = D * (D - 1.0) * (D - 2.0) / 6.0;
+  return (float)(h0 * l->buf[im1] + h1 * l->buf[i0] + h2 * l->buf[i1] + h3 * l->buf[i2]);
+}
+
+static inline float filt(delay_state *st, delay_line *l, float x) {
+  double v = x;
+  if (st->hp_on) v = mixstage__biquad_tick(&st->hp, &l->hp, v);
+  if (st->lp_on) v = mixstage__biquad_tick(&st->lp, &l->lp, v);
+  float y = (float)v;
+  return (y < DLY_FLUSH && y > -DLY_FLUSH) ? 0.0f : y;
+}
+
+static void delay_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+                          int key_nch) {
+  (void)key;
+  (void)key_nch;
+  delay_state *st = s;
+  const double dmax = (double)(st->len - 3);
+  float r[MIXSTAGE_MAX_CHANNELS];
+  const int nlines = st->mode == MODE_MONO ? 1 : nch;
+
+  for (int t = 0; t < nframes; t++) {
+    int k = st->cell_pos + t + 1;
+    float fb = ramp_at(&st->fb, k), g_dry = ramp_at(&st->dry, k), g_wet = ramp_at(&st->wet, k);
+    double depth = ramp_at(&st->depth, k);
+
+    /* Quadrature LFO phases: sin, cos, -sin, -cos for channels 0..3 mod 4. */
+    double q[4] = {st->lfo_s, st->lfo_c, -st->lfo_s, -st->lfo_c};
+    for (int c = 0; c < nlines; c++) {
+      delay_line *l = &st->line[c];
+      if (l->step > 0.0) { /* glide, landing exactly on the target */
+        double tgt = (double)l->target;
+        if (fabs(tgt - l->cur) <= l->step) {
+          l->cur = tgt;
+          l->step = 0.0;
+        } else {
+          l->cur += l->cur < tgt ? l->step : -l->step;
+        }
+      }
+      double d = l->cur + depth * q[c & 3];
+      d = d < 1.0 ? 1.0 : d > dmax ? dmax : d;
+      r[c] = read_line(st, l, d);
+    }
+
+    if (st->mode == MODE_MONO) {
+      float x = 0.0f;
+      for (int c = 0; c < nch; c++) x += buf[c][t];
+      x /= (float)nch;
+      st->line[0].buf[st->wp] = filt(st, &st->line[0], x + fb * r[0]);
+      for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + g_wet * r[0];
+    } else {
+      for (int c = 0; c < nch; c++) {
+        float w;
+        if (st->mode == MODE_PINGPONG && c + 1 < nch && !(c & 1))
+          w = 0.5f * (buf[c][t] + buf[c + 1][t]) + fb * r[c + 1];
+        else if (st->mode == MODE_PINGPONG && (c & 1))
+          w = fb * r[c - 1];
+        else
+          w = buf[c][t] + fb * r[c];
+        st->line[c].buf[st->wp] = filt(st, &st->line[c], w);
+      }
+      for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + g_wet * r[c];
+    }
+    if (++st->wp == st->len) st->wp = 0;
+
+    double cn = st->lfo_c * st->lfo_cw - st->lfo_s * st->lfo_sw;
+    double sn = st->lfo_s * st->lfo_cw + st->lfo_c * st->lfo_sw;
+    double rn = 1.5 - 0.5 * (cn * cn + sn * sn); /* keep |phasor| = 1 */
+    st->lfo_c = cn * rn;
+    st->lfo_s = sn * rn;
+  }
+  st->cell_pos += nframes;
+  if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+}
+
+static int delay_latency(const void *s) {
+  (void)s;
+  return 0;
+}
+
+static int64_t delay_tail(const void *s) { return ((const delay_state *)s)->tail; }
+
+const mixstage__node_class mixstage__delay_class = {
+    .name = "delay",
+    .description = "Mono, stereo and ping-pong delay with filtered feedback and tempo sync",
+    .params = delay_params,
+    .num_params = P_COUNT,
+    .state_size = sizeof(delay_state),
+    .init = delay_init,
+    .fini = delay_fini,
+    .reset = delay_reset,
+    .update = delay_update,
+    .process = delay_process,
+    .latency = delay_latency,
+    .tail = delay_tail,
+};
