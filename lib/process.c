@@ -146,6 +146,9 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
     int moved = 0, active = 0;
     for (int p = 0; p < n->cls->num_params; p++) {
       mixstage__param *pp = &n->params[p];
+      /* Structural parameters (oversampling, lookahead, band count) change
+       * latency or memory: they wait for the next prepare. */
+      if (!pp->info->automatable) continue;
       moved |= mixstage__param_step(pp, f, k);
       n->pv[p] = pp->value;
       if (pp->lane ? pp->lane->count > 0 : pp->value != atomic_load_explicit(&pp->target, memory_order_relaxed))

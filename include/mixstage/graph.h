@@ -278,7 +278,10 @@ MIXSTAGE_EXPORT int mixstage_node_param_info(const mixstage_node *node, int inde
 MIXSTAGE_EXPORT int mixstage_node_param_id(const mixstage_node *node, const char *name);
 /** Sets parameter @p id.  Out-of-range values are refused (MIXSTAGE_ERANGE),
  *  as are NaN and infinities.  Control-safe (lock-free); smoothed where the
- *  parameter is continuous.  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOTFOUND,
+ *  parameter is continuous.  Parameters whose info says automatable = 0
+ *  (structural ones such as oversampling or lookahead, which change latency
+ *  or memory) take effect at the next mixstage_graph_prepare() (renders
+ *  prepare by themselves).  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOTFOUND,
  *  MIXSTAGE_ERANGE. */
 MIXSTAGE_EXPORT int mixstage_node_set_param(mixstage_node *node, int id, double value);
 MIXSTAGE_EXPORT int mixstage_node_get_param(const mixstage_node *node, int id, double *value);
