@@ -76,7 +76,7 @@ static void comp_reset(void *s) {
   st->gr_now = 0.0f;
 }
 
-/* Value of a cell ramp at its current position (prev until the first update). */
+/* Value a cell ramp has reached after pos frames (the update may come mid-ramp). */
 static double ramp_now(double prev, double target, int pos) {
   return pos >= MIXSTAGE_CONTROL_FRAMES
              ? target
@@ -158,7 +158,7 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
     }
     gr_max = (float)gr_hi;
   }
-  st->gr_now = gr_max;
+  if (nframes > 0) st->gr_now = gr_max;
   st->fresh = 0;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
