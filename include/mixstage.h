@@ -5,5 +5,6 @@
 
 #include "mixstage/common.h"
 #include "mixstage/graph.h"
+#include "mixstage/io.h"
 
 #endif

@@ -1,0 +1,1073 @@
+/* libmixstage — audio files (libsndfile), rate conversion (libsamplerate),
+ * measurement (libebur128) and delivery manifests (jansson).
+ *
+ * Files are written through one path: quantise a chunk, hash it as stored,
+ * meter the stored values, hand the chunk to libsndfile.  So the statistics
+ * and checksum describe exactly the samples in the file, and long renders
+ * need only one chunk of scratch memory beyond the caller's buffer. */
+#define _GNU_SOURCE /* fsync, fchmod, O_CLOEXEC, O_DIRECTORY */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ebur128.h>
+#include <jansson.h>
+#include <samplerate.h>
+#include <sndfile.h>
+
+#include "config.h"
+#include "mixstage/io.h"
+
+#define IO_CHUNK 8192          /* frames per libsndfile / libsamplerate call */
+#define IO_MAX_CHANNELS 64     /* generous: a 9.1.6 bed is 16 */
+#define IO_MIN_RATE 8000.0
+#define IO_MAX_RATE 768000.0
+#define IO_DEFAULT_SEED UINT64_C(0x6d69787374616765) /* "mixstage" */
+
+/* ---- names and messages -------------------------------------------------- */
+
+static const char *const format_names[] = {"wav", "aiff", "flac"};
+static const char *const sample_type_names[] = {"pcm16", "pcm24", "float32"};
+
+MIXSTAGE_EXPORT const char *mixstage_file_format_name(int format) {
+  return format >= 0 && format < 3 ? format_names[format] : NULL;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_sample_type_name(int sample_type) {
+  return sample_type >= 0 && sample_type < 3 ? sample_type_names[sample_type] : NULL;
+}
+
+MIXSTAGE_EXPORT void mixstage_free(void *ptr) { free(ptr); }
+
+/* "file 'PATH': MESSAGE" into err (if any), and returns status. */
+static int fail(int status, char *err, size_t errlen, const char *path, const char *fmt, ...) {
+  if (err && errlen > 0) {
+    int n = snprintf(err, errlen, "file '%s': ", path ? path : "(null)");
+    if (n >= 0 && (size_t)n < errlen) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+      va_end(ap);
+    }
+  }
+  return status;
+}
+
+static void clear_err(char *err, size_t errlen) {
+  if (err && errlen > 0) err[0] = '\0';
+}
+
+static int rate_ok(double r) { return isfinite(r) && r >= IO_MIN_RATE && r <= IO_MAX_RATE; }
+
+/* ---- checksum ------------------------------------------------------------ */
+
+/* 64-bit FNV-1a (Fowler, Noll, Vo; offset basis and prime from the
+ * reference description).  Not cryptographic: it detects changed audio. */
+#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME UINT64_C(0x100000001b3)
+
+static inline uint64_t fnv_bytes(uint64_t h, const unsigned char *b, int n) {
+  for (int i = 0; i < n; i++) h = (h ^ b[i]) * FNV_PRIME;
+  return h;
+}
+
+/* One stored sample, little-endian whatever the host or container. */
+static inline uint64_t fnv_int(uint64_t h, int32_t q, int bytes) {
+  uint32_t u = (uint32_t)q;
+  unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                        (unsigned char)(u >> 24)};
+  return fnv_bytes(h, b, bytes);
+}
+
+static inline uint64_t fnv_float(uint64_t h, float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  return fnv_int(h, (int32_t)u, 4);
+}
+
+/* ---- meter: peak, RMS and libebur128 over a stream ------------------------ */
+
+typedef struct meter {
+  ebur128_state *st;
+  int channels;
+  double rate;
+  int64_t frames;
+  int64_t hop, since_hop;   /* 100 ms reading grid anchored at frame 0 */
+  int64_t win_m, win_s;     /* 400 ms and 3 s windows, in frames */
+  double peak, sumsq, mom_max, short_max;
+} meter;
+
+/* Loudness channel weights per ITU-R BS.1770-4 Table 4: channels at
+ * elevation < 30 deg and 60..120 deg azimuth weigh 1.41 (Mp090 / Mp110),
+ * others 1.0, LFE is excluded.  libebur128's default map already covers
+ * L R C LFE Ls Rs; 7.1 and 7.1.4 (WAVEFORMATEXTENSIBLE order) are set here. */
+static void meter_channel_map(ebur128_state *st, int channels) {
+  static const int map_7_1_4[12] = {EBUR128_LEFT,   EBUR128_RIGHT, EBUR128_CENTER,
+                                    EBUR128_UNUSED, EBUR128_Mp135, EBUR128_Mm135,
+                                    EBUR128_Mp090,  EBUR128_Mm090, EBUR128_Up045,
+                                    EBUR128_Um045,  EBUR128_Up135, EBUR128_Um135};
+  if (channels == 8 || channels == 12)
+    for (int c = 0; c < channels; c++) ebur128_set_channel(st, (unsigned)c, map_7_1_4[c]);
+}
+
+static int meter_init(meter *m, int channels, double rate) {
+  memset(m, 0, sizeof *m);
+  unsigned long r = (unsigned long)lround(rate);
+  m->st = ebur128_init((unsigned)channels, r,
+                       EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_M | EBUR128_MODE_S |
+                           EBUR128_MODE_TRUE_PEAK);
+  if (!m->st) return MIXSTAGE_ENOMEM;
+  meter_channel_map(m->st, channels);
+  m->channels = channels;
+  m->rate = rate;
+  m->hop = (int64_t)lround(rate * 0.1);
+  m->win_m = (int64_t)lround(rate * 0.4);
+  m->win_s = (int64_t)lround(rate * 3.0);
+  m->mom_max = m->short_max = -HUGE_VAL;
+  return MIXSTAGE_OK;
+}
+
+static void meter_read(meter *m, int final) {
+  double v;
+  /* Full windows only; a stream shorter than a window reads once, at its end. */
+  if ((m->frames >= m->win_m || final) && ebur128_loudness_momentary(m->st, &v) == EBUR128_SUCCESS &&
+      v > m->mom_max)
+    m->mom_max = v;
+  if ((m->frames >= m->win_s || final) && ebur128_loudness_shortterm(m->st, &v) == EBUR128_SUCCESS &&
+      v > m->short_max)
+    m->short_max = v;
+}
+
+static int meter_add(meter *m, const float *x, int64_t n) {
+  const int ch = m->channels;
+  double pk = m->peak, ss = m->sumsq;
+  for (int64_t i = 0; i < n * ch; i++) {
+    double a = fabs((double)x[i]);
+    if (a > pk) pk = a;
+    ss += (double)x[i] * x[i];
+  }
+  m->peak = pk;
+  m->sumsq = ss;
+  while (n > 0) {
+    int64_t k = m->hop - m->since_hop;
+    if (k > n) k = n;
+    if (ebur128_add_frames_float(m->st, x, (size_t)k) != EBUR128_SUCCESS) return MIXSTAGE_ENOMEM;
+    x += k * ch;
+    n -= k;
+    m->frames += k;
+    m->since_hop += k;
+    if (m->since_hop == m->hop) {
+      m->since_hop = 0;
+      meter_read(m, 0);
+    }
+  }
+  return MIXSTAGE_OK;
+}
+
+static double db20(double a) { return a > 0.0 ? 20.0 * log10(a) : -HUGE_VAL; }
+
+static void meter_finish(meter *m, mixstage_file_stats *s) {
+  if (m->frames > 0 && (m->since_hop > 0 || m->frames < m->win_s)) meter_read(m, m->frames < m->win_s);
+  s->frames = m->frames;
+  s->channels = m->channels;
+  s->sample_rate = m->rate;
+  s->seconds = (double)m->frames / m->rate;
+  s->peak_dbfs = db20(m->peak);
+  double tp = 0.0, v;
+  for (int c = 0; c < m->channels; c++)
+    if (ebur128_true_peak(m->st, (unsigned)c, &v) == EBUR128_SUCCESS && v > tp) tp = v;
+  if (m->peak > tp) tp = m->peak; /* a true peak is never below the sample peak */
+  s->true_peak_dbtp = db20(tp);
+  if (ebur128_loudness_global(m->st, &v) != EBUR128_SUCCESS) v = -HUGE_VAL;
+  s->integrated_lufs = v;
+  if (ebur128_loudness_range(m->st, &v) != EBUR128_SUCCESS) v = 0.0;
+  s->loudness_range_lu = v;
+  s->momentary_max_lufs = m->mom_max;
+  s->short_term_max_lufs = m->short_max;
+  double n = (double)m->frames * m->channels;
+  s->rms_dbfs = n > 0 ? db20(sqrt(m->sumsq / n)) : -HUGE_VAL;
+}
+
+static void meter_free(meter *m) {
+  if (m->st) ebur128_destroy(&m->st);
+}
+
+MIXSTAGE_EXPORT int mixstage_measure(const float *data, int64_t frames, int channels, double rate,
+                                     mixstage_file_stats *stats) {
+  if (!stats || (!data && frames > 0)) return MIXSTAGE_ENULL;
+  if (frames < 0 || channels < 1 || channels > IO_MAX_CHANNELS || !rate_ok(rate))
+    return MIXSTAGE_EINVAL;
+  meter m;
+  int st = meter_init(&m, channels, rate);
+  if (st < 0) return st;
+  st = meter_add(&m, data, frames);
+  if (st < 0) {
+    meter_free(&m);
+    return st;
+  }
+  memset(stats, 0, sizeof *stats);
+  meter_finish(&m, stats);
+  meter_free(&m);
+  uint64_t h = FNV_OFFSET;
+  int64_t clipped = 0;
+  for (int64_t i = 0; i < frames * channels; i++) {
+    h = fnv_float(h, data[i]);
+    clipped += fabsf(data[i]) > 1.0f;
+  }
+  stats->checksum = h;
+  stats->clipped_samples = clipped;
+  stats->format = -1;
+  stats->sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+  return MIXSTAGE_OK;
+}
+
+/* ---- rate conversion ------------------------------------------------------ */
+
+/* Converts a whole interleaved buffer with SRC_SINC_BEST_QUALITY.  The
+ * converter's output is time-aligned with its input, so the result is cut
+ * or zero-padded to round(frames * ratio). */
+static int resample(const float *in, int64_t frames, int ch, double ratio, float **out,
+                    int64_t *out_frames, const char **why) {
+  *out = NULL;
+  *why = NULL;
+  if (!src_is_valid_ratio(ratio)) {
+    *why = "sample-rate ratio outside 1/256 .. 256";
+    return MIXSTAGE_EINVAL;
+  }
+  double want_d = floor((double)frames * ratio + 0.5);
+  if (want_d > (double)(INT64_MAX / 4) / ch) return MIXSTAGE_ENOMEM;
+  int64_t want = (int64_t)want_d;
+  /* libsamplerate may produce a few frames beyond the target. */
+  int64_t cap = want + 64;
+  float *buf = calloc((size_t)(cap * ch), sizeof(float));
+  if (!buf) return MIXSTAGE_ENOMEM;
+  int e = 0;
+  SRC_STATE *src = src_new(SRC_SINC_BEST_QUALITY, ch, &e);
+  if (!src) {
+    free(buf);
+    *why = src_strerror(e);
+    return e == 1 /* libsamplerate SRC_ERR_MALLOC_FAILED */ ? MIXSTAGE_ENOMEM : MIXSTAGE_EINVAL;
+  }
+  int64_t in_pos = 0, out_pos = 0;
+  for (;;) {
+    SRC_DATA d;
+    memset(&d, 0, sizeof d);
+    int64_t in_n = frames - in_pos, out_n = cap - out_pos;
+    if (in_n > IO_CHUNK) in_n = IO_CHUNK;
+    if (out_n > IO_CHUNK) out_n = IO_CHUNK;
+    d.data_in = in ? in + in_pos * ch : buf; /* frames == 0: nothing is read */
+    d.input_frames = (long)in_n;
+    d.data_out = buf + out_pos * ch;
+    d.output_frames = (long)out_n;
+    d.end_of_input = in_pos + in_n == frames;
+    d.src_ratio = ratio;
+    if ((e = src_process(src, &d)) != 0) {
+      src_delete(src);
+      free(buf);
+      *why = src_strerror(e);
+      return MIXSTAGE_EINVAL;
+    }
+    in_pos += d.input_frames_used;
+    out_pos += d.output_frames_gen;
+    if (out_pos >= cap) break;
+    if (d.output_frames_gen == 0 && d.input_frames_used == 0 && (d.end_of_input || in_n == 0)) break;
+  }
+  src_delete(src);
+  if (out_pos < want) memset(buf + out_pos * ch, 0, (size_t)((want - out_pos) * ch) * sizeof(float));
+  *out = buf;
+  *out_frames = want;
+  return MIXSTAGE_OK;
+}
+
+/* ---- opening files for reading -------------------------------------------- */
+
+typedef struct rfile {
+  int fd;
+  SNDFILE *sf;
+  SF_INFO info;
+} rfile;
+
+static int open_read(const char *path, rfile *f, char *err, size_t errlen) {
+  memset(f, 0, sizeof *f);
+  f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (f->fd < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ENOTDIR) return fail(MIXSTAGE_ENOTFOUND, err, errlen, path, "no such file");
+    if (e == EACCES) return fail(MIXSTAGE_EIO, err, errlen, path, "permission denied");
+    return fail(MIXSTAGE_EIO, err, errlen, path, "cannot open: %s", strerror(e));
+  }
+  struct stat sb;
+  if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(f->fd);
+    return fail(MIXSTAGE_EIO, err, errlen, path, "not a regular file");
+  }
+  /* Our descriptor, closed by us: sf_open_fd's ownership on failure varies
+   * between libsndfile versions. */
+  f->sf = sf_open_fd(f->fd, SFM_READ, &f->info, 0);
+  if (!f->sf) {
+    int code = sf_error(NULL);
+    const char *why = sf_strerror(NULL);
+    close(f->fd);
+    if (code == SF_ERR_SYSTEM) return fail(MIXSTAGE_EIO, err, errlen, path, "read error: %s", why);
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "unsupported format (%s)", why);
+  }
+  if (f->info.channels < 1 || f->info.channels > IO_MAX_CHANNELS || f->info.samplerate <= 0 ||
+      f->info.frames < 0) {
+    sf_close(f->sf);
+    close(f->fd);
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "unsupported format (%d channels at %d Hz)",
+                f->info.channels, f->info.samplerate);
+  }
+  return MIXSTAGE_OK;
+}
+
+static void close_read(rfile *f) {
+  if (f->sf) sf_close(f->sf);
+  if (f->fd >= 0) close(f->fd);
+}
+
+MIXSTAGE_EXPORT int mixstage_audio_read(const char *path, double target_rate, float **out,
+                                        int64_t *frames, int *channels, double *file_rate,
+                                        char *err, size_t errlen) {
+  clear_err(err, errlen);
+  if (out) *out = NULL;
+  if (!path || !out || !frames || !channels) return MIXSTAGE_ENULL;
+  if (!isfinite(target_rate) || target_rate < 0)
+    return fail(MIXSTAGE_EINVAL, err, errlen, path, "invalid target rate %g Hz", target_rate);
+  rfile f;
+  int st = open_read(path, &f, err, errlen);
+  if (st < 0) return st;
+  const int ch = f.info.channels;
+  const double rate = f.info.samplerate;
+  if (target_rate > 0 && !src_is_valid_ratio(target_rate / rate)) {
+    close_read(&f);
+    return fail(MIXSTAGE_EINVAL, err, errlen, path, "cannot convert %g Hz to %g Hz", rate,
+                target_rate);
+  }
+  if ((uint64_t)f.info.frames > (uint64_t)(SIZE_MAX / sizeof(float) / 2) / (uint64_t)ch) {
+    close_read(&f);
+    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "too long to hold in memory");
+  }
+  int64_t cap = f.info.frames;
+  float *buf = malloc((size_t)(cap > 0 ? cap * ch : 1) * sizeof(float));
+  if (!buf) {
+    close_read(&f);
+    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  }
+  int64_t n = 0;
+  while (n < cap) {
+    sf_count_t want = cap - n > IO_CHUNK ? IO_CHUNK : cap - n;
+    sf_count_t got = sf_readf_float(f.sf, buf + n * ch, want);
+    if (got <= 0) break;
+    n += got;
+  }
+  if (sf_error(f.sf) != SF_ERR_NO_ERROR) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", sf_strerror(f.sf));
+    free(buf);
+    close_read(&f);
+    return fail(MIXSTAGE_EIO, err, errlen, path, "read error: %s", why);
+  }
+  close_read(&f);
+  if (target_rate > 0 && target_rate != rate) {
+    float *conv;
+    int64_t cn;
+    const char *why;
+    st = resample(buf, n, ch, target_rate / rate, &conv, &cn, &why);
+    free(buf);
+    if (st < 0)
+      return fail(st, err, errlen, path, "sample-rate conversion failed: %s",
+                  why ? why : mixstage_strerror(st));
+    buf = conv;
+    n = cn;
+  }
+  *out = buf;
+  *frames = n;
+  *channels = ch;
+  if (file_rate) *file_rate = rate;
+  return MIXSTAGE_OK;
+}
+
+/* ---- measuring a file as stored ------------------------------------------- */
+
+static int container_format(int sf_format) {
+  switch (sf_format & SF_FORMAT_TYPEMASK) {
+  case SF_FORMAT_WAV:
+  case SF_FORMAT_WAVEX:
+  case SF_FORMAT_RF64: return MIXSTAGE_FORMAT_WAV;
+  case SF_FORMAT_AIFF: return MIXSTAGE_FORMAT_AIFF;
+  case SF_FORMAT_FLAC: return MIXSTAGE_FORMAT_FLAC;
+  default: return -1;
+  }
+}
+
+MIXSTAGE_EXPORT int mixstage_measure_file(const char *path, mixstage_file_stats *stats, char *err,
+                                          size_t errlen) {
+  clear_err(err, errlen);
+  if (!path || !stats) return MIXSTAGE_ENULL;
+  rfile f;
+  int st = open_read(path, &f, err, errlen);
+  if (st < 0) return st;
+  int type;
+  switch (f.info.format & SF_FORMAT_SUBMASK) {
+  case SF_FORMAT_PCM_16: type = MIXSTAGE_SAMPLE_PCM16; break;
+  case SF_FORMAT_PCM_24: type = MIXSTAGE_SAMPLE_PCM24; break;
+  case SF_FORMAT_FLOAT: type = MIXSTAGE_SAMPLE_FLOAT32; break;
+  default:
+    close_read(&f);
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path,
+                "unsupported sample type (only 16-bit, 24-bit and float)");
+  }
+  const int ch = f.info.channels;
+  if (!rate_ok(f.info.samplerate)) {
+    close_read(&f);
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "unsupported rate %d Hz", f.info.samplerate);
+  }
+  float *fb = malloc(sizeof(float) * IO_CHUNK * (size_t)ch);
+  int32_t *ib = malloc(sizeof(int32_t) * IO_CHUNK * (size_t)ch);
+  meter m;
+  if (!fb || !ib || meter_init(&m, ch, f.info.samplerate) < 0) {
+    free(fb);
+    free(ib);
+    close_read(&f);
+    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  }
+  /* libsndfile hands integers left-justified in 32 bits. */
+  const int32_t shift = type == MIXSTAGE_SAMPLE_PCM16 ? 65536 : 256;
+  const int32_t full = type == MIXSTAGE_SAMPLE_PCM16 ? 32767 : 8388607;
+  const double scale = type == MIXSTAGE_SAMPLE_PCM16 ? 1.0 / 32768.0 : 1.0 / 8388608.0;
+  const int bytes = type == MIXSTAGE_SAMPLE_PCM16 ? 2 : 3;
+  uint64_t h = FNV_OFFSET;
+  int64_t clipped = 0;
+  for (;;) {
+    sf_count_t got;
+    if (type == MIXSTAGE_SAMPLE_FLOAT32) {
+      got = sf_readf_float(f.sf, fb, IO_CHUNK);
+      for (sf_count_t i = 0; i < got * ch; i++) {
+        h = fnv_float(h, fb[i]);
+        clipped += fabsf(fb[i]) > 1.0f;
+      }
+    } else {
+      got = sf_readf_int(f.sf, ib, IO_CHUNK);
+      for (sf_count_t i = 0; i < got * ch; i++) {
+        int32_t q = ib[i] / shift;
+        h = fnv_int(h, q, bytes);
+        clipped += q >= full || q <= -full - 1;
+        fb[i] = (float)(q * scale);
+      }
+    }
+    if (got <= 0) break;
+    if (meter_add(&m, fb, got) < 0) {
+      st = fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+      break;
+    }
+  }
+  if (st == MIXSTAGE_OK && sf_error(f.sf) != SF_ERR_NO_ERROR)
+    st = fail(MIXSTAGE_EIO, err, errlen, path, "read error: %s", sf_strerror(f.sf));
+  if (st == MIXSTAGE_OK) {
+    memset(stats, 0, sizeof *stats);
+    meter_finish(&m, stats);
+    stats->checksum = h;
+    stats->clipped_samples = clipped;
+    stats->sample_type = type;
+    stats->format = container_format(f.info.format);
+  }
+  meter_free(&m);
+  free(fb);
+  free(ib);
+  close_read(&f);
+  return st;
+}
+
+/* ---- atomic replacement ---------------------------------------------------- */
+
+typedef struct atomic_file {
+  char *tmp;  /* temporary path, NULL once renamed or removed */
+  char *dir;  /* directory, for the fsync that makes the rename durable */
+  int fd;
+} atomic_file;
+
+static atomic_uint_fast64_t temp_counter;
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+/* Creates ".NAME.XXXXXXXX.tmp" next to path with O_EXCL, so the mode is
+ * 0666 less the umask exactly as for a plain create (mkstemp would force
+ * 0600); an existing target's mode is carried over. */
+static int atomic_begin(atomic_file *a, const char *path, char *err, size_t errlen) {
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  struct stat sb;
+  int have_target = stat(path, &sb) == 0;
+  if (have_target && S_ISDIR(sb.st_mode))
+    return fail(MIXSTAGE_EIO, err, errlen, path, "is a directory");
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (!*base) return fail(MIXSTAGE_EINVAL, err, errlen, path, "no file name");
+  size_t dirlen = slash ? (size_t)(slash - path) : 0;
+  a->dir = malloc(dirlen + 2);
+  a->tmp = malloc(strlen(path) + 32);
+  if (!a->dir || !a->tmp) {
+    free(a->dir);
+    free(a->tmp);
+    a->dir = a->tmp = NULL;
+    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  }
+  if (slash) {
+    memcpy(a->dir, path, dirlen ? dirlen : 1); /* "/name": the root */
+    a->dir[dirlen ? dirlen : 1] = '\0';
+  } else {
+    strcpy(a->dir, ".");
+  }
+  uint64_t seed = atomic_fetch_add(&temp_counter, 1) ^ ((uint64_t)getpid() << 32) ^
+                  (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)a;
+  int e = EEXIST;
+  for (int tries = 0; tries < 100 && a->fd < 0 && e == EEXIST; tries++) {
+    sprintf(a->tmp, "%.*s.%s.%08x.tmp", (int)(base - path), path, base,
+            (unsigned)(splitmix64(&seed) & 0xffffffffu));
+    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    e = errno;
+  }
+  if (a->fd < 0) {
+    free(a->tmp);
+    a->tmp = NULL;
+    int st = fail(MIXSTAGE_EIO, err, errlen, path, "cannot create a file in '%s': %s", a->dir,
+                  strerror(e));
+    free(a->dir);
+    a->dir = NULL;
+    return st;
+  }
+  if (have_target) (void)fchmod(a->fd, sb.st_mode & 07777);
+  return MIXSTAGE_OK;
+}
+
+static void atomic_abort(atomic_file *a) {
+  if (a->fd >= 0) close(a->fd);
+  if (a->tmp) unlink(a->tmp);
+  free(a->tmp);
+  free(a->dir);
+  a->fd = -1;
+  a->tmp = a->dir = NULL;
+}
+
+static int atomic_commit(atomic_file *a, const char *path, char *err, size_t errlen) {
+  int st = MIXSTAGE_OK;
+  /* fsync before rename: otherwise a crash may leave the new name pointing
+   * at an empty file.  Delayed-allocation file systems report ENOSPC here. */
+  if (fsync(a->fd) != 0) {
+    st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s", strerror(errno));
+  } else {
+    int fd = a->fd;
+    a->fd = -1;
+    if (close(fd) != 0) st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s", strerror(errno));
+    else if (rename(a->tmp, path) != 0)
+      st = fail(MIXSTAGE_EIO, err, errlen, path, "cannot rename into place: %s", strerror(errno));
+  }
+  if (st < 0) {
+    atomic_abort(a);
+    return st;
+  }
+  int dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) { /* best effort: some file systems refuse fsync on a directory */
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  free(a->tmp);
+  free(a->dir);
+  a->tmp = a->dir = NULL;
+  return MIXSTAGE_OK;
+}
+
+/* ---- writing audio ------------------------------------------------------- */
+
+MIXSTAGE_EXPORT void mixstage_write_config_init(mixstage_write_config *cfg) {
+  if (!cfg) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->format = MIXSTAGE_FORMAT_WAV;
+  cfg->sample_type = MIXSTAGE_SAMPLE_PCM24;
+  cfg->dither = 1;
+  cfg->dither_seed = IO_DEFAULT_SEED;
+  cfg->output_rate = 0.0;
+}
+
+/* xorshift64* (Vigna, "An experimental exploration of Marsaglia's xorshift
+ * generators", 2016): fast, and its top 32 bits pass BigCrush. */
+typedef struct rng {
+  uint64_t s;
+} rng;
+
+static inline double rng_uniform(rng *r) {
+  r->s ^= r->s >> 12;
+  r->s ^= r->s << 25;
+  r->s ^= r->s >> 27;
+  return (double)((r->s * UINT64_C(0x2545f4914f6cdd1d)) >> 32) * (1.0 / 4294967296.0);
+}
+
+static int sf_format_for(const mixstage_write_config *c, int channels, int64_t frames) {
+  int sub = c->sample_type == MIXSTAGE_SAMPLE_PCM16   ? SF_FORMAT_PCM_16
+            : c->sample_type == MIXSTAGE_SAMPLE_PCM24 ? SF_FORMAT_PCM_24
+                                                      : SF_FORMAT_FLOAT;
+  int bytes = c->sample_type == MIXSTAGE_SAMPLE_PCM16 ? 2 : c->sample_type == MIXSTAGE_SAMPLE_PCM24 ? 3 : 4;
+  switch (c->format) {
+  case MIXSTAGE_FORMAT_WAV:
+    /* RIFF sizes are 32-bit: beyond that, RF64 (EBU Tech 3306).  Above two
+     * channels, WAVE_FORMAT_EXTENSIBLE carries the speaker mask. */
+    if ((double)frames * channels * bytes > 4294967295.0 - 4096.0) return SF_FORMAT_RF64 | sub;
+    return (channels > 2 ? SF_FORMAT_WAVEX : SF_FORMAT_WAV) | sub;
+  case MIXSTAGE_FORMAT_AIFF: return SF_FORMAT_AIFF | sub;
+  default: return SF_FORMAT_FLAC | sub;
+  }
+}
+
+MIXSTAGE_EXPORT int mixstage_audio_write(const char *path, const float *data, int64_t frames,
+                                         int channels, double rate,
+                                         const mixstage_write_config *cfg,
+                                         mixstage_file_stats *stats_out, char *err,
+                                         size_t errlen) {
+  clear_err(err, errlen);
+  mixstage_write_config defaults;
+  if (!cfg) {
+    mixstage_write_config_init(&defaults);
+    cfg = &defaults;
+  }
+  if (!path || (!data && frames > 0)) return MIXSTAGE_ENULL;
+  if (frames < 0) return fail(MIXSTAGE_EINVAL, err, errlen, path, "negative frame count");
+  if (channels < 1 || channels > IO_MAX_CHANNELS)
+    return fail(MIXSTAGE_EINVAL, err, errlen, path, "invalid channel count %d", channels);
+  if (!rate_ok(rate)) return fail(MIXSTAGE_EINVAL, err, errlen, path, "invalid rate %g Hz", rate);
+  if (cfg->format < 0 || cfg->format > 2 || cfg->sample_type < 0 || cfg->sample_type > 2 ||
+      (cfg->dither != 0 && cfg->dither != 1))
+    return fail(MIXSTAGE_EINVAL, err, errlen, path, "invalid write configuration");
+  double out_rate = cfg->output_rate > 0 ? cfg->output_rate : rate;
+  if (cfg->output_rate != 0 && !rate_ok(cfg->output_rate))
+    return fail(MIXSTAGE_EINVAL, err, errlen, path, "invalid output rate %g Hz", cfg->output_rate);
+  if (out_rate != floor(out_rate))
+    return fail(MIXSTAGE_EINVAL, err, errlen, path, "files need a whole-number rate, not %g Hz",
+                out_rate);
+  if (cfg->format == MIXSTAGE_FORMAT_FLAC && cfg->sample_type == MIXSTAGE_SAMPLE_FLOAT32)
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "FLAC cannot store 32-bit float samples");
+  if (cfg->format == MIXSTAGE_FORMAT_FLAC && channels > 8)
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "FLAC holds at most 8 channels, not %d",
+                channels);
+
+  float *conv = NULL;
+  if (out_rate != rate) {
+    const char *why;
+    int st = resample(data, frames, channels, out_rate / rate, &conv, &frames, &why);
+    if (st < 0)
+      return fail(st, err, errlen, path, "sample-rate conversion failed: %s",
+                  why ? why : mixstage_strerror(st));
+    data = conv;
+  }
+
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  info.samplerate = (int)out_rate;
+  info.channels = channels;
+  info.format = sf_format_for(cfg, channels, frames);
+  if (!sf_format_check(&info)) {
+    free(conv);
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "%s cannot hold %s at %d channels, %g Hz",
+                format_names[cfg->format], sample_type_names[cfg->sample_type], channels, out_rate);
+  }
+  int32_t *ib = malloc(sizeof(int32_t) * IO_CHUNK * (size_t)channels);
+  float *fb = malloc(sizeof(float) * IO_CHUNK * (size_t)channels);
+  meter m;
+  if (!ib || !fb || meter_init(&m, channels, out_rate) < 0) {
+    free(ib);
+    free(fb);
+    free(conv);
+    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  }
+
+  atomic_file af;
+  int st = atomic_begin(&af, path, err, errlen);
+  SNDFILE *sf = NULL;
+  if (st == MIXSTAGE_OK) {
+    sf = sf_open_fd(af.fd, SFM_WRITE, &info, 0);
+    if (!sf) st = fail(MIXSTAGE_EIO, err, errlen, path, "cannot write: %s", sf_strerror(NULL));
+  }
+
+  const int type = cfg->sample_type;
+  const int is_int = type != MIXSTAGE_SAMPLE_FLOAT32;
+  const double scale = type == MIXSTAGE_SAMPLE_PCM16 ? 32768.0 : 8388608.0;
+  const double qmax = scale - 1.0, qmin = -scale;
+  const int32_t shift = type == MIXSTAGE_SAMPLE_PCM16 ? 65536 : 256;
+  const int bytes = type == MIXSTAGE_SAMPLE_PCM16 ? 2 : 3;
+  const int dither = cfg->dither && is_int;
+  rng r;
+  uint64_t seed = cfg->dither_seed;
+  r.s = splitmix64(&seed) | 1; /* xorshift must not start at zero */
+  uint64_t h = FNV_OFFSET;
+  int64_t clipped = 0;
+
+  for (int64_t pos = 0; st == MIXSTAGE_OK && pos < frames; pos += IO_CHUNK) {
+    int64_t n = frames - pos < IO_CHUNK ? frames - pos : IO_CHUNK;
+    const float *x = data + pos * channels;
+    sf_count_t put;
+    if (is_int) {
+      for (int64_t i = 0; i < n * channels; i++) {
+        double v = (double)x[i] * scale;
+        if (isnan(v)) v = 0.0;
+        /* Clipping is counted on the signal, not on where dither lands. */
+        double plain = floor(v + 0.5);
+        if (plain > qmax || plain < qmin) clipped++;
+        /* TPDF: sum of two independent uniform [-0.5, 0.5) LSB values
+         * (Lipshitz, Wannamaker & Vanderkooy, JAES 1992): the error's
+         * first two moments become independent of the signal. */
+        if (dither) v += rng_uniform(&r) + rng_uniform(&r) - 1.0;
+        double q = floor(v + 0.5);
+        if (q > qmax) q = qmax;
+        if (q < qmin) q = qmin;
+        int32_t qi = (int32_t)q;
+        h = fnv_int(h, qi, bytes);
+        ib[i] = qi * shift;
+        fb[i] = (float)(q / scale);
+      }
+      put = sf_writef_int(sf, ib, n);
+    } else {
+      for (int64_t i = 0; i < n * channels; i++) {
+        h = fnv_float(h, x[i]);
+        clipped += fabsf(x[i]) > 1.0f;
+      }
+      memcpy(fb, x, sizeof(float) * (size_t)(n * channels));
+      put = sf_writef_float(sf, fb, n);
+    }
+    if (put != n) {
+      st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s", sf_strerror(sf));
+      break;
+    }
+    if (meter_add(&m, fb, n) < 0) st = fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  }
+  if (sf) {
+    /* sf_close rewrites the header (and flushes FLAC's encoder): its error
+     * matters as much as any write's. */
+    if (st == MIXSTAGE_OK) sf_write_sync(sf);
+    int ce = sf_close(sf);
+    if (st == MIXSTAGE_OK && ce != 0)
+      st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s", sf_error_number(ce));
+  }
+  if (st == MIXSTAGE_OK) st = atomic_commit(&af, path, err, errlen);
+  else if (af.tmp) atomic_abort(&af);
+
+  if (st == MIXSTAGE_OK && stats_out) {
+    memset(stats_out, 0, sizeof *stats_out);
+    meter_finish(&m, stats_out);
+    stats_out->checksum = h;
+    stats_out->clipped_samples = clipped;
+    stats_out->format = cfg->format;
+    stats_out->sample_type = type;
+  }
+  meter_free(&m);
+  free(ib);
+  free(fb);
+  free(conv);
+  return st;
+}
+
+/* ---- manifest ------------------------------------------------------------- */
+
+struct mixstage_manifest {
+  json_t *info;  /* caller's top-level keys, in insertion order */
+  json_t *files; /* array of entry objects */
+};
+
+MIXSTAGE_EXPORT mixstage_manifest *mixstage_manifest_create(int *error) {
+  mixstage_manifest *m = calloc(1, sizeof *m);
+  if (m) {
+    m->info = json_object();
+    m->files = json_array();
+  }
+  if (!m || !m->info || !m->files) {
+    mixstage_manifest_destroy(m);
+    if (error) *error = MIXSTAGE_ENOMEM;
+    return NULL;
+  }
+  if (error) *error = MIXSTAGE_OK;
+  return m;
+}
+
+MIXSTAGE_EXPORT void mixstage_manifest_destroy(mixstage_manifest *m) {
+  if (!m) return;
+  json_decref(m->info);
+  json_decref(m->files);
+  free(m);
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_file_count(const mixstage_manifest *m) {
+  return m ? (int)json_array_size(m->files) : 0;
+}
+
+/* Steals @p v (jansson's _new convention), also on failure. */
+static int put(json_t *obj, const char *key, json_t *v) {
+  if (!v) return MIXSTAGE_ENOMEM;
+  return json_object_set_new(obj, key, v) == 0 ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
+}
+
+/* JSON has no infinities: silence's -inf levels become null. */
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static int top_key_ok(const char *key) {
+  return key[0] && strcmp(key, "manifest_version") != 0 && strcmp(key, "generator") != 0 &&
+         strcmp(key, "files") != 0;
+}
+
+static int set_top(mixstage_manifest *m, const char *key, json_t *v) {
+  if (!m || !key) {
+    json_decref(v);
+    return MIXSTAGE_ENULL;
+  }
+  if (!top_key_ok(key)) {
+    json_decref(v);
+    return MIXSTAGE_EINVAL;
+  }
+  return put(m->info, key, v);
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_set_string(mixstage_manifest *m, const char *key,
+                                                 const char *value) {
+  if (!value) return MIXSTAGE_ENULL;
+  json_t *v = json_string(value);
+  if (!v) return MIXSTAGE_EINVAL; /* not UTF-8 */
+  return set_top(m, key, v);
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_set_number(mixstage_manifest *m, const char *key,
+                                                 double value) {
+  if (!isfinite(value)) return m && key ? MIXSTAGE_EINVAL : MIXSTAGE_ENULL;
+  return set_top(m, key, json_real(value));
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_set_integer(mixstage_manifest *m, const char *key,
+                                                  int64_t value) {
+  return set_top(m, key, json_integer((json_int_t)value));
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_set_json(mixstage_manifest *m, const char *key,
+                                               const char *json) {
+  if (!json) return MIXSTAGE_ENULL;
+  json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+  if (!v) return m && key ? MIXSTAGE_EFORMAT : MIXSTAGE_ENULL;
+  return set_top(m, key, v);
+}
+
+static int utf8_ok(const char *s) {
+  json_t *t = json_string(s);
+  json_decref(t);
+  return t != NULL;
+}
+
+static json_t *role_array(const char *const *roles, int *st) {
+  json_t *a = json_array();
+  if (!a) {
+    *st = MIXSTAGE_ENOMEM;
+    return NULL;
+  }
+  for (size_t i = 0; roles && roles[i]; i++) {
+    if (mixstage_role_from_name(roles[i]) < 0) {
+      *st = MIXSTAGE_ENOTFOUND;
+      json_decref(a);
+      return NULL;
+    }
+    if (json_array_append_new(a, json_string(roles[i])) != 0) {
+      *st = MIXSTAGE_ENOMEM;
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_add_file(mixstage_manifest *m, const char *path,
+                                               const char *kind, const char *profile,
+                                               const mixstage_file_stats *s,
+                                               const char *const *roles_on,
+                                               const char *const *roles_bypassed,
+                                               const char *const *roles_muted,
+                                               int64_t latency_removed_frames) {
+  if (!m || !path || !kind || !profile || !s) return MIXSTAGE_ENULL;
+  static const char *const kinds[] = {"stem", "mix", "reference", "fx-return"};
+  int kind_ok = 0;
+  for (int i = 0; i < 4; i++) kind_ok |= strcmp(kind, kinds[i]) == 0;
+  if (!kind_ok || !path[0] || !profile[0] || latency_removed_frames < 0 ||
+      json_array_size(m->files) >= INT_MAX)
+    return MIXSTAGE_EINVAL;
+
+  if (!utf8_ok(path) || !utf8_ok(kind) || !utf8_ok(profile)) return MIXSTAGE_EINVAL;
+
+  int st = MIXSTAGE_OK;
+  json_t *on = role_array(roles_on, &st);
+  json_t *byp = on ? role_array(roles_bypassed, &st) : NULL;
+  json_t *mut = byp ? role_array(roles_muted, &st) : NULL;
+  if (!mut) {
+    json_decref(on);
+    json_decref(byp);
+    return st < 0 ? st : MIXSTAGE_ENOMEM;
+  }
+  json_t *roles = json_object();
+  if (!roles) st = MIXSTAGE_ENOMEM;
+  /* The _new setters take the reference even when they fail. */
+  if (st == 0) st = put(roles, "on", on);
+  else json_decref(on);
+  if (st == 0) st = put(roles, "bypassed", byp);
+  else json_decref(byp);
+  if (st == 0) st = put(roles, "muted", mut);
+  else json_decref(mut);
+
+  json_t *e = st == 0 ? json_object() : NULL;
+  char hex[32];
+  snprintf(hex, sizeof hex, "fnv1a64:%016llx", (unsigned long long)s->checksum);
+  const char *fmt = mixstage_file_format_name(s->format);
+  const char *typ = mixstage_sample_type_name(s->sample_type);
+  double sr = s->sample_rate;
+  if (!e) st = MIXSTAGE_ENOMEM;
+  /* Field order is the documented layout. */
+  if (st == 0) st = put(e, "path", json_string(path));
+  if (st == 0) st = put(e, "kind", json_string(kind));
+  if (st == 0) st = put(e, "profile", json_string(profile));
+  if (st == 0) st = put(e, "format", fmt ? json_string(fmt) : json_null());
+  if (st == 0) st = put(e, "sample_type", typ ? json_string(typ) : json_null());
+  if (st == 0)
+    st = put(e, "sample_rate",
+             sr == floor(sr) && sr < 1e15 ? json_integer((json_int_t)sr) : jnum(sr));
+  if (st == 0) st = put(e, "channels", json_integer(s->channels));
+  if (st == 0) st = put(e, "frames", json_integer((json_int_t)s->frames));
+  if (st == 0) st = put(e, "seconds", jnum(s->seconds));
+  if (st == 0)
+    st = put(e, "latency_removed_frames", json_integer((json_int_t)latency_removed_frames));
+  if (st == 0) {
+    st = put(e, "roles", roles);
+    roles = NULL;
+  }
+  if (st == 0) st = put(e, "peak_dbfs", jnum(s->peak_dbfs));
+  if (st == 0) st = put(e, "true_peak_dbtp", jnum(s->true_peak_dbtp));
+  if (st == 0) st = put(e, "integrated_lufs", jnum(s->integrated_lufs));
+  if (st == 0) st = put(e, "loudness_range_lu", jnum(s->loudness_range_lu));
+  if (st == 0) st = put(e, "momentary_max_lufs", jnum(s->momentary_max_lufs));
+  if (st == 0) st = put(e, "short_term_max_lufs", jnum(s->short_term_max_lufs));
+  if (st == 0) st = put(e, "rms_dbfs", jnum(s->rms_dbfs));
+  if (st == 0) st = put(e, "clipped_samples", json_integer((json_int_t)s->clipped_samples));
+  if (st == 0) st = put(e, "checksum", json_string(hex));
+  json_decref(roles);
+  if (st == 0) {
+    st = json_array_append_new(m->files, e) == 0 ? 0 : MIXSTAGE_ENOMEM;
+  } else {
+    json_decref(e);
+  }
+  if (st < 0) return st;
+  return (int)json_array_size(m->files) - 1;
+}
+
+static int set_file(mixstage_manifest *m, int index, const char *key, json_t *v) {
+  if (!m || !key) {
+    json_decref(v);
+    return MIXSTAGE_ENULL;
+  }
+  if (index < 0 || (size_t)index >= json_array_size(m->files)) {
+    json_decref(v);
+    return MIXSTAGE_ERANGE;
+  }
+  if (!key[0] || strcmp(key, "path") == 0) {
+    json_decref(v);
+    return MIXSTAGE_EINVAL;
+  }
+  return put(json_array_get(m->files, (size_t)index), key, v);
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_file_set_string(mixstage_manifest *m, int index,
+                                                      const char *key, const char *value) {
+  if (!value) return MIXSTAGE_ENULL;
+  json_t *v = json_string(value);
+  if (!v) return MIXSTAGE_EINVAL;
+  return set_file(m, index, key, v);
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_file_set_number(mixstage_manifest *m, int index,
+                                                      const char *key, double value) {
+  if (!isfinite(value)) return m && key ? MIXSTAGE_EINVAL : MIXSTAGE_ENULL;
+  return set_file(m, index, key, json_real(value));
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_file_set_integer(mixstage_manifest *m, int index,
+                                                       const char *key, int64_t value) {
+  return set_file(m, index, key, json_integer((json_int_t)value));
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_file_set_json(mixstage_manifest *m, int index,
+                                                    const char *key, const char *json) {
+  if (!json) return MIXSTAGE_ENULL;
+  json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+  if (!v) return m && key ? MIXSTAGE_EFORMAT : MIXSTAGE_ENULL;
+  return set_file(m, index, key, v);
+}
+
+MIXSTAGE_EXPORT char *mixstage_manifest_to_string(const mixstage_manifest *m) {
+  if (!m) return NULL;
+  json_t *root = json_object();
+  int st = root ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
+  if (st == 0) st = put(root, "manifest_version", json_integer(1));
+  if (st == 0) st = put(root, "generator", json_string("libmixstage " PACKAGE_VERSION));
+  if (st == 0) st = json_object_update(root, m->info) == 0 ? 0 : MIXSTAGE_ENOMEM;
+  if (st == 0) st = json_object_set(root, "files", m->files) == 0 ? 0 : MIXSTAGE_ENOMEM;
+  /* 12 significant digits: far below any audible or metering difference,
+   * and stable against last-bit differences between builds. */
+  char *text = st == 0 ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
+  json_decref(root);
+  if (!text) return NULL;
+  /* Copy into plain malloc so mixstage_free() is right even if someone
+   * installed custom jansson allocators. */
+  size_t n = strlen(text);
+  char *out = malloc(n + 2);
+  if (out) {
+    memcpy(out, text, n);
+    out[n] = '\n';
+    out[n + 1] = '\0';
+  }
+  void (*jfree)(void *);
+  json_malloc_t jmalloc;
+  json_get_alloc_funcs(&jmalloc, &jfree);
+  jfree(text);
+  return out;
+}
+
+MIXSTAGE_EXPORT int mixstage_manifest_write(const mixstage_manifest *m, const char *path,
+                                            char *err, size_t errlen) {
+  clear_err(err, errlen);
+  if (!m || !path) return MIXSTAGE_ENULL;
+  char *text = mixstage_manifest_to_string(m);
+  if (!text) return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  atomic_file af;
+  int st = atomic_begin(&af, path, err, errlen);
+  if (st == MIXSTAGE_OK) {
+    size_t n = strlen(text), off = 0;
+    while (off < n) {
+      ssize_t w = write(af.fd, text + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s",
+                  w < 0 ? strerror(errno) : "no progress");
+        break;
+      }
+      off += (size_t)w;
+    }
+    if (st == MIXSTAGE_OK) st = atomic_commit(&af, path, err, errlen);
+    else atomic_abort(&af);
+  }
+  free(text);
+  return st;
+}
