@@ -59,6 +59,13 @@ static mixstage__node_host *make_eq(int nch, double fs) {
   return h;
 }
 
+/* 1 if every sample is finite (tu_peak skips NaN, so it cannot tell). */
+static int all_finite(const float *x, int n) {
+  int ok = 1;
+  for (int i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
+  return ok;
+}
+
 /* Analytic response in dB, from the formula sources (see top of file). */
 static double ref_db(const band_cfg *b, double f, double fs) {
   int t = type_index(b->type);
@@ -369,7 +376,8 @@ END_TEST
 
 /* Every type at the parameter extremes (freq 10 Hz and 24 kHz, which the
  * node clamps to 0.49 fs at 44.1 kHz; Q 0.1 and 24; gain and output +-30 dB;
- * each slope of the passes) over full-scale noise, then silence:
+ * the 6 and 24 dB/oct slopes of the passes) over full-scale noise, then
+ * silence:
  *  - every output sample is finite, and the peak is below 1e4 (+80 dB: a
  *    band adds at most +30 dB of shelf/bell gain and +28 dB of Q = 24
  *    resonance, output +30 dB);
@@ -378,7 +386,7 @@ END_TEST
  *    response has a falling envelope; 16384 frames exceed the longest
  *    period here, 10 Hz = 4410 frames, with margin for the shelf's lower
  *    pole frequency);
- *  - when the reported tail fits in 2^17 frames, the output after it is
+ *  - when the reported tail fits in 2^15 frames, the output after it is
  *    below 1e-5 of the peak seen (the tail is the -120 dB time; -100 dB
  *    leaves margin).  The longest cases (10 Hz, Q 24, +30 dB shelf: poles
  *    at r = 1 - 1.25e-5, a true 25 s ring) are only checked for a falling
@@ -388,36 +396,36 @@ START_TEST(test_extreme_settings_stable) {
   static const double qs[] = {0.1, 24.0};
   static const double gains[] = {-30.0, 30.0};
   const double fs = 44100.0;
-  const int n = 16384;
+  const int n = 16384, nin = 8192, cap = 1 << 15; /* kept small for valgrind */
   float *x = malloc(sizeof(float) * n);
   int t = _i + 1; /* types 1..6 */
-  int nslopes = t <= 2 ? 4 : 1;
+  int nslopes = t <= 2 ? 2 : 1;
   for (int fi = 0; fi < 2; fi++)
     for (int qi = 0; qi < 2; qi++)
       for (int gi = 0; gi < 2; gi++)
-        for (int s = 0; s < nslopes; s++) {
+        for (int si = 0; si < nslopes; si++) {
+          int s = si * 3; /* slope index 0 (6 dB/oct) and 3 (24 dB/oct) */
           mixstage__node_host *h = make_eq(1, fs);
           band_cfg b = {type_names[t], freqs[fi], gains[gi], qs[qi], s};
           set_band(h, 5, &b);
           mixstage__host_set(h, "output", gains[gi]);
           float *bufs[1] = {x};
-          tu_noise(x, n, 1.0, 5u + (uint32_t)s);
-          mixstage__host_process(h, bufs, n, NULL, 0);
-          double pk = 0.0;
-          for (int i = 0; i < n; i++) {
-            ck_assert_msg(isfinite(x[i]), "%s non-finite output", b.type);
-            if (fabs(x[i]) > pk) pk = fabs(x[i]);
-          }
+          tu_noise(x, nin, 1.0, 5u + (uint32_t)s);
+          mixstage__host_process(h, bufs, nin, NULL, 0);
+          /* One assert per block: Check's per-assert bookkeeping is costly
+           * under valgrind. */
+          ck_assert_msg(all_finite(x, nin), "%s non-finite output", b.type);
+          double pk = tu_peak(x, nin);
           int64_t tail = mixstage__host_tail(h);
           ck_assert(tail > 0);
-          int64_t run = tail < (1 << 17) ? tail : (1 << 17);
+          int64_t run = tail < cap ? tail : cap;
           double prev = INFINITY;
           for (int64_t left = run; left > 0;) {
             int m = left < n ? (int)left : n;
             memset(x, 0, sizeof(float) * n);
             mixstage__host_process(h, bufs, m, NULL, 0);
             double p = tu_peak(x, m);
-            ck_assert_msg(isfinite(p), "%s non-finite ring-out", b.type);
+            ck_assert_msg(all_finite(x, m), "%s non-finite ring-out", b.type);
             if (m == n) { /* the envelope rule holds for whole blocks only */
               ck_assert_msg(p <= prev, "%s f=%g q=%g g=%g s=%d: ring-out grows (%g after %g)",
                             b.type, b.freq, b.q, b.gain, s, p, prev);
@@ -430,8 +438,8 @@ START_TEST(test_extreme_settings_stable) {
           memset(x, 0, sizeof(float) * n);
           mixstage__host_process(h, bufs, n, NULL, 0);
           double after = tu_peak(x, n);
-          ck_assert(isfinite(after));
-          if (tail <= (1 << 17))
+          ck_assert(all_finite(x, n));
+          if (tail <= cap)
             ck_assert_msg(after <= 1e-5 * pk,
                           "%s f=%g q=%g g=%g s=%d: not decayed after tail %lld (%g of %g)",
                           b.type, b.freq, b.q, b.gain, s, (long long)tail, after, pk);
@@ -481,13 +489,17 @@ START_TEST(test_output_ramp) {
   float *rest[1] = {x + 64};
   mixstage__host_process(h, rest, n - 64, NULL, 0);
   double target = pow(10.0, -12.0 / 20.0), step = (1.0 - target) / 32.0;
-  for (int i = 0; i < 64; i++) ck_assert(x[i] == 1.0f);
+  int ok = 1;
+  for (int i = 0; i < 64; i++) ok &= x[i] == 1.0f;
+  ck_assert(ok);
   for (int i = 64; i < 96; i++) {
     double expect = 1.0 + (target - 1.0) * (double)(i - 63) / 32.0;
     ck_assert_msg(fabs(x[i] - expect) < 1e-6, "ramp at %d: %g vs %g", i, x[i], expect);
     ck_assert(fabs((double)x[i] - (double)x[i - 1]) <= step + 1e-6);
   }
-  for (int i = 95; i < n; i++) ck_assert(fabs(x[i] - target) < 1e-7);
+  double dev = 0.0;
+  for (int i = 95; i < n; i++) dev = fmax(dev, fabs(x[i] - target));
+  ck_assert(dev < 1e-7);
   mixstage__host_destroy(h);
   free(x);
 }
@@ -630,7 +642,9 @@ START_TEST(test_biquad_process) {
   mixstage__biquad_state sc[2] = {{0, 0}, {0, 0}};
   mixstage__biquad_process(&s[0], &sc[0], b, n);
   mixstage__biquad_process(&s[1], &sc[1], b, n);
-  for (int i = 0; i < n; i++) ck_assert(fabs(a[i] - b[i]) < 1e-6);
+  double dev = 0.0;
+  for (int i = 0; i < n; i++) dev = fmax(dev, fabs(a[i] - b[i]));
+  ck_assert_msg(dev < 1e-6, "cascade vs sections: %g", dev);
   /* Decay to exact zero: a 1 kHz 2-pole after an impulse. */
   mixstage__biquad lp;
   mixstage__biquad_lowpass(&lp, 1000.0, 0.7, fs);
