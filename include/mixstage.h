@@ -5,6 +5,7 @@
 
 #include "mixstage/common.h"
 #include "mixstage/graph.h"
+#include "mixstage/profile.h"
 #include "mixstage/io.h"
 
 #endif

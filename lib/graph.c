@@ -88,6 +88,7 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_create(const mixstage_graph_confi
   g->sample_rate = cfg->sample_rate;
   g->max_block = cfg->max_block_frames;
   g->tempo = cfg->tempo_bpm;
+  atomic_init(&g->profile, mixstage__production());
   mixstage_bus *mix = mixstage__galloc(g, 1, sizeof *mix);
   if (!mix || grow(g, (void **)&g->buses, &g->bus_cap, 1, sizeof *g->buses) != MIXSTAGE_OK) {
     mixstage__gfree(g, mix);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "mixstage/common.h"
 #include "mixstage/graph.h"
+#include "mixstage/profile.h"
 #include "node.h"
 
 #define MIXSTAGE__CELL MIXSTAGE_CONTROL_FRAMES
@@ -14,6 +15,16 @@
 #define MIXSTAGE__BLOCK 256
 #define MIXSTAGE__NAME_MAX 128
 #define MIXSTAGE__ERR_MAX 512
+
+/* ---- profiles ------------------------------------------------------------ */
+
+struct mixstage_profile {
+  char name[64];
+  signed char action[MIXSTAGE_ROLE_COUNT];
+  signed char stems, fx_stems, mix, reference;
+  signed char builtin;
+};
+const mixstage_profile *mixstage__production(void);
 
 /* ---- parameters and automation ------------------------------------------ */
 
@@ -81,6 +92,11 @@ struct mixstage_node {
   mixstage__delay pre_delay; /* delays the main path when the key arrives later */
   mixstage__delay bypass_delay;
   float *key_buf[MIXSTAGE_MAX_CHANNELS]; /* the key, delayed, for one cell */
+  /* bounces */
+  float *trace[MIXSTAGE_MAX_CHANNELS]; /* gains of the last chunk, when wanted */
+  int trace_wanted, trace_ok;
+  unsigned update_serial; /* bumps at each update(): copies follow it */
+  int muted;              /* the active profile mutes this node's output */
   _Atomic int ctl_dirty; /* a control-thread setter ran since the last step */
   int ctl_active;         /* smoothing in progress or lanes present */
   _Atomic float gr_db;
@@ -129,6 +145,11 @@ struct mixstage__unit {
   float fader_g0, fader_g1, mute_g0, mute_g1, mute_target;
   float pan0[3], pan1[3]; /* left gain, right gain, width */
   int visited; /* scratch for graph walks */
+  float *in[MIXSTAGE_MAX_CHANNELS]; /* post-clip-gain copy, when a bounce forks a strip */
+  int need_in;
+  struct mixstage__shadow *shadows; /* bounce forks run after this unit's chunk */
+  struct mixstage__shadow *dag;     /* this unit's fork for the bounced profile, or NULL */
+  int differs;                      /* the bounced profile changes this unit */
   int order;   /* position in schedule */
   int level;   /* longest path from a source: units of one level are independent */
 };
@@ -188,7 +209,60 @@ struct mixstage_graph {
   _Atomic(mixstage__unit *) fault_unit; /* a source fault, when fault_node is NULL */
   _Atomic int fault_pending;
   int any_solo;
+  _Atomic(const mixstage_profile *) profile; /* governs the main pass */
+  struct mixstage__bounce_run *bounce; /* during a bounce */
 };
+
+/* ---- bounces: outputs forked from the production pass ---------------------- */
+
+enum { MIXSTAGE__SN_INSTANCE, MIXSTAGE__SN_TRACE, MIXSTAGE__SN_DELAY, MIXSTAGE__SN_MUTE };
+
+typedef struct mixstage__snode {
+  mixstage_node *node;
+  int mode;
+  void *state;    /* a copy of the node (INSTANCE; TRACE's fallback) */
+  int inited;
+  unsigned serial;
+  mixstage__delay delay;     /* DELAY and TRACE: the node's latency */
+  mixstage__delay pre_delay; /* as the node's own */
+  struct mixstage__snode *provider; /* TRACE: the copy whose gains apply, or NULL: the node */
+  float *trace[MIXSTAGE_MAX_CHANNELS];
+  int trace_wanted, trace_ok;
+} mixstage__snode;
+
+typedef struct mixstage__sinput {
+  float **src; /* channel base pointers of a block buffer */
+  mixstage__delay comp;
+} mixstage__sinput;
+
+typedef struct mixstage__shadow {
+  mixstage__unit *unit;
+  int stem_mode;
+  mixstage__snode *nodes;
+  mixstage__sinput *inputs;
+  int input_count;
+  int from_in;
+  float *buf[MIXSTAGE_MAX_CHANNELS], *pre[MIXSTAGE_MAX_CHANNELS];
+  float *post[MIXSTAGE_MAX_CHANNELS], *out[MIXSTAGE_MAX_CHANNELS];
+  float **sbuf;   /* [send * MIXSTAGE_MAX_CHANNELS + c], DAG forks only */
+  int collect;    /* bounce output index fed by this fork's output, or -1 */
+  struct mixstage__shadow *next;      /* in the unit's list */
+  struct mixstage__shadow *all_next;  /* in the bounce's list */
+} mixstage__shadow;
+
+typedef struct mixstage__bounce_run {
+  mixstage_bounce *bounce;
+  const mixstage_profile *profile;
+  int64_t skip;  /* latency frames to drop */
+  int64_t total; /* frames delivered */
+  mixstage__shadow *all;
+  int *main_outputs; /* bounce outputs copied from the production mix */
+  int main_count;
+  _Atomic long trace_fallbacks;
+} mixstage__bounce_run;
+
+void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, int o, int off, int n);
+void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n);
 
 /* errors */
 int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)
@@ -208,6 +282,10 @@ void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
 void mixstage__delay_clear(mixstage__delay *d);
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
 void mixstage__reset_runtime(mixstage_graph *g);
+
+/* render.c: renders a prepared, located graph; out may be NULL (discard) */
+int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total);
+int mixstage__render_resolve(mixstage_graph *g, const mixstage_render_config *in, mixstage_render_config *out);
 
 /* process.c */
 uint64_t mixstage__fp_enter(void); /* flush denormals; returns the caller's mode */

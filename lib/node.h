@@ -67,6 +67,18 @@ typedef struct mixstage__node_class {
   int (*latency)(const void *state);
   int64_t (*tail)(const void *state);
   float (*gain_reduction)(const void *state);
+  /* Optional, dynamics nodes: after a process() call of n frames, write for
+   * each channel c the linear gain g[c][i] the node applied, such that
+   * out[c][i] == g[c][i] * in_delayed[c][i] (in_delayed = the input delayed by
+   * latency()), and return 1.  Return 0 when the current settings make the
+   * output not of that form (a saturation stage on, say).  The stem renderer
+   * applies these production gains to each stem, so stems through a bus
+   * compressor sound as in the mix and still add up. */
+  int (*gain_trace)(const void *state, float *const *g, int nch, int n);
+  /* 1 if the node is linear and time-invariant for its current parameters
+   * (EQ, delay, reverb, width, gain): a copy processing a part of the signal
+   * gives that part's share of the output. */
+  int linear;
 } mixstage__node_class;
 
 /* The registry (node_registry.c): NULL-terminated, in listing order. */
@@ -85,6 +97,12 @@ double mixstage__host_get(const mixstage__node_host *h, const char *param);
 /* Processes nframes (any count) in place; key may be NULL. */
 void mixstage__host_process(mixstage__node_host *h, float *const *buf, int64_t nframes,
                             const float *const *key, int key_nch);
+/* As mixstage__host_process, and collects the node's gain_trace cell by cell
+ * into g[c][0 .. nframes-1] (c < channels).  Returns 1 if every cell was
+ * traced; 0 if the class has no gain_trace or any cell returned 0 (from the
+ * first such cell on, g is zero). */
+int mixstage__host_process_traced(mixstage__node_host *h, float *const *buf, int64_t nframes,
+                                  const float *const *key, int key_nch, float *const *g);
 void mixstage__host_reset(mixstage__node_host *h);
 int mixstage__host_latency(const mixstage__node_host *h);
 int64_t mixstage__host_tail(const mixstage__node_host *h);

@@ -88,9 +88,12 @@ double mixstage__host_get(const mixstage__node_host *h, const char *param) {
   return i < 0 ? 0.0 / 0.0 : h->p[i];
 }
 
-void mixstage__host_process(mixstage__node_host *h, float *const *buf, int64_t nframes,
-                            const float *const *key, int key_nch) {
+/* The cell loop; g (may be NULL) collects the gain trace of every cell. */
+static int host_run(mixstage__node_host *h, float *const *buf, int64_t nframes,
+                    const float *const *key, int key_nch, float *const *g) {
   float *cb[MIXSTAGE_MAX_CHANNELS];
+  float *gb[MIXSTAGE_MAX_CHANNELS];
+  int traced = g && h->cls->gain_trace;
   const float *kb[MIXSTAGE_MAX_CHANNELS];
   int nch = h->env.channels;
   int64_t done = 0;
@@ -105,9 +108,28 @@ void mixstage__host_process(mixstage__node_host *h, float *const *buf, int64_t n
     if (key)
       for (int c = 0; c < key_nch; c++) kb[c] = key[c] + done;
     h->cls->process(h->state, cb, nch, n, key ? kb : NULL, key ? key_nch : 0);
+    if (g) {
+      for (int c = 0; c < nch; c++) gb[c] = g[c] + done;
+      if (!(traced && h->cls->gain_trace(h->state, gb, nch, n))) {
+        traced = 0;
+        for (int c = 0; c < nch; c++)
+          for (int i = 0; i < n; i++) gb[c][i] = 0.0f;
+      }
+    }
     done += n;
     h->pos += n;
   }
+  return traced;
+}
+
+void mixstage__host_process(mixstage__node_host *h, float *const *buf, int64_t nframes,
+                            const float *const *key, int key_nch) {
+  host_run(h, buf, nframes, key, key_nch, NULL);
+}
+
+int mixstage__host_process_traced(mixstage__node_host *h, float *const *buf, int64_t nframes,
+                                  const float *const *key, int key_nch, float *const *g) {
+  return host_run(h, buf, nframes, key, key_nch, g);
 }
 
 void mixstage__host_reset(mixstage__node_host *h) {

@@ -136,11 +136,18 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
     s->g0 = s->g1;
     s->g1 = db_gain(s->level.value);
     s->mute_g0 = s->mute_g1;
-    s->mute_g1 = atomic_load_explicit(&s->mute_req, memory_order_relaxed) ? 0.0f : 1.0f;
+    s->mute_g1 = atomic_load_explicit(&s->mute_req, memory_order_relaxed) ||
+                         atomic_load_explicit(&g->profile, memory_order_relaxed)->action[s->role] ==
+                             MIXSTAGE_ACTION_MUTE
+                     ? 0.0f
+                     : 1.0f;
   }
+  const mixstage_profile *prof = atomic_load_explicit(&g->profile, memory_order_acquire);
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];
-    n->bypass = atomic_load_explicit(&n->bypass_req, memory_order_relaxed);
+    int act = prof->action[n->role];
+    n->bypass = atomic_load_explicit(&n->bypass_req, memory_order_relaxed) || act == MIXSTAGE_ACTION_BYPASS;
+    n->muted = act == MIXSTAGE_ACTION_MUTE;
     int dirty = atomic_exchange_explicit(&n->ctl_dirty, 0, memory_order_acquire);
     if (!dirty && !n->ctl_active) continue;
     int moved = 0, active = 0;
@@ -155,7 +162,10 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
         active = 1;
     }
     n->ctl_active = active;
-    if (moved && n->cls->update) n->cls->update(n->state, n->pv);
+    if (moved && n->cls->update) {
+      n->cls->update(n->state, n->pv);
+      n->update_serial++;
+    }
   }
 }
 
@@ -221,6 +231,10 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
       key = (const float *const *)nd->key_buf;
     }
     nd->cls->process(nd->state, buf, C, n, key, kch);
+    if (nd->trace_wanted)
+      nd->trace_ok = nd->cls->gain_trace ? nd->cls->gain_trace(nd->state, nd->trace, C, n) : 0;
+    if (nd->muted)
+      for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
     if (non_finite(buf, C, n)) {
       /* Contain it: silence this chunk, start the node afresh, tell the host. */
       for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
@@ -354,6 +368,8 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
       for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) v.buf[c][i] *= cc ? gc[0] : gc[i];
     }
+    if (u->need_in)
+      for (int c = 0; c < C; c++) memcpy(u->in[c] + off, v.buf[c], sizeof(float) * (size_t)n);
   } else {
     mixstage_bus *b = (mixstage_bus *)u;
     for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
@@ -390,6 +406,7 @@ int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) 
     if (m > n - done) m = n - done;
     if (o == 0) step_unit(g, u, f);
     faults += run_chunk(g, u, f, o, done, m);
+    for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
     done += m;
   }
   return faults;
@@ -428,6 +445,7 @@ int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channe
     update_solo(g);
     for (int i = 0; i < g->schedule_count; i++) faults += mixstage__run_unit(g, g->schedule[i], g->pos, n);
     mixstage__emit(g, out, out_channels, done, n, stride, interleaved);
+    if (g->bounce) mixstage__bounce_collect(g, g->pos, n);
     done += n;
     g->pos += n;
   }
@@ -536,3 +554,102 @@ MIXSTAGE_EXPORT int mixstage_graph_locate(mixstage_graph *g, int64_t frame) {
 }
 
 MIXSTAGE_EXPORT int64_t mixstage_graph_position(const mixstage_graph *g) { return g ? g->pos : 0; }
+
+/* ---- forks of a bounce (bounce.c builds them) --------------------------------- */
+
+static void run_snodes(mixstage_graph *g, mixstage__shadow *sh, float *const *buf, int n) {
+  mixstage__unit *u = sh->unit;
+  int C = u->channels;
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage__snode *sn = &sh->nodes[i];
+    mixstage_node *nd = sn->node;
+    mixstage__delay_process(&sn->pre_delay, buf, C, n);
+    int mode = sn->mode;
+    if (mode == MIXSTAGE__SN_TRACE) {
+      int ok = sn->provider ? sn->provider->trace_ok : nd->trace_ok;
+      float *const *tr = sn->provider ? sn->provider->trace : nd->trace;
+      if (ok) {
+        mixstage__delay_process(&sn->delay, buf, C, n);
+        for (int c = 0; c < C; c++)
+          for (int k = 0; k < n; k++) buf[c][k] *= tr[c][k];
+        continue;
+      }
+      mode = MIXSTAGE__SN_INSTANCE; /* the gain cannot be traced now: run a copy */
+      if (g->bounce) g->bounce->trace_fallbacks++;
+    }
+    if (mode == MIXSTAGE__SN_DELAY) {
+      mixstage__delay_process(&sn->delay, buf, C, n);
+    } else if (mode == MIXSTAGE__SN_MUTE) {
+      mixstage__delay_process(&sn->delay, buf, C, n);
+      for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
+    } else {
+      if (sn->serial != nd->update_serial) {
+        if (nd->cls->update) nd->cls->update(sn->state, nd->pv);
+        sn->serial = nd->update_serial;
+      }
+      const float *const *key = nd->key_unit ? (const float *const *)nd->key_buf : NULL;
+      int kch = nd->key_unit ? (nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? nd->key_unit->channels
+                                                                    : nd->key_unit->out_channels)
+                             : 0;
+      nd->cls->process(sn->state, buf, C, n, key, kch);
+      if (sn->trace_wanted)
+        sn->trace_ok = nd->cls->gain_trace ? nd->cls->gain_trace(sn->state, sn->trace, C, n) : 0;
+      if (non_finite(buf, C, n)) {
+        for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
+        if (nd->cls->reset) nd->cls->reset(sn->state);
+        atomic_fetch_add(&nd->faults, 1);
+        atomic_store(&g->fault_node, nd);
+        atomic_store(&g->fault_pending, 1);
+      }
+    }
+  }
+}
+
+void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, int o, int off, int n) {
+  mixstage__unit *u = sh->unit;
+  int C = u->channels;
+  view v;
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+    v.buf[c] = sh->buf[c] ? sh->buf[c] + off : NULL;
+    v.pre[c] = sh->pre[c] ? sh->pre[c] + off : NULL;
+    v.post[c] = sh->post[c] ? sh->post[c] + off : NULL;
+    v.out[c] = sh->out[c] ? sh->out[c] + off : NULL;
+  }
+  if (sh->from_in) {
+    for (int c = 0; c < C; c++) memcpy(v.buf[c], u->in[c] + off, sizeof(float) * (size_t)n);
+  } else {
+    for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
+    for (int i = 0; i < sh->input_count; i++) {
+      mixstage__sinput *in = &sh->inputs[i];
+      float *src[MIXSTAGE_MAX_CHANNELS];
+      for (int c = 0; c < C; c++) src[c] = in->src[c] + off;
+      mixstage__delay_process(&in->comp, src, C, n);
+      for (int c = 0; c < C; c++)
+        for (int k = 0; k < n; k++) v.buf[c][k] += src[c][k];
+    }
+  }
+  run_snodes(g, sh, v.buf, n);
+  if (sh->pre[0])
+    for (int c = 0; c < C; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
+  fader_pan(u, &v, f, o, n);
+  mute_out(u, &v, o, n);
+  if (sh->sbuf) {
+    /* A fork's sends feed the forks of the returns, with the profile's
+     * actions on the send roles. */
+    for (int si = 0; si < u->send_count; si++) {
+      mixstage_send *s = u->sends[si];
+      float *save[MIXSTAGE_MAX_CHANNELS];
+      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) save[c] = s->buf[c];
+      for (int c = 0; c < s->to->u.channels; c++) s->buf[c] = sh->sbuf[si * MIXSTAGE_MAX_CHANNELS + c];
+      mixstage_send *only[1] = {s};
+      mixstage__unit tmp = *u;
+      tmp.sends = only;
+      tmp.send_count = 1;
+      run_sends(&tmp, &v, f, o, off, n);
+      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) s->buf[c] = save[c];
+      if (g->bounce->profile->action[s->role] == MIXSTAGE_ACTION_MUTE)
+        for (int c = 0; c < s->to->u.channels; c++)
+          memset(sh->sbuf[si * MIXSTAGE_MAX_CHANNELS + c] + off, 0, sizeof(float) * (size_t)n);
+    }
+  }
+}

@@ -27,7 +27,7 @@ static int64_t program_frames(mixstage_graph *g, const mixstage_render_config *c
   return longest;
 }
 
-static int resolve(mixstage_graph *g, const mixstage_render_config *in, mixstage_render_config *out) {
+int mixstage__render_resolve(mixstage_graph *g, const mixstage_render_config *in, mixstage_render_config *out) {
   if (in) *out = *in;
   else mixstage_render_config_init(out);
   if (out->max_tail_frames < 0) out->max_tail_frames = (int64_t)(30.0 * g->sample_rate);
@@ -41,7 +41,7 @@ static int resolve(mixstage_graph *g, const mixstage_render_config *in, mixstage
 MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mixstage_render_config *cfg) {
   if (!g) return MIXSTAGE_ENULL;
   mixstage_render_config c;
-  int rc = resolve(g, cfg, &c);
+  int rc = mixstage__render_resolve(g, cfg, &c);
   if (rc != MIXSTAGE_OK) return rc;
   if (!g->prepared) {
     rc = mixstage_graph_prepare(g);
@@ -120,8 +120,9 @@ static void *work(void *arg) {
       barrier_wait(&j->bar, &sense);
     }
     if (w->id == 0) {
-      if (pos >= j->skip) mixstage__emit(g, NULL, j->ch, (int)(pos - j->skip), n, j->ch, j->out);
+      if (pos >= j->skip && j->out) mixstage__emit(g, NULL, j->ch, (int)(pos - j->skip), n, j->ch, j->out);
       else mixstage__emit(g, NULL, j->ch, 0, n, j->ch, junk);
+      if (g->bounce) mixstage__bounce_collect(g, j->start + pos, n);
     }
     pos += n;
   }
@@ -173,7 +174,7 @@ MIXSTAGE_EXPORT int mixstage_graph_render(mixstage_graph *g, const mixstage_rend
   if (!g) return MIXSTAGE_ENULL;
   if (!out) return mixstage__fail(g, MIXSTAGE_ENULL, "render: output buffer is NULL");
   mixstage_render_config c;
-  int rc = resolve(g, cfg, &c);
+  int rc = mixstage__render_resolve(g, cfg, &c);
   if (rc != MIXSTAGE_OK) return rc;
   /* A render always starts from a fresh prepare, so that parameter values,
    * latencies and state are exactly as set: repeated renders are identical. */
@@ -184,10 +185,17 @@ MIXSTAGE_EXPORT int mixstage_graph_render(mixstage_graph *g, const mixstage_rend
   if (capacity < total)
     return mixstage__fail(g, MIXSTAGE_ERANGE, "render: buffer holds %lld frames, the render needs %lld",
                           (long long)capacity, (long long)total);
+  return mixstage__render_run(g, &c, out, total);
+}
+
+int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total) {
+  mixstage_render_config c = *cfg;
   int ch = g->buses[0]->u.channels;
   int64_t skip = c.remove_latency ? g->latency : 0;
+  if (g->bounce) g->bounce->skip = skip;
   int faults = 0;
   int threads = c.threads < g->schedule_count ? c.threads : g->schedule_count;
+  float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
   if (threads > 1) {
     render_job j;
     memset(&j, 0, sizeof j);
@@ -204,7 +212,6 @@ MIXSTAGE_EXPORT int mixstage_graph_render(mixstage_graph *g, const mixstage_rend
     g->pos += skip + total;
   } else {
     /* Discard the latency at the start by rendering it into a scratch block. */
-    float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
     while (skip > 0) {
       int n = skip < MIXSTAGE__BLOCK ? (int)skip : MIXSTAGE__BLOCK;
       faults += mixstage__process_cells(g, NULL, ch, n, ch, junk);
@@ -214,7 +221,8 @@ MIXSTAGE_EXPORT int mixstage_graph_render(mixstage_graph *g, const mixstage_rend
     while (done < total) {
       int64_t left = total - done;
       int n = left < 4096 ? (int)left : 4096;
-      faults += mixstage__process_cells(g, NULL, ch, n, ch, out + (size_t)done * (size_t)ch);
+      if (!out && n > MIXSTAGE__BLOCK) n = MIXSTAGE__BLOCK;
+      faults += mixstage__process_cells(g, NULL, ch, n, ch, out ? out + (size_t)done * (size_t)ch : junk);
       done += n;
     }
   }

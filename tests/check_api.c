@@ -344,6 +344,14 @@ START_TEST(test_node_types_introspection) {
       if (pi->unit == MIXSTAGE_UNIT_ENUM) ck_assert_msg(pi->choices != NULL, "%s.%s has no choices", cls->name, pi->name);
       for (int q = 0; q < p; q++) ck_assert_str_ne(pi->name, cls->params[q].name);
     }
+    /* The stem renderer needs the gain every keyed (dynamics) node applied.
+     * multiband is the one exception: its gain differs per band, so its
+     * output is not one gain per channel times its input. */
+    if (cls->accepts_key && strcmp(cls->name, "multiband") != 0)
+      ck_assert_msg(cls->gain_trace != NULL, "%s takes a key but has no gain_trace", cls->name);
+    /* a node whose gain follows a key (or its own level) is not linear */
+    if (cls->accepts_key || cls->gain_trace)
+      ck_assert_msg(cls->linear == 0, "%s is dynamics but claims to be linear", cls->name);
   }
   ck_assert_int_ge(count, 1);
   ck_assert_ptr_null(mixstage_node_type_name(count));

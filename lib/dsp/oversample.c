@@ -127,7 +127,7 @@ int mixstage__os_init_ex(mixstage__oversampler *os, const mixstage__allocator *a
   for (int s = 0; s < ns; s++) {
     size_t K = (size_t)hb_design[s].half;
     ntaps += K;
-    per_ch += 2 * (2 * K) * 2 + K; /* up_hist, dn_even (doubled), dn_odd */
+    per_ch += 2 * K + 2 * K + K; /* up_hist, dn_even, dn_odd */
   }
   os->block = mixstage__calloc(a, per_ch * (size_t)nch, sizeof(float));
   os->taps = ns > 0 ? mixstage__calloc(a, ntaps, sizeof(double)) : NULL;
@@ -161,9 +161,9 @@ int mixstage__os_init_ex(mixstage__oversampler *os, const mixstage__allocator *a
     st->g = t;
     t += K;
     st->up_hist = p;
-    p += (size_t)2 * st->hlen * (size_t)nch;
+    p += (size_t)st->hlen * (size_t)nch;
     st->dn_even = p;
-    p += (size_t)2 * st->hlen * (size_t)nch;
+    p += (size_t)st->hlen * (size_t)nch;
     st->dn_odd = p;
     p += (size_t)K * (size_t)nch;
   }
@@ -174,58 +174,91 @@ int mixstage__os_init_ex(mixstage__oversampler *os, const mixstage__allocator *a
 void mixstage__os_reset(mixstage__oversampler *os) {
   for (int s = 0; s < os->nstages; s++) {
     mixstage__hb_stage *st = &os->st[s];
-    memset(st->up_hist, 0, sizeof(float) * 2 * (size_t)st->hlen * (size_t)os->nch);
-    memset(st->dn_even, 0, sizeof(float) * 2 * (size_t)st->hlen * (size_t)os->nch);
+    memset(st->up_hist, 0, sizeof(float) * (size_t)st->hlen * (size_t)os->nch);
+    memset(st->dn_even, 0, sizeof(float) * (size_t)st->hlen * (size_t)os->nch);
     memset(st->dn_odd, 0, sizeof(float) * (size_t)st->half * (size_t)os->nch);
-    st->up_pos = st->dn_pos = st->dn_odd_pos = 0;
   }
   if (os->pad_hist) memset(os->pad_hist, 0, sizeof(float) * (size_t)os->factor * (size_t)os->nch);
   os->pad_pos = 0;
 }
 
-/* Interpolate by 2: n inputs -> 2n outputs.  With w[m] = x[n-m]:
- *   y[2n]   = 2 sum_j h[2j] x[n-j]      (the symmetric outer taps)
- *   y[2n+1] = 2 h[c] x[n-(K-1)] = x[n-K+1]
- * Positions and ring state are per stage, shared by the channels, so each
- * channel's call must start from the same position: the caller saves it. */
-static int hb_up(const mixstage__hb_stage *st, float *hist, int pos, const float *in, float *out,
-                 int n) {
-  const int K = st->half, H = st->hlen;
-  const double *g = st->g;
-  for (int i = 0; i < n; i++) {
-    pos = (pos == 0 ? H : pos) - 1;
-    hist[pos] = hist[pos + H] = in[i];
-    const float *w = hist + pos;
-    double acc = 0.0;
-    /* g[m] multiplies the pair at |d| = 2m+1, i.e. w[K-1-m] and w[K+m]. */
-    for (int m = 0; m < K; m++) acc += g[m] * ((double)w[K - 1 - m] + (double)w[K + m]);
-    out[2 * i] = (float)(2.0 * acc);
-    out[2 * i + 1] = w[K - 1];
+/* Largest number of inputs one stage sees per call (stage 3 of 8x: 4 x 32)
+ * and the longest history (stage 1: 2K = 68). */
+#define HB_MAX_N (MIXSTAGE_OS_MAX_FRAMES * 4)
+#define HB_MAX_H 68
+
+/* The symmetric half-band sum for n consecutive outputs,
+ *   acc[i] = sum_{m=0}^{K-1} g[m] (p[i+1+m] + p[i-m]),   i = 0 .. n-1,
+ * over a linear window p (reads p[1-K] .. p[n4-1+K], n4 = n rounded up to 4).
+ * Each output is summed in the same order (m ascending) as a one-at-a-time
+ * loop, so the result is bit-identical to it; four outputs are computed side
+ * by side (GCC/Clang vector extension; two SSE2 registers). */
+static void hb_sym(const double *g, int K, const double *p, double *acc, int n) {
+#if defined(__GNUC__)
+  typedef double v2d __attribute__((vector_size(2 * sizeof(double))));
+  for (int i = 0; i < n; i += 4) {
+    v2d s0 = {0.0, 0.0}, s1 = {0.0, 0.0};
+    for (int m = 0; m < K; m++) {
+      v2d x0, x1, y0, y1, gm = {g[m], g[m]};
+      memcpy(&x0, p + i + 1 + m, sizeof x0);
+      memcpy(&x1, p + i + 3 + m, sizeof x1);
+      memcpy(&y0, p + i - m, sizeof y0);
+      memcpy(&y1, p + i + 2 - m, sizeof y1);
+      s0 += gm * (x0 + y0);
+      s1 += gm * (x1 + y1);
+    }
+    memcpy(acc + i, &s0, sizeof s0);
+    memcpy(acc + i + 2, &s1, sizeof s1);
   }
-  return pos;
+#else
+  for (int i = 0; i < n; i++) {
+    double s = 0.0;
+    for (int m = 0; m < K; m++) s += g[m] * (p[i + 1 + m] + p[i - m]);
+    acc[i] = s;
+  }
+#endif
 }
 
-/* Decimate by 2: 2n inputs -> n outputs, y[n] = sum_i h[i] v[2n - i]:
- *   y[n] = 1/2 v[2(n-K)+1] + sum_j g (v_even[n-j] + v_even[n-(2K-1-j)]).
- * The odd-phase samples go through a K-sample delay line. */
-static void hb_down(const mixstage__hb_stage *st, float *even, float *odd, int *pos_io,
-                    int *opos_io, const float *in, float *out, int n) {
-  const int K = st->half, H = st->hlen;
-  const double *g = st->g;
-  int pos = *pos_io, opos = *opos_io;
-  for (int i = 0; i < n; i++) {
-    pos = (pos == 0 ? H : pos) - 1;
-    even[pos] = even[pos + H] = in[2 * i];
-    const float *w = even + pos;
-    double acc = 0.0;
-    for (int m = 0; m < K; m++) acc += g[m] * ((double)w[K - 1 - m] + (double)w[K + m]);
-    acc += 0.5 * (double)odd[opos];
-    odd[opos] = in[2 * i + 1];
-    opos = opos + 1 == K ? 0 : opos + 1;
-    out[i] = (float)acc;
+/* Interpolate by 2: n inputs -> 2n outputs.  With the window
+ * lin = [2K previous inputs | in[0..n-1]] and x[j] = lin[2K + j]:
+ *   y[2j]   = 2 sum_m g[m] (x[j-K+1+m] + x[j-K-m])   (the symmetric outer taps)
+ *   y[2j+1] = 2 h[c] x[j-K+1] = x[j-K+1]              (the centre tap)
+ * hist (2K floats, oldest first) carries the window between calls. */
+static void hb_up(const mixstage__hb_stage *st, float *hist, const float *in, float *out, int n) {
+  const int K = st->half, H = st->hlen, n4 = (n + 3) & ~3;
+  double lin[HB_MAX_H + HB_MAX_N], acc[HB_MAX_N];
+  for (int k = 0; k < H; k++) lin[k] = (double)hist[k];
+  for (int j = 0; j < n; j++) lin[H + j] = (double)in[j];
+  for (int j = n; j < n4; j++) lin[H + j] = 0.0; /* lanes past n: computed, discarded */
+  const double *p = lin + H - K;
+  hb_sym(st->g, K, p, acc, n);
+  for (int j = 0; j < n; j++) {
+    out[2 * j] = (float)(2.0 * acc[j]);
+    out[2 * j + 1] = (float)p[j + 1];
   }
-  *pos_io = pos;
-  *opos_io = opos;
+  for (int k = 0; k < H; k++) hist[k] = (float)lin[n + k];
+}
+
+/* Decimate by 2: 2n inputs -> n outputs, y[j] = sum_i h[i] v[2j - i]:
+ *   y[j] = sum_m g[m] (e[j-K+1+m] + e[j-K-m]) + 1/2 o[j-K],
+ * e[j] = v[2j] (window: 2K previous even inputs first), o[j] = v[2j+1] (a
+ * K-sample delay: K previous odd inputs first). */
+static void hb_down(const mixstage__hb_stage *st, float *even, float *odd, const float *in,
+                    float *out, int n) {
+  const int K = st->half, H = st->hlen, n4 = (n + 3) & ~3;
+  double lin[HB_MAX_H + HB_MAX_N], acc[HB_MAX_N];
+  float olin[HB_MAX_H / 2 + HB_MAX_N];
+  for (int k = 0; k < H; k++) lin[k] = (double)even[k];
+  for (int k = 0; k < K; k++) olin[k] = odd[k];
+  for (int j = 0; j < n; j++) {
+    lin[H + j] = (double)in[2 * j];
+    olin[K + j] = in[2 * j + 1];
+  }
+  for (int j = n; j < n4; j++) lin[H + j] = 0.0;
+  hb_sym(st->g, K, lin + H - K, acc, n);
+  for (int j = 0; j < n; j++) out[j] = (float)(acc[j] + 0.5 * (double)olin[j]);
+  for (int k = 0; k < H; k++) even[k] = (float)lin[n + k];
+  for (int k = 0; k < K; k++) odd[k] = olin[n + k];
 }
 
 void mixstage__os_up(mixstage__oversampler *os, const float *const *in, int nframes) {
@@ -236,13 +269,12 @@ void mixstage__os_up(mixstage__oversampler *os, const float *const *in, int nfra
   }
   for (int s = 0; s < ns; s++) {
     mixstage__hb_stage *st = &os->st[s];
-    int n = nframes << s, pos = st->up_pos;
+    int n = nframes << s;
     for (int c = 0; c < os->nch; c++) {
       const float *src = s == 0 ? in[c] : (s == 1 ? os->mid[c] : os->mid2[c]);
       float *dst = s == ns - 1 ? os->hi[c] : (s == 0 ? os->mid[c] : os->mid2[c]);
-      pos = hb_up(st, st->up_hist + (size_t)c * 2 * st->hlen, st->up_pos, src, dst, n);
+      hb_up(st, st->up_hist + (size_t)c * st->hlen, src, dst, n);
     }
-    st->up_pos = pos;
   }
 }
 
@@ -270,17 +302,13 @@ void mixstage__os_down(mixstage__oversampler *os, float *const *out, int nframes
   }
   for (int s = ns - 1; s >= 0; s--) {
     mixstage__hb_stage *st = &os->st[s];
-    int n = nframes << s, pos = 0, opos = 0;
+    int n = nframes << s;
     for (int c = 0; c < os->nch; c++) {
       const float *src = s == ns - 1 ? os->hi[c] : (s == 0 ? os->mid[c] : os->mid2[c]);
       float *dst = s == 0 ? out[c] : (s == 1 ? os->mid[c] : os->mid2[c]);
-      pos = st->dn_pos;
-      opos = st->dn_odd_pos;
-      hb_down(st, st->dn_even + (size_t)c * 2 * st->hlen, st->dn_odd + (size_t)c * st->half, &pos,
-              &opos, src, dst, n);
+      hb_down(st, st->dn_even + (size_t)c * st->hlen, st->dn_odd + (size_t)c * st->half, src, dst,
+              n);
     }
-    st->dn_pos = pos;
-    st->dn_odd_pos = opos;
   }
 }
 

@@ -48,15 +48,16 @@
 #define MIXSTAGE_OS_MAX_CHANNELS 16
 
 /* One half-band stage: g[] are the K distinct non-zero outer taps of the
- * symmetric kernel (the centre tap is 1/2, the other even taps are zero). */
+ * symmetric kernel (the centre tap is 1/2, the other even taps are zero).
+ * Histories are linear (oldest first), per channel, so a block is filtered
+ * as one contiguous window (see oversample.c). */
 typedef struct mixstage__hb_stage {
   int half;       /* K: the kernel has 2K non-zero outer taps, length 4K-1 */
   int hlen;       /* history length per channel (2K) */
   const double *g;/* K taps, g[m] = h[c - (2m+1)] = h[c + 2m+1] */
-  float *up_hist; /* nch * 2 * hlen (doubled ring: always one contiguous window) */
-  float *dn_even; /* nch * 2 * hlen */
-  float *dn_odd;  /* nch * 2 * K: odd-phase samples awaiting the centre tap */
-  int up_pos, dn_pos, dn_odd_pos;
+  float *up_hist; /* nch * hlen: the last 2K inputs of up() */
+  float *dn_even; /* nch * hlen: the last 2K even-phase inputs of down() */
+  float *dn_odd;  /* nch * K: odd-phase samples awaiting the centre tap */
 } mixstage__hb_stage;
 
 typedef struct mixstage__oversampler {

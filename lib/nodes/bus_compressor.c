@@ -30,6 +30,18 @@
  * alias audibly at 1x.  The oversampler runs whether tape is on or not, so
  * the latency (mixstage__os_latency_for(4) frames) is constant and switching
  * tape is seamless; the dry path of the mix is delayed to match.
+ *
+ * With tape off the output is not taken from the oversampler (whose round
+ * trip is a delay only to within its pass-band ripple and half-band roll-off)
+ * but computed as one gain on the delayed input: the compressor gain is
+ * delayed with the audio (a ring beside the dry delay) and folded with the
+ * mix into
+ *     out[n] = x[n - L] * float((1 - mix[n]) + mix[n] g[n - L] makeup[n - L]),
+ * the same timing as the wet path through the oversampler.  That float is
+ * what gain_trace reports, so out == trace * delayed input bit for bit and a
+ * stem scaled by the trace is exactly its share of the bus.  Switching tape
+ * crossfades between the two paths across one control cell; the trace is
+ * unavailable (gain_trace returns 0) while any of the tape path is heard.
  */
 #include <math.h>
 #include <string.h>
@@ -94,6 +106,7 @@ typedef struct bus_comp_state {
   double gr; /* current GR, dB */
   /* gain stages */
   bc_ramp makeup, mix, drive;
+  bc_ramp tape_x; /* 0 = plain gain path, 1 = oversampled tape path */
   int cell_pos;
   int tape;
   int initialised;
@@ -102,7 +115,12 @@ typedef struct bus_comp_state {
   int os_ok;
   int lat;
   float *dry; /* nch * dlen ring */
+  double *gdel; /* dlen ring: compressor gain x makeup, delayed with dry */
   int dlen, dpos;
+  /* gain_trace: the float gain each channel's delayed input was multiplied
+   * by in the last process() call (one linked gain, so one row) */
+  float trace[MIXSTAGE_OS_MAX_FRAMES];
+  int trace_n, trace_nch, trace_ok;
 } bus_comp_state;
 
 static void bc_fini(void *s, const mixstage__node_env *env) {
@@ -112,6 +130,8 @@ static void bc_fini(void *s, const mixstage__node_env *env) {
   st->os_ok = 0;
   mixstage__free(st->alloc, st->dry);
   st->dry = NULL;
+  mixstage__free(st->alloc, st->gdel);
+  st->gdel = NULL;
 }
 
 static int bc_init(void *s, const mixstage__node_env *env) {
@@ -125,7 +145,8 @@ static int bc_init(void *s, const mixstage__node_env *env) {
   st->lat = mixstage__os_latency(&st->os);
   st->dlen = st->lat + 1;
   st->dry = mixstage__calloc(env->alloc, (size_t)st->nch * (size_t)st->dlen, sizeof(float));
-  if (!st->dry) {
+  st->gdel = mixstage__calloc(env->alloc, (size_t)st->dlen, sizeof(double));
+  if (!st->dry || !st->gdel) {
     bc_fini(s, env);
     return MIXSTAGE_ENOMEM;
   }
@@ -144,10 +165,14 @@ static void bc_reset(void *s) {
   st->makeup.prev = st->makeup.target;
   st->mix.prev = st->mix.target;
   st->drive.prev = st->drive.target;
+  st->tape_x.prev = st->tape_x.target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   mixstage__os_reset(&st->os);
   memset(st->dry, 0, (size_t)st->nch * (size_t)st->dlen * sizeof(float));
+  /* the silent history was "played" at no reduction */
+  for (int j = 0; j < st->dlen; j++) st->gdel[j] = st->makeup.target;
   st->dpos = 0;
+  st->trace_n = 0;
 }
 
 static void ramp_set(bc_ramp *r, double v, int cell_pos, int first) {
@@ -188,6 +213,7 @@ static void bc_update(void *s, const double *p) {
   ramp_set(&st->mix, p[P_MIX] * 0.01, st->cell_pos, first);
   ramp_set(&st->drive, mixstage__db_to_gain(p[P_TAPE_DRIVE]), st->cell_pos, first);
   st->tape = p[P_TAPE] >= 0.5;
+  ramp_set(&st->tape_x, st->tape ? 1.0 : 0.0, st->cell_pos, first);
   st->cell_pos = first ? MIXSTAGE_CONTROL_FRAMES : 0;
   st->initialised = 1;
 }
@@ -204,6 +230,7 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   if (dn > MIXSTAGE_MAX_CHANNELS) dn = MIXSTAGE_MAX_CHANNELS;
   if (nframes > MIXSTAGE_OS_MAX_FRAMES) nframes = MIXSTAGE_OS_MAX_FRAMES; /* engine contract */
   float wet[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
+  double gnow[MIXSTAGE_OS_MAX_FRAMES];
   const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
 
   for (int i = 0; i < nframes; i++) {
@@ -220,6 +247,7 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
     if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
     st->gr = gr;
     double g = mixstage__db_to_gain(-gr) * ramp_at(&st->makeup, st->cell_pos + i + 1);
+    gnow[i] = g;
     for (int c = 0; c < nch; c++) wet[c][i] = (float)(buf[c][i] * g);
   }
 
@@ -242,18 +270,36 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   mixstage__os_down(&st->os, wout, nframes);
 
   /* Mix against the dry input delayed by the oversampler's latency. */
+  int traced = 1;
   for (int i = 0; i < nframes; i++) {
-    double mx = ramp_at(&st->mix, st->cell_pos + i + 1);
+    int k = st->cell_pos + i + 1;
+    double mx = ramp_at(&st->mix, k);
+    double tx = ramp_at(&st->tape_x, k);
     int rd = st->dpos - st->lat;
     if (rd < 0) rd += st->dlen;
+    st->gdel[st->dpos] = gnow[i];
+    double gd = st->gdel[rd];
+    /* tape off: one gain on the delayed input, mix folded in (see top) */
+    float gf = (float)((1.0 - mx) + mx * gd);
+    st->trace[i] = gf;
+    if (tx > 0.0) traced = 0;
     for (int c = 0; c < nch; c++) {
       float *d = st->dry + (size_t)c * (size_t)st->dlen;
       d[st->dpos] = buf[c][i];
       float dry = d[rd];
-      buf[c][i] = mx >= 1.0 ? wet[c][i] : (float)(dry + mx * ((double)wet[c][i] - dry));
+      if (tx <= 0.0) {
+        buf[c][i] = dry * gf;
+      } else {
+        double w = tx >= 1.0 ? (double)wet[c][i]
+                             : tx * (double)wet[c][i] + (1.0 - tx) * ((double)dry * gd);
+        buf[c][i] = mx >= 1.0 ? (float)w : (float)(dry + mx * (w - dry));
+      }
     }
     if (++st->dpos >= st->dlen) st->dpos = 0;
   }
+  st->trace_n = nframes;
+  st->trace_nch = nch;
+  st->trace_ok = traced;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
@@ -273,6 +319,14 @@ static float bc_gain_reduction(const void *s) {
   return (float)st->gr;
 }
 
+static int bc_gain_trace(const void *s, float *const *g, int nch, int n) {
+  const bus_comp_state *st = s;
+  if (!st->trace_ok || n < 0 || n > st->trace_n || nch > st->trace_nch) return 0;
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) g[c][i] = st->trace[i];
+  return 1;
+}
+
 const mixstage__node_class mixstage__bus_compressor_class = {
     .name = "bus_compressor",
     .description = "Mix-bus glue compressor: RMS-ish linked detector, stepped ratios, optional tape",
@@ -288,4 +342,5 @@ const mixstage__node_class mixstage__bus_compressor_class = {
     .latency = bc_latency,
     .tail = bc_tail,
     .gain_reduction = bc_gain_reduction,
+    .gain_trace = bc_gain_trace,
 };

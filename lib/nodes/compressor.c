@@ -51,6 +51,10 @@ typedef struct comp_state {
   int cell_pos;
   int fresh; /* no audio since init/reset: the next update jumps, no ramp */
   float gr_now; /* largest current GR over the channels, dB */
+  /* Gain applied by the last process() call, per channel (gain_trace): the
+   * float by which each sample was multiplied, so the trace is exact. */
+  float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  int trace_n, trace_nch;
   mixstage__dyn_detector det;
   mixstage__comp_ballistics bal[MIXSTAGE_MAX_CHANNELS];
 } comp_state;
@@ -74,6 +78,7 @@ static void comp_reset(void *s) {
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->fresh = 1;
   st->gr_now = 0.0f;
+  st->trace_n = 0;
 }
 
 /* Value a cell ramp has reached after pos frames (the update may come mid-ramp). */
@@ -153,12 +158,18 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
       }
       double gr = mixstage__comp_ballistics_run(&st->bal[c], target);
       if (gr > gr_hi) gr_hi = gr;
-      double g = (1.0 - mx) + mx * mk * mixstage__db_to_gain(-gr);
-      buf[c][i] = (float)((double)buf[c][i] * g);
+      /* Dry/wet and makeup folded into one gain (the node has no latency,
+       * so the dry path needs no delay), rounded to float and applied as a
+       * float product: out == trace * in holds bit for bit. */
+      float g = (float)((1.0 - mx) + mx * mk * mixstage__db_to_gain(-gr));
+      buf[c][i] *= g;
+      if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[c][i] = g;
     }
     gr_max = (float)gr_hi;
   }
   if (nframes > 0) st->gr_now = gr_max;
+  st->trace_n = nframes <= MIXSTAGE_CONTROL_FRAMES ? nframes : 0; /* beyond the contract */
+  st->trace_nch = nch;
   st->fresh = 0;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
@@ -167,6 +178,14 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
 static float comp_gain_reduction(const void *s) {
   const comp_state *st = s;
   return st->gr_now;
+}
+
+static int comp_gain_trace(const void *s, float *const *g, int nch, int n) {
+  const comp_state *st = s;
+  if (n < 0 || n > st->trace_n || n > MIXSTAGE_CONTROL_FRAMES || nch > st->trace_nch) return 0;
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) g[c][i] = st->trace[c][i];
+  return 1;
 }
 
 const mixstage__node_class mixstage__compressor_class = {
@@ -181,4 +200,5 @@ const mixstage__node_class mixstage__compressor_class = {
     .update = comp_update,
     .process = comp_process,
     .gain_reduction = comp_gain_reduction,
+    .gain_trace = comp_gain_trace,
 };

@@ -392,4 +392,8 @@ const mixstage__node_class mixstage__delay_class = {
     .process = delay_process,
     .latency = delay_latency,
     .tail = delay_tail,
+    /* Linear.  Modulation and time glides move the read point by time and
+     * parameters alone, never by the signal, so a copy started at the same
+     * time gives exactly its part's share. */
+    .linear = 1,
 };

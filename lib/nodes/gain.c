@@ -65,4 +65,5 @@ const mixstage__node_class mixstage__gain_class = {
     .reset = gain_reset,
     .update = gain_update,
     .process = gain_process,
+    .linear = 1,
 };

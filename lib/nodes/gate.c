@@ -43,6 +43,11 @@ typedef struct gate_state {
   double fs;
   double thr, close_thr, ratio, range; /* range as GR >= 0 */
   float gr_now;
+  /* Gain applied by the last process() call (gain_trace).  The gate's gain
+   * is linked by construction (one level for all channels), so one row
+   * serves every channel. */
+  float trace[MIXSTAGE_CONTROL_FRAMES];
+  int trace_n, trace_nch;
   mixstage__dyn_detector det;
   mixstage__gate_hold hold;
   mixstage__dyn_smoother sm; /* up = closing (release), down = opening (attack) */
@@ -63,6 +68,7 @@ static void gate_reset(void *s) {
   /* After a locate the gate starts closed, as it would after silence. */
   st->sm.y = st->range;
   st->gr_now = (float)st->range;
+  st->trace_n = 0;
 }
 
 static void gate_update(void *s, const double *p) {
@@ -92,13 +98,24 @@ static void gate_process(void *s, float *const *buf, int nch, int nframes, const
     gr = mixstage__dyn_smooth(&st->sm, target);
     float g = (float)mixstage__db_to_gain(-gr);
     for (int c = 0; c < nch; c++) buf[c][i] *= g;
+    if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[i] = g;
   }
   st->gr_now = (float)gr;
+  st->trace_n = nframes <= MIXSTAGE_CONTROL_FRAMES ? nframes : 0; /* beyond the contract */
+  st->trace_nch = nch;
 }
 
 static float gate_gain_reduction(const void *s) {
   const gate_state *st = s;
   return st->gr_now;
+}
+
+static int gate_gain_trace(const void *s, float *const *g, int nch, int n) {
+  const gate_state *st = s;
+  if (n < 0 || n > st->trace_n || nch > st->trace_nch) return 0;
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) g[c][i] = st->trace[i];
+  return 1;
 }
 
 const mixstage__node_class mixstage__gate_class = {
@@ -113,4 +130,5 @@ const mixstage__node_class mixstage__gate_class = {
     .update = gate_update,
     .process = gate_process,
     .gain_reduction = gate_gain_reduction,
+    .gain_trace = gate_gain_trace,
 };

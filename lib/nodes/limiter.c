@@ -24,6 +24,12 @@
  * boxcars run on gains quantised down to 2^-36 in int64, so the running sums
  * are exact (no drift over hours) and quantisation only ever lowers the gain.
  *
+ * The delay line holds the input before the input gain, and the input gain
+ * travels beside it in a ring, so the output is one float gain times the
+ * delayed input: out[n] = x[n - D] * float(gi[n - D] g[n]).  gain_trace
+ * reports that float, so out == trace * delayed input bit for bit (the stem
+ * renderer relies on it; the detector still sees float(x gi) as before).
+ *
  * Latency = detector delay + Dg frames, where Dg = lookahead in frames.
  * The lookahead parameter is edit-time (not automatable): changing it
  * clears the limiter's memory so the latency stays consistent.
@@ -72,7 +78,7 @@ static const mixstage_param_info limiter_params[P_COUNT] = {
 #define LIM_HF_FC 0.44
 
 typedef struct lim_chan {
-  float *delay;   /* audio delay line, dlen */
+  float *delay;   /* audio delay line (before the input gain), dlen */
   int64_t *dq_v;  /* sliding-minimum deque values, ring of mlen */
   int64_t *dq_t;  /* their sample indices */
   int64_t *box1;  /* ring of W1 quantised gains */
@@ -93,6 +99,9 @@ typedef struct limiter_state {
   int dmax;           /* allocated length of delay lines and rings */
   int la, w, w1, w2, m, det_delay;
   int dpos, b1pos, b2pos; /* ring positions shared by all channels */
+  double *gin;        /* input gain of each frame in the delay line, dlen */
+  float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES]; /* gain_trace */
+  int trace_n, trace_nch;
   mixstage__biquad hf_sec[2];
   int hf_pos, hf_lag;
   int64_t t;              /* sample counter for the deque */
@@ -132,6 +141,8 @@ static void limiter_fini(void *s, const mixstage__node_env *env) {
     memset(ch, 0, sizeof *ch);
   }
   mixstage__tp_fini(&st->tp, st->alloc);
+  mixstage__free(st->alloc, st->gin);
+  st->gin = NULL;
 }
 
 static int limiter_init(void *s, const mixstage__node_env *env) {
@@ -156,7 +167,8 @@ static int limiter_init(void *s, const mixstage__node_env *env) {
       return MIXSTAGE_ENOMEM;
     }
   }
-  if (mixstage__tp_init(&st->tp, env->alloc, st->nch) != MIXSTAGE_OK) {
+  st->gin = mixstage__calloc(env->alloc, (size_t)st->dmax, sizeof(double));
+  if (!st->gin || mixstage__tp_init(&st->tp, env->alloc, st->nch) != MIXSTAGE_OK) {
     limiter_fini(s, env);
     return MIXSTAGE_ENOMEM;
   }
@@ -189,7 +201,9 @@ static void limiter_reset(void *s) {
     mixstage__biquad_reset(&ch->hf_st[1]);
     memset(ch->hf, 0, sizeof ch->hf);
   }
+  for (int i = 0; i < st->dmax; i++) st->gin[i] = st->gi_target;
   mixstage__tp_reset(&st->tp);
+  st->trace_n = 0;
   st->dpos = st->b1pos = st->b2pos = 0;
   st->hf_pos = 0;
   st->t = 0;
@@ -267,6 +281,7 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   (void)key_nch;
   limiter_state *st = s;
   float xin[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double gi[MIXSTAGE_CONTROL_FRAMES];
   float pk[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   double req[MIXSTAGE_MAX_CHANNELS];
   const int dlen = st->dmax;
@@ -276,15 +291,14 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
 
   /* Input gain (ramped across the control cell), then the detector over the
    * block: its state is per channel and sample-sequential. */
+  for (int i = 0; i < nframes; i++) {
+    int k = st->cell_pos + i + 1;
+    gi[i] = k >= MIXSTAGE_CONTROL_FRAMES
+                ? st->gi_target
+                : st->gi_prev + (st->gi_target - st->gi_prev) * k / (double)MIXSTAGE_CONTROL_FRAMES;
+  }
   for (int c = 0; c < nch; c++) {
-    for (int i = 0; i < nframes; i++) {
-      int k = st->cell_pos + i + 1;
-      double gi = k >= MIXSTAGE_CONTROL_FRAMES
-                      ? st->gi_target
-                      : st->gi_prev + (st->gi_target - st->gi_prev) * k /
-                                          (double)MIXSTAGE_CONTROL_FRAMES;
-      xin[c][i] = (float)(buf[c][i] * gi);
-    }
+    for (int i = 0; i < nframes; i++) xin[c][i] = (float)(buf[c][i] * gi[i]);
     if (st->true_peak) mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, pk[c]);
     else mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, NULL);
   }
@@ -295,9 +309,10 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
     if (rd < 0) rd += dlen;
     int dd = st->dpos - st->det_delay;
     if (dd < 0) dd += dlen;
+    st->gin[st->dpos] = gi[i];
     for (int c = 0; c < nch; c++) {
       lim_chan *ch = &st->ch[c];
-      ch->delay[st->dpos] = xin[c][i];
+      ch->delay[st->dpos] = buf[c][i];
       /* In sample-peak mode the detector still runs (its state stays
        * current) and the sample at the detector's position counts. */
       /* high band: kept running in both modes so switching is seamless */
@@ -322,7 +337,7 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
         }
         p = (double)pk[c][i] + LIM_HF_ENV * (double)hm;
       } else {
-        p = fabs((double)ch->delay[dd]);
+        p = fabs((double)(float)(ch->delay[dd] * st->gin[dd])); /* = that frame's xin */
       }
       double r = 0.0;
       if (p > st->ceil_lin) r = st->ceil_db - mixstage__gain_to_db(p);
@@ -337,7 +352,9 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
       double r = st->link * worst + (1.0 - st->link) * req[c];
       double g = lim_gain_chain(st, ch, r);
       if (g < gmin) gmin = g;
-      buf[c][i] = (float)(ch->delay[rd] * g);
+      float gf = (float)(st->gin[rd] * g);
+      st->trace[c][i] = gf;
+      buf[c][i] = ch->delay[rd] * gf;
     }
     st->gr_gain = gmin;
     st->t++;
@@ -346,8 +363,18 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
     if (++st->b1pos >= st->w1) st->b1pos = 0;
     if (++st->b2pos >= st->w2) st->b2pos = 0;
   }
+  st->trace_n = nframes;
+  st->trace_nch = nch;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+}
+
+static int limiter_gain_trace(const void *s, float *const *g, int nch, int n) {
+  const limiter_state *st = s;
+  if (n < 0 || n > st->trace_n || nch > st->trace_nch) return 0;
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) g[c][i] = st->trace[c][i];
+  return 1;
 }
 
 static int limiter_latency(const void *s) {
@@ -380,4 +407,5 @@ const mixstage__node_class mixstage__limiter_class = {
     .latency = limiter_latency,
     .tail = limiter_tail,
     .gain_reduction = limiter_gain_reduction,
+    .gain_trace = limiter_gain_trace,
 };

@@ -555,4 +555,8 @@ const mixstage__node_class mixstage__reverb_class = {
     .process = reverb_process,
     .latency = reverb_latency,
     .tail = reverb_tail,
+    /* Linear.  The feedback-matrix rotation is time-variant but depends only
+     * on time since reset, not on the signal: a copy processing part of the
+     * signal from the same start gives exactly that part's share. */
+    .linear = 1,
 };

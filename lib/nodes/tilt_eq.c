@@ -173,4 +173,5 @@ const mixstage__node_class mixstage__tilt_eq_class = {
     .update = tilt_update,
     .process = tilt_process,
     .tail = tilt_tail,
+    .linear = 1,
 };

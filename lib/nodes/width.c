@@ -170,4 +170,5 @@ const mixstage__node_class mixstage__width_class = {
     .update = width_update,
     .process = width_process,
     .tail = width_tail,
+    .linear = 1,
 };

@@ -1,0 +1,548 @@
+/* Bounces: a profile rendered to memory in one pass.  The production mix
+ * runs as the main pass; every output the profile delivers forks from it
+ * where the profile's rules differ (see include/mixstage/profile.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+typedef struct bounce_output {
+  char name[MIXSTAGE__NAME_MAX + 8];
+  int kind;
+  float *data;
+  int nulls;
+  char note[MIXSTAGE__ERR_MAX];
+} bounce_output;
+
+struct mixstage_bounce {
+  char profile[64];
+  int count, cap;
+  int64_t frames;
+  int channels;
+  bounce_output *out;
+};
+
+/* ---- bounce objects ------------------------------------------------------------- */
+
+MIXSTAGE_EXPORT void mixstage_bounce_destroy(mixstage_bounce *b) {
+  if (!b) return;
+  for (int i = 0; i < b->count; i++) free(b->out[i].data);
+  free(b->out);
+  free(b);
+}
+
+MIXSTAGE_EXPORT int mixstage_bounce_count(const mixstage_bounce *b) { return b ? b->count : 0; }
+MIXSTAGE_EXPORT int64_t mixstage_bounce_frames(const mixstage_bounce *b) { return b ? b->frames : 0; }
+MIXSTAGE_EXPORT int mixstage_bounce_channels(const mixstage_bounce *b) { return b ? b->channels : 0; }
+MIXSTAGE_EXPORT const char *mixstage_bounce_profile(const mixstage_bounce *b) { return b ? b->profile : NULL; }
+
+static const bounce_output *output_at(const mixstage_bounce *b, int i) {
+  return b && i >= 0 && i < b->count ? &b->out[i] : NULL;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_bounce_name(const mixstage_bounce *b, int i) {
+  const bounce_output *o = output_at(b, i);
+  return o ? o->name : NULL;
+}
+MIXSTAGE_EXPORT int mixstage_bounce_kind(const mixstage_bounce *b, int i) {
+  const bounce_output *o = output_at(b, i);
+  return o ? o->kind : MIXSTAGE_ERANGE;
+}
+MIXSTAGE_EXPORT const float *mixstage_bounce_data(const mixstage_bounce *b, int i) {
+  const bounce_output *o = output_at(b, i);
+  return o ? o->data : NULL;
+}
+MIXSTAGE_EXPORT int mixstage_bounce_nulls(const mixstage_bounce *b, int i) {
+  const bounce_output *o = output_at(b, i);
+  return o ? o->nulls : MIXSTAGE_ERANGE;
+}
+MIXSTAGE_EXPORT const char *mixstage_bounce_note(const mixstage_bounce *b, int i) {
+  const bounce_output *o = output_at(b, i);
+  return o ? o->note : NULL;
+}
+MIXSTAGE_EXPORT int mixstage_bounce_find(const mixstage_bounce *b, const char *name) {
+  if (!b || !name) return MIXSTAGE_ENULL;
+  for (int i = 0; i < b->count; i++)
+    if (strcmp(b->out[i].name, name) == 0) return i;
+  return MIXSTAGE_ENOTFOUND;
+}
+
+static int add_output(mixstage_bounce *b, const char *name, int kind) {
+  if (b->count == b->cap) {
+    int cap = b->cap ? 2 * b->cap : 16;
+    bounce_output *n = realloc(b->out, sizeof *n * (size_t)cap);
+    if (!n) return MIXSTAGE_ENOMEM;
+    b->out = n;
+    b->cap = cap;
+  }
+  bounce_output *o = &b->out[b->count];
+  memset(o, 0, sizeof *o);
+  snprintf(o->name, sizeof o->name, "%s", name);
+  o->kind = kind;
+  o->nulls = 1;
+  size_t n = (size_t)b->frames * (size_t)b->channels;
+  o->data = calloc(n ? n : 1, sizeof(float));
+  if (!o->data) return MIXSTAGE_ENOMEM;
+  return b->count++;
+}
+
+/* ---- forks ---------------------------------------------------------------------- */
+
+static int act_of(const mixstage_profile *p, const mixstage_node *n) {
+  if (atomic_load(&((mixstage_node *)n)->bypass_req)) return MIXSTAGE_ACTION_BYPASS;
+  return p->action[n->role];
+}
+
+static void free_shadow(mixstage_graph *g, mixstage__shadow *sh) {
+  mixstage__unit *u = sh->unit;
+  if (sh->nodes)
+    for (int i = 0; i < u->node_count; i++) {
+      mixstage__snode *sn = &sh->nodes[i];
+      if (sn->state) {
+        if (sn->inited && sn->node->cls->fini) {
+          mixstage__node_env env = {g->sample_rate, g->tempo, u->channels, &g->alloc};
+          sn->node->cls->fini(sn->state, &env);
+        }
+        mixstage__gfree(g, sn->state);
+      }
+      mixstage__delay_free(g, &sn->delay);
+      mixstage__delay_free(g, &sn->pre_delay);
+      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) mixstage__gfree(g, sn->trace[c]);
+    }
+  mixstage__gfree(g, sh->nodes);
+  for (int i = 0; i < sh->input_count; i++) mixstage__delay_free(g, &sh->inputs[i].comp);
+  mixstage__gfree(g, sh->inputs);
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+    mixstage__gfree(g, sh->buf[c]);
+    mixstage__gfree(g, sh->pre[c]);
+    mixstage__gfree(g, sh->post[c]);
+    mixstage__gfree(g, sh->out[c]);
+  }
+  if (sh->sbuf) {
+    for (int i = 0; i < u->send_count * MIXSTAGE_MAX_CHANNELS; i++) mixstage__gfree(g, sh->sbuf[i]);
+    mixstage__gfree(g, sh->sbuf);
+  }
+  mixstage__gfree(g, sh);
+}
+
+static void teardown(mixstage_graph *g) {
+  mixstage__bounce_run *run = g->bounce;
+  if (!run) return;
+  for (mixstage__shadow *sh = run->all, *next; sh; sh = next) {
+    next = sh->all_next;
+    free_shadow(g, sh);
+  }
+  int n = g->strip_count + g->bus_count;
+  for (int i = 0; i < n; i++) {
+    mixstage__unit *u = i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
+    u->shadows = u->dag = NULL;
+    u->differs = 0;
+    u->need_in = 0;
+    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+      mixstage__gfree(g, u->in[c]);
+      u->in[c] = NULL;
+    }
+    for (int k = 0; k < u->node_count; k++) {
+      mixstage_node *nd = u->nodes[k];
+      nd->trace_wanted = nd->trace_ok = 0;
+      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+        mixstage__gfree(g, nd->trace[c]);
+        nd->trace[c] = NULL;
+      }
+    }
+  }
+  free(run->main_outputs);
+  free(run);
+  g->bounce = NULL;
+}
+
+static int alloc_block(mixstage_graph *g, float **dst, int channels) {
+  for (int c = 0; c < channels; c++)
+    if (!(dst[c] = mixstage__galloc(g, MIXSTAGE__BLOCK, sizeof(float)))) return MIXSTAGE_ENOMEM;
+  return MIXSTAGE_OK;
+}
+
+static int want_trace(mixstage_graph *g, float **trace, int *wanted, int channels) {
+  if (*wanted) return MIXSTAGE_OK;
+  *wanted = 1;
+  for (int c = 0; c < channels; c++)
+    if (!(trace[c] = mixstage__galloc(g, MIXSTAGE__CELL, sizeof(float)))) return MIXSTAGE_ENOMEM;
+  return MIXSTAGE_OK;
+}
+
+/* A fork of unit u.  stem_mode: dynamics apply the production (or the DAG
+ * fork's) gain; otherwise every stage that is on runs on the fork's input. */
+static mixstage__shadow *new_shadow(mixstage_graph *g, mixstage__unit *u, int stem_mode, int *rc) {
+  mixstage__bounce_run *run = g->bounce;
+  const mixstage_profile *p = run->profile;
+  mixstage__shadow *sh = mixstage__galloc(g, 1, sizeof *sh);
+  if (!sh) goto oom;
+  sh->unit = u;
+  sh->stem_mode = stem_mode;
+  sh->collect = -1;
+  sh->all_next = run->all;
+  run->all = sh;
+  int C = u->channels, B = u->out_channels;
+  int wide = C > B ? C : B;
+  if (alloc_block(g, sh->buf, wide) || alloc_block(g, sh->post, B) || alloc_block(g, sh->out, B)) goto oom;
+  if (u->node_count && !(sh->nodes = mixstage__galloc(g, (size_t)u->node_count, sizeof *sh->nodes))) goto oom;
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *nd = u->nodes[i];
+    mixstage__snode *sn = &sh->nodes[i];
+    sn->node = nd;
+    int act = act_of(p, nd);
+    if (act == MIXSTAGE_ACTION_MUTE) sn->mode = MIXSTAGE__SN_MUTE;
+    else if (act == MIXSTAGE_ACTION_BYPASS) sn->mode = MIXSTAGE__SN_DELAY;
+    else if (stem_mode && nd->cls->gain_trace) sn->mode = MIXSTAGE__SN_TRACE;
+    else sn->mode = MIXSTAGE__SN_INSTANCE;
+    if (mixstage__delay_init(g, &sn->pre_delay, C, nd->pre_delay.delay) ||
+        mixstage__delay_init(g, &sn->delay, C, sn->mode == MIXSTAGE__SN_INSTANCE ? 0 : nd->latency))
+      goto oom;
+    if (sn->mode == MIXSTAGE__SN_INSTANCE || sn->mode == MIXSTAGE__SN_TRACE) {
+      /* TRACE keeps a copy too: it takes over if the gain cannot be traced. */
+      if (!(sn->state = mixstage__galloc(g, 1, nd->cls->state_size ? nd->cls->state_size : 1))) goto oom;
+      mixstage__node_env env = {g->sample_rate, g->tempo, C, &g->alloc};
+      int r = nd->cls->init ? nd->cls->init(sn->state, &env) : MIXSTAGE_OK;
+      if (r != MIXSTAGE_OK) {
+        *rc = mixstage__fail(g, r, "%s: could not fork for the bounce", mixstage_node_label(nd));
+        return NULL;
+      }
+      sn->inited = 1;
+      if (nd->cls->update) nd->cls->update(sn->state, nd->pv);
+      if (nd->cls->reset) nd->cls->reset(sn->state);
+      sn->serial = nd->update_serial;
+    }
+  }
+  return sh;
+oom:
+  *rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory forking for the bounce",
+                       mixstage__unit_what(u), u->name);
+  return NULL;
+}
+
+static void attach(mixstage__unit *u, mixstage__shadow *sh) {
+  mixstage__shadow **tail = &u->shadows;
+  while (*tail) tail = &(*tail)->next;
+  *tail = sh;
+}
+
+static int add_input(mixstage_graph *g, mixstage__shadow *sh, float **src, int delay) {
+  int n = sh->input_count + 1;
+  mixstage__sinput *in = mixstage__galloc(g, (size_t)n, sizeof *in);
+  if (!in) return MIXSTAGE_ENOMEM;
+  if (sh->inputs) memcpy(in, sh->inputs, sizeof *in * (size_t)sh->input_count);
+  mixstage__gfree(g, sh->inputs);
+  sh->inputs = in;
+  in[n - 1].src = src;
+  sh->input_count = n;
+  return mixstage__delay_init(g, &in[n - 1].comp, sh->unit->channels, delay);
+}
+
+/* The profile's fork of u and of every differing unit it depends on. */
+static int need_dag(mixstage_graph *g, mixstage__unit *u, int *rc) {
+  if (!u->differs || u->dag) return MIXSTAGE_OK;
+  const mixstage_profile *p = g->bounce->profile;
+  mixstage__shadow *sh = new_shadow(g, u, 0, rc);
+  if (!sh) return *rc;
+  u->dag = sh;
+  if (u->kind == MIXSTAGE__UNIT_STRIP) {
+    sh->from_in = 1;
+    u->need_in = 1;
+    if (alloc_block(g, u->in, u->channels)) return *rc = MIXSTAGE_ENOMEM;
+  } else {
+    mixstage_bus *b = (mixstage_bus *)u;
+    for (int i = 0; i < b->input_count; i++) {
+      mixstage__input *in = &b->inputs[i];
+      mixstage__unit *src = in->unit ? in->unit : in->send->from;
+      if (in->send && p->action[in->send->role] == MIXSTAGE_ACTION_MUTE) continue;
+      if (src->differs && need_dag(g, src, rc)) return *rc;
+      float **ptr;
+      if (in->unit) {
+        ptr = src->differs ? src->dag->out : src->out;
+      } else {
+        int si = 0;
+        while (src->sends[si] != in->send) si++;
+        ptr = src->differs ? &src->dag->sbuf[si * MIXSTAGE_MAX_CHANNELS] : in->send->buf;
+      }
+      if (add_input(g, sh, ptr, in->comp.delay)) return *rc = MIXSTAGE_ENOMEM;
+    }
+  }
+  if (u->send_count) {
+    sh->sbuf = mixstage__galloc(g, (size_t)u->send_count * MIXSTAGE_MAX_CHANNELS, sizeof *sh->sbuf);
+    if (!sh->sbuf) return *rc = MIXSTAGE_ENOMEM;
+    for (int si = 0; si < u->send_count; si++)
+      if (alloc_block(g, &sh->sbuf[si * MIXSTAGE_MAX_CHANNELS], u->sends[si]->to->u.channels))
+        return *rc = MIXSTAGE_ENOMEM;
+    if (alloc_block(g, sh->pre, u->channels)) return *rc = MIXSTAGE_ENOMEM;
+  }
+  attach(u, sh);
+  return MIXSTAGE_OK;
+}
+
+/* Which units the profile changes: a stage whose action differs from the
+ * production's, or an input that changed (a differing unit, a muted send). */
+static void mark_differs(mixstage_graph *g, const mixstage_profile *p) {
+  const mixstage_profile *prod = mixstage__production();
+  for (int i = 0; i < g->schedule_count; i++) {
+    mixstage__unit *u = g->schedule[i];
+    int d = 0;
+    for (int k = 0; k < u->node_count && !d; k++)
+      d = p->action[u->nodes[k]->role] != prod->action[u->nodes[k]->role];
+    if (u->kind == MIXSTAGE__UNIT_BUS) {
+      mixstage_bus *b = (mixstage_bus *)u;
+      for (int k = 0; k < b->input_count && !d; k++) {
+        mixstage__input *in = &b->inputs[k];
+        if (in->unit) d = in->unit->differs;
+        else d = in->send->from->differs || p->action[in->send->role] != prod->action[in->send->role];
+      }
+    }
+    u->differs = d;
+  }
+}
+
+/* A stem: src (a unit's output, or its DAG fork's) through every bus on the
+ * way to the mix bus, in stem mode.  Returns the last fork (at the mix bus). */
+static mixstage__shadow *stem_path(mixstage_graph *g, mixstage__unit *src, bounce_output *o, int *rc) {
+  float **ptr = src->differs ? src->dag->out : src->out;
+  int lat = src->latency_out;
+  mixstage__shadow *last = NULL;
+  for (mixstage_bus *b = src->output; b; b = b->u.output) {
+    mixstage__shadow *sh = new_shadow(g, &b->u, 1, rc);
+    if (!sh) return NULL;
+    if (add_input(g, sh, ptr, b->u.latency_in - lat)) {
+      *rc = MIXSTAGE_ENOMEM;
+      return NULL;
+    }
+    for (int i = 0; i < b->u.node_count; i++) {
+      mixstage__snode *sn = &sh->nodes[i];
+      mixstage_node *nd = sn->node;
+      if (sn->mode == MIXSTAGE__SN_TRACE) {
+        /* The gain comes from the unit's fork when the profile changes the
+         * unit, else from the production node itself. */
+        if (b->u.differs) {
+          if (need_dag(g, &b->u, rc)) return NULL;
+          sn->provider = &b->u.dag->nodes[i];
+          if (want_trace(g, sn->provider->trace, &sn->provider->trace_wanted, b->u.channels)) goto oom;
+        } else if (want_trace(g, nd->trace, &nd->trace_wanted, b->u.channels)) {
+          goto oom;
+        }
+      } else if (sn->mode == MIXSTAGE__SN_INSTANCE && !nd->cls->linear && o->nulls &&
+                 nd->role != MIXSTAGE_ROLE_BUS_COLOR) {
+        /* Bus color is the one nonlinear stage the rules apply to each stem
+         * on its own; the null check bypasses it. */
+        o->nulls = 0;
+        snprintf(o->note, sizeof o->note,
+                 "%s is nonlinear: this stem carries it, but stems through it do not add up exactly; "
+                 "bounce this group as one stem to keep the sum exact",
+                 mixstage_node_label(nd));
+      }
+    }
+    attach(&b->u, sh);
+    ptr = sh->out;
+    lat = b->u.latency_out;
+    last = sh;
+  }
+  return last;
+oom:
+  *rc = MIXSTAGE_ENOMEM;
+  return NULL;
+}
+
+void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n) {
+  mixstage__bounce_run *run = g->bounce;
+  mixstage_bounce *b = run->bounce;
+  int64_t first = pos - run->skip; /* output frame of this block's first frame */
+  int i0 = first < 0 ? (int)(-first) : 0;
+  if (i0 >= n) return;
+  int64_t dst = first + i0;
+  int m = n - i0;
+  if (dst + m > b->frames) m = (int)(b->frames - dst);
+  if (m <= 0) return;
+  int ch = b->channels;
+  mixstage__unit *mix = &g->buses[0]->u;
+  for (int k = 0; k < run->main_count; k++) {
+    float *d = b->out[run->main_outputs[k]].data + (size_t)dst * (size_t)ch;
+    for (int c = 0; c < ch; c++)
+      for (int i = 0; i < m; i++) d[(size_t)i * (size_t)ch + (size_t)c] = mix->out[c][i0 + i];
+  }
+  for (mixstage__shadow *sh = run->all; sh; sh = sh->all_next) {
+    if (sh->collect < 0) continue;
+    float *d = b->out[sh->collect].data + (size_t)dst * (size_t)ch;
+    for (int c = 0; c < ch; c++)
+      for (int i = 0; i < m; i++) d[(size_t)i * (size_t)ch + (size_t)c] = sh->out[c][i0 + i];
+  }
+}
+
+static int add_main_output(mixstage__bounce_run *run, int index) {
+  int *n = realloc(run->main_outputs, sizeof *n * (size_t)(run->main_count + 1));
+  if (!n) return MIXSTAGE_ENOMEM;
+  run->main_outputs = n;
+  n[run->main_count++] = index;
+  return MIXSTAGE_OK;
+}
+
+static int setup(mixstage_graph *g, const mixstage_profile *p, mixstage_bounce *b) {
+  int rc = MIXSTAGE_OK;
+  mixstage__bounce_run *run = g->bounce;
+  mark_differs(g, p);
+  mixstage__unit *mix = &g->buses[0]->u;
+  int idx;
+  if (p->mix) {
+    if ((idx = add_output(b, "mix", MIXSTAGE_OUTPUT_MIX)) < 0) return idx;
+    if (mix->differs) {
+      if (need_dag(g, mix, &rc)) return rc;
+      mix->dag->collect = idx;
+    } else if (add_main_output(run, idx)) {
+      return MIXSTAGE_ENOMEM;
+    }
+  }
+  if (p->stems != MIXSTAGE_STEMS_NONE) {
+    for (int i = 0; i < g->strip_count; i++) {
+      mixstage__unit *s = &g->strips[i]->u;
+      if (p->stems == MIXSTAGE_STEMS_PER_GROUP && s->output != g->buses[0]) continue;
+      if ((idx = add_output(b, s->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
+      if (s->differs && need_dag(g, s, &rc)) return rc;
+      mixstage__shadow *last = stem_path(g, s, &b->out[idx], &rc);
+      if (!last) return rc;
+      last->collect = idx;
+    }
+    if (p->stems == MIXSTAGE_STEMS_PER_GROUP)
+      for (int i = 1; i < g->bus_count; i++) {
+        mixstage__unit *grp = &g->buses[i]->u;
+        if (g->buses[i]->bus_kind != MIXSTAGE_BUS_GROUP || grp->output != g->buses[0]) continue;
+        if ((idx = add_output(b, grp->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
+        if (grp->differs && need_dag(g, grp, &rc)) return rc;
+        mixstage__shadow *last = stem_path(g, grp, &b->out[idx], &rc);
+        if (!last) return rc;
+        last->collect = idx;
+      }
+  }
+  if (p->fx_stems)
+    for (int i = 1; i < g->bus_count; i++) {
+      mixstage__unit *ret = &g->buses[i]->u;
+      if (g->buses[i]->bus_kind != MIXSTAGE_BUS_RETURN) continue;
+      char name[MIXSTAGE__NAME_MAX + 8];
+      snprintf(name, sizeof name, "%s", ret->name);
+      if ((idx = add_output(b, name, MIXSTAGE_OUTPUT_FX)) < 0) return idx;
+      /* An FX stem is the return as the production mix hears it. */
+      int d = ret->differs;
+      ret->differs = 0;
+      mixstage__shadow *last = stem_path(g, ret, &b->out[idx], &rc);
+      ret->differs = d;
+      if (!last) return rc;
+      last->collect = idx;
+    }
+  if (p->reference) {
+    if ((idx = add_output(b, "reference", MIXSTAGE_OUTPUT_REFERENCE)) < 0) return idx;
+    if (add_main_output(run, idx)) return MIXSTAGE_ENOMEM;
+  }
+  /* Forks run after their unit's chunk; reset their copies' state now. */
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const mixstage_profile *p,
+                                                       const mixstage_render_config *cfg, int *error) {
+  int dummy;
+  if (!error) error = &dummy;
+  if (!g || !p) {
+    *error = g ? mixstage__fail(g, MIXSTAGE_ENULL, "bounce: profile is NULL") : MIXSTAGE_ENULL;
+    return NULL;
+  }
+  mixstage_render_config c;
+  int rc = mixstage__render_resolve(g, cfg, &c);
+  if (rc == MIXSTAGE_OK) rc = mixstage_graph_prepare(g);
+  int64_t total = rc == MIXSTAGE_OK ? mixstage_graph_render_frames(g, &c) : rc;
+  if (total < 0) {
+    *error = (int)total;
+    return NULL;
+  }
+  mixstage_bounce *b = calloc(1, sizeof *b);
+  mixstage__bounce_run *run = calloc(1, sizeof *run);
+  if (!b || !run) {
+    free(b);
+    free(run);
+    *error = mixstage__fail(g, MIXSTAGE_ENOMEM, "bounce: out of memory");
+    return NULL;
+  }
+  snprintf(b->profile, sizeof b->profile, "%s", p->name);
+  b->frames = total;
+  b->channels = g->buses[0]->u.channels;
+  run->bounce = b;
+  run->profile = p;
+  run->total = total;
+  g->bounce = run;
+  const mixstage_profile *saved = atomic_load(&g->profile);
+  atomic_store(&g->profile, mixstage__production()); /* the main pass is the production mix */
+  rc = setup(g, p, b);
+  if (rc < 0) {
+    if (rc == MIXSTAGE_ENOMEM && !g->error[0]) mixstage__fail(g, rc, "bounce: out of memory");
+  } else {
+    mixstage__reset_runtime(g);
+    rc = mixstage__render_run(g, &c, NULL, total);
+  }
+  long fallbacks = atomic_load(&run->trace_fallbacks);
+  if (fallbacks)
+    for (int i = 0; i < b->count; i++)
+      if (b->out[i].kind == MIXSTAGE_OUTPUT_STEM && b->out[i].nulls) {
+        b->out[i].nulls = 0;
+        snprintf(b->out[i].note, sizeof b->out[i].note,
+                 "a dynamics stage could not report its gain for %ld blocks; its copy ran instead",
+                 fallbacks);
+      }
+  teardown(g);
+  atomic_store(&g->profile, saved);
+  mixstage__unprepare(g); /* the forks changed node state: next use prepares afresh */
+  if (rc < 0 && rc != MIXSTAGE_ENUMERIC) {
+    mixstage_bounce_destroy(b);
+    *error = rc;
+    return NULL;
+  }
+  *error = rc;
+  return b;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_null_check(mixstage_graph *g, const mixstage_profile *profile,
+                                              const mixstage_render_config *cfg, double *residual_db) {
+  if (!g || !residual_db) return MIXSTAGE_ENULL;
+  const mixstage_profile *base = profile ? profile : mixstage_profile_find("mix-stems");
+  if (base->stems == MIXSTAGE_STEMS_NONE)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "null check: profile '%s' delivers no stems", base->name);
+  int err;
+  mixstage_profile *stems = mixstage_profile_create("null-check-stems", base, &err);
+  mixstage_profile *mix = mixstage_profile_create("null-check-mix", NULL, &err);
+  if (!stems || !mix) {
+    mixstage_profile_destroy(stems);
+    mixstage_profile_destroy(mix);
+    return mixstage__fail(g, MIXSTAGE_ENOMEM, "null check: out of memory");
+  }
+  stems->action[MIXSTAGE_ROLE_BUS_COLOR] = MIXSTAGE_ACTION_BYPASS;
+  stems->fx_stems = 1;
+  stems->mix = 0;
+  stems->reference = 0;
+  mix->stems = MIXSTAGE_STEMS_NONE;
+  mix->mix = 1;
+  mix->reference = 0;
+  for (int r = MIXSTAGE_ROLE_BUS_COLOR; r <= MIXSTAGE_ROLE_MASTERING; r++) mix->action[r] = MIXSTAGE_ACTION_BYPASS;
+  mixstage_bounce *bs = mixstage_graph_bounce(g, stems, cfg, &err);
+  mixstage_bounce *bm = bs ? mixstage_graph_bounce(g, mix, cfg, &err) : NULL;
+  mixstage_profile_destroy(stems);
+  mixstage_profile_destroy(mix);
+  if (!bs || !bm) {
+    mixstage_bounce_destroy(bs);
+    return err;
+  }
+  size_t n = (size_t)bs->frames * (size_t)bs->channels;
+  double peak = 0.0;
+  const float *ref = bm->out[0].data;
+  for (size_t i = 0; i < n; i++) {
+    double sum = 0.0;
+    for (int k = 0; k < bs->count; k++) sum += bs->out[k].data[i];
+    double r = fabs(sum - (double)ref[i]);
+    if (r > peak) peak = r;
+  }
+  *residual_db = peak > 0.0 ? 20.0 * log10(peak) : -400.0;
+  mixstage_bounce_destroy(bs);
+  mixstage_bounce_destroy(bm);
+  return MIXSTAGE_OK;
+}

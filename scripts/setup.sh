@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# libmixstage: first command for a new user on Debian 12.
+#   ./scripts/setup.sh
+# Installs missing Debian packages, bootstraps and configures the build in
+# ./build, builds the library, then renders the demo song and prints its
+# report.  Safe to re-run; it only redoes what is out of date.
+#
+# Environment: MIXSTAGE_BUILD_DIR (default "build", relative to the source
+# tree), MAKEFLAGS / JOBS (default: one job per CPU).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/deps.sh
+. "$top/scripts/deps.sh"
+
+builddir="$top/${MIXSTAGE_BUILD_DIR:-build}"
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+fail() { mixstage_log "error: $*"; exit 1; }
+
+mixstage_install_deps || fail "could not install the dependencies"
+mixstage_bootstrap "$top" || fail "could not bootstrap the build system"
+mixstage_log "configure: $builddir"
+mixstage_configure "$top" "$builddir" || fail "configure failed (see $builddir/config.log)"
+mixstage_log "build: make -j$jobs"
+make -s -C "$builddir" -j"$jobs" >/dev/null || fail "build failed; re-run 'make -C $builddir' to see why"
+mixstage_log "demo: make -C ${builddir#"$top"/} demo"
+make -s -C "$builddir" demo || fail "the demo failed"
+mixstage_log "done.  Next: ./scripts/test.sh runs every test."

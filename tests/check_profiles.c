@@ -1,0 +1,375 @@
+/* Render profiles and bounces: the stem rules, measured. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mixstage.h"
+#include "testutil.h"
+
+#define FS 48000.0
+#define LEN 96000 /* 2 s of program */
+
+/* A small song: a kick keying a bass compressor, a pad with a production
+ * reverb insert (design), a lead with a post-fader send to a plate (mix-fx),
+ * kick and a hat in a Drums group with a compressor and an EQ, and the three
+ * mix-bus stages.  The lead's last note ends at 1.0 s. */
+typedef struct song {
+  mixstage_graph *g;
+  float *src[5];
+  mixstage_node *group_comp, *bus_comp, *limiter, *color;
+  mixstage_bus *drums, *plate;
+} song;
+
+static void make_song(song *s, int group_saturation) {
+  memset(s, 0, sizeof *s);
+  int err;
+  s->g = mixstage_graph_create(NULL, &err);
+  ck_assert_ptr_nonnull(s->g);
+  mixstage_graph *g = s->g;
+  for (int k = 0; k < 5; k++) s->src[k] = calloc(LEN, sizeof(float));
+  for (int i = 0; i < LEN; i++) {
+    double t = i / FS;
+    int ph = i % 24000;
+    s->src[0][i] = ph < 6000 ? (float)(0.8 * sin(2 * TU_PI * (50.0 + 80.0 * exp(-ph / 1200.0)) * ph / FS) * exp(-ph / 3000.0)) : 0.0f;
+    s->src[1][i] = (float)(0.3 * sin(2 * TU_PI * 55.0 * t) + 0.1 * sin(2 * TU_PI * 110.0 * t));
+    s->src[2][i] = (float)(0.15 * (sin(2 * TU_PI * 220.0 * t) + sin(2 * TU_PI * 277.2 * t) + sin(2 * TU_PI * 329.6 * t)));
+    s->src[3][i] = t < 1.0 ? (float)(0.3 * sin(2 * TU_PI * 660.0 * t) * (0.5 + 0.5 * sin(2 * TU_PI * 4 * t))) : 0.0f;
+    int hp = i % 6000;
+    s->src[4][i] = hp < 600 ? (float)(0.2 * exp(-hp / 150.0) * sin(i * 1.7) * cos(i * 2.9)) : 0.0f;
+  }
+  const char *names[5] = {"Kick", "Bass", "Pad", "Lead", "Hat"};
+  mixstage_strip *st[5];
+  for (int k = 0; k < 5; k++) {
+    st[k] = mixstage_graph_add_strip(g, names[k], 1, &err);
+    ck_assert_ptr_nonnull(st[k]);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[k], s->src[k], 1, LEN, 0), MIXSTAGE_OK);
+  }
+  mixstage_strip_set_pan(st[2], -0.3);
+  mixstage_strip_set_pan(st[3], 0.3);
+  mixstage_strip_set_pan(st[4], 0.5);
+  s->drums = mixstage_graph_add_bus(g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
+  s->plate = mixstage_graph_add_bus(g, "Plate", MIXSTAGE_BUS_RETURN, 2, &err);
+  mixstage_strip_set_output(st[0], s->drums);
+  mixstage_strip_set_output(st[4], s->drums);
+  /* strip processing */
+  mixstage_node *eq = mixstage_strip_insert(st[1], "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node_set_param_by_name(eq, "band1_type", 1);
+  mixstage_node_set_param_by_name(eq, "band1_freq", 35.0);
+  mixstage_node *duck = mixstage_strip_insert(st[1], "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node_set_param_by_name(duck, "threshold", -30.0);
+  mixstage_node_set_param_by_name(duck, "ratio", 8.0);
+  mixstage_node_set_param_by_name(duck, "attack", 1.0);
+  mixstage_node_set_param_by_name(duck, "release", 120.0);
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(duck, st[0], MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
+  mixstage_node *rv = mixstage_strip_insert(st[2], "reverb", MIXSTAGE_ROLE_DESIGN, -1, &err);
+  mixstage_node_set_param_by_name(rv, "mix", 30.0);
+  mixstage_node_set_param_by_name(rv, "decay", 1.5);
+  ck_assert_ptr_nonnull(mixstage_strip_add_send(st[3], s->plate, -6.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  mixstage_node *plate = mixstage_bus_insert(s->plate, "reverb", MIXSTAGE_ROLE_MIX_FX, -1, &err);
+  mixstage_node_set_param_by_name(plate, "decay", 2.5);
+  /* group: compressor (dynamics) and EQ (linear) — or a saturation */
+  s->group_comp = mixstage_bus_insert(s->drums, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node_set_param_by_name(s->group_comp, "threshold", -24.0);
+  mixstage_node_set_param_by_name(s->group_comp, "ratio", 4.0);
+  mixstage_node *geq = mixstage_bus_insert(s->drums, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node_set_param_by_name(geq, "band1_type", 5);
+  mixstage_node_set_param_by_name(geq, "band1_freq", 3000.0);
+  mixstage_node_set_param_by_name(geq, "band1_gain", 3.0);
+  if (group_saturation) {
+    mixstage_node *sat = mixstage_bus_insert(s->drums, "saturation", MIXSTAGE_ROLE_STRIP, -1, &err);
+    mixstage_node_set_param_by_name(sat, "drive", 12.0);
+  }
+  mixstage_bus *mix = mixstage_graph_mix_bus(g);
+  s->color = mixstage_bus_insert(mix, "console_color", MIXSTAGE_ROLE_BUS_COLOR, -1, &err);
+  s->bus_comp = mixstage_bus_insert(mix, "bus_compressor", MIXSTAGE_ROLE_BUS_DYNAMICS, -1, &err);
+  mixstage_node_set_param_by_name(s->bus_comp, "threshold", -20.0);
+  s->limiter = mixstage_bus_insert(mix, "limiter", MIXSTAGE_ROLE_PLACEHOLDER_LIMITER, -1, &err);
+  mixstage_node_set_param_by_name(s->limiter, "input_gain", 6.0);
+  ck_assert_ptr_nonnull(s->limiter);
+}
+
+static void free_song(song *s) {
+  mixstage_graph_destroy(s->g);
+  for (int k = 0; k < 5; k++) free(s->src[k]);
+}
+
+static const float *out_of(const mixstage_bounce *b, const char *name) {
+  int i = mixstage_bounce_find(b, name);
+  ck_assert_msg(i >= 0, "no output named %s", name);
+  return mixstage_bounce_data(b, i);
+}
+
+START_TEST(test_builtin_profiles_follow_the_rules) {
+  const mixstage_profile *prod = mixstage_profile_find("production");
+  const mixstage_profile *stems = mixstage_profile_find("mix-stems");
+  const mixstage_profile *fin = mixstage_profile_find("final");
+  ck_assert_ptr_eq(prod, mixstage_profile_builtin(0));
+  ck_assert_ptr_eq(stems, mixstage_profile_builtin(1));
+  ck_assert_ptr_eq(fin, mixstage_profile_builtin(2));
+  ck_assert_ptr_null(mixstage_profile_builtin(3));
+  ck_assert_ptr_null(mixstage_profile_find("mastered"));
+  const int want[3][MIXSTAGE_ROLE_COUNT] = {
+      /* strip design mix-fx color dynamics placeholder mastering */
+      {0, 0, 0, 0, 0, 0, 1},
+      {0, 0, 2, 0, 1, 1, 1},
+      {0, 0, 0, 0, 0, 1, 0},
+  };
+  for (int p = 0; p < 3; p++)
+    for (int r = 0; r < MIXSTAGE_ROLE_COUNT; r++)
+      ck_assert_int_eq(mixstage_profile_action(mixstage_profile_builtin(p), r), want[p][r]);
+  ck_assert_int_eq(mixstage_profile_stems(stems), MIXSTAGE_STEMS_PER_STRIP);
+  ck_assert_int_eq(mixstage_profile_reference(stems), 1);
+  ck_assert_int_eq(mixstage_profile_mix(prod), 1);
+  ck_assert_int_eq(mixstage_profile_set_action((mixstage_profile *)stems, 0, 1), MIXSTAGE_ESTATE);
+  int err;
+  mixstage_profile *c = mixstage_profile_create("dry-plus-fx", stems, &err);
+  ck_assert_ptr_nonnull(c);
+  ck_assert_int_eq(mixstage_profile_set_action(c, MIXSTAGE_ROLE_DESIGN, MIXSTAGE_ACTION_BYPASS), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_profile_set_action(c, 99, 0), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_profile_set_stems(c, 7), MIXSTAGE_ERANGE);
+  ck_assert_str_eq(mixstage_profile_name(c), "dry-plus-fx");
+  mixstage_profile_destroy(c);
+  ck_assert_ptr_null(mixstage_profile_create("", NULL, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+}
+END_TEST
+
+/* The null check: stems + FX stems (bus color bypassed) against the
+ * production mix with its mix-bus stages bypassed.  Float sums of the same
+ * terms in another order differ by a few ulps of the mix level: -100 dBFS
+ * is the stem rules' bound and about 40 dB above that noise. */
+START_TEST(test_stems_null_against_production) {
+  song s;
+  make_song(&s, 0);
+  double residual = 0;
+  ck_assert_int_eq(mixstage_graph_null_check(s.g, NULL, NULL, &residual), MIXSTAGE_OK);
+  ck_assert_msg(residual < -100.0, "residual %.1f dBFS", residual);
+  /* A test that can fail: without the FX stems the reverb is missing. */
+  int err;
+  mixstage_profile *dry = mixstage_profile_create("dry", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_action(dry, MIXSTAGE_ROLE_BUS_COLOR, MIXSTAGE_ACTION_BYPASS);
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, dry, NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_int_eq(mixstage_bounce_kind(b, mixstage_bounce_find(b, "Plate")), MIXSTAGE_OUTPUT_FX);
+  for (int i = 0; i < mixstage_bounce_count(b); i++) ck_assert_int_eq(mixstage_bounce_nulls(b, i), 1);
+  mixstage_bounce_destroy(b);
+  mixstage_profile_destroy(dry);
+  free_song(&s);
+}
+END_TEST
+
+/* A nonlinear group stage: the bounce says per-strip stems through it do
+ * not add up, and the residual shows it. */
+START_TEST(test_group_saturation_is_reported) {
+  song s;
+  make_song(&s, 1);
+  int err;
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  int k = mixstage_bounce_find(b, "Kick");
+  ck_assert_int_eq(mixstage_bounce_nulls(b, k), 0);
+  ck_assert_msg(strstr(mixstage_bounce_note(b, k), "saturation") != NULL, "note: %s", mixstage_bounce_note(b, k));
+  ck_assert_int_eq(mixstage_bounce_nulls(b, mixstage_bounce_find(b, "Lead")), 1);
+  mixstage_bounce_destroy(b);
+  double residual;
+  ck_assert_int_eq(mixstage_graph_null_check(s.g, NULL, NULL, &residual), MIXSTAGE_OK);
+  ck_assert_msg(residual > -60.0, "a saturated group cannot null per strip (%.1f)", residual);
+  free_song(&s);
+}
+END_TEST
+
+/* The bass stem's ducking equals the production ducking sample for sample:
+ * the production mix with every other strip muted (the kick still keys the
+ * bass: mute is after the key tap) and the mix-bus stages bypassed, against
+ * the bass stem with bus color bypassed. */
+START_TEST(test_ducking_baked_into_stem) {
+  song s;
+  make_song(&s, 0);
+  int err;
+  mixstage_profile *p = mixstage_profile_create("stems-no-color", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_action(p, MIXSTAGE_ROLE_BUS_COLOR, MIXSTAGE_ACTION_BYPASS);
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, p, NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  const float *bass = out_of(b, "Bass");
+  /* the same through the production mix */
+  mixstage_profile *q = mixstage_profile_create("prod-no-bus", NULL, &err);
+  for (int r = MIXSTAGE_ROLE_BUS_COLOR; r <= MIXSTAGE_ROLE_MASTERING; r++)
+    mixstage_profile_set_action(q, r, MIXSTAGE_ACTION_BYPASS);
+  const char *others[] = {"Kick", "Pad", "Lead", "Hat"};
+  for (int k = 0; k < 4; k++) mixstage_strip_set_mute(mixstage_graph_find_strip(s.g, others[k]), 1);
+  mixstage_graph_set_profile(s.g, q);
+  int64_t n = mixstage_graph_render_frames(s.g, NULL);
+  ck_assert_int_eq(n, mixstage_bounce_frames(b));
+  float *ref = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(s.g, NULL, ref, n), MIXSTAGE_OK);
+  mixstage_graph_set_profile(s.g, NULL);
+  ck_assert_msg(memcmp(ref, bass, sizeof(float) * 2 * (size_t)n) == 0, "bass stem differs from the production bass");
+  /* and it really ducks: 30 ms after a hit vs late in the gap */
+  double ducked = tu_peak(bass + 2 * 1440, 2 * 480), open = tu_peak(bass + 2 * 20000, 2 * 2000);
+  ck_assert_msg(tu_db(ducked / open) < -10.0, "ducking only %.1f dB", tu_db(ducked / open));
+  free(ref);
+  mixstage_bounce_destroy(b);
+  mixstage_profile_destroy(p);
+  mixstage_profile_destroy(q);
+  free_song(&s);
+}
+END_TEST
+
+/* No stem carries external reverb: after the lead's last note (1.0 s) its
+ * stem is silent (< -120 dBFS) once console color's 5 Hz DC blocker has
+ * settled (time constant 32 ms: 300 ms is 9 of them), while the reference
+ * still has the plate's tail; the pad's design reverb stays in its stem. */
+START_TEST(test_no_external_reverb_in_stems) {
+  song s;
+  make_song(&s, 0);
+  int err;
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  const float *lead = out_of(b, "Lead");
+  const float *plate = out_of(b, "Plate");
+  int64_t from = (int64_t)(1.3 * FS), len = (int64_t)(0.5 * FS);
+  ck_assert_msg(tu_db(tu_peak(lead + 2 * from, 2 * len)) < -120.0, "lead stem has a tail: %.1f dBFS",
+                tu_db(tu_peak(lead + 2 * from, 2 * len)));
+  ck_assert_msg(tu_db(tu_peak(plate + 2 * from, 2 * len)) > -60.0, "the plate has no tail");
+  /* the pad's production reverb continues after the program ends */
+  const float *pad = out_of(b, "Pad");
+  ck_assert_msg(tu_db(tu_peak(pad + 2 * (LEN + 2400), 2 * 4800)) > -70.0, "pad stem lost its design reverb tail");
+  ck_assert_int_eq(mixstage_bounce_kind(b, mixstage_bounce_find(b, "reference")), MIXSTAGE_OUTPUT_REFERENCE);
+  mixstage_bounce_destroy(b);
+  free_song(&s);
+}
+END_TEST
+
+/* Stems carry no limiting and no bus compression: the mix bus is driven
+ * hard and the reference is held at the limiter's ceiling, yet the stems are
+ * bit-identical whatever the limiter and the bus compressor do. */
+START_TEST(test_stems_untouched_by_bus_dynamics) {
+  song s;
+  make_song(&s, 0);
+  mixstage_node_set_param_by_name(s.limiter, "input_gain", 18.0);
+  mixstage_node_set_param_by_name(s.bus_comp, "threshold", -30.0);
+  mixstage_node_set_param_by_name(s.bus_comp, "ratio", 2.0); /* 10:1 */
+  int err;
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  int64_t n = mixstage_bounce_frames(b);
+  const float *ref = out_of(b, "reference");
+  ck_assert_msg(tu_db(tu_peak(ref, 2 * n)) <= -1.0 + 1e-3, "reference peak %.2f", tu_db(tu_peak(ref, 2 * n)));
+  ck_assert_msg(mixstage_node_gain_reduction_db(s.limiter) >= 0.0, "meter");
+  /* neutral bus dynamics: the reference changes, no stem does */
+  mixstage_node_set_param_by_name(s.limiter, "input_gain", 0.0);
+  mixstage_node_set_bypass(s.bus_comp, 1);
+  mixstage_bounce *b2 = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), NULL, &err);
+  ck_assert_ptr_nonnull(b2);
+  ck_assert(memcmp(out_of(b2, "reference"), ref, sizeof(float) * 2 * (size_t)n) != 0);
+  for (int i = 0; i < mixstage_bounce_count(b); i++) {
+    if (mixstage_bounce_kind(b, i) == MIXSTAGE_OUTPUT_REFERENCE) continue;
+    ck_assert_msg(memcmp(mixstage_bounce_data(b, i), mixstage_bounce_data(b2, i), sizeof(float) * 2 * (size_t)n) == 0,
+                  "stem %s depends on the bus dynamics", mixstage_bounce_name(b, i));
+  }
+  mixstage_bounce_destroy(b);
+  mixstage_bounce_destroy(b2);
+  free_song(&s);
+}
+END_TEST
+
+/* final: the placeholder limiter is bypassed and the mastering chain runs. */
+START_TEST(test_final_profile_swaps_limiters) {
+  song s;
+  make_song(&s, 0);
+  int err;
+  mixstage_node *ml = mixstage_bus_insert(mixstage_graph_mix_bus(s.g), "limiter", MIXSTAGE_ROLE_MASTERING, -1, &err);
+  mixstage_node_set_param_by_name(ml, "ceiling", -6.0);
+  mixstage_bounce *p = mixstage_graph_bounce(s.g, mixstage_profile_find("production"), NULL, &err);
+  mixstage_bounce *f = mixstage_graph_bounce(s.g, mixstage_profile_find("final"), NULL, &err);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(mixstage_bounce_count(p), 1);
+  int64_t n = mixstage_bounce_frames(f);
+  double pp = tu_db(tu_peak(out_of(p, "mix"), 2 * n)), fp = tu_db(tu_peak(out_of(f, "mix"), 2 * n));
+  ck_assert_msg(pp > -2.0 && pp <= -1.0 + 1e-3, "production peak %.2f (placeholder at -1)", pp);
+  ck_assert_msg(fp <= -6.0 + 1e-3 && fp > -8.0, "final peak %.2f (mastering limiter at -6)", fp);
+  /* production via render() equals the production bounce */
+  float *r = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(s.g, NULL, r, n), MIXSTAGE_OK);
+  ck_assert(memcmp(r, out_of(p, "mix"), sizeof(float) * 2 * (size_t)n) == 0);
+  /* and the final profile set on the graph renders the final mix */
+  mixstage_graph_set_profile(s.g, mixstage_profile_find("final"));
+  ck_assert_int_eq(mixstage_graph_render(s.g, NULL, r, n), MIXSTAGE_OK);
+  ck_assert(memcmp(r, out_of(f, "mix"), sizeof(float) * 2 * (size_t)n) == 0);
+  free(r);
+  mixstage_bounce_destroy(p);
+  mixstage_bounce_destroy(f);
+  free_song(&s);
+}
+END_TEST
+
+/* Bounces are identical with one thread or three, and repeatable. */
+START_TEST(test_bounce_threads_identical) {
+  song s;
+  make_song(&s, 1);
+  int err;
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  mixstage_bounce *a = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), &rc, &err);
+  rc.threads = 3;
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), &rc, &err);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_int_eq(mixstage_bounce_count(a), mixstage_bounce_count(b));
+  size_t n = (size_t)mixstage_bounce_frames(a) * 2;
+  for (int i = 0; i < mixstage_bounce_count(a); i++)
+    ck_assert_msg(memcmp(mixstage_bounce_data(a, i), mixstage_bounce_data(b, i), sizeof(float) * n) == 0,
+                  "output %s differs with 3 threads", mixstage_bounce_name(a, i));
+  mixstage_bounce_destroy(a);
+  mixstage_bounce_destroy(b);
+  free_song(&s);
+}
+END_TEST
+
+/* Per-group stems: the Drums group is one stem, the other strips their own;
+ * with bus color bypassed they still add up. */
+START_TEST(test_group_stems) {
+  song s;
+  make_song(&s, 1); /* even with a saturated group: a group stem is exact */
+  int err;
+  mixstage_profile *p = mixstage_profile_create("groups", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_stems(p, MIXSTAGE_STEMS_PER_GROUP);
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, p, NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_int_ge(mixstage_bounce_find(b, "Drums"), 0);
+  ck_assert_int_eq(mixstage_bounce_find(b, "Kick"), MIXSTAGE_ENOTFOUND);
+  ck_assert_int_ge(mixstage_bounce_find(b, "Bass"), 0);
+  mixstage_bounce_destroy(b);
+  double residual;
+  ck_assert_int_eq(mixstage_graph_null_check(s.g, p, NULL, &residual), MIXSTAGE_OK);
+  ck_assert_msg(residual < -100.0, "group stems residual %.1f dBFS", residual);
+  mixstage_profile_destroy(p);
+  free_song(&s);
+}
+END_TEST
+
+static Suite *profiles_suite(void) {
+  Suite *s = suite_create("profiles");
+  TCase *tc = tcase_create("stems");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_builtin_profiles_follow_the_rules);
+  tcase_add_test(tc, test_stems_null_against_production);
+  tcase_add_test(tc, test_group_saturation_is_reported);
+  tcase_add_test(tc, test_ducking_baked_into_stem);
+  tcase_add_test(tc, test_no_external_reverb_in_stems);
+  tcase_add_test(tc, test_stems_untouched_by_bus_dynamics);
+  tcase_add_test(tc, test_final_profile_swaps_limiters);
+  tcase_add_test(tc, test_bounce_threads_identical);
+  tcase_add_test(tc, test_group_stems);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(profiles_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

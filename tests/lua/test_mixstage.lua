@@ -1,0 +1,282 @@
+-- Tests of the Lua binding: every public call, errors, lifetimes, and
+-- bit-exact agreement with the C library (tests/render_ref).
+-- `lua5.4 test_mixstage.lua --ref-hash` prints the reference render's
+-- "<frames> <channels> <hash>" (used by the Python tests to compare).
+local m = require "mixstage"
+
+local failures, count = 0, 0
+local function test(name, fn)
+  count = count + 1
+  local ok, err = xpcall(fn, debug.traceback)
+  if not ok then
+    failures = failures + 1
+    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
+  end
+end
+local function raises(kind, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected " .. kind .. ", got success")
+  assert(type(err) == "table" and err.kind == kind,
+         "expected " .. kind .. ", got " .. tostring(err))
+  return err
+end
+local function close(a, b, tol) return math.abs(a - b) <= tol end
+
+-- The reference graph, built alike in C (tests/render_ref.c) and Python.
+local function ref_graph()
+  local frames = 24000
+  local g = m.Graph(48000, 256)
+  local kick = m.Buffer(frames, 1)
+  for i = 0, frames - 1 do
+    local k = i % 12000
+    if k < 2400 then
+      kick[i + 1] = (((k // 40) % 2 == 0) and 0.75 or -0.75) * (2400 - k) / 2400.0
+    end
+  end
+  local pad = m.Buffer(frames, 2)
+  local x = 12345
+  for i = 1, 2 * frames do
+    x = (x * 1103515245 + 12345) % 2147483648
+    pad[i] = (x / 2147483648.0 - 0.5) * 0.25
+  end
+  local k = g:add_strip("Kick", 1)
+  k:set_source(kick)
+  k.fader_db = -2.0
+  local p = g:add_strip("Pad", 2)
+  p:set_source(pad)
+  p.fader_db = -3.0
+  p.pan = 0.3
+  local duck = p:insert("compressor", "strip")
+  duck.threshold = -30.0
+  duck.ratio = 8.0
+  duck:sidechain(k, "pre")
+  local verb = g:add_return("Verb")
+  verb:insert("reverb", m.ROLE_MIX_FX)
+  p:add_send(verb, -10.0, "post", "mix-fx")
+  g.mix_bus:insert("limiter", "placeholder-limiter")
+  return g
+end
+
+if arg[1] == "--ref-hash" then
+  local out = ref_graph():render(0, 4800, true, 2)
+  print(out.frames, out.channels, out:hash())
+  os.exit(0)
+end
+
+test("module functions", function()
+  assert(m.version_string():match("^%d+%.%d+%.%d+$"))
+  assert(m.strerror(m.ECYCLE) == "the routing would create a cycle")
+  assert(m.err_name(m.ERANGE) == "MIXSTAGE_ERANGE")
+  assert(m.role_name(m.ROLE_MIX_FX) == "mix-fx" and m.role_name(99) == nil)
+  assert(m.role_from_name("design") == m.ROLE_DESIGN)
+  raises("NotFoundError", m.role_from_name, "nope")
+  assert(m.unit_name(m.UNIT_HZ) == "Hz")
+  local types = m.node_types()
+  assert(#types >= 10 and types[1].name and types[1].description)
+  assert(m.node_type_name(#types) == nil)
+end)
+
+test("graph", function()
+  local g = m.Graph(44100, 512, 90)
+  assert(g.sample_rate == 44100 and g.max_block == 512 and g.tempo == 90 and g.mix_channels == 2)
+  g.tempo = 128
+  assert(g.tempo == 128)
+  local e = raises("RangeError", function() g.tempo = 5 end)
+  assert(e.code == m.ERANGE and e.detail:find("tempo") and tostring(e):find("out of range"))
+  raises("RangeError", m.Graph, 10)
+  assert(g.mix_bus.name == "Mix" and g.mix_bus.kind == "mix")
+  assert(tostring(g):find("Graph"))
+  assert(not g.prepared)
+  g:prepare()
+  assert(g.prepared and g.latency >= 0 and g.position == 0)
+end)
+
+test("strips", function()
+  local g = m.Graph()
+  local s = g:add_strip("Kick", 1)
+  s.clip_gain_db = 3; s.fader_db = -6; s.pan = -0.5; s.width = 1
+  assert(s.clip_gain_db == 3 and s.fader_db == -6 and s.pan == -0.5 and s.width == 1)
+  s.mute = true; s.solo = true; s.polarity = true
+  assert(s.mute and s.solo and s.polarity)
+  s.mute = false; s.solo = false; s.polarity = false
+  s.color = 0xFF8800
+  assert(s.color == 0xFF8800)
+  local e = raises("RangeError", function() s.fader_db = 13 end)
+  assert(e.message:find("Kick"))
+  assert(s.name == "Kick" and s.channels == 1 and s.graph == g and s.source_frames == 0)
+  s:set_source(m.buffer_from_table({0.1, 0.2, 0.3}, 1))
+  assert(s.source_frames == 3)
+  raises("ChannelsError", s.set_source, s, m.Buffer(10, 2))
+  raises("ExistsError", g.add_strip, g, "Kick")
+  raises("RangeError", g.add_strip, g, "Wide", 17)
+  assert(#g:strips() == 1 and g:strips()[1] == s and g:find_strip("none") == nil)
+  raises("RangeError", g.strip_at, g, 5)
+end)
+
+test("buses and sends", function()
+  local g = m.Graph()
+  local s = g:add_strip("Gtr")
+  local grp = g:add_bus("Guitars")
+  local ret = g:add_return("Plate")
+  assert(grp.kind == "group" and ret.kind == "return" and g:bus_count() == 3)
+  s.output = grp
+  assert(s.output == grp and grp.output == g.mix_bus)
+  raises("InvalidArgumentError", function() s.output = ret end)
+  grp.fader_db = -2; grp.pan = 0.1; grp.width = 0.5; grp.mute = true
+  assert(grp.fader_db == -2 and grp.pan == 0.1 and grp.width == 0.5 and grp.mute)
+  local snd = s:add_send(ret, -12, "pre", "mix-fx")
+  assert(snd.level_db == -12 and snd.tap == "pre" and snd.role == "mix-fx" and snd.target == ret)
+  snd.level_db = -6; snd.mute = true
+  assert(snd.level_db == -6 and snd.mute and #s:sends() == 1)
+  raises("InvalidArgumentError", s.add_send, s, grp)
+  raises("NotFoundError", s.add_send, s, ret, 0, "sideways")
+  assert(#grp:sends() == 0 and grp:add_send(ret, -20).tap == "post")
+  assert(g:find_bus("Plate") == ret and #g:buses() == 3)
+end)
+
+test("nodes and parameters", function()
+  local g = m.Graph()
+  local s = g:add_strip("Vox", 2)
+  for _, t in ipairs(m.node_types()) do
+    local n = s:insert(t.name)
+    for _, p in ipairs(n:params()) do
+      assert(p.min <= p.default and p.default <= p.max)
+      assert(n[p.name] == p.default, t.name .. "." .. p.name)
+    end
+  end
+  local comp = s:insert("compressor", "strip", 0)
+  assert(s:nodes()[1] == comp and comp.type == "compressor" and comp.param_count > 5)
+  comp.threshold = -24
+  comp["ratio"] = 6
+  assert(comp.threshold == -24 and comp:get("ratio") == 6 and comp["1"] == 6)
+  comp:set("knee", 3)
+  assert(comp.knee == 3)
+  raises("RangeError", function() comp.threshold = 10 end)
+  raises("NotFoundError", function() return comp.nope end)
+  raises("NotFoundError", s.insert, s, "nope")
+  raises("RangeError", s.insert, s, "eq", "strip", 99)
+  comp.role = "bus-dynamics"
+  assert(comp.role == "bus-dynamics")
+  comp.role = m.ROLE_DESIGN
+  assert(comp.role == "design")
+  raises("NotFoundError", function() comp.role = "boss" end)
+  comp.bypass = true
+  assert(comp.bypass and tostring(comp):find("bypassed"))
+  assert(comp.graph == g and comp.label:find("Vox"))
+  local info = comp:param_info(0)
+  assert(info.name == "threshold" and info.unit == "dB" and info.automatable == true)
+  raises("UnsupportedError", s:insert("eq").sidechain, s:nodes()[2], s)
+  g:prepare()
+  assert(comp.latency >= 0 and comp.tail >= 0 and comp.numeric_faults == 0
+         and comp.gain_reduction_db == 0)
+end)
+
+test("cycle", function()
+  local g = m.Graph()
+  local grp = g:add_bus("Grp")
+  local bass = g:add_strip("Bass")
+  bass.output = grp
+  local e = raises("CycleError", bass:insert("compressor").sidechain,
+                   bass:nodes()[1], grp, "post")
+  assert(e.message:find("Bass") and e.message:find("Grp") and e.name == "MIXSTAGE_ECYCLE")
+end)
+
+test("automation", function()
+  local g = m.Graph()
+  local s = g:add_strip("Pad")
+  local fader = s:lane("fader")
+  fader:add_point(0, -20)
+  fader:add_point(48000, 0, "linear")
+  fader:add_point(96000, -6, m.CURVE_STEP)
+  assert(fader.point_count == 3 and close(fader:value_at(24000), -10, 1e-9))
+  raises("RangeError", fader.add_point, fader, 10, 50)
+  raises("NotFoundError", fader.add_point, fader, 10, 0, "wiggly")
+  fader:clear()
+  assert(fader.point_count == 0)
+  s:add_send(g:add_return("Verb")):lane():add_point(0, -10)
+  local comp = s:insert("compressor")
+  comp:lane("threshold"):add_point(0, -20, "exponential")
+  raises("UnsupportedError", comp.lane, comp, "detector")
+  g.mix_bus:lane("pan"):add_point(0, 0.5)
+end)
+
+test("render and process", function()
+  local g = m.Graph(48000, 256)
+  local s = g:add_strip("Tone", 1)
+  local src = m.Buffer(12000, 1)
+  for i = 1, 12000 do src[i] = 0.5 * math.sin(2 * math.pi * 1000 * (i - 1) / 48000) end
+  s:set_source(src)
+  local out, fault = g:render(0, 0)
+  assert(out.frames == 12000 and out.channels == 2 and #out == 24000 and fault == false)
+  -- centre pan -3 dB each side; 1e-3 relative allows the smoothing ramp only
+  assert(close(out:peak(), 0.5 / math.sqrt(2), 0.5e-3))
+  assert(out:hash() == g:render(0, 0, true, 4):hash(), "threads must be bit-identical")
+  assert(g:render_frames(0, 0) == 12000)
+  local t = out:to_table()
+  assert(#t == 24000 and t[3] == out[3] and out:get(2, 1) == t[3])
+  out:set(1, 2, 0.25)
+  assert(out[2] == 0.25)
+  raises("RangeError", function() return out[0] end)
+  g:prepare()
+  local blk = m.Buffer(64, 2)
+  assert(g:process(blk) == false and g.position == 64)
+  local first = blk:hash()
+  g:locate(0)
+  g:process(blk, 64)
+  assert(blk:hash() == first)
+  raises("BlockSizeError", g.process, g, m.Buffer(1000, 2))
+  raises("ChannelsError", g.process, g, m.Buffer(64, 3))
+  g:add_strip("Late")
+  raises("StateError", g.process, g, blk)
+end)
+
+test("lifetimes", function()
+  local g = m.Graph()
+  local s = g:add_strip("Kick", 1)
+  local n = s:insert("compressor")
+  local lane = n:lane("threshold")
+  g = nil
+  collectgarbage(); collectgarbage()
+  s:set_source(m.Buffer(480, 1))
+  n.threshold = -10
+  lane:add_point(0, -12)
+  assert(s.graph:render(0, 0).frames == 480)
+  -- random drop orders
+  math.randomseed(1234)
+  for _ = 1, 20 do
+    local g2 = m.Graph()
+    local objs = { g2 }
+    for i = 1, 3 do
+      local st = g2:add_strip("S" .. i)
+      objs[#objs + 1] = st
+      objs[#objs + 1] = st:insert("eq")
+      objs[#objs + 1] = st:lane("pan")
+      objs[#objs + 1] = st.output
+    end
+    local ret = g2:add_return("R")
+    objs[#objs + 1] = objs[2]:add_send(ret)
+    objs[#objs + 1] = ret:insert("reverb"):lane("decay")
+    g2, ret = nil, nil
+    while #objs > 0 do
+      table.remove(objs, math.random(#objs))
+      if #objs > 0 then local _ = tostring(objs[1]) end
+      collectgarbage()
+    end
+  end
+end)
+
+test("matches the C reference bit for bit", function()
+  local dir = os.getenv("MIXSTAGE_BUILDDIR")
+  if not dir then return end
+  local p = io.popen(dir .. "/tests/render_ref")
+  local line = p:read("l")
+  p:close()
+  local frames, channels, hash = line:match("(%d+) (%d+) (%x+)")
+  local out = ref_graph():render(0, 4800, true, 2)
+  assert(out.frames == tonumber(frames) and out.channels == tonumber(channels))
+  assert(out:hash() == hash, "Lua " .. out:hash() .. " vs C " .. hash)
+  assert(out:peak() > 0.05)
+end)
+
+print(string.format("lua binding: %d tests, %d failed", count, failures))
+os.exit(failures == 0 and 0 or 1)
