@@ -84,6 +84,10 @@ static void barrier_wait(spin_barrier *b, int *local_sense) {
 
 typedef struct render_job {
   mixstage_graph *g;
+  _Atomic int cancel;
+  mixstage_progress_fn progress;
+  void *progress_user;
+  int64_t next_report, report_every;
   _Atomic int go; /* 1: team complete, start; -1: abandon */
   spin_barrier bar;
   int threads;
@@ -110,6 +114,7 @@ static void *work(void *arg) {
   float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
   int64_t end = j->skip + j->total;
   for (int64_t pos = 0; pos < end;) {
+    if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) break;
     int n = end - pos < MIXSTAGE__BLOCK ? (int)(end - pos) : MIXSTAGE__BLOCK;
     /* Keep the discarded latency from straddling a block with output. */
     if (pos < j->skip && pos + n > j->skip) n = (int)(j->skip - pos);
@@ -123,7 +128,14 @@ static void *work(void *arg) {
       if (pos >= j->skip && j->out) mixstage__emit(g, NULL, j->ch, (int)(pos - j->skip), n, j->ch, j->out);
       else mixstage__emit(g, NULL, j->ch, 0, n, j->ch, junk);
       if (g->bounce) mixstage__bounce_collect(g, j->start + pos, n);
+      if (j->progress && pos + n >= j->next_report) {
+        int64_t done = pos + n > j->skip ? pos + n - j->skip : 0;
+        if (j->progress(j->progress_user, done, j->total)) atomic_store(&j->cancel, 1);
+        j->next_report += j->report_every;
+      }
     }
+    /* Everyone sees a cancel from the same block on: the barrier orders it. */
+    barrier_wait(&j->bar, &sense);
     pos += n;
   }
   mixstage__fp_leave(mode);
@@ -207,9 +219,16 @@ int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, f
     j.skip = skip;
     j.out = out;
     j.ch = ch;
+    j.progress = c.progress;
+    j.progress_user = c.progress_user;
+    j.report_every = (int64_t)(0.1 * g->sample_rate);
+    j.next_report = j.report_every;
     faults = render_parallel(g, &j);
     if (faults < 0) return faults;
     g->pos += skip + total;
+    if (atomic_load(&j.cancel)) return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");
+    if (c.progress && c.progress(c.progress_user, total, total))
+      return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");
   } else {
     /* Discard the latency at the start by rendering it into a scratch block. */
     while (skip > 0) {
@@ -217,13 +236,18 @@ int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, f
       faults += mixstage__process_cells(g, NULL, ch, n, ch, junk);
       skip -= n;
     }
-    int64_t done = 0;
+    int64_t done = 0, every = (int64_t)(0.1 * g->sample_rate), next = every;
     while (done < total) {
       int64_t left = total - done;
       int n = left < 4096 ? (int)left : 4096;
       if (!out && n > MIXSTAGE__BLOCK) n = MIXSTAGE__BLOCK;
       faults += mixstage__process_cells(g, NULL, ch, n, ch, out ? out + (size_t)done * (size_t)ch : junk);
       done += n;
+      if (c.progress && (done >= next || done == total)) {
+        if (c.progress(c.progress_user, done, total))
+          return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");
+        while (next <= done) next += every;
+      }
     }
   }
   if (faults) {

@@ -454,6 +454,47 @@ START_TEST(test_sidechain_ducking_in_graph) {
 }
 END_TEST
 
+/* Progress reaches the total, and a non-zero return cancels the render
+ * (single- and multi-threaded). */
+typedef struct {
+  int64_t last, calls, cancel_at;
+} progress_log;
+
+static int on_progress(void *user, int64_t done, int64_t total) {
+  progress_log *p = user;
+  ck_assert(done >= p->last && done <= total);
+  p->last = done;
+  p->calls++;
+  return p->cancel_at > 0 && done >= p->cancel_at;
+}
+
+START_TEST(test_progress_and_cancel) {
+  float *src;
+  mixstage_graph *g = busy_graph(4096, &src);
+  for (int threads = 1; threads <= 2; threads++) {
+    mixstage_render_config rc;
+    mixstage_render_config_init(&rc);
+    rc.threads = threads;
+    progress_log log = {0, 0, 0};
+    rc.progress = on_progress;
+    rc.progress_user = &log;
+    int64_t n = mixstage_graph_render_frames(g, &rc);
+    float *out = calloc(2 * (size_t)n, sizeof(float));
+    ck_assert_int_eq(mixstage_graph_render(g, &rc, out, n), MIXSTAGE_OK);
+    ck_assert_int_eq(log.last, n);
+    ck_assert_int_ge(log.calls, (int)(n / 4800) - 1); /* about every 100 ms */
+    progress_log stop = {0, 0, 9600};
+    rc.progress_user = &stop;
+    ck_assert_int_eq(mixstage_graph_render(g, &rc, out, n), MIXSTAGE_ECANCELLED);
+    ck_assert(stop.last < n);
+    ck_assert(strstr(mixstage_graph_last_error(g), "cancelled") != NULL);
+    free(out);
+  }
+  mixstage_graph_destroy(g);
+  free(src);
+}
+END_TEST
+
 static Suite *graph_suite(void) {
   Suite *s = suite_create("graph");
   TCase *tc = tcase_create("engine");
@@ -471,6 +512,7 @@ static Suite *graph_suite(void) {
   tcase_add_test(tc, test_mute_solo_polarity_sends);
   tcase_add_test(tc, test_nan_is_contained);
   tcase_add_test(tc, test_sidechain_ducking_in_graph);
+  tcase_add_test(tc, test_progress_and_cancel);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -372,6 +372,11 @@ MIXSTAGE_EXPORT int mixstage_graph_process_planar(mixstage_graph *graph, float *
 
 /* ---- Offline render -------------------------------------------------------- */
 
+/** Progress of an offline render: @p done of @p total frames.  Called on the
+ *  rendering thread about every 100 ms of audio; return non-zero to cancel
+ *  (the render then returns MIXSTAGE_ECANCELLED). */
+typedef int (*mixstage_progress_fn)(void *user, int64_t done, int64_t total);
+
 typedef struct mixstage_render_config {
   int64_t frames;          /**< program length; 0 = the longest source */
   int64_t max_tail_frames; /**< cap on the tail after the program; default 30 s
@@ -380,6 +385,8 @@ typedef struct mixstage_render_config {
   int threads;             /**< worker threads, 1 (default) .. 64: units that do not
                                 depend on each other run in parallel; the result is
                                 bit-identical for any count */
+  mixstage_progress_fn progress; /**< optional progress and cancellation */
+  void *progress_user;
 } mixstage_render_config;
 
 MIXSTAGE_EXPORT void mixstage_render_config_init(mixstage_render_config *cfg);
