@@ -7,5 +7,6 @@
 #include "mixstage/graph.h"
 #include "mixstage/profile.h"
 #include "mixstage/io.h"
+#include "mixstage/deliver.h"
 
 #endif

@@ -77,7 +77,9 @@ struct mixstage_node {
   const mixstage__node_class *cls;
   int role;
   _Atomic int bypass_req;
-  int bypass; /* as applied by the audio thread */
+  /* As applied by the audio thread: 0 on, 1 bypassed, 2 muted (an action).
+   * A change crossfades from the previous mode over the graph's xfade. */
+  int mode, mode_prev, xf_pos;
   mixstage__param *params;
   double *pv; /* current values passed to update(), by id */
   void *state;
@@ -96,7 +98,6 @@ struct mixstage_node {
   float *trace[MIXSTAGE_MAX_CHANNELS]; /* gains of the last chunk, when wanted */
   int trace_wanted, trace_ok;
   unsigned update_serial; /* bumps at each update(): copies follow it */
-  int muted;              /* the active profile mutes this node's output */
   _Atomic int ctl_dirty; /* a control-thread setter ran since the last step */
   int ctl_active;         /* smoothing in progress or lanes present */
   _Atomic float gr_db;
@@ -205,6 +206,7 @@ struct mixstage_graph {
   int64_t tail;
   int64_t pos;
   double smooth_coef; /* per control step */
+  int xfade;          /* frames of a bypass/mute crossfade */
   _Atomic(mixstage_node *) fault_node;
   _Atomic(mixstage__unit *) fault_unit; /* a source fault, when fault_node is NULL */
   _Atomic int fault_pending;

@@ -75,8 +75,9 @@ typedef struct mixstage__node_class {
    * applies these production gains to each stem, so stems through a bus
    * compressor sound as in the mix and still add up. */
   int (*gain_trace)(const void *state, float *const *g, int nch, int n);
-  /* 1 if the node is linear and time-invariant for its current parameters
-   * (EQ, delay, reverb, width, gain): a copy processing a part of the signal
+  /* 1 if the node is linear for its current parameters (EQ, delay, reverb,
+   * width, gain): any time variation (modulation) does not depend on the
+   * signal, so a copy processing a part of the signal from the same start
    * gives that part's share of the output. */
   int linear;
 } mixstage__node_class;

@@ -394,6 +394,8 @@ MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   g->tail = g->buses[0]->u.tail;
   /* Parameters smooth with a 10 ms time constant, stepped per control cell. */
   g->smooth_coef = exp(-(double)MIXSTAGE__CELL / (0.010 * g->sample_rate));
+  /* Bypass, mute and profile switches crossfade over 10 ms. */
+  g->xfade = (int)(0.010 * g->sample_rate + 0.5);
   g->prepared = 1;
   g->pos = 0;
   mixstage__reset_runtime(g);

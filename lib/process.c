@@ -104,6 +104,12 @@ static void pan_coefs(int from, int to, double pan, double width, float *c) {
   }
 }
 
+static int node_mode(const mixstage_profile *prof, mixstage_node *n) {
+  if (atomic_load_explicit(&n->bypass_req, memory_order_relaxed)) return 1;
+  int act = prof->action[n->role];
+  return act == MIXSTAGE_ACTION_BYPASS ? 1 : act == MIXSTAGE_ACTION_MUTE ? 2 : 0;
+}
+
 /* ---- control boundary ------------------------------------------------------ */
 
 static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
@@ -145,9 +151,15 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
   const mixstage_profile *prof = atomic_load_explicit(&g->profile, memory_order_acquire);
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];
-    int act = prof->action[n->role];
-    n->bypass = atomic_load_explicit(&n->bypass_req, memory_order_relaxed) || act == MIXSTAGE_ACTION_BYPASS;
-    n->muted = act == MIXSTAGE_ACTION_MUTE;
+    int mode = node_mode(prof, n);
+    if (mode != n->mode) {
+      /* Crossfade into the new mode; a node coming back on starts afresh
+       * rather than from the state it had when it was switched off. */
+      n->mode_prev = n->xf_pos < g->xfade ? n->mode_prev : n->mode;
+      n->mode = mode;
+      n->xf_pos = 0;
+      if (mode == 0 && n->mode_prev != 0 && n->cls->reset) n->cls->reset(n->state);
+    }
     int dirty = atomic_exchange_explicit(&n->ctl_dirty, 0, memory_order_acquire);
     if (!dirty && !n->ctl_active) continue;
     int moved = 0, active = 0;
@@ -213,11 +225,29 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
   int faults = 0;
   int C = u->channels;
   float *const *buf = v->buf;
+  float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
+  float *dry[MIXSTAGE_MAX_CHANNELS];
+  for (int c = 0; c < C; c++) dry[c] = drybuf[c];
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *nd = u->nodes[i];
     mixstage__delay_process(&nd->pre_delay, buf, C, n);
-    if (nd->bypass) {
-      mixstage__delay_process(&nd->bypass_delay, buf, C, n);
+    int fading = nd->xf_pos < g->xfade;
+    int prev = fading ? nd->mode_prev : nd->mode;
+    /* The dry path (input delayed by the node's latency) is kept warm while
+     * the node runs, so that a switch to bypass is aligned and seamless. */
+    int need_dry = nd->latency > 0 || nd->mode == 1 || prev == 1;
+    if (need_dry) {
+      for (int c = 0; c < C; c++) memcpy(dry[c], buf[c], sizeof(float) * (size_t)n);
+      mixstage__delay_process(&nd->bypass_delay, dry, C, n);
+    }
+    if (nd->mode != 0 && prev != 0) { /* bypassed or muted, no fade from "on" */
+      float gd = nd->mode == 1 ? 1.0f : 0.0f, gp = prev == 1 ? 1.0f : 0.0f;
+      for (int c = 0; c < C; c++)
+        for (int k = 0; k < n; k++) {
+          float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
+          buf[c][k] = dry[c][k] * (gp + (gd - gp) * t);
+        }
+      if (fading) nd->xf_pos += n;
       continue;
     }
     const float *const *key = NULL;
@@ -233,8 +263,6 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
     nd->cls->process(nd->state, buf, C, n, key, kch);
     if (nd->trace_wanted)
       nd->trace_ok = nd->cls->gain_trace ? nd->cls->gain_trace(nd->state, nd->trace, C, n) : 0;
-    if (nd->muted)
-      for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
     if (non_finite(buf, C, n)) {
       /* Contain it: silence this chunk, start the node afresh, tell the host. */
       for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
@@ -243,6 +271,19 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
       atomic_store(&g->fault_node, nd);
       atomic_store(&g->fault_pending, 1);
       faults++;
+    }
+    if (fading || nd->mode != 0) {
+      /* wet <-> dry or silence: equal-gain linear crossfade (the two are
+       * correlated, so equal gain keeps the level) */
+      float gw0 = prev == 0 ? 1.0f : 0.0f, gw1 = nd->mode == 0 ? 1.0f : 0.0f;
+      float gd0 = prev == 1 ? 1.0f : 0.0f, gd1 = nd->mode == 1 ? 1.0f : 0.0f;
+      for (int c = 0; c < C; c++)
+        for (int k = 0; k < n; k++) {
+          float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
+          float gw = gw0 + (gw1 - gw0) * t, gd = gd0 + (gd1 - gd0) * t;
+          buf[c][k] = buf[c][k] * gw + (need_dry ? dry[c][k] * gd : 0.0f);
+        }
+      if (fading) nd->xf_pos += n;
     }
     if (nd->cls->gain_reduction)
       atomic_store_explicit(&nd->gr_db, nd->cls->gain_reduction(nd->state), memory_order_relaxed);
@@ -516,7 +557,8 @@ static void reset_unit(mixstage__unit *u, int64_t f) {
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];
     atomic_store(&n->ctl_dirty, 0);
-    n->bypass = atomic_load(&n->bypass_req);
+    n->mode = n->mode_prev = node_mode(atomic_load(&u->graph->profile), n);
+    n->xf_pos = u->graph->xfade;
     int lanes = 0;
     for (int p = 0; p < n->cls->num_params; p++) {
       mixstage__param_snap(&n->params[p], f);

@@ -349,6 +349,43 @@ START_TEST(test_group_stems) {
 }
 END_TEST
 
+/* A host switches profiles between blocks: the change crossfades over
+ * 10 ms, so no sample step exceeds the signal's own largest step by more
+ * than the fade's slope allows (a hard switch of this -12 dB limiter would
+ * step by about 0.2).  Bound: the sine's own max step (2 pi 220/48000 x 0.5
+ * = 0.0144) plus the fade's 0.5 x 0.75 / 480 per sample: 0.016. */
+START_TEST(test_realtime_profile_switch_is_click_free) {
+  int err;
+  mixstage_graph_config cfg;
+  mixstage_graph_config_init(&cfg);
+  cfg.max_block_frames = 64;
+  mixstage_graph *g = mixstage_graph_create(&cfg, &err);
+  float *x = malloc(sizeof(float) * LEN);
+  tu_sine(x, LEN, 220.0, FS, 0.5, 0.0);
+  mixstage_strip *st = mixstage_graph_add_strip(g, "Tone", 1, &err);
+  mixstage_strip_set_source_buffer(st, x, 1, LEN, 1);
+  mixstage_strip_set_pan(st, -1.0);
+  mixstage_node *ml = mixstage_bus_insert(mixstage_graph_mix_bus(g), "limiter", MIXSTAGE_ROLE_MASTERING, -1, &err);
+  mixstage_node_set_param_by_name(ml, "ceiling", -18.0);
+  mixstage_node_set_param_by_name(ml, "release", 5.0);
+  ck_assert_int_eq(mixstage_graph_prepare(g), MIXSTAGE_OK);
+  float *out = calloc(2 * LEN, sizeof(float));
+  for (int f = 0; f < LEN; f += 64) {
+    if (f == 48000) mixstage_graph_set_profile(g, mixstage_profile_find("final"));
+    ck_assert_int_eq(mixstage_graph_process(g, out + 2 * f, 64), MIXSTAGE_OK);
+  }
+  double step = 0;
+  for (int f = 40000; f < 60000; f++) step = fmax(step, fabs(out[2 * f] - out[2 * (f - 1)]));
+  ck_assert_msg(step < 0.016, "largest step %.4f across the switch", step);
+  int L = mixstage_graph_latency(g);
+  ck_assert_double_eq_tol(tu_peak(out + 2 * (30000 + L), 2 * 4800), 0.5, 1e-3); /* production: limiter off */
+  ck_assert_msg(tu_db(tu_peak(out + 2 * 80000, 2 * 4800)) < -17.5, "final: mastering limiter on");
+  free(out);
+  free(x);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 static Suite *profiles_suite(void) {
   Suite *s = suite_create("profiles");
   TCase *tc = tcase_create("stems");
@@ -362,6 +399,7 @@ static Suite *profiles_suite(void) {
   tcase_add_test(tc, test_final_profile_swaps_limiters);
   tcase_add_test(tc, test_bounce_threads_identical);
   tcase_add_test(tc, test_group_stems);
+  tcase_add_test(tc, test_realtime_profile_switch_is_click_free);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,0 +1,130 @@
+/* libmixstage — delivery: a profile rendered to files with a manifest.
+ *
+ * Tutorial
+ * --------
+ *     mixstage_deliver_config cfg;
+ *     mixstage_deliver_config_init(&cfg);        // 24-bit WAV, TPDF dither
+ *     cfg.write.format = MIXSTAGE_FORMAT_FLAC;
+ *     int rc = mixstage_graph_deliver(graph, mixstage_profile_find("mix-stems"),
+ *                                     "out/mix-stems", &cfg);
+ *     if (rc < 0) fprintf(stderr, "%s\n", mixstage_graph_last_error(graph));
+ *
+ * writes one file per output of the profile (stems, FX stems, the mix, the
+ * reference) into the directory, named after the strip, group or return
+ * ("Bass.wav", "Plate.wav", "mix.wav", "reference.wav"), and manifest.json
+ * describing each file: the profile, which roles were on, bypassed or muted,
+ * the latency removed, length, rate, format, peak, true peak, integrated
+ * loudness, whether the stem adds up with the others (and why not), and a
+ * checksum.  For profiles that deliver stems the manifest's top level also
+ * holds the null-check residual (mixstage_graph_null_check()).
+ *
+ * File names: the output's name with path separators, control characters,
+ * the characters  \ / : * ? " < > |  and a leading dot or trailing dot or
+ * space replaced by '_'; names that would collide (compared without regard
+ * to ASCII case, as on macOS and Windows volumes) get " 2", " 3"... appended.
+ * The manifest's "path" of each file is that name; its "name" is the output's.
+ *
+ * Length: all outputs have the same length and start at the same sample
+ * (latency removed).  A tail ends where every output has stayed below
+ * tail_threshold_db (sample peak, all channels) for tail_window_seconds; the
+ * files keep that window, so their last tail_window_seconds are below the
+ * threshold.  Files are never shorter than the program, and never longer
+ * than the program plus render.max_tail_frames; if the cap cut a tail that
+ * was still above the threshold, the manifest says "tail_truncated": true.
+ *
+ * Dither: each file is dithered with its own seed (write.dither_seed mixed
+ * with a hash of the file name), so the dither of the stems is uncorrelated
+ * and sums like noise (+10 log10 N dB), not coherently (+20 log10 N dB); the
+ * same delivery still gives the same bytes.
+ *
+ * What is on disk after a delivery (the guarantee):
+ *  - Every file is first written completely under a hidden staging name in
+ *    @p dir (".NAME.mixstage-PID-N.part", itself written through the io
+ *    layer's temp + fsync + rename).  Only when all files and the manifest
+ *    are staged is the delivery committed: each file is renamed over its
+ *    final name (manifest.json last) and the directory is fsynced.
+ *  - A delivery that fails or is cancelled before the commit removes every
+ *    staged file: the directory is exactly as before (a previous delivery's
+ *    files are untouched).
+ *  - A rename failure during the commit rolls the renamed files back to the
+ *    previous versions (kept as hard links, or renamed aside where the file
+ *    system has no hard links) and removes the new ones.
+ *  - No path ever holds a truncated file.  Only a crash or power loss in the
+ *    middle of the commit (a few renames) can leave old and new complete
+ *    files side by side; manifest.json is renamed last and lists each file's
+ *    checksum, so such a mix is detectable.  A crash can also leave hidden
+ *    ".part"/".old" files, never a visible one.
+ *  - Files in @p dir that are not part of this delivery are left alone.
+ *
+ * Progress: render.progress sees one scale for the whole delivery.  With T =
+ * mixstage_graph_render_frames(graph, &cfg->render) and P render passes (1,
+ * or 3 when the null check runs: two more bounces), total = (P + 1) * T:
+ * done runs 0 .. P*T while rendering and P*T .. total while files are
+ * written (after each file).  The last call is (total, total), made before
+ * the commit: returning non-zero from any call cancels the delivery
+ * (MIXSTAGE_ECANCELLED) and leaves the directory as it was.
+ */
+#ifndef MIXSTAGE_DELIVER_H
+#define MIXSTAGE_DELIVER_H
+
+#include "common.h"
+#include "graph.h"
+#include "io.h"
+#include "profile.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mixstage_deliver_config {
+  mixstage_render_config render; /**< length, tail cap, threads, progress and cancellation */
+  mixstage_write_config write;   /**< file format, sample type, dither, output rate */
+  double tail_threshold_db;      /**< tails end when all outputs stay below this, dBFS,
+                                      -200 .. 0; default -90 */
+  int write_manifest;            /**< 1 (default): write manifest.json */
+  /* added after the first draft (additive): */
+  double tail_window_seconds;    /**< how long every output must stay below the threshold
+                                      for the tail to end, kept in the files; 0 .. 10 s,
+                                      default 0.1 */
+  int null_check;                /**< 1 (default): for profiles with stems, run
+                                      mixstage_graph_null_check() (two more render
+                                      passes) and write the residual to the manifest */
+} mixstage_deliver_config;
+
+/** Defaults: mixstage_render_config_init(), mixstage_write_config_init(),
+ *  -90 dBFS tails held 0.1 s, manifest on, null check on.  Accepts NULL. */
+MIXSTAGE_EXPORT void mixstage_deliver_config_init(mixstage_deliver_config *cfg);
+
+/** Renders @p profile and writes its outputs and manifest into @p dir (made,
+ *  with its parents, if missing), as described above.  @p cfg may be NULL
+ *  (defaults).
+ *  @return MIXSTAGE_OK;
+ *          MIXSTAGE_ENULL (graph, profile or dir NULL);
+ *          MIXSTAGE_EINVAL (an empty dir, a config field out of range, a
+ *          profile that delivers nothing);
+ *          MIXSTAGE_EFORMAT (a format that cannot hold the sample type or
+ *          channel count: FLAC with float32 or above 8 channels);
+ *          MIXSTAGE_EIO (dir cannot be made or is not a writable directory,
+ *          a write or rename fails; the message names the path);
+ *          MIXSTAGE_ECANCELLED (the progress callback returned non-zero);
+ *          MIXSTAGE_ENOMEM; any prepare or render error;
+ *          MIXSTAGE_ENUMERIC if a node produced NaN/Inf during the render:
+ *          the delivery is still written and the manifest says
+ *          "numeric_faults": true.
+ *  The message is in mixstage_graph_last_error().  Edit-time: allocates and
+ *  does I/O. */
+MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *graph, const mixstage_profile *profile,
+                                           const char *dir, const mixstage_deliver_config *cfg);
+
+/** The file name (without directory) mixstage_graph_deliver() would give an
+ *  output named @p name with extension @p ext ("wav"), before collisions are
+ *  resolved: @p name sanitised as described above.  Writes at most @p size
+ *  bytes including the terminating NUL.
+ *  @return MIXSTAGE_OK; MIXSTAGE_ENULL; MIXSTAGE_ERANGE (@p size too small:
+ *          the name is truncated).  Thread-safe, no allocation. */
+MIXSTAGE_EXPORT int mixstage_deliver_file_name(const char *name, const char *ext, char *out, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
