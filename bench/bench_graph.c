@@ -564,6 +564,13 @@ static void build_graph(const strip_row *rows, built *bt, int block) {
        * small-signal gain is unity. */
       set_num(sat, "drive", db(r->sat_drive));
       set_num(sat, "mix", 100.0);
+      /* The README's stage is the plain curve at the base rate; the node's
+       * default (8x oversampling with ADAA) is more work than the spec. */
+      if (has_param(sat, "oversampling")) {
+        set_choice(sat, "oversampling", "1x");
+        note_once("saturation: oversampling set to 1x (the README's tanh(d x)/d at the base rate); "
+                  "the node's default is 8x with anti-aliasing");
+      }
     }
     check(mixstage_strip_set_pan(s, r->pan), name);
     check(mixstage_strip_set_fader_db(s, r->fader_db), name);
