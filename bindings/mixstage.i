@@ -60,6 +60,7 @@
 typedef struct msb_gref {
   mixstage_graph *g;
   long refs;         /* proxies (the graph's own and its children's) alive */
+  const void *profile; /* the active custom profile, retained (see section 5b) */
   struct msb_gref *next;
 } msb_gref;
 
@@ -131,8 +132,10 @@ static void msb_unlink_gref_locked(msb_gref *gr) {
 }
 
 /* A proxy of @h went away.  The last reference destroys the graph. */
+static void msb_prof_release(const void *p);
 static void msb_release(const void *h) {
   mixstage_graph *doomed = NULL;
+  const void *doomed_profile = NULL;
   pthread_mutex_lock(&msb_lock);
   msb_hold **p = &msb_table[msb_bucket(h)];
   while (*p && (*p)->h != h) p = &(*p)->next;
@@ -142,11 +145,70 @@ static void msb_release(const void *h) {
     if (--e->count == 0) { *p = e->next; free(e); }
     if (--gr->refs == 0) {
       doomed = gr->g;
+      doomed_profile = gr->profile;
       msb_unlink_gref_locked(gr);
     }
   }
   pthread_mutex_unlock(&msb_lock);
   mixstage_graph_destroy(doomed); /* accepts NULL */
+  msb_prof_release(doomed_profile); /* after the graph that used it */
+}
+
+/* Custom profiles (mixstage_profile_create) held by the binding: each
+ * Profile proxy holds one reference, and so does every graph whose active
+ * profile it is (mixstage_graph_set_profile() borrows the profile for as
+ * long as it is active).  The last reference destroys it, so dropping a
+ * Profile that a graph still uses is safe.  Built-ins are static and never
+ * counted. */
+typedef struct msb_pref {
+  const void *p;
+  long refs;
+  struct msb_pref *next;
+} msb_pref;
+static msb_pref *msb_prefs;
+
+static int msb_prof_builtin(const void *p) {
+  for (int i = 0; mixstage_profile_builtin(i); i++)
+    if ((const void *)mixstage_profile_builtin(i) == p) return 1;
+  return 0;
+}
+/* One more reference on custom profile @p (registered on first sight).
+ * Returns 0, or -1 out of memory.  NULL and built-ins: nothing to do. */
+static int msb_prof_retain(const void *p) {
+  if (!p || msb_prof_builtin(p)) return 0;
+  int rc = 0;
+  pthread_mutex_lock(&msb_lock);
+  msb_pref *e = msb_prefs;
+  while (e && e->p != p) e = e->next;
+  if (e) {
+    e->refs++;
+  } else if ((e = (msb_pref *)calloc(1, sizeof *e)) != NULL) {
+    e->p = p;
+    e->refs = 1;
+    e->next = msb_prefs;
+    msb_prefs = e;
+  } else {
+    rc = -1;
+  }
+  pthread_mutex_unlock(&msb_lock);
+  return rc;
+}
+static void msb_prof_release(const void *p) {
+  const void *doomed = NULL;
+  if (!p) return;
+  pthread_mutex_lock(&msb_lock);
+  for (msb_pref **q = &msb_prefs; *q; q = &(*q)->next) {
+    if ((*q)->p != p) continue;
+    msb_pref *e = *q;
+    if (--e->refs == 0) {
+      *q = e->next;
+      free(e);
+      doomed = p;
+    }
+    break;
+  }
+  pthread_mutex_unlock(&msb_lock);
+  mixstage_profile_destroy((mixstage_profile *)doomed); /* accepts NULL */
 }
 
 /* The graph a handle given out by the binding belongs to, or NULL. */
@@ -171,6 +233,11 @@ static _Thread_local mixstage_graph *msb_ctx;
 /* A failure recorded by sugar code (setters cannot return a status);
  * raised by the %exception wrapper right after the call. */
 static _Thread_local int msb_pending;
+/* A message of the binding's own for the pending failure (an unknown enum
+ * name, a file error from io.h's err buffer): used instead of the graph's
+ * last error when msb_has_msg is set. */
+static _Thread_local char msb_msg[1024];
+static _Thread_local int msb_has_msg;
 
 static int msb_check(int status, mixstage_graph *g) {
   if (status < 0 && !msb_pending) {
@@ -178,6 +245,25 @@ static int msb_check(int status, mixstage_graph *g) {
     msb_ctx = g;
   }
   return status;
+}
+/* As msb_check, with @msg as the detail. */
+static int msb_check_msg(int status, const char *msg) {
+  if (status < 0 && !msb_pending) {
+    msb_pending = status;
+    msb_ctx = NULL;
+    snprintf(msb_msg, sizeof msb_msg, "%s", msg ? msg : "");
+    msb_has_msg = 1;
+  }
+  return status;
+}
+/* The detail for a failure: the binding's own message if one is pending,
+ * else the graph's last error. */
+static const char *msb_detail(mixstage_graph *g) {
+  if (msb_has_msg) {
+    msb_has_msg = 0;
+    return msb_msg;
+  }
+  return g ? mixstage_graph_last_error(g) : "";
 }
 
 /* Exception (Python) / error kind (Lua) names, one per status code. */
@@ -235,10 +321,13 @@ static void msb_raise_msg(int status, const char *detail) {
   Py_DECREF(exc);
 }
 static void msb_raise(int status, mixstage_graph *g) {
-  msb_raise_msg(status, g ? mixstage_graph_last_error(g) : "");
+  msb_raise_msg(status, msb_detail(g));
 }
 #define MSB_FAIL(status, g) do { msb_raise((status), (g)); SWIG_fail; } while (0)
 #define MSB_FAIL_MSG(status, m) do { msb_raise_msg((status), (m)); SWIG_fail; } while (0)
+/* No foreign errors in Python: a progress callback's exception is restored
+ * by the function that ran the render (section 6). */
+#define MSB_RAISE_FOREIGN() do { } while (0)
 
 /* Builds mixstage.Error and its subclasses; each also derives from the
  * matching built-in so `except ValueError` keeps working. */
@@ -310,23 +399,39 @@ static void msb_push_error_msg(lua_State *L, int status, const char *detail) {
   lua_setmetatable(L, -2);
 }
 static void msb_push_error(lua_State *L, int status, mixstage_graph *g) {
-  msb_push_error_msg(L, status, g ? mixstage_graph_last_error(g) : "");
+  msb_push_error_msg(L, status, msb_detail(g));
 }
 #define MSB_FAIL(status, g) do { msb_push_error(L, (status), (g)); SWIG_fail; } while (0)
 #define MSB_FAIL_MSG(status, m) do { msb_push_error_msg(L, (status), (m)); SWIG_fail; } while (0)
+/* An error raised inside a Lua progress callback, caught by lua_pcall (a
+ * longjmp through a render would leave its worker threads at a barrier) and
+ * kept in the registry until the wrapper can re-raise it unchanged. */
+static _Thread_local int msb_lua_errref = LUA_NOREF;
+#define MSB_RAISE_FOREIGN()                                            \
+  do {                                                                 \
+    if (msb_lua_errref != LUA_NOREF) {                                 \
+      lua_rawgeti(L, LUA_REGISTRYINDEX, msb_lua_errref);               \
+      luaL_unref(L, LUA_REGISTRYINDEX, msb_lua_errref);                \
+      msb_lua_errref = LUA_NOREF;                                      \
+      SWIG_fail;                                                       \
+    }                                                                  \
+  } while (0)
 %}
 #endif
 
 /* Every wrapper: a failure recorded by sugar code is raised after the call. */
 %exception {
   msb_pending = 0;
+  msb_has_msg = 0;
   $action
+  MSB_RAISE_FOREIGN();
   if (msb_pending) MSB_FAIL(msb_pending, msb_ctx);
 }
 /* Calls that take no handle: no graph message applies. */
 %define MSB_NO_CONTEXT(NAME)
 %exception NAME {
   msb_pending = 0;
+  msb_has_msg = 0;
   msb_ctx = NULL;
   $action
   if (msb_pending) MSB_FAIL(msb_pending, NULL);
@@ -381,7 +486,18 @@ MSB_NO_CONTEXT(mixstage_graph::mixstage_graph)
   int mixstage_node_get_param_by_name, int mixstage_node_set_sidechain_strip,
   int mixstage_node_set_sidechain_bus, int mixstage_node_clear_sidechain,
   int mixstage_lane_add_point, int mixstage_lane_clear, int mixstage_graph_prepare,
-  int mixstage_graph_locate
+  int mixstage_graph_locate,
+  /* profile.h */
+  int mixstage_profile_set_action, int mixstage_profile_set_stems,
+  int mixstage_profile_set_fx_stems, int mixstage_profile_set_mix,
+  int mixstage_profile_set_reference, int mixstage_graph_null_check,
+  /* io.h */
+  int mixstage_manifest_set_string, int mixstage_manifest_set_number,
+  int mixstage_manifest_set_integer, int mixstage_manifest_set_json,
+  int mixstage_manifest_file_set_string, int mixstage_manifest_file_set_number,
+  int mixstage_manifest_file_set_integer, int mixstage_manifest_file_set_json,
+  /* deliver.h */
+  int mixstage_graph_deliver
 };
 
 /* `int *error` out-parameters: NULL result plus error raises. */
@@ -399,6 +515,7 @@ MSB_NO_CONTEXT(mixstage_graph::mixstage_graph)
 /* Parameter values read through a pointer. */
 %include <typemaps.i>
 %apply double *OUTPUT { double *value };
+%apply double *OUTPUT { double *residual_db };
 
 /* Introspection comes back as a dict (Python) / table (Lua). */
 %typemap(in, numinputs=0) mixstage_param_info *info (mixstage_param_info info_tmp) {
@@ -463,6 +580,15 @@ static const char *const msb_curve_names[] = {"linear", "exponential", "step", N
 static const int msb_curve_values[] = {0, 1, 2};
 static const char *const msb_which_names[] = {"clip_gain", "fader", "pan", "width", NULL};
 static const int msb_which_values[] = {0, 1, 2, 3};
+static const char *const msb_action_names[] = {"on", "bypass", "mute", "bypassed", "muted", NULL};
+static const int msb_action_values[] = {0, 1, 2, 1, 2};
+static const char *const msb_stems_names[] = {"none", "per-strip", "per-group", NULL};
+static const int msb_stems_values[] = {0, 1, 2};
+static const char *const msb_format_names[] = {"wav", "aiff", "flac", NULL};
+static const int msb_format_values[] = {0, 1, 2};
+static const char *const msb_stype_names[] = {"pcm16", "pcm24", "float32", NULL};
+static const int msb_stype_values[] = {0, 1, 2};
+static const char *const msb_okind_names[] = {"mix", "stem", "fx", "reference", NULL};
 
 /* Name -> value in a NULL-terminated table; roles use the library's own
  * names.  Returns MIXSTAGE_ENOTFOUND and fills @msg with the choices. */
@@ -521,6 +647,10 @@ MSB_ENUM_ARG(tap, "tap", msb_tap_names, msb_tap_values)
 MSB_ENUM_ARG(kind, "bus kind", msb_kind_names, msb_kind_values)
 MSB_ENUM_ARG(curve, "curve", msb_curve_names, msb_curve_values)
 MSB_ENUM_ARG(which, "lane", msb_which_names, msb_which_values)
+MSB_ENUM_ARG(action, "action", msb_action_names, msb_action_values)
+MSB_ENUM_ARG(stems, "stems", msb_stems_names, msb_stems_values)
+MSB_ENUM_ARG(format, "file format", msb_format_names, msb_format_values)
+MSB_ENUM_ARG(sample_type, "sample type", msb_stype_names, msb_stype_values)
 
 /* ======================================================================== */
 /* 4. Handles and the flat C API                                            */
@@ -583,6 +713,101 @@ MSB_HANDLE(mixstage_send, Send, msb_send_graph)
 MSB_HANDLE(mixstage_node, Node, mixstage_node_graph)
 MSB_HANDLE(mixstage_lane, Lane, msb_ctx_graph)
 
+/* Objects that belong to no graph.  A call whose first argument is one of
+ * them has no graph message to report. */
+%define MSB_FREE_HANDLE(TYPE, CLASS)
+%rename(CLASS) TYPE;
+%nodefaultctor TYPE;
+%typemap(check) TYPE *, const TYPE * {
+  if ($argnum == 1) msb_ctx = NULL;
+}
+%enddef
+MSB_FREE_HANDLE(mixstage_profile, Profile)
+MSB_FREE_HANDLE(mixstage_bounce, Bounce)
+MSB_FREE_HANDLE(mixstage_manifest, Manifest)
+/* Bounces and manifests returned by the flat API are owned by the proxy. */
+%newobject mixstage_graph_bounce;
+%newobject mixstage_manifest_create;
+
+/* A profile given out holds a reference (custom profiles; built-ins are
+ * static), dropped by the proxy's destructor. */
+#if defined(SWIGPYTHON)
+%typemap(out) mixstage_profile *, const mixstage_profile * {
+  if (!$1) {
+    $result = SWIG_Py_Void();
+  } else {
+    if (msb_prof_retain($1) < 0) MSB_FAIL_MSG(MIXSTAGE_ENOMEM, "binding registry");
+    $result = SWIG_NewPointerObj(SWIG_as_voidptr($1), $descriptor(mixstage_profile *), SWIG_POINTER_OWN);
+  }
+}
+/* Where a profile is read (bounce, null check, deliver, a graph's active
+ * profile, the base of a new one) it may be given by name. */
+%typemap(in) const mixstage_profile *profile, const mixstage_profile *base {
+  if ($input == Py_None) {
+    $1 = NULL;
+  } else if (PyUnicode_Check($input)) {
+    char emsg[512];
+    $1 = ($1_ltype)msb_profile_named(PyUnicode_AsUTF8($input), emsg, sizeof emsg);
+    if (!$1) MSB_FAIL_MSG(MIXSTAGE_ENOTFOUND, emsg);
+  } else {
+    void *vp = 0;
+    int res = SWIG_ConvertPtr($input, &vp, $descriptor(mixstage_profile *), 0);
+    if (!SWIG_IsOK(res)) SWIG_exception_fail(SWIG_ArgError(res), "expected a Profile, a profile name or None");
+    $1 = ($1_ltype)vp;
+  }
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_POINTER) const mixstage_profile *profile, const mixstage_profile *base {
+  void *vp = 0;
+  $1 = $input == Py_None || PyUnicode_Check($input) ||
+       SWIG_IsOK(SWIG_ConvertPtr($input, &vp, $descriptor(mixstage_profile *), 0));
+}
+#else
+%typemap(out) mixstage_profile *, const mixstage_profile * {
+  if (!$1) {
+    lua_pushnil(L);
+  } else {
+    if (msb_prof_retain($1) < 0) MSB_FAIL_MSG(MIXSTAGE_ENOMEM, "binding registry");
+    SWIG_NewPointerObj(L, (void *)$1, $descriptor(mixstage_profile *), 1);
+  }
+  SWIG_arg++;
+}
+%typemap(in, checkfn="msb_lua_profile_arg") const mixstage_profile *profile, const mixstage_profile *base {
+  if (lua_isnil(L, $input)) {
+    $1 = NULL;
+  } else if (lua_type(L, $input) == LUA_TSTRING) {
+    char emsg[512];
+    $1 = ($1_ltype)msb_profile_named(lua_tostring(L, $input), emsg, sizeof emsg);
+    if (!$1) MSB_FAIL_MSG(MIXSTAGE_ENOTFOUND, emsg);
+  } else {
+    void *vp = 0;
+    if (!SWIG_IsOK(SWIG_ConvertPtr(L, $input, &vp, $descriptor(mixstage_profile *), 0)))
+      SWIG_fail_ptr("$symname", $argnum, $descriptor(mixstage_profile *));
+    $1 = ($1_ltype)vp;
+  }
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_POINTER) const mixstage_profile *profile, const mixstage_profile *base {
+  $1 = msb_lua_profile_arg(L, $input);
+}
+%{
+static int msb_lua_profile_arg(lua_State *L, int i) {
+  return lua_isnil(L, i) || lua_type(L, i) == LUA_TSTRING || lua_isuserdata(L, i);
+}
+%}
+#endif
+%{
+/* A built-in profile by name; else NULL with the choices in @msg. */
+static const mixstage_profile *msb_profile_named(const char *name, char *msg, size_t size) {
+  const mixstage_profile *p = name ? mixstage_profile_find(name) : NULL;
+  if (p) return p;
+  snprintf(msg, size, "no built-in profile named '%s' (one of", name ? name : "(null)");
+  for (int i = 0; mixstage_profile_builtin(i); i++)
+    snprintf(msg + strlen(msg), size - strlen(msg), " %s",
+             mixstage_profile_name(mixstage_profile_builtin(i)));
+  snprintf(msg + strlen(msg), size - strlen(msg), "; pass a Profile object for a custom one)");
+  return NULL;
+}
+%}
+
 /* Flat names drop the prefix: mixstage.strerror(), mixstage.ROLE_MIX_FX. */
 %rename("%(strip:[mixstage_])s", %$isfunction) "";
 %rename("%(strip:[MIXSTAGE_])s", %$isconstant) "";
@@ -608,6 +833,46 @@ MSB_HANDLE(mixstage_lane, Lane, msb_ctx_graph)
 %ignore mixstage_graph_process;
 %ignore mixstage_graph_process_planar;
 %ignore mixstage_graph_render;
+/* profile.h: destruction belongs to the proxies; set_profile goes through
+ * the binding so the graph holds its profile (section 5b). */
+%ignore mixstage_profile_destroy;
+%ignore mixstage_graph_set_profile;
+%ignore mixstage_bounce_destroy;
+%ignore mixstage_bounce_data;
+/* io.h: raw buffers, message buffers and string arrays are taken by the
+ * sugar (read_audio, write_audio, measure, Manifest.add_file...). */
+%ignore mixstage_free;
+%ignore mixstage_audio_read;
+%ignore mixstage_audio_write;
+%ignore mixstage_measure;
+%ignore mixstage_measure_file;
+%ignore mixstage_manifest_destroy;
+%ignore mixstage_manifest_add_file;
+%ignore mixstage_manifest_to_string;
+%ignore mixstage_manifest_write;
+/* C callbacks: the sugar takes a callable / Lua function instead. */
+%ignore mixstage_progress_fn;
+%ignore mixstage_render_config::progress;
+%ignore mixstage_render_config::progress_user;
+%rename(WriteConfig) mixstage_write_config;
+%rename(FileStats) mixstage_file_stats;
+%rename(DeliverConfig) mixstage_deliver_config;
+%extend mixstage_write_config {
+  mixstage_write_config() {
+    mixstage_write_config *c = (mixstage_write_config *)calloc(1, sizeof *c);
+    if (c) mixstage_write_config_init(c);
+    return c;
+  }
+  ~mixstage_write_config() { free($self); }
+}
+%extend mixstage_deliver_config {
+  mixstage_deliver_config() {
+    mixstage_deliver_config *c = (mixstage_deliver_config *)calloc(1, sizeof *c);
+    if (c) mixstage_deliver_config_init(c);
+    return c;
+  }
+  ~mixstage_deliver_config() { free($self); }
+}
 %ignore mixstage_graph_config::alloc;
 %ignore mixstage_graph_config::free;
 %ignore mixstage_graph_config::alloc_user;
@@ -631,6 +896,9 @@ MSB_HANDLE(mixstage_lane, Lane, msb_ctx_graph)
 /* One %include per public header. */
 %include "mixstage/common.h"
 %include "mixstage/graph.h"
+%include "mixstage/profile.h"
+%include "mixstage/io.h"
+%include "mixstage/deliver.h"
 
 /* ======================================================================== */
 /* 5. Object sugar shared by both languages                                 */
@@ -728,8 +996,7 @@ static void mixstage_node_role_set(mixstage_node *n, const char *role) {
   if (r == MIXSTAGE_ENOTFOUND) {
     char emsg[256];
     msb_enum("role", NULL, NULL, role, emsg, sizeof emsg);
-    snprintf(msb_text, sizeof msb_text, "%s", emsg);
-    msb_check(MIXSTAGE_ENOTFOUND, NULL);
+    msb_check_msg(MIXSTAGE_ENOTFOUND, emsg);
     return;
   }
   msb_check(mixstage_node_set_role(n, r), msb_ctx);
@@ -1041,6 +1308,392 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
   double m_value_at(int64_t frame) { return mixstage_lane_value_at($self, frame); }
 }
 
+/* File measurements travel as a dict (Python) / table (Lua) keyed by the
+ * field names of mixstage_file_stats; "format" and "sample_type" by name,
+ * silence as -inf, the checksum as "fnv1a64:<16 hex digits>" (as in the
+ * manifest).  A FileStats struct is accepted too. */
+%{
+static const char *msb_format_name(int f) { return f >= 0 && f < 3 ? msb_format_names[f] : NULL; }
+static int msb_stats_checksum(const char *s, uint64_t *out) {
+  if (!s) return -1;
+  if (strncmp(s, "fnv1a64:", 8) == 0) s += 8;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 16);
+  if (*s == 0 || *end != 0) return -1;
+  *out = (uint64_t)v;
+  return 0;
+}
+%}
+#if defined(SWIGPYTHON)
+%{
+static PyObject *msb_stats_dict(const mixstage_file_stats *st) {
+  char sum[32];
+  snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)st->checksum);
+  return Py_BuildValue("{s:L,s:d,s:d,s:i,s:z,s:z,s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:L,s:s}",
+                       "frames", (long long)st->frames, "seconds", st->seconds,
+                       "sample_rate", st->sample_rate, "channels", st->channels,
+                       "format", msb_format_name(st->format),
+                       "sample_type", st->sample_type >= 0 && st->sample_type < 3 ? msb_stype_names[st->sample_type] : NULL,
+                       "peak_dbfs", st->peak_dbfs, "true_peak_dbtp", st->true_peak_dbtp,
+                       "integrated_lufs", st->integrated_lufs,
+                       "loudness_range_lu", st->loudness_range_lu,
+                       "momentary_max_lufs", st->momentary_max_lufs,
+                       "short_term_max_lufs", st->short_term_max_lufs, "rms_dbfs", st->rms_dbfs,
+                       "clipped_samples", (long long)st->clipped_samples, "checksum", sum);
+}
+/* dict -> struct; missing keys stay as set by the caller (zero). */
+static int msb_stats_from_dict(PyObject *d, mixstage_file_stats *st) {
+  PyObject *v;
+  memset(st, 0, sizeof *st);
+  st->format = -1;
+#define MSB_GETD(K) if ((v = PyDict_GetItemString(d, #K)) && v != Py_None) { st->K = PyFloat_AsDouble(v); if (PyErr_Occurred()) return -1; }
+#define MSB_GETI(K) if ((v = PyDict_GetItemString(d, #K)) && v != Py_None) { st->K = PyLong_AsLongLong(v); if (PyErr_Occurred()) return -1; }
+  MSB_GETI(frames) MSB_GETD(seconds) MSB_GETD(sample_rate) MSB_GETI(channels)
+  MSB_GETD(peak_dbfs) MSB_GETD(true_peak_dbtp) MSB_GETD(integrated_lufs)
+  MSB_GETD(loudness_range_lu) MSB_GETD(momentary_max_lufs) MSB_GETD(short_term_max_lufs)
+  MSB_GETD(rms_dbfs) MSB_GETI(clipped_samples)
+#undef MSB_GETD
+#undef MSB_GETI
+  char emsg[128];
+  if ((v = PyDict_GetItemString(d, "format")) && PyUnicode_Check(v)) {
+    st->format = msb_enum("file format", msb_format_names, msb_format_values, PyUnicode_AsUTF8(v), emsg, sizeof emsg);
+    if (st->format < 0) { msb_raise_msg(MIXSTAGE_ENOTFOUND, emsg); return -1; }
+  }
+  if ((v = PyDict_GetItemString(d, "sample_type")) && PyUnicode_Check(v)) {
+    st->sample_type = msb_enum("sample type", msb_stype_names, msb_stype_values, PyUnicode_AsUTF8(v), emsg, sizeof emsg);
+    if (st->sample_type < 0) { msb_raise_msg(MIXSTAGE_ENOTFOUND, emsg); return -1; }
+  }
+  if ((v = PyDict_GetItemString(d, "checksum")) && PyUnicode_Check(v) &&
+      msb_stats_checksum(PyUnicode_AsUTF8(v), &st->checksum) < 0) {
+    PyErr_SetString(PyExc_ValueError, "checksum must read fnv1a64:<16 hex digits>");
+    return -1;
+  }
+  return 0;
+}
+%}
+%typemap(in) const mixstage_file_stats *stats (mixstage_file_stats st_tmp) {
+  if (PyDict_Check($input)) {
+    if (msb_stats_from_dict($input, &st_tmp) < 0) SWIG_fail;
+    $1 = &st_tmp;
+  } else {
+    void *vp = 0;
+    int res = SWIG_ConvertPtr($input, &vp, $descriptor(mixstage_file_stats *), 0);
+    if (!SWIG_IsOK(res)) SWIG_exception_fail(SWIG_ArgError(res), "stats must be a dict (as write_audio returns) or a FileStats");
+    $1 = (mixstage_file_stats *)vp;
+  }
+}
+#else
+%{
+static void msb_push_stats(lua_State *L, const mixstage_file_stats *st) {
+  char sum[32];
+  snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)st->checksum);
+  lua_createtable(L, 0, 16);
+  lua_pushinteger(L, st->frames); lua_setfield(L, -2, "frames");
+  lua_pushnumber(L, st->seconds); lua_setfield(L, -2, "seconds");
+  lua_pushnumber(L, st->sample_rate); lua_setfield(L, -2, "sample_rate");
+  lua_pushinteger(L, st->channels); lua_setfield(L, -2, "channels");
+  if (msb_format_name(st->format)) { lua_pushstring(L, msb_format_name(st->format)); lua_setfield(L, -2, "format"); }
+  if (st->sample_type >= 0 && st->sample_type < 3) { lua_pushstring(L, msb_stype_names[st->sample_type]); lua_setfield(L, -2, "sample_type"); }
+  lua_pushnumber(L, st->peak_dbfs); lua_setfield(L, -2, "peak_dbfs");
+  lua_pushnumber(L, st->true_peak_dbtp); lua_setfield(L, -2, "true_peak_dbtp");
+  lua_pushnumber(L, st->integrated_lufs); lua_setfield(L, -2, "integrated_lufs");
+  lua_pushnumber(L, st->loudness_range_lu); lua_setfield(L, -2, "loudness_range_lu");
+  lua_pushnumber(L, st->momentary_max_lufs); lua_setfield(L, -2, "momentary_max_lufs");
+  lua_pushnumber(L, st->short_term_max_lufs); lua_setfield(L, -2, "short_term_max_lufs");
+  lua_pushnumber(L, st->rms_dbfs); lua_setfield(L, -2, "rms_dbfs");
+  lua_pushinteger(L, st->clipped_samples); lua_setfield(L, -2, "clipped_samples");
+  lua_pushstring(L, sum); lua_setfield(L, -2, "checksum");
+}
+static void msb_stats_from_table(lua_State *L, int t, mixstage_file_stats *st) {
+  memset(st, 0, sizeof *st);
+  st->format = -1;
+#define MSB_GETD(K) lua_getfield(L, t, #K); if (lua_isnumber(L, -1)) st->K = lua_tonumber(L, -1); lua_pop(L, 1);
+#define MSB_GETI(K) lua_getfield(L, t, #K); if (lua_isnumber(L, -1)) st->K = (int64_t)lua_tonumber(L, -1); lua_pop(L, 1);
+  MSB_GETI(frames) MSB_GETD(seconds) MSB_GETD(sample_rate) MSB_GETI(channels)
+  MSB_GETD(peak_dbfs) MSB_GETD(true_peak_dbtp) MSB_GETD(integrated_lufs)
+  MSB_GETD(loudness_range_lu) MSB_GETD(momentary_max_lufs) MSB_GETD(short_term_max_lufs)
+  MSB_GETD(rms_dbfs) MSB_GETI(clipped_samples)
+#undef MSB_GETD
+#undef MSB_GETI
+  char emsg[128];
+  lua_getfield(L, t, "format");
+  if (lua_type(L, -1) == LUA_TSTRING)
+    st->format = msb_enum("file format", msb_format_names, msb_format_values, lua_tostring(L, -1), emsg, sizeof emsg);
+  lua_pop(L, 1);
+  lua_getfield(L, t, "sample_type");
+  if (lua_type(L, -1) == LUA_TSTRING)
+    st->sample_type = msb_enum("sample type", msb_stype_names, msb_stype_values, lua_tostring(L, -1), emsg, sizeof emsg);
+  lua_pop(L, 1);
+  lua_getfield(L, t, "checksum");
+  if (lua_type(L, -1) == LUA_TSTRING) msb_stats_checksum(lua_tostring(L, -1), &st->checksum);
+  lua_pop(L, 1);
+}
+%}
+%typemap(in, checkfn="lua_istable") const mixstage_file_stats *stats (mixstage_file_stats st_tmp) {
+  msb_stats_from_table(L, $input, &st_tmp);
+  $1 = &st_tmp;
+}
+#endif
+
+/* ======================================================================== */
+/* 5b. Profiles, bounces, files and manifests (shared sugar)                */
+/* ======================================================================== */
+%{
+/* Makes @p govern @g's own mix; the graph's registry entry holds @p for as
+ * long as it is active (the C call borrows it). */
+static int msb_graph_set_profile(mixstage_graph *g, const mixstage_profile *p) {
+  if (!g) return MIXSTAGE_ENULL;
+  if (msb_prof_retain(p) < 0) return MIXSTAGE_ENOMEM;
+  int st = mixstage_graph_set_profile(g, p);
+  if (st < 0) {
+    msb_prof_release(p);
+    return st;
+  }
+  const void *old = NULL;
+  pthread_mutex_lock(&msb_lock);
+  for (msb_gref *r = msb_grefs; r; r = r->next)
+    if (r->g == g) {
+      old = r->profile;
+      r->profile = p;
+      p = NULL;
+      break;
+    }
+  pthread_mutex_unlock(&msb_lock);
+  msb_prof_release(old);
+  msb_prof_release(p); /* a graph the binding does not hold: nothing keeps it */
+  return MIXSTAGE_OK;
+}
+static const mixstage_profile *mixstage_graph_profile_get(mixstage_graph *g) {
+  return mixstage_graph_profile(g);
+}
+static void mixstage_graph_profile_set(mixstage_graph *g, const mixstage_profile *p) {
+  msb_check(msb_graph_set_profile(g, p), g);
+}
+
+/* A failed edit of a profile: built-ins are read-only, say how to copy. */
+static void msb_prof_check(const mixstage_profile *p, int st) {
+  if (st == MIXSTAGE_ESTATE) {
+    char emsg[256];
+    snprintf(emsg, sizeof emsg,
+             "profile '%s' is built in and read-only: edit a copy, Profile(\"mine\", base=\"%s\")",
+             mixstage_profile_name(p), mixstage_profile_name(p));
+    msb_check_msg(st, emsg);
+  } else {
+    msb_check(st, NULL);
+  }
+}
+static const char *mixstage_profile_name_get(mixstage_profile *p) { return mixstage_profile_name(p); }
+static bool mixstage_profile_builtin_get(mixstage_profile *p) { return msb_prof_builtin(p) != 0; }
+static const char *mixstage_profile_stems_get(mixstage_profile *p) {
+  return msb_name_of(msb_stems_names, mixstage_profile_stems(p));
+}
+static void mixstage_profile_stems_set(mixstage_profile *p, const char *v) {
+  char emsg[256];
+  int k = msb_enum("stems", msb_stems_names, msb_stems_values, v ? v : "", emsg, sizeof emsg);
+  if (k < 0) {
+    msb_check_msg(k, emsg);
+    return;
+  }
+  msb_prof_check(p, mixstage_profile_set_stems(p, k));
+}
+#define MSB_PROF_B(FIELD)                                                               \
+  static bool mixstage_profile_##FIELD##_get(mixstage_profile *p) {                      \
+    return mixstage_profile_##FIELD(p) > 0;                                              \
+  }                                                                                      \
+  static void mixstage_profile_##FIELD##_set(mixstage_profile *p, bool v) {              \
+    msb_prof_check(p, mixstage_profile_set_##FIELD(p, v ? 1 : 0));                       \
+  }
+MSB_PROF_B(fx_stems)
+MSB_PROF_B(mix)
+MSB_PROF_B(reference)
+
+static int mixstage_bounce_count_get(mixstage_bounce *b) { return mixstage_bounce_count(b); }
+static int64_t mixstage_bounce_frames_get(mixstage_bounce *b) { return mixstage_bounce_frames(b); }
+static int mixstage_bounce_channels_get(mixstage_bounce *b) { return mixstage_bounce_channels(b); }
+static const char *mixstage_bounce_profile_get(mixstage_bounce *b) { return mixstage_bounce_profile(b); }
+/* The index of output @key (a name, or an index as digits: Lua passes
+ * numbers as strings); NotFoundError names the outputs there are. */
+static int msb_bounce_index(const mixstage_bounce *b, const char *key) {
+  int i = mixstage_bounce_find(b, key);
+  if (i >= 0) return i;
+  if (key && *key) {
+    char *end;
+    long v = strtol(key, &end, 10);
+    if (*end == 0 && v >= 0 && v < mixstage_bounce_count(b)) return (int)v;
+  }
+  char emsg[1024];
+  snprintf(emsg, sizeof emsg, "the '%s' bounce has no output '%s' (outputs:",
+           mixstage_bounce_profile(b), key ? key : "(null)");
+  for (int k = 0; k < mixstage_bounce_count(b); k++)
+    snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), " %s", mixstage_bounce_name(b, k));
+  snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), ")");
+  msb_check_msg(MIXSTAGE_ENOTFOUND, emsg);
+  return -1;
+}
+
+/* Writes the manifest's role lists, given as "a,b,c" (each language joins
+ * its own list type), as NULL-terminated arrays in @store. */
+static const char *const *msb_split_roles(const char *list, char *store, size_t size,
+                                          const char **ptrs, int max) {
+  int n = 0;
+  if (!list || !*list) return NULL;
+  snprintf(store, size, "%s", list);
+  for (char *tok = strtok(store, ", "); tok && n < max - 1; tok = strtok(NULL, ", ")) ptrs[n++] = tok;
+  ptrs[n] = NULL;
+  return ptrs;
+}
+
+/* The render config of bounce / null check / deliver calls. */
+static void msb_render_config2(mixstage_render_config *rc, long long frames, long long tail,
+                               int threads) {
+  mixstage_render_config_init(rc);
+  rc->frames = frames;
+  if (tail >= 0) rc->max_tail_frames = tail;
+  rc->threads = threads;
+}
+static void msb_deliver_config(mixstage_deliver_config *dc, long long frames, long long tail,
+                               int threads, int format, int sample_type, bool dither,
+                               long long dither_seed, double output_rate,
+                               double tail_threshold_db, bool manifest) {
+  mixstage_deliver_config_init(dc);
+  msb_render_config2(&dc->render, frames, tail, threads);
+  dc->write.format = format;
+  dc->write.sample_type = sample_type;
+  dc->write.dither = dither ? 1 : 0;
+  if (dither_seed >= 0) dc->write.dither_seed = (uint64_t)dither_seed;
+  dc->write.output_rate = output_rate;
+  dc->tail_threshold_db = tail_threshold_db;
+  dc->write_manifest = manifest ? 1 : 0;
+}
+%}
+
+%rename(graph_set_profile) msb_graph_set_profile;
+%apply int MSB_STATUS { int msb_graph_set_profile };
+%feature("docstring", "Makes a profile (a Profile, a built-in's name, or None for production) govern the graph's own mix; the graph holds it while active.") msb_graph_set_profile;
+int msb_graph_set_profile(mixstage_graph *graph, const mixstage_profile *profile);
+
+%extend mixstage_graph {
+  /** The profile governing the graph's own mix (render(), process()):
+   *  a Profile or a built-in's name; None restores production. */
+  const mixstage_profile *profile;
+}
+
+%extend mixstage_profile {
+  /** A custom profile named @p name, starting as a copy of @p base (a
+   *  Profile or a built-in's name; None: production). */
+  mixstage_profile(const char *name, const mixstage_profile *base = NULL) {
+    int err = 0;
+    mixstage_profile *p = mixstage_profile_create(name, base, &err);
+    if (!p) {
+      msb_check(err ? err : MIXSTAGE_ENOMEM, NULL);
+    } else if (msb_prof_retain(p) < 0) {
+      mixstage_profile_destroy(p);
+      p = NULL;
+      msb_check(MIXSTAGE_ENOMEM, NULL);
+    }
+    return p;
+  }
+  %immutable;
+  const char *name;
+  bool builtin;
+  %mutable;
+  /** "none", "per-strip" or "per-group". */
+  const char *stems;
+  /** The mix-fx returns are delivered as their own stems. */
+  bool fx_stems;
+  /** The profile delivers its own mix. */
+  bool mix;
+  /** The production mix is delivered as the reference. */
+  bool reference;
+  /** The action for @p role: "on", "bypass" or "mute". */
+  const char *m_action(int role) {
+    int a = mixstage_profile_action($self, role);
+    if (a < 0) { msb_check(a, NULL); return NULL; }
+    return msb_name_of(msb_action_names, a);
+  }
+  /** Sets the action ("on", "bypass", "mute") for @p role. */
+  void m_set_action(int role, int action) {
+    msb_prof_check($self, mixstage_profile_set_action($self, role, action));
+  }
+}
+
+%extend mixstage_bounce {
+  %immutable;
+  int count;
+  int64_t frames;
+  int channels;
+  const char *profile;
+  %mutable;
+  /** The name of output @p index (0-based). */
+  const char *m_name(int index) {
+    const char *n = mixstage_bounce_name($self, index);
+    if (!n) msb_check(MIXSTAGE_ERANGE, NULL);
+    return n;
+  }
+  /** The index of the output named @p key; NotFoundError lists the names. */
+  int m_index(const char *key) { return msb_bounce_index($self, key); }
+  /** "mix", "stem", "fx" or "reference". */
+  const char *m_kind(const char *key) {
+    int i = msb_bounce_index($self, key);
+    return i < 0 ? NULL : msb_name_of(msb_okind_names, mixstage_bounce_kind($self, i));
+  }
+  /** Whether the stem adds up exactly with the others. */
+  bool m_nulls(const char *key) {
+    int i = msb_bounce_index($self, key);
+    return i >= 0 && mixstage_bounce_nulls($self, i) > 0;
+  }
+  /** Why the stem does not add up ("" if it does). */
+  const char *m_note(const char *key) {
+    int i = msb_bounce_index($self, key);
+    const char *n = i < 0 ? NULL : mixstage_bounce_note($self, i);
+    return n ? n : "";
+  }
+}
+
+%extend mixstage_manifest {
+  /** An empty manifest. */
+  mixstage_manifest() {
+    int err = 0;
+    mixstage_manifest *m = mixstage_manifest_create(&err);
+    if (!m) msb_check(err ? err : MIXSTAGE_ENOMEM, NULL);
+    return m;
+  }
+  %immutable;
+  int file_count;
+  %mutable;
+  /** Adds a file entry from its stats; the role lists are comma-separated
+   *  role names.  Returns the entry's index. */
+  int m_add_file_(const char *path, const char *kind, const char *profile_name,
+                  const mixstage_file_stats *stats, const char *on = NULL,
+                  const char *bypassed = NULL, const char *muted = NULL,
+                  long long latency_removed_frames = 0) {
+    char s1[512], s2[512], s3[512];
+    const char *p1[32], *p2[32], *p3[32];
+    int i = mixstage_manifest_add_file($self, path, kind, profile_name, stats,
+                                       msb_split_roles(on, s1, sizeof s1, p1, 32),
+                                       msb_split_roles(bypassed, s2, sizeof s2, p2, 32),
+                                       msb_split_roles(muted, s3, sizeof s3, p3, 32),
+                                       latency_removed_frames);
+    if (i < 0) {
+      char emsg[256];
+      snprintf(emsg, sizeof emsg, "manifest entry '%s' (kind '%s'; kinds: stem mix reference fx-return)",
+               path ? path : "(null)", kind ? kind : "(null)");
+      msb_check_msg(i, emsg);
+      return 0;
+    }
+    return i;
+  }
+  /** Writes the manifest to @p path atomically. */
+  void m_write(const char *path) {
+    char err[512] = "";
+    int st = mixstage_manifest_write($self, path, err, sizeof err);
+    if (st < 0) msb_check_msg(st, err);
+  }
+}
+%{
+static int mixstage_manifest_file_count_get(mixstage_manifest *m) { return mixstage_manifest_file_count(m); }
+%}
+
 /* ======================================================================== */
 /* 6. Per-language extras                                                   */
 /* ======================================================================== */
@@ -1057,3 +1710,15 @@ MSB_CLASS(mixstage_bus)
 MSB_CLASS(mixstage_send)
 MSB_CLASS(mixstage_node)
 MSB_CLASS(mixstage_lane)
+struct mixstage_profile {};
+%extend mixstage_profile {
+  ~mixstage_profile() { msb_prof_release($self); }
+}
+struct mixstage_bounce {};
+%extend mixstage_bounce {
+  ~mixstage_bounce() { mixstage_bounce_destroy($self); }
+}
+struct mixstage_manifest {};
+%extend mixstage_manifest {
+  ~mixstage_manifest() { mixstage_manifest_destroy($self); }
+}

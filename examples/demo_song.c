@@ -2,9 +2,18 @@
  *
  * Synthesises a short song in code (8 bars of A minor at 120 BPM, 48 kHz:
  * kick, clap, hats, bass, pad and lead), builds a production mix of it with
- * the public API, renders it offline, and prints what happened: the graph,
- * latency, length with tails, levels and the gain reduction of the mix-bus
- * dynamics.  The mix is written to DIR/demo_production.wav (32-bit float).
+ * the public API, and delivers it under the three render profiles with
+ * mixstage_graph_deliver():
+ *
+ *   DIR/production/  the production mix (32-bit float) and manifest.json
+ *   DIR/mix-stems/   one 24-bit stem per strip, the Plate and Delay returns
+ *                    as FX stems, the production mix as reference.wav
+ *   DIR/final/       the master: placeholder limiter out, mastering chain in
+ *
+ * It prints, per profile, what was kept, bypassed and muted, each file's
+ * loudness and true peak, and the stems' null check; then runs the song
+ * block by block as a real-time host would, reading the mix-bus gain
+ * reduction, and checks that pass against the delivered production mix.
  *
  *   demo_song [--out DIR]        (default DIR: out)
  *
@@ -423,54 +432,95 @@ static mixstage_node *compressor(mixstage_strip *s, const char *detector, double
   return c;
 }
 
-/* ---- a minimal float WAV writer (WAVE_FORMAT_IEEE_FLOAT) ---------------------- */
+/* ---- the delivery report ------------------------------------------------------ */
 
-static void put_u32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u16(unsigned char *p, uint16_t v) {
-  p[0] = (unsigned char)v;
-  p[1] = (unsigned char)(v >> 8);
+static void print_file(void *user, const char *path, const char *name, int kind,
+                       const mixstage_file_stats *st) {
+  (void)user;
+  (void)name;
+  static const char *const kinds[] = {"mix", "stem", "FX stem", "reference"};
+  char lufs[32], tp[32];
+  if (isfinite(st->integrated_lufs)) snprintf(lufs, sizeof lufs, "%6.1f LUFS", st->integrated_lufs);
+  else snprintf(lufs, sizeof lufs, "%11s", "silent");
+  if (isfinite(st->true_peak_dbtp)) snprintf(tp, sizeof tp, "%+6.1f dBTP", st->true_peak_dbtp);
+  else snprintf(tp, sizeof tp, "%11s", "-inf");
+  printf("   %-9s %-36s %s  %s  %.2f s\n", kinds[kind & 3], path, lufs, tp, st->seconds);
 }
 
-static int write_wav(const char *path, const float *x, int nch, int64_t frames) {
-  uint64_t bytes = (uint64_t)frames * (uint64_t)nch * 4u;
-  if (bytes > 0xFFFFFFFFu - 64u) return -1;
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  unsigned char h[58];
-  memcpy(h, "RIFF", 4);
-  put_u32(h + 4, (uint32_t)(50 + bytes));
-  memcpy(h + 8, "WAVEfmt ", 8);
-  put_u32(h + 16, 18);
-  put_u16(h + 20, 3); /* IEEE float */
-  put_u16(h + 22, (uint16_t)nch);
-  put_u32(h + 24, FS);
-  put_u32(h + 28, (uint32_t)(FS * nch * 4));
-  put_u16(h + 32, (uint16_t)(nch * 4));
-  put_u16(h + 34, 32);
-  put_u16(h + 36, 0);
-  memcpy(h + 38, "fact", 4); /* required for non-PCM data */
-  put_u32(h + 42, 4);
-  put_u32(h + 46, (uint32_t)frames);
-  memcpy(h + 50, "data", 4);
-  put_u32(h + 54, (uint32_t)bytes);
-  int bad = fwrite(h, 1, sizeof h, f) != sizeof h;
-  unsigned char buf[4096];
-  size_t fill = 0;
-  for (uint64_t i = 0; i < (uint64_t)frames * (uint64_t)nch && !bad; i++) {
-    uint32_t u;
-    memcpy(&u, &x[i], 4);
-    put_u32(buf + fill, u);
-    fill += 4;
-    if (fill == sizeof buf) {
-      bad = fwrite(buf, 1, fill, f) != fill;
-      fill = 0;
+/* What a role covers in this graph, in words: its inserts by owner, and for
+ * mix-fx the sends and returns it governs. */
+static void role_words(int role, char *out, size_t size) {
+  out[0] = 0;
+  size_t l = 0;
+  int any = 0;
+  if (role == MIXSTAGE_ROLE_MIX_FX) {
+    /* Returns fed by mix-fx sends. */
+    for (int b = 1; b < mixstage_graph_bus_count(G); b++) {
+      mixstage_bus *bus = mixstage_graph_bus(G, b);
+      if (mixstage_bus_kind_of(bus) != MIXSTAGE_BUS_RETURN) continue;
+      l += (size_t)snprintf(out + l, size - l, "%s%s", any ? " and " : "sends to the ", mixstage_bus_name(bus));
+      any = 1;
+    }
+    if (any) snprintf(out + l, size - l, " returns");
+    return;
+  }
+  for (int i = 0; i < mixstage_graph_strip_count(G); i++) {
+    mixstage_strip *s = mixstage_graph_strip(G, i);
+    for (int k = 0; k < mixstage_strip_node_count(s); k++) {
+      mixstage_node *n = mixstage_strip_node(s, k);
+      if (mixstage_node_role(n) != role) continue;
+      if (role == MIXSTAGE_ROLE_STRIP) {
+        if (!any) l += (size_t)snprintf(out + l, size - l, "channel-strip EQ, compression, saturation, faders, pan");
+        any = 1;
+        break;
+      }
+      l += (size_t)snprintf(out + l, size - l, "%s%s's %s", any ? ", " : "", mixstage_strip_name(s),
+                            mixstage_node_type(n));
+      any = 1;
+    }
+    if (l >= size) return;
+  }
+  for (int b = 0; b < mixstage_graph_bus_count(G); b++) {
+    mixstage_bus *bus = mixstage_graph_bus(G, b);
+    for (int k = 0; k < mixstage_bus_node_count(bus); k++) {
+      mixstage_node *n = mixstage_bus_node(bus, k);
+      if (mixstage_node_role(n) != role || (role == MIXSTAGE_ROLE_STRIP && any)) continue;
+      const char *t = mixstage_node_type(n);
+      if (role == MIXSTAGE_ROLE_PLACEHOLDER_LIMITER) t = "placeholder limiter";
+      else if (!strcmp(t, "bus_compressor")) t = "bus compressor";
+      else if (!strcmp(t, "console_color")) t = "console colour";
+      l += (size_t)snprintf(out + l, size - l, "%s%s%s%s", any ? ", " : "", b == 0 ? "" : mixstage_bus_name(bus),
+                            b == 0 ? "" : "'s ", t);
+      any = 1;
+      if (l >= size) return;
     }
   }
-  if (!bad && fill) bad = fwrite(buf, 1, fill, f) != fill;
-  if (fclose(f) != 0) bad = 1;
-  return bad ? -1 : 0;
+}
+
+static void describe_profile(const mixstage_profile *p) {
+  static const char *const verb[3] = {"kept", "bypassed", "muted"};
+  for (int a = 0; a < 3; a++) {
+    char line[1024] = "";
+    size_t l = 0;
+    for (int r = 0; r < MIXSTAGE_ROLE_COUNT; r++) {
+      if (mixstage_profile_action(p, r) != a) continue;
+      char w[512];
+      role_words(r, w, sizeof w);
+      if (!w[0]) continue;
+      if (r == MIXSTAGE_ROLE_MASTERING && a == MIXSTAGE_ACTION_BYPASS) {
+        /* "bypassed" mastering means: not part of this render */
+        l += (size_t)snprintf(line + l, sizeof line - l, "%smastering chain (%s) off", l ? "; " : "", w);
+        continue;
+      }
+      l += (size_t)snprintf(line + l, sizeof line - l, "%s%s", l ? "; " : "", w);
+      if (l >= sizeof line) break;
+    }
+    if (line[0]) printf("   %-9s %s\n", verb[a], line);
+  }
+  if (mixstage_profile_stems(p) != MIXSTAGE_STEMS_NONE)
+    printf("   delivers one stem per %s%s%s\n", mixstage_profile_stems(p) == MIXSTAGE_STEMS_PER_STRIP ? "strip" : "group",
+           mixstage_profile_fx_stems(p) ? ", the FX returns as their own stems" : "",
+           mixstage_profile_reference(p) ? ", and the production mix as reference.wav for A/B" : "");
 }
 
 /* ---- main ---------------------------------------------------------------------- */
@@ -671,19 +721,91 @@ int main(int argc, char **argv) {
   set(lim, "release", 80.0);
   set(lim, "input_gain", 5.0); /* production loudness: a few dB of limiting */
 
-  /* ---- render the production mix offline ---- */
-  mixstage_render_config rc;
-  mixstage_render_config_init(&rc);
-  int64_t total = mixstage_graph_render_frames(G, &rc);
-  if (total < 0) fail((int)total, "sizing the render");
-  float *out = xcalloc((size_t)total * 2, sizeof(float));
-  int rs = mixstage_graph_render(G, &rc, out, total);
-  if (rs < 0 && rs != MIXSTAGE_ENUMERIC) fail(rs, "rendering");
-  int latency = mixstage_graph_latency(G);
+  /* Mastering chain (role mastering: off in production and mix-stems, on
+   * in final, where the placeholder limiter is bypassed): a gentle tilt
+   * and a true-peak limiter with a -1 dBTP ceiling.  A loudness-targeted
+   * master (gain set from a measured LUFS target) arrives with the
+   * analysis work; this one sets its input gain by hand. */
+  mixstage_node *tilt = bus_insert(mix, "tilt_eq", MIXSTAGE_ROLE_MASTERING);
+  set(tilt, "tilt", 0.5);
+  set(tilt, "tilt_freq", 1200.0);
+  mixstage_node *mlim = bus_insert(mix, "limiter", MIXSTAGE_ROLE_MASTERING);
+  set(mlim, "ceiling", -1.0);
+  set(mlim, "true_peak", 1.0);
+  set(mlim, "lookahead", 5.0);
+  set(mlim, "release", 150.0);
+  set(mlim, "input_gain", 6.0);
 
-  /* ---- a second pass block by block, as a real-time host would run it,
-   * reading the mix-bus gain reduction as it goes ---- */
-  ok(mixstage_graph_locate(G, 0), "locate");
+  printf("libmixstage %s — demo song: %d bars of A minor at %.0f BPM, %d Hz\n\n", mixstage_version_string(),
+         BARS, BPM, FS);
+  printf("%-6s %-7s %12s %10s %8s %6s  %s\n", "strip", "source", "level", "clip gain", "fader", "pan", "inserts");
+  for (int i = 0; i < NSTRIPS; i++) {
+    char ins[160] = "";
+    for (int k = 0; k < mixstage_strip_node_count(st[i]); k++) {
+      mixstage_node *n = mixstage_strip_node(st[i], k);
+      size_t l = strlen(ins);
+      snprintf(ins + l, sizeof ins - l, "%s%s%s", k ? ", " : "", mixstage_node_type(n),
+               mixstage_node_role(n) == MIXSTAGE_ROLE_DESIGN ? " (design)" : "");
+    }
+    printf("%-6s %-7s %7.1f dBFS %+7.1f dB %+5.1f dB %+5.2f  %s\n", names[i], src_ch[i] == 2 ? "stereo" : "mono",
+           level[i], clip[i], fader_db[i], pan[i], ins);
+  }
+  printf("\ngraph: %d strips; buses: Drums (group: Kick, Clap, Hats), Plate and Delay (mix-fx returns), Mix\n",
+         mixstage_graph_strip_count(G));
+  printf("sends: Lead -> Plate %.0f dB and Lead -> Delay %.0f dB (1/8 dotted = %.0f ms), Clap -> Plate -14 dB, "
+         "all post-fader\n",
+         mixstage_send_level_db(s_plate), mixstage_send_level_db(s_delay), 0.75 * 60000.0 / BPM);
+  printf("sidechain: Bass ducking compressor keyed by Kick (pre-fader)\n");
+  printf("mix bus: console_color (bus-color) -> bus_compressor (bus-dynamics) -> limiter (placeholder-limiter)\n"
+         "         -> tilt_eq, limiter at -1 dBTP (mastering)\n");
+  ok(mixstage_graph_prepare(G), "prepare");
+  int latency = mixstage_graph_latency(G);
+  printf("latency compensated: %d frames (%.2f ms)\n", latency, 1000.0 * latency / FS);
+
+  /* ---- deliver the three profiles ---- */
+  mixstage_deliver_config dc;
+  mixstage_deliver_config_init(&dc); /* 24-bit WAV, TPDF dither, tails to -90 dBFS */
+  dc.render.threads = 4;             /* bit-identical for any count */
+  dc.file_done = print_file;
+  double residual = NAN;
+  dc.null_residual_out = &residual;
+  static const char *const profiles[3] = {"production", "mix-stems", "final"};
+  int numeric = 0;
+  for (int k = 0; k < 3; k++) {
+    const mixstage_profile *p = mixstage_profile_find(profiles[k]);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", outdir, profiles[k]);
+    /* The production mix is delivered as 32-bit float: it is the
+     * reference the block-by-block pass below is compared with. */
+    dc.write.sample_type = k == 0 ? MIXSTAGE_SAMPLE_FLOAT32 : MIXSTAGE_SAMPLE_PCM24;
+    printf("\n== %s -> %s/\n", profiles[k], dir);
+    describe_profile(p);
+    residual = NAN;
+    int rc = mixstage_graph_deliver(G, p, dir, &dc);
+    if (rc == MIXSTAGE_ENUMERIC) numeric = 1;
+    else if (rc < 0) fail(rc, "delivering %s", profiles[k]);
+    if (!isnan(residual))
+      printf("   null check: stems + FX stems vs the production mix (mix-bus stages bypassed): %.1f dBFS%s\n",
+             residual, residual < -100.0 ? " — the stems add up" : " — THE STEMS DO NOT ADD UP");
+  }
+
+  /* ---- a pass block by block, as a real-time host would run it, reading
+   * the mix-bus gain reduction as it goes; compared with the delivered
+   * production mix ---- */
+  char path[4096];
+  snprintf(path, sizeof path, "%s/production/mix.wav", outdir);
+  float *out = NULL;
+  int64_t total = 0;
+  int nch = 0;
+  char msg[512];
+  int rs = mixstage_audio_read(path, 0, &out, &total, &nch, NULL, msg, sizeof msg);
+  if (rs < 0) {
+    fprintf(stderr, "demo_song: %s\n", msg);
+    mixstage_graph_destroy(G);
+    return 1;
+  }
+  ok(mixstage_graph_set_profile(G, NULL), "profile");
+  ok(mixstage_graph_prepare(G), "prepare");
   enum { BLOCK = 256 };
   int64_t pass = total + latency;
   float *live = xcalloc((size_t)pass * 2, sizeof(float));
@@ -705,62 +827,30 @@ int main(int argc, char **argv) {
   int64_t mismatch = 0;
   for (int64_t i = 0; i < total * 2; i++) mismatch += live[2 * (int64_t)latency + i] != out[i];
 
-  /* ---- the report ---- */
-  double pk = 0.0, ss = 0.0, ss_song = 0.0;
-  for (int64_t i = 0; i < total * 2; i++) {
-    double v = out[i];
-    if (fabs(v) > pk) pk = fabs(v);
-    ss += v * v;
-    if (i < SONG * 2) ss_song += v * v;
-  }
-  printf("libmixstage %s — demo song: %d bars of A minor at %.0f BPM, %d Hz\n\n", mixstage_version_string(),
-         BARS, BPM, FS);
-  printf("%-6s %-7s %12s %10s %8s %6s  %s\n", "strip", "source", "level", "clip gain", "fader", "pan", "inserts");
-  for (int i = 0; i < NSTRIPS; i++) {
-    char ins[160] = "";
-    for (int k = 0; k < mixstage_strip_node_count(st[i]); k++) {
-      mixstage_node *n = mixstage_strip_node(st[i], k);
-      size_t l = strlen(ins);
-      snprintf(ins + l, sizeof ins - l, "%s%s%s", k ? ", " : "", mixstage_node_type(n),
-               mixstage_node_role(n) == MIXSTAGE_ROLE_DESIGN ? " (design)" : "");
-    }
-    printf("%-6s %-7s %7.1f dBFS %+7.1f dB %+5.1f dB %+5.2f  %s\n", names[i], src_ch[i] == 2 ? "stereo" : "mono",
-           level[i], clip[i], fader_db[i], pan[i], ins);
-  }
-  printf("\ngraph: %d strips; buses: Drums (group: Kick, Clap, Hats), Plate and Delay (mix-fx returns), Mix\n",
-         mixstage_graph_strip_count(G));
-  printf("sends: Lead -> Plate %.0f dB and Lead -> Delay %.0f dB (1/8 dotted = %.0f ms), Clap -> Plate -14 dB, "
-         "all post-fader\n",
-         mixstage_send_level_db(s_plate), mixstage_send_level_db(s_delay), 0.75 * 60000.0 / BPM);
-  printf("sidechain: Bass ducking compressor keyed by Kick (pre-fader)\n");
-  printf("mix bus: console_color (bus-color) -> bus_compressor (bus-dynamics) -> limiter (placeholder-limiter)\n");
-  printf("latency compensated: %d frames (%.2f ms)\n", latency, 1000.0 * latency / FS);
-  printf("rendered: %lld frames = %.2f s (%.2f s of song + %.2f s of tails)\n", (long long)total,
-         (double)total / FS, (double)SONG / FS, (double)(total - SONG) / FS);
-  printf("mix: peak %.2f dBFS, RMS %.2f dBFS over the song (%.2f dBFS incl. tails)\n", 20.0 * log10(pk + 1e-30),
-         10.0 * log10(ss_song / (2.0 * SONG) + 1e-30), 10.0 * log10(ss / (2.0 * (double)total) + 1e-30));
+  printf("\nproduction mix: %lld frames = %.2f s (%.2f s of song + %.2f s of tails, trimmed at -90 dBFS)\n",
+         (long long)total, (double)total / FS, (double)SONG / FS, (double)(total - SONG) / FS);
   printf("gain reduction (read every %d frames while processing): bus compressor max %.1f dB, mean %.1f dB; "
-         "limiter max %.1f dB, mean %.1f dB, active %.0f%% of the time\n",
+         "placeholder limiter max %.1f dB, mean %.1f dB, active %.0f%% of the time\n",
          BLOCK, gr_bc_max, gr_bc_sum / (double)nblocks, gr_lim_max, gr_lim_sum / (double)nblocks,
          100.0 * (double)lim_active / (double)nblocks);
-  printf("block-by-block pass vs offline render: %s\n",
-         mismatch ? "DIFFERENT" : "bit-identical");
-  if (rs == MIXSTAGE_ENUMERIC) printf("warning: a node produced NaN/Inf during the render and was reset\n");
-  printf("stems: the mix-stems and final profiles arrive with the render-profile work; this demo renders "
-         "the production mix.\n");
+  printf("block-by-block pass vs the delivered production mix: %s\n", mismatch ? "DIFFERENT" : "bit-identical");
+  if (numeric) printf("warning: a node produced NaN/Inf during a render and was reset\n");
+  printf("the final master is limited to -1 dBTP by hand-set gain; a loudness-targeted master (LUFS target)\n"
+         "arrives with the analysis work.\n");
 
-  char path[4096];
+  /* The file earlier versions of the demo wrote (README, scripts). */
+  mixstage_write_config wc;
+  mixstage_write_config_init(&wc);
+  wc.sample_type = MIXSTAGE_SAMPLE_FLOAT32;
   snprintf(path, sizeof path, "%s/demo_production.wav", outdir);
-  if (mkdir(outdir, 0777) != 0 && errno != EEXIST)
-    printf("not written: cannot create %s (%s)\n", outdir, strerror(errno));
-  else if (write_wav(path, out, 2, total) != 0)
-    printf("not written: %s (%s)\n", path, strerror(errno));
+  if (mixstage_audio_write(path, out, total, 2, FS, &wc, NULL, msg, sizeof msg) < 0)
+    printf("not written: %s\n", msg);
   else
-    printf("wrote %s (32-bit float WAV, stereo, %d Hz)\n", path, FS);
+    printf("wrote %s (a copy of production/mix.wav)\n", path);
 
   mixstage_graph_destroy(G);
   for (int i = 0; i < NSTRIPS; i++) free(src[i]);
-  free(out);
+  mixstage_free(out);
   free(live);
   return mismatch ? 1 : 0;
 }

@@ -159,6 +159,7 @@ typedef struct item {
   int staged;  /* stage_path exists */
   int old;     /* 0 none, 1 hard link to the previous file, 2 the previous file renamed aside */
   int renamed; /* final_path now holds the new file */
+  mixstage_file_stats stats;
 } item;
 
 static _Atomic unsigned stage_seq;
@@ -468,6 +469,7 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
       goto done;
     }
     x->staged = 1;
+    x->stats = st;
     int kind = mixstage_bounce_kind(b, i);
     const char *on[MIXSTAGE_ROLE_COUNT + 1], *byp[MIXSTAGE_ROLE_COUNT + 1], *mut[MIXSTAGE_ROLE_COUNT + 1];
     roles_of(p, kind, on, byp, mut);
@@ -504,6 +506,13 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
     goto done;
   }
   rc = commit(g, items, cfg.write_manifest ? count + 1 : count, dir);
+  if (rc == MIXSTAGE_OK) {
+    if (cfg.null_residual_out) *cfg.null_residual_out = want_null ? residual : NAN;
+    if (cfg.file_done)
+      for (int i = 0; i < count; i++)
+        cfg.file_done(cfg.file_done_user, items[i].final_path, mixstage_bounce_name(b, i), mixstage_bounce_kind(b, i),
+                      &items[i].stats);
+  }
   if (rc == MIXSTAGE_OK && numeric)
     rc = mixstage__fail(g, MIXSTAGE_ENUMERIC, "delivery: a node produced NaN or infinity during the render");
 

@@ -213,12 +213,20 @@ static void read_source(mixstage_strip *s, const view *v, int64_t f, int n) {
   }
 }
 
-/* Sum of x * 0 is NaN exactly when some x is NaN or infinite. */
+/* NaN and infinity are the floats whose exponent bits are all ones: adding
+ * one to the exponent field then carries into the sign bit.  Integer OR is
+ * order-free, so the compiler vectorises the loop. */
 static int non_finite(float *const *buf, int nch, int n) {
-  float acc = 0.0f;
-  for (int c = 0; c < nch; c++)
-    for (int i = 0; i < n; i++) acc += buf[c][i] * 0.0f;
-  return acc != acc;
+  uint32_t m = 0;
+  for (int c = 0; c < nch; c++) {
+    const float *x = buf[c];
+    for (int i = 0; i < n; i++) {
+      uint32_t b;
+      memcpy(&b, &x[i], sizeof b);
+      m |= (b & 0x7f800000u) + 0x00800000u;
+    }
+  }
+  return (m & 0x80000000u) != 0;
 }
 
 static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n) {

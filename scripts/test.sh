@@ -184,12 +184,14 @@ configure_and_build() {
   fi
 }
 
-# Binding options would load sanitizer-instrumented modules into an
-# uninstrumented python/lua, which the ASan runtime refuses; turn off any
-# --with-*/--enable-* option for python or lua that configure offers.
+# The binding tests would load sanitizer-instrumented modules into an
+# uninstrumented python or lua, which the ASan runtime refuses: sanitizer
+# builds turn off the --with-python / --with-lua style options configure
+# offers (not the ones taking a value, such as --with-python-dir=DIR).  The
+# bindings are still tested by the plain make check and by distcheck.
 no_binding_args() {
   "$top/configure" --help 2>/dev/null |
-    sed -n 's/^ *--\(with\|without\|enable\|disable\)-\(\(python\|lua\)[A-Za-z0-9_-]*\).*/\1 \2/p' |
+    sed -n 's/^ *--\(with\|without\|enable\|disable\)-\(\(python\|lua\)[0-9.]*\(-bindings\{0,1\}\)\{0,1\}\)\([ 	].*\)\{0,1\}$/\1 \2/p' |
     while read -r kind opt; do
       case $kind in
         with*) echo "--without-$opt" ;;
@@ -330,7 +332,8 @@ if [ "$do_distcheck" = 1 ]; then
     if make -s --no-print-directory -C "$builddir" -j"$jobs" distcheck \
          </dev/null >"$builddir/distcheck.log" 2>&1; then
       pass_item
-      grep 'archives ready' "$builddir/distcheck.log" || true
+      grep -A1 'archives ready' "$builddir/distcheck.log" | tr -s ' \n' ' ' || true
+      echo
     else
       tail -n 60 "$builddir/distcheck.log"
       fail_item "distcheck: make distcheck failed (log: $bname/distcheck.log)"
@@ -377,7 +380,10 @@ else
   diff <(readme_block) <(app_block) || true
 fi
 rm -rf "$prefix"
-if configure_and_build pkgconfig "$instdir" --prefix="$prefix" --disable-tests; then
+# The bindings are not needed here (distcheck installs them); the C library is.
+mapfile -t nobind < <(no_binding_args)
+if configure_and_build pkgconfig "$instdir" --prefix="$prefix" --disable-tests \
+     "${nobind[@]+"${nobind[@]}"}"; then
   if ! make -s --no-print-directory -C "$instdir" install >/dev/null; then
     fail_item "pkgconfig: make install into $prefix failed"
   elif (build_app); then

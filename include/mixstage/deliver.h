@@ -89,10 +89,20 @@ typedef struct mixstage_deliver_config {
   int null_check;                /**< 1 (default): for profiles with stems, run
                                       mixstage_graph_null_check() (two more render
                                       passes) and write the residual to the manifest */
+  /** Optional report: after a successful commit, called once per delivered
+   *  audio file in manifest order with its path (dir/name), the output's
+   *  name, its kind (mixstage_output_kind) and its measurements. */
+  void (*file_done)(void *user, const char *path, const char *name, int kind,
+                    const mixstage_file_stats *stats);
+  void *file_done_user;
+  /** Optional: receives the null-check residual in dBFS (-400 for exactly
+   *  zero), or NAN when the check did not run.  Written on success. */
+  double *null_residual_out;
 } mixstage_deliver_config;
 
 /** Defaults: mixstage_render_config_init(), mixstage_write_config_init(),
- *  -90 dBFS tails held 0.1 s, manifest on, null check on.  Accepts NULL. */
+ *  -90 dBFS tails held 0.1 s, manifest on, null check on, no report
+ *  callbacks.  Accepts NULL. */
 MIXSTAGE_EXPORT void mixstage_deliver_config_init(mixstage_deliver_config *cfg);
 
 /** Renders @p profile and writes its outputs and manifest into @p dir (made,
