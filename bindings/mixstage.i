@@ -1722,3 +1722,8 @@ struct mixstage_manifest {};
 %extend mixstage_manifest {
   ~mixstage_manifest() { mixstage_manifest_destroy($self); }
 }
+#if defined(SWIGPYTHON)
+%pythoncode %{
+_abc.Mapping.register(Bounce)
+%}
+#endif

@@ -765,7 +765,7 @@ int main(int argc, char **argv) {
   /* ---- deliver the three profiles ---- */
   mixstage_deliver_config dc;
   mixstage_deliver_config_init(&dc); /* 24-bit WAV, TPDF dither, tails to -90 dBFS */
-  dc.render.threads = 4;             /* bit-identical for any count */
+  dc.render.threads = 2;             /* bit-identical for any count */
   dc.file_done = print_file;
   double residual = NAN;
   dc.null_residual_out = &residual;

@@ -385,6 +385,24 @@ static void run_sends(mixstage__unit *u, const view *v, int64_t f, int o, int of
   }
 }
 
+/* Adds an input into a bus.  The source buffer is read, never written: a
+ * unit's output may feed its bus and, in a bounce, forks with their own
+ * alignment delays. */
+static void sum_input(float *const *acc, float *const *base, int off, mixstage__delay *comp, int C, int n) {
+  if (comp->delay <= 0) {
+    for (int c = 0; c < C; c++)
+      for (int k = 0; k < n; k++) acc[c][k] += base[c][off + k];
+    return;
+  }
+  float tmpbuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
+  float *tmp[MIXSTAGE_MAX_CHANNELS];
+  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) tmp[c] = tmpbuf[c];
+  for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off, sizeof(float) * (size_t)n);
+  mixstage__delay_process(comp, tmp, C, n);
+  for (int c = 0; c < C; c++)
+    for (int k = 0; k < n; k++) acc[c][k] += tmp[c][k];
+}
+
 /* One chunk: frames f .. f+n-1, all inside one control cell, at offset off
  * in the unit's block buffers. */
 static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int off, int n) {
@@ -425,11 +443,7 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
     for (int i = 0; i < b->input_count; i++) {
       mixstage__input *in = &b->inputs[i];
       float *const *base = in->unit ? in->unit->out : in->send->buf;
-      float *src[MIXSTAGE_MAX_CHANNELS];
-      for (int c = 0; c < C; c++) src[c] = base[c] + off;
-      mixstage__delay_process(&in->comp, src, C, n);
-      for (int c = 0; c < C; c++)
-        for (int k = 0; k < n; k++) v.buf[c][k] += src[c][k];
+      sum_input(v.buf, base, off, &in->comp, C, n);
     }
   }
   faults += run_nodes(g, u, &v, off, n);
@@ -669,14 +683,7 @@ void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, 
     for (int c = 0; c < C; c++) memcpy(v.buf[c], u->in[c] + off, sizeof(float) * (size_t)n);
   } else {
     for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
-    for (int i = 0; i < sh->input_count; i++) {
-      mixstage__sinput *in = &sh->inputs[i];
-      float *src[MIXSTAGE_MAX_CHANNELS];
-      for (int c = 0; c < C; c++) src[c] = in->src[c] + off;
-      mixstage__delay_process(&in->comp, src, C, n);
-      for (int c = 0; c < C; c++)
-        for (int k = 0; k < n; k++) v.buf[c][k] += src[c][k];
-    }
+    for (int i = 0; i < sh->input_count; i++) sum_input(v.buf, sh->inputs[i].src, off, &sh->inputs[i].comp, C, n);
   }
   run_snodes(g, sh, v.buf, n);
   if (sh->pre[0])

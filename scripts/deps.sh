@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # libmixstage: the Debian packages the build, the tests and the examples
 # need, in ONE place.  Sourced by scripts/setup.sh and scripts/test.sh (not
 # run on its own).  Target: Debian 12 (bookworm), as root or with sudo.
@@ -41,7 +42,7 @@ mixstage_install_deps() {
   missing=$(mixstage_missing_packages | tr '\n' ' ')
   missing=${missing% }
   if [ -z "$missing" ]; then
-    mixstage_log "dependencies: all $(echo $MIXSTAGE_DEBIAN_PACKAGES | wc -w) Debian packages present"
+    mixstage_log "dependencies: all $(echo "$MIXSTAGE_DEBIAN_PACKAGES" | wc -w) Debian packages present"
   else
     local sudo=
     if [ "$(id -u)" -ne 0 ]; then

@@ -139,7 +139,7 @@ make_check() {
     name=${lg%.log}
     trs="$dir/$name.trs"
     if [ ! -f "$trs" ]; then
-      fail_item "$label: $name did not run"
+      fail_item "$label: $name did not run (make check stopped before it; see the errors above)"
       counted_fail=1
       continue
     fi

@@ -4,7 +4,11 @@
  * the same float32 samples), renders it and prints
  *     <frames> <channels> <FNV-1a 64 of the float32 bytes, 16 hex digits>
  * With a path argument it also writes the raw interleaved float32 render.
+ * With --bounce PROFILE it bounces that profile instead (same tail cap and
+ * threads) and prints one line per output:
+ *     <name> <frames> <channels> <FNV-1a 64 hex>
  * Keep the three builders in step. */
+#include <string.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +16,16 @@
 #include "mixstage.h"
 
 #define FRAMES 24000
+
+static uint64_t fnv1a64(const float *data, size_t samples) {
+  uint64_t h = 1469598103934665603ULL;
+  const unsigned char *b = (const unsigned char *)data;
+  for (size_t i = 0; i < sizeof(float) * samples; i++) {
+    h ^= b[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
 
 static void check(int st, mixstage_graph *g, const char *what) {
   if (st < 0) {
@@ -65,17 +79,29 @@ int main(int argc, char **argv) {
   mixstage_render_config_init(&rc);
   rc.max_tail_frames = 4800;
   rc.threads = 2;
+  if (argc > 2 && strcmp(argv[1], "--bounce") == 0) {
+    const mixstage_profile *prof = mixstage_profile_find(argv[2]);
+    if (!prof) {
+      fprintf(stderr, "render_ref: no profile '%s'\n", argv[2]);
+      return 1;
+    }
+    mixstage_bounce *bo = mixstage_graph_bounce(g, prof, &rc, &err);
+    check(err, g, "bounce");
+    int64_t bf = mixstage_bounce_frames(bo);
+    int bc = mixstage_bounce_channels(bo);
+    for (int i = 0; i < mixstage_bounce_count(bo); i++)
+      printf("%s %lld %d %016llx\n", mixstage_bounce_name(bo, i), (long long)bf, bc,
+             (unsigned long long)fnv1a64(mixstage_bounce_data(bo, i), (size_t)bf * (size_t)bc));
+    mixstage_bounce_destroy(bo);
+    mixstage_graph_destroy(g);
+    return 0;
+  }
   int64_t n = mixstage_graph_render_frames(g, &rc);
   check((int)(n < 0 ? n : 0), g, "render_frames");
   float *out = malloc(sizeof(float) * 2 * (size_t)n);
   if (!out) return 1;
   check(mixstage_graph_render(g, &rc, out, n), g, "render");
-  uint64_t h = 1469598103934665603ULL;
-  const unsigned char *b = (const unsigned char *)out;
-  for (size_t i = 0; i < sizeof(float) * 2 * (size_t)n; i++) {
-    h ^= b[i];
-    h *= 1099511628211ULL;
-  }
+  uint64_t h = fnv1a64(out, 2 * (size_t)n);
   printf("%lld 2 %016llx\n", (long long)n, (unsigned long long)h);
   if (argc > 1) {
     FILE *f = fopen(argv[1], "wb");

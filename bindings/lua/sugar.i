@@ -34,9 +34,47 @@ static int mixstage_buffer_channels_get(mixstage_buffer *b) { return b->channels
 typedef int msb_lua_pushed;
 /* A Lua table argument, passed as its stack index. */
 typedef int msb_lua_table;
+/* An optional Lua function (nil allowed), passed as its stack index or 0. */
+typedef int msb_lua_func;
+static int msb_lua_isfunc(lua_State *L, int i) { return lua_isnil(L, i) || lua_isfunction(L, i); }
+
+/* Progress and cancellation: the library calls the trampoline from the
+ * calling thread (the one running the Lua state) about every 100 ms of
+ * audio.  progress(done, total) returning true cancels (CancelledError);
+ * an error in it is caught by lua_pcall (a longjmp through the render would
+ * strand its worker threads), cancels, and is re-raised unchanged after the
+ * library has unwound (MSB_RAISE_FOREIGN). */
+typedef struct msb_luaprog {
+  lua_State *L;
+  int fn;
+} msb_luaprog;
+static int msb_lua_progress(void *user, int64_t done, int64_t total) {
+  msb_luaprog *p = (msb_luaprog *)user;
+  lua_State *L = p->L;
+  if (msb_lua_errref != LUA_NOREF) return 1;
+  lua_pushvalue(L, p->fn);
+  lua_pushinteger(L, (lua_Integer)done);
+  lua_pushinteger(L, (lua_Integer)total);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    msb_lua_errref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 1;
+  }
+  int stop = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return stop;
+}
+static void msb_lua_progress_init(msb_luaprog *p, mixstage_render_config *rc, lua_State *L, int fn) {
+  p->L = L;
+  p->fn = fn;
+  if (fn > 0) {
+    rc->progress = msb_lua_progress;
+    rc->progress_user = p;
+  }
+}
 %}
 %typemap(out) msb_lua_pushed { SWIG_arg += $1; }
 %typemap(in, checkfn="lua_istable") msb_lua_table { $1 = $input; }
+%typemap(in, checkfn="msb_lua_isfunc") msb_lua_func { $1 = lua_isfunction(L, $input) ? $input : 0; }
 
 %rename(Buffer) mixstage_buffer;
 %nodefaultctor mixstage_buffer;
@@ -138,9 +176,11 @@ typedef struct mixstage_buffer {} mixstage_buffer;
   /** Offline render into a new Buffer (mix_channels wide).  Returns the
    *  buffer and true if a node produced NaN/Inf (the audio is still valid). */
   msb_lua_pushed m_render(lua_State *L, long long frames = 0, long long tail = -1,
-                          bool remove_latency = true, int threads = 1) {
+                          bool remove_latency = true, int threads = 1, msb_lua_func progress = 0) {
     mixstage_render_config rc;
+    msb_luaprog lp;
     msb_render_config(&rc, frames, tail, remove_latency, threads);
+    msb_lua_progress_init(&lp, &rc, L, progress);
     int64_t n = mixstage_graph_render_frames($self, &rc);
     if (n < 0) { msb_check((int)n, $self); return 0; }
     mixstage_buffer *b = msb_buffer_new(n, mixstage_bus_channels(mixstage_graph_mix_bus($self)));
@@ -155,6 +195,50 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     SWIG_NewPointerObj(L, b, SWIGTYPE_p_mixstage_buffer, 1);
     lua_pushboolean(L, st == MIXSTAGE_ENUMERIC);
     return 2;
+  }
+  /* Options-table front ends: Graph:bounce / null_check / deliver (below). */
+  msb_lua_pushed m__bounce(lua_State *L, const mixstage_profile *profile, long long frames,
+                           long long tail, int threads, msb_lua_func progress) {
+    mixstage_render_config rc;
+    msb_luaprog lp;
+    msb_render_config2(&rc, frames, tail, threads);
+    msb_lua_progress_init(&lp, &rc, L, progress);
+    int st = 0;
+    mixstage_bounce *b = mixstage_graph_bounce($self, profile, &rc, &st);
+    if (!b) {
+      msb_check(st ? st : MIXSTAGE_ENOMEM, $self);
+      return 0;
+    }
+    SWIG_NewPointerObj(L, b, SWIGTYPE_p_mixstage_bounce, 1);
+    lua_pushboolean(L, st == MIXSTAGE_ENUMERIC);
+    return 2;
+  }
+  msb_lua_pushed m__null_check(lua_State *L, const mixstage_profile *profile, long long frames,
+                               long long tail, int threads, msb_lua_func progress) {
+    mixstage_render_config rc;
+    msb_luaprog lp;
+    msb_render_config2(&rc, frames, tail, threads);
+    msb_lua_progress_init(&lp, &rc, L, progress);
+    double db = 0.0;
+    int st = mixstage_graph_null_check($self, profile, &rc, &db);
+    if (st < 0 && st != MIXSTAGE_ENUMERIC) {
+      msb_check(st, $self);
+      return 0;
+    }
+    lua_pushnumber(L, db);
+    return 1;
+  }
+  void m__deliver(lua_State *L, const mixstage_profile *profile, const char *dir, long long frames,
+                  long long tail, int threads, int format, int sample_type, bool dither,
+                  long long dither_seed, double output_rate, double tail_threshold_db,
+                  bool manifest, msb_lua_func progress) {
+    mixstage_deliver_config dc;
+    msb_luaprog lp;
+    msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
+                       output_rate, tail_threshold_db, manifest);
+    msb_lua_progress_init(&lp, &dc.render, L, progress);
+    int st = mixstage_graph_deliver($self, profile, dir, &dc);
+    if (st != MIXSTAGE_ENUMERIC) msb_check(st, $self);
   }
   /** Processes the next @p frames frames (default: the buffer's length)
    *  into @p out (mix_channels wide).  Returns true if a node produced
@@ -172,6 +256,112 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     return false;
   }
 }
+
+%extend mixstage_bounce {
+  /** A copy of output @p key (a name) as a Buffer. */
+  mixstage_buffer *m__buffer(const char *key) {
+    int i = msb_bounce_index($self, key);
+    if (i < 0) return NULL;
+    mixstage_buffer *b = msb_buffer_new(mixstage_bounce_frames($self), mixstage_bounce_channels($self));
+    if (b) memcpy(b->data, mixstage_bounce_data($self, i),
+                  (size_t)(b->frames * b->channels) * sizeof(float));
+    return b;
+  }
+  const char *__tostring() {
+    snprintf(msb_text, sizeof msb_text, "mixstage.Bounce('%s', %d outputs, %lld frames x %d ch)",
+             mixstage_bounce_profile($self), mixstage_bounce_count($self),
+             (long long)mixstage_bounce_frames($self), mixstage_bounce_channels($self));
+    return msb_text;
+  }
+}
+%newobject mixstage_bounce::m__buffer;
+%extend mixstage_profile {
+  const char *__getitem(const char *role) { return mixstage_profile_m_action($self, msb_role_arg(role)); }
+  void __setitem(const char *role, const char *action) {
+    char emsg[256];
+    int a = msb_enum("action", msb_action_names, msb_action_values, action, emsg, sizeof emsg);
+    if (a < 0) { msb_check_msg(a, emsg); return; }
+    int r = msb_role_arg(role);
+    if (r < 0) {
+      msb_enum("role", NULL, NULL, role, emsg, sizeof emsg);
+      msb_check_msg(r, emsg);
+      return;
+    }
+    mixstage_profile_m_set_action($self, r, a);
+  }
+  const char *__tostring() {
+    snprintf(msb_text, sizeof msb_text, "mixstage.Profile('%s'%s, stems %s)", mixstage_profile_name($self),
+             msb_prof_builtin($self) ? ", built-in" : "", mixstage_profile_stems_get($self));
+    return msb_text;
+  }
+}
+%extend mixstage_manifest {
+  msb_lua_pushed m_to_string(lua_State *L) {
+    char *t = mixstage_manifest_to_string($self);
+    if (!t) { msb_check(MIXSTAGE_ENOMEM, NULL); return 0; }
+    lua_pushstring(L, t);
+    mixstage_free(t);
+    return 1;
+  }
+}
+
+%inline %{
+/* Files: Buffers in and out; stats as tables. */
+msb_lua_pushed read_audio(lua_State *L, const char *path, double rate) {
+  float *data = NULL;
+  int64_t frames = 0;
+  int ch = 0;
+  double file_rate = 0;
+  char err[512] = "";
+  int st = mixstage_audio_read(path, rate, &data, &frames, &ch, &file_rate, err, sizeof err);
+  if (st < 0) { msb_check_msg(st, err); return 0; }
+  mixstage_buffer *b = msb_buffer_new(frames, ch);
+  if (!b) { mixstage_free(data); return 0; }
+  memcpy(b->data, data, (size_t)(frames * ch) * sizeof(float));
+  mixstage_free(data);
+  SWIG_NewPointerObj(L, b, SWIGTYPE_p_mixstage_buffer, 1);
+  lua_pushnumber(L, rate > 0 ? rate : file_rate);
+  return 2;
+}
+msb_lua_pushed _write_audio(lua_State *L, const char *path, mixstage_buffer *buf, double rate,
+                            int format, int sample_type, bool dither, long long dither_seed,
+                            double output_rate) {
+  mixstage_write_config wc;
+  mixstage_file_stats st;
+  char err[512] = "";
+  mixstage_write_config_init(&wc);
+  wc.format = format;
+  wc.sample_type = sample_type;
+  wc.dither = dither ? 1 : 0;
+  if (dither_seed >= 0) wc.dither_seed = (uint64_t)dither_seed;
+  wc.output_rate = output_rate;
+  int rc = mixstage_audio_write(path, buf->data, buf->frames, buf->channels, rate, &wc, &st, err, sizeof err);
+  if (rc < 0) { msb_check_msg(rc, err); return 0; }
+  msb_push_stats(L, &st);
+  return 1;
+}
+msb_lua_pushed measure(lua_State *L, mixstage_buffer *buf, double rate) {
+  mixstage_file_stats st;
+  int rc = mixstage_measure(buf->data, buf->frames, buf->channels, rate, &st);
+  if (rc < 0) {
+    char emsg[128];
+    snprintf(emsg, sizeof emsg, "measure: %lld frames x %d channels at %g Hz",
+             (long long)buf->frames, buf->channels, rate);
+    msb_check_msg(rc, emsg);
+    return 0;
+  }
+  msb_push_stats(L, &st);
+  return 1;
+}
+msb_lua_pushed measure_file(lua_State *L, const char *path) {
+  mixstage_file_stats st;
+  char err[512] = "";
+  int rc = mixstage_measure_file(path, &st, err, sizeof err);
+  if (rc < 0) { msb_check_msg(rc, err); return 0; }
+  msb_push_stats(L, &st);
+  return 1;
+}
+%}
 
 %luacode {
   local M = mixstage
@@ -207,6 +397,97 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     b:fill(t)
     return b
   end
+  -- Profiles
+  function M.profiles()
+    local t, i = {}, 0
+    while M.profile_builtin(i) do t[#t + 1] = M.profile_builtin(i); i = i + 1 end
+    return t
+  end
+  method("Profile", "actions", function(self)
+    local t = {}
+    for i = 0, M.ROLE_COUNT - 1 do local r = M.role_name(i); t[r] = self:action(r) end
+    return t
+  end)
+  -- Renders with an options table {frames=, tail=, threads=, progress=fn}
+  local raw_bounce, raw_null, raw_deliver = fn("Graph", "_bounce"), fn("Graph", "_null_check"), fn("Graph", "_deliver")
+  method("Graph", "bounce", function(self, profile, o)
+    o = o or {}
+    return raw_bounce(self, profile, o.frames or 0, o.tail or -1, o.threads or 1, o.progress)
+  end)
+  method("Graph", "null_check", function(self, profile, o)
+    o = o or {}
+    return raw_null(self, profile, o.frames or 0, o.tail or -1, o.threads or 1, o.progress)
+  end)
+  method("Graph", "deliver", function(self, profile, dir, o)
+    o = o or {}
+    raw_deliver(self, profile, dir, o.frames or 0, o.tail or -1, o.threads or 1,
+                o.format or "wav", o.sample_type or "pcm24", o.dither ~= false,
+                o.dither_seed or -1, o.output_rate or 0, o.tail_threshold_db or -90,
+                o.manifest ~= false, o.progress)
+  end)
+  -- Bounce outputs by name or 1-based index
+  local raw_buffer, raw_kind, raw_nulls, raw_note, raw_name =
+    fn("Bounce", "_buffer"), fn("Bounce", "kind"), fn("Bounce", "nulls"), fn("Bounce", "note"), fn("Bounce", "name")
+  local function key(self, k)
+    if math.type(k) == "integer" then
+      if k < 1 or k > self.count then error("output index " .. k .. " out of range (1 .. " .. self.count .. ")", 3) end
+      return raw_name(self, k - 1)
+    end
+    return k
+  end
+  method("Bounce", "get", function(self, k) return raw_buffer(self, key(self, k)) end)
+  method("Bounce", "kind", function(self, k) return raw_kind(self, key(self, k)) end)
+  method("Bounce", "nulls", function(self, k) return raw_nulls(self, key(self, k)) end)
+  method("Bounce", "note", function(self, k) return raw_note(self, key(self, k)) end)
+  method("Bounce", "name", function(self, i) return raw_name(self, i - 1) end)
+  method("Bounce", "names", function(self)
+    local t = {}
+    for i = 0, self.count - 1 do t[#t + 1] = raw_name(self, i) end
+    return t
+  end)
+  -- for name, buffer in b:outputs() do ... end
+  method("Bounce", "outputs", function(self)
+    local i = 0
+    return function()
+      i = i + 1
+      if i > self.count then return nil end
+      local n = raw_name(self, i - 1)
+      return n, raw_buffer(self, n)
+    end
+  end)
+  -- Files
+  local raw_read = M.read_audio
+  function M.read_audio(path, rate) return raw_read(path, rate or 0) end
+  function M.write_audio(path, buf, rate, o)
+    o = o or {}
+    return M._write_audio(path, buf, rate, o.format or "wav", o.sample_type or "pcm24",
+                          o.dither ~= false, o.dither_seed or -1, o.output_rate or 0)
+  end
+  -- Manifests: values by Lua type; entries 1-based
+  local function mset(self, idx, k, v)
+    local t = type(v)
+    local pre = idx and "manifest_file_set_" or "manifest_set_"
+    local function call(kind, val)
+      if idx then return M[pre .. kind](self, idx - 1, k, val) end
+      return M[pre .. kind](self, k, val)
+    end
+    if t == "string" then return call("string", v)
+    elseif math.type(v) == "integer" then return call("integer", v)
+    elseif t == "number" then return call("number", v)
+    elseif t == "boolean" then return call("json", tostring(v))
+    else error("manifest values are strings, numbers or booleans (JSON text: set_json)", 2) end
+  end
+  method("Manifest", "set", function(self, k, v) return mset(self, nil, k, v) end)
+  method("Manifest", "set_json", function(self, k, text) return M.manifest_set_json(self, k, text) end)
+  method("Manifest", "set_file", function(self, i, k, v) return mset(self, i, k, v) end)
+  local raw_add = fn("Manifest", "add_file_")
+  method("Manifest", "add_file", function(self, path, kind, profile, stats, roles)
+    roles = roles or {}
+    if type(profile) ~= "string" then profile = profile.name end
+    return raw_add(self, path, kind, profile, stats, table.concat(roles.on or {}, ","),
+                   table.concat(roles.bypassed or {}, ","), table.concat(roles.muted or {}, ","),
+                   roles.latency or 0) + 1
+  end)
   function M.node_types()
     local t, i = {}, 0
     while M.node_type_name(i) do

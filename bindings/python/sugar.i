@@ -16,27 +16,146 @@ static int msb_numeric_warn(mixstage_graph *g) {
   msb_format(msg, sizeof msg, MIXSTAGE_ENUMERIC, mixstage_graph_last_error(g));
   return PyErr_WarnEx(msb_numeric_warning, msg, 2);
 }
+
+/* Progress and cancellation.  Long calls (render, bounce, null check,
+ * deliver, file I/O) run with the GIL released, so other Python threads
+ * keep running; the library calls the trampoline from the calling thread
+ * about every 100 ms of audio.  It takes the GIL, checks for signals (so
+ * Ctrl-C cancels a render even without a callable) and calls progress(done,
+ * total).  A truthy return cancels (CancelledError); an exception cancels
+ * too and is re-raised unchanged once the library has unwound. */
+typedef struct msb_pyprog {
+  PyObject *fn;
+  PyObject *et, *ev, *tb;
+} msb_pyprog;
+
+static int msb_py_progress(void *user, int64_t done, int64_t total) {
+  msb_pyprog *p = (msb_pyprog *)user;
+  int stop = 0;
+  PyGILState_STATE gs = PyGILState_Ensure();
+  if (p->et) {
+    stop = 1;
+  } else if (PyErr_CheckSignals() < 0) {
+    PyErr_Fetch(&p->et, &p->ev, &p->tb);
+    stop = 1;
+  } else if (p->fn) {
+    PyObject *r = PyObject_CallFunction(p->fn, "LL", (long long)done, (long long)total);
+    int t = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (t < 0) {
+      PyErr_Fetch(&p->et, &p->ev, &p->tb);
+      stop = 1;
+    } else if (t) {
+      stop = 1;
+    }
+  }
+  PyGILState_Release(gs);
+  return stop;
+}
+static int msb_py_progress_init(msb_pyprog *p, mixstage_render_config *rc, PyObject *fn) {
+  memset(p, 0, sizeof *p);
+  if (fn && fn != Py_None) {
+    if (!PyCallable_Check(fn)) {
+      PyErr_SetString(PyExc_TypeError, "progress must be callable: progress(done, total) -> cancel?");
+      return -1;
+    }
+    p->fn = fn;
+  }
+  rc->progress = msb_py_progress;
+  rc->progress_user = p;
+  return 0;
+}
+/* After the call: -1 with the callback's exception restored, if it raised. */
+static int msb_py_progress_done(msb_pyprog *p) {
+  if (!p->et) return 0;
+  PyErr_Restore(p->et, p->ev, p->tb);
+  p->et = p->ev = p->tb = NULL;
+  return -1;
+}
+/* Raises for a render status: ENUMERIC warns (the audio is valid), the
+ * callback's own exception wins over the CancelledError it caused.
+ * Returns -1 if an exception is set. */
+static int msb_py_status(int st, mixstage_graph *g, msb_pyprog *p) {
+  if (msb_py_progress_done(p) < 0) return -1;
+  if (st == MIXSTAGE_ENUMERIC) return msb_numeric_warn(g) < 0 ? -1 : 0;
+  if (st < 0) {
+    msb_raise(st, g);
+    return -1;
+  }
+  return 0;
+}
+
+/* numpy array owning a buffer that io.h allocated. */
+static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer(cap, "mixstage.buffer")); }
 %}
 
 %extend mixstage_graph {
   /* Offline render into a new (frames, mix_channels) float32 array. */
-  PyObject *_render(long long frames, long long tail, bool remove_latency, int threads) {
+  PyObject *_render(long long frames, long long tail, bool remove_latency, int threads,
+                    PyObject *progress) {
     mixstage_render_config rc;
+    msb_pyprog pp;
     msb_render_config(&rc, frames, tail, remove_latency, threads);
+    if (msb_py_progress_init(&pp, &rc, progress) < 0) return NULL;
     int64_t n = mixstage_graph_render_frames($self, &rc);
     if (n < 0) { msb_raise((int)n, $self); return NULL; }
     npy_intp dims[2] = {(npy_intp)n, mixstage_bus_channels(mixstage_graph_mix_bus($self))};
     PyObject *arr = PyArray_SimpleNew(2, dims, NPY_FLOAT32);
     if (!arr) return NULL;
-    int st = mixstage_graph_render($self, &rc, (float *)PyArray_DATA((PyArrayObject *)arr), n);
-    if (st == MIXSTAGE_ENUMERIC) {
-      if (msb_numeric_warn($self) < 0) { Py_DECREF(arr); return NULL; }
-    } else if (st < 0) {
-      Py_DECREF(arr);
-      msb_raise(st, $self);
+    float *out = (float *)PyArray_DATA((PyArrayObject *)arr);
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = mixstage_graph_render($self, &rc, out, n);
+    Py_END_ALLOW_THREADS
+    if (msb_py_status(st, $self, &pp) < 0) { Py_DECREF(arr); return NULL; }
+    return arr;
+  }
+  PyObject *_bounce(const mixstage_profile *profile, long long frames, long long tail,
+                    int threads, PyObject *progress) {
+    mixstage_render_config rc;
+    msb_pyprog pp;
+    msb_render_config2(&rc, frames, tail, threads);
+    if (msb_py_progress_init(&pp, &rc, progress) < 0) return NULL;
+    int st = 0;
+    mixstage_bounce *b;
+    Py_BEGIN_ALLOW_THREADS
+    b = mixstage_graph_bounce($self, profile, &rc, &st);
+    Py_END_ALLOW_THREADS
+    if (msb_py_status(b ? st : (st ? st : MIXSTAGE_ENOMEM), $self, &pp) < 0) {
+      mixstage_bounce_destroy(b);
       return NULL;
     }
-    return arr;
+    return SWIG_NewPointerObj(SWIG_as_voidptr(b), SWIGTYPE_p_mixstage_bounce, SWIG_POINTER_OWN);
+  }
+  PyObject *_null_check(const mixstage_profile *profile, long long frames, long long tail,
+                        int threads, PyObject *progress) {
+    mixstage_render_config rc;
+    msb_pyprog pp;
+    msb_render_config2(&rc, frames, tail, threads);
+    if (msb_py_progress_init(&pp, &rc, progress) < 0) return NULL;
+    double db = 0.0;
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = mixstage_graph_null_check($self, profile, &rc, &db);
+    Py_END_ALLOW_THREADS
+    if (msb_py_status(st, $self, &pp) < 0) return NULL;
+    return PyFloat_FromDouble(db);
+  }
+  PyObject *_deliver(const mixstage_profile *profile, const char *dir, long long frames,
+                     long long tail, int threads, int format, int sample_type, bool dither,
+                     long long dither_seed, double output_rate, double tail_threshold_db,
+                     bool manifest, PyObject *progress) {
+    mixstage_deliver_config dc;
+    msb_pyprog pp;
+    msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
+                       output_rate, tail_threshold_db, manifest);
+    if (msb_py_progress_init(&pp, &dc.render, progress) < 0) return NULL;
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = mixstage_graph_deliver($self, profile, dir, &dc);
+    Py_END_ALLOW_THREADS
+    if (msb_py_status(st, $self, &pp) < 0) return NULL;
+    return SWIG_Py_Void();
   }
   /* Real-time style processing into a caller's (frames, mix_channels)
    * float32 array: no allocation per block. */
@@ -53,15 +172,56 @@ static int msb_numeric_warn(mixstage_graph *g) {
     }
   }
   %pythoncode %{
-    def render(self, frames=0, tail=None, remove_latency=True, threads=1):
-        """Renders the graph offline from frame 0.
+    def render(self, frames=0, tail=None, remove_latency=True, threads=1, progress=None):
+        """Renders the graph offline from frame 0, under its active profile.
 
         frames: program length (0 = the longest source); tail: cap on the
         ring-out in frames (None = the library default, 30 s); threads: worker
-        threads (the result is bit-identical for any count).
+        threads (the result is bit-identical for any count); progress: an
+        optional callable progress(done_frames, total_frames) called about
+        every 100 ms of audio: return True to cancel (CancelledError), or
+        raise (the render stops and the exception propagates).
         Returns float32 numpy array shaped (frames, mix_channels)."""
         return self._render(int(frames), -1 if tail is None else int(tail),
-                            bool(remove_latency), int(threads))
+                            bool(remove_latency), int(threads), progress)
+
+    def bounce(self, profile, frames=0, tail=None, threads=1, progress=None):
+        """Renders a profile ("production", "mix-stems", "final" or a
+        Profile) in one pass: every output it delivers (stems, FX stems, its
+        mix, the production reference), sample-aligned, latency removed.
+        Returns a Bounce: a mapping output name -> float32 (frames, channels)
+        array.  frames, tail, threads, progress: as for render()."""
+        return self._bounce(profile, int(frames), -1 if tail is None else int(tail),
+                            int(threads), progress)
+
+    def null_check(self, profile=None, frames=0, tail=None, threads=1, progress=None):
+        """The stem rules' null check: the stems (of `profile`, default
+        "mix-stems") plus the FX stems, minus the production mix with the
+        mix-bus stages bypassed.  Returns the residual's peak in dBFS (-400
+        for exact silence)."""
+        return self._null_check(profile, int(frames), -1 if tail is None else int(tail),
+                                int(threads), progress)
+
+    def deliver(self, profile, directory, format="wav", sample_type="pcm24", dither=True,
+                dither_seed=None, output_rate=0.0, tail_threshold_db=-90.0, manifest=True,
+                frames=0, tail=None, threads=1, progress=None):
+        """Renders `profile` and writes each output as a file in `directory`
+        (made if missing) with manifest.json: "Bass.wav", "Plate.wav",
+        "mix.wav", "reference.wav"...  Files are written atomically: a failed
+        or cancelled delivery leaves no partial file.  format: "wav", "aiff",
+        "flac"; sample_type: "pcm16", "pcm24", "float32"; tails end when every
+        output stays below tail_threshold_db.  Raises InputOutputError naming
+        the file at fault.  Returns the manifest as a dict (None without)."""
+        directory = _os.fspath(directory)
+        self._deliver(profile, directory, int(frames), -1 if tail is None else int(tail),
+                      int(threads), format, sample_type, bool(dither),
+                      -1 if dither_seed is None else int(dither_seed), float(output_rate),
+                      float(tail_threshold_db), bool(manifest), progress)
+        if not manifest:
+            return None
+        import json
+        with open(_os.path.join(directory, "manifest.json")) as f:
+            return json.load(f)
 
     def process(self, frames):
         """Processes the next `frames` frames (prepare() first) and returns
@@ -268,8 +428,231 @@ static int msb_numeric_warn(mixstage_graph *g) {
   %}
 }
 
+%extend mixstage_profile {
+  %pythoncode %{
+    def __getitem__(self, role):
+        """The action for a role: "on", "bypass" or "mute"."""
+        return self.action(role)
+
+    def __setitem__(self, role, action):
+        self.set_action(role, action)
+
+    def actions(self):
+        """{role: action} for every role."""
+        return {r: self.action(r) for r in ROLES}
+
+    def __repr__(self):
+        off = ", ".join("%s %s" % (r, a) for r, a in self.actions().items() if a != "on")
+        out = [k for k, on in (("mix", self.mix), ("fx stems", self.fx_stems),
+                               ("reference", self.reference)) if on]
+        return "<mixstage.Profile %r%s: stems %s%s%s>" % (
+            self.name, " (built-in)" if self.builtin else "", self.stems,
+            "".join(", " + o for o in out), "; " + off if off else "")
+
+    def __eq__(self, other):
+        return isinstance(other, Profile) and int(self.this) == int(other.this)
+
+    def __hash__(self):
+        return int(self.this)
+  %}
+}
+
+%extend mixstage_bounce {
+  %pythoncode %{
+    def _key(self, key):
+        return str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+
+    def __getitem__(self, key):
+        """The output named `key` (or its index) as a read-only float32
+        (frames, channels) array: a view of the bounce's memory that keeps
+        the bounce alive (copy it to modify)."""
+        if isinstance(key, int) and not 0 <= key < self.count:
+            raise RangeError("value out of range: the bounce has %d outputs" % self.count)
+        return _mixstage._bounce_array(self, self.index(self._key(key)))
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __contains__(self, key):
+        return key in self.names
+
+    @property
+    def names(self):
+        """Output names, in delivery order."""
+        return [self.name(i) for i in range(self.count)]
+
+    def keys(self):
+        return self.names
+
+    def values(self):
+        return [self[n] for n in self.names]
+
+    def items(self):
+        return [(n, self[n]) for n in self.names]
+
+    def get(self, key, default=None):
+        return self[key] if key in self.names else default
+
+    def kind(self, key):
+        """"mix", "stem", "fx" or "reference"."""
+        return _mixstage.Bounce_kind(self, self._key(key))
+
+    def nulls(self, key):
+        """True if this stem adds up exactly with the others."""
+        return _mixstage.Bounce_nulls(self, self._key(key))
+
+    def note(self, key):
+        """Why the stem does not add up ("" when it does)."""
+        return _mixstage.Bounce_note(self, self._key(key))
+
+    def __repr__(self):
+        return "<mixstage.Bounce %r: %d frames x %d ch, %s>" % (
+            self.profile, self.frames, self.channels,
+            ", ".join("%s (%s)" % (n, self.kind(n)) for n in self.names))
+  %}
+}
+
+%extend mixstage_manifest {
+  PyObject *m_to_string() {
+    char *t = mixstage_manifest_to_string($self);
+    if (!t) { msb_check(MIXSTAGE_ENOMEM, NULL); return NULL; }
+    PyObject *r = PyUnicode_FromString(t);
+    mixstage_free(t);
+    return r;
+  }
+  %pythoncode %{
+    def __setitem__(self, key, value):
+        """Sets a top-level key: str, int, float, or anything JSON can hold."""
+        _manifest_set(self, -1, key, value)
+
+    def set_file(self, index, key, value):
+        """Sets (or replaces) key of file entry `index`, e.g. a null residual."""
+        _manifest_set(self, index, key, value)
+
+    def add_file(self, path, kind, profile, stats, on=(), bypassed=(), muted=(),
+                 latency_removed_frames=0):
+        """Adds an entry for a written file: kind "stem", "mix", "reference"
+        or "fx-return"; profile a name or Profile; stats as write_audio()
+        returns them; role names that were on, bypassed and muted.  Returns
+        the entry's index."""
+        if isinstance(profile, Profile):
+            profile = profile.name
+        return _mixstage.Manifest_add_file_(self, str(path), kind, profile, stats, ",".join(on),
+                              ",".join(bypassed), ",".join(muted), int(latency_removed_frames))
+
+    def __len__(self):
+        return self.file_count
+
+    def __str__(self):
+        return self.to_string()
+
+    def to_dict(self):
+        import json
+        return json.loads(self.to_string())
+
+    def write(self, path):
+        """Writes the manifest atomically; InputOutputError names the file."""
+        _mixstage.Manifest_write(self, _os.fspath(path))
+  %}
+}
+
+%inline %{
+/* An output of a bounce as a read-only numpy view whose base is the Bounce
+ * proxy: the audio lives as long as any array of it does. */
+PyObject *_bounce_array(PyObject *owner, int index) {
+  void *vp = 0;
+  if (!SWIG_IsOK(SWIG_ConvertPtr(owner, &vp, SWIGTYPE_p_mixstage_bounce, 0)) || !vp) {
+    PyErr_SetString(PyExc_TypeError, "expected a Bounce");
+    return NULL;
+  }
+  mixstage_bounce *b = (mixstage_bounce *)vp;
+  const float *d = mixstage_bounce_data(b, index);
+  if (!d) { msb_check(MIXSTAGE_ERANGE, NULL); return NULL; }
+  npy_intp dims[2] = {(npy_intp)mixstage_bounce_frames(b), mixstage_bounce_channels(b)};
+  PyObject *arr = PyArray_New(&PyArray_Type, 2, dims, NPY_FLOAT32, NULL, (void *)d, 0,
+                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+  if (!arr) return NULL;
+  Py_INCREF(owner);
+  if (PyArray_SetBaseObject((PyArrayObject *)arr, owner) < 0) { Py_DECREF(arr); return NULL; }
+  return arr;
+}
+
+PyObject *_read_audio(const char *path, double rate) {
+  float *data = NULL;
+  int64_t frames = 0;
+  int ch = 0, st;
+  double file_rate = 0;
+  char err[512] = "";
+  Py_BEGIN_ALLOW_THREADS
+  st = mixstage_audio_read(path, rate, &data, &frames, &ch, &file_rate, err, sizeof err);
+  Py_END_ALLOW_THREADS
+  if (st < 0) { msb_check_msg(st, err); return NULL; }
+  PyObject *cap = PyCapsule_New(data, "mixstage.buffer", msb_capsule_free);
+  if (!cap) { mixstage_free(data); return NULL; }
+  npy_intp dims[2] = {(npy_intp)frames, ch};
+  PyObject *arr = PyArray_SimpleNewFromData(2, dims, NPY_FLOAT32, data);
+  if (!arr || PyArray_SetBaseObject((PyArrayObject *)arr, cap) < 0) {
+    Py_XDECREF(arr);
+    if (!arr) Py_DECREF(cap);
+    return NULL;
+  }
+  return Py_BuildValue("(Nd)", arr, rate > 0 ? rate : file_rate);
+}
+
+PyObject *_write_audio(const char *path, float *audio, int frames, int channels, double rate,
+                       int format, int sample_type, bool dither, long long dither_seed,
+                       double output_rate) {
+  mixstage_write_config wc;
+  mixstage_file_stats st;
+  char err[512] = "";
+  int rc;
+  mixstage_write_config_init(&wc);
+  wc.format = format;
+  wc.sample_type = sample_type;
+  wc.dither = dither ? 1 : 0;
+  if (dither_seed >= 0) wc.dither_seed = (uint64_t)dither_seed;
+  wc.output_rate = output_rate;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mixstage_audio_write(path, audio, frames, channels, rate, &wc, &st, err, sizeof err);
+  Py_END_ALLOW_THREADS
+  if (rc < 0) { msb_check_msg(rc, err); return NULL; }
+  return msb_stats_dict(&st);
+}
+
+PyObject *_measure(float *audio, int frames, int channels, double rate) {
+  mixstage_file_stats st;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mixstage_measure(audio, frames, channels, rate, &st);
+  Py_END_ALLOW_THREADS
+  if (rc < 0) {
+    char emsg[128];
+    snprintf(emsg, sizeof emsg, "measure: %d frames x %d channels at %g Hz", frames, channels, rate);
+    msb_check_msg(rc, emsg);
+    return NULL;
+  }
+  return msb_stats_dict(&st);
+}
+
+PyObject *_measure_file(const char *path) {
+  mixstage_file_stats st;
+  char err[512] = "";
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mixstage_measure_file(path, &st, err, sizeof err);
+  Py_END_ALLOW_THREADS
+  if (rc < 0) { msb_check_msg(rc, err); return NULL; }
+  return msb_stats_dict(&st);
+}
+%}
+
 %pythoncode %{
 import collections as _collections
+import collections.abc as _abc
+import os as _os
 
 # The exception classes are made by the C module (one per status code).
 Error = _mixstage.Error
@@ -297,4 +680,79 @@ def node_types():
         i += 1
 
 __version__ = version_string()
+
+
+def profiles():
+    """The built-in profiles: production, mix-stems, final."""
+    out, i = [], 0
+    while profile_builtin(i) is not None:
+        out.append(profile_builtin(i))
+        i += 1
+    return out
+
+
+def _audio2(array):
+    import numpy
+    a = numpy.ascontiguousarray(array, dtype=numpy.float32)
+    if a.ndim == 1:
+        a = a.reshape(-1, 1)
+    if a.ndim != 2:
+        raise ValueError("audio must be (frames,) or (frames, channels)")
+    return a
+
+
+def read_audio(path, rate=None):
+    """Reads a whole audio file (WAV, RF64, AIFF, FLAC, Ogg, CAF...), converted
+    to `rate` Hz if given (libsamplerate, best quality, delay compensated).
+    Returns (float32 array (frames, channels), rate).  Raises NotFoundError,
+    FormatError or InputOutputError naming the file."""
+    return _read_audio(_os.fspath(path), 0.0 if rate is None else float(rate))
+
+
+def write_audio(path, array, rate, format="wav", sample_type="pcm24", dither=True,
+                dither_seed=None, output_rate=0.0):
+    """Writes audio (frames,) or (frames, channels) to `path` atomically
+    (temporary file, fsync, rename).  format "wav", "aiff" or "flac";
+    sample_type "pcm16", "pcm24" or "float32"; TPDF dither before integer
+    rounding.  Returns the stats of the data as written (dict: frames,
+    seconds, sample_rate, channels, format, sample_type, peak_dbfs,
+    true_peak_dbtp, integrated_lufs, loudness_range_lu, momentary_max_lufs,
+    short_term_max_lufs, rms_dbfs, clipped_samples, checksum).  Raises
+    InputOutputError naming the file."""
+    return _write_audio(_os.fspath(path), _audio2(array), float(rate), format, sample_type,
+                        bool(dither), -1 if dither_seed is None else int(dither_seed),
+                        float(output_rate))
+
+
+def measure(array, rate):
+    """Peak, true peak, loudness (ITU-R BS.1770-4 / EBU R128) and RMS of a
+    (frames,) or (frames, channels) array, as a dict (see write_audio)."""
+    return _measure(_audio2(array), float(rate))
+
+
+def measure_file(path):
+    """The measurements of a file as stored (integers read as integers, so the
+    checksum matches the one write_audio reported)."""
+    return _measure_file(_os.fspath(path))
+
+
+def _manifest_set(m, index, key, value):
+    import json
+    if index < 0:
+        fns = (manifest_set_string, manifest_set_integer, manifest_set_number, manifest_set_json)
+        args = (m, key)
+    else:
+        fns = (manifest_file_set_string, manifest_file_set_integer, manifest_file_set_number,
+               manifest_file_set_json)
+        args = (m, int(index), key)
+    if isinstance(value, str):
+        fns[0](*args, value)
+    elif isinstance(value, bool) or value is None:
+        fns[3](*args, json.dumps(value))
+    elif isinstance(value, int):
+        fns[1](*args, value)
+    elif isinstance(value, float):
+        fns[2](*args, value)
+    else:
+        fns[3](*args, json.dumps(value))
 %}

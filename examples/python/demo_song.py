@@ -4,9 +4,13 @@
 Kick; bass ducked by the kick (sidechain compressor); pad through a reverb
 insert with role "design" (part of the sound); lead with sends to a plate
 reverb and a tempo-synced delay return (role "mix-fx"); a mix bus with
-console colour, bus compressor and limiter.  Renders the production mix,
-then processes it again block by block to read the compressors' gain
-reduction, and plots waveforms, the ducking and the gain reduction.
+console colour, bus compressor and limiter.  Bounces the three render
+profiles (production, mix-stems, final) and plots what the stem rules did:
+the production mix against the stems, the bass ducking under the kick in
+the mix and in the bass stem, the pad's design reverb tail kept in its stem
+while the lead stem stops with its last note (its mix-fx tails live in the
+FX stems), the gain reduction of the dynamics read block by block, and the
+short-term loudness (3 s windows) of the final master.
 
     PYTHONPATH=build/bindings/python:build/bindings/python/.libs \\
         /usr/bin/python3 examples/python/demo_song.py [--out DIR] [--seconds S]
@@ -114,6 +118,78 @@ def gain_reduction_trace(g, nodes, frames, block=256):
     return {k: np.array(v) for k, v in trace.items()}, block
 
 
+def render_profiles(g, threads=2, tail=None):
+    """{profile name: Bounce} for the three built-in profiles."""
+    return {p.name: g.bounce(p, threads=threads, tail=tail) for p in mixstage.profiles()}
+
+
+def short_term_loudness(x, hop=0.5, window=3.0):
+    """(times, LUFS): EBU R128 short-term loudness (3 s windows) every `hop`
+    seconds: mixstage.measure() of a buffer exactly one window long reads
+    the short-term loudness once, over that full window."""
+    n, step = int(window * FS), int(hop * FS)
+    times, lufs = [], []
+    for start in range(0, max(len(x) - n, 0) + 1, step):
+        st = mixstage.measure(x[start:start + n], FS)
+        times.append((start + n) / FS)
+        lufs.append(st["short_term_max_lufs"])
+    return np.array(times), np.array(lufs)
+
+
+def plot_stem_rules(bounces, trace, block, seconds, png=None):
+    """The figure of the stem rules; returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    prod = bounces["production"]["mix"]
+    stems = bounces["mix-stems"]
+    final = bounces["final"]["mix"]
+    end = int(FS * seconds)
+    fig, ax = plt.subplots(5, 1, figsize=(10, 14))
+    t = np.arange(len(prod)) / FS
+    ax[0].plot(t, prod[:, 0], lw=0.4, color="k", label="production mix (L)")
+    for name in stems:
+        if stems.kind(name) in ("stem", "fx"):
+            ax[0].plot(t, stems[name][:, 0], lw=0.4, alpha=0.7,
+                       label="%s %s" % (stems.kind(name), name))
+    ax[0].set_title("Production mix and the mix-stems outputs (left channel)")
+    ax[0].legend(loc="upper right", fontsize=7, ncol=3)
+    w = slice(0, 2 * BEAT)
+    tw = np.arange(2 * BEAT) / FS
+    ax[1].plot(tw, stems["reference"][w, 0], lw=0.5, label="production mix")
+    ax[1].plot(tw, stems["Bass"][w, 0], lw=0.6, label="bass stem")
+    ax[1].plot(tw, stems["Kick"][w, 0], lw=0.4, alpha=0.5, label="kick stem (the key)")
+    ax[1].set_title("The bass ducks under the kick in the mix and in its own stem")
+    ax[1].legend(loc="upper right", fontsize=7)
+
+    def env_db(x, win=480):
+        e = np.sqrt(np.convolve(np.square(x[:, 0].astype(np.float64)), np.ones(win) / win, "same"))
+        return 20 * np.log10(np.maximum(e, 1e-7))
+    for name, style in (("Pad", "-"), ("Lead", "-"), ("Plate", "--"), ("Echo", "--")):
+        ax[2].plot(t, env_db(stems[name]), style, lw=0.8, label=name)
+    ax[2].axvline(end / FS, color="k", lw=0.5)
+    ax[2].set_ylim(-140, 0)
+    ax[2].set_title("After the last note (line): the pad stem keeps its design reverb tail;\n"
+                    "the lead stem stops, its mix-fx tails are in the FX stems", fontsize=10)
+    ax[2].set_ylabel("dBFS (10 ms RMS)")
+    ax[2].legend(loc="upper right", fontsize=7)
+    tg = (np.arange(len(trace["duck"])) + 1) * block / FS
+    for k, v in trace.items():
+        ax[3].plot(tg, v, label=k)
+    ax[3].set_title("Gain reduction (dB) in production, read after each %d-frame block" % block)
+    ax[3].legend(loc="upper right", fontsize=7)
+    ts, lufs = short_term_loudness(final)
+    ax[4].plot(ts, lufs, marker=".", label="final master")
+    ts2, lufs2 = short_term_loudness(prod)
+    ax[4].plot(ts2, lufs2, marker=".", alpha=0.6, label="production mix")
+    ax[4].set_title("Short-term loudness (3 s windows, every 0.5 s)")
+    ax[4].set_ylabel("LUFS")
+    ax[4].set_xlabel("seconds")
+    ax[4].legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    if png:
+        fig.savefig(png, dpi=80)
+    return fig
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="out")
@@ -140,6 +216,15 @@ def main():
     trace, block = gain_reduction_trace(
         g, {k: nodes[k] for k in ("duck", "buscomp", "limiter")}, int(FS * args.seconds))
 
+    bounces = render_profiles(g, threads=2)
+    for name, b in bounces.items():
+        print(b)
+    print("null check (stems + FX stems vs production): %.1f dBFS" % g.null_check(threads=2))
+    for name in ("production", "final"):
+        st = mixstage.measure(bounces[name]["mix"], FS)
+        print("%-10s %.1f LUFS integrated, %.1f dBTP true peak" % (
+            name, st["integrated_lufs"], st["true_peak_dbtp"]))
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -165,13 +250,13 @@ def main():
     png = os.path.join(args.out, "demo_song.png")
     fig.savefig(png, dpi=80)
     print("wrote", png)
-    try:
-        from scipy.io import wavfile
-        wav = os.path.join(args.out, "demo_song_production.wav")
-        wavfile.write(wav, FS, mixdown)
-        print("wrote", wav)
-    except ImportError:
-        pass
+    png = os.path.join(args.out, "demo_song_stem_rules.png")
+    plot_stem_rules(bounces, trace, block, args.seconds, png)
+    print("wrote", png)
+    # The deliveries themselves: files, atomically written, with manifests.
+    for name in ("mix-stems", "final"):
+        man = g.deliver(name, os.path.join(args.out, name), threads=2)
+        print("delivered %s: %s" % (name, ", ".join(f["path"] for f in man["files"])))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,14 @@ if arg[1] == "--ref-hash" then
   print(out.frames, out.channels, out:hash())
   os.exit(0)
 end
+-- "<name> <frames> <channels> <hash>" per output, as tests/render_ref --bounce
+if arg[1] == "--bounce-hash" then
+  local b = ref_graph():bounce(arg[2], { tail = 4800, threads = 2 })
+  for name, buf in b:outputs() do
+    print(string.format("%s %d %d %s", name, buf.frames, buf.channels, buf:hash()))
+  end
+  os.exit(0)
+end
 
 test("module functions", function()
   assert(m.version_string():match("^%d+%.%d+%.%d+$"))
@@ -276,6 +284,160 @@ test("matches the C reference bit for bit", function()
   assert(out.frames == tonumber(frames) and out.channels == tonumber(channels))
   assert(out:hash() == hash, "Lua " .. out:hash() .. " vs C " .. hash)
   assert(out:peak() > 0.05)
+end)
+
+test("profiles", function()
+  local ps = m.profiles()
+  assert(#ps == 3 and ps[1].name == "production" and ps[2].name == "mix-stems" and ps[3].name == "final")
+  local st = ps[2]
+  assert(st.builtin and st.stems == "per-strip" and st.fx_stems and st.reference and not st.mix)
+  assert(st["mix-fx"] == "mute" and st:action("bus-dynamics") == "bypass" and st["design"] == "on")
+  assert(st:actions()["placeholder-limiter"] == "bypass" and ps[3]["mastering"] == "on")
+  assert(m.profile_find("final") == nil or m.profile_find("final").name == "final")
+  local e = raises("StateError", function() st["mix-fx"] = "on" end)
+  assert(e.message:find("Profile%("))
+  local p = m.Profile("dry", "mix-stems")
+  p["bus-color"] = "bypass"; p.stems = "per-group"; p.fx_stems = false; p.mix = true; p.reference = false
+  p:set_action("design", m.ACTION_MUTE)
+  assert(p["bus-color"] == "bypass" and p.stems == "per-group" and not p.fx_stems and p.mix
+         and not p.reference and p["design"] == "mute" and not p.builtin)
+  assert(m.Profile("copy", p)["design"] == "mute" and m.Profile("plain")["mix-fx"] == "on")
+  raises("NotFoundError", function() p["mix-fx"] = "loud" end)
+  raises("NotFoundError", function() p["nope"] = "mute" end)
+  raises("NotFoundError", function() p.stems = "per-bar" end)
+  raises("NotFoundError", m.Profile, "x", "nope")
+  assert(tostring(p):find("dry"))
+  -- the graph's profile: held by the graph while active
+  local g = m.Graph()
+  local s = g:add_strip("Tone", 1)
+  local src = m.Buffer(9600, 1)
+  for i = 1, 9600 do src[i] = 0.5 * math.sin(2 * math.pi * 1000 * (i - 1) / 48000) end
+  s:set_source(src)
+  local r = g:add_return("Verb"); r:insert("reverb", "mix-fx"); s:add_send(r, 0)
+  assert(g.profile.name == "production")
+  local wet = g:render(0, 4800)
+  local nofx = m.Profile("no-fx"); nofx["mix-fx"] = "mute"
+  g.profile = nofx
+  nofx = nil; collectgarbage(); collectgarbage()
+  assert(g.profile.name == "no-fx")
+  local dry = g:render(0, 4800)
+  -- the reverb tail after the source (0.2 s) is above -60 dBFS in production
+  -- and gone (< -120 dBFS) with the send muted
+  local function tailpeak(b)
+    local pk = 0
+    for f = 10080, 14400 do for c = 1, 2 do pk = math.max(pk, math.abs(b:get(f, c))) end end
+    return pk
+  end
+  assert(tailpeak(wet) > 1e-3 and tailpeak(dry) < 1e-6)
+  g.profile = "final"; assert(g.profile.name == "final")
+  m.graph_set_profile(g, nil); assert(g.profile.name == "production")
+  raises("NotFoundError", function() g.profile = "nope" end)
+end)
+
+test("bounces", function()
+  local g = ref_graph()
+  local b = g:bounce("mix-stems", { tail = 4800, threads = 2 })
+  assert(b.profile == "mix-stems" and b.count == 4 and b.channels == 2)
+  assert(table.concat(b:names(), ",") == "Kick,Pad,Verb,reference")
+  assert(b:kind("Kick") == "stem" and b:kind(3) == "fx" and b:kind("reference") == "reference")
+  assert(b:nulls("Pad") and b:note("Pad") == "" and b:name(1) == "Kick")
+  local e = raises("NotFoundError", b.get, b, "Nope")
+  assert(e.message:find("Kick"))
+  assert(not pcall(b.get, b, 9))
+  local mix = g:render(0, 4800)
+  assert(b:get("reference"):hash() == mix:hash(), "reference = production render")
+  assert(b.frames == mix.frames and tostring(b):find("mix%-stems"))
+  -- lifetimes: the bounce outlives the graph, a Buffer outlives the bounce
+  local kick = b:get("Kick")
+  local h = kick:hash()
+  g = nil; collectgarbage(); collectgarbage()
+  assert(b:get(1):hash() == h)
+  b = nil; collectgarbage(); collectgarbage()
+  assert(kick:hash() == h and kick:peak() > 0.05)
+  local g2 = ref_graph()
+  local residual = g2:null_check(nil, { threads = 2 })
+  assert(residual < -100, "null check " .. residual)
+  raises("InvalidArgumentError", g2.null_check, g2, "production")
+  raises("NotFoundError", g2.bounce, g2, "stems")
+  raises("RangeError", g2.bounce, g2, "mix-stems", { threads = 0 })
+end)
+
+test("progress and cancellation", function()
+  local g = ref_graph()
+  local calls, last, total = 0, -1, 0
+  local out = g:render(0, 4800, true, 1, function(d, t)
+    assert(d >= last); last = d; total = t; calls = calls + 1
+  end)
+  assert(calls >= out.frames // 4800 and last == out.frames and total == out.frames)
+  local n = 0
+  g:bounce("mix-stems", { threads = 2, progress = function() n = n + 1 end })
+  assert(n > 0)
+  local e = raises("CancelledError", g.render, g, 0, -1, true, 1, function(d) return d > 4800 end)
+  assert(e.code == m.ECANCELLED)
+  local ok, err = pcall(g.bounce, g, "mix-stems", { progress = function() error({ mine = true }) end })
+  assert(not ok and type(err) == "table" and err.mine, "the callback's own error propagates")
+  ok, err = pcall(g.null_check, g, nil, { progress = function() error("stop here") end })
+  assert(not ok and tostring(err):find("stop here"))
+  local dir = os.tmpname(); os.remove(dir)
+  raises("CancelledError", g.deliver, g, "mix-stems", dir, { progress = function() return true end })
+  local p = io.popen("ls " .. dir .. " 2>/dev/null | grep -c wav")
+  assert(tonumber(p:read("l")) == 0, "a cancelled delivery leaves no file"); p:close()
+  os.execute("rm -rf " .. dir)
+  assert(g:render(0, 0).frames > 0)
+end)
+
+test("files, measurement, manifests, delivery", function()
+  local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -p " .. dir)
+  local x = m.Buffer(48000, 2)
+  for f = 1, 48000 do
+    local v = 0.1 * math.sin(2 * math.pi * 1000 * (f - 1) / 48000)
+    x:set(f, 1, v); x:set(f, 2, v)
+  end
+  local st = m.write_audio(dir .. "/t.wav", x, 48000, { sample_type = "float32" })
+  assert(st.format == "wav" and st.sample_type == "float32" and st.frames == 48000)
+  local y, rate = m.read_audio(dir .. "/t.wav")
+  assert(rate == 48000 and y:hash() == x:hash(), "float32 round trip is exact")
+  -- BS.1770: a 0 dBFS 1 kHz sine in one channel reads -3.01 LUFS, in both
+  -- channels 0 LUFS, so -20 dBFS in both reads -20.0 (0.1 LU: K-filter at 1 kHz)
+  local ms = m.measure(x, 48000)
+  assert(close(ms.integrated_lufs, -20.0, 0.1) and close(ms.peak_dbfs, -20, 0.01))
+  assert(m.measure_file(dir .. "/t.wav").checksum == st.checksum)
+  local z, r = m.read_audio(dir .. "/t.wav", 44100)
+  assert(r == 44100 and z.frames == 44100)
+  local e = raises("NotFoundError", m.read_audio, dir .. "/none.wav")
+  assert(e.message:find("none.wav"))
+  e = raises("InputOutputError", m.write_audio, dir .. "/no/x.wav", x, 48000)
+  assert(e.message:find("x.wav"))
+  raises("FormatError", m.write_audio, dir .. "/f.flac", x, 48000, { format = "flac", sample_type = "float32" })
+  raises("InvalidArgumentError", m.measure, x, 10)
+  local man = m.Manifest()
+  man:set("graph", "Song"); man:set("bars", 16); man:set("tempo", 120.5); man:set("dry", true)
+  man:set_json("profile", '{"name": "mix-stems"}')
+  local i = man:add_file("t.wav", "stem", "mix-stems", st, { on = { "strip" }, muted = { "mix-fx" } })
+  man:set_file(i, "null_residual_dbfs", -140.5)
+  assert(i == 1 and man.file_count == 1)
+  local text = man:to_string()
+  assert(text:find('"graph": "Song"') and text:find('"bars": 16') and text:find('"null_residual_dbfs": %-140.5')
+         and text:find('"muted": %[%s*"mix%-fx"%s*%]') and text:find(st.checksum, 1, true))
+  man:write(dir .. "/manifest.json")
+  raises("InvalidArgumentError", man.set, man, "files", "x")
+  raises("NotFoundError", man.add_file, man, "x.wav", "stem", "mix-stems", st, { on = { "nope" } })
+  raises("RangeError", man.set_file, man, 5, "k", 1)
+  e = raises("InputOutputError", man.write, man, dir .. "/no/m.json")
+  assert(e.message:find("m.json"))
+  -- delivery
+  local g = ref_graph()
+  local seen = 0
+  g:deliver("mix-stems", dir .. "/stems", { format = "flac", threads = 2, progress = function() seen = seen + 1 end })
+  local f = io.open(dir .. "/stems/manifest.json"); local mj = f:read("a"); f:close()
+  for _, n in ipairs({ "Kick.flac", "Pad.flac", "Verb.flac", "reference.flac" }) do
+    assert(mj:find('"' .. n .. '"', 1, true), n)
+    assert(m.read_audio(dir .. "/stems/" .. n).frames > 0)
+  end
+  assert(seen > 0)
+  e = raises("InputOutputError", g.deliver, g, "final", "/proc/no/such")
+  assert(e.message:find("/proc/no", 1, true))
+  os.execute("rm -rf " .. dir)
 end)
 
 print(string.format("lua binding: %d tests, %d failed", count, failures))

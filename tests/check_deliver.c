@@ -1,0 +1,543 @@
+/* Delivery: profiles rendered to files and a manifest, measured on disk. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "mixstage.h"
+#include "testutil.h"
+
+#define FS 48000.0
+#define LEN 48000 /* 1 s of program: keeps the suite quick under valgrind */
+
+/* The song of check_profiles.c, shortened: a kick keying a bass compressor,
+ * a pad with a design reverb, a lead (last note ends at 0.5 s) sending to a
+ * plate return, kick and hat in a Drums group, and the mix-bus stages
+ * including a mastering limiter for the final profile. */
+typedef struct song {
+  mixstage_graph *g;
+  float *src[5];
+} song;
+
+static void make_song(song *s) {
+  memset(s, 0, sizeof *s);
+  int err;
+  s->g = mixstage_graph_create(NULL, &err);
+  ck_assert_ptr_nonnull(s->g);
+  mixstage_graph *g = s->g;
+  for (int k = 0; k < 5; k++) s->src[k] = calloc(LEN, sizeof(float));
+  for (int i = 0; i < LEN; i++) {
+    double t = i / FS;
+    int ph = i % 24000;
+    s->src[0][i] = ph < 6000 ? (float)(0.8 * sin(2 * TU_PI * (50.0 + 80.0 * exp(-ph / 1200.0)) * ph / FS) * exp(-ph / 3000.0)) : 0.0f;
+    s->src[1][i] = (float)(0.3 * sin(2 * TU_PI * 55.0 * t) + 0.1 * sin(2 * TU_PI * 110.0 * t));
+    s->src[2][i] = (float)(0.15 * (sin(2 * TU_PI * 220.0 * t) + sin(2 * TU_PI * 277.2 * t) + sin(2 * TU_PI * 329.6 * t)));
+    s->src[3][i] = t < 0.5 ? (float)(0.3 * sin(2 * TU_PI * 660.0 * t) * (0.5 + 0.5 * sin(2 * TU_PI * 4 * t))) : 0.0f;
+    int hp = i % 6000;
+    s->src[4][i] = hp < 600 ? (float)(0.2 * exp(-hp / 150.0) * sin(i * 1.7) * cos(i * 2.9)) : 0.0f;
+  }
+  const char *names[5] = {"Kick", "Bass", "Pad", "Lead", "Hat"};
+  mixstage_strip *st[5];
+  for (int k = 0; k < 5; k++) {
+    st[k] = mixstage_graph_add_strip(g, names[k], 1, &err);
+    ck_assert_ptr_nonnull(st[k]);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[k], s->src[k], 1, LEN, 0), MIXSTAGE_OK);
+  }
+  mixstage_strip_set_pan(st[2], -0.3);
+  mixstage_strip_set_pan(st[3], 0.3);
+  mixstage_strip_set_pan(st[4], 0.5);
+  mixstage_bus *drums = mixstage_graph_add_bus(g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
+  mixstage_bus *plate = mixstage_graph_add_bus(g, "Plate", MIXSTAGE_BUS_RETURN, 2, &err);
+  mixstage_strip_set_output(st[0], drums);
+  mixstage_strip_set_output(st[4], drums);
+  mixstage_node *duck = mixstage_strip_insert(st[1], "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node_set_param_by_name(duck, "threshold", -30.0);
+  mixstage_node_set_param_by_name(duck, "ratio", 8.0);
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(duck, st[0], MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
+  mixstage_node *rv = mixstage_strip_insert(st[2], "reverb", MIXSTAGE_ROLE_DESIGN, -1, &err);
+  mixstage_node_set_param_by_name(rv, "mix", 30.0);
+  mixstage_node_set_param_by_name(rv, "decay", 0.6);
+  ck_assert_ptr_nonnull(mixstage_strip_add_send(st[3], plate, -6.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  mixstage_node *pl = mixstage_bus_insert(plate, "reverb", MIXSTAGE_ROLE_MIX_FX, -1, &err);
+  mixstage_node_set_param_by_name(pl, "decay", 1.2);
+  mixstage_node *gc = mixstage_bus_insert(drums, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node_set_param_by_name(gc, "threshold", -24.0);
+  mixstage_bus *mix = mixstage_graph_mix_bus(g);
+  ck_assert_ptr_nonnull(mixstage_bus_insert(mix, "console_color", MIXSTAGE_ROLE_BUS_COLOR, -1, &err));
+  mixstage_node *bc = mixstage_bus_insert(mix, "bus_compressor", MIXSTAGE_ROLE_BUS_DYNAMICS, -1, &err);
+  mixstage_node_set_param_by_name(bc, "threshold", -20.0);
+  mixstage_node *lim = mixstage_bus_insert(mix, "limiter", MIXSTAGE_ROLE_PLACEHOLDER_LIMITER, -1, &err);
+  mixstage_node_set_param_by_name(lim, "input_gain", 6.0);
+  mixstage_node *ml = mixstage_bus_insert(mix, "limiter", MIXSTAGE_ROLE_MASTERING, -1, &err);
+  ck_assert_ptr_nonnull(ml);
+  mixstage_node_set_param_by_name(ml, "ceiling", -2.0);
+}
+
+static void free_song(song *s) {
+  mixstage_graph_destroy(s->g);
+  for (int k = 0; k < 5; k++) free(s->src[k]);
+}
+
+/* ---- file-system helpers ---------------------------------------------------- */
+
+static char tmproot[256];
+
+static void make_tmproot(void) {
+  snprintf(tmproot, sizeof tmproot, "%s/check_deliver.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(tmproot));
+}
+
+static void rm_tree(const char *path) {
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+      char p[1024];
+      snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+      rm_tree(p);
+    }
+    closedir(d);
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The directory's entries (hidden ones too), sorted, joined by '|'. */
+static void listing(const char *dir, char *out, size_t size) {
+  char *names[64];
+  int n = 0;
+  out[0] = 0;
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < 64)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names[n++] = strdup(e->d_name);
+  closedir(d);
+  qsort(names, (size_t)n, sizeof *names, cmp_str);
+  for (int i = 0; i < n; i++) {
+    size_t l = strlen(out);
+    snprintf(out + l, size - l, "%s%s", i ? "|" : "", names[i]);
+    free(names[i]);
+  }
+}
+
+static json_t *load_manifest(const char *dir) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/manifest.json", dir);
+  json_error_t je;
+  json_t *root = json_load_file(p, 0, &je);
+  ck_assert_msg(root != NULL, "manifest %s: %s (line %d)", p, je.text, je.line);
+  return root;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+START_TEST(test_file_names) {
+  char b[64];
+  ck_assert_int_eq(mixstage_deliver_file_name("Vox/Lead: take 2", "wav", b, sizeof b), MIXSTAGE_OK);
+  ck_assert_str_eq(b, "Vox_Lead_ take 2.wav");
+  mixstage_deliver_file_name("..", "wav", b, sizeof b);
+  ck_assert_str_eq(b, "__.wav");
+  mixstage_deliver_file_name(".hidden ", "flac", b, sizeof b);
+  ck_assert_str_eq(b, "_hidden_.flac");
+  mixstage_deliver_file_name("", "wav", b, sizeof b);
+  ck_assert_str_eq(b, "output.wav");
+  mixstage_deliver_file_name("con", "wav", b, sizeof b);
+  ck_assert_str_eq(b, "_con.wav");
+  mixstage_deliver_file_name("Bass\tDI\n", "aiff", b, sizeof b);
+  ck_assert_str_eq(b, "Bass_DI_.aiff");
+  mixstage_deliver_file_name("Gesang \xc3\x84", "wav", b, sizeof b); /* UTF-8 kept */
+  ck_assert_str_eq(b, "Gesang \xc3\x84.wav");
+  ck_assert_int_eq(mixstage_deliver_file_name("Kick", "wav", b, 5), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_deliver_file_name(NULL, "wav", b, sizeof b), MIXSTAGE_ENULL);
+}
+END_TEST
+
+/* The three built-in profiles, float32 so that the files can be compared
+ * with the bounce bit for bit. */
+START_TEST(test_three_profiles) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cfg.write.sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+  cfg.render.max_tail_frames = (int64_t)(10 * FS);
+  ck_assert_int_eq(mixstage_graph_prepare(s.g), MIXSTAGE_OK);
+  int latency = mixstage_graph_latency(s.g);
+  ck_assert_int_gt(latency, 0); /* the limiters' lookahead */
+  const char *want[3] = {
+      "manifest.json|mix.wav",
+      "Bass.wav|Hat.wav|Kick.wav|Lead.wav|Pad.wav|Plate.wav|manifest.json|reference.wav",
+      "manifest.json|mix.wav",
+  };
+  static const char *const file_keys[] = {
+      "path", "kind", "profile", "format", "sample_type", "sample_rate", "channels", "frames", "seconds",
+      "latency_removed_frames", "roles", "peak_dbfs", "true_peak_dbtp", "integrated_lufs", "checksum", "name",
+      "adds_up", "dither"};
+  static const char *const top_keys[] = {"profile", "profile_actions", "stems", "fx_stems", "graph_sample_rate",
+                                         "graph_frames", "program_frames", "tail_frames", "tail_threshold_dbfs",
+                                         "tail_truncated", "latency_removed_frames", "null_check_residual_dbfs",
+                                         "files"};
+  for (int pi = 0; pi < 3; pi++) {
+    const mixstage_profile *p = mixstage_profile_builtin(pi);
+    char dir[512], list[2048];
+    snprintf(dir, sizeof dir, "%s/%s", tmproot, mixstage_profile_name(p));
+    int rc = mixstage_graph_deliver(s.g, p, dir, &cfg);
+    ck_assert_msg(rc == MIXSTAGE_OK, "%s: %s", mixstage_err_name(rc), mixstage_graph_last_error(s.g));
+    listing(dir, list, sizeof list);
+    ck_assert_str_eq(list, want[pi]);
+
+    json_t *man = load_manifest(dir);
+    for (size_t k = 0; k < sizeof top_keys / sizeof *top_keys; k++)
+      ck_assert_msg(json_object_get(man, top_keys[k]) != NULL, "manifest lacks %s", top_keys[k]);
+    ck_assert_str_eq(json_string_value(json_object_get(man, "profile")), mixstage_profile_name(p));
+    int64_t frames = json_integer_value(json_object_get(man, "graph_frames"));
+    int64_t program = json_integer_value(json_object_get(man, "program_frames"));
+    ck_assert_int_eq(program, LEN);
+    json_t *res = json_object_get(man, "null_check_residual_dbfs");
+    if (pi == 1) {
+      /* the stem rules' bound (check_profiles.c explains the -100 dBFS) */
+      ck_assert_msg(json_is_number(res) && json_number_value(res) < -100.0, "residual %g",
+                    json_number_value(res));
+    } else {
+      ck_assert(json_is_null(res));
+    }
+
+    /* Every file: its entry has every field, its length is the common one,
+     * its checksum is the one on disk, and its samples are the bounce's. */
+    mixstage_render_config rc_b = cfg.render;
+    int err;
+    mixstage_bounce *b = mixstage_graph_bounce(s.g, p, &rc_b, &err);
+    ck_assert_ptr_nonnull(b);
+    json_t *files = json_object_get(man, "files");
+    ck_assert_int_eq((int)json_array_size(files), mixstage_bounce_count(b));
+    ck_assert_int_le(frames, mixstage_bounce_frames(b));
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+      for (size_t k = 0; k < sizeof file_keys / sizeof *file_keys; k++)
+        ck_assert_msg(json_object_get(f, file_keys[k]) != NULL, "entry %zu lacks %s", i, file_keys[k]);
+      ck_assert_int_eq(json_integer_value(json_object_get(f, "latency_removed_frames")), latency);
+      ck_assert_int_eq(json_integer_value(json_object_get(f, "frames")), frames);
+      const char *name = json_string_value(json_object_get(f, "name"));
+      int bi = mixstage_bounce_find(b, name);
+      ck_assert_int_ge(bi, 0);
+      char path[1024];
+      snprintf(path, sizeof path, "%s/%s", dir, json_string_value(json_object_get(f, "path")));
+      mixstage_file_stats st;
+      ck_assert_int_eq(mixstage_measure_file(path, &st, NULL, 0), MIXSTAGE_OK);
+      ck_assert_int_eq(st.frames, frames);
+      char sum[40];
+      snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)st.checksum);
+      ck_assert_str_eq(json_string_value(json_object_get(f, "checksum")), sum);
+      float *x;
+      int64_t n;
+      int ch;
+      ck_assert_int_eq(mixstage_audio_read(path, 0, &x, &n, &ch, NULL, NULL, 0), MIXSTAGE_OK);
+      ck_assert_int_eq(ch, 2);
+      ck_assert_msg(memcmp(x, mixstage_bounce_data(b, bi), sizeof(float) * 2 * (size_t)n) == 0,
+                    "%s differs from the bounce", path);
+      mixstage_free(x);
+      /* roles: the reference is the production mix, the stems mute mix-fx */
+      json_t *roles = json_object_get(f, "roles");
+      const char *kind = json_string_value(json_object_get(f, "kind"));
+      json_t *muted = json_object_get(roles, "muted");
+      if (!strcmp(kind, "stem")) {
+        ck_assert_int_eq((int)json_array_size(muted), 1);
+        ck_assert_str_eq(json_string_value(json_array_get(muted, 0)), "mix-fx");
+      } else {
+        ck_assert_int_eq((int)json_array_size(muted), 0);
+      }
+    }
+
+    if (pi == 1) {
+      /* Tails: the plate (decay 1.2 s after the lead's last note at 0.5 s)
+       * runs past the program; the files keep it until every output has
+       * stayed under -90 dBFS for 100 ms, and not a frame longer. */
+      int64_t win = (int64_t)(0.1 * FS), nb = mixstage_bounce_frames(b);
+      ck_assert_int_gt(frames, program + win);
+      ck_assert_int_lt(frames, nb); /* trimmed: shorter than program + the reverbs' own tail estimate */
+      ck_assert_int_lt(frames, program + cfg.render.max_tail_frames);
+      double last_win = -999, before = -999, beyond = -999;
+      for (int k = 0; k < mixstage_bounce_count(b); k++) {
+        const float *x = mixstage_bounce_data(b, k);
+        last_win = fmax(last_win, tu_db(tu_peak(x + 2 * (frames - win), 2 * win)));
+        before = fmax(before, tu_db(tu_peak(x + 2 * (frames - win - 480), 2 * 480)));
+        beyond = fmax(beyond, tu_db(tu_peak(x + 2 * frames, 2 * (nb - frames))));
+      }
+      ck_assert_msg(last_win < -90.0, "last 100 ms at %.1f dBFS", last_win);
+      ck_assert_msg(before >= -90.0, "tail cut early: the 10 ms before the last 100 ms at %.1f dBFS", before);
+      ck_assert_msg(beyond < -90.0, "trimmed audio above the threshold: %.1f dBFS", beyond);
+      ck_assert(json_is_false(json_object_get(man, "tail_truncated")));
+    }
+    mixstage_bounce_destroy(b);
+    json_decref(man);
+  }
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+/* A directory that is a file: refused before rendering, naming the path. */
+START_TEST(test_not_a_directory) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  char path[512];
+  snprintf(path, sizeof path, "%s/plain-file", tmproot);
+  FILE *fp = fopen(path, "w");
+  ck_assert_ptr_nonnull(fp);
+  fputs("x", fp);
+  fclose(fp);
+  int rc = mixstage_graph_deliver(s.g, mixstage_profile_find("production"), path, NULL);
+  ck_assert_int_eq(rc, MIXSTAGE_EIO);
+  ck_assert_msg(strstr(mixstage_graph_last_error(s.g), path) != NULL, "message: %s", mixstage_graph_last_error(s.g));
+  char sub[600];
+  snprintf(sub, sizeof sub, "%s/below", path);
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, mixstage_profile_find("production"), sub, NULL), MIXSTAGE_EIO);
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, NULL, tmproot, NULL), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_graph_deliver(NULL, mixstage_profile_find("production"), tmproot, NULL), MIXSTAGE_ENULL);
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cfg.write.format = MIXSTAGE_FORMAT_FLAC;
+  cfg.write.sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, mixstage_profile_find("production"), tmproot, &cfg), MIXSTAGE_EFORMAT);
+  mixstage_deliver_config_init(&cfg);
+  cfg.tail_threshold_db = NAN;
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, mixstage_profile_find("production"), tmproot, &cfg), MIXSTAGE_EINVAL);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+typedef struct cancel_at {
+  double fraction;
+  int64_t last_done, total;
+  int calls, monotonic;
+} cancel_at;
+
+static int cancel_cb(void *user, int64_t done, int64_t total) {
+  cancel_at *c = user;
+  if (done < c->last_done || (c->total && total != c->total)) c->monotonic = 0;
+  c->last_done = done;
+  c->total = total;
+  c->calls++;
+  return c->fraction > 0 && (double)done >= c->fraction * (double)total;
+}
+
+static void checksums(const char *dir, const char *const *names, uint64_t *sums) {
+  for (int i = 0; names[i]; i++) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    /* FNV-1a of the bytes: covers headers and the manifest too */
+    FILE *fp = fopen(p, "rb");
+    ck_assert_ptr_nonnull(fp);
+    uint64_t h = 0xcbf29ce484222325ull;
+    int ch;
+    while ((ch = fgetc(fp)) != EOF) h = (h ^ (unsigned char)ch) * 0x100000001b3ull;
+    fclose(fp);
+    sums[i] = h;
+  }
+}
+
+/* Cancelled deliveries, during the render and while files are written,
+ * leave the directory exactly as it was; a completed one reports progress
+ * monotonically up to its total. */
+START_TEST(test_cancel_leaves_nothing) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  char fresh[512], prev[512], before[2048], after[2048];
+  snprintf(fresh, sizeof fresh, "%s/fresh", tmproot);
+  snprintf(prev, sizeof prev, "%s/prev", tmproot);
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cancel_at c = {0, 0, 0, 0, 1};
+  cfg.render.progress = cancel_cb;
+  cfg.render.progress_user = &c;
+  /* a previous good delivery (production: mix.wav) */
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, mixstage_profile_find("production"), prev, &cfg), MIXSTAGE_OK);
+  ck_assert(c.monotonic);
+  ck_assert_int_eq(c.last_done, c.total);
+  ck_assert_int_gt(c.calls, 3);
+  /* the mix-stems delivery writes mix.wav? no: reference.wav and stems; so
+   * deliver production-like names too: a custom profile with the mix */
+  int err;
+  mixstage_profile *both = mixstage_profile_create("stems-and-mix", mixstage_profile_find("mix-stems"), &err);
+  ck_assert_int_eq(mixstage_profile_set_mix(both, 1), MIXSTAGE_OK);
+  const char *names[] = {"mix.wav", "manifest.json", NULL};
+  uint64_t sum0[2], sum1[2];
+  checksums(prev, names, sum0);
+  listing(prev, before, sizeof before);
+  /* 0.5: in the render; 0.8 of (3 passes + writing) = in the writing phase */
+  const double at[2] = {0.5, 0.8};
+  for (int k = 0; k < 2; k++) {
+    c = (cancel_at){at[k], 0, 0, 0, 1};
+    ck_assert_int_eq(mixstage_graph_deliver(s.g, both, fresh, &cfg), MIXSTAGE_ECANCELLED);
+    listing(fresh, after, sizeof after);
+    ck_assert_msg(after[0] == 0, "cancelled at %.1f left: %s", at[k], after);
+    c = (cancel_at){at[k], 0, 0, 0, 1};
+    ck_assert_int_eq(mixstage_graph_deliver(s.g, both, prev, &cfg), MIXSTAGE_ECANCELLED);
+    listing(prev, after, sizeof after);
+    ck_assert_str_eq(after, before);
+    checksums(prev, names, sum1);
+    ck_assert(sum0[0] == sum1[0] && sum0[1] == sum1[1]);
+  }
+  /* and a completed one replaces them */
+  c = (cancel_at){0, 0, 0, 0, 1};
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, both, prev, &cfg), MIXSTAGE_OK);
+  checksums(prev, names, sum1);
+  ck_assert(sum0[0] != sum1[0]); /* the stems profile's mix has no bus dynamics */
+  listing(prev, after, sizeof after);
+  ck_assert_msg(strstr(after, ".part") == NULL && strstr(after, ".tmp") == NULL && strstr(after, ".old") == NULL,
+                "left over: %s", after);
+  mixstage_profile_destroy(both);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+/* 48 kHz graph, 44.1 kHz files: the length scales by 44100/48000. */
+START_TEST(test_output_rate) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cfg.write.output_rate = 44100.0;
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, mixstage_profile_find("production"), tmproot, &cfg), MIXSTAGE_OK);
+  json_t *man = load_manifest(tmproot);
+  int64_t gf = json_integer_value(json_object_get(man, "graph_frames"));
+  json_t *f = json_array_get(json_object_get(man, "files"), 0);
+  char p[600];
+  snprintf(p, sizeof p, "%s/mix.wav", tmproot);
+  mixstage_file_stats st;
+  ck_assert_int_eq(mixstage_measure_file(p, &st, NULL, 0), MIXSTAGE_OK);
+  ck_assert(st.sample_rate == 44100.0);
+  ck_assert_int_eq(json_integer_value(json_object_get(f, "frames")), st.frames);
+  /* one frame of rounding at most */
+  double want = (double)gf * 44100.0 / 48000.0;
+  ck_assert_msg(fabs((double)st.frames - want) <= 1.0, "%lld frames for %.1f", (long long)st.frames, want);
+  json_decref(man);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+/* 16-bit with TPDF dither: read back, the error against the float bounce is
+ * within 1.5 LSB (+-1 LSB of triangular dither plus 0.5 of rounding) and its
+ * RMS is 0.5 LSB (variance 1/6 + 1/12 LSB^2); undithered rounding would read
+ * 0.29 LSB, so the test sees whether dither is applied.  The stems' dither
+ * is uncorrelated (own seeds): |correlation| of two stems' errors < 0.02
+ * (3 sigma for ~1e5 samples is 0.01). */
+START_TEST(test_pcm16_dither) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cfg.write.sample_type = MIXSTAGE_SAMPLE_PCM16;
+  cfg.null_check = 0;
+  const mixstage_profile *p = mixstage_profile_find("mix-stems");
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, p, tmproot, &cfg), MIXSTAGE_OK);
+  json_t *man = load_manifest(tmproot);
+  ck_assert(json_is_null(json_object_get(man, "null_check_residual_dbfs")));
+  json_decref(man);
+  int err;
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, p, &cfg.render, &err);
+  ck_assert_ptr_nonnull(b);
+  const char *names[2] = {"Bass", "Pad"};
+  double *e[2] = {NULL, NULL};
+  int64_t n = 0;
+  for (int k = 0; k < 2; k++) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.wav", tmproot, names[k]);
+    float *x;
+    int ch;
+    ck_assert_int_eq(mixstage_audio_read(path, 0, &x, &n, &ch, NULL, NULL, 0), MIXSTAGE_OK);
+    const float *ref = mixstage_bounce_data(b, mixstage_bounce_find(b, names[k]));
+    e[k] = malloc(sizeof(double) * 2 * (size_t)n);
+    double mx = 0, ss = 0;
+    for (int64_t i = 0; i < 2 * n; i++) {
+      e[k][i] = ((double)x[i] - (double)ref[i]) * 32768.0;
+      mx = fmax(mx, fabs(e[k][i]));
+      ss += e[k][i] * e[k][i];
+    }
+    double rms = sqrt(ss / (2.0 * (double)n));
+    ck_assert_msg(mx <= 1.5 + 1e-3, "%s: error %.3f LSB", names[k], mx);
+    ck_assert_msg(rms > 0.45 && rms < 0.55, "%s: error RMS %.3f LSB", names[k], rms);
+    mixstage_free(x);
+  }
+  double sxy = 0, sxx = 0, syy = 0;
+  for (int64_t i = 0; i < 2 * n; i++) {
+    sxy += e[0][i] * e[1][i];
+    sxx += e[0][i] * e[0][i];
+    syy += e[1][i] * e[1][i];
+  }
+  double corr = sxy / sqrt(sxx * syy);
+  ck_assert_msg(fabs(corr) < 0.02, "dither correlated across stems: %.3f", corr);
+  free(e[0]);
+  free(e[1]);
+  mixstage_bounce_destroy(b);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+/* Names that collide on a case-insensitive volume get a number. */
+START_TEST(test_name_collisions) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  float x[4800];
+  tu_sine(x, 4800, 440.0, FS, 0.1, 0.0);
+  const char *names[] = {"Kick", "kick", "Vox/Lead", "mix"};
+  for (int k = 0; k < 4; k++) {
+    mixstage_strip *st = mixstage_graph_add_strip(g, names[k], 1, &err);
+    ck_assert_ptr_nonnull(st);
+    mixstage_strip_set_source_buffer(st, x, 1, 4800, 1);
+  }
+  mixstage_profile *p = mixstage_profile_create("stems+mix", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_mix(p, 1);
+  make_tmproot();
+  ck_assert_int_eq(mixstage_graph_deliver(g, p, tmproot, NULL), MIXSTAGE_OK);
+  char list[1024];
+  listing(tmproot, list, sizeof list);
+  ck_assert_str_eq(list, "Kick.wav|Vox_Lead.wav|kick 2.wav|manifest.json|mix 2.wav|mix.wav|reference.wav");
+  rm_tree(tmproot);
+  mixstage_profile_destroy(p);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+static Suite *deliver_suite(void) {
+  Suite *s = suite_create("deliver");
+  TCase *tc = tcase_create("deliver");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_file_names);
+  tcase_add_test(tc, test_three_profiles);
+  tcase_add_test(tc, test_not_a_directory);
+  tcase_add_test(tc, test_cancel_leaves_nothing);
+  tcase_add_test(tc, test_output_rate);
+  tcase_add_test(tc, test_pcm16_dither);
+  tcase_add_test(tc, test_name_collisions);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(deliver_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
