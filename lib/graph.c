@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "mixstage/io.h"
 
 /* Built-in parameter descriptions of strips, buses and sends. */
 static const mixstage_param_info clip_gain_info = {0, "clip_gain", "Clip gain", MIXSTAGE_UNIT_DB,
@@ -255,6 +256,28 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *s, const fl
   s->src.channels = channels;
   s->src.frames = frames;
   return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *s, const char *path) {
+  if (!s) return MIXSTAGE_ENULL;
+  mixstage_graph *g = s->u.graph;
+  if (!path) return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source file path is NULL", s->u.name);
+  float *data = NULL;
+  int64_t frames = 0;
+  int ch = 0;
+  char why[MIXSTAGE__ERR_MAX / 2];
+  why[0] = '\0';
+  int rc = mixstage_audio_read(path, g->sample_rate, &data, &frames, &ch, NULL, why, sizeof why);
+  if (rc != MIXSTAGE_OK)
+    return mixstage__fail(g, rc, "strip '%s': %s", s->u.name, why[0] ? why : mixstage_strerror(rc));
+  if (ch > s->u.channels) {
+    mixstage_free(data);
+    return mixstage__fail(g, MIXSTAGE_ECHANNELS, "strip '%s': file '%s' has %d channels, the strip %d",
+                          s->u.name, path, ch, s->u.channels);
+  }
+  rc = mixstage_strip_set_source_buffer(s, data, ch, frames, 1);
+  mixstage_free(data);
+  return rc;
 }
 
 MIXSTAGE_EXPORT int mixstage_strip_set_source_callback(mixstage_strip *s, mixstage_pull_fn fn,

@@ -1,6 +1,9 @@
 /* API abuse: NULL handles, out-of-range values, bad buffers, allocation
  * failure at every site, error codes and messages. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include <check.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +362,42 @@ START_TEST(test_node_types_introspection) {
 }
 END_TEST
 
+/* A source from a file: read at the graph rate (a 44.1 kHz file on a 48 kHz
+ * graph comes out 48/44.1 as long), plays through the strip, and a missing
+ * file or a file wider than the strip is refused naming both. */
+START_TEST(test_source_from_file) {
+  char dir[] = "/tmp/mixstage-api-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[256];
+  snprintf(path, sizeof path, "%s/tone.wav", dir);
+  float tone[2 * 4410];
+  for (int i = 0; i < 4410; i++) tone[2 * i] = tone[2 * i + 1] = (float)(0.25 * sin(2 * 3.14159265358979 * 441.0 * i / 44100.0));
+  mixstage_write_config wc;
+  mixstage_write_config_init(&wc);
+  wc.sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+  ck_assert_int_eq(mixstage_audio_write(path, tone, 4410, 2, 44100.0, &wc, NULL, NULL, 0), MIXSTAGE_OK);
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *st = mixstage_graph_add_strip(g, "Tone", 2, &err);
+  mixstage_strip *mono = mixstage_graph_add_strip(g, "Mono", 1, &err);
+  ck_assert_int_eq(mixstage_strip_set_source_file(st, path), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_strip_source_frames(st), 4800);
+  ck_assert_int_eq(mixstage_strip_set_source_file(mono, path), MIXSTAGE_ECHANNELS);
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Mono'") && strstr(mixstage_graph_last_error(g), "tone.wav"));
+  ck_assert_int_eq(mixstage_strip_set_source_file(st, "/nonexistent/x.wav"), MIXSTAGE_ENOTFOUND);
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Tone'") && strstr(mixstage_graph_last_error(g), "x.wav"));
+  ck_assert_int_eq(mixstage_strip_source_frames(st), 4800); /* the good source stays */
+  float out[2 * 4800];
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, 4800), MIXSTAGE_OK);
+  double peak = 0;
+  for (int i = 200; i < 4600; i++) peak = fmax(peak, fabs(out[2 * i]));
+  ck_assert_double_eq_tol(peak, 0.25, 0.002); /* resampled sine keeps its level */
+  mixstage_graph_destroy(g);
+  remove(path);
+  rmdir(dir);
+}
+END_TEST
+
 static Suite *api_suite(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("abuse");
@@ -372,6 +411,7 @@ static Suite *api_suite(void) {
   tcase_add_test(tc, test_callback_source_needs_length);
   tcase_add_test(tc, test_allocation_failure_everywhere);
   tcase_add_test(tc, test_node_types_introspection);
+  tcase_add_test(tc, test_source_from_file);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -133,6 +133,14 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_strip_graph(mixstage_strip *strip);
 MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *strip, const float *interleaved,
                                                      int channels, int64_t frames, int copy);
 
+/** Plays an audio file (anything libsndfile reads: WAV, AIFF, FLAC, ...),
+ *  converted to the graph's rate with libsamplerate at best quality when the
+ *  file's rate differs.  The strip keeps its own copy.  A file with more
+ *  channels than the strip is refused.  Errors: MIXSTAGE_ENULL,
+ *  MIXSTAGE_ENOTFOUND, MIXSTAGE_EFORMAT, MIXSTAGE_EIO, MIXSTAGE_ECHANNELS,
+ *  MIXSTAGE_ENOMEM; the message names the strip and the file.  Edit-time. */
+MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *strip, const char *path);
+
 /** A pull source: fill @p planar[0 .. channels-1][0 .. frames-1] with the audio
  *  that starts at @p position (frames since render start).  Called on the
  *  audio thread: it must be real-time safe.  Return 0, or non-zero to signal
