@@ -25,6 +25,14 @@
  *   5. Object sugar (%extend) shared by both languages, then per-language
  *      extras: numpy arrays for Python (bindings/python/sugar.i), the Buffer
  *      userdata for Lua (bindings/lua/sugar.i).
+ *   6. The per-language sugar, which also defines a small result builder
+ *      (msb_b_*: dict/list/numpy in Python, tables/Buffers in Lua) and the
+ *      `const msb_audio *` input typemap (numpy array-like / Buffer).
+ *   7. assess.h, analysis.h (meters), master.h, translate.h and graphfile.h,
+ *      written ONCE against that builder: each wrapper fills a result the
+ *      same way in both languages (indices 0-based in Python, 1-based in
+ *      Lua).  A GraphFile document owns its graph: the registry entry of
+ *      section 1 then destroys the document instead of the graph.
  */
 #if defined(SWIGPYTHON)
 %module(docstring="libmixstage: mixing graphs rendered the way producers and mix engineers deliver music.\n\nAudio is numpy float32 shaped (frames, channels).  Errors raise mixstage.Error subclasses.") mixstage
@@ -61,6 +69,7 @@ typedef struct msb_gref {
   mixstage_graph *g;
   long refs;         /* proxies (the graph's own and its children's) alive */
   const void *profile; /* the active custom profile, retained (see section 5b) */
+  void *doc;         /* a mixstage_graphfile owning the graph (section 7), or NULL */
   struct msb_gref *next;
 } msb_gref;
 
@@ -133,8 +142,10 @@ static void msb_unlink_gref_locked(msb_gref *gr) {
 
 /* A proxy of @h went away.  The last reference destroys the graph. */
 static void msb_prof_release(const void *p);
+static void msb_doc_destroy(void *doc);
 static void msb_release(const void *h) {
   mixstage_graph *doomed = NULL;
+  void *doomed_doc = NULL;
   const void *doomed_profile = NULL;
   pthread_mutex_lock(&msb_lock);
   msb_hold **p = &msb_table[msb_bucket(h)];
@@ -145,12 +156,17 @@ static void msb_release(const void *h) {
     if (--e->count == 0) { *p = e->next; free(e); }
     if (--gr->refs == 0) {
       doomed = gr->g;
+      doomed_doc = gr->doc;
       doomed_profile = gr->profile;
       msb_unlink_gref_locked(gr);
     }
   }
   pthread_mutex_unlock(&msb_lock);
-  mixstage_graph_destroy(doomed); /* accepts NULL */
+  if (doomed_doc) {
+    msb_doc_destroy(doomed_doc); /* a graph file owns its graph */
+  } else {
+    mixstage_graph_destroy(doomed); /* accepts NULL */
+  }
   msb_prof_release(doomed_profile); /* after the graph that used it */
 }
 
@@ -899,6 +915,79 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %include "mixstage/profile.h"
 %include "mixstage/io.h"
 %include "mixstage/deliver.h"
+/* The newer headers: structs, configs and raw buffers are taken by the
+ * shared sugar of section 7 (results as dicts / tables). */
+%ignore mixstage_band_levels;
+%ignore mixstage_gain_stage_config;
+%ignore mixstage_gain_stage_config_init;
+%ignore mixstage_gain_stage_result;
+%ignore mixstage_gain_stage_buffer;
+%ignore mixstage_gain_stage_strip;
+%ignore mixstage_gain_stage_report;
+%ignore mixstage_graph_gain_stage;
+%ignore mixstage_gain_stage_report_free;
+%ignore mixstage_mono_compat;
+%ignore mixstage_mono_compat_buffer;
+%ignore mixstage_assess_config;
+%ignore mixstage_assess_config_init;
+%ignore mixstage_phase_result;
+%ignore mixstage_phase_pair;
+%ignore mixstage_masking_pair;
+%ignore mixstage_masking_rank;
+%ignore mixstage_phase_pair_entry;
+%ignore mixstage_mix_assessment;
+%ignore mixstage_graph_assess;
+%ignore mixstage_mix_assessment_free;
+%ignore mixstage_ab_result;
+%ignore mixstage_ab_compare;
+%ignore mixstage_ab_write_pair;
+%include "mixstage/assess.h"
+%ignore mixstage_graphfile_load;
+%ignore mixstage_graphfile_load_string;
+%ignore mixstage_graphfile_wrap;
+%ignore mixstage_graphfile_destroy;
+%ignore mixstage_graphfile_graph;
+%ignore mixstage_graphfile_release;
+%ignore mixstage_graphfile_profile_count;
+%ignore mixstage_graphfile_profile;
+%ignore mixstage_graphfile_find_profile;
+%ignore mixstage_graphfile_add_profile;
+%ignore mixstage_graphfile_set_source_path;
+%ignore mixstage_graphfile_to_string;
+%ignore mixstage_graphfile_save;
+%ignore mixstage_graph_load;
+%ignore mixstage_graph_load_string;
+%ignore mixstage_graph_to_string;
+%ignore mixstage_graph_save;
+%include "mixstage/graphfile.h"
+%ignore mixstage_master_config;
+%ignore mixstage_master_config_init;
+%ignore mixstage_master_config_preset;
+%ignore mixstage_master_config_preset_index;
+%ignore mixstage_streaming_gain;
+%ignore mixstage_master_streaming_report;
+%ignore mixstage_master_step;
+%ignore mixstage_master_report;
+%ignore mixstage_graph_master;
+%ignore mixstage_album_report;
+%ignore mixstage_album_master;
+%include "mixstage/master.h"
+%ignore mixstage_meter_config;
+%ignore mixstage_meter_config_init;
+%ignore mixstage_meter_report;
+%ignore mixstage_meter_report_clear;
+%ignore mixstage_meter_analyse;
+%ignore mixstage_meter;
+%ignore mixstage_meter_create;
+%ignore mixstage_meter_destroy;
+%ignore mixstage_meter_push;
+%ignore mixstage_meter_loudness_now;
+%ignore mixstage_meter_get_report;
+%include "mixstage/analysis.h"
+%ignore mixstage_translate;
+%ignore mixstage_translate_write;
+%ignore mixstage_translate_response_db;
+%include "mixstage/translate.h"
 
 /* ======================================================================== */
 /* 5. Object sugar shared by both languages                                 */
@@ -1703,6 +1792,1109 @@ static int mixstage_manifest_file_count_get(mixstage_manifest *m) { return mixst
 %include "lua/sugar.i"
 #endif
 
+/* ======================================================================== */
+/* 7. Analysis, assessment, mastering, translation and graph files          */
+/* ======================================================================== */
+/* Written once for both languages against the result builder of section 6
+ * (msb_b_*: dicts and numpy arrays in Python, tables and Buffers in Lua).
+ * Audio in is `const msb_audio *` (a numpy array-like / a Buffer); configs
+ * are keyword (Python) or options-table (Lua) arguments, NAN or -1 meaning
+ * "the library default". */
+%{
+#include <math.h>
+static const char *msb_ext_of(int format) { return format == 1 ? "aiff" : format == 2 ? "flac" : "wav"; }
+static void msb_write_config(mixstage_write_config *wc, int format, int sample_type, bool dither,
+                             long long dither_seed, double output_rate) {
+  mixstage_write_config_init(wc);
+  wc->format = format;
+  wc->sample_type = sample_type;
+  wc->dither = dither ? 1 : 0;
+  if (dither_seed >= 0) wc->dither_seed = (uint64_t)dither_seed;
+  wc->output_rate = output_rate;
+}
+/* A playback system by name, or its index as digits (Lua numbers arrive as
+ * strings); NotFoundError lists the systems. */
+static int msb_system_arg(const char *s) {
+  int k = s ? mixstage_playback_system_find(s) : MIXSTAGE_ENULL;
+  if (k >= 0) return k;
+  if (s && *s) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end == 0 && v >= 0 && v < mixstage_playback_system_count()) return (int)v;
+  }
+  char emsg[256];
+  snprintf(emsg, sizeof emsg, "unknown playback system '%s' (one of", s ? s : "(null)");
+  for (int i = 0; mixstage_playback_system_name(i); i++)
+    snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), " %s", mixstage_playback_system_name(i));
+  snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), ")");
+  msb_check_msg(MIXSTAGE_ENOTFOUND, emsg);
+  return -1;
+}
+static void msb_put_gain_stage(msb_b *b, const mixstage_gain_stage_result *r) {
+  msb_b_num(b, "rms_before_dbfs", r->rms_before_dbfs);
+  msb_b_num(b, "peak_before_dbfs", r->peak_before_dbfs);
+  msb_b_num(b, "clip_gain_db", r->clip_gain_db);
+  msb_b_num(b, "rms_after_dbfs", r->rms_after_dbfs);
+  msb_b_num(b, "peak_after_dbfs", r->peak_after_dbfs);
+  msb_b_bool(b, "peak_limited", r->peak_limited);
+  msb_b_bool(b, "clips", r->clips);
+  msb_b_bool(b, "too_quiet", r->too_quiet);
+  msb_b_bool(b, "clamped", r->clamped);
+}
+static void msb_gs_config(mixstage_gain_stage_config *c, double target_rms_dbfs, double max_peak_dbfs,
+                          double quiet_dbfs) {
+  mixstage_gain_stage_config_init(c);
+  if (!isnan(target_rms_dbfs)) c->target_rms_dbfs = target_rms_dbfs;
+  if (!isnan(max_peak_dbfs)) c->max_peak_dbfs = max_peak_dbfs;
+  if (!isnan(quiet_dbfs)) c->quiet_dbfs = quiet_dbfs;
+}
+static void msb_assess_config(mixstage_assess_config *c, double max_lag_ms, double phase_threshold,
+                              double masking_floor_dbfs) {
+  mixstage_assess_config_init(c);
+  if (!isnan(max_lag_ms)) c->max_lag_ms = max_lag_ms;
+  if (!isnan(phase_threshold)) c->phase_threshold = phase_threshold;
+  if (!isnan(masking_floor_dbfs)) c->masking_floor_dbfs = masking_floor_dbfs;
+}
+static void msb_put_mono(msb_b *b, const mixstage_mono_compat *m) {
+  msb_b_num(b, "correlation", m->correlation);
+  msb_b_num(b, "mono_loss_db", m->mono_loss_db);
+  msb_b_num(b, "side_to_mid_db", m->side_to_mid_db);
+  msb_b_num(b, "balance_db", m->balance_db);
+}
+static void msb_put_phase(msb_b *b, const mixstage_phase_result *r) {
+  msb_b_int(b, "offset_frames", (long long)r->offset_frames);
+  msb_b_int(b, "sign", r->sign);
+  msb_b_num(b, "correlation", r->correlation);
+  msb_b_num(b, "zero_lag_correlation", r->zero_lag_correlation);
+  msb_b_bool(b, "correlated", r->correlated);
+  msb_b_bool(b, "polarity_flip", r->polarity_flip);
+  msb_b_bool(b, "time_offset", r->time_offset);
+}
+/* Indices are 0-based in Python, 1-based in Lua (as lists are). */
+#if defined(SWIGLUA)
+#define MSB_BASE 1
+#else
+#define MSB_BASE 0
+#endif
+static void msb_put_masking(msb_b *b, const mixstage_masking_pair *p, char (*names)[64]) {
+  msb_b_int(b, "a", p->a + MSB_BASE);
+  msb_b_int(b, "b", p->b + MSB_BASE);
+  if (names) {
+    msb_b_str(b, "a_name", names[p->a]);
+    msb_b_str(b, "b_name", names[p->b]);
+  }
+  msb_b_num(b, "score_db", p->score_db);
+  if (p->band >= 0) msb_b_int(b, "band", p->band + MSB_BASE); else msb_b_str(b, "band", NULL);
+  msb_b_num(b, "band_hz", p->band_hz);
+  msb_b_nums(b, "overlap_db", p->overlap_db, MIXSTAGE_THIRD_OCTAVE_BANDS);
+}
+static void msb_put_streaming(msb_b *b, const mixstage_streaming_gain *s) {
+  msb_b_list(b);
+  for (int i = 0; i < MIXSTAGE_STREAMING_SERVICES; i++) {
+    msb_b_dict(b);
+    msb_b_str(b, "service", s[i].service);
+    msb_b_num(b, "reference_lufs", s[i].reference_lufs);
+    msb_b_bool(b, "turns_up", s[i].turns_up);
+    msb_b_num(b, "gain_db", s[i].gain_db);
+    msb_b_close(b, NULL);
+  }
+}
+static void msb_put_master(msb_b *b, const mixstage_master_report *r) {
+  msb_b_num(b, "target_lufs", r->target_lufs);
+  msb_b_num(b, "ceiling_dbtp", r->ceiling_dbtp);
+  msb_b_num(b, "tolerance_lu", r->tolerance_lu);
+  msb_b_num(b, "integrated_lufs", r->integrated_lufs);
+  msb_b_num(b, "true_peak_dbtp", r->true_peak_dbtp);
+  msb_b_num(b, "loudness_range_lu", r->loudness_range_lu);
+  msb_b_num(b, "input_gain_db", r->input_gain_db);
+  msb_b_num(b, "bus_fader_db", r->bus_fader_db);
+  msb_b_num(b, "limiter_ceiling_db", r->limiter_ceiling_db);
+  msb_b_int(b, "frames", (long long)r->frames);
+  msb_b_bool(b, "converged", r->converged);
+  msb_b_int(b, "iteration_count", r->iteration_count);
+  msb_b_list(b);
+  for (int i = 0; i < r->iteration_count && i < MIXSTAGE_MASTER_MAX_ITERATIONS; i++) {
+    msb_b_dict(b);
+    msb_b_num(b, "input_gain_db", r->steps[i].input_gain_db);
+    msb_b_num(b, "bus_fader_db", r->steps[i].bus_fader_db);
+    msb_b_num(b, "ceiling_db", r->steps[i].ceiling_db);
+    msb_b_num(b, "integrated_lufs", r->steps[i].integrated_lufs);
+    msb_b_num(b, "true_peak_dbtp", r->steps[i].true_peak_dbtp);
+    msb_b_close(b, NULL);
+  }
+  msb_b_close(b, "steps");
+  msb_put_streaming(b, r->streaming);
+  msb_b_close(b, "streaming");
+}
+/* The master config from keyword arguments: a preset's target and ceiling,
+ * then any field given (NAN / 0: keep).  Returns 0 or a status. */
+static int msb_master_config(mixstage_master_config *c, const char *preset, double target_lufs,
+                             double ceiling_dbtp, double tolerance_lu, int max_iterations,
+                             bool use_bus_fader) {
+  mixstage_master_config_init(c);
+  if (preset && *preset) {
+    int st = mixstage_master_config_preset(c, preset);
+    if (st < 0) {
+      char emsg[256];
+      snprintf(emsg, sizeof emsg, "unknown mastering preset '%s' (one of", preset);
+      for (int i = 0; mixstage_master_preset_name(i); i++)
+        snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), " %s", mixstage_master_preset_name(i));
+      snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), ")");
+      msb_check_msg(st, emsg);
+      return st;
+    }
+  }
+  if (!isnan(target_lufs)) c->target_lufs = target_lufs;
+  if (!isnan(ceiling_dbtp)) c->ceiling_dbtp = ceiling_dbtp;
+  if (!isnan(tolerance_lu)) c->tolerance_lu = tolerance_lu;
+  if (max_iterations > 0) c->max_iterations = max_iterations;
+  c->use_bus_fader = use_bus_fader ? 1 : 0;
+  return 0;
+}
+/* Meter settings: layout "auto", "dual-mono" or "explicit" (implied by a
+ * roles list "left,right,centre,lfe,..." of mixstage_channel_role_name()). */
+static int msb_meter_config(mixstage_meter_config *c, const char *layout, const char *roles,
+                            bool true_peak, bool series, double clip_level, int left_channel,
+                            int right_channel, double series_max_seconds) {
+  char emsg[512];
+  mixstage_meter_config_init(c);
+  if (layout && strcmp(layout, "auto") == 0) c->layout = MIXSTAGE_METER_LAYOUT_AUTO;
+  else if (layout && strcmp(layout, "dual-mono") == 0) c->layout = MIXSTAGE_METER_LAYOUT_DUAL_MONO;
+  else if (layout && strcmp(layout, "explicit") == 0) c->layout = MIXSTAGE_METER_LAYOUT_EXPLICIT;
+  else if (layout) {
+    snprintf(emsg, sizeof emsg, "unknown meter layout '%s' (one of auto dual-mono explicit)", layout);
+    return msb_check_msg(MIXSTAGE_ENOTFOUND, emsg);
+  }
+  if (roles && *roles) {
+    char store[512];
+    int n = 0;
+    c->layout = MIXSTAGE_METER_LAYOUT_EXPLICIT;
+    snprintf(store, sizeof store, "%s", roles);
+    for (char *tok = strtok(store, ", "); tok; tok = strtok(NULL, ", ")) {
+      int r = -1;
+      for (int i = 0; mixstage_channel_role_name(i); i++)
+        if (strcmp(mixstage_channel_role_name(i), tok) == 0) r = i;
+      if (r < 0 || n >= MIXSTAGE_METER_MAX_CHANNELS) {
+        snprintf(emsg, sizeof emsg, "unknown channel role '%s' (one of", tok);
+        for (int i = 0; mixstage_channel_role_name(i); i++)
+          snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), " %s", mixstage_channel_role_name(i));
+        snprintf(emsg + strlen(emsg), sizeof emsg - strlen(emsg), "; at most %d)", MIXSTAGE_METER_MAX_CHANNELS);
+        return msb_check_msg(MIXSTAGE_ENOTFOUND, emsg);
+      }
+      c->channel_roles[n++] = r;
+    }
+  }
+  c->true_peak = true_peak ? 1 : 0;
+  c->series = series ? 1 : 0;
+  if (!isnan(clip_level)) c->clip_level = clip_level;
+  if (left_channel >= 0) c->left_channel = left_channel;
+  if (right_channel >= 0) c->right_channel = right_channel;
+  if (!isnan(series_max_seconds)) c->series_max_seconds = series_max_seconds;
+  return 0;
+}
+static void msb_put_meter(msb_b *b, const mixstage_meter_report *r) {
+  int ch = r->channels > 0 && r->channels <= MIXSTAGE_METER_MAX_CHANNELS ? r->channels : 0;
+  msb_b_int(b, "channels", r->channels);
+  msb_b_num(b, "sample_rate", r->sample_rate);
+  msb_b_int(b, "frames", (long long)r->frames);
+  msb_b_num(b, "seconds", r->seconds);
+  msb_b_num(b, "integrated_lufs", r->integrated_lufs);
+  msb_b_num(b, "loudness_range_lu", r->loudness_range_lu);
+  msb_b_num(b, "momentary_max_lufs", r->momentary_max_lufs);
+  msb_b_num(b, "short_term_max_lufs", r->short_term_max_lufs);
+  msb_b_num(b, "momentary_lufs", r->momentary_lufs);
+  msb_b_num(b, "short_term_lufs", r->short_term_lufs);
+  msb_b_nums(b, "sample_peak_dbfs", r->sample_peak_dbfs, ch);
+  msb_b_num(b, "sample_peak_max_dbfs", r->sample_peak_max_dbfs);
+  msb_b_nums(b, "true_peak_dbtp", r->true_peak_dbtp, ch);
+  msb_b_num(b, "true_peak_max_dbtp", r->true_peak_max_dbtp);
+  msb_b_nums(b, "rms_dbfs", r->rms_dbfs, ch);
+  msb_b_num(b, "rms_total_dbfs", r->rms_total_dbfs);
+  msb_b_nums(b, "crest_db", r->crest_db, ch);
+  msb_b_num(b, "crest_total_db", r->crest_total_db);
+  msb_b_nums(b, "dc_offset", r->dc_offset, ch);
+  msb_b_ints(b, "clipped_samples", r->clipped_samples, ch);
+  msb_b_int(b, "clipped_total", (long long)r->clipped_total);
+  msb_b_num(b, "correlation", r->correlation);
+  msb_b_num(b, "balance_db", r->balance_db);
+  msb_b_num(b, "mid_rms_dbfs", r->mid_rms_dbfs);
+  msb_b_num(b, "side_rms_dbfs", r->side_rms_dbfs);
+  msb_b_num(b, "mid_side_ratio_db", r->mid_side_ratio_db);
+  msb_b_nums(b, "momentary_series", r->momentary_series, r->momentary_series ? r->series_count : 0);
+  msb_b_nums(b, "short_term_series", r->short_term_series, r->short_term_series ? r->series_count : 0);
+  msb_b_bool(b, "series_truncated", r->series_truncated);
+}
+%}
+
+/* ---- assess.h ------------------------------------------------------------ */
+%feature("docstring", "Mean-square level per band in dBFS (Welch spectrum, channels pooled): 28 third-octave bands 31.5 Hz..16 kHz, or 10 octave bands; see third_octave_hz() / octave_hz() for the centres.") band_levels;
+%feature("docstring", "The clip gain that brings a buffer to the gain-staging targets (RMS target, peak ceiling): a dict of rms/peak before and after, clip_gain_db and flags peak_limited, clips, too_quiet, clamped.") gain_stage;
+%feature("docstring", "Mono compatibility of a stereo buffer: correlation, mono_loss_db, side_to_mid_db, balance_db.") mono_compat;
+%feature("docstring", "Time offset and polarity of b against a (equal length, channels summed): offset_frames (> 0: b late), sign, correlation, zero_lag_correlation, correlated, polarity_flip, time_offset.") phase_pair;
+%feature("docstring", "Every pair of equally long buffers ranked by masking (highest first): a, b (indices), score_db, band, band_hz, overlap_db per third-octave band.") masking_rank;
+%feature("docstring", "Loudness-matched comparison of b (the mix) against a (the reference): match_gain_db, loudness, LRA, crest, width, correlation and octave-band differences b - a (band_diff_db as given, band_diff_matched_db after matching).") ab_compare;
+%feature("docstring", "Writes A.<ext> and B.<ext> into the existing directory, the louder turned down to the quieter's loudness; returns {gain_a_db, gain_b_db, a_path, b_path}.") ab_write_pair;
+%{
+static msb_ret band_levels(lua_State *L, const msb_audio *audio, double rate, bool third_octave) {
+  double lv[MIXSTAGE_THIRD_OCTAVE_BANDS];
+  int st = mixstage_band_levels(audio->data, audio->frames, audio->channels, rate, third_octave ? 1 : 0, lv);
+  if (st < 0) { msb_check(st, NULL); return MSB_RET_FAIL; }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_nums(&b, NULL, lv, third_octave ? MIXSTAGE_THIRD_OCTAVE_BANDS : MIXSTAGE_OCTAVE_BANDS);
+  return msb_b_done(&b);
+}
+static msb_ret gain_stage(lua_State *L, const msb_audio *audio, double target_rms_dbfs,
+                   double max_peak_dbfs, double quiet_dbfs) {
+  mixstage_gain_stage_config c;
+  mixstage_gain_stage_result r;
+  msb_gs_config(&c, target_rms_dbfs, max_peak_dbfs, quiet_dbfs);
+  int st = mixstage_gain_stage_buffer(audio->data, audio->frames, audio->channels, &c, &r);
+  if (st < 0) { msb_check(st, NULL); return MSB_RET_FAIL; }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+  msb_put_gain_stage(&b, &r);
+  return msb_b_done(&b);
+}
+static msb_ret mono_compat(lua_State *L, const msb_audio *audio) {
+  mixstage_mono_compat m;
+  int st = mixstage_mono_compat_buffer(audio->data, audio->frames, audio->channels, &m);
+  if (st < 0) { msb_check(st, NULL); return MSB_RET_FAIL; }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+  msb_put_mono(&b, &m);
+  return msb_b_done(&b);
+}
+static msb_ret phase_pair(lua_State *L, const msb_audio *a, const msb_audio *b_, double rate,
+                   double max_lag_ms, double phase_threshold) {
+  if (a->frames != b_->frames || a->channels != b_->channels) {
+    msb_check_msg(MIXSTAGE_EINVAL, "phase_pair: the two buffers differ in length or channels");
+    return MSB_RET_FAIL;
+  }
+  mixstage_assess_config c;
+  mixstage_phase_result r;
+  msb_assess_config(&c, max_lag_ms, phase_threshold, NAN);
+  int st = mixstage_phase_pair(a->data, b_->data, a->frames, a->channels, rate, &c, &r);
+  if (st < 0) { msb_check(st, NULL); return MSB_RET_FAIL; }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+  msb_put_phase(&b, &r);
+  return msb_b_done(&b);
+}
+static msb_ret masking_rank(lua_State *L, const msb_audio_list *strips, double rate,
+                     double masking_floor_dbfs) {
+  int n = strips->count;
+  if (n < 2) { msb_check_msg(MIXSTAGE_EINVAL, "masking_rank: at least two buffers"); return MSB_RET_FAIL; }
+  for (int i = 1; i < n; i++)
+    if (strips->items[i].frames != strips->items[0].frames || strips->items[i].channels != strips->items[0].channels) {
+      msb_check_msg(MIXSTAGE_EINVAL, "masking_rank: the buffers differ in length or channels");
+      return MSB_RET_FAIL;
+    }
+  mixstage_assess_config c;
+  msb_assess_config(&c, NAN, NAN, masking_floor_dbfs);
+  int cap = n * (n - 1) / 2, np = 0;
+  const float **ptrs = (const float **)calloc((size_t)n, sizeof *ptrs);
+  mixstage_masking_pair *pairs = (mixstage_masking_pair *)calloc((size_t)cap, sizeof *pairs);
+  int st = ptrs && pairs ? 0 : MIXSTAGE_ENOMEM;
+  for (int i = 0; !st && i < n; i++) ptrs[i] = strips->items[i].data;
+  if (!st) {
+    MSB_UNLOCK;
+    st = mixstage_masking_rank(ptrs, n, strips->items[0].frames, strips->items[0].channels, rate, &c,
+                               pairs, cap, &np);
+    MSB_LOCK;
+  }
+  msb_b b;
+  msb_b_init(&b, L);
+  if (st >= 0) {
+    msb_b_list(&b);
+    for (int i = 0; i < np; i++) {
+      msb_b_dict(&b);
+      msb_put_masking(&b, &pairs[i], NULL);
+      msb_b_close(&b, NULL);
+    }
+  }
+  free(ptrs);
+  free(pairs);
+  if (st < 0) { msb_check(st, NULL); return MSB_RET_FAIL; }
+  return msb_b_done(&b);
+}
+static msb_ret ab_compare(lua_State *L, const msb_audio *a, const msb_audio *b_, double rate) {
+  mixstage_ab_result r;
+  int st;
+  MSB_UNLOCK;
+  st = mixstage_ab_compare(a->data, a->frames, a->channels, b_->data, b_->frames, b_->channels, rate, &r);
+  MSB_LOCK;
+  if (st < 0) {
+    msb_check_msg(st, st == MIXSTAGE_ERANGE ? "ab_compare: a silent buffer has no loudness to match" : "ab_compare");
+    return MSB_RET_FAIL;
+  }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+#define MSB_ABN(F) msb_b_num(&b, #F, r.F);
+  MSB_ABN(match_gain_db) MSB_ABN(a_lufs) MSB_ABN(b_lufs) MSB_ABN(loudness_diff_lu)
+  MSB_ABN(a_lra_lu) MSB_ABN(b_lra_lu) MSB_ABN(lra_diff_lu)
+  MSB_ABN(a_crest_db) MSB_ABN(b_crest_db) MSB_ABN(crest_diff_db)
+  MSB_ABN(a_width_db) MSB_ABN(b_width_db) MSB_ABN(width_diff_db)
+  MSB_ABN(a_correlation) MSB_ABN(b_correlation) MSB_ABN(correlation_diff)
+#undef MSB_ABN
+  msb_b_nums(&b, "band_hz", r.band_hz, MIXSTAGE_OCTAVE_BANDS);
+  msb_b_nums(&b, "a_band_dbfs", r.a_band_dbfs, MIXSTAGE_OCTAVE_BANDS);
+  msb_b_nums(&b, "b_band_dbfs", r.b_band_dbfs, MIXSTAGE_OCTAVE_BANDS);
+  msb_b_nums(&b, "band_diff_db", r.band_diff_db, MIXSTAGE_OCTAVE_BANDS);
+  msb_b_nums(&b, "band_diff_matched_db", r.band_diff_matched_db, MIXSTAGE_OCTAVE_BANDS);
+  return msb_b_done(&b);
+}
+static msb_ret ab_write_pair(lua_State *L, const msb_audio *a, const msb_audio *b_, double rate,
+                      const char *directory, int format, int sample_type,
+                      bool dither, long long dither_seed, double output_rate) {
+  mixstage_write_config wc;
+  double ga = 0, gb = 0;
+  char err[512] = "", pa[4200], pb[4200];
+  int st;
+  msb_write_config(&wc, format, sample_type, dither, dither_seed, output_rate);
+  MSB_UNLOCK;
+  st = mixstage_ab_write_pair(a->data, a->frames, a->channels, b_->data, b_->frames, b_->channels, rate,
+                              directory, &wc, &ga, &gb, err, sizeof err);
+  MSB_LOCK;
+  if (st < 0) { msb_check_msg(st, *err ? err : "ab_write_pair"); return MSB_RET_FAIL; }
+  snprintf(pa, sizeof pa, "%s/A.%s", directory, msb_ext_of(format));
+  snprintf(pb, sizeof pb, "%s/B.%s", directory, msb_ext_of(format));
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+  msb_b_num(&b, "gain_a_db", ga);
+  msb_b_num(&b, "gain_b_db", gb);
+  msb_b_str(&b, "a_path", pa);
+  msb_b_str(&b, "b_path", pb);
+  return msb_b_done(&b);
+}
+%}
+msb_ret band_levels(lua_State *L, const msb_audio *audio, double rate, bool third_octave = true);
+msb_ret gain_stage(lua_State *L, const msb_audio *audio, double target_rms_dbfs = NAN,
+                   double max_peak_dbfs = NAN, double quiet_dbfs = NAN);
+msb_ret mono_compat(lua_State *L, const msb_audio *audio);
+msb_ret phase_pair(lua_State *L, const msb_audio *a, const msb_audio *b_, double rate,
+                   double max_lag_ms = NAN, double phase_threshold = NAN);
+msb_ret masking_rank(lua_State *L, const msb_audio_list *strips, double rate,
+                     double masking_floor_dbfs = NAN);
+msb_ret ab_compare(lua_State *L, const msb_audio *a, const msb_audio *b_, double rate);
+msb_ret ab_write_pair(lua_State *L, const msb_audio *a, const msb_audio *b_, double rate,
+                      const char *directory, int format = 0, int sample_type = 1,
+                      bool dither = true, long long dither_seed = -1, double output_rate = 0.0);
+
+/* ---- analysis.h: meters -------------------------------------------------- */
+%feature("docstring", "Meters a whole buffer (BS.1770-4 / EBU R128 via libebur128, plus RMS, crest, DC, clipping, correlation, balance, mid/side): a dict with per-channel arrays and the 100 ms momentary / short-term series.  layout: \"auto\", \"dual-mono\" or \"explicit\" with channel_roles (\"left,right,centre,lfe,...\").") meter;
+%{
+static msb_ret meter(lua_State *L, const msb_audio *audio, double rate, const char *layout,
+              const char *channel_roles, bool true_peak, bool series,
+              double clip_level, int left_channel, int right_channel) {
+  mixstage_meter_config c;
+  mixstage_meter_report r;
+  if (msb_meter_config(&c, layout, channel_roles, true_peak, series, clip_level, left_channel,
+                       right_channel, NAN) < 0)
+    return MSB_RET_FAIL;
+  int st;
+  MSB_UNLOCK;
+  st = mixstage_meter_analyse(audio->data, audio->frames, audio->channels, rate, &c, &r);
+  MSB_LOCK;
+  if (st < 0) {
+    char emsg[160];
+    snprintf(emsg, sizeof emsg, "meter: %lld frames x %d channels at %g Hz", (long long)audio->frames,
+             audio->channels, rate);
+    msb_check_msg(st, emsg);
+    mixstage_meter_report_clear(&r);
+    return MSB_RET_FAIL;
+  }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+  msb_put_meter(&b, &r);
+  mixstage_meter_report_clear(&r);
+  return msb_b_done(&b);
+}
+%}
+msb_ret meter(lua_State *L, const msb_audio *audio, double rate, const char *layout = "auto",
+              const char *channel_roles = NULL, bool true_peak = true, bool series = true,
+              double clip_level = NAN, int left_channel = -1, int right_channel = -1);
+%{
+/* A streaming meter and its channel count (push() checks the shape: the C
+ * call trusts its caller). */
+typedef struct msb_meter {
+  mixstage_meter *m;
+  int channels;
+} msb_meter;
+static int msb_meter_channels_get(msb_meter *m) { return m->channels; }
+%}
+%rename(Meter) msb_meter;
+%nodefaultctor msb_meter;
+typedef struct msb_meter {} msb_meter;
+%extend msb_meter {
+  /** A streaming meter of @p channels channels at @p rate Hz taking blocks
+   *  of up to @p max_block frames (push() never allocates). */
+  msb_meter(int channels, double rate, int max_block = 4096, const char *layout = "auto",
+            const char *channel_roles = NULL, bool true_peak = true, bool series = true,
+            double clip_level = NAN, int left_channel = -1, int right_channel = -1,
+            double series_max_seconds = NAN) {
+    mixstage_meter_config c;
+    if (msb_meter_config(&c, layout, channel_roles, true_peak, series, clip_level, left_channel,
+                         right_channel, series_max_seconds) < 0)
+      return NULL;
+    int err = 0;
+    msb_meter *mb = (msb_meter *)calloc(1, sizeof *mb);
+    if (!mb) { msb_check(MIXSTAGE_ENOMEM, NULL); return NULL; }
+    mb->m = mixstage_meter_create(channels, rate, max_block, &c, &err);
+    mb->channels = channels;
+    if (!mb->m) {
+      free(mb);
+      msb_check(err ? err : MIXSTAGE_ENOMEM, NULL);
+      return NULL;
+    }
+    return mb;
+  }
+  ~msb_meter() {
+    mixstage_meter_destroy($self->m);
+    free($self);
+  }
+  %immutable;
+  int channels;
+  %mutable;
+  /** Adds a block of audio (frames x channels); real-time safe. */
+  void m_push(const msb_audio *audio) {
+    if (audio->channels != $self->channels) {
+      char emsg[128];
+      snprintf(emsg, sizeof emsg, "Meter.push: a %d-channel block for a %d-channel meter",
+               audio->channels, $self->channels);
+      msb_check_msg(MIXSTAGE_ECHANNELS, emsg);
+      return;
+    }
+    if (audio->frames > INT32_MAX) { msb_check(MIXSTAGE_EBLOCKSIZE, NULL); return; }
+    msb_check(mixstage_meter_push($self->m, audio->data, (int)audio->frames), NULL);
+  }
+  /** {momentary_lufs, short_term_lufs} now, for a live display. */
+  msb_ret m_loudness_now(lua_State *L) {
+    double mo = 0, st = 0;
+    int rc = mixstage_meter_loudness_now($self->m, &mo, &st);
+    if (rc < 0) { msb_check(rc, NULL); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_dict(&b);
+    msb_b_num(&b, "momentary_lufs", mo);
+    msb_b_num(&b, "short_term_lufs", st);
+    return msb_b_done(&b);
+  }
+  /** The measurements of everything pushed so far (as meter() gives). */
+  msb_ret m_report(lua_State *L) {
+    mixstage_meter_report r;
+    memset(&r, 0, sizeof r);
+    int rc = mixstage_meter_get_report($self->m, &r);
+    if (rc < 0) { mixstage_meter_report_clear(&r); msb_check(rc, NULL); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_dict(&b);
+    msb_put_meter(&b, &r);
+    mixstage_meter_report_clear(&r);
+    return msb_b_done(&b);
+  }
+}
+/* ---- master.h -------------------------------------------------------------- */
+%feature("docstring", "What each streaming service's loudness normalisation would do to a master of this loudness and true peak: a list of {service, reference_lufs, turns_up, gain_db}.") streaming_report;
+%{
+static msb_ret streaming_report(lua_State *L, double integrated_lufs, double true_peak_dbtp) {
+  mixstage_streaming_gain s[MIXSTAGE_STREAMING_SERVICES];
+  int st = mixstage_master_streaming_report(integrated_lufs, true_peak_dbtp, s);
+  if (st < 0) { msb_check(st, NULL); return MSB_RET_FAIL; }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_put_streaming(&b, s);
+  return msb_b_done(&b);
+}
+static msb_ret _album_master(lua_State *L, const msb_graph_list *graphs, const char *preset, double target_lufs,
+                      double ceiling_dbtp, double tolerance_lu, int max_iterations,
+                      bool use_bus_fader, long long frames, long long tail, int threads) {
+  mixstage_master_config mc;
+  mixstage_render_config rc;
+  mixstage_album_report album;
+  int n = graphs->count;
+  if (msb_master_config(&mc, preset, target_lufs, ceiling_dbtp, tolerance_lu, max_iterations,
+                        use_bus_fader) < 0)
+    return MSB_RET_FAIL;
+  msb_render_config2(&rc, frames, tail, threads);
+  mixstage_master_report *reps = (mixstage_master_report *)calloc(n > 0 ? (size_t)n : 1, sizeof *reps);
+  if (!reps) { msb_check(MIXSTAGE_ENOMEM, NULL); return MSB_RET_FAIL; }
+  int st;
+  MSB_UNLOCK;
+  st = mixstage_album_master(graphs->items, n, &mc, &rc, &album, reps);
+  MSB_LOCK;
+  if (st < 0) {
+    /* the message is on the graph at fault */
+    mixstage_graph *g = NULL;
+    for (int i = 0; i < n; i++)
+      if (*mixstage_graph_last_error(graphs->items[i])) { g = graphs->items[i]; break; }
+    free(reps);
+    msb_check(st, g);
+    return MSB_RET_FAIL;
+  }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_dict(&b);
+  msb_b_num(&b, "album_gain_db", album.album_gain_db);
+  msb_b_num(&b, "combined_before_lufs", album.combined_before_lufs);
+  msb_b_num(&b, "combined_lufs", album.combined_lufs);
+  msb_b_list(&b);
+  for (int i = 0; i < n; i++) {
+    msb_b_dict(&b);
+    msb_put_master(&b, &reps[i]);
+    msb_b_close(&b, NULL);
+  }
+  msb_b_close(&b, "songs");
+  free(reps);
+  return msb_b_done(&b);
+}
+%}
+msb_ret streaming_report(lua_State *L, double integrated_lufs, double true_peak_dbtp);
+msb_ret _album_master(lua_State *L, const msb_graph_list *graphs, const char *preset, double target_lufs,
+                      double ceiling_dbtp, double tolerance_lu, int max_iterations,
+                      bool use_bus_fader, long long frames, long long tail, int threads);
+
+/* ---- translate.h --------------------------------------------------------- */
+%feature("docstring", "The buffer as it sounds on a playback system (\"laptop\", \"phone\", \"earbuds\", \"car\", \"club\" or its index): a new array of the same shape.") translate;
+%feature("docstring", "The designed response of a playback system (name or index) at freq Hz, in dB (centre image, compressor idle).") response_db;
+%feature("docstring", "Writes one preview per playback system, DIRECTORY/PREFIX-NAME.EXT; returns the paths written.") translate_write;
+%{
+static msb_ret translate(lua_State *L, const msb_audio *audio, double rate, const char *system) {
+  int k = msb_system_arg(system);
+  if (k < 0) return MSB_RET_FAIL;
+  msb_b b;
+  msb_b_init(&b, L);
+  float *out = msb_b_audio(&b, NULL, audio->frames, audio->channels);
+  if (!out) return msb_b_done(&b);
+  int st;
+  MSB_UNLOCK;
+  st = mixstage_translate(audio->data, audio->frames, audio->channels, rate, k, out);
+  MSB_LOCK;
+  if (st < 0) {
+    char emsg[160];
+    snprintf(emsg, sizeof emsg, "translate: %lld frames x %d channels at %g Hz", (long long)audio->frames,
+             audio->channels, rate);
+    msb_check_msg(st, emsg);
+    return msb_b_abort(&b);
+  }
+  return msb_b_done(&b);
+}
+static double response_db(const char *system, double freq, double rate) {
+  int k = msb_system_arg(system);
+  if (k < 0) return NAN;
+  double v = mixstage_translate_response_db(k, freq, rate);
+  if (isnan(v)) {
+    char emsg[160];
+    snprintf(emsg, sizeof emsg, "response_db: %g Hz at %g Hz (0 .. rate/2, rate 8000 .. 768000)", freq, rate);
+    msb_check_msg(MIXSTAGE_EINVAL, emsg);
+  }
+  return v;
+}
+static msb_ret translate_write(lua_State *L, const msb_audio *audio, double rate, const char *directory,
+                        const char *prefix, int format, int sample_type,
+                        bool dither, long long dither_seed, double output_rate) {
+  mixstage_write_config wc;
+  char err[512] = "", path[4300];
+  int st;
+  msb_write_config(&wc, format, sample_type, dither, dither_seed, output_rate);
+  MSB_UNLOCK;
+  st = mixstage_translate_write(audio->data, audio->frames, audio->channels, rate, directory, prefix,
+                                &wc, err, sizeof err);
+  MSB_LOCK;
+  if (st < 0) { msb_check_msg(st, *err ? err : "translate_write"); return MSB_RET_FAIL; }
+  msb_b b;
+  msb_b_init(&b, L);
+  msb_b_list(&b);
+  for (int i = 0; mixstage_playback_system_name(i); i++) {
+    snprintf(path, sizeof path, "%s/%s-%s.%s", directory, prefix && *prefix ? prefix : "preview",
+             mixstage_playback_system_name(i), msb_ext_of(format));
+    msb_b_str(&b, NULL, path);
+  }
+  return msb_b_done(&b);
+}
+%}
+msb_ret translate(lua_State *L, const msb_audio *audio, double rate, const char *system);
+double response_db(const char *system, double freq, double rate);
+msb_ret translate_write(lua_State *L, const msb_audio *audio, double rate, const char *directory,
+                        const char *prefix = NULL, int format = 0, int sample_type = 1,
+                        bool dither = true, long long dither_seed = -1, double output_rate = 0.0);
+
+/* ---- graphfile.h ------------------------------------------------------------- */
+%{
+static mixstage_graph *msb_graph_loaded(mixstage_graph *g, int err, const char *msg) {
+  if (!g) msb_check_msg(err ? err : MIXSTAGE_ENOMEM, msg);
+  return g;
+}
+static void msb_override(mixstage_graph_config *c, double sample_rate, int max_block) {
+  mixstage_graph_config_init(c);
+  if (sample_rate > 0) c->sample_rate = sample_rate;
+  if (max_block > 0) c->max_block_frames = max_block;
+}
+%}
+%feature("docstring", "Loads a graph file (JSON, docs/graph-format.md); sources are read relative to it.  sample_rate / max_block (> 0) override the file's (sources are converted).  FormatError names the place in the file.") load_graph;
+%feature("docstring", "As load_graph() from JSON text; relative source paths resolve against base_dir.") load_graph_string;
+%{
+static mixstage_graph *load_graph(const char *path, double sample_rate, int max_block) {
+  mixstage_graph_config c;
+  char msg[1024] = "";
+  int err = 0;
+  msb_override(&c, sample_rate, max_block);
+  mixstage_graph *g = mixstage_graph_load(path, sample_rate > 0 || max_block > 0 ? &c : NULL, msg,
+                                          sizeof msg, &err);
+  return msb_graph_loaded(g, err, msg);
+}
+static mixstage_graph *load_graph_string(const char *json, const char *base_dir,
+                                  double sample_rate, int max_block) {
+  mixstage_graph_config c;
+  char msg[1024] = "";
+  int err = 0;
+  msb_override(&c, sample_rate, max_block);
+  mixstage_graph *g = mixstage_graph_load_string(json, base_dir, sample_rate > 0 || max_block > 0 ? &c : NULL,
+                                                 msg, sizeof msg, &err);
+  return msb_graph_loaded(g, err, msg);
+}
+%}
+mixstage_graph *load_graph(const char *path, double sample_rate = 0, int max_block = 0);
+mixstage_graph *load_graph_string(const char *json, const char *base_dir = NULL,
+                                  double sample_rate = 0, int max_block = 0);
+/* A graph file kept as a document (mixstage_graphfile): it owns its graph
+ * and remembers what the engine cannot report (source paths, sidechain
+ * keys, automation points, the file's custom profiles), so saving writes
+ * the same canonical bytes.  Lifetime: the document is the graph's owner in
+ * the registry (section 1): the GraphFile proxy and every proxy of its
+ * graph or the graph's children hold one reference, and the last one
+ * destroys the document with its graph. */
+%{
+static void msb_doc_destroy(void *doc) { mixstage_graphfile_destroy((mixstage_graphfile *)doc); }
+/* Registers a new document's graph with the document as its owner. */
+static int msb_doc_retain(mixstage_graphfile *doc) {
+  mixstage_graph *g = mixstage_graphfile_graph(doc);
+  if (msb_retain(doc, g) < 0) return -1;
+  pthread_mutex_lock(&msb_lock);
+  for (msb_gref *r = msb_grefs; r; r = r->next)
+    if (r->g == g) r->doc = doc;
+  pthread_mutex_unlock(&msb_lock);
+  return 0;
+}
+static mixstage_graph *mixstage_graphfile_graph_get(mixstage_graphfile *d) { return mixstage_graphfile_graph(d); }
+static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return mixstage_graphfile_profile_count(d); }
+%}
+%rename(GraphFile) mixstage_graphfile;
+%nodefaultctor mixstage_graphfile;
+%typemap(check) mixstage_graphfile *, const mixstage_graphfile * {
+  if ($1) msb_ctx = mixstage_graphfile_graph((mixstage_graphfile *)$1);
+}
+%extend mixstage_graphfile {
+  /** Loads a graph file from @p path, or from JSON text @p json (relative
+   *  sources resolved against @p base_dir); @p sample_rate / @p max_block
+   *  (> 0) override the file's. */
+  mixstage_graphfile(const char *path = NULL, const char *json = NULL, const char *base_dir = NULL,
+                     double sample_rate = 0, int max_block = 0) {
+    mixstage_graph_config c;
+    char msg[1024] = "";
+    int err = 0;
+    mixstage_graphfile *d;
+    msb_override(&c, sample_rate, max_block);
+    const mixstage_graph_config *ov = sample_rate > 0 || max_block > 0 ? &c : NULL;
+    if ((path == NULL) == (json == NULL)) {
+      msb_check_msg(MIXSTAGE_EINVAL, "GraphFile: give a path or json text (one of them)");
+      return NULL;
+    }
+    d = path ? mixstage_graphfile_load(path, ov, msg, sizeof msg, &err)
+             : mixstage_graphfile_load_string(json, base_dir, ov, msg, sizeof msg, &err);
+    if (!d) {
+      msb_check_msg(err ? err : MIXSTAGE_ENOMEM, msg);
+      return NULL;
+    }
+    if (msb_doc_retain(d) < 0) {
+      mixstage_graphfile_destroy(d);
+      msb_check(MIXSTAGE_ENOMEM, NULL);
+      return NULL;
+    }
+    return d;
+  }
+  ~mixstage_graphfile() { msb_release($self); }
+  %immutable;
+  /** The document's graph (kept alive by the document, and keeping it alive). */
+  mixstage_graph *graph;
+  int profile_count;
+  %mutable;
+  /** The names of the file's custom profiles. */
+  msb_ret m_profile_names(lua_State *L) {
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_list(&b);
+    for (int i = 0; i < mixstage_graphfile_profile_count($self); i++)
+      msb_b_str(&b, NULL, mixstage_profile_name(mixstage_graphfile_profile($self, i)));
+    return msb_b_done(&b);
+  }
+  /** A copy (a new Profile of the same name and settings) of the file's
+   *  custom profile @p name: edits to it do not change the document. */
+  mixstage_profile *m_profile(const char *name) {
+    mixstage_profile *p = mixstage_graphfile_find_profile($self, name);
+    if (!p) {
+      char emsg[256];
+      snprintf(emsg, sizeof emsg, "the graph file has no profile named '%s'", name ? name : "(null)");
+      msb_check_msg(MIXSTAGE_ENOTFOUND, emsg);
+      return NULL;
+    }
+    int err = 0;
+    mixstage_profile *c = mixstage_profile_create(mixstage_profile_name(p), p, &err);
+    if (!c) msb_check(err ? err : MIXSTAGE_ENOMEM, NULL);
+    return c;
+  }
+  /** Adds a copy of @p profile, saved with "base": @p base_name. */
+  void m_add_profile(const mixstage_profile *profile, const char *base_name = NULL) {
+    msb_check(mixstage_graphfile_add_profile($self, profile, base_name), mixstage_graphfile_graph($self));
+  }
+  /** Records strip @p strip's source file as @p path (as written: relative
+   *  paths are relative to the graph file); the audio is not loaded. */
+  void m_set_source_path(const char *strip, const char *path) {
+    int st = mixstage_graphfile_set_source_path($self, strip, path);
+    if (st == MIXSTAGE_ENOTFOUND) {
+      char emsg[256];
+      snprintf(emsg, sizeof emsg, "the graph has no strip named '%s'", strip ? strip : "(null)");
+      msb_check_msg(st, emsg);
+    } else {
+      msb_check(st, mixstage_graphfile_graph($self));
+    }
+  }
+  /** The document as canonical JSON. */
+  msb_ret m_to_json(lua_State *L) {
+    char *t = mixstage_graphfile_to_string($self);
+    if (!t) { msb_check(MIXSTAGE_ENOMEM, NULL); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_str(&b, NULL, t);
+    mixstage_free(t);
+    return msb_b_done(&b);
+  }
+  /** Writes the canonical JSON atomically. */
+  void m_save(const char *path) {
+    char err[512] = "";
+    int st = mixstage_graphfile_save($self, path, err, sizeof err);
+    if (st < 0) msb_check_msg(st, *err ? err : path);
+  }
+}
+
+%extend mixstage_graph {
+  /** The graph as canonical JSON (sources written as null: the engine
+   *  keeps no source paths). */
+  msb_ret m_to_json(lua_State *L) {
+    char *t = mixstage_graph_to_string($self);
+    if (!t) { msb_check(MIXSTAGE_ENOMEM, $self); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_str(&b, NULL, t);
+    mixstage_free(t);
+    return msb_b_done(&b);
+  }
+  /** Saves the graph's canonical JSON atomically. */
+  void m_save(const char *path) {
+    char err[512] = "";
+    int st = mixstage_graph_save($self, path, err, sizeof err);
+    if (st < 0) msb_check_msg(st, *err ? err : path);
+  }
+  /** Gain staging of every strip with a source (see gain_stage()); with
+   *  apply the clip gains are set.  {strips: [...], clipping, too_quiet}. */
+  msb_ret m_gain_stage(lua_State *L, double target_rms_dbfs = NAN, double max_peak_dbfs = NAN,
+                       double quiet_dbfs = NAN, bool apply = false) {
+    mixstage_gain_stage_config c;
+    mixstage_gain_stage_report *rep = NULL;
+    int st;
+    msb_gs_config(&c, target_rms_dbfs, max_peak_dbfs, quiet_dbfs);
+    MSB_UNLOCK;
+    st = mixstage_graph_gain_stage($self, &c, apply ? 1 : 0, &rep);
+    MSB_LOCK;
+    if (st < 0) { mixstage_gain_stage_report_free(rep); msb_check(st, $self); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_dict(&b);
+    msb_b_list(&b);
+    for (int i = 0; i < rep->count; i++) {
+      msb_b_dict(&b);
+      msb_b_int(&b, "index", rep->strips[i].index + MSB_BASE);
+      msb_b_str(&b, "name", rep->strips[i].name);
+      msb_b_int(&b, "measured_channels", rep->strips[i].measured_channels);
+      msb_put_gain_stage(&b, &rep->strips[i].result);
+      msb_b_close(&b, NULL);
+    }
+    msb_b_close(&b, "strips");
+    msb_b_int(&b, "clipping", rep->clipping);
+    msb_b_int(&b, "too_quiet", rep->too_quiet);
+    mixstage_gain_stage_report_free(rep);
+    return msb_b_done(&b);
+  }
+  /** Assesses the mix: mono compatibility, strongly correlated strip pairs
+   *  (phase), and every strip pair ranked by masking. */
+  msb_ret m_assess(lua_State *L, double max_lag_ms = NAN, double phase_threshold = NAN,
+                   double masking_floor_dbfs = NAN) {
+    mixstage_assess_config c;
+    mixstage_mix_assessment *a = NULL;
+    int st;
+    msb_assess_config(&c, max_lag_ms, phase_threshold, masking_floor_dbfs);
+    MSB_UNLOCK;
+    st = mixstage_graph_assess($self, &c, &a);
+    MSB_LOCK;
+    if (st < 0) { mixstage_mix_assessment_free(a); msb_check(st, $self); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_dict(&b);
+    msb_b_dict(&b);
+    msb_put_mono(&b, &a->mono);
+    msb_b_close(&b, "mono");
+    msb_b_list(&b);
+    for (int i = 0; i < a->strip_count; i++) msb_b_str(&b, NULL, a->strip_names[i]);
+    msb_b_close(&b, "strips");
+    msb_b_list(&b);
+    for (int i = 0; i < a->phase_count; i++) {
+      msb_b_dict(&b);
+      msb_b_int(&b, "a", a->phase[i].a + MSB_BASE);
+      msb_b_int(&b, "b", a->phase[i].b + MSB_BASE);
+      msb_b_str(&b, "a_name", a->strip_names[a->phase[i].a]);
+      msb_b_str(&b, "b_name", a->strip_names[a->phase[i].b]);
+      msb_put_phase(&b, &a->phase[i].result);
+      msb_b_close(&b, NULL);
+    }
+    msb_b_close(&b, "phase");
+    msb_b_list(&b);
+    for (int i = 0; i < a->masking_count; i++) {
+      msb_b_dict(&b);
+      msb_put_masking(&b, &a->masking[i], a->strip_names);
+      msb_b_close(&b, NULL);
+    }
+    msb_b_close(&b, "masking");
+    mixstage_mix_assessment_free(a);
+    return msb_b_done(&b);
+  }
+  /* Front ends: Graph.master() (Python) / Graph:master{...} (Lua). */
+  msb_ret m__master(lua_State *L, const char *preset, double target_lufs, double ceiling_dbtp,
+                    double tolerance_lu, int max_iterations, bool use_bus_fader, long long frames,
+                    long long tail, int threads, bool want_audio) {
+    mixstage_master_config mc;
+    mixstage_render_config rc;
+    mixstage_master_report rep;
+    float *audio = NULL;
+    int st;
+    if (msb_master_config(&mc, preset, target_lufs, ceiling_dbtp, tolerance_lu, max_iterations,
+                          use_bus_fader) < 0)
+      return MSB_RET_FAIL;
+    msb_render_config2(&rc, frames, tail, threads);
+    memset(&rep, 0, sizeof rep);
+    MSB_UNLOCK;
+    st = mixstage_graph_master($self, &mc, &rc, &rep, want_audio ? &audio : NULL);
+    MSB_LOCK;
+    if (st < 0) { mixstage_free(audio); msb_check(st, $self); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_dict(&b);
+    msb_put_master(&b, &rep);
+    if (audio) {
+      int ch = mixstage_bus_channels(mixstage_graph_mix_bus($self));
+      float *d = msb_b_audio(&b, "audio", rep.frames, ch);
+      if (d) memcpy(d, audio, (size_t)rep.frames * (size_t)ch * sizeof(float));
+      mixstage_free(audio);
+    }
+    return msb_b_done(&b);
+  }
+}
+
+#if defined(SWIGPYTHON)
+%extend mixstage_graph {
+  %pythoncode %{
+    def master(self, preset=None, target_lufs=None, ceiling_dbtp=None, tolerance_lu=None,
+               max_iterations=None, use_bus_fader=True, audio=False, frames=0, tail=None,
+               threads=1):
+        """Masters the graph to a loudness target through the mastering
+        limiter on its mix bus (role "mastering"): preset "streaming" (-14
+        LUFS, -1 dBTP; the default), "apple-music", "ebu-r128" or "club",
+        and/or target_lufs, ceiling_dbtp, tolerance_lu.  The graph is left
+        mastered.  Returns the report as a dict (integrated_lufs,
+        true_peak_dbtp, input_gain_db, converged, steps, streaming...); with
+        audio=True, report["audio"] is the master as a float32 array.
+        Raises InvalidArgumentError without a mastering limiter, RangeError
+        for an unreachable target, StateError if it did not converge."""
+        nan = float("nan")
+        return self._master(preset, nan if target_lufs is None else float(target_lufs),
+                            nan if ceiling_dbtp is None else float(ceiling_dbtp),
+                            nan if tolerance_lu is None else float(tolerance_lu),
+                            0 if max_iterations is None else int(max_iterations),
+                            bool(use_bus_fader), int(frames), -1 if tail is None else int(tail),
+                            int(threads), bool(audio))
+
+    def save(self, path):
+        """Saves the graph as canonical JSON, atomically (sources as null)."""
+        _mixstage.Graph_save(self, _os.fspath(path))
+
+    @staticmethod
+    def load(path, sample_rate=0, max_block=0):
+        """Loads a graph file (see load_graph())."""
+        return load_graph(_os.fspath(path), sample_rate, max_block)
+
+    @staticmethod
+    def from_json(text, base_dir=None, sample_rate=0, max_block=0):
+        """A graph from JSON text (see load_graph_string())."""
+        return load_graph_string(text, base_dir, sample_rate, max_block)
+  %}
+}
+%extend mixstage_graphfile {
+  %pythoncode %{
+    def save(self, path):
+        """Writes the canonical JSON atomically."""
+        _mixstage.GraphFile_save(self, _os.fspath(path))
+
+    def __repr__(self):
+        return "<mixstage.GraphFile %d strips, profiles %s>" % (
+            self.graph.strip_count(), self.profile_names())
+  %}
+}
+%extend msb_meter {
+  %pythoncode %{
+    def __repr__(self):
+        return "<mixstage.Meter %d ch>" % self.channels
+  %}
+}
+%pythoncode %{
+def album_master(graphs, preset=None, target_lufs=None, ceiling_dbtp=None, tolerance_lu=None,
+                 max_iterations=None, use_bus_fader=True, frames=0, tail=None, threads=1):
+    """Masters several graphs as one album: one loudness shift for all, so
+    their relative loudness is kept, each true-peak safe.  Returns
+    {album_gain_db, combined_before_lufs, combined_lufs, songs: [report]}."""
+    nan = float("nan")
+    return _album_master(list(graphs), preset, nan if target_lufs is None else float(target_lufs),
+                         nan if ceiling_dbtp is None else float(ceiling_dbtp),
+                         nan if tolerance_lu is None else float(tolerance_lu),
+                         0 if max_iterations is None else int(max_iterations),
+                         bool(use_bus_fader), int(frames), -1 if tail is None else int(tail),
+                         int(threads))
+
+
+def master_presets():
+    """The mastering presets' names: streaming, apple-music, ebu-r128, club."""
+    out, i = [], 0
+    while master_preset_name(i) is not None:
+        out.append(master_preset_name(i))
+        i += 1
+    return out
+
+
+def playback_systems():
+    """[(name, description)] of the translation previews' playback systems."""
+    return [(playback_system_name(i), playback_system_description(i))
+            for i in range(playback_system_count())]
+
+
+def third_octave_bands():
+    """Nominal centres (Hz) of the 28 third-octave bands of band_levels()."""
+    return [third_octave_hz(i) for i in range(THIRD_OCTAVE_BANDS)]
+
+
+def octave_bands():
+    """Nominal centres (Hz) of the 10 octave bands."""
+    return [octave_hz(i) for i in range(OCTAVE_BANDS)]
+
+
+_translate_c, _response_db_c, _meter_c = translate, response_db, meter
+
+
+def translate(audio, rate, system):
+    """The audio as it sounds on a playback system ("laptop", "phone",
+    "earbuds", "car", "club", or its index): a new float32 array of the same
+    shape (a 1-D input gives (frames, 1))."""
+    return _translate_c(audio, float(rate), str(system))
+
+
+def response_db(system, freq, rate=48000.0):
+    """The designed response of a playback system at freq Hz, in dB."""
+    return _response_db_c(str(system), float(freq), float(rate))
+
+
+def meter(audio, rate, layout="auto", channel_roles=None, true_peak=True, series=True,
+          clip_level=None, left_channel=None, right_channel=None):
+    """Meters a buffer: loudness (BS.1770-4 / EBU R128), LRA, sample and
+    true peak, RMS, crest, DC offset, clipped samples per channel (numpy
+    arrays), correlation, balance, mid/side, and the 100 ms momentary and
+    short-term series.  channel_roles: a list (or "a,b,...") of
+    channel_role_name() names, implying layout "explicit"."""
+    if channel_roles is not None and not isinstance(channel_roles, str):
+        channel_roles = ",".join(channel_roles)
+    return _meter_c(audio, float(rate), layout, channel_roles, bool(true_peak), bool(series),
+                    float("nan") if clip_level is None else float(clip_level),
+                    -1 if left_channel is None else int(left_channel),
+                    -1 if right_channel is None else int(right_channel))
+%}
+#elif defined(SWIGLUA)
+%luacode {
+  local M = mixstage
+  local classes = debug.getregistry()["SW" .. "IG"]
+  local function method(class, name, fn) classes[class][".fn"][name] = fn end
+  local raw_master = classes["Graph"][".fn"]["_master"]
+  local nan = 0 / 0
+  -- g:master{preset=, target_lufs=, ceiling_dbtp=, tolerance_lu=, max_iterations=,
+  --          use_bus_fader=, audio=true, frames=, tail=, threads=}
+  method("Graph", "master", function(self, o)
+    o = o or {}
+    return raw_master(self, o.preset, o.target_lufs or nan, o.ceiling_dbtp or nan,
+                      o.tolerance_lu or nan, o.max_iterations or 0, o.use_bus_fader ~= false,
+                      o.frames or 0, o.tail or -1, o.threads or 1, o.audio == true)
+  end)
+  local raw_album = M._album_master
+  function M.album_master(graphs, o)
+    o = o or {}
+    return raw_album(graphs, o.preset, o.target_lufs or nan, o.ceiling_dbtp or nan,
+                     o.tolerance_lu or nan, o.max_iterations or 0, o.use_bus_fader ~= false,
+                     o.frames or 0, o.tail or -1, o.threads or 1)
+  end
+  function M.master_presets()
+    local t, i = {}, 0
+    while M.master_preset_name(i) do t[#t + 1] = M.master_preset_name(i); i = i + 1 end
+    return t
+  end
+  function M.playback_systems()
+    local t = {}
+    for i = 0, M.playback_system_count() - 1 do
+      t[#t + 1] = { name = M.playback_system_name(i), description = M.playback_system_description(i) }
+    end
+    return t
+  end
+  -- Options tables for the meters: m.meter(buf, rate, {layout=, channel_roles={...}, true_peak=, ...})
+  local raw_meter, raw_Meter = M.meter, M.Meter
+  local function roles(o) return o.channel_roles and table.concat(o.channel_roles, ",") or nil end
+  function M.meter(buf, rate, o)
+    o = o or {}
+    return raw_meter(buf, rate, o.layout or "auto", roles(o), o.true_peak ~= false, o.series ~= false,
+                     o.clip_level or nan, o.left_channel or -1, o.right_channel or -1)
+  end
+  M.Meter = function(channels, rate, o)
+    o = o or {}
+    return raw_Meter(channels, rate, o.max_block or 4096, o.layout or "auto", roles(o),
+                     o.true_peak ~= false, o.series ~= false, o.clip_level or nan,
+                     o.left_channel or -1, o.right_channel or -1, o.series_max_seconds or nan)
+  end
+  local raw_gs, raw_ggs = M.gain_stage, classes["Graph"][".fn"]["gain_stage"]
+  function M.gain_stage(buf, o)
+    o = o or {}
+    return raw_gs(buf, o.target_rms_dbfs or nan, o.max_peak_dbfs or nan, o.quiet_dbfs or nan)
+  end
+  method("Graph", "gain_stage", function(self, o)
+    o = o or {}
+    return raw_ggs(self, o.target_rms_dbfs or nan, o.max_peak_dbfs or nan, o.quiet_dbfs or nan,
+                   o.apply == true)
+  end)
+  local raw_assess = classes["Graph"][".fn"]["assess"]
+  method("Graph", "assess", function(self, o)
+    o = o or {}
+    return raw_assess(self, o.max_lag_ms or nan, o.phase_threshold or nan, o.masking_floor_dbfs or nan)
+  end)
+}
+#endif
+
 /* The classes (see MSB_CLASS). */
 MSB_CLASS(mixstage_graph)
 MSB_CLASS(mixstage_strip)
@@ -1710,6 +2902,7 @@ MSB_CLASS(mixstage_bus)
 MSB_CLASS(mixstage_send)
 MSB_CLASS(mixstage_node)
 MSB_CLASS(mixstage_lane)
+struct mixstage_graphfile {};
 struct mixstage_profile {};
 %extend mixstage_profile {
   ~mixstage_profile() { msb_prof_release($self); }

@@ -8,5 +8,10 @@
 #include "mixstage/profile.h"
 #include "mixstage/io.h"
 #include "mixstage/deliver.h"
+#include "mixstage/assess.h"
+#include "mixstage/graphfile.h"
+#include "mixstage/master.h"
+#include "mixstage/analysis.h"
+#include "mixstage/translate.h"
 
 #endif

@@ -546,3 +546,140 @@ msb_lua_pushed measure_file(lua_State *L, const char *path) {
     return msb_text;
   }
 }
+
+/* ---- Shared-sugar support (section 7 of mixstage.i) ---------------------
+ * The result builder of the shared wrappers: nested tables filled by key
+ * or appended (key NULL: 1-based array), double arrays as Lua arrays, audio
+ * as a Buffer. */
+%{
+typedef int msb_ret; /* values pushed */
+#define MSB_RET_FAIL 0
+typedef struct msb_b {
+  lua_State *L;
+  int base, top, fail;
+  int n[8];
+} msb_b;
+static void msb_b_init(msb_b *b, lua_State *L) { b->L = L; b->base = lua_gettop(L); b->top = 0; b->fail = 0; }
+/* Stores the value on the stack top in the innermost table. */
+static void msb_b_store(msb_b *b, const char *key) {
+  if (b->top == 0) return; /* the result */
+  if (key) lua_setfield(b->L, -2, key);
+  else lua_rawseti(b->L, -2, ++b->n[b->top - 1]);
+}
+static void msb_b_dict(msb_b *b) {
+  lua_newtable(b->L);
+  if (b->top < 8) b->n[b->top++] = 0; else b->fail = 1;
+}
+static void msb_b_list(msb_b *b) { msb_b_dict(b); }
+static void msb_b_close(msb_b *b, const char *key) {
+  if (b->top <= 1) return;
+  b->top--;
+  msb_b_store(b, key);
+}
+static void msb_b_num(msb_b *b, const char *k, double v) { lua_pushnumber(b->L, v); msb_b_store(b, k); }
+static void msb_b_int(msb_b *b, const char *k, long long v) { lua_pushinteger(b->L, (lua_Integer)v); msb_b_store(b, k); }
+static void msb_b_bool(msb_b *b, const char *k, int v) { lua_pushboolean(b->L, v); msb_b_store(b, k); }
+static void msb_b_str(msb_b *b, const char *k, const char *v) {
+  if (v) lua_pushstring(b->L, v); else lua_pushnil(b->L);
+  msb_b_store(b, k);
+}
+static void msb_b_nums(msb_b *b, const char *k, const double *v, int64_t n) {
+  lua_createtable(b->L, n < INT32_MAX ? (int)n : 0, 0);
+  for (int64_t i = 0; i < n; i++) { lua_pushnumber(b->L, v[i]); lua_rawseti(b->L, -2, (lua_Integer)(i + 1)); }
+  msb_b_store(b, k);
+}
+static void msb_b_ints(msb_b *b, const char *k, const int64_t *v, int64_t n) {
+  lua_createtable(b->L, n < INT32_MAX ? (int)n : 0, 0);
+  for (int64_t i = 0; i < n; i++) { lua_pushinteger(b->L, (lua_Integer)v[i]); lua_rawseti(b->L, -2, (lua_Integer)(i + 1)); }
+  msb_b_store(b, k);
+}
+static float *msb_b_audio(msb_b *b, const char *k, int64_t frames, int channels) {
+  mixstage_buffer *buf = msb_buffer_new(frames, channels);
+  if (!buf) { b->fail = 1; return NULL; }
+  SWIG_NewPointerObj(b->L, buf, SWIGTYPE_p_mixstage_buffer, 1);
+  msb_b_store(b, k);
+  return buf->data;
+}
+static msb_ret msb_b_done(msb_b *b) {
+  if (b->fail) { lua_settop(b->L, b->base); return 0; }
+  lua_settop(b->L, b->base + 1);
+  return 1;
+}
+static msb_ret msb_b_abort(msb_b *b) { lua_settop(b->L, b->base); return 0; }
+#define MSB_UNLOCK do { } while (0)
+#define MSB_LOCK do { } while (0)
+
+typedef struct msb_audio {
+  const float *data;
+  int64_t frames;
+  int channels;
+} msb_audio;
+typedef struct msb_audio_list {
+  msb_audio *items;
+  int count;
+} msb_audio_list;
+typedef struct msb_graph_list {
+  mixstage_graph **items;
+  int count;
+} msb_graph_list;
+static int msb_lua_buffer(lua_State *L, int i, msb_audio *a) {
+  mixstage_buffer *buf = NULL;
+  if (!SWIG_IsOK(SWIG_ConvertPtr(L, i, (void **)&buf, SWIGTYPE_p_mixstage_buffer, 0)) || !buf) return -1;
+  a->data = buf->data;
+  a->frames = buf->frames;
+  a->channels = buf->channels;
+  return 0;
+}
+/* A table of Buffers (or of Graphs): -1 if an element is of another type. */
+static int msb_lua_audio_list(lua_State *L, int t, msb_audio_list *l) {
+  int n = (int)lua_rawlen(L, t);
+  l->count = 0;
+  l->items = (msb_audio *)calloc(n > 0 ? (size_t)n : 1, sizeof *l->items);
+  if (!l->items) return -2;
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, t, i + 1);
+    int bad = msb_lua_buffer(L, lua_gettop(L), &l->items[i]);
+    lua_pop(L, 1);
+    if (bad) return -1;
+  }
+  l->count = n;
+  return 0;
+}
+static int msb_lua_graph_list(lua_State *L, int t, msb_graph_list *l) {
+  int n = (int)lua_rawlen(L, t);
+  l->count = 0;
+  l->items = (mixstage_graph **)calloc(n > 0 ? (size_t)n : 1, sizeof *l->items);
+  if (!l->items) return -2;
+  for (int i = 0; i < n; i++) {
+    void *vp = NULL;
+    lua_rawgeti(L, t, i + 1);
+    int ok = SWIG_IsOK(SWIG_ConvertPtr(L, -1, &vp, SWIGTYPE_p_mixstage_graph, 0)) && vp;
+    lua_pop(L, 1);
+    if (!ok) return -1;
+    l->items[i] = (mixstage_graph *)vp;
+  }
+  l->count = n;
+  return 0;
+}
+%}
+%typemap(out) msb_ret { SWIG_arg += $1; }
+%typemap(in, checkfn="lua_isuserdata") const msb_audio * (msb_audio tmp) {
+  if (msb_lua_buffer(L, $input, &tmp) < 0) SWIG_fail_ptr("$symname", $argnum, SWIGTYPE_p_mixstage_buffer);
+  $1 = &tmp;
+}
+%typemap(in, checkfn="lua_istable") const msb_audio_list * (msb_audio_list tmp, void *owned = NULL) {
+  int rc_ = msb_lua_audio_list(L, $input, &tmp);
+  owned = tmp.items;
+  if (rc_ == -2) MSB_FAIL_MSG(MIXSTAGE_ENOMEM, "buffer list");
+  if (rc_ < 0) { lua_pushstring(L, "$symname: expected a table of Buffers"); SWIG_fail; }
+  $1 = &tmp;
+}
+%typemap(freearg) const msb_audio_list * { free(owned$argnum); }
+%typemap(in, checkfn="lua_istable") const msb_graph_list * (msb_graph_list tmp, void *owned = NULL) {
+  int rc_ = msb_lua_graph_list(L, $input, &tmp);
+  owned = tmp.items;
+  if (rc_ == -2) MSB_FAIL_MSG(MIXSTAGE_ENOMEM, "graph list");
+  if (rc_ < 0) { lua_pushstring(L, "$symname: expected a table of Graphs"); SWIG_fail; }
+  $1 = &tmp;
+}
+%typemap(freearg) const msb_graph_list * { free(owned$argnum); }

@@ -756,3 +756,175 @@ def _manifest_set(m, index, key, value):
     else:
         fns[3](*args, json.dumps(value))
 %}
+
+/* ---- Shared-sugar support (section 7 of mixstage.i) ---------------------
+ * The analysis, assessment, mastering, translation and graph-file wrappers
+ * are written once for both languages against a tiny result builder: nested
+ * containers filled by key (a dict) or appended (key NULL: a list), double
+ * arrays as float64 numpy arrays, audio as float32 (frames, channels). */
+%{
+typedef struct lua_State lua_State; /* the shared sugar's Lua state: unused here */
+typedef PyObject *msb_ret;
+#define MSB_RET_FAIL NULL
+typedef struct msb_b {
+  PyObject *st[8];
+  int top, fail;
+} msb_b;
+static void msb_b_init(msb_b *b, lua_State *L) { (void)L; b->top = 0; b->fail = 0; }
+/* Stores the new reference @v in the innermost container (dict by @key,
+ * list when key is NULL); with no container it becomes the result. */
+static void msb_b_put(msb_b *b, const char *key, PyObject *v) {
+  if (!v) { b->fail = 1; return; }
+  if (b->top == 0) { b->st[b->top++] = v; return; }
+  PyObject *c = b->st[b->top - 1];
+  int rc = key ? PyDict_SetItemString(c, key, v) : PyList_Append(c, v);
+  if (rc < 0) b->fail = 1;
+  Py_DECREF(v);
+}
+static void msb_b_open(msb_b *b, PyObject *c) {
+  if (!c || b->top >= 8) { Py_XDECREF(c); b->fail = 1; c = PyDict_New(); if (!c) return; }
+  b->st[b->top++] = c;
+}
+static void msb_b_dict(msb_b *b) { msb_b_open(b, PyDict_New()); }
+static void msb_b_list(msb_b *b) { msb_b_open(b, PyList_New(0)); }
+/* Closes the innermost container into its parent under @key. */
+static void msb_b_close(msb_b *b, const char *key) {
+  if (b->top <= 1) return; /* the result stays */
+  PyObject *c = b->st[--b->top];
+  msb_b_put(b, key, c);
+}
+static void msb_b_num(msb_b *b, const char *k, double v) { msb_b_put(b, k, PyFloat_FromDouble(v)); }
+static void msb_b_int(msb_b *b, const char *k, long long v) { msb_b_put(b, k, PyLong_FromLongLong(v)); }
+static void msb_b_bool(msb_b *b, const char *k, int v) { msb_b_put(b, k, PyBool_FromLong(v != 0)); }
+static void msb_b_str(msb_b *b, const char *k, const char *v) {
+  if (v) { msb_b_put(b, k, PyUnicode_FromString(v)); } else { Py_INCREF(Py_None); msb_b_put(b, k, Py_None); }
+}
+static void msb_b_nums(msb_b *b, const char *k, const double *v, int64_t n) {
+  npy_intp d = (npy_intp)n;
+  PyObject *a = PyArray_SimpleNew(1, &d, NPY_FLOAT64);
+  if (a && n > 0) memcpy(PyArray_DATA((PyArrayObject *)a), v, (size_t)n * sizeof(double));
+  msb_b_put(b, k, a);
+}
+static void msb_b_ints(msb_b *b, const char *k, const int64_t *v, int64_t n) {
+  npy_intp d = (npy_intp)n;
+  PyObject *a = PyArray_SimpleNew(1, &d, NPY_INT64);
+  if (a && n > 0) memcpy(PyArray_DATA((PyArrayObject *)a), v, (size_t)n * sizeof(int64_t));
+  msb_b_put(b, k, a);
+}
+/* A new float32 (frames, channels) array; NULL data if it could not be made. */
+static float *msb_b_audio(msb_b *b, const char *k, int64_t frames, int channels) {
+  npy_intp d[2] = {(npy_intp)frames, channels};
+  PyObject *a = PyArray_ZEROS(2, d, NPY_FLOAT32, 0);
+  float *p = a ? (float *)PyArray_DATA((PyArrayObject *)a) : NULL;
+  msb_b_put(b, k, a);
+  return b->fail ? NULL : p;
+}
+/* The result, or NULL with an exception set. */
+static msb_ret msb_b_done(msb_b *b) {
+  if (b->fail || b->top == 0) {
+    while (b->top) Py_DECREF(b->st[--b->top]);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return NULL;
+  }
+  while (b->top > 1) Py_DECREF(b->st[--b->top]);
+  return b->st[0];
+}
+/* Drops a half-built result after a library error (raised by msb_check). */
+static msb_ret msb_b_abort(msb_b *b) {
+  while (b->top) Py_DECREF(b->st[--b->top]);
+  return NULL;
+}
+/* Long library calls run without the GIL. */
+#define MSB_UNLOCK PyThreadState *msb_ts_ = PyEval_SaveThread()
+#define MSB_LOCK PyEval_RestoreThread(msb_ts_)
+
+/* Audio in: anything numpy reads as (frames,) or (frames, channels), taken
+ * as C-contiguous float32 (copied only if it is not already). */
+typedef struct msb_audio {
+  const float *data;
+  int64_t frames;
+  int channels;
+} msb_audio;
+typedef struct msb_audio_list {
+  msb_audio *items;
+  int count;
+} msb_audio_list;
+static int msb_py_audio(PyObject *o, msb_audio *a, PyObject **keep) {
+  PyObject *arr = PyArray_FROMANY(o, NPY_FLOAT32, 1, 2, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+  if (!arr) return -1;
+  *keep = arr;
+  PyArrayObject *x = (PyArrayObject *)arr;
+  a->data = (const float *)PyArray_DATA(x);
+  a->frames = (int64_t)PyArray_DIM(x, 0);
+  a->channels = PyArray_NDIM(x) == 2 ? (int)PyArray_DIM(x, 1) : 1;
+  return 0;
+}
+/* A sequence of arrays; @keep (a list) holds the converted arrays. */
+static int msb_py_audio_list(PyObject *o, msb_audio_list *l, PyObject **keep) {
+  l->items = NULL;
+  l->count = 0;
+  PyObject *seq = PySequence_Fast(o, "expected a sequence of audio arrays");
+  if (!seq) return -1;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  *keep = PyList_New(0);
+  l->items = (msb_audio *)calloc(n > 0 ? (size_t)n : 1, sizeof *l->items);
+  if (!*keep || !l->items) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *arr = NULL;
+    if (msb_py_audio(PySequence_Fast_GET_ITEM(seq, i), &l->items[i], &arr) < 0) { Py_DECREF(seq); return -1; }
+    PyList_Append(*keep, arr);
+    Py_DECREF(arr);
+  }
+  l->count = (int)n;
+  Py_DECREF(seq);
+  return 0;
+}
+/* A sequence of Graphs. */
+typedef struct msb_graph_list {
+  mixstage_graph **items;
+  int count;
+} msb_graph_list;
+static int msb_py_graph_list(PyObject *o, msb_graph_list *l) {
+  l->items = NULL;
+  l->count = 0;
+  PyObject *seq = PySequence_Fast(o, "expected a sequence of Graphs");
+  if (!seq) return -1;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  l->items = (mixstage_graph **)calloc(n > 0 ? (size_t)n : 1, sizeof *l->items);
+  if (!l->items) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    void *vp = NULL;
+    if (!SWIG_IsOK(SWIG_ConvertPtr(PySequence_Fast_GET_ITEM(seq, i), &vp, SWIGTYPE_p_mixstage_graph, 0)) || !vp) {
+      Py_DECREF(seq);
+      PyErr_SetString(PyExc_TypeError, "expected a sequence of Graphs");
+      return -1;
+    }
+    l->items[i] = (mixstage_graph *)vp;
+  }
+  l->count = (int)n;
+  Py_DECREF(seq);
+  return 0;
+}
+%}
+%typemap(in, numinputs=0) lua_State *L { $1 = NULL; }
+%typemap(out) msb_ret { $result = $1; }
+%typemap(in) const msb_audio * (msb_audio tmp, PyObject *keep = NULL) {
+  if (msb_py_audio($input, &tmp, &keep) < 0) SWIG_fail;
+  $1 = &tmp;
+}
+%typemap(freearg) const msb_audio * { Py_XDECREF(keep$argnum); }
+%typemap(in) const msb_audio_list * (msb_audio_list tmp, PyObject *keep = NULL, void *owned = NULL) {
+  int rc_ = msb_py_audio_list($input, &tmp, &keep);
+  owned = tmp.items;
+  if (rc_ < 0) SWIG_fail;
+  $1 = &tmp;
+}
+%typemap(freearg) const msb_audio_list * { Py_XDECREF(keep$argnum); free(owned$argnum); }
+%typemap(in) const msb_graph_list * (msb_graph_list tmp, void *owned = NULL) {
+  int rc_ = msb_py_graph_list($input, &tmp);
+  owned = tmp.items;
+  if (rc_ < 0) SWIG_fail;
+  $1 = &tmp;
+}
+%typemap(freearg) const msb_graph_list * { free(owned$argnum); }
+

@@ -440,5 +440,8 @@ test("files, measurement, manifests, delivery", function()
   os.execute("rm -rf " .. dir)
 end)
 
+-- Meters, assessment, mastering, translation, graph files.
+require("test_analysis")(test, raises, close)
+
 print(string.format("lua binding: %d tests, %d failed", count, failures))
 os.exit(failures == 0 and 0 or 1)

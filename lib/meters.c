@@ -1,0 +1,410 @@
+/* libmixstage — meters: loudness (ITU-R BS.1770-4 / EBU R128 through
+ * libebur128) and the engineer's everyday figures (RMS, crest factor,
+ * correlation, balance, mid/side, DC offset, clipping), over a buffer or a
+ * stream pushed from an audio callback. */
+#include <ebur128.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mixstage/analysis.h"
+
+#define METER_MAX_BLOCK 1048576
+#define METER_MAX_SERIES_SECONDS 86400.0
+
+struct mixstage_meter {
+  ebur128_state *st;
+  int ch;
+  double rate;
+  int max_block;
+  int true_peak, series_on, exact;
+  int lch, rch;
+  double clip;
+  int64_t frames;
+  int64_t points;      /* series grid points passed so far */
+  int64_t next_point;  /* frame index of the next 100 ms grid point */
+  int64_t win_m, win_s;
+  double mom_max, short_max;
+  double peak[MIXSTAGE_METER_MAX_CHANNELS];
+  double sum[MIXSTAGE_METER_MAX_CHANNELS];
+  double sumsq[MIXSTAGE_METER_MAX_CHANNELS];
+  int64_t clipped[MIXSTAGE_METER_MAX_CHANNELS];
+  double s_lr; /* sum of L*R; with sumsq of L and R it gives correlation and M/S */
+  /* K-weighted energy of the last 30 grid blocks (100 ms each): momentary
+   * is the mean of 4, short-term of 30, so each sample is summed once per
+   * reading instead of 34 times (libebur128 re-sums whole windows). */
+  double sub[30];
+  int sub_pos;
+  double *mser, *sser;
+  int64_t ser_cap, ser_n;
+  int truncated;
+};
+
+static const char *const role_names[] = {"unused",         "left",      "right",
+                                         "centre",         "lfe",       "left-surround",
+                                         "right-surround", "dual-mono", "other"};
+
+MIXSTAGE_EXPORT const char *mixstage_channel_role_name(int role) {
+  if (role < 0 || role >= (int)(sizeof role_names / sizeof role_names[0])) return NULL;
+  return role_names[role];
+}
+
+MIXSTAGE_EXPORT void mixstage_meter_config_init(mixstage_meter_config *cfg) {
+  if (!cfg) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->layout = MIXSTAGE_METER_LAYOUT_AUTO;
+  cfg->true_peak = 1;
+  cfg->series = 1;
+  cfg->series_max_seconds = 600.0;
+  cfg->clip_level = 1.0;
+  cfg->exact_gating = 0;
+  cfg->left_channel = 0;
+  cfg->right_channel = 1;
+}
+
+MIXSTAGE_EXPORT void mixstage_meter_report_clear(mixstage_meter_report *report) {
+  if (!report) return;
+  free(report->momentary_series);
+  free(report->short_term_series);
+  memset(report, 0, sizeof *report);
+}
+
+/* The libebur128 channel for a role.  Weights per BS.1770-4 Table 4: 1.41 for
+ * the surrounds (libebur128 applies it to LEFT/RIGHT_SURROUND), LFE
+ * excluded, DUAL_MONO counted twice; OTHER weighs 1.0 as the centre does. */
+static int ebur_channel(int role) {
+  switch (role) {
+  case MIXSTAGE_CHANNEL_LEFT: return EBUR128_LEFT;
+  case MIXSTAGE_CHANNEL_RIGHT: return EBUR128_RIGHT;
+  case MIXSTAGE_CHANNEL_CENTRE: return EBUR128_CENTER;
+  case MIXSTAGE_CHANNEL_LEFT_SURROUND: return EBUR128_LEFT_SURROUND;
+  case MIXSTAGE_CHANNEL_RIGHT_SURROUND: return EBUR128_RIGHT_SURROUND;
+  case MIXSTAGE_CHANNEL_DUAL_MONO: return EBUR128_DUAL_MONO;
+  case MIXSTAGE_CHANNEL_OTHER: return EBUR128_CENTER;
+  default: return EBUR128_UNUSED; /* UNUSED, LFE */
+  }
+}
+
+/* AUTO layout: the WAVE/SMPTE order L R C LFE Ls Rs; 8 channels as 7.1
+ * (L R C LFE Lrs Rrs Lss Rss: the side pair at +-90 deg weighs 1.41, the
+ * rear pair at +-135 deg 1.0), the same rule mixstage_measure() follows;
+ * other extra channels weigh 1.0. */
+static int auto_role(int c, int channels) {
+  static const int six[6] = {MIXSTAGE_CHANNEL_LEFT,   MIXSTAGE_CHANNEL_RIGHT,
+                             MIXSTAGE_CHANNEL_CENTRE, MIXSTAGE_CHANNEL_LFE,
+                             MIXSTAGE_CHANNEL_LEFT_SURROUND, MIXSTAGE_CHANNEL_RIGHT_SURROUND};
+  if (channels == 8 || channels == 12) {
+    static const int s71[8] = {MIXSTAGE_CHANNEL_LEFT,          MIXSTAGE_CHANNEL_RIGHT,
+                               MIXSTAGE_CHANNEL_CENTRE,        MIXSTAGE_CHANNEL_LFE,
+                               MIXSTAGE_CHANNEL_OTHER,         MIXSTAGE_CHANNEL_OTHER,
+                               MIXSTAGE_CHANNEL_LEFT_SURROUND, MIXSTAGE_CHANNEL_RIGHT_SURROUND};
+    return c < 8 ? s71[c] : MIXSTAGE_CHANNEL_OTHER;
+  }
+  return c < 6 ? six[c] : MIXSTAGE_CHANNEL_OTHER;
+}
+
+static int check_args(int channels, double rate, const mixstage_meter_config *cfg) {
+  if (channels < 1 || channels > MIXSTAGE_METER_MAX_CHANNELS) return MIXSTAGE_ECHANNELS;
+  if (!(rate >= 8000.0 && rate <= 768000.0) || rate != floor(rate)) return MIXSTAGE_EINVAL;
+  if (cfg->layout < MIXSTAGE_METER_LAYOUT_AUTO || cfg->layout > MIXSTAGE_METER_LAYOUT_EXPLICIT)
+    return MIXSTAGE_EINVAL;
+  if (cfg->layout == MIXSTAGE_METER_LAYOUT_DUAL_MONO && channels != 1) return MIXSTAGE_ECHANNELS;
+  if (cfg->layout == MIXSTAGE_METER_LAYOUT_EXPLICIT)
+    for (int c = 0; c < channels; c++)
+      if (cfg->channel_roles[c] < MIXSTAGE_CHANNEL_UNUSED ||
+          cfg->channel_roles[c] > MIXSTAGE_CHANNEL_OTHER)
+        return MIXSTAGE_EINVAL;
+  if (!(cfg->clip_level > 0.0) || !isfinite(cfg->clip_level)) return MIXSTAGE_EINVAL;
+  if (channels >= 2 &&
+      (cfg->left_channel < 0 || cfg->left_channel >= channels || cfg->right_channel < 0 ||
+       cfg->right_channel >= channels || cfg->left_channel == cfg->right_channel))
+    return MIXSTAGE_EINVAL;
+  return MIXSTAGE_OK;
+}
+
+/* Builds a meter; series_points is the series capacity. */
+static mixstage_meter *meter_new(int channels, double rate, int max_block,
+                                 const mixstage_meter_config *cfg, int exact,
+                                 int64_t series_points, int *error) {
+  mixstage_meter *m = calloc(1, sizeof *m);
+  if (!m) goto nomem;
+  m->ch = channels;
+  m->rate = rate;
+  m->max_block = max_block;
+  m->true_peak = cfg->true_peak != 0;
+  m->series_on = cfg->series != 0;
+  m->exact = exact;
+  m->clip = cfg->clip_level;
+  m->lch = cfg->left_channel;
+  m->rch = cfg->right_channel;
+  int mode = EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_S | EBUR128_MODE_M;
+  if (m->true_peak) mode |= EBUR128_MODE_TRUE_PEAK;
+  if (!exact) mode |= EBUR128_MODE_HISTOGRAM;
+  m->st = ebur128_init((unsigned)channels, (unsigned long)rate, mode);
+  if (!m->st) goto nomem;
+  for (int c = 0; c < channels; c++) {
+    int role = cfg->layout == MIXSTAGE_METER_LAYOUT_EXPLICIT ? cfg->channel_roles[c]
+               : cfg->layout == MIXSTAGE_METER_LAYOUT_DUAL_MONO ? MIXSTAGE_CHANNEL_DUAL_MONO
+               : channels == 1                                  ? MIXSTAGE_CHANNEL_CENTRE
+                                                                : auto_role(c, channels);
+    ebur128_set_channel(m->st, (unsigned)c, ebur_channel(role));
+  }
+  m->win_m = (int64_t)llround(rate * 0.4);
+  m->win_s = (int64_t)llround(rate * 3.0);
+  m->next_point = (int64_t)llround(rate * 0.1);
+  m->mom_max = m->short_max = -HUGE_VAL;
+  if (m->series_on && series_points > 0) {
+    m->mser = malloc((size_t)series_points * sizeof *m->mser);
+    m->sser = malloc((size_t)series_points * sizeof *m->sser);
+    if (!m->mser || !m->sser) goto nomem;
+    m->ser_cap = series_points;
+  }
+  if (error) *error = MIXSTAGE_OK;
+  return m;
+nomem:
+  mixstage_meter_destroy(m);
+  if (error) *error = MIXSTAGE_ENOMEM;
+  return NULL;
+}
+
+MIXSTAGE_EXPORT void mixstage_meter_destroy(mixstage_meter *m) {
+  if (!m) return;
+  if (m->st) ebur128_destroy(&m->st);
+  free(m->mser);
+  free(m->sser);
+  free(m);
+}
+
+MIXSTAGE_EXPORT mixstage_meter *mixstage_meter_create(int channels, double rate,
+                                                      int max_block_frames,
+                                                      const mixstage_meter_config *cfg,
+                                                      int *error) {
+  mixstage_meter_config def;
+  if (!cfg) {
+    mixstage_meter_config_init(&def);
+    cfg = &def;
+  }
+  int st = check_args(channels, rate, cfg);
+  if (st == MIXSTAGE_OK && (max_block_frames < 1 || max_block_frames > METER_MAX_BLOCK))
+    st = MIXSTAGE_EBLOCKSIZE;
+  if (st == MIXSTAGE_OK &&
+      !(cfg->series_max_seconds >= 0.0 && cfg->series_max_seconds <= METER_MAX_SERIES_SECONDS))
+    st = MIXSTAGE_EINVAL;
+  if (st != MIXSTAGE_OK) {
+    if (error) *error = st;
+    return NULL;
+  }
+  int64_t pts = (int64_t)floor(cfg->series_max_seconds * 10.0 + 1e-9);
+  return meter_new(channels, rate, max_block_frames, cfg, cfg->exact_gating != 0, pts, error);
+}
+
+/* One reading on the 100 ms grid (EBU Tech 3341 asks for >= 10 Hz).  The
+ * maxima take full windows only, as mixstage_measure() does; before that the
+ * windows count silence for the time not yet heard, as libebur128 does. */
+static void grid_read(mixstage_meter *m) {
+  double v, e = 0.0;
+  /* BS.1770-4: loudness = -0.691 + 10 log10(weighted mean square). */
+  if (ebur128_loudness_window(m->st, 100, &v) == EBUR128_SUCCESS && v > -HUGE_VAL)
+    e = pow(10.0, (v + 0.691) / 10.0);
+  m->sub[m->sub_pos] = e;
+  m->sub_pos = (m->sub_pos + 1) % 30;
+  double e4 = 0.0, e30 = 0.0;
+  for (int k = 0; k < 30; k++) {
+    double b = m->sub[(m->sub_pos + 29 - k) % 30];
+    if (k < 4) e4 += b;
+    e30 += b;
+  }
+  const double mo = e4 > 0.0 ? 10.0 * log10(e4 / 4.0) - 0.691 : -HUGE_VAL;
+  const double sh = e30 > 0.0 ? 10.0 * log10(e30 / 30.0) - 0.691 : -HUGE_VAL;
+  if (m->frames >= m->win_m && mo > m->mom_max) m->mom_max = mo;
+  if (m->frames >= m->win_s && sh > m->short_max) m->short_max = sh;
+  if (m->series_on) {
+    if (m->ser_n < m->ser_cap) {
+      m->mser[m->ser_n] = mo;
+      m->sser[m->ser_n] = sh;
+      m->ser_n++;
+    } else {
+      m->truncated = 1;
+    }
+  }
+  m->points++;
+  /* Rounded per point from frame 0, so odd rates (11025 Hz) do not drift. */
+  m->next_point = (int64_t)llround((double)(m->points + 1) * m->rate * 0.1);
+}
+
+/* Sample-by-sample statistics, in double. */
+static void stats_add(mixstage_meter *m, const float *x, int64_t n) {
+  const int ch = m->ch;
+  for (int c = 0; c < ch; c++) {
+    double pk = m->peak[c], s = m->sum[c], ss = m->sumsq[c];
+    int64_t cl = m->clipped[c];
+    const double clip = m->clip;
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * ch + c], a = fabs(v);
+      if (a > pk) pk = a;
+      if (a >= clip) cl++;
+      s += v;
+      ss += v * v;
+    }
+    m->peak[c] = pk;
+    m->sum[c] = s;
+    m->sumsq[c] = ss;
+    m->clipped[c] = cl;
+  }
+  if (ch >= 2) {
+    double lr = m->s_lr;
+    for (int64_t i = 0; i < n; i++) lr += (double)x[i * ch + m->lch] * x[i * ch + m->rch];
+    m->s_lr = lr;
+  }
+}
+
+/* Feeds libebur128, stopping at each 100 ms grid point to read. */
+static int meter_feed(mixstage_meter *m, const float *x, int64_t n) {
+  stats_add(m, x, n);
+  while (n > 0) {
+    int64_t k = m->next_point - m->frames;
+    if (k > n) k = n;
+    if (ebur128_add_frames_float(m->st, x, (size_t)k) != EBUR128_SUCCESS) return MIXSTAGE_ENOMEM;
+    x += k * m->ch;
+    n -= k;
+    m->frames += k;
+    if (m->frames == m->next_point) grid_read(m);
+  }
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_meter_push(mixstage_meter *meter, const float *interleaved,
+                                        int frames) {
+  if (!meter || (!interleaved && frames > 0)) return MIXSTAGE_ENULL;
+  if (frames < 0 || frames > meter->max_block) return MIXSTAGE_EBLOCKSIZE;
+  return meter_feed(meter, interleaved, frames);
+}
+
+MIXSTAGE_EXPORT int mixstage_meter_loudness_now(mixstage_meter *meter, double *momentary_lufs,
+                                                double *short_term_lufs) {
+  if (!meter) return MIXSTAGE_ENULL;
+  double v;
+  if (momentary_lufs)
+    *momentary_lufs =
+        ebur128_loudness_momentary(meter->st, &v) == EBUR128_SUCCESS ? v : -HUGE_VAL;
+  if (short_term_lufs)
+    *short_term_lufs =
+        ebur128_loudness_shortterm(meter->st, &v) == EBUR128_SUCCESS ? v : -HUGE_VAL;
+  return MIXSTAGE_OK;
+}
+
+static double db20(double a) { return a > 0.0 ? 20.0 * log10(a) : -HUGE_VAL; }
+static double db10(double p) { return p > 0.0 ? 10.0 * log10(p) : -HUGE_VAL; }
+
+MIXSTAGE_EXPORT int mixstage_meter_get_report(mixstage_meter *m, mixstage_meter_report *r) {
+  if (!r) return MIXSTAGE_ENULL;
+  memset(r, 0, sizeof *r);
+  if (!m) return MIXSTAGE_ENULL;
+  const int ch = m->ch;
+  const double n = (double)m->frames;
+  r->channels = ch;
+  r->sample_rate = m->rate;
+  r->frames = m->frames;
+  r->seconds = n / m->rate;
+
+  double v;
+  r->momentary_lufs =
+      ebur128_loudness_momentary(m->st, &v) == EBUR128_SUCCESS ? v : -HUGE_VAL;
+  r->short_term_lufs =
+      ebur128_loudness_shortterm(m->st, &v) == EBUR128_SUCCESS ? v : -HUGE_VAL;
+  /* A stream shorter than a window is read once at its end (padded with
+   * silence), so a short sound still shows a maximum. */
+  r->momentary_max_lufs = m->mom_max;
+  r->short_term_max_lufs = m->short_max;
+  if (m->frames > 0 && m->frames < m->win_m && r->momentary_lufs > r->momentary_max_lufs)
+    r->momentary_max_lufs = r->momentary_lufs;
+  if (m->frames > 0 && m->frames < m->win_s && r->short_term_lufs > r->short_term_max_lufs)
+    r->short_term_max_lufs = r->short_term_lufs;
+  r->integrated_lufs = ebur128_loudness_global(m->st, &v) == EBUR128_SUCCESS ? v : -HUGE_VAL;
+  r->loudness_range_lu = ebur128_loudness_range(m->st, &v) == EBUR128_SUCCESS ? v : 0.0;
+
+  double pkmax = 0.0, tpmax = 0.0, sstot = 0.0;
+  for (int c = 0; c < ch; c++) {
+    double pk = m->peak[c];
+    r->sample_peak_dbfs[c] = db20(pk);
+    if (pk > pkmax) pkmax = pk;
+    double tp = -1.0;
+    if (m->true_peak) {
+      /* A true peak is never below the sample peak (BS.1770-4 Annex 2). */
+      tp = ebur128_true_peak(m->st, (unsigned)c, &v) == EBUR128_SUCCESS ? v : 0.0;
+      if (pk > tp) tp = pk;
+      if (tp > tpmax) tpmax = tp;
+    }
+    r->true_peak_dbtp[c] = tp >= 0.0 ? db20(tp) : -HUGE_VAL;
+    double ms = n > 0 ? m->sumsq[c] / n : 0.0;
+    sstot += m->sumsq[c];
+    r->rms_dbfs[c] = db10(ms);
+    r->crest_db[c] = ms > 0.0 ? r->sample_peak_dbfs[c] - r->rms_dbfs[c] : NAN;
+    r->dc_offset[c] = n > 0 ? m->sum[c] / n : 0.0;
+    r->clipped_samples[c] = m->clipped[c];
+    r->clipped_total += m->clipped[c];
+  }
+  r->sample_peak_max_dbfs = db20(pkmax);
+  r->true_peak_max_dbtp = m->true_peak ? db20(tpmax) : -HUGE_VAL;
+  r->rms_total_dbfs = n > 0 ? db10(sstot / (n * ch)) : -HUGE_VAL;
+  r->crest_total_db = sstot > 0.0 ? r->sample_peak_max_dbfs - r->rms_total_dbfs : NAN;
+
+  r->correlation = r->balance_db = r->mid_side_ratio_db = NAN;
+  r->mid_rms_dbfs = r->side_rms_dbfs = NAN;
+  if (ch >= 2 && n > 0) {
+    const double ll = m->sumsq[m->lch], rr = m->sumsq[m->rch], lr = m->s_lr;
+    if (ll > 0.0 && rr > 0.0) {
+      double c = lr / sqrt(ll * rr);
+      r->correlation = c > 1.0 ? 1.0 : c < -1.0 ? -1.0 : c;
+    }
+    if (ll > 0.0 || rr > 0.0) r->balance_db = db10(ll) - db10(rr);
+    /* (L+R)/2 and (L-R)/2 energies from the same three sums; clamp the
+     * rounding residue of an exact cancellation to silence. */
+    double mm = 0.25 * (ll + 2.0 * lr + rr), ss = 0.25 * (ll - 2.0 * lr + rr);
+    double eps = 1e-12 * (ll + rr);
+    if (mm < eps) mm = 0.0;
+    if (ss < eps) ss = 0.0;
+    r->mid_rms_dbfs = db10(mm / n);
+    r->side_rms_dbfs = db10(ss / n);
+    if (mm > 0.0 || ss > 0.0) r->mid_side_ratio_db = db10(mm) - db10(ss);
+  }
+
+  if (m->ser_n > 0) {
+    r->momentary_series = malloc((size_t)m->ser_n * sizeof(double));
+    r->short_term_series = malloc((size_t)m->ser_n * sizeof(double));
+    if (!r->momentary_series || !r->short_term_series) {
+      mixstage_meter_report_clear(r);
+      return MIXSTAGE_ENOMEM;
+    }
+    memcpy(r->momentary_series, m->mser, (size_t)m->ser_n * sizeof(double));
+    memcpy(r->short_term_series, m->sser, (size_t)m->ser_n * sizeof(double));
+    r->series_count = m->ser_n;
+  }
+  r->series_truncated = m->truncated;
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_meter_analyse(const float *data, int64_t frames, int channels,
+                                           double rate, const mixstage_meter_config *cfg,
+                                           mixstage_meter_report *report) {
+  if (!report) return MIXSTAGE_ENULL;
+  memset(report, 0, sizeof *report);
+  if (!data && frames > 0) return MIXSTAGE_ENULL;
+  if (frames < 0) return MIXSTAGE_EINVAL;
+  mixstage_meter_config def;
+  if (!cfg) {
+    mixstage_meter_config_init(&def);
+    cfg = &def;
+  }
+  int st = check_args(channels, rate, cfg);
+  if (st != MIXSTAGE_OK) return st;
+  /* The series holds one point per whole 100 ms of the buffer (+1 for the
+   * rounding of odd rates). */
+  int64_t pts = (int64_t)((double)frames / (rate * 0.1)) + 1;
+  mixstage_meter *m = meter_new(channels, rate, METER_MAX_BLOCK, cfg, 1, pts, &st);
+  if (!m) return st;
+  st = meter_feed(m, data, frames);
+  if (st == MIXSTAGE_OK) st = mixstage_meter_get_report(m, report);
+  mixstage_meter_destroy(m);
+  return st;
+}
