@@ -24,6 +24,20 @@ mixstage_log "configure: $builddir"
 mixstage_configure "$top" "$builddir" || fail "configure failed (see $builddir/config.log)"
 mixstage_log "build: make -j$jobs"
 make -s -C "$builddir" -j"$jobs" >/dev/null || fail "build failed; re-run 'make -C $builddir' to see why"
+# Install (default prefix /usr/local), so that C programs build with
+# pkg-config, Debian's python3 imports mixstage and lua5.4 requires it.
+# MIXSTAGE_NO_INSTALL=1 skips this step.
+if [ "${MIXSTAGE_NO_INSTALL:-0}" != 1 ]; then
+  mixstage_log "install: make -C ${builddir#"$top"/} install"
+  make -s -C "$builddir" install >/dev/null || fail "make install failed (run as root, or set MIXSTAGE_NO_INSTALL=1)"
+  command -v ldconfig >/dev/null 2>&1 && ldconfig 2>/dev/null || true
+  if /usr/bin/python3 -c 'import mixstage' >/dev/null 2>&1; then
+    mixstage_log "installed: /usr/bin/python3 -c 'import mixstage' works"
+  fi
+  if command -v lua5.4 >/dev/null 2>&1 && lua5.4 -e 'require "mixstage"' >/dev/null 2>&1; then
+    mixstage_log "installed: lua5.4 -e 'require \"mixstage\"' works"
+  fi
+fi
 mixstage_log "demo: make -C ${builddir#"$top"/} demo"
 make -s -C "$builddir" demo || fail "the demo failed"
 mixstage_log "done.  Next: ./scripts/test.sh runs every test."
