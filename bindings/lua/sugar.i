@@ -568,7 +568,7 @@ static void msb_b_store(msb_b *b, const char *key) {
 }
 static void msb_b_dict(msb_b *b) {
   lua_newtable(b->L);
-  if (b->top < 8) b->n[b->top++] = 0; else b->fail = 1;
+  if (b->top < 8) b->n[b->top++] = 0; else b->fail = 1; /* result discarded by done() */
 }
 static void msb_b_list(msb_b *b) { msb_b_dict(b); }
 static void msb_b_close(msb_b *b, const char *key) {

@@ -782,7 +782,7 @@ static void msb_b_put(msb_b *b, const char *key, PyObject *v) {
   Py_DECREF(v);
 }
 static void msb_b_open(msb_b *b, PyObject *c) {
-  if (!c || b->top >= 8) { Py_XDECREF(c); b->fail = 1; c = PyDict_New(); if (!c) return; }
+  if (!c || b->top >= 8) { Py_XDECREF(c); b->fail = 1; return; } /* result discarded by done() */
   b->st[b->top++] = c;
 }
 static void msb_b_dict(msb_b *b) { msb_b_open(b, PyDict_New()); }

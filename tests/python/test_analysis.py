@@ -223,6 +223,7 @@ def test_meter_reads_minus_23_lufs():
     assert m.meter(mono, FS)["integrated_lufs"] == pytest.approx(-26.01, abs=0.05)
     assert m.meter(x, FS, channel_roles=["left", "unused"])["integrated_lufs"] == \
         pytest.approx(-26.01, abs=0.05)
+    assert m.channel_role_name(m.CHANNEL_LEFT) == "left" and m.channel_role_name(99) is None
     with pytest.raises(m.NotFoundError):
         m.meter(x, FS, channel_roles=["left", "nope"])
     with pytest.raises(m.InvalidArgumentError):
@@ -315,6 +316,9 @@ def test_translate_phone_is_mono():
     assert m.response_db("phone", 100.0) < -40.0
     assert m.response_db("phone", 3000.0, FS) > 0.0
     assert [n for n, _ in m.playback_systems()] == ["laptop", "phone", "earbuds", "car", "club"]
+    assert m.playback_system_find("phone") == m.PLAYBACK_PHONE
+    with pytest.raises(m.NotFoundError):
+        m.playback_system_find("cinema")
     with pytest.raises(m.NotFoundError) as e:
         m.translate(x, FS, "cinema")
     assert "phone" in str(e.value)
