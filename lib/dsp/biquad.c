@@ -266,3 +266,20 @@ double mixstage__biquad_cascade_db(const mixstage__biquad *c, int n, double f, d
   }
   return db;
 }
+
+int64_t mixstage__biquad_cascade_tail(const mixstage__biquad *c, int n, double fs) {
+  double rmax = 0.0;
+  for (int k = 0; k < n; k++) {
+    double disc = c[k].a1 * c[k].a1 - 4.0 * c[k].a2, r;
+    if (disc < 0.0) {
+      r = sqrt(c[k].a2);
+    } else {
+      double sq = sqrt(disc);
+      r = fmax(fabs(-c[k].a1 + sq), fabs(-c[k].a1 - sq)) * 0.5;
+    }
+    if (r > rmax) rmax = r;
+  }
+  if (rmax <= 0.0) return 0;
+  if (rmax >= 1.0) return (int64_t)(10.0 * fs);
+  return (int64_t)ceil(2.0 * log(1e-6) / log(rmax));
+}

@@ -37,6 +37,7 @@
  */
 #ifndef MIXSTAGE_DSP_BIQUAD_H
 #define MIXSTAGE_DSP_BIQUAD_H
+#include <stdint.h>
 
 /* Normalised coefficients (a0 = 1). */
 typedef struct mixstage__biquad {
@@ -167,5 +168,10 @@ static inline void mixstage__biquad_process_cascade(const mixstage__biquad *c, i
     buf[i] = (float)v;
   }
 }
+
+/* Frames for a cascade's impulse response to fall 120 dB, from its largest
+ * pole radius (factor 2: margin for coincident poles, as in an LR4);
+ * 10 s worth for a pole on or outside the unit circle, 0 for none. */
+int64_t mixstage__biquad_cascade_tail(const mixstage__biquad *c, int n, double fs);
 
 #endif

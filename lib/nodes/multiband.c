@@ -121,24 +121,6 @@ static void ramp_set(mb_ramp *r, int cell_pos, double v, int jump) {
   r->target = v;
 }
 
-/* Frames for the impulse response to fall 120 dB, from the largest pole
- * radius (factor 2: margin for the repeated poles of an LR4). */
-static int64_t cascade_tail(const mixstage__biquad *c, int n, double fs) {
-  double rmax = 0.0;
-  for (int k = 0; k < n; k++) {
-    double disc = c[k].a1 * c[k].a1 - 4.0 * c[k].a2, r;
-    if (disc < 0.0) {
-      r = sqrt(c[k].a2);
-    } else {
-      double sq = sqrt(disc);
-      r = fmax(fabs(-c[k].a1 + sq), fabs(-c[k].a1 - sq)) * 0.5;
-    }
-    if (r > rmax) rmax = r;
-  }
-  if (rmax <= 0.0) return 0;
-  if (rmax >= 1.0) return (int64_t)(10.0 * fs);
-  return (int64_t)ceil(2.0 * log(1e-6) / log(rmax));
-}
 
 static void reset_split(mb_chan *c, int k) {
   for (int j = 0; j < 2; j++) {
@@ -230,7 +212,7 @@ static void mb_update(void *s, const double *p) {
     st->knee_lo[b] = (float)mixstage__db_to_gain(st->thr[b] - 0.5 * st->knee);
   st->link = p[P_LINK] * 0.01;
   ramp_set(&st->out_gain, st->cell_pos, mixstage__db_to_gain(p[P_OUTPUT]), jump);
-  st->tail = cascade_tail(st->lp[0], 2, st->fs);
+  st->tail = mixstage__biquad_cascade_tail(st->lp[0], 2, st->fs);
   st->primed = 1;
   st->cell_pos = 0;
 }

@@ -62,24 +62,6 @@ typedef struct tilt_state {
   int64_t tail;
 } tilt_state;
 
-/* Frames for the impulse response to fall 120 dB, from the largest pole
- * radius of the cascade (factor 2: margin for coincident poles). */
-static int64_t cascade_tail(const mixstage__biquad *c, int n, double fs) {
-  double rmax = 0.0;
-  for (int k = 0; k < n; k++) {
-    double disc = c[k].a1 * c[k].a1 - 4.0 * c[k].a2, r;
-    if (disc < 0.0) {
-      r = sqrt(c[k].a2);
-    } else {
-      double sq = sqrt(disc);
-      r = fmax(fabs(-c[k].a1 + sq), fabs(-c[k].a1 - sq)) * 0.5;
-    }
-    if (r > rmax) rmax = r;
-  }
-  if (rmax <= 0.0) return 0;
-  if (rmax >= 1.0) return (int64_t)(10.0 * fs);
-  return (int64_t)ceil(2.0 * log(1e-6) / log(rmax));
-}
 
 static int tilt_init(void *s, const mixstage__node_env *env) {
   tilt_state *st = s;
@@ -133,7 +115,7 @@ static void tilt_update(void *s, const double *p) {
   st->g_target = g;
   st->primed = 1;
   st->cell_pos = 0;
-  st->tail = cascade_tail(st->sec, NSEC, st->fs);
+  st->tail = mixstage__biquad_cascade_tail(st->sec, NSEC, st->fs);
 }
 
 static void tilt_process(void *s, float *const *buf, int nch, int nframes,

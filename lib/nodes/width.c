@@ -64,27 +64,6 @@ typedef struct width_state {
   int64_t tail;
 } width_state;
 
-/* Frames for the impulse response of a biquad cascade to fall 120 dB, from
- * its largest pole radius.  The factor 2 covers the t e^(-at) envelope of
- * the repeated poles of an LR4. */
-static int64_t cascade_tail(const mixstage__biquad *c, int n, double fs) {
-  double rmax = 0.0;
-  for (int k = 0; k < n; k++) {
-    double disc = c[k].a1 * c[k].a1 - 4.0 * c[k].a2, r;
-    if (disc < 0.0) {
-      r = sqrt(c[k].a2);
-    } else {
-      double sq = sqrt(disc);
-      r = fmax(fabs(-c[k].a1 + sq), fabs(-c[k].a1 - sq)) * 0.5;
-    }
-    if (r > rmax) rmax = r;
-  }
-  if (rmax <= 0.0) return 0;
-  if (rmax >= 1.0) return (int64_t)(10.0 * fs);
-  double n120 = log(1e-6) / log(rmax);
-  return (int64_t)ceil(2.0 * n120);
-}
-
 static int width_init(void *s, const mixstage__node_env *env) {
   width_state *st = s;
   st->fs = env->sample_rate;
@@ -112,7 +91,7 @@ static void width_update(void *s, const double *p) {
   ramp_set(&st->blend, st->cell_pos, p[P_BASS_MONO] >= 0.5 ? 1.0 : 0.0, jump);
   ramp_set(&st->gain, st->cell_pos, mixstage__db_to_gain(p[P_OUTPUT]), jump);
   mixstage__linkwitz_riley(st->hp, 4, 1, p[P_BASS_FREQ], st->fs);
-  st->tail = p[P_BASS_MONO] >= 0.5 ? cascade_tail(st->hp, 2, st->fs) : 0;
+  st->tail = p[P_BASS_MONO] >= 0.5 ? mixstage__biquad_cascade_tail(st->hp, 2, st->fs) : 0;
   st->primed = 1;
   st->cell_pos = 0;
 }
