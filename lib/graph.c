@@ -28,7 +28,7 @@ void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size) {
 
 void mixstage__gfree(mixstage_graph *g, void *p) { mixstage__free(&g->alloc, p); }
 
-static int grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem) {
+int mixstage__grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem) {
   if (need <= *cap) return MIXSTAGE_OK;
   int ncap = *cap ? *cap * 2 : 8;
   while (ncap < need) ncap *= 2;
@@ -91,7 +91,7 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_create(const mixstage_graph_confi
   g->tempo = cfg->tempo_bpm;
   atomic_init(&g->profile, mixstage__production());
   mixstage_bus *mix = mixstage__galloc(g, 1, sizeof *mix);
-  if (!mix || grow(g, (void **)&g->buses, &g->bus_cap, 1, sizeof *g->buses) != MIXSTAGE_OK) {
+  if (!mix || mixstage__grow(g, (void **)&g->buses, &g->bus_cap, 1, sizeof *g->buses) != MIXSTAGE_OK) {
     mixstage__gfree(g, mix);
     mixstage__free(&a, g);
     set_err(error, MIXSTAGE_ENOMEM);
@@ -191,7 +191,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
     return NULL;
   }
   int rc = check_new_name(g, "strip", name, channels);
-  if (rc == MIXSTAGE_OK) rc = grow(g, (void **)&g->strips, &g->strip_cap, g->strip_count + 1, sizeof *g->strips);
+  if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->strips, &g->strip_cap, g->strip_count + 1, sizeof *g->strips);
   mixstage_strip *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
     if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENOMEM) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "strip '%s': out of memory", name);
@@ -413,7 +413,7 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
     rc = mixstage__fail(g, MIXSTAGE_EINVAL, "bus '%s': kind %d is not a group or a return (the mix bus exists already)",
                         name ? name : "?", kind);
   if (rc == MIXSTAGE_OK) rc = check_new_name(g, "bus", name, channels);
-  if (rc == MIXSTAGE_OK) rc = grow(g, (void **)&g->buses, &g->bus_cap, g->bus_count + 1, sizeof *g->buses);
+  if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->buses, &g->bus_cap, g->bus_count + 1, sizeof *g->buses);
   mixstage_bus *b = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *b) : NULL;
   if (!b) {
     if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENOMEM) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "bus '%s': out of memory", name);
@@ -493,7 +493,7 @@ static mixstage_send *add_send(mixstage__unit *u, mixstage_bus *to, double level
   else if (&to->u == u)
     rc = mixstage__fail(g, MIXSTAGE_ECYCLE, "%s '%s': a send to itself would create a cycle: %s -> %s",
                         what, u->name, u->name, u->name);
-  if (rc == MIXSTAGE_OK) rc = grow(g, (void **)&u->sends, &u->send_cap, u->send_count + 1, sizeof *u->sends);
+  if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&u->sends, &u->send_cap, u->send_count + 1, sizeof *u->sends);
   mixstage_send *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
     if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENOMEM) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory", what, u->name);

@@ -274,6 +274,8 @@ int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)
     ;
 void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size);
 void mixstage__gfree(mixstage_graph *g, void *p);
+/* Grows *arr (elements of elem bytes) to hold need; MIXSTAGE_OK or ENOMEM. */
+int mixstage__grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem);
 const char *mixstage__unit_what(const mixstage__unit *u); /* "strip" or "bus" */
 
 /* prepare.c */

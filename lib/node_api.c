@@ -42,15 +42,7 @@ static mixstage_node *insert(mixstage__unit *u, const char *type, int role, int 
     set_err(error, rc);
     return NULL;
   }
-  if (u->node_count == u->node_cap) {
-    int cap = u->node_cap ? u->node_cap * 2 : 8;
-    mixstage_node **nn = mixstage__galloc(g, (size_t)cap, sizeof *nn);
-    if (!nn) goto oom;
-    if (u->nodes) memcpy(nn, u->nodes, sizeof *nn * (size_t)u->node_count);
-    mixstage__gfree(g, u->nodes);
-    u->nodes = nn;
-    u->node_cap = cap;
-  }
+  if (mixstage__grow(g, (void **)&u->nodes, &u->node_cap, u->node_count + 1, sizeof *u->nodes)) goto oom;
   mixstage_node *n = mixstage__galloc(g, 1, sizeof *n);
   if (!n) goto oom;
   n->params = mixstage__galloc(g, (size_t)cls->num_params, sizeof *n->params);
