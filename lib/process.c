@@ -253,7 +253,7 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
       for (int c = 0; c < C; c++)
         for (int k = 0; k < n; k++) {
           float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
-          buf[c][k] = dry[c][k] * (gp + (gd - gp) * t);
+          buf[c][k] = need_dry ? dry[c][k] * (gp + (gd - gp) * t) : 0.0f; /* muted throughout */
         }
       if (fading) nd->xf_pos += n;
       continue;

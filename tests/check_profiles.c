@@ -388,6 +388,35 @@ START_TEST(test_realtime_profile_switch_is_click_free) {
 }
 END_TEST
 
+/* A muted insert silences its strip from that point (a role muted by a
+ * profile); a bypassed one passes its input.  The pad carries the song's
+ * only design reverb; with design muted the pad stem is exact silence. */
+START_TEST(test_muted_and_bypassed_inserts) {
+  song s;
+  make_song(&s, 0);
+  int err;
+  mixstage_profile *p = mixstage_profile_create("no-design", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_action(p, MIXSTAGE_ROLE_DESIGN, MIXSTAGE_ACTION_MUTE);
+  mixstage_profile_set_action(p, MIXSTAGE_ROLE_BUS_COLOR, MIXSTAGE_ACTION_BYPASS);
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, p, NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  int64_t n = mixstage_bounce_frames(b);
+  ck_assert(tu_peak(out_of(b, "Pad"), 2 * n) == 0.0);
+  ck_assert(tu_peak(out_of(b, "Lead"), 2 * n) > 0.1);
+  mixstage_bounce_destroy(b);
+  mixstage_profile_set_action(p, MIXSTAGE_ROLE_DESIGN, MIXSTAGE_ACTION_BYPASS);
+  b = mixstage_graph_bounce(s.g, p, NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  /* bypassed: the dry pad, which ends with the program (no reverb tail) */
+  const float *pad = out_of(b, "Pad");
+  ck_assert(tu_peak(pad, 2 * LEN) > 0.05);
+  ck_assert_msg(tu_db(tu_peak(pad + 2 * (LEN + 2400), 2 * 4800)) < -120.0, "bypassed reverb left a tail");
+  mixstage_bounce_destroy(b);
+  mixstage_profile_destroy(p);
+  free_song(&s);
+}
+END_TEST
+
 static Suite *profiles_suite(void) {
   Suite *s = suite_create("profiles");
   TCase *tc = tcase_create("stems");
@@ -402,6 +431,7 @@ static Suite *profiles_suite(void) {
   tcase_add_test(tc, test_bounce_threads_identical);
   tcase_add_test(tc, test_group_stems);
   tcase_add_test(tc, test_realtime_profile_switch_is_click_free);
+  tcase_add_test(tc, test_muted_and_bypassed_inserts);
   suite_add_tcase(s, tc);
   return s;
 }
