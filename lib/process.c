@@ -358,31 +358,34 @@ static void mute_out(mixstage__unit *u, const view *v, int o, int n) {
     for (int i = 0; i < n; i++) v->out[c][i] = v->post[c][i] * ramp(u->mute_g0, u->mute_g1, o + i + 1);
 }
 
-static void run_sends(mixstage__unit *u, const view *v, int64_t f, int o, int off, int n) {
-  for (int si = 0; si < u->send_count; si++) {
-    mixstage_send *s = u->sends[si];
-    float *const *src = s->tap == MIXSTAGE_TAP_PRE_FADER ? v->pre : v->post;
-    int from = s->tap == MIXSTAGE_TAP_PRE_FADER ? u->channels : u->out_channels;
-    int to = s->to->u.channels;
-    float gs[MIXSTAGE__CELL];
-    int cs = gain_curve(&s->level, s->g0, s->g1, f, o, n, gs);
-    /* The send's gain includes its own mute and its source's mute. */
-    for (int i = 0; i < n; i++) {
-      int k = o + i + 1;
-      float g = cs ? gs[0] : gs[i];
-      g *= ramp(s->mute_g0, s->mute_g1, k) * ramp(u->mute_g0, u->mute_g1, k);
-      gs[i] = g;
-    }
-    if (from == to) {
-      for (int c = 0; c < to; c++)
-        for (int i = 0; i < n; i++) s->buf[c][off + i] = src[c][i] * gs[i];
-    } else if (from == 1) {
-      for (int c = 0; c < to; c++)
-        for (int i = 0; i < n; i++) s->buf[c][off + i] = src[0][i] * gs[i];
-    } else { /* 2 -> 1 */
-      for (int i = 0; i < n; i++) s->buf[0][off + i] = 0.5f * (src[0][i] + src[1][i]) * gs[i];
-    }
+/* One send of unit u into dst (the target's channels, block buffers, at
+ * offset off): the tap through the send's level, its mute and u's mute. */
+static void run_send(mixstage__unit *u, mixstage_send *s, float *const *dst, const view *v, int64_t f, int o,
+                     int off, int n) {
+  float *const *src = s->tap == MIXSTAGE_TAP_PRE_FADER ? v->pre : v->post;
+  int from = s->tap == MIXSTAGE_TAP_PRE_FADER ? u->channels : u->out_channels;
+  int to = s->to->u.channels;
+  float gs[MIXSTAGE__CELL];
+  int cs = gain_curve(&s->level, s->g0, s->g1, f, o, n, gs);
+  for (int i = 0; i < n; i++) {
+    int k = o + i + 1;
+    float g = cs ? gs[0] : gs[i];
+    g *= ramp(s->mute_g0, s->mute_g1, k) * ramp(u->mute_g0, u->mute_g1, k);
+    gs[i] = g;
   }
+  if (from == to) {
+    for (int c = 0; c < to; c++)
+      for (int i = 0; i < n; i++) dst[c][off + i] = src[c][i] * gs[i];
+  } else if (from == 1) {
+    for (int c = 0; c < to; c++)
+      for (int i = 0; i < n; i++) dst[c][off + i] = src[0][i] * gs[i];
+  } else { /* 2 -> 1 */
+    for (int i = 0; i < n; i++) dst[0][off + i] = 0.5f * (src[0][i] + src[1][i]) * gs[i];
+  }
+}
+
+static void run_sends(mixstage__unit *u, const view *v, int64_t f, int o, int off, int n) {
+  for (int si = 0; si < u->send_count; si++) run_send(u, u->sends[si], u->sends[si]->buf, v, f, o, off, n);
 }
 
 /* Adds an input into a bus.  The source buffer is read, never written: a
@@ -695,18 +698,10 @@ void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, 
      * actions on the send roles. */
     for (int si = 0; si < u->send_count; si++) {
       mixstage_send *s = u->sends[si];
-      float *save[MIXSTAGE_MAX_CHANNELS];
-      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) save[c] = s->buf[c];
-      for (int c = 0; c < s->to->u.channels; c++) s->buf[c] = sh->sbuf[si * MIXSTAGE_MAX_CHANNELS + c];
-      mixstage_send *only[1] = {s};
-      mixstage__unit tmp = *u;
-      tmp.sends = only;
-      tmp.send_count = 1;
-      run_sends(&tmp, &v, f, o, off, n);
-      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) s->buf[c] = save[c];
+      float *const *dst = &sh->sbuf[si * MIXSTAGE_MAX_CHANNELS];
+      run_send(u, s, dst, &v, f, o, off, n);
       if (g->bounce->profile->action[s->role] == MIXSTAGE_ACTION_MUTE)
-        for (int c = 0; c < s->to->u.channels; c++)
-          memset(sh->sbuf[si * MIXSTAGE_MAX_CHANNELS + c] + off, 0, sizeof(float) * (size_t)n);
+        for (int c = 0; c < s->to->u.channels; c++) memset(dst[c] + off, 0, sizeof(float) * (size_t)n);
     }
   }
 }

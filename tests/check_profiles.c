@@ -417,6 +417,50 @@ START_TEST(test_muted_and_bypassed_inserts) {
 }
 END_TEST
 
+/* A profile's own mix forks strips whose stages it changes, and their
+ * sends feed forks of the returns: bypassing role `strip` by profile gives
+ * the same bits as bypassing those nodes by hand in the production mix. */
+START_TEST(test_profile_mix_forks_sends) {
+  song s;
+  make_song(&s, 0);
+  int err;
+  mixstage_strip *bass = mixstage_graph_find_strip(s.g, "Bass");
+  ck_assert_ptr_nonnull(mixstage_strip_add_send(bass, s.plate, -3.0, MIXSTAGE_TAP_PRE_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  mixstage_profile *p = mixstage_profile_create("no-strip", NULL, &err);
+  mixstage_profile_set_action(p, MIXSTAGE_ROLE_STRIP, MIXSTAGE_ACTION_BYPASS);
+  mixstage_bounce *b = mixstage_graph_bounce(s.g, p, NULL, &err);
+  ck_assert_ptr_nonnull(b);
+  int64_t n = mixstage_bounce_frames(b);
+  int bypassed = 0;
+  for (int i = 0; i < mixstage_graph_strip_count(s.g); i++) {
+    mixstage_strip *st = mixstage_graph_strip(s.g, i);
+    for (int k = 0; k < mixstage_strip_node_count(st); k++)
+      if (mixstage_node_role(mixstage_strip_node(st, k)) == MIXSTAGE_ROLE_STRIP) {
+        mixstage_node_set_bypass(mixstage_strip_node(st, k), 1);
+        bypassed++;
+      }
+  }
+  for (int i = 1; i < mixstage_graph_bus_count(s.g); i++) {
+    mixstage_bus *bus = mixstage_graph_bus(s.g, i);
+    for (int k = 0; k < mixstage_bus_node_count(bus); k++)
+      if (mixstage_node_role(mixstage_bus_node(bus, k)) == MIXSTAGE_ROLE_STRIP) {
+        mixstage_node_set_bypass(mixstage_bus_node(bus, k), 1);
+        bypassed++;
+      }
+  }
+  ck_assert_int_ge(bypassed, 4);
+  float *r = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render_frames(s.g, NULL), n);
+  ck_assert_int_eq(mixstage_graph_render(s.g, NULL, r, n), MIXSTAGE_OK);
+  ck_assert_msg(memcmp(r, out_of(b, "mix"), sizeof(float) * 2 * (size_t)n) == 0,
+                "profile bypass differs from bypass by hand");
+  free(r);
+  mixstage_bounce_destroy(b);
+  mixstage_profile_destroy(p);
+  free_song(&s);
+}
+END_TEST
+
 static Suite *profiles_suite(void) {
   Suite *s = suite_create("profiles");
   TCase *tc = tcase_create("stems");
@@ -432,6 +476,7 @@ static Suite *profiles_suite(void) {
   tcase_add_test(tc, test_group_stems);
   tcase_add_test(tc, test_realtime_profile_switch_is_click_free);
   tcase_add_test(tc, test_muted_and_bypassed_inserts);
+  tcase_add_test(tc, test_profile_mix_forks_sends);
   suite_add_tcase(s, tc);
   return s;
 }
