@@ -27,9 +27,14 @@
  * Tape: a symmetric soft saturation (tanh) driven by tape_drive and
  * level-compensated (small signals pass at unity), mostly third harmonic;
  * run at 4x through oversample.h because 18 dB of drive into tanh would
- * alias audibly at 1x.  The oversampler runs whether tape is on or not, so
- * the latency (mixstage__os_latency_for(4) frames) is constant and switching
- * tape is seamless; the dry path of the mix is delayed to match.
+ * alias audibly at 1x.  The latency (mixstage__os_latency_for(4) frames) is
+ * the same whether tape is on or not, and the dry path of the mix is delayed
+ * to match.  With tape off the oversampler's output is unused, so it pauses
+ * once tape has been off for MIXSTAGE_OS_MEMORY_FRAMES frames (by then its
+ * memory holds no tape-shaped samples); switched back on it is reset and
+ * re-fed the last MIXSTAGE_OS_MEMORY_FRAMES frames of its input, rebuilt
+ * bit for bit from the dry and gain rings, so it resumes in exactly the
+ * state it would have reached running all along (see os_resume).
  *
  * With tape off the output is not taken from the oversampler (whose round
  * trip is a delay only to within its pass-band ripple and half-band roll-off)
@@ -103,6 +108,7 @@ typedef struct bus_comp_state {
   mixstage__rms_det rms[MIXSTAGE_MAX_CHANNELS];
   mixstage__comp_ballistics ball;
   double thr, ratio, knee;
+  double p_floor; /* mean square below which the static GR is exactly 0 */
   double gr; /* current GR, dB */
   /* gain stages */
   bc_ramp makeup, mix, drive;
@@ -113,6 +119,8 @@ typedef struct bus_comp_state {
   /* tape oversampler and the matching dry delay */
   mixstage__oversampler os;
   int os_ok;
+  int os_live; /* the oversampler's state is current */
+  int os_idle; /* frames its output has gone unused (capped) */
   int lat;
   float *dry; /* nch * dlen ring */
   double *gdel; /* dlen ring: compressor gain x makeup, delayed with dry */
@@ -144,6 +152,8 @@ static int bc_init(void *s, const mixstage__node_env *env) {
   st->os_ok = 1;
   st->lat = mixstage__os_latency(&st->os);
   st->dlen = st->lat + 1;
+  /* the rings also hold the history os_resume() re-feeds */
+  if (st->dlen < MIXSTAGE_OS_MEMORY_FRAMES) st->dlen = MIXSTAGE_OS_MEMORY_FRAMES;
   st->dry = mixstage__calloc(env->alloc, (size_t)st->nch * (size_t)st->dlen, sizeof(float));
   st->gdel = mixstage__calloc(env->alloc, (size_t)st->dlen, sizeof(double));
   if (!st->dry || !st->gdel) {
@@ -172,6 +182,8 @@ static void bc_reset(void *s) {
   /* the silent history was "played" at no reduction */
   for (int j = 0; j < st->dlen; j++) st->gdel[j] = st->makeup.target;
   st->dpos = 0;
+  st->os_live = 1; /* reset state = fed silence, as the rings say */
+  st->os_idle = 0;
   st->trace_n = 0;
 }
 
@@ -196,6 +208,8 @@ static void bc_update(void *s, const double *p) {
   int ri = (int)floor(p[P_RATIO] + 0.5);
   st->ratio = ratio_steps[ri < 0 ? 0 : ri > 2 ? 2 : ri];
   st->knee = p[P_KNEE];
+  /* the level is the power in dB plus the sine calibration */
+  st->p_floor = mixstage__dyn_compress_floor_power(st->thr - BC_SINE_CAL_DB, st->knee);
   double att = p[P_ATTACK];
   double win = att / 8.0;
   win = win < 0.02 ? 0.02 : win > 2.0 ? 2.0 : win;
@@ -216,6 +230,32 @@ static void bc_update(void *s, const double *p) {
   ramp_set(&st->tape_x, st->tape ? 1.0 : 0.0, st->cell_pos, first);
   st->cell_pos = first ? MIXSTAGE_CONTROL_FRAMES : 0;
   st->initialised = 1;
+}
+
+/* Rebuilds the paused oversampler: wet input was float(x g) with x in the
+ * dry ring and g in the gain ring, so the last MIXSTAGE_OS_MEMORY_FRAMES
+ * frames of it are re-fed exactly (tape was off throughout them, so no
+ * curve is applied).  Bounded work once per switch, no allocation. */
+static void os_resume(bus_comp_state *st, int nch) {
+  float in[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
+  const float *ip[MIXSTAGE_MAX_CHANNELS] = {0};
+  float *op[MIXSTAGE_MAX_CHANNELS] = {0};
+  for (int c = 0; c < nch; c++) ip[c] = op[c] = in[c];
+  mixstage__os_reset(&st->os);
+  for (int done = 0; done < MIXSTAGE_OS_MEMORY_FRAMES; done += MIXSTAGE_OS_MAX_FRAMES) {
+    int n = MIXSTAGE_OS_MEMORY_FRAMES - done;
+    if (n > MIXSTAGE_OS_MAX_FRAMES) n = MIXSTAGE_OS_MAX_FRAMES;
+    for (int i = 0; i < n; i++) {
+      int j = st->dpos - MIXSTAGE_OS_MEMORY_FRAMES + done + i;
+      if (j < 0) j += st->dlen;
+      for (int c = 0; c < nch; c++)
+        in[c][i] = (float)(st->dry[(size_t)c * (size_t)st->dlen + (size_t)j] * st->gdel[j]);
+    }
+    mixstage__os_up(&st->os, ip, n);
+    mixstage__os_down(&st->os, op, n);
+  }
+  st->os_live = 1;
+  st->os_idle = 0;
 }
 
 /* Tape curve, level-compensated: tanh(d x) / d has unity slope at 0, so the
@@ -241,20 +281,30 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
       double m = mixstage__rms_det_run(&st->rms[c], v);
       if (m > ms) ms = m;
     }
-    double level = mixstage__dyn_power_to_db(ms) + BC_SINE_CAL_DB;
-    double target = mixstage__dyn_compress_gr(level, st->thr, st->ratio, st->knee);
+    double target = 0.0; /* exactly 0 below the knee: skip the dB conversion */
+    if (!(ms < st->p_floor)) /* (a NaN key takes the full path, as before) */
+      target = mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(ms) + BC_SINE_CAL_DB, st->thr,
+                                         st->ratio, st->knee);
     double gr = mixstage__comp_ballistics_run(&st->ball, target);
     if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
     st->gr = gr;
-    double g = mixstage__db_to_gain(-gr) * ramp_at(&st->makeup, st->cell_pos + i + 1);
+    double g = mixstage__dyn_gr_to_gain(gr) * ramp_at(&st->makeup, st->cell_pos + i + 1);
     gnow[i] = g;
     for (int c = 0; c < nch; c++) wet[c][i] = (float)(buf[c][i] * g);
   }
 
-  /* Tape stage at 4x.  The oversampler always runs so latency and state
-   * stay continuous when tape is switched. */
+  /* Tape stage at 4x, while its output can be heard and for
+   * MIXSTAGE_OS_MEMORY_FRAMES frames after (see the top of the file). */
+  int heard = st->tape || st->tape_x.target > 0.0 || ramp_at(&st->tape_x, st->cell_pos + 1) > 0.0;
+  if (heard) {
+    if (!st->os_live) os_resume(st, nch);
+    st->os_idle = 0;
+  } else if (st->os_live) {
+    st->os_idle += nframes;
+    if (st->os_idle >= MIXSTAGE_OS_MEMORY_FRAMES) st->os_live = 0;
+  }
   for (int c = 0; c < nch; c++) wp[c] = wet[c];
-  mixstage__os_up(&st->os, wp, nframes);
+  if (st->os_live) mixstage__os_up(&st->os, wp, nframes);
   if (st->tape) {
     const int f = BC_OS_FACTOR;
     for (int i = 0; i < nframes; i++) {
@@ -267,7 +317,7 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   }
   float *wout[MIXSTAGE_MAX_CHANNELS] = {0};
   for (int c = 0; c < nch; c++) wout[c] = wet[c];
-  mixstage__os_down(&st->os, wout, nframes);
+  if (st->os_live) mixstage__os_down(&st->os, wout, nframes);
 
   /* Mix against the dry input delayed by the oversampler's latency. */
   int traced = 1;

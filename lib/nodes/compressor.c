@@ -45,6 +45,7 @@ static const mixstage_param_info comp_params[P_COUNT] = {
 typedef struct comp_state {
   double fs;
   double thr, ratio, knee, link;
+  double p_floor; /* level (power) below which the static GR is exactly 0 */
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
@@ -93,6 +94,7 @@ static void comp_update(void *s, const double *p) {
   st->thr = p[P_THRESHOLD];
   st->ratio = p[P_RATIO] < 1.0 ? 1.0 : p[P_RATIO];
   st->knee = p[P_KNEE] < 0.0 ? 0.0 : p[P_KNEE];
+  st->p_floor = mixstage__dyn_compress_floor_power(st->thr, st->knee);
   st->link = p[P_LINK] * 0.01;
   if (st->link < 0.0) st->link = 0.0;
   if (st->link > 1.0) st->link = 1.0;
@@ -130,7 +132,7 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
   /* A key is linked across its channels: one gain for all input channels. */
   int linked = key != NULL || st->link >= 1.0 || nch == 1;
   double link = st->link;
-  double thr = st->thr, ratio = st->ratio, knee = st->knee;
+  double thr = st->thr, ratio = st->ratio, knee = st->knee, p_floor = st->p_floor;
   float gr_max = 0.0f;
 
   for (int i = 0; i < nframes; i++) {
@@ -145,23 +147,42 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
                     ? st->mix_target
                     : st->mix_prev + (st->mix_target - st->mix_prev) * (double)k /
                                          (double)MIXSTAGE_CONTROL_FRAMES;
+    /* Below the knee the static GR is exactly 0: skip the dB conversion. */
     double target_linked =
-        linked ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(pmax), thr, ratio, knee)
-               : 0.0;
+        linked && pmax >= p_floor
+            ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(pmax), thr, ratio, knee)
+            : 0.0;
     double gr_hi = 0.0;
+    /* Linked channels whose ballistics state equals channel 0's (the usual
+     * case: same target, same coefficients since reset) would repeat its
+     * exact computation: take its result instead. */
+    const mixstage__comp_ballistics *b0 = &st->bal[0];
+    const double f0 = b0->fast.y, s0 = b0->slow.y;
+    float g0 = 1.0f;
     for (int c = 0; c < nch; c++) {
+      mixstage__comp_ballistics *bc = &st->bal[c];
+      if (linked && c > 0 && bc->fast.y == f0 && bc->slow.y == s0) {
+        bc->fast.y = b0->fast.y;
+        bc->slow.y = b0->slow.y;
+        buf[c][i] *= g0;
+        if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[c][i] = g0;
+        continue;
+      }
       double target = target_linked;
       if (!linked) {
         /* Partial link: blend each channel's level towards the loudest. */
         double pc = link * pmax + (1.0 - link) * (c < sn ? pw[c] : 0.0);
-        target = mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(pc), thr, ratio, knee);
+        target = pc >= p_floor
+                     ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(pc), thr, ratio, knee)
+                     : 0.0;
       }
       double gr = mixstage__comp_ballistics_run(&st->bal[c], target);
       if (gr > gr_hi) gr_hi = gr;
       /* Dry/wet and makeup folded into one gain (the node has no latency,
        * so the dry path needs no delay), rounded to float and applied as a
        * float product: out == trace * in holds bit for bit. */
-      float g = (float)((1.0 - mx) + mx * mk * mixstage__db_to_gain(-gr));
+      float g = (float)((1.0 - mx) + mx * mk * mixstage__dyn_gr_to_gain(gr));
+      if (c == 0) g0 = g;
       buf[c][i] *= g;
       if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[c][i] = g;
     }

@@ -96,7 +96,7 @@ static void gate_process(void *s, float *const *buf, int nch, int nframes, const
     int open = mixstage__gate_hold_run(&st->hold, level, st->thr, st->close_thr);
     double target = open ? 0.0 : mixstage__dyn_expand_gr(level, st->thr, st->ratio, 0.0, st->range);
     gr = mixstage__dyn_smooth(&st->sm, target);
-    float g = (float)mixstage__db_to_gain(-gr);
+    float g = (float)mixstage__dyn_gr_to_gain(gr);
     for (int c = 0; c < nch; c++) buf[c][i] *= g;
     if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[i] = g;
   }

@@ -76,6 +76,11 @@ static const mixstage_param_info limiter_params[P_COUNT] = {
 #define LIM_HF_HALF 3
 #define LIM_HF_ENV 1.083
 #define LIM_HF_FC 0.44
+/* Frames of history the high band is re-run over when true-peak detection
+ * is switched on (see tp_prime): its slowest poles (radius 0.868 at every
+ * rate, the design being relative to fs) forget the zero start to about
+ * 0.868^512 = 3e-32 of the signal within this many samples. */
+#define LIM_HF_PRIME 512
 
 typedef struct lim_chan {
   float *delay;   /* audio delay line (before the input gain), dlen */
@@ -107,6 +112,7 @@ typedef struct limiter_state {
   int64_t t;              /* sample counter for the deque */
   double ceil_lin, ceil_db, rel_b, link;
   int true_peak;
+  int tp_live; /* the 4x detector and the high band are current */
   /* input gain ramp across one control cell, as in gain.c */
   double gi_prev, gi_target;
   int cell_pos;
@@ -155,6 +161,8 @@ static int limiter_init(void *s, const mixstage__node_env *env) {
   if (!(st->fs > 0.0) || lmax > 16384) return MIXSTAGE_ERANGE;
   st->det_delay = mixstage__tp_latency();
   st->dmax = lmax + st->det_delay + 2 * LIM_P + 2;
+  /* The rings also hold the history tp_prime() re-runs the detector over. */
+  if (st->dmax < LIM_HF_PRIME + 1) st->dmax = LIM_HF_PRIME + 1;
   for (int c = 0; c < st->nch; c++) {
     lim_chan *ch = &st->ch[c];
     ch->delay = mixstage__calloc(env->alloc, (size_t)st->dmax, sizeof(float));
@@ -203,6 +211,7 @@ static void limiter_reset(void *s) {
   }
   for (int i = 0; i < st->dmax; i++) st->gin[i] = st->gi_target;
   mixstage__tp_reset(&st->tp);
+  st->tp_live = 1; /* all zero, as the zeroed history it would have seen */
   st->trace_n = 0;
   st->dpos = st->b1pos = st->b2pos = 0;
   st->hf_pos = 0;
@@ -275,6 +284,43 @@ static inline double lim_gain_chain(limiter_state *st, lim_chan *ch, double req_
   return (double)ch->sum2 / ((double)st->w1 * (double)st->w2 * (double)LIM_QONE);
 }
 
+/* True-peak detection off costs nothing: neither the 4x interpolator nor
+ * the high band runs, since in sample-peak mode their outputs are unused
+ * (the requirement comes from the delay line alone), so the output is the
+ * same bits as if they had run.  When detection is switched on they are
+ * rebuilt from the delay line, which holds the input x and its input gain
+ * for every one of the last dmax frames, so float(x gi) is exactly the
+ * detector input they missed.  The interpolator is an FIR of
+ * MIXSTAGE_TP_TAPS_PER_PHASE taps: re-fed that many frames it is in exactly
+ * the state it would have had.  The high band is IIR: re-run from rest over
+ * LIM_HF_PRIME frames it matches its continuous state to far below float
+ * resolution.  Bounded work, once per switch, no allocation. */
+static void tp_prime(limiter_state *st, int nch) {
+  const int dlen = st->dmax;
+  float x[MIXSTAGE_TP_TAPS_PER_PHASE];
+  mixstage__tp_reset(&st->tp);
+  for (int c = 0; c < nch; c++) {
+    lim_chan *ch = &st->ch[c];
+    for (int k = 0; k < MIXSTAGE_TP_TAPS_PER_PHASE; k++) {
+      int j = st->dpos - MIXSTAGE_TP_TAPS_PER_PHASE + k;
+      if (j < 0) j += dlen;
+      x[k] = (float)(ch->delay[j] * st->gin[j]);
+    }
+    mixstage__tp_process_channel(&st->tp, c, x, MIXSTAGE_TP_TAPS_PER_PHASE, NULL);
+    mixstage__biquad_reset(&ch->hf_st[0]);
+    mixstage__biquad_reset(&ch->hf_st[1]);
+    for (int k = LIM_HF_PRIME; k >= 1; k--) {
+      int j = st->dpos - k;
+      if (j < 0) j += dlen;
+      double v = (double)(float)(ch->delay[j] * st->gin[j]);
+      v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], v);
+      v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
+      if (k <= LIM_HF_RING) ch->hf[(st->hf_pos - k + LIM_HF_RING) % LIM_HF_RING] = (float)fabs(v);
+    }
+  }
+  st->tp_live = 1;
+}
+
 static void limiter_process(void *s, float *const *buf, int nch, int nframes,
                             const float *const *key, int key_nch) {
   (void)key;
@@ -297,10 +343,13 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
                 ? st->gi_target
                 : st->gi_prev + (st->gi_target - st->gi_prev) * k / (double)MIXSTAGE_CONTROL_FRAMES;
   }
-  for (int c = 0; c < nch; c++) {
-    for (int i = 0; i < nframes; i++) xin[c][i] = (float)(buf[c][i] * gi[i]);
-    if (st->true_peak) mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, pk[c]);
-    else mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, NULL);
+  if (st->true_peak && !st->tp_live) tp_prime(st, nch);
+  if (!st->true_peak) st->tp_live = 0;
+  if (st->true_peak) {
+    for (int c = 0; c < nch; c++) {
+      for (int i = 0; i < nframes; i++) xin[c][i] = (float)(buf[c][i] * gi[i]);
+      mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, pk[c]);
+    }
   }
 
   for (int i = 0; i < nframes; i++) {
@@ -313,14 +362,11 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
     for (int c = 0; c < nch; c++) {
       lim_chan *ch = &st->ch[c];
       ch->delay[st->dpos] = buf[c][i];
-      /* In sample-peak mode the detector still runs (its state stays
-       * current) and the sample at the detector's position counts. */
-      /* high band: kept running in both modes so switching is seamless */
-      double v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], (double)xin[c][i]);
-      v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
-      ch->hf[st->hf_pos] = (float)fabs(v);
       double p;
       if (st->true_peak) {
+        double v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], (double)xin[c][i]);
+        v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
+        ch->hf[st->hf_pos] = (float)fabs(v);
         /* The detector's interpolator (like BS.1770's) is flat to ~0.42 fs
          * and under-reads components in its transition band next to
          * Nyquist.  Its error there is at most the envelope of that band,
@@ -337,7 +383,8 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
         }
         p = (double)pk[c][i] + LIM_HF_ENV * (double)hm;
       } else {
-        p = fabs((double)(float)(ch->delay[dd] * st->gin[dd])); /* = that frame's xin */
+        /* sample peak at the detector's position: that frame's xin */
+        p = fabs((double)(float)(ch->delay[dd] * st->gin[dd]));
       }
       double r = 0.0;
       if (p > st->ceil_lin) r = st->ceil_db - mixstage__gain_to_db(p);

@@ -274,16 +274,16 @@ static void mb_process(void *s, float *const *buf, int nch, int nframes, const f
       /* The linked level never exceeds the loudest channel's, so below the
        * knee no channel has a GR target: skip the logarithms. */
       const int quiet = amax <= st->knee_lo[b];
-      const double max_db = quiet ? -600.0 : mixstage__gain_to_db(amax);
+      const double max_db = quiet ? -600.0 : mixstage__dyn_amp_to_db(amax);
       for (int c = 0; c < nch; c++) {
         double target = 0.0;
         if (!quiet) {
           double x_db =
-              link >= 1.0 ? max_db : link * max_db + (1.0 - link) * mixstage__gain_to_db(lvl[c]);
+              link >= 1.0 ? max_db : link * max_db + (1.0 - link) * mixstage__dyn_amp_to_db(lvl[c]);
           target = mixstage__dyn_compress_gr(x_db, st->thr[b], st->ratio[b], st->knee);
         }
         double gr = mixstage__comp_ballistics_run(&st->bal[b][c], target);
-        double g = gr > 0.0 ? mk * mixstage__db_to_gain(-gr) : mk;
+        double g = gr > 0.0 ? mk * mixstage__dyn_gr_to_gain(gr) : mk;
         acc[c] += g * v[c][b];
         if (gr > grm) grm = (float)gr;
       }

@@ -1,0 +1,390 @@
+/* Check suite for the fast paths of the DSP kernels: each one must either
+ * give exactly the bits of the plain computation it replaces, or stay
+ * within its stated error.
+ *
+ *  - inline log2 / exp2 (lib/dsp/dynamics.h) against libm over their domain;
+ *  - compressor: skipping the gain computer below the knee changes nothing
+ *    (node output == a reference that always runs it, bit for bit);
+ *  - eq: flat bands (0 dB bells and shelves) left out of the processing list,
+ *    and the stereo path: node output == a plain per-channel biquad cascade
+ *    (all designed sections ticked every sample), bit for bit, including a
+ *    band set flat mid-stream while it still rings;
+ *  - oversampler: its memory is MIXSTAGE_OS_MEMORY_FRAMES frames (what the
+ *    bus compressor relies on to pause it while tape is off);
+ *  - limiter: with true peak off the 4x detector does not run; switched on
+ *    mid-stream it is rebuilt from the delay line, so the output equals that
+ *    of a limiter which ran true-peak detection all along.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+#include "dsp/biquad.h"
+#include "dsp/dynamics.h"
+#include "dsp/oversample.h"
+#include "testutil.h"
+
+#define FS 48000.0
+
+static mixstage__node_host *mk(const char *type, int nch) {
+  int err = -1;
+  mixstage__node_host *h = mixstage__host_create(type, nch, FS, 120.0, &err);
+  ck_assert_msg(h != NULL && err == MIXSTAGE_OK, "host_create(%s) failed: %d", type, err);
+  return h;
+}
+
+static void setp(mixstage__node_host *h, const char *name, double v) {
+  int rc = mixstage__host_set(h, name, v);
+  ck_assert_msg(rc == MIXSTAGE_OK, "set %s=%g failed: %d", name, v, rc);
+}
+
+static float *fbuf(int64_t n) {
+  float *p = calloc((size_t)n, sizeof(float));
+  ck_assert_ptr_nonnull(p);
+  return p;
+}
+
+/* ---- fast log2 / exp2 --------------------------------------------------- */
+
+/* The header states |log2 error| < 4e-11 and exp2 relative error < 2e-11;
+ * the sweeps step by 1e-5 in log2 (log2) and by ~7e-5 (exp2) across the
+ * whole domain the callers use, so a defect in any part of the mantissa or
+ * exponent handling shows. */
+START_TEST(test_fast_log2_exp2) {
+  double worst_l = 0.0, worst_e = 0.0;
+  for (double x = 1e-60; x < 1e12; x *= 1.0000069314) {
+    double e = fabs(mixstage__log2_fast(x) - log2(x));
+    if (e > worst_l) worst_l = e;
+  }
+  for (double x = -1021.9; x <= 0.0; x += 7.31e-5) {
+    double r = exp2(x);
+    double e = fabs(mixstage__exp2_fast(x) - r) / r;
+    if (e > worst_e) worst_e = e;
+  }
+  ck_assert_msg(worst_l < 4e-11, "log2 error %.3g", worst_l);
+  ck_assert_msg(worst_e < 2e-11, "exp2 relative error %.3g", worst_e);
+  /* exact anchors the callers rely on */
+  ck_assert(mixstage__dyn_gr_to_gain(0.0) == 1.0);
+  ck_assert(mixstage__exp2_fast(-2000.0) == 0.0);
+  ck_assert(mixstage__dyn_power_to_db(0.0) == -600.0);
+  /* dB conversions against libm: 1.2e-10 dB and 2.4e-10 dB as stated */
+  for (double db = -120.0; db <= 24.0; db += 0.37) {
+    double p = pow(10.0, db / 10.0);
+    ck_assert_msg(fabs(mixstage__dyn_power_to_db(p) - db) < 1.2e-10, "power %g dB", db);
+    double a = pow(10.0, db / 20.0);
+    ck_assert_msg(fabs(mixstage__dyn_amp_to_db(a) - db) < 2.4e-10, "amp %g dB", db);
+    if (db <= 0.0) {
+      double g = mixstage__dyn_gr_to_gain(-db);
+      ck_assert_msg(fabs(20.0 * log10(g) - db) < 2e-10, "gain %g dB", db);
+    }
+  }
+}
+END_TEST
+
+/* ---- compressor: the below-knee skip is exact ---------------------------- */
+
+/* The node's signal path with default link (100 %), peak detector, no
+ * makeup or mix ramp, written without the skip: the gain computer and the
+ * dB conversion run on every sample. */
+START_TEST(test_comp_skip_exact) {
+  const int n = 48000, nch = 2;
+  mixstage__node_host *h = mk("compressor", nch);
+  setp(h, "threshold", -20.0);
+  setp(h, "ratio", 4.0);
+  setp(h, "knee", 6.0);
+  setp(h, "attack", 5.0);
+  setp(h, "release", 60.0);
+  float *x[2] = {fbuf(n), fbuf(n)};
+  float *y[2] = {fbuf(n), fbuf(n)};
+  /* bursts well above, around and far below the threshold: the knee edge,
+   * the skip and the release tails all occur */
+  tu_noise(x[0], n, 1.0, 7u);
+  tu_noise(x[1], n, 1.0, 8u);
+  for (int i = 0; i < n; i++) {
+    double env = (i / 4800) % 3 == 0 ? 0.5 : (i / 4800) % 3 == 1 ? 0.09 : 0.002;
+    x[0][i] = (float)(x[0][i] * env);
+    x[1][i] = (float)(x[1][i] * env * 0.7);
+  }
+  for (int c = 0; c < nch; c++) memcpy(y[c], x[c], sizeof(float) * (size_t)n);
+  mixstage__host_process(h, y, n, NULL, 0);
+
+  mixstage__dyn_detector det;
+  mixstage__comp_ballistics bal;
+  memset(&det, 0, sizeof det);
+  memset(&bal, 0, sizeof bal);
+  mixstage__dyn_detector_set(&det, MIXSTAGE__DET_PEAK, 10.0, 0.0, FS);
+  mixstage__dyn_detector_reset(&det);
+  mixstage__comp_ballistics_set(&bal, 5.0, 60.0, 0, FS);
+  mixstage__comp_ballistics_reset(&bal);
+  int skipped = 0, diff = 0;
+  double pf = mixstage__dyn_compress_floor_power(-20.0, 6.0);
+  for (int i = 0; i < n; i++) {
+    const float *src[2] = {x[0], x[1]};
+    double p = mixstage__dyn_detector_run(&det, src, nch, i, NULL);
+    if (p < pf) skipped++;
+    double t = mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(p), -20.0, 4.0, 6.0);
+    double gr = mixstage__comp_ballistics_run(&bal, t);
+    float g = (float)((1.0 - 1.0) + 1.0 * 1.0 * mixstage__dyn_gr_to_gain(gr));
+    for (int c = 0; c < nch; c++)
+      if (x[c][i] * g != y[c][i]) diff++;
+  }
+  /* the test is only meaningful if the skip was taken a lot */
+  ck_assert_msg(skipped > n / 4, "skip taken on %d samples only", skipped);
+  ck_assert_msg(diff == 0, "%d samples differ from the unskipped reference", diff);
+  for (int c = 0; c < nch; c++) {
+    free(x[c]);
+    free(y[c]);
+  }
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* ---- eq: flat-band skip and the stereo path are exact -------------------- */
+
+static void eq_set_bands(mixstage__node_host *h, const double *gains) {
+  /* band 1: 24 dB/oct high-pass at 40 Hz; bands 2-5: low shelf, two bells,
+   * high shelf with the given gains (0 = flat); band 6: notch */
+  setp(h, "band1_type", 1);
+  setp(h, "band1_freq", 40.0);
+  setp(h, "band1_slope", 3);
+  setp(h, "band2_type", 3);
+  setp(h, "band2_freq", 200.0);
+  setp(h, "band2_gain", gains[0]);
+  setp(h, "band3_type", 5);
+  setp(h, "band3_freq", 900.0);
+  setp(h, "band3_q", 2.0);
+  setp(h, "band3_gain", gains[1]);
+  setp(h, "band4_type", 5);
+  setp(h, "band4_freq", 3000.0);
+  setp(h, "band4_gain", gains[2]);
+  setp(h, "band5_type", 4);
+  setp(h, "band5_freq", 8000.0);
+  setp(h, "band5_gain", gains[3]);
+  setp(h, "band6_type", 6);
+  setp(h, "band6_freq", 60.0);
+  setp(h, "band6_q", 4.0);
+}
+
+static void ref_design(mixstage__biquad *sec, const double *gains) {
+  mixstage__butterworth_highpass(sec, 4, 40.0, FS); /* 2 sections */
+  mixstage__biquad_lowshelf(&sec[2], 200.0, MIXSTAGE__Q_BUTTERWORTH, gains[0], FS);
+  mixstage__biquad_peaking(&sec[3], 900.0, 2.0, gains[1], FS);
+  mixstage__biquad_peaking(&sec[4], 3000.0, MIXSTAGE__Q_BUTTERWORTH, gains[2], FS);
+  mixstage__biquad_highshelf(&sec[5], 8000.0, MIXSTAGE__Q_BUTTERWORTH, gains[3], FS);
+  mixstage__biquad_notch(&sec[6], 60.0, 4.0, FS);
+}
+
+/* 1, 2 and 3 channels (the generic, the stereo and the mixed path); the
+ * gains switch from boosts/cuts to flat half-way through, and back to one
+ * boost near the end: the node must follow a plain cascade bit for bit. */
+START_TEST(test_eq_flat_skip_exact) {
+  const int n = 24000, half = 9600, late = 19200;
+  const double g_a[4] = {4.0, -6.0, 3.0, 2.5}, g_b[4] = {0.0, 0.0, 0.0, 0.0},
+               g_c[4] = {0.0, 5.0, 0.0, 0.0};
+  for (int nch = 1; nch <= 3; nch++) {
+    mixstage__node_host *h = mk("eq", nch);
+    float *x[3], *y[3];
+    for (int c = 0; c < nch; c++) {
+      x[c] = fbuf(n);
+      y[c] = fbuf(n);
+      tu_noise(x[c], n, 0.3, 11u + (uint32_t)c);
+      memcpy(y[c], x[c], sizeof(float) * (size_t)n);
+    }
+    eq_set_bands(h, g_a);
+    mixstage__host_process(h, y, half, NULL, 0);
+    eq_set_bands(h, g_b);
+    float *y2[3], *y3[3];
+    for (int c = 0; c < nch; c++) y2[c] = y[c] + half;
+    mixstage__host_process(h, y2, late - half, NULL, 0);
+    eq_set_bands(h, g_c);
+    for (int c = 0; c < nch; c++) y3[c] = y[c] + late;
+    mixstage__host_process(h, y3, n - late, NULL, 0);
+
+    mixstage__biquad sec[7];
+    mixstage__biquad_state st[3][7];
+    memset(st, 0, sizeof st);
+    int diff = 0, changed = 0;
+    for (int i = 0; i < n; i++) {
+      if (i == 0) ref_design(sec, g_a);
+      if (i == half) ref_design(sec, g_b);
+      if (i == late) ref_design(sec, g_c);
+      for (int c = 0; c < nch; c++) {
+        double v = (double)x[c][i];
+        for (int k = 0; k < 7; k++) v = mixstage__biquad_tick(&sec[k], &st[c][k], v);
+        if ((float)v != y[c][i]) diff++;
+        if (i >= half && i < late && (float)v != x[c][i]) changed++;
+      }
+    }
+    ck_assert_msg(diff == 0, "%d ch: %d samples differ from the plain cascade", nch, diff);
+    /* the high-pass and notch stay, so the flat stretch is not the input */
+    ck_assert_msg(changed > 0, "%d ch: flat stretch equals the input", nch);
+    for (int c = 0; c < nch; c++) {
+      free(x[c]);
+      free(y[c]);
+    }
+    mixstage__host_destroy(h);
+  }
+}
+END_TEST
+
+/* Every band flat or off and 0 dB output: the input comes back bit for bit. */
+START_TEST(test_eq_all_flat_is_identity) {
+  const int n = 4096;
+  mixstage__node_host *h = mk("eq", 2);
+  setp(h, "band2_type", 3);
+  setp(h, "band2_gain", 0.0);
+  setp(h, "band3_type", 5);
+  setp(h, "band3_gain", 0.0);
+  setp(h, "band5_type", 4);
+  setp(h, "band5_gain", 0.0);
+  float *x[2] = {fbuf(n), fbuf(n)}, *y[2] = {fbuf(n), fbuf(n)};
+  for (int c = 0; c < 2; c++) {
+    tu_noise(x[c], n, 0.9, 3u + (uint32_t)c);
+    memcpy(y[c], x[c], sizeof(float) * (size_t)n);
+  }
+  mixstage__host_process(h, y, n, NULL, 0);
+  for (int c = 0; c < 2; c++) {
+    ck_assert(memcmp(x[c], y[c], sizeof(float) * (size_t)n) == 0);
+    free(x[c]);
+    free(y[c]);
+  }
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* ---- limiter: true peak switched on mid-stream --------------------------- */
+
+/* A quiet opening (no limiting in either mode, so the gain paths agree),
+ * then a loud passage with content near Nyquist.  Limiter A detects true
+ * peaks throughout; limiter B starts in sample-peak mode, so its detector
+ * is idle, and switches to true peak before the loud passage.  From the
+ * switch on, B must equal A bit for bit; had the rebuilt detector missed
+ * any history, B would under-read the first loud peaks. */
+START_TEST(test_limiter_true_peak_switch) {
+  const int n = 24000, sw = 9600 + 13; /* off the control grid */
+  mixstage__node_host *a = mk("limiter", 2), *b = mk("limiter", 2);
+  setp(a, "ceiling", -1.0);
+  setp(b, "ceiling", -1.0);
+  setp(a, "true_peak", 1.0);
+  setp(b, "true_peak", 0.0);
+  float *xa[2] = {fbuf(n), fbuf(n)}, *xb[2] = {fbuf(n), fbuf(n)};
+  for (int c = 0; c < 2; c++) {
+    tu_noise(xa[c], n, 1.0, 21u + (uint32_t)c);
+    for (int i = 0; i < n; i++) {
+      double hf = sin(2.0 * 3.14159265358979 * 19500.0 * i / FS + c);
+      double amp = i < 12000 ? 0.05 : 0.9;
+      xa[c][i] = (float)(amp * (0.6 * xa[c][i] + 0.5 * hf));
+    }
+    memcpy(xb[c], xa[c], sizeof(float) * (size_t)n);
+  }
+  mixstage__host_process(a, xa, n, NULL, 0);
+  mixstage__host_process(b, xb, sw, NULL, 0);
+  setp(b, "true_peak", 1.0);
+  float *rest[2] = {xb[0] + sw, xb[1] + sw};
+  mixstage__host_process(b, rest, n - sw, NULL, 0);
+  int diff = 0;
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < n; i++)
+      if (xa[c][i] != xb[c][i]) diff++;
+  ck_assert_msg(diff == 0, "%d samples differ from the limiter that ran true peak all along", diff);
+  /* and the loud passage was limited (the test exercises the detector) */
+  ck_assert(mixstage__host_gain_reduction(a) > 1.0f);
+  for (int c = 0; c < 2; c++) {
+    free(xa[c]);
+    free(xb[c]);
+  }
+  mixstage__host_destroy(a);
+  mixstage__host_destroy(b);
+}
+END_TEST
+
+/* ---- oversampler memory ------------------------------------------------- */
+
+/* Runs x[0 .. n-1] through up() and down() in 32-frame calls; out may be NULL. */
+static void os_run(mixstage__oversampler *os, float *const *x, int nch, int n, float *const *out) {
+  float blk[2][MIXSTAGE_OS_MAX_FRAMES];
+  for (int d = 0; d < n; d += MIXSTAGE_OS_MAX_FRAMES) {
+    int m = n - d < MIXSTAGE_OS_MAX_FRAMES ? n - d : MIXSTAGE_OS_MAX_FRAMES;
+    const float *ip[2];
+    float *op[2];
+    for (int c = 0; c < nch; c++) {
+      memcpy(blk[c], x[c] + d, sizeof(float) * (size_t)m);
+      ip[c] = blk[c];
+      op[c] = blk[c];
+    }
+    mixstage__os_up(os, ip, m);
+    mixstage__os_down(os, op, m);
+    if (out)
+      for (int c = 0; c < nch; c++) memcpy(out[c] + d, blk[c], sizeof(float) * (size_t)m);
+  }
+}
+
+/* One oversampler runs a long history then new input; a second is reset,
+ * fed only the last MIXSTAGE_OS_MEMORY_FRAMES frames of that history, then
+ * the same new input: their outputs must agree bit for bit.  A third is
+ * fed only 100 frames, less than the shortest real memory (127 frames at
+ * 2x), and must differ: the test can tell a memory that is too short. */
+START_TEST(test_os_memory) {
+  const int hist = 5000, fresh = 3000, M = MIXSTAGE_OS_MEMORY_FRAMES;
+  for (int f = 2; f <= 8; f *= 2) {
+    mixstage__oversampler a, b, h;
+    ck_assert_int_eq(mixstage__os_init(&a, NULL, 2, f), MIXSTAGE_OK);
+    ck_assert_int_eq(mixstage__os_init(&b, NULL, 2, f), MIXSTAGE_OK);
+    ck_assert_int_eq(mixstage__os_init(&h, NULL, 2, f), MIXSTAGE_OK);
+    float *x[2] = {fbuf(hist), fbuf(hist)}, *y[2] = {fbuf(fresh), fbuf(fresh)};
+    float *oa[2] = {fbuf(fresh), fbuf(fresh)}, *ob[2] = {fbuf(fresh), fbuf(fresh)};
+    float *oh[2] = {fbuf(fresh), fbuf(fresh)};
+    for (int c = 0; c < 2; c++) {
+      tu_noise(x[c], hist, 0.8, 31u + (uint32_t)c);
+      tu_noise(y[c], fresh, 0.8, 41u + (uint32_t)c);
+    }
+    float *tail[2] = {x[0] + hist - M, x[1] + hist - M};
+    float *half[2] = {x[0] + hist - 100, x[1] + hist - 100};
+    os_run(&a, x, 2, hist, NULL);
+    os_run(&b, tail, 2, M, NULL);
+    os_run(&h, half, 2, 100, NULL);
+    os_run(&a, y, 2, fresh, oa);
+    os_run(&b, y, 2, fresh, ob);
+    os_run(&h, y, 2, fresh, oh);
+    int diff = 0, diff_h = 0;
+    for (int c = 0; c < 2; c++)
+      for (int i = 0; i < fresh; i++) {
+        if (oa[c][i] != ob[c][i]) diff++;
+        if (oa[c][i] != oh[c][i]) diff_h++;
+      }
+    ck_assert_msg(diff == 0, "%dx: %d samples depend on input older than the memory", f, diff);
+    ck_assert_msg(diff_h > 0, "%dx: 100 frames of memory already suffice: test is blind", f);
+    for (int c = 0; c < 2; c++) {
+      free(x[c]);
+      free(y[c]);
+      free(oa[c]);
+      free(ob[c]);
+      free(oh[c]);
+    }
+    mixstage__os_fini(&a, NULL);
+    mixstage__os_fini(&b, NULL);
+    mixstage__os_fini(&h, NULL);
+  }
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("kernels");
+  TCase *tc = tcase_create("fast paths");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_fast_log2_exp2);
+  tcase_add_test(tc, test_comp_skip_exact);
+  tcase_add_test(tc, test_eq_flat_skip_exact);
+  tcase_add_test(tc, test_eq_all_flat_is_identity);
+  tcase_add_test(tc, test_limiter_true_peak_switch);
+  tcase_add_test(tc, test_os_memory);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
