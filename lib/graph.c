@@ -132,6 +132,7 @@ MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *g) {
     unit_free(g, &s->u);
     mixstage__lane_free(g, s->clip_gain.lane);
     mixstage__gfree(g, s->src.owned);
+    mixstage__gfree(g, s->source_path);
     mixstage__gfree(g, s);
   }
   for (int i = 0; i < g->bus_count; i++) {
@@ -249,6 +250,8 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *s, const fl
     memcpy(owned, data, (size_t)frames * (size_t)channels * sizeof(float));
   }
   mixstage__gfree(g, s->src.owned);
+  mixstage__gfree(g, s->source_path);
+  s->source_path = NULL;
   memset(&s->src, 0, sizeof s->src);
   s->src.kind = 1;
   s->src.owned = owned;
@@ -262,22 +265,40 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *s, const char
   if (!s) return MIXSTAGE_ENULL;
   mixstage_graph *g = s->u.graph;
   if (!path) return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source file path is NULL", s->u.name);
+  /* The path is copied first, so that running out of memory for it leaves
+   * the old source in place. */
+  size_t plen = strlen(path) + 1;
+  char *copy = mixstage__galloc(g, plen, 1);
+  if (!copy) return mixstage__fail(g, MIXSTAGE_ENOMEM, "strip '%s': out of memory", s->u.name);
+  memcpy(copy, path, plen);
   float *data = NULL;
   int64_t frames = 0;
   int ch = 0;
   char why[MIXSTAGE__ERR_MAX / 2];
   why[0] = '\0';
   int rc = mixstage_audio_read(path, g->sample_rate, &data, &frames, &ch, NULL, why, sizeof why);
-  if (rc != MIXSTAGE_OK)
+  if (rc != MIXSTAGE_OK) {
+    mixstage__gfree(g, copy);
     return mixstage__fail(g, rc, "strip '%s': %s", s->u.name, why[0] ? why : mixstage_strerror(rc));
+  }
   if (ch > s->u.channels) {
     mixstage_free(data);
+    mixstage__gfree(g, copy);
     return mixstage__fail(g, MIXSTAGE_ECHANNELS, "strip '%s': file '%s' has %d channels, the strip %d",
                           s->u.name, path, ch, s->u.channels);
   }
   rc = mixstage_strip_set_source_buffer(s, data, ch, frames, 1);
   mixstage_free(data);
-  return rc;
+  if (rc != MIXSTAGE_OK) {
+    mixstage__gfree(g, copy);
+    return rc;
+  }
+  s->source_path = copy; /* after set_source_buffer(), which clears it */
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_strip_source_path(const mixstage_strip *s) {
+  return s ? s->source_path : NULL;
 }
 
 MIXSTAGE_EXPORT int mixstage_strip_set_source_callback(mixstage_strip *s, mixstage_pull_fn fn,
@@ -293,6 +314,8 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_callback(mixstage_strip *s, mixsta
     return mixstage__fail(g, MIXSTAGE_ERANGE, "strip '%s': source length %lld is invalid", s->u.name,
                           (long long)length);
   mixstage__gfree(g, s->src.owned);
+  mixstage__gfree(g, s->source_path);
+  s->source_path = NULL;
   memset(&s->src, 0, sizeof s->src);
   s->src.kind = 2;
   s->src.fn = fn;
@@ -575,30 +598,37 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_send_target(mixstage_send *s) { return s 
 
 /* ---- lanes of strips, buses and sends --------------------------------------------- */
 
-static mixstage_lane *param_lane(mixstage_graph *g, mixstage__param *p, int *error) {
+static mixstage_lane *param_lane(mixstage_graph *g, mixstage__param *p, int owner_kind, const void *owner,
+                                 int *error) {
   if (!p->lane) {
     p->lane = mixstage__galloc(g, 1, sizeof *p->lane);
     if (!p->lane) {
-      set_err(error, mixstage__fail(g, MIXSTAGE_ENOMEM, "lane %s: out of memory", p->info->name));
+      char what[MIXSTAGE__ERR_MAX / 2];
+      set_err(error, mixstage__fail(g, MIXSTAGE_ENOMEM, "%s: out of memory",
+                                    mixstage__lane_label(what, sizeof what, owner_kind, owner, p->info->name)));
       return NULL;
     }
     p->lane->graph = g;
     p->lane->info = p->info;
+    p->lane->owner_kind = owner_kind;
+    p->lane->owner = owner;
   }
   set_err(error, MIXSTAGE_OK);
   return p->lane;
 }
 
-mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int *error);
-mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int *error) {
-  return param_lane(g, p, error);
+mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int owner_kind, const void *owner,
+                                    int *error);
+mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int owner_kind, const void *owner,
+                                    int *error) {
+  return param_lane(g, p, owner_kind, owner, error);
 }
 
 static mixstage_lane *unit_lane(mixstage__unit *u, int which, int *error) {
   switch (which) {
-  case MIXSTAGE_STRIP_FADER: return param_lane(u->graph, &u->fader, error);
-  case MIXSTAGE_STRIP_PAN: return param_lane(u->graph, &u->pan, error);
-  case MIXSTAGE_STRIP_WIDTH: return param_lane(u->graph, &u->width, error);
+  case MIXSTAGE_STRIP_FADER: return param_lane(u->graph, &u->fader, MIXSTAGE__OWNER_UNIT, u, error);
+  case MIXSTAGE_STRIP_PAN: return param_lane(u->graph, &u->pan, MIXSTAGE__OWNER_UNIT, u, error);
+  case MIXSTAGE_STRIP_WIDTH: return param_lane(u->graph, &u->width, MIXSTAGE__OWNER_UNIT, u, error);
   default:
     set_err(error, mixstage__fail(u->graph, MIXSTAGE_ENOTFOUND, "%s '%s': no automatable parameter %d",
                                   mixstage__unit_what(u), u->name, which));
@@ -611,7 +641,8 @@ MIXSTAGE_EXPORT mixstage_lane *mixstage_strip_lane(mixstage_strip *s, int which,
     set_err(error, MIXSTAGE_ENULL);
     return NULL;
   }
-  if (which == MIXSTAGE_STRIP_CLIP_GAIN) return param_lane(s->u.graph, &s->clip_gain, error);
+  if (which == MIXSTAGE_STRIP_CLIP_GAIN)
+    return param_lane(s->u.graph, &s->clip_gain, MIXSTAGE__OWNER_UNIT, &s->u, error);
   return unit_lane(&s->u, which, error);
 }
 
@@ -628,5 +659,27 @@ MIXSTAGE_EXPORT mixstage_lane *mixstage_send_lane(mixstage_send *s, int *error) 
     set_err(error, MIXSTAGE_ENULL);
     return NULL;
   }
-  return param_lane(s->graph, &s->level, error);
+  return param_lane(s->graph, &s->level, MIXSTAGE__OWNER_SEND, s, error);
 }
+
+/* Lookups that never create a lane: saving and inspection must not change
+ * the graph they look at. */
+static mixstage_lane *unit_find_lane(mixstage__unit *u, int which) {
+  switch (which) {
+  case MIXSTAGE_STRIP_FADER: return u->fader.lane;
+  case MIXSTAGE_STRIP_PAN: return u->pan.lane;
+  case MIXSTAGE_STRIP_WIDTH: return u->width.lane;
+  default: return NULL;
+  }
+}
+
+MIXSTAGE_EXPORT mixstage_lane *mixstage_strip_find_lane(mixstage_strip *s, int which) {
+  if (!s) return NULL;
+  return which == MIXSTAGE_STRIP_CLIP_GAIN ? s->clip_gain.lane : unit_find_lane(&s->u, which);
+}
+
+MIXSTAGE_EXPORT mixstage_lane *mixstage_bus_find_lane(mixstage_bus *b, int which) {
+  return b ? unit_find_lane(&b->u, which) : NULL;
+}
+
+MIXSTAGE_EXPORT mixstage_lane *mixstage_send_find_lane(mixstage_send *s) { return s ? s->level.lane : NULL; }

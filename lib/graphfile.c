@@ -26,10 +26,14 @@
 
 struct mixstage_graphfile {
   mixstage_graph *graph;
-  /* What the engine cannot report back, as loaded: {"strips": [...],
-   * "buses": [...], "mix": {...}} in the file's own shape.  Saving reads
-   * sources, sidechain keys and lanes from here by strip/bus name. */
-  json_t *kept;
+  /* Saving reads everything about the graph from the engine's getters; the
+   * document adds only what the engine cannot know: the directory source
+   * paths are written relative to (the loaded file's; NULL: as given), the
+   * paths recorded for strips without a file source, and the profiles. */
+  char *base_dir;
+  mixstage_strip **path_strips;
+  char **paths;
+  int npaths;
   mixstage_profile **profiles;
   char **bases;
   int nprofiles;
@@ -364,8 +368,6 @@ static int load_points(ctx *c, mixstage_lane *lane, json_t *arr, const char *pat
     }
     if (get_num(c, pt, p, "value", lo, hi, 0, &value)) return c->status;
     if (get_word(c, pt, p, "curve", CURVES, 0, &curve)) return c->status;
-    /* Normalise what is kept for saving: the curve is always written. */
-    if (!json_object_get(pt, "curve")) json_object_set_new(pt, "curve", json_string("linear"));
     if (frame <= prev) {
       subpath(pv, p, "frame");
       return bad(c, MIXSTAGE_EFORMAT, pv, "%lld is not after the previous point's frame %lld", frame, prev);
@@ -593,23 +595,14 @@ static int load_sidechains(build *b, json_t *obj, const char *path, int unit, mi
   return MIXSTAGE_OK;
 }
 
+/* The engine reads the file and keeps the path as resolved here, which is
+ * what saving writes back (relative to the file's directory again). */
 static int load_source(ctx *c, mixstage_strip *s, const char *rel, const char *p) {
   char full[4096];
   if (rel[0] == '/' || !c->base_dir || !*c->base_dir) snprintf(full, sizeof full, "%s", rel);
   else snprintf(full, sizeof full, "%s/%s", c->base_dir, rel);
-  float *buf = NULL;
-  int64_t frames = 0;
-  int ch = 0;
-  char msg[512] = "";
-  int rc = mixstage_audio_read(full, mixstage_graph_sample_rate(c->g), &buf, &frames, &ch, NULL, msg, sizeof msg);
+  int rc = mixstage_strip_set_source_file(s, full);
   if (rc == MIXSTAGE_ENOTFOUND) return bad(c, rc, p, "source file \"%s\" not found (looked for %s)", rel, full);
-  if (rc != MIXSTAGE_OK) return bad(c, rc, p, "%s", msg);
-  if (ch > mixstage_strip_channels(s)) {
-    mixstage_free(buf);
-    return bad(c, MIXSTAGE_ECHANNELS, p, "\"%s\" has %d channels; the strip has %d", rel, ch, mixstage_strip_channels(s));
-  }
-  rc = mixstage_strip_set_source_buffer(s, buf, ch, frames, 1);
-  mixstage_free(buf);
   return engine(c, rc, p);
 }
 
@@ -896,18 +889,6 @@ done:
   return c->status;
 }
 
-/* What saving needs from the file and the engine cannot tell: the strips'
- * sources and every lane and sidechain key, kept in the file's shape. */
-static json_t *kept_from(json_t *root) {
-  json_t *k = json_object();
-  if (!k) return NULL;
-  json_t *s = json_object_get(root, "strips"), *b = json_object_get(root, "buses"), *m = json_object_get(root, "mix");
-  json_object_set_new(k, "strips", s ? json_deep_copy(s) : json_array());
-  json_object_set_new(k, "buses", b ? json_deep_copy(b) : json_array());
-  json_object_set_new(k, "mix", m ? json_deep_copy(m) : json_object());
-  return k;
-}
-
 MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_load_string(const char *text, const char *base_dir,
                                                                    const mixstage_graph_config *override,
                                                                    char *err, size_t errlen, int *error) {
@@ -933,7 +914,7 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_load_string(const char *t
     *error = bad(&c, MIXSTAGE_ENOMEM, "", "out of memory");
     return NULL;
   }
-  if (load_doc(&c, root, override, doc) == MIXSTAGE_OK && !(doc->kept = kept_from(root)))
+  if (load_doc(&c, root, override, doc) == MIXSTAGE_OK && base_dir && *base_dir && !(doc->base_dir = strdup(base_dir)))
     bad(&c, MIXSTAGE_ENOMEM, "", "out of memory");
   json_decref(root);
   *error = c.status;
@@ -1009,11 +990,7 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_wrap(mixstage_graph *grap
     return NULL;
   }
   mixstage_graphfile *doc = calloc(1, sizeof *doc);
-  json_t *root = json_object();
-  if (doc && root) doc->kept = kept_from(root);
-  json_decref(root);
-  if (!doc || !doc->kept) {
-    free(doc);
+  if (!doc) {
     mixstage_graph_destroy(graph);
     *error = MIXSTAGE_ENOMEM;
     return NULL;
@@ -1026,7 +1003,10 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_wrap(mixstage_graph *grap
 MIXSTAGE_EXPORT void mixstage_graphfile_destroy(mixstage_graphfile *doc) {
   if (!doc) return;
   mixstage_graph_destroy(doc->graph);
-  json_decref(doc->kept);
+  free(doc->base_dir);
+  for (int i = 0; i < doc->npaths; i++) free(doc->paths[i]);
+  free(doc->paths);
+  free(doc->path_strips);
   for (int i = 0; i < doc->nprofiles; i++) {
     mixstage_profile_destroy(doc->profiles[i]);
     free(doc->bases[i]);
@@ -1091,26 +1071,30 @@ MIXSTAGE_EXPORT int mixstage_graphfile_add_profile(mixstage_graphfile *doc, cons
   return MIXSTAGE_OK;
 }
 
-static json_t *kept_unit(const json_t *kept, const char *list, const char *name) {
-  size_t i;
-  json_t *u;
-  json_array_foreach(json_object_get(kept, list), i, u) {
-    const char *n = json_string_value(json_object_get(u, "name"));
-    if (n && strcmp(n, name) == 0) return u;
-  }
-  return NULL;
-}
-
 MIXSTAGE_EXPORT int mixstage_graphfile_set_source_path(mixstage_graphfile *doc, const char *strip_name,
                                                        const char *path) {
   if (!doc || !strip_name || !path) return MIXSTAGE_ENULL;
-  if (!mixstage_graph_find_strip(doc->graph, strip_name)) return MIXSTAGE_ENOTFOUND;
-  json_t *u = kept_unit(doc->kept, "strips", strip_name);
-  if (!u) {
-    u = json_pack("{ss}", "name", strip_name);
-    if (!u || json_array_append_new(json_object_get(doc->kept, "strips"), u)) return MIXSTAGE_ENOMEM;
+  mixstage_strip *s = mixstage_graph_find_strip(doc->graph, strip_name);
+  if (!s) return MIXSTAGE_ENOTFOUND;
+  char *copy = strdup(path);
+  if (!copy) return MIXSTAGE_ENOMEM;
+  for (int i = 0; i < doc->npaths; i++)
+    if (doc->path_strips[i] == s) {
+      free(doc->paths[i]);
+      doc->paths[i] = copy;
+      return MIXSTAGE_OK;
+    }
+  mixstage_strip **ns = realloc(doc->path_strips, sizeof *ns * (size_t)(doc->npaths + 1));
+  if (ns) doc->path_strips = ns;
+  char **np = ns ? realloc(doc->paths, sizeof *np * (size_t)(doc->npaths + 1)) : NULL;
+  if (!np) {
+    free(copy);
+    return MIXSTAGE_ENOMEM;
   }
-  return json_object_set_new(u, "source", json_string(path)) ? MIXSTAGE_ENOMEM : MIXSTAGE_OK;
+  doc->paths = np;
+  doc->path_strips[doc->npaths] = s;
+  doc->paths[doc->npaths++] = copy;
+  return MIXSTAGE_OK;
 }
 
 /* ---- saving -------------------------------------------------------------- */
@@ -1225,95 +1209,247 @@ static void emit(sbuf *s, const json_t *j, int depth) {
   free(keys);
 }
 
-static json_t *jcopy_or_empty(const json_t *j, int obj) {
-  return j ? json_deep_copy(j) : obj ? json_object() : json_array();
-}
-
 static const char *role_str(int r) {
   const char *s = mixstage_role_name(r);
   return s ? s : "strip";
 }
 
-static json_t *save_node(mixstage_node *node, const json_t *kept_ins) {
-  json_t *n = json_object(), *params = json_object();
+/* ---- source paths relative to the graph file -------------------------------
+ * A source is written relative to the directory of the file being written
+ * when it lies under that directory, else as an absolute path, so that the
+ * saved file finds its sources wherever it is loaded from. */
+
+/* @p path made absolute (against the current directory) with ".", ".." and
+ * repeated slashes folded, lexically (no symlinks resolved: the loader joins
+ * paths the same way).  NULL when out of memory or without a cwd. */
+static char *abs_path(const char *path) {
+  char cwd[4096];
+  size_t n = strlen(path);
+  if (path[0] != '/' && !getcwd(cwd, sizeof cwd)) return NULL;
+  size_t cn = path[0] == '/' ? 0 : strlen(cwd);
+  char *in = malloc(cn + n + 2), *out = malloc(cn + n + 2);
+  if (!in || !out) {
+    free(in);
+    free(out);
+    return NULL;
+  }
+  snprintf(in, cn + n + 2, "%s/%s", path[0] == '/' ? "" : cwd, path);
+  size_t len = 0;
+  for (char *seg = in; *seg;) {
+    char *end = strchr(seg, '/');
+    size_t sl = end ? (size_t)(end - seg) : strlen(seg);
+    if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+      while (len > 0 && out[len - 1] != '/') len--;
+      if (len > 0) len--; /* the slash before the dropped segment */
+    } else if (sl && !(sl == 1 && seg[0] == '.')) {
+      out[len++] = '/';
+      memcpy(out + len, seg, sl);
+      len += sl;
+    }
+    seg = end ? end + 1 : seg + sl;
+  }
+  if (len == 0) out[len++] = '/';
+  out[len] = 0;
+  free(in);
+  return out;
+}
+
+/* The text to write for engine path @p path in a file in directory @p dir
+ * (NULL: as given); malloc'd, NULL when out of memory. */
+static char *source_text(const char *path, const char *dir) {
+  if (!dir || !*dir) return strdup(path);
+  /* A path that was made by joining this directory and a relative name (as
+   * the loader does) gives that name back verbatim, "../" and all, so a
+   * loaded file saves to the same bytes. */
+  size_t dl = strlen(dir);
+  if (strncmp(path, dir, dl) == 0) {
+    const char *rest = path + dl;
+    if (dir[dl - 1] == '/' || rest[0] == '/') {
+      while (*rest == '/') rest++;
+      if (*rest) return strdup(rest);
+    }
+  }
+  char *a = abs_path(path), *d = abs_path(dir);
+  if (!a || !d) {
+    free(a);
+    free(d);
+    return strdup(path); /* no cwd (or no memory): write it as given */
+  }
+  size_t n = strlen(d);
+  char *res;
+  if (strcmp(d, "/") == 0 && a[1]) res = strdup(a + 1);
+  else if (strncmp(a, d, n) == 0 && a[n] == '/' && a[n + 1]) res = strdup(a + n + 1);
+  else res = strdup(a);
+  free(a);
+  free(d);
+  return res;
+}
+
+/* The directory of file @p path, malloc'd ("." for a bare name). */
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, path, n);
+    d[n] = 0;
+  }
+  return d;
+}
+
+/* ---- the document from the engine ------------------------------------------ */
+
+typedef struct saver {
+  const mixstage_graphfile *doc; /* NULL for a bare graph */
+  const char *dir;               /* sources relative to this; NULL: as given */
+  int oom;
+} saver;
+
+static json_t *checked(saver *sv, json_t *j) {
+  if (!j) sv->oom = 1;
+  return j;
+}
+
+static void set(saver *sv, json_t *obj, const char *key, json_t *v) {
+  if (!v || json_object_set_new(obj, key, v)) sv->oom = 1;
+}
+
+static void append(saver *sv, json_t *arr, json_t *v) {
+  if (!v || json_array_append_new(arr, v)) sv->oom = 1;
+}
+
+/* A lane's points, or NULL for no lane or an empty one: a lane without
+ * points does nothing, and leaving it out keeps the canonical form unique. */
+static json_t *save_lane(saver *sv, const mixstage_lane *lane) {
+  int n = mixstage_lane_point_count(lane);
+  if (n <= 0) return NULL;
+  json_t *arr = checked(sv, json_array());
+  for (int i = 0; arr && i < n; i++) {
+    int64_t frame = 0;
+    double value = 0;
+    int curve = 0;
+    mixstage_lane_point(lane, i, &frame, &value, &curve);
+    append(sv, arr, json_pack("{sI sf ss}", "frame", (json_int_t)frame, "value", value, "curve",
+                              CURVES[curve >= 0 && curve <= 2 ? curve : 0]));
+  }
+  return arr;
+}
+
+static void put_lane(saver *sv, json_t *lanes, const char *name, const mixstage_lane *lane) {
+  json_t *pts = save_lane(sv, lane);
+  if (pts) set(sv, lanes, name, pts);
+}
+
+static json_t *save_node(saver *sv, mixstage_node *node) {
+  json_t *n = checked(sv, json_object()), *params = checked(sv, json_object()),
+         *lanes = checked(sv, json_object());
+  if (!n || !params || !lanes) {
+    json_decref(n);
+    json_decref(params);
+    json_decref(lanes);
+    return NULL;
+  }
   int np = mixstage_node_param_count(node);
   for (int i = 0; i < np; i++) {
     mixstage_param_info info;
     double v = 0;
-    if (mixstage_node_param_info(node, i, &info) == MIXSTAGE_OK && mixstage_node_get_param(node, info.id, &v) == MIXSTAGE_OK)
-      json_object_set_new(params, info.name, json_real(v));
+    if (mixstage_node_param_info(node, i, &info) != MIXSTAGE_OK) continue;
+    if (mixstage_node_get_param(node, info.id, &v) == MIXSTAGE_OK) set(sv, params, info.name, json_real(v));
+    put_lane(sv, lanes, info.name, mixstage_node_find_lane(node, info.id));
   }
-  json_object_set_new(n, "type", json_string(mixstage_node_type(node)));
-  json_object_set_new(n, "role", json_string(role_str(mixstage_node_role(node))));
-  json_object_set_new(n, "bypass", json_boolean(mixstage_node_bypass(node)));
-  json_object_set_new(n, "params", params);
-  /* Keys and lanes as loaded, if this is still the same kind of node. */
-  const char *kt = json_string_value(json_object_get(kept_ins, "type"));
-  int same = kt && strcmp(kt, mixstage_node_type(node)) == 0;
-  json_t *sc = same ? json_object_get(kept_ins, "sidechain") : NULL;
-  if (sc && json_is_object(sc) && !json_object_get(sc, "tap")) {
-    sc = json_deep_copy(sc);
-    json_object_set_new(sc, "tap", json_string("pre-fader"));
-  } else {
-    sc = sc && json_is_object(sc) ? json_deep_copy(sc) : json_null();
-  }
-  json_object_set_new(n, "sidechain", sc);
-  json_object_set_new(n, "lanes", jcopy_or_empty(same ? json_object_get(kept_ins, "lanes") : NULL, 1));
+  set(sv, n, "type", json_string(mixstage_node_type(node)));
+  set(sv, n, "role", json_string(role_str(mixstage_node_role(node))));
+  set(sv, n, "bypass", json_boolean(mixstage_node_bypass(node)));
+  set(sv, n, "params", params);
+  set(sv, n, "lanes", lanes);
+  mixstage_strip *ks = mixstage_node_sidechain_strip(node);
+  mixstage_bus *kb = mixstage_node_sidechain_bus(node);
+  json_t *sc;
+  if (ks || kb)
+    sc = json_pack("{ss ss}", ks ? "strip" : "bus", ks ? mixstage_strip_name(ks) : mixstage_bus_name(kb), "tap",
+                   TAPS[mixstage_node_sidechain_tap(node) == MIXSTAGE_TAP_POST_FADER]);
+  else
+    sc = json_null();
+  set(sv, n, "sidechain", sc);
   return n;
 }
 
-static json_t *save_send(mixstage_send *snd, const json_t *kept_send) {
+static json_t *save_send(saver *sv, mixstage_send *snd) {
+  json_t *lanes = checked(sv, json_object());
+  if (lanes) put_lane(sv, lanes, "level", mixstage_send_find_lane(snd));
   return json_pack("{ss sf ss ss sb so}", "to", mixstage_bus_name(mixstage_send_target(snd)), "level",
                    mixstage_send_level_db(snd), "tap", TAPS[mixstage_send_tap(snd) ? 1 : 0], "role",
-                   role_str(mixstage_send_role(snd)), "mute", mixstage_send_mute(snd), "lanes",
-                   jcopy_or_empty(json_object_get(kept_send, "lanes"), 1));
+                   role_str(mixstage_send_role(snd)), "mute", mixstage_send_mute(snd), "lanes", lanes);
 }
 
-static json_t *save_unit(mixstage_strip *s, mixstage_bus *bus, const json_t *kept) {
-  json_t *u = json_object(), *ins = json_array(), *sends = json_array();
-  const json_t *kins = json_object_get(kept, "inserts"), *ksends = json_object_get(kept, "sends");
+static json_t *save_source(saver *sv, mixstage_strip *s) {
+  const char *p = mixstage_strip_source_path(s);
+  if (p) {
+    char *t = source_text(p, sv->dir);
+    json_t *j = t ? json_string(t) : NULL;
+    free(t);
+    return j;
+  }
+  /* No file in the engine: a path recorded on the document, as given. */
+  if (sv->doc)
+    for (int i = 0; i < sv->doc->npaths; i++)
+      if (sv->doc->path_strips[i] == s) return json_string(sv->doc->paths[i]);
+  return json_null();
+}
+
+static json_t *save_unit(saver *sv, mixstage_strip *s, mixstage_bus *bus) {
+  json_t *u = checked(sv, json_object()), *ins = checked(sv, json_array()), *sends = checked(sv, json_array()),
+         *lanes = checked(sv, json_object());
+  if (!u || !ins || !sends || !lanes) {
+    json_decref(u);
+    json_decref(ins);
+    json_decref(sends);
+    json_decref(lanes);
+    return NULL;
+  }
   int nn = s ? mixstage_strip_node_count(s) : mixstage_bus_node_count(bus);
-  for (int i = 0; i < nn; i++)
-    json_array_append_new(ins, save_node(s ? mixstage_strip_node(s, i) : mixstage_bus_node(bus, i), json_array_get(kins, (size_t)i)));
+  for (int i = 0; i < nn; i++) append(sv, ins, save_node(sv, s ? mixstage_strip_node(s, i) : mixstage_bus_node(bus, i)));
   int nsend = s ? mixstage_strip_send_count(s) : mixstage_bus_send_count(bus);
-  for (int i = 0; i < nsend; i++)
-    json_array_append_new(sends, save_send(s ? mixstage_strip_send(s, i) : mixstage_bus_send(bus, i), json_array_get(ksends, (size_t)i)));
-  json_object_set_new(u, "inserts", ins);
-  json_object_set_new(u, "sends", sends);
-  json_object_set_new(u, "lanes", jcopy_or_empty(json_object_get(kept, "lanes"), 1));
+  for (int i = 0; i < nsend; i++) append(sv, sends, save_send(sv, s ? mixstage_strip_send(s, i) : mixstage_bus_send(bus, i)));
+  set(sv, u, "inserts", ins);
+  set(sv, u, "sends", sends);
+  /* Lane names index STRIP_LANES by MIXSTAGE_STRIP_*; buses have no clip gain. */
+  for (int w = s ? MIXSTAGE_STRIP_CLIP_GAIN : MIXSTAGE_STRIP_FADER; w <= MIXSTAGE_STRIP_WIDTH; w++)
+    put_lane(sv, lanes, STRIP_LANES[w], s ? mixstage_strip_find_lane(s, w) : mixstage_bus_find_lane(bus, w));
+  set(sv, u, "lanes", lanes);
   if (s) {
     char color[8];
     snprintf(color, sizeof color, "#%06x", (unsigned)(mixstage_strip_color(s) & 0xffffffu));
-    json_t *src = json_object_get(kept, "source");
-    json_object_set_new(u, "name", json_string(mixstage_strip_name(s)));
-    json_object_set_new(u, "channels", json_integer(mixstage_strip_channels(s)));
-    json_object_set_new(u, "color", json_string(color));
-    json_object_set_new(u, "source", src && json_is_string(src) ? json_deep_copy(src) : json_null());
-    json_object_set_new(u, "clip_gain", json_real(mixstage_strip_clip_gain_db(s)));
-    json_object_set_new(u, "fader", json_real(mixstage_strip_fader_db(s)));
-    json_object_set_new(u, "pan", json_real(mixstage_strip_pan(s)));
-    json_object_set_new(u, "width", json_real(mixstage_strip_width(s)));
-    json_object_set_new(u, "mute", json_boolean(mixstage_strip_mute(s)));
-    json_object_set_new(u, "solo", json_boolean(mixstage_strip_solo(s)));
-    json_object_set_new(u, "polarity", json_boolean(mixstage_strip_polarity(s)));
-    json_object_set_new(u, "output", json_string(mixstage_bus_name(mixstage_strip_output(s))));
+    set(sv, u, "name", json_string(mixstage_strip_name(s)));
+    set(sv, u, "channels", json_integer(mixstage_strip_channels(s)));
+    set(sv, u, "color", json_string(color));
+    set(sv, u, "source", save_source(sv, s));
+    set(sv, u, "clip_gain", json_real(mixstage_strip_clip_gain_db(s)));
+    set(sv, u, "fader", json_real(mixstage_strip_fader_db(s)));
+    set(sv, u, "pan", json_real(mixstage_strip_pan(s)));
+    set(sv, u, "width", json_real(mixstage_strip_width(s)));
+    set(sv, u, "mute", json_boolean(mixstage_strip_mute(s)));
+    set(sv, u, "solo", json_boolean(mixstage_strip_solo(s)));
+    set(sv, u, "polarity", json_boolean(mixstage_strip_polarity(s)));
+    set(sv, u, "output", json_string(mixstage_bus_name(mixstage_strip_output(s))));
   } else {
-    json_object_set_new(u, "channels", json_integer(mixstage_bus_channels(bus)));
-    json_object_set_new(u, "fader", json_real(mixstage_bus_fader_db(bus)));
-    json_object_set_new(u, "pan", json_real(mixstage_bus_pan(bus)));
-    json_object_set_new(u, "width", json_real(mixstage_bus_width(bus)));
-    json_object_set_new(u, "mute", json_boolean(mixstage_bus_mute(bus)));
+    set(sv, u, "channels", json_integer(mixstage_bus_channels(bus)));
+    set(sv, u, "fader", json_real(mixstage_bus_fader_db(bus)));
+    set(sv, u, "pan", json_real(mixstage_bus_pan(bus)));
+    set(sv, u, "width", json_real(mixstage_bus_width(bus)));
+    set(sv, u, "mute", json_boolean(mixstage_bus_mute(bus)));
     if (mixstage_bus_kind_of(bus) != MIXSTAGE_BUS_MIX) {
-      json_object_set_new(u, "name", json_string(mixstage_bus_name(bus)));
-      json_object_set_new(u, "kind", json_string(KINDS[mixstage_bus_kind_of(bus) == MIXSTAGE_BUS_RETURN]));
-      json_object_set_new(u, "output", json_string(mixstage_bus_name(mixstage_bus_output(bus))));
+      set(sv, u, "name", json_string(mixstage_bus_name(bus)));
+      set(sv, u, "kind", json_string(KINDS[mixstage_bus_kind_of(bus) == MIXSTAGE_BUS_RETURN]));
+      set(sv, u, "output", json_string(mixstage_bus_name(mixstage_bus_output(bus))));
     }
   }
   return u;
 }
 
-static char *doc_text(mixstage_graph *g, const json_t *kept, mixstage_profile *const *profiles,
-                      char *const *bases, int nprofiles) {
+static char *doc_text(mixstage_graph *g, const mixstage_graphfile *doc, const char *dir) {
+  saver sv = {doc, dir, 0};
   json_t *root = json_object(), *buses = json_array(), *strips = json_array(), *profs = json_array();
   if (!root || !buses || !strips || !profs) {
     json_decref(root);
@@ -1322,38 +1458,34 @@ static char *doc_text(mixstage_graph *g, const json_t *kept, mixstage_profile *c
     json_decref(profs);
     return NULL;
   }
-  json_object_set_new(root, "format", json_string(FORMAT_NAME));
-  json_object_set_new(root, "version", json_integer(MIXSTAGE_GRAPHFILE_VERSION));
-  json_object_set_new(root, "sample_rate", json_real(mixstage_graph_sample_rate(g)));
-  json_object_set_new(root, "max_block", json_integer(mixstage_graph_max_block(g)));
-  json_object_set_new(root, "tempo", json_real(mixstage_graph_tempo(g)));
-  json_object_set_new(root, "mix", save_unit(NULL, mixstage_graph_mix_bus(g), json_object_get(kept, "mix")));
-  for (int i = 1; i < mixstage_graph_bus_count(g); i++) {
-    mixstage_bus *b = mixstage_graph_bus(g, i);
-    json_array_append_new(buses, save_unit(NULL, b, kept_unit(kept, "buses", mixstage_bus_name(b))));
+  set(&sv, root, "format", json_string(FORMAT_NAME));
+  set(&sv, root, "version", json_integer(MIXSTAGE_GRAPHFILE_VERSION));
+  set(&sv, root, "sample_rate", json_real(mixstage_graph_sample_rate(g)));
+  set(&sv, root, "max_block", json_integer(mixstage_graph_max_block(g)));
+  set(&sv, root, "tempo", json_real(mixstage_graph_tempo(g)));
+  set(&sv, root, "mix", save_unit(&sv, NULL, mixstage_graph_mix_bus(g)));
+  for (int i = 1; i < mixstage_graph_bus_count(g); i++) append(&sv, buses, save_unit(&sv, NULL, mixstage_graph_bus(g, i)));
+  for (int i = 0; i < mixstage_graph_strip_count(g); i++) append(&sv, strips, save_unit(&sv, mixstage_graph_strip(g, i), NULL));
+  for (int i = 0; doc && i < doc->nprofiles; i++) {
+    const mixstage_profile *p = doc->profiles[i];
+    json_t *acts = checked(&sv, json_object());
+    for (int r = 0; acts && mixstage_role_name(r); r++)
+      set(&sv, acts, mixstage_role_name(r), json_string(ACTIONS[mixstage_profile_action(p, r)]));
+    append(&sv, profs, json_pack("{ss ss so ss sb sb sb}", "name", mixstage_profile_name(p), "base",
+                                 doc->bases[i], "actions", acts, "stems", STEMS[mixstage_profile_stems(p)],
+                                 "fx_stems", mixstage_profile_fx_stems(p), "mix", mixstage_profile_mix(p),
+                                 "reference", mixstage_profile_reference(p)));
   }
-  for (int i = 0; i < mixstage_graph_strip_count(g); i++) {
-    mixstage_strip *s = mixstage_graph_strip(g, i);
-    json_array_append_new(strips, save_unit(s, NULL, kept_unit(kept, "strips", mixstage_strip_name(s))));
-  }
-  for (int i = 0; i < nprofiles; i++) {
-    const mixstage_profile *p = profiles[i];
-    json_t *acts = json_object();
-    for (int r = 0; mixstage_role_name(r); r++)
-      json_object_set_new(acts, mixstage_role_name(r), json_string(ACTIONS[mixstage_profile_action(p, r)]));
-    json_array_append_new(profs, json_pack("{ss ss so ss sb sb sb}", "name", mixstage_profile_name(p), "base",
-                                           bases[i], "actions", acts, "stems", STEMS[mixstage_profile_stems(p)],
-                                           "fx_stems", mixstage_profile_fx_stems(p), "mix", mixstage_profile_mix(p),
-                                           "reference", mixstage_profile_reference(p)));
-  }
-  json_object_set_new(root, "buses", buses);
-  json_object_set_new(root, "strips", strips);
-  json_object_set_new(root, "profiles", profs);
+  set(&sv, root, "buses", buses);
+  set(&sv, root, "strips", strips);
+  set(&sv, root, "profiles", profs);
   sbuf s = {0};
-  emit(&s, root, 0);
-  puts_(&s, "\n");
+  if (!sv.oom) {
+    emit(&s, root, 0);
+    puts_(&s, "\n");
+  }
   json_decref(root);
-  if (s.oom) {
+  if (sv.oom || s.oom) {
     free(s.p);
     return NULL;
   }
@@ -1362,12 +1494,12 @@ static char *doc_text(mixstage_graph *g, const json_t *kept, mixstage_profile *c
 
 MIXSTAGE_EXPORT char *mixstage_graphfile_to_string(const mixstage_graphfile *doc) {
   if (!doc || !doc->graph) return NULL;
-  return doc_text(doc->graph, doc->kept, doc->profiles, doc->bases, doc->nprofiles);
+  return doc_text(doc->graph, doc, doc->base_dir);
 }
 
 MIXSTAGE_EXPORT char *mixstage_graph_to_string(mixstage_graph *graph) {
   if (!graph) return NULL;
-  return doc_text(graph, NULL, NULL, NULL, 0);
+  return doc_text(graph, NULL, NULL);
 }
 
 /* Temporary file in the same directory, fsync, rename: a reader sees the
@@ -1415,8 +1547,10 @@ static int write_atomic(const char *path, const char *text, char *err, size_t er
 }
 
 MIXSTAGE_EXPORT int mixstage_graphfile_save(const mixstage_graphfile *doc, const char *path, char *err, size_t errlen) {
-  if (!doc || !path) return MIXSTAGE_ENULL;
-  char *t = mixstage_graphfile_to_string(doc);
+  if (!doc || !doc->graph || !path) return MIXSTAGE_ENULL;
+  char *dir = dir_of(path);
+  char *t = dir ? doc_text(doc->graph, doc, dir) : NULL;
+  free(dir);
   if (!t) return MIXSTAGE_ENOMEM;
   int rc = write_atomic(path, t, err, errlen);
   free(t);
@@ -1425,7 +1559,9 @@ MIXSTAGE_EXPORT int mixstage_graphfile_save(const mixstage_graphfile *doc, const
 
 MIXSTAGE_EXPORT int mixstage_graph_save(mixstage_graph *graph, const char *path, char *err, size_t errlen) {
   if (!graph || !path) return MIXSTAGE_ENULL;
-  char *t = mixstage_graph_to_string(graph);
+  char *dir = dir_of(path);
+  char *t = dir ? doc_text(graph, NULL, dir) : NULL;
+  free(dir);
   if (!t) return MIXSTAGE_ENOMEM;
   int rc = write_atomic(path, t, err, errlen);
   free(t);

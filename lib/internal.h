@@ -39,6 +39,7 @@ struct mixstage_lane {
   const mixstage_param_info *info;
   mixstage__point *points;
   int count, capacity;
+  int owner_kind; const void *owner; /* MIXSTAGE__OWNER_*, for messages */
 };
 
 /* One controllable value.  The control thread writes `target` (atomic); the
@@ -58,6 +59,9 @@ int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef);
 void mixstage__param_snap(mixstage__param *p, int64_t f);
 double mixstage__lane_eval(const mixstage_lane *lane, int64_t frame);
 void mixstage__lane_free(mixstage_graph *g, mixstage_lane *lane);
+enum { MIXSTAGE__OWNER_UNIT, MIXSTAGE__OWNER_NODE, MIXSTAGE__OWNER_SEND };
+/* "strip 'Vox' lane 'fader'": names a lane (made or about to be) in messages. */
+const char *mixstage__lane_label(char *buf, size_t n, int owner_kind, const void *owner, const char *param);
 
 /* ---- objects --------------------------------------------------------------- */
 
@@ -102,6 +106,11 @@ struct mixstage_node {
   int ctl_active;         /* smoothing in progress or lanes present */
   _Atomic float gr_db;
   _Atomic int64_t faults;
+  /* gain-reduction history (analysis.h): one point per control cell, a ring
+   * of grh_cap; survives prepare, freed by mixstage__unprepare (destroy) */
+  float *grh;
+  int64_t grh_cap, grh_n, grh_head;
+  int64_t grh_next; /* graph frame where the cell after the newest point starts */
   char label[MIXSTAGE__NAME_MAX + 64];
 };
 
@@ -148,6 +157,7 @@ struct mixstage__unit {
   int visited; /* scratch for graph walks */
   float *in[MIXSTAGE_MAX_CHANNELS]; /* post-clip-gain copy, when a bounce forks a strip */
   int need_in;
+  struct mixstage_meter *meter[2]; /* attached at PRE/POST tap (analysis.h), borrowed */
   struct mixstage__shadow *shadows; /* bounce forks run after this unit's chunk */
   struct mixstage__shadow *dag;     /* this unit's fork for the bounced profile, or NULL */
   int differs;                      /* the bounced profile changes this unit */
@@ -171,6 +181,7 @@ struct mixstage_strip {
   mixstage__param clip_gain;
   _Atomic int polarity_req;
   float clip_g0, clip_g1; /* linear clip gain incl. polarity */
+  char *source_path; /* as given to set_source_file(); NULL for other sources */
 };
 
 /* An input edge of a bus, in the fixed summing order. */
@@ -286,6 +297,16 @@ void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
 void mixstage__delay_clear(mixstage__delay *d);
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
 void mixstage__reset_runtime(mixstage_graph *g);
+
+/* meters.c: meters inside the graph.  push_planar is render-time (no
+ * allocation in histogram mode); the rest edit-time. */
+struct mixstage_meter;
+int mixstage__meter_push_planar(struct mixstage_meter *m, float *const *planar, int frames);
+int mixstage__meter_check(mixstage_graph *g, const mixstage__unit *u, int tap, const struct mixstage_meter *m,
+                          int out_channels);
+int mixstage__meter_restart(struct mixstage_meter *m);
+/* prepare.c: frees the runtime but keeps what outlives a prepare (GR histories) */
+void mixstage__unprepare_runtime(mixstage_graph *g);
 
 /* render.c: renders a prepared, located graph; out may be NULL (discard) */
 int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total);

@@ -4,7 +4,8 @@
 #include <string.h>
 #include "internal.h"
 
-mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int *error);
+mixstage_lane *mixstage__param_lane(mixstage_graph *g, mixstage__param *p, int owner_kind, const void *owner,
+                                    int *error);
 
 static void set_err(int *error, int v) {
   if (error) *error = v;
@@ -131,7 +132,8 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_node_graph(mixstage_node *n) { return n
 MIXSTAGE_EXPORT int mixstage_node_param_count(const mixstage_node *n) { return n ? n->cls->num_params : 0; }
 
 MIXSTAGE_EXPORT int mixstage_node_param_info(const mixstage_node *n, int index, mixstage_param_info *info) {
-  if (!n || !info) return MIXSTAGE_ENULL;
+  if (!n) return MIXSTAGE_ENULL;
+  if (!info) return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: parameter info pointer is NULL", mixstage_node_label(n));
   if (index < 0 || index >= n->cls->num_params)
     return mixstage__fail(n->graph, MIXSTAGE_ERANGE, "%s: parameter index %d is outside 0 .. %d",
                           mixstage_node_label(n), index, n->cls->num_params - 1);
@@ -140,7 +142,8 @@ MIXSTAGE_EXPORT int mixstage_node_param_info(const mixstage_node *n, int index, 
 }
 
 MIXSTAGE_EXPORT int mixstage_node_param_id(const mixstage_node *n, const char *name) {
-  if (!n || !name) return MIXSTAGE_ENULL;
+  if (!n) return MIXSTAGE_ENULL;
+  if (!name) return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: parameter name is NULL", mixstage_node_label(n));
   for (int i = 0; i < n->cls->num_params; i++)
     if (strcmp(n->cls->params[i].name, name) == 0) return n->cls->params[i].id;
   return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter named '%s'", mixstage_node_label(n), name);
@@ -161,7 +164,8 @@ MIXSTAGE_EXPORT int mixstage_node_set_param(mixstage_node *n, int id, double v) 
 }
 
 MIXSTAGE_EXPORT int mixstage_node_get_param(const mixstage_node *n, int id, double *v) {
-  if (!n || !v) return MIXSTAGE_ENULL;
+  if (!n) return MIXSTAGE_ENULL;
+  if (!v) return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: value pointer is NULL", mixstage_node_label(n));
   if (id < 0 || id >= n->cls->num_params)
     return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter with id %d", mixstage_node_label(n), id);
   *v = atomic_load_explicit(&n->params[id].target, memory_order_relaxed);
@@ -222,6 +226,22 @@ MIXSTAGE_EXPORT int mixstage_node_clear_sidechain(mixstage_node *n) {
   return MIXSTAGE_OK;
 }
 
+MIXSTAGE_EXPORT mixstage_strip *mixstage_node_sidechain_strip(mixstage_node *n) {
+  return n && n->key_unit && n->key_unit->kind == MIXSTAGE__UNIT_STRIP ? (mixstage_strip *)n->key_unit : NULL;
+}
+
+MIXSTAGE_EXPORT mixstage_bus *mixstage_node_sidechain_bus(mixstage_node *n) {
+  return n && n->key_unit && n->key_unit->kind == MIXSTAGE__UNIT_BUS ? (mixstage_bus *)n->key_unit : NULL;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_sidechain_tap(const mixstage_node *n) {
+  if (!n) return MIXSTAGE_ENULL;
+  if (!n->key_unit)
+    return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: has no sidechain key",
+                          mixstage_node_label(n));
+  return n->key_tap;
+}
+
 MIXSTAGE_EXPORT int mixstage_node_latency(const mixstage_node *n) { return n ? n->latency : 0; }
 MIXSTAGE_EXPORT int64_t mixstage_node_tail(const mixstage_node *n) { return n ? n->tail : 0; }
 MIXSTAGE_EXPORT double mixstage_node_gain_reduction_db(const mixstage_node *n) {
@@ -245,5 +265,9 @@ MIXSTAGE_EXPORT mixstage_lane *mixstage_node_lane(mixstage_node *n, int id, int 
                                   mixstage_node_label(n), n->cls->params[id].name));
     return NULL;
   }
-  return mixstage__param_lane(n->graph, &n->params[id], error);
+  return mixstage__param_lane(n->graph, &n->params[id], MIXSTAGE__OWNER_NODE, n, error);
+}
+
+MIXSTAGE_EXPORT mixstage_lane *mixstage_node_find_lane(mixstage_node *n, int id) {
+  return n && id >= 0 && id < n->cls->num_params ? n->params[id].lane : NULL;
 }

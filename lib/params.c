@@ -1,5 +1,6 @@
 /* Parameters: smoothing of control-thread changes, and automation lanes. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "internal.h"
 
@@ -47,6 +48,25 @@ void mixstage__param_snap(mixstage__param *p, int64_t f) {
 
 /* ---- lanes ---------------------------------------------------------------- */
 
+const char *mixstage__lane_label(char *buf, size_t n, int owner_kind, const void *owner, const char *param) {
+  if (!owner) {
+    snprintf(buf, n, "lane '%s'", param);
+  } else if (owner_kind == MIXSTAGE__OWNER_NODE) {
+    snprintf(buf, n, "%s lane '%s'", mixstage_node_label(owner), param);
+  } else if (owner_kind == MIXSTAGE__OWNER_SEND) {
+    const mixstage_send *s = owner;
+    snprintf(buf, n, "send '%s -> %s' lane '%s'", s->from->name, s->to->u.name, param);
+  } else {
+    const mixstage__unit *u = owner;
+    snprintf(buf, n, "%s '%s' lane '%s'", mixstage__unit_what(u), u->name, param);
+  }
+  return buf;
+}
+
+static const char *label(const mixstage_lane *lane, char *buf, size_t n) {
+  return mixstage__lane_label(buf, n, lane->owner_kind, lane->owner, lane->info->name);
+}
+
 void mixstage__lane_free(mixstage_graph *g, mixstage_lane *lane) {
   if (!lane) return;
   mixstage__gfree(g, lane->points);
@@ -87,14 +107,15 @@ double mixstage__lane_eval(const mixstage_lane *lane, int64_t f) {
 MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, double value, int curve) {
   if (!lane) return MIXSTAGE_ENULL;
   mixstage_graph *g = lane->graph;
+  char what[MIXSTAGE__ERR_MAX / 2];
   if (frame < 0)
-    return mixstage__fail(g, MIXSTAGE_ERANGE, "lane '%s': frame %lld is negative", lane->info->name,
+    return mixstage__fail(g, MIXSTAGE_ERANGE, "%s: frame %lld is negative", label(lane, what, sizeof what),
                           (long long)frame);
   if (!(value >= lane->info->min && value <= lane->info->max))
-    return mixstage__fail(g, MIXSTAGE_ERANGE, "lane '%s': value %g is outside %g .. %g",
-                          lane->info->name, value, lane->info->min, lane->info->max);
+    return mixstage__fail(g, MIXSTAGE_ERANGE, "%s: value %g is outside %g .. %g", label(lane, what, sizeof what),
+                          value, lane->info->min, lane->info->max);
   if (curve < MIXSTAGE_CURVE_LINEAR || curve > MIXSTAGE_CURVE_STEP)
-    return mixstage__fail(g, MIXSTAGE_ERANGE, "lane '%s': curve %d is not a curve", lane->info->name, curve);
+    return mixstage__fail(g, MIXSTAGE_ERANGE, "%s: curve %d is not a curve", label(lane, what, sizeof what), curve);
   int i = 0;
   while (i < lane->count && lane->points[i].frame < frame) i++;
   if (i < lane->count && lane->points[i].frame == frame) {
@@ -105,7 +126,7 @@ MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, 
   if (lane->count == lane->capacity) {
     int cap = lane->capacity ? lane->capacity * 2 : 16;
     mixstage__point *np = mixstage__galloc(g, (size_t)cap, sizeof *np);
-    if (!np) return mixstage__fail(g, MIXSTAGE_ENOMEM, "lane '%s': out of memory", lane->info->name);
+    if (!np) return mixstage__fail(g, MIXSTAGE_ENOMEM, "%s: out of memory", label(lane, what, sizeof what));
     if (lane->points) memcpy(np, lane->points, sizeof *np * (size_t)lane->count);
     mixstage__gfree(g, lane->points);
     lane->points = np;
@@ -126,6 +147,24 @@ MIXSTAGE_EXPORT int mixstage_lane_clear(mixstage_lane *lane) {
 }
 
 MIXSTAGE_EXPORT int mixstage_lane_point_count(const mixstage_lane *lane) { return lane ? lane->count : 0; }
+
+MIXSTAGE_EXPORT int mixstage_lane_point(const mixstage_lane *lane, int index, int64_t *frame, double *value,
+                                        int *curve) {
+  if (!lane) return MIXSTAGE_ENULL;
+  if (index < 0 || index >= lane->count) {
+    char what[MIXSTAGE__ERR_MAX / 2];
+    if (lane->count == 0)
+      return mixstage__fail(lane->graph, MIXSTAGE_ERANGE, "%s: has no points (asked for point %d)",
+                            label(lane, what, sizeof what), index);
+    return mixstage__fail(lane->graph, MIXSTAGE_ERANGE, "%s: point %d is outside 0 .. %d",
+                          label(lane, what, sizeof what), index, lane->count - 1);
+  }
+  const mixstage__point *p = &lane->points[index];
+  if (frame) *frame = p->frame;
+  if (value) *value = p->value;
+  if (curve) *curve = p->curve;
+  return MIXSTAGE_OK;
+}
 
 MIXSTAGE_EXPORT double mixstage_lane_value_at(const mixstage_lane *lane, int64_t frame) {
   return lane ? mixstage__lane_eval(lane, frame) : 0.0;

@@ -280,6 +280,552 @@ START_TEST(test_code_built_round_trip) {
 }
 END_TEST
 
+/* ---- engine getters ---------------------------------------------------------- */
+
+static int pull_silence(void *user, float *const *planar, int channels, int frames, int64_t position) {
+  (void)user;
+  (void)position;
+  for (int c = 0; c < channels; c++) memset(planar[c], 0, sizeof(float) * (size_t)frames);
+  return 0;
+}
+
+/* Every getter, with its NULL and error cases; errors leave a message that
+ * names the object. */
+START_TEST(test_getters) {
+  make_tmpdir();
+  write_demo_sources(tmpdir);
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *kick = mixstage_graph_add_strip(g, "Kick", 1, &err);
+  mixstage_strip *bass = mixstage_graph_add_strip(g, "Bass", 1, &err);
+  mixstage_bus *drums = mixstage_graph_add_bus(g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
+  mixstage_bus *room = mixstage_graph_add_bus(g, "Room", MIXSTAGE_BUS_RETURN, 2, &err);
+  ck_assert(kick && bass && drums && room);
+
+  /* Source paths: the path as given, in the engine's own copy. */
+  ck_assert_ptr_null(mixstage_strip_source_path(NULL));
+  ck_assert_ptr_null(mixstage_strip_source_path(kick));
+  char path[600];
+  snprintf(path, sizeof path, "%s/kick.wav", tmpdir);
+  ck_assert_int_eq(mixstage_strip_set_source_file(kick, path), MIXSTAGE_OK);
+  ck_assert_ptr_nonnull(mixstage_strip_source_path(kick));
+  ck_assert_str_eq(mixstage_strip_source_path(kick), path);
+  ck_assert_ptr_ne(mixstage_strip_source_path(kick), path);
+  /* A failed load keeps the previous source and its path. */
+  char missing[600];
+  snprintf(missing, sizeof missing, "%s/none.wav", tmpdir);
+  ck_assert_int_eq(mixstage_strip_set_source_file(kick, missing), MIXSTAGE_ENOTFOUND);
+  ck_assert_str_eq(mixstage_strip_source_path(kick), path);
+  ck_assert_int_eq(mixstage_strip_source_frames(kick), SRC_LEN);
+  /* A stereo file does not fit a mono strip: refused, path kept. */
+  char keys[600];
+  snprintf(keys, sizeof keys, "%s/keys.wav", tmpdir);
+  ck_assert_int_eq(mixstage_strip_set_source_file(kick, keys), MIXSTAGE_ECHANNELS);
+  ck_assert_str_eq(mixstage_strip_source_path(kick), path);
+  /* Buffer and callback sources have no path. */
+  float buf[64] = {0};
+  ck_assert_int_eq(mixstage_strip_set_source_file(bass, path), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(bass, buf, 1, 64, 1), MIXSTAGE_OK);
+  ck_assert_ptr_null(mixstage_strip_source_path(bass));
+  ck_assert_int_eq(mixstage_strip_set_source_file(bass, path), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(bass, pull_silence, NULL, 1, 64), MIXSTAGE_OK);
+  ck_assert_ptr_null(mixstage_strip_source_path(bass));
+
+  /* Sidechain keys. */
+  mixstage_node *comp = mixstage_strip_insert(bass, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node *eq = mixstage_strip_insert(bass, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert(comp && eq);
+  ck_assert_ptr_null(mixstage_node_sidechain_strip(NULL));
+  ck_assert_ptr_null(mixstage_node_sidechain_bus(NULL));
+  ck_assert_int_eq(mixstage_node_sidechain_tap(NULL), MIXSTAGE_ENULL);
+  ck_assert_ptr_null(mixstage_node_sidechain_strip(comp));
+  ck_assert_ptr_null(mixstage_node_sidechain_bus(comp));
+  ck_assert_int_eq(mixstage_node_sidechain_tap(comp), MIXSTAGE_ENOTFOUND);
+  ck_assert_msg(strstr(mixstage_graph_last_error(g), "strip 'Bass' insert 1 (compressor)"), "%s",
+                mixstage_graph_last_error(g));
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(comp, kick, MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+  ck_assert_ptr_eq(mixstage_node_sidechain_strip(comp), kick);
+  ck_assert_ptr_null(mixstage_node_sidechain_bus(comp));
+  ck_assert_int_eq(mixstage_node_sidechain_tap(comp), MIXSTAGE_TAP_POST_FADER);
+  ck_assert_int_eq(mixstage_node_set_sidechain_bus(comp, drums, MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
+  ck_assert_ptr_null(mixstage_node_sidechain_strip(comp));
+  ck_assert_ptr_eq(mixstage_node_sidechain_bus(comp), drums);
+  ck_assert_int_eq(mixstage_node_sidechain_tap(comp), MIXSTAGE_TAP_PRE_FADER);
+  /* A refused key (the eq takes none) leaves no key behind. */
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(eq, kick, MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_EUNSUPPORTED);
+  ck_assert_ptr_null(mixstage_node_sidechain_strip(eq));
+  ck_assert_int_eq(mixstage_node_clear_sidechain(comp), MIXSTAGE_OK);
+  ck_assert_ptr_null(mixstage_node_sidechain_bus(comp));
+  ck_assert_int_eq(mixstage_node_sidechain_tap(comp), MIXSTAGE_ENOTFOUND);
+
+  /* Lanes: found only once made; finding never makes one. */
+  int thr = mixstage_node_param_id(comp, "threshold");
+  ck_assert_int_ge(thr, 0);
+  ck_assert_ptr_null(mixstage_node_find_lane(NULL, thr));
+  ck_assert_ptr_null(mixstage_node_find_lane(comp, thr));
+  ck_assert_ptr_null(mixstage_node_find_lane(comp, thr)); /* still none */
+  ck_assert_ptr_null(mixstage_node_find_lane(comp, -1));
+  ck_assert_ptr_null(mixstage_node_find_lane(comp, mixstage_node_param_count(comp)));
+  mixstage_lane *nl = mixstage_node_lane(comp, thr, &err);
+  ck_assert_ptr_nonnull(nl);
+  ck_assert_ptr_eq(mixstage_node_find_lane(comp, thr), nl);
+  for (int w = MIXSTAGE_STRIP_CLIP_GAIN; w <= MIXSTAGE_STRIP_WIDTH; w++) {
+    ck_assert_ptr_null(mixstage_strip_find_lane(kick, w));
+    mixstage_lane *l = mixstage_strip_lane(kick, w, &err);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_eq(mixstage_strip_find_lane(kick, w), l);
+    if (w == MIXSTAGE_STRIP_CLIP_GAIN) {
+      ck_assert_ptr_null(mixstage_bus_find_lane(drums, w)); /* buses have no clip gain */
+      continue;
+    }
+    ck_assert_ptr_null(mixstage_bus_find_lane(drums, w));
+    l = mixstage_bus_lane(drums, w, &err);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_eq(mixstage_bus_find_lane(drums, w), l);
+  }
+  ck_assert_ptr_null(mixstage_strip_find_lane(NULL, MIXSTAGE_STRIP_FADER));
+  ck_assert_ptr_null(mixstage_strip_find_lane(kick, 4));
+  ck_assert_ptr_null(mixstage_strip_find_lane(kick, -1));
+  ck_assert_ptr_null(mixstage_bus_find_lane(NULL, MIXSTAGE_STRIP_FADER));
+  ck_assert_ptr_null(mixstage_bus_find_lane(drums, 4));
+  mixstage_send *snd = mixstage_strip_add_send(kick, room, -6.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err);
+  ck_assert_ptr_nonnull(snd);
+  ck_assert_ptr_null(mixstage_send_find_lane(NULL));
+  ck_assert_ptr_null(mixstage_send_find_lane(snd));
+  mixstage_lane *sl = mixstage_send_lane(snd, &err);
+  ck_assert_ptr_eq(mixstage_send_find_lane(snd), sl);
+
+  /* Points come back in time order, exactly as given; outputs may be NULL. */
+  ck_assert_int_eq(mixstage_lane_add_point(nl, 9600, -30.0, MIXSTAGE_CURVE_STEP), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_lane_add_point(nl, 0, -1.0 / 3.0, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_lane_add_point(nl, 4800, -12.5, MIXSTAGE_CURVE_EXPONENTIAL), MIXSTAGE_OK);
+  const int64_t want_f[] = {0, 4800, 9600};
+  const double want_v[] = {-1.0 / 3.0, -12.5, -30.0};
+  const int want_c[] = {MIXSTAGE_CURVE_LINEAR, MIXSTAGE_CURVE_EXPONENTIAL, MIXSTAGE_CURVE_STEP};
+  ck_assert_int_eq(mixstage_lane_point_count(nl), 3);
+  for (int i = 0; i < 3; i++) {
+    int64_t f = -1;
+    double v = 1;
+    int c = -1;
+    ck_assert_int_eq(mixstage_lane_point(nl, i, &f, &v, &c), MIXSTAGE_OK);
+    ck_assert_int_eq(f, want_f[i]);
+    ck_assert(v == want_v[i]); /* bit-exact: saving relies on it */
+    ck_assert_int_eq(c, want_c[i]);
+  }
+  ck_assert_int_eq(mixstage_lane_point(nl, 1, NULL, NULL, NULL), MIXSTAGE_OK);
+  int64_t f = 77;
+  double v = 77;
+  int c = 77;
+  ck_assert_int_eq(mixstage_lane_point(NULL, 0, &f, &v, &c), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_lane_point(nl, -1, &f, &v, &c), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_lane_point(nl, 3, &f, &v, &c), MIXSTAGE_ERANGE);
+  ck_assert_msg(strstr(mixstage_graph_last_error(g), "'threshold'"), "%s", mixstage_graph_last_error(g));
+  ck_assert(f == 77 && v == 77 && c == 77); /* untouched on error */
+  ck_assert_int_eq(mixstage_lane_point(sl, 0, &f, &v, &c), MIXSTAGE_ERANGE); /* empty lane */
+  /* A cleared lane still exists, with no points. */
+  ck_assert_int_eq(mixstage_lane_clear(nl), MIXSTAGE_OK);
+  ck_assert_ptr_eq(mixstage_node_find_lane(comp, thr), nl);
+  ck_assert_int_eq(mixstage_lane_point(nl, 0, &f, &v, &c), MIXSTAGE_ERANGE);
+  mixstage_graph_destroy(g);
+  remove_tmpdir();
+}
+END_TEST
+
+/* Renders @p frames of program (sources end after 1 s; lanes run longer)
+ * plus a short tail. */
+static int64_t render_len(mixstage_graph *g, int64_t frames, float **out) {
+  mixstage_render_config rc0;
+  mixstage_render_config_init(&rc0);
+  rc0.frames = frames;
+  rc0.max_tail_frames = 4800;
+  int64_t n = mixstage_graph_render_frames(g, &rc0);
+  ck_assert_msg(n > 0, "render_frames: %s", mixstage_graph_last_error(g));
+  *out = malloc(sizeof(float) * 2 * (size_t)n);
+  ck_assert_ptr_nonnull(*out);
+  int rc = mixstage_graph_render(g, &rc0, *out, n);
+  ck_assert_msg(rc == MIXSTAGE_OK, "render: %s", mixstage_graph_last_error(g));
+  return n;
+}
+
+#define PROGRAM (int64_t)(2.5 * FS)
+
+static void check_lane(mixstage_lane *l, int n, const int64_t *fr, const double *val, const int *cur) {
+  ck_assert_ptr_nonnull(l);
+  ck_assert_int_eq(mixstage_lane_point_count(l), n);
+  for (int i = 0; i < n; i++) {
+    int64_t f;
+    double v;
+    int c;
+    ck_assert_int_eq(mixstage_lane_point(l, i, &f, &v, &c), MIXSTAGE_OK);
+    ck_assert_int_eq(f, fr[i]);
+    ck_assert_msg(v == val[i], "point %d: %.17g != %.17g", i, v, val[i]);
+    ck_assert_int_eq(c, cur[i]);
+  }
+}
+
+/* A graph built in code with file sources, sidechain keys (a strip key
+ * post-fader and a bus key pre-fader) and lanes on a node parameter, a
+ * strip fader, a bus pan and a send level saves completely with
+ * mixstage_graph_save(): the loaded copy renders bit-identically and saves
+ * to the same bytes. */
+START_TEST(test_code_built_graph_saves_completely) {
+  make_tmpdir();
+  write_demo_sources(tmpdir);
+  int err;
+  char p[600], msg[1024];
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_bus *drums = mixstage_graph_add_bus(g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
+  mixstage_bus *room = mixstage_graph_add_bus(g, "Room", MIXSTAGE_BUS_RETURN, 2, &err);
+  mixstage_node *rv = mixstage_bus_insert(room, "reverb", MIXSTAGE_ROLE_MIX_FX, -1, &err);
+  const char *names[] = {"Kick", "Bass", "Vox"}, *files[] = {"kick.wav", "bass.wav", "vox.wav"};
+  mixstage_strip *st[3];
+  for (int i = 0; i < 3; i++) {
+    st[i] = mixstage_graph_add_strip(g, names[i], 1, &err);
+    snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
+    ck_assert_int_eq(mixstage_strip_set_source_file(st[i], p), MIXSTAGE_OK);
+  }
+  ck_assert(drums && room && rv);
+  ck_assert_int_eq(mixstage_strip_set_output(st[0], drums), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_strip_set_fader_db(st[0], -3.0), MIXSTAGE_OK);
+  /* Bass ducked by the kick after its fader; vox by the drum bus before. */
+  mixstage_node *bc = mixstage_strip_insert(st[1], "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node *vc = mixstage_strip_insert(st[2], "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert(bc && vc);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(bc, "ratio", 8.0), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(bc, st[0], MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_set_sidechain_bus(vc, drums, MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
+  mixstage_send *snd = mixstage_strip_add_send(st[2], room, -8.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err);
+  ck_assert_ptr_nonnull(snd);
+  /* Lanes with every curve; values that are not short decimals. */
+  const int64_t nf[] = {0, 24000, 60000}, ff[] = {1000, 30000, 90000}, pf[] = {0, 48000}, sf[] = {12000, 50000};
+  const double nv[] = {-40.0, -1.0 / 3.0, -25.0}, fv[] = {-12.0, 0.1, -2.0 / 7.0}, pv[] = {-0.7, 0.35},
+               sv[] = {-20.0, -6.0};
+  const int nc[] = {0, MIXSTAGE_CURVE_EXPONENTIAL, MIXSTAGE_CURVE_STEP}, fc[] = {0, MIXSTAGE_CURVE_LINEAR, MIXSTAGE_CURVE_EXPONENTIAL},
+            pc[] = {0, MIXSTAGE_CURVE_LINEAR}, sc[] = {0, MIXSTAGE_CURVE_STEP};
+  int thr = mixstage_node_param_id(bc, "threshold");
+  mixstage_lane *l[4] = {mixstage_node_lane(bc, thr, &err), mixstage_strip_lane(st[2], MIXSTAGE_STRIP_FADER, &err),
+                         mixstage_bus_lane(drums, MIXSTAGE_STRIP_PAN, &err), mixstage_send_lane(snd, &err)};
+  for (int i = 0; i < 3; i++) ck_assert_int_eq(mixstage_lane_add_point(l[0], nf[i], nv[i], nc[i]), MIXSTAGE_OK);
+  for (int i = 0; i < 3; i++) ck_assert_int_eq(mixstage_lane_add_point(l[1], ff[i], fv[i], fc[i]), MIXSTAGE_OK);
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(mixstage_lane_add_point(l[2], pf[i], pv[i], pc[i]), MIXSTAGE_OK);
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(mixstage_lane_add_point(l[3], sf[i], sv[i], sc[i]), MIXSTAGE_OK);
+  /* A lane made but left empty does nothing and is not written. */
+  ck_assert_ptr_nonnull(mixstage_strip_lane(st[0], MIXSTAGE_STRIP_WIDTH, &err));
+
+  /* Sources under the file's directory are written relative to it. */
+  char path[600];
+  snprintf(path, sizeof path, "%s/built.json", tmpdir);
+  ck_assert_int_eq(mixstage_graph_save(g, path, msg, sizeof msg), MIXSTAGE_OK);
+  char *t1 = read_text(path);
+  ck_assert_ptr_nonnull(strstr(t1, "\"source\": \"kick.wav\""));
+  ck_assert_ptr_nonnull(strstr(t1, "\"sidechain\": {\"strip\": \"Kick\", \"tap\": \"post-fader\"}"));
+  ck_assert_ptr_nonnull(strstr(t1, "\"sidechain\": {\"bus\": \"Drums\", \"tap\": \"pre-fader\"}"));
+  ck_assert_ptr_nonnull(strstr(t1, "\"curve\": \"exponential\", \"frame\": 24000, \"value\": -0.3333333333333333}"));
+  ck_assert_ptr_null(strstr(t1, "\"width\": []"));
+  /* Without a file, paths are written as given. */
+  char *bare = mixstage_graph_to_string(g);
+  snprintf(p, sizeof p, "\"source\": \"%s/kick.wav\"", tmpdir);
+  ck_assert_ptr_nonnull(strstr(bare, p));
+
+  mixstage_graph *g2 = mixstage_graph_load(path, NULL, msg, sizeof msg, &err);
+  ck_assert_msg(g2 != NULL, "%s", msg);
+  /* What the loaded graph says, through the same getters. */
+  mixstage_strip *b2 = mixstage_graph_find_strip(g2, "Bass"), *v2 = mixstage_graph_find_strip(g2, "Vox");
+  mixstage_node *bc2 = mixstage_strip_node(b2, 0), *vc2 = mixstage_strip_node(v2, 0);
+  ck_assert_ptr_eq(mixstage_node_sidechain_strip(bc2), mixstage_graph_find_strip(g2, "Kick"));
+  ck_assert_int_eq(mixstage_node_sidechain_tap(bc2), MIXSTAGE_TAP_POST_FADER);
+  ck_assert_ptr_eq(mixstage_node_sidechain_bus(vc2), mixstage_graph_find_bus(g2, "Drums"));
+  ck_assert_int_eq(mixstage_node_sidechain_tap(vc2), MIXSTAGE_TAP_PRE_FADER);
+  check_lane(mixstage_node_find_lane(bc2, thr), 3, nf, nv, nc);
+  check_lane(mixstage_strip_find_lane(v2, MIXSTAGE_STRIP_FADER), 3, ff, fv, fc);
+  check_lane(mixstage_bus_find_lane(mixstage_graph_find_bus(g2, "Drums"), MIXSTAGE_STRIP_PAN), 2, pf, pv, pc);
+  check_lane(mixstage_send_find_lane(mixstage_strip_send(v2, 0)), 2, sf, sv, sc);
+  ck_assert_ptr_null(mixstage_strip_find_lane(mixstage_graph_find_strip(g2, "Kick"), MIXSTAGE_STRIP_WIDTH));
+  snprintf(p, sizeof p, "%s/kick.wav", tmpdir);
+  ck_assert_str_eq(mixstage_strip_source_path(mixstage_graph_find_strip(g2, "Kick")), p);
+
+  /* Bit-identical renders over 2.5 s (lanes run to 1.9 s). */
+  float *a, *b;
+  int64_t na = render_len(g, PROGRAM, &a), nb = render_len(g2, PROGRAM, &b);
+  ck_assert_int_eq(na, nb);
+  ck_assert(memcmp(a, b, sizeof(float) * 2 * (size_t)na) == 0);
+  ck_assert(tu_peak(a, 2 * na) > 0.05);
+  /* The comparison would see a lost key: without it the bass is louder
+   * (8:1 ducking under every kick) and the render differs. */
+  float *c;
+  ck_assert_int_eq(mixstage_node_clear_sidechain(bc2), MIXSTAGE_OK);
+  int64_t nc2 = render_len(g2, PROGRAM, &c);
+  ck_assert(nc2 != na || memcmp(a, c, sizeof(float) * 2 * (size_t)na) != 0);
+  free(c);
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(bc2, mixstage_graph_find_strip(g2, "Kick"), MIXSTAGE_TAP_POST_FADER),
+                   MIXSTAGE_OK);
+
+  /* The loaded graph saves to the same bytes, in place or as a string
+   * loaded relative to the file's directory. */
+  char again[600];
+  snprintf(again, sizeof again, "%s/again.json", tmpdir);
+  ck_assert_int_eq(mixstage_graph_save(g2, again, msg, sizeof msg), MIXSTAGE_OK);
+  char *t2 = read_text(again);
+  ck_assert_str_eq(t2, t1);
+  mixstage_graphfile *doc = mixstage_graphfile_load_string(t1, tmpdir, NULL, msg, sizeof msg, &err);
+  ck_assert_msg(doc != NULL, "%s", msg);
+  char *t3 = mixstage_graphfile_to_string(doc);
+  ck_assert_str_eq(t3, t1);
+
+  /* Saved elsewhere, the sources are not under the file's directory: they
+   * are written as absolute, folded paths, and the copy still loads and
+   * renders the same. */
+  char sub[600], other[700];
+  snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+  ck_assert_int_eq(mkdir(sub, 0777), 0);
+  snprintf(other, sizeof other, "%s/other.json", sub);
+  ck_assert_int_eq(mixstage_graph_save(g, other, msg, sizeof msg), MIXSTAGE_OK);
+  char *t4 = read_text(other);
+  ck_assert_ptr_null(strstr(t4, "\"source\": \"kick.wav\""));
+  ck_assert_ptr_nonnull(strstr(t4, "\"source\": \"/"));
+  ck_assert_ptr_null(strstr(t4, "/./"));
+  ck_assert_ptr_null(strstr(t4, "/../"));
+  mixstage_graph *g3 = mixstage_graph_load(other, NULL, msg, sizeof msg, &err);
+  ck_assert_msg(g3 != NULL, "%s", msg);
+  float *d;
+  int64_t nd = render_len(g3, PROGRAM, &d);
+  ck_assert_int_eq(nd, na);
+  ck_assert(memcmp(a, d, sizeof(float) * 2 * (size_t)na) == 0);
+  free(d);
+  /* A file naming "../kick.wav" keeps that spelling when saved in place. */
+  char *t5 = strdup(t1), *t6 = NULL;
+  for (int i = 0; i < 3; i++) {
+    char q[32];
+    snprintf(q, sizeof q, "\"%s\"", files[i]);
+    char *at = strstr(t5, q);
+    ck_assert_ptr_nonnull(at);
+    size_t len6 = strlen(t5) + 4;
+    t6 = malloc(len6);
+    snprintf(t6, len6, "%.*s\"../%s%s", (int)(at - t5), t5, files[i], at + 1 + strlen(files[i]));
+    free(t5);
+    t5 = strdup(t6);
+    if (i < 2) free(t6);
+  }
+  snprintf(other, sizeof other, "%s/up.json", sub);
+  write_text(other, t6);
+  mixstage_graph *g4 = mixstage_graph_load(other, NULL, msg, sizeof msg, &err);
+  ck_assert_msg(g4 != NULL, "%s", msg);
+  ck_assert_int_eq(mixstage_graph_save(g4, other, msg, sizeof msg), MIXSTAGE_OK);
+  char *t7 = read_text(other);
+  ck_assert_str_eq(t7, t6);
+
+  free(a);
+  free(b);
+  free(bare);
+  free(t1);
+  free(t2);
+  free(t3);
+  free(t4);
+  free(t5);
+  free(t6);
+  free(t7);
+  mixstage_graphfile_destroy(doc);
+  mixstage_graph_destroy(g4);
+  mixstage_graph_destroy(g3);
+  mixstage_graph_destroy(g2);
+  mixstage_graph_destroy(g);
+  snprintf(other, sizeof other, "%s/other.json", sub);
+  unlink(other);
+  snprintf(other, sizeof other, "%s/up.json", sub);
+  unlink(other);
+  rmdir(sub);
+  remove_tmpdir();
+}
+END_TEST
+
+/* ---- last-error freshness ------------------------------------------------------ */
+
+/* Every failing call below must replace the graph's message with one naming
+ * the object at fault: bindings raise exceptions carrying it, and a stale
+ * message from an earlier failure would blame the wrong object. */
+typedef struct fresh_fx {
+  mixstage_graph *g;
+  mixstage_strip *bass, *kick;
+  mixstage_bus *drums, *room, *mix;
+  mixstage_send *send;
+  mixstage_node *comp, *eq;
+  mixstage_lane *fader, *level, *thr_lane;
+  int thr, eq_structural;
+} fresh_fx;
+
+static const struct {
+  int status;
+  const char *names; /* the object the message must name */
+} fresh_table[] = {
+    {MIXSTAGE_ERANGE, "graph"},
+    {MIXSTAGE_EEXIST, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'X'"},
+    {MIXSTAGE_EINVAL, "bus 'Y'"},
+    {MIXSTAGE_EINVAL, "new bus"},
+    {MIXSTAGE_ENULL, "strip 'Bass'"},
+    {MIXSTAGE_ECHANNELS, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass'"},
+    {MIXSTAGE_ENULL, "strip 'Bass'"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass'"},
+    {MIXSTAGE_ENULL, "strip 'Bass'"},
+    {MIXSTAGE_ECHANNELS, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "bus 'Drums'"},
+    {MIXSTAGE_EINVAL, "strip 'Bass'"},
+    {MIXSTAGE_ENULL, "strip 'Bass'"},
+    {MIXSTAGE_ECYCLE, "bus 'Drums'"},
+    {MIXSTAGE_EINVAL, "mix bus 'Mix'"},
+    {MIXSTAGE_EINVAL, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass'"},
+    {MIXSTAGE_EINVAL, "mix bus 'Mix'"},
+    {MIXSTAGE_ERANGE, "send 'Bass -> Room'"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass'"},
+    {MIXSTAGE_ENOTFOUND, "bus 'Drums'"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass'"},
+    {MIXSTAGE_ENULL, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "bus 'Drums'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENULL, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENULL, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENULL, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_EUNSUPPORTED, "strip 'Bass' insert 2 (eq)"},
+    {MIXSTAGE_ENULL, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_EINVAL, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ECYCLE, "strip 'Bass'"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_ENOTFOUND, "strip 'Bass' insert 1 (compressor)"},
+    {MIXSTAGE_EUNSUPPORTED, "strip 'Bass' insert 2 (eq)"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' lane 'fader'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' lane 'fader'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' lane 'fader'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' lane 'fader'"},
+    {MIXSTAGE_ERANGE, "send 'Bass -> Room' lane 'level'"},
+    {MIXSTAGE_ERANGE, "strip 'Bass' insert 1 (compressor) lane 'threshold'"},
+    {MIXSTAGE_ERANGE, "send 'Bass -> Room' lane 'level'"},
+};
+
+static int fresh_call(fresh_fx *f, int i) {
+  int e = 1;
+  float buf[8] = {0};
+  double v;
+  mixstage_param_info info;
+  int64_t fr;
+  switch (i) {
+  case 0: return mixstage_graph_set_tempo(f->g, 5.0);
+  case 1: mixstage_graph_add_strip(f->g, "Bass", 1, &e); return e;
+  case 2: mixstage_graph_add_strip(f->g, "X", 0, &e); return e;
+  case 3: mixstage_graph_add_bus(f->g, "Y", 7, 2, &e); return e;
+  case 4: mixstage_graph_add_bus(f->g, NULL, MIXSTAGE_BUS_GROUP, 2, &e); return e;
+  case 5: return mixstage_strip_set_source_buffer(f->bass, NULL, 1, 8, 1);
+  case 6: return mixstage_strip_set_source_buffer(f->bass, buf, 2, 4, 1);
+  case 7: return mixstage_strip_set_source_buffer(f->bass, buf, 1, -1, 1);
+  case 8: return mixstage_strip_set_source_file(f->bass, NULL);
+  case 9: return mixstage_strip_set_source_file(f->bass, "no-such-dir/none.wav");
+  case 10: return mixstage_strip_set_source_callback(f->bass, NULL, NULL, 1, 8);
+  case 11: return mixstage_strip_set_source_callback(f->bass, pull_silence, NULL, 3, 8);
+  case 12: return mixstage_strip_set_fader_db(f->bass, 20.0);
+  case 13: return mixstage_strip_set_clip_gain_db(f->bass, 99.0);
+  case 14: return mixstage_strip_set_pan(f->bass, NAN);
+  case 15: return mixstage_bus_set_width(f->drums, 3.0);
+  case 16: return mixstage_strip_set_output(f->bass, f->room);
+  case 17: return mixstage_strip_set_output(f->bass, NULL);
+  case 18: return mixstage_bus_set_output(f->drums, f->drums);
+  case 19: return mixstage_bus_set_output(f->mix, f->drums);
+  case 20: mixstage_strip_add_send(f->bass, f->drums, 0.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &e); return e;
+  case 21: mixstage_strip_add_send(f->bass, f->room, 99.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &e); return e;
+  case 22: mixstage_bus_add_send(f->mix, f->room, 0.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &e); return e;
+  case 23: return mixstage_send_set_level_db(f->send, 50.0);
+  case 24: mixstage_strip_lane(f->bass, 9, &e); return e;
+  case 25: mixstage_bus_lane(f->drums, MIXSTAGE_STRIP_CLIP_GAIN, &e); return e;
+  case 26: mixstage_strip_insert(f->bass, "nope", MIXSTAGE_ROLE_STRIP, -1, &e); return e;
+  case 27: mixstage_strip_insert(f->bass, NULL, MIXSTAGE_ROLE_STRIP, -1, &e); return e;
+  case 28: mixstage_bus_insert(f->drums, "eq", 99, -1, &e); return e;
+  case 29: mixstage_strip_insert(f->bass, "eq", MIXSTAGE_ROLE_STRIP, 99, &e); return e;
+  case 30: return mixstage_node_set_role(f->comp, 99);
+  case 31: return mixstage_node_param_info(f->comp, 999, &info);
+  case 32: return mixstage_node_param_info(f->comp, 0, NULL);
+  case 33: return mixstage_node_param_id(f->comp, "nope");
+  case 34: return mixstage_node_param_id(f->comp, NULL);
+  case 35: return mixstage_node_set_param(f->comp, 999, 0.0);
+  case 36: return mixstage_node_set_param(f->comp, f->thr, 99.0);
+  case 37: return mixstage_node_set_param(f->comp, f->thr, NAN);
+  case 38: return mixstage_node_get_param(f->comp, 999, &v);
+  case 39: return mixstage_node_get_param(f->comp, f->thr, NULL);
+  case 40: return mixstage_node_set_param_by_name(f->comp, "nope", 1.0);
+  case 41: return mixstage_node_get_param_by_name(f->comp, "nope", &v);
+  case 42: return mixstage_node_set_sidechain_strip(f->eq, f->kick, MIXSTAGE_TAP_PRE_FADER);
+  case 43: return mixstage_node_set_sidechain_strip(f->comp, NULL, MIXSTAGE_TAP_PRE_FADER);
+  case 44: return mixstage_node_set_sidechain_bus(f->comp, f->drums, 7);
+  case 45: return mixstage_node_set_sidechain_strip(f->comp, f->bass, MIXSTAGE_TAP_PRE_FADER);
+  case 46: return mixstage_node_sidechain_tap(f->comp);
+  case 47: mixstage_node_lane(f->comp, 999, &e); return e;
+  case 48: mixstage_node_lane(f->eq, f->eq_structural, &e); return e;
+  case 49: return mixstage_lane_add_point(f->fader, -1, 0.0, MIXSTAGE_CURVE_LINEAR);
+  case 50: return mixstage_lane_add_point(f->fader, 0, 99.0, MIXSTAGE_CURVE_LINEAR);
+  case 51: return mixstage_lane_add_point(f->fader, 0, 0.0, 9);
+  case 52: return mixstage_lane_point(f->fader, 5, &fr, &v, &e);
+  case 53: return mixstage_lane_add_point(f->level, 0, -200.0, MIXSTAGE_CURVE_LINEAR);
+  case 54: return mixstage_lane_add_point(f->thr_lane, 0, 5.0, MIXSTAGE_CURVE_LINEAR);
+  case 55: return mixstage_lane_point(f->level, 0, NULL, NULL, NULL);
+  default: return 1;
+  }
+}
+
+START_TEST(test_last_error_is_fresh) {
+  fresh_fx f;
+  int err;
+  f.g = mixstage_graph_create(NULL, &err);
+  f.bass = mixstage_graph_add_strip(f.g, "Bass", 1, &err);
+  f.kick = mixstage_graph_add_strip(f.g, "Kick", 1, &err);
+  f.drums = mixstage_graph_add_bus(f.g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
+  f.room = mixstage_graph_add_bus(f.g, "Room", MIXSTAGE_BUS_RETURN, 2, &err);
+  f.mix = mixstage_graph_mix_bus(f.g);
+  f.send = mixstage_strip_add_send(f.bass, f.room, -6.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err);
+  f.comp = mixstage_strip_insert(f.bass, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  f.eq = mixstage_strip_insert(f.bass, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  f.fader = mixstage_strip_lane(f.bass, MIXSTAGE_STRIP_FADER, &err);
+  f.level = mixstage_send_lane(f.send, &err);
+  f.thr = mixstage_node_param_id(f.comp, "threshold");
+  f.thr_lane = mixstage_node_lane(f.comp, f.thr, &err);
+  ck_assert(f.send && f.comp && f.eq && f.fader && f.level && f.thr_lane);
+  ck_assert_int_eq(mixstage_lane_add_point(f.fader, 0, -3.0, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  f.eq_structural = -1;
+  for (int i = 0; i < mixstage_node_param_count(f.eq); i++) {
+    mixstage_param_info info;
+    mixstage_node_param_info(f.eq, i, &info);
+    if (!info.automatable && f.eq_structural < 0) f.eq_structural = info.id;
+  }
+  ck_assert_int_ge(f.eq_structural, 0);
+  int n = (int)(sizeof fresh_table / sizeof *fresh_table);
+  ck_assert_int_eq(fresh_call(&f, n), 1); /* the table and the calls agree in length */
+  for (int i = 0; i < n; i++) {
+    /* A known earlier failure leaves a message the next one must replace. */
+    ck_assert_int_eq(mixstage_graph_set_tempo(f.g, 1.0), MIXSTAGE_ERANGE);
+    char stale[600];
+    snprintf(stale, sizeof stale, "%s", mixstage_graph_last_error(f.g));
+    int rc = fresh_call(&f, i);
+    const char *msg = mixstage_graph_last_error(f.g);
+    ck_assert_msg(rc == fresh_table[i].status, "call %d: %s, expected %s (%s)", i, mixstage_err_name(rc),
+                  mixstage_err_name(fresh_table[i].status), msg);
+    ck_assert_msg(strcmp(msg, stale) != 0, "call %d left the stale message \"%s\"", i, msg);
+    ck_assert_msg(strstr(msg, fresh_table[i].names), "call %d: \"%s\" does not name %s", i, msg,
+                  fresh_table[i].names);
+  }
+  mixstage_graph_destroy(f.g);
+}
+END_TEST
+
 /* ---- validation ------------------------------------------------------------ */
 
 /* JSON written with ' for " to keep the table readable. */
@@ -587,6 +1133,9 @@ static Suite *graphfile_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_canonical_round_trip);
   tcase_add_test(tc, test_code_built_round_trip);
+  tcase_add_test(tc, test_getters);
+  tcase_add_test(tc, test_code_built_graph_saves_completely);
+  tcase_add_test(tc, test_last_error_is_fresh);
   tcase_add_test(tc, test_malformed_table);
   tcase_add_test(tc, test_cycle_message);
   tcase_add_test(tc, test_missing_source);

@@ -140,6 +140,12 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *strip, cons
  *  MIXSTAGE_ENOTFOUND, MIXSTAGE_EFORMAT, MIXSTAGE_EIO, MIXSTAGE_ECHANNELS,
  *  MIXSTAGE_ENOMEM; the message names the strip and the file.  Edit-time. */
 MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *strip, const char *path);
+/** The path given to the last successful mixstage_strip_set_source_file(),
+ *  exactly as given (relative paths stay relative), or NULL when the strip
+ *  plays a buffer, a callback or nothing.  The strip keeps its own copy,
+ *  valid until the source changes or the graph is destroyed.  NULL for a
+ *  NULL strip.  Edit-time (safe from any thread that may edit the graph). */
+MIXSTAGE_EXPORT const char *mixstage_strip_source_path(const mixstage_strip *strip);
 
 /** A pull source: fill @p planar[0 .. channels-1][0 .. frames-1] with the audio
  *  that starts at @p position (frames since render start).  Called on the
@@ -304,6 +310,15 @@ MIXSTAGE_EXPORT int mixstage_node_get_param_by_name(const mixstage_node *node, c
 MIXSTAGE_EXPORT int mixstage_node_set_sidechain_strip(mixstage_node *node, mixstage_strip *key, int tap);
 MIXSTAGE_EXPORT int mixstage_node_set_sidechain_bus(mixstage_node *node, mixstage_bus *key, int tap);
 MIXSTAGE_EXPORT int mixstage_node_clear_sidechain(mixstage_node *node);
+/** The strip or bus that keys the node's detector (borrowed), or NULL when
+ *  the node has no key of that kind (or @p node is NULL).  A node has at most
+ *  one key: at most one of the two returns non-NULL.  Edit-time. */
+MIXSTAGE_EXPORT mixstage_strip *mixstage_node_sidechain_strip(mixstage_node *node);
+MIXSTAGE_EXPORT mixstage_bus *mixstage_node_sidechain_bus(mixstage_node *node);
+/** Where the key is tapped: MIXSTAGE_TAP_PRE_FADER or MIXSTAGE_TAP_POST_FADER.
+ *  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOTFOUND (the node has no key).
+ *  Edit-time. */
+MIXSTAGE_EXPORT int mixstage_node_sidechain_tap(const mixstage_node *node);
 
 /** Latency the node adds, in frames (valid after prepare). */
 MIXSTAGE_EXPORT int mixstage_node_latency(const mixstage_node *node);
@@ -334,6 +349,17 @@ MIXSTAGE_EXPORT mixstage_lane *mixstage_strip_lane(mixstage_strip *strip, int wh
 MIXSTAGE_EXPORT mixstage_lane *mixstage_bus_lane(mixstage_bus *bus, int which, int *error);
 MIXSTAGE_EXPORT mixstage_lane *mixstage_send_lane(mixstage_send *send, int *error);
 
+/** The lane that mixstage_node_lane() (or the strip, bus and send variants)
+ *  made for this parameter, or NULL if none was made yet (or on a NULL
+ *  handle, unknown id or @p which).  Unlike those calls these never create a
+ *  lane, so they can be used to inspect a graph without changing it.  A
+ *  lane that was cleared still exists, with 0 points.  Edit-time. */
+MIXSTAGE_EXPORT mixstage_lane *mixstage_node_find_lane(mixstage_node *node, int param_id);
+MIXSTAGE_EXPORT mixstage_lane *mixstage_strip_find_lane(mixstage_strip *strip, int which);
+/** which: MIXSTAGE_STRIP_FADER, _PAN or _WIDTH. */
+MIXSTAGE_EXPORT mixstage_lane *mixstage_bus_find_lane(mixstage_bus *bus, int which);
+MIXSTAGE_EXPORT mixstage_lane *mixstage_send_find_lane(mixstage_send *send);
+
 /** Adds a breakpoint: at @p frame the parameter is @p value, reached from the
  *  previous point along @p curve.  Points at an existing frame replace it.
  *  Before the first point the first value holds; after the last, the last.
@@ -342,6 +368,14 @@ MIXSTAGE_EXPORT mixstage_lane *mixstage_send_lane(mixstage_send *send, int *erro
 MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, double value, int curve);
 MIXSTAGE_EXPORT int mixstage_lane_clear(mixstage_lane *lane);
 MIXSTAGE_EXPORT int mixstage_lane_point_count(const mixstage_lane *lane);
+/** Reads the @p index-th breakpoint (0 .. count-1, in time order): its
+ *  frame, its value in the parameter's unit and the MIXSTAGE_CURVE_* of the
+ *  segment that ends at it, exactly as given to mixstage_lane_add_point().
+ *  Any output may be NULL.  Errors: MIXSTAGE_ENULL (NULL lane),
+ *  MIXSTAGE_ERANGE (index outside 0 .. count-1; outputs untouched).
+ *  Edit-time. */
+MIXSTAGE_EXPORT int mixstage_lane_point(const mixstage_lane *lane, int index, int64_t *frame,
+                                        double *value, int *curve);
 /** The lane's value at @p frame, as the engine applies it. */
 MIXSTAGE_EXPORT double mixstage_lane_value_at(const mixstage_lane *lane, int64_t frame);
 

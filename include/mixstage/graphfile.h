@@ -19,12 +19,18 @@
  * is left behind (a partly built graph is destroyed) and the message names
  * the place in the file and the rule broken.
  *
- * mixstage_graph_load() gives just the graph.  A mixstage_graphfile keeps
- * what the engine cannot report back (each strip's source path, sidechain
- * keys, automation points) and the file's custom profiles, so that saving a
- * loaded file writes the same canonical bytes.  Saved files are canonical:
- * keys sorted, two-space indentation, containers of plain values on one
- * line, numbers in the shortest form that reads back to the same double.
+ * Saving reads the whole graph back from the engine (sources through
+ * mixstage_strip_source_path(), sidechain keys, automation points), so a
+ * graph built in code saves completely with mixstage_graph_save(), and
+ * saving a loaded file writes the same canonical bytes.  A source file is
+ * written relative to the directory of the file being written when it lies
+ * under it, else as an absolute path; buffer and callback sources are
+ * written as null.  mixstage_graph_load() gives just the graph; a
+ * mixstage_graphfile adds what the engine cannot know: the file's custom
+ * profiles, its directory, and paths recorded for strips that play buffers.
+ * Saved files are canonical: keys sorted, two-space indentation, containers
+ * of plain values on one line, numbers in the shortest form that reads back
+ * to the same double, lanes without points left out.
  *
  * Everything here is edit-time: it allocates, reads and writes files.
  */
@@ -99,15 +105,21 @@ MIXSTAGE_EXPORT int mixstage_graphfile_add_profile(mixstage_graphfile *doc,
                                                    const mixstage_profile *profile,
                                                    const char *base_name);
 /** Records the source file of strip @p strip_name as @p path (written as
- *  given; relative paths are relative to the graph file).  It does not load
- *  the audio.  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOTFOUND, MIXSTAGE_ENOMEM. */
+ *  given; relative paths are relative to the graph file) for a strip that
+ *  plays a buffer made from that file.  It does not load the audio.  A file
+ *  source the engine knows (mixstage_strip_source_path()) is written instead
+ *  when there is one.  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOTFOUND,
+ *  MIXSTAGE_ENOMEM. */
 MIXSTAGE_EXPORT int mixstage_graphfile_set_source_path(mixstage_graphfile *doc,
                                                        const char *strip_name, const char *path);
 
 /** The document as canonical JSON (free with mixstage_free()), or NULL on
- *  MIXSTAGE_ENOMEM / MIXSTAGE_ENULL. */
+ *  MIXSTAGE_ENOMEM / MIXSTAGE_ENULL.  Source paths are written relative to
+ *  the directory the document was loaded from (as given for a wrapped
+ *  graph or a string loaded without a base directory). */
 MIXSTAGE_EXPORT char *mixstage_graphfile_to_string(const mixstage_graphfile *doc);
-/** Writes the canonical JSON atomically (temporary file, fsync, rename).
+/** Writes the canonical JSON atomically (temporary file, fsync, rename),
+ *  source paths relative to the directory of @p path when under it.
  *  Errors: MIXSTAGE_ENULL, MIXSTAGE_EIO, MIXSTAGE_ENOMEM. */
 MIXSTAGE_EXPORT int mixstage_graphfile_save(const mixstage_graphfile *doc, const char *path,
                                             char *err, size_t errlen);
@@ -123,13 +135,18 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_load(const char *path,
 MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_load_string(const char *json, const char *base_dir,
                                                            const mixstage_graph_config *override,
                                                            char *err, size_t errlen, int *error);
-/** A graph built in code as canonical JSON (free with mixstage_free()).
- *  The engine has no getters for source paths, sidechain keys or lane
- *  points yet: sources are written as null, keys and lanes are left out.
- *  Use a mixstage_graphfile to keep them.  NULL on ENULL/ENOMEM. */
+/** The graph as canonical JSON (free with mixstage_free()): everything,
+ *  including sidechain keys and automation lanes.  There is no file to be
+ *  relative to, so source paths are written as given to
+ *  mixstage_strip_set_source_file() (a relative path is relative to the
+ *  current directory, which is what mixstage_graph_load_string() with a
+ *  NULL base directory resolves against); buffer and callback sources are
+ *  null.  NULL on ENULL/ENOMEM. */
 MIXSTAGE_EXPORT char *mixstage_graph_to_string(mixstage_graph *graph);
-/** Saves mixstage_graph_to_string() atomically.
- *  Errors: MIXSTAGE_ENULL, MIXSTAGE_EIO, MIXSTAGE_ENOMEM. */
+/** Saves the graph atomically as mixstage_graph_to_string() does, except
+ *  that source paths are written relative to the directory of @p path when
+ *  the file lies under it, else absolute, so the saved file loads from
+ *  anywhere.  Errors: MIXSTAGE_ENULL, MIXSTAGE_EIO, MIXSTAGE_ENOMEM. */
 MIXSTAGE_EXPORT int mixstage_graph_save(mixstage_graph *graph, const char *path, char *err,
                                         size_t errlen);
 
