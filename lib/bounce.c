@@ -492,7 +492,7 @@ MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const 
       }
   teardown(g);
   atomic_store(&g->profile, saved);
-  mixstage__unprepare(g); /* the forks changed node state: next use prepares afresh */
+  mixstage__unprepare_runtime(g); /* the forks changed node state: next use prepares afresh */
   if (rc < 0 && rc != MIXSTAGE_ENUMERIC) {
     mixstage_bounce_destroy(b);
     *error = rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mixstage/analysis.h"
+#include "internal.h"
 
 #define METER_MAX_BLOCK 1048576
 #define METER_MAX_SERIES_SECONDS 86400.0
@@ -38,6 +39,9 @@ struct mixstage_meter {
   double *mser, *sser;
   int64_t ser_cap, ser_n;
   int truncated;
+  /* how libebur128 was set up, so a restart can set it up again */
+  int ebur_mode;
+  int ebur_ch[MIXSTAGE_METER_MAX_CHANNELS];
 };
 
 static const char *const role_names[] = {"unused",         "left",      "right",
@@ -140,6 +144,7 @@ static mixstage_meter *meter_new(int channels, double rate, int max_block,
   int mode = EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_S | EBUR128_MODE_M;
   if (m->true_peak) mode |= EBUR128_MODE_TRUE_PEAK;
   if (!exact) mode |= EBUR128_MODE_HISTOGRAM;
+  m->ebur_mode = mode;
   m->st = ebur128_init((unsigned)channels, (unsigned long)rate, mode);
   if (!m->st) goto nomem;
   for (int c = 0; c < channels; c++) {
@@ -147,7 +152,8 @@ static mixstage_meter *meter_new(int channels, double rate, int max_block,
                : cfg->layout == MIXSTAGE_METER_LAYOUT_DUAL_MONO ? MIXSTAGE_CHANNEL_DUAL_MONO
                : channels == 1                                  ? MIXSTAGE_CHANNEL_CENTRE
                                                                 : auto_role(c, channels);
-    ebur128_set_channel(m->st, (unsigned)c, ebur_channel(role));
+    m->ebur_ch[c] = ebur_channel(role);
+    ebur128_set_channel(m->st, (unsigned)c, m->ebur_ch[c]);
   }
   m->win_m = (int64_t)llround(rate * 0.4);
   m->win_s = (int64_t)llround(rate * 3.0);
@@ -407,4 +413,167 @@ MIXSTAGE_EXPORT int mixstage_meter_analyse(const float *data, int64_t frames, in
   if (st == MIXSTAGE_OK) st = mixstage_meter_get_report(m, report);
   mixstage_meter_destroy(m);
   return st;
+}
+
+/* ======================== meters inside the graph ========================= */
+
+/* The engine's buffers are planar and libebur128 takes interleaved frames:
+ * interleave through a small stack buffer (4 KiB, 64 .. 1024 frames at a
+ * time) rather than a per-meter scratch, so a meter needs nothing extra to be
+ * attached and the engine's block size never matters.  Real-time safe in
+ * histogram mode (attach refuses exact gating). */
+int mixstage__meter_push_planar(mixstage_meter *m, float *const *planar, int frames) {
+  float tmp[1024];
+  const int ch = m->ch;
+  const int step = (int)(sizeof tmp / sizeof tmp[0]) / ch;
+  int st = MIXSTAGE_OK;
+  for (int done = 0; done < frames && st == MIXSTAGE_OK; done += step) {
+    int n = frames - done < step ? frames - done : step;
+    for (int c = 0; c < ch; c++) {
+      const float *x = planar[c] + done;
+      for (int i = 0; i < n; i++) tmp[i * ch + c] = x[i];
+    }
+    st = meter_feed(m, tmp, n);
+  }
+  return st;
+}
+
+/* Back to the state of a freshly created meter (same settings, same series
+ * capacity).  libebur128 has no reset, so its state is made anew; on failure
+ * the meter keeps its old state. */
+int mixstage__meter_restart(mixstage_meter *m) {
+  ebur128_state *st = ebur128_init((unsigned)m->ch, (unsigned long)m->rate, m->ebur_mode);
+  if (!st) return MIXSTAGE_ENOMEM;
+  for (int c = 0; c < m->ch; c++) ebur128_set_channel(st, (unsigned)c, m->ebur_ch[c]);
+  ebur128_destroy(&m->st);
+  m->st = st;
+  m->frames = m->points = 0;
+  m->next_point = (int64_t)llround(m->rate * 0.1);
+  m->mom_max = m->short_max = -HUGE_VAL;
+  memset(m->peak, 0, sizeof m->peak);
+  memset(m->sum, 0, sizeof m->sum);
+  memset(m->sumsq, 0, sizeof m->sumsq);
+  memset(m->clipped, 0, sizeof m->clipped);
+  m->s_lr = 0.0;
+  memset(m->sub, 0, sizeof m->sub);
+  m->sub_pos = 0;
+  m->ser_n = 0;
+  m->truncated = 0;
+  return MIXSTAGE_OK;
+}
+
+static const char *tap_name(int tap) { return tap == MIXSTAGE_TAP_PRE_FADER ? "pre-fader" : "post-fader"; }
+
+/* Channels a unit has at a tap, from its routing (valid before prepare). */
+static int unit_tap_channels(const mixstage__unit *u, int tap) {
+  if (tap == MIXSTAGE_TAP_PRE_FADER) return u->channels;
+  return u->output ? u->output->u.channels : u->channels;
+}
+
+int mixstage__meter_check(mixstage_graph *g, const mixstage__unit *u, int tap, const mixstage_meter *m,
+                          int ch) {
+  const char *what = mixstage__unit_what(u);
+  if (m->exact)
+    return mixstage__fail(g, MIXSTAGE_EINVAL,
+                          "%s '%s': the meter at the %s tap uses exact gating, which allocates while "
+                          "pushing; create it with exact_gating 0 to attach it",
+                          what, u->name, tap_name(tap));
+  if (m->rate != g->sample_rate)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "%s '%s': the meter at the %s tap runs at %g Hz, the graph at %g Hz",
+                          what, u->name, tap_name(tap), m->rate, g->sample_rate);
+  if (m->ch != ch)
+    return mixstage__fail(g, MIXSTAGE_ECHANNELS,
+                          "%s '%s': the %d-channel meter does not fit the %s tap, which has %d channel%s", what,
+                          u->name, m->ch, tap_name(tap), ch, ch == 1 ? "" : "s");
+  return MIXSTAGE_OK;
+}
+
+static int attach(mixstage__unit *u, mixstage_meter *m, int tap) {
+  mixstage_graph *g = u->graph;
+  const char *what = mixstage__unit_what(u);
+  if (tap != MIXSTAGE_TAP_PRE_FADER && tap != MIXSTAGE_TAP_POST_FADER)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "%s '%s': meter tap %d is neither MIXSTAGE_TAP_PRE_FADER nor "
+                          "MIXSTAGE_TAP_POST_FADER", what, u->name, tap);
+  if (m) {
+    int rc = mixstage__meter_check(g, u, tap, m, unit_tap_channels(u, tap));
+    if (rc != MIXSTAGE_OK) return rc;
+    /* Two taps pushing into one meter would mix two signals in one figure
+     * and, in a threaded render, push from two threads at once. */
+    for (int i = 0; i < g->strip_count + g->bus_count; i++) {
+      const mixstage__unit *v = i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
+      for (int t = 0; t < 2; t++)
+        if (v->meter[t] == m && !(v == u && t == tap))
+          return mixstage__fail(g, MIXSTAGE_EINVAL,
+                                "%s '%s': the meter is already attached to %s '%s' at the %s tap; a meter "
+                                "measures one tap",
+                                what, u->name, mixstage__unit_what(v), v->name, tap_name(t));
+    }
+  }
+  u->meter[tap] = m;
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_strip_attach_meter(mixstage_strip *strip, mixstage_meter *meter, int tap) {
+  if (!strip) return MIXSTAGE_ENULL;
+  return attach(&strip->u, meter, tap);
+}
+
+MIXSTAGE_EXPORT int mixstage_bus_attach_meter(mixstage_bus *bus, mixstage_meter *meter, int tap) {
+  if (!bus) return MIXSTAGE_ENULL;
+  return attach(&bus->u, meter, tap);
+}
+
+#define GR_MAX_SECONDS 86400.0
+
+MIXSTAGE_EXPORT int mixstage_node_enable_gr_history(mixstage_node *node, double seconds) {
+  if (!node) return MIXSTAGE_ENULL;
+  mixstage_graph *g = node->graph;
+  if (!node->cls->gain_reduction)
+    return mixstage__fail(g, MIXSTAGE_EUNSUPPORTED,
+                          "%s: a %s node reports no gain reduction, so it keeps no history (dynamics "
+                          "nodes do)",
+                          mixstage_node_label(node), node->cls->name);
+  if (!(seconds >= 0.0 && seconds <= GR_MAX_SECONDS))
+    return mixstage__fail(g, MIXSTAGE_ERANGE, "%s: gain-reduction history of %g s is outside 0 .. %g s",
+                          mixstage_node_label(node), seconds, GR_MAX_SECONDS);
+  int64_t cap = (int64_t)ceil(seconds * g->sample_rate / (double)MIXSTAGE__CELL);
+  float *ring = NULL;
+  if (cap > 0) {
+    ring = mixstage__galloc(g, (size_t)cap, sizeof *ring);
+    if (!ring)
+      return mixstage__fail(g, MIXSTAGE_ENOMEM, "%s: out of memory for %g s of gain-reduction history",
+                            mixstage_node_label(node), seconds);
+  }
+  mixstage__gfree(g, node->grh);
+  node->grh = ring;
+  node->grh_cap = cap;
+  node->grh_n = node->grh_head = node->grh_next = 0;
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int64_t mixstage_node_gr_history(const mixstage_node *node, float *out_db, int64_t max_points,
+                                                 int64_t *first_frame, int *hop_frames) {
+  if (!node) return MIXSTAGE_ENULL;
+  if (max_points < 0)
+    return mixstage__fail(node->graph, MIXSTAGE_EINVAL, "%s: negative history capacity %lld",
+                          mixstage_node_label(node), (long long)max_points);
+  int64_t n = node->grh ? node->grh_n : 0;
+  int64_t k = out_db ? (n < max_points ? n : max_points) : n;
+  if (out_db && k > 0) {
+    int64_t cap = node->grh_cap;
+    int64_t i = (node->grh_head - k + cap) % cap; /* the newest k, oldest first */
+    for (int64_t j = 0; j < k; j++) {
+      out_db[j] = node->grh[i];
+      if (++i == cap) i = 0;
+    }
+  }
+  if (first_frame) *first_frame = k > 0 ? node->grh_next - k * MIXSTAGE__CELL : 0;
+  if (hop_frames) *hop_frames = MIXSTAGE__CELL;
+  return n;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_clear_gr_history(mixstage_node *node) {
+  if (!node) return MIXSTAGE_ENULL;
+  node->grh_n = 0;
+  return MIXSTAGE_OK;
 }

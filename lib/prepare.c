@@ -161,7 +161,7 @@ void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels,
 
 /* ---- runtime --------------------------------------------------------------------- */
 
-static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u) {
+static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u, int all) {
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
     mixstage__gfree(g, u->buf[c]);
     mixstage__gfree(g, u->pre[c]);
@@ -187,6 +187,11 @@ static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u) {
       mixstage__gfree(g, n->key_buf[c]);
       n->key_buf[c] = NULL;
     }
+    if (all) {
+      mixstage__gfree(g, n->grh);
+      n->grh = NULL;
+      n->grh_cap = n->grh_n = n->grh_head = 0;
+    }
   }
   for (int i = 0; i < u->send_count; i++)
     for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
@@ -202,13 +207,19 @@ static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u) {
   }
 }
 
-void mixstage__unprepare(mixstage_graph *g) {
-  for (int i = 0, n = unit_count(g); i < n; i++) free_unit_runtime(g, unit_at(g, i));
+static void unprepare(mixstage_graph *g, int all) {
+  for (int i = 0, n = unit_count(g); i < n; i++) free_unit_runtime(g, unit_at(g, i), all);
   mixstage__gfree(g, g->schedule);
   g->schedule = NULL;
   g->schedule_count = 0;
   g->prepared = 0;
 }
+
+/* Gain-reduction histories outlive a prepare (they are read after a render
+ * or bounce, and a bounce unprepares when done); only the graph's
+ * destruction, the caller of mixstage__unprepare, frees them. */
+void mixstage__unprepare(mixstage_graph *g) { unprepare(g, 1); }
+void mixstage__unprepare_runtime(mixstage_graph *g) { unprepare(g, 0); }
 
 static int alloc_cells(mixstage_graph *g, float **dst, int channels) {
   for (int c = 0; c < channels; c++)
@@ -346,20 +357,20 @@ static int align_unit(mixstage_graph *g, mixstage__unit *u) {
 
 MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   if (!g) return MIXSTAGE_ENULL;
-  mixstage__unprepare(g);
+  mixstage__unprepare_runtime(g);
   int n = unit_count(g);
   mixstage__unit **stack = mixstage__galloc(g, (size_t)n + 1, sizeof *stack);
   g->schedule = mixstage__galloc(g, (size_t)n, sizeof *g->schedule);
   if (!stack || !g->schedule) {
     mixstage__gfree(g, stack);
-    mixstage__unprepare(g);
+    mixstage__unprepare_runtime(g);
     return mixstage__fail(g, MIXSTAGE_ENOMEM, "graph: out of memory preparing the schedule");
   }
   char msg[MIXSTAGE__ERR_MAX - 64];
   int cyc = walk(g, NULL, stack, g->schedule, msg, sizeof msg);
   mixstage__gfree(g, stack);
   if (cyc) {
-    mixstage__unprepare(g);
+    mixstage__unprepare_runtime(g);
     return mixstage__fail(g, MIXSTAGE_ECYCLE, "graph: routing has a cycle: %s", msg);
   }
   g->schedule_count = n;
@@ -387,7 +398,24 @@ MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = prepare_unit(g, g->schedule[i]);
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = align_unit(g, g->schedule[i]);
   if (rc != MIXSTAGE_OK) {
-    mixstage__unprepare(g);
+    mixstage__unprepare_runtime(g);
+    return rc;
+  }
+  /* Attached meters: routing may have changed since the attach.  Then every
+   * measurement starts afresh, so that after a render the meters and
+   * histories hold that render alone. */
+  for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) {
+    mixstage__unit *u = g->schedule[i];
+    for (int t = 0; t < 2 && rc == MIXSTAGE_OK; t++)
+      if (u->meter[t]) rc = mixstage__meter_check(g, u, t, u->meter[t], tap_channels(u, t));
+    for (int t = 0; t < 2 && rc == MIXSTAGE_OK; t++)
+      if (u->meter[t] && mixstage__meter_restart(u->meter[t]) != MIXSTAGE_OK)
+        rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory restarting its %s meter",
+                            mixstage__unit_what(u), u->name, t ? "post-fader" : "pre-fader");
+    for (int k = 0; k < u->node_count; k++) u->nodes[k]->grh_n = 0;
+  }
+  if (rc != MIXSTAGE_OK) {
+    mixstage__unprepare_runtime(g);
     return rc;
   }
   g->latency = g->buses[0]->u.latency_out;

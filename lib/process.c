@@ -229,7 +229,21 @@ static int non_finite(float *const *buf, int nch, int n) {
   return (m & 0x80000000u) != 0;
 }
 
-static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n) {
+/* One gain-reduction history point (analysis.h), the cell starting at frame
+ * cell.  A cell that does not follow the newest point (a locate, a new
+ * render) starts the history afresh, so first_frame stays exact. */
+static void gr_point(mixstage_node *nd, int64_t cell, float db) {
+  if (nd->grh_n > 0 && cell != nd->grh_next) nd->grh_n = 0;
+  nd->grh[nd->grh_head] = db > 0.0f ? db : 0.0f; /* a limiter's -0 dB, say */
+  if (++nd->grh_head == nd->grh_cap) nd->grh_head = 0;
+  if (nd->grh_n < nd->grh_cap) nd->grh_n++;
+  nd->grh_next = cell + MIXSTAGE__CELL;
+}
+
+/* cell: the start frame of the control cell this chunk completes, or -1 when
+ * the chunk ends inside its cell (history points are taken at cell ends,
+ * so they do not depend on how host blocks split the cells). */
+static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int64_t cell) {
   int faults = 0;
   int C = u->channels;
   float *const *buf = v->buf;
@@ -256,6 +270,7 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
           buf[c][k] = need_dry ? dry[c][k] * (gp + (gd - gp) * t) : 0.0f; /* muted throughout */
         }
       if (fading) nd->xf_pos += n;
+      if (nd->grh && cell >= 0) gr_point(nd, cell, 0.0f); /* not running: no reduction */
       continue;
     }
     const float *const *key = NULL;
@@ -293,8 +308,12 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
         }
       if (fading) nd->xf_pos += n;
     }
-    if (nd->cls->gain_reduction)
-      atomic_store_explicit(&nd->gr_db, nd->cls->gain_reduction(nd->state), memory_order_relaxed);
+    if (nd->cls->gain_reduction) {
+      float gr = nd->cls->gain_reduction(nd->state);
+      atomic_store_explicit(&nd->gr_db, gr, memory_order_relaxed);
+      /* Fading out to bypass or mute counts as off, as the node is heading there. */
+      if (nd->grh && cell >= 0) gr_point(nd, cell, nd->mode == 0 ? gr : 0.0f);
+    }
   }
   return faults;
 }
@@ -449,7 +468,7 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
       sum_input(v.buf, base, off, &in->comp, C, n);
     }
   }
-  faults += run_nodes(g, u, &v, off, n);
+  faults += run_nodes(g, u, &v, off, n, o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1);
   if (u->need_pre)
     for (int c = 0; c < C; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
   fader_pan(u, &v, f, o, n);
@@ -475,6 +494,11 @@ int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) 
     for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
     done += m;
   }
+  /* Attached meters (analysis.h) read the main pass only, never a bounce's
+   * forks.  buf keeps the post-insert signal through the block (fader_pan
+   * writes post), so it serves as the pre-fader tap even without a pre copy. */
+  if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
+  if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
   return faults;
 }
 

@@ -45,6 +45,7 @@
 #define MIXSTAGE_ANALYSIS_H
 
 #include "common.h"
+#include "graph.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -258,6 +259,114 @@ MIXSTAGE_EXPORT int mixstage_meter_get_report(mixstage_meter *meter,
                                               mixstage_meter_report *report);
 
 /* ======================== end of meters ================================== */
+
+/* ======================== meters inside the graph ========================= */
+/*
+ * A streaming meter can be attached to a strip or a bus (the mix bus too) at
+ * a tap, and the graph pushes that unit's audio into it as it processes:
+ * through mixstage_graph_process*() in a real-time host as through
+ * mixstage_graph_render() offline (with render threads too: a unit, and so
+ * its meters, is processed by one thread at a time).  Read the figures with
+ * mixstage_meter_get_report() once no processing is running.  Dynamics nodes
+ * can also keep a history of their gain reduction, one point per 32-frame
+ * control cell:
+ *
+ *     mixstage_meter *m = mixstage_meter_create(2, 48000, 1024, NULL, &st);
+ *     mixstage_bus_attach_meter(mixstage_graph_mix_bus(g), m,
+ *                               MIXSTAGE_TAP_POST_FADER);
+ *     mixstage_node_enable_gr_history(comp, 60.0);     // the last minute
+ *     mixstage_graph_render(g, NULL, out, n);
+ *     mixstage_meter_get_report(m, &r);                // the mix as rendered
+ *     int64_t np = mixstage_node_gr_history(comp, NULL, 0, NULL, NULL);
+ *     float *gr = malloc(sizeof(float) * np);
+ *     int64_t first; int hop;
+ *     mixstage_node_gr_history(comp, gr, np, &first, &hop);
+ *     // gr[i]: reduction (dB) in frames first + i*hop .. first + (i+1)*hop - 1
+ *     mixstage_bus_attach_meter(mixstage_graph_mix_bus(g), NULL,
+ *                               MIXSTAGE_TAP_POST_FADER);  // detach
+ *     mixstage_meter_destroy(m);
+ *
+ * What is measured: everything processed since the last prepare.
+ * mixstage_graph_prepare() - which every render and bounce runs first -
+ * restarts the attached meters (as if freshly created) and empties the
+ * histories, so after a render they hold that render.  Only the graph's main
+ * pass is measured: the forked passes of a stem bounce (and of the masters
+ * and deliveries built on bounces, whose main pass is the production mix)
+ * are not, so nothing is counted twice.
+ *
+ * Frames are graph frames: each unit is measured at its own place in the
+ * latency-compensated graph.  A render with remove_latency drops the first
+ * mixstage_graph_latency() frames of the mix-bus output; the mix-bus meter
+ * also sees those (silent) frames, and the history counts them.  With no
+ * latency in the graph, graph frame = rendered frame.
+ */
+
+/** Attaches @p meter to @p strip at @p tap: MIXSTAGE_TAP_PRE_FADER (after the
+ *  insert chain: the strip's own channels) or MIXSTAGE_TAP_POST_FADER (after
+ *  fader, pan and mute: what the strip sends to its output bus, in that
+ *  bus's channels).  One meter per strip per tap: a new one replaces the old;
+ *  @p meter NULL detaches.  A meter may be attached at one tap of one graph
+ *  only (checked within the graph).  The graph borrows the meter and never
+ *  destroys it: detach it (or destroy the graph) before destroying the
+ *  meter.  Edit-time: takes effect at the next process call; not while
+ *  another thread processes the graph.  The channel count is checked again
+ *  by prepare (routing may change after the attach).  The engine feeds the
+ *  meter through its own planar path, so the meter's max_block_frames does
+ *  not limit the graph's block size.
+ *  @param tap  MIXSTAGE_TAP_PRE_FADER or MIXSTAGE_TAP_POST_FADER
+ *  @return MIXSTAGE_OK; MIXSTAGE_ENULL (strip NULL);
+ *          MIXSTAGE_EINVAL (bad tap; a meter with exact_gating, which
+ *          allocates while pushing; a meter at another sample rate than the
+ *          graph's; a meter already attached at another tap);
+ *          MIXSTAGE_ECHANNELS (the meter's channel count differs from the
+ *          strip's at that tap).  The message names the strip. */
+MIXSTAGE_EXPORT int mixstage_strip_attach_meter(mixstage_strip *strip, mixstage_meter *meter,
+                                                int tap);
+
+/** As mixstage_strip_attach_meter(), for a bus, the mix bus included:
+ *  PRE = after the bus's inserts, POST = after its fader, pan and mute (for
+ *  the mix bus, the graph's output).  The message names the bus. */
+MIXSTAGE_EXPORT int mixstage_bus_attach_meter(mixstage_bus *bus, mixstage_meter *meter, int tap);
+
+/** Keeps the gain reduction of a dynamics node (the node types that report
+ *  one: compressor, gate, bus_compressor, limiter, multiband) per 32-frame
+ *  control cell, in a ring holding @p seconds (rounded up to whole cells;
+ *  when full, the oldest points are overwritten).  Each point is the
+ *  reduction the node reports at the end of its cell, in dB >= 0, taken on
+ *  the same grid whatever the host's block size; a bypassed or muted node
+ *  records 0.  A point is written when its cell completes.  A jump in time
+ *  (mixstage_graph_locate(), a new render) starts the history afresh.
+ *  The ring is allocated here (0 frees it); calling again resizes and
+ *  empties it.  Edit-time.
+ *  @param seconds  0 .. 86400, at the graph's sample rate
+ *  @return MIXSTAGE_OK; MIXSTAGE_ENULL; MIXSTAGE_ERANGE (seconds);
+ *          MIXSTAGE_EUNSUPPORTED (the node type reports no gain reduction;
+ *          the message names the node); MIXSTAGE_ENOMEM. */
+MIXSTAGE_EXPORT int mixstage_node_enable_gr_history(mixstage_node *node, double seconds);
+
+/** Copies the newest min(max_points, available) points of the history,
+ *  oldest first, into @p out_db (dB of reduction, >= 0).  Edit-time read:
+ *  not while the graph processes.
+ *  @param out_db      receives the points; NULL to ask for the count only
+ *  @param max_points  capacity of @p out_db in points, >= 0
+ *  @param first_frame optional: the graph frame where the cell of the first
+ *                     copied point starts (with @p out_db NULL: of the
+ *                     oldest point available); 0 when none
+ *  @param hop_frames  optional: frames per point, always 32
+ *                     (MIXSTAGE_CONTROL_FRAMES)
+ *  @return the number of points available (it may exceed max_points; then
+ *          the newest max_points are copied), 0 when none or when history
+ *          is off; MIXSTAGE_ENULL if @p node is NULL; MIXSTAGE_EINVAL for a
+ *          negative max_points. */
+MIXSTAGE_EXPORT int64_t mixstage_node_gr_history(const mixstage_node *node, float *out_db,
+                                                 int64_t max_points, int64_t *first_frame,
+                                                 int *hop_frames);
+
+/** Empties the history (keeps the ring).  Edit-time.
+ *  @return MIXSTAGE_OK; MIXSTAGE_ENULL. */
+MIXSTAGE_EXPORT int mixstage_node_clear_gr_history(mixstage_node *node);
+
+/* ======================== end of meters inside the graph ================== */
 
 #ifdef __cplusplus
 }
