@@ -13,5 +13,6 @@
 #include "mixstage/master.h"
 #include "mixstage/analysis.h"
 #include "mixstage/translate.h"
+#include "mixstage/demo.h"
 
 #endif
