@@ -1,0 +1,67 @@
+/* The mixstage command: declarations shared by its source files.
+ *
+ * The command uses the public API only (include/mixstage.h), as any other
+ * program linking libmixstage would; jansson writes the --json documents and
+ * reads the canonical form of graph files for what the engine has no getter
+ * for (source paths, sidechain keys, automation lanes).
+ */
+#ifndef MIXSTAGE_CLI_H
+#define MIXSTAGE_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "mixstage.h"
+
+/* Exit codes, documented in `mixstage --help` and mixstage(1). */
+enum {
+  CLI_EXIT_OK = 0,      /* everything asked for was done */
+  CLI_EXIT_FAILED = 1,  /* some file failed to render, analyse or compare */
+  CLI_EXIT_USAGE = 2,   /* bad command line */
+  CLI_EXIT_INVALID = 3  /* some graph file is invalid (rejected by the loader) */
+};
+
+/* Options shared by every command. */
+typedef struct cli_common {
+  int json;   /* --json: one JSON document on stdout */
+  int quiet;  /* --quiet: nothing on stdout, errors still on stderr */
+} cli_common;
+
+/* mixstage.c */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_help_requested(int argc, char **argv);
+int cli_print_help(const char *command);
+int cli_take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
+                   const char **value);
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+json_t *cli_num(double v);
+int cli_print_json(json_t *doc);
+const char *cli_db(char *buf, size_t size, double v, const char *unit);
+double cli_now(void);
+int cli_mkdirs(const char *path);
+int cli_cpu_count(void);
+
+/* profiles.c */
+int cli_cmd_profiles(int argc, char **argv);
+int cli_cmd_info(int argc, char **argv);
+
+/* render.c */
+typedef struct cli_render_opts {
+  const char **profiles; /* names; NULL-terminated; empty: the three built-ins */
+  int nprofiles;
+  const char *out;       /* output directory */
+  int jobs;              /* worker processes */
+  int threads;           /* render threads per worker */
+  int format, sample_type;
+  cli_common common;
+} cli_render_opts;
+int cli_render_files(const char *const *files, int nfiles, const cli_render_opts *o, json_t *extra);
+int cli_cmd_render(int argc, char **argv);
+int cli_cmd_demo(int argc, char **argv);
+
+/* meters.c */
+int cli_cmd_analyze(int argc, char **argv);
+int cli_cmd_compare(int argc, char **argv);
+
+#endif

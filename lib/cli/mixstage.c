@@ -1,0 +1,333 @@
+/* mixstage: render, inspect and measure graph files from the command line.
+ *
+ * This file holds the entry point, the help texts and small helpers; each
+ * command lives in its own file (render.c, profiles.c, meters.c).
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, strsignal, fileno */
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- help ----------------------------------------------------------------- */
+
+static const char EXIT_CODES[] =
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  some file failed to render, analyse or compare (the others were done)\n"
+    "  2  usage error (unknown command or option, missing argument)\n"
+    "  3  some graph file is invalid: unreadable, not JSON, breaking a rule of the\n"
+    "     format, naming a missing source or making a routing loop (takes\n"
+    "     precedence over 1)\n";
+
+typedef struct cli_command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+  const char *help;
+} cli_command;
+
+static const cli_command COMMANDS[] = {
+    {"render", cli_cmd_render, "render graph files under render profiles (files + manifest)",
+     "Usage: mixstage render FILE.json... [options]\n"
+     "\n"
+     "Renders each graph file under the named profiles and writes, per profile,\n"
+     "the profile's files (mix, stems, FX stems, reference) and manifest.json.\n"
+     "With one file the profiles go to DIR/<profile>/; with several files to\n"
+     "DIR/<file>/<profile>/, <file> being the file name without .json and\n"
+     ".mixstage.  Each file is loaded and fully validated before any of it\n"
+     "renders; files render in parallel, each in its own worker process, so a\n"
+     "bad or crashing file never stops the others.  Results are byte-identical\n"
+     "whatever -j and --threads are.  A summary of what rendered and what failed\n"
+     "(with the place in the file at fault) ends the output.\n"
+     "\n"
+     "Options:\n"
+     "  -p, --profile NAME  render this profile: production, mix-stems, final or\n"
+     "                      a custom profile of the file; repeatable.  Default:\n"
+     "                      the three built-in profiles\n"
+     "  -o, --out DIR       output directory (default: mixstage-out)\n"
+     "  -j, --jobs N        files rendered at once, 1 .. 256 (default: the number\n"
+     "                      of CPUs)\n"
+     "  -t, --threads N     render threads inside each file, 1 .. 64 (default 1)\n"
+     "  -f, --format F      wav (default), aiff or flac\n"
+     "  -s, --sample-type T pcm24 (default), pcm16 or float32\n"
+     "      --json          print one JSON document describing every file written\n"
+     "  -q, --quiet         print nothing on stdout (errors still go to stderr)\n"
+     "  -h, --help          this help\n"
+     "\n"
+     "A progress bar with the time remaining is drawn on stderr when stderr is\n"
+     "a terminal (never otherwise, and never with --quiet).\n"
+     "\n"
+     "Example:\n"
+     "  mixstage render song.mixstage.json --profile mix-stems --out stems\n"},
+    {"info", cli_cmd_info, "describe a graph file: strips, routing, roles, latency, profiles",
+     "Usage: mixstage info FILE.json [--json]\n"
+     "\n"
+     "Loads (and so validates) a graph file and describes it: rate, tempo,\n"
+     "length (program and rendered with tails), every strip (channels, source,\n"
+     "inserts with role and type, sends, sidechain keys, automation, output),\n"
+     "the buses and their routing, the latency the graph compensates, and what\n"
+     "each profile (the built-ins and the file's own) would keep, bypass and\n"
+     "mute, in the words of the stem rules.\n"
+     "\n"
+     "Options:\n"
+     "      --json      print one JSON document instead\n"
+     "  -h, --help      this help\n"},
+    {"analyze", cli_cmd_analyze, "measure audio files: loudness, peaks, RMS, stereo image",
+     "Usage: mixstage analyze FILE... [--json]\n"
+     "\n"
+     "Measures each audio file (anything libsndfile reads) at its own rate:\n"
+     "integrated loudness, short-term and momentary maximum, loudness range\n"
+     "(ITU-R BS.1770-4 / EBU R128 via libebur128), sample and true peak, RMS,\n"
+     "crest factor, DC offset and clipped samples per channel, and for two or\n"
+     "more channels the correlation, balance and mid/side levels of channels 1\n"
+     "and 2.  Silence reads -inf (null in JSON); a figure that does not apply\n"
+     "reads n/a (null).\n"
+     "\n"
+     "Options:\n"
+     "      --json      print one JSON document instead\n"
+     "  -h, --help      this help\n"
+     "\n"
+     "Analyze also accepts the spelling `analyse`.\n"},
+    {"compare", cli_cmd_compare, "loudness-matched A/B of a reference A and a mix B",
+     "Usage: mixstage compare A B [--pair DIR] [--json]\n"
+     "\n"
+     "Compares the mix B against the reference A the way a loudness-matched\n"
+     "A/B hears them: the gain that matches B to A's integrated loudness, the\n"
+     "differences (B - A) in loudness, loudness range, crest factor, stereo\n"
+     "width and correlation, and the tonal balance per octave (31.5 Hz .. 16\n"
+     "kHz) as the files are and after matching.  B is read at A's rate.\n"
+     "\n"
+     "Options:\n"
+     "      --pair DIR  also write DIR/A.wav and DIR/B.wav, the louder one turned\n"
+     "                  down to the quieter one's loudness (never up, so the pair\n"
+     "                  cannot clip), for listening\n"
+     "      --json      print one JSON document instead\n"
+     "  -h, --help      this help\n"},
+    {"profiles", cli_cmd_profiles, "list the render profiles and what each does per role",
+     "Usage: mixstage profiles [FILE.json] [--json]\n"
+     "\n"
+     "Lists the built-in render profiles (production, mix-stems, final) and,\n"
+     "given a graph file, its custom profiles: for every role what the profile\n"
+     "keeps, bypasses and mutes, and what it delivers.  With a file the roles\n"
+     "are named by the stages of that file that carry them.\n"
+     "\n"
+     "Options:\n"
+     "      --json      print one JSON document instead\n"
+     "  -h, --help      this help\n"},
+    {"demo", cli_cmd_demo, "write the demo song as a graph file and render it",
+     "Usage: mixstage demo [--out DIR] [options]\n"
+     "\n"
+     "Writes the built-in demo song (8 bars at 120 BPM with every role in use)\n"
+     "as DIR/demo-song.mixstage.json plus its synthesised sources in\n"
+     "DIR/sources/, then renders the three built-in profiles from that file\n"
+     "exactly as `mixstage render DIR/demo-song.mixstage.json --out DIR` does:\n"
+     "DIR/production/, DIR/mix-stems/ and DIR/final/.\n"
+     "\n"
+     "Options:\n"
+     "  -o, --out DIR       output directory (default: mixstage-demo)\n"
+     "  -t, --threads N     render threads, 1 .. 64 (default 1)\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"},
+    {"help", NULL, "show the help of a command", "Usage: mixstage help [COMMAND]\n"},
+};
+enum { NCOMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]) };
+
+static const cli_command *find_command(const char *name) {
+  if (!strcmp(name, "analyse")) name = "analyze";
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(COMMANDS[i].name, name)) return &COMMANDS[i];
+  return NULL;
+}
+
+static void print_main_help(void) {
+  printf("Usage: mixstage COMMAND [ARGS...]\n"
+         "       mixstage help COMMAND | mixstage COMMAND --help\n"
+         "       mixstage --version\n"
+         "\n"
+         "Renders, inspects and measures libmixstage graph files: the mix, the\n"
+         "mix stems and the master of a song, by the stem rules.\n"
+         "\n"
+         "Commands:\n");
+  for (int i = 0; i < NCOMMANDS; i++) printf("  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+  printf("\nEvery command takes --json (one JSON document on stdout) and --help.\n"
+         "Errors go to stderr, prefixed \"mixstage: \".\n\n%s\n"
+         "Example:\n"
+         "  mixstage demo --out demo && mixstage info demo/demo-song.mixstage.json\n"
+         "\nSee mixstage(1) for more.\n",
+         EXIT_CODES);
+}
+
+int cli_print_help(const char *command) {
+  if (!command) {
+    print_main_help();
+    return CLI_EXIT_OK;
+  }
+  const cli_command *c = find_command(command);
+  if (!c) return cli_usage_error(NULL, "no command '%s'", command);
+  printf("%s\n%s", c->help, EXIT_CODES);
+  return CLI_EXIT_OK;
+}
+
+int cli_help_requested(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) break;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+  }
+  return 0;
+}
+
+/* ---- messages ------------------------------------------------------------------ */
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  fflush(stdout);
+  fputs("mixstage: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...) {
+  va_list ap;
+  fflush(stdout);
+  fputs("mixstage: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'mixstage help%s%s'.\n", command ? " " : "", command ? command : "");
+  return CLI_EXIT_USAGE;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+/* Matches argv[*i] against "--lng VALUE", "--lng=VALUE", "-s VALUE" or
+ * "-sVALUE".  Returns 1 (value set, *i advanced past it), 0 (no match) or
+ * -1 (the option is there but its value is missing). */
+int cli_take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
+                   const char **value) {
+  const char *a = argv[*i];
+  size_t n = strlen(lng);
+  if (!strncmp(a, lng, n) && a[n] == '=') {
+    *value = a + n + 1;
+    return 1;
+  }
+  int match = !strcmp(a, lng);
+  if (shrt && !match) {
+    size_t m = strlen(shrt);
+    if (!strncmp(a, shrt, m) && a[m]) {
+      *value = a + m;
+      return 1;
+    }
+    match = !strcmp(a, shrt);
+  }
+  if (!match) return 0;
+  if (*i + 1 >= argc) return -1;
+  *value = argv[++*i];
+  return 1;
+}
+
+int cli_parse_int(const char *s, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+/* ---- output helpers ------------------------------------------------------------- */
+
+/* JSON has no infinities or NaN: silence (-inf) and "does not apply" (NaN)
+ * are both written as null, as the manifests do. */
+json_t *cli_num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cli_print_json(json_t *doc) {
+  int rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+  fputc('\n', stdout);
+  json_decref(doc);
+  if (rc != 0 || fflush(stdout) != 0) {
+    cli_error("cannot write to stdout: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* "-14.2 LUFS", "-inf dBFS", "n/a". */
+const char *cli_db(char *buf, size_t size, double v, const char *unit) {
+  if (isnan(v)) snprintf(buf, size, "n/a");
+  else if (isinf(v)) snprintf(buf, size, "%sinf %s", v < 0 ? "-" : "+", unit);
+  else snprintf(buf, size, "%.1f %s", v, unit);
+  return buf;
+}
+
+double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* mkdir -p. */
+int cli_mkdirs(const char *path) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buf, path, n + 1);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+  struct stat st;
+  if (stat(buf, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+int cli_cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_main_help();
+    return CLI_EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return cli_print_help(NULL);
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+    printf("mixstage (libmixstage) %s\n", mixstage_version_string());
+    return CLI_EXIT_OK;
+  }
+  if (!strcmp(cmd, "help")) {
+    if (argc > 3) return cli_usage_error(NULL, "help takes at most one command");
+    return cli_print_help(argc == 3 ? argv[2] : NULL);
+  }
+  const cli_command *c = find_command(cmd);
+  if (!c || !c->run) {
+    if (cmd[0] == '-') return cli_usage_error(NULL, "unknown option '%s' (a command comes first)", cmd);
+    return cli_usage_error(NULL, "unknown command '%s'", cmd);
+  }
+  if (cli_help_requested(argc - 1, argv + 1)) return cli_print_help(c->name);
+  return c->run(argc - 1, argv + 1);
+}

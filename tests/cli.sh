@@ -1,0 +1,240 @@
+#!/bin/sh
+# The mixstage command: every command's output (text and --json, checked
+# for real values), every exit code, --help for every command, batch
+# rendering (parallel equals serial byte for byte, a bad file and a crashing
+# worker reported while the others render), the progress bar only on a
+# terminal, and the demo.  Run from the build directory by make check.
+set -u
+PY=/usr/bin/python3
+M=${top_builddir:-.}/mixstage
+t=$(mktemp -d "${TMPDIR:-/tmp}/mixstage-cli.XXXXXX") || exit 99
+trap 'rm -rf "$t"' EXIT
+status=0
+fail() { echo "FAIL: $*"; status=1; }
+command -v sox >/dev/null 2>&1 || { echo "SKIP: sox is not installed"; exit 77; }
+[ -x "$PY" ] || { echo "SKIP: $PY not found"; exit 77; }
+
+# run EXPECTED_STATUS ARGS...: runs mixstage, stdout in $t/out, stderr in $t/err.
+run() {
+  want=$1
+  shift
+  "$M" "$@" >"$t/out" 2>"$t/err"
+  got=$?
+  [ "$got" -eq "$want" ] || { fail "mixstage $* exited $got, expected $want"; sed 's/^/  | /' "$t/err"; }
+  return 0
+}
+# pycheck FILE 'python expression on d (the parsed JSON)' MESSAGE
+pycheck() {
+  "$PY" -c 'import json, math, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" || fail "$3"
+}
+# Errors go to stderr with the prefix; nothing else is on it in these runs.
+err_prefixed() { grep -q '^mixstage: ' "$t/err" || fail "$1: no 'mixstage: ' error on stderr"; }
+
+# ---- help and version ------------------------------------------------------------
+run 0 --help
+grep -q '^Usage: mixstage COMMAND' "$t/out" || fail "--help"
+grep -q '^  3  some graph file is invalid' "$t/out" || fail "--help lists no exit codes"
+run 0 --version
+grep -q '^mixstage (libmixstage) [0-9]' "$t/out" || fail "--version"
+for c in render info analyze compare profiles demo; do
+  run 0 help "$c"
+  cp "$t/out" "$t/help1"
+  grep -q "^Usage: mixstage $c" "$t/help1" || fail "help $c"
+  grep -q '^Exit status:' "$t/help1" || fail "help $c has no exit codes"
+  run 0 "$c" --help
+  cmp -s "$t/out" "$t/help1" || fail "mixstage $c --help differs from mixstage help $c"
+done
+
+# ---- usage errors: exit 2 --------------------------------------------------------------
+run 2
+run 2 frobnicate; err_prefixed "unknown command"
+run 2 render; err_prefixed "render without a file"
+run 2 render x.json --bogus; err_prefixed "unknown option"
+run 2 render x.json -j 0
+run 2 render x.json --threads 65
+run 2 render x.json --profile
+run 2 render x.json --format flac --sample-type float32
+run 2 analyze
+run 2 compare only-one.wav
+run 2 info
+run 2 info a.json b.json
+run 2 help nosuchcommand
+
+# ---- analyze: a -20 dBFS 1 kHz sine ---------------------------------------------------
+# Both channels carry the same sine at -20 dBFS peak: each channel's RMS is
+# -23.01 dBFS and BS.1770 sums the two channels' power, so the loudness is
+# -20.0 LUFS (the K-weighting is within 0.01 dB of 0 dB at 1 kHz).  The file
+# is 24-bit with sox's dither at -144 dBFS: 0.05 dB covers both.
+sox -n -r 48000 -c 2 -b 24 "$t/sine.wav" synth 3 sine 1000 vol -20dB || exit 99
+run 0 analyze --json "$t/sine.wav"
+cp "$t/out" "$t/an.json"
+pycheck "$t/an.json" 'abs(d["files"][0]["integrated_lufs"] + 20.0) < 0.05' "analyze: integrated loudness of the sine"
+pycheck "$t/an.json" 'abs(d["files"][0]["rms_dbfs"] + 23.01) < 0.05' "analyze: RMS of the sine"
+pycheck "$t/an.json" 'abs(d["files"][0]["sample_peak_dbfs"] + 20.0) < 0.05' "analyze: sample peak"
+pycheck "$t/an.json" 'abs(d["files"][0]["true_peak_dbtp"] + 20.0) < 0.1' "analyze: true peak"
+pycheck "$t/an.json" 'abs(d["files"][0]["crest_db"] - 3.01) < 0.05' "analyze: crest factor"
+pycheck "$t/an.json" 'abs(d["files"][0]["correlation"] - 1.0) < 1e-6 and d["files"][0]["side_rms_dbfs"] is None' "analyze: identical channels"
+pycheck "$t/an.json" 'd["files"][0]["channels"] == 2 and d["files"][0]["frames"] == 144000' "analyze: length"
+pycheck "$t/an.json" 'd["files"][0]["loudness_range_lu"] < 0.1 and d["files"][0]["clipped_samples"] == 0' "analyze: LRA and clipping"
+run 0 analyze "$t/sine.wav"
+grep -q 'integrated -20.0 LUFS' "$t/out" || fail "analyze text output"
+run 1 analyze "$t/sine.wav" "$t/missing.wav"; err_prefixed "analyze of a missing file"
+grep -q 'integrated -20.0 LUFS' "$t/out" || fail "analyze stopped at the missing file"
+
+# ---- compare: the same sine 6 dB down -----------------------------------------------------
+sox -n -r 48000 -c 2 -b 24 "$t/quiet.wav" synth 3 sine 1000 vol -26dB || exit 99
+run 0 compare "$t/sine.wav" "$t/quiet.wav" --json --pair "$t/ab"
+cp "$t/out" "$t/cmp.json"
+# B is 6 dB down at every band that holds the tone; matching brings it back.
+pycheck "$t/cmp.json" 'abs(d["match_gain_db"] - 6.0) < 0.05' "compare: match gain"
+pycheck "$t/cmp.json" 'abs(d["loudness_diff_lu"] + 6.0) < 0.05' "compare: loudness difference"
+pycheck "$t/cmp.json" '[abs(b["diff_matched_db"]) < 0.05 for b in d["octaves"] if b["hz"] == 1000] == [True]' "compare: matched tonal balance at 1 kHz"
+pycheck "$t/cmp.json" 'len(d["octaves"]) == 10 and abs(d["pair"]["a_gain_db"] + 6.0) < 0.05 and d["pair"]["b_gain_db"] == 0' "compare: pair gains (the louder turned down)"
+run 0 analyze --json "$t/ab/A.wav" "$t/ab/B.wav"
+pycheck "$t/out" 'abs(d["files"][0]["integrated_lufs"] - d["files"][1]["integrated_lufs"]) < 0.05' "compare --pair: A and B not loudness-matched"
+run 0 compare "$t/sine.wav" "$t/quiet.wav"
+grep -q 'loudness match: B +6.00 dB' "$t/out" || fail "compare text output"
+sox -n -r 48000 -c 2 -b 24 "$t/silence.wav" trim 0 1 || exit 99
+run 1 compare "$t/sine.wav" "$t/silence.wav"; err_prefixed "compare with silence"
+
+# ---- graph files for render, info, profiles -------------------------------------------------
+g=$t/graphs
+mkdir -p "$g"
+sox -n -r 48000 -c 1 -b 24 "$g/a.wav" synth 0.4 sine 220 vol -12dB fade 0 0.4 0.05 || exit 99
+sox -n -r 48000 -c 1 -b 24 "$g/b.wav" synth 0.4 sine 330 vol -12dB fade 0 0.4 0.05 || exit 99
+for n in 1 2 3 4; do
+  cat >"$g/song$n.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000, "tempo": 120,
+ "buses": [{"name": "Verb", "kind": "return",
+            "inserts": [{"type": "reverb", "role": "mix-fx", "params": {"decay": 0.$n}}]}],
+ "strips": [{"name": "Lead", "channels": 1, "source": "a.wav", "fader": -$n,
+             "inserts": [{"type": "compressor", "role": "strip"}],
+             "sends": [{"to": "Verb", "level": -10}]},
+            {"name": "Bass", "channels": 1, "source": "b.wav", "pan": 0.5,
+             "inserts": [{"type": "compressor", "role": "strip",
+                          "sidechain": {"strip": "Lead"}}]}],
+ "profiles": [{"name": "dry-mix", "base": "production", "actions": {"mix-fx": "mute"}}]}
+EOF
+done
+cat >"$g/bad.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "strips": [{"name": "Lead", "channels": 1, "source": "a.wav",
+             "inserts": [{"type": "compressor", "role": "strip", "params": {"ratio": 0.5}}]}]}
+EOF
+badmsg='strips\[0\].inserts\[0\].params.ratio: 0.5 is below the minimum 1.0'
+
+# info
+run 0 info --json "$g/song1.mixstage.json"
+cp "$t/out" "$t/info.json"
+pycheck "$t/info.json" '[s["name"] for s in d["strips"]] == ["Lead", "Bass"] and d["strips"][0]["source"] == "a.wav"' "info: strips and sources"
+pycheck "$t/info.json" 'd["strips"][0]["sends"][0]["to"] == "Verb" and d["strips"][0]["sends"][0]["level_db"] == -10' "info: sends"
+pycheck "$t/info.json" 'd["strips"][1]["inserts"][0]["sidechain"]["strip"] == "Lead" and d["sidechain_keys"] == ["Bass compressor keyed by Lead"]' "info: sidechain keys"
+pycheck "$t/info.json" 'd["program_frames"] == 19200 and d["render_frames"] > 19200 and d["latency_frames"] >= 0' "info: length and latency"
+pycheck "$t/info.json" '[b["name"] for b in d["buses"]] == ["Mix", "Verb"] and d["buses"][1]["kind"] == "return" and d["buses"][1]["fed_by"] == ["Lead (send)"]' "info: buses and routing"
+pycheck "$t/info.json" '[p["name"] for p in d["profiles"]] == ["production", "mix-stems", "final", "dry-mix"]' "info: profiles"
+pycheck "$t/info.json" 'd["profiles"][1]["roles"]["mix-fx"]["action"] == "mute" and d["profiles"][1]["roles"]["mix-fx"]["stages"] == ["Lead -> Verb", "Verb (reverb)"]' "info: what mix-stems mutes"
+run 0 info "$g/song1.mixstage.json"
+grep -q 'sidechain keys' "$t/out" && grep -q 'mutes .*sends to the shared reverb' "$t/out" || fail "info text output"
+run 3 info "$g/bad.mixstage.json"; err_prefixed "info of an invalid file"
+grep -q "$badmsg" "$t/err" || fail "info: the loader's message"
+run 3 info "$g/nonexistent.json"; err_prefixed "info of a missing file"
+
+# profiles
+run 0 profiles --json
+pycheck "$t/out" '[(p["name"], p["roles"]["placeholder-limiter"]["action"], p["roles"]["mastering"]["action"]) for p in d["profiles"]] == [("production", "on", "bypass"), ("mix-stems", "bypass", "bypass"), ("final", "bypass", "on")]' "profiles: built-in actions"
+pycheck "$t/out" 'd["profiles"][1]["stems"] == "per-strip" and d["profiles"][1]["fx_stems"] and d["profiles"][1]["reference"]' "profiles: mix-stems delivery"
+run 0 profiles --json "$g/song2.mixstage.json"
+pycheck "$t/out" 'd["profiles"][3]["name"] == "dry-mix" and not d["profiles"][3]["builtin"] and d["profiles"][3]["roles"]["mix-fx"]["action"] == "mute"' "profiles: the file's custom profile"
+run 0 profiles
+grep -q '^mix-stems (built-in)' "$t/out" && grep -q 'bypasses .*glue' "$t/out" || fail "profiles text output"
+run 3 profiles "$g/bad.mixstage.json"
+
+# ---- render: batch, parallel equals serial, a bad file and a crash ---------------------------
+set -- "$g/song1.mixstage.json" "$g/song2.mixstage.json" "$g/bad.mixstage.json" \
+  "$g/song3.mixstage.json" "$g/song4.mixstage.json"
+run 3 render "$@" -j 1 --out "$t/j1"
+run 3 render "$@" -j 3 --out "$t/j3"
+grep -q "INVALID .*$badmsg" "$t/out" || fail "render: the bad file is not in the summary"
+grep -q 'summary: 4 of 5 files rendered, 1 invalid' "$t/out" || fail "render: summary line"
+grep -q "^mixstage: .*$badmsg" "$t/err" || fail "render: the bad file's error on stderr"
+n=0
+for f in $(cd "$t/j1" && find . -type f | sort); do
+  cmp -s "$t/j1/$f" "$t/j3/$f" || fail "render -j 3 differs from -j 1: $f"
+  n=$((n + 1))
+done
+[ "$(cd "$t/j3" && find . -type f | wc -l)" -eq "$n" ] || fail "render -j 3 wrote other files than -j 1"
+# Four files x (production: mix; mix-stems: Lead, Bass, Verb, reference; final: mix) + 3 manifests.
+[ "$n" -eq 36 ] || fail "render: expected 36 files, found $n"
+for s in song1 song2 song3 song4; do
+  for p in production mix-stems final; do
+    [ -s "$t/j3/$s/$p/manifest.json" ] || fail "render: no $s/$p/manifest.json"
+  done
+done
+[ ! -e "$t/j3/bad" ] || fail "render: the invalid file left a directory"
+
+# Progress: nothing of it when stderr is not a terminal ...
+if grep -q '%' "$t/err" || tr '\r' '\n' <"$t/err" | grep -q 'left'; then fail "render: progress on a non-terminal"; fi
+# ... a bar with percentage and time left when it is one.
+if command -v script >/dev/null 2>&1; then
+  script -qec "'$M' render '$g/song1.mixstage.json' --profile production --out '$t/tty'" /dev/null >"$t/tty.log" 2>&1
+  grep -q '100%' "$t/tty.log" && grep -q 'left' "$t/tty.log" || fail "render: no progress bar on a terminal"
+else
+  echo "note: util-linux script not found; the terminal progress bar is not tested"
+fi
+
+# A worker that dies is reported; the others still render.
+MIXSTAGE_CLI_CRASH_TEST=song2
+export MIXSTAGE_CLI_CRASH_TEST
+run 1 render "$g/song1.mixstage.json" "$g/song2.mixstage.json" "$g/song3.mixstage.json" -j 2 --out "$t/crash"
+unset MIXSTAGE_CLI_CRASH_TEST
+grep -q 'CRASHED .*song2.mixstage.json: the worker rendering it died' "$t/out" || fail "render: crash not in the summary"
+[ -s "$t/crash/song1/final/manifest.json" ] && [ -s "$t/crash/song3/final/manifest.json" ] || fail "render: a crash stopped the others"
+
+# One file: DIR/<profile>; --json; a custom profile; a missing profile is exit 1.
+run 0 render "$g/song1.mixstage.json" --profile mix-stems --profile dry-mix --json --out "$t/one"
+cp "$t/out" "$t/render.json"
+pycheck "$t/render.json" 'd["files"][0]["status"] == "ok" and [p["profile"] for p in d["files"][0]["profiles"]] == ["mix-stems", "dry-mix"]' "render --json: profiles"
+pycheck "$t/render.json" '[f["name"] for f in d["files"][0]["profiles"][0]["files"]] == ["Lead", "Bass", "Verb", "reference"]' "render --json: mix-stems files"
+# The stem rules: stems plus FX stems null against the production mix.
+pycheck "$t/render.json" 'd["files"][0]["profiles"][0]["null_residual_db"] < -100' "render --json: the stems do not add up"
+pycheck "$t/render.json" 'd["exit_status"] == 0 and d["rendered"] == 1 and d["invalid"] == 0' "render --json: counts"
+[ -s "$t/one/mix-stems/Lead.wav" ] && [ -s "$t/one/dry-mix/mix.wav" ] || fail "render: one file goes to DIR/<profile>"
+run 0 analyze --json "$t/one/mix-stems/Lead.wav"
+pycheck "$t/out" 'd["files"][0]["integrated_lufs"] is not None and d["files"][0]["integrated_lufs"] < -10' "render: the Lead stem is not audio"
+run 1 render "$g/song1.mixstage.json" --profile no-such-profile --out "$t/none"; err_prefixed "render of a missing profile"
+run 0 render "$g/song1.mixstage.json" --profile final --format flac --sample-type pcm16 -q --out "$t/flac"
+[ -s "$t/flac/final/mix.flac" ] && [ ! -s "$t/out" ] || fail "render --format flac --quiet"
+
+# ---- the shipped example graph file, with short synthesised sources -----------------------
+sh=$t/shipped
+mkdir -p "$sh"
+cp "${top_srcdir:-..}/examples/demo.mixstage.json" "$sh/" || exit 99
+sox -n -r 48000 -c 1 -b 24 "$sh/kick.wav" synth 1.5 sine 55 vol -12dB || exit 99
+sox -n -r 48000 -c 1 -b 24 "$sh/bass.wav" synth 1.5 sawtooth 110 vol -18dB || exit 99
+sox -n -r 48000 -c 2 -b 24 "$sh/keys.wav" synth 1.5 sine 440 sine 554 vol -18dB || exit 99
+sox -n -r 48000 -c 1 -b 24 "$sh/vox.wav" synth 1.5 sine 330 vol -15dB || exit 99
+run 0 render "$sh/demo.mixstage.json" --profile production --profile mix-stems --profile final \
+  --profile no-fx-mix --out "$sh/out"
+for p in production mix-stems final no-fx-mix; do
+  [ -s "$sh/out/$p/manifest.json" ] || fail "shipped example: no $p/manifest.json"
+done
+[ -s "$sh/out/mix-stems/Vox.wav" ] && [ -s "$sh/out/mix-stems/Plate.wav" ] || fail "shipped example: stems"
+
+# ---- demo, once (the whole song renders five passes; minutes under ASan) ----------------------
+case "${MIXSTAGE_SANITIZER:-}" in
+  address|valgrind) echo "demo: skipped under ${MIXSTAGE_SANITIZER}" ;;
+  *)
+    run 0 demo --out "$t/demo" --json --threads 2
+    pycheck "$t/out" '[p["profile"] for p in d["files"][0]["profiles"]] == ["production", "mix-stems", "final"] and d["files"][0]["status"] == "ok"' "demo --json"
+    pycheck "$t/out" 'd["files"][0]["profiles"][1]["null_residual_db"] < -100' "demo: the stems do not add up"
+    [ -s "$t/demo/demo-song.mixstage.json" ] || fail "demo: no graph file"
+    for p in production mix-stems final; do
+      [ -s "$t/demo/$p/manifest.json" ] || fail "demo: no $p/manifest.json"
+    done
+    run 0 info "$t/demo/demo-song.mixstage.json"
+    grep -q 'keyed by' "$t/out" || fail "demo: info shows no sidechain key" ;;
+esac
+
+exit $status
