@@ -11,7 +11,12 @@
  *      addresses malloc may hand to a new graph.  Destroying twice is
  *      impossible: mixstage_graph_destroy() is not wrapped, the registry is
  *      its only caller.  (If the C API ever gains object removal, the removal
- *      wrapper must refuse while a proxy of that object lives.)
+ *      wrapper must refuse while a proxy of that object lives.)  The
+ *      registry also keeps what a graph borrows from the binding: streaming
+ *      meters attached to strips and buses (a Meter proxy that goes while
+ *      attached leaves its meter to the registry, freed on detach or with
+ *      the graph) and the per-language contexts of strips' source callbacks
+ *      (freed when replaced or with the graph).
  *   2. Errors: negative status codes become exceptions (Python: one class per
  *      code under mixstage.Error) or Lua errors (a table with code, name,
  *      kind, message, detail and a __tostring), carrying mixstage_strerror()
@@ -32,7 +37,12 @@
  *      written ONCE against that builder: each wrapper fills a result the
  *      same way in both languages (indices 0-based in Python, 1-based in
  *      Lua).  A GraphFile document owns its graph: the registry entry of
- *      section 1 then destroys the document instead of the graph.
+ *      section 1 then destroys the document instead of the graph; that
+ *      holds for a document loaded from a file and for one wrapped around a
+ *      graph built in code (graphfile_wrap), whose proxies stay valid.
+ *   Coverage: tests/python/test_coverage.py parses every MIXSTAGE_EXPORT of
+ *   include/mixstage/*.h and fails until each is reachable from Python and
+ *   Lua (flat name or listed sugar) or listed as deliberately not wrapped.
  */
 #if defined(SWIGPYTHON)
 %module(docstring="libmixstage: mixing graphs rendered the way producers and mix engineers deliver music.\n\nAudio is numpy float32 shaped (frames, channels).  Errors raise mixstage.Error subclasses.") mixstage
@@ -143,6 +153,10 @@ static void msb_unlink_gref_locked(msb_gref *gr) {
 /* A proxy of @h went away.  The last reference destroys the graph. */
 static void msb_prof_release(const void *p);
 static void msb_doc_destroy(void *doc);
+struct msb_pull;
+static struct msb_pull *msb_pulls_take(mixstage_graph *g, const void *strip);
+static void msb_pulls_free_list(struct msb_pull *l);
+static void msb_meters_graph_gone(mixstage_graph *g);
 static void msb_release(const void *h) {
   mixstage_graph *doomed = NULL;
   void *doomed_doc = NULL;
@@ -168,6 +182,11 @@ static void msb_release(const void *h) {
     mixstage_graph_destroy(doomed); /* accepts NULL */
   }
   msb_prof_release(doomed_profile); /* after the graph that used it */
+  if (doomed) {
+    /* after the graph: it no longer calls the callbacks nor pushes meters */
+    msb_pulls_free_list(msb_pulls_take(doomed, NULL));
+    msb_meters_graph_gone(doomed);
+  }
 }
 
 /* Custom profiles (mixstage_profile_create) held by the binding: each
@@ -236,6 +255,98 @@ static mixstage_graph *msb_graph_of(const void *h) {
   if (e) g = e->gr->g;
   pthread_mutex_unlock(&msb_lock);
   return g;
+}
+
+/* Streaming meters (analysis.h) owned by Meter proxies.  A graph borrows an
+ * attached meter, so the meter must outlive its attachment: a Meter proxy
+ * that goes while its meter is attached only marks it orphaned, and the
+ * meter is destroyed when it is detached (replaced at its tap, detached by
+ * hand) or when its graph is destroyed.  Attached meters are linked in
+ * msb_meters (under msb_lock). */
+typedef struct msb_meter {
+  mixstage_meter *m;
+  int channels;
+  mixstage_graph *graph; /* attached to this graph, or NULL */
+  const void *unit;      /* ... at this strip or bus ... */
+  int tap;               /* ... and tap */
+  int orphaned;          /* the proxy is gone: destroy on detach */
+  struct msb_meter *next;
+} msb_meter;
+static msb_meter *msb_meters;
+
+static void msb_meter_free(msb_meter *mb) {
+  mixstage_meter_destroy(mb->m);
+  free(mb);
+}
+/* Unlinks every attachment matching (graph, unit, tap), or all of a graph
+ * when unit is NULL; returns the orphans to free (linked by next). */
+static msb_meter *msb_meters_detach_locked(mixstage_graph *g, const void *unit, int tap) {
+  msb_meter *orphans = NULL;
+  for (msb_meter **p = &msb_meters; *p;) {
+    msb_meter *e = *p;
+    if (e->graph == g && (!unit || (e->unit == unit && e->tap == tap))) {
+      *p = e->next;
+      e->graph = NULL;
+      e->unit = NULL;
+      e->next = NULL;
+      if (e->orphaned) { e->next = orphans; orphans = e; }
+    } else {
+      p = &e->next;
+    }
+  }
+  return orphans;
+}
+static void msb_meters_free_list(msb_meter *l) {
+  while (l) { msb_meter *n = l->next; msb_meter_free(l); l = n; }
+}
+/* After graph @g was destroyed: nothing is attached to it any more. */
+static void msb_meters_graph_gone(mixstage_graph *g) {
+  if (!g) return;
+  pthread_mutex_lock(&msb_lock);
+  msb_meter *o = msb_meters_detach_locked(g, NULL, 0);
+  pthread_mutex_unlock(&msb_lock);
+  msb_meters_free_list(o);
+}
+/* The Meter proxy went: free the meter now unless a graph still uses it. */
+static void msb_meter_proxy_gone(msb_meter *mb) {
+  pthread_mutex_lock(&msb_lock);
+  int attached = mb->graph != NULL;
+  if (attached) mb->orphaned = 1;
+  pthread_mutex_unlock(&msb_lock);
+  if (!attached) msb_meter_free(mb);
+}
+
+/* Source callbacks of strips (section 6): a per-language context per strip,
+ * kept until the source is replaced by another callback or the graph is
+ * destroyed (the C library may call it until then). */
+typedef struct msb_pull {
+  mixstage_graph *graph;
+  const void *strip;
+  struct msb_pull *next;
+  /* language part follows (see the sugar) */
+} msb_pull;
+static msb_pull *msb_pulls;
+static void msb_pull_free(msb_pull *p); /* per language */
+/* Unlinks the contexts of (@g, @strip), or all of @g when strip is NULL;
+ * returns them linked by next. */
+static msb_pull *msb_pulls_take(mixstage_graph *g, const void *strip) {
+  msb_pull *out = NULL;
+  pthread_mutex_lock(&msb_lock);
+  for (msb_pull **p = &msb_pulls; *p;) {
+    msb_pull *e = *p;
+    if (e->graph == g && (!strip || e->strip == strip)) {
+      *p = e->next;
+      e->next = out;
+      out = e;
+    } else {
+      p = &e->next;
+    }
+  }
+  pthread_mutex_unlock(&msb_lock);
+  return out;
+}
+static void msb_pulls_free_list(msb_pull *l) {
+  while (l) { msb_pull *n = l->next; msb_pull_free(l); l = n; }
 }
 %}
 
@@ -318,6 +429,9 @@ static void msb_format(char *buf, size_t size, int status, const char *detail) {
 static PyObject *msb_exc_base;
 static PyObject *msb_exc[MSB_NKINDS];
 static PyObject *msb_numeric_warning;
+/* A result that goes with the next exception as its `report` attribute
+ * (a master that did not converge: the best attempt). */
+static PyObject *msb_err_report;
 
 /* Raises the exception class of @status with the message of @detail (a
  * graph's last error, or a message of the binding's own). */
@@ -327,12 +441,18 @@ static void msb_raise_msg(int status, const char *detail) {
   int k = msb_kind_index(status);
   PyObject *cls = k >= 0 && msb_exc[k] ? msb_exc[k] : msb_exc_base;
   PyObject *exc = PyObject_CallFunction(cls, "s", msg);
-  if (!exc) return;
+  if (!exc) { Py_CLEAR(msb_err_report); return; }
   PyObject *v;
   v = PyLong_FromLong(status); PyObject_SetAttrString(exc, "code", v); Py_XDECREF(v);
   v = PyUnicode_FromString(mixstage_err_name(status)); PyObject_SetAttrString(exc, "name", v); Py_XDECREF(v);
   v = PyUnicode_FromString(mixstage_strerror(status)); PyObject_SetAttrString(exc, "reason", v); Py_XDECREF(v);
   v = PyUnicode_FromString(detail ? detail : ""); PyObject_SetAttrString(exc, "detail", v); Py_XDECREF(v);
+  if (msb_err_report) {
+    PyObject_SetAttrString(exc, "report", msb_err_report);
+    Py_CLEAR(msb_err_report);
+  } else {
+    PyObject_SetAttrString(exc, "report", Py_None);
+  }
   PyErr_SetObject(cls, exc);
   Py_DECREF(exc);
 }
@@ -344,6 +464,12 @@ static void msb_raise(int status, mixstage_graph *g) {
 /* No foreign errors in Python: a progress callback's exception is restored
  * by the function that ran the render (section 6). */
 #define MSB_RAISE_FOREIGN() do { } while (0)
+/* A source callback's exception (section 6) for the graph of the call. */
+static int msb_py_pull_raise(mixstage_graph *g);
+#define MSB_PULL_ERRORS()                                                        \
+  do {                                                                           \
+    if (msb_pulls && !PyErr_Occurred() && msb_py_pull_raise(msb_ctx) < 0) SWIG_fail; \
+  } while (0)
 
 /* Builds mixstage.Error and its subclasses; each also derives from the
  * matching built-in so `except ValueError` keeps working. */
@@ -351,8 +477,10 @@ static int msb_init_exceptions(PyObject *module) {
   PyObject *d = PyModule_GetDict(module);
   msb_exc_base = PyErr_NewExceptionWithDoc("mixstage.Error",
       "Base of every libmixstage error.  Attributes: code (negative status), name "
-      "(\"MIXSTAGE_ECYCLE\"), reason (mixstage_strerror) and detail (the graph's "
-      "last-error message naming the object at fault).", NULL, NULL);
+      "(\"MIXSTAGE_ECYCLE\"), reason (mixstage_strerror), detail (the graph's "
+      "last-error message naming the object at fault) and report (None, or the "
+      "partial result of a call that failed late, e.g. the best attempt of a "
+      "master that did not converge).", NULL, NULL);
   if (!msb_exc_base) return -1;
   PyDict_SetItemString(d, "Error", msb_exc_base);
   for (int i = 0; i < MSB_NKINDS; i++) {
@@ -394,9 +522,12 @@ static int msb_error_tostring(lua_State *L) {
   return 1;
 }
 
+/* A result that goes with the next error as its `report` field (a master
+ * that did not converge: the best attempt), kept in the registry. */
+static _Thread_local int msb_lua_reportref = LUA_NOREF;
 /* Pushes an error object: a table {code, name, kind, reason, detail,
- * message} whose __tostring is the message, so an uncaught error prints the
- * sentence and pcall callers can test err.kind or err.code. */
+ * message[, report]} whose __tostring is the message, so an uncaught error
+ * prints the sentence and pcall callers can test err.kind or err.code. */
 static void msb_push_error_msg(lua_State *L, int status, const char *detail) {
   char msg[1024];
   msb_format(msg, sizeof msg, status, detail);
@@ -408,6 +539,12 @@ static void msb_push_error_msg(lua_State *L, int status, const char *detail) {
   lua_pushstring(L, mixstage_strerror(status)); lua_setfield(L, -2, "reason");
   lua_pushstring(L, detail ? detail : ""); lua_setfield(L, -2, "detail");
   lua_pushstring(L, msg); lua_setfield(L, -2, "message");
+  if (msb_lua_reportref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, msb_lua_reportref);
+    luaL_unref(L, LUA_REGISTRYINDEX, msb_lua_reportref);
+    msb_lua_reportref = LUA_NOREF;
+    lua_setfield(L, -2, "report");
+  }
   if (luaL_newmetatable(L, "mixstage.Error")) {
     lua_pushcfunction(L, msb_error_tostring);
     lua_setfield(L, -2, "__tostring");
@@ -432,14 +569,21 @@ static _Thread_local int msb_lua_errref = LUA_NOREF;
       SWIG_fail;                                                       \
     }                                                                  \
   } while (0)
+/* Moves an error raised in a source callback of the call's graph (section
+ * 6) to msb_lua_errref, for MSB_RAISE_FOREIGN. */
+static void msb_lua_pull_collect(lua_State *L, mixstage_graph *g);
+#define MSB_PULL_ERRORS() do { if (msb_pulls) msb_lua_pull_collect(L, msb_ctx); } while (0)
 %}
 #endif
 
-/* Every wrapper: a failure recorded by sugar code is raised after the call. */
+/* Every wrapper: a failure recorded by sugar code is raised after the call;
+ * before it, an error raised in a strip's source callback during the call
+ * (section 6), which is what caused the failure if there is one. */
 %exception {
   msb_pending = 0;
   msb_has_msg = 0;
   $action
+  MSB_PULL_ERRORS();
   MSB_RAISE_FOREIGN();
   if (msb_pending) MSB_FAIL(msb_pending, msb_ctx);
 }
@@ -501,7 +645,8 @@ MSB_NO_CONTEXT(mixstage_graph::mixstage_graph)
   int mixstage_node_set_param, int mixstage_node_get_param, int mixstage_node_set_param_by_name,
   int mixstage_node_get_param_by_name, int mixstage_node_set_sidechain_strip,
   int mixstage_node_set_sidechain_bus, int mixstage_node_clear_sidechain,
-  int mixstage_lane_add_point, int mixstage_lane_clear, int mixstage_graph_prepare,
+  int mixstage_lane_add_point, int mixstage_lane_clear, int mixstage_lane_point,
+  int mixstage_graph_prepare,
   int mixstage_graph_locate,
   /* profile.h */
   int mixstage_profile_set_action, int mixstage_profile_set_stems,
@@ -531,6 +676,13 @@ MSB_NO_CONTEXT(mixstage_graph::mixstage_graph)
 /* Parameter values read through a pointer. */
 %include <typemaps.i>
 %apply double *OUTPUT { double *value };
+%apply int *OUTPUT { int *curve };
+%typemap(in, numinputs=0) int64_t *frame (int64_t frame_tmp = 0) { $1 = &frame_tmp; }
+#if defined(SWIGPYTHON)
+%typemap(argout) int64_t *frame { $result = SWIG_Python_AppendOutput($result, PyLong_FromLongLong(*$1)); }
+#else
+%typemap(argout) int64_t *frame { lua_pushinteger(L, (lua_Integer)*$1); SWIG_arg++; }
+#endif
 %apply double *OUTPUT { double *residual_db };
 
 /* Introspection comes back as a dict (Python) / table (Lua). */
@@ -983,11 +1135,21 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_meter_push;
 %ignore mixstage_meter_loudness_now;
 %ignore mixstage_meter_get_report;
+/* Meters inside the graph: Strip/Bus.attach_meter() take a Meter proxy and
+ * keep it alive while attached; Node.gr_history() returns an array. */
+%ignore mixstage_strip_attach_meter;
+%ignore mixstage_bus_attach_meter;
+%ignore mixstage_node_gr_history;
+%apply int MSB_STATUS { int mixstage_node_enable_gr_history, int mixstage_node_clear_gr_history };
 %include "mixstage/analysis.h"
 %ignore mixstage_translate;
 %ignore mixstage_translate_write;
 %ignore mixstage_translate_response_db;
 %include "mixstage/translate.h"
+/* demo.h: the writer's message buffer is taken by demo_song_write() below. */
+MSB_NO_CONTEXT(mixstage_demo_song_create)
+%ignore mixstage_demo_song_write;
+%include "mixstage/demo.h"
 
 /* ======================================================================== */
 /* 5. Object sugar shared by both languages                                 */
@@ -1060,6 +1222,7 @@ static const char *mixstage_strip_name_get(mixstage_strip *s) { return mixstage_
 static int mixstage_strip_channels_get(mixstage_strip *s) { return mixstage_strip_channels(s); }
 static mixstage_graph *mixstage_strip_graph_get(mixstage_strip *s) { return mixstage_strip_graph(s); }
 static int64_t mixstage_strip_source_frames_get(mixstage_strip *s) { return mixstage_strip_source_frames(s); }
+static const char *mixstage_strip_source_path_get(mixstage_strip *s) { return mixstage_strip_source_path(s); }
 static const char *mixstage_bus_name_get(mixstage_bus *b) { return mixstage_bus_name(b); }
 static int mixstage_bus_channels_get(mixstage_bus *b) { return mixstage_bus_channels(b); }
 static const char *mixstage_bus_kind_get(mixstage_bus *b) {
@@ -1216,6 +1379,9 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
   int channels;
   mixstage_graph *graph;
   int64_t source_frames;
+  /** The audio file the strip plays, as given to set_source_file() (None /
+   *  nil for a buffer, a callback or no source). */
+  const char *source_path;
   %mutable;
   double clip_gain_db;
   double fader_db;
@@ -1263,6 +1429,14 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
     mixstage_lane *l = mixstage_strip_lane($self, which, &err);
     if (!l) msb_check(err, msb_ctx);
     return l;
+  }
+  /** The lane of @p which if one was made, else None / nil (never creates). */
+  mixstage_lane *m_find_lane(int which) { return mixstage_strip_find_lane($self, which); }
+  /** Plays an audio file (WAV, AIFF, FLAC...), converted to the graph's
+   *  rate; source_path then reads @p path.  Raises NotFoundError,
+   *  FormatError or ChannelsError naming the strip and the file. */
+  void m_set_source_file(const char *path) {
+    msb_check(mixstage_strip_set_source_file($self, path), msb_ctx);
   }
 }
 
@@ -1312,6 +1486,8 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
     if (!l) msb_check(err, msb_ctx);
     return l;
   }
+  /** The lane of @p which if one was made, else None / nil (never creates). */
+  mixstage_lane *m_find_lane(int which) { return mixstage_bus_find_lane($self, which); }
 }
 
 %extend mixstage_send {
@@ -1329,6 +1505,8 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
     if (!l) msb_check(err, msb_ctx);
     return l;
   }
+  /** The send level's lane if one was made, else None / nil. */
+  mixstage_lane *m_find_lane() { return mixstage_send_find_lane($self); }
 }
 
 %extend mixstage_node {
@@ -1380,6 +1558,13 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
     mixstage_lane *l = mixstage_node_lane($self, id, &err);
     if (!l) msb_check(err, msb_ctx);
     return l;
+  }
+  /** The lane of the parameter named @p key if one was made, else None /
+   *  nil (never creates one); unknown names raise NotFoundError. */
+  mixstage_lane *m_find_lane(const char *key) {
+    int id = msb_param_key($self, key);
+    if (id < 0) { msb_check(id, msb_ctx); return NULL; }
+    return mixstage_node_find_lane($self, id);
   }
 }
 
@@ -2221,13 +2406,50 @@ msb_ret meter(lua_State *L, const msb_audio *audio, double rate, const char *lay
               const char *channel_roles = NULL, bool true_peak = true, bool series = true,
               double clip_level = NAN, int left_channel = -1, int right_channel = -1);
 %{
-/* A streaming meter and its channel count (push() checks the shape: the C
- * call trusts its caller). */
-typedef struct msb_meter {
-  mixstage_meter *m;
-  int channels;
-} msb_meter;
+/* A streaming meter (msb_meter, section 1) and its channel count (push()
+ * checks the shape: the C call trusts its caller). */
 static int msb_meter_channels_get(msb_meter *m) { return m->channels; }
+static bool msb_meter_attached_get(msb_meter *m) {
+  pthread_mutex_lock(&msb_lock);
+  bool a = m->graph != NULL;
+  pthread_mutex_unlock(&msb_lock);
+  return a;
+}
+/* Attaches @mb (NULL: detaches) to strip @strip or bus @bus at @tap; the
+ * registry keeps the meter alive while attached (section 1). */
+static int msb_attach_meter(mixstage_strip *strip, mixstage_bus *bus, msb_meter *mb, int tap) {
+  mixstage_graph *g = strip ? mixstage_strip_graph(strip) : mixstage_bus_graph(bus);
+  const void *unit = strip ? (const void *)strip : (const void *)bus;
+  const char *uname = strip ? mixstage_strip_name(strip) : mixstage_bus_name(bus);
+  if (!g) return msb_check(MIXSTAGE_ENULL, NULL);
+  if (mb) {
+    pthread_mutex_lock(&msb_lock);
+    int elsewhere = mb->graph && (mb->graph != g || mb->unit != unit || mb->tap != tap);
+    pthread_mutex_unlock(&msb_lock);
+    if (elsewhere) {
+      char emsg[256];
+      snprintf(emsg, sizeof emsg,
+               "'%s': the meter is already attached elsewhere (detach it there first)", uname);
+      return msb_check_msg(MIXSTAGE_EINVAL, emsg);
+    }
+  }
+  int st = strip ? mixstage_strip_attach_meter(strip, mb ? mb->m : NULL, tap)
+                 : mixstage_bus_attach_meter(bus, mb ? mb->m : NULL, tap);
+  if (st < 0) return msb_check(st, g);
+  pthread_mutex_lock(&msb_lock);
+  /* the C call replaced whatever was at this tap */
+  msb_meter *orphans = msb_meters_detach_locked(g, unit, tap);
+  if (mb) {
+    mb->graph = g;
+    mb->unit = unit;
+    mb->tap = tap;
+    mb->next = msb_meters;
+    msb_meters = mb;
+  }
+  pthread_mutex_unlock(&msb_lock);
+  msb_meters_free_list(orphans);
+  return MIXSTAGE_OK;
+}
 %}
 %rename(Meter) msb_meter;
 %nodefaultctor msb_meter;
@@ -2255,12 +2477,11 @@ typedef struct msb_meter {} msb_meter;
     }
     return mb;
   }
-  ~msb_meter() {
-    mixstage_meter_destroy($self->m);
-    free($self);
-  }
+  ~msb_meter() { msb_meter_proxy_gone($self); }
   %immutable;
   int channels;
+  /** True while the meter is attached to a strip or bus of a graph. */
+  bool attached;
   %mutable;
   /** Adds a block of audio (frames x channels); real-time safe. */
   void m_push(const msb_audio *audio) {
@@ -2300,6 +2521,57 @@ typedef struct msb_meter {} msb_meter;
     return msb_b_done(&b);
   }
 }
+/* ---- analysis.h: meters inside the graph --------------------------------- */
+%extend mixstage_strip {
+  /** Attaches @p meter (a Meter of the strip's channels at the graph's rate)
+   *  at @p tap: "pre" (after the inserts) or "post" (after fader, pan and
+   *  mute, in the output bus's channels); the graph then pushes what it
+   *  processes into it (render and process alike).  The strip keeps the
+   *  Meter alive while attached; None detaches.  Edit-time. */
+  void m_attach_meter(msb_meter *meter, int tap = MIXSTAGE_TAP_POST_FADER) {
+    msb_attach_meter($self, NULL, meter, tap);
+  }
+  /** Detaches the meter at @p tap (nothing attached: no-op). */
+  void m_detach_meter(int tap = MIXSTAGE_TAP_POST_FADER) { msb_attach_meter($self, NULL, NULL, tap); }
+}
+%extend mixstage_bus {
+  /** As Strip.attach_meter(); for the mix bus "post" is the graph's output. */
+  void m_attach_meter(msb_meter *meter, int tap = MIXSTAGE_TAP_POST_FADER) {
+    msb_attach_meter(NULL, $self, meter, tap);
+  }
+  void m_detach_meter(int tap = MIXSTAGE_TAP_POST_FADER) { msb_attach_meter(NULL, $self, NULL, tap); }
+}
+%extend mixstage_node {
+  /** Keeps the gain reduction of this dynamics node, one point per 32-frame
+   *  control cell, for the last @p seconds (0 turns it off).  Raises
+   *  UnsupportedError for a node that reports no gain reduction. */
+  void m_enable_gr_history(double seconds) {
+    msb_check(mixstage_node_enable_gr_history($self, seconds), msb_ctx);
+  }
+  void m_clear_gr_history() { msb_check(mixstage_node_clear_gr_history($self), msb_ctx); }
+  /* Front ends: Node.gr_history() (Python tuple, Lua three values). */
+  msb_ret m__gr_history(lua_State *L) {
+    int64_t first = 0;
+    int hop = 0;
+    int64_t n = mixstage_node_gr_history($self, NULL, 0, NULL, NULL);
+    if (n < 0) { msb_check((int)n, msb_ctx); return MSB_RET_FAIL; }
+    msb_b b;
+    msb_b_init(&b, L);
+    msb_b_list(&b);
+    float *d = msb_b_audio(&b, NULL, n, 1);
+    if (d && n > 0) {
+      /* Edit-time read: nothing processes meanwhile, so n points are there. */
+      int64_t got = mixstage_node_gr_history($self, d, n, &first, &hop);
+      if (got < 0) { msb_check((int)got, msb_ctx); return msb_b_abort(&b); }
+    } else {
+      mixstage_node_gr_history($self, NULL, 0, &first, &hop);
+    }
+    msb_b_int(&b, NULL, (long long)first);
+    msb_b_int(&b, NULL, hop > 0 ? hop : MIXSTAGE_CONTROL_FRAMES);
+    return msb_b_done(&b);
+  }
+}
+
 /* ---- master.h -------------------------------------------------------------- */
 %feature("docstring", "What each streaming service's loudness normalisation would do to a master of this loudness and true peak: a list of {service, reference_lufs, turns_up, gain_db}.") streaming_report;
 %{
@@ -2425,6 +2697,19 @@ msb_ret translate_write(lua_State *L, const msb_audio *audio, double rate, const
                         const char *prefix = NULL, int format = 0, int sample_type = 1,
                         bool dither = true, long long dither_seed = -1, double output_rate = 0.0);
 
+/* ---- demo.h ---------------------------------------------------------------- */
+
+%{
+static void _demo_song_write(const char *directory, double sample_rate) {
+  char err[1024] = "";
+  int st = mixstage_demo_song_write(directory, sample_rate, err, sizeof err);
+  if (st < 0) msb_check_msg(st, *err ? err : directory);
+}
+%}
+/* Front ends: demo_song_write() (Python: os.PathLike accepted; Lua). */
+MSB_NO_CONTEXT(_demo_song_write)
+void _demo_song_write(const char *directory, double sample_rate);
+
 /* ---- graphfile.h ------------------------------------------------------------- */
 %{
 static mixstage_graph *msb_graph_loaded(mixstage_graph *g, int err, const char *msg) {
@@ -2481,6 +2766,51 @@ static int msb_doc_retain(mixstage_graphfile *doc) {
     if (r->g == g) r->doc = doc;
   pthread_mutex_unlock(&msb_lock);
   return 0;
+}
+/* mixstage_graphfile_wrap() for a graph the binding holds: the document
+ * becomes the graph's owner in the registry, so the Graph proxy and every
+ * strip, bus, send, node and lane proxy stay valid, and the last proxy of
+ * either destroys the document with its graph.  A graph already owned by a
+ * document is refused (it has one owner). */
+static mixstage_graphfile *graphfile_wrap(mixstage_graph *graph) {
+  msb_gref *gr = NULL;
+  if (!graph) { msb_check(MIXSTAGE_ENULL, NULL); return NULL; }
+  pthread_mutex_lock(&msb_lock);
+  for (msb_gref *r = msb_grefs; r; r = r->next)
+    if (r->g == graph) { gr = r; break; }
+  int owned = gr && gr->doc;
+  pthread_mutex_unlock(&msb_lock);
+  if (!gr) { msb_check_msg(MIXSTAGE_EINVAL, "graphfile_wrap: a graph the binding does not hold"); return NULL; }
+  if (owned) {
+    msb_check_msg(MIXSTAGE_ESTATE, "graphfile_wrap: the graph already belongs to a GraphFile (use its .graph)");
+    return NULL;
+  }
+  /* Reserve the registry entry first: after the wrap nothing may fail. */
+  if (msb_retain(graph, graph) < 0) { msb_check(MIXSTAGE_ENOMEM, NULL); return NULL; }
+  int err = 0;
+  mixstage_graphfile *d = mixstage_graphfile_wrap(graph, &err);
+  if (!d) {
+    /* ENOMEM: the C call destroyed the graph.  Its proxies cannot be
+     * revoked, so the registry keeps the entry (one reference never
+     * dropped) rather than destroy a freed graph again: a leak of a few
+     * bytes, reported as OutOfMemoryError. */
+    msb_check(err ? err : MIXSTAGE_ENOMEM, NULL);
+    return NULL;
+  }
+  if (msb_retain(d, graph) < 0) {
+    /* the document is the owner from now on either way */
+    pthread_mutex_lock(&msb_lock);
+    gr->doc = d;
+    pthread_mutex_unlock(&msb_lock);
+    msb_release(graph);
+    msb_check(MIXSTAGE_ENOMEM, NULL);
+    return NULL;
+  }
+  pthread_mutex_lock(&msb_lock);
+  gr->doc = d;
+  pthread_mutex_unlock(&msb_lock);
+  msb_release(graph); /* the reservation: the document's proxy holds the graph now */
+  return d;
 }
 static mixstage_graph *mixstage_graphfile_graph_get(mixstage_graphfile *d) { return mixstage_graphfile_graph(d); }
 static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return mixstage_graphfile_profile_count(d); }
@@ -2582,6 +2912,10 @@ static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return 
     if (st < 0) msb_check_msg(st, *err ? err : path);
   }
 }
+
+%newobject graphfile_wrap;
+%feature("docstring", "Wraps a graph built in code in a GraphFile document, so source paths and profiles can be attached and saved.  The document takes ownership of the graph; the Graph object and its strips stay valid (they keep the document alive, and it them).  StateError if the graph already belongs to a GraphFile.") graphfile_wrap;
+mixstage_graphfile *graphfile_wrap(mixstage_graph *graph);
 
 %extend mixstage_graph {
   /** The graph as canonical JSON (sources written as null: the engine
@@ -2690,7 +3024,9 @@ static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return 
     MSB_UNLOCK;
     st = mixstage_graph_master($self, &mc, &rc, &rep, want_audio ? &audio : NULL);
     MSB_LOCK;
-    if (st < 0) { mixstage_free(audio); msb_check(st, $self); return MSB_RET_FAIL; }
+    /* ESTATE: not converged; the report (and audio) hold the best attempt,
+     * which goes with the exception as its report. */
+    if (st < 0 && st != MIXSTAGE_ESTATE) { mixstage_free(audio); msb_check(st, $self); return MSB_RET_FAIL; }
     msb_b b;
     msb_b_init(&b, L);
     msb_b_dict(&b);
@@ -2700,6 +3036,11 @@ static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return 
       float *d = msb_b_audio(&b, "audio", rep.frames, ch);
       if (d) memcpy(d, audio, (size_t)rep.frames * (size_t)ch * sizeof(float));
       mixstage_free(audio);
+    }
+    if (st == MIXSTAGE_ESTATE) {
+      msb_b_stash(&b);
+      msb_check(st, $self);
+      return MSB_RET_FAIL;
     }
     return msb_b_done(&b);
   }
@@ -2719,7 +3060,10 @@ static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return 
         true_peak_dbtp, input_gain_db, converged, steps, streaming...); with
         audio=True, report["audio"] is the master as a float32 array.
         Raises InvalidArgumentError without a mastering limiter, RangeError
-        for an unreachable target, StateError if it did not converge."""
+        for an unreachable target, StateError if it did not converge within
+        max_iterations: the graph is then left at the best attempt, and the
+        exception's .report is that attempt's report (converged False, with
+        "audio" if asked), so nothing is lost."""
         nan = float("nan")
         return self._master(preset, nan if target_lufs is None else float(target_lufs),
                             nan if ceiling_dbtp is None else float(ceiling_dbtp),
@@ -2745,6 +3089,13 @@ static int mixstage_graphfile_profile_count_get(mixstage_graphfile *d) { return 
 }
 %extend mixstage_graphfile {
   %pythoncode %{
+    @staticmethod
+    def wrap(graph):
+        """A GraphFile document around a Graph built in code (see
+        graphfile_wrap()): the document owns the graph from then on, and the
+        Graph object, its strips and the document keep each other alive."""
+        return graphfile_wrap(graph)
+
     def save(self, path):
         """Writes the canonical JSON atomically."""
         _mixstage.GraphFile_save(self, _os.fspath(path))
@@ -2892,6 +3243,40 @@ def meter(audio, rate, layout="auto", channel_roles=None, true_peak=True, series
     o = o or {}
     return raw_assess(self, o.max_lag_ms or nan, o.phase_threshold or nan, o.masking_floor_dbfs or nan)
   end)
+  -- node:sidechain(key, tap) sets the key; node:sidechain() returns key, "pre"|"post" (or nil)
+  local raw_sidechain = classes["Node"][".fn"]["sidechain"]
+  local tap_names = { [0] = "pre", [1] = "post" }
+  method("Node", "sidechain", function(self, key, tap)
+    if key == nil then
+      local k = M.node_sidechain_strip(self) or M.node_sidechain_bus(self)
+      if k == nil then return nil end
+      return k, tap_names[M.node_sidechain_tap(self)]
+    end
+    if tap == nil then return raw_sidechain(self, key) end
+    return raw_sidechain(self, key, tap)
+  end)
+  -- buf, first_frame, hop_frames = node:gr_history()  (buf: points x 1 Buffer of dB)
+  local raw_grh = classes["Node"][".fn"]["_gr_history"]
+  method("Node", "gr_history", function(self)
+    return table.unpack(raw_grh(self))
+  end)
+  -- Lane points, 1-based: frame, value, curve = lane:point(i); lane:points() -> { {frame=, value=, curve=} }
+  local curve_names = { [0] = "linear", [1] = "exponential", [2] = "step" }
+  method("Lane", "point", function(self, i)
+    local f, v, c = M.lane_point(self, i - 1)
+    return f, v, curve_names[c]
+  end)
+  method("Lane", "points", function(self)
+    local t = {}
+    for i = 0, self.point_count - 1 do
+      local f, v, c = M.lane_point(self, i)
+      t[#t + 1] = { frame = f, value = v, curve = curve_names[c] }
+    end
+    return t
+  end)
+  -- The demo song; GraphFile around a code-built graph
+  function M.demo_song(rate) return M.demo_song_create(rate or 0) end
+  function M.demo_song_write(dir, rate) return M._demo_song_write(dir, rate or 0) end
 }
 #endif
 

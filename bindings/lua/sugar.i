@@ -47,26 +47,116 @@ static int msb_lua_isfunc(lua_State *L, int i) { return lua_isnil(L, i) || lua_i
 typedef struct msb_luaprog {
   lua_State *L;
   int fn;
+  mixstage_graph *g; /* whose source callbacks may fail */
 } msb_luaprog;
+
+/* Source callbacks: the library calls msb_lua_pull on the rendering thread
+ * (a render's worker threads too) for every chunk of at most max_block
+ * frames.  The function runs on a Lua thread of its own (made at set time,
+ * so it outlives the coroutine that set it) with a zeroed Buffer of
+ * (frames, channels) made at set time, which is then copied into the
+ * library's planar buffers.  One lock serialises every entry into Lua from
+ * a render (pulls from worker threads, the progress trampoline on the
+ * calling thread, which is blocked in the render otherwise): a Lua state is
+ * single-threaded.  An error is caught (lua_pcall: a longjmp would strand
+ * the render's workers), silences the source, stops the render at its next
+ * progress report and is raised by the call that rendered, unchanged. */
+static pthread_mutex_t msb_lua_enter = PTHREAD_MUTEX_INITIALIZER;
+typedef struct msb_luapull {
+  msb_pull base; /* registry link (section 1) */
+  lua_State *T;  /* the callback's thread, anchored by tref */
+  int tref, fnref, bufref, errref;
+  mixstage_buffer *buf;
+  int channels, max_frames;
+} msb_luapull;
+
+static void msb_pull_free(msb_pull *p) {
+  msb_luapull *c = (msb_luapull *)p;
+  if (c->T) {
+    luaL_unref(c->T, LUA_REGISTRYINDEX, c->fnref);
+    luaL_unref(c->T, LUA_REGISTRYINDEX, c->bufref);
+    luaL_unref(c->T, LUA_REGISTRYINDEX, c->errref);
+    luaL_unref(c->T, LUA_REGISTRYINDEX, c->tref); /* last: T itself */
+  }
+  free(c);
+}
+static int msb_lua_pull(void *user, float *const *planar, int channels, int frames, int64_t position) {
+  msb_luapull *c = (msb_luapull *)user;
+  int end = 1, ok = 0;
+  pthread_mutex_lock(&msb_lua_enter);
+  if (c->errref == LUA_NOREF && frames <= c->max_frames && channels == c->channels) {
+    lua_State *T = c->T;
+    memset(c->buf->data, 0, (size_t)frames * (size_t)channels * sizeof(float));
+    c->buf->frames = frames;
+    lua_rawgeti(T, LUA_REGISTRYINDEX, c->fnref);
+    lua_rawgeti(T, LUA_REGISTRYINDEX, c->bufref);
+    lua_pushinteger(T, (lua_Integer)position);
+    if (lua_pcall(T, 2, 1, 0) != LUA_OK) {
+      c->errref = luaL_ref(T, LUA_REGISTRYINDEX);
+    } else {
+      end = lua_toboolean(T, -1);
+      lua_pop(T, 1);
+      ok = 1;
+      for (int ch = 0; ch < channels; ch++)
+        for (int i = 0; i < frames; i++)
+          planar[ch][i] = c->buf->data[(size_t)i * (size_t)channels + (size_t)ch];
+    }
+    c->buf->frames = c->max_frames;
+  }
+  pthread_mutex_unlock(&msb_lua_enter);
+  if (!ok)
+    for (int ch = 0; ch < channels; ch++) memset(planar[ch], 0, (size_t)frames * sizeof(float));
+  return end;
+}
+/* True if a source callback of @g failed (the render should stop). */
+static int msb_lua_pull_failed(mixstage_graph *g) {
+  int failed = 0;
+  pthread_mutex_lock(&msb_lock);
+  for (msb_pull *p = msb_pulls; p && !failed; p = p->next)
+    failed = p->graph == g && ((msb_luapull *)p)->errref != LUA_NOREF;
+  pthread_mutex_unlock(&msb_lock);
+  return failed;
+}
+static void msb_lua_pull_collect(lua_State *L, mixstage_graph *g) {
+  pthread_mutex_lock(&msb_lock);
+  for (msb_pull *p = msb_pulls; p; p = p->next) {
+    msb_luapull *c = (msb_luapull *)p;
+    if ((g && p->graph != g) || c->errref == LUA_NOREF) continue;
+    if (msb_lua_errref == LUA_NOREF) msb_lua_errref = c->errref; /* the first one wins */
+    else luaL_unref(L, LUA_REGISTRYINDEX, c->errref);
+    c->errref = LUA_NOREF;
+  }
+  pthread_mutex_unlock(&msb_lock);
+}
+
 static int msb_lua_progress(void *user, int64_t done, int64_t total) {
   msb_luaprog *p = (msb_luaprog *)user;
   lua_State *L = p->L;
   if (msb_lua_errref != LUA_NOREF) return 1;
+  if (msb_pulls && msb_lua_pull_failed(p->g)) return 1;
+  if (p->fn <= 0) return 0;
+  pthread_mutex_lock(&msb_lua_enter);
   lua_pushvalue(L, p->fn);
   lua_pushinteger(L, (lua_Integer)done);
   lua_pushinteger(L, (lua_Integer)total);
+  int stop;
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     msb_lua_errref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 1;
+    stop = 1;
+  } else {
+    stop = lua_toboolean(L, -1);
+    lua_pop(L, 1);
   }
-  int stop = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  pthread_mutex_unlock(&msb_lua_enter);
   return stop;
 }
-static void msb_lua_progress_init(msb_luaprog *p, mixstage_render_config *rc, lua_State *L, int fn) {
+static void msb_lua_progress_init(msb_luaprog *p, mixstage_render_config *rc, lua_State *L, int fn,
+                                  mixstage_graph *g) {
   p->L = L;
   p->fn = fn;
-  if (fn > 0) {
+  p->g = g;
+  /* also without a function: it stops a render whose source callback failed */
+  if (fn > 0 || msb_pulls) {
     rc->progress = msb_lua_progress;
     rc->progress_user = p;
   }
@@ -170,6 +260,53 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     msb_check(mixstage_strip_set_source_buffer($self, buf->data, buf->channels, buf->frames, 1),
               msb_ctx);
   }
+  /** Pulls the strip's audio from a Lua function fn(buf, position): fill
+   *  buf, a zeroed Buffer of (frames, channels), with the audio starting at
+   *  frame position; return true once the source has ended.  @p channels: 1
+   *  .. the strip's (0: the strip's); @p length: frames, -1 if unknown.  It
+   *  runs on the rendering thread(s), serialised: for offline renders, not a
+   *  hard real-time host.  An error in it stops the render and is raised by
+   *  the call that rendered. */
+  void m_set_source_callback(lua_State *L, msb_lua_func fn, int channels = 0, long long length = -1) {
+    mixstage_graph *g = mixstage_strip_graph($self);
+    if (fn <= 0) {
+      msb_check_msg(MIXSTAGE_EINVAL, "set_source_callback: expects a function fn(buf, position)");
+      return;
+    }
+    if (channels == 0) channels = mixstage_strip_channels($self);
+    if (channels < 1 || channels > mixstage_strip_channels($self)) {
+      /* let the library word the channel error, naming the strip */
+      msb_check(mixstage_strip_set_source_callback($self, msb_lua_pull, NULL, channels, length), g);
+      return;
+    }
+    msb_luapull *c = (msb_luapull *)calloc(1, sizeof *c);
+    mixstage_buffer *b = c ? msb_buffer_new(mixstage_graph_max_block(g), channels) : NULL;
+    if (!b) { free(c); msb_check(MIXSTAGE_ENOMEM, g); return; }
+    c->T = lua_newthread(L);
+    c->tref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, fn);
+    c->fnref = luaL_ref(L, LUA_REGISTRYINDEX);
+    SWIG_NewPointerObj(L, b, SWIGTYPE_p_mixstage_buffer, 1); /* Lua owns the Buffer */
+    c->bufref = luaL_ref(L, LUA_REGISTRYINDEX);
+    c->errref = LUA_NOREF;
+    c->buf = b;
+    c->channels = channels;
+    c->max_frames = (int)b->frames;
+    c->base.graph = g;
+    c->base.strip = $self;
+    int st = mixstage_strip_set_source_callback($self, msb_lua_pull, c, channels, length);
+    if (st < 0) {
+      msb_pull_free(&c->base);
+      msb_check(st, g);
+      return;
+    }
+    msb_pull *old = msb_pulls_take(g, $self);
+    pthread_mutex_lock(&msb_lock);
+    c->base.next = msb_pulls;
+    msb_pulls = &c->base;
+    pthread_mutex_unlock(&msb_lock);
+    msb_pulls_free_list(old);
+  }
 }
 
 %extend mixstage_graph {
@@ -180,7 +317,7 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     mixstage_render_config rc;
     msb_luaprog lp;
     msb_render_config(&rc, frames, tail, remove_latency, threads);
-    msb_lua_progress_init(&lp, &rc, L, progress);
+    msb_lua_progress_init(&lp, &rc, L, progress, $self);
     int64_t n = mixstage_graph_render_frames($self, &rc);
     if (n < 0) { msb_check((int)n, $self); return 0; }
     mixstage_buffer *b = msb_buffer_new(n, mixstage_bus_channels(mixstage_graph_mix_bus($self)));
@@ -202,7 +339,7 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     mixstage_render_config rc;
     msb_luaprog lp;
     msb_render_config2(&rc, frames, tail, threads);
-    msb_lua_progress_init(&lp, &rc, L, progress);
+    msb_lua_progress_init(&lp, &rc, L, progress, $self);
     int st = 0;
     mixstage_bounce *b = mixstage_graph_bounce($self, profile, &rc, &st);
     if (!b) {
@@ -218,7 +355,7 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     mixstage_render_config rc;
     msb_luaprog lp;
     msb_render_config2(&rc, frames, tail, threads);
-    msb_lua_progress_init(&lp, &rc, L, progress);
+    msb_lua_progress_init(&lp, &rc, L, progress, $self);
     double db = 0.0;
     int st = mixstage_graph_null_check($self, profile, &rc, &db);
     if (st < 0 && st != MIXSTAGE_ENUMERIC) {
@@ -236,9 +373,47 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     msb_luaprog lp;
     msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
                        output_rate, tail_threshold_db, manifest);
-    msb_lua_progress_init(&lp, &dc.render, L, progress);
+    msb_lua_progress_init(&lp, &dc.render, L, progress, $self);
     int st = mixstage_graph_deliver($self, profile, dir, &dc);
     if (st != MIXSTAGE_ENUMERIC) msb_check(st, $self);
+  }
+  /** As process(), planar: @p outs is a table of mix_channels one-channel
+   *  Buffers, each at least @p frames long (default: the first's length);
+   *  the samples equal process()'s bit for bit.  Returns true if a node
+   *  produced NaN/Inf this block. */
+  bool m_process_planar(lua_State *L, msb_lua_table outs, int frames = -1) {
+    float *rows[MIXSTAGE_MAX_CHANNELS];
+    int ch = mixstage_bus_channels(mixstage_graph_mix_bus($self));
+    int n = (int)lua_rawlen(L, outs);
+    char emsg[160];
+    if (n != ch) {
+      snprintf(emsg, sizeof emsg, "process_planar: %d Buffers for a %d-channel mix bus", n, ch);
+      msb_check_msg(MIXSTAGE_ECHANNELS, emsg);
+      return false;
+    }
+    for (int c = 0; c < n; c++) {
+      mixstage_buffer *b = NULL;
+      lua_rawgeti(L, outs, c + 1);
+      int ok = SWIG_IsOK(SWIG_ConvertPtr(L, -1, (void **)&b, SWIGTYPE_p_mixstage_buffer, 0)) && b;
+      lua_pop(L, 1);
+      if (!ok || b->channels != 1) {
+        snprintf(emsg, sizeof emsg, "process_planar: element %d is not a one-channel Buffer", c + 1);
+        msb_check_msg(MIXSTAGE_EINVAL, emsg);
+        return false;
+      }
+      if (frames < 0) frames = b->frames > INT32_MAX ? INT32_MAX : (int)b->frames;
+      if (frames > b->frames) {
+        snprintf(emsg, sizeof emsg, "process_planar: Buffer %d holds %lld frames, %d asked", c + 1,
+                 (long long)b->frames, frames);
+        msb_check_msg(MIXSTAGE_ERANGE, emsg);
+        return false;
+      }
+      rows[c] = b->data;
+    }
+    int st = mixstage_graph_process_planar($self, rows, ch, frames);
+    if (st == MIXSTAGE_ENUMERIC) return true;
+    msb_check(st, $self);
+    return false;
   }
   /** Processes the next @p frames frames (default: the buffer's length)
    *  into @p out (mix_channels wide).  Returns true if a node produced
@@ -606,6 +781,12 @@ static msb_ret msb_b_done(msb_b *b) {
   return 1;
 }
 static msb_ret msb_b_abort(msb_b *b) { lua_settop(b->L, b->base); return 0; }
+/* The result becomes the `report` of the error raised next (section 2). */
+static void msb_b_stash(msb_b *b) {
+  if (msb_b_done(b) != 1) return;
+  if (msb_lua_reportref != LUA_NOREF) luaL_unref(b->L, LUA_REGISTRYINDEX, msb_lua_reportref);
+  msb_lua_reportref = luaL_ref(b->L, LUA_REGISTRYINDEX);
+}
 #define MSB_UNLOCK do { } while (0)
 #define MSB_LOCK do { } while (0)
 

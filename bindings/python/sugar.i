@@ -7,6 +7,7 @@
 
 %apply (float *IN_ARRAY2, int DIM1, int DIM2) { (float *audio, int frames, int channels) };
 %apply (float *INPLACE_ARRAY2, int DIM1, int DIM2) { (float *out, int frames, int channels) };
+%apply (float *INPLACE_ARRAY2, int DIM1, int DIM2) { (float *out, int channels, int frames) };
 
 %{
 /* A render or process call returned MIXSTAGE_ENUMERIC: the audio is valid,
@@ -27,13 +28,15 @@ static int msb_numeric_warn(mixstage_graph *g) {
 typedef struct msb_pyprog {
   PyObject *fn;
   PyObject *et, *ev, *tb;
+  mixstage_graph *g; /* whose source callbacks may fail */
 } msb_pyprog;
+static int msb_py_pull_failed(mixstage_graph *g);
 
 static int msb_py_progress(void *user, int64_t done, int64_t total) {
   msb_pyprog *p = (msb_pyprog *)user;
   int stop = 0;
   PyGILState_STATE gs = PyGILState_Ensure();
-  if (p->et) {
+  if (p->et || (msb_pulls && msb_py_pull_failed(p->g))) {
     stop = 1;
   } else if (PyErr_CheckSignals() < 0) {
     PyErr_Fetch(&p->et, &p->ev, &p->tb);
@@ -52,8 +55,10 @@ static int msb_py_progress(void *user, int64_t done, int64_t total) {
   PyGILState_Release(gs);
   return stop;
 }
-static int msb_py_progress_init(msb_pyprog *p, mixstage_render_config *rc, PyObject *fn) {
+static int msb_py_progress_init(msb_pyprog *p, mixstage_render_config *rc, PyObject *fn,
+                                mixstage_graph *g) {
   memset(p, 0, sizeof *p);
+  p->g = g;
   if (fn && fn != Py_None) {
     if (!PyCallable_Check(fn)) {
       PyErr_SetString(PyExc_TypeError, "progress must be callable: progress(done, total) -> cancel?");
@@ -75,7 +80,15 @@ static int msb_py_progress_done(msb_pyprog *p) {
 /* Raises for a render status: ENUMERIC warns (the audio is valid), the
  * callback's own exception wins over the CancelledError it caused.
  * Returns -1 if an exception is set. */
+static int msb_py_pull_raise(mixstage_graph *g);
 static int msb_py_status(int st, mixstage_graph *g, msb_pyprog *p) {
+  /* a source callback's exception caused the rest: it wins */
+  if (msb_pulls && msb_py_pull_raise(g) < 0) {
+    Py_CLEAR(p->et);
+    Py_CLEAR(p->ev);
+    Py_CLEAR(p->tb);
+    return -1;
+  }
   if (msb_py_progress_done(p) < 0) return -1;
   if (st == MIXSTAGE_ENUMERIC) return msb_numeric_warn(g) < 0 ? -1 : 0;
   if (st < 0) {
@@ -83,6 +96,110 @@ static int msb_py_status(int st, mixstage_graph *g, msb_pyprog *p) {
     return -1;
   }
   return 0;
+}
+
+/* Source callbacks: the library calls msb_py_pull on the rendering thread
+ * (a render's worker threads too) for every chunk of at most max_block
+ * frames.  It takes the GIL, hands the callable a (frames, channels)
+ * float32 view of a scratch array made at set time, and copies the result
+ * into the library's planar buffers; a truthy return says the source has
+ * ended.  An exception silences the source and is kept on the context: the
+ * call that rendered re-raises it (msb_py_pull_raise, from the %exception
+ * wrapper) and the progress trampoline stops the render at its next
+ * report. */
+typedef struct msb_pypull {
+  msb_pull base;   /* registry link (section 1) */
+  PyObject *fn;
+  PyObject *scratch; /* float32 (max_block, channels) */
+  int channels, max_frames;
+  PyObject *et, *ev, *tb;
+} msb_pypull;
+
+static void msb_pull_free(msb_pull *p) {
+  msb_pypull *c = (msb_pypull *)p;
+  PyGILState_STATE gs = PyGILState_Ensure();
+  Py_XDECREF(c->fn);
+  Py_XDECREF(c->scratch);
+  Py_XDECREF(c->et);
+  Py_XDECREF(c->ev);
+  Py_XDECREF(c->tb);
+  PyGILState_Release(gs);
+  free(c);
+}
+
+static int msb_py_pull(void *user, float *const *planar, int channels, int frames, int64_t position) {
+  msb_pypull *c = (msb_pypull *)user;
+  int end = 1;
+  PyGILState_STATE gs = PyGILState_Ensure();
+  if (!c->et && frames <= c->max_frames && channels == c->channels) {
+    float *d = (float *)PyArray_DATA((PyArrayObject *)c->scratch);
+    memset(d, 0, (size_t)frames * (size_t)channels * sizeof(float));
+    /* a view of the first `frames` rows: it keeps the scratch alive even if
+     * the callable keeps it */
+    npy_intp dims[2] = {frames, channels};
+    PyObject *view = PyArray_New(&PyArray_Type, 2, dims, NPY_FLOAT32, NULL, d, 0,
+                                 NPY_ARRAY_CARRAY, NULL);
+    if (view) {
+      Py_INCREF(c->scratch);
+      if (PyArray_SetBaseObject((PyArrayObject *)view, c->scratch) < 0) Py_CLEAR(view);
+    }
+    PyObject *r = view ? PyObject_CallFunction(c->fn, "OL", view, (long long)position) : NULL;
+    Py_XDECREF(view);
+    if (!r) {
+      PyErr_Fetch(&c->et, &c->ev, &c->tb);
+    } else {
+      int t = r == Py_None ? 0 : PyObject_IsTrue(r);
+      Py_DECREF(r);
+      if (t < 0) PyErr_Fetch(&c->et, &c->ev, &c->tb);
+      else end = t;
+      if (!c->et) {
+        for (int ch = 0; ch < channels; ch++)
+          for (int i = 0; i < frames; i++) planar[ch][i] = d[(size_t)i * (size_t)channels + (size_t)ch];
+        PyGILState_Release(gs);
+        return end;
+      }
+    }
+  }
+  PyGILState_Release(gs);
+  for (int ch = 0; ch < channels; ch++) memset(planar[ch], 0, (size_t)frames * sizeof(float));
+  return end;
+}
+/* Re-raises the first exception a source callback of @g (NULL: of any
+ * graph) raised, dropping any others.  The exception objects are released
+ * outside msb_lock: their tracebacks may hold proxies whose destructors
+ * take it.  Returns -1 with the exception set, else 0. */
+static int msb_py_pull_raise(mixstage_graph *g) {
+  int rc = 0;
+  for (;;) {
+    PyObject *et = NULL, *ev = NULL, *tb = NULL;
+    pthread_mutex_lock(&msb_lock);
+    for (msb_pull *p = msb_pulls; p; p = p->next) {
+      msb_pypull *c = (msb_pypull *)p;
+      if ((g && p->graph != g) || !c->et) continue;
+      et = c->et; ev = c->ev; tb = c->tb;
+      c->et = c->ev = c->tb = NULL;
+      break;
+    }
+    pthread_mutex_unlock(&msb_lock);
+    if (!et) return rc;
+    if (!rc) {
+      PyErr_Restore(et, ev, tb);
+      rc = -1;
+    } else {
+      Py_XDECREF(et);
+      Py_XDECREF(ev);
+      Py_XDECREF(tb);
+    }
+  }
+}
+/* True if a source callback of @g failed (the render should stop). */
+static int msb_py_pull_failed(mixstage_graph *g) {
+  int failed = 0;
+  pthread_mutex_lock(&msb_lock);
+  for (msb_pull *p = msb_pulls; p && !failed; p = p->next)
+    failed = p->graph == g && ((msb_pypull *)p)->et != NULL;
+  pthread_mutex_unlock(&msb_lock);
+  return failed;
 }
 
 /* numpy array owning a buffer that io.h allocated. */
@@ -96,7 +213,7 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     mixstage_render_config rc;
     msb_pyprog pp;
     msb_render_config(&rc, frames, tail, remove_latency, threads);
-    if (msb_py_progress_init(&pp, &rc, progress) < 0) return NULL;
+    if (msb_py_progress_init(&pp, &rc, progress, $self) < 0) return NULL;
     int64_t n = mixstage_graph_render_frames($self, &rc);
     if (n < 0) { msb_raise((int)n, $self); return NULL; }
     npy_intp dims[2] = {(npy_intp)n, mixstage_bus_channels(mixstage_graph_mix_bus($self))};
@@ -115,7 +232,7 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     mixstage_render_config rc;
     msb_pyprog pp;
     msb_render_config2(&rc, frames, tail, threads);
-    if (msb_py_progress_init(&pp, &rc, progress) < 0) return NULL;
+    if (msb_py_progress_init(&pp, &rc, progress, $self) < 0) return NULL;
     int st = 0;
     mixstage_bounce *b;
     Py_BEGIN_ALLOW_THREADS
@@ -132,7 +249,7 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     mixstage_render_config rc;
     msb_pyprog pp;
     msb_render_config2(&rc, frames, tail, threads);
-    if (msb_py_progress_init(&pp, &rc, progress) < 0) return NULL;
+    if (msb_py_progress_init(&pp, &rc, progress, $self) < 0) return NULL;
     double db = 0.0;
     int st;
     Py_BEGIN_ALLOW_THREADS
@@ -149,13 +266,33 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     msb_pyprog pp;
     msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
                        output_rate, tail_threshold_db, manifest);
-    if (msb_py_progress_init(&pp, &dc.render, progress) < 0) return NULL;
+    if (msb_py_progress_init(&pp, &dc.render, progress, $self) < 0) return NULL;
     int st;
     Py_BEGIN_ALLOW_THREADS
     st = mixstage_graph_deliver($self, profile, dir, &dc);
     Py_END_ALLOW_THREADS
     if (msb_py_status(st, $self, &pp) < 0) return NULL;
     return SWIG_Py_Void();
+  }
+  /* Planar processing into a caller's (mix_channels, frames) C-contiguous
+   * float32 array: row c is channel c. */
+  void process_planar_into(float *out, int channels, int frames) {
+    float *rows[MIXSTAGE_MAX_CHANNELS];
+    if (channels < 1 || channels > MIXSTAGE_MAX_CHANNELS ||
+        channels != mixstage_bus_channels(mixstage_graph_mix_bus($self))) {
+      char emsg[128];
+      snprintf(emsg, sizeof emsg, "process_planar: %d rows for a %d-channel mix bus (shape (channels, frames))",
+               channels, mixstage_bus_channels(mixstage_graph_mix_bus($self)));
+      msb_check_msg(MIXSTAGE_ECHANNELS, emsg);
+      return;
+    }
+    for (int c = 0; c < channels; c++) rows[c] = out + (size_t)c * (size_t)frames;
+    int st = mixstage_graph_process_planar($self, rows, channels, frames);
+    if (st == MIXSTAGE_ENUMERIC) {
+      if (msb_numeric_warn($self) < 0) msb_check(MIXSTAGE_ENUMERIC, $self);
+    } else {
+      msb_check(st, $self);
+    }
   }
   /* Real-time style processing into a caller's (frames, mix_channels)
    * float32 array: no allocation per block. */
@@ -231,6 +368,22 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         self.process_into(out)
         return out
 
+    def process_planar(self, frames, out=None):
+        """As process(), planar: returns (or fills `out`, a C-contiguous
+        float32 array) shaped (mix_channels, frames), one row per channel, so
+        out[0] is the left channel as a contiguous array (the layout of
+        mixstage_graph_process_planar; out.T is process()'s layout).  The
+        samples equal process()'s bit for bit."""
+        import numpy
+        if out is None:
+            out = numpy.zeros((self.mix_channels, int(frames)), dtype=numpy.float32)
+        elif out.shape != (self.mix_channels, int(frames)):
+            raise ChannelsError("the number of channels does not match: process_planar "
+                                "wants out shaped (%d, %d), got %r"
+                                % (self.mix_channels, int(frames), out.shape))
+        self.process_planar_into(out)
+        return out
+
     def add_return(self, name, channels=2):
         """Adds an FX return (a bus fed by sends)."""
         return self.add_bus(name, "return", channels)
@@ -277,6 +430,46 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
   void _set_source(float *audio, int frames, int channels) {
     msb_check(mixstage_strip_set_source_buffer($self, audio, channels, frames, 1), msb_ctx);
   }
+  void _set_source_callback(PyObject *fn, int channels, long long length) {
+    mixstage_graph *g = mixstage_strip_graph($self);
+    if (!PyCallable_Check(fn)) {
+      msb_check_msg(MIXSTAGE_EINVAL, "set_source_callback: fn must be callable: fn(out, position)");
+      return;
+    }
+    if (channels < 1 || channels > mixstage_strip_channels($self)) {
+      /* let the library word the channel error, naming the strip */
+      msb_check(mixstage_strip_set_source_callback($self, msb_py_pull, NULL, channels, length), g);
+      return;
+    }
+    msb_pypull *c = (msb_pypull *)calloc(1, sizeof *c);
+    npy_intp dims[2] = {mixstage_graph_max_block(g), channels};
+    if (c) c->scratch = PyArray_ZEROS(2, dims, NPY_FLOAT32, 0);
+    if (!c || !c->scratch) {
+      free(c);
+      PyErr_Clear();
+      msb_check(MIXSTAGE_ENOMEM, g);
+      return;
+    }
+    Py_INCREF(fn);
+    c->fn = fn;
+    c->channels = channels;
+    c->max_frames = (int)dims[0];
+    c->base.graph = g;
+    c->base.strip = $self;
+    int st = mixstage_strip_set_source_callback($self, msb_py_pull, c, channels, length);
+    if (st < 0) {
+      msb_pull_free(&c->base);
+      msb_check(st, g);
+      return;
+    }
+    /* the strip no longer calls the old context: drop it, keep the new */
+    msb_pull *old = msb_pulls_take(g, $self);
+    pthread_mutex_lock(&msb_lock);
+    c->base.next = msb_pulls;
+    msb_pulls = &c->base;
+    pthread_mutex_unlock(&msb_lock);
+    msb_pulls_free_list(old);
+  }
   %pythoncode %{
     def _source_get(self):
         raise AttributeError("Strip.source is write-only (the library keeps a copy); "
@@ -292,6 +485,30 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     source = property(_source_get, _source_set, doc=
         "Audio played by the strip: a (frames, channels) or 1-D (mono) array, "
         "copied by the library.")
+
+    def set_source_file(self, path):
+        """Plays an audio file (WAV, AIFF, FLAC...), converted to the
+        graph's rate; source_path then reads `path` as given.  Raises
+        NotFoundError, FormatError or ChannelsError naming the strip."""
+        _mixstage.Strip_set_source_file(self, _os.fspath(path))
+
+    def set_source_callback(self, fn, channels=None, length=-1):
+        """Makes the strip pull its audio from a Python callable, called as
+        fn(out, position): fill `out`, a zeroed float32 numpy array shaped
+        (frames, channels), with the audio that starts at frame `position`
+        (frames since the render or the last locate); return None/False, or
+        True once the source has ended.  channels: 1 .. the strip's (default
+        the strip's; mono feeds every channel); length: the source length in
+        frames, -1 if unknown (renders then need frames=).
+
+        The callable runs on the rendering thread, a render's worker threads
+        too, holding the GIL: it serialises Python work and is for offline
+        renders and tests, not for a hard real-time host.  Keep `out` only for
+        the call.  An exception in it silences the source, stops a render at
+        its next progress report, and is raised by the call that rendered
+        (render, bounce, process...), unchanged."""
+        self._set_source_callback(fn, self.channels if channels is None else int(channels),
+                                  int(length))
 
     @property
     def nodes(self):
@@ -384,13 +601,28 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         """{name: current value} for every parameter."""
         return {p.name: self.get(p.name) for p in self.params()}
 
-    def sidechain(self, key, tap="pre"):
-        """Keys the node's detector from a Strip's or Bus's audio, tapped
-        "pre" or "post" fader (only dynamics nodes accept a key)."""
+    def sidechain(self, key=_NO_KEY, tap="pre"):
+        """node.sidechain(key, tap="pre") keys the node's detector from a
+        Strip's or Bus's audio, tapped "pre" or "post" fader (only dynamics
+        nodes accept a key).  node.sidechain() returns the key as
+        (strip_or_bus, "pre" | "post"), or None when the node has none."""
+        if key is _NO_KEY:
+            k = node_sidechain_strip(self) or node_sidechain_bus(self)
+            if k is None:
+                return None
+            return (k, _TAP_NAMES[node_sidechain_tap(self)])
         if isinstance(key, Bus):
             node_set_sidechain_bus(self, key, tap)
         else:
             node_set_sidechain_strip(self, key, tap)
+
+    def gr_history(self):
+        """The gain-reduction history (see enable_gr_history()) as
+        (reduction_db, first_frame, hop_frames): a float32 array of dB >= 0,
+        oldest first, point i covering graph frames first_frame + i*hop ..
+        first_frame + (i+1)*hop - 1 (hop is 32)."""
+        arr, first, hop = self._gr_history()
+        return arr.reshape(-1), first, hop
 
     def _role_set(self, role):
         if isinstance(role, int):
@@ -416,6 +648,29 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
   %pythoncode %{
     def __len__(self):
         return self.point_count
+
+    def point(self, index):
+        """Breakpoint `index` (0-based, negative from the end) as (frame,
+        value, curve), curve "linear", "exponential" or "step", exactly as
+        added."""
+        index = int(index)
+        if index < 0:
+            index += self.point_count
+        frame, value, curve = lane_point(self, index)
+        return (frame, value, _CURVE_NAMES[curve])
+
+    @property
+    def points(self):
+        """Every breakpoint as (frame, value, curve), in time order."""
+        return [self.point(i) for i in range(self.point_count)]
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __getitem__(self, index):
+        if not -self.point_count <= int(index) < self.point_count:
+            raise IndexError("lane point index out of range")
+        return self.point(index)
 
     def __repr__(self):
         return "<mixstage.Lane %d points>" % self.point_count
@@ -663,6 +918,25 @@ for _name in dir(_mixstage):
         globals()[_name] = _obj
 del _name, _obj
 
+_NO_KEY = object()
+_TAP_NAMES = ("pre", "post")
+_CURVE_NAMES = ("linear", "exponential", "step")
+
+
+def demo_song(sample_rate=0):
+    """The built-in demo song (8 bars, 16 s, every role) as a new Graph,
+    sources synthesised in memory at sample_rate (0: 48000 Hz)."""
+    return demo_song_create(float(sample_rate))
+
+
+def demo_song_write(directory, sample_rate=0):
+    """Writes the demo song as DIRECTORY/demo-song.mixstage.json and
+    DIRECTORY/sources/<strip>.wav (32-bit float: the file renders bit for
+    bit as demo_song() at that rate).  Raises InputOutputError naming the
+    file at fault."""
+    _mixstage._demo_song_write(_os.fspath(directory), float(sample_rate))
+
+
 Param = _collections.namedtuple(
     "Param", "id name label unit min max default automatable choices")
 Param.__doc__ = "A node parameter's introspection (unit is a display name such as 'dB')."
@@ -828,6 +1102,14 @@ static msb_ret msb_b_done(msb_b *b) {
   }
   while (b->top > 1) Py_DECREF(b->st[--b->top]);
   return b->st[0];
+}
+/* The result becomes the `report` attribute of the exception raised next
+ * (section 2); a result that could not be built is dropped. */
+static void msb_b_stash(msb_b *b) {
+  PyObject *r = msb_b_done(b);
+  if (!r) { PyErr_Clear(); return; }
+  Py_XDECREF(msb_err_report);
+  msb_err_report = r;
 }
 /* Drops a half-built result after a library error (raised by msb_check). */
 static msb_ret msb_b_abort(msb_b *b) {

@@ -13,7 +13,7 @@ FX stems), the gain reduction of the dynamics read block by block, and the
 short-term loudness (3 s windows) of the final master.
 
     PYTHONPATH=build/bindings/python:build/bindings/python/.libs \\
-        /usr/bin/python3 examples/python/demo_song.py [--out DIR] [--seconds S]
+        /usr/bin/python3 examples/python/demo_song.py [--out DIR] [--seconds S] [--tail S]
 """
 import argparse
 import os
@@ -194,11 +194,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="out")
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--tail", type=float, default=None,
+                    help="cap on the effects' tails in seconds (default: until they decay)")
     args = ap.parse_args()
+    tail = None if args.tail is None else int(args.tail * FS)
     os.makedirs(args.out, exist_ok=True)
 
     g, nodes = build_song(args.seconds)
-    mixdown = g.render(threads=2)
+    mixdown = g.render(threads=2, tail=tail)
     print(g)
     for s in g.strips:
         print("  ", s, [n.role for n in s.nodes])
@@ -216,10 +219,11 @@ def main():
     trace, block = gain_reduction_trace(
         g, {k: nodes[k] for k in ("duck", "buscomp", "limiter")}, int(FS * args.seconds))
 
-    bounces = render_profiles(g, threads=2)
+    bounces = render_profiles(g, threads=2, tail=tail)
     for name, b in bounces.items():
         print(b)
-    print("null check (stems + FX stems vs production): %.1f dBFS" % g.null_check(threads=2))
+    print("null check (stems + FX stems vs production): %.1f dBFS"
+          % g.null_check(threads=2, tail=tail))
     for name in ("production", "final"):
         st = mixstage.measure(bounces[name]["mix"], FS)
         print("%-10s %.1f LUFS integrated, %.1f dBTP true peak" % (
@@ -255,7 +259,7 @@ def main():
     print("wrote", png)
     # The deliveries themselves: files, atomically written, with manifests.
     for name in ("mix-stems", "final"):
-        man = g.deliver(name, os.path.join(args.out, name), threads=2)
+        man = g.deliver(name, os.path.join(args.out, name), threads=2, tail=tail)
         print("delivered %s: %s" % (name, ", ".join(f["path"] for f in man["files"])))
 
 

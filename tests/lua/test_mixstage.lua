@@ -442,6 +442,8 @@ end)
 
 -- Meters, assessment, mastering, translation, graph files.
 require("test_analysis")(test, raises, close)
+-- Source callbacks, planar processing, getters, meters in the graph, demo.
+require("test_graph_extras")(test, raises, close)
 
 print(string.format("lua binding: %d tests, %d failed", count, failures))
 os.exit(failures == 0 and 0 or 1)

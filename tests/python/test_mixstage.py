@@ -448,9 +448,14 @@ def test_matches_lua(builddir, srcdir):
 def test_python_example_runs(srcdir, tmp_path):
     pytest.importorskip("matplotlib")
     ex = os.path.join(srcdir, "examples", "python", "demo_song.py")
+    # 2 s of song, tails capped at 1 s: every step of the script runs (and its
+    # 3 s loudness window fits once) at a fraction of the full length's cost
     subprocess.run([os.environ.get("MIXSTAGE_PYTHON", "/usr/bin/python3"), ex, "--out",
-                    str(tmp_path), "--seconds", "2"], check=True, env=dict(os.environ, MPLBACKEND="Agg"))
+                    str(tmp_path), "--seconds", "2", "--tail", "1"], check=True,
+                   env=dict(os.environ, MPLBACKEND="Agg"))
     assert (tmp_path / "demo_song.png").stat().st_size > 10000
+    assert (tmp_path / "demo_song_stem_rules.png").stat().st_size > 10000
+    assert sorted(os.listdir(tmp_path / "mix-stems"))[:2] == ["Bass.wav", "Echo.wav"]
 
 
 def test_notebook_executes(srcdir, tmp_path):
