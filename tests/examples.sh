@@ -24,4 +24,28 @@ case "${MIXSTAGE_SANITIZER:-}" in
       [ -s "$out/demo/$d/manifest.json" ] || { echo "FAIL: demo_song wrote no $d/manifest.json"; status=1; }
     done ;;
 esac
+# The analysis tour: every analysis figure on the demo song, rendered over a
+# 2 s excerpt (1 s under ASan): the master search renders it a dozen times.
+# Under valgrind it is skipped like demo_song.
+case "${MIXSTAGE_SANITIZER:-}" in
+  valgrind) echo "analysis_tour: skipped under valgrind" ;;
+  *)
+    secs=2; [ "${MIXSTAGE_SANITIZER:-}" = address ] && secs=1
+    if "$b/analysis_tour" --out "$out/tour" --seconds $secs > "$out/tour.txt"; then
+      for f in masters/streaming.wav masters/custom.wav album/2-breakdown.wav ab/A.wav ab/B.wav \
+               translation/master-phone.wav; do
+        [ -s "$out/tour/$f" ] || { echo "FAIL: analysis_tour wrote no $f"; status=1; }
+      done
+      # The streaming master's line: "streaming target -14.0 LUFS, -1.0 dBTP
+      # -> L LUFS, T dBTP": on target within the search's 0.3 LU tolerance
+      # and at or under the ceiling.
+      awk '$1 == "streaming" && $2 == "target" { found = 1
+             if ($8 < -14.3 || $8 > -13.7 || $10 > -1.0) bad = 1 }
+           END { exit !(found && !bad) }' "$out/tour.txt" ||
+        { echo "FAIL: analysis_tour's streaming master is off target:";
+          grep -A1 '^  streaming' "$out/tour.txt"; status=1; }
+    else
+      echo "FAIL: analysis_tour"; status=1
+    fi ;;
+esac
 exit $status
