@@ -2790,10 +2790,9 @@ static mixstage_graphfile *graphfile_wrap(mixstage_graph *graph) {
   int err = 0;
   mixstage_graphfile *d = mixstage_graphfile_wrap(graph, &err);
   if (!d) {
-    /* ENOMEM: the C call destroyed the graph.  Its proxies cannot be
-     * revoked, so the registry keeps the entry (one reference never
-     * dropped) rather than destroy a freed graph again: a leak of a few
-     * bytes, reported as OutOfMemoryError. */
+    /* ENOMEM: the graph stays with its proxies, untouched; give back the
+     * reservation. */
+    msb_release(graph);
     msb_check(err ? err : MIXSTAGE_ENOMEM, NULL);
     return NULL;
   }

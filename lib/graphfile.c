@@ -990,8 +990,7 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_wrap(mixstage_graph *grap
     return NULL;
   }
   mixstage_graphfile *doc = calloc(1, sizeof *doc);
-  if (!doc) {
-    mixstage_graph_destroy(graph);
+  if (!doc) { /* the caller keeps the graph: its other handles stay valid */
     *error = MIXSTAGE_ENOMEM;
     return NULL;
   }

@@ -545,8 +545,14 @@ int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channe
 
 static int check_process(mixstage_graph *g, int frames) {
   if (!g) return MIXSTAGE_ENULL;
-  if (!g->prepared) return MIXSTAGE_ESTATE;
-  if (frames < 1 || frames > g->max_block) return MIXSTAGE_EBLOCKSIZE;
+  /* Error paths only: the message is formatted into the graph's fixed buffer
+   * (no allocation), so a host sees why its block was refused. */
+  if (!g->prepared)
+    return mixstage__fail(g, MIXSTAGE_ESTATE, "graph: process needs a prepared graph "
+                          "(call mixstage_graph_prepare first)");
+  if (frames < 1 || frames > g->max_block)
+    return mixstage__fail(g, MIXSTAGE_EBLOCKSIZE, "graph: a block of %d frames; this graph "
+                          "processes 1 .. %d (its max_block_frames)", frames, g->max_block);
   return MIXSTAGE_OK;
 }
 
@@ -564,7 +570,9 @@ MIXSTAGE_EXPORT int mixstage_graph_process_planar(mixstage_graph *g, float *cons
   int rc = check_process(g, frames);
   if (rc != MIXSTAGE_OK) return rc;
   if (!out) return MIXSTAGE_ENULL;
-  if (channels != g->buses[0]->u.channels) return MIXSTAGE_ECHANNELS;
+  if (channels != g->buses[0]->u.channels)
+    return mixstage__fail(g, MIXSTAGE_ECHANNELS, "graph: process_planar got %d channels; the "
+                          "mix bus has %d", channels, g->buses[0]->u.channels);
   for (int c = 0; c < channels; c++)
     if (!out[c]) return MIXSTAGE_ENULL;
   int faults = mixstage__process_cells(g, out, channels, frames, 0, NULL);

@@ -26,26 +26,14 @@
 #include "dsp/dynamics.h"
 #include "dsp/oversample.h"
 #include "testutil.h"
+#include "trace_util.h"
 
 #define FS 48000.0
 
-static mixstage__node_host *mk(const char *type, int nch) {
-  int err = -1;
-  mixstage__node_host *h = mixstage__host_create(type, nch, FS, 120.0, &err);
-  ck_assert_msg(h != NULL && err == MIXSTAGE_OK, "host_create(%s) failed: %d", type, err);
-  return h;
-}
-
-static void setp(mixstage__node_host *h, const char *name, double v) {
-  int rc = mixstage__host_set(h, name, v);
-  ck_assert_msg(rc == MIXSTAGE_OK, "set %s=%g failed: %d", name, v, rc);
-}
-
-static float *fbuf(int64_t n) {
-  float *p = calloc((size_t)n, sizeof(float));
-  ck_assert_ptr_nonnull(p);
-  return p;
-}
+/* The node-host helpers of trace_util (48 kHz, 120 BPM). */
+#define mk(type, nch) tr_host((type), (nch), NULL)
+#define setp tr_set
+#define fbuf tr_fbuf
 
 /* ---- fast log2 / exp2 --------------------------------------------------- */
 

@@ -326,7 +326,7 @@ START_TEST(process_equals_render) {
 
   ck_assert_int_eq(mixstage_graph_prepare(r.g), MIXSTAGE_OK); /* restarts meters and history */
   ck_assert_int_eq(mixstage_node_gr_history(r.comp, NULL, 0, NULL, NULL), 0);
-  float blk[2 * 64];
+  float blk[2 * 100]; /* blocks of 64, then of 100 frames */
   for (int64_t done = 0; done < frames; done += 64) {
     int k = frames - done < 64 ? (int)(frames - done) : 64;
     ck_assert_int_eq(mixstage_graph_process(r.g, blk, k), MIXSTAGE_OK);

@@ -1,20 +1,7 @@
 #!/bin/sh
 # Runs the Lua binding tests against the build tree.
 # Exit 77 (skipped) when the Lua binding is not built.
-if [ "$MIXSTAGE_WITH_LUA" != yes ]; then
-  echo "Lua binding not built (see configure: Lua bindings)"; exit 77
-fi
-lua=${LUA:-lua5.4}
-if [ "$lua" = no ] || ! command -v "$lua" >/dev/null 2>&1; then
-  echo "no Lua 5.4 interpreter (apt-get install lua5.4)"; exit 77
-fi
-b=$(cd "${top_builddir:-.}" && pwd)
-s=$(cd "${top_srcdir:-..}" && pwd)
-LUA_CPATH="$b/bindings/lua/.libs/?.so;;"
-LUA_PATH="$s/tests/lua/?.lua;;"
-MIXSTAGE_BUILDDIR=$b
-MIXSTAGE_SRCDIR=$s
-export LUA_CPATH LUA_PATH MIXSTAGE_BUILDDIR MIXSTAGE_SRCDIR
+. "$(dirname "$0")/lua_env.sh"
 "$lua" "$s/tests/lua/test_mixstage.lua" || exit 1
 for ex in render_stems game_loop; do
   "$lua" "$s/examples/lua/$ex.lua" >/dev/null || { echo "examples/lua/$ex.lua failed"; exit 1; }

@@ -147,6 +147,17 @@ void tr_release(float **x, int nch) {
  * sum checks.  Fills lo/hi (trace range, dB) and returns the channel
  * difference of the trace in dB. */
 
+void tr_set(mixstage__node_host *h, const char *name, double v) {
+  int rc = mixstage__host_set(h, name, v);
+  ck_assert_msg(rc == MIXSTAGE_OK, "set %s=%g failed: %d", name, v, rc);
+}
+
+float *tr_fbuf(int64_t n) {
+  float *p = calloc((size_t)n, sizeof(float));
+  ck_assert_ptr_nonnull(p);
+  return p;
+}
+
 mixstage__node_host *tr_host(const char *type, int nch, const tr_param *p) {
   int err = -1;
   mixstage__node_host *h = mixstage__host_create(type, nch, FS, 120.0, &err);

@@ -39,6 +39,10 @@ double tr_chan_diff_db(float *const *g, int64_t from, int64_t to);
 float **tr_alloc(int nch, int64_t n);
 void tr_release(float **x, int nch);
 mixstage__node_host *tr_host(const char *type, int nch, const tr_param *p);
+/* Sets a parameter by name, failing the test if it is refused. */
+void tr_set(mixstage__node_host *h, const char *name, double v);
+/* n zeroed floats, failing the test if out of memory (free()). */
+float *tr_fbuf(int64_t n);
 /* One full trace test of a node (see trace_util.c). */
 double tr_node(const char *type, const tr_param *p, const char *auto_name, double auto_value, double *lo,
                double *hi);

@@ -82,7 +82,8 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_load_string(const char *j
                                                                    int *error);
 /** Wraps a graph built in code (ownership passes to the document) so that
  *  source paths and profiles can be attached for saving.
- *  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOMEM (the graph is then destroyed). */
+ *  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOMEM (the graph then stays with the
+ *  caller, untouched). */
 MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_wrap(mixstage_graph *graph, int *error);
 /** Destroys the document, its graph and its profiles.  Accepts NULL. */
 MIXSTAGE_EXPORT void mixstage_graphfile_destroy(mixstage_graphfile *doc);

@@ -187,22 +187,25 @@ int cli_help_requested(int argc, char **argv) {
 
 /* ---- messages ------------------------------------------------------------------ */
 
-void cli_error(const char *fmt, ...) {
-  va_list ap;
+/* "mixstage: <message>" on stderr, after anything pending on stdout. */
+static void vmessage(const char *fmt, va_list ap) {
   fflush(stdout);
   fputs("mixstage: ", stderr);
-  va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
+}
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vmessage(fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...) {
   va_list ap;
-  fflush(stdout);
-  fputs("mixstage: ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vmessage(fmt, ap);
   va_end(ap);
   fprintf(stderr, "\nTry 'mixstage help%s%s'.\n", command ? " " : "", command ? command : "");
   return CLI_EXIT_USAGE;

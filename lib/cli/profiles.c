@@ -11,8 +11,8 @@
 /* ---- the stages of a graph, by role ---------------------------------------------- */
 
 /* For every role, the stages of one graph that carry it ("Kick eq",
- * "Vox -> Plate"), and the graph's sidechain keys.  Sidechain keys and source
- * paths have no engine getter: they come from the file's canonical JSON. */
+ * "Vox -> Plate"), and the graph's sidechain keys, read from the engine.
+ * (Source paths are shown as the file spells them, from its canonical JSON.) */
 typedef struct stage_list {
   json_t *by_role[MIXSTAGE_ROLE_COUNT]; /* arrays of strings */
   json_t *keys;                         /* "Bass compressor keyed by Kick" */
@@ -66,23 +66,24 @@ static mixstage_node *bus_node(void *b, int k) { return mixstage_bus_node(b, k);
 static mixstage_send *strip_send(void *s, int k) { return mixstage_strip_send(s, k); }
 static mixstage_send *bus_send(void *b, int k) { return mixstage_bus_send(b, k); }
 
-/* Sidechain keys of one insert chain in the canonical JSON. */
-static void collect_keys(stage_list *s, const char *owner, json_t *inserts) {
-  size_t k;
-  json_t *ins;
-  json_array_foreach(inserts, k, ins) {
-    json_t *sc = json_object_get(ins, "sidechain");
-    if (!json_is_object(sc)) continue;
-    const char *key = json_string_value(json_object_get(sc, "strip"));
-    if (!key) key = json_string_value(json_object_get(sc, "bus"));
-    const char *type = json_string_value(json_object_get(ins, "type"));
+/* Sidechain keys of one insert chain, from the engine's getters. */
+static void collect_keys(stage_list *s, const char *owner, int nnodes, mixstage_node *(*node)(void *, int),
+                         void *obj) {
+  for (int k = 0; k < nnodes; k++) {
+    mixstage_node *n = node(obj, k);
+    mixstage_strip *ks = mixstage_node_sidechain_strip(n);
+    mixstage_bus *kb = mixstage_node_sidechain_bus(n);
+    if (!ks && !kb) continue;
+    int tap = mixstage_node_sidechain_tap(n);
     char buf[256];
-    snprintf(buf, sizeof buf, "%s %s keyed by %s", owner, type ? type : "node", key ? key : "?");
+    snprintf(buf, sizeof buf, "%s %s keyed by %s (%s)", owner, mixstage_node_type(n),
+             ks ? mixstage_strip_name(ks) : mixstage_bus_name(kb),
+             tap == MIXSTAGE_TAP_POST_FADER ? "post-fader" : "pre-fader");
     json_array_append_new(s->keys, json_string(buf));
   }
 }
 
-static void stages_init(stage_list *s, mixstage_graph *g, json_t *canon) {
+static void stages_init(stage_list *s, mixstage_graph *g) {
   for (int r = 0; r < MIXSTAGE_ROLE_COUNT; r++) s->by_role[r] = json_array();
   s->keys = json_array();
   if (!g) return;
@@ -90,20 +91,14 @@ static void stages_init(stage_list *s, mixstage_graph *g, json_t *canon) {
     mixstage_strip *st = mixstage_graph_strip(g, i);
     add_owner(s, mixstage_strip_name(st), mixstage_strip_node_count(st), strip_node,
               mixstage_strip_send_count(st), strip_send, st);
+    collect_keys(s, mixstage_strip_name(st), mixstage_strip_node_count(st), strip_node, st);
   }
   for (int b = 0; b < mixstage_graph_bus_count(g); b++) {
     mixstage_bus *bus = mixstage_graph_bus(g, b);
     add_owner(s, mixstage_bus_name(bus), mixstage_bus_node_count(bus), bus_node, mixstage_bus_send_count(bus),
               bus_send, bus);
+    collect_keys(s, mixstage_bus_name(bus), mixstage_bus_node_count(bus), bus_node, bus);
   }
-  if (!canon) return;
-  size_t i;
-  json_t *o;
-  json_array_foreach(json_object_get(canon, "strips"), i, o)
-      collect_keys(s, json_string_value(json_object_get(o, "name")), json_object_get(o, "inserts"));
-  json_array_foreach(json_object_get(canon, "buses"), i, o)
-      collect_keys(s, json_string_value(json_object_get(o, "name")), json_object_get(o, "inserts"));
-  collect_keys(s, mixstage_bus_name(mixstage_graph_mix_bus(g)), json_object_get(json_object_get(canon, "mix"), "inserts"));
 }
 
 static void stages_free(stage_list *s) {
@@ -246,7 +241,7 @@ static json_t *profile_json(const stage_list *s, const mixstage_profile *p, int 
 static json_t *all_profiles(mixstage_graphfile *doc, json_t *canon, int json, const char *indent) {
   stage_list s;
   mixstage_graph *g = doc ? mixstage_graphfile_graph(doc) : NULL;
-  stages_init(&s, g, canon);
+  stages_init(&s, g);
   json_t *arr = json ? json_array() : NULL;
   int ncustom = doc ? mixstage_graphfile_profile_count(doc) : 0;
   for (int i = 0;; i++) {
@@ -496,7 +491,7 @@ static json_t *info_json(const char *file, mixstage_graphfile *doc, json_t *cano
 
   json_t *keys = json_array();
   stage_list s;
-  stages_init(&s, g, canon);
+  stages_init(&s, g);
   json_array_extend(keys, s.keys);
   stages_free(&s);
   json_object_set_new(o, "sidechain_keys", keys);
