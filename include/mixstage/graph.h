@@ -93,7 +93,9 @@ MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *graph);
 
 /** The last error recorded by any call on this graph or its objects, naming
  *  the object at fault ("strip 'Bass': ..."); "" if none.  Never NULL (a NULL
- *  graph gives a fixed message).  Valid until the next call on the graph. */
+ *  graph gives a fixed message).  Valid until the next call on the graph.
+ *  Like errno, a successful call leaves it as it was: read it after a call
+ *  that returned an error (failing calls set it, naming the object). */
 MIXSTAGE_EXPORT const char *mixstage_graph_last_error(const mixstage_graph *graph);
 
 MIXSTAGE_EXPORT double mixstage_graph_sample_rate(const mixstage_graph *graph);
