@@ -8,7 +8,9 @@
  *   DIR/production/  the production mix (32-bit float) and manifest.json
  *   DIR/mix-stems/   one 24-bit stem per strip, the Plate and Delay returns
  *                    as FX stems, the production mix as reference.wav
- *   DIR/final/       the master: placeholder limiter out, mastering chain in
+ *   DIR/final/       the master: placeholder limiter out, mastering chain in,
+ *                    mastered to the streaming target (-14 LUFS, -1 dBTP)
+ *                    with mixstage_graph_master()
  *   DIR/demo-song/   the song as a graph file plus its sources
  *                    (mixstage_demo_song_write()), for `mixstage render`
  *
@@ -285,6 +287,25 @@ static void print_routing(void) {
 
 /* ---- main ---------------------------------------------------------------------- */
 
+/* The final master, loudness-targeted: mixstage_graph_master() measures
+ * renders of the final profile and corrects the gain into the mastering
+ * limiter until the song is within 0.3 LU of -14 LUFS and at or under
+ * -1 dBTP, leaving the graph there for the delivery. */
+static void master_final(const mixstage_render_config *render) {
+  mixstage_master_config mc;
+  mixstage_master_config_init(&mc); /* the streaming preset */
+  mixstage_master_report rep;
+  ok(mixstage_graph_master(G, &mc, render, &rep, NULL), "mastering to the streaming target");
+  printf("   mastered to %.0f LUFS / %.0f dBTP in %d renders: %.2f LUFS, %.2f dBTP, LRA %.1f LU "
+         "(mastering limiter input %+.2f dB)\n",
+         rep.target_lufs, rep.ceiling_dbtp, rep.iteration_count, rep.integrated_lufs, rep.true_peak_dbtp,
+         rep.loudness_range_lu, rep.input_gain_db);
+  printf("   streaming playback gain:");
+  for (int i = 0; i < MIXSTAGE_STREAMING_SERVICES; i++)
+    printf("%s %s %+.1f dB", i ? "," : "", rep.streaming[i].service, rep.streaming[i].gain_db);
+  printf("\n");
+}
+
 int main(int argc, char **argv) {
   const char *outdir = "out";
   for (int i = 1; i < argc; i++) {
@@ -346,6 +367,7 @@ int main(int argc, char **argv) {
     dc.write.sample_type = k == 0 ? MIXSTAGE_SAMPLE_FLOAT32 : MIXSTAGE_SAMPLE_PCM24;
     printf("\n== %s -> %s/\n", profiles[k], dir);
     describe_profile(p);
+    if (k == 2) master_final(&dc.render);
     residual = NAN;
     rc = mixstage_graph_deliver(G, p, dir, &dc);
     if (rc == MIXSTAGE_ENUMERIC) numeric = 1;
@@ -403,8 +425,6 @@ int main(int argc, char **argv) {
          100.0 * (double)lim_active / (double)nblocks);
   printf("block-by-block pass vs the delivered production mix: %s\n", mismatch ? "DIFFERENT" : "bit-identical");
   if (numeric) printf("warning: a node produced NaN/Inf during a render and was reset\n");
-  printf("the final master is limited to -1 dBTP by hand-set gain; a loudness-targeted master (LUFS target)\n"
-         "arrives with the analysis work.\n");
 
   /* The file earlier versions of the demo wrote (README, scripts). */
   mixstage_write_config wc;

@@ -22,6 +22,40 @@ MIXSTAGE_PYTHON3=/usr/bin/python3
 
 mixstage_log() { printf '%s\n' "[mixstage] $*"; }
 
+# The python3 first on PATH, when it is not Debian's (pyenv, say), cannot
+# import the installed module: it lacks numpy, which exists only as a Debian
+# package here (no PyPI).  When it is the same Python minor version as
+# Debian's (the same C ABI, so Debian's numpy and our extension load), give it
+# Debian's module directories through a .pth file; they are appended after
+# its own site-packages, as a venv's --system-site-packages does, so its own
+# packages still win.  Otherwise say which Python to use.  Prints what it did.
+mixstage_link_path_python() {
+  local py deb_ver path_ver site pth
+  py=$(command -v python3 2>/dev/null) || return 0
+  [ "$(readlink -f "$py")" = "$(readlink -f "$MIXSTAGE_PYTHON3")" ] && return 0
+  python3 -c 'import mixstage' >/dev/null 2>&1 && return 0
+  deb_ver=$("$MIXSTAGE_PYTHON3" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || return 0
+  path_ver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || return 0
+  if [ "$deb_ver" != "$path_ver" ]; then
+    mixstage_log "note: 'python3' on PATH ($py) is Python $path_ver; the module is built for Debian's Python $deb_ver: use $MIXSTAGE_PYTHON3"
+    return 0
+  fi
+  site=$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null) || return 0
+  if [ ! -d "$site" ] || [ ! -w "$site" ]; then
+    mixstage_log "note: 'python3' on PATH ($py) lacks numpy and its site-packages is not writable: use $MIXSTAGE_PYTHON3"
+    return 0
+  fi
+  pth="$site/mixstage-debian-packages.pth"
+  "$MIXSTAGE_PYTHON3" -c 'import sys; print("\n".join(p for p in sys.path if p.endswith("dist-packages")))' > "$pth.tmp" &&
+    mv "$pth.tmp" "$pth" || { rm -f "$pth.tmp"; return 0; }
+  if python3 -c 'import mixstage' >/dev/null 2>&1; then
+    mixstage_log "installed: $pth lets 'python3' on PATH ($py) see Debian's numpy and mixstage"
+  else
+    rm -f "$pth"
+    mixstage_log "note: 'python3' on PATH ($py) cannot import mixstage: use $MIXSTAGE_PYTHON3"
+  fi
+}
+
 # Prints the packages of MIXSTAGE_DEBIAN_PACKAGES that are not installed.
 mixstage_missing_packages() {
   local p status

@@ -33,6 +33,7 @@ if [ "${MIXSTAGE_NO_INSTALL:-0}" != 1 ]; then
   command -v ldconfig >/dev/null 2>&1 && ldconfig 2>/dev/null || true
   if /usr/bin/python3 -c 'import mixstage' >/dev/null 2>&1; then
     mixstage_log "installed: /usr/bin/python3 -c 'import mixstage' works"
+    mixstage_link_path_python
   fi
   if command -v lua5.4 >/dev/null 2>&1 && lua5.4 -e 'require "mixstage"' >/dev/null 2>&1; then
     mixstage_log "installed: lua5.4 -e 'require \"mixstage\"' works"

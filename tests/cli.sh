@@ -56,6 +56,9 @@ run 2 render x.json -j 0
 run 2 render x.json --threads 65
 run 2 render x.json --profile
 run 2 render x.json --format flac --sample-type float32
+run 2 render x.json --master loud; err_prefixed "--master with no such preset"
+run 2 render x.json --master -2; err_prefixed "--master above -3 LUFS"
+run 2 render x.json --master -14,0.5; err_prefixed "--master ceiling above 0 dBTP"
 run 2 analyze
 run 2 compare only-one.wav
 run 2 info
@@ -229,6 +232,10 @@ case "${MIXSTAGE_SANITIZER:-}" in
     run 0 demo --out "$t/demo" --json --threads 2
     pycheck "$t/out" '[p["profile"] for p in d["files"][0]["profiles"]] == ["production", "mix-stems", "final"] and d["files"][0]["status"] == "ok"' "demo --json"
     pycheck "$t/out" 'd["files"][0]["profiles"][1]["null_residual_db"] < -100' "demo: the stems do not add up"
+    # The demo masters final to the streaming preset: within the search's
+    # 0.3 LU of -14 LUFS (master.h's tolerance), true peak at or under the
+    # -1 dBTP ceiling (the measured figures, unrounded).
+    pycheck "$t/out" 'abs(d["files"][0]["profiles"][2]["master"]["integrated_lufs"] + 14) <= 0.3 and d["files"][0]["profiles"][2]["master"]["true_peak_dbtp"] <= -1.0 and d["files"][0]["profiles"][2]["master"]["converged"]' "demo: final master on the streaming target"
     [ -s "$t/demo/demo-song.mixstage.json" ] || fail "demo: no graph file"
     for p in production mix-stems final; do
       [ -s "$t/demo/$p/manifest.json" ] || fail "demo: no $p/manifest.json"

@@ -54,6 +54,8 @@ typedef struct cli_render_opts {
   int jobs;              /* worker processes */
   int threads;           /* render threads per worker */
   int format, sample_type;
+  int master;                /* --master: master the final profile to mc first */
+  mixstage_master_config mc;
   cli_common common;
 } cli_render_opts;
 int cli_render_files(const char *const *files, int nfiles, const cli_render_opts *o, json_t *extra);

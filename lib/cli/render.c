@@ -103,6 +103,28 @@ static void set_error(json_t *o, const char *status, int code, const char *msg) 
   json_object_set_new(o, "error", json_string(msg));
 }
 
+/* The master's report: target, result and what streaming services would do. */
+static json_t *master_json(const mixstage_master_report *r) {
+  json_t *m = json_object();
+  json_object_set_new(m, "target_lufs", json_real(r->target_lufs));
+  json_object_set_new(m, "ceiling_dbtp", json_real(r->ceiling_dbtp));
+  json_object_set_new(m, "integrated_lufs", cli_num(r->integrated_lufs));
+  json_object_set_new(m, "true_peak_dbtp", cli_num(r->true_peak_dbtp));
+  json_object_set_new(m, "loudness_range_lu", cli_num(r->loudness_range_lu));
+  json_object_set_new(m, "input_gain_db", json_real(r->input_gain_db));
+  json_object_set_new(m, "converged", json_boolean(r->converged));
+  json_object_set_new(m, "renders", json_integer(r->iteration_count));
+  json_t *st = json_array();
+  for (int k = 0; k < MIXSTAGE_STREAMING_SERVICES; k++) {
+    json_t *e = json_object();
+    json_object_set_new(e, "service", json_string(r->streaming[k].service));
+    json_object_set_new(e, "gain_db", json_real(r->streaming[k].gain_db));
+    json_array_append_new(st, e);
+  }
+  json_object_set_new(m, "streaming", st);
+  return m;
+}
+
 /* Loads, checks and delivers one file; returns its result. */
 static json_t *render_one(const char *file, const char *outdir, const cli_render_opts *o, int fd,
                           int progress) {
@@ -143,6 +165,15 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     }
   }
 
+  /* The master may move the mix-bus fader: deliver final after the others. */
+  for (int i = 0; o->master && i < np - 1; i++)
+    if (plist[i] == mixstage_profile_find("final")) {
+      const mixstage_profile *f = plist[i];
+      memmove(&plist[i], &plist[i + 1], sizeof *plist * (size_t)(np - 1 - i));
+      plist[np - 1] = f;
+      break;
+    }
+
   progress_ctx pc = {fd, progress, 0, np, -1.0};
   for (int i = 0; i < np; i++) {
     const char *pname = mixstage_profile_name(plist[i]);
@@ -167,8 +198,18 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     dc.null_residual_out = &residual;
     pc.index = i;
     double t0 = cli_now();
-    int rc = mixstage_graph_deliver(g, plist[i], dir, &dc);
+    json_t *mj = NULL;
+    int rc = MIXSTAGE_OK;
+    /* The loudness-targeted master measures renders of the built-in final
+     * profile and leaves the graph at its result, which is then delivered. */
+    if (o->master && plist[i] == mixstage_profile_find("final")) {
+      mixstage_master_report rep;
+      rc = mixstage_graph_master(g, &o->mc, &dc.render, &rep, NULL);
+      if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ESTATE) mj = master_json(&rep);
+    }
+    if (rc == MIXSTAGE_OK) rc = mixstage_graph_deliver(g, plist[i], dir, &dc);
     json_t *p = json_object();
+    if (mj) json_object_set_new(p, "master", mj);
     json_object_set_new(p, "profile", json_string(pname));
     json_object_set_new(p, "dir", json_string(dir));
     json_object_set_new(p, "seconds", json_real(cli_now() - t0));
@@ -324,6 +365,23 @@ static void print_file_result(const job *j, int nfiles) {
       printf(", null check %.1f dBFS%s", json_number_value(nr),
              json_number_value(nr) < -100.0 ? " (the stems add up)" : " (THE STEMS DO NOT ADD UP)");
     putchar('\n');
+    json_t *m = json_object_get(p, "master");
+    if (m) {
+      printf("      mastered to %.1f LUFS / %.1f dBTP: %.2f LUFS, %.2f dBTP in %d renders (limiter input %+.2f dB)\n",
+             json_number_value(json_object_get(m, "target_lufs")),
+             json_number_value(json_object_get(m, "ceiling_dbtp")),
+             json_number_value(json_object_get(m, "integrated_lufs")),
+             json_number_value(json_object_get(m, "true_peak_dbtp")),
+             (int)json_integer_value(json_object_get(m, "renders")),
+             json_number_value(json_object_get(m, "input_gain_db")));
+      printf("      streaming playback gain:");
+      size_t k;
+      json_t *e;
+      json_array_foreach(json_object_get(m, "streaming"), k, e)
+        printf("%s %s %+.1f dB", k ? "," : "", json_string_value(json_object_get(e, "service")),
+               json_number_value(json_object_get(e, "gain_db")));
+      putchar('\n');
+    }
     /* File by file only for one graph file: a catalogue would scroll away. */
     if (nfiles > 1) continue;
     size_t k;
@@ -571,6 +629,25 @@ static void opts_init(cli_render_opts *o, const char *out) {
   o->sample_type = wc.sample_type;
 }
 
+/* --master: a preset name, or "LUFS" / "LUFS,DBTP" (ceiling default -1). */
+static int parse_master(const char *v, mixstage_master_config *mc) {
+  mixstage_master_config_init(mc);
+  if (mixstage_master_config_preset(mc, v) == MIXSTAGE_OK) return 0;
+  char *end;
+  errno = 0;
+  double lufs = strtod(v, &end), tp = -1.0;
+  if (end == v || errno) return -1;
+  if (*end == ',') {
+    const char *q = end + 1;
+    tp = strtod(q, &end);
+    if (end == q || errno) return -1;
+  }
+  if (*end || !(lufs >= -40.0 && lufs <= -3.0) || !(tp >= -12.0 && tp <= 0.0)) return -1;
+  mc->target_lufs = lufs;
+  mc->ceiling_dbtp = tp;
+  return 0;
+}
+
 /* Options common to render and demo.  Returns 1 if argv[*i] was one, 0 if
  * not, or an exit code + 10 on a usage error. */
 static int render_option(const char *cmd, int argc, char **argv, int *i, cli_render_opts *o) {
@@ -589,6 +666,14 @@ static int render_option(const char *cmd, int argc, char **argv, int *i, cli_ren
       return 10 + cli_usage_error(cmd, "%s: --threads takes a number from 1 to 64", cmd);
     return 1;
   }
+  if ((t = cli_take_value(argc, argv, i, "--master", "-m", &v))) {
+    if (t < 0 || parse_master(v, &o->mc) < 0)
+      return 10 + cli_usage_error(cmd, "%s: --master takes a preset (streaming, apple-music, ebu-r128, "
+                                  "club) or LUFS[,DBTP] such as -11,-0.5 (LUFS -40 .. -3, dBTP -12 .. 0)", cmd);
+    o->master = 1;
+    return 1;
+  }
+  if (!strcmp(a, "--no-master")) return o->master = 0, 1;
   return 0;
 }
 
@@ -656,6 +741,9 @@ int cli_cmd_demo(int argc, char **argv) {
   cli_render_opts o;
   opts_init(&o, "mixstage-demo");
   o.jobs = 1;
+  /* The demo shows the whole delivery: its final master is loudness-targeted. */
+  parse_master("streaming", &o.mc);
+  o.master = 1;
   for (int i = 1; i < argc; i++) {
     int t = render_option("demo", argc, argv, &i, &o);
     if (t >= 10) return t - 10;
