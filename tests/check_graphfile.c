@@ -123,12 +123,14 @@ static char *demo_path(void) {
   return p;
 }
 
-/* Renders the whole program; returns frames, *out owned by the caller. */
-static int64_t render(mixstage_graph *g, float **out) {
-  /* A 0.1 s tail cap keeps the reverb's ring-out (seconds) out of the run
-   * time; the comparison covers the program and the start of the tail. */
+/* Renders `frames` of program (0: the longest source) plus at most 0.1 s of
+ * tail; returns the frames, *out owned by the caller.  The tail cap keeps
+ * the reverb's ring-out (seconds) out of the run time; the comparisons cover
+ * the program and the start of the tail. */
+static int64_t render_len(mixstage_graph *g, int64_t frames, float **out) {
   mixstage_render_config rc0;
   mixstage_render_config_init(&rc0);
+  rc0.frames = frames;
   rc0.max_tail_frames = 4800;
   int64_t n = mixstage_graph_render_frames(g, &rc0);
   ck_assert_msg(n > 0, "render_frames: %s", mixstage_graph_last_error(g));
@@ -138,6 +140,8 @@ static int64_t render(mixstage_graph *g, float **out) {
   ck_assert_msg(rc == MIXSTAGE_OK, "render: %s", mixstage_graph_last_error(g));
   return n;
 }
+
+static int64_t render(mixstage_graph *g, float **out) { return render_len(g, 0, out); }
 
 /* ---- round trips ---------------------------------------------------------- */
 
@@ -431,22 +435,8 @@ START_TEST(test_getters) {
 }
 END_TEST
 
-/* Renders @p frames of program (sources end after 1 s; lanes run longer)
- * plus a short tail. */
-static int64_t render_len(mixstage_graph *g, int64_t frames, float **out) {
-  mixstage_render_config rc0;
-  mixstage_render_config_init(&rc0);
-  rc0.frames = frames;
-  rc0.max_tail_frames = 4800;
-  int64_t n = mixstage_graph_render_frames(g, &rc0);
-  ck_assert_msg(n > 0, "render_frames: %s", mixstage_graph_last_error(g));
-  *out = malloc(sizeof(float) * 2 * (size_t)n);
-  ck_assert_ptr_nonnull(*out);
-  int rc = mixstage_graph_render(g, &rc0, *out, n);
-  ck_assert_msg(rc == MIXSTAGE_OK, "render: %s", mixstage_graph_last_error(g));
-  return n;
-}
-
+/* The program rendered by the code-built graph test: its sources end after
+ * 1 s, its lanes run longer. */
 #define PROGRAM (int64_t)(2.5 * FS)
 
 static void check_lane(mixstage_lane *l, int n, const int64_t *fr, const double *val, const int *cur) {
