@@ -30,17 +30,7 @@ static void make_song(song *s) {
   s->g = mixstage_graph_create(NULL, &err);
   ck_assert_ptr_nonnull(s->g);
   mixstage_graph *g = s->g;
-  for (int k = 0; k < 5; k++) s->src[k] = calloc(LEN, sizeof(float));
-  for (int i = 0; i < LEN; i++) {
-    double t = i / FS;
-    int ph = i % 24000;
-    s->src[0][i] = ph < 6000 ? (float)(0.8 * sin(2 * TU_PI * (50.0 + 80.0 * exp(-ph / 1200.0)) * ph / FS) * exp(-ph / 3000.0)) : 0.0f;
-    s->src[1][i] = (float)(0.3 * sin(2 * TU_PI * 55.0 * t) + 0.1 * sin(2 * TU_PI * 110.0 * t));
-    s->src[2][i] = (float)(0.15 * (sin(2 * TU_PI * 220.0 * t) + sin(2 * TU_PI * 277.2 * t) + sin(2 * TU_PI * 329.6 * t)));
-    s->src[3][i] = t < 0.5 ? (float)(0.3 * sin(2 * TU_PI * 660.0 * t) * (0.5 + 0.5 * sin(2 * TU_PI * 4 * t))) : 0.0f;
-    int hp = i % 6000;
-    s->src[4][i] = hp < 600 ? (float)(0.2 * exp(-hp / 150.0) * sin(i * 1.7) * cos(i * 2.9)) : 0.0f;
-  }
+  tu_song_sources(s->src, LEN, FS, 0.5);
   const char *names[5] = {"Kick", "Bass", "Pad", "Lead", "Hat"};
   mixstage_strip *st[5];
   for (int k = 0; k < 5; k++) {

@@ -1,7 +1,25 @@
 #include "testutil.h"
+#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <complex.h>
+
+void tu_song_sources(float *src[5], int64_t len, double fs, double lead_seconds) {
+  for (int k = 0; k < 5; k++) {
+    src[k] = calloc((size_t)len, sizeof(float));
+    ck_assert_ptr_nonnull(src[k]);
+  }
+  for (int64_t i = 0; i < len; i++) {
+    double t = (double)i / fs;
+    int ph = (int)(i % 24000);
+    src[0][i] = ph < 6000 ? (float)(0.8 * sin(2 * TU_PI * (50.0 + 80.0 * exp(-ph / 1200.0)) * ph / fs) * exp(-ph / 3000.0)) : 0.0f;
+    src[1][i] = (float)(0.3 * sin(2 * TU_PI * 55.0 * t) + 0.1 * sin(2 * TU_PI * 110.0 * t));
+    src[2][i] = (float)(0.15 * (sin(2 * TU_PI * 220.0 * t) + sin(2 * TU_PI * 277.2 * t) + sin(2 * TU_PI * 329.6 * t)));
+    src[3][i] = t < lead_seconds ? (float)(0.3 * sin(2 * TU_PI * 660.0 * t) * (0.5 + 0.5 * sin(2 * TU_PI * 4 * t))) : 0.0f;
+    int hp = (int)(i % 6000);
+    src[4][i] = hp < 600 ? (float)(0.2 * exp(-hp / 150.0) * sin((double)i * 1.7) * cos((double)i * 2.9)) : 0.0f;
+  }
+}
 
 void tu_sine(float *x, int64_t n, double freq, double fs, double amp, double phase) {
   for (int64_t i = 0; i < n; i++) x[i] = (float)(amp * sin(2.0 * TU_PI * freq * (double)i / fs + phase));

@@ -6,6 +6,13 @@
 
 #define TU_PI 3.14159265358979323846
 
+/* The five mono sources of the small test songs (check_deliver,
+ * check_profiles), each len floats from calloc (free()): a kick (a pitch-swept
+ * 60 Hz thump every 24000 frames), a bass (55 + 110 Hz), a pad (A minor
+ * triad), a lead (660 Hz with 4 Hz tremolo for its first lead_seconds) and
+ * hat-like bursts every 6000 frames.  Fails the test when out of memory. */
+void tu_song_sources(float *src[5], int64_t len, double fs, double lead_seconds);
+
 /* Fills x[0..n-1] with amp * sin(2 pi f t + phase). */
 void tu_sine(float *x, int64_t n, double freq, double fs, double amp, double phase);
 /* White noise in [-amp, amp) from a fixed xorshift seed (deterministic). */
