@@ -27,16 +27,8 @@ static void make_song(song *s, int group_saturation) {
   ck_assert_ptr_nonnull(s->g);
   mixstage_graph *g = s->g;
   tu_song_sources(s->src, LEN, FS, 1.0);
-  const char *names[5] = {"Kick", "Bass", "Pad", "Lead", "Hat"};
   mixstage_strip *st[5];
-  for (int k = 0; k < 5; k++) {
-    st[k] = mixstage_graph_add_strip(g, names[k], 1, &err);
-    ck_assert_ptr_nonnull(st[k]);
-    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[k], s->src[k], 1, LEN, 0), MIXSTAGE_OK);
-  }
-  mixstage_strip_set_pan(st[2], -0.3);
-  mixstage_strip_set_pan(st[3], 0.3);
-  mixstage_strip_set_pan(st[4], 0.5);
+  tu_song_strips(g, s->src, LEN, st);
   s->drums = mixstage_graph_add_bus(g, "Drums", MIXSTAGE_BUS_GROUP, 2, &err);
   s->plate = mixstage_graph_add_bus(g, "Plate", MIXSTAGE_BUS_RETURN, 2, &err);
   mixstage_strip_set_output(st[0], s->drums);

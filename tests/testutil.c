@@ -21,6 +21,19 @@ void tu_song_sources(float *src[5], int64_t len, double fs, double lead_seconds)
   }
 }
 
+void tu_song_strips(mixstage_graph *g, float *const src[5], int64_t len, mixstage_strip *st[5]) {
+  static const char *const names[5] = {"Kick", "Bass", "Pad", "Lead", "Hat"};
+  int err;
+  for (int k = 0; k < 5; k++) {
+    st[k] = mixstage_graph_add_strip(g, names[k], 1, &err);
+    ck_assert_ptr_nonnull(st[k]);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[k], src[k], 1, len, 0), MIXSTAGE_OK);
+  }
+  mixstage_strip_set_pan(st[2], -0.3);
+  mixstage_strip_set_pan(st[3], 0.3);
+  mixstage_strip_set_pan(st[4], 0.5);
+}
+
 void tu_sine(float *x, int64_t n, double freq, double fs, double amp, double phase) {
   for (int64_t i = 0; i < n; i++) x[i] = (float)(amp * sin(2.0 * TU_PI * freq * (double)i / fs + phase));
 }

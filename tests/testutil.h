@@ -3,6 +3,7 @@
 #ifndef MIXSTAGE_TESTUTIL_H
 #define MIXSTAGE_TESTUTIL_H
 #include <stdint.h>
+#include "mixstage.h"
 
 #define TU_PI 3.14159265358979323846
 
@@ -12,6 +13,9 @@
  * triad), a lead (660 Hz with 4 Hz tremolo for its first lead_seconds) and
  * hat-like bursts every 6000 frames.  Fails the test when out of memory. */
 void tu_song_sources(float *src[5], int64_t len, double fs, double lead_seconds);
+/* Adds those sources to g as five mono strips, "Kick", "Bass", "Pad", "Lead"
+ * and "Hat" (Pad panned -0.3, Lead +0.3, Hat +0.5); st receives them. */
+void tu_song_strips(mixstage_graph *g, float *const src[5], int64_t len, mixstage_strip *st[5]);
 
 /* Fills x[0..n-1] with amp * sin(2 pi f t + phase). */
 void tu_sine(float *x, int64_t n, double freq, double fs, double amp, double phase);
