@@ -194,8 +194,9 @@ static int commit(mixstage_graph *g, item *it, int n, const char *dir) {
         rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: '%s' is a directory", x->final_path);
         break;
       }
-      /* A replaced file keeps its mode, as with mixstage_audio_write(). */
-      (void)chmod(x->stage_path, st.st_mode & 07777);
+      /* A replaced file keeps its mode, as with mixstage_audio_write(); a
+       * replaced symbolic link is not a file: its 0777 is never copied. */
+      if (!S_ISLNK(st.st_mode)) (void)chmod(x->stage_path, st.st_mode & 07777);
       if (link(x->final_path, x->old_path) == 0) {
         x->old = 1;
       } else if (rename(x->final_path, x->old_path) == 0) {
@@ -405,23 +406,30 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
     goto done;
   }
   const char *ext = ext_of(cfg.write.format);
-  for (int i = 0; i <= count; i++) {
-    item *x = &items[i];
-    if (i == count) {
-      snprintf(x->name, sizeof x->name, "manifest.json");
-    } else {
+  /* The reserved outputs (the mix, the reference) are named first, so a
+   * strip called "reference" gives way ("reference 2.wav") rather than
+   * taking the name a mix engineer looks for. */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < count; i++) {
+      int kind = mixstage_bounce_kind(b, i);
+      int reserved = kind == MIXSTAGE_OUTPUT_MIX || kind == MIXSTAGE_OUTPUT_REFERENCE;
+      if (reserved != (pass == 0)) continue;
+      item *x = &items[i];
       char base[NAME_BYTES + 8];
       mixstage_deliver_file_name(mixstage_bounce_name(b, i), "", base, sizeof base);
       snprintf(x->name, sizeof x->name, "%s.%s", base, ext);
       for (int k = 2;; k++) {
         int clash = strncasecmp_ascii(x->name, "manifest.json", sizeof x->name) == 0;
-        for (int j = 0; j < i && !clash; j++) clash = strncasecmp_ascii(x->name, items[j].name, sizeof x->name) == 0;
+        for (int j = 0; j < count && !clash; j++)
+          clash = j != i && items[j].name[0] && strncasecmp_ascii(x->name, items[j].name, sizeof x->name) == 0;
         if (!clash) break;
         snprintf(x->name, sizeof x->name, "%s %d.%s", base, k, ext);
       }
     }
+  snprintf(items[count].name, sizeof items[count].name, "manifest.json");
+  for (int i = 0; i <= count; i++) {
     nitems++;
-    if (item_paths(x, dir) != MIXSTAGE_OK) {
+    if (item_paths(&items[i], dir) != MIXSTAGE_OK) {
       rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
       goto done;
     }

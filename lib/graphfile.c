@@ -935,10 +935,27 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_load(const char *path, co
     *error = MIXSTAGE_ENULL;
     return NULL;
   }
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+   * writer forever; anything but a regular file is refused before a read. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     *error = errno == ENOENT ? MIXSTAGE_ENOTFOUND : MIXSTAGE_EIO;
     if (err && errlen) snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    *error = MIXSTAGE_EIO;
+    if (err && errlen) snprintf(err, errlen, "%s: not a regular file", path);
+    return NULL;
+  }
+  (void)fcntl(fd, F_SETFL, 0);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    *error = MIXSTAGE_ENOMEM;
+    if (err && errlen) snprintf(err, errlen, "%s: out of memory", path);
     return NULL;
   }
   char *text = NULL;
@@ -969,6 +986,14 @@ MIXSTAGE_EXPORT mixstage_graphfile *mixstage_graphfile_load(const char *path, co
     return NULL;
   }
   text[len] = 0;
+  size_t nul = strlen(text);
+  if (nul != len) {
+    /* Bytes after a NUL would be silently ignored by the JSON parser. */
+    free(text);
+    *error = MIXSTAGE_EFORMAT;
+    if (err && errlen) snprintf(err, errlen, "%s: a NUL byte at offset %zu: not a text file", path, nul);
+    return NULL;
+  }
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
@@ -1519,7 +1544,8 @@ static int write_atomic(const char *path, const char *text, char *err, size_t er
   }
   struct stat st;
   mode_t mode = 0666;
-  if (stat(path, &st) == 0) {
+  /* A replaced symbolic link gets the usual mode, never the link's 0777. */
+  if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode)) {
     mode = st.st_mode & 07777;
   } else {
     mode_t um = umask(0);

@@ -299,7 +299,9 @@ typedef struct rfile {
 
 static int open_read(const char *path, rfile *f, char *err, size_t errlen) {
   memset(f, 0, sizeof *f);
-  f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO would wait for a writer forever; the mode
+   * is checked before anything is read, and cleared for the reads. */
+  f->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (f->fd < 0) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR) return fail(MIXSTAGE_ENOTFOUND, err, errlen, path, "no such file");
@@ -311,6 +313,7 @@ static int open_read(const char *path, rfile *f, char *err, size_t errlen) {
     close(f->fd);
     return fail(MIXSTAGE_EIO, err, errlen, path, "not a regular file");
   }
+  (void)fcntl(f->fd, F_SETFL, 0);
   /* Our descriptor, closed by us: sf_open_fd's ownership on failure varies
    * between libsndfile versions. */
   f->sf = sf_open_fd(f->fd, SFM_READ, &f->info, 0);
@@ -513,9 +516,12 @@ static int atomic_begin(atomic_file *a, const char *path, char *err, size_t errl
   memset(a, 0, sizeof *a);
   a->fd = -1;
   struct stat sb;
-  int have_target = stat(path, &sb) == 0;
+  int have_target = lstat(path, &sb) == 0;
   if (have_target && S_ISDIR(sb.st_mode))
     return fail(MIXSTAGE_EIO, err, errlen, path, "is a directory");
+  /* The rename replaces a symbolic link itself: the new file gets the
+   * usual mode, never the link's 0777 nor its target's. */
+  if (have_target && S_ISLNK(sb.st_mode)) have_target = 0;
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
   if (!*base) return fail(MIXSTAGE_EINVAL, err, errlen, path, "no file name");

@@ -501,6 +501,67 @@ START_TEST(test_name_collisions) {
 }
 END_TEST
 
+/* The reserved outputs keep their names: strips called "reference" and
+ * "mix" give way, and a file delivered over a symbolic link replaces the
+ * link with a file of the usual mode (never the link's 0777). */
+START_TEST(test_reserved_names_and_links) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  float x[4800];
+  tu_sine(x, 4800, 440.0, FS, 0.1, 0.0);
+  const char *names[] = {"reference", "mix"};
+  for (int k = 0; k < 2; k++) {
+    mixstage_strip *st = mixstage_graph_add_strip(g, names[k], 1, &err);
+    ck_assert_ptr_nonnull(st);
+    mixstage_strip_set_source_buffer(st, x, 1, 4800, 1);
+  }
+  mixstage_profile *p = mixstage_profile_create("stems+mix", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_mix(p, 1);
+  make_tmproot();
+  char target[512], link_path[512];
+  snprintf(target, sizeof target, "%s/private.txt", tmproot);
+  FILE *f = fopen(target, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("not audio\n", f);
+  fclose(f);
+  ck_assert_int_eq(chmod(target, 0600), 0);
+  snprintf(link_path, sizeof link_path, "%s/mix.wav", tmproot);
+  ck_assert_int_eq(symlink(target, link_path), 0);
+  mode_t um = umask(022);
+  ck_assert_int_eq(mixstage_graph_deliver(g, p, tmproot, NULL), MIXSTAGE_OK);
+  umask(um);
+  char list[1024];
+  listing(tmproot, list, sizeof list);
+  ck_assert_str_eq(list, "manifest.json|mix 2.wav|mix.wav|private.txt|reference 2.wav|reference.wav");
+  json_t *man = load_manifest(tmproot);
+  json_t *files = json_object_get(man, "files");
+  int checked = 0;
+  for (size_t i = 0; i < json_array_size(files); i++) {
+    json_t *e = json_array_get(files, i);
+    const char *path = json_string_value(json_object_get(e, "path"));
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    if (strcmp(path, "reference.wav") == 0) { ck_assert_str_eq(kind, "reference"); checked++; }
+    if (strcmp(path, "mix.wav") == 0) { ck_assert_str_eq(kind, "mix"); checked++; }
+    if (strcmp(path, "reference 2.wav") == 0 || strcmp(path, "mix 2.wav") == 0) {
+      ck_assert_str_eq(kind, "stem");
+      checked++;
+    }
+  }
+  ck_assert_int_eq(checked, 4);
+  json_decref(man);
+  struct stat sb;
+  ck_assert_int_eq(lstat(link_path, &sb), 0);
+  ck_assert_msg(S_ISREG(sb.st_mode), "mix.wav is still a link");
+  ck_assert_int_eq(sb.st_mode & 07777, 0644);
+  ck_assert_int_eq(stat(target, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0600); /* the link's target is untouched */
+  ck_assert_int_eq(sb.st_size, 10);
+  rm_tree(tmproot);
+  mixstage_profile_destroy(p);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 static Suite *deliver_suite(void) {
   Suite *s = suite_create("deliver");
   TCase *tc = tcase_create("deliver");
@@ -512,6 +573,7 @@ static Suite *deliver_suite(void) {
   tcase_add_test(tc, test_output_rate);
   tcase_add_test(tc, test_pcm16_dither);
   tcase_add_test(tc, test_name_collisions);
+  tcase_add_test(tc, test_reserved_names_and_links);
   suite_add_tcase(s, tc);
   return s;
 }

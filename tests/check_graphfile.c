@@ -980,6 +980,46 @@ START_TEST(test_missing_source) {
 }
 END_TEST
 
+/* Files that are not regular files are refused at once (a FIFO would make
+ * open() wait for a writer forever), and so is a graph file with bytes after
+ * a NUL, which the JSON parser would otherwise silently ignore. */
+START_TEST(test_special_files) {
+  make_tmpdir();
+  char path[600], fifo[600], msg[1024];
+  int err;
+  snprintf(fifo, sizeof fifo, "%s/pipe", tmpdir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_ptr_null(mixstage_graph_load(fifo, NULL, msg, sizeof msg, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EIO);
+  ck_assert_msg(strstr(msg, "not a regular file"), "%s", msg);
+  /* A FIFO named as a strip's source. */
+  char *j = unquote(H "'strips': [" STRIP1 ", 'source': 'pipe'}]}");
+  snprintf(path, sizeof path, "%s/g.json", tmpdir);
+  write_text(path, j);
+  ck_assert_ptr_null(mixstage_graph_load(path, NULL, msg, sizeof msg, &err));
+  ck_assert_msg(strstr(msg, "not a regular file"), "%s", msg);
+  unlink(fifo);
+  /* A NUL byte, then more text. */
+  char *ok = unquote(H "'strips': []}");
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  fwrite(ok, 1, strlen(ok), f);
+  fwrite("\0 trailing", 1, 10, f);
+  fclose(f);
+  ck_assert_ptr_null(mixstage_graph_load(path, NULL, msg, sizeof msg, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EFORMAT);
+  ck_assert_msg(strstr(msg, "NUL byte"), "%s", msg);
+  /* Without the trailing bytes the same text loads. */
+  write_text(path, ok);
+  mixstage_graph *g = mixstage_graph_load(path, NULL, msg, sizeof msg, &err);
+  ck_assert_msg(g != NULL, "%s", msg);
+  mixstage_graph_destroy(g);
+  free(ok);
+  free(j);
+  remove_tmpdir();
+}
+END_TEST
+
 /* Version 1 (the current one) loads; a newer version is refused clearly. */
 START_TEST(test_versions) {
   char msg[1024];
@@ -1129,6 +1169,7 @@ static Suite *graphfile_suite(void) {
   tcase_add_test(tc, test_malformed_table);
   tcase_add_test(tc, test_cycle_message);
   tcase_add_test(tc, test_missing_source);
+  tcase_add_test(tc, test_special_files);
   tcase_add_test(tc, test_versions);
   tcase_add_test(tc, test_source_rate_and_override);
   tcase_add_test(tc, test_alloc_failure);

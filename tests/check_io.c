@@ -712,6 +712,44 @@ START_TEST(test_manifest_round_trip) {
 }
 END_TEST
 
+/* Writing over a symbolic link replaces the link with a file of the usual
+ * mode; the link's target keeps its contents and mode.  A FIFO is refused
+ * as a source at once instead of waiting for a writer. */
+START_TEST(test_links_and_fifos) {
+  char target[256], link_path[256], fifo[256], err[512];
+  snprintf(target, sizeof target, "%s/secret", dir);
+  snprintf(link_path, sizeof link_path, "%s/out.wav", dir);
+  snprintf(fifo, sizeof fifo, "%s/fifo.wav", dir);
+  FILE *f = fopen(target, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("keep", f);
+  fclose(f);
+  ck_assert_int_eq(chmod(target, 0600), 0);
+  ck_assert_int_eq(symlink("secret", link_path), 0);
+  float x[2 * 480] = {0};
+  mode_t um = umask(022);
+  int st = mixstage_audio_write(link_path, x, 480, 2, 48000, NULL, NULL, err, sizeof err);
+  umask(um);
+  ck_assert_msg(st == MIXSTAGE_OK, "%s", err);
+  struct stat sb;
+  ck_assert_int_eq(lstat(link_path, &sb), 0);
+  ck_assert(S_ISREG(sb.st_mode));
+  ck_assert_int_eq(sb.st_mode & 07777, 0644);
+  ck_assert_int_eq(stat(target, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0600);
+  ck_assert_int_eq(sb.st_size, 4);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  float *y = NULL;
+  int64_t m;
+  int ch;
+  double fr;
+  st = mixstage_audio_read(fifo, 0, &y, &m, &ch, &fr, err, sizeof err);
+  ck_assert_int_eq(st, MIXSTAGE_EIO);
+  ck_assert_msg(strstr(err, "not a regular file") && strstr(err, fifo), "%s", err);
+  ck_assert_ptr_null(y);
+}
+END_TEST
+
 static Suite *io_suite(void) {
   Suite *s = suite_create("io");
   TCase *files = tcase_create("files");
@@ -724,6 +762,7 @@ static Suite *io_suite(void) {
   tcase_add_test(files, test_read_errors_name_the_file);
   tcase_add_loop_test(files, test_atomic_write_failures, 0, 3);
   tcase_add_test(files, test_write_argument_checks);
+  tcase_add_test(files, test_links_and_fifos);
   tcase_add_loop_test(files, test_multichannel, 0, 2);
   suite_add_tcase(s, files);
 
