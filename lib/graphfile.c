@@ -71,6 +71,9 @@ static int bad(ctx *c, int status, const char *path, const char *fmt, ...) {
 /* Shortest "%.Ng" that reads back as the same double, so saved files keep
  * every value exactly and stay readable (0.1, not 0.10000000000000001). */
 static void fmt_num(char *buf, size_t n, double v) {
+  /* -0 would reload as the integer 0 (JSON integers have no sign of zero),
+   * so save -> load -> save would not be a fixed point: write it as 0. */
+  if (v == 0.0) v = 0.0;
   /* Whole numbers as integers ("50", not "5e+01"); exact below 2^53. */
   if (v == floor(v) && fabs(v) < 1e15) {
     snprintf(buf, n, "%.0f", v);

@@ -1020,6 +1020,28 @@ START_TEST(test_special_files) {
 }
 END_TEST
 
+/* Negative zero saves as 0, so save -> load -> save is a fixed point. */
+START_TEST(test_negative_zero_round_trip) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *s = mixstage_graph_add_strip(g, "A", 2, &err);
+  ck_assert_int_eq(mixstage_strip_set_pan(s, -0.0), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_strip_set_fader_db(s, -0.0), MIXSTAGE_OK);
+  char *t1 = mixstage_graph_to_string(g);
+  ck_assert_ptr_nonnull(t1);
+  ck_assert_msg(!strstr(t1, "-0,") && !strstr(t1, "-0\n"), "%s", t1);
+  char msg[512];
+  mixstage_graphfile *doc = mixstage_graphfile_load_string(t1, ".", NULL, msg, sizeof msg, &err);
+  ck_assert_msg(doc != NULL, "%s", msg);
+  char *t2 = mixstage_graphfile_to_string(doc);
+  ck_assert_str_eq(t1, t2);
+  free(t1);
+  free(t2);
+  mixstage_graphfile_destroy(doc);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 /* Version 1 (the current one) loads; a newer version is refused clearly. */
 START_TEST(test_versions) {
   char msg[1024];
@@ -1170,6 +1192,7 @@ static Suite *graphfile_suite(void) {
   tcase_add_test(tc, test_cycle_message);
   tcase_add_test(tc, test_missing_source);
   tcase_add_test(tc, test_special_files);
+  tcase_add_test(tc, test_negative_zero_round_trip);
   tcase_add_test(tc, test_versions);
   tcase_add_test(tc, test_source_rate_and_override);
   tcase_add_test(tc, test_alloc_failure);
