@@ -168,9 +168,40 @@ static int name_taken(mixstage_graph *g, const char *name) {
   return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+static int utf8_seq(const unsigned char *s) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  if (!n || c > 0xf4) return 0;
+  for (int i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80) return 0;
+  if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+  if (c == 0xed && s[1] >= 0xa0) return 0; /* surrogates */
+  if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+  if (c == 0xf4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
+  return n;
+}
+
+/* Byte offset of the first invalid UTF-8 sequence, or -1 when all is valid. */
+static long utf8_invalid_at(const char *name) {
+  const unsigned char *s = (const unsigned char *)name;
+  for (long i = 0; s[i];) {
+    int n = utf8_seq(s + i);
+    if (!n) return i;
+    i += n;
+  }
+  return -1;
+}
+
 static int check_new_name(mixstage_graph *g, const char *what, const char *name, int channels) {
   if (!name || !name[0])
     return mixstage__fail(g, MIXSTAGE_EINVAL, "new %s: a name is required", what);
+  /* Names become file names and manifest (JSON) strings: they must be text. */
+  long bad = utf8_invalid_at(name);
+  if (bad >= 0)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "new %s: the name is not valid UTF-8 (byte %ld)", what, bad);
   if (strlen(name) >= MIXSTAGE__NAME_MAX)
     return mixstage__fail(g, MIXSTAGE_ERANGE, "new %s: name is longer than %d bytes", what,
                           MIXSTAGE__NAME_MAX - 1);

@@ -192,6 +192,24 @@ START_TEST(test_bad_values_name_the_object) {
 }
 END_TEST
 
+/* Names become file names and JSON strings: invalid UTF-8 is refused when
+ * the strip or bus is made, with the offset of the bad byte. */
+START_TEST(test_names_must_be_utf8) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  const char *bad[] = {"Vox\xff", "\xc0\xafslash", "ab\xed\xa0\x80", "\xf4\x90\x80\x80", "cut\xe2\x82"};
+  for (int i = 0; i < 5; i++) {
+    ck_assert_ptr_null(mixstage_graph_add_strip(g, bad[i], 2, &err));
+    ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+    ck_assert_msg(strstr(mixstage_graph_last_error(g), "not valid UTF-8"), "%s", mixstage_graph_last_error(g));
+    ck_assert_ptr_null(mixstage_graph_add_bus(g, bad[i], MIXSTAGE_BUS_GROUP, 2, &err));
+    ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+  }
+  ck_assert_ptr_nonnull(mixstage_graph_add_strip(g, "Gesang \xc3\xa4 \xe2\x82\xac \xf0\x9f\x8e\xb8", 2, &err));
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 START_TEST(test_process_buffers_and_state) {
   int err;
   mixstage_graph_config cfg;
@@ -408,6 +426,7 @@ static Suite *api_suite(void) {
   tcase_add_test(tc, test_out_of_range_config);
   tcase_add_test(tc, test_bad_values_name_the_object);
   tcase_add_test(tc, test_process_buffers_and_state);
+  tcase_add_test(tc, test_names_must_be_utf8);
   tcase_add_test(tc, test_callback_source_needs_length);
   tcase_add_test(tc, test_allocation_failure_everywhere);
   tcase_add_test(tc, test_node_types_introspection);
