@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "mixstage/io.h"
+#include "loudness_range.h"
 
 #define IO_CHUNK 8192          /* frames per libsndfile / libsamplerate call */
 #define IO_MAX_CHANNELS 64     /* generous: a 9.1.6 bed is 16 */
@@ -105,6 +106,7 @@ typedef struct meter {
   int64_t hop, since_hop;   /* 100 ms reading grid anchored at frame 0 */
   int64_t win_m, win_s;     /* 400 ms and 3 s windows, in frames */
   double peak, sumsq, mom_max, short_max;
+  mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
 } meter;
 
 /* Loudness channel weights per ITU-R BS.1770-4 Table 4: channels at
@@ -124,9 +126,12 @@ static int meter_init(meter *m, int channels, double rate) {
   memset(m, 0, sizeof *m);
   unsigned long r = (unsigned long)lround(rate);
   m->st = ebur128_init((unsigned)channels, r,
-                       EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_M | EBUR128_MODE_S |
-                           EBUR128_MODE_TRUE_PEAK);
+                       EBUR128_MODE_I | EBUR128_MODE_M | EBUR128_MODE_S | EBUR128_MODE_TRUE_PEAK);
   if (!m->st) return MIXSTAGE_ENOMEM;
+  if (mixstage__lra_init(&m->lra) != MIXSTAGE_OK) {
+    ebur128_destroy(&m->st);
+    return MIXSTAGE_ENOMEM;
+  }
   meter_channel_map(m->st, channels);
   m->channels = channels;
   m->rate = rate;
@@ -169,6 +174,9 @@ static int meter_add(meter *m, const float *x, int64_t n) {
     if (m->since_hop == m->hop) {
       m->since_hop = 0;
       meter_read(m, 0);
+      double v;
+      if (m->frames >= m->win_s && ebur128_loudness_shortterm(m->st, &v) == EBUR128_SUCCESS)
+        mixstage__lra_add(&m->lra, v);
     }
   }
   return MIXSTAGE_OK;
@@ -190,8 +198,7 @@ static void meter_finish(meter *m, mixstage_file_stats *s) {
   s->true_peak_dbtp = db20(tp);
   if (ebur128_loudness_global(m->st, &v) != EBUR128_SUCCESS) v = -HUGE_VAL;
   s->integrated_lufs = v;
-  if (ebur128_loudness_range(m->st, &v) != EBUR128_SUCCESS) v = 0.0;
-  s->loudness_range_lu = v;
+  s->loudness_range_lu = mixstage__lra_value(&m->lra);
   s->momentary_max_lufs = m->mom_max;
   s->short_term_max_lufs = m->short_max;
   double n = (double)m->frames * m->channels;
@@ -200,6 +207,7 @@ static void meter_finish(meter *m, mixstage_file_stats *s) {
 
 static void meter_free(meter *m) {
   if (m->st) ebur128_destroy(&m->st);
+  mixstage__lra_free(&m->lra);
 }
 
 MIXSTAGE_EXPORT int mixstage_measure(const float *data, int64_t frames, int channels, double rate,

@@ -9,6 +9,7 @@
 
 #include "mixstage/analysis.h"
 #include "internal.h"
+#include "loudness_range.h"
 
 #define METER_MAX_BLOCK 1048576
 #define METER_MAX_SERIES_SECONDS 86400.0
@@ -42,6 +43,7 @@ struct mixstage_meter {
   /* how libebur128 was set up, so a restart can set it up again */
   int ebur_mode;
   int ebur_ch[MIXSTAGE_METER_MAX_CHANNELS];
+  mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
 };
 
 static const char *const role_names[] = {"unused",         "left",      "right",
@@ -141,12 +143,12 @@ static mixstage_meter *meter_new(int channels, double rate, int max_block,
   m->clip = cfg->clip_level;
   m->lch = cfg->left_channel;
   m->rch = cfg->right_channel;
-  int mode = EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_S | EBUR128_MODE_M;
+  int mode = EBUR128_MODE_I | EBUR128_MODE_S | EBUR128_MODE_M;
   if (m->true_peak) mode |= EBUR128_MODE_TRUE_PEAK;
   if (!exact) mode |= EBUR128_MODE_HISTOGRAM;
   m->ebur_mode = mode;
   m->st = ebur128_init((unsigned)channels, (unsigned long)rate, mode);
-  if (!m->st) goto nomem;
+  if (!m->st || mixstage__lra_init(&m->lra) != MIXSTAGE_OK) goto nomem;
   for (int c = 0; c < channels; c++) {
     int role = cfg->layout == MIXSTAGE_METER_LAYOUT_EXPLICIT ? cfg->channel_roles[c]
                : cfg->layout == MIXSTAGE_METER_LAYOUT_DUAL_MONO ? MIXSTAGE_CHANNEL_DUAL_MONO
@@ -176,6 +178,7 @@ nomem:
 MIXSTAGE_EXPORT void mixstage_meter_destroy(mixstage_meter *m) {
   if (!m) return;
   if (m->st) ebur128_destroy(&m->st);
+  mixstage__lra_free(&m->lra);
   free(m->mser);
   free(m->sser);
   free(m);
@@ -224,6 +227,7 @@ static void grid_read(mixstage_meter *m) {
   const double sh = e30 > 0.0 ? 10.0 * log10(e30 / 30.0) - 0.691 : -HUGE_VAL;
   if (m->frames >= m->win_m && mo > m->mom_max) m->mom_max = mo;
   if (m->frames >= m->win_s && sh > m->short_max) m->short_max = sh;
+  if (m->frames >= m->win_s) mixstage__lra_add(&m->lra, sh);
   if (m->series_on) {
     if (m->ser_n < m->ser_cap) {
       m->mser[m->ser_n] = mo;
@@ -327,7 +331,7 @@ MIXSTAGE_EXPORT int mixstage_meter_get_report(mixstage_meter *m, mixstage_meter_
   if (m->frames > 0 && m->frames < m->win_s && r->short_term_lufs > r->short_term_max_lufs)
     r->short_term_max_lufs = r->short_term_lufs;
   r->integrated_lufs = ebur128_loudness_global(m->st, &v) == EBUR128_SUCCESS ? v : -HUGE_VAL;
-  r->loudness_range_lu = ebur128_loudness_range(m->st, &v) == EBUR128_SUCCESS ? v : 0.0;
+  r->loudness_range_lu = mixstage__lra_value(&m->lra);
 
   double pkmax = 0.0, tpmax = 0.0, sstot = 0.0;
   for (int c = 0; c < ch; c++) {
@@ -459,6 +463,7 @@ int mixstage__meter_restart(mixstage_meter *m) {
   m->sub_pos = 0;
   m->ser_n = 0;
   m->truncated = 0;
+  mixstage__lra_reset(&m->lra);
   return MIXSTAGE_OK;
 }
 
