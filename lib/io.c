@@ -28,6 +28,7 @@
 #include "config.h"
 #include "mixstage/io.h"
 #include "loudness_range.h"
+#include "dsp/truepeak.h"
 
 #define IO_CHUNK 8192          /* frames per libsndfile / libsamplerate call */
 #define IO_MAX_CHANNELS 64     /* generous: a 9.1.6 bed is 16 */
@@ -107,6 +108,7 @@ typedef struct meter {
   int64_t win_m, win_s;     /* 400 ms and 3 s windows, in frames */
   double peak, sumsq, mom_max, short_max;
   mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
+  mixstage__truepeak tp;
 } meter;
 
 /* Loudness channel weights per ITU-R BS.1770-4 Table 4: channels at
@@ -126,13 +128,14 @@ static int meter_init(meter *m, int channels, double rate) {
   memset(m, 0, sizeof *m);
   unsigned long r = (unsigned long)lround(rate);
   m->st = ebur128_init((unsigned)channels, r,
-                       EBUR128_MODE_I | EBUR128_MODE_M | EBUR128_MODE_S | EBUR128_MODE_TRUE_PEAK);
+                       EBUR128_MODE_I | EBUR128_MODE_M | EBUR128_MODE_S);
   if (!m->st) return MIXSTAGE_ENOMEM;
   if (mixstage__lra_init(&m->lra) != MIXSTAGE_OK) {
     ebur128_destroy(&m->st);
     return MIXSTAGE_ENOMEM;
   }
   meter_channel_map(m->st, channels);
+  mixstage__truepeak_init(&m->tp, channels);
   m->channels = channels;
   m->rate = rate;
   m->hop = (int64_t)lround(rate * 0.1);
@@ -163,6 +166,7 @@ static int meter_add(meter *m, const float *x, int64_t n) {
   }
   m->peak = pk;
   m->sumsq = ss;
+  mixstage__truepeak_add(&m->tp, x, (long)n);
   while (n > 0) {
     int64_t k = m->hop - m->since_hop;
     if (k > n) k = n;
@@ -193,7 +197,7 @@ static void meter_finish(meter *m, mixstage_file_stats *s) {
   s->peak_dbfs = db20(m->peak);
   double tp = 0.0, v;
   for (int c = 0; c < m->channels; c++)
-    if (ebur128_true_peak(m->st, (unsigned)c, &v) == EBUR128_SUCCESS && v > tp) tp = v;
+    if (mixstage__truepeak_value(&m->tp, c) > tp) tp = mixstage__truepeak_value(&m->tp, c);
   if (m->peak > tp) tp = m->peak; /* a true peak is never below the sample peak */
   s->true_peak_dbtp = db20(tp);
   if (ebur128_loudness_global(m->st, &v) != EBUR128_SUCCESS) v = -HUGE_VAL;

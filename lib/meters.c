@@ -10,6 +10,7 @@
 #include "mixstage/analysis.h"
 #include "internal.h"
 #include "loudness_range.h"
+#include "dsp/truepeak.h"
 
 #define METER_MAX_BLOCK 1048576
 #define METER_MAX_SERIES_SECONDS 86400.0
@@ -44,6 +45,7 @@ struct mixstage_meter {
   int ebur_mode;
   int ebur_ch[MIXSTAGE_METER_MAX_CHANNELS];
   mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
+  mixstage__truepeak tp;
 };
 
 static const char *const role_names[] = {"unused",         "left",      "right",
@@ -144,7 +146,7 @@ static mixstage_meter *meter_new(int channels, double rate, int max_block,
   m->lch = cfg->left_channel;
   m->rch = cfg->right_channel;
   int mode = EBUR128_MODE_I | EBUR128_MODE_S | EBUR128_MODE_M;
-  if (m->true_peak) mode |= EBUR128_MODE_TRUE_PEAK;
+  if (m->true_peak) mixstage__truepeak_init(&m->tp, channels);
   if (!exact) mode |= EBUR128_MODE_HISTOGRAM;
   m->ebur_mode = mode;
   m->st = ebur128_init((unsigned)channels, (unsigned long)rate, mode);
@@ -271,6 +273,7 @@ static void stats_add(mixstage_meter *m, const float *x, int64_t n) {
 /* Feeds libebur128, stopping at each 100 ms grid point to read. */
 static int meter_feed(mixstage_meter *m, const float *x, int64_t n) {
   stats_add(m, x, n);
+  if (m->true_peak) mixstage__truepeak_add(&m->tp, x, (long)n);
   while (n > 0) {
     int64_t k = m->next_point - m->frames;
     if (k > n) k = n;
@@ -341,7 +344,7 @@ MIXSTAGE_EXPORT int mixstage_meter_get_report(mixstage_meter *m, mixstage_meter_
     double tp = -1.0;
     if (m->true_peak) {
       /* A true peak is never below the sample peak (BS.1770-4 Annex 2). */
-      tp = ebur128_true_peak(m->st, (unsigned)c, &v) == EBUR128_SUCCESS ? v : 0.0;
+      tp = mixstage__truepeak_value(&m->tp, c);
       if (pk > tp) tp = pk;
       if (tp > tpmax) tpmax = tp;
     }
@@ -464,6 +467,7 @@ int mixstage__meter_restart(mixstage_meter *m) {
   m->ser_n = 0;
   m->truncated = 0;
   mixstage__lra_reset(&m->lra);
+  mixstage__truepeak_reset(&m->tp);
   return MIXSTAGE_OK;
 }
 

@@ -118,7 +118,8 @@ typedef struct mixstage_file_stats {
   int format;                 /**< mixstage_file_format, or -1 for a buffer */
   int sample_type;            /**< mixstage_sample_type the checksum covers */
   double peak_dbfs;           /**< highest |sample|, dBFS (1.0 = 0 dBFS) */
-  double true_peak_dbtp;      /**< BS.1770-4 Annex 2 true peak (libebur128), dBTP */
+  double true_peak_dbtp;      /**< BS.1770-4 Annex 2 true peak (the same 4x
+                                   interpolator as the meters of analysis.h), dBTP */
   double integrated_lufs;     /**< gated integrated loudness, LUFS */
   double loudness_range_lu;   /**< EBU Tech 3342 loudness range, LU */
   double momentary_max_lufs;  /**< max momentary (400 ms) loudness, LUFS */
