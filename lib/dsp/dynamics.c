@@ -72,6 +72,16 @@ void mixstage__gate_hold_reset(mixstage__gate_hold *g) {
   g->count = 0;
 }
 
+/* Held level of a peak detector, as mixstage__peak_det_run last returned it. */
+static float peak_held(const mixstage__peak_det *p) { return p->cur > p->seg_max ? p->cur : p->seg_max; }
+
+/* Every segment of the hold window at v (mode switch RMS -> peak). */
+static void peak_fill(mixstage__peak_det *p, float v) {
+  for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++) p->seg[k] = v;
+  p->seg_max = v;
+  p->cur = v;
+}
+
 void mixstage__dyn_detector_set(mixstage__dyn_detector *d, int mode, double rms_window_ms,
                                 double hpf_hz, double fs) {
   int on = hpf_hz > 0.0;
@@ -79,7 +89,28 @@ void mixstage__dyn_detector_set(mixstage__dyn_detector *d, int mode, double rms_
   if (on && !d->hpf_on) /* start from rest rather than from stale memory */
     for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) mixstage__biquad_reset(&d->hs[c]);
   d->hpf_on = on;
-  d->mode = mode == MIXSTAGE__DET_RMS ? MIXSTAGE__DET_RMS : MIXSTAGE__DET_PEAK;
+  mode = mode == MIXSTAGE__DET_RMS ? MIXSTAGE__DET_RMS : MIXSTAGE__DET_PEAK;
+  if (mode != d->mode) { /* seed the newly selected detector (see dynamics.h) */
+    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
+      mixstage__peak_det *pk = &d->peak[d->linked ? 0 : c];
+      if (mode == MIXSTAGE__DET_RMS) {
+        double a = (double)peak_held(pk);
+        d->rms[c].ms = a * a;
+      }
+    }
+    if (mode == MIXSTAGE__DET_PEAK) {
+      if (d->linked) {
+        double m = 0.0;
+        for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
+          if (d->rms[c].ms > m) m = d->rms[c].ms;
+        peak_fill(&d->peak[0], (float)sqrt(m));
+      } else {
+        for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
+          peak_fill(&d->peak[c], (float)sqrt(d->rms[c].ms));
+      }
+    }
+  }
+  d->mode = mode;
   mixstage__peak_det_set(&d->peak[0], MIXSTAGE__PEAK_HOLD_MS, fs);
   mixstage__rms_det_set(&d->rms[0], rms_window_ms, fs);
   for (int c = 1; c < MIXSTAGE_MAX_CHANNELS; c++) { /* one exp(), not sixteen */
@@ -96,5 +127,59 @@ void mixstage__dyn_detector_reset(mixstage__dyn_detector *d) {
     mixstage__biquad_reset(&d->hs[c]);
     mixstage__peak_det_reset(&d->peak[c]);
     mixstage__rms_det_reset(&d->rms[c]);
+  }
+}
+
+/* The per-channel detectors of the nch channels that ran did so in lockstep
+ * (same seg_len, pos, idx), so their segment-wise maximum is exactly the
+ * linked detector's state. */
+void mixstage__dyn_detector_to_linked(mixstage__dyn_detector *d, int nch) {
+  mixstage__peak_det *p0 = &d->peak[0];
+  for (int c = 1; c < nch && c < MIXSTAGE_MAX_CHANNELS; c++) {
+    const mixstage__peak_det *pc = &d->peak[c];
+    for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++)
+      if (pc->seg[k] > p0->seg[k]) p0->seg[k] = pc->seg[k];
+    if (pc->seg_max > p0->seg_max) p0->seg_max = pc->seg_max;
+    if (pc->cur > p0->cur) p0->cur = pc->cur;
+  }
+  d->linked = 1;
+}
+
+void mixstage__dyn_detector_to_per_channel(mixstage__dyn_detector *d) {
+  for (int c = 1; c < MIXSTAGE_MAX_CHANNELS; c++) d->peak[c] = d->peak[0];
+  d->linked = 0;
+}
+
+void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
+                                       int i0, int n, double *lvl) {
+  if (nch <= 0) { /* no source channels: silence, detector state kept */
+    for (int k = 0; k < n; k++) lvl[k] = 0.0;
+    return;
+  }
+  if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
+  if (d->mode == MIXSTAGE__DET_PEAK) {
+    mixstage__peak_det *pk = &d->peak[0];
+    for (int i = i0; i < i0 + n; i++) {
+      float a = 0.0f; /* NaN never wins a > comparison: ignored, as per channel */
+      for (int c = 0; c < nch; c++) {
+        float ax;
+        if (d->hpf_on) ax = (float)fabs(mixstage__biquad_tick(&d->hpf, &d->hs[c], (double)src[c][i]));
+        else ax = fabsf(src[c][i]);
+        if (ax > a) a = ax;
+      }
+      double h = (double)mixstage__peak_det_run(pk, a);
+      *lvl++ = h * h;
+    }
+  } else {
+    for (int i = i0; i < i0 + n; i++) {
+      double m = 0.0;
+      for (int c = 0; c < nch; c++) {
+        double x = (double)src[c][i];
+        if (d->hpf_on) x = mixstage__biquad_tick(&d->hpf, &d->hs[c], x);
+        double p = mixstage__rms_det_run(&d->rms[c], x);
+        if (p > m) m = p;
+      }
+      *lvl++ = m;
+    }
   }
 }
