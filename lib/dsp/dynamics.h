@@ -358,8 +358,8 @@ void mixstage__dyn_detector_to_per_channel(mixstage__dyn_detector *d);
 
 /* Runs frame i of src[0 .. nch-1] (nch <= MIXSTAGE_MAX_CHANNELS) through the
  * per-channel detectors.  Writes each channel's level as a power (squared
- * peak amplitude, or mean square) to pw[c] and returns the maximum over the
- * channels.  Convert with mixstage__dyn_power_to_db(). */
+ * peak amplitude, or mean square) to pw[c] when pw is not NULL, and returns
+ * the maximum over the channels.  Convert with mixstage__dyn_power_to_db(). */
 static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
                                                 const float *const *src, int nch, int i,
                                                 double *pw) {
@@ -375,7 +375,7 @@ static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
       double a = (double)mixstage__peak_det_run(&d->peak[c], (float)fabs(x));
       p = a * a;
     }
-    pw[c] = p;
+    if (pw) pw[c] = p;
     if (p > m) m = p;
   }
   return m;
