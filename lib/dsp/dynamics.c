@@ -150,6 +150,35 @@ void mixstage__dyn_detector_to_per_channel(mixstage__dyn_detector *d) {
   d->linked = 0;
 }
 
+/* mixstage__peak_det_run over a[0 .. n-1], same results: within a segment
+ * the held value is max(seg_max, running max of the segment). */
+static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double *lvl) {
+  int i = 0;
+  while (i < n) {
+    int run = d->seg_len - d->pos;
+    if (run > n - i) run = n - i;
+    float cur = d->cur, sm = d->seg_max;
+    for (int k = i; k < i + run; k++) {
+      if (a[k] > cur) cur = a[k]; /* NaN never wins: ignored */
+      double h = (double)(cur > sm ? cur : sm);
+      lvl[k] = h * h;
+    }
+    d->cur = cur;
+    d->pos += run;
+    i += run;
+    if (d->pos >= d->seg_len) { /* segment complete: as in mixstage__peak_det_run */
+      d->seg[d->idx] = d->cur;
+      if (++d->idx >= MIXSTAGE__PEAK_SEGS - 1) d->idx = 0;
+      float m = 0.0f;
+      for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++)
+        if (d->seg[k] > m) m = d->seg[k];
+      d->seg_max = m;
+      d->cur = 0.0f;
+      d->pos = 0;
+    }
+  }
+}
+
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl) {
   if (nch <= 0) { /* no source channels: silence, detector state kept */
@@ -158,28 +187,38 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
   }
   if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
   if (d->mode == MIXSTAGE__DET_PEAK) {
-    mixstage__peak_det *pk = &d->peak[0];
-    for (int i = i0; i < i0 + n; i++) {
-      float a = 0.0f; /* NaN never wins a > comparison: ignored, as per channel */
+    float a[MIXSTAGE__DET_BLOCK];
+    for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
+      int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
+      /* max over the channels of |x| (NaN never wins a > comparison) */
+      for (int k = 0; k < m; k++) a[k] = 0.0f;
       for (int c = 0; c < nch; c++) {
-        float ax;
-        if (d->hpf_on) ax = (float)fabs(mixstage__biquad_tick(&d->hpf, &d->hs[c], (double)src[c][i]));
-        else ax = fabsf(src[c][i]);
-        if (ax > a) a = ax;
+        const float *x = src[c] + i0 + b;
+        if (d->hpf_on) {
+          for (int k = 0; k < m; k++) {
+            float ax = (float)fabs(mixstage__biquad_tick(&d->hpf, &d->hs[c], (double)x[k]));
+            if (ax > a[k]) a[k] = ax;
+          }
+        } else {
+          for (int k = 0; k < m; k++) {
+            float ax = fabsf(x[k]);
+            a[k] = ax > a[k] ? ax : a[k];
+          }
+        }
       }
-      double h = (double)mixstage__peak_det_run(pk, a);
-      *lvl++ = h * h;
+      peak_det_block(&d->peak[0], a, m, lvl + b);
     }
   } else {
-    for (int i = i0; i < i0 + n; i++) {
-      double m = 0.0;
-      for (int c = 0; c < nch; c++) {
-        double x = (double)src[c][i];
-        if (d->hpf_on) x = mixstage__biquad_tick(&d->hpf, &d->hs[c], x);
-        double p = mixstage__rms_det_run(&d->rms[c], x);
-        if (p > m) m = p;
+    for (int k = 0; k < n; k++) lvl[k] = 0.0;
+    for (int c = 0; c < nch; c++) {
+      const float *x = src[c] + i0;
+      mixstage__rms_det *r = &d->rms[c];
+      for (int k = 0; k < n; k++) {
+        double v = (double)x[k];
+        if (d->hpf_on) v = mixstage__biquad_tick(&d->hpf, &d->hs[c], v);
+        double p = mixstage__rms_det_run(r, v);
+        if (p > lvl[k]) lvl[k] = p;
       }
-      *lvl++ = m;
     }
   }
 }

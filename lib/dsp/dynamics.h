@@ -113,6 +113,18 @@ static inline double mixstage__dyn_amp_to_db(double a) {
  *   2(x-T) <  -W : GR = 0
  *   |2(x-T)| <= W : GR = (1 - 1/R) (x - T + W/2)^2 / (2W)
  *   2(x-T) >   W : GR = (1 - 1/R) (x - T)                                  */
+/* As below with slope = 1 - 1/ratio precomputed (per frame callers). */
+static inline double mixstage__dyn_compress_gr_slope(double x_db, double thr_db, double slope,
+                                                     double knee_db) {
+  double over = x_db - thr_db;
+  if (2.0 * over <= -knee_db) return 0.0;
+  if (2.0 * over < knee_db) {
+    double t = over + 0.5 * knee_db;
+    return slope * t * t / (2.0 * knee_db);
+  }
+  return slope * over;
+}
+
 static inline double mixstage__dyn_compress_gr(double x_db, double thr_db, double ratio,
                                                double knee_db) {
   double over = x_db - thr_db;
@@ -386,6 +398,7 @@ static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
  * over the channels of the power, as mixstage__dyn_detector_run returns it
  * (same bits).  Linking by the maximum keeps a source panned hard to one
  * side compressed exactly as it would be on its own. */
+#define MIXSTAGE__DET_BLOCK 64 /* frames per inner pass (stack buffer) */
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl);
 

@@ -65,6 +65,7 @@ static const mixstage_param_info comp_params[P_COUNT] = {
 typedef struct comp_state {
   double fs;
   double thr, ratio, knee, link;
+  double slope; /* 1 - 1/ratio */
   double p_floor; /* level (power) below which the static GR is exactly 0 */
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
@@ -119,6 +120,7 @@ static void comp_update(void *s, const double *p) {
   st->thr = p[P_THRESHOLD];
   st->ratio = p[P_RATIO] < 1.0 ? 1.0 : p[P_RATIO];
   st->knee = p[P_KNEE] < 0.0 ? 0.0 : p[P_KNEE];
+  st->slope = 1.0 - 1.0 / st->ratio;
   st->p_floor = mixstage__dyn_compress_floor_power(st->thr, st->knee);
   st->link = p[P_LINK] * 0.01;
   if (st->link < 0.0) st->link = 0.0;
@@ -150,8 +152,8 @@ static void comp_update(void *s, const double *p) {
  * exactly 0, so the dB conversion is skipped), then the ballistics. */
 static inline double comp_gr(const comp_state *st, mixstage__comp_ballistics *b, double level) {
   double target = level >= st->p_floor
-                      ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(level), st->thr,
-                                                  st->ratio, st->knee)
+                      ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(level), st->thr,
+                                                        st->slope, st->knee)
                       : 0.0;
   return mixstage__comp_ballistics_run(b, target);
 }
@@ -170,6 +172,12 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
   double mx = ramp_now(st->mix_prev, st->mix_target, k);
   *dry = 1.0 - mx;
   *wet = mx * mk;
+}
+
+/* x[i] *= g[i]; restrict: the trace row is never the audio buffer, so the
+ * compiler may vectorise. */
+static void apply_gain(float *restrict x, const float *restrict g, int n) {
+  for (int i = 0; i < n; i++) x[i] *= g[i];
 }
 
 /* One linked gain for every channel: the common case. */
@@ -193,10 +201,7 @@ static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, 
       row[i] = comp_gain(dry, wet, gr);
     }
   }
-  for (int c = 0; c < nch; c++) {
-    float *x = buf[c] + i0;
-    for (int i = 0; i < n; i++) x[i] *= row[i];
-  }
+  for (int c = 0; c < nch; c++) apply_gain(buf[c] + i0, row, n);
   st->gr_now = (float)gr;
 }
 
