@@ -25,6 +25,9 @@
 #include <string.h>
 #include "mixstage/graph.h" /* MIXSTAGE_MAX_CHANNELS */
 #include "biquad.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Inline log2 / exp2 for the per-sample dB conversions.                    */
@@ -101,6 +104,17 @@ static inline double mixstage__dyn_gr_to_gain(double gr) {
 /* Amplitude to dB (20 log10), -600 dB floor, like mixstage__gain_to_db. */
 static inline double mixstage__dyn_amp_to_db(double a) {
   return a > 1e-30 ? 6.0205999132796240 * mixstage__log2_fast(a) : -600.0;
+}
+
+/* x[i] *= g[i] for i < n.  Each lane is the same IEEE float product as the
+ * scalar loop, so out == g * in bit for bit (gain_trace) at any width. */
+static inline void mixstage__dyn_apply_gain(float *x, const float *g, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  for (; i + 4 <= n; i += 4)
+    _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), _mm_loadu_ps(g + i)));
+#endif
+  for (; i < n; i++) x[i] *= g[i];
 }
 
 /* ---------------------------------------------------------------------- */

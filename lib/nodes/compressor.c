@@ -67,6 +67,10 @@ typedef struct comp_state {
   double thr, ratio, knee, link;
   double slope; /* 1 - 1/ratio */
   double p_floor; /* level (power) below which the static GR is exactly 0 */
+  /* Last level and its static GR (linked path): a held peak repeats its
+   * level for many frames, and the target is a pure function of it. */
+  double memo_level, memo_target;
+  int memo_ok;
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
@@ -121,6 +125,7 @@ static void comp_update(void *s, const double *p) {
   st->ratio = p[P_RATIO] < 1.0 ? 1.0 : p[P_RATIO];
   st->knee = p[P_KNEE] < 0.0 ? 0.0 : p[P_KNEE];
   st->slope = 1.0 - 1.0 / st->ratio;
+  st->memo_ok = 0;
   st->p_floor = mixstage__dyn_compress_floor_power(st->thr, st->knee);
   st->link = p[P_LINK] * 0.01;
   if (st->link < 0.0) st->link = 0.0;
@@ -148,14 +153,27 @@ static void comp_update(void *s, const double *p) {
   st->mix_target = mx;
 }
 
-/* Gain of one frame: static curve above the floor (below it the GR is
- * exactly 0, so the dB conversion is skipped), then the ballistics. */
+/* Static GR of a level: the curve above the floor (below it the GR is
+ * exactly 0, so the dB conversion is skipped). */
+static inline double comp_target(const comp_state *st, double level) {
+  return level >= st->p_floor ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(level),
+                                                               st->thr, st->slope, st->knee)
+                              : 0.0;
+}
+
+/* GR of one frame: static curve, then the ballistics. */
 static inline double comp_gr(const comp_state *st, mixstage__comp_ballistics *b, double level) {
-  double target = level >= st->p_floor
-                      ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(level), st->thr,
-                                                        st->slope, st->knee)
-                      : 0.0;
-  return mixstage__comp_ballistics_run(b, target);
+  return mixstage__comp_ballistics_run(b, comp_target(st, level));
+}
+
+/* As comp_gr, remembering the last level's target (same bits). */
+static inline double comp_gr_memo(comp_state *st, mixstage__comp_ballistics *b, double level) {
+  if (!st->memo_ok || level != st->memo_level) {
+    st->memo_target = comp_target(st, level);
+    st->memo_level = level;
+    st->memo_ok = level == level; /* a NaN level is never remembered */
+  }
+  return mixstage__comp_ballistics_run(b, st->memo_target);
 }
 
 /* Dry/wet and makeup folded into one gain (the node has no latency, so the
@@ -174,12 +192,6 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
   *wet = mx * mk;
 }
 
-/* x[i] *= g[i]; restrict: the trace row is never the audio buffer, so the
- * compiler may vectorise. */
-static void apply_gain(float *restrict x, const float *restrict g, int n) {
-  for (int i = 0; i < n; i++) x[i] *= g[i];
-}
-
 /* One linked gain for every channel: the common case. */
 static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n,
                             const double *lvl) {
@@ -190,18 +202,18 @@ static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, 
     double dry, wet;
     comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
     for (int i = 0; i < n; i++) {
-      gr = comp_gr(st, b, lvl[i]);
+      gr = comp_gr_memo(st, b, lvl[i]);
       row[i] = comp_gain(dry, wet, gr);
     }
   } else {
     for (int i = 0; i < n; i++) {
       double dry, wet;
       comp_mix_at(st, st->cell_pos + i0 + i + 1, &dry, &wet);
-      gr = comp_gr(st, b, lvl[i]);
+      gr = comp_gr_memo(st, b, lvl[i]);
       row[i] = comp_gain(dry, wet, gr);
     }
   }
-  for (int c = 0; c < nch; c++) apply_gain(buf[c] + i0, row, n);
+  for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
   st->gr_now = (float)gr;
 }
 
