@@ -200,7 +200,15 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
             if (ax > a[k]) a[k] = ax;
           }
         } else {
-          for (int k = 0; k < m; k++) {
+          int k = 0;
+#ifdef __SSE2__
+          /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
+          const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+          for (; k + 4 <= m; k += 4)
+            _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k), abs_mask),
+                                            _mm_loadu_ps(a + k)));
+#endif
+          for (; k < m; k++) {
             float ax = fabsf(x[k]);
             a[k] = ax > a[k] ? ax : a[k];
           }
