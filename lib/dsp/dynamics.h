@@ -127,10 +127,10 @@ static inline void mixstage__dyn_apply_gain(float *x, const float *g, int n) {
  *   2(x-T) <  -W : GR = 0
  *   |2(x-T)| <= W : GR = (1 - 1/R) (x - T + W/2)^2 / (2W)
  *   2(x-T) >   W : GR = (1 - 1/R) (x - T)                                  */
-/* As below with slope = 1 - 1/ratio precomputed (per frame callers). */
-static inline double mixstage__dyn_compress_gr_slope(double x_db, double thr_db, double slope,
-                                                     double knee_db) {
+static inline double mixstage__dyn_compress_gr(double x_db, double thr_db, double ratio,
+                                               double knee_db) {
   double over = x_db - thr_db;
+  double slope = 1.0 - 1.0 / ratio;
   if (2.0 * over <= -knee_db) return 0.0;
   if (2.0 * over < knee_db) {
     double t = over + 0.5 * knee_db;
@@ -139,10 +139,11 @@ static inline double mixstage__dyn_compress_gr_slope(double x_db, double thr_db,
   return slope * over;
 }
 
-static inline double mixstage__dyn_compress_gr(double x_db, double thr_db, double ratio,
-                                               double knee_db) {
+/* As above with slope = 1 - 1/ratio precomputed by the caller
+ * (once per update rather than a division per frame); same results. */
+static inline double mixstage__dyn_compress_gr_slope(double x_db, double thr_db, double slope,
+                                                     double knee_db) {
   double over = x_db - thr_db;
-  double slope = 1.0 - 1.0 / ratio;
   if (2.0 * over <= -knee_db) return 0.0;
   if (2.0 * over < knee_db) {
     double t = over + 0.5 * knee_db;
