@@ -818,6 +818,67 @@ START_TEST(test_lim_gain_trace) {
 }
 END_TEST
 
+/* Limiter link: linked, one gain chain serves every channel.  With sample-
+ * peak detection a stereo limiter at 100 % link must apply, bit for bit, the
+ * gain a mono limiter computes from the louder channel of each frame (the
+ * requirement is monotone in the peak).  Then 40 % link (per-channel chains,
+ * split from the linked one: the channels' gains differ), then 100 % again
+ * after 0.25 s of silence (every chain back at unity, 50x the 5 ms release):
+ * stereo and mono agree bit for bit again, 6-channel too. */
+START_TEST(test_lim_link_one_chain) {
+  const int64_t seg = 24000, n = 3 * seg;
+  for (int nch = 2; nch <= 6; nch += 4) {
+    kv p[] = {{"input_gain", 12.0}, {"ceiling", -1.0}, {"release", 5.0}, {"true_peak", 0.0},
+              {"link", 100.0}, {NULL, 0.0}};
+    mixstage__node_host *hs = mk("limiter", nch, p), *hm = mk("limiter", 1, p);
+    float **x = tr_alloc(nch, n), **g = tr_alloc(nch, n), **m = tr_alloc(1, n), **gm = tr_alloc(1, n);
+    tr_program(x, nch, n, 77u);
+    for (int c = 0; c < nch; c++) /* channels 8 dB apart in turn: asymmetric */
+      for (int64_t i = 0; i < n; i++) x[c][i] *= (float)(((i / 3000 + c) & 1) ? 1.0 : 0.4);
+    for (int c = 0; c < nch; c++)
+      for (int64_t i = 2 * seg; i < 2 * seg + 12000; i++) x[c][i] = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+      float a = 0.0f;
+      for (int c = 0; c < nch; c++)
+        if (fabsf(x[c][i]) > fabsf(a)) a = x[c][i];
+      m[0][i] = a;
+    }
+    for (int k = 0; k < 3; k++) {
+      tr_set(hs, "link", k == 1 ? 40.0 : 100.0);
+      float *xb[MIXSTAGE_MAX_CHANNELS], *gb[MIXSTAGE_MAX_CHANNELS];
+      for (int c = 0; c < nch; c++) {
+        xb[c] = x[c] + k * seg;
+        gb[c] = g[c] + k * seg;
+      }
+      float *mb[1] = {m[0] + k * seg}, *gmb[1] = {gm[0] + k * seg};
+      ck_assert(mixstage__host_process_traced(hs, xb, seg, NULL, 0, gb));
+      ck_assert(mixstage__host_process_traced(hm, mb, seg, NULL, 0, gmb));
+    }
+    int64_t same1 = 0, diff2 = 0, same3 = 0, lim = 0;
+    for (int64_t i = 0; i < n; i++) {
+      int eq = 1;
+      for (int c = 0; c < nch; c++) eq &= g[c][i] == gm[0][i];
+      if (i < seg) same1 += eq;
+      else if (i < 2 * seg) diff2 += g[0][i] != g[1][i];
+      else if (i >= 2 * seg + 12000) same3 += eq; /* after the silence */
+      if (gm[0][i] < 0.5f * 3.98f) lim++; /* 6 dB of reduction and more (the trace includes the +12 dB input gain) */
+    }
+    ck_assert_msg(same1 == seg && same3 == seg - 12000, "%d ch: linked gain differs from mono's (%lld, %lld of %lld equal)",
+                  nch, (long long)same1, (long long)same3, (long long)seg);
+    ck_assert_msg(diff2 > seg / 4, "%d ch: 40 %% link gives channel gains equal on all but %lld frames", nch,
+                  (long long)diff2);
+    ck_assert_msg(lim > n / 20, "%d ch: the limiter hardly limits (%lld frames with 6 dB of GR)", nch,
+                  (long long)lim);
+    tr_release(x, nch);
+    tr_release(g, nch);
+    tr_release(m, 1);
+    tr_release(gm, 1);
+    mixstage__host_destroy(hs);
+    mixstage__host_destroy(hm);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("bus_stages");
   TCase *tc = tcase_create("console_color");
@@ -844,6 +905,7 @@ int main(void) {
   tcase_add_test(tc, test_lim_release_and_gr);
   tcase_add_test(tc, test_lim_split_and_extremes);
   tcase_add_test(tc, test_lim_gain_trace);
+  tcase_add_test(tc, test_lim_link_one_chain);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

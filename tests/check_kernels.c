@@ -359,6 +359,8 @@ START_TEST(test_os_memory) {
 }
 END_TEST
 
+static void add_dynamics_kernel_tests(TCase *tc); /* section at the end of the file */
+
 int main(void) {
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("fast paths");
@@ -369,10 +371,97 @@ int main(void) {
   tcase_add_test(tc, test_eq_all_flat_is_identity);
   tcase_add_test(tc, test_limiter_true_peak_switch);
   tcase_add_test(tc, test_os_memory);
+  add_dynamics_kernel_tests(tc);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* ==== dynamics kernels (lib/dsp/dynamics.*) ================================ */
+
+/* The linked block detector (SSE2 max of |x| over the channels, the hold
+ * window a segment run at a time, RMS per channel) against the per-frame
+ * per-channel detector it replaces: the same levels bit for bit, for 1..9
+ * channels, peak and RMS, key high-pass off and on, blocks of 1..97 frames
+ * (across the 64-frame inner pass and the segment boundaries), on rising
+ * ramps (so a frame's own value is often the held maximum) with NaN,
+ * infinities, float denormals, signed zeros and +-1e6 mixed in. */
+START_TEST(test_dyn_linked_detector_exact) {
+  const int n = 3000;
+  uint32_t s = 12345u;
+  for (int nch = 1; nch <= 9; nch++)
+    for (int mode = 0; mode < 2; mode++)
+      for (int hpf = 0; hpf < 2; hpf++) {
+        float *x[9];
+        for (int c = 0; c < nch; c++) {
+          x[c] = fbuf(n);
+          tu_noise(x[c], n, 1.0, 100u + (uint32_t)(nch * 10 + c));
+          for (int i = 0; i < n; i++) {
+            s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+            switch (s % 61u) {
+              case 0: x[c][i] = NAN; break;
+              case 1: x[c][i] = (s & 64u) ? 1e-41f : -3e-42f; break;
+              case 2: x[c][i] = (s & 64u) ? -0.0f : 0.0f; break;
+              case 3: x[c][i] = (s & 64u) ? 1e6f : -1e6f; break;
+              case 4: if (mode == 0 && !hpf) x[c][i] = (s & 64u) ? INFINITY : -INFINITY; break;
+              /* rising ramps: the newest frame is often the window's maximum */
+              default: x[c][i] = (float)(fabs(x[c][i]) * 0.01 + (double)(i % 500) / 500.0); break;
+            }
+          }
+        }
+        mixstage__dyn_detector a, b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        mixstage__dyn_detector_set(&a, mode, 7.0, hpf ? 90.0 : 0.0, FS);
+        mixstage__dyn_detector_set(&b, mode, 7.0, hpf ? 90.0 : 0.0, FS);
+        mixstage__dyn_detector_reset(&a);
+        mixstage__dyn_detector_reset(&b);
+        const float *src[9];
+        for (int c = 0; c < nch; c++) src[c] = x[c];
+        double lvl[97], pw[9];
+        int diff = 0;
+        for (int done = 0; done < n;) {
+          s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+          int len = 1 + (int)(s % 97u);
+          if (len > n - done) len = n - done;
+          mixstage__dyn_detector_run_linked(&a, src, nch, done, len, lvl);
+          for (int i = 0; i < len; i++) {
+            double m = mixstage__dyn_detector_run(&b, src, nch, done + i, pw);
+            if (memcmp(&m, &lvl[i], sizeof m) != 0) diff++;
+          }
+          done += len;
+        }
+        ck_assert_msg(diff == 0, "%d ch mode %d hpf %d: %d levels differ", nch, mode, hpf, diff);
+        for (int c = 0; c < nch; c++) free(x[c]);
+      }
+}
+END_TEST
+
+/* mixstage__dyn_apply_gain (SSE2 lanes + scalar tail) equals the scalar
+ * float product for every length 0..37 and misaligned starts. */
+START_TEST(test_dyn_apply_gain_exact) {
+  float x[48], y[48], g[48];
+  uint32_t s = 7u;
+  for (int off = 0; off < 4; off++)
+    for (int n = 0; n <= 37; n++) {
+      for (int i = 0; i < 48; i++) {
+        s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+        x[i] = y[i] = (float)((double)(s % 20001u) / 10000.0 - 1.0);
+        g[i] = (float)((double)(s % 997u) / 300.0);
+      }
+      mixstage__dyn_apply_gain(x + off, g + off, n);
+      for (int i = 0; i < 48; i++) {
+        float e = (i >= off && i < off + n) ? y[i] * g[i] : y[i];
+        ck_assert_msg(memcmp(&e, &x[i], sizeof e) == 0, "n %d off %d: frame %d", n, off, i);
+      }
+    }
+}
+END_TEST
+
+static void add_dynamics_kernel_tests(TCase *tc) {
+  tcase_add_test(tc, test_dyn_linked_detector_exact);
+  tcase_add_test(tc, test_dyn_apply_gain_exact);
 }

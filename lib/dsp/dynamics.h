@@ -25,6 +25,9 @@
 #include <string.h>
 #include "mixstage/graph.h" /* MIXSTAGE_MAX_CHANNELS */
 #include "biquad.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Inline log2 / exp2 for the per-sample dB conversions.                    */
@@ -103,6 +106,17 @@ static inline double mixstage__dyn_amp_to_db(double a) {
   return a > 1e-30 ? 6.0205999132796240 * mixstage__log2_fast(a) : -600.0;
 }
 
+/* x[i] *= g[i] for i < n.  Each lane is the same IEEE float product as the
+ * scalar loop, so out == g * in bit for bit (gain_trace) at any width. */
+static inline void mixstage__dyn_apply_gain(float *x, const float *g, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  for (; i + 4 <= n; i += 4)
+    _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), _mm_loadu_ps(g + i)));
+#endif
+  for (; i < n; i++) x[i] *= g[i];
+}
+
 /* ---------------------------------------------------------------------- */
 /* Static gain computers (Giannoulis et al. 2012, eq. 4 and its mirror for  */
 /* downward expansion).  Inputs and outputs in dB; knee is the full width   */
@@ -117,6 +131,19 @@ static inline double mixstage__dyn_compress_gr(double x_db, double thr_db, doubl
                                                double knee_db) {
   double over = x_db - thr_db;
   double slope = 1.0 - 1.0 / ratio;
+  if (2.0 * over <= -knee_db) return 0.0;
+  if (2.0 * over < knee_db) {
+    double t = over + 0.5 * knee_db;
+    return slope * t * t / (2.0 * knee_db);
+  }
+  return slope * over;
+}
+
+/* As above with slope = 1 - 1/ratio precomputed by the caller
+ * (once per update rather than a division per frame); same results. */
+static inline double mixstage__dyn_compress_gr_slope(double x_db, double thr_db, double slope,
+                                                     double knee_db) {
+  double over = x_db - thr_db;
   if (2.0 * over <= -knee_db) return 0.0;
   if (2.0 * over < knee_db) {
     double t = over + 0.5 * knee_db;
@@ -317,10 +344,31 @@ static inline int mixstage__gate_hold_run(mixstage__gate_hold *g, double level_d
 
 enum { MIXSTAGE__DET_PEAK = 0, MIXSTAGE__DET_RMS = 1 };
 
+/* Only the selected detector runs.  Switching the mode mid-stream seeds the
+ * newly selected one from the level the other one reads, so the gain does
+ * not jump to "silence" and attack again:
+ *   peak -> RMS: the mean square starts at the held peak squared, a sine's
+ *     crest (3 dB above its mean square), and settles within one window:
+ *     errs towards more reduction, never an overshoot;
+ *   RMS -> peak: every segment of the hold window starts at sqrt(mean
+ *     square), which rolls out within the hold time (MIXSTAGE__PEAK_HOLD_MS).
+ * (Running both all the time would continue from a settled level, at the
+ * cost of a second detector on every sample of every channel.)
+ *
+ * Peak state has two layouts.  Linked (all channels share one gain), one
+ * detector peak[0] is fed max_c |x_c|: a sliding maximum of the maxima
+ * equals the maximum of the per-channel sliding maxima, bit for bit.
+ * Per channel (partial link), peak[c] per channel.  Going from per-channel
+ * to linked merges exactly (segment-wise max; the counters run in
+ * lockstep); going back copies the linked state to every channel, which can
+ * only over-read a quiet channel for at most the hold time.  RMS state is
+ * per channel in both layouts (a one-pole of the max is not the max of the
+ * one-poles). */
 typedef struct mixstage__dyn_detector {
   mixstage__biquad hpf; /* RBJ 2nd-order high-pass, Q = 1/sqrt(2) */
   int hpf_on;
-  int mode; /* MIXSTAGE__DET_PEAK or MIXSTAGE__DET_RMS */
+  int mode;   /* MIXSTAGE__DET_PEAK or MIXSTAGE__DET_RMS */
+  int linked; /* peak state in the linked layout (peak[0] only) */
   mixstage__biquad_state hs[MIXSTAGE_MAX_CHANNELS];
   mixstage__peak_det peak[MIXSTAGE_MAX_CHANNELS];
   mixstage__rms_det rms[MIXSTAGE_MAX_CHANNELS];
@@ -331,29 +379,42 @@ typedef struct mixstage__dyn_detector {
 void mixstage__dyn_detector_set(mixstage__dyn_detector *d, int mode, double rms_window_ms,
                                 double hpf_hz, double fs);
 void mixstage__dyn_detector_reset(mixstage__dyn_detector *d);
+/* Layout changes (see above); bounded work, render-time safe. */
+void mixstage__dyn_detector_to_linked(mixstage__dyn_detector *d, int nch);
+void mixstage__dyn_detector_to_per_channel(mixstage__dyn_detector *d);
 
 /* Runs frame i of src[0 .. nch-1] (nch <= MIXSTAGE_MAX_CHANNELS) through the
- * detector.  Writes each channel's level as a power (squared peak amplitude,
- * or mean square) to pw[c] when pw is not NULL, and returns the maximum over
- * the channels: the linked level.  Linking by the maximum keeps a source
- * panned hard to one side compressed exactly as it would be on its own.
- * Convert with mixstage__dyn_power_to_db(). */
+ * per-channel detectors.  Writes each channel's level as a power (squared
+ * peak amplitude, or mean square) to pw[c] when pw is not NULL, and returns
+ * the maximum over the channels.  Convert with mixstage__dyn_power_to_db(). */
 static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
                                                 const float *const *src, int nch, int i,
                                                 double *pw) {
+  if (d->linked) mixstage__dyn_detector_to_per_channel(d);
   double m = 0.0;
   for (int c = 0; c < nch; c++) {
     double x = (double)src[c][i];
     if (d->hpf_on) x = mixstage__biquad_tick(&d->hpf, &d->hs[c], x);
-    /* Both detectors always run (they are cheap) so switching the mode
-     * mid-stream continues from a settled level instead of from zero. */
-    double ms = mixstage__rms_det_run(&d->rms[c], x);
-    double a = (double)mixstage__peak_det_run(&d->peak[c], (float)fabs(x));
-    double p = d->mode == MIXSTAGE__DET_RMS ? ms : a * a;
+    double p;
+    if (d->mode == MIXSTAGE__DET_RMS) {
+      p = mixstage__rms_det_run(&d->rms[c], x);
+    } else {
+      double a = (double)mixstage__peak_det_run(&d->peak[c], (float)fabs(x));
+      p = a * a;
+    }
     if (pw) pw[c] = p;
     if (p > m) m = p;
   }
   return m;
 }
+
+/* Linked level of frames i0 .. i0+n-1 of src[0 .. nch-1] (nch <=
+ * MIXSTAGE_MAX_CHANNELS; nch == 0 reads silence): lvl[k] is the maximum
+ * over the channels of the power, as mixstage__dyn_detector_run returns it
+ * (same bits).  Linking by the maximum keeps a source panned hard to one
+ * side compressed exactly as it would be on its own. */
+#define MIXSTAGE__DET_BLOCK 64 /* frames per inner pass (stack buffer) */
+void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
+                                       int i0, int n, double *lvl);
 
 #endif

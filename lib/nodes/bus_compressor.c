@@ -195,6 +195,7 @@ static void ramp_set(bc_ramp *r, double v, int cell_pos, int first) {
   r->target = v;
 }
 
+/* Value of r at frame k of the cell; constant (the target) from k = 32 on. */
 static inline double ramp_at(const bc_ramp *r, int k) {
   return k >= MIXSTAGE_CONTROL_FRAMES
              ? r->target
@@ -273,6 +274,21 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   double gnow[MIXSTAGE_OS_MAX_FRAMES];
   const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
 
+  /* The tape stage runs while its output can be heard and for
+   * MIXSTAGE_OS_MEMORY_FRAMES frames after (see the top of the file); only
+   * then is the gained input (wet) needed. */
+  int heard = st->tape || st->tape_x.target > 0.0 || ramp_at(&st->tape_x, st->cell_pos + 1) > 0.0;
+  if (heard) {
+    if (!st->os_live) os_resume(st, nch);
+    st->os_idle = 0;
+  } else if (st->os_live) {
+    st->os_idle += nframes;
+    if (st->os_idle >= MIXSTAGE_OS_MEMORY_FRAMES) st->os_live = 0;
+  }
+  int os_run = st->os_live;
+  /* makeup, mix and tape crossfade ramp only in the cell after an update */
+  int ramping = st->cell_pos + 1 < MIXSTAGE_CONTROL_FRAMES;
+
   for (int i = 0; i < nframes; i++) {
     double ms = 0.0;
     for (int c = 0; c < dn; c++) {
@@ -288,23 +304,15 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
     double gr = mixstage__comp_ballistics_run(&st->ball, target);
     if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
     st->gr = gr;
-    double g = mixstage__dyn_gr_to_gain(gr) * ramp_at(&st->makeup, st->cell_pos + i + 1);
-    gnow[i] = g;
-    for (int c = 0; c < nch; c++) wet[c][i] = (float)(buf[c][i] * g);
+    double mk = ramping ? ramp_at(&st->makeup, st->cell_pos + i + 1) : st->makeup.target;
+    gnow[i] = mixstage__dyn_gr_to_gain(gr) * mk;
   }
+  if (os_run)
+    for (int c = 0; c < nch; c++)
+      for (int i = 0; i < nframes; i++) wet[c][i] = (float)(buf[c][i] * gnow[i]);
 
-  /* Tape stage at 4x, while its output can be heard and for
-   * MIXSTAGE_OS_MEMORY_FRAMES frames after (see the top of the file). */
-  int heard = st->tape || st->tape_x.target > 0.0 || ramp_at(&st->tape_x, st->cell_pos + 1) > 0.0;
-  if (heard) {
-    if (!st->os_live) os_resume(st, nch);
-    st->os_idle = 0;
-  } else if (st->os_live) {
-    st->os_idle += nframes;
-    if (st->os_idle >= MIXSTAGE_OS_MEMORY_FRAMES) st->os_live = 0;
-  }
   for (int c = 0; c < nch; c++) wp[c] = wet[c];
-  if (st->os_live) mixstage__os_up(&st->os, wp, nframes);
+  if (os_run) mixstage__os_up(&st->os, wp, nframes);
   if (st->tape) {
     const int f = BC_OS_FACTOR;
     for (int i = 0; i < nframes; i++) {
@@ -317,14 +325,14 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   }
   float *wout[MIXSTAGE_MAX_CHANNELS] = {0};
   for (int c = 0; c < nch; c++) wout[c] = wet[c];
-  if (st->os_live) mixstage__os_down(&st->os, wout, nframes);
+  if (os_run) mixstage__os_down(&st->os, wout, nframes);
 
   /* Mix against the dry input delayed by the oversampler's latency. */
   int traced = 1;
   for (int i = 0; i < nframes; i++) {
     int k = st->cell_pos + i + 1;
-    double mx = ramp_at(&st->mix, k);
-    double tx = ramp_at(&st->tape_x, k);
+    double mx = ramping ? ramp_at(&st->mix, k) : st->mix.target;
+    double tx = ramping ? ramp_at(&st->tape_x, k) : st->tape_x.target;
     int rd = st->dpos - st->lat;
     if (rd < 0) rd += st->dlen;
     st->gdel[st->dpos] = gnow[i];

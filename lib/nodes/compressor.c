@@ -3,11 +3,31 @@
  * (dry/wet) mix.
  *
  * Topology (Giannoulis, Massberg & Reiss, JAES 2012, fig. 7b): detector ->
- * dB -> static curve -> attack/release in the dB domain -> gain.  The GR
- * smoothing is per channel so the link amount can be moved while playing;
- * at link = 100 % every channel is fed the same target and so gets the
- * same gain.  No lookahead, so no latency: the dry path of the mix needs no
- * delay to stay aligned. */
+ * dB -> static curve -> attack/release in the dB domain -> gain.  No
+ * lookahead, so no latency: the dry path of the mix needs no delay to stay
+ * aligned.
+ *
+ * Linked (link = 100 %, a sidechain key, or mono), the usual case, runs one
+ * detector on the maximum over the channels, one gain computer and one
+ * ballistics per frame, and multiplies every channel by the same gain.
+ * Below 100 % link each channel has its own level, ballistics and gain.
+ * Moving to a partial link starts every channel from the linked state;
+ * moving back to 100 % keeps the per-channel ballistics (each channel fed
+ * the common target, as before) until they agree to 1e-9 dB, far below the
+ * float resolution of a gain (5e-7 dB), and then joins them.
+ *
+ * Only the selected detector (peak or RMS) runs; a switch seeds the new one
+ * from the old one's level (lib/dsp/dynamics.h).
+ *
+ * Precision: the ballistics state is double: with a 0.05 ms attack and a
+ * 5 s release at 48 kHz, b = 1 - a is 4e-6 for the release, and a float
+ * state y += b (t - y) would stop moving once b |t - y| falls below half an
+ * ulp of y (a stall 0.1 dB short of the target at 20 dB of GR).  It is one
+ * scalar per frame when linked, so double costs nothing measurable.  The
+ * peak detector is float (maxima are exact in any precision), the RMS mean
+ * square double (a one-pole too).  The dB conversions use the fast log2/exp2
+ * of dynamics.h (errors below 2.4e-10 dB). */
+#include <string.h>
 #include "../node.h"
 #include "../dsp/dynamics.h"
 
@@ -45,7 +65,12 @@ static const mixstage_param_info comp_params[P_COUNT] = {
 typedef struct comp_state {
   double fs;
   double thr, ratio, knee, link;
+  double slope; /* 1 - 1/ratio */
   double p_floor; /* level (power) below which the static GR is exactly 0 */
+  /* Last level and its static GR (linked path): a held peak repeats its
+   * level for many frames, and the target is a pure function of it. */
+  double memo_level, memo_target;
+  int memo_ok;
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
@@ -53,9 +78,12 @@ typedef struct comp_state {
   int fresh; /* no audio since init/reset: the next update jumps, no ramp */
   float gr_now; /* largest current GR over the channels, dB */
   /* Gain applied by the last process() call, per channel (gain_trace): the
-   * float by which each sample was multiplied, so the trace is exact. */
+   * float by which each sample was multiplied, so the trace is exact.  A
+   * linked gain is one row (trace_rows = 1) served for every channel. */
   float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  int trace_n, trace_nch;
+  int trace_n, trace_nch, trace_rows;
+  /* 1: the ballistics of every channel equal bal[0] (kept in bal[0] only) */
+  int bal_joined;
   mixstage__dyn_detector det;
   mixstage__comp_ballistics bal[MIXSTAGE_MAX_CHANNELS];
 } comp_state;
@@ -67,6 +95,7 @@ static int comp_init(void *s, const mixstage__node_env *env) {
   st->fs = env->sample_rate;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->fresh = 1;
+  st->bal_joined = 1;
   return MIXSTAGE_OK;
 }
 
@@ -74,6 +103,7 @@ static void comp_reset(void *s) {
   comp_state *st = s;
   mixstage__dyn_detector_reset(&st->det);
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) mixstage__comp_ballistics_reset(&st->bal[c]);
+  st->bal_joined = 1;
   st->makeup_prev = st->makeup_target;
   st->mix_prev = st->mix_target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
@@ -94,6 +124,8 @@ static void comp_update(void *s, const double *p) {
   st->thr = p[P_THRESHOLD];
   st->ratio = p[P_RATIO] < 1.0 ? 1.0 : p[P_RATIO];
   st->knee = p[P_KNEE] < 0.0 ? 0.0 : p[P_KNEE];
+  st->slope = 1.0 - 1.0 / st->ratio;
+  st->memo_ok = 0;
   st->p_floor = mixstage__dyn_compress_floor_power(st->thr, st->knee);
   st->link = p[P_LINK] * 0.01;
   if (st->link < 0.0) st->link = 0.0;
@@ -121,76 +153,154 @@ static void comp_update(void *s, const double *p) {
   st->mix_target = mx;
 }
 
+/* Static GR of a level: the curve above the floor (below it the GR is
+ * exactly 0, so the dB conversion is skipped). */
+static inline double comp_target(const comp_state *st, double level) {
+  return level >= st->p_floor ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(level),
+                                                               st->thr, st->slope, st->knee)
+                              : 0.0;
+}
+
+/* GR of one frame: static curve, then the ballistics. */
+static inline double comp_gr(const comp_state *st, mixstage__comp_ballistics *b, double level) {
+  return mixstage__comp_ballistics_run(b, comp_target(st, level));
+}
+
+/* As comp_gr, remembering the last level's target (same bits). */
+static inline double comp_gr_memo(comp_state *st, mixstage__comp_ballistics *b, double level) {
+  if (!st->memo_ok || level != st->memo_level) {
+    st->memo_target = comp_target(st, level);
+    st->memo_level = level;
+    st->memo_ok = level == level; /* a NaN level is never remembered */
+  }
+  return mixstage__comp_ballistics_run(b, st->memo_target);
+}
+
+/* Dry/wet and makeup folded into one gain (the node has no latency, so the
+ * dry path needs no delay), rounded to float and applied as a float
+ * product: out == trace * in holds bit for bit.  dry = 1 - mix and wet =
+ * mix * makeup, so this is (1 - mix) + mix * makeup * g10(gr) as written. */
+static inline float comp_gain(double dry, double wet, double gr) {
+  return (float)(dry + wet * mixstage__dyn_gr_to_gain(gr));
+}
+
+/* Makeup and mix at frame k of the cell (after an update they ramp). */
+static inline void comp_mix_at(const comp_state *st, int k, double *dry, double *wet) {
+  double mk = ramp_now(st->makeup_prev, st->makeup_target, k);
+  double mx = ramp_now(st->mix_prev, st->mix_target, k);
+  *dry = 1.0 - mx;
+  *wet = mx * mk;
+}
+
+/* One linked gain for every channel: the common case. */
+static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n,
+                            const double *lvl) {
+  float *row = st->trace[0] + t0;
+  mixstage__comp_ballistics *b = &st->bal[0];
+  double gr = 0.0;
+  if (st->cell_pos + i0 + 1 >= MIXSTAGE_CONTROL_FRAMES) { /* makeup and mix constant */
+    double dry, wet;
+    comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
+    for (int i = 0; i < n; i++) {
+      gr = comp_gr_memo(st, b, lvl[i]);
+      row[i] = comp_gain(dry, wet, gr);
+    }
+  } else {
+    for (int i = 0; i < n; i++) {
+      double dry, wet;
+      comp_mix_at(st, st->cell_pos + i0 + i + 1, &dry, &wet);
+      gr = comp_gr_memo(st, b, lvl[i]);
+      row[i] = comp_gain(dry, wet, gr);
+    }
+  }
+  for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
+  st->gr_now = (float)gr;
+}
+
+/* Each channel with its own ballistics and gain: partial link (own levels
+ * blended towards the loudest), or linked (lvl, common target) while the
+ * channels' ballistics have not yet joined after a partial link.  Returns
+ * the frames done: fewer than n when linked channels joined (the caller
+ * goes on with comp_run_linked). */
+static int comp_run_channels(comp_state *st, float *const *buf, int nch, int i0, int t0, int n,
+                             const float *const *src, int sn, int linked, const double *lvl) {
+  double pw[MIXSTAGE_MAX_CHANNELS];
+  double link = st->link;
+  for (int i = 0; i < n; i++) {
+    double pmax = 0.0;
+    if (!linked && sn > 0) pmax = mixstage__dyn_detector_run(&st->det, src, sn, i0 + i, pw);
+    double dry, wet;
+    comp_mix_at(st, st->cell_pos + i0 + i + 1, &dry, &wet);
+    double hi = 0.0;
+    for (int c = 0; c < nch; c++) {
+      double level = lvl ? lvl[i] : 0.0;
+      if (!linked) /* partial link: blend each channel's level towards the loudest */
+        level = link * pmax + (1.0 - link) * (c < sn ? pw[c] : 0.0);
+      double gr = comp_gr(st, &st->bal[c], level);
+      if (gr > hi) hi = gr;
+      float g = comp_gain(dry, wet, gr);
+      buf[c][i0 + i] *= g;
+      st->trace[c][t0 + i] = g;
+    }
+    st->gr_now = (float)hi;
+    if (linked) { /* join once every channel agrees with channel 0 (see top) */
+      const mixstage__comp_ballistics *b0 = &st->bal[0];
+      int same = 1;
+      for (int c = 1; c < nch && same; c++)
+        same = fabs(st->bal[c].fast.y - b0->fast.y) <= 1e-9 &&
+               fabs(st->bal[c].slow.y - b0->slow.y) <= 1e-9;
+      if (same) {
+        st->bal_joined = 1;
+        return i + 1;
+      }
+    }
+  }
+  return n;
+}
+
 static void comp_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
                          int key_nch) {
   comp_state *st = s;
-  double pw[MIXSTAGE_MAX_CHANNELS];
   const float *const *src = key ? key : (const float *const *)buf;
   int sn = key ? key_nch : nch;
   if (sn > MIXSTAGE_MAX_CHANNELS) sn = MIXSTAGE_MAX_CHANNELS;
+  if (sn < 0) sn = 0;
   if (nch > MIXSTAGE_MAX_CHANNELS) nch = MIXSTAGE_MAX_CHANNELS;
   /* A key is linked across its channels: one gain for all input channels. */
   int linked = key != NULL || st->link >= 1.0 || nch == 1;
-  double link = st->link;
-  double thr = st->thr, ratio = st->ratio, knee = st->knee, p_floor = st->p_floor;
-  float gr_max = 0.0f;
+  double lvl[MIXSTAGE_CONTROL_FRAMES];
+  int rows = 1; /* trace rows written: nch once any frame had per-channel gains */
 
-  for (int i = 0; i < nframes; i++) {
-    double pmax = sn > 0 ? mixstage__dyn_detector_run(&st->det, src, sn, i, linked ? NULL : pw)
-                         : 0.0;
-    int k = st->cell_pos + i + 1;
-    double mk = k >= MIXSTAGE_CONTROL_FRAMES
-                    ? st->makeup_target
-                    : st->makeup_prev + (st->makeup_target - st->makeup_prev) * (double)k /
-                                            (double)MIXSTAGE_CONTROL_FRAMES;
-    double mx = k >= MIXSTAGE_CONTROL_FRAMES
-                    ? st->mix_target
-                    : st->mix_prev + (st->mix_target - st->mix_prev) * (double)k /
-                                         (double)MIXSTAGE_CONTROL_FRAMES;
-    /* Below the knee the static GR is exactly 0: skip the dB conversion. */
-    double target_linked =
-        linked && pmax >= p_floor
-            ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(pmax), thr, ratio, knee)
-            : 0.0;
-    double gr_hi = 0.0;
-    /* Linked channels whose ballistics state equals channel 0's (the usual
-     * case: same target, same coefficients since reset) would repeat its
-     * exact computation: take its result instead. */
-    const mixstage__comp_ballistics *b0 = &st->bal[0];
-    const double f0 = b0->fast.y, s0 = b0->slow.y;
-    float g0 = 1.0f;
-    for (int c = 0; c < nch; c++) {
-      mixstage__comp_ballistics *bc = &st->bal[c];
-      if (linked && c > 0 && bc->fast.y == f0 && bc->slow.y == s0) {
-        bc->fast.y = b0->fast.y;
-        bc->slow.y = b0->slow.y;
-        buf[c][i] *= g0;
-        if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[c][i] = g0;
-        continue;
-      }
-      double target = target_linked;
-      if (!linked) {
-        /* Partial link: blend each channel's level towards the loudest. */
-        double pc = link * pmax + (1.0 - link) * (c < sn ? pw[c] : 0.0);
-        target = pc >= p_floor
-                     ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(pc), thr, ratio, knee)
-                     : 0.0;
-      }
-      double gr = mixstage__comp_ballistics_run(&st->bal[c], target);
-      if (gr > gr_hi) gr_hi = gr;
-      /* Dry/wet and makeup folded into one gain (the node has no latency,
-       * so the dry path needs no delay), rounded to float and applied as a
-       * float product: out == trace * in holds bit for bit. */
-      float g = (float)((1.0 - mx) + mx * mk * mixstage__dyn_gr_to_gain(gr));
-      if (c == 0) g0 = g;
-      buf[c][i] *= g;
-      if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[c][i] = g;
+  if (nframes > 0 && !linked && st->bal_joined) { /* partial link starts from the linked state */
+    for (int c = 1; c < MIXSTAGE_MAX_CHANNELS; c++) {
+      st->bal[c].fast.y = st->bal[0].fast.y;
+      st->bal[c].slow.y = st->bal[0].slow.y;
     }
-    gr_max = (float)gr_hi;
+    st->bal_joined = 0;
   }
-  if (nframes > 0) st->gr_now = gr_max;
+  /* Beyond the contract (> 32 frames) the work goes in cells of 32 whose
+   * trace rows overwrite each other; trace_n = 0 then says so. */
+  for (int i0 = 0; i0 < nframes; i0 += MIXSTAGE_CONTROL_FRAMES) {
+    int n = nframes - i0 < MIXSTAGE_CONTROL_FRAMES ? nframes - i0 : MIXSTAGE_CONTROL_FRAMES;
+    if (linked) mixstage__dyn_detector_run_linked(&st->det, src, sn, i0, n, lvl);
+    int done = 0;
+    while (done < n) {
+      if (linked && st->bal_joined) {
+        comp_run_linked(st, buf, nch, i0 + done, done, n - done, lvl + done);
+        if (rows > 1) /* the block also has per-channel frames: full rows */
+          for (int c = 1; c < nch; c++)
+            memcpy(&st->trace[c][done], &st->trace[0][done],
+                   sizeof(float) * (size_t)(n - done));
+        break;
+      }
+      rows = nch;
+      done += comp_run_channels(st, buf, nch, i0 + done, done, n - done, src, sn, linked,
+                                linked ? lvl + done : NULL);
+    }
+  }
   st->trace_n = nframes <= MIXSTAGE_CONTROL_FRAMES ? nframes : 0; /* beyond the contract */
   st->trace_nch = nch;
+  st->trace_rows = rows;
   st->fresh = 0;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
@@ -205,7 +315,7 @@ static int comp_gain_trace(const void *s, float *const *g, int nch, int n) {
   const comp_state *st = s;
   if (n < 0 || n > st->trace_n || n > MIXSTAGE_CONTROL_FRAMES || nch > st->trace_nch) return 0;
   for (int c = 0; c < nch; c++)
-    for (int i = 0; i < n; i++) g[c][i] = st->trace[c][i];
+    memcpy(g[c], st->trace[st->trace_rows == 1 ? 0 : c], sizeof(float) * (size_t)n);
   return 1;
 }
 

@@ -89,16 +89,28 @@ static void gate_process(void *s, float *const *buf, int nch, int nframes, const
   int sn = key ? key_nch : nch;
   if (sn > MIXSTAGE_MAX_CHANNELS) sn = MIXSTAGE_MAX_CHANNELS;
   if (nch > MIXSTAGE_MAX_CHANNELS) nch = MIXSTAGE_MAX_CHANNELS;
+  if (sn < 0) sn = 0;
   double gr = st->sm.y;
+  double lvl[MIXSTAGE_CONTROL_FRAMES];
   for (int i = 0; i < nframes; i++) {
-    double p = sn > 0 ? mixstage__dyn_detector_run(&st->det, src, sn, i, NULL) : 0.0;
+    /* linked level (max over the channels), a cell at a time */
+    if (i % MIXSTAGE_CONTROL_FRAMES == 0)
+      mixstage__dyn_detector_run_linked(&st->det, src, sn, i,
+                                        nframes - i < MIXSTAGE_CONTROL_FRAMES ? nframes - i
+                                                                              : MIXSTAGE_CONTROL_FRAMES,
+                                        lvl);
+    double p = lvl[i % MIXSTAGE_CONTROL_FRAMES];
     double level = mixstage__dyn_power_to_db(p);
     int open = mixstage__gate_hold_run(&st->hold, level, st->thr, st->close_thr);
     double target = open ? 0.0 : mixstage__dyn_expand_gr(level, st->thr, st->ratio, 0.0, st->range);
     gr = mixstage__dyn_smooth(&st->sm, target);
     float g = (float)mixstage__dyn_gr_to_gain(gr);
-    for (int c = 0; c < nch; c++) buf[c][i] *= g;
-    if (i < MIXSTAGE_CONTROL_FRAMES) st->trace[i] = g;
+    st->trace[i % MIXSTAGE_CONTROL_FRAMES] = g;
+    /* one gain row per cell, applied to every channel (same float products) */
+    if (i % MIXSTAGE_CONTROL_FRAMES == MIXSTAGE_CONTROL_FRAMES - 1 || i == nframes - 1) {
+      int i0 = i - i % MIXSTAGE_CONTROL_FRAMES;
+      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, st->trace, i - i0 + 1);
+    }
   }
   st->gr_now = (float)gr;
   st->trace_n = nframes <= MIXSTAGE_CONTROL_FRAMES ? nframes : 0; /* beyond the contract */

@@ -30,6 +30,13 @@
  * reports that float, so out == trace * delayed input bit for bit (the stem
  * renderer relies on it; the detector still sees float(x gi) as before).
  *
+ * Linked (link = 100 %, or mono), every channel has the same requirement, so
+ * the gain chains would be identical: one chain runs (channel 0's) and its
+ * gain multiplies every channel; the trace is one row.  Below 100 % each
+ * channel runs its own chain, starting from the linked one's state (exact:
+ * they were equal); back at 100 % they run side by side on the common
+ * requirement until their states are equal, then join.
+ *
  * Latency = detector delay + Dg frames, where Dg = lookahead in frames.
  * The lookahead parameter is edit-time (not automatable): changing it
  * clears the limiter's memory so the latency stays consistent.
@@ -106,7 +113,9 @@ typedef struct limiter_state {
   int dpos, b1pos, b2pos; /* ring positions shared by all channels */
   double *gin;        /* input gain of each frame in the delay line, dlen */
   float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES]; /* gain_trace */
-  int trace_n, trace_nch;
+  int trace_n, trace_nch, trace_rows; /* one row when linked */
+  int joined; /* every channel's gain chain equals channel 0's (kept there only) */
+  double box_den; /* W1 W2 2^36: the triangle's full-scale sum */
   mixstage__biquad hf_sec[2];
   int hf_pos, hf_lag;
   int64_t t;              /* sample counter for the deque */
@@ -132,6 +141,7 @@ static void set_lookahead(limiter_state *st, int la) {
   st->m = st->w + 2 * LIM_P;
   st->w1 = (st->w + 1) / 2;
   st->w2 = st->w + 1 - st->w1;
+  st->box_den = (double)st->w1 * (double)st->w2 * (double)LIM_QONE;
 }
 
 static void limiter_fini(void *s, const mixstage__node_env *env) {
@@ -219,6 +229,7 @@ static void limiter_reset(void *s) {
   st->gi_prev = st->gi_target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->gr_gain = 1.0;
+  st->joined = 1;
 }
 
 static void limiter_update(void *s, const double *p) {
@@ -262,16 +273,18 @@ static inline double lim_gain_chain(limiter_state *st, lim_chan *ch, double req_
    * increasing values (front = minimum), O(1) amortised. */
   int cap = st->dmax;
   while (ch->dq_count > 0) {
-    int back = (ch->dq_head + ch->dq_count - 1) % cap;
+    int back = ch->dq_head + ch->dq_count - 1;
+    if (back >= cap) back -= cap;
     if (ch->dq_v[back] >= q) ch->dq_count--;
     else break;
   }
-  int slot = (ch->dq_head + ch->dq_count) % cap;
+  int slot = ch->dq_head + ch->dq_count;
+  if (slot >= cap) slot -= cap;
   ch->dq_v[slot] = q;
   ch->dq_t[slot] = st->t;
   ch->dq_count++;
   while (ch->dq_t[ch->dq_head] <= st->t - st->m) {
-    ch->dq_head = (ch->dq_head + 1) % cap;
+    if (++ch->dq_head >= cap) ch->dq_head = 0;
     ch->dq_count--;
   }
   int64_t smin = ch->dq_v[ch->dq_head];
@@ -281,7 +294,45 @@ static inline double lim_gain_chain(limiter_state *st, lim_chan *ch, double req_
   ch->box1[st->b1pos] = smin;
   ch->sum2 += ch->sum1 - ch->box2[st->b2pos];
   ch->box2[st->b2pos] = ch->sum1;
-  return (double)ch->sum2 / ((double)st->w1 * (double)st->w2 * (double)LIM_QONE);
+  return (double)ch->sum2 / st->box_den;
+}
+
+/* Copies channel 0's gain chain (the linked one) to channels 1 .. nch-1. */
+static void chain_split(limiter_state *st, int nch) {
+  const lim_chan *c0 = &st->ch[0];
+  for (int c = 1; c < nch; c++) {
+    lim_chan *ch = &st->ch[c];
+    memcpy(ch->dq_v, c0->dq_v, (size_t)st->dmax * sizeof(int64_t));
+    memcpy(ch->dq_t, c0->dq_t, (size_t)st->dmax * sizeof(int64_t));
+    memcpy(ch->box1, c0->box1, (size_t)st->w1 * sizeof(int64_t));
+    memcpy(ch->box2, c0->box2, (size_t)st->w2 * sizeof(int64_t));
+    ch->dq_head = c0->dq_head;
+    ch->dq_count = c0->dq_count;
+    ch->sum1 = c0->sum1;
+    ch->sum2 = c0->sum2;
+    ch->env_db = c0->env_db;
+  }
+}
+
+/* 1 if every channel's gain chain is in channel 0's state (same future on
+ * the same requirement): the deques compared as sequences, the rings whole. */
+static int chains_equal(const limiter_state *st, int nch) {
+  const lim_chan *c0 = &st->ch[0];
+  const int cap = st->dmax;
+  for (int c = 1; c < nch; c++) {
+    const lim_chan *ch = &st->ch[c];
+    if (ch->env_db != c0->env_db || ch->sum1 != c0->sum1 || ch->sum2 != c0->sum2 ||
+        ch->dq_count != c0->dq_count)
+      return 0;
+    for (int j = 0; j < c0->dq_count; j++) {
+      int a = (c0->dq_head + j) % cap, b = (ch->dq_head + j) % cap;
+      if (ch->dq_v[b] != c0->dq_v[a] || ch->dq_t[b] != c0->dq_t[a]) return 0;
+    }
+    if (memcmp(ch->box1, c0->box1, (size_t)st->w1 * sizeof(int64_t)) != 0 ||
+        memcmp(ch->box2, c0->box2, (size_t)st->w2 * sizeof(int64_t)) != 0)
+      return 0;
+  }
+  return 1;
 }
 
 /* True-peak detection off costs nothing: neither the 4x interpolator nor
@@ -334,6 +385,13 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   /* The audio is read back la + det_delay samples after it was written. */
   const int delay = st->la + st->det_delay;
   if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* engine contract */
+  /* link = 1 gives every channel the requirement worst exactly (1 w + 0 r) */
+  int linked = st->link >= 1.0 || nch == 1;
+  if (!linked && st->joined && nframes > 0) {
+    chain_split(st, nch);
+    st->joined = 0;
+  }
+  int one = linked && st->joined; /* one chain, one gain, one trace row */
 
   /* Input gain (ramped across the control cell), then the detector over the
    * block: its state is per channel and sample-sequential. */
@@ -394,9 +452,16 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
       if (r < worst) worst = r;
     }
     double gmin = 1.0;
-    for (int c = 0; c < nch; c++) {
+    if (one) {
+      double g = lim_gain_chain(st, &st->ch[0], worst);
+      float gf = (float)(st->gin[rd] * g);
+      st->trace[0][i] = gf;
+      for (int c = 0; c < nch; c++) buf[c][i] = st->ch[c].delay[rd] * gf;
+      gmin = g;
+    }
+    for (int c = 0; c < nch && !one; c++) {
       lim_chan *ch = &st->ch[c];
-      double r = st->link * worst + (1.0 - st->link) * req[c];
+      double r = linked ? worst : st->link * worst + (1.0 - st->link) * req[c];
       double g = lim_gain_chain(st, ch, r);
       if (g < gmin) gmin = g;
       float gf = (float)(st->gin[rd] * g);
@@ -412,6 +477,8 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   }
   st->trace_n = nframes;
   st->trace_nch = nch;
+  st->trace_rows = one ? 1 : nch;
+  if (linked && !st->joined && chains_equal(st, nch)) st->joined = 1;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
@@ -420,7 +487,7 @@ static int limiter_gain_trace(const void *s, float *const *g, int nch, int n) {
   const limiter_state *st = s;
   if (n < 0 || n > st->trace_n || nch > st->trace_nch) return 0;
   for (int c = 0; c < nch; c++)
-    for (int i = 0; i < n; i++) g[c][i] = st->trace[c][i];
+    memcpy(g[c], st->trace[st->trace_rows == 1 ? 0 : c], sizeof(float) * (size_t)n);
   return 1;
 }
 
