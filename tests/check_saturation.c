@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsp/fastmath.h"
 #include "dsp/oversample.h"
 #include "node.h"
 #include "testutil.h"
@@ -540,6 +541,211 @@ START_TEST(test_alias_default_requirement) {
 }
 END_TEST
 
+/* fastmath.h's float tanh against libm's (double) over the whole range: the
+ * stated bound is 4e-7 relative (both branches, the switch at 0.55, the
+ * clamp at 9.5); 0, tiny, huge and infinite inputs; the vector form gives
+ * the scalar form's bits. */
+START_TEST(test_fast_tanh_bound) {
+  double worst = 0.0, at = 0.0;
+  for (double x = -20.0; x <= 20.0; x += (fabs(x) < 1.0 ? 2.3e-6 : 3.1e-5)) {
+    float xf = (float)x, t = mixstage__tanhf(xf);
+    double ref = tanh((double)xf), e = ref == 0.0 ? fabs(t) : fabs(t - ref) / fabs(ref);
+    if (e > worst) {
+      worst = e;
+      at = xf;
+    }
+#if defined(MIXSTAGE_HAVE_V4F)
+    mixstage__v4f v = {xf, -xf, 0.5f * xf, 2.0f * xf}, r = mixstage__tanh4(v);
+    ck_assert(r[0] == t && r[1] == -t && r[2] == mixstage__tanhf(0.5f * xf) &&
+              r[3] == mixstage__tanhf(2.0f * xf));
+#endif
+  }
+  printf("fast tanh: worst relative error %.3g at %g (bound 4e-7)\n", worst, at);
+  ck_assert_msg(worst <= 4e-7, "tanh error %.3g at %g", worst, at);
+  static const float edge[] = {0.0f, 1e-30f, 1e-10f, 0.55f, 9.0f, 9.5f, 1e3f, 1e30f, INFINITY};
+  for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+    double ref = tanh((double)edge[i]);
+    ck_assert_msg(fabs(mixstage__tanhf(edge[i]) - ref) <= 4e-7 * fabs(ref), "edge %g", edge[i]);
+    ck_assert(mixstage__tanhf(-edge[i]) == -mixstage__tanhf(edge[i]));
+  }
+}
+END_TEST
+
+/* Plain scalar double-precision reference of the node at 1x: the same curve
+ * (libm tanh), ramps, DC blocker (tracking while the curve is asymmetric,
+ * then a free decay of its estimate, dropped after the same countdown), mix
+ * and output gain, with the host's cell grid. */
+typedef struct ref_sat {
+  double prev[4], target[4]; /* g, beta, out, mix */
+  double d[6], R;
+  int mode, release, release_len; /* 0 off, 1 track, 2 release */
+} ref_sat;
+
+static void ref_set(ref_sat *r, const double *p, int first) {
+  double t[4] = {pow(10.0, p[0] / 20.0), 0.5 * p[1], pow(10.0, p[2] / 20.0), p[3] * 0.01};
+  for (int i = 0; i < 4; i++) {
+    r->prev[i] = first ? t[i] : r->target[i];
+    r->target[i] = t[i];
+  }
+  if (r->prev[1] != 0.0 || r->target[1] != 0.0) r->mode = 1;
+}
+
+/* One cell of n frames; `updated`: an update ran at this cell's start. */
+static void ref_cell(ref_sat *r, float *const *x, int nch, int n, int updated) {
+  if (!updated && r->mode == 1 && r->target[1] == 0.0) {
+    r->mode = 2;
+    r->release = r->release_len;
+  }
+  for (int i = 0; i < n; i++) {
+    double v[4];
+    for (int k = 0; k < 4; k++)
+      v[k] = updated ? r->prev[k] + (r->target[k] - r->prev[k]) * (i + 1) / 32.0 : r->target[k];
+    double g = v[0], b = v[1], ch = cosh(b);
+    for (int c = 0; c < nch; c++) {
+      double dry = x[c][i], w = (tanh(g * dry + b) - tanh(b)) * ch * ch / g;
+      if (r->mode == 1) {
+        double d = r->d[c];
+        r->d[c] = (1.0 - r->R) * w + r->R * d;
+        w -= d;
+      } else if (r->mode == 2) {
+        w -= r->d[c];
+        r->d[c] *= r->R;
+      }
+      x[c][i] = (float)(v[2] * ((1.0 - v[3]) * dry + v[3] * w));
+    }
+    if (r->mode == 2 && --r->release == 0) {
+      r->mode = 0;
+      memset(r->d, 0, sizeof r->d);
+    }
+  }
+}
+
+/* The node at 1x against the double reference: random drive, bias, mix and
+ * output, mono / stereo / 6 channels, parameters changed at random frames
+ * (so mid-block: calls are of ragged sizes), with bias returning to 0 so the
+ * DC release runs.  Tolerance per sample: 1e-6 of (|reference| + |output|)
+ * plus 1e-6 of the largest output level (the DC estimate's share).
+ * Why: the float curve is one tanh (<= 4e-7 relative), the drive product,
+ * one division and three roundings (each 6e-8): ~8e-7 of the wet level;
+ * the mix and output gain add float roundings of the dry and wet terms; the
+ * blocker's estimate is a low-pass of wet errors, so it adds at most the
+ * largest wet error again: about 1e-6 in all.  (Measured: 0.13 of it.)  A
+ * wrong ramp, a skipped blocker or a lost dry path shows as 1e-3 or more. */
+START_TEST(test_1x_against_double_reference) {
+  static const int chans[] = {1, 2, 6};
+  uint32_t seed = 2024u;
+#define RND() ((seed = seed * 1664525u + 1013904223u) / 4294967296.0)
+  double worst = 0.0;
+  for (int ci = 0; ci < 3; ci++)
+    for (int trial = 0; trial < 4; trial++) {
+      const int nch = chans[ci], n = 12000;
+      double p[4] = {36.0 * RND(), trial == 0 ? 0.0 : 2.0 * RND() - 1.0, -12.0 + 18.0 * RND(),
+                     trial == 1 ? 100.0 : 100.0 * RND()};
+      mixstage__node_host *h = sat_host_out(nch, p[0], p[1], p[3], 0, p[2]);
+      ref_sat r;
+      memset(&r, 0, sizeof r);
+      r.R = exp(-2.0 * TU_PI * 5.0 / FS);
+      r.release_len = (int)ceil(log(4.0 / 1e-9) / -log(r.R));
+      ref_set(&r, p, 1);
+      r.mode = p[1] != 0.0;
+      float *x[6], *y[6];
+      for (int c = 0; c < nch; c++) {
+        x[c] = fbuf(n);
+        y[c] = fbuf(n);
+        tu_noise(x[c], n, 0.3 + 0.6 * RND(), 77u + (uint32_t)(c + 10 * trial + 100 * ci));
+        memcpy(y[c], x[c], sizeof(float) * (size_t)n);
+      }
+      /* node: ragged calls, parameter changes between them */
+      int pos = 0, next_change = 1000, change = 0;
+      double sched[8][4];
+      int sched_at[8], nsched = 0;
+      while (pos < n) {
+        if (pos >= next_change && nsched < 8) {
+          double q[4] = {36.0 * RND(), change % 3 == 1 ? 0.0 : 2.0 * RND() - 1.0,
+                         -12.0 + 18.0 * RND(), change % 2 ? 100.0 : 100.0 * RND()};
+          static const char *names[] = {"drive", "bias", "output", "mix"};
+          for (int k = 0; k < 4; k++)
+            if (RND() < 0.6 || k == 1) mixstage__host_set(h, names[k], q[k]);
+            else q[k] = mixstage__host_get(h, names[k]);
+          memcpy(sched[nsched], q, sizeof q);
+          sched_at[nsched++] = (pos + 31) / 32; /* applied at the next cell start */
+          next_change += 900 + (int)(1200 * RND());
+          change++;
+        }
+        int m = 1 + (int)(45 * RND());
+        if (m > n - pos) m = n - pos;
+        float *b[6];
+        for (int c = 0; c < nch; c++) b[c] = y[c] + pos;
+        mixstage__host_process(h, b, m, NULL, 0);
+        pos += m;
+      }
+      /* reference, cell by cell */
+      int si = 0;
+      for (int cell = 0; cell * 32 < n; cell++) {
+        int upd = 0;
+        while (si < nsched && sched_at[si] == cell) {
+          ref_set(&r, sched[si], 0);
+          si++;
+          upd = 1;
+        }
+        float *b[6];
+        for (int c = 0; c < nch; c++) b[c] = x[c] + cell * 32;
+        ref_cell(&r, b, nch, n - cell * 32 < 32 ? n - cell * 32 : 32, upd);
+      }
+      for (int c = 0; c < nch; c++) {
+        double wet_peak = tu_peak(x[c], n) + 1e-3;
+        for (int i = 0; i < n; i++) {
+          double err = fabs((double)y[c][i] - (double)x[c][i]);
+          double tol = 1e-6 * (fabs(x[c][i]) + fabs(y[c][i])) + 1e-6 * wet_peak;
+          if (err / tol > worst) worst = err / tol;
+          ck_assert_msg(err <= tol, "nch %d trial %d ch %d frame %d: %.9g vs ref %.9g", nch, trial,
+                        c, i, y[c][i], x[c][i]);
+        }
+        free(x[c]);
+        free(y[c]);
+      }
+      mixstage__host_destroy(h);
+    }
+  printf("saturation 1x vs double reference: worst error %.2f of tolerance\n", worst);
+#undef RND
+}
+END_TEST
+
+/* Bias back to 0 leaves no click: with a 40 Hz sine at -6 dBFS through drive
+ * 18 dB and bias 1 (DC blocker tracking), bias is set to 0; the output after
+ * the change must follow the bias-0 output of a fresh node plus a smooth
+ * decay, never stepping: the largest frame-to-frame change of the difference
+ * stays below 1e-4 (a dropped estimate would step by its value, ~1e-2). */
+START_TEST(test_dc_release_no_click) {
+  const int n = 96000, at = 24000;
+  for (int os = 0; os < 2; os++) {
+    float *x = fbuf(n), *y = fbuf(n);
+    tu_sine(x, n, 40.0, FS, 0.5, 0.0);
+    memcpy(y, x, sizeof(float) * (size_t)n);
+    mixstage__node_host *h = sat_host(1, 18.0, 1.0, 100.0, os);
+    mixstage__node_host *z = sat_host(1, 18.0, 0.0, 100.0, os);
+    host_run(h, x, at);
+    mixstage__host_set(h, "bias", 0.0);
+    host_run(h, x + at, n - at);
+    host_run(z, y, n);
+    double step = 0.0;
+    for (int i = at + 64; i < n; i++) {
+      double d0 = x[i - 1] - y[i - 1], d1 = x[i] - y[i];
+      if (fabs(d1 - d0) > step) step = fabs(d1 - d0);
+    }
+    /* and the estimate is gone at the end: the two agree closely */
+    printf("saturation %dx: bias -> 0, largest step of the difference %.2g, end %.2g\n", 1 << os,
+           step, fabs(x[n - 1] - y[n - 1]));
+    ck_assert_msg(step < 1e-4, "step %g", step);
+    ck_assert_msg(fabs(x[n - 1] - y[n - 1]) < 1e-5, "residual %g", fabs(x[n - 1] - y[n - 1]));
+    mixstage__host_destroy(h);
+    mixstage__host_destroy(z);
+    free(x);
+    free(y);
+  }
+}
+END_TEST
+
 /* Bias: at drive 12 dB and bias 1 a -12 dBFS 1 kHz sine gains a 2nd
  * harmonic (>= -40 dB re fundamental; we measure about -2x dB) while bias 0
  * leaves none (< -100 dB: the curve is odd), and after 1 s of settling the
@@ -753,6 +959,9 @@ static Suite *suite(void) {
   tcase_add_test(t, test_unity_small_signal);
   tcase_add_test(t, test_alias_full_drive);
   tcase_add_test(t, test_alias_default_requirement);
+  tcase_add_test(t, test_fast_tanh_bound);
+  tcase_add_test(t, test_1x_against_double_reference);
+  tcase_add_test(t, test_dc_release_no_click);
   tcase_add_test(t, test_bias_even_harmonics_no_dc);
   tcase_add_test(t, test_mix_zero_is_delayed_dry);
   tcase_add_test(t, test_mix_half_no_comb);
