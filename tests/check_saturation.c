@@ -460,7 +460,7 @@ static double worst_alias(const float *y, int n, double f0, double lo, double hi
 
 /* Aliasing at full drive (36 dB) on a 5 kHz sine at 48 kHz: every component
  * from 0 to 20 kHz that is not a harmonic of 5 kHz must be >= 60 dB below the
- * fundamental.  Holds at the default 8x up to 0 dBFS, and at 4x for inputs
+ * fundamental.  Holds at 8x up to 0 dBFS, and at 4x for inputs
  * up to -12 dBFS (the sine is then driven 24 dB past the clipping point).  The
  * figures for other levels and for 20..24 kHz are printed, not asserted (the
  * band above 0.45 fs is the decimators' transition band). */
