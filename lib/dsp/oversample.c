@@ -202,7 +202,6 @@ void mixstage__os_reset(mixstage__oversampler *os) {
     memset(st->dn_odd, 0, sizeof(float) * (size_t)st->half * (size_t)os->nch);
   }
   if (os->pad_hist) memset(os->pad_hist, 0, sizeof(float) * (size_t)os->factor * (size_t)os->nch);
-  os->pad_pos = 0;
 }
 
 /* Largest number of inputs one stage sees per call (stage 3 of 8x: 4 x 32)
@@ -315,18 +314,16 @@ void mixstage__os_down(mixstage__oversampler *os, float *const *out, int nframes
   /* The pad: a delay of whole top-rate samples that rounds the round trip
    * up to whole base frames. */
   if (os->pad > 0) {
-    int pp = os->pad_pos;
+    /* pad_hist holds the last `pad` inputs, oldest first */
+    const int P = os->pad, n = nframes * L;
     for (int c = 0; c < os->nch; c++) {
       float *line = os->pad_hist + (size_t)c * (size_t)L, *x = os->hi[c];
-      pp = os->pad_pos;
-      for (int i = 0; i < nframes * L; i++) {
-        float t = line[pp];
-        line[pp] = x[i];
-        x[i] = t;
-        pp = pp + 1 == os->pad ? 0 : pp + 1;
-      }
+      float tmp[MIXSTAGE_OS_MAX_FRAMES * 8 + 8];
+      memcpy(tmp, line, sizeof(float) * (size_t)P);
+      memcpy(tmp + P, x, sizeof(float) * (size_t)n);
+      memcpy(x, tmp, sizeof(float) * (size_t)n);
+      memcpy(line, tmp + n, sizeof(float) * (size_t)P);
     }
-    os->pad_pos = pp;
   }
   for (int s = ns - 1; s >= 0; s--) {
     mixstage__hb_stage *st = &os->st[s];

@@ -84,8 +84,7 @@ typedef struct mixstage__oversampler {
   float *hi[MIXSTAGE_OS_MAX_CHANNELS]; /* top-rate work buffers, 32*factor each */
   float *mid[MIXSTAGE_OS_MAX_CHANNELS]; /* intermediate-rate scratch, 32*factor/2 each */
   float *mid2[MIXSTAGE_OS_MAX_CHANNELS];
-  float *pad_hist; /* nch * 8 */
-  int pad_pos;
+  float *pad_hist; /* nch * factor: the last pad top-rate inputs of down(), oldest first */
   mixstage__hb_stage st[MIXSTAGE_OS_MAX_STAGES];
   float *taps; /* storage for all stage kernels */
   float *block; /* one allocation behind the buffers above */
