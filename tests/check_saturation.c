@@ -8,6 +8,7 @@
 
 #include "dsp/fastmath.h"
 #include "dsp/oversample.h"
+#include "dsp/tanh_adaa.h"
 #include "node.h"
 #include "testutil.h"
 
@@ -586,6 +587,95 @@ START_TEST(test_fast_tanh_bound) {
 }
 END_TEST
 
+/* The float ADAA kernel against a plain double ADAA of the same curve:
+ * D = (log cosh u - log cosh up) / (u - up) (libm, double: F's rounding,
+ * 1e-16 of |F| <= 40, over |du| >= 1e-6 is < 1e-9), or tanh of the midpoint
+ * below that; y = (D - tanh beta) / (g sech^2 beta).  Random drive (0..36 dB),
+ * bias (-1..1), signals (noise and a loud sine up to 1.5), steady and
+ * ramping parameters, block lengths 1..256.  Tolerance: 4e-6 of the wet
+ * full-scale level k = 1/(g sech^2 beta) plus 2e-6 of |y|.  Why: the
+ * quotient's float error is <= 2 x 2e-7 / 0.2 = 2e-6 of k (tanh_adaa.h), the
+ * series branch is a float tanh (4e-7) and a few roundings (~1e-6 relative);
+ * twice that.  A wrong branch, a lost bias term or a stale L shows as 1e-3.
+ * Also: any block split of the same input gives the same bits. */
+START_TEST(test_adaa_against_double) {
+  uint32_t seed = 99u;
+#define RND() ((seed = seed * 1664525u + 1013904223u) / 4294967296.0)
+  const int N = 4096;
+  float *x = fbuf(N), *y = fbuf(N), *y2 = fbuf(N);
+  double worst = 0.0;
+  for (int trial = 0; trial < 24; trial++) {
+    int ramp = trial % 2;
+    double amp = trial % 3 == 0 ? 1.5 : 0.05 + RND();
+    tu_noise(x, N, amp * 0.5, 300u + (uint32_t)trial);
+    for (int i = 0; i < N; i++) x[i] += (float)(amp * sin(2.0 * TU_PI * (0.003 + 0.05 * trial / 24.0) * i));
+    float pg[MIXSTAGE_ADAA_MAX_N + 4], pb[MIXSTAGE_ADAA_MAX_N + 4], ptb[MIXSTAGE_ADAA_MAX_N + 4],
+        pk[MIXSTAGE_ADAA_MAX_N + 4], pig[MIXSTAGE_ADAA_MAX_N + 4], lbuf[MIXSTAGE_ADAA_MAX_N + 8];
+    float xprev = 0.0f;
+    double xprev_d = 0.0;
+    memcpy(y, x, sizeof(float) * (size_t)N);
+    for (int pos = 0; pos < N;) {
+      int n = 1 + (int)(RND() * MIXSTAGE_ADAA_MAX_N);
+      if (n > N - pos) n = N - pos;
+      int np = ramp ? n : 1;
+      double g0 = pow(10.0, 36.0 * RND() / 20.0), b0 = 0.5 * (2.0 * RND() - 1.0);
+      double g1 = ramp ? pow(10.0, 36.0 * RND() / 20.0) : g0, b1 = ramp ? 0.5 * (2.0 * RND() - 1.0) : b0;
+      for (int j = 0; j < np; j++) {
+        double f = np > 1 ? (double)j / (np - 1) : 0.0, g = g0 + (g1 - g0) * f, b = b0 + (b1 - b0) * f;
+        pg[j] = (float)g;
+        pb[j] = (float)b;
+        ptb[j] = (float)tanh(b);
+        pk[j] = (float)(cosh(b) * cosh(b) / g);
+        pig[j] = (float)(1.0 / g);
+      }
+      for (int j = np; j < np + 4; j++) pg[j] = pb[j] = ptb[j] = pk[j] = pig[j] = 1.0f;
+      const mixstage__adaa_par P = {pg, pb, ptb, pk, pig, ramp};
+      mixstage__tanh_adaa(y + pos, n, &xprev, &P, lbuf);
+      for (int j = 0; j < n; j++) {
+        int q = ramp ? j : 0;
+        double g = pg[q], b = pb[q], xn = x[pos + j], xp = xprev_d;
+        double u = g * xn + b, up = g * xp + b, du = u - up, D;
+        if (fabs(du) >= 1e-6) {
+          double fu = fabs(u) + log1p(exp(-2.0 * fabs(u))), fp = fabs(up) + log1p(exp(-2.0 * fabs(up)));
+          D = (fu - fp) / du;
+        } else {
+          D = tanh(0.5 * (u + up));
+        }
+        double k = cosh(b) * cosh(b) / g, ref = (D - tanh(b)) * k;
+        double err = fabs(y[pos + j] - ref), tol = 4e-6 * k + 2e-6 * fabs(ref);
+        if (err / tol > worst) worst = err / tol;
+        ck_assert_msg(err <= tol, "trial %d at %d: %.9g vs %.9g (g %g b %g du %g)", trial, pos + j,
+                      y[pos + j], ref, g, b, du);
+        xprev_d = xn;
+      }
+      pos += n;
+    }
+    /* block split: steady parameters, two different splits, same bits */
+    if (!ramp) {
+      for (int run = 0; run < 2; run++) {
+        float *o = run ? y2 : y, xp = 0.0f;
+        memcpy(o, x, sizeof(float) * (size_t)N);
+        pg[0] = 15.0f, pb[0] = 0.2f, ptb[0] = (float)tanh(0.2), pk[0] = (float)(cosh(0.2) * cosh(0.2) / 15.0);
+        pig[0] = 1.0f / 15.0f;
+        const mixstage__adaa_par P = {pg, pb, ptb, pk, pig, 0};
+        for (int pos = 0, k = 0; pos < N; k++) {
+          int n = run ? 1 + (k * 37) % 61 : MIXSTAGE_ADAA_MAX_N;
+          if (n > N - pos) n = N - pos;
+          mixstage__tanh_adaa(o + pos, n, &xp, &P, lbuf);
+          pos += n;
+        }
+      }
+      ck_assert_mem_eq(y, y2, sizeof(float) * (size_t)N);
+    }
+  }
+  printf("tanh ADAA kernel vs double: worst error %.2f of tolerance\n", worst);
+  free(x);
+  free(y);
+  free(y2);
+#undef RND
+}
+END_TEST
+
 /* Plain scalar double-precision reference of the node at 1x: the same curve
  * (libm tanh), ramps, DC blocker (tracking while the curve is asymmetric,
  * then a free decay of its estimate, dropped after the same countdown), mix
@@ -975,6 +1065,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_alias_full_drive);
   tcase_add_test(t, test_alias_default_requirement);
   tcase_add_test(t, test_fast_tanh_bound);
+  tcase_add_test(t, test_adaa_against_double);
   tcase_add_test(t, test_1x_against_double_reference);
   tcase_add_test(t, test_dc_release_no_click);
   tcase_add_test(t, test_bias_even_harmonics_no_dc);
