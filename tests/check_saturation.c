@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsp/biquad.h"
 #include "dsp/fastmath.h"
 #include "dsp/oversample.h"
 #include "dsp/tanh_adaa.h"
@@ -676,6 +677,157 @@ START_TEST(test_adaa_against_double) {
 }
 END_TEST
 
+/* console_color against a double-precision reference of the same stage: the
+ * reference runs its own LIGHT 2x oversampler (a linear kernel tested above),
+ * the residual f(d x)/d - x in double with libm tanh, the 10 Hz DC blocker,
+ * the two shelves, mix and output (biquad.h, double), with the node's ramps:
+ * random settings, mono / stereo / 6 channels, one change of every
+ * parameter mid-run (ragged calls).  Only the residual's arithmetic differs
+ * (float in the node): a float tanh (4e-7 relative) and three roundings of
+ * values of the size of |x|, ~6e-7 |x| per top-rate sample, through the
+ * decimator (sum |h| < 1.1), DC blocker (< 2), shelves (< 1.06) and output
+ * gain (<= 4): tolerance 2e-6 of the input's peak times the output gain.
+ * (Measured: 0.06 of it; a wrong ramp or a lost term shows as 1e-3.) */
+typedef struct cc_ref {
+  double drive[2], charac[2], output[2], mix[2]; /* prev, target */
+  double tone;
+} cc_ref;
+
+static double cc_ramp(const double *r, int k, int ramping) {
+  return ramping ? r[0] + (r[1] - r[0]) * k / 32.0 : r[1];
+}
+
+START_TEST(test_console_color_against_double) {
+  static const int chans[] = {1, 2, 6};
+  uint32_t seed = 4242u;
+#define RND() ((seed = seed * 1664525u + 1013904223u) / 4294967296.0)
+  double worst = 0.0;
+  for (int ci = 0; ci < 3; ci++) {
+    const int nch = chans[ci], n = 9000, change_cell = 120;
+    double set[2][5];
+    for (int v = 0; v < 2; v++) {
+      set[v][0] = -12.0 + 24.0 * RND(); /* drive */
+      set[v][1] = 100.0 * RND();        /* character */
+      set[v][2] = -100.0 + 200.0 * RND(); /* tone */
+      set[v][3] = -12.0 + 24.0 * RND(); /* output */
+      set[v][4] = RND() < 0.5 ? 100.0 : 100.0 * RND(); /* mix */
+    }
+    static const char *names[] = {"drive", "character", "tone", "output", "mix"};
+    int err = -1;
+    mixstage__node_host *h = mixstage__host_create("console_color", nch, FS, 120.0, &err);
+    ck_assert_ptr_nonnull(h);
+    for (int k = 0; k < 5; k++) mixstage__host_set(h, names[k], set[0][k]);
+    {
+      /* apply the settings on a silent cell, then start from clean state */
+      float z[6][32];
+      float *zp[6];
+      memset(z, 0, sizeof z);
+      for (int c = 0; c < nch; c++) zp[c] = z[c];
+      mixstage__host_process(h, zp, 32, NULL, 0);
+      mixstage__host_reset(h);
+    }
+    float *x[6], *y[6];
+    double peak = 0.0;
+    for (int c = 0; c < nch; c++) {
+      x[c] = fbuf(n);
+      y[c] = fbuf(n);
+      tu_noise(x[c], n, 0.3 + 0.9 * RND(), 900u + (uint32_t)(c + 10 * ci));
+      for (int i = 0; i < n; i++) x[c][i] += (float)(0.5 * sin(2.0 * TU_PI * 0.02 * i * (c + 1)));
+      memcpy(y[c], x[c], sizeof(float) * (size_t)n);
+      if (tu_peak(x[c], n) > peak) peak = tu_peak(x[c], n);
+    }
+    for (int pos = 0; pos < n;) {
+      if (pos == change_cell * 32)
+        for (int k = 0; k < 5; k++) mixstage__host_set(h, names[k], set[1][k]);
+      int m = 1 + (int)(40 * RND());
+      if (pos < change_cell * 32 && pos + m > change_cell * 32) m = change_cell * 32 - pos;
+      if (m > n - pos) m = n - pos;
+      float *b[6];
+      for (int c = 0; c < nch; c++) b[c] = y[c] + pos;
+      mixstage__host_process(h, b, m, NULL, 0);
+      pos += m;
+    }
+    int lat = mixstage__host_latency(h);
+    ck_assert_int_eq(lat, mixstage__os_latency_for_design(2, 0, MIXSTAGE_OS_LIGHT));
+    mixstage__host_destroy(h);
+
+    /* reference */
+    mixstage__oversampler os;
+    ck_assert_int_eq(mixstage__os_init_design(&os, NULL, nch, 2, 0, MIXSTAGE_OS_LIGHT), MIXSTAGE_OK);
+    mixstage__biquad dc, sh[2];
+    mixstage__biquad_state dcs[6], shs[6][2];
+    for (int c = 0; c < 6; c++) {
+      mixstage__biquad_reset(&dcs[c]);
+      mixstage__biquad_reset(&shs[c][0]);
+      mixstage__biquad_reset(&shs[c][1]);
+    }
+    mixstage__biquad_highpass1(&dc, 10.0, FS);
+    double r_drive[2], r_char[2], r_out[2], r_mix[2];
+    float *dline[6];
+    for (int c = 0; c < nch; c++) dline[c] = fbuf(n + lat);
+    double gmax = 1.0;
+    for (int cell = 0; cell * 32 < n; cell++) {
+      int m = n - cell * 32 < 32 ? n - cell * 32 : 32, ramping = 0;
+      if (cell == 0 || cell == change_cell) {
+        const double *q = set[cell == 0 ? 0 : 1];
+        double tone = q[2] * 0.01;
+        mixstage__biquad_lowshelf1(&sh[0], 100.0, 0.2 - 0.25 * tone, FS);
+        mixstage__biquad_highshelf1(&sh[1], 10000.0, -0.2 + 0.25 * tone, FS);
+        double v[4] = {pow(10.0, q[0] / 20.0), q[1] * 0.01, pow(10.0, q[3] / 20.0), q[4] * 0.01};
+        double *r[4] = {r_drive, r_char, r_out, r_mix};
+        for (int k = 0; k < 4; k++) {
+          r[k][0] = cell == 0 ? v[k] : r[k][1];
+          r[k][1] = v[k];
+        }
+        ramping = cell != 0;
+        if (v[2] > gmax) gmax = v[2];
+      }
+      const float *in[6];
+      float res[6][32];
+      float *rp[6];
+      for (int c = 0; c < nch; c++) {
+        in[c] = x[c] + cell * 32;
+        rp[c] = res[c];
+      }
+      mixstage__os_up(&os, in, m);
+      for (int i = 0; i < m; i++) {
+        double d = cc_ramp(r_drive, i + 1, ramping), p = cc_ramp(r_char, i + 1, ramping);
+        double cc = 2.5 + p, beta = 0.045 * p;
+        for (int c = 0; c < nch; c++)
+          for (int j = 0; j < 2; j++) {
+            double u = os.hi[c][2 * i + j], t = tanh(d * u / cc);
+            os.hi[c][2 * i + j] = (float)(cc * (t + beta * t * t) / d - u);
+          }
+      }
+      mixstage__os_down(&os, rp, m);
+      for (int i = 0; i < m; i++) {
+        int fi = cell * 32 + i;
+        double g = cc_ramp(r_out, i + 1, ramping), mx = cc_ramp(r_mix, i + 1, ramping);
+        for (int c = 0; c < nch; c++) {
+          double dry = fi >= lat ? x[c][fi - lat] : 0.0;
+          double v = dry + mixstage__biquad_tick(&dc, &dcs[c], (double)res[c][i]);
+          v = mixstage__biquad_tick(&sh[0], &shs[c][0], v);
+          v = mixstage__biquad_tick(&sh[1], &shs[c][1], v);
+          v *= g;
+          double ref = mx >= 1.0 ? v : dry + mx * (v - dry);
+          double e = fabs(ref - y[c][fi]), tol = 2e-6 * peak * gmax;
+          if (e / tol > worst) worst = e / tol;
+          ck_assert_msg(e <= tol, "nch %d ch %d frame %d: %.9g vs ref %.9g", nch, c, fi, y[c][fi], ref);
+        }
+      }
+    }
+    mixstage__os_fini(&os, NULL);
+    for (int c = 0; c < nch; c++) {
+      free(x[c]);
+      free(y[c]);
+      free(dline[c]);
+    }
+  }
+  printf("console_color vs double reference: worst error %.2f of tolerance\n", worst);
+#undef RND
+}
+END_TEST
+
 /* Plain scalar double-precision reference of the node at 1x: the same curve
  * (libm tanh), ramps, DC blocker (tracking while the curve is asymmetric,
  * then a free decay of its estimate, dropped after the same countdown), mix
@@ -1066,6 +1218,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_alias_default_requirement);
   tcase_add_test(t, test_fast_tanh_bound);
   tcase_add_test(t, test_adaa_against_double);
+  tcase_add_test(t, test_console_color_against_double);
   tcase_add_test(t, test_1x_against_double_reference);
   tcase_add_test(t, test_dc_release_no_click);
   tcase_add_test(t, test_bias_even_harmonics_no_dc);
