@@ -33,9 +33,9 @@
  * oversampler folds into its integer latency.  At 1x there is no room for
  * that correction: the curve is evaluated directly (aliasing as a plain
  * waveshaper).  Float throughout (fastmath.h: tanh <= 4e-7 relative,
- * log(1 + e^-2a) <= 2e-7 absolute): the wet path's rounding stays near
- * 1e-6 of its full-scale level (see adaa_block), the curve parameters are
- * computed in double per frame and rounded once.
+ * log(1 + e^-2a) <= 2e-7 absolute): the wet path's rounding stays within
+ * ~2e-6 of its full-scale level (see dsp/tanh_adaa.h); the curve parameters
+ * are computed in double per frame and rounded once.
  *
  * The default is 2x.  Figures at 48 kHz (tests/check_saturation prints them;
  * aliasing = energy of every non-harmonic component in 20 Hz..20 kHz of a
