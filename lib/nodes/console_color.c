@@ -30,6 +30,9 @@
  * harmonic that matters is below -100 dB (the residual is itself >= 40 dB
  * down, the LIGHT oversampler's stop band >= 80 dB).  Latency:
  * mixstage__os_latency_for_design(2, 0, MIXSTAGE_OS_LIGHT) = 31 frames.
+ * Cost (callgrind, node host, stereo, settings steady): 249 instructions
+ * per frame per channel (760 with the double residual, libm tanh and the
+ * FLAT oversampler); the three double biquads are now the largest part.
  *
  * Tone: first-order shelves (biquad.h, bilinear, pre-warped): a low shelf at
  * 100 Hz of 0.2 - 0.25 tone dB and a high shelf at 10 kHz of
