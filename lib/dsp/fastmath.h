@@ -122,7 +122,8 @@ static inline float mixstage__tanhf(float x) {
   return t;
 }
 
-#if defined(__GNUC__)
+/* MIXSTAGE_NO_VECTOR builds the scalar forms (to test them on x86-64). */
+#if defined(__GNUC__) && !defined(MIXSTAGE_NO_VECTOR)
 #define MIXSTAGE_HAVE_V4F 1
 typedef float mixstage__v4f __attribute__((vector_size(16)));
 typedef uint32_t mixstage__v4u __attribute__((vector_size(16)));

@@ -221,7 +221,7 @@ void mixstage__os_reset(mixstage__oversampler *os) {
  * the block.  Eight outputs side by side (GCC/Clang vector extension: two
  * SSE registers). */
 static void hb_sym(const float *g, int K, const float *p, float *acc, int n) {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(MIXSTAGE_NO_VECTOR)
   typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
   for (int i = 0; i < n; i += 8) {
     v4f s0 = {0.0f, 0.0f, 0.0f, 0.0f}, s1 = s0;
