@@ -16,15 +16,23 @@
 #include <string.h>
 
 #define OS_PI 3.14159265358979323846
+#define HB_MAX_K 34 /* longest stage (FLAT stage 1) */
 
-/* Per-stage design: K (kernel length 4K-1) and Kaiser beta, chosen by
- * measuring the designed response (stop band >= 104 dB, see header).  Stage
- * 1 carries the steep 0.45..0.55 fs transition; later stages only have to
- * reject images of the 0..0.45 fs band, which lie far above it. */
+/* Per-stage designs: K (kernel length 4K-1) and Kaiser beta, chosen by
+ * measuring the designed response (see the figures in oversample.h).
+ *
+ * FLAT: stage 1 carries the steep 0.45..0.55 fs transition (>= 104 dB); later
+ * stages only reject images of the 0..0.45 fs band, which lie far above it.
+ * LIGHT: pass band to 0.4167 fs (20 kHz at 48 kHz), stop band from
+ * 0.5833 fs (what folds from there lands above 20 kHz), >= 80 dB in every
+ * stage: a third of the taps of FLAT's first stage. */
 static const struct {
   int half;
-  double beta;
-} hb_design[MIXSTAGE_OS_MAX_STAGES] = {{34, 10.5}, {7, 11.0}, {5, 10.9}};
+  float beta;
+} hb_design[MIXSTAGE_OS_DESIGNS][MIXSTAGE_OS_MAX_STAGES] = {
+    {{34, 10.5f}, {7, 11.0f}, {5, 10.9f}},
+    {{16, 8.0f}, {5, 8.25f}, {4, 7.25f}},
+};
 
 /* Zeroth-order modified Bessel function of the first kind, by its power
  * series (converges for all x; the loop is bounded). */
@@ -46,16 +54,19 @@ static double kaiser(double d, double m, double beta) {
   return bessel_i0(beta * sqrt(a > 0.0 ? a : 0.0)) / bessel_i0(beta);
 }
 
-/* g[m] = h[c +- (2m+1)] for m = 0..K-1, normalised to sum 1/4. */
-static void design_halfband(double *g, int K, double beta) {
+/* g[m] = h[c +- (2m+1)] for m = 0..K-1, normalised to sum 1/4; designed in
+ * double, stored in float (tap rounding, 2^-25 relative, leaves the stop
+ * band floor near -140 dB, far below the design's). */
+static void design_halfband(float *g, int K, double beta) {
+  double gd[HB_MAX_K];
   double sum = 0.0, half_len = (double)(2 * K - 1);
   for (int m = 0; m < K; m++) {
     double d = (double)(2 * m + 1);
     double x = OS_PI * d / 2.0;
-    g[m] = 0.5 * (sin(x) / x) * kaiser(d, half_len, beta);
-    sum += g[m];
+    gd[m] = 0.5 * (sin(x) / x) * kaiser(d, half_len, beta);
+    sum += gd[m];
   }
-  for (int m = 0; m < K; m++) g[m] *= 0.25 / sum;
+  for (int m = 0; m < K; m++) g[m] = (float)(gd[m] * (0.25 / sum));
 }
 
 static int stages_for(int factor) {
@@ -71,28 +82,34 @@ static int stages_for(int factor) {
 /* Round trip in top-rate samples before padding: each stage s (output rate
  * 2^(s+1) base) delays by c_s = 2K_s - 1 of its own high-rate samples, once
  * up and once down. */
-static int round_trip_hi(int factor) {
+static int round_trip_hi(int factor, int design) {
   int ns = stages_for(factor), total = 0;
-  for (int s = 0; s < ns; s++) total += 2 * (2 * hb_design[s].half - 1) * (factor >> (s + 1));
+  for (int s = 0; s < ns; s++)
+    total += 2 * (2 * hb_design[design][s].half - 1) * (factor >> (s + 1));
   return total;
 }
 
-static int pad_for(int factor, int extra_hi) {
-  int t = round_trip_hi(factor) + extra_hi;
+static int pad_for(int factor, int extra_hi, int design) {
+  int t = round_trip_hi(factor, design) + extra_hi;
   return (factor - t % factor) % factor;
 }
 
+int mixstage__os_latency_for_design(int factor, int extra_hi, int design) {
+  if (stages_for(factor) < 0 || extra_hi < 0 || design < 0 || design >= MIXSTAGE_OS_DESIGNS)
+    return 0;
+  return (round_trip_hi(factor, design) + extra_hi + pad_for(factor, extra_hi, design)) / factor;
+}
+
 int mixstage__os_latency_for(int factor, int extra_hi) {
-  if (stages_for(factor) < 0 || extra_hi < 0) return 0;
-  return (round_trip_hi(factor) + extra_hi + pad_for(factor, extra_hi)) / factor;
+  return mixstage__os_latency_for_design(factor, extra_hi, MIXSTAGE_OS_FLAT);
 }
 
 int mixstage__os_latency(const mixstage__oversampler *os) {
-  return mixstage__os_latency_for(os->factor, os->extra_hi);
+  return mixstage__os_latency_for_design(os->factor, os->extra_hi, os->design);
 }
 
 int mixstage__os_up_delay_hi(const mixstage__oversampler *os) {
-  return round_trip_hi(os->factor) / 2;
+  return round_trip_hi(os->factor, os->design) / 2;
 }
 
 void mixstage__os_fini(mixstage__oversampler *os, const mixstage__allocator *a) {
@@ -109,28 +126,34 @@ int mixstage__os_init(mixstage__oversampler *os, const mixstage__allocator *a, i
 
 int mixstage__os_init_ex(mixstage__oversampler *os, const mixstage__allocator *a, int nch,
                          int factor, int extra_hi) {
+  return mixstage__os_init_design(os, a, nch, factor, extra_hi, MIXSTAGE_OS_FLAT);
+}
+
+int mixstage__os_init_design(mixstage__oversampler *os, const mixstage__allocator *a, int nch,
+                             int factor, int extra_hi, int design) {
   int ns = stages_for(factor);
   memset(os, 0, sizeof *os);
   if (ns < 0 || nch < 1 || nch > MIXSTAGE_OS_MAX_CHANNELS || extra_hi < 0 ||
-      (factor == 1 && extra_hi != 0))
+      (factor == 1 && extra_hi != 0) || design < 0 || design >= MIXSTAGE_OS_DESIGNS)
     return MIXSTAGE_EINVAL;
   os->factor = factor;
   os->nstages = ns;
   os->nch = nch;
+  os->design = design;
   os->extra_hi = extra_hi;
-  os->pad = pad_for(factor, extra_hi);
+  os->pad = pad_for(factor, extra_hi, design);
 
   size_t ntaps = 0, per_ch = (size_t)MIXSTAGE_OS_MAX_FRAMES * (size_t)factor; /* hi */
   if (ns >= 2) per_ch += (size_t)MIXSTAGE_OS_MAX_FRAMES * 2;                   /* mid */
   if (ns >= 3) per_ch += (size_t)MIXSTAGE_OS_MAX_FRAMES * 4;                   /* mid2 */
   per_ch += (size_t)factor;                                                   /* pad line */
   for (int s = 0; s < ns; s++) {
-    size_t K = (size_t)hb_design[s].half;
+    size_t K = (size_t)hb_design[design][s].half;
     ntaps += K;
     per_ch += 2 * K + 2 * K + K; /* up_hist, dn_even, dn_odd */
   }
   os->block = mixstage__calloc(a, per_ch * (size_t)nch, sizeof(float));
-  os->taps = ns > 0 ? mixstage__calloc(a, ntaps, sizeof(double)) : NULL;
+  os->taps = ns > 0 ? mixstage__calloc(a, ntaps, sizeof(float)) : NULL;
   if (!os->block || (ns > 0 && !os->taps)) {
     mixstage__os_fini(os, a);
     return MIXSTAGE_ENOMEM;
@@ -151,13 +174,13 @@ int mixstage__os_init_ex(mixstage__oversampler *os, const mixstage__allocator *a
   }
   os->pad_hist = p;
   p += (size_t)factor * (size_t)nch;
-  double *t = os->taps;
+  float *t = os->taps;
   for (int s = 0; s < ns; s++) {
     mixstage__hb_stage *st = &os->st[s];
-    int K = hb_design[s].half;
+    int K = hb_design[design][s].half;
     st->half = K;
     st->hlen = 2 * K;
-    design_halfband(t, K, hb_design[s].beta);
+    design_halfband(t, K, hb_design[design][s].beta);
     st->g = t;
     t += K;
     st->up_hist = p;
@@ -179,40 +202,44 @@ void mixstage__os_reset(mixstage__oversampler *os) {
     memset(st->dn_odd, 0, sizeof(float) * (size_t)st->half * (size_t)os->nch);
   }
   if (os->pad_hist) memset(os->pad_hist, 0, sizeof(float) * (size_t)os->factor * (size_t)os->nch);
-  os->pad_pos = 0;
 }
 
 /* Largest number of inputs one stage sees per call (stage 3 of 8x: 4 x 32)
- * and the longest history (stage 1: 2K = 68). */
+ * and the longest history (stage 1 of FLAT: 2K = 68).  Windows carry 8
+ * spare slots: outputs are computed 8 at a time. */
 #define HB_MAX_N (MIXSTAGE_OS_MAX_FRAMES * 4)
-#define HB_MAX_H 68
+#define HB_MAX_H (2 * HB_MAX_K)
+#define HB_SPARE 8
 
 /* The symmetric half-band sum for n consecutive outputs,
  *   acc[i] = sum_{m=0}^{K-1} g[m] (p[i+1+m] + p[i-m]),   i = 0 .. n-1,
- * over a linear window p (reads p[1-K] .. p[n4-1+K], n4 = n rounded up to 4).
- * Each output is summed in the same order (m ascending) as a one-at-a-time
- * loop, so the result is bit-identical to it; four outputs are computed side
- * by side (GCC/Clang vector extension; two SSE2 registers). */
-static void hb_sym(const double *g, int K, const double *p, double *acc, int n) {
-#if defined(__GNUC__)
-  typedef double v2d __attribute__((vector_size(2 * sizeof(double))));
-  for (int i = 0; i < n; i += 4) {
-    v2d s0 = {0.0, 0.0}, s1 = {0.0, 0.0};
+ * over a linear window p (reads p[1-K] .. p[n8-1+K], n8 = n rounded up to 8).
+ * Float throughout: the sum of <= 34 products of unit-scale values rounds
+ * at ~1e-7 of full scale (-140 dB), below every stated figure.  Each output
+ * is summed in the same order (m ascending) in the vector and the scalar
+ * form, so both give the same bits and no output depends on its position in
+ * the block.  Eight outputs side by side (GCC/Clang vector extension: two
+ * SSE registers). */
+static void hb_sym(const float *g, int K, const float *p, float *acc, int n) {
+#if defined(__GNUC__) && !defined(MIXSTAGE_NO_VECTOR)
+  typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+  for (int i = 0; i < n; i += 8) {
+    v4f s0 = {0.0f, 0.0f, 0.0f, 0.0f}, s1 = s0;
     for (int m = 0; m < K; m++) {
-      v2d x0, x1, y0, y1, gm = {g[m], g[m]};
+      v4f x0, x1, y0, y1, gm = {g[m], g[m], g[m], g[m]};
       memcpy(&x0, p + i + 1 + m, sizeof x0);
-      memcpy(&x1, p + i + 3 + m, sizeof x1);
+      memcpy(&x1, p + i + 5 + m, sizeof x1);
       memcpy(&y0, p + i - m, sizeof y0);
-      memcpy(&y1, p + i + 2 - m, sizeof y1);
+      memcpy(&y1, p + i + 4 - m, sizeof y1);
       s0 += gm * (x0 + y0);
       s1 += gm * (x1 + y1);
     }
     memcpy(acc + i, &s0, sizeof s0);
-    memcpy(acc + i + 2, &s1, sizeof s1);
+    memcpy(acc + i + 4, &s1, sizeof s1);
   }
 #else
   for (int i = 0; i < n; i++) {
-    double s = 0.0;
+    float s = 0.0f;
     for (int m = 0; m < K; m++) s += g[m] * (p[i + 1 + m] + p[i - m]);
     acc[i] = s;
   }
@@ -225,18 +252,18 @@ static void hb_sym(const double *g, int K, const double *p, double *acc, int n) 
  *   y[2j+1] = 2 h[c] x[j-K+1] = x[j-K+1]              (the centre tap)
  * hist (2K floats, oldest first) carries the window between calls. */
 static void hb_up(const mixstage__hb_stage *st, float *hist, const float *in, float *out, int n) {
-  const int K = st->half, H = st->hlen, n4 = (n + 3) & ~3;
-  double lin[HB_MAX_H + HB_MAX_N], acc[HB_MAX_N];
-  for (int k = 0; k < H; k++) lin[k] = (double)hist[k];
-  for (int j = 0; j < n; j++) lin[H + j] = (double)in[j];
-  for (int j = n; j < n4; j++) lin[H + j] = 0.0; /* lanes past n: computed, discarded */
-  const double *p = lin + H - K;
+  const int K = st->half, H = st->hlen;
+  float lin[HB_MAX_H + HB_MAX_N + HB_SPARE], acc[HB_MAX_N + HB_SPARE];
+  memcpy(lin, hist, sizeof(float) * (size_t)H);
+  memcpy(lin + H, in, sizeof(float) * (size_t)n);
+  memset(lin + H + n, 0, sizeof(float) * HB_SPARE); /* lanes past n: computed, discarded */
+  const float *p = lin + H - K;
   hb_sym(st->g, K, p, acc, n);
   for (int j = 0; j < n; j++) {
-    out[2 * j] = (float)(2.0 * acc[j]);
-    out[2 * j + 1] = (float)p[j + 1];
+    out[2 * j] = 2.0f * acc[j];
+    out[2 * j + 1] = p[j + 1];
   }
-  for (int k = 0; k < H; k++) hist[k] = (float)lin[n + k];
+  memcpy(hist, lin + n, sizeof(float) * (size_t)H);
 }
 
 /* Decimate by 2: 2n inputs -> n outputs, y[j] = sum_i h[i] v[2j - i]:
@@ -245,20 +272,20 @@ static void hb_up(const mixstage__hb_stage *st, float *hist, const float *in, fl
  * K-sample delay: K previous odd inputs first). */
 static void hb_down(const mixstage__hb_stage *st, float *even, float *odd, const float *in,
                     float *out, int n) {
-  const int K = st->half, H = st->hlen, n4 = (n + 3) & ~3;
-  double lin[HB_MAX_H + HB_MAX_N], acc[HB_MAX_N];
+  const int K = st->half, H = st->hlen;
+  float lin[HB_MAX_H + HB_MAX_N + HB_SPARE], acc[HB_MAX_N + HB_SPARE];
   float olin[HB_MAX_H / 2 + HB_MAX_N];
-  for (int k = 0; k < H; k++) lin[k] = (double)even[k];
-  for (int k = 0; k < K; k++) olin[k] = odd[k];
+  memcpy(lin, even, sizeof(float) * (size_t)H);
+  memcpy(olin, odd, sizeof(float) * (size_t)K);
   for (int j = 0; j < n; j++) {
-    lin[H + j] = (double)in[2 * j];
+    lin[H + j] = in[2 * j];
     olin[K + j] = in[2 * j + 1];
   }
-  for (int j = n; j < n4; j++) lin[H + j] = 0.0;
+  memset(lin + H + n, 0, sizeof(float) * HB_SPARE);
   hb_sym(st->g, K, lin + H - K, acc, n);
-  for (int j = 0; j < n; j++) out[j] = (float)(acc[j] + 0.5 * (double)olin[j]);
-  for (int k = 0; k < H; k++) even[k] = (float)lin[n + k];
-  for (int k = 0; k < K; k++) odd[k] = olin[n + k];
+  for (int j = 0; j < n; j++) out[j] = acc[j] + 0.5f * olin[j];
+  memcpy(even, lin + n, sizeof(float) * (size_t)H);
+  memcpy(odd, olin + n, sizeof(float) * (size_t)K);
 }
 
 void mixstage__os_up(mixstage__oversampler *os, const float *const *in, int nframes) {
@@ -287,18 +314,16 @@ void mixstage__os_down(mixstage__oversampler *os, float *const *out, int nframes
   /* The pad: a delay of whole top-rate samples that rounds the round trip
    * up to whole base frames. */
   if (os->pad > 0) {
-    int pp = os->pad_pos;
+    /* pad_hist holds the last `pad` inputs, oldest first */
+    const int P = os->pad, n = nframes * L;
     for (int c = 0; c < os->nch; c++) {
       float *line = os->pad_hist + (size_t)c * (size_t)L, *x = os->hi[c];
-      pp = os->pad_pos;
-      for (int i = 0; i < nframes * L; i++) {
-        float t = line[pp];
-        line[pp] = x[i];
-        x[i] = t;
-        pp = pp + 1 == os->pad ? 0 : pp + 1;
-      }
+      float tmp[MIXSTAGE_OS_MAX_FRAMES * 8 + 8];
+      memcpy(tmp, line, sizeof(float) * (size_t)P);
+      memcpy(tmp + P, x, sizeof(float) * (size_t)n);
+      memcpy(x, tmp, sizeof(float) * (size_t)n);
+      memcpy(line, tmp + n, sizeof(float) * (size_t)P);
     }
-    os->pad_pos = pp;
   }
   for (int s = ns - 1; s >= 0; s--) {
     mixstage__hb_stage *st = &os->st[s];
