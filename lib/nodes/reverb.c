@@ -458,13 +458,17 @@ static inline void fwht16(double *v) {
 #if MIXSTAGE__LANES_VECTOR
   mixstage__v2d w[REV_LINES / 2];
   for (int k = 0; k < REV_LINES / 2; k++) w[k] = mixstage__v2d_load(v + 2 * k);
-  for (int h = 1; h < REV_LINES / 2; h <<= 1) /* vector strides 1, 2, 4 = h 2, 4, 8 */
-    for (int i = 0; i < REV_LINES / 2; i += h << 1)
-      for (int j = i; j < i + h; j++) {
-        mixstage__v2d a = w[j], b = w[j + h];
-        w[j] = a + b;
-        w[j + h] = a - b;
-      }
+#define REV_BF(a, b)                                                                               \
+  do {                                                                                             \
+    mixstage__v2d t = w[a];                                                                        \
+    w[a] = t + w[b];                                                                               \
+    w[b] = t - w[b];                                                                               \
+  } while (0)
+  /* vector strides 1, 2, 4 = h 2, 4, 8 */
+  REV_BF(0, 1); REV_BF(2, 3); REV_BF(4, 5); REV_BF(6, 7);
+  REV_BF(0, 2); REV_BF(1, 3); REV_BF(4, 6); REV_BF(5, 7);
+  REV_BF(0, 4); REV_BF(1, 5); REV_BF(2, 6); REV_BF(3, 7);
+#undef REV_BF
   const mixstage__v2d q = mixstage__v2d_set1(0.25);
   for (int k = 0; k < REV_LINES / 2; k++) mixstage__v2d_store(v + 2 * k, w[k] * q);
 #else
