@@ -765,7 +765,9 @@ START_TEST(test_lanes_kernel_vs_scalar) {
       for (int i = 0; i < m; i++) gain[i] = rng_uni(&rs, 0.25, 2.0);
       float *io[9];
       for (int l = 0; l < nlanes; l++) io[l] = y[l] + done;
-      mixstage__biquad_lanes_process(sec, nsec, stride, nlanes, io, use_gain ? gain : NULL, m);
+      /* flush at random, fused or separately: a no-op for these signals */
+      int fuse = rng_next(&rs) % 3 == 0;
+      mixstage__biquad_lanes_process(sec, nsec, stride, nlanes, io, use_gain ? gain : NULL, m, fuse);
       for (int l = 0; l < nlanes; l++)
         for (int i = 0; i < m; i++) {
           double v = (double)x[l][done + i];
@@ -962,8 +964,12 @@ START_TEST(test_lanes_silence_reaches_zero) {
     memset(a, 0, sizeof a);
     memset(b, 0, sizeof b);
     if (t == 0) a[0] = b[5] = 1.0f;
-    mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32);
-    mixstage__biquad_lanes_flush(sec, 2, stride);
+    if (t & 32) {
+      mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32, 0);
+      mixstage__biquad_lanes_flush(sec, 2, stride);
+    } else {
+      mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32, 1); /* fused */
+    }
     int all = 1;
     for (int k = 0; k < 2; k++)
       for (int j = 0; j < 2 * stride; j++) all &= sec[k][MIXSTAGE__BQL_S1 * stride + j] == 0.0;
@@ -976,7 +982,7 @@ START_TEST(test_lanes_silence_reaches_zero) {
   /* and stays exactly zero, outputs included */
   memset(a, 0, sizeof a);
   memset(b, 0, sizeof b);
-  mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32);
+  mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32, 0);
   for (int i = 0; i < 32; i++) ck_assert(a[i] == 0.0f && b[i] == 0.0f);
 }
 END_TEST

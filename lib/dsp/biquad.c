@@ -351,6 +351,10 @@ void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride) {
 
 #define BQL_SAVE(j)                                                                                \
   if (ns > j) {                                                                                    \
+    if (flush) {                                                                                   \
+      s1_##j = bql_flush2(s1_##j);                                                                 \
+      s2_##j = bql_flush2(s2_##j);                                                                 \
+    }                                                                                              \
     mixstage__v2d_store(p##j + MIXSTAGE__BQL_S1 * stride, s1_##j);                                 \
     mixstage__v2d_store(p##j + MIXSTAGE__BQL_S2 * stride, s2_##j);                                 \
   }
@@ -361,11 +365,12 @@ void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride) {
  * section j + 1 of frame i - 1 instead of waiting on one recursion.  The
  * first pass reads the float input, the last applies the gain and writes
  * float; passes between go through v.  Inlined with constant flags, so
- * each combination is its own branch-free loop. */
+ * each combination is its own branch-free loop.  flush: the memory is
+ * flushed (mixstage__biquad_lanes_flush) as it is stored. */
 static inline __attribute__((always_inline)) void
 bql_pass(double *const *sec, int k, int l, int stride, const int ns, const int first,
          const int last, const int has_gain, v2d *v, const float *in0, const float *in1,
-         float *out0, float *out1, const double *gain, int m) {
+         float *out0, float *out1, const double *gain, int m, int flush) {
   const v2d zero = {0.0, 0.0};
   BQL_LOAD(0) BQL_LOAD(1) BQL_LOAD(2) BQL_LOAD(3)
   for (int i = 0; i < m; i++) {
@@ -384,10 +389,10 @@ bql_pass(double *const *sec, int k, int l, int stride, const int ns, const int f
 }
 
 #define BQL_PASS(ns, first, last, g)                                                               \
-  bql_pass(sec, k, l, stride, ns, first, last, g, v, in0, in1, out0, out1, gn, m)
+  bql_pass(sec, k, l, stride, ns, first, last, g, v, in0, in1, out0, out1, gn, m, fl)
 
 void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, int nlanes,
-                                    float *const *buf, const double *gain, int n) {
+                                    float *const *buf, const double *gain, int n, int flush) {
   static const float silence[BQL_CHUNK];
   float scratch[BQL_CHUNK]; /* the output of a padding lane */
   v2d v[BQL_CHUNK];
@@ -395,6 +400,7 @@ void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, in
   for (int done = 0; done < n; done += BQL_CHUNK) {
     const int m = n - done < BQL_CHUNK ? n - done : BQL_CHUNK;
     const double *gn = gain ? gain + done : NULL;
+    const int fl = flush && done + m == n; /* after the last chunk */
     for (int l = 0; l < nlanes; l += MIXSTAGE__LANE_W) {
       const int pair = l + 1 < nlanes;
       float *out0 = buf[l] + done, *out1 = pair ? buf[l + 1] + done : scratch;
@@ -443,7 +449,7 @@ void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride) {
 
 /* Scalar: lane by lane, the same operations in the same order. */
 void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, int nlanes,
-                                    float *const *buf, const double *gain, int n) {
+                                    float *const *buf, const double *gain, int n, int flush) {
   for (int l = 0; l < nlanes; l++) {
     float *x = buf[l];
     for (int i = 0; i < n; i++) {
@@ -462,5 +468,6 @@ void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, in
       x[i] = (float)v;
     }
   }
+  if (flush) mixstage__biquad_lanes_flush(sec, nsec, stride);
 }
 #endif

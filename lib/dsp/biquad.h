@@ -214,9 +214,11 @@ void mixstage__biquad_lanes_clear(double *sec, int stride);
  * double between sections and is rounded to float once, after multiplying
  * by gain[i] when gain is not NULL (frame i's gain, shared by the lanes).
  * Sample-sequential: any split of n gives the same bits.  nsec may be 0
- * (gain only).  No allocation; stack use ~1 KB. */
+ * (gain only).  flush != 0: then mixstage__biquad_lanes_flush, fused (the
+ * memory is flushed as the kernel stores it).  No allocation; stack use
+ * ~1.5 KB. */
 void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, int nlanes,
-                                    float *const *buf, const double *gain, int n);
+                                    float *const *buf, const double *gain, int n, int flush);
 
 /* Flushes state below MIXSTAGE__BQL_FLUSH in magnitude to exact zero.
  * Call it at fixed points of the signal's timeline (the node does every 32

@@ -398,7 +398,7 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
     for (int c = 0; c < nch; c++)
       for (int t = 0; t < n; t++) w[c][t] = buf[c][t] + fb[t] * r[c][t];
   }
-  mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, n);
+  mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, n, 0);
   const int n1 = len - st->wp < n ? len - st->wp : n;
   for (int c = 0; c < nlines; c++) {
     float *b = st->line[c].buf;

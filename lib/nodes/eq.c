@@ -277,10 +277,9 @@ static void eq_process(void *s, float *const *buf, int nch, int nframes, const f
       }
       float *cb[MIXSTAGE_MAX_CHANNELS];
       for (int c = 0; c < nch; c++) cb[c] = buf[c] + done;
-      mixstage__biquad_lanes_process(st->act, nact, st->stride, nch, cb, gain, n);
-      if (n == to_flush) mixstage__biquad_lanes_flush(st->act, nact, st->stride);
+      mixstage__biquad_lanes_process(st->act, nact, st->stride, nch, cb, gain, n, n == to_flush);
     }
-    st->phase = (st->phase + n) % MIXSTAGE_CONTROL_FRAMES;
+    st->phase = n == to_flush ? 0 : st->phase + n;
     done += n;
   }
   /* A flat section that has rung out to zero leaves the list (exact). */
