@@ -987,6 +987,93 @@ START_TEST(test_lanes_silence_reaches_zero) {
 }
 END_TEST
 
+/* The tilt_eq node (which runs on the same lane kernel) against the scalar
+ * reference: 1, 2 and 6 channels, its three sections designed as the node
+ * documents (a first-order high shelf of `tilt` dB scaled by -tilt/2 dB, and
+ * the cookbook shelves), all settings and the output level moved once off
+ * the grid, the output ramped across the cell after each update.  Same
+ * tolerance and reason as test_lanes_kernel_vs_scalar. */
+static void tilt_design(ref_sec *r, const double *p, double fs) {
+  mixstage__biquad c[3];
+  mixstage__biquad_highshelf1(&c[0], p[1], p[0], fs);
+  double k = mixstage__db_to_gain(-0.5 * p[0]);
+  c[0].b0 *= k;
+  c[0].b1 *= k;
+  c[0].b2 *= k;
+  mixstage__biquad_lowshelf(&c[1], p[3], MIXSTAGE__Q_BUTTERWORTH, p[2], fs);
+  mixstage__biquad_highshelf(&c[2], p[5], MIXSTAGE__Q_BUTTERWORTH, p[4], fs);
+  for (int j = 0; j < 3; j++) ref_set(&r[j], &c[j]);
+}
+
+START_TEST(test_tilt_vs_scalar) {
+  static const char *const names[7] = {"tilt",           "tilt_freq",       "low_shelf_gain",
+                                       "low_shelf_freq", "high_shelf_gain", "high_shelf_freq",
+                                       "output"};
+  static const double pv[2][7] = {{2.5, 800.0, -4.0, 90.0, 3.0, 9000.0, -2.0},
+                                  {-4.0, 1500.0, 6.0, 250.0, -5.0, 5000.0, 3.0}};
+  static const int chans[] = {1, 2, 6};
+  const int nch = chans[_i], n = 8000, move = 3000 + 17, upd[2] = {0, (move + 31) / 32 * 32};
+  const double fs = 48000.0;
+  int err = -99;
+  mixstage__node_host *h = mixstage__host_create("tilt_eq", nch, fs, 120.0, &err);
+  ck_assert_int_eq(err, MIXSTAGE_OK);
+  float *x[6], *y[6], *io[6];
+  for (int c = 0; c < nch; c++) {
+    x[c] = malloc(sizeof(float) * n);
+    y[c] = malloc(sizeof(float) * n);
+    tu_noise(x[c], n, 0.3, 40u + (uint32_t)c);
+    memcpy(y[c], x[c], sizeof(float) * n);
+  }
+  uint32_t rs = 77u + (uint32_t)_i;
+  for (int j = 0; j < 2; j++) {
+    for (int q = 0; q < 7; q++) ck_assert_int_eq(mixstage__host_set(h, names[q], pv[j][q]), 0);
+    int from = j ? move : 0, to = j ? n : move;
+    for (int done = from; done < to;) {
+      int m = 1 + (int)(rng_next(&rs) % 300);
+      if (m > to - done) m = to - done;
+      for (int c = 0; c < nch; c++) io[c] = y[c] + done;
+      mixstage__host_process(h, io, m, NULL, 0);
+      done += m;
+    }
+  }
+  mixstage__host_destroy(h);
+  ref_sec ref[6][3];
+  memset(ref, 0, sizeof ref);
+  double gp = 1.0, gt = 1.0;
+  int since = 32, u = 0, bad = 0;
+  for (int i = 0; i < n; i++) {
+    if (u < 2 && i == upd[u]) {
+      for (int c = 0; c < nch; c++) {
+        ref_sec t[3];
+        tilt_design(t, pv[u], fs);
+        for (int k = 0; k < 3; k++) {
+          t[k].s1 = ref[c][k].s1;
+          t[k].s2 = ref[c][k].s2;
+          ref[c][k] = t[k];
+        }
+      }
+      gp = since >= 32 ? gt : gp + (gt - gp) * (double)since / 32.0;
+      gt = mixstage__db_to_gain(pv[u][6]);
+      since = 0;
+      u++;
+    }
+    int pos = since + 1;
+    double g = pos >= 32 ? gt : gp + (gt - gp) * (double)pos / 32.0;
+    for (int c = 0; c < nch; c++) {
+      double v = (double)x[c][i];
+      for (int k = 0; k < 3; k++) v = ref_tick(&ref[c][k], v);
+      bad += !within_one_ulp(y[c][i], (double)(float)(g * v));
+    }
+    if (since < 32) since++;
+  }
+  ck_assert_msg(bad == 0, "%d channels: %d samples beyond one float ulp", nch, bad);
+  for (int c = 0; c < nch; c++) {
+    free(x[c]);
+    free(y[c]);
+  }
+}
+END_TEST
+
 /* ---- parameter table --------------------------------------------------------- */
 
 START_TEST(test_param_table) {
@@ -1042,6 +1129,7 @@ static Suite *eq_suite(void) {
   tcase_add_test(node, test_output_ramp);
   tcase_add_loop_test(node, test_extreme_settings_stable, 0, 6);
   tcase_add_loop_test(node, test_node_vs_scalar, 0, 3);
+  tcase_add_loop_test(node, test_tilt_vs_scalar, 0, 3);
   suite_add_tcase(s, node);
   return s;
 }
