@@ -262,8 +262,10 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   st->nch = env->channels;
   const double ms = st->fs / 1000.0;
 
+  /* + one control cell: a block's input is written before its taps read */
   int pre_n = pow2_at_least(
-      (int)ceil((REV_PREDELAY_MAX_MS + REV_ER_MIN_MS + REV_ER_SPAN_MS + 1.0) * ms) + 2);
+      (int)ceil((REV_PREDELAY_MAX_MS + REV_ER_MIN_MS + REV_ER_SPAN_MS + 1.0) * ms) + 2 +
+      MIXSTAGE_CONTROL_FRAMES);
   int ap_total = 0;
   for (int k = 0; k < REV_AP; k++) {
     st->ap_len[k] = (int)lround(rev_ap_ms[k] * ms);
@@ -513,6 +515,38 @@ static inline void absorb16(reverb_state *st, double *z) {
 #endif
 }
 
+/* e[0 .. n-1] += g p[0 .. n-1], four frames per vector. */
+static inline void tap_add(float *e, float g, const float *p, int n) {
+  int t = 0;
+#if MIXSTAGE__LANES_VECTOR
+  typedef float v4f __attribute__((vector_size(16)));
+  const v4f gv = {g, g, g, g};
+  for (; t + 4 <= n; t += 4) {
+    v4f a, b;
+    memcpy(&a, e + t, sizeof a);
+    memcpy(&b, p + t, sizeof b);
+    a += gv * b;
+    memcpy(e + t, &a, sizeof a);
+  }
+#endif
+  for (; t < n; t++) e[t] += g * p[t];
+}
+
+/* Early reflections of channel c for the n frames whose input starts at
+ * pre-line position wp0 (already written): tap by tap over the block, each
+ * tap a contiguous run of the line split at its end.  Each frame's sum
+ * runs over the taps in order, as a per-frame loop would. */
+static void early_taps(const reverb_state *st, int c, int wp0, int n, float *e) {
+  const int size = st->pre_mask + 1;
+  for (int t = 0; t < n; t++) e[t] = 0.0f;
+  for (int j = 0; j < REV_ER_TAPS; j++) {
+    int start = (wp0 - st->predelay - st->er_pos[c][j]) & st->pre_mask;
+    int n1 = size - start < n ? size - start : n;
+    tap_add(e, st->er_gain[c][j], st->pre + start, n1);
+    tap_add(e + n1, st->er_gain[c][j], st->pre, n - n1);
+  }
+}
+
 static void reverb_process(void *s, float *const *buf, int nch, int nframes,
                            const float *const *key, int key_nch) {
   (void)key;
@@ -523,97 +557,101 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
   double z[REV_LINES];
   float wet[MIXSTAGE_MAX_CHANNELS];
 
-  for (int t = 0; t < nframes; t++) {
-    int k = st->cell_pos + t + 1;
-    float g_dry = ramp_at(&st->dry, k), g_e = ramp_at(&st->early, k);
-    float g_l = ramp_at(&st->late, k), w = ramp_at(&st->width, k);
-
-    float x = 0.0f;
-    for (int c = 0; c < nch; c++) x += buf[c][t];
-    x *= inv_nch;
-
-    /* Pre-delay line, also the early-reflection tap line. */
-    st->pre[st->pre_wp] = x;
-    int base = st->pre_wp - st->predelay;
-    float xd = st->pre[base & pmask];
-    for (int c = 0; c < nch; c++) {
-      float e = 0.0f;
-      for (int j = 0; j < REV_ER_TAPS; j++)
-        e += st->er_gain[c][j] * st->pre[(base - st->er_pos[c][j]) & pmask];
-      wet[c] = g_e * e;
+  float er[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  for (int t0 = 0, t = 0; t0 < nframes; t0 += MIXSTAGE_CONTROL_FRAMES) {
+    const int nb = nframes - t0 < MIXSTAGE_CONTROL_FRAMES ? nframes - t0 : MIXSTAGE_CONTROL_FRAMES;
+    /* Pre-delay line, also the early-reflection tap line: the block's mono
+     * input first, then the taps over the block (every tap reads at least
+     * one frame back, and the line has a cell of slack, so this reads what a
+     * frame-by-frame loop would). */
+    const int wp0 = st->pre_wp;
+    for (int i = 0; i < nb; i++) {
+      float x = 0.0f;
+      for (int c = 0; c < nch; c++) x += buf[c][t0 + i];
+      st->pre[(wp0 + i) & pmask] = x * inv_nch;
     }
-    st->pre_wp = (st->pre_wp + 1) & pmask;
+    for (int c = 0; c < nch; c++) early_taps(st, c, wp0, nb, er[c]);
+    st->pre_wp = (wp0 + nb) & pmask;
 
-    /* Input diffusion: Schroeder all-passes
-     * w[n] = x[n] + g w[n-M],  y[n] = w[n-M] - g w[n]. */
-    float v = xd;
-    for (int a = 0; a < REV_AP; a++) {
-      float *b = st->ap[a];
-      int pos = st->ap_pos[a];
-      float old = b[pos], g = st->ap_g[a];
-      float wn = flush(v + g * old);
-      b[pos] = wn;
-      v = old - g * wn;
-      if (++pos == st->ap_len[a]) pos = 0;
-      st->ap_pos[a] = pos;
-    }
+    for (int i = 0; i < nb; i++, t++) {
+      int k = st->cell_pos + t + 1;
+      float g_dry = ramp_at(&st->dry, k), g_e = ramp_at(&st->early, k);
+      float g_l = ramp_at(&st->late, k), w = ramp_at(&st->width, k);
 
-    /* FDN: read each line, absorb (Jot), tap. */
-    for (int i = 0; i < REV_LINES; i++)
-      z[i] = st->line[i][(st->line_wp - st->len[i]) & lmask] * st->gmid[i];
-    absorb16(st, z);
-    if (++st->phase == MIXSTAGE_CONTROL_FRAMES) {
-      st->phase = 0;
-      for (int i = 0; i < REV_LINES; i++) {
-        if (fabs(st->lo_s[i]) < MIXSTAGE__BQL_FLUSH) st->lo_s[i] = 0.0;
-        if (fabs(st->hi_s[i]) < MIXSTAGE__BQL_FLUSH) st->hi_s[i] = 0.0;
+      float xd = st->pre[(wp0 + i - st->predelay) & pmask];
+      for (int c = 0; c < nch; c++) wet[c] = g_e * er[c][i];
+
+      /* Input diffusion: Schroeder all-passes
+       * w[n] = x[n] + g w[n-M],  y[n] = w[n-M] - g w[n]. */
+      float v = xd;
+      for (int a = 0; a < REV_AP; a++) {
+        float *b = st->ap[a];
+        int pos = st->ap_pos[a];
+        float old = b[pos], g = st->ap_g[a];
+        float wn = flush(v + g * old);
+        b[pos] = wn;
+        v = old - g * wn;
+        if (++pos == st->ap_len[a]) pos = 0;
+        st->ap_pos[a] = pos;
       }
-    }
-    /* Late taps: each channel's sum over the lines in line order, two
-     * channels per vector. */
-#if MIXSTAGE__LANES_VECTOR
-    for (int c = 0; c < nch; c += 2) {
-      mixstage__v2d l = {0.0, 0.0};
-      for (int i = 0; i < REV_LINES; i++)
-        l += mixstage__v2d_load(&st->tap[i][c]) * mixstage__v2d_set1(z[i]);
-      wet[c] += g_l * (float)l[0];
-      if (c + 1 < nch) wet[c + 1] += g_l * (float)l[1];
-    }
-#else
-    for (int c = 0; c < nch; c++) {
-      double l = 0.0;
-      for (int i = 0; i < REV_LINES; i++) l += st->tap[i][c] * z[i];
-      wet[c] += g_l * (float)l;
-    }
-#endif
-    /* Time-varying part of the feedback matrix: rotations of the pairs
-     * (k, k + 8); the phasors advance once per sample. */
-    for (int j = 0; j < REV_LINES / 2; j++) { /* independent: the compiler pairs them */
-      double c0 = st->rot_c[j], s0 = st->rot_s[j];
-      double a = z[j], b = z[j + REV_LINES / 2];
-      z[j] = c0 * a - s0 * b;
-      z[j + REV_LINES / 2] = s0 * a + c0 * b;
-      double cn = c0 * st->rot_cw[j] - s0 * st->rot_sw[j];
-      double sn = s0 * st->rot_cw[j] + c0 * st->rot_sw[j];
-      /* One Newton step keeps |phasor| = 1 (an orthogonal rotation) to
-       * double precision for hours. */
-      double r = 1.5 - 0.5 * (cn * cn + sn * sn);
-      st->rot_c[j] = cn * r;
-      st->rot_s[j] = sn * r;
-    }
-    fwht16(z);
-    for (int i = 0; i < REV_LINES; i++)
-      st->line[i][st->line_wp] = flush((float)(z[i] + st->in_gain[i] * v));
-    st->line_wp = (st->line_wp + 1) & lmask;
 
-    /* Width around the channel mean (mid/side for stereo). */
-    if (nch > 1) {
-      float mid = 0.0f;
-      for (int c = 0; c < nch; c++) mid += wet[c];
-      mid *= inv_nch;
-      for (int c = 0; c < nch; c++) wet[c] = mid + w * (wet[c] - mid);
+      /* FDN: read each line, absorb (Jot), tap. */
+      for (int i = 0; i < REV_LINES; i++)
+        z[i] = st->line[i][(st->line_wp - st->len[i]) & lmask] * st->gmid[i];
+      absorb16(st, z);
+      if (++st->phase == MIXSTAGE_CONTROL_FRAMES) {
+        st->phase = 0;
+        for (int i = 0; i < REV_LINES; i++) {
+          if (fabs(st->lo_s[i]) < MIXSTAGE__BQL_FLUSH) st->lo_s[i] = 0.0;
+          if (fabs(st->hi_s[i]) < MIXSTAGE__BQL_FLUSH) st->hi_s[i] = 0.0;
+        }
+      }
+      /* Late taps: each channel's sum over the lines in line order, two
+       * channels per vector. */
+  #if MIXSTAGE__LANES_VECTOR
+      for (int c = 0; c < nch; c += 2) {
+        mixstage__v2d l = {0.0, 0.0};
+        for (int i = 0; i < REV_LINES; i++)
+          l += mixstage__v2d_load(&st->tap[i][c]) * mixstage__v2d_set1(z[i]);
+        wet[c] += g_l * (float)l[0];
+        if (c + 1 < nch) wet[c + 1] += g_l * (float)l[1];
+      }
+  #else
+      for (int c = 0; c < nch; c++) {
+        double l = 0.0;
+        for (int i = 0; i < REV_LINES; i++) l += st->tap[i][c] * z[i];
+        wet[c] += g_l * (float)l;
+      }
+  #endif
+      /* Time-varying part of the feedback matrix: rotations of the pairs
+       * (k, k + 8); the phasors advance once per sample. */
+      for (int j = 0; j < REV_LINES / 2; j++) { /* independent: the compiler pairs them */
+        double c0 = st->rot_c[j], s0 = st->rot_s[j];
+        double a = z[j], b = z[j + REV_LINES / 2];
+        z[j] = c0 * a - s0 * b;
+        z[j + REV_LINES / 2] = s0 * a + c0 * b;
+        double cn = c0 * st->rot_cw[j] - s0 * st->rot_sw[j];
+        double sn = s0 * st->rot_cw[j] + c0 * st->rot_sw[j];
+        /* One Newton step keeps |phasor| = 1 (an orthogonal rotation) to
+         * double precision for hours. */
+        double r = 1.5 - 0.5 * (cn * cn + sn * sn);
+        st->rot_c[j] = cn * r;
+        st->rot_s[j] = sn * r;
+      }
+      fwht16(z);
+      for (int i = 0; i < REV_LINES; i++)
+        st->line[i][st->line_wp] = flush((float)(z[i] + st->in_gain[i] * v));
+      st->line_wp = (st->line_wp + 1) & lmask;
+
+      /* Width around the channel mean (mid/side for stereo). */
+      if (nch > 1) {
+        float mid = 0.0f;
+        for (int c = 0; c < nch; c++) mid += wet[c];
+        mid *= inv_nch;
+        for (int c = 0; c < nch; c++) wet[c] = mid + w * (wet[c] - mid);
+      }
+      for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + wet[c];
     }
-    for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + wet[c];
   }
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
