@@ -305,6 +305,9 @@ void mixstage__biquad_lanes_clear(double *sec, int stride) {
 #define BQL_CHUNK 64
 
 #if MIXSTAGE__LANES_VECTOR
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 typedef mixstage__v2d v2d;
 typedef long long v2i __attribute__((vector_size(16)));
 typedef float v2f __attribute__((vector_size(8)));
@@ -373,7 +376,44 @@ bql_pass(double *const *sec, int k, int l, int stride, const int ns, const int f
          float *out0, float *out1, const double *gain, int m, int flush) {
   const v2d zero = {0.0, 0.0};
   BQL_LOAD(0) BQL_LOAD(1) BQL_LOAD(2) BQL_LOAD(3)
-  for (int i = 0; i < m; i++) {
+  int i = 0;
+#ifdef __SSE2__
+  /* Two frames per step where floats are read or written: a 64-bit load
+   * per lane and one unpack give both frames' vectors, and one unpack
+   * gives both lanes' float pairs to store (fewer instructions than
+   * converting lane by lane; the same roundings). */
+  if (first || last) {
+    for (; i + 2 <= m; i += 2) {
+      v2d x, x1;
+      if (first) {
+        __m128 u = _mm_unpacklo_ps(_mm_castpd_ps(_mm_load_sd((const double *)(const void *)(in0 + i))),
+                                   _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(in1 + i))));
+        x = (v2d)_mm_cvtps_pd(u);
+        x1 = (v2d)_mm_cvtps_pd(_mm_movehl_ps(u, u));
+      } else {
+        x = v[i];
+        x1 = v[i + 1];
+      }
+      BQL_TICK(0) BQL_TICK(1) BQL_TICK(2) BQL_TICK(3)
+      v2d y0 = x;
+      x = x1;
+      BQL_TICK(0) BQL_TICK(1) BQL_TICK(2) BQL_TICK(3)
+      if (last) {
+        if (has_gain) {
+          y0 *= mixstage__v2d_set1(gain[i]);
+          x *= mixstage__v2d_set1(gain[i + 1]);
+        }
+        __m128 u = _mm_unpacklo_ps(_mm_cvtpd_ps((__m128d)y0), _mm_cvtpd_ps((__m128d)x));
+        _mm_storel_pi((__m64 *)(void *)(out0 + i), u);
+        _mm_storeh_pi((__m64 *)(void *)(out1 + i), u);
+      } else {
+        v[i] = y0;
+        v[i + 1] = x;
+      }
+    }
+  }
+#endif
+  for (; i < m; i++) {
     v2d x = first ? (v2d){(double)in0[i], (double)in1[i]} : v[i];
     BQL_TICK(0) BQL_TICK(1) BQL_TICK(2) BQL_TICK(3)
     if (last) {
