@@ -658,6 +658,422 @@ START_TEST(test_biquad_process) {
 }
 END_TEST
 
+/* ---- the lane cascade kernel against a plain scalar reference --------------- */
+
+/* Plain double-precision TDF-II, one channel, written here (no flush). */
+typedef struct ref_sec {
+  double b0, b1, b2, a1, a2, s1, s2;
+} ref_sec;
+
+static double ref_tick(ref_sec *r, double x) {
+  double y = r->b0 * x + r->s1;
+  r->s1 = r->b1 * x - r->a1 * y + r->s2;
+  r->s2 = r->b2 * x - r->a2 * y;
+  return y;
+}
+
+static void ref_set(ref_sec *r, const mixstage__biquad *c) {
+  r->b0 = c->b0;
+  r->b1 = c->b1;
+  r->b2 = c->b2;
+  r->a1 = c->a1;
+  r->a2 = c->a2;
+}
+
+static uint32_t rng_next(uint32_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 17;
+  *s ^= *s << 5;
+  return *s;
+}
+
+static double rng_uni(uint32_t *s, double lo, double hi) {
+  return lo + (hi - lo) * (double)(rng_next(s) >> 8) / 16777216.0;
+}
+
+/* A random RBJ section: any of the cookbook types, 20 Hz .. 0.45 fs (log),
+ * Q 0.3 .. 12, gain -24 .. +24 dB. */
+static void random_design(mixstage__biquad *c, uint32_t *rs, double fs) {
+  double f = 20.0 * pow(0.45 * fs / 20.0, rng_uni(rs, 0.0, 1.0));
+  double q = 0.3 * pow(40.0, rng_uni(rs, 0.0, 1.0)), g = rng_uni(rs, -24.0, 24.0);
+  switch (rng_next(rs) % 9) {
+  case 0: mixstage__biquad_highpass(c, f, q, fs); break;
+  case 1: mixstage__biquad_lowpass(c, f, q, fs); break;
+  case 2: mixstage__biquad_lowshelf(c, f, q, g, fs); break;
+  case 3: mixstage__biquad_highshelf(c, f, q, g, fs); break;
+  case 4: mixstage__biquad_peaking(c, f, q, g, fs); break;
+  case 5: mixstage__biquad_notch(c, f, q, fs); break;
+  case 6: mixstage__biquad_allpass(c, f, q, fs); break;
+  case 7: mixstage__biquad_highpass1(c, f, fs); break;
+  default: mixstage__biquad_lowshelf1(c, f, g, fs); break;
+  }
+}
+
+/* Tolerance: one float ulp of the reference (2^-23 relative), plus 1e-30
+ * absolute for exact zeros.  Kernel and reference do the same double
+ * operations in the same order, so on x86-64 (SSE2, no fused multiply-add)
+ * they agree bit for bit; what a compiler may legally change is contracting
+ * a multiply and an add into one fused operation in one of them (arm64),
+ * which moves each double result by at most one double ulp (2^-53).  Through
+ * these cascades (noise gain well below 2^20) the double outputs then differ
+ * by < 2^-33 relative, so the float outputs differ only where the double
+ * lies within that of a float rounding boundary: by one float ulp.  Any real
+ * fault (a lane's coefficients or memory crossed with another's, a missed
+ * coefficient change, a section skipped) is many ulps off. */
+static int within_one_ulp(float got, double ref_f) {
+  return fabs((double)got - ref_f) <= fabs(ref_f) * 0x1p-23 + 1e-30;
+}
+
+/* 1 .. 9 lanes (loop index + 1), each with its own random cascade of 1 .. 9
+ * sections (so 1, 2, 3 and 4-section passes and multi-pass cascades all
+ * run), random output gains per frame on some calls, random call lengths
+ * (1 .. 150 frames, crossing the kernel's 64-frame chunks), coefficients
+ * of random lanes and sections redesigned between calls (mid-block for the
+ * signal: memory carries over), and flushes between calls. */
+START_TEST(test_lanes_kernel_vs_scalar) {
+  const int nlanes = _i + 1, stride = MIXSTAGE__LANE_PAD(nlanes), n = 6000;
+  const double fs = 48000.0;
+  uint32_t rs = 0x1234567u + 77u * (uint32_t)_i;
+  for (int trial = 0; trial < 3; trial++) {
+    const int nsec = 1 + (int)(rng_next(&rs) % 9);
+    double *bank = calloc((size_t)nsec * MIXSTAGE__BQL_ROWS * (size_t)stride, sizeof(double));
+    double *sec[9];
+    ref_sec ref[9][9];
+    memset(ref, 0, sizeof ref);
+    for (int k = 0; k < nsec; k++) {
+      sec[k] = bank + (size_t)k * MIXSTAGE__BQL_ROWS * (size_t)stride;
+      for (int l = 0; l < nlanes; l++) {
+        mixstage__biquad c;
+        random_design(&c, &rs, fs);
+        mixstage__biquad_lanes_set(sec[k], stride, l, &c);
+        ref_set(&ref[l][k], &c);
+      }
+    }
+    float *x[9], *y[9];
+    for (int l = 0; l < nlanes; l++) {
+      x[l] = malloc(sizeof(float) * n);
+      y[l] = malloc(sizeof(float) * n);
+      tu_noise(x[l], n, 0.2 + 0.05 * l, 100u + (uint32_t)(l + 9 * trial));
+      memcpy(y[l], x[l], sizeof(float) * n);
+    }
+    double gain[150];
+    int bad = 0, changes = 0;
+    for (int done = 0; done < n;) {
+      int m = 1 + (int)(rng_next(&rs) % 150);
+      if (m > n - done) m = n - done;
+      int use_gain = rng_next(&rs) % 3 == 0;
+      for (int i = 0; i < m; i++) gain[i] = rng_uni(&rs, 0.25, 2.0);
+      float *io[9];
+      for (int l = 0; l < nlanes; l++) io[l] = y[l] + done;
+      /* flush at random, fused or separately: a no-op for these signals */
+      int fuse = rng_next(&rs) % 3 == 0;
+      mixstage__biquad_lanes_process(sec, nsec, stride, nlanes, io, use_gain ? gain : NULL, m, fuse);
+      for (int l = 0; l < nlanes; l++)
+        for (int i = 0; i < m; i++) {
+          double v = (double)x[l][done + i];
+          for (int k = 0; k < nsec; k++) v = ref_tick(&ref[l][k], v);
+          if (use_gain) v *= gain[i];
+          bad += !within_one_ulp(y[l][done + i], (double)(float)v);
+        }
+      done += m;
+      if (rng_next(&rs) % 2) mixstage__biquad_lanes_flush(sec, nsec, stride);
+      /* a coefficient change at this frame for one random lane and section */
+      int l = (int)(rng_next(&rs) % (uint32_t)nlanes), k = (int)(rng_next(&rs) % (uint32_t)nsec);
+      mixstage__biquad c;
+      random_design(&c, &rs, fs);
+      mixstage__biquad_lanes_set(sec[k], stride, l, &c);
+      ref_set(&ref[l][k], &c);
+      changes++;
+    }
+    ck_assert_msg(bad == 0, "%d lanes, %d sections: %d samples beyond one float ulp", nlanes,
+                  nsec, bad);
+    ck_assert(changes > 20);
+    for (int l = 0; l < nlanes; l++) {
+      ck_assert(memcmp(x[l], y[l], sizeof(float) * n) != 0); /* it filtered */
+      free(x[l]);
+      free(y[l]);
+    }
+    free(bank);
+  }
+}
+END_TEST
+
+/* The eq node (mono, stereo, 6 channels) against the scalar reference: all
+ * eight bands of random types and settings, each channel its own noise,
+ * random host pieces, and band frequency, gain and Q plus the output level
+ * moved twice mid-stream (off the grid; the host applies them at the next
+ * 32-frame boundary, and so does the reference, output ramp included).
+ * Tolerance and its reason as in test_lanes_kernel_vs_scalar. */
+static void design_node_band(const band_cfg *b, double fs, ref_sec *r, int *nsec) {
+  mixstage__biquad sec[2];
+  int t = type_index(b->type), n = 1;
+  if (t == 1 || t == 2) {
+    int order = b->slope + 1;
+    if (order == 2) {
+      if (t == 1) mixstage__biquad_highpass(&sec[0], b->freq, b->q, fs);
+      else mixstage__biquad_lowpass(&sec[0], b->freq, b->q, fs);
+    } else {
+      n = t == 1 ? mixstage__butterworth_highpass(sec, order, b->freq, fs)
+                 : mixstage__butterworth_lowpass(sec, order, b->freq, fs);
+    }
+  } else if (t == 3) mixstage__biquad_lowshelf(&sec[0], b->freq, b->q, b->gain, fs);
+  else if (t == 4) mixstage__biquad_highshelf(&sec[0], b->freq, b->q, b->gain, fs);
+  else if (t == 5) mixstage__biquad_peaking(&sec[0], b->freq, b->q, b->gain, fs);
+  else if (t == 6) mixstage__biquad_notch(&sec[0], b->freq, b->q, fs);
+  else n = 0;
+  for (int j = 0; j < n; j++) ref_set(&r[j], &sec[j]);
+  *nsec = n;
+}
+
+static void random_band(band_cfg *b, uint32_t *rs, int type) {
+  b->type = type_names[type];
+  b->freq = 20.0 * pow(1000.0, rng_uni(rs, 0.0, 1.0));
+  b->gain = (rng_next(rs) % 5 == 0) ? 0.0 : rng_uni(rs, -18.0, 18.0); /* some flat */
+  b->q = 0.3 * pow(30.0, rng_uni(rs, 0.0, 1.0));
+  b->slope = (int)(rng_next(rs) % 4);
+}
+
+START_TEST(test_node_vs_scalar) {
+  static const int chans[] = {1, 2, 6};
+  const int nch = chans[_i], n = 9000;
+  const double fs = 44100.0;
+  const int moves[2] = {3000 + 13, 6000 + 40};
+  uint32_t rs = 0xBEEF01u + (uint32_t)_i;
+  band_cfg band[8];
+  int type[8];
+  for (int b = 0; b < 8; b++) type[b] = 1 + (int)(rng_next(&rs) % 6);
+  for (int b = 0; b < 8; b++) random_band(&band[b], &rs, type[b]);
+  double out_db = rng_uni(&rs, -6.0, 6.0);
+
+  mixstage__node_host *h = make_eq(nch, fs);
+  for (int b = 0; b < 8; b++) set_band(h, b + 1, &band[b]);
+  mixstage__host_set(h, "output", out_db);
+  float *x[6], *y[6];
+  for (int c = 0; c < nch; c++) {
+    x[c] = malloc(sizeof(float) * n);
+    y[c] = malloc(sizeof(float) * n);
+    tu_noise(x[c], n, 0.25, 500u + (uint32_t)c);
+    memcpy(y[c], x[c], sizeof(float) * n);
+  }
+  /* the reference: sections per channel, designed as the node does */
+  ref_sec ref[6][16];
+  int nsec = 0;
+  double g_prev = 1.0, g_target = 1.0;
+  int upd_frame[3] = {0, -1, -1};
+  band_cfg sched[3][8];
+  double sched_db[3];
+  memcpy(sched[0], band, sizeof band);
+  sched_db[0] = out_db;
+
+  int mv = 0;
+  for (int done = 0; done < n;) {
+    if (mv < 2 && done >= moves[mv]) {
+      for (int b = 0; b < 8; b++) {
+        band_cfg nb = band[b];
+        random_band(&nb, &rs, type[b]);
+        nb.slope = band[b].slope; /* type and slope kept: memory carries over */
+        band[b] = nb;
+        set_band(h, b + 1, &band[b]);
+      }
+      out_db = rng_uni(&rs, -6.0, 6.0);
+      mixstage__host_set(h, "output", out_db);
+      mv++;
+      upd_frame[mv] = (done + 31) / 32 * 32;
+      memcpy(sched[mv], band, sizeof band);
+      sched_db[mv] = out_db;
+    }
+    int m = 1 + (int)(rng_next(&rs) % 700);
+    if (m > n - done) m = n - done;
+    float *io[6];
+    for (int c = 0; c < nch; c++) io[c] = y[c] + done;
+    mixstage__host_process(h, io, m, NULL, 0);
+    done += m;
+  }
+  ck_assert_int_eq(mv, 2);
+
+  int bad = 0, u = 0, ramp_pos = 32;
+  for (int i = 0; i < n; i++) {
+    if (u < 3 && upd_frame[u] == i) {
+      /* update(): redesign every band; memory carries over (types fixed) */
+      ref_sec tmp[16];
+      nsec = 0;
+      for (int b = 0; b < 8; b++) {
+        int k;
+        design_node_band(&sched[u][b], fs, &tmp[nsec], &k);
+        nsec += k;
+      }
+      for (int c = 0; c < nch; c++)
+        for (int k = 0; k < nsec; k++) {
+          double s1 = u ? ref[c][k].s1 : 0.0, s2 = u ? ref[c][k].s2 : 0.0;
+          ref[c][k] = tmp[k];
+          ref[c][k].s1 = s1;
+          ref[c][k].s2 = s2;
+        }
+      /* the output ramps over the cell after each update, the first one
+       * from unity (the node starts at 0 dB) */
+      g_prev = g_target;
+      g_target = pow(10.0, sched_db[u] / 20.0);
+      ramp_pos = 0;
+      u++;
+    }
+    int pos = ramp_pos + 1;
+    double gi = pos >= 32 ? g_target
+                          : g_prev + (g_target - g_prev) / 32.0 * (double)pos;
+    if (ramp_pos < 32) ramp_pos++;
+    for (int c = 0; c < nch; c++) {
+      double v = (double)x[c][i];
+      for (int k = 0; k < nsec; k++) v = ref_tick(&ref[c][k], v);
+      bad += !within_one_ulp(y[c][i], (double)(float)(v * gi));
+    }
+  }
+  ck_assert_msg(bad == 0, "%d channels: %d samples beyond one float ulp", nch, bad);
+  for (int c = 0; c < nch; c++) {
+    free(x[c]);
+    free(y[c]);
+  }
+  mixstage__host_destroy(h);
+}
+END_TEST
+
+/* Silence after an impulse ends in exact zeros through the once-per-block
+ * flush (the node flushes every 32 frames): memory and output exactly zero
+ * by the time a resonant low section's envelope r^n has fallen from 10 to
+ * the flush level 1e-200, plus two flush intervals.  Without the flush the
+ * memory would sink 124 decades further, through the double denormals, to
+ * reach zero (or cycle there forever), at ~1.6 times that many frames. */
+START_TEST(test_lanes_silence_reaches_zero) {
+  const double fs = 48000.0;
+  const int stride = 2;
+  double bank[2 * MIXSTAGE__BQL_ROWS * 2] = {0};
+  double *sec[2] = {bank, bank + MIXSTAGE__BQL_ROWS * stride};
+  mixstage__biquad lp, bell;
+  mixstage__biquad_lowpass(&lp, 300.0, 5.0, fs);
+  mixstage__biquad_peaking(&bell, 300.0, 3.0, 12.0, fs);
+  for (int l = 0; l < 2; l++) {
+    mixstage__biquad_lanes_set(sec[0], stride, l, &lp);
+    mixstage__biquad_lanes_set(sec[1], stride, l, &bell);
+  }
+  double r = fmax(sqrt(lp.a2), sqrt(bell.a2)); /* complex poles: radius sqrt(a2) */
+  ck_assert(lp.a1 * lp.a1 < 4.0 * lp.a2 && bell.a1 * bell.a1 < 4.0 * bell.a2);
+  const int64_t bound = (int64_t)(log(1e-200 / 10.0) / log(r)) + 64;
+  float a[32], b[32];
+  float *io[2] = {a, b};
+  int64_t t = 0, zero_at = -1;
+  int finite = 1;
+  for (; t < 2 * bound && zero_at < 0; t += 32) {
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    if (t == 0) a[0] = b[5] = 1.0f;
+    if (t & 32) {
+      mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32, 0);
+      mixstage__biquad_lanes_flush(sec, 2, stride);
+    } else {
+      mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32, 1); /* fused */
+    }
+    int all = 1;
+    for (int k = 0; k < 2; k++)
+      for (int j = 0; j < 2 * stride; j++) all &= sec[k][MIXSTAGE__BQL_S1 * stride + j] == 0.0;
+    for (int i = 0; i < 32; i++) finite &= isfinite(a[i]) && isfinite(b[i]);
+    if (all) zero_at = t + 32;
+  }
+  ck_assert(finite);
+  ck_assert_msg(zero_at > 0 && zero_at <= bound, "zero at frame %lld, bound %lld",
+                (long long)zero_at, (long long)bound);
+  /* and stays exactly zero, outputs included */
+  memset(a, 0, sizeof a);
+  memset(b, 0, sizeof b);
+  mixstage__biquad_lanes_process(sec, 2, stride, 2, io, NULL, 32, 0);
+  for (int i = 0; i < 32; i++) ck_assert(a[i] == 0.0f && b[i] == 0.0f);
+}
+END_TEST
+
+/* The tilt_eq node (which runs on the same lane kernel) against the scalar
+ * reference: 1, 2 and 6 channels, its three sections designed as the node
+ * documents (a first-order high shelf of `tilt` dB scaled by -tilt/2 dB, and
+ * the cookbook shelves), all settings and the output level moved once off
+ * the grid, the output ramped across the cell after each update.  Same
+ * tolerance and reason as test_lanes_kernel_vs_scalar. */
+static void tilt_design(ref_sec *r, const double *p, double fs) {
+  mixstage__biquad c[3];
+  mixstage__biquad_highshelf1(&c[0], p[1], p[0], fs);
+  double k = mixstage__db_to_gain(-0.5 * p[0]);
+  c[0].b0 *= k;
+  c[0].b1 *= k;
+  c[0].b2 *= k;
+  mixstage__biquad_lowshelf(&c[1], p[3], MIXSTAGE__Q_BUTTERWORTH, p[2], fs);
+  mixstage__biquad_highshelf(&c[2], p[5], MIXSTAGE__Q_BUTTERWORTH, p[4], fs);
+  for (int j = 0; j < 3; j++) ref_set(&r[j], &c[j]);
+}
+
+START_TEST(test_tilt_vs_scalar) {
+  static const char *const names[7] = {"tilt",           "tilt_freq",       "low_shelf_gain",
+                                       "low_shelf_freq", "high_shelf_gain", "high_shelf_freq",
+                                       "output"};
+  static const double pv[2][7] = {{2.5, 800.0, -4.0, 90.0, 3.0, 9000.0, -2.0},
+                                  {-4.0, 1500.0, 6.0, 250.0, -5.0, 5000.0, 3.0}};
+  static const int chans[] = {1, 2, 6};
+  const int nch = chans[_i], n = 8000, move = 3000 + 17, upd[2] = {0, (move + 31) / 32 * 32};
+  const double fs = 48000.0;
+  int err = -99;
+  mixstage__node_host *h = mixstage__host_create("tilt_eq", nch, fs, 120.0, &err);
+  ck_assert_int_eq(err, MIXSTAGE_OK);
+  float *x[6], *y[6], *io[6];
+  for (int c = 0; c < nch; c++) {
+    x[c] = malloc(sizeof(float) * n);
+    y[c] = malloc(sizeof(float) * n);
+    tu_noise(x[c], n, 0.3, 40u + (uint32_t)c);
+    memcpy(y[c], x[c], sizeof(float) * n);
+  }
+  uint32_t rs = 77u + (uint32_t)_i;
+  for (int j = 0; j < 2; j++) {
+    for (int q = 0; q < 7; q++) ck_assert_int_eq(mixstage__host_set(h, names[q], pv[j][q]), 0);
+    int from = j ? move : 0, to = j ? n : move;
+    for (int done = from; done < to;) {
+      int m = 1 + (int)(rng_next(&rs) % 300);
+      if (m > to - done) m = to - done;
+      for (int c = 0; c < nch; c++) io[c] = y[c] + done;
+      mixstage__host_process(h, io, m, NULL, 0);
+      done += m;
+    }
+  }
+  mixstage__host_destroy(h);
+  ref_sec ref[6][3];
+  memset(ref, 0, sizeof ref);
+  double gp = 1.0, gt = 1.0;
+  int since = 32, u = 0, bad = 0;
+  for (int i = 0; i < n; i++) {
+    if (u < 2 && i == upd[u]) {
+      for (int c = 0; c < nch; c++) {
+        ref_sec t[3];
+        tilt_design(t, pv[u], fs);
+        for (int k = 0; k < 3; k++) {
+          t[k].s1 = ref[c][k].s1;
+          t[k].s2 = ref[c][k].s2;
+          ref[c][k] = t[k];
+        }
+      }
+      gp = since >= 32 ? gt : gp + (gt - gp) * (double)since / 32.0;
+      gt = mixstage__db_to_gain(pv[u][6]);
+      since = 0;
+      u++;
+    }
+    int pos = since + 1;
+    double g = pos >= 32 ? gt : gp + (gt - gp) * (double)pos / 32.0;
+    for (int c = 0; c < nch; c++) {
+      double v = (double)x[c][i];
+      for (int k = 0; k < 3; k++) v = ref_tick(&ref[c][k], v);
+      bad += !within_one_ulp(y[c][i], (double)(float)(g * v));
+    }
+    if (since < 32) since++;
+  }
+  ck_assert_msg(bad == 0, "%d channels: %d samples beyond one float ulp", nch, bad);
+  for (int c = 0; c < nch; c++) {
+    free(x[c]);
+    free(y[c]);
+  }
+}
+END_TEST
+
 /* ---- parameter table --------------------------------------------------------- */
 
 START_TEST(test_param_table) {
@@ -692,6 +1108,9 @@ static Suite *eq_suite(void) {
   tcase_add_test(api, test_butterworth_q_table);
   tcase_add_test(api, test_biquad_api_analytic);
   tcase_add_test(api, test_biquad_process);
+  tcase_set_timeout(api, 120);
+  tcase_add_loop_test(api, test_lanes_kernel_vs_scalar, 0, 9);
+  tcase_add_test(api, test_lanes_silence_reaches_zero);
   suite_add_tcase(s, api);
 
   TCase *resp = tcase_create("response");
@@ -709,6 +1128,8 @@ static Suite *eq_suite(void) {
   tcase_add_test(node, test_mono_and_six_channels);
   tcase_add_test(node, test_output_ramp);
   tcase_add_loop_test(node, test_extreme_settings_stable, 0, 6);
+  tcase_add_loop_test(node, test_node_vs_scalar, 0, 3);
+  tcase_add_loop_test(node, test_tilt_vs_scalar, 0, 3);
   suite_add_tcase(s, node);
   return s;
 }

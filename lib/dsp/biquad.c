@@ -283,3 +283,231 @@ int64_t mixstage__biquad_cascade_tail(const mixstage__biquad *c, int n, double f
   if (rmax >= 1.0) return (int64_t)(10.0 * fs);
   return (int64_t)ceil(2.0 * log(1e-6) / log(rmax));
 }
+
+/* ---- lane cascades -------------------------------------------------------- */
+
+void mixstage__biquad_lanes_set(double *sec, int stride, int lane, const mixstage__biquad *c) {
+  sec[MIXSTAGE__BQL_B0 * stride + lane] = c->b0;
+  sec[MIXSTAGE__BQL_B1 * stride + lane] = c->b1;
+  sec[MIXSTAGE__BQL_B2 * stride + lane] = c->b2;
+  sec[MIXSTAGE__BQL_A1 * stride + lane] = c->a1;
+  sec[MIXSTAGE__BQL_A2 * stride + lane] = c->a2;
+}
+
+void mixstage__biquad_lanes_clear(double *sec, int stride) {
+  for (int l = 0; l < stride; l++) {
+    sec[MIXSTAGE__BQL_S1 * stride + l] = 0.0;
+    sec[MIXSTAGE__BQL_S2 * stride + l] = 0.0;
+  }
+}
+
+/* Frames per pass: the working signal of one vector of lanes (1 KB). */
+#define BQL_CHUNK 64
+
+#if MIXSTAGE__LANES_VECTOR
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+typedef mixstage__v2d v2d;
+typedef long long v2i __attribute__((vector_size(16)));
+typedef float v2f __attribute__((vector_size(8)));
+
+/* Branch-free: |s| < MIXSTAGE__BQL_FLUSH becomes +0, all else unchanged. */
+static inline v2d bql_flush2(v2d s) {
+  const v2i abs_mask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
+  const v2d lim = {MIXSTAGE__BQL_FLUSH, MIXSTAGE__BQL_FLUSH};
+  v2i tiny = (v2d)((v2i)s & abs_mask) < lim;
+  return (v2d)((v2i)s & ~tiny);
+}
+
+void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride) {
+  for (int k = 0; k < nsec; k++) {
+    double *s = sec[k] + MIXSTAGE__BQL_S1 * stride; /* rows s1, s2 are adjacent */
+    for (int l = 0; l < 2 * stride; l += MIXSTAGE__LANE_W)
+      mixstage__v2d_store(s + l, bql_flush2(mixstage__v2d_load(s + l)));
+  }
+}
+
+/* Section j of a pass: coefficients and memory of the vector at lane l. */
+#define BQL_LOAD(j)                                                                                \
+  double *const p##j = ns > j ? sec[k + j] + l : NULL;                                             \
+  v2d b0_##j = zero, b1_##j = zero, b2_##j = zero, a1_##j = zero, a2_##j = zero;                   \
+  v2d s1_##j = zero, s2_##j = zero;                                                                \
+  if (ns > j) {                                                                                    \
+    b0_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_B0 * stride);                                 \
+    b1_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_B1 * stride);                                 \
+    b2_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_B2 * stride);                                 \
+    a1_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_A1 * stride);                                 \
+    a2_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_A2 * stride);                                 \
+    s1_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_S1 * stride);                                 \
+    s2_##j = mixstage__v2d_load(p##j + MIXSTAGE__BQL_S2 * stride);                                 \
+  }
+
+/* TDF-II, the operations of mixstage__biquad_tick in its order. */
+#define BQL_TICK(j)                                                                                \
+  if (ns > j) {                                                                                    \
+    v2d y = b0_##j * x + s1_##j;                                                                   \
+    s1_##j = b1_##j * x - a1_##j * y + s2_##j;                                                     \
+    s2_##j = b2_##j * x - a2_##j * y;                                                              \
+    x = y;                                                                                         \
+  }
+
+#define BQL_SAVE(j)                                                                                \
+  if (ns > j) {                                                                                    \
+    if (flush) {                                                                                   \
+      s1_##j = bql_flush2(s1_##j);                                                                 \
+      s2_##j = bql_flush2(s2_##j);                                                                 \
+    }                                                                                              \
+    mixstage__v2d_store(p##j + MIXSTAGE__BQL_S1 * stride, s1_##j);                                 \
+    mixstage__v2d_store(p##j + MIXSTAGE__BQL_S2 * stride, s2_##j);                                 \
+  }
+
+/* One pass of ns (0..4) sections over m frames of the vector at lane l,
+ * sample by sample with the sections' memory in registers: the sections'
+ * recursions are independent, so the CPU overlaps section j of frame i with
+ * section j + 1 of frame i - 1 instead of waiting on one recursion.  The
+ * first pass reads the float input, the last applies the gain and writes
+ * float; passes between go through v.  Inlined with constant flags, so
+ * each combination is its own branch-free loop.  flush: the memory is
+ * flushed (mixstage__biquad_lanes_flush) as it is stored. */
+static inline __attribute__((always_inline)) void
+bql_pass(double *const *sec, int k, int l, int stride, const int ns, const int first,
+         const int last, const int has_gain, v2d *v, const float *in0, const float *in1,
+         float *out0, float *out1, const double *gain, int m, int flush) {
+  const v2d zero = {0.0, 0.0};
+  BQL_LOAD(0) BQL_LOAD(1) BQL_LOAD(2) BQL_LOAD(3)
+  int i = 0;
+#ifdef __SSE2__
+  /* Two frames per step where floats are read or written: a 64-bit load
+   * per lane and one unpack give both frames' vectors, and one unpack
+   * gives both lanes' float pairs to store (fewer instructions than
+   * converting lane by lane; the same roundings). */
+  if (first || last) {
+    for (; i + 2 <= m; i += 2) {
+      v2d x, x1;
+      if (first) {
+        __m128 u = _mm_unpacklo_ps(_mm_castpd_ps(_mm_load_sd((const double *)(const void *)(in0 + i))),
+                                   _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(in1 + i))));
+        x = (v2d)_mm_cvtps_pd(u);
+        x1 = (v2d)_mm_cvtps_pd(_mm_movehl_ps(u, u));
+      } else {
+        x = v[i];
+        x1 = v[i + 1];
+      }
+      BQL_TICK(0) BQL_TICK(1) BQL_TICK(2) BQL_TICK(3)
+      v2d y0 = x;
+      x = x1;
+      BQL_TICK(0) BQL_TICK(1) BQL_TICK(2) BQL_TICK(3)
+      if (last) {
+        if (has_gain) {
+          y0 *= mixstage__v2d_set1(gain[i]);
+          x *= mixstage__v2d_set1(gain[i + 1]);
+        }
+        __m128 u = _mm_unpacklo_ps(_mm_cvtpd_ps((__m128d)y0), _mm_cvtpd_ps((__m128d)x));
+        _mm_storel_pi((__m64 *)(void *)(out0 + i), u);
+        _mm_storeh_pi((__m64 *)(void *)(out1 + i), u);
+      } else {
+        v[i] = y0;
+        v[i + 1] = x;
+      }
+    }
+  }
+#endif
+  for (; i < m; i++) {
+    v2d x = first ? (v2d){(double)in0[i], (double)in1[i]} : v[i];
+    BQL_TICK(0) BQL_TICK(1) BQL_TICK(2) BQL_TICK(3)
+    if (last) {
+      if (has_gain) x *= mixstage__v2d_set1(gain[i]);
+      v2f y = __builtin_convertvector(x, v2f);
+      out0[i] = y[0];
+      out1[i] = y[1];
+    } else {
+      v[i] = x;
+    }
+  }
+  BQL_SAVE(0) BQL_SAVE(1) BQL_SAVE(2) BQL_SAVE(3)
+}
+
+#define BQL_PASS(ns, first, last, g)                                                               \
+  bql_pass(sec, k, l, stride, ns, first, last, g, v, in0, in1, out0, out1, gn, m, fl)
+
+void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, int nlanes,
+                                    float *const *buf, const double *gain, int n, int flush) {
+  static const float silence[BQL_CHUNK];
+  float scratch[BQL_CHUNK]; /* the output of a padding lane */
+  v2d v[BQL_CHUNK];
+  const int g = gain != NULL;
+  for (int done = 0; done < n; done += BQL_CHUNK) {
+    const int m = n - done < BQL_CHUNK ? n - done : BQL_CHUNK;
+    const double *gn = gain ? gain + done : NULL;
+    const int fl = flush && done + m == n; /* after the last chunk */
+    for (int l = 0; l < nlanes; l += MIXSTAGE__LANE_W) {
+      const int pair = l + 1 < nlanes;
+      float *out0 = buf[l] + done, *out1 = pair ? buf[l + 1] + done : scratch;
+      const float *in0 = out0, *in1 = pair ? out1 : silence;
+      int k = 0;
+      {
+        if (nsec <= 4) {
+          switch (nsec * 2 + g) {
+          case 0: BQL_PASS(0, 1, 1, 0); break;
+          case 1: BQL_PASS(0, 1, 1, 1); break;
+          case 2: BQL_PASS(1, 1, 1, 0); break;
+          case 3: BQL_PASS(1, 1, 1, 1); break;
+          case 4: BQL_PASS(2, 1, 1, 0); break;
+          case 5: BQL_PASS(2, 1, 1, 1); break;
+          case 6: BQL_PASS(3, 1, 1, 0); break;
+          case 7: BQL_PASS(3, 1, 1, 1); break;
+          case 8: BQL_PASS(4, 1, 1, 0); break;
+          default: BQL_PASS(4, 1, 1, 1); break;
+          }
+          continue;
+        }
+        BQL_PASS(4, 1, 0, 0);
+        for (k = 4; nsec - k > 4; k += 4) BQL_PASS(4, 0, 0, 0);
+        switch ((nsec - k) * 2 + g) {
+        case 2: BQL_PASS(1, 0, 1, 0); break;
+        case 3: BQL_PASS(1, 0, 1, 1); break;
+        case 4: BQL_PASS(2, 0, 1, 0); break;
+        case 5: BQL_PASS(2, 0, 1, 1); break;
+        case 6: BQL_PASS(3, 0, 1, 0); break;
+        case 7: BQL_PASS(3, 0, 1, 1); break;
+        case 8: BQL_PASS(4, 0, 1, 0); break;
+        default: BQL_PASS(4, 0, 1, 1); break;
+        }
+      }
+    }
+  }
+}
+#else
+void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride) {
+  for (int k = 0; k < nsec; k++) {
+    double *s = sec[k] + MIXSTAGE__BQL_S1 * stride; /* rows s1, s2 are adjacent */
+    for (int l = 0; l < 2 * stride; l++)
+      if (fabs(s[l]) < MIXSTAGE__BQL_FLUSH) s[l] = 0.0;
+  }
+}
+
+/* Scalar: lane by lane, the same operations in the same order. */
+void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, int nlanes,
+                                    float *const *buf, const double *gain, int n, int flush) {
+  for (int l = 0; l < nlanes; l++) {
+    float *x = buf[l];
+    for (int i = 0; i < n; i++) {
+      double v = (double)x[i];
+      for (int k = 0; k < nsec; k++) {
+        double *p = sec[k] + l;
+        double y = p[MIXSTAGE__BQL_B0 * stride] * v + p[MIXSTAGE__BQL_S1 * stride];
+        p[MIXSTAGE__BQL_S1 * stride] = p[MIXSTAGE__BQL_B1 * stride] * v -
+                                       p[MIXSTAGE__BQL_A1 * stride] * y +
+                                       p[MIXSTAGE__BQL_S2 * stride];
+        p[MIXSTAGE__BQL_S2 * stride] =
+            p[MIXSTAGE__BQL_B2 * stride] * v - p[MIXSTAGE__BQL_A2 * stride] * y;
+        v = y;
+      }
+      if (gain) v *= gain[i];
+      x[i] = (float)v;
+    }
+  }
+  if (flush) mixstage__biquad_lanes_flush(sec, nsec, stride);
+}
+#endif

@@ -39,6 +39,8 @@
 #define MIXSTAGE_DSP_BIQUAD_H
 #include <stdint.h>
 
+#include "lanes.h"
+
 /* Normalised coefficients (a0 = 1). */
 typedef struct mixstage__biquad {
   double b0, b1, b2, a1, a2;
@@ -168,6 +170,74 @@ static inline void mixstage__biquad_process_cascade(const mixstage__biquad *c, i
     buf[i] = (float)v;
   }
 }
+
+/* ---- Lane cascades ---------------------------------------------------------- */
+/* The same cascade shape run on several independent lanes (the channels of
+ * a node; later the channels of several strips), one vector operation
+ * advancing the same section of MIXSTAGE__LANE_W lanes (lib/dsp/lanes.h).
+ * Each lane has its own coefficients.
+ *
+ * Layout: one section of a lane group is MIXSTAGE__BQL_ROWS rows of
+ * `stride` doubles, stride = MIXSTAGE__LANE_PAD(lanes): row r, lane l at
+ * sec[r * stride + l].  Padding lanes must hold zero coefficients (zeroed
+ * memory does), so they stay silent.
+ *
+ * Double coefficients and double state, as the single-channel path: a
+ * 30 Hz high-pass at 48 kHz has poles 4e-3 from z = 1, where float
+ * coefficients would move the corner and float state adds low-frequency
+ * noise near -100 dBFS; with two doubles per SSE2 vector a stereo channel
+ * pair fills one vector anyway.  Per lane the arithmetic is exactly that of
+ * mixstage__biquad_tick, in the same order, except the per-sample denormal
+ * flush, which is replaced by mixstage__biquad_lanes_flush (see there).
+ */
+enum {
+  MIXSTAGE__BQL_B0,
+  MIXSTAGE__BQL_B1,
+  MIXSTAGE__BQL_B2,
+  MIXSTAGE__BQL_A1,
+  MIXSTAGE__BQL_A2,
+  MIXSTAGE__BQL_S1,
+  MIXSTAGE__BQL_S2,
+  MIXSTAGE__BQL_ROWS
+};
+
+/* State magnitudes below this are flushed to zero by _lanes_flush. */
+#define MIXSTAGE__BQL_FLUSH 1e-200
+
+/* Sets lane `lane`'s coefficients of one section (its memory untouched). */
+void mixstage__biquad_lanes_set(double *sec, int stride, int lane, const mixstage__biquad *c);
+/* Clears the memory of every lane of one section. */
+void mixstage__biquad_lanes_clear(double *sec, int stride);
+
+/* In place over buf[l][0 .. n-1] for lanes l = 0 .. nlanes-1 (nlanes <=
+ * stride) through sections sec[0 .. nsec-1] in series; the signal stays
+ * double between sections and is rounded to float once, after multiplying
+ * by gain[i] when gain is not NULL (frame i's gain, shared by the lanes).
+ * Sample-sequential: any split of n gives the same bits.  nsec may be 0
+ * (gain only).  flush != 0: then mixstage__biquad_lanes_flush, fused (the
+ * memory is flushed as the kernel stores it).  No allocation; stack use
+ * ~1.5 KB. */
+void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, int nlanes,
+                                    float *const *buf, const double *gain, int n, int flush);
+
+/* Flushes state below MIXSTAGE__BQL_FLUSH in magnitude to exact zero.
+ * Call it at fixed points of the signal's timeline (the node does every 32
+ * frames counted from reset, whatever the block split, so renders stay
+ * bit-identical across block sizes).  Why once per block is enough:
+ *  - With silent input a stable section's state decays geometrically; once
+ *    below the threshold it is zeroed, and zero state with zero input stays
+ *    exactly zero.  So silence ends in exact zeros, and the state never
+ *    lingers in (or limit-cycles through) double denormals.
+ *  - Between two flushes (32 frames) a state that starts at >= 1e-200 can
+ *    only reach the double denormal range (< 2.2e-308, 108 decades lower)
+ *    if the section's poles lie within ~4e-4 of the origin; such a section
+ *    takes any value from there to exact zero in a few samples (each step
+ *    shrinks it by more than 1/2, so rounding cannot sustain it).  Denormal
+ *    arithmetic is thus a few operations per decay at most, never a crawl,
+ *    with or without FTZ/DAZ.
+ *  - 1e-200 is 155 decades below the smallest float (1.4e-45): flushing
+ *    changes no float output beyond the sign of a zero. */
+void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride);
 
 /* Frames for a cascade's impulse response to fall 120 dB, from its largest
  * pole radius (factor 2: margin for coincident poles, as in an LR4);

@@ -119,8 +119,11 @@ typedef struct delay_line {
   double cur;  /* read delay in frames, gliding towards target */
   double step; /* glide increment per frame (> 0 while gliding) */
   int target;  /* delay in frames */
-  mixstage__biquad_state hp, lp;
 } delay_line;
+
+/* Feedback filters of every line as lanes (biquad.h): section 0 the
+ * high-pass, 1 the low-pass. */
+#define DLY_STRIDE MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)
 
 typedef struct delay_state {
   double fs, tempo;
@@ -131,6 +134,10 @@ typedef struct delay_state {
   int mode;
   mixstage__biquad hp, lp;
   int hp_on, lp_on;
+  double bank[2][MIXSTAGE__BQL_ROWS * DLY_STRIDE];
+  double *act[2]; /* the sections switched on, in order */
+  int nact;
+  int phase; /* frames since reset, mod MIXSTAGE_CONTROL_FRAMES: flush points */
   double lfo_c, lfo_s, lfo_cw, lfo_sw;
   ramp fb, dry, wet, depth; /* depth in frames */
   int cell_pos;
@@ -180,9 +187,10 @@ static void delay_reset(void *s) {
     delay_line *l = &st->line[c];
     l->cur = l->target;
     l->step = 0.0;
-    mixstage__biquad_reset(&l->hp);
-    mixstage__biquad_reset(&l->lp);
   }
+  mixstage__biquad_lanes_clear(st->bank[0], DLY_STRIDE);
+  mixstage__biquad_lanes_clear(st->bank[1], DLY_STRIDE);
+  st->phase = 0;
   st->lfo_c = 1.0;
   st->lfo_s = 0.0;
   st->fb.prev = st->fb.target;
@@ -246,6 +254,13 @@ static void delay_update(void *s, const double *praw) {
     mixstage__biquad_lowpass(&st->lp, p[P_LPF], MIXSTAGE__Q_BUTTERWORTH, fs);
   else
     mixstage__biquad_identity(&st->lp);
+  for (int c = 0; c < st->nch; c++) {
+    mixstage__biquad_lanes_set(st->bank[0], DLY_STRIDE, c, &st->hp);
+    mixstage__biquad_lanes_set(st->bank[1], DLY_STRIDE, c, &st->lp);
+  }
+  st->nact = 0;
+  if (st->hp_on) st->act[st->nact++] = st->bank[0];
+  if (st->lp_on) st->act[st->nact++] = st->bank[1];
 
   double w = 2.0 * DLY_PI * p[P_MOD_RATE] / fs;
   st->lfo_cw = cos(w);
@@ -301,12 +316,104 @@ static inline float read_line(const delay_state *st, const delay_line *l, double
   return (float)(h0 * l->buf[im1] + h1 * l->buf[i0] + h2 * l->buf[i1] + h3 * l->buf[i2]);
 }
 
-static inline float filt(delay_state *st, delay_line *l, float x) {
+static inline float flush_small(float y) { return (y < DLY_FLUSH && y > -DLY_FLUSH) ? 0.0f : y; }
+
+/* Line c's feedback filters, one sample: the lane kernel's arithmetic. */
+static inline float filt(delay_state *st, int c, float x) {
   double v = x;
-  if (st->hp_on) v = mixstage__biquad_tick(&st->hp, &l->hp, v);
-  if (st->lp_on) v = mixstage__biquad_tick(&st->lp, &l->lp, v);
-  float y = (float)v;
-  return (y < DLY_FLUSH && y > -DLY_FLUSH) ? 0.0f : y;
+  for (int k = 0; k < st->nact; k++) {
+    double *p = st->act[k] + c;
+    double y = p[MIXSTAGE__BQL_B0 * DLY_STRIDE] * v + p[MIXSTAGE__BQL_S1 * DLY_STRIDE];
+    p[MIXSTAGE__BQL_S1 * DLY_STRIDE] = p[MIXSTAGE__BQL_B1 * DLY_STRIDE] * v -
+                                       p[MIXSTAGE__BQL_A1 * DLY_STRIDE] * y +
+                                       p[MIXSTAGE__BQL_S2 * DLY_STRIDE];
+    p[MIXSTAGE__BQL_S2 * DLY_STRIDE] =
+        p[MIXSTAGE__BQL_B2 * DLY_STRIDE] * v - p[MIXSTAGE__BQL_A2 * DLY_STRIDE] * y;
+    v = y;
+  }
+  return flush_small((float)v);
+}
+
+/* Advances the flush timeline by n frames (n never crosses a flush point):
+ * filter memory below MIXSTAGE__BQL_FLUSH is zeroed every
+ * MIXSTAGE_CONTROL_FRAMES frames from reset, whatever the block split. */
+static inline void advance_phase(delay_state *st, int n) {
+  st->phase += n;
+  if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
+    st->phase = 0;
+    mixstage__biquad_lanes_flush(st->act, st->nact, DLY_STRIDE);
+  }
+}
+
+static inline void advance_lfo(delay_state *st) {
+  double cn = st->lfo_c * st->lfo_cw - st->lfo_s * st->lfo_sw;
+  double sn = st->lfo_s * st->lfo_cw + st->lfo_c * st->lfo_sw;
+  double rn = 1.5 - 0.5 * (cn * cn + sn * sn); /* keep |phasor| = 1 */
+  st->lfo_c = cn * rn;
+  st->lfo_s = sn * rn;
+}
+
+/* The common case as block operations: no modulation, no glide, mono or
+ * stereo mode, every delay at least the block (so no read falls in the
+ * block being written), and the block inside one flush interval.  Reads
+ * and writes are split loops at the buffer's end instead of a wrap test
+ * per sample; the filters run as one lane kernel call over the block.
+ * Every sample gets exactly the arithmetic of the per-sample loop.
+ * Returns 0 (nothing done) when the case does not apply. */
+static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
+  if (st->mode == MODE_PINGPONG || st->depth.prev != 0.0f || st->depth.target != 0.0f ||
+      st->phase + n > MIXSTAGE_CONTROL_FRAMES || n > MIXSTAGE_CONTROL_FRAMES)
+    return 0;
+  const int nlines = st->mode == MODE_MONO ? 1 : nch, len = st->len;
+  for (int c = 0; c < nlines; c++)
+    if (st->line[c].step > 0.0 || st->line[c].target < n) return 0;
+
+  float fb[MIXSTAGE_CONTROL_FRAMES], g_dry[MIXSTAGE_CONTROL_FRAMES], g_wet[MIXSTAGE_CONTROL_FRAMES];
+  for (int t = 0; t < n; t++) {
+    int k = st->cell_pos + t + 1;
+    fb[t] = ramp_at(&st->fb, k);
+    g_dry[t] = ramp_at(&st->dry, k);
+    g_wet[t] = ramp_at(&st->wet, k);
+  }
+  float r[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  float w[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  float *wp[MIXSTAGE_MAX_CHANNELS];
+  for (int c = 0; c < nlines; c++) {
+    const float *b = st->line[c].buf;
+    int i0 = st->wp - st->line[c].target;
+    if (i0 < 0) i0 += len;
+    int n1 = len - i0 < n ? len - i0 : n;
+    for (int t = 0; t < n1; t++) r[c][t] = b[i0 + t];
+    for (int t = n1; t < n; t++) r[c][t] = b[t - n1];
+    wp[c] = w[c];
+  }
+  if (st->mode == MODE_MONO) {
+    for (int t = 0; t < n; t++) {
+      float x = 0.0f;
+      for (int c = 0; c < nch; c++) x += buf[c][t];
+      x /= (float)nch;
+      w[0][t] = x + fb[t] * r[0][t];
+    }
+  } else {
+    for (int c = 0; c < nch; c++)
+      for (int t = 0; t < n; t++) w[c][t] = buf[c][t] + fb[t] * r[c][t];
+  }
+  mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, n, 0);
+  const int n1 = len - st->wp < n ? len - st->wp : n;
+  for (int c = 0; c < nlines; c++) {
+    float *b = st->line[c].buf;
+    for (int t = 0; t < n1; t++) b[st->wp + t] = flush_small(w[c][t]);
+    for (int t = n1; t < n; t++) b[t - n1] = flush_small(w[c][t]);
+  }
+  for (int c = 0; c < nch; c++) {
+    const float *rc = r[st->mode == MODE_MONO ? 0 : c];
+    for (int t = 0; t < n; t++) buf[c][t] = g_dry[t] * buf[c][t] + g_wet[t] * rc[t];
+  }
+  st->wp = n1 < n ? n - n1 : st->wp + n;
+  if (st->wp == len) st->wp = 0;
+  for (int t = 0; t < n; t++) advance_lfo(st);
+  advance_phase(st, n);
+  return 1;
 }
 
 static void delay_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
@@ -316,8 +423,14 @@ static void delay_process(void *s, float *const *buf, int nch, int nframes, cons
   delay_state *st = s;
   const double dmax = (double)(st->len - 3);
   float r[MIXSTAGE_MAX_CHANNELS];
+  if (nch > st->nch) nch = st->nch;
   const int nlines = st->mode == MODE_MONO ? 1 : nch;
 
+  if (delay_block(st, buf, nch, nframes)) {
+    st->cell_pos += nframes;
+    if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+    return;
+  }
   for (int t = 0; t < nframes; t++) {
     int k = st->cell_pos + t + 1;
     float fb = ramp_at(&st->fb, k), g_dry = ramp_at(&st->dry, k), g_wet = ramp_at(&st->wet, k);
@@ -345,7 +458,7 @@ static void delay_process(void *s, float *const *buf, int nch, int nframes, cons
       float x = 0.0f;
       for (int c = 0; c < nch; c++) x += buf[c][t];
       x /= (float)nch;
-      st->line[0].buf[st->wp] = filt(st, &st->line[0], x + fb * r[0]);
+      st->line[0].buf[st->wp] = filt(st, 0, x + fb * r[0]);
       for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + g_wet * r[0];
     } else {
       for (int c = 0; c < nch; c++) {
@@ -356,17 +469,13 @@ static void delay_process(void *s, float *const *buf, int nch, int nframes, cons
           w = fb * r[c - 1];
         else
           w = buf[c][t] + fb * r[c];
-        st->line[c].buf[st->wp] = filt(st, &st->line[c], w);
+        st->line[c].buf[st->wp] = filt(st, c, w);
       }
       for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + g_wet * r[c];
     }
     if (++st->wp == st->len) st->wp = 0;
-
-    double cn = st->lfo_c * st->lfo_cw - st->lfo_s * st->lfo_sw;
-    double sn = st->lfo_s * st->lfo_cw + st->lfo_c * st->lfo_sw;
-    double rn = 1.5 - 0.5 * (cn * cn + sn * sn); /* keep |phasor| = 1 */
-    st->lfo_c = cn * rn;
-    st->lfo_s = sn * rn;
+    advance_lfo(st);
+    advance_phase(st, 1);
   }
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;

@@ -74,15 +74,18 @@ static const mixstage_param_info eq_params[P_COUNT] = {
 typedef struct eq_state {
   double fs;
   int nch;
-  mixstage__biquad_state *mem; /* nch * EQ_SLOTS, channel-major */
+  /* Lane bank: EQ_SLOTS sections of MIXSTAGE__BQL_ROWS rows of `stride`
+   * doubles (coefficients and memory, one lane per channel; biquad.h). */
+  double *bank;
+  int stride;
+  int phase; /* frames since reset, mod MIXSTAGE_CONTROL_FRAMES: flush points */
 
   int band_type[EQ_BANDS];  /* type and slope as designed, to detect changes */
   int band_slope[EQ_BANDS];
 
   /* The processing list: active sections in band order. */
   int nact;
-  mixstage__biquad act[EQ_SLOTS];
-  int act_slot[EQ_SLOTS]; /* slot index into a channel's EQ_SLOTS states */
+  double *act[EQ_SLOTS]; /* the slots' sections in the bank */
   /* Designed sections in band order with their slots, flat ones included:
    * the processing list is rebuilt from these when a flat section's memory
    * has rung out to zero. */
@@ -117,12 +120,19 @@ static double section_decay_frames(const mixstage__biquad *c) {
   return 2.0 + log(1e-6) / log(r);
 }
 
+static double *slot_sec(const eq_state *st, int slot) {
+  return st->bank + (size_t)slot * MIXSTAGE__BQL_ROWS * (size_t)st->stride;
+}
+
 static int eq_init(void *s, const mixstage__node_env *env) {
   eq_state *st = s;
   st->fs = env->sample_rate;
   st->nch = env->channels;
-  st->mem = mixstage__calloc(env->alloc, (size_t)env->channels * EQ_SLOTS, sizeof *st->mem);
-  if (!st->mem) return MIXSTAGE_ENOMEM;
+  st->stride = MIXSTAGE__LANE_PAD(env->channels);
+  /* zeroed: padding lanes keep zero coefficients, so they stay silent */
+  st->bank = mixstage__calloc(env->alloc, (size_t)EQ_SLOTS * MIXSTAGE__BQL_ROWS * (size_t)st->stride,
+                              sizeof *st->bank);
+  if (!st->bank) return MIXSTAGE_ENOMEM;
   for (int b = 0; b < EQ_BANDS; b++) st->band_type[b] = T_OFF;
   st->g_prev = st->g_target = 1.0;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
@@ -131,8 +141,8 @@ static int eq_init(void *s, const mixstage__node_env *env) {
 
 static void eq_fini(void *s, const mixstage__node_env *env) {
   eq_state *st = s;
-  mixstage__free(env->alloc, st->mem);
-  st->mem = NULL;
+  mixstage__free(env->alloc, st->bank);
+  st->bank = NULL;
 }
 
 /* b == a with b0 = 1: the section is the identity, exactly (with zero
@@ -142,10 +152,9 @@ static int is_identity(const mixstage__biquad *c) {
 }
 
 static int slot_is_zero(const eq_state *st, int slot) {
-  for (int c = 0; c < st->nch; c++) {
-    const mixstage__biquad_state *m = &st->mem[(size_t)c * EQ_SLOTS + slot];
-    if (m->s1 != 0.0 || m->s2 != 0.0) return 0;
-  }
+  const double *m = slot_sec(st, slot) + MIXSTAGE__BQL_S1 * st->stride; /* rows s1, s2 */
+  for (int l = 0; l < 2 * st->stride; l++)
+    if (m[l] != 0.0) return 0;
   return 1;
 }
 
@@ -158,15 +167,14 @@ static void build_active(eq_state *st) {
       if (slot_is_zero(st, st->des_slot[k])) continue;
       st->pending_flat = 1;
     }
-    st->act[st->nact] = st->des[k];
-    st->act_slot[st->nact] = st->des_slot[k];
-    st->nact++;
+    st->act[st->nact++] = slot_sec(st, st->des_slot[k]);
   }
 }
 
 static void eq_reset(void *s) {
   eq_state *st = s;
-  for (int i = 0; i < st->nch * EQ_SLOTS; i++) mixstage__biquad_reset(&st->mem[i]);
+  for (int k = 0; k < EQ_SLOTS; k++) mixstage__biquad_lanes_clear(slot_sec(st, k), st->stride);
+  st->phase = 0;
   build_active(st); /* flat sections at rest leave the list */
   st->g_prev = st->g_target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
@@ -206,9 +214,8 @@ static void eq_update(void *s, const double *p) {
     int slope = enum_index(bp[BP_SLOPE], 4);
     int is_pass = type == T_HIGHPASS || type == T_LOWPASS;
     if (type != st->band_type[b] || (is_pass && slope != st->band_slope[b])) {
-      for (int c = 0; c < st->nch; c++)
-        for (int j = 0; j < EQ_SEC_PER_BAND; j++)
-          mixstage__biquad_reset(&st->mem[c * EQ_SLOTS + b * EQ_SEC_PER_BAND + j]);
+      for (int j = 0; j < EQ_SEC_PER_BAND; j++)
+        mixstage__biquad_lanes_clear(slot_sec(st, b * EQ_SEC_PER_BAND + j), st->stride);
       st->band_type[b] = type;
       st->band_slope[b] = slope;
     }
@@ -217,6 +224,8 @@ static void eq_update(void *s, const double *p) {
     for (int j = 0; j < n; j++) {
       st->des[st->ndes] = sec[j];
       st->des_slot[st->ndes] = b * EQ_SEC_PER_BAND + j;
+      for (int c = 0; c < st->nch; c++)
+        mixstage__biquad_lanes_set(slot_sec(st, b * EQ_SEC_PER_BAND + j), st->stride, c, &sec[j]);
       st->ndes++;
       tail += section_decay_frames(&sec[j]);
     }
@@ -234,72 +243,11 @@ static void eq_update(void *s, const double *p) {
   st->cell_pos = 0;
 }
 
-/* Stereo: both channels advance through each section together, as the two
- * lanes of one vector (GCC/clang vector extensions: SSE2 on x86-64, NEON on
- * arm64, plain scalar code elsewhere).  Each lane performs exactly the
- * operations of mixstage__biquad_tick in the same order, so every channel
- * gets the same bits as through the per-channel path; the two recursions
- * side by side halve the instructions of the EQ's hottest loop. */
-#if defined(__GNUC__) || defined(__clang__)
-#define EQ_HAVE_V2 1
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-typedef double eq_v2d __attribute__((vector_size(16)));
-typedef long long eq_v2i __attribute__((vector_size(16)));
-
-static void eq_run_stereo(const eq_state *st, mixstage__biquad_state *m0,
-                          mixstage__biquad_state *m1, float *x0, float *x1, int nframes,
-                          int ramp, double g, double g0, double dg) {
-  const int nact = st->nact;
-  eq_v2d b0[EQ_SLOTS], b1[EQ_SLOTS], b2[EQ_SLOTS], a1[EQ_SLOTS], a2[EQ_SLOTS];
-  eq_v2d s1[EQ_SLOTS], s2[EQ_SLOTS];
-  const eq_v2d lo = {1e-280, 1e-280}, nlo = {-1e-280, -1e-280};
-  for (int k = 0; k < nact; k++) {
-    const mixstage__biquad *c = &st->act[k];
-    b0[k] = (eq_v2d){c->b0, c->b0};
-    b1[k] = (eq_v2d){c->b1, c->b1};
-    b2[k] = (eq_v2d){c->b2, c->b2};
-    a1[k] = (eq_v2d){c->a1, c->a1};
-    a2[k] = (eq_v2d){c->a2, c->a2};
-    const int sl = st->act_slot[k];
-    s1[k] = (eq_v2d){m0[sl].s1, m1[sl].s1};
-    s2[k] = (eq_v2d){m0[sl].s2, m1[sl].s2};
-  }
-  for (int i = 0; i < nframes; i++) {
-    eq_v2d v = {(double)x0[i], (double)x1[i]};
-    for (int k = 0; k < nact; k++) {
-      eq_v2d y = b0[k] * v + s1[k];
-      /* flush below 1e-280 to exact (+)zero, as mixstage__biquad_tick */
-#ifdef __SSE2__ /* gcc turns the generic form into scalar cmovs */
-      y = (eq_v2d)_mm_andnot_pd(_mm_and_pd(_mm_cmplt_pd((__m128d)y, (__m128d)lo),
-                                           _mm_cmpgt_pd((__m128d)y, (__m128d)nlo)),
-                                (__m128d)y);
-#else
-      eq_v2i tiny = (y < lo) & (y > nlo);
-      y = (eq_v2d)((eq_v2i)y & ~tiny);
-#endif
-      s1[k] = b1[k] * v - a1[k] * y + s2[k];
-      s2[k] = b2[k] * v - a2[k] * y;
-      v = y;
-    }
-    int pos = st->cell_pos + i + 1;
-    double gi = (!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? g : g0 + dg * (double)pos;
-    x0[i] = (float)(v[0] * gi);
-    x1[i] = (float)(v[1] * gi);
-  }
-  for (int k = 0; k < nact; k++) {
-    const int sl = st->act_slot[k];
-    m0[sl].s1 = s1[k][0];
-    m0[sl].s2 = s2[k][0];
-    m1[sl].s1 = s1[k][1];
-    m1[sl].s2 = s2[k][1];
-  }
-}
-#else
-#define EQ_HAVE_V2 0
-#endif
-
+/* All channels advance through the active sections together as the lanes
+ * of the cascade kernel (biquad.h), the output gain fused into its final
+ * rounding to float.  The state is flushed of magnitudes below 1e-200
+ * every MIXSTAGE_CONTROL_FRAMES frames counted from reset (not at call
+ * boundaries), so the output does not depend on how blocks are split. */
 static void eq_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
                        int key_nch) {
   (void)key;
@@ -311,36 +259,31 @@ static void eq_process(void *s, float *const *buf, int nch, int nframes, const f
   const double dg = (st->g_target - st->g_prev) / (double)MIXSTAGE_CONTROL_FRAMES;
   if (nch > st->nch) nch = st->nch;
 
-  if (nact > 0 || ramp || g != 1.0) {
-    int c = 0;
-#if EQ_HAVE_V2
-    for (; c + 1 < nch; c += 2)
-      eq_run_stereo(st, st->mem + (size_t)c * EQ_SLOTS, st->mem + (size_t)(c + 1) * EQ_SLOTS,
-                    buf[c], buf[c + 1], nframes, ramp, g, g0, dg);
-#endif
-    for (; c < nch; c++) {
-      /* Sample by sample through all sections: each section's recursion is
-       * independent of the others', so the CPU pipelines the sections of
-       * successive samples (measured faster than section-by-section runs,
-       * which are bound by one recursion's latency). */
-      mixstage__biquad_state loc[EQ_SLOTS];
-      mixstage__biquad_state *mem = st->mem + (size_t)c * EQ_SLOTS;
-      for (int k = 0; k < nact; k++) loc[k] = mem[st->act_slot[k]];
-      float *x = buf[c];
-      for (int i = 0; i < nframes; i++) {
-        double v = (double)x[i];
-        for (int k = 0; k < nact; k++) v = mixstage__biquad_tick(&st->act[k], &loc[k], v);
+  for (int done = 0; done < nframes;) {
+    /* At most one control cell per pass (process() gets at most one). */
+    int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - st->phase;
+    if (n > to_flush) n = to_flush;
+    if (nact > 0 || ramp || g != 1.0) {
+      double gbuf[MIXSTAGE_CONTROL_FRAMES];
+      const double *gain = NULL;
+      if (ramp || g != 1.0) {
         /* The ramp value depends only on the position in the control cell,
          * so any split of the block gives the same gain per sample. */
-        int pos = st->cell_pos + i + 1;
-        double gi = (!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? g : g0 + dg * (double)pos;
-        x[i] = (float)(v * gi);
+        for (int i = 0; i < n; i++) {
+          int pos = st->cell_pos + done + i + 1;
+          gbuf[i] = (!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? g : g0 + dg * (double)pos;
+        }
+        gain = gbuf;
       }
-      for (int k = 0; k < nact; k++) mem[st->act_slot[k]] = loc[k];
+      float *cb[MIXSTAGE_MAX_CHANNELS];
+      for (int c = 0; c < nch; c++) cb[c] = buf[c] + done;
+      mixstage__biquad_lanes_process(st->act, nact, st->stride, nch, cb, gain, n, n == to_flush);
     }
-    /* A flat section that has rung out to zero leaves the list (exact). */
-    if (st->pending_flat) build_active(st);
+    st->phase = n == to_flush ? 0 : st->phase + n;
+    done += n;
   }
+  /* A flat section that has rung out to zero leaves the list (exact). */
+  if (st->pending_flat) build_active(st);
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }

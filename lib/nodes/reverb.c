@@ -167,16 +167,23 @@ typedef struct reverb_state {
   float *line[REV_LINES]; /* FDN lines, each line_mask + 1 long */
   int line_mask, line_wp;
   int len[REV_LINES];
+  /* Per line: the mid-band gain and the two first-order shelves (b2 = a2
+   * = 0), structure of arrays so one vector runs two lines.  Their memory
+   * is flushed below MIXSTAGE__BQL_FLUSH every MIXSTAGE_CONTROL_FRAMES
+   * frames counted from reset (biquad.h says why that is enough). */
   double gmid[REV_LINES];
-  mixstage__biquad lo[REV_LINES], hi[REV_LINES];
-  mixstage__biquad_state lo_s[REV_LINES], hi_s[REV_LINES];
+  double lo_b0[REV_LINES], lo_b1[REV_LINES], lo_a1[REV_LINES], lo_s[REV_LINES];
+  double hi_b0[REV_LINES], hi_b1[REV_LINES], hi_a1[REV_LINES], hi_s[REV_LINES];
+  int phase;
 
   /* Givens rotation of lines (k, k + 8): angle phasor and its per-sample
    * increment. */
   double rot_c[REV_LINES / 2], rot_s[REV_LINES / 2];
   double rot_cw[REV_LINES / 2], rot_sw[REV_LINES / 2];
 
-  float out_sign[MIXSTAGE_MAX_CHANNELS][REV_LINES];
+  /* Late taps, line-major: tap[i][c] is line i's sign and gain in output
+   * channel c (channels padded to whole vectors). */
+  double tap[REV_LINES][MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)];
   float in_gain[REV_LINES];
 
   int predelay; /* frames */
@@ -255,8 +262,10 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   st->nch = env->channels;
   const double ms = st->fs / 1000.0;
 
+  /* + one control cell: a block's input is written before its taps read */
   int pre_n = pow2_at_least(
-      (int)ceil((REV_PREDELAY_MAX_MS + REV_ER_MIN_MS + REV_ER_SPAN_MS + 1.0) * ms) + 2);
+      (int)ceil((REV_PREDELAY_MAX_MS + REV_ER_MIN_MS + REV_ER_SPAN_MS + 1.0) * ms) + 2 +
+      MIXSTAGE_CONTROL_FRAMES);
   int ap_total = 0;
   for (int k = 0; k < REV_AP; k++) {
     st->ap_len[k] = (int)lround(rev_ap_ms[k] * ms);
@@ -293,7 +302,7 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   }
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
     for (int i = 0; i < REV_LINES; i++)
-      st->out_sign[c][i] = 0.25f * REV_LATE_GAIN * hadamard_sign(c, i) * dsign[i];
+      st->tap[i][c] = 0.25f * REV_LATE_GAIN * hadamard_sign(c, i) * dsign[i];
 
   for (int k = 0; k < REV_LINES / 2; k++) st->rot_cw[k] = 1.0;
   st->size = -1.0;
@@ -315,9 +324,10 @@ static void reverb_reset(void *s) {
   st->pre_wp = 0;
   st->line_wp = 0;
   for (int k = 0; k < REV_AP; k++) st->ap_pos[k] = 0;
+  st->phase = 0;
   for (int i = 0; i < REV_LINES; i++) {
-    mixstage__biquad_reset(&st->lo_s[i]);
-    mixstage__biquad_reset(&st->hi_s[i]);
+    st->lo_s[i] = 0.0;
+    st->hi_s[i] = 0.0;
   }
   /* Start angles on the golden angle so no two rotations move together. */
   for (int k = 0; k < REV_LINES / 2; k++) {
@@ -383,9 +393,15 @@ static void reverb_update(void *s, const double *praw) {
     /* Jot: -60 dB per RT60 seconds, i.e. -60 L/(RT60 fs) dB per pass. */
     double a_db = -60.0 * st->len[i] / (rt * fs);
     st->gmid[i] = pow(10.0, a_db / 20.0);
-    mixstage__biquad_highshelf1(&st->hi[i], p[P_DAMP_HIGH], a_db * (1.0 / REV_HIGH_RATIO - 1.0),
-                                fs);
-    mixstage__biquad_lowshelf1(&st->lo[i], p[P_DAMP_LOW], a_db * (1.0 / REV_LOW_RATIO - 1.0), fs);
+    mixstage__biquad hi, lo;
+    mixstage__biquad_highshelf1(&hi, p[P_DAMP_HIGH], a_db * (1.0 / REV_HIGH_RATIO - 1.0), fs);
+    mixstage__biquad_lowshelf1(&lo, p[P_DAMP_LOW], a_db * (1.0 / REV_LOW_RATIO - 1.0), fs);
+    st->hi_b0[i] = hi.b0;
+    st->hi_b1[i] = hi.b1;
+    st->hi_a1[i] = hi.a1;
+    st->lo_b0[i] = lo.b0;
+    st->lo_b1[i] = lo.b1;
+    st->lo_a1[i] = lo.a1;
   }
   double diff = p[P_DIFFUSION] / 100.0;
   for (int k = 0; k < REV_AP; k++) st->ap_g[k] = (float)(rev_ap_coef[k] * diff);
@@ -433,9 +449,32 @@ static void reverb_update(void *s, const double *praw) {
 static inline float flush(float x) { return (x < REV_FLUSH && x > -REV_FLUSH) ? 0.0f : x; }
 
 /* In-place fast Walsh-Hadamard transform of 16 values, scaled by 1/4 so the
- * matrix is orthogonal (lossless). */
+ * matrix is orthogonal (lossless).  Stage order h = 1, 2, 4, 8 and each
+ * butterfly as in the textbook loop; the stages h >= 2 pair whole vectors. */
 static inline void fwht16(double *v) {
-  for (int h = 1; h < REV_LINES; h <<= 1)
+  for (int j = 0; j < REV_LINES; j += 2) {
+    double a = v[j], b = v[j + 1];
+    v[j] = a + b;
+    v[j + 1] = a - b;
+  }
+#if MIXSTAGE__LANES_VECTOR
+  mixstage__v2d w[REV_LINES / 2];
+  for (int k = 0; k < REV_LINES / 2; k++) w[k] = mixstage__v2d_load(v + 2 * k);
+#define REV_BF(a, b)                                                                               \
+  do {                                                                                             \
+    mixstage__v2d t = w[a];                                                                        \
+    w[a] = t + w[b];                                                                               \
+    w[b] = t - w[b];                                                                               \
+  } while (0)
+  /* vector strides 1, 2, 4 = h 2, 4, 8 */
+  REV_BF(0, 1); REV_BF(2, 3); REV_BF(4, 5); REV_BF(6, 7);
+  REV_BF(0, 2); REV_BF(1, 3); REV_BF(4, 6); REV_BF(5, 7);
+  REV_BF(0, 4); REV_BF(1, 5); REV_BF(2, 6); REV_BF(3, 7);
+#undef REV_BF
+  const mixstage__v2d q = mixstage__v2d_set1(0.25);
+  for (int k = 0; k < REV_LINES / 2; k++) mixstage__v2d_store(v + 2 * k, w[k] * q);
+#else
+  for (int h = 2; h < REV_LINES; h <<= 1)
     for (int i = 0; i < REV_LINES; i += h << 1)
       for (int j = i; j < i + h; j++) {
         double a = v[j], b = v[j + h];
@@ -443,6 +482,69 @@ static inline void fwht16(double *v) {
         v[j + h] = a - b;
       }
   for (int i = 0; i < REV_LINES; i++) v[i] *= 0.25;
+#endif
+}
+
+/* Absorption of every line: y = gmid x, then the low and the high shelf
+ * (first-order TDF-II: y = b0 x + s, s = b1 x - a1 y), in place on z. */
+static inline void absorb16(reverb_state *st, double *z) {
+#if MIXSTAGE__LANES_VECTOR
+  typedef mixstage__v2d v2d;
+  for (int i = 0; i < REV_LINES; i += 2) {
+    v2d x = mixstage__v2d_load(z + i);
+    v2d s = mixstage__v2d_load(st->lo_s + i);
+    v2d y = mixstage__v2d_load(st->lo_b0 + i) * x + s;
+    s = mixstage__v2d_load(st->lo_b1 + i) * x - mixstage__v2d_load(st->lo_a1 + i) * y;
+    mixstage__v2d_store(st->lo_s + i, s);
+    x = y;
+    s = mixstage__v2d_load(st->hi_s + i);
+    y = mixstage__v2d_load(st->hi_b0 + i) * x + s;
+    s = mixstage__v2d_load(st->hi_b1 + i) * x - mixstage__v2d_load(st->hi_a1 + i) * y;
+    mixstage__v2d_store(st->hi_s + i, s);
+    mixstage__v2d_store(z + i, y);
+  }
+#else
+  for (int i = 0; i < REV_LINES; i++) {
+    double x = z[i], y = st->lo_b0[i] * x + st->lo_s[i];
+    st->lo_s[i] = st->lo_b1[i] * x - st->lo_a1[i] * y;
+    x = y;
+    y = st->hi_b0[i] * x + st->hi_s[i];
+    st->hi_s[i] = st->hi_b1[i] * x - st->hi_a1[i] * y;
+    z[i] = y;
+  }
+#endif
+}
+
+/* e[0 .. n-1] += g p[0 .. n-1], four frames per vector. */
+static inline void tap_add(float *e, float g, const float *p, int n) {
+  int t = 0;
+#if MIXSTAGE__LANES_VECTOR
+  typedef float v4f __attribute__((vector_size(16)));
+  const v4f gv = {g, g, g, g};
+  for (; t + 4 <= n; t += 4) {
+    v4f a, b;
+    memcpy(&a, e + t, sizeof a);
+    memcpy(&b, p + t, sizeof b);
+    a += gv * b;
+    memcpy(e + t, &a, sizeof a);
+  }
+#endif
+  for (; t < n; t++) e[t] += g * p[t];
+}
+
+/* Early reflections of channel c for the n frames whose input starts at
+ * pre-line position wp0 (already written): tap by tap over the block, each
+ * tap a contiguous run of the line split at its end.  Each frame's sum
+ * runs over the taps in order, as a per-frame loop would. */
+static void early_taps(const reverb_state *st, int c, int wp0, int n, float *e) {
+  const int size = st->pre_mask + 1;
+  for (int t = 0; t < n; t++) e[t] = 0.0f;
+  for (int j = 0; j < REV_ER_TAPS; j++) {
+    int start = (wp0 - st->predelay - st->er_pos[c][j]) & st->pre_mask;
+    int n1 = size - start < n ? size - start : n;
+    tap_add(e, st->er_gain[c][j], st->pre + start, n1);
+    tap_add(e + n1, st->er_gain[c][j], st->pre, n - n1);
+  }
 }
 
 static void reverb_process(void *s, float *const *buf, int nch, int nframes,
@@ -455,81 +557,101 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
   double z[REV_LINES];
   float wet[MIXSTAGE_MAX_CHANNELS];
 
-  for (int t = 0; t < nframes; t++) {
-    int k = st->cell_pos + t + 1;
-    float g_dry = ramp_at(&st->dry, k), g_e = ramp_at(&st->early, k);
-    float g_l = ramp_at(&st->late, k), w = ramp_at(&st->width, k);
+  float er[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  for (int t0 = 0, t = 0; t0 < nframes; t0 += MIXSTAGE_CONTROL_FRAMES) {
+    const int nb = nframes - t0 < MIXSTAGE_CONTROL_FRAMES ? nframes - t0 : MIXSTAGE_CONTROL_FRAMES;
+    /* Pre-delay line, also the early-reflection tap line: the block's mono
+     * input first, then the taps over the block (every tap reads at least
+     * one frame back, and the line has a cell of slack, so this reads what a
+     * frame-by-frame loop would). */
+    const int wp0 = st->pre_wp;
+    for (int i = 0; i < nb; i++) {
+      float x = 0.0f;
+      for (int c = 0; c < nch; c++) x += buf[c][t0 + i];
+      st->pre[(wp0 + i) & pmask] = x * inv_nch;
+    }
+    for (int c = 0; c < nch; c++) early_taps(st, c, wp0, nb, er[c]);
+    st->pre_wp = (wp0 + nb) & pmask;
 
-    float x = 0.0f;
-    for (int c = 0; c < nch; c++) x += buf[c][t];
-    x *= inv_nch;
+    for (int i = 0; i < nb; i++, t++) {
+      int k = st->cell_pos + t + 1;
+      float g_dry = ramp_at(&st->dry, k), g_e = ramp_at(&st->early, k);
+      float g_l = ramp_at(&st->late, k), w = ramp_at(&st->width, k);
 
-    /* Pre-delay line, also the early-reflection tap line. */
-    st->pre[st->pre_wp] = x;
-    int base = st->pre_wp - st->predelay;
-    float xd = st->pre[base & pmask];
-    for (int c = 0; c < nch; c++) {
-      float e = 0.0f;
-      for (int j = 0; j < REV_ER_TAPS; j++)
-        e += st->er_gain[c][j] * st->pre[(base - st->er_pos[c][j]) & pmask];
-      wet[c] = g_e * e;
-    }
-    st->pre_wp = (st->pre_wp + 1) & pmask;
+      float xd = st->pre[(wp0 + i - st->predelay) & pmask];
+      for (int c = 0; c < nch; c++) wet[c] = g_e * er[c][i];
 
-    /* Input diffusion: Schroeder all-passes
-     * w[n] = x[n] + g w[n-M],  y[n] = w[n-M] - g w[n]. */
-    float v = xd;
-    for (int a = 0; a < REV_AP; a++) {
-      float *b = st->ap[a];
-      int pos = st->ap_pos[a];
-      float old = b[pos], g = st->ap_g[a];
-      float wn = flush(v + g * old);
-      b[pos] = wn;
-      v = old - g * wn;
-      if (++pos == st->ap_len[a]) pos = 0;
-      st->ap_pos[a] = pos;
-    }
+      /* Input diffusion: Schroeder all-passes
+       * w[n] = x[n] + g w[n-M],  y[n] = w[n-M] - g w[n]. */
+      float v = xd;
+      for (int a = 0; a < REV_AP; a++) {
+        float *b = st->ap[a];
+        int pos = st->ap_pos[a];
+        float old = b[pos], g = st->ap_g[a];
+        float wn = flush(v + g * old);
+        b[pos] = wn;
+        v = old - g * wn;
+        if (++pos == st->ap_len[a]) pos = 0;
+        st->ap_pos[a] = pos;
+      }
 
-    /* FDN: read each line, absorb (Jot), tap. */
-    for (int i = 0; i < REV_LINES; i++) {
-      double y = st->line[i][(st->line_wp - st->len[i]) & lmask] * st->gmid[i];
-      y = mixstage__biquad_tick(&st->lo[i], &st->lo_s[i], y);
-      y = mixstage__biquad_tick(&st->hi[i], &st->hi_s[i], y);
-      z[i] = y;
-    }
-    for (int c = 0; c < nch; c++) {
-      double l = 0.0;
-      for (int i = 0; i < REV_LINES; i++) l += st->out_sign[c][i] * z[i];
-      wet[c] += g_l * (float)l;
-    }
-    /* Time-varying part of the feedback matrix: rotations of the pairs
-     * (k, k + 8); the phasors advance once per sample. */
-    for (int j = 0; j < REV_LINES / 2; j++) {
-      double c0 = st->rot_c[j], s0 = st->rot_s[j];
-      double a = z[j], b = z[j + REV_LINES / 2];
-      z[j] = c0 * a - s0 * b;
-      z[j + REV_LINES / 2] = s0 * a + c0 * b;
-      double cn = c0 * st->rot_cw[j] - s0 * st->rot_sw[j];
-      double sn = s0 * st->rot_cw[j] + c0 * st->rot_sw[j];
-      /* One Newton step keeps |phasor| = 1 (an orthogonal rotation) to
-       * double precision for hours. */
-      double r = 1.5 - 0.5 * (cn * cn + sn * sn);
-      st->rot_c[j] = cn * r;
-      st->rot_s[j] = sn * r;
-    }
-    fwht16(z);
-    for (int i = 0; i < REV_LINES; i++)
-      st->line[i][st->line_wp] = flush((float)(z[i] + st->in_gain[i] * v));
-    st->line_wp = (st->line_wp + 1) & lmask;
+      /* FDN: read each line, absorb (Jot), tap. */
+      for (int i = 0; i < REV_LINES; i++)
+        z[i] = st->line[i][(st->line_wp - st->len[i]) & lmask] * st->gmid[i];
+      absorb16(st, z);
+      if (++st->phase == MIXSTAGE_CONTROL_FRAMES) {
+        st->phase = 0;
+        for (int i = 0; i < REV_LINES; i++) {
+          if (fabs(st->lo_s[i]) < MIXSTAGE__BQL_FLUSH) st->lo_s[i] = 0.0;
+          if (fabs(st->hi_s[i]) < MIXSTAGE__BQL_FLUSH) st->hi_s[i] = 0.0;
+        }
+      }
+      /* Late taps: each channel's sum over the lines in line order, two
+       * channels per vector. */
+  #if MIXSTAGE__LANES_VECTOR
+      for (int c = 0; c < nch; c += 2) {
+        mixstage__v2d l = {0.0, 0.0};
+        for (int i = 0; i < REV_LINES; i++)
+          l += mixstage__v2d_load(&st->tap[i][c]) * mixstage__v2d_set1(z[i]);
+        wet[c] += g_l * (float)l[0];
+        if (c + 1 < nch) wet[c + 1] += g_l * (float)l[1];
+      }
+  #else
+      for (int c = 0; c < nch; c++) {
+        double l = 0.0;
+        for (int i = 0; i < REV_LINES; i++) l += st->tap[i][c] * z[i];
+        wet[c] += g_l * (float)l;
+      }
+  #endif
+      /* Time-varying part of the feedback matrix: rotations of the pairs
+       * (k, k + 8); the phasors advance once per sample. */
+      for (int j = 0; j < REV_LINES / 2; j++) { /* independent: the compiler pairs them */
+        double c0 = st->rot_c[j], s0 = st->rot_s[j];
+        double a = z[j], b = z[j + REV_LINES / 2];
+        z[j] = c0 * a - s0 * b;
+        z[j + REV_LINES / 2] = s0 * a + c0 * b;
+        double cn = c0 * st->rot_cw[j] - s0 * st->rot_sw[j];
+        double sn = s0 * st->rot_cw[j] + c0 * st->rot_sw[j];
+        /* One Newton step keeps |phasor| = 1 (an orthogonal rotation) to
+         * double precision for hours. */
+        double r = 1.5 - 0.5 * (cn * cn + sn * sn);
+        st->rot_c[j] = cn * r;
+        st->rot_s[j] = sn * r;
+      }
+      fwht16(z);
+      for (int i = 0; i < REV_LINES; i++)
+        st->line[i][st->line_wp] = flush((float)(z[i] + st->in_gain[i] * v));
+      st->line_wp = (st->line_wp + 1) & lmask;
 
-    /* Width around the channel mean (mid/side for stereo). */
-    if (nch > 1) {
-      float mid = 0.0f;
-      for (int c = 0; c < nch; c++) mid += wet[c];
-      mid *= inv_nch;
-      for (int c = 0; c < nch; c++) wet[c] = mid + w * (wet[c] - mid);
+      /* Width around the channel mean (mid/side for stereo). */
+      if (nch > 1) {
+        float mid = 0.0f;
+        for (int c = 0; c < nch; c++) mid += wet[c];
+        mid *= inv_nch;
+        for (int c = 0; c < nch; c++) wet[c] = mid + w * (wet[c] - mid);
+      }
+      for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + wet[c];
     }
-    for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + wet[c];
   }
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;

@@ -51,14 +51,19 @@ static const mixstage_param_info tilt_params[P_COUNT] = {
 
 #define CF MIXSTAGE_CONTROL_FRAMES
 #define NSEC 3
+#define TILT_STRIDE MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)
 
 typedef struct tilt_state {
   double fs;
   mixstage__biquad sec[NSEC]; /* tilt, low shelf, high shelf */
-  mixstage__biquad_state mem[MIXSTAGE_MAX_CHANNELS][NSEC];
+  /* The sections as lanes, one per channel (biquad.h); memory flushed
+   * every CF frames counted from reset. */
+  double bank[NSEC][MIXSTAGE__BQL_ROWS * TILT_STRIDE];
+  int phase;
   double g_prev, g_target; /* output gain, ramped across a cell */
   int cell_pos;
   int primed;
+  int nch;
   int64_t tail;
 } tilt_state;
 
@@ -66,7 +71,12 @@ typedef struct tilt_state {
 static int tilt_init(void *s, const mixstage__node_env *env) {
   tilt_state *st = s;
   st->fs = env->sample_rate;
-  for (int k = 0; k < NSEC; k++) mixstage__biquad_identity(&st->sec[k]);
+  for (int k = 0; k < NSEC; k++) {
+    mixstage__biquad_identity(&st->sec[k]);
+    for (int c = 0; c < env->channels; c++)
+      mixstage__biquad_lanes_set(st->bank[k], TILT_STRIDE, c, &st->sec[k]);
+  }
+  st->nch = env->channels;
   st->g_prev = st->g_target = 1.0;
   st->cell_pos = CF;
   return MIXSTAGE_OK;
@@ -74,8 +84,8 @@ static int tilt_init(void *s, const mixstage__node_env *env) {
 
 static void tilt_reset(void *s) {
   tilt_state *st = s;
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
-    for (int k = 0; k < NSEC; k++) mixstage__biquad_reset(&st->mem[c][k]);
+  for (int k = 0; k < NSEC; k++) mixstage__biquad_lanes_clear(st->bank[k], TILT_STRIDE);
+  st->phase = 0;
   st->g_prev = st->g_target;
   st->cell_pos = CF;
 }
@@ -116,6 +126,9 @@ static void tilt_update(void *s, const double *p) {
   st->primed = 1;
   st->cell_pos = 0;
   st->tail = mixstage__biquad_cascade_tail(st->sec, NSEC, st->fs);
+  for (int k = 0; k < NSEC; k++)
+    for (int c = 0; c < st->nch; c++)
+      mixstage__biquad_lanes_set(st->bank[k], TILT_STRIDE, c, &st->sec[k]);
 }
 
 static void tilt_process(void *s, float *const *buf, int nch, int nframes,
@@ -124,16 +137,22 @@ static void tilt_process(void *s, float *const *buf, int nch, int nframes,
   (void)key_nch;
   tilt_state *st = s;
   double gp = st->g_prev, gt = st->g_target;
-  for (int c = 0; c < nch; c++) {
-    mixstage__biquad_state *m = st->mem[c];
-    float *x = buf[c];
-    for (int i = 0; i < nframes; i++) {
-      double v = x[i];
-      for (int k = 0; k < NSEC; k++) v = mixstage__biquad_tick(&st->sec[k], &m[k], v);
-      int pos = st->cell_pos + i + 1;
-      double g = pos >= CF ? gt : gp + (gt - gp) * (double)pos / (double)CF;
-      x[i] = (float)(g * v);
+  double *sec[NSEC] = {st->bank[0], st->bank[1], st->bank[2]};
+  if (nch > st->nch) nch = st->nch;
+  for (int done = 0; done < nframes;) {
+    /* at most one flush interval per pass */
+    int n = nframes - done, to_flush = CF - st->phase;
+    if (n > to_flush) n = to_flush;
+    double g[CF];
+    for (int i = 0; i < n; i++) {
+      int pos = st->cell_pos + done + i + 1;
+      g[i] = pos >= CF ? gt : gp + (gt - gp) * (double)pos / (double)CF;
     }
+    float *cb[MIXSTAGE_MAX_CHANNELS];
+    for (int c = 0; c < nch; c++) cb[c] = buf[c] + done;
+    mixstage__biquad_lanes_process(sec, NSEC, TILT_STRIDE, nch, cb, g, n, n == to_flush);
+    st->phase = n == to_flush ? 0 : st->phase + n;
+    done += n;
   }
   st->cell_pos += nframes;
   if (st->cell_pos >= CF) {
