@@ -161,6 +161,10 @@ struct mixstage__unit {
   struct mixstage__shadow *shadows; /* bounce forks run after this unit's chunk */
   struct mixstage__shadow *dag;     /* this unit's fork for the bounced profile, or NULL */
   int differs;                      /* the bounced profile changes this unit */
+  /* 0: non-finite samples are looked for once per chunk, at the end of the
+   * chain; 1: after the source and after every node, as once a chain fault
+   * could not be pinned on one node (process.c, numeric faults) */
+  int scan_each;
   int order;   /* position in schedule */
   int level;   /* longest path from a source: units of one level are independent */
 };
@@ -181,6 +185,7 @@ struct mixstage_strip {
   mixstage__param clip_gain;
   _Atomic int polarity_req;
   float clip_g0, clip_g1; /* linear clip gain incl. polarity */
+  float clip_lin;         /* linear clip gain of clip_gain.value, without polarity */
   char *source_path; /* as given to set_source_file(); NULL for other sources */
 };
 
@@ -219,7 +224,8 @@ struct mixstage_graph {
   double smooth_coef; /* per control step */
   int xfade;          /* frames of a bypass/mute crossfade */
   _Atomic(mixstage_node *) fault_node;
-  _Atomic(mixstage__unit *) fault_unit; /* a source fault, when fault_node is NULL */
+  _Atomic(mixstage__unit *) fault_unit; /* a unit's fault, when fault_node is NULL: */
+  _Atomic int fault_chain;              /* 0 its source, 1 its chain (node unknown) */
   _Atomic int fault_pending;
   int any_solo;
   _Atomic(const mixstage_profile *) profile; /* governs the main pass */
