@@ -409,6 +409,88 @@ START_TEST(test_nan_is_contained) {
 }
 END_TEST
 
+/* A node that turns finite input into infinity: the engine checks each
+ * unit's chain once per 32-frame chunk.  With one node running the fault is
+ * pinned on it; the chunk is silenced and the rest plays. */
+START_TEST(test_node_fault_is_pinned) {
+  mixstage_graph *g = new_graph(256);
+  int err;
+  mixstage_strip *a = mixstage_graph_add_strip(g, "Hot", 1, NULL);
+  float *x = dc(4800, 0.5f);
+  x[1000] = 3e38f; /* finite; +36 dB overflows */
+  x[3000] = 3e38f;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  free(x);
+  mixstage_node *gn = mixstage_strip_insert(a, "gain", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(gn);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(gn, "gain", 36.0), MIXSTAGE_OK);
+  int64_t n = mixstage_graph_render_frames(g, NULL);
+  float *out = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 2);
+  ck_assert(strstr(mixstage_graph_last_error(g), mixstage_node_label(gn)) != NULL);
+  ck_assert(strstr(mixstage_graph_last_error(g), "produced NaN or infinity") != NULL);
+  double lvl = 0.5 * pow(10.0, 36.0 / 20.0) * cos(TU_PI / 4);
+  ck_assert(out[2 * 992] == 0.0f);  /* the faulty chunk, 992 .. 1023 */
+  ck_assert(out[2 * 1023] == 0.0f);
+  ck_assert_double_eq_tol(out[2 * 991], lvl, 1e-6 * lvl);
+  ck_assert_double_eq_tol(out[2 * 1024], lvl, 1e-6 * lvl);
+  ck_assert_double_eq_tol(out[2 * 2000], lvl, 1e-6 * lvl);
+  free(out);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+/* With several nodes the end-of-chain check cannot tell which one failed:
+ * the first fault names the strip's chain and resets all its inserts; from
+ * then on the strip checks after every node, so the next fault is pinned.
+ * A source fault is still named as the source's, whichever nodes follow. */
+START_TEST(test_chain_fault_then_pinned) {
+  mixstage_graph *g = new_graph(256);
+  int err;
+  mixstage_strip *a = mixstage_graph_add_strip(g, "Hot", 1, NULL);
+  float *x = dc(4800, 0.5f);
+  x[1000] = 3e38f;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  mixstage_node *eq = mixstage_strip_insert(a, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node *gn = mixstage_strip_insert(a, "gain", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(eq);
+  ck_assert_ptr_nonnull(gn);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(gn, "gain", 36.0), MIXSTAGE_OK);
+  int64_t n = mixstage_graph_render_frames(g, NULL);
+  float *out = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Hot': NaN or infinity in its chain") != NULL);
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 0);
+  ck_assert_int_eq(mixstage_node_numeric_faults(eq), 0);
+  ck_assert(out[2 * 1000] == 0.0f);
+  ck_assert(fabsf(out[2 * 3000]) > 1.0f); /* the rest plays */
+
+  /* a second fault in the same render is pinned on the node */
+  x[3000] = 3e38f;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 1);
+  ck_assert(strstr(mixstage_graph_last_error(g), mixstage_node_label(gn)) != NULL);
+
+  /* the source at fault: named as the source's */
+  x[1000] = x[3000] = 0.5f;
+  x[2000] = NAN;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Hot': its source produced") != NULL);
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 1);
+  ck_assert(fabsf(out[2 * 3000]) > 1.0f);
+  free(x);
+  free(out);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 /* A bass keyed by the kick through the graph ducks on each hit by the
  * compressor's static curve and recovers between hits. */
 START_TEST(test_sidechain_ducking_in_graph) {
@@ -511,6 +593,8 @@ static Suite *graph_suite(void) {
   tcase_add_test(tc, test_block_size_independence);
   tcase_add_test(tc, test_mute_solo_polarity_sends);
   tcase_add_test(tc, test_nan_is_contained);
+  tcase_add_test(tc, test_node_fault_is_pinned);
+  tcase_add_test(tc, test_chain_fault_then_pinned);
   tcase_add_test(tc, test_sidechain_ducking_in_graph);
   tcase_add_test(tc, test_progress_and_cancel);
   suite_add_tcase(s, tc);
