@@ -266,42 +266,57 @@ typedef struct view {
   float *post[MIXSTAGE_MAX_CHANNELS], *out[MIXSTAGE_MAX_CHANNELS];
 } view;
 
-/* Interleaved stereo to planar: frames 0 .. m-1. */
-static void deinterleave2(const float *d, float *l, float *r, int m) {
+/* Interleaved stereo to planar, frames 0 .. m-1, times g. */
+static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
   int i = 0;
 #if defined(__SSE__)
+  __m128 vg = _mm_set1_ps(g);
   for (; i + 4 <= m; i += 4) {
     __m128 a = _mm_loadu_ps(d + 2 * i), b = _mm_loadu_ps(d + 2 * i + 4);
-    _mm_storeu_ps(l + i, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-    _mm_storeu_ps(r + i, _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m128 x = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), y = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm_storeu_ps(l + i, scaled ? _mm_mul_ps(x, vg) : x);
+    _mm_storeu_ps(r + i, scaled ? _mm_mul_ps(y, vg) : y);
   }
 #endif
   for (; i < m; i++) {
-    l[i] = d[2 * i];
-    r[i] = d[2 * i + 1];
+    l[i] = scaled ? d[2 * i] * g : d[2 * i];
+    r[i] = scaled ? d[2 * i + 1] * g : d[2 * i + 1];
   }
 }
 
-/* Frames f .. f+n-1 of a strip's source into v->buf.  Returns 1 if a
- * callback source delivered NaN or infinity (then the chunk is silent): a
- * callback cannot be asked again, so it is checked as it arrives; a buffer
- * source is checked only when the chain's output is not finite. */
-static int read_source(mixstage_strip *s, const view *v, int64_t f, int n, int scan) {
+static void fill(float *x, float v, int n) {
+  for (int i = 0; i < n; i++) x[i] = v;
+}
+
+/* Frames f .. f+n-1 of a strip's source into v->buf, times the constant
+ * clip gain g when scaled (one multiply per sample, as a separate pass
+ * would do: the silence past the end and of missing channels is 0 * g,
+ * -0 under inverted polarity).  Returns 1 if the source delivered NaN or
+ * infinity and scan asked to check it (then the chunk is silent).  A
+ * callback is always checked, as it cannot be asked again; a buffer source
+ * otherwise only when the chain's output is not finite.  Scaling needs a
+ * buffer source and no scan. */
+static int read_source(mixstage_strip *s, const view *v, int64_t f, int n, int scan, float g, int scaled) {
   mixstage__unit *u = &s->u;
   int sc = s->src.channels, bad = 0;
+  float z = scaled ? 0.0f * g : 0.0f;
   if (s->src.kind == 1) {
     int64_t avail = s->src.frames - f;
     int m = avail <= 0 ? 0 : avail < n ? (int)avail : n;
     const float *d = s->src.data + (size_t)(m ? f : 0) * (size_t)sc;
-    if (sc == 1) memcpy(v->buf[0], d, sizeof(float) * (size_t)m);
-    else if (sc == 2) deinterleave2(d, v->buf[0], v->buf[1], m);
-    else
+    if (sc == 1) {
+      if (scaled) mul_const(v->buf[0], d, g, m);
+      else memcpy(v->buf[0], d, sizeof(float) * (size_t)m);
+    } else if (sc == 2) {
+      deinterleave2(d, v->buf[0], v->buf[1], m, g, scaled);
+    } else {
       for (int c = 0; c < sc; c++) {
         float *x = v->buf[c];
-        for (int i = 0; i < m; i++) x[i] = d[(size_t)i * (size_t)sc + (size_t)c];
+        for (int i = 0; i < m; i++) x[i] = scaled ? d[(size_t)i * (size_t)sc + (size_t)c] * g : d[(size_t)i * (size_t)sc + (size_t)c];
       }
+    }
     if (m < n)
-      for (int c = 0; c < sc; c++) memset(v->buf[c] + m, 0, sizeof(float) * (size_t)(n - m));
+      for (int c = 0; c < sc; c++) fill(v->buf[c] + m, z, n - m);
   } else if (s->src.kind == 2) {
     s->src.fn(s->src.user, v->buf, sc, n, f);
     scan = 1;
@@ -315,7 +330,7 @@ static int read_source(mixstage_strip *s, const view *v, int64_t f, int n, int s
   /* A mono source feeds every channel; missing channels are silent. */
   for (int c = sc; c < u->channels; c++) {
     if (sc == 1) memcpy(v->buf[c], v->buf[0], sizeof(float) * (size_t)n);
-    else memset(v->buf[c], 0, sizeof(float) * (size_t)n);
+    else fill(v->buf[c], z, n);
   }
   return bad;
 }
@@ -683,6 +698,58 @@ static void chain_fault(mixstage_graph *g, mixstage__unit *u, const view *v, int
   atomic_store(&g->fault_pending, 1);
 }
 
+/* A bus's inputs summed into acc in their fixed order.  A run of inputs
+ * without latency compensation is added in one pass: each lane sums
+ * ((acc + x0) + x1) + ..., the order of one pass per input, while acc stays
+ * in registers. */
+#define MIXSTAGE__SUM_BATCH 32
+static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, int n) {
+  int i = 0, count = b->input_count;
+  int zero = 1; /* acc not written yet: the first run starts from +0 */
+  while (i < count) {
+    const mixstage__input *in = &b->inputs[i];
+    if (in->comp.delay > 0) {
+      if (zero)
+        for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+      zero = 0;
+      sum_input(acc, in->unit ? in->unit->out : in->send->buf, off, (mixstage__delay *)&in->comp, C, n);
+      i++;
+      continue;
+    }
+    int j = i;
+    while (j < count && j - i < MIXSTAGE__SUM_BATCH && b->inputs[j].comp.delay <= 0) j++;
+    for (int c = 0; c < C; c++) {
+      const float *x[MIXSTAGE__SUM_BATCH];
+      for (int q = i; q < j; q++) {
+        const mixstage__input *e = &b->inputs[q];
+        x[q - i] = (e->unit ? e->unit->out : e->send->buf)[c] + off;
+      }
+      float *a = acc[c];
+      int k = 0, m = j - i;
+#if MIXSTAGE__V4
+      for (; k + 8 <= n; k += 8) {
+        v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
+        for (int q = 0; q < m; q++) {
+          s0 += v4_load(x[q] + k);
+          s1 += v4_load(x[q] + k + 4);
+        }
+        v4_store(a + k, s0);
+        v4_store(a + k + 4, s1);
+      }
+#endif
+      for (; k < n; k++) {
+        float s0 = zero ? 0.0f : a[k];
+        for (int q = 0; q < m; q++) s0 += x[q][k];
+        a[k] = s0;
+      }
+    }
+    zero = 0;
+    i = j;
+  }
+  if (zero)
+    for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+}
+
 /* One chunk: frames f .. f+n-1, all inside one control cell, at offset off
  * in the unit's block buffers. */
 static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int off, int n) {
@@ -692,20 +759,25 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
   make_view(&v, u->buf, u->pre, u->post, u->out, C, u->out_channels, off);
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     mixstage_strip *s = (mixstage_strip *)u;
-    if (read_source(s, &v, f, n, u->scan_each)) {
+    int lane = s->clip_gain.lane && s->clip_gain.lane->count;
+    int clip = !(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || lane, cc = 0;
+    float gc[MIXSTAGE__CELL];
+    if (clip) {
+      cc = gain_curve(&s->clip_gain, s->clip_g0, s->clip_g1, f, o, n, gc);
+      /* A lane knows only the dB value; polarity rides on the sign. */
+      if (lane && s->clip_g1 < 0.0f)
+        for (int i = 0; i < n; i++) gc[i] = -gc[i];
+    }
+    /* A constant clip gain rides on the copy out of a buffer source. */
+    int fused = clip && cc && s->src.kind == 1 && !u->scan_each;
+    if (read_source(s, &v, f, n, u->scan_each, fused ? gc[0] : 1.0f, fused)) {
       atomic_store(&g->fault_chain, 0);
       atomic_store(&g->fault_node, NULL);
       atomic_store(&g->fault_unit, u);
       atomic_store(&g->fault_pending, 1);
       faults++;
     }
-    int lane = s->clip_gain.lane && s->clip_gain.lane->count;
-    if (!(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || lane) {
-      float gc[MIXSTAGE__CELL];
-      int cc = gain_curve(&s->clip_gain, s->clip_g0, s->clip_g1, f, o, n, gc);
-      /* A lane knows only the dB value; polarity rides on the sign. */
-      if (lane && s->clip_g1 < 0.0f)
-        for (int i = 0; i < n; i++) gc[i] = -gc[i];
+    if (clip && !fused) {
       if (cc)
         for (int c = 0; c < C; c++) mul_const(v.buf[c], v.buf[c], gc[0], n);
       else
@@ -715,13 +787,7 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
     if (u->need_in)
       for (int c = 0; c < C; c++) memcpy(u->in[c] + off, v.buf[c], sizeof(float) * (size_t)n);
   } else {
-    mixstage_bus *b = (mixstage_bus *)u;
-    for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
-    for (int i = 0; i < b->input_count; i++) {
-      mixstage__input *in = &b->inputs[i];
-      float *const *base = in->unit ? in->unit->out : in->send->buf;
-      sum_input(v.buf, base, off, &in->comp, C, n);
-    }
+    bus_sum((mixstage_bus *)u, v.buf, off, C, n);
   }
   mixstage_node *ran;
   faults += run_nodes(g, u, &v, off, n, o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1, &ran);
