@@ -135,6 +135,11 @@ static int non_finite(float *const *buf, int nch, int n) {
   return (m & 0x80000000u) != 0;
 }
 
+/* Most delay lines of a chain are empty (no latency to align): skip the call. */
+static inline void delay_run(mixstage__delay *d, float *const *io, int channels, int n) {
+  if (d->delay > 0) mixstage__delay_process(d, io, channels, n);
+}
+
 static inline float db_gain(double db) { return db <= -144.0 ? 0.0f : (float)mixstage__db_to_gain(db); }
 
 /* Position k (1 .. CELL) along the cell: the value reached at the cell's end
@@ -369,18 +374,21 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
   float *const *buf = v->buf;
   float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   float *dry[MIXSTAGE_MAX_CHANNELS];
-  for (int c = 0; c < C; c++) dry[c] = drybuf[c];
+  int dry_set = 0;
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *nd = u->nodes[i];
-    mixstage__delay_process(&nd->pre_delay, buf, C, n);
+    delay_run(&nd->pre_delay, buf, C, n);
     int fading = nd->xf_pos < g->xfade;
     int prev = fading ? nd->mode_prev : nd->mode;
     /* The dry path (input delayed by the node's latency) is kept warm while
      * the node runs, so that a switch to bypass is aligned and seamless. */
     int need_dry = nd->latency > 0 || nd->mode == 1 || prev == 1;
     if (need_dry) {
+      if (!dry_set)
+        for (int c = 0; c < C; c++) dry[c] = drybuf[c];
+      dry_set = 1;
       for (int c = 0; c < C; c++) memcpy(dry[c], buf[c], sizeof(float) * (size_t)n);
-      mixstage__delay_process(&nd->bypass_delay, dry, C, n);
+      delay_run(&nd->bypass_delay, dry, C, n);
     }
     if (nd->mode != 0 && prev != 0) { /* bypassed or muted, no fade from "on" */
       float gd = nd->mode == 1 ? 1.0f : 0.0f, gp = prev == 1 ? 1.0f : 0.0f;
@@ -400,7 +408,7 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
       float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
       kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
       for (int c = 0; c < kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
-      mixstage__delay_process(&nd->key_delay, nd->key_buf, kch, n);
+      delay_run(&nd->key_delay, nd->key_buf, kch, n);
       key = (const float *const *)nd->key_buf;
     }
     nd->cls->process(nd->state, buf, C, n, key, kch);
@@ -456,14 +464,17 @@ static inline void put1(float *post, float *out, int i, float p, int unity, floa
  * (no lane, the same value at both boundaries): per sample the same float
  * operations, in the same order, as fader_pan followed by mute_out with
  * their constant branches.  Returns 0 (nothing done) otherwise. */
-static int gain_stage_const(mixstage__unit *u, const view *v, int o, int n) {
-  int late = o >= MIXSTAGE__CELL;
-  if (u->fader.lane && u->fader.lane->count > 0) return 0;
-  if (!(u->fader_g0 == u->fader_g1 || late) || !(u->mute_g0 == u->mute_g1 || late)) return 0;
-  if (!(memcmp(u->pan0, u->pan1, sizeof u->pan0) == 0 || late)) return 0;
+#if defined(__GNUC__) || defined(__clang__)
+#define MIXSTAGE__INLINE inline __attribute__((always_inline))
+#else
+#define MIXSTAGE__INLINE inline
+#endif
+
+/* unity (mute gain 1: out is post) is a constant at each call site. */
+static MIXSTAGE__INLINE void gain_pass(const mixstage__unit *u, const view *v, int n, int unity) {
   int C = u->channels, B = u->out_channels;
   float gg = u->fader_g1, gl = u->pan1[0], gr = u->pan1[1], w = u->pan1[2], mu = u->mute_g1;
-  int unity = mu == 1.0f, i = 0;
+  int i = 0;
 #if MIXSTAGE__V4
   v4f vgg = v4_set(gg), vgl = v4_set(gl), vgr = v4_set(gr), vw = v4_set(w), vmu = v4_set(mu);
   v4f half = v4_set(0.5f);
@@ -518,6 +529,15 @@ static int gain_stage_const(mixstage__unit *u, const view *v, int o, int n) {
       for (; i < n; i++) put1(v->post[c], v->out[c], i, x[i] * gg, unity, mu);
     }
   }
+}
+
+static int gain_stage_const(mixstage__unit *u, const view *v, int o, int n) {
+  int late = o >= MIXSTAGE__CELL;
+  if (u->fader.lane && u->fader.lane->count > 0) return 0;
+  if (!(u->fader_g0 == u->fader_g1 || late) || !(u->mute_g0 == u->mute_g1 || late)) return 0;
+  if (!(memcmp(u->pan0, u->pan1, sizeof u->pan0) == 0 || late)) return 0;
+  if (u->mute_g1 == 1.0f) gain_pass(u, v, n, 1);
+  else gain_pass(u, v, n, 0);
   return 1;
 }
 
@@ -644,12 +664,12 @@ static void sum_input(float *const *acc, float *const *base, int off, mixstage__
   float *tmp[MIXSTAGE_MAX_CHANNELS];
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) tmp[c] = tmpbuf[c];
   for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off, sizeof(float) * (size_t)n);
-  mixstage__delay_process(comp, tmp, C, n);
+  delay_run(comp, tmp, C, n);
   for (int c = 0; c < C; c++) add_into(acc[c], tmp[c], n);
 }
 
 /* A unit's buffers at offset off.  Only the channels a buffer has are set. */
-static void make_view(view *v, float *const *buf, float *const *pre, float *const *post, float *const *out,
+static inline void make_view(view *v, float *const *buf, float *const *pre, float *const *post, float *const *out,
                       int C, int B, int off) {
   int wide = C > B ? C : B;
   for (int c = 0; c < wide; c++) v->buf[c] = buf[c] + off;
@@ -988,13 +1008,13 @@ static void run_snodes(mixstage_graph *g, mixstage__shadow *sh, float *const *bu
   for (int i = 0; i < u->node_count; i++) {
     mixstage__snode *sn = &sh->nodes[i];
     mixstage_node *nd = sn->node;
-    mixstage__delay_process(&sn->pre_delay, buf, C, n);
+    delay_run(&sn->pre_delay, buf, C, n);
     int mode = sn->mode;
     if (mode == MIXSTAGE__SN_TRACE) {
       int ok = sn->provider ? sn->provider->trace_ok : nd->trace_ok;
       float *const *tr = sn->provider ? sn->provider->trace : nd->trace;
       if (ok) {
-        mixstage__delay_process(&sn->delay, buf, C, n);
+        delay_run(&sn->delay, buf, C, n);
         for (int c = 0; c < C; c++)
           for (int k = 0; k < n; k++) buf[c][k] *= tr[c][k];
         continue;
@@ -1003,9 +1023,9 @@ static void run_snodes(mixstage_graph *g, mixstage__shadow *sh, float *const *bu
       if (g->bounce) g->bounce->trace_fallbacks++;
     }
     if (mode == MIXSTAGE__SN_DELAY) {
-      mixstage__delay_process(&sn->delay, buf, C, n);
+      delay_run(&sn->delay, buf, C, n);
     } else if (mode == MIXSTAGE__SN_MUTE) {
-      mixstage__delay_process(&sn->delay, buf, C, n);
+      delay_run(&sn->delay, buf, C, n);
       for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
     } else {
       if (sn->serial != nd->update_serial) {
