@@ -54,8 +54,16 @@ typedef struct mixstage__param {
 } mixstage__param;
 
 void mixstage__param_init(mixstage__param *p, const mixstage_param_info *info);
-/* Advances to the control boundary at frame f; returns 1 if the value moved. */
-int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef);
+/* Advances to the control boundary at frame f; returns 1 if the value moved.
+ * Most parameters rest at their target without a lane: that case inline. */
+int mixstage__param_step_moving(mixstage__param *p, int64_t f, double smooth_coef);
+static inline int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef) {
+  if (!p->lane && atomic_load_explicit(&p->target, memory_order_relaxed) == p->value) {
+    p->value_prev = p->value;
+    return 0;
+  }
+  return mixstage__param_step_moving(p, f, smooth_coef);
+}
 void mixstage__param_snap(mixstage__param *p, int64_t f);
 double mixstage__lane_eval(const mixstage_lane *lane, int64_t frame);
 void mixstage__lane_free(mixstage_graph *g, mixstage_lane *lane);
