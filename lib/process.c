@@ -707,6 +707,9 @@ static void chain_fault(mixstage_graph *g, mixstage__unit *u, const view *v, int
     if (nd->cls->reset) nd->cls->reset(nd->state);
     mixstage__delay_clear(&nd->pre_delay);
     mixstage__delay_clear(&nd->bypass_delay);
+    /* the meter read this chunk's (possibly NaN) reduction: show the reset one */
+    if (nd->cls->gain_reduction)
+      atomic_store_explicit(&nd->gr_db, nd->cls->gain_reduction(nd->state), memory_order_relaxed);
   }
   int source = u->kind == MIXSTAGE__UNIT_STRIP && source_non_finite((mixstage_strip *)u, f, n);
   mixstage_node *nd = source ? NULL : ran;
