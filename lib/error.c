@@ -76,7 +76,10 @@ MIXSTAGE_EXPORT const char *mixstage_graph_last_error(const mixstage_graph *grap
   if (atomic_exchange(&g->fault_pending, 0)) {
     mixstage_node *n = atomic_load(&g->fault_node);
     mixstage__unit *u = atomic_load(&g->fault_unit);
-    if (!n && u)
+    if (!n && u && atomic_load(&g->fault_chain))
+      snprintf(g->error, sizeof g->error, "%s '%s': NaN or infinity in its chain; the block was "
+               "silenced and its inserts reset", mixstage__unit_what(u), u->name);
+    else if (!n && u)
       snprintf(g->error, sizeof g->error, "%s '%s': its source produced NaN or infinity; "
                "the block was silenced", mixstage__unit_what(u), u->name);
     else if (n)

@@ -54,8 +54,16 @@ typedef struct mixstage__param {
 } mixstage__param;
 
 void mixstage__param_init(mixstage__param *p, const mixstage_param_info *info);
-/* Advances to the control boundary at frame f; returns 1 if the value moved. */
-int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef);
+/* Advances to the control boundary at frame f; returns 1 if the value moved.
+ * Most parameters rest at their target without a lane: that case inline. */
+int mixstage__param_step_moving(mixstage__param *p, int64_t f, double smooth_coef);
+static inline int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef) {
+  if (!p->lane && atomic_load_explicit(&p->target, memory_order_relaxed) == p->value) {
+    p->value_prev = p->value;
+    return 0;
+  }
+  return mixstage__param_step_moving(p, f, smooth_coef);
+}
 void mixstage__param_snap(mixstage__param *p, int64_t f);
 double mixstage__lane_eval(const mixstage_lane *lane, int64_t frame);
 void mixstage__lane_free(mixstage_graph *g, mixstage_lane *lane);
@@ -161,6 +169,10 @@ struct mixstage__unit {
   struct mixstage__shadow *shadows; /* bounce forks run after this unit's chunk */
   struct mixstage__shadow *dag;     /* this unit's fork for the bounced profile, or NULL */
   int differs;                      /* the bounced profile changes this unit */
+  /* 0: non-finite samples are looked for once per chunk, at the end of the
+   * chain; 1: after the source and after every node, as once a chain fault
+   * could not be pinned on one node (process.c, numeric faults) */
+  int scan_each;
   int order;   /* position in schedule */
   int level;   /* longest path from a source: units of one level are independent */
 };
@@ -181,6 +193,7 @@ struct mixstage_strip {
   mixstage__param clip_gain;
   _Atomic int polarity_req;
   float clip_g0, clip_g1; /* linear clip gain incl. polarity */
+  float clip_lin;         /* linear clip gain of clip_gain.value, without polarity */
   char *source_path; /* as given to set_source_file(); NULL for other sources */
 };
 
@@ -219,7 +232,8 @@ struct mixstage_graph {
   double smooth_coef; /* per control step */
   int xfade;          /* frames of a bypass/mute crossfade */
   _Atomic(mixstage_node *) fault_node;
-  _Atomic(mixstage__unit *) fault_unit; /* a source fault, when fault_node is NULL */
+  _Atomic(mixstage__unit *) fault_unit; /* a unit's fault, when fault_node is NULL: */
+  _Atomic int fault_chain;              /* 0 its source, 1 its chain (node unknown) */
   _Atomic int fault_pending;
   int any_solo;
   _Atomic(const mixstage_profile *) profile; /* governs the main pass */

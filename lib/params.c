@@ -19,7 +19,7 @@ static int is_discrete(const mixstage_param_info *info) {
  * through a one-pole smoother (no zipper noise) and snap when within a
  * millionth of the range; discrete values jump.  With a lane, the lane's
  * value at the boundary frame rules. */
-int mixstage__param_step(mixstage__param *p, int64_t f, double smooth_coef) {
+int mixstage__param_step_moving(mixstage__param *p, int64_t f, double smooth_coef) {
   double v;
   p->value_prev = p->value;
   if (p->lane && p->lane->count > 0) {

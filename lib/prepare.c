@@ -149,11 +149,18 @@ void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels,
     float *ring = d->buf + (size_t)c * (size_t)len;
     float *x = io[c];
     int p = d->pos;
-    for (int i = 0; i < n; i++) {
-      float y = ring[p];
-      ring[p] = x[i];
-      x[i] = y;
-      if (++p == len) p = 0;
+    /* swap x with the ring in stretches that do not wrap */
+    for (int i = 0; i < n;) {
+      int run = len - p < n - i ? len - p : n - i;
+      float *r = ring + p, *y = x + i;
+      for (int k = 0; k < run; k++) {
+        float t = r[k];
+        r[k] = y[k];
+        y[k] = t;
+      }
+      i += run;
+      p += run;
+      if (p == len) p = 0;
     }
   }
   d->pos = (d->pos + n) % len;

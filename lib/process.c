@@ -62,6 +62,84 @@ static inline void fp_leave(fp_mode m) {
 #endif
 }
 
+/* ---- four-lane loops ---------------------------------------------------------
+ * The engine's per-sample loops run over 1 .. CELL frames, a count GCC's -O2
+ * cost model will not vectorise.  These spell the lanes out.  Each lane does
+ * the same IEEE single-precision operations, in the same order, as the scalar
+ * loop it replaces (and -ffp-contract=off forbids fused multiply-adds in
+ * both), so the results are bit-identical; the tails run the scalar loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MIXSTAGE__V4 1
+typedef float v4f __attribute__((vector_size(16)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+static inline v4f v4_load(const float *p) {
+  v4f v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+static inline v4f v4_set(float x) {
+  v4f v = {x, x, x, x};
+  return v;
+}
+#else
+#define MIXSTAGE__V4 0
+#endif
+
+/* y[i] = x[i] * g (y may be x) */
+static void mul_const(float *y, const float *x, float g, int n) {
+  int i = 0;
+#if MIXSTAGE__V4
+  v4f vg = v4_set(g);
+  for (; i + 4 <= n; i += 4) v4_store(y + i, v4_load(x + i) * vg);
+#endif
+  for (; i < n; i++) y[i] = x[i] * g;
+}
+
+/* acc[i] += x[i] */
+static void add_into(float *acc, const float *x, int n) {
+  int i = 0;
+#if MIXSTAGE__V4
+  for (; i + 4 <= n; i += 4) v4_store(acc + i, v4_load(acc + i) + v4_load(x + i));
+#endif
+  for (; i < n; i++) acc[i] += x[i];
+}
+
+/* NaN and infinity are the floats whose exponent bits are all ones: adding
+ * one to the exponent field then carries into the sign bit.  Integer OR is
+ * order-free, so lanes can be merged at the end. */
+static uint32_t non_finite_bits(const float *x, size_t n) {
+  uint32_t m = 0;
+  size_t i = 0;
+#if MIXSTAGE__V4
+  v4u vm = {0, 0, 0, 0};
+  for (; i + 8 <= n; i += 8) {
+    v4u a, b;
+    memcpy(&a, x + i, sizeof a);
+    memcpy(&b, x + i + 4, sizeof b);
+    vm |= ((a & 0x7f800000u) + 0x00800000u) | ((b & 0x7f800000u) + 0x00800000u);
+  }
+  m = vm[0] | vm[1] | vm[2] | vm[3];
+#endif
+  for (; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, &x[i], sizeof b);
+    m |= (b & 0x7f800000u) + 0x00800000u;
+  }
+  return m;
+}
+
+static int non_finite(float *const *buf, int nch, int n) {
+  uint32_t m = 0;
+  for (int c = 0; c < nch; c++) m |= non_finite_bits(buf[c], (size_t)n);
+  return (m & 0x80000000u) != 0;
+}
+
+/* Most delay lines of a chain are empty (no latency to align): skip the call. */
+static inline void delay_run(mixstage__delay *d, float *const *io, int channels, int n) {
+  if (d->delay > 0) mixstage__delay_process(d, io, channels, n);
+}
+
 static inline float db_gain(double db) { return db <= -144.0 ? 0.0f : (float)mixstage__db_to_gain(db); }
 
 /* Position k (1 .. CELL) along the cell: the value reached at the cell's end
@@ -112,43 +190,45 @@ static int node_mode(const mixstage_profile *prof, mixstage_node *n) {
 
 /* ---- control boundary ------------------------------------------------------ */
 
+/* The linear gains and pan coefficients are pure functions of their
+ * parameter values, so they are recomputed (pow, cos, sin) only when a value
+ * moved; the previous-boundary copies shift at every boundary regardless. */
 static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
   double k = g->smooth_coef;
-  mixstage__param_step(&u->fader, f, k);
-  mixstage__param_step(&u->pan, f, k);
-  mixstage__param_step(&u->width, f, k);
+  const mixstage_profile *prof = atomic_load_explicit(&g->profile, memory_order_acquire);
+  int fader_moved = mixstage__param_step(&u->fader, f, k);
+  int pan_moved = mixstage__param_step(&u->pan, f, k);
+  pan_moved |= mixstage__param_step(&u->width, f, k);
   u->fader_g0 = u->fader_g1;
-  u->fader_g1 = db_gain(u->fader.value);
+  if (fader_moved) u->fader_g1 = db_gain(u->fader.value);
   int muted = atomic_load_explicit(&u->mute_req, memory_order_relaxed);
   if (u->kind == MIXSTAGE__UNIT_STRIP && g->any_solo && !atomic_load_explicit(&u->solo_req, memory_order_relaxed))
     muted = 1;
   u->mute_target = muted ? 0.0f : 1.0f;
   u->mute_g0 = u->mute_g1;
-  float m = u->mute_target + (u->mute_g1 - u->mute_target) * (float)k;
-  if (fabsf(m - u->mute_target) < 1e-6f) m = u->mute_target;
-  u->mute_g1 = m;
+  if (u->mute_g1 != u->mute_target) {
+    float m = u->mute_target + (u->mute_g1 - u->mute_target) * (float)k;
+    if (fabsf(m - u->mute_target) < 1e-6f) m = u->mute_target;
+    u->mute_g1 = m;
+  }
   memcpy(u->pan0, u->pan1, sizeof u->pan0);
-  pan_coefs(u->channels, u->out_channels, u->pan.value, u->width.value, u->pan1);
+  if (pan_moved) pan_coefs(u->channels, u->out_channels, u->pan.value, u->width.value, u->pan1);
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     mixstage_strip *s = (mixstage_strip *)u;
-    mixstage__param_step(&s->clip_gain, f, k);
-    float cg = db_gain(s->clip_gain.value);
+    if (mixstage__param_step(&s->clip_gain, f, k)) s->clip_lin = db_gain(s->clip_gain.value);
     s->clip_g0 = s->clip_g1;
-    s->clip_g1 = atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -cg : cg;
+    s->clip_g1 = atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -s->clip_lin : s->clip_lin;
   }
   for (int i = 0; i < u->send_count; i++) {
     mixstage_send *s = u->sends[i];
-    mixstage__param_step(&s->level, f, k);
     s->g0 = s->g1;
-    s->g1 = db_gain(s->level.value);
+    if (mixstage__param_step(&s->level, f, k)) s->g1 = db_gain(s->level.value);
     s->mute_g0 = s->mute_g1;
     s->mute_g1 = atomic_load_explicit(&s->mute_req, memory_order_relaxed) ||
-                         atomic_load_explicit(&g->profile, memory_order_relaxed)->action[s->role] ==
-                             MIXSTAGE_ACTION_MUTE
+                         prof->action[s->role] == MIXSTAGE_ACTION_MUTE
                      ? 0.0f
                      : 1.0f;
   }
-  const mixstage_profile *prof = atomic_load_explicit(&g->profile, memory_order_acquire);
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];
     int mode = node_mode(prof, n);
@@ -160,7 +240,9 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
       n->xf_pos = 0;
       if (mode == 0 && n->mode_prev != 0 && n->cls->reset) n->cls->reset(n->state);
     }
-    int dirty = atomic_exchange_explicit(&n->ctl_dirty, 0, memory_order_acquire);
+    /* A plain load first: the locked exchange only when a setter ran. */
+    int dirty = atomic_load_explicit(&n->ctl_dirty, memory_order_relaxed) &&
+                atomic_exchange_explicit(&n->ctl_dirty, 0, memory_order_acquire);
     if (!dirty && !n->ctl_active) continue;
     int moved = 0, active = 0;
     for (int p = 0; p < n->cls->num_params; p++) {
@@ -189,44 +271,83 @@ typedef struct view {
   float *post[MIXSTAGE_MAX_CHANNELS], *out[MIXSTAGE_MAX_CHANNELS];
 } view;
 
-static void read_source(mixstage_strip *s, const view *v, int64_t f, int n) {
+/* Interleaved stereo to planar, frames 0 .. m-1, times g. */
+static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
+  int i = 0;
+#if defined(__SSE__)
+  __m128 vg = _mm_set1_ps(g);
+  for (; i + 4 <= m; i += 4) {
+    __m128 a = _mm_loadu_ps(d + 2 * i), b = _mm_loadu_ps(d + 2 * i + 4);
+    __m128 x = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), y = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm_storeu_ps(l + i, scaled ? _mm_mul_ps(x, vg) : x);
+    _mm_storeu_ps(r + i, scaled ? _mm_mul_ps(y, vg) : y);
+  }
+#endif
+  for (; i < m; i++) {
+    l[i] = scaled ? d[2 * i] * g : d[2 * i];
+    r[i] = scaled ? d[2 * i + 1] * g : d[2 * i + 1];
+  }
+}
+
+static void fill(float *x, float v, int n) {
+  for (int i = 0; i < n; i++) x[i] = v;
+}
+
+/* Frames f .. f+n-1 of a strip's source into v->buf, times the constant
+ * clip gain g when scaled (one multiply per sample, as a separate pass
+ * would do: the silence past the end and of missing channels is 0 * g,
+ * -0 under inverted polarity).  Returns 1 if the source delivered NaN or
+ * infinity and scan asked to check it (then the chunk is silent).  A
+ * callback is always checked, as it cannot be asked again; a buffer source
+ * otherwise only when the chain's output is not finite.  Scaling needs a
+ * buffer source and no scan. */
+static int read_source(mixstage_strip *s, const view *v, int64_t f, int n, int scan, float g, int scaled) {
   mixstage__unit *u = &s->u;
-  int sc = s->src.channels;
+  int sc = s->src.channels, bad = 0;
+  float z = scaled ? 0.0f * g : 0.0f;
   if (s->src.kind == 1) {
     int64_t avail = s->src.frames - f;
     int m = avail <= 0 ? 0 : avail < n ? (int)avail : n;
     const float *d = s->src.data + (size_t)(m ? f : 0) * (size_t)sc;
-    for (int c = 0; c < sc; c++) {
-      float *x = v->buf[c];
-      for (int i = 0; i < m; i++) x[i] = d[(size_t)i * (size_t)sc + (size_t)c];
-      for (int i = m; i < n; i++) x[i] = 0.0f;
+    if (sc == 1) {
+      if (scaled) mul_const(v->buf[0], d, g, m);
+      else memcpy(v->buf[0], d, sizeof(float) * (size_t)m);
+    } else if (sc == 2) {
+      deinterleave2(d, v->buf[0], v->buf[1], m, g, scaled);
+    } else {
+      for (int c = 0; c < sc; c++) {
+        float *x = v->buf[c];
+        for (int i = 0; i < m; i++) x[i] = scaled ? d[(size_t)i * (size_t)sc + (size_t)c] * g : d[(size_t)i * (size_t)sc + (size_t)c];
+      }
     }
+    if (m < n)
+      for (int c = 0; c < sc; c++) fill(v->buf[c] + m, z, n - m);
   } else if (s->src.kind == 2) {
     s->src.fn(s->src.user, v->buf, sc, n, f);
+    scan = 1;
   } else {
     sc = 0;
+  }
+  if (scan && sc > 0 && non_finite(v->buf, sc, n)) {
+    for (int c = 0; c < sc; c++) memset(v->buf[c], 0, sizeof(float) * (size_t)n);
+    bad = 1;
   }
   /* A mono source feeds every channel; missing channels are silent. */
   for (int c = sc; c < u->channels; c++) {
     if (sc == 1) memcpy(v->buf[c], v->buf[0], sizeof(float) * (size_t)n);
-    else memset(v->buf[c], 0, sizeof(float) * (size_t)n);
+    else fill(v->buf[c], z, n);
   }
+  return bad;
 }
 
-/* NaN and infinity are the floats whose exponent bits are all ones: adding
- * one to the exponent field then carries into the sign bit.  Integer OR is
- * order-free, so the compiler vectorises the loop. */
-static int non_finite(float *const *buf, int nch, int n) {
-  uint32_t m = 0;
-  for (int c = 0; c < nch; c++) {
-    const float *x = buf[c];
-    for (int i = 0; i < n; i++) {
-      uint32_t b;
-      memcpy(&b, &x[i], sizeof b);
-      m |= (b & 0x7f800000u) + 0x00800000u;
-    }
-  }
-  return (m & 0x80000000u) != 0;
+/* Whether a buffer source holds NaN or infinity in frames f .. f+n-1. */
+static int source_non_finite(const mixstage_strip *s, int64_t f, int n) {
+  if (s->src.kind != 1) return 0;
+  int64_t avail = s->src.frames - f;
+  int m = avail <= 0 ? 0 : avail < n ? (int)avail : n;
+  if (!m) return 0;
+  const float *d = s->src.data + (size_t)f * (size_t)s->src.channels;
+  return (non_finite_bits(d, (size_t)m * (size_t)s->src.channels) & 0x80000000u) != 0;
 }
 
 /* One gain-reduction history point (analysis.h), the cell starting at frame
@@ -243,24 +364,31 @@ static void gr_point(mixstage_node *nd, int64_t cell, float db) {
 /* cell: the start frame of the control cell this chunk completes, or -1 when
  * the chunk ends inside its cell (history points are taken at cell ends,
  * so they do not depend on how host blocks split the cells). */
-static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int64_t cell) {
-  int faults = 0;
+/* ran: set to the node that processed, if exactly one did, else NULL.
+ * Without u->scan_each nothing is checked here (run_chunk checks the end). */
+static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int64_t cell,
+                     mixstage_node **ran) {
+  int faults = 0, ran_count = 0;
+  *ran = NULL;
   int C = u->channels;
   float *const *buf = v->buf;
   float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   float *dry[MIXSTAGE_MAX_CHANNELS];
-  for (int c = 0; c < C; c++) dry[c] = drybuf[c];
+  int dry_set = 0;
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *nd = u->nodes[i];
-    mixstage__delay_process(&nd->pre_delay, buf, C, n);
+    delay_run(&nd->pre_delay, buf, C, n);
     int fading = nd->xf_pos < g->xfade;
     int prev = fading ? nd->mode_prev : nd->mode;
     /* The dry path (input delayed by the node's latency) is kept warm while
      * the node runs, so that a switch to bypass is aligned and seamless. */
     int need_dry = nd->latency > 0 || nd->mode == 1 || prev == 1;
     if (need_dry) {
+      if (!dry_set)
+        for (int c = 0; c < C; c++) dry[c] = drybuf[c];
+      dry_set = 1;
       for (int c = 0; c < C; c++) memcpy(dry[c], buf[c], sizeof(float) * (size_t)n);
-      mixstage__delay_process(&nd->bypass_delay, dry, C, n);
+      delay_run(&nd->bypass_delay, dry, C, n);
     }
     if (nd->mode != 0 && prev != 0) { /* bypassed or muted, no fade from "on" */
       float gd = nd->mode == 1 ? 1.0f : 0.0f, gp = prev == 1 ? 1.0f : 0.0f;
@@ -280,17 +408,19 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
       float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
       kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
       for (int c = 0; c < kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
-      mixstage__delay_process(&nd->key_delay, nd->key_buf, kch, n);
+      delay_run(&nd->key_delay, nd->key_buf, kch, n);
       key = (const float *const *)nd->key_buf;
     }
     nd->cls->process(nd->state, buf, C, n, key, kch);
+    *ran = ran_count++ ? NULL : nd;
     if (nd->trace_wanted)
       nd->trace_ok = nd->cls->gain_trace ? nd->cls->gain_trace(nd->state, nd->trace, C, n) : 0;
-    if (non_finite(buf, C, n)) {
+    if (u->scan_each && non_finite(buf, C, n)) {
       /* Contain it: silence this chunk, start the node afresh, tell the host. */
       for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
       if (nd->cls->reset) nd->cls->reset(nd->state);
       atomic_fetch_add(&nd->faults, 1);
+      atomic_store(&g->fault_chain, 0);
       atomic_store(&g->fault_node, nd);
       atomic_store(&g->fault_pending, 1);
       faults++;
@@ -316,6 +446,99 @@ static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int of
     }
   }
   return faults;
+}
+
+/* Post (the post-fader tap) and out (post through the unit's mute) at i. */
+#if MIXSTAGE__V4
+static inline void put4(float *post, float *out, int i, v4f p, int unity, v4f mu) {
+  v4_store(post + i, p);
+  v4_store(out + i, unity ? p : p * mu);
+}
+#endif
+static inline void put1(float *post, float *out, int i, float p, int unity, float mu) {
+  post[i] = p;
+  out[i] = unity ? p : p * mu;
+}
+
+/* Fader, pan and mute in one pass when none of them moves in this chunk
+ * (no lane, the same value at both boundaries): per sample the same float
+ * operations, in the same order, as fader_pan followed by mute_out with
+ * their constant branches.  Returns 0 (nothing done) otherwise. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MIXSTAGE__INLINE inline __attribute__((always_inline))
+#else
+#define MIXSTAGE__INLINE inline
+#endif
+
+/* unity (mute gain 1: out is post) is a constant at each call site. */
+static MIXSTAGE__INLINE void gain_pass(const mixstage__unit *u, const view *v, int n, int unity) {
+  int C = u->channels, B = u->out_channels;
+  float gg = u->fader_g1, gl = u->pan1[0], gr = u->pan1[1], w = u->pan1[2], mu = u->mute_g1;
+  int i = 0;
+#if MIXSTAGE__V4
+  v4f vgg = v4_set(gg), vgl = v4_set(gl), vgr = v4_set(gr), vw = v4_set(w), vmu = v4_set(mu);
+  v4f half = v4_set(0.5f);
+#endif
+  if (C == 1 && B >= 2) {
+    const float *x = v->buf[0];
+#if MIXSTAGE__V4
+    for (; i + 4 <= n; i += 4) {
+      v4f a = v4_load(x + i) * vgg;
+      put4(v->post[0], v->out[0], i, a * vgl, unity, vmu);
+      put4(v->post[1], v->out[1], i, a * vgr, unity, vmu);
+    }
+#endif
+    for (; i < n; i++) {
+      float a = x[i] * gg;
+      put1(v->post[0], v->out[0], i, a * gl, unity, mu);
+      put1(v->post[1], v->out[1], i, a * gr, unity, mu);
+    }
+    for (int c = 2; c < B; c++) {
+      memset(v->post[c], 0, sizeof(float) * (size_t)n);
+      memset(v->out[c], 0, sizeof(float) * (size_t)n); /* 0 * mu, mu >= 0 */
+    }
+  } else if (C == 2 && B == 2) {
+    const float *xl = v->buf[0], *xr = v->buf[1];
+#if MIXSTAGE__V4
+    for (; i + 4 <= n; i += 4) {
+      v4f a = v4_load(xl + i), b = v4_load(xr + i);
+      v4f m = half * (a + b), s = half * (a - b) * vw;
+      put4(v->post[0], v->out[0], i, (m + s) * vgl * vgg, unity, vmu);
+      put4(v->post[1], v->out[1], i, (m - s) * vgr * vgg, unity, vmu);
+    }
+#endif
+    for (; i < n; i++) {
+      float m = 0.5f * (xl[i] + xr[i]), s = 0.5f * (xl[i] - xr[i]) * w;
+      put1(v->post[0], v->out[0], i, (m + s) * gl * gg, unity, mu);
+      put1(v->post[1], v->out[1], i, (m - s) * gr * gg, unity, mu);
+    }
+  } else if (C == 2 && B == 1) {
+    const float *xl = v->buf[0], *xr = v->buf[1];
+#if MIXSTAGE__V4
+    for (; i + 4 <= n; i += 4)
+      put4(v->post[0], v->out[0], i, half * (v4_load(xl + i) + v4_load(xr + i)) * vgg, unity, vmu);
+#endif
+    for (; i < n; i++) put1(v->post[0], v->out[0], i, 0.5f * (xl[i] + xr[i]) * gg, unity, mu);
+  } else {
+    for (int c = 0; c < C; c++) {
+      const float *x = v->buf[c];
+      i = 0;
+#if MIXSTAGE__V4
+      for (; i + 4 <= n; i += 4) put4(v->post[c], v->out[c], i, v4_load(x + i) * vgg, unity, vmu);
+#endif
+      for (; i < n; i++) put1(v->post[c], v->out[c], i, x[i] * gg, unity, mu);
+    }
+  }
+}
+
+static int gain_stage_const(mixstage__unit *u, const view *v, int o, int n) {
+  int late = o >= MIXSTAGE__CELL;
+  if (u->fader.lane && u->fader.lane->count > 0) return 0;
+  if (!(u->fader_g0 == u->fader_g1 || late) || !(u->mute_g0 == u->mute_g1 || late)) return 0;
+  if (!(memcmp(u->pan0, u->pan1, sizeof u->pan0) == 0 || late)) return 0;
+  if (u->mute_g1 == 1.0f) gain_pass(u, v, n, 1);
+  else gain_pass(u, v, n, 0);
+  return 1;
 }
 
 /* Fader and pan: buf (C channels) -> post (B channels). */
@@ -386,6 +609,28 @@ static void run_send(mixstage__unit *u, mixstage_send *s, float *const *dst, con
   int to = s->to->u.channels;
   float gs[MIXSTAGE__CELL];
   int cs = gain_curve(&s->level, s->g0, s->g1, f, o, n, gs);
+  int late = o >= MIXSTAGE__CELL;
+  if (cs && (s->mute_g0 == s->mute_g1 || late) && (u->mute_g0 == u->mute_g1 || late)) {
+    /* Nothing moves: ramp(m, m, k) is m (mutes are never -0), so the
+     * per-sample gain below is this one constant. */
+    float g = gs[0];
+    g *= s->mute_g1 * u->mute_g1;
+    if (from == to) {
+      for (int c = 0; c < to; c++) mul_const(dst[c] + off, src[c], g, n);
+    } else if (from == 1) {
+      for (int c = 0; c < to; c++) mul_const(dst[c] + off, src[0], g, n);
+    } else { /* 2 -> 1 */
+      float *y = dst[0] + off;
+      const float *a = src[0], *b = src[1];
+      int i = 0;
+#if MIXSTAGE__V4
+      v4f vg = v4_set(g), half = v4_set(0.5f);
+      for (; i + 4 <= n; i += 4) v4_store(y + i, half * (v4_load(a + i) + v4_load(b + i)) * vg);
+#endif
+      for (; i < n; i++) y[i] = 0.5f * (a[i] + b[i]) * g;
+    }
+    return;
+  }
   for (int i = 0; i < n; i++) {
     int k = o + i + 1;
     float g = cs ? gs[0] : gs[i];
@@ -412,17 +657,120 @@ static void run_sends(mixstage__unit *u, const view *v, int64_t f, int o, int of
  * alignment delays. */
 static void sum_input(float *const *acc, float *const *base, int off, mixstage__delay *comp, int C, int n) {
   if (comp->delay <= 0) {
-    for (int c = 0; c < C; c++)
-      for (int k = 0; k < n; k++) acc[c][k] += base[c][off + k];
+    for (int c = 0; c < C; c++) add_into(acc[c], base[c] + off, n);
     return;
   }
   float tmpbuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   float *tmp[MIXSTAGE_MAX_CHANNELS];
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) tmp[c] = tmpbuf[c];
   for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off, sizeof(float) * (size_t)n);
-  mixstage__delay_process(comp, tmp, C, n);
-  for (int c = 0; c < C; c++)
-    for (int k = 0; k < n; k++) acc[c][k] += tmp[c][k];
+  delay_run(comp, tmp, C, n);
+  for (int c = 0; c < C; c++) add_into(acc[c], tmp[c], n);
+}
+
+/* A unit's buffers at offset off.  Only the channels a buffer has are set. */
+static inline void make_view(view *v, float *const *buf, float *const *pre, float *const *post, float *const *out,
+                      int C, int B, int off) {
+  int wide = C > B ? C : B;
+  for (int c = 0; c < wide; c++) v->buf[c] = buf[c] + off;
+  for (int c = 0; c < C; c++) v->pre[c] = pre[c] ? pre[c] + off : NULL;
+  for (int c = 0; c < B; c++) {
+    v->post[c] = post[c] + off;
+    v->out[c] = out[c] + off;
+  }
+}
+
+static void gain_stage(mixstage__unit *u, const view *v, int64_t f, int o, int n) {
+  if (gain_stage_const(u, v, o, n)) return;
+  fader_pan(u, v, f, o, n);
+  mute_out(u, v, o, n);
+}
+
+/* The chain's output holds NaN or infinity (checked once per chunk, not
+ * after every node).  Contain it as the per-node check did: silence the
+ * chunk (and the copy a bounce fork reads); but the faulty samples went
+ * through every later node, so all of the unit's nodes and their delay lines
+ * start afresh.  Attribution, as precise as the data left allows: a buffer
+ * source is read again, and if it is at fault the source is named as
+ * before; else the node, when only one node processed; else the unit's
+ * chain, and from then on (until the next locate) the unit checks after
+ * the source and after every node, so a repeating fault is pinned on its
+ * node. */
+static void chain_fault(mixstage_graph *g, mixstage__unit *u, const view *v, int64_t f, int off, int n,
+                        mixstage_node *ran) {
+  int C = u->channels;
+  for (int c = 0; c < C; c++) memset(v->buf[c], 0, sizeof(float) * (size_t)n);
+  if (u->need_in)
+    for (int c = 0; c < C; c++) memset(u->in[c] + off, 0, sizeof(float) * (size_t)n);
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *nd = u->nodes[i];
+    if (nd->cls->reset) nd->cls->reset(nd->state);
+    mixstage__delay_clear(&nd->pre_delay);
+    mixstage__delay_clear(&nd->bypass_delay);
+    /* the meter read this chunk's (possibly NaN) reduction: show the reset one */
+    if (nd->cls->gain_reduction)
+      atomic_store_explicit(&nd->gr_db, nd->cls->gain_reduction(nd->state), memory_order_relaxed);
+  }
+  int source = u->kind == MIXSTAGE__UNIT_STRIP && source_non_finite((mixstage_strip *)u, f, n);
+  mixstage_node *nd = source ? NULL : ran;
+  if (nd) atomic_fetch_add(&nd->faults, 1);
+  else if (!source) u->scan_each = 1;
+  atomic_store(&g->fault_chain, !source && !nd);
+  atomic_store(&g->fault_node, nd);
+  atomic_store(&g->fault_unit, u);
+  atomic_store(&g->fault_pending, 1);
+}
+
+/* A bus's inputs summed into acc in their fixed order.  A run of inputs
+ * without latency compensation is added in one pass: each lane sums
+ * ((acc + x0) + x1) + ..., the order of one pass per input, while acc stays
+ * in registers. */
+#define MIXSTAGE__SUM_BATCH 32
+static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, int n) {
+  int i = 0, count = b->input_count;
+  int zero = 1; /* acc not written yet: the first run starts from +0 */
+  while (i < count) {
+    const mixstage__input *in = &b->inputs[i];
+    if (in->comp.delay > 0) {
+      if (zero)
+        for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+      zero = 0;
+      sum_input(acc, in->unit ? in->unit->out : in->send->buf, off, (mixstage__delay *)&in->comp, C, n);
+      i++;
+      continue;
+    }
+    int j = i;
+    while (j < count && j - i < MIXSTAGE__SUM_BATCH && b->inputs[j].comp.delay <= 0) j++;
+    for (int c = 0; c < C; c++) {
+      const float *x[MIXSTAGE__SUM_BATCH];
+      for (int q = i; q < j; q++) {
+        const mixstage__input *e = &b->inputs[q];
+        x[q - i] = (e->unit ? e->unit->out : e->send->buf)[c] + off;
+      }
+      float *a = acc[c];
+      int k = 0, m = j - i;
+#if MIXSTAGE__V4
+      for (; k + 8 <= n; k += 8) {
+        v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
+        for (int q = 0; q < m; q++) {
+          s0 += v4_load(x[q] + k);
+          s1 += v4_load(x[q] + k + 4);
+        }
+        v4_store(a + k, s0);
+        v4_store(a + k + 4, s1);
+      }
+#endif
+      for (; k < n; k++) {
+        float s0 = zero ? 0.0f : a[k];
+        for (int q = 0; q < m; q++) s0 += x[q][k];
+        a[k] = s0;
+      }
+    }
+    zero = 0;
+    i = j;
+  }
+  if (zero)
+    for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
 }
 
 /* One chunk: frames f .. f+n-1, all inside one control cell, at offset off
@@ -431,48 +779,48 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
   int C = u->channels;
   int faults = 0;
   view v;
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-    v.buf[c] = u->buf[c] ? u->buf[c] + off : NULL;
-    v.pre[c] = u->pre[c] ? u->pre[c] + off : NULL;
-    v.post[c] = u->post[c] ? u->post[c] + off : NULL;
-    v.out[c] = u->out[c] ? u->out[c] + off : NULL;
-  }
+  make_view(&v, u->buf, u->pre, u->post, u->out, C, u->out_channels, off);
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     mixstage_strip *s = (mixstage_strip *)u;
-    read_source(s, &v, f, n);
-    if (non_finite(v.buf, C, n)) {
-      for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
+    int lane = s->clip_gain.lane && s->clip_gain.lane->count;
+    int clip = !(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || lane, cc = 0;
+    float gc[MIXSTAGE__CELL];
+    if (clip) {
+      cc = gain_curve(&s->clip_gain, s->clip_g0, s->clip_g1, f, o, n, gc);
+      /* A lane knows only the dB value; polarity rides on the sign. */
+      if (lane && s->clip_g1 < 0.0f)
+        for (int i = 0; i < n; i++) gc[i] = -gc[i];
+    }
+    /* A constant clip gain rides on the copy out of a buffer source. */
+    int fused = clip && cc && s->src.kind == 1 && !u->scan_each;
+    if (read_source(s, &v, f, n, u->scan_each, fused ? gc[0] : 1.0f, fused)) {
+      atomic_store(&g->fault_chain, 0);
       atomic_store(&g->fault_node, NULL);
       atomic_store(&g->fault_unit, u);
       atomic_store(&g->fault_pending, 1);
       faults++;
     }
-    int lane = s->clip_gain.lane && s->clip_gain.lane->count;
-    if (!(s->clip_g0 == 1.0f && s->clip_g1 == 1.0f) || lane) {
-      float gc[MIXSTAGE__CELL];
-      int cc = gain_curve(&s->clip_gain, s->clip_g0, s->clip_g1, f, o, n, gc);
-      /* A lane knows only the dB value; polarity rides on the sign. */
-      if (lane && s->clip_g1 < 0.0f)
-        for (int i = 0; i < n; i++) gc[i] = -gc[i];
-      for (int c = 0; c < C; c++)
-        for (int i = 0; i < n; i++) v.buf[c][i] *= cc ? gc[0] : gc[i];
+    if (clip && !fused) {
+      if (cc)
+        for (int c = 0; c < C; c++) mul_const(v.buf[c], v.buf[c], gc[0], n);
+      else
+        for (int c = 0; c < C; c++)
+          for (int i = 0; i < n; i++) v.buf[c][i] *= gc[i];
     }
     if (u->need_in)
       for (int c = 0; c < C; c++) memcpy(u->in[c] + off, v.buf[c], sizeof(float) * (size_t)n);
   } else {
-    mixstage_bus *b = (mixstage_bus *)u;
-    for (int c = 0; c < C; c++) memset(v.buf[c], 0, sizeof(float) * (size_t)n);
-    for (int i = 0; i < b->input_count; i++) {
-      mixstage__input *in = &b->inputs[i];
-      float *const *base = in->unit ? in->unit->out : in->send->buf;
-      sum_input(v.buf, base, off, &in->comp, C, n);
-    }
+    bus_sum((mixstage_bus *)u, v.buf, off, C, n);
   }
-  faults += run_nodes(g, u, &v, off, n, o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1);
+  mixstage_node *ran;
+  faults += run_nodes(g, u, &v, off, n, o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1, &ran);
+  if (!u->scan_each && non_finite(v.buf, C, n)) {
+    chain_fault(g, u, &v, f, off, n, ran);
+    faults++;
+  }
   if (u->need_pre)
     for (int c = 0; c < C; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
-  fader_pan(u, &v, f, o, n);
-  mute_out(u, &v, o, n);
+  gain_stage(u, &v, f, o, n);
   run_sends(u, &v, f, o, off, n);
   return faults;
 }
@@ -588,6 +936,7 @@ static void reset_unit(mixstage__unit *u, int64_t f) {
     if (u->post[c]) memset(u->post[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
     if (u->out[c]) memset(u->out[c], 0, sizeof(float) * MIXSTAGE__BLOCK);
   }
+  u->scan_each = 0;
   mixstage__param_snap(&u->fader, f);
   mixstage__param_snap(&u->pan, f);
   mixstage__param_snap(&u->width, f);
@@ -600,7 +949,7 @@ static void reset_unit(mixstage__unit *u, int64_t f) {
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     mixstage_strip *s = (mixstage_strip *)u;
     mixstage__param_snap(&s->clip_gain, f);
-    float cg = db_gain(s->clip_gain.value);
+    float cg = s->clip_lin = db_gain(s->clip_gain.value);
     s->clip_g0 = s->clip_g1 = atomic_load(&s->polarity_req) ? -cg : cg;
   }
   for (int i = 0; i < u->send_count; i++) {
@@ -662,13 +1011,13 @@ static void run_snodes(mixstage_graph *g, mixstage__shadow *sh, float *const *bu
   for (int i = 0; i < u->node_count; i++) {
     mixstage__snode *sn = &sh->nodes[i];
     mixstage_node *nd = sn->node;
-    mixstage__delay_process(&sn->pre_delay, buf, C, n);
+    delay_run(&sn->pre_delay, buf, C, n);
     int mode = sn->mode;
     if (mode == MIXSTAGE__SN_TRACE) {
       int ok = sn->provider ? sn->provider->trace_ok : nd->trace_ok;
       float *const *tr = sn->provider ? sn->provider->trace : nd->trace;
       if (ok) {
-        mixstage__delay_process(&sn->delay, buf, C, n);
+        delay_run(&sn->delay, buf, C, n);
         for (int c = 0; c < C; c++)
           for (int k = 0; k < n; k++) buf[c][k] *= tr[c][k];
         continue;
@@ -677,9 +1026,9 @@ static void run_snodes(mixstage_graph *g, mixstage__shadow *sh, float *const *bu
       if (g->bounce) g->bounce->trace_fallbacks++;
     }
     if (mode == MIXSTAGE__SN_DELAY) {
-      mixstage__delay_process(&sn->delay, buf, C, n);
+      delay_run(&sn->delay, buf, C, n);
     } else if (mode == MIXSTAGE__SN_MUTE) {
-      mixstage__delay_process(&sn->delay, buf, C, n);
+      delay_run(&sn->delay, buf, C, n);
       for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
     } else {
       if (sn->serial != nd->update_serial) {
@@ -697,6 +1046,7 @@ static void run_snodes(mixstage_graph *g, mixstage__shadow *sh, float *const *bu
         for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
         if (nd->cls->reset) nd->cls->reset(sn->state);
         atomic_fetch_add(&nd->faults, 1);
+        atomic_store(&g->fault_chain, 0);
         atomic_store(&g->fault_node, nd);
         atomic_store(&g->fault_pending, 1);
       }
@@ -708,12 +1058,7 @@ void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, 
   mixstage__unit *u = sh->unit;
   int C = u->channels;
   view v;
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-    v.buf[c] = sh->buf[c] ? sh->buf[c] + off : NULL;
-    v.pre[c] = sh->pre[c] ? sh->pre[c] + off : NULL;
-    v.post[c] = sh->post[c] ? sh->post[c] + off : NULL;
-    v.out[c] = sh->out[c] ? sh->out[c] + off : NULL;
-  }
+  make_view(&v, sh->buf, sh->pre, sh->post, sh->out, C, u->out_channels, off);
   if (sh->from_in) {
     for (int c = 0; c < C; c++) memcpy(v.buf[c], u->in[c] + off, sizeof(float) * (size_t)n);
   } else {
@@ -723,8 +1068,7 @@ void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, 
   run_snodes(g, sh, v.buf, n);
   if (sh->pre[0])
     for (int c = 0; c < C; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
-  fader_pan(u, &v, f, o, n);
-  mute_out(u, &v, o, n);
+  gain_stage(u, &v, f, o, n);
   if (sh->sbuf) {
     /* A fork's sends feed the forks of the returns, with the profile's
      * actions on the send roles. */

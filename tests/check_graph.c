@@ -409,6 +409,166 @@ START_TEST(test_nan_is_contained) {
 }
 END_TEST
 
+/* A node that turns finite input into infinity: the engine checks each
+ * unit's chain once per 32-frame chunk.  With one node running the fault is
+ * pinned on it; the chunk is silenced and the rest plays. */
+START_TEST(test_node_fault_is_pinned) {
+  mixstage_graph *g = new_graph(256);
+  int err;
+  mixstage_strip *a = mixstage_graph_add_strip(g, "Hot", 1, NULL);
+  float *x = dc(4800, 0.5f);
+  x[1000] = 3e38f; /* finite; +36 dB overflows */
+  x[3000] = 3e38f;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  free(x);
+  mixstage_node *gn = mixstage_strip_insert(a, "gain", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(gn);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(gn, "gain", 36.0), MIXSTAGE_OK);
+  int64_t n = mixstage_graph_render_frames(g, NULL);
+  float *out = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 2);
+  ck_assert(strstr(mixstage_graph_last_error(g), mixstage_node_label(gn)) != NULL);
+  ck_assert(strstr(mixstage_graph_last_error(g), "produced NaN or infinity") != NULL);
+  double lvl = 0.5 * pow(10.0, 36.0 / 20.0) * cos(TU_PI / 4);
+  ck_assert(out[2 * 992] == 0.0f);  /* the faulty chunk, 992 .. 1023 */
+  ck_assert(out[2 * 1023] == 0.0f);
+  ck_assert_double_eq_tol(out[2 * 991], lvl, 1e-6 * lvl);
+  ck_assert_double_eq_tol(out[2 * 1024], lvl, 1e-6 * lvl);
+  ck_assert_double_eq_tol(out[2 * 2000], lvl, 1e-6 * lvl);
+  free(out);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+/* With several nodes the end-of-chain check cannot tell which one failed:
+ * the first fault names the strip's chain and resets all its inserts; from
+ * then on the strip checks after every node, so the next fault is pinned.
+ * A source fault is still named as the source's, whichever nodes follow. */
+START_TEST(test_chain_fault_then_pinned) {
+  mixstage_graph *g = new_graph(256);
+  int err;
+  mixstage_strip *a = mixstage_graph_add_strip(g, "Hot", 1, NULL);
+  float *x = dc(4800, 0.5f);
+  x[1000] = 3e38f;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  mixstage_node *eq = mixstage_strip_insert(a, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  mixstage_node *gn = mixstage_strip_insert(a, "gain", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(eq);
+  ck_assert_ptr_nonnull(gn);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(gn, "gain", 36.0), MIXSTAGE_OK);
+  int64_t n = mixstage_graph_render_frames(g, NULL);
+  float *out = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Hot': NaN or infinity in its chain") != NULL);
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 0);
+  ck_assert_int_eq(mixstage_node_numeric_faults(eq), 0);
+  ck_assert(out[2 * 1000] == 0.0f);
+  ck_assert(fabsf(out[2 * 3000]) > 1.0f); /* the rest plays */
+
+  /* a second fault in the same render is pinned on the node */
+  x[3000] = 3e38f;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 1);
+  ck_assert(strstr(mixstage_graph_last_error(g), mixstage_node_label(gn)) != NULL);
+
+  /* the source at fault: named as the source's */
+  x[1000] = x[3000] = 0.5f;
+  x[2000] = NAN;
+  mixstage_strip_set_source_buffer(a, x, 1, 4800, 1);
+  ck_assert_int_eq(mixstage_graph_render(g, NULL, out, n), MIXSTAGE_ENUMERIC);
+  for (int64_t i = 0; i < 2 * n; i++) ck_assert(isfinite(out[i]));
+  ck_assert(strstr(mixstage_graph_last_error(g), "strip 'Hot': its source produced") != NULL);
+  ck_assert_int_eq(mixstage_node_numeric_faults(gn), 1);
+  ck_assert(fabsf(out[2 * 3000]) > 1.0f);
+  free(x);
+  free(out);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+/* The engine runs fader, pan, mute, sends and clip gain through a fused
+ * constant pass when nothing moves in a cell, and through per-sample ramps
+ * when something does or a lane is present.  A lane holding one value makes
+ * every gain constant but takes the per-sample path, so the two renders must
+ * agree to the bit: every routing map (1->2, 2->2, 2->1, 1->1, and sends
+ * 1->2, 2->2, 2->1), polarity, a muted strip, a source that ends early. */
+static mixstage_graph *gain_paths_graph(int lanes, float **src) {
+  mixstage_graph *g = new_graph(256);
+  int err;
+  mixstage_bus *m = mixstage_graph_add_bus(g, "M", MIXSTAGE_BUS_GROUP, 1, &err);
+  mixstage_bus *r = mixstage_graph_add_bus(g, "R", MIXSTAGE_BUS_RETURN, 2, &err);
+  mixstage_bus *r1 = mixstage_graph_add_bus(g, "R1", MIXSTAGE_BUS_RETURN, 1, &err);
+  mixstage_strip *st[4];
+  static const int ch[4] = {1, 2, 2, 1};
+  for (int i = 0; i < 4; i++) {
+    char name[8] = {'S', (char)('0' + i), 0};
+    st[i] = mixstage_graph_add_strip(g, name, ch[i], &err);
+    ck_assert_ptr_nonnull(st[i]);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[i], src[i], ch[i], 3000 + 500 * i, 1), MIXSTAGE_OK);
+  }
+  ck_assert_int_eq(mixstage_strip_set_output(st[2], m), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_strip_set_output(st[3], m), MIXSTAGE_OK);
+  mixstage_send *sn[3] = {
+      mixstage_strip_add_send(st[0], r, -4.5, MIXSTAGE_TAP_PRE_FADER, MIXSTAGE_ROLE_MIX_FX, &err),
+      mixstage_strip_add_send(st[1], r, -7.25, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err),
+      mixstage_strip_add_send(st[2], r1, -2.0, MIXSTAGE_TAP_PRE_FADER, MIXSTAGE_ROLE_MIX_FX, &err)};
+  mixstage_strip_set_pan(st[0], 0.4);
+  mixstage_strip_set_pan(st[1], -0.3);
+  mixstage_strip_set_width(st[1], 1.3);
+  mixstage_strip_set_polarity(st[1], 1);
+  mixstage_strip_set_mute(st[3], 1);
+  mixstage_bus_set_fader_db(m, -1.5);
+  static const double clip[4] = {-3.5, 2.25, 0.0, 1.0}, fader[4] = {-6.2, 3.1, -0.7, -2.0}, send[3] = {-4.5, -7.25, -2.0};
+  for (int i = 0; i < 4; i++) {
+    if (!lanes) {
+      mixstage_strip_set_clip_gain_db(st[i], clip[i]);
+      mixstage_strip_set_fader_db(st[i], fader[i]);
+      continue;
+    }
+    mixstage_lane *l = mixstage_strip_lane(st[i], MIXSTAGE_STRIP_CLIP_GAIN, &err);
+    ck_assert_int_eq(mixstage_lane_add_point(l, 0, clip[i], MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+    l = mixstage_strip_lane(st[i], MIXSTAGE_STRIP_FADER, &err);
+    ck_assert_int_eq(mixstage_lane_add_point(l, 0, fader[i], MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  }
+  for (int i = 0; i < 3 && lanes; i++) {
+    mixstage_lane *l = mixstage_send_lane(sn[i], &err);
+    ck_assert_int_eq(mixstage_lane_add_point(l, 0, send[i], MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  }
+  if (lanes) {
+    mixstage_lane *l = mixstage_bus_lane(m, MIXSTAGE_STRIP_FADER, &err);
+    ck_assert_int_eq(mixstage_lane_add_point(l, 0, -1.5, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  }
+  return g;
+}
+
+START_TEST(test_constant_gain_paths_match_ramps) {
+  float *src[4];
+  for (int i = 0; i < 4; i++) {
+    int64_t len = (3000 + 500 * i) * (i == 1 || i == 2 ? 2 : 1);
+    src[i] = malloc(sizeof(float) * (size_t)len);
+    tu_noise(src[i], len, 0.7, 11u + (uint32_t)i);
+  }
+  int64_t n0, n1;
+  mixstage_graph *g0 = gain_paths_graph(0, src), *g1 = gain_paths_graph(1, src);
+  float *a = render_all(g0, &n0), *b = render_all(g1, &n1);
+  ck_assert_int_eq(n0, n1);
+  ck_assert(tu_peak(a, 2 * n0) > 0.1);
+  for (int64_t i = 0; i < 2 * n0; i++)
+    ck_assert_msg(memcmp(&a[i], &b[i], sizeof(float)) == 0, "sample %lld: %a (constant) vs %a (ramp)", (long long)i,
+                  (double)a[i], (double)b[i]);
+  free(a);
+  free(b);
+  mixstage_graph_destroy(g0);
+  mixstage_graph_destroy(g1);
+  for (int i = 0; i < 4; i++) free(src[i]);
+}
+END_TEST
+
 /* A bass keyed by the kick through the graph ducks on each hit by the
  * compressor's static curve and recovers between hits. */
 START_TEST(test_sidechain_ducking_in_graph) {
@@ -511,6 +671,9 @@ static Suite *graph_suite(void) {
   tcase_add_test(tc, test_block_size_independence);
   tcase_add_test(tc, test_mute_solo_polarity_sends);
   tcase_add_test(tc, test_nan_is_contained);
+  tcase_add_test(tc, test_node_fault_is_pinned);
+  tcase_add_test(tc, test_chain_fault_then_pinned);
+  tcase_add_test(tc, test_constant_gain_paths_match_ramps);
   tcase_add_test(tc, test_sidechain_ducking_in_graph);
   tcase_add_test(tc, test_progress_and_cancel);
   suite_add_tcase(s, tc);
