@@ -55,13 +55,14 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
 /* ---- parallel render ---------------------------------------------------------
  * The graph keeps a pool of workers between renders (pool.c), so a render
  * creates no thread.  A render runs in steps; in a step every unit runs once,
- * on whichever worker claims it first.  Workers claim units in one fixed
- * order from a shared counter, and a unit waits only for the units it reads
- * in the same step (its inputs, its sidechain keys), so the only meeting of
- * all workers is at the end of a step (about one block of 256 frames).  A
- * unit touches only its own state and buffers, and buses sum their inputs in
- * a fixed order, so the result does not depend on the thread count or on
- * which worker ran what.
+ * on whichever worker claims it first (so a slower or busier core simply
+ * takes fewer units, where a fixed deal would wait for it).  Workers claim
+ * units in one fixed order from a shared counter, and a unit waits only for
+ * the units it reads in the same step (its inputs, its sidechain keys), so
+ * the only meeting of all workers is at the end of a step (about one block
+ * of 256 frames).  A unit touches only its own state and buffers, and buses
+ * sum their inputs in a fixed order, so the result does not depend on the
+ * thread count or on which worker ran what.
  *
  * Pipelined (the usual shape: no strip reads a bus, no bus reads a strip's
  * key tap, no bounce): in step n the strips render block n while the buses
