@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "pool.h"
 #include "mixstage/io.h"
 
 /* Built-in parameter descriptions of strips, buses and sends. */
@@ -126,6 +127,7 @@ static void unit_free(mixstage_graph *g, mixstage__unit *u) {
 
 MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *g) {
   if (!g) return;
+  mixstage__pool_destroy(g->pool);
   mixstage__unprepare(g);
   for (int i = 0; i < g->strip_count; i++) {
     mixstage_strip *s = g->strips[i];

@@ -238,6 +238,7 @@ struct mixstage_graph {
   int any_solo;
   _Atomic(const mixstage_profile *) profile; /* governs the main pass */
   struct mixstage__bounce_run *bounce; /* during a bounce */
+  struct mixstage__pool *pool; /* render.c's worker threads, kept between renders; or NULL */
 };
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */

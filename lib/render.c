@@ -1,8 +1,7 @@
 /* Offline render to memory, on one thread or several. */
-#include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include "internal.h"
+#include "pool.h"
 
 MIXSTAGE_EXPORT void mixstage_render_config_init(mixstage_render_config *cfg) {
   if (!cfg) return;
@@ -54,130 +53,406 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
 }
 
 /* ---- parallel render ---------------------------------------------------------
- * Each block, the schedule's levels run one after another; inside a level the
- * units are dealt round-robin to the threads.  A unit touches only its own
- * state and buffers and reads finished units of earlier levels, and buses sum
- * their inputs in a fixed order, so the result does not depend on the thread
- * count.  Threads meet at a sense-reversing spin barrier after each level
- * (a futex barrier costs more than a level's work at small blocks). */
+ * The graph keeps a pool of workers between renders (pool.c), so a render
+ * creates no thread.  A render runs in steps; in a step every unit runs once,
+ * on whichever worker claims it first (so a slower or busier core simply
+ * takes fewer units, where a fixed deal would wait for it).  Workers claim
+ * units in one fixed order from a shared counter, and a unit waits only for
+ * the units it reads in the same step (its inputs, its sidechain keys), so
+ * the only meeting of all workers is at the end of a step (about one block
+ * of 256 frames).  A unit touches only its own state and buffers, and buses
+ * sum their inputs in a fixed order, so the result does not depend on the
+ * thread count or on which worker ran what.
+ *
+ * Pipelined (the usual shape: no strip reads a bus, no bus reads a strip's
+ * key tap, no bounce): in step n the strips render block n while the buses
+ * render block n - 1, so the bus stage, whose chain of group, return and mix
+ * buses is mostly serial, overlaps the strips instead of idling the other
+ * workers.  Strip outputs and strip sends are then held in two-block rings:
+ * strips write one slot while buses read the other through stand-ins for
+ * the strips (a copy of the unit whose out[] points at the slot of the block
+ * before), which the buses' inputs point at for the length of the render.
+ * Other graphs run unpipelined: step n is block n for every unit. */
 
-typedef struct spin_barrier {
-  _Atomic int count;
-  _Atomic int sense;
-  int n;
-} spin_barrier;
+typedef struct task {
+  mixstage__unit *unit;
+  int late;        /* pipelined: a bus, one block behind the strips */
+  int dep0, ndeps; /* units it reads in the same step: deps[dep0 ..] */
+} task;
 
-static void barrier_wait(spin_barrier *b, int *local_sense) {
-  *local_sense = !*local_sense;
-  if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
-    atomic_store(&b->count, 0);
-    atomic_store(&b->sense, *local_sense);
-  } else {
-    int spins = 0;
-    while (atomic_load(&b->sense) != *local_sense)
-      if (++spins > 2000) {
-        sched_yield();
-        spins = 0;
-      }
-  }
-}
+/* One per cache line: workers publish them as they finish units. */
+typedef struct padded {
+  _Atomic uint32_t v;
+  char pad[64 - sizeof(uint32_t)];
+} padded;
+
+/* A buffer set a strip writes and a bus reads one block later. */
+typedef struct relay {
+  float **live;  /* the strip's own pointers (u->out, send->buf): written */
+  float **shown; /* the stand-in's: what the bus reads */
+  float *home[MIXSTAGE_MAX_CHANNELS], *spare[MIXSTAGE_MAX_CHANNELS];
+  int channels;
+} relay;
+
+typedef struct saved_input {
+  mixstage__input *in;
+  mixstage__unit *unit;
+  mixstage_send *send;
+} saved_input;
+
+typedef struct span {
+  int64_t pos; /* frames from the start of the render, latency included */
+  int n;       /* 0: nothing to render */
+} span;
 
 typedef struct render_job {
   mixstage_graph *g;
-  _Atomic int cancel;
+  int threads, pipelined;
+  task *tasks;
+  int count;
+  int *deps;
+  padded *done; /* per task: the stamp of the step it last finished in */
+  relay *relays;
+  int relay_count;
+  mixstage__unit *stand_units;
+  mixstage_send *stand_sends;
+  saved_input *saved;
+  int saved_count;
+  float *spare_mem;
+  mixstage__event step_ev, unit_ev, arrive_ev;
+  uint32_t step_seq0;
+  padded next, arrived;
+  /* Step state: written by worker 0 between steps, read by all in one. */
+  uint32_t stamp;
+  span cur, prev; /* blocks of the strips (all units, unpipelined), of the buses */
+  int64_t pos_next;
+  int finished;
+  int cancel;
   mixstage_progress_fn progress;
   void *progress_user;
   int64_t next_report, report_every;
-  _Atomic int go; /* 1: team complete, start; -1: abandon */
-  spin_barrier bar;
-  int threads;
-  int *level_start; /* schedule index where each level starts; [level_count] = end */
   int64_t start, total, skip;
   float *out;
   int ch;
+  int faults[64];
+  float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
 } render_job;
 
-typedef struct worker {
-  render_job *job;
-  int id;
-  int faults;
-} worker;
-
-static void *work(void *arg) {
-  worker *w = arg;
-  render_job *j = w->job;
-  mixstage_graph *g = j->g;
-  int sense = 0;
-  while (atomic_load(&j->go) == 0) sched_yield();
-  if (w->id >= j->threads) return NULL; /* the team was cut short */
-  uint64_t mode = mixstage__fp_enter();
-  float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
+static span next_block(render_job *j) {
+  span s = {j->pos_next, 0};
   int64_t end = j->skip + j->total;
-  for (int64_t pos = 0; pos < end;) {
-    if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) break;
-    int n = end - pos < MIXSTAGE__BLOCK ? (int)(end - pos) : MIXSTAGE__BLOCK;
-    /* Keep the discarded latency from straddling a block with output. */
-    if (pos < j->skip && pos + n > j->skip) n = (int)(j->skip - pos);
-    for (int L = 0; L < g->level_count; L++) {
-      int first = j->level_start[L], last = j->level_start[L + 1];
-      for (int k = first + w->id; k < last; k += j->threads)
-        w->faults += mixstage__run_unit(g, g->schedule[k], j->start + pos, n);
-      barrier_wait(&j->bar, &sense);
-    }
-    if (w->id == 0) {
-      if (pos >= j->skip && j->out) mixstage__emit(g, NULL, j->ch, (int)(pos - j->skip), n, j->ch, j->out);
-      else mixstage__emit(g, NULL, j->ch, 0, n, j->ch, junk);
-      if (g->bounce) mixstage__bounce_collect(g, j->start + pos, n);
-      if (j->progress && pos + n >= j->next_report) {
-        int64_t done = pos + n > j->skip ? pos + n - j->skip : 0;
-        if (j->progress(j->progress_user, done, j->total)) atomic_store(&j->cancel, 1);
-        j->next_report += j->report_every;
-      }
-    }
-    /* Everyone sees a cancel from the same block on: the barrier orders it. */
-    barrier_wait(&j->bar, &sense);
-    pos += n;
-  }
-  mixstage__fp_leave(mode);
-  return NULL;
+  if (j->cancel || s.pos >= end) return s;
+  s.n = end - s.pos < MIXSTAGE__BLOCK ? (int)(end - s.pos) : MIXSTAGE__BLOCK;
+  /* Keep the discarded latency from straddling a block with output. */
+  if (s.pos < j->skip && s.pos + s.n > j->skip) s.n = (int)(j->skip - s.pos);
+  j->pos_next += s.n;
+  return s;
 }
 
-static int render_parallel(mixstage_graph *g, render_job *j) {
-  int level_start[64];
-  int *ls = level_start;
-  int *heap = NULL;
-  if (g->level_count + 1 > (int)(sizeof level_start / sizeof *level_start)) {
-    heap = mixstage__galloc(g, (size_t)g->level_count + 1, sizeof *heap);
-    if (!heap) return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory");
-    ls = heap;
+/* Worker 0, while every other worker waits: the mix of the block the step
+ * finished goes out, the rings turn, the next step is set up. */
+static void end_step(render_job *j) {
+  mixstage_graph *g = j->g;
+  span e = j->pipelined ? j->prev : j->cur;
+  if (e.n) {
+    if (e.pos >= j->skip && j->out)
+      mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->out + (size_t)(e.pos - j->skip) * (size_t)j->ch);
+    else
+      mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->junk);
+    if (g->bounce) mixstage__bounce_collect(g, j->start + e.pos, e.n);
+    if (j->progress && e.pos + e.n >= j->next_report) {
+      int64_t done = e.pos + e.n > j->skip ? e.pos + e.n - j->skip : 0;
+      if (j->progress(j->progress_user, done, j->total)) j->cancel = 1;
+      j->next_report += j->report_every;
+    }
   }
-  for (int L = 0, k = 0; L <= g->level_count; L++) {
-    while (k < g->schedule_count && g->schedule[k]->level < L) k++;
-    ls[L] = k;
+  if (j->pipelined && j->cur.n)
+    for (int r = 0; r < j->relay_count; r++) {
+      relay *y = &j->relays[r];
+      for (int c = 0; c < y->channels; c++) {
+        y->shown[c] = y->live[c];
+        y->live[c] = y->live[c] == y->home[c] ? y->spare[c] : y->home[c];
+      }
+    }
+  if (j->pipelined) j->prev = j->cur;
+  j->cur = next_block(j);
+  if (j->cancel) j->cur.n = j->prev.n = 0;
+  j->finished = !j->cur.n && !j->prev.n;
+  j->stamp++;
+  atomic_store_explicit(&j->next.v, 0, memory_order_relaxed);
+  atomic_store_explicit(&j->arrived.v, 0, memory_order_relaxed);
+  mixstage__event_signal(&j->step_ev);
+}
+
+static void wait_for(render_job *j, const task *t, uint32_t stamp) {
+  for (int k = 0; k < t->ndeps; k++) {
+    padded *d = &j->done[j->deps[t->dep0 + k]];
+    while (atomic_load_explicit(&d->v, memory_order_acquire) != stamp) {
+      uint32_t seen = mixstage__event_seq(&j->unit_ev);
+      if (atomic_load_explicit(&d->v, memory_order_acquire) == stamp) break;
+      mixstage__event_wait(&j->unit_ev, seen);
+    }
   }
-  j->level_start = ls;
-  worker w[64];
-  pthread_t tid[64];
-  int started = 1;
-  memset(w, 0, sizeof w);
-  for (int t = 0; t < j->threads; t++) {
-    w[t].job = j;
-    w[t].id = t;
-  }
-  /* Workers wait for the go flag, so a thread that fails to start only
-   * shrinks the team (the result is the same with fewer threads). */
-  for (int t = 1; t < j->threads; t++) {
-    if (pthread_create(&tid[t], NULL, work, &w[t]) != 0) break;
-    started++;
-  }
-  j->threads = started;
-  j->bar.n = started;
-  atomic_store(&j->go, 1);
-  work(&w[0]);
+}
+
+static void work(void *arg, int id) {
+  render_job *j = arg;
+  mixstage_graph *g = j->g;
+  uint64_t mode = mixstage__fp_enter();
+  uint32_t seen = j->step_seq0;
   int faults = 0;
-  for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
-  for (int t = 0; t < started; t++) faults += w[t].faults;
-  mixstage__gfree(g, heap);
+  while (!j->finished) {
+    uint32_t stamp = j->stamp;
+    /* Claims follow the task order, and a unit's predecessors come before
+     * it, so a waited-for unit is always running or done: no deadlock. */
+    for (;;) {
+      int i = atomic_fetch_add_explicit(&j->next.v, 1, memory_order_relaxed);
+      if (i >= j->count) break;
+      const task *t = &j->tasks[i];
+      span s = t->late ? j->prev : j->cur;
+      if (s.n) {
+        wait_for(j, t, stamp);
+        faults += mixstage__run_unit(g, t->unit, j->start + s.pos, s.n);
+      }
+      atomic_store_explicit(&j->done[i].v, stamp, memory_order_release);
+      mixstage__event_signal(&j->unit_ev);
+    }
+    /* Worker 0 ends every step, so the progress callback and the bounce's
+     * collection run on the caller's thread, as in a one-thread render. */
+    if (id == 0) {
+      while (atomic_load_explicit(&j->arrived.v, memory_order_acquire) != (uint32_t)j->threads - 1) {
+        uint32_t s = mixstage__event_seq(&j->arrive_ev);
+        if (atomic_load_explicit(&j->arrived.v, memory_order_acquire) == (uint32_t)j->threads - 1) break;
+        mixstage__event_wait(&j->arrive_ev, s);
+      }
+      end_step(j);
+    } else {
+      if (atomic_fetch_add_explicit(&j->arrived.v, 1, memory_order_acq_rel) == (uint32_t)j->threads - 2)
+        mixstage__event_signal(&j->arrive_ev);
+      mixstage__event_wait(&j->step_ev, seen);
+    }
+    seen++;
+  }
+  j->faults[id] = faults;
+  mixstage__fp_leave(mode);
+}
+
+/* Pipelining needs strips and buses apart: a key crossing between them
+ * would make one stage read the other's current block; a bounce's forks
+ * read strip buffers directly. */
+static int can_pipeline(const mixstage_graph *g) {
+  if (g->bounce) return 0;
+  for (int i = 0; i < g->schedule_count; i++) {
+    const mixstage__unit *u = g->schedule[i];
+    if (u->need_in || u->shadows) return 0;
+    for (int k = 0; k < u->node_count; k++)
+      if (u->nodes[k]->key_unit && u->nodes[k]->key_unit->kind != u->kind) return 0;
+  }
+  return 1;
+}
+
+static void plan_free(mixstage_graph *g, render_job *j) {
+  mixstage__gfree(g, j->tasks);
+  mixstage__gfree(g, j->deps);
+  mixstage__gfree(g, j->done);
+  mixstage__gfree(g, j->relays);
+  mixstage__gfree(g, j->stand_units);
+  mixstage__gfree(g, j->stand_sends);
+  mixstage__gfree(g, j->saved);
+  mixstage__gfree(g, j->spare_mem);
+}
+
+static void add_dep(render_job *j, task *t, int *slot, int d) {
+  for (int k = 0; k < t->ndeps; k++)
+    if (j->deps[t->dep0 + k] == d) return;
+  j->deps[(*slot)++] = d;
+  t->ndeps++;
+}
+
+/* The tasks in claim order (pipelined: the buses first, as their chain is
+ * the longest path of a step), and what each waits for. */
+static int plan_tasks(mixstage_graph *g, render_job *j) {
+  int n = g->schedule_count, ndeps = 0;
+  for (int i = 0; i < n; i++) {
+    mixstage__unit *u = g->schedule[i];
+    ndeps += u->node_count;
+    if (u->kind == MIXSTAGE__UNIT_BUS) ndeps += ((mixstage_bus *)u)->input_count;
+  }
+  int *where = mixstage__galloc(g, (size_t)n, sizeof *where);
+  j->tasks = mixstage__galloc(g, (size_t)n, sizeof *j->tasks);
+  j->deps = mixstage__galloc(g, (size_t)ndeps + 1, sizeof *j->deps);
+  j->done = mixstage__galloc(g, (size_t)n, sizeof *j->done);
+  if (!where || !j->tasks || !j->deps || !j->done) {
+    mixstage__gfree(g, where);
+    return MIXSTAGE_ENOMEM;
+  }
+  j->count = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++) {
+      mixstage__unit *u = g->schedule[i];
+      int late = j->pipelined && u->kind == MIXSTAGE__UNIT_BUS;
+      if (j->pipelined ? late != !pass : pass) continue;
+      where[i] = j->count;
+      j->tasks[j->count].unit = u;
+      j->tasks[j->count].late = late;
+      j->count++;
+    }
+  int slot = 0;
+  for (int i = 0; i < n; i++) {
+    task *t = &j->tasks[i];
+    mixstage__unit *u = t->unit;
+    t->dep0 = slot;
+    t->ndeps = 0;
+    if (u->kind == MIXSTAGE__UNIT_BUS) {
+      mixstage_bus *b = (mixstage_bus *)u;
+      for (int k = 0; k < b->input_count; k++) {
+        mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
+        /* A strip feeding a late bus finished its block a step before. */
+        if (j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP) continue;
+        add_dep(j, t, &slot, where[src->order]);
+      }
+    }
+    for (int k = 0; k < u->node_count; k++)
+      if (u->nodes[k]->key_unit) add_dep(j, t, &slot, where[u->nodes[k]->key_unit->order]);
+  }
+  mixstage__gfree(g, where);
+  return MIXSTAGE_OK;
+}
+
+/* Pipelined: second slots for strip outputs and strip sends, and stand-ins
+ * the buses read instead of the strips. */
+static int plan_relays(mixstage_graph *g, render_job *j) {
+  int nrel = 0, nsend = 0, nin = 0;
+  size_t floats = 0;
+  for (int i = 0; i < g->strip_count; i++) {
+    mixstage__unit *u = &g->strips[i]->u;
+    nrel += 1 + u->send_count;
+    nsend += u->send_count;
+    floats += (size_t)u->out_channels;
+    for (int k = 0; k < u->send_count; k++) floats += (size_t)u->sends[k]->to->u.channels;
+  }
+  for (int i = 0; i < g->bus_count; i++) nin += g->buses[i]->input_count;
+  j->relays = mixstage__galloc(g, (size_t)nrel + 1, sizeof *j->relays);
+  j->stand_units = mixstage__galloc(g, (size_t)g->strip_count + 1, sizeof *j->stand_units);
+  j->stand_sends = mixstage__galloc(g, (size_t)nsend + 1, sizeof *j->stand_sends);
+  j->saved = mixstage__galloc(g, (size_t)nin + 1, sizeof *j->saved);
+  j->spare_mem = mixstage__galloc(g, floats * MIXSTAGE__BLOCK + 1, sizeof(float));
+  if (!j->relays || !j->stand_units || !j->stand_sends || !j->saved || !j->spare_mem) return MIXSTAGE_ENOMEM;
+  float *mem = j->spare_mem;
+  int ns = 0;
+  for (int i = 0; i < g->strip_count; i++) {
+    mixstage__unit *u = &g->strips[i]->u;
+    for (int k = -1; k < u->send_count; k++) {
+      relay *y = &j->relays[j->relay_count++];
+      if (k < 0) {
+        y->live = u->out;
+        y->shown = j->stand_units[i].out;
+        y->channels = u->out_channels;
+      } else {
+        y->live = u->sends[k]->buf;
+        y->shown = j->stand_sends[ns++].buf;
+        y->channels = u->sends[k]->to->u.channels;
+      }
+      for (int c = 0; c < y->channels; c++) {
+        y->home[c] = y->shown[c] = y->live[c];
+        y->spare[c] = mem;
+        mem += MIXSTAGE__BLOCK;
+      }
+    }
+  }
+  return MIXSTAGE_OK;
+}
+
+/* Points the buses' strip inputs at the stand-ins (the bus reads out[] or
+ * buf[] of what its input names, and nothing else of it). */
+static void relays_install(mixstage_graph *g, render_job *j) {
+  int send_base = 0;
+  for (int i = 0; i < g->strip_count; i++) {
+    mixstage__unit *u = &g->strips[i]->u;
+    for (int b = 0; b < g->bus_count; b++) {
+      mixstage_bus *bus = g->buses[b];
+      for (int k = 0; k < bus->input_count; k++) {
+        mixstage__input *in = &bus->inputs[k];
+        mixstage_send *stand = NULL;
+        if (in->unit == u) {
+          j->saved[j->saved_count++] = (saved_input){in, in->unit, in->send};
+          in->unit = &j->stand_units[i];
+          continue;
+        }
+        for (int s = 0; s < u->send_count && in->send; s++)
+          if (in->send == u->sends[s]) stand = &j->stand_sends[send_base + s];
+        if (stand) {
+          j->saved[j->saved_count++] = (saved_input){in, in->unit, in->send};
+          in->send = stand;
+        }
+      }
+    }
+    send_base += u->send_count;
+  }
+}
+
+/* Back to the graph's own buffers, holding the last block written, so the
+ * graph is left as a one-thread render leaves it. */
+static void relays_remove(render_job *j) {
+  for (int i = 0; i < j->saved_count; i++) {
+    j->saved[i].in->unit = j->saved[i].unit;
+    j->saved[i].in->send = j->saved[i].send;
+  }
+  for (int r = 0; r < j->relay_count; r++) {
+    relay *y = &j->relays[r];
+    for (int c = 0; c < y->channels; c++) {
+      if (y->shown[c] != y->home[c]) memcpy(y->home[c], y->shown[c], sizeof(float) * MIXSTAGE__BLOCK);
+      y->live[c] = y->home[c];
+    }
+  }
+}
+
+/* The graph's pool, made or remade for this many threads. */
+static mixstage__pool *graph_pool(mixstage_graph *g, int threads) {
+  if (g->pool && (!mixstage__pool_usable(g->pool) || mixstage__pool_requested(g->pool) != threads)) {
+    mixstage__pool_destroy(g->pool);
+    g->pool = NULL;
+  }
+  if (!g->pool) g->pool = mixstage__pool_create(&g->alloc, threads);
+  return g->pool;
+}
+
+static int render_parallel(mixstage_graph *g, render_job *j, int threads) {
+  mixstage__pool *pool = graph_pool(g, threads);
+  if (!pool) return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory starting %d threads", threads);
+  j->threads = mixstage__pool_threads(pool);
+  j->pipelined = can_pipeline(g);
+  int rc = plan_tasks(g, j);
+  if (rc == MIXSTAGE_OK && j->pipelined) rc = plan_relays(g, j);
+  int events = 0;
+  if (rc == MIXSTAGE_OK) {
+    rc = mixstage__event_init(&j->step_ev);
+    if (rc == MIXSTAGE_OK && (rc = mixstage__event_init(&j->unit_ev)) != MIXSTAGE_OK) mixstage__event_fini(&j->step_ev);
+    if (rc == MIXSTAGE_OK && (rc = mixstage__event_init(&j->arrive_ev)) != MIXSTAGE_OK) {
+      mixstage__event_fini(&j->step_ev);
+      mixstage__event_fini(&j->unit_ev);
+    }
+    events = rc == MIXSTAGE_OK;
+  }
+  if (rc != MIXSTAGE_OK) {
+    plan_free(g, j);
+    return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory");
+  }
+  if (j->pipelined) relays_install(g, j);
+  j->stamp = 1;
+  j->step_seq0 = mixstage__event_seq(&j->step_ev);
+  j->cur = next_block(j);
+  j->finished = !j->cur.n;
+  mixstage__pool_run(pool, work, j);
+  if (j->pipelined) relays_remove(j);
+  if (events) {
+    mixstage__event_fini(&j->step_ev);
+    mixstage__event_fini(&j->unit_ev);
+    mixstage__event_fini(&j->arrive_ev);
+  }
+  plan_free(g, j);
+  int faults = 0;
+  for (int t = 0; t < j->threads; t++) faults += j->faults[t];
   return faults;
 }
 
@@ -209,24 +484,24 @@ int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, f
   int threads = c.threads < g->schedule_count ? c.threads : g->schedule_count;
   float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
   if (threads > 1) {
-    render_job j;
-    memset(&j, 0, sizeof j);
-    j.g = g;
-    j.threads = threads;
-    j.bar.n = threads;
-    j.start = g->pos;
-    j.total = total;
-    j.skip = skip;
-    j.out = out;
-    j.ch = ch;
-    j.progress = c.progress;
-    j.progress_user = c.progress_user;
-    j.report_every = (int64_t)(0.1 * g->sample_rate);
-    j.next_report = j.report_every;
-    faults = render_parallel(g, &j);
+    render_job *j = mixstage__galloc(g, 1, sizeof *j);
+    if (!j) return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory");
+    j->g = g;
+    j->start = g->pos;
+    j->total = total;
+    j->skip = skip;
+    j->out = out;
+    j->ch = ch;
+    j->progress = c.progress;
+    j->progress_user = c.progress_user;
+    j->report_every = (int64_t)(0.1 * g->sample_rate);
+    j->next_report = j->report_every;
+    faults = render_parallel(g, j, threads);
+    int cancelled = j->cancel;
+    mixstage__gfree(g, j);
     if (faults < 0) return faults;
     g->pos += skip + total;
-    if (atomic_load(&j.cancel)) return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");
+    if (cancelled) return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");
     if (c.progress && c.progress(c.progress_user, total, total))
       return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");
   } else {

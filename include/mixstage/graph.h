@@ -428,7 +428,10 @@ typedef struct mixstage_render_config {
   int remove_latency;      /**< 1 (default): output frame 0 is input frame 0 */
   int threads;             /**< worker threads, 1 (default) .. 64: units that do not
                                 depend on each other run in parallel; the result is
-                                bit-identical for any count */
+                                bit-identical for any count.  The graph keeps its
+                                workers between renders (asleep when idle) and ends
+                                them when a render asks for another count or in
+                                mixstage_graph_destroy() */
   mixstage_progress_fn progress; /**< optional progress and cancellation */
   void *progress_user;
 } mixstage_render_config;

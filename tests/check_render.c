@@ -1,0 +1,287 @@
+/* The offline render on several threads: bit-identical to one thread for
+ * every graph shape (pipelined or not), and the graph's worker pool reused
+ * across renders and gone with the graph. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "mixstage.h"
+#include "testutil.h"
+
+#define FS 48000.0
+#define STRIPS 10
+/* Not a multiple of the 256-frame block, so the last block is short. */
+#define LEN 30011
+
+enum { SHAPE_PIPELINED, SHAPE_STRIP_KEYED_BY_BUS, SHAPE_BUS_KEYED_BY_STRIP };
+
+typedef struct song {
+  mixstage_graph *g;
+  float *src[STRIPS];
+} song;
+
+static mixstage_node *insert(mixstage_strip *s, mixstage_bus *b, const char *type) {
+  int err = -99;
+  mixstage_node *n = s ? mixstage_strip_insert(s, type, MIXSTAGE_ROLE_STRIP, -1, &err)
+                       : mixstage_bus_insert(b, type, MIXSTAGE_ROLE_BUS_DYNAMICS, -1, &err);
+  ck_assert_msg(n != NULL, "insert %s: %s", type, mixstage_strerror(err));
+  return n;
+}
+
+/* The benchmark graph in small: strips through EQ, compressor and
+ * saturation into two groups, sends to two returns (reverb, delay), a
+ * return sending on to the other, a ducking key from strip 0 to the strips
+ * of group B, automation, and a limiter (latency) on the mix.  shape adds a
+ * key that crosses between strips and buses, which rules out pipelining. */
+static void song_build(song *so, int shape) {
+  mixstage_graph_config cfg;
+  mixstage_graph_config_init(&cfg);
+  int err = -99;
+  so->g = mixstage_graph_create(&cfg, &err);
+  ck_assert_ptr_nonnull(so->g);
+  mixstage_graph *g = so->g;
+  mixstage_bus *ga = mixstage_graph_add_bus(g, "Group A", MIXSTAGE_BUS_GROUP, 2, &err);
+  mixstage_bus *gb = mixstage_graph_add_bus(g, "Group B", MIXSTAGE_BUS_GROUP, 2, &err);
+  mixstage_bus *verb = mixstage_graph_add_bus(g, "Verb", MIXSTAGE_BUS_RETURN, 2, &err);
+  mixstage_bus *echo = mixstage_graph_add_bus(g, "Echo", MIXSTAGE_BUS_RETURN, 2, &err);
+  ck_assert_ptr_nonnull(ga && gb && verb && echo ? ga : NULL);
+  insert(NULL, verb, "reverb");
+  insert(NULL, echo, "delay");
+  insert(NULL, ga, "bus_compressor");
+  insert(NULL, mixstage_graph_mix_bus(g), "limiter");
+  ck_assert_ptr_nonnull(mixstage_bus_add_send(echo, verb, -9.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  mixstage_strip *st[STRIPS];
+  for (int i = 0; i < STRIPS; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "S%d", i);
+    int ch = i % 3 == 2 ? 1 : 2;
+    st[i] = mixstage_graph_add_strip(g, name, ch, &err);
+    ck_assert_ptr_nonnull(st[i]);
+    so->src[i] = malloc(sizeof(float) * (size_t)ch * LEN);
+    ck_assert_ptr_nonnull(so->src[i]);
+    float *mono = malloc(sizeof(float) * LEN);
+    tu_noise(mono, LEN, 0.3, 1000u + (uint32_t)i);
+    for (int64_t k = 0; k < LEN; k++) {
+      /* A bursty envelope, so the dynamics move. */
+      float env = (float)exp(-(double)(k % (2000 + 300 * i)) / 600.0);
+      float tone = (float)(0.4 * sin(2 * TU_PI * (110.0 + 37.0 * i) * (double)k / FS));
+      for (int c = 0; c < ch; c++) so->src[i][k * ch + c] = env * (tone + (c ? -mono[k] : mono[k]));
+    }
+    free(mono);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[i], so->src[i], ch, LEN, 0), MIXSTAGE_OK);
+    mixstage_strip_set_pan(st[i], -0.8 + 0.16 * i);
+    mixstage_strip_set_fader_db(st[i], -6.0 - (i % 3));
+    insert(st[i], NULL, "eq");
+    mixstage_node *comp = insert(st[i], NULL, "compressor");
+    mixstage_node_set_param_by_name(comp, "threshold", -24.0);
+    insert(st[i], NULL, "saturation");
+    if (i >= 5 && i < 8)
+      ck_assert_int_eq(mixstage_node_set_sidechain_strip(comp, st[0], MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
+    if (i >= 1) mixstage_strip_set_output(st[i], i < 5 ? ga : gb);
+    if (i % 2)
+      ck_assert_ptr_nonnull(
+          mixstage_strip_add_send(st[i], verb, -12.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+    if (i % 3 == 0)
+      ck_assert_ptr_nonnull(
+          mixstage_strip_add_send(st[i], echo, -15.0, MIXSTAGE_TAP_PRE_FADER, MIXSTAGE_ROLE_MIX_FX, &err));
+  }
+  mixstage_lane *fl = mixstage_strip_lane(st[3], MIXSTAGE_STRIP_FADER, &err);
+  ck_assert_ptr_nonnull(fl);
+  mixstage_lane_add_point(fl, 0, -20.0, MIXSTAGE_CURVE_LINEAR);
+  mixstage_lane_add_point(fl, 20000, 0.0, MIXSTAGE_CURVE_LINEAR);
+  if (shape == SHAPE_STRIP_KEYED_BY_BUS) {
+    mixstage_node *c = insert(st[9], NULL, "compressor");
+    ck_assert_int_eq(mixstage_node_set_sidechain_bus(c, ga, MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+  } else if (shape == SHAPE_BUS_KEYED_BY_STRIP) {
+    mixstage_node *c = insert(NULL, gb, "bus_compressor");
+    ck_assert_int_eq(mixstage_node_set_sidechain_strip(c, st[2], MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+  }
+}
+
+static void song_free(song *so) {
+  mixstage_graph_destroy(so->g);
+  for (int i = 0; i < STRIPS; i++) free(so->src[i]);
+}
+
+static float *render(mixstage_graph *g, int threads, int64_t *frames) {
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  rc.threads = threads;
+  rc.max_tail_frames = 4000;
+  int64_t n = mixstage_graph_render_frames(g, &rc);
+  ck_assert_int_gt(n, LEN);
+  float *out = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_ptr_nonnull(out);
+  int r = mixstage_graph_render(g, &rc, out, n);
+  ck_assert_msg(r == MIXSTAGE_OK, "%d threads: %s (%s)", threads, mixstage_strerror(r), mixstage_graph_last_error(g));
+  *frames = n;
+  return out;
+}
+
+static void check_shape(int shape) {
+  song so;
+  song_build(&so, shape);
+  ck_assert_int_eq(mixstage_graph_prepare(so.g), MIXSTAGE_OK);
+  ck_assert_int_gt(mixstage_graph_latency(so.g), 0); /* the limiter: a short first block */
+  int64_t n, m;
+  float *ref = render(so.g, 1, &n);
+  ck_assert(tu_rms(ref, 2 * n) > 1e-3); /* not a silent comparison */
+  const int counts[] = {2, 3, 8};
+  for (int k = 0; k < 3; k++) {
+    float *par = render(so.g, counts[k], &m);
+    ck_assert_int_eq(m, n);
+    ck_assert_msg(memcmp(ref, par, sizeof(float) * 2 * (size_t)n) == 0, "shape %d: %d threads differ", shape,
+                  counts[k]);
+    free(par);
+  }
+  /* And the real-time path in odd blocks agrees with both. */
+  ck_assert_int_eq(mixstage_graph_prepare(so.g), MIXSTAGE_OK);
+  int L = mixstage_graph_latency(so.g);
+  float *rt = calloc(2 * ((size_t)n + (size_t)L + 300), sizeof(float));
+  for (int64_t f = 0; f < n + L; f += 300) {
+    int b = (int)(n + L - f < 300 ? n + L - f : 300);
+    ck_assert_int_eq(mixstage_graph_process(so.g, rt + 2 * f, b), MIXSTAGE_OK);
+  }
+  ck_assert_msg(memcmp(ref, rt + 2 * L, sizeof(float) * 2 * (size_t)n) == 0, "shape %d: blocks of 300 differ",
+                shape);
+  free(rt);
+  free(ref);
+  song_free(&so);
+}
+
+START_TEST(test_threads_identical_pipelined) { check_shape(SHAPE_PIPELINED); }
+END_TEST
+
+START_TEST(test_threads_identical_strip_keyed_by_bus) { check_shape(SHAPE_STRIP_KEYED_BY_BUS); }
+END_TEST
+
+START_TEST(test_threads_identical_bus_keyed_by_strip) { check_shape(SHAPE_BUS_KEYED_BY_STRIP); }
+END_TEST
+
+/* Threads of this process, from /proc (Linux); -1 elsewhere. */
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+/* Several threaded renders on one graph: the workers outlive a render (no
+ * thread per call), a new count replaces them, an edit between renders is
+ * picked up, and destroying the idle graph ends them. */
+START_TEST(test_pool_reused_and_destroyed) {
+  int base = thread_count();
+  song so;
+  song_build(&so, SHAPE_PIPELINED);
+  int64_t n, m;
+  float *ref = render(so.g, 1, &n);
+  ck_assert_int_eq(thread_count(), base); /* one thread makes no pool */
+  const int counts[] = {2, 2, 3, 3, 2};
+  for (int k = 0; k < 5; k++) {
+    float *par = render(so.g, counts[k], &m);
+    ck_assert_msg(memcmp(ref, par, sizeof(float) * 2 * (size_t)n) == 0, "render %d (%d threads) differs", k,
+                  counts[k]);
+    free(par);
+    if (base > 0) ck_assert_int_eq(thread_count(), base + counts[k] - 1);
+  }
+  /* An edit (a new strip) between threaded renders. */
+  int err;
+  mixstage_strip *extra = mixstage_graph_add_strip(so.g, "Extra", 1, &err);
+  ck_assert_ptr_nonnull(extra);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(extra, so.src[2], 1, LEN, 0), MIXSTAGE_OK);
+  float *ref2 = render(so.g, 1, &n);
+  ck_assert(memcmp(ref, ref2, sizeof(float) * 2 * (size_t)n) != 0);
+  float *par = render(so.g, 2, &m);
+  ck_assert(memcmp(ref2, par, sizeof(float) * 2 * (size_t)n) == 0);
+  free(par);
+  /* A child of fork() has none of the parent's workers: it starts its own.
+   * (ThreadSanitizer cannot follow a fork of a threaded process.) */
+#if !defined(__SANITIZE_THREAD__)
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    mixstage_render_config rc;
+    mixstage_render_config_init(&rc);
+    rc.threads = 2;
+    rc.max_tail_frames = 4000;
+    float *c = calloc(2 * (size_t)n, sizeof(float));
+    int ok = c && mixstage_graph_render(so.g, &rc, c, n) == MIXSTAGE_OK &&
+             memcmp(ref2, c, sizeof(float) * 2 * (size_t)n) == 0;
+    /* Freed, so that the child is clean under valgrind too. */
+    free(c);
+    free(ref);
+    free(ref2);
+    song_free(&so);
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "render in a forked child failed");
+#endif
+  free(ref);
+  free(ref2);
+  song_free(&so);
+  if (base > 0) ck_assert_int_eq(thread_count(), base);
+}
+END_TEST
+
+static int cancel_early(void *user, int64_t done, int64_t total) {
+  (void)total;
+  *(int64_t *)user = done;
+  return done >= 9600;
+}
+
+/* A cancelled pipelined render leaves the graph whole: the next render is
+ * exact. */
+START_TEST(test_cancel_then_render) {
+  song so;
+  song_build(&so, SHAPE_PIPELINED);
+  int64_t n, m;
+  float *ref = render(so.g, 1, &n);
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  rc.threads = 2;
+  rc.max_tail_frames = 4000;
+  int64_t seen = 0;
+  rc.progress = cancel_early;
+  rc.progress_user = &seen;
+  float *out = calloc(2 * (size_t)n, sizeof(float));
+  ck_assert_int_eq(mixstage_graph_render(so.g, &rc, out, n), MIXSTAGE_ECANCELLED);
+  ck_assert(seen >= 9600 && seen < n);
+  free(out);
+  float *par = render(so.g, 2, &m);
+  ck_assert(memcmp(ref, par, sizeof(float) * 2 * (size_t)n) == 0);
+  free(par);
+  free(ref);
+  song_free(&so);
+}
+END_TEST
+
+static Suite *render_suite(void) {
+  Suite *s = suite_create("render");
+  TCase *tc = tcase_create("threads");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_threads_identical_pipelined);
+  tcase_add_test(tc, test_threads_identical_strip_keyed_by_bus);
+  tcase_add_test(tc, test_threads_identical_bus_keyed_by_strip);
+  tcase_add_test(tc, test_pool_reused_and_destroyed);
+  tcase_add_test(tc, test_cancel_then_render);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(render_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
