@@ -582,7 +582,8 @@ static void build_graph(const strip_row *rows, built *bt, int block) {
       set_num(sat, "drive", db(r->sat_drive));
       set_num(sat, "mix", 100.0);
       /* The README's stage is the plain curve at the base rate; the node's
-       * default (8x oversampling with ADAA) is more work than the spec. */
+       * default oversampling is more work than the spec (--sat-default
+       * measures it). */
       mixstage_param_info info;
       if (find_param(sat, "oversampling", &info)) {
         /* The name of the default choice, e.g. "8x", for the note. */

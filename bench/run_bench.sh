@@ -133,6 +133,7 @@ LOG=$DIR/logs
 mkdir -p "$LOG"
 rm -f "$LOG"/*.txt "$LOG"/*.time
 load_start=$(loadavg)
+bench_t0=$(now_ns)
 
 # ---- the reference engines, built from the share, and the allocation
 # counter preloaded into ref_simd (bench/alloc_count.c) ----
@@ -158,13 +159,23 @@ else
   [ "$have_scalar" = 1 ] || ref_note="ref_scalar did not build (see $LOG/refbuild.txt)"
 fi
 [ -n "$simd_note" ] && echo "ref_simd $simd_note"
+# The counter also reports the process's CPU time at exit with ns resolution
+# (/usr/bin/time gives 10 ms), the references' CPU figure when it builds.
 SHIM=$REFBIN/alloc_count.so
-if [ "$have_simd" = 1 ] && ! $CC -O2 -shared -fPIC -DALLOC_COUNT_PRELOAD -I"$here" -o "$SHIM" \
+if [ "$have_simd$have_scalar" = 00 ] || ! $CC -O2 -shared -fPIC -DALLOC_COUNT_PRELOAD -I"$here" -o "$SHIM" \
     "$here/alloc_count.c" > "$LOG/shimbuild.txt" 2>&1; then
   SHIM=""
 fi
 [ -f "${SHIM:-/nonexistent}" ] || SHIM=""
+PRE=""; [ -n "$SHIM" ] && PRE="LD_PRELOAD=$SHIM"
 ref_secs() { sed -n 's/.* \([0-9.][0-9.]*\) s render loop.*/\1/p' "$1" | head -n 1; }
+# proc_cpu LOG: the process CPU a program reported at exit (bench_graph, or
+# the preloaded counter), else /usr/bin/time's figure ($C)
+proc_cpu() {
+  _c=$(result process_cpu_s "$1")
+  [ -n "$_c" ] || _c=$(sed -n 's/^PROCESS_CPU_NS \([0-9]*\)$/\1/p' "$1" | awk '{ printf "%.4f", $1 / 1e9 }')
+  echo "${_c:-$C}"
+}
 
 # ---- the offline renders, interleaved: each round runs libmixstage,
 # ref_simd, ref_scalar, libmixstage on 2 threads, ref_simd on 2 threads and
@@ -178,21 +189,21 @@ while another_round "$rounds" "$spent"; do
   timed "$LOG/offline$r.txt" "$BIN" --mode offline --block 256 --out "$DIR/mix_libmixstage.wav" "$DIR" ||
     fail "$LOG/offline$r.txt" "bench_graph"
   spent=$(add "$spent" "$W")
-  lw="$lw $W"; lc="$lc $C"
+  C=$(proc_cpu "$LOG/offline$r.txt"); lw="$lw $W"; lc="$lc $C"
   lr="$lr $(result render_s "$LOG/offline$r.txt")"; lrc="$lrc $(result render_cpu_s "$LOG/offline$r.txt")"
   echo "  libmixstage:      $W s wall, $C s CPU; render $(result render_s "$LOG/offline$r.txt") s wall, $(result render_cpu_s "$LOG/offline$r.txt") s CPU"
   if [ "$have_simd" = 1 ]; then
-    timed "$LOG/ref_simd$r.txt" "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd.wav" 1 256 ||
+    timed "$LOG/ref_simd$r.txt" env $PRE "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd.wav" 1 256 ||
       fail "$LOG/ref_simd$r.txt" "ref_simd"
     spent=$(add "$spent" "$W")
-    sw="$sw $W"; sc="$sc $C"; sr="$sr $(ref_secs "$LOG/ref_simd$r.txt")"
+    C=$(proc_cpu "$LOG/ref_simd$r.txt"); sw="$sw $W"; sc="$sc $C"; sr="$sr $(ref_secs "$LOG/ref_simd$r.txt")"
     echo "  ref_simd:         $W s wall, $C s CPU; render $(ref_secs "$LOG/ref_simd$r.txt") s wall"
   fi
   if [ "$have_scalar" = 1 ]; then
-    timed "$LOG/ref_scalar$r.txt" "$REFBIN/ref_scalar" "$DIR" "$DIR/mix_ref_scalar.wav" 1 256 ||
+    timed "$LOG/ref_scalar$r.txt" env $PRE "$REFBIN/ref_scalar" "$DIR" "$DIR/mix_ref_scalar.wav" 1 256 ||
       fail "$LOG/ref_scalar$r.txt" "ref_scalar"
     spent=$(add "$spent" "$W")
-    kw="$kw $W"; kc="$kc $C"; kr="$kr $(ref_secs "$LOG/ref_scalar$r.txt")"
+    C=$(proc_cpu "$LOG/ref_scalar$r.txt"); kw="$kw $W"; kc="$kc $C"; kr="$kr $(ref_secs "$LOG/ref_scalar$r.txt")"
     echo "  ref_scalar:       $W s wall, $C s CPU; render $(ref_secs "$LOG/ref_scalar$r.txt") s wall"
   fi
   timed "$LOG/threads$r.txt" "$BIN" --mode offline --threads 2 "$DIR" || fail "$LOG/threads$r.txt" "bench_graph"
@@ -213,7 +224,7 @@ while another_round "$rounds" "$spent"; do
 done
 grep -v '^RESULT' "$LOG/offline1.txt" | grep -v '^NOTE' || true
 fmt3() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "nan"; else printf "%.3f", v }'; }
-lm_wall=$(echo "$lw" | median); lm_cpu=$(echo "$lc" | median)
+lm_wall=$(echo "$lw" | median); lm_cpu=$(fmt3 "$(echo "$lc" | median)")
 lm_render=$(fmt3 "$(echo "$lr" | median)"); lm_rcpu=$(fmt3 "$(echo "$lrc" | median)")
 lm_wall2=$(fmt3 "$(echo "$tw" | median)"); lm_rcpu2=$(fmt3 "$(echo "$trc" | median)")
 lm64_render=$(fmt3 "$(echo "$qr" | median)"); lm64_rcpu=$(fmt3 "$(echo "$qrc" | median)")
@@ -226,18 +237,18 @@ lm_allocs=$(result render_allocs "$LOG/offline1.txt")
 simd_wall=nan; simd_cpu=nan; simd_render=nan; simd_rcpu=nan; simd_render2=nan
 scal_wall=nan; scal_cpu=nan; scal_render=nan; scal_rcpu=nan
 if [ "$have_simd" = 1 ]; then
-  simd_wall=$(echo "$sw" | median); simd_cpu=$(echo "$sc" | median)
+  simd_wall=$(echo "$sw" | median); simd_cpu=$(fmt3 "$(echo "$sc" | median)")
   simd_render=$(fmt3 "$(echo "$sr" | median)"); simd_render2=$(fmt3 "$(echo "$s2r" | median)")
-  timed "$LOG/ref_simd_setup.txt" "$REFBIN/ref_simd" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
+  timed "$LOG/ref_simd_setup.txt" env $PRE "$REFBIN/ref_simd" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
     fail "$LOG/ref_simd_setup.txt" "ref_simd"
-  simd_rcpu=$(sub0 "$simd_cpu" "$C")
+  simd_rcpu=$(sub0 "$simd_cpu" "$(proc_cpu "$LOG/ref_simd_setup.txt")")
 fi
 if [ "$have_scalar" = 1 ]; then
-  scal_wall=$(echo "$kw" | median); scal_cpu=$(echo "$kc" | median)
+  scal_wall=$(echo "$kw" | median); scal_cpu=$(fmt3 "$(echo "$kc" | median)")
   scal_render=$(fmt3 "$(echo "$kr" | median)")
-  timed "$LOG/ref_scalar_setup.txt" "$REFBIN/ref_scalar" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
+  timed "$LOG/ref_scalar_setup.txt" env $PRE "$REFBIN/ref_scalar" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
     fail "$LOG/ref_scalar_setup.txt" "ref_scalar"
-  scal_rcpu=$(sub0 "$scal_cpu" "$C")
+  scal_rcpu=$(sub0 "$scal_cpu" "$(proc_cpu "$LOG/ref_scalar_setup.txt")")
 fi
 
 # The offline API must give the same samples as the 256-frame process loop
@@ -268,8 +279,7 @@ if [ "$have_simd" = 1 ]; then
   # and on the short sources: what grows with the number of blocks is what
   # its real-time loop allocates.
   echo "ref_simd real-time mode, 64-frame blocks ..."
-  pre=""; [ -n "$SHIM" ] && pre="LD_PRELOAD=$SHIM"
-  env $pre "$REFBIN/ref_simd" "$DIR" --rt 64 > "$LOG/ref_simd_rt.txt" 2>&1 || fail "$LOG/ref_simd_rt.txt" "ref_simd --rt"
+  env $PRE "$REFBIN/ref_simd" "$DIR" --rt 64 > "$LOG/ref_simd_rt.txt" 2>&1 || fail "$LOG/ref_simd_rt.txt" "ref_simd --rt"
   grep 'per block' "$LOG/ref_simd_rt.txt" || true
   set -- $(sed -n 's/.*-> median \([0-9.]*\)% \/ p99.9 \([0-9.]*\)% .*/\1 \2/p' "$LOG/ref_simd_rt.txt") - -
   ref_rt_med=$1; ref_rt_p999=$2
@@ -347,7 +357,9 @@ sat_1x=$(result ns_per_frame_strip_cpu "$LOG/sat1x.txt")
 sat_def=$(result ns_per_frame_strip_cpu "$LOG/satdef.txt")
 sat_none=$(result ns_per_frame_strip_cpu "$LOG/satnone.txt")
 sat_def_name=$(sed -n 's/^NOTE saturation: oversampling left at the node.s default, \([^ ]*\) .*/\1/p' "$LOG/satdef.txt")
-sat_own_1x=$(sub0 "$sat_1x" "$sat_none"); sat_own_def=$(sub0 "$sat_def" "$sat_none")
+fmt1() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "nan"; else printf "%.1f", v }'; }
+sat_own_1x=$(fmt1 "$(sub0 "$sat_1x" "$sat_none")"); sat_own_def=$(fmt1 "$(sub0 "$sat_def" "$sat_none")")
+sat_1x=$(fmt1 "$sat_1x"); sat_def=$(fmt1 "$sat_def")
 
 # ---- I/O floor: read the 32 sources, write their sum ----
 echo "I/O floor ..."
@@ -417,7 +429,9 @@ row5 "libmixstage / ref_scalar" "$(ratio "$lm_render" "$scal_render")x" "$(ratio
 [ -n "$simd_note" ] && echo "  ref_simd: $simd_note"
 echo "  render: libmixstage times its process loop itself (no file output); the references print the wall time"
 echo "  of theirs (which writes the output WAV); their render CPU is process CPU minus a zero-length run's."
-echo "  process: the whole command (libmixstage reads its sources with libsndfile, the references mmap them)."
+echo "  process: the whole command (libmixstage reads its sources with libsndfile, the references mmap them);"
+echo "  process CPU as each process reports it at exit (CLOCK_PROCESS_CPUTIME_ID; the references through the"
+echo "  preloaded bench/alloc_count.c), else /usr/bin/time's."
 if [ -n "$cg_note" ]; then echo "  instructions: $cg_note"
 else echo "  instructions: callgrind Ir of a ${CGS} s render minus a zero-length run (setup removed), / (frames x 32)"; fi
 echo "  libmixstage render per frame per strip: $(awk -v t="$lm_rcpu" -v p="$P" 'BEGIN { printf "%.1f", 1e9 * t / (p * 48000 * 32) }') ns CPU;" \
@@ -471,3 +485,4 @@ trow "real time: p99.9 <= 10 % of the period (thread CPU)" "$rt_cp999 %" "$(judg
 trow "64 / 32 strips in 1.9-2.1 (render CPU)" "$lin" "$(judge "$lin" 1.9 2.1)"
 trow "zero allocations in the real-time loop" "$rt_allocs" "$(judge "$allocs_n" 0 0)"
 trow "saturation at its default (${sat_def_name:-?}), own cost" "$sat_own_def ns" "(figure; 1x: $sat_own_1x ns)"
+echo "(the benchmark took $(secs_since "$bench_t0") s, source generation aside)"
