@@ -486,3 +486,7 @@ trow "64 / 32 strips in 1.9-2.1 (render CPU)" "$lin" "$(judge "$lin" 1.9 2.1)"
 trow "zero allocations in the real-time loop" "$rt_allocs" "$(judge "$allocs_n" 0 0)"
 trow "saturation at its default (${sat_def_name:-?}), own cost" "$sat_own_def ns" "(figure; 1x: $sat_own_1x ns)"
 echo "(the benchmark took $(secs_since "$bench_t0") s, source generation aside)"
+if awk -v l="${load_start%% *}" -v n="$(nproc 2>/dev/null || echo 1)" 'BEGIN { exit !(l > 0.5 * n) }'; then
+  echo "(the machine was busy (load average ${load_start%% *} on $(nproc) cores): wall times, the 2-thread speed-up and"
+  echo " the real-time percentiles are inflated; the CPU times and instruction counts are the figures to trust)"
+fi
