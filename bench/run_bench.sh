@@ -73,6 +73,8 @@ result() { grep "^RESULT $1 " "$2" | head -n 1 | awk '{ print $3 }'; }
 num() { case "$1" in ''|nan|-) return 1 ;; esac; }
 xrt() { awk -v p="$2" -v t="$1" 'BEGIN { if (t + 0 > 0) printf "%.1fx", p / t; else print "-" }'; }
 ratio() { if num "$1" && num "$2"; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; else echo "-"; fi; }
+rx() { _r=$(ratio "$1" "$2"); if [ "$_r" = - ]; then echo -; else echo "${_r}x"; fi; }
+dash() { if num "$1"; then echo "$1"; else echo -; fi; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
 # another_round ROUNDS_DONE SECONDS_SPENT: true while one more round may run
 another_round() { [ "$1" -lt "$RUNS" ] && awk -v s="$2" -v b="$BUDGET" 'BEGIN { exit !(s < b) }'; }
@@ -418,13 +420,13 @@ echo "machine: $cpu, $(nproc) cores; load average $load_start at the start, $loa
 echo "offline, one core, 256-frame blocks, sources in the page cache; median of [n] interleaved rounds"
 echo "(BENCH_RUNS=$RUNS, BENCH_BUDGET=${BUDGET} s); each time with its speed in x real time"
 row5 "" "render wall" "render CPU" "process wall" "process CPU" "instructions/frame/strip"
-row5 "libmixstage [$rounds]" "$(cell "$lm_render")" "$(cell "$lm_rcpu")" "$(cell "$lm_wall")" "$(cell "$lm_cpu")" "$cg_lm"
-row5 "$simd_lbl" "$(cell "$simd_render")" "$(cell "$simd_rcpu")" "$(cell "$simd_wall")" "$(cell "$simd_cpu")" "$cg_simd"
-row5 "$scal_lbl" "$(cell "$scal_render")" "$(cell "$scal_rcpu")" "$(cell "$scal_wall")" "$(cell "$scal_cpu")" "$cg_scal"
-row5 "libmixstage / ref_simd" "$(ratio "$lm_render" "$simd_render")x" "$(ratio "$lm_rcpu" "$simd_rcpu")x" \
-  "$(ratio "$lm_wall" "$simd_wall")x" "$(ratio "$lm_cpu" "$simd_cpu")x" "$(ratio "$cg_lm" "$cg_simd")x"
-row5 "libmixstage / ref_scalar" "$(ratio "$lm_render" "$scal_render")x" "$(ratio "$lm_rcpu" "$scal_rcpu")x" \
-  "$(ratio "$lm_wall" "$scal_wall")x" "$(ratio "$lm_cpu" "$scal_cpu")x" "$(ratio "$cg_lm" "$cg_scal")x"
+row5 "libmixstage [$rounds]" "$(cell "$lm_render")" "$(cell "$lm_rcpu")" "$(cell "$lm_wall")" "$(cell "$lm_cpu")" "$(dash "$cg_lm")"
+row5 "$simd_lbl" "$(cell "$simd_render")" "$(cell "$simd_rcpu")" "$(cell "$simd_wall")" "$(cell "$simd_cpu")" "$(dash "$cg_simd")"
+row5 "$scal_lbl" "$(cell "$scal_render")" "$(cell "$scal_rcpu")" "$(cell "$scal_wall")" "$(cell "$scal_cpu")" "$(dash "$cg_scal")"
+row5 "libmixstage / ref_simd" "$(rx "$lm_render" "$simd_render")" "$(rx "$lm_rcpu" "$simd_rcpu")" \
+  "$(rx "$lm_wall" "$simd_wall")" "$(rx "$lm_cpu" "$simd_cpu")" "$(rx "$cg_lm" "$cg_simd")"
+row5 "libmixstage / ref_scalar" "$(rx "$lm_render" "$scal_render")" "$(rx "$lm_rcpu" "$scal_rcpu")" \
+  "$(rx "$lm_wall" "$scal_wall")" "$(rx "$lm_cpu" "$scal_cpu")" "$(rx "$cg_lm" "$cg_scal")"
 [ -n "$ref_note" ] && echo "  references: $ref_note"
 [ -n "$simd_note" ] && echo "  ref_simd: $simd_note"
 echo "  render: libmixstage times its process loop itself (no file output); the references print the wall time"
@@ -438,8 +440,8 @@ echo "  libmixstage render per frame per strip: $(awk -v t="$lm_rcpu" -v p="$P" 
   "heap allocations in its process loop: ${lm_allocs:-not counted}"
 echo
 echo "two threads, one graph [$rounds]: libmixstage render $(cell "$lm_wall2") wall, $lm_rcpu2 s CPU;" \
-  "speed-up over one thread $(ratio "$lm_render" "$lm_wall2")x (wall), CPU 2 threads / 1 thread $(ratio "$lm_rcpu2" "$lm_rcpu")x (1.00: no extra work)"
-[ "$have_simd" = 1 ] && echo "  ref_simd on 2 threads: render $(cell "$simd_render2") wall, speed-up $(ratio "$simd_render" "$simd_render2")x"
+  "speed-up over one thread $(rx "$lm_render" "$lm_wall2") (wall), CPU 2 threads / 1 thread $(rx "$lm_rcpu2" "$lm_rcpu") (1.00x: no extra work)"
+[ "$have_simd" = 1 ] && echo "  ref_simd on 2 threads: render $(cell "$simd_render2") wall, speed-up $(rx "$simd_render" "$simd_render2")"
 echo "strips [$rounds]: 64 strips render $lm64_render s wall, $lm64_rcpu s CPU; 64 / 32 strips: $(ratio "$lm64_rcpu" "$lm_rcpu") (CPU), $(ratio "$lm64_render" "$lm_render") (wall)"
 echo "saturation, first ${SATS} s, render CPU per frame per strip: whole graph $sat_1x ns at 1x, $sat_def ns at the default (${sat_def_name:-?});"
 echo "  the saturation's own share (graph minus graph without it): $sat_own_1x ns at 1x, $sat_own_def ns at ${sat_def_name:-the default}"
@@ -458,7 +460,7 @@ if [ -n "$sox_note" ]; then
   echo "SoX pipeline (sox_pipeline.sh): $sox_note"
 else
   echo "SoX pipeline [$n_sox1]/[$n_sox2]: 1 job $(cell "$sox1") wall / $sox1c s CPU; 2 jobs $(cell "$sox2") wall / $sox2c s CPU;" \
-    "libmixstage is $(ratio "$sox1c" "$lm_cpu")x faster (process CPU, one core)"
+    "libmixstage is $(rx "$sox1c" "$lm_cpu") faster (process CPU, one core)"
 fi
 echo "I/O floor (read 32 sources, write the sum) [$n_io]: $(cell "$io_wall") wall / $io_cpu s CPU"
 echo "README yardstick (its machine, 60 s graph): ref_simd 0.56 s (108x), 0.40 s on 2 cores; ref_scalar 5.8 s"
@@ -477,9 +479,9 @@ trow() { printf '%-52s %-14s %s\n' "$1" "$2" "$3"; }
 echo
 echo "==== issue 11 targets (BENCH_SECONDS=$SECS; load average $load_end) ===="
 trow "target" "measured" "verdict"
-trow "render CPU, one core <= 2.0x ref_simd" "${cpu_ratio}x" "$(judge "$cpu_ratio" "" 2.0)"
-trow "instructions per frame per strip <= 90 (callgrind)" "$cg_lm" "$(judge "$cg_lm" "" 90)"
-trow "2 threads >= 1.6x 1 thread (render wall)" "${speedup}x" "$(judge "$speedup" 1.6 "")"
+trow "render CPU, one core <= 2.0x ref_simd" "$(rx "$lm_rcpu" "$simd_rcpu")" "$(judge "$cpu_ratio" "" 2.0)"
+trow "instructions per frame per strip <= 90 (callgrind)" "$(dash "$cg_lm")" "$(judge "$cg_lm" "" 90)"
+trow "2 threads >= 1.6x 1 thread (render wall)" "$(rx "$lm_render" "$lm_wall2")" "$(judge "$speedup" 1.6 "")"
 trow "real time: median <= 2 % of the period (thread CPU)" "$rt_cmed %" "$(judge "$rt_cmed" "" 2)"
 trow "real time: p99.9 <= 10 % of the period (thread CPU)" "$rt_cp999 %" "$(judge "$rt_cp999" "" 10)"
 trow "64 / 32 strips in 1.9-2.1 (render CPU)" "$lin" "$(judge "$lin" 1.9 2.1)"
