@@ -22,6 +22,8 @@
 #   BENCH_CALLGRIND set to 0 to skip the instruction counts (valgrind); they
 #                   are skipped, and said so, when valgrind is missing
 #   BENCH_CG_SECONDS  length of the callgrind renders (default 2)
+#   BENCH_CG_SAT_SECONDS  length of the callgrind renders of the saturation
+#                   (default 0.5, at most BENCH_CG_SECONDS)
 #   BENCH_SAT_SECONDS length of the saturation renders (default 10)
 #   BENCH_WORK      scratch for the SoX stems (default a tmpfs dir under
 #                   /dev/shm, as in the README; else under BENCH_DIR)
@@ -48,6 +50,7 @@ RUNS=${BENCH_RUNS:-3}
 BUDGET=${BENCH_BUDGET:-300}
 CG=${BENCH_CALLGRIND:-1}
 CGS=${BENCH_CG_SECONDS:-2}
+CGSAT=${BENCH_CG_SAT_SECONDS:-0.5}
 SATS=${BENCH_SAT_SECONDS:-10}
 PY=/usr/bin/python3
 TIME_BIN=/usr/bin/time
@@ -128,6 +131,7 @@ cut_dir() { # cut_dir SECONDS: prints the directory of the first SECONDS
 }
 CUT0=$(cut_dir 0)
 CUTS=$(cut_dir "$CGS")
+CGSAT=$(awk -v a="$CGSAT" -v b="$CGS" 'BEGIN { print (a < b ? a : b) }')
 # Every implementation is timed with the sources in the page cache.
 cat "$DIR"/src*.wav > /dev/null
 
@@ -300,7 +304,7 @@ if [ "$have_simd" = 1 ]; then
 fi
 
 # ---- instructions per frame per strip, under callgrind ----
-cg_note=""; cg_lm=nan; cg_simd=nan; cg_scal=nan
+cg_note=""; cg_lm=nan; cg_simd=nan; cg_scal=nan; cg_lin=nan; cg_sat_1x=nan; cg_sat_def=nan
 if [ "$CG" = 0 ]; then
   cg_note="skipped (BENCH_CALLGRIND=0)"
 elif ! command -v valgrind > /dev/null 2>&1; then
@@ -317,7 +321,8 @@ else
       fail "$LOG/cg-$_n.txt" "callgrind ($_n)"
     sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$LOG/cg-$_n.out" | head -n 1
   }
-  per_fs() { awk -v a="$1" -v b="$2" -v f="$cg_frames" 'BEGIN { if (f > 0) printf "%.1f", (a - b) / (f * 32); else print "nan" }'; }
+  # per_fs IR IR_ZERO [FRAMES]: instructions per frame per strip (32 strips)
+  per_fs() { awk -v a="$1" -v b="$2" -v f="${3:-$cg_frames}" 'BEGIN { if (f > 0 && a != "" && b != "") printf "%.1f", (a - b) / (f * 32); else print "nan" }'; }
   echo "callgrind: libmixstage on the first ${CGS} s ..."
   # cg_lm_run NAME ARGS...: the same for bench_graph, through its libtool
   # wrapper when there is one
@@ -334,6 +339,26 @@ else
   a=$(cg_lm_run lib --mode offline --seconds "$CGS" "$CUTS")
   b=$(cg_lm_run lib0 --mode offline --seconds 0 "$CUTS")
   cg_lm=$(per_fs "$a" "$b")
+  # The strip-count ratio without the noise of a busy machine.
+  echo "callgrind: libmixstage with 64 strips ..."
+  a64=$(cg_lm_run lib64 --mode offline --strips 64 --seconds "$CGS" "$CUTS")
+  b64=$(cg_lm_run lib64_0 --mode offline --strips 64 --seconds 0 "$CUTS")
+  cg_lin=$(ratio "$(per_fs "$a64" "$b64")" "$cg_lm")
+  # The saturation's own instructions at 1x and at the node's default, on a
+  # shorter render (the default oversamples): the graph minus the graph
+  # without saturation.
+  echo "callgrind: saturation at 1x, at its default and left out, on the first ${CGSAT} s ..."
+  f_sat=$(awk -v s="$CGSAT" 'BEGIN { printf "%d", s * 48000 + 0.5 }')
+  a=$(cg_lm_run sat1x --mode offline --seconds "$CGSAT" "$CUTS")
+  c1=$(per_fs "$a" "$b" "$f_sat")
+  a=$(cg_lm_run satdef --mode offline --sat-default --seconds "$CGSAT" "$CUTS")
+  z=$(cg_lm_run satdef0 --mode offline --sat-default --seconds 0 "$CUTS")
+  cd_=$(per_fs "$a" "$z" "$f_sat")
+  a=$(cg_lm_run satnone --mode offline --omit saturation --seconds "$CGSAT" "$CUTS")
+  z=$(cg_lm_run satnone0 --mode offline --omit saturation --seconds 0 "$CUTS")
+  cn=$(per_fs "$a" "$z" "$f_sat")
+  cg_sat_1x=$(awk -v a="$c1" -v b="$cn" 'BEGIN { printf "%.1f", a - b }')
+  cg_sat_def=$(awk -v a="$cd_" -v b="$cn" 'BEGIN { printf "%.1f", a - b }')
   if [ "$have_simd" = 1 ]; then
     echo "callgrind: ref_simd ..."
     a=$(cg_ir simd "$REFBIN/ref_simd" "$CUTS" "$LOG/cg.wav" 1 256)
@@ -442,9 +467,11 @@ echo
 echo "two threads, one graph [$rounds]: libmixstage render $(cell "$lm_wall2") wall, $lm_rcpu2 s CPU;" \
   "speed-up over one thread $(rx "$lm_render" "$lm_wall2") (wall), CPU 2 threads / 1 thread $(rx "$lm_rcpu2" "$lm_rcpu") (1.00x: no extra work)"
 [ "$have_simd" = 1 ] && echo "  ref_simd on 2 threads: render $(cell "$simd_render2") wall, speed-up $(rx "$simd_render" "$simd_render2")"
-echo "strips [$rounds]: 64 strips render $lm64_render s wall, $lm64_rcpu s CPU; 64 / 32 strips: $(ratio "$lm64_rcpu" "$lm_rcpu") (CPU), $(ratio "$lm64_render" "$lm_render") (wall)"
+echo "strips [$rounds]: 64 strips render $lm64_render s wall, $lm64_rcpu s CPU; 64 / 32 strips: $(ratio "$lm64_rcpu" "$lm_rcpu") (CPU)," \
+  "$(ratio "$lm64_render" "$lm_render") (wall), $(dash "$cg_lin") (callgrind instructions)"
 echo "saturation, first ${SATS} s, render CPU per frame per strip: whole graph $sat_1x ns at 1x, $sat_def ns at the default (${sat_def_name:-?});"
-echo "  the saturation's own share (graph minus graph without it): $sat_own_1x ns at 1x, $sat_own_def ns at ${sat_def_name:-the default}"
+echo "  the saturation's own share (graph minus graph without it): $sat_own_1x ns at 1x, $sat_own_def ns at ${sat_def_name:-the default};"
+echo "  its own instructions per frame per strip (callgrind, first ${CGSAT} s): $(dash "$cg_sat_1x") at 1x, $(dash "$cg_sat_def") at ${sat_def_name:-the default}"
 echo
 echo "real time, 64-frame blocks ($(result rt_blocks "$LOG/realtime.txt") blocks, period $rt_budget us, one thread, normal scheduler):"
 echo "  libmixstage thread CPU: median $rt_cmed %, p99.9 $rt_cp999 %, max $rt_cmax % of the period;" \
@@ -485,8 +512,10 @@ trow "2 threads >= 1.6x 1 thread (render wall)" "$(rx "$lm_render" "$lm_wall2")"
 trow "real time: median <= 2 % of the period (thread CPU)" "$rt_cmed %" "$(judge "$rt_cmed" "" 2)"
 trow "real time: p99.9 <= 10 % of the period (thread CPU)" "$rt_cp999 %" "$(judge "$rt_cp999" "" 10)"
 trow "64 / 32 strips in 1.9-2.1 (render CPU)" "$lin" "$(judge "$lin" 1.9 2.1)"
+trow "64 / 32 strips in 1.9-2.1 (callgrind instructions)" "$(dash "$cg_lin")" "$(judge "$cg_lin" 1.9 2.1)"
 trow "zero allocations in the real-time loop" "$rt_allocs" "$(judge "$allocs_n" 0 0)"
-trow "saturation at its default (${sat_def_name:-?}), own cost" "$sat_own_def ns" "(figure; 1x: $sat_own_1x ns)"
+trow "saturation at its default (${sat_def_name:-?}), own cost, CPU" "$sat_own_def ns" "(figure; 1x: $sat_own_1x ns)"
+trow "saturation at its default, own instructions" "$(dash "$cg_sat_def")" "(figure; 1x: $(dash "$cg_sat_1x"))"
 echo "(the benchmark took $(secs_since "$bench_t0") s, source generation aside)"
 if awk -v l="${load_start%% *}" -v n="$(nproc 2>/dev/null || echo 1)" 'BEGIN { exit !(l > 0.5 * n) }'; then
   echo "(the machine was busy (load average ${load_start%% *} on $(nproc) cores): wall times, the 2-thread speed-up and"
