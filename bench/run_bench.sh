@@ -110,6 +110,7 @@ if [ "$(cat "$DIR/.complete" 2>/dev/null || true)" != "$SECS" ]; then
     echo "run_bench: $PY needs numpy and scipy (apt-get install python3-numpy python3-scipy)" >&2; exit 1; }
   echo "generating the ${SECS} s benchmark sources in $DIR ..."
   rm -f "$DIR/.complete"
+  rm -rf "$DIR"/cut-*
   t0=$(now_ns)
   "$PY" "$SHARE/gen_bench.py" "$DIR" "$SECS"
   echo "$SECS" > "$DIR/.complete"
