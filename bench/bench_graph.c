@@ -3,7 +3,8 @@
  * /work/shared/bench/README.md; run_bench.sh drives this program).
  *
  *   bench_graph [--mode offline|realtime|verify|iofloor] [--block N]
- *               [--seconds S] [--out FILE.wav] SRC_DIR
+ *               [--seconds S] [--threads T] [--strips N] [--sat-default]
+ *               [--omit TYPE] [--out FILE.wav] SRC_DIR
  *
  *   offline   renders the whole program with mixstage_graph_process() in
  *             N-frame blocks (default 256), writes the mix as a float WAV.
@@ -16,8 +17,20 @@
  *             I/O floor every implementation pays).
  *
  * --seconds S renders only the first S seconds of the program (the sources
- * are still loaded whole).  --omit TYPE (repeatable) leaves every node of
- * that type out, to attribute the cost per stage; the output says so.
+ * are still loaded whole); --seconds 0 renders nothing but the latency, a run
+ * whose cost is the setup to subtract.  --omit TYPE (repeatable) leaves every
+ * node of that type out, to attribute the cost per stage; the output says so.
+ * --strips N (a multiple of 32) builds N strips: strip i plays source i mod 32
+ * with row i mod 32 of the parameter table and goes to group (i mod 32)/8, and
+ * each copy of the 32 keys its ducked strips from its own kick, so the graph
+ * is the benchmark graph N/32 times over into the same buses (cost linear in
+ * strips).  --sat-default leaves the saturation's oversampling at the node's
+ * default instead of 1x.
+ *
+ * Heap allocations (malloc, calloc, realloc, aligned) are counted by
+ * alloc_count.c, which replaces glibc's allocator entry points for the whole
+ * process, libmixstage included; the real-time mode and the offline process
+ * loop report how many calls their loop made.
  *
  * Only the public API (mixstage.h) is used.  Lines starting "RESULT key value"
  * are for run_bench.sh; lines starting "NOTE" say where this graph departs
@@ -37,9 +50,11 @@
 
 #include <sndfile.h>
 
+#include "alloc_count.h"
 #include "mixstage.h"
 
-#define NSTRIPS 32
+#define NSTRIPS 32     /* sources and rows of the parameter table */
+#define MAX_STRIPS 1024 /* --strips */
 #define SR 48000.0
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -184,6 +199,8 @@ static void load_sources(const char *dir) {
 
 static mixstage_graph *G;
 static int n_notes;
+static int nstrips = NSTRIPS; /* --strips */
+static int sat_default;       /* --sat-default */
 
 static void note(const char *fmt, ...) {
   va_list ap;
@@ -425,7 +442,7 @@ static void comp_setup(mixstage_node *c, const char *detector, double thr, doubl
 }
 
 typedef struct built {
-  mixstage_strip *strip[NSTRIPS];
+  mixstage_strip *strip[MAX_STRIPS];
   mixstage_bus *group[4], *rev, *dly, *mix;
   int nsends, nkeys;
 } built;
@@ -540,13 +557,13 @@ static void build_graph(const strip_row *rows, built *bt, int block) {
     }
   }
 
-  for (int i = 0; i < NSTRIPS; i++) {
-    const strip_row *r = &rows[i];
+  for (int i = 0; i < nstrips; i++) {
+    const strip_row *r = &rows[i % NSTRIPS];
     char name[32];
-    snprintf(name, sizeof name, i == 0 ? "Kick" : "Strip %02d", i);
+    snprintf(name, sizeof name, i == 0 ? "Kick" : i % NSTRIPS == 0 ? "Kick %d" : "Strip %02d", i);
     mixstage_strip *s = bt->strip[i] = mixstage_graph_add_strip(G, name, 2, &err);
     check(s ? 0 : err, name);
-    check(mixstage_strip_set_source_buffer(s, src[i], 2, src_frames, 0), name);
+    check(mixstage_strip_set_source_buffer(s, src[i % NSTRIPS], 2, src_frames, 0), name);
     check(mixstage_strip_set_clip_gain_db(s, r->clip_db), name);
 
     mixstage_node *eq = insert(s, NULL, "eq", MIXSTAGE_ROLE_STRIP, "strip EQ");
@@ -565,11 +582,27 @@ static void build_graph(const strip_row *rows, built *bt, int block) {
       set_num(sat, "drive", db(r->sat_drive));
       set_num(sat, "mix", 100.0);
       /* The README's stage is the plain curve at the base rate; the node's
-       * default (8x oversampling with ADAA) is more work than the spec. */
-      if (has_param(sat, "oversampling")) {
-        set_choice(sat, "oversampling", "1x");
-        note_once("saturation: oversampling set to 1x (the README's tanh(d x)/d at the base rate); "
-                  "the node's default is 8x with anti-aliasing");
+       * default oversampling is more work than the spec (--sat-default
+       * measures it). */
+      mixstage_param_info info;
+      if (find_param(sat, "oversampling", &info)) {
+        /* The name of the default choice, e.g. "8x", for the note. */
+        char buf[256];
+        int k = 0;
+        snprintf(buf, sizeof buf, "%s", info.choices ? info.choices : "?");
+        const char *def_name = buf;
+        for (char *save = NULL, *t = strtok_r(buf, "|", &save); t; t = strtok_r(NULL, "|", &save), k++)
+          if (k == (int)info.def) def_name = t;
+        if (sat_default) {
+          note_once("saturation: oversampling left at the node's default, %s (--sat-default), where the README's "
+                    "tanh(d x)/d runs at the base rate",
+                    def_name);
+        } else {
+          set_choice(sat, "oversampling", "1x");
+          note_once("saturation: oversampling set to 1x (the README's tanh(d x)/d at the base rate); "
+                    "the node's default is %s (--sat-default)",
+                    def_name);
+        }
       }
     }
     check(mixstage_strip_set_pan(s, r->pan), name);
@@ -590,14 +623,14 @@ static void build_graph(const strip_row *rows, built *bt, int block) {
    * libmixstage keys from a strip at a tap, and its earliest strip tap is
    * pre-fader, i.e. after the kick's own EQ, compressor and saturation. */
   int keyed = 0;
-  for (int i = 0; i < NSTRIPS; i++) {
-    if (rows[i].comp_sc == 0) continue;
+  for (int i = 0; i < nstrips; i++) {
+    if (rows[i % NSTRIPS].comp_sc == 0) continue;
     mixstage_node *c = NULL;
     for (int k = 0; k < mixstage_strip_node_count(bt->strip[i]); k++)
       if (strcmp(mixstage_node_type(mixstage_strip_node(bt->strip[i], k)), "compressor") == 0)
         c = mixstage_strip_node(bt->strip[i], k);
     if (!c) continue;
-    check(mixstage_node_set_sidechain_strip(c, bt->strip[0], MIXSTAGE_TAP_PRE_FADER), "sidechain");
+    check(mixstage_node_set_sidechain_strip(c, bt->strip[i - i % NSTRIPS], MIXSTAGE_TAP_PRE_FADER), "sidechain");
     keyed++;
   }
   bt->nkeys = keyed;
@@ -631,6 +664,7 @@ static float *render_process_loop(float **base_out, int block, double *secs, dou
   int64_t total = src_frames + lat;
   float *out = xmalloc(sizeof(float) * 2 * (size_t)total);
   int nfault = 0;
+  long long a0 = alloc_count();
   double t0 = now_s(), c0 = cpu_s();
   for (int64_t pos = 0; pos < total;) {
     int n = total - pos < block ? (int)(total - pos) : block;
@@ -641,6 +675,11 @@ static float *render_process_loop(float **base_out, int block, double *secs, dou
   }
   *secs = now_s() - t0;
   *cpu = cpu_s() - c0;
+  long long a1 = alloc_count();
+  if (a0 >= 0) {
+    printf("heap allocations during the process loop: %lld\n", a1 - a0);
+    printf("RESULT render_allocs %lld\n", a1 - a0);
+  }
   if (nfault) note("%d blocks reported MIXSTAGE_ENUMERIC (a node produced NaN/Inf)", nfault);
   *base_out = out;
   return out + 2 * (size_t)lat;
@@ -696,11 +735,13 @@ static int cmp_double(const void *a, const void *b) {
 
 static void mode_realtime(int block) {
   int64_t nblocks = (src_frames + block - 1) / block;
+  if (nblocks == 0) die("realtime mode needs at least one block (--seconds > 0)");
   double *t = xmalloc(sizeof(double) * (size_t)nblocks);
   double *tc = xmalloc(sizeof(double) * (size_t)nblocks);
   float *out = xmalloc(sizeof(float) * 2 * (size_t)block);
   double budget_us = 1e6 * block / SR;
   int64_t over = 0;
+  long long a0 = alloc_count();
   for (int64_t k = 0; k < nblocks; k++) {
     /* Wall time is what a deadline sees; the thread's CPU time is what the
      * block cost, without the time other processes took from it. */
@@ -715,6 +756,7 @@ static void mode_realtime(int block) {
     tc[k] = 1e6 * (double)(cb.tv_sec - ca.tv_sec) + 1e-3 * (double)(cb.tv_nsec - ca.tv_nsec);
     if (t[k] > budget_us) over++;
   }
+  long long allocs = a0 >= 0 ? alloc_count() - a0 : -1;
   double sum = 0;
   for (int64_t k = 0; k < nblocks; k++) sum += t[k];
   qsort(t, (size_t)nblocks, sizeof(double), cmp_double);
@@ -736,6 +778,9 @@ static void mode_realtime(int block) {
   printf("RESULT rt_cpu_median_us %.2f\nRESULT rt_cpu_p999_us %.2f\nRESULT rt_cpu_max_us %.2f\n"
          "RESULT rt_cpu_over_budget %lld\n",
          cmed, tc[i999], tc[nblocks - 1], (long long)cover);
+  if (allocs >= 0) printf("  heap allocations in the loop (malloc/calloc/realloc/aligned): %lld\n", allocs);
+  else printf("  heap allocations in the loop: not counted (needs glibc)\n");
+  printf("RESULT rt_allocs %lld\n", allocs);
   free(t);
   free(tc);
   free(out);
@@ -784,7 +829,7 @@ int main(int argc, char **argv) {
   int threads = 1;
   const char *mode = "offline", *outpath = NULL, *dir = NULL;
   int block = 0;
-  double limit_s = 0.0;
+  double limit_s = -1.0; /* whole program */
   for (int k = 1; k < argc; k++) {
     if (strcmp(argv[k], "--mode") == 0 && k + 1 < argc) mode = argv[++k];
     else if (strcmp(argv[k], "--block") == 0 && k + 1 < argc) block = atoi(argv[++k]);
@@ -792,15 +837,19 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[k], "--seconds") == 0 && k + 1 < argc) limit_s = atof(argv[++k]);
     else if (strcmp(argv[k], "--omit") == 0 && k + 1 < argc && n_omit < 16) omit[n_omit++] = argv[++k];
     else if (strcmp(argv[k], "--threads") == 0 && k + 1 < argc) threads = atoi(argv[++k]);
+    else if (strcmp(argv[k], "--strips") == 0 && k + 1 < argc) nstrips = atoi(argv[++k]);
+    else if (strcmp(argv[k], "--sat-default") == 0) sat_default = 1;
     else if (argv[k][0] == '-') {
       fprintf(stderr,
-              "usage: %s [--mode offline|realtime|verify|iofloor] [--block N] [--seconds S] [--omit TYPE] [--out FILE.wav] "
-              "SRC_DIR\n",
+              "usage: %s [--mode offline|realtime|verify|iofloor] [--block N] [--seconds S] [--threads T] "
+              "[--strips N] [--sat-default] [--omit TYPE] [--out FILE.wav] SRC_DIR\n",
               argv[0]);
       return 2;
     } else dir = argv[k];
   }
   if (!dir) die("no source directory given (usage: bench_graph [--mode M] [--block N] [--out F] SRC_DIR)");
+  if (nstrips < NSTRIPS || nstrips > MAX_STRIPS || nstrips % NSTRIPS != 0)
+    die("--strips %d: a multiple of %d up to %d", nstrips, NSTRIPS, MAX_STRIPS);
   if (strcmp(mode, "iofloor") == 0) {
     if (!outpath) die("iofloor needs --out");
     mode_iofloor(dir, outpath);
@@ -818,13 +867,14 @@ int main(int argc, char **argv) {
   load_sources(dir);
   double t_load = now_s() - t0;
   int64_t loaded_frames = src_frames;
-  if (limit_s > 0.0 && (int64_t)(limit_s * SR) < src_frames) src_frames = (int64_t)(limit_s * SR);
+  if (limit_s >= 0.0 && (int64_t)(limit_s * SR) < src_frames) src_frames = (int64_t)(limit_s * SR);
   t0 = now_s();
   built bt;
   memset(&bt, 0, sizeof bt);
   build_graph(rows, &bt, block);
   double t_build = now_s() - t0;
   double secs = (double)src_frames / SR;
+  printf("RESULT strips %d\n", mixstage_graph_strip_count(G));
   printf("graph: %d strips, %d group buses, 2 returns, %d sends, %d sidechain keys; latency %d frames\n",
          mixstage_graph_strip_count(G), 4, bt.nsends, bt.nkeys, mixstage_graph_latency(G));
   printf("program: %lld frames (%.3f s); sources loaded in %.3f s (%.0f MiB), graph built and prepared in %.3f s\n",
@@ -844,8 +894,9 @@ int main(int argc, char **argv) {
     } else {
       mix = render_process_loop(&base, block, &t_render, &c_render);
     }
-    double nspfs = 1e9 * t_render / ((double)src_frames * NSTRIPS);
-    double nspfs_cpu = 1e9 * c_render / ((double)src_frames * NSTRIPS);
+    double fs = (double)src_frames * nstrips;
+    double nspfs = fs > 0 ? 1e9 * t_render / fs : 0.0;
+    double nspfs_cpu = fs > 0 ? 1e9 * c_render / fs : 0.0;
     printf("render: %.3f s wall (%.2fx real time, %.1f ns per frame per strip); %.3f s CPU (%.2fx, %.1f ns)\n",
            t_render, secs / t_render, nspfs, c_render, secs / c_render, nspfs_cpu);
     printf("RESULT render_s %.4f\nRESULT render_xrt %.2f\nRESULT ns_per_frame_strip %.2f\n", t_render,
@@ -894,6 +945,8 @@ int main(int argc, char **argv) {
          NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0);
   printf("RESULT maxrss_mib %.1f\n", maxrss_mib());
   printf("RESULT process_cpu_s %.4f\n", cpu_s());
+  /* Shows the counter is live: loading and building do allocate. */
+  printf("RESULT process_allocs %lld\n", alloc_count());
   mixstage_graph_destroy(G);
   for (int i = 0; i < NSTRIPS; i++) free(src[i]);
   return 0;

@@ -1,29 +1,45 @@
 #!/bin/sh
 # The libmixstage benchmark (`make bench`): the graph defined in the bench
-# README (gen_bench.py + sox_pipeline.sh), rendered by libmixstage and by the
-# SoX pipeline in the same run, side by side.
+# README (gen_bench.py), rendered by libmixstage, by the two reference engines
+# of ../shared/bench/reference (ref_simd: vectorised across strips; ref_scalar:
+# plain scalar C) and by the SoX pipeline, in the same run, on the same
+# sources, with the ratios and the targets of issue 11.
 #
 # usage: run_bench.sh PATH/TO/bench_graph
 # environment:
-#   BENCH_SECONDS  program length in seconds (default 60, the README's graph;
-#                  use e.g. 10 for a quick run and quote figures from 60)
-#   BENCH_DIR      where sources are generated once and reused
-#                  (default ${TMPDIR:-/tmp}/mixstage-bench-<seconds>)
-#   BENCH_RUNS     timed runs per figure, the median is reported (default 3);
-#                  a figure stops early once its runs have taken BENCH_BUDGET
-#                  seconds (default 300), so every figure gets at least one
-#                  run and the table says how many each got
-#   BENCH_SHARE    directory holding gen_bench.py and sox_pipeline.sh
-#                  (default: beside this script, else /work/shared/bench)
-#   BENCH_WORK     scratch for the SoX stems (default a tmpfs dir under
-#                  /dev/shm, as in the README; else under BENCH_DIR)
-#   BENCH_SKIP_SOX set to 1 to skip the SoX timing
+#   BENCH_SECONDS   program length in seconds (default 60, the README's graph;
+#                   use e.g. 10 for a quick run and quote figures from 60)
+#   BENCH_DIR       where sources are generated once and reused
+#                   (default ${TMPDIR:-/tmp}/mixstage-bench-<seconds>)
+#   BENCH_RUNS      interleaved rounds of the offline renders, the median is
+#                   reported (default 3); the rounds stop early once they have
+#                   taken BENCH_BUDGET seconds (default 300), so every figure
+#                   gets at least one run, and the table says how many
+#   BENCH_SHARE     directory holding gen_bench.py, sox_pipeline.sh and
+#                   reference/ (default: $(top_srcdir)/../shared/bench, else
+#                   beside this script, else /work/shared/bench)
+#   BENCH_REF       set to 0 to skip the reference engines
+#   BENCH_CALLGRIND set to 0 to skip the instruction counts (valgrind); they
+#                   are skipped, and said so, when valgrind is missing
+#   BENCH_CG_SECONDS  length of the callgrind renders (default 2)
+#   BENCH_CG_SAT_SECONDS  length of the callgrind renders of the saturation
+#                   (default 0.5, at most BENCH_CG_SECONDS)
+#   BENCH_SAT_SECONDS length of the saturation renders (default 10)
+#   BENCH_WORK      scratch for the SoX stems (default a tmpfs dir under
+#                   /dev/shm, as in the README; else under BENCH_DIR)
+#   BENCH_SKIP_SOX  set to 1 to skip the SoX timing
+#   BENCH_LIBTOOL   the build's libtool command, to run bench_graph (a libtool
+#                   wrapper) under valgrind; `make bench` sets it
+#   CC              compiler for the reference engines (their build.sh) and
+#                   the allocation counter preloaded into ref_simd
 #
-# Every figure is given as wall time and as CPU time (user + system of the
-# command and its children).  On an idle machine they agree for one core;
-# when other processes compete for the cores, wall time is inflated and the
-# CPU time is the figure to compare.  The load average is printed with the
-# table.
+# Every time is given as wall time and as CPU time.  On an idle machine they
+# agree for one core; when other processes compete for the cores, wall time
+# is inflated and CPU time is the figure to compare.  The load average is
+# printed with the table.  "Render" is the render loop alone: libmixstage
+# measures it itself (CLOCK_PROCESS_CPUTIME_ID around the process loop); the
+# references print the wall time of their loop, and their render CPU is their
+# whole-process CPU minus that of a run on zero-length sources (the setup).
 set -eu
 
 BIN=${1:?usage: run_bench.sh PATH/TO/bench_graph}
@@ -32,27 +48,44 @@ SECS=${BENCH_SECONDS:-60}
 DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/mixstage-bench-$SECS}
 RUNS=${BENCH_RUNS:-3}
 BUDGET=${BENCH_BUDGET:-300}
+CG=${BENCH_CALLGRIND:-1}
+CGS=${BENCH_CG_SECONDS:-2}
+CGSAT=${BENCH_CG_SAT_SECONDS:-0.5}
+SATS=${BENCH_SAT_SECONDS:-10}
 PY=/usr/bin/python3
 TIME_BIN=/usr/bin/time
 [ -x "$TIME_BIN" ] || TIME_BIN=
+CC=${CC:-cc}
 
 here=$(cd "$(dirname "$0")" && pwd)
 SHARE=${BENCH_SHARE:-}
 if [ -z "$SHARE" ]; then
-  if [ -f "$here/gen_bench.py" ]; then SHARE=$here; else SHARE=/work/shared/bench; fi
+  for d in "$here/../../shared/bench" "$here" /work/shared/bench; do
+    if [ -f "$d/gen_bench.py" ]; then SHARE=$(cd "$d" && pwd); break; fi
+  done
 fi
-[ -f "$SHARE/gen_bench.py" ] || { echo "run_bench: no gen_bench.py in $SHARE (set BENCH_SHARE)" >&2; exit 1; }
+[ -n "$SHARE" ] && [ -f "$SHARE/gen_bench.py" ] ||
+  { echo "run_bench: no gen_bench.py in ${SHARE:-../shared/bench} (set BENCH_SHARE)" >&2; exit 1; }
 
 now_ns() { date +%s%N; }
 secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
+sub0() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else { d = a - b; printf "%.3f", (d > 0 ? d : 0) } }'; }
 result() { grep "^RESULT $1 " "$2" | head -n 1 | awk '{ print $3 }'; }
-xrt() { awk -v p="$SECS" -v t="$1" 'BEGIN { if (t > 0) printf "%.2fx", p / t; else print "-" }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+num() { case "$1" in ''|nan|-) return 1 ;; esac; }
+xrt() { awk -v p="$2" -v t="$1" 'BEGIN { if (t + 0 > 0) printf "%.1fx", p / t; else print "-" }'; }
+ratio() { if num "$1" && num "$2"; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; else echo "-"; fi; }
+rx() { _r=$(ratio "$1" "$2"); if [ "$_r" = - ]; then echo -; else echo "${_r}x"; fi; }
+dash() { if num "$1"; then echo "$1"; else echo -; fi; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
-# another_run RUNS_DONE SECONDS_SPENT: true while a figure may take one more run
-another_run() { [ "$1" -lt "$RUNS" ] && awk -v s="$2" -v b="$BUDGET" 'BEGIN { exit !(s < b) }'; }
+# another_round ROUNDS_DONE SECONDS_SPENT: true while one more round may run
+another_round() { [ "$1" -lt "$RUNS" ] && awk -v s="$2" -v b="$BUDGET" 'BEGIN { exit !(s < b) }'; }
+# judge VALUE LOW HIGH: met when LOW <= VALUE <= HIGH ("" = unbounded)
+judge() {
+  num "$1" || { echo "not measured"; return; }
+  awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { ok = (lo == "" || v >= lo) && (hi == "" || v <= hi); print ok ? "met" : "NOT met" }'
+}
 
 # timed LOG CMD...: runs CMD (stdout and stderr to LOG); sets W (wall s) and
 # C (CPU s of the command and all its children, from /usr/bin/time).
@@ -68,6 +101,7 @@ timed() {
     W=$(secs_since "$_t0"); C=nan
   fi
 }
+fail() { cat "$1" >&2; echo "run_bench: $2 failed (log: $1)" >&2; exit 1; }
 
 # ---- sources: generated once per length, reused while complete ----
 mkdir -p "$DIR"
@@ -76,6 +110,7 @@ if [ "$(cat "$DIR/.complete" 2>/dev/null || true)" != "$SECS" ]; then
     echo "run_bench: $PY needs numpy and scipy (apt-get install python3-numpy python3-scipy)" >&2; exit 1; }
   echo "generating the ${SECS} s benchmark sources in $DIR ..."
   rm -f "$DIR/.complete"
+  rm -rf "$DIR"/cut-*
   t0=$(now_ns)
   "$PY" "$SHARE/gen_bench.py" "$DIR" "$SECS"
   echo "$SECS" > "$DIR/.complete"
@@ -83,6 +118,21 @@ if [ "$(cat "$DIR/.complete" 2>/dev/null || true)" != "$SECS" ]; then
 else
   echo "reusing the ${SECS} s sources in $DIR"
 fi
+# Short copies of the sources: the references take no length option.  The
+# zero-length one gives the setup cost to subtract.
+CGS=$(awk -v a="$CGS" -v b="$SECS" 'BEGIN { print (a < b ? a : b) }')
+cut_dir() { # cut_dir SECONDS: prints the directory of the first SECONDS
+  _d=$DIR/cut-$1
+  if [ "$(cat "$_d/.complete" 2>/dev/null || true)" != "$1" ]; then
+    rm -rf "$_d"
+    "$PY" "$here/cut_sources.py" "$DIR" "$_d" "$1" >&2 || exit 1
+    echo "$1" > "$_d/.complete"
+  fi
+  echo "$_d"
+}
+CUT0=$(cut_dir 0)
+CUTS=$(cut_dir "$CGS")
+CGSAT=$(awk -v a="$CGSAT" -v b="$CGS" 'BEGIN { print (a < b ? a : b) }')
 # Every implementation is timed with the sources in the page cache.
 cat "$DIR"/src*.wav > /dev/null
 
@@ -90,29 +140,123 @@ LOG=$DIR/logs
 mkdir -p "$LOG"
 rm -f "$LOG"/*.txt "$LOG"/*.time
 load_start=$(loadavg)
+bench_t0=$(now_ns)
 
-# ---- (a) libmixstage offline, one graph on one thread ----
-echo "libmixstage offline render, 256-frame blocks ..."
-walls=""; cpus=""; renders=""; rcpus=""; r=0; spent=0
-while another_run "$r" "$spent"; do
-  r=$((r + 1))
+# ---- the reference engines, built from the share, and the allocation
+# counter preloaded into ref_simd (bench/alloc_count.c) ----
+REFBIN=$DIR/reference-bin
+have_scalar=0; have_simd=0; simd_note=""; ref_note=""
+if [ "${BENCH_REF:-1}" = 0 ]; then
+  ref_note="skipped (BENCH_REF=0)"
+elif [ ! -f "$SHARE/reference/build.sh" ]; then
+  ref_note="skipped: no $SHARE/reference/build.sh"
+else
+  echo "building the reference engines from $SHARE/reference ..."
+  rm -rf "$REFBIN"
+  CC=$CC sh "$SHARE/reference/build.sh" "$REFBIN" > "$LOG/refbuild.txt" 2>&1 ||
+    echo "  build.sh failed (see $LOG/refbuild.txt); running what was built"
+  [ -x "$REFBIN/ref_scalar" ] && have_scalar=1
+  if ! grep -qw avx2 /proc/cpuinfo 2>/dev/null || ! grep -qw fma /proc/cpuinfo 2>/dev/null; then
+    simd_note="skipped: this CPU lacks AVX2 and FMA, which ref_simd needs"
+  elif [ ! -x "$REFBIN/ref_simd" ]; then
+    simd_note="skipped: ref_simd did not build (see $LOG/refbuild.txt)"
+  else
+    have_simd=1
+  fi
+  [ "$have_scalar" = 1 ] || ref_note="ref_scalar did not build (see $LOG/refbuild.txt)"
+fi
+[ -n "$simd_note" ] && echo "ref_simd $simd_note"
+# The counter also reports the process's CPU time at exit with ns resolution
+# (/usr/bin/time gives 10 ms), the references' CPU figure when it builds.
+SHIM=$REFBIN/alloc_count.so
+if [ "$have_simd$have_scalar" = 00 ] || ! $CC -O2 -shared -fPIC -DALLOC_COUNT_PRELOAD -I"$here" -o "$SHIM" \
+    "$here/alloc_count.c" > "$LOG/shimbuild.txt" 2>&1; then
+  SHIM=""
+fi
+[ -f "${SHIM:-/nonexistent}" ] || SHIM=""
+PRE=""; [ -n "$SHIM" ] && PRE="LD_PRELOAD=$SHIM"
+ref_secs() { sed -n 's/.* \([0-9.][0-9.]*\) s render loop.*/\1/p' "$1" | head -n 1; }
+# proc_cpu LOG: the process CPU a program reported at exit (bench_graph, or
+# the preloaded counter), else /usr/bin/time's figure ($C)
+proc_cpu() {
+  _c=$(result process_cpu_s "$1")
+  [ -n "$_c" ] || _c=$(sed -n 's/^PROCESS_CPU_NS \([0-9]*\)$/\1/p' "$1" | awk '{ printf "%.4f", $1 / 1e9 }')
+  echo "${_c:-$C}"
+}
+
+# ---- the offline renders, interleaved: each round runs libmixstage,
+# ref_simd, ref_scalar, libmixstage on 2 threads, ref_simd on 2 threads and
+# libmixstage with 64 strips, one after the other, so that a change in the
+# machine's load touches every figure alike ----
+lw=""; lc=""; lr=""; lrc=""; sw=""; sc=""; sr=""; kw=""; kc=""; kr=""
+tw=""; trc=""; s2r=""; qr=""; qrc=""; rounds=0; spent=0
+while another_round "$rounds" "$spent"; do
+  rounds=$((rounds + 1)); r=$rounds
+  echo "round $r of the offline renders (one core unless said) ..."
   timed "$LOG/offline$r.txt" "$BIN" --mode offline --block 256 --out "$DIR/mix_libmixstage.wav" "$DIR" ||
-    { cat "$LOG/offline$r.txt"; echo "run_bench: bench_graph failed" >&2; exit 1; }
+    fail "$LOG/offline$r.txt" "bench_graph"
   spent=$(add "$spent" "$W")
-  walls="$walls $W"; cpus="$cpus $C"
-  renders="$renders $(result render_s "$LOG/offline$r.txt")"
-  rcpus="$rcpus $(result render_cpu_s "$LOG/offline$r.txt")"
-  echo "  run $r: $W s wall, $C s CPU"
+  C=$(proc_cpu "$LOG/offline$r.txt"); lw="$lw $W"; lc="$lc $C"
+  lr="$lr $(result render_s "$LOG/offline$r.txt")"; lrc="$lrc $(result render_cpu_s "$LOG/offline$r.txt")"
+  echo "  libmixstage:      $W s wall, $C s CPU; render $(result render_s "$LOG/offline$r.txt") s wall, $(result render_cpu_s "$LOG/offline$r.txt") s CPU"
+  if [ "$have_simd" = 1 ]; then
+    timed "$LOG/ref_simd$r.txt" env $PRE "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd.wav" 1 256 ||
+      fail "$LOG/ref_simd$r.txt" "ref_simd"
+    spent=$(add "$spent" "$W")
+    C=$(proc_cpu "$LOG/ref_simd$r.txt"); sw="$sw $W"; sc="$sc $C"; sr="$sr $(ref_secs "$LOG/ref_simd$r.txt")"
+    echo "  ref_simd:         $W s wall, $C s CPU; render $(ref_secs "$LOG/ref_simd$r.txt") s wall"
+  fi
+  if [ "$have_scalar" = 1 ]; then
+    timed "$LOG/ref_scalar$r.txt" env $PRE "$REFBIN/ref_scalar" "$DIR" "$DIR/mix_ref_scalar.wav" 1 256 ||
+      fail "$LOG/ref_scalar$r.txt" "ref_scalar"
+    spent=$(add "$spent" "$W")
+    C=$(proc_cpu "$LOG/ref_scalar$r.txt"); kw="$kw $W"; kc="$kc $C"; kr="$kr $(ref_secs "$LOG/ref_scalar$r.txt")"
+    echo "  ref_scalar:       $W s wall, $C s CPU; render $(ref_secs "$LOG/ref_scalar$r.txt") s wall"
+  fi
+  timed "$LOG/threads$r.txt" "$BIN" --mode offline --threads 2 "$DIR" || fail "$LOG/threads$r.txt" "bench_graph"
+  spent=$(add "$spent" "$W")
+  tw="$tw $(result render_s "$LOG/threads$r.txt")"; trc="$trc $(result render_cpu_s "$LOG/threads$r.txt")"
+  echo "  libmixstage 2 threads: render $(result render_s "$LOG/threads$r.txt") s wall, $(result render_cpu_s "$LOG/threads$r.txt") s CPU"
+  if [ "$have_simd" = 1 ]; then
+    timed "$LOG/ref_simd2t$r.txt" "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd2t.wav" 2 256 ||
+      fail "$LOG/ref_simd2t$r.txt" "ref_simd"
+    spent=$(add "$spent" "$W")
+    s2r="$s2r $(ref_secs "$LOG/ref_simd2t$r.txt")"
+    echo "  ref_simd 2 threads: render $(ref_secs "$LOG/ref_simd2t$r.txt") s wall"
+  fi
+  timed "$LOG/strips64_$r.txt" "$BIN" --mode offline --strips 64 "$DIR" || fail "$LOG/strips64_$r.txt" "bench_graph"
+  spent=$(add "$spent" "$W")
+  qr="$qr $(result render_s "$LOG/strips64_$r.txt")"; qrc="$qrc $(result render_cpu_s "$LOG/strips64_$r.txt")"
+  echo "  libmixstage 64 strips: render $(result render_s "$LOG/strips64_$r.txt") s wall, $(result render_cpu_s "$LOG/strips64_$r.txt") s CPU"
 done
-n_lm=$r
-grep -v '^RESULT' "$LOG/offline1.txt" || true
-lm_wall=$(echo "$walls" | median); lm_cpu=$(echo "$cpus" | median)
-lm_render=$(echo "$renders" | median | awk '{ printf "%.3f", $1 }')
-lm_rcpu=$(echo "$rcpus" | median | awk '{ printf "%.3f", $1 }')
-nsfs() { awk -v t="$1" -v p="$SECS" 'BEGIN { printf "%.0f", 1e9 * t / (p * 48000 * 32) }'; }
+grep -v '^RESULT' "$LOG/offline1.txt" | grep -v '^NOTE' || true
+fmt3() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "nan"; else printf "%.3f", v }'; }
+lm_wall=$(echo "$lw" | median); lm_cpu=$(fmt3 "$(echo "$lc" | median)")
+lm_render=$(fmt3 "$(echo "$lr" | median)"); lm_rcpu=$(fmt3 "$(echo "$lrc" | median)")
+lm_wall2=$(fmt3 "$(echo "$tw" | median)"); lm_rcpu2=$(fmt3 "$(echo "$trc" | median)")
+lm64_render=$(fmt3 "$(echo "$qr" | median)"); lm64_rcpu=$(fmt3 "$(echo "$qrc" | median)")
 lm_rss=$(result maxrss_mib "$LOG/offline1.txt")
 lm_src=$(result source_mib "$LOG/offline1.txt")
 lm_peak=$(result mix_peak_dbfs "$LOG/offline1.txt")
+lm_allocs=$(result render_allocs "$LOG/offline1.txt")
+
+# The references' setup: a run on zero-length sources (mmap, init, output).
+simd_wall=nan; simd_cpu=nan; simd_render=nan; simd_rcpu=nan; simd_render2=nan
+scal_wall=nan; scal_cpu=nan; scal_render=nan; scal_rcpu=nan
+if [ "$have_simd" = 1 ]; then
+  simd_wall=$(echo "$sw" | median); simd_cpu=$(fmt3 "$(echo "$sc" | median)")
+  simd_render=$(fmt3 "$(echo "$sr" | median)"); simd_render2=$(fmt3 "$(echo "$s2r" | median)")
+  timed "$LOG/ref_simd_setup.txt" env $PRE "$REFBIN/ref_simd" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
+    fail "$LOG/ref_simd_setup.txt" "ref_simd"
+  simd_rcpu=$(sub0 "$simd_cpu" "$(proc_cpu "$LOG/ref_simd_setup.txt")")
+fi
+if [ "$have_scalar" = 1 ]; then
+  scal_wall=$(echo "$kw" | median); scal_cpu=$(fmt3 "$(echo "$kc" | median)")
+  scal_render=$(fmt3 "$(echo "$kr" | median)")
+  timed "$LOG/ref_scalar_setup.txt" env $PRE "$REFBIN/ref_scalar" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
+    fail "$LOG/ref_scalar_setup.txt" "ref_scalar"
+  scal_rcpu=$(sub0 "$scal_cpu" "$(proc_cpu "$LOG/ref_scalar_setup.txt")")
+fi
 
 # The offline API must give the same samples as the 256-frame process loop
 # (checked on the first 5 s: the point is the block split, not the length).
@@ -122,42 +266,143 @@ if "$BIN" --mode verify --block 256 --seconds 5 "$DIR" > "$LOG/verify.txt"; then
 else verify="DIFFERENT (see $LOG/verify.txt)"; fi
 grep '^verify' "$LOG/verify.txt" || true
 
-# ---- two cores: one render of the graph on two threads (units of one
-# schedule level run in parallel; the result is bit-identical) ----
-echo "libmixstage offline render on 2 threads ..."
-walls2=""; cpus2=""; r=0; spent=0
-while another_run "$r" "$spent"; do
-  r=$((r + 1))
-  timed "$LOG/threads$r.txt" "$BIN" --mode offline --threads 2 "$DIR" ||
-    { cat "$LOG/threads$r.txt"; echo "run_bench: bench_graph failed" >&2; exit 1; }
-  spent=$(add "$spent" "$W")
-  walls2="$walls2 $(result render_s "$LOG/threads$r.txt")"; cpus2="$cpus2 $C"
-  echo "  run $r: $(result render_s "$LOG/threads$r.txt") s render wall"
-done
-n_lm2=$r
-lm_wall2=$(echo "$walls2" | median)
-lm_cpu2=$(echo "$cpus2" | median)
-
-# ---- (b) real time: 64-frame blocks, every call timed ----
+# ---- real time: 64-frame blocks, every call timed ----
 echo "libmixstage real-time mode, 64-frame blocks ..."
-"$BIN" --mode realtime --block 64 "$DIR" > "$LOG/realtime.txt" ||
-  { cat "$LOG/realtime.txt"; echo "run_bench: bench_graph failed" >&2; exit 1; }
-grep '^real time\|^  median\|^  thread' "$LOG/realtime.txt" || true
+"$BIN" --mode realtime --block 64 "$DIR" > "$LOG/realtime.txt" || fail "$LOG/realtime.txt" "bench_graph"
+grep '^real time\|^  median\|^  thread\|^  heap' "$LOG/realtime.txt" || true
+rt_budget=$(result rt_budget_us "$LOG/realtime.txt")
+pct() { if num "$1"; then awk -v u="$1" -v b="$rt_budget" 'BEGIN { printf "%.2f", 100 * u / b }'; else echo "-"; fi; }
+rt_cmed=$(pct "$(result rt_cpu_median_us "$LOG/realtime.txt")")
+rt_cp999=$(pct "$(result rt_cpu_p999_us "$LOG/realtime.txt")")
+rt_cmax=$(pct "$(result rt_cpu_max_us "$LOG/realtime.txt")")
+rt_wmed=$(pct "$(result rt_median_us "$LOG/realtime.txt")")
+rt_wp999=$(pct "$(result rt_p999_us "$LOG/realtime.txt")")
+rt_allocs=$(result rt_allocs "$LOG/realtime.txt")
+[ "$rt_allocs" = -1 ] && rt_allocs="not counted (needs glibc)"
+ref_rt_med=-; ref_rt_p999=-; ref_rt_allocs="not measured"
+if [ "$have_simd" = 1 ]; then
+  # ref_simd --rt times each block itself (wall clock).  Its allocations are
+  # counted by the preloaded counter for the whole process, at full length
+  # and on the short sources: what grows with the number of blocks is what
+  # its real-time loop allocates.
+  echo "ref_simd real-time mode, 64-frame blocks ..."
+  env $PRE "$REFBIN/ref_simd" "$DIR" --rt 64 > "$LOG/ref_simd_rt.txt" 2>&1 || fail "$LOG/ref_simd_rt.txt" "ref_simd --rt"
+  grep 'per block' "$LOG/ref_simd_rt.txt" || true
+  set -- $(sed -n 's/.*-> median \([0-9.]*\)% \/ p99.9 \([0-9.]*\)% .*/\1 \2/p' "$LOG/ref_simd_rt.txt") - -
+  ref_rt_med=$1; ref_rt_p999=$2
+  if [ -n "$SHIM" ] && awk -v a="$CGS" -v b="$SECS" 'BEGIN { exit !(a < b) }'; then
+    env LD_PRELOAD="$SHIM" "$REFBIN/ref_simd" "$CUTS" --rt 64 > "$LOG/ref_simd_rt_short.txt" 2>&1 ||
+      fail "$LOG/ref_simd_rt_short.txt" "ref_simd --rt"
+    a_long=$(sed -n 's/^ALLOC_COUNT //p' "$LOG/ref_simd_rt.txt")
+    a_short=$(sed -n 's/^ALLOC_COUNT //p' "$LOG/ref_simd_rt_short.txt")
+    if num "$a_long" && num "$a_short"; then
+      ref_rt_allocs=$((a_long - a_short))
+      ref_rt_allocs="$ref_rt_allocs (whole process: $a_long at ${SECS} s, $a_short at ${CGS} s)"
+    fi
+  elif [ -z "$SHIM" ]; then
+    ref_rt_allocs="not measured (the counter did not build: $LOG/shimbuild.txt)"
+  fi
+fi
 
-# ---- (d) I/O floor: read the 32 sources, write their sum ----
+# ---- instructions per frame per strip, under callgrind ----
+cg_note=""; cg_lm=nan; cg_simd=nan; cg_scal=nan; cg_lin=nan; cg_sat_1x=nan; cg_sat_def=nan
+if [ "$CG" = 0 ]; then
+  cg_note="skipped (BENCH_CALLGRIND=0)"
+elif ! command -v valgrind > /dev/null 2>&1; then
+  cg_note="skipped: valgrind is not installed (apt-get install valgrind; BENCH_CALLGRIND=0 silences this)"
+else
+  LT=${BENCH_LIBTOOL:-}
+  if [ -z "$LT" ] && [ -f "$(dirname "$BIN")/../libtool" ]; then LT="${SHELL:-/bin/sh} $(dirname "$BIN")/../libtool"; fi
+  cg_frames=$(awk -v s="$CGS" 'BEGIN { printf "%d", s * 48000 + 0.5 }')
+  # cg_ir NAME CMD...: total instructions of CMD under callgrind
+  cg_ir() {
+    _n=$1; shift
+    rm -f "$LOG/cg-$_n.out"
+    valgrind --tool=callgrind --callgrind-out-file="$LOG/cg-$_n.out" "$@" > "$LOG/cg-$_n.txt" 2>&1 ||
+      fail "$LOG/cg-$_n.txt" "callgrind ($_n)"
+    sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$LOG/cg-$_n.out" | head -n 1
+  }
+  # per_fs IR IR_ZERO [FRAMES]: instructions per frame per strip (32 strips)
+  per_fs() { awk -v a="$1" -v b="$2" -v f="${3:-$cg_frames}" 'BEGIN { if (f > 0 && a != "" && b != "") printf "%.1f", (a - b) / (f * 32); else print "nan" }'; }
+  echo "callgrind: libmixstage on the first ${CGS} s ..."
+  # cg_lm_run NAME ARGS...: the same for bench_graph, through its libtool
+  # wrapper when there is one
+  cg_lm_run() {
+    _n=$1; shift
+    rm -f "$LOG/cg-$_n.out"
+    if [ -n "$LT" ]; then
+      $LT --mode=execute valgrind --tool=callgrind --callgrind-out-file="$LOG/cg-$_n.out" "$BIN" "$@" > "$LOG/cg-$_n.txt" 2>&1
+    else
+      valgrind --tool=callgrind --callgrind-out-file="$LOG/cg-$_n.out" "$BIN" "$@" > "$LOG/cg-$_n.txt" 2>&1
+    fi || fail "$LOG/cg-$_n.txt" "callgrind ($_n)"
+    sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$LOG/cg-$_n.out" | head -n 1
+  }
+  a=$(cg_lm_run lib --mode offline --seconds "$CGS" "$CUTS")
+  b=$(cg_lm_run lib0 --mode offline --seconds 0 "$CUTS")
+  cg_lm=$(per_fs "$a" "$b")
+  # The strip-count ratio without the noise of a busy machine.
+  echo "callgrind: libmixstage with 64 strips ..."
+  a64=$(cg_lm_run lib64 --mode offline --strips 64 --seconds "$CGS" "$CUTS")
+  b64=$(cg_lm_run lib64_0 --mode offline --strips 64 --seconds 0 "$CUTS")
+  cg_lin=$(ratio "$(per_fs "$a64" "$b64")" "$cg_lm")
+  # The saturation's own instructions at 1x and at the node's default, on a
+  # shorter render (the default oversamples): the graph minus the graph
+  # without saturation.
+  echo "callgrind: saturation at 1x, at its default and left out, on the first ${CGSAT} s ..."
+  f_sat=$(awk -v s="$CGSAT" 'BEGIN { printf "%d", s * 48000 + 0.5 }')
+  a=$(cg_lm_run sat1x --mode offline --seconds "$CGSAT" "$CUTS")
+  c1=$(per_fs "$a" "$b" "$f_sat")
+  a=$(cg_lm_run satdef --mode offline --sat-default --seconds "$CGSAT" "$CUTS")
+  z=$(cg_lm_run satdef0 --mode offline --sat-default --seconds 0 "$CUTS")
+  cd_=$(per_fs "$a" "$z" "$f_sat")
+  a=$(cg_lm_run satnone --mode offline --omit saturation --seconds "$CGSAT" "$CUTS")
+  z=$(cg_lm_run satnone0 --mode offline --omit saturation --seconds 0 "$CUTS")
+  cn=$(per_fs "$a" "$z" "$f_sat")
+  cg_sat_1x=$(awk -v a="$c1" -v b="$cn" 'BEGIN { printf "%.1f", a - b }')
+  cg_sat_def=$(awk -v a="$cd_" -v b="$cn" 'BEGIN { printf "%.1f", a - b }')
+  if [ "$have_simd" = 1 ]; then
+    echo "callgrind: ref_simd ..."
+    a=$(cg_ir simd "$REFBIN/ref_simd" "$CUTS" "$LOG/cg.wav" 1 256)
+    b=$(cg_ir simd0 "$REFBIN/ref_simd" "$CUT0" "$LOG/cg.wav" 1 256)
+    cg_simd=$(per_fs "$a" "$b")
+  fi
+  if [ "$have_scalar" = 1 ]; then
+    echo "callgrind: ref_scalar ..."
+    a=$(cg_ir scalar "$REFBIN/ref_scalar" "$CUTS" "$LOG/cg.wav" 1 256)
+    b=$(cg_ir scalar0 "$REFBIN/ref_scalar" "$CUT0" "$LOG/cg.wav" 1 256)
+    cg_scal=$(per_fs "$a" "$b")
+  fi
+fi
+
+# ---- saturation at its default oversampling, beside 1x: the whole graph,
+# and the saturation's own share (the graph minus the graph without it) ----
+SATS=$(awk -v a="$SATS" -v b="$SECS" 'BEGIN { print (a < b ? a : b) }')
+echo "saturation: the first ${SATS} s at 1x, at the node's default, and without saturation ..."
+"$BIN" --mode offline --seconds "$SATS" "$DIR" > "$LOG/sat1x.txt" || fail "$LOG/sat1x.txt" "bench_graph"
+"$BIN" --mode offline --seconds "$SATS" --sat-default "$DIR" > "$LOG/satdef.txt" || fail "$LOG/satdef.txt" "bench_graph"
+"$BIN" --mode offline --seconds "$SATS" --omit saturation "$DIR" > "$LOG/satnone.txt" || fail "$LOG/satnone.txt" "bench_graph"
+sat_1x=$(result ns_per_frame_strip_cpu "$LOG/sat1x.txt")
+sat_def=$(result ns_per_frame_strip_cpu "$LOG/satdef.txt")
+sat_none=$(result ns_per_frame_strip_cpu "$LOG/satnone.txt")
+sat_def_name=$(sed -n 's/^NOTE saturation: oversampling left at the node.s default, \([^ ]*\) .*/\1/p' "$LOG/satdef.txt")
+fmt1() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "nan"; else printf "%.1f", v }'; }
+sat_own_1x=$(fmt1 "$(sub0 "$sat_1x" "$sat_none")"); sat_own_def=$(fmt1 "$(sub0 "$sat_def" "$sat_none")")
+sat_1x=$(fmt1 "$sat_1x"); sat_def=$(fmt1 "$sat_def")
+
+# ---- I/O floor: read the 32 sources, write their sum ----
 echo "I/O floor ..."
 io_walls=""; io_cpus=""; r=0; spent=0
-while another_run "$r" "$spent"; do
+while another_round "$r" "$spent"; do
   r=$((r + 1))
   timed "$LOG/iofloor$r.txt" "$BIN" --mode iofloor --out "$DIR/mix_iofloor.wav" "$DIR" ||
-    { cat "$LOG/iofloor$r.txt"; exit 1; }
+    fail "$LOG/iofloor$r.txt" "bench_graph --mode iofloor"
   spent=$(add "$spent" "$W")
   io_walls="$io_walls $W"; io_cpus="$io_cpus $C"
 done
 n_io=$r
 io_wall=$(echo "$io_walls" | median); io_cpu=$(echo "$io_cpus" | median)
 
-# ---- (c) SoX pipeline, 1 and 2 jobs ----
+# ---- SoX pipeline, 1 and 2 jobs ----
 sox_note=""; n_sox1=0; n_sox2=0
 if [ "${BENCH_SKIP_SOX:-0}" = 1 ]; then
   sox_note="skipped (BENCH_SKIP_SOX=1)"
@@ -170,11 +415,11 @@ else
   for jobs in 1 2; do
     echo "SoX pipeline, $jobs job(s) (stems in $WORK) ..."
     ws=""; cs=""; r=0; spent=0
-    while another_run "$r" "$spent"; do
+    while another_round "$r" "$spent"; do
       r=$((r + 1))
       rm -rf "$WORK"
       timed "$LOG/sox$jobs-$r.txt" bash "$SHARE/sox_pipeline.sh" "$DIR" "$WORK" "$jobs" ||
-        { cat "$LOG/sox$jobs-$r.txt"; echo "run_bench: sox_pipeline.sh failed" >&2; exit 1; }
+        fail "$LOG/sox$jobs-$r.txt" "sox_pipeline.sh"
       spent=$(add "$spent" "$W")
       ws="$ws $W"; cs="$cs $C"
       echo "  run $r: $W s wall, $C s CPU"
@@ -189,37 +434,91 @@ load_end=$(loadavg)
 
 # ---- the table ----
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)
-row() { printf '%-44s %-38s %s\n' "$1" "$2" "$3"; }
+P=$SECS
+cell() { if num "$1"; then printf '%s s (%s)' "$1" "$(xrt "$1" "$P")"; else printf -- '-'; fi; }
+row5() { printf '%-30s %-17s %-17s %-17s %-17s %s\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
+simd_lbl="ref_simd [$rounds]"; [ "$have_simd" = 1 ] || simd_lbl="ref_simd"
+scal_lbl="ref_scalar [$rounds]"; [ "$have_scalar" = 1 ] || scal_lbl="ref_scalar"
 echo
 echo "==== libmixstage benchmark graph: 32 stereo strips, ${SECS} s at 48 kHz (BENCH_SECONDS=$SECS) ===="
+[ "$SECS" = 60 ] || echo "(a quick run: the README's graph and issue 11's targets are for BENCH_SECONDS=60)"
 echo "machine: $cpu, $(nproc) cores; load average $load_start at the start, $load_end at the end"
-echo "whole commands, sources in the page cache; median of the runs in [n] (BENCH_RUNS=$RUNS, BENCH_BUDGET=${BUDGET} s)"
-echo "each cell: wall time (x real time) / CPU time (x real time)"
-row "implementation" "1 core" "2 cores"
-row "libmixstage, whole process [$n_lm]" "$lm_wall s ($(xrt "$lm_wall")) / $lm_cpu s ($(xrt "$lm_cpu"))" ""
-row "  of which render [$n_lm]/[$n_lm2]" "$lm_render s ($(xrt "$lm_render")) / $lm_rcpu s ($(xrt "$lm_rcpu"))" \
-  "$lm_wall2 s ($(xrt "$lm_wall2")), 2 threads, one graph"
-row "  speed-up of 2 threads over 1 (render wall)" "" "$(ratio "$lm_render" "$lm_wall2")x"
-row "  render per frame per strip" "$(nsfs "$lm_render") ns / $(nsfs "$lm_rcpu") ns" ""
-if [ -n "$sox_note" ]; then
-  row "SoX pipeline (sox_pipeline.sh)" "$sox_note" ""
-else
-  row "SoX pipeline [$n_sox1]/[$n_sox2]" "$sox1 s ($(xrt "$sox1")) / $sox1c s ($(xrt "$sox1c"))" \
-    "$sox2 s ($(xrt "$sox2")) / $sox2c s CPU"
-  row "libmixstage speed-up over SoX (SoX/ours)" "$(ratio "$sox1" "$lm_wall")x wall / $(ratio "$sox1c" "$lm_cpu")x CPU" \
-    "$(ratio "$sox2" "$lm_wall2")x (SoX 2 jobs vs our render on 2 threads)"
-fi
-row "I/O floor: read 32 sources, write sum [$n_io]" "$io_wall s ($(xrt "$io_wall")) / $io_cpu s ($(xrt "$io_cpu"))" \
-  "n/a: one reader"
-row "README yardstick (its machine, 60 s graph)" "vectorised C engine 0.56 s (108x)" "0.40 s (150x)"
+echo "offline, one core, 256-frame blocks, sources in the page cache; median of [n] interleaved rounds"
+echo "(BENCH_RUNS=$RUNS, BENCH_BUDGET=${BUDGET} s); each time with its speed in x real time"
+row5 "" "render wall" "render CPU" "process wall" "process CPU" "instructions/frame/strip"
+row5 "libmixstage [$rounds]" "$(cell "$lm_render")" "$(cell "$lm_rcpu")" "$(cell "$lm_wall")" "$(cell "$lm_cpu")" "$(dash "$cg_lm")"
+row5 "$simd_lbl" "$(cell "$simd_render")" "$(cell "$simd_rcpu")" "$(cell "$simd_wall")" "$(cell "$simd_cpu")" "$(dash "$cg_simd")"
+row5 "$scal_lbl" "$(cell "$scal_render")" "$(cell "$scal_rcpu")" "$(cell "$scal_wall")" "$(cell "$scal_cpu")" "$(dash "$cg_scal")"
+row5 "libmixstage / ref_simd" "$(rx "$lm_render" "$simd_render")" "$(rx "$lm_rcpu" "$simd_rcpu")" \
+  "$(rx "$lm_wall" "$simd_wall")" "$(rx "$lm_cpu" "$simd_cpu")" "$(rx "$cg_lm" "$cg_simd")"
+row5 "libmixstage / ref_scalar" "$(rx "$lm_render" "$scal_render")" "$(rx "$lm_rcpu" "$scal_rcpu")" \
+  "$(rx "$lm_wall" "$scal_wall")" "$(rx "$lm_cpu" "$scal_cpu")" "$(rx "$cg_lm" "$cg_scal")"
+[ -n "$ref_note" ] && echo "  references: $ref_note"
+[ -n "$simd_note" ] && echo "  ref_simd: $simd_note"
+echo "  render: libmixstage times its process loop itself (no file output); the references print the wall time"
+echo "  of theirs (which writes the output WAV); their render CPU is process CPU minus a zero-length run's."
+echo "  process: the whole command (libmixstage reads its sources with libsndfile, the references mmap them);"
+echo "  process CPU as each process reports it at exit (CLOCK_PROCESS_CPUTIME_ID; the references through the"
+echo "  preloaded bench/alloc_count.c), else /usr/bin/time's."
+if [ -n "$cg_note" ]; then echo "  instructions: $cg_note"
+else echo "  instructions: callgrind Ir of a ${CGS} s render minus a zero-length run (setup removed), / (frames x 32)"; fi
+echo "  libmixstage render per frame per strip: $(awk -v t="$lm_rcpu" -v p="$P" 'BEGIN { printf "%.1f", 1e9 * t / (p * 48000 * 32) }') ns CPU;" \
+  "heap allocations in its process loop: ${lm_allocs:-not counted}"
 echo
-echo "real time, 64-frame blocks, every mixstage_graph_process() call timed ($(result rt_blocks "$LOG/realtime.txt") blocks, budget $(result rt_budget_us "$LOG/realtime.txt") us, normal scheduler):"
-echo "  wall:       median $(result rt_median_us "$LOG/realtime.txt") us, 99.9th percentile $(result rt_p999_us "$LOG/realtime.txt") us, max $(result rt_max_us "$LOG/realtime.txt") us; $(result rt_over_budget "$LOG/realtime.txt") blocks over budget"
-echo "  thread CPU: median $(result rt_cpu_median_us "$LOG/realtime.txt") us, 99.9th percentile $(result rt_cpu_p999_us "$LOG/realtime.txt") us, max $(result rt_cpu_max_us "$LOG/realtime.txt") us; $(result rt_cpu_over_budget "$LOG/realtime.txt") blocks over budget"
+echo "two threads, one graph [$rounds]: libmixstage render $(cell "$lm_wall2") wall, $lm_rcpu2 s CPU;" \
+  "speed-up over one thread $(rx "$lm_render" "$lm_wall2") (wall), CPU 2 threads / 1 thread $(rx "$lm_rcpu2" "$lm_rcpu") (1.00x: no extra work)"
+[ "$have_simd" = 1 ] && echo "  ref_simd on 2 threads: render $(cell "$simd_render2") wall, speed-up $(rx "$simd_render" "$simd_render2")"
+echo "strips [$rounds]: 64 strips render $lm64_render s wall, $lm64_rcpu s CPU; 64 / 32 strips: $(ratio "$lm64_rcpu" "$lm_rcpu") (CPU)," \
+  "$(ratio "$lm64_render" "$lm_render") (wall), $(dash "$cg_lin") (callgrind instructions)"
+echo "saturation, first ${SATS} s, render CPU per frame per strip: whole graph $sat_1x ns at 1x, $sat_def ns at the default (${sat_def_name:-?});"
+echo "  the saturation's own share (graph minus graph without it): $sat_own_1x ns at 1x, $sat_own_def ns at ${sat_def_name:-the default};"
+echo "  its own instructions per frame per strip (callgrind, first ${CGSAT} s): $(dash "$cg_sat_1x") at 1x, $(dash "$cg_sat_def") at ${sat_def_name:-the default}"
+echo
+echo "real time, 64-frame blocks ($(result rt_blocks "$LOG/realtime.txt") blocks, period $rt_budget us, one thread, normal scheduler):"
+echo "  libmixstage thread CPU: median $rt_cmed %, p99.9 $rt_cp999 %, max $rt_cmax % of the period;" \
+  "$(result rt_cpu_over_budget "$LOG/realtime.txt") blocks over"
+echo "  libmixstage wall:       median $rt_wmed %, p99.9 $rt_wp999 %; $(result rt_over_budget "$LOG/realtime.txt") blocks over"
+echo "  libmixstage heap allocations in the loop: $rt_allocs (malloc/calloc/realloc/aligned, counted by bench/alloc_count.c)"
+if [ "$have_simd" = 1 ]; then
+  echo "  ref_simd --rt (its own timing, wall): median $ref_rt_med %, p99.9 $ref_rt_p999 %"
+  echo "  ref_simd allocations growing with the run length: $ref_rt_allocs"
+fi
+echo
+if [ -n "$sox_note" ]; then
+  echo "SoX pipeline (sox_pipeline.sh): $sox_note"
+else
+  echo "SoX pipeline [$n_sox1]/[$n_sox2]: 1 job $(cell "$sox1") wall / $sox1c s CPU; 2 jobs $(cell "$sox2") wall / $sox2c s CPU;" \
+    "libmixstage is $(rx "$sox1c" "$lm_cpu") faster (process CPU, one core)"
+fi
+echo "I/O floor (read 32 sources, write the sum) [$n_io]: $(cell "$io_wall") wall / $io_cpu s CPU"
+echo "README yardstick (its machine, 60 s graph): ref_simd 0.56 s (108x), 0.40 s on 2 cores; ref_scalar 5.8 s"
 echo "peak memory of one render (ru_maxrss): $lm_rss MiB, of which $lm_src MiB are the 32 source buffers"
 echo "mix: peak $lm_peak dBFS, written to $DIR/mix_libmixstage.wav; offline API vs process loop: $verify"
-if [ -f "$DIR/mix_sox.wav" ]; then echo "SoX master for comparison: $DIR/mix_sox.wav"; fi
 if grep -q '^NOTE' "$LOG/offline1.txt"; then
   echo "where this graph departs from the README:"
   grep '^NOTE' "$LOG/offline1.txt" | sed 's/^NOTE /  - /'
+fi
+
+speedup=$(ratio "$lm_render" "$lm_wall2")
+cpu_ratio=$(ratio "$lm_rcpu" "$simd_rcpu")
+lin=$(ratio "$lm64_rcpu" "$lm_rcpu")
+allocs_n=$rt_allocs; num "$allocs_n" && [ "$allocs_n" -ge 0 ] 2>/dev/null || allocs_n=nan
+trow() { printf '%-52s %-14s %s\n' "$1" "$2" "$3"; }
+echo
+echo "==== issue 11 targets (BENCH_SECONDS=$SECS; load average $load_end) ===="
+trow "target" "measured" "verdict"
+trow "render CPU, one core <= 2.0x ref_simd" "$(rx "$lm_rcpu" "$simd_rcpu")" "$(judge "$cpu_ratio" "" 2.0)"
+trow "instructions per frame per strip <= 90 (callgrind)" "$(dash "$cg_lm")" "$(judge "$cg_lm" "" 90)"
+trow "2 threads >= 1.6x 1 thread (render wall)" "$(rx "$lm_render" "$lm_wall2")" "$(judge "$speedup" 1.6 "")"
+trow "real time: median <= 2 % of the period (thread CPU)" "$rt_cmed %" "$(judge "$rt_cmed" "" 2)"
+trow "real time: p99.9 <= 10 % of the period (thread CPU)" "$rt_cp999 %" "$(judge "$rt_cp999" "" 10)"
+trow "64 / 32 strips in 1.9-2.1 (render CPU)" "$lin" "$(judge "$lin" 1.9 2.1)"
+trow "64 / 32 strips in 1.9-2.1 (callgrind instructions)" "$(dash "$cg_lin")" "$(judge "$cg_lin" 1.9 2.1)"
+trow "zero allocations in the real-time loop" "$rt_allocs" "$(judge "$allocs_n" 0 0)"
+trow "saturation at its default (${sat_def_name:-?}), own cost, CPU" "$sat_own_def ns" "(figure; 1x: $sat_own_1x ns)"
+trow "saturation at its default, own instructions" "$(dash "$cg_sat_def")" "(figure; 1x: $(dash "$cg_sat_1x"))"
+echo "(the benchmark took $(secs_since "$bench_t0") s, source generation aside)"
+if awk -v l="${load_start%% *}" -v n="$(nproc 2>/dev/null || echo 1)" 'BEGIN { exit !(l > 0.5 * n) }'; then
+  echo "(the machine was busy (load average ${load_start%% *} on $(nproc) cores): wall times, the 2-thread speed-up and"
+  echo " the real-time percentiles are inflated; the CPU times and instruction counts are the figures to trust)"
 fi
