@@ -307,6 +307,14 @@ void mixstage__biquad_lanes_clear(double *sec, int stride) {
 #if MIXSTAGE__LANES_VECTOR
 #ifdef __SSE2__
 #include <emmintrin.h>
+#include <string.h>
+/* Two adjacent floats into the low half of a vector.  Through memcpy: the
+ * floats are only 4-byte aligned, so a double load would be undefined. */
+static inline __m128 load_2f(const float *p) {
+  double d;
+  memcpy(&d, p, sizeof d);
+  return _mm_castpd_ps(_mm_set_sd(d));
+}
 #endif
 typedef mixstage__v2d v2d;
 typedef long long v2i __attribute__((vector_size(16)));
@@ -386,8 +394,7 @@ bql_pass(double *const *sec, int k, int l, int stride, const int ns, const int f
     for (; i + 2 <= m; i += 2) {
       v2d x, x1;
       if (first) {
-        __m128 u = _mm_unpacklo_ps(_mm_castpd_ps(_mm_load_sd((const double *)(const void *)(in0 + i))),
-                                   _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(in1 + i))));
+        __m128 u = _mm_unpacklo_ps(load_2f(in0 + i), load_2f(in1 + i));
         x = (v2d)_mm_cvtps_pd(u);
         x1 = (v2d)_mm_cvtps_pd(_mm_movehl_ps(u, u));
       } else {
