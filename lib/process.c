@@ -996,6 +996,12 @@ MIXSTAGE_EXPORT int mixstage_graph_locate(mixstage_graph *g, int64_t frame) {
   if (!g) return MIXSTAGE_ENULL;
   if (!g->prepared) return mixstage__fail(g, MIXSTAGE_ESTATE, "graph: locate needs a prepared graph");
   if (frame < 0) return mixstage__fail(g, MIXSTAGE_ERANGE, "graph: locate to negative frame %lld", (long long)frame);
+  /* Frame positions are signed 64-bit: keep a year's worth of headroom at
+   * 768 kHz so that no later block (nor a lane's frame arithmetic) can
+   * overflow. */
+  if (frame > INT64_MAX / 2)
+    return mixstage__fail(g, MIXSTAGE_ERANGE, "graph: locate to frame %lld is beyond %lld", (long long)frame,
+                          (long long)(INT64_MAX / 2));
   g->pos = frame;
   mixstage__reset_runtime(g);
   return MIXSTAGE_OK;

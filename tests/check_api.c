@@ -230,6 +230,10 @@ START_TEST(test_process_buffers_and_state) {
   ck_assert_int_eq(mixstage_graph_process(g, out, 256), MIXSTAGE_OK);
   ck_assert_int_eq(mixstage_graph_position(g), 320);
   ck_assert_int_eq(mixstage_graph_locate(g, -1), MIXSTAGE_ERANGE);
+  /* Positions whose next blocks would overflow the frame counter. */
+  ck_assert_int_eq(mixstage_graph_locate(g, INT64_MAX), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_graph_locate(g, INT64_MAX - 64), MIXSTAGE_ERANGE);
+  ck_assert_ptr_nonnull(strstr(mixstage_graph_last_error(g), "beyond"));
   ck_assert_int_eq(mixstage_graph_locate(g, 1000), MIXSTAGE_OK);
   ck_assert_int_eq(mixstage_graph_position(g), 1000);
   /* An edit unprepares: processing is refused until prepare. */
