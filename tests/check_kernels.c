@@ -461,7 +461,210 @@ START_TEST(test_dyn_apply_gain_exact) {
 }
 END_TEST
 
+static void add_dyn_cell_tests(TCase *tc); /* next section */
+
 static void add_dynamics_kernel_tests(TCase *tc) {
   tcase_add_test(tc, test_dyn_linked_detector_exact);
   tcase_add_test(tc, test_dyn_apply_gain_exact);
+  add_dyn_cell_tests(tc);
+}
+
+/* ==== whole-cell dynamics conversions (two lanes) ======================== */
+
+/* The compressor converts a control cell at a time with the two-lane
+ * functions of dynamics.h.  They promise the scalar functions' bits (same
+ * IEEE operations per lane), so every check here is exact: any lane, tail
+ * or masking defect shows as a differing bit.  The scalar functions' own
+ * error bounds against libm are checked by test_fast_log2_exp2. */
+
+static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static uint32_t xs32(uint32_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 17;
+  *s ^= *s << 5;
+  return *s;
+}
+
+START_TEST(test_dyn_v2_conversions_exact) {
+#ifdef __SSE2__
+  int diff = 0;
+  /* log2: every binade the callers reach (1e-60 .. 1e12) and the mantissa
+   * split at sqrt(2) */
+  for (double x = 1e-60; x < 1e12; x *= 1.000013) {
+    double a[2];
+    _mm_storeu_pd(a, mixstage__log2_fast_v2(_mm_set_pd(x * 1.0000003, x)));
+    diff += !same_bits(a[0], mixstage__log2_fast(x));
+    diff += !same_bits(a[1], mixstage__log2_fast(x * 1.0000003));
+  }
+  const double near_split[] = {1.4142135623730949, 1.4142135623730951, 1.4142135623730954,
+                               0.70710678118654746, 0.70710678118654757, 1.0, 2.0, 0.5};
+  for (int i = 0; i < 8; i++) {
+    double a[2];
+    _mm_storeu_pd(a, mixstage__log2_fast_v2(_mm_set1_pd(near_split[i])));
+    diff += !same_bits(a[0], mixstage__log2_fast(near_split[i]));
+  }
+  ck_assert_msg(diff == 0, "log2: %d lanes differ from the scalar", diff);
+  /* exp2: the whole domain, its edges and the special inputs */
+  for (double x = -1023.0; x <= 1.0; x += 3.1e-4) {
+    double a[2];
+    _mm_storeu_pd(a, mixstage__exp2_fast_v2(_mm_set_pd(x - 1.3e-4, x)));
+    diff += !same_bits(a[0], mixstage__exp2_fast(x));
+    diff += !same_bits(a[1], mixstage__exp2_fast(x - 1.3e-4));
+  }
+  const double edge[] = {-1022.0, -1021.9999999, -1021.5, -1021.0, -1020.9999, -1e-300,
+                         -0.0,    0.0,           1e-300,  5.0,     -2000.0,    NAN,
+                         -INFINITY, INFINITY};
+  for (int i = 0; i < 14; i++) {
+    double a[2];
+    _mm_storeu_pd(a, mixstage__exp2_fast_v2(_mm_set_pd(-0.25, edge[i])));
+    diff += !same_bits(a[0], mixstage__exp2_fast(edge[i]));
+  }
+  ck_assert_msg(diff == 0, "exp2: %d lanes differ from the scalar", diff);
+#endif
+}
+END_TEST
+
+/* Cell functions against their scalar definitions: random curves (thresholds,
+ * ratios and knees over the compressor's parameter ranges, knee 0 included),
+ * every length 0..33 (lanes plus a tail), levels below the floor, at the
+ * knee edges, silent, NaN and infinite. */
+START_TEST(test_dyn_cell_target_gain_exact) {
+  uint32_t s = 12345u;
+  int diff = 0, in_knee = 0, above = 0, below = 0;
+  for (int trial = 0; trial < 400; trial++) {
+    double thr = -60.0 + 60.0 * (xs32(&s) % 10001u) / 10000.0;
+    double ratio = 1.0 + 49.0 * (xs32(&s) % 10001u) / 10000.0;
+    double knee = trial % 5 == 0 ? 0.0 : 24.0 * (xs32(&s) % 10001u) / 10000.0;
+    double slope = 1.0 - 1.0 / ratio, pf = mixstage__dyn_compress_floor_power(thr, knee);
+    int n = trial % 34;
+    double lvl[40], tg[40], gr[40], g[40];
+    for (int i = 0; i < n; i++) {
+      uint32_t r = xs32(&s);
+      double db = thr - knee + (2.0 * knee + 30.0) * (r % 100001u) / 100000.0 - 10.0;
+      lvl[i] = pow(10.0, db / 10.0);
+      if (r % 17u == 0) lvl[i] = 0.0;
+      if (r % 19u == 0) lvl[i] = NAN;
+      if (r % 23u == 0) lvl[i] = INFINITY;
+      if (r % 29u == 0) lvl[i] = pf; /* exactly at the floor */
+      if (r % 31u == 0) lvl[i] = pow(10.0, (thr + 0.5 * knee) / 10.0); /* the upper knee edge */
+    }
+    mixstage__dyn_compress_target_n(lvl, tg, n, pf, thr, slope, knee);
+    for (int i = 0; i < n; i++) {
+      double ref = lvl[i] >= pf ? mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(lvl[i]), thr,
+                                                            ratio, knee)
+                                : 0.0;
+      diff += !same_bits(tg[i], ref);
+      double over2 = 2.0 * (mixstage__dyn_power_to_db(lvl[i]) - thr);
+      if (ref == 0.0) below++;
+      else if (over2 < knee) in_knee++;
+      else above++;
+      gr[i] = (i % 3 == 0) ? 0.0 : ref * (0.1 + (xs32(&s) % 1000u) / 100.0);
+      if (i % 7 == 6) gr[i] = 2000.0; /* past the exp2 floor: gain 0 */
+    }
+    mixstage__dyn_gr_to_gain_n(gr, g, n);
+    for (int i = 0; i < n; i++) diff += !same_bits(g[i], mixstage__dyn_gr_to_gain(gr[i]));
+  }
+  ck_assert_msg(diff == 0, "%d cell values differ from the scalar", diff);
+  /* all three regions of the curve were exercised */
+  ck_assert_msg(below > 100 && in_knee > 100 && above > 100, "regions %d %d %d", below, in_knee,
+                above);
+}
+END_TEST
+
+/* The node with its staged cell against itself rendered in one call: random
+ * settings (auto release on and off, makeup and mix ramping after a change
+ * mid-stream), mono, stereo and 6 channels, random block lengths 1..32 with
+ * the changes landing mid-cell.  Sample-sequential state and the control
+ * grid make every split give the same bits; gain_trace stays exact. */
+START_TEST(test_dyn_cell_node_split_exact) {
+  static const int chans[3] = {1, 2, 6};
+  uint32_t s = 777u;
+  for (int ci = 0; ci < 3; ci++)
+    for (int ar = 0; ar < 2; ar++) {
+      const int n = 9600, nch = chans[ci];
+      float *x[6], *y1[6], *y2[6];
+      for (int c = 0; c < nch; c++) {
+        x[c] = fbuf(n);
+        y1[c] = fbuf(n);
+        y2[c] = fbuf(n);
+        tu_noise(x[c], n, 1.0, 40u + (unsigned)c);
+        for (int i = 0; i < n; i++)
+          x[c][i] = (float)(x[c][i] * ((i / 1200) % 2 ? 0.6 : 0.004));
+        memcpy(y1[c], x[c], sizeof(float) * (size_t)n);
+        memcpy(y2[c], x[c], sizeof(float) * (size_t)n);
+      }
+      double thr = -40.0 + 30.0 * (xs32(&s) % 1001u) / 1000.0;
+      double ratio = 1.5 + 10.0 * (xs32(&s) % 1001u) / 1000.0;
+      double knee = 12.0 * (xs32(&s) % 1001u) / 1000.0;
+      int change_at = 3000 + (int)(xs32(&s) % 2000u); /* not on the grid in general */
+      mixstage__node_host *h[2];
+      for (int k = 0; k < 2; k++) {
+        h[k] = mk("compressor", nch);
+        setp(h[k], "threshold", thr);
+        setp(h[k], "ratio", ratio);
+        setp(h[k], "knee", knee);
+        setp(h[k], "attack", 1.0);
+        setp(h[k], "release", 80.0);
+        setp(h[k], "auto_release", (double)ar);
+        setp(h[k], "makeup", 3.0);
+        setp(h[k], "mix", 70.0);
+      }
+      /* h[0]: two calls split at the change (the host cuts them into cells on
+       * the grid); h[1]: random blocks of 1..32 frames, traced */
+      int done = 0, trace_diff = 0;
+      while (done < n) {
+        int len = 1 + (int)(xs32(&s) % 32u);
+        if (done < change_at && done + len > change_at) len = change_at - done;
+        if (len > n - done) len = n - done;
+        if (done == change_at) {
+          setp(h[1], "makeup", -2.0);
+          setp(h[1], "mix", 100.0);
+          setp(h[1], "threshold", thr - 6.0);
+        }
+        float *p[6], in[6][32], *tr[6], gt[6][32];
+        for (int c = 0; c < nch; c++) {
+          p[c] = y2[c] + done;
+          memcpy(in[c], p[c], sizeof(float) * (size_t)len);
+          tr[c] = gt[c];
+        }
+        ck_assert(mixstage__host_process_traced(h[1], p, len, NULL, 0, tr));
+        for (int c = 0; c < nch; c++)
+          for (int i = 0; i < len; i++) trace_diff += gt[c][i] * in[c][i] != p[c][i];
+        done += len;
+      }
+      for (int part = 0; part < 2; part++) {
+        int a = part ? change_at : 0, b = part ? n : change_at;
+        if (part) {
+          setp(h[0], "makeup", -2.0);
+          setp(h[0], "mix", 100.0);
+          setp(h[0], "threshold", thr - 6.0);
+        }
+        float *p[6];
+        for (int c = 0; c < nch; c++) p[c] = y1[c] + a;
+        mixstage__host_process(h[0], p, b - a, NULL, 0);
+      }
+      int diff = 0, changed = 0;
+      for (int c = 0; c < nch; c++)
+        for (int i = 0; i < n; i++) {
+          diff += memcmp(&y1[c][i], &y2[c][i], sizeof(float)) != 0;
+          changed += y1[c][i] != x[c][i];
+        }
+      ck_assert_msg(diff == 0, "%d ch auto %d: %d samples depend on the split", nch, ar, diff);
+      ck_assert_msg(trace_diff == 0, "%d ch: %d samples are not trace * in", nch, trace_diff);
+      ck_assert_msg(changed > n / 2, "%d ch: the compressor did nothing", nch);
+      for (int k = 0; k < 2; k++) mixstage__host_destroy(h[k]);
+      for (int c = 0; c < nch; c++) {
+        free(x[c]);
+        free(y1[c]);
+        free(y2[c]);
+      }
+    }
+}
+END_TEST
+
+static void add_dyn_cell_tests(TCase *tc) {
+  tcase_add_test(tc, test_dyn_v2_conversions_exact);
+  tcase_add_test(tc, test_dyn_cell_target_gain_exact);
+  tcase_add_test(tc, test_dyn_cell_node_split_exact);
 }

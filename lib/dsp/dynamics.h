@@ -106,6 +106,85 @@ static inline double mixstage__dyn_amp_to_db(double a) {
   return a > 1e-30 ? 6.0205999132796240 * mixstage__log2_fast(a) : -600.0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Two-lane versions of the conversions above, for callers that convert a   */
+/* whole control cell at once.  Each lane runs the same IEEE operations in  */
+/* the same order as the scalar function (SSE2 mulpd/addpd/divpd round each */
+/* lane exactly as mulsd/addsd/divsd do; no FMA), so the results are the    */
+/* scalar results bit for bit and the stated error bounds carry over.  The  */
+/* scalar loop is the fallback elsewhere.                                   */
+/* ---------------------------------------------------------------------- */
+
+#ifdef __SSE2__
+/* mixstage__log2_fast on both lanes; lanes that are not finite normal
+ * positive numbers give garbage (no trap): the caller masks them. */
+static inline __m128d mixstage__log2_fast_v2(__m128d x) {
+  const __m128i mant_mask = _mm_set1_epi64x(0x000fffffffffffffLL);
+  const __m128i one_bits = _mm_set1_epi64x(0x3ff0000000000000LL);
+  const __m128i two52_bits = _mm_set1_epi64x(0x4330000000000000LL);
+  const __m128d two52 = _mm_set1_pd(4503599627370496.0);
+  __m128i u = _mm_castpd_si128(x);
+  /* biased exponent E in [0, 2047] as a double: bits of 2^52 + E minus 2^52 */
+  __m128i ebits = _mm_and_si128(_mm_srli_epi64(u, 52), _mm_set1_epi64x(0x7ff));
+  __m128d e = _mm_sub_pd(_mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(ebits, two52_bits)), two52),
+                         _mm_set1_pd(1023.0));
+  __m128d m = _mm_castsi128_pd(_mm_or_si128(_mm_and_si128(u, mant_mask), one_bits));
+  __m128d big = _mm_cmpgt_pd(m, _mm_set1_pd(1.4142135623730951));
+  m = _mm_or_pd(_mm_and_pd(big, _mm_mul_pd(m, _mm_set1_pd(0.5))), _mm_andnot_pd(big, m));
+  e = _mm_add_pd(e, _mm_and_pd(big, _mm_set1_pd(1.0))); /* (double)(e + 1), exact */
+  __m128d one = _mm_set1_pd(1.0);
+  __m128d s = _mm_div_pd(_mm_sub_pd(m, one), _mm_add_pd(m, one));
+  __m128d s2 = _mm_mul_pd(s, s);
+  __m128d p = _mm_set1_pd(0.26230818925253880);
+  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.32059889797532520));
+  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.41219858311113240));
+  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.57707801635558530));
+  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.96179669392597560));
+  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(2.88539008177792680));
+  return _mm_add_pd(e, _mm_mul_pd(s, p));
+}
+
+/* mixstage__exp2_fast on both lanes (0 for x <= -1022 and NaN). */
+static inline __m128d mixstage__exp2_fast_v2(__m128d x) {
+  __m128d ok = _mm_cmpgt_pd(x, _mm_set1_pd(-1022.0)); /* false for NaN */
+  x = _mm_min_pd(x, _mm_setzero_pd());
+  x = _mm_max_pd(x, _mm_set1_pd(-1022.0)); /* only masked lanes move: k stays in range */
+  __m128i k = _mm_cvttpd_epi32(x); /* trunc, as (int)x; k in [-1022, 0] */
+  __m128d t = _mm_mul_pd(_mm_add_pd(_mm_sub_pd(x, _mm_cvtepi32_pd(k)), _mm_set1_pd(0.5)),
+                         _mm_set1_pd(0.69314718055994531));
+  __m128d p = _mm_set1_pd(2.7557319223985893e-06);
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(2.4801587301587302e-05));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.9841269841269841e-04));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.3888888888888889e-03));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(8.3333333333333333e-03));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(4.1666666666666667e-02));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.6666666666666667e-01));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(0.5));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.0));
+  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.0));
+  /* 2^k: (k + 1023) << 52, k + 1023 in [1, 1023] zero-extended to 64 bits */
+  __m128i kb = _mm_add_epi32(k, _mm_set1_epi32(1023));
+  __m128d scale = _mm_castsi128_pd(_mm_slli_epi64(_mm_unpacklo_epi32(kb, _mm_setzero_si128()), 52));
+  __m128d r = _mm_mul_pd(_mm_mul_pd(p, _mm_set1_pd(0.70710678118654752440)), scale);
+  return _mm_and_pd(ok, r);
+}
+#endif
+
+/* g[i] = mixstage__dyn_gr_to_gain(gr[i]) for i < n, bit for bit. */
+static inline void mixstage__dyn_gr_to_gain_n(const double *gr, double *g, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0);
+  for (; i + 2 <= n; i += 2) {
+    __m128d x = _mm_loadu_pd(gr + i);
+    __m128d e = mixstage__exp2_fast_v2(_mm_mul_pd(x, _mm_set1_pd(-0.16609640474436813)));
+    __m128d idle = _mm_cmpeq_pd(x, zero);
+    _mm_storeu_pd(g + i, _mm_or_pd(_mm_and_pd(idle, one), _mm_andnot_pd(idle, e)));
+  }
+#endif
+  for (; i < n; i++) g[i] = mixstage__dyn_gr_to_gain(gr[i]);
+}
+
 /* x[i] *= g[i] for i < n.  Each lane is the same IEEE float product as the
  * scalar loop, so out == g * in bit for bit (gain_trace) at any width. */
 static inline void mixstage__dyn_apply_gain(float *x, const float *g, int n) {
@@ -245,6 +324,43 @@ static inline double mixstage__dyn_power_to_db(double ms) {
  * results.  Edit/update time (one exp). */
 static inline double mixstage__dyn_compress_floor_power(double thr_db, double knee_db) {
   return exp((thr_db - 0.5 * knee_db) * 0.23025850929940457) * (1.0 - 1e-6);
+}
+
+/* GR target of the compressor curve for each level (power) lvl[i], i < n:
+ * mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(lvl[i]), ...)
+ * when lvl[i] >= p_floor (see mixstage__dyn_compress_floor_power), exactly
+ * 0 below it and for NaN, bit for bit as the scalar expressions. */
+static inline void mixstage__dyn_compress_target_n(const double *lvl, double *gr, int n,
+                                                   double p_floor, double thr_db, double slope,
+                                                   double knee_db) {
+  int i = 0;
+#ifdef __SSE2__
+  const __m128d pf = _mm_set1_pd(p_floor), thr = _mm_set1_pd(thr_db);
+  const __m128d sl = _mm_set1_pd(slope), kn = _mm_set1_pd(knee_db);
+  const __m128d nkn = _mm_set1_pd(-knee_db), hkn = _mm_set1_pd(0.5 * knee_db);
+  const __m128d kn2 = _mm_set1_pd(2.0 * knee_db), two = _mm_set1_pd(2.0);
+  for (; i + 2 <= n; i += 2) {
+    __m128d l = _mm_loadu_pd(lvl + i);
+    __m128d on = _mm_cmpge_pd(l, pf); /* false for NaN */
+    __m128d db = _mm_mul_pd(_mm_set1_pd(3.0102999566398120), mixstage__log2_fast_v2(l));
+    __m128d audible = _mm_cmpgt_pd(l, _mm_set1_pd(1e-60)); /* the -600 dB floor */
+    db = _mm_or_pd(_mm_and_pd(audible, db), _mm_andnot_pd(audible, _mm_set1_pd(-600.0)));
+    __m128d over = _mm_sub_pd(db, thr);
+    __m128d over2 = _mm_mul_pd(two, over);
+    __m128d t = _mm_add_pd(over, hkn);
+    __m128d in_knee = _mm_div_pd(_mm_mul_pd(_mm_mul_pd(sl, t), t), kn2);
+    __m128d above = _mm_mul_pd(sl, over);
+    __m128d knee_sel = _mm_cmplt_pd(over2, kn);
+    __m128d r = _mm_or_pd(_mm_and_pd(knee_sel, in_knee), _mm_andnot_pd(knee_sel, above));
+    on = _mm_and_pd(on, _mm_cmpgt_pd(over2, nkn)); /* 2 over <= -W: 0 */
+    _mm_storeu_pd(gr + i, _mm_and_pd(on, r));
+  }
+#endif
+  for (; i < n; i++)
+    gr[i] = lvl[i] >= p_floor
+                ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(lvl[i]), thr_db, slope,
+                                                  knee_db)
+                : 0.0;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -68,9 +68,9 @@ typedef struct comp_state {
   double slope; /* 1 - 1/ratio */
   double p_floor; /* level (power) below which the static GR is exactly 0 */
   /* Last level and its static GR (linked path): a held peak repeats its
-   * level for many frames, and the target is a pure function of it. */
+   * level for many frames, and the target is a pure function of it.  NaN
+   * when nothing is remembered (a NaN never compares equal). */
   double memo_level, memo_target;
-  int memo_ok;
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
@@ -96,6 +96,7 @@ static int comp_init(void *s, const mixstage__node_env *env) {
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->fresh = 1;
   st->bal_joined = 1;
+  st->memo_level = NAN;
   return MIXSTAGE_OK;
 }
 
@@ -125,7 +126,7 @@ static void comp_update(void *s, const double *p) {
   st->ratio = p[P_RATIO] < 1.0 ? 1.0 : p[P_RATIO];
   st->knee = p[P_KNEE] < 0.0 ? 0.0 : p[P_KNEE];
   st->slope = 1.0 - 1.0 / st->ratio;
-  st->memo_ok = 0;
+  st->memo_level = NAN;
   st->p_floor = mixstage__dyn_compress_floor_power(st->thr, st->knee);
   st->link = p[P_LINK] * 0.01;
   if (st->link < 0.0) st->link = 0.0;
@@ -166,16 +167,6 @@ static inline double comp_gr(const comp_state *st, mixstage__comp_ballistics *b,
   return mixstage__comp_ballistics_run(b, comp_target(st, level));
 }
 
-/* As comp_gr, remembering the last level's target (same bits). */
-static inline double comp_gr_memo(comp_state *st, mixstage__comp_ballistics *b, double level) {
-  if (!st->memo_ok || level != st->memo_level) {
-    st->memo_target = comp_target(st, level);
-    st->memo_level = level;
-    st->memo_ok = level == level; /* a NaN level is never remembered */
-  }
-  return mixstage__comp_ballistics_run(b, st->memo_target);
-}
-
 /* Dry/wet and makeup folded into one gain (the node has no latency, so the
  * dry path needs no delay), rounded to float and applied as a float
  * product: out == trace * in holds bit for bit.  dry = 1 - mix and wet =
@@ -192,29 +183,93 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
   *wet = mx * mk;
 }
 
-/* One linked gain for every channel: the common case. */
+/* Static GR and ballistics of the linked levels lvl[0 .. n-1]: gr[i] is
+ * mixstage__comp_ballistics_run() of comp_target(lvl[i]), bit for bit.  The
+ * target is remembered across frames (and cells) while the level repeats.
+ * A smoother whose state equals its target stays put exactly (y + b * 0 ==
+ * y, and y was flushed when it was stored), so that step is skipped.
+ * Returns 0 when every gr[i] is exactly 0 (state 0 and never moved). */
+static int comp_gr_cell(comp_state *st, const double *lvl, double *gr, int n) {
+  mixstage__comp_ballistics *b = &st->bal[0];
+  double ml = st->memo_level, mt = st->memo_target;
+  int moving;
+  if (!b->auto_release) {
+    double y = b->fast.y, up = b->fast.b_up, down = b->fast.b_down;
+    moving = y != 0.0;
+    for (int i = 0; i < n; i++) {
+      double l = lvl[i];
+      if (l != ml) {
+        mt = comp_target(st, l);
+        ml = l;
+      }
+      if (mt != y) {
+        double d = mt - y;
+        y = y + (d > 0.0 ? up : down) * d;
+        y = y < 1e-12 ? 0.0 : y;
+        moving = 1;
+      }
+      gr[i] = y;
+    }
+    b->fast.y = y;
+  } else {
+    moving = 1;
+    for (int i = 0; i < n; i++) {
+      double l = lvl[i];
+      if (l != ml) {
+        mt = comp_target(st, l);
+        ml = l;
+      }
+      gr[i] = mixstage__comp_ballistics_run(b, mt);
+    }
+  }
+  st->memo_level = ml;
+  st->memo_target = mt;
+  return moving;
+}
+
+/* row[i] = (float)(dry + wet * g[i]): the same double operations and
+ * rounding per lane as the scalar expression (comp_gain). */
+static void comp_rows(float *row, const double *g, double dry, double wet, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  const __m128d vd = _mm_set1_pd(dry), vw = _mm_set1_pd(wet);
+  for (; i + 4 <= n; i += 4) {
+    __m128 lo = _mm_cvtpd_ps(_mm_add_pd(vd, _mm_mul_pd(vw, _mm_loadu_pd(g + i))));
+    __m128 hi = _mm_cvtpd_ps(_mm_add_pd(vd, _mm_mul_pd(vw, _mm_loadu_pd(g + i + 2))));
+    _mm_storeu_ps(row + i, _mm_movelh_ps(lo, hi));
+  }
+#endif
+  for (; i < n; i++) row[i] = (float)(dry + wet * g[i]);
+}
+
+/* One linked gain for every channel: the common case.  The cell runs in
+ * stages: levels -> static GR -> ballistics (serial, the target
+ * remembered while the level repeats), then GR -> linear gain -> float
+ * gain two and four frames at a time (the scalar bits exactly). */
 static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n,
                             const double *lvl) {
   float *row = st->trace[0] + t0;
-  mixstage__comp_ballistics *b = &st->bal[0];
-  double gr = 0.0;
+  double gr[MIXSTAGE_CONTROL_FRAMES], g[MIXSTAGE_CONTROL_FRAMES];
+  int moving = comp_gr_cell(st, lvl, gr, n);
+  if (moving) mixstage__dyn_gr_to_gain_n(gr, g, n);
   if (st->cell_pos + i0 + 1 >= MIXSTAGE_CONTROL_FRAMES) { /* makeup and mix constant */
     double dry, wet;
     comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
-    for (int i = 0; i < n; i++) {
-      gr = comp_gr_memo(st, b, lvl[i]);
-      row[i] = comp_gain(dry, wet, gr);
+    if (moving) {
+      comp_rows(row, g, dry, wet, n);
+    } else { /* no reduction: comp_gain(dry, wet, 0), the gain is exactly 1 */
+      float g0 = (float)(dry + wet);
+      for (int i = 0; i < n; i++) row[i] = g0;
     }
   } else {
     for (int i = 0; i < n; i++) {
       double dry, wet;
       comp_mix_at(st, st->cell_pos + i0 + i + 1, &dry, &wet);
-      gr = comp_gr_memo(st, b, lvl[i]);
-      row[i] = comp_gain(dry, wet, gr);
+      row[i] = (float)(dry + wet * (moving ? g[i] : 1.0));
     }
   }
   for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
-  st->gr_now = (float)gr;
+  st->gr_now = n > 0 ? (float)gr[n - 1] : 0.0f;
 }
 
 /* Each channel with its own ballistics and gain: partial link (own levels
