@@ -26,7 +26,9 @@
  * scalar per frame when linked, so double costs nothing measurable.  The
  * peak detector is float (maxima are exact in any precision), the RMS mean
  * square double (a one-pole too).  The dB conversions use the fast log2/exp2
- * of dynamics.h (errors below 2.4e-10 dB). */
+ * of dynamics.h (errors below 2.4e-10 dB); the linked path converts the GR
+ * of a whole cell to gains two frames at a time with their two-lane forms,
+ * which give the scalar bits, so renders do not depend on the path taken. */
 #include <string.h>
 #include "../node.h"
 #include "../dsp/dynamics.h"
@@ -202,10 +204,11 @@ static int comp_gr_cell(comp_state *st, const double *lvl, double *gr, int n) {
         mt = comp_target(st, l);
         ml = l;
       }
-      if (mt != y) {
+      if (mt != y) { /* mixstage__dyn_smooth, written with branches */
         double d = mt - y;
-        y = y + (d > 0.0 ? up : down) * d;
-        y = y < 1e-12 ? 0.0 : y;
+        if (d > 0.0) y = y + up * d;
+        else y = y + down * d;
+        if (y < 1e-12) y = 0.0;
         moving = 1;
       }
       gr[i] = y;
