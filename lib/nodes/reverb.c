@@ -657,18 +657,29 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
 #endif
   const int k0 = st->phase - st->rot_base;
 #if REV_VECTOR
-  rev_v4f lb0[4], ld[4], la1[4], ls[4], hb0[4], hd[4], ha1[4], hs[4], ing[4];
+  /* Absorption (Jot): the low shelf with the line gain, then the high;
+   * four lines at a time over the block (their coefficients and memory
+   * then stay in registers), in place on z. */
   for (int q = 0; q < 4; q++) {
-    lb0[q] = ld4(st->lo_b0 + 4 * q);
-    ld[q] = ld4(st->lo_d + 4 * q);
-    la1[q] = ld4(st->lo_a1 + 4 * q);
-    ls[q] = ld4(st->lo_s + 4 * q);
-    hb0[q] = ld4(st->hi_b0 + 4 * q);
-    hd[q] = ld4(st->hi_d + 4 * q);
-    ha1[q] = ld4(st->hi_a1 + 4 * q);
-    hs[q] = ld4(st->hi_s + 4 * q);
-    ing[q] = ld4(st->in_gain + 4 * q);
+    const rev_v4f lb0 = ld4(st->lo_b0 + 4 * q), ld = ld4(st->lo_d + 4 * q);
+    const rev_v4f la1 = ld4(st->lo_a1 + 4 * q), hb0 = ld4(st->hi_b0 + 4 * q);
+    const rev_v4f hd = ld4(st->hi_d + 4 * q), ha1 = ld4(st->hi_a1 + 4 * q);
+    rev_v4f ls = ld4(st->lo_s + 4 * q), hs = ld4(st->hi_s + 4 * q);
+    for (int t = 0; t < m; t++) {
+      rev_v4f in = ld4(z[t] + 4 * q);
+      rev_v4f y = lb0 * in + ls;
+      ls = ld * in - la1 * ls;
+      st4(z[t] + 4 * q, hb0 * y + hs);
+      hs = hd * y - ha1 * hs;
+    }
+    st4(st->lo_s + 4 * q, ls);
+    st4(st->hi_s + 4 * q, hs);
   }
+  rev_v4f ing[4];
+  for (int q = 0; q < 4; q++) ing[q] = ld4(st->in_gain + 4 * q);
+  /* Per frame and channel the four partial tap sums, added up four frames
+   * at a time below. */
+  float acc[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES + 3][4];
   rev_v4f pc[2], ps[2];
   for (int h = 0; h < 2; h++)
     for (int l = 0; l < 4; l++) {
@@ -677,19 +688,12 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
     }
   for (int t = 0; t < m; t++) {
     rev_v4f x[4];
-    /* Absorption (Jot): the low shelf with the line gain, then the high. */
-    for (int q = 0; q < 4; q++) {
-      rev_v4f in = ld4(z[t] + 4 * q);
-      rev_v4f y = lb0[q] * in + ls[q];
-      ls[q] = ld[q] * in - la1[q] * ls[q];
-      x[q] = hb0[q] * y + hs[q];
-      hs[q] = hd[q] * y - ha1[q] * hs[q];
-    }
+    for (int q = 0; q < 4; q++) x[q] = ld4(z[t] + 4 * q);
     /* Late taps: each channel's sum over its lines. */
     for (int c = 0; c < nch; c++) {
       rev_v4f a = ld4(st->tap[c]) * x[0] + ld4(st->tap[c] + 4) * x[1];
       a += ld4(st->tap[c] + 8) * x[2] + ld4(st->tap[c] + 12) * x[3];
-      late[c][t] = (a[0] + a[1]) + (a[2] + a[3]);
+      st4(acc[c][t], a);
     }
     /* Time-varying part of the feedback matrix: rotations of the pairs
      * (k, k + 8) by the cell's phasor times this frame's power. */
@@ -711,10 +715,18 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
     const rev_v4f vb = {v[t], v[t], v[t], v[t]};
     for (int q = 0; q < 4; q++) st4(z[t] + 4 * q, flush4(x[q] + ing[q] * vb));
   }
-  for (int q = 0; q < 4; q++) {
-    st4(st->lo_s + 4 * q, ls[q]);
-    st4(st->hi_s + 4 * q, hs[q]);
-  }
+  /* late = (a0 + a1) + (a2 + a3) per frame, four frames per transpose. */
+  for (int c = 0; c < nch; c++)
+    for (int t = 0; t < m; t += 4) {
+      float tr[4][4];
+      transpose4(acc[c][t], 4, tr[0], 4);
+      rev_v4f sum = (ld4(tr[0]) + ld4(tr[1])) + (ld4(tr[2]) + ld4(tr[3]));
+      if (t + 4 <= m) {
+        st4(late[c] + t, sum);
+      } else {
+        for (int l = 0; l < m - t; l++) late[c][t + l] = sum[l];
+      }
+    }
 #else
   for (int t = 0; t < m; t++) {
     float x[REV_LINES];
@@ -791,6 +803,50 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
   }
 }
 
+/* The frame-wise mix, element by element as a per-frame loop would do it:
+ * wet = g_e er + g_l late; mid = (sum of wet) inv; wet = mid + w (wet - mid);
+ * out = g_dry out + wet. */
+static void mix_wet(float *wet, const float *ge, const float *er, const float *gl,
+                    const float *late, int n) {
+  int i = 0;
+#if REV_VECTOR
+  for (; i + 4 <= n; i += 4)
+    st4(wet + i, ld4(ge + i) * ld4(er + i) + ld4(gl + i) * ld4(late + i));
+#endif
+  for (; i < n; i++) wet[i] = ge[i] * er[i] + gl[i] * late[i];
+}
+
+static void mix_add(float *mid, const float *wet, int n) {
+  int i = 0;
+#if REV_VECTOR
+  for (; i + 4 <= n; i += 4) st4(mid + i, ld4(mid + i) + ld4(wet + i));
+#endif
+  for (; i < n; i++) mid[i] += wet[i];
+}
+
+static void mix_width(float *wet, const float *sum, float inv_nch, const float *w, int n) {
+  int i = 0;
+#if REV_VECTOR
+  const rev_v4f iv = {inv_nch, inv_nch, inv_nch, inv_nch};
+  for (; i + 4 <= n; i += 4) {
+    rev_v4f mid = ld4(sum + i) * iv;
+    st4(wet + i, mid + ld4(w + i) * (ld4(wet + i) - mid));
+  }
+#endif
+  for (; i < n; i++) {
+    float mid = sum[i] * inv_nch;
+    wet[i] = mid + w[i] * (wet[i] - mid);
+  }
+}
+
+static void mix_out(float *out, const float *g, const float *wet, int n) {
+  int i = 0;
+#if REV_VECTOR
+  for (; i + 4 <= n; i += 4) st4(out + i, ld4(g + i) * ld4(out + i) + ld4(wet + i));
+#endif
+  for (; i < n; i++) out[i] = g[i] * out[i] + wet[i];
+}
+
 static void reverb_process(void *s, float *const *buf, int nch, int nframes,
                            const float *const *key, int key_nch) {
   (void)key;
@@ -798,7 +854,7 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
   reverb_state *st = s;
   const float inv_nch = 1.0f / (float)nch;
   const int pmask = st->pre_mask;
-  float wet[MIXSTAGE_MAX_CHANNELS];
+  float wet_b[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float er[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float late[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float v[MIXSTAGE_CONTROL_FRAMES];
@@ -827,20 +883,35 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
       allpass_block(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
     fdn_block(st, v, nb, nch, late);
 
-    for (int i = 0; i < nb; i++) {
-      const int t = t0 + i, k = st->cell_pos + t + 1;
-      float g_dry = ramp_at(&st->dry, k), g_e = ramp_at(&st->early, k);
-      float g_l = ramp_at(&st->late, k), w = ramp_at(&st->width, k);
-      for (int c = 0; c < nch; c++) wet[c] = g_e * er[c][i] + g_l * late[c][i];
-      /* Width around the channel mean (mid/side for stereo). */
-      if (nch > 1) {
-        float mid = 0.0f;
-        for (int c = 0; c < nch; c++) mid += wet[c];
-        mid *= inv_nch;
-        for (int c = 0; c < nch; c++) wet[c] = mid + w * (wet[c] - mid);
+    /* Gains per frame (ramps only in a cell after an update), then the
+     * mix frame-wise, four frames per vector where the compiler can. */
+    float g_dry[MIXSTAGE_CONTROL_FRAMES], g_e[MIXSTAGE_CONTROL_FRAMES];
+    float g_l[MIXSTAGE_CONTROL_FRAMES], g_w[MIXSTAGE_CONTROL_FRAMES];
+    if (st->cell_pos + t0 + 1 >= MIXSTAGE_CONTROL_FRAMES) {
+      for (int i = 0; i < nb; i++) {
+        g_dry[i] = st->dry.target;
+        g_e[i] = st->early.target;
+        g_l[i] = st->late.target;
+        g_w[i] = st->width.target;
       }
-      for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + wet[c];
+    } else {
+      for (int i = 0; i < nb; i++) {
+        const int k = st->cell_pos + t0 + i + 1;
+        g_dry[i] = ramp_at(&st->dry, k);
+        g_e[i] = ramp_at(&st->early, k);
+        g_l[i] = ramp_at(&st->late, k);
+        g_w[i] = ramp_at(&st->width, k);
+      }
     }
+    for (int c = 0; c < nch; c++) mix_wet(wet_b[c], g_e, er[c], g_l, late[c], nb);
+    /* Width around the channel mean (mid/side for stereo). */
+    if (nch > 1) {
+      float mid[MIXSTAGE_CONTROL_FRAMES];
+      memcpy(mid, wet_b[0], sizeof(float) * (size_t)nb);
+      for (int c = 1; c < nch; c++) mix_add(mid, wet_b[c], nb);
+      for (int c = 0; c < nch; c++) mix_width(wet_b[c], mid, inv_nch, g_w, nb);
+    }
+    for (int c = 0; c < nch; c++) mix_out(buf[c] + t0, g_dry, wet_b[c], nb);
     t0 += nb;
   }
   st->cell_pos += nframes;
