@@ -599,8 +599,11 @@ static void rr_init(rref *r, int nch, double fs, double gain_skew) {
     r->in_gain[i] = rr_rnd(&seed) < 0.5 ? -0.25 : 0.25;
   }
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
-    for (int i = 0; i < RR_LINES; i++)
-      r->tap[i][c] = 0.5 * (__builtin_popcount((unsigned)(c & i)) & 1 ? -1.0 : 1.0) * dsign[i];
+    for (int i = 0; i < RR_LINES; i++) {
+      int odd = 0; /* Sylvester-Hadamard sign: parity of popcount(c & i) */
+      for (unsigned v = (unsigned)(c & i); v; v &= v - 1u) odd ^= 1;
+      r->tap[i][c] = 0.5 * (odd ? -1.0 : 1.0) * dsign[i];
+    }
   for (int k = 0; k < 8; k++) {
     r->rot_cw[k] = 1.0;
     r->rot_c[k] = cos(2.399963229728653 * k);
