@@ -62,6 +62,7 @@ static const mixstage_param_info cc_params[P_COUNT] = {
 #define CC_LOW_HZ 100.0
 #define CC_HIGH_HZ 10000.0
 #define CC_DC_HZ 10.0
+#define CC_SECTIONS 3
 
 typedef struct cc_ramp {
   double prev, target;
@@ -76,8 +77,12 @@ typedef struct cc_state {
   int lat;
   float *dly; /* nch * dlen ring: the clean signal */
   int dlen, dpos;
-  mixstage__biquad dc, shelf[2];
-  mixstage__biquad_state dc_st[MIXSTAGE_MAX_CHANNELS], sh_st[MIXSTAGE_MAX_CHANNELS][2];
+  /* Section 0 the DC blocker (on the residual), 1 and 2 the tone shelves;
+   * their TDF-II memory per channel as structure of arrays, so one vector
+   * runs a channel pair. */
+  mixstage__biquad sec[CC_SECTIONS];
+  double s1[CC_SECTIONS][MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)];
+  double s2[CC_SECTIONS][MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)];
   cc_ramp drive, character, output, mix;
   int cell_pos;
   int initialised;
@@ -108,7 +113,7 @@ static int cc_init(void *s, const mixstage__node_env *env) {
     cc_fini(s, env);
     return MIXSTAGE_ENOMEM;
   }
-  mixstage__biquad_highpass1(&st->dc, CC_DC_HZ, st->fs);
+  mixstage__biquad_highpass1(&st->sec[0], CC_DC_HZ, st->fs);
   return MIXSTAGE_OK;
 }
 
@@ -117,11 +122,8 @@ static void cc_reset(void *s) {
   mixstage__os_reset(&st->os);
   memset(st->dly, 0, (size_t)st->nch * (size_t)st->dlen * sizeof(float));
   st->dpos = 0;
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-    mixstage__biquad_reset(&st->dc_st[c]);
-    mixstage__biquad_reset(&st->sh_st[c][0]);
-    mixstage__biquad_reset(&st->sh_st[c][1]);
-  }
+  memset(st->s1, 0, sizeof st->s1);
+  memset(st->s2, 0, sizeof st->s2);
   st->drive.prev = st->drive.target;
   st->character.prev = st->character.target;
   st->output.prev = st->output.target;
@@ -148,8 +150,8 @@ static void cc_update(void *s, const double *p) {
   int first = !st->initialised;
   double tone = p[P_TONE] * 0.01;
   /* Shelf gains jump at the cell boundary; at <= 0.45 dB that is inaudible. */
-  mixstage__biquad_lowshelf1(&st->shelf[0], CC_LOW_HZ, 0.2 - 0.25 * tone, st->fs);
-  mixstage__biquad_highshelf1(&st->shelf[1], CC_HIGH_HZ, -0.2 + 0.25 * tone, st->fs);
+  mixstage__biquad_lowshelf1(&st->sec[1], CC_LOW_HZ, 0.2 - 0.25 * tone, st->fs);
+  mixstage__biquad_highshelf1(&st->sec[2], CC_HIGH_HZ, -0.2 + 0.25 * tone, st->fs);
   ramp_set(&st->drive, mixstage__db_to_gain(p[P_DRIVE]), st->cell_pos, first);
   ramp_set(&st->character, p[P_CHARACTER] * 0.01, st->cell_pos, first);
   ramp_set(&st->output, mixstage__db_to_gain(p[P_OUTPUT]), st->cell_pos, first);
@@ -184,6 +186,34 @@ static void cc_residual_block(float *h, int n, float a, float cd, float beta) {
 #endif
   memcpy(h, w, sizeof(float) * (size_t)n);
 }
+
+/* One sample of section k for channel c: mixstage__biquad_tick's arithmetic
+ * in the same order (so the same bits), on the structure-of-arrays memory. */
+static inline double cc_tick(cc_state *st, int k, int c, double x) {
+  const mixstage__biquad *b = &st->sec[k];
+  double y = b->b0 * x + st->s1[k][c];
+  y = (y < 1e-280 && y > -1e-280) ? 0.0 : y;
+  st->s1[k][c] = b->b1 * x - b->a1 * y + st->s2[k][c];
+  st->s2[k][c] = b->b2 * x - b->a2 * y;
+  return y;
+}
+
+#if MIXSTAGE__LANES_VECTOR
+typedef long long cc_v2i __attribute__((vector_size(16)));
+
+/* cc_tick for channels c and c + 1 in one vector. */
+static inline mixstage__v2d cc_tick2(cc_state *st, int k, int c, mixstage__v2d x) {
+  const mixstage__biquad *b = &st->sec[k];
+  const mixstage__v2d tiny = mixstage__v2d_set1(1e-280);
+  mixstage__v2d y = mixstage__v2d_set1(b->b0) * x + mixstage__v2d_load(&st->s1[k][c]);
+  cc_v2i small = (y < tiny) & (y > -tiny);
+  y = (mixstage__v2d)((cc_v2i)y & ~small);
+  mixstage__v2d_store(&st->s1[k][c], mixstage__v2d_set1(b->b1) * x - mixstage__v2d_set1(b->a1) * y +
+                                         mixstage__v2d_load(&st->s2[k][c]));
+  mixstage__v2d_store(&st->s2[k][c], mixstage__v2d_set1(b->b2) * x - mixstage__v2d_set1(b->a2) * y);
+  return y;
+}
+#endif
 
 static void cc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
                        int key_nch) {
@@ -225,14 +255,31 @@ static void cc_process(void *s, float *const *buf, int nch, int nframes, const f
     double mx = steady ? st->mix.target : ramp_at(&st->mix, k);
     int rd = st->dpos - st->lat;
     if (rd < 0) rd += st->dlen;
-    for (int c = 0; c < nch; c++) {
+    int c = 0;
+#if MIXSTAGE__LANES_VECTOR
+    /* Channel pairs: the same double arithmetic per lane as the loop below. */
+    for (; c + 2 <= nch; c += 2) {
+      float *d0 = st->dly + (size_t)c * (size_t)st->dlen, *d1 = d0 + st->dlen;
+      d0[st->dpos] = buf[c][i];
+      d1[st->dpos] = buf[c + 1][i];
+      const mixstage__v2d dry = {(double)d0[rd], (double)d1[rd]};
+      mixstage__v2d v = dry + cc_tick2(st, 0, c, (mixstage__v2d){(double)res[c][i],
+                                                                 (double)res[c + 1][i]});
+      v = cc_tick2(st, 1, c, v);
+      v = cc_tick2(st, 2, c, v);
+      v *= mixstage__v2d_set1(g);
+      if (!(mx >= 1.0)) v = dry + mixstage__v2d_set1(mx) * (v - dry);
+      buf[c][i] = (float)v[0];
+      buf[c + 1][i] = (float)v[1];
+    }
+#endif
+    for (; c < nch; c++) {
       float *dl = st->dly + (size_t)c * (size_t)st->dlen;
       dl[st->dpos] = buf[c][i];
       double dry = (double)dl[rd];
-      double r = mixstage__biquad_tick(&st->dc, &st->dc_st[c], (double)res[c][i]);
-      double v = dry + r;
-      v = mixstage__biquad_tick(&st->shelf[0], &st->sh_st[c][0], v);
-      v = mixstage__biquad_tick(&st->shelf[1], &st->sh_st[c][1], v);
+      double v = dry + cc_tick(st, 0, c, (double)res[c][i]);
+      v = cc_tick(st, 1, c, v);
+      v = cc_tick(st, 2, c, v);
       v *= g;
       buf[c][i] = (float)(mx >= 1.0 ? v : dry + mx * (v - dry));
     }

@@ -137,10 +137,21 @@ static const mixstage_param_info reverb_params[P_COUNT] = {
  * early reflections (unit energy) and the late field carry about equal
  * energy. */
 #define REV_LATE_GAIN 2.0f
-/* Values below this are flushed to zero in the feedback paths, so a silent
- * input ends in exact zeros rather than float denormals (-400 dBFS: far
- * below anything audible or measurable). */
-#define REV_FLUSH 1e-20f
+/* Values below this are flushed to zero where they are stored (delay-line
+ * and all-pass writes, and the shelves' memory once per 32-frame cell), so a
+ * silent input ends in exact zeros rather than float denormals (-600 dBFS:
+ * far below anything audible or measurable).  Why that is enough: every
+ * stored value is 0 or >= 1e-30, 8 decades above the smallest normal float
+ * (1.2e-38); a value computed from stored ones within one pass (gains,
+ * shelves, rotation, Hadamard) can only fall below that transiently, for a
+ * handful of operations, before it is stored and flushed, so denormal
+ * arithmetic never recirculates (no crawl without FTZ/DAZ).  The shelves'
+ * memory is flushed at fixed points (every 32 frames counted from reset);
+ * between two flushes a state >= 1e-30 only reaches the denormal range if
+ * its pole is below 0.57 in magnitude (0.57^32 = 1.5e-8), and such a
+ * section halves its state every step, so it reaches exact zero in a few
+ * dozen operations. */
+#define REV_FLUSH 1e-30f
 
 /* Schroeder all-pass diffuser lengths (ms): mutually prime-ish, not scaled
  * by size so small rooms stay dense.  Their coefficients scale with
@@ -167,23 +178,40 @@ typedef struct reverb_state {
   float *line[REV_LINES]; /* FDN lines, each line_mask + 1 long */
   int line_mask, line_wp;
   int len[REV_LINES];
-  /* Per line: the mid-band gain and the two first-order shelves (b2 = a2
-   * = 0), structure of arrays so one vector runs two lines.  Their memory
-   * is flushed below MIXSTAGE__BQL_FLUSH every MIXSTAGE_CONTROL_FRAMES
-   * frames counted from reset (biquad.h says why that is enough). */
-  double gmid[REV_LINES];
-  double lo_b0[REV_LINES], lo_b1[REV_LINES], lo_a1[REV_LINES], lo_s[REV_LINES];
-  double hi_b0[REV_LINES], hi_b1[REV_LINES], hi_a1[REV_LINES], hi_s[REV_LINES];
-  int phase;
+  /* Frames the FDN and the diffusers advance block-wise at most: no line or
+   * all-pass is shorter, so a block only reads values written before it. */
+  int seg_max;
+  /* Per line (structure of arrays, four lines per vector): the low shelf
+   * with the mid-band gain and the Hadamard scale 1/4 folded in, then the
+   * high shelf, both first-order TDF-II written as
+   *     y = b0 x + s,  s' = d x - a1 s,  d = b1 - a1 b0
+   * (the same filter; d is small when the shelf is gentle, so float state
+   * carries only the shelf's deviation from b0 and its rounding stays near
+   * 1e-7 of the signal even with a pole 3e-3 from z = 1).  Float: the
+   * loop's gains are all below one, so rounding errors decay with the tail
+   * instead of building up (tests/check_space.c bounds the difference from
+   * a double-precision reference). */
+  float lo_b0[REV_LINES], lo_d[REV_LINES], lo_a1[REV_LINES], lo_s[REV_LINES];
+  float hi_b0[REV_LINES], hi_d[REV_LINES], hi_a1[REV_LINES], hi_s[REV_LINES];
+  int phase; /* frames since reset, modulo MIXSTAGE_CONTROL_FRAMES */
 
-  /* Givens rotation of lines (k, k + 8): angle phasor and its per-sample
-   * increment. */
+  /* Givens rotation of lines (k, k + 8).  rot_c/rot_s is the phasor at
+   * frame phase rot_base of the current cell; frame phase p uses it times
+   * e^{i (p - rot_base) w_k}, from tables of those powers (double, and float
+   * for the per-frame arithmetic).  The double phasor moves once per cell
+   * (and when the rate changes), on the cell grid counted from reset, so
+   * the result does not depend on how blocks are split. */
   double rot_c[REV_LINES / 2], rot_s[REV_LINES / 2];
-  double rot_cw[REV_LINES / 2], rot_sw[REV_LINES / 2];
+  double rot_w[REV_LINES / 2];
+  int rot_base;
+  double rot_pc[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
+  double rot_ps[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
+  float rot_pcf[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
+  float rot_psf[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
 
-  /* Late taps, line-major: tap[i][c] is line i's sign and gain in output
-   * channel c (channels padded to whole vectors). */
-  double tap[REV_LINES][MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)];
+  /* Late taps: tap[c][i] is line i's sign and gain in output channel c
+   * (x4: the lines are read scaled by 1/4, see lo_b0). */
+  float tap[MIXSTAGE_MAX_CHANNELS][REV_LINES];
   float in_gain[REV_LINES];
 
   int predelay; /* frames */
@@ -253,6 +281,35 @@ static void ramp_set(ramp *r, int cell_pos, float v) {
 
 static double size_scale(double size_pct) { return 0.25 + 0.75 * size_pct / 100.0; }
 
+/* Powers e^{i k w}, k = 0 .. MIXSTAGE_CONTROL_FRAMES, of pair j's per-frame
+ * rotation, by complex multiplication in double; one Newton step per power
+ * keeps |phasor| = 1 (an orthogonal rotation) to double precision. */
+static void rot_tables(reverb_state *st, int j, double w) {
+  const double cw = cos(w), sw = sin(w);
+  double c = 1.0, s = 0.0;
+  st->rot_w[j] = w;
+  for (int k = 0; k <= MIXSTAGE_CONTROL_FRAMES; k++) {
+    st->rot_pc[k][j] = c;
+    st->rot_ps[k][j] = s;
+    st->rot_pcf[k][j] = (float)c;
+    st->rot_psf[k][j] = (float)s;
+    double cn = c * cw - s * sw, sn = s * cw + c * sw;
+    double r = 1.5 - 0.5 * (cn * cn + sn * sn);
+    c = cn * r;
+    s = sn * r;
+  }
+}
+
+/* Moves pair j's base phasor on by k frames (k <= MIXSTAGE_CONTROL_FRAMES). */
+static void rot_advance(reverb_state *st, int j, int k) {
+  double c0 = st->rot_c[j], s0 = st->rot_s[j];
+  double cn = c0 * st->rot_pc[k][j] - s0 * st->rot_ps[k][j];
+  double sn = s0 * st->rot_pc[k][j] + c0 * st->rot_ps[k][j];
+  double r = 1.5 - 0.5 * (cn * cn + sn * sn);
+  st->rot_c[j] = cn * r;
+  st->rot_s[j] = sn * r;
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static int reverb_init(void *s, const mixstage__node_env *env) {
@@ -302,9 +359,9 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   }
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
     for (int i = 0; i < REV_LINES; i++)
-      st->tap[i][c] = 0.25f * REV_LATE_GAIN * hadamard_sign(c, i) * dsign[i];
+      st->tap[c][i] = REV_LATE_GAIN * hadamard_sign(c, i) * dsign[i];
 
-  for (int k = 0; k < REV_LINES / 2; k++) st->rot_cw[k] = 1.0;
+  for (int k = 0; k < REV_LINES / 2; k++) rot_tables(st, k, 0.0);
   st->size = -1.0;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   return MIXSTAGE_OK;
@@ -325,9 +382,10 @@ static void reverb_reset(void *s) {
   st->line_wp = 0;
   for (int k = 0; k < REV_AP; k++) st->ap_pos[k] = 0;
   st->phase = 0;
+  st->rot_base = 0;
   for (int i = 0; i < REV_LINES; i++) {
-    st->lo_s[i] = 0.0;
-    st->hi_s[i] = 0.0;
+    st->lo_s[i] = 0.0f;
+    st->hi_s[i] = 0.0f;
   }
   /* Start angles on the golden angle so no two rotations move together. */
   for (int k = 0; k < REV_LINES / 2; k++) {
@@ -355,6 +413,9 @@ static void reverb_set_size(reverb_state *st, double size_pct) {
     st->len[i] = prime_at_least(n);
     prev = st->len[i];
   }
+  st->seg_max = st->len[0] < MIXSTAGE_CONTROL_FRAMES ? st->len[0] : MIXSTAGE_CONTROL_FRAMES;
+  for (int k = 0; k < REV_AP; k++)
+    if (st->ap_len[k] < st->seg_max) st->seg_max = st->ap_len[k];
   /* Early reflections: taps denser towards the end (u^1.4 warps uniform
    * slots), jittered within their slot, amplitude falling as 1/distance
    * (t0/t), random signs; normalised to unit energy per channel. */
@@ -392,25 +453,34 @@ static void reverb_update(void *s, const double *praw) {
   for (int i = 0; i < REV_LINES; i++) {
     /* Jot: -60 dB per RT60 seconds, i.e. -60 L/(RT60 fs) dB per pass. */
     double a_db = -60.0 * st->len[i] / (rt * fs);
-    st->gmid[i] = pow(10.0, a_db / 20.0);
+    double g = 0.25 * pow(10.0, a_db / 20.0); /* 1/4: the Hadamard matrix's scale */
     mixstage__biquad hi, lo;
     mixstage__biquad_highshelf1(&hi, p[P_DAMP_HIGH], a_db * (1.0 / REV_HIGH_RATIO - 1.0), fs);
     mixstage__biquad_lowshelf1(&lo, p[P_DAMP_LOW], a_db * (1.0 / REV_LOW_RATIO - 1.0), fs);
-    st->hi_b0[i] = hi.b0;
-    st->hi_b1[i] = hi.b1;
-    st->hi_a1[i] = hi.a1;
-    st->lo_b0[i] = lo.b0;
-    st->lo_b1[i] = lo.b1;
-    st->lo_a1[i] = lo.a1;
+    st->lo_b0[i] = (float)(g * lo.b0);
+    st->lo_d[i] = (float)(g * (lo.b1 - lo.a1 * lo.b0));
+    st->lo_a1[i] = (float)lo.a1;
+    st->hi_b0[i] = (float)hi.b0;
+    st->hi_d[i] = (float)(hi.b1 - hi.a1 * hi.b0);
+    st->hi_a1[i] = (float)hi.a1;
   }
   double diff = p[P_DIFFUSION] / 100.0;
   for (int k = 0; k < REV_AP; k++) st->ap_g[k] = (float)(rev_ap_coef[k] * diff);
+  double wk[REV_LINES / 2];
+  int moved = 0;
   for (int k = 0; k < REV_LINES / 2; k++) {
     /* Eight non-harmonic rates spread over 0.55 .. 1.45 x the maximum. */
     double rate = p[P_MODULATION] / 100.0 * REV_ROT_MAX_HZ * (0.55 + 0.9 * k / 7.0);
-    double w = 2.0 * REV_PI * rate / fs;
-    st->rot_cw[k] = cos(w);
-    st->rot_sw[k] = sin(w);
+    wk[k] = 2.0 * REV_PI * rate / fs;
+    moved |= wk[k] != st->rot_w[k];
+  }
+  if (moved) {
+    /* The new rates run from this frame: rebase every phasor here. */
+    for (int k = 0; k < REV_LINES / 2; k++) {
+      rot_advance(st, k, st->phase - st->rot_base);
+      rot_tables(st, k, wk[k]);
+    }
+    st->rot_base = st->phase;
   }
 
   /* Equal-power early/late balance; linear dry/wet (a crossfade that keeps
@@ -448,86 +518,62 @@ static void reverb_update(void *s, const double *praw) {
 
 static inline float flush(float x) { return (x < REV_FLUSH && x > -REV_FLUSH) ? 0.0f : x; }
 
-/* In-place fast Walsh-Hadamard transform of 16 values, scaled by 1/4 so the
- * matrix is orthogonal (lossless).  Stage order h = 1, 2, 4, 8 and each
- * butterfly as in the textbook loop; the stages h >= 2 pair whole vectors. */
-static inline void fwht16(double *v) {
-  for (int j = 0; j < REV_LINES; j += 2) {
-    double a = v[j], b = v[j + 1];
-    v[j] = a + b;
-    v[j + 1] = a - b;
-  }
 #if MIXSTAGE__LANES_VECTOR
-  mixstage__v2d w[REV_LINES / 2];
-  for (int k = 0; k < REV_LINES / 2; k++) w[k] = mixstage__v2d_load(v + 2 * k);
-#define REV_BF(a, b)                                                                               \
-  do {                                                                                             \
-    mixstage__v2d t = w[a];                                                                        \
-    w[a] = t + w[b];                                                                               \
-    w[b] = t - w[b];                                                                               \
-  } while (0)
-  /* vector strides 1, 2, 4 = h 2, 4, 8 */
-  REV_BF(0, 1); REV_BF(2, 3); REV_BF(4, 5); REV_BF(6, 7);
-  REV_BF(0, 2); REV_BF(1, 3); REV_BF(4, 6); REV_BF(5, 7);
-  REV_BF(0, 4); REV_BF(1, 5); REV_BF(2, 6); REV_BF(3, 7);
-#undef REV_BF
-  const mixstage__v2d q = mixstage__v2d_set1(0.25);
-  for (int k = 0; k < REV_LINES / 2; k++) mixstage__v2d_store(v + 2 * k, w[k] * q);
+#define REV_VECTOR 1
+/* Four floats: four lines of the FDN, or four frames of a diffuser. */
+typedef float rev_v4f __attribute__((vector_size(16)));
+typedef int32_t rev_v4i __attribute__((vector_size(16)));
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define REV_SHUF2(x, y, a, b, c, d) __builtin_shufflevector(x, y, a, b, c, d)
 #else
-  for (int h = 2; h < REV_LINES; h <<= 1)
-    for (int i = 0; i < REV_LINES; i += h << 1)
-      for (int j = i; j < i + h; j++) {
-        double a = v[j], b = v[j + h];
-        v[j] = a + b;
-        v[j + h] = a - b;
-      }
-  for (int i = 0; i < REV_LINES; i++) v[i] *= 0.25;
+#define REV_SHUF2(x, y, a, b, c, d) __builtin_shuffle(x, y, (rev_v4i){a, b, c, d})
 #endif
+#define REV_SHUF(x, a, b, c, d) REV_SHUF2(x, x, a, b, c, d)
+
+static inline rev_v4f ld4(const float *p) {
+  rev_v4f v;
+  memcpy(&v, p, sizeof v);
+  return v;
 }
 
-/* Absorption of every line: y = gmid x, then the low and the high shelf
- * (first-order TDF-II: y = b0 x + s, s = b1 x - a1 y), in place on z. */
-static inline void absorb16(reverb_state *st, double *z) {
-#if MIXSTAGE__LANES_VECTOR
-  typedef mixstage__v2d v2d;
-  for (int i = 0; i < REV_LINES; i += 2) {
-    v2d x = mixstage__v2d_load(z + i);
-    v2d s = mixstage__v2d_load(st->lo_s + i);
-    v2d y = mixstage__v2d_load(st->lo_b0 + i) * x + s;
-    s = mixstage__v2d_load(st->lo_b1 + i) * x - mixstage__v2d_load(st->lo_a1 + i) * y;
-    mixstage__v2d_store(st->lo_s + i, s);
-    x = y;
-    s = mixstage__v2d_load(st->hi_s + i);
-    y = mixstage__v2d_load(st->hi_b0 + i) * x + s;
-    s = mixstage__v2d_load(st->hi_b1 + i) * x - mixstage__v2d_load(st->hi_a1 + i) * y;
-    mixstage__v2d_store(st->hi_s + i, s);
-    mixstage__v2d_store(z + i, y);
-  }
-#else
-  for (int i = 0; i < REV_LINES; i++) {
-    double x = z[i], y = st->lo_b0[i] * x + st->lo_s[i];
-    st->lo_s[i] = st->lo_b1[i] * x - st->lo_a1[i] * y;
-    x = y;
-    y = st->hi_b0[i] * x + st->hi_s[i];
-    st->hi_s[i] = st->hi_b1[i] * x - st->hi_a1[i] * y;
-    z[i] = y;
-  }
-#endif
+static inline void st4(float *p, rev_v4f v) { memcpy(p, &v, sizeof v); }
+
+static inline rev_v4f flush4(rev_v4f x) {
+  const rev_v4f t = {REV_FLUSH, REV_FLUSH, REV_FLUSH, REV_FLUSH};
+  rev_v4i small = (x < t) & (x > -t);
+  return (rev_v4f)((rev_v4i)x & ~small);
 }
+
+/* Hadamard stages h = 1, 2 inside one vector (lines 4q .. 4q + 3); the
+ * products by +-1 are exact, so this is a + b / a - b as in the scalar
+ * path. */
+static inline rev_v4f h4(rev_v4f x) {
+  const rev_v4f s1 = {1.0f, -1.0f, 1.0f, -1.0f}, s2 = {1.0f, 1.0f, -1.0f, -1.0f};
+  x = REV_SHUF(x, 0, 0, 2, 2) + REV_SHUF(x, 1, 1, 3, 3) * s1;
+  return REV_SHUF(x, 0, 1, 0, 1) + REV_SHUF(x, 2, 3, 2, 3) * s2;
+}
+
+/* Four rows of four floats, from row stride `is` to row stride `os`,
+ * transposed (four frames of four lines <-> four lines of four frames). */
+static inline void transpose4(const float *in, int is, float *out, int os) {
+  rev_v4f r0 = ld4(in), r1 = ld4(in + is), r2 = ld4(in + 2 * is), r3 = ld4(in + 3 * is);
+  rev_v4f t0 = REV_SHUF2(r0, r1, 0, 4, 1, 5), t1 = REV_SHUF2(r2, r3, 0, 4, 1, 5);
+  rev_v4f t2 = REV_SHUF2(r0, r1, 2, 6, 3, 7), t3 = REV_SHUF2(r2, r3, 2, 6, 3, 7);
+  st4(out, REV_SHUF2(t0, t1, 0, 1, 4, 5));
+  st4(out + os, REV_SHUF2(t0, t1, 2, 3, 6, 7));
+  st4(out + 2 * os, REV_SHUF2(t2, t3, 0, 1, 4, 5));
+  st4(out + 3 * os, REV_SHUF2(t2, t3, 2, 3, 6, 7));
+}
+#else
+#define REV_VECTOR 0
+#endif
 
 /* e[0 .. n-1] += g p[0 .. n-1], four frames per vector. */
 static inline void tap_add(float *e, float g, const float *p, int n) {
   int t = 0;
-#if MIXSTAGE__LANES_VECTOR
-  typedef float v4f __attribute__((vector_size(16)));
-  const v4f gv = {g, g, g, g};
-  for (; t + 4 <= n; t += 4) {
-    v4f a, b;
-    memcpy(&a, e + t, sizeof a);
-    memcpy(&b, p + t, sizeof b);
-    a += gv * b;
-    memcpy(e + t, &a, sizeof a);
-  }
+#if REV_VECTOR
+  const rev_v4f gv = {g, g, g, g};
+  for (; t + 4 <= n; t += 4) st4(e + t, ld4(e + t) + gv * ld4(p + t));
 #endif
   for (; t < n; t++) e[t] += g * p[t];
 }
@@ -547,19 +593,277 @@ static void early_taps(const reverb_state *st, int c, int wp0, int n, float *e) 
   }
 }
 
+/* Schroeder all-pass w[n] = x[n] + g w[n-M], y[n] = w[n-M] - g w[n], in
+ * place on v[0 .. m-1], m <= M: every read is of a value written before
+ * the block, so the frames are independent and run four at a time, in two
+ * runs split at the buffer's end. */
+static void allpass_block(float *b, int len, int *ppos, float g, float *v, int m) {
+  int pos = *ppos;
+  for (int done = 0; done < m;) {
+    int n = m - done < len - pos ? m - done : len - pos;
+    float *bp = b + pos, *vp = v + done;
+    int t = 0;
+#if REV_VECTOR
+    const rev_v4f gv = {g, g, g, g};
+    for (; t + 4 <= n; t += 4) {
+      rev_v4f old = ld4(bp + t), wn = flush4(ld4(vp + t) + gv * old);
+      st4(bp + t, wn);
+      st4(vp + t, old - gv * wn);
+    }
+#endif
+    for (; t < n; t++) {
+      float old = bp[t], wn = flush(vp[t] + g * old);
+      bp[t] = wn;
+      vp[t] = old - g * wn;
+    }
+    pos += n;
+    if (pos == len) pos = 0;
+    done += n;
+  }
+  *ppos = pos;
+}
+
+/* The FDN over m <= seg_max frames within one control cell (st->phase + m
+ * <= MIXSTAGE_CONTROL_FRAMES): v[] is the diffused input, late[c][] gets
+ * each channel's late taps.  Lines are at least m long, so the block's
+ * reads are all of values written before it: they are gathered into
+ * frame-major rows z[t][line], each frame then runs absorb, taps, rotation,
+ * Hadamard and injection on four lines per vector, and the rows are
+ * written back line by line.  Per frame the operations are those of a
+ * sample-by-sample loop, so any split of the cell gives the same bits. */
+static void fdn_block(reverb_state *st, const float *v, int m, int nch,
+                      float late[][MIXSTAGE_CONTROL_FRAMES]) {
+  float z[MIXSTAGE_CONTROL_FRAMES][REV_LINES];
+  const int size = st->line_mask + 1;
+  /* Line-major copies of the block's reads (split at each buffer's end),
+   * then transposed four by four into frame-major rows. */
+  float rd[REV_LINES][MIXSTAGE_CONTROL_FRAMES + 3];
+  for (int i = 0; i < REV_LINES; i++) {
+    const float *ln = st->line[i];
+    int start = (st->line_wp - st->len[i]) & st->line_mask;
+    int n1 = size - start < m ? size - start : m;
+    memcpy(rd[i], ln + start, sizeof(float) * (size_t)n1);
+    memcpy(rd[i] + n1, ln, sizeof(float) * (size_t)(m - n1));
+  }
+#if REV_VECTOR
+  const int m4 = m & ~3;
+  for (int q = 0; q < REV_LINES; q += 4)
+    for (int t = 0; t < m4; t += 4) transpose4(&rd[q][t], (int)(sizeof rd[0] / sizeof(float)), &z[t][q], REV_LINES);
+  for (int t = m4; t < m; t++)
+    for (int i = 0; i < REV_LINES; i++) z[t][i] = rd[i][t];
+#else
+  for (int t = 0; t < m; t++)
+    for (int i = 0; i < REV_LINES; i++) z[t][i] = rd[i][t];
+#endif
+  const int k0 = st->phase - st->rot_base;
+#if REV_VECTOR
+  /* Absorption (Jot): the low shelf with the line gain, then the high;
+   * four lines at a time over the block (their coefficients and memory
+   * then stay in registers), in place on z. */
+  for (int q = 0; q < 4; q++) {
+    const rev_v4f lb0 = ld4(st->lo_b0 + 4 * q), ld = ld4(st->lo_d + 4 * q);
+    const rev_v4f la1 = ld4(st->lo_a1 + 4 * q), hb0 = ld4(st->hi_b0 + 4 * q);
+    const rev_v4f hd = ld4(st->hi_d + 4 * q), ha1 = ld4(st->hi_a1 + 4 * q);
+    rev_v4f ls = ld4(st->lo_s + 4 * q), hs = ld4(st->hi_s + 4 * q);
+    for (int t = 0; t < m; t++) {
+      rev_v4f in = ld4(z[t] + 4 * q);
+      rev_v4f y = lb0 * in + ls;
+      ls = ld * in - la1 * ls;
+      st4(z[t] + 4 * q, hb0 * y + hs);
+      hs = hd * y - ha1 * hs;
+    }
+    st4(st->lo_s + 4 * q, ls);
+    st4(st->hi_s + 4 * q, hs);
+  }
+  rev_v4f ing[4];
+  for (int q = 0; q < 4; q++) ing[q] = ld4(st->in_gain + 4 * q);
+  /* Per frame and channel the four partial tap sums, added up four frames
+   * at a time below. */
+  float acc[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES + 3][4];
+  rev_v4f pc[2], ps[2];
+  for (int h = 0; h < 2; h++)
+    for (int l = 0; l < 4; l++) {
+      pc[h][l] = (float)st->rot_c[4 * h + l];
+      ps[h][l] = (float)st->rot_s[4 * h + l];
+    }
+  for (int t = 0; t < m; t++) {
+    rev_v4f x[4];
+    for (int q = 0; q < 4; q++) x[q] = ld4(z[t] + 4 * q);
+    /* Late taps: each channel's sum over its lines. */
+    for (int c = 0; c < nch; c++) {
+      rev_v4f a = ld4(st->tap[c]) * x[0] + ld4(st->tap[c] + 4) * x[1];
+      a += ld4(st->tap[c] + 8) * x[2] + ld4(st->tap[c] + 12) * x[3];
+      st4(acc[c][t], a);
+    }
+    /* Time-varying part of the feedback matrix: rotations of the pairs
+     * (k, k + 8) by the cell's phasor times this frame's power. */
+    const int k = k0 + t;
+    for (int h = 0; h < 2; h++) {
+      rev_v4f er = ld4(st->rot_pcf[k] + 4 * h), ei = ld4(st->rot_psf[k] + 4 * h);
+      rev_v4f c = pc[h] * er - ps[h] * ei, s = ps[h] * er + pc[h] * ei;
+      rev_v4f a = x[h], b = x[h + 2];
+      x[h] = c * a - s * b;
+      x[h + 2] = s * a + c * b;
+    }
+    /* Hadamard: stages h = 8, 4 across vectors, then 1, 2 inside them (the
+     * stages commute); the scale 1/4 is in lo_b0/lo_d. */
+    rev_v4f a0 = x[0] + x[2], a2 = x[0] - x[2], a1 = x[1] + x[3], a3 = x[1] - x[3];
+    x[0] = h4(a0 + a1);
+    x[1] = h4(a0 - a1);
+    x[2] = h4(a2 + a3);
+    x[3] = h4(a2 - a3);
+    const rev_v4f vb = {v[t], v[t], v[t], v[t]};
+    for (int q = 0; q < 4; q++) st4(z[t] + 4 * q, flush4(x[q] + ing[q] * vb));
+  }
+  /* late = (a0 + a1) + (a2 + a3) per frame, four frames per transpose. */
+  for (int c = 0; c < nch; c++)
+    for (int t = 0; t < m; t += 4) {
+      float tr[4][4];
+      transpose4(acc[c][t], 4, tr[0], 4);
+      rev_v4f sum = (ld4(tr[0]) + ld4(tr[1])) + (ld4(tr[2]) + ld4(tr[3]));
+      if (t + 4 <= m) {
+        st4(late[c] + t, sum);
+      } else {
+        for (int l = 0; l < m - t; l++) late[c][t + l] = sum[l];
+      }
+    }
+#else
+  for (int t = 0; t < m; t++) {
+    float x[REV_LINES];
+    for (int i = 0; i < REV_LINES; i++) {
+      float in = z[t][i];
+      float y = st->lo_b0[i] * in + st->lo_s[i];
+      st->lo_s[i] = st->lo_d[i] * in - st->lo_a1[i] * st->lo_s[i];
+      x[i] = st->hi_b0[i] * y + st->hi_s[i];
+      st->hi_s[i] = st->hi_d[i] * y - st->hi_a1[i] * st->hi_s[i];
+    }
+    for (int c = 0; c < nch; c++) {
+      float a[4];
+      for (int l = 0; l < 4; l++)
+        a[l] = st->tap[c][l] * x[l] + st->tap[c][4 + l] * x[4 + l] +
+               (st->tap[c][8 + l] * x[8 + l] + st->tap[c][12 + l] * x[12 + l]);
+      late[c][t] = (a[0] + a[1]) + (a[2] + a[3]);
+    }
+    const int k = k0 + t;
+    for (int j = 0; j < REV_LINES / 2; j++) {
+      float pcj = (float)st->rot_c[j], psj = (float)st->rot_s[j];
+      float er = st->rot_pcf[k][j], ei = st->rot_psf[k][j];
+      float c = pcj * er - psj * ei, s = psj * er + pcj * ei;
+      float a = x[j], b = x[j + 8];
+      x[j] = c * a - s * b;
+      x[j + 8] = s * a + c * b;
+    }
+    for (int l = 0; l < 4; l++) {
+      float a0 = x[l] + x[8 + l], a2 = x[l] - x[8 + l];
+      float a1 = x[4 + l] + x[12 + l], a3 = x[4 + l] - x[12 + l];
+      x[l] = a0 + a1;
+      x[4 + l] = a0 - a1;
+      x[8 + l] = a2 + a3;
+      x[12 + l] = a2 - a3;
+    }
+    for (int q = 0; q < REV_LINES; q += 4) {
+      float p0 = x[q] + x[q + 1], p1 = x[q] - x[q + 1];
+      float p2 = x[q + 2] + x[q + 3], p3 = x[q + 2] - x[q + 3];
+      x[q] = p0 + p2;
+      x[q + 1] = p1 + p3;
+      x[q + 2] = p0 - p2;
+      x[q + 3] = p1 - p3;
+    }
+    for (int i = 0; i < REV_LINES; i++) z[t][i] = flush(x[i] + st->in_gain[i] * v[t]);
+  }
+#endif
+#if REV_VECTOR
+  for (int q = 0; q < REV_LINES; q += 4)
+    for (int t = 0; t < m4; t += 4) transpose4(&z[t][q], REV_LINES, &rd[q][t], (int)(sizeof rd[0] / sizeof(float)));
+  for (int t = m4; t < m; t++)
+    for (int i = 0; i < REV_LINES; i++) rd[i][t] = z[t][i];
+#else
+  for (int t = 0; t < m; t++)
+    for (int i = 0; i < REV_LINES; i++) rd[i][t] = z[t][i];
+#endif
+  {
+    int n1 = size - st->line_wp < m ? size - st->line_wp : m;
+    for (int i = 0; i < REV_LINES; i++) {
+      memcpy(st->line[i] + st->line_wp, rd[i], sizeof(float) * (size_t)n1);
+      memcpy(st->line[i], rd[i] + n1, sizeof(float) * (size_t)(m - n1));
+    }
+  }
+  st->line_wp = (st->line_wp + m) & st->line_mask;
+
+  st->phase += m;
+  if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
+    st->phase = 0;
+    for (int j = 0; j < REV_LINES / 2; j++)
+      rot_advance(st, j, MIXSTAGE_CONTROL_FRAMES - st->rot_base);
+    st->rot_base = 0;
+    for (int i = 0; i < REV_LINES; i++) {
+      st->lo_s[i] = flush(st->lo_s[i]);
+      st->hi_s[i] = flush(st->hi_s[i]);
+    }
+  }
+}
+
+/* The frame-wise mix, element by element as a per-frame loop would do it:
+ * wet = g_e er + g_l late; mid = (sum of wet) inv; wet = mid + w (wet - mid);
+ * out = g_dry out + wet. */
+static void mix_wet(float *wet, const float *ge, const float *er, const float *gl,
+                    const float *late, int n) {
+  int i = 0;
+#if REV_VECTOR
+  for (; i + 4 <= n; i += 4)
+    st4(wet + i, ld4(ge + i) * ld4(er + i) + ld4(gl + i) * ld4(late + i));
+#endif
+  for (; i < n; i++) wet[i] = ge[i] * er[i] + gl[i] * late[i];
+}
+
+static void mix_add(float *mid, const float *wet, int n) {
+  int i = 0;
+#if REV_VECTOR
+  for (; i + 4 <= n; i += 4) st4(mid + i, ld4(mid + i) + ld4(wet + i));
+#endif
+  for (; i < n; i++) mid[i] += wet[i];
+}
+
+static void mix_width(float *wet, const float *sum, float inv_nch, const float *w, int n) {
+  int i = 0;
+#if REV_VECTOR
+  const rev_v4f iv = {inv_nch, inv_nch, inv_nch, inv_nch};
+  for (; i + 4 <= n; i += 4) {
+    rev_v4f mid = ld4(sum + i) * iv;
+    st4(wet + i, mid + ld4(w + i) * (ld4(wet + i) - mid));
+  }
+#endif
+  for (; i < n; i++) {
+    float mid = sum[i] * inv_nch;
+    wet[i] = mid + w[i] * (wet[i] - mid);
+  }
+}
+
+static void mix_out(float *out, const float *g, const float *wet, int n) {
+  int i = 0;
+#if REV_VECTOR
+  for (; i + 4 <= n; i += 4) st4(out + i, ld4(g + i) * ld4(out + i) + ld4(wet + i));
+#endif
+  for (; i < n; i++) out[i] = g[i] * out[i] + wet[i];
+}
+
 static void reverb_process(void *s, float *const *buf, int nch, int nframes,
                            const float *const *key, int key_nch) {
   (void)key;
   (void)key_nch;
   reverb_state *st = s;
   const float inv_nch = 1.0f / (float)nch;
-  const int pmask = st->pre_mask, lmask = st->line_mask;
-  double z[REV_LINES];
-  float wet[MIXSTAGE_MAX_CHANNELS];
-
+  const int pmask = st->pre_mask;
+  float wet_b[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float er[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  for (int t0 = 0, t = 0; t0 < nframes; t0 += MIXSTAGE_CONTROL_FRAMES) {
-    const int nb = nframes - t0 < MIXSTAGE_CONTROL_FRAMES ? nframes - t0 : MIXSTAGE_CONTROL_FRAMES;
+  float late[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  float v[MIXSTAGE_CONTROL_FRAMES];
+
+  for (int t0 = 0; t0 < nframes;) {
+    /* A block within one cell, no longer than the shortest line. */
+    int nb = nframes - t0;
+    if (nb > MIXSTAGE_CONTROL_FRAMES - st->phase) nb = MIXSTAGE_CONTROL_FRAMES - st->phase;
+    if (nb > st->seg_max) nb = st->seg_max;
     /* Pre-delay line, also the early-reflection tap line: the block's mono
      * input first, then the taps over the block (every tap reads at least
      * one frame back, and the line has a cell of slack, so this reads what a
@@ -573,85 +877,42 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
     for (int c = 0; c < nch; c++) early_taps(st, c, wp0, nb, er[c]);
     st->pre_wp = (wp0 + nb) & pmask;
 
-    for (int i = 0; i < nb; i++, t++) {
-      int k = st->cell_pos + t + 1;
-      float g_dry = ramp_at(&st->dry, k), g_e = ramp_at(&st->early, k);
-      float g_l = ramp_at(&st->late, k), w = ramp_at(&st->width, k);
+    /* Input diffusion, then the late reverb. */
+    for (int i = 0; i < nb; i++) v[i] = st->pre[(wp0 + i - st->predelay) & pmask];
+    for (int a = 0; a < REV_AP; a++)
+      allpass_block(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
+    fdn_block(st, v, nb, nch, late);
 
-      float xd = st->pre[(wp0 + i - st->predelay) & pmask];
-      for (int c = 0; c < nch; c++) wet[c] = g_e * er[c][i];
-
-      /* Input diffusion: Schroeder all-passes
-       * w[n] = x[n] + g w[n-M],  y[n] = w[n-M] - g w[n]. */
-      float v = xd;
-      for (int a = 0; a < REV_AP; a++) {
-        float *b = st->ap[a];
-        int pos = st->ap_pos[a];
-        float old = b[pos], g = st->ap_g[a];
-        float wn = flush(v + g * old);
-        b[pos] = wn;
-        v = old - g * wn;
-        if (++pos == st->ap_len[a]) pos = 0;
-        st->ap_pos[a] = pos;
+    /* Gains per frame (ramps only in a cell after an update), then the
+     * mix frame-wise, four frames per vector where the compiler can. */
+    float g_dry[MIXSTAGE_CONTROL_FRAMES], g_e[MIXSTAGE_CONTROL_FRAMES];
+    float g_l[MIXSTAGE_CONTROL_FRAMES], g_w[MIXSTAGE_CONTROL_FRAMES];
+    if (st->cell_pos + t0 + 1 >= MIXSTAGE_CONTROL_FRAMES) {
+      for (int i = 0; i < nb; i++) {
+        g_dry[i] = st->dry.target;
+        g_e[i] = st->early.target;
+        g_l[i] = st->late.target;
+        g_w[i] = st->width.target;
       }
-
-      /* FDN: read each line, absorb (Jot), tap. */
-      for (int i = 0; i < REV_LINES; i++)
-        z[i] = st->line[i][(st->line_wp - st->len[i]) & lmask] * st->gmid[i];
-      absorb16(st, z);
-      if (++st->phase == MIXSTAGE_CONTROL_FRAMES) {
-        st->phase = 0;
-        for (int i = 0; i < REV_LINES; i++) {
-          if (fabs(st->lo_s[i]) < MIXSTAGE__BQL_FLUSH) st->lo_s[i] = 0.0;
-          if (fabs(st->hi_s[i]) < MIXSTAGE__BQL_FLUSH) st->hi_s[i] = 0.0;
-        }
+    } else {
+      for (int i = 0; i < nb; i++) {
+        const int k = st->cell_pos + t0 + i + 1;
+        g_dry[i] = ramp_at(&st->dry, k);
+        g_e[i] = ramp_at(&st->early, k);
+        g_l[i] = ramp_at(&st->late, k);
+        g_w[i] = ramp_at(&st->width, k);
       }
-      /* Late taps: each channel's sum over the lines in line order, two
-       * channels per vector. */
-  #if MIXSTAGE__LANES_VECTOR
-      for (int c = 0; c < nch; c += 2) {
-        mixstage__v2d l = {0.0, 0.0};
-        for (int i = 0; i < REV_LINES; i++)
-          l += mixstage__v2d_load(&st->tap[i][c]) * mixstage__v2d_set1(z[i]);
-        wet[c] += g_l * (float)l[0];
-        if (c + 1 < nch) wet[c + 1] += g_l * (float)l[1];
-      }
-  #else
-      for (int c = 0; c < nch; c++) {
-        double l = 0.0;
-        for (int i = 0; i < REV_LINES; i++) l += st->tap[i][c] * z[i];
-        wet[c] += g_l * (float)l;
-      }
-  #endif
-      /* Time-varying part of the feedback matrix: rotations of the pairs
-       * (k, k + 8); the phasors advance once per sample. */
-      for (int j = 0; j < REV_LINES / 2; j++) { /* independent: the compiler pairs them */
-        double c0 = st->rot_c[j], s0 = st->rot_s[j];
-        double a = z[j], b = z[j + REV_LINES / 2];
-        z[j] = c0 * a - s0 * b;
-        z[j + REV_LINES / 2] = s0 * a + c0 * b;
-        double cn = c0 * st->rot_cw[j] - s0 * st->rot_sw[j];
-        double sn = s0 * st->rot_cw[j] + c0 * st->rot_sw[j];
-        /* One Newton step keeps |phasor| = 1 (an orthogonal rotation) to
-         * double precision for hours. */
-        double r = 1.5 - 0.5 * (cn * cn + sn * sn);
-        st->rot_c[j] = cn * r;
-        st->rot_s[j] = sn * r;
-      }
-      fwht16(z);
-      for (int i = 0; i < REV_LINES; i++)
-        st->line[i][st->line_wp] = flush((float)(z[i] + st->in_gain[i] * v));
-      st->line_wp = (st->line_wp + 1) & lmask;
-
-      /* Width around the channel mean (mid/side for stereo). */
-      if (nch > 1) {
-        float mid = 0.0f;
-        for (int c = 0; c < nch; c++) mid += wet[c];
-        mid *= inv_nch;
-        for (int c = 0; c < nch; c++) wet[c] = mid + w * (wet[c] - mid);
-      }
-      for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + wet[c];
     }
+    for (int c = 0; c < nch; c++) mix_wet(wet_b[c], g_e, er[c], g_l, late[c], nb);
+    /* Width around the channel mean (mid/side for stereo). */
+    if (nch > 1) {
+      float mid[MIXSTAGE_CONTROL_FRAMES];
+      memcpy(mid, wet_b[0], sizeof(float) * (size_t)nb);
+      for (int c = 1; c < nch; c++) mix_add(mid, wet_b[c], nb);
+      for (int c = 0; c < nch; c++) mix_width(wet_b[c], mid, inv_nch, g_w, nb);
+    }
+    for (int c = 0; c < nch; c++) mix_out(buf[c] + t0, g_dry, wet_b[c], nb);
+    t0 += nb;
   }
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
