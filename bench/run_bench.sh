@@ -87,6 +87,16 @@ judge() {
   awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { ok = (lo == "" || v >= lo) && (hi == "" || v <= hi); print ok ? "met" : "NOT met" }'
 }
 
+# Single-thread figures run pinned to one CPU (BENCH_CPU, default 0), so that
+# every implementation is timed on the same core: on shared machines the
+# cores can differ in speed by 1.5x (measured here), which would otherwise
+# decide the ratios.  BENCH_PIN=0 lets the scheduler choose.
+PIN=
+if [ "${BENCH_PIN:-1}" != 0 ] && command -v taskset > /dev/null 2>&1 &&
+   taskset -c "${BENCH_CPU:-0}" true 2> /dev/null; then
+  PIN="taskset -c ${BENCH_CPU:-0}"
+fi
+
 # timed LOG CMD...: runs CMD (stdout and stderr to LOG); sets W (wall s) and
 # C (CPU s of the command and all its children, from /usr/bin/time).
 timed() {
@@ -193,21 +203,21 @@ tw=""; trc=""; s2r=""; qr=""; qrc=""; rounds=0; spent=0
 while another_round "$rounds" "$spent"; do
   rounds=$((rounds + 1)); r=$rounds
   echo "round $r of the offline renders (one core unless said) ..."
-  timed "$LOG/offline$r.txt" "$BIN" --mode offline --block 256 --out "$DIR/mix_libmixstage.wav" "$DIR" ||
+  timed "$LOG/offline$r.txt" $PIN "$BIN" --mode offline --block 256 --out "$DIR/mix_libmixstage.wav" "$DIR" ||
     fail "$LOG/offline$r.txt" "bench_graph"
   spent=$(add "$spent" "$W")
   C=$(proc_cpu "$LOG/offline$r.txt"); lw="$lw $W"; lc="$lc $C"
   lr="$lr $(result render_s "$LOG/offline$r.txt")"; lrc="$lrc $(result render_cpu_s "$LOG/offline$r.txt")"
   echo "  libmixstage:      $W s wall, $C s CPU; render $(result render_s "$LOG/offline$r.txt") s wall, $(result render_cpu_s "$LOG/offline$r.txt") s CPU"
   if [ "$have_simd" = 1 ]; then
-    timed "$LOG/ref_simd$r.txt" env $PRE "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd.wav" 1 256 ||
+    timed "$LOG/ref_simd$r.txt" $PIN env $PRE "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd.wav" 1 256 ||
       fail "$LOG/ref_simd$r.txt" "ref_simd"
     spent=$(add "$spent" "$W")
     C=$(proc_cpu "$LOG/ref_simd$r.txt"); sw="$sw $W"; sc="$sc $C"; sr="$sr $(ref_secs "$LOG/ref_simd$r.txt")"
     echo "  ref_simd:         $W s wall, $C s CPU; render $(ref_secs "$LOG/ref_simd$r.txt") s wall"
   fi
   if [ "$have_scalar" = 1 ]; then
-    timed "$LOG/ref_scalar$r.txt" env $PRE "$REFBIN/ref_scalar" "$DIR" "$DIR/mix_ref_scalar.wav" 1 256 ||
+    timed "$LOG/ref_scalar$r.txt" $PIN env $PRE "$REFBIN/ref_scalar" "$DIR" "$DIR/mix_ref_scalar.wav" 1 256 ||
       fail "$LOG/ref_scalar$r.txt" "ref_scalar"
     spent=$(add "$spent" "$W")
     C=$(proc_cpu "$LOG/ref_scalar$r.txt"); kw="$kw $W"; kc="$kc $C"; kr="$kr $(ref_secs "$LOG/ref_scalar$r.txt")"
@@ -224,7 +234,7 @@ while another_round "$rounds" "$spent"; do
     s2r="$s2r $(ref_secs "$LOG/ref_simd2t$r.txt")"
     echo "  ref_simd 2 threads: render $(ref_secs "$LOG/ref_simd2t$r.txt") s wall"
   fi
-  timed "$LOG/strips64_$r.txt" "$BIN" --mode offline --strips 64 "$DIR" || fail "$LOG/strips64_$r.txt" "bench_graph"
+  timed "$LOG/strips64_$r.txt" $PIN "$BIN" --mode offline --strips 64 "$DIR" || fail "$LOG/strips64_$r.txt" "bench_graph"
   spent=$(add "$spent" "$W")
   qr="$qr $(result render_s "$LOG/strips64_$r.txt")"; qrc="$qrc $(result render_cpu_s "$LOG/strips64_$r.txt")"
   echo "  libmixstage 64 strips: render $(result render_s "$LOG/strips64_$r.txt") s wall, $(result render_cpu_s "$LOG/strips64_$r.txt") s CPU"
@@ -246,14 +256,14 @@ scal_wall=nan; scal_cpu=nan; scal_render=nan; scal_rcpu=nan
 if [ "$have_simd" = 1 ]; then
   simd_wall=$(echo "$sw" | median); simd_cpu=$(fmt3 "$(echo "$sc" | median)")
   simd_render=$(fmt3 "$(echo "$sr" | median)"); simd_render2=$(fmt3 "$(echo "$s2r" | median)")
-  timed "$LOG/ref_simd_setup.txt" env $PRE "$REFBIN/ref_simd" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
+  timed "$LOG/ref_simd_setup.txt" $PIN env $PRE "$REFBIN/ref_simd" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
     fail "$LOG/ref_simd_setup.txt" "ref_simd"
   simd_rcpu=$(sub0 "$simd_cpu" "$(proc_cpu "$LOG/ref_simd_setup.txt")")
 fi
 if [ "$have_scalar" = 1 ]; then
   scal_wall=$(echo "$kw" | median); scal_cpu=$(fmt3 "$(echo "$kc" | median)")
   scal_render=$(fmt3 "$(echo "$kr" | median)")
-  timed "$LOG/ref_scalar_setup.txt" env $PRE "$REFBIN/ref_scalar" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
+  timed "$LOG/ref_scalar_setup.txt" $PIN env $PRE "$REFBIN/ref_scalar" "$CUT0" "$LOG/ref_setup.wav" 1 256 ||
     fail "$LOG/ref_scalar_setup.txt" "ref_scalar"
   scal_rcpu=$(sub0 "$scal_cpu" "$(proc_cpu "$LOG/ref_scalar_setup.txt")")
 fi
@@ -268,7 +278,7 @@ grep '^verify' "$LOG/verify.txt" || true
 
 # ---- real time: 64-frame blocks, every call timed ----
 echo "libmixstage real-time mode, 64-frame blocks ..."
-"$BIN" --mode realtime --block 64 "$DIR" > "$LOG/realtime.txt" || fail "$LOG/realtime.txt" "bench_graph"
+$PIN "$BIN" --mode realtime --block 64 "$DIR" > "$LOG/realtime.txt" || fail "$LOG/realtime.txt" "bench_graph"
 grep '^real time\|^  median\|^  thread\|^  heap' "$LOG/realtime.txt" || true
 rt_budget=$(result rt_budget_us "$LOG/realtime.txt")
 pct() { if num "$1"; then awk -v u="$1" -v b="$rt_budget" 'BEGIN { printf "%.2f", 100 * u / b }'; else echo "-"; fi; }
@@ -286,7 +296,7 @@ if [ "$have_simd" = 1 ]; then
   # and on the short sources: what grows with the number of blocks is what
   # its real-time loop allocates.
   echo "ref_simd real-time mode, 64-frame blocks ..."
-  env $PRE "$REFBIN/ref_simd" "$DIR" --rt 64 > "$LOG/ref_simd_rt.txt" 2>&1 || fail "$LOG/ref_simd_rt.txt" "ref_simd --rt"
+  $PIN env $PRE "$REFBIN/ref_simd" "$DIR" --rt 64 > "$LOG/ref_simd_rt.txt" 2>&1 || fail "$LOG/ref_simd_rt.txt" "ref_simd --rt"
   grep 'per block' "$LOG/ref_simd_rt.txt" || true
   set -- $(sed -n 's/.*-> median \([0-9.]*\)% \/ p99.9 \([0-9.]*\)% .*/\1 \2/p' "$LOG/ref_simd_rt.txt") - -
   ref_rt_med=$1; ref_rt_p999=$2
@@ -378,9 +388,9 @@ fi
 # and the saturation's own share (the graph minus the graph without it) ----
 SATS=$(awk -v a="$SATS" -v b="$SECS" 'BEGIN { print (a < b ? a : b) }')
 echo "saturation: the first ${SATS} s at 1x, at the node's default, and without saturation ..."
-"$BIN" --mode offline --seconds "$SATS" "$DIR" > "$LOG/sat1x.txt" || fail "$LOG/sat1x.txt" "bench_graph"
-"$BIN" --mode offline --seconds "$SATS" --sat-default "$DIR" > "$LOG/satdef.txt" || fail "$LOG/satdef.txt" "bench_graph"
-"$BIN" --mode offline --seconds "$SATS" --omit saturation "$DIR" > "$LOG/satnone.txt" || fail "$LOG/satnone.txt" "bench_graph"
+$PIN "$BIN" --mode offline --seconds "$SATS" "$DIR" > "$LOG/sat1x.txt" || fail "$LOG/sat1x.txt" "bench_graph"
+$PIN "$BIN" --mode offline --seconds "$SATS" --sat-default "$DIR" > "$LOG/satdef.txt" || fail "$LOG/satdef.txt" "bench_graph"
+$PIN "$BIN" --mode offline --seconds "$SATS" --omit saturation "$DIR" > "$LOG/satnone.txt" || fail "$LOG/satnone.txt" "bench_graph"
 sat_1x=$(result ns_per_frame_strip_cpu "$LOG/sat1x.txt")
 sat_def=$(result ns_per_frame_strip_cpu "$LOG/satdef.txt")
 sat_none=$(result ns_per_frame_strip_cpu "$LOG/satnone.txt")
@@ -444,6 +454,7 @@ echo "==== libmixstage benchmark graph: 32 stereo strips, ${SECS} s at 48 kHz (B
 [ "$SECS" = 60 ] || echo "(a quick run: the README's graph and issue 11's targets are for BENCH_SECONDS=60)"
 echo "machine: $cpu, $(nproc) cores; load average $load_start at the start, $load_end at the end"
 echo "offline, one core, 256-frame blocks, sources in the page cache; median of [n] interleaved rounds"
+if [ -n "$PIN" ]; then echo "single-thread runs pinned to CPU ${BENCH_CPU:-0} ($PIN; BENCH_PIN=0 to let the scheduler choose)"; fi
 echo "(BENCH_RUNS=$RUNS, BENCH_BUDGET=${BUDGET} s); each time with its speed in x real time"
 row5 "" "render wall" "render CPU" "process wall" "process CPU" "instructions/frame/strip"
 row5 "libmixstage [$rounds]" "$(cell "$lm_render")" "$(cell "$lm_rcpu")" "$(cell "$lm_wall")" "$(cell "$lm_cpu")" "$(dash "$cg_lm")"
