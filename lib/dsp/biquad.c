@@ -500,17 +500,7 @@ void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, in
   for (int l = 0; l < nlanes; l++) {
     float *x = buf[l];
     for (int i = 0; i < n; i++) {
-      double v = (double)x[i];
-      for (int k = 0; k < nsec; k++) {
-        double *p = sec[k] + l;
-        double y = p[MIXSTAGE__BQL_B0 * stride] * v + p[MIXSTAGE__BQL_S1 * stride];
-        p[MIXSTAGE__BQL_S1 * stride] = p[MIXSTAGE__BQL_B1 * stride] * v -
-                                       p[MIXSTAGE__BQL_A1 * stride] * y +
-                                       p[MIXSTAGE__BQL_S2 * stride];
-        p[MIXSTAGE__BQL_S2 * stride] =
-            p[MIXSTAGE__BQL_B2 * stride] * v - p[MIXSTAGE__BQL_A2 * stride] * y;
-        v = y;
-      }
+      double v = mixstage__biquad_lanes_tick(sec, nsec, stride, l, (double)x[i]);
       if (gain) v *= gain[i];
       x[i] = (float)v;
     }

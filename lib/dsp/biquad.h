@@ -205,6 +205,21 @@ enum {
 #define MIXSTAGE__BQL_FLUSH 1e-200
 
 /* Sets lane `lane`'s coefficients of one section (its memory untouched). */
+/* One sample of lane `lane` through nsec sections of a lane group, in the
+ * kernel's own order of operations (no flush): for per-sample paths that
+ * cannot take a whole block, so they give the kernel's bits. */
+static inline double mixstage__biquad_lanes_tick(double *const *sec, int nsec, int stride, int lane, double v) {
+  for (int k = 0; k < nsec; k++) {
+    double *p = sec[k] + lane;
+    double y = p[MIXSTAGE__BQL_B0 * stride] * v + p[MIXSTAGE__BQL_S1 * stride];
+    p[MIXSTAGE__BQL_S1 * stride] =
+        p[MIXSTAGE__BQL_B1 * stride] * v - p[MIXSTAGE__BQL_A1 * stride] * y + p[MIXSTAGE__BQL_S2 * stride];
+    p[MIXSTAGE__BQL_S2 * stride] = p[MIXSTAGE__BQL_B2 * stride] * v - p[MIXSTAGE__BQL_A2 * stride] * y;
+    v = y;
+  }
+  return v;
+}
+
 void mixstage__biquad_lanes_set(double *sec, int stride, int lane, const mixstage__biquad *c);
 /* Clears the memory of every lane of one section. */
 void mixstage__biquad_lanes_clear(double *sec, int stride);

@@ -320,18 +320,7 @@ static inline float flush_small(float y) { return (y < DLY_FLUSH && y > -DLY_FLU
 
 /* Line c's feedback filters, one sample: the lane kernel's arithmetic. */
 static inline float filt(delay_state *st, int c, float x) {
-  double v = x;
-  for (int k = 0; k < st->nact; k++) {
-    double *p = st->act[k] + c;
-    double y = p[MIXSTAGE__BQL_B0 * DLY_STRIDE] * v + p[MIXSTAGE__BQL_S1 * DLY_STRIDE];
-    p[MIXSTAGE__BQL_S1 * DLY_STRIDE] = p[MIXSTAGE__BQL_B1 * DLY_STRIDE] * v -
-                                       p[MIXSTAGE__BQL_A1 * DLY_STRIDE] * y +
-                                       p[MIXSTAGE__BQL_S2 * DLY_STRIDE];
-    p[MIXSTAGE__BQL_S2 * DLY_STRIDE] =
-        p[MIXSTAGE__BQL_B2 * DLY_STRIDE] * v - p[MIXSTAGE__BQL_A2 * DLY_STRIDE] * y;
-    v = y;
-  }
-  return flush_small((float)v);
+  return flush_small((float)mixstage__biquad_lanes_tick(st->act, st->nact, DLY_STRIDE, c, x));
 }
 
 /* Advances the flush timeline by n frames (n never crosses a flush point):
