@@ -643,7 +643,8 @@ MSB_NO_CONTEXT(mixstage_graph::mixstage_graph)
   int mixstage_bus_set_output, int mixstage_send_set_level_db, int mixstage_send_set_mute,
   int mixstage_node_set_role, int mixstage_node_set_bypass, int mixstage_node_param_info,
   int mixstage_node_set_param, int mixstage_node_get_param, int mixstage_node_set_param_by_name,
-  int mixstage_node_get_param_by_name, int mixstage_node_set_sidechain_strip,
+  int mixstage_node_get_param_by_name, int mixstage_node_set_param_choice,
+  int mixstage_node_set_sidechain_strip,
   int mixstage_node_set_sidechain_bus, int mixstage_node_clear_sidechain,
   int mixstage_lane_add_point, int mixstage_lane_clear, int mixstage_lane_point,
   int mixstage_graph_prepare,
@@ -996,6 +997,7 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_graph_destroy;
 /* Raw float pointers and C callbacks: the sugar takes arrays / buffers. */
 %ignore mixstage_strip_set_source_buffer;
+%ignore mixstage_node_get_param_choice; /* Node.choice() / node:choice() */
 %ignore mixstage_strip_set_source_callback;
 %ignore mixstage_pull_fn;
 %ignore mixstage_graph_process;
@@ -1537,6 +1539,18 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
     int id = msb_param_key($self, key);
     if (id < 0) { msb_check(id, msb_ctx); return; }
     msb_check(mixstage_node_set_param($self, id, value), msb_ctx);
+  }
+  /** Sets the choice parameter named @p key to the choice named @p choice
+   *  ("highpass"); an unknown choice raises NotFoundError listing the valid
+   *  ones and suggesting the closest.  Control-safe. */
+  void m_set_choice(const char *key, const char *choice) {
+    msb_check(mixstage_node_set_param_choice($self, key, choice), msb_ctx);
+  }
+  /** The name of the current choice of the choice parameter named @p key. */
+  const char *m_choice(const char *key) {
+    static _Thread_local char buf[64]; /* copied into a Python/Lua string at once */
+    msb_check(mixstage_node_get_param_choice($self, key, buf, sizeof buf), msb_ctx);
+    return buf;
   }
   /** Introspection of parameter @p index (0 .. param_count-1). */
   void m_param_info(int index, mixstage_param_info *info) {
@@ -3302,5 +3316,14 @@ struct mixstage_manifest {};
 #if defined(SWIGPYTHON)
 %pythoncode %{
 _abc.Mapping.register(Bounce)
+
+# A misspelt or unknown attribute must raise, not create a new attribute that
+# the library never reads (strip.fadr_db = -3) or hide a method (strip.fader
+# = -3).  Node additionally takes its parameters as attributes.
+for _cls in (Graph, Strip, Bus, Send, Lane, GraphFile, Profile, Bounce, Manifest, Meter,
+             GraphConfig, RenderConfig, WriteConfig, DeliverConfig, FileStats, ParamInfo):
+    if "__setattr__" not in _cls.__dict__:
+        _cls.__setattr__ = _strict_setattr
+del _cls
 %}
 #endif

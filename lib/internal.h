@@ -304,6 +304,19 @@ void mixstage__gfree(mixstage_graph *g, void *p);
 int mixstage__grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem);
 const char *mixstage__unit_what(const mixstage__unit *u); /* "strip" or "bus" */
 
+/* suggest.c: "did you mean" for names a user mistyped */
+typedef struct mixstage__suggest {
+  const char *word, *best;
+  size_t best_len;
+  int best_dist;
+} mixstage__suggest;
+int mixstage__edit_distance(const char *a, size_t la, const char *b, size_t lb);
+void mixstage__suggest_init(mixstage__suggest *s, const char *word);
+void mixstage__suggest_offer(mixstage__suggest *s, const char *cand, size_t len);
+void mixstage__suggest_offer_list(mixstage__suggest *s, const char *bar_separated);
+/* " (did you mean 'x'?)" or "" */
+const char *mixstage__suggest_text(const mixstage__suggest *s, char *buf, size_t size);
+
 /* prepare.c */
 int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len);
 void mixstage__unprepare(mixstage_graph *g);

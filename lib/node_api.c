@@ -146,7 +146,90 @@ MIXSTAGE_EXPORT int mixstage_node_param_id(const mixstage_node *n, const char *n
   if (!name) return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: parameter name is NULL", mixstage_node_label(n));
   for (int i = 0; i < n->cls->num_params; i++)
     if (strcmp(n->cls->params[i].name, name) == 0) return n->cls->params[i].id;
-  return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter named '%s'", mixstage_node_label(n), name);
+  mixstage__suggest sg;
+  mixstage__suggest_init(&sg, name);
+  char list[280], hint[96];
+  size_t k = 0;
+  list[0] = 0;
+  for (int i = 0; i < n->cls->num_params; i++) {
+    const char *pn = n->cls->params[i].name;
+    mixstage__suggest_offer(&sg, pn, strlen(pn));
+    /* room is kept for ", ..." so that a list that does not fit ends
+     * visibly after a whole name */
+    int w = snprintf(list + k, sizeof list - 6 - k, "%s%s", i ? ", " : "", pn);
+    if (w < 0 || (size_t)w >= sizeof list - 6 - k) {
+      memcpy(list + k, ", ...", 6);
+      break;
+    }
+    k += (size_t)w;
+  }
+  return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: no parameter named '%s'%s; parameters: %s",
+                        mixstage_node_label(n), name, mixstage__suggest_text(&sg, hint, sizeof hint), list);
+}
+
+/* The index of the choice named @p s in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *s) {
+  size_t len = strlen(s);
+  int idx = 0;
+  for (const char *q = choices; q;) {
+    const char *bar = strchr(q, '|');
+    size_t k = bar ? (size_t)(bar - q) : strlen(q);
+    if (k == len && strncmp(q, s, k) == 0) return idx;
+    idx++;
+    q = bar ? bar + 1 : NULL;
+  }
+  return -1;
+}
+
+MIXSTAGE_EXPORT int mixstage_node_set_param_choice(mixstage_node *n, const char *name, const char *choice) {
+  if (!n) return MIXSTAGE_ENULL;
+  int id = mixstage_node_param_id(n, name);
+  if (id < 0) return id;
+  const mixstage_param_info *info = &n->cls->params[id];
+  if (!choice)
+    return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: %s: choice name is NULL", mixstage_node_label(n), info->name);
+  if (info->unit != MIXSTAGE_UNIT_ENUM || !info->choices)
+    return mixstage__fail(n->graph, MIXSTAGE_EINVAL, "%s: %s is not a choice parameter (set it by value)",
+                          mixstage_node_label(n), info->name);
+  int idx = choice_index(info->choices, choice);
+  if (idx < 0) {
+    mixstage__suggest sg;
+    char hint[96];
+    mixstage__suggest_init(&sg, choice);
+    mixstage__suggest_offer_list(&sg, info->choices);
+    return mixstage__fail(n->graph, MIXSTAGE_ENOTFOUND, "%s: %s has no choice '%s'%s; choices: %s",
+                          mixstage_node_label(n), info->name, choice, mixstage__suggest_text(&sg, hint, sizeof hint),
+                          info->choices);
+  }
+  return mixstage_node_set_param(n, id, (double)idx);
+}
+
+MIXSTAGE_EXPORT int mixstage_node_get_param_choice(const mixstage_node *n, const char *name, char *out,
+                                                   size_t size) {
+  if (!n) return MIXSTAGE_ENULL;
+  if (!out || !size)
+    return mixstage__fail(n->graph, MIXSTAGE_ENULL, "%s: no buffer for the choice name", mixstage_node_label(n));
+  out[0] = 0;
+  int id = mixstage_node_param_id(n, name);
+  if (id < 0) return id;
+  const mixstage_param_info *info = &n->cls->params[id];
+  if (info->unit != MIXSTAGE_UNIT_ENUM || !info->choices)
+    return mixstage__fail(n->graph, MIXSTAGE_EINVAL, "%s: %s is not a choice parameter", mixstage_node_label(n),
+                          info->name);
+  int want = (int)atomic_load_explicit(&n->params[id].target, memory_order_relaxed);
+  const char *q = info->choices;
+  for (int i = 0; q && i < want; i++) {
+    q = strchr(q, '|');
+    if (q) q++;
+  }
+  if (!q) return mixstage__fail(n->graph, MIXSTAGE_ERANGE, "%s: %s holds %d, past its choices", mixstage_node_label(n),
+                                info->name, want);
+  const char *bar = strchr(q, '|');
+  size_t k = bar ? (size_t)(bar - q) : strlen(q);
+  if (k >= size) return MIXSTAGE_ERANGE;
+  memcpy(out, q, k);
+  out[k] = 0;
+  return MIXSTAGE_OK;
 }
 
 MIXSTAGE_EXPORT int mixstage_node_set_param(mixstage_node *n, int id, double v) {

@@ -420,6 +420,48 @@ START_TEST(test_source_from_file) {
 }
 END_TEST
 
+/* Choice parameters by name, and the "did you mean" of unknown names. */
+START_TEST(test_choices_by_name) {
+  mixstage_graph *g = mixstage_graph_create(NULL);
+  int err = 0;
+  mixstage_strip *s = mixstage_graph_add_strip(g, "Vox", 2, &err);
+  mixstage_node *eq = mixstage_strip_insert(s, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(eq);
+  char name[32];
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_type", "highpass"), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_get_param_choice(eq, "band1_type", name, sizeof name), MIXSTAGE_OK);
+  ck_assert_str_eq(name, "highpass");
+  double v = -1;
+  ck_assert_int_eq(mixstage_node_get_param_by_name(eq, "band1_type", &v), MIXSTAGE_OK);
+  ck_assert_double_eq(v, 1.0); /* "off|highpass|..." */
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_type", "notch"), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_get_param_choice(eq, "band1_type", name, sizeof name), MIXSTAGE_OK);
+  ck_assert_str_eq(name, "notch");
+  /* a misspelt choice: refused, the value kept, the message helps */
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_type", "hipass"), MIXSTAGE_ENOTFOUND);
+  ck_assert(strstr(mixstage_graph_last_error(g), "did you mean 'highpass'"));
+  ck_assert(strstr(mixstage_graph_last_error(g), "lowshelf"));
+  ck_assert_int_eq(mixstage_node_get_param_choice(eq, "band1_type", name, sizeof name), MIXSTAGE_OK);
+  ck_assert_str_eq(name, "notch");
+  /* names compare exactly: a case slip is suggested, not taken */
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_type", "Bell"), MIXSTAGE_ENOTFOUND);
+  ck_assert(strstr(mixstage_graph_last_error(g), "did you mean 'bell'"));
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_freq", "bell"), MIXSTAGE_EINVAL);
+  ck_assert(strstr(mixstage_graph_last_error(g), "band1_freq is not a choice"));
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_typ", "bell"), MIXSTAGE_ENOTFOUND);
+  ck_assert(strstr(mixstage_graph_last_error(g), "did you mean 'band1_type'"));
+  ck_assert(strstr(mixstage_graph_last_error(g), "parameters: band1_type, band1_freq"));
+  /* nothing close: no suggestion, the list only */
+  ck_assert_int_eq(mixstage_node_param_id(eq, "xyzzy"), MIXSTAGE_ENOTFOUND);
+  ck_assert(!strstr(mixstage_graph_last_error(g), "did you mean"));
+  ck_assert_int_eq(mixstage_node_get_param_choice(eq, "band1_type", name, 3), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_node_set_param_choice(NULL, "band1_type", "bell"), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_node_set_param_choice(eq, "band1_type", NULL), MIXSTAGE_ENULL);
+  ck_assert_int_eq(mixstage_node_get_param_choice(eq, "band1_type", NULL, 0), MIXSTAGE_ENULL);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 static Suite *api_suite(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("abuse");
@@ -435,6 +477,7 @@ static Suite *api_suite(void) {
   tcase_add_test(tc, test_allocation_failure_everywhere);
   tcase_add_test(tc, test_node_types_introspection);
   tcase_add_test(tc, test_source_from_file);
+  tcase_add_test(tc, test_choices_by_name);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -638,6 +638,82 @@ msb_lua_pushed measure_file(lua_State *L, const char *path) {
     return M._write_audio(path, buf, rate, o.format or "wav", o.sample_type or "pcm24",
                           o.dither ~= false, o.dither_seed or -1, o.output_rate or 0)
   end
+  -- Unknown fields raise, naming the valid ones and the closest: a typo
+  -- (strip.fadr_db = -3) must not pass silently.
+  local function distance(a, b)
+    a, b = a:lower(), b:lower()
+    local prev, cur = {}, {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      cur = { [0] = i }
+      for j = 1, #b do
+        local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      end
+      prev = cur
+    end
+    return prev[#b]
+  end
+  local function closest(word, names)
+    local best, bd = nil, math.max(1, math.min(3, #word // 3)) + 1
+    for _, n in ipairs(names) do
+      local d = distance(word, n)
+      if d < bd then best, bd = n, d end
+    end
+    return best and (" (did you mean '" .. best .. "'?)") or ""
+  end
+  local function keys_of(t)
+    local out = {}
+    for k in pairs(t or {}) do
+      if type(k) == "string" and k:sub(1, 1) ~= "_" then out[#out + 1] = k end
+    end
+    table.sort(out)
+    return out
+  end
+  local function strict(class)
+    local mt = classes[class]
+    local function settable() return keys_of(mt[".set"]) end
+    local function readable()
+      local out = keys_of(mt[".get"])
+      for _, k in ipairs(keys_of(mt[".fn"])) do out[#out + 1] = k end
+      table.sort(out)
+      return out
+    end
+    -- classes that index by key (Profile: roles) keep their own
+    if mt["__setitem"] then return end
+    mt["__setitem"] = M._cwrap(function(self, k, v)
+      local names = settable()
+      if type(k) == "string" and mt[".fn"][k] then
+        error(class .. "." .. k .. " is a method, not a field; settable: " .. table.concat(names, ", "), 3)
+      end
+      error(class .. " has no settable field '" .. tostring(k) .. "'" .. closest(tostring(k), names) ..
+            "; settable: " .. table.concat(names, ", "), 3)
+    end)
+    if mt["__getitem"] then return end
+    mt["__getitem"] = M._cwrap(function(self, k)
+      error(class .. " has no field '" .. tostring(k) .. "'" .. closest(tostring(k), readable()), 3)
+    end)
+  end
+  for _, class in ipairs({ "Graph", "Strip", "Bus", "Send", "Lane", "Profile", "Bounce",
+                           "Manifest", "Meter", "GraphFile" }) do
+    if classes[class] then strict(class) end
+  end
+  -- Node: parameters as fields; a choice parameter takes the name of a choice
+  -- (eq.band1_type = "highpass"), a switch a boolean.
+  do
+    local raw_set, raw_set_choice, raw_get = fn("Node", "set"), fn("Node", "set_choice"), fn("Node", "get")
+    local mt = classes["Node"]
+    mt["__setitem"] = M._cwrap(function(self, k, v)
+      local t = type(v)
+      if t == "string" then return raw_set_choice(self, k, v)
+      elseif t == "boolean" then return raw_set(self, k, v and 1 or 0)
+      elseif t == "number" then return raw_set(self, k, v)
+      end
+      error("Node parameter '" .. tostring(k) .. "' takes a number, a boolean or a choice name, not a " .. t, 3)
+    end)
+    mt["__getitem"] = M._cwrap(function(self, k) return raw_get(self, k) end)
+    method("Node", "set", function(self, k, v) return mt["__setitem"](self, k, v) end)
+  end
   -- Manifests: values by Lua type; entries 1-based
   local function mset(self, idx, k, v)
     local t = type(v)
@@ -672,6 +748,26 @@ msb_lua_pushed measure_file(lua_State *L, const char *path) {
     return t
   end
 }
+
+%{
+/* SWIG's class lookup calls a metatable's __setitem/__getitem only when it
+ * is a C function: a C closure that calls a Lua function (its upvalue) lets
+ * the sugar below write them in Lua. */
+static int msb_lua_call_upvalue(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+static int msb_lua_cwrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_pushcclosure(L, msb_lua_call_upvalue, 1);
+  return 1;
+}
+%}
+%native(_cwrap) int msb_lua_cwrap(lua_State *L);
 
 /* Parameters by name: node.threshold, node["threshold"] = -18. */
 %extend mixstage_node {

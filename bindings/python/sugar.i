@@ -476,15 +476,29 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
                              "see Strip.source_frames")
 
     def _source_set(self, audio):
-        import numpy
-        a = numpy.asarray(audio, dtype=numpy.float32)
-        if a.ndim == 1:
-            a = a.reshape(-1, 1)
-        self._set_source(a)
+        self.set_source(audio)
 
     source = property(_source_get, _source_set, doc=
         "Audio played by the strip: a (frames, channels) or 1-D (mono) array, "
-        "copied by the library.")
+        "copied by the library (see set_source for the types it takes).")
+
+    def set_source(self, audio, channels_first=False):
+        """Plays `audio`, copied by the library: a (frames, channels) or 1-D
+        (mono) array; channels_first=True takes (channels, frames) as
+        pedalboard and librosa use.  float arrays are converted to float32;
+        int8/int16/int32 PCM (and uint8, offset 128) are scaled by their full
+        scale (int16 16384 plays at -6 dBFS); other dtypes are refused.  An
+        array with more channels than the strip, or more channels than
+        frames, raises ChannelsError (resp. ValueError) showing the expected
+        shape."""
+        import numpy
+        raw = numpy.asarray(audio) if not isinstance(audio, numpy.ndarray) else audio
+        shape = tuple(raw.T.shape if channels_first and raw.ndim == 2 else raw.shape)
+        if len(shape) == 2 and shape[1] > self.channels and shape[1] <= shape[0]:
+            raise ChannelsError("strip %r has %d channel%s: expected audio shaped (frames, %d) or (frames,), "
+                             "got %r" % (self.name, self.channels, "" if self.channels == 1 else "s",
+                                         self.channels, shape))
+        self._set_source(_audio2(audio, channels_first))
 
     def set_source_file(self, path):
         """Plays an audio file (WAV, AIFF, FLAC...), converted to the
@@ -581,7 +595,61 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         return self.get(self._param_id(key))
 
     def __setitem__(self, key, value):
-        self.set(self._param_id(key), float(value))
+        """node["band1_gain"] = 3.0; a choice parameter also takes the
+        choice's name: node["band1_type"] = "highpass"."""
+        if isinstance(value, str):
+            self.set_choice(self.param_info(key)["name"] if isinstance(key, int) else key, value)
+        elif isinstance(value, bool) or _is_number(value):
+            _mixstage.Node_set(self, self._param_id(key), float(value))
+        else:
+            raise TypeError("%s: %s takes a number%s, not %s"
+                            % (self.label, key, " or a choice name" if self._is_choice(key) else "",
+                               type(value).__name__))
+
+    def set(self, key, value):
+        """Sets the parameter named `key` (or its id) to a number, or a choice
+        parameter to the name of one of its choices; out-of-range values
+        raise RangeError, unknown names NotFoundError.  Control-safe."""
+        self[key] = value
+
+    def _param_names(self):
+        return [self.param_info(i)["name"] for i in range(self.param_count)]
+
+    def _is_choice(self, key):
+        for i in range(self.param_count):
+            d = self.param_info(i)
+            if d["name"] == key or str(d["id"]) == str(key):
+                return bool(d["choices"])
+        return False
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: parameters read as attributes.
+        if name.startswith("_") or name in ("this", "thisown"):
+            raise AttributeError(name)
+        names = self._param_names()
+        if name in names:
+            return self.get(name)
+        raise _no_attribute(self, name, names + _attribute_names(type(self)))
+
+    def __setattr__(self, name, value):
+        if name in ("this", "thisown"):
+            object.__setattr__(self, name, value)
+            return
+        attr = getattr(type(self), name, None)
+        if isinstance(attr, property):
+            _strict_setattr(self, name, value)
+            return
+        names = self._param_names()
+        if name in names:
+            self[name] = value
+            return
+        if attr is not None:
+            raise AttributeError("Node.%s is a method, not a parameter; parameters: %s"
+                                 % (name, ", ".join(names)))
+        raise _no_attribute(self, name, names + ["role", "bypass"], "parameter")
+
+    def __dir__(self):
+        return sorted(set(object.__dir__(self)) | set(self._param_names()))
 
     def __contains__(self, key):
         return any(p.name == key for p in self.params())
@@ -892,6 +960,11 @@ PyObject *_measure(float *audio, int frames, int channels, double rate) {
   return msb_stats_dict(&st);
 }
 
+/* The audio-in policy (msb_py_audio_array, with the typemaps below) for
+ * the Python-level calls. */
+static PyObject *msb_py_audio_array(PyObject *o);
+PyObject *_as_audio(PyObject *audio) { return msb_py_audio_array(audio); }
+
 PyObject *_measure_file(const char *path) {
   mixstage_file_stats st;
   char err[512] = "";
@@ -917,6 +990,44 @@ for _name in dir(_mixstage):
     if isinstance(_obj, type) and issubclass(_obj, Error):
         globals()[_name] = _obj
 del _name, _obj
+
+def _is_number(x):
+    import numbers
+    return isinstance(x, numbers.Real)
+
+
+def _attribute_names(cls):
+    return sorted(n for n in dir(cls) if not n.startswith("_") and n not in ("this", "thisown"))
+
+
+def _no_attribute(obj, name, valid, what="attribute"):
+    import difflib
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = " (did you mean %r?)" % close[0] if close else ""
+    return AttributeError("%s has no %s %r%s; valid: %s"
+                          % (type(obj).__name__, what, name, hint, ", ".join(valid)))
+
+
+def _strict_setattr(self, name, value):
+    """Sets properties only: an unknown name raises AttributeError naming the
+    valid ones, and methods cannot be replaced by accident."""
+    if name in ("this", "thisown"):
+        object.__setattr__(self, name, value)
+        return
+    attr = getattr(type(self), name, None)
+    if isinstance(attr, property):
+        if attr.fset is None:
+            raise AttributeError("%s.%s is read-only" % (type(self).__name__, name))
+        attr.fset(self, value)
+        return
+    settable = [n for n in _attribute_names(type(self))
+                if isinstance(getattr(type(self), n, None), property)
+                and getattr(type(self), n).fset is not None]
+    if attr is not None:
+        raise AttributeError("%s.%s is a method, not a setting; settable: %s"
+                             % (type(self).__name__, name, ", ".join(settable)))
+    raise _no_attribute(self, name, settable, "settable attribute")
+
 
 _NO_KEY = object()
 _TAP_NAMES = ("pre", "post")
@@ -965,13 +1076,18 @@ def profiles():
     return out
 
 
-def _audio2(array):
+def _audio2(array, channels_first=False):
+    """Audio in as a (frames, channels) float32 array, by the policy of the
+    module docstring: float converted, int8/int16/int32/uint8 PCM scaled by
+    full scale, anything else refused, transposed-looking shapes refused."""
     import numpy
-    a = numpy.ascontiguousarray(array, dtype=numpy.float32)
+    if channels_first:
+        array = numpy.asarray(array)
+        if array.ndim == 2:
+            array = array.T
+    a = _as_audio(array)
     if a.ndim == 1:
         a = a.reshape(-1, 1)
-    if a.ndim != 2:
-        raise ValueError("audio must be (frames,) or (frames, channels)")
     return a
 
 
@@ -984,7 +1100,7 @@ def read_audio(path, rate=None):
 
 
 def write_audio(path, array, rate, format="wav", sample_type="pcm24", dither=True,
-                dither_seed=None, output_rate=0.0):
+                dither_seed=None, output_rate=0.0, channels_first=False):
     """Writes audio (frames,) or (frames, channels) to `path` atomically
     (temporary file, fsync, rename).  format "wav", "aiff" or "flac";
     sample_type "pcm16", "pcm24" or "float32"; TPDF dither before integer
@@ -993,15 +1109,16 @@ def write_audio(path, array, rate, format="wav", sample_type="pcm24", dither=Tru
     true_peak_dbtp, integrated_lufs, loudness_range_lu, momentary_max_lufs,
     short_term_max_lufs, rms_dbfs, clipped_samples, checksum).  Raises
     InputOutputError naming the file."""
-    return _write_audio(_os.fspath(path), _audio2(array), float(rate), format, sample_type,
+    return _write_audio(_os.fspath(path), _audio2(array, channels_first), float(rate), format, sample_type,
                         bool(dither), -1 if dither_seed is None else int(dither_seed),
                         float(output_rate))
 
 
-def measure(array, rate):
+def measure(array, rate, channels_first=False):
     """Peak, true peak, loudness (ITU-R BS.1770-4 / EBU R128) and RMS of a
-    (frames,) or (frames, channels) array, as a dict (see write_audio)."""
-    return _measure(_audio2(array), float(rate))
+    (frames,) or (frames, channels) array ((channels, frames) with
+    channels_first=True), as a dict (see write_audio)."""
+    return _measure(_audio2(array, channels_first), float(rate))
 
 
 def measure_file(path):
@@ -1120,8 +1237,19 @@ static msb_ret msb_b_abort(msb_b *b) {
 #define MSB_UNLOCK PyThreadState *msb_ts_ = PyEval_SaveThread()
 #define MSB_LOCK PyEval_RestoreThread(msb_ts_)
 
-/* Audio in: anything numpy reads as (frames,) or (frames, channels), taken
- * as C-contiguous float32 (copied only if it is not already). */
+/* Audio in: a (frames,) or (frames, channels) array-like as C-contiguous
+ * float32 (no copy when it already is one).  The policy, the same for every
+ * call that takes audio:
+ *  - float arrays of any width are converted to float32;
+ *  - integer PCM arrays (int8, int16, int32, and uint8 with its 128 offset)
+ *    are scaled by the type's full scale, so int16 16384 is 0.5 (-6 dBFS),
+ *    as libsndfile and soundfile read them;
+ *  - other integer widths (int64: what numpy makes of a list of Python ints),
+ *    booleans, complex numbers, strings and objects are refused: there is no
+ *    full scale to read them by;
+ *  - Python sequences of numbers are values, taken as they are;
+ *  - an array with more channels than frames, or more than the library's
+ *    channel limit, is refused as transposed, showing the expected shape. */
 typedef struct msb_audio {
   const float *data;
   int64_t frames;
@@ -1131,8 +1259,65 @@ typedef struct msb_audio_list {
   msb_audio *items;
   int count;
 } msb_audio_list;
-static int msb_py_audio(PyObject *o, msb_audio *a, PyObject **keep) {
+static PyObject *msb_py_audio_array(PyObject *o) {
+  double scale = 1.0, offset = 0.0;
+  if (PyArray_Check(o)) {
+    PyArray_Descr *d = PyArray_DESCR((PyArrayObject *)o);
+    int t = d->type_num;
+    if (PyTypeNum_ISFLOAT(t)) {
+      /* converted below */
+    } else if (t == NPY_INT8 || t == NPY_INT16 || t == NPY_INT32 || t == NPY_UINT8) {
+      scale = t == NPY_INT8 ? 1.0 / 128.0 : t == NPY_INT16 ? 1.0 / 32768.0
+            : t == NPY_INT32 ? 1.0 / 2147483648.0 : 1.0 / 128.0;
+      offset = t == NPY_UINT8 ? -128.0 : 0.0;
+    } else if (PyTypeNum_ISINTEGER(t)) {
+      PyErr_Format(PyExc_TypeError,
+                   "audio of dtype %s has no PCM full scale: pass float32 (or int8/int16/int32 PCM, "
+                   "uint8 with offset 128), e.g. array.astype(numpy.float32) / full_scale",
+                   d->typeobj->tp_name);
+      return NULL;
+    } else {
+      PyErr_Format(PyExc_TypeError, "audio must be a float or PCM integer array, not dtype %s",
+                   d->typeobj->tp_name);
+      return NULL;
+    }
+  }
   PyObject *arr = PyArray_FROMANY(o, NPY_FLOAT32, 1, 2, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+  if (!arr) {
+    if (PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
+      /* a wrong shape stays a ValueError, a wrong kind of data a TypeError */
+      PyObject *t, *v, *tb;
+      PyErr_Fetch(&t, &v, &tb);
+      PyErr_Format(t, "audio must be a (frames,) or (frames, channels) array of numbers (%S)",
+                   v ? v : Py_None);
+      Py_XDECREF(t);
+      Py_XDECREF(v);
+      Py_XDECREF(tb);
+    }
+    return NULL;
+  }
+  PyArrayObject *x = (PyArrayObject *)arr;
+  if (PyArray_NDIM(x) == 2) {
+    npy_intp fr = PyArray_DIM(x, 0), ch = PyArray_DIM(x, 1);
+    if (ch > MIXSTAGE_MAX_CHANNELS || (ch > fr && fr > 0)) {
+      PyErr_Format(PyExc_ValueError,
+                   "audio shaped (%ld, %ld) looks transposed: the layout is (frames, channels), here "
+                   "(%ld, %ld); pass array.T, or channels_first=True where the call offers it",
+                   (long)fr, (long)ch, (long)ch, (long)fr);
+      Py_DECREF(arr);
+      return NULL;
+    }
+  }
+  if (scale != 1.0) {
+    /* FORCECAST made a new array: scale it in place */
+    float *p = (float *)PyArray_DATA(x);
+    npy_intp n = PyArray_SIZE(x);
+    for (npy_intp i = 0; i < n; i++) p[i] = (float)(((double)p[i] + offset) * scale);
+  }
+  return arr;
+}
+static int msb_py_audio(PyObject *o, msb_audio *a, PyObject **keep) {
+  PyObject *arr = msb_py_audio_array(o);
   if (!arr) return -1;
   *keep = arr;
   PyArrayObject *x = (PyArrayObject *)arr;

@@ -305,6 +305,21 @@ MIXSTAGE_EXPORT int mixstage_node_get_param(const mixstage_node *node, int id, d
 MIXSTAGE_EXPORT int mixstage_node_set_param_by_name(mixstage_node *node, const char *name, double value);
 MIXSTAGE_EXPORT int mixstage_node_get_param_by_name(const mixstage_node *node, const char *name,
                                                     double *value);
+/** Sets the choice parameter (unit MIXSTAGE_UNIT_ENUM) named @p name to the
+ *  choice named @p choice, as graph files may:
+ *  mixstage_node_set_param_choice(eq, "band1_type", "highpass").  The names
+ *  are those of mixstage_param_info.choices, exact case.
+ *  Errors: MIXSTAGE_ENULL; MIXSTAGE_ENOTFOUND (no such parameter or choice:
+ *  the message lists the valid ones and suggests the closest);
+ *  MIXSTAGE_EINVAL (the parameter is not a choice).  Control-safe (no
+ *  allocation; the names are looked up). */
+MIXSTAGE_EXPORT int mixstage_node_set_param_choice(mixstage_node *node, const char *name, const char *choice);
+/** Copies the name of the current choice of the choice parameter @p name
+ *  into @p out (@p size bytes with the terminating NUL).
+ *  Errors: MIXSTAGE_ENULL, MIXSTAGE_ENOTFOUND, MIXSTAGE_EINVAL (not a choice
+ *  parameter), MIXSTAGE_ERANGE (@p size too small). */
+MIXSTAGE_EXPORT int mixstage_node_get_param_choice(const mixstage_node *node, const char *name, char *out,
+                                                   size_t size);
 
 /** Takes the node's detector key from another strip's or bus's audio at
  *  @p tap instead of the node's own input.  Only dynamics nodes accept a key

@@ -62,6 +62,7 @@ SUGAR = {
     "mixstage_graph_load_string": ("load_graph_string", "load_graph_string"),
     "mixstage_graph_to_string": ("Graph.to_json", "Graph.to_json"),
     "mixstage_graph_save": ("Graph.save", "Graph.save"),
+    "mixstage_node_get_param_choice": ("Node.choice", "Node.choice"),
 }
 
 # Deliberately not wrapped, and why.

@@ -467,3 +467,96 @@ def test_notebook_executes(srcdir, tmp_path):
                     "--ExecutePreprocessor.timeout=300", nb], check=True,
                    env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True)
     assert (tmp_path / "stem_rules.ipynb").exists()
+
+
+def test_attributes_never_silently_ignored():
+    """A misspelt attribute raises instead of creating a Python attribute the
+    library never reads; node parameters read and write as attributes."""
+    g = m.Graph(FS)
+    s = g.add_strip("Vox", 2)
+    eq = s.insert("eq")
+    eq.band2_freq = 200
+    assert eq.band2_freq == 200.0 and eq["band2_freq"] == 200.0
+    with pytest.raises(AttributeError) as e:
+        eq.band2_freqq = 200
+    assert "band2_freq'" in str(e.value) and "did you mean" in str(e.value)
+    with pytest.raises(AttributeError):
+        eq.band2_freqq
+    with pytest.raises(AttributeError) as e:
+        s.fader = -3
+    assert "fader_db" in str(e.value)
+    assert s.fader_db == 0.0  # nothing changed
+    with pytest.raises(AttributeError) as e:
+        s.insert = 3  # a method cannot be replaced by accident
+    assert "method" in str(e.value)
+    assert callable(s.insert)
+    with pytest.raises(AttributeError) as e:
+        s.name = "Lead"  # read-only property
+    assert "read-only" in str(e.value)
+    s.fader_db = -3
+    assert s.fader_db == -3.0
+    for obj in (g, g.mix_bus if hasattr(g, "mix_bus") else g.bus(0), m.RenderConfig()):
+        with pytest.raises(AttributeError):
+            obj.no_such_setting = 1
+    with pytest.raises(m.RangeError):
+        eq.band2_freq = 1e9
+    assert "band2_freq" in dir(eq)
+
+
+def test_choice_parameters_by_name():
+    g = m.Graph(FS)
+    eq = g.add_strip("Vox", 2).insert("eq")
+    eq["band1_type"] = "highpass"
+    assert eq.choice("band1_type") == "highpass"
+    choices = eq.params()[0].choices
+    assert eq["band1_type"] == choices.index("highpass")
+    eq.band1_type = "bell"
+    assert eq.choice("band1_type") == "bell"
+    eq.set("band1_type", "notch")
+    assert eq.choice("band1_type") == "notch"
+    with pytest.raises(m.NotFoundError) as e:
+        eq["band1_type"] = "hipass"
+    assert "did you mean 'highpass'" in str(e.value) and "lowshelf" in str(e.value)
+    assert eq.choice("band1_type") == "notch"  # unchanged
+    with pytest.raises(m.InvalidArgumentError):
+        eq["band1_freq"] = "highpass"  # not a choice parameter
+    with pytest.raises(m.NotFoundError) as e:
+        eq.get("band1_frq")
+    assert "did you mean 'band1_freq'" in str(e.value)
+    with pytest.raises(TypeError):
+        eq["band1_gain"] = [1.0]
+
+
+def test_audio_arrays_by_dtype_and_layout():
+    """int PCM is scaled by its full scale, float converted, other dtypes and
+    transposed shapes refused with the expected shape in the message."""
+    g = m.Graph(FS)
+    s = g.add_strip("Vox", 2)
+    n = 4800
+    for dtype, full in ((np.int16, 32768), (np.int32, 2 ** 31), (np.int8, 128)):
+        x = np.full((n, 2), full // 2, dtype)
+        st = m.measure(x, FS)
+        # half of full scale is -6.0206 dBFS; float32 rounding is far below 1e-6 dB
+        assert abs(st["peak_dbfs"] - 20 * np.log10(0.5)) < 1e-6, (dtype, st["peak_dbfs"])
+    u8 = np.full((n, 1), 192, np.uint8)  # 64 above the 128 offset: 0.5
+    assert abs(m.measure(u8, FS)["peak_dbfs"] - 20 * np.log10(0.5)) < 1e-6
+    s.source = np.full((n, 2), 16384, np.int16)
+    out = g.render(frames=n)
+    # an int16 16384 source renders at 0.5 (-6 dBFS) through a unity strip (pan law aside)
+    assert np.max(np.abs(out)) < 0.75 and np.max(np.abs(out)) > 0.25
+    for bad in (np.zeros(10, np.int64), np.zeros((10, 2), np.complex64), np.zeros(10, bool),
+                np.array(["a", "b"])):
+        with pytest.raises(TypeError):
+            s.source = bad
+    with pytest.raises(ValueError) as e:
+        s.source = np.zeros((2, n), np.float32)
+    assert "(%d, 2)" % n in str(e.value) and "transposed" in str(e.value)
+    with pytest.raises(m.ChannelsError) as e:
+        s.source = np.zeros((n, 3), np.float32)
+    assert "(frames, 2)" in str(e.value)
+    s.set_source(np.zeros((2, n), np.float32), channels_first=True)
+    assert s.source_frames == n
+    x = np.random.default_rng(1).standard_normal((n, 2)).astype(np.float32) * 0.1
+    assert m.measure(x.T, FS, channels_first=True) == m.measure(x, FS)
+    s.source = np.zeros(n, np.float64)  # float64 converted, 1-D is mono
+    assert s.source_frames == n
