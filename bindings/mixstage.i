@@ -416,11 +416,50 @@ static int msb_kind_index(int code) {
 }
 
 /* "reason: detail", where detail is the graph's message naming the object. */
+/* Where the library's messages advise a C call, the binding's users read
+ * the call in their language's names. */
+static const struct msb_c_name {
+  const char *c, *py, *lua;
+} msb_c_names[] = {
+    {"mixstage_graph_prepare", "Graph.prepare()", "graph:prepare()"},
+    {"mixstage_bus_insert(mix, \"limiter\", MIXSTAGE_ROLE_MASTERING, -1, &err)",
+     "graph.mix_bus.insert(\"limiter\", role=\"mastering\")", "graph.mix_bus:insert(\"limiter\", \"mastering\")"},
+    {"mixstage_master_config", "the master() arguments", "the master() options"},
+};
+static void msb_translate(char *out, size_t size, const char *in) {
+  size_t k = 0;
+  while (*in && k + 1 < size) {
+    const char *to = NULL;
+    size_t skip = 0;
+    for (size_t i = 0; i < sizeof msb_c_names / sizeof msb_c_names[0]; i++) {
+      size_t n = strlen(msb_c_names[i].c);
+      if (strncmp(in, msb_c_names[i].c, n) == 0) {
+#if defined(SWIGPYTHON)
+        to = msb_c_names[i].py;
+#else
+        to = msb_c_names[i].lua;
+#endif
+        skip = n;
+        break;
+      }
+    }
+    if (to) {
+      for (; *to && k + 1 < size; to++) out[k++] = *to;
+      in += skip;
+    } else {
+      out[k++] = *in++;
+    }
+  }
+  out[k] = 0;
+}
 static void msb_format(char *buf, size_t size, int status, const char *detail) {
-  if (detail && *detail)
-    snprintf(buf, size, "%s: %s", mixstage_strerror(status), detail);
-  else
+  if (detail && *detail) {
+    char said[768];
+    msb_translate(said, sizeof said, detail);
+    snprintf(buf, size, "%s: %s", mixstage_strerror(status), said);
+  } else {
     snprintf(buf, size, "%s", mixstage_strerror(status));
+  }
 }
 %}
 
@@ -3292,6 +3331,35 @@ def meter(audio, rate, layout="auto", channel_roles=None, true_peak=True, series
   function M.demo_song_write(dir, rate) return M._demo_song_write(dir, rate or 0) end
 }
 #endif
+
+/* Class documentation (help(mixstage.Graph)), instead of SWIG's "Proxy of
+ * C ... struct". */
+%feature("docstring") mixstage_graph
+"A mixing graph: channel strips, group buses, FX returns and the mix bus
+(console colour, glue compressor, placeholder limiter, mastering), with
+sends, sidechain keys and automation.  Render it offline (render, bounce,
+deliver, master), or block by block in a real-time host (prepare, process).
+Graph(sample_rate=48000, max_block=1024, tempo=120, mix_channels=2).";
+%feature("docstring") mixstage_strip
+"A channel strip: a source (array, file or callback), clip gain, polarity,
+an insert chain, fader (dB), pan and width, sends, routed to a bus.  Made by
+Graph.add_strip(name, channels).";
+%feature("docstring") mixstage_bus
+"A bus: a group, an FX return fed by sends, or the mix bus.  Like a strip
+without a source: an insert chain, fader, pan, width, sends and an output.";
+%feature("docstring") mixstage_send
+"A send from a strip or bus to an FX return: level (dB), pre- or post-fader
+tap, mute, and a role that render profiles act on.";
+%feature("docstring") mixstage_node
+"An insert (eq, compressor, reverb...): parameters by name as attributes
+(node.threshold = -18) or items (node[\"threshold\"]), choice parameters by
+name (eq.band1_type = \"highpass\"), a role, bypass, a sidechain key,
+automation lanes and gain-reduction metering.  Made by Strip.insert and
+Bus.insert.";
+%feature("docstring") mixstage_lane
+"An automation lane of one parameter: points (frame, value, curve); between
+points the value follows the curve of the segment.  Node parameters move on
+the 32-frame control grid; faders, pans and sends are sample-accurate.";
 
 /* The classes (see MSB_CLASS). */
 MSB_CLASS(mixstage_graph)

@@ -422,8 +422,9 @@ END_TEST
 
 /* Choice parameters by name, and the "did you mean" of unknown names. */
 START_TEST(test_choices_by_name) {
-  mixstage_graph *g = mixstage_graph_create(NULL);
   int err = 0;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  ck_assert_ptr_nonnull(g);
   mixstage_strip *s = mixstage_graph_add_strip(g, "Vox", 2, &err);
   mixstage_node *eq = mixstage_strip_insert(s, "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
   ck_assert_ptr_nonnull(eq);

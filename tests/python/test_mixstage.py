@@ -560,3 +560,16 @@ def test_audio_arrays_by_dtype_and_layout():
     assert m.measure(x.T, FS, channels_first=True) == m.measure(x, FS)
     s.source = np.zeros(n, np.float64)  # float64 converted, 1-D is mono
     assert s.source_frames == n
+
+
+def test_class_docstrings_are_documentation():
+    for cls in (m.Graph, m.Strip, m.Bus, m.Send, m.Node, m.Lane):
+        assert cls.__doc__ and "Proxy of C" not in cls.__doc__, cls
+
+
+def test_messages_name_python_calls():
+    g = m.Graph(FS)
+    g.add_strip("Vox", 2).source = np.zeros(4800, np.float32)
+    with pytest.raises(m.Error) as e:
+        g.master(target_lufs=-14)
+    assert "mixstage_" not in str(e.value) and "MIXSTAGE_" not in str(e.value), str(e.value)
