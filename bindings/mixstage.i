@@ -618,13 +618,20 @@ static void msb_lua_pull_collect(lua_State *L, mixstage_graph *g);
 /* Every wrapper: a failure recorded by sugar code is raised after the call;
  * before it, an error raised in a strip's source callback during the call
  * (section 6), which is what caused the failure if there is one. */
+/* The pending status is consumed when raised: a call made from inside a
+ * callback (a source or progress function calling back into the module)
+ * must not leave its failure for the call that rendered to raise again. */
 %exception {
   msb_pending = 0;
   msb_has_msg = 0;
   $action
   MSB_PULL_ERRORS();
   MSB_RAISE_FOREIGN();
-  if (msb_pending) MSB_FAIL(msb_pending, msb_ctx);
+  if (msb_pending) {
+    int msb_st_ = msb_pending;
+    msb_pending = 0;
+    MSB_FAIL(msb_st_, msb_ctx);
+  }
 }
 /* Calls that take no handle: no graph message applies. */
 %define MSB_NO_CONTEXT(NAME)
@@ -633,7 +640,11 @@ static void msb_lua_pull_collect(lua_State *L, mixstage_graph *g);
   msb_has_msg = 0;
   msb_ctx = NULL;
   $action
-  if (msb_pending) MSB_FAIL(msb_pending, NULL);
+  if (msb_pending) {
+    int msb_st_ = msb_pending;
+    msb_pending = 0;
+    MSB_FAIL(msb_st_, NULL);
+  }
 }
 %enddef
 MSB_NO_CONTEXT(mixstage_graph_create)

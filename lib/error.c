@@ -89,3 +89,17 @@ MIXSTAGE_EXPORT const char *mixstage_graph_last_error(const mixstage_graph *grap
   }
   return g->error;
 }
+
+int mixstage__busy_fail(mixstage_graph *g, const char *who) {
+  mixstage__fail(g, MIXSTAGE_ESTATE,
+                 "%s: the graph is rendering, so it cannot be edited now (a source or progress callback "
+                 "may only use control-safe setters; edit after the render returns)",
+                 who);
+  return 1;
+}
+
+int mixstage__unit_busy_fail(mixstage__unit *u) {
+  char who[MIXSTAGE__NAME_MAX + 16];
+  snprintf(who, sizeof who, "%s '%s'", mixstage__unit_what(u), u->name);
+  return mixstage__busy_fail(u->graph, who);
+}

@@ -153,6 +153,7 @@ MIXSTAGE_EXPORT double mixstage_graph_tempo(const mixstage_graph *g) { return g 
 
 MIXSTAGE_EXPORT int mixstage_graph_set_tempo(mixstage_graph *g, double bpm) {
   if (!g) return MIXSTAGE_ENULL;
+  if (MIXSTAGE__BUSY(g, "graph: tempo")) return MIXSTAGE_ESTATE;
   if (!(bpm >= 20.0 && bpm <= 999.0))
     return mixstage__fail(g, MIXSTAGE_ERANGE, "graph: tempo %g BPM is outside 20 .. 999", bpm);
   g->tempo = bpm;
@@ -224,7 +225,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
     set_err(error, MIXSTAGE_ENULL);
     return NULL;
   }
-  int rc = check_new_name(g, "strip", name, channels);
+  int rc = MIXSTAGE__BUSY(g, "graph: add_strip") ? MIXSTAGE_ESTATE : check_new_name(g, "strip", name, channels);
   if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->strips, &g->strip_cap, g->strip_count + 1, sizeof *g->strips);
   mixstage_strip *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
@@ -263,6 +264,7 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *s, const fl
                                                      int64_t frames, int copy) {
   if (!s) return MIXSTAGE_ENULL;
   mixstage_graph *g = s->u.graph;
+  if (MIXSTAGE__UNIT_BUSY(&s->u)) return MIXSTAGE_ESTATE;
   if (!data && frames > 0)
     return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source buffer is NULL", s->u.name);
   if (channels < 1 || channels > s->u.channels)
@@ -297,6 +299,7 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *s, const fl
 MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *s, const char *path) {
   if (!s) return MIXSTAGE_ENULL;
   mixstage_graph *g = s->u.graph;
+  if (MIXSTAGE__UNIT_BUSY(&s->u)) return MIXSTAGE_ESTATE;
   if (!path) return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source file path is NULL", s->u.name);
   /* The path is copied first, so that running out of memory for it leaves
    * the old source in place. */
@@ -338,6 +341,7 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_callback(mixstage_strip *s, mixsta
                                                        void *user, int channels, int64_t length) {
   if (!s) return MIXSTAGE_ENULL;
   mixstage_graph *g = s->u.graph;
+  if (MIXSTAGE__UNIT_BUSY(&s->u)) return MIXSTAGE_ESTATE;
   if (!fn) return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source callback is NULL", s->u.name);
   if (channels < 1 || channels > s->u.channels)
     return mixstage__fail(g, MIXSTAGE_ECHANNELS,
@@ -445,6 +449,7 @@ static int reroute(mixstage_graph *g, mixstage__unit *u, mixstage_bus *to) {
 
 MIXSTAGE_EXPORT int mixstage_strip_set_output(mixstage_strip *s, mixstage_bus *bus) {
   if (!s || !bus) return s ? mixstage__fail(s->u.graph, MIXSTAGE_ENULL, "strip '%s': output bus is NULL", s->u.name) : MIXSTAGE_ENULL;
+  if (MIXSTAGE__UNIT_BUSY(&s->u)) return MIXSTAGE_ESTATE;
   if (bus->u.graph != s->u.graph)
     return mixstage__fail(s->u.graph, MIXSTAGE_EINVAL, "strip '%s': bus '%s' belongs to another graph",
                           s->u.name, bus->u.name);
@@ -464,8 +469,10 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
     set_err(error, MIXSTAGE_ENULL);
     return NULL;
   }
-  int rc = MIXSTAGE_OK;
-  if (kind != MIXSTAGE_BUS_GROUP && kind != MIXSTAGE_BUS_RETURN)
+  int rc = MIXSTAGE__BUSY(g, "graph: add_bus") ? MIXSTAGE_ESTATE : MIXSTAGE_OK;
+  if (rc != MIXSTAGE_OK)
+    ;
+  else if (kind != MIXSTAGE_BUS_GROUP && kind != MIXSTAGE_BUS_RETURN)
     rc = mixstage__fail(g, MIXSTAGE_EINVAL, "bus '%s': kind %d is not a group or a return (the mix bus exists already)",
                         name ? name : "?", kind);
   if (rc == MIXSTAGE_OK) rc = check_new_name(g, "bus", name, channels);
@@ -510,6 +517,7 @@ MIXSTAGE_EXPORT int mixstage_bus_mute(const mixstage_bus *b) { return b ? atomic
 MIXSTAGE_EXPORT int mixstage_bus_set_output(mixstage_bus *b, mixstage_bus *to) {
   if (!b || !to) return b ? mixstage__fail(b->u.graph, MIXSTAGE_ENULL, "bus '%s': output bus is NULL", b->u.name) : MIXSTAGE_ENULL;
   mixstage_graph *g = b->u.graph;
+  if (MIXSTAGE__UNIT_BUSY(&b->u)) return MIXSTAGE_ESTATE;
   if (b->bus_kind == MIXSTAGE_BUS_MIX)
     return mixstage__fail(g, MIXSTAGE_EINVAL, "mix bus '%s' has no output to route", b->u.name);
   if (to->u.graph != g)
@@ -532,7 +540,9 @@ static mixstage_send *add_send(mixstage__unit *u, mixstage_bus *to, double level
   mixstage_graph *g = u->graph;
   const char *what = mixstage__unit_what(u);
   int rc = MIXSTAGE_OK;
-  if (!to)
+  if (MIXSTAGE__UNIT_BUSY(u))
+    rc = MIXSTAGE_ESTATE;
+  else if (!to)
     rc = mixstage__fail(g, MIXSTAGE_ENULL, "%s '%s': send target is NULL", what, u->name);
   else if (to->u.graph != g)
     rc = mixstage__fail(g, MIXSTAGE_EINVAL, "%s '%s': bus '%s' belongs to another graph", what, u->name, to->u.name);
@@ -634,6 +644,11 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_send_target(mixstage_send *s) { return s 
 static mixstage_lane *param_lane(mixstage_graph *g, mixstage__param *p, int owner_kind, const void *owner,
                                  int *error) {
   if (!p->lane) {
+    char who[MIXSTAGE__ERR_MAX / 2];
+    if (MIXSTAGE__BUSY(g, mixstage__lane_label(who, sizeof who, owner_kind, owner, p->info->name))) {
+      set_err(error, MIXSTAGE_ESTATE);
+      return NULL;
+    }
     p->lane = mixstage__galloc(g, 1, sizeof *p->lane);
     if (!p->lane) {
       char what[MIXSTAGE__ERR_MAX / 2];

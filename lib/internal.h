@@ -239,6 +239,10 @@ struct mixstage_graph {
   _Atomic(const mixstage_profile *) profile; /* governs the main pass */
   struct mixstage__bounce_run *bounce; /* during a bounce */
   struct mixstage__pool *pool; /* render.c's worker threads, kept between renders; or NULL */
+  /* Non-zero while a render or a process call runs: the callbacks it makes
+   * (sources, progress) may call back into the library, and edits then
+   * would pull the graph from under the render (mixstage__busy). */
+  _Atomic int busy;
 };
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */
@@ -303,6 +307,16 @@ void mixstage__gfree(mixstage_graph *g, void *p);
 /* Grows *arr (elements of elem bytes) to hold need; MIXSTAGE_OK or ENOMEM. */
 int mixstage__grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem);
 const char *mixstage__unit_what(const mixstage__unit *u); /* "strip" or "bus" */
+/* Non-zero, with the message set naming @p who, when @p g is rendering or
+ * processing and so refuses edit-time calls (the caller returns
+ * MIXSTAGE_ESTATE).  The flag is read first: @p who is only formatted on
+ * refusal. */
+#define MIXSTAGE__BUSY(g, who) \
+  (atomic_load_explicit(&(g)->busy, memory_order_acquire) && mixstage__busy_fail((g), (who)))
+#define MIXSTAGE__UNIT_BUSY(u) \
+  (atomic_load_explicit(&(u)->graph->busy, memory_order_acquire) && mixstage__unit_busy_fail(u))
+int mixstage__busy_fail(mixstage_graph *g, const char *who);
+int mixstage__unit_busy_fail(mixstage__unit *u);
 
 /* suggest.c: "did you mean" for names a user mistyped */
 typedef struct mixstage__suggest {

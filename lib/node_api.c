@@ -30,7 +30,9 @@ static mixstage_node *insert(mixstage__unit *u, const char *type, int role, int 
   const char *what = mixstage__unit_what(u);
   const mixstage__node_class *cls = mixstage__find_node_class(type);
   int rc = MIXSTAGE_OK;
-  if (!type)
+  if (MIXSTAGE__UNIT_BUSY(u))
+    rc = MIXSTAGE_ESTATE;
+  else if (!type)
     rc = mixstage__fail(g, MIXSTAGE_ENULL, "%s '%s': node type is NULL", what, u->name);
   else if (!cls)
     rc = mixstage__fail(g, MIXSTAGE_ENOTFOUND, "%s '%s': there is no node type '%s'", what, u->name, type);
@@ -267,6 +269,7 @@ MIXSTAGE_EXPORT int mixstage_node_get_param_by_name(const mixstage_node *n, cons
 
 static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
   mixstage_graph *g = n->graph;
+  if (MIXSTAGE__BUSY(g, mixstage_node_label(n))) return MIXSTAGE_ESTATE;
   if (!n->cls->accepts_key)
     return mixstage__fail(g, MIXSTAGE_EUNSUPPORTED, "%s: this node type takes no sidechain key", mixstage_node_label(n));
   if (key->graph != g)
@@ -304,6 +307,7 @@ MIXSTAGE_EXPORT int mixstage_node_set_sidechain_bus(mixstage_node *n, mixstage_b
 
 MIXSTAGE_EXPORT int mixstage_node_clear_sidechain(mixstage_node *n) {
   if (!n) return MIXSTAGE_ENULL;
+  if (MIXSTAGE__BUSY(n->graph, mixstage_node_label(n))) return MIXSTAGE_ESTATE;
   n->key_unit = NULL;
   n->graph->prepared = 0;
   return MIXSTAGE_OK;

@@ -108,6 +108,7 @@ MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, 
   if (!lane) return MIXSTAGE_ENULL;
   mixstage_graph *g = lane->graph;
   char what[MIXSTAGE__ERR_MAX / 2];
+  if (MIXSTAGE__BUSY(g, label(lane, what, sizeof what))) return MIXSTAGE_ESTATE;
   if (frame < 0)
     return mixstage__fail(g, MIXSTAGE_ERANGE, "%s: frame %lld is negative", label(lane, what, sizeof what),
                           (long long)frame);
@@ -142,6 +143,8 @@ MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, 
 
 MIXSTAGE_EXPORT int mixstage_lane_clear(mixstage_lane *lane) {
   if (!lane) return MIXSTAGE_ENULL;
+  char what[MIXSTAGE__ERR_MAX / 2];
+  if (MIXSTAGE__BUSY(lane->graph, label(lane, what, sizeof what))) return MIXSTAGE_ESTATE;
   lane->count = 0;
   return MIXSTAGE_OK;
 }

@@ -364,6 +364,7 @@ static int align_unit(mixstage_graph *g, mixstage__unit *u) {
 
 MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   if (!g) return MIXSTAGE_ENULL;
+  if (MIXSTAGE__BUSY(g, "graph: prepare")) return MIXSTAGE_ESTATE;
   mixstage__unprepare_runtime(g);
   int n = unit_count(g);
   mixstage__unit **stack = mixstage__galloc(g, (size_t)n + 1, sizeof *stack);

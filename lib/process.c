@@ -895,6 +895,7 @@ static int check_process(mixstage_graph *g, int frames) {
   if (!g) return MIXSTAGE_ENULL;
   /* Error paths only: the message is formatted into the graph's fixed buffer
    * (no allocation), so a host sees why its block was refused. */
+  if (MIXSTAGE__BUSY(g, "graph: process (called from one of its own callbacks)")) return MIXSTAGE_ESTATE;
   if (!g->prepared)
     return mixstage__fail(g, MIXSTAGE_ESTATE, "graph: process needs a prepared graph "
                           "(call mixstage_graph_prepare first)");
@@ -909,7 +910,9 @@ MIXSTAGE_EXPORT int mixstage_graph_process(mixstage_graph *g, float *out, int fr
   if (rc != MIXSTAGE_OK) return rc;
   if (!out) return MIXSTAGE_ENULL;
   int ch = g->buses[0]->u.channels;
+  atomic_fetch_add_explicit(&g->busy, 1, memory_order_acq_rel);
   int faults = mixstage__process_cells(g, NULL, ch, frames, ch, out);
+  atomic_fetch_sub_explicit(&g->busy, 1, memory_order_acq_rel);
   return faults ? MIXSTAGE_ENUMERIC : MIXSTAGE_OK;
 }
 
@@ -923,7 +926,9 @@ MIXSTAGE_EXPORT int mixstage_graph_process_planar(mixstage_graph *g, float *cons
                           "mix bus has %d", channels, g->buses[0]->u.channels);
   for (int c = 0; c < channels; c++)
     if (!out[c]) return MIXSTAGE_ENULL;
+  atomic_fetch_add_explicit(&g->busy, 1, memory_order_acq_rel);
   int faults = mixstage__process_cells(g, out, channels, frames, 0, NULL);
+  atomic_fetch_sub_explicit(&g->busy, 1, memory_order_acq_rel);
   return faults ? MIXSTAGE_ENUMERIC : MIXSTAGE_OK;
 }
 
@@ -994,6 +999,7 @@ void mixstage__reset_runtime(mixstage_graph *g) {
 
 MIXSTAGE_EXPORT int mixstage_graph_locate(mixstage_graph *g, int64_t frame) {
   if (!g) return MIXSTAGE_ENULL;
+  if (MIXSTAGE__BUSY(g, "graph: locate")) return MIXSTAGE_ESTATE;
   if (!g->prepared) return mixstage__fail(g, MIXSTAGE_ESTATE, "graph: locate needs a prepared graph");
   if (frame < 0) return mixstage__fail(g, MIXSTAGE_ERANGE, "graph: locate to negative frame %lld", (long long)frame);
   /* Frame positions are signed 64-bit: keep a year's worth of headroom at

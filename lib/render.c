@@ -475,7 +475,17 @@ MIXSTAGE_EXPORT int mixstage_graph_render(mixstage_graph *g, const mixstage_rend
   return mixstage__render_run(g, &c, out, total);
 }
 
+static int render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total);
+
+/* The graph refuses edits while its callbacks run (mixstage__busy). */
 int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total) {
+  atomic_fetch_add_explicit(&g->busy, 1, memory_order_acq_rel);
+  int rc = render_run(g, cfg, out, total);
+  atomic_fetch_sub_explicit(&g->busy, 1, memory_order_acq_rel);
+  return rc;
+}
+
+static int render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total) {
   mixstage_render_config c = *cfg;
   int ch = g->buses[0]->u.channels;
   int64_t skip = c.remove_latency ? g->latency : 0;

@@ -463,6 +463,61 @@ START_TEST(test_choices_by_name) {
 }
 END_TEST
 
+/* A source callback that edits the graph it is rendered in: refused with
+ * MIXSTAGE_ESTATE naming the object, the render unharmed. */
+typedef struct editing_source {
+  mixstage_graph *g;
+  mixstage_strip *s;
+  int insert_rc, prepare_rc, locate_rc, send_rc, process_rc, calls;
+} editing_source;
+static int edit_from_callback(void *user, float *const *planar, int channels, int frames, int64_t pos) {
+  editing_source *e = user;
+  int err = 0;
+  if (e->calls++ == 0) {
+    e->insert_rc = mixstage_strip_insert(e->s, "eq", MIXSTAGE_ROLE_STRIP, -1, &err) ? MIXSTAGE_OK : err;
+    e->prepare_rc = mixstage_graph_prepare(e->g);
+    e->locate_rc = mixstage_graph_locate(e->g, 0);
+    float out[2 * 64];
+    e->process_rc = mixstage_graph_process(e->g, out, 64);
+    e->send_rc = mixstage_strip_set_fader_db(e->s, -6.0); /* control-safe: allowed */
+  }
+  for (int c = 0; c < channels; c++)
+    for (int i = 0; i < frames; i++) planar[c][i] = 0.25f;
+  return 0;
+}
+
+START_TEST(test_callbacks_cannot_edit_their_graph) {
+  int err = 0;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *s = mixstage_graph_add_strip(g, "Vox", 1, &err);
+  editing_source e = {g, s, 1, 1, 1, 1, 1, 0};
+  ck_assert_int_eq(mixstage_strip_set_source_callback(s, edit_from_callback, &e, 1, 4800), MIXSTAGE_OK);
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  rc.frames = 4800;
+  for (int threads = 1; threads <= 2; threads++) {
+    e.calls = 0;
+    rc.threads = threads;
+    int64_t n = mixstage_graph_render_frames(g, &rc);
+    float *out = calloc((size_t)n * 2, sizeof *out);
+    ck_assert_int_eq(mixstage_graph_render(g, &rc, out, n), MIXSTAGE_OK);
+    ck_assert_int_eq(e.insert_rc, MIXSTAGE_ESTATE);
+    ck_assert_int_eq(e.prepare_rc, MIXSTAGE_ESTATE);
+    ck_assert_int_eq(e.locate_rc, MIXSTAGE_ESTATE);
+    ck_assert_int_eq(e.process_rc, MIXSTAGE_ESTATE);
+    ck_assert_int_eq(e.send_rc, MIXSTAGE_OK);
+    ck_assert_int_eq(mixstage_strip_node_count(s), 0);
+    ck_assert(out[2 * 100] != 0.0f); /* the render went on */
+    free(out);
+  }
+  ck_assert(strstr(mixstage_graph_last_error(g), "rendering"));
+  /* editable again after the render */
+  ck_assert_ptr_nonnull(mixstage_strip_insert(s, "eq", MIXSTAGE_ROLE_STRIP, -1, &err));
+  ck_assert_int_eq(mixstage_graph_prepare(g), MIXSTAGE_OK);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 static Suite *api_suite(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("abuse");
@@ -479,6 +534,7 @@ static Suite *api_suite(void) {
   tcase_add_test(tc, test_node_types_introspection);
   tcase_add_test(tc, test_source_from_file);
   tcase_add_test(tc, test_choices_by_name);
+  tcase_add_test(tc, test_callbacks_cannot_edit_their_graph);
   suite_add_tcase(s, tc);
   return s;
 }

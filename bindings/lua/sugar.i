@@ -62,6 +62,24 @@ typedef struct msb_luaprog {
  * the render's workers), silences the source, stops the render at its next
  * progress report and is raised by the call that rendered, unchanged. */
 static pthread_mutex_t msb_lua_enter = PTHREAD_MUTEX_INITIALIZER;
+/* Whether this thread holds msb_lua_enter (runs a callback): see MSB_UNLOCK. */
+static _Thread_local int msb_lua_held;
+/* Long library calls let other threads into Lua: a render started from
+ * inside a callback (which holds msb_lua_enter) would otherwise wait forever
+ * for its own source callbacks, on this thread or its workers.  As Python's
+ * GIL is released around renders, the lock is released for the call when
+ * this thread holds it, and taken again after. */
+#define MSB_UNLOCK                        \
+  int msb_held_ = msb_lua_held;           \
+  if (msb_held_) {                        \
+    msb_lua_held = 0;                     \
+    pthread_mutex_unlock(&msb_lua_enter); \
+  }
+#define MSB_LOCK                        \
+  if (msb_held_) {                      \
+    pthread_mutex_lock(&msb_lua_enter); \
+    msb_lua_held = 1;                   \
+  }
 typedef struct msb_luapull {
   msb_pull base; /* registry link (section 1) */
   lua_State *T;  /* the callback's thread, anchored by tref */
@@ -84,6 +102,7 @@ static int msb_lua_pull(void *user, float *const *planar, int channels, int fram
   msb_luapull *c = (msb_luapull *)user;
   int end = 1, ok = 0;
   pthread_mutex_lock(&msb_lua_enter);
+  msb_lua_held = 1;
   if (c->errref == LUA_NOREF && frames <= c->max_frames && channels == c->channels) {
     lua_State *T = c->T;
     memset(c->buf->data, 0, (size_t)frames * (size_t)channels * sizeof(float));
@@ -103,6 +122,7 @@ static int msb_lua_pull(void *user, float *const *planar, int channels, int fram
     }
     c->buf->frames = c->max_frames;
   }
+  msb_lua_held = 0;
   pthread_mutex_unlock(&msb_lua_enter);
   if (!ok)
     for (int ch = 0; ch < channels; ch++) memset(planar[ch], 0, (size_t)frames * sizeof(float));
@@ -136,6 +156,7 @@ static int msb_lua_progress(void *user, int64_t done, int64_t total) {
   if (msb_pulls && msb_lua_pull_failed(p->g)) return 1;
   if (p->fn <= 0) return 0;
   pthread_mutex_lock(&msb_lua_enter);
+  msb_lua_held = 1;
   lua_pushvalue(L, p->fn);
   lua_pushinteger(L, (lua_Integer)done);
   lua_pushinteger(L, (lua_Integer)total);
@@ -147,6 +168,7 @@ static int msb_lua_progress(void *user, int64_t done, int64_t total) {
     stop = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
+  msb_lua_held = 0;
   pthread_mutex_unlock(&msb_lua_enter);
   return stop;
 }
@@ -322,7 +344,12 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     if (n < 0) { msb_check((int)n, $self); return 0; }
     mixstage_buffer *b = msb_buffer_new(n, mixstage_bus_channels(mixstage_graph_mix_bus($self)));
     if (!b) return 0;
-    int st = mixstage_graph_render($self, &rc, b->data, n);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_graph_render($self, &rc, b->data, n);
+      MSB_LOCK;
+    }
     if (st < 0 && st != MIXSTAGE_ENUMERIC) {
       free(b->data);
       free(b);
@@ -341,7 +368,12 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     msb_render_config2(&rc, frames, tail, threads);
     msb_lua_progress_init(&lp, &rc, L, progress, $self);
     int st = 0;
-    mixstage_bounce *b = mixstage_graph_bounce($self, profile, &rc, &st);
+    mixstage_bounce *b;
+    {
+      MSB_UNLOCK;
+      b = mixstage_graph_bounce($self, profile, &rc, &st);
+      MSB_LOCK;
+    }
     if (!b) {
       msb_check(st ? st : MIXSTAGE_ENOMEM, $self);
       return 0;
@@ -357,7 +389,12 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     msb_render_config2(&rc, frames, tail, threads);
     msb_lua_progress_init(&lp, &rc, L, progress, $self);
     double db = 0.0;
-    int st = mixstage_graph_null_check($self, profile, &rc, &db);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_graph_null_check($self, profile, &rc, &db);
+      MSB_LOCK;
+    }
     if (st < 0 && st != MIXSTAGE_ENUMERIC) {
       msb_check(st, $self);
       return 0;
@@ -374,7 +411,12 @@ typedef struct mixstage_buffer {} mixstage_buffer;
     msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
                        output_rate, tail_threshold_db, manifest);
     msb_lua_progress_init(&lp, &dc.render, L, progress, $self);
-    int st = mixstage_graph_deliver($self, profile, dir, &dc);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_graph_deliver($self, profile, dir, &dc);
+      MSB_LOCK;
+    }
     if (st != MIXSTAGE_ENUMERIC) msb_check(st, $self);
   }
   /** As process(), planar: @p outs is a table of mix_channels one-channel
@@ -410,7 +452,12 @@ typedef struct mixstage_buffer {} mixstage_buffer;
       }
       rows[c] = b->data;
     }
-    int st = mixstage_graph_process_planar($self, rows, ch, frames);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_graph_process_planar($self, rows, ch, frames);
+      MSB_LOCK;
+    }
     if (st == MIXSTAGE_ENUMERIC) return true;
     msb_check(st, $self);
     return false;
@@ -425,7 +472,12 @@ typedef struct mixstage_buffer {} mixstage_buffer;
       return false;
     }
     if (frames > out->frames) { msb_check(MIXSTAGE_ERANGE, NULL); return false; }
-    int st = mixstage_graph_process($self, out->data, frames);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_graph_process($self, out->data, frames);
+      MSB_LOCK;
+    }
     if (st == MIXSTAGE_ENUMERIC) return true;
     msb_check(st, $self);
     return false;
@@ -883,8 +935,7 @@ static void msb_b_stash(msb_b *b) {
   if (msb_lua_reportref != LUA_NOREF) luaL_unref(b->L, LUA_REGISTRYINDEX, msb_lua_reportref);
   msb_lua_reportref = luaL_ref(b->L, LUA_REGISTRYINDEX);
 }
-#define MSB_UNLOCK do { } while (0)
-#define MSB_LOCK do { } while (0)
+
 
 typedef struct msb_audio {
   const float *data;

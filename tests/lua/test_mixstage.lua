@@ -177,6 +177,37 @@ test("unknown fields and choices by name", function()
   assert(p["mix-fx"] == "mute")
 end)
 
+test("callbacks cannot edit the graph they render; renders from callbacks do not hang", function()
+  local g = m.Graph(48000)
+  local s = g:add_strip("Vox", 1)
+  local called = false
+  s:set_source_callback(function(buf, pos)
+    if not called then called = true; s:set_source_callback(function(b, p) end, 1, 48000) end
+  end, 1, 48000)
+  local e = raises("StateError", function() return g:render(4800) end)
+  assert(e.message:find("strip 'Vox'", 1, true) and e.message:find("rendering", 1, true), e.message)
+  s:set_source_callback(function(buf, pos) s:insert("eq"); g:prepare() end, 1, 48000)
+  raises("StateError", function() return g:render(4800) end)
+  assert(s:node_count() == 0)
+  -- another graph with its own Lua source, rendered from a source callback and a progress
+  -- function, on one thread and on two (this used to deadlock)
+  local k = m.Graph(48000)
+  k:add_strip("y", 1):set_source_callback(function(b, p) for i = 1, #b do b[i] = 0.5 end end, 1, 480)
+  local peaks = {}
+  s:set_source_callback(function(buf, pos)
+    for i = 1, #buf do buf[i] = 0.25 end
+    local out = k:render(480, -1, true, 2)
+    peaks[#peaks + 1] = out[1]
+  end, 1, 4800)
+  for _, threads in ipairs({ 1, 2 }) do
+    local y = g:render(4800, -1, true, threads)
+    assert(y.frames >= 4800)
+  end
+  assert(#peaks > 0)
+  local y = g:render(4800, -1, true, 2, function(d, t) k:render(480); return false end)
+  assert(y.frames >= 4800)
+end)
+
 test("nodes and parameters", function()
   local g = m.Graph()
   local s = g:add_strip("Vox", 2)

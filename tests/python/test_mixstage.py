@@ -573,3 +573,58 @@ def test_messages_name_python_calls():
     with pytest.raises(m.Error) as e:
         g.master(target_lufs=-14)
     assert "mixstage_" not in str(e.value) and "MIXSTAGE_" not in str(e.value), str(e.value)
+
+
+def test_callbacks_cannot_edit_the_graph_they_render():
+    """A source or progress callback that edits or re-prepares the graph being
+    rendered gets StateError (raised by the render, which stays intact);
+    rendering another graph from a callback works."""
+    g = m.Graph(FS)
+    s = g.add_strip("Vox", 1)
+    calls = []
+
+    def other(out, pos):
+        out[:] = 0.1
+
+    def replaces_itself(out, pos):
+        out[:] = 0.5
+        if not calls:
+            calls.append(1)
+            s.set_source_callback(other, 1, FS)
+
+    s.set_source_callback(replaces_itself, 1, FS)
+    with pytest.raises(m.StateError) as e:
+        g.render(frames=4800)
+    assert "strip 'Vox'" in str(e.value) and "rendering" in str(e.value)
+
+    def edits(out, pos):
+        s.insert("eq")
+        g.prepare()
+
+    s.set_source_callback(edits, 1, FS)
+    with pytest.raises(m.StateError):
+        g.render(frames=4800)
+    assert s.node_count() == 0  # nothing was inserted
+    g.prepare()  # editable again once the render returned
+    s.insert("eq")
+
+    h = m.Graph(FS)
+    h.add_strip("x", 1).set_source_callback(lambda out, pos: None, 1, 480)
+    seen = []
+
+    def renders_other(out, pos):
+        out[:] = 0.25
+        seen.append(h.render(frames=480, threads=2).shape)
+
+    s.set_source_callback(renders_other, 1, 4800)
+    y = g.render(frames=4800, threads=2)
+    assert seen and np.max(np.abs(y)) > 0
+
+    def prog(done, total):
+        g.add_strip("Late", 1)
+        return False
+
+    s.source = np.zeros(FS, np.float32)
+    with pytest.raises(m.StateError):
+        g.render(frames=FS, progress=prog)
+    assert [x.name for x in g.strips] == ["Vox"]
