@@ -31,6 +31,11 @@
  * control-safe) never allocate, lock, do I/O or look up strings; control-safe
  * setters may be called from any one control thread while the audio thread
  * processes, and take effect at the next 32-frame control boundary.
+ * Callbacks (source pulls, progress) run inside a render or process call:
+ * from them, edit-time calls on the graph being rendered (adding, inserting,
+ * routing, sources, sidechains, lanes and points, tempo, prepare, locate,
+ * process, and renders, which prepare) fail with MIXSTAGE_ESTATE and a
+ * message naming the object; control-safe setters and other graphs work.
  *
  * Buffers are 32-bit float, counted in frames (one frame = one sample per
  * channel).  Each call says whether it takes interleaved or planar data.
