@@ -618,6 +618,26 @@ static void msb_lua_pull_collect(lua_State *L, mixstage_graph *g);
 /* Every wrapper: a failure recorded by sugar code is raised after the call;
  * before it, an error raised in a strip's source callback during the call
  * (section 6), which is what caused the failure if there is one. */
+#if defined(SWIGPYTHON)
+/* Strings in: a Python str may hold NUL characters, which C would silently
+ * cut the name at ("Vox\0Lead" would name the strip "Vox"); refuse them. */
+%typemap(in, noblock=1, fragment="SWIG_AsCharPtrAndSize") const char * (int res, char *buf = 0, size_t size = 0, int alloc = 0) {
+  res = SWIG_AsCharPtrAndSize($input, &buf, &size, &alloc);
+  if (!SWIG_IsOK(res)) {
+    %argument_fail(res, "$type", $symname, $argnum);
+  }
+  if (buf && size > 0 && strlen(buf) != size - 1) {
+    /* buf is freed by the freearg below, on the way out through fail */
+    PyErr_Format(PyExc_ValueError, "argument %d ($1_name) contains a NUL character", $argnum);
+    SWIG_fail;
+  }
+  $1 = %reinterpret_cast(buf, $1_ltype);
+}
+%typemap(freearg, noblock=1) const char * {
+  if (alloc$argnum == SWIG_NEWOBJ) %delete_array(buf$argnum);
+}
+#endif
+
 /* The pending status is consumed when raised: a call made from inside a
  * callback (a source or progress function calling back into the module)
  * must not leave its failure for the call that rendered to raise again. */

@@ -628,3 +628,18 @@ def test_callbacks_cannot_edit_the_graph_they_render():
     with pytest.raises(m.StateError):
         g.render(frames=FS, progress=prog)
     assert [x.name for x in g.strips] == ["Vox"]
+
+
+def test_names_with_nul_are_refused():
+    """C would cut a name at a NUL character: the binding refuses it."""
+    g = m.Graph(FS)
+    with pytest.raises(ValueError) as e:
+        g.add_strip("Vox\0Lead", 2)
+    assert "NUL" in str(e.value)
+    assert g.strips == [] or [s.name for s in g.strips] == []
+    s = g.add_strip("Vox", 2)
+    with pytest.raises(ValueError):
+        s.insert("eq\0x")
+    with pytest.raises(ValueError):
+        g.add_bus("Drums\0", m.BUS_GROUP) if hasattr(m, "BUS_GROUP") else g.add_return("Plate\0")
+    assert s.node_count() == 0
