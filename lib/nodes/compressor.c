@@ -364,6 +364,70 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Whether an instance runs this chunk as comp_run_linked over the whole of
+ * it with constant makeup and mix and the fixed release: what the lane
+ * kernel computes. */
+static int comp_lane_ready(const comp_state *st, int nch, int nframes) {
+  return (st->link >= 1.0 || nch == 1) && st->bal_joined && !st->bal[0].auto_release &&
+         st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES && nframes <= MIXSTAGE_CONTROL_FRAMES;
+}
+
+/* Lane group (node.h): each instance's detector runs as in comp_process
+ * (mixstage__dyn_detector_run_linked), then the static curve, ballistics
+ * and gains of four instances at a time go through one vector kernel
+ * (mixstage__comp_lanes4_run), and each instance applies its gain row.
+ * Every step is the linked path's, bit for bit; the remembered target is
+ * left as that path leaves it (the curve is a pure function of the level). */
+static int comp_process_lanes(void *const *states, float *const *const *bufs, int count, int nch, int nframes) {
+  if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || !mixstage__comp_lanes4_available()) return 0;
+  for (int m = 0; m < count; m++)
+    if (!comp_lane_ready(states[m], nch, nframes)) return 0;
+  double lvl[4][MIXSTAGE_CONTROL_FRAMES];
+  float spare[MIXSTAGE_CONTROL_FRAMES];
+  for (int b = 0; b < count; b += 4) {
+    mixstage__comp_lanes4 k;
+    const double *lp[4];
+    float *gp[4];
+    double gr[4], tg[4];
+    for (int j = 0; j < 4; j++) {
+      comp_state *st = b + j < count ? states[b + j] : states[b];
+      if (b + j < count)
+        mixstage__dyn_detector_run_linked(&st->det, (const float *const *)bufs[b + j], nch, 0, nframes, lvl[j]);
+      else
+        memcpy(lvl[j], lvl[0], sizeof lvl[j]); /* padding: a copy of lane 0, result unused */
+      double dry, wet;
+      comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
+      k.p_floor[j] = st->p_floor;
+      k.thr[j] = st->thr;
+      k.slope[j] = st->slope;
+      k.knee[j] = st->knee;
+      k.up[j] = st->bal[0].fast.b_up;
+      k.down[j] = st->bal[0].fast.b_down;
+      k.y[j] = st->bal[0].fast.y;
+      k.dry[j] = dry;
+      k.wet[j] = wet;
+      lp[j] = lvl[j];
+      gp[j] = b + j < count ? st->trace[0] : spare;
+    }
+    mixstage__comp_lanes4_run(&k, lp, gp, gr, tg, nframes);
+    for (int j = 0; j < 4 && b + j < count; j++) {
+      comp_state *st = states[b + j];
+      st->bal[0].fast.y = k.y[j];
+      st->memo_level = lvl[j][nframes - 1];
+      st->memo_target = tg[j];
+      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], st->trace[0], nframes);
+      st->gr_now = (float)gr[j];
+      st->trace_n = nframes;
+      st->trace_nch = nch;
+      st->trace_rows = 1;
+      st->fresh = 0;
+      st->cell_pos += nframes;
+      if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+    }
+  }
+  return 1;
+}
+
 static float comp_gain_reduction(const void *s) {
   const comp_state *st = s;
   return st->gr_now;
@@ -390,4 +454,5 @@ const mixstage__node_class mixstage__compressor_class = {
     .process = comp_process,
     .gain_reduction = comp_gain_reduction,
     .gain_trace = comp_gain_trace,
+    .process_lanes = comp_process_lanes,
 };
