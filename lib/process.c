@@ -910,26 +910,18 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
           bufs[lanes++] = v[k].buf;
         }
       }
-      if (lanes >= 2 && cls->process_lanes(states, bufs, lanes, C, m)) {
-        for (int k = 0; k < count; k++)
-          if (plain[k]) {
-            mixstage_node *nd = grp->units[k]->nodes[i];
-            node_ran(&w[k], nd);
-            node_gr(&w[k], nd);
-          }
-      } else {
-        /* One by one; the pre-delay of the members gathered above ran. */
-        for (int k = 0; k < count; k++) {
-          mixstage__unit *u = grp->units[k];
-          if (plain[k]) {
-            mixstage_node *nd = u->nodes[i];
-            nd->cls->process(nd->state, v[k].buf, C, m, NULL, 0);
-            node_ran(&w[k], nd);
-            node_gr(&w[k], nd);
-          } else {
-            run_node(g, u, &v[k], done, m, i, &w[k]);
-          }
+      /* The others one by one (the pre-delay of those gathered above ran). */
+      int together = lanes >= 2 && cls->process_lanes(states, bufs, lanes, C, m);
+      for (int k = 0; k < count; k++) {
+        mixstage__unit *u = grp->units[k];
+        mixstage_node *nd = u->nodes[i];
+        if (!plain[k]) {
+          run_node(g, u, &v[k], done, m, i, &w[k]);
+          continue;
         }
+        if (!together) nd->cls->process(nd->state, v[k].buf, C, m, NULL, 0);
+        node_ran(&w[k], nd);
+        node_gr(&w[k], nd);
       }
     }
     for (int k = 0; k < count; k++) {
