@@ -16,6 +16,8 @@
  * 6-channel buffers with random parameters, in chunks on the 32-frame
  * control grid (split at random points inside cells, as host blocks split
  * them), changing the parameters of random instances at cell boundaries;
+ * restarting random instances (then a compressor's peak-hold segments and
+ * an EQ's flush points fall elsewhere than its neighbours');
  * twin instances go one by one through process().  After every chunk the
  * buffers, the gain traces and the reduction meters must be equal.  The
  * lane path must have been taken for a good share of the chunks (a case in
@@ -167,6 +169,11 @@ static double run_case(const char *type, int nch, int count, int same_shape) {
       twin_params(&t[m], shape, 0, same_shape);
       cls->update(t[m].a, t[m].pv);
       cls->update(t[m].b, t[m].pv);
+    }
+    if (chunk > 0 && urand() < 0.04 && cls->reset) { /* a restart (locate, fault) puts one out of step */
+      int m = (int)(urand() * count);
+      cls->reset(t[m].a);
+      cls->reset(t[m].b);
     }
     void *states[MAXN];
     float *const *bufs[MAXN];

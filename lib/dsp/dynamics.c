@@ -150,6 +150,47 @@ void mixstage__dyn_detector_to_per_channel(mixstage__dyn_detector *d) {
   d->linked = 0;
 }
 
+/* A segment complete (pos reached seg_len): as in mixstage__peak_det_run. */
+static inline void peak_seg_end(mixstage__peak_det *d) {
+  if (d->pos < d->seg_len) return;
+  d->seg[d->idx] = d->cur;
+  if (++d->idx >= MIXSTAGE__PEAK_SEGS - 1) d->idx = 0;
+  float m = 0.0f;
+  for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++)
+    if (d->seg[k] > m) m = d->seg[k];
+  d->seg_max = m;
+  d->cur = 0.0f;
+  d->pos = 0;
+}
+
+/* a[k] = max over the channels of |src[c][i0 + k]|, k < n (NaN never wins). */
+static void abs_max(const float *const *src, int nch, int i0, int n, float *a) {
+  for (int k = 0; k < n; k++) a[k] = 0.0f;
+  for (int c = 0; c < nch; c++) {
+    const float *x = src[c] + i0;
+    int k = 0;
+#ifdef __SSE2__
+    /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
+    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    for (; k + 4 <= n; k += 4)
+      _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k), abs_mask), _mm_loadu_ps(a + k)));
+#endif
+    for (; k < n; k++) {
+      float ax = fabsf(x[k]);
+      a[k] = ax > a[k] ? ax : a[k];
+    }
+  }
+}
+
+int mixstage__dyn_detector_lanes_ready(const mixstage__dyn_detector *d) {
+  return d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on;
+}
+
+void mixstage__dyn_detector_abs_max(mixstage__dyn_detector *d, const float *const *src, int nch, int n, float *a) {
+  if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
+  abs_max(src, nch, 0, n, a);
+}
+
 /* mixstage__peak_det_run over a[0 .. n-1], same results: within a segment
  * the held value is max(seg_max, running max of the segment). */
 static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double *lvl) {
@@ -166,16 +207,7 @@ static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double 
     d->cur = cur;
     d->pos += run;
     i += run;
-    if (d->pos >= d->seg_len) { /* segment complete: as in mixstage__peak_det_run */
-      d->seg[d->idx] = d->cur;
-      if (++d->idx >= MIXSTAGE__PEAK_SEGS - 1) d->idx = 0;
-      float m = 0.0f;
-      for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++)
-        if (d->seg[k] > m) m = d->seg[k];
-      d->seg_max = m;
-      d->cur = 0.0f;
-      d->pos = 0;
-    }
+    peak_seg_end(d);
   }
 }
 
@@ -191,28 +223,17 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
     for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
       int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
       /* max over the channels of |x| (NaN never wins a > comparison) */
-      for (int k = 0; k < m; k++) a[k] = 0.0f;
-      for (int c = 0; c < nch; c++) {
-        const float *x = src[c] + i0 + b;
-        if (d->hpf_on) {
+      if (d->hpf_on) {
+        for (int k = 0; k < m; k++) a[k] = 0.0f;
+        for (int c = 0; c < nch; c++) {
+          const float *x = src[c] + i0 + b;
           for (int k = 0; k < m; k++) {
             float ax = (float)fabs(mixstage__biquad_tick(&d->hpf, &d->hs[c], (double)x[k]));
             if (ax > a[k]) a[k] = ax;
           }
-        } else {
-          int k = 0;
-#ifdef __SSE2__
-          /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
-          const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-          for (; k + 4 <= m; k += 4)
-            _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k), abs_mask),
-                                            _mm_loadu_ps(a + k)));
-#endif
-          for (; k < m; k++) {
-            float ax = fabsf(x[k]);
-            a[k] = ax > a[k] ? ax : a[k];
-          }
         }
+      } else {
+        abs_max(src, nch, i0 + b, m, a);
       }
       peak_det_block(&d->peak[0], a, m, lvl + b);
     }
@@ -289,8 +310,11 @@ L4_TARGET static inline __m256d l4_exp2(__m256d x) {
   return _mm256_and_pd(ok, r);
 }
 
-L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
-                                         double *gr_last, double *target_last, int n) {
+/* The kernel body; fused: the levels come from four linked peak
+ * detectors fed amax[l] (as peak_det_block computes them), else from lvl. */
+L4_TARGET static inline __attribute__((always_inline)) void
+l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *amax, mixstage__peak_det *const *pk,
+       const int fused, float *const *gain, double *gr_last, double *target_last, double *level_last, int n) {
   const __m256d pf = _mm256_loadu_pd(c->p_floor), thr = _mm256_loadu_pd(c->thr);
   const __m256d sl = _mm256_loadu_pd(c->slope), kn = _mm256_loadu_pd(c->knee);
   const __m256d nkn = _mm256_sub_pd(_mm256_setzero_pd(), kn); /* -W: exact */
@@ -298,10 +322,31 @@ L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double 
   const __m256d up = _mm256_loadu_pd(c->up), down = _mm256_loadu_pd(c->down);
   const __m256d dry = _mm256_loadu_pd(c->dry), wet = _mm256_loadu_pd(c->wet);
   const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), flush = _mm256_set1_pd(1e-12);
-  __m256d y = _mm256_loadu_pd(c->y), tg = zero;
+  __m256d y = _mm256_loadu_pd(c->y), tg = zero, lv = zero;
   float rows[64][4];
-  for (int i = 0; i < n; i++) {
-    __m256d l = _mm256_setr_pd(lvl[0][i], lvl[1][i], lvl[2][i], lvl[3][i]);
+  __m128 cur = _mm_setzero_ps(), sm = _mm_setzero_ps();
+  for (int i = 0; i < n;) {
+    /* Fused: runs up to the next frame at which some lane's peak segment
+     * completes (peak_det_block's runs, cut finer: the held maximum is
+     * stored and reloaded exactly). */
+    int run = n - i;
+    if (fused) {
+      for (int j = 0; j < 4; j++)
+        if (pk[j]->seg_len - pk[j]->pos < run) run = pk[j]->seg_len - pk[j]->pos;
+      cur = _mm_setr_ps(pk[0]->cur, pk[1]->cur, pk[2]->cur, pk[3]->cur);
+      sm = _mm_setr_ps(pk[0]->seg_max, pk[1]->seg_max, pk[2]->seg_max, pk[3]->seg_max);
+    }
+    for (const int end = i + run; i < end; i++) {
+    __m256d l;
+    if (fused) {
+      /* a > cur ? a : cur, then cur > sm ? cur : sm (maxps), squared in double */
+      cur = _mm_max_ps(_mm_setr_ps(amax[0][i], amax[1][i], amax[2][i], amax[3][i]), cur);
+      __m256d h = _mm256_cvtps_pd(_mm_max_ps(cur, sm));
+      l = _mm256_mul_pd(h, h);
+    } else {
+      l = _mm256_setr_pd(lvl[0][i], lvl[1][i], lvl[2][i], lvl[3][i]);
+    }
+    lv = l;
     /* static curve, as mixstage__dyn_compress_target_n */
     __m256d on = _mm256_cmp_pd(l, pf, _CMP_GE_OQ);
     __m256d db = _mm256_mul_pd(_mm256_set1_pd(3.0102999566398120), l4_log2(l));
@@ -327,19 +372,42 @@ L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double 
     __m256d e = l4_exp2(_mm256_mul_pd(y, _mm256_set1_pd(-0.16609640474436813)));
     __m256d g = _mm256_blendv_pd(e, one, _mm256_cmp_pd(y, zero, _CMP_EQ_OQ));
     _mm_storeu_ps(rows[i], _mm256_cvtpd_ps(_mm256_add_pd(dry, _mm256_mul_pd(wet, g))));
+    }
+    if (fused) {
+      float cv[4];
+      _mm_storeu_ps(cv, cur);
+      for (int j = 0; j < 4; j++) {
+        pk[j]->cur = cv[j];
+        pk[j]->pos += run;
+        peak_seg_end(pk[j]);
+      }
+    }
   }
   _mm256_storeu_pd(c->y, y);
   _mm256_storeu_pd(gr_last, y);
   _mm256_storeu_pd(target_last, tg);
+  _mm256_storeu_pd(level_last, lv);
   for (int l = 0; l < 4; l++)
     for (int i = 0; i < n; i++) gain[l][i] = rows[i][l];
+}
+
+L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
+                                         double *gr_last, double *target_last, double *level_last, int n) {
+  l4_run(c, lvl, NULL, NULL, 0, gain, gr_last, target_last, level_last, n);
+}
+
+L4_TARGET void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
+                                              mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
+                                              double *target_last, double *level_last, int n) {
+  l4_run(c, NULL, amax, pk, 1, gain, gr_last, target_last, level_last, n);
 }
 #else
 int mixstage__comp_lanes4_available(void) { return 0; }
 
 void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
-                               double *gr_last, double *target_last, int n) {
+                               double *gr_last, double *target_last, double *level_last, int n) {
   for (int l = 0; l < 4; l++) {
+    level_last[l] = n > 0 ? lvl[l][n - 1] : 0.0;
     mixstage__dyn_smoother sm = {c->y[l], c->up[l], c->down[l]};
     double t = 0.0;
     for (int i = 0; i < n; i++) {
@@ -353,5 +421,17 @@ void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lv
     gr_last[l] = sm.y;
     target_last[l] = t;
   }
+}
+
+void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
+                                    mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
+                                    double *target_last, double *level_last, int n) {
+  double lvl[4][64];
+  const double *lp[4];
+  for (int l = 0; l < 4; l++) {
+    peak_det_block(pk[l], amax[l], n, lvl[l]);
+    lp[l] = lvl[l];
+  }
+  mixstage__comp_lanes4_run(c, lp, gain, gr_last, target_last, level_last, n);
 }
 #endif

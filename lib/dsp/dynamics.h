@@ -444,10 +444,16 @@ typedef struct mixstage__comp_lanes4 {
 
 int mixstage__comp_lanes4_available(void);
 /* Frames 0 .. n-1 (n <= 64): lane l reads lvl[l][i], writes gain[l][i];
- * y advances; gr_last[l] and target_last[l] get frame n-1's smoothed GR
- * and static target.  No allocation. */
+ * y advances; gr_last[l], target_last[l] and level_last[l] get frame
+ * n-1's smoothed GR, static target and level.  No allocation. */
 void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
-                               double *gr_last, double *target_last, int n);
+                               double *gr_last, double *target_last, double *level_last, int n);
+/* The same with each lane's level from its linked peak detector pk[l]
+ * (advanced as mixstage__dyn_detector_run_linked would), fed amax[l][i],
+ * the maximum over the channels of |x| (mixstage__dyn_detector_abs_max). */
+void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
+                                    mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
+                                    double *target_last, double *level_last, int n);
 
 /* ---------------------------------------------------------------------- */
 /* Gate state: hysteresis and hold.                                         */
@@ -559,5 +565,12 @@ static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
 #define MIXSTAGE__DET_BLOCK 64 /* frames per inner pass (stack buffer) */
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl);
+/* Whether the linked level is the peak detector's on the raw input (peak
+ * mode, no key high-pass): then a caller may run the detector's two halves
+ * apart, the channel maximum (this, which also puts the detector in its
+ * linked layout) and the peak hold (mixstage__comp_lanes4_run_peak on
+ * d->peak[0]), with the bits of mixstage__dyn_detector_run_linked. */
+int mixstage__dyn_detector_lanes_ready(const mixstage__dyn_detector *d);
+void mixstage__dyn_detector_abs_max(mixstage__dyn_detector *d, const float *const *src, int nch, int n, float *a);
 
 #endif

@@ -383,18 +383,36 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, in
   for (int m = 0; m < count; m++)
     if (!comp_lane_ready(states[m], nch, nframes)) return 0;
   double lvl[4][MIXSTAGE_CONTROL_FRAMES];
+  float amax[4][MIXSTAGE_CONTROL_FRAMES];
   float spare[MIXSTAGE_CONTROL_FRAMES];
   for (int b = 0; b < count; b += 4) {
     mixstage__comp_lanes4 k;
     const double *lp[4];
+    const float *ap[4];
+    mixstage__peak_det *pk[4], pad_pk;
     float *gp[4];
-    double gr[4], tg[4];
+    double gr[4], tg[4], lv[4];
+    /* Peak detectors on the raw input run inside the kernel (their channel
+     * maxima first); other detectors give their levels here. */
+    int fused = 1;
+    for (int j = 0; j < 4 && b + j < count; j++)
+      fused &= mixstage__dyn_detector_lanes_ready(&((comp_state *)states[b + j])->det);
     for (int j = 0; j < 4; j++) {
       comp_state *st = b + j < count ? states[b + j] : states[b];
-      if (b + j < count)
-        mixstage__dyn_detector_run_linked(&st->det, (const float *const *)bufs[b + j], nch, 0, nframes, lvl[j]);
-      else
-        memcpy(lvl[j], lvl[0], sizeof lvl[j]); /* padding: a copy of lane 0, result unused */
+      const float *const *x = (const float *const *)bufs[b + j < count ? b + j : b];
+      if (b + j >= count) { /* padding: a copy of lane 0, results unused */
+        pad_pk = st->det.peak[0];
+        pk[j] = &pad_pk;
+        ap[j] = amax[0];
+        lp[j] = lvl[0];
+      } else if (fused) {
+        mixstage__dyn_detector_abs_max(&st->det, x, nch, nframes, amax[j]);
+        pk[j] = &st->det.peak[0];
+        ap[j] = amax[j];
+      } else {
+        mixstage__dyn_detector_run_linked(&st->det, x, nch, 0, nframes, lvl[j]);
+        lp[j] = lvl[j];
+      }
       double dry, wet;
       comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
       k.p_floor[j] = st->p_floor;
@@ -406,14 +424,14 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, in
       k.y[j] = st->bal[0].fast.y;
       k.dry[j] = dry;
       k.wet[j] = wet;
-      lp[j] = lvl[j];
       gp[j] = b + j < count ? st->trace[0] : spare;
     }
-    mixstage__comp_lanes4_run(&k, lp, gp, gr, tg, nframes);
+    if (fused) mixstage__comp_lanes4_run_peak(&k, ap, pk, gp, gr, tg, lv, nframes);
+    else mixstage__comp_lanes4_run(&k, lp, gp, gr, tg, lv, nframes);
     for (int j = 0; j < 4 && b + j < count; j++) {
       comp_state *st = states[b + j];
       st->bal[0].fast.y = k.y[j];
-      st->memo_level = lvl[j][nframes - 1];
+      st->memo_level = lv[j];
       st->memo_target = tg[j];
       for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], st->trace[0], nframes);
       st->gr_now = (float)gr[j];
