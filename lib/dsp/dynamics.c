@@ -323,6 +323,10 @@ l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *a
   const __m256d dry = _mm256_loadu_pd(c->dry), wet = _mm256_loadu_pd(c->wet);
   const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), flush = _mm256_set1_pd(1e-12);
   __m256d y = _mm256_loadu_pd(c->y), tg = zero, lv = zero;
+  /* the last level and reduction the curve and the gain were computed for
+   * (NaN at first: unequal to anything, so the first frame computes both) */
+  __m256d lprev = _mm256_set1_pd(NAN), yprev = lprev;
+  __m128 row = _mm_setzero_ps();
   float rows[64][4];
   __m128 cur = _mm_setzero_ps(), sm = _mm_setzero_ps();
   for (int i = 0; i < n;) {
@@ -347,19 +351,23 @@ l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *a
       l = _mm256_setr_pd(lvl[0][i], lvl[1][i], lvl[2][i], lvl[3][i]);
     }
     lv = l;
-    /* static curve, as mixstage__dyn_compress_target_n */
-    __m256d on = _mm256_cmp_pd(l, pf, _CMP_GE_OQ);
-    __m256d db = _mm256_mul_pd(_mm256_set1_pd(3.0102999566398120), l4_log2(l));
-    __m256d audible = _mm256_cmp_pd(l, _mm256_set1_pd(1e-60), _CMP_GT_OQ);
-    db = _mm256_blendv_pd(_mm256_set1_pd(-600.0), db, audible);
-    __m256d over = _mm256_sub_pd(db, thr);
-    __m256d over2 = _mm256_mul_pd(_mm256_set1_pd(2.0), over);
-    __m256d t = _mm256_add_pd(over, hkn);
-    __m256d in_knee = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(sl, t), t), kn2);
-    __m256d above = _mm256_mul_pd(sl, over);
-    __m256d r = _mm256_blendv_pd(above, in_knee, _mm256_cmp_pd(over2, kn, _CMP_LT_OQ));
-    on = _mm256_and_pd(on, _mm256_cmp_pd(over2, nkn, _CMP_GT_OQ));
-    tg = _mm256_and_pd(on, r);
+    /* Static curve, as mixstage__dyn_compress_target_n; a pure function of
+     * the level, so kept while no lane's level moves (a held peak). */
+    if (_mm256_movemask_pd(_mm256_cmp_pd(l, lprev, _CMP_NEQ_UQ))) {
+      lprev = l;
+      __m256d on = _mm256_cmp_pd(l, pf, _CMP_GE_OQ);
+      __m256d db = _mm256_mul_pd(_mm256_set1_pd(3.0102999566398120), l4_log2(l));
+      __m256d audible = _mm256_cmp_pd(l, _mm256_set1_pd(1e-60), _CMP_GT_OQ);
+      db = _mm256_blendv_pd(_mm256_set1_pd(-600.0), db, audible);
+      __m256d over = _mm256_sub_pd(db, thr);
+      __m256d over2 = _mm256_mul_pd(_mm256_set1_pd(2.0), over);
+      __m256d t = _mm256_add_pd(over, hkn);
+      __m256d in_knee = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(sl, t), t), kn2);
+      __m256d above = _mm256_mul_pd(sl, over);
+      __m256d r = _mm256_blendv_pd(above, in_knee, _mm256_cmp_pd(over2, kn, _CMP_LT_OQ));
+      on = _mm256_and_pd(on, _mm256_cmp_pd(over2, nkn, _CMP_GT_OQ));
+      tg = _mm256_and_pd(on, r);
+    }
     /* ballistics: where the target differs, y + b d with b by the sign of
      * d, flushed below 1e-12; where it equals y, y stays (mixstage__dyn_smooth
      * then computes y + b 0 == y as well) */
@@ -368,10 +376,15 @@ l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *a
     __m256d yn = _mm256_add_pd(y, _mm256_mul_pd(b, d));
     yn = _mm256_andnot_pd(_mm256_cmp_pd(yn, flush, _CMP_LT_OQ), yn);
     y = _mm256_blendv_pd(y, yn, _mm256_cmp_pd(tg, y, _CMP_NEQ_UQ));
-    /* gain: 1 exactly at no reduction, as mixstage__dyn_gr_to_gain */
-    __m256d e = l4_exp2(_mm256_mul_pd(y, _mm256_set1_pd(-0.16609640474436813)));
-    __m256d g = _mm256_blendv_pd(e, one, _mm256_cmp_pd(y, zero, _CMP_EQ_OQ));
-    _mm_storeu_ps(rows[i], _mm256_cvtpd_ps(_mm256_add_pd(dry, _mm256_mul_pd(wet, g))));
+    /* gain: 1 exactly at no reduction, as mixstage__dyn_gr_to_gain; kept
+     * while no lane's reduction moves (at rest, or holding) */
+    if (_mm256_movemask_pd(_mm256_cmp_pd(y, yprev, _CMP_NEQ_UQ))) {
+      yprev = y;
+      __m256d e = l4_exp2(_mm256_mul_pd(y, _mm256_set1_pd(-0.16609640474436813)));
+      __m256d g = _mm256_blendv_pd(e, one, _mm256_cmp_pd(y, zero, _CMP_EQ_OQ));
+      row = _mm256_cvtpd_ps(_mm256_add_pd(dry, _mm256_mul_pd(wet, g)));
+    }
+    _mm_storeu_ps(rows[i], row);
     }
     if (fused) {
       float cv[4];
