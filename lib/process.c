@@ -387,6 +387,18 @@ static inline void node_gr(const chain_walk *w, mixstage_node *nd) {
   }
 }
 
+/* A node's sidechain key for the chunk (its delay line aligns it), or NULL. */
+static const float *const *node_key(mixstage_node *nd, int off, int n, int *kch) {
+  *kch = 0;
+  if (!nd->key_unit) return NULL;
+  mixstage__unit *k = nd->key_unit;
+  float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
+  *kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
+  for (int c = 0; c < *kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
+  delay_run(&nd->key_delay, nd->key_buf, *kch, n);
+  return (const float *const *)nd->key_buf;
+}
+
 /* Insert i of unit u over the chunk, on its own. */
 static void run_node(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int i, chain_walk *w) {
   int C = u->channels;
@@ -416,16 +428,8 @@ static void run_node(mixstage_graph *g, mixstage__unit *u, const view *v, int of
     if (nd->grh && cell >= 0) gr_point(nd, cell, 0.0f); /* not running: no reduction */
     return;
   }
-  const float *const *key = NULL;
   int kch = 0;
-  if (nd->key_unit) {
-    mixstage__unit *k = nd->key_unit;
-    float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
-    kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
-    for (int c = 0; c < kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
-    delay_run(&nd->key_delay, nd->key_buf, kch, n);
-    key = (const float *const *)nd->key_buf;
-  }
+  const float *const *key = node_key(nd, off, n, &kch);
   nd->cls->process(nd->state, buf, C, n, key, kch);
   node_ran(w, nd);
   if (nd->trace_wanted)
@@ -870,11 +874,10 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
  * bits of process(). */
 
 /* Whether insert nd can go through its class's lane kernel this chunk:
- * running on, not crossfading, without latency (no dry path to keep), key,
- * gain trace or per-node fault scan. */
+ * running on, not crossfading, without latency (no dry path to keep), gain
+ * trace or per-node fault scan. */
 static inline int lane_ready(const mixstage_graph *g, const mixstage__unit *u, const mixstage_node *nd) {
-  return nd->mode == 0 && nd->xf_pos >= g->xfade && nd->latency == 0 && !nd->key_unit && !nd->trace_wanted &&
-         !u->scan_each;
+  return nd->mode == 0 && nd->xf_pos >= g->xfade && nd->latency == 0 && !nd->trace_wanted && !u->scan_each;
 }
 
 int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int n) {
@@ -884,6 +887,8 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   void *states[MIXSTAGE__GROUP_MAX];
   float *const *bufs[MIXSTAGE__GROUP_MAX];
+  const float *const *keys[MIXSTAGE__GROUP_MAX];
+  int key_nch[MIXSTAGE__GROUP_MAX];
   int plain[MIXSTAGE__GROUP_MAX];
   mixstage__unit *u0 = grp->units[0];
   int C = u0->channels;
@@ -905,13 +910,17 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
         mixstage__unit *u = grp->units[k];
         plain[k] = cls->process_lanes && lane_ready(g, u, u->nodes[i]);
         if (plain[k]) {
+          /* as run_node: the pre-delay, then the key (aligned) */
           delay_run(&u->nodes[i]->pre_delay, v[k].buf, C, m);
+          keys[lanes] = node_key(u->nodes[i], done, m, &key_nch[lanes]);
           states[lanes] = u->nodes[i]->state;
           bufs[lanes++] = v[k].buf;
         }
       }
-      /* The others one by one (the pre-delay of those gathered above ran). */
-      int together = lanes >= 2 && cls->process_lanes(states, bufs, lanes, C, m);
+      /* The others one by one (the pre-delay and key of those gathered
+       * above were done). */
+      int together = lanes >= 2 && cls->process_lanes(states, bufs, keys, key_nch, lanes, C, m);
+      int q = 0; /* index among the gathered */
       for (int k = 0; k < count; k++) {
         mixstage__unit *u = grp->units[k];
         mixstage_node *nd = u->nodes[i];
@@ -919,7 +928,8 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
           run_node(g, u, &v[k], done, m, i, &w[k]);
           continue;
         }
-        if (!together) nd->cls->process(nd->state, v[k].buf, C, m, NULL, 0);
+        if (!together) nd->cls->process(nd->state, v[k].buf, C, m, keys[q], key_nch[q]);
+        q++;
         node_ran(&w[k], nd);
         node_gr(&w[k], nd);
       }

@@ -20,6 +20,7 @@
  * an EQ's flush points fall elsewhere than its neighbours');
  * twin instances go one by one through process().  After every chunk the
  * buffers, the gain traces and the reduction meters must be equal.  The
+ * instances of a class that takes a sidechain key are keyed at random.  The
  * lane path must have been taken for a good share of the chunks (a case in
  * which every call declined would prove nothing).
  */
@@ -159,6 +160,18 @@ static double run_case(const char *type, int nch, int count, int same_shape) {
   const mixstage__node_class *cls = t[0].cls;
   int64_t pos = 0;
   int taken = 0, calls = 0;
+  /* Sidechain keys (classes that take one): some instances keyed, by a
+   * signal of their own, of 1 or 2 channels. */
+  float keybuf[MAXN][2][CELL];
+  float *keyp[MAXN][2];
+  const float *const *keys[MAXN];
+  int key_nch[MAXN];
+  for (int m = 0; m < count; m++) {
+    keyp[m][0] = keybuf[m][0];
+    keyp[m][1] = keybuf[m][1];
+    key_nch[m] = urand() < 0.5 ? 1 : 2;
+    keys[m] = cls->accepts_key && urand() < 0.3 ? (const float *const *)keyp[m] : NULL;
+  }
   for (int chunk = 0; chunk < CHUNKS; chunk++) {
     int o = (int)(pos % CELL);
     /* a chunk ends at the cell's end or at a random split inside it */
@@ -180,14 +193,16 @@ static double run_case(const char *type, int nch, int count, int same_shape) {
     for (int m = 0; m < count; m++) {
       for (int c = 0; c < nch; c++)
         for (int i = 0; i < n; i++) t[m].xa[c][i] = t[m].xb[c][i] = signal_at(m, c, pos + i);
-      cls->process(t[m].a, t[m].xa, nch, n, NULL, 0);
+      for (int c = 0; keys[m] && c < key_nch[m]; c++)
+        for (int i = 0; i < n; i++) keybuf[m][c][i] = signal_at(m + 11, c, pos + i);
+      cls->process(t[m].a, t[m].xa, nch, n, keys[m], keys[m] ? key_nch[m] : 0);
       states[m] = t[m].b;
       bufs[m] = t[m].xb;
     }
     calls++;
-    if (cls->process_lanes(states, bufs, count, nch, n)) taken++;
+    if (cls->process_lanes(states, bufs, keys, key_nch, count, nch, n)) taken++;
     else
-      for (int m = 0; m < count; m++) cls->process(t[m].b, t[m].xb, nch, n, NULL, 0);
+      for (int m = 0; m < count; m++) cls->process(t[m].b, t[m].xb, nch, n, keys[m], keys[m] ? key_nch[m] : 0);
     for (int m = 0; m < count; m++) {
       for (int c = 0; c < nch; c++)
         ck_assert_msg(!memcmp(t[m].xa[c], t[m].xb[c], sizeof(float) * (size_t)n),
@@ -294,6 +309,8 @@ static void mix_build(mix *mx, int ungrouped) {
         mixstage_node_set_param_by_name(n, "band6_gain", 3.0);
       } else if (!strcmp(type, "compressor")) {
         mx->comp[i] = n;
+        if (i == 5 || i == 6 || i == 8) /* ducked by strip 0: a level of their own */
+          ck_assert_int_eq(mixstage_node_set_sidechain_strip(n, mixstage_graph_strip(mx->g, 0), MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
         mixstage_node_set_param_by_name(n, "threshold", -30.0 + 2.0 * i);
         mixstage_node_set_param_by_name(n, "ratio", 2.0 + i);
         mixstage_node_set_param_by_name(n, "attack", 1.0 + i);

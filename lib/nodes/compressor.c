@@ -367,8 +367,8 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
 /* Whether an instance runs this chunk as comp_run_linked over the whole of
  * it with constant makeup and mix and the fixed release: what the lane
  * kernel computes. */
-static int comp_lane_ready(const comp_state *st, int nch, int nframes) {
-  return (st->link >= 1.0 || nch == 1) && st->bal_joined && !st->bal[0].auto_release &&
+static int comp_lane_ready(const comp_state *st, int nch, int keyed, int nframes) {
+  return (keyed || st->link >= 1.0 || nch == 1) && st->bal_joined && !st->bal[0].auto_release &&
          st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES && nframes <= MIXSTAGE_CONTROL_FRAMES;
 }
 
@@ -378,10 +378,16 @@ static int comp_lane_ready(const comp_state *st, int nch, int nframes) {
  * (mixstage__comp_lanes4_run), and each instance applies its gain row.
  * Every step is the linked path's, bit for bit; the remembered target is
  * left as that path leaves it (the curve is a pure function of the level). */
-static int comp_process_lanes(void *const *states, float *const *const *bufs, int count, int nch, int nframes) {
+static int comp_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
+                              const int *key_nch, int count, int nch, int nframes) {
   if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || !mixstage__comp_lanes4_available()) return 0;
-  for (int m = 0; m < count; m++)
-    if (!comp_lane_ready(states[m], nch, nframes)) return 0;
+  for (int m = 0; m < count; m++) {
+    int keyed = keys && keys[m];
+    /* a key is linked across its channels, as in comp_process; a key of no
+     * channels (silence) goes the plain way */
+    if (keyed && (key_nch[m] < 1 || key_nch[m] > MIXSTAGE_MAX_CHANNELS)) return 0;
+    if (!comp_lane_ready(states[m], nch, keyed, nframes)) return 0;
+  }
   double lvl[4][MIXSTAGE_CONTROL_FRAMES];
   float amax[4][MIXSTAGE_CONTROL_FRAMES];
   float spare[MIXSTAGE_CONTROL_FRAMES];
@@ -399,18 +405,21 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, in
       fused &= mixstage__dyn_detector_lanes_ready(&((comp_state *)states[b + j])->det);
     for (int j = 0; j < 4; j++) {
       comp_state *st = b + j < count ? states[b + j] : states[b];
-      const float *const *x = (const float *const *)bufs[b + j < count ? b + j : b];
+      const int src = b + j < count ? b + j : b;
+      const int keyed = keys && keys[src];
+      const float *const *x = keyed ? keys[src] : (const float *const *)bufs[src];
+      const int xn = keyed ? key_nch[src] : nch; /* detector channels */
       if (b + j >= count) { /* padding: a copy of lane 0, results unused */
         pad_pk = st->det.peak[0];
         pk[j] = &pad_pk;
         ap[j] = amax[0];
         lp[j] = lvl[0];
       } else if (fused) {
-        mixstage__dyn_detector_abs_max(&st->det, x, nch, nframes, amax[j]);
+        mixstage__dyn_detector_abs_max(&st->det, x, xn, nframes, amax[j]);
         pk[j] = &st->det.peak[0];
         ap[j] = amax[j];
       } else {
-        mixstage__dyn_detector_run_linked(&st->det, x, nch, 0, nframes, lvl[j]);
+        mixstage__dyn_detector_run_linked(&st->det, x, xn, 0, nframes, lvl[j]);
         lp[j] = lvl[j];
       }
       double dry, wet;

@@ -304,7 +304,10 @@ static inline double eq_gain_at(const eq_state *st, int pos) {
  * memory back.  It takes instances with the same number of active sections
  * at the same flush phase (then every lane sees the sections, splits and
  * flushes of its own eq_process); others go one by one. */
-static int eq_process_lanes(void *const *states, float *const *const *bufs, int count, int nch, int nframes) {
+static int eq_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
+                            const int *key_nch, int count, int nch, int nframes) {
+  (void)keys;
+  (void)key_nch;
   if (!mixstage__biquad_lanes4_available()) return 0;
   const eq_state *s0 = states[0];
   const int nact = s0->nact;
