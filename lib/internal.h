@@ -173,9 +173,24 @@ struct mixstage__unit {
    * chain; 1: after the source and after every node, as once a chain fault
    * could not be pinned on one node (process.c, numeric faults) */
   int scan_each;
+  struct mixstage__group *group; /* lane group it runs in (prepare), or NULL */
   int order;   /* position in schedule */
   int level;   /* longest path from a source: units of one level are independent */
 };
+
+/* Strips of one schedule level with the same chain (node classes in order,
+ * channel count), run chunk by chunk together so that a node class with
+ * process_lanes takes the same insert of every member in one call (group.c
+ * forms them at prepare; process.c runs them).  At most MIXSTAGE__GROUP_MAX
+ * members, so a level's strips still spread over several render tasks. */
+#define MIXSTAGE__GROUP_MAX 8
+typedef struct mixstage__group {
+  mixstage__unit *units[MIXSTAGE__GROUP_MAX]; /* in schedule order */
+  int count;
+} mixstage__group;
+int mixstage__groups_build(mixstage_graph *g);
+void mixstage__groups_free(mixstage_graph *g);
+int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int n);
 
 typedef struct mixstage__source {
   int kind; /* 0 none, 1 buffer, 2 callback */
@@ -225,6 +240,8 @@ struct mixstage_graph {
   int prepared;
   mixstage__unit **schedule;
   int schedule_count;
+  mixstage__group *groups; /* lane groups (group.c) */
+  int group_count;
   int level_count;
   int latency;
   int64_t tail;
@@ -358,6 +375,8 @@ int mixstage__render_resolve(mixstage_graph *g, const mixstage_render_config *in
 uint64_t mixstage__fp_enter(void); /* flush denormals; returns the caller's mode */
 void mixstage__fp_leave(uint64_t mode);
 int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
+/* u alone, or its group when it leads one, or nothing (another member leads) */
+int mixstage__run_scheduled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
 void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
                     float *interleaved);
 int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,

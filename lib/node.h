@@ -80,6 +80,20 @@ typedef struct mixstage__node_class {
    * signal, so a copy processing a part of the signal from the same start
    * gives that part's share of the output. */
   int linear;
+  /* Optional: the same chunk through `count` instances of this class at once
+   * (a lane group of strips with the same chain, lib/group.c): instance m is
+   * states[m] on planar buffers bufs[m][0 .. nch-1], nframes as process(),
+   * with the sidechain key keys[m] (key_nch[m] channels) or, when keys is
+   * NULL or keys[m] is, none.  The engine calls it only for instances that
+   * run plainly this chunk (on, not crossfading, no gain trace wanted, no
+   * latency; a key only to a class with accepts_key).  Returns 1
+   * when done, with every instance's output and state bit-identical to a
+   * process() call per instance (same operations per lane, in the same
+   * order), so an instance may leave or rejoin a group at any chunk; or 0,
+   * having changed nothing, when it cannot take these instances together
+   * (then the engine calls process() per instance). */
+  int (*process_lanes)(void *const *states, float *const *const *bufs, const float *const *const *keys,
+                       const int *key_nch, int count, int nch, int nframes);
 } mixstage__node_class;
 
 /* The registry (node_registry.c): NULL-terminated, in listing order. */

@@ -216,6 +216,7 @@ static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u, int all) {
 
 static void unprepare(mixstage_graph *g, int all) {
   for (int i = 0, n = unit_count(g); i < n; i++) free_unit_runtime(g, unit_at(g, i), all);
+  mixstage__groups_free(g);
   mixstage__gfree(g, g->schedule);
   g->schedule = NULL;
   g->schedule_count = 0;
@@ -405,6 +406,7 @@ MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   int rc = MIXSTAGE_OK;
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = prepare_unit(g, g->schedule[i]);
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = align_unit(g, g->schedule[i]);
+  if (rc == MIXSTAGE_OK) rc = mixstage__groups_build(g);
   if (rc != MIXSTAGE_OK) {
     mixstage__unprepare_runtime(g);
     return rc;

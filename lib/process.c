@@ -361,91 +361,112 @@ static void gr_point(mixstage_node *nd, int64_t cell, float db) {
   nd->grh_next = cell + MIXSTAGE__CELL;
 }
 
-/* cell: the start frame of the control cell this chunk completes, or -1 when
- * the chunk ends inside its cell (history points are taken at cell ends,
- * so they do not depend on how host blocks split the cells). */
-/* ran: set to the node that processed, if exactly one did, else NULL.
- * Without u->scan_each nothing is checked here (run_chunk checks the end). */
-static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int64_t cell,
-                     mixstage_node **ran) {
-  int faults = 0, ran_count = 0;
-  *ran = NULL;
+/* A chain's walk through one chunk.  cell: the start frame of the control
+ * cell this chunk completes, or -1 when the chunk ends inside its cell
+ * (history points are taken at cell ends, so they do not depend on how
+ * host blocks split the cells).  ran: the node that processed, if exactly
+ * one did, else NULL.  Without u->scan_each nothing is checked per node
+ * (the chunk's end is).  dry: scratch for one node's dry path (its content
+ * does not outlive the node's step, so a group's members share it). */
+typedef struct chain_walk {
+  int64_t cell;
+  int ran_count, faults;
+  mixstage_node *ran;
+  float (*drybuf)[MIXSTAGE__CELL];
+} chain_walk;
+
+static inline void node_ran(chain_walk *w, mixstage_node *nd) { w->ran = w->ran_count++ ? NULL : nd; }
+
+/* After a node processed: the meter's reduction and its history point. */
+static inline void node_gr(const chain_walk *w, mixstage_node *nd) {
+  if (nd->cls->gain_reduction) {
+    float gr = nd->cls->gain_reduction(nd->state);
+    atomic_store_explicit(&nd->gr_db, gr, memory_order_relaxed);
+    /* Fading out to bypass or mute counts as off, as the node is heading there. */
+    if (nd->grh && w->cell >= 0) gr_point(nd, w->cell, nd->mode == 0 ? gr : 0.0f);
+  }
+}
+
+/* A node's sidechain key for the chunk (its delay line aligns it), or NULL. */
+static const float *const *node_key(mixstage_node *nd, int off, int n, int *kch) {
+  *kch = 0;
+  if (!nd->key_unit) return NULL;
+  mixstage__unit *k = nd->key_unit;
+  float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
+  *kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
+  for (int c = 0; c < *kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
+  delay_run(&nd->key_delay, nd->key_buf, *kch, n);
+  return (const float *const *)nd->key_buf;
+}
+
+/* Insert i of unit u over the chunk, on its own. */
+static void run_node(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int i, chain_walk *w) {
   int C = u->channels;
   float *const *buf = v->buf;
-  float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   float *dry[MIXSTAGE_MAX_CHANNELS];
-  int dry_set = 0;
-  for (int i = 0; i < u->node_count; i++) {
-    mixstage_node *nd = u->nodes[i];
-    delay_run(&nd->pre_delay, buf, C, n);
-    int fading = nd->xf_pos < g->xfade;
-    int prev = fading ? nd->mode_prev : nd->mode;
-    /* The dry path (input delayed by the node's latency) is kept warm while
-     * the node runs, so that a switch to bypass is aligned and seamless. */
-    int need_dry = nd->latency > 0 || nd->mode == 1 || prev == 1;
-    if (need_dry) {
-      if (!dry_set)
-        for (int c = 0; c < C; c++) dry[c] = drybuf[c];
-      dry_set = 1;
-      for (int c = 0; c < C; c++) memcpy(dry[c], buf[c], sizeof(float) * (size_t)n);
-      delay_run(&nd->bypass_delay, dry, C, n);
-    }
-    if (nd->mode != 0 && prev != 0) { /* bypassed or muted, no fade from "on" */
-      float gd = nd->mode == 1 ? 1.0f : 0.0f, gp = prev == 1 ? 1.0f : 0.0f;
-      for (int c = 0; c < C; c++)
-        for (int k = 0; k < n; k++) {
-          float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
-          buf[c][k] = need_dry ? dry[c][k] * (gp + (gd - gp) * t) : 0.0f; /* muted throughout */
-        }
-      if (fading) nd->xf_pos += n;
-      if (nd->grh && cell >= 0) gr_point(nd, cell, 0.0f); /* not running: no reduction */
-      continue;
-    }
-    const float *const *key = NULL;
-    int kch = 0;
-    if (nd->key_unit) {
-      mixstage__unit *k = nd->key_unit;
-      float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
-      kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
-      for (int c = 0; c < kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
-      delay_run(&nd->key_delay, nd->key_buf, kch, n);
-      key = (const float *const *)nd->key_buf;
-    }
-    nd->cls->process(nd->state, buf, C, n, key, kch);
-    *ran = ran_count++ ? NULL : nd;
-    if (nd->trace_wanted)
-      nd->trace_ok = nd->cls->gain_trace ? nd->cls->gain_trace(nd->state, nd->trace, C, n) : 0;
-    if (u->scan_each && non_finite(buf, C, n)) {
-      /* Contain it: silence this chunk, start the node afresh, tell the host. */
-      for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
-      if (nd->cls->reset) nd->cls->reset(nd->state);
-      atomic_fetch_add(&nd->faults, 1);
-      atomic_store(&g->fault_chain, 0);
-      atomic_store(&g->fault_node, nd);
-      atomic_store(&g->fault_pending, 1);
-      faults++;
-    }
-    if (fading || nd->mode != 0) {
-      /* wet <-> dry or silence: equal-gain linear crossfade (the two are
-       * correlated, so equal gain keeps the level) */
-      float gw0 = prev == 0 ? 1.0f : 0.0f, gw1 = nd->mode == 0 ? 1.0f : 0.0f;
-      float gd0 = prev == 1 ? 1.0f : 0.0f, gd1 = nd->mode == 1 ? 1.0f : 0.0f;
-      for (int c = 0; c < C; c++)
-        for (int k = 0; k < n; k++) {
-          float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
-          float gw = gw0 + (gw1 - gw0) * t, gd = gd0 + (gd1 - gd0) * t;
-          buf[c][k] = buf[c][k] * gw + (need_dry ? dry[c][k] * gd : 0.0f);
-        }
-      if (fading) nd->xf_pos += n;
-    }
-    if (nd->cls->gain_reduction) {
-      float gr = nd->cls->gain_reduction(nd->state);
-      atomic_store_explicit(&nd->gr_db, gr, memory_order_relaxed);
-      /* Fading out to bypass or mute counts as off, as the node is heading there. */
-      if (nd->grh && cell >= 0) gr_point(nd, cell, nd->mode == 0 ? gr : 0.0f);
-    }
+  mixstage_node *nd = u->nodes[i];
+  int64_t cell = w->cell;
+  delay_run(&nd->pre_delay, buf, C, n);
+  int fading = nd->xf_pos < g->xfade;
+  int prev = fading ? nd->mode_prev : nd->mode;
+  /* The dry path (input delayed by the node's latency) is kept warm while
+   * the node runs, so that a switch to bypass is aligned and seamless. */
+  int need_dry = nd->latency > 0 || nd->mode == 1 || prev == 1;
+  if (need_dry) {
+    for (int c = 0; c < C; c++) dry[c] = w->drybuf[c];
+    for (int c = 0; c < C; c++) memcpy(dry[c], buf[c], sizeof(float) * (size_t)n);
+    delay_run(&nd->bypass_delay, dry, C, n);
   }
-  return faults;
+  if (nd->mode != 0 && prev != 0) { /* bypassed or muted, no fade from "on" */
+    float gd = nd->mode == 1 ? 1.0f : 0.0f, gp = prev == 1 ? 1.0f : 0.0f;
+    for (int c = 0; c < C; c++)
+      for (int k = 0; k < n; k++) {
+        float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
+        buf[c][k] = need_dry ? dry[c][k] * (gp + (gd - gp) * t) : 0.0f; /* muted throughout */
+      }
+    if (fading) nd->xf_pos += n;
+    if (nd->grh && cell >= 0) gr_point(nd, cell, 0.0f); /* not running: no reduction */
+    return;
+  }
+  int kch = 0;
+  const float *const *key = node_key(nd, off, n, &kch);
+  nd->cls->process(nd->state, buf, C, n, key, kch);
+  node_ran(w, nd);
+  if (nd->trace_wanted)
+    nd->trace_ok = nd->cls->gain_trace ? nd->cls->gain_trace(nd->state, nd->trace, C, n) : 0;
+  if (u->scan_each && non_finite(buf, C, n)) {
+    /* Contain it: silence this chunk, start the node afresh, tell the host. */
+    for (int c = 0; c < C; c++) memset(buf[c], 0, sizeof(float) * (size_t)n);
+    if (nd->cls->reset) nd->cls->reset(nd->state);
+    atomic_fetch_add(&nd->faults, 1);
+    atomic_store(&g->fault_chain, 0);
+    atomic_store(&g->fault_node, nd);
+    atomic_store(&g->fault_pending, 1);
+    w->faults++;
+  }
+  if (fading || nd->mode != 0) {
+    /* wet <-> dry or silence: equal-gain linear crossfade (the two are
+     * correlated, so equal gain keeps the level) */
+    float gw0 = prev == 0 ? 1.0f : 0.0f, gw1 = nd->mode == 0 ? 1.0f : 0.0f;
+    float gd0 = prev == 1 ? 1.0f : 0.0f, gd1 = nd->mode == 1 ? 1.0f : 0.0f;
+    for (int c = 0; c < C; c++)
+      for (int k = 0; k < n; k++) {
+        float t = fading && nd->xf_pos + k < g->xfade ? (float)(nd->xf_pos + k + 1) / (float)g->xfade : 1.0f;
+        float gw = gw0 + (gw1 - gw0) * t, gd = gd0 + (gd1 - gd0) * t;
+        buf[c][k] = buf[c][k] * gw + (need_dry ? dry[c][k] * gd : 0.0f);
+      }
+    if (fading) nd->xf_pos += n;
+  }
+  node_gr(w, nd);
+}
+
+static int run_nodes(mixstage_graph *g, mixstage__unit *u, const view *v, int off, int n, int64_t cell,
+                     mixstage_node **ran) {
+  float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
+  chain_walk w = {cell, 0, 0, NULL, drybuf};
+  for (int i = 0; i < u->node_count; i++) run_node(g, u, v, off, n, i, &w);
+  *ran = w.ran;
+  return w.faults;
 }
 
 /* Post (the post-fader tap) and out (post through the unit's mute) at i. */
@@ -773,13 +794,13 @@ static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, in
     for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
 }
 
-/* One chunk: frames f .. f+n-1, all inside one control cell, at offset off
- * in the unit's block buffers. */
-static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int off, int n) {
+/* A chunk is frames f .. f+n-1, all inside one control cell, at offset off
+ * in the unit's block buffers: its head (source and clip gain, or the bus
+ * sum), the chain, and its tail (the fault check, taps, fader, pan, sends). */
+static int chunk_head(mixstage_graph *g, mixstage__unit *u, view *v, int64_t f, int o, int off, int n) {
   int C = u->channels;
   int faults = 0;
-  view v;
-  make_view(&v, u->buf, u->pre, u->post, u->out, C, u->out_channels, off);
+  make_view(v, u->buf, u->pre, u->post, u->out, C, u->out_channels, off);
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     mixstage_strip *s = (mixstage_strip *)u;
     int lane = s->clip_gain.lane && s->clip_gain.lane->count;
@@ -793,7 +814,7 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
     }
     /* A constant clip gain rides on the copy out of a buffer source. */
     int fused = clip && cc && s->src.kind == 1 && !u->scan_each;
-    if (read_source(s, &v, f, n, u->scan_each, fused ? gc[0] : 1.0f, fused)) {
+    if (read_source(s, v, f, n, u->scan_each, fused ? gc[0] : 1.0f, fused)) {
       atomic_store(&g->fault_chain, 0);
       atomic_store(&g->fault_node, NULL);
       atomic_store(&g->fault_unit, u);
@@ -802,26 +823,130 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
     }
     if (clip && !fused) {
       if (cc)
-        for (int c = 0; c < C; c++) mul_const(v.buf[c], v.buf[c], gc[0], n);
+        for (int c = 0; c < C; c++) mul_const(v->buf[c], v->buf[c], gc[0], n);
       else
         for (int c = 0; c < C; c++)
-          for (int i = 0; i < n; i++) v.buf[c][i] *= gc[i];
+          for (int i = 0; i < n; i++) v->buf[c][i] *= gc[i];
     }
     if (u->need_in)
-      for (int c = 0; c < C; c++) memcpy(u->in[c] + off, v.buf[c], sizeof(float) * (size_t)n);
+      for (int c = 0; c < C; c++) memcpy(u->in[c] + off, v->buf[c], sizeof(float) * (size_t)n);
   } else {
-    bus_sum((mixstage_bus *)u, v.buf, off, C, n);
+    bus_sum((mixstage_bus *)u, v->buf, off, C, n);
   }
-  mixstage_node *ran;
-  faults += run_nodes(g, u, &v, off, n, o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1, &ran);
-  if (!u->scan_each && non_finite(v.buf, C, n)) {
-    chain_fault(g, u, &v, f, off, n, ran);
+  return faults;
+}
+
+static int chunk_tail(mixstage_graph *g, mixstage__unit *u, const view *v, int64_t f, int o, int off, int n,
+                      mixstage_node *ran) {
+  int C = u->channels;
+  int faults = 0;
+  if (!u->scan_each && non_finite(v->buf, C, n)) {
+    chain_fault(g, u, v, f, off, n, ran);
     faults++;
   }
   if (u->need_pre)
-    for (int c = 0; c < C; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
-  gain_stage(u, &v, f, o, n);
-  run_sends(u, &v, f, o, off, n);
+    for (int c = 0; c < C; c++) memcpy(v->pre[c], v->buf[c], sizeof(float) * (size_t)n);
+  gain_stage(u, v, f, o, n);
+  run_sends(u, v, f, o, off, n);
+  return faults;
+}
+
+/* The control cell a chunk completes (see chain_walk), or -1. */
+static inline int64_t chunk_cell(int64_t f, int o, int n) {
+  return o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1;
+}
+
+static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int off, int n) {
+  view v;
+  int faults = chunk_head(g, u, &v, f, o, off, n);
+  mixstage_node *ran;
+  faults += run_nodes(g, u, &v, off, n, chunk_cell(f, o, n), &ran);
+  return faults + chunk_tail(g, u, &v, f, o, off, n, ran);
+}
+
+/* ---- lane groups (group.c) ------------------------------------------------------
+ * A group runs chunk by chunk: each member's head, then insert by insert the
+ * chain (one process_lanes call for the members that run that insert
+ * plainly, the others on their own), then each member's tail and forks.
+ * Members are independent (one schedule level), so interleaving their
+ * chunks changes no result: every member sees exactly the sequence of
+ * operations it would see running alone, and the lane kernels give the
+ * bits of process(). */
+
+/* Whether insert nd can go through its class's lane kernel this chunk:
+ * running on, not crossfading, without latency (no dry path to keep), gain
+ * trace or per-node fault scan. */
+static inline int lane_ready(const mixstage_graph *g, const mixstage__unit *u, const mixstage_node *nd) {
+  return nd->mode == 0 && nd->xf_pos >= g->xfade && nd->latency == 0 && !nd->trace_wanted && !u->scan_each;
+}
+
+int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int n) {
+  int faults = 0, count = grp->count;
+  view v[MIXSTAGE__GROUP_MAX];
+  chain_walk w[MIXSTAGE__GROUP_MAX];
+  float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
+  void *states[MIXSTAGE__GROUP_MAX];
+  float *const *bufs[MIXSTAGE__GROUP_MAX];
+  const float *const *keys[MIXSTAGE__GROUP_MAX];
+  int key_nch[MIXSTAGE__GROUP_MAX];
+  int plain[MIXSTAGE__GROUP_MAX];
+  mixstage__unit *u0 = grp->units[0];
+  int C = u0->channels;
+  for (int done = 0; done < n;) {
+    int64_t f = f0 + done;
+    int o = (int)(f % MIXSTAGE__CELL);
+    int m = MIXSTAGE__CELL - o;
+    if (m > n - done) m = n - done;
+    for (int k = 0; k < count; k++) {
+      mixstage__unit *u = grp->units[k];
+      if (o == 0) step_unit(g, u, f);
+      faults += chunk_head(g, u, &v[k], f, o, done, m);
+      w[k] = (chain_walk){chunk_cell(f, o, m), 0, 0, NULL, drybuf};
+    }
+    for (int i = 0; i < u0->node_count; i++) {
+      const mixstage__node_class *cls = u0->nodes[i]->cls;
+      int lanes = 0;
+      for (int k = 0; k < count; k++) {
+        mixstage__unit *u = grp->units[k];
+        plain[k] = cls->process_lanes && lane_ready(g, u, u->nodes[i]);
+        if (plain[k]) {
+          /* as run_node: the pre-delay, then the key (aligned) */
+          delay_run(&u->nodes[i]->pre_delay, v[k].buf, C, m);
+          keys[lanes] = node_key(u->nodes[i], done, m, &key_nch[lanes]);
+          states[lanes] = u->nodes[i]->state;
+          bufs[lanes++] = v[k].buf;
+        }
+      }
+      /* The others one by one (the pre-delay and key of those gathered
+       * above were done). */
+      int together = lanes >= 2 && cls->process_lanes(states, bufs, keys, key_nch, lanes, C, m);
+      int q = 0; /* index among the gathered */
+      for (int k = 0; k < count; k++) {
+        mixstage__unit *u = grp->units[k];
+        mixstage_node *nd = u->nodes[i];
+        if (!plain[k]) {
+          run_node(g, u, &v[k], done, m, i, &w[k]);
+          continue;
+        }
+        if (!together) nd->cls->process(nd->state, v[k].buf, C, m, keys[q], key_nch[q]);
+        q++;
+        node_ran(&w[k], nd);
+        node_gr(&w[k], nd);
+      }
+    }
+    for (int k = 0; k < count; k++) {
+      mixstage__unit *u = grp->units[k];
+      faults += w[k].faults;
+      faults += chunk_tail(g, u, &v[k], f, o, done, m, w[k].ran);
+      for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
+    }
+    done += m;
+  }
+  for (int k = 0; k < count; k++) {
+    mixstage__unit *u = grp->units[k];
+    if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
+    if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
+  }
   return faults;
 }
 
@@ -848,6 +973,14 @@ int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) 
   if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
   if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
   return faults;
+}
+
+/* Schedule entry u: its group, when u leads one (the schedule is sorted by
+ * level and a group is one level, so every member's inputs are done);
+ * nothing for the other members; else u alone. */
+int mixstage__run_scheduled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
+  if (!u->group) return mixstage__run_unit(g, u, f0, n);
+  return u->group->units[0] == u ? mixstage__run_group(g, u->group, f0, n) : 0;
 }
 
 static void update_solo(mixstage_graph *g) {
@@ -881,7 +1014,7 @@ int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channe
   while (done < frames) {
     int n = frames - done < MIXSTAGE__BLOCK ? frames - done : MIXSTAGE__BLOCK;
     update_solo(g);
-    for (int i = 0; i < g->schedule_count; i++) faults += mixstage__run_unit(g, g->schedule[i], g->pos, n);
+    for (int i = 0; i < g->schedule_count; i++) faults += mixstage__run_scheduled(g, g->schedule[i], g->pos, n);
     mixstage__emit(g, out, out_channels, done, n, stride, interleaved);
     if (g->bounce) mixstage__bounce_collect(g, g->pos, n);
     done += n;

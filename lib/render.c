@@ -212,7 +212,7 @@ static void work(void *arg, int id) {
       span s = t->late ? j->prev : j->cur;
       if (s.n) {
         wait_for(j, t, stamp);
-        faults += mixstage__run_unit(g, t->unit, j->start + s.pos, s.n);
+        faults += mixstage__run_scheduled(g, t->unit, j->start + s.pos, s.n);
       }
       atomic_store_explicit(&j->done[i].v, stamp, memory_order_release);
       mixstage__event_signal(&j->unit_ev);
@@ -286,34 +286,43 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
+  /* A lane group is one task, in its leader's place (group.c). */
   j->count = 0;
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < n; i++) {
       mixstage__unit *u = g->schedule[i];
       int late = j->pipelined && u->kind == MIXSTAGE__UNIT_BUS;
       if (j->pipelined ? late != !pass : pass) continue;
+      if (u->group && u->group->units[0] != u) continue;
       where[i] = j->count;
       j->tasks[j->count].unit = u;
       j->tasks[j->count].late = late;
       j->count++;
     }
-  int slot = 0;
   for (int i = 0; i < n; i++) {
+    mixstage__unit *u = g->schedule[i];
+    if (u->group) where[i] = where[u->group->units[0]->order];
+  }
+  int slot = 0;
+  for (int i = 0; i < j->count; i++) {
     task *t = &j->tasks[i];
-    mixstage__unit *u = t->unit;
     t->dep0 = slot;
     t->ndeps = 0;
-    if (u->kind == MIXSTAGE__UNIT_BUS) {
-      mixstage_bus *b = (mixstage_bus *)u;
-      for (int k = 0; k < b->input_count; k++) {
-        mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
-        /* A strip feeding a late bus finished its block a step before. */
-        if (j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP) continue;
-        add_dep(j, t, &slot, where[src->order]);
+    int members = t->unit->group ? t->unit->group->count : 1;
+    for (int m = 0; m < members; m++) {
+      mixstage__unit *u = t->unit->group ? t->unit->group->units[m] : t->unit;
+      if (u->kind == MIXSTAGE__UNIT_BUS) {
+        mixstage_bus *b = (mixstage_bus *)u;
+        for (int k = 0; k < b->input_count; k++) {
+          mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
+          /* A strip feeding a late bus finished its block a step before. */
+          if (j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP) continue;
+          add_dep(j, t, &slot, where[src->order]);
+        }
       }
+      for (int k = 0; k < u->node_count; k++)
+        if (u->nodes[k]->key_unit) add_dep(j, t, &slot, where[u->nodes[k]->key_unit->order]);
     }
-    for (int k = 0; k < u->node_count; k++)
-      if (u->nodes[k]->key_unit) add_dep(j, t, &slot, where[u->nodes[k]->key_unit->order]);
   }
   mixstage__gfree(g, where);
   return MIXSTAGE_OK;

@@ -508,3 +508,183 @@ void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, in
   if (flush) mixstage__biquad_lanes_flush(sec, nsec, stride);
 }
 #endif
+
+/* ---- four-lane cascades (AVX, chosen at run time) ---------------------------------- */
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define W4_TARGET __attribute__((target("avx")))
+#define W4_CHUNK 32 /* frames per pass through the intermediate buffer */
+
+int mixstage__biquad_lanes4_available(void) { return __builtin_cpu_supports("avx"); }
+
+W4_TARGET static inline __m256d w4_flush(__m256d s) {
+  const __m256d abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+  __m256d tiny = _mm256_cmp_pd(_mm256_and_pd(s, abs_mask), _mm256_set1_pd(MIXSTAGE__BQL_FLUSH), _CMP_LT_OQ);
+  return _mm256_andnot_pd(tiny, s);
+}
+
+#define W4_LOAD(j)                                                                                 \
+  double *const p##j = ns > j ? sec[k + j] : NULL;                                                 \
+  __m256d b0_##j = zero, b1_##j = zero, b2_##j = zero, a1_##j = zero, a2_##j = zero;               \
+  __m256d s1_##j = zero, s2_##j = zero;                                                            \
+  if (ns > j) {                                                                                    \
+    b0_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_B0);                                         \
+    b1_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_B1);                                         \
+    b2_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_B2);                                         \
+    a1_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_A1);                                         \
+    a2_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_A2);                                         \
+    s1_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_S1);                                         \
+    s2_##j = _mm256_loadu_pd(p##j + 4 * MIXSTAGE__BQL_S2);                                         \
+  }
+
+/* mixstage__biquad_tick's operations in its order: y = b0 x + s1,
+ * s1 = (b1 x - a1 y) + s2, s2 = b2 x - a2 y. */
+#define W4_TICK(j, x)                                                                              \
+  if (ns > j) {                                                                                    \
+    __m256d y_ = _mm256_add_pd(_mm256_mul_pd(b0_##j, x), s1_##j);                                  \
+    s1_##j = _mm256_add_pd(_mm256_sub_pd(_mm256_mul_pd(b1_##j, x), _mm256_mul_pd(a1_##j, y_)), s2_##j); \
+    s2_##j = _mm256_sub_pd(_mm256_mul_pd(b2_##j, x), _mm256_mul_pd(a2_##j, y_));                   \
+    x = y_;                                                                                        \
+  }
+
+#define W4_TICKS(x) W4_TICK(0, x) W4_TICK(1, x) W4_TICK(2, x) W4_TICK(3, x)
+
+#define W4_SAVE(j)                                                                                 \
+  if (ns > j) {                                                                                    \
+    if (flush) {                                                                                   \
+      s1_##j = w4_flush(s1_##j);                                                                   \
+      s2_##j = w4_flush(s2_##j);                                                                   \
+    }                                                                                              \
+    _mm256_storeu_pd(p##j + 4 * MIXSTAGE__BQL_S1, s1_##j);                                         \
+    _mm256_storeu_pd(p##j + 4 * MIXSTAGE__BQL_S2, s2_##j);                                         \
+  }
+
+/* One pass of ns (0..4) sections k .. k+ns-1 over frames 0 .. m-1 of io
+ * (already offset), with the sections' memory in registers; first reads
+ * the floats, last applies the gains and writes floats, passes between go
+ * through v.  Four frames at a time where floats move: a 4x4 transpose
+ * turns four lanes' frames into four frames' lane vectors and back (the
+ * conversions are exact widening and the same rounding per lane). */
+W4_TARGET static inline __attribute__((always_inline)) void
+w4_pass(double *const *sec, int k, const int ns, const int first, const int last, const int has_gain, __m256d *v,
+        float *const *io, const double *gain, int m, int flush) {
+  const __m256d zero = _mm256_setzero_pd();
+  W4_LOAD(0) W4_LOAD(1) W4_LOAD(2) W4_LOAD(3)
+  float *const l0 = io[0], *const l1 = io[1], *const l2 = io[2], *const l3 = io[3];
+  int i = 0;
+  for (; i + 4 <= m; i += 4) {
+    __m256d x0, x1, x2, x3;
+    if (first) {
+      __m128 r0 = _mm_loadu_ps(l0 + i), r1 = _mm_loadu_ps(l1 + i), r2 = _mm_loadu_ps(l2 + i),
+             r3 = _mm_loadu_ps(l3 + i);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      x0 = _mm256_cvtps_pd(r0);
+      x1 = _mm256_cvtps_pd(r1);
+      x2 = _mm256_cvtps_pd(r2);
+      x3 = _mm256_cvtps_pd(r3);
+    } else {
+      x0 = v[i];
+      x1 = v[i + 1];
+      x2 = v[i + 2];
+      x3 = v[i + 3];
+    }
+    W4_TICKS(x0) W4_TICKS(x1) W4_TICKS(x2) W4_TICKS(x3)
+    if (last) {
+      if (has_gain) {
+        x0 = _mm256_mul_pd(x0, _mm256_loadu_pd(gain + 4 * i));
+        x1 = _mm256_mul_pd(x1, _mm256_loadu_pd(gain + 4 * i + 4));
+        x2 = _mm256_mul_pd(x2, _mm256_loadu_pd(gain + 4 * i + 8));
+        x3 = _mm256_mul_pd(x3, _mm256_loadu_pd(gain + 4 * i + 12));
+      }
+      __m128 r0 = _mm256_cvtpd_ps(x0), r1 = _mm256_cvtpd_ps(x1), r2 = _mm256_cvtpd_ps(x2),
+             r3 = _mm256_cvtpd_ps(x3);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(l0 + i, r0);
+      _mm_storeu_ps(l1 + i, r1);
+      _mm_storeu_ps(l2 + i, r2);
+      _mm_storeu_ps(l3 + i, r3);
+    } else {
+      v[i] = x0;
+      v[i + 1] = x1;
+      v[i + 2] = x2;
+      v[i + 3] = x3;
+    }
+  }
+  for (; i < m; i++) {
+    __m256d x = first ? _mm256_cvtps_pd(_mm_setr_ps(l0[i], l1[i], l2[i], l3[i])) : v[i];
+    W4_TICKS(x)
+    if (last) {
+      if (has_gain) x = _mm256_mul_pd(x, _mm256_loadu_pd(gain + 4 * i));
+      float o[4];
+      _mm_storeu_ps(o, _mm256_cvtpd_ps(x));
+      l0[i] = o[0];
+      l1[i] = o[1];
+      l2[i] = o[2];
+      l3[i] = o[3];
+    } else {
+      v[i] = x;
+    }
+  }
+  W4_SAVE(0) W4_SAVE(1) W4_SAVE(2) W4_SAVE(3)
+}
+
+#define W4_PASS(ns, first, last, g) w4_pass(sec, k, ns, first, last, g, v, io, gn, m, fl)
+
+W4_TARGET void mixstage__biquad_lanes4_process(double *const *sec, int nsec, float *const *buf, const double *gain,
+                                               int n, int flush) {
+  __m256d v[W4_CHUNK];
+  const int g = gain != NULL;
+  for (int done = 0; done < n; done += W4_CHUNK) {
+    const int m = n - done < W4_CHUNK ? n - done : W4_CHUNK;
+    const double *gn = gain ? gain + 4 * done : NULL;
+    const int fl = flush && done + m == n; /* after the last chunk */
+    float *io[4] = {buf[0] + done, buf[1] + done, buf[2] + done, buf[3] + done};
+    int k = 0;
+    if (nsec <= 4) {
+      switch (nsec * 2 + g) {
+      case 0: W4_PASS(0, 1, 1, 0); break;
+      case 1: W4_PASS(0, 1, 1, 1); break;
+      case 2: W4_PASS(1, 1, 1, 0); break;
+      case 3: W4_PASS(1, 1, 1, 1); break;
+      case 4: W4_PASS(2, 1, 1, 0); break;
+      case 5: W4_PASS(2, 1, 1, 1); break;
+      case 6: W4_PASS(3, 1, 1, 0); break;
+      case 7: W4_PASS(3, 1, 1, 1); break;
+      case 8: W4_PASS(4, 1, 1, 0); break;
+      default: W4_PASS(4, 1, 1, 1); break;
+      }
+      continue;
+    }
+    W4_PASS(4, 1, 0, 0);
+    for (k = 4; nsec - k > 4; k += 4) W4_PASS(4, 0, 0, 0);
+    switch ((nsec - k) * 2 + g) {
+    case 2: W4_PASS(1, 0, 1, 0); break;
+    case 3: W4_PASS(1, 0, 1, 1); break;
+    case 4: W4_PASS(2, 0, 1, 0); break;
+    case 5: W4_PASS(2, 0, 1, 1); break;
+    case 6: W4_PASS(3, 0, 1, 0); break;
+    case 7: W4_PASS(3, 0, 1, 1); break;
+    case 8: W4_PASS(4, 0, 1, 0); break;
+    default: W4_PASS(4, 0, 1, 1); break;
+    }
+  }
+}
+#else
+int mixstage__biquad_lanes4_available(void) { return 0; }
+
+/* Never called where the kernel is unavailable; kept correct regardless. */
+void mixstage__biquad_lanes4_process(double *const *sec, int nsec, float *const *buf, const double *gain, int n,
+                                     int flush) {
+  for (int l = 0; l < 4; l++) {
+    float *x = buf[l];
+    for (int i = 0; i < n; i++) {
+      double v = mixstage__biquad_lanes_tick(sec, nsec, 4, l, (double)x[i]);
+      if (gain) v *= gain[4 * i + l];
+      x[i] = (float)v;
+    }
+  }
+  if (flush) mixstage__biquad_lanes_flush(sec, nsec, 4);
+}
+#endif

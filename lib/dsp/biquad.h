@@ -254,6 +254,27 @@ void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, in
  *    changes no float output beyond the sign of a zero. */
 void mixstage__biquad_lanes_flush(double *const *sec, int nsec, int stride);
 
+/* ---- Four-lane cascades ------------------------------------------------------ */
+/* The lane cascade above with four lanes per vector: one AVX register of
+ * four doubles, for lane groups of several strips (a stereo strip already
+ * fills the two-double SSE2 vector of mixstage__biquad_lanes_process, so
+ * running strips side by side only pays with the wider vector).  Per lane
+ * the operations, their order and the flush are exactly those of
+ * mixstage__biquad_lanes_process, so the bits are the same whichever kernel
+ * a lane goes through; -ffp-contract=off keeps the compiler from fusing
+ * them.
+ *
+ * sec[k]: section k in the lane layout with stride 4.  buf[0 .. 3]: the four
+ * lanes' samples, in place (a padding lane points at scratch of n silent
+ * floats and has zero coefficients).  gain: NULL, or n frames of four per-
+ * lane gains, frame-major (gain[4 i + l]); a lane without a gain takes 1.0,
+ * which changes no bit.  Available only where the CPU has AVX (checked at
+ * run time: the library is built for the baseline ISA); the caller uses
+ * the two-lane kernel otherwise.  No allocation; stack use ~1.5 KB. */
+int mixstage__biquad_lanes4_available(void);
+void mixstage__biquad_lanes4_process(double *const *sec, int nsec, float *const *buf, const double *gain, int n,
+                                     int flush);
+
 /* Frames for a cascade's impulse response to fall 120 dB, from its largest
  * pole radius (factor 2: margin for coincident poles, as in an LR4);
  * 10 s worth for a pole on or outside the unit circle, 0 for none. */

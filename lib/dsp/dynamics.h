@@ -423,6 +423,39 @@ static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b,
 }
 
 /* ---------------------------------------------------------------------- */
+/* Four linked compressors side by side (lane groups of strips).            */
+/*                                                                          */
+/* From each lane's linked detector level (a power) to its float gain: the  */
+/* static curve (mixstage__dyn_compress_gr_slope of                         */
+/* mixstage__dyn_power_to_db, 0 below p_floor), the fixed-release           */
+/* ballistics (mixstage__dyn_smooth), mixstage__dyn_gr_to_gain, then        */
+/* (float)(dry + wet g).  One AVX2 vector of four doubles holds the same    */
+/* quantity of four compressors, each with its own settings; every lane     */
+/* runs the scalar functions' IEEE operations in their order (selects in    */
+/* place of branches, which pick the value the branch would compute), so    */
+/* the results are those of the scalar path bit for bit.  Available only    */
+/* where the CPU has AVX2 (checked at run time).                            */
+/* ---------------------------------------------------------------------- */
+typedef struct mixstage__comp_lanes4 {
+  double p_floor[4], thr[4], slope[4], knee[4]; /* static curve */
+  double up[4], down[4], y[4];                  /* ballistics: b_up, b_down, state */
+  double dry[4], wet[4];                        /* constant makeup and mix */
+} mixstage__comp_lanes4;
+
+int mixstage__comp_lanes4_available(void);
+/* Frames 0 .. n-1 (n <= 64): lane l reads lvl[l][i], writes gain[l][i];
+ * y advances; gr_last[l], target_last[l] and level_last[l] get frame
+ * n-1's smoothed GR, static target and level.  No allocation. */
+void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
+                               double *gr_last, double *target_last, double *level_last, int n);
+/* The same with each lane's level from its linked peak detector pk[l]
+ * (advanced as mixstage__dyn_detector_run_linked would), fed amax[l][i],
+ * the maximum over the channels of |x| (mixstage__dyn_detector_abs_max). */
+void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
+                                    mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
+                                    double *target_last, double *level_last, int n);
+
+/* ---------------------------------------------------------------------- */
 /* Gate state: hysteresis and hold.                                         */
 /* ---------------------------------------------------------------------- */
 
@@ -532,5 +565,12 @@ static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
 #define MIXSTAGE__DET_BLOCK 64 /* frames per inner pass (stack buffer) */
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl);
+/* Whether the linked level is the peak detector's on the raw input (peak
+ * mode, no key high-pass): then a caller may run the detector's two halves
+ * apart, the channel maximum (this, which also puts the detector in its
+ * linked layout) and the peak hold (mixstage__comp_lanes4_run_peak on
+ * d->peak[0]), with the bits of mixstage__dyn_detector_run_linked. */
+int mixstage__dyn_detector_lanes_ready(const mixstage__dyn_detector *d);
+void mixstage__dyn_detector_abs_max(mixstage__dyn_detector *d, const float *const *src, int nch, int n, float *a);
 
 #endif

@@ -364,6 +364,97 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Whether an instance runs this chunk as comp_run_linked over the whole of
+ * it with constant makeup and mix and the fixed release: what the lane
+ * kernel computes. */
+static int comp_lane_ready(const comp_state *st, int nch, int keyed, int nframes) {
+  return (keyed || st->link >= 1.0 || nch == 1) && st->bal_joined && !st->bal[0].auto_release &&
+         st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES && nframes <= MIXSTAGE_CONTROL_FRAMES;
+}
+
+/* Lane group (node.h): each instance's detector runs as in comp_process
+ * (mixstage__dyn_detector_run_linked), then the static curve, ballistics
+ * and gains of four instances at a time go through one vector kernel
+ * (mixstage__comp_lanes4_run), and each instance applies its gain row.
+ * Every step is the linked path's, bit for bit; the remembered target is
+ * left as that path leaves it (the curve is a pure function of the level). */
+static int comp_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
+                              const int *key_nch, int count, int nch, int nframes) {
+  if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || !mixstage__comp_lanes4_available()) return 0;
+  for (int m = 0; m < count; m++) {
+    int keyed = keys && keys[m];
+    /* a key is linked across its channels, as in comp_process; a key of no
+     * channels (silence) goes the plain way */
+    if (keyed && (key_nch[m] < 1 || key_nch[m] > MIXSTAGE_MAX_CHANNELS)) return 0;
+    if (!comp_lane_ready(states[m], nch, keyed, nframes)) return 0;
+  }
+  double lvl[4][MIXSTAGE_CONTROL_FRAMES];
+  float amax[4][MIXSTAGE_CONTROL_FRAMES];
+  float spare[MIXSTAGE_CONTROL_FRAMES];
+  for (int b = 0; b < count; b += 4) {
+    mixstage__comp_lanes4 k;
+    const double *lp[4];
+    const float *ap[4];
+    mixstage__peak_det *pk[4], pad_pk;
+    float *gp[4];
+    double gr[4], tg[4], lv[4];
+    /* Peak detectors on the raw input run inside the kernel (their channel
+     * maxima first); other detectors give their levels here. */
+    int fused = 1;
+    for (int j = 0; j < 4 && b + j < count; j++)
+      fused &= mixstage__dyn_detector_lanes_ready(&((comp_state *)states[b + j])->det);
+    for (int j = 0; j < 4; j++) {
+      comp_state *st = b + j < count ? states[b + j] : states[b];
+      const int src = b + j < count ? b + j : b;
+      const int keyed = keys && keys[src];
+      const float *const *x = keyed ? keys[src] : (const float *const *)bufs[src];
+      const int xn = keyed ? key_nch[src] : nch; /* detector channels */
+      if (b + j >= count) { /* padding: a copy of lane 0, results unused */
+        pad_pk = st->det.peak[0];
+        pk[j] = &pad_pk;
+        ap[j] = amax[0];
+        lp[j] = lvl[0];
+      } else if (fused) {
+        mixstage__dyn_detector_abs_max(&st->det, x, xn, nframes, amax[j]);
+        pk[j] = &st->det.peak[0];
+        ap[j] = amax[j];
+      } else {
+        mixstage__dyn_detector_run_linked(&st->det, x, xn, 0, nframes, lvl[j]);
+        lp[j] = lvl[j];
+      }
+      double dry, wet;
+      comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
+      k.p_floor[j] = st->p_floor;
+      k.thr[j] = st->thr;
+      k.slope[j] = st->slope;
+      k.knee[j] = st->knee;
+      k.up[j] = st->bal[0].fast.b_up;
+      k.down[j] = st->bal[0].fast.b_down;
+      k.y[j] = st->bal[0].fast.y;
+      k.dry[j] = dry;
+      k.wet[j] = wet;
+      gp[j] = b + j < count ? st->trace[0] : spare;
+    }
+    if (fused) mixstage__comp_lanes4_run_peak(&k, ap, pk, gp, gr, tg, lv, nframes);
+    else mixstage__comp_lanes4_run(&k, lp, gp, gr, tg, lv, nframes);
+    for (int j = 0; j < 4 && b + j < count; j++) {
+      comp_state *st = states[b + j];
+      st->bal[0].fast.y = k.y[j];
+      st->memo_level = lv[j];
+      st->memo_target = tg[j];
+      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], st->trace[0], nframes);
+      st->gr_now = (float)gr[j];
+      st->trace_n = nframes;
+      st->trace_nch = nch;
+      st->trace_rows = 1;
+      st->fresh = 0;
+      st->cell_pos += nframes;
+      if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+    }
+  }
+  return 1;
+}
+
 static float comp_gain_reduction(const void *s) {
   const comp_state *st = s;
   return st->gr_now;
@@ -390,4 +481,5 @@ const mixstage__node_class mixstage__compressor_class = {
     .process = comp_process,
     .gain_reduction = comp_gain_reduction,
     .gain_trace = comp_gain_trace,
+    .process_lanes = comp_process_lanes,
 };

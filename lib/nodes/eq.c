@@ -35,6 +35,7 @@
  * output gain ramps linearly across one control cell, as in gain.c.
  */
 #include <math.h>
+#include <string.h>
 
 #include "../dsp/biquad.h"
 #include "../node.h"
@@ -288,6 +289,113 @@ static void eq_process(void *s, float *const *buf, int nch, int nframes, const f
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Output gain of frame pos (1 .. CELL) of the cell, as eq_process computes
+ * it; 1.0 (which changes no bit) when the node applies none. */
+static inline double eq_gain_at(const eq_state *st, int pos) {
+  const int ramp = st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target;
+  if (!ramp && st->g_target == 1.0) return 1.0;
+  const double dg = (st->g_target - st->g_prev) / (double)MIXSTAGE_CONTROL_FRAMES;
+  return (!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? st->g_target : st->g_prev + dg * (double)pos;
+}
+
+/* Lane group (node.h): the channels of every instance side by side, four to
+ * a vector (mixstage__biquad_lanes4_process).  Each batch of four lanes
+ * gathers its lanes' sections from their instances, runs, and puts the
+ * memory back.  It takes instances with the same number of active sections
+ * at the same flush phase (then every lane sees the sections, splits and
+ * flushes of its own eq_process); others go one by one. */
+static int eq_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
+                            const int *key_nch, int count, int nch, int nframes) {
+  (void)keys;
+  (void)key_nch;
+  if (!mixstage__biquad_lanes4_available()) return 0;
+  const eq_state *s0 = states[0];
+  const int nact = s0->nact;
+  int any_gain = 0;
+  if (nact == 0) return 0;
+  for (int m = 0; m < count; m++) {
+    const eq_state *st = states[m];
+    if (st->nact != nact || st->phase != s0->phase || st->nch != nch) return 0;
+    any_gain |= (st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target) || st->g_target != 1.0;
+  }
+  const int lanes = count * nch;
+  double bank[EQ_SLOTS][MIXSTAGE__BQL_ROWS * 4];
+  double *sec[EQ_SLOTS];
+  double gain[MIXSTAGE_CONTROL_FRAMES * 4];
+  float pad[MIXSTAGE_CONTROL_FRAMES];
+  static const double zero_rows[2];
+  for (int k = 0; k < nact; k++) sec[k] = bank[k];
+  int phase = s0->phase;
+  for (int done = 0; done < nframes;) {
+    int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - phase;
+    if (n > to_flush) n = to_flush;
+    for (int b = 0; b < lanes; b += 4) {
+      /* Lane j of the batch: its instance's section rows (first row at
+       * src[j], rows stride[j] apart).  A padding lane reads zeros
+       * (silent: zero coefficients) and writes its memory to a dummy. */
+      float *io[4];
+      const eq_state *ls[4];
+      int lc[4], stride[4];
+      for (int j = 0; j < 4; j++) {
+        int l = b + j;
+        ls[j] = l < lanes ? states[l / nch] : NULL;
+        lc[j] = l < lanes ? l % nch : 0;
+        stride[j] = ls[j] ? ls[j]->stride : 0;
+        io[j] = ls[j] ? bufs[l / nch][lc[j]] + done : pad;
+      }
+      if (!ls[3]) memset(pad, 0, sizeof pad);
+      if (!(nch & 1)) {
+        /* Even channel counts: lanes come in pairs adjacent in one
+         * instance's rows (its stride is even), two doubles per copy. */
+        for (int k = 0; k < nact; k++) {
+          const double *a = ls[0]->act[k] + lc[0], *c = ls[2] ? ls[2]->act[k] + lc[2] : zero_rows;
+          double *d = bank[k];
+          for (int r = 0; r < MIXSTAGE__BQL_ROWS; r++, d += 4) {
+            memcpy(d, a + r * stride[0], 2 * sizeof *d);
+            memcpy(d + 2, c + r * stride[2], 2 * sizeof *d);
+          }
+        }
+      } else {
+        for (int k = 0; k < nact; k++) {
+          const double *src[4];
+          for (int j = 0; j < 4; j++) src[j] = ls[j] ? ls[j]->act[k] + lc[j] : zero_rows;
+          double *d = bank[k];
+          for (int r = 0; r < MIXSTAGE__BQL_ROWS; r++, d += 4) {
+            d[0] = src[0][r * stride[0]];
+            d[1] = src[1][r * stride[1]];
+            d[2] = src[2][r * stride[2]];
+            d[3] = src[3][r * stride[3]];
+          }
+        }
+      }
+      if (any_gain)
+        for (int i = 0; i < n; i++)
+          for (int j = 0; j < 4; j++)
+            gain[4 * i + j] = ls[j] ? eq_gain_at(ls[j], ls[j]->cell_pos + done + i + 1) : 1.0;
+      mixstage__biquad_lanes4_process(sec, nact, io, any_gain ? gain : NULL, n, n == to_flush);
+      for (int k = 0; k < nact; k++) {
+        double dummy[2];
+        const double *m = bank[k] + 4 * MIXSTAGE__BQL_S1;
+        for (int j = 0; j < 4; j++) {
+          double *p = ls[j] ? ls[j]->act[k] + lc[j] : dummy;
+          p[MIXSTAGE__BQL_S1 * stride[j]] = m[j];
+          p[MIXSTAGE__BQL_S2 * stride[j]] = m[4 + j];
+        }
+      }
+    }
+    phase = n == to_flush ? 0 : phase + n;
+    done += n;
+  }
+  for (int m = 0; m < count; m++) {
+    eq_state *st = states[m];
+    st->phase = phase;
+    if (st->pending_flat) build_active(st);
+    st->cell_pos += nframes;
+    if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+  }
+  return 1;
+}
+
 static int64_t eq_tail(const void *s) { return ((const eq_state *)s)->tail; }
 
 const mixstage__node_class mixstage__eq_class = {
@@ -303,4 +411,5 @@ const mixstage__node_class mixstage__eq_class = {
     .process = eq_process,
     .tail = eq_tail,
     .linear = 1,
+    .process_lanes = eq_process_lanes,
 };

@@ -1,0 +1,81 @@
+/* Lane groups: strips that can run their inserts side by side.
+ *
+ * A group is a set of strips of one schedule level (so none reads another's
+ * output in the same block) whose chains have the same shape: the same
+ * channel count and the same node classes in the same order.  process.c runs
+ * a group chunk by chunk, member after member for everything that is per
+ * strip (source, clip gain, fader, pan, sends), and through a class's
+ * process_lanes hook for an insert that every member runs plainly in that
+ * chunk, so one vector holds the same channel of several strips.  Node state
+ * stays in each node (the hook gathers and scatters it per call), so a
+ * member can leave the group for a chunk (a crossfade, a key, a trace) and
+ * rejoin it without any hand-over.
+ *
+ * Groups are formed only when some insert of the shape has process_lanes;
+ * a set of matching strips larger than MIXSTAGE__GROUP_MAX is split into
+ * groups of near-equal size, so that two workers can share a level. */
+#include "internal.h"
+
+static int same_shape(const mixstage__unit *a, const mixstage__unit *b) {
+  if (a->kind != MIXSTAGE__UNIT_STRIP || b->kind != MIXSTAGE__UNIT_STRIP) return 0;
+  if (a->level != b->level || a->channels != b->channels || a->node_count != b->node_count) return 0;
+  for (int i = 0; i < a->node_count; i++)
+    if (a->nodes[i]->cls != b->nodes[i]->cls) return 0;
+  return 1;
+}
+
+static int has_lane_kernel(const mixstage__unit *u) {
+  for (int i = 0; i < u->node_count; i++)
+    if (u->nodes[i]->cls->process_lanes) return 1;
+  return 0;
+}
+
+void mixstage__groups_free(mixstage_graph *g) {
+  for (int i = 0; i < g->schedule_count; i++) g->schedule[i]->group = NULL;
+  mixstage__gfree(g, g->groups);
+  g->groups = NULL;
+  g->group_count = 0;
+}
+
+int mixstage__groups_build(mixstage_graph *g) {
+  mixstage__groups_free(g);
+  int n = g->schedule_count;
+  if (n < 2) return MIXSTAGE_OK;
+  /* At most one group per two strips. */
+  g->groups = mixstage__galloc(g, (size_t)n / 2 + 1, sizeof *g->groups);
+  mixstage__unit **set = mixstage__galloc(g, (size_t)n, sizeof *set);
+  if (!g->groups || !set) {
+    mixstage__gfree(g, set);
+    mixstage__groups_free(g);
+    return mixstage__fail(g, MIXSTAGE_ENOMEM, "graph: out of memory grouping strips");
+  }
+  for (int i = 0; i < n; i++) g->schedule[i]->visited = 0;
+  for (int i = 0; i < n; i++) {
+    mixstage__unit *u = g->schedule[i];
+    if (u->visited || u->kind != MIXSTAGE__UNIT_STRIP || !has_lane_kernel(u)) continue;
+    int k = 0;
+    /* The schedule is sorted by level: matches follow within the level. */
+    for (int j = i; j < n && g->schedule[j]->level == u->level; j++)
+      if (!g->schedule[j]->visited && same_shape(u, g->schedule[j])) {
+        set[k++] = g->schedule[j];
+        g->schedule[j]->visited = 1;
+      }
+    if (k < 2) continue;
+    int parts = (k + MIXSTAGE__GROUP_MAX - 1) / MIXSTAGE__GROUP_MAX;
+    for (int p = 0, at = 0; p < parts; p++) {
+      int size = k / parts + (p < k % parts);
+      if (size >= 2) {
+        mixstage__group *grp = &g->groups[g->group_count++];
+        grp->count = size;
+        for (int m = 0; m < size; m++) {
+          grp->units[m] = set[at + m];
+          set[at + m]->group = grp;
+        }
+      }
+      at += size;
+    }
+  }
+  for (int i = 0; i < n; i++) g->schedule[i]->visited = 0;
+  mixstage__gfree(g, set);
+  return MIXSTAGE_OK;
+}
