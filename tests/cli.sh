@@ -38,7 +38,7 @@ grep -q '^Usage: mixstage COMMAND' "$t/out" || fail "--help"
 grep -q '^  3  some graph file is invalid' "$t/out" || fail "--help lists no exit codes"
 run 0 --version
 grep -q '^mixstage (libmixstage) [0-9]' "$t/out" || fail "--version"
-for c in render info analyze compare profiles demo; do
+for c in render info analyze compare profiles nodes demo; do
   run 0 help "$c"
   cp "$t/out" "$t/help1"
   grep -q "^Usage: mixstage $c" "$t/help1" || fail "help $c"
@@ -153,6 +153,87 @@ pycheck "$t/out" 'd["profiles"][3]["name"] == "dry-mix" and not d["profiles"][3]
 run 0 profiles
 grep -q '^mix-stems (built-in)' "$t/out" && grep -q 'bypasses .*glue' "$t/out" || fail "profiles text output"
 run 3 profiles "$g/bad.mixstage.json"
+
+# ---- nodes: the listing against the registry, as the graph-file loader sees it -----------------
+run 0 nodes --json
+cp "$t/out" "$t/nodes.json"
+pycheck "$t/nodes.json" 'len(d["types"]) >= 13 and all(len(t["params"]) > 0 for t in d["types"])' "nodes --json: types and parameters"
+pycheck "$t/nodes.json" '[p for t in d["types"] if t["name"] == "compressor" for p in t["params"] if p["name"] == "threshold"] == [{"id": 0, "name": "threshold", "label": "Threshold", "unit": "dB", "unit_kind": "db", "min": -60.0, "max": 0.0, "default": -18.0, "automatable": True, "choices": None}]' "nodes --json: the compressor threshold"
+pycheck "$t/nodes.json" 'dict((t["name"], t["sidechain"]) for t in d["types"])["compressor"] and not dict((t["name"], t["sidechain"]) for t in d["types"])["eq"]' "nodes --json: which types take a key"
+# The loader names every type it knows when it meets an unknown one.
+cat >"$g/unknown-type.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "strips": [{"name": "Lead", "channels": 2, "source": "a.wav", "inserts": [{"type": "compresor", "role": "strip"}]}]}
+EOF
+run 3 info "$g/unknown-type.json"
+sed -n 's/.*(types: \(.*\))$/\1/p' "$t/err" | tr -d ' ' | tr ',' '\n' | sort >"$t/loader-types"
+"$PY" -c 'import json, sys; print("\n".join(sorted(t["name"] for t in json.load(open(sys.argv[1]))["types"])))' "$t/nodes.json" >"$t/listed-types"
+[ -s "$t/loader-types" ] && cmp -s "$t/loader-types" "$t/listed-types" || fail "nodes: the types listed differ from the loader's"
+# Every parameter at its minimum and maximum (an enum by its last choice's
+# name) loads; just past either end it is refused, naming the bound.  The
+# range listed is thus exactly the range the library enforces.
+"$PY" - "$t/nodes.json" "$g" <<'PYEOF' || fail "nodes: cannot write the range graphs"
+import json, sys
+d = json.load(open(sys.argv[1]))
+out = sys.argv[2]
+def graph(t, params):
+    return {"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+            "strips": [{"name": "S", "channels": 2, "source": "a.wav",
+                        "inserts": [{"type": t, "role": "strip", "params": params}]}]}
+n = 0
+for t in d["types"]:
+    lo = {p["name"]: p["min"] for p in t["params"]}
+    hi = {p["name"]: (p["choices"][-1] if p["choices"] else p["max"]) for p in t["params"]}
+    json.dump(graph(t["name"], lo), open("%s/range-%s-min.json" % (out, t["name"]), "w"))
+    json.dump(graph(t["name"], hi), open("%s/range-%s-max.json" % (out, t["name"]), "w"))
+    for p in t["params"]:
+        if p["choices"] or p["unit_kind"] == "bool":
+            continue
+        step = max(1e-3, 1e-3 * (p["max"] - p["min"]))
+        json.dump(graph(t["name"], {p["name"]: p["max"] + step}),
+                  open("%s/over-%s-%s.json" % (out, t["name"], p["name"]), "w"))
+        json.dump(graph(t["name"], {p["name"]: p["min"] - step}),
+                  open("%s/under-%s-%s.json" % (out, t["name"], p["name"]), "w"))
+        n += 1
+print(n, file=open("%s/range-count" % out, "w"))
+PYEOF
+for f in "$g"/range-*.json; do
+  "$M" info "$f" >/dev/null 2>"$t/err" || { fail "nodes: $(basename "$f") does not load"; sed 's/^/  | /' "$t/err"; }
+done
+nr=0
+for f in "$g"/over-*.json "$g"/under-*.json; do
+  "$M" info "$f" >/dev/null 2>"$t/err"
+  rc=$?
+  case $f in */over-*) want='is above the maximum' ;; *) want='is below the minimum' ;; esac
+  [ "$rc" -eq 3 ] && grep -q "$want" "$t/err" || fail "nodes: $(basename "$f") is not refused ($rc)"
+  nr=$((nr + 1))
+done
+[ "$nr" -eq $((2 * $(cat "$g/range-count"))) ] && [ "$nr" -gt 100 ] || fail "nodes: only $nr out-of-range files checked"
+# The man page (built from the same listing) names every parameter of every type.
+man1=${top_builddir:-.}/docs/mixstage.1
+if [ -s "$man1" ]; then
+  "$PY" - "$t/nodes.json" "$man1" <<'PYEOF' || fail "nodes: the man page misses parameters"
+import json, sys
+d = json.load(open(sys.argv[1]))
+man = open(sys.argv[2]).read().replace("\\-", "-")
+missing = [t["name"] + "." + p["name"] for t in d["types"] for p in t["params"]
+           if (".B " + p["name"] + "\n") not in man]
+missing += [t["name"] for t in d["types"] if (".SS " + t["name"] + "\n") not in man]
+if missing:
+    print("missing from mixstage.1:", missing[:10])
+sys.exit(1 if missing else 0)
+PYEOF
+else
+  fail "nodes: no generated man page at $man1"
+fi
+run 0 nodes compressor
+grep -q '^  threshold  *Threshold  *-60 .. 0 dB  *default -18 dB  *automatable$' "$t/out" || fail "nodes compressor: text"
+grep -q '^  detector  *Detector  *peak | rms  *default peak$' "$t/out" || fail "nodes compressor: choices"
+run 0 nodes --names
+sort "$t/out" | cmp -s - "$t/listed-types" || fail "nodes --names"
+run 2 nodes compresor; err_prefixed "nodes of an unknown type"
+grep -q "did you mean 'compressor'" "$t/err" || fail "nodes: no suggestion for a typo"
+run 2 nodes --man --json
 
 # ---- render: batch, parallel equals serial, a bad file and a crash ---------------------------
 set -- "$g/song1.mixstage.json" "$g/song2.mixstage.json" "$g/bad.mixstage.json" \

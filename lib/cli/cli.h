@@ -41,6 +41,13 @@ const char *cli_db(char *buf, size_t size, double v, const char *unit);
 double cli_now(void);
 int cli_mkdirs(const char *path);
 int cli_cpu_count(void);
+/* " (did you mean 'NAME'?)" for the name of @p names closest to @p word when
+ * it is near enough to be a typo, else "".  Returns buf. */
+const char *cli_did_you_mean(const char *word, const char *const *names, int n, char *buf, size_t size);
+
+/* nodes.c */
+int cli_node_type_count(void);
+int cli_cmd_nodes(int argc, char **argv);
 
 /* profiles.c */
 int cli_cmd_profiles(int argc, char **argv);

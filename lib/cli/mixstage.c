@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, strsignal, fileno */
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -146,6 +147,25 @@ static const cli_command COMMANDS[] = {
      "      --json          print one JSON document instead\n"
      "  -q, --quiet         print nothing on stdout\n"
      "  -h, --help          this help\n"},
+    {"nodes", cli_cmd_nodes, "list the node types and their parameters (from the library)",
+     "Usage: mixstage nodes [TYPE] [--json | --man | --names]\n"
+     "\n"
+     "Lists every node type an insert can use (or only TYPE) with its\n"
+     "description, whether it takes a sidechain key, and each parameter: name\n"
+     "(as a graph file spells it), label, range with unit (or the choices),\n"
+     "default, and whether it can be automated.  The listing is read from the\n"
+     "library itself, so it always matches what graph files accept.\n"
+     "\n"
+     "Options:\n"
+     "      --json      print one JSON document instead\n"
+     "      --man       print the listing as man-page source (roff); the build\n"
+     "                  puts it in mixstage(1)\n"
+     "      --names     print only the type names, one a line (for scripts and\n"
+     "                  shell completion)\n"
+     "  -h, --help      this help\n"
+     "\n"
+     "Example:\n"
+     "  mixstage nodes compressor\n"},
     {"help", NULL, "show the help of a command", "Usage: mixstage help [COMMAND]\n"},
 };
 enum { NCOMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]) };
@@ -311,6 +331,42 @@ int cli_mkdirs(const char *path) {
     return -1;
   }
   return 0;
+}
+
+/* Edit distance (insertions, deletions, substitutions, swaps of two
+ * neighbours), case-insensitive, capped at 32 characters. */
+static int edit_distance(const char *a, const char *b) {
+  enum { MAX = 33 };
+  size_t n = strlen(a), m = strlen(b);
+  if (n >= MAX || m >= MAX) return MAX;
+  int d[MAX][MAX];
+  for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+      int v = d[i - 1][j - 1] + cost;
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[n][m];
+}
+
+const char *cli_did_you_mean(const char *word, const char *const *names, int n, char *buf, size_t size) {
+  int best = -1, bestd = 0;
+  for (int i = 0; i < n; i++) {
+    int d = edit_distance(word, names[i]);
+    if (best < 0 || d < bestd) best = i, bestd = d;
+  }
+  /* A third of the word wrong (at least one letter) is still a typo. */
+  size_t len = strlen(word);
+  int limit = len < 6 ? 1 : (int)(len / 3);
+  if (best >= 0 && bestd <= limit) snprintf(buf, size, " (did you mean '%s'?)", names[best]);
+  else if (size) buf[0] = 0;
+  return buf;
 }
 
 int cli_cpu_count(void) {
