@@ -291,6 +291,48 @@ run 1 render "$g/song1.mixstage.json" --profile no-such-profile --out "$t/none";
 run 0 render "$g/song1.mixstage.json" --profile final --format flac --sample-type pcm16 -q --out "$t/flac"
 [ -s "$t/flac/final/mix.flac" ] && [ ! -s "$t/out" ] || fail "render --format flac --quiet"
 
+# --rate, --sample-type, --dither: a dry graph rendered to 16-bit, its source
+# a tone followed by 0.3 s of digital silence.
+sox -n -r 48000 -c 1 -b 24 "$g/tone-then-silence.wav" synth 0.4 sine 220 vol -12dB pad 0 0.3 || exit 99
+cat >"$g/dry.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "strips": [{"name": "Lead", "channels": 1, "source": "tone-then-silence.wav"}]}
+EOF
+run 0 render "$g/dry.mixstage.json" --profile production --sample-type pcm16 --dither none --json --out "$t/d48"
+cp "$t/out" "$t/d48.json"
+run 0 render "$g/dry.mixstage.json" --profile production --sample-type pcm16 --rate 44100 --json --out "$t/d44"
+cp "$t/out" "$t/d44.json"
+run 0 render "$g/dry.mixstage.json" --profile production --sample-type pcm16 --dither tpdf --out "$t/d48t"
+run 0 analyze --json "$t/d48/production/mix.wav" "$t/d44/production/mix.wav"
+cp "$t/out" "$t/d.json"
+# The 44.1 kHz file: that rate, the length scaled (to within a frame) and
+# the same loudness (a 220 Hz tone, far below either Nyquist: the converter
+# passes it within 0.01 dB; 0.05 LU allows for the gating blocks' alignment).
+pycheck "$t/d.json" 'd["files"][1]["sample_rate"] == 44100 and d["files"][0]["sample_rate"] == 48000' "render --rate: the file's rate"
+pycheck "$t/d.json" 'abs(d["files"][1]["frames"] - d["files"][0]["frames"] * 44100 / 48000) <= 1' "render --rate: the length"
+pycheck "$t/d.json" 'abs(d["files"][1]["integrated_lufs"] - d["files"][0]["integrated_lufs"]) < 0.05' "render --rate: the loudness"
+pycheck "$t/d44.json" 'd["files"][0]["profiles"][0]["files"][0]["sample_rate"] == 44100' "render --rate --json"
+# Dither: the source ends in silence, so its last 0.1 s rounds to exact
+# zeros without dither; TPDF of +-1 LSB leaves a quarter of those samples at
+# +-1 LSB (P(|d| >= 0.5) = 1/4 for the triangular density): expect < 1 % and
+# > 15 % non-zero samples (4800 samples: the binomial spread is 0.6 %).
+"$PY" - "$t/d48/production/mix.wav" "$t/d48t/production/mix.wav" <<'PYEOF' || fail "render --dither: none and tpdf"
+import struct, sys, wave
+def nonzero_tail(path):
+    w = wave.open(path)
+    assert w.getsampwidth() == 2
+    n = w.getnframes()
+    w.setpos(n - 4800)
+    raw = w.readframes(4800)
+    s = struct.unpack("<%dh" % (len(raw) // 2), raw)
+    return sum(1 for v in s if v != 0) / len(s)
+none, tpdf = nonzero_tail(sys.argv[1]), nonzero_tail(sys.argv[2])
+print("non-zero tail samples: none %.4f, tpdf %.4f" % (none, tpdf))
+sys.exit(0 if none < 0.01 and tpdf > 0.15 else 1)
+PYEOF
+run 2 render "$g/dry.mixstage.json" --rate 1000; err_prefixed "render --rate out of range"
+run 2 render "$g/dry.mixstage.json" --dither maybe; err_prefixed "render --dither unknown"
+
 # ---- the shipped example graph file, with short synthesised sources -----------------------
 sh=$t/shipped
 mkdir -p "$sh"

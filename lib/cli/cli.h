@@ -35,6 +35,7 @@ int cli_print_help(const char *command);
 int cli_take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
                    const char **value);
 int cli_parse_int(const char *s, int lo, int hi, int *out);
+int cli_parse_dither(const char *s, int *out); /* "tpdf" 1, "none" 0; -1 if neither */
 json_t *cli_num(double v);
 int cli_print_json(json_t *doc);
 const char *cli_db(char *buf, size_t size, double v, const char *unit);
@@ -61,6 +62,9 @@ typedef struct cli_render_opts {
   int jobs;              /* worker processes */
   int threads;           /* render threads per worker */
   int format, sample_type;
+  int dither;            /* TPDF dither before rounding to integers */
+  double rate;           /* output sample rate, Hz; 0: the graph's */
+  int allow_non_null;    /* --allow-non-null: stems that do not add up are not a failure */
   int master;                /* --master: master the final profile to mc first */
   mixstage_master_config mc;
   cli_common common;

@@ -59,11 +59,17 @@ static const cli_command COMMANDS[] = {
      "  -t, --threads N     render threads inside each file, 1 .. 64 (default 1)\n"
      "  -f, --format F      wav (default), aiff or flac\n"
      "  -s, --sample-type T pcm24 (default), pcm16 or float32\n"
+     "  -r, --rate HZ       write the files at this sample rate, 8000 .. 768000\n"
+     "                      (converted with libsamplerate's best sinc after the\n"
+     "                      render; default: the graph's rate)\n"
+     "      --dither D      tpdf (default: +-1 LSB triangular dither before\n"
+     "                      rounding to pcm16 or pcm24, a seed of its own per\n"
+     "                      file, the same bytes every run) or none\n"
      "  -m, --master T      master the final profile to a loudness target first\n"
      "                      (measure and correct until within 0.3 LU, true peak\n"
      "                      at or below the ceiling; delivered last): streaming\n"
      "                      (-14 LUFS, -1 dBTP), apple-music (-16, -1), ebu-r128\n"
-     "                      (-23, -1), club (-8, -0.3), or LUFS[,DBTP] as -11,-0.5"
+     "                      (-23, -1), club (-8, -0.3), or LUFS[,DBTP] as -11,-0.5\n"
      "      --json          print one JSON document describing every file written\n"
      "  -q, --quiet         print nothing on stdout (errors still go to stderr)\n"
      "  -h, --help          this help\n"
@@ -266,6 +272,12 @@ int cli_take_value(int argc, char **argv, int *i, const char *lng, const char *s
   if (*i + 1 >= argc) return -1;
   *value = argv[++*i];
   return 1;
+}
+
+int cli_parse_dither(const char *s, int *out) {
+  if (!strcmp(s, "tpdf")) return *out = 1, 0;
+  if (!strcmp(s, "none")) return *out = 0, 0;
+  return -1;
 }
 
 int cli_parse_int(const char *s, int lo, int hi, int *out) {

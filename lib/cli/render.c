@@ -193,6 +193,8 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     dc.render.progress_user = &pc;
     dc.write.format = o->format;
     dc.write.sample_type = o->sample_type;
+    dc.write.dither = o->dither;
+    dc.write.output_rate = o->rate;
     dc.file_done = on_file_done;
     dc.file_done_user = files;
     dc.null_residual_out = &residual;
@@ -627,6 +629,8 @@ static void opts_init(cli_render_opts *o, const char *out) {
   o->threads = 1;
   o->format = wc.format;
   o->sample_type = wc.sample_type;
+  o->dither = wc.dither;
+  o->rate = wc.output_rate;
 }
 
 /* --master: a preset name, or "LUFS" / "LUFS,DBTP" (ceiling default -1). */
@@ -714,6 +718,16 @@ int cli_cmd_render(int argc, char **argv) {
     } else if ((t = cli_take_value(argc, argv, &i, "--sample-type", "-s", &v))) {
       if (t < 0 || parse_sample_type(v, &o.sample_type) < 0)
         rc = cli_usage_error("render", "render: --sample-type is pcm16, pcm24 or float32");
+    } else if ((t = cli_take_value(argc, argv, &i, "--rate", "-r", &v))) {
+      int hz;
+      if (t < 0 || cli_parse_int(v, 8000, 768000, &hz) < 0)
+        rc = cli_usage_error("render", "render: --rate takes a sample rate in Hz, 8000 .. 768000");
+      else o.rate = hz;
+    } else if ((t = cli_take_value(argc, argv, &i, "--dither", NULL, &v))) {
+      if (t < 0 || cli_parse_dither(v, &o.dither) < 0)
+        rc = cli_usage_error("render", "render: --dither is tpdf or none");
+    } else if (!strcmp(a, "--allow-non-null")) {
+      o.allow_non_null = 1;
     } else {
       rc = cli_usage_error("render", "render: unknown option '%s'", a);
     }
