@@ -36,6 +36,7 @@ err_prefixed() { grep -q '^mixstage: ' "$t/err" || fail "$1: no 'mixstage: ' err
 run 0 --help
 grep -q '^Usage: mixstage COMMAND' "$t/out" || fail "--help"
 grep -q '^  3  some graph file is invalid' "$t/out" || fail "--help lists no exit codes"
+grep -q '^  4  everything was rendered, but the stems' "$t/out" || fail "--help does not document exit 4"
 run 0 --version
 grep -q '^mixstage (libmixstage) [0-9]' "$t/out" || fail "--version"
 for c in render info analyze compare profiles nodes demo; do
@@ -332,6 +333,33 @@ sys.exit(0 if none < 0.01 and tpdf > 0.15 else 1)
 PYEOF
 run 2 render "$g/dry.mixstage.json" --rate 1000; err_prefixed "render --rate out of range"
 run 2 render "$g/dry.mixstage.json" --dither maybe; err_prefixed "render --dither unknown"
+
+# Stems that do not add up: two strips through a saturating group bus.  The
+# stems each carry the saturation of their own signal, which is not the
+# saturation of their sum (a 220 and a 330 Hz tone at -6 dBFS driven 18 dB
+# into tanh differ by more than -40 dBFS): exit 4 naming the stage and the
+# stems, 0 with --allow-non-null; the Bass, straight to the mix, adds up.
+sox -n -r 48000 -c 1 -b 24 "$g/loud-a.wav" synth 0.4 sine 220 vol -6dB || exit 99
+sox -n -r 48000 -c 1 -b 24 "$g/loud-b.wav" synth 0.4 sine 330 vol -6dB || exit 99
+cat >"$g/nonnull.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "buses": [{"name": "Drums", "kind": "group",
+            "inserts": [{"type": "saturation", "role": "strip", "params": {"drive": 18}}]}],
+ "strips": [{"name": "Kick", "channels": 1, "source": "loud-a.wav", "output": "Drums"},
+            {"name": "Snare", "channels": 1, "source": "loud-b.wav", "output": "Drums"},
+            {"name": "Bass", "channels": 1, "source": "loud-b.wav"}]}
+EOF
+run 4 render "$g/nonnull.mixstage.json" --profile mix-stems --out "$t/nn"; err_prefixed "render of stems that do not add up"
+grep -q "profile mix-stems: the stems do not add up (null check .* dBFS, limit -100): bus 'Drums' insert 1 (saturation) is nonlinear.* (Kick.wav, Snare.wav)$" "$t/err" || fail "render: non-null stems without the stage and files"
+grep -q '^      does not add up: Kick.wav: bus .Drums. insert 1 (saturation)' "$t/out" || fail "render: non-null stems not listed in the text"
+grep -q '^  NON-NULL ' "$t/out" || fail "render: non-null not in the summary"
+[ -s "$t/nn/mix-stems/Kick.wav" ] && [ -s "$t/nn/mix-stems/manifest.json" ] || fail "render: non-null stems were not delivered"
+run 0 render "$g/nonnull.mixstage.json" --profile mix-stems --allow-non-null --json --out "$t/nn"
+pycheck "$t/out" 'd["exit_status"] == 0 and d["non_null"] == 0 and d["files"][0]["status"] == "ok"' "render --allow-non-null: status"
+pycheck "$t/out" 'd["files"][0]["profiles"][0]["status"] == "non-null" and d["files"][0]["profiles"][0]["null_residual_db"] > -40' "render --allow-non-null: the residual"
+pycheck "$t/out" '[e["path"] for e in d["files"][0]["profiles"][0]["non_null"]] == ["Kick.wav", "Snare.wav"] and "saturation" in d["files"][0]["profiles"][0]["non_null"][0]["stage"]' "render --json: the stems that do not add up"
+run 4 render "$g/nonnull.mixstage.json" "$g/song1.mixstage.json" --profile mix-stems --json --out "$t/nn2"
+pycheck "$t/out" 'd["exit_status"] == 4 and d["non_null"] == 1 and d["rendered"] == 1 and [f["status"] for f in d["files"]] == ["non-null", "ok"]' "render --json: exit 4 with one non-null file"
 
 # ---- the shipped example graph file, with short synthesised sources -----------------------
 sh=$t/shipped

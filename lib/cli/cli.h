@@ -18,8 +18,15 @@ enum {
   CLI_EXIT_OK = 0,      /* everything asked for was done */
   CLI_EXIT_FAILED = 1,  /* some file failed to render, analyse or compare */
   CLI_EXIT_USAGE = 2,   /* bad command line */
-  CLI_EXIT_INVALID = 3  /* some graph file is invalid (rejected by the loader) */
+  CLI_EXIT_INVALID = 3, /* some graph file is invalid (rejected by the loader) */
+  CLI_EXIT_NON_NULL = 4  /* everything rendered, but some stems do not add up */
 };
+
+/* A null-check residual above this (peak of stems + FX stems - production
+ * mix, in float before any file is written) means the stems do not add up:
+ * float rounding of a sum of stems stays below -130 dBFS, while a nonlinear
+ * stage on a group bus leaves -60 dBFS or more. */
+#define CLI_NULL_LIMIT_DBFS (-100.0)
 
 /* Options shared by every command. */
 typedef struct cli_common {

@@ -26,7 +26,10 @@ static const char EXIT_CODES[] =
     "  2  usage error (unknown command or option, missing argument)\n"
     "  3  some graph file is invalid: unreadable, not JSON, breaking a rule of the\n"
     "     format, naming a missing source or making a routing loop (takes\n"
-    "     precedence over 1)\n";
+    "     precedence over 1)\n"
+    "  4  everything was rendered, but the stems of some profile do not add up\n"
+    "     to the mix (null check above -100 dBFS; the stage and stems at fault\n"
+    "     are named); render --allow-non-null makes that 0\n";
 
 typedef struct cli_command {
   const char *name;
@@ -65,6 +68,8 @@ static const cli_command COMMANDS[] = {
      "      --dither D      tpdf (default: +-1 LSB triangular dither before\n"
      "                      rounding to pcm16 or pcm24, a seed of its own per\n"
      "                      file, the same bytes every run) or none\n"
+     "      --allow-non-null  stems that do not add up to the mix are reported,\n"
+     "                      but the exit status stays 0 (else it is 4)\n"
      "  -m, --master T      master the final profile to a loudness target first\n"
      "                      (measure and correct until within 0.3 LU, true peak\n"
      "                      at or below the ceiling; delivered last): streaming\n"

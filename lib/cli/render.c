@@ -125,6 +125,32 @@ static json_t *master_json(const mixstage_master_report *r) {
   return m;
 }
 
+/* The stems of a delivery that do not add up, with the reason the bounce
+ * gave for each (the stage at fault), from DIR/manifest.json:
+ * [{"file": "Lead.wav", "stage": "..."}]. */
+static json_t *non_null_reasons(const char *dir) {
+  char path[PATH_BYTES + 16];
+  json_t *out = json_array();
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  json_t *m = json_load_file(path, 0, NULL);
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(m, "files"), i, f) {
+    if (!json_is_false(json_object_get(f, "adds_up"))) continue;
+    json_t *e = json_object();
+    const char *note = json_string_value(json_object_get(f, "adds_up_note"));
+    char words[1024];
+    snprintf(words, sizeof words, "%s: %s", json_string_value(json_object_get(f, "path")),
+             note ? note : "flagged without a reason");
+    json_object_set_new(e, "file", json_string(words));
+    json_object_set(e, "path", json_object_get(f, "path"));
+    json_object_set_new(e, "stage", note ? json_string(note) : json_null());
+    json_array_append_new(out, e);
+  }
+  json_decref(m);
+  return out;
+}
+
 /* Loads, checks and delivers one file; returns its result. */
 static json_t *render_one(const char *file, const char *outdir, const cli_render_opts *o, int fd,
                           int progress) {
@@ -217,14 +243,50 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     json_object_set_new(p, "seconds", json_real(cli_now() - t0));
     json_object_set_new(p, "null_residual_db", cli_num(residual));
     json_object_set_new(p, "files", files);
-    if (rc == MIXSTAGE_OK) {
+    if (rc == MIXSTAGE_OK && isfinite(residual) && residual > CLI_NULL_LIMIT_DBFS) {
+      /* The stems do not add up: name the stages (from the manifest's
+       * per-file notes) and the stems they concern. */
+      json_t *why = non_null_reasons(dir);
+      /* One clause per stage at fault, naming its stems:
+       * "<stage note> (Kick.wav, Snare.wav)". */
+      char list[768];
+      size_t l = 0, k, q;
+      json_t *e, *e2;
+      list[0] = 0;
+      json_array_foreach(why, k, e) {
+        json_t *st = json_object_get(e, "stage");
+        int seen = 0;
+        for (q = 0; q < k && !seen; q++) seen = json_equal(json_object_get(json_array_get(why, q), "stage"), st);
+        if (seen || l >= sizeof list) continue;
+        l += (size_t)snprintf(list + l, sizeof list - l, "%s%s (", l ? "; " : "",
+                              json_is_string(st) ? json_string_value(st) : "flagged without a reason");
+        int first = 1;
+        json_array_foreach(why, q, e2) {
+          if (!json_equal(json_object_get(e2, "stage"), st) || l >= sizeof list) continue;
+          l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", first ? "" : ", ",
+                                json_string_value(json_object_get(e2, "path")));
+          first = 0;
+        }
+        if (l < sizeof list) l += (size_t)snprintf(list + l, sizeof list - l, ")");
+      }
+      snprintf(msg, sizeof msg, "%s: profile %s: the stems do not add up (null check %.1f dBFS, limit %.0f): %s%s",
+               file, pname, residual, CLI_NULL_LIMIT_DBFS,
+               json_array_size(why) ? "" : "no stage is flagged in the manifest",
+               json_array_size(why) ? list : "");
+      json_object_set_new(p, "non_null", why);
+      json_object_set_new(p, "status", json_string("non-null"));
+      json_object_set_new(p, "error", json_string(msg));
+      if (!o->allow_non_null && !strcmp(json_string_value(json_object_get(res, "status")), "ok"))
+        set_error(res, "non-null", 0, msg);
+    } else if (rc == MIXSTAGE_OK) {
       json_object_set_new(p, "status", json_string("ok"));
     } else {
       snprintf(msg, sizeof msg, "%s: profile %s: %s%s", file, pname, mixstage_graph_last_error(g),
                rc == MIXSTAGE_ENUMERIC ? " (files written; the manifest says numeric_faults)" : "");
       set_error(p, "failed", rc, msg);
       /* The first failure names the file's; later profiles still render. */
-      if (!strcmp(json_string_value(json_object_get(res, "status")), "ok")) set_error(res, "failed", rc, msg);
+      const char *rs = json_string_value(json_object_get(res, "status"));
+      if (!strcmp(rs, "ok") || !strcmp(rs, "non-null")) set_error(res, "failed", rc, msg);
     }
     json_array_append_new(profs, p);
   }
@@ -357,7 +419,8 @@ static void print_file_result(const job *j, int nfiles) {
     json_t *files = json_object_get(p, "files");
     printf("  %-11s %s: ", json_string_value(json_object_get(p, "profile")),
            json_string_value(json_object_get(p, "dir")));
-    if (strcmp(ps, "ok") != 0) {
+    int non_null = !strcmp(ps, "non-null");
+    if (strcmp(ps, "ok") != 0 && !non_null) {
       printf("FAILED\n");
       continue;
     }
@@ -365,8 +428,12 @@ static void print_file_result(const job *j, int nfiles) {
     json_t *nr = json_object_get(p, "null_residual_db");
     if (json_is_number(nr))
       printf(", null check %.1f dBFS%s", json_number_value(nr),
-             json_number_value(nr) < -100.0 ? " (the stems add up)" : " (THE STEMS DO NOT ADD UP)");
+             non_null ? " (THE STEMS DO NOT ADD UP)" : " (the stems add up)");
     putchar('\n');
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(p, "non_null"), k, e)
+      printf("      does not add up: %s\n", json_string_value(json_object_get(e, "file")));
     json_t *m = json_object_get(p, "master");
     if (m) {
       printf("      mastered to %.1f LUFS / %.1f dBTP: %.2f LUFS, %.2f dBTP in %d renders (limiter input %+.2f dB)\n",
@@ -377,8 +444,6 @@ static void print_file_result(const job *j, int nfiles) {
              (int)json_integer_value(json_object_get(m, "renders")),
              json_number_value(json_object_get(m, "input_gain_db")));
       printf("      streaming playback gain:");
-      size_t k;
-      json_t *e;
       json_array_foreach(json_object_get(m, "streaming"), k, e)
         printf("%s %s %+.1f dB", k ? "," : "", json_string_value(json_object_get(e, "service")),
                json_number_value(json_object_get(e, "gain_db")));
@@ -386,7 +451,6 @@ static void print_file_result(const job *j, int nfiles) {
     }
     /* File by file only for one graph file: a catalogue would scroll away. */
     if (nfiles > 1) continue;
-    size_t k;
     json_t *f;
     json_array_foreach(files, k, f) {
       char a[32], b2[32];
@@ -555,19 +619,21 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
   free(pj);
 
   /* Summary, in the order the files were given. */
-  int nok = 0, nfail = 0, ninvalid = 0;
+  int nok = 0, nfail = 0, ninvalid = 0, nnull = 0;
   json_t *arr = json_array();
   for (int i = 0; i < nfiles; i++) {
     job *j = &b.jobs[i];
     const char *st = json_string_value(json_object_get(j->result, "status"));
     if (!strcmp(st, "ok")) nok++;
     else if (!strcmp(st, "invalid")) ninvalid++;
+    else if (!strcmp(st, "non-null")) nnull++;
     else nfail++;
     json_array_append(arr, j->result);
   }
   double secs = cli_now() - b.t0;
   if (ninvalid) rc = CLI_EXIT_INVALID;
   else if (nfail) rc = CLI_EXIT_FAILED;
+  else if (nnull) rc = CLI_EXIT_NON_NULL;
   if (o->common.json) {
     json_t *doc = extra ? extra : json_object();
     json_object_set_new(doc, "command", json_string("render"));
@@ -578,6 +644,7 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
     json_object_set_new(doc, "rendered", json_integer(nok));
     json_object_set_new(doc, "failed", json_integer(nfail));
     json_object_set_new(doc, "invalid", json_integer(ninvalid));
+    json_object_set_new(doc, "non_null", json_integer(nnull));
     json_object_set_new(doc, "seconds", json_real(secs));
     json_object_set_new(doc, "exit_status", json_integer(rc));
     if (cli_print_json(doc) < 0 && rc == CLI_EXIT_OK) rc = CLI_EXIT_FAILED;
@@ -585,15 +652,20 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
     json_decref(arr);
     json_decref(extra);
     if (!o->common.quiet) {
-      printf("\nsummary: %d of %d file%s rendered", nok, nfiles, nfiles == 1 ? "" : "s");
+      printf("\nsummary: %d of %d file%s rendered", nok + nnull, nfiles, nfiles == 1 ? "" : "s");
       if (nfail) printf(", %d failed", nfail);
       if (ninvalid) printf(", %d invalid", ninvalid);
+      if (nnull) printf(", %d with stems that do not add up", nnull);
       printf(" (%.1f s, %d worker%s)\n", secs, workers, workers == 1 ? "" : "s");
       for (int i = 0; i < nfiles; i++) {
         json_t *r = b.jobs[i].result;
         const char *st = json_string_value(json_object_get(r, "status"));
         if (!strcmp(st, "ok")) continue;
-        printf("  %-8s %s\n", !strcmp(st, "invalid") ? "INVALID" : !strcmp(st, "crashed") ? "CRASHED" : "FAILED",
+        printf("  %-8s %s\n",
+               !strcmp(st, "invalid")    ? "INVALID"
+               : !strcmp(st, "crashed")  ? "CRASHED"
+               : !strcmp(st, "non-null") ? "NON-NULL"
+                                         : "FAILED",
                json_string_value(json_object_get(r, "error")));
       }
     }
