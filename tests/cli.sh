@@ -167,7 +167,7 @@ cat >"$g/unknown-type.json" <<EOF
  "strips": [{"name": "Lead", "channels": 2, "source": "a.wav", "inserts": [{"type": "compresor", "role": "strip"}]}]}
 EOF
 run 3 info "$g/unknown-type.json"
-sed -n 's/.*(types: \(.*\))$/\1/p' "$t/err" | tr -d ' ' | tr ',' '\n' | sort >"$t/loader-types"
+sed -n 's/.*(types: \([^)]*\)).*/\1/p' "$t/err" | tr -d ' ' | tr ',' '\n' | sort >"$t/loader-types"
 "$PY" -c 'import json, sys; print("\n".join(sorted(t["name"] for t in json.load(open(sys.argv[1]))["types"])))' "$t/nodes.json" >"$t/listed-types"
 [ -s "$t/loader-types" ] && cmp -s "$t/loader-types" "$t/listed-types" || fail "nodes: the types listed differ from the loader's"
 # Every parameter at its minimum and maximum (an enum by its last choice's
@@ -360,6 +360,43 @@ pycheck "$t/out" 'd["files"][0]["profiles"][0]["status"] == "non-null" and d["fi
 pycheck "$t/out" '[e["path"] for e in d["files"][0]["profiles"][0]["non_null"]] == ["Kick.wav", "Snare.wav"] and "saturation" in d["files"][0]["profiles"][0]["non_null"][0]["stage"]' "render --json: the stems that do not add up"
 run 4 render "$g/nonnull.mixstage.json" "$g/song1.mixstage.json" --profile mix-stems --json --out "$t/nn2"
 pycheck "$t/out" 'd["exit_status"] == 4 and d["non_null"] == 1 and d["rendered"] == 1 and [f["status"] for f in d["files"]] == ["non-null", "ok"]' "render --json: exit 4 with one non-null file"
+
+# ---- small things: help layout, compare's header, errors as JSON, checksums, suggestions ----
+run 0 render --help
+grep -q '^      --json  ' "$t/out" && ! grep -q '[^ ]  *--json' "$t/out" || fail "render --help: --json not on a line of its own"
+run 0 compare "$t/sine.wav" "$t/quiet.wav"
+grep -q '^  Hz  *31.5  *63  *125  *250  *500  *1k  *2k  *4k  *8k  *16k$' "$t/out" || fail "compare: the table header runs together"
+run 3 info --json "$g/bad.mixstage.json"
+pycheck "$t/out" 'd["status"] == "invalid" and d["exit_status"] == 3 and d["code"] == "MIXSTAGE_EFORMAT" and "params.ratio: 0.5 is below the minimum 1.0" in d["error"]' "info --json of an invalid file: the error as JSON"
+run 3 profiles --json "$g/nonexistent.json"
+pycheck "$t/out" 'd["status"] == "invalid" and d["code"] == "MIXSTAGE_ENOTFOUND"' "profiles --json of a missing file"
+# The CLI spells checksums as the manifest does.
+"$PY" - "$t/render.json" "$t/one/mix-stems/manifest.json" <<'PYEOF' || fail "render --json: checksums differ from the manifest's"
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = json.load(open(sys.argv[2]))
+cli = {f["name"]: f["checksum"] for f in r["files"][0]["profiles"][0]["files"]}
+man = {f["name"]: f["checksum"] for f in m["files"]}
+sys.exit(0 if cli == man and all(v.startswith("fnv1a64:") for v in cli.values()) else 1)
+PYEOF
+run 1 render "$g/song1.mixstage.json" --profile mix-stem --out "$t/none"
+grep -q "no profile named 'mix-stem' (did you mean 'mix-stems'?)" "$t/err" || fail "render: no suggestion for a profile"
+run 1 render "$g/song1.mixstage.json" --profile dry-mx --out "$t/none"
+grep -q "did you mean 'dry-mix'" "$t/err" || fail "render: no suggestion for the file's own profile"
+grep -q "did you mean 'compressor'" "$t/err" 2>/dev/null && fail "render: a suggestion out of place"
+run 3 info "$g/unknown-type.json"
+grep -q "no node type \"compresor\" (types: .*) (did you mean 'compressor'?)$" "$t/err" || fail "info: no suggestion for a node type"
+sed 's/"role": "strip"/"role": "strp"/' "$g/song1.mixstage.json" >"$g/badrole.json"
+run 3 info "$g/badrole.json"
+grep -q "\"strp\" is not a role (did you mean 'strip'?)$" "$t/err" || fail "info: no suggestion for a role"
+sed 's/"role": "strip"/"role": "compression"/' "$g/song1.mixstage.json" >"$g/badrole2.json"
+run 3 info "$g/badrole2.json"
+grep -q "\"compression\" is not a role (roles: strip design mix-fx" "$t/err" || fail "info: no list of roles"
+sed 's/"base": "production"/"base": "prodution"/' "$g/song1.mixstage.json" >"$g/badbase.json"
+run 3 render "$g/badbase.json" --out "$t/none"
+grep -q "no profile named \"prodution\" .*(did you mean 'production'?)$" "$t/err" || fail "render: no suggestion for a base profile"
+run 0 profiles --names "$g/song1.mixstage.json"
+[ "$(tr '\n' ' ' <"$t/out")" = "production mix-stems final dry-mix " ] || fail "profiles --names"
 
 # ---- the shipped example graph file, with short synthesised sources -----------------------
 sh=$t/shipped

@@ -45,6 +45,9 @@ int cli_parse_int(const char *s, int lo, int hi, int *out);
 int cli_parse_dither(const char *s, int *out); /* "tpdf" 1, "none" 0; -1 if neither */
 json_t *cli_num(double v);
 int cli_print_json(json_t *doc);
+/* {"command", "file", "status": "invalid"|"failed", "code", "error",
+ * "exit_status"} on stdout, for --json runs that fail before any result. */
+int cli_print_json_error(const char *command, const char *file, int exit_status, int err, const char *msg);
 const char *cli_db(char *buf, size_t size, double v, const char *unit);
 double cli_now(void);
 int cli_mkdirs(const char *path);
@@ -52,6 +55,10 @@ int cli_cpu_count(void);
 /* " (did you mean 'NAME'?)" for the name of @p names closest to @p word when
  * it is near enough to be a typo, else "".  Returns buf. */
 const char *cli_did_you_mean(const char *word, const char *const *names, int n, char *buf, size_t size);
+
+/* Appends "did you mean" to a graph-file loader message about an unknown
+ * node type, role or base profile, when the word is a near miss. */
+void cli_hint_load_error(char *msg, size_t size);
 
 /* nodes.c */
 int cli_node_type_count(void);

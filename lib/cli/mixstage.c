@@ -95,7 +95,8 @@ static const cli_command COMMANDS[] = {
      "mute, in the words of the stem rules.\n"
      "\n"
      "Options:\n"
-     "      --json      print one JSON document instead\n"
+     "      --json      print one JSON document instead; a file that does not\n"
+     "                  load gives {\"status\": \"invalid\", \"error\": ...}\n"
      "  -h, --help      this help\n"},
     {"analyze", cli_cmd_analyze, "measure audio files: loudness, peaks, RMS, stereo image",
      "Usage: mixstage analyze FILE... [--json]\n"
@@ -129,7 +130,7 @@ static const cli_command COMMANDS[] = {
      "      --json      print one JSON document instead\n"
      "  -h, --help      this help\n"},
     {"profiles", cli_cmd_profiles, "list the render profiles and what each does per role",
-     "Usage: mixstage profiles [FILE.json] [--json]\n"
+     "Usage: mixstage profiles [FILE.json] [--json | --names]\n"
      "\n"
      "Lists the built-in render profiles (production, mix-stems, final) and,\n"
      "given a graph file, its custom profiles: for every role what the profile\n"
@@ -138,6 +139,8 @@ static const cli_command COMMANDS[] = {
      "\n"
      "Options:\n"
      "      --json      print one JSON document instead\n"
+     "      --names     print only the profile names, one a line (for scripts\n"
+     "                  and shell completion)\n"
      "  -h, --help      this help\n"},
     {"demo", cli_cmd_demo, "write the demo song as a graph file and render it",
      "Usage: mixstage demo [--out DIR] [options]\n"
@@ -311,6 +314,17 @@ int cli_print_json(json_t *doc) {
   return 0;
 }
 
+int cli_print_json_error(const char *command, const char *file, int exit_status, int err, const char *msg) {
+  json_t *o = json_object();
+  json_object_set_new(o, "command", json_string(command));
+  if (file) json_object_set_new(o, "file", json_string(file));
+  json_object_set_new(o, "status", json_string(exit_status == CLI_EXIT_INVALID ? "invalid" : "failed"));
+  if (err < 0) json_object_set_new(o, "code", json_string(mixstage_err_name(err)));
+  json_object_set_new(o, "error", json_string(msg));
+  json_object_set_new(o, "exit_status", json_integer(exit_status));
+  return cli_print_json(o);
+}
+
 /* "-14.2 LUFS", "-inf dBFS", "n/a". */
 const char *cli_db(char *buf, size_t size, double v, const char *unit) {
   if (isnan(v)) snprintf(buf, size, "n/a");
@@ -384,6 +398,51 @@ const char *cli_did_you_mean(const char *word, const char *const *names, int n, 
   if (best >= 0 && bestd <= limit) snprintf(buf, size, " (did you mean '%s'?)", names[best]);
   else if (size) buf[0] = 0;
   return buf;
+}
+
+/* The quoted word after @p prefix in @p msg ("no node type \"" -> the type),
+ * or 0 if the message has no such part. */
+static int quoted_after(const char *msg, const char *prefix, char *word, size_t size) {
+  const char *p = strstr(msg, prefix);
+  if (!p) return 0;
+  p += strlen(prefix);
+  const char *q = strchr(p, '"');
+  if (!q || (size_t)(q - p) >= size) return 0;
+  memcpy(word, p, (size_t)(q - p));
+  word[q - p] = 0;
+  return 1;
+}
+
+void cli_hint_load_error(char *msg, size_t size) {
+  char word[128], hint[160] = "";
+  const char *names[64];
+  int n = 0;
+  if (quoted_after(msg, "no node type \"", word, sizeof word)) {
+    while (n < 64 && mixstage_node_type_name(n)) names[n] = mixstage_node_type_name(n), n++;
+  } else if (quoted_after(msg, "no profile named \"", word, sizeof word)) {
+    while (n < 64 && mixstage_profile_builtin(n)) names[n] = mixstage_profile_name(mixstage_profile_builtin(n)), n++;
+  } else {
+    /* '"X" is not a role': the word is the last quoted one before it. */
+    const char *end = strstr(msg, "\" is not a role");
+    if (!end) return;
+    const char *start = end;
+    while (start > msg && start[-1] != '"') start--;
+    if (start == msg || (size_t)(end - start) >= sizeof word) return;
+    memcpy(word, start, (size_t)(end - start));
+    word[end - start] = 0;
+    while (n < MIXSTAGE_ROLE_COUNT) names[n] = mixstage_role_name(n), n++;
+    if (!cli_did_you_mean(word, names, n, hint, sizeof hint)[0]) {
+      /* No near miss: list the roles. */
+      size_t l = (size_t)snprintf(hint, sizeof hint, " (roles:");
+      for (int i = 0; i < n && l < sizeof hint; i++)
+        l += (size_t)snprintf(hint + l, sizeof hint - l, " %s", names[i]);
+      if (l < sizeof hint) snprintf(hint + l, sizeof hint - l, ")");
+    }
+    n = 0;
+  }
+  if (n) cli_did_you_mean(word, names, n, hint, sizeof hint);
+  size_t len = strlen(msg);
+  if (hint[0] && len + strlen(hint) < size) memcpy(msg + len, hint, strlen(hint) + 1);
 }
 
 int cli_cpu_count(void) {

@@ -92,7 +92,8 @@ static void on_file_done(void *user, const char *path, const char *name, int kin
   json_object_set_new(o, "loudness_range_lu", cli_num(s->loudness_range_lu));
   json_object_set_new(o, "clipped_samples", json_integer(s->clipped_samples));
   char sum[32];
-  snprintf(sum, sizeof sum, "%016llx", (unsigned long long)s->checksum);
+  /* Spelt as the manifest spells it, algorithm first. */
+  snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)s->checksum);
   json_object_set_new(o, "checksum", json_string(sum));
   json_array_append_new(user, o);
 }
@@ -169,6 +170,7 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
   char msg[1024];
   int err;
   mixstage_graphfile *doc = mixstage_graphfile_load(file, NULL, msg, sizeof msg, &err);
+  if (!doc) cli_hint_load_error(msg, sizeof msg);
   if (!doc) {
     set_error(res, err == MIXSTAGE_ENOMEM ? "failed" : "invalid", err, msg[0] ? msg : mixstage_strerror(err));
     return res;
@@ -183,8 +185,14 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     plist[i] = name ? mixstage_profile_find(name) : mixstage_profile_builtin(i);
     if (!plist[i] && name) plist[i] = mixstage_graphfile_find_profile(doc, name);
     if (!plist[i]) {
-      snprintf(msg, sizeof msg, "%s: no profile named '%s' (the built-ins are production, mix-stems and final%s)",
-               file, name, mixstage_graphfile_profile_count(doc) ? ", plus the file's own" : "");
+      int nnames = 3 + mixstage_graphfile_profile_count(doc);
+      const char *names[nnames];
+      for (int k = 0; k < nnames; k++)
+        names[k] = mixstage_profile_name(k < 3 ? mixstage_profile_builtin(k) : mixstage_graphfile_profile(doc, k - 3));
+      char hint[160];
+      cli_did_you_mean(name, names, nnames, hint, sizeof hint);
+      snprintf(msg, sizeof msg, "%s: no profile named '%s'%s (the built-ins are production, mix-stems and final%s)",
+               file, name, hint, mixstage_graphfile_profile_count(doc) ? ", plus the file's own" : "");
       set_error(res, "failed", MIXSTAGE_ENOTFOUND, msg);
       mixstage_graphfile_destroy(doc);
       return res;
