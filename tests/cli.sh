@@ -39,7 +39,7 @@ grep -q '^  3  some graph file is invalid' "$t/out" || fail "--help lists no exi
 grep -q '^  4  everything was rendered, but the stems' "$t/out" || fail "--help does not document exit 4"
 run 0 --version
 grep -q '^mixstage (libmixstage) [0-9]' "$t/out" || fail "--version"
-for c in render info analyze compare profiles nodes demo; do
+for c in render info analyze compare profiles nodes assess gain-stage master translate demo; do
   run 0 help "$c"
   cp "$t/out" "$t/help1"
   grep -q "^Usage: mixstage $c" "$t/help1" || fail "help $c"
@@ -397,6 +397,97 @@ run 3 render "$g/badbase.json" --out "$t/none"
 grep -q "no profile named \"prodution\" .*(did you mean 'production'?)$" "$t/err" || fail "render: no suggestion for a base profile"
 run 0 profiles --names "$g/song1.mixstage.json"
 [ "$(tr '\n' ' ' <"$t/out")" = "production mix-stems final dry-mix " ] || fail "profiles --names"
+
+# ---- assess: a delayed copy, a polarity flip, masking -------------------------------------
+# White noise (repeatable: sox -R), the same noise 2 ms (96 frames) late, and
+# the noise again with its polarity flipped: both pairs are flagged at their
+# exact offset and sign; the noise against its own inverse cancels in mono.
+sox -R -n -r 48000 -c 1 -b 24 "$g/noise.wav" synth 1 whitenoise vol -12dB || exit 99
+sox "$g/noise.wav" "$g/noise-late.wav" pad 0.002 0 trim 0 1 || exit 99
+cat >"$g/phase.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "strips": [{"name": "Close", "channels": 1, "source": "noise.wav"},
+            {"name": "Room", "channels": 1, "source": "noise-late.wav"},
+            {"name": "Flipped", "channels": 1, "source": "noise.wav", "polarity": true, "fader": -20}]}
+EOF
+run 0 assess --json "$g/phase.mixstage.json"
+cp "$t/out" "$t/assess.json"
+pycheck "$t/assess.json" 'd["strips"] == ["Close", "Room", "Flipped"]' "assess: strips"
+pycheck "$t/assess.json" '[(p["a"], p["b"], p["offset_frames"], p["time_offset"], p["polarity_flip"]) for p in d["phase"] if p["b"] == "Room"] == [("Close", "Room", 96, True, False)]' "assess: the 2 ms delay"
+pycheck "$t/assess.json" '[(p["sign"], p["polarity_flip"], round(p["correlation"], 3)) for p in d["phase"] if p["a"] == "Close" and p["b"] == "Flipped"] == [(-1, True, -1.0)]' "assess: the polarity flip"
+pycheck "$t/assess.json" 'len(d["masking"]) == 3 and d["masking"][0]["score_db"] >= d["masking"][-1]["score_db"] and len(d["masking"][0]["overlap_db"]) == 28' "assess: masking ranked"
+pycheck "$t/assess.json" 'd["mono"]["correlation"] > 0.99 and abs(d["mono"]["mono_loss_db"]) < 0.01' "assess: a mono mix is mono-compatible"
+run 0 assess "$g/phase.mixstage.json"
+grep -q '^  Close / Flipped: correlation -1.000 at +0.00 ms (0 frames), POLARITY FLIPPED$' "$t/out" || fail "assess: text"
+# (+0.999: the late copy misses the first 96 of 48000 samples.)
+grep -q '^  Close / Room: correlation +0.99[0-9] at +2.00 ms (96 frames), TIME OFFSET$' "$t/out" || fail "assess: text of the delay"
+run 3 assess "$g/bad.mixstage.json"; err_prefixed "assess of an invalid file"
+run 3 assess --json "$g/bad.mixstage.json"
+pycheck "$t/out" 'd["status"] == "invalid" and d["exit_status"] == 3' "assess --json of an invalid file"
+run 2 assess "$g/phase.mixstage.json" --max-lag 0
+
+# ---- gain-stage: a -6 dBFS sine and a -26 dBFS one ------------------------------------
+# RMS of a sine = peak - 3.01 dB: -9.01 and -29.01 dBFS.  To -18 dBFS RMS
+# with peaks at or below -6 dBFS the first needs -8.99 dB, the second +11.01
+# dB (its peak then -14.99): both set by the RMS.
+cat >"$g/stage.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "strips": [{"name": "Loud", "channels": 1, "source": "loud-a.wav"},
+            {"name": "Quiet", "channels": 2, "source": "../quiet.wav"}]}
+EOF
+run 0 gain-stage --json "$g/stage.mixstage.json" --write "$g/staged.mixstage.json"
+cp "$t/out" "$t/stage.json"
+pycheck "$t/stage.json" '[s["strip"] for s in d["strips"]] == ["Loud", "Quiet"] and abs(d["strips"][0]["clip_gain_db"] + 8.99) < 0.05 and abs(d["strips"][1]["clip_gain_db"] - 11.01) < 0.05' "gain-stage: clip gains"
+pycheck "$t/stage.json" 'all(abs(s["rms_after_dbfs"] + 18) < 0.05 and s["peak_after_dbfs"] <= -6 and not s["clips"] for s in d["strips"])' "gain-stage: levels after"
+run 0 info --json "$g/staged.mixstage.json"
+pycheck "$t/out" 'abs(d["strips"][0]["clip_gain_db"] + 8.99) < 0.05 and abs(d["strips"][1]["clip_gain_db"] - 11.01) < 0.05' "gain-stage --write: the clip gains saved"
+run 0 gain-stage "$g/stage.mixstage.json" --target-rms -20
+grep -q '^  Loud  *-11.0 dB   RMS -9.0 dBFS -> -20.0 dBFS' "$t/out" || fail "gain-stage --target-rms: text"
+run 2 gain-stage "$g/stage.mixstage.json" --max-peak 3
+
+# ---- translate: the designed response, measured ----------------------------------------
+# A 1 kHz tone through the car and the earbuds models (no compressor in
+# either) comes out louder or quieter by exactly the model's response at
+# 1 kHz (BS.1770 weights the same frequency alike): within 0.05 dB.
+run 0 translate "$t/sine.wav" --to car,earbuds --out "$t/tr" --sample-type float32 --json
+cp "$t/out" "$t/tr.json"
+pycheck "$t/tr.json" '[p["system"] for p in d["previews"]] == ["earbuds", "car"]' "translate: the systems asked for"
+pycheck "$t/tr.json" 'all(abs(p["file"]["integrated_lufs"] - d["mix_stats"]["integrated_lufs"] - p["response_db"]["1000"]) < 0.05 for p in d["previews"])' "translate: preview loudness against the designed response"
+[ -s "$t/tr/sine-car.wav" ] && [ -s "$t/tr/sine-earbuds.wav" ] && [ ! -e "$t/tr/sine-phone.wav" ] || fail "translate: preview files"
+run 0 analyze --json "$t/tr/sine-car.wav"
+pycheck "$t/out" 'abs(d["files"][0]["integrated_lufs"] - json.load(open(sys.argv[1].replace("out", "tr.json")))["previews"][1]["file"]["integrated_lufs"]) < 0.01' "translate: the file holds what the report says"
+# The phone folds to mono and cuts below 500 Hz: a 220 Hz tone loses over 20 dB.
+run 0 translate "$g/dry.mixstage.json" --to phone --out "$t/tr" --json
+pycheck "$t/out" 'd["previews"][0]["file"]["integrated_lufs"] < d["mix_stats"]["integrated_lufs"] - 20' "translate: the phone's low cut"
+run 2 translate "$t/sine.wav" --to phon,car; err_prefixed "translate to an unknown system"
+grep -q "did you mean 'phone'" "$t/err" || fail "translate: no suggestion for a system"
+run 1 translate "$t/missing.wav"
+run 3 translate "$g/bad.mixstage.json"
+
+# ---- master: one song, and an album keeping the songs' relative loudness -------------------
+run 0 master "$t/sine.wav" --target streaming --out "$t/m1" --json
+cp "$t/out" "$t/m1.json"
+pycheck "$t/m1.json" 'abs(d["songs"][0]["master"]["integrated_lufs"] + 14) <= 0.3 and d["songs"][0]["master"]["true_peak_dbtp"] <= -1 and d["songs"][0]["master"]["converged"]' "master: -14 LUFS, -1 dBTP"
+run 0 analyze --json "$t/m1/sine.wav"
+pycheck "$t/out" 'abs(d["files"][0]["integrated_lufs"] + 14) <= 0.3 and d["files"][0]["true_peak_dbtp"] <= -1' "master: the written file"
+# -20 and -26 LUFS tones as an album at -16 LUFS: one gain for both, so they
+# stay 6 LU apart (within the 0.3 LU tolerance), the album at -16 within 0.3.
+run 0 master --album "$t/sine.wav" "$t/quiet.wav" --target apple-music --out "$t/album" --json
+cp "$t/out" "$t/album.json"
+pycheck "$t/album.json" 'abs(d["album"]["combined_lufs"] + 16) <= 0.3 and abs(d["album"]["combined_before_lufs"] + 22.0) < 0.5' "master --album: the album's loudness"
+pycheck "$t/album.json" 'abs((d["songs"][0]["master"]["integrated_lufs"] - d["songs"][1]["master"]["integrated_lufs"]) - 6.0) <= 0.3' "master --album: relative loudness kept"
+pycheck "$t/album.json" 'all(s["master"]["true_peak_dbtp"] <= -1 and s["file"]["checksum"].startswith("fnv1a64:") for s in d["songs"])' "master --album: true peaks and files"
+run 0 master "$t/sine.wav" --target -11,-0.5 --out "$t/m2"
+grep -q '^  -1[01]\.[0-9]* LUFS, .* -> ' "$t/out" || fail "master: text"
+grep -q 'streaming playback gain: Spotify' "$t/out" || fail "master: no streaming report"
+run 2 master "$t/sine.wav" --target loud
+run 2 master --album "$t/sine.wav"
+run 1 master "$t/missing.wav" --out "$t/m3"; err_prefixed "master of a missing file"
+run 3 master "$g/bad.mixstage.json" --out "$t/m3" --json
+pycheck "$t/out" 'd["exit_status"] == 3' "master --json of an invalid graph"
+# A graph file without a mastering limiter cannot be mastered: exit 1 naming it.
+run 1 master "$g/dry.mixstage.json" --out "$t/m3"
+grep -qi 'limiter' "$t/err" || fail "master: a graph without a mastering limiter"
 
 # ---- the shipped example graph file, with short synthesised sources -----------------------
 sh=$t/shipped

@@ -60,6 +60,23 @@ const char *cli_did_you_mean(const char *word, const char *const *names, int n, 
  * node type, role or base profile, when the word is a near miss. */
 void cli_hint_load_error(char *msg, size_t size);
 
+/* Loads a graph file; on failure prints the message (and with --json the
+ * error document) and sets *exit_code (3 invalid, 1 out of memory). */
+mixstage_graphfile *cli_load_graphfile(const char *command, const char *path, const cli_common *c,
+                                       int *exit_code);
+/* --format, --sample-type, --rate, --dither into @p w: 1 taken, 0 not one of
+ * them, 10 + exit code on a usage error. */
+int cli_write_option(const char *cmd, int argc, char **argv, int *i, mixstage_write_config *w);
+const char *cli_extension(int format); /* "wav", "aiff", "flac" */
+/* A written file's measurements, as render --json reports them. */
+json_t *cli_stats_json(const char *path, const mixstage_file_stats *s);
+
+/* assess.c, master.c, translate.c */
+int cli_cmd_assess(int argc, char **argv);
+int cli_cmd_gain_stage(int argc, char **argv);
+int cli_cmd_master(int argc, char **argv);
+int cli_cmd_translate(int argc, char **argv);
+
 /* nodes.c */
 int cli_node_type_count(void);
 int cli_cmd_nodes(int argc, char **argv);

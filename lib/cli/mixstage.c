@@ -142,6 +142,95 @@ static const cli_command COMMANDS[] = {
      "      --names     print only the profile names, one a line (for scripts\n"
      "                  and shell completion)\n"
      "  -h, --help      this help\n"},
+    {"assess", cli_cmd_assess, "assess a mix: mono compatibility, phase between strips, masking",
+     "Usage: mixstage assess FILE.json [--max-lag MS] [--top N] [--json]\n"
+     "\n"
+     "Bounces every strip as it sounds in the mix (the mix-stems profile) and\n"
+     "the production mix, then reports: the mix's mono compatibility\n"
+     "(correlation, the level lost when folded to mono, side/mid, balance);\n"
+     "every pair of strips that is strongly correlated (|r| >= 0.5) with its\n"
+     "time offset and polarity (two microphones on one drum, a flipped cable);\n"
+     "and the pairs of strips ranked by masking, with the 1/3-octave band where\n"
+     "they compete most.\n"
+     "\n"
+     "Options:\n"
+     "      --max-lag MS    largest time offset searched, 0.1 .. 1000 ms (default 20)\n"
+     "      --top N         masking pairs listed in text (default 5; --json has all)\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"},
+    {"gain-stage", cli_cmd_gain_stage, "suggest (or apply) clip gains that bring every source to working level",
+     "Usage: mixstage gain-stage FILE.json [--target-rms DBFS] [--max-peak DBFS]\n"
+     "                          [--write OUT.json] [--json]\n"
+     "\n"
+     "Measures every strip's source as it enters the strip (inserts bypassed,\n"
+     "faders at 0 dB) and gives the clip gain that brings it to the target RMS\n"
+     "with its peaks at or below the peak limit, flagging sources that clip or\n"
+     "are too quiet (below -50 dBFS RMS).\n"
+     "\n"
+     "Options:\n"
+     "      --target-rms DBFS  RMS target, -60 .. 0 (default -18)\n"
+     "      --max-peak DBFS    sample peaks at or below this, -60 .. 0 (default -6)\n"
+     "  -w, --write OUT.json   apply the clip gains and save the graph file there\n"
+     "      --json             print one JSON document instead\n"
+     "  -q, --quiet            print nothing on stdout\n"
+     "  -h, --help             this help\n"},
+    {"master", cli_cmd_master, "master songs (or an album) to a loudness target, with the streaming report",
+     "Usage: mixstage master SONG... [--album] [--target T] [--out DIR] [options]\n"
+     "\n"
+     "Masters each SONG to a loudness target and true-peak ceiling and writes\n"
+     "it to DIR/<song>.wav.  A SONG is a graph file whose mix bus holds a\n"
+     "limiter of role mastering, or an audio file (it is played through a\n"
+     "mastering limiter at its own rate).  The limiter's input gain is searched\n"
+     "until the integrated loudness is within 0.3 LU of the target with the\n"
+     "true peak at or below the ceiling (BS.1770-4).  With --album the songs\n"
+     "are mastered as one record: every song moves by the same gain, so their\n"
+     "relative loudness is kept, and the album as a whole meets the target.\n"
+     "Each result says what the streaming services would do with it.\n"
+     "\n"
+     "Options:\n"
+     "      --album         master the songs together (two or more)\n"
+     "  -T, --target T      streaming (default: -14 LUFS, -1 dBTP), apple-music\n"
+     "                      (-16, -1), ebu-r128 (-23, -1), club (-8, -0.3), or\n"
+     "                      LUFS[,DBTP] such as -11,-0.5\n"
+     "  -o, --out DIR       output directory (default: mixstage-master)\n"
+     "  -f, --format F      wav (default), aiff or flac\n"
+     "  -s, --sample-type T pcm24 (default), pcm16 or float32\n"
+     "  -r, --rate HZ       write at this sample rate (default: the song's)\n"
+     "      --dither D      tpdf (default) or none\n"
+     "  -t, --threads N     render threads, 1 .. 64 (default 1)\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"
+     "\n"
+     "Example:\n"
+     "  mixstage master --album 01.wav 02.wav 03.wav --target streaming --out album\n"},
+    {"translate", cli_cmd_translate, "previews of a mix on a laptop, phone, earbuds, in a car, in a club",
+     "Usage: mixstage translate MIX [--to SYSTEMS] [--out DIR] [options]\n"
+     "\n"
+     "Renders the mix (an audio file, or a graph file's production mix)\n"
+     "through models of playback systems and writes one preview per system,\n"
+     "DIR/<mix>-<system>.wav, measured: laptop (no lows below ~180 Hz, narrow),\n"
+     "phone (one tiny speaker: mono, 500 Hz .. 12 kHz, loudness compressor),\n"
+     "earbuds (bass lifted, ear-canal peak), car (cabin gain, off-centre\n"
+     "seat), club (subs in mono below 100 Hz, air absorption).  See\n"
+     "include/mixstage/translate.h for each model.\n"
+     "\n"
+     "Options:\n"
+     "      --to SYSTEMS    comma-separated: laptop, phone, earbuds, car, club,\n"
+     "                      or all (default all)\n"
+     "  -o, --out DIR       output directory (default: mixstage-translate)\n"
+     "  -f, --format F      wav (default), aiff or flac\n"
+     "  -s, --sample-type T pcm24 (default), pcm16 or float32 (the models may\n"
+     "                      boost peaks above full scale: float32 keeps them)\n"
+     "  -r, --rate HZ       write at this sample rate (default: the mix's)\n"
+     "      --dither D      tpdf (default) or none\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"
+     "\n"
+     "Example:\n"
+     "  mixstage translate final/mix.wav --to phone,car --out previews\n"},
     {"demo", cli_cmd_demo, "write the demo song as a graph file and render it",
      "Usage: mixstage demo [--out DIR] [options]\n"
      "\n"
@@ -200,7 +289,7 @@ static void print_main_help(void) {
          "mix stems and the master of a song, by the stem rules.\n"
          "\n"
          "Commands:\n");
-  for (int i = 0; i < NCOMMANDS; i++) printf("  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+  for (int i = 0; i < NCOMMANDS; i++) printf("  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
   printf("\nEvery command takes --json (one JSON document on stdout) and --help.\n"
          "Errors go to stderr, prefixed \"mixstage: \".\n\n%s\n"
          "Example:\n"
@@ -323,6 +412,72 @@ int cli_print_json_error(const char *command, const char *file, int exit_status,
   json_object_set_new(o, "error", json_string(msg));
   json_object_set_new(o, "exit_status", json_integer(exit_status));
   return cli_print_json(o);
+}
+
+mixstage_graphfile *cli_load_graphfile(const char *command, const char *path, const cli_common *c,
+                                       int *exit_code) {
+  char msg[1024];
+  int err;
+  mixstage_graphfile *doc = mixstage_graphfile_load(path, NULL, msg, sizeof msg, &err);
+  if (doc) return doc;
+  if (!msg[0]) snprintf(msg, sizeof msg, "%s: %s", path, mixstage_strerror(err));
+  cli_hint_load_error(msg, sizeof msg);
+  cli_error("%s", msg);
+  *exit_code = err == MIXSTAGE_ENOMEM ? CLI_EXIT_FAILED : CLI_EXIT_INVALID;
+  if (c->json) cli_print_json_error(command, path, *exit_code, err, msg);
+  return NULL;
+}
+
+int cli_write_option(const char *cmd, int argc, char **argv, int *i, mixstage_write_config *w) {
+  const char *v;
+  int t;
+  if ((t = cli_take_value(argc, argv, i, "--format", "-f", &v))) {
+    int ok = 0;
+    for (int f = 0; t > 0 && mixstage_file_format_name(f); f++)
+      if (!strcmp(v, mixstage_file_format_name(f))) w->format = f, ok = 1;
+    return ok ? 1 : 10 + cli_usage_error(cmd, "%s: --format is wav, aiff or flac", cmd);
+  }
+  if ((t = cli_take_value(argc, argv, i, "--sample-type", "-s", &v))) {
+    int ok = 0;
+    for (int s = 0; t > 0 && mixstage_sample_type_name(s); s++)
+      if (!strcmp(v, mixstage_sample_type_name(s))) w->sample_type = s, ok = 1;
+    return ok ? 1 : 10 + cli_usage_error(cmd, "%s: --sample-type is pcm16, pcm24 or float32", cmd);
+  }
+  if ((t = cli_take_value(argc, argv, i, "--rate", "-r", &v))) {
+    int hz;
+    if (t < 0 || cli_parse_int(v, 8000, 768000, &hz) < 0)
+      return 10 + cli_usage_error(cmd, "%s: --rate takes a sample rate in Hz, 8000 .. 768000", cmd);
+    w->output_rate = hz;
+    return 1;
+  }
+  if ((t = cli_take_value(argc, argv, i, "--dither", NULL, &v))) {
+    if (t < 0 || cli_parse_dither(v, &w->dither) < 0)
+      return 10 + cli_usage_error(cmd, "%s: --dither is tpdf or none", cmd);
+    return 1;
+  }
+  return 0;
+}
+
+const char *cli_extension(int format) {
+  return format == MIXSTAGE_FORMAT_AIFF ? "aiff" : format == MIXSTAGE_FORMAT_FLAC ? "flac" : "wav";
+}
+
+json_t *cli_stats_json(const char *path, const mixstage_file_stats *s) {
+  json_t *o = json_object();
+  json_object_set_new(o, "path", json_string(path));
+  json_object_set_new(o, "frames", json_integer(s->frames));
+  json_object_set_new(o, "seconds", json_real(s->seconds));
+  json_object_set_new(o, "sample_rate", json_real(s->sample_rate));
+  json_object_set_new(o, "channels", json_integer(s->channels));
+  json_object_set_new(o, "peak_dbfs", cli_num(s->peak_dbfs));
+  json_object_set_new(o, "true_peak_dbtp", cli_num(s->true_peak_dbtp));
+  json_object_set_new(o, "integrated_lufs", cli_num(s->integrated_lufs));
+  json_object_set_new(o, "loudness_range_lu", cli_num(s->loudness_range_lu));
+  json_object_set_new(o, "clipped_samples", json_integer(s->clipped_samples));
+  char sum[32];
+  snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)s->checksum);
+  json_object_set_new(o, "checksum", json_string(sum));
+  return o;
 }
 
 /* "-14.2 LUFS", "-inf dBFS", "n/a". */
