@@ -489,6 +489,52 @@ pycheck "$t/out" 'd["exit_status"] == 3' "master --json of an invalid graph"
 run 1 master "$g/dry.mixstage.json" --out "$t/m3"
 grep -qi 'limiter' "$t/err" || fail "master: a graph without a mastering limiter"
 
+# ---- workers die with the command ------------------------------------------------------------
+# Two files of 60 s of noise through a reverb take seconds to render; the
+# command is SIGKILLed once both workers run: within a second no worker is
+# left (PR_SET_PDEATHSIG; elsewhere the orphaned worker cancels at its next
+# progress report), and nothing visible was delivered.
+if command -v pgrep >/dev/null 2>&1; then
+  sox -R -n -r 48000 -c 2 -b 16 "$g/long.wav" synth 60 whitenoise vol -20dB || exit 99
+  for n in 1 2; do
+    cat >"$g/long$n.mixstage.json" <<EOF
+{"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
+ "strips": [{"name": "Noise", "channels": 2, "source": "long.wav",
+             "inserts": [{"type": "reverb", "role": "strip", "params": {"decay": 0.$n}}]}]}
+EOF
+  done
+  "$M" render "$g/long1.mixstage.json" "$g/long2.mixstage.json" -j 2 --profile production -q --out "$t/killed" &
+  pid=$!
+  workers=
+  for i in $(seq 100); do
+    workers=$(pgrep -P "$pid" | tr '\n' ' ')
+    [ "$(echo $workers | wc -w)" -ge 2 ] && break
+    sleep 0.05
+  done
+  [ "$(echo $workers | wc -w)" -ge 2 ] || fail "render: the two workers did not start"
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null
+  alive=
+  for i in $(seq 20); do
+    alive=
+    for w in $workers; do
+      # A zombie waiting for init is dead too.
+      [ -r "/proc/$w/stat" ] && [ "$(cut -d' ' -f3 "/proc/$w/stat" 2>/dev/null)" != Z ] && alive="$alive $w"
+      [ -r "/proc/$w/stat" ] || { kill -0 "$w" 2>/dev/null && [ ! -d /proc ] && alive="$alive $w"; }
+    done
+    [ -z "$alive" ] && break
+    sleep 0.05
+  done
+  [ -z "$alive" ] || { fail "render: workers$alive outlived the SIGKILLed command"; kill -9 $alive 2>/dev/null; }
+  [ ! -e "$t/killed/long1/production/mix.wav" ] && [ ! -e "$t/killed/long2/production/mix.wav" ] || fail "render: a killed render delivered files"
+else
+  echo "note: pgrep not found; workers dying with the command is not tested"
+fi
+# Two files and an --out so long that no file fits under it: refused (it used to loop forever).
+long=$t/$(printf 'x%.0s' $(seq 1 4000))
+run 2 render "$g/song1.mixstage.json" "$g/song2.mixstage.json" --out "$long"; err_prefixed "render with a too long --out"
+grep -q 'is too long' "$t/err" || fail "render: a too long --out"
+
 # ---- the shipped example graph file, with short synthesised sources -----------------------
 sh=$t/shipped
 mkdir -p "$sh"

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "mixstage.h"
 
@@ -96,6 +97,7 @@ typedef struct cli_render_opts {
   int dither;            /* TPDF dither before rounding to integers */
   double rate;           /* output sample rate, Hz; 0: the graph's */
   int allow_non_null;    /* --allow-non-null: stems that do not add up are not a failure */
+  pid_t parent;          /* pid of the command: workers end when it is gone */
   int master;                /* --master: master the final profile to mc first */
   mixstage_master_config mc;
   cli_common common;

@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include "cli.h"
@@ -35,6 +38,7 @@
 typedef struct progress_ctx {
   int fd;
   int enabled;
+  pid_t parent; /* the mixstage process; the worker stops when it is gone */
   int index, count; /* this profile among the file's profiles */
   double last;
 } progress_ctx;
@@ -54,6 +58,10 @@ static int write_all(int fd, const char *p, size_t n) {
 
 static int on_progress(void *user, int64_t done, int64_t total) {
   progress_ctx *p = user;
+  /* Orphaned (the command was killed): cancel, so the delivery is rolled
+   * back and the worker exits.  Where PR_SET_PDEATHSIG exists the kernel
+   * has already ended it; this covers the other systems. */
+  if (getppid() != p->parent) return 1;
   if (!p->enabled || total <= 0) return 0;
   /* At most ten reports a second: the parent redraws at that rate anyway. */
   double now = cli_now();
@@ -208,7 +216,7 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
       break;
     }
 
-  progress_ctx pc = {fd, progress, 0, np, -1.0};
+  progress_ctx pc = {fd, progress, o->parent, 0, np, -1.0};
   for (int i = 0; i < np; i++) {
     const char *pname = mixstage_profile_name(plist[i]);
     char leaf[256], dir[PATH_BYTES];
@@ -385,6 +393,12 @@ static int spawn(batch *b, job *j) {
     return -1;
   }
   if (pid == 0) {
+#ifdef __linux__
+    /* The worker dies with the command, even by SIGKILL; if the command is
+     * already gone (it died before this line), stop now. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    if (getppid() != b->o->parent) _exit(1);
     close(p[0]);
     for (int i = 0; i < b->n; i++)
       if (b->jobs[i].state == 1) close(b->jobs[i].fd);
@@ -519,6 +533,13 @@ static void file_stem(const char *path, char *out, size_t size) {
   mixstage_deliver_file_name(tmp, "", out, size);
 }
 
+static int too_long(batch *b, const char *out, json_t *extra) {
+  free(b->jobs);
+  json_decref(extra);
+  return cli_usage_error("render", "render: --out '%.40s...' is too long (%zu bytes) for the files under it",
+                         out, strlen(out));
+}
+
 int cli_render_files(const char *const *files, int nfiles, const cli_render_opts *o, json_t *extra) {
   batch b = {0};
   b.jobs = calloc((size_t)nfiles, sizeof *b.jobs);
@@ -535,17 +556,22 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
     job *j = &b.jobs[i];
     j->file = files[i];
     j->fd = -1;
+    /* Leave room for "/<profile>/<file name>" below the directory. */
+    size_t room = sizeof j->outdir - 512;
     if (nfiles == 1) {
+      if (strlen(o->out) >= room) return too_long(&b, o->out, extra);
       snprintf(j->outdir, sizeof j->outdir, "%s", o->out);
       continue;
     }
-    /* Two files with the same stem get "song", "song-2", ... in order. */
+    /* Two files with the same stem get "song", "song-2", ... in order.  A
+     * truncated name would collide with itself forever: refuse it. */
     char stem[256];
     file_stem(files[i], stem, sizeof stem);
     int k = 1;
     for (int same = 1; same;) {
-      snprintf(j->outdir, sizeof j->outdir, "%s/%s", o->out, stem);
-      if (k > 1) snprintf(j->outdir, sizeof j->outdir, "%s/%s-%d", o->out, stem, k);
+      int n = k > 1 ? snprintf(j->outdir, sizeof j->outdir, "%s/%s-%d", o->out, stem, k)
+                    : snprintf(j->outdir, sizeof j->outdir, "%s/%s", o->out, stem);
+      if (n < 0 || (size_t)n >= room) return too_long(&b, o->out, extra);
       same = 0;
       for (int q = 0; q < i && !same; q++) same = !strcmp(b.jobs[q].outdir, j->outdir);
       k++;
@@ -711,6 +737,7 @@ static void opts_init(cli_render_opts *o, const char *out) {
   o->sample_type = wc.sample_type;
   o->dither = wc.dither;
   o->rate = wc.output_rate;
+  o->parent = getpid();
 }
 
 /* --master: a preset name, or "LUFS" / "LUFS,DBTP" (ceiling default -1). */
