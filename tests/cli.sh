@@ -550,6 +550,43 @@ for p in production mix-stems final no-fx-mix; do
 done
 [ -s "$sh/out/mix-stems/Vox.wav" ] && [ -s "$sh/out/mix-stems/Plate.wav" ] || fail "shipped example: stems"
 
+# ---- the shipped demo song renders as shipped (its compact FLAC sources are in the repository) ----
+case "${MIXSTAGE_SANITIZER:-}" in
+  address|valgrind) echo "shipped demo song: skipped under ${MIXSTAGE_SANITIZER}" ;;
+  *)
+    ds=${top_srcdir:-..}/examples/demo-song
+    run 0 render "$ds/demo-song.mixstage.json" --json -j 1 --out "$t/shipped-demo"
+    cp "$t/out" "$t/shipped-demo.json"
+    pycheck "$t/shipped-demo.json" 'd["exit_status"] == 0 and [p["profile"] for p in d["files"][0]["profiles"]] == ["production", "mix-stems", "final"]' "shipped demo song: profiles"
+    # Six seconds of music plus the effects' tails; every strip sounds in its
+    # stem (the clap enters in bar 3, at 4 s); the stems add up.
+    pycheck "$t/shipped-demo.json" 'all(6.0 < f["seconds"] < 16.0 for p in d["files"][0]["profiles"] for f in p["files"])' "shipped demo song: length"
+    pycheck "$t/shipped-demo.json" 'all(f["integrated_lufs"] is not None and f["integrated_lufs"] > -45 for f in d["files"][0]["profiles"][1]["files"] if f["kind"] == "stem")' "shipped demo song: a silent stem"
+    pycheck "$t/shipped-demo.json" 'd["files"][0]["profiles"][1]["null_residual_db"] < -100 and -20 < d["files"][0]["profiles"][0]["files"][0]["integrated_lufs"] < -6' "shipped demo song: the mix"
+    # The CLI writes that file: the same JSON, the same samples.
+    run 0 demo --out "$t/compact" --compact 6 --no-render
+    cmp -s "$t/compact/demo-song.mixstage.json" "$ds/demo-song.mixstage.json" || fail "demo --compact 6: differs from the shipped graph file"
+    run 0 analyze --json "$t/compact/sources/Clap.flac" "$ds/sources/Clap.flac"
+    pycheck "$t/out" 'd["files"][0]["frames"] == d["files"][1]["frames"] == 288000 and d["files"][0]["integrated_lufs"] == d["files"][1]["integrated_lufs"]' "demo --compact: the sources" ;;
+esac
+
+# ---- bash completion ---------------------------------------------------------------------------
+if command -v bash >/dev/null 2>&1; then
+  comp=${top_srcdir:-..}/docs/completion/mixstage
+  # complete WORDS...: the candidates bash would offer for the last word.
+  complete_words() {
+    bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _mixstage; printf "%s\n" "${COMPREPLY[@]}"' \
+      complete "$comp" "$M" "$@" 2>/dev/null | sort | tr '\n' ' '
+  }
+  [ "$(complete_words tr)" = "translate " ] || fail "completion: commands"
+  [ "$(complete_words render --al)" = "--allow-non-null " ] || fail "completion: render options"
+  [ "$(complete_words render "$g/song1.mixstage.json" --profile d)" = "dry-mix " ] || fail "completion: the file's profiles"
+  [ "$(complete_words render --profile mix)" = "mix-stems " ] || fail "completion: built-in profiles"
+  [ "$(complete_words nodes comp)" = "compressor " ] || fail "completion: node types"
+  [ "$(complete_words translate x.wav --to phone,c)" = "phone,car phone,club " ] || fail "completion: playback systems"
+  [ "$(complete_words master --target e)" = "ebu-r128 " ] || fail "completion: targets"
+fi
+
 # ---- demo, once (the whole song renders five passes; minutes under ASan) ----------------------
 case "${MIXSTAGE_SANITIZER:-}" in
   address|valgrind) echo "demo: skipped under ${MIXSTAGE_SANITIZER}" ;;

@@ -232,7 +232,7 @@ static const cli_command COMMANDS[] = {
      "Example:\n"
      "  mixstage translate final/mix.wav --to phone,car --out previews\n"},
     {"demo", cli_cmd_demo, "write the demo song as a graph file and render it",
-     "Usage: mixstage demo [--out DIR] [options]\n"
+     "Usage: mixstage demo [--out DIR] [--no-render] [--compact S] [options]\n"
      "\n"
      "Writes the built-in demo song (8 bars at 120 BPM with every role in use)\n"
      "as DIR/demo-song.mixstage.json plus its synthesised sources in\n"
@@ -246,6 +246,9 @@ static const cli_command COMMANDS[] = {
      "  -m, --master T      the final master's target (default streaming; see\n"
      "                      mixstage help render)\n"
      "      --no-master     deliver final as the graph is set, without a target\n"
+     "      --no-render     only write the graph file and its sources\n"
+     "      --compact S     write the sources as 16-bit FLAC holding the first S\n"
+     "                      seconds (1 .. 16), as examples/demo-song/ ships them\n"
      "  -t, --threads N     render threads, 1 .. 64 (default 1)\n"
      "      --json          print one JSON document instead\n"
      "  -q, --quiet         print nothing on stdout\n"

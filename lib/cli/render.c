@@ -858,6 +858,54 @@ int cli_cmd_render(int argc, char **argv) {
   return rc;
 }
 
+/* Rewrites the demo written in @p dir with compact sources: each source cut
+ * to @p seconds and stored as 16-bit FLAC (TPDF dither) as
+ * sources/<strip>.flac, the graph file naming those, the float WAVs removed.
+ * This is the form shipped in examples/demo-song/. */
+static int compact_demo(const char *dir, const char *path, double seconds, char *msg, size_t size) {
+  int err;
+  mixstage_graphfile *doc = mixstage_graphfile_load(path, NULL, msg, size, &err);
+  if (!doc) return err;
+  char *text = mixstage_graphfile_to_string(doc);
+  json_t *canon = text ? json_loads(text, 0, NULL) : NULL;
+  mixstage_free(text);
+  mixstage_graph *g = mixstage_graphfile_graph(doc);
+  int rc = canon ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
+  size_t i;
+  json_t *sj;
+  mixstage_write_config w;
+  mixstage_write_config_init(&w);
+  w.format = MIXSTAGE_FORMAT_FLAC;
+  w.sample_type = MIXSTAGE_SAMPLE_PCM16;
+  json_array_foreach(json_object_get(canon, "strips"), i, sj) {
+    const char *src = json_string_value(json_object_get(sj, "source"));
+    const char *name = json_string_value(json_object_get(sj, "name"));
+    if (rc != MIXSTAGE_OK || !src || !name) continue;
+    char wav[PATH_BYTES], flac[PATH_BYTES], leaf[256];
+    mixstage_deliver_file_name(name, "flac", leaf, sizeof leaf);
+    snprintf(wav, sizeof wav, "%s/%s", dir, src);
+    snprintf(flac, sizeof flac, "%s/sources/%s", dir, leaf);
+    float *buf = NULL;
+    int64_t frames = 0;
+    int ch = 0;
+    double rate = 0;
+    rc = mixstage_audio_read(wav, 0, &buf, &frames, &ch, &rate, msg, size);
+    if (rc == MIXSTAGE_OK) {
+      int64_t keep = (int64_t)(seconds * rate + 0.5);
+      rc = mixstage_audio_write(flac, buf, frames < keep ? frames : keep, ch, rate, &w, NULL, msg, size);
+    }
+    mixstage_free(buf);
+    mixstage_strip *st = mixstage_graph_find_strip(g, name);
+    if (rc == MIXSTAGE_OK && (rc = mixstage_strip_set_source_file(st, flac)) != MIXSTAGE_OK)
+      snprintf(msg, size, "%s", mixstage_graph_last_error(g));
+    if (rc == MIXSTAGE_OK) remove(wav);
+  }
+  if (rc == MIXSTAGE_OK) rc = mixstage_graphfile_save(doc, path, msg, size);
+  json_decref(canon);
+  mixstage_graphfile_destroy(doc);
+  return rc;
+}
+
 int cli_cmd_demo(int argc, char **argv) {
   cli_render_opts o;
   opts_init(&o, "mixstage-demo");
@@ -865,32 +913,56 @@ int cli_cmd_demo(int argc, char **argv) {
   /* The demo shows the whole delivery: its final master is loudness-targeted. */
   parse_master("streaming", &o.mc);
   o.master = 1;
+  int render = 1;
+  double compact = 0;
   for (int i = 1; i < argc; i++) {
+    const char *v;
     int t = render_option("demo", argc, argv, &i, &o);
     if (t >= 10) return t - 10;
-    if (!t) return cli_usage_error("demo", "demo: unknown argument '%s'", argv[i]);
+    if (t) continue;
+    if (!strcmp(argv[i], "--no-render")) {
+      render = 0;
+    } else if ((t = cli_take_value(argc, argv, &i, "--compact", NULL, &v))) {
+      int s;
+      if (t < 0 || cli_parse_int(v, 1, 16, &s) < 0)
+        return cli_usage_error("demo", "demo: --compact takes the seconds to keep, 1 .. 16");
+      compact = s;
+    } else {
+      return cli_usage_error("demo", "demo: unknown argument '%s'", argv[i]);
+    }
   }
   if (cli_mkdirs(o.out) != 0) {
     cli_error("%s: cannot make the directory: %s", o.out, strerror(errno));
     return CLI_EXIT_FAILED;
   }
-  char msg[1024];
+  char msg[1024] = "";
   int rc = mixstage_demo_song_write(o.out, 0, msg, sizeof msg);
-  if (rc < 0) {
-    cli_error("%s", msg[0] ? msg : mixstage_strerror(rc));
-    return CLI_EXIT_FAILED;
-  }
   char path[PATH_BYTES];
   snprintf(path, sizeof path, "%s/demo-song.mixstage.json", o.out);
+  if (rc == MIXSTAGE_OK && compact > 0) rc = compact_demo(o.out, path, compact, msg, sizeof msg);
+  if (rc < 0) {
+    cli_error("%s", msg[0] ? msg : mixstage_strerror(rc));
+    if (o.common.json) cli_print_json_error("demo", path, CLI_EXIT_FAILED, rc, msg[0] ? msg : mixstage_strerror(rc));
+    return CLI_EXIT_FAILED;
+  }
+  double seconds = compact > 0 ? compact : mixstage_demo_song_seconds();
   json_t *extra = NULL;
   if (o.common.json) {
     extra = json_object();
     json_object_set_new(extra, "demo", json_string(path));
-    json_object_set_new(extra, "demo_seconds", json_real(mixstage_demo_song_seconds()));
+    json_object_set_new(extra, "demo_seconds", json_real(seconds));
   } else if (!o.common.quiet) {
-    printf("wrote %s (%.1f s of music) and its sources in %s/sources\n", path, mixstage_demo_song_seconds(),
-           o.out);
+    printf("wrote %s (%.1f s of music) and its %s sources in %s/sources\n", path, seconds,
+           compact > 0 ? "16-bit FLAC" : "float WAV", o.out);
     fflush(stdout);
+  }
+  if (!render) {
+    if (extra) {
+      json_object_set_new(extra, "command", json_string("demo"));
+      json_object_set_new(extra, "exit_status", json_integer(CLI_EXIT_OK));
+      return cli_print_json(extra) < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    }
+    return CLI_EXIT_OK;
   }
   const char *files[1] = {path};
   return cli_render_files(files, 1, &o, extra);
