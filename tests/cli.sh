@@ -403,7 +403,7 @@ run 0 profiles --names "$g/song1.mixstage.json"
 # the noise again with its polarity flipped: both pairs are flagged at their
 # exact offset and sign; the noise against its own inverse cancels in mono.
 sox -R -n -r 48000 -c 1 -b 24 "$g/noise.wav" synth 1 whitenoise vol -12dB || exit 99
-sox "$g/noise.wav" "$g/noise-late.wav" pad 0.002 0 trim 0 1 || exit 99
+sox "$g/noise.wav" "$g/noise-late.wav" pad 0.002 trim 0 1 || exit 99
 cat >"$g/phase.mixstage.json" <<EOF
 {"format": "mixstage-graph", "version": 1, "sample_rate": 48000,
  "strips": [{"name": "Close", "channels": 1, "source": "noise.wav"},
