@@ -137,6 +137,27 @@ START_TEST(test_write_shipped_and_bit_identical) {
   snprintf(shipped_path, sizeof shipped_path, "%s/examples/demo-song/demo-song.mixstage.json", top ? top : "..");
   char *shipped = slurp(shipped_path, &n_shipped);
   ck_assert_msg(shipped != NULL, "cannot read %s", shipped_path);
+  /* The shipped copy names compact sources (sources/<strip>.flac, the
+   * first bars as 16-bit FLAC: `mixstage demo --compact 6 --no-render`), so
+   * that it renders as shipped; everything else is the writer's, byte for
+   * byte. */
+  {
+    char *flac = malloc(n_written + 64);
+    size_t n = 0;
+    ck_assert_ptr_nonnull(flac);
+    for (size_t i = 0; i < n_written; i++) {
+      if (!strncmp(written + i, ".wav\"", 5) && n_written + 64 - n > 8) {
+        memcpy(flac + n, ".flac\"", 6);
+        n += 6;
+        i += 4;
+        continue;
+      }
+      flac[n++] = written[i];
+    }
+    free(written);
+    written = flac;
+    n_written = n;
+  }
   ck_assert_msg(n_written == n_shipped && memcmp(written, shipped, n_written) == 0,
                 "%s is stale: it differs from what mixstage_demo_song_write() writes today "
                 "(regenerate it: examples/demo_song --out OUT, then copy OUT/demo-song/demo-song.mixstage.json)",

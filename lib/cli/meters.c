@@ -248,7 +248,14 @@ int cli_cmd_compare(int argc, char **argv) {
          cli_db(z, sizeof z, r.width_diff_db, "dB"), w);
   printf("\ntonal balance per octave (dB; B - A matched is what a level-matched A/B hears)\n");
   printf("  %-16s", "Hz");
-  for (int k = 0; k < MIXSTAGE_OCTAVE_BANDS; k++) printf("%7.4g", r.band_hz[k]);
+  /* "31.5", "125", "1k", "16k": at most 5 characters, so the columns of
+   * 7 always keep a gap. */
+  for (int k = 0; k < MIXSTAGE_OCTAVE_BANDS; k++) {
+    char hz[16];
+    if (r.band_hz[k] >= 1000.0) snprintf(hz, sizeof hz, "%gk", r.band_hz[k] / 1000.0);
+    else snprintf(hz, sizeof hz, "%g", r.band_hz[k]);
+    printf("%7s", hz);
+  }
   const char *rows[4] = {"A dBFS", "B dBFS", "B - A", "B - A matched"};
   const double *vals[4] = {r.a_band_dbfs, r.b_band_dbfs, r.band_diff_db, r.band_diff_matched_db};
   for (int row = 0; row < 4; row++) {

@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, strsignal, fileno */
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -25,7 +26,10 @@ static const char EXIT_CODES[] =
     "  2  usage error (unknown command or option, missing argument)\n"
     "  3  some graph file is invalid: unreadable, not JSON, breaking a rule of the\n"
     "     format, naming a missing source or making a routing loop (takes\n"
-    "     precedence over 1)\n";
+    "     precedence over 1)\n"
+    "  4  everything was rendered, but the stems of some profile do not add up\n"
+    "     to the mix (null check above -100 dBFS; the stage and stems at fault\n"
+    "     are named); render --allow-non-null makes that 0\n";
 
 typedef struct cli_command {
   const char *name;
@@ -58,11 +62,19 @@ static const cli_command COMMANDS[] = {
      "  -t, --threads N     render threads inside each file, 1 .. 64 (default 1)\n"
      "  -f, --format F      wav (default), aiff or flac\n"
      "  -s, --sample-type T pcm24 (default), pcm16 or float32\n"
+     "  -r, --rate HZ       write the files at this sample rate, 8000 .. 768000\n"
+     "                      (converted with libsamplerate's best sinc after the\n"
+     "                      render; default: the graph's rate)\n"
+     "      --dither D      tpdf (default: +-1 LSB triangular dither before\n"
+     "                      rounding to pcm16 or pcm24, a seed of its own per\n"
+     "                      file, the same bytes every run) or none\n"
+     "      --allow-non-null  stems that do not add up to the mix are reported,\n"
+     "                      but the exit status stays 0 (else it is 4)\n"
      "  -m, --master T      master the final profile to a loudness target first\n"
      "                      (measure and correct until within 0.3 LU, true peak\n"
      "                      at or below the ceiling; delivered last): streaming\n"
      "                      (-14 LUFS, -1 dBTP), apple-music (-16, -1), ebu-r128\n"
-     "                      (-23, -1), club (-8, -0.3), or LUFS[,DBTP] as -11,-0.5"
+     "                      (-23, -1), club (-8, -0.3), or LUFS[,DBTP] as -11,-0.5\n"
      "      --json          print one JSON document describing every file written\n"
      "  -q, --quiet         print nothing on stdout (errors still go to stderr)\n"
      "  -h, --help          this help\n"
@@ -83,7 +95,8 @@ static const cli_command COMMANDS[] = {
      "mute, in the words of the stem rules.\n"
      "\n"
      "Options:\n"
-     "      --json      print one JSON document instead\n"
+     "      --json      print one JSON document instead; a file that does not\n"
+     "                  load gives {\"status\": \"invalid\", \"error\": ...}\n"
      "  -h, --help      this help\n"},
     {"analyze", cli_cmd_analyze, "measure audio files: loudness, peaks, RMS, stereo image",
      "Usage: mixstage analyze FILE... [--json]\n"
@@ -117,7 +130,7 @@ static const cli_command COMMANDS[] = {
      "      --json      print one JSON document instead\n"
      "  -h, --help      this help\n"},
     {"profiles", cli_cmd_profiles, "list the render profiles and what each does per role",
-     "Usage: mixstage profiles [FILE.json] [--json]\n"
+     "Usage: mixstage profiles [FILE.json] [--json | --names]\n"
      "\n"
      "Lists the built-in render profiles (production, mix-stems, final) and,\n"
      "given a graph file, its custom profiles: for every role what the profile\n"
@@ -126,9 +139,100 @@ static const cli_command COMMANDS[] = {
      "\n"
      "Options:\n"
      "      --json      print one JSON document instead\n"
+     "      --names     print only the profile names, one a line (for scripts\n"
+     "                  and shell completion)\n"
      "  -h, --help      this help\n"},
+    {"assess", cli_cmd_assess, "assess a mix: mono compatibility, phase between strips, masking",
+     "Usage: mixstage assess FILE.json [--max-lag MS] [--top N] [--json]\n"
+     "\n"
+     "Bounces every strip as it sounds in the mix (the mix-stems profile) and\n"
+     "the production mix, then reports: the mix's mono compatibility\n"
+     "(correlation, the level lost when folded to mono, side/mid, balance);\n"
+     "every pair of strips that is strongly correlated (|r| >= 0.5) with its\n"
+     "time offset and polarity (two microphones on one drum, a flipped cable);\n"
+     "and the pairs of strips ranked by masking, with the 1/3-octave band where\n"
+     "they compete most.\n"
+     "\n"
+     "Options:\n"
+     "      --max-lag MS    largest time offset searched, 0.1 .. 1000 ms (default 20)\n"
+     "      --top N         masking pairs listed in text (default 5; --json has all)\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"},
+    {"gain-stage", cli_cmd_gain_stage, "suggest (or apply) clip gains that bring every source to working level",
+     "Usage: mixstage gain-stage FILE.json [--target-rms DBFS] [--max-peak DBFS]\n"
+     "                          [--write OUT.json] [--json]\n"
+     "\n"
+     "Measures every strip's source as it enters the strip (inserts bypassed,\n"
+     "faders at 0 dB) and gives the clip gain that brings it to the target RMS\n"
+     "with its peaks at or below the peak limit, flagging sources that clip or\n"
+     "are too quiet (below -50 dBFS RMS).\n"
+     "\n"
+     "Options:\n"
+     "      --target-rms DBFS  RMS target, -60 .. 0 (default -18)\n"
+     "      --max-peak DBFS    sample peaks at or below this, -60 .. 0 (default -6)\n"
+     "  -w, --write OUT.json   apply the clip gains and save the graph file there\n"
+     "      --json             print one JSON document instead\n"
+     "  -q, --quiet            print nothing on stdout\n"
+     "  -h, --help             this help\n"},
+    {"master", cli_cmd_master, "master songs (or an album) to a loudness target, with the streaming report",
+     "Usage: mixstage master SONG... [--album] [--target T] [--out DIR] [options]\n"
+     "\n"
+     "Masters each SONG to a loudness target and true-peak ceiling and writes\n"
+     "it to DIR/<song>.wav.  A SONG is a graph file whose mix bus holds a\n"
+     "limiter of role mastering, or an audio file (it is played through a\n"
+     "mastering limiter at its own rate).  The limiter's input gain is searched\n"
+     "until the integrated loudness is within 0.3 LU of the target with the\n"
+     "true peak at or below the ceiling (BS.1770-4).  With --album the songs\n"
+     "are mastered as one record: every song moves by the same gain, so their\n"
+     "relative loudness is kept, and the album as a whole meets the target.\n"
+     "Each result says what the streaming services would do with it.\n"
+     "\n"
+     "Options:\n"
+     "      --album         master the songs together (two or more)\n"
+     "  -T, --target T      streaming (default: -14 LUFS, -1 dBTP), apple-music\n"
+     "                      (-16, -1), ebu-r128 (-23, -1), club (-8, -0.3), or\n"
+     "                      LUFS[,DBTP] such as -11,-0.5\n"
+     "  -o, --out DIR       output directory (default: mixstage-master)\n"
+     "  -f, --format F      wav (default), aiff or flac\n"
+     "  -s, --sample-type T pcm24 (default), pcm16 or float32\n"
+     "  -r, --rate HZ       write at this sample rate (default: the song's)\n"
+     "      --dither D      tpdf (default) or none\n"
+     "  -t, --threads N     render threads, 1 .. 64 (default 1)\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"
+     "\n"
+     "Example:\n"
+     "  mixstage master --album 01.wav 02.wav 03.wav --target streaming --out album\n"},
+    {"translate", cli_cmd_translate, "previews of a mix on a laptop, phone, earbuds, in a car, in a club",
+     "Usage: mixstage translate MIX [--to SYSTEMS] [--out DIR] [options]\n"
+     "\n"
+     "Renders the mix (an audio file, or a graph file's production mix)\n"
+     "through models of playback systems and writes one preview per system,\n"
+     "DIR/<mix>-<system>.wav, measured: laptop (no lows below ~180 Hz, narrow),\n"
+     "phone (one tiny speaker: mono, 500 Hz .. 12 kHz, loudness compressor),\n"
+     "earbuds (bass lifted, ear-canal peak), car (cabin gain, off-centre\n"
+     "seat), club (subs in mono below 100 Hz, air absorption).  See\n"
+     "include/mixstage/translate.h for each model.\n"
+     "\n"
+     "Options:\n"
+     "      --to SYSTEMS    comma-separated: laptop, phone, earbuds, car, club,\n"
+     "                      or all (default all)\n"
+     "  -o, --out DIR       output directory (default: mixstage-translate)\n"
+     "  -f, --format F      wav (default), aiff or flac\n"
+     "  -s, --sample-type T pcm24 (default), pcm16 or float32 (the models may\n"
+     "                      boost peaks above full scale: float32 keeps them)\n"
+     "  -r, --rate HZ       write at this sample rate (default: the mix's)\n"
+     "      --dither D      tpdf (default) or none\n"
+     "      --json          print one JSON document instead\n"
+     "  -q, --quiet         print nothing on stdout\n"
+     "  -h, --help          this help\n"
+     "\n"
+     "Example:\n"
+     "  mixstage translate final/mix.wav --to phone,car --out previews\n"},
     {"demo", cli_cmd_demo, "write the demo song as a graph file and render it",
-     "Usage: mixstage demo [--out DIR] [options]\n"
+     "Usage: mixstage demo [--out DIR] [--no-render] [--compact S] [options]\n"
      "\n"
      "Writes the built-in demo song (8 bars at 120 BPM with every role in use)\n"
      "as DIR/demo-song.mixstage.json plus its synthesised sources in\n"
@@ -142,10 +246,32 @@ static const cli_command COMMANDS[] = {
      "  -m, --master T      the final master's target (default streaming; see\n"
      "                      mixstage help render)\n"
      "      --no-master     deliver final as the graph is set, without a target\n"
+     "      --no-render     only write the graph file and its sources\n"
+     "      --compact S     write the sources as 16-bit FLAC holding the first S\n"
+     "                      seconds (1 .. 16), as examples/demo-song/ ships them\n"
      "  -t, --threads N     render threads, 1 .. 64 (default 1)\n"
      "      --json          print one JSON document instead\n"
      "  -q, --quiet         print nothing on stdout\n"
      "  -h, --help          this help\n"},
+    {"nodes", cli_cmd_nodes, "list the node types and their parameters (from the library)",
+     "Usage: mixstage nodes [TYPE] [--json | --man | --names]\n"
+     "\n"
+     "Lists every node type an insert can use (or only TYPE) with its\n"
+     "description, whether it takes a sidechain key, and each parameter: name\n"
+     "(as a graph file spells it), label, range with unit (or the choices),\n"
+     "default, and whether it can be automated.  The listing is read from the\n"
+     "library itself, so it always matches what graph files accept.\n"
+     "\n"
+     "Options:\n"
+     "      --json      print one JSON document instead\n"
+     "      --man       print the listing as man-page source (roff); the build\n"
+     "                  puts it in mixstage(1)\n"
+     "      --names     print only the type names, one a line (for scripts and\n"
+     "                  shell completion)\n"
+     "  -h, --help      this help\n"
+     "\n"
+     "Example:\n"
+     "  mixstage nodes compressor\n"},
     {"help", NULL, "show the help of a command", "Usage: mixstage help [COMMAND]\n"},
 };
 enum { NCOMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]) };
@@ -166,7 +292,7 @@ static void print_main_help(void) {
          "mix stems and the master of a song, by the stem rules.\n"
          "\n"
          "Commands:\n");
-  for (int i = 0; i < NCOMMANDS; i++) printf("  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+  for (int i = 0; i < NCOMMANDS; i++) printf("  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
   printf("\nEvery command takes --json (one JSON document on stdout) and --help.\n"
          "Errors go to stderr, prefixed \"mixstage: \".\n\n%s\n"
          "Example:\n"
@@ -248,6 +374,12 @@ int cli_take_value(int argc, char **argv, int *i, const char *lng, const char *s
   return 1;
 }
 
+int cli_parse_dither(const char *s, int *out) {
+  if (!strcmp(s, "tpdf")) return *out = 1, 0;
+  if (!strcmp(s, "none")) return *out = 0, 0;
+  return -1;
+}
+
 int cli_parse_int(const char *s, int lo, int hi, int *out) {
   char *end;
   errno = 0;
@@ -272,6 +404,83 @@ int cli_print_json(json_t *doc) {
     return -1;
   }
   return 0;
+}
+
+int cli_print_json_error(const char *command, const char *file, int exit_status, int err, const char *msg) {
+  json_t *o = json_object();
+  json_object_set_new(o, "command", json_string(command));
+  if (file) json_object_set_new(o, "file", json_string(file));
+  json_object_set_new(o, "status", json_string(exit_status == CLI_EXIT_INVALID ? "invalid" : "failed"));
+  if (err < 0) json_object_set_new(o, "code", json_string(mixstage_err_name(err)));
+  json_object_set_new(o, "error", json_string(msg));
+  json_object_set_new(o, "exit_status", json_integer(exit_status));
+  return cli_print_json(o);
+}
+
+mixstage_graphfile *cli_load_graphfile(const char *command, const char *path, const cli_common *c,
+                                       int *exit_code) {
+  char msg[1024];
+  int err;
+  mixstage_graphfile *doc = mixstage_graphfile_load(path, NULL, msg, sizeof msg, &err);
+  if (doc) return doc;
+  if (!msg[0]) snprintf(msg, sizeof msg, "%s: %s", path, mixstage_strerror(err));
+  cli_hint_load_error(msg, sizeof msg);
+  cli_error("%s", msg);
+  *exit_code = err == MIXSTAGE_ENOMEM ? CLI_EXIT_FAILED : CLI_EXIT_INVALID;
+  if (c->json) cli_print_json_error(command, path, *exit_code, err, msg);
+  return NULL;
+}
+
+int cli_write_option(const char *cmd, int argc, char **argv, int *i, mixstage_write_config *w) {
+  const char *v;
+  int t;
+  if ((t = cli_take_value(argc, argv, i, "--format", "-f", &v))) {
+    int ok = 0;
+    for (int f = 0; t > 0 && mixstage_file_format_name(f); f++)
+      if (!strcmp(v, mixstage_file_format_name(f))) w->format = f, ok = 1;
+    return ok ? 1 : 10 + cli_usage_error(cmd, "%s: --format is wav, aiff or flac", cmd);
+  }
+  if ((t = cli_take_value(argc, argv, i, "--sample-type", "-s", &v))) {
+    int ok = 0;
+    for (int s = 0; t > 0 && mixstage_sample_type_name(s); s++)
+      if (!strcmp(v, mixstage_sample_type_name(s))) w->sample_type = s, ok = 1;
+    return ok ? 1 : 10 + cli_usage_error(cmd, "%s: --sample-type is pcm16, pcm24 or float32", cmd);
+  }
+  if ((t = cli_take_value(argc, argv, i, "--rate", "-r", &v))) {
+    int hz;
+    if (t < 0 || cli_parse_int(v, 8000, 768000, &hz) < 0)
+      return 10 + cli_usage_error(cmd, "%s: --rate takes a sample rate in Hz, 8000 .. 768000", cmd);
+    w->output_rate = hz;
+    return 1;
+  }
+  if ((t = cli_take_value(argc, argv, i, "--dither", NULL, &v))) {
+    if (t < 0 || cli_parse_dither(v, &w->dither) < 0)
+      return 10 + cli_usage_error(cmd, "%s: --dither is tpdf or none", cmd);
+    return 1;
+  }
+  return 0;
+}
+
+const char *cli_extension(int format) {
+  return format == MIXSTAGE_FORMAT_AIFF ? "aiff" : format == MIXSTAGE_FORMAT_FLAC ? "flac" : "wav";
+}
+
+json_t *cli_stats_json(const char *path, const mixstage_file_stats *s) {
+  json_t *o = json_object();
+  json_object_set_new(o, "path", json_string(path));
+  json_object_set_new(o, "frames", json_integer(s->frames));
+  json_object_set_new(o, "seconds", json_real(s->seconds));
+  json_object_set_new(o, "sample_rate", json_real(s->sample_rate));
+  json_object_set_new(o, "channels", json_integer(s->channels));
+  json_object_set_new(o, "peak_dbfs", cli_num(s->peak_dbfs));
+  json_object_set_new(o, "true_peak_dbtp", cli_num(s->true_peak_dbtp));
+  json_object_set_new(o, "integrated_lufs", cli_num(s->integrated_lufs));
+  json_object_set_new(o, "loudness_range_lu", cli_num(s->loudness_range_lu));
+  json_object_set_new(o, "clipped_samples", json_integer(s->clipped_samples));
+  char sum[32];
+  snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)s->checksum);
+  json_object_set_new(o, "checksum", json_string(sum));
+  return o;
 }
 
 /* "-14.2 LUFS", "-inf dBFS", "n/a". */
@@ -311,6 +520,87 @@ int cli_mkdirs(const char *path) {
     return -1;
   }
   return 0;
+}
+
+/* Edit distance (insertions, deletions, substitutions, swaps of two
+ * neighbours), case-insensitive, capped at 32 characters. */
+static int edit_distance(const char *a, const char *b) {
+  enum { MAX = 33 };
+  size_t n = strlen(a), m = strlen(b);
+  if (n >= MAX || m >= MAX) return MAX;
+  int d[MAX][MAX];
+  for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+      int v = d[i - 1][j - 1] + cost;
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[n][m];
+}
+
+const char *cli_did_you_mean(const char *word, const char *const *names, int n, char *buf, size_t size) {
+  int best = -1, bestd = 0;
+  for (int i = 0; i < n; i++) {
+    int d = edit_distance(word, names[i]);
+    if (best < 0 || d < bestd) best = i, bestd = d;
+  }
+  /* A third of the word wrong (at least one letter) is still a typo. */
+  size_t len = strlen(word);
+  int limit = len < 6 ? 1 : (int)(len / 3);
+  if (best >= 0 && bestd <= limit) snprintf(buf, size, " (did you mean '%s'?)", names[best]);
+  else if (size) buf[0] = 0;
+  return buf;
+}
+
+/* The quoted word after @p prefix in @p msg ("no node type \"" -> the type),
+ * or 0 if the message has no such part. */
+static int quoted_after(const char *msg, const char *prefix, char *word, size_t size) {
+  const char *p = strstr(msg, prefix);
+  if (!p) return 0;
+  p += strlen(prefix);
+  const char *q = strchr(p, '"');
+  if (!q || (size_t)(q - p) >= size) return 0;
+  memcpy(word, p, (size_t)(q - p));
+  word[q - p] = 0;
+  return 1;
+}
+
+void cli_hint_load_error(char *msg, size_t size) {
+  char word[128], hint[160] = "";
+  const char *names[64];
+  int n = 0;
+  if (quoted_after(msg, "no node type \"", word, sizeof word)) {
+    while (n < 64 && mixstage_node_type_name(n)) names[n] = mixstage_node_type_name(n), n++;
+  } else if (quoted_after(msg, "no profile named \"", word, sizeof word)) {
+    while (n < 64 && mixstage_profile_builtin(n)) names[n] = mixstage_profile_name(mixstage_profile_builtin(n)), n++;
+  } else {
+    /* '"X" is not a role': the word is the last quoted one before it. */
+    const char *end = strstr(msg, "\" is not a role");
+    if (!end) return;
+    const char *start = end;
+    while (start > msg && start[-1] != '"') start--;
+    if (start == msg || (size_t)(end - start) >= sizeof word) return;
+    memcpy(word, start, (size_t)(end - start));
+    word[end - start] = 0;
+    while (n < MIXSTAGE_ROLE_COUNT) names[n] = mixstage_role_name(n), n++;
+    if (!cli_did_you_mean(word, names, n, hint, sizeof hint)[0]) {
+      /* No near miss: list the roles. */
+      size_t l = (size_t)snprintf(hint, sizeof hint, " (roles:");
+      for (int i = 0; i < n && l < sizeof hint; i++)
+        l += (size_t)snprintf(hint + l, sizeof hint - l, " %s", names[i]);
+      if (l < sizeof hint) snprintf(hint + l, sizeof hint - l, ")");
+    }
+    n = 0;
+  }
+  if (n) cli_did_you_mean(word, names, n, hint, sizeof hint);
+  size_t len = strlen(msg);
+  if (hint[0] && len + strlen(hint) < size) memcpy(msg + len, hint, strlen(hint) + 1);
 }
 
 int cli_cpu_count(void) {

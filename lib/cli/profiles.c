@@ -265,14 +265,19 @@ static json_t *all_profiles(mixstage_graphfile *doc, json_t *canon, int json, co
   return arr;
 }
 
-/* Loads FILE for profiles/info; prints the loader's message on failure. */
-static mixstage_graphfile *load_doc(const char *path, json_t **canon, int *exit_code) {
+/* Loads FILE for profiles/info; prints the loader's message on failure (on
+ * stderr, and with --json as the document on stdout too). */
+static mixstage_graphfile *load_doc(const char *cmd, const char *path, const cli_common *c, json_t **canon,
+                                    int *exit_code) {
   char msg[1024];
   int err;
   mixstage_graphfile *doc = mixstage_graphfile_load(path, NULL, msg, sizeof msg, &err);
   if (!doc) {
-    cli_error("%s", msg[0] ? msg : mixstage_strerror(err));
+    if (!msg[0]) snprintf(msg, sizeof msg, "%s: %s", path, mixstage_strerror(err));
+    cli_hint_load_error(msg, sizeof msg);
+    cli_error("%s", msg);
     *exit_code = err == MIXSTAGE_ENOMEM ? CLI_EXIT_FAILED : CLI_EXIT_INVALID;
+    if (c->json) cli_print_json_error(cmd, path, *exit_code, err, msg);
     return NULL;
   }
   char *text = mixstage_graphfile_to_string(doc);
@@ -289,12 +294,13 @@ static mixstage_graphfile *load_doc(const char *path, json_t **canon, int *exit_
 
 /* Parses [FILE] [--json] [--quiet]; returns -1 on success, else an exit code. */
 static int parse_simple(const char *cmd, int argc, char **argv, int need_file, const char **file,
-                        cli_common *c) {
+                        cli_common *c, int *names) {
   *file = NULL;
   int dashdash = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!dashdash && !strcmp(a, "--")) dashdash = 1;
+    else if (!dashdash && names && !strcmp(a, "--names")) *names = 1;
     else if (!dashdash && !strcmp(a, "--json")) c->json = 1;
     else if (!dashdash && (!strcmp(a, "--quiet") || !strcmp(a, "-q"))) c->quiet = 1;
     else if (!dashdash && a[0] == '-' && a[1]) return cli_usage_error(cmd, "%s: unknown option '%s'", cmd, a);
@@ -308,11 +314,20 @@ static int parse_simple(const char *cmd, int argc, char **argv, int need_file, c
 int cli_cmd_profiles(int argc, char **argv) {
   const char *file;
   cli_common c = {0, 0};
-  int rc = parse_simple("profiles", argc, argv, 0, &file, &c);
+  int names = 0;
+  int rc = parse_simple("profiles", argc, argv, 0, &file, &c, &names);
   if (rc >= 0) return rc;
   json_t *canon = NULL;
   mixstage_graphfile *doc = NULL;
-  if (file && !(doc = load_doc(file, &canon, &rc))) return rc;
+  if (file && !(doc = load_doc("profiles", file, &c, &canon, &rc))) return rc;
+  if (names) {
+    for (int i = 0; mixstage_profile_builtin(i); i++) puts(mixstage_profile_name(mixstage_profile_builtin(i)));
+    for (int i = 0; doc && i < mixstage_graphfile_profile_count(doc); i++)
+      puts(mixstage_profile_name(mixstage_graphfile_profile(doc, i)));
+    json_decref(canon);
+    mixstage_graphfile_destroy(doc);
+    return CLI_EXIT_OK;
+  }
   json_t *arr = all_profiles(doc, canon, c.json, "");
   if (c.json) {
     json_t *o = json_object();
@@ -610,10 +625,10 @@ static void print_info(json_t *o) {
 int cli_cmd_info(int argc, char **argv) {
   const char *file;
   cli_common c = {0, 0};
-  int rc = parse_simple("info", argc, argv, 1, &file, &c);
+  int rc = parse_simple("info", argc, argv, 1, &file, &c, NULL);
   if (rc >= 0) return rc;
   json_t *canon = NULL;
-  mixstage_graphfile *doc = load_doc(file, &canon, &rc);
+  mixstage_graphfile *doc = load_doc("info", file, &c, &canon, &rc);
   if (!doc) return rc;
   rc = CLI_EXIT_OK;
   json_t *o = info_json(file, doc, canon, &rc);

@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include "cli.h"
@@ -35,6 +38,7 @@
 typedef struct progress_ctx {
   int fd;
   int enabled;
+  pid_t parent; /* the mixstage process; the worker stops when it is gone */
   int index, count; /* this profile among the file's profiles */
   double last;
 } progress_ctx;
@@ -54,6 +58,10 @@ static int write_all(int fd, const char *p, size_t n) {
 
 static int on_progress(void *user, int64_t done, int64_t total) {
   progress_ctx *p = user;
+  /* Orphaned (the command was killed): cancel, so the delivery is rolled
+   * back and the worker exits.  Where PR_SET_PDEATHSIG exists the kernel
+   * has already ended it; this covers the other systems. */
+  if (getppid() != p->parent) return 1;
   if (!p->enabled || total <= 0) return 0;
   /* At most ten reports a second: the parent redraws at that rate anyway. */
   double now = cli_now();
@@ -92,7 +100,8 @@ static void on_file_done(void *user, const char *path, const char *name, int kin
   json_object_set_new(o, "loudness_range_lu", cli_num(s->loudness_range_lu));
   json_object_set_new(o, "clipped_samples", json_integer(s->clipped_samples));
   char sum[32];
-  snprintf(sum, sizeof sum, "%016llx", (unsigned long long)s->checksum);
+  /* Spelt as the manifest spells it, algorithm first. */
+  snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)s->checksum);
   json_object_set_new(o, "checksum", json_string(sum));
   json_array_append_new(user, o);
 }
@@ -125,6 +134,32 @@ static json_t *master_json(const mixstage_master_report *r) {
   return m;
 }
 
+/* The stems of a delivery that do not add up, with the reason the bounce
+ * gave for each (the stage at fault), from DIR/manifest.json:
+ * [{"file": "Lead.wav", "stage": "..."}]. */
+static json_t *non_null_reasons(const char *dir) {
+  char path[PATH_BYTES + 16];
+  json_t *out = json_array();
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  json_t *m = json_load_file(path, 0, NULL);
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(m, "files"), i, f) {
+    if (!json_is_false(json_object_get(f, "adds_up"))) continue;
+    json_t *e = json_object();
+    const char *note = json_string_value(json_object_get(f, "adds_up_note"));
+    char words[1024];
+    snprintf(words, sizeof words, "%s: %s", json_string_value(json_object_get(f, "path")),
+             note ? note : "flagged without a reason");
+    json_object_set_new(e, "file", json_string(words));
+    json_object_set(e, "path", json_object_get(f, "path"));
+    json_object_set_new(e, "stage", note ? json_string(note) : json_null());
+    json_array_append_new(out, e);
+  }
+  json_decref(m);
+  return out;
+}
+
 /* Loads, checks and delivers one file; returns its result. */
 static json_t *render_one(const char *file, const char *outdir, const cli_render_opts *o, int fd,
                           int progress) {
@@ -143,6 +178,7 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
   char msg[1024];
   int err;
   mixstage_graphfile *doc = mixstage_graphfile_load(file, NULL, msg, sizeof msg, &err);
+  if (!doc) cli_hint_load_error(msg, sizeof msg);
   if (!doc) {
     set_error(res, err == MIXSTAGE_ENOMEM ? "failed" : "invalid", err, msg[0] ? msg : mixstage_strerror(err));
     return res;
@@ -157,8 +193,14 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     plist[i] = name ? mixstage_profile_find(name) : mixstage_profile_builtin(i);
     if (!plist[i] && name) plist[i] = mixstage_graphfile_find_profile(doc, name);
     if (!plist[i]) {
-      snprintf(msg, sizeof msg, "%s: no profile named '%s' (the built-ins are production, mix-stems and final%s)",
-               file, name, mixstage_graphfile_profile_count(doc) ? ", plus the file's own" : "");
+      int nnames = 3 + mixstage_graphfile_profile_count(doc);
+      const char *names[nnames];
+      for (int k = 0; k < nnames; k++)
+        names[k] = mixstage_profile_name(k < 3 ? mixstage_profile_builtin(k) : mixstage_graphfile_profile(doc, k - 3));
+      char hint[160];
+      cli_did_you_mean(name, names, nnames, hint, sizeof hint);
+      snprintf(msg, sizeof msg, "%s: no profile named '%s'%s (the built-ins are production, mix-stems and final%s)",
+               file, name, hint, mixstage_graphfile_profile_count(doc) ? ", plus the file's own" : "");
       set_error(res, "failed", MIXSTAGE_ENOTFOUND, msg);
       mixstage_graphfile_destroy(doc);
       return res;
@@ -174,7 +216,7 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
       break;
     }
 
-  progress_ctx pc = {fd, progress, 0, np, -1.0};
+  progress_ctx pc = {fd, progress, o->parent, 0, np, -1.0};
   for (int i = 0; i < np; i++) {
     const char *pname = mixstage_profile_name(plist[i]);
     char leaf[256], dir[PATH_BYTES];
@@ -193,6 +235,8 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     dc.render.progress_user = &pc;
     dc.write.format = o->format;
     dc.write.sample_type = o->sample_type;
+    dc.write.dither = o->dither;
+    dc.write.output_rate = o->rate;
     dc.file_done = on_file_done;
     dc.file_done_user = files;
     dc.null_residual_out = &residual;
@@ -215,14 +259,50 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     json_object_set_new(p, "seconds", json_real(cli_now() - t0));
     json_object_set_new(p, "null_residual_db", cli_num(residual));
     json_object_set_new(p, "files", files);
-    if (rc == MIXSTAGE_OK) {
+    if (rc == MIXSTAGE_OK && isfinite(residual) && residual > CLI_NULL_LIMIT_DBFS) {
+      /* The stems do not add up: name the stages (from the manifest's
+       * per-file notes) and the stems they concern. */
+      json_t *why = non_null_reasons(dir);
+      /* One clause per stage at fault, naming its stems:
+       * "<stage note> (Kick.wav, Snare.wav)". */
+      char list[768];
+      size_t l = 0, k, q;
+      json_t *e, *e2;
+      list[0] = 0;
+      json_array_foreach(why, k, e) {
+        json_t *st = json_object_get(e, "stage");
+        int seen = 0;
+        for (q = 0; q < k && !seen; q++) seen = json_equal(json_object_get(json_array_get(why, q), "stage"), st);
+        if (seen || l >= sizeof list) continue;
+        l += (size_t)snprintf(list + l, sizeof list - l, "%s%s (", l ? "; " : "",
+                              json_is_string(st) ? json_string_value(st) : "flagged without a reason");
+        int first = 1;
+        json_array_foreach(why, q, e2) {
+          if (!json_equal(json_object_get(e2, "stage"), st) || l >= sizeof list) continue;
+          l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", first ? "" : ", ",
+                                json_string_value(json_object_get(e2, "path")));
+          first = 0;
+        }
+        if (l < sizeof list) l += (size_t)snprintf(list + l, sizeof list - l, ")");
+      }
+      snprintf(msg, sizeof msg, "%s: profile %s: the stems do not add up (null check %.1f dBFS, limit %.0f): %s%s",
+               file, pname, residual, CLI_NULL_LIMIT_DBFS,
+               json_array_size(why) ? "" : "no stage is flagged in the manifest",
+               json_array_size(why) ? list : "");
+      json_object_set_new(p, "non_null", why);
+      json_object_set_new(p, "status", json_string("non-null"));
+      json_object_set_new(p, "error", json_string(msg));
+      if (!o->allow_non_null && !strcmp(json_string_value(json_object_get(res, "status")), "ok"))
+        set_error(res, "non-null", 0, msg);
+    } else if (rc == MIXSTAGE_OK) {
       json_object_set_new(p, "status", json_string("ok"));
     } else {
       snprintf(msg, sizeof msg, "%s: profile %s: %s%s", file, pname, mixstage_graph_last_error(g),
                rc == MIXSTAGE_ENUMERIC ? " (files written; the manifest says numeric_faults)" : "");
       set_error(p, "failed", rc, msg);
       /* The first failure names the file's; later profiles still render. */
-      if (!strcmp(json_string_value(json_object_get(res, "status")), "ok")) set_error(res, "failed", rc, msg);
+      const char *rs = json_string_value(json_object_get(res, "status"));
+      if (!strcmp(rs, "ok") || !strcmp(rs, "non-null")) set_error(res, "failed", rc, msg);
     }
     json_array_append_new(profs, p);
   }
@@ -313,6 +393,12 @@ static int spawn(batch *b, job *j) {
     return -1;
   }
   if (pid == 0) {
+#ifdef __linux__
+    /* The worker dies with the command, even by SIGKILL; if the command is
+     * already gone (it died before this line), stop now. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    if (getppid() != b->o->parent) _exit(1);
     close(p[0]);
     for (int i = 0; i < b->n; i++)
       if (b->jobs[i].state == 1) close(b->jobs[i].fd);
@@ -355,7 +441,8 @@ static void print_file_result(const job *j, int nfiles) {
     json_t *files = json_object_get(p, "files");
     printf("  %-11s %s: ", json_string_value(json_object_get(p, "profile")),
            json_string_value(json_object_get(p, "dir")));
-    if (strcmp(ps, "ok") != 0) {
+    int non_null = !strcmp(ps, "non-null");
+    if (strcmp(ps, "ok") != 0 && !non_null) {
       printf("FAILED\n");
       continue;
     }
@@ -363,8 +450,12 @@ static void print_file_result(const job *j, int nfiles) {
     json_t *nr = json_object_get(p, "null_residual_db");
     if (json_is_number(nr))
       printf(", null check %.1f dBFS%s", json_number_value(nr),
-             json_number_value(nr) < -100.0 ? " (the stems add up)" : " (THE STEMS DO NOT ADD UP)");
+             non_null ? " (THE STEMS DO NOT ADD UP)" : " (the stems add up)");
     putchar('\n');
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(p, "non_null"), k, e)
+      printf("      does not add up: %s\n", json_string_value(json_object_get(e, "file")));
     json_t *m = json_object_get(p, "master");
     if (m) {
       printf("      mastered to %.1f LUFS / %.1f dBTP: %.2f LUFS, %.2f dBTP in %d renders (limiter input %+.2f dB)\n",
@@ -375,8 +466,6 @@ static void print_file_result(const job *j, int nfiles) {
              (int)json_integer_value(json_object_get(m, "renders")),
              json_number_value(json_object_get(m, "input_gain_db")));
       printf("      streaming playback gain:");
-      size_t k;
-      json_t *e;
       json_array_foreach(json_object_get(m, "streaming"), k, e)
         printf("%s %s %+.1f dB", k ? "," : "", json_string_value(json_object_get(e, "service")),
                json_number_value(json_object_get(e, "gain_db")));
@@ -384,7 +473,6 @@ static void print_file_result(const job *j, int nfiles) {
     }
     /* File by file only for one graph file: a catalogue would scroll away. */
     if (nfiles > 1) continue;
-    size_t k;
     json_t *f;
     json_array_foreach(files, k, f) {
       char a[32], b2[32];
@@ -445,6 +533,13 @@ static void file_stem(const char *path, char *out, size_t size) {
   mixstage_deliver_file_name(tmp, "", out, size);
 }
 
+static int too_long(batch *b, const char *out, json_t *extra) {
+  free(b->jobs);
+  json_decref(extra);
+  return cli_usage_error("render", "render: --out '%.40s...' is too long (%zu bytes) for the files under it",
+                         out, strlen(out));
+}
+
 int cli_render_files(const char *const *files, int nfiles, const cli_render_opts *o, json_t *extra) {
   batch b = {0};
   b.jobs = calloc((size_t)nfiles, sizeof *b.jobs);
@@ -461,17 +556,22 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
     job *j = &b.jobs[i];
     j->file = files[i];
     j->fd = -1;
+    /* Leave room for "/<profile>/<file name>" below the directory. */
+    size_t room = sizeof j->outdir - 512;
     if (nfiles == 1) {
+      if (strlen(o->out) >= room) return too_long(&b, o->out, extra);
       snprintf(j->outdir, sizeof j->outdir, "%s", o->out);
       continue;
     }
-    /* Two files with the same stem get "song", "song-2", ... in order. */
+    /* Two files with the same stem get "song", "song-2", ... in order.  A
+     * truncated name would collide with itself forever: refuse it. */
     char stem[256];
     file_stem(files[i], stem, sizeof stem);
     int k = 1;
     for (int same = 1; same;) {
-      snprintf(j->outdir, sizeof j->outdir, "%s/%s", o->out, stem);
-      if (k > 1) snprintf(j->outdir, sizeof j->outdir, "%s/%s-%d", o->out, stem, k);
+      int n = k > 1 ? snprintf(j->outdir, sizeof j->outdir, "%s/%s-%d", o->out, stem, k)
+                    : snprintf(j->outdir, sizeof j->outdir, "%s/%s", o->out, stem);
+      if (n < 0 || (size_t)n >= room) return too_long(&b, o->out, extra);
       same = 0;
       for (int q = 0; q < i && !same; q++) same = !strcmp(b.jobs[q].outdir, j->outdir);
       k++;
@@ -553,19 +653,21 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
   free(pj);
 
   /* Summary, in the order the files were given. */
-  int nok = 0, nfail = 0, ninvalid = 0;
+  int nok = 0, nfail = 0, ninvalid = 0, nnull = 0;
   json_t *arr = json_array();
   for (int i = 0; i < nfiles; i++) {
     job *j = &b.jobs[i];
     const char *st = json_string_value(json_object_get(j->result, "status"));
     if (!strcmp(st, "ok")) nok++;
     else if (!strcmp(st, "invalid")) ninvalid++;
+    else if (!strcmp(st, "non-null")) nnull++;
     else nfail++;
     json_array_append(arr, j->result);
   }
   double secs = cli_now() - b.t0;
   if (ninvalid) rc = CLI_EXIT_INVALID;
   else if (nfail) rc = CLI_EXIT_FAILED;
+  else if (nnull) rc = CLI_EXIT_NON_NULL;
   if (o->common.json) {
     json_t *doc = extra ? extra : json_object();
     json_object_set_new(doc, "command", json_string("render"));
@@ -576,6 +678,7 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
     json_object_set_new(doc, "rendered", json_integer(nok));
     json_object_set_new(doc, "failed", json_integer(nfail));
     json_object_set_new(doc, "invalid", json_integer(ninvalid));
+    json_object_set_new(doc, "non_null", json_integer(nnull));
     json_object_set_new(doc, "seconds", json_real(secs));
     json_object_set_new(doc, "exit_status", json_integer(rc));
     if (cli_print_json(doc) < 0 && rc == CLI_EXIT_OK) rc = CLI_EXIT_FAILED;
@@ -583,15 +686,20 @@ int cli_render_files(const char *const *files, int nfiles, const cli_render_opts
     json_decref(arr);
     json_decref(extra);
     if (!o->common.quiet) {
-      printf("\nsummary: %d of %d file%s rendered", nok, nfiles, nfiles == 1 ? "" : "s");
+      printf("\nsummary: %d of %d file%s rendered", nok + nnull, nfiles, nfiles == 1 ? "" : "s");
       if (nfail) printf(", %d failed", nfail);
       if (ninvalid) printf(", %d invalid", ninvalid);
+      if (nnull) printf(", %d with stems that do not add up", nnull);
       printf(" (%.1f s, %d worker%s)\n", secs, workers, workers == 1 ? "" : "s");
       for (int i = 0; i < nfiles; i++) {
         json_t *r = b.jobs[i].result;
         const char *st = json_string_value(json_object_get(r, "status"));
         if (!strcmp(st, "ok")) continue;
-        printf("  %-8s %s\n", !strcmp(st, "invalid") ? "INVALID" : !strcmp(st, "crashed") ? "CRASHED" : "FAILED",
+        printf("  %-8s %s\n",
+               !strcmp(st, "invalid")    ? "INVALID"
+               : !strcmp(st, "crashed")  ? "CRASHED"
+               : !strcmp(st, "non-null") ? "NON-NULL"
+                                         : "FAILED",
                json_string_value(json_object_get(r, "error")));
       }
     }
@@ -627,6 +735,9 @@ static void opts_init(cli_render_opts *o, const char *out) {
   o->threads = 1;
   o->format = wc.format;
   o->sample_type = wc.sample_type;
+  o->dither = wc.dither;
+  o->rate = wc.output_rate;
+  o->parent = getpid();
 }
 
 /* --master: a preset name, or "LUFS" / "LUFS,DBTP" (ceiling default -1). */
@@ -714,6 +825,16 @@ int cli_cmd_render(int argc, char **argv) {
     } else if ((t = cli_take_value(argc, argv, &i, "--sample-type", "-s", &v))) {
       if (t < 0 || parse_sample_type(v, &o.sample_type) < 0)
         rc = cli_usage_error("render", "render: --sample-type is pcm16, pcm24 or float32");
+    } else if ((t = cli_take_value(argc, argv, &i, "--rate", "-r", &v))) {
+      int hz;
+      if (t < 0 || cli_parse_int(v, 8000, 768000, &hz) < 0)
+        rc = cli_usage_error("render", "render: --rate takes a sample rate in Hz, 8000 .. 768000");
+      else o.rate = hz;
+    } else if ((t = cli_take_value(argc, argv, &i, "--dither", NULL, &v))) {
+      if (t < 0 || cli_parse_dither(v, &o.dither) < 0)
+        rc = cli_usage_error("render", "render: --dither is tpdf or none");
+    } else if (!strcmp(a, "--allow-non-null")) {
+      o.allow_non_null = 1;
     } else {
       rc = cli_usage_error("render", "render: unknown option '%s'", a);
     }
@@ -737,6 +858,54 @@ int cli_cmd_render(int argc, char **argv) {
   return rc;
 }
 
+/* Rewrites the demo written in @p dir with compact sources: each source cut
+ * to @p seconds and stored as 16-bit FLAC (TPDF dither) as
+ * sources/<strip>.flac, the graph file naming those, the float WAVs removed.
+ * This is the form shipped in examples/demo-song/. */
+static int compact_demo(const char *dir, const char *path, double seconds, char *msg, size_t size) {
+  int err;
+  mixstage_graphfile *doc = mixstage_graphfile_load(path, NULL, msg, size, &err);
+  if (!doc) return err;
+  char *text = mixstage_graphfile_to_string(doc);
+  json_t *canon = text ? json_loads(text, 0, NULL) : NULL;
+  mixstage_free(text);
+  mixstage_graph *g = mixstage_graphfile_graph(doc);
+  int rc = canon ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
+  size_t i;
+  json_t *sj;
+  mixstage_write_config w;
+  mixstage_write_config_init(&w);
+  w.format = MIXSTAGE_FORMAT_FLAC;
+  w.sample_type = MIXSTAGE_SAMPLE_PCM16;
+  json_array_foreach(json_object_get(canon, "strips"), i, sj) {
+    const char *src = json_string_value(json_object_get(sj, "source"));
+    const char *name = json_string_value(json_object_get(sj, "name"));
+    if (rc != MIXSTAGE_OK || !src || !name) continue;
+    char wav[PATH_BYTES], flac[PATH_BYTES], leaf[256];
+    mixstage_deliver_file_name(name, "flac", leaf, sizeof leaf);
+    snprintf(wav, sizeof wav, "%s/%s", dir, src);
+    snprintf(flac, sizeof flac, "%s/sources/%s", dir, leaf);
+    float *buf = NULL;
+    int64_t frames = 0;
+    int ch = 0;
+    double rate = 0;
+    rc = mixstage_audio_read(wav, 0, &buf, &frames, &ch, &rate, msg, size);
+    if (rc == MIXSTAGE_OK) {
+      int64_t keep = (int64_t)(seconds * rate + 0.5);
+      rc = mixstage_audio_write(flac, buf, frames < keep ? frames : keep, ch, rate, &w, NULL, msg, size);
+    }
+    mixstage_free(buf);
+    mixstage_strip *st = mixstage_graph_find_strip(g, name);
+    if (rc == MIXSTAGE_OK && (rc = mixstage_strip_set_source_file(st, flac)) != MIXSTAGE_OK)
+      snprintf(msg, size, "%s", mixstage_graph_last_error(g));
+    if (rc == MIXSTAGE_OK) remove(wav);
+  }
+  if (rc == MIXSTAGE_OK) rc = mixstage_graphfile_save(doc, path, msg, size);
+  json_decref(canon);
+  mixstage_graphfile_destroy(doc);
+  return rc;
+}
+
 int cli_cmd_demo(int argc, char **argv) {
   cli_render_opts o;
   opts_init(&o, "mixstage-demo");
@@ -744,32 +913,56 @@ int cli_cmd_demo(int argc, char **argv) {
   /* The demo shows the whole delivery: its final master is loudness-targeted. */
   parse_master("streaming", &o.mc);
   o.master = 1;
+  int render = 1;
+  double compact = 0;
   for (int i = 1; i < argc; i++) {
+    const char *v;
     int t = render_option("demo", argc, argv, &i, &o);
     if (t >= 10) return t - 10;
-    if (!t) return cli_usage_error("demo", "demo: unknown argument '%s'", argv[i]);
+    if (t) continue;
+    if (!strcmp(argv[i], "--no-render")) {
+      render = 0;
+    } else if ((t = cli_take_value(argc, argv, &i, "--compact", NULL, &v))) {
+      int s;
+      if (t < 0 || cli_parse_int(v, 1, 16, &s) < 0)
+        return cli_usage_error("demo", "demo: --compact takes the seconds to keep, 1 .. 16");
+      compact = s;
+    } else {
+      return cli_usage_error("demo", "demo: unknown argument '%s'", argv[i]);
+    }
   }
   if (cli_mkdirs(o.out) != 0) {
     cli_error("%s: cannot make the directory: %s", o.out, strerror(errno));
     return CLI_EXIT_FAILED;
   }
-  char msg[1024];
+  char msg[1024] = "";
   int rc = mixstage_demo_song_write(o.out, 0, msg, sizeof msg);
-  if (rc < 0) {
-    cli_error("%s", msg[0] ? msg : mixstage_strerror(rc));
-    return CLI_EXIT_FAILED;
-  }
   char path[PATH_BYTES];
   snprintf(path, sizeof path, "%s/demo-song.mixstage.json", o.out);
+  if (rc == MIXSTAGE_OK && compact > 0) rc = compact_demo(o.out, path, compact, msg, sizeof msg);
+  if (rc < 0) {
+    cli_error("%s", msg[0] ? msg : mixstage_strerror(rc));
+    if (o.common.json) cli_print_json_error("demo", path, CLI_EXIT_FAILED, rc, msg[0] ? msg : mixstage_strerror(rc));
+    return CLI_EXIT_FAILED;
+  }
+  double seconds = compact > 0 ? compact : mixstage_demo_song_seconds();
   json_t *extra = NULL;
   if (o.common.json) {
     extra = json_object();
     json_object_set_new(extra, "demo", json_string(path));
-    json_object_set_new(extra, "demo_seconds", json_real(mixstage_demo_song_seconds()));
+    json_object_set_new(extra, "demo_seconds", json_real(seconds));
   } else if (!o.common.quiet) {
-    printf("wrote %s (%.1f s of music) and its sources in %s/sources\n", path, mixstage_demo_song_seconds(),
-           o.out);
+    printf("wrote %s (%.1f s of music) and its %s sources in %s/sources\n", path, seconds,
+           compact > 0 ? "16-bit FLAC" : "float WAV", o.out);
     fflush(stdout);
+  }
+  if (!render) {
+    if (extra) {
+      json_object_set_new(extra, "command", json_string("demo"));
+      json_object_set_new(extra, "exit_status", json_integer(CLI_EXIT_OK));
+      return cli_print_json(extra) < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    }
+    return CLI_EXIT_OK;
   }
   const char *files[1] = {path};
   return cli_render_files(files, 1, &o, extra);
