@@ -129,6 +129,9 @@ MIXSTAGE_EXPORT int mixstage_master_streaming_report(double lufs, double tp, mix
 
 static _Atomic int64_t memory_budget = MASTER_MEMORY_BYTES;
 static _Atomic int force_full_renders = 0;
+static _Atomic long capture_count = 0;
+
+long mixstage__master_capture_count(void) { return atomic_load(&capture_count); }
 
 void mixstage__master_tuning(int64_t memory_bytes, int full_renders) {
   atomic_store(&memory_budget, memory_bytes >= 0 ? memory_bytes : MASTER_MEMORY_BYTES);
@@ -354,6 +357,7 @@ static int session_open(session *s, const master_ctx *c, const mixstage_render_c
   if (rc == MIXSTAGE_EIO) return mixstage__fail(c->g, rc, "master: %s", why);
   if (rc == MIXSTAGE_ENOMEM) return mixstage__fail(c->g, rc, "master: out of memory capturing the mix");
   if (rc < 0) return rc;
+  atomic_fetch_add(&capture_count, 1);
   return MIXSTAGE_OK;
 }
 

@@ -103,5 +103,7 @@ int mixstage__mchain_run(mixstage__mchain *m, mixstage__mchain_sink sink, void *
  * bounce, as before captures existed.  Not thread-safe against a running
  * master. */
 void mixstage__master_tuning(int64_t memory_bytes, int full_renders);
+/* Captures made so far (each master or album song that ran on the chain). */
+long mixstage__master_capture_count(void);
 
 #endif
