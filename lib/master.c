@@ -482,6 +482,43 @@ static int session_best_audio(session *s, float **audio, int64_t frames) {
   return MIXSTAGE_OK;
 }
 
+/* Hands the best pass's audio to sink in order, in blocks, without a
+ * render: from memory, the bounce, or the temporary file. */
+static int session_best_stream(session *s, int64_t frames, mixstage__mchain_sink sink, void *user) {
+  const int C = s->channels;
+  const float *data = NULL;
+  if (!s->chain) {
+    int k = s->best_b ? mixstage_bounce_find(s->best_b, "mix") : -1;
+    if (k < 0) return MIXSTAGE_ESTATE;
+    data = mixstage_bounce_data(s->best_b, k);
+  } else if (s->best.mem) {
+    data = s->best.mem;
+  }
+  if (data) {
+    for (int64_t pos = 0; pos < frames; pos += 4096) {
+      int n = frames - pos < 4096 ? (int)(frames - pos) : 4096;
+      int rc = sink(user, data + (size_t)pos * (size_t)C, n);
+      if (rc < 0) return rc;
+    }
+    return MIXSTAGE_OK;
+  }
+  float *buf = malloc(sizeof(float) * 4096 * (size_t)C);
+  if (!buf) return MIXSTAGE_ENOMEM;
+  int rc = mixstage__spool_rewind(&s->best);
+  for (int64_t pos = 0; rc == MIXSTAGE_OK && pos < frames;) {
+    int64_t got = mixstage__spool_read(&s->best, buf, 4096);
+    if (got <= 0) {
+      rc = mixstage__fail(s->c.g, MIXSTAGE_EIO, "master: reading a temporary file failed");
+      break;
+    }
+    rc = sink(user, buf, (int)got);
+    if (rc > 0) rc = MIXSTAGE_OK;
+    pos += got;
+  }
+  free(buf);
+  return rc;
+}
+
 /* Ranks attempts for "best so far": true-peak safe first, then closest. */
 static double badness(const target *t, double L, double tp) {
   double e = fabs(L - t->lufs);
@@ -489,7 +526,8 @@ static double badness(const target *t, double L, double tp) {
 }
 
 /* The search (see master.h) over s's measuring passes. */
-static int master_one(session *s, const target *t, mixstage_master_report *rep, float **audio_out) {
+static int master_one(session *s, const target *t, mixstage_master_report *rep, float **audio_out,
+                      mixstage__mchain_sink sink, void *sink_user) {
   master_ctx c = s->c;
   mixstage_graph *g = c.g;
   int rc = session_begin(s);
@@ -641,6 +679,10 @@ static int master_one(session *s, const target *t, mixstage_master_report *rep, 
     rep->frames = best_st.frames;
     rep->converged = status == MIXSTAGE_OK;
     mixstage_master_streaming_report(best_st.integrated_lufs, best_st.true_peak_dbtp, rep->streaming);
+    if (sink && rc >= 0 && rc2 >= 0) {
+      int rc3 = session_best_stream(s, best_st.frames, sink, sink_user);
+      if (rc3 < 0) rc = rc3;
+    }
     if (audio_out && rc >= 0 && rc2 >= 0) {
       int rc3 = session_best_audio(s, audio_out, best_st.frames);
       if (rc3 < 0) rc = rc3;
@@ -675,9 +717,10 @@ static int check_config(const mixstage_master_config *cfg, target *t) {
   return MIXSTAGE_OK;
 }
 
-MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
-                                          const mixstage_render_config *render,
-                                          mixstage_master_report *out, float **audio_out) {
+/* mixstage_graph_master(), handing the master to audio_out or sink. */
+static int graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
+                        const mixstage_render_config *render, mixstage_master_report *out, float **audio_out,
+                        mixstage__mchain_sink sink, void *sink_user) {
   if (audio_out) *audio_out = NULL;
   if (!graph) return MIXSTAGE_ENULL;
   target t;
@@ -691,11 +734,23 @@ MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_
   session s;
   rc = session_open(&s, &c, render, atomic_load(&memory_budget));
   mixstage_master_report local;
-  if (rc >= 0) rc = master_one(&s, &t, out ? out : &local, audio_out);
+  if (rc >= 0) rc = master_one(&s, &t, out ? out : &local, audio_out, sink, sink_user);
   session_close(&s);
   return rc;
 }
 
+MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
+                                          const mixstage_render_config *render,
+                                          mixstage_master_report *out, float **audio_out) {
+  return graph_master(graph, cfg, render, out, audio_out, NULL, NULL);
+}
+
+int mixstage__graph_master_to(mixstage_graph *graph, const mixstage_master_config *cfg,
+                              const mixstage_render_config *render, mixstage_master_report *out,
+                              mixstage__mchain_sink sink, void *user) {
+  if (!sink) return MIXSTAGE_ENULL;
+  return graph_master(graph, cfg, render, out, NULL, sink, user);
+}
 
 /* ---- album ---------------------------------------------------------------- */
 
@@ -821,7 +876,7 @@ MIXSTAGE_EXPORT int mixstage_album_master(mixstage_graph *const *graphs, int n,
       }
       free(audio[i]);
       audio[i] = NULL;
-      err = master_one(&ss[i], &ts, &rep[i], &audio[i]);
+      err = master_one(&ss[i], &ts, &rep[i], &audio[i], NULL, NULL);
       frames[i] = rep[i].frames;
     }
     if (err < 0) {

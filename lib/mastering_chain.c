@@ -318,7 +318,9 @@ int mixstage__mchain_capture(mixstage_graph *g, int first, const mixstage_render
     }
     pos += n;
     if (c.progress && (pos >= next || pos == end)) {
-      if (c.progress(c.progress_user, pos, end)) {
+      /* On the scale of a render: frames delivered of the total. */
+      int64_t delivered = pos - delay - m->skip;
+      if (c.progress(c.progress_user, delivered < 0 ? 0 : delivered, total)) {
         rc = MIXSTAGE_ECANCELLED;
         goto done;
       }

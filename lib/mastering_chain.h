@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "mixstage/graph.h"
+#include "mixstage/master.h"
 
 /* ---- spool: a sequence of interleaved frames, in memory or on disk -------- */
 
@@ -96,7 +97,19 @@ typedef int (*mixstage__mchain_sink)(void *user, const float *x, int frames);
  * MIXSTAGE_ENUMERIC: the output is still complete), or a negative error. */
 int mixstage__mchain_run(mixstage__mchain *m, mixstage__mchain_sink sink, void *user);
 
-/* ---- master.c's knobs, for tests ------------------------------------------ */
+/* ---- master.c's internal entry points ---------------------------------------- */
+
+/* mixstage_graph_master() that hands the final master to sink, in order, in
+ * blocks of at most 4096 frames, instead of returning it whole: from memory
+ * or from the temporary file the passes spilled to, without rendering
+ * again.  For a final delivery mastered to a target: write the file from
+ * the sink.  On MIXSTAGE_ESTATE (not converged) the best attempt is handed
+ * over as mixstage_graph_master() returns it.  Errors as that, plus the
+ * sink's negative status and MIXSTAGE_ENULL for a NULL sink. */
+int mixstage__graph_master_to(mixstage_graph *graph, const mixstage_master_config *cfg,
+                              const mixstage_render_config *render, mixstage_master_report *out,
+                              mixstage__mchain_sink sink, void *user);
+
 
 /* memory_bytes: the capture size up to which a master keeps it in memory
  * (negative: the default, 128 MiB); full_renders: 1 makes every pass a full
