@@ -226,9 +226,11 @@ static double current_gain(master_ctx *c, int use_fader) {
 /* The figures mixstage_measure() gives for integrated loudness, true peak and
  * loudness range, from a stream: the same libebur128 state (modes, channel
  * map), the same true-peak interpolator and loudness-range histogram fed on
- * the same 100 ms grid anchored at frame 0 (io.c's meter).  Used when a
- * pass's output is too long to hold; tests/check_master.c checks that both
- * give identical figures. */
+ * the same 100 ms grid anchored at frame 0 (io.c's meter), without the
+ * checksum, RMS and maxima the search does not use.  A pass is measured
+ * block by block as it is produced, whether it is kept in memory or on
+ * disk; tests/check_master.c checks the figures against mixstage_measure()
+ * of the same audio (the full-render passes use it), equal to the bit. */
 typedef struct stream_meter {
   ebur128_state *st;
   mixstage__truepeak *tp;
@@ -333,7 +335,7 @@ typedef struct session {
   mixstage__spool cur, best;
   /* full renders */
   mixstage_bounce *cur_b, *best_b;
-  stream_meter meter; /* spilled passes */
+  stream_meter meter; /* chain passes */
 } session;
 
 /* Sets up the measuring passes of c's graph: captures the chain when it can.
@@ -388,10 +390,11 @@ static void session_close(session *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* Each block of a pass is kept and measured while it is still in cache. */
 static int pass_sink(void *user, const float *x, int frames) {
   session *s = user;
   int rc = mixstage__spool_write(&s->cur, x, frames);
-  if (rc == MIXSTAGE_OK && s->cur.file) rc = stream_meter_add(&s->meter, x, frames);
+  if (rc == MIXSTAGE_OK) rc = stream_meter_add(&s->meter, x, frames);
   return rc;
 }
 
@@ -425,7 +428,7 @@ static int session_pass(session *s, double x, double ceil, mixstage_file_stats *
   if (rc != MIXSTAGE_OK) return rc;
   mixstage__mchain_set_fader_db(s->chain, fd);
   rc = mixstage__spool_clear(&s->cur);
-  if (rc == MIXSTAGE_OK && s->cur.file) {
+  if (rc == MIXSTAGE_OK) {
     stream_meter_free(&s->meter);
     rc = stream_meter_init(&s->meter, s->channels, s->rate);
   }
@@ -435,11 +438,8 @@ static int session_pass(session *s, double x, double ceil, mixstage_file_stats *
     return mixstage__fail(c->g, MIXSTAGE_ESTATE, "%s: its latency changed with the master's settings",
                           mixstage_node_label(c->lim));
   if (rc < 0) return rc;
-  if (s->cur.file) {
-    stream_meter_finish(&s->meter, st);
-    return MIXSTAGE_OK;
-  }
-  return mixstage_measure(s->cur.mem, s->cur.frames, s->channels, s->rate, st);
+  stream_meter_finish(&s->meter, st);
+  return MIXSTAGE_OK;
 }
 
 /* The pass just measured becomes the best. */
