@@ -252,7 +252,7 @@ int mixstage__mchain_capture(mixstage_graph *g, int first, const mixstage_render
    * latencies (a bypassed insert is an exact delay).  Attached meters are
    * detached meanwhile: this signal is no profile's mix. */
   saved_state sv = {atomic_load(&g->profile), malloc(sizeof(int) * (size_t)m->count),
-                    calloc((size_t)(g->strip_count + g->bus_count) * 2 + 1, sizeof *sv.meters)};
+                    calloc((size_t)(g->strip_count + g->bus_count) * 2 + 1, sizeof(struct mixstage_meter *))};
   if (!sv.bypass || !sv.meters) {
     restore(g, first, &sv);
     mixstage__mchain_destroy(m);

@@ -41,7 +41,7 @@
  * $TMPDIR (else /tmp), which are unlinked as soon as they are created:
  * nothing is left behind, whatever ends the call.  A graph where copies
  * cannot reproduce the render is mastered by bouncing the final profile for
- * every pass instead, with the same result at about three times the cost:
+ * every pass instead, with the same result at the cost of a render per pass:
  * a sidechain key or an automation lane on the limiter or an insert after
  * it, a lane on the mix bus's fader, pan or width, a placeholder or
  * mastering stage on a bus other than the mix bus, or NaN/infinity in the
