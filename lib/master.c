@@ -1,13 +1,20 @@
 /* The loudness-targeted final master, album mastering and the streaming
- * report (include/mixstage/master.h).  Edit-time only: everything here
- * renders offline through the public bounce API and measures with
- * mixstage_measure() (libebur128, ITU-R BS.1770-4). */
+ * report (include/mixstage/master.h).  Edit-time only.  The mix is captured
+ * once where it enters the mastering limiter and the search's passes run
+ * only the chain from there on (mastering_chain.h), each equal to a full
+ * render of the final profile at its settings; graphs whose shape does not
+ * allow that are bounced in full for every pass.  Every pass is measured
+ * as mixstage_measure() does (libebur128, ITU-R BS.1770-4). */
 #include <ebur128.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "loudness_range.h"
+#include "mastering_chain.h"
+#include "dsp/truepeak.h"
 #include "mixstage.h"
 
 /* The limiter's input-gain range (lib/nodes/limiter.c's parameter table). */
@@ -113,6 +120,24 @@ MIXSTAGE_EXPORT int mixstage_master_streaming_report(double lufs, double tp, mix
 
 /* ---- the search ---------------------------------------------------------- */
 
+/* A programme's capture is held in memory up to this size (4 bytes per
+ * sample: about 5.8 minutes of stereo at 48 kHz), and spilled to a
+ * temporary file beyond it; the passes' outputs follow the capture.  In
+ * memory a master needs about three times this (the capture, the pass being
+ * measured and the best so far); spilled, a few blocks. */
+#define MASTER_MEMORY_BYTES ((int64_t)128 << 20)
+
+static _Atomic int64_t memory_budget = MASTER_MEMORY_BYTES;
+static _Atomic int force_full_renders = 0;
+static _Atomic long capture_count = 0;
+
+long mixstage__master_capture_count(void) { return atomic_load(&capture_count); }
+
+void mixstage__master_tuning(int64_t memory_bytes, int full_renders) {
+  atomic_store(&memory_budget, memory_bytes >= 0 ? memory_bytes : MASTER_MEMORY_BYTES);
+  atomic_store(&force_full_renders, full_renders != 0);
+}
+
 typedef struct target {
   double lufs, ceiling, tol;
   int max_it, use_fader;
@@ -122,6 +147,7 @@ typedef struct master_ctx {
   mixstage_graph *g;
   mixstage_bus *mix;
   mixstage_node *lim;
+  int lim_index; /* its position in the mix bus's chain */
   int id_gain, id_ceiling, id_tp;
   double fader0; /* the mix-bus fader as the user left it */
   double x_min;  /* lowest total gain reachable (limiter + fader) */
@@ -133,8 +159,10 @@ static int find_limiter(mixstage_graph *g, master_ctx *c) {
   c->mix = mixstage_graph_mix_bus(g);
   for (int i = mixstage_bus_node_count(c->mix) - 1; i >= 0 && !c->lim; i--) {
     mixstage_node *n = mixstage_bus_node(c->mix, i);
-    if (mixstage_node_role(n) == MIXSTAGE_ROLE_MASTERING && strcmp(mixstage_node_type(n), "limiter") == 0)
+    if (mixstage_node_role(n) == MIXSTAGE_ROLE_MASTERING && strcmp(mixstage_node_type(n), "limiter") == 0) {
       c->lim = n;
+      c->lim_index = i;
+    }
   }
   if (!c->lim)
     return mixstage__fail(g, MIXSTAGE_EINVAL,
@@ -159,12 +187,20 @@ static int find_limiter(mixstage_graph *g, master_ctx *c) {
  * range, the mix-bus fader, which follows the inserts (the engine applies a
  * unit's fader after its insert chain) and so moves loudness and true peak
  * by exactly the same dB. */
-static int apply_gain(master_ctx *c, double x, double ceiling, double *lim_db, double *fader_db) {
+static void split_gain(const master_ctx *c, double x, double *lim_db, double *fader_db) {
   double li = x, fd = c->fader0;
   if (x < LIM_GAIN_MIN) {
     li = LIM_GAIN_MIN;
     fd = c->fader0 + (x - LIM_GAIN_MIN);
   }
+  *lim_db = li;
+  *fader_db = fd;
+}
+
+/* Sets the graph to total gain x and the limiter's ceiling. */
+static int apply_gain(master_ctx *c, double x, double ceiling, double *lim_db, double *fader_db) {
+  double li, fd;
+  split_gain(c, x, &li, &fd);
   int rc = mixstage_node_set_param(c->lim, c->id_gain, li);
   if (rc >= 0) rc = mixstage_node_set_param(c->lim, c->id_ceiling, ceiling);
   if (rc >= 0) rc = mixstage_node_set_param(c->lim, c->id_tp, 1.0);
@@ -185,27 +221,302 @@ static double current_gain(master_ctx *c, int use_fader) {
   return x;
 }
 
-/* Bounces the final profile and measures its mix; keeps the bounce. */
-static int measure(master_ctx *c, const mixstage_render_config *render, mixstage_bounce **bounce,
-                   const float **mixdata, mixstage_file_stats *st) {
-  int err = MIXSTAGE_OK;
-  mixstage_bounce *b = mixstage_graph_bounce(c->g, mixstage_profile_find("final"), render, &err);
-  if (!b) return err < 0 ? err : MIXSTAGE_ENOMEM;
-  int k = mixstage_bounce_find(b, "mix");
-  if (k < 0) {
-    mixstage_bounce_destroy(b);
-    return mixstage__fail(c->g, MIXSTAGE_ESTATE, "the final profile delivered no mix");
+/* ---- measuring a programme block by block ---------------------------------- */
+
+/* The figures mixstage_measure() gives for integrated loudness, true peak and
+ * loudness range, from a stream: the same libebur128 state (modes, channel
+ * map), the same true-peak interpolator and loudness-range histogram fed on
+ * the same 100 ms grid anchored at frame 0 (io.c's meter), without the
+ * checksum, RMS and maxima the search does not use.  A pass is measured
+ * block by block as it is produced, whether it is kept in memory or on
+ * disk; tests/check_master.c checks the figures against mixstage_measure()
+ * of the same audio (the full-render passes use it), equal to the bit. */
+typedef struct stream_meter {
+  ebur128_state *st;
+  mixstage__truepeak *tp;
+  mixstage__lra lra;
+  int lra_ok, channels;
+  double rate, peak;
+  int64_t frames, hop, since_hop, win_s;
+} stream_meter;
+
+static void stream_meter_free(stream_meter *m) {
+  if (m->st) ebur128_destroy(&m->st);
+  if (m->lra_ok) mixstage__lra_free(&m->lra);
+  free(m->tp);
+  memset(m, 0, sizeof *m);
+}
+
+static int stream_meter_init(stream_meter *m, int channels, double rate) {
+  memset(m, 0, sizeof *m);
+  m->st = ebur128_init((unsigned)channels, (unsigned long)lround(rate),
+                       EBUR128_MODE_I | EBUR128_MODE_M | EBUR128_MODE_S);
+  m->tp = malloc(sizeof *m->tp);
+  m->lra_ok = mixstage__lra_init(&m->lra) == MIXSTAGE_OK;
+  if (!m->st || !m->tp || !m->lra_ok) {
+    stream_meter_free(m);
+    return MIXSTAGE_ENOMEM;
   }
-  const float *d = mixstage_bounce_data(b, k);
-  int rc = mixstage_measure(d, mixstage_bounce_frames(b), mixstage_bounce_channels(b),
-                            mixstage_graph_sample_rate(c->g), st);
-  if (rc < 0) {
-    mixstage_bounce_destroy(b);
-    return rc;
-  }
-  *bounce = b;
-  *mixdata = d;
+  static const int map_7_1_4[12] = {EBUR128_LEFT,  EBUR128_RIGHT, EBUR128_CENTER, EBUR128_UNUSED,
+                                    EBUR128_Mp135, EBUR128_Mm135, EBUR128_Mp090,  EBUR128_Mm090,
+                                    EBUR128_Up045, EBUR128_Um045, EBUR128_Up135,  EBUR128_Um135};
+  if (channels == 8 || channels == 12)
+    for (int c = 0; c < channels; c++) ebur128_set_channel(m->st, (unsigned)c, map_7_1_4[c]);
+  mixstage__truepeak_init(m->tp, channels);
+  m->channels = channels;
+  m->rate = rate;
+  m->hop = (int64_t)lround(rate * 0.1);
+  m->win_s = (int64_t)lround(rate * 3.0);
   return MIXSTAGE_OK;
+}
+
+static int stream_meter_add(stream_meter *m, const float *x, int64_t n) {
+  const int ch = m->channels;
+  double pk = m->peak;
+  for (int64_t i = 0; i < n * ch; i++) {
+    double a = fabs((double)x[i]);
+    if (a > pk) pk = a;
+  }
+  m->peak = pk;
+  mixstage__truepeak_add(m->tp, x, (long)n);
+  while (n > 0) {
+    int64_t k = m->hop - m->since_hop;
+    if (k > n) k = n;
+    if (ebur128_add_frames_float(m->st, x, (size_t)k) != EBUR128_SUCCESS) return MIXSTAGE_ENOMEM;
+    x += k * ch;
+    n -= k;
+    m->frames += k;
+    m->since_hop += k;
+    if (m->since_hop == m->hop) {
+      m->since_hop = 0;
+      double v;
+      if (m->frames >= m->win_s && ebur128_loudness_shortterm(m->st, &v) == EBUR128_SUCCESS)
+        mixstage__lra_add(&m->lra, v);
+    }
+  }
+  return MIXSTAGE_OK;
+}
+
+static double db20(double a) { return a > 0.0 ? 20.0 * log10(a) : -HUGE_VAL; }
+
+/* The figures the master uses; the rest of *s is zero. */
+static void stream_meter_finish(stream_meter *m, mixstage_file_stats *s) {
+  memset(s, 0, sizeof *s);
+  s->frames = m->frames;
+  s->channels = m->channels;
+  s->sample_rate = m->rate;
+  s->seconds = (double)m->frames / m->rate;
+  s->peak_dbfs = db20(m->peak);
+  double tp = 0.0, v;
+  for (int c = 0; c < m->channels; c++)
+    if (mixstage__truepeak_value(m->tp, c) > tp) tp = mixstage__truepeak_value(m->tp, c);
+  if (m->peak > tp) tp = m->peak;
+  s->true_peak_dbtp = db20(tp);
+  if (ebur128_loudness_global(m->st, &v) != EBUR128_SUCCESS) v = -HUGE_VAL;
+  s->integrated_lufs = v;
+  s->loudness_range_lu = mixstage__lra_value(&m->lra);
+  s->format = -1;
+  s->sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+}
+
+/* ---- measuring passes -------------------------------------------------------- */
+
+/* What the search measures: either the captured mastering chain run at the
+ * candidate settings (mastering_chain.h), or, where the graph's shape does
+ * not allow that, a full bounce of the final profile.  Both give the same
+ * audio for the same settings. */
+typedef struct session {
+  master_ctx c;
+  const mixstage_render_config *render;
+  mixstage__mchain *chain; /* NULL: full renders */
+  int channels;
+  double rate;
+  /* chain passes: the pass being measured and the best so far */
+  mixstage__spool cur, best;
+  /* full renders */
+  mixstage_bounce *cur_b, *best_b;
+  stream_meter meter; /* chain passes */
+} session;
+
+/* Sets up the measuring passes of c's graph: captures the chain when it can.
+ * memory_bytes: this programme's share of the memory budget. */
+static int session_open(session *s, const master_ctx *c, const mixstage_render_config *render,
+                        int64_t memory_bytes) {
+  memset(s, 0, sizeof *s);
+  s->c = *c;
+  s->render = render;
+  s->channels = mixstage_bus_channels(c->mix);
+  s->rate = mixstage_graph_sample_rate(c->g);
+  if (atomic_load(&force_full_renders)) return MIXSTAGE_OK;
+  /* Every pass detects true peaks (and the graph is left so): the capture
+   * is prepared with it, so that the latencies match the passes'. */
+  int rc = mixstage_node_set_param(c->lim, c->id_tp, 1.0);
+  if (rc < 0) return rc;
+  char why[256] = "";
+  rc = mixstage__mchain_capture(c->g, c->lim_index, render, memory_bytes, &s->chain, why, sizeof why);
+  if (rc == MIXSTAGE_EUNSUPPORTED || rc == MIXSTAGE_ENUMERIC) return MIXSTAGE_OK; /* full renders */
+  if (rc == MIXSTAGE_ECANCELLED) return mixstage__fail(c->g, rc, "master: cancelled by the caller");
+  if (rc == MIXSTAGE_EIO) return mixstage__fail(c->g, rc, "master: %s", why);
+  if (rc == MIXSTAGE_ENOMEM) return mixstage__fail(c->g, rc, "master: out of memory capturing the mix");
+  if (rc < 0) return rc;
+  atomic_fetch_add(&capture_count, 1);
+  return MIXSTAGE_OK;
+}
+
+/* Empties the passes' outputs before a search. */
+static int session_begin(session *s) {
+  mixstage_bounce_destroy(s->cur_b);
+  mixstage_bounce_destroy(s->best_b);
+  s->cur_b = s->best_b = NULL;
+  mixstage__spool_close(&s->cur);
+  mixstage__spool_close(&s->best);
+  if (!s->chain) return MIXSTAGE_OK;
+  char why[256] = "";
+  int mem = mixstage__mchain_in_memory(s->chain);
+  int64_t frames = mixstage__mchain_frames(s->chain);
+  int rc = mixstage__spool_open(&s->cur, s->channels, frames, mem, why, sizeof why);
+  if (rc == MIXSTAGE_OK) rc = mixstage__spool_open(&s->best, s->channels, frames, mem, why, sizeof why);
+  if (rc != MIXSTAGE_OK) return mixstage__fail(s->c.g, rc, "master: %s", rc == MIXSTAGE_EIO ? why : "out of memory");
+  return MIXSTAGE_OK;
+}
+
+static void session_close(session *s) {
+  mixstage__spool_close(&s->cur);
+  mixstage__spool_close(&s->best);
+  mixstage__mchain_destroy(s->chain);
+  mixstage_bounce_destroy(s->cur_b);
+  mixstage_bounce_destroy(s->best_b);
+  stream_meter_free(&s->meter);
+  memset(s, 0, sizeof *s);
+}
+
+/* Each block of a pass is kept and measured while it is still in cache. */
+static int pass_sink(void *user, const float *x, int frames) {
+  session *s = user;
+  int rc = mixstage__spool_write(&s->cur, x, frames);
+  if (rc == MIXSTAGE_OK) rc = stream_meter_add(&s->meter, x, frames);
+  return rc;
+}
+
+/* One measuring pass at total gain x (limiter input gain li and fader fd,
+ * split_gain()) and limiter ceiling ceil. */
+static int session_pass(session *s, double x, double ceil, mixstage_file_stats *st) {
+  master_ctx *c = &s->c;
+  const mixstage_render_config *r = s->render;
+  double li, fd;
+  if (!s->chain) {
+    int rc = apply_gain(c, x, ceil, &li, &fd);
+    if (rc < 0) return rc;
+    int err = MIXSTAGE_OK;
+    mixstage_bounce_destroy(s->cur_b);
+    s->cur_b = mixstage_graph_bounce(c->g, mixstage_profile_find("final"), r, &err);
+    if (!s->cur_b) return err < 0 ? err : MIXSTAGE_ENOMEM;
+    int k = mixstage_bounce_find(s->cur_b, "mix");
+    if (k < 0) return mixstage__fail(c->g, MIXSTAGE_ESTATE, "the final profile delivered no mix");
+    return mixstage_measure(mixstage_bounce_data(s->cur_b, k), mixstage_bounce_frames(s->cur_b),
+                            mixstage_bounce_channels(s->cur_b), s->rate, st);
+  }
+  /* The capture is done: progress stays at its end, and every pass gives
+   * the caller a chance to cancel. */
+  int64_t T = mixstage__mchain_frames(s->chain);
+  if (r && r->progress && r->progress(r->progress_user, T, T))
+    return mixstage__fail(c->g, MIXSTAGE_ECANCELLED, "master: cancelled by the caller");
+  split_gain(c, x, &li, &fd);
+  int rc = mixstage__mchain_set_param(s->chain, c->lim_index, c->id_gain, li);
+  if (rc == MIXSTAGE_OK) rc = mixstage__mchain_set_param(s->chain, c->lim_index, c->id_ceiling, ceil);
+  if (rc == MIXSTAGE_OK) rc = mixstage__mchain_set_param(s->chain, c->lim_index, c->id_tp, 1.0);
+  if (rc != MIXSTAGE_OK) return rc;
+  mixstage__mchain_set_fader_db(s->chain, fd);
+  rc = mixstage__spool_clear(&s->cur);
+  if (rc == MIXSTAGE_OK) {
+    stream_meter_free(&s->meter);
+    rc = stream_meter_init(&s->meter, s->channels, s->rate);
+  }
+  if (rc == MIXSTAGE_OK) rc = mixstage__mchain_run(s->chain, pass_sink, s);
+  if (rc == MIXSTAGE_EIO) return mixstage__fail(c->g, rc, "master: reading or writing a temporary file failed");
+  if (rc == MIXSTAGE_EUNSUPPORTED)
+    return mixstage__fail(c->g, MIXSTAGE_ESTATE, "%s: its latency changed with the master's settings",
+                          mixstage_node_label(c->lim));
+  if (rc < 0) return rc;
+  stream_meter_finish(&s->meter, st);
+  return MIXSTAGE_OK;
+}
+
+/* The pass just measured becomes the best. */
+static void session_keep(session *s) {
+  if (!s->chain) {
+    mixstage_bounce_destroy(s->best_b);
+    s->best_b = s->cur_b;
+    s->cur_b = NULL;
+    return;
+  }
+  mixstage__spool t = s->best;
+  s->best = s->cur;
+  s->cur = t;
+}
+
+/* The best pass's audio, malloc'd (frames x channels). */
+static int session_best_audio(session *s, float **audio, int64_t frames) {
+  size_t n = (size_t)frames * (size_t)s->channels;
+  if (!s->chain) {
+    int k = s->best_b ? mixstage_bounce_find(s->best_b, "mix") : -1;
+    if (k < 0) return MIXSTAGE_ESTATE;
+    *audio = malloc(n ? n * sizeof(float) : 1);
+    if (!*audio) return MIXSTAGE_ENOMEM;
+    memcpy(*audio, mixstage_bounce_data(s->best_b, k), n * sizeof(float));
+    return MIXSTAGE_OK;
+  }
+  if (s->best.mem) {
+    *audio = mixstage__spool_take(&s->best);
+    return MIXSTAGE_OK;
+  }
+  *audio = malloc(n ? n * sizeof(float) : 1);
+  if (!*audio) return MIXSTAGE_ENOMEM;
+  int rc = mixstage__spool_rewind(&s->best);
+  int64_t got = rc == MIXSTAGE_OK ? mixstage__spool_read(&s->best, *audio, frames) : rc;
+  if (got != frames) {
+    free(*audio);
+    *audio = NULL;
+    return mixstage__fail(s->c.g, MIXSTAGE_EIO, "master: reading a temporary file failed");
+  }
+  return MIXSTAGE_OK;
+}
+
+/* Hands the best pass's audio to sink in order, in blocks, without a
+ * render: from memory, the bounce, or the temporary file. */
+static int session_best_stream(session *s, int64_t frames, mixstage__mchain_sink sink, void *user) {
+  const int C = s->channels;
+  const float *data = NULL;
+  if (!s->chain) {
+    int k = s->best_b ? mixstage_bounce_find(s->best_b, "mix") : -1;
+    if (k < 0) return MIXSTAGE_ESTATE;
+    data = mixstage_bounce_data(s->best_b, k);
+  } else if (s->best.mem) {
+    data = s->best.mem;
+  }
+  if (data) {
+    for (int64_t pos = 0; pos < frames; pos += 4096) {
+      int n = frames - pos < 4096 ? (int)(frames - pos) : 4096;
+      int rc = sink(user, data + (size_t)pos * (size_t)C, n);
+      if (rc < 0) return rc;
+    }
+    return MIXSTAGE_OK;
+  }
+  float *buf = malloc(sizeof(float) * 4096 * (size_t)C);
+  if (!buf) return MIXSTAGE_ENOMEM;
+  int rc = mixstage__spool_rewind(&s->best);
+  for (int64_t pos = 0; rc == MIXSTAGE_OK && pos < frames;) {
+    int64_t got = mixstage__spool_read(&s->best, buf, 4096);
+    if (got <= 0) {
+      rc = mixstage__fail(s->c.g, MIXSTAGE_EIO, "master: reading a temporary file failed");
+      break;
+    }
+    rc = sink(user, buf, (int)got);
+    if (rc > 0) rc = MIXSTAGE_OK;
+    pos += got;
+  }
+  free(buf);
+  return rc;
 }
 
 /* Ranks attempts for "best so far": true-peak safe first, then closest. */
@@ -214,13 +525,16 @@ static double badness(const target *t, double L, double tp) {
   return tp > t->ceiling ? 1000.0 + e : e;
 }
 
-static int master_one(mixstage_graph *g, const target *t, const mixstage_render_config *render,
-                      mixstage_master_report *rep, float **audio_out) {
-  master_ctx c;
-  int rc = find_limiter(g, &c);
+/* The search (see master.h) over s's measuring passes. */
+static int master_one(session *s, const target *t, mixstage_master_report *rep, float **audio_out,
+                      mixstage__mchain_sink sink, void *sink_user) {
+  master_ctx c = s->c;
+  mixstage_graph *g = c.g;
+  int rc = session_begin(s);
   if (rc < 0) return rc;
   c.x_min = t->use_fader ? LIM_GAIN_MIN + (FADER_MIN - c.fader0) : LIM_GAIN_MIN;
   if (c.x_min > LIM_GAIN_MIN) c.x_min = LIM_GAIN_MIN;
+  s->c.x_min = c.x_min;
 
   memset(rep, 0, sizeof *rep);
   rep->target_lufs = t->lufs;
@@ -232,10 +546,8 @@ static int master_one(mixstage_graph *g, const target *t, const mixstage_render_
   double ceil_db = t->ceiling;
   /* Bracket of total gains known to be too quiet (lo) and too loud (hi). */
   double lo = -HUGE_VAL, hi = HUGE_VAL;
-  int have_prev = 0;
+  int have_prev = 0, have_best = 0;
   double xp = 0.0, Lp = 0.0;
-  mixstage_bounce *best_b = NULL;
-  const float *best_d = NULL;
   double best_bad = HUGE_VAL, best_x = x, best_ceil = ceil_db;
   mixstage_file_stats best_st;
   memset(&best_st, 0, sizeof best_st);
@@ -243,37 +555,30 @@ static int master_one(mixstage_graph *g, const target *t, const mixstage_render_
 
   for (int it = 0; it < t->max_it; it++) {
     double li, fd;
-    rc = apply_gain(&c, x, ceil_db, &li, &fd);
-    if (rc < 0) break;
-    mixstage_bounce *b = NULL;
-    const float *d = NULL;
+    split_gain(&c, x, &li, &fd);
     mixstage_file_stats st;
-    rc = measure(&c, render, &b, &d, &st);
+    rc = session_pass(s, x, ceil_db, &st);
     if (rc < 0) break;
     double L = st.integrated_lufs, tp = st.true_peak_dbtp;
-    mixstage_master_step *s = &rep->steps[rep->iteration_count++];
-    s->input_gain_db = li;
-    s->bus_fader_db = fd;
-    s->ceiling_db = ceil_db;
-    s->integrated_lufs = L;
-    s->true_peak_dbtp = tp;
+    mixstage_master_step *sp = &rep->steps[rep->iteration_count++];
+    sp->input_gain_db = li;
+    sp->bus_fader_db = fd;
+    sp->ceiling_db = ceil_db;
+    sp->integrated_lufs = L;
+    sp->true_peak_dbtp = tp;
     if (!isfinite(L)) {
-      mixstage_bounce_destroy(b);
       rc = mixstage__fail(g, MIXSTAGE_ERANGE, "mix bus '%s': the final mix is silent (below the -70 LUFS "
                           "gate); there is nothing to master", mixstage_bus_name(c.mix));
       break;
     }
     double bad = badness(t, L, tp);
     if (bad < best_bad) {
-      mixstage_bounce_destroy(best_b);
-      best_b = b;
-      best_d = d;
+      session_keep(s);
+      have_best = 1;
       best_bad = bad;
       best_x = x;
       best_ceil = ceil_db;
       best_st = st;
-    } else {
-      mixstage_bounce_destroy(b);
     }
     int loud_ok = fabs(L - t->lufs) <= t->tol, tp_ok = tp <= t->ceiling;
     if (loud_ok && tp_ok) {
@@ -361,7 +666,7 @@ static int master_one(mixstage_graph *g, const target *t, const mixstage_render_
     x = xn;
   }
 
-  if (best_b) {
+  if (have_best) {
     /* Leave the graph at the attempt reported (the best one). */
     double li, fd;
     int rc2 = apply_gain(&c, best_x, best_ceil, &li, &fd);
@@ -374,18 +679,19 @@ static int master_one(mixstage_graph *g, const target *t, const mixstage_render_
     rep->frames = best_st.frames;
     rep->converged = status == MIXSTAGE_OK;
     mixstage_master_streaming_report(best_st.integrated_lufs, best_st.true_peak_dbtp, rep->streaming);
-    if (audio_out && rc >= 0 && rc2 >= 0) {
-      size_t n = (size_t)best_st.frames * (size_t)best_st.channels;
-      *audio_out = malloc(n ? n * sizeof(float) : 1);
-      if (!*audio_out) rc = MIXSTAGE_ENOMEM;
-      else memcpy(*audio_out, best_d, n * sizeof(float));
+    if (sink && rc >= 0 && rc2 >= 0) {
+      int rc3 = session_best_stream(s, best_st.frames, sink, sink_user);
+      if (rc3 < 0) rc = rc3;
     }
-    mixstage_bounce_destroy(best_b);
+    if (audio_out && rc >= 0 && rc2 >= 0) {
+      int rc3 = session_best_audio(s, audio_out, best_st.frames);
+      if (rc3 < 0) rc = rc3;
+    }
     if (rc >= 0 && rc2 < 0) rc = rc2;
   }
   if (rc < 0) return rc;
   if (status != MIXSTAGE_OK)
-    return mixstage__fail(g, MIXSTAGE_ESTATE, "%s: not on target after %d renders (best %.2f LUFS, %.2f dBTP; "
+    return mixstage__fail(g, MIXSTAGE_ESTATE, "%s: not on target after %d passes (best %.2f LUFS, %.2f dBTP; "
                           "target %.2f +- %.2f LUFS, ceiling %.2f dBTP)", mixstage_node_label(c.lim),
                           rep->iteration_count, rep->integrated_lufs, rep->true_peak_dbtp, t->lufs, t->tol,
                           t->ceiling);
@@ -411,9 +717,10 @@ static int check_config(const mixstage_master_config *cfg, target *t) {
   return MIXSTAGE_OK;
 }
 
-MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
-                                          const mixstage_render_config *render,
-                                          mixstage_master_report *out, float **audio_out) {
+/* mixstage_graph_master(), handing the master to audio_out or sink. */
+static int graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
+                        const mixstage_render_config *render, mixstage_master_report *out, float **audio_out,
+                        mixstage__mchain_sink sink, void *sink_user) {
   if (audio_out) *audio_out = NULL;
   if (!graph) return MIXSTAGE_ENULL;
   target t;
@@ -421,8 +728,28 @@ MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_
     return mixstage__fail(graph, MIXSTAGE_EINVAL, "master config: target -40..-3 LUFS, ceiling -12..0 dBTP, "
                           "tolerance 0.05..3 LU, 2..%d iterations, use_bus_fader 0 or 1",
                           MIXSTAGE_MASTER_MAX_ITERATIONS);
+  master_ctx c;
+  int rc = find_limiter(graph, &c);
+  if (rc < 0) return rc;
+  session s;
+  rc = session_open(&s, &c, render, atomic_load(&memory_budget));
   mixstage_master_report local;
-  return master_one(graph, &t, render, out ? out : &local, audio_out);
+  if (rc >= 0) rc = master_one(&s, &t, out ? out : &local, audio_out, sink, sink_user);
+  session_close(&s);
+  return rc;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
+                                          const mixstage_render_config *render,
+                                          mixstage_master_report *out, float **audio_out) {
+  return graph_master(graph, cfg, render, out, audio_out, NULL, NULL);
+}
+
+int mixstage__graph_master_to(mixstage_graph *graph, const mixstage_master_config *cfg,
+                              const mixstage_render_config *render, mixstage_master_report *out,
+                              mixstage__mchain_sink sink, void *user) {
+  if (!sink) return MIXSTAGE_ENULL;
+  return graph_master(graph, cfg, render, out, NULL, sink, user);
 }
 
 /* ---- album ---------------------------------------------------------------- */
@@ -485,31 +812,36 @@ MIXSTAGE_EXPORT int mixstage_album_master(mixstage_graph *const *graphs, int n,
   double *L0 = calloc((size_t)n, sizeof *L0), *L = calloc((size_t)n, sizeof *L);
   double *x0 = calloc((size_t)n, sizeof *x0);
   mixstage_master_report *rep = calloc((size_t)n, sizeof *rep);
+  session *ss = calloc((size_t)n, sizeof *ss);
   mixstage_album_report ar;
   memset(&ar, 0, sizeof ar);
-  if (!audio || !frames || !L0 || !L || !x0 || !rep) {
+  if (!audio || !frames || !L0 || !L || !x0 || !rep || !ss) {
     rc = MIXSTAGE_ENOMEM;
     goto done;
   }
 
-  /* The album as mixed: each song at its own limiter gain, ceiling set. */
+  /* Every song's mix is captured once; all the album's passes run on the
+   * captures.  The memory budget is shared between the songs. */
   for (int i = 0; i < n && rc >= 0; i++) {
     master_ctx c;
-    double li, fd;
     find_limiter(graphs[i], &c);
-    x0[i] = current_gain(&c, t.use_fader);
-    rc = apply_gain(&c, x0[i], t.ceiling, &li, &fd);
-    mixstage_bounce *b = NULL;
-    const float *d = NULL;
+    rc = session_open(&ss[i], &c, render, atomic_load(&memory_budget) / n);
+  }
+  if (rc < 0) goto done;
+
+  /* The album as mixed: each song at its own limiter gain, ceiling set. */
+  for (int i = 0; i < n && rc >= 0; i++) {
+    master_ctx *c = &ss[i].c;
+    double li, fd;
+    x0[i] = current_gain(c, t.use_fader);
+    rc = apply_gain(c, x0[i], t.ceiling, &li, &fd);
     mixstage_file_stats st;
-    if (rc >= 0) rc = measure(&c, render, &b, &d, &st);
+    if (rc >= 0) rc = session_begin(&ss[i]);
+    if (rc >= 0) rc = session_pass(&ss[i], x0[i], t.ceiling, &st);
     if (rc < 0) break;
-    size_t cnt = (size_t)st.frames * (size_t)st.channels;
-    audio[i] = malloc(cnt ? cnt * sizeof(float) : 1);
-    if (!audio[i]) rc = MIXSTAGE_ENOMEM;
-    else memcpy(audio[i], d, cnt * sizeof(float));
+    session_keep(&ss[i]);
+    rc = session_best_audio(&ss[i], &audio[i], st.frames);
     frames[i] = st.frames;
-    mixstage_bounce_destroy(b);
   }
   if (rc < 0) goto done;
   rc = combined_loudness(graphs, n, audio, frames, L0, &ar.combined_before_lufs);
@@ -535,17 +867,16 @@ MIXSTAGE_EXPORT int mixstage_album_master(mixstage_graph *const *graphs, int n,
       if (outer == 0) {
         /* Start each search at the gain the album gain suggests at slope 1
          * (the song's loudness at x0 is known already). */
-        master_ctx c;
+        master_ctx *c = &ss[i].c;
         double li, fd, x = x0[i] + A;
         double x_min = t.use_fader ? LIM_GAIN_MIN + FADER_MIN : LIM_GAIN_MIN;
-        find_limiter(graphs[i], &c);
         x = x < x_min ? x_min : x > LIM_GAIN_MAX ? LIM_GAIN_MAX : x;
-        err = apply_gain(&c, x, t.ceiling, &li, &fd);
+        err = apply_gain(c, x, t.ceiling, &li, &fd);
         if (err < 0) break;
       }
       free(audio[i]);
       audio[i] = NULL;
-      err = master_one(graphs[i], &ts, render, &rep[i], &audio[i]);
+      err = master_one(&ss[i], &ts, &rep[i], &audio[i], NULL, NULL);
       frames[i] = rep[i].frames;
     }
     if (err < 0) {
@@ -574,6 +905,9 @@ done:
     for (int i = 0; i < n; i++) reports[i] = rep[i];
   if (audio)
     for (int i = 0; i < n; i++) free(audio[i]);
+  if (ss)
+    for (int i = 0; i < n; i++) session_close(&ss[i]);
+  free(ss);
   free(audio);
   free(frames);
   free(L0);

@@ -12,15 +12,26 @@
  * Every loudness and true peak checked here is measured again from the
  * audio the master returns (mixstage_measure: libebur128, BS.1770-4), not
  * taken from the report; the report is checked against that measurement.
+ *
+ * The search measures its candidates by running only the mastering chain
+ * over a capture of the mix (lib/mastering_chain.c).  The "chain" cases
+ * compare that, bit for bit and figure for figure, with the search done by
+ * full renders of the final profile (the way it was done before, kept for
+ * graphs the chain cannot reproduce): tolerance zero, since the chain runs
+ * the same operations on the same samples.
  */
+#define _GNU_SOURCE /* mkdtemp, setenv, readlink */
 #include <check.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mixstage.h"
+#include "mastering_chain.h" /* mixstage__master_tuning(), the capture count */
 #include "testutil.h"
 
 #define FS 48000
@@ -407,6 +418,243 @@ START_TEST(test_out_of_reach) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- chain */
+
+/* The same starting point for every search: limiter input 0 dB, ceiling
+ * -1 dB, mix-bus fader 0 dB. */
+static void start_point(mixstage_graph *g) {
+  mixstage_bus *mix = mixstage_graph_mix_bus(g);
+  mixstage_node *lim = NULL;
+  for (int i = 0; i < mixstage_bus_node_count(mix); i++) {
+    mixstage_node *n = mixstage_bus_node(mix, i);
+    if (!strcmp(mixstage_node_type(n), "limiter") && mixstage_node_role(n) == MIXSTAGE_ROLE_MASTERING) lim = n;
+  }
+  ck_assert_ptr_nonnull(lim);
+  setp(lim, "input_gain", 0.0);
+  setp(lim, "ceiling", -1.0);
+  ck_assert_int_eq(mixstage_bus_set_fader_db(mix, 0.0), MIXSTAGE_OK);
+}
+
+/* Masters g from the start point to preset k, by chain passes (full = 0,
+ * with the given memory budget) or by full renders (full = 1). */
+static int master_by(mixstage_graph *g, int k, int full, int64_t budget, mixstage_master_report *rep,
+                     float **audio) {
+  mixstage_render_config rcfg;
+  render_cfg(&rcfg);
+  mixstage_master_config mc;
+  mixstage_master_config_init(&mc);
+  ck_assert_int_eq(mixstage_master_config_preset_index(&mc, k), MIXSTAGE_OK);
+  start_point(g);
+  mixstage__master_tuning(budget, full);
+  long before = mixstage__master_capture_count();
+  int rc = mixstage_graph_master(g, &mc, &rcfg, rep, audio);
+  long captures = mixstage__master_capture_count() - before;
+  mixstage__master_tuning(-1, 0);
+  ck_assert_msg(captures == (full ? 0 : 1), "%ld captures", captures);
+  return rc;
+}
+
+/* Two masters are the same: every pass, every figure, every sample. */
+static void same_master(const char *what, const mixstage_master_report *a, const float *xa,
+                        const mixstage_master_report *b, const float *xb) {
+  ck_assert_msg(a->iteration_count == b->iteration_count, "%s: %d passes against %d", what,
+                a->iteration_count, b->iteration_count);
+  for (int i = 0; i < a->iteration_count; i++) {
+    const mixstage_master_step *p = &a->steps[i], *q = &b->steps[i];
+    ck_assert_msg(p->input_gain_db == q->input_gain_db && p->bus_fader_db == q->bus_fader_db &&
+                      p->ceiling_db == q->ceiling_db && p->integrated_lufs == q->integrated_lufs &&
+                      p->true_peak_dbtp == q->true_peak_dbtp,
+                  "%s: pass %d: %.6f LUFS %.6f dBTP against %.6f LUFS %.6f dBTP", what, i, p->integrated_lufs,
+                  p->true_peak_dbtp, q->integrated_lufs, q->true_peak_dbtp);
+  }
+  ck_assert(a->integrated_lufs == b->integrated_lufs && a->true_peak_dbtp == b->true_peak_dbtp);
+  ck_assert(a->loudness_range_lu == b->loudness_range_lu);
+  ck_assert(a->input_gain_db == b->input_gain_db && a->bus_fader_db == b->bus_fader_db);
+  ck_assert(a->limiter_ceiling_db == b->limiter_ceiling_db && a->converged == b->converged);
+  ck_assert_int_eq(a->frames, b->frames);
+  ck_assert_msg(xa && xb && memcmp(xa, xb, sizeof(float) * 2 * (size_t)a->frames) == 0, "%s: audio differs", what);
+}
+
+/* Chain passes against full renders: dense (its ebu-r128 master needs the
+ * mix-bus fader below the limiter's range), sparse, the song (a placeholder
+ * limiter before the mastering chain, which the capture must bypass), and
+ * the song again with the mix bus panned and widened and, after the
+ * mastering limiter, a width insert of role mastering and a placeholder
+ * limiter (run, and delayed by its latency, on the chain), each to
+ * streaming, ebu-r128 and club. */
+START_TEST(test_chain_equals_full_render) {
+  static const int presets_tried[3] = {0, 2, 3};
+  for (int w = 0; w <= NPROG; w++) {
+    prog p;
+    build(&p, w < NPROG ? w : SONG);
+    const char *name = w < NPROG ? prog_names[w] : "song, panned, inserts after the limiter";
+    if (w == NPROG) {
+      int err = -1;
+      mixstage_bus *mix = mixstage_graph_mix_bus(p.g);
+      ck_assert_int_eq(mixstage_bus_set_pan(mix, 0.3), MIXSTAGE_OK);
+      ck_assert_int_eq(mixstage_bus_set_width(mix, 1.4), MIXSTAGE_OK);
+      mixstage_node *wd = mixstage_bus_insert(mix, "width", MIXSTAGE_ROLE_MASTERING, -1, &err);
+      ck_assert_ptr_nonnull(wd);
+      setp(wd, "width", 80.0);
+      /* bypassed by the final profile: a delay of its latency in the chain */
+      mixstage_node *ph = mixstage_bus_insert(mix, "limiter", MIXSTAGE_ROLE_PLACEHOLDER_LIMITER, -1, &err);
+      ck_assert_ptr_nonnull(ph);
+      ck_assert_int_eq(mixstage_graph_prepare(p.g), MIXSTAGE_OK);
+      ck_assert_int_gt(mixstage_node_latency(ph), 0);
+    }
+    for (int k = 0; k < 3; k++) {
+      mixstage_master_report ra, rb;
+      float *xa = NULL, *xb = NULL;
+      int rca = master_by(p.g, presets_tried[k], 0, -1, &ra, &xa);
+      int rcb = master_by(p.g, presets_tried[k], 1, -1, &rb, &xb);
+      char what[160];
+      snprintf(what, sizeof what, "%s/%s", name, mixstage_master_preset_name(presets_tried[k]));
+      printf("%-52s %d passes, %.2f LUFS %.2f dBTP, limiter %+.2f dB, fader %+.2f dB: chain = full renders\n",
+             what, ra.iteration_count, ra.integrated_lufs, ra.true_peak_dbtp, ra.input_gain_db, ra.bus_fader_db);
+      ck_assert_msg(rca == MIXSTAGE_OK && rcb == MIXSTAGE_OK, "%s: %d %d: %s", what, rca, rcb,
+                    mixstage_graph_last_error(p.g));
+      same_master(what, &ra, xa, &rb, xb);
+      free(xa);
+      free(xb);
+    }
+    destroy(&p);
+  }
+}
+END_TEST
+
+/* Files under dir that this process holds open although they were deleted. */
+static int deleted_open_files(const char *dir) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char link[300], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len <= 0) continue;
+    target[len] = '\0';
+    if (strncmp(target, dir, strlen(dir)) == 0 && strstr(target, " (deleted)")) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static int dir_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  ck_assert_ptr_nonnull(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+  closedir(d);
+  return n;
+}
+
+/* Collects what mixstage__graph_master_to() hands over. */
+typedef struct collect {
+  float *x;
+  int64_t frames, cap;
+} collect;
+
+static int collect_sink(void *user, const float *x, int frames) {
+  collect *c = user;
+  ck_assert(frames > 0 && frames <= 4096);
+  if (c->frames + frames > c->cap) return MIXSTAGE_ERANGE;
+  memcpy(c->x + 2 * c->frames, x, sizeof(float) * 2 * (size_t)frames);
+  c->frames += frames;
+  return MIXSTAGE_OK;
+}
+
+typedef struct spill_watch {
+  const char *dir;
+  int calls, most_open, cancel_at;
+} spill_watch;
+
+static int watch_progress(void *user, int64_t done, int64_t total) {
+  spill_watch *w = user;
+  (void)done;
+  (void)total;
+  int n = deleted_open_files(w->dir);
+  if (n > w->most_open) w->most_open = n;
+  return ++w->calls == w->cancel_at;
+}
+
+/* A programme too long to hold (budget 0: everything spills) masters to the
+ * same passes, figures and audio as in memory: the passes are measured block
+ * by block there, so this also checks that measurement against
+ * mixstage_measure().  The temporary files live only while the master runs
+ * (unlinked at creation: none is ever visible in the folder), and a
+ * cancelled master closes them too. */
+START_TEST(test_spill) {
+  char dir[] = "/tmp/check_master_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+  setenv("TMPDIR", dir, 1);
+  for (int w = 0; w < NPROG; w++) {
+    prog p;
+    build(&p, w);
+    mixstage_master_report ra, rb;
+    float *xa = NULL, *xb = NULL;
+    ck_assert_int_eq(master_by(p.g, 0, 0, -1, &ra, &xa), MIXSTAGE_OK);
+    mixstage_render_config rcfg;
+    render_cfg(&rcfg);
+    spill_watch sw = {dir, 0, 0, 0};
+    rcfg.progress = watch_progress;
+    rcfg.progress_user = &sw;
+    mixstage_master_config mc;
+    mixstage_master_config_init(&mc);
+    start_point(p.g);
+    mixstage__master_tuning(0, 0);
+    long before = mixstage__master_capture_count();
+    ck_assert_int_eq(mixstage_graph_master(p.g, &mc, &rcfg, &rb, &xb), MIXSTAGE_OK);
+    ck_assert_int_eq(mixstage__master_capture_count() - before, 1);
+    mixstage__master_tuning(-1, 0);
+    same_master(prog_names[w], &ra, xa, &rb, xb);
+    /* Handed over block by block from memory and from the spilled file: the
+     * same audio again. */
+    for (int spill = 0; spill < 2; spill++) {
+      collect col = {calloc((size_t)ra.frames * 2, sizeof(float)), 0, ra.frames};
+      mixstage_master_report rc2;
+      start_point(p.g);
+      mixstage__master_tuning(spill ? 0 : -1, 0);
+      mixstage_render_config plain;
+      render_cfg(&plain);
+      ck_assert_int_eq(mixstage__graph_master_to(p.g, &mc, &plain, &rc2, collect_sink, &col), MIXSTAGE_OK);
+      mixstage__master_tuning(-1, 0);
+      ck_assert_int_eq(col.frames, ra.frames);
+      same_master("handed over", &ra, xa, &rc2, col.x);
+      free(col.x);
+    }
+    /* the capture, the pass measured and the best one, all spilled */
+    if (sw.most_open >= 0) ck_assert_int_eq(sw.most_open, 3);
+    ck_assert_int_eq(dir_entries(dir), 0);
+    ck_assert_int_le(deleted_open_files(dir), 0);
+    free(xa);
+    free(xb);
+    /* Cancelled at the progress call before the last pass (the capture
+     * reports as a render does, then each pass gives a chance to cancel). */
+    spill_watch cw = {dir, 0, 0, sw.calls - 1};
+    rcfg.progress_user = &cw;
+    start_point(p.g);
+    mixstage__master_tuning(0, 0);
+    ck_assert_int_eq(mixstage_graph_master(p.g, &mc, &rcfg, &rb, NULL), MIXSTAGE_ECANCELLED);
+    ck_assert_ptr_nonnull(strstr(mixstage_graph_last_error(p.g), "cancelled"));
+    ck_assert_int_eq(dir_entries(dir), 0);
+    ck_assert_int_le(deleted_open_files(dir), 0);
+    mixstage__master_tuning(-1, 0);
+    destroy(&p);
+  }
+  if (old) {
+    setenv("TMPDIR", old, 1);
+    free(old);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* Album: the dense mix and the (quieter) sparse programme mastered together
  * to -14 LUFS.  Their loudness difference before (each at its own limiter
  * gain, ceiling set, as album_master starts) must be kept within 0.3 LU,
@@ -458,6 +706,83 @@ START_TEST(test_album) {
   ck_assert(reps[0].converged && reps[1].converged);
   destroy(&a);
   destroy(&b);
+}
+END_TEST
+
+/* The album by chain passes (one capture per song, reused by every search
+ * and album round, with the memory budget shared: 20 MiB each holds these
+ * songs, 1 MiB spills them) against the album by full renders: the same
+ * album gain, combined loudness and songs. */
+START_TEST(test_album_chain) {
+  static const int64_t budgets[2] = {(int64_t)40 << 20, (int64_t)2 << 20};
+  mixstage_album_report al[3];
+  mixstage_master_report reps[3][2];
+  for (int run = 0; run < 3; run++) {
+    prog a, b;
+    rng_state = 0x9e3779b9u; /* the same noise in every run */
+    build(&a, DENSE);
+    build(&b, SPARSE);
+    mixstage_graph *gs[2] = {a.g, b.g};
+    for (int i = 0; i < 2; i++) start_point(gs[i]);
+    mixstage_render_config rcfg;
+    render_cfg(&rcfg);
+    mixstage_master_config mc;
+    mixstage_master_config_init(&mc);
+    mixstage__master_tuning(run < 2 ? budgets[run] : -1, run == 2);
+    long before = mixstage__master_capture_count();
+    int rc = mixstage_album_master(gs, 2, &mc, &rcfg, &al[run], reps[run]);
+    long captures = mixstage__master_capture_count() - before;
+    mixstage__master_tuning(-1, 0);
+    ck_assert_msg(rc == MIXSTAGE_OK, "%s", mixstage_graph_last_error(a.g));
+    ck_assert_int_eq(captures, run == 2 ? 0 : 2);
+    printf("album by %s: gain %+.4f dB, combined %.4f -> %.4f LUFS, songs %.4f / %.4f LUFS in %d / %d passes\n",
+           run == 2 ? "full renders" : run ? "chain passes (spilled)" : "chain passes (in memory)",
+           al[run].album_gain_db, al[run].combined_before_lufs, al[run].combined_lufs, reps[run][0].integrated_lufs,
+           reps[run][1].integrated_lufs, reps[run][0].iteration_count, reps[run][1].iteration_count);
+    destroy(&a);
+    destroy(&b);
+  }
+  for (int run = 0; run < 2; run++) {
+    ck_assert(al[run].album_gain_db == al[2].album_gain_db);
+    ck_assert(al[run].combined_before_lufs == al[2].combined_before_lufs);
+    ck_assert(al[run].combined_lufs == al[2].combined_lufs);
+    for (int i = 0; i < 2; i++) {
+      const mixstage_master_report *x = &reps[run][i], *y = &reps[2][i];
+      ck_assert_int_eq(x->iteration_count, y->iteration_count);
+      ck_assert(x->integrated_lufs == y->integrated_lufs && x->true_peak_dbtp == y->true_peak_dbtp);
+      ck_assert(x->input_gain_db == y->input_gain_db && x->bus_fader_db == y->bus_fader_db);
+    }
+  }
+}
+END_TEST
+
+/* Graphs the chain cannot reproduce are mastered by full renders, with the
+ * same result: an automation lane on the mastering limiter. */
+START_TEST(test_chain_fallback) {
+  prog p;
+  build(&p, SONG);
+  mixstage_bus *mix = mixstage_graph_mix_bus(p.g);
+  mixstage_node *lim = mixstage_bus_node(mix, mixstage_bus_node_count(mix) - 1);
+  int err = -1;
+  mixstage_lane *lane = mixstage_node_lane(lim, mixstage_node_param_id(lim, "release"), &err);
+  ck_assert_ptr_nonnull(lane);
+  ck_assert_int_eq(mixstage_lane_add_point(lane, 0, 40.0, 0), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_lane_add_point(lane, 4 * FS, 200.0, 0), MIXSTAGE_OK);
+  mixstage_render_config rcfg;
+  render_cfg(&rcfg);
+  mixstage_master_config mc;
+  mixstage_master_config_init(&mc);
+  mixstage_master_report ra, rb;
+  float *xa = NULL, *xb = NULL;
+  start_point(p.g);
+  long before = mixstage__master_capture_count();
+  ck_assert_int_eq(mixstage_graph_master(p.g, &mc, &rcfg, &ra, &xa), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage__master_capture_count(), before); /* no capture: full renders */
+  ck_assert_int_eq(master_by(p.g, 0, 1, -1, &rb, &xb), MIXSTAGE_OK);
+  same_master("song, automated limiter", &ra, xa, &rb, xb);
+  free(xa);
+  free(xb);
+  destroy(&p);
 }
 END_TEST
 
@@ -565,7 +890,9 @@ int main(void) {
   } cases[] = {{"config", test_config},         {"streaming", test_streaming},
                {"no_limiter", test_no_limiter}, {"presets", test_presets},
                {"quiet_target", test_quiet_target}, {"out_of_reach", test_out_of_reach},
-               {"album", test_album}};
+               {"album", test_album},           {"chain_equals_full_render", test_chain_equals_full_render},
+               {"spill", test_spill},           {"album_chain", test_album_chain},
+               {"chain_fallback", test_chain_fallback}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);
     tcase_set_timeout(tc, 120);

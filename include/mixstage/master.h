@@ -13,19 +13,40 @@
  *     float *audio = NULL;
  *     int rc = mixstage_graph_master(graph, &mc, NULL, &rep, &audio);
  *     if (rc < 0) fprintf(stderr, "%s\n", mixstage_graph_last_error(graph));
- *     printf("%.2f LUFS, %.2f dBTP after %d renders\n", rep.integrated_lufs,
+ *     printf("%.2f LUFS, %.2f dBTP after %d passes\n", rep.integrated_lufs,
  *            rep.true_peak_dbtp, rep.iteration_count);
  *     for (int i = 0; i < MIXSTAGE_STREAMING_SERVICES; i++)
  *       printf("%s would play it at %+.1f dB\n", rep.streaming[i].service,
  *              rep.streaming[i].gain_db);
  *     mixstage_free(audio);
  *
- * How the master is found: the graph is bounced with the built-in "final"
- * profile (mastering chain on, placeholder limiter bypassed); the mix is
- * measured with mixstage_measure() (ITU-R BS.1770-4 integrated loudness and
- * true peak, libebur128).  The last limiter of role mastering on the mix bus
- * gets the target ceiling with true-peak detection on, and its input gain g
- * (dB) is corrected until the loudness is within the tolerance of the target.
+ * How the master is found: the master is the "mix" of the built-in "final"
+ * profile (mastering chain on, placeholder limiter bypassed), measured as
+ * mixstage_measure() measures (ITU-R BS.1770-4 integrated loudness and true
+ * peak, libebur128).  The last limiter of role mastering on the mix bus gets
+ * the target ceiling with true-peak detection on, and its input gain g (dB)
+ * is corrected until the loudness is within the tolerance of the target.
+ *
+ * Only that limiter, the inserts after it and the mix-bus fader change
+ * from one measuring pass to the next, so the graph is rendered once: the
+ * mix is captured where it enters the limiter (everything before it as the
+ * final profile renders it), and each pass runs fresh copies of the limiter
+ * and the inserts after it, then the mix bus's fader, pan and mute, over
+ * the capture, on the engine's control grid.  A pass gives, sample for
+ * sample, what a bounce of the final profile with its settings gives, and
+ * the audio returned is the best pass itself (no render at the end).  The
+ * capture is kept in memory up to 128 MiB (4 bytes per sample: 5.8 minutes
+ * of stereo at 48 kHz; the passes' outputs then need twice that again) and
+ * beyond that spilled, with the passes' outputs, to temporary files in
+ * $TMPDIR (else /tmp), which are unlinked as soon as they are created:
+ * nothing is left behind, whatever ends the call.  A graph where copies
+ * cannot reproduce the render is mastered by bouncing the final profile for
+ * every pass instead, with the same result at the cost of a render per pass:
+ * a sidechain key or an automation lane on the limiter or an insert after
+ * it, a lane on the mix bus's fader, pan or width, a placeholder or
+ * mastering stage on a bus other than the mix bus, or NaN/infinity in the
+ * mix.  The capture runs on the calling thread (render->threads is used by
+ * those full bounces only).
  * Loudness L(g) rises with slope 1 below the limiter's threshold and ever
  * more slowly as it limits harder (L is concave).  Each step is a secant
  * step on the last two measurements, slope clamped to [0.05, 1], at most
@@ -58,9 +79,18 @@
  * needs more than +36 dB fails with MIXSTAGE_ERANGE.  Other mix-bus stages
  * after the limiter (pan, width, further inserts) are measured as they are.
  *
- * Cost: each step is one offline render of the final profile and one
- * measurement; typical masters take 2-4 renders, programmes whose loudness
- * curve bends sharply (sparse material pushed to club levels) 5-8.
+ * Cost: one render of the graph (the capture; a little less than a
+ * production render, the mastering chain being bypassed) plus, per pass,
+ * the limiter and the inserts after it and one measurement; typical masters
+ * take 2-4 passes, programmes whose loudness curve bends sharply (sparse
+ * material pushed to club levels) 5-8.  Progress (render->progress) runs
+ * over the capture as over a render, then stays at its end; it is called
+ * before every pass too, so returning non-zero cancels between passes
+ * (MIXSTAGE_ECANCELLED).
+ *
+ * Side effects beyond the limiter and fader: the graph is left unprepared
+ * (as after a bounce), meters attached to its units are not fed by the
+ * capture, and gain-reduction histories hold the capture's render.
  *
  * Every call here is edit-time: it renders offline, allocates, and must not
  * run while another thread processes the graph.
@@ -75,7 +105,7 @@
 extern "C" {
 #endif
 
-/** Most measuring renders one master records (and may use). */
+/** Most measuring passes one master records (and may use). */
 #define MIXSTAGE_MASTER_MAX_ITERATIONS 24
 /** Number of streaming services in a report. */
 #define MIXSTAGE_STREAMING_SERVICES 5
@@ -85,7 +115,7 @@ typedef struct mixstage_master_config {
   double target_lufs;   /**< integrated loudness target, LUFS, -40 .. -3; default -14 */
   double ceiling_dbtp;  /**< true-peak ceiling, dBTP, -12 .. 0; default -1 */
   double tolerance_lu;  /**< accepted |loudness - target|, LU, 0.05 .. 3; default 0.3 */
-  int max_iterations;   /**< measuring renders allowed, 2 .. MIXSTAGE_MASTER_MAX_ITERATIONS;
+  int max_iterations;   /**< measuring passes allowed, 2 .. MIXSTAGE_MASTER_MAX_ITERATIONS;
                              default 12 */
   int use_bus_fader;    /**< 1 (default): reach targets below the limiter's input-gain
                              range with the mix-bus fader; 0: MIXSTAGE_ERANGE instead */
@@ -130,11 +160,11 @@ typedef struct mixstage_streaming_gain {
 MIXSTAGE_EXPORT int mixstage_master_streaming_report(double integrated_lufs, double true_peak_dbtp,
                                                      mixstage_streaming_gain *out);
 
-/** One measuring render of the search. */
+/** One measuring pass of the search. */
 typedef struct mixstage_master_step {
-  double input_gain_db;   /**< the limiter's input gain for this render, dB */
-  double bus_fader_db;    /**< the mix-bus fader for this render, dB */
-  double ceiling_db;      /**< the limiter's ceiling for this render, dB */
+  double input_gain_db;   /**< the limiter's input gain for this pass, dB */
+  double bus_fader_db;    /**< the mix-bus fader for this pass, dB */
+  double ceiling_db;      /**< the limiter's ceiling for this pass, dB */
   double integrated_lufs; /**< measured integrated loudness, LUFS */
   double true_peak_dbtp;  /**< measured true peak, dBTP */
 } mixstage_master_step;
@@ -151,7 +181,7 @@ typedef struct mixstage_master_report {
                                   lower if the measured true peak needed it) */
   int64_t frames;           /**< length of the master in frames */
   int converged;            /**< 1 if on target within tolerance and true-peak safe */
-  int iteration_count;      /**< renders made (also the entries used in @c steps) */
+  int iteration_count;      /**< measuring passes made (also the entries used in @c steps) */
   mixstage_master_step steps[MIXSTAGE_MASTER_MAX_ITERATIONS];
   mixstage_streaming_gain streaming[MIXSTAGE_STREAMING_SERVICES];
 } mixstage_master_report;
@@ -159,8 +189,8 @@ typedef struct mixstage_master_report {
 /** Masters @p graph to @p cfg (see the tutorial).
  *  @param graph      the graph; its mix bus must hold a limiter of role mastering
  *  @param cfg        target; NULL for the defaults (streaming)
- *  @param render     render settings for the bounces (length, tail, threads); NULL
- *                    for the defaults
+ *  @param render     render settings (length, tail, latency removal, progress and
+ *                    cancellation; threads for full bounces); NULL for the defaults
  *  @param out        receives the report; may be NULL
  *  @param audio_out  optional: receives the final master, interleaved with the
  *                    mix bus's channels, out->frames frames, allocated with
@@ -174,7 +204,10 @@ typedef struct mixstage_master_report {
  *          range (message gives the figures), or the programme is silent;
  *          MIXSTAGE_ESTATE: not converged within max_iterations (the report and
  *          audio hold the best attempt; the graph is left at it);
- *          MIXSTAGE_ENOMEM, or any bounce error.  Edit-time. */
+ *          MIXSTAGE_ECANCELLED: the progress callback asked to stop;
+ *          MIXSTAGE_EIO: a temporary file could not be created or written (the
+ *          message names the folder);
+ *          MIXSTAGE_ENOMEM, or any render error.  Edit-time. */
 MIXSTAGE_EXPORT int mixstage_graph_master(mixstage_graph *graph, const mixstage_master_config *cfg,
                                           const mixstage_render_config *render,
                                           mixstage_master_report *out, float **audio_out);
@@ -194,7 +227,10 @@ typedef struct mixstage_album_report {
  *  its own loudness + A with mixstage_graph_master() (to half the tolerance,
  *  so differences between songs stay within the tolerance), true-peak safe.
  *  Because limiting changes a song's dynamics, the combined loudness is
- *  re-measured and A corrected until it is within the tolerance too.
+ *  re-measured and A corrected until it is within the tolerance too.  Each
+ *  song's mix is captured once for all of this (see the tutorial; the 128 MiB
+ *  in-memory budget is shared between the songs); the album's songs are
+ *  held in memory while their combined loudness is measured.
  *  @param graphs  n graphs (sample rates may differ)
  *  @param cfg     target; NULL for the defaults
  *  @param render  render settings; NULL for the defaults
