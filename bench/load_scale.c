@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <jansson.h>
 #include "mixstage.h"
 
 static double now_s(void) {
@@ -172,6 +173,12 @@ static void lanes(int points) {
   printf("lanes: %d points in %d lanes, file of %.1f MB\n", per * lanes_n, lanes_n, (double)t.n / 1e6);
   printf("  file:  load (includes a prepare) %.3f s (CPU %.3f s), prepare again %.3f s%s\n", t_load, c_load,
          t_prep, c_load < 2.0 ? "" : "   ABOVE THE 2 s TARGET");
+  /* The loader's floor: the JSON parser alone, as the loader calls it. */
+  double c0 = cpu_s();
+  json_t *doc = json_loads(t.s, JSON_REJECT_DUPLICATES, NULL);
+  double c_json = cpu_s() - c0;
+  json_decref(doc);
+  printf("         of which parsing the JSON (jansson) CPU %.3f s\n", c_json);
   mixstage_graph_destroy(g);
   free(t.s);
 
