@@ -57,6 +57,44 @@ MIXSTAGE_EXPORT void mixstage_graph_config_init(mixstage_graph_config *cfg) {
   cfg->mix_channels = 2;
 }
 
+/* ---- names: one index for strips and buses (they share a name space), so
+ * that adding or finding a unit by name costs the same in a graph of ten
+ * thousand units as in one of ten -------------------------------------------- */
+
+static uint32_t name_hash(const char *s) { /* FNV-1a */
+  uint32_t h = 2166136261u;
+  while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h;
+}
+
+static mixstage__unit *name_find(const mixstage_graph *g, const char *name) {
+  uint32_t mask = (uint32_t)g->names_cap - 1;
+  for (uint32_t i = name_hash(name) & mask; g->names_cap; i = (i + 1) & mask)
+    if (!g->names[i] || strcmp(g->names[i]->name, name) == 0) return g->names[i];
+  return NULL;
+}
+
+static void name_put(mixstage__unit **table, int cap, mixstage__unit *u) {
+  uint32_t mask = (uint32_t)cap - 1, i = name_hash(u->name) & mask;
+  while (table[i]) i = (i + 1) & mask;
+  table[i] = u;
+}
+
+/* Room for one more name; afterwards name_put cannot fail. */
+static int name_reserve(mixstage_graph *g) {
+  int need = 2 * (g->strip_count + g->bus_count + 1), cap = g->names_cap ? g->names_cap : 32;
+  if (need <= g->names_cap) return MIXSTAGE_OK;
+  while (cap < need) cap *= 2;
+  mixstage__unit **table = mixstage__galloc(g, (size_t)cap, sizeof *table);
+  if (!table) return MIXSTAGE_ENOMEM;
+  for (int i = 0; i < g->names_cap; i++)
+    if (g->names[i]) name_put(table, cap, g->names[i]);
+  mixstage__gfree(g, g->names);
+  g->names = table;
+  g->names_cap = cap;
+  return MIXSTAGE_OK;
+}
+
 static void unit_init(mixstage_graph *g, mixstage__unit *u, int kind, const char *name, int channels) {
   u->graph = g;
   u->kind = kind;
@@ -92,13 +130,16 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_create(const mixstage_graph_confi
   g->tempo = cfg->tempo_bpm;
   atomic_init(&g->profile, mixstage__production());
   mixstage_bus *mix = mixstage__galloc(g, 1, sizeof *mix);
-  if (!mix || mixstage__grow(g, (void **)&g->buses, &g->bus_cap, 1, sizeof *g->buses) != MIXSTAGE_OK) {
+  if (!mix || mixstage__grow(g, (void **)&g->buses, &g->bus_cap, 1, sizeof *g->buses) != MIXSTAGE_OK ||
+      name_reserve(g) != MIXSTAGE_OK) {
     mixstage__gfree(g, mix);
+    mixstage__gfree(g, g->buses);
     mixstage__free(&a, g);
     set_err(error, MIXSTAGE_ENOMEM);
     return NULL;
   }
   unit_init(g, &mix->u, MIXSTAGE__UNIT_BUS, "Mix", cfg->mix_channels);
+  name_put(g->names, g->names_cap, &mix->u);
   mix->bus_kind = MIXSTAGE_BUS_MIX;
   g->buses[g->bus_count++] = mix;
   set_err(error, MIXSTAGE_OK);
@@ -115,6 +156,7 @@ static void node_free(mixstage_graph *g, mixstage_node *n) {
 static void unit_free(mixstage_graph *g, mixstage__unit *u) {
   for (int i = 0; i < u->node_count; i++) node_free(g, u->nodes[i]);
   mixstage__gfree(g, u->nodes);
+  mixstage__gfree(g, u->keyed);
   for (int i = 0; i < u->send_count; i++) {
     mixstage__lane_free(g, u->sends[i]->level.lane);
     mixstage__gfree(g, u->sends[i]);
@@ -143,6 +185,7 @@ MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *g) {
   }
   mixstage__gfree(g, g->strips);
   mixstage__gfree(g, g->buses);
+  mixstage__gfree(g, g->names);
   mixstage__allocator a = g->alloc;
   mixstage__free(&a, g);
 }
@@ -163,13 +206,7 @@ MIXSTAGE_EXPORT int mixstage_graph_set_tempo(mixstage_graph *g, double bpm) {
 
 MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_mix_bus(mixstage_graph *g) { return g ? g->buses[0] : NULL; }
 
-static int name_taken(mixstage_graph *g, const char *name) {
-  for (int i = 0; i < g->strip_count; i++)
-    if (strcmp(g->strips[i]->u.name, name) == 0) return 1;
-  for (int i = 0; i < g->bus_count; i++)
-    if (strcmp(g->buses[i]->u.name, name) == 0) return 1;
-  return 0;
-}
+static int name_taken(mixstage_graph *g, const char *name) { return name_find(g, name) != NULL; }
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
  * forms, no surrogates, nothing above U+10FFFF), or 0. */
@@ -226,6 +263,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
     return NULL;
   }
   int rc = MIXSTAGE__BUSY(g, "graph: add_strip") ? MIXSTAGE_ESTATE : check_new_name(g, "strip", name, channels);
+  if (rc == MIXSTAGE_OK) rc = name_reserve(g);
   if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->strips, &g->strip_cap, g->strip_count + 1, sizeof *g->strips);
   mixstage_strip *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
@@ -238,6 +276,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
   s->u.output = g->buses[0];
   s->u.index = g->strip_count;
   g->strips[g->strip_count++] = s;
+  name_put(g->names, g->names_cap, &s->u);
   g->prepared = 0;
   set_err(error, MIXSTAGE_OK);
   return s;
@@ -250,10 +289,8 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_strip(mixstage_graph *g, int inde
 }
 
 MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_find_strip(mixstage_graph *g, const char *name) {
-  if (!g || !name) return NULL;
-  for (int i = 0; i < g->strip_count; i++)
-    if (strcmp(g->strips[i]->u.name, name) == 0) return g->strips[i];
-  return NULL;
+  mixstage__unit *u = g && name ? name_find(g, name) : NULL;
+  return u && u->kind == MIXSTAGE__UNIT_STRIP ? (mixstage_strip *)u : NULL;
 }
 
 MIXSTAGE_EXPORT const char *mixstage_strip_name(const mixstage_strip *s) { return s ? s->u.name : NULL; }
@@ -476,6 +513,7 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
     rc = mixstage__fail(g, MIXSTAGE_EINVAL, "bus '%s': kind %d is not a group or a return (the mix bus exists already)",
                         name ? name : "?", kind);
   if (rc == MIXSTAGE_OK) rc = check_new_name(g, "bus", name, channels);
+  if (rc == MIXSTAGE_OK) rc = name_reserve(g);
   if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->buses, &g->bus_cap, g->bus_count + 1, sizeof *g->buses);
   mixstage_bus *b = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *b) : NULL;
   if (!b) {
@@ -488,6 +526,7 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
   b->u.output = g->buses[0];
   b->u.index = g->bus_count;
   g->buses[g->bus_count++] = b;
+  name_put(g->names, g->names_cap, &b->u);
   g->prepared = 0;
   set_err(error, MIXSTAGE_OK);
   return b;
@@ -498,10 +537,8 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_bus(mixstage_graph *g, int i) {
   return g && i >= 0 && i < g->bus_count ? g->buses[i] : NULL;
 }
 MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_find_bus(mixstage_graph *g, const char *name) {
-  if (!g || !name) return NULL;
-  for (int i = 0; i < g->bus_count; i++)
-    if (strcmp(g->buses[i]->u.name, name) == 0) return g->buses[i];
-  return NULL;
+  mixstage__unit *u = g && name ? name_find(g, name) : NULL;
+  return u && u->kind == MIXSTAGE__UNIT_BUS ? (mixstage_bus *)u : NULL;
 }
 MIXSTAGE_EXPORT const char *mixstage_bus_name(const mixstage_bus *b) { return b ? b->u.name : NULL; }
 MIXSTAGE_EXPORT int mixstage_bus_kind_of(const mixstage_bus *b) { return b ? b->bus_kind : MIXSTAGE_ENULL; }

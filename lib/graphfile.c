@@ -160,23 +160,29 @@ static int get_num(ctx *c, const json_t *obj, const char *path, const char *key,
                    double def, double *out) {
   char p[PATH_MAX_LEN];
   json_t *j = json_object_get(obj, key);
-  subpath(p, path, key);
   *out = def;
   if (!j) return MIXSTAGE_OK;
+  double v = json_is_number(j) ? json_number_value(j) : 0.0;
+  if (json_is_number(j) && isfinite(v) && v >= lo && v <= hi) { /* the common case: no path to format */
+    *out = v;
+    return MIXSTAGE_OK;
+  }
+  subpath(p, path, key);
   if (!json_is_number(j)) return bad(c, MIXSTAGE_EFORMAT, p, "expected a number, got %s", type_word(j));
-  double v = json_number_value(j);
   if (!isfinite(v)) return bad(c, MIXSTAGE_EFORMAT, p, "not a finite number");
-  if (range_check(c, p, v, lo, hi)) return c->status;
-  *out = v;
-  return MIXSTAGE_OK;
+  return range_check(c, p, v, lo, hi);
 }
 
 static int get_int(ctx *c, const json_t *obj, const char *path, const char *key, long long lo, long long hi,
                    long long def, int required, long long *out) {
   char p[PATH_MAX_LEN];
   json_t *j = json_object_get(obj, key);
-  subpath(p, path, key);
   *out = def;
+  if (j && json_is_integer(j) && json_integer_value(j) >= lo && json_integer_value(j) <= hi) {
+    *out = json_integer_value(j); /* the common case: no path to format */
+    return MIXSTAGE_OK;
+  }
+  subpath(p, path, key);
   if (!j) return required ? bad(c, MIXSTAGE_EFORMAT, p, "required key is missing") : MIXSTAGE_OK;
   if (!json_is_integer(j)) return bad(c, MIXSTAGE_EFORMAT, p, "expected an integer, got %s", json_is_real(j) ? "a fraction" : type_word(j));
   long long v = json_integer_value(j);
@@ -202,9 +208,10 @@ static int get_str(ctx *c, const json_t *obj, const char *path, const char *key,
                    const char **out) {
   char p[PATH_MAX_LEN];
   json_t *j = json_object_get(obj, key);
-  subpath(p, path, key);
   *out = NULL;
-  if (!j) return required ? bad(c, MIXSTAGE_EFORMAT, p, "required key is missing") : MIXSTAGE_OK;
+  if (!j && !required) return MIXSTAGE_OK;
+  subpath(p, path, key);
+  if (!j) return bad(c, MIXSTAGE_EFORMAT, p, "required key is missing");
   if (!json_is_string(j)) return bad(c, MIXSTAGE_EFORMAT, p, "expected a string, got %s", type_word(j));
   if (!*json_string_value(j)) return bad(c, MIXSTAGE_EFORMAT, p, "must not be empty");
   *out = json_string_value(j);
@@ -357,9 +364,20 @@ static int load_points(ctx *c, mixstage_lane *lane, json_t *arr, const char *pat
   long long prev = -1;
   if (!json_is_array(arr)) return bad(c, MIXSTAGE_EFORMAT, path, "expected an array of points, got %s", type_word(arr));
   static const char *const keys[] = {"frame", "value", "curve", NULL};
+  /* A lane may hold millions of points: the point's path is put together
+   * by hand, and the others only for a message. */
+  char p[PATH_MAX_LEN], pv[PATH_MAX_LEN];
+  size_t plen = strlen(path) < PATH_MAX_LEN - 32 ? strlen(path) : PATH_MAX_LEN - 32;
+  memcpy(p, path, plen);
   json_array_foreach(arr, i, pt) {
-    char p[PATH_MAX_LEN], pv[PATH_MAX_LEN];
-    snprintf(p, sizeof p, "%s[%zu]", path, i);
+    char digits[24];
+    int nd = 0;
+    size_t q = plen, k = i;
+    do digits[nd++] = (char)('0' + k % 10); while ((k /= 10) > 0);
+    p[q++] = '[';
+    while (nd > 0) p[q++] = digits[--nd];
+    p[q++] = ']';
+    p[q] = 0;
     long long frame;
     double value;
     int curve;
@@ -376,8 +394,11 @@ static int load_points(ctx *c, mixstage_lane *lane, json_t *arr, const char *pat
       return bad(c, MIXSTAGE_EFORMAT, pv, "%lld is not after the previous point's frame %lld", frame, prev);
     }
     prev = frame;
-    subpath(pv, p, "value");
-    if (engine(c, mixstage_lane_add_point(lane, frame, value, curve), pv)) return c->status;
+    int rc = mixstage_lane_add_point(lane, frame, value, curve);
+    if (rc < 0) {
+      subpath(pv, p, "value");
+      return engine(c, rc, pv);
+    }
   }
   return MIXSTAGE_OK;
 }

@@ -148,6 +148,11 @@ struct mixstage__unit {
   mixstage_send **sends;
   int send_count, send_cap;
   mixstage_bus *output; /* NULL only for the mix bus */
+  /* Nodes whose sidechain key is this unit, ordered by their owners as the
+   * graph lists units (strips, then buses): the key edges out of this unit,
+   * kept by node_api.c so graph walks need not scan every unit. */
+  mixstage_node **keyed;
+  int keyed_count, keyed_cap;
   mixstage__param fader, pan, width;
   _Atomic int mute_req, solo_req;
   /* runtime */
@@ -235,6 +240,8 @@ struct mixstage_graph {
   int strip_count, strip_cap;
   mixstage_bus **buses; /* [0] is the mix bus */
   int bus_count, bus_cap;
+  mixstage__unit **names; /* strips and buses by name: open addressing, at most half full */
+  int names_cap;          /* a power of two, or 0 */
   char error[MIXSTAGE__ERR_MAX];
   /* runtime */
   int prepared;

@@ -373,14 +373,29 @@ MIXSTAGE_EXPORT int mixstage_audio_read(const char *path, double target_rate, fl
     close_read(&f);
     return fail(MIXSTAGE_ENOMEM, err, errlen, path, "too long to hold in memory");
   }
-  int64_t cap = f.info.frames;
+  /* The header's length is only a claim: a few damaged bytes can claim
+   * billions of frames.  The buffer starts at one chunk and doubles as
+   * frames arrive, up to the claim. */
+  const int64_t claim = f.info.frames;
+  int64_t cap = claim < IO_CHUNK ? claim : IO_CHUNK;
   float *buf = malloc((size_t)(cap > 0 ? cap * ch : 1) * sizeof(float));
   if (!buf) {
     close_read(&f);
     return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
   }
   int64_t n = 0;
-  while (n < cap) {
+  while (n < claim) {
+    if (n == cap) {
+      int64_t grown = cap > claim / 2 ? claim : 2 * cap;
+      float *more = realloc(buf, (size_t)(grown * ch) * sizeof(float));
+      if (!more) {
+        free(buf);
+        close_read(&f);
+        return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+      }
+      buf = more;
+      cap = grown;
+    }
     sf_count_t want = cap - n > IO_CHUNK ? IO_CHUNK : cap - n;
     sf_count_t got = sf_readf_float(f.sf, buf + n * ch, want);
     if (got <= 0) break;

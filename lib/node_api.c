@@ -267,6 +267,32 @@ MIXSTAGE_EXPORT int mixstage_node_get_param_by_name(const mixstage_node *n, cons
   return id < 0 ? id : mixstage_node_get_param(n, id, v);
 }
 
+/* The key unit's list of keyed nodes (internal.h): sorted by the owner's
+ * place in the graph's unit order, so walks meet them in that order. */
+static int owner_before(const mixstage__unit *a, const mixstage__unit *b) {
+  return a->kind != b->kind ? a->kind < b->kind : a->index < b->index;
+}
+
+static int keyed_add(mixstage_node *n, mixstage__unit *key) {
+  if (mixstage__grow(n->graph, (void **)&key->keyed, &key->keyed_cap, key->keyed_count + 1, sizeof *key->keyed))
+    return MIXSTAGE_ENOMEM;
+  int i = key->keyed_count;
+  while (i > 0 && owner_before(n->owner, key->keyed[i - 1]->owner)) i--;
+  memmove(&key->keyed[i + 1], &key->keyed[i], sizeof *key->keyed * (size_t)(key->keyed_count - i));
+  key->keyed[i] = n;
+  key->keyed_count++;
+  return MIXSTAGE_OK;
+}
+
+static void keyed_remove(mixstage_node *n, mixstage__unit *key) {
+  for (int i = 0; i < key->keyed_count; i++)
+    if (key->keyed[i] == n) {
+      memmove(&key->keyed[i], &key->keyed[i + 1], sizeof *key->keyed * (size_t)(key->keyed_count - i - 1));
+      key->keyed_count--;
+      return;
+    }
+}
+
 static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
   mixstage_graph *g = n->graph;
   if (MIXSTAGE__BUSY(g, mixstage_node_label(n))) return MIXSTAGE_ESTATE;
@@ -278,12 +304,18 @@ static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
     return mixstage__fail(g, MIXSTAGE_EINVAL, "%s: key tap %d is not pre- or post-fader", mixstage_node_label(n), tap);
   mixstage__unit *old = n->key_unit;
   int old_tap = n->key_tap;
+  if (key != old && keyed_add(n, key))
+    return mixstage__fail(g, MIXSTAGE_ENOMEM, "%s: out of memory setting the key", mixstage_node_label(n));
+  if (key != old && old) keyed_remove(n, old);
   n->key_unit = key;
   n->key_tap = tap;
   char msg[MIXSTAGE__ERR_MAX - 160];
   int cyc = key == n->owner ? 1 : mixstage__find_cycle(g, n->owner, msg, sizeof msg);
   if (cyc) {
     if (key == n->owner) snprintf(msg, sizeof msg, "%s -> %s", key->name, key->name);
+    /* keyed_add cannot fail here: old had n in its list a moment ago */
+    if (key != old && old) keyed_add(n, old);
+    if (key != old) keyed_remove(n, key);
     n->key_unit = old;
     n->key_tap = old_tap;
     return mixstage__fail(g, cyc < 0 ? MIXSTAGE_ENOMEM : MIXSTAGE_ECYCLE, "%s '%s': sidechain key '%s' would create a cycle: %s",
@@ -308,6 +340,7 @@ MIXSTAGE_EXPORT int mixstage_node_set_sidechain_bus(mixstage_node *n, mixstage_b
 MIXSTAGE_EXPORT int mixstage_node_clear_sidechain(mixstage_node *n) {
   if (!n) return MIXSTAGE_ENULL;
   if (MIXSTAGE__BUSY(n->graph, mixstage_node_label(n))) return MIXSTAGE_ESTATE;
+  if (n->key_unit) keyed_remove(n, n->key_unit);
   n->key_unit = NULL;
   n->graph->prepared = 0;
   return MIXSTAGE_OK;

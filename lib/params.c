@@ -117,8 +117,19 @@ MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, 
                           value, lane->info->min, lane->info->max);
   if (curve < MIXSTAGE_CURVE_LINEAR || curve > MIXSTAGE_CURVE_STEP)
     return mixstage__fail(g, MIXSTAGE_ERANGE, "%s: curve %d is not a curve", label(lane, what, sizeof what), curve);
-  int i = 0;
-  while (i < lane->count && lane->points[i].frame < frame) i++;
+  /* Points usually come in time order (files, recordings): appending is
+   * checked first; otherwise a binary search for the first point not
+   * before frame. */
+  int i = lane->count;
+  if (i > 0 && lane->points[i - 1].frame >= frame) {
+    int lo = 0, hi = i - 1; /* points[hi].frame >= frame */
+    while (lo < hi) {
+      int mid = lo + (hi - lo) / 2;
+      if (lane->points[mid].frame < frame) lo = mid + 1;
+      else hi = mid;
+    }
+    i = lo;
+  }
   if (i < lane->count && lane->points[i].frame == frame) {
     lane->points[i].value = value;
     lane->points[i].curve = curve;

@@ -13,110 +13,155 @@ static mixstage__unit *unit_at(mixstage_graph *g, int i) {
   return i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
 }
 
-/* Calls fn(v) for every unit v that depends on u: its output bus, its send
- * targets, and the owners of nodes keyed by u.  Stops early if fn returns
- * non-zero, and returns that value. */
-typedef int (*edge_fn)(mixstage_graph *g, mixstage__unit *to, void *ctx);
-
-static int for_each_successor(mixstage_graph *g, mixstage__unit *u, edge_fn fn, void *ctx) {
-  int r;
-  if (u->output && (r = fn(g, &u->output->u, ctx))) return r;
-  for (int i = 0; i < u->send_count; i++)
-    if ((r = fn(g, &u->sends[i]->to->u, ctx))) return r;
-  for (int i = 0, n = unit_count(g); i < n; i++) {
-    mixstage__unit *v = unit_at(g, i);
-    for (int k = 0; k < v->node_count; k++)
-      if (v->nodes[k]->key_unit == u) {
-        if ((r = fn(g, v, ctx))) return r;
-        break;
-      }
+/* The units that depend on u, each once: its output bus, its send targets,
+ * then the owners of the nodes keyed by u (in unit order, internal.h).  A
+ * walk keeps a cursor per unit; NULL when they are exhausted. */
+static mixstage__unit *successor(const mixstage__unit *u, int *cursor) {
+  for (;;) {
+    int i = (*cursor)++;
+    if (i == 0) {
+      if (u->output) return &u->output->u;
+      continue;
+    }
+    if (--i < u->send_count) return &u->sends[i]->to->u;
+    if ((i -= u->send_count) >= u->keyed_count) return NULL;
+    mixstage__unit *v = u->keyed[i]->owner;
+    if (i == 0 || u->keyed[i - 1]->owner != v) return v;
   }
-  return 0;
 }
 
-/* Depth-first search: visited 0 = new, 1 = on the stack, 2 = done.  The stack
- * gives the loop's path when a back edge is found. */
-typedef struct dfs_ctx {
-  mixstage__unit **stack;
+/* Depth-first search without recursion (a chain of thousands of buses must
+ * not exhaust the stack).  visited: 0 new, 1 on the stack, 2 done; every
+ * unit is 0 outside a walk.  The stack gives the loop's path when a back
+ * edge is found. */
+typedef struct walk_frame {
+  mixstage__unit *u;
+  int cursor;
+} walk_frame;
+
+typedef struct walk_ctx {
+  walk_frame *stack; /* unit_count frames: a unit is pushed at most once */
   int depth;
-  mixstage__unit **order; /* reverse post-order collects here */
+  mixstage__unit **order; /* post-order of the finished units */
   int order_count;
   char *msg;
   size_t msg_len;
-  mixstage__unit *from;
-} dfs_ctx;
+} walk_ctx;
 
-static int dfs(mixstage_graph *g, mixstage__unit *u, dfs_ctx *c);
-
-static int dfs_edge(mixstage_graph *g, mixstage__unit *v, void *ctx) {
-  dfs_ctx *c = ctx;
-  if (v->visited == 1) {
-    /* Loop: from v's place on the stack down to here, then back to v. */
-    int start = 0;
-    while (start < c->depth && c->stack[start] != v) start++;
-    size_t off = 0;
-    if (c->msg && c->msg_len) c->msg[0] = '\0';
-    for (int i = start; i < c->depth && c->msg; i++) {
-      int w = snprintf(c->msg + off, c->msg_len - off, "%s -> ", c->stack[i]->name);
-      if (w < 0 || (size_t)w >= c->msg_len - off) break;
-      off += (size_t)w;
-    }
-    if (c->msg && off < c->msg_len) snprintf(c->msg + off, c->msg_len - off, "%s", v->name);
-    return 1;
+static void loop_message(walk_ctx *c, const mixstage__unit *v) {
+  /* From v's place on the stack down to the top, then back to v. */
+  int start = 0;
+  while (start < c->depth && c->stack[start].u != v) start++;
+  size_t off = 0;
+  if (!c->msg || !c->msg_len) return;
+  c->msg[0] = '\0';
+  for (int i = start; i < c->depth; i++) {
+    int w = snprintf(c->msg + off, c->msg_len - off, "%s -> ", c->stack[i].u->name);
+    if (w < 0 || (size_t)w >= c->msg_len - off) break;
+    off += (size_t)w;
   }
-  if (v->visited == 0) return dfs(g, v, c);
+  if (off < c->msg_len) snprintf(c->msg + off, c->msg_len - off, "%s", v->name);
+}
+
+/* 1 and a message if a loop is reachable from `from`; the stack is left as
+ * it was when the loop was found. */
+static int dfs(walk_ctx *c, mixstage__unit *from) {
+  from->visited = 1;
+  c->stack[c->depth++] = (walk_frame){from, 0};
+  while (c->depth > 0) {
+    walk_frame *f = &c->stack[c->depth - 1];
+    mixstage__unit *v = successor(f->u, &f->cursor);
+    if (!v) {
+      f->u->visited = 2;
+      c->order[c->order_count++] = f->u;
+      c->depth--;
+    } else if (v->visited == 1) {
+      loop_message(c, v);
+      return 1;
+    } else if (v->visited == 0) {
+      v->visited = 1;
+      c->stack[c->depth++] = (walk_frame){v, 0};
+    }
+  }
   return 0;
 }
 
-static int dfs(mixstage_graph *g, mixstage__unit *u, dfs_ctx *c) {
-  u->visited = 1;
-  c->stack[c->depth++] = u;
-  int r = for_each_successor(g, u, dfs_edge, c);
-  c->depth--;
-  if (r) return r;
-  u->visited = 2;
-  if (c->order) c->order[c->order_count++] = u;
-  return 0;
-}
-
-/* Topological order into order[] (may be NULL); 1 and a message on a cycle. */
-static int walk(mixstage_graph *g, mixstage__unit *start, mixstage__unit **stack, mixstage__unit **order,
-                char *msg, size_t len) {
+static int walk_alloc(mixstage_graph *g, walk_ctx *c, char *msg, size_t msg_len) {
   int n = unit_count(g);
-  for (int i = 0; i < n; i++) unit_at(g, i)->visited = 0;
-  dfs_ctx c = {stack, 0, order, 0, msg, len, NULL};
-  /* Starting from the unit just edited makes a loop read from it. */
-  if (start && dfs(g, start, &c)) return 1;
-  for (int i = 0; i < n; i++) {
-    mixstage__unit *u = unit_at(g, i);
-    if (u->visited == 0 && dfs(g, u, &c)) return 1;
-  }
-  if (order) /* post-order lists sinks first: reverse it */
-    for (int i = 0; i < n / 2; i++) {
-      mixstage__unit *t = order[i];
-      order[i] = order[n - 1 - i];
-      order[n - 1 - i] = t;
-    }
-  return 0;
+  *c = (walk_ctx){mixstage__galloc(g, (size_t)n + 1, sizeof *c->stack), 0,
+                  mixstage__galloc(g, (size_t)n + 1, sizeof *c->order), 0, msg, msg_len};
+  if (c->stack && c->order) return MIXSTAGE_OK;
+  mixstage__gfree(g, c->stack);
+  mixstage__gfree(g, c->order);
+  return MIXSTAGE_ENOMEM;
 }
 
+static void walk_free(mixstage_graph *g, walk_ctx *c) {
+  mixstage__gfree(g, c->stack);
+  mixstage__gfree(g, c->order);
+}
+
+/* The graph is kept acyclic edit by edit, so a loop made by an edit runs
+ * through the edited unit: a search from it alone finds the loop, names it
+ * starting there, and costs only what is reachable from it. */
 int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len) {
-  int n = unit_count(g);
-  mixstage__unit **stack = mixstage__galloc(g, (size_t)n + 1, sizeof *stack);
-  if (!stack) {
+  walk_ctx c;
+  if (walk_alloc(g, &c, msg, msg_len)) {
     snprintf(msg, msg_len, "(out of memory while checking)");
     return -1;
   }
-  int r = walk(g, start, stack, NULL, msg, msg_len);
-  mixstage__gfree(g, stack);
+  int r = dfs(&c, start);
+  for (int i = 0; i < c.order_count; i++) c.order[i]->visited = 0;
+  for (int i = 0; i < c.depth; i++) c.stack[i].u->visited = 0;
+  walk_free(g, &c);
   return r;
 }
 
-static int raise_level(mixstage_graph *g, mixstage__unit *v, void *ctx) {
-  (void)g;
-  mixstage__unit *u = ctx;
-  if (v->level < u->level + 1) v->level = u->level + 1;
-  return 0;
+/* Topological order into order[] (unit_count entries); 1 and a message on a
+ * cycle.  Units are started in unit order, so the order is the same for the
+ * same graph. */
+static int walk(mixstage_graph *g, mixstage__unit **order, char *msg, size_t len) {
+  int n = unit_count(g), r = 0;
+  walk_ctx c;
+  if (walk_alloc(g, &c, msg, len)) return -1;
+  for (int i = 0; i < n && !r; i++)
+    if (unit_at(g, i)->visited == 0) r = dfs(&c, unit_at(g, i));
+  for (int i = 0; i < n; i++) unit_at(g, i)->visited = 0;
+  /* post-order lists sinks first: reversed, it is a topological order */
+  for (int i = 0; !r && i < n; i++) order[i] = c.order[n - 1 - i];
+  walk_free(g, &c);
+  return r;
+}
+
+/* Levels: a unit's level is one more than the highest of the units it
+ * depends on, so units of one level are independent.  The schedule is then
+ * ordered by level, stably (a counting sort), which keeps it topological. */
+static int level_schedule(mixstage_graph *g) {
+  int n = g->schedule_count;
+  mixstage__unit **s = g->schedule;
+  for (int i = 0; i < n; i++) s[i]->level = 0;
+  g->level_count = n ? 1 : 0;
+  for (int i = 0; i < n; i++) {
+    mixstage__unit *u = s[i], *v;
+    int cursor = 0;
+    while ((v = successor(u, &cursor)))
+      if (v->level < u->level + 1) v->level = u->level + 1;
+    if (u->level + 1 > g->level_count) g->level_count = u->level + 1;
+  }
+  int *first = mixstage__galloc(g, (size_t)g->level_count + 1, sizeof *first);
+  mixstage__unit **sorted = mixstage__galloc(g, (size_t)n + 1, sizeof *sorted);
+  if (!first || !sorted) {
+    mixstage__gfree(g, first);
+    mixstage__gfree(g, sorted);
+    return MIXSTAGE_ENOMEM;
+  }
+  for (int i = 0; i < n; i++) first[s[i]->level + 1]++;
+  for (int l = 1; l <= g->level_count; l++) first[l] += first[l - 1];
+  for (int i = 0; i < n; i++) sorted[first[s[i]->level]++] = s[i];
+  memcpy(s, sorted, sizeof *s * (size_t)n);
+  mixstage__gfree(g, first);
+  mixstage__gfree(g, sorted);
+  return MIXSTAGE_OK;
 }
 
 /* ---- delay lines ------------------------------------------------------------- */
@@ -262,11 +307,8 @@ static int prepare_unit(mixstage_graph *g, mixstage__unit *u) {
     if (s->tap == MIXSTAGE_TAP_PRE_FADER) u->need_pre = 1;
     if (alloc_cells(g, s->buf, s->to->u.channels)) goto oom;
   }
-  for (int i = 0, n = unit_count(g); i < n; i++) {
-    mixstage__unit *v = unit_at(g, i);
-    for (int k = 0; k < v->node_count; k++)
-      if (v->nodes[k]->key_unit == u && v->nodes[k]->key_tap == MIXSTAGE_TAP_PRE_FADER) u->need_pre = 1;
-  }
+  for (int i = 0; i < u->keyed_count; i++)
+    if (u->keyed[i]->key_tap == MIXSTAGE_TAP_PRE_FADER) u->need_pre = 1;
   if (u->need_pre && alloc_cells(g, u->pre, u->channels)) goto oom;
   /* nodes */
   for (int i = 0; i < u->node_count; i++) {
@@ -294,36 +336,46 @@ oom:
   return mixstage__fail(g, MIXSTAGE_ENOMEM, "%s '%s': out of memory preparing buffers", what, u->name);
 }
 
+/* Every bus's inputs in the fixed summing order: the units that output to
+ * it, then the sends to it, each in unit order.  One pass over the graph
+ * counts, a second fills. */
+static int gather_inputs(mixstage_graph *g) {
+  int n = unit_count(g);
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < g->bus_count; i++) g->buses[i]->input_count = 0;
+    for (int i = 0; i < n; i++) {
+      mixstage__unit *v = unit_at(g, i);
+      if (v->output) {
+        if (pass) v->output->inputs[v->output->input_count].unit = v;
+        v->output->input_count++;
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      mixstage__unit *v = unit_at(g, i);
+      for (int k = 0; k < v->send_count; k++) {
+        mixstage_bus *b = v->sends[k]->to;
+        if (pass) b->inputs[b->input_count].send = v->sends[k];
+        b->input_count++;
+      }
+    }
+    for (int i = 0; !pass && i < g->bus_count; i++) {
+      mixstage_bus *b = g->buses[i];
+      if (b->input_count && !(b->inputs = mixstage__galloc(g, (size_t)b->input_count, sizeof *b->inputs))) {
+        for (int k = 0; k < g->bus_count; k++) g->buses[k]->input_count = 0; /* none filled */
+        return mixstage__fail(g, MIXSTAGE_ENOMEM, "bus '%s': out of memory", b->u.name);
+      }
+    }
+  }
+  return MIXSTAGE_OK;
+}
+
 /* Latency and tails along the schedule; delay lines for alignment. */
 static int align_unit(mixstage_graph *g, mixstage__unit *u) {
   int lat = 0;
   int64_t tail = 0;
   if (u->kind == MIXSTAGE__UNIT_BUS) {
     mixstage_bus *b = (mixstage_bus *)u;
-    int n = 0;
-    for (int pass = 0; pass < 2; pass++) {
-      n = 0;
-      for (int i = 0, cnt = unit_count(g); i < cnt; i++) {
-        mixstage__unit *v = unit_at(g, i);
-        if (v->output == b) {
-          if (pass) b->inputs[n].unit = v;
-          n++;
-        }
-      }
-      for (int i = 0, cnt = unit_count(g); i < cnt; i++) {
-        mixstage__unit *v = unit_at(g, i);
-        for (int k = 0; k < v->send_count; k++)
-          if (v->sends[k]->to == b) {
-            if (pass) b->inputs[n].send = v->sends[k];
-            n++;
-          }
-      }
-      if (!pass) {
-        b->inputs = n ? mixstage__galloc(g, (size_t)n, sizeof *b->inputs) : NULL;
-        if (n && !b->inputs) return mixstage__fail(g, MIXSTAGE_ENOMEM, "bus '%s': out of memory", u->name);
-        b->input_count = n;
-      }
-    }
+    int n = b->input_count; /* gathered by gather_inputs */
     for (int i = 0; i < n; i++) {
       mixstage__unit *src = b->inputs[i].unit ? b->inputs[i].unit : b->inputs[i].send->from;
       if (src->latency_out > lat) lat = src->latency_out;
@@ -368,43 +420,22 @@ MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   if (MIXSTAGE__BUSY(g, "graph: prepare")) return MIXSTAGE_ESTATE;
   mixstage__unprepare_runtime(g);
   int n = unit_count(g);
-  mixstage__unit **stack = mixstage__galloc(g, (size_t)n + 1, sizeof *stack);
   g->schedule = mixstage__galloc(g, (size_t)n, sizeof *g->schedule);
-  if (!stack || !g->schedule) {
-    mixstage__gfree(g, stack);
-    mixstage__unprepare_runtime(g);
-    return mixstage__fail(g, MIXSTAGE_ENOMEM, "graph: out of memory preparing the schedule");
-  }
   char msg[MIXSTAGE__ERR_MAX - 64];
-  int cyc = walk(g, NULL, stack, g->schedule, msg, sizeof msg);
-  mixstage__gfree(g, stack);
-  if (cyc) {
+  int cyc = g->schedule ? walk(g, g->schedule, msg, sizeof msg) : -1;
+  if (cyc > 0) {
     mixstage__unprepare_runtime(g);
     return mixstage__fail(g, MIXSTAGE_ECYCLE, "graph: routing has a cycle: %s", msg);
   }
   g->schedule_count = n;
-  /* Levels: a unit runs after everything it depends on.  Ordering the
-   * schedule by level (stable) keeps it topological and groups units that
-   * may run in parallel. */
-  for (int i = 0; i < n; i++) g->schedule[i]->level = 0;
-  g->level_count = n ? 1 : 0;
-  for (int i = 0; i < n; i++) {
-    mixstage__unit *u = g->schedule[i];
-    for_each_successor(g, u, raise_level, u);
-    if (u->level + 1 > g->level_count) g->level_count = u->level + 1;
-  }
-  for (int i = 1; i < n; i++) { /* insertion sort: stable, n is small */
-    mixstage__unit *u = g->schedule[i];
-    int j = i - 1;
-    while (j >= 0 && g->schedule[j]->level > u->level) {
-      g->schedule[j + 1] = g->schedule[j];
-      j--;
-    }
-    g->schedule[j + 1] = u;
+  if (cyc < 0 || level_schedule(g) != MIXSTAGE_OK) {
+    mixstage__unprepare_runtime(g);
+    return mixstage__fail(g, MIXSTAGE_ENOMEM, "graph: out of memory preparing the schedule");
   }
   for (int i = 0; i < n; i++) g->schedule[i]->order = i;
   int rc = MIXSTAGE_OK;
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = prepare_unit(g, g->schedule[i]);
+  if (rc == MIXSTAGE_OK) rc = gather_inputs(g);
   for (int i = 0; i < n && rc == MIXSTAGE_OK; i++) rc = align_unit(g, g->schedule[i]);
   if (rc == MIXSTAGE_OK) rc = mixstage__groups_build(g);
   if (rc != MIXSTAGE_OK) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libmixstage: build and run every test.
-#   ./scripts/test.sh [--no-distcheck] [--no-sanitizers] [--valgrind]
+#   ./scripts/test.sh [--no-distcheck] [--no-sanitizers] [--no-fuzz] [--valgrind]
 #
 # Stages, each timed:
 #   deps       install missing Debian packages (scripts/deps.sh)
@@ -9,6 +9,10 @@
 #              binding tests and examples that are wired into make check
 #   asan       ASan+UBSan build in ./build-asan, make check with CK_FORK=no
 #   rtsan      clang-22 RealtimeSanitizer build in ./build-rtsan, make check
+#   fuzz       clang-22 libFuzzer build under ASan+UBSan in ./build-fuzz;
+#              each harness of tests/fuzz/ runs for MIXSTAGE_FUZZ_SECONDS
+#              (default 60) from its seed corpus, and counts one pass or
+#              one failure (see tests/fuzz/README.md to run them longer)
 #   valgrind   (only with --valgrind) the Check suites of ./build under
 #              valgrind memcheck, CK_FORK=no
 #   distcheck  make distcheck in ./build
@@ -24,8 +28,8 @@
 #
 # Environment: MIXSTAGE_BUILD_DIR (default "build"; the sanitizer builds use
 # "<it>-asan", "<it>-rtsan", "<it>-install"), JOBS (default: CPUs),
-# MIXSTAGE_DISTCHECK=0, MIXSTAGE_SANITIZERS=0, MIXSTAGE_VALGRIND=1 (same as
-# the flags).
+# MIXSTAGE_DISTCHECK=0, MIXSTAGE_SANITIZERS=0, MIXSTAGE_FUZZ=0,
+# MIXSTAGE_VALGRIND=1 (same as the flags), MIXSTAGE_FUZZ_SECONDS (default 60).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,11 +42,14 @@ jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 do_distcheck=${MIXSTAGE_DISTCHECK:-1}
 do_sanitizers=${MIXSTAGE_SANITIZERS:-1}
 do_valgrind=${MIXSTAGE_VALGRIND:-0}
+do_fuzz=${MIXSTAGE_FUZZ:-1}
+fuzz_secs=${MIXSTAGE_FUZZ_SECONDS:-60}
 for arg in "$@"; do
   case $arg in
     --no-distcheck) do_distcheck=0 ;;
     --no-sanitizers) do_sanitizers=0 ;;
     --valgrind) do_valgrind=1 ;;
+    --no-fuzz) do_fuzz=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -303,6 +310,30 @@ if [ "$do_sanitizers" = 1 ]; then
     else
       fail_item "rtsan: probe: RealtimeSanitizer is not watching mixstage_graph_process"
     fi
+  fi
+  stage_end
+fi
+
+# ---- fuzzing ------------------------------------------------------------------
+if [ "$do_fuzz" = 1 ]; then
+  stage_begin fuzz "clang-22 libFuzzer harnesses, ASan+UBSan, in $bname-fuzz, ${fuzz_secs}s each"
+  mapfile -t nobind < <(no_binding_args)
+  fsan="-fsanitize=address,undefined"
+  fuzzdir="$top/$bname-fuzz"
+  if ! mixstage_configure "$top" "$fuzzdir" CC=clang-22 --enable-fuzzers --disable-tests \
+       "CFLAGS=-O1 -g $fsan -fno-sanitize-recover=undefined -fno-omit-frame-pointer" "LDFLAGS=$fsan" \
+       "${nobind[@]+"${nobind[@]}"}"; then
+    fail_item "fuzz: configure failed (see $bname-fuzz/config.log)"
+  elif ! make -s --no-print-directory -C "$fuzzdir" -j"$jobs" fuzzers >/dev/null; then
+    fail_item "fuzz: make fuzzers failed (make -C $bname-fuzz fuzzers)"
+  else
+    for harness in graphfile audio_read; do
+      if MIXSTAGE_FUZZ_SECONDS=$fuzz_secs "$top/tests/fuzz/run.sh" "$fuzzdir" "$harness" </dev/null; then
+        pass_item
+      else
+        fail_item "fuzz: $harness (log: $bname-fuzz/fuzz-work/$harness/log)"
+      fi
+    done
   fi
   stage_end
 fi

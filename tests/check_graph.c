@@ -220,6 +220,143 @@ START_TEST(test_cycle_through_sidechain) {
 }
 END_TEST
 
+/* Large graphs (routing checks search only what an edit can reach; keys
+ * are followed through per-unit lists): the results must be those of the
+ * exhaustive search.  A chain of 3,000 buses, a loop closed at its far end
+ * through an output and through a sidechain key, and a render through the
+ * whole chain that must equal the strip routed straight to the mix. */
+START_TEST(test_long_chain_cycles_and_schedule) {
+  enum { NB = 3000 };
+  mixstage_graph *g = new_graph(64);
+  mixstage_bus **bus = malloc(sizeof *bus * NB);
+  int err;
+  char name[32];
+  for (int k = 0; k < NB; k++) {
+    snprintf(name, sizeof name, "Bus %d", k);
+    bus[k] = mixstage_graph_add_bus(g, name, MIXSTAGE_BUS_GROUP, 2, &err);
+    ck_assert_ptr_nonnull(bus[k]);
+    if (k) ck_assert_int_eq(mixstage_bus_set_output(bus[k], bus[k - 1]), MIXSTAGE_OK);
+  }
+  /* Bus 0 -> Bus 2999 closes the chain: named from the edited bus on. */
+  ck_assert_int_eq(mixstage_bus_set_output(bus[0], bus[NB - 1]), MIXSTAGE_ECYCLE);
+  const char *msg = mixstage_graph_last_error(g);
+  ck_assert_msg(strstr(msg, "bus 'Bus 0': output to 'Bus 2999' would create a cycle: Bus 0 -> Bus 2999 -> Bus 2998 -> "),
+                "message: %s", msg);
+  ck_assert_ptr_eq(mixstage_bus_output(bus[0]), mixstage_graph_mix_bus(g));
+  /* A strip feeding the far end, ducked by the near end: a loop through a key. */
+  mixstage_strip *far = mixstage_graph_add_strip(g, "Far", 1, &err);
+  ck_assert_int_eq(mixstage_strip_set_output(far, bus[NB - 1]), MIXSTAGE_OK);
+  mixstage_node *duck = mixstage_strip_insert(far, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_int_eq(mixstage_node_set_sidechain_bus(duck, bus[0], MIXSTAGE_TAP_POST_FADER), MIXSTAGE_ECYCLE);
+  msg = mixstage_graph_last_error(g);
+  ck_assert_msg(strstr(msg, "sidechain key 'Bus 0' would create a cycle: Far -> Bus 2999 -> Bus 2998 -> "),
+                "message: %s", msg);
+  ck_assert_ptr_null(mixstage_node_sidechain_bus(duck));
+  /* Keyed by a unit beside the chain instead; then a loop through that key
+   * is refused, and allowed once the key is moved elsewhere or cleared. */
+  mixstage_bus *side = mixstage_graph_add_bus(g, "Side", MIXSTAGE_BUS_GROUP, 2, &err);
+  ck_assert_int_eq(mixstage_node_set_sidechain_bus(duck, side, MIXSTAGE_TAP_PRE_FADER), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(side, bus[NB - 1]), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(side, mixstage_graph_mix_bus(g)), MIXSTAGE_OK);
+  mixstage_bus *side2 = mixstage_graph_add_bus(g, "Side 2", MIXSTAGE_BUS_GROUP, 2, &err);
+  ck_assert_int_eq(mixstage_bus_set_output(side2, side), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(bus[NB - 1], side2), MIXSTAGE_ECYCLE); /* Side -> Far -> Bus 2999 */
+  msg = mixstage_graph_last_error(g);
+  ck_assert_msg(strstr(msg, "Bus 2999 -> Side 2 -> Side -> Far -> Bus 2999"), "message: %s", msg);
+  ck_assert_int_eq(mixstage_node_set_sidechain_strip(duck, mixstage_graph_add_strip(g, "Key", 1, &err),
+                                                     MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(bus[NB - 1], side2), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(bus[NB - 1], bus[NB - 2]), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_set_sidechain_bus(duck, side, MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_clear_sidechain(duck), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(bus[NB - 1], side2), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_bus_set_output(bus[NB - 1], bus[NB - 2]), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_prepare(g), MIXSTAGE_OK);
+
+  /* Through the 3,000 buses (unity faders, centred) the strip must arrive
+   * as it does straight into the mix: any bus run before its input would
+   * lose or delay the signal. */
+  mixstage_node_set_bypass(duck, 1);
+  const int64_t len = 4096;
+  float *x = dc(len, 0.5f);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(far, x, 1, len, 1), MIXSTAGE_OK);
+  int64_t n1, n2;
+  float *through = render_all(g, &n1);
+  ck_assert_int_eq(mixstage_strip_set_output(far, mixstage_graph_mix_bus(g)), MIXSTAGE_OK);
+  float *direct = render_all(g, &n2);
+  ck_assert_int_eq(n1, n2);
+  ck_assert_int_eq(memcmp(through, direct, sizeof(float) * 2 * (size_t)n1), 0);
+  ck_assert_float_gt(fabsf(direct[2 * 2000]), 0.1f); /* and it is not silence */
+  free(through);
+  free(direct);
+  free(x);
+  free(bus);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
+/* Points arrive in any order: whatever the order, the lane holds them sorted
+ * by frame, a point at an existing frame replaces it, and the lane reads the
+ * same as one built in time order. */
+START_TEST(test_lane_points_any_order) {
+  enum { NP = 20000 };
+  mixstage_graph *g = new_graph(64);
+  int err;
+  mixstage_strip *a = mixstage_graph_add_strip(g, "A", 1, &err);
+  mixstage_strip *b = mixstage_graph_add_strip(g, "B", 1, &err);
+  mixstage_lane *la = mixstage_strip_lane(a, MIXSTAGE_STRIP_FADER, &err);
+  mixstage_lane *lb = mixstage_strip_lane(b, MIXSTAGE_STRIP_FADER, &err);
+  ck_assert_ptr_nonnull(la);
+  ck_assert_ptr_nonnull(lb);
+  int *perm = malloc(sizeof *perm * NP);
+  for (int i = 0; i < NP; i++) perm[i] = i;
+  uint32_t r = 1;
+  for (int i = NP - 1; i > 0; i--) { /* Fisher-Yates, a fixed LCG */
+    r = r * 1664525u + 1013904223u;
+    int j = (int)((r >> 8) % (uint32_t)(i + 1)), t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+#define VALUE_AT(i) (-60.0 + (double)((i) * 7 % 61))
+  for (int i = 0; i < NP; i++)
+    ck_assert_int_eq(mixstage_lane_add_point(la, (int64_t)i * 5, VALUE_AT(i), (int)(i % 3)), MIXSTAGE_OK);
+  /* b: shuffled, every point first with a wrong value, then replaced */
+  for (int k = 0; k < NP; k++)
+    ck_assert_int_eq(mixstage_lane_add_point(lb, (int64_t)perm[k] * 5, 0.0, MIXSTAGE_CURVE_STEP), MIXSTAGE_OK);
+  for (int k = NP - 1; k >= 0; k--) {
+    int i = perm[k];
+    ck_assert_int_eq(mixstage_lane_add_point(lb, (int64_t)i * 5, VALUE_AT(i), (int)(i % 3)), MIXSTAGE_OK);
+  }
+  ck_assert_int_eq(mixstage_lane_point_count(la), NP);
+  ck_assert_int_eq(mixstage_lane_point_count(lb), NP);
+  for (int i = 0; i < NP; i++) {
+    int64_t fa, fb;
+    double va, vb;
+    int ca, cb;
+    ck_assert_int_eq(mixstage_lane_point(la, i, &fa, &va, &ca), MIXSTAGE_OK);
+    ck_assert_int_eq(mixstage_lane_point(lb, i, &fb, &vb, &cb), MIXSTAGE_OK);
+    ck_assert_int_eq(fa, (int64_t)i * 5);
+    ck_assert_int_eq(fb, fa);
+    ck_assert(va == VALUE_AT(i) && vb == va);
+    ck_assert_int_eq(cb, ca);
+  }
+  for (int64_t f = -3; f < (int64_t)NP * 5 + 3; f += 3)
+    ck_assert(mixstage_lane_value_at(la, f) == mixstage_lane_value_at(lb, f));
+  /* Before the first point, between two, and past the last. */
+  ck_assert_int_eq(mixstage_lane_add_point(la, 2, -1.0, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_lane_add_point(la, (int64_t)NP * 5, -2.0, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  int64_t f;
+  double v;
+  ck_assert_int_eq(mixstage_lane_point(la, 1, &f, &v, NULL), MIXSTAGE_OK);
+  ck_assert(f == 2 && v == -1.0);
+  ck_assert_int_eq(mixstage_lane_point(la, NP + 1, &f, &v, NULL), MIXSTAGE_OK);
+  ck_assert(f == (int64_t)NP * 5 && v == -2.0);
+#undef VALUE_AT
+  free(perm);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 /* An impulse on two strips, one through a node with latency, the other
  * direct, and a third through a group bus: after compensation all arrive at
  * the same frame, and the render puts that frame at sample 0 + its offset. */
@@ -667,6 +804,8 @@ static Suite *graph_suite(void) {
   tcase_add_test(tc, test_cycle_through_buses);
   tcase_add_test(tc, test_cycle_through_sends);
   tcase_add_test(tc, test_cycle_through_sidechain);
+  tcase_add_test(tc, test_long_chain_cycles_and_schedule);
+  tcase_add_test(tc, test_lane_points_any_order);
   tcase_add_test(tc, test_latency_compensation_aligns_impulses);
   tcase_add_test(tc, test_block_size_independence);
   tcase_add_test(tc, test_mute_solo_polarity_sends);
