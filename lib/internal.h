@@ -178,13 +178,14 @@ struct mixstage__unit {
 };
 
 typedef struct mixstage__source {
-  int kind; /* 0 none, 1 buffer, 2 callback */
+  int kind; /* 0 none, 1 buffer, 2 callback, 3 streamed file (source_file.c) */
   const float *data;
   float *owned;
   int channels;
   int64_t frames;
   mixstage_pull_fn fn;
   void *user;
+  struct mixstage__file_source *file; /* kind 3 */
 } mixstage__source;
 
 struct mixstage_strip {
@@ -239,6 +240,7 @@ struct mixstage_graph {
   _Atomic(const mixstage_profile *) profile; /* governs the main pass */
   struct mixstage__bounce_run *bounce; /* during a bounce */
   struct mixstage__pool *pool; /* render.c's worker threads, kept between renders; or NULL */
+  struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
 };
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */
