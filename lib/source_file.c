@@ -455,6 +455,8 @@ static void adopt(mixstage__file_source *fs) {
     fs->pending = 0;
     fs->ring_frame = fs->pend_frame;
     atomic_store_explicit(&fs->r, atomic_load_explicit(&fs->start_idx, memory_order_relaxed), memory_order_release);
+    /* The frames skipped were room the reader may be waiting for. */
+    if (fs->reader) mixstage__event_signal(&fs->reader->ev);
   }
 }
 
