@@ -241,6 +241,7 @@ struct mixstage_graph {
   struct mixstage__bounce_run *bounce; /* during a bounce */
   struct mixstage__pool *pool; /* render.c's worker threads, kept between renders; or NULL */
   struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
+  int freewheel; /* process() reads file sources synchronously (mixstage_graph_set_freewheel) */
 };
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */

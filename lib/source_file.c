@@ -110,6 +110,7 @@ struct mixstage__file_source {
   /* the first error; msg is written before status is published */
   _Atomic int status;
   char msg[MIXSTAGE__ERR_MAX / 2];
+  char note[MIXSTAGE__ERR_MAX]; /* mixstage_strip_source_message()'s */
 };
 
 struct mixstage__file_reader {
@@ -640,6 +641,7 @@ int mixstage__file_source_attach(mixstage_graph *g, mixstage__file_source *fs) {
     rd->pid = getpid();
     g->reader = rd;
   }
+  atomic_store_explicit(&fs->offline, g->freewheel, memory_order_relaxed);
   pthread_mutex_lock(&rd->mu);
   int rc = mixstage__grow(g, (void **)&rd->list, &rd->cap, rd->count + 1, sizeof *rd->list);
   if (rc == MIXSTAGE_OK) {
@@ -676,7 +678,8 @@ static int fail_source(mixstage_graph *g, mixstage_strip *s) {
                         fs->msg);
 }
 
-int mixstage__file_sources_offline(mixstage_graph *g, int on) {
+/* Moves every file source to synchronous reads (on) or to the ring. */
+static void set_offline(mixstage_graph *g, int on) {
   mixstage__file_reader *rd = reader_usable(g->reader) ? g->reader : NULL;
   if (rd) pthread_mutex_lock(&rd->mu);
   for (int i = 0; i < g->strip_count; i++) {
@@ -691,6 +694,10 @@ int mixstage__file_sources_offline(mixstage_graph *g, int on) {
     fs->blk_n = 0;
   }
   if (rd) pthread_mutex_unlock(&rd->mu);
+}
+
+int mixstage__file_sources_offline(mixstage_graph *g, int on) {
+  set_offline(g, on || g->freewheel);
   if (!on) return MIXSTAGE_OK;
   /* A file changed since it was opened fails the render before it starts. */
   for (int i = 0; i < g->strip_count; i++) {
@@ -699,6 +706,15 @@ int mixstage__file_sources_offline(mixstage_graph *g, int on) {
   }
   return mixstage__file_sources_check(g);
 }
+
+MIXSTAGE_EXPORT int mixstage_graph_set_freewheel(mixstage_graph *g, int on) {
+  if (!g) return MIXSTAGE_ENULL;
+  g->freewheel = on ? 1 : 0;
+  set_offline(g, g->freewheel);
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_freewheel(const mixstage_graph *g) { return g ? g->freewheel : 0; }
 
 int mixstage__file_sources_failed(mixstage_graph *g) {
   for (int i = 0; i < g->strip_count; i++) {
@@ -730,21 +746,25 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_source_underruns(const mixstage_graph *g)
   return n;
 }
 
-MIXSTAGE_EXPORT int mixstage_strip_source_status(const mixstage_strip *s, char *msg, size_t len) {
-  if (msg && len) msg[0] = '\0';
+MIXSTAGE_EXPORT int mixstage_strip_source_error(const mixstage_strip *s) {
   if (!s) return MIXSTAGE_ENULL;
-  if (s->src.kind != 3) return MIXSTAGE_OK;
+  return s->src.kind == 3 ? atomic_load_explicit(&s->src.file->status, memory_order_acquire) : MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT const char *mixstage_strip_source_message(const mixstage_strip *s) {
+  if (!s) return "no strip (NULL handle)";
+  if (s->src.kind != 3) return "";
   mixstage__file_source *fs = s->src.file;
-  int st = atomic_load_explicit(&fs->status, memory_order_acquire);
   int64_t u = atomic_load_explicit(&fs->underruns, memory_order_relaxed);
-  if (!msg || !len) return st;
-  if (st != MIXSTAGE_OK)
-    snprintf(msg, len, "strip '%s': %s", s->u.name, fs->msg);
+  if (atomic_load_explicit(&fs->status, memory_order_acquire) != MIXSTAGE_OK)
+    snprintf(fs->note, sizeof fs->note, "strip '%s': %s", s->u.name, fs->msg);
   else if (u)
-    snprintf(msg, len, "strip '%s': file '%s': %lld underruns in real time (%lld frames played as silence: "
-             "the reader thread fell behind)", s->u.name, fs->path, (long long)u,
+    snprintf(fs->note, sizeof fs->note, "strip '%s': file '%s': %lld underruns in real time (%lld frames played "
+             "as silence: the reader thread fell behind)", s->u.name, fs->path, (long long)u,
              (long long)atomic_load_explicit(&fs->missing, memory_order_relaxed));
-  return st;
+  else
+    fs->note[0] = '\0';
+  return fs->note;
 }
 
 /* ---- public: priming the rings ---------------------------------------------------------- */

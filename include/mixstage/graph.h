@@ -175,7 +175,7 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *strip, const 
  *  truncated or rewritten, the next render fails with MIXSTAGE_EIO and a
  *  message naming the strip and the file (never audio made of what is left),
  *  and in real time the strip plays silence and reports the error through
- *  mixstage_strip_source_status().  The length reported by
+ *  mixstage_strip_source_error() and mixstage_strip_source_message().  The length reported by
  *  mixstage_strip_source_frames() comes from the file's header (and the
  *  rate ratio), as for a preloaded file.  Edit-time. */
 MIXSTAGE_EXPORT int mixstage_strip_set_source_file_mode(mixstage_strip *strip, const char *path, int mode);
@@ -189,11 +189,31 @@ MIXSTAGE_EXPORT int64_t mixstage_strip_source_underruns(const mixstage_strip *st
  *  Control-safe. */
 MIXSTAGE_EXPORT int64_t mixstage_graph_source_underruns(const mixstage_graph *graph);
 /** The state of the strip's streamed file: MIXSTAGE_OK, or the error that
- *  stopped it (MIXSTAGE_EIO: deleted, changed, truncated, unreadable).
- *  @p msg (may be NULL) receives "" when all is well, else a sentence naming
- *  the strip and the file: the error, or the underruns so far.  Other
- *  sources: MIXSTAGE_OK and "".  Control-safe (no allocation, no locks). */
-MIXSTAGE_EXPORT int mixstage_strip_source_status(const mixstage_strip *strip, char *msg, size_t msg_len);
+ *  stopped it (MIXSTAGE_EIO: deleted, replaced, changed, truncated,
+ *  unreadable); MIXSTAGE_OK for other sources, MIXSTAGE_ENULL for NULL.
+ *  Control-safe (an atomic read). */
+MIXSTAGE_EXPORT int mixstage_strip_source_error(const mixstage_strip *strip);
+/** A sentence on the strip's streamed file: "" when all is well, else the
+ *  error ("strip 'Vox': file 'vox.wav': was deleted or moved since it was
+ *  opened") or the underruns so far ("strip 'Vox': file 'vox.wav': 3
+ *  underruns in real time (1536 frames played as silence ...)").  Never
+ *  NULL; "" for other sources.  The text lives in the strip until the next
+ *  call for it or the next source change.  Call it from one control thread
+ *  (no allocation, no locks). */
+MIXSTAGE_EXPORT const char *mixstage_strip_source_message(const mixstage_strip *strip);
+
+/** Freewheeling: with @p on = 1, mixstage_graph_process() reads streamed
+ *  files synchronously on the calling thread, waiting for the disk, so that
+ *  every block is complete and identical to an offline render (for programs
+ *  that call process in a loop to render faster or slower than real time).
+ *  That is I/O on the calling thread: not for a real-time audio callback.
+ *  0 (the default) is real time: process only copies from the rings the
+ *  reader thread fills, and plays an underrun as counted silence.  Offline
+ *  renders always read synchronously, whatever this says.  Errors:
+ *  MIXSTAGE_ENULL.  Edit-time. */
+MIXSTAGE_EXPORT int mixstage_graph_set_freewheel(mixstage_graph *graph, int on);
+/** 1 when freewheeling (mixstage_graph_set_freewheel()), else 0. */
+MIXSTAGE_EXPORT int mixstage_graph_freewheel(const mixstage_graph *graph);
 
 /** For real-time hosts, after prepare or locate and before the first
  *  process call: asks every streamed file for the audio at the play
