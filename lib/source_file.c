@@ -35,8 +35,21 @@
 
 #include "internal.h"
 #include "io_read.h"
-#include "pool.h"
 #include "source_file.h"
+
+/* Freewheeling (mixstage_graph_set_freewheel) is the documented way to do
+ * I/O inside process: RealtimeSanitizer is told so, for that read only. */
+#if defined(__has_feature)
+#if __has_feature(realtime_sanitizer)
+#include <sanitizer/rtsan_interface.h>
+#define RTSAN_ALLOW_BEGIN() __rtsan_disable()
+#define RTSAN_ALLOW_END() __rtsan_enable()
+#endif
+#endif
+#ifndef RTSAN_ALLOW_BEGIN
+#define RTSAN_ALLOW_BEGIN() ((void)0)
+#define RTSAN_ALLOW_END() ((void)0)
+#endif
 
 #define CHUNK MIXSTAGE__IO_CHUNK
 /* Real-time prefetch: 65536 frames, 1.37 s at 48 kHz (a power of two). */
@@ -117,8 +130,8 @@ struct mixstage__file_reader {
   pthread_t tid;
   pid_t pid; /* in a child of fork() the thread does not exist */
   pthread_mutex_t mu; /* held by the reader while it serves; by edit-time calls to take sources away */
-  mixstage__event ev;
-  _Atomic int quit;
+  pthread_cond_t wake; /* edit-time calls wake the reader (the audio thread never does: it is polled) */
+  int quit;           /* under mu */
   mixstage__file_source **list;
   int count, cap;
 };
@@ -447,7 +460,6 @@ static void post_seek(mixstage__file_source *fs, int64_t f) {
   fs->pending = 1;
   fs->pend_frame = f;
   atomic_store_explicit(&fs->seek_req, fs->serial << FRAME_BITS | (uint64_t)f, memory_order_release);
-  if (fs->reader) mixstage__event_signal(&fs->reader->ev);
 }
 
 /* Takes up the reader's answer to the pending request, if it came. */
@@ -456,8 +468,6 @@ static void adopt(mixstage__file_source *fs) {
     fs->pending = 0;
     fs->ring_frame = fs->pend_frame;
     atomic_store_explicit(&fs->r, atomic_load_explicit(&fs->start_idx, memory_order_relaxed), memory_order_release);
-    /* The frames skipped were room the reader may be waiting for. */
-    if (fs->reader) mixstage__event_signal(&fs->reader->ev);
   }
 }
 
@@ -503,9 +513,6 @@ static void ring_read(mixstage__file_source *fs, float *const *planar, int64_t f
           avail -= got;
         }
         atomic_store_explicit(&fs->r, r, memory_order_release);
-        /* Wake the reader when the ring falls to half (once per crossing). */
-        if (avail < RING_FRAMES / 2 && avail + skip + got >= RING_FRAMES / 2 && fs->reader)
-          mixstage__event_signal(&fs->reader->ev);
       }
     }
     if (got < m) {
@@ -552,8 +559,13 @@ static void sync_read(mixstage__file_source *fs, float *const *planar, int64_t f
 int mixstage__file_source_read(mixstage__file_source *fs, float *const *planar, int64_t f, int n) {
   int m = f >= fs->length ? 0 : fs->length - f < n ? (int)(fs->length - f) : n;
   if (m > 0) {
-    if (atomic_load_explicit(&fs->offline, memory_order_relaxed)) sync_read(fs, planar, f, m);
-    else ring_read(fs, planar, f, m);
+    if (atomic_load_explicit(&fs->offline, memory_order_relaxed)) {
+      RTSAN_ALLOW_BEGIN();
+      sync_read(fs, planar, f, m);
+      RTSAN_ALLOW_END();
+    } else {
+      ring_read(fs, planar, f, m);
+    }
   }
   if (m < n)
     for (int c = 0; c < fs->ch; c++) memset(planar[c] + m, 0, sizeof(float) * (size_t)(n - m));
@@ -597,18 +609,64 @@ static int serve(mixstage__file_source *fs) {
   return 1;
 }
 
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* The audio thread cannot wake anyone without a system call, so the reader
+ * polls the rings it serves: every POLL_BUSY_MS while there was work in the
+ * last IDLE_AFTER_MS (a ring drains at most RING_FRAMES in 1.37 s at
+ * 48 kHz: polling is 500 times finer), every POLL_IDLE_MS after (a new
+ * request then waits up to that long; hosts prime with wait_sources).
+ * With every source offline it sleeps until an edit-time call wakes it. */
+#define POLL_BUSY_MS 2
+#define POLL_IDLE_MS 20
+#define IDLE_AFTER_MS 500
+
 static void *reader_main(void *arg) {
   mixstage__file_reader *rd = arg;
-  for (;;) {
-    uint32_t seen = mixstage__event_seq(&rd->ev);
-    if (atomic_load(&rd->quit)) break;
-    int busy = 0;
-    pthread_mutex_lock(&rd->mu);
-    for (int i = 0; i < rd->count; i++) busy |= serve(rd->list[i]);
-    pthread_mutex_unlock(&rd->mu);
-    if (!busy) mixstage__event_wait(&rd->ev, seen);
+  double last_work = now_ms();
+  pthread_mutex_lock(&rd->mu);
+  while (!rd->quit) {
+    int busy = 0, live = 0;
+    for (int i = 0; i < rd->count; i++) {
+      live |= !atomic_load_explicit(&rd->list[i]->offline, memory_order_relaxed);
+      busy |= serve(rd->list[i]);
+    }
+    double t = now_ms();
+    if (busy) {
+      last_work = t;
+      /* let edit-time calls in between passes */
+      pthread_mutex_unlock(&rd->mu);
+      pthread_mutex_lock(&rd->mu);
+      continue;
+    }
+    if (!live) {
+      pthread_cond_wait(&rd->wake, &rd->mu);
+      last_work = now_ms();
+      continue;
+    }
+    int ms = t - last_work < IDLE_AFTER_MS ? POLL_BUSY_MS : POLL_IDLE_MS;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += (long)ms * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&rd->wake, &rd->mu, &until);
   }
+  pthread_mutex_unlock(&rd->mu);
   return NULL;
+}
+
+/* Edit-time: the reader looks at its sources now. */
+static void reader_wake(mixstage__file_reader *rd) {
+  pthread_mutex_lock(&rd->mu);
+  pthread_cond_signal(&rd->wake);
+  pthread_mutex_unlock(&rd->mu);
 }
 
 int mixstage__file_source_attach(mixstage_graph *g, mixstage__file_source *fs) {
@@ -621,7 +679,14 @@ int mixstage__file_source_attach(mixstage_graph *g, mixstage__file_source *fs) {
       mixstage__gfree(g, rd);
       return MIXSTAGE_ENOMEM;
     }
-    if (mixstage__event_init(&rd->ev) != MIXSTAGE_OK) {
+    pthread_condattr_t ca;
+    int ok = pthread_condattr_init(&ca) == 0;
+    if (ok) {
+      pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+      ok = pthread_cond_init(&rd->wake, &ca) == 0;
+      pthread_condattr_destroy(&ca);
+    }
+    if (!ok) {
       pthread_mutex_destroy(&rd->mu);
       mixstage__gfree(g, rd);
       return MIXSTAGE_ENOMEM;
@@ -633,7 +698,7 @@ int mixstage__file_source_attach(mixstage_graph *g, mixstage__file_source *fs) {
     int e = pthread_create(&rd->tid, NULL, reader_main, rd);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
-      mixstage__event_fini(&rd->ev);
+      pthread_cond_destroy(&rd->wake);
       pthread_mutex_destroy(&rd->mu);
       mixstage__gfree(g, rd);
       return MIXSTAGE_ENOMEM;
@@ -647,6 +712,7 @@ int mixstage__file_source_attach(mixstage_graph *g, mixstage__file_source *fs) {
   if (rc == MIXSTAGE_OK) {
     rd->list[rd->count++] = fs;
     fs->reader = rd;
+    pthread_cond_signal(&rd->wake);
   }
   pthread_mutex_unlock(&rd->mu);
   return rc;
@@ -658,10 +724,12 @@ void mixstage__file_reader_destroy(mixstage_graph *g) {
   g->reader = NULL;
   for (int i = 0; i < rd->count; i++) rd->list[i]->reader = NULL;
   if (reader_usable(rd)) {
-    atomic_store(&rd->quit, 1);
-    mixstage__event_signal(&rd->ev);
+    pthread_mutex_lock(&rd->mu);
+    rd->quit = 1;
+    pthread_cond_signal(&rd->wake);
+    pthread_mutex_unlock(&rd->mu);
     pthread_join(rd->tid, NULL);
-    mixstage__event_fini(&rd->ev);
+    pthread_cond_destroy(&rd->wake);
     pthread_mutex_destroy(&rd->mu);
   }
   mixstage__gfree(g, rd->list);
@@ -693,7 +761,10 @@ static void set_offline(mixstage_graph *g, int on) {
     fs->prod_valid = 0;
     fs->blk_n = 0;
   }
-  if (rd) pthread_mutex_unlock(&rd->mu);
+  if (rd) {
+    pthread_cond_signal(&rd->wake); /* sources may have come back to it */
+    pthread_mutex_unlock(&rd->mu);
+  }
 }
 
 int mixstage__file_sources_offline(mixstage_graph *g, int on) {
@@ -789,6 +860,7 @@ MIXSTAGE_EXPORT int mixstage_graph_wait_sources(mixstage_graph *g, int timeout_m
     adopt(fs);
     if (fs->pending ? fs->pend_frame != pos : fs->ring_frame != pos) post_seek(fs, pos);
   }
+  if (reader_usable(g->reader)) reader_wake(g->reader);
   struct timespec t0, now;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (;;) {
