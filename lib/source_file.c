@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -96,7 +97,8 @@ typedef struct decoder {
 struct mixstage__file_source {
   mixstage_graph *graph;
   mixstage__file_reader *reader; /* when attached */
-  char *path;
+  char *path;  /* as given, for messages */
+  char *where; /* absolute, for the checks: the caller may change directory */
   int ch;
   int64_t length;
   int may_nan; /* float or double samples: NaN and infinity are possible */
@@ -169,7 +171,7 @@ static int check_file(mixstage__file_source *fs) {
                      (long long)d->size, (long long)a.st_size, a.st_size < d->size ? ": truncated" : "");
   if (!same_time(a.st_mtim, d->mtime))
     return set_error(fs, MIXSTAGE_EIO, "was modified since it was opened");
-  if (stat(fs->path, &b) != 0) {
+  if (stat(fs->where, &b) != 0) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR) return set_error(fs, MIXSTAGE_EIO, "was deleted or moved since it was opened");
     return set_error(fs, MIXSTAGE_EIO, "cannot stat: %s", strerror(e));
@@ -342,6 +344,7 @@ static void source_free(mixstage_graph *g, mixstage__file_source *fs) {
   mixstage__gfree(g, fs->dec.out);
   mixstage__gfree(g, fs->blk);
   mixstage__gfree(g, fs->ring);
+  if (fs->where != fs->path) free(fs->where);
   mixstage__gfree(g, fs->path);
   mixstage__gfree(g, fs);
 }
@@ -374,6 +377,8 @@ int mixstage__file_source_open(mixstage_graph *g, const char *path, double rate,
     source_free(g, fs);
     return MIXSTAGE_EIO;
   }
+  fs->where = realpath(path, NULL);
+  if (!fs->where) fs->where = fs->path;
   d->dev = sb.st_dev;
   d->ino = sb.st_ino;
   d->size = sb.st_size;

@@ -167,9 +167,10 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *strip, const 
  *  (a mixstage_source_mode; else MIXSTAGE_EINVAL).  Both modes play the same
  *  samples: a streamed file that needs no rate conversion is bit-identical
  *  to the preloaded one, and so is a converted one rendered from its start;
- *  a converted file started mid-file (a locate, a render from a later frame)
- *  restarts its converter on a pre-roll and stays within 1e-5 (-100 dBFS)
- *  of continuous playback.
+ *  a converted file started mid-file (a locate) restarts its converter on a
+ *  pre-roll, where input and output frames coincide, and matches continuous
+ *  playback within 1e-5 (-100 dBFS; identical in the tests, from 22.05,
+ *  44.1 and 96 kHz to 48 kHz).
  *
  *  A streamed file must stay as it was opened: if it is deleted, replaced,
  *  truncated or rewritten, the next render fails with MIXSTAGE_EIO and a
