@@ -198,13 +198,14 @@ void mixstage__groups_free(mixstage_graph *g);
 int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int n);
 
 typedef struct mixstage__source {
-  int kind; /* 0 none, 1 buffer, 2 callback */
+  int kind; /* 0 none, 1 buffer, 2 callback, 3 streamed file (source_file.c) */
   const float *data;
   float *owned;
   int channels;
   int64_t frames;
   mixstage_pull_fn fn;
   void *user;
+  struct mixstage__file_source *file; /* kind 3 */
 } mixstage__source;
 
 struct mixstage_strip {
@@ -267,6 +268,8 @@ struct mixstage_graph {
    * (sources, progress) may call back into the library, and edits then
    * would pull the graph from under the render (mixstage__busy). */
   _Atomic int busy;
+  struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
+  int freewheel; /* process() reads file sources synchronously (mixstage_graph_set_freewheel) */
 };
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */

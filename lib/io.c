@@ -26,11 +26,12 @@
 #include <sndfile.h>
 
 #include "config.h"
+#include "io_read.h"
 #include "mixstage/io.h"
 #include "loudness_range.h"
 #include "dsp/truepeak.h"
 
-#define IO_CHUNK 8192          /* frames per libsndfile / libsamplerate call */
+#define IO_CHUNK MIXSTAGE__IO_CHUNK /* frames per libsndfile / libsamplerate call */
 #define IO_MAX_CHANNELS 64     /* generous: a 9.1.6 bed is 16 */
 #define IO_MIN_RATE 8000.0
 #define IO_MAX_RATE 768000.0
@@ -303,13 +304,9 @@ static int resample(const float *in, int64_t frames, int ch, double ratio, float
 
 /* ---- opening files for reading -------------------------------------------- */
 
-typedef struct rfile {
-  int fd;
-  SNDFILE *sf;
-  SF_INFO info;
-} rfile;
+typedef mixstage__rfile rfile;
 
-static int open_read(const char *path, rfile *f, char *err, size_t errlen) {
+int mixstage__open_read(const char *path, rfile *f, char *err, size_t errlen) {
   memset(f, 0, sizeof *f);
   /* O_NONBLOCK: opening a FIFO would wait for a writer forever; the mode
    * is checked before anything is read, and cleared for the reads. */
@@ -346,7 +343,7 @@ static int open_read(const char *path, rfile *f, char *err, size_t errlen) {
   return MIXSTAGE_OK;
 }
 
-static void close_read(rfile *f) {
+void mixstage__close_read(rfile *f) {
   if (f->sf) sf_close(f->sf);
   if (f->fd >= 0) close(f->fd);
 }
@@ -360,17 +357,17 @@ MIXSTAGE_EXPORT int mixstage_audio_read(const char *path, double target_rate, fl
   if (!isfinite(target_rate) || target_rate < 0)
     return fail(MIXSTAGE_EINVAL, err, errlen, path, "invalid target rate %g Hz", target_rate);
   rfile f;
-  int st = open_read(path, &f, err, errlen);
+  int st = mixstage__open_read(path, &f, err, errlen);
   if (st < 0) return st;
   const int ch = f.info.channels;
   const double rate = f.info.samplerate;
   if (target_rate > 0 && !src_is_valid_ratio(target_rate / rate)) {
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_EINVAL, err, errlen, path, "cannot convert %g Hz to %g Hz", rate,
                 target_rate);
   }
   if ((uint64_t)f.info.frames > (uint64_t)(SIZE_MAX / sizeof(float) / 2) / (uint64_t)ch) {
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_ENOMEM, err, errlen, path, "too long to hold in memory");
   }
   /* The header's length is only a claim: a few damaged bytes can claim
@@ -380,7 +377,7 @@ MIXSTAGE_EXPORT int mixstage_audio_read(const char *path, double target_rate, fl
   int64_t cap = claim < IO_CHUNK ? claim : IO_CHUNK;
   float *buf = malloc((size_t)(cap > 0 ? cap * ch : 1) * sizeof(float));
   if (!buf) {
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
   }
   int64_t n = 0;
@@ -390,7 +387,7 @@ MIXSTAGE_EXPORT int mixstage_audio_read(const char *path, double target_rate, fl
       float *more = realloc(buf, (size_t)(grown * ch) * sizeof(float));
       if (!more) {
         free(buf);
-        close_read(&f);
+        mixstage__close_read(&f);
         return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
       }
       buf = more;
@@ -405,10 +402,10 @@ MIXSTAGE_EXPORT int mixstage_audio_read(const char *path, double target_rate, fl
     char why[256];
     snprintf(why, sizeof why, "%s", sf_strerror(f.sf));
     free(buf);
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_EIO, err, errlen, path, "read error: %s", why);
   }
-  close_read(&f);
+  mixstage__close_read(&f);
   if (target_rate > 0 && target_rate != rate) {
     float *conv;
     int64_t cn;
@@ -446,7 +443,7 @@ MIXSTAGE_EXPORT int mixstage_measure_file(const char *path, mixstage_file_stats 
   clear_err(err, errlen);
   if (!path || !stats) return MIXSTAGE_ENULL;
   rfile f;
-  int st = open_read(path, &f, err, errlen);
+  int st = mixstage__open_read(path, &f, err, errlen);
   if (st < 0) return st;
   int type;
   switch (f.info.format & SF_FORMAT_SUBMASK) {
@@ -454,13 +451,13 @@ MIXSTAGE_EXPORT int mixstage_measure_file(const char *path, mixstage_file_stats 
   case SF_FORMAT_PCM_24: type = MIXSTAGE_SAMPLE_PCM24; break;
   case SF_FORMAT_FLOAT: type = MIXSTAGE_SAMPLE_FLOAT32; break;
   default:
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_EFORMAT, err, errlen, path,
                 "unsupported sample type (only 16-bit, 24-bit and float)");
   }
   const int ch = f.info.channels;
   if (!rate_ok(f.info.samplerate)) {
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_EFORMAT, err, errlen, path, "unsupported rate %d Hz", f.info.samplerate);
   }
   float *fb = malloc(sizeof(float) * IO_CHUNK * (size_t)ch);
@@ -469,7 +466,7 @@ MIXSTAGE_EXPORT int mixstage_measure_file(const char *path, mixstage_file_stats 
   if (!fb || !ib || meter_init(&m, ch, f.info.samplerate) < 0) {
     free(fb);
     free(ib);
-    close_read(&f);
+    mixstage__close_read(&f);
     return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
   }
   /* libsndfile hands integers left-justified in 32 bits. */
@@ -515,7 +512,7 @@ MIXSTAGE_EXPORT int mixstage_measure_file(const char *path, mixstage_file_stats 
   meter_free(&m);
   free(fb);
   free(ib);
-  close_read(&f);
+  mixstage__close_read(&f);
   return st;
 }
 

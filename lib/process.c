@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include "internal.h"
+#include "source_file.h"
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -325,6 +326,9 @@ static int read_source(mixstage_strip *s, const view *v, int64_t f, int n, int s
   } else if (s->src.kind == 2) {
     s->src.fn(s->src.user, v->buf, sc, n, f);
     scan = 1;
+  } else if (s->src.kind == 3) {
+    /* A file that stores floats may hold NaN: checked as a callback is. */
+    if (mixstage__file_source_read(s->src.file, v->buf, f, n)) scan = 1;
   } else {
     sc = 0;
   }

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "internal.h"
 #include "pool.h"
+#include "source_file.h"
 
 MIXSTAGE_EXPORT void mixstage_render_config_init(mixstage_render_config *cfg) {
   if (!cfg) return;
@@ -175,6 +176,7 @@ static void end_step(render_job *j) {
       }
     }
   if (j->pipelined) j->prev = j->cur;
+  if (mixstage__file_sources_failed(g)) j->cancel = 1;
   j->cur = next_block(j);
   if (j->cancel) j->cur.n = j->prev.n = 0;
   j->finished = !j->cur.n && !j->prev.n;
@@ -486,12 +488,17 @@ MIXSTAGE_EXPORT int mixstage_graph_render(mixstage_graph *g, const mixstage_rend
 
 static int render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total);
 
-/* The graph refuses edits while its callbacks run (mixstage__busy). */
+/* The graph refuses edits while its callbacks run (mixstage__busy).  File
+ * sources read synchronously for the length of the render; one that fails
+ * (deleted, truncated, changed) fails the render, naming it. */
 int mixstage__render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total) {
   atomic_fetch_add_explicit(&g->busy, 1, memory_order_acq_rel);
-  int rc = render_run(g, cfg, out, total);
+  int rc = mixstage__file_sources_offline(g, 1);
+  if (rc == MIXSTAGE_OK) rc = render_run(g, cfg, out, total);
+  int src = mixstage__file_sources_check(g);
+  mixstage__file_sources_offline(g, 0);
   atomic_fetch_sub_explicit(&g->busy, 1, memory_order_acq_rel);
-  return rc;
+  return src != MIXSTAGE_OK ? src : rc;
 }
 
 static int render_run(mixstage_graph *g, const mixstage_render_config *cfg, float *out, int64_t total) {
@@ -537,6 +544,7 @@ static int render_run(mixstage_graph *g, const mixstage_render_config *cfg, floa
       if (!out && n > MIXSTAGE__BLOCK) n = MIXSTAGE__BLOCK;
       faults += mixstage__process_cells(g, NULL, ch, n, ch, out ? out + (size_t)done * (size_t)ch : junk);
       done += n;
+      if (mixstage__file_sources_failed(g)) break;
       if (c.progress && (done >= next || done == total)) {
         if (c.progress(c.progress_user, done, total))
           return mixstage__fail(g, MIXSTAGE_ECANCELLED, "render: cancelled by the caller");

@@ -73,6 +73,8 @@ static int exists(const char *path) {
 /* The first `frames` frames of the graph's production mix, processed block
  * by block as a host would; stereo interleaved, owned by the caller. */
 static float *process(mixstage_graph *g, int64_t frames) {
+  /* Process as fast as it goes: streamed sources are read on this thread. */
+  ck_assert_int_eq(mixstage_graph_set_freewheel(g, 1), MIXSTAGE_OK);
   ck_assert_msg(mixstage_graph_prepare(g) == MIXSTAGE_OK, "prepare: %s", mixstage_graph_last_error(g));
   float *out = calloc((size_t)frames * 2, sizeof(float));
   ck_assert_ptr_nonnull(out);
