@@ -777,8 +777,9 @@ static int run_block(void *user, const mixstage_bounce *b, int64_t frame, int n,
   return sink_block(r->k, b, frame, n, outputs);
 }
 
-MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
-                                           const mixstage_deliver_config *cfg_in) {
+/* A delivery rendered now (from NULL) or from a bounce already in memory. */
+static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
+                   const mixstage_deliver_config *cfg_in, const mixstage_bounce *from) {
   if (!g) return MIXSTAGE_ENULL;
   if (!p || !dir)
     return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: %s is NULL", p ? "the directory" : "the profile");
@@ -805,7 +806,14 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
   no_tail.max_tail_frames = 0;
   int64_t program = mixstage_graph_render_frames(g, &no_tail);
   if (program < 0) return (int)program;
-  int want_null = cfg.null_check && has_stems;
+  int want_null = cfg.null_check && has_stems && !from;
+  if (from && (mixstage_bounce_frames(from) != T || mixstage_bounce_channels(from) != channels ||
+               strcmp(mixstage_bounce_profile(from), mixstage_profile_name(p)) != 0))
+    return mixstage__fail(g, MIXSTAGE_EINVAL,
+                          "delivery: the bounce (profile '%s', %lld frames) is not this graph's '%s' under this "
+                          "configuration (%lld frames)",
+                          mixstage_bounce_profile(from), (long long)mixstage_bounce_frames(from),
+                          mixstage_profile_name(p), (long long)T);
   const char *ext = ext_of(cfg.write.format);
 
   /* The outputs' names, from the bounce's description: a zero-length stream
@@ -830,15 +838,35 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
   /* The outputs and their staged writers are set up at the first block,
    * when the bounce's description exists; see open_outputs(). */
   deliver_run run = {g, p, dir, &cfg, &st, ext, &k, &items, &count, rate, program, T, channels, 0};
-  int brc;
-  b = mixstage_graph_bounce_stream(g, p, &rcfg, want_null ? MIXSTAGE_BOUNCE_NULL_CHECK : 0, run_block, &run, &brc);
-  if (!b) {
-    rc = brc;
-    goto done;
+  int brc = MIXSTAGE_OK;
+  if (from) {
+    /* The bounce's blocks as the render would have handed them over. */
+    int n = mixstage_bounce_count(from);
+    const float **blk = calloc((size_t)n + 1, sizeof *blk);
+    if (!blk) brc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+    for (int64_t f = 0; brc == MIXSTAGE_OK && f < T; f += 4096) {
+      int len = T - f < 4096 ? (int)(T - f) : 4096;
+      for (int i = 0; i < n; i++) blk[i] = mixstage_bounce_data(from, i) + (size_t)f * (size_t)channels;
+      brc = run_block(&run, from, f, len, blk);
+      if (brc == MIXSTAGE_OK && prog.fn && prog.fn(prog.user, f + len, T))
+        brc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
+    }
+    free(blk);
+    if (brc < 0) {
+      rc = brc;
+      goto done;
+    }
+  } else {
+    b = mixstage_graph_bounce_stream(g, p, &rcfg, want_null ? MIXSTAGE_BOUNCE_NULL_CHECK : 0, run_block, &run, &brc);
+    if (!b) {
+      rc = brc;
+      goto done;
+    }
+    numeric = brc == MIXSTAGE_ENUMERIC;
   }
-  numeric = brc == MIXSTAGE_ENUMERIC;
+  const mixstage_bounce *desc = from ? from : b;
   if (want_null) residual = mixstage_bounce_null_residual(b);
-  if (!run.opened && (rc = open_outputs(&run, b)) < 0) goto done; /* a zero-length render */
+  if (!run.opened && (rc = open_outputs(&run, desc)) < 0) goto done; /* a zero-length render */
   /* The length, as the tail rule gives it now that the render is over. */
   int64_t frames = k.last_loud + 1 + k.window;
   int truncated = frames > T;
@@ -891,15 +919,15 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
       rc = mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
       goto done;
     }
-    int kind = mixstage_bounce_kind(b, i);
+    int kind = mixstage_bounce_kind(desc, i);
     const char *on[MIXSTAGE_ROLE_COUNT + 1], *byp[MIXSTAGE_ROLE_COUNT + 1], *mut[MIXSTAGE_ROLE_COUNT + 1];
     roles_of(p, kind, on, byp, mut);
     int e = mixstage_manifest_add_file(m, x->name, kind_name(kind), mixstage_profile_name(p), &x->stats, on, byp,
                                        mut, latency);
-    int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(b, i));
+    int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(desc, i));
     if (r2 == MIXSTAGE_OK)
-      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", mixstage_bounce_nulls(b, i) ? "true" : "false");
-    const char *note = mixstage_bounce_note(b, i);
+      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", mixstage_bounce_nulls(desc, i) ? "true" : "false");
+    const char *note = mixstage_bounce_note(desc, i);
     if (r2 == MIXSTAGE_OK && note && *note) r2 = mixstage_manifest_file_set_string(m, e, "adds_up_note", note);
     if (r2 == MIXSTAGE_OK)
       r2 = mixstage_manifest_file_set_string(
@@ -927,7 +955,7 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
     if (cfg.null_residual_out) *cfg.null_residual_out = want_null ? residual : NAN;
     if (cfg.file_done)
       for (int i = 0; i < count; i++)
-        cfg.file_done(cfg.file_done_user, items[i].final_path, mixstage_bounce_name(b, i), mixstage_bounce_kind(b, i),
+        cfg.file_done(cfg.file_done_user, items[i].final_path, mixstage_bounce_name(desc, i), mixstage_bounce_kind(desc, i),
                       &items[i].stats);
   }
   if (rc == MIXSTAGE_OK && numeric)
@@ -951,4 +979,19 @@ done:
   mixstage_manifest_destroy(m);
   mixstage_bounce_destroy(b);
   return rc;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
+                                           const mixstage_deliver_config *cfg) {
+  return deliver(g, p, dir, cfg, NULL);
+}
+
+MIXSTAGE_EXPORT int mixstage_bounce_deliver(mixstage_graph *g, const mixstage_bounce *bounce,
+                                            const mixstage_profile *p, const char *dir,
+                                            const mixstage_deliver_config *cfg) {
+  if (!g) return MIXSTAGE_ENULL;
+  if (!bounce) return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: the bounce is NULL");
+  if (mixstage_bounce_count(bounce) && !mixstage_bounce_data(bounce, 0))
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: a streamed bounce holds no audio to write");
+  return deliver(g, p, dir, cfg, bounce);
 }

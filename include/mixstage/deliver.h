@@ -126,6 +126,30 @@ MIXSTAGE_EXPORT void mixstage_deliver_config_init(mixstage_deliver_config *cfg);
 MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *graph, const mixstage_profile *profile,
                                            const char *dir, const mixstage_deliver_config *cfg);
 
+/** Writes a bounce already rendered (mixstage_graph_bounce() of @p graph
+ *  under @p profile with the render part of @p cfg) as a delivery, without
+ *  rendering again: the same files, names, tail and manifest as
+ *  mixstage_graph_deliver() gives, and the same commit.  The null check
+ *  needs forks of its own, so a delivery from a bounce has
+ *  "null_check_residual_dbfs": null.  Progress runs over the bounce's frames.
+ *  @return as mixstage_graph_deliver(); MIXSTAGE_ENULL (a NULL bounce);
+ *          MIXSTAGE_EINVAL (the bounce's profile name, length or channels do
+ *          not match @p profile and this graph under @p cfg; a streamed
+ *          bounce, which holds no audio).  Edit-time. */
+MIXSTAGE_EXPORT int mixstage_bounce_deliver(mixstage_graph *graph, const mixstage_bounce *bounce,
+                                            const mixstage_profile *profile, const char *dir,
+                                            const mixstage_deliver_config *cfg);
+
+/** Settles what dead deliveries left in @p dir: a delivery killed before
+ *  its commit point is rolled back (the previous files return, its new
+ *  files go), one killed after it is completed; their staging directories
+ *  and locks are removed.  A delivery still running (it holds its lock) is
+ *  left alone.  mixstage_graph_deliver() does this first, so calling it is
+ *  needed only to inspect a folder without delivering into it.
+ *  @return MIXSTAGE_OK; MIXSTAGE_ENULL; MIXSTAGE_EIO (not a directory).
+ *  Edit-time: does I/O. */
+MIXSTAGE_EXPORT int mixstage_deliver_recover(const char *dir);
+
 /** The file name (without directory) mixstage_graph_deliver() would give an
  *  output named @p name with extension @p ext ("wav"), before collisions are
  *  resolved: @p name sanitised as described above.  Writes at most @p size
