@@ -605,8 +605,8 @@ typedef struct sink {
   int hold_all;       /* rate conversion: keep everything, write at the end */
   int64_t last_loud;  /* last frame with a sample at or above the threshold */
   int64_t written;    /* frames written to every file */
-  float **pend;       /* per output: frames [written, written + pend_frames) */
-  int64_t pend_frames, pend_cap;
+  float **pend;       /* per output: frames [written, written + pend_frames) from pend_head */
+  int64_t pend_head, pend_frames, pend_cap;
   char err[1024];
 } sink;
 
@@ -628,18 +628,25 @@ static int sink_flush(sink *k, int64_t upto) {
   int64_t n = upto - k->written;
   if (n <= 0 || k->pend_frames == 0) return MIXSTAGE_OK;
   if (n > k->pend_frames) n = k->pend_frames;
-  size_t keep = (size_t)(k->pend_frames - n) * (size_t)k->ch;
   for (int i = 0; i < k->count; i++) {
-    int rc = sink_write(k, i, k->pend[i], n);
+    int rc = sink_write(k, i, k->pend[i] + (size_t)k->pend_head * (size_t)k->ch, n);
     if (rc < 0) return rc;
-    memmove(k->pend[i], k->pend[i] + (size_t)n * (size_t)k->ch, sizeof(float) * keep);
   }
   k->written += n;
   k->pend_frames -= n;
+  k->pend_head = k->pend_frames ? k->pend_head + n : 0;
   return MIXSTAGE_OK;
 }
 
 static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t n) {
+  if (k->pend_head + k->pend_frames + n > k->pend_cap && k->pend_head) {
+    /* Move the held frames to the front once the space behind them is used
+     * up: each frame moves at most once per buffer length. */
+    for (int i = 0; i < k->count; i++)
+      memmove(k->pend[i], k->pend[i] + (size_t)k->pend_head * (size_t)k->ch,
+              sizeof(float) * (size_t)k->pend_frames * (size_t)k->ch);
+    k->pend_head = 0;
+  }
   if (k->pend_frames + n > k->pend_cap) {
     int64_t cap = k->pend_cap ? 2 * k->pend_cap : 16384;
     while (cap < k->pend_frames + n) cap *= 2;
@@ -650,9 +657,9 @@ static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t
     }
     k->pend_cap = cap;
   }
+  size_t at = (size_t)(k->pend_head + k->pend_frames) * (size_t)k->ch;
   for (int i = 0; i < k->count; i++)
-    memcpy(k->pend[i] + (size_t)k->pend_frames * (size_t)k->ch, outputs[i] + (size_t)from * (size_t)k->ch,
-           sizeof(float) * (size_t)n * (size_t)k->ch);
+    memcpy(k->pend[i] + at, outputs[i] + (size_t)from * (size_t)k->ch, sizeof(float) * (size_t)n * (size_t)k->ch);
   k->pend_frames += n;
   return MIXSTAGE_OK;
 }
