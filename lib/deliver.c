@@ -102,6 +102,12 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
+/* FNV-1a continued over a string and a separator. */
+static uint64_t fnv_mix(uint64_t h, const char *s) {
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return (h ^ 0xffu) * 0x100000001b3ull;
+}
+
 static const char *kind_name(int kind) {
   switch (kind) {
   case MIXSTAGE_OUTPUT_MIX: return "mix";
@@ -227,7 +233,8 @@ static void remove_tree(const char *path) {
 }
 
 /* The journal: "manifest 0|1" then one final name per line. */
-static int read_names(const char *stage_dir, char ***names_out, int *count, int *with_manifest) {
+static int read_names(const char *stage_dir, char ***names_out, int *count, int *with_manifest, char *delivery_id,
+                      size_t idsize) {
   char *p = join(stage_dir, "names");
   FILE *f = p ? fopen(p, "r") : NULL;
   free(p);
@@ -235,7 +242,9 @@ static int read_names(const char *stage_dir, char ***names_out, int *count, int 
   *count = 0;
   if (!f) return -1;
   char line[NAME_BYTES + 64];
-  int ok = fgets(line, sizeof line, f) && sscanf(line, "manifest %d", with_manifest) == 1;
+  char idbuf[64] = "";
+  int ok = fgets(line, sizeof line, f) && sscanf(line, "manifest %d %63s", with_manifest, idbuf) >= 1;
+  snprintf(delivery_id, idsize, "%s", idbuf);
   char **names = NULL;
   int n = 0;
   while (ok && fgets(line, sizeof line, f)) {
@@ -280,7 +289,7 @@ static int manifest_is(const char *dir, const char *id) {
       }
     }
     buf[n] = 0;
-    char key[64];
+    char key[80];
     snprintf(key, sizeof key, "\"%s\"", id);
     found = strstr(buf, key) != NULL;
     free(buf);
@@ -291,13 +300,13 @@ static int manifest_is(const char *dir, const char *id) {
 
 /* Settles the stage of a delivery that is no longer running: forward if its
  * manifest (or, without one, its last file) went in, else back. */
-static void settle_stage(const char *dir, const char *stage_dir, const char *id) {
-  char **names;
+static void settle_stage(const char *dir, const char *stage_dir) {
+  char **names, id[64];
   int n, with_manifest = 0;
-  if (read_names(stage_dir, &names, &n, &with_manifest) == 0) {
+  if (read_names(stage_dir, &names, &n, &with_manifest, id, sizeof id) == 0) {
     int committed;
     if (with_manifest) {
-      committed = manifest_is(dir, id);
+      committed = id[0] && manifest_is(dir, id);
     } else {
       committed = 1;
       for (int i = 0; i < n && committed; i++) {
@@ -352,7 +361,7 @@ static void clean_leftovers(const char *dir) {
       int fd = lp ? open(lp, O_RDWR | O_CLOEXEC) : -1;
       int live = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0;
       if (!live && sp) {
-        if (access(sp, F_OK) == 0) settle_stage(dir, sp, id);
+        if (access(sp, F_OK) == 0) settle_stage(dir, sp);
         if (fd >= 0) (void)unlink(lp); /* while holding its lock */
       }
       if (fd >= 0) close(fd);
@@ -444,10 +453,11 @@ typedef struct item {
 } item;
 
 /* Steps 2 to 6 above.  On a failure the folder is put back as it was. */
-static int commit(mixstage_graph *g, stage *s, item *it, int n, int with_manifest, const char *dir) {
+static int commit(mixstage_graph *g, stage *s, item *it, int n, int with_manifest, const char *delivery_id,
+                  const char *dir) {
   char *jp = join(s->dir_path, "names");
   FILE *f = jp ? fopen(jp, "w") : NULL;
-  int ok = f != NULL && fprintf(f, "manifest %d\n", with_manifest) > 0;
+  int ok = f != NULL && fprintf(f, "manifest %d %s\n", with_manifest, delivery_id) > 0;
   for (int k = 0; k < n && ok; k++) ok = fprintf(f, "%s\n", it[k].name) > 0;
   if (f) {
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -481,7 +491,7 @@ static int commit(mixstage_graph *g, stage *s, item *it, int n, int with_manifes
   sync_path(dir);
   if (rc != MIXSTAGE_OK) {
     if (with_manifest) { /* the manifest never went in: settling rolls back */
-      settle_stage(dir, s->dir_path, s->id);
+      settle_stage(dir, s->dir_path);
     } else {
       /* without a manifest, settling would roll forward once all renamed;
        * here something failed, so put back explicitly */
@@ -864,6 +874,7 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
       goto done;
     }
   } else {
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "render", NULL);
     b = mixstage_graph_bounce_stream(g, p, &rcfg, want_null ? MIXSTAGE_BOUNCE_NULL_CHECK : 0, run_block, &run, &brc);
     if (!b) {
       rc = brc;
@@ -888,7 +899,6 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
     goto done;
   }
   rc = manifest_top(m, p);
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_string(m, "delivery_id", st.id);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_number(m, "graph_sample_rate", rate);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "graph_frames", frames);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "program_frames", program);
@@ -912,6 +922,7 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
   }
 
   /* Close every file (or, converting, write it whole), then describe it. */
+  uint64_t did = fnv_mix(fnv1a(mixstage_profile_name(p)), "|");
   for (int i = 0; i < count; i++) {
     item *x = &items[i];
     mixstage_write_config w = cfg.write;
@@ -926,6 +937,7 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
       rc = mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
       goto done;
     }
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "file", mixstage_bounce_name(desc, i));
     int kind = mixstage_bounce_kind(desc, i);
     const char *on[MIXSTAGE_ROLE_COUNT + 1], *byp[MIXSTAGE_ROLE_COUNT + 1], *mut[MIXSTAGE_ROLE_COUNT + 1];
     roles_of(p, kind, on, byp, mut);
@@ -939,11 +951,24 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
     if (r2 == MIXSTAGE_OK)
       r2 = mixstage_manifest_file_set_string(
           m, e, "dither", w.sample_type != MIXSTAGE_SAMPLE_FLOAT32 && w.dither ? "tpdf" : "none");
-    if (r2 == MIXSTAGE_OK) r2 = mixstage_manifest_file_set_string(m, e, "delivery_id", st.id);
+    /* the delivery's id: a hash of what it holds, so the same delivery
+     * gives the same manifest (renders are reproducible byte for byte) */
+    did = fnv_mix(did, x->name);
+    did = fnv_mix(did, mixstage_bounce_name(desc, i));
+    for (int q = 0; q < 8; q++) did = (did ^ ((x->stats.checksum >> (8 * q)) & 0xff)) * 0x100000001b3ull;
     if (r2 != MIXSTAGE_OK) {
       rc = mixstage__fail(g, r2, "delivery: manifest: %s", mixstage_strerror(r2));
       goto done;
     }
+  }
+  char delivery_id[40];
+  snprintf(delivery_id, sizeof delivery_id, "fnv1a64:%016llx", (unsigned long long)did);
+  rc = mixstage_manifest_set_string(m, "delivery_id", delivery_id);
+  for (int i = 0; i < count && rc == MIXSTAGE_OK; i++)
+    rc = mixstage_manifest_file_set_string(m, i, "delivery_id", delivery_id);
+  if (rc != MIXSTAGE_OK) {
+    rc = mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
+    goto done;
   }
   if (cfg.write_manifest) {
     item *x = &items[count];
@@ -957,8 +982,10 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
     rc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
     goto done;
   }
-  rc = commit(g, &st, items, cfg.write_manifest ? count + 1 : count, cfg.write_manifest, dir);
+  if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "commit", NULL);
+  rc = commit(g, &st, items, cfg.write_manifest ? count + 1 : count, cfg.write_manifest, delivery_id, dir);
   if (rc == MIXSTAGE_OK) {
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "done", NULL);
     if (cfg.null_residual_out) *cfg.null_residual_out = want_null ? residual : NAN;
     if (cfg.file_done)
       for (int i = 0; i < count; i++)

@@ -53,10 +53,12 @@
  *  - Every file is first written completely into a hidden staging
  *    directory in @p dir, ".mixstage-ID.stage", owned by the delivery through
  *    the flock()ed ".mixstage-ID.lock" (made before the stage, removed after
- *    it); ID is the delivery id, written to manifest.json ("delivery_id") and
- *    to each file's entry.
- *  - The commit: the stage's journal ("names") lists the files and is
- *    fsynced; each final name that exists is hard-linked into the stage
+ *    it; ID is unique per delivery run).  The delivery id, written to
+ *    manifest.json ("delivery_id") and to each file's entry, is a hash of
+ *    the profile and of every file's name and checksum: the same delivery
+ *    gives the same manifest, and a different one a different id.
+ *  - The commit: the stage's journal ("names") lists the delivery id and the
+ *    files and is fsynced; each final name that exists is hard-linked into the stage
  *    ("old"); the audio files are renamed over their final names; then
  *    manifest.json is renamed into place: that rename is the commit point.
  *    The directory is fsynced and the stage removed.
@@ -117,6 +119,14 @@ typedef struct mixstage_deliver_config {
   /** Optional: receives the null-check residual in dBFS (-400 for exactly
    *  zero), or NAN when the check did not run.  Written on success. */
   double *null_residual_out;
+  /** Optional: what the delivery is doing, for a progress display, naming
+   *  the profile: "render" as the pass starts (every output is written
+   *  during it, @p output NULL), "file" as each output's file is finished
+   *  (@p output: the output's name), "commit" before the commit and "done"
+   *  after it.  Called on the caller's thread; informative only (cancel
+   *  through render.progress). */
+  void (*stage_fn)(void *user, const char *profile, const char *stage, const char *output);
+  void *stage_user;
 } mixstage_deliver_config;
 
 /** Defaults: mixstage_render_config_init(), mixstage_write_config_init(),
