@@ -770,6 +770,9 @@ static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
   k->thr = (float)pow(10.0, cfg->tail_threshold_db / 20.0);
   k->last_loud = -1;
   k->hold_all = cfg->write.output_rate != 0.0 && cfg->write.output_rate != r->rate;
+  if (!k->hold_all && r->rate != floor(r->rate))
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: files need a whole-number rate, not %g Hz (set write.output_rate)",
+                          r->rate);
   k->w = calloc((size_t)count + 1, sizeof *k->w);
   k->pend = calloc((size_t)count + 1, sizeof *k->pend);
   k->seeds = calloc((size_t)count + 1, sizeof *k->seeds);
