@@ -533,3 +533,36 @@ if awk -v l="${load_start%% *}" -v n="$(nproc 2>/dev/null || echo 1)" 'BEGIN { e
   echo "(the machine was busy (load average ${load_start%% *} on $(nproc) cores): wall times, the 2-thread speed-up and"
   echo " the real-time percentiles are inflated; the CPU times and instruction counts are the figures to trust)"
 fi
+
+# ---- deliveries (issue 12): one pass for a delivery and its null check -----
+# The demo song (`mixstage demo`, 8 bars) delivered as production and as
+# mix-stems (stems, FX stems, reference, null check, manifest) by the
+# command line, one thread, CPU time (user + sys) and peak RSS from
+# /usr/bin/time; mix-stems / production is the figure of issue 12 (<= 2.5x).
+# BENCH_DELIVER=0 skips it; BENCH_MIXSTAGE names the command (default: the
+# build's, beside bench_graph's folder).
+if [ "${BENCH_DELIVER:-1}" != 0 ]; then
+  ms=${BENCH_MIXSTAGE:-$(dirname "$0" 2>/dev/null)/../mixstage}
+  [ -x "$ms" ] || ms=$(dirname "$1")/../mixstage
+  dd=${BENCH_DIR:-${TMPDIR:-/tmp}/mixstage-bench}/deliver
+  echo
+  echo "==== deliveries: demo song, production vs mix-stems (issue 12) ===="
+  if [ ! -x "$ms" ] || [ ! -x /usr/bin/time ]; then
+    echo "(skipped: needs $ms and /usr/bin/time)"
+  else
+    mkdir -p "$dd"
+    "$ms" demo --out "$dd/demo" --no-master -q >/dev/null 2>&1 || echo "(demo failed)"
+    for p in production mix-stems; do
+      rm -rf "$dd/out-$p"
+      /usr/bin/time -f "%U %S %M" -o "$dd/time-$p" "$ms" render "$dd/demo/demo-song.mixstage.json" \
+        -p "$p" -o "$dd/out-$p" -j 1 -q >/dev/null 2>&1 || echo "(render $p failed)"
+    done
+    awk 'FNR == 1 { cpu[FILENAME] = $1 + $2; rss[FILENAME] = $3 }
+         END { for (f in cpu) { n = f; sub(/.*time-/, "", n); c[n] = cpu[f]; r[n] = rss[f] }
+               printf "%-12s %8s %10s\n", "profile", "CPU s", "peak RSS"
+               printf "%-12s %8.2f %7d KiB\n", "production", c["production"], r["production"]
+               printf "%-12s %8.2f %7d KiB\n", "mix-stems", c["mix-stems"], r["mix-stems"]
+               if (c["production"] > 0) printf "mix-stems / production CPU: %.2fx (issue 12 target <= 2.5x)\n",
+                 c["mix-stems"] / c["production"] }' "$dd/time-production" "$dd/time-mix-stems"
+  fi
+fi

@@ -20,6 +20,8 @@ struct mixstage_bounce {
   int count, cap;
   int64_t frames;
   int channels;
+  int in_memory; /* 0: a streamed bounce's description (no data) */
+  double null_residual_db; /* NAN unless measured */
   bounce_output *out;
 };
 
@@ -81,9 +83,11 @@ static int add_output(mixstage_bounce *b, const char *name, int kind) {
   snprintf(o->name, sizeof o->name, "%s", name);
   o->kind = kind;
   o->nulls = 1;
-  size_t n = (size_t)b->frames * (size_t)b->channels;
-  o->data = calloc(n ? n : 1, sizeof(float));
-  if (!o->data) return MIXSTAGE_ENOMEM;
+  if (b->in_memory) {
+    size_t n = (size_t)b->frames * (size_t)b->channels;
+    o->data = calloc(n ? n : 1, sizeof(float));
+    if (!o->data) return MIXSTAGE_ENOMEM;
+  }
   return b->count++;
 }
 
@@ -153,6 +157,11 @@ static void teardown(mixstage_graph *g) {
     }
   }
   free(run->main_outputs);
+  if (run->blocks)
+    for (int i = 0; run->bounce && i < run->bounce->count; i++) free(run->blocks[i]);
+  free(run->blocks);
+  free(run->null_stems);
+  free(run->null_acc);
   free(run);
   g->bounce = NULL;
 }
@@ -181,6 +190,7 @@ static mixstage__shadow *new_shadow(mixstage_graph *g, mixstage__unit *u, int st
   sh->unit = u;
   sh->stem_mode = stem_mode;
   sh->collect = -1;
+  sh->profile = p;
   sh->all_next = run->all;
   run->all = sh;
   int C = u->channels, B = u->out_channels;
@@ -249,7 +259,7 @@ static int need_dag(mixstage_graph *g, mixstage__unit *u, int *rc) {
   if (u->kind == MIXSTAGE__UNIT_STRIP) {
     sh->from_in = 1;
     u->need_in = 1;
-    if (alloc_block(g, u->in, u->channels)) return *rc = MIXSTAGE_ENOMEM;
+    if (!u->in[0] && alloc_block(g, u->in, u->channels)) return *rc = MIXSTAGE_ENOMEM;
   } else {
     mixstage_bus *b = (mixstage_bus *)u;
     for (int i = 0; i < b->input_count; i++) {
@@ -349,6 +359,31 @@ oom:
   return NULL;
 }
 
+static void interleave(float *d, float *const *src, int i0, int m, int ch) {
+  for (int c = 0; c < ch; c++)
+    for (int i = 0; i < m; i++) d[(size_t)i * (size_t)ch + (size_t)c] = src[c][i0 + i];
+}
+
+/* The null check of one block: the stems summed in double in output order,
+ * less the reference, as mixstage_graph_null_check() always summed them. */
+static void null_accumulate(mixstage__bounce_run *run, int i0, int m, int ch) {
+  double *acc = run->null_acc, peak = run->null_peak;
+  for (int c = 0; c < ch; c++) {
+    double *a = acc + (size_t)c * MIXSTAGE__BLOCK;
+    for (int i = 0; i < m; i++) a[i] = 0.0;
+    for (int k = 0; k < run->null_count; k++) {
+      const float *x = run->null_stems[k][c] + i0;
+      for (int i = 0; i < m; i++) a[i] += x[i];
+    }
+    const float *r = run->null_ref[c] + i0;
+    for (int i = 0; i < m; i++) {
+      double d = fabs(a[i] - (double)r[i]);
+      if (d > peak) peak = d;
+    }
+  }
+  run->null_peak = peak;
+}
+
 void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n) {
   mixstage__bounce_run *run = g->bounce;
   mixstage_bounce *b = run->bounce;
@@ -360,17 +395,18 @@ void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n) {
   if (dst + m > b->frames) m = (int)(b->frames - dst);
   if (m <= 0) return;
   int ch = b->channels;
+  if (run->null_ref) null_accumulate(run, i0, m, ch);
+  if (!b->count || run->sink_status < 0) return;
   mixstage__unit *mix = &g->buses[0]->u;
-  for (int k = 0; k < run->main_count; k++) {
-    float *d = b->out[run->main_outputs[k]].data + (size_t)dst * (size_t)ch;
-    for (int c = 0; c < ch; c++)
-      for (int i = 0; i < m; i++) d[(size_t)i * (size_t)ch + (size_t)c] = mix->out[c][i0 + i];
-  }
-  for (mixstage__shadow *sh = run->all; sh; sh = sh->all_next) {
-    if (sh->collect < 0) continue;
-    float *d = b->out[sh->collect].data + (size_t)dst * (size_t)ch;
-    for (int c = 0; c < ch; c++)
-      for (int i = 0; i < m; i++) d[(size_t)i * (size_t)ch + (size_t)c] = sh->out[c][i0 + i];
+  for (int k = 0; k < run->main_count; k++) interleave(run->blocks[run->main_outputs[k]], mix->out, i0, m, ch);
+  for (mixstage__shadow *sh = run->all; sh; sh = sh->all_next)
+    if (sh->collect >= 0) interleave(run->blocks[sh->collect], sh->out, i0, m, ch);
+  if (run->sink) {
+    int rc = run->sink(run->sink_user, b, dst, m, (const float *const *)run->blocks);
+    if (rc < 0) run->sink_status = rc;
+  } else {
+    for (int k = 0; k < b->count; k++)
+      memcpy(b->out[k].data + (size_t)dst * (size_t)ch, run->blocks[k], sizeof(float) * (size_t)m * (size_t)ch);
   }
 }
 
@@ -382,73 +418,165 @@ static int add_main_output(mixstage__bounce_run *run, int index) {
   return MIXSTAGE_OK;
 }
 
-static int setup(mixstage_graph *g, const mixstage_profile *p, mixstage_bounce *b) {
-  int rc = MIXSTAGE_OK;
-  mixstage__bounce_run *run = g->bounce;
-  mark_differs(g, p);
-  mixstage__unit *mix = &g->buses[0]->u;
-  int idx;
-  if (p->mix) {
-    if ((idx = add_output(b, "mix", MIXSTAGE_OUTPUT_MIX)) < 0) return idx;
-    if (mix->differs) {
-      if (need_dag(g, mix, &rc)) return rc;
-      mix->dag->collect = idx;
-    } else if (add_main_output(run, idx)) {
-      return MIXSTAGE_ENOMEM;
-    }
+static int add_null_stem(mixstage__bounce_run *run, mixstage__shadow *last) {
+  float ***n = realloc(run->null_stems, sizeof *n * (size_t)(run->null_count + 1));
+  if (!n) return MIXSTAGE_ENOMEM;
+  run->null_stems = n;
+  n[run->null_count++] = last->out;
+  return MIXSTAGE_OK;
+}
+
+/* Starts building the forks of profile p: which units it changes, and no
+ * fork of a unit yet (the forks of an earlier layer stay attached and run). */
+static void begin_layer(mixstage_graph *g, const mixstage_profile *p) {
+  g->bounce->profile = p;
+  int n = g->strip_count + g->bus_count;
+  for (int i = 0; i < n; i++) {
+    mixstage__unit *u = i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
+    u->dag = NULL;
   }
+  mark_differs(g, p);
+}
+
+/* A stem fork ends here: it feeds output idx of the bounce, or (null) the
+ * null check's sum. */
+static int stem_end(mixstage__bounce_run *run, mixstage__shadow *last, int idx, int null) {
+  if (null) return add_null_stem(run, last) ? MIXSTAGE_ENOMEM : MIXSTAGE_OK;
+  last->collect = idx;
+  return MIXSTAGE_OK;
+}
+
+/* The stems and FX stems of profile p, in output order: as outputs of the
+ * bounce, or (null) as the null check's sum. */
+static int add_stems(mixstage_graph *g, const mixstage_profile *p, mixstage_bounce *b, int null) {
+  int rc = MIXSTAGE_OK, idx = -1;
+  mixstage__bounce_run *run = g->bounce;
+  bounce_output scratch;
   if (p->stems != MIXSTAGE_STEMS_NONE) {
     for (int i = 0; i < g->strip_count; i++) {
       mixstage__unit *s = &g->strips[i]->u;
       if (p->stems == MIXSTAGE_STEMS_PER_GROUP && s->output != g->buses[0]) continue;
-      if ((idx = add_output(b, s->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
+      if (!null && (idx = add_output(b, s->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
       if (s->differs && need_dag(g, s, &rc)) return rc;
-      mixstage__shadow *last = stem_path(g, s, &b->out[idx], &rc);
+      memset(&scratch, 0, sizeof scratch);
+      mixstage__shadow *last = stem_path(g, s, null ? &scratch : &b->out[idx], &rc);
       if (!last) return rc;
-      last->collect = idx;
+      if ((rc = stem_end(run, last, idx, null)) < 0) return rc;
     }
     if (p->stems == MIXSTAGE_STEMS_PER_GROUP)
       for (int i = 1; i < g->bus_count; i++) {
         mixstage__unit *grp = &g->buses[i]->u;
         if (g->buses[i]->bus_kind != MIXSTAGE_BUS_GROUP || grp->output != g->buses[0]) continue;
-        if ((idx = add_output(b, grp->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
+        if (!null && (idx = add_output(b, grp->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
         if (grp->differs && need_dag(g, grp, &rc)) return rc;
-        mixstage__shadow *last = stem_path(g, grp, &b->out[idx], &rc);
+        memset(&scratch, 0, sizeof scratch);
+        mixstage__shadow *last = stem_path(g, grp, null ? &scratch : &b->out[idx], &rc);
         if (!last) return rc;
-        last->collect = idx;
+        if ((rc = stem_end(run, last, idx, null)) < 0) return rc;
       }
   }
   if (p->fx_stems)
     for (int i = 1; i < g->bus_count; i++) {
       mixstage__unit *ret = &g->buses[i]->u;
       if (g->buses[i]->bus_kind != MIXSTAGE_BUS_RETURN) continue;
-      char name[MIXSTAGE__NAME_MAX + 8];
-      snprintf(name, sizeof name, "%s", ret->name);
-      if ((idx = add_output(b, name, MIXSTAGE_OUTPUT_FX)) < 0) return idx;
+      if (!null && (idx = add_output(b, ret->name, MIXSTAGE_OUTPUT_FX)) < 0) return idx;
       /* An FX stem is the return as the production mix hears it. */
       int d = ret->differs;
       ret->differs = 0;
-      mixstage__shadow *last = stem_path(g, ret, &b->out[idx], &rc);
+      memset(&scratch, 0, sizeof scratch);
+      mixstage__shadow *last = stem_path(g, ret, null ? &scratch : &b->out[idx], &rc);
       ret->differs = d;
       if (!last) return rc;
-      last->collect = idx;
+      if ((rc = stem_end(run, last, idx, null)) < 0) return rc;
     }
-  if (p->reference) {
-    if ((idx = add_output(b, "reference", MIXSTAGE_OUTPUT_REFERENCE)) < 0) return idx;
-    if (add_main_output(run, idx)) return MIXSTAGE_ENOMEM;
-  }
-  /* Forks run after their unit's chunk; reset their copies' state now. */
   return MIXSTAGE_OK;
 }
 
-MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const mixstage_profile *p,
-                                                       const mixstage_render_config *cfg, int *error) {
-  int dummy;
-  if (!error) error = &dummy;
-  if (!g || !p) {
-    *error = g ? mixstage__fail(g, MIXSTAGE_ENULL, "bounce: profile is NULL") : MIXSTAGE_ENULL;
-    return NULL;
+/* The two profiles of the null check of base: its stems with bus-color
+ * bypassed plus the FX stems, and the production mix with the mix-bus stages
+ * bypassed. */
+static void null_profiles(const mixstage_profile *base, mixstage_profile *stems, mixstage_profile *mix) {
+  *stems = *base;
+  snprintf(stems->name, sizeof stems->name, "null-check-stems");
+  stems->action[MIXSTAGE_ROLE_BUS_COLOR] = MIXSTAGE_ACTION_BYPASS;
+  stems->fx_stems = 1;
+  stems->mix = 0;
+  stems->reference = 0;
+  *mix = *mixstage__production();
+  snprintf(mix->name, sizeof mix->name, "null-check-mix");
+  mix->stems = MIXSTAGE_STEMS_NONE;
+  mix->mix = 1;
+  mix->reference = 0;
+  for (int r = MIXSTAGE_ROLE_BUS_COLOR; r <= MIXSTAGE_ROLE_MASTERING; r++) mix->action[r] = MIXSTAGE_ACTION_BYPASS;
+}
+
+/* The forks of the bounce: the profile's outputs (unless outputs is 0), then
+ * the null check's (null_stems, null_mix non-NULL), each profile a layer of
+ * forks over the one production pass. */
+static int setup(mixstage_graph *g, const mixstage_profile *p, mixstage_bounce *b, int outputs,
+                 const mixstage_profile *null_stems, const mixstage_profile *null_mix) {
+  int rc = MIXSTAGE_OK;
+  mixstage__bounce_run *run = g->bounce;
+  mixstage__unit *mix = &g->buses[0]->u;
+  int idx;
+  if (outputs) {
+    begin_layer(g, p);
+    if (p->mix) {
+      if ((idx = add_output(b, "mix", MIXSTAGE_OUTPUT_MIX)) < 0) return idx;
+      if (mix->differs) {
+        if (need_dag(g, mix, &rc)) return rc;
+        mix->dag->collect = idx;
+      } else if (add_main_output(run, idx)) {
+        return MIXSTAGE_ENOMEM;
+      }
+    }
+    if ((rc = add_stems(g, p, b, 0)) < 0) return rc;
+    if (p->reference) {
+      if ((idx = add_output(b, "reference", MIXSTAGE_OUTPUT_REFERENCE)) < 0) return idx;
+      if (add_main_output(run, idx)) return MIXSTAGE_ENOMEM;
+    }
   }
+  if (null_stems) {
+    begin_layer(g, null_stems);
+    if ((rc = add_stems(g, null_stems, b, 1)) < 0) return rc;
+    begin_layer(g, null_mix);
+    if (mix->differs) {
+      if (need_dag(g, mix, &rc)) return rc;
+      run->null_ref = mix->dag->out;
+    } else {
+      run->null_ref = mix->out;
+    }
+    run->null_acc = calloc((size_t)MIXSTAGE__BLOCK * (size_t)mix->channels, sizeof(double));
+    if (!run->null_acc) return MIXSTAGE_ENOMEM;
+  }
+  if (b->count) {
+    run->blocks = calloc((size_t)b->count, sizeof *run->blocks);
+    if (!run->blocks) return MIXSTAGE_ENOMEM;
+    for (int k = 0; k < b->count; k++)
+      if (!(run->blocks[k] = malloc(sizeof(float) * MIXSTAGE__BLOCK * (size_t)b->channels))) return MIXSTAGE_ENOMEM;
+  }
+  return MIXSTAGE_OK;
+}
+
+/* The render's progress, through which a failed sink stops the render. */
+typedef struct progress_relay {
+  mixstage_progress_fn fn;
+  void *user;
+  mixstage__bounce_run *run;
+} progress_relay;
+
+static int relay_progress(void *user, int64_t done, int64_t total) {
+  progress_relay *r = user;
+  if (r->run->sink_status < 0) return 1;
+  return r->fn ? r->fn(r->user, done, total) : 0;
+}
+
+/* One pass over the graph for profile p: its outputs (when outputs is set)
+ * into memory or to sink, and the null check (null set).  Returns the
+ * bounce, or NULL with *error set. */
+static mixstage_bounce *bounce_run(mixstage_graph *g, const mixstage_profile *p, const mixstage_render_config *cfg,
+                                   int outputs, int null, mixstage_bounce_block_fn sink, void *sink_user,
+                                   int *error) {
   mixstage_render_config c;
   int rc = mixstage__render_resolve(g, cfg, &c);
   if (rc == MIXSTAGE_OK) rc = mixstage_graph_prepare(g);
@@ -468,18 +596,28 @@ MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const 
   snprintf(b->profile, sizeof b->profile, "%s", p->name);
   b->frames = total;
   b->channels = g->buses[0]->u.channels;
+  b->in_memory = outputs && !sink;
+  b->null_residual_db = NAN;
   run->bounce = b;
   run->profile = p;
   run->total = total;
+  run->sink = sink;
+  run->sink_user = sink_user;
   g->bounce = run;
+  mixstage_profile null_stems, null_mix;
+  if (null) null_profiles(p, &null_stems, &null_mix);
+  progress_relay relay = {c.progress, c.progress_user, run};
+  c.progress = relay_progress;
+  c.progress_user = &relay;
   const mixstage_profile *saved = atomic_load(&g->profile);
   atomic_store(&g->profile, mixstage__production()); /* the main pass is the production mix */
-  rc = setup(g, p, b);
+  rc = setup(g, p, b, outputs, null ? &null_stems : NULL, null ? &null_mix : NULL);
   if (rc < 0) {
     if (rc == MIXSTAGE_ENOMEM && !g->error[0]) mixstage__fail(g, rc, "bounce: out of memory");
   } else {
     mixstage__reset_runtime(g);
     rc = mixstage__render_run(g, &c, NULL, total);
+    if (run->sink_status < 0) rc = run->sink_status; /* the sink's error, not the cancel it caused */
   }
   long fallbacks = atomic_load(&run->trace_fallbacks);
   if (fallbacks)
@@ -490,6 +628,8 @@ MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const 
                  "a dynamics stage could not report its gain for %ld blocks; its copy ran instead",
                  fallbacks);
       }
+  if (null && (rc == MIXSTAGE_OK || rc == MIXSTAGE_ENUMERIC))
+    b->null_residual_db = run->null_peak > 0.0 ? 20.0 * log10(run->null_peak) : -400.0;
   teardown(g);
   atomic_store(&g->profile, saved);
   mixstage__unprepare_runtime(g); /* the forks changed node state: next use prepares afresh */
@@ -502,6 +642,44 @@ MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const 
   return b;
 }
 
+MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const mixstage_profile *p,
+                                                       const mixstage_render_config *cfg, int *error) {
+  int dummy;
+  if (!error) error = &dummy;
+  if (!g || !p) {
+    *error = g ? mixstage__fail(g, MIXSTAGE_ENULL, "bounce: profile is NULL") : MIXSTAGE_ENULL;
+    return NULL;
+  }
+  return bounce_run(g, p, cfg, 1, 0, NULL, NULL, error);
+}
+
+MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce_stream(mixstage_graph *g, const mixstage_profile *p,
+                                                              const mixstage_render_config *cfg, int flags,
+                                                              mixstage_bounce_block_fn block, void *user,
+                                                              int *error) {
+  int dummy;
+  if (!error) error = &dummy;
+  if (!g || !p || !block) {
+    *error = g ? mixstage__fail(g, MIXSTAGE_ENULL, "bounce: %s is NULL", p ? "the block callback" : "profile")
+               : MIXSTAGE_ENULL;
+    return NULL;
+  }
+  if (flags & ~MIXSTAGE_BOUNCE_NULL_CHECK) {
+    *error = mixstage__fail(g, MIXSTAGE_EINVAL, "bounce: unknown flags 0x%x", (unsigned)flags);
+    return NULL;
+  }
+  int null = (flags & MIXSTAGE_BOUNCE_NULL_CHECK) != 0;
+  if (null && p->stems == MIXSTAGE_STEMS_NONE) {
+    *error = mixstage__fail(g, MIXSTAGE_EINVAL, "null check: profile '%s' delivers no stems", p->name);
+    return NULL;
+  }
+  return bounce_run(g, p, cfg, 1, null, block, user, error);
+}
+
+MIXSTAGE_EXPORT double mixstage_bounce_null_residual(const mixstage_bounce *b) {
+  return b ? b->null_residual_db : NAN;
+}
+
 MIXSTAGE_EXPORT int mixstage_graph_null_check(mixstage_graph *g, const mixstage_profile *profile,
                                               const mixstage_render_config *cfg, double *residual_db) {
   if (!g || !residual_db) return MIXSTAGE_ENULL;
@@ -509,40 +687,9 @@ MIXSTAGE_EXPORT int mixstage_graph_null_check(mixstage_graph *g, const mixstage_
   if (base->stems == MIXSTAGE_STEMS_NONE)
     return mixstage__fail(g, MIXSTAGE_EINVAL, "null check: profile '%s' delivers no stems", base->name);
   int err;
-  mixstage_profile *stems = mixstage_profile_create("null-check-stems", base, &err);
-  mixstage_profile *mix = mixstage_profile_create("null-check-mix", NULL, &err);
-  if (!stems || !mix) {
-    mixstage_profile_destroy(stems);
-    mixstage_profile_destroy(mix);
-    return mixstage__fail(g, MIXSTAGE_ENOMEM, "null check: out of memory");
-  }
-  stems->action[MIXSTAGE_ROLE_BUS_COLOR] = MIXSTAGE_ACTION_BYPASS;
-  stems->fx_stems = 1;
-  stems->mix = 0;
-  stems->reference = 0;
-  mix->stems = MIXSTAGE_STEMS_NONE;
-  mix->mix = 1;
-  mix->reference = 0;
-  for (int r = MIXSTAGE_ROLE_BUS_COLOR; r <= MIXSTAGE_ROLE_MASTERING; r++) mix->action[r] = MIXSTAGE_ACTION_BYPASS;
-  mixstage_bounce *bs = mixstage_graph_bounce(g, stems, cfg, &err);
-  mixstage_bounce *bm = bs ? mixstage_graph_bounce(g, mix, cfg, &err) : NULL;
-  mixstage_profile_destroy(stems);
-  mixstage_profile_destroy(mix);
-  if (!bs || !bm) {
-    mixstage_bounce_destroy(bs);
-    return err;
-  }
-  size_t n = (size_t)bs->frames * (size_t)bs->channels;
-  double peak = 0.0;
-  const float *ref = bm->out[0].data;
-  for (size_t i = 0; i < n; i++) {
-    double sum = 0.0;
-    for (int k = 0; k < bs->count; k++) sum += bs->out[k].data[i];
-    double r = fabs(sum - (double)ref[i]);
-    if (r > peak) peak = r;
-  }
-  *residual_db = peak > 0.0 ? 20.0 * log10(peak) : -400.0;
-  mixstage_bounce_destroy(bs);
-  mixstage_bounce_destroy(bm);
+  mixstage_bounce *b = bounce_run(g, base, cfg, 0, 1, NULL, NULL, &err);
+  if (!b) return err;
+  *residual_db = b->null_residual_db;
+  mixstage_bounce_destroy(b);
   return MIXSTAGE_OK;
 }

@@ -1,6 +1,7 @@
 /* Delivery: a profile's bounce trimmed, written as files and described in a
  * manifest, committed to the directory as a whole (see deliver.h for the
  * guarantee this file keeps). */
+#define _DEFAULT_SOURCE /* flock() */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -9,12 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "mixstage/deliver.h"
+#include "io_writer.h"
 
 /* File names are kept well under NAME_MAX (255) so that the staging and the
  * io layer's temporary names built from them still fit. */
@@ -96,6 +102,12 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
+/* FNV-1a continued over a string and a separator. */
+static uint64_t fnv_mix(uint64_t h, const char *s) {
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return (h ^ 0xffu) * 0x100000001b3ull;
+}
+
 static const char *kind_name(int kind) {
   switch (kind) {
   case MIXSTAGE_OUTPUT_MIX: return "mix";
@@ -151,86 +163,357 @@ static int make_dirs(mixstage_graph *g, const char *dir) {
   return MIXSTAGE_OK;
 }
 
-/* One file of the delivery: its final path, its staged copy, and the
- * previous file kept aside during the commit. */
-typedef struct item {
-  char name[NAME_BYTES + 32];
-  char *final_path, *stage_path, *old_path;
-  int staged;  /* stage_path exists */
-  int old;     /* 0 none, 1 hard link to the previous file, 2 the previous file renamed aside */
-  int renamed; /* final_path now holds the new file */
-  mixstage_file_stats stats;
-} item;
+/* ---- staging and the commit --------------------------------------------------
+ *
+ * A delivery stages every file in a hidden directory of its own inside the
+ * target, ".mixstage-ID.stage", owned through an flock()ed lock file
+ * ".mixstage-ID.lock" (made before the staging directory, removed after
+ * it).  The commit:
+ *   1. every file and the manifest are complete and fsynced in the stage;
+ *   2. the stage's "names" journal lists the files (fsynced);
+ *   3. each final name that exists is hard-linked into the stage's "old";
+ *   4. each audio file is renamed over its final name;
+ *   5. manifest.json is renamed into place: the commit point;
+ *   6. the stage (with the old versions) and the lock are removed.
+ * A delivery that dies before 5 is rolled back by the next one into the
+ * folder (or mixstage_deliver_recover()): the old versions go back, new
+ * files without an old version go.  One that dies after 5 is complete: only
+ * its stage is removed.  The manifest names the delivery (delivery_id), so
+ * whether 5 happened is read from it. */
 
 static _Atomic unsigned stage_seq;
 
-static int item_paths(item *it, const char *dir) {
-  char buf[NAME_BYTES + 96];
-  unsigned seq = atomic_fetch_add(&stage_seq, 1u);
-  it->final_path = join(dir, it->name);
-  snprintf(buf, sizeof buf, ".%s.mixstage-%ld-%u.part", it->name, (long)getpid(), seq);
-  it->stage_path = join(dir, buf);
-  snprintf(buf, sizeof buf, ".%s.mixstage-%ld-%u.old", it->name, (long)getpid(), seq);
-  it->old_path = join(dir, buf);
-  return it->final_path && it->stage_path && it->old_path ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
-}
-
-static void sync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY);
+static void sync_path(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
-  (void)fsync(fd); /* makes the renames durable; some file systems refuse, which is harmless */
+  (void)fsync(fd); /* some file systems refuse, which is harmless */
   close(fd);
 }
 
-/* Renames every staged file over its final name, the manifest last.  On a
- * failure the files already renamed are put back as they were. */
-static int commit(mixstage_graph *g, item *it, int n, const char *dir) {
-  int rc = MIXSTAGE_OK, k;
-  for (k = 0; k < n; k++) {
-    item *x = &it[k];
+
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+typedef struct stage {
+  char id[40];
+  char *lock_path, *dir_path, *old_path;
+  int lock_fd;
+} stage;
+
+static char *join3(const char *dir, const char *a, const char *b) {
+  char *x = join(dir, a);
+  if (!x || !b) return x;
+  char *y = join(x, b);
+  free(x);
+  return y;
+}
+
+/* Removes a directory and the files in it (the stage holds files and "old"). */
+static void remove_tree(const char *path) {
+  DIR *d = opendir(path);
+  if (!d) {
+    (void)unlink(path);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *p = join(path, e->d_name);
+    if (!p) continue;
     struct stat st;
-    if (lstat(x->final_path, &st) == 0) {
-      if (S_ISDIR(st.st_mode)) {
-        rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: '%s' is a directory", x->final_path);
-        break;
-      }
-      /* A replaced file keeps its mode, as with mixstage_audio_write(); a
-       * replaced symbolic link is not a file: its 0777 is never copied. */
-      if (!S_ISLNK(st.st_mode)) (void)chmod(x->stage_path, st.st_mode & 07777);
-      if (link(x->final_path, x->old_path) == 0) {
-        x->old = 1;
-      } else if (rename(x->final_path, x->old_path) == 0) {
-        x->old = 2; /* no hard links here: the name is briefly absent, never truncated */
-      } else {
-        rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot keep the previous '%s' aside: %s", x->final_path,
-                            strerror(errno));
-        break;
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p);
+    else (void)unlink(p);
+    free(p);
+  }
+  closedir(d);
+  (void)rmdir(path);
+}
+
+/* The journal: "manifest 0|1" then one final name per line. */
+static int read_names(const char *stage_dir, char ***names_out, int *count, int *with_manifest, char *delivery_id,
+                      size_t idsize) {
+  char *p = join(stage_dir, "names");
+  FILE *f = p ? fopen(p, "r") : NULL;
+  free(p);
+  *names_out = NULL;
+  *count = 0;
+  if (!f) return -1;
+  char line[NAME_BYTES + 64];
+  char idbuf[64] = "";
+  int ok = fgets(line, sizeof line, f) && sscanf(line, "manifest %d %63s", with_manifest, idbuf) >= 1;
+  snprintf(delivery_id, idsize, "%s", idbuf);
+  char **names = NULL;
+  int n = 0;
+  while (ok && fgets(line, sizeof line, f)) {
+    size_t l = strlen(line);
+    if (l && line[l - 1] == '\n') line[--l] = 0;
+    if (!l || strchr(line, '/')) continue;
+    char **nn = realloc(names, sizeof *nn * (size_t)(n + 1));
+    if (!nn) break;
+    names = nn;
+    if (!(names[n] = strdup(line))) break;
+    n++;
+  }
+  fclose(f);
+  *names_out = names;
+  *count = n;
+  return ok ? 0 : -1;
+}
+
+static void free_names(char **names, int n) {
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+/* 1 if dir/manifest.json names delivery id. */
+static int manifest_is(const char *dir, const char *id) {
+  char *p = join(dir, "manifest.json");
+  FILE *f = p ? fopen(p, "rb") : NULL;
+  free(p);
+  if (!f) return 0;
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap + 1);
+  int found = 0;
+  if (buf) {
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+      n += got;
+      if (n == cap) {
+        char *nb = realloc(buf, 2 * cap + 1);
+        if (!nb) break;
+        buf = nb;
+        cap *= 2;
       }
     }
-    if (rename(x->stage_path, x->final_path) != 0) {
-      rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot rename '%s' to '%s': %s", x->stage_path,
-                          x->final_path, strerror(errno));
-      if (x->old == 2) (void)rename(x->old_path, x->final_path);
-      else if (x->old == 1) (void)unlink(x->old_path);
-      x->old = 0;
+    buf[n] = 0;
+    char key[80];
+    snprintf(key, sizeof key, "\"%s\"", id);
+    found = strstr(buf, key) != NULL;
+    free(buf);
+  }
+  fclose(f);
+  return found;
+}
+
+/* Settles the stage of a delivery that is no longer running: forward if its
+ * manifest (or, without one, its last file) went in, else back. */
+static void settle_stage(const char *dir, const char *stage_dir) {
+  char **names, id[64];
+  int n, with_manifest = 0;
+  if (read_names(stage_dir, &names, &n, &with_manifest, id, sizeof id) == 0) {
+    int committed;
+    if (with_manifest) {
+      committed = id[0] && manifest_is(dir, id);
+    } else {
+      committed = 1;
+      for (int i = 0; i < n && committed; i++) {
+        char *s = join(stage_dir, names[i]);
+        committed = s && access(s, F_OK) != 0;
+        free(s);
+      }
+    }
+    if (!committed)
+      for (int i = 0; i < n; i++) {
+        char *old = join3(stage_dir, "old", names[i]);
+        char *staged = join(stage_dir, names[i]);
+        char *fin = join(dir, names[i]);
+        if (old && staged && fin) {
+          if (access(old, F_OK) == 0) (void)rename(old, fin);       /* the previous file back */
+          else if (access(staged, F_OK) != 0) (void)unlink(fin);    /* a new file with no previous */
+        }
+        free(old);
+        free(staged);
+        free(fin);
+      }
+  }
+  free_names(names, n);
+  remove_tree(stage_dir);
+  sync_path(dir);
+}
+
+/* Whether a process that left "NAME.mixstage-PID-N.part" behind is gone. */
+static int pid_dead(long pid) { return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/* Leftovers of dead deliveries: their stages (settled), their locks, and the
+ * ".part"/".old" files of earlier versions.  A live delivery holds its lock
+ * and is left alone. */
+static void clean_leftovers(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *nm = e->d_name;
+    char id[64];
+    size_t l = strlen(nm);
+    if (!strncmp(nm, ".mixstage-", 10) && l > 16 && l - 10 < sizeof id &&
+        (!strcmp(nm + l - 6, ".stage") || !strcmp(nm + l - 5, ".lock"))) {
+      int is_stage = !strcmp(nm + l - 6, ".stage");
+      size_t idl = l - 10 - (is_stage ? 6 : 5);
+      memcpy(id, nm + 10, idl);
+      id[idl] = 0;
+      char lockname[96], stagename[96];
+      snprintf(lockname, sizeof lockname, ".mixstage-%s.lock", id);
+      snprintf(stagename, sizeof stagename, ".mixstage-%s.stage", id);
+      char *lp = join(dir, lockname), *sp = join(dir, stagename);
+      int fd = lp ? open(lp, O_RDWR | O_CLOEXEC) : -1;
+      int live = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0;
+      if (!live && sp) {
+        if (access(sp, F_OK) == 0) settle_stage(dir, sp);
+        if (fd >= 0) (void)unlink(lp); /* while holding its lock */
+      }
+      if (fd >= 0) close(fd);
+      free(lp);
+      free(sp);
+      continue;
+    }
+    /* ".NAME.mixstage-PID-N.part" / ".old" of the earlier staging scheme */
+    const char *m = strstr(nm, ".mixstage-");
+    if (nm[0] == '.' && m && m != nm && l > 5 && (!strcmp(nm + l - 5, ".part") || !strcmp(nm + l - 4, ".old"))) {
+      long pid = strtol(m + 10, NULL, 10);
+      if (pid_dead(pid)) {
+        char *p = join(dir, nm);
+        if (p) (void)unlink(p);
+        free(p);
+      }
+    }
+  }
+  closedir(d);
+}
+
+static void stage_free(stage *s) {
+  free(s->lock_path);
+  free(s->dir_path);
+  free(s->old_path);
+  if (s->lock_fd >= 0) close(s->lock_fd);
+  s->lock_fd = -1;
+  s->lock_path = s->dir_path = s->old_path = NULL;
+}
+
+/* Removes the stage and its lock (after a commit, or to abandon it). */
+static void stage_remove(stage *s) {
+  if (s->dir_path) remove_tree(s->dir_path);
+  if (s->lock_path && s->lock_fd >= 0) (void)unlink(s->lock_path);
+  stage_free(s);
+}
+
+/* Takes a fresh id and its lock, then makes the stage. */
+static int stage_open(mixstage_graph *g, stage *s, const char *dir) {
+  memset(s, 0, sizeof *s);
+  s->lock_fd = -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  for (int tries = 0; tries < 8; tries++) {
+    uint64_t h = mix64((uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^
+                       (uint64_t)atomic_fetch_add(&stage_seq, 1u) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)s);
+    snprintf(s->id, sizeof s->id, "%ld-%016llx", (long)getpid(), (unsigned long long)h);
+    char nm[96];
+    snprintf(nm, sizeof nm, ".mixstage-%s.lock", s->id);
+    free(s->lock_path);
+    s->lock_path = join(dir, nm);
+    if (!s->lock_path) break;
+    int fd = open(s->lock_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;
+      int e = errno;
+      stage_free(s);
+      return mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot create '%s': %s", nm, strerror(e));
+    }
+    struct stat a, b;
+    /* A cleaner may have taken the new lock file for a dead one and removed
+     * it before the flock: then take another id. */
+    if (flock(fd, LOCK_EX) != 0 || fstat(fd, &a) != 0 || stat(s->lock_path, &b) != 0 || a.st_ino != b.st_ino) {
+      close(fd);
+      continue;
+    }
+    s->lock_fd = fd;
+    snprintf(nm, sizeof nm, ".mixstage-%s.stage", s->id);
+    s->dir_path = join(dir, nm);
+    s->old_path = s->dir_path ? join(s->dir_path, "old") : NULL;
+    if (!s->old_path) break;
+    if (mkdir(s->dir_path, 0777) != 0 || mkdir(s->old_path, 0777) != 0) {
+      int e = errno;
+      int rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot create '%s': %s", s->dir_path, strerror(e));
+      stage_remove(s);
+      return rc;
+    }
+    return MIXSTAGE_OK;
+  }
+  stage_free(s);
+  return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: cannot take a staging name in '%s'", dir);
+}
+
+/* One file of the delivery: its final path and its staged copy. */
+typedef struct item {
+  char name[NAME_BYTES + 32];
+  char *final_path, *stage_path;
+  mixstage_file_stats stats;
+} item;
+
+/* Steps 2 to 6 above.  On a failure the folder is put back as it was. */
+static int commit(mixstage_graph *g, stage *s, item *it, int n, int with_manifest, const char *delivery_id,
+                  const char *dir) {
+  char *jp = join(s->dir_path, "names");
+  FILE *f = jp ? fopen(jp, "w") : NULL;
+  int ok = f != NULL && fprintf(f, "manifest %d %s\n", with_manifest, delivery_id) > 0;
+  for (int k = 0; k < n && ok; k++) ok = fprintf(f, "%s\n", it[k].name) > 0;
+  if (f) {
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+  }
+  free(jp);
+  if (!ok) return mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot write the journal in '%s'", s->dir_path);
+  int rc = MIXSTAGE_OK;
+  for (int k = 0; k < n && rc == MIXSTAGE_OK; k++) {
+    struct stat st;
+    if (lstat(it[k].final_path, &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: '%s' is a directory", it[k].final_path);
       break;
     }
-    x->staged = 0;
-    x->renamed = 1;
+    /* A replaced file keeps its mode, as with mixstage_audio_write(); a
+     * replaced symbolic link is not a file: its 0777 is never copied. */
+    if (!S_ISLNK(st.st_mode)) (void)chmod(it[k].stage_path, st.st_mode & 07777);
+    char *old = join(s->old_path, it[k].name);
+    if (!old || (link(it[k].final_path, old) != 0 && rename(it[k].final_path, old) != 0))
+      rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot keep the previous '%s' aside: %s", it[k].final_path,
+                          strerror(errno));
+    free(old);
   }
+  sync_path(s->old_path);
+  sync_path(s->dir_path);
+  for (int k = 0; k < n && rc == MIXSTAGE_OK; k++) /* the manifest, last, is the commit point */
+    if (rename(it[k].stage_path, it[k].final_path) != 0)
+      rc = mixstage__fail(g, MIXSTAGE_EIO, "delivery: cannot rename '%s' to '%s': %s", it[k].stage_path,
+                          it[k].final_path, strerror(errno));
+  sync_path(dir);
   if (rc != MIXSTAGE_OK) {
-    for (int j = k - 1; j >= 0; j--) {
-      if (it[j].old) (void)rename(it[j].old_path, it[j].final_path);
-      else (void)unlink(it[j].final_path);
-      it[j].old = 0;
-      it[j].renamed = 0;
+    if (with_manifest) { /* the manifest never went in: settling rolls back */
+      settle_stage(dir, s->dir_path);
+    } else {
+      /* without a manifest, settling would roll forward once all renamed;
+       * here something failed, so put back explicitly */
+      for (int k = 0; k < n; k++) {
+        char *old = join(s->old_path, it[k].name);
+        if (old && access(old, F_OK) == 0) (void)rename(old, it[k].final_path);
+        else if (old && access(it[k].stage_path, F_OK) != 0) (void)unlink(it[k].final_path);
+        free(old);
+      }
+      sync_path(dir);
     }
-  } else {
-    for (k = 0; k < n; k++)
-      if (it[k].old) (void)unlink(it[k].old_path);
   }
-  sync_dir(dir);
+  stage_remove(s);
   return rc;
+}
+
+MIXSTAGE_EXPORT int mixstage_deliver_recover(const char *dir) {
+  if (!dir) return MIXSTAGE_ENULL;
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return MIXSTAGE_EIO;
+  clean_leftovers(dir);
+  return MIXSTAGE_OK;
 }
 
 /* ---- progress over the whole delivery ------------------------------------- */
@@ -238,15 +521,14 @@ static int commit(mixstage_graph *g, item *it, int n, const char *dir) {
 typedef struct progress {
   mixstage_progress_fn fn;
   void *user;
-  int64_t offset, total;
+  int64_t total;
 } progress;
 
 static int progress_forward(void *user, int64_t done, int64_t total) {
   (void)total;
   const progress *p = user;
-  return p->fn(p->user, p->offset + done, p->total);
+  return p->fn(p->user, done < p->total ? done : p->total, p->total);
 }
-
 /* ---- manifest helpers -------------------------------------------------------- */
 
 static const char *action_word(int a) {
@@ -310,36 +592,214 @@ static int check_config(mixstage_graph *g, const mixstage_deliver_config *c, int
   return MIXSTAGE_OK;
 }
 
-/* The common length: the program, then the tail until every output has
- * stayed below the threshold for the window (the window is kept), capped by
- * the bounce's length. */
-static int64_t trimmed_length(const mixstage_bounce *b, int64_t program, double threshold_db, int64_t window,
-                              int *truncated) {
-  int64_t frames = mixstage_bounce_frames(b);
-  int ch = mixstage_bounce_channels(b);
-  float thr = (float)pow(10.0, threshold_db / 20.0);
-  int64_t last = -1; /* last frame with a sample at or above the threshold */
-  for (int i = 0; i < mixstage_bounce_count(b); i++) {
-    const float *x = mixstage_bounce_data(b, i);
-    for (int64_t f = frames - 1; f > last; f--) {
-      const float *fr = x + (size_t)f * (size_t)ch;
-      int loud = 0;
-      for (int c = 0; c < ch; c++) loud |= fabsf(fr[c]) >= thr;
-      if (loud) {
-        last = f;
-        break;
-      }
-    }
-  }
-  int64_t end = last + 1 + window;
-  *truncated = end > frames;
-  if (end < program) end = program;
-  if (end > frames) end = frames;
+/* ---- the delivery: one pass, every output written as it is produced ------ */
+
+/* The bounce's blocks go straight to the staged files.  The length is known
+ * only at the end: frames before max(program, last loud frame + 1 + window)
+ * are sure to be kept and are written at once; later ones (quiet in every
+ * output, within the tail) wait in memory until a loud frame confirms them
+ * or the render ends.  So the files are exactly today's trimmed ones, and
+ * the memory held is at most the tail cap per output, whatever the length.
+ * With a rate conversion (write.output_rate) everything waits: the
+ * converter works on whole files. */
+typedef struct sink {
+  mixstage_graph *g;
+  item *items;
+  int count, ch;
+  mixstage__writer **w;
+  const mixstage_write_config *wcfg; /* per-file seeds in seeds[] */
+  uint64_t *seeds;
+  double rate;
+  int64_t program, total, window;
+  float thr;
+  int hold_all;       /* rate conversion: keep everything, write at the end */
+  int64_t last_loud;  /* last frame with a sample at or above the threshold */
+  int64_t written;    /* frames written to every file */
+  float **pend;       /* per output: frames [written, written + pend_frames) from pend_head */
+  int64_t pend_head, pend_frames, pend_cap;
+  char err[1024];
+} sink;
+
+static int64_t sink_frontier(const sink *k) {
+  if (k->hold_all) return 0;
+  int64_t end = k->last_loud + 1 + k->window;
+  if (end < k->program) end = k->program;
+  if (end > k->total) end = k->total;
   return end;
 }
 
-MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
-                                           const mixstage_deliver_config *cfg_in) {
+static int sink_write(sink *k, int i, const float *x, int64_t frames) {
+  int rc = mixstage__writer_write(k->w[i], x, frames, k->err, sizeof k->err);
+  return rc == MIXSTAGE_OK ? rc : mixstage__fail(k->g, rc, "delivery: %s", k->err);
+}
+
+/* Writes the held frames up to frame `upto` and keeps the rest. */
+static int sink_flush(sink *k, int64_t upto) {
+  int64_t n = upto - k->written;
+  if (n <= 0 || k->pend_frames == 0) return MIXSTAGE_OK;
+  if (n > k->pend_frames) n = k->pend_frames;
+  for (int i = 0; i < k->count; i++) {
+    int rc = sink_write(k, i, k->pend[i] + (size_t)k->pend_head * (size_t)k->ch, n);
+    if (rc < 0) return rc;
+  }
+  k->written += n;
+  k->pend_frames -= n;
+  k->pend_head = k->pend_frames ? k->pend_head + n : 0;
+  return MIXSTAGE_OK;
+}
+
+static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t n) {
+  if (k->pend_head + k->pend_frames + n > k->pend_cap && k->pend_head) {
+    /* Move the held frames to the front once the space behind them is used
+     * up: each frame moves at most once per buffer length. */
+    for (int i = 0; i < k->count; i++)
+      memmove(k->pend[i], k->pend[i] + (size_t)k->pend_head * (size_t)k->ch,
+              sizeof(float) * (size_t)k->pend_frames * (size_t)k->ch);
+    k->pend_head = 0;
+  }
+  if (k->pend_frames + n > k->pend_cap) {
+    int64_t cap = k->pend_cap ? 2 * k->pend_cap : 16384;
+    while (cap < k->pend_frames + n) cap *= 2;
+    for (int i = 0; i < k->count; i++) {
+      float *p = realloc(k->pend[i], sizeof(float) * (size_t)cap * (size_t)k->ch);
+      if (!p) return mixstage__fail(k->g, MIXSTAGE_ENOMEM, "delivery: out of memory holding the tail");
+      k->pend[i] = p;
+    }
+    k->pend_cap = cap;
+  }
+  size_t at = (size_t)(k->pend_head + k->pend_frames) * (size_t)k->ch;
+  for (int i = 0; i < k->count; i++)
+    memcpy(k->pend[i] + at, outputs[i] + (size_t)from * (size_t)k->ch, sizeof(float) * (size_t)n * (size_t)k->ch);
+  k->pend_frames += n;
+  return MIXSTAGE_OK;
+}
+
+static int sink_block(void *user, const mixstage_bounce *b, int64_t frame, int n, const float *const *outputs) {
+  (void)b;
+  sink *k = user;
+  size_t len = (size_t)n * (size_t)k->ch;
+  for (int i = 0; i < k->count; i++) {
+    const float *x = outputs[i];
+    for (size_t s = len; s-- > 0;)
+      if (fabsf(x[s]) >= k->thr) {
+        int64_t f = frame + (int64_t)(s / (size_t)k->ch);
+        if (f > k->last_loud) k->last_loud = f;
+        break;
+      }
+  }
+  int64_t front = sink_frontier(k);
+  int rc = sink_flush(k, front);
+  if (rc < 0) return rc;
+  /* Held frames come first; the block is written directly only when nothing waits. */
+  int64_t direct = 0;
+  if (k->pend_frames == 0 && k->written == frame) {
+    direct = front - frame;
+    if (direct > n) direct = n;
+    if (direct < 0) direct = 0;
+    for (int i = 0; i < k->count && direct; i++)
+      if ((rc = sink_write(k, i, outputs[i], direct)) < 0) return rc;
+    k->written += direct;
+  }
+  return direct < n ? sink_hold(k, outputs, direct, n - direct) : MIXSTAGE_OK;
+}
+
+
+/* What the block callback needs to set the delivery up at its first call,
+ * when the bounce's description (names, kinds) exists. */
+typedef struct deliver_run {
+  mixstage_graph *g;
+  const mixstage_profile *p;
+  const char *dir;
+  const mixstage_deliver_config *cfg;
+  stage *st;
+  const char *ext;
+  sink *k;
+  item **items;
+  int *count;
+  double rate;
+  int64_t program, total;
+  int channels;
+  int opened;
+} deliver_run;
+
+/* Names unique without regard to ASCII case, staged writers open. */
+static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
+  mixstage_graph *g = r->g;
+  r->opened = 1;
+  int count = mixstage_bounce_count(b);
+  item *items = calloc((size_t)count + 1, sizeof *items);
+  if (!items) return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+  *r->items = items;
+  *r->count = count;
+  /* The reserved outputs (the mix, the reference) are named first, so a
+   * strip called "reference" gives way ("reference 2.wav") rather than
+   * taking the name a mix engineer looks for. */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < count; i++) {
+      int kind = mixstage_bounce_kind(b, i);
+      int reserved = kind == MIXSTAGE_OUTPUT_MIX || kind == MIXSTAGE_OUTPUT_REFERENCE;
+      if (reserved != (pass == 0)) continue;
+      item *x = &items[i];
+      char base[NAME_BYTES + 8];
+      mixstage_deliver_file_name(mixstage_bounce_name(b, i), "", base, sizeof base);
+      snprintf(x->name, sizeof x->name, "%s.%s", base, r->ext);
+      for (int n = 2;; n++) {
+        int clash = strncasecmp_ascii(x->name, "manifest.json", sizeof x->name) == 0;
+        for (int j = 0; j < count && !clash; j++)
+          clash = j != i && items[j].name[0] && strncasecmp_ascii(x->name, items[j].name, sizeof x->name) == 0;
+        if (!clash) break;
+        snprintf(x->name, sizeof x->name, "%s %d.%s", base, n, r->ext);
+      }
+    }
+  snprintf(items[count].name, sizeof items[count].name, "manifest.json");
+  for (int i = 0; i <= count; i++) {
+    items[i].final_path = join(r->dir, items[i].name);
+    items[i].stage_path = join(r->st->dir_path, items[i].name);
+    if (!items[i].final_path || !items[i].stage_path) return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+  }
+  sink *k = r->k;
+  const mixstage_deliver_config *cfg = r->cfg;
+  k->g = g;
+  k->items = items;
+  k->count = count;
+  k->ch = r->channels;
+  k->rate = r->rate;
+  k->program = r->program;
+  k->total = r->total;
+  k->window = llround(cfg->tail_window_seconds * r->rate);
+  k->thr = (float)pow(10.0, cfg->tail_threshold_db / 20.0);
+  k->last_loud = -1;
+  k->hold_all = cfg->write.output_rate != 0.0 && cfg->write.output_rate != r->rate;
+  if (!k->hold_all && r->rate != floor(r->rate))
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: files need a whole-number rate, not %g Hz (set write.output_rate)",
+                          r->rate);
+  k->w = calloc((size_t)count + 1, sizeof *k->w);
+  k->pend = calloc((size_t)count + 1, sizeof *k->pend);
+  k->seeds = calloc((size_t)count + 1, sizeof *k->seeds);
+  if (!k->w || !k->pend || !k->seeds) return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+  for (int i = 0; i < count; i++) {
+    k->seeds[i] = cfg->write.dither_seed ^ fnv1a(items[i].name);
+    if (k->hold_all) continue;
+    mixstage_write_config w = cfg->write;
+    w.dither_seed = k->seeds[i];
+    int rc = mixstage__writer_open(&k->w[i], items[i].stage_path, k->ch, r->rate, r->total, &w, k->err, sizeof k->err);
+    if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: %s (staged for '%s')", k->err, items[i].final_path);
+  }
+  return MIXSTAGE_OK;
+}
+
+static int run_block(void *user, const mixstage_bounce *b, int64_t frame, int n, const float *const *outputs) {
+  deliver_run *r = user;
+  if (!r->opened) {
+    int rc = open_outputs(r, b);
+    if (rc < 0) return rc;
+  }
+  return sink_block(r->k, b, frame, n, outputs);
+}
+
+/* A delivery rendered now (from NULL) or from a bounce already in memory. */
+static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
+                   const mixstage_deliver_config *cfg_in, const mixstage_bounce *from) {
   if (!g) return MIXSTAGE_ENULL;
   if (!p || !dir)
     return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: %s is NULL", p ? "the directory" : "the profile");
@@ -354,6 +814,7 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
   if (!has_stems && !mixstage_profile_mix(p) && !mixstage_profile_fx_stems(p) && !mixstage_profile_reference(p))
     return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: profile '%s' delivers no output", mixstage_profile_name(p));
   if ((rc = make_dirs(g, dir)) != MIXSTAGE_OK) return rc;
+  clean_leftovers(dir);
 
   /* Sizes and latency from a fresh prepare: the bounce prepares the same way. */
   if ((rc = mixstage_graph_prepare(g)) != MIXSTAGE_OK) return rc;
@@ -365,75 +826,74 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
   no_tail.max_tail_frames = 0;
   int64_t program = mixstage_graph_render_frames(g, &no_tail);
   if (program < 0) return (int)program;
+  int want_null = cfg.null_check && has_stems && !from;
+  if (from && (mixstage_bounce_frames(from) != T || mixstage_bounce_channels(from) != channels ||
+               strcmp(mixstage_bounce_profile(from), mixstage_profile_name(p)) != 0))
+    return mixstage__fail(g, MIXSTAGE_EINVAL,
+                          "delivery: the bounce (profile '%s', %lld frames) is not this graph's '%s' under this "
+                          "configuration (%lld frames)",
+                          mixstage_bounce_profile(from), (long long)mixstage_bounce_frames(from),
+                          mixstage_profile_name(p), (long long)T);
+  const char *ext = ext_of(cfg.write.format);
 
-  int want_null = cfg.null_check && has_stems;
-  int passes = want_null ? 3 : 1;
-  progress prog = {cfg.render.progress, cfg.render.progress_user, 0, (int64_t)(passes + 1) * T};
+  /* The outputs' names, from the bounce's description: a zero-length stream
+   * would cost a prepare, so the names follow the same rules here. */
+  stage st;
+  if ((rc = stage_open(g, &st, dir)) != MIXSTAGE_OK) return rc;
+  mixstage_manifest *m = NULL;
+  item *items = NULL;
+  int count = 0, numeric = 0;
+  double residual = NAN;
+  char err[1024];
+  sink k;
+  memset(&k, 0, sizeof k);
+  mixstage_bounce *b = NULL;
+  progress prog = {cfg.render.progress, cfg.render.progress_user, T};
   mixstage_render_config rcfg = cfg.render;
   if (prog.fn) {
     rcfg.progress = progress_forward;
     rcfg.progress_user = &prog;
   }
 
-  mixstage_bounce *b = NULL;
-  mixstage_manifest *m = NULL;
-  item *items = NULL;
-  int nitems = 0, numeric = 0;
-  double residual = 0.0;
-  char err[1024];
-
-  int brc;
-  b = mixstage_graph_bounce(g, p, &rcfg, &brc);
-  if (!b) return brc;
-  numeric = brc == MIXSTAGE_ENUMERIC;
-  if (want_null) {
-    prog.offset = T;
-    rc = mixstage_graph_null_check(g, p, &rcfg, &residual);
-    if (rc == MIXSTAGE_ENUMERIC) numeric = 1;
-    else if (rc != MIXSTAGE_OK) goto done;
-  }
-  prog.offset = (int64_t)passes * T;
-
-  int truncated;
-  int64_t window = llround(cfg.tail_window_seconds * rate);
-  int64_t frames = trimmed_length(b, program, cfg.tail_threshold_db, window, &truncated);
-
-  /* Names: unique without regard to ASCII case. */
-  int count = mixstage_bounce_count(b);
-  items = calloc((size_t)count + 1, sizeof *items);
-  if (!items) {
-    rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
-    goto done;
-  }
-  const char *ext = ext_of(cfg.write.format);
-  /* The reserved outputs (the mix, the reference) are named first, so a
-   * strip called "reference" gives way ("reference 2.wav") rather than
-   * taking the name a mix engineer looks for. */
-  for (int pass = 0; pass < 2; pass++)
-    for (int i = 0; i < count; i++) {
-      int kind = mixstage_bounce_kind(b, i);
-      int reserved = kind == MIXSTAGE_OUTPUT_MIX || kind == MIXSTAGE_OUTPUT_REFERENCE;
-      if (reserved != (pass == 0)) continue;
-      item *x = &items[i];
-      char base[NAME_BYTES + 8];
-      mixstage_deliver_file_name(mixstage_bounce_name(b, i), "", base, sizeof base);
-      snprintf(x->name, sizeof x->name, "%s.%s", base, ext);
-      for (int k = 2;; k++) {
-        int clash = strncasecmp_ascii(x->name, "manifest.json", sizeof x->name) == 0;
-        for (int j = 0; j < count && !clash; j++)
-          clash = j != i && items[j].name[0] && strncasecmp_ascii(x->name, items[j].name, sizeof x->name) == 0;
-        if (!clash) break;
-        snprintf(x->name, sizeof x->name, "%s %d.%s", base, k, ext);
-      }
+  /* The outputs and their staged writers are set up at the first block,
+   * when the bounce's description exists; see open_outputs(). */
+  deliver_run run = {g, p, dir, &cfg, &st, ext, &k, &items, &count, rate, program, T, channels, 0};
+  int brc = MIXSTAGE_OK;
+  if (from) {
+    /* The bounce's blocks as the render would have handed them over. */
+    int n = mixstage_bounce_count(from);
+    const float **blk = calloc((size_t)n + 1, sizeof *blk);
+    if (!blk) brc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+    for (int64_t f = 0; brc == MIXSTAGE_OK && f < T; f += 4096) {
+      int len = T - f < 4096 ? (int)(T - f) : 4096;
+      for (int i = 0; i < n; i++) blk[i] = mixstage_bounce_data(from, i) + (size_t)f * (size_t)channels;
+      brc = run_block(&run, from, f, len, blk);
+      if (brc == MIXSTAGE_OK && prog.fn && prog.fn(prog.user, f + len, T))
+        brc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
     }
-  snprintf(items[count].name, sizeof items[count].name, "manifest.json");
-  for (int i = 0; i <= count; i++) {
-    nitems++;
-    if (item_paths(&items[i], dir) != MIXSTAGE_OK) {
-      rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+    free(blk);
+    if (brc < 0) {
+      rc = brc;
       goto done;
     }
+  } else {
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "render", NULL);
+    b = mixstage_graph_bounce_stream(g, p, &rcfg, want_null ? MIXSTAGE_BOUNCE_NULL_CHECK : 0, run_block, &run, &brc);
+    if (!b) {
+      rc = brc;
+      goto done;
+    }
+    numeric = brc == MIXSTAGE_ENUMERIC;
   }
+  const mixstage_bounce *desc = from ? from : b;
+  if (want_null) residual = mixstage_bounce_null_residual(b);
+  if (!run.opened && (rc = open_outputs(&run, desc)) < 0) goto done; /* a zero-length render */
+  /* The length, as the tail rule gives it now that the render is over. */
+  int64_t frames = k.last_loud + 1 + k.window;
+  int truncated = frames > T;
+  if (frames < program) frames = program;
+  if (frames > T) frames = T;
+  if (!k.hold_all && (rc = sink_flush(&k, frames)) < 0) goto done;
 
   int merr;
   m = mixstage_manifest_create(&merr);
@@ -447,7 +907,7 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "program_frames", program);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "tail_frames", frames - program);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_number(m, "tail_threshold_dbfs", cfg.tail_threshold_db);
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "tail_window_frames", window);
+  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "tail_window_frames", k.window);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_json(m, "tail_truncated", truncated ? "true" : "false");
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "latency_removed_frames", latency);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_json(m, "numeric_faults", numeric ? "true" : "false");
@@ -464,41 +924,54 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
     goto done;
   }
 
-  /* Stage every file. */
+  /* Close every file (or, converting, write it whole), then describe it. */
+  uint64_t did = fnv_mix(fnv1a(mixstage_profile_name(p)), "|");
   for (int i = 0; i < count; i++) {
     item *x = &items[i];
     mixstage_write_config w = cfg.write;
-    w.dither_seed ^= fnv1a(x->name);
-    mixstage_file_stats st;
-    rc = mixstage_audio_write(x->stage_path, mixstage_bounce_data(b, i), frames, channels, rate, &w, &st, err,
-                              sizeof err);
+    w.dither_seed = k.seeds[i];
+    if (k.hold_all) {
+      rc = mixstage_audio_write(x->stage_path, k.pend[i], frames, channels, rate, &w, &x->stats, err, sizeof err);
+    } else {
+      rc = mixstage__writer_finish(k.w[i], &x->stats, err, sizeof err);
+      k.w[i] = NULL;
+    }
     if (rc != MIXSTAGE_OK) {
       rc = mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
       goto done;
     }
-    x->staged = 1;
-    x->stats = st;
-    int kind = mixstage_bounce_kind(b, i);
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "file", mixstage_bounce_name(desc, i));
+    int kind = mixstage_bounce_kind(desc, i);
     const char *on[MIXSTAGE_ROLE_COUNT + 1], *byp[MIXSTAGE_ROLE_COUNT + 1], *mut[MIXSTAGE_ROLE_COUNT + 1];
     roles_of(p, kind, on, byp, mut);
-    int e = mixstage_manifest_add_file(m, x->name, kind_name(kind), mixstage_profile_name(p), &st, on, byp, mut,
-                                       latency);
-    int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(b, i));
+    int e = mixstage_manifest_add_file(m, x->name, kind_name(kind), mixstage_profile_name(p), &x->stats, on, byp,
+                                       mut, latency);
+    int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(desc, i));
     if (r2 == MIXSTAGE_OK)
-      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", mixstage_bounce_nulls(b, i) ? "true" : "false");
-    const char *note = mixstage_bounce_note(b, i);
+      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", mixstage_bounce_nulls(desc, i) ? "true" : "false");
+    const char *note = mixstage_bounce_note(desc, i);
     if (r2 == MIXSTAGE_OK && note && *note) r2 = mixstage_manifest_file_set_string(m, e, "adds_up_note", note);
     if (r2 == MIXSTAGE_OK)
       r2 = mixstage_manifest_file_set_string(
           m, e, "dither", w.sample_type != MIXSTAGE_SAMPLE_FLOAT32 && w.dither ? "tpdf" : "none");
+    /* the delivery's id: a hash of what it holds, so the same delivery
+     * gives the same manifest (renders are reproducible byte for byte) */
+    did = fnv_mix(did, x->name);
+    did = fnv_mix(did, mixstage_bounce_name(desc, i));
+    for (int q = 0; q < 8; q++) did = (did ^ ((x->stats.checksum >> (8 * q)) & 0xff)) * 0x100000001b3ull;
     if (r2 != MIXSTAGE_OK) {
       rc = mixstage__fail(g, r2, "delivery: manifest: %s", mixstage_strerror(r2));
       goto done;
     }
-    if (prog.fn && prog.fn(prog.user, prog.offset + T * (i + 1) / (count + 1), prog.total)) {
-      rc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
-      goto done;
-    }
+  }
+  char delivery_id[40];
+  snprintf(delivery_id, sizeof delivery_id, "fnv1a64:%016llx", (unsigned long long)did);
+  rc = mixstage_manifest_set_string(m, "delivery_id", delivery_id);
+  for (int i = 0; i < count && rc == MIXSTAGE_OK; i++)
+    rc = mixstage_manifest_file_set_string(m, i, "delivery_id", delivery_id);
+  if (rc != MIXSTAGE_OK) {
+    rc = mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
+    goto done;
   }
   if (cfg.write_manifest) {
     item *x = &items[count];
@@ -507,32 +980,55 @@ MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_pro
       rc = mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
       goto done;
     }
-    x->staged = 1;
   }
   if (prog.fn && prog.fn(prog.user, prog.total, prog.total)) {
     rc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
     goto done;
   }
-  rc = commit(g, items, cfg.write_manifest ? count + 1 : count, dir);
+  if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "commit", NULL);
+  rc = commit(g, &st, items, cfg.write_manifest ? count + 1 : count, cfg.write_manifest, delivery_id, dir);
   if (rc == MIXSTAGE_OK) {
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "done", NULL);
     if (cfg.null_residual_out) *cfg.null_residual_out = want_null ? residual : NAN;
     if (cfg.file_done)
       for (int i = 0; i < count; i++)
-        cfg.file_done(cfg.file_done_user, items[i].final_path, mixstage_bounce_name(b, i), mixstage_bounce_kind(b, i),
+        cfg.file_done(cfg.file_done_user, items[i].final_path, mixstage_bounce_name(desc, i), mixstage_bounce_kind(desc, i),
                       &items[i].stats);
   }
   if (rc == MIXSTAGE_OK && numeric)
     rc = mixstage__fail(g, MIXSTAGE_ENUMERIC, "delivery: a node produced NaN or infinity during the render");
 
 done:
-  for (int i = 0; i < nitems; i++) {
-    if (items[i].staged) (void)unlink(items[i].stage_path);
-    free(items[i].final_path);
-    free(items[i].stage_path);
-    free(items[i].old_path);
+  for (int i = 0; i < count; i++) {
+    if (k.w) mixstage__writer_abort(k.w[i]);
+    if (k.pend) free(k.pend[i]);
   }
+  free(k.w);
+  free(k.pend);
+  free(k.seeds);
+  if (items)
+    for (int i = 0; i <= count; i++) {
+      free(items[i].final_path);
+      free(items[i].stage_path);
+    }
   free(items);
+  stage_remove(&st); /* after a commit: already gone */
   mixstage_manifest_destroy(m);
   mixstage_bounce_destroy(b);
   return rc;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
+                                           const mixstage_deliver_config *cfg) {
+  return deliver(g, p, dir, cfg, NULL);
+}
+
+MIXSTAGE_EXPORT int mixstage_bounce_deliver(mixstage_graph *g, const mixstage_bounce *bounce,
+                                            const mixstage_profile *p, const char *dir,
+                                            const mixstage_deliver_config *cfg) {
+  if (!g) return MIXSTAGE_ENULL;
+  if (!bounce) return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: the bounce is NULL");
+  if (mixstage_bounce_count(bounce) && !mixstage_bounce_data(bounce, 0))
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: a streamed bounce holds no audio to write");
+  return deliver(g, p, dir, cfg, bounce);
 }

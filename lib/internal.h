@@ -305,13 +305,24 @@ typedef struct mixstage__shadow {
   float *post[MIXSTAGE_MAX_CHANNELS], *out[MIXSTAGE_MAX_CHANNELS];
   float **sbuf;   /* [send * MIXSTAGE_MAX_CHANNELS + c], DAG forks only */
   int collect;    /* bounce output index fed by this fork's output, or -1 */
+  const mixstage_profile *profile; /* the profile this fork renders (its send actions) */
   struct mixstage__shadow *next;      /* in the unit's list */
   struct mixstage__shadow *all_next;  /* in the bounce's list */
 } mixstage__shadow;
 
 typedef struct mixstage__bounce_run {
   mixstage_bounce *bounce;
-  const mixstage_profile *profile;
+  const mixstage_profile *profile; /* the layer being built (bounce.c) */
+  mixstage_bounce_block_fn sink;   /* NULL: into the bounce's memory */
+  void *sink_user;
+  int sink_status;                 /* first negative status of the sink */
+  float **blocks;                  /* per output: one interleaved block */
+  /* the null check, accumulated block by block (bounce.c) */
+  int null_count;
+  float ***null_stems; /* out[] of each null-check stem fork, in output order */
+  float **null_ref;    /* out[] of the production mix with mix-bus stages bypassed */
+  double null_peak;
+  double *null_acc;
   int64_t skip;  /* latency frames to drop */
   int64_t total; /* frames delivered */
   mixstage__shadow *all;

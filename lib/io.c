@@ -30,6 +30,7 @@
 #include "mixstage/io.h"
 #include "loudness_range.h"
 #include "dsp/truepeak.h"
+#include "io_writer.h"
 
 #define IO_CHUNK MIXSTAGE__IO_CHUNK /* frames per libsndfile / libsamplerate call */
 #define IO_MAX_CHANNELS 64     /* generous: a 9.1.6 bed is 16 */
@@ -664,6 +665,155 @@ static int sf_format_for(const mixstage_write_config *c, int channels, int64_t f
   }
 }
 
+/* ---- a file written as it is produced (io_writer.h) ----------------------- */
+
+struct mixstage__writer {
+  char *path;
+  atomic_file af;
+  SNDFILE *sf;
+  meter m;
+  int metering;
+  int channels, type, is_int, dither, bytes, format;
+  int32_t shift;
+  double scale, qmax, qmin;
+  rng r;
+  uint64_t h;
+  int64_t clipped;
+  int32_t *ib;
+  float *fb;
+};
+
+void mixstage__writer_abort(mixstage__writer *w) {
+  if (!w) return;
+  if (w->sf) sf_close(w->sf);
+  if (w->af.tmp) atomic_abort(&w->af);
+  if (w->metering) meter_free(&w->m);
+  free(w->ib);
+  free(w->fb);
+  free(w->path);
+  free(w);
+}
+
+int mixstage__writer_open(mixstage__writer **out, const char *path, int channels, double rate,
+                          int64_t frames_hint, const mixstage_write_config *cfg, char *err, size_t errlen) {
+  *out = NULL;
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  info.samplerate = (int)rate;
+  info.channels = channels;
+  info.format = sf_format_for(cfg, channels, frames_hint);
+  if (!sf_format_check(&info))
+    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "%s cannot hold %s at %d channels, %g Hz",
+                format_names[cfg->format], sample_type_names[cfg->sample_type], channels, rate);
+  mixstage__writer *w = calloc(1, sizeof *w);
+  if (!w) return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  w->af.fd = -1;
+  w->path = malloc(strlen(path) + 1);
+  w->ib = malloc(sizeof(int32_t) * IO_CHUNK * (size_t)channels);
+  w->fb = malloc(sizeof(float) * IO_CHUNK * (size_t)channels);
+  if (!w->path || !w->ib || !w->fb || meter_init(&w->m, channels, rate) < 0) {
+    mixstage__writer_abort(w);
+    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
+  }
+  strcpy(w->path, path);
+  w->metering = 1;
+  int st = atomic_begin(&w->af, path, err, errlen);
+  if (st != MIXSTAGE_OK) {
+    mixstage__writer_abort(w);
+    return st;
+  }
+  w->sf = sf_open_fd(w->af.fd, SFM_WRITE, &info, 0);
+  if (!w->sf) {
+    st = fail(MIXSTAGE_EIO, err, errlen, path, "cannot write: %s", sf_strerror(NULL));
+    mixstage__writer_abort(w);
+    return st;
+  }
+  /* A hint above 4 GiB chose RF64; a shorter file is then written as WAV. */
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_RF64)
+    sf_command(w->sf, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
+  w->channels = channels;
+  w->format = cfg->format;
+  w->type = cfg->sample_type;
+  w->is_int = w->type != MIXSTAGE_SAMPLE_FLOAT32;
+  w->scale = w->type == MIXSTAGE_SAMPLE_PCM16 ? 32768.0 : 8388608.0;
+  w->qmax = w->scale - 1.0;
+  w->qmin = -w->scale;
+  w->shift = w->type == MIXSTAGE_SAMPLE_PCM16 ? 65536 : 256;
+  w->bytes = w->type == MIXSTAGE_SAMPLE_PCM16 ? 2 : 3;
+  w->dither = cfg->dither && w->is_int;
+  uint64_t seed = cfg->dither_seed;
+  w->r.s = splitmix64(&seed) | 1; /* xorshift must not start at zero */
+  w->h = FNV_OFFSET;
+  *out = w;
+  return MIXSTAGE_OK;
+}
+
+int mixstage__writer_write(mixstage__writer *w, const float *data, int64_t frames, char *err, size_t errlen) {
+  const int channels = w->channels;
+  const double scale = w->scale, qmax = w->qmax, qmin = w->qmin;
+  int32_t *ib = w->ib;
+  float *fb = w->fb;
+  for (int64_t pos = 0; pos < frames; pos += IO_CHUNK) {
+    int64_t n = frames - pos < IO_CHUNK ? frames - pos : IO_CHUNK;
+    const float *x = data + pos * channels;
+    sf_count_t put;
+    if (w->is_int) {
+      uint64_t h = w->h;
+      for (int64_t i = 0; i < n * channels; i++) {
+        double v = (double)x[i] * scale;
+        if (isnan(v)) v = 0.0;
+        /* Clipping is counted on the signal, not on where dither lands. */
+        double plain = floor(v + 0.5);
+        if (plain > qmax || plain < qmin) w->clipped++;
+        /* TPDF: sum of two independent uniform [-0.5, 0.5) LSB values
+         * (Lipshitz, Wannamaker & Vanderkooy, JAES 1992): the error's
+         * first two moments become independent of the signal. */
+        if (w->dither) v += rng_uniform(&w->r) + rng_uniform(&w->r) - 1.0;
+        double q = floor(v + 0.5);
+        if (q > qmax) q = qmax;
+        if (q < qmin) q = qmin;
+        int32_t qi = (int32_t)q;
+        h = fnv_int(h, qi, w->bytes);
+        ib[i] = qi * w->shift;
+        fb[i] = (float)(q / scale);
+      }
+      w->h = h;
+      put = sf_writef_int(w->sf, ib, n);
+    } else {
+      for (int64_t i = 0; i < n * channels; i++) {
+        w->h = fnv_float(w->h, x[i]);
+        w->clipped += fabsf(x[i]) > 1.0f;
+      }
+      memcpy(fb, x, sizeof(float) * (size_t)(n * channels));
+      put = sf_writef_float(w->sf, fb, n);
+    }
+    if (put != n) return fail(MIXSTAGE_EIO, err, errlen, w->path, "write error: %s", sf_strerror(w->sf));
+    if (meter_add(&w->m, fb, n) < 0) return fail(MIXSTAGE_ENOMEM, err, errlen, w->path, "out of memory");
+  }
+  return MIXSTAGE_OK;
+}
+
+int mixstage__writer_finish(mixstage__writer *w, mixstage_file_stats *stats, char *err, size_t errlen) {
+  /* sf_close rewrites the header (and flushes FLAC's encoder): its error
+   * matters as much as any write's. */
+  sf_write_sync(w->sf);
+  int ce = sf_close(w->sf);
+  w->sf = NULL;
+  int st = MIXSTAGE_OK;
+  if (ce != 0) st = fail(MIXSTAGE_EIO, err, errlen, w->path, "write error: %s", sf_error_number(ce));
+  if (st == MIXSTAGE_OK) st = atomic_commit(&w->af, w->path, err, errlen);
+  if (st == MIXSTAGE_OK && stats) {
+    memset(stats, 0, sizeof *stats);
+    meter_finish(&w->m, stats);
+    stats->checksum = w->h;
+    stats->clipped_samples = w->clipped;
+    stats->format = w->format;
+    stats->sample_type = w->type;
+  }
+  mixstage__writer_abort(w); /* after a commit: frees only */
+  return st;
+}
+
 MIXSTAGE_EXPORT int mixstage_audio_write(const char *path, const float *data, int64_t frames,
                                          int channels, double rate,
                                          const mixstage_write_config *cfg,
@@ -704,108 +854,13 @@ MIXSTAGE_EXPORT int mixstage_audio_write(const char *path, const float *data, in
                   why ? why : mixstage_strerror(st));
     data = conv;
   }
-
-  SF_INFO info;
-  memset(&info, 0, sizeof info);
-  info.samplerate = (int)out_rate;
-  info.channels = channels;
-  info.format = sf_format_for(cfg, channels, frames);
-  if (!sf_format_check(&info)) {
-    free(conv);
-    return fail(MIXSTAGE_EFORMAT, err, errlen, path, "%s cannot hold %s at %d channels, %g Hz",
-                format_names[cfg->format], sample_type_names[cfg->sample_type], channels, out_rate);
-  }
-  int32_t *ib = malloc(sizeof(int32_t) * IO_CHUNK * (size_t)channels);
-  float *fb = malloc(sizeof(float) * IO_CHUNK * (size_t)channels);
-  meter m;
-  if (!ib || !fb || meter_init(&m, channels, out_rate) < 0) {
-    free(ib);
-    free(fb);
-    free(conv);
-    return fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
-  }
-
-  atomic_file af;
-  int st = atomic_begin(&af, path, err, errlen);
-  SNDFILE *sf = NULL;
+  mixstage__writer *w;
+  int st = mixstage__writer_open(&w, path, channels, out_rate, frames, cfg, err, errlen);
   if (st == MIXSTAGE_OK) {
-    sf = sf_open_fd(af.fd, SFM_WRITE, &info, 0);
-    if (!sf) st = fail(MIXSTAGE_EIO, err, errlen, path, "cannot write: %s", sf_strerror(NULL));
+    st = mixstage__writer_write(w, data, frames, err, errlen);
+    if (st == MIXSTAGE_OK) st = mixstage__writer_finish(w, stats_out, err, errlen);
+    else mixstage__writer_abort(w);
   }
-
-  const int type = cfg->sample_type;
-  const int is_int = type != MIXSTAGE_SAMPLE_FLOAT32;
-  const double scale = type == MIXSTAGE_SAMPLE_PCM16 ? 32768.0 : 8388608.0;
-  const double qmax = scale - 1.0, qmin = -scale;
-  const int32_t shift = type == MIXSTAGE_SAMPLE_PCM16 ? 65536 : 256;
-  const int bytes = type == MIXSTAGE_SAMPLE_PCM16 ? 2 : 3;
-  const int dither = cfg->dither && is_int;
-  rng r;
-  uint64_t seed = cfg->dither_seed;
-  r.s = splitmix64(&seed) | 1; /* xorshift must not start at zero */
-  uint64_t h = FNV_OFFSET;
-  int64_t clipped = 0;
-
-  for (int64_t pos = 0; st == MIXSTAGE_OK && pos < frames; pos += IO_CHUNK) {
-    int64_t n = frames - pos < IO_CHUNK ? frames - pos : IO_CHUNK;
-    const float *x = data + pos * channels;
-    sf_count_t put;
-    if (is_int) {
-      for (int64_t i = 0; i < n * channels; i++) {
-        double v = (double)x[i] * scale;
-        if (isnan(v)) v = 0.0;
-        /* Clipping is counted on the signal, not on where dither lands. */
-        double plain = floor(v + 0.5);
-        if (plain > qmax || plain < qmin) clipped++;
-        /* TPDF: sum of two independent uniform [-0.5, 0.5) LSB values
-         * (Lipshitz, Wannamaker & Vanderkooy, JAES 1992): the error's
-         * first two moments become independent of the signal. */
-        if (dither) v += rng_uniform(&r) + rng_uniform(&r) - 1.0;
-        double q = floor(v + 0.5);
-        if (q > qmax) q = qmax;
-        if (q < qmin) q = qmin;
-        int32_t qi = (int32_t)q;
-        h = fnv_int(h, qi, bytes);
-        ib[i] = qi * shift;
-        fb[i] = (float)(q / scale);
-      }
-      put = sf_writef_int(sf, ib, n);
-    } else {
-      for (int64_t i = 0; i < n * channels; i++) {
-        h = fnv_float(h, x[i]);
-        clipped += fabsf(x[i]) > 1.0f;
-      }
-      memcpy(fb, x, sizeof(float) * (size_t)(n * channels));
-      put = sf_writef_float(sf, fb, n);
-    }
-    if (put != n) {
-      st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s", sf_strerror(sf));
-      break;
-    }
-    if (meter_add(&m, fb, n) < 0) st = fail(MIXSTAGE_ENOMEM, err, errlen, path, "out of memory");
-  }
-  if (sf) {
-    /* sf_close rewrites the header (and flushes FLAC's encoder): its error
-     * matters as much as any write's. */
-    if (st == MIXSTAGE_OK) sf_write_sync(sf);
-    int ce = sf_close(sf);
-    if (st == MIXSTAGE_OK && ce != 0)
-      st = fail(MIXSTAGE_EIO, err, errlen, path, "write error: %s", sf_error_number(ce));
-  }
-  if (st == MIXSTAGE_OK) st = atomic_commit(&af, path, err, errlen);
-  else if (af.tmp) atomic_abort(&af);
-
-  if (st == MIXSTAGE_OK && stats_out) {
-    memset(stats_out, 0, sizeof *stats_out);
-    meter_finish(&m, stats_out);
-    stats_out->checksum = h;
-    stats_out->clipped_samples = clipped;
-    stats_out->format = cfg->format;
-    stats_out->sample_type = type;
-  }
-  meter_free(&m);
-  free(ib);
-  free(fb);
   free(conv);
   return st;
 }

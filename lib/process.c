@@ -1225,7 +1225,7 @@ void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, 
       mixstage_send *s = u->sends[si];
       float *const *dst = &sh->sbuf[si * MIXSTAGE_MAX_CHANNELS];
       run_send(u, s, dst, &v, f, o, off, n);
-      if (g->bounce->profile->action[s->role] == MIXSTAGE_ACTION_MUTE)
+      if (sh->profile->action[s->role] == MIXSTAGE_ACTION_MUTE)
         for (int c = 0; c < s->to->u.channels; c++) memset(dst[c] + off, 0, sizeof(float) * (size_t)n);
     }
   }

@@ -1,13 +1,19 @@
 /* Delivery: profiles rendered to files and a manifest, measured on disk. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
+#define _DEFAULT_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "mixstage.h"
 #include "testutil.h"
@@ -562,6 +568,288 @@ START_TEST(test_reserved_names_and_links) {
 }
 END_TEST
 
+/* ---- one streaming pass against the buffered delivery it replaced -------------- */
+
+static uint64_t fnv1a_str(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* The delivery's length as the buffered delivery computed it: the last
+ * frame at or above the threshold in any output, plus the window, at least
+ * the program, at most the bounce. */
+static int64_t trimmed(const mixstage_bounce *b, int64_t program, double thr_db, int64_t window) {
+  int64_t frames = mixstage_bounce_frames(b), last = -1;
+  int ch = mixstage_bounce_channels(b);
+  float thr = (float)pow(10.0, thr_db / 20.0);
+  for (int i = 0; i < mixstage_bounce_count(b); i++) {
+    const float *x = mixstage_bounce_data(b, i);
+    for (int64_t f = frames - 1; f > last; f--) {
+      int loud = 0;
+      for (int c = 0; c < ch; c++) loud |= fabsf(x[f * ch + c]) >= thr;
+      if (loud) {
+        last = f;
+        break;
+      }
+    }
+  }
+  int64_t end = last + 1 + window;
+  if (end < program) end = program;
+  return end > frames ? frames : end;
+}
+
+static int same_bytes(const char *a, const char *b) {
+  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+  int same = fa && fb;
+  while (same) {
+    int x = fgetc(fa), y = fgetc(fb);
+    if (x != y) same = 0;
+    if (x == EOF || y == EOF) break;
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return same;
+}
+
+/* The streamed delivery's files are byte for byte what the buffered one
+ * wrote (bounce, trim, mixstage_audio_write with the per-file seed), for
+ * WAV PCM24 and FLAC PCM16, with a tail window long enough that the held
+ * tail is flushed several times; a bounce written with
+ * mixstage_bounce_deliver() gives the same files again; the manifest's
+ * null residual is mixstage_graph_null_check()'s. */
+START_TEST(test_stream_equals_buffered) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  const mixstage_profile *p = mixstage_profile_find("mix-stems");
+  for (int fmt = 0; fmt < 2; fmt++) {
+    mixstage_deliver_config cfg;
+    mixstage_deliver_config_init(&cfg);
+    cfg.tail_window_seconds = fmt ? 0.35 : 0.1;
+    cfg.tail_threshold_db = fmt ? -70.0 : -90.0;
+    if (fmt) {
+      cfg.write.format = MIXSTAGE_FORMAT_FLAC;
+      cfg.write.sample_type = MIXSTAGE_SAMPLE_PCM16;
+    }
+    char out[512], again[512], ref[600];
+    snprintf(out, sizeof out, "%s/stream%d", tmproot, fmt);
+    snprintf(again, sizeof again, "%s/again%d", tmproot, fmt);
+    double residual = 0;
+    cfg.null_residual_out = &residual;
+    ck_assert_int_eq(mixstage_graph_deliver(s.g, p, out, &cfg), MIXSTAGE_OK);
+    double want;
+    ck_assert_int_eq(mixstage_graph_null_check(s.g, p, &cfg.render, &want), MIXSTAGE_OK);
+    ck_assert_msg(residual == want, "residual %.17g, null check %.17g", residual, want);
+    int err;
+    mixstage_bounce *b = mixstage_graph_bounce(s.g, p, &cfg.render, &err);
+    ck_assert_ptr_nonnull(b);
+    mixstage_render_config nt = cfg.render;
+    nt.max_tail_frames = 0;
+    int64_t program = mixstage_graph_render_frames(s.g, &nt);
+    int64_t frames = trimmed(b, program, cfg.tail_threshold_db, llround(cfg.tail_window_seconds * FS));
+    ck_assert_int_gt(frames, program); /* the tails matter here */
+    ck_assert_int_lt(frames, mixstage_bounce_frames(b));
+    ck_assert_int_eq(mixstage_bounce_deliver(s.g, b, p, again, &cfg), MIXSTAGE_OK);
+    json_t *man = load_manifest(out);
+    ck_assert_int_eq(json_integer_value(json_object_get(man, "graph_frames")), frames);
+    json_t *files = json_object_get(man, "files");
+    ck_assert_int_eq((int)json_array_size(files), mixstage_bounce_count(b));
+    const char *id = json_string_value(json_object_get(man, "delivery_id"));
+    ck_assert_ptr_nonnull(id);
+    for (int i = 0; i < mixstage_bounce_count(b); i++) {
+      json_t *f = json_array_get(files, (size_t)i);
+      const char *path = json_string_value(json_object_get(f, "path"));
+      ck_assert_str_eq(json_string_value(json_object_get(f, "delivery_id")), id);
+      mixstage_write_config w = cfg.write;
+      w.dither_seed ^= fnv1a_str(path);
+      snprintf(ref, sizeof ref, "%s/ref-%s", tmproot, path);
+      mixstage_file_stats st;
+      ck_assert_int_eq(mixstage_audio_write(ref, mixstage_bounce_data(b, i), frames, 2, FS, &w, &st, NULL, 0),
+                       MIXSTAGE_OK);
+      char a[700], c[700];
+      snprintf(a, sizeof a, "%s/%s", out, path);
+      snprintf(c, sizeof c, "%s/%s", again, path);
+      ck_assert_msg(same_bytes(a, ref), "%s differs from the buffered delivery's", a);
+      ck_assert_msg(same_bytes(c, ref), "%s (from the bounce) differs", c);
+      /* the on-the-fly measurements are the buffered writer's (the manifest
+       * prints about 10 significant digits: 1e-6 dB covers its rounding) */
+      const char *keys[3] = {"integrated_lufs", "true_peak_dbtp", "loudness_range_lu"};
+      const double vals[3] = {st.integrated_lufs, st.true_peak_dbtp, st.loudness_range_lu};
+      for (int q = 0; q < 3; q++) {
+        json_t *v = json_object_get(f, keys[q]);
+        if (!isfinite(vals[q])) ck_assert(json_is_null(v));
+        else ck_assert_msg(fabs(json_number_value(v) - vals[q]) < 1e-6, "%s %s: %.10g vs %.10g", path, keys[q],
+                           json_number_value(v), vals[q]);
+      }
+      unlink(ref);
+    }
+    json_decref(man);
+    /* a bounce of another profile is refused, naming both */
+    mixstage_bounce *other = mixstage_graph_bounce(s.g, mixstage_profile_find("production"), &cfg.render, &err);
+    ck_assert_int_eq(mixstage_bounce_deliver(s.g, other, p, again, &cfg), MIXSTAGE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mixstage_graph_last_error(s.g), "production"));
+    mixstage_bounce_destroy(other);
+    mixstage_bounce_destroy(b);
+  }
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+/* ---- kill safety -------------------------------------------------------------- */
+
+/* The folder holds one complete delivery: manifest.json parses, every file
+ * it lists exists with the checksum it states and the manifest's delivery
+ * id; nothing hidden is left. */
+static void check_whole(const char *dir, const char *expect_ids[2], int *which) {
+  json_t *man = load_manifest(dir);
+  const char *id = json_string_value(json_object_get(man, "delivery_id"));
+  ck_assert_ptr_nonnull(id);
+  *which = -1;
+  for (int k = 0; k < 2; k++)
+    if (expect_ids[k] && !strcmp(id, expect_ids[k])) *which = k;
+  json_t *files = json_object_get(man, "files");
+  ck_assert_int_gt((int)json_array_size(files), 0);
+  for (size_t i = 0; i < json_array_size(files); i++) {
+    json_t *f = json_array_get(files, i);
+    char p[700], sum[64];
+    snprintf(p, sizeof p, "%s/%s", dir, json_string_value(json_object_get(f, "path")));
+    mixstage_file_stats st;
+    char err[256];
+    ck_assert_msg(mixstage_measure_file(p, &st, err, sizeof err) == MIXSTAGE_OK, "%s", err);
+    snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)st.checksum);
+    ck_assert_msg(!strcmp(sum, json_string_value(json_object_get(f, "checksum"))), "%s: %s vs manifest %s", p, sum,
+                  json_string_value(json_object_get(f, "checksum")));
+    ck_assert_str_eq(json_string_value(json_object_get(f, "delivery_id")), id);
+  }
+  json_decref(man);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while ((e = readdir(d)))
+    ck_assert_msg(e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."), "left over: %s",
+                  e->d_name);
+  closedir(d);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A delivering child process killed (SIGKILL) at random instants over the
+ * whole delivery, a third of them in its last 15% (the commit is there):
+ * after each kill, manifest.json is a complete manifest at once; after the
+ * recovery every delivery runs first (mixstage_deliver_recover()), the
+ * folder holds exactly the previous delivery or the new one, and nothing
+ * hidden.  The two deliveries differ (mix-stems, then a custom profile
+ * with other file content), so a mix would be caught by the checksums. */
+START_TEST(test_kill_at_random_instants) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/kill", tmproot);
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  int err;
+  mixstage_profile *alt = mixstage_profile_create("alt", mixstage_profile_find("mix-stems"), &err);
+  mixstage_profile_set_action(alt, MIXSTAGE_ROLE_BUS_COLOR, MIXSTAGE_ACTION_BYPASS);
+  const mixstage_profile *prof[2] = {mixstage_profile_find("mix-stems"), alt};
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, prof[0], dir, &cfg), MIXSTAGE_OK);
+  /* how long a delivery takes in a child */
+  double full = 1e9;
+  pid_t pid;
+  int status;
+  for (int k = 0; k < 2; k++) { /* the quicker of two: the machine is shared */
+    double t0 = now_s();
+    pid = fork();
+    if (pid == 0) _exit(mixstage_graph_deliver(s.g, prof[1 - k], dir, &cfg) == MIXSTAGE_OK ? 0 : 1);
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (now_s() - t0 < full) full = now_s() - t0;
+  }
+  srand(12345);
+  int old_seen = 0, new_seen = 0, killed = 0;
+  for (int trial = 0; trial < 30; trial++) {
+    json_t *man = load_manifest(dir);
+    char before[64];
+    snprintf(before, sizeof before, "%s", json_string_value(json_object_get(man, "delivery_id")));
+    json_decref(man);
+    double u = (double)rand() / RAND_MAX;
+    double delay = trial % 3 == 2 ? full * (0.85 + 0.2 * u) : full * 1.05 * u;
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(mixstage_graph_deliver(s.g, prof[trial & 1], dir, &cfg) == MIXSTAGE_OK ? 0 : 1);
+    struct timespec ts = {(time_t)delay, (long)((delay - floor(delay)) * 1e9)};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    killed += WIFSIGNALED(status);
+    json_decref(load_manifest(dir)); /* a complete manifest, even before recovery */
+    ck_assert_int_eq(mixstage_deliver_recover(dir), MIXSTAGE_OK);
+    const char *ids[2] = {before, NULL};
+    int which;
+    check_whole(dir, ids, &which);
+    if (which == 0) old_seen++;
+    else new_seen++;
+  }
+  fprintf(stderr, "kill test: %d of 30 killed mid-delivery (delivery %.3f s); previous kept %d, new %d\n", killed,
+          full, old_seen, new_seen);
+  ck_assert_msg(killed >= 10, "only %d of 30 children were killed mid-delivery", killed);
+  ck_assert_msg(old_seen > 0 && new_seen > 0, "previous kept %d, new %d: the kills missed one side", old_seen,
+                new_seen);
+  /* and the next delivery works and leaves nothing behind */
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, prof[0], dir, &cfg), MIXSTAGE_OK);
+  const char *none[2] = {NULL, NULL};
+  int which;
+  check_whole(dir, none, &which);
+  mixstage_profile_destroy(alt);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
+/* A live delivery's stage is never touched by another's cleanup: a lock
+ * held by this process keeps a planted stage; a stage whose lock is free is
+ * settled (rolled back: the journal says a file had no previous version,
+ * and the manifest is not its own). */
+START_TEST(test_cleanup_spares_live_stage) {
+  make_tmproot();
+  char dir[512], p[700];
+  snprintf(dir, sizeof dir, "%s/live", tmproot);
+  mkdir(dir, 0777);
+  const char *ids[2] = {"1-live", "2-dead"};
+  int fds[2];
+  for (int k = 0; k < 2; k++) {
+    snprintf(p, sizeof p, "%s/.mixstage-%s.lock", dir, ids[k]);
+    fds[k] = open(p, O_RDWR | O_CREAT, 0666);
+    ck_assert_int_ge(fds[k], 0);
+    snprintf(p, sizeof p, "%s/.mixstage-%s.stage", dir, ids[k]);
+    mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/.mixstage-%s.stage/names", dir, ids[k]);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "manifest 1\nx%d.wav\nmanifest.json\n", k);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/x%d.wav", dir, k); /* as if renamed in before the kill */
+    fclose(fopen(p, "w"));
+  }
+  ck_assert_int_eq(flock(fds[0], LOCK_EX), 0);
+  close(fds[1]);
+  ck_assert_int_eq(mixstage_deliver_recover(dir), MIXSTAGE_OK);
+  char list[2048];
+  listing(dir, list, sizeof list);
+  ck_assert_str_eq(list, ".mixstage-1-live.lock|.mixstage-1-live.stage|x0.wav");
+  close(fds[0]);
+  ck_assert_int_eq(mixstage_deliver_recover(dir), MIXSTAGE_OK);
+  listing(dir, list, sizeof list);
+  ck_assert_str_eq(list, "");
+  ck_assert_int_eq(mixstage_deliver_recover(NULL), MIXSTAGE_ENULL);
+  rm_tree(tmproot);
+}
+END_TEST
+
 static Suite *deliver_suite(void) {
   Suite *s = suite_create("deliver");
   TCase *tc = tcase_create("deliver");
@@ -574,7 +862,13 @@ static Suite *deliver_suite(void) {
   tcase_add_test(tc, test_pcm16_dither);
   tcase_add_test(tc, test_name_collisions);
   tcase_add_test(tc, test_reserved_names_and_links);
+  tcase_add_test(tc, test_stream_equals_buffered);
+  tcase_add_test(tc, test_cleanup_spares_live_stage);
   suite_add_tcase(s, tc);
+  TCase *kill = tcase_create("kill");
+  tcase_set_timeout(kill, 600);
+  tcase_add_test(kill, test_kill_at_random_instants);
+  suite_add_tcase(s, kill);
   return s;
 }
 

@@ -443,6 +443,142 @@ START_TEST(test_profile_mix_forks_sends) {
 }
 END_TEST
 
+/* The null check as it was computed before it ran in one pass: two more
+ * bounces (the stems with bus color bypassed plus the FX stems; the
+ * production mix with the mix-bus stages bypassed), summed in double in
+ * output order.  The one-pass check must give the same figure exactly:
+ * the forks compute the same samples and the sum runs in the same order. */
+static double null_by_two_bounces(mixstage_graph *g, const mixstage_profile *base, int threads) {
+  int err;
+  mixstage_profile *stems = mixstage_profile_create("ref-stems", base, &err);
+  mixstage_profile *mix = mixstage_profile_create("ref-mix", NULL, &err);
+  mixstage_profile_set_action(stems, MIXSTAGE_ROLE_BUS_COLOR, MIXSTAGE_ACTION_BYPASS);
+  mixstage_profile_set_fx_stems(stems, 1);
+  mixstage_profile_set_mix(stems, 0);
+  mixstage_profile_set_reference(stems, 0);
+  mixstage_profile_set_stems(mix, MIXSTAGE_STEMS_NONE);
+  mixstage_profile_set_mix(mix, 1);
+  mixstage_profile_set_reference(mix, 0);
+  for (int r = MIXSTAGE_ROLE_BUS_COLOR; r <= MIXSTAGE_ROLE_MASTERING; r++)
+    mixstage_profile_set_action(mix, r, MIXSTAGE_ACTION_BYPASS);
+  mixstage_render_config rc;
+  mixstage_render_config_init(&rc);
+  rc.threads = threads;
+  mixstage_bounce *bs = mixstage_graph_bounce(g, stems, &rc, &err);
+  mixstage_bounce *bm = mixstage_graph_bounce(g, mix, &rc, &err);
+  ck_assert_ptr_nonnull(bs);
+  ck_assert_ptr_nonnull(bm);
+  size_t n = (size_t)mixstage_bounce_frames(bs) * (size_t)mixstage_bounce_channels(bs);
+  const float *ref = mixstage_bounce_data(bm, 0);
+  double peak = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double sum = 0.0;
+    for (int k = 0; k < mixstage_bounce_count(bs); k++) sum += mixstage_bounce_data(bs, k)[i];
+    double r = fabs(sum - (double)ref[i]);
+    if (r > peak) peak = r;
+  }
+  mixstage_bounce_destroy(bs);
+  mixstage_bounce_destroy(bm);
+  mixstage_profile_destroy(stems);
+  mixstage_profile_destroy(mix);
+  return peak > 0.0 ? 20.0 * log10(peak) : -400.0;
+}
+
+typedef struct stream_copy {
+  const mixstage_bounce *whole; /* the in-memory bounce to compare with */
+  int64_t next;                 /* frame expected next */
+  int mismatches, calls;
+} stream_copy;
+
+static int compare_block(void *user, const mixstage_bounce *b, int64_t frame, int frames,
+                         const float *const *outputs) {
+  stream_copy *sc = user;
+  sc->calls++;
+  if (frame != sc->next) sc->mismatches++;
+  sc->next = frame + frames;
+  int ch = mixstage_bounce_channels(b);
+  for (int i = 0; i < mixstage_bounce_count(b); i++) {
+    const float *w = mixstage_bounce_data(sc->whole, mixstage_bounce_find(sc->whole, mixstage_bounce_name(b, i)));
+    if (memcmp(w + frame * ch, outputs[i], sizeof(float) * (size_t)frames * (size_t)ch)) sc->mismatches++;
+  }
+  return 0;
+}
+
+/* One pass for a delivery and its null check: the streamed bounce's blocks
+ * equal the in-memory bounce bit for bit, and its null residual (and
+ * mixstage_graph_null_check()'s) equals the figure of the two extra
+ * bounces, with one thread and with three, per strip and per group (the
+ * saturated group: a residual far from zero, so equality is not trivial). */
+START_TEST(test_null_check_in_one_pass) {
+  for (int sat = 0; sat < 2; sat++) {
+    song s;
+    make_song(&s, sat);
+    int err;
+    mixstage_profile *groups = mixstage_profile_create("groups", mixstage_profile_find("mix-stems"), &err);
+    mixstage_profile_set_stems(groups, MIXSTAGE_STEMS_PER_GROUP);
+    const mixstage_profile *profiles[2] = {mixstage_profile_find("mix-stems"), groups};
+    for (int pi = 0; pi < 2; pi++)
+      for (int threads = 1; threads <= 3; threads += 2) {
+        double want = null_by_two_bounces(s.g, profiles[pi], threads);
+        mixstage_render_config rc;
+        mixstage_render_config_init(&rc);
+        rc.threads = threads;
+        double got = 0.0;
+        ck_assert_int_eq(mixstage_graph_null_check(s.g, profiles[pi], &rc, &got), MIXSTAGE_OK);
+        ck_assert_msg(got == want, "sat %d profile %d threads %d: one pass %.17g dB, two bounces %.17g dB", sat, pi,
+                      threads, got, want);
+        mixstage_bounce *whole = mixstage_graph_bounce(s.g, profiles[pi], &rc, &err);
+        ck_assert_ptr_nonnull(whole);
+        stream_copy sc = {whole, 0, 0, 0};
+        mixstage_bounce *d = mixstage_graph_bounce_stream(s.g, profiles[pi], &rc, MIXSTAGE_BOUNCE_NULL_CHECK,
+                                                          compare_block, &sc, &err);
+        ck_assert_ptr_nonnull(d);
+        ck_assert_int_eq(sc.mismatches, 0);
+        ck_assert_int_eq(sc.next, mixstage_bounce_frames(whole));
+        ck_assert_int_gt(sc.calls, 1);
+        ck_assert_int_eq(mixstage_bounce_count(d), mixstage_bounce_count(whole));
+        ck_assert_ptr_null(mixstage_bounce_data(d, 0));
+        ck_assert_msg(mixstage_bounce_null_residual(d) == want, "stream residual %.17g, want %.17g",
+                      mixstage_bounce_null_residual(d), want);
+        if (sat && pi == 0) ck_assert_msg(want > -60.0, "saturated group, per-strip stems: residual %.1f", want);
+        for (int i = 0; i < mixstage_bounce_count(d); i++)
+          ck_assert_int_eq(mixstage_bounce_nulls(d, i), mixstage_bounce_nulls(whole, i));
+        mixstage_bounce_destroy(d);
+        mixstage_bounce_destroy(whole);
+      }
+    /* bad input */
+    ck_assert_ptr_null(mixstage_graph_bounce_stream(s.g, mixstage_profile_find("production"), NULL,
+                                                    MIXSTAGE_BOUNCE_NULL_CHECK, compare_block, NULL, &err));
+    ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+    ck_assert_ptr_null(mixstage_graph_bounce_stream(s.g, groups, NULL, 0, NULL, NULL, &err));
+    ck_assert_int_eq(err, MIXSTAGE_ENULL);
+    ck_assert_ptr_null(mixstage_graph_bounce_stream(s.g, groups, NULL, 8, compare_block, NULL, &err));
+    ck_assert_int_eq(err, MIXSTAGE_EINVAL);
+    ck_assert(isnan(mixstage_bounce_null_residual(NULL)));
+    mixstage_profile_destroy(groups);
+    free_song(&s);
+  }
+}
+END_TEST
+
+static int stop_at_third(void *user, const mixstage_bounce *b, int64_t frame, int frames, const float *const *o) {
+  (void)b, (void)frame, (void)frames, (void)o;
+  return ++*(int *)user == 3 ? MIXSTAGE_EIO : 0;
+}
+
+/* A block callback's error stops the bounce with that status. */
+START_TEST(test_stream_stops_on_error) {
+  song s;
+  make_song(&s, 0);
+  int err, calls = 0;
+  ck_assert_ptr_null(
+      mixstage_graph_bounce_stream(s.g, mixstage_profile_find("mix-stems"), NULL, 0, stop_at_third, &calls, &err));
+  ck_assert_int_eq(err, MIXSTAGE_EIO);
+  ck_assert_int_lt(calls, 3 + (int)(0.1 * FS / 256) + 2); /* stops within a progress interval */
+  free_song(&s);
+}
+END_TEST
+
 static Suite *profiles_suite(void) {
   Suite *s = suite_create("profiles");
   TCase *tc = tcase_create("stems");
@@ -459,6 +595,8 @@ static Suite *profiles_suite(void) {
   tcase_add_test(tc, test_realtime_profile_switch_is_click_free);
   tcase_add_test(tc, test_muted_and_bypassed_inserts);
   tcase_add_test(tc, test_profile_mix_forks_sends);
+  tcase_add_test(tc, test_null_check_in_one_pass);
+  tcase_add_test(tc, test_stream_stops_on_error);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -37,31 +37,51 @@
  * and sums like noise (+10 log10 N dB), not coherently (+20 log10 N dB); the
  * same delivery still gives the same bytes.
  *
+ * One pass: the profile's outputs and, for profiles with stems, the null
+ * check's forks come out of one render of the graph
+ * (mixstage_graph_bounce_stream()); each output is written to its staged
+ * file as its blocks are produced, and peak, true peak, loudness and
+ * loudness range are measured on the way.  Tail frames after the program
+ * that are below the threshold in every output wait in memory until a loud
+ * frame or the end decides whether they are kept, so the files are exactly
+ * those of the rule above.  Memory: a few blocks per output plus, at most,
+ * the render's tail cap (render.max_tail_frames) per output, whatever the
+ * length of the program.  With write.output_rate converting, every output
+ * is held whole and converted at the end (the converter works on files).
+ *
  * What is on disk after a delivery (the guarantee):
- *  - Every file is first written completely under a hidden staging name in
- *    @p dir (".NAME.mixstage-PID-N.part", itself written through the io
- *    layer's temp + fsync + rename).  Only when all files and the manifest
- *    are staged is the delivery committed: each file is renamed over its
- *    final name (manifest.json last) and the directory is fsynced.
- *  - A delivery that fails or is cancelled before the commit removes every
- *    staged file: the directory is exactly as before (a previous delivery's
- *    files are untouched).
- *  - A rename failure during the commit rolls the renamed files back to the
- *    previous versions (kept as hard links, or renamed aside where the file
- *    system has no hard links) and removes the new ones.
- *  - No path ever holds a truncated file.  Only a crash or power loss in the
- *    middle of the commit (a few renames) can leave old and new complete
- *    files side by side; manifest.json is renamed last and lists each file's
- *    checksum, so such a mix is detectable.  A crash can also leave hidden
- *    ".part"/".old" files, never a visible one.
+ *  - Every file is first written completely into a hidden staging
+ *    directory in @p dir, ".mixstage-ID.stage", owned by the delivery through
+ *    the flock()ed ".mixstage-ID.lock" (made before the stage, removed after
+ *    it; ID is unique per delivery run).  The delivery id, written to
+ *    manifest.json ("delivery_id") and to each file's entry, is a hash of
+ *    the profile and of every file's name and checksum: the same delivery
+ *    gives the same manifest, and a different one a different id.
+ *  - The commit: the stage's journal ("names") lists the delivery id and the
+ *    files and is fsynced; each final name that exists is hard-linked into the stage
+ *    ("old"); the audio files are renamed over their final names; then
+ *    manifest.json is renamed into place: that rename is the commit point.
+ *    The directory is fsynced and the stage removed.
+ *  - A delivery that fails or is cancelled puts back whatever it renamed and
+ *    removes its stage: the directory is as before.
+ *  - A delivery killed at any instant (or a crash): manifest.json is always
+ *    one whole manifest, the previous or the new.  Before the commit point
+ *    some audio files may already be the new ones; the next delivery into
+ *    @p dir (or mixstage_deliver_recover()) settles the dead delivery's
+ *    stage first: before the commit point it rolls back (the previous files
+ *    return from "old", new files without a previous version go), after it
+ *    it only removes the stage.  So once settled the folder holds the
+ *    complete previous delivery or the complete new one, never a mix, and no
+ *    hidden file.  A stage whose lock is held (a delivery still running, in
+ *    this or another process) is never touched.  Until settled, a mix is
+ *    detectable: each file's entry carries its checksum and delivery id.
  *  - Files in @p dir that are not part of this delivery are left alone.
  *
- * Progress: render.progress sees one scale for the whole delivery.  With T =
- * mixstage_graph_render_frames(graph, &cfg->render) and P render passes (1,
- * or 3 when the null check runs: two more bounces), total = (P + 1) * T:
- * done runs 0 .. P*T while rendering and P*T .. total while files are
- * written (after each file).  The last call is (total, total), made before
- * the commit: returning non-zero from any call cancels the delivery
+ * Progress: render.progress sees one scale for the whole delivery, total =
+ * mixstage_graph_render_frames(graph, &cfg->render): done runs monotonically
+ * 0 .. total while the pass renders and writes (the files are written during
+ * the pass).  The last call is (total, total), made before the commit:
+ * returning non-zero from any call cancels the delivery
  * (MIXSTAGE_ECANCELLED) and leaves the directory as it was.
  */
 #ifndef MIXSTAGE_DELIVER_H
@@ -86,9 +106,10 @@ typedef struct mixstage_deliver_config {
   double tail_window_seconds;    /**< how long every output must stay below the threshold
                                       for the tail to end, kept in the files; 0 .. 10 s,
                                       default 0.1 */
-  int null_check;                /**< 1 (default): for profiles with stems, run
-                                      mixstage_graph_null_check() (two more render
-                                      passes) and write the residual to the manifest */
+  int null_check;                /**< 1 (default): for profiles with stems, measure
+                                      the null check (mixstage_graph_null_check()) in
+                                      the delivery's own pass and write the residual to
+                                      the manifest */
   /** Optional report: after a successful commit, called once per delivered
    *  audio file in manifest order with its path (dir/name), the output's
    *  name, its kind (mixstage_output_kind) and its measurements. */
@@ -98,6 +119,14 @@ typedef struct mixstage_deliver_config {
   /** Optional: receives the null-check residual in dBFS (-400 for exactly
    *  zero), or NAN when the check did not run.  Written on success. */
   double *null_residual_out;
+  /** Optional: what the delivery is doing, for a progress display, naming
+   *  the profile: "render" as the pass starts (every output is written
+   *  during it, @p output NULL), "file" as each output's file is finished
+   *  (@p output: the output's name), "commit" before the commit and "done"
+   *  after it.  Called on the caller's thread; informative only (cancel
+   *  through render.progress). */
+  void (*stage_fn)(void *user, const char *profile, const char *stage, const char *output);
+  void *stage_user;
 } mixstage_deliver_config;
 
 /** Defaults: mixstage_render_config_init(), mixstage_write_config_init(),
@@ -125,6 +154,30 @@ MIXSTAGE_EXPORT void mixstage_deliver_config_init(mixstage_deliver_config *cfg);
  *  does I/O. */
 MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *graph, const mixstage_profile *profile,
                                            const char *dir, const mixstage_deliver_config *cfg);
+
+/** Writes a bounce already rendered (mixstage_graph_bounce() of @p graph
+ *  under @p profile with the render part of @p cfg) as a delivery, without
+ *  rendering again: the same files, names, tail and manifest as
+ *  mixstage_graph_deliver() gives, and the same commit.  The null check
+ *  needs forks of its own, so a delivery from a bounce has
+ *  "null_check_residual_dbfs": null.  Progress runs over the bounce's frames.
+ *  @return as mixstage_graph_deliver(); MIXSTAGE_ENULL (a NULL bounce);
+ *          MIXSTAGE_EINVAL (the bounce's profile name, length or channels do
+ *          not match @p profile and this graph under @p cfg; a streamed
+ *          bounce, which holds no audio).  Edit-time. */
+MIXSTAGE_EXPORT int mixstage_bounce_deliver(mixstage_graph *graph, const mixstage_bounce *bounce,
+                                            const mixstage_profile *profile, const char *dir,
+                                            const mixstage_deliver_config *cfg);
+
+/** Settles what dead deliveries left in @p dir: a delivery killed before
+ *  its commit point is rolled back (the previous files return, its new
+ *  files go), one killed after it is completed; their staging directories
+ *  and locks are removed.  A delivery still running (it holds its lock) is
+ *  left alone.  mixstage_graph_deliver() does this first, so calling it is
+ *  needed only to inspect a folder without delivering into it.
+ *  @return MIXSTAGE_OK; MIXSTAGE_ENULL; MIXSTAGE_EIO (not a directory).
+ *  Edit-time: does I/O. */
+MIXSTAGE_EXPORT int mixstage_deliver_recover(const char *dir);
 
 /** The file name (without directory) mixstage_graph_deliver() would give an
  *  output named @p name with extension @p ext ("wav"), before collisions are

@@ -139,12 +139,60 @@ MIXSTAGE_EXPORT const char *mixstage_bounce_note(const mixstage_bounce *bounce, 
 /** The index of the output named @p name, or MIXSTAGE_ENOTFOUND. */
 MIXSTAGE_EXPORT int mixstage_bounce_find(const mixstage_bounce *bounce, const char *name);
 
+/* ---- streamed bounces: blocks handed over as they are rendered ------------ */
+
+/** Receives one block of every output of a streamed bounce: the frames
+ *  [@p frame, @p frame + @p frames) of the delivered timeline (latency
+ *  removed, frame 0 is the first delivered frame), @p outputs[i] holding
+ *  output i's block (frames x channels, interleaved; valid during the call
+ *  only).  @p bounce describes the outputs (names, kinds, whether they add
+ *  up); its data is NULL.  Called on the caller's thread, in order, whatever
+ *  the thread count.  Return 0 to go on, a negative mixstage_status to stop
+ *  the bounce with that status (MIXSTAGE_ECANCELLED to cancel). */
+typedef int (*mixstage_bounce_block_fn)(void *user, const mixstage_bounce *bounce, int64_t frame, int frames,
+                                        const float *const *outputs);
+
+/** Flags of mixstage_graph_bounce_stream(). */
+enum {
+  /** Also measure the null check (mixstage_graph_null_check()) in the same
+   *  pass, block by block; read it with mixstage_bounce_null_residual().
+   *  The profile must deliver stems. */
+  MIXSTAGE_BOUNCE_NULL_CHECK = 1
+};
+
+/** Renders @p profile as mixstage_graph_bounce() does, in one pass, but
+ *  hands every block of every output to @p block instead of keeping it: the
+ *  memory needed does not grow with the length.  Returns the bounce's
+ *  description (mixstage_bounce_data() is NULL for every output; the names,
+ *  kinds, notes, length and the null residual are set), to destroy with
+ *  mixstage_bounce_destroy().  With MIXSTAGE_BOUNCE_NULL_CHECK in @p flags
+ *  the null-check forks (stems with bus-color bypassed, the production mix
+ *  with its mix-bus stages bypassed) run in the same pass and only their
+ *  residual's peak is kept.
+ *  @return the description, or NULL with @p error set: MIXSTAGE_ENULL,
+ *          MIXSTAGE_EINVAL (unknown flags; the null check of a profile
+ *          without stems), MIXSTAGE_ENOMEM, any prepare or render error,
+ *          the status @p block returned.  MIXSTAGE_ENUMERIC still returns
+ *          the description.  Edit-time. */
+MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce_stream(mixstage_graph *graph, const mixstage_profile *profile,
+                                                              const mixstage_render_config *cfg, int flags,
+                                                              mixstage_bounce_block_fn block, void *user,
+                                                              int *error);
+
+/** The null-check residual of a streamed bounce run with
+ *  MIXSTAGE_BOUNCE_NULL_CHECK, in dBFS (-400 for exactly zero); NAN
+ *  otherwise. */
+MIXSTAGE_EXPORT double mixstage_bounce_null_residual(const mixstage_bounce *bounce);
+
 /** The null check of the stem rules: bounce the stems of @p profile (NULL:
  *  mix-stems) with bus-color bypassed, add the stems and the FX stems, and
  *  subtract the production mix with its mix-bus stages (bus-color,
  *  bus-dynamics, placeholder-limiter, mastering) bypassed.  Writes the peak
- *  of the residual in dBFS (-inf as -400) to @p residual_db.  Errors as for
- *  mixstage_graph_bounce(), and MIXSTAGE_EINVAL if the profile has no stems. */
+ *  of the residual in dBFS (-inf as -400) to @p residual_db.  Both sums come
+ *  out of one pass over the graph (the forks of mixstage_graph_bounce_stream()
+ *  with MIXSTAGE_BOUNCE_NULL_CHECK), the residual accumulated block by block:
+ *  no output is held in memory.  Errors as for mixstage_graph_bounce(), and
+ *  MIXSTAGE_EINVAL if the profile has no stems. */
 MIXSTAGE_EXPORT int mixstage_graph_null_check(mixstage_graph *graph, const mixstage_profile *profile,
                                               const mixstage_render_config *cfg, double *residual_db);
 
