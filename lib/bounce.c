@@ -180,8 +180,22 @@ static int want_trace(mixstage_graph *g, float **trace, int *wanted, int channel
   return MIXSTAGE_OK;
 }
 
+/* Whether the production mix runs node n (its role on, not bypassed): then
+ * its gain is the one every stem through it applies (the stem rules). */
+static int in_production(const mixstage_node *n) {
+  return act_of(mixstage__production(), n) == MIXSTAGE_ACTION_ON;
+}
+
+/* A layer whose profile delivers stems: its forks serve stems, so the
+ * dynamics in them apply the production gain (see new_shadow). */
+static int stems_layer(const mixstage_profile *p) {
+  return p->stems != MIXSTAGE_STEMS_NONE || p->fx_stems;
+}
+
 /* A fork of unit u.  stem_mode: dynamics apply the production (or the DAG
- * fork's) gain; otherwise every stage that is on runs on the fork's input. */
+ * fork's) gain.  Otherwise (a DAG fork: the unit as the profile changes
+ * it) stages that are on run on the fork's input, except, in a layer that
+ * delivers stems, the dynamics the production runs: they apply its gain. */
 static mixstage__shadow *new_shadow(mixstage_graph *g, mixstage__unit *u, int stem_mode, int *rc) {
   mixstage__bounce_run *run = g->bounce;
   const mixstage_profile *p = run->profile;
@@ -204,8 +218,13 @@ static mixstage__shadow *new_shadow(mixstage_graph *g, mixstage__unit *u, int st
     int act = act_of(p, nd);
     if (act == MIXSTAGE_ACTION_MUTE) sn->mode = MIXSTAGE__SN_MUTE;
     else if (act == MIXSTAGE_ACTION_BYPASS) sn->mode = MIXSTAGE__SN_DELAY;
-    else if (stem_mode && nd->cls->gain_trace) sn->mode = MIXSTAGE__SN_TRACE;
+    else if (nd->cls->gain_trace && (stem_mode || (stems_layer(p) && in_production(nd))))
+      sn->mode = MIXSTAGE__SN_TRACE;
     else sn->mode = MIXSTAGE__SN_INSTANCE;
+    /* A fork of a unit that a stem passes through (a group fed by a muted
+     * send, say) applies the production gain of each dynamics stage the
+     * production runs: what feeds it in the fork does not matter. */
+    if (sn->mode == MIXSTAGE__SN_TRACE && !stem_mode && want_trace(g, nd->trace, &nd->trace_wanted, C)) goto oom;
     if (mixstage__delay_init(g, &sn->pre_delay, C, nd->pre_delay.delay) ||
         mixstage__delay_init(g, &sn->delay, C, sn->mode == MIXSTAGE__SN_INSTANCE ? 0 : nd->latency))
       goto oom;
@@ -328,9 +347,11 @@ static mixstage__shadow *stem_path(mixstage_graph *g, mixstage__unit *src, bounc
       mixstage__snode *sn = &sh->nodes[i];
       mixstage_node *nd = sn->node;
       if (sn->mode == MIXSTAGE__SN_TRACE) {
-        /* The gain comes from the unit's fork when the profile changes the
-         * unit, else from the production node itself. */
-        if (b->u.differs) {
+        /* The gain is the production's whenever the production runs the
+         * stage, whatever feeds the bus in this profile (a return the
+         * profile mutes, a forked group); only a stage the production does
+         * not run takes it from the unit's fork. */
+        if (b->u.differs && !in_production(nd)) {
           if (need_dag(g, &b->u, rc)) return NULL;
           sn->provider = &b->u.dag->nodes[i];
           if (want_trace(g, sn->provider->trace, &sn->provider->trace_wanted, b->u.channels)) goto oom;

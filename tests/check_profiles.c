@@ -333,6 +333,66 @@ START_TEST(test_group_stems) {
 }
 END_TEST
 
+/* Routings where a dynamics stage is fed by something the stem profile
+ * mutes or forks: every stage applies the gain it applied in the production
+ * mix, so the stems (and FX stems) still add up to the production mix.
+ *   route 0: the Plate return into the compressed Drums group;
+ *   route 1: Drums into a compressed "Band" group, the Plate into Band;
+ *   route 2: the bass compressor keyed by the Plate return (post fader);
+ *   route 3: the Drums group compressor keyed by the Plate (a group keyed
+ *            by a return), the Plate into the mix bus.
+ * Each with per-strip and per-group stems; the bound is the stem rules'
+ * -100 dBFS (see test_stems_null_against_production).  Before the stem
+ * path took these gains from the production pass, routes 0 and 1 left
+ * -23 and -17 dBFS (the group compressor of the fork did not hear the
+ * muted return); routes 2 and 3 guard the keys. */
+START_TEST(test_stems_add_up_whatever_feeds_dynamics) {
+  for (int route = 0; route < 4; route++) {
+    for (int per_group = 0; per_group < 2; per_group++) {
+      song s;
+      make_song(&s, 0);
+      int err;
+      mixstage_bus *mix = mixstage_graph_mix_bus(s.g);
+      mixstage_bus *band = NULL;
+      if (route == 0) {
+        ck_assert_int_eq(mixstage_bus_set_output(s.plate, s.drums), MIXSTAGE_OK);
+      } else if (route == 1) {
+        band = mixstage_graph_add_bus(s.g, "Band", MIXSTAGE_BUS_GROUP, 2, &err);
+        mixstage_node *bc = mixstage_bus_insert(band, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+        mixstage_node_set_param_by_name(bc, "threshold", -30.0);
+        mixstage_node_set_param_by_name(bc, "ratio", 6.0);
+        ck_assert_int_eq(mixstage_bus_set_output(s.drums, band), MIXSTAGE_OK);
+        ck_assert_int_eq(mixstage_bus_set_output(s.plate, band), MIXSTAGE_OK);
+        ck_assert_int_eq(mixstage_bus_set_output(band, mix), MIXSTAGE_OK);
+      } else if (route == 2) {
+        mixstage_strip *bass = mixstage_graph_find_strip(s.g, "Bass");
+        mixstage_node *k = mixstage_strip_insert(bass, "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+        mixstage_node_set_param_by_name(k, "threshold", -40.0);
+        mixstage_node_set_param_by_name(k, "ratio", 4.0);
+        ck_assert_int_eq(mixstage_node_set_sidechain_bus(k, s.plate, MIXSTAGE_TAP_POST_FADER), MIXSTAGE_OK);
+      } else {
+        ck_assert_int_eq(mixstage_node_set_sidechain_bus(s.group_comp, s.plate, MIXSTAGE_TAP_POST_FADER),
+                         MIXSTAGE_OK);
+        mixstage_node_set_param_by_name(s.group_comp, "threshold", -40.0);
+      }
+      mixstage_profile *p = mixstage_profile_create("stems", mixstage_profile_find("mix-stems"), &err);
+      if (per_group) mixstage_profile_set_stems(p, MIXSTAGE_STEMS_PER_GROUP);
+      double residual = 0;
+      ck_assert_int_eq(mixstage_graph_null_check(s.g, p, NULL, &residual), MIXSTAGE_OK);
+      ck_assert_msg(residual < -100.0, "route %d, %s stems: residual %.1f dBFS", route,
+                    per_group ? "group" : "strip", residual);
+      mixstage_bounce *b = mixstage_graph_bounce(s.g, p, NULL, &err);
+      ck_assert_ptr_nonnull(b);
+      for (int i = 0; i < mixstage_bounce_count(b); i++)
+        ck_assert_msg(mixstage_bounce_nulls(b, i), "%s: %s", mixstage_bounce_name(b, i), mixstage_bounce_note(b, i));
+      mixstage_bounce_destroy(b);
+      mixstage_profile_destroy(p);
+      free_song(&s);
+    }
+  }
+}
+END_TEST
+
 /* A host switches profiles between blocks: the change crossfades over
  * 10 ms, so no sample step exceeds the signal's own largest step by more
  * than the fade's slope allows (a hard switch of this -12 dB limiter would
@@ -592,6 +652,7 @@ static Suite *profiles_suite(void) {
   tcase_add_test(tc, test_final_profile_swaps_limiters);
   tcase_add_test(tc, test_bounce_threads_identical);
   tcase_add_test(tc, test_group_stems);
+  tcase_add_test(tc, test_stems_add_up_whatever_feeds_dynamics);
   tcase_add_test(tc, test_realtime_profile_switch_is_click_free);
   tcase_add_test(tc, test_muted_and_bypassed_inserts);
   tcase_add_test(tc, test_profile_mix_forks_sends);
