@@ -121,6 +121,43 @@ static const char *ext_of(int format) {
   return format == MIXSTAGE_FORMAT_AIFF ? "aiff" : format == MIXSTAGE_FORMAT_FLAC ? "flac" : "wav";
 }
 
+/* ---- adding up ------------------------------------------------------------ */
+
+/* The stem rules' bound on the null check's residual: float sums of the same
+ * terms in another order stay some 40 dB below it (check_profiles). */
+#define MIXSTAGE__NULL_LIMIT_DB (-100.0)
+
+static int is_stem_kind(int kind) { return kind == MIXSTAGE_OUTPUT_STEM || kind == MIXSTAGE_OUTPUT_FX; }
+
+static int adds_up_of(const mixstage_bounce *b, int i, int null_failed) {
+  if (null_failed && is_stem_kind(mixstage_bounce_kind(b, i))) return 0;
+  return mixstage_bounce_nulls(b, i);
+}
+
+/* The note of output i: its own (a nonlinear stage on its path), or, when
+ * the null check failed, why the set does not add up, naming the stage that
+ * another stem's note names (the one responsible), or saying that none was
+ * found. */
+static const char *adds_up_note(const mixstage_bounce *b, int i, int null_failed, double residual, char *buf,
+                                size_t size) {
+  const char *own = mixstage_bounce_note(b, i);
+  if (!null_failed || !is_stem_kind(mixstage_bounce_kind(b, i)) || (own && *own)) return own;
+  const char *cause = NULL;
+  for (int k = 0; k < mixstage_bounce_count(b) && !cause; k++) {
+    const char *n = mixstage_bounce_note(b, k);
+    if (n && *n) cause = n;
+  }
+  if (cause)
+    snprintf(buf, size, "the stems do not add up as a set (null check %.1f dBFS, above %.0f dBFS): %s",
+             residual, MIXSTAGE__NULL_LIMIT_DB, cause);
+  else
+    snprintf(buf, size,
+             "the stems do not add up as a set (null check %.1f dBFS, above %.0f dBFS) and no stage on "
+             "their paths is known to be nonlinear: a stage did not apply its production gain",
+             residual, MIXSTAGE__NULL_LIMIT_DB);
+  return buf;
+}
+
 /* ---- directory ------------------------------------------------------------ */
 
 static char *join(const char *dir, const char *name) {
@@ -887,6 +924,10 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
   }
   const mixstage_bounce *desc = from ? from : b;
   if (want_null) residual = mixstage_bounce_null_residual(b);
+  /* The manifest never contradicts its own null check: above the stem
+   * rules' bound no stem claims to add up. */
+  int null_failed = want_null && residual > MIXSTAGE__NULL_LIMIT_DB;
+  char why[MIXSTAGE__ERR_MAX];
   if (!run.opened && (rc = open_outputs(&run, desc)) < 0) goto done; /* a zero-length render */
   /* The length, as the tail rule gives it now that the render is over. */
   int64_t frames = k.last_loud + 1 + k.window;
@@ -948,8 +989,8 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
                                        mut, latency);
     int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(desc, i));
     if (r2 == MIXSTAGE_OK)
-      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", mixstage_bounce_nulls(desc, i) ? "true" : "false");
-    const char *note = mixstage_bounce_note(desc, i);
+      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", adds_up_of(desc, i, null_failed) ? "true" : "false");
+    const char *note = adds_up_note(desc, i, null_failed, residual, why, sizeof why);
     if (r2 == MIXSTAGE_OK && note && *note) r2 = mixstage_manifest_file_set_string(m, e, "adds_up_note", note);
     if (r2 == MIXSTAGE_OK)
       r2 = mixstage_manifest_file_set_string(

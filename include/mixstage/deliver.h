@@ -16,7 +16,13 @@
  * the latency removed, length, rate, format, peak, true peak, integrated
  * loudness, whether the stem adds up with the others (and why not), and a
  * checksum.  For profiles that deliver stems the manifest's top level also
- * holds the null-check residual (mixstage_graph_null_check()).
+ * holds the null-check residual (mixstage_graph_null_check()).  The manifest
+ * never contradicts it: when the residual is above -100 dBFS (the stem
+ * rules' bound), no stem or FX stem says "adds_up": true.  A stem through a
+ * nonlinear stage names that stage in its "adds_up_note"; the others say
+ * "the stems do not add up as a set (null check R dBFS, above -100 dBFS): "
+ * followed by the note of the stage responsible, or that no stage on their
+ * paths is known to be nonlinear.
  *
  * File names: the output's name with path separators, control characters,
  * the characters  \ / : * ? " < > |  and a leading dot or trailing dot or

@@ -29,8 +29,12 @@
  * stem is that strip's output taken through every bus on its way to the mix
  * bus.  Linear stages on those buses (EQ, delay, reverb inserts, width) run
  * on the stem; dynamics stages (group compressors, the bus compressor when
- * on) apply the gain they applied in the production mix, so the stem sounds
- * as the strip sounds in the mix and the stems still add up; nonlinear
+ * on) apply the gain they applied in the production mix, whatever feeds
+ * them in the profile (a return the profile mutes into a compressed group,
+ * a group into a group), so the stem sounds as the strip sounds in the mix
+ * and the stems still add up.  So do the forks a stem passes through in a
+ * profile that delivers stems: a custom profile's mix output in such a
+ * profile applies those production gains as well; nonlinear
  * stages that are not dynamics (saturation on a group) run on the stem too,
  * but then per-strip stems cannot add up exactly, and the bounce says so
  * (mixstage_bounce_nulls()).  Sidechain keys are always the production

@@ -146,8 +146,11 @@ static json_t *non_null_reasons(const char *dir) {
   json_t *f;
   json_array_foreach(json_object_get(m, "files"), i, f) {
     if (!json_is_false(json_object_get(f, "adds_up"))) continue;
-    json_t *e = json_object();
     const char *note = json_string_value(json_object_get(f, "adds_up_note"));
+    /* a stem whose own path is exact, flagged only because the set failed
+     * (deliver.h): the stage at fault is named by the stems through it */
+    if (note && strncmp(note, "the stems do not add up as a set", 32) == 0 && strstr(note, "): ")) continue;
+    json_t *e = json_object();
     char words[1024];
     snprintf(words, sizeof words, "%s: %s", json_string_value(json_object_get(f, "path")),
              note ? note : "flagged without a reason");
