@@ -129,6 +129,51 @@ static json_t *load_manifest(const char *dir) {
 
 /* ---- tests ------------------------------------------------------------------ */
 
+/* A saturated Drums group: the null check fails, so no stem may claim to
+ * add up; the stems through the group name the saturation, the others say
+ * the set does not add up and name it too. */
+START_TEST(test_manifest_agrees_with_null_check) {
+  song s;
+  make_song(&s);
+  int err;
+  mixstage_bus *drums = mixstage_graph_find_bus(s.g, "Drums");
+  mixstage_node *sat = mixstage_bus_insert(drums, "saturation", MIXSTAGE_ROLE_STRIP, -1, &err);
+  ck_assert_ptr_nonnull(sat);
+  mixstage_node_set_param_by_name(sat, "drive", 18.0);
+  make_tmproot();
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/stems", tmproot);
+  double residual = 0;
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cfg.null_residual_out = &residual;
+  ck_assert_int_eq(mixstage_graph_deliver(s.g, mixstage_profile_find("mix-stems"), dir, &cfg), MIXSTAGE_OK);
+  ck_assert_msg(residual > -100.0, "residual %.1f", residual);
+  json_t *m = load_manifest(dir);
+  size_t i;
+  json_t *f;
+  int stems = 0, through = 0, set = 0;
+  json_array_foreach(json_object_get(m, "files"), i, f) {
+    const char *kind = json_string_value(json_object_get(f, "kind"));
+    if (strcmp(kind, "stem") && strcmp(kind, "fx-return")) continue;
+    stems++;
+    ck_assert_msg(json_is_false(json_object_get(f, "adds_up")), "%s claims to add up",
+                  json_string_value(json_object_get(f, "path")));
+    const char *note = json_string_value(json_object_get(f, "adds_up_note"));
+    ck_assert_ptr_nonnull(note);
+    ck_assert_msg(strstr(note, "(saturation)"), "%s", note);
+    if (strstr(note, "as a set")) set++;
+    else through++;
+  }
+  ck_assert_int_eq(stems, 6);   /* five strips and the Plate */
+  ck_assert_int_eq(through, 2); /* Kick and Hat, in the Drums group */
+  ck_assert_int_eq(set, 4);
+  json_decref(m);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
 START_TEST(test_file_names) {
   char b[64];
   ck_assert_int_eq(mixstage_deliver_file_name("Vox/Lead: take 2", "wav", b, sizeof b), MIXSTAGE_OK);
@@ -855,6 +900,7 @@ static Suite *deliver_suite(void) {
   TCase *tc = tcase_create("deliver");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_file_names);
+  tcase_add_test(tc, test_manifest_agrees_with_null_check);
   tcase_add_test(tc, test_three_profiles);
   tcase_add_test(tc, test_not_a_directory);
   tcase_add_test(tc, test_cancel_leaves_nothing);
