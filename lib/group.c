@@ -31,7 +31,10 @@ static int has_lane_kernel(const mixstage__unit *u) {
 }
 
 void mixstage__groups_free(mixstage_graph *g) {
-  for (int i = 0; i < g->schedule_count; i++) g->schedule[i]->group = NULL;
+  /* every unit, not the schedule: a prepare that ran out of memory may
+   * leave a schedule that was never filled */
+  for (int i = 0; i < g->strip_count; i++) g->strips[i]->u.group = NULL;
+  for (int i = 0; i < g->bus_count; i++) g->buses[i]->u.group = NULL;
   mixstage__gfree(g, g->groups);
   g->groups = NULL;
   g->group_count = 0;
