@@ -2,6 +2,7 @@
  * cycles, latency compensation, sidechains, block-size independence. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mixstage.h"
