@@ -817,13 +817,18 @@ START_TEST(test_kill_at_random_instants) {
   }
   srand(12345);
   int old_seen = 0, new_seen = 0, killed = 0;
-  for (int trial = 0; trial < 30; trial++) {
+  /* under a sanitizer each delivery is several times slower: fewer trials
+   * keep the test's time, each still as strict */
+  const int trials = getenv("MIXSTAGE_SANITIZER") ? 15 : 30;
+  for (int trial = 0; trial < trials; trial++) {
     json_t *man = load_manifest(dir);
     char before[64];
     snprintf(before, sizeof before, "%s", json_string_value(json_object_get(man, "delivery_id")));
     json_decref(man);
     double u = (double)rand() / RAND_MAX;
-    double delay = trial % 3 == 2 ? full * (0.85 + 0.2 * u) : full * 1.05 * u;
+    /* two in three anywhere in the delivery, one in three around its end
+     * (the commit), half of those after it: both outcomes get seen */
+    double delay = trial % 3 == 2 ? full * (0.85 + 0.6 * u) : full * 1.05 * u;
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) _exit(mixstage_graph_deliver(s.g, prof[trial & 1], dir, &cfg) == MIXSTAGE_OK ? 0 : 1);
@@ -840,9 +845,9 @@ START_TEST(test_kill_at_random_instants) {
     if (which == 0) old_seen++;
     else new_seen++;
   }
-  fprintf(stderr, "kill test: %d of 30 killed mid-delivery (delivery %.3f s); previous kept %d, new %d\n", killed,
-          full, old_seen, new_seen);
-  ck_assert_msg(killed >= 10, "only %d of 30 children were killed mid-delivery", killed);
+  fprintf(stderr, "kill test: %d of %d killed mid-delivery (delivery %.3f s); previous kept %d, new %d\n", killed,
+          trials, full, old_seen, new_seen);
+  ck_assert_msg(killed >= trials / 3, "only %d of %d children were killed mid-delivery", killed, trials);
   ck_assert_msg(old_seen > 0 && new_seen > 0, "previous kept %d, new %d: the kills missed one side", old_seen,
                 new_seen);
   /* and the next delivery works and leaves nothing behind */
