@@ -542,8 +542,7 @@ fi
 # BENCH_DELIVER=0 skips it; BENCH_MIXSTAGE names the command (default: the
 # build's, beside bench_graph's folder).
 if [ "${BENCH_DELIVER:-1}" != 0 ]; then
-  ms=${BENCH_MIXSTAGE:-$(dirname "$0" 2>/dev/null)/../mixstage}
-  [ -x "$ms" ] || ms=$(dirname "$1")/../mixstage
+  ms=${BENCH_MIXSTAGE:-$(dirname "$BIN")/../mixstage}
   dd=${BENCH_DIR:-${TMPDIR:-/tmp}/mixstage-bench}/deliver
   echo
   echo "==== deliveries: demo song, production vs mix-stems (issue 12) ===="
