@@ -1622,7 +1622,7 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
   }
   /** Sets the choice parameter named @p key to the choice named @p choice
    *  ("highpass"); an unknown choice raises NotFoundError listing the valid
-   *  ones and suggesting the closest.  Control-safe. */
+   *  ones and suggesting the closest.  Edit-time (it looks the names up). */
   void m_set_choice(const char *key, const char *choice) {
     msb_check(mixstage_node_set_param_choice($self, key, choice), msb_ctx);
   }

@@ -400,8 +400,9 @@ MIXSTAGE_EXPORT int mixstage_node_get_param_by_name(const mixstage_node *node, c
  *  are those of mixstage_param_info.choices, exact case.
  *  Errors: MIXSTAGE_ENULL; MIXSTAGE_ENOTFOUND (no such parameter or choice:
  *  the message lists the valid ones and suggests the closest);
- *  MIXSTAGE_EINVAL (the parameter is not a choice).  Control-safe (no
- *  allocation; the names are looked up). */
+ *  MIXSTAGE_EINVAL (the parameter is not a choice).  Edit-time convenience
+ *  (it looks the names up); from a control thread while audio runs, set the
+ *  choice's index with mixstage_node_set_param(). */
 MIXSTAGE_EXPORT int mixstage_node_set_param_choice(mixstage_node *node, const char *name, const char *choice);
 /** Copies the name of the current choice of the choice parameter @p name
  *  into @p out (@p size bytes with the terminating NUL).
