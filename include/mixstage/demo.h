@@ -28,8 +28,10 @@
  * clock), so one build of the library gives the same samples at a rate
  * every time; another C library's sin() or exp() may differ in the last
  * bit.  The repository ships examples/demo-song/demo-song.mixstage.json as
- * written at 48 kHz (its sources are not shipped: write them with
- * mixstage_demo_song_write() or `mixstage demo`).
+ * written at 48 kHz, with its first 6 s of sources as 16-bit FLAC
+ * (examples/demo-song/sources, made by `mixstage demo --compact 6`) so that
+ * it renders as shipped; the whole song's sources come from
+ * mixstage_demo_song_write() or `mixstage demo`.
  *
  * mixstage_demo_song_create() and mixstage_demo_song_write() are edit-time:
  * they allocate, and the writer does I/O.
