@@ -14,5 +14,6 @@
 #include "mixstage/analysis.h"
 #include "mixstage/translate.h"
 #include "mixstage/demo.h"
+#include "mixstage/edit.h"
 
 #endif
