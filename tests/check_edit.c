@@ -13,11 +13,13 @@
  * comparison also checks that the edit changed the render, so that a no-op
  * edit could not pass by matching itself.
  */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mixstage.h"
 #include "testutil.h"
@@ -746,6 +748,43 @@ START_TEST(test_save_after_remove) {
 }
 END_TEST
 
+/* A real-time host: a strip streaming a file (served by the graph's reader
+ * thread) is removed between process calls; the reader lets go of it. */
+START_TEST(test_remove_streamed_strip_in_real_time) {
+  make_sources();
+  char dir[] = "/tmp/mixstage-edit-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof path, "%s/kick.wav", dir);
+  ck_assert_int_eq(mixstage_audio_write(path, src_kick, LEN, 1, FS, NULL, NULL, NULL, 0), MIXSTAGE_OK);
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  mixstage_strip *f = mixstage_graph_add_strip(g, "File", 1, &err);
+  mixstage_strip *b = mixstage_graph_add_strip(g, "Bass", 1, &err);
+  OK(mixstage_strip_set_source_file(f, path));
+  OK(mixstage_strip_set_source_buffer(b, src_bass, 1, LEN, 0));
+  OK(mixstage_graph_prepare(g));
+  OK(mixstage_graph_wait_sources(g, 5000));
+  float out[2 * 256];
+  for (int i = 0; i < 8; i++) OK(mixstage_graph_process(g, out, 256));
+  ck_assert_int_eq(mixstage_graph_process(g, out, 256), MIXSTAGE_OK);
+  OK(mixstage_strip_remove(f));
+  ck_assert_int_eq(mixstage_graph_process(g, out, 256), MIXSTAGE_ESTATE); /* the edit unprepared it */
+  OK(mixstage_graph_prepare(g));
+  OK(mixstage_graph_locate(g, 2048));
+  double peak = 0;
+  for (int i = 0; i < 8; i++) {
+    OK(mixstage_graph_process(g, out, 256));
+    double p = tu_peak(out, 512);
+    if (p > peak) peak = p;
+  }
+  ck_assert(peak > 0.2); /* Bass plays on */
+  mixstage_graph_destroy(g);
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
 /* ---- allocation failure ------------------------------------------------------------- */
 
 typedef struct {
@@ -867,6 +906,7 @@ static Suite *edit_suite(void) {
   tcase_add_test(tc, test_replace_same_type);
   tcase_add_test(tc, test_refused_while_rendering);
   tcase_add_test(tc, test_save_after_remove);
+  tcase_add_test(tc, test_remove_streamed_strip_in_real_time);
   tcase_add_test(tc, test_allocation_failure);
   suite_add_tcase(s, tc);
   return s;
