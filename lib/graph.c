@@ -81,6 +81,12 @@ static void name_put(mixstage__unit **table, int cap, mixstage__unit *u) {
   table[i] = u;
 }
 
+void mixstage__names_rebuild(mixstage_graph *g) {
+  memset(g->names, 0, sizeof *g->names * (size_t)g->names_cap);
+  for (int i = 0; i < g->strip_count; i++) name_put(g->names, g->names_cap, &g->strips[i]->u);
+  for (int i = 0; i < g->bus_count; i++) name_put(g->names, g->names_cap, &g->buses[i]->u);
+}
+
 /* Room for one more name; afterwards name_put cannot fail. */
 static int name_reserve(mixstage_graph *g) {
   int need = 2 * (g->strip_count + g->bus_count + 1), cap = g->names_cap ? g->names_cap : 32;
@@ -132,9 +138,11 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_create(const mixstage_graph_confi
   atomic_init(&g->profile, mixstage__production());
   mixstage_bus *mix = mixstage__galloc(g, 1, sizeof *mix);
   if (!mix || mixstage__grow(g, (void **)&g->buses, &g->bus_cap, 1, sizeof *g->buses) != MIXSTAGE_OK ||
-      name_reserve(g) != MIXSTAGE_OK) {
+      name_reserve(g) != MIXSTAGE_OK || mixstage__live_reserve(g) != MIXSTAGE_OK) {
     mixstage__gfree(g, mix);
     mixstage__gfree(g, g->buses);
+    mixstage__gfree(g, g->names);
+    mixstage__live_free(g);
     mixstage__free(&a, g);
     set_err(error, MIXSTAGE_ENOMEM);
     return NULL;
@@ -143,6 +151,7 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_graph_create(const mixstage_graph_confi
   name_put(g->names, g->names_cap, &mix->u);
   mix->bus_kind = MIXSTAGE_BUS_MIX;
   g->buses[g->bus_count++] = mix;
+  mix->u.serial = mixstage__live_add(g, MIXSTAGE__LIVE_BUS, mix);
   set_err(error, MIXSTAGE_OK);
   return g;
 }
@@ -189,6 +198,7 @@ MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *g) {
   mixstage__gfree(g, g->strips);
   mixstage__gfree(g, g->buses);
   mixstage__gfree(g, g->names);
+  mixstage__live_free(g);
   mixstage__allocator a = g->alloc;
   mixstage__free(&a, g);
 }
@@ -267,6 +277,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
   }
   int rc = MIXSTAGE__BUSY(g, "graph: add_strip") ? MIXSTAGE_ESTATE : check_new_name(g, "strip", name, channels);
   if (rc == MIXSTAGE_OK) rc = name_reserve(g);
+  if (rc == MIXSTAGE_OK) rc = mixstage__live_reserve(g);
   if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->strips, &g->strip_cap, g->strip_count + 1, sizeof *g->strips);
   mixstage_strip *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
@@ -280,6 +291,7 @@ MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_add_strip(mixstage_graph *g, cons
   s->u.index = g->strip_count;
   g->strips[g->strip_count++] = s;
   name_put(g->names, g->names_cap, &s->u);
+  s->u.serial = mixstage__live_add(g, MIXSTAGE__LIVE_STRIP, s);
   g->prepared = 0;
   set_err(error, MIXSTAGE_OK);
   return s;
@@ -562,6 +574,7 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
                         name ? name : "?", kind);
   if (rc == MIXSTAGE_OK) rc = check_new_name(g, "bus", name, channels);
   if (rc == MIXSTAGE_OK) rc = name_reserve(g);
+  if (rc == MIXSTAGE_OK) rc = mixstage__live_reserve(g);
   if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&g->buses, &g->bus_cap, g->bus_count + 1, sizeof *g->buses);
   mixstage_bus *b = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *b) : NULL;
   if (!b) {
@@ -575,6 +588,7 @@ MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_add_bus(mixstage_graph *g, const ch
   b->u.index = g->bus_count;
   g->buses[g->bus_count++] = b;
   name_put(g->names, g->names_cap, &b->u);
+  b->u.serial = mixstage__live_add(g, MIXSTAGE__LIVE_BUS, b);
   g->prepared = 0;
   set_err(error, MIXSTAGE_OK);
   return b;
@@ -644,6 +658,7 @@ static mixstage_send *add_send(mixstage__unit *u, mixstage_bus *to, double level
   else if (&to->u == u)
     rc = mixstage__fail(g, MIXSTAGE_ECYCLE, "%s '%s': a send to itself would create a cycle: %s -> %s",
                         what, u->name, u->name, u->name);
+  if (rc == MIXSTAGE_OK) rc = mixstage__live_reserve(g);
   if (rc == MIXSTAGE_OK) rc = mixstage__grow(g, (void **)&u->sends, &u->send_cap, u->send_count + 1, sizeof *u->sends);
   mixstage_send *s = rc == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *s) : NULL;
   if (!s) {
@@ -668,6 +683,7 @@ static mixstage_send *add_send(mixstage__unit *u, mixstage_bus *to, double level
                                   what, u->name, to->u.name, msg));
     return NULL;
   }
+  s->serial = mixstage__live_add(g, MIXSTAGE__LIVE_SEND, s);
   g->prepared = 0;
   set_err(error, MIXSTAGE_OK);
   return s;
@@ -734,7 +750,7 @@ static mixstage_lane *param_lane(mixstage_graph *g, mixstage__param *p, int owne
       set_err(error, MIXSTAGE_ESTATE);
       return NULL;
     }
-    p->lane = mixstage__galloc(g, 1, sizeof *p->lane);
+    p->lane = mixstage__live_reserve(g) == MIXSTAGE_OK ? mixstage__galloc(g, 1, sizeof *p->lane) : NULL;
     if (!p->lane) {
       char what[MIXSTAGE__ERR_MAX / 2];
       set_err(error, mixstage__fail(g, MIXSTAGE_ENOMEM, "%s: out of memory",
@@ -745,6 +761,7 @@ static mixstage_lane *param_lane(mixstage_graph *g, mixstage__param *p, int owne
     p->lane->info = p->info;
     p->lane->owner_kind = owner_kind;
     p->lane->owner = owner;
+    p->lane->serial = mixstage__live_add(g, MIXSTAGE__LIVE_LANE, p->lane);
   }
   set_err(error, MIXSTAGE_OK);
   return p->lane;

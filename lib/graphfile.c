@@ -31,7 +31,7 @@ struct mixstage_graphfile {
    * paths are written relative to (the loaded file's; NULL: as given), the
    * paths recorded for strips without a file source, and the profiles. */
   char *base_dir;
-  mixstage_strip **path_strips;
+  uint64_t *path_strips; /* strips by serial: a removed strip's never matches */
   char **paths;
   int npaths;
   mixstage_profile **profiles;
@@ -1127,12 +1127,12 @@ MIXSTAGE_EXPORT int mixstage_graphfile_set_source_path(mixstage_graphfile *doc, 
   char *copy = strdup(path);
   if (!copy) return MIXSTAGE_ENOMEM;
   for (int i = 0; i < doc->npaths; i++)
-    if (doc->path_strips[i] == s) {
+    if (doc->path_strips[i] == mixstage_strip_serial(s)) {
       free(doc->paths[i]);
       doc->paths[i] = copy;
       return MIXSTAGE_OK;
     }
-  mixstage_strip **ns = realloc(doc->path_strips, sizeof *ns * (size_t)(doc->npaths + 1));
+  uint64_t *ns = realloc(doc->path_strips, sizeof *ns * (size_t)(doc->npaths + 1));
   if (ns) doc->path_strips = ns;
   char **np = ns ? realloc(doc->paths, sizeof *np * (size_t)(doc->npaths + 1)) : NULL;
   if (!np) {
@@ -1140,7 +1140,7 @@ MIXSTAGE_EXPORT int mixstage_graphfile_set_source_path(mixstage_graphfile *doc, 
     return MIXSTAGE_ENOMEM;
   }
   doc->paths = np;
-  doc->path_strips[doc->npaths] = s;
+  doc->path_strips[doc->npaths] = mixstage_strip_serial(s);
   doc->paths[doc->npaths++] = copy;
   return MIXSTAGE_OK;
 }
@@ -1442,7 +1442,7 @@ static json_t *save_source(saver *sv, mixstage_strip *s) {
   /* No file in the engine: a path recorded on the document, as given. */
   if (sv->doc)
     for (int i = 0; i < sv->doc->npaths; i++)
-      if (sv->doc->path_strips[i] == s) return json_string(sv->doc->paths[i]);
+      if (sv->doc->path_strips[i] == mixstage_strip_serial(s)) return json_string(sv->doc->paths[i]);
   return json_null();
 }
 

@@ -40,6 +40,7 @@ struct mixstage_lane {
   mixstage__point *points;
   int count, capacity;
   int owner_kind; const void *owner; /* MIXSTAGE__OWNER_*, for messages */
+  uint64_t serial; /* identity (edit.h), in the graph's live table */
 };
 
 /* One controllable value.  The control thread writes `target` (atomic); the
@@ -120,6 +121,9 @@ struct mixstage_node {
   int64_t grh_cap, grh_n, grh_head;
   int64_t grh_next; /* graph frame where the cell after the newest point starts */
   char label[MIXSTAGE__NAME_MAX + 64];
+  uint64_t serial; /* identity (edit.h) */
+  /* name of the sidechain key a removal (or a replace) cleared; "" if none */
+  char key_lost[MIXSTAGE__NAME_MAX];
 };
 
 struct mixstage_send {
@@ -133,6 +137,7 @@ struct mixstage_send {
   float *buf[MIXSTAGE_MAX_CHANNELS]; /* target channels, one cell */
   float g0, g1;                      /* linear gain at the previous/current boundary */
   float mute_g0, mute_g1;
+  uint64_t serial; /* identity (edit.h) */
 };
 
 /* What strips and buses share: a chain, a fader stage, an output. */
@@ -181,6 +186,7 @@ struct mixstage__unit {
   struct mixstage__group *group; /* lane group it runs in (prepare), or NULL */
   int order;   /* position in schedule */
   int level;   /* longest path from a source: units of one level are independent */
+  uint64_t serial; /* identity (edit.h) */
 };
 
 /* Strips of one schedule level with the same chain (node classes in order,
@@ -270,7 +276,29 @@ struct mixstage_graph {
   _Atomic int busy;
   struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
   int freewheel; /* process() reads file sources synchronously (mixstage_graph_set_freewheel) */
+  /* Live objects by serial (edit.c): ascending, so a lookup is a binary
+   * search that never touches a removed object.  Removals leave holes
+   * (obj NULL) that mixstage__live_compact closes. */
+  struct mixstage__live *live;
+  int live_count, live_cap;
+  uint64_t last_serial;
 };
+
+/* ---- identity (edit.c) ------------------------------------------------------ */
+
+enum { MIXSTAGE__LIVE_STRIP = 1, MIXSTAGE__LIVE_BUS, MIXSTAGE__LIVE_SEND, MIXSTAGE__LIVE_NODE,
+       MIXSTAGE__LIVE_LANE };
+typedef struct mixstage__live {
+  uint64_t serial;
+  int kind; /* MIXSTAGE__LIVE_* */
+  void *obj;
+} mixstage__live;
+/* Room for one more entry, so that mixstage__live_add cannot fail: called
+ * before an object is made.  MIXSTAGE_OK or MIXSTAGE_ENOMEM. */
+int mixstage__live_reserve(mixstage_graph *g);
+/* Gives obj the next serial and records it (after a successful reserve). */
+uint64_t mixstage__live_add(mixstage_graph *g, int kind, void *obj);
+void mixstage__live_free(mixstage_graph *g);
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */
 
@@ -368,6 +396,11 @@ void mixstage__suggest_offer(mixstage__suggest *s, const char *cand, size_t len)
 void mixstage__suggest_offer_list(mixstage__suggest *s, const char *bar_separated);
 /* " (did you mean 'x'?)" or "" */
 const char *mixstage__suggest_text(const mixstage__suggest *s, char *buf, size_t size);
+
+/* node_api.c: the key unit's list of keyed nodes */
+void mixstage__keyed_remove(mixstage_node *n, mixstage__unit *key);
+/* graph.c: refills the name index from the strips and buses (after a removal) */
+void mixstage__names_rebuild(mixstage_graph *g);
 
 /* prepare.c */
 int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len);

@@ -46,6 +46,7 @@ static mixstage_node *insert(mixstage__unit *u, const char *type, int role, int 
     return NULL;
   }
   if (mixstage__grow(g, (void **)&u->nodes, &u->node_cap, u->node_count + 1, sizeof *u->nodes)) goto oom;
+  if (mixstage__live_reserve(g)) goto oom;
   mixstage_node *n = mixstage__galloc(g, 1, sizeof *n);
   if (!n) goto oom;
   n->params = mixstage__galloc(g, (size_t)cls->num_params, sizeof *n->params);
@@ -65,6 +66,7 @@ static mixstage_node *insert(mixstage__unit *u, const char *type, int role, int 
   memmove(&u->nodes[position + 1], &u->nodes[position], sizeof *u->nodes * (size_t)(u->node_count - position));
   u->nodes[position] = n;
   u->node_count++;
+  n->serial = mixstage__live_add(g, MIXSTAGE__LIVE_NODE, n);
   g->prepared = 0;
   set_err(error, MIXSTAGE_OK);
   return n;
@@ -293,6 +295,8 @@ static void keyed_remove(mixstage_node *n, mixstage__unit *key) {
     }
 }
 
+void mixstage__keyed_remove(mixstage_node *n, mixstage__unit *key) { keyed_remove(n, key); }
+
 static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
   mixstage_graph *g = n->graph;
   if (MIXSTAGE__BUSY(g, mixstage_node_label(n))) return MIXSTAGE_ESTATE;
@@ -321,6 +325,7 @@ static int set_key(mixstage_node *n, mixstage__unit *key, int tap) {
     return mixstage__fail(g, cyc < 0 ? MIXSTAGE_ENOMEM : MIXSTAGE_ECYCLE, "%s '%s': sidechain key '%s' would create a cycle: %s",
                           mixstage__unit_what(n->owner), n->owner->name, key->name, msg);
   }
+  n->key_lost[0] = '\0';
   g->prepared = 0;
   return MIXSTAGE_OK;
 }
@@ -342,6 +347,7 @@ MIXSTAGE_EXPORT int mixstage_node_clear_sidechain(mixstage_node *n) {
   if (MIXSTAGE__BUSY(n->graph, mixstage_node_label(n))) return MIXSTAGE_ESTATE;
   if (n->key_unit) keyed_remove(n, n->key_unit);
   n->key_unit = NULL;
+  n->key_lost[0] = '\0';
   n->graph->prepared = 0;
   return MIXSTAGE_OK;
 }

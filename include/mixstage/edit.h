@@ -150,12 +150,15 @@ MIXSTAGE_EXPORT int mixstage_node_move(mixstage_node *node, int position);
  *  position, same role, same bypass, same handle and serial.  For each
  *  parameter of the new type:
  *   - a parameter of the old type with the same name gives its value when
- *     the new parameter accepts it: within its range, and for choice
- *     parameters (MIXSTAGE_UNIT_ENUM) the choice of the same name (its
- *     index may differ); otherwise the new type's default;
+ *     the new parameter accepts it: the same unit (mixstage_unit),
+ *     within the new range, and for choice parameters (MIXSTAGE_UNIT_ENUM)
+ *     the choice of the same name (its index may differ); otherwise the
+ *     new type's default;
  *   - its lane, with all points, comes along when the new parameter is
- *     automatable and accepts every point's value; otherwise the lane is
- *     freed (its handle becomes invalid, its serial finds nothing);
+ *     automatable, has the same unit, accepts every point's value and,
+ *     for a choice parameter, has the same choices in the same order;
+ *     otherwise the lane is freed (its handle becomes invalid, its serial
+ *     finds nothing);
  *   - every other new parameter starts at its default.
  *  The sidechain key is kept when the new type takes one; otherwise it is
  *  cleared and mixstage_node_sidechain_lost() reports it.  The
