@@ -83,11 +83,18 @@ typedef struct msb_gref {
   struct msb_gref *next;
 } msb_gref;
 
-/* One entry per handle held by at least one proxy: handle -> graph. */
+/* One entry per handle held by at least one proxy: handle -> graph.  For
+ * strips, buses, sends, nodes and lanes the entry is also what the proxies
+ * hold (a "cell", section 1b): an edit that frees the object marks the entry
+ * removed and unlinks it from the table, the proxies keep it until they go. */
 typedef struct msb_hold {
   const void *h;
   msb_gref *gr;
   long count;
+  int kind;          /* MSB_K_* (section 1b) */
+  uint64_t serial;   /* the object's serial (edit.h), for the cells */
+  int removed;       /* the object was freed by an edit: h dangles */
+  char what[200];    /* "Strip 'Vox'", filled before an edit; once removed, the whole story */
   struct msb_hold *next;
 } msb_hold;
 
@@ -110,12 +117,23 @@ static msb_hold *msb_find_locked(const void *h) {
   return NULL;
 }
 
-/* Records one more proxy for handle @h that belongs to graph @g (for a new
- * graph, h == g and g is not yet known).  Returns 0, or -1 out of memory. */
-static int msb_retain(const void *h, mixstage_graph *g) {
-  int rc = 0;
+/* Records one more proxy for handle @h of kind @kind that belongs to graph
+ * @g (for a new graph, h == g and g is not yet known).  Returns the entry,
+ * or NULL out of memory. */
+static void msb_unlink_gref_locked(msb_gref *gr);
+static uint64_t msb_serial_of(const void *h, int kind);
+static void msb_describe_new(msb_hold *e);
+static void msb_retire_locked(msb_hold *e, const char *how, const char *cause);
+static msb_hold *msb_retain_cell(const void *h, mixstage_graph *g, int kind) {
+  uint64_t serial = msb_serial_of(h, kind);
   pthread_mutex_lock(&msb_lock);
   msb_hold *e = msb_find_locked(h);
+  if (e && e->serial != serial) {
+    /* a removed object's cell that no edit retired (a new object now lives
+     * at its address): it must not stand for the new one */
+    msb_retire_locked(e, "removed from its graph", NULL);
+    e = NULL;
+  }
   if (e) {
     e->count++;
     e->gr->refs++;
@@ -126,22 +144,33 @@ static int msb_retain(const void *h, mixstage_graph *g) {
     if (r->g == g) { gr = r; break; }
   if (!gr) {
     gr = (msb_gref *)calloc(1, sizeof *gr);
-    if (!gr) { rc = -1; goto out; }
+    if (!gr) goto out;
     gr->g = g;
     gr->next = msb_grefs;
     msb_grefs = gr;
   }
   e = (msb_hold *)calloc(1, sizeof *e);
-  if (!e) { rc = -1; goto out; }
+  if (!e) {
+    if (gr->refs == 0) msb_unlink_gref_locked(gr);
+    goto out;
+  }
   e->h = h;
   e->gr = gr;
   e->count = 1;
+  e->kind = kind;
+  e->serial = serial;
+  msb_describe_new(e);
   e->next = msb_table[msb_bucket(h)];
   msb_table[msb_bucket(h)] = e;
   gr->refs++;
 out:
   pthread_mutex_unlock(&msb_lock);
-  return rc;
+  return e;
+}
+/* As msb_retain_cell for handles whose proxies hold the handle itself (a
+ * graph, a graph-file document).  Returns 0, or -1 out of memory. */
+static int msb_retain(const void *h, mixstage_graph *g) {
+  return msb_retain_cell(h, g, 0 /* MSB_K_GRAPH */) ? 0 : -1;
 }
 
 static void msb_unlink_gref_locked(msb_gref *gr) {
@@ -157,17 +186,26 @@ struct msb_pull;
 static struct msb_pull *msb_pulls_take(mixstage_graph *g, const void *strip);
 static void msb_pulls_free_list(struct msb_pull *l);
 static void msb_meters_graph_gone(mixstage_graph *g);
-static void msb_release(const void *h) {
+/* A proxy of entry @e (a live one: @h is its handle; a removed one: h is
+ * NULL and e is the cell the proxy held) went away. */
+static void msb_release_entry(const void *h, msb_hold *e) {
   mixstage_graph *doomed = NULL;
   void *doomed_doc = NULL;
   const void *doomed_profile = NULL;
   pthread_mutex_lock(&msb_lock);
-  msb_hold **p = &msb_table[msb_bucket(h)];
-  while (*p && (*p)->h != h) p = &(*p)->next;
-  msb_hold *e = *p;
+  msb_hold **p = NULL;
+  if (!e || !e->removed) {
+    if (e) h = e->h;
+    p = &msb_table[msb_bucket(h)];
+    while (*p && (*p)->h != h) p = &(*p)->next;
+    e = *p;
+  }
   if (e) {
     msb_gref *gr = e->gr;
-    if (--e->count == 0) { *p = e->next; free(e); }
+    if (--e->count == 0) {
+      if (p) *p = e->next; /* a removed entry is already out of the table */
+      free(e);
+    }
     if (--gr->refs == 0) {
       doomed = gr->g;
       doomed_doc = gr->doc;
@@ -188,6 +226,7 @@ static void msb_release(const void *h) {
     msb_meters_graph_gone(doomed);
   }
 }
+static void msb_release(const void *h) { msb_release_entry(h, NULL); }
 
 /* Custom profiles (mixstage_profile_create) held by the binding: each
  * Profile proxy holds one reference, and so does every graph whose active
@@ -351,6 +390,262 @@ static void msb_pulls_free_list(msb_pull *l) {
 %}
 
 /* ======================================================================== */
+/* 1b. Removed objects (graph editing)                                      */
+/* ======================================================================== */
+/* Proxies of strips, buses, sends, nodes and lanes hold their registry entry
+ * (msb_hold, a "cell"), not the C handle; each call reads the handle from the
+ * cell (the in typemap of MSB_HANDLE, section 4).  An edit that frees objects
+ * (a removal; a replacement) is bracketed by msb_edit_begin() and
+ * msb_edit_end(): before it, every held object of the graph gets its
+ * description; after it, the binding walks what the graph still reaches and
+ * marks every other cell of that graph removed, unlinking it from the table.
+ * So every proxy of a removed object -- also one obtained separately, by
+ * iteration or by name, and those of everything removed with it (a strip's
+ * nodes, sends and lanes) -- raises RemovedError naming it on any use,
+ * instead of touching freed memory; and a new object that malloc places at
+ * the same address gets a fresh cell, so an old proxy can never reach it.
+ * Meters attached to a removed strip or bus and source callbacks of a removed
+ * strip are released the same way.  Graph proxies hold the graph itself: a
+ * graph is never removed, only destroyed with its last proxy. */
+%{
+enum { MSB_K_GRAPH = 0, MSB_K_STRIP, MSB_K_BUS, MSB_K_SEND, MSB_K_NODE, MSB_K_LANE };
+static const char *const msb_k_names[] = {"Graph", "Strip", "Bus", "Send", "Node", "Lane"};
+
+/* Calls @fn for every strip, bus, send, node and lane @g reaches, with a
+ * description of it (only computed when @describe is set). */
+typedef void (*msb_visit_fn)(mixstage_graph *g, const void *h, const char *what);
+static void msb_visit_lanes_of_node(mixstage_graph *g, mixstage_node *n, const char *owner,
+                                    msb_visit_fn fn, int describe) {
+  int count = mixstage_node_param_count(n);
+  for (int id = 0; id < count; id++) {
+    mixstage_lane *l = mixstage_node_find_lane(n, id);
+    if (!l) continue;
+    char what[200] = "";
+    if (describe) {
+      mixstage_param_info info;
+      memset(&info, 0, sizeof info);
+      mixstage_node_param_info(n, id, &info);
+      snprintf(what, sizeof what, "Lane '%s' of %s", info.name ? info.name : "?", owner);
+    }
+    fn(g, l, what);
+  }
+}
+static void msb_visit_unit(mixstage_graph *g, mixstage_strip *s, mixstage_bus *b, msb_visit_fn fn,
+                           int describe) {
+  static const char *const lane_names[] = {"clip_gain", "fader", "pan", "width"};
+  char self[200] = "", what[200] = "";
+  if (describe)
+    snprintf(self, sizeof self, s ? "Strip '%s'" : "Bus '%s'", s ? mixstage_strip_name(s) : mixstage_bus_name(b));
+  fn(g, s ? (const void *)s : (const void *)b, self);
+  for (int which = s ? 0 : 1; which < 4; which++) {
+    mixstage_lane *l = s ? mixstage_strip_find_lane(s, which) : mixstage_bus_find_lane(b, which);
+    if (!l) continue;
+    if (describe) snprintf(what, sizeof what, "Lane '%s' of %s", lane_names[which], self);
+    fn(g, l, what);
+  }
+  int nodes = s ? mixstage_strip_node_count(s) : mixstage_bus_node_count(b);
+  for (int i = 0; i < nodes; i++) {
+    mixstage_node *n = s ? mixstage_strip_node(s, i) : mixstage_bus_node(b, i);
+    if (!n) continue;
+    if (describe) snprintf(what, sizeof what, "Node '%s' (insert %d of %s)", mixstage_node_type(n), i, self);
+    fn(g, n, what);
+    msb_visit_lanes_of_node(g, n, what, fn, describe);
+  }
+  int sends = s ? mixstage_strip_send_count(s) : mixstage_bus_send_count(b);
+  for (int i = 0; i < sends; i++) {
+    mixstage_send *x = s ? mixstage_strip_send(s, i) : mixstage_bus_send(b, i);
+    if (!x) continue;
+    if (describe)
+      snprintf(what, sizeof what, "Send from %s to '%s'", self, mixstage_bus_name(mixstage_send_target(x)));
+    fn(g, x, what);
+    mixstage_lane *l = mixstage_send_find_lane(x);
+    if (l) {
+      char lw[200] = "";
+      if (describe) snprintf(lw, sizeof lw, "Lane of the %s", what);
+      fn(g, l, lw);
+    }
+  }
+}
+static void msb_walk(mixstage_graph *g, msb_visit_fn fn, int describe) {
+  int strips = mixstage_graph_strip_count(g);
+  for (int i = 0; i < strips; i++) {
+    mixstage_strip *s = mixstage_graph_strip(g, i);
+    if (s) msb_visit_unit(g, s, NULL, fn, describe);
+  }
+  int buses = mixstage_graph_bus_count(g);
+  for (int i = 0; i < buses; i++) {
+    mixstage_bus *b = mixstage_graph_bus(g, i);
+    if (b) msb_visit_unit(g, NULL, b, fn, describe);
+  }
+}
+
+/* The serial of handle @h of kind @kind (0 for a graph or a document). */
+static uint64_t msb_serial_of(const void *h, int kind) {
+  switch (kind) {
+  case MSB_K_STRIP: return mixstage_strip_serial((const mixstage_strip *)h);
+  case MSB_K_BUS: return mixstage_bus_serial((const mixstage_bus *)h);
+  case MSB_K_SEND: return mixstage_send_serial((const mixstage_send *)h);
+  case MSB_K_NODE: return mixstage_node_serial((const mixstage_node *)h);
+  case MSB_K_LANE: return mixstage_lane_serial((const mixstage_lane *)h);
+  default: return 0;
+  }
+}
+/* The live object of @g with @serial, or NULL once it was removed; never
+ * reads a removed object. */
+static const void *msb_by_serial(mixstage_graph *g, int kind, uint64_t serial) {
+  switch (kind) {
+  case MSB_K_STRIP: return mixstage_graph_strip_by_serial(g, serial);
+  case MSB_K_BUS: return mixstage_graph_bus_by_serial(g, serial);
+  case MSB_K_SEND: return mixstage_graph_send_by_serial(g, serial);
+  case MSB_K_NODE: return mixstage_graph_node_by_serial(g, serial);
+  case MSB_K_LANE: return mixstage_graph_lane_by_serial(g, serial);
+  default: return NULL;
+  }
+}
+/* A first description of a new cell's object (edits refine it, section
+ * msb_edit_begin: lanes only learn their owner there). */
+static void msb_describe_new(msb_hold *e) {
+  const void *h = e->h;
+  switch (e->kind) {
+  case MSB_K_STRIP: snprintf(e->what, sizeof e->what, "Strip '%s'", mixstage_strip_name((const mixstage_strip *)h)); break;
+  case MSB_K_BUS: snprintf(e->what, sizeof e->what, "Bus '%s'", mixstage_bus_name((const mixstage_bus *)h)); break;
+  case MSB_K_NODE: snprintf(e->what, sizeof e->what, "Node '%s' (%s)", mixstage_node_type((const mixstage_node *)h),
+                            mixstage_node_label((const mixstage_node *)h)); break;
+  case MSB_K_SEND: {
+    mixstage_send *x = (mixstage_send *)h;
+    mixstage_strip *ss = mixstage_send_source_strip(x);
+    snprintf(e->what, sizeof e->what, "Send from %s '%s' to '%s'", ss ? "Strip" : "Bus",
+             ss ? mixstage_strip_name(ss) : mixstage_bus_name(mixstage_send_source_bus(x)),
+             mixstage_bus_name(mixstage_send_target(x)));
+    break;
+  }
+  case MSB_K_LANE: snprintf(e->what, sizeof e->what, "Lane"); break;
+  default: e->what[0] = 0; break;
+  }
+}
+/* Marks cell @e removed and takes it out of the table (its proxies keep it
+ * until they go); its message tells the story.  msb_lock held. */
+static void msb_retire_locked(msb_hold *e, const char *how, const char *cause) {
+  for (msb_hold **p = &msb_table[msb_bucket(e->h)]; *p; p = &(*p)->next)
+    if (*p == e) { *p = e->next; break; }
+  e->next = NULL;
+  e->removed = 1;
+  e->h = NULL;
+  char story[sizeof e->what];
+  if (cause && *cause && strcmp(cause, e->what) != 0)
+    snprintf(story, sizeof story, "%s was removed with %s", e->what, cause);
+  else
+    snprintf(story, sizeof story, "%s was %s", e->what[0] ? e->what : msb_k_names[e->kind], how);
+  memcpy(e->what, story, sizeof story);
+}
+
+/* msb_lock held by the walks' callers. */
+static void msb_describe_one(mixstage_graph *g, const void *h, const char *what) {
+  msb_hold *e = msb_find_locked(h);
+  if (e && e->gr->g == g && e->kind != MSB_K_GRAPH) snprintf(e->what, sizeof e->what, "%s", what);
+}
+
+/* Before an edit of @g that may free objects: every held object gets its
+ * current description (a node its insert index, a lane its owner). */
+static void msb_edit_begin(mixstage_graph *g) {
+  if (!g) return;
+  pthread_mutex_lock(&msb_lock);
+  msb_walk(g, msb_describe_one, 1);
+  pthread_mutex_unlock(&msb_lock);
+}
+/* Whether @unit is one of @g's strips or buses (by address: called right
+ * after an edit, before anything new can be allocated at a freed one). */
+static int msb_unit_alive(mixstage_graph *g, const void *unit) {
+  int n = mixstage_graph_strip_count(g);
+  for (int i = 0; i < n; i++)
+    if ((const void *)mixstage_graph_strip(g, i) == unit) return 1;
+  n = mixstage_graph_bus_count(g);
+  for (int i = 0; i < n; i++)
+    if ((const void *)mixstage_graph_bus(g, i) == unit) return 1;
+  return 0;
+}
+/* After it (whether it succeeded or not): the cells of @g whose serial finds
+ * nothing any more are retired, so are the binding's records of meters
+ * attached to removed strips and buses (the library detached them) and the
+ * source-callback contexts of removed strips.  @how ends each removed
+ * object's message ("removed from its graph"); @cause names the object
+ * the user removed, for the others that went with it (NULL: none). */
+static void msb_edit_end(mixstage_graph *g, const char *how, const char *cause) {
+  if (!g) return;
+  msb_meter *orphans = NULL;
+  msb_pull *gone = NULL;
+  pthread_mutex_lock(&msb_lock);
+  for (int b = 0; b < MSB_BUCKETS; b++) {
+    for (msb_hold *e = msb_table[b], *next; e; e = next) {
+      next = e->next;
+      if (e->gr->g == g && e->kind != MSB_K_GRAPH && msb_by_serial(g, e->kind, e->serial) != e->h)
+        msb_retire_locked(e, how, cause);
+    }
+  }
+  for (msb_meter **p = &msb_meters; *p;) {
+    msb_meter *m = *p;
+    if (m->graph == g && !msb_unit_alive(g, m->unit)) {
+      *p = m->next;
+      m->graph = NULL;
+      m->unit = NULL;
+      m->next = NULL;
+      if (m->orphaned) { m->next = orphans; orphans = m; }
+    } else {
+      p = &m->next;
+    }
+  }
+  for (msb_pull **p = &msb_pulls; *p;) {
+    msb_pull *c = *p;
+    if (c->graph == g && !msb_unit_alive(g, c->strip)) {
+      *p = c->next;
+      c->next = gone;
+      gone = c;
+    } else {
+      p = &c->next;
+    }
+  }
+  pthread_mutex_unlock(&msb_lock);
+  msb_meters_free_list(orphans);
+  msb_pulls_free_list(gone);
+}
+
+/* The description of the object behind @h right now ("Strip 'Vox'"), for
+ * the cause of an edit; "" if the graph does not reach it. */
+static _Thread_local char msb_cause[200];
+static const char *msb_describe(const void *h) {
+  msb_cause[0] = 0;
+  pthread_mutex_lock(&msb_lock);
+  msb_hold *e = msb_find_locked(h);
+  if (e && e->kind != MSB_K_GRAPH) snprintf(msb_cause, sizeof msb_cause, "%s", e->what);
+  pthread_mutex_unlock(&msb_lock);
+  return msb_cause;
+}
+
+/* The handle a proxy's cell stands for, and its graph in @g; NULL (with
+ * the cell's story in @why) if the object was removed. */
+static void *msb_cell_handle(msb_hold *e, mixstage_graph **g, char *why, size_t size) {
+  void *h = NULL;
+  pthread_mutex_lock(&msb_lock);
+  if (!e->removed && msb_by_serial(e->gr->g, e->kind, e->serial) != e->h)
+    msb_retire_locked(e, "removed from its graph", NULL); /* freed by an edit no sweep saw */
+  if (e->removed) {
+    snprintf(why, size, "%s: this %s can no longer be used", e->what, msb_k_names[e->kind]);
+  } else {
+    h = (void *)e->h;
+    *g = e->gr->g;
+  }
+  pthread_mutex_unlock(&msb_lock);
+  return h;
+}
+/* The cell's story if its object was removed, else NULL. */
+static const char *msb_cell_removed(msb_hold *e) {
+  static _Thread_local char why[300];
+  mixstage_graph *g = NULL;
+  return msb_cell_handle(e, &g, why, sizeof why) ? NULL : why;
+}
+%}
+
+/* ======================================================================== */
 /* 2. Errors                                                                */
 /* ======================================================================== */
 %{
@@ -498,6 +793,21 @@ static void msb_raise_msg(int status, const char *detail) {
 static void msb_raise(int status, mixstage_graph *g) {
   msb_raise_msg(status, msb_detail(g));
 }
+/* A proxy of a removed object was used (section 1b): RemovedError, whose
+ * message is the object's story. */
+static PyObject *msb_exc_removed;
+static void msb_raise_removed(const char *why) {
+  PyObject *exc = PyObject_CallFunction(msb_exc_removed, "s", why);
+  if (!exc) return;
+  PyObject *v;
+  v = PyLong_FromLong(MIXSTAGE_ESTATE); PyObject_SetAttrString(exc, "code", v); Py_XDECREF(v);
+  v = PyUnicode_FromString(mixstage_err_name(MIXSTAGE_ESTATE)); PyObject_SetAttrString(exc, "name", v); Py_XDECREF(v);
+  v = PyUnicode_FromString(mixstage_strerror(MIXSTAGE_ESTATE)); PyObject_SetAttrString(exc, "reason", v); Py_XDECREF(v);
+  v = PyUnicode_FromString(why); PyObject_SetAttrString(exc, "detail", v); Py_XDECREF(v);
+  PyObject_SetAttrString(exc, "report", Py_None);
+  PyErr_SetObject(msb_exc_removed, exc);
+  Py_DECREF(exc);
+}
 #define MSB_FAIL(status, g) do { msb_raise((status), (g)); SWIG_fail; } while (0)
 #define MSB_FAIL_MSG(status, m) do { msb_raise_msg((status), (m)); SWIG_fail; } while (0)
 /* No foreign errors in Python: a progress callback's exception is restored
@@ -541,6 +851,18 @@ static int msb_init_exceptions(PyObject *module) {
     Py_XDECREF(bases);
     if (!msb_exc[i]) return -1;
     PyDict_SetItemString(d, msb_kinds[i].kind, msb_exc[i]);
+  }
+  {
+    int k = msb_kind_index(MIXSTAGE_ESTATE);
+    PyObject *bases = PyTuple_Pack(2, msb_exc[k], PyExc_ReferenceError);
+    msb_exc_removed = bases ? PyErr_NewExceptionWithDoc("mixstage.RemovedError",
+        "The object was removed from its graph (graph.remove(), strip.remove(), "
+        "node.replace()...), or went with an object that was: its proxy can no "
+        "longer be used.  A StateError, and a ReferenceError as a dead weak "
+        "proxy raises.", bases, NULL) : NULL;
+    Py_XDECREF(bases);
+    if (!msb_exc_removed) return -1;
+    PyDict_SetItemString(d, "RemovedError", msb_exc_removed);
   }
   msb_numeric_warning = PyErr_NewExceptionWithDoc("mixstage.NumericWarning",
       "A node produced NaN or infinity during a render or process call; its output "
@@ -592,6 +914,13 @@ static void msb_push_error_msg(lua_State *L, int status, const char *detail) {
 }
 static void msb_push_error(lua_State *L, int status, mixstage_graph *g) {
   msb_push_error_msg(L, status, msb_detail(g));
+}
+/* A proxy of a removed object was used (section 1b): an error of kind
+ * "RemovedError" (code MIXSTAGE_ESTATE) whose message is the object's story. */
+static void msb_push_removed(lua_State *L, const char *why) {
+  msb_push_error_msg(L, MIXSTAGE_ESTATE, why);
+  lua_pushstring(L, "RemovedError"); lua_setfield(L, -2, "kind");
+  lua_pushstring(L, why); lua_setfield(L, -2, "message");
 }
 #define MSB_FAIL(status, g) do { msb_push_error(L, (status), (g)); SWIG_fail; } while (0)
 #define MSB_FAIL_MSG(status, m) do { msb_push_error_msg(L, (status), (m)); SWIG_fail; } while (0)
@@ -945,12 +1274,96 @@ struct TYPE {};
 }
 %enddef
 
+/* Strips, buses, sends, nodes and lanes: the proxy holds its registry cell
+ * (section 1b), so that a proxy of a removed object raises RemovedError
+ * naming it instead of reaching freed memory.  The in typemap reads the
+ * handle from the cell (and names the graph for error messages, as the
+ * check typemap of MSB_HANDLE does); the destructor's wrapper takes the
+ * cell itself, to release it. */
+%{
+static int msb_is_delete(const char *symname) { return strncmp(symname, "delete_", 7) == 0; }
+%}
+%define MSB_CELL_HANDLE(TYPE, CLASS, GRAPH_OF, KIND)
+%rename(CLASS) TYPE;
+%nodefaultctor TYPE;
+#if defined(SWIGPYTHON)
+%typemap(in, noblock=1) TYPE *, const TYPE *, struct TYPE *, const struct TYPE * {
+  {
+    void *argp_ = 0;
+    int res_ = SWIG_ConvertPtr($input, &argp_, $descriptor, $disown | 0);
+    if (!SWIG_IsOK(res_)) {
+      %argument_fail(res_, "$type", $symname, $argnum);
+    }
+    if (!argp_) {
+      $1 = NULL;
+    } else if (msb_is_delete("$symname")) {
+      $1 = ($ltype)argp_; /* the cell, for the destructor */
+    } else {
+      char why_[300];
+      mixstage_graph *g_ = NULL;
+      $1 = ($ltype)msb_cell_handle((msb_hold *)argp_, &g_, why_, sizeof why_);
+      if (!$1) {
+        msb_raise_removed(why_);
+        SWIG_fail;
+      }
+      msb_ctx = g_;
+    }
+  }
+}
+%typemap(out) TYPE * {
+  if (!$1) {
+    $result = SWIG_Py_Void();
+  } else {
+    msb_hold *cell_ = msb_retain_cell($1, GRAPH_OF($1), KIND);
+    if (!cell_) MSB_FAIL_MSG(MIXSTAGE_ENOMEM, "binding registry");
+    $result = SWIG_NewPointerObj(SWIG_as_voidptr(cell_), $1_descriptor, SWIG_POINTER_OWN);
+  }
+}
+#else
+%typemap(in, checkfn="SWIG_isptrtype") TYPE *, const TYPE *, struct TYPE *, const struct TYPE * {
+  {
+    void *argp_ = NULL;
+    if (!SWIG_IsOK(SWIG_ConvertPtr(L, $input, &argp_, $descriptor, $disown)))
+      SWIG_fail_ptr("$symname", $argnum, $descriptor);
+    if (!argp_) {
+      $1 = NULL;
+    } else {
+      char why_[300];
+      mixstage_graph *g_ = NULL;
+      $1 = ($ltype)msb_cell_handle((msb_hold *)argp_, &g_, why_, sizeof why_);
+      if (!$1) {
+        msb_push_removed(L, why_);
+        SWIG_fail;
+      }
+      msb_ctx = g_;
+    }
+  }
+}
+%typemap(out) TYPE * {
+  if (!$1) {
+    lua_pushnil(L);
+  } else {
+    msb_hold *cell_ = msb_retain_cell($1, GRAPH_OF($1), KIND);
+    if (!cell_) MSB_FAIL_MSG(MIXSTAGE_ENOMEM, "binding registry");
+    SWIG_NewPointerObj(L, cell_, $1_descriptor, 1);
+  }
+  SWIG_arg++;
+}
+#endif
+%enddef
+%define MSB_CELL_CLASS(TYPE)
+struct TYPE {};
+%extend TYPE {
+  ~TYPE() { msb_release_entry(NULL, (msb_hold *)(void *)$self); }
+}
+%enddef
+
 MSB_HANDLE(mixstage_graph, Graph, msb_self_graph)
-MSB_HANDLE(mixstage_strip, Strip, mixstage_strip_graph)
-MSB_HANDLE(mixstage_bus, Bus, mixstage_bus_graph)
-MSB_HANDLE(mixstage_send, Send, msb_send_graph)
-MSB_HANDLE(mixstage_node, Node, mixstage_node_graph)
-MSB_HANDLE(mixstage_lane, Lane, msb_ctx_graph)
+MSB_CELL_HANDLE(mixstage_strip, Strip, mixstage_strip_graph, MSB_K_STRIP)
+MSB_CELL_HANDLE(mixstage_bus, Bus, mixstage_bus_graph, MSB_K_BUS)
+MSB_CELL_HANDLE(mixstage_send, Send, msb_send_graph, MSB_K_SEND)
+MSB_CELL_HANDLE(mixstage_node, Node, mixstage_node_graph, MSB_K_NODE)
+MSB_CELL_HANDLE(mixstage_lane, Lane, msb_ctx_graph, MSB_K_LANE)
 
 /* Objects that belong to no graph.  A call whose first argument is one of
  * them has no graph message to report. */
@@ -2061,6 +2474,223 @@ int msb_graph_set_profile(mixstage_graph *graph, const mixstage_profile *profile
 %{
 static int mixstage_manifest_file_count_get(mixstage_manifest *m) { return mixstage_manifest_file_count(m); }
 %}
+
+/* ======================================================================== */
+/* 5c. Editing a graph (edit.h): remove, move, replace                      */
+/* ======================================================================== */
+/* Every call that may free objects runs between msb_edit_begin() and
+ * msb_edit_end() (section 1b), so that the proxies of what it freed raise
+ * RemovedError naming it.  The flat names (strip_remove, node_move...) are
+ * these wrappers, not the raw C calls. */
+%{
+/* The graph a proxied handle belongs to (its cell's graph), or NULL. */
+static int msb_edit_owned(mixstage_graph *g, const void *obj, const char *what) {
+  if (!obj) return MIXSTAGE_ENULL;
+  if (msb_graph_of(obj) == g) return MIXSTAGE_OK;
+  char emsg[300];
+  snprintf(emsg, sizeof emsg, "%s belongs to another graph", msb_describe(obj)[0] ? msb_cause : what);
+  return msb_check_msg(MIXSTAGE_EINVAL, emsg);
+}
+/* Runs one removal of @obj on @g with the proxies' bookkeeping. */
+#define MSB_EDIT_REMOVE(G, OBJ, CALL)                                    \
+  do {                                                                   \
+    mixstage_graph *g_ = (G);                                            \
+    if (!(OBJ)) return MIXSTAGE_ENULL;                                   \
+    msb_edit_begin(g_);                                                  \
+    char cause_[200];                                                    \
+    snprintf(cause_, sizeof cause_, "%s", msb_describe(OBJ));            \
+    int st_ = (CALL);                                                    \
+    msb_edit_end(g_, "removed from its graph", cause_);                  \
+    return st_;                                                          \
+  } while (0)
+static int msb_strip_remove(mixstage_strip *strip) {
+  MSB_EDIT_REMOVE(mixstage_strip_graph(strip), strip, mixstage_strip_remove(strip));
+}
+static int msb_bus_remove(mixstage_bus *bus) {
+  MSB_EDIT_REMOVE(mixstage_bus_graph(bus), bus, mixstage_bus_remove(bus));
+}
+static int msb_send_remove(mixstage_send *send) {
+  MSB_EDIT_REMOVE(msb_send_graph(send), send, mixstage_send_remove(send));
+}
+static int msb_node_remove(mixstage_node *node) {
+  MSB_EDIT_REMOVE(mixstage_node_graph(node), node, mixstage_node_remove(node));
+}
+static int msb_lane_remove(mixstage_lane *lane) {
+  MSB_EDIT_REMOVE(msb_graph_of(lane), lane, mixstage_lane_remove(lane));
+}
+static int msb_node_move(mixstage_node *node, int position) {
+  return mixstage_node_move(node, position);
+}
+/* Replacing keeps the node (handle and serial) but frees the lanes the new
+ * type cannot take. */
+static int msb_node_replace(mixstage_node *node, const char *type) {
+  if (!node) return MIXSTAGE_ENULL;
+  mixstage_graph *g = mixstage_node_graph(node);
+  char how[200];
+  snprintf(how, sizeof how, "freed when its node was replaced by a '%s' (no parameter of that "
+           "name takes its points)", type ? type : "(null)");
+  msb_edit_begin(g);
+  int st = mixstage_node_replace(node, type);
+  msb_edit_end(g, how, NULL);
+  return st;
+}
+%}
+%ignore mixstage_strip_remove;
+%ignore mixstage_bus_remove;
+%ignore mixstage_send_remove;
+%ignore mixstage_node_remove;
+%ignore mixstage_lane_remove;
+%ignore mixstage_node_move;
+%ignore mixstage_node_replace;
+%rename(strip_remove) msb_strip_remove;
+%rename(bus_remove) msb_bus_remove;
+%rename(send_remove) msb_send_remove;
+%rename(node_remove) msb_node_remove;
+%rename(lane_remove) msb_lane_remove;
+%rename(node_move) msb_node_move;
+%rename(node_replace) msb_node_replace;
+%apply int MSB_STATUS { int msb_strip_remove, int msb_bus_remove, int msb_send_remove,
+                        int msb_node_remove, int msb_lane_remove, int msb_node_move,
+                        int msb_node_replace };
+int msb_strip_remove(mixstage_strip *strip);
+int msb_bus_remove(mixstage_bus *bus);
+int msb_send_remove(mixstage_send *send);
+int msb_node_remove(mixstage_node *node);
+int msb_lane_remove(mixstage_lane *lane);
+int msb_node_move(mixstage_node *node, int position);
+int msb_node_replace(mixstage_node *node, const char *type);
+/* Serials are integers in Lua too (not floats). */
+#if defined(SWIGLUA)
+%typemap(out) uint64_t mixstage_strip_serial, uint64_t mixstage_bus_serial,
+              uint64_t mixstage_send_serial, uint64_t mixstage_node_serial,
+              uint64_t mixstage_lane_serial {
+  lua_pushinteger(L, (lua_Integer)$1); SWIG_arg++;
+}
+%typemap(in, checkfn="lua_isinteger") uint64_t serial { $1 = (uint64_t)lua_tointeger(L, $input); }
+#endif
+%include "mixstage/edit.h"
+
+%{
+static uint64_t mixstage_strip_serial_get(mixstage_strip *s) { return mixstage_strip_serial(s); }
+static uint64_t mixstage_bus_serial_get(mixstage_bus *b) { return mixstage_bus_serial(b); }
+static uint64_t mixstage_send_serial_get(mixstage_send *s) { return mixstage_send_serial(s); }
+static uint64_t mixstage_node_serial_get(mixstage_node *n) { return mixstage_node_serial(n); }
+static uint64_t mixstage_lane_serial_get(mixstage_lane *l) { return mixstage_lane_serial(l); }
+static const char *mixstage_node_sidechain_lost_get(mixstage_node *n) { return mixstage_node_sidechain_lost(n); }
+static mixstage_strip *mixstage_send_source_strip_get(mixstage_send *s) { return mixstage_send_source_strip(s); }
+static mixstage_bus *mixstage_send_source_bus_get(mixstage_send *s) { return mixstage_send_source_bus(s); }
+%}
+#if defined(SWIGLUA)
+%typemap(out) uint64_t serial { lua_pushinteger(L, (lua_Integer)$1); SWIG_arg++; }
+#endif
+
+%warnfilter(511) mixstage_graph::m_remove;
+%extend mixstage_graph {
+  /** Removes @p obj -- a Strip, Bus, Send, Node or Lane of this graph -- with
+   *  everything it owns (see Strip.remove() and the others).  Its proxies,
+   *  and those of everything that went with it, then raise RemovedError on
+   *  any use.  The lists strips, buses, nodes and sends are snapshots, so
+   *  removing while iterating over one is safe. */
+  void m_remove(mixstage_strip *obj) {
+    if (msb_edit_owned($self, obj, "the strip") == 0) msb_check(msb_strip_remove(obj), $self);
+  }
+  void m_remove(mixstage_bus *obj) {
+    if (msb_edit_owned($self, obj, "the bus") == 0) msb_check(msb_bus_remove(obj), $self);
+  }
+  void m_remove(mixstage_send *obj) {
+    if (msb_edit_owned($self, obj, "the send") == 0) msb_check(msb_send_remove(obj), $self);
+  }
+  void m_remove(mixstage_node *obj) {
+    if (msb_edit_owned($self, obj, "the node") == 0) msb_check(msb_node_remove(obj), $self);
+  }
+  void m_remove(mixstage_lane *obj) {
+    if (msb_edit_owned($self, obj, "the lane") == 0) msb_check(msb_lane_remove(obj), $self);
+  }
+}
+%extend mixstage_strip {
+  %immutable;
+  /** A number naming the strip for as long as its graph lives (never reused). */
+  uint64_t serial;
+  %mutable;
+  /** Removes the strip with its inserts, sends, lanes and source.  Meters
+   *  attached to it are detached (they keep their figures); nodes keyed by
+   *  it lose the key (Node.sidechain_lost names it).  This proxy and those
+   *  of everything it took raise RemovedError afterwards. */
+  void m_remove() { msb_check(msb_strip_remove($self), msb_ctx); }
+  /** Moves @p node, one of this strip's inserts, to @p position (0-based;
+   *  -1: last). */
+  void m_move(mixstage_node *node, int position) {
+    mixstage_graph *g = msb_ctx;
+    for (int i = 0; i < mixstage_strip_node_count($self); i++)
+      if (mixstage_strip_node($self, i) == node) { msb_check(mixstage_node_move(node, position), g); return; }
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s is not an insert of strip '%s'", node ? mixstage_node_label(node) : "(null)",
+             mixstage_strip_name($self));
+    msb_check_msg(node ? MIXSTAGE_EINVAL : MIXSTAGE_ENULL, emsg);
+  }
+}
+%extend mixstage_bus {
+  %immutable;
+  /** A number naming the bus for as long as its graph lives (never reused). */
+  uint64_t serial;
+  %mutable;
+  /** Removes the group bus or FX return with its inserts, sends and lanes;
+   *  a return takes the sends into it with it.  Refused (StateError naming
+   *  the first) while a strip or bus routes into it: route them elsewhere
+   *  first.  The mix bus cannot be removed. */
+  void m_remove() { msb_check(msb_bus_remove($self), msb_ctx); }
+  /** Moves @p node, one of this bus's inserts, to @p position (0-based;
+   *  -1: last). */
+  void m_move(mixstage_node *node, int position) {
+    mixstage_graph *g = msb_ctx;
+    for (int i = 0; i < mixstage_bus_node_count($self); i++)
+      if (mixstage_bus_node($self, i) == node) { msb_check(mixstage_node_move(node, position), g); return; }
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s is not an insert of bus '%s'", node ? mixstage_node_label(node) : "(null)",
+             mixstage_bus_name($self));
+    msb_check_msg(node ? MIXSTAGE_EINVAL : MIXSTAGE_ENULL, emsg);
+  }
+}
+%extend mixstage_send {
+  %immutable;
+  uint64_t serial;
+  /** The Strip the send belongs to (None / nil when a bus sends). */
+  mixstage_strip *source_strip;
+  /** The Bus the send belongs to (None / nil when a strip sends). */
+  mixstage_bus *source_bus;
+  %mutable;
+  /** Removes the send and its level lane. */
+  void m_remove() { msb_check(msb_send_remove($self), msb_ctx); }
+}
+%extend mixstage_node {
+  %immutable;
+  uint64_t serial;
+  /** The name of the strip or bus that keyed the node until it was removed
+   *  (or a replace() gave the node a type that takes no key), else None /
+   *  nil.  Setting or clearing a key forgets it. */
+  const char *sidechain_lost;
+  %mutable;
+  /** Removes the node from its insert chain, with its lanes and key; the
+   *  nodes after it move up by one. */
+  void m_remove() { msb_check(msb_node_remove($self), msb_ctx); }
+  /** Moves the node to @p position in its own chain (0-based; -1: last);
+   *  it keeps its parameters, lanes, role, bypass and key. */
+  void m_move(int position) { msb_check(msb_node_move($self, position), msb_ctx); }
+  /** Replaces the node in place by a node of @p type ("gate"): same
+   *  position, role and bypass, and this same proxy.  Parameters of the same
+   *  name keep their values (and lanes) where the new type accepts them;
+   *  the others start at their defaults.  Lanes the new type cannot take are
+   *  removed (their proxies raise RemovedError). */
+  void m_replace(const char *type) { msb_check(msb_node_replace($self, type), msb_ctx); }
+}
+%extend mixstage_lane {
+  %immutable;
+  uint64_t serial;
+  %mutable;
+  /** Removes the lane and its points: the parameter goes back to the value
+   *  last set on it.  (clear() keeps the lane, without points.) */
+  void m_remove() { msb_check(msb_lane_remove($self), msb_ctx); }
+}
 
 /* ======================================================================== */
 /* 6. Per-language extras                                                   */
@@ -3404,11 +4034,11 @@ the 32-frame control grid; faders, pans and sends are sample-accurate.";
 
 /* The classes (see MSB_CLASS). */
 MSB_CLASS(mixstage_graph)
-MSB_CLASS(mixstage_strip)
-MSB_CLASS(mixstage_bus)
-MSB_CLASS(mixstage_send)
-MSB_CLASS(mixstage_node)
-MSB_CLASS(mixstage_lane)
+MSB_CELL_CLASS(mixstage_strip)
+MSB_CELL_CLASS(mixstage_bus)
+MSB_CELL_CLASS(mixstage_send)
+MSB_CELL_CLASS(mixstage_node)
+MSB_CELL_CLASS(mixstage_lane)
 struct mixstage_graphfile {};
 struct mixstage_profile {};
 %extend mixstage_profile {
@@ -3435,4 +4065,167 @@ for _cls in (Graph, Strip, Bus, Send, Lane, GraphFile, Profile, Bounce, Manifest
         _cls.__setattr__ = _strict_setattr
 del _cls
 %}
+#endif
+
+/* ======================================================================== */
+/* 8. Editing a graph: the language side of section 5c                      */
+/* ======================================================================== */
+/* _removed(obj): the story of a removed object's proxy, else None / nil
+ * (never raises: repr() and tostring() of a removed proxy say what it was);
+ * _check_alive(obj) raises RemovedError for one. */
+#if defined(SWIGPYTHON)
+%{
+static msb_hold *msb_py_cell(PyObject *obj) {
+  swig_type_info *types[] = {SWIGTYPE_p_mixstage_strip, SWIGTYPE_p_mixstage_bus, SWIGTYPE_p_mixstage_send,
+                             SWIGTYPE_p_mixstage_node, SWIGTYPE_p_mixstage_lane};
+  for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+    void *vp = NULL;
+    if (SWIG_IsOK(SWIG_ConvertPtr(obj, &vp, types[i], 0)) && vp) return (msb_hold *)vp;
+  }
+  PyErr_Clear();
+  return NULL;
+}
+static PyObject *msb_py_removed(PyObject *obj) {
+  msb_hold *e = msb_py_cell(obj);
+  const char *why = e ? msb_cell_removed(e) : NULL;
+  if (why) return PyUnicode_FromString(why);
+  Py_RETURN_NONE;
+}
+static PyObject *msb_py_check_alive(PyObject *obj) {
+  msb_hold *e = msb_py_cell(obj);
+  const char *why = e ? msb_cell_removed(e) : NULL;
+  if (why) {
+    msb_raise_removed(why);
+    return NULL;
+  }
+  Py_RETURN_NONE;
+}
+%}
+%rename(_removed) msb_py_removed;
+%rename(_check_alive) msb_py_check_alive;
+PyObject *msb_py_removed(PyObject *obj);
+PyObject *msb_py_check_alive(PyObject *obj);
+%pythoncode %{
+def _edit_sugar():
+    # repr() of a removed proxy says what it was instead of raising.
+    for cls in (Strip, Bus, Send, Node, Lane):
+        def wrap_repr(inner, name=cls.__name__):
+            def __repr__(self):
+                story = _removed(self)
+                if story is not None:
+                    return "<mixstage.%s, removed: %s>" % (name, story)
+                return inner(self)
+            return __repr__
+        cls.__repr__ = wrap_repr(cls.__repr__)
+
+    # Any other use of a removed proxy raises RemovedError, also a misspelt
+    # attribute (which would otherwise raise AttributeError).
+    for cls in (Strip, Bus, Send, Lane):
+        def wrap_getattr(cls=cls):
+            def __getattr__(self, name):
+                if not name.startswith("_") and name not in ("this", "thisown"):
+                    _check_alive(self)
+                raise AttributeError("%r object has no attribute %r" % (cls.__name__, name))
+            return __getattr__
+        cls.__getattr__ = wrap_getattr()
+    for cls in (Strip, Bus, Send, Node, Lane):
+        def wrap_setattr(inner):
+            def __setattr__(self, name, value):
+                if name not in ("this", "thisown"):
+                    _check_alive(self)
+                inner(self, name, value)
+            return __setattr__
+        cls.__setattr__ = wrap_setattr(cls.__setattr__)
+
+    replace_c = Node.replace
+
+    def replace(self, type):
+        """Replaces the node in place by a node of `type` ("gate") and returns
+        it (this same proxy): same position, role and bypass.  Parameters of
+        the same name keep their values (and lanes) where the new type
+        accepts them; the others start at their defaults.  Lanes the new type
+        cannot take are removed (their proxies raise RemovedError)."""
+        replace_c(self, type)
+        return self
+    Node.replace = replace
+
+    def remove(self, obj):
+        """Removes `obj` -- a Strip, Bus, Send, Node or Lane of this graph --
+        with everything it owns: graph.remove(strip) is strip.remove().
+        Afterwards every proxy of the removed objects (also those obtained
+        separately, by iteration or by name) raises RemovedError on any use,
+        and strips, buses, nodes and sends no longer list them.
+
+        Removing while iterating: strips, buses, Strip.nodes, Strip.sends...
+        are lists made when read (snapshots), so
+
+            for s in graph.strips:
+                if s.name.startswith("tmp"):
+                    graph.remove(s)
+
+        visits every strip once and removes the chosen ones.  Do not iterate
+        by index (strip_at(i)) while removing: the indexes move down."""
+        if not isinstance(obj, (Strip, Bus, Send, Node, Lane)):
+            raise TypeError("Graph.remove takes a Strip, Bus, Send, Node or Lane, not %s"
+                            % type(obj).__name__)
+        _mixstage.Graph_remove(self, obj)
+    Graph.remove = remove
+
+
+_edit_sugar()
+del _edit_sugar
+%}
+#elif defined(SWIGLUA)
+%{
+static msb_hold *msb_lua_cell(lua_State *L, int i) {
+  swig_type_info *types[] = {SWIGTYPE_p_mixstage_strip, SWIGTYPE_p_mixstage_bus, SWIGTYPE_p_mixstage_send,
+                             SWIGTYPE_p_mixstage_node, SWIGTYPE_p_mixstage_lane};
+  for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+    void *vp = NULL;
+    if (SWIG_IsOK(SWIG_ConvertPtr(L, i, &vp, types[k], 0)) && vp) return (msb_hold *)vp;
+  }
+  return NULL;
+}
+static int msb_lua_removed(lua_State *L) {
+  msb_hold *e = msb_lua_cell(L, 1);
+  const char *why = e ? msb_cell_removed(e) : NULL;
+  if (why) lua_pushstring(L, why); else lua_pushnil(L);
+  return 1;
+}
+static int msb_lua_check_alive(lua_State *L) {
+  msb_hold *e = msb_lua_cell(L, 1);
+  const char *why = e ? msb_cell_removed(e) : NULL;
+  if (why) {
+    msb_push_removed(L, why);
+    return lua_error(L);
+  }
+  return 0;
+}
+%}
+%native(_removed) int msb_lua_removed(lua_State *L);
+%native(_check_alive) int msb_lua_check_alive(lua_State *L);
+%luacode {
+  local M = mixstage
+  local classes = debug.getregistry()["SW" .. "IG"]
+  for _, class in ipairs({ "Strip", "Bus", "Send", "Node", "Lane" }) do
+    local mt = classes[class]
+    -- tostring() of a removed proxy says what it was instead of raising
+    local raw_tostring = mt["__tostring"]
+    if raw_tostring then
+      mt["__tostring"] = function(self)
+        local why = M._removed(self)
+        if why then return "mixstage." .. class .. "(removed: " .. why .. ")" end
+        return raw_tostring(self)
+      end
+    end
+    -- any other use raises RemovedError, a misspelt field too
+    local raw_get, raw_set = mt["__getitem"], mt["__setitem"]
+    if raw_get then
+      mt["__getitem"] = M._cwrap(function(self, k) M._check_alive(self); return raw_get(self, k) end)
+    end
+    if raw_set then
+      mt["__setitem"] = M._cwrap(function(self, k, v) M._check_alive(self); return raw_set(self, k, v) end)
+    end
+  end
+}
 #endif
