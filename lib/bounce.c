@@ -91,6 +91,23 @@ static int add_output(mixstage_bounce *b, const char *name, int kind) {
   return b->count++;
 }
 
+/* A streamed bounce's description of profile p's mix alone, for output
+ * that comes from elsewhere than a render of the graph (the final master's
+ * best pass, lib/deliver.c): no audio, the mix adding up as a bounce's. */
+mixstage_bounce *mixstage__bounce_describe_mix(const mixstage_profile *p, int64_t frames, int channels) {
+  mixstage_bounce *b = calloc(1, sizeof *b);
+  if (!b) return NULL;
+  snprintf(b->profile, sizeof b->profile, "%s", p->name);
+  b->frames = frames;
+  b->channels = channels;
+  b->null_residual_db = NAN;
+  if (add_output(b, "mix", MIXSTAGE_OUTPUT_MIX) < 0) {
+    mixstage_bounce_destroy(b);
+    return NULL;
+  }
+  return b;
+}
+
 /* ---- forks ---------------------------------------------------------------------- */
 
 static int act_of(const mixstage_profile *p, const mixstage_node *n) {

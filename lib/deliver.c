@@ -21,6 +21,7 @@
 #include "internal.h"
 #include "mixstage/deliver.h"
 #include "io_writer.h"
+#include "mastering_chain.h"
 
 /* File names are kept well under NAME_MAX (255) so that the staging and the
  * io layer's temporary names built from them still fit. */
@@ -566,6 +567,24 @@ static int progress_forward(void *user, int64_t done, int64_t total) {
   const progress *p = user;
   return p->fn(p->user, done < p->total ? done : p->total, p->total);
 }
+
+/* A mastered final: the length is known once the master has prepared the
+ * graph, so the scale is the capture render's own; the search's passes (full
+ * renders where no capture can be made) restart at 0 and are held at the
+ * highest point reached, so the caller never sees progress go back. */
+typedef struct master_progress {
+  mixstage_progress_fn fn;
+  void *user;
+  int64_t total, high;
+} master_progress;
+
+static int master_progress_forward(void *user, int64_t done, int64_t total) {
+  master_progress *p = user;
+  if (p->total <= 0) p->total = total;
+  if (done > p->total) done = p->total;
+  if (done > p->high) p->high = done;
+  return p->fn(p->user, p->high, p->total);
+}
 /* ---- manifest helpers -------------------------------------------------------- */
 
 static const char *action_word(int a) {
@@ -745,6 +764,7 @@ static int sink_block(void *user, const mixstage_bounce *b, int64_t frame, int n
  * when the bounce's description (names, kinds) exists. */
 typedef struct deliver_run {
   mixstage_graph *g;
+  int latency;
   const mixstage_profile *p;
   const char *dir;
   const mixstage_deliver_config *cfg;
@@ -834,6 +854,51 @@ static int run_block(void *user, const mixstage_bounce *b, int64_t frame, int n,
   return sink_block(r->k, b, frame, n, outputs);
 }
 
+/* The delivery's length from a fresh prepare (the bounce prepares the same
+ * way): latency removed, frames with the tail cap, and the program alone. */
+static int delivery_length(deliver_run *r) {
+  int rc = mixstage_graph_prepare(r->g);
+  if (rc != MIXSTAGE_OK) return rc;
+  r->latency = r->cfg->render.remove_latency ? mixstage_graph_latency(r->g) : 0;
+  r->total = mixstage_graph_render_frames(r->g, &r->cfg->render);
+  if (r->total < 0) return (int)r->total;
+  mixstage_render_config no_tail = r->cfg->render;
+  no_tail.max_tail_frames = 0;
+  r->program = mixstage_graph_render_frames(r->g, &no_tail);
+  return r->program < 0 ? (int)r->program : MIXSTAGE_OK;
+}
+
+/* The final master's best pass, handed over by the master search after it
+ * has left the graph at the settings found: the length is taken then (the
+ * search may change the limiter's latency), and the blocks go to the staged
+ * file as a render's would. */
+typedef struct master_feed {
+  deliver_run *run;
+  mixstage_bounce *desc; /* the mix alone, made at the first block */
+  int64_t frame;
+} master_feed;
+
+static int master_describe(master_feed *f) {
+  deliver_run *r = f->run;
+  int rc = delivery_length(r);
+  if (rc < 0) return rc;
+  f->desc = mixstage__bounce_describe_mix(r->p, r->total, r->channels);
+  return f->desc ? MIXSTAGE_OK : mixstage__fail(r->g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+}
+
+static int master_block(void *user, const float *x, int frames) {
+  master_feed *f = user;
+  int rc;
+  if (!f->desc && (rc = master_describe(f)) < 0) return rc;
+  if (f->frame + frames > f->run->total)
+    return mixstage__fail(f->run->g, MIXSTAGE_ESTATE, "delivery: the master runs past the final render's %lld frames",
+                          (long long)f->run->total);
+  const float *outputs[1] = {x};
+  rc = run_block(f->run, f->desc, f->frame, frames, outputs);
+  f->frame += frames;
+  return rc;
+}
+
 /* A delivery rendered now (from NULL) or from a bounce already in memory. */
 static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
                    const mixstage_deliver_config *cfg_in, const mixstage_bounce *from) {
@@ -850,19 +915,28 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
   int has_stems = mixstage_profile_stems(p) != MIXSTAGE_STEMS_NONE;
   if (!has_stems && !mixstage_profile_mix(p) && !mixstage_profile_fx_stems(p) && !mixstage_profile_reference(p))
     return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: profile '%s' delivers no output", mixstage_profile_name(p));
+  const int mastering = cfg.master != NULL;
+  if (mastering && p != mixstage_profile_find("final"))
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: a master is made of the built-in final profile, not '%s'",
+                          mixstage_profile_name(p));
+  if (mastering && from)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: a bounce is delivered as it is, it cannot be mastered");
   if ((rc = make_dirs(g, dir)) != MIXSTAGE_OK) return rc;
   clean_leftovers(dir);
 
-  /* Sizes and latency from a fresh prepare: the bounce prepares the same way. */
-  if ((rc = mixstage_graph_prepare(g)) != MIXSTAGE_OK) return rc;
-  int latency = cfg.render.remove_latency ? mixstage_graph_latency(g) : 0;
   double rate = mixstage_graph_sample_rate(g);
-  int64_t T = mixstage_graph_render_frames(g, &cfg.render);
-  if (T < 0) return (int)T;
-  mixstage_render_config no_tail = cfg.render;
-  no_tail.max_tail_frames = 0;
-  int64_t program = mixstage_graph_render_frames(g, &no_tail);
-  if (program < 0) return (int)program;
+  deliver_run run;
+  memset(&run, 0, sizeof run);
+  run.g = g;
+  run.p = p;
+  run.dir = dir;
+  run.cfg = &cfg;
+  run.rate = rate;
+  run.channels = channels;
+  /* A master takes its length after the search (master_block()). */
+  if (!mastering && (rc = delivery_length(&run)) != MIXSTAGE_OK) return rc;
+  int latency = run.latency;
+  int64_t T = run.total, program = run.program;
   int want_null = cfg.null_check && has_stems && !from;
   if (from && (mixstage_bounce_frames(from) != T || mixstage_bounce_channels(from) != channels ||
                strcmp(mixstage_bounce_profile(from), mixstage_profile_name(p)) != 0))
@@ -886,17 +960,44 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
   memset(&k, 0, sizeof k);
   mixstage_bounce *b = NULL;
   progress prog = {cfg.render.progress, cfg.render.progress_user, T};
+  master_progress mprog = {cfg.render.progress, cfg.render.progress_user, 0, 0};
   mixstage_render_config rcfg = cfg.render;
   if (prog.fn) {
-    rcfg.progress = progress_forward;
-    rcfg.progress_user = &prog;
+    rcfg.progress = mastering ? master_progress_forward : progress_forward;
+    rcfg.progress_user = mastering ? (void *)&mprog : (void *)&prog;
   }
 
   /* The outputs and their staged writers are set up at the first block,
    * when the bounce's description exists; see open_outputs(). */
-  deliver_run run = {g, p, dir, &cfg, &st, ext, &k, &items, &count, rate, program, T, channels, 0};
+  run.st = &st;
+  run.ext = ext;
+  run.k = &k;
+  run.items = &items;
+  run.count = &count;
   int brc = MIXSTAGE_OK;
-  if (from) {
+  if (mastering) {
+    /* One render (the capture), the search on the mastering chain alone,
+     * then the best pass straight to the staged file. */
+    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "master", "mix");
+    master_feed feed = {&run, NULL, 0};
+    mixstage_master_report mrep_local;
+    mixstage_master_report *mrep = cfg.master_report ? cfg.master_report : &mrep_local;
+    brc = mixstage__graph_master_to(g, cfg.master, &rcfg, mrep, master_block, &feed);
+    b = feed.desc; /* destroyed with the rest */
+    if (brc == MIXSTAGE_OK && !b) brc = master_describe(&feed); /* a zero-length master */
+    b = feed.desc;
+    if (brc == MIXSTAGE_OK && feed.frame != run.total)
+      brc = mixstage__fail(g, MIXSTAGE_ESTATE, "delivery: the master has %lld frames, the final render %lld",
+                           (long long)feed.frame, (long long)run.total);
+    if (brc < 0) {
+      rc = brc;
+      goto done;
+    }
+    latency = run.latency;
+    T = run.total;
+    program = run.program;
+    prog.total = T;
+  } else if (from) {
     /* The bounce's blocks as the render would have handed them over. */
     int n = mixstage_bounce_count(from);
     const float **blk = calloc((size_t)n + 1, sizeof *blk);

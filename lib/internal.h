@@ -361,6 +361,8 @@ typedef struct mixstage__bounce_run {
 
 void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, int o, int off, int n);
 void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n);
+/* A description (no audio) of a bounce of p holding only its mix (bounce.c). */
+mixstage_bounce *mixstage__bounce_describe_mix(const mixstage_profile *p, int64_t frames, int channels);
 
 /* errors */
 int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)

@@ -819,6 +819,164 @@ START_TEST(test_streaming) {
 }
 END_TEST
 
+/* ---- the mastered final delivery (mixstage_deliver_config.master) ---- */
+
+/* A pull source that counts the renders that read it (each starts at 0). */
+typedef struct counted_source {
+  const float *x;
+  int64_t n;
+  int renders;
+} counted_source;
+
+static int counted_pull(void *user, float *const *planar, int channels, int frames, int64_t pos) {
+  counted_source *c = user;
+  if (pos == 0) c->renders++;
+  for (int i = 0; i < frames; i++) {
+    float v = pos + i < c->n ? c->x[pos + i] : 0.0f;
+    for (int ch = 0; ch < channels; ch++) planar[ch][i] = v;
+  }
+  return pos + frames >= c->n;
+}
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "%s missing", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = malloc((size_t)n + 1);
+  ck_assert(b && fread(b, 1, (size_t)n, f) == (size_t)n);
+  fclose(f);
+  b[n] = 0;
+  *len = (size_t)n;
+  return b;
+}
+
+typedef struct mono_watch {
+  int64_t last, total;
+  int calls, backwards;
+} mono_watch;
+
+static int mono_progress(void *user, int64_t done, int64_t total) {
+  mono_watch *w = user;
+  if (done < w->last || (w->total && total != w->total)) w->backwards++;
+  w->last = done;
+  w->total = total;
+  w->calls++;
+  return 0;
+}
+
+static void file_lufs(void *user, const char *path, const char *name, int kind, const mixstage_file_stats *st) {
+  (void)path;
+  (void)kind;
+  if (!strcmp(name, "mix")) *(double *)user = st->integrated_lufs;
+}
+
+/* A final delivery mastered to a target renders the graph once (the capture
+ * of the limiter's input; its sources are read by one render) and writes the
+ * best pass without rendering again.  Its files equal, byte for byte
+ * (tolerance zero: the chain runs the same operations on the same samples,
+ * and the dither is seeded by the file name), a plain final delivery made
+ * afterwards, i.e. a full render at the settings found; the manifest is the
+ * same too.  The file measures as the report says (0.01 LU: 24-bit TPDF
+ * dither at -144 dBFS, and the trimmed tail is below the gate), within the
+ * target's tolerance.  Progress never goes back and ends at (total, total).
+ * A search that does not converge delivers nothing; a master of any profile
+ * but final is refused. */
+START_TEST(test_deliver_mastered) {
+  prog p;
+  build(&p, SONG);
+  float *noise = buf(1);
+  for (int64_t n = 0; n < N; n++) noise[n] = (float)(0.05 * rnd());
+  p.src[p.nsrc++] = noise;
+  counted_source cs = {noise, N, 0};
+  int err = -1;
+  mixstage_strip *s = mixstage_graph_add_strip(p.g, "Air", 2, &err);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(s, counted_pull, &cs, 1, N), MIXSTAGE_OK);
+  start_point(p.g);
+
+  char root[] = "/tmp/check_master_deliver_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  char da[300], db[300], dc_[300];
+  snprintf(da, sizeof da, "%s/mastered", root);
+  snprintf(db, sizeof db, "%s/plain", root);
+  snprintf(dc_, sizeof dc_, "%s/refused", root);
+
+  mixstage_master_config mc;
+  mixstage_master_config_init(&mc); /* streaming: -14 LUFS, -1 dBTP */
+  mixstage_master_report rep;
+  memset(&rep, 0, sizeof rep);
+  mono_watch mw = {0, 0, 0, 0};
+  double lufs_file = NAN;
+  mixstage_deliver_config dc;
+  mixstage_deliver_config_init(&dc);
+  render_cfg(&dc.render);
+  dc.render.progress = mono_progress;
+  dc.render.progress_user = &mw;
+  dc.master = &mc;
+  dc.master_report = &rep;
+  dc.file_done = file_lufs;
+  dc.file_done_user = &lufs_file;
+  long before = mixstage__master_capture_count();
+  int rc = mixstage_graph_deliver(p.g, mixstage_profile_find("final"), da, &dc);
+  ck_assert_msg(rc == MIXSTAGE_OK, "%d: %s", rc, mixstage_graph_last_error(p.g));
+  ck_assert_int_eq(mixstage__master_capture_count() - before, 1);
+  ck_assert_msg(cs.renders == 1, "the mastered delivery rendered the graph %d times", cs.renders);
+  ck_assert(rep.converged && rep.iteration_count >= 1);
+  ck_assert_msg(fabs(rep.integrated_lufs - mc.target_lufs) <= mc.tolerance_lu, "%.3f LUFS", rep.integrated_lufs);
+  ck_assert(rep.true_peak_dbtp <= mc.ceiling_dbtp + 0.05);
+  ck_assert_msg(fabs(lufs_file - rep.integrated_lufs) <= 0.01, "file %.4f LUFS, report %.4f", lufs_file,
+                rep.integrated_lufs);
+  ck_assert_int_eq(mw.backwards, 0);
+  ck_assert(mw.calls > 2 && mw.last == mw.total && mw.total > 0);
+  ck_assert_int_eq(dir_entries(da), 2); /* mix.wav, manifest.json: nothing hidden left */
+
+  /* The same graph, now at the master's settings, delivered plainly. */
+  dc.master = NULL;
+  dc.master_report = NULL;
+  dc.file_done = NULL;
+  ck_assert_int_eq(mixstage_graph_deliver(p.g, mixstage_profile_find("final"), db, &dc), MIXSTAGE_OK);
+  ck_assert_int_eq(cs.renders, 2);
+  const char *names[2] = {"mix.wav", "manifest.json"};
+  for (int i = 0; i < 2; i++) {
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/%s", da, names[i]);
+    snprintf(pb, sizeof pb, "%s/%s", db, names[i]);
+    size_t la, lb;
+    char *xa = slurp(pa, &la), *xb = slurp(pb, &lb);
+    ck_assert_msg(la == lb && memcmp(xa, xb, la) == 0, "%s differs from a full render at the master's settings",
+                  names[i]);
+    free(xa);
+    free(xb);
+  }
+
+  /* A master of another profile is refused before anything is made. */
+  dc.master = &mc;
+  ck_assert_int_eq(mixstage_graph_deliver(p.g, mixstage_profile_find("production"), dc_, &dc), MIXSTAGE_EINVAL);
+  ck_assert_ptr_nonnull(strstr(mixstage_graph_last_error(p.g), "final"));
+  /* Two passes at a 0.05 LU tolerance from far off: not converged (or out
+   * of reach), and nothing delivered. */
+  start_point(p.g);
+  ck_assert_int_eq(mixstage_bus_set_fader_db(mixstage_graph_mix_bus(p.g), -20.0), MIXSTAGE_OK);
+  mixstage_master_config tight = mc;
+  tight.max_iterations = 2;
+  tight.tolerance_lu = 0.05;
+  tight.target_lufs = -9.0;
+  dc.master = &tight;
+  dc.master_report = &rep;
+  rc = mixstage_graph_deliver(p.g, mixstage_profile_find("final"), dc_, &dc);
+  ck_assert_msg(rc == MIXSTAGE_ESTATE, "%d: %s", rc, mixstage_graph_last_error(p.g));
+  ck_assert_int_eq(rep.iteration_count, 2);
+  ck_assert_int_eq(dir_entries(dc_), 0);
+
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  ck_assert_int_eq(system(cmd), 0);
+  destroy(&p);
+}
+END_TEST
+
 /* No mastering limiter: EINVAL with a message naming the mix bus and what
  * to do; a placeholder limiter does not count. */
 START_TEST(test_no_limiter) {
@@ -894,7 +1052,7 @@ int main(void) {
                {"quiet_target", test_quiet_target}, {"out_of_reach", test_out_of_reach},
                {"album", test_album},           {"chain_equals_full_render", test_chain_equals_full_render},
                {"spill", test_spill},           {"album_chain", test_album_chain},
-               {"chain_fallback", test_chain_fallback}};
+               {"chain_fallback", test_chain_fallback}, {"deliver_mastered", test_deliver_mastered}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);
     tcase_set_timeout(tc, 120);

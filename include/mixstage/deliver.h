@@ -89,6 +89,16 @@
  * the pass).  The last call is (total, total), made before the commit:
  * returning non-zero from any call cancels the delivery
  * (MIXSTAGE_ECANCELLED) and leaves the directory as it was.
+ *
+ * A mastered final (mixstage_deliver_config.master): the one render of the
+ * graph is the capture of what enters the mastering limiter, and the same
+ * scale covers it (0 .. total).  The search's passes over the capture (each
+ * a small fraction of a render) then call progress with (total, total),
+ * where they may cancel, and the file is written from the best pass.  When
+ * the graph cannot be mastered from a capture (see master.h), each pass is
+ * a full render and progress stays at its highest point while they run.
+ * stage_fn reports "master" (output "mix") as the search starts, instead of
+ * "render".
  */
 #ifndef MIXSTAGE_DELIVER_H
 #define MIXSTAGE_DELIVER_H
@@ -96,6 +106,7 @@
 #include "common.h"
 #include "graph.h"
 #include "io.h"
+#include "master.h"
 #include "profile.h"
 
 #ifdef __cplusplus
@@ -133,6 +144,19 @@ typedef struct mixstage_deliver_config {
    *  through render.progress). */
   void (*stage_fn)(void *user, const char *profile, const char *stage, const char *output);
   void *stage_user;
+  /** Optional, with the built-in "final" profile only: master to this
+   *  loudness target first (mixstage_graph_master()) and deliver the master
+   *  found.  The mix is rendered once, up to the mastering limiter, and only
+   *  the limiter and what follows it run per attempt; the file is written
+   *  from the best attempt, without rendering again.  The file equals, byte
+   *  for byte, a delivery of "final" made afterwards (the graph is left at
+   *  the master's settings, as mixstage_graph_master() leaves it).  A search
+   *  that does not converge delivers nothing and returns MIXSTAGE_ESTATE
+   *  (the report still says how close it came).  NULL (default): no master. */
+  const mixstage_master_config *master;
+  /** Optional: receives the master's report when @c master is set (on
+   *  success and on MIXSTAGE_ESTATE). */
+  mixstage_master_report *master_report;
 } mixstage_deliver_config;
 
 /** Defaults: mixstage_render_config_init(), mixstage_write_config_init(),

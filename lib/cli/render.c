@@ -247,14 +247,19 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     double t0 = cli_now();
     json_t *mj = NULL;
     int rc = MIXSTAGE_OK;
-    /* The loudness-targeted master measures renders of the built-in final
-     * profile and leaves the graph at its result, which is then delivered. */
-    if (o->master && plist[i] == mixstage_profile_find("final")) {
-      mixstage_master_report rep;
-      rc = mixstage_graph_master(g, &o->mc, &dc.render, &rep, NULL);
-      if (rc == MIXSTAGE_OK || rc == MIXSTAGE_ESTATE) mj = master_json(&rep);
+    /* The loudness-targeted master of the built-in final profile is found
+     * and written by the delivery itself: one render (the capture of the
+     * mastering chain's input), the search on the chain alone, the file
+     * from the best pass; the graph is left at the master's settings. */
+    mixstage_master_report rep;
+    memset(&rep, 0, sizeof rep);
+    int mastered = o->master && plist[i] == mixstage_profile_find("final");
+    if (mastered) {
+      dc.master = &o->mc;
+      dc.master_report = &rep;
     }
-    if (rc == MIXSTAGE_OK) rc = mixstage_graph_deliver(g, plist[i], dir, &dc);
+    rc = mixstage_graph_deliver(g, plist[i], dir, &dc);
+    if (mastered && (rc == MIXSTAGE_OK || rc == MIXSTAGE_ESTATE) && rep.iteration_count > 0) mj = master_json(&rep);
     json_t *p = json_object();
     if (mj) json_object_set_new(p, "master", mj);
     json_object_set_new(p, "profile", json_string(pname));
