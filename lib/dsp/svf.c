@@ -177,30 +177,59 @@ W8_TARGET static inline void w8_transpose(__m256 *r) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-/* One section over v[0 .. m-1]: svf.h's operations, in its order. */
-#define W8_SECTION_BODY(x, y)                                                                      \
-  const __m256 v3 = _mm256_sub_ps(x, s2);                                                          \
-  y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(d0, x), _mm256_mul_ps(d3, v3)), _mm256_mul_ps(d1, s1)); \
-  const __m256 u1 = _mm256_add_ps(_mm256_mul_ps(c1, s1), _mm256_mul_ps(c2, v3));                   \
-  const __m256 u2 = _mm256_add_ps(_mm256_mul_ps(c2, s1), _mm256_mul_ps(c3, v3));                   \
-  s1 = _mm256_sub_ps(u1, s1);                                                                      \
-  s2 = _mm256_add_ps(s2, u2);
+/* Up to four sections k .. k+ns-1 over v[0 .. m-1], their memory in
+ * registers (the coefficients are memory operands): svf.h's operations in
+ * its order.  The sections' recursions are independent, so the CPU
+ * overlaps section j of frame i with section j + 1 of frame i - 1. */
+#define W8_LOAD(j)                                                                                 \
+  float *const p##j = ns > j ? sec[k + j] : NULL;                                                  \
+  __m256 s1_##j = _mm256_setzero_ps(), s2_##j = _mm256_setzero_ps();                               \
+  if (ns > j) {                                                                                    \
+    s1_##j = _mm256_loadu_ps(p##j + 8 * MIXSTAGE__SVF_S1);                                         \
+    s2_##j = _mm256_loadu_ps(p##j + 8 * MIXSTAGE__SVF_S2);                                         \
+  }
+
+#define W8_TICK(j)                                                                                 \
+  if (ns > j) {                                                                                    \
+    const float *q = p##j;                                                                         \
+    const __m256 v3 = _mm256_sub_ps(x, s2_##j);                                                    \
+    const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D0), x), \
+                                                 _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D3), v3)), \
+                                   _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D1), s1_##j)); \
+    const __m256 u1 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C1), s1_##j), \
+                                    _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C2), v3)); \
+    const __m256 u2 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C2), s1_##j), \
+                                    _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C3), v3)); \
+    s1_##j = _mm256_sub_ps(u1, s1_##j);                                                            \
+    s2_##j = _mm256_add_ps(s2_##j, u2);                                                            \
+    x = y;                                                                                         \
+  }
+
+#define W8_SAVE(j)                                                                                 \
+  if (ns > j) {                                                                                    \
+    _mm256_storeu_ps(p##j + 8 * MIXSTAGE__SVF_S1, s1_##j);                                         \
+    _mm256_storeu_ps(p##j + 8 * MIXSTAGE__SVF_S2, s2_##j);                                         \
+  }
+
+W8_TARGET static inline __attribute__((always_inline)) void w8_pass(float *const *sec, int k, const int ns,
+                                                                    __m256 *v, int m) {
+  W8_LOAD(0) W8_LOAD(1) W8_LOAD(2) W8_LOAD(3)
+  for (int i = 0; i < m; i++) {
+    __m256 x = v[i];
+    W8_TICK(0) W8_TICK(1) W8_TICK(2) W8_TICK(3)
+    v[i] = x;
+  }
+  W8_SAVE(0) W8_SAVE(1) W8_SAVE(2) W8_SAVE(3)
+}
 
 W8_TARGET static void w8_sections(float *const *sec, int nsec, __m256 *v, int m) {
-  for (int k = 0; k < nsec; k++) {
-    float *p = sec[k];
-    const __m256 d0 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_D0), d1 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_D1);
-    const __m256 d3 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_D3), c1 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_C1);
-    const __m256 c2 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_C2), c3 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_C3);
-    __m256 s1 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_S1), s2 = _mm256_loadu_ps(p + 8 * MIXSTAGE__SVF_S2);
-    for (int i = 0; i < m; i++) {
-      const __m256 x = v[i];
-      __m256 y;
-      W8_SECTION_BODY(x, y)
-      v[i] = y;
+  for (int k = 0; k < nsec; k += 4) {
+    switch (nsec - k) {
+    case 1: w8_pass(sec, k, 1, v, m); break;
+    case 2: w8_pass(sec, k, 2, v, m); break;
+    case 3: w8_pass(sec, k, 3, v, m); break;
+    default: w8_pass(sec, k, 4, v, m); break;
     }
-    _mm256_storeu_ps(p + 8 * MIXSTAGE__SVF_S1, s1);
-    _mm256_storeu_ps(p + 8 * MIXSTAGE__SVF_S2, s2);
   }
 }
 
@@ -232,7 +261,17 @@ W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *
       for (int j = 0; j < 8; j++) buf[j][done + i] = t[j];
     }
   }
-  if (flush) svf_flush(sec, nsec, 8);
+  if (flush) { /* svf_flush, eight lanes at once: |s| < FLUSH -> +0 (svf_flush stores 0.0f too) */
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 lim = _mm256_set1_ps(MIXSTAGE__SVF_FLUSH);
+    for (int k = 0; k < nsec; k++)
+      for (int r = MIXSTAGE__SVF_S1; r <= MIXSTAGE__SVF_S2; r++) {
+        float *p = sec[k] + 8 * r;
+        __m256 s = _mm256_loadu_ps(p);
+        __m256 tiny = _mm256_cmp_ps(_mm256_and_ps(s, abs_mask), lim, _CMP_LT_OQ);
+        _mm256_storeu_ps(p, _mm256_andnot_ps(tiny, s));
+      }
+  }
 }
 #else
 int mixstage__svf_lanes8_available(void) { return 0; }

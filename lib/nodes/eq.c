@@ -85,6 +85,11 @@ typedef struct eq_lane_cache {
   int ch[8];
   int nact; /* 0: empty */
   float sec[EQ_SLOTS][MIXSTAGE__SVF_ROWS * 8];
+  /* each lane's memory in its instance's bank: row s1 at mem[k][j], row s2
+   * mstride[j] further (padding lanes: the scratch pair below) */
+  float *mem[EQ_SLOTS][8];
+  int mstride[8];
+  float scratch[2];
 } eq_lane_cache;
 
 typedef struct eq_state {
@@ -341,6 +346,9 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
         cache->src[j] = ls[j];
         cache->ch[j] = lc[j];
         cache->serial[j] = ls[j] ? ls[j]->serial : 0;
+        cache->mstride[j] = ls[j] ? ls[j]->stride : 1;
+        for (int k = 0; k < nact; k++)
+          cache->mem[k][j] = ls[j] ? ls[j]->act[k] + MIXSTAGE__SVF_S1 * ls[j]->stride + lc[j] : cache->scratch;
       }
       cache->nact = nact;
     }
@@ -348,12 +356,11 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
     for (int k = 0; k < nact; k++) {
       float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1; /* rows s1, s2 */
       sec[k] = cache->sec[k];
-      for (int j = 0; j < 8; j++)
-        if (ls[j]) {
-          const float *m = ls[j]->act[k] + MIXSTAGE__SVF_S1 * ls[j]->stride + lc[j];
-          d[j] = m[0];
-          d[8 + j] = m[ls[j]->stride];
-        }
+      for (int j = 0; j < 8; j++) {
+        const float *m = cache->mem[k][j];
+        d[j] = m[0];
+        d[8 + j] = m[cache->mstride[j]];
+      }
     }
     int phase = s0->phase;
     for (int done = 0; done < nframes;) {
@@ -371,12 +378,11 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
     }
     for (int k = 0; k < nact; k++) {
       const float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1;
-      for (int j = 0; j < 8; j++)
-        if (ls[j]) {
-          float *m = ls[j]->act[k] + MIXSTAGE__SVF_S1 * ls[j]->stride + lc[j];
-          m[0] = d[j];
-          m[ls[j]->stride] = d[8 + j];
-        }
+      for (int j = 0; j < 8; j++) {
+        float *m = cache->mem[k][j];
+        m[0] = d[j];
+        m[cache->mstride[j]] = d[8 + j];
+      }
     }
   }
   /* as the passes above advance it: 0 exactly when a flush point is reached */
