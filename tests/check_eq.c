@@ -206,6 +206,49 @@ START_TEST(test_response_matches_cookbook) {
 }
 END_TEST
 
+/* ---- float SVF at low corners ----------------------------------------------- */
+
+/* The node runs float state-variable filters (lib/dsp/svf.h).  Where a
+ * float direct form fails (a 20 Hz section at 96 kHz has 1 + a1 + a2 ~ 4e-7,
+ * so rounding a1 to float alone moves its DC gain by ~15 %), the SVF must
+ * still give the cookbook response: 20-30 Hz high-passes, shelves and
+ * bells, deep cuts and narrow ones, at 48 and 96 kHz, measured from 5 Hz
+ * up.  Tolerance 0.05 dB where the cookbook is above -90 dB, the brief's
+ * figure, for the reasons given at test_response_matches_cookbook; the
+ * float coefficients move the response by < 1e-5 dB, the float memory's
+ * rounding noise stays near -140 dB of the impulse response's energy. */
+static const band_cfg low_cases[] = {
+    {"highpass", 20.0, 0.0, SQRT1_2, 1},  {"highpass", 25.0, 0.0, SQRT1_2, 3},
+    {"highpass", 20.0, 0.0, 4.0, 1},      {"lowshelf", 25.0, -24.0, SQRT1_2, 1},
+    {"lowshelf", 30.0, 12.0, 1.5, 1},     {"highshelf", 30.0, -30.0, SQRT1_2, 1},
+    {"bell", 20.0, -30.0, 2.0, 1},        {"bell", 30.0, 15.0, 0.5, 1},
+    {"bell", 25.0, -30.0, 8.0, 1},        {"notch", 30.0, 0.0, 2.0, 1},
+};
+#define N_LOW_CASES ((int)(sizeof low_cases / sizeof low_cases[0]))
+
+START_TEST(test_svf_low_corners) {
+  const band_cfg *b = &low_cases[_i % N_LOW_CASES];
+  const double fs = _i < N_LOW_CASES ? 48000.0 : 96000.0;
+  int n;
+  float *h = impulse_response(b, 1, fs, 1 << 18, &n);
+  ck_assert_msg(tu_peak(h + n - 1024, 1024) < 1e-7, "impulse response not decayed");
+  double worst = 0.0;
+  for (int i = 0; i < 40; i++) {
+    double f = 5.0 * pow(0.45 * fs / 5.0, (double)i / 39.0);
+    double ref = ref_db(b, f, fs), got = dft_db(h, n, f, fs);
+    if (ref > -90.0 && fabs(got - ref) > worst) worst = fabs(got - ref);
+    if (ref > -90.0)
+      ck_assert_msg(fabs(got - ref) < 0.05, "%s f0=%g g=%g q=%g fs=%g: at %.2f Hz got %.4f dB, cookbook %.4f dB",
+                    b->type, b->freq, b->gain, b->q, fs, f, got, ref);
+    else
+      ck_assert_msg(got < -80.0, "%s at %.2f Hz: %.2f dB, expected below -80", b->type, f, got);
+  }
+  if (getenv("CHECK_EQ_VERBOSE"))
+    fprintf(stderr, "%s f0=%g g=%g q=%g fs=%g: n=%d, worst %.5f dB\n", b->type, b->freq, b->gain, b->q, fs, n, worst);
+  free(h);
+}
+END_TEST
+
 /* ---- Butterworth corners and slopes ----------------------------------------- */
 
 /* Corner: every Butterworth order reads 10 log10(1/2) = -3.0103 dB at fc;
@@ -680,6 +723,38 @@ static void ref_set(ref_sec *r, const mixstage__biquad *c) {
   r->a2 = c->a2;
 }
 
+/* Plain double-precision trapezoidal SVF (Simper's form), the processor
+ * the eq node runs in float (lib/dsp/svf.h), for the node test below:
+ * g, k and the output mix m0 + m1 v1 + m2 v2 that give the biquad's
+ * transfer function (denominator matched term by term, numerator at
+ * z = 1, z = -1 and in its odd part).  flat: a section the node leaves out
+ * (b == a), passed through. */
+typedef struct ref_svf {
+  double a1, a2, a3, m0, m1, m2, ic1, ic2;
+  int flat;
+} ref_svf;
+
+static void ref_svf_set(ref_svf *r, const mixstage__biquad *c) {
+  double p = 1.0 + c->a1 + c->a2, q = 1.0 - c->a1 + c->a2;
+  double g = sqrt(p / q), k = 2.0 * (1.0 - c->a2) / (q * g);
+  r->a1 = 1.0 / (1.0 + g * (g + k));
+  r->a2 = g * r->a1;
+  r->a3 = g * r->a2;
+  r->m0 = (c->b0 - c->b1 + c->b2) / q;
+  r->m2 = (c->b0 + c->b1 + c->b2) / p - r->m0;
+  r->m1 = (2.0 * (c->b0 - c->b2) / q - r->m0 * g * k) / g;
+  r->flat = c->b0 == 1.0 && c->b1 == c->a1 && c->b2 == c->a2;
+}
+
+static double ref_svf_tick(ref_svf *r, double x) {
+  if (r->flat) return x;
+  double v3 = x - r->ic2;
+  double v1 = r->a1 * r->ic1 + r->a2 * v3, v2 = r->ic2 + r->a2 * r->ic1 + r->a3 * v3;
+  r->ic1 = 2.0 * v1 - r->ic1;
+  r->ic2 = 2.0 * v2 - r->ic2;
+  return r->m0 * x + r->m1 * v1 + r->m2 * v2;
+}
+
 static uint32_t rng_next(uint32_t *s) {
   *s ^= *s << 13;
   *s ^= *s >> 17;
@@ -803,8 +878,18 @@ END_TEST
  * random host pieces, and band frequency, gain and Q plus the output level
  * moved twice mid-stream (off the grid; the host applies them at the next
  * 32-frame boundary, and so does the reference, output ramp included).
- * Tolerance and its reason as in test_lanes_kernel_vs_scalar. */
-static void design_node_band(const band_cfg *b, double fs, ref_sec *r, int *nsec) {
+ * The reference is the same SVF cascade in double (flat sections left out
+ * with their memory cleared, as the node does).
+ * Tolerance: |node - reference| <= 3e-5 (-90 dB) of the input's peak per
+ * sample.  The node rounds coefficients to float (relative 6e-8: the
+ * response moves by < 1e-6 dB) and each of up to 16 sections adds float
+ * rounding (2^-24 = 6e-8 relative to its signal) which the section's own
+ * recursion and its successors amplify (gains up to +18 dB, Q up to 9):
+ * measured worst 5.2e-6 over these cases, 2.4e-5 is the float rounding
+ * amplified 400 times (52 dB), the margin kept.  Faults (a coefficient
+ * change missed or mistimed, memory lost or crossed between channels, a
+ * section skipped) are 1e-2 or more. */
+static void design_node_band(const band_cfg *b, double fs, ref_svf *r, int *nsec) {
   mixstage__biquad sec[2];
   int t = type_index(b->type), n = 1;
   if (t == 1 || t == 2) {
@@ -821,7 +906,7 @@ static void design_node_band(const band_cfg *b, double fs, ref_sec *r, int *nsec
   else if (t == 5) mixstage__biquad_peaking(&sec[0], b->freq, b->q, b->gain, fs);
   else if (t == 6) mixstage__biquad_notch(&sec[0], b->freq, b->q, fs);
   else n = 0;
-  for (int j = 0; j < n; j++) ref_set(&r[j], &sec[j]);
+  for (int j = 0; j < n; j++) ref_svf_set(&r[j], &sec[j]);
   *nsec = n;
 }
 
@@ -856,8 +941,9 @@ START_TEST(test_node_vs_scalar) {
     memcpy(y[c], x[c], sizeof(float) * n);
   }
   /* the reference: sections per channel, designed as the node does */
-  ref_sec ref[6][16];
+  ref_svf ref[6][16];
   int nsec = 0;
+  double worst = 0.0;
   double g_prev = 1.0, g_target = 1.0;
   int upd_frame[3] = {0, -1, -1};
   band_cfg sched[3][8];
@@ -895,7 +981,7 @@ START_TEST(test_node_vs_scalar) {
   for (int i = 0; i < n; i++) {
     if (u < 3 && upd_frame[u] == i) {
       /* update(): redesign every band; memory carries over (types fixed) */
-      ref_sec tmp[16];
+      ref_svf tmp[16];
       nsec = 0;
       for (int b = 0; b < 8; b++) {
         int k;
@@ -904,10 +990,11 @@ START_TEST(test_node_vs_scalar) {
       }
       for (int c = 0; c < nch; c++)
         for (int k = 0; k < nsec; k++) {
-          double s1 = u ? ref[c][k].s1 : 0.0, s2 = u ? ref[c][k].s2 : 0.0;
+          int keep = u && !tmp[k].flat;
+          double s1 = keep ? ref[c][k].ic1 : 0.0, s2 = keep ? ref[c][k].ic2 : 0.0;
           ref[c][k] = tmp[k];
-          ref[c][k].s1 = s1;
-          ref[c][k].s2 = s2;
+          ref[c][k].ic1 = s1;
+          ref[c][k].ic2 = s2;
         }
       /* the output ramps over the cell after each update, the first one
        * from unity (the node starts at 0 dB) */
@@ -922,11 +1009,14 @@ START_TEST(test_node_vs_scalar) {
     if (ramp_pos < 32) ramp_pos++;
     for (int c = 0; c < nch; c++) {
       double v = (double)x[c][i];
-      for (int k = 0; k < nsec; k++) v = ref_tick(&ref[c][k], v);
-      bad += !within_one_ulp(y[c][i], (double)(float)(v * gi));
+      for (int k = 0; k < nsec; k++) v = ref_svf_tick(&ref[c][k], v);
+      double e = fabs((double)y[c][i] - v * gi) / 0.25; /* tu_noise peak 0.25 */
+      if (e > worst) worst = e;
+      bad += !(e <= 3e-5);
     }
   }
-  ck_assert_msg(bad == 0, "%d channels: %d samples beyond one float ulp", nch, bad);
+  fprintf(stderr, "eq node vs double SVF, %d channels: worst %.3g of the input peak\n", nch, worst);
+  ck_assert_msg(bad == 0, "%d channels: %d samples beyond 3e-5 of the input peak (worst %g)", nch, bad, worst);
   for (int c = 0; c < nch; c++) {
     free(x[c]);
     free(y[c]);
@@ -1118,6 +1208,7 @@ static Suite *eq_suite(void) {
   tcase_add_loop_test(resp, test_response_matches_cookbook, 0, N_RESP_CASES * 3);
   tcase_add_loop_test(resp, test_butterworth_corner_and_slope, 0, 8);
   tcase_add_test(resp, test_near_nyquist_response);
+  tcase_add_loop_test(resp, test_svf_low_corners, 0, 2 * N_LOW_CASES);
   suite_add_tcase(s, resp);
 
   TCase *node = tcase_create("node");

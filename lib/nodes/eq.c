@@ -20,24 +20,26 @@
  * Frequencies above 0.49 fs are designed at 0.49 fs (the parameter range
  * reaches 24 kHz for high rates; at 44.1 kHz the top is 21.6 kHz).
  *
- * Coefficients and filter memory are double: a 20 Hz high-pass at 96 kHz
- * has poles within 1e-3 of z = 1, where float coefficients would move the
- * corner audibly.  All active sections run in series per sample in double
- * and are rounded to float once.  Bands that are 'off' are not in the
- * processing list at all; with every band off and output at 0 dB the node
- * returns its input bit for bit.  Neither are flat sections (a bell or shelf
- * at 0 dB designs to b = a exactly, see is_identity) once their memory is
- * zero: such a section with zero memory outputs its input exactly and its
- * memory stays zero, so leaving it out changes no bit; while a band that
- * was just set flat still rings out its old memory it keeps running.  Coefficients change only in update(), at
- * control-grid boundaries; a band whose type or slope changes starts from
+ * Coefficients are designed in double and run as float trapezoidal state-
+ * variable filters (lib/dsp/svf.h): a 20 Hz high-pass at 96 kHz has poles
+ * within 1e-3 of z = 1, where a float direct form would move the corner
+ * and the gain audibly; the SVF keeps g = tan(pi f / fs) and 1/Q apart, so
+ * float holds the cookbook response within 0.05 dB (tests/check_eq.c
+ * measures 20-30 Hz corners at 48 and 96 kHz).  All active sections run in
+ * series per sample.  Bands that are 'off' are not in the processing list
+ * at all; with every band off and output at 0 dB the node returns its
+ * input bit for bit.  Neither are flat sections (a bell or shelf at 0 dB
+ * designs to b = a exactly): their output is their input whatever their
+ * memory, so they leave the list at once, memory cleared.  Coefficients
+ * change only in update(), at
+control-grid boundaries; a band whose type or slope changes starts from
  * cleared memory (old state belongs to a different filter structure).  The
  * output gain ramps linearly across one control cell, as in gain.c.
  */
 #include <math.h>
 #include <string.h>
 
-#include "../dsp/biquad.h"
+#include "../dsp/svf.h"
 #include "../node.h"
 
 #define EQ_BANDS 8
@@ -72,33 +74,53 @@ static const mixstage_param_info eq_params[P_COUNT] = {
     {P_OUTPUT, "output", "Output gain", MIXSTAGE_UNIT_DB, -30.0, 30.0, 0.0, 1, NULL},
 };
 
+/* Lane-group coefficient cache (eq_process_lanes): one batch of eight
+ * lanes in the kernel's layout, kept by the instance that holds the
+ * batch's first lane.  Valid while the same lanes (instance, channel) are
+ * in it with the same coefficient serials: then only the memory rows move
+ * per call. */
+typedef struct eq_lane_cache {
+  const void *src[8]; /* the lanes' instances (NULL: padding) */
+  uint64_t serial[8];
+  int ch[8];
+  int nact; /* 0: empty */
+  float sec[EQ_SLOTS][MIXSTAGE__SVF_ROWS * 8];
+  /* each lane's memory in its instance's bank: row s1 at mem[k][j], row s2
+   * mstride[j] further (padding lanes: the scratch pair below) */
+  float *mem[EQ_SLOTS][8];
+  int mstride[8];
+  float scratch[2];
+} eq_lane_cache;
+
 typedef struct eq_state {
   double fs;
   int nch;
-  /* Lane bank: EQ_SLOTS sections of MIXSTAGE__BQL_ROWS rows of `stride`
-   * doubles (coefficients and memory, one lane per channel; biquad.h). */
-  double *bank;
+  /* Lane bank: EQ_SLOTS sections of MIXSTAGE__SVF_ROWS rows of `stride`
+   * floats (coefficients and memory, one lane per channel; svf.h). */
+  float *bank;
   int stride;
   int phase; /* frames since reset, mod MIXSTAGE_CONTROL_FRAMES: flush points */
 
   int band_type[EQ_BANDS];  /* type and slope as designed, to detect changes */
   int band_slope[EQ_BANDS];
 
-  /* The processing list: active sections in band order. */
+  /* The processing list: active (not flat) sections in band order. */
   int nact;
-  double *act[EQ_SLOTS]; /* the slots' sections in the bank */
-  /* Designed sections in band order with their slots, flat ones included:
-   * the processing list is rebuilt from these when a flat section's memory
-   * has rung out to zero. */
-  int ndes;
-  mixstage__biquad des[EQ_SLOTS];
-  int des_slot[EQ_SLOTS];
-  int pending_flat; /* a flat section is still in the list, ringing out */
+  float *act[EQ_SLOTS]; /* the slots' sections in the bank */
+  /* Changes whenever the coefficients or the list change: unique across
+   * instances, so a lane cache can tell whether its copy is current. */
+  uint64_t serial;
 
   double g_prev, g_target; /* output gain ramp, as gain.c */
   int cell_pos;
   int64_t tail;
+  eq_lane_cache cache;
 } eq_state;
+
+static uint64_t eq_new_serial(void) {
+  static uint64_t next; /* lock-free: instances may update on several threads */
+  return __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+}
 
 static int enum_index(double v, int n) {
   int i = (int)lround(v);
@@ -121,22 +143,23 @@ static double section_decay_frames(const mixstage__biquad *c) {
   return 2.0 + log(1e-6) / log(r);
 }
 
-static double *slot_sec(const eq_state *st, int slot) {
-  return st->bank + (size_t)slot * MIXSTAGE__BQL_ROWS * (size_t)st->stride;
+static float *slot_sec(const eq_state *st, int slot) {
+  return st->bank + (size_t)slot * MIXSTAGE__SVF_ROWS * (size_t)st->stride;
 }
 
 static int eq_init(void *s, const mixstage__node_env *env) {
   eq_state *st = s;
   st->fs = env->sample_rate;
   st->nch = env->channels;
-  st->stride = MIXSTAGE__LANE_PAD(env->channels);
+  st->stride = MIXSTAGE__SVF_PAD(env->channels);
   /* zeroed: padding lanes keep zero coefficients, so they stay silent */
-  st->bank = mixstage__calloc(env->alloc, (size_t)EQ_SLOTS * MIXSTAGE__BQL_ROWS * (size_t)st->stride,
+  st->bank = mixstage__calloc(env->alloc, (size_t)EQ_SLOTS * MIXSTAGE__SVF_ROWS * (size_t)st->stride,
                               sizeof *st->bank);
   if (!st->bank) return MIXSTAGE_ENOMEM;
   for (int b = 0; b < EQ_BANDS; b++) st->band_type[b] = T_OFF;
   st->g_prev = st->g_target = 1.0;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+  st->serial = eq_new_serial();
   return MIXSTAGE_OK;
 }
 
@@ -146,37 +169,10 @@ static void eq_fini(void *s, const mixstage__node_env *env) {
   st->bank = NULL;
 }
 
-/* b == a with b0 = 1: the section is the identity, exactly (with zero
- * memory, y = x and the memory stays zero: b1 x - a1 y = 0 bit for bit). */
-static int is_identity(const mixstage__biquad *c) {
-  return c->b0 == 1.0 && c->b1 == c->a1 && c->b2 == c->a2;
-}
-
-static int slot_is_zero(const eq_state *st, int slot) {
-  const double *m = slot_sec(st, slot) + MIXSTAGE__BQL_S1 * st->stride; /* rows s1, s2 */
-  for (int l = 0; l < 2 * st->stride; l++)
-    if (m[l] != 0.0) return 0;
-  return 1;
-}
-
-/* Processing list = designed sections minus flat ones at rest. */
-static void build_active(eq_state *st) {
-  st->nact = 0;
-  st->pending_flat = 0;
-  for (int k = 0; k < st->ndes; k++) {
-    if (is_identity(&st->des[k])) {
-      if (slot_is_zero(st, st->des_slot[k])) continue;
-      st->pending_flat = 1;
-    }
-    st->act[st->nact++] = slot_sec(st, st->des_slot[k]);
-  }
-}
-
 static void eq_reset(void *s) {
   eq_state *st = s;
-  for (int k = 0; k < EQ_SLOTS; k++) mixstage__biquad_lanes_clear(slot_sec(st, k), st->stride);
+  for (int k = 0; k < EQ_SLOTS; k++) mixstage__svf_lanes_clear(slot_sec(st, k), st->stride);
   st->phase = 0;
-  build_active(st); /* flat sections at rest leave the list */
   st->g_prev = st->g_target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
@@ -208,7 +204,7 @@ static int design_band(const double *bp, double fs, mixstage__biquad *sec) {
 static void eq_update(void *s, const double *p) {
   eq_state *st = s;
   double tail = 0.0;
-  st->ndes = 0;
+  st->nact = 0;
   for (int b = 0; b < EQ_BANDS; b++) {
     const double *bp = p + b * EQ_PPB;
     int type = enum_index(bp[BP_TYPE], T_COUNT);
@@ -216,22 +212,28 @@ static void eq_update(void *s, const double *p) {
     int is_pass = type == T_HIGHPASS || type == T_LOWPASS;
     if (type != st->band_type[b] || (is_pass && slope != st->band_slope[b])) {
       for (int j = 0; j < EQ_SEC_PER_BAND; j++)
-        mixstage__biquad_lanes_clear(slot_sec(st, b * EQ_SEC_PER_BAND + j), st->stride);
+        mixstage__svf_lanes_clear(slot_sec(st, b * EQ_SEC_PER_BAND + j), st->stride);
       st->band_type[b] = type;
       st->band_slope[b] = slope;
     }
     mixstage__biquad sec[EQ_SEC_PER_BAND];
     int n = design_band(bp, st->fs, sec);
     for (int j = 0; j < n; j++) {
-      st->des[st->ndes] = sec[j];
-      st->des_slot[st->ndes] = b * EQ_SEC_PER_BAND + j;
-      for (int c = 0; c < st->nch; c++)
-        mixstage__biquad_lanes_set(slot_sec(st, b * EQ_SEC_PER_BAND + j), st->stride, c, &sec[j]);
-      st->ndes++;
+      float *slot = slot_sec(st, b * EQ_SEC_PER_BAND + j);
+      if (mixstage__svf_is_identity(&sec[j])) {
+        /* Flat: its output is its input whatever its memory, so it leaves
+         * the list; it restarts from rest if it bends again. */
+        mixstage__svf_lanes_clear(slot, st->stride);
+        continue;
+      }
+      float coef[MIXSTAGE__SVF_COEFS];
+      mixstage__svf_from_biquad(&sec[j], coef);
+      for (int c = 0; c < st->nch; c++) mixstage__svf_lanes_set(slot, st->stride, c, coef);
+      st->act[st->nact++] = slot;
       tail += section_decay_frames(&sec[j]);
     }
   }
-  build_active(st);
+  st->serial = eq_new_serial();
   /* A cascade decays no slower than the sum of its sections' decay times. */
   double cap = 120.0 * st->fs;
   st->tail = (int64_t)ceil(tail < cap ? tail : cap);
@@ -244,71 +246,69 @@ static void eq_update(void *s, const double *p) {
   st->cell_pos = 0;
 }
 
+/* Output gain of frame pos (1 .. CELL) of the cell, rounded to the float
+ * the kernels multiply by; 1 (which changes no bit) when the node applies
+ * none. */
+static inline float eq_gain_at(const eq_state *st, int pos) {
+  const int ramp = st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target;
+  if (!ramp && st->g_target == 1.0) return 1.0f;
+  const double dg = (st->g_target - st->g_prev) / (double)MIXSTAGE_CONTROL_FRAMES;
+  /* The ramp value depends only on the position in the control cell, so
+   * any split of the block gives the same gain per sample. */
+  return (float)((!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? st->g_target : st->g_prev + dg * (double)pos);
+}
+
+static inline int eq_has_gain(const eq_state *st) {
+  return (st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target) || st->g_target != 1.0;
+}
+
 /* All channels advance through the active sections together as the lanes
- * of the cascade kernel (biquad.h), the output gain fused into its final
- * rounding to float.  The state is flushed of magnitudes below 1e-200
- * every MIXSTAGE_CONTROL_FRAMES frames counted from reset (not at call
- * boundaries), so the output does not depend on how blocks are split. */
+ * of the SVF kernel (svf.h), then take the output gain.  The memory is
+ * flushed of magnitudes below 1e-30 every MIXSTAGE_CONTROL_FRAMES frames
+ * counted from reset (not at call boundaries), so the output does not
+ * depend on how blocks are split. */
 static void eq_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
                        int key_nch) {
   (void)key;
   (void)key_nch;
   eq_state *st = s;
-  const int nact = st->nact;
-  const int ramp = st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target;
-  const double g = st->g_target, g0 = st->g_prev;
-  const double dg = (st->g_target - st->g_prev) / (double)MIXSTAGE_CONTROL_FRAMES;
+  const int nact = st->nact, has_gain = eq_has_gain(st);
   if (nch > st->nch) nch = st->nch;
 
   for (int done = 0; done < nframes;) {
     /* At most one control cell per pass (process() gets at most one). */
     int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - st->phase;
     if (n > to_flush) n = to_flush;
-    if (nact > 0 || ramp || g != 1.0) {
-      double gbuf[MIXSTAGE_CONTROL_FRAMES];
-      const double *gain = NULL;
-      if (ramp || g != 1.0) {
-        /* The ramp value depends only on the position in the control cell,
-         * so any split of the block gives the same gain per sample. */
-        for (int i = 0; i < n; i++) {
-          int pos = st->cell_pos + done + i + 1;
-          gbuf[i] = (!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? g : g0 + dg * (double)pos;
-        }
-        gain = gbuf;
-      }
+    if (nact > 0 || has_gain) {
+      float gbuf[MIXSTAGE_CONTROL_FRAMES];
+      if (has_gain)
+        for (int i = 0; i < n; i++) gbuf[i] = eq_gain_at(st, st->cell_pos + done + i + 1);
       float *cb[MIXSTAGE_MAX_CHANNELS];
       for (int c = 0; c < nch; c++) cb[c] = buf[c] + done;
-      mixstage__biquad_lanes_process(st->act, nact, st->stride, nch, cb, gain, n, n == to_flush);
+      mixstage__svf_lanes_process(st->act, nact, st->stride, nch, cb, has_gain ? gbuf : NULL, n,
+                                  n == to_flush);
     }
     st->phase = n == to_flush ? 0 : st->phase + n;
     done += n;
   }
-  /* A flat section that has rung out to zero leaves the list (exact). */
-  if (st->pending_flat) build_active(st);
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
-/* Output gain of frame pos (1 .. CELL) of the cell, as eq_process computes
- * it; 1.0 (which changes no bit) when the node applies none. */
-static inline double eq_gain_at(const eq_state *st, int pos) {
-  const int ramp = st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target;
-  if (!ramp && st->g_target == 1.0) return 1.0;
-  const double dg = (st->g_target - st->g_prev) / (double)MIXSTAGE_CONTROL_FRAMES;
-  return (!ramp || pos >= MIXSTAGE_CONTROL_FRAMES) ? st->g_target : st->g_prev + dg * (double)pos;
-}
-
-/* Lane group (node.h): the channels of every instance side by side, four to
- * a vector (mixstage__biquad_lanes4_process).  Each batch of four lanes
- * gathers its lanes' sections from their instances, runs, and puts the
- * memory back.  It takes instances with the same number of active sections
- * at the same flush phase (then every lane sees the sections, splits and
- * flushes of its own eq_process); others go one by one. */
+/* Lane group (node.h): the channels of every instance side by side, eight
+ * to a vector (mixstage__svf_lanes8_process).  Each batch of eight lanes
+ * has its coefficients in the cache of the instance holding its first
+ * lane, refreshed only when a lane's serial moved; per call only the
+ * memory rows are gathered and put back.  It takes instances with the same
+ * number of active sections at the same flush phase (then every lane sees
+ * the sections, splits and flushes of its own eq_process), up to eight
+ * channels each (so no instance holds two batches' first lanes); others go
+ * one by one. */
 static int eq_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
                             const int *key_nch, int count, int nch, int nframes) {
   (void)keys;
   (void)key_nch;
-  if (!mixstage__biquad_lanes4_available()) return 0;
+  if (nch < 1 || nch > 8 || !mixstage__svf_lanes8_available()) return 0;
   const eq_state *s0 = states[0];
   const int nact = s0->nact;
   int any_gain = 0;
@@ -316,80 +316,80 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
   for (int m = 0; m < count; m++) {
     const eq_state *st = states[m];
     if (st->nact != nact || st->phase != s0->phase || st->nch != nch) return 0;
-    any_gain |= (st->cell_pos < MIXSTAGE_CONTROL_FRAMES && st->g_prev != st->g_target) || st->g_target != 1.0;
+    any_gain |= eq_has_gain(st);
   }
   const int lanes = count * nch;
-  double bank[EQ_SLOTS][MIXSTAGE__BQL_ROWS * 4];
-  double *sec[EQ_SLOTS];
-  double gain[MIXSTAGE_CONTROL_FRAMES * 4];
+  float gain[MIXSTAGE_CONTROL_FRAMES * 8];
   float pad[MIXSTAGE_CONTROL_FRAMES];
-  static const double zero_rows[2];
-  for (int k = 0; k < nact; k++) sec[k] = bank[k];
-  int phase = s0->phase;
-  for (int done = 0; done < nframes;) {
-    int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - phase;
-    if (n > to_flush) n = to_flush;
-    for (int b = 0; b < lanes; b += 4) {
-      /* Lane j of the batch: its instance's section rows (first row at
-       * src[j], rows stride[j] apart).  A padding lane reads zeros
-       * (silent: zero coefficients) and writes its memory to a dummy. */
-      float *io[4];
-      const eq_state *ls[4];
-      int lc[4], stride[4];
-      for (int j = 0; j < 4; j++) {
-        int l = b + j;
-        ls[j] = l < lanes ? states[l / nch] : NULL;
-        lc[j] = l < lanes ? l % nch : 0;
-        stride[j] = ls[j] ? ls[j]->stride : 0;
-        io[j] = ls[j] ? bufs[l / nch][lc[j]] + done : pad;
-      }
-      if (!ls[3]) memset(pad, 0, sizeof pad);
-      if (!(nch & 1)) {
-        /* Even channel counts: lanes come in pairs adjacent in one
-         * instance's rows (its stride is even), two doubles per copy. */
-        for (int k = 0; k < nact; k++) {
-          const double *a = ls[0]->act[k] + lc[0], *c = ls[2] ? ls[2]->act[k] + lc[2] : zero_rows;
-          double *d = bank[k];
-          for (int r = 0; r < MIXSTAGE__BQL_ROWS; r++, d += 4) {
-            memcpy(d, a + r * stride[0], 2 * sizeof *d);
-            memcpy(d + 2, c + r * stride[2], 2 * sizeof *d);
-          }
-        }
-      } else {
-        for (int k = 0; k < nact; k++) {
-          const double *src[4];
-          for (int j = 0; j < 4; j++) src[j] = ls[j] ? ls[j]->act[k] + lc[j] : zero_rows;
-          double *d = bank[k];
-          for (int r = 0; r < MIXSTAGE__BQL_ROWS; r++, d += 4) {
-            d[0] = src[0][r * stride[0]];
-            d[1] = src[1][r * stride[1]];
-            d[2] = src[2][r * stride[2]];
-            d[3] = src[3][r * stride[3]];
-          }
-        }
-      }
-      if (any_gain)
-        for (int i = 0; i < n; i++)
-          for (int j = 0; j < 4; j++)
-            gain[4 * i + j] = ls[j] ? eq_gain_at(ls[j], ls[j]->cell_pos + done + i + 1) : 1.0;
-      mixstage__biquad_lanes4_process(sec, nact, io, any_gain ? gain : NULL, n, n == to_flush);
+  for (int b = 0; b < lanes; b += 8) {
+    eq_lane_cache *cache = &((eq_state *)states[b / nch])->cache;
+    const eq_state *ls[8];
+    int lc[8], valid = cache->nact == nact;
+    float *io[8];
+    for (int j = 0; j < 8; j++) {
+      int l = b + j;
+      ls[j] = l < lanes ? states[l / nch] : NULL;
+      lc[j] = l < lanes ? l % nch : 0;
+      io[j] = ls[j] ? bufs[l / nch][lc[j]] : pad;
+      valid &= cache->src[j] == ls[j] && cache->ch[j] == lc[j] && (!ls[j] || cache->serial[j] == ls[j]->serial);
+    }
+    if (!ls[7]) memset(pad, 0, sizeof pad);
+    if (!valid) {
       for (int k = 0; k < nact; k++) {
-        double dummy[2];
-        const double *m = bank[k] + 4 * MIXSTAGE__BQL_S1;
-        for (int j = 0; j < 4; j++) {
-          double *p = ls[j] ? ls[j]->act[k] + lc[j] : dummy;
-          p[MIXSTAGE__BQL_S1 * stride[j]] = m[j];
-          p[MIXSTAGE__BQL_S2 * stride[j]] = m[4 + j];
-        }
+        float *d = cache->sec[k];
+        memset(d, 0, sizeof cache->sec[k]); /* padding lanes: zero coefficients, silent */
+        for (int j = 0; j < 8; j++)
+          if (ls[j])
+            for (int r = 0; r < MIXSTAGE__SVF_COEFS; r++) d[8 * r + j] = ls[j]->act[k][r * ls[j]->stride + lc[j]];
+      }
+      for (int j = 0; j < 8; j++) {
+        cache->src[j] = ls[j];
+        cache->ch[j] = lc[j];
+        cache->serial[j] = ls[j] ? ls[j]->serial : 0;
+        cache->mstride[j] = ls[j] ? ls[j]->stride : 1;
+        for (int k = 0; k < nact; k++)
+          cache->mem[k][j] = ls[j] ? ls[j]->act[k] + MIXSTAGE__SVF_S1 * ls[j]->stride + lc[j] : cache->scratch;
+      }
+      cache->nact = nact;
+    }
+    float *sec[EQ_SLOTS];
+    for (int k = 0; k < nact; k++) {
+      float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1; /* rows s1, s2 */
+      sec[k] = cache->sec[k];
+      for (int j = 0; j < 8; j++) {
+        const float *m = cache->mem[k][j];
+        d[j] = m[0];
+        d[8 + j] = m[cache->mstride[j]];
       }
     }
-    phase = n == to_flush ? 0 : phase + n;
-    done += n;
+    int phase = s0->phase;
+    for (int done = 0; done < nframes;) {
+      int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - phase;
+      if (n > to_flush) n = to_flush;
+      if (any_gain)
+        for (int i = 0; i < n; i++)
+          for (int j = 0; j < 8; j++)
+            gain[8 * i + j] = ls[j] ? eq_gain_at(ls[j], ls[j]->cell_pos + done + i + 1) : 1.0f;
+      float *part[8];
+      for (int j = 0; j < 8; j++) part[j] = io[j] == pad ? pad : io[j] + done;
+      mixstage__svf_lanes8_process(sec, nact, part, any_gain ? gain : NULL, n, n == to_flush);
+      phase = n == to_flush ? 0 : phase + n;
+      done += n;
+    }
+    for (int k = 0; k < nact; k++) {
+      const float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1;
+      for (int j = 0; j < 8; j++) {
+        float *m = cache->mem[k][j];
+        m[0] = d[j];
+        m[cache->mstride[j]] = d[8 + j];
+      }
+    }
   }
+  /* as the passes above advance it: 0 exactly when a flush point is reached */
+  const int phase = (s0->phase + nframes) % MIXSTAGE_CONTROL_FRAMES;
   for (int m = 0; m < count; m++) {
     eq_state *st = states[m];
     st->phase = phase;
-    if (st->pending_flat) build_active(st);
     st->cell_pos += nframes;
     if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   }

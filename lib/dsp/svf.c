@@ -1,0 +1,285 @@
+/* Float trapezoidal SVF lane kernels (see svf.h for the structure and why). */
+#include "svf.h"
+
+#include <math.h>
+#include <string.h>
+
+int mixstage__svf_is_identity(const mixstage__biquad *c) {
+  return c->b0 == 1.0 && c->b1 == c->a1 && c->b2 == c->a2;
+}
+
+/* The SVF's z-domain denominator, scaled to a0 = 1, is 1 + a1 z^-1 + a2 z^-2
+ * with (1 + a1 + a2) = 4 g^2 / D, (1 - a1 + a2) = 4 / D, (1 - a2) = 2 g k / D,
+ * D = 1 + g k + g^2.  Its outputs v1 (band-pass) and v2 (low-pass) have
+ * numerators g (1 - z^-2) / D and g^2 (1 + z^-1)^2 / D; matching
+ * m0 + m1 v1 + m2 v2 to b0 + b1 z^-1 + b2 z^-2 at z = 1, z = -1 and in the
+ * odd part gives m0 + m2 = H(1), m0 = H(-1), m1 = (2 (b0 - b2) / Q - m0 g k) / g.
+ * Every quantity here is a ratio of sums that the biquad holds to double
+ * precision, so the float rounding at the end is the only coarse step. */
+void mixstage__svf_from_biquad(const mixstage__biquad *c, float coef[MIXSTAGE__SVF_COEFS]) {
+  const double p = 1.0 + c->a1 + c->a2, q = 1.0 - c->a1 + c->a2;
+  if (!(p > 0.0 && q > 0.0) || !isfinite(p + q)) { /* unstable: never designed; pass through */
+    memset(coef, 0, sizeof(float) * MIXSTAGE__SVF_COEFS);
+    coef[MIXSTAGE__SVF_D0] = 1.0f;
+    return;
+  }
+  const double g = sqrt(p / q), gk = 2.0 * (1.0 - c->a2) / q;
+  const double a1 = 0.25 * q, a2 = g * a1, a3 = 0.25 * p; /* 1/D, g/D, g^2/D */
+  const double m0 = (c->b0 - c->b1 + c->b2) / q;
+  const double d0 = (c->b0 + c->b1 + c->b2) / p; /* m0 + m2 */
+  const double m2 = d0 - m0;
+  const double m1 = (2.0 * (c->b0 - c->b2) / q - m0 * gk) / g;
+  coef[MIXSTAGE__SVF_C1] = (float)(2.0 * a1);
+  coef[MIXSTAGE__SVF_C2] = (float)(2.0 * a2);
+  coef[MIXSTAGE__SVF_C3] = (float)(2.0 * a3);
+  if (mixstage__svf_is_identity(c)) { /* exactly flat: y = x whatever the memory */
+    coef[MIXSTAGE__SVF_D0] = 1.0f;
+    coef[MIXSTAGE__SVF_D1] = 0.0f;
+    coef[MIXSTAGE__SVF_D3] = 0.0f;
+    return;
+  }
+  coef[MIXSTAGE__SVF_D0] = (float)d0;
+  coef[MIXSTAGE__SVF_D1] = (float)(m1 * a1 + m2 * a2);
+  coef[MIXSTAGE__SVF_D3] = (float)(m1 * a2 + m2 * (a3 - 1.0));
+}
+
+void mixstage__svf_lanes_set(float *sec, int stride, int lane, const float coef[MIXSTAGE__SVF_COEFS]) {
+  for (int r = 0; r < MIXSTAGE__SVF_COEFS; r++) sec[r * stride + lane] = coef[r];
+}
+
+void mixstage__svf_lanes_clear(float *sec, int stride) {
+  memset(sec + MIXSTAGE__SVF_S1 * stride, 0, sizeof(float) * 2 * (size_t)stride);
+}
+
+static void svf_flush(float *const *sec, int nsec, int stride) {
+  for (int k = 0; k < nsec; k++) {
+    float *s = sec[k] + MIXSTAGE__SVF_S1 * stride; /* rows s1, s2 are adjacent */
+    for (int l = 0; l < 2 * stride; l++)
+      if (fabsf(s[l]) < MIXSTAGE__SVF_FLUSH) s[l] = 0.0f;
+  }
+}
+
+/* One lane through the sections, sample by sample (the portable fallback;
+ * the vector kernels do the same operations per lane).  gain[i * gstep]
+ * multiplies frame i when gain is not NULL. */
+static inline void svf_lane_scalar(float *const *sec, int nsec, int stride, int lane, float *x, const float *gain,
+                                   int gstep, int n) {
+  for (int k = 0; k < nsec; k++) {
+    float *p = sec[k] + lane;
+    const float d0 = p[MIXSTAGE__SVF_D0 * stride], d1 = p[MIXSTAGE__SVF_D1 * stride];
+    const float d3 = p[MIXSTAGE__SVF_D3 * stride], c1 = p[MIXSTAGE__SVF_C1 * stride];
+    const float c2 = p[MIXSTAGE__SVF_C2 * stride], c3 = p[MIXSTAGE__SVF_C3 * stride];
+    float s1 = p[MIXSTAGE__SVF_S1 * stride], s2 = p[MIXSTAGE__SVF_S2 * stride];
+    for (int i = 0; i < n; i++) {
+      const float v = x[i], v3 = v - s2;
+      x[i] = (d0 * v + d3 * v3) + d1 * s1;
+      const float u1 = c1 * s1 + c2 * v3, u2 = c2 * s1 + c3 * v3;
+      s1 = u1 - s1;
+      s2 = s2 + u2;
+    }
+    p[MIXSTAGE__SVF_S1 * stride] = s1;
+    p[MIXSTAGE__SVF_S2 * stride] = s2;
+  }
+  if (gain)
+    for (int i = 0; i < n; i++) x[i] *= gain[i * gstep];
+}
+
+#define SVF_CHUNK 32 /* frames per pass through the intermediate buffer */
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float svf_v4 __attribute__((vector_size(16)));
+
+static inline svf_v4 v4_load(const float *p) {
+  svf_v4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void v4_store(float *p, svf_v4 v) { memcpy(p, &v, sizeof v); }
+
+/* Lanes l .. l+3 through the sections, one section at a time over a chunk
+ * of frames held in v[] (the recursion is per section; the chunk gives the
+ * CPU independent frames of the next section to overlap). */
+void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nlanes, float *const *buf,
+                                 const float *gain, int n, int flush) {
+  svf_v4 v[SVF_CHUNK];
+  for (int l = 0; l < nlanes; l += MIXSTAGE__SVF_W) {
+    const int w = nlanes - l < MIXSTAGE__SVF_W ? nlanes - l : MIXSTAGE__SVF_W;
+    for (int done = 0; done < n; done += SVF_CHUNK) {
+      const int m = n - done < SVF_CHUNK ? n - done : SVF_CHUNK;
+      for (int i = 0; i < m; i++) {
+        svf_v4 x = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int j = 0; j < w; j++) x[j] = buf[l + j][done + i];
+        v[i] = x;
+      }
+      for (int k = 0; k < nsec; k++) {
+        float *p = sec[k] + l;
+        const svf_v4 d0 = v4_load(p + MIXSTAGE__SVF_D0 * stride), d1 = v4_load(p + MIXSTAGE__SVF_D1 * stride);
+        const svf_v4 d3 = v4_load(p + MIXSTAGE__SVF_D3 * stride), c1 = v4_load(p + MIXSTAGE__SVF_C1 * stride);
+        const svf_v4 c2 = v4_load(p + MIXSTAGE__SVF_C2 * stride), c3 = v4_load(p + MIXSTAGE__SVF_C3 * stride);
+        svf_v4 s1 = v4_load(p + MIXSTAGE__SVF_S1 * stride), s2 = v4_load(p + MIXSTAGE__SVF_S2 * stride);
+        for (int i = 0; i < m; i++) {
+          const svf_v4 x = v[i], v3 = x - s2;
+          v[i] = (d0 * x + d3 * v3) + d1 * s1;
+          const svf_v4 u1 = c1 * s1 + c2 * v3, u2 = c2 * s1 + c3 * v3;
+          s1 = u1 - s1;
+          s2 = s2 + u2;
+        }
+        v4_store(p + MIXSTAGE__SVF_S1 * stride, s1);
+        v4_store(p + MIXSTAGE__SVF_S2 * stride, s2);
+      }
+      for (int i = 0; i < m; i++) {
+        svf_v4 y = v[i];
+        if (gain) y = y * gain[done + i];
+        for (int j = 0; j < w; j++) buf[l + j][done + i] = y[j];
+      }
+    }
+  }
+  if (flush) svf_flush(sec, nsec, stride);
+}
+#else
+void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nlanes, float *const *buf,
+                                 const float *gain, int n, int flush) {
+  for (int l = 0; l < nlanes; l++) svf_lane_scalar(sec, nsec, stride, l, buf[l], gain, 1, n);
+  if (flush) svf_flush(sec, nsec, stride);
+}
+#endif
+
+/* ---- eight lanes (AVX, chosen at run time) ------------------------------------ */
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define W8_TARGET __attribute__((target("avx")))
+
+int mixstage__svf_lanes8_available(void) { return __builtin_cpu_supports("avx"); }
+
+/* r[j] = eight frames of lane j  <->  r[i] = frame i of the eight lanes. */
+W8_TARGET static inline void w8_transpose(__m256 *r) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Up to four sections k .. k+ns-1 over v[0 .. m-1], their memory in
+ * registers (the coefficients are memory operands): svf.h's operations in
+ * its order.  The sections' recursions are independent, so the CPU
+ * overlaps section j of frame i with section j + 1 of frame i - 1. */
+#define W8_LOAD(j)                                                                                 \
+  float *const p##j = ns > j ? sec[k + j] : NULL;                                                  \
+  __m256 s1_##j = _mm256_setzero_ps(), s2_##j = _mm256_setzero_ps();                               \
+  if (ns > j) {                                                                                    \
+    s1_##j = _mm256_loadu_ps(p##j + 8 * MIXSTAGE__SVF_S1);                                         \
+    s2_##j = _mm256_loadu_ps(p##j + 8 * MIXSTAGE__SVF_S2);                                         \
+  }
+
+#define W8_TICK(j)                                                                                 \
+  if (ns > j) {                                                                                    \
+    const float *q = p##j;                                                                         \
+    const __m256 v3 = _mm256_sub_ps(x, s2_##j);                                                    \
+    const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D0), x), \
+                                                 _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D3), v3)), \
+                                   _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D1), s1_##j)); \
+    const __m256 u1 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C1), s1_##j), \
+                                    _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C2), v3)); \
+    const __m256 u2 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C2), s1_##j), \
+                                    _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C3), v3)); \
+    s1_##j = _mm256_sub_ps(u1, s1_##j);                                                            \
+    s2_##j = _mm256_add_ps(s2_##j, u2);                                                            \
+    x = y;                                                                                         \
+  }
+
+#define W8_SAVE(j)                                                                                 \
+  if (ns > j) {                                                                                    \
+    _mm256_storeu_ps(p##j + 8 * MIXSTAGE__SVF_S1, s1_##j);                                         \
+    _mm256_storeu_ps(p##j + 8 * MIXSTAGE__SVF_S2, s2_##j);                                         \
+  }
+
+W8_TARGET static inline __attribute__((always_inline)) void w8_pass(float *const *sec, int k, const int ns,
+                                                                    __m256 *v, int m) {
+  W8_LOAD(0) W8_LOAD(1) W8_LOAD(2) W8_LOAD(3)
+  for (int i = 0; i < m; i++) {
+    __m256 x = v[i];
+    W8_TICK(0) W8_TICK(1) W8_TICK(2) W8_TICK(3)
+    v[i] = x;
+  }
+  W8_SAVE(0) W8_SAVE(1) W8_SAVE(2) W8_SAVE(3)
+}
+
+W8_TARGET static void w8_sections(float *const *sec, int nsec, __m256 *v, int m) {
+  for (int k = 0; k < nsec; k += 4) {
+    switch (nsec - k) {
+    case 1: w8_pass(sec, k, 1, v, m); break;
+    case 2: w8_pass(sec, k, 2, v, m); break;
+    case 3: w8_pass(sec, k, 3, v, m); break;
+    default: w8_pass(sec, k, 4, v, m); break;
+    }
+  }
+}
+
+W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *const *buf, const float *gain, int n,
+                                            int flush) {
+  __m256 v[SVF_CHUNK];
+  for (int done = 0; done < n; done += SVF_CHUNK) {
+    const int m = n - done < SVF_CHUNK ? n - done : SVF_CHUNK;
+    int i = 0;
+    for (; i + 8 <= m; i += 8) {
+      for (int j = 0; j < 8; j++) v[i + j] = _mm256_loadu_ps(buf[j] + done + i);
+      w8_transpose(v + i);
+    }
+    for (; i < m; i++) {
+      float t[8];
+      for (int j = 0; j < 8; j++) t[j] = buf[j][done + i];
+      v[i] = _mm256_loadu_ps(t);
+    }
+    w8_sections(sec, nsec, v, m);
+    if (gain)
+      for (i = 0; i < m; i++) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(gain + 8 * (done + i)));
+    for (i = 0; i + 8 <= m; i += 8) {
+      w8_transpose(v + i);
+      for (int j = 0; j < 8; j++) _mm256_storeu_ps(buf[j] + done + i, v[i + j]);
+    }
+    for (; i < m; i++) {
+      float t[8];
+      _mm256_storeu_ps(t, v[i]);
+      for (int j = 0; j < 8; j++) buf[j][done + i] = t[j];
+    }
+  }
+  if (flush) { /* svf_flush, eight lanes at once: |s| < FLUSH -> +0 (svf_flush stores 0.0f too) */
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 lim = _mm256_set1_ps(MIXSTAGE__SVF_FLUSH);
+    for (int k = 0; k < nsec; k++)
+      for (int r = MIXSTAGE__SVF_S1; r <= MIXSTAGE__SVF_S2; r++) {
+        float *p = sec[k] + 8 * r;
+        __m256 s = _mm256_loadu_ps(p);
+        __m256 tiny = _mm256_cmp_ps(_mm256_and_ps(s, abs_mask), lim, _CMP_LT_OQ);
+        _mm256_storeu_ps(p, _mm256_andnot_ps(tiny, s));
+      }
+  }
+}
+#else
+int mixstage__svf_lanes8_available(void) { return 0; }
+
+/* Never called where unavailable; kept correct regardless. */
+void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *const *buf, const float *gain, int n,
+                                  int flush) {
+  for (int l = 0; l < 8; l++) svf_lane_scalar(sec, nsec, 8, l, buf[l], gain ? gain + l : NULL, 8, n);
+  if (flush) svf_flush(sec, nsec, 8);
+}
+#endif
