@@ -325,11 +325,15 @@ static void curve_1x_sse2(float *x, int n, const float *g, const float *s, const
                           int asym) {
   __m128 G = _mm_set1_ps(g[0]), S = _mm_set1_ps(s[0]), TB = _mm_set1_ps(tb[0]);
   const __m128 one = _mm_set1_ps(1.0f);
+  float tail[4];
   for (int i = 0; i < n; i += 4) {
-    float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const int whole = i + 4 <= n;
-    float *px = whole ? x + i : tail;
-    if (!whole) memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+    float *px = x + i;
+    if (!whole) {
+      memset(tail, 0, sizeof tail);
+      memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+      px = tail;
+    }
     if (gs) {
       G = _mm_loadu_ps(g + i);
       S = _mm_loadu_ps(s + i);
@@ -346,11 +350,15 @@ static MIXSTAGE_AVX2_FMA void curve_1x_avx2(float *x, int n, const float *g, con
                                             const float *tb, int gs, int asym) {
   __m256 G = _mm256_set1_ps(g[0]), S = _mm256_set1_ps(s[0]), TB = _mm256_set1_ps(tb[0]);
   const __m256 one = _mm256_set1_ps(1.0f);
+  float tail[8];
   for (int i = 0; i < n; i += 8) {
-    float tail[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     const int whole = i + 8 <= n;
-    float *px = whole ? x + i : tail;
-    if (!whole) memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+    float *px = x + i;
+    if (!whole) {
+      memset(tail, 0, sizeof tail);
+      memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+      px = tail;
+    }
     if (gs) {
       G = _mm256_loadu_ps(g + i);
       S = _mm256_loadu_ps(s + i);
@@ -479,7 +487,8 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
       tbf[i] = (float)cv[i].tb;
       if (tbf[i] != 0.0f) asym = 1;
     }
-    for (int i = nc; i < nc + 8; i++) gf[i] = sf[i] = tbf[i] = 0.0f;
+    if (cs) /* the kernels read whole vectors of per-frame values */
+      for (int i = nc; i < nc + 8; i++) gf[i] = sf[i] = tbf[i] = 0.0f;
     for (int c = 0; c < nch; c++) curve_1x(st->k1x, buf[c], nframes, gf, sf, tbf, cs, asym);
   } else {
     mixstage__os_up(os, (const float *const *)buf, nframes);
