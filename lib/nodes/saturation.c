@@ -311,81 +311,90 @@ static void curve_at(const sat_state *st, int k, sat_curve *cv) {
  * sample's value depends on its place in the block.  Three kernels, one per
  * machine (chosen at init): AVX2/FMA eight samples at a time, SSE2 four,
  * portable scalar. */
-static void curve_1x_portable(float *x, int n, const float *g, const float *s, const float *tb,
-                              int gs, int asym) {
-  for (int i = 0; i < n; i++) {
-    int k = gs ? i : 0;
-    float t = mixstage__tanhf_rat(g[k] * x[i]);
-    x[i] = asym ? t * s[k] / (1.0f + tb[k] * t) : t * s[k];
-  }
+static void curve_1x_portable(float *const *buf, int nch, int n, const float *g, const float *s,
+                              const float *tb, int gs, int asym) {
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) {
+      int k = gs ? i : 0;
+      float t = mixstage__tanhf_rat(g[k] * buf[c][i]);
+      buf[c][i] = asym ? t * s[k] / (1.0f + tb[k] * t) : t * s[k];
+    }
 }
 
 #if defined(MIXSTAGE_HAVE_X86_TANHR)
-static void curve_1x_sse2(float *x, int n, const float *g, const float *s, const float *tb, int gs,
-                          int asym) {
-  __m128 G = _mm_set1_ps(g[0]), S = _mm_set1_ps(s[0]), TB = _mm_set1_ps(tb[0]);
+static void curve_1x_sse2(float *const *buf, int nch, int n, const float *g, const float *s,
+                          const float *tb, int gs, int asym) {
   const __m128 one = _mm_set1_ps(1.0f);
   float tail[4];
-  for (int i = 0; i < n; i += 4) {
-    const int whole = i + 4 <= n;
-    float *px = x + i;
-    if (!whole) {
-      memset(tail, 0, sizeof tail);
-      memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
-      px = tail;
+  for (int c = 0; c < nch; c++) {
+    float *x = buf[c];
+    __m128 G = _mm_set1_ps(g[0]), S = _mm_set1_ps(s[0]), TB = _mm_set1_ps(tb[0]);
+    for (int i = 0; i < n; i += 4) {
+      const int whole = i + 4 <= n;
+      float *px = x + i;
+      if (!whole) {
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+        px = tail;
+      }
+      if (gs) {
+        G = _mm_loadu_ps(g + i);
+        S = _mm_loadu_ps(s + i);
+        TB = _mm_loadu_ps(tb + i);
+      }
+      __m128 t = mixstage__tanh_rat4(_mm_mul_ps(G, _mm_loadu_ps(px)));
+      t = asym ? _mm_div_ps(_mm_mul_ps(t, S), _mm_add_ps(one, _mm_mul_ps(TB, t)))
+               : _mm_mul_ps(t, S);
+      _mm_storeu_ps(px, t);
+      if (!whole) memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
     }
-    if (gs) {
-      G = _mm_loadu_ps(g + i);
-      S = _mm_loadu_ps(s + i);
-      TB = _mm_loadu_ps(tb + i);
-    }
-    __m128 t = mixstage__tanh_rat4(_mm_mul_ps(G, _mm_loadu_ps(px)));
-    t = asym ? _mm_div_ps(_mm_mul_ps(t, S), _mm_add_ps(one, _mm_mul_ps(TB, t))) : _mm_mul_ps(t, S);
-    _mm_storeu_ps(px, t);
-    if (!whole) memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
   }
 }
 
-static MIXSTAGE_AVX2_FMA void curve_1x_avx2(float *x, int n, const float *g, const float *s,
-                                            const float *tb, int gs, int asym) {
-  __m256 G = _mm256_set1_ps(g[0]), S = _mm256_set1_ps(s[0]), TB = _mm256_set1_ps(tb[0]);
+static MIXSTAGE_AVX2_FMA void curve_1x_avx2(float *const *buf, int nch, int n, const float *g,
+                                            const float *s, const float *tb, int gs, int asym) {
   const __m256 one = _mm256_set1_ps(1.0f);
   float tail[8];
-  for (int i = 0; i < n; i += 8) {
-    const int whole = i + 8 <= n;
-    float *px = x + i;
-    if (!whole) {
-      memset(tail, 0, sizeof tail);
-      memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
-      px = tail;
+  for (int c = 0; c < nch; c++) {
+    float *x = buf[c];
+    __m256 G = _mm256_set1_ps(g[0]), S = _mm256_set1_ps(s[0]), TB = _mm256_set1_ps(tb[0]);
+    for (int i = 0; i < n; i += 8) {
+      const int whole = i + 8 <= n;
+      float *px = x + i;
+      if (!whole) {
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+        px = tail;
+      }
+      if (gs) {
+        G = _mm256_loadu_ps(g + i);
+        S = _mm256_loadu_ps(s + i);
+        TB = _mm256_loadu_ps(tb + i);
+      }
+      __m256 t = mixstage__tanh_rat8(_mm256_mul_ps(G, _mm256_loadu_ps(px)));
+      t = asym ? _mm256_div_ps(_mm256_mul_ps(t, S), _mm256_fmadd_ps(TB, t, one))
+               : _mm256_mul_ps(t, S);
+      _mm256_storeu_ps(px, t);
+      if (!whole) memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
     }
-    if (gs) {
-      G = _mm256_loadu_ps(g + i);
-      S = _mm256_loadu_ps(s + i);
-      TB = _mm256_loadu_ps(tb + i);
-    }
-    __m256 t = mixstage__tanh_rat8(_mm256_mul_ps(G, _mm256_loadu_ps(px)));
-    t = asym ? _mm256_div_ps(_mm256_mul_ps(t, S), _mm256_fmadd_ps(TB, t, one)) : _mm256_mul_ps(t, S);
-    _mm256_storeu_ps(px, t);
-    if (!whole) memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
   }
 }
 #endif
 
-static void curve_1x(int kern, float *x, int n, const float *g, const float *s, const float *tb,
-                     int gs, int asym) {
+static void curve_1x(int kern, float *const *buf, int nch, int n, const float *g, const float *s,
+                     const float *tb, int gs, int asym) {
 #if defined(MIXSTAGE_HAVE_X86_TANHR)
   if (kern == K1X_AVX2) {
-    curve_1x_avx2(x, n, g, s, tb, gs, asym);
+    curve_1x_avx2(buf, nch, n, g, s, tb, gs, asym);
     return;
   }
   if (kern == K1X_SSE2) {
-    curve_1x_sse2(x, n, g, s, tb, gs, asym);
+    curve_1x_sse2(buf, nch, n, g, s, tb, gs, asym);
     return;
   }
 #endif
   (void)kern;
-  curve_1x_portable(x, n, g, s, tb, gs, asym);
+  curve_1x_portable(buf, nch, n, g, s, tb, gs, asym);
 }
 
 /* Droop-correcting FIR (even length 2T, symmetric) over n samples in place:
@@ -489,7 +498,7 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
     }
     if (cs) /* the kernels read whole vectors of per-frame values */
       for (int i = nc; i < nc + 8; i++) gf[i] = sf[i] = tbf[i] = 0.0f;
-    for (int c = 0; c < nch; c++) curve_1x(st->k1x, buf[c], nframes, gf, sf, tbf, cs, asym);
+    curve_1x(st->k1x, buf, nch, nframes, gf, sf, tbf, cs, asym);
   } else {
     mixstage__os_up(os, (const float *const *)buf, nframes);
     const int n = nframes * L;
