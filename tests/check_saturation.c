@@ -588,6 +588,66 @@ START_TEST(test_fast_tanh_bound) {
 }
 END_TEST
 
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+static MIXSTAGE_AVX2_FMA void rat8_store(float *out, const float *in) {
+  _mm256_storeu_ps(out, mixstage__tanh_rat8(_mm256_loadu_ps(in)));
+}
+#endif
+
+/* fastmath.h's rational tanh (the 1x curve) against libm's, in every form
+ * this machine can run: stated bound 4e-7 relative over [-20, 20] (the fit
+ * reaches 3.5e-7 in float; a wrong coefficient or a dropped clamp shows as
+ * 1e-6 or more), |tanh| <= 1, exactly odd, tanh x = x where x^2 underflows.
+ * The SSE2 form does the scalar form's operations (the same bits); the
+ * AVX2/FMA form rounds differently, so it gets the bound only. */
+static double rat_check(float xf, float t, double *worst, double *at) {
+  double ref = tanh((double)xf), e = ref == 0.0 ? fabs(t) : fabs(t - ref) / fabs(ref);
+  ck_assert_msg(fabsf(t) <= 1.0f, "rational tanh(%g) = %.9g beyond 1", xf, t);
+  if (e > *worst) {
+    *worst = e;
+    *at = xf;
+  }
+  return e;
+}
+
+START_TEST(test_rational_tanh_bound) {
+  double worst[3] = {0.0, 0.0, 0.0}, at[3] = {0.0, 0.0, 0.0};
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+  const int avx2 = mixstage__cpu_avx2_fma();
+#endif
+  for (double x = -20.0; x <= 20.0; x += (fabs(x) < 1.0 ? 2.3e-6 : 3.1e-5)) {
+    float xf = (float)x, t = mixstage__tanhf_rat(xf);
+    rat_check(xf, t, &worst[0], &at[0]);
+    ck_assert(mixstage__tanhf_rat(-xf) == -t);
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+    float r4[4];
+    _mm_storeu_ps(r4, mixstage__tanh_rat4(_mm_setr_ps(xf, -xf, 0.5f * xf, 2.0f * xf)));
+    ck_assert(r4[0] == t && r4[1] == -t && r4[2] == mixstage__tanhf_rat(0.5f * xf) &&
+              r4[3] == mixstage__tanhf_rat(2.0f * xf));
+    rat_check(xf, r4[0], &worst[1], &at[1]);
+    if (avx2) {
+      float v8[8] = {xf, -xf, 0.5f * xf, 2.0f * xf, xf, xf, xf, xf}, r8[8];
+      rat8_store(r8, v8);
+      rat_check(xf, r8[0], &worst[2], &at[2]);
+      ck_assert(r8[1] == -r8[0] && r8[4] == r8[0] && r8[7] == r8[0]);
+    }
+#endif
+  }
+  static const char *const form[3] = {"scalar", "SSE2", "AVX2/FMA"};
+  for (int f = 0; f < 3; f++) {
+    printf("rational tanh (%s): worst relative error %.3g at %g (bound 4e-7)\n", form[f], worst[f], at[f]);
+    ck_assert_msg(worst[f] <= 4e-7, "%s rational tanh error %.3g at %g", form[f], worst[f], at[f]);
+  }
+  static const float edge[] = {0.0f, 1e-30f, 1e-20f, 1e-10f, 9.0f, 9.5f, 1e3f, 1e30f, INFINITY};
+  for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+    double ref = tanh((double)edge[i]);
+    ck_assert_msg(fabs(mixstage__tanhf_rat(edge[i]) - ref) <= 4e-7 * fabs(ref), "edge %g", edge[i]);
+    ck_assert(mixstage__tanhf_rat(-edge[i]) == -mixstage__tanhf_rat(edge[i]));
+  }
+  ck_assert(mixstage__tanhf_rat(1e-20f) == 1e-20f);
+}
+END_TEST
+
 /* The float ADAA kernel against a plain double ADAA of the same curve:
  * D = (log cosh u - log cosh up) / (u - up) (libm, double: F's rounding,
  * 1e-16 of |F| <= 40, over |du| >= 1e-6 is < 1e-9), or tanh of the midpoint
@@ -1217,6 +1277,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_alias_full_drive);
   tcase_add_test(t, test_alias_default_requirement);
   tcase_add_test(t, test_fast_tanh_bound);
+  tcase_add_test(t, test_rational_tanh_bound);
   tcase_add_test(t, test_adaa_against_double);
   tcase_add_test(t, test_console_color_against_double);
   tcase_add_test(t, test_1x_against_double_reference);

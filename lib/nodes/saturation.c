@@ -94,6 +94,7 @@ static const mixstage_param_info sat_params[P_COUNT] = {
 #define BIAS_SCALE 0.5    /* beta = BIAS_SCALE * bias */
 #define DC_HZ 5.0
 enum { DC_OFF, DC_TRACK, DC_RELEASE };
+enum { K1X_PORTABLE, K1X_SSE2, K1X_AVX2 }; /* the 1x kernels (curve_1x) */
 
 /* Half-length of the droop-correcting FIR per factor (taps = 2 * half):
  * chosen from the measured fit (pass band within 0.003 dB, see tests). */
@@ -115,6 +116,7 @@ typedef struct sat_state {
   double prev[4], target[4]; /* drive gain, beta, output gain, mix fraction */
   int cell_pos;
   int want; /* oversampling index requested by the last update */
+  int k1x;  /* the 1x kernel this machine runs (K1X_*) */
   sat_curve steady_cv; /* the curve at the targets (no libm calls per block) */
   /* droop-correcting FIR after ADAA, per factor */
   double eq[NFACT][EQ_MAX_HALF];
@@ -221,6 +223,11 @@ static int sat_init(void *s, const mixstage__node_env *env) {
   /* |d| <= max |wet| < 4; after release it is dropped at 1e-9 (no click). */
   st->dc_release_len = (int)ceil(log(4.0 / 1e-9) / -log(st->dc_r));
   st->cur = st->want = 1;
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+  st->k1x = mixstage__cpu_avx2_fma() ? K1X_AVX2 : K1X_SSE2;
+#else
+  st->k1x = K1X_PORTABLE;
+#endif
   st->latency = mixstage__os_latency(&st->os[st->cur]);
   st->prev[0] = st->target[0] = 1.0;
   st->prev[3] = st->target[3] = 1.0;
@@ -296,44 +303,98 @@ static void curve_at(const sat_state *st, int k, sat_curve *cv) {
  *     y = t s / (1 + tb t),   t = tanh(g x), s = 1/g (times the output gain
  * when nothing follows), tb = tanh beta,
  * so no cancellation at any bias (small signals keep float relative
- * precision) and one tanh per sample.  Float: the curve is one float tanh
- * (<= 4e-7 relative) and three roundings.  Frames are done four at a time
- * (padded), so every frame takes the same path. */
-static void curve_1x(float *x, int n, const float *g, const float *s, const float *tb, int gs,
-                     int asym) {
-  float w[CELL + 4];
-  memcpy(w, x, sizeof(float) * (size_t)n);
-  memset(w + n, 0, sizeof(float) * 4);
-#if defined(MIXSTAGE_HAVE_V4F)
-  for (int i = 0; i < n; i += 4) {
-    mixstage__v4f xv, gv, sv, tv;
-    memcpy(&xv, w + i, sizeof xv);
-    if (gs) {
-      memcpy(&gv, g + i, sizeof gv);
-      memcpy(&sv, s + i, sizeof sv);
-    } else {
-      gv = mixstage__v4f_set1(g[0]);
-      sv = mixstage__v4f_set1(s[0]);
+ * precision) and one tanh per sample.  The tanh is fastmath.h's rational form
+ * (<= 4e-7 relative), then three roundings; the symmetric curve (tb = 0) is
+ * t s, and t s / (1 + 0 t) gives the same bits, so a block that ramps the
+ * bias through 0 changes nothing.  Every sample is computed alone (the
+ * parameter arrays gs = 1 are per frame, padded to n + 8 with zeros), so no
+ * sample's value depends on its place in the block.  Three kernels, one per
+ * machine (chosen at init): AVX2/FMA eight samples at a time, SSE2 four,
+ * portable scalar. */
+static void curve_1x_portable(float *const *buf, int nch, int n, const float *g, const float *s,
+                              const float *tb, int gs, int asym) {
+  for (int c = 0; c < nch; c++)
+    for (int i = 0; i < n; i++) {
+      int k = gs ? i : 0;
+      float t = mixstage__tanhf_rat(g[k] * buf[c][i]);
+      buf[c][i] = asym ? t * s[k] / (1.0f + tb[k] * t) : t * s[k];
     }
-    tv = mixstage__tanh4(gv * xv);
-    if (asym) {
-      mixstage__v4f bv;
-      if (gs) memcpy(&bv, tb + i, sizeof bv);
-      else bv = mixstage__v4f_set1(tb[0]);
-      tv = tv * sv / (1.0f + bv * tv);
-    } else {
-      tv = tv * sv;
+}
+
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+static void curve_1x_sse2(float *const *buf, int nch, int n, const float *g, const float *s,
+                          const float *tb, int gs, int asym) {
+  const __m128 one = _mm_set1_ps(1.0f);
+  float tail[4];
+  for (int c = 0; c < nch; c++) {
+    float *x = buf[c];
+    __m128 G = _mm_set1_ps(g[0]), S = _mm_set1_ps(s[0]), TB = _mm_set1_ps(tb[0]);
+    for (int i = 0; i < n; i += 4) {
+      const int whole = i + 4 <= n;
+      float *px = x + i;
+      if (!whole) {
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+        px = tail;
+      }
+      if (gs) {
+        G = _mm_loadu_ps(g + i);
+        S = _mm_loadu_ps(s + i);
+        TB = _mm_loadu_ps(tb + i);
+      }
+      __m128 t = mixstage__tanh_rat4(_mm_mul_ps(G, _mm_loadu_ps(px)));
+      t = asym ? _mm_div_ps(_mm_mul_ps(t, S), _mm_add_ps(one, _mm_mul_ps(TB, t)))
+               : _mm_mul_ps(t, S);
+      _mm_storeu_ps(px, t);
+      if (!whole) memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
     }
-    memcpy(w + i, &tv, sizeof tv);
   }
-#else
-  for (int i = 0; i < n; i++) {
-    int k = gs ? i : 0;
-    float t = mixstage__tanhf(g[k] * w[i]);
-    w[i] = asym ? t * s[k] / (1.0f + tb[k] * t) : t * s[k];
+}
+
+static MIXSTAGE_AVX2_FMA void curve_1x_avx2(float *const *buf, int nch, int n, const float *g,
+                                            const float *s, const float *tb, int gs, int asym) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  float tail[8];
+  for (int c = 0; c < nch; c++) {
+    float *x = buf[c];
+    __m256 G = _mm256_set1_ps(g[0]), S = _mm256_set1_ps(s[0]), TB = _mm256_set1_ps(tb[0]);
+    for (int i = 0; i < n; i += 8) {
+      const int whole = i + 8 <= n;
+      float *px = x + i;
+      if (!whole) {
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+        px = tail;
+      }
+      if (gs) {
+        G = _mm256_loadu_ps(g + i);
+        S = _mm256_loadu_ps(s + i);
+        TB = _mm256_loadu_ps(tb + i);
+      }
+      __m256 t = mixstage__tanh_rat8(_mm256_mul_ps(G, _mm256_loadu_ps(px)));
+      t = asym ? _mm256_div_ps(_mm256_mul_ps(t, S), _mm256_fmadd_ps(TB, t, one))
+               : _mm256_mul_ps(t, S);
+      _mm256_storeu_ps(px, t);
+      if (!whole) memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
+    }
+  }
+}
+#endif
+
+static void curve_1x(int kern, float *const *buf, int nch, int n, const float *g, const float *s,
+                     const float *tb, int gs, int asym) {
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+  if (kern == K1X_AVX2) {
+    curve_1x_avx2(buf, nch, n, g, s, tb, gs, asym);
+    return;
+  }
+  if (kern == K1X_SSE2) {
+    curve_1x_sse2(buf, nch, n, g, s, tb, gs, asym);
+    return;
   }
 #endif
-  memcpy(x, w, sizeof(float) * (size_t)n);
+  (void)kern;
+  curve_1x_portable(buf, nch, n, g, s, tb, gs, asym);
 }
 
 /* Droop-correcting FIR (even length 2T, symmetric) over n samples in place:
@@ -427,7 +488,7 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
   const int fold_out = L == 1 && wet_only && !dc_on;
 
   if (L == 1) {
-    float gf[CELL + 4], sf[CELL + 4], tbf[CELL + 4];
+    float gf[CELL + 8], sf[CELL + 8], tbf[CELL + 8];
     int asym = 0;
     for (int i = 0; i < nc; i++) {
       gf[i] = (float)cv[i].g;
@@ -435,8 +496,9 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
       tbf[i] = (float)cv[i].tb;
       if (tbf[i] != 0.0f) asym = 1;
     }
-    for (int i = nc; i < nc + 4; i++) gf[i] = sf[i] = tbf[i] = 0.0f;
-    for (int c = 0; c < nch; c++) curve_1x(buf[c], nframes, gf, sf, tbf, cs, asym);
+    if (cs) /* the kernels read whole vectors of per-frame values */
+      for (int i = nc; i < nc + 8; i++) gf[i] = sf[i] = tbf[i] = 0.0f;
+    curve_1x(st->k1x, buf, nch, nframes, gf, sf, tbf, cs, asym);
   } else {
     mixstage__os_up(os, (const float *const *)buf, nframes);
     const int n = nframes * L;
