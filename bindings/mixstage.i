@@ -1156,7 +1156,8 @@ static const char *const msb_format_names[] = {"wav", "aiff", "flac", NULL};
 static const int msb_format_values[] = {0, 1, 2};
 static const char *const msb_stype_names[] = {"pcm16", "pcm24", "float32", NULL};
 static const int msb_stype_values[] = {0, 1, 2};
-static const char *const msb_okind_names[] = {"mix", "stem", "fx", "reference", NULL};
+/* Output kinds as the manifest spells them ("fx-return", not "fx"). */
+static const char *const msb_okind_names[] = {"mix", "stem", "fx-return", "reference", NULL};
 
 /* Name -> value in a NULL-terminated table; roles use the library's own
  * names.  Returns MIXSTAGE_ENOTFOUND and fills @msg with the choices. */
@@ -1502,6 +1503,9 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_deliver_recover;
 %ignore mixstage_deliver_config::stage_fn;
 %ignore mixstage_deliver_config::stage_user;
+%ignore mixstage_deliver_config::file_done;
+%ignore mixstage_deliver_config::file_done_user;
+%ignore mixstage_deliver_config::null_residual_out;
 /* io.h: raw buffers, message buffers and string arrays are taken by the
  * sugar (read_audio, write_audio, measure, Manifest.add_file...). */
 %ignore mixstage_free;
@@ -2075,9 +2079,26 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
   }
 }
 
+%{
+/* The graph a lane belongs to, from the registry (lanes have no accessor). */
+static mixstage_graph *msb_lane_graph(const mixstage_lane *l) {
+  mixstage_graph *g = NULL;
+  pthread_mutex_lock(&msb_lock);
+  msb_hold *e = msb_find_locked(l);
+  if (e) g = e->gr->g;
+  pthread_mutex_unlock(&msb_lock);
+  return g;
+}
+static double mixstage_lane_sample_rate_get(mixstage_lane *l) {
+  mixstage_graph *g = msb_lane_graph(l);
+  return g ? mixstage_graph_sample_rate(g) : 0.0;
+}
+%}
 %extend mixstage_lane {
   %immutable;
   int point_count;
+  /** The sample rate (Hz) of the lane's graph: seconds = frames / sample_rate. */
+  double sample_rate;
   %mutable;
   /** At @p frame the parameter is @p value, reached along @p curve
    *  ("linear", "exponential", "step"). */
@@ -2413,12 +2434,18 @@ int msb_graph_set_profile(mixstage_graph *graph, const mixstage_profile *profile
   }
   /** The index of the output named @p key; NotFoundError lists the names. */
   int m_index(const char *key) { return msb_bounce_index($self, key); }
-  /** "mix", "stem", "fx" or "reference". */
+  /** "mix", "stem", "fx-return" or "reference" (as the manifest's "kind"). */
   const char *m_kind(const char *key) {
     int i = msb_bounce_index($self, key);
     return i < 0 ? NULL : msb_name_of(msb_okind_names, mixstage_bounce_kind($self, i));
   }
-  /** Whether the stem adds up exactly with the others. */
+  /** Whether the stem adds up exactly with the others (the manifest's
+   *  "adds_up"). */
+  bool m_adds_up(const char *key) {
+    int i = msb_bounce_index($self, key);
+    return i >= 0 && mixstage_bounce_nulls($self, i) > 0;
+  }
+  /** Deprecated alias of adds_up(). */
   bool m_nulls(const char *key) {
     int i = msb_bounce_index($self, key);
     return i >= 0 && mixstage_bounce_nulls($self, i) > 0;
@@ -2913,16 +2940,29 @@ static void msb_put_meter(msb_b *b, const mixstage_meter_report *r) {
   msb_b_num(b, "short_term_max_lufs", r->short_term_max_lufs);
   msb_b_num(b, "momentary_lufs", r->momentary_lufs);
   msb_b_num(b, "short_term_lufs", r->short_term_lufs);
+  /* One key, one figure: the whole-buffer figures under the names
+   * measure(), the manifest and the CLI use; per-channel arrays end in
+   * _per_channel.  The older keys stay as deprecated aliases (the
+   * per-channel true_peak_dbtp, rms_dbfs, crest_db and clipped_samples of
+   * earlier versions are whole-buffer figures now). */
+  msb_b_num(b, "peak_dbfs", r->sample_peak_max_dbfs);
+  msb_b_num(b, "true_peak_dbtp", r->true_peak_max_dbtp);
+  msb_b_num(b, "rms_dbfs", r->rms_total_dbfs);
+  msb_b_num(b, "crest_db", r->crest_total_db);
+  msb_b_int(b, "clipped_samples", (long long)r->clipped_total);
+  msb_b_nums(b, "peak_dbfs_per_channel", r->sample_peak_dbfs, ch);
+  msb_b_nums(b, "true_peak_dbtp_per_channel", r->true_peak_dbtp, ch);
+  msb_b_nums(b, "rms_dbfs_per_channel", r->rms_dbfs, ch);
+  msb_b_nums(b, "crest_db_per_channel", r->crest_db, ch);
+  msb_b_nums(b, "dc_offset_per_channel", r->dc_offset, ch);
+  msb_b_ints(b, "clipped_samples_per_channel", r->clipped_samples, ch);
+  /* deprecated aliases */
   msb_b_nums(b, "sample_peak_dbfs", r->sample_peak_dbfs, ch);
   msb_b_num(b, "sample_peak_max_dbfs", r->sample_peak_max_dbfs);
-  msb_b_nums(b, "true_peak_dbtp", r->true_peak_dbtp, ch);
   msb_b_num(b, "true_peak_max_dbtp", r->true_peak_max_dbtp);
-  msb_b_nums(b, "rms_dbfs", r->rms_dbfs, ch);
   msb_b_num(b, "rms_total_dbfs", r->rms_total_dbfs);
-  msb_b_nums(b, "crest_db", r->crest_db, ch);
   msb_b_num(b, "crest_total_db", r->crest_total_db);
   msb_b_nums(b, "dc_offset", r->dc_offset, ch);
-  msb_b_ints(b, "clipped_samples", r->clipped_samples, ch);
   msb_b_int(b, "clipped_total", (long long)r->clipped_total);
   msb_b_num(b, "correlation", r->correlation);
   msb_b_num(b, "balance_db", r->balance_db);
@@ -4029,8 +4069,12 @@ automation lanes and gain-reduction metering.  Made by Strip.insert and
 Bus.insert.";
 %feature("docstring") mixstage_lane
 "An automation lane of one parameter: points (frame, value, curve); between
-points the value follows the curve of the segment.  Node parameters move on
-the 32-frame control grid; faders, pans and sends are sample-accurate.";
+points the value follows the curve of the segment.  add_point(frame, value)
+takes integer frames, add_point(seconds=1.5, value=v) a time in seconds.
+Clip gain, fader and send-level lanes are followed sample by sample; pan,
+width and node-parameter lanes are read at each boundary of the 32-frame
+control grid (anchored at frame 0), so a point between two boundaries takes
+effect at the next one.";
 
 /* The classes (see MSB_CLASS). */
 MSB_CLASS(mixstage_graph)
@@ -4228,4 +4272,159 @@ static int msb_lua_check_alive(lua_State *L) {
     end
   end
 }
+#endif
+/* ---- One calling style, seconds where users think in seconds (Lua) --------
+ * Every call with optional settings takes them positionally (in the order
+ * of the Python signature) or as one options table: g:render(0, 4800) and
+ * g:render{frames = 0, tail = 4800} are the same call, likewise bounce,
+ * null_check, deliver, master and lane:add_point.  Frame counts are
+ * integers; a time in seconds is given by name (seconds=, tail_seconds=):
+ * a fractional frame count raises instead of being truncated. */
+#if defined(SWIGLUA)
+%luacode {
+  local M = mixstage
+  local classes = debug.getregistry()["SW" .. "IG"]
+  local function fn(class, name) return classes[class][".fn"][name] end
+  local function method(class, name, f) classes[class][".fn"][name] = f end
+  local function round_frames(s, rate, call)
+    if type(s) ~= "number" or s ~= s or s == math.huge or s == -math.huge then
+      error(call .. ": seconds must be a finite number", 4)
+    end
+    return math.floor(s * rate + 0.5)
+  end
+  -- A frame count from o[key] (integer frames) or o[skey] (seconds).
+  local function frames_of(o, key, skey, rate, default, call)
+    local f, s = o[key], skey and o[skey]
+    if s ~= nil then
+      if f ~= nil and f ~= 0 then error(call .. ": give " .. key .. " or " .. skey .. ", not both", 4) end
+      return round_frames(s, rate, call)
+    end
+    if f == nil then return default end
+    if math.type(f) == "float" and f == math.floor(f) then f = math.tointeger(f) end
+    if math.type(f) ~= "integer" then
+      error(call .. ": " .. key .. " is an integer number of frames, got " .. tostring(f) ..
+            (skey and ("; for a time in seconds give the " .. skey .. " option") or ""), 4)
+    end
+    return f
+  end
+  -- Positional arguments after the fixed ones, or one options table.
+  local function options(names, ...)
+    local first = ...
+    if select("#", ...) == 1 and type(first) == "table" and getmetatable(first) == nil then return first end
+    local o = {}
+    for i = 1, select("#", ...) do o[names[i]] = (select(i, ...)) end
+    return o
+  end
+
+  local raw_render = fn("Graph", "render")
+  -- g:render([frames [, tail [, remove_latency [, threads [, progress]]]]]) or
+  -- g:render{frames=|seconds=, tail=|tail_seconds=, remove_latency=, threads=, progress=}
+  method("Graph", "render", function(self, ...)
+    local o = options({ "frames", "tail", "remove_latency", "threads", "progress" }, ...)
+    local rate = self.sample_rate
+    return raw_render(self, frames_of(o, "frames", "seconds", rate, 0, "render"),
+                      frames_of(o, "tail", "tail_seconds", rate, -1, "render"),
+                      o.remove_latency ~= false, o.threads or 1, o.progress)
+  end)
+  for _, name in ipairs({ "bounce", "null_check" }) do
+    local lua_fn = fn("Graph", name)
+    method("Graph", name, function(self, profile, ...)
+      local o = options({ "frames", "tail", "threads", "progress" }, ...)
+      o.frames = frames_of(o, "frames", "seconds", self.sample_rate, 0, name)
+      o.tail = frames_of(o, "tail", "tail_seconds", self.sample_rate, nil, name)
+      return lua_fn(self, profile, o)
+    end)
+  end
+  -- The residual of the null check: -math.huge for an exactly silent residual
+  -- (-400 from the C call), as every other level of silence.
+  local nc = fn("Graph", "null_check")
+  method("Graph", "null_check", function(self, ...)
+    local db = nc(self, ...)
+    if db <= -400 then return -math.huge end
+    return db
+  end)
+  local raw_deliver = fn("Graph", "deliver")
+  method("Graph", "deliver", function(self, profile, dir, ...)
+    local o = options({ "format", "sample_type", "dither", "dither_seed", "output_rate",
+                        "tail_threshold_db", "manifest", "frames", "tail", "threads", "progress" }, ...)
+    o.frames = frames_of(o, "frames", "seconds", self.sample_rate, 0, "deliver")
+    o.tail = frames_of(o, "tail", "tail_seconds", self.sample_rate, nil, "deliver")
+    return raw_deliver(self, profile, dir, o)
+  end)
+  local raw_master = fn("Graph", "master")
+  method("Graph", "master", function(self, ...)
+    return raw_master(self, options({ "preset", "target_lufs", "ceiling_dbtp", "tolerance_lu",
+                                      "max_iterations", "use_bus_fader", "audio", "frames",
+                                      "tail", "threads" }, ...))
+  end)
+  method("Graph", "seconds_to_frames", function(self, s)
+    return round_frames(s, self.sample_rate, "seconds_to_frames")
+  end)
+  method("Graph", "frames_to_seconds", function(self, f) return f / self.sample_rate end)
+
+  -- lane:add_point(frame, value [, curve]) or lane:add_point{frame=|seconds=, value=, curve=}
+  local raw_add, raw_value_at = fn("Lane", "add_point"), fn("Lane", "value_at")
+  method("Lane", "add_point", function(self, ...)
+    local o = options({ "frame", "value", "curve" }, ...)
+    local frame = frames_of(o, "frame", "seconds", self.sample_rate, nil, "Lane:add_point")
+    if frame == nil or o.value == nil then
+      error("Lane:add_point: give frame (or seconds) and value", 2)
+    end
+    return raw_add(self, frame, o.value, o.curve or "linear")
+  end)
+  method("Lane", "value_at", function(self, ...)
+    local o = options({ "frame" }, ...)
+    local frame = frames_of(o, "frame", "seconds", self.sample_rate, nil, "Lane:value_at")
+    if frame == nil then error("Lane:value_at: give frame or seconds", 2) end
+    return raw_value_at(self, frame)
+  end)
+
+  -- Bounce:adds_up() (the word of the manifest); nulls() is a deprecated alias.
+  local raw_adds_up = fn("Bounce", "adds_up")
+  local raw_name = fn("Bounce", "name")
+  method("Bounce", "adds_up", function(self, k)
+    if math.type(k) == "integer" then k = self:names()[k] or tostring(k) end
+    return raw_adds_up(self, k)
+  end)
+  method("Bounce", "nulls", function(self, k) return self:adds_up(k) end)
+  -- Manifest:add_file(path, kind, profile, stats, {on=, bypass=, mute=, latency=});
+  -- bypassed= / muted= are deprecated aliases, kind "fx" means "fx-return".
+  local raw_add_file = fn("Manifest", "add_file")
+  method("Manifest", "add_file", function(self, path, kind, profile, stats, roles)
+    roles = roles or {}
+    local r = { on = roles.on, latency = roles.latency,
+                bypassed = roles.bypass or roles.bypassed, muted = roles.mute or roles.muted }
+    if kind == "fx" then kind = "fx-return" end
+    return raw_add_file(self, path, kind, profile, stats, r)
+  end)
+}
+#endif
+
+/* ---- File formats by name everywhere (Python) -----------------------------
+ * The C calls take integers (mixstage_file_format); every Python call takes
+ * and returns names ("wav", "pcm24"), integers accepted on input. */
+#if defined(SWIGPYTHON)
+%pythoncode %{
+_ab_write_pair_c, _translate_write_c = ab_write_pair, translate_write
+
+
+def ab_write_pair(a, b_, rate, directory, format="wav", sample_type="pcm24", dither=True,
+                  dither_seed=None, output_rate=0.0):
+    """Writes A.<ext> and B.<ext> into the existing `directory`, the louder
+    turned down to the quieter's loudness; format "wav", "aiff", "flac",
+    sample_type "pcm16", "pcm24", "float32".  Returns {gain_a_db,
+    gain_b_db, a_path, b_path}."""
+    return _ab_write_pair_c(a, b_, float(rate), _os.fspath(directory), format, sample_type,
+                            bool(dither), -1 if dither_seed is None else int(dither_seed),
+                            float(output_rate))
+
+
+def translate_write(audio, rate, directory, prefix=None, format="wav", sample_type="pcm24",
+                    dither=True, dither_seed=None, output_rate=0.0):
+    """Writes one preview per playback system, DIRECTORY/PREFIX-NAME.EXT
+    (format and sample_type by name, as write_audio()); returns the paths."""
+    return _translate_write_c(audio, float(rate), _os.fspath(directory), prefix, format,
+                              sample_type, bool(dither),
+                              -1 if dither_seed is None else int(dither_seed), float(output_rate))
+%}
 #endif

@@ -14,6 +14,7 @@ MIXSTAGE_DEBIAN_PACKAGES="
   sox ffmpeg
   valgrind clang-22 libclang-rt-22-dev
   jupyter-nbconvert python3-ipykernel python3-matplotlib python3-distributed
+  python3-mypy
 "
 
 # The Python that has numpy: Debian's.  The python3 first on PATH may be

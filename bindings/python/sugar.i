@@ -309,17 +309,23 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     }
   }
   %pythoncode %{
-    def render(self, frames=0, tail=None, remove_latency=True, threads=1, progress=None):
+    def render(self, frames=0, tail=None, remove_latency=True, threads=1, progress=None, *,
+               seconds=None, tail_seconds=None):
         """Renders the graph offline from frame 0, under its active profile.
 
-        frames: program length (0 = the longest source); tail: cap on the
-        ring-out in frames (None = the library default, 30 s); threads: worker
+        frames: program length in frames (0 = the longest source), or
+        seconds=: the same in seconds (rounded to the nearest frame); tail:
+        cap on the ring-out in frames (None = the library default, 30 s), or
+        tail_seconds=; frames are integers (a float raises TypeError: say
+        seconds= for seconds); threads: worker
         threads (the result is bit-identical for any count); progress: an
         optional callable progress(done_frames, total_frames) called about
         every 100 ms of audio: return True to cancel (CancelledError), or
         raise (the render stops and the exception propagates).
         Returns float32 numpy array shaped (frames, mix_channels)."""
-        return self._render(int(frames), -1 if tail is None else int(tail),
+        frames = _frames_arg(self, "render", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "render", "tail", tail, tail_seconds, None)
+        return self._render(frames, -1 if tail is None else tail,
                             bool(remove_latency), int(threads), progress)
 
     def bounce(self, profile, frames=0, tail=None, threads=1, progress=None):
@@ -334,10 +340,11 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
     def null_check(self, profile=None, frames=0, tail=None, threads=1, progress=None):
         """The stem rules' null check: the stems (of `profile`, default
         "mix-stems") plus the FX stems, minus the production mix with the
-        mix-bus stages bypassed.  Returns the residual's peak in dBFS (-400
-        for exact silence)."""
-        return self._null_check(profile, int(frames), -1 if tail is None else int(tail),
-                                int(threads), progress)
+        mix-bus stages bypassed.  Returns the residual's peak in dBFS,
+        -inf for an exactly silent residual (the C call's -400)."""
+        db = self._null_check(profile, int(frames), -1 if tail is None else int(tail),
+                              int(threads), progress)
+        return float("-inf") if db <= -400.0 else db
 
     def deliver(self, profile, directory, format="wav", sample_type="pcm24", dither=True,
                 dither_seed=None, output_rate=0.0, tail_threshold_db=-90.0, manifest=True,
@@ -388,6 +395,14 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         """Adds an FX return (a bus fed by sends)."""
         return self.add_bus(name, "return", channels)
 
+    def seconds_to_frames(self, seconds):
+        """round(seconds * sample_rate): the frame a time in seconds falls on."""
+        return _round_frames(seconds, self.sample_rate)
+
+    def frames_to_seconds(self, frames):
+        """frames / sample_rate."""
+        return _operator.index(frames) / self.sample_rate
+
     @property
     def strips(self):
         """The strips, in creation order."""
@@ -429,6 +444,54 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
 %extend mixstage_strip {
   void _set_source(float *audio, int frames, int channels) {
     msb_check(mixstage_strip_set_source_buffer($self, audio, channels, frames, 1), msb_ctx);
+  }
+  /* Plays @arr, a read-only C-contiguous float32 (frames, channels) array
+   * the binding made for this strip, without a copy: the registry keeps it
+   * alive (as a source callback's context, fn NULL) until the strip's
+   * source is replaced or the graph goes, so Strip.source can read it back. */
+  void _set_source_kept(PyObject *arr) {
+    mixstage_graph *g = mixstage_strip_graph($self);
+    PyArrayObject *a = (PyArrayObject *)arr;
+    if (!PyArray_Check(arr) || PyArray_TYPE(a) != NPY_FLOAT32 || PyArray_NDIM(a) != 2 ||
+        !PyArray_IS_C_CONTIGUOUS(a)) {
+      msb_check_msg(MIXSTAGE_EINVAL, "_set_source_kept: a C-contiguous float32 (frames, channels) array");
+      return;
+    }
+    msb_pypull *c = (msb_pypull *)calloc(1, sizeof *c);
+    if (!c) { msb_check(MIXSTAGE_ENOMEM, g); return; }
+    Py_INCREF(arr);
+    c->scratch = arr;
+    c->channels = (int)PyArray_DIM(a, 1);
+    c->base.graph = g;
+    c->base.strip = $self;
+    int st = mixstage_strip_set_source_buffer($self, (const float *)PyArray_DATA(a), c->channels,
+                                              (int64_t)PyArray_DIM(a, 0), 0);
+    if (st < 0) {
+      msb_pull_free(&c->base);
+      msb_check(st, g);
+      return;
+    }
+    msb_pull *old = msb_pulls_take(g, $self);
+    pthread_mutex_lock(&msb_lock);
+    c->base.next = msb_pulls;
+    msb_pulls = &c->base;
+    pthread_mutex_unlock(&msb_lock);
+    msb_pulls_free_list(old);
+  }
+  /* The array given to _set_source_kept if the strip still plays it, else None. */
+  PyObject *_source_kept() {
+    mixstage_graph *g = mixstage_strip_graph($self);
+    PyObject *r = NULL;
+    if (!mixstage_strip_source_path($self)) {
+      pthread_mutex_lock(&msb_lock);
+      for (msb_pull *p = msb_pulls; p; p = p->next) {
+        msb_pypull *c = (msb_pypull *)p;
+        if (p->graph == g && p->strip == $self && !c->fn && c->scratch) { r = c->scratch; Py_INCREF(r); break; }
+      }
+      pthread_mutex_unlock(&msb_lock);
+    }
+    if (!r) { Py_INCREF(Py_None); r = Py_None; }
+    return r;
   }
   void _set_source_callback(PyObject *fn, int channels, long long length) {
     mixstage_graph *g = mixstage_strip_graph($self);
@@ -472,19 +535,22 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
   }
   %pythoncode %{
     def _source_get(self):
-        raise AttributeError("Strip.source is write-only (the library keeps a copy); "
-                             "see Strip.source_frames")
+        return self._source_kept()
 
     def _source_set(self, audio):
         self.set_source(audio)
 
     source = property(_source_get, _source_set, doc=
-        "Audio played by the strip: a (frames, channels) or 1-D (mono) array, "
-        "copied by the library (see set_source for the types it takes).")
+        "Audio played by the strip.  Set: a (frames, channels) or 1-D (mono) "
+        "array of any type set_source() takes, copied once (later edits of "
+        "your array do not reach the strip).  Read: that copy, as the strip "
+        "plays it (float32, (frames, channels), scaled), read-only because the "
+        "engine reads it while rendering; None for a file source (see "
+        "source_path), a callback or no source.")
 
     def set_source(self, audio, channels_first=False):
-        """Plays `audio`, copied by the library: a (frames, channels) or 1-D
-        (mono) array; channels_first=True takes (channels, frames) as
+        """Plays `audio`, copied once (the strip keeps the copy; Strip.source
+        reads it back): a (frames, channels) or 1-D (mono) array; channels_first=True takes (channels, frames) as
         pedalboard and librosa use.  float arrays are converted to float32;
         int8/int16/int32 PCM (and uint8, offset 128) are scaled by their full
         scale (int16 16384 plays at -6 dBFS); other dtypes are refused.  An
@@ -498,7 +564,13 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
             raise ChannelsError("strip %r has %d channel%s: expected audio shaped (frames, %d) or (frames,), "
                              "got %r" % (self.name, self.channels, "" if self.channels == 1 else "s",
                                          self.channels, shape))
-        self._set_source(_audio2(audio, channels_first))
+        import numpy
+        kept = _audio2(audio, channels_first)
+        if isinstance(audio, numpy.ndarray) and numpy.may_share_memory(kept, audio):
+            kept = kept.copy()  # the caller's own memory: the strip keeps a copy
+        kept = numpy.ascontiguousarray(kept, dtype=numpy.float32)
+        kept.flags.writeable = False
+        self._set_source_kept(kept)
 
     def set_source_file(self, path):
         """Plays an audio file (WAV, AIFF, FLAC...), converted to the
@@ -714,6 +786,31 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
 
 %extend mixstage_lane {
   %pythoncode %{
+    def add_point(self, frame=None, value=None, curve="linear", *, seconds=None):
+        """At `frame` (an integer frame of the graph) or at `seconds=` (a
+        time in seconds, rounded to the nearest frame) the parameter is
+        `value` (in its unit: dB for faders, Hz, ...), reached along `curve`
+        from the previous point ("linear", "exponential", "step").  A float
+        frame raises TypeError: frames are not guessed from the type, so a
+        time needs seconds=.  Clip gain, fader and send-level lanes are
+        followed sample by sample; pan, width and node-parameter lanes are
+        read at each boundary of the 32-frame control grid (anchored at frame
+        0), so a point between two boundaries takes effect at the next one."""
+        if value is None:
+            raise TypeError("Lane.add_point: value is required (add_point(frame, value) or "
+                            "add_point(seconds=s, value=v))")
+        frame = _frames_arg(self, "Lane.add_point", "frame", frame, seconds, None)
+        if frame is None:
+            raise TypeError("Lane.add_point: give frame (frames) or seconds=")
+        _mixstage.Lane_add_point(self, frame, float(value), curve)
+
+    def value_at(self, frame=None, *, seconds=None):
+        """The lane's value at `frame` (or `seconds=`), as the engine applies it."""
+        frame = _frames_arg(self, "Lane.value_at", "frame", frame, seconds, None)
+        if frame is None:
+            raise TypeError("Lane.value_at: give frame (frames) or seconds=")
+        return _mixstage.Lane_value_at(self, frame)
+
     def __len__(self):
         return self.point_count
 
@@ -786,9 +883,12 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         return str(key) if isinstance(key, int) and not isinstance(key, bool) else key
 
     def __getitem__(self, key):
-        """The output named `key` (or its index) as a read-only float32
-        (frames, channels) array: a view of the bounce's memory that keeps
-        the bounce alive (copy it to modify)."""
+        """The output named `key` (or its index) as a float32 (frames,
+        channels) array: a writable view of the bounce's own memory (no
+        copy), which keeps the bounce alive.  Like a dict of arrays, every
+        lookup gives the same samples: writing to it (stem *= 0.5) changes
+        the Bounce; take .copy() for an independent array.  kind(),
+        adds_up() and note() describe the audio as rendered."""
         if isinstance(key, int) and not 0 <= key < self.count:
             raise RangeError("value out of range: the bounce has %d outputs" % self.count)
         return _mixstage._bounce_array(self, self.index(self._key(key)))
@@ -820,12 +920,19 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         return self[key] if key in self.names else default
 
     def kind(self, key):
-        """"mix", "stem", "fx" or "reference"."""
+        """"mix", "stem", "fx-return" or "reference" (as the manifest's "kind")."""
         return _mixstage.Bounce_kind(self, self._key(key))
 
+    def adds_up(self, key):
+        """True if this stem adds up exactly with the others (the manifest's
+        "adds_up")."""
+        return _mixstage.Bounce_adds_up(self, self._key(key))
+
     def nulls(self, key):
-        """True if this stem adds up exactly with the others."""
-        return _mixstage.Bounce_nulls(self, self._key(key))
+        """Deprecated alias of adds_up() (the manifest's word)."""
+        import warnings
+        warnings.warn("Bounce.nulls() is deprecated: use Bounce.adds_up()", DeprecationWarning, 2)
+        return _mixstage.Bounce_adds_up(self, self._key(key))
 
     def note(self, key):
         """Why the stem does not add up ("" when it does)."""
@@ -855,16 +962,21 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         """Sets (or replaces) key of file entry `index`, e.g. a null residual."""
         _manifest_set(self, index, key, value)
 
-    def add_file(self, path, kind, profile, stats, on=(), bypassed=(), muted=(),
-                 latency_removed_frames=0):
+    def add_file(self, path, kind, profile, stats, on=(), bypass=(), mute=(),
+                 latency_removed_frames=0, *, bypassed=(), muted=()):
         """Adds an entry for a written file: kind "stem", "mix", "reference"
-        or "fx-return"; profile a name or Profile; stats as write_audio()
-        returns them; role names that were on, bypassed and muted.  Returns
-        the entry's index."""
+        or "fx-return" ("fx" is accepted); profile a name or Profile; stats
+        as write_audio() returns them; the role names whose action was "on",
+        "bypass" and "mute" (written to the entry's "roles" as "on",
+        "bypassed", "muted"; the keywords bypassed= and muted= are
+        deprecated aliases).  Returns the entry's index."""
         if isinstance(profile, Profile):
             profile = profile.name
+        if kind == "fx":
+            kind = "fx-return"
         return _mixstage.Manifest_add_file_(self, str(path), kind, profile, stats, ",".join(on),
-                              ",".join(bypassed), ",".join(muted), int(latency_removed_frames))
+                              ",".join(tuple(bypass) + tuple(bypassed)),
+                              ",".join(tuple(mute) + tuple(muted)), int(latency_removed_frames))
 
     def __len__(self):
         return self.file_count
@@ -882,9 +994,12 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
   %}
 }
 
+%ignore msb_py_audio_array; /* declared in the block below: not an API */
 %inline %{
-/* An output of a bounce as a read-only numpy view whose base is the Bounce
- * proxy: the audio lives as long as any array of it does. */
+/* An output of a bounce as a writable numpy view whose base is the Bounce
+ * proxy: the audio lives as long as any array of it does.  The bounce's
+ * buffers are its own heap memory (the C accessor is const only because
+ * the library never changes them after the render). */
 PyObject *_bounce_array(PyObject *owner, int index) {
   void *vp = 0;
   if (!SWIG_IsOK(SWIG_ConvertPtr(owner, &vp, SWIGTYPE_p_mixstage_bounce, 0)) || !vp) {
@@ -896,7 +1011,7 @@ PyObject *_bounce_array(PyObject *owner, int index) {
   if (!d) { msb_check(MIXSTAGE_ERANGE, NULL); return NULL; }
   npy_intp dims[2] = {(npy_intp)mixstage_bounce_frames(b), mixstage_bounce_channels(b)};
   PyObject *arr = PyArray_New(&PyArray_Type, 2, dims, NPY_FLOAT32, NULL, (void *)d, 0,
-                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+                              NPY_ARRAY_CARRAY, NULL);
   if (!arr) return NULL;
   Py_INCREF(owner);
   if (PyArray_SetBaseObject((PyArrayObject *)arr, owner) < 0) { Py_DECREF(arr); return NULL; }
@@ -994,6 +1109,35 @@ del _name, _obj
 def _is_number(x):
     import numbers
     return isinstance(x, numbers.Real)
+
+
+import operator as _operator
+
+
+def _round_frames(seconds, rate):
+    import math
+    s = float(seconds)
+    if not math.isfinite(s):
+        raise ValueError("seconds must be finite, got %r" % (seconds,))
+    return int(math.floor(s * rate + 0.5))
+
+
+def _frames_arg(obj, call, name, frames, seconds, default):
+    """A frame count or position given in frames (an integer) or, through
+    the seconds keyword, in seconds; never both, never guessed from type."""
+    if seconds is not None:
+        if frames not in (None, 0) and frames != default:
+            raise TypeError("%s: give %s (frames) or seconds, not both" % (call, name))
+        return _round_frames(seconds, obj.sample_rate)
+    if frames is None:
+        return default
+    if isinstance(frames, bool):
+        raise TypeError("%s: %s is a frame count, not a bool" % (call, name))
+    try:
+        return _operator.index(frames)
+    except TypeError:
+        raise TypeError("%s: %s is an integer number of frames, got %r; for a time in seconds "
+                        "use the seconds keyword" % (call, name, frames)) from None
 
 
 def _attribute_names(cls):

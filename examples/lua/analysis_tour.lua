@@ -51,10 +51,10 @@ end
 local function print_meter(r)
   print(string.format("  loudness     integrated %s LUFS, range (LRA) %s LU; momentary max %s, short-term max %s LUFS",
     lufs(r.integrated_lufs), num(r.loudness_range_lu), lufs(r.momentary_max_lufs), lufs(r.short_term_max_lufs)))
-  print(string.format("  peaks        sample peak %s dBFS, true peak %s dBTP", list(r.sample_peak_dbfs, 2),
-    list(r.true_peak_dbtp, 2)))
-  print(string.format("  level        RMS %s dBFS (all %s), crest factor %s dB", list(r.rms_dbfs, 2),
-    num(r.rms_total_dbfs, 2), list(r.crest_db, 1)))
+  print(string.format("  peaks        sample peak %s dBFS, true peak %s dBTP", list(r.peak_dbfs_per_channel, 2),
+    list(r.true_peak_dbtp_per_channel, 2)))
+  print(string.format("  level        RMS %s dBFS (all %s), crest factor %s dB", list(r.rms_dbfs_per_channel, 2),
+    num(r.rms_dbfs, 2), list(r.crest_db_per_channel, 1)))
   if r.channels >= 2 then
     print(string.format("  stereo       correlation %s, balance %s dB (+ leans left), mid %s / side %s dBFS: mid/side %s dB",
       num(r.correlation, 3), snum(r.balance_db, 2), num(r.mid_rms_dbfs), num(r.side_rms_dbfs),
@@ -241,7 +241,7 @@ for name, buf in stems:outputs() do
   local kind = stems:kind(name)
   local s = g:find_strip(name)
   local drums = s and s.output.name == "Drums"
-  if (kind == "stem" or kind == "fx") and not drums then
+  if (kind == "stem" or kind == "fx-return") and not drums then
     for k = 1, #buf do breakdown[k] = breakdown[k] + buf[k] end
   end
 end

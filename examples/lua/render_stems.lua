@@ -51,7 +51,7 @@ local stems = g:bounce("mix-stems", { tail = FS })
 print(string.format("%s: %d outputs, %d frames each", stems.profile, stems.count, stems.frames))
 for name, buf in stems:outputs() do
   print(string.format("  %-10s %-9s peak %6.1f dBFS  %s", name, stems:kind(name), db(buf:peak()),
-                      stems:nulls(name) and "adds up" or stems:note(name)))
+                      stems:adds_up(name) and "adds up" or stems:note(name)))
 end
 -- the stems plus the FX stems minus the production mix (mix-bus stages
 -- bypassed): numerical noise only

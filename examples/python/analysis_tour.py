@@ -67,17 +67,17 @@ def print_meter(r, indent="  "):
     print(f"{indent}             momentary max {lufs(r['momentary_max_lufs'])} LUFS, "
           f"short-term max {lufs(r['short_term_max_lufs'])} LUFS; at the end "
           f"{lufs(r['momentary_lufs'])} / {lufs(r['short_term_lufs'])} LUFS")
-    print(f"{indent}peaks        sample peak {per_channel(r['sample_peak_dbfs'], 2)} dBFS, "
-          f"true peak {per_channel(r['true_peak_dbtp'], 2)} dBTP")
-    print(f"{indent}level        RMS {per_channel(r['rms_dbfs'], 2)} dBFS "
-          f"(all channels {num(r['rms_total_dbfs'], 2)}), crest factor "
-          f"{per_channel(r['crest_db'], 1)} dB")
+    print(f"{indent}peaks        sample peak {per_channel(r['peak_dbfs_per_channel'], 2)} dBFS, "
+          f"true peak {per_channel(r['true_peak_dbtp_per_channel'], 2)} dBTP")
+    print(f"{indent}level        RMS {per_channel(r['rms_dbfs_per_channel'], 2)} dBFS "
+          f"(all channels {num(r['rms_dbfs'], 2)}), crest factor "
+          f"{per_channel(r['crest_db_per_channel'], 1)} dB")
     if r["channels"] >= 2:
         print(f"{indent}stereo       correlation {num(r['correlation'], 3)} (+1 mono, 0 wide, "
               f"-1 out of phase), balance {snum(r['balance_db'], 2)} dB (+ leans left)")
         print(f"{indent}             mid {num(r['mid_rms_dbfs'])} dBFS, side "
               f"{num(r['side_rms_dbfs'])} dBFS: mid/side {num(r['mid_side_ratio_db'])} dB")
-    dc = " ".join(f"{v:.1e}" for v in r["dc_offset"])
+    dc = " ".join(f"{v:.1e}" for v in r["dc_offset_per_channel"])
     print(f"{indent}health       DC offset {dc}, clipped samples {r['clipped_total']}")
 
 
@@ -309,7 +309,7 @@ def tour_album(g, pre, stems, outdir):
     heading("6. Album mode")
     drums = {s.name for s in g.strips if s.output.name == "Drums"}
     breakdown = sum(stems[n] for n in stems.keys()
-                    if stems.kind(n) in ("stem", "fx") and n not in drums)
+                    if stems.kind(n) in ("stem", "fx-return") and n not in drums)
     songs = [mastering_session(g, pre), mastering_session(g, breakdown.astype(np.float32))]
     before = []
     for s in songs:

@@ -147,7 +147,7 @@ def plot_stem_rules(bounces, trace, block, seconds, png=None):
     t = np.arange(len(prod)) / FS
     ax[0].plot(t, prod[:, 0], lw=0.4, color="k", label="production mix (L)")
     for name in stems:
-        if stems.kind(name) in ("stem", "fx"):
+        if stems.kind(name) in ("stem", "fx-return"):
             ax[0].plot(t, stems[name][:, 0], lw=0.4, alpha=0.7,
                        label="%s %s" % (stems.kind(name), name))
     ax[0].set_title("Production mix and the mix-stems outputs (left channel)")

@@ -55,7 +55,11 @@ extern "C" {
 /** Largest channel count of a strip or bus (7.1.4 needs 12). */
 #define MIXSTAGE_MAX_CHANNELS 16
 /** Parameter values change at most once per this many frames, on a grid
- *  anchored at frame 0 (gains are interpolated sample by sample between). */
+ *  anchored at frame 0 (gains are interpolated sample by sample between).
+ *  Automation: clip gain, fader and send-level lanes are evaluated at every
+ *  sample (sample-accurate); pan, width and node-parameter lanes are read at
+ *  each boundary of this grid (pan and width ramped across the cell), so a
+ *  point between two boundaries takes effect at the next one. */
 #define MIXSTAGE_CONTROL_FRAMES 32
 
 typedef struct mixstage_graph mixstage_graph;
@@ -472,6 +476,9 @@ MIXSTAGE_EXPORT mixstage_lane *mixstage_send_find_lane(mixstage_send *send);
 
 /** Adds a breakpoint: at @p frame the parameter is @p value, reached from the
  *  previous point along @p curve.  Points at an existing frame replace it.
+ *  Gain lanes (clip gain, faders, send levels) are followed sample by
+ *  sample; pan, width and node-parameter lanes on the 32-frame control grid
+ *  (MIXSTAGE_CONTROL_FRAMES).
  *  Before the first point the first value holds; after the last, the last.
  *  Errors: MIXSTAGE_ENULL, MIXSTAGE_ERANGE (value outside the parameter's
  *  range, negative frame, bad curve), MIXSTAGE_ENOMEM.  Edit-time. */

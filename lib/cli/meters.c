@@ -52,6 +52,9 @@ static json_t *report_json(const char *file, const mixstage_meter_report *r) {
   json_object_set_new(o, "short_term_max_lufs", cli_num(r->short_term_max_lufs));
   json_object_set_new(o, "momentary_max_lufs", cli_num(r->momentary_max_lufs));
   json_object_set_new(o, "loudness_range_lu", cli_num(r->loudness_range_lu));
+  /* "peak_dbfs" as the manifest and measure() name it; "sample_peak_dbfs"
+   * is its deprecated alias. */
+  json_object_set_new(o, "peak_dbfs", cli_num(r->sample_peak_max_dbfs));
   json_object_set_new(o, "sample_peak_dbfs", cli_num(r->sample_peak_max_dbfs));
   json_object_set_new(o, "true_peak_dbtp", cli_num(r->true_peak_max_dbtp));
   json_object_set_new(o, "rms_dbfs", cli_num(r->rms_total_dbfs));
@@ -63,6 +66,7 @@ static json_t *report_json(const char *file, const mixstage_meter_report *r) {
   json_object_set_new(o, "mid_side_ratio_db", cli_num(r->mid_side_ratio_db));
   json_object_set_new(o, "clipped_samples", json_integer(r->clipped_total));
   json_t *ch = json_object();
+  json_object_set_new(ch, "peak_dbfs", per_channel(r->sample_peak_dbfs, r->channels));
   json_object_set_new(ch, "sample_peak_dbfs", per_channel(r->sample_peak_dbfs, r->channels));
   json_object_set_new(ch, "true_peak_dbtp", per_channel(r->true_peak_dbtp, r->channels));
   json_object_set_new(ch, "rms_dbfs", per_channel(r->rms_dbfs, r->channels));

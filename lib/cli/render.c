@@ -78,7 +78,7 @@ static const char *kind_name(int kind) {
   switch (kind) {
   case MIXSTAGE_OUTPUT_MIX: return "mix";
   case MIXSTAGE_OUTPUT_STEM: return "stem";
-  case MIXSTAGE_OUTPUT_FX: return "fx";
+  case MIXSTAGE_OUTPUT_FX: return "fx-return"; /* as the manifest spells it */
   case MIXSTAGE_OUTPUT_REFERENCE: return "reference";
   default: return "?";
   }

@@ -112,7 +112,11 @@ return function(test, raises, close)
     local x = sine(1000, 3.0, 10 ^ (-23 / 20), 2)
     local r = m.meter(x, FS)
     assert(close(r.integrated_lufs, -23, 0.05), r.integrated_lufs)
-    assert(#r.rms_dbfs == 2 and close(r.rms_dbfs[1], -26.0103, 1e-3) and close(r.correlation, 1, 1e-9))
+    assert(#r.rms_dbfs_per_channel == 2 and close(r.rms_dbfs_per_channel[1], -26.0103, 1e-3) and close(r.correlation, 1, 1e-9))
+    local st = m.measure(x, FS) -- one key, one figure: as measure() names them
+    for _, k in ipairs({ "peak_dbfs", "true_peak_dbtp", "rms_dbfs", "clipped_samples" }) do
+      assert(close(r[k], st[k], 0.02), k)
+    end
     assert(#r.momentary_series == 30 and r.clipped_total == 0)
     assert(close(m.meter(sine(1000, 3.0, 10 ^ (-23 / 20)), FS, { layout = "dual-mono" }).integrated_lufs, -23, 0.05))
     assert(close(m.meter(x, FS, { channel_roles = { "left", "unused" } }).integrated_lufs, -26.01, 0.05))

@@ -207,10 +207,17 @@ def test_meter_reads_minus_23_lufs():
     r = m.meter(x, FS)
     assert r["integrated_lufs"] == pytest.approx(-23.0, abs=0.05)
     assert r["channels"] == 2 and r["frames"] == len(x)
-    assert isinstance(r["rms_dbfs"], np.ndarray) and r["rms_dbfs"].shape == (2,)
+    rms = r["rms_dbfs_per_channel"]
+    assert isinstance(rms, np.ndarray) and rms.shape == (2,)
     # a sine's RMS is its peak - 3.01 dB
-    assert np.allclose(r["rms_dbfs"], -23 - 3.0103, atol=1e-3)
-    assert np.allclose(r["sample_peak_dbfs"], -23.0, atol=1e-3)
+    assert np.allclose(rms, -23 - 3.0103, atol=1e-3)
+    assert np.allclose(r["peak_dbfs_per_channel"], -23.0, atol=1e-3)
+    # one key, one figure: the whole-buffer figures are named as measure() names them
+    st = m.measure(x, FS)
+    for k in ("peak_dbfs", "true_peak_dbtp", "rms_dbfs", "clipped_samples", "integrated_lufs"):
+        assert r[k] == pytest.approx(st[k], abs=0.02), k
+    assert r["rms_dbfs"] == r["rms_total_dbfs"] and r["peak_dbfs"] == r["sample_peak_max_dbfs"]
+    assert np.array_equal(r["sample_peak_dbfs"], r["peak_dbfs_per_channel"])  # deprecated alias
     assert r["correlation"] == pytest.approx(1.0, abs=1e-9)
     assert r["mid_side_ratio_db"] == np.inf
     assert r["clipped_total"] == 0

@@ -162,8 +162,8 @@ def test_strip_controls():
     assert s.source_frames == 0
     s.source = np.zeros(1000, dtype=np.float64)  # 1-D, converted to float32
     assert s.source_frames == 1000
-    with pytest.raises(AttributeError):
-        s.source
+    src = s.source  # the copy the strip plays, read-only
+    assert src.shape == (1000, 1) and src.dtype == np.float32 and not src.flags.writeable
     with pytest.raises(m.ChannelsError):
         s.source = np.zeros((10, 2), dtype=np.float32)  # 2 channels into a mono strip
     with pytest.raises(m.ExistsError):
