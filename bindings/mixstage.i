@@ -45,7 +45,7 @@
  *   Lua (flat name or listed sugar) or listed as deliberately not wrapped.
  */
 #if defined(SWIGPYTHON)
-%module(docstring="libmixstage: mixing graphs rendered the way producers and mix engineers deliver music.\n\nAudio is numpy float32 shaped (frames, channels).  Errors raise mixstage.Error subclasses.") mixstage
+%module(docstring="libmixstage: mixing graphs rendered the way producers and mix engineers deliver music.\n\nAudio is numpy float32 shaped (frames, channels).  Errors raise mixstage.Error subclasses.\n\nStart with README.md, section \"Python and Lua\" (the first lines a notebook user writes, frames and seconds, arrays, the one vocabulary); type stubs: mixstage.pyi beside this module.") mixstage
 #else
 %module mixstage
 #endif
@@ -3485,7 +3485,8 @@ del _cls
  * Every call with optional settings takes them positionally (in the order
  * of the Python signature) or as one options table: g:render(0, 4800) and
  * g:render{frames = 0, tail = 4800} are the same call, likewise bounce,
- * null_check, deliver, master and lane:add_point.  Frame counts are
+ * null_check, deliver, master, gain_stage, assess, meter, write_audio and
+ * lane:add_point.  Frame counts are
  * integers; a time in seconds is given by name (seconds=, tail_seconds=):
  * a fractional frame count raises instead of being truncated. */
 #if defined(SWIGLUA)
@@ -3585,6 +3586,27 @@ del _cls
     local frame = frames_of(o, "frame", "seconds", self.sample_rate, nil, "Lane:value_at")
     if frame == nil then error("Lane:value_at: give frame or seconds", 2) end
     return raw_value_at(self, frame)
+  end)
+
+  -- The other calls with settings: positional (the Python order) or a table.
+  local tbl_meter, tbl_write, tbl_gs = M.meter, M.write_audio, M.gain_stage
+  function M.meter(buf, rate, ...)
+    return tbl_meter(buf, rate, options({ "layout", "channel_roles", "true_peak", "series",
+                                          "clip_level", "left_channel", "right_channel" }, ...))
+  end
+  function M.write_audio(path, buf, rate, ...)
+    return tbl_write(path, buf, rate, options({ "format", "sample_type", "dither", "dither_seed",
+                                                "output_rate" }, ...))
+  end
+  function M.gain_stage(buf, ...)
+    return tbl_gs(buf, options({ "target_rms_dbfs", "max_peak_dbfs", "quiet_dbfs" }, ...))
+  end
+  local tbl_ggs, tbl_assess = fn("Graph", "gain_stage"), fn("Graph", "assess")
+  method("Graph", "gain_stage", function(self, ...)
+    return tbl_ggs(self, options({ "target_rms_dbfs", "max_peak_dbfs", "quiet_dbfs", "apply" }, ...))
+  end)
+  method("Graph", "assess", function(self, ...)
+    return tbl_assess(self, options({ "max_lag_ms", "phase_threshold", "masking_floor_dbfs" }, ...))
   end)
 
   -- Bounce:adds_up() (the word of the manifest); nulls() is a deprecated alias.
