@@ -3202,7 +3202,8 @@ mixstage_graphfile *graphfile_wrap(mixstage_graph *graph);
                             nan if ceiling_dbtp is None else float(ceiling_dbtp),
                             nan if tolerance_lu is None else float(tolerance_lu),
                             0 if max_iterations is None else int(max_iterations),
-                            bool(use_bus_fader), int(frames), -1 if tail is None else int(tail),
+                            bool(use_bus_fader), _frames_arg(self, "master", "frames", frames, None, 0),
+                            -1 if tail is None else _frames_arg(self, "master", "tail", tail, None, -1),
                             int(threads), bool(audio))
 
     def save(self, path):
@@ -3255,7 +3256,8 @@ def album_master(graphs, preset=None, target_lufs=None, ceiling_dbtp=None, toler
                          nan if ceiling_dbtp is None else float(ceiling_dbtp),
                          nan if tolerance_lu is None else float(tolerance_lu),
                          0 if max_iterations is None else int(max_iterations),
-                         bool(use_bus_fader), int(frames), -1 if tail is None else int(tail),
+                         bool(use_bus_fader), _frames_arg(None, "album_master", "frames", frames, None, 0),
+                         -1 if tail is None else _frames_arg(None, "album_master", "tail", tail, None, -1),
                          int(threads))
 
 
