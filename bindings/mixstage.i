@@ -45,7 +45,7 @@
  *   Lua (flat name or listed sugar) or listed as deliberately not wrapped.
  */
 #if defined(SWIGPYTHON)
-%module(docstring="libmixstage: mixing graphs rendered the way producers and mix engineers deliver music.\n\nAudio is numpy float32 shaped (frames, channels).  Errors raise mixstage.Error subclasses.") mixstage
+%module(docstring="libmixstage: mixing graphs rendered the way producers and mix engineers deliver music.\n\nAudio is numpy float32 shaped (frames, channels).  Errors raise mixstage.Error subclasses.\n\nStart with README.md, section \"Python and Lua\" (the first lines a notebook user writes, frames and seconds, arrays, the one vocabulary); type stubs: mixstage.pyi beside this module.") mixstage
 #else
 %module mixstage
 #endif
@@ -3832,7 +3832,8 @@ mixstage_graphfile *graphfile_wrap(mixstage_graph *graph);
                             nan if ceiling_dbtp is None else float(ceiling_dbtp),
                             nan if tolerance_lu is None else float(tolerance_lu),
                             0 if max_iterations is None else int(max_iterations),
-                            bool(use_bus_fader), int(frames), -1 if tail is None else int(tail),
+                            bool(use_bus_fader), _frames_arg(self, "master", "frames", frames, None, 0),
+                            -1 if tail is None else _frames_arg(self, "master", "tail", tail, None, -1),
                             int(threads), bool(audio))
 
     def save(self, path):
@@ -3885,7 +3886,8 @@ def album_master(graphs, preset=None, target_lufs=None, ceiling_dbtp=None, toler
                          nan if ceiling_dbtp is None else float(ceiling_dbtp),
                          nan if tolerance_lu is None else float(tolerance_lu),
                          0 if max_iterations is None else int(max_iterations),
-                         bool(use_bus_fader), int(frames), -1 if tail is None else int(tail),
+                         bool(use_bus_fader), _frames_arg(None, "album_master", "frames", frames, None, 0),
+                         -1 if tail is None else _frames_arg(None, "album_master", "tail", tail, None, -1),
                          int(threads))
 
 
@@ -4277,7 +4279,8 @@ static int msb_lua_check_alive(lua_State *L) {
  * Every call with optional settings takes them positionally (in the order
  * of the Python signature) or as one options table: g:render(0, 4800) and
  * g:render{frames = 0, tail = 4800} are the same call, likewise bounce,
- * null_check, deliver, master and lane:add_point.  Frame counts are
+ * null_check, deliver, master, gain_stage, assess, meter, write_audio and
+ * lane:add_point.  Frame counts are
  * integers; a time in seconds is given by name (seconds=, tail_seconds=):
  * a fractional frame count raises instead of being truncated. */
 #if defined(SWIGLUA)
@@ -4377,6 +4380,27 @@ static int msb_lua_check_alive(lua_State *L) {
     local frame = frames_of(o, "frame", "seconds", self.sample_rate, nil, "Lane:value_at")
     if frame == nil then error("Lane:value_at: give frame or seconds", 2) end
     return raw_value_at(self, frame)
+  end)
+
+  -- The other calls with settings: positional (the Python order) or a table.
+  local tbl_meter, tbl_write, tbl_gs = M.meter, M.write_audio, M.gain_stage
+  function M.meter(buf, rate, ...)
+    return tbl_meter(buf, rate, options({ "layout", "channel_roles", "true_peak", "series",
+                                          "clip_level", "left_channel", "right_channel" }, ...))
+  end
+  function M.write_audio(path, buf, rate, ...)
+    return tbl_write(path, buf, rate, options({ "format", "sample_type", "dither", "dither_seed",
+                                                "output_rate" }, ...))
+  end
+  function M.gain_stage(buf, ...)
+    return tbl_gs(buf, options({ "target_rms_dbfs", "max_peak_dbfs", "quiet_dbfs" }, ...))
+  end
+  local tbl_ggs, tbl_assess = fn("Graph", "gain_stage"), fn("Graph", "assess")
+  method("Graph", "gain_stage", function(self, ...)
+    return tbl_ggs(self, options({ "target_rms_dbfs", "max_peak_dbfs", "quiet_dbfs", "apply" }, ...))
+  end)
+  method("Graph", "assess", function(self, ...)
+    return tbl_assess(self, options({ "max_lag_ms", "phase_threshold", "masking_floor_dbfs" }, ...))
   end)
 
   -- Bounce:adds_up() (the word of the manifest); nulls() is a deprecated alias.

@@ -328,27 +328,33 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         return self._render(frames, -1 if tail is None else tail,
                             bool(remove_latency), int(threads), progress)
 
-    def bounce(self, profile, frames=0, tail=None, threads=1, progress=None):
+    def bounce(self, profile, frames=0, tail=None, threads=1, progress=None, *, seconds=None,
+               tail_seconds=None):
         """Renders a profile ("production", "mix-stems", "final" or a
         Profile) in one pass: every output it delivers (stems, FX stems, its
         mix, the production reference), sample-aligned, latency removed.
         Returns a Bounce: a mapping output name -> float32 (frames, channels)
         array.  frames, tail, threads, progress: as for render()."""
-        return self._bounce(profile, int(frames), -1 if tail is None else int(tail),
+        frames = _frames_arg(self, "bounce", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "bounce", "tail", tail, tail_seconds, None)
+        return self._bounce(profile, frames, -1 if tail is None else tail,
                             int(threads), progress)
 
-    def null_check(self, profile=None, frames=0, tail=None, threads=1, progress=None):
+    def null_check(self, profile=None, frames=0, tail=None, threads=1, progress=None, *,
+                   seconds=None, tail_seconds=None):
         """The stem rules' null check: the stems (of `profile`, default
         "mix-stems") plus the FX stems, minus the production mix with the
         mix-bus stages bypassed.  Returns the residual's peak in dBFS,
         -inf for an exactly silent residual (the C call's -400)."""
-        db = self._null_check(profile, int(frames), -1 if tail is None else int(tail),
+        frames = _frames_arg(self, "null_check", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "null_check", "tail", tail, tail_seconds, None)
+        db = self._null_check(profile, frames, -1 if tail is None else tail,
                               int(threads), progress)
         return float("-inf") if db <= -400.0 else db
 
     def deliver(self, profile, directory, format="wav", sample_type="pcm24", dither=True,
                 dither_seed=None, output_rate=0.0, tail_threshold_db=-90.0, manifest=True,
-                frames=0, tail=None, threads=1, progress=None):
+                frames=0, tail=None, threads=1, progress=None, *, seconds=None, tail_seconds=None):
         """Renders `profile` and writes each output as a file in `directory`
         (made if missing) with manifest.json: "Bass.wav", "Plate.wav",
         "mix.wav", "reference.wav"...  Files are written atomically: a failed
@@ -357,7 +363,9 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
         output stays below tail_threshold_db.  Raises InputOutputError naming
         the file at fault.  Returns the manifest as a dict (None without)."""
         directory = _os.fspath(directory)
-        self._deliver(profile, directory, int(frames), -1 if tail is None else int(tail),
+        frames = _frames_arg(self, "deliver", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "deliver", "tail", tail, tail_seconds, None)
+        self._deliver(profile, directory, frames, -1 if tail is None else tail,
                       int(threads), format, sample_type, bool(dither),
                       -1 if dither_seed is None else int(dither_seed), float(output_rate),
                       float(tail_threshold_db), bool(manifest), progress)

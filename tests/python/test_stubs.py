@@ -92,7 +92,9 @@ def test_mypy_accepts_the_example_and_refuses_mistakes(stub, builddir, tmp_path)
     shutil.copy(stub, tmp_path / "mixstage.pyi")
     shutil.copy(os.path.join(HERE, "typed_example.py"), tmp_path / "good.py")
     (tmp_path / "bad.py").write_text(BAD)
-    cache = os.path.join(builddir, ".mypy_cache")
+    # outside the build tree (distclean must leave it empty), kept between runs
+    import tempfile
+    cache = os.path.join(tempfile.gettempdir(), "mixstage-mypy-cache-%d" % os.getuid())
     r = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "--show-error-codes",
                         "--cache-dir", cache, "good.py", "bad.py"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300,

@@ -131,6 +131,9 @@ def test_lanes_take_frames_or_seconds_never_guessed():
         g.render(0.5)
     assert g.seconds_to_frames(0.5) == 24000 and g.frames_to_seconds(24000) == 0.5
     assert g.render(frames=480, tail_seconds=0.0).shape == (480, 2)
+    assert g.bounce("mix-stems", seconds=0.01, tail=0).frames == 480
+    with pytest.raises(TypeError, match="seconds"):
+        g.bounce("mix-stems", 0.5)
 
 
 def test_node_parameter_lanes_move_on_the_control_grid():
