@@ -501,6 +501,32 @@ START_TEST(test_remove_everything) {
 }
 END_TEST
 
+/* The same edits on a graph never prepared (no runtime to tear down). */
+START_TEST(test_remove_unprepared) {
+  built o;
+  spec sp = full();
+  mixstage_graph *g = build(&sp, &o);
+  OK(mixstage_strip_remove(o.kick));
+  OK(mixstage_strip_set_output(o.bass, mixstage_graph_mix_bus(g)));
+  OK(mixstage_bus_remove(o.group));
+  OK(mixstage_node_replace(o.comp_pad, "gate"));
+  sp.kick = sp.group = 0;
+  built r;
+  mixstage_graph *want = build(&sp, &r);
+  OK(mixstage_node_replace(r.comp_pad, "gate"));
+  /* Pad's gate lost its key with Group; "want" never had one */
+  ck_assert_str_eq(mixstage_node_sidechain_lost(o.comp_pad), "Group");
+  int64_t n1, n2;
+  float *a = render(g, &n1), *b = render(want, &n2);
+  ck_assert_int_eq(n1, n2);
+  ck_assert(memcmp(a, b, sizeof(float) * 2 * (size_t)n1) == 0);
+  free(a);
+  free(b);
+  mixstage_graph_destroy(want);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 /* ---- moving and replacing ------------------------------------------------------ */
 
 START_TEST(test_move_node) {
@@ -901,6 +927,7 @@ static Suite *edit_suite(void) {
   tcase_add_test(tc, test_remove_node);
   tcase_add_test(tc, test_remove_lane);
   tcase_add_test(tc, test_remove_everything);
+  tcase_add_test(tc, test_remove_unprepared);
   tcase_add_test(tc, test_move_node);
   tcase_add_test(tc, test_replace_node);
   tcase_add_test(tc, test_replace_same_type);
