@@ -4230,5 +4230,19 @@ static int msb_lua_check_alive(lua_State *L) {
       mt["__setitem"] = M._cwrap(function(self, k, v) M._check_alive(self); return raw_set(self, k, v) end)
     end
   end
+  -- graph:remove(obj): obj is a Strip, Bus, Send, Node or Lane (say so in
+  -- Lua's words rather than SWIG's overload list)
+  local graph_fn = classes["Graph"][".fn"]
+  local raw_remove = graph_fn["remove"]
+  local editable = { Strip = true, Bus = true, Send = true, Node = true, Lane = true }
+  graph_fn["remove"] = function(self, obj)
+    local mt = getmetatable(obj)
+    local class = type(obj) == "userdata" and mt and mt[".type"]
+    if not editable[class] then
+      error("Graph:remove takes a Strip, Bus, Send, Node or Lane, not " ..
+            (class and tostring(class) or ("a " .. type(obj))), 2)
+    end
+    return raw_remove(self, obj)
+  end
 }
 #endif

@@ -284,6 +284,11 @@ test("removing while iterating over a strips() table", function()
     if s.name == "Snare" or s.name == "Tmp" then g:remove(s) end
   end
   assert(names(g:strips()) == "Kick,Pad")
+  local ok, err = pcall(g.remove, g, "Pad")
+  assert(not ok and err:find("Graph:remove takes a Strip, Bus, Send, Node or Lane, not a string", 1, true))
+  local other = build()
+  local e = raises("InvalidArgumentError", function() g:remove(other:find_strip("Pad")) end)
+  assert(e.message:find("another graph", 1, true) and other:find_strip("Pad"))
   assert(m.graph_strip_by_serial(g, g:find_strip("Pad").serial) == g:find_strip("Pad"))
   assert(g.mix_bus.serial == 1)
 end)
