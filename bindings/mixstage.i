@@ -94,7 +94,7 @@ typedef struct msb_hold {
   int kind;          /* MSB_K_* (section 1b) */
   uint64_t serial;   /* the object's serial (edit.h), for the cells */
   int removed;       /* the object was freed by an edit: h dangles */
-  char what[200];    /* "Strip 'Vox'", filled before an edit; once removed, the whole story */
+  char what[256];    /* "Strip 'Vox'", filled before an edit; once removed, the whole story */
   struct msb_hold *next;
 } msb_hold;
 
@@ -531,12 +531,15 @@ static void msb_retire_locked(msb_hold *e, const char *how, const char *cause) {
   e->next = NULL;
   e->removed = 1;
   e->h = NULL;
-  char story[sizeof e->what];
+  char story[2 * sizeof e->what + 32];
   if (cause && *cause && strcmp(cause, e->what) != 0)
     snprintf(story, sizeof story, "%s was removed with %s", e->what, cause);
   else
     snprintf(story, sizeof story, "%s was %s", e->what[0] ? e->what : msb_k_names[e->kind], how);
-  memcpy(e->what, story, sizeof story);
+  size_t n = strlen(story);
+  if (n >= sizeof e->what) n = sizeof e->what - 1; /* a very long name: cut */
+  memcpy(e->what, story, n);
+  e->what[n] = 0;
 }
 
 /* msb_lock held by the walks' callers. */
@@ -611,7 +614,7 @@ static void msb_edit_end(mixstage_graph *g, const char *how, const char *cause) 
 
 /* The description of the object behind @h right now ("Strip 'Vox'"), for
  * the cause of an edit; "" if the graph does not reach it. */
-static _Thread_local char msb_cause[200];
+static _Thread_local char msb_cause[256];
 static const char *msb_describe(const void *h) {
   msb_cause[0] = 0;
   pthread_mutex_lock(&msb_lock);
@@ -639,7 +642,7 @@ static void *msb_cell_handle(msb_hold *e, mixstage_graph **g, char *why, size_t 
 }
 /* The cell's story if its object was removed, else NULL. */
 static const char *msb_cell_removed(msb_hold *e) {
-  static _Thread_local char why[300];
+  static _Thread_local char why[320];
   mixstage_graph *g = NULL;
   return msb_cell_handle(e, &g, why, sizeof why) ? NULL : why;
 }
@@ -1300,7 +1303,7 @@ static int msb_is_delete(const char *symname) { return strncmp(symname, "delete_
     } else if (msb_is_delete("$symname")) {
       $1 = ($ltype)argp_; /* the cell, for the destructor */
     } else {
-      char why_[300];
+      char why_[320];
       mixstage_graph *g_ = NULL;
       $1 = ($ltype)msb_cell_handle((msb_hold *)argp_, &g_, why_, sizeof why_);
       if (!$1) {
@@ -1329,7 +1332,7 @@ static int msb_is_delete(const char *symname) { return strncmp(symname, "delete_
     if (!argp_) {
       $1 = NULL;
     } else {
-      char why_[300];
+      char why_[320];
       mixstage_graph *g_ = NULL;
       $1 = ($ltype)msb_cell_handle((msb_hold *)argp_, &g_, why_, sizeof why_);
       if (!$1) {
@@ -2524,7 +2527,7 @@ static int msb_edit_owned(mixstage_graph *g, const void *obj, const char *what) 
     mixstage_graph *g_ = (G);                                            \
     if (!(OBJ)) return MIXSTAGE_ENULL;                                   \
     msb_edit_begin(g_);                                                  \
-    char cause_[200];                                                    \
+    char cause_[256];                                                    \
     snprintf(cause_, sizeof cause_, "%s", msb_describe(OBJ));            \
     int st_ = (CALL);                                                    \
     msb_edit_end(g_, "removed from its graph", cause_);                  \
@@ -4272,6 +4275,20 @@ static int msb_lua_check_alive(lua_State *L) {
     if raw_set then
       mt["__setitem"] = M._cwrap(function(self, k, v) M._check_alive(self); return raw_set(self, k, v) end)
     end
+  end
+  -- graph:remove(obj): obj is a Strip, Bus, Send, Node or Lane (say so in
+  -- Lua's words rather than SWIG's overload list)
+  local graph_fn = classes["Graph"][".fn"]
+  local raw_remove = graph_fn["remove"]
+  local editable = { Strip = true, Bus = true, Send = true, Node = true, Lane = true }
+  graph_fn["remove"] = function(self, obj)
+    local mt = getmetatable(obj)
+    local class = type(obj) == "userdata" and mt and mt[".type"]
+    if not editable[class] then
+      error("Graph:remove takes a Strip, Bus, Send, Node or Lane, not " ..
+            (class and tostring(class) or ("a " .. type(obj))), 2)
+    end
+    return raw_remove(self, obj)
   end
 }
 #endif

@@ -43,7 +43,12 @@ end
 local function render(g) return g:render(N, FS // 8) end
 local function names(list)
   local t = {}
-  for i, x in ipairs(list) do t[i] = x.name or x.type end
+  for i, x in ipairs(list) do t[i] = x.name end
+  return table.concat(t, ",")
+end
+local function types(nodes)
+  local t = {}
+  for i, n in ipairs(nodes) do t[i] = n.type end
   return table.concat(t, ",")
 end
 
@@ -81,6 +86,7 @@ local function build(o)
       local c = pad:insert(o.pad_dyn or "compressor")
       c.threshold = -30
       c.ratio = 8
+      for name, value in pairs(o.dyn_values or {}) do c[name] = value end
       c:lane("threshold"):add_point(N // 3, -20)
       if k then c:sidechain(k, "pre") end
     else
@@ -162,7 +168,7 @@ test("bus removal: refused while routed, takes sends into a return, clears keys"
   comp:sidechain(drums, "post")
   g:remove(drums)
   assert(names(g:buses()) == "Mix,Verb,Delay")
-  assert(comp:sidechain_strip() == nil and comp.sidechain_lost == "Drums")
+  assert(m.node_sidechain_strip(comp) == nil and comp.sidechain_lost == "Drums")
   local verb = g:find_bus("Verb")
   local sends = {}
   for _, s in ipairs(g:strips()) do
@@ -182,7 +188,7 @@ test("remove send, node, lane", function()
   removed(function() return send.level_db end, "Send from Strip 'Pad' to 'Verb'")
   local eq, comp, sat = table.unpack(pad:nodes())
   g:remove(comp)
-  assert(names(pad:nodes()) == "eq,saturation")
+  assert(types(pad:nodes()) == "eq,saturation")
   assert(pad:nodes()[1] == eq and pad:nodes()[2] == sat and eq.band1_gain == 4)
   removed(function() return comp.type end, "Node 'compressor' (insert 1 of Strip 'Pad')")
   local fader = pad:find_lane("fader")
@@ -196,7 +202,7 @@ test("sidechain key, meters and callbacks of a removed strip", function()
   local g = build()
   local comp = node_of(g:find_strip("Pad"), "compressor")
   g:find_strip("Kick"):remove()
-  assert(comp.sidechain_lost == "Kick" and comp:sidechain_strip() == nil)
+  assert(comp.sidechain_lost == "Kick" and m.node_sidechain_strip(comp) == nil)
   local tmp = g:find_strip("Tmp")
   local meter = m.Meter(2, FS, { max_block = 256, series = false })
   tmp:attach_meter(meter, "post")
@@ -230,9 +236,9 @@ test("move and replace nodes", function()
   local pad = g:find_strip("Pad")
   local eq, comp, sat = table.unpack(pad:nodes())
   sat:move(0)
-  assert(names(pad:nodes()) == "saturation,eq,compressor")
+  assert(types(pad:nodes()) == "saturation,eq,compressor")
   pad:move(sat, -1)
-  assert(names(pad:nodes()) == "eq,compressor,saturation")
+  assert(types(pad:nodes()) == "eq,compressor,saturation")
   raises("RangeError", function() eq:move(3) end)
   raises("InvalidArgumentError", function() pad:move(g.mix_bus:nodes()[1], 0) end)
   comp.role = "mix-fx"
@@ -254,14 +260,17 @@ test("a render after edits equals the same graph built from scratch", function()
   g:find_bus("Delay"):remove()
   local pad = g:find_strip("Pad")
   pad:move(node_of(pad, "saturation"), 0)
-  node_of(pad, "compressor"):replace("gate")
+  local comp = node_of(pad, "compressor")
+  local attack = comp.attack
+  comp:replace("gate")
+  assert(comp.attack == attack and attack == 10, "same-named parameters keep their values")
   g:find_strip("Snare"):sends()[1]:remove()
   pad:find_lane("fader"):remove()
   g:find_strip("Kick"):nodes()[1]:remove()
   local got = render(g)
   local want = render(build({ tmp = false, delay = false, kick_gate = false, snare_send = false,
                               pad_fader_lane = false, pad_order = { "saturation", "eq", "compressor" },
-                              pad_dyn = "gate" }))
+                              pad_dyn = "gate", dyn_values = { attack = 10 } }))
   assert(got.frames == want.frames and got.channels == want.channels)
   for i = 1, got.frames * got.channels do
     if got[i] ~= want[i] then error("sample " .. i .. " differs: " .. got[i] .. " vs " .. want[i]) end
@@ -275,6 +284,11 @@ test("removing while iterating over a strips() table", function()
     if s.name == "Snare" or s.name == "Tmp" then g:remove(s) end
   end
   assert(names(g:strips()) == "Kick,Pad")
+  local ok, err = pcall(g.remove, g, "Pad")
+  assert(not ok and err:find("Graph:remove takes a Strip, Bus, Send, Node or Lane, not a string", 1, true))
+  local other = build()
+  local e = raises("InvalidArgumentError", function() g:remove(other:find_strip("Pad")) end)
+  assert(e.message:find("another graph", 1, true) and other:find_strip("Pad"))
   assert(m.graph_strip_by_serial(g, g:find_strip("Pad").serial) == g:find_strip("Pad"))
   assert(g.mix_bus.serial == 1)
 end)

@@ -36,7 +36,7 @@ def assert_removed(fn, *names):
 
 # ---- the graph the edit scenarios start from -----------------------------------
 def build(tmp=True, delay=True, kick=True, kick_gate=True, snare_send=True, pad_fader_lane=True,
-          pad_order=("eq", "compressor", "saturation"), pad_dyn="compressor"):
+          pad_order=("eq", "compressor", "saturation"), pad_dyn="compressor", dyn_values=None):
     """Kick (1 ch) and Snare route into the group 'Drums'; Pad sends to the
     return 'Verb', ducked by Kick; Tmp sends to the return 'Delay'; the mix
     bus has a limiter.  The flags leave parts out, to build from scratch
@@ -73,6 +73,8 @@ def build(tmp=True, delay=True, kick=True, kick_gate=True, snare_send=True, pad_
             c = pad.insert(pad_dyn)
             c["threshold"] = -30.0
             c["ratio"] = 8.0
+            for name, value in (dyn_values or {}).items():
+                c[name] = value
             c.lane("threshold").add_point(N // 3, -20.0)
             if k is not None:
                 c.sidechain(k, "pre")
@@ -378,14 +380,21 @@ def test_render_after_edits_equals_graph_built_from_scratch():
     g.find_bus("Delay").remove()
     pad = g.find_strip("Pad")
     pad.move(pad_node(g, "saturation"), 0)
-    pad_node(g, "compressor").replace("gate")
+    comp = pad_node(g, "compressor")
+    old = comp.values()
+    comp.replace("gate")
+    # a parameter of the same name keeps its value where the gate accepts it
+    # (the compressor's attack, 10 ms, not the gate's 0.5 ms)
+    carried = {p.name: old[p.name] if p.name in old and p.min <= old[p.name] <= p.max else p.default
+               for p in comp.params()}
+    assert comp.values() == carried and carried["attack"] == 10.0
     g.find_strip("Snare").sends[0].remove()
     pad.find_lane("fader").remove()
     g.find_strip("Kick").nodes[0].remove()
     got = render(g)
     want = render(build(tmp=False, delay=False, kick_gate=False, snare_send=False,
                         pad_fader_lane=False, pad_order=("saturation", "eq", "compressor"),
-                        pad_dyn="gate"))
+                        pad_dyn="gate", dyn_values=carried))
     assert got.shape == want.shape
     assert np.array_equal(got, want)
     assert not np.array_equal(got, ref_full)  # the edits did change the mix
