@@ -1089,6 +1089,12 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_deliver_recover;
 %ignore mixstage_deliver_config::stage_fn;
 %ignore mixstage_deliver_config::stage_user;
+/* ---- s5-stream: several profiles in one pass, the mastered final (not
+ * wired yet: Graph.deliver and Graph.master cover them one call each) ---- */
+%ignore mixstage_graph_deliver_profiles;
+%ignore mixstage_deliver_config::master;
+%ignore mixstage_deliver_config::master_report;
+/* ---- end s5-stream ---- */
 /* io.h: raw buffers, message buffers and string arrays are taken by the
  * sugar (read_audio, write_audio, measure, Manifest.add_file...). */
 %ignore mixstage_free;
