@@ -1509,6 +1509,12 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_deliver_config::file_done;
 %ignore mixstage_deliver_config::file_done_user;
 %ignore mixstage_deliver_config::null_residual_out;
+/* ---- s5-stream: several profiles in one pass, the mastered final (not
+ * wired yet: Graph.deliver and Graph.master cover them one call each) ---- */
+%ignore mixstage_graph_deliver_profiles;
+%ignore mixstage_deliver_config::master;
+%ignore mixstage_deliver_config::master_report;
+/* ---- end s5-stream ---- */
 /* io.h: raw buffers, message buffers and string arrays are taken by the
  * sugar (read_audio, write_audio, measure, Manifest.add_file...). */
 %ignore mixstage_free;

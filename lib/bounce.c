@@ -548,16 +548,19 @@ static void null_profiles(const mixstage_profile *base, mixstage_profile *stems,
   for (int r = MIXSTAGE_ROLE_BUS_COLOR; r <= MIXSTAGE_ROLE_MASTERING; r++) mix->action[r] = MIXSTAGE_ACTION_BYPASS;
 }
 
-/* The forks of the bounce: the profile's outputs (unless outputs is 0), then
- * the null check's (null_stems, null_mix non-NULL), each profile a layer of
- * forks over the one production pass. */
-static int setup(mixstage_graph *g, const mixstage_profile *p, mixstage_bounce *b, int outputs,
+/* The forks of the bounce: the outputs of each of the n profiles (first[j]:
+ * the index of profile j's first output, first[n] the count), then the null
+ * check's (null_stems, null_mix non-NULL), each profile a layer of forks
+ * over the one production pass. */
+static int setup(mixstage_graph *g, const mixstage_profile *const *ps, int n, int *first, mixstage_bounce *b,
                  const mixstage_profile *null_stems, const mixstage_profile *null_mix) {
   int rc = MIXSTAGE_OK;
   mixstage__bounce_run *run = g->bounce;
   mixstage__unit *mix = &g->buses[0]->u;
   int idx;
-  if (outputs) {
+  for (int j = 0; j < n; j++) {
+    const mixstage_profile *p = ps[j];
+    if (first) first[j] = b->count;
     begin_layer(g, p);
     if (p->mix) {
       if ((idx = add_output(b, "mix", MIXSTAGE_OUTPUT_MIX)) < 0) return idx;
@@ -574,6 +577,7 @@ static int setup(mixstage_graph *g, const mixstage_profile *p, mixstage_bounce *
       if (add_main_output(run, idx)) return MIXSTAGE_ENOMEM;
     }
   }
+  if (first) first[n] = b->count;
   if (null_stems) {
     begin_layer(g, null_stems);
     if ((rc = add_stems(g, null_stems, b, 1)) < 0) return rc;
@@ -609,12 +613,15 @@ static int relay_progress(void *user, int64_t done, int64_t total) {
   return r->fn ? r->fn(r->user, done, total) : 0;
 }
 
-/* One pass over the graph for profile p: its outputs (when outputs is set)
- * into memory or to sink, and the null check (null set).  Returns the
- * bounce, or NULL with *error set. */
-static mixstage_bounce *bounce_run(mixstage_graph *g, const mixstage_profile *p, const mixstage_render_config *cfg,
-                                   int outputs, int null, mixstage_bounce_block_fn sink, void *sink_user,
-                                   int *error) {
+/* One pass over the graph for the n profiles ps (n 0: none, the null check
+ * alone): their outputs, in order, into memory or to sink (first: see
+ * setup()), and the null check of profile null_base (NULL: none).  Returns
+ * the bounce, named after ps[0] (or null_base), or NULL with *error set. */
+static mixstage_bounce *bounce_run(mixstage_graph *g, const mixstage_profile *const *ps, int np, int *first,
+                                   const mixstage_render_config *cfg, const mixstage_profile *null_base,
+                                   mixstage_bounce_block_fn sink, void *sink_user, int *error) {
+  const mixstage_profile *p = np ? ps[0] : null_base;
+  int outputs = np > 0, null = null_base != NULL;
   mixstage_render_config c;
   int rc = mixstage__render_resolve(g, cfg, &c);
   if (rc == MIXSTAGE_OK) rc = mixstage_graph_prepare(g);
@@ -643,13 +650,13 @@ static mixstage_bounce *bounce_run(mixstage_graph *g, const mixstage_profile *p,
   run->sink_user = sink_user;
   g->bounce = run;
   mixstage_profile null_stems, null_mix;
-  if (null) null_profiles(p, &null_stems, &null_mix);
+  if (null) null_profiles(null_base, &null_stems, &null_mix);
   progress_relay relay = {c.progress, c.progress_user, run};
   c.progress = relay_progress;
   c.progress_user = &relay;
   const mixstage_profile *saved = atomic_load(&g->profile);
   atomic_store(&g->profile, mixstage__production()); /* the main pass is the production mix */
-  rc = setup(g, p, b, outputs, null ? &null_stems : NULL, null ? &null_mix : NULL);
+  rc = setup(g, ps, np, first, b, null ? &null_stems : NULL, null ? &null_mix : NULL);
   if (rc < 0) {
     if (rc == MIXSTAGE_ENOMEM && !g->error[0]) mixstage__fail(g, rc, "bounce: out of memory");
   } else {
@@ -688,7 +695,7 @@ MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce(mixstage_graph *g, const 
     *error = g ? mixstage__fail(g, MIXSTAGE_ENULL, "bounce: profile is NULL") : MIXSTAGE_ENULL;
     return NULL;
   }
-  return bounce_run(g, p, cfg, 1, 0, NULL, NULL, error);
+  return bounce_run(g, &p, 1, NULL, cfg, NULL, NULL, NULL, error);
 }
 
 MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce_stream(mixstage_graph *g, const mixstage_profile *p,
@@ -711,7 +718,7 @@ MIXSTAGE_EXPORT mixstage_bounce *mixstage_graph_bounce_stream(mixstage_graph *g,
     *error = mixstage__fail(g, MIXSTAGE_EINVAL, "null check: profile '%s' delivers no stems", p->name);
     return NULL;
   }
-  return bounce_run(g, p, cfg, 1, null, block, user, error);
+  return bounce_run(g, &p, 1, NULL, cfg, null ? p : NULL, block, user, error);
 }
 
 MIXSTAGE_EXPORT double mixstage_bounce_null_residual(const mixstage_bounce *b) {
@@ -725,9 +732,20 @@ MIXSTAGE_EXPORT int mixstage_graph_null_check(mixstage_graph *g, const mixstage_
   if (base->stems == MIXSTAGE_STEMS_NONE)
     return mixstage__fail(g, MIXSTAGE_EINVAL, "null check: profile '%s' delivers no stems", base->name);
   int err;
-  mixstage_bounce *b = bounce_run(g, base, cfg, 0, 1, NULL, NULL, &err);
+  mixstage_bounce *b = bounce_run(g, NULL, 0, NULL, cfg, base, NULL, NULL, &err);
   if (!b) return err;
   *residual_db = b->null_residual_db;
   mixstage_bounce_destroy(b);
   return MIXSTAGE_OK;
+}
+
+mixstage_bounce *mixstage__graph_bounce_profiles(mixstage_graph *g, const mixstage_profile *const *ps, int n,
+                                                 int *first, const mixstage_render_config *cfg,
+                                                 const mixstage_profile *null_base, mixstage_bounce_block_fn block,
+                                                 void *user, int *error) {
+  if (null_base && null_base->stems == MIXSTAGE_STEMS_NONE) {
+    *error = mixstage__fail(g, MIXSTAGE_EINVAL, "null check: profile '%s' delivers no stems", null_base->name);
+    return NULL;
+  }
+  return bounce_run(g, ps, n, first, cfg, null_base, block, user, error);
 }

@@ -139,12 +139,12 @@ static int adds_up_of(const mixstage_bounce *b, int i, int null_failed) {
  * the null check failed, why the set does not add up, naming the stage that
  * another stem's note names (the one responsible), or saying that none was
  * found. */
-static const char *adds_up_note(const mixstage_bounce *b, int i, int null_failed, double residual, char *buf,
-                                size_t size) {
+static const char *adds_up_note(const mixstage_bounce *b, int first, int count, int i, int null_failed,
+                                double residual, char *buf, size_t size) {
   const char *own = mixstage_bounce_note(b, i);
   if (!null_failed || !is_stem_kind(mixstage_bounce_kind(b, i)) || (own && *own)) return own;
   const char *cause = NULL;
-  for (int k = 0; k < mixstage_bounce_count(b) && !cause; k++) {
+  for (int k = first; k < first + count && !cause; k++) {
     const char *n = mixstage_bounce_note(b, k);
     if (n && *n) cause = n;
   }
@@ -765,6 +765,7 @@ static int sink_block(void *user, const mixstage_bounce *b, int64_t frame, int n
 typedef struct deliver_run {
   mixstage_graph *g;
   int latency;
+  int first, n_out; /* this delivery's outputs in the bounce: n_out from first (-1: all) */
   const mixstage_profile *p;
   const char *dir;
   const mixstage_deliver_config *cfg;
@@ -783,7 +784,8 @@ typedef struct deliver_run {
 static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
   mixstage_graph *g = r->g;
   r->opened = 1;
-  int count = mixstage_bounce_count(b);
+  int count = r->n_out >= 0 ? r->n_out : mixstage_bounce_count(b);
+  const int first = r->first;
   item *items = calloc((size_t)count + 1, sizeof *items);
   if (!items) return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
   *r->items = items;
@@ -793,12 +795,12 @@ static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
    * taking the name a mix engineer looks for. */
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < count; i++) {
-      int kind = mixstage_bounce_kind(b, i);
+      int kind = mixstage_bounce_kind(b, first + i);
       int reserved = kind == MIXSTAGE_OUTPUT_MIX || kind == MIXSTAGE_OUTPUT_REFERENCE;
       if (reserved != (pass == 0)) continue;
       item *x = &items[i];
       char base[NAME_BYTES + 8];
-      mixstage_deliver_file_name(mixstage_bounce_name(b, i), "", base, sizeof base);
+      mixstage_deliver_file_name(mixstage_bounce_name(b, first + i), "", base, sizeof base);
       snprintf(x->name, sizeof x->name, "%s.%s", base, r->ext);
       for (int n = 2;; n++) {
         int clash = strncasecmp_ascii(x->name, "manifest.json", sizeof x->name) == 0;
@@ -899,199 +901,192 @@ static int master_block(void *user, const float *x, int frames) {
   return rc;
 }
 
-/* A delivery rendered now (from NULL) or from a bounce already in memory. */
-static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
-                   const mixstage_deliver_config *cfg_in, const mixstage_bounce *from) {
+/* One delivery's state, from its checks to its commit.  A delivery is
+ * opened (checks, folder, stage), fed blocks by a render (or a bounce, or
+ * the master's best pass), finished (files closed, manifest, commit) and
+ * closed; several deliveries fed by one shared pass each have their own. */
+typedef struct delivery {
+  mixstage_graph *g;
+  const mixstage_profile *p;
+  const char *dir;
+  mixstage_deliver_config cfg;
+  int channels, has_stems, want_null, mastering, numeric, staged;
+  double rate, residual;
+  const char *ext;
+  stage st;
+  sink k;
+  item *items;
+  int count;
+  deliver_run run;
+  progress prog;
+  master_progress mprog;
+  mixstage_render_config rcfg; /* cfg.render with the progress on the delivery's scale */
+  mixstage_bounce *owned;      /* a description this delivery made, or NULL */
+  const mixstage_bounce *desc; /* names, kinds, notes of the outputs; the run's range of it */
+  mixstage_manifest *m;
+} delivery;
+
+/* Checks, the folder, the length (unless mastering: master_block()) and the
+ * stage.  On failure nothing is staged. */
+static int delivery_open(delivery *d, mixstage_graph *g, const mixstage_profile *p, const char *dir,
+                         const mixstage_deliver_config *cfg_in, const mixstage_bounce *from) {
+  memset(d, 0, sizeof *d);
+  d->residual = NAN;
   if (!g) return MIXSTAGE_ENULL;
+  d->g = g;
   if (!p || !dir)
     return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: %s is NULL", p ? "the directory" : "the profile");
   if (!*dir) return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: the directory name is empty");
-  mixstage_deliver_config cfg;
-  if (cfg_in) cfg = *cfg_in;
-  else mixstage_deliver_config_init(&cfg);
-  int channels = mixstage_bus_channels(mixstage_graph_mix_bus(g));
-  int rc = check_config(g, &cfg, channels);
+  d->p = p;
+  d->dir = dir;
+  if (cfg_in) d->cfg = *cfg_in;
+  else mixstage_deliver_config_init(&d->cfg);
+  d->channels = mixstage_bus_channels(mixstage_graph_mix_bus(g));
+  int rc = check_config(g, &d->cfg, d->channels);
   if (rc != MIXSTAGE_OK) return rc;
-  int has_stems = mixstage_profile_stems(p) != MIXSTAGE_STEMS_NONE;
-  if (!has_stems && !mixstage_profile_mix(p) && !mixstage_profile_fx_stems(p) && !mixstage_profile_reference(p))
+  d->has_stems = mixstage_profile_stems(p) != MIXSTAGE_STEMS_NONE;
+  if (!d->has_stems && !mixstage_profile_mix(p) && !mixstage_profile_fx_stems(p) && !mixstage_profile_reference(p))
     return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: profile '%s' delivers no output", mixstage_profile_name(p));
-  const int mastering = cfg.master != NULL;
-  if (mastering && p != mixstage_profile_find("final"))
+  d->mastering = d->cfg.master != NULL;
+  if (d->mastering && p != mixstage_profile_find("final"))
     return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: a master is made of the built-in final profile, not '%s'",
                           mixstage_profile_name(p));
-  if (mastering && from)
+  if (d->mastering && from)
     return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: a bounce is delivered as it is, it cannot be mastered");
   if ((rc = make_dirs(g, dir)) != MIXSTAGE_OK) return rc;
   clean_leftovers(dir);
 
-  double rate = mixstage_graph_sample_rate(g);
-  deliver_run run;
-  memset(&run, 0, sizeof run);
-  run.g = g;
-  run.p = p;
-  run.dir = dir;
-  run.cfg = &cfg;
-  run.rate = rate;
-  run.channels = channels;
+  d->rate = mixstage_graph_sample_rate(g);
+  deliver_run *r = &d->run;
+  r->g = g;
+  r->p = p;
+  r->dir = dir;
+  r->cfg = &d->cfg;
+  r->rate = d->rate;
+  r->channels = d->channels;
+  r->n_out = -1;
   /* A master takes its length after the search (master_block()). */
-  if (!mastering && (rc = delivery_length(&run)) != MIXSTAGE_OK) return rc;
-  int latency = run.latency;
-  int64_t T = run.total, program = run.program;
-  int want_null = cfg.null_check && has_stems && !from;
-  if (from && (mixstage_bounce_frames(from) != T || mixstage_bounce_channels(from) != channels ||
+  if (!d->mastering && (rc = delivery_length(r)) != MIXSTAGE_OK) return rc;
+  d->want_null = d->cfg.null_check && d->has_stems && !from;
+  if (from && (mixstage_bounce_frames(from) != r->total || mixstage_bounce_channels(from) != d->channels ||
                strcmp(mixstage_bounce_profile(from), mixstage_profile_name(p)) != 0))
     return mixstage__fail(g, MIXSTAGE_EINVAL,
                           "delivery: the bounce (profile '%s', %lld frames) is not this graph's '%s' under this "
                           "configuration (%lld frames)",
                           mixstage_bounce_profile(from), (long long)mixstage_bounce_frames(from),
-                          mixstage_profile_name(p), (long long)T);
-  const char *ext = ext_of(cfg.write.format);
+                          mixstage_profile_name(p), (long long)r->total);
+  d->ext = ext_of(d->cfg.write.format);
+  if ((rc = stage_open(g, &d->st, dir)) != MIXSTAGE_OK) return rc;
+  d->staged = 1;
 
-  /* The outputs' names, from the bounce's description: a zero-length stream
-   * would cost a prepare, so the names follow the same rules here. */
-  stage st;
-  if ((rc = stage_open(g, &st, dir)) != MIXSTAGE_OK) return rc;
-  mixstage_manifest *m = NULL;
-  item *items = NULL;
-  int count = 0, numeric = 0;
-  double residual = NAN;
-  char err[1024];
-  sink k;
-  memset(&k, 0, sizeof k);
-  mixstage_bounce *b = NULL;
-  progress prog = {cfg.render.progress, cfg.render.progress_user, T};
-  master_progress mprog = {cfg.render.progress, cfg.render.progress_user, 0, 0};
-  mixstage_render_config rcfg = cfg.render;
-  if (prog.fn) {
-    rcfg.progress = mastering ? master_progress_forward : progress_forward;
-    rcfg.progress_user = mastering ? (void *)&mprog : (void *)&prog;
+  d->prog = (progress){d->cfg.render.progress, d->cfg.render.progress_user, r->total};
+  d->mprog = (master_progress){d->cfg.render.progress, d->cfg.render.progress_user, 0, 0};
+  d->rcfg = d->cfg.render;
+  if (d->prog.fn) {
+    d->rcfg.progress = d->mastering ? master_progress_forward : progress_forward;
+    d->rcfg.progress_user = d->mastering ? (void *)&d->mprog : (void *)&d->prog;
   }
-
   /* The outputs and their staged writers are set up at the first block,
    * when the bounce's description exists; see open_outputs(). */
-  run.st = &st;
-  run.ext = ext;
-  run.k = &k;
-  run.items = &items;
-  run.count = &count;
-  int brc = MIXSTAGE_OK;
-  if (mastering) {
-    /* One render (the capture), the search on the mastering chain alone,
-     * then the best pass straight to the staged file. */
-    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "master", "mix");
-    master_feed feed = {&run, NULL, 0};
-    mixstage_master_report mrep_local;
-    mixstage_master_report *mrep = cfg.master_report ? cfg.master_report : &mrep_local;
-    brc = mixstage__graph_master_to(g, cfg.master, &rcfg, mrep, master_block, &feed);
-    b = feed.desc; /* destroyed with the rest */
-    if (brc == MIXSTAGE_OK && !b) brc = master_describe(&feed); /* a zero-length master */
-    b = feed.desc;
-    if (brc == MIXSTAGE_OK && feed.frame != run.total)
-      brc = mixstage__fail(g, MIXSTAGE_ESTATE, "delivery: the master has %lld frames, the final render %lld",
-                           (long long)feed.frame, (long long)run.total);
-    if (brc < 0) {
-      rc = brc;
-      goto done;
-    }
-    latency = run.latency;
-    T = run.total;
-    program = run.program;
-    prog.total = T;
-  } else if (from) {
-    /* The bounce's blocks as the render would have handed them over. */
-    int n = mixstage_bounce_count(from);
-    const float **blk = calloc((size_t)n + 1, sizeof *blk);
-    if (!blk) brc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
-    for (int64_t f = 0; brc == MIXSTAGE_OK && f < T; f += 4096) {
-      int len = T - f < 4096 ? (int)(T - f) : 4096;
-      for (int i = 0; i < n; i++) blk[i] = mixstage_bounce_data(from, i) + (size_t)f * (size_t)channels;
-      brc = run_block(&run, from, f, len, blk);
-      if (brc == MIXSTAGE_OK && prog.fn && prog.fn(prog.user, f + len, T))
-        brc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
-    }
-    free(blk);
-    if (brc < 0) {
-      rc = brc;
-      goto done;
-    }
-  } else {
-    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "render", NULL);
-    b = mixstage_graph_bounce_stream(g, p, &rcfg, want_null ? MIXSTAGE_BOUNCE_NULL_CHECK : 0, run_block, &run, &brc);
-    if (!b) {
-      rc = brc;
-      goto done;
-    }
-    numeric = brc == MIXSTAGE_ENUMERIC;
-  }
-  const mixstage_bounce *desc = from ? from : b;
-  if (want_null) residual = mixstage_bounce_null_residual(b);
+  r->st = &d->st;
+  r->ext = d->ext;
+  r->k = &d->k;
+  r->items = &d->items;
+  r->count = &d->count;
+  return MIXSTAGE_OK;
+}
+
+/* The master search, its best pass written to the staged file. */
+static int delivery_master(delivery *d) {
+  mixstage_graph *g = d->g;
+  if (d->cfg.stage_fn) d->cfg.stage_fn(d->cfg.stage_user, mixstage_profile_name(d->p), "master", "mix");
+  master_feed feed = {&d->run, NULL, 0};
+  mixstage_master_report local;
+  mixstage_master_report *rep = d->cfg.master_report ? d->cfg.master_report : &local;
+  int rc = mixstage__graph_master_to(g, d->cfg.master, &d->rcfg, rep, master_block, &feed);
+  if (rc == MIXSTAGE_OK && !feed.desc) rc = master_describe(&feed); /* a zero-length master */
+  d->owned = feed.desc;
+  d->desc = feed.desc;
+  if (rc == MIXSTAGE_OK && feed.frame != d->run.total)
+    rc = mixstage__fail(g, MIXSTAGE_ESTATE, "delivery: the master has %lld frames, the final render %lld",
+                        (long long)feed.frame, (long long)d->run.total);
+  d->prog.total = d->run.total;
+  return rc;
+}
+
+/* Files closed, the manifest written, the commit. */
+static int delivery_finish(delivery *d) {
+  mixstage_graph *g = d->g;
+  const mixstage_profile *p = d->p;
+  const mixstage_deliver_config *cfg = &d->cfg;
+  deliver_run *r = &d->run;
+  sink *k = &d->k;
+  const mixstage_bounce *desc = d->desc;
+  int rc;
+  char err[1024];
   /* The manifest never contradicts its own null check: above the stem
    * rules' bound no stem claims to add up. */
-  int null_failed = want_null && residual > MIXSTAGE__NULL_LIMIT_DB;
+  int null_failed = d->want_null && d->residual > MIXSTAGE__NULL_LIMIT_DB;
   char why[MIXSTAGE__ERR_MAX];
-  if (!run.opened && (rc = open_outputs(&run, desc)) < 0) goto done; /* a zero-length render */
+  if (!r->opened && (rc = open_outputs(r, desc)) < 0) return rc; /* a zero-length render */
+  const int first = r->first, count = d->count;
+  item *items = d->items;
+  int64_t T = r->total, program = r->program;
   /* The length, as the tail rule gives it now that the render is over. */
-  int64_t frames = k.last_loud + 1 + k.window;
+  int64_t frames = k->last_loud + 1 + k->window;
   int truncated = frames > T;
   if (frames < program) frames = program;
   if (frames > T) frames = T;
-  if (!k.hold_all && (rc = sink_flush(&k, frames)) < 0) goto done;
+  if (!k->hold_all && (rc = sink_flush(k, frames)) < 0) return rc;
 
   int merr;
-  m = mixstage_manifest_create(&merr);
-  if (!m) {
-    rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
-    goto done;
-  }
+  mixstage_manifest *m = d->m = mixstage_manifest_create(&merr);
+  if (!m) return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
   rc = manifest_top(m, p);
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_number(m, "graph_sample_rate", rate);
+  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_number(m, "graph_sample_rate", d->rate);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "graph_frames", frames);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "program_frames", program);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "tail_frames", frames - program);
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_number(m, "tail_threshold_dbfs", cfg.tail_threshold_db);
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "tail_window_frames", k.window);
+  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_number(m, "tail_threshold_dbfs", cfg->tail_threshold_db);
+  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "tail_window_frames", k->window);
   if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_json(m, "tail_truncated", truncated ? "true" : "false");
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "latency_removed_frames", latency);
-  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_json(m, "numeric_faults", numeric ? "true" : "false");
+  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_integer(m, "latency_removed_frames", r->latency);
+  if (rc == MIXSTAGE_OK) rc = mixstage_manifest_set_json(m, "numeric_faults", d->numeric ? "true" : "false");
   if (rc == MIXSTAGE_OK) {
-    if (want_null) rc = mixstage_manifest_set_number(m, "null_check_residual_dbfs", residual);
+    if (d->want_null) rc = mixstage_manifest_set_number(m, "null_check_residual_dbfs", d->residual);
     else rc = mixstage_manifest_set_json(m, "null_check_residual_dbfs", "null");
   }
-  if (rc == MIXSTAGE_OK && want_null)
+  if (rc == MIXSTAGE_OK && d->want_null)
     rc = mixstage_manifest_set_string(m, "null_check",
                                       "peak of (stems + FX stems, bus-color bypassed) - (production mix, mix-bus "
                                       "stages bypassed), dBFS; -400 means exactly zero");
-  if (rc != MIXSTAGE_OK) {
-    rc = mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
-    goto done;
-  }
+  if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
 
   /* Close every file (or, converting, write it whole), then describe it. */
   uint64_t did = fnv_mix(fnv1a(mixstage_profile_name(p)), "|");
   for (int i = 0; i < count; i++) {
     item *x = &items[i];
-    mixstage_write_config w = cfg.write;
-    w.dither_seed = k.seeds[i];
-    if (k.hold_all) {
-      rc = mixstage_audio_write(x->stage_path, k.pend[i], frames, channels, rate, &w, &x->stats, err, sizeof err);
+    const int o = first + i; /* the output in the description */
+    mixstage_write_config w = cfg->write;
+    w.dither_seed = k->seeds[i];
+    if (k->hold_all) {
+      rc = mixstage_audio_write(x->stage_path, k->pend[i], frames, d->channels, d->rate, &w, &x->stats, err,
+                                sizeof err);
     } else {
-      rc = mixstage__writer_finish(k.w[i], &x->stats, err, sizeof err);
-      k.w[i] = NULL;
+      rc = mixstage__writer_finish(k->w[i], &x->stats, err, sizeof err);
+      k->w[i] = NULL;
     }
-    if (rc != MIXSTAGE_OK) {
-      rc = mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
-      goto done;
-    }
-    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "file", mixstage_bounce_name(desc, i));
-    int kind = mixstage_bounce_kind(desc, i);
+    if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
+    if (cfg->stage_fn) cfg->stage_fn(cfg->stage_user, mixstage_profile_name(p), "file", mixstage_bounce_name(desc, o));
+    int kind = mixstage_bounce_kind(desc, o);
     const char *on[MIXSTAGE_ROLE_COUNT + 1], *byp[MIXSTAGE_ROLE_COUNT + 1], *mut[MIXSTAGE_ROLE_COUNT + 1];
     roles_of(p, kind, on, byp, mut);
     int e = mixstage_manifest_add_file(m, x->name, kind_name(kind), mixstage_profile_name(p), &x->stats, on, byp,
-                                       mut, latency);
-    int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(desc, i));
+                                       mut, r->latency);
+    int r2 = e < 0 ? e : mixstage_manifest_file_set_string(m, e, "name", mixstage_bounce_name(desc, o));
     if (r2 == MIXSTAGE_OK)
-      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", adds_up_of(desc, i, null_failed) ? "true" : "false");
-    const char *note = adds_up_note(desc, i, null_failed, residual, why, sizeof why);
+      r2 = mixstage_manifest_file_set_json(m, e, "adds_up", adds_up_of(desc, o, null_failed) ? "true" : "false");
+    const char *note = adds_up_note(desc, first, count, o, null_failed, d->residual, why, sizeof why);
     if (r2 == MIXSTAGE_OK && note && *note) r2 = mixstage_manifest_file_set_string(m, e, "adds_up_note", note);
     if (r2 == MIXSTAGE_OK)
       r2 = mixstage_manifest_file_set_string(
@@ -1099,64 +1094,216 @@ static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir
     /* the delivery's id: a hash of what it holds, so the same delivery
      * gives the same manifest (renders are reproducible byte for byte) */
     did = fnv_mix(did, x->name);
-    did = fnv_mix(did, mixstage_bounce_name(desc, i));
+    did = fnv_mix(did, mixstage_bounce_name(desc, o));
     for (int q = 0; q < 8; q++) did = (did ^ ((x->stats.checksum >> (8 * q)) & 0xff)) * 0x100000001b3ull;
-    if (r2 != MIXSTAGE_OK) {
-      rc = mixstage__fail(g, r2, "delivery: manifest: %s", mixstage_strerror(r2));
-      goto done;
-    }
+    if (r2 != MIXSTAGE_OK) return mixstage__fail(g, r2, "delivery: manifest: %s", mixstage_strerror(r2));
   }
   char delivery_id[40];
   snprintf(delivery_id, sizeof delivery_id, "fnv1a64:%016llx", (unsigned long long)did);
   rc = mixstage_manifest_set_string(m, "delivery_id", delivery_id);
   for (int i = 0; i < count && rc == MIXSTAGE_OK; i++)
     rc = mixstage_manifest_file_set_string(m, i, "delivery_id", delivery_id);
-  if (rc != MIXSTAGE_OK) {
-    rc = mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
-    goto done;
-  }
-  if (cfg.write_manifest) {
+  if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
+  if (cfg->write_manifest) {
     item *x = &items[count];
     rc = mixstage_manifest_write(m, x->stage_path, err, sizeof err);
-    if (rc != MIXSTAGE_OK) {
-      rc = mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
-      goto done;
+    if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
+  }
+  if (d->prog.fn && d->prog.fn(d->prog.user, d->prog.total, d->prog.total))
+    return mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
+  if (cfg->stage_fn) cfg->stage_fn(cfg->stage_user, mixstage_profile_name(p), "commit", NULL);
+  rc = commit(g, &d->st, items, cfg->write_manifest ? count + 1 : count, cfg->write_manifest, delivery_id, d->dir);
+  if (rc == MIXSTAGE_OK) {
+    if (cfg->stage_fn) cfg->stage_fn(cfg->stage_user, mixstage_profile_name(p), "done", NULL);
+    if (cfg->null_residual_out) *cfg->null_residual_out = d->want_null ? d->residual : NAN;
+    if (cfg->file_done)
+      for (int i = 0; i < count; i++)
+        cfg->file_done(cfg->file_done_user, items[i].final_path, mixstage_bounce_name(desc, first + i),
+                       mixstage_bounce_kind(desc, first + i), &items[i].stats);
+  }
+  if (rc == MIXSTAGE_OK && d->numeric)
+    rc = mixstage__fail(g, MIXSTAGE_ENUMERIC, "delivery: a node produced NaN or infinity during the render");
+  return rc;
+}
+
+/* Removes what is staged (nothing after a commit) and frees the rest. */
+static void delivery_close(delivery *d) {
+  sink *k = &d->k;
+  for (int i = 0; i < d->count; i++) {
+    if (k->w) mixstage__writer_abort(k->w[i]);
+    if (k->pend) free(k->pend[i]);
+  }
+  free(k->w);
+  free(k->pend);
+  free(k->seeds);
+  if (d->items)
+    for (int i = 0; i <= d->count; i++) {
+      free(d->items[i].final_path);
+      free(d->items[i].stage_path);
+    }
+  free(d->items);
+  if (d->staged) stage_remove(&d->st); /* after a commit: already gone */
+  mixstage_manifest_destroy(d->m);
+  mixstage_bounce_destroy(d->owned);
+  memset(d, 0, sizeof *d);
+}
+
+/* A delivery rendered now (from NULL) or from a bounce already in memory. */
+static int deliver(mixstage_graph *g, const mixstage_profile *p, const char *dir,
+                   const mixstage_deliver_config *cfg_in, const mixstage_bounce *from) {
+  delivery *d = malloc(sizeof *d);
+  if (!d) return g ? mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory") : MIXSTAGE_ENOMEM;
+  int rc = delivery_open(d, g, p, dir, cfg_in, from);
+  if (rc == MIXSTAGE_OK && d->mastering) {
+    /* One render (the capture), the search on the mastering chain alone,
+     * then the best pass straight to the staged file. */
+    rc = delivery_master(d);
+  } else if (rc == MIXSTAGE_OK && from) {
+    /* The bounce's blocks as the render would have handed them over. */
+    int64_t total = d->run.total;
+    int n = mixstage_bounce_count(from);
+    const float **blk = calloc((size_t)n + 1, sizeof *blk);
+    if (!blk) rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+    for (int64_t f = 0; rc == MIXSTAGE_OK && f < total; f += 4096) {
+      int len = total - f < 4096 ? (int)(total - f) : 4096;
+      for (int i = 0; i < n; i++) blk[i] = mixstage_bounce_data(from, i) + (size_t)f * (size_t)d->channels;
+      rc = run_block(&d->run, from, f, len, blk);
+      if (rc == MIXSTAGE_OK && d->prog.fn && d->prog.fn(d->prog.user, f + len, total))
+        rc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
+    }
+    free(blk);
+    d->desc = from;
+  } else if (rc == MIXSTAGE_OK) {
+    if (d->cfg.stage_fn) d->cfg.stage_fn(d->cfg.stage_user, mixstage_profile_name(p), "render", NULL);
+    int brc = MIXSTAGE_OK;
+    d->owned = mixstage_graph_bounce_stream(g, p, &d->rcfg, d->want_null ? MIXSTAGE_BOUNCE_NULL_CHECK : 0, run_block,
+                                            &d->run, &brc);
+    if (!d->owned) rc = brc;
+    d->desc = d->owned;
+    d->numeric = brc == MIXSTAGE_ENUMERIC;
+    if (d->want_null && d->owned) d->residual = mixstage_bounce_null_residual(d->owned);
+  }
+  if (rc == MIXSTAGE_OK) rc = delivery_finish(d);
+  delivery_close(d);
+  free(d);
+  return rc;
+}
+
+/* ---- several profiles, one pass ------------------------------------------- */
+
+typedef struct shared_pass {
+  delivery **d;
+  int n;
+  const int *first; /* the bounce's output index of each delivery's first output */
+} shared_pass;
+
+static int shared_block(void *user, const mixstage_bounce *b, int64_t frame, int n, const float *const *outputs) {
+  shared_pass *s = user;
+  for (int j = 0; j < s->n; j++) {
+    deliver_run *r = &s->d[j]->run;
+    r->first = s->first[j];
+    r->n_out = s->first[j + 1] - s->first[j];
+    int rc = run_block(r, b, frame, n, outputs + s->first[j]);
+    if (rc < 0) return rc;
+  }
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_graph_deliver_profiles(mixstage_graph *g, const mixstage_profile *const *profiles,
+                                                    const char *const *dirs, int n,
+                                                    const mixstage_deliver_config *cfg) {
+  if (!g) return MIXSTAGE_ENULL;
+  if (!profiles || !dirs) return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: the profiles or folders are NULL");
+  if (n < 1) return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: no profile to deliver");
+  for (int j = 0; j < n; j++) {
+    if (!profiles[j] || !dirs[j])
+      return mixstage__fail(g, MIXSTAGE_ENULL, "delivery: profile %d or its folder is NULL", j);
+    for (int q = 0; q < j; q++)
+      if (!strcmp(dirs[q], dirs[j]))
+        return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: profiles '%s' and '%s' both go to '%s'",
+                              mixstage_profile_name(profiles[q]), mixstage_profile_name(profiles[j]), dirs[j]);
+  }
+  mixstage_deliver_config base;
+  if (cfg) base = *cfg;
+  else mixstage_deliver_config_init(&base);
+  const mixstage_profile *final = mixstage_profile_find("final");
+  /* Which profiles share the pass: all but a mastered final (its pass is
+   * the capture of the mastering chain's input) and any profile with stems
+   * after the first (the pass measures one null check). */
+  int *shared = calloc((size_t)n, sizeof *shared);
+  int *first = calloc((size_t)n + 1, sizeof *first);
+  delivery **ds = calloc((size_t)n, sizeof *ds);
+  const mixstage_profile **ps = calloc((size_t)n, sizeof *ps);
+  int rc = shared && first && ds && ps ? MIXSTAGE_OK : mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+  int ns = 0, stems_taken = 0, numeric = 0;
+  for (int j = 0; j < n && rc == MIXSTAGE_OK; j++) {
+    int stems = mixstage_profile_stems(profiles[j]) != MIXSTAGE_STEMS_NONE;
+    if ((base.master && profiles[j] == final) || (stems && stems_taken)) continue;
+    stems_taken |= stems;
+    shared[j] = 1;
+  }
+  /* The shared pass: every delivery opened (checked, staged) first. */
+  mixstage_deliver_config plain = base;
+  plain.master = NULL;
+  plain.master_report = NULL;
+  const mixstage_profile *null_base = NULL;
+  for (int j = 0; j < n && rc == MIXSTAGE_OK; j++) {
+    if (!shared[j]) continue;
+    if (!(ds[ns] = malloc(sizeof **ds))) {
+      rc = mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+      break;
+    }
+    ps[ns] = profiles[j];
+    rc = delivery_open(ds[ns], g, profiles[j], dirs[j], &plain, NULL);
+    if (ds[ns]->want_null) null_base = profiles[j];
+    else ds[ns]->cfg.null_residual_out = NULL; /* the residual is the stems profile's */
+    ns++;
+  }
+  mixstage_bounce *b = NULL;
+  if (rc == MIXSTAGE_OK && ns > 0) {
+    for (int j = 0; j < ns && plain.stage_fn; j++)
+      plain.stage_fn(plain.stage_user, mixstage_profile_name(ps[j]), "render", NULL);
+    shared_pass sp = {ds, ns, first};
+    int brc = MIXSTAGE_OK;
+    b = mixstage__graph_bounce_profiles(g, ps, ns, first, &ds[0]->rcfg, null_base, shared_block, &sp, &brc);
+    if (!b) rc = brc;
+    for (int j = 0; j < ns && b; j++) {
+      delivery *d = ds[j];
+      d->desc = b;
+      d->run.first = first[j];
+      d->run.n_out = first[j + 1] - first[j];
+      d->numeric = brc == MIXSTAGE_ENUMERIC;
+      if (d->want_null) d->residual = mixstage_bounce_null_residual(b);
+    }
+    /* Each folder commits as a delivery of its own, in order. */
+    for (int j = 0; j < ns && rc == MIXSTAGE_OK; j++) {
+      int r = delivery_finish(ds[j]);
+      if (r == MIXSTAGE_ENUMERIC) numeric = 1;
+      else rc = r;
     }
   }
-  if (prog.fn && prog.fn(prog.user, prog.total, prog.total)) {
-    rc = mixstage__fail(g, MIXSTAGE_ECANCELLED, "delivery: cancelled by the caller");
-    goto done;
+  for (int j = 0; j < ns; j++) {
+    if (ds[j]) delivery_close(ds[j]);
+    free(ds[j]);
   }
-  if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "commit", NULL);
-  rc = commit(g, &st, items, cfg.write_manifest ? count + 1 : count, cfg.write_manifest, delivery_id, dir);
-  if (rc == MIXSTAGE_OK) {
-    if (cfg.stage_fn) cfg.stage_fn(cfg.stage_user, mixstage_profile_name(p), "done", NULL);
-    if (cfg.null_residual_out) *cfg.null_residual_out = want_null ? residual : NAN;
-    if (cfg.file_done)
-      for (int i = 0; i < count; i++)
-        cfg.file_done(cfg.file_done_user, items[i].final_path, mixstage_bounce_name(desc, i), mixstage_bounce_kind(desc, i),
-                      &items[i].stats);
+  mixstage_bounce_destroy(b);
+  /* The rest, one pass each, in the order given. */
+  for (int j = 0; j < n && rc == MIXSTAGE_OK; j++) {
+    if (shared[j]) continue;
+    mixstage_deliver_config one = profiles[j] == final ? base : plain;
+    if (mixstage_profile_stems(profiles[j]) == MIXSTAGE_STEMS_NONE) one.null_residual_out = NULL;
+    rc = deliver(g, profiles[j], dirs[j], &one, NULL);
+    if (rc == MIXSTAGE_ENUMERIC) {
+      numeric = 1;
+      rc = MIXSTAGE_OK;
+    }
   }
   if (rc == MIXSTAGE_OK && numeric)
     rc = mixstage__fail(g, MIXSTAGE_ENUMERIC, "delivery: a node produced NaN or infinity during the render");
-
-done:
-  for (int i = 0; i < count; i++) {
-    if (k.w) mixstage__writer_abort(k.w[i]);
-    if (k.pend) free(k.pend[i]);
-  }
-  free(k.w);
-  free(k.pend);
-  free(k.seeds);
-  if (items)
-    for (int i = 0; i <= count; i++) {
-      free(items[i].final_path);
-      free(items[i].stage_path);
-    }
-  free(items);
-  stage_remove(&st); /* after a commit: already gone */
-  mixstage_manifest_destroy(m);
-  mixstage_bounce_destroy(b);
+  free(shared);
+  free(first);
+  free(ds);
+  free(ps);
   return rc;
 }
 

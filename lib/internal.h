@@ -363,6 +363,13 @@ void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, 
 void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n);
 /* A description (no audio) of a bounce of p holding only its mix (bounce.c). */
 mixstage_bounce *mixstage__bounce_describe_mix(const mixstage_profile *p, int64_t frames, int channels);
+/* One streamed pass for the n profiles ps (n >= 1): their outputs in order
+ * in one bounce, first[j] the index of profile j's first output (first[n]
+ * the count), plus the null check of null_base (NULL: none) (bounce.c). */
+mixstage_bounce *mixstage__graph_bounce_profiles(mixstage_graph *g, const mixstage_profile *const *ps, int n,
+                                                 int *first, const mixstage_render_config *cfg,
+                                                 const mixstage_profile *null_base, mixstage_bounce_block_fn block,
+                                                 void *user, int *error);
 
 /* errors */
 int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)

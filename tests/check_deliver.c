@@ -900,6 +900,105 @@ START_TEST(test_cleanup_spares_live_stage) {
 }
 END_TEST
 
+/* A pull source that counts the renders that read it (each starts at 0). */
+typedef struct counted_source {
+  const float *x;
+  int64_t n;
+  int renders;
+} counted_source;
+
+static int counted_pull(void *user, float *const *planar, int channels, int frames, int64_t pos) {
+  counted_source *c = user;
+  if (pos == 0) c->renders++;
+  for (int i = 0; i < frames; i++) {
+    float v = pos + i < c->n ? c->x[pos + i] : 0.0f;
+    for (int ch = 0; ch < channels; ch++) planar[ch][i] = v;
+  }
+  return pos + frames >= c->n;
+}
+
+/* Production, mix-stems and final asked for together come out of one
+ * render (the extra strip's source is read once, against three times
+ * separately) and every folder holds exactly the bytes of the separate
+ * deliveries: files, manifest, delivery id (tolerance zero: the forks run
+ * the same operations on the same samples; the dither is seeded by file
+ * name).  Progress is monotonic on one scale; a cancel during the shared
+ * pass leaves every folder as it was; two profiles into one folder are
+ * refused before anything is written. */
+START_TEST(test_profiles_share_one_pass) {
+  song s;
+  make_song(&s);
+  make_tmproot();
+  float *air = malloc(sizeof(float) * LEN);
+  tu_noise(air, LEN, 0.05, 7u);
+  counted_source cs = {air, LEN, 0};
+  int err = -1;
+  mixstage_strip *st = mixstage_graph_add_strip(s.g, "Air", 2, &err);
+  ck_assert_ptr_nonnull(st);
+  ck_assert_int_eq(mixstage_strip_set_source_callback(st, counted_pull, &cs, 1, LEN), MIXSTAGE_OK);
+  const mixstage_profile *ps[3] = {mixstage_profile_find("production"), mixstage_profile_find("mix-stems"),
+                                   mixstage_profile_find("final")};
+  char sep[3][512], tog[3][512];
+  const char *dirs[3];
+  for (int j = 0; j < 3; j++) {
+    snprintf(sep[j], sizeof sep[j], "%s/sep/%s", tmproot, mixstage_profile_name(ps[j]));
+    snprintf(tog[j], sizeof tog[j], "%s/tog/%s", tmproot, mixstage_profile_name(ps[j]));
+    dirs[j] = tog[j];
+  }
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  double r_sep = NAN, r_tog = NAN;
+  for (int j = 0; j < 3; j++) {
+    cfg.null_residual_out = j == 1 ? &r_sep : NULL;
+    ck_assert_int_eq(mixstage_graph_deliver(s.g, ps[j], sep[j], &cfg), MIXSTAGE_OK);
+  }
+  ck_assert_int_eq(cs.renders, 3);
+  cancel_at c = {0, 0, 0, 0, 1};
+  cfg.render.progress = cancel_cb;
+  cfg.render.progress_user = &c;
+  cfg.null_residual_out = &r_tog;
+  int rc = mixstage_graph_deliver_profiles(s.g, ps, dirs, 3, &cfg);
+  ck_assert_msg(rc == MIXSTAGE_OK, "%d: %s", rc, mixstage_graph_last_error(s.g));
+  ck_assert_msg(cs.renders == 4, "three profiles together took %d renders", cs.renders - 3);
+  ck_assert(c.monotonic && c.last_done == c.total && c.calls > 3);
+  ck_assert(isfinite(r_sep) && r_tog == r_sep);
+  for (int j = 0; j < 3; j++) {
+    char la[2048], lb[2048];
+    listing(sep[j], la, sizeof la);
+    listing(tog[j], lb, sizeof lb);
+    ck_assert_str_eq(la, lb);
+    char *save = NULL, *names = strdup(la);
+    for (char *nm = strtok_r(names, "|", &save); nm; nm = strtok_r(NULL, "|", &save)) {
+      char pa[2600], pb[2600];
+      snprintf(pa, sizeof pa, "%s/%s", sep[j], nm);
+      snprintf(pb, sizeof pb, "%s/%s", tog[j], nm);
+      ck_assert_msg(same_bytes(pa, pb), "%s/%s differs from the separate delivery", mixstage_profile_name(ps[j]), nm);
+    }
+    free(names);
+  }
+  /* cancelled in the shared pass: every folder as it was */
+  char before[3][2048];
+  for (int j = 0; j < 3; j++) listing(tog[j], before[j], sizeof before[j]);
+  c = (cancel_at){0.5, 0, 0, 0, 1};
+  ck_assert_int_eq(mixstage_graph_deliver_profiles(s.g, ps, dirs, 3, &cfg), MIXSTAGE_ECANCELLED);
+  for (int j = 0; j < 3; j++) {
+    char now[2048], pa[800], pb[800];
+    listing(tog[j], now, sizeof now);
+    ck_assert_str_eq(now, before[j]);
+    snprintf(pa, sizeof pa, "%s/manifest.json", sep[j]);
+    snprintf(pb, sizeof pb, "%s/manifest.json", tog[j]);
+    ck_assert(same_bytes(pa, pb));
+  }
+  const char *same[2] = {tog[0], tog[0]};
+  ck_assert_int_eq(mixstage_graph_deliver_profiles(s.g, ps, same, 2, &cfg), MIXSTAGE_EINVAL);
+  ck_assert_int_eq(mixstage_graph_deliver_profiles(s.g, ps, dirs, 0, &cfg), MIXSTAGE_EINVAL);
+  ck_assert_int_eq(mixstage_graph_deliver_profiles(s.g, NULL, dirs, 3, &cfg), MIXSTAGE_ENULL);
+  free(air);
+  rm_tree(tmproot);
+  free_song(&s);
+}
+END_TEST
+
 static Suite *deliver_suite(void) {
   Suite *s = suite_create("deliver");
   TCase *tc = tcase_create("deliver");
@@ -915,6 +1014,7 @@ static Suite *deliver_suite(void) {
   tcase_add_test(tc, test_reserved_names_and_links);
   tcase_add_test(tc, test_stream_equals_buffered);
   tcase_add_test(tc, test_cleanup_spares_live_stage);
+  tcase_add_test(tc, test_profiles_share_one_pass);
   suite_add_tcase(s, tc);
   TCase *kill = tcase_create("kill");
   tcase_set_timeout(kill, 600);

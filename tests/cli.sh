@@ -563,6 +563,11 @@ case "${MIXSTAGE_SANITIZER:-}" in
     pycheck "$t/shipped-demo.json" 'all(6.0 < f["seconds"] < 16.0 for p in d["files"][0]["profiles"] for f in p["files"])' "shipped demo song: length"
     pycheck "$t/shipped-demo.json" 'all(f["integrated_lufs"] is not None and f["integrated_lufs"] > -45 for f in d["files"][0]["profiles"][1]["files"] if f["kind"] == "stem")' "shipped demo song: a silent stem"
     pycheck "$t/shipped-demo.json" 'd["files"][0]["profiles"][1]["null_residual_db"] < -100 and -20 < d["files"][0]["profiles"][0]["files"][0]["integrated_lufs"] < -6' "shipped demo song: the mix"
+    # The final mastered by the delivery itself (one render, the search on the
+    # mastering chain): on target, and the file is the master reported.
+    run 0 render "$ds/demo-song.mixstage.json" -p final --master streaming --json -j 1 --out "$t/shipped-master"
+    pycheck "$t/out" 'abs(d["files"][0]["profiles"][0]["master"]["integrated_lufs"] + 14) <= 0.3 and d["files"][0]["profiles"][0]["master"]["converged"]' "render --master: on target"
+    pycheck "$t/out" 'abs(d["files"][0]["profiles"][0]["files"][0]["integrated_lufs"] - d["files"][0]["profiles"][0]["master"]["integrated_lufs"]) <= 0.01 and d["files"][0]["profiles"][0]["files"][0]["true_peak_dbtp"] <= -1' "render --master: the file is the master"
     # The CLI writes that file: the same JSON, the same samples.
     run 0 demo --out "$t/compact" --compact 6 --no-render
     cmp -s "$t/compact/demo-song.mixstage.json" "$ds/demo-song.mixstage.json" || fail "demo --compact 6: differs from the shipped graph file"

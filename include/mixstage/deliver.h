@@ -185,6 +185,37 @@ MIXSTAGE_EXPORT void mixstage_deliver_config_init(mixstage_deliver_config *cfg);
 MIXSTAGE_EXPORT int mixstage_graph_deliver(mixstage_graph *graph, const mixstage_profile *profile,
                                            const char *dir, const mixstage_deliver_config *cfg);
 
+/** Delivers @p n profiles, profiles[j] into dirs[j], from one render of the
+ *  graph where their passes coincide: the production mix, the stems and
+ *  their reference, the null check and any profile that differs from the
+ *  production only in some stages (final: the mix bus's placeholder limiter
+ *  and mastering chain) are forks of the same production pass, as within
+ *  one delivery.  Each folder gets exactly the files and manifest.json that
+ *  mixstage_graph_deliver() of that profile alone gives (byte for byte: the
+ *  forks run the same operations on the same samples), so there is one
+ *  manifest per delivery, and each folder is committed as that call commits
+ *  it (stage, journal, manifest renamed last), one after the other, in the
+ *  order given.  Every folder is checked and staged before the pass, so a
+ *  failure before the commits (a bad folder, a render error, a cancel)
+ *  leaves every folder as it was; a failure in a later folder's commit
+ *  leaves the earlier ones delivered.
+ *
+ *  Not shared (each delivered afterwards with a pass of its own, in the
+ *  order given): a final mastered to a target (@p cfg->master; its one
+ *  render is the capture of the mastering chain's input), and any profile
+ *  with stems after the first (one pass measures one null check).
+ *  @p cfg applies to every profile; null_residual_out receives the first
+ *  stems profile's residual; render.progress sees the shared pass on one
+ *  scale (0 .. mixstage_graph_render_frames()), then each pass of its own
+ *  on its own scale.  Folders must differ.
+ *  @return as mixstage_graph_deliver() (the first error; MIXSTAGE_ENUMERIC
+ *          once everything is delivered); MIXSTAGE_ENULL (a NULL array or
+ *          entry); MIXSTAGE_EINVAL (n < 1, two profiles into one folder).
+ *  Edit-time: allocates and does I/O. */
+MIXSTAGE_EXPORT int mixstage_graph_deliver_profiles(mixstage_graph *graph, const mixstage_profile *const *profiles,
+                                                    const char *const *dirs, int n,
+                                                    const mixstage_deliver_config *cfg);
+
 /** Writes a bounce already rendered (mixstage_graph_bounce() of @p graph
  *  under @p profile with the render part of @p cfg) as a delivery, without
  *  rendering again: the same files, names, tail and manifest as

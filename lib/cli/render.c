@@ -163,6 +163,52 @@ static json_t *non_null_reasons(const char *dir) {
   return out;
 }
 
+/* The profiles of one graph file that share a pass: their folders, the
+ * files each got (routed by folder), the stems profile's residual. */
+typedef struct shared_run {
+  int n;
+  int *shared;
+  char (*dirs)[PATH_BYTES];
+  json_t **files;
+  double residual, seconds;
+  int rc;
+} shared_run;
+
+static void on_shared_file_done(void *user, const char *path, const char *name, int kind,
+                                const mixstage_file_stats *s) {
+  shared_run *sh = user;
+  for (int i = 0; i < sh->n; i++) {
+    size_t l = strlen(sh->dirs[i]);
+    if (!sh->shared[i] || strncmp(path, sh->dirs[i], l) != 0 || path[l] != '/') continue;
+    on_file_done(sh->files[i], path, name, kind, s);
+    return;
+  }
+}
+
+/* Delivers the shared profiles in one pass with dc's settings. */
+static int deliver_shared(mixstage_graph *g, const mixstage_profile *const *plist, shared_run *sh,
+                          const mixstage_deliver_config *dc, double *seconds) {
+  const mixstage_profile *ps[sh->n];
+  const char *dirs[sh->n];
+  int n = 0;
+  for (int i = 0; i < sh->n; i++) {
+    sh->files[i] = json_array();
+    if (!sh->shared[i]) continue;
+    ps[n] = plist[i];
+    dirs[n++] = sh->dirs[i];
+  }
+  mixstage_deliver_config c = *dc;
+  c.master = NULL;
+  c.master_report = NULL;
+  c.file_done = on_shared_file_done;
+  c.file_done_user = sh;
+  c.null_residual_out = &sh->residual;
+  double t0 = cli_now();
+  int rc = mixstage_graph_deliver_profiles(g, ps, dirs, n, &c);
+  *seconds = cli_now() - t0;
+  return rc;
+}
+
 /* Loads, checks and delivers one file; returns its result. */
 static json_t *render_one(const char *file, const char *outdir, const cli_render_opts *o, int fd,
                           int progress) {
@@ -219,16 +265,47 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
       break;
     }
 
-  progress_ctx pc = {fd, progress, o->parent, 0, np, -1.0};
+  /* Profiles whose passes coincide share one render (as
+   * mixstage_graph_deliver_profiles() decides: all but a mastered final and
+   * any stems profile after the first); the others render on their own. */
+  shared_run sh;
+  memset(&sh, 0, sizeof sh);
+  sh.n = np;
+  sh.shared = calloc((size_t)np, sizeof *sh.shared);
+  sh.dirs = calloc((size_t)np, PATH_BYTES);
+  sh.files = calloc((size_t)np, sizeof *sh.files);
+  sh.residual = NAN;
+  int nshared = 0, stems_taken = 0;
+  for (int i = 0; sh.shared && i < np; i++) {
+    int stems = mixstage_profile_stems(plist[i]) != MIXSTAGE_STEMS_NONE;
+    if ((o->master && plist[i] == mixstage_profile_find("final")) || (stems && stems_taken)) continue;
+    stems_taken |= stems;
+    sh.shared[i] = 1;
+    nshared++;
+  }
+  if (!sh.shared || !sh.dirs || !sh.files) {
+    set_error(res, "failed", MIXSTAGE_ENOMEM, "out of memory");
+    np = 0;
+  }
+  if (nshared < 2)
+    for (int i = 0; i < np; i++) sh.shared[i] = 0;
+  /* The shared pass counts as one step of the progress bar. */
+  progress_ctx pc = {fd, progress, o->parent, 0, nshared < 2 ? np : np - nshared + 1, -1.0};
+  int step = 0, shared_done = 0;
   for (int i = 0; i < np; i++) {
     const char *pname = mixstage_profile_name(plist[i]);
-    char leaf[256], dir[PATH_BYTES];
+    char leaf[256];
     mixstage_deliver_file_name(pname, "", leaf, sizeof leaf);
-    if (snprintf(dir, sizeof dir, "%s/%s", outdir, leaf) >= (int)sizeof dir) {
+    if (snprintf(sh.dirs[i], PATH_BYTES, "%s/%s", outdir, leaf) >= PATH_BYTES) {
       snprintf(msg, sizeof msg, "%s: the output path for profile %s is too long", file, pname);
       set_error(res, "failed", MIXSTAGE_EINVAL, msg);
-      break;
+      np = i; /* nothing renders */
+      for (int k = 0; k < i; k++) sh.shared[k] = 0;
     }
+  }
+  for (int i = 0; i < np; i++) {
+    const char *pname = mixstage_profile_name(plist[i]);
+    const char *dir = sh.dirs[i];
     json_t *files = json_array();
     double residual = NAN;
     mixstage_deliver_config dc;
@@ -243,7 +320,7 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     dc.file_done = on_file_done;
     dc.file_done_user = files;
     dc.null_residual_out = &residual;
-    pc.index = i;
+    pc.index = step;
     double t0 = cli_now();
     json_t *mj = NULL;
     int rc = MIXSTAGE_OK;
@@ -258,7 +335,21 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
       dc.master = &o->mc;
       dc.master_report = &rep;
     }
-    rc = mixstage_graph_deliver(g, plist[i], dir, &dc);
+    if (sh.shared[i]) {
+      /* Delivered with the others in one pass, at the first of them. */
+      if (!shared_done) {
+        shared_done = 1;
+        step++;
+        sh.rc = deliver_shared(g, plist, &sh, &dc, &sh.seconds);
+      }
+      json_array_extend(files, sh.files[i]);
+      residual = mixstage_profile_stems(plist[i]) != MIXSTAGE_STEMS_NONE ? sh.residual : NAN;
+      rc = sh.rc;
+      t0 = cli_now() - sh.seconds / nshared; /* the pass's time, shared out */
+    } else {
+      step++;
+      rc = mixstage_graph_deliver(g, plist[i], dir, &dc);
+    }
     if (mastered && (rc == MIXSTAGE_OK || rc == MIXSTAGE_ESTATE) && rep.iteration_count > 0) mj = master_json(&rep);
     json_t *p = json_object();
     if (mj) json_object_set_new(p, "master", mj);
@@ -314,6 +405,10 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     }
     json_array_append_new(profs, p);
   }
+  for (int i = 0; sh.files && i < sh.n; i++) json_decref(sh.files[i]);
+  free(sh.files);
+  free(sh.dirs);
+  free(sh.shared);
   mixstage_graphfile_destroy(doc);
   return res;
 }

@@ -72,6 +72,8 @@ NOT_WRAPPED = {
     "mixstage_bounce_null_residual": "not wired yet: only streamed bounces measure it",
     "mixstage_bounce_deliver": "not wired yet: the Bounce proxy does not keep its graph",
     "mixstage_deliver_recover": "not wired yet: Graph.deliver settles leftovers itself",
+    "mixstage_graph_deliver_profiles": "not wired yet: Graph.deliver per profile gives the same "
+                                       "files (one render each instead of one shared pass)",
     "mixstage_graph_destroy": "graphs are destroyed by the binding's registry when the last "
                               "proxy goes: destroying twice must be impossible",
     "mixstage_graphfile_destroy": "as mixstage_graph_destroy: the registry owns documents",
