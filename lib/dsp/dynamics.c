@@ -277,12 +277,10 @@ L4_TARGET static inline __m256d l4_log2(__m256d x) {
   const __m256d one = _mm256_set1_pd(1.0);
   __m256d s = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
   __m256d s2 = _mm256_mul_pd(s, s);
-  __m256d p = _mm256_set1_pd(0.26230818925253880);
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.32059889797532520));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.41219858311113240));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.57707801635558530));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.96179669392597560));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(2.88539008177792680));
+  __m256d p = _mm256_set1_pd(MIXSTAGE__LOG2_TOP);
+#define MIXSTAGE__STEP(c) p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(c));
+  MIXSTAGE__LOG2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   return _mm256_add_pd(e, _mm256_mul_pd(s, p));
 }
 
@@ -294,16 +292,10 @@ L4_TARGET static inline __m256d l4_exp2(__m256d x) {
   __m128i k = _mm256_cvttpd_epi32(x);
   __m256d t = _mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(x, _mm256_cvtepi32_pd(k)), _mm256_set1_pd(0.5)),
                             _mm256_set1_pd(0.69314718055994531));
-  __m256d p = _mm256_set1_pd(2.7557319223985893e-06);
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(2.4801587301587302e-05));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.9841269841269841e-04));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.3888888888888889e-03));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(8.3333333333333333e-03));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(4.1666666666666667e-02));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.6666666666666667e-01));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(0.5));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.0));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.0));
+  __m256d p = _mm256_set1_pd(MIXSTAGE__EXP2_TOP);
+#define MIXSTAGE__STEP(c) p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(c));
+  MIXSTAGE__EXP2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   __m256i kb = _mm256_cvtepu32_epi64(_mm_add_epi32(k, _mm_set1_epi32(1023)));
   __m256d scale = _mm256_castsi256_pd(_mm256_slli_epi64(kb, 52));
   __m256d r = _mm256_mul_pd(_mm256_mul_pd(p, _mm256_set1_pd(0.70710678118654752440)), scale);
@@ -400,8 +392,20 @@ l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *a
   _mm256_storeu_pd(gr_last, y);
   _mm256_storeu_pd(target_last, tg);
   _mm256_storeu_pd(level_last, lv);
-  for (int l = 0; l < 4; l++)
-    for (int i = 0; i < n; i++) gain[l][i] = rows[i][l];
+  /* rows (frame-major) to the four lanes' gain rows: a 4x4 transpose per
+   * four frames (data movement only) */
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m128 r0 = _mm_loadu_ps(rows[i]), r1 = _mm_loadu_ps(rows[i + 1]), r2 = _mm_loadu_ps(rows[i + 2]),
+           r3 = _mm_loadu_ps(rows[i + 3]);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(gain[0] + i, r0);
+    _mm_storeu_ps(gain[1] + i, r1);
+    _mm_storeu_ps(gain[2] + i, r2);
+    _mm_storeu_ps(gain[3] + i, r3);
+  }
+  for (; i < n; i++)
+    for (int l = 0; l < 4; l++) gain[l][i] = rows[i][l];
 }
 
 L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
