@@ -163,15 +163,41 @@ static inline void peak_seg_end(mixstage__peak_det *d) {
   d->pos = 0;
 }
 
-/* a[k] = max over the channels of |src[c][i0 + k]|, k < n (NaN never wins). */
+/* a[k] = max over the channels of |src[c][i0 + k]|, k < n (NaN never wins),
+ * as the running maximum a = 0, then a = |x_c| > a ? |x_c| : a per channel.
+ * The first two channels go in one pass (no zeroing pass, one store). */
 static void abs_max(const float *const *src, int nch, int i0, int n, float *a) {
-  for (int k = 0; k < n; k++) a[k] = 0.0f;
-  for (int c = 0; c < nch; c++) {
-    const float *x = src[c] + i0;
-    int k = 0;
+  if (nch <= 0) {
+    for (int k = 0; k < n; k++) a[k] = 0.0f;
+    return;
+  }
+  const float *x0 = src[0] + i0, *x1 = nch > 1 ? src[1] + i0 : NULL;
+  int k = 0;
 #ifdef __SSE2__
-    /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
-    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
+  const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  if (x1) {
+    for (; k + 4 <= n; k += 4) {
+      __m128 m = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x0 + k), abs_mask), _mm_setzero_ps());
+      _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x1 + k), abs_mask), m));
+    }
+  } else {
+    for (; k + 4 <= n; k += 4)
+      _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x0 + k), abs_mask), _mm_setzero_ps()));
+  }
+#endif
+  for (; k < n; k++) {
+    float ax = fabsf(x0[k]), m = ax > 0.0f ? ax : 0.0f;
+    if (x1) {
+      ax = fabsf(x1[k]);
+      m = ax > m ? ax : m;
+    }
+    a[k] = m;
+  }
+  for (int c = 2; c < nch; c++) {
+    const float *x = src[c] + i0;
+    k = 0;
+#ifdef __SSE2__
     for (; k + 4 <= n; k += 4)
       _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k), abs_mask), _mm_loadu_ps(a + k)));
 #endif
