@@ -173,13 +173,19 @@ typedef struct flt_svf {
   int flat;
 } flt_svf;
 
-static float flt_svf_tick(flt_svf *f, float x) {
+static float flt_svf_tick(flt_svf *f, float x, int fused) {
   if (f->flat) return x;
   const float *c = f->c;
-  float v3 = x - f->s2;
-  float y = (c[MIXSTAGE__SVF_D0] * x + c[MIXSTAGE__SVF_D3] * v3) + c[MIXSTAGE__SVF_D1] * f->s1;
-  float u1 = c[MIXSTAGE__SVF_C1] * f->s1 + c[MIXSTAGE__SVF_C2] * v3;
-  float u2 = c[MIXSTAGE__SVF_C2] * f->s1 + c[MIXSTAGE__SVF_C3] * v3;
+  float v3 = x - f->s2, y, u1, u2;
+  if (fused) { /* svf.h: one rounding per multiply-add where the kernels fuse */
+    y = fmaf(c[MIXSTAGE__SVF_D1], f->s1, fmaf(c[MIXSTAGE__SVF_D3], v3, c[MIXSTAGE__SVF_D0] * x));
+    u1 = fmaf(c[MIXSTAGE__SVF_C1], f->s1, c[MIXSTAGE__SVF_C2] * v3);
+    u2 = fmaf(c[MIXSTAGE__SVF_C2], f->s1, c[MIXSTAGE__SVF_C3] * v3);
+  } else {
+    y = c[MIXSTAGE__SVF_D1] * f->s1 + (c[MIXSTAGE__SVF_D3] * v3 + c[MIXSTAGE__SVF_D0] * x);
+    u1 = c[MIXSTAGE__SVF_C1] * f->s1 + c[MIXSTAGE__SVF_C2] * v3;
+    u2 = c[MIXSTAGE__SVF_C2] * f->s1 + c[MIXSTAGE__SVF_C3] * v3;
+  }
   f->s1 = u1 - f->s1;
   f->s2 = f->s2 + u2;
   return y;
@@ -220,6 +226,7 @@ START_TEST(test_eq_flat_skip_exact) {
     mixstage__host_process(h, y3, n - late, NULL, 0);
 
     mixstage__biquad sec[7];
+    const int fused = mixstage__svf_fused();
     flt_svf st[3][7];
     memset(st, 0, sizeof st);
     int diff = 0, changed = 0;
@@ -230,7 +237,7 @@ START_TEST(test_eq_flat_skip_exact) {
       }
       for (int c = 0; c < nch; c++) {
         float v = x[c][i];
-        for (int k = 0; k < 7; k++) v = flt_svf_tick(&st[c][k], v);
+        for (int k = 0; k < 7; k++) v = flt_svf_tick(&st[c][k], v, fused);
         if (v != y[c][i]) diff++;
         if (i >= half && i < late && v != x[c][i]) changed++;
       }
