@@ -163,15 +163,41 @@ static inline void peak_seg_end(mixstage__peak_det *d) {
   d->pos = 0;
 }
 
-/* a[k] = max over the channels of |src[c][i0 + k]|, k < n (NaN never wins). */
+/* a[k] = max over the channels of |src[c][i0 + k]|, k < n (NaN never wins),
+ * as the running maximum a = 0, then a = |x_c| > a ? |x_c| : a per channel.
+ * The first two channels go in one pass (no zeroing pass, one store). */
 static void abs_max(const float *const *src, int nch, int i0, int n, float *a) {
-  for (int k = 0; k < n; k++) a[k] = 0.0f;
-  for (int c = 0; c < nch; c++) {
-    const float *x = src[c] + i0;
-    int k = 0;
+  if (nch <= 0) {
+    for (int k = 0; k < n; k++) a[k] = 0.0f;
+    return;
+  }
+  const float *x0 = src[0] + i0, *x1 = nch > 1 ? src[1] + i0 : NULL;
+  int k = 0;
 #ifdef __SSE2__
-    /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
-    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  /* maxps(p, q) is p > q ? p : q, the scalar rule below: NaN ignored */
+  const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  if (x1) {
+    for (; k + 4 <= n; k += 4) {
+      __m128 m = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x0 + k), abs_mask), _mm_setzero_ps());
+      _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x1 + k), abs_mask), m));
+    }
+  } else {
+    for (; k + 4 <= n; k += 4)
+      _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x0 + k), abs_mask), _mm_setzero_ps()));
+  }
+#endif
+  for (; k < n; k++) {
+    float ax = fabsf(x0[k]), m = ax > 0.0f ? ax : 0.0f;
+    if (x1) {
+      ax = fabsf(x1[k]);
+      m = ax > m ? ax : m;
+    }
+    a[k] = m;
+  }
+  for (int c = 2; c < nch; c++) {
+    const float *x = src[c] + i0;
+    k = 0;
+#ifdef __SSE2__
     for (; k + 4 <= n; k += 4)
       _mm_storeu_ps(a + k, _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k), abs_mask), _mm_loadu_ps(a + k)));
 #endif
@@ -277,12 +303,10 @@ L4_TARGET static inline __m256d l4_log2(__m256d x) {
   const __m256d one = _mm256_set1_pd(1.0);
   __m256d s = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
   __m256d s2 = _mm256_mul_pd(s, s);
-  __m256d p = _mm256_set1_pd(0.26230818925253880);
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.32059889797532520));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.41219858311113240));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.57707801635558530));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(0.96179669392597560));
-  p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(2.88539008177792680));
+  __m256d p = _mm256_set1_pd(MIXSTAGE__LOG2_TOP);
+#define MIXSTAGE__STEP(c) p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(c));
+  MIXSTAGE__LOG2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   return _mm256_add_pd(e, _mm256_mul_pd(s, p));
 }
 
@@ -294,16 +318,10 @@ L4_TARGET static inline __m256d l4_exp2(__m256d x) {
   __m128i k = _mm256_cvttpd_epi32(x);
   __m256d t = _mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(x, _mm256_cvtepi32_pd(k)), _mm256_set1_pd(0.5)),
                             _mm256_set1_pd(0.69314718055994531));
-  __m256d p = _mm256_set1_pd(2.7557319223985893e-06);
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(2.4801587301587302e-05));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.9841269841269841e-04));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.3888888888888889e-03));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(8.3333333333333333e-03));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(4.1666666666666667e-02));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.6666666666666667e-01));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(0.5));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.0));
-  p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(1.0));
+  __m256d p = _mm256_set1_pd(MIXSTAGE__EXP2_TOP);
+#define MIXSTAGE__STEP(c) p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(c));
+  MIXSTAGE__EXP2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   __m256i kb = _mm256_cvtepu32_epi64(_mm_add_epi32(k, _mm_set1_epi32(1023)));
   __m256d scale = _mm256_castsi256_pd(_mm256_slli_epi64(kb, 52));
   __m256d r = _mm256_mul_pd(_mm256_mul_pd(p, _mm256_set1_pd(0.70710678118654752440)), scale);
@@ -400,8 +418,20 @@ l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *a
   _mm256_storeu_pd(gr_last, y);
   _mm256_storeu_pd(target_last, tg);
   _mm256_storeu_pd(level_last, lv);
-  for (int l = 0; l < 4; l++)
-    for (int i = 0; i < n; i++) gain[l][i] = rows[i][l];
+  /* rows (frame-major) to the four lanes' gain rows: a 4x4 transpose per
+   * four frames (data movement only) */
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m128 r0 = _mm_loadu_ps(rows[i]), r1 = _mm_loadu_ps(rows[i + 1]), r2 = _mm_loadu_ps(rows[i + 2]),
+           r3 = _mm_loadu_ps(rows[i + 3]);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(gain[0] + i, r0);
+    _mm_storeu_ps(gain[1] + i, r1);
+    _mm_storeu_ps(gain[2] + i, r2);
+    _mm_storeu_ps(gain[3] + i, r3);
+  }
+  for (; i < n; i++)
+    for (int l = 0; l < 4; l++) gain[l][i] = rows[i][l];
 }
 
 L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,

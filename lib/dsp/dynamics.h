@@ -44,6 +44,31 @@
 /* however their blocks are split.                                          */
 /* ---------------------------------------------------------------------- */
 
+/* The two series' coefficients, one definition for every chain below and
+ * in dynamics.c (scalar, two-lane SSE2, four-lane AVX2): each evaluates
+ * p = TOP, then p = p * s + c for each c of REST in order (Horner), so
+ * the chains agree bit for bit.
+ * log2: (2/ln2) / (2j + 1) for j = 5 .. 0, in s^2.
+ * exp2: 1/j! for j = 9 .. 0, in t = g ln 2. */
+#define MIXSTAGE__LOG2_TOP 0.26230818925253880 /* (2/ln2)/11 */
+#define MIXSTAGE__LOG2_REST(STEP)                                                                  \
+  STEP(0.32059889797532520)    /* /9 */                                                          \
+  STEP(0.41219858311113240)    /* /7 */                                                          \
+  STEP(0.57707801635558530)    /* /5 */                                                          \
+  STEP(0.96179669392597560)    /* /3 */                                                          \
+  STEP(2.88539008177792680)    /* 2/ln2 */
+#define MIXSTAGE__EXP2_TOP 2.7557319223985893e-06 /* 1/9! */
+#define MIXSTAGE__EXP2_REST(STEP)                                                                  \
+  STEP(2.4801587301587302e-05) /* 1/8! */                                                        \
+  STEP(1.9841269841269841e-04)                                                                   \
+  STEP(1.3888888888888889e-03)                                                                   \
+  STEP(8.3333333333333333e-03)                                                                   \
+  STEP(4.1666666666666667e-02)                                                                   \
+  STEP(1.6666666666666667e-01)                                                                   \
+  STEP(0.5)                                                                                      \
+  STEP(1.0)                                                                                      \
+  STEP(1.0)
+
 /* log2(x) for finite normal x > 0 (callers floor their input at 1e-60).
  * x = 2^e m with m in [sqrt(1/2), sqrt(2)); log2 m = (2/ln 2) atanh(s),
  * s = (m - 1)/(m + 1), |s| <= 0.1716; the atanh series is cut after s^11:
@@ -60,13 +85,10 @@ static inline double mixstage__log2_fast(double x) {
     e++;
   }
   double s = (m - 1.0) / (m + 1.0), s2 = s * s;
-  /* 2/ln2 * (1, 1/3, 1/5, 1/7, 1/9, 1/11) */
-  double p = 0.26230818925253880; /* (2/ln2)/11 */
-  p = p * s2 + 0.32059889797532520; /* /9 */
-  p = p * s2 + 0.41219858311113240; /* /7 */
-  p = p * s2 + 0.57707801635558530; /* /5 */
-  p = p * s2 + 0.96179669392597560; /* /3 */
-  p = p * s2 + 2.88539008177792680; /* 2/ln2 */
+  double p = MIXSTAGE__LOG2_TOP;
+#define MIXSTAGE__STEP(c) p = p * s2 + (c);
+  MIXSTAGE__LOG2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   return (double)e + s * p;
 }
 
@@ -79,16 +101,10 @@ static inline double mixstage__exp2_fast(double x) {
   if (x > 0.0) x = 0.0;
   int k = (int)x;
   double t = (x - (double)k + 0.5) * 0.69314718055994531; /* g ln 2, |t| <= 0.347 */
-  double p = 2.7557319223985893e-06; /* 1/9! */
-  p = p * t + 2.4801587301587302e-05; /* 1/8! */
-  p = p * t + 1.9841269841269841e-04;
-  p = p * t + 1.3888888888888889e-03;
-  p = p * t + 8.3333333333333333e-03;
-  p = p * t + 4.1666666666666667e-02;
-  p = p * t + 1.6666666666666667e-01;
-  p = p * t + 0.5;
-  p = p * t + 1.0;
-  p = p * t + 1.0;
+  double p = MIXSTAGE__EXP2_TOP;
+#define MIXSTAGE__STEP(c) p = p * t + (c);
+  MIXSTAGE__EXP2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   uint64_t u = (uint64_t)(k + 1023) << 52;
   double scale;
   memcpy(&scale, &u, sizeof scale);
@@ -135,12 +151,10 @@ static inline __m128d mixstage__log2_fast_v2(__m128d x) {
   __m128d one = _mm_set1_pd(1.0);
   __m128d s = _mm_div_pd(_mm_sub_pd(m, one), _mm_add_pd(m, one));
   __m128d s2 = _mm_mul_pd(s, s);
-  __m128d p = _mm_set1_pd(0.26230818925253880);
-  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.32059889797532520));
-  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.41219858311113240));
-  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.57707801635558530));
-  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(0.96179669392597560));
-  p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(2.88539008177792680));
+  __m128d p = _mm_set1_pd(MIXSTAGE__LOG2_TOP);
+#define MIXSTAGE__STEP(c) p = _mm_add_pd(_mm_mul_pd(p, s2), _mm_set1_pd(c));
+  MIXSTAGE__LOG2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   return _mm_add_pd(e, _mm_mul_pd(s, p));
 }
 
@@ -152,16 +166,10 @@ static inline __m128d mixstage__exp2_fast_v2(__m128d x) {
   __m128i k = _mm_cvttpd_epi32(x); /* trunc, as (int)x; k in [-1022, 0] */
   __m128d t = _mm_mul_pd(_mm_add_pd(_mm_sub_pd(x, _mm_cvtepi32_pd(k)), _mm_set1_pd(0.5)),
                          _mm_set1_pd(0.69314718055994531));
-  __m128d p = _mm_set1_pd(2.7557319223985893e-06);
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(2.4801587301587302e-05));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.9841269841269841e-04));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.3888888888888889e-03));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(8.3333333333333333e-03));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(4.1666666666666667e-02));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.6666666666666667e-01));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(0.5));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.0));
-  p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(1.0));
+  __m128d p = _mm_set1_pd(MIXSTAGE__EXP2_TOP);
+#define MIXSTAGE__STEP(c) p = _mm_add_pd(_mm_mul_pd(p, t), _mm_set1_pd(c));
+  MIXSTAGE__EXP2_REST(MIXSTAGE__STEP)
+#undef MIXSTAGE__STEP
   /* 2^k: (k + 1023) << 52, k + 1023 in [1, 1023] zero-extended to 64 bits */
   __m128i kb = _mm_add_epi32(k, _mm_set1_epi32(1023));
   __m128d scale = _mm_castsi128_pd(_mm_slli_epi64(_mm_unpacklo_epi32(kb, _mm_setzero_si128()), 52));

@@ -72,7 +72,7 @@ static inline void svf_lane_scalar(float *const *sec, int nsec, int stride, int 
     float s1 = p[MIXSTAGE__SVF_S1 * stride], s2 = p[MIXSTAGE__SVF_S2 * stride];
     for (int i = 0; i < n; i++) {
       const float v = x[i], v3 = v - s2;
-      x[i] = (d0 * v + d3 * v3) + d1 * s1;
+      x[i] = d1 * s1 + (d3 * v3 + d0 * v);
       const float u1 = c1 * s1 + c2 * v3, u2 = c2 * s1 + c3 * v3;
       s1 = u1 - s1;
       s2 = s2 + u2;
@@ -85,6 +85,17 @@ static inline void svf_lane_scalar(float *const *sec, int nsec, int stride, int 
 }
 
 #define SVF_CHUNK 32 /* frames per pass through the intermediate buffer */
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define SVF_X86 1
+#include <immintrin.h>
+int mixstage__svf_fused(void) {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+#define SVF_X86 0
+int mixstage__svf_fused(void) { return 0; }
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 typedef float svf_v4 __attribute__((vector_size(16)));
@@ -100,8 +111,20 @@ static inline void v4_store(float *p, svf_v4 v) { memcpy(p, &v, sizeof v); }
 /* Lanes l .. l+3 through the sections, one section at a time over a chunk
  * of frames held in v[] (the recursion is per section; the chunk gives the
  * CPU independent frames of the next section to overlap). */
+#if SVF_X86
+static void svf_lanes4_fused(float *const *sec, int nsec, int stride, int nlanes, float *const *buf,
+                             const float *gain, int n);
+#endif
+
 void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nlanes, float *const *buf,
                                  const float *gain, int n, int flush) {
+#if SVF_X86
+  if (mixstage__svf_fused()) {
+    svf_lanes4_fused(sec, nsec, stride, nlanes, buf, gain, n);
+    if (flush) svf_flush(sec, nsec, stride);
+    return;
+  }
+#endif
   svf_v4 v[SVF_CHUNK];
   for (int l = 0; l < nlanes; l += MIXSTAGE__SVF_W) {
     const int w = nlanes - l < MIXSTAGE__SVF_W ? nlanes - l : MIXSTAGE__SVF_W;
@@ -120,7 +143,7 @@ void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nl
         svf_v4 s1 = v4_load(p + MIXSTAGE__SVF_S1 * stride), s2 = v4_load(p + MIXSTAGE__SVF_S2 * stride);
         for (int i = 0; i < m; i++) {
           const svf_v4 x = v[i], v3 = x - s2;
-          v[i] = (d0 * x + d3 * v3) + d1 * s1;
+          v[i] = d1 * s1 + (d3 * v3 + d0 * x);
           const svf_v4 u1 = c1 * s1 + c2 * v3, u2 = c2 * s1 + c3 * v3;
           s1 = u1 - s1;
           s2 = s2 + u2;
@@ -147,8 +170,7 @@ void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nl
 
 /* ---- eight lanes (AVX, chosen at run time) ------------------------------------ */
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
+#if SVF_X86
 #define W8_TARGET __attribute__((target("avx")))
 
 int mixstage__svf_lanes8_available(void) { return __builtin_cpu_supports("avx"); }
@@ -180,7 +202,9 @@ W8_TARGET static inline void w8_transpose(__m256 *r) {
 /* Up to four sections k .. k+ns-1 over v[0 .. m-1], their memory in
  * registers (the coefficients are memory operands): svf.h's operations in
  * its order.  The sections' recursions are independent, so the CPU
- * overlaps section j of frame i with section j + 1 of frame i - 1. */
+ * overlaps section j of frame i with section j + 1 of frame i - 1.
+ * MADD(a, b, c) is a b + c: two roundings, or one where the CPU fuses
+ * (mixstage__svf_fused; the per-node kernel then fuses the same way). */
 #define W8_LOAD(j)                                                                                 \
   float *const p##j = ns > j ? sec[k + j] : NULL;                                                  \
   __m256 s1_##j = _mm256_setzero_ps(), s2_##j = _mm256_setzero_ps();                               \
@@ -189,17 +213,14 @@ W8_TARGET static inline void w8_transpose(__m256 *r) {
     s2_##j = _mm256_loadu_ps(p##j + 8 * MIXSTAGE__SVF_S2);                                         \
   }
 
-#define W8_TICK(j)                                                                                 \
+#define W8_C(q, r) _mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_##r)
+#define W8_TICK(j, MADD)                                                                           \
   if (ns > j) {                                                                                    \
     const float *q = p##j;                                                                         \
     const __m256 v3 = _mm256_sub_ps(x, s2_##j);                                                    \
-    const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D0), x), \
-                                                 _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D3), v3)), \
-                                   _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_D1), s1_##j)); \
-    const __m256 u1 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C1), s1_##j), \
-                                    _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C2), v3)); \
-    const __m256 u2 = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C2), s1_##j), \
-                                    _mm256_mul_ps(_mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_C3), v3)); \
+    const __m256 y = MADD(W8_C(q, D1), s1_##j, MADD(W8_C(q, D3), v3, _mm256_mul_ps(W8_C(q, D0), x))); \
+    const __m256 u1 = MADD(W8_C(q, C1), s1_##j, _mm256_mul_ps(W8_C(q, C2), v3));                   \
+    const __m256 u2 = MADD(W8_C(q, C2), s1_##j, _mm256_mul_ps(W8_C(q, C3), v3));                   \
     s1_##j = _mm256_sub_ps(u1, s1_##j);                                                            \
     s2_##j = _mm256_add_ps(s2_##j, u2);                                                            \
     x = y;                                                                                         \
@@ -211,24 +232,72 @@ W8_TARGET static inline void w8_transpose(__m256 *r) {
     _mm256_storeu_ps(p##j + 8 * MIXSTAGE__SVF_S2, s2_##j);                                         \
   }
 
-W8_TARGET static inline __attribute__((always_inline)) void w8_pass(float *const *sec, int k, const int ns,
-                                                                    __m256 *v, int m) {
-  W8_LOAD(0) W8_LOAD(1) W8_LOAD(2) W8_LOAD(3)
-  for (int i = 0; i < m; i++) {
-    __m256 x = v[i];
-    W8_TICK(0) W8_TICK(1) W8_TICK(2) W8_TICK(3)
-    v[i] = x;
-  }
-  W8_SAVE(0) W8_SAVE(1) W8_SAVE(2) W8_SAVE(3)
-}
+#define W8_MADD(a, b, c) _mm256_add_ps(_mm256_mul_ps(a, b), c)
+#define W8_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
 
-W8_TARGET static void w8_sections(float *const *sec, int nsec, __m256 *v, int m) {
-  for (int k = 0; k < nsec; k += 4) {
-    switch (nsec - k) {
-    case 1: w8_pass(sec, k, 1, v, m); break;
-    case 2: w8_pass(sec, k, 2, v, m); break;
-    case 3: w8_pass(sec, k, 3, v, m); break;
-    default: w8_pass(sec, k, 4, v, m); break;
+#define W8_DEFINE(PASS, SECTIONS, TARGET, MADD)                                                    \
+  TARGET static inline __attribute__((always_inline)) void PASS(float *const *sec, int k, const int ns, \
+                                                                __m256 *v, int m) {                \
+    W8_LOAD(0) W8_LOAD(1) W8_LOAD(2) W8_LOAD(3)                                                    \
+    for (int i = 0; i < m; i++) {                                                                  \
+      __m256 x = v[i];                                                                             \
+      W8_TICK(0, MADD) W8_TICK(1, MADD) W8_TICK(2, MADD) W8_TICK(3, MADD)                          \
+      v[i] = x;                                                                                    \
+    }                                                                                              \
+    W8_SAVE(0) W8_SAVE(1) W8_SAVE(2) W8_SAVE(3)                                                    \
+  }                                                                                                \
+  TARGET static void SECTIONS(float *const *sec, int nsec, __m256 *v, int m) {                     \
+    for (int k = 0; k < nsec; k += 4) {                                                            \
+      switch (nsec - k) {                                                                          \
+      case 1: PASS(sec, k, 1, v, m); break;                                                        \
+      case 2: PASS(sec, k, 2, v, m); break;                                                        \
+      case 3: PASS(sec, k, 3, v, m); break;                                                        \
+      default: PASS(sec, k, 4, v, m); break;                                                       \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+W8_DEFINE(w8_pass, w8_sections, W8_TARGET, W8_MADD)
+W8_DEFINE(w8_pass_fused, w8_sections_fused, __attribute__((target("avx,fma"))), W8_FMADD)
+
+/* The four-lane per-node kernel where the CPU fuses: the same structure as
+ * the portable kernel, the same operations per lane as w8_pass_fused. */
+__attribute__((target("fma"))) static void svf_lanes4_fused(float *const *sec, int nsec, int stride, int nlanes,
+                                                            float *const *buf, const float *gain, int n) {
+  __m128 v[SVF_CHUNK];
+  for (int l = 0; l < nlanes; l += MIXSTAGE__SVF_W) {
+    const int w = nlanes - l < MIXSTAGE__SVF_W ? nlanes - l : MIXSTAGE__SVF_W;
+    for (int done = 0; done < n; done += SVF_CHUNK) {
+      const int m = n - done < SVF_CHUNK ? n - done : SVF_CHUNK;
+      for (int i = 0; i < m; i++) {
+        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int j = 0; j < w; j++) t[j] = buf[l + j][done + i];
+        v[i] = _mm_loadu_ps(t);
+      }
+      for (int k = 0; k < nsec; k++) {
+        float *p = sec[k] + l;
+        const __m128 d0 = _mm_loadu_ps(p + MIXSTAGE__SVF_D0 * stride), d1 = _mm_loadu_ps(p + MIXSTAGE__SVF_D1 * stride);
+        const __m128 d3 = _mm_loadu_ps(p + MIXSTAGE__SVF_D3 * stride), c1 = _mm_loadu_ps(p + MIXSTAGE__SVF_C1 * stride);
+        const __m128 c2 = _mm_loadu_ps(p + MIXSTAGE__SVF_C2 * stride), c3 = _mm_loadu_ps(p + MIXSTAGE__SVF_C3 * stride);
+        __m128 s1 = _mm_loadu_ps(p + MIXSTAGE__SVF_S1 * stride), s2 = _mm_loadu_ps(p + MIXSTAGE__SVF_S2 * stride);
+        for (int i = 0; i < m; i++) {
+          const __m128 x = v[i], v3 = _mm_sub_ps(x, s2);
+          v[i] = _mm_fmadd_ps(d1, s1, _mm_fmadd_ps(d3, v3, _mm_mul_ps(d0, x)));
+          const __m128 u1 = _mm_fmadd_ps(c1, s1, _mm_mul_ps(c2, v3));
+          const __m128 u2 = _mm_fmadd_ps(c2, s1, _mm_mul_ps(c3, v3));
+          s1 = _mm_sub_ps(u1, s1);
+          s2 = _mm_add_ps(s2, u2);
+        }
+        _mm_storeu_ps(p + MIXSTAGE__SVF_S1 * stride, s1);
+        _mm_storeu_ps(p + MIXSTAGE__SVF_S2 * stride, s2);
+      }
+      for (int i = 0; i < m; i++) {
+        __m128 y = v[i];
+        if (gain) y = _mm_mul_ps(y, _mm_set1_ps(gain[done + i]));
+        float t[4];
+        _mm_storeu_ps(t, y);
+        for (int j = 0; j < w; j++) buf[l + j][done + i] = t[j];
+      }
     }
   }
 }
@@ -236,6 +305,7 @@ W8_TARGET static void w8_sections(float *const *sec, int nsec, __m256 *v, int m)
 W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *const *buf, const float *gain, int n,
                                             int flush) {
   __m256 v[SVF_CHUNK];
+  const int fused = mixstage__svf_fused();
   for (int done = 0; done < n; done += SVF_CHUNK) {
     const int m = n - done < SVF_CHUNK ? n - done : SVF_CHUNK;
     int i = 0;
@@ -248,7 +318,8 @@ W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *
       for (int j = 0; j < 8; j++) t[j] = buf[j][done + i];
       v[i] = _mm256_loadu_ps(t);
     }
-    w8_sections(sec, nsec, v, m);
+    if (fused) w8_sections_fused(sec, nsec, v, m);
+    else w8_sections(sec, nsec, v, m);
     if (gain)
       for (i = 0; i < m; i++) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(gain + 8 * (done + i)));
     for (i = 0; i + 8 <= m; i += 8) {

@@ -20,11 +20,17 @@
  * cookbook) and converted here, in double, to the SVF of exactly the same
  * transfer function (mixstage__svf_from_biquad), then rounded to float.
  *
- * Per sample and section, in this order (float, no fused multiply-add):
+ * Per sample and section, in this order (float):
  *     v3 = x - s2
- *     y  = (d0 x + d3 v3) + d1 s1
+ *     y  = d1 s1 + (d3 v3 + d0 x)
  *     u1 = c1 s1 + c2 v3,   u2 = c2 s1 + c3 v3
  *     s1 = u1 - s1,         s2 = s2 + u2
+ * where the CPU has FMA (mixstage__svf_fused), each "a b + c" above whose
+ * c is a product or a sum of products is one fused multiply-add: y =
+ * fma(d1, s1, fma(d3, v3, d0 x)), u1 = fma(c1, s1, c2 v3), u2 = fma(c2,
+ * s1, c3 v3); otherwise every product and sum is rounded.  Every kernel
+ * (per-node and lane group) picks the same way, so their bits agree on
+ * any one machine.
  * with c1 = 2 a1, c2 = 2 a2, c3 = 2 a3 of Simper's a1 = 1/(1 + g(g + k)),
  * a2 = g a1, a3 = g a2, and the output mix m0 x + m1 v1 + m2 v2 folded into
  * d0 = m0 + m2, d1 = m1 a1 + m2 a2, d3 = m1 a2 + m2 (a3 - 1).  Every kernel
@@ -71,6 +77,9 @@ enum {
 void mixstage__svf_from_biquad(const mixstage__biquad *c, float coef[MIXSTAGE__SVF_COEFS]);
 /* b0 = 1, b1 = a1, b2 = a2: the biquad is the identity. */
 int mixstage__svf_is_identity(const mixstage__biquad *c);
+
+/* 1 where the kernels fuse multiply-adds (x86 with AVX2 and FMA). */
+int mixstage__svf_fused(void);
 
 /* Sets lane `lane`'s coefficients of one section (its memory untouched). */
 void mixstage__svf_lanes_set(float *sec, int stride, int lane, const float coef[MIXSTAGE__SVF_COEFS]);

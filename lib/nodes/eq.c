@@ -89,7 +89,7 @@ typedef struct eq_lane_cache {
    * mstride[j] further (padding lanes: the scratch pair below) */
   float *mem[EQ_SLOTS][8];
   int mstride[8];
-  float scratch[2];
+  float scratch[4]; /* padding lanes' memory: s1 at [0 .. 1], s2 at [2 .. 3] */
 } eq_lane_cache;
 
 typedef struct eq_state {
@@ -346,20 +346,31 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
         cache->src[j] = ls[j];
         cache->ch[j] = lc[j];
         cache->serial[j] = ls[j] ? ls[j]->serial : 0;
-        cache->mstride[j] = ls[j] ? ls[j]->stride : 1;
+        cache->mstride[j] = ls[j] ? ls[j]->stride : 2;
         for (int k = 0; k < nact; k++)
           cache->mem[k][j] = ls[j] ? ls[j]->act[k] + MIXSTAGE__SVF_S1 * ls[j]->stride + lc[j] : cache->scratch;
       }
       cache->nact = nact;
     }
     float *sec[EQ_SLOTS];
+    /* Even channel counts: lanes 2i, 2i+1 are adjacent in one bank (and
+     * padding pairs in the scratch), two floats per copy. */
+    const int pairs = !(nch & 1);
     for (int k = 0; k < nact; k++) {
       float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1; /* rows s1, s2 */
       sec[k] = cache->sec[k];
-      for (int j = 0; j < 8; j++) {
-        const float *m = cache->mem[k][j];
-        d[j] = m[0];
-        d[8 + j] = m[cache->mstride[j]];
+      if (pairs) {
+        for (int j = 0; j < 8; j += 2) {
+          const float *m = cache->mem[k][j];
+          memcpy(d + j, m, 2 * sizeof *d);
+          memcpy(d + 8 + j, m + cache->mstride[j], 2 * sizeof *d);
+        }
+      } else {
+        for (int j = 0; j < 8; j++) {
+          const float *m = cache->mem[k][j];
+          d[j] = m[0];
+          d[8 + j] = m[cache->mstride[j]];
+        }
       }
     }
     int phase = s0->phase;
@@ -378,10 +389,18 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
     }
     for (int k = 0; k < nact; k++) {
       const float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1;
-      for (int j = 0; j < 8; j++) {
-        float *m = cache->mem[k][j];
-        m[0] = d[j];
-        m[cache->mstride[j]] = d[8 + j];
+      if (pairs) {
+        for (int j = 0; j < 8; j += 2) {
+          float *m = cache->mem[k][j];
+          memcpy(m, d + j, 2 * sizeof *d);
+          memcpy(m + cache->mstride[j], d + 8 + j, 2 * sizeof *d);
+        }
+      } else {
+        for (int j = 0; j < 8; j++) {
+          float *m = cache->mem[k][j];
+          m[0] = d[j];
+          m[cache->mstride[j]] = d[8 + j];
+        }
       }
     }
   }
