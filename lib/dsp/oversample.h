@@ -72,6 +72,7 @@ typedef struct mixstage__hb_stage {
   float *up_hist; /* nch * hlen: the last 2K inputs of up() */
   float *dn_even; /* nch * hlen: the last 2K even-phase inputs of down() */
   float *dn_odd;  /* nch * K: odd-phase samples awaiting the centre tap */
+  int wide;       /* 1: the AVX2/FMA tap sum runs (chosen at init on CPUs that have it) */
 } mixstage__hb_stage;
 
 typedef struct mixstage__oversampler {
