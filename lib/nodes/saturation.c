@@ -502,8 +502,8 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
   } else {
     mixstage__os_up(os, (const float *const *)buf, nframes);
     const int n = nframes * L;
-    float pg[8 * CELL + 4], pb[8 * CELL + 4], ptb[8 * CELL + 4], pk[8 * CELL + 4],
-        pig[8 * CELL + 4], lbuf[8 * CELL + 8];
+    float pg[8 * CELL + 8], pb[8 * CELL + 8], ptb[8 * CELL + 8], pk[8 * CELL + 8],
+        pig[8 * CELL + 8], lbuf[8 * CELL + 8];
     const int np = steady ? 1 : n;
     for (int j = 0; j < np; j++) {
       const sat_curve *p = &cv[j / L];
@@ -513,8 +513,8 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
       pk[j] = (float)p->k;
       pig[j] = (float)(1.0 / p->g);
     }
-    for (int j = np; j < np + 4; j++) pg[j] = pb[j] = ptb[j] = pk[j] = pig[j] = 1.0f;
-    const mixstage__adaa_par P = {pg, pb, ptb, pk, pig, steady ? 0 : 1};
+    for (int j = np; j < np + 8; j++) pg[j] = pb[j] = ptb[j] = pk[j] = pig[j] = 1.0f;
+    const mixstage__adaa_par P = {pg, pb, ptb, pk, pig, steady ? 0 : 1, st->k1x == K1X_AVX2};
     for (int c = 0; c < nch; c++) {
       mixstage__tanh_adaa(os->hi[c], n, &st->x_prev[c], &P, lbuf);
       droop_fir(os->hi[c], n, st->eqf[st->cur], eq_half[st->cur],
