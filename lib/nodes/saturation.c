@@ -37,22 +37,33 @@
  * ~2e-6 of its full-scale level (see dsp/tanh_adaa.h); the curve parameters
  * are computed in double per frame and rounded once.
  *
- * The default is 2x.  Figures at 48 kHz (tests/check_saturation prints them;
- * aliasing = energy of every non-harmonic component in 20 Hz..20 kHz of a
- * 5 kHz sine at 0 dBFS with 24 dB of drive, re full scale; cost = callgrind
- * instructions of process() per frame per channel through the node host,
- * stereo, drive 24 dB, 0.5 sine + noise):
+ * Kernels.  Chosen once at init by the CPU (mixstage__cpu_avx2_fma): AVX2/FMA
+ * eight samples per vector (1x: fastmath.h's rational tanh; oversampled: the
+ * eight-wide ADAA of tanh_adaa.h and the AVX2 half-band sums of
+ * oversample.c), else SSE2 four per vector (the x86-64 baseline), else
+ * portable C.  The kernels round differently in the last bits, all within
+ * the bounds above; a machine always runs the same one, so output is the
+ * same for every block size and thread count.
  *
- *     factor   aliasing      cost (before)   latency (before)
- *     1x       -35.9 dBFS      24  (144)      0
- *     2x       -65.3 dBFS     256  (943)     34  (70)    <- default
- *     4x       -85.4 dBFS     473 (1491)     37  (75)
- *     8x      -110.1 dBFS     902 (2503)     38  (77)
+ * The default is 2x.  Figures at 48 kHz (tests/check_saturation prints the
+ * aliasing; aliasing = energy of every non-harmonic component in
+ * 20 Hz..20 kHz of a 5 kHz sine at 0 dBFS with 24 dB of drive, re full
+ * scale; cost = callgrind instructions of process() per frame per channel
+ * through the node host, stereo, drive 24 dB, 0.5 sine + noise, AVX2/FMA
+ * kernels; in brackets the SSE2-only figures of the previous version):
+ *
+ *     factor   aliasing      cost (before)   latency
+ *     1x       -35.9 dBFS       7   (24)      0
+ *     2x       -65.3 dBFS     161  (256)     34    <- default
+ *     4x       -85.4 dBFS     295  (473)     37
+ *     8x      -110.1 dBFS     563  (902)     38
  *
  * The former default (8x, double precision) cost 2503 per frame per
- * channel; 2x meets the -60 dBFS requirement at 10 % of that.  In the
- * benchmark graph (1x, drive 3.5..7.96 dB) the node costs 48 instructions
- * per frame per stereo strip (221 before; callgrind, 2 s offline render).
+ * channel; 2x meets the -60 dBFS requirement at 6 % of that.  In the
+ * benchmark graph (32 stereo strips, callgrind, 1 s offline render,
+ * bench_graph) the node costs, per frame per stereo strip including its
+ * calls: 16 at 1x (48 before the wide kernels), 325 at the default 2x
+ * (515 before).
  *
  * Work follows the settings: at 100 % wet the dry line is only written (a
  * copy, so a later mix change finds its history), never mixed; output gain
