@@ -36,6 +36,7 @@
 typedef struct mixstage__adaa_par {
   const float *g, *b, *tb, *k, *ig; /* drive, beta, tanh beta, k, 1/g */
   int stride;                       /* 1: arrays of n, 0: one value */
+  int wide; /* 1: the AVX2/FMA kernel (only where mixstage__cpu_avx2_fma()); arrays padded to n + 8 */
 } mixstage__adaa_par;
 
 #if defined(MIXSTAGE_HAVE_V4F)
@@ -47,8 +48,71 @@ static inline mixstage__v4f mixstage__adaa_par4(const float *p, int j, int strid
 }
 #endif
 
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+/* Eight samples at a time with fused multiply-adds: the operations of the
+ * four-wide form below, the midpoint tanh from the rational form (the same
+ * 4e-7 bound).  Rounds differently from the SSE2 form; a machine runs one. */
+static inline MIXSTAGE_AVX2_FMA __m256 mixstage__adaa_par8(const float *p, int j, int stride) {
+  return stride ? _mm256_loadu_ps(p + j) : _mm256_set1_ps(p[0]);
+}
+
+static inline MIXSTAGE_AVX2_FMA void mixstage__tanh_adaa_avx2(float *x, int n, float *x_prev,
+                                                       const mixstage__adaa_par *P, float *lbuf) {
+  const int s = P->stride;
+  float w[MIXSTAGE_ADAA_MAX_N + 8], o[MIXSTAGE_ADAA_MAX_N + 8];
+  w[0] = *x_prev;
+  memcpy(w + 1, x, sizeof(float) * (size_t)n);
+  memset(w + 1 + n, 0, sizeof(float) * 7);
+  *x_prev = x[n - 1];
+  const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  {
+    __m256 up0 = _mm256_fmadd_ps(_mm256_set1_ps(P->g[0]), _mm256_set1_ps(w[0]), _mm256_set1_ps(P->b[0]));
+    float l0[8];
+    _mm256_storeu_ps(l0, mixstage__log1p_exp_neg2_8(_mm256_and_ps(up0, mag)));
+    lbuf[0] = l0[0];
+  }
+  const __m256 thr = _mm256_set1_ps(MIXSTAGE_ADAA_SERIES), one = _mm256_set1_ps(1.0f);
+  for (int j = 0; j < n; j += 8) {
+    __m256 G = mixstage__adaa_par8(P->g, j, s), B = mixstage__adaa_par8(P->b, j, s);
+    __m256 TB = mixstage__adaa_par8(P->tb, j, s), K = mixstage__adaa_par8(P->k, j, s);
+    __m256 IG = mixstage__adaa_par8(P->ig, j, s);
+    __m256 xp = _mm256_loadu_ps(w + j), xn = _mm256_loadu_ps(w + j + 1);
+    __m256 u = _mm256_fmadd_ps(G, xn, B), up = _mm256_fmadd_ps(G, xp, B), du = _mm256_sub_ps(u, up);
+    __m256 au = _mm256_and_ps(u, mag), aup = _mm256_and_ps(up, mag);
+    __m256 lu = mixstage__log1p_exp_neg2_8(au), lp;
+    _mm256_storeu_ps(lbuf + j + 1, lu);
+    if (s) lp = mixstage__log1p_exp_neg2_8(aup);
+    else lp = _mm256_loadu_ps(lbuf + j);
+    __m256 yq = _mm256_mul_ps(
+        _mm256_sub_ps(_mm256_div_ps(_mm256_add_ps(_mm256_sub_ps(au, aup), _mm256_sub_ps(lu, lp)), du), TB), K);
+    __m256 tv = mixstage__tanh_rat8(_mm256_mul_ps(_mm256_mul_ps(G, _mm256_add_ps(xn, xp)), _mm256_set1_ps(0.5f)));
+    __m256 den = _mm256_fmadd_ps(tv, TB, one);
+    __m256 t = _mm256_div_ps(_mm256_add_ps(tv, TB), den), t2 = _mm256_mul_ps(t, t);
+    __m256 h = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.25f), du), du);
+    __m256 c = _mm256_fmadd_ps(t2, _mm256_fnmadd_ps(_mm256_set1_ps(720.0f), t2, _mm256_set1_ps(960.0f)),
+                               _mm256_set1_ps(-272.0f));
+    c = _mm256_mul_ps(c, _mm256_set1_ps(1.0f / 5040.0f));
+    c = _mm256_fmadd_ps(c, h,
+                        _mm256_mul_ps(_mm256_fnmadd_ps(_mm256_set1_ps(24.0f), t2, _mm256_set1_ps(16.0f)),
+                                      _mm256_set1_ps(1.0f / 120.0f)));
+    c = _mm256_fmsub_ps(c, h, _mm256_set1_ps(2.0f / 6.0f));
+    __m256 ys = _mm256_fmadd_ps(K, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(t, _mm256_sub_ps(one, t2)), h), c),
+                                _mm256_div_ps(_mm256_mul_ps(tv, IG), den));
+    __m256 small = _mm256_cmp_ps(_mm256_and_ps(du, mag), thr, _CMP_LT_OQ);
+    _mm256_storeu_ps(o + j, _mm256_blendv_ps(yq, ys, small));
+  }
+  memcpy(x, o, sizeof(float) * (size_t)n);
+}
+#endif
+
 static inline void mixstage__tanh_adaa(float *x, int n, float *x_prev, const mixstage__adaa_par *P,
                                        float *lbuf) {
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+  if (P->wide) {
+    mixstage__tanh_adaa_avx2(x, n, x_prev, P, lbuf);
+    return;
+  }
+#endif
   const int s = P->stride;
   float w[MIXSTAGE_ADAA_MAX_N + 8], o[MIXSTAGE_ADAA_MAX_N + 8]; /* w = [x_prev | x[0..n-1] | pad] */
   w[0] = *x_prev;

@@ -87,6 +87,16 @@
 #include "../node.h"
 #include "../dsp/biquad.h"
 
+/* x86: an eight-line AVX2/FMA kernel for the FDN, chosen at init on CPUs
+ * that have it (fdn_core_avx2). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && defined(__SSE2__)
+#define REV_AVX2 1
+#include <immintrin.h>
+#define REV_AVX2_FMA __attribute__((target("avx2,fma")))
+#else
+#define REV_AVX2 0
+#endif
+
 enum {
   P_PREDELAY,
   P_SIZE,
@@ -224,6 +234,7 @@ typedef struct reverb_state {
   ramp dry, early, late, width;
   int cell_pos;
   int primed; /* 0 until the first update: no ramp from silence then */
+  int avx2;   /* this machine runs the eight-line FDN kernel (fdn_core_avx2) */
 } reverb_state;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -315,6 +326,9 @@ static void rot_advance(reverb_state *st, int j, int k) {
 static int reverb_init(void *s, const mixstage__node_env *env) {
   reverb_state *st = s;
   memset(st, 0, sizeof *st);
+#if REV_AVX2
+  st->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
   st->fs = env->sample_rate > 0.0 ? env->sample_rate : 48000.0;
   st->nch = env->channels;
   const double ms = st->fs / 1000.0;
@@ -623,6 +637,102 @@ static void allpass_block(float *b, int len, int *ppos, float g, float *v, int m
   *ppos = pos;
 }
 
+#if REV_AVX2
+/* Hadamard stages h = 4, 2, 1 inside eight lines: lanes i and i + h become
+ * (a + b, a - b).  x * (+-1) + y is exact before its one rounding, so each
+ * stage is the scalar path's a + b / a - b. */
+static inline REV_AVX2_FMA __m256 rev_h8(__m256 x) {
+  const __m256 s4 = _mm256_setr_ps(1.0f, 1.0f, 1.0f, 1.0f, -1.0f, -1.0f, -1.0f, -1.0f);
+  const __m256 s2 = _mm256_setr_ps(1.0f, 1.0f, -1.0f, -1.0f, 1.0f, 1.0f, -1.0f, -1.0f);
+  const __m256 s1 = _mm256_setr_ps(1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f);
+  x = _mm256_fmadd_ps(x, s4, _mm256_permute2f128_ps(x, x, 0x01));
+  x = _mm256_fmadd_ps(x, s2, _mm256_permute_ps(x, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_fmadd_ps(x, s1, _mm256_permute_ps(x, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
+  const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 small = _mm256_cmp_ps(_mm256_and_ps(x, mag), _mm256_set1_ps(REV_FLUSH), _CMP_LT_OQ);
+  return _mm256_andnot_ps(small, x);
+}
+
+/* The FDN's per-frame work on frame-major rows z[t][16] (fdn_block gathers
+ * and scatters them): absorption, late taps, rotation, Hadamard, injection,
+ * lines 0-7 and 8-15 in one vector each, multiply-adds fused.  The per-frame
+ * tap sums are added up eight frames at a time (horizontal adds).  Each
+ * frame's operations do not depend on its place in the block, so every
+ * block split gives the same bits (on this kernel; the SSE2 path rounds
+ * differently, within the double reference's tolerance in tests/check_space). */
+static REV_AVX2_FMA void fdn_core_avx2(reverb_state *st, float z[][REV_LINES], const float *v, int m,
+                                       int nch, float late[][MIXSTAGE_CONTROL_FRAMES]) {
+  for (int h = 0; h < 2; h++) {
+    const __m256 lb0 = _mm256_loadu_ps(st->lo_b0 + 8 * h), ld = _mm256_loadu_ps(st->lo_d + 8 * h);
+    const __m256 la1 = _mm256_loadu_ps(st->lo_a1 + 8 * h), hb0 = _mm256_loadu_ps(st->hi_b0 + 8 * h);
+    const __m256 hd = _mm256_loadu_ps(st->hi_d + 8 * h), ha1 = _mm256_loadu_ps(st->hi_a1 + 8 * h);
+    __m256 ls = _mm256_loadu_ps(st->lo_s + 8 * h), hs = _mm256_loadu_ps(st->hi_s + 8 * h);
+    for (int t = 0; t < m; t++) {
+      __m256 in = _mm256_loadu_ps(z[t] + 8 * h);
+      __m256 y = _mm256_fmadd_ps(lb0, in, ls);
+      ls = _mm256_fnmadd_ps(la1, ls, _mm256_mul_ps(ld, in));
+      _mm256_storeu_ps(z[t] + 8 * h, _mm256_fmadd_ps(hb0, y, hs));
+      hs = _mm256_fnmadd_ps(ha1, hs, _mm256_mul_ps(hd, y));
+    }
+    _mm256_storeu_ps(st->lo_s + 8 * h, ls);
+    _mm256_storeu_ps(st->hi_s + 8 * h, hs);
+  }
+  float pcv[REV_LINES / 2], psv[REV_LINES / 2];
+  for (int j = 0; j < REV_LINES / 2; j++) {
+    pcv[j] = (float)st->rot_c[j];
+    psv[j] = (float)st->rot_s[j];
+  }
+  const __m256 PC = _mm256_loadu_ps(pcv), PS = _mm256_loadu_ps(psv);
+  const __m256 ing0 = _mm256_loadu_ps(st->in_gain), ing1 = _mm256_loadu_ps(st->in_gain + 8);
+  /* acc[c][t]: channel c's eight partial tap sums of frame t; rows past m
+   * are zero so the last group of eight adds up whole vectors. */
+  float acc[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES + 7][8];
+  const int m8 = (m + 7) & ~7;
+  const int k0 = st->phase - st->rot_base;
+  for (int t = 0; t < m; t++) {
+    __m256 x0 = _mm256_loadu_ps(z[t]), x1 = _mm256_loadu_ps(z[t] + 8);
+    for (int c = 0; c < nch; c++)
+      _mm256_storeu_ps(acc[c][t], _mm256_fmadd_ps(_mm256_loadu_ps(st->tap[c] + 8), x1,
+                                                  _mm256_mul_ps(_mm256_loadu_ps(st->tap[c]), x0)));
+    /* Rotations of the pairs (k, k + 8) by the cell's phasor times this
+     * frame's power. */
+    const int k = k0 + t;
+    __m256 er = _mm256_loadu_ps(st->rot_pcf[k]), ei = _mm256_loadu_ps(st->rot_psf[k]);
+    __m256 cs = _mm256_fmsub_ps(PC, er, _mm256_mul_ps(PS, ei));
+    __m256 sn = _mm256_fmadd_ps(PS, er, _mm256_mul_ps(PC, ei));
+    __m256 a = _mm256_fmsub_ps(cs, x0, _mm256_mul_ps(sn, x1));
+    __m256 b = _mm256_fmadd_ps(sn, x0, _mm256_mul_ps(cs, x1));
+    /* Hadamard: stage 8 across the two vectors, then 4, 2, 1 inside. */
+    x0 = rev_h8(_mm256_add_ps(a, b));
+    x1 = rev_h8(_mm256_sub_ps(a, b));
+    const __m256 vb = _mm256_set1_ps(v[t]);
+    _mm256_storeu_ps(z[t], rev_flush8(_mm256_fmadd_ps(ing0, vb, x0)));
+    _mm256_storeu_ps(z[t] + 8, rev_flush8(_mm256_fmadd_ps(ing1, vb, x1)));
+  }
+  for (int c = 0; c < nch; c++) {
+    for (int t = m; t < m8; t++) memset(acc[c][t], 0, sizeof acc[c][t]);
+    for (int t = 0; t < m; t += 8) {
+      __m256 h01 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t]), _mm256_loadu_ps(acc[c][t + 1]));
+      __m256 h23 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t + 2]), _mm256_loadu_ps(acc[c][t + 3]));
+      __m256 h45 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t + 4]), _mm256_loadu_ps(acc[c][t + 5]));
+      __m256 h67 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t + 6]), _mm256_loadu_ps(acc[c][t + 7]));
+      __m256 lo = _mm256_hadd_ps(h01, h23), hi = _mm256_hadd_ps(h45, h67);
+      __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
+      if (t + 8 <= m) {
+        _mm256_storeu_ps(late[c] + t, sum);
+      } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, sum);
+        memcpy(late[c] + t, tmp, sizeof(float) * (size_t)(m - t));
+      }
+    }
+  }
+}
+#endif
+
 /* The FDN over m <= seg_max frames within one control cell (st->phase + m
  * <= MIXSTAGE_CONTROL_FRAMES): v[] is the diffused input, late[c][] gets
  * each channel's late taps.  Lines are at least m long, so the block's
@@ -656,6 +766,12 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
     for (int i = 0; i < REV_LINES; i++) z[t][i] = rd[i][t];
 #endif
   const int k0 = st->phase - st->rot_base;
+#if REV_AVX2
+  if (st->avx2) {
+    fdn_core_avx2(st, z, v, m, nch, late);
+    goto write_back;
+  }
+#endif
 #if REV_VECTOR
   /* Absorption (Jot): the low shelf with the line gain, then the high;
    * four lines at a time over the block (their coefficients and memory
@@ -771,6 +887,9 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
     }
     for (int i = 0; i < REV_LINES; i++) z[t][i] = flush(x[i] + st->in_gain[i] * v[t]);
   }
+#endif
+#if REV_AVX2
+write_back:
 #endif
 #if REV_VECTOR
   for (int q = 0; q < REV_LINES; q += 4)

@@ -37,22 +37,33 @@
  * ~2e-6 of its full-scale level (see dsp/tanh_adaa.h); the curve parameters
  * are computed in double per frame and rounded once.
  *
- * The default is 2x.  Figures at 48 kHz (tests/check_saturation prints them;
- * aliasing = energy of every non-harmonic component in 20 Hz..20 kHz of a
- * 5 kHz sine at 0 dBFS with 24 dB of drive, re full scale; cost = callgrind
- * instructions of process() per frame per channel through the node host,
- * stereo, drive 24 dB, 0.5 sine + noise):
+ * Kernels.  Chosen once at init by the CPU (mixstage__cpu_avx2_fma): AVX2/FMA
+ * eight samples per vector (1x: fastmath.h's rational tanh; oversampled: the
+ * eight-wide ADAA of tanh_adaa.h and the AVX2 half-band sums of
+ * oversample.c), else SSE2 four per vector (the x86-64 baseline), else
+ * portable C.  The kernels round differently in the last bits, all within
+ * the bounds above; a machine always runs the same one, so output is the
+ * same for every block size and thread count.
  *
- *     factor   aliasing      cost (before)   latency (before)
- *     1x       -35.9 dBFS      24  (144)      0
- *     2x       -65.3 dBFS     256  (943)     34  (70)    <- default
- *     4x       -85.4 dBFS     473 (1491)     37  (75)
- *     8x      -110.1 dBFS     902 (2503)     38  (77)
+ * The default is 2x.  Figures at 48 kHz (tests/check_saturation prints the
+ * aliasing; aliasing = energy of every non-harmonic component in
+ * 20 Hz..20 kHz of a 5 kHz sine at 0 dBFS with 24 dB of drive, re full
+ * scale; cost = callgrind instructions of process() per frame per channel
+ * through the node host, stereo, drive 24 dB, 0.5 sine + noise, AVX2/FMA
+ * kernels; in brackets the SSE2-only figures of the previous version):
+ *
+ *     factor   aliasing      cost (before)   latency
+ *     1x       -35.9 dBFS       7   (24)      0
+ *     2x       -65.3 dBFS     161  (256)     34    <- default
+ *     4x       -85.4 dBFS     295  (473)     37
+ *     8x      -110.1 dBFS     563  (902)     38
  *
  * The former default (8x, double precision) cost 2503 per frame per
- * channel; 2x meets the -60 dBFS requirement at 10 % of that.  In the
- * benchmark graph (1x, drive 3.5..7.96 dB) the node costs 48 instructions
- * per frame per stereo strip (221 before; callgrind, 2 s offline render).
+ * channel; 2x meets the -60 dBFS requirement at 6 % of that.  In the
+ * benchmark graph (32 stereo strips, callgrind, 1 s offline render,
+ * bench_graph) the node costs, per frame per stereo strip including its
+ * calls: 16 at 1x (48 before the wide kernels), 325 at the default 2x
+ * (515 before).
  *
  * Work follows the settings: at 100 % wet the dry line is only written (a
  * copy, so a later mix change finds its history), never mixed; output gain
@@ -502,8 +513,8 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
   } else {
     mixstage__os_up(os, (const float *const *)buf, nframes);
     const int n = nframes * L;
-    float pg[8 * CELL + 4], pb[8 * CELL + 4], ptb[8 * CELL + 4], pk[8 * CELL + 4],
-        pig[8 * CELL + 4], lbuf[8 * CELL + 8];
+    float pg[8 * CELL + 8], pb[8 * CELL + 8], ptb[8 * CELL + 8], pk[8 * CELL + 8],
+        pig[8 * CELL + 8], lbuf[8 * CELL + 8];
     const int np = steady ? 1 : n;
     for (int j = 0; j < np; j++) {
       const sat_curve *p = &cv[j / L];
@@ -513,8 +524,8 @@ static void sat_process(void *s, float *const *buf, int nch, int nframes, const 
       pk[j] = (float)p->k;
       pig[j] = (float)(1.0 / p->g);
     }
-    for (int j = np; j < np + 4; j++) pg[j] = pb[j] = ptb[j] = pk[j] = pig[j] = 1.0f;
-    const mixstage__adaa_par P = {pg, pb, ptb, pk, pig, steady ? 0 : 1};
+    for (int j = np; j < np + 8; j++) pg[j] = pb[j] = ptb[j] = pk[j] = pig[j] = 1.0f;
+    const mixstage__adaa_par P = {pg, pb, ptb, pk, pig, steady ? 0 : 1, st->k1x == K1X_AVX2};
     for (int c = 0; c < nch; c++) {
       mixstage__tanh_adaa(os->hi[c], n, &st->x_prev[c], &P, lbuf);
       droop_fir(os->hi[c], n, st->eqf[st->cur], eq_half[st->cur],
