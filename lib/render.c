@@ -86,6 +86,7 @@ typedef struct task {
   int dep0, ndeps; /* units it reads in the same step: deps[dep0 ..] */
   double cost;     /* ns per frame, smoothed over the steps it ran (its runner writes it) */
   double rank;     /* cost of the longest path from it to the end of a step (worker 0) */
+  _Atomic int worker; /* the worker that ran it last: it claims it first next step */
 } task;
 
 /* One per cache line: workers publish them as they finish units. */
@@ -225,23 +226,27 @@ static int task_ready(render_job *j, const task *t, uint32_t stamp) {
 }
 
 /* The first ready task of the claim order that nobody claimed in this step,
- * now claimed by the caller; or -1 once every task is claimed.  When tasks
- * remain but none is ready, sleeps until one finishes and looks again. */
-static int claim_task(render_job *j, uint32_t stamp) {
+ * now claimed by the caller; or -1 once every task is claimed.  A worker
+ * looks first among the tasks it ran in the step before, so that a unit's
+ * state and buffers tend to stay in one core's cache, then takes over any
+ * other.  When tasks remain but none is ready, sleeps until one finishes
+ * and looks again. */
+static int claim_task(render_job *j, uint32_t stamp, int id) {
   for (;;) {
     /* Read before the scan: a task finishing during it moves the counter. */
     uint32_t seen = mixstage__event_seq(&j->unit_ev);
     int pending = 0;
-    for (int k = 0; k < j->count; k++) {
-      int i = j->prio[k];
-      uint32_t c = atomic_load_explicit(&j->claim[i].v, memory_order_relaxed);
-      if (c == stamp) continue;
-      pending = 1;
-      if (task_ready(j, &j->tasks[i], stamp) &&
-          atomic_compare_exchange_strong_explicit(&j->claim[i].v, &c, stamp, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-        return i;
-    }
+    for (int own = 1; own >= 0; own--)
+      for (int k = 0; k < j->count; k++) {
+        int i = j->prio[k];
+        uint32_t c = atomic_load_explicit(&j->claim[i].v, memory_order_relaxed);
+        if (c == stamp || (own && atomic_load_explicit(&j->tasks[i].worker, memory_order_relaxed) != id)) continue;
+        pending = 1;
+        if (task_ready(j, &j->tasks[i], stamp) &&
+            atomic_compare_exchange_strong_explicit(&j->claim[i].v, &c, stamp, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+          return i;
+      }
     if (!pending) return -1;
     mixstage__event_wait(&j->unit_ev, seen);
   }
@@ -262,8 +267,9 @@ static void work(void *arg, int id) {
   while (!j->finished) {
     uint32_t stamp = j->stamp;
     int i;
-    while ((i = claim_task(j, stamp)) >= 0) {
+    while ((i = claim_task(j, stamp, id)) >= 0) {
       task *t = &j->tasks[i];
+      atomic_store_explicit(&t->worker, id, memory_order_relaxed);
       span s = t->late ? j->prev : j->cur;
       if (s.n) {
         double t0 = now_ns();
@@ -389,7 +395,10 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
         if (u->nodes[k]->key_unit) add_dep(j, t, &slot, where[u->nodes[k]->key_unit->order]);
     }
   }
-  for (int i = 0; i < j->count; i++) j->prio[i] = i;
+  for (int i = 0; i < j->count; i++) {
+    j->prio[i] = i;
+    atomic_init(&j->tasks[i].worker, -1);
+  }
   mixstage__gfree(g, where);
   return MIXSTAGE_OK;
 }
