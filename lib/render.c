@@ -133,6 +133,7 @@ typedef struct render_job {
   mixstage__event step_ev, unit_ev, arrive_ev;
   uint32_t step_seq0;
   padded arrived;
+  padded first; /* claim order: every task before this index is claimed in this step */
   /* Step state: written by worker 0 between steps, read by all in one. */
   uint32_t stamp;
   span cur, prev; /* blocks of the strips (all units, unpipelined), of the buses */
@@ -216,6 +217,7 @@ static void end_step(render_job *j) {
   if (j->stamp <= 2 || j->stamp % RANK_EVERY == 0) rank_tasks(j);
   j->stamp++;
   atomic_store_explicit(&j->arrived.v, 0, memory_order_relaxed);
+  atomic_store_explicit(&j->first.v, 0, memory_order_relaxed);
   mixstage__event_signal(&j->step_ev);
 }
 
@@ -236,8 +238,13 @@ static int claim_task(render_job *j, uint32_t stamp, int id) {
     /* Read before the scan: a task finishing during it moves the counter. */
     uint32_t seen = mixstage__event_seq(&j->unit_ev);
     int pending = 0;
+    /* Claims are never undone within a step: a claimed prefix of the order
+     * is skipped for good (a hint; a stale value only skips less). */
+    int k0 = (int)atomic_load_explicit(&j->first.v, memory_order_relaxed);
+    while (k0 < j->count && atomic_load_explicit(&j->claim[j->prio[k0]].v, memory_order_relaxed) == stamp) k0++;
+    atomic_store_explicit(&j->first.v, (uint32_t)k0, memory_order_relaxed);
     for (int own = 1; own >= 0; own--)
-      for (int k = 0; k < j->count; k++) {
+      for (int k = k0; k < j->count; k++) {
         int i = j->prio[k];
         uint32_t c = atomic_load_explicit(&j->claim[i].v, memory_order_relaxed);
         if (c == stamp || (own && atomic_load_explicit(&j->tasks[i].worker, memory_order_relaxed) != id)) continue;
