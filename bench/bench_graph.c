@@ -757,6 +757,26 @@ static void mode_realtime(int block) {
     if (t[k] > budget_us) over++;
   }
   long long allocs = a0 >= 0 ? alloc_count() - a0 : -1;
+  /* Where the slowest blocks (thread CPU) fall: at a regular spacing they
+   * are the engine's (a periodic update, a buffer wrap); scattered, they
+   * are the machine's (interrupts, another process's cache traffic). */
+  {
+    int64_t top[8];
+    int ntop = 0;
+    for (int64_t k = 0; k < nblocks; k++) {
+      if (ntop == 8 && tc[k] <= tc[top[7]]) continue;
+      int q = ntop < 8 ? ntop++ : 7;
+      top[q] = k;
+      for (; q > 0 && tc[top[q]] > tc[top[q - 1]]; q--) {
+        int64_t x = top[q];
+        top[q] = top[q - 1];
+        top[q - 1] = x;
+      }
+    }
+    printf("  slowest blocks (thread CPU us at block index):");
+    for (int q = 0; q < ntop; q++) printf(" %.0f@%lld", tc[top[q]], (long long)top[q]);
+    printf("\n");
+  }
   double sum = 0;
   for (int64_t k = 0; k < nblocks; k++) sum += t[k];
   qsort(t, (size_t)nblocks, sizeof(double), cmp_double);

@@ -11,9 +11,11 @@
  * member can leave the group for a chunk (a crossfade, a key, a trace) and
  * rejoin it without any hand-over.
  *
- * Groups are formed only when some insert of the shape has process_lanes;
- * a set of matching strips larger than MIXSTAGE__GROUP_MAX is split into
- * groups of near-equal size, so that two workers can share a level. */
+ * Groups are formed only when some insert of the shape has process_lanes.
+ * A set of matching strips is split into groups of near-equal size holding
+ * about MIXSTAGE__GROUP_LANES lanes each: enough to fill the kernels' vectors,
+ * and small enough that a level makes several tasks of similar cost, which
+ * two or more render workers share evenly (a group is one task, render.c). */
 #include "internal.h"
 
 static int same_shape(const mixstage__unit *a, const mixstage__unit *b) {
@@ -64,7 +66,10 @@ int mixstage__groups_build(mixstage_graph *g) {
         g->schedule[j]->visited = 1;
       }
     if (k < 2) continue;
-    int parts = (k + MIXSTAGE__GROUP_MAX - 1) / MIXSTAGE__GROUP_MAX;
+    int per = (MIXSTAGE__GROUP_LANES + u->channels - 1) / u->channels; /* members for the lane target */
+    if (per < 2) per = 2;
+    if (per > MIXSTAGE__GROUP_MAX) per = MIXSTAGE__GROUP_MAX;
+    int parts = (k + per - 1) / per;
     for (int p = 0, at = 0; p < parts; p++) {
       int size = k / parts + (p < k % parts);
       if (size >= 2) {

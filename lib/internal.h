@@ -193,8 +193,12 @@ struct mixstage__unit {
  * channel count), run chunk by chunk together so that a node class with
  * process_lanes takes the same insert of every member in one call (group.c
  * forms them at prepare; process.c runs them).  At most MIXSTAGE__GROUP_MAX
- * members, so a level's strips still spread over several render tasks. */
+ * members, and about MIXSTAGE__GROUP_LANES lanes, so a level's strips spread
+ * over several render tasks of similar cost. */
 #define MIXSTAGE__GROUP_MAX 8
+/* Lanes (members x channels) a group aims at: two 4-lane or one 8-lane
+ * vector, so four stereo strips. */
+#define MIXSTAGE__GROUP_LANES 8
 typedef struct mixstage__group {
   mixstage__unit *units[MIXSTAGE__GROUP_MAX]; /* in schedule order */
   int count;

@@ -20,9 +20,11 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* About 10 us of polling on current x86: longer than most waits between two
- * units of one block, far shorter than a scheduler time slice. */
-#define SPINS 1000
+/* A few microseconds of polling (a pause costs tens of cycles on current
+ * x86): long enough for the hand-over of a task that is about to finish,
+ * short against the cost of a task, so a worker with nothing to do sleeps
+ * rather than burns a core another process (or worker) could use. */
+#define SPINS 200
 
 /* ---- event ------------------------------------------------------------------- */
 

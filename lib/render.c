@@ -1,5 +1,7 @@
 /* Offline render to memory, on one thread or several. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <string.h>
+#include <time.h>
 #include "internal.h"
 #include "pool.h"
 #include "source_file.h"
@@ -55,15 +57,18 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
 
 /* ---- parallel render ---------------------------------------------------------
  * The graph keeps a pool of workers between renders (pool.c), so a render
- * creates no thread.  A render runs in steps; in a step every unit runs once,
- * on whichever worker claims it first (so a slower or busier core simply
- * takes fewer units, where a fixed deal would wait for it).  Workers claim
- * units in one fixed order from a shared counter, and a unit waits only for
- * the units it reads in the same step (its inputs, its sidechain keys), so
- * the only meeting of all workers is at the end of a step (about one block
- * of 256 frames).  A unit touches only its own state and buffers, and buses
- * sum their inputs in a fixed order, so the result does not depend on the
- * thread count or on which worker ran what.
+ * creates no thread.  A render runs in steps; in a step every task (a unit,
+ * or a lane group of strips, group.c) runs once, on whichever worker claims
+ * it.  A worker claims only a task whose inputs of the same step (the units
+ * it reads, its sidechain keys) are done, so no worker ever waits inside a
+ * task, and among the ready tasks it takes the one with the longest path of
+ * measured cost to the end of the step first (the classic list schedule: the
+ * mix bus's chain and a key's listeners are not left for last).  A worker
+ * that finds nothing ready sleeps until a task finishes; the only meeting of
+ * all workers is at the end of a step (one block of 256 frames).  A unit
+ * touches only its own state and buffers, and buses sum their inputs in a
+ * fixed order, so the result does not depend on the thread count or on
+ * which worker ran what.
  *
  * Pipelined (the usual shape: no strip reads a bus, no bus reads a strip's
  * key tap, no bounce): in step n the strips render block n while the buses
@@ -79,6 +84,9 @@ typedef struct task {
   mixstage__unit *unit;
   int late;        /* pipelined: a bus, one block behind the strips */
   int dep0, ndeps; /* units it reads in the same step: deps[dep0 ..] */
+  double cost;     /* ns per frame, smoothed over the steps it ran (its runner writes it) */
+  double rank;     /* cost of the longest path from it to the end of a step (worker 0) */
+  _Atomic int worker; /* the worker that ran it last: it claims it first next step */
 } task;
 
 /* One per cache line: workers publish them as they finish units. */
@@ -112,7 +120,9 @@ typedef struct render_job {
   task *tasks;
   int count;
   int *deps;
-  padded *done; /* per task: the stamp of the step it last finished in */
+  padded *done;  /* per task: the stamp of the step it last finished in */
+  padded *claim; /* per task: the stamp of the step it was last claimed in */
+  int *prio;     /* task indices, highest rank first: the claim order */
   relay *relays;
   int relay_count;
   mixstage__unit *stand_units;
@@ -122,7 +132,8 @@ typedef struct render_job {
   float *spare_mem;
   mixstage__event step_ev, unit_ev, arrive_ev;
   uint32_t step_seq0;
-  padded next, arrived;
+  padded arrived;
+  padded first; /* claim order: every task before this index is claimed in this step */
   /* Step state: written by worker 0 between steps, read by all in one. */
   uint32_t stamp;
   span cur, prev; /* blocks of the strips (all units, unpipelined), of the buses */
@@ -149,6 +160,29 @@ static span next_block(render_job *j) {
   j->pos_next += s.n;
   return s;
 }
+
+/* Ranks from the measured costs, and the claim order from the ranks.  The
+ * tasks are in a topological order (plan_tasks), so walking them backwards
+ * finishes every task's rank before its inputs need it.  An insertion sort:
+ * no allocation, and linear when the order barely changed since last time. */
+static void rank_tasks(render_job *j) {
+  for (int i = 0; i < j->count; i++) j->tasks[i].rank = j->tasks[i].cost;
+  for (int i = j->count - 1; i >= 0; i--) {
+    const task *t = &j->tasks[i];
+    for (int k = 0; k < t->ndeps; k++) {
+      task *d = &j->tasks[j->deps[t->dep0 + k]];
+      if (d->cost + t->rank > d->rank) d->rank = d->cost + t->rank;
+    }
+  }
+  for (int i = 1; i < j->count; i++) {
+    int x = j->prio[i], k = i;
+    for (; k > 0 && j->tasks[j->prio[k - 1]].rank < j->tasks[x].rank; k--) j->prio[k] = j->prio[k - 1];
+    j->prio[k] = x;
+  }
+}
+
+/* Steps between two rankings: costs settle within a few steps, then barely move. */
+#define RANK_EVERY 16
 
 /* Worker 0, while every other worker waits: the mix of the block the step
  * finished goes out, the rings turn, the next step is set up. */
@@ -180,21 +214,55 @@ static void end_step(render_job *j) {
   j->cur = next_block(j);
   if (j->cancel) j->cur.n = j->prev.n = 0;
   j->finished = !j->cur.n && !j->prev.n;
+  if (j->stamp <= 2 || j->stamp % RANK_EVERY == 0) rank_tasks(j);
   j->stamp++;
-  atomic_store_explicit(&j->next.v, 0, memory_order_relaxed);
   atomic_store_explicit(&j->arrived.v, 0, memory_order_relaxed);
+  atomic_store_explicit(&j->first.v, 0, memory_order_relaxed);
   mixstage__event_signal(&j->step_ev);
 }
 
-static void wait_for(render_job *j, const task *t, uint32_t stamp) {
-  for (int k = 0; k < t->ndeps; k++) {
-    padded *d = &j->done[j->deps[t->dep0 + k]];
-    while (atomic_load_explicit(&d->v, memory_order_acquire) != stamp) {
-      uint32_t seen = mixstage__event_seq(&j->unit_ev);
-      if (atomic_load_explicit(&d->v, memory_order_acquire) == stamp) break;
-      mixstage__event_wait(&j->unit_ev, seen);
-    }
+static int task_ready(render_job *j, const task *t, uint32_t stamp) {
+  for (int k = 0; k < t->ndeps; k++)
+    if (atomic_load_explicit(&j->done[j->deps[t->dep0 + k]].v, memory_order_acquire) != stamp) return 0;
+  return 1;
+}
+
+/* The first ready task of the claim order that nobody claimed in this step,
+ * now claimed by the caller; or -1 once every task is claimed.  A worker
+ * looks first among the tasks it ran in the step before, so that a unit's
+ * state and buffers tend to stay in one core's cache, then takes over any
+ * other.  When tasks remain but none is ready, sleeps until one finishes
+ * and looks again. */
+static int claim_task(render_job *j, uint32_t stamp, int id) {
+  for (;;) {
+    /* Read before the scan: a task finishing during it moves the counter. */
+    uint32_t seen = mixstage__event_seq(&j->unit_ev);
+    int pending = 0;
+    /* Claims are never undone within a step: a claimed prefix of the order
+     * is skipped for good (a hint; a stale value only skips less). */
+    int k0 = (int)atomic_load_explicit(&j->first.v, memory_order_relaxed);
+    while (k0 < j->count && atomic_load_explicit(&j->claim[j->prio[k0]].v, memory_order_relaxed) == stamp) k0++;
+    atomic_store_explicit(&j->first.v, (uint32_t)k0, memory_order_relaxed);
+    for (int own = 1; own >= 0; own--)
+      for (int k = k0; k < j->count; k++) {
+        int i = j->prio[k];
+        uint32_t c = atomic_load_explicit(&j->claim[i].v, memory_order_relaxed);
+        if (c == stamp || (own && atomic_load_explicit(&j->tasks[i].worker, memory_order_relaxed) != id)) continue;
+        pending = 1;
+        if (task_ready(j, &j->tasks[i], stamp) &&
+            atomic_compare_exchange_strong_explicit(&j->claim[i].v, &c, stamp, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+          return i;
+      }
+    if (!pending) return -1;
+    mixstage__event_wait(&j->unit_ev, seen);
   }
+}
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
 }
 
 static void work(void *arg, int id) {
@@ -205,16 +273,19 @@ static void work(void *arg, int id) {
   int faults = 0;
   while (!j->finished) {
     uint32_t stamp = j->stamp;
-    /* Claims follow the task order, and a unit's predecessors come before
-     * it, so a waited-for unit is always running or done: no deadlock. */
-    for (;;) {
-      int i = atomic_fetch_add_explicit(&j->next.v, 1, memory_order_relaxed);
-      if (i >= j->count) break;
-      const task *t = &j->tasks[i];
+    int i;
+    while ((i = claim_task(j, stamp, id)) >= 0) {
+      task *t = &j->tasks[i];
+      atomic_store_explicit(&t->worker, id, memory_order_relaxed);
       span s = t->late ? j->prev : j->cur;
       if (s.n) {
-        wait_for(j, t, stamp);
+        double t0 = now_ns();
         faults += mixstage__run_scheduled(g, t->unit, j->start + s.pos, s.n);
+        /* Smoothed, with a preempted run (a busy machine) counted at most
+         * twice the usual cost. */
+        double per = (now_ns() - t0) / s.n;
+        if (t->cost <= 0.0) t->cost = per;
+        else t->cost += 0.125 * ((per < 2.0 * t->cost ? per : 2.0 * t->cost) - t->cost);
       }
       atomic_store_explicit(&j->done[i].v, stamp, memory_order_release);
       mixstage__event_signal(&j->unit_ev);
@@ -257,6 +328,8 @@ static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->tasks);
   mixstage__gfree(g, j->deps);
   mixstage__gfree(g, j->done);
+  mixstage__gfree(g, j->claim);
+  mixstage__gfree(g, j->prio);
   mixstage__gfree(g, j->relays);
   mixstage__gfree(g, j->stand_units);
   mixstage__gfree(g, j->stand_sends);
@@ -271,8 +344,9 @@ static void add_dep(render_job *j, task *t, int *slot, int d) {
   t->ndeps++;
 }
 
-/* The tasks in claim order (pipelined: the buses first, as their chain is
- * the longest path of a step), and what each waits for. */
+/* The tasks in a topological order (pipelined: the buses first), and what
+ * each waits for; the first claim order is this order, until costs are
+ * measured. */
 static int plan_tasks(mixstage_graph *g, render_job *j) {
   int n = g->schedule_count, ndeps = 0;
   for (int i = 0; i < n; i++) {
@@ -284,7 +358,9 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
   j->tasks = mixstage__galloc(g, (size_t)n, sizeof *j->tasks);
   j->deps = mixstage__galloc(g, (size_t)ndeps + 1, sizeof *j->deps);
   j->done = mixstage__galloc(g, (size_t)n, sizeof *j->done);
-  if (!where || !j->tasks || !j->deps || !j->done) {
+  j->claim = mixstage__galloc(g, (size_t)n, sizeof *j->claim);
+  j->prio = mixstage__galloc(g, (size_t)n, sizeof *j->prio);
+  if (!where || !j->tasks || !j->deps || !j->done || !j->claim || !j->prio) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
@@ -325,6 +401,10 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
       for (int k = 0; k < u->node_count; k++)
         if (u->nodes[k]->key_unit) add_dep(j, t, &slot, where[u->nodes[k]->key_unit->order]);
     }
+  }
+  for (int i = 0; i < j->count; i++) {
+    j->prio[i] = i;
+    atomic_init(&j->tasks[i].worker, -1);
   }
   mixstage__gfree(g, where);
   return MIXSTAGE_OK;
