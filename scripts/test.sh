@@ -163,12 +163,37 @@ EOF
     grep -v '^$' || true
 }
 
+# The tests of build dir $1 (make's $(TESTS)), the longest first: make -j
+# starts tests in this order, so a long one does not start last and run
+# alone while the other CPU idles.  The list is of the longest in CPU time
+# (plain and ASan runs); a test not in it keeps its place after them.
+long_tests="tests/cli.sh tests/check_master tests/python_tests.sh tests/examples.sh
+  tests/valgrind_reentry_python.sh tests/check_profiles tests/check_source_file
+  tests/check_deliver tests/check_saturation"
+tests_longest_first() {
+  local dir=$1 all t
+  shift
+  all=$(make -s --no-print-directory -C "$dir" -f Makefile -f - mixstage-print-tests "$@" <<'EOF' 2>/dev/null
+mixstage-print-tests:
+	@for t in $(TESTS); do echo "$$t"; done
+EOF
+  ) || return 0
+  for t in $long_tests; do
+    if grep -qxF "$t" <<<"$all"; then echo "$t"; fi
+  done
+  for t in $all; do
+    if ! tr -s ' \n' '\n\n' <<<"$long_tests" | grep -qxF "$t"; then echo "$t"; fi
+  done
+}
+
 # make_check LABEL BUILDDIR [make args...]: runs make check, then counts the
 # results from the .trs files of that run.
 make_check() {
   local label=$1 dir=$2
   shift 2
-  local logs trs lg rc=0
+  local logs trs lg rc=0 ordered
+  ordered=$(tests_longest_first "$dir" "$@" | tr '\n' ' ')
+  [ -z "${ordered// /}" ] || set -- "$@" TESTS="${ordered% }"
   logs=$(test_logs "$dir" "$@")
   if [ -z "$logs" ]; then
     fail_item "$label: cannot list the tests of $dir (is it configured?)"
