@@ -2,23 +2,35 @@
 # libmixstage: build and run every test.
 #   ./scripts/test.sh [--no-distcheck] [--no-sanitizers] [--no-fuzz] [--valgrind]
 #
-# Stages, each timed:
+# Stages, each timed (wall clock, and the CPU time, user+sys, of what the
+# stage ran: on a shared machine the CPU time is the figure to compare):
 #   deps       install missing Debian packages (scripts/deps.sh)
 #   build      autoreconf if needed, configure and build in ./build
-#   check      make check in ./build: Check suites, script tests, and the
-#              binding tests and examples that are wired into make check
+#   check      make check in ./build: Check suites, script tests, the
+#              binding tests and examples that are wired into make check,
+#              and the binding re-entry tests under valgrind memcheck
+#              (tests/valgrind_reentry_*.sh)
 #   asan       ASan+UBSan build in ./build-asan, make check with CK_FORK=no
 #   rtsan      clang-22 RealtimeSanitizer build in ./build-rtsan, make check of
 #              the suites that drive the real-time path
 #   fuzz       clang-22 libFuzzer build under ASan+UBSan in ./build-fuzz;
 #              each harness of tests/fuzz/ runs for MIXSTAGE_FUZZ_SECONDS
 #              (default 30) from its seed corpus, and counts one pass or
-#              one failure (see tests/fuzz/README.md to run them longer)
+#              one failure (see tests/fuzz/README.md to run them longer);
+#              with two or more CPUs the harnesses run side by side
 #   valgrind   (only with --valgrind) the Check suites of ./build under
 #              valgrind memcheck, CK_FORK=no
-#   distcheck  make distcheck in ./build
+#   distcheck  make distcheck in ./build (a quick subset of the tests
+#              inside it: see the stage)
 #   pkgconfig  install into a temporary prefix, then build and run
 #              examples/pkgconfig_app.c with cc $(pkg-config ... mixstage)
+#
+# Time: the sanitizer, fuzzer and install builds configure with
+# --disable-static (so distcheck): libtool then compiles every library source
+# once (PIC) instead of twice (PIC and non-PIC).  The tests link the
+# convenience library, built either way from the same sources, so nothing
+# they test is lost; the plain build in ./build still builds the static
+# library.
 #
 # Counting: every test that a make check run reports (from automake's .trs
 # files) counts once per run; a test that should have run but did not
@@ -80,7 +92,9 @@ summary() {
   echo "================ libmixstage test summary ================"
   local l
   for l in "${stage_lines[@]+"${stage_lines[@]}"}"; do echo "$l"; done
-  printf '%-12s %5ds\n' "total" "$(($(date +%s) - t_start))"
+  children_cpu
+  rm -f "${cpu_file:-}"
+  printf '%-12s %5ds  cpu %5ds\n' "total" "$(($(date +%s) - t_start))" "$cpu_now"
   if [ ${#failures[@]} -gt 0 ]; then
     echo "failed:"
     for l in "${failures[@]}"; do echo "  $l"; done
@@ -98,20 +112,39 @@ stage_t0=0
 stage_p0=0
 stage_f0=0
 stage_s0=0
+stage_c0=0
+# children_cpu sets cpu_now to the CPU seconds (user+sys) used so far by the
+# finished children of this shell (every make, build and test it waited
+# for).  `times` must run in this shell, not in a $(...) subshell, whose
+# children are its own.
+cpu_file=$(mktemp "${TMPDIR:-/tmp}/mixstage-test-cpu.XXXXXX")
+cpu_now=0
+children_cpu() {
+  cpu_now=0
+  [ -n "${cpu_file:-}" ] || return 0
+  times >"$cpu_file"
+  cpu_now=$(awk 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, a, "m"); t += a[1] * 60 + a[2] }
+    printf "%d\n", t + 0.5 }' "$cpu_file")
+}
 stage_begin() {
   stage=$1
   stage_t0=$(date +%s)
+  children_cpu
+  stage_c0=$cpu_now
   stage_p0=$n_pass stage_f0=$n_fail stage_s0=$n_skip
   echo
   log "==== $stage: $2"
 }
 stage_end() {
-  local dt=$(($(date +%s) - stage_t0))
+  children_cpu
+  local dt=$(($(date +%s) - stage_t0)) cpu=$((cpu_now - stage_c0))
   local p=$((n_pass - stage_p0)) f=$((n_fail - stage_f0)) s=$((n_skip - stage_s0))
   local note=${1:-}
-  stage_lines+=("$(printf '%-12s %5ds   %3d passed, %3d failed, %3d skipped%s' \
-    "$stage" "$dt" "$p" "$f" "$s" "${note:+   ($note)}")")
-  log "---- $stage done in ${dt}s: $p passed, $f failed, $s skipped${note:+ ($note)}"
+  stage_lines+=("$(printf '%-12s %5ds  cpu %5ds   %3d passed, %3d failed, %3d skipped%s' \
+    "$stage" "$dt" "$cpu" "$p" "$f" "$s" "${note:+   ($note)}")")
+  log "---- $stage done in ${dt}s (cpu ${cpu}s): $p passed, $f failed, $s skipped${note:+ ($note)}"
 }
 pass_item() { n_pass=$((n_pass + 1)); }
 fail_item() { n_fail=$((n_fail + 1)); failures+=("$1"); log "FAILED: $1"; }
@@ -130,12 +163,37 @@ EOF
     grep -v '^$' || true
 }
 
+# The tests of build dir $1 (make's $(TESTS)), the longest first: make -j
+# starts tests in this order, so a long one does not start last and run
+# alone while the other CPU idles.  The list is of the longest in CPU time
+# (plain and ASan runs); a test not in it keeps its place after them.
+long_tests="tests/cli.sh tests/check_master tests/python_tests.sh tests/examples.sh
+  tests/valgrind_reentry_python.sh tests/check_profiles tests/check_source_file
+  tests/check_deliver tests/check_saturation"
+tests_longest_first() {
+  local dir=$1 all t
+  shift
+  all=$(make -s --no-print-directory -C "$dir" -f Makefile -f - mixstage-print-tests "$@" <<'EOF' 2>/dev/null
+mixstage-print-tests:
+	@for t in $(TESTS); do echo "$$t"; done
+EOF
+  ) || return 0
+  for t in $long_tests; do
+    if grep -qxF "$t" <<<"$all"; then echo "$t"; fi
+  done
+  for t in $all; do
+    if ! tr -s ' \n' '\n\n' <<<"$long_tests" | grep -qxF "$t"; then echo "$t"; fi
+  done
+}
+
 # make_check LABEL BUILDDIR [make args...]: runs make check, then counts the
 # results from the .trs files of that run.
 make_check() {
   local label=$1 dir=$2
   shift 2
-  local logs trs lg rc=0
+  local logs trs lg rc=0 ordered
+  ordered=$(tests_longest_first "$dir" "$@" | tr '\n' ' ')
+  [ -z "${ordered// /}" ] || set -- "$@" TESTS="${ordered% }"
   logs=$(test_logs "$dir" "$@")
   if [ -z "$logs" ]; then
     fail_item "$label: cannot list the tests of $dir (is it configured?)"
@@ -281,7 +339,9 @@ stage_end
 
 stage_begin check "make check in $bname"
 if [ "$built" = 1 ]; then
-  make_check check "$builddir"
+  # deps installed valgrind: the re-entry tests under it fail, not skip,
+  # if it is missing.
+  MIXSTAGE_VALGRIND_REQUIRED=yes make_check check "$builddir"
   stage_end
 else
   stage_skipped "the build failed"
@@ -293,7 +353,7 @@ if [ "$do_sanitizers" = 1 ]; then
   stage_begin asan "ASan+UBSan build in $bname-asan, make check with CK_FORK=no"
   san="-fsanitize=address,undefined"
   if configure_and_build asan "$top/$bname-asan" \
-       "CFLAGS=-O1 -g $san -fno-omit-frame-pointer" "LDFLAGS=$san" \
+       "CFLAGS=-O1 -g $san -fno-omit-frame-pointer" "LDFLAGS=$san" --disable-static \
        "${nobind[@]+"${nobind[@]}"}"; then
     # UBSan only reports by default; halt so undefined behaviour fails the test.
     CK_FORK=no MIXSTAGE_SANITIZER=address \
@@ -304,7 +364,7 @@ if [ "$do_sanitizers" = 1 ]; then
   stage_end "${nobind[*]+${nobind[*]}}"
 
   stage_begin rtsan "clang-22 RealtimeSanitizer build in $bname-rtsan, make check"
-  if configure_and_build rtsan "$top/$bname-rtsan" CC=clang-22 --enable-rtsan \
+  if configure_and_build rtsan "$top/$bname-rtsan" CC=clang-22 --enable-rtsan --disable-static \
        "${nobind[@]+"${nobind[@]}"}"; then
     # RealtimeSanitizer watches the calls marked nonblocking (the process
     # path): the suites that drive it run here; every test program is still
@@ -327,15 +387,32 @@ if [ "$do_fuzz" = 1 ]; then
   mapfile -t nobind < <(no_binding_args)
   fsan="-fsanitize=address,undefined"
   fuzzdir="$top/$bname-fuzz"
-  if ! mixstage_configure "$top" "$fuzzdir" CC=clang-22 --enable-fuzzers --disable-tests \
+  if ! mixstage_configure "$top" "$fuzzdir" CC=clang-22 --enable-fuzzers --disable-tests --disable-static \
        "CFLAGS=-O1 -g $fsan -fno-sanitize-recover=undefined -fno-omit-frame-pointer" "LDFLAGS=$fsan" \
        "${nobind[@]+"${nobind[@]}"}"; then
     fail_item "fuzz: configure failed (see $bname-fuzz/config.log)"
   elif ! make -s --no-print-directory -C "$fuzzdir" -j"$jobs" fuzzers >/dev/null; then
     fail_item "fuzz: make fuzzers failed (make -C $bname-fuzz fuzzers)"
   else
-    for harness in graphfile audio_read; do
-      if MIXSTAGE_FUZZ_SECONDS=$fuzz_secs "$top/tests/fuzz/run.sh" "$fuzzdir" "$harness" </dev/null; then
+    # Each harness is one process on one CPU with its own work directory:
+    # with two CPUs both run at once, each for its full time, so they fuzz
+    # as much as one after the other did, in half the wall time.
+    harnesses=(graphfile audio_read)
+    declare -A fuzz_pid=() fuzz_rc=()
+    for harness in "${harnesses[@]}"; do
+      MIXSTAGE_FUZZ_SECONDS=$fuzz_secs "$top/tests/fuzz/run.sh" "$fuzzdir" "$harness" </dev/null &
+      fuzz_pid[$harness]=$!
+      if [ "$jobs" -lt 2 ]; then
+        fuzz_rc[$harness]=0
+        wait "${fuzz_pid[$harness]}" || fuzz_rc[$harness]=$?
+      fi
+    done
+    for harness in "${harnesses[@]}"; do
+      if [ -z "${fuzz_rc[$harness]+set}" ]; then
+        fuzz_rc[$harness]=0
+        wait "${fuzz_pid[$harness]}" || fuzz_rc[$harness]=$?
+      fi
+      if [ "${fuzz_rc[$harness]}" = 0 ]; then
         pass_item
       else
         fail_item "fuzz: $harness (log: $bname-fuzz/fuzz-work/$harness/log)"
@@ -369,8 +446,10 @@ if [ "$do_distcheck" = 1 ]; then
     # only on failure.  distcheck proves the tarball is complete and builds
     # out of tree (every program, binding and test is compiled); the audio
     # suites already ran above, so inside it only a quick subset runs (a
-    # command-line TESTS reaches the sub-makes).
+    # command-line TESTS reaches the sub-makes).  --disable-static: every
+    # source is still compiled from the tarball, once (see the top).
     if make -s --no-print-directory -C "$builddir" -j"$jobs" distcheck \
+         DISTCHECK_CONFIGURE_FLAGS=--disable-static \
          TESTS="tests/check_api tests/check_graph tests/symbols.sh tests/lua_tests.sh" \
          </dev/null >"$builddir/distcheck.log" 2>&1; then
       pass_item
@@ -424,7 +503,7 @@ fi
 rm -rf "$prefix"
 # The bindings are not needed here (distcheck installs them); the C library is.
 mapfile -t nobind < <(no_binding_args)
-if configure_and_build pkgconfig "$instdir" --prefix="$prefix" --disable-tests \
+if configure_and_build pkgconfig "$instdir" --prefix="$prefix" --disable-tests --disable-static \
      "${nobind[@]+"${nobind[@]}"}"; then
   if ! make -s --no-print-directory -C "$instdir" install >/dev/null; then
     fail_item "pkgconfig: make install into $prefix failed"
