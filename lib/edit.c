@@ -104,12 +104,15 @@ MIXSTAGE_EXPORT const char *mixstage_node_sidechain_lost(const mixstage_node *n)
 /* ---- taking objects apart ------------------------------------------------------ */
 
 /* Before an edit frees objects.  A numeric fault not yet reported names a
- * node or unit by pointer: its message is written now, while they exist. */
+ * node or unit by pointer: its message is written now, while they exist.
+ * The runtime exists exactly when a schedule does (prepare makes the
+ * schedule first and undoes everything on failure): a graph that holds none
+ * is not walked, which keeps removals from a large unprepared graph cheap. */
 static void begin_removal(mixstage_graph *g) {
   if (atomic_load(&g->fault_pending)) (void)mixstage_graph_last_error(g);
   atomic_store(&g->fault_node, NULL);
   atomic_store(&g->fault_unit, NULL);
-  mixstage__unprepare_runtime(g);
+  if (g->schedule) mixstage__unprepare_runtime(g);
 }
 
 static void end_edit(mixstage_graph *g) {

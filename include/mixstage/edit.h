@@ -23,8 +23,8 @@
  *    message naming the object, and changes nothing.
  *  - All or nothing.  A call that fails leaves the graph exactly as it was;
  *    the graph's last error (mixstage_graph_last_error()) names the object
- *    at fault ("bus 'Drums': 2 strips or buses route into it; the first is
- *    strip 'Kick'").
+ *    at fault ("bus 'Drums': 2 strips or buses route into it (the first is
+ *    strip 'Kick'); route them elsewhere before removing it").
  *  - Handles of removed objects are invalid, like a pointer after free():
  *    passing one to any call is undefined behaviour.  That covers the
  *    removed object and everything it took with it (its inserts, sends and
@@ -42,7 +42,7 @@
  *    afresh for every object, edited or not: every node's state (filter
  *    memory, envelopes, a reverb's or delay's tail), latency-compensation
  *    and key delay lines, and parameter smoothing (values jump to their
- *    targets), and sets the play position to 0; it restarts attached meters
+ *    targets, or to their lanes' values), and sets the play position to 0; it restarts attached meters
  *    and empties gain-reduction histories (analysis.h).  Settings are kept:
  *    parameter values, lanes and their points, bypass, mute, solo,
  *    polarity, sources, routing, attached meters and history rings.  A

@@ -23,7 +23,9 @@
  *     mixstage_graph_destroy(g);                   // frees strips, nodes, ...
  *
  * Ownership: the graph owns every strip, bus, send, node and lane made in it;
- * their handles are borrowed and stay valid until mixstage_graph_destroy().
+ * their handles are borrowed and stay valid until mixstage_graph_destroy(),
+ * or until the object is removed (edit.h: removing, moving and replacing,
+ * and the serials that tell a removed object from a live one).
  *
  * Threads: "edit-time" calls (create, add, insert, connect, prepare, lanes)
  * may allocate and must not run while another thread processes the graph.
@@ -33,9 +35,10 @@
  * processes, and take effect at the next 32-frame control boundary.
  * Callbacks (source pulls, progress) run inside a render or process call:
  * from them, edit-time calls on the graph being rendered (adding, inserting,
- * routing, sources, sidechains, lanes and points, tempo, prepare, locate,
- * process, and renders, which prepare) fail with MIXSTAGE_ESTATE and a
- * message naming the object; control-safe setters and other graphs work.
+ * removing, moving, replacing, routing, sources, sidechains, lanes and
+ * points, tempo, prepare, locate, process, and renders, which prepare) fail
+ * with MIXSTAGE_ESTATE and a message naming the object; control-safe
+ * setters and other graphs work.
  *
  * Buffers are 32-bit float, counted in frames (one frame = one sample per
  * channel).  Each call says whether it takes interleaved or planar data.
