@@ -1294,7 +1294,10 @@ static int msb_is_delete(const char *symname) { return strncmp(symname, "delete_
 %typemap(in, noblock=1) TYPE *, const TYPE *, struct TYPE *, const struct TYPE * {
   {
     void *argp_ = 0;
-    int res_ = SWIG_ConvertPtr($input, &argp_, $descriptor, $disown | 0);
+    /* never disown otherwise: SWIG disowns the value of a pointer
+     * "member" setter (strip.output = bus), whose proxy would then never
+     * release its cell, and the graph would never be destroyed */
+    int res_ = SWIG_ConvertPtr($input, &argp_, $descriptor, msb_is_delete("$symname") ? $disown : 0);
     if (!SWIG_IsOK(res_)) {
       %argument_fail(res_, "$type", $symname, $argnum);
     }
@@ -1327,7 +1330,9 @@ static int msb_is_delete(const char *symname) { return strncmp(symname, "delete_
 %typemap(in, checkfn="SWIG_isptrtype") TYPE *, const TYPE *, struct TYPE *, const struct TYPE * {
   {
     void *argp_ = NULL;
-    if (!SWIG_IsOK(SWIG_ConvertPtr(L, $input, &argp_, $descriptor, $disown)))
+    /* never disown: SWIG disowns the value of a pointer "member" setter
+     * (strip.output = bus), whose proxy would then never release its cell */
+    if (!SWIG_IsOK(SWIG_ConvertPtr(L, $input, &argp_, $descriptor, 0)))
       SWIG_fail_ptr("$symname", $argnum, $descriptor);
     if (!argp_) {
       $1 = NULL;
