@@ -1507,8 +1507,7 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_bounce_block_fn;
 %ignore mixstage_graph_bounce_stream;
 %ignore mixstage_bounce_null_residual;
-%ignore mixstage_bounce_deliver;
-%ignore mixstage_deliver_recover;
+%ignore mixstage_bounce_deliver; /* Graph.deliver_bounce (sugar) */
 %ignore mixstage_deliver_config::stage_fn;
 %ignore mixstage_deliver_config::stage_user;
 %ignore mixstage_deliver_config::file_done;
@@ -1519,6 +1518,10 @@ static const mixstage_profile *msb_profile_named(const char *name, char *msg, si
 %ignore mixstage_graph_deliver_profiles;
 %ignore mixstage_deliver_config::master;
 %ignore mixstage_deliver_config::master_report;
+/* Recovery of a folder a killed delivery left: a status, no graph. */
+MSB_NO_CONTEXT(mixstage_deliver_recover)
+%apply int MSB_STATUS { int mixstage_deliver_recover };
+%feature("docstring", "deliver_recover(directory): settles what killed deliveries left in the folder: one killed before its commit point is rolled back (the previous files return), one killed after it is completed; hidden staging folders go.  A delivery still running is left alone.  Graph.deliver does this first; call it to inspect a folder without delivering into it.  Raises InputOutputError if the folder is not a directory.") mixstage_deliver_recover;
 /* ---- end s5-stream ---- */
 /* io.h: raw buffers, message buffers and string arrays are taken by the
  * sugar (read_audio, write_audio, measure, Manifest.add_file...). */

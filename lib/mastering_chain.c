@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "source_file.h"
 
 /* ---- spool ------------------------------------------------------------------ */
 
@@ -270,6 +271,7 @@ int mixstage__mchain_capture(mixstage_graph *g, int first, const mixstage_render
   }
   atomic_store(&g->profile, fin);
   float *scratch = NULL, *block = NULL;
+  int offline = 0;
   rc = mixstage_graph_prepare(g);
   int64_t total = rc == MIXSTAGE_OK ? mixstage_graph_render_frames(g, &c) : rc;
   if (total < 0) {
@@ -295,6 +297,11 @@ int mixstage__mchain_capture(mixstage_graph *g, int first, const mixstage_render
     rc = MIXSTAGE_ENOMEM;
     goto done;
   }
+  /* File sources are read synchronously, as in an offline render: through
+   * the real-time ring a loaded machine could underrun, and the capture
+   * would then differ from a render of the same graph. */
+  if ((rc = mixstage__file_sources_offline(g, 1)) != MIXSTAGE_OK) goto done;
+  offline = 1;
   int64_t end = delay + want, every = (int64_t)(0.1 * g->sample_rate), next = every;
   for (int64_t pos = 0; pos < end;) {
     int n = end - pos < blk ? (int)(end - pos) : blk;
@@ -328,6 +335,11 @@ int mixstage__mchain_capture(mixstage_graph *g, int first, const mixstage_render
     }
   }
 done:
+  if (offline) {
+    int src = mixstage__file_sources_check(g);
+    mixstage__file_sources_offline(g, 0);
+    if (rc == MIXSTAGE_OK) rc = src;
+  }
   free(scratch);
   free(block);
   restore(g, first, &sv);

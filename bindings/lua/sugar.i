@@ -1011,3 +1011,37 @@ static int msb_lua_graph_list(lua_State *L, int t, msb_graph_list *l) {
   $1 = &tmp;
 }
 %typemap(freearg) const msb_graph_list * { free(owned$argnum); }
+
+/* ---- s5-stream: a bounce written as a delivery, without rendering again ---- */
+%extend mixstage_graph {
+  void m__deliver_bounce(lua_State *L, const mixstage_bounce *bounce, const mixstage_profile *profile,
+                         const char *dir, long long frames, long long tail, int threads, int format,
+                         int sample_type, bool dither, long long dither_seed, double output_rate,
+                         double tail_threshold_db, bool manifest, msb_lua_func progress) {
+    mixstage_deliver_config dc;
+    msb_luaprog lp;
+    msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
+                       output_rate, tail_threshold_db, manifest);
+    msb_lua_progress_init(&lp, &dc.render, L, progress, $self);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_bounce_deliver($self, bounce, profile, dir, &dc);
+      MSB_LOCK;
+    }
+    if (st != MIXSTAGE_ENUMERIC) msb_check(st, $self);
+  }
+}
+%luacode {
+  -- Graph:deliver_bounce(bounce, profile, dir, {options as Graph:deliver})
+  local classes = debug.getregistry()["SW" .. "IG"]
+  local raw = classes["Graph"][".fn"]["_deliver_bounce"]
+  classes["Graph"][".fn"]["deliver_bounce"] = function(self, bounce, profile, dir, o)
+    o = o or {}
+    raw(self, bounce, profile, dir, o.frames or 0, o.tail or -1, o.threads or 1,
+        o.format or "wav", o.sample_type or "pcm24", o.dither ~= false,
+        o.dither_seed or -1, o.output_rate or 0, o.tail_threshold_db or -90,
+        o.manifest ~= false, o.progress)
+  end
+}
+/* ---- end s5-stream ---- */

@@ -1547,3 +1547,46 @@ static int msb_py_graph_list(PyObject *o, msb_graph_list *l) {
 }
 %typemap(freearg) const msb_graph_list * { free(owned$argnum); }
 
+
+/* ---- s5-stream: a bounce written as a delivery, without rendering again ---- */
+%extend mixstage_graph {
+  PyObject *_deliver_bounce(const mixstage_bounce *bounce, const mixstage_profile *profile, const char *dir,
+                            long long frames, long long tail, int threads, int format, int sample_type,
+                            bool dither, long long dither_seed, double output_rate, double tail_threshold_db,
+                            bool manifest, PyObject *progress) {
+    mixstage_deliver_config dc;
+    msb_pyprog pp;
+    msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed,
+                       output_rate, tail_threshold_db, manifest);
+    if (msb_py_progress_init(&pp, &dc.render, progress, $self) < 0) return NULL;
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = mixstage_bounce_deliver($self, bounce, profile, dir, &dc);
+    Py_END_ALLOW_THREADS
+    if (msb_py_status(st, $self, &pp) < 0) return NULL;
+    return SWIG_Py_Void();
+  }
+  %pythoncode %{
+    def deliver_bounce(self, bounce, profile, directory, format="wav", sample_type="pcm24", dither=True,
+                       dither_seed=None, output_rate=0.0, tail_threshold_db=-90.0, manifest=True,
+                       frames=0, tail=None, threads=1, progress=None):
+        """Writes `bounce` (Graph.bounce(profile, frames=, tail=) of this
+        graph) as deliver() would write the profile, without rendering
+        again: the same files, names, tail, manifest and atomic commit.  A
+        delivery from a bounce has no null check ("null_check_residual_dbfs":
+        null).  frames and tail must be the bounce's (ValueError-like
+        InvalidArgumentError otherwise).  Returns the manifest as a dict
+        (None without)."""
+        directory = _os.fspath(directory)
+        self._deliver_bounce(bounce, profile, directory, int(frames), -1 if tail is None else int(tail),
+                             int(threads), format, sample_type, bool(dither),
+                             -1 if dither_seed is None else int(dither_seed), float(output_rate),
+                             float(tail_threshold_db), bool(manifest), progress)
+        if not manifest:
+            return None
+        import json
+        with open(_os.path.join(directory, "manifest.json")) as f:
+            return json.load(f)
+  %}
+}
+/* ---- end s5-stream ---- */

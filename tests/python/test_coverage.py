@@ -63,6 +63,7 @@ SUGAR = {
     "mixstage_graph_to_string": ("Graph.to_json", "Graph.to_json"),
     "mixstage_graph_save": ("Graph.save", "Graph.save"),
     "mixstage_node_get_param_choice": ("Node.choice", "Node.choice"),
+    "mixstage_bounce_deliver": ("Graph.deliver_bounce", "Graph.deliver_bounce"),
 }
 
 # Deliberately not wrapped, and why.
@@ -70,8 +71,6 @@ NOT_WRAPPED = {
     "mixstage_graph_bounce_stream": "not wired yet: needs a block callable (an iterator of blocks "
                                     "for Python and Lua is the plan)",
     "mixstage_bounce_null_residual": "not wired yet: only streamed bounces measure it",
-    "mixstage_bounce_deliver": "not wired yet: the Bounce proxy does not keep its graph",
-    "mixstage_deliver_recover": "not wired yet: Graph.deliver settles leftovers itself",
     "mixstage_graph_deliver_profiles": "not wired yet: Graph.deliver per profile gives the same "
                                        "files (one render each instead of one shared pass)",
     "mixstage_graph_destroy": "graphs are destroyed by the binding's registry when the last "
