@@ -107,6 +107,9 @@ def test_the_graph_is_busy_while_fn_runs():
         g.bounce_stream("final", fn, tail=0)
     assert "rendering" in str(e.value)
     assert [s.name for s in g.strips] == ["Kick", "Pad"]
+    # a render started from fn is refused as from a progress callback
+    with pytest.raises(m.StateError):
+        g.bounce_stream("final", lambda f, b: g.bounce("production", tail=0), tail=0)
     with pytest.raises(TypeError):
         g.bounce_stream("final", 42)
 
