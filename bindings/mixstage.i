@@ -4369,6 +4369,17 @@ static int msb_lua_check_alive(lua_State *L) {
       return lua_fn(self, profile, o)
     end)
   end
+  -- g:bounce_stream(profile, fn [, frames [, tail [, threads [, progress [, null_check]]]]])
+  -- or with one options table (seconds=, tail_seconds= as bounce): fn(frame, blocks)
+  -- gets every block, blocks a table output name -> Buffer reused from block to block.
+  local raw_stream = fn("Graph", "_bounce_stream")
+  method("Graph", "bounce_stream", function(self, profile, f, ...)
+    local o = options({ "frames", "tail", "threads", "progress", "null_check" }, ...)
+    if type(f) ~= "function" then error("bounce_stream: fn must be a function fn(frame, blocks)", 2) end
+    return raw_stream(self, profile, f, frames_of(o, "frames", "seconds", self.sample_rate, 0, "bounce_stream"),
+                      frames_of(o, "tail", "tail_seconds", self.sample_rate, -1, "bounce_stream"),
+                      o.threads or 1, o.null_check == true, o.progress)
+  end)
   -- The residual of the null check: -math.huge for an exactly silent residual
   -- (-400 from the C call), as every other level of silence.
   local nc = fn("Graph", "null_check")

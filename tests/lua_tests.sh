@@ -5,6 +5,7 @@
 "$lua" "$s/tests/lua/test_mixstage.lua" || exit 1
 "$lua" "$s/tests/lua/test_edit.lua" || exit 1
 "$lua" "$s/tests/lua/test_stream.lua" >/dev/null || exit 1
+"$lua" "$s/tests/lua/test_stream_blocks.lua" >/dev/null || exit 1
 for ex in render_stems game_loop; do
   "$lua" "$s/examples/lua/$ex.lua" >/dev/null || { echo "examples/lua/$ex.lua failed"; exit 1; }
 done

@@ -489,6 +489,11 @@ typedef struct mixstage_buffer {} mixstage_buffer;
   mixstage_buffer *m__buffer(const char *key) {
     int i = msb_bounce_index($self, key);
     if (i < 0) return NULL;
+    if (!mixstage_bounce_data($self, i)) {
+      msb_check_msg(MIXSTAGE_ESTATE, "a streamed bounce (Graph:bounce_stream) holds no audio: its "
+                                     "blocks went to the function");
+      return NULL;
+    }
     mixstage_buffer *b = msb_buffer_new(mixstage_bounce_frames($self), mixstage_bounce_channels($self));
     if (b) memcpy(b->data, mixstage_bounce_data($self, i),
                   (size_t)(b->frames * b->channels) * sizeof(float));
@@ -1045,3 +1050,131 @@ static int msb_lua_graph_list(lua_State *L, int t, msb_graph_list *l) {
   end
 }
 /* ---- end s5-stream ---- */
+
+/* ---- s5b-bstream: a bounce handed over block by block ---- */
+%{
+#include <math.h>
+/* Graph:bounce_stream: mixstage_graph_bounce_stream calls msb_lua_block on
+ * the calling thread for every block, under msb_lua_enter as the progress
+ * trampoline.  fn(frame, blocks) gets one table (name -> Buffer) made at
+ * the first block and reused: each Buffer is refilled with its output's
+ * block (its frames set to the block's), so a Buffer kept past the call
+ * holds the next block's samples.  An error is caught (lua_pcall: a longjmp
+ * would strand the render's workers), stops the render and is re-raised
+ * unchanged (msb_lua_errref, MSB_RAISE_FOREIGN). */
+typedef struct msb_luablocks {
+  lua_State *L;
+  int fn;
+  int tref; /* the blocks table, in the registry */
+  mixstage_buffer **bufs;
+  int count, channels, cap;
+} msb_luablocks;
+
+static int msb_lua_blocks_grow(msb_luablocks *s, const mixstage_bounce *b, int frames) {
+  lua_State *L = s->L;
+  if (s->tref == LUA_NOREF) {
+    s->count = mixstage_bounce_count(b);
+    s->channels = mixstage_bounce_channels(b);
+    s->bufs = (mixstage_buffer **)calloc(s->count > 0 ? (size_t)s->count : 1, sizeof *s->bufs);
+    if (!s->bufs) return -1;
+    lua_createtable(L, 0, s->count);
+    for (int k = 0; k < s->count; k++) {
+      mixstage_buffer *buf = (mixstage_buffer *)calloc(1, sizeof *buf);
+      if (!buf) { lua_pop(L, 1); return -1; }
+      buf->channels = s->channels;
+      SWIG_NewPointerObj(L, buf, SWIGTYPE_p_mixstage_buffer, 1); /* Lua owns it from here */
+      lua_setfield(L, -2, mixstage_bounce_name(b, k));
+      s->bufs[k] = buf;
+    }
+    s->tref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  if (frames <= s->cap) return 0;
+  for (int k = 0; k < s->count; k++) {
+    float *d = (float *)realloc(s->bufs[k]->data, sizeof(float) * (size_t)frames * (size_t)s->channels);
+    if (!d) return -1;
+    s->bufs[k]->data = d;
+  }
+  s->cap = frames;
+  return 0;
+}
+
+static int msb_lua_block(void *user, const mixstage_bounce *b, int64_t frame, int frames,
+                         const float *const *outputs) {
+  msb_luablocks *s = (msb_luablocks *)user;
+  lua_State *L = s->L;
+  if (msb_lua_errref != LUA_NOREF) return MIXSTAGE_ECANCELLED;
+  pthread_mutex_lock(&msb_lua_enter);
+  msb_lua_held = 1;
+  int rc = MIXSTAGE_OK;
+  if (msb_lua_blocks_grow(s, b, frames) < 0) {
+    rc = MIXSTAGE_ENOMEM;
+  } else {
+    for (int k = 0; k < s->count; k++) {
+      memcpy(s->bufs[k]->data, outputs[k], sizeof(float) * (size_t)frames * (size_t)s->channels);
+      s->bufs[k]->frames = frames;
+    }
+    lua_pushvalue(L, s->fn);
+    lua_pushinteger(L, (lua_Integer)frame);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->tref);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+      msb_lua_errref = luaL_ref(L, LUA_REGISTRYINDEX);
+      rc = MIXSTAGE_ECANCELLED;
+    }
+  }
+  msb_lua_held = 0;
+  pthread_mutex_unlock(&msb_lua_enter);
+  return rc;
+}
+%}
+%typemap(in, checkfn="lua_isfunction") msb_lua_block_fn { $1 = $input; }
+%{ typedef int msb_lua_block_fn; %}
+typedef int msb_lua_block_fn;
+
+%extend mixstage_graph {
+  msb_lua_pushed m__bounce_stream(lua_State *L, const mixstage_profile *profile, msb_lua_block_fn fn,
+                                  long long frames, long long tail, int threads, bool null_check,
+                                  msb_lua_func progress) {
+    mixstage_render_config rc;
+    msb_luaprog lp;
+    msb_luablocks blocks;
+    msb_render_config2(&rc, frames, tail, threads);
+    msb_lua_progress_init(&lp, &rc, L, progress, $self);
+    memset(&blocks, 0, sizeof blocks);
+    blocks.L = L;
+    blocks.fn = fn;
+    blocks.tref = LUA_NOREF;
+    int st = 0;
+    mixstage_bounce *b;
+    {
+      MSB_UNLOCK;
+      b = mixstage_graph_bounce_stream($self, profile, &rc, null_check ? MIXSTAGE_BOUNCE_NULL_CHECK : 0,
+                                       msb_lua_block, &blocks, &st);
+      MSB_LOCK;
+    }
+    /* the Buffers stay with Lua (and whoever kept them) */
+    luaL_unref(L, LUA_REGISTRYINDEX, blocks.tref);
+    free(blocks.bufs);
+    if (!b) {
+      msb_check(st ? st : MIXSTAGE_ENOMEM, $self);
+      return 0;
+    }
+    SWIG_NewPointerObj(L, b, SWIGTYPE_p_mixstage_bounce, 1);
+    lua_pushboolean(L, st == MIXSTAGE_ENUMERIC);
+    return 2;
+  }
+}
+%extend mixstage_bounce {
+  /** The null-check residual in dBFS of a bounce_stream with null_check
+   *  (-math.huge for an exactly silent residual), nil otherwise. */
+  msb_lua_pushed m__null_residual(lua_State *L) {
+    double db = mixstage_bounce_null_residual($self);
+    if (db != db) lua_pushnil(L);
+    else lua_pushnumber(L, db <= -400.0 ? -HUGE_VAL : db);
+    return 1;
+  }
+}
+%luacode {
+  local classes = debug.getregistry()["SW" .. "IG"]
+  classes["Bounce"][".get"]["null_residual"] = classes["Bounce"][".fn"]["_null_residual"]
+}
+/* ---- end s5b-bstream ---- */

@@ -1016,6 +1016,11 @@ PyObject *_bounce_array(PyObject *owner, int index) {
   }
   mixstage_bounce *b = (mixstage_bounce *)vp;
   const float *d = mixstage_bounce_data(b, index);
+  if (!d && index >= 0 && index < mixstage_bounce_count(b)) {
+    msb_check_msg(MIXSTAGE_ESTATE, "a streamed bounce (Graph.bounce_stream) holds no audio: its "
+                                   "blocks went to the callable");
+    return NULL;
+  }
   if (!d) { msb_check(MIXSTAGE_ERANGE, NULL); return NULL; }
   npy_intp dims[2] = {(npy_intp)mixstage_bounce_frames(b), mixstage_bounce_channels(b)};
   PyObject *arr = PyArray_New(&PyArray_Type, 2, dims, NPY_FLOAT32, NULL, (void *)d, 0,
@@ -1590,3 +1595,229 @@ static int msb_py_graph_list(PyObject *o, msb_graph_list *l) {
   %}
 }
 /* ---- end s5-stream ---- */
+
+/* ---- s5b-bstream: a bounce handed over block by block ---- */
+%{
+/* Graph.bounce_stream: mixstage_graph_bounce_stream calls msb_py_block on
+ * the calling thread (GIL released around the render) for every block.
+ * Each output's block is copied into a float32 scratch array of the call
+ * (made at the first block, remade larger if a block outgrows it) and the
+ * callable gets read-only views of it: a view kept past the call stays
+ * valid memory but holds the next block's samples.  An exception stops the
+ * render (MIXSTAGE_ECANCELLED) and is kept on the progress context, which
+ * msb_py_status re-raises unchanged in place of the CancelledError. */
+typedef struct msb_pyblocks {
+  msb_pyprog *prog;
+  PyObject *fn;
+  PyObject *names;   /* tuple of output names */
+  PyObject **scratch; /* per output: float32 (cap, channels) */
+  int count, channels, cap;
+} msb_pyblocks;
+
+static int msb_py_blocks_grow(msb_pyblocks *s, const mixstage_bounce *b, int frames) {
+  if (!s->names) {
+    s->count = mixstage_bounce_count(b);
+    s->channels = mixstage_bounce_channels(b);
+    s->names = PyTuple_New(s->count);
+    s->scratch = (PyObject **)calloc(s->count > 0 ? (size_t)s->count : 1, sizeof *s->scratch);
+    if (!s->names || !s->scratch) {
+      if (!PyErr_Occurred()) PyErr_NoMemory();
+      return -1;
+    }
+    for (int k = 0; k < s->count; k++) {
+      PyObject *n = PyUnicode_FromString(mixstage_bounce_name(b, k));
+      if (!n) return -1;
+      PyTuple_SET_ITEM(s->names, k, n);
+    }
+  }
+  if (frames <= s->cap) return 0;
+  npy_intp dims[2] = {frames, s->channels};
+  for (int k = 0; k < s->count; k++) {
+    /* views the callable kept hold the old array */
+    Py_XDECREF(s->scratch[k]);
+    if (!(s->scratch[k] = PyArray_SimpleNew(2, dims, NPY_FLOAT32))) return -1;
+  }
+  s->cap = frames;
+  return 0;
+}
+
+static int msb_py_block(void *user, const mixstage_bounce *b, int64_t frame, int frames,
+                        const float *const *outputs) {
+  msb_pyblocks *s = (msb_pyblocks *)user;
+  int rc = MIXSTAGE_ECANCELLED;
+  PyGILState_STATE gs = PyGILState_Ensure();
+  PyObject *d = NULL, *r = NULL;
+  if (s->prog->et) goto out; /* already stopping */
+  if (msb_py_blocks_grow(s, b, frames) < 0 || !(d = PyDict_New())) goto fail;
+  for (int k = 0; k < s->count; k++) {
+    float *dst = (float *)PyArray_DATA((PyArrayObject *)s->scratch[k]);
+    memcpy(dst, outputs[k], sizeof(float) * (size_t)frames * (size_t)s->channels);
+    npy_intp dims[2] = {frames, s->channels};
+    PyObject *v = PyArray_New(&PyArray_Type, 2, dims, NPY_FLOAT32, NULL, dst, 0,
+                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+    if (!v) goto fail;
+    Py_INCREF(s->scratch[k]);
+    if (PyArray_SetBaseObject((PyArrayObject *)v, s->scratch[k]) < 0) {
+      Py_DECREF(v);
+      goto fail;
+    }
+    int st = PyDict_SetItem(d, PyTuple_GET_ITEM(s->names, k), v);
+    Py_DECREF(v);
+    if (st < 0) goto fail;
+  }
+  r = PyObject_CallFunction(s->fn, "LO", (long long)frame, d);
+  if (!r) goto fail;
+  rc = 0;
+  goto out;
+fail:
+  PyErr_Fetch(&s->prog->et, &s->prog->ev, &s->prog->tb);
+out:
+  Py_XDECREF(r);
+  Py_XDECREF(d);
+  PyGILState_Release(gs);
+  return rc;
+}
+
+static void msb_py_blocks_free(msb_pyblocks *s) {
+  for (int k = 0; s->scratch && k < s->count; k++) Py_XDECREF(s->scratch[k]);
+  free(s->scratch);
+  Py_XDECREF(s->names);
+}
+%}
+
+%extend mixstage_graph {
+  PyObject *_bounce_stream(const mixstage_profile *profile, PyObject *fn, long long frames, long long tail,
+                           int threads, bool null_check, PyObject *progress) {
+    if (!PyCallable_Check(fn)) {
+      PyErr_SetString(PyExc_TypeError, "bounce_stream: fn must be callable: fn(frame, blocks)");
+      return NULL;
+    }
+    mixstage_render_config rc;
+    msb_pyprog pp;
+    msb_pyblocks blocks;
+    msb_render_config2(&rc, frames, tail, threads);
+    if (msb_py_progress_init(&pp, &rc, progress, $self) < 0) return NULL;
+    memset(&blocks, 0, sizeof blocks);
+    blocks.prog = &pp;
+    blocks.fn = fn;
+    int st = 0;
+    mixstage_bounce *b;
+    Py_BEGIN_ALLOW_THREADS
+    b = mixstage_graph_bounce_stream($self, profile, &rc, null_check ? MIXSTAGE_BOUNCE_NULL_CHECK : 0,
+                                     msb_py_block, &blocks, &st);
+    Py_END_ALLOW_THREADS
+    msb_py_blocks_free(&blocks);
+    if (msb_py_status(b ? st : (st ? st : MIXSTAGE_ENOMEM), $self, &pp) < 0) {
+      mixstage_bounce_destroy(b);
+      return NULL;
+    }
+    return SWIG_NewPointerObj(SWIG_as_voidptr(b), SWIGTYPE_p_mixstage_bounce, SWIG_POINTER_OWN);
+  }
+  %pythoncode %{
+    def bounce_stream(self, profile, fn, frames=0, tail=None, threads=1, progress=None, *,
+                      null_check=False, seconds=None, tail_seconds=None):
+        """Renders `profile` as bounce() does, in one pass, but hands every
+        block to `fn` instead of keeping it: the memory needed does not grow
+        with the length (write each block to a file, meter it, keep what
+        you need).
+
+        fn(frame, blocks) is called on the calling thread, in order, for
+        consecutive blocks of the delivered timeline: `frame` is the first
+        frame of the block (0 = the first delivered frame, latency removed),
+        `blocks` a dict output name -> read-only float32 (n, channels)
+        array, in the order of bounce()'s outputs.  The arrays are reused:
+        they hold this block only until fn returns (take .copy() to keep
+        one).  Concatenated, the blocks equal bounce() of the same profile,
+        frames and tail, sample for sample.  fn's return value is ignored;
+        an exception raised in fn stops the render and propagates
+        unchanged.  The graph is busy (edits raise StateError) while fn
+        runs, as in a progress callback.
+
+        null_check=True also measures the null check (null_check()) in the
+        same pass: the returned Bounce's null_residual.  Returns a Bounce
+        that describes the outputs (names, kind(), adds_up(), note(),
+        frames) and holds no audio.  frames, tail, threads, progress: as
+        for render()."""
+        frames = _frames_arg(self, "bounce_stream", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "bounce_stream", "tail", tail, tail_seconds, None)
+        return self._bounce_stream(profile, fn, frames, -1 if tail is None else tail,
+                                   int(threads), bool(null_check), progress)
+
+    def bounce_blocks(self, profile, frames=0, tail=None, threads=1, progress=None, *,
+                      seconds=None, tail_seconds=None):
+        """bounce_stream() as an iterator: yields (frame, {name: block})
+        for every block, in order, each block a float32 (n, channels) array
+        of its own (a copy: keep it if you like).  The render runs on a
+        Python thread started by the first next() and stays at most two
+        blocks ahead, so memory stays bounded; the graph is busy (edits
+        raise StateError) until the iterator is exhausted or closed.
+        Closing the iterator early (close(), or its collection after a
+        break: use contextlib.closing when an exception may leave the loop,
+        whose traceback keeps the iterator alive) stops the render; an error
+        of the render is raised by the iterator."""
+        import queue
+        import threading
+        frames = _frames_arg(self, "bounce_blocks", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "bounce_blocks", "tail", tail, tail_seconds, None)
+        q = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        done = object()
+
+        def put(item):
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        def fn(frame, blocks):
+            if not put((frame, {n: a.copy() for n, a in blocks.items()})):
+                raise _BlocksClosed()
+
+        def run():
+            try:
+                self.bounce_stream(profile, fn, frames, tail, threads, progress)
+                put(done)
+            except _BlocksClosed:
+                pass
+            except BaseException as e:
+                put((done, e))
+
+        worker = threading.Thread(target=run, name="mixstage-bounce-blocks", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    return
+                if item[0] is done:
+                    raise item[1]
+                yield item
+        finally:
+            stop.set()
+            worker.join()
+  %}
+}
+
+%pythoncode %{
+class _BlocksClosed(Exception):
+    """Graph.bounce_blocks: the iterator was closed, the render stops."""
+%}
+%extend mixstage_bounce {
+  %pythoncode %{
+    @property
+    def null_residual(self):
+        """The null-check residual in dBFS of a bounce_stream(...,
+        null_check=True) (-inf for an exactly silent residual), else None."""
+        db = _mixstage._bounce_null_residual(self)
+        if db != db:
+            return None
+        return float("-inf") if db <= -400.0 else db
+  %}
+}
+%inline %{
+double _bounce_null_residual(const mixstage_bounce *b) { return mixstage_bounce_null_residual(b); }
+%}
+/* ---- end s5b-bstream ---- */

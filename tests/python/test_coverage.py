@@ -64,13 +64,12 @@ SUGAR = {
     "mixstage_graph_save": ("Graph.save", "Graph.save"),
     "mixstage_node_get_param_choice": ("Node.choice", "Node.choice"),
     "mixstage_bounce_deliver": ("Graph.deliver_bounce", "Graph.deliver_bounce"),
+    "mixstage_graph_bounce_stream": ("Graph.bounce_stream", "Graph.bounce_stream"),
+    "mixstage_bounce_null_residual": ("Bounce.null_residual", "Bounce.null_residual"),
 }
 
 # Deliberately not wrapped, and why.
 NOT_WRAPPED = {
-    "mixstage_graph_bounce_stream": "not wired yet: needs a block callable (an iterator of blocks "
-                                    "for Python and Lua is the plan)",
-    "mixstage_bounce_null_residual": "not wired yet: only streamed bounces measure it",
     "mixstage_graph_deliver_profiles": "not wired yet: Graph.deliver per profile gives the same "
                                        "files (one render each instead of one shared pass)",
     "mixstage_graph_destroy": "graphs are destroyed by the binding's registry when the last "
