@@ -414,6 +414,8 @@ const char *mixstage__suggest_text(const mixstage__suggest *s, char *buf, size_t
 void mixstage__keyed_remove(mixstage_node *n, mixstage__unit *key);
 /* graph.c: refills the name index from the strips and buses (after a removal) */
 void mixstage__names_rebuild(mixstage_graph *g);
+/* graph.c: frees the strip's current source (its copy, its file) and clears it */
+void mixstage__strip_source_release(mixstage_strip *s);
 
 /* prepare.c */
 int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len);
