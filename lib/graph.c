@@ -7,7 +7,6 @@
 #include <string.h>
 #include "internal.h"
 #include "pool.h"
-#include "source_file.h"
 
 /* Built-in parameter descriptions of strips, buses and sends. */
 static const mixstage_param_info clip_gain_info = {0, "clip_gain", "Clip gain", MIXSTAGE_UNIT_DB,
@@ -176,17 +175,22 @@ static void unit_free(mixstage_graph *g, mixstage__unit *u) {
   mixstage__lane_free(g, u->width.lane);
 }
 
+/* A file source exists only once source_file.c has set g->file_ops. */
+static void file_source_close(mixstage_graph *g, struct mixstage__file_source *fs) {
+  if (fs) g->file_ops->close(g, fs);
+}
+
 MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *g) {
   if (!g) return;
   mixstage__pool_destroy(g->pool);
-  mixstage__file_reader_destroy(g);
+  if (g->file_ops) g->file_ops->reader_destroy(g);
   mixstage__unprepare(g);
   for (int i = 0; i < g->strip_count; i++) {
     mixstage_strip *s = g->strips[i];
     unit_free(g, &s->u);
     mixstage__lane_free(g, s->clip_gain.lane);
     mixstage__gfree(g, s->src.owned);
-    mixstage__file_source_close(g, s->src.file);
+    file_source_close(g, s->src.file);
     mixstage__gfree(g, s->source_path);
     mixstage__gfree(g, s);
   }
@@ -315,7 +319,7 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_strip_graph(mixstage_strip *s) { return
 void mixstage__strip_source_release(mixstage_strip *s) {
   mixstage_graph *g = s->u.graph;
   mixstage__gfree(g, s->src.owned);
-  mixstage__file_source_close(g, s->src.file);
+  file_source_close(g, s->src.file);
   mixstage__gfree(g, s->source_path);
   s->source_path = NULL;
   memset(&s->src, 0, sizeof s->src);

@@ -242,6 +242,14 @@ struct mixstage_bus {
   int input_count;
 };
 
+/* What the graph model needs of the file-source layer to let go of the file
+ * sources it opened (source_file.c fills it in), so graph.c does not call
+ * up into the file reader. */
+typedef struct mixstage__file_ops {
+  void (*close)(mixstage_graph *g, struct mixstage__file_source *fs);
+  void (*reader_destroy)(mixstage_graph *g);
+} mixstage__file_ops;
+
 struct mixstage_graph {
   mixstage__allocator alloc;
   double sample_rate;
@@ -279,6 +287,7 @@ struct mixstage_graph {
    * would pull the graph from under the render (mixstage__busy). */
   _Atomic int busy;
   struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
+  const mixstage__file_ops *file_ops; /* set with the first file source opened; NULL before */
   int freewheel; /* process() reads file sources synchronously (mixstage_graph_set_freewheel) */
   /* Live objects by serial (edit.c): ascending, so a lookup is a binary
    * search that never touches a removed object.  Removals leave holes

@@ -350,9 +350,12 @@ static void source_free(mixstage_graph *g, mixstage__file_source *fs) {
   mixstage__gfree(g, fs);
 }
 
+static const mixstage__file_ops file_ops = {mixstage__file_source_close, mixstage__file_reader_destroy};
+
 int mixstage__file_source_open(mixstage_graph *g, const char *path, double rate, mixstage__file_source **out,
                                int *channels, int64_t *length, char *err, size_t errlen) {
   *out = NULL;
+  g->file_ops = &file_ops; /* before any source exists, so graph.c can always free it */
   mixstage__file_source *fs = mixstage__galloc(g, 1, sizeof *fs);
   size_t plen = strlen(path) + 1;
   char *p = fs ? mixstage__galloc(g, plen, 1) : NULL;
