@@ -20,27 +20,6 @@ static const mixstage_param_info width_info = {3, "width", "Width", MIXSTAGE_UNI
 static const mixstage_param_info send_level_info = {0, "level", "Send level", MIXSTAGE_UNIT_DB,
                                                     -144.0, 12.0, 0.0, 1, NULL};
 
-/* ---- allocation -------------------------------------------------------- */
-
-void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size) {
-  return mixstage__calloc(&g->alloc, n, size);
-}
-
-void mixstage__gfree(mixstage_graph *g, void *p) { mixstage__free(&g->alloc, p); }
-
-int mixstage__grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem) {
-  if (need <= *cap) return MIXSTAGE_OK;
-  int ncap = *cap ? *cap * 2 : 8;
-  while (ncap < need) ncap *= 2;
-  void *n = mixstage__galloc(g, (size_t)ncap, elem);
-  if (!n) return MIXSTAGE_ENOMEM;
-  if (*arr) memcpy(n, *arr, (size_t)*cap * elem);
-  mixstage__gfree(g, *arr);
-  *arr = n;
-  *cap = ncap;
-  return MIXSTAGE_OK;
-}
-
 static void set_err(int *error, int v) {
   if (error) *error = v;
 }

@@ -390,6 +390,7 @@ int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* alloc.c: through the graph's allocator */
 void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size);
 void mixstage__gfree(mixstage_graph *g, void *p);
 /* Grows *arr (elements of elem bytes) to hold need; MIXSTAGE_OK or ENOMEM. */
