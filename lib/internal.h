@@ -427,8 +427,20 @@ void mixstage__names_rebuild(mixstage_graph *g);
 /* graph.c: frees the strip's current source (its copy, its file) and clears it */
 void mixstage__strip_source_release(mixstage_strip *s);
 
-/* prepare.c */
+/* graph_walk.c */
+static inline int mixstage__unit_count(const mixstage_graph *g) { return g->strip_count + g->bus_count; }
+/* strips first, then buses */
+static inline mixstage__unit *mixstage__unit_at(mixstage_graph *g, int i) {
+  return i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
+}
+/* The units that depend on u, one per call (cursor starts at 0); NULL after the last. */
+mixstage__unit *mixstage__unit_successor(const mixstage__unit *u, int *cursor);
+/* 1 and the loop's path in msg if a loop is reachable from start; -1 out of memory. */
 int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len);
+/* Topological order of every unit into order[]; 1 and a message on a loop, -1 out of memory. */
+int mixstage__topo_order(mixstage_graph *g, mixstage__unit **order, char *msg, size_t len);
+
+/* prepare.c */
 void mixstage__unprepare(mixstage_graph *g);
 int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, int delay);
 void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
