@@ -297,7 +297,7 @@ struct mixstage_graph {
   uint64_t last_serial;
 };
 
-/* ---- identity (edit.c) ------------------------------------------------------ */
+/* ---- identity (identity.c) -------------------------------------------------- */
 
 enum { MIXSTAGE__LIVE_STRIP = 1, MIXSTAGE__LIVE_BUS, MIXSTAGE__LIVE_SEND, MIXSTAGE__LIVE_NODE,
        MIXSTAGE__LIVE_LANE };
@@ -312,6 +312,10 @@ int mixstage__live_reserve(mixstage_graph *g);
 /* Gives obj the next serial and records it (after a successful reserve). */
 uint64_t mixstage__live_add(mixstage_graph *g, int kind, void *obj);
 void mixstage__live_free(mixstage_graph *g);
+/* Leaves a hole where serial's entry was (removal, edit.c) ... */
+void mixstage__live_drop(mixstage_graph *g, uint64_t serial);
+/* ... closed once the whole edit is done. */
+void mixstage__live_compact(mixstage_graph *g);
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */
 
