@@ -446,11 +446,13 @@ int mixstage__topo_order(mixstage_graph *g, mixstage__unit **order, char *msg, s
 
 /* prepare.c */
 void mixstage__unprepare(mixstage_graph *g);
+void mixstage__reset_runtime(mixstage_graph *g); /* process.c */
+
+/* delay_line.c */
 int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, int delay);
 void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
 void mixstage__delay_clear(mixstage__delay *d);
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
-void mixstage__reset_runtime(mixstage_graph *g);
 
 /* meters.c: meters inside the graph.  push_planar is render-time (no
  * allocation in histogram mode); the rest edit-time. */
