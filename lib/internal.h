@@ -444,7 +444,7 @@ int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, si
 /* Topological order of every unit into order[]; 1 and a message on a loop, -1 out of memory. */
 int mixstage__topo_order(mixstage_graph *g, mixstage__unit **order, char *msg, size_t len);
 
-/* prepare.c */
+/* runtime_free.c: frees the runtime and the gain-reduction histories (destroy) */
 void mixstage__unprepare(mixstage_graph *g);
 void mixstage__reset_runtime(mixstage_graph *g); /* process.c */
 
@@ -461,7 +461,7 @@ int mixstage__meter_push_planar(struct mixstage_meter *m, float *const *planar, 
 int mixstage__meter_check(mixstage_graph *g, const mixstage__unit *u, int tap, const struct mixstage_meter *m,
                           int out_channels);
 int mixstage__meter_restart(struct mixstage_meter *m);
-/* prepare.c: frees the runtime but keeps what outlives a prepare (GR histories) */
+/* runtime_free.c: frees the runtime but keeps what outlives a prepare (GR histories) */
 void mixstage__unprepare_runtime(mixstage_graph *g);
 
 /* render.c: renders a prepared, located graph; out may be NULL (discard) */
