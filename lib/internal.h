@@ -356,6 +356,10 @@ typedef struct mixstage__shadow {
 } mixstage__shadow;
 
 typedef struct mixstage__bounce_run {
+  /* After each block of the pass (process.c, render.c): bounce.c's
+   * collector, reached through the run so that the engine does not call up
+   * into bounce.c. */
+  void (*collect)(mixstage_graph *g, int64_t pos, int n);
   mixstage_bounce *bounce;
   const mixstage_profile *profile; /* the layer being built (bounce.c) */
   mixstage_bounce_block_fn sink;   /* NULL: into the bounce's memory */
@@ -377,7 +381,6 @@ typedef struct mixstage__bounce_run {
 } mixstage__bounce_run;
 
 void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, int o, int off, int n);
-void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n);
 /* A description (no audio) of a bounce of p holding only its mix (bounce.c). */
 mixstage_bounce *mixstage__bounce_describe_mix(const mixstage_profile *p, int64_t frames, int channels);
 /* One streamed pass for the n profiles ps (n >= 1): their outputs in order
