@@ -289,7 +289,7 @@ struct mixstage_graph {
   struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
   const mixstage__file_ops *file_ops; /* set with the first file source opened; NULL before */
   int freewheel; /* process() reads file sources synchronously (mixstage_graph_set_freewheel) */
-  /* Live objects by serial (edit.c): ascending, so a lookup is a binary
+  /* Live objects by serial (identity.c): ascending, so a lookup is a binary
    * search that never touches a removed object.  Removals leave holes
    * (obj NULL) that mixstage__live_compact closes. */
   struct mixstage__live *live;
