@@ -422,7 +422,7 @@ static void null_accumulate(mixstage__bounce_run *run, int i0, int m, int ch) {
   run->null_peak = peak;
 }
 
-void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n) {
+static void bounce_collect(mixstage_graph *g, int64_t pos, int n) {
   mixstage__bounce_run *run = g->bounce;
   mixstage_bounce *b = run->bounce;
   int64_t first = pos - run->skip; /* output frame of this block's first frame */
@@ -648,6 +648,7 @@ static mixstage_bounce *bounce_run(mixstage_graph *g, const mixstage_profile *co
   run->total = total;
   run->sink = sink;
   run->sink_user = sink_user;
+  run->collect = bounce_collect;
   g->bounce = run;
   mixstage_profile null_stems, null_mix;
   if (null) null_profiles(null_base, &null_stems, &null_mix);

@@ -16,80 +16,6 @@
 #include "mixstage/edit.h"
 #include "source_file.h"
 
-/* ---- identity: the live table ----------------------------------------------- */
-
-int mixstage__live_reserve(mixstage_graph *g) {
-  return mixstage__grow(g, (void **)&g->live, &g->live_cap, g->live_count + 1, sizeof *g->live);
-}
-
-uint64_t mixstage__live_add(mixstage_graph *g, int kind, void *obj) {
-  uint64_t serial = ++g->last_serial;
-  g->live[g->live_count++] = (mixstage__live){serial, kind, obj};
-  return serial;
-}
-
-void mixstage__live_free(mixstage_graph *g) {
-  mixstage__gfree(g, g->live);
-  g->live = NULL;
-  g->live_count = g->live_cap = 0;
-}
-
-/* Serials are handed out in increasing order and entries only ever leave,
- * so the table stays sorted. */
-static mixstage__live *live_at(const mixstage_graph *g, uint64_t serial) {
-  int lo = 0, hi = g->live_count - 1;
-  while (lo <= hi) {
-    int mid = lo + (hi - lo) / 2;
-    uint64_t s = g->live[mid].serial;
-    if (s == serial) return &g->live[mid];
-    if (s < serial) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return NULL;
-}
-
-static void *live_find(const mixstage_graph *g, uint64_t serial, int kind) {
-  if (!g || !serial) return NULL;
-  const mixstage__live *e = live_at(g, serial);
-  return e && e->obj && e->kind == kind ? e->obj : NULL;
-}
-
-/* A hole, closed by live_compact once the whole edit is done (a strip may
- * take hundreds of entries with it: one pass instead of one move each). */
-static void live_drop(mixstage_graph *g, uint64_t serial) {
-  mixstage__live *e = live_at(g, serial);
-  if (e) e->obj = NULL;
-}
-
-static void live_compact(mixstage_graph *g) {
-  int k = 0;
-  for (int i = 0; i < g->live_count; i++)
-    if (g->live[i].obj) g->live[k++] = g->live[i];
-  g->live_count = k;
-}
-
-MIXSTAGE_EXPORT uint64_t mixstage_strip_serial(const mixstage_strip *s) { return s ? s->u.serial : 0; }
-MIXSTAGE_EXPORT uint64_t mixstage_bus_serial(const mixstage_bus *b) { return b ? b->u.serial : 0; }
-MIXSTAGE_EXPORT uint64_t mixstage_send_serial(const mixstage_send *s) { return s ? s->serial : 0; }
-MIXSTAGE_EXPORT uint64_t mixstage_node_serial(const mixstage_node *n) { return n ? n->serial : 0; }
-MIXSTAGE_EXPORT uint64_t mixstage_lane_serial(const mixstage_lane *l) { return l ? l->serial : 0; }
-
-MIXSTAGE_EXPORT mixstage_strip *mixstage_graph_strip_by_serial(mixstage_graph *g, uint64_t serial) {
-  return live_find(g, serial, MIXSTAGE__LIVE_STRIP);
-}
-MIXSTAGE_EXPORT mixstage_bus *mixstage_graph_bus_by_serial(mixstage_graph *g, uint64_t serial) {
-  return live_find(g, serial, MIXSTAGE__LIVE_BUS);
-}
-MIXSTAGE_EXPORT mixstage_send *mixstage_graph_send_by_serial(mixstage_graph *g, uint64_t serial) {
-  return live_find(g, serial, MIXSTAGE__LIVE_SEND);
-}
-MIXSTAGE_EXPORT mixstage_node *mixstage_graph_node_by_serial(mixstage_graph *g, uint64_t serial) {
-  return live_find(g, serial, MIXSTAGE__LIVE_NODE);
-}
-MIXSTAGE_EXPORT mixstage_lane *mixstage_graph_lane_by_serial(mixstage_graph *g, uint64_t serial) {
-  return live_find(g, serial, MIXSTAGE__LIVE_LANE);
-}
-
 MIXSTAGE_EXPORT mixstage_strip *mixstage_send_source_strip(mixstage_send *s) {
   return s && s->from->kind == MIXSTAGE__UNIT_STRIP ? (mixstage_strip *)s->from : NULL;
 }
@@ -116,13 +42,13 @@ static void begin_removal(mixstage_graph *g) {
 }
 
 static void end_edit(mixstage_graph *g) {
-  live_compact(g);
+  mixstage__live_compact(g);
   g->prepared = 0;
 }
 
 static void lane_drop(mixstage_graph *g, mixstage_lane *lane) {
   if (!lane) return;
-  live_drop(g, lane->serial);
+  mixstage__live_drop(g, lane->serial);
   mixstage__lane_free(g, lane);
 }
 
@@ -130,7 +56,7 @@ static void lane_drop(mixstage_graph *g, mixstage_lane *lane) {
 static void node_drop(mixstage_graph *g, mixstage_node *n) {
   if (n->key_unit) mixstage__keyed_remove(n, n->key_unit);
   for (int i = 0; i < n->cls->num_params; i++) lane_drop(g, n->params[i].lane);
-  live_drop(g, n->serial);
+  mixstage__live_drop(g, n->serial);
   mixstage__gfree(g, n->params);
   mixstage__gfree(g, n->pv);
   mixstage__gfree(g, n->grh);
@@ -139,7 +65,7 @@ static void node_drop(mixstage_graph *g, mixstage_node *n) {
 
 static void send_drop(mixstage_graph *g, mixstage_send *s) {
   lane_drop(g, s->level.lane);
-  live_drop(g, s->serial);
+  mixstage__live_drop(g, s->serial);
   mixstage__gfree(g, s);
 }
 
@@ -182,7 +108,7 @@ static void unit_drop(mixstage_graph *g, mixstage__unit *u) {
   lane_drop(g, u->pan.lane);
   lane_drop(g, u->width.lane);
   u->meter[0] = u->meter[1] = NULL; /* borrowed: the caller destroys them */
-  live_drop(g, u->serial);
+  mixstage__live_drop(g, u->serial);
 }
 
 /* ---- removal ------------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* Status codes, role and unit names, the graph's last-error message. */
+/* Status codes, role and unit names, node labels, the graph's last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +68,19 @@ const char *mixstage__unit_what(const mixstage__unit *u) {
   if (u->kind == MIXSTAGE__UNIT_STRIP) return "strip";
   const mixstage_bus *b = (const mixstage_bus *)u;
   return b->bus_kind == MIXSTAGE_BUS_RETURN ? "return" : b->bus_kind == MIXSTAGE_BUS_MIX ? "mix bus" : "bus";
+}
+
+/* Here rather than with the node calls: every layer that reports a node's
+ * error names it, and error reporting must not depend on the node API. */
+MIXSTAGE_EXPORT const char *mixstage_node_label(const mixstage_node *node) {
+  if (!node) return "(NULL node)";
+  mixstage_node *n = (mixstage_node *)node; /* label is a cache */
+  int pos = 0;
+  for (int i = 0; i < n->owner->node_count; i++)
+    if (n->owner->nodes[i] == n) pos = i;
+  snprintf(n->label, sizeof n->label, "%s '%s' insert %d (%s)", mixstage__unit_what(n->owner),
+           n->owner->name, pos + 1, n->cls->name);
+  return n->label;
 }
 
 MIXSTAGE_EXPORT const char *mixstage_graph_last_error(const mixstage_graph *graph) {

@@ -7,8 +7,6 @@
 #include <string.h>
 #include "internal.h"
 #include "pool.h"
-#include "mixstage/io.h"
-#include "source_file.h"
 
 /* Built-in parameter descriptions of strips, buses and sends. */
 static const mixstage_param_info clip_gain_info = {0, "clip_gain", "Clip gain", MIXSTAGE_UNIT_DB,
@@ -21,27 +19,6 @@ static const mixstage_param_info width_info = {3, "width", "Width", MIXSTAGE_UNI
                                                1.0, 1, NULL};
 static const mixstage_param_info send_level_info = {0, "level", "Send level", MIXSTAGE_UNIT_DB,
                                                     -144.0, 12.0, 0.0, 1, NULL};
-
-/* ---- allocation -------------------------------------------------------- */
-
-void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size) {
-  return mixstage__calloc(&g->alloc, n, size);
-}
-
-void mixstage__gfree(mixstage_graph *g, void *p) { mixstage__free(&g->alloc, p); }
-
-int mixstage__grow(mixstage_graph *g, void **arr, int *cap, int need, size_t elem) {
-  if (need <= *cap) return MIXSTAGE_OK;
-  int ncap = *cap ? *cap * 2 : 8;
-  while (ncap < need) ncap *= 2;
-  void *n = mixstage__galloc(g, (size_t)ncap, elem);
-  if (!n) return MIXSTAGE_ENOMEM;
-  if (*arr) memcpy(n, *arr, (size_t)*cap * elem);
-  mixstage__gfree(g, *arr);
-  *arr = n;
-  *cap = ncap;
-  return MIXSTAGE_OK;
-}
 
 static void set_err(int *error, int v) {
   if (error) *error = v;
@@ -177,17 +154,22 @@ static void unit_free(mixstage_graph *g, mixstage__unit *u) {
   mixstage__lane_free(g, u->width.lane);
 }
 
+/* A file source exists only once source_file.c has set g->file_ops. */
+static void file_source_close(mixstage_graph *g, struct mixstage__file_source *fs) {
+  if (fs) g->file_ops->close(g, fs);
+}
+
 MIXSTAGE_EXPORT void mixstage_graph_destroy(mixstage_graph *g) {
   if (!g) return;
   mixstage__pool_destroy(g->pool);
-  mixstage__file_reader_destroy(g);
+  if (g->file_ops) g->file_ops->reader_destroy(g);
   mixstage__unprepare(g);
   for (int i = 0; i < g->strip_count; i++) {
     mixstage_strip *s = g->strips[i];
     unit_free(g, &s->u);
     mixstage__lane_free(g, s->clip_gain.lane);
     mixstage__gfree(g, s->src.owned);
-    mixstage__file_source_close(g, s->src.file);
+    file_source_close(g, s->src.file);
     mixstage__gfree(g, s->source_path);
     mixstage__gfree(g, s);
   }
@@ -313,10 +295,10 @@ MIXSTAGE_EXPORT int mixstage_strip_channels(const mixstage_strip *s) { return s 
 MIXSTAGE_EXPORT mixstage_graph *mixstage_strip_graph(mixstage_strip *s) { return s ? s->u.graph : NULL; }
 
 /* Lets go of the strip's source (its copy, its file) before another. */
-static void source_release(mixstage_strip *s) {
+void mixstage__strip_source_release(mixstage_strip *s) {
   mixstage_graph *g = s->u.graph;
   mixstage__gfree(g, s->src.owned);
-  mixstage__file_source_close(g, s->src.file);
+  file_source_close(g, s->src.file);
   mixstage__gfree(g, s->source_path);
   s->source_path = NULL;
   memset(&s->src, 0, sizeof s->src);
@@ -346,90 +328,12 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_buffer(mixstage_strip *s, const fl
                             s->u.name);
     memcpy(owned, data, (size_t)frames * (size_t)channels * sizeof(float));
   }
-  source_release(s);
+  mixstage__strip_source_release(s);
   s->src.kind = 1;
   s->src.owned = owned;
   s->src.data = owned ? owned : data;
   s->src.channels = channels;
   s->src.frames = frames;
-  return MIXSTAGE_OK;
-}
-
-MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *s, const char *path) {
-  return mixstage_strip_set_source_file_mode(s, path, MIXSTAGE_SOURCE_STREAM);
-}
-
-/* The whole file, decoded and converted, as a buffer source. */
-static int set_source_preloaded(mixstage_strip *s, const char *path, char *copy) {
-  mixstage_graph *g = s->u.graph;
-  float *data = NULL;
-  int64_t frames = 0;
-  int ch = 0;
-  char why[MIXSTAGE__ERR_MAX / 2];
-  why[0] = '\0';
-  int rc = mixstage_audio_read(path, g->sample_rate, &data, &frames, &ch, NULL, why, sizeof why);
-  if (rc != MIXSTAGE_OK) {
-    mixstage__gfree(g, copy);
-    return mixstage__fail(g, rc, "strip '%s': %s", s->u.name, why[0] ? why : mixstage_strerror(rc));
-  }
-  if (ch > s->u.channels) {
-    mixstage_free(data);
-    mixstage__gfree(g, copy);
-    return mixstage__fail(g, MIXSTAGE_ECHANNELS, "strip '%s': file '%s' has %d channels, the strip %d",
-                          s->u.name, path, ch, s->u.channels);
-  }
-  rc = mixstage_strip_set_source_buffer(s, data, ch, frames, 1);
-  mixstage_free(data);
-  if (rc != MIXSTAGE_OK) {
-    mixstage__gfree(g, copy);
-    return rc;
-  }
-  s->source_path = copy; /* after set_source_buffer(), which clears it */
-  return MIXSTAGE_OK;
-}
-
-MIXSTAGE_EXPORT int mixstage_strip_set_source_file_mode(mixstage_strip *s, const char *path, int mode) {
-  if (!s) return MIXSTAGE_ENULL;
-  mixstage_graph *g = s->u.graph;
-  if (MIXSTAGE__UNIT_BUSY(&s->u)) return MIXSTAGE_ESTATE;
-  if (!path) return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source file path is NULL", s->u.name);
-  if (mode != MIXSTAGE_SOURCE_STREAM && mode != MIXSTAGE_SOURCE_PRELOAD)
-    return mixstage__fail(g, MIXSTAGE_EINVAL, "strip '%s': source mode %d is not stream (0) or preload (1)",
-                          s->u.name, mode);
-  /* The path is copied first, so that running out of memory for it leaves
-   * the old source in place. */
-  size_t plen = strlen(path) + 1;
-  char *copy = mixstage__galloc(g, plen, 1);
-  if (!copy) return mixstage__fail(g, MIXSTAGE_ENOMEM, "strip '%s': out of memory", s->u.name);
-  memcpy(copy, path, plen);
-  if (mode == MIXSTAGE_SOURCE_PRELOAD) return set_source_preloaded(s, path, copy);
-  mixstage__file_source *fs = NULL;
-  int ch = 0;
-  int64_t frames = 0;
-  char why[MIXSTAGE__ERR_MAX / 2];
-  why[0] = '\0';
-  int rc = mixstage__file_source_open(g, path, g->sample_rate, &fs, &ch, &frames, why, sizeof why);
-  if (rc == MIXSTAGE_OK && ch > s->u.channels) {
-    snprintf(why, sizeof why, "file '%s' has %d channels, the strip %d", path, ch, s->u.channels);
-    rc = MIXSTAGE_ECHANNELS;
-  }
-  if (rc == MIXSTAGE_OK && frames > (INT64_MAX / 4) / ch) {
-    snprintf(why, sizeof why, "file '%s': source length %lld frames is invalid", path, (long long)frames);
-    rc = MIXSTAGE_ERANGE;
-  }
-  if (rc == MIXSTAGE_OK && (rc = mixstage__file_source_attach(g, fs)) != MIXSTAGE_OK)
-    snprintf(why, sizeof why, "file '%s': out of memory starting its reader thread", path);
-  if (rc != MIXSTAGE_OK) {
-    mixstage__file_source_close(g, fs);
-    mixstage__gfree(g, copy);
-    return mixstage__fail(g, rc, "strip '%s': %s", s->u.name, why[0] ? why : mixstage_strerror(rc));
-  }
-  source_release(s);
-  s->src.kind = 3;
-  s->src.file = fs;
-  s->src.channels = ch;
-  s->src.frames = frames;
-  s->source_path = copy;
   return MIXSTAGE_OK;
 }
 
@@ -450,7 +354,7 @@ MIXSTAGE_EXPORT int mixstage_strip_set_source_callback(mixstage_strip *s, mixsta
   if (length < -1)
     return mixstage__fail(g, MIXSTAGE_ERANGE, "strip '%s': source length %lld is invalid", s->u.name,
                           (long long)length);
-  source_release(s);
+  mixstage__strip_source_release(s);
   s->src.kind = 2;
   s->src.fn = fn;
   s->src.user = user;

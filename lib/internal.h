@@ -242,6 +242,14 @@ struct mixstage_bus {
   int input_count;
 };
 
+/* What the graph model needs of the file-source layer to let go of the file
+ * sources it opened (source_file.c fills it in), so graph.c does not call
+ * up into the file reader. */
+typedef struct mixstage__file_ops {
+  void (*close)(mixstage_graph *g, struct mixstage__file_source *fs);
+  void (*reader_destroy)(mixstage_graph *g);
+} mixstage__file_ops;
+
 struct mixstage_graph {
   mixstage__allocator alloc;
   double sample_rate;
@@ -279,8 +287,9 @@ struct mixstage_graph {
    * would pull the graph from under the render (mixstage__busy). */
   _Atomic int busy;
   struct mixstage__file_reader *reader; /* fills file sources' rings in real time (source_file.c); or NULL */
+  const mixstage__file_ops *file_ops; /* set with the first file source opened; NULL before */
   int freewheel; /* process() reads file sources synchronously (mixstage_graph_set_freewheel) */
-  /* Live objects by serial (edit.c): ascending, so a lookup is a binary
+  /* Live objects by serial (identity.c): ascending, so a lookup is a binary
    * search that never touches a removed object.  Removals leave holes
    * (obj NULL) that mixstage__live_compact closes. */
   struct mixstage__live *live;
@@ -288,7 +297,7 @@ struct mixstage_graph {
   uint64_t last_serial;
 };
 
-/* ---- identity (edit.c) ------------------------------------------------------ */
+/* ---- identity (identity.c) -------------------------------------------------- */
 
 enum { MIXSTAGE__LIVE_STRIP = 1, MIXSTAGE__LIVE_BUS, MIXSTAGE__LIVE_SEND, MIXSTAGE__LIVE_NODE,
        MIXSTAGE__LIVE_LANE };
@@ -303,6 +312,10 @@ int mixstage__live_reserve(mixstage_graph *g);
 /* Gives obj the next serial and records it (after a successful reserve). */
 uint64_t mixstage__live_add(mixstage_graph *g, int kind, void *obj);
 void mixstage__live_free(mixstage_graph *g);
+/* Leaves a hole where serial's entry was (removal, edit.c) ... */
+void mixstage__live_drop(mixstage_graph *g, uint64_t serial);
+/* ... closed once the whole edit is done. */
+void mixstage__live_compact(mixstage_graph *g);
 
 /* ---- bounces: outputs forked from the production pass ---------------------- */
 
@@ -343,6 +356,10 @@ typedef struct mixstage__shadow {
 } mixstage__shadow;
 
 typedef struct mixstage__bounce_run {
+  /* After each block of the pass (process.c, render.c): bounce.c's
+   * collector, reached through the run so that the engine does not call up
+   * into bounce.c. */
+  void (*collect)(mixstage_graph *g, int64_t pos, int n);
   mixstage_bounce *bounce;
   const mixstage_profile *profile; /* the layer being built (bounce.c) */
   mixstage_bounce_block_fn sink;   /* NULL: into the bounce's memory */
@@ -364,7 +381,6 @@ typedef struct mixstage__bounce_run {
 } mixstage__bounce_run;
 
 void mixstage__shadow_chunk(mixstage_graph *g, mixstage__shadow *sh, int64_t f, int o, int off, int n);
-void mixstage__bounce_collect(mixstage_graph *g, int64_t pos, int n);
 /* A description (no audio) of a bounce of p holding only its mix (bounce.c). */
 mixstage_bounce *mixstage__bounce_describe_mix(const mixstage_profile *p, int64_t frames, int channels);
 /* One streamed pass for the n profiles ps (n >= 1): their outputs in order
@@ -381,6 +397,7 @@ int mixstage__fail(mixstage_graph *g, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* alloc.c: through the graph's allocator */
 void *mixstage__galloc(mixstage_graph *g, size_t n, size_t size);
 void mixstage__gfree(mixstage_graph *g, void *p);
 /* Grows *arr (elements of elem bytes) to hold need; MIXSTAGE_OK or ENOMEM. */
@@ -414,15 +431,31 @@ const char *mixstage__suggest_text(const mixstage__suggest *s, char *buf, size_t
 void mixstage__keyed_remove(mixstage_node *n, mixstage__unit *key);
 /* graph.c: refills the name index from the strips and buses (after a removal) */
 void mixstage__names_rebuild(mixstage_graph *g);
+/* graph.c: frees the strip's current source (its copy, its file) and clears it */
+void mixstage__strip_source_release(mixstage_strip *s);
 
-/* prepare.c */
+/* graph_walk.c */
+static inline int mixstage__unit_count(const mixstage_graph *g) { return g->strip_count + g->bus_count; }
+/* strips first, then buses */
+static inline mixstage__unit *mixstage__unit_at(mixstage_graph *g, int i) {
+  return i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
+}
+/* The units that depend on u, one per call (cursor starts at 0); NULL after the last. */
+mixstage__unit *mixstage__unit_successor(const mixstage__unit *u, int *cursor);
+/* 1 and the loop's path in msg if a loop is reachable from start; -1 out of memory. */
 int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len);
+/* Topological order of every unit into order[]; 1 and a message on a loop, -1 out of memory. */
+int mixstage__topo_order(mixstage_graph *g, mixstage__unit **order, char *msg, size_t len);
+
+/* runtime_free.c: frees the runtime and the gain-reduction histories (destroy) */
 void mixstage__unprepare(mixstage_graph *g);
+void mixstage__reset_runtime(mixstage_graph *g); /* process.c */
+
+/* delay_line.c */
 int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, int delay);
 void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
 void mixstage__delay_clear(mixstage__delay *d);
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
-void mixstage__reset_runtime(mixstage_graph *g);
 
 /* meters.c: meters inside the graph.  push_planar is render-time (no
  * allocation in histogram mode); the rest edit-time. */
@@ -431,7 +464,7 @@ int mixstage__meter_push_planar(struct mixstage_meter *m, float *const *planar, 
 int mixstage__meter_check(mixstage_graph *g, const mixstage__unit *u, int tap, const struct mixstage_meter *m,
                           int out_channels);
 int mixstage__meter_restart(struct mixstage_meter *m);
-/* prepare.c: frees the runtime but keeps what outlives a prepare (GR histories) */
+/* runtime_free.c: frees the runtime but keeps what outlives a prepare (GR histories) */
 void mixstage__unprepare_runtime(mixstage_graph *g);
 
 /* render.c: renders a prepared, located graph; out may be NULL (discard) */

@@ -104,17 +104,6 @@ MIXSTAGE_EXPORT mixstage_node *mixstage_bus_node(mixstage_bus *b, int i) {
 
 MIXSTAGE_EXPORT const char *mixstage_node_type(const mixstage_node *n) { return n ? n->cls->name : NULL; }
 
-MIXSTAGE_EXPORT const char *mixstage_node_label(const mixstage_node *node) {
-  if (!node) return "(NULL node)";
-  mixstage_node *n = (mixstage_node *)node; /* label is a cache */
-  int pos = 0;
-  for (int i = 0; i < n->owner->node_count; i++)
-    if (n->owner->nodes[i] == n) pos = i;
-  snprintf(n->label, sizeof n->label, "%s '%s' insert %d (%s)", mixstage__unit_what(n->owner),
-           n->owner->name, pos + 1, n->cls->name);
-  return n->label;
-}
-
 MIXSTAGE_EXPORT int mixstage_node_role(const mixstage_node *n) { return n ? n->role : MIXSTAGE_ENULL; }
 MIXSTAGE_EXPORT int mixstage_node_set_role(mixstage_node *n, int role) {
   if (!n) return MIXSTAGE_ENULL;

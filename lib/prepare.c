@@ -1,137 +1,9 @@
-/* Prepare: cycle detection, the schedule, latency compensation, and every
+/* Prepare: the schedule, latency compensation, and every
  * allocation the render path will need.  Edit-time only. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "internal.h"
-
-/* ---- graph walks ------------------------------------------------------------ */
-
-static int unit_count(const mixstage_graph *g) { return g->strip_count + g->bus_count; }
-
-static mixstage__unit *unit_at(mixstage_graph *g, int i) {
-  return i < g->strip_count ? &g->strips[i]->u : &g->buses[i - g->strip_count]->u;
-}
-
-/* The units that depend on u, each once: its output bus, its send targets,
- * then the owners of the nodes keyed by u (in unit order, internal.h).  A
- * walk keeps a cursor per unit; NULL when they are exhausted. */
-static mixstage__unit *successor(const mixstage__unit *u, int *cursor) {
-  for (;;) {
-    int i = (*cursor)++;
-    if (i == 0) {
-      if (u->output) return &u->output->u;
-      continue;
-    }
-    if (--i < u->send_count) return &u->sends[i]->to->u;
-    if ((i -= u->send_count) >= u->keyed_count) return NULL;
-    mixstage__unit *v = u->keyed[i]->owner;
-    if (i == 0 || u->keyed[i - 1]->owner != v) return v;
-  }
-}
-
-/* Depth-first search without recursion (a chain of thousands of buses must
- * not exhaust the stack).  visited: 0 new, 1 on the stack, 2 done; every
- * unit is 0 outside a walk.  The stack gives the loop's path when a back
- * edge is found. */
-typedef struct walk_frame {
-  mixstage__unit *u;
-  int cursor;
-} walk_frame;
-
-typedef struct walk_ctx {
-  walk_frame *stack; /* unit_count frames: a unit is pushed at most once */
-  int depth;
-  mixstage__unit **order; /* post-order of the finished units */
-  int order_count;
-  char *msg;
-  size_t msg_len;
-} walk_ctx;
-
-static void loop_message(walk_ctx *c, const mixstage__unit *v) {
-  /* From v's place on the stack down to the top, then back to v. */
-  int start = 0;
-  while (start < c->depth && c->stack[start].u != v) start++;
-  size_t off = 0;
-  if (!c->msg || !c->msg_len) return;
-  c->msg[0] = '\0';
-  for (int i = start; i < c->depth; i++) {
-    int w = snprintf(c->msg + off, c->msg_len - off, "%s -> ", c->stack[i].u->name);
-    if (w < 0 || (size_t)w >= c->msg_len - off) break;
-    off += (size_t)w;
-  }
-  if (off < c->msg_len) snprintf(c->msg + off, c->msg_len - off, "%s", v->name);
-}
-
-/* 1 and a message if a loop is reachable from `from`; the stack is left as
- * it was when the loop was found. */
-static int dfs(walk_ctx *c, mixstage__unit *from) {
-  from->visited = 1;
-  c->stack[c->depth++] = (walk_frame){from, 0};
-  while (c->depth > 0) {
-    walk_frame *f = &c->stack[c->depth - 1];
-    mixstage__unit *v = successor(f->u, &f->cursor);
-    if (!v) {
-      f->u->visited = 2;
-      c->order[c->order_count++] = f->u;
-      c->depth--;
-    } else if (v->visited == 1) {
-      loop_message(c, v);
-      return 1;
-    } else if (v->visited == 0) {
-      v->visited = 1;
-      c->stack[c->depth++] = (walk_frame){v, 0};
-    }
-  }
-  return 0;
-}
-
-static int walk_alloc(mixstage_graph *g, walk_ctx *c, char *msg, size_t msg_len) {
-  int n = unit_count(g);
-  *c = (walk_ctx){mixstage__galloc(g, (size_t)n + 1, sizeof *c->stack), 0,
-                  mixstage__galloc(g, (size_t)n + 1, sizeof *c->order), 0, msg, msg_len};
-  if (c->stack && c->order) return MIXSTAGE_OK;
-  mixstage__gfree(g, c->stack);
-  mixstage__gfree(g, c->order);
-  return MIXSTAGE_ENOMEM;
-}
-
-static void walk_free(mixstage_graph *g, walk_ctx *c) {
-  mixstage__gfree(g, c->stack);
-  mixstage__gfree(g, c->order);
-}
-
-/* The graph is kept acyclic edit by edit, so a loop made by an edit runs
- * through the edited unit: a search from it alone finds the loop, names it
- * starting there, and costs only what is reachable from it. */
-int mixstage__find_cycle(mixstage_graph *g, mixstage__unit *start, char *msg, size_t msg_len) {
-  walk_ctx c;
-  if (walk_alloc(g, &c, msg, msg_len)) {
-    snprintf(msg, msg_len, "(out of memory while checking)");
-    return -1;
-  }
-  int r = dfs(&c, start);
-  for (int i = 0; i < c.order_count; i++) c.order[i]->visited = 0;
-  for (int i = 0; i < c.depth; i++) c.stack[i].u->visited = 0;
-  walk_free(g, &c);
-  return r;
-}
-
-/* Topological order into order[] (unit_count entries); 1 and a message on a
- * cycle.  Units are started in unit order, so the order is the same for the
- * same graph. */
-static int walk(mixstage_graph *g, mixstage__unit **order, char *msg, size_t len) {
-  int n = unit_count(g), r = 0;
-  walk_ctx c;
-  if (walk_alloc(g, &c, msg, len)) return -1;
-  for (int i = 0; i < n && !r; i++)
-    if (unit_at(g, i)->visited == 0) r = dfs(&c, unit_at(g, i));
-  for (int i = 0; i < n; i++) unit_at(g, i)->visited = 0;
-  /* post-order lists sinks first: reversed, it is a topological order */
-  for (int i = 0; !r && i < n; i++) order[i] = c.order[n - 1 - i];
-  walk_free(g, &c);
-  return r;
-}
 
 /* Levels: a unit's level is one more than the highest of the units it
  * depends on, so units of one level are independent.  The schedule is then
@@ -144,7 +16,7 @@ static int level_schedule(mixstage_graph *g) {
   for (int i = 0; i < n; i++) {
     mixstage__unit *u = s[i], *v;
     int cursor = 0;
-    while ((v = successor(u, &cursor)))
+    while ((v = mixstage__unit_successor(u, &cursor)))
       if (v->level < u->level + 1) v->level = u->level + 1;
     if (u->level + 1 > g->level_count) g->level_count = u->level + 1;
   }
@@ -163,116 +35,6 @@ static int level_schedule(mixstage_graph *g) {
   mixstage__gfree(g, sorted);
   return MIXSTAGE_OK;
 }
-
-/* ---- delay lines ------------------------------------------------------------- */
-
-int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, int delay) {
-  memset(d, 0, sizeof *d);
-  d->channels = channels;
-  d->delay = delay;
-  if (delay <= 0) return MIXSTAGE_OK;
-  d->len = delay;
-  d->buf = mixstage__galloc(g, (size_t)channels * (size_t)d->len, sizeof(float));
-  return d->buf ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
-}
-
-void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d) {
-  mixstage__gfree(g, d->buf);
-  memset(d, 0, sizeof *d);
-}
-
-void mixstage__delay_clear(mixstage__delay *d) {
-  if (d->buf) memset(d->buf, 0, sizeof(float) * (size_t)d->channels * (size_t)d->len);
-  d->pos = 0;
-}
-
-/* In place: out[i] = in[i - delay].  The ring holds exactly `delay` frames. */
-void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n) {
-  if (d->delay <= 0) return;
-  int len = d->len;
-  for (int c = 0; c < channels && c < d->channels; c++) {
-    float *ring = d->buf + (size_t)c * (size_t)len;
-    float *x = io[c];
-    int p = d->pos;
-    /* swap x with the ring in stretches that do not wrap */
-    for (int i = 0; i < n;) {
-      int run = len - p < n - i ? len - p : n - i;
-      float *r = ring + p, *y = x + i;
-      for (int k = 0; k < run; k++) {
-        float t = r[k];
-        r[k] = y[k];
-        y[k] = t;
-      }
-      i += run;
-      p += run;
-      if (p == len) p = 0;
-    }
-  }
-  d->pos = (d->pos + n) % len;
-}
-
-/* ---- runtime --------------------------------------------------------------------- */
-
-static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u, int all) {
-  for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-    mixstage__gfree(g, u->buf[c]);
-    mixstage__gfree(g, u->pre[c]);
-    mixstage__gfree(g, u->post[c]);
-    mixstage__gfree(g, u->out[c]);
-    u->buf[c] = u->pre[c] = u->post[c] = u->out[c] = NULL;
-  }
-  for (int i = 0; i < u->node_count; i++) {
-    mixstage_node *n = u->nodes[i];
-    if (n->state) {
-      if (n->inited && n->cls->fini) {
-        mixstage__node_env env = {g->sample_rate, g->tempo, u->channels, &g->alloc};
-        n->cls->fini(n->state, &env);
-      }
-      mixstage__gfree(g, n->state);
-      n->state = NULL;
-    }
-    n->inited = 0;
-    mixstage__delay_free(g, &n->key_delay);
-    mixstage__delay_free(g, &n->pre_delay);
-    mixstage__delay_free(g, &n->bypass_delay);
-    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-      mixstage__gfree(g, n->key_buf[c]);
-      n->key_buf[c] = NULL;
-    }
-    if (all) {
-      mixstage__gfree(g, n->grh);
-      n->grh = NULL;
-      n->grh_cap = n->grh_n = n->grh_head = 0;
-    }
-  }
-  for (int i = 0; i < u->send_count; i++)
-    for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) {
-      mixstage__gfree(g, u->sends[i]->buf[c]);
-      u->sends[i]->buf[c] = NULL;
-    }
-  if (u->kind == MIXSTAGE__UNIT_BUS) {
-    mixstage_bus *b = (mixstage_bus *)u;
-    for (int i = 0; i < b->input_count; i++) mixstage__delay_free(g, &b->inputs[i].comp);
-    mixstage__gfree(g, b->inputs);
-    b->inputs = NULL;
-    b->input_count = 0;
-  }
-}
-
-static void unprepare(mixstage_graph *g, int all) {
-  for (int i = 0, n = unit_count(g); i < n; i++) free_unit_runtime(g, unit_at(g, i), all);
-  mixstage__groups_free(g);
-  mixstage__gfree(g, g->schedule);
-  g->schedule = NULL;
-  g->schedule_count = 0;
-  g->prepared = 0;
-}
-
-/* Gain-reduction histories outlive a prepare (they are read after a render
- * or bounce, and a bounce unprepares when done); only the graph's
- * destruction, the caller of mixstage__unprepare, frees them. */
-void mixstage__unprepare(mixstage_graph *g) { unprepare(g, 1); }
-void mixstage__unprepare_runtime(mixstage_graph *g) { unprepare(g, 0); }
 
 static int alloc_cells(mixstage_graph *g, float **dst, int channels) {
   for (int c = 0; c < channels; c++)
@@ -340,18 +102,18 @@ oom:
  * it, then the sends to it, each in unit order.  One pass over the graph
  * counts, a second fills. */
 static int gather_inputs(mixstage_graph *g) {
-  int n = unit_count(g);
+  int n = mixstage__unit_count(g);
   for (int pass = 0; pass < 2; pass++) {
     for (int i = 0; i < g->bus_count; i++) g->buses[i]->input_count = 0;
     for (int i = 0; i < n; i++) {
-      mixstage__unit *v = unit_at(g, i);
+      mixstage__unit *v = mixstage__unit_at(g, i);
       if (v->output) {
         if (pass) v->output->inputs[v->output->input_count].unit = v;
         v->output->input_count++;
       }
     }
     for (int i = 0; i < n; i++) {
-      mixstage__unit *v = unit_at(g, i);
+      mixstage__unit *v = mixstage__unit_at(g, i);
       for (int k = 0; k < v->send_count; k++) {
         mixstage_bus *b = v->sends[k]->to;
         if (pass) b->inputs[b->input_count].send = v->sends[k];
@@ -419,10 +181,10 @@ MIXSTAGE_EXPORT int mixstage_graph_prepare(mixstage_graph *g) {
   if (!g) return MIXSTAGE_ENULL;
   if (MIXSTAGE__BUSY(g, "graph: prepare")) return MIXSTAGE_ESTATE;
   mixstage__unprepare_runtime(g);
-  int n = unit_count(g);
+  int n = mixstage__unit_count(g);
   g->schedule = mixstage__galloc(g, (size_t)n, sizeof *g->schedule);
   char msg[MIXSTAGE__ERR_MAX - 64];
-  int cyc = g->schedule ? walk(g, g->schedule, msg, sizeof msg) : -1;
+  int cyc = g->schedule ? mixstage__topo_order(g, g->schedule, msg, sizeof msg) : -1;
   if (cyc > 0) {
     mixstage__unprepare_runtime(g);
     return mixstage__fail(g, MIXSTAGE_ECYCLE, "graph: routing has a cycle: %s", msg);

@@ -1117,7 +1117,7 @@ int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channe
     update_solo(g);
     for (int i = 0; i < g->schedule_count; i++) faults += mixstage__run_scheduled(g, g->schedule[i], g->pos, n);
     mixstage__emit(g, out, out_channels, done, n, stride, interleaved);
-    if (g->bounce) mixstage__bounce_collect(g, g->pos, n);
+    if (g->bounce) g->bounce->collect(g, g->pos, n);
     done += n;
     g->pos += n;
   }

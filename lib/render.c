@@ -194,7 +194,7 @@ static void end_step(render_job *j) {
       mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->out + (size_t)(e.pos - j->skip) * (size_t)j->ch);
     else
       mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->junk);
-    if (g->bounce) mixstage__bounce_collect(g, j->start + e.pos, e.n);
+    if (g->bounce) g->bounce->collect(g, j->start + e.pos, e.n);
     if (j->progress && e.pos + e.n >= j->next_report) {
       int64_t done = e.pos + e.n > j->skip ? e.pos + e.n - j->skip : 0;
       if (j->progress(j->progress_user, done, j->total)) j->cancel = 1;

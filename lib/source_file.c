@@ -36,6 +36,7 @@
 
 #include "internal.h"
 #include "io_read.h"
+#include "mixstage/io.h"
 #include "source_file.h"
 
 /* Freewheeling (mixstage_graph_set_freewheel) is the documented way to do
@@ -349,9 +350,12 @@ static void source_free(mixstage_graph *g, mixstage__file_source *fs) {
   mixstage__gfree(g, fs);
 }
 
+static const mixstage__file_ops file_ops = {mixstage__file_source_close, mixstage__file_reader_destroy};
+
 int mixstage__file_source_open(mixstage_graph *g, const char *path, double rate, mixstage__file_source **out,
                                int *channels, int64_t *length, char *err, size_t errlen) {
   *out = NULL;
+  g->file_ops = &file_ops; /* before any source exists, so graph.c can always free it */
   mixstage__file_source *fs = mixstage__galloc(g, 1, sizeof *fs);
   size_t plen = strlen(path) + 1;
   char *p = fs ? mixstage__galloc(g, plen, 1) : NULL;
@@ -885,4 +889,86 @@ MIXSTAGE_EXPORT int mixstage_graph_wait_sources(mixstage_graph *g, int timeout_m
     struct timespec nap = {0, 1000000};
     nanosleep(&nap, NULL);
   }
+}
+
+/* ---- the strip's file source (API) ------------------------------------------------- */
+
+/* Here rather than in graph.c: opening a file is this layer's business, and
+ * the graph model must not depend on the file reader. */
+MIXSTAGE_EXPORT int mixstage_strip_set_source_file(mixstage_strip *s, const char *path) {
+  return mixstage_strip_set_source_file_mode(s, path, MIXSTAGE_SOURCE_STREAM);
+}
+
+/* The whole file, decoded and converted, as a buffer source. */
+static int set_source_preloaded(mixstage_strip *s, const char *path, char *copy) {
+  mixstage_graph *g = s->u.graph;
+  float *data = NULL;
+  int64_t frames = 0;
+  int ch = 0;
+  char why[MIXSTAGE__ERR_MAX / 2];
+  why[0] = '\0';
+  int rc = mixstage_audio_read(path, g->sample_rate, &data, &frames, &ch, NULL, why, sizeof why);
+  if (rc != MIXSTAGE_OK) {
+    mixstage__gfree(g, copy);
+    return mixstage__fail(g, rc, "strip '%s': %s", s->u.name, why[0] ? why : mixstage_strerror(rc));
+  }
+  if (ch > s->u.channels) {
+    mixstage_free(data);
+    mixstage__gfree(g, copy);
+    return mixstage__fail(g, MIXSTAGE_ECHANNELS, "strip '%s': file '%s' has %d channels, the strip %d",
+                          s->u.name, path, ch, s->u.channels);
+  }
+  rc = mixstage_strip_set_source_buffer(s, data, ch, frames, 1);
+  mixstage_free(data);
+  if (rc != MIXSTAGE_OK) {
+    mixstage__gfree(g, copy);
+    return rc;
+  }
+  s->source_path = copy; /* after set_source_buffer(), which clears it */
+  return MIXSTAGE_OK;
+}
+
+MIXSTAGE_EXPORT int mixstage_strip_set_source_file_mode(mixstage_strip *s, const char *path, int mode) {
+  if (!s) return MIXSTAGE_ENULL;
+  mixstage_graph *g = s->u.graph;
+  if (MIXSTAGE__UNIT_BUSY(&s->u)) return MIXSTAGE_ESTATE;
+  if (!path) return mixstage__fail(g, MIXSTAGE_ENULL, "strip '%s': source file path is NULL", s->u.name);
+  if (mode != MIXSTAGE_SOURCE_STREAM && mode != MIXSTAGE_SOURCE_PRELOAD)
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "strip '%s': source mode %d is not stream (0) or preload (1)",
+                          s->u.name, mode);
+  /* The path is copied first, so that running out of memory for it leaves
+   * the old source in place. */
+  size_t plen = strlen(path) + 1;
+  char *copy = mixstage__galloc(g, plen, 1);
+  if (!copy) return mixstage__fail(g, MIXSTAGE_ENOMEM, "strip '%s': out of memory", s->u.name);
+  memcpy(copy, path, plen);
+  if (mode == MIXSTAGE_SOURCE_PRELOAD) return set_source_preloaded(s, path, copy);
+  mixstage__file_source *fs = NULL;
+  int ch = 0;
+  int64_t frames = 0;
+  char why[MIXSTAGE__ERR_MAX / 2];
+  why[0] = '\0';
+  int rc = mixstage__file_source_open(g, path, g->sample_rate, &fs, &ch, &frames, why, sizeof why);
+  if (rc == MIXSTAGE_OK && ch > s->u.channels) {
+    snprintf(why, sizeof why, "file '%s' has %d channels, the strip %d", path, ch, s->u.channels);
+    rc = MIXSTAGE_ECHANNELS;
+  }
+  if (rc == MIXSTAGE_OK && frames > (INT64_MAX / 4) / ch) {
+    snprintf(why, sizeof why, "file '%s': source length %lld frames is invalid", path, (long long)frames);
+    rc = MIXSTAGE_ERANGE;
+  }
+  if (rc == MIXSTAGE_OK && (rc = mixstage__file_source_attach(g, fs)) != MIXSTAGE_OK)
+    snprintf(why, sizeof why, "file '%s': out of memory starting its reader thread", path);
+  if (rc != MIXSTAGE_OK) {
+    mixstage__file_source_close(g, fs);
+    mixstage__gfree(g, copy);
+    return mixstage__fail(g, rc, "strip '%s': %s", s->u.name, why[0] ? why : mixstage_strerror(rc));
+  }
+  mixstage__strip_source_release(s);
+  s->src.kind = 3;
+  s->src.file = fs;
+  s->src.channels = ch;
+  s->src.frames = frames;
+  s->source_path = copy;
+  return MIXSTAGE_OK;
 }
