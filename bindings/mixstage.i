@@ -2460,12 +2460,12 @@ int msb_graph_set_profile(mixstage_graph *graph, const mixstage_profile *profile
    *  "adds_up"). */
   bool m_adds_up(const char *key) {
     int i = msb_bounce_index($self, key);
-    return i >= 0 && mixstage_bounce_nulls($self, i) > 0;
+    return i >= 0 && mixstage_bounce_adds_up($self, i) > 0;
   }
   /** Deprecated alias of adds_up(). */
   bool m_nulls(const char *key) {
     int i = msb_bounce_index($self, key);
-    return i >= 0 && mixstage_bounce_nulls($self, i) > 0;
+    return i >= 0 && mixstage_bounce_adds_up($self, i) > 0;
   }
   /** Why the stem does not add up ("" if it does). */
   const char *m_note(const char *key) {

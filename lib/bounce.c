@@ -55,10 +55,12 @@ MIXSTAGE_EXPORT const float *mixstage_bounce_data(const mixstage_bounce *b, int 
   const bounce_output *o = output_at(b, i);
   return o ? o->data : NULL;
 }
-MIXSTAGE_EXPORT int mixstage_bounce_nulls(const mixstage_bounce *b, int i) {
+MIXSTAGE_EXPORT int mixstage_bounce_adds_up(const mixstage_bounce *b, int i) {
   const bounce_output *o = output_at(b, i);
   return o ? o->nulls : MIXSTAGE_ERANGE;
 }
+/* The former name, deprecated (profile.h). */
+MIXSTAGE_EXPORT int mixstage_bounce_nulls(const mixstage_bounce *b, int i) { return mixstage_bounce_adds_up(b, i); }
 MIXSTAGE_EXPORT const char *mixstage_bounce_note(const mixstage_bounce *b, int i) {
   const bounce_output *o = output_at(b, i);
   return o ? o->note : NULL;

@@ -135,7 +135,7 @@ START_TEST(test_stems_null_against_production) {
   mixstage_bounce *b = mixstage_graph_bounce(s.g, dry, NULL, &err);
   ck_assert_ptr_nonnull(b);
   ck_assert_int_eq(mixstage_bounce_kind(b, mixstage_bounce_find(b, "Plate")), MIXSTAGE_OUTPUT_FX);
-  for (int i = 0; i < mixstage_bounce_count(b); i++) ck_assert_int_eq(mixstage_bounce_nulls(b, i), 1);
+  for (int i = 0; i < mixstage_bounce_count(b); i++) ck_assert_int_eq(mixstage_bounce_adds_up(b, i), 1);
   mixstage_bounce_destroy(b);
   mixstage_profile_destroy(dry);
   free_song(&s);
@@ -151,9 +151,14 @@ START_TEST(test_group_saturation_is_reported) {
   mixstage_bounce *b = mixstage_graph_bounce(s.g, mixstage_profile_find("mix-stems"), NULL, &err);
   ck_assert_ptr_nonnull(b);
   int k = mixstage_bounce_find(b, "Kick");
-  ck_assert_int_eq(mixstage_bounce_nulls(b, k), 0);
+  ck_assert_int_eq(mixstage_bounce_adds_up(b, k), 0);
   ck_assert_msg(strstr(mixstage_bounce_note(b, k), "saturation") != NULL, "note: %s", mixstage_bounce_note(b, k));
+  ck_assert_int_eq(mixstage_bounce_adds_up(b, mixstage_bounce_find(b, "Lead")), 1);
+  /* the deprecated former name gives the same answers */
+  ck_assert_int_eq(mixstage_bounce_nulls(b, k), 0);
   ck_assert_int_eq(mixstage_bounce_nulls(b, mixstage_bounce_find(b, "Lead")), 1);
+  ck_assert_int_eq(mixstage_bounce_adds_up(b, mixstage_bounce_count(b)), MIXSTAGE_ERANGE);
+  ck_assert_int_eq(mixstage_bounce_adds_up(NULL, 0), MIXSTAGE_ERANGE);
   mixstage_bounce_destroy(b);
   double residual;
   ck_assert_int_eq(mixstage_graph_null_check(s.g, NULL, NULL, &residual), MIXSTAGE_OK);

@@ -37,7 +37,7 @@
  * profile applies those production gains as well; nonlinear
  * stages that are not dynamics (saturation on a group) run on the stem too,
  * but then per-strip stems cannot add up exactly, and the bounce says so
- * (mixstage_bounce_nulls()).  Sidechain keys are always the production
+ * (mixstage_bounce_adds_up()).  Sidechain keys are always the production
  * signal, even when the key's own strip is not in the stem.  Every output
  * is sample-aligned with the others and starts at frame 0.
  */
@@ -137,7 +137,12 @@ MIXSTAGE_EXPORT const float *mixstage_bounce_data(const mixstage_bounce *bounce,
 /** 1 if this stem adds up exactly with the others (every stage between its
  *  source and the mix bus is linear or dynamics, bus color aside: the rules
  *  apply it to each stem, and the null check bypasses it); 0 with the reason
- *  in mixstage_bounce_note(). */
+ *  in mixstage_bounce_note().  The manifest's "adds_up" and the bindings'
+ *  Bounce.adds_up() give this figure.
+ *  @return 1 or 0; MIXSTAGE_ERANGE for a bad index or a NULL bounce */
+MIXSTAGE_EXPORT int mixstage_bounce_adds_up(const mixstage_bounce *bounce, int index);
+/** @deprecated The former name of mixstage_bounce_adds_up(), kept so that
+ *  existing programs build and link; same arguments and result. */
 MIXSTAGE_EXPORT int mixstage_bounce_nulls(const mixstage_bounce *bounce, int index);
 MIXSTAGE_EXPORT const char *mixstage_bounce_note(const mixstage_bounce *bounce, int index);
 /** The index of the output named @p name, or MIXSTAGE_ENOTFOUND. */
