@@ -1982,6 +1982,8 @@ static void msb_render_config(mixstage_render_config *rc, long long frames, long
     if (!n) msb_check(MIXSTAGE_ERANGE, NULL);
     return n;
   }
+  /** A send from this bus (a group) to the FX return @p to at @p level_db,
+   *  tapped "pre" or "post" fader, carrying @p role. */
   mixstage_send *m_add_send(mixstage_bus *to, double level_db = 0.0,
                           int tap = MIXSTAGE_TAP_POST_FADER, int role = MIXSTAGE_ROLE_MIX_FX) {
     int err = 0;
@@ -3320,6 +3322,7 @@ typedef struct msb_meter {} msb_meter;
   void m_attach_meter(msb_meter *meter, int tap = MIXSTAGE_TAP_POST_FADER) {
     msb_attach_meter(NULL, $self, meter, tap);
   }
+  /** Detaches the meter at @p tap (nothing attached: no-op). */
   void m_detach_meter(int tap = MIXSTAGE_TAP_POST_FADER) { msb_attach_meter(NULL, $self, NULL, tap); }
 }
 %extend mixstage_node {
@@ -4492,5 +4495,12 @@ def translate_write(audio, rate, directory, prefix=None, format="wav", sample_ty
     return _translate_write_c(audio, float(rate), _os.fspath(directory), prefix, format,
                               sample_type, bool(dither),
                               -1 if dither_seed is None else int(dither_seed), float(output_rate))
+%}
+#endif
+
+#if defined(SWIGPYTHON)
+%pythoncode %{
+# Last, once every method is defined: enum defaults by name (sugar.i).
+_enum_defaults_by_name(globals())
 %}
 #endif

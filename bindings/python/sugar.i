@@ -1189,6 +1189,32 @@ def _strict_setattr(self, name, value):
 _NO_KEY = object()
 _TAP_NAMES = ("pre", "post")
 _CURVE_NAMES = ("linear", "exponential", "step")
+_BUS_KIND_NAMES = ("group", "return", "mix")
+
+
+def _enum_defaults_by_name(namespace):
+    """SWIG writes an enum default as its constant (role=ROLE_STRIP), which
+    help() and inspect show as the bare integer (role=2).  Every such
+    argument also takes the name, so the defaults become the names: help()
+    then reads role='strip', tap='post', and a call that omits them passes
+    the same value as before."""
+    import inspect
+    by_param = {"role": lambda v: role_name(v), "tap": lambda v: _TAP_NAMES[v],
+                "kind": lambda v: _BUS_KIND_NAMES[v], "curve": lambda v: _CURVE_NAMES[v]}
+    funcs = [f for f in namespace.values() if inspect.isfunction(f)]
+    for cls in namespace.values():
+        if isinstance(cls, type) and cls.__module__ == __name__:
+            funcs += [f for f in vars(cls).values() if inspect.isfunction(f)]
+    for f in funcs:
+        if not f.__defaults__:
+            continue
+        code = f.__code__
+        names = code.co_varnames[:code.co_argcount][-len(f.__defaults__):]
+        new = list(f.__defaults__)
+        for i, (param, value) in enumerate(zip(names, new)):
+            if param in by_param and type(value) is int:
+                new[i] = by_param[param](value)
+        f.__defaults__ = tuple(new)
 
 
 def demo_song(sample_rate=0):

@@ -176,3 +176,45 @@ def test_bounce_arrays_are_writable_views_source_reads_back():
     x[:] = 0
     assert s2.source[0, 0] == 0.5                  # a copy: later edits do not reach it
     s2.set_source_file  # files read back None with source_path set
+
+
+def test_help_shows_enum_defaults_by_name():
+    """help() and inspect show an enum argument's default by name (tap='post',
+    role='strip'), not the integer SWIG would show (tap=1, role=2), and an
+    omitted argument still means what it did."""
+    import inspect
+    import pydoc
+    import re
+    for cls in (m.Strip, m.Bus):
+        assert inspect.signature(cls.insert).parameters["role"].default == "strip"
+        send = inspect.signature(cls.add_send).parameters
+        assert send["tap"].default == "post" and send["role"].default == "mix-fx"
+        assert inspect.signature(cls.attach_meter).parameters["tap"].default == "post"
+        assert inspect.signature(cls.detach_meter).parameters["tap"].default == "post"
+    assert inspect.signature(m.Graph.add_bus).parameters["kind"].default == "group"
+    text = pydoc.render_doc(m.Strip, renderer=pydoc.plaintext)
+    assert "tap='post'" in text and "role='mix-fx'" in text and "role='strip'" in text
+    # nowhere in the module: an enum argument with an integer default, or a
+    # docstring spelling SWIG's C signature ("int tap=TAP_POST_FADER")
+    enums = ("role", "tap", "kind", "curve")
+    funcs = [(n, f) for n, f in vars(m).items() if inspect.isfunction(f)]
+    for cname, cls in vars(m).items():
+        if isinstance(cls, type) and cls.__module__ == m.__name__:
+            funcs += [(cname + "." + n, f) for n, f in vars(cls).items() if inspect.isfunction(f)]
+    assert len(funcs) > 300
+    bad = []
+    for name, f in funcs:
+        for p in inspect.signature(f).parameters.values():
+            if p.name in enums and type(p.default) is int:
+                bad.append("%s(%s=%r)" % (name, p.name, p.default))
+        if re.search(r"\bint (role|tap|kind|curve)=", f.__doc__ or ""):
+            bad.append(name + " docstring")
+    assert not bad, bad
+    # the defaults by name do what the integers did
+    g = m.Graph(FS)
+    s = g.add_strip("Vox", 2)
+    ret = g.add_return("Verb")
+    assert s.insert("eq").role == "strip"
+    snd = s.add_send(ret)
+    assert snd.tap == "post" and snd.role == "mix-fx"
+    assert g.add_bus("Drums").kind == "group"
