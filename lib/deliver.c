@@ -588,7 +588,7 @@ static int master_progress_forward(void *user, int64_t done, int64_t total) {
 /* ---- manifest helpers -------------------------------------------------------- */
 
 static const char *action_word(int a) {
-  return a == MIXSTAGE_ACTION_MUTE ? "muted" : a == MIXSTAGE_ACTION_BYPASS ? "bypassed" : "on";
+  return a == MIXSTAGE_ACTION_MUTE ? "mute" : a == MIXSTAGE_ACTION_BYPASS ? "bypass" : "on"; /* as profiles spell them */
 }
 
 /* Which roles a file was rendered with.  The reference is the production

@@ -1009,9 +1009,9 @@ MIXSTAGE_EXPORT int mixstage_manifest_add_file(mixstage_manifest *m, const char 
   /* The _new setters take the reference even when they fail. */
   if (st == 0) st = put(roles, "on", on);
   else json_decref(on);
-  if (st == 0) st = put(roles, "bypassed", byp);
+  if (st == 0) st = put(roles, "bypass", byp);
   else json_decref(byp);
-  if (st == 0) st = put(roles, "muted", mut);
+  if (st == 0) st = put(roles, "mute", mut);
   else json_decref(mut);
 
   json_t *e = st == 0 ? json_object() : NULL;
@@ -1101,11 +1101,15 @@ MIXSTAGE_EXPORT int mixstage_manifest_file_set_json(mixstage_manifest *m, int in
   return set_file(m, index, key, v);
 }
 
+/* 2: the roles of a file under "on", "bypass" and "mute", the profile's
+ * actions' words (version 1 wrote "bypassed" and "muted"). */
+#define MANIFEST_VERSION 2
+
 MIXSTAGE_EXPORT char *mixstage_manifest_to_string(const mixstage_manifest *m) {
   if (!m) return NULL;
   json_t *root = json_object();
   int st = root ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
-  if (st == 0) st = put(root, "manifest_version", json_integer(1));
+  if (st == 0) st = put(root, "manifest_version", json_integer(MANIFEST_VERSION));
   if (st == 0) st = put(root, "generator", json_string("libmixstage " PACKAGE_VERSION));
   if (st == 0) st = json_object_update(root, m->info) == 0 ? 0 : MIXSTAGE_ENOMEM;
   if (st == 0) st = json_object_set(root, "files", m->files) == 0 ? 0 : MIXSTAGE_ENOMEM;

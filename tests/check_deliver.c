@@ -284,7 +284,7 @@ START_TEST(test_three_profiles) {
       /* roles: the reference is the production mix, the stems mute mix-fx */
       json_t *roles = json_object_get(f, "roles");
       const char *kind = json_string_value(json_object_get(f, "kind"));
-      json_t *muted = json_object_get(roles, "muted");
+      json_t *muted = json_object_get(roles, "mute");
       if (!strcmp(kind, "stem")) {
         ck_assert_int_eq((int)json_array_size(muted), 1);
         ck_assert_str_eq(json_string_value(json_array_get(muted, 0)), "mix-fx");

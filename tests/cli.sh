@@ -283,7 +283,10 @@ cp "$t/out" "$t/render.json"
 pycheck "$t/render.json" 'd["files"][0]["status"] == "ok" and [p["profile"] for p in d["files"][0]["profiles"]] == ["mix-stems", "dry-mix"]' "render --json: profiles"
 pycheck "$t/render.json" '[f["name"] for f in d["files"][0]["profiles"][0]["files"]] == ["Lead", "Bass", "Verb", "reference"]' "render --json: mix-stems files"
 # The stem rules: stems plus FX stems null against the production mix.
-pycheck "$t/render.json" 'd["files"][0]["profiles"][0]["null_residual_db"] < -100' "render --json: the stems do not add up"
+pycheck "$t/render.json" 'd["files"][0]["profiles"][0]["null_check_residual_dbfs"] < -100' "render --json: the stems do not add up"
+# The manifest's name for the residual, and the former name kept beside it.
+pycheck "$t/render.json" 'd["files"][0]["profiles"][0]["null_residual_db"] == d["files"][0]["profiles"][0]["null_check_residual_dbfs"]' "render --json: null_residual_db, the former name"
+pycheck "$t/one/mix-stems/manifest.json" 'd["null_check_residual_dbfs"] < -100 and d["files"][0]["roles"]["mute"] == ["mix-fx"]' "render: the manifest's residual and roles"
 pycheck "$t/render.json" 'd["exit_status"] == 0 and d["rendered"] == 1 and d["invalid"] == 0' "render --json: counts"
 [ -s "$t/one/mix-stems/Lead.wav" ] && [ -s "$t/one/dry-mix/mix.wav" ] || fail "render: one file goes to DIR/<profile>"
 run 0 analyze --json "$t/one/mix-stems/Lead.wav"
@@ -356,7 +359,7 @@ grep -q '^  NON-NULL ' "$t/out" || fail "render: non-null not in the summary"
 [ -s "$t/nn/mix-stems/Kick.wav" ] && [ -s "$t/nn/mix-stems/manifest.json" ] || fail "render: non-null stems were not delivered"
 run 0 render "$g/nonnull.mixstage.json" --profile mix-stems --allow-non-null --json --out "$t/nn"
 pycheck "$t/out" 'd["exit_status"] == 0 and d["non_null"] == 0 and d["files"][0]["status"] == "ok"' "render --allow-non-null: status"
-pycheck "$t/out" 'd["files"][0]["profiles"][0]["status"] == "non-null" and d["files"][0]["profiles"][0]["null_residual_db"] > -40' "render --allow-non-null: the residual"
+pycheck "$t/out" 'd["files"][0]["profiles"][0]["status"] == "non-null" and d["files"][0]["profiles"][0]["null_check_residual_dbfs"] > -40' "render --allow-non-null: the residual"
 pycheck "$t/out" '[e["path"] for e in d["files"][0]["profiles"][0]["non_null"]] == ["Kick.wav", "Snare.wav"] and "saturation" in d["files"][0]["profiles"][0]["non_null"][0]["stage"]' "render --json: the stems that do not add up"
 run 4 render "$g/nonnull.mixstage.json" "$g/song1.mixstage.json" --profile mix-stems --json --out "$t/nn2"
 pycheck "$t/out" 'd["exit_status"] == 4 and d["non_null"] == 1 and d["rendered"] == 1 and [f["status"] for f in d["files"]] == ["non-null", "ok"]' "render --json: exit 4 with one non-null file"
@@ -562,7 +565,7 @@ case "${MIXSTAGE_SANITIZER:-}" in
     # stem (the clap enters in bar 3, at 4 s); the stems add up.
     pycheck "$t/shipped-demo.json" 'all(6.0 < f["seconds"] < 16.0 for p in d["files"][0]["profiles"] for f in p["files"])' "shipped demo song: length"
     pycheck "$t/shipped-demo.json" 'all(f["integrated_lufs"] is not None and f["integrated_lufs"] > -45 for f in d["files"][0]["profiles"][1]["files"] if f["kind"] == "stem")' "shipped demo song: a silent stem"
-    pycheck "$t/shipped-demo.json" 'd["files"][0]["profiles"][1]["null_residual_db"] < -100 and -20 < d["files"][0]["profiles"][0]["files"][0]["integrated_lufs"] < -6' "shipped demo song: the mix"
+    pycheck "$t/shipped-demo.json" 'd["files"][0]["profiles"][1]["null_check_residual_dbfs"] < -100 and -20 < d["files"][0]["profiles"][0]["files"][0]["integrated_lufs"] < -6' "shipped demo song: the mix"
     # The final mastered by the delivery itself (one render, the search on the
     # mastering chain): on target, and the file is the master reported.
     run 0 render "$ds/demo-song.mixstage.json" -p final --master streaming --json -j 1 --out "$t/shipped-master"
@@ -598,7 +601,7 @@ case "${MIXSTAGE_SANITIZER:-}" in
   *)
     run 0 demo --out "$t/demo" --json --threads 2
     pycheck "$t/out" '[p["profile"] for p in d["files"][0]["profiles"]] == ["production", "mix-stems", "final"] and d["files"][0]["status"] == "ok"' "demo --json"
-    pycheck "$t/out" 'd["files"][0]["profiles"][1]["null_residual_db"] < -100' "demo: the stems do not add up"
+    pycheck "$t/out" 'd["files"][0]["profiles"][1]["null_check_residual_dbfs"] < -100' "demo: the stems do not add up"
     # The demo masters final to the streaming preset: within the search's
     # 0.3 LU of -14 LUFS (master.h's tolerance), true peak at or under the
     # -1 dBTP ceiling (the measured figures, unrounded).

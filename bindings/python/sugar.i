@@ -371,9 +371,7 @@ static void msb_capsule_free(PyObject *cap) { mixstage_free(PyCapsule_GetPointer
                       float(tail_threshold_db), bool(manifest), progress)
         if not manifest:
             return None
-        import json
-        with open(_os.path.join(directory, "manifest.json")) as f:
-            return json.load(f)
+        return read_manifest(directory)
 
     def process(self, frames):
         """Processes the next `frames` frames (prepare() first) and returns
@@ -1231,6 +1229,45 @@ def demo_song_write(directory, sample_rate=0):
     _mixstage._demo_song_write(_os.fspath(directory), float(sample_rate))
 
 
+_MANIFEST_V1_WORDS = {"bypassed": "bypass", "muted": "mute"}
+
+
+def read_manifest(path):
+    """Reads a delivery's manifest.json (`path`: the file, or the folder
+    holding it) as a dict, in the current form (manifest_version 2): each
+    file's "roles" lists under "on", "bypass" and "mute", and the
+    "profile_actions" values "on", "bypass", "mute", as profiles spell them.
+    A version 1 manifest (which wrote "bypassed" and "muted") is returned
+    converted.  Raises InputOutputError if the file cannot be read,
+    FormatError if it is not a manifest."""
+    import json
+    path = _os.fspath(path)
+    if _os.path.isdir(path):
+        path = _os.path.join(path, "manifest.json")
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+    except OSError as e:
+        raise InputOutputError("cannot read the manifest %s: %s" % (path, e.strerror or e)) from None
+    except ValueError as e:
+        raise FormatError("%s is not a manifest: %s" % (path, e)) from None
+    version = doc.get("manifest_version") if isinstance(doc, dict) else None
+    if version not in (1, 2) or not isinstance(doc.get("files"), list):
+        raise FormatError("%s is not a manifest (manifest_version %r; this library reads 1 and 2)"
+                          % (path, version))
+    if version == 1:
+        doc["manifest_version"] = 2
+        actions = doc.get("profile_actions")
+        if isinstance(actions, dict):
+            for role, word in actions.items():
+                actions[role] = _MANIFEST_V1_WORDS.get(word, word)
+        for entry in doc["files"]:
+            roles = entry.get("roles") if isinstance(entry, dict) else None
+            if isinstance(roles, dict):
+                entry["roles"] = {_MANIFEST_V1_WORDS.get(k, k): v for k, v in roles.items()}
+    return doc
+
+
 Param = _collections.namedtuple(
     "Param", "id name label unit min max default automatable choices")
 Param.__doc__ = "A node parameter's introspection (unit is a display name such as 'dB')."
@@ -1615,9 +1652,7 @@ static int msb_py_graph_list(PyObject *o, msb_graph_list *l) {
                              float(tail_threshold_db), bool(manifest), progress)
         if not manifest:
             return None
-        import json
-        with open(_os.path.join(directory, "manifest.json")) as f:
-            return json.load(f)
+        return read_manifest(directory)
   %}
 }
 /* ---- end s5-stream ---- */

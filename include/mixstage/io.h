@@ -220,13 +220,13 @@ MIXSTAGE_EXPORT int mixstage_audio_write(const char *path, const float *data, in
  *  per file.  Layout (keys in insertion order, no date, so the same render
  *  gives the same bytes):
  *
- *      { "manifest_version": 1, "generator": "libmixstage X.Y.Z",
+ *      { "manifest_version": 2, "generator": "libmixstage X.Y.Z",
  *        ...top-level keys set by the caller...,
  *        "files": [ { "path": "...", "kind": "stem", "profile": "mix-stems",
  *                     "format": "wav", "sample_type": "pcm24",
  *                     "sample_rate": 48000, "channels": 2, "frames": ...,
  *                     "seconds": ..., "latency_removed_frames": 0,
- *                     "roles": { "on": [...], "bypassed": [...], "muted": [...] },
+ *                     "roles": { "on": [...], "bypass": [...], "mute": [...] },
  *                     "peak_dbfs": ..., "true_peak_dbtp": ...,
  *                     "integrated_lufs": ..., "loudness_range_lu": ...,
  *                     "momentary_max_lufs": ..., "short_term_max_lufs": ...,
@@ -235,7 +235,14 @@ MIXSTAGE_EXPORT int mixstage_audio_write(const char *path, const float *data, in
  *                     ...keys set with mixstage_manifest_file_set_*... } ] }
  *
  *  Levels that are -INFINITY (silence) are written as null.  Numbers are
- *  written with 12 significant digits. */
+ *  written with 12 significant digits.
+ *
+ *  The roles of a file are listed under the actions' own words, "on",
+ *  "bypass" and "mute", as profiles and graph files spell them (and so are
+ *  the values of the "profile_actions" object a delivery writes): manifest
+ *  version 2.  Version 1 manifests wrote "bypassed" and "muted" there; the
+ *  bindings' read_manifest() reads both versions and returns the current
+ *  form. */
 typedef struct mixstage_manifest mixstage_manifest;
 
 /** Creates an empty manifest.
@@ -270,7 +277,7 @@ MIXSTAGE_EXPORT int mixstage_manifest_set_json(mixstage_manifest *m, const char 
  *  @param stats     the file's measurements (from mixstage_audio_write())
  *  @param roles_on, roles_bypassed, roles_muted
  *                   NULL-terminated arrays of role names (mixstage_role_name());
- *                   NULL for none
+ *                   NULL for none; written as "roles": {"on", "bypass", "mute"}
  *  @param latency_removed_frames  frames of latency compensated at the start (>= 0)
  *  @return the entry's index (>= 0); MIXSTAGE_ENULL; MIXSTAGE_EINVAL for an
  *          empty path or profile, an unknown kind, a negative latency;

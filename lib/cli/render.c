@@ -356,6 +356,9 @@ static json_t *render_one(const char *file, const char *outdir, const cli_render
     json_object_set_new(p, "profile", json_string(pname));
     json_object_set_new(p, "dir", json_string(dir));
     json_object_set_new(p, "seconds", json_real(cli_now() - t0));
+    /* The manifest's name; "null_residual_db" is the former name, kept for
+     * scripts written against it (deprecated). */
+    json_object_set_new(p, "null_check_residual_dbfs", cli_num(residual));
     json_object_set_new(p, "null_residual_db", cli_num(residual));
     json_object_set_new(p, "files", files);
     if (rc == MIXSTAGE_OK && isfinite(residual) && residual > CLI_NULL_LIMIT_DBFS) {
@@ -550,7 +553,7 @@ static void print_file_result(const job *j, int nfiles) {
       continue;
     }
     printf("%zu file%s + manifest.json", json_array_size(files), json_array_size(files) == 1 ? "" : "s");
-    json_t *nr = json_object_get(p, "null_residual_db");
+    json_t *nr = json_object_get(p, "null_check_residual_dbfs");
     if (json_is_number(nr))
       printf(", null check %.1f dBFS%s", json_number_value(nr),
              non_null ? " (THE STEMS DO NOT ADD UP)" : " (the stems add up)");

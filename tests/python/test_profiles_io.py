@@ -319,7 +319,7 @@ def test_deliver(tmp_path):
     on_disk = json.load(open(tmp_path / "stems" / "manifest.json"))
     assert on_disk == man
     pad = [f for f in man["files"] if f["path"] == "Pad.flac"][0]
-    assert pad["kind"] == "stem" and "mix-fx" in pad["roles"]["muted"]
+    assert pad["kind"] == "stem" and "mix-fx" in pad["roles"]["mute"]
     # The file holds the bounce at 24 bits: within 1 LSB of TPDF dither plus
     # rounding (2^-22 ~ 2.4e-7 peak) of the float stem over the bounce's length.
     audio, rate = m.read_audio(tmp_path / "stems" / "Pad.flac")
@@ -396,11 +396,11 @@ def test_manifest(tmp_path):
     man.set_file(i, "adds_up", True)
     assert i == 0 and len(man) == 1 and man.file_count == 1
     d = man.to_dict()
-    assert d["manifest_version"] == 1 and d["graph"] == "Song" and d["bars"] == 16
+    assert d["manifest_version"] == 2 and d["graph"] == "Song" and d["bars"] == 16
     assert d["profile"]["stems"] == "per-strip" and d["tempo"] == 120.5
     f = d["files"][0]
     assert f["path"] == "Bass.wav" and f["profile"] == "mix-stems" and f["checksum"] == st["checksum"]
-    assert f["roles"]["muted"] == ["mix-fx"] and f["null_residual_dbfs"] == -140.5 and f["adds_up"]
+    assert f["roles"]["mute"] == ["mix-fx"] and f["null_residual_dbfs"] == -140.5 and f["adds_up"]
     assert f["frames"] == st["frames"] and str(man) == man.to_string()
     man.write(tmp_path / "manifest.json")
     assert json.load(open(tmp_path / "manifest.json")) == d

@@ -62,14 +62,50 @@ def test_actions_are_on_bypass_mute_with_aliases():
     with pytest.raises(m.NotFoundError, match="on bypass mute"):
         p["mix-fx"] = "off"
     # the manifest records the roles by action: bypass= / mute= (bypassed=,
-    # muted= still work), written as the manifest's "bypassed" / "muted"
+    # muted= still work), written under the actions' words (manifest_version 2)
     mf = m.Manifest()
     st = m.measure(np.zeros((10, 2), np.float32), FS)
     mf.add_file("a.wav", "stem", p, st, on=["strip"], bypass=["bus-color"], mute=["mix-fx"])
     mf.add_file("b.wav", "stem", p, st, bypassed=["bus-color"], muted=["mix-fx"])
     roles = [f["roles"] for f in mf.to_dict()["files"]]
-    assert roles[0]["bypassed"] == roles[1]["bypassed"] == ["bus-color"]
-    assert roles[0]["muted"] == roles[1]["muted"] == ["mix-fx"]
+    assert roles[0]["bypass"] == roles[1]["bypass"] == ["bus-color"]
+    assert roles[0]["mute"] == roles[1]["mute"] == ["mix-fx"]
+    assert mf.to_dict()["manifest_version"] == 2
+
+
+def test_manifests_old_and_new_read_alike(tmp_path):
+    """A delivery's manifest uses the actions' words (bypass, mute) in its
+    roles and profile actions; read_manifest() returns a version 1 manifest
+    (bypassed, muted) in that form too."""
+    g = m.Graph(FS)
+    s = g.add_strip("Vox", 1)
+    s.source = np.full(FS // 10, 0.25, np.float32)
+    new = g.deliver("mix-stems", tmp_path / "new", tail=0)
+    assert new == m.read_manifest(tmp_path / "new") == m.read_manifest(tmp_path / "new" / "manifest.json")
+    assert new["manifest_version"] == 2
+    assert new["profile_actions"]["mix-fx"] == "mute"
+    assert new["profile_actions"]["bus-dynamics"] == "bypass"
+    stem = [f for f in new["files"] if f["kind"] == "stem"][0]
+    assert set(stem["roles"]) == {"on", "bypass", "mute"} and "mix-fx" in stem["roles"]["mute"]
+    # the same manifest as version 1 wrote it
+    old = json.loads(json.dumps(new))
+    old["manifest_version"] = 1
+    old["profile_actions"] = {r: {"bypass": "bypassed", "mute": "muted"}.get(a, a)
+                              for r, a in new["profile_actions"].items()}
+    for f in old["files"]:
+        f["roles"] = {{"bypass": "bypassed", "mute": "muted"}.get(k, k): v for k, v in f["roles"].items()}
+    (tmp_path / "old").mkdir()
+    with open(tmp_path / "old" / "manifest.json", "w") as f:
+        json.dump(old, f)
+    assert "bypassed" in open(tmp_path / "old" / "manifest.json").read()
+    assert m.read_manifest(tmp_path / "old") == new
+    # not a manifest, or none at all: errors that name the file
+    with open(tmp_path / "other.json", "w") as f:
+        json.dump({"manifest_version": 7, "files": []}, f)
+    with pytest.raises(m.FormatError, match="other.json"):
+        m.read_manifest(tmp_path / "other.json")
+    with pytest.raises(m.InputOutputError, match="missing"):
+        m.read_manifest(tmp_path / "missing")
 
 
 def test_silence_is_minus_inf_in_python_and_null_in_json(tmp_path):
