@@ -1197,8 +1197,10 @@ def _enum_defaults_by_name(namespace):
     then reads role='strip', tap='post', and a call that omits them passes
     the same value as before."""
     import inspect
-    by_param = {"role": lambda v: role_name(v), "tap": lambda v: _TAP_NAMES[v],
-                "kind": lambda v: _BUS_KIND_NAMES[v], "curve": lambda v: _CURVE_NAMES[v]}
+    # role and tap mean one thing everywhere; kind and curve only in these calls
+    by_param = {"role": lambda v: role_name(v), "tap": lambda v: _TAP_NAMES[v]}
+    by_call = {("add_bus", "kind"): lambda v: _BUS_KIND_NAMES[v],
+               ("add_point", "curve"): lambda v: _CURVE_NAMES[v]}
     funcs = [f for f in namespace.values() if inspect.isfunction(f)]
     for cls in namespace.values():
         if isinstance(cls, type) and cls.__module__ == __name__:
@@ -1210,8 +1212,9 @@ def _enum_defaults_by_name(namespace):
         names = code.co_varnames[:code.co_argcount][-len(f.__defaults__):]
         new = list(f.__defaults__)
         for i, (param, value) in enumerate(zip(names, new)):
-            if param in by_param and type(value) is int:
-                new[i] = by_param[param](value)
+            name_of = by_param.get(param) or by_call.get((f.__name__, param))
+            if name_of and type(value) is int:
+                new[i] = name_of(value)
         f.__defaults__ = tuple(new)
 
 
