@@ -19,6 +19,14 @@ export LC_ALL
 : "${top_srcdir:=.}"
 suites="tests/check_kernels tests/check_eq tests/check_saturation tests/check_dynamics
   tests/check_lanes tests/check_space tests/check_bus_stages"
+# Under a sanitizer (scripts/test.sh sets MIXSTAGE_SANITIZER) the two long
+# suites are left to the plain run: together 16 s of CPU there, several
+# times that under ASan, over the test budget.  The lane kernels, the EQ
+# and the bus stages still run their SSE2 paths under the sanitizer.
+if [ -n "${MIXSTAGE_SANITIZER:-}" ]; then
+  suites="tests/check_kernels tests/check_eq tests/check_lanes tests/check_space tests/check_bus_stages"
+  echo "under $MIXSTAGE_SANITIZER: check_saturation and check_dynamics run at SSE2 in the plain make check only"
+fi
 status=0
 
 direct=$(grep -rn -e '__builtin_cpu_supports' -e '__builtin_cpu_is' -e '__get_cpuid' -e 'cpuid\.h' \
