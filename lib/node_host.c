@@ -17,21 +17,6 @@ struct mixstage__node_host {
 static void *host_alloc(void *u, size_t n) { (void)u; return malloc(n); }
 static void host_free(void *u, void *p) { (void)u; free(p); }
 
-void *mixstage__calloc(const mixstage__allocator *a, size_t n, size_t size) {
-  if (size && n > SIZE_MAX / size) return NULL;
-  size_t bytes = n * size;
-  if (bytes == 0) bytes = 1;
-  void *p = a && a->alloc ? a->alloc(a->user, bytes) : malloc(bytes);
-  if (p) memset(p, 0, bytes);
-  return p;
-}
-
-void mixstage__free(const mixstage__allocator *a, void *p) {
-  if (!p) return;
-  if (a && a->free) a->free(a->user, p);
-  else free(p);
-}
-
 mixstage__node_host *mixstage__host_create(const char *type, int channels, double sample_rate,
                                            double tempo_bpm, int *error) {
   int dummy;

@@ -22,8 +22,11 @@
 #              valgrind memcheck, CK_FORK=no
 #   distcheck  make distcheck in ./build (a quick subset of the tests
 #              inside it: see the stage)
-#   pkgconfig  install into a temporary prefix, then build and run
-#              examples/pkgconfig_app.c with cc $(pkg-config ... mixstage)
+#   pkgconfig  examples/pkgconfig_app.c built with cc $(pkg-config ...
+#              mixstage) against an installed tree, and run: distcheck's
+#              make installcheck does it (Makefile.am: installcheck-local);
+#              without distcheck, this stage installs into a temporary
+#              prefix and builds it; also checks README.md shows the app
 #
 # Time: the sanitizer, fuzzer and install builds configure with
 # --disable-static (so distcheck): libtool then compiles every library source
@@ -168,7 +171,7 @@ EOF
 # alone while the other CPU idles.  The list is of the longest in CPU time
 # (plain and ASan runs); a test not in it keeps its place after them.
 long_tests="tests/cli.sh tests/check_master tests/python_tests.sh tests/examples.sh
-  tests/valgrind_reentry_python.sh tests/check_profiles tests/check_source_file
+  tests/valgrind_reentry_python.sh tests/isa_sse2.sh tests/check_profiles tests/check_source_file
   tests/check_deliver tests/check_saturation"
 tests_longest_first() {
   local dir=$1 all t
@@ -367,11 +370,12 @@ if [ "$do_sanitizers" = 1 ]; then
   if configure_and_build rtsan "$top/$bname-rtsan" CC=clang-22 --enable-rtsan --disable-static \
        "${nobind[@]+"${nobind[@]}"}"; then
     # RealtimeSanitizer watches the calls marked nonblocking (the process
-    # path): the suites that drive it run here; every test program is still
-    # built with clang.
+    # path): the suites that drive it run here, built with clang.  Only
+    # their programs are built (check_PROGRAMS): the other suites would be
+    # compiled for nothing.
+    rt_suites="tests/check_render tests/check_taps tests/check_source_file tests/check_lanes tests/check_graph tests/check_api tests/check_demo tests/check_meters"
     MIXSTAGE_SANITIZER=realtime RTSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      make_check rtsan "$top/$bname-rtsan" \
-      TESTS="tests/check_render tests/check_taps tests/check_source_file tests/check_lanes tests/check_graph tests/check_api tests/check_demo tests/check_meters"
+      make_check rtsan "$top/$bname-rtsan" TESTS="$rt_suites" check_PROGRAMS="$rt_suites"
     if rtsan_probe "$top/$bname-rtsan"; then
       pass_item
     else
@@ -439,6 +443,7 @@ if [ "$do_valgrind" = 1 ]; then
 fi
 
 # ---- distcheck ----------------------------------------------------------------
+distcheck_app=0
 if [ "$do_distcheck" = 1 ]; then
   stage_begin distcheck "make distcheck in $bname"
   if [ "$built" = 1 ]; then
@@ -450,11 +455,16 @@ if [ "$do_distcheck" = 1 ]; then
     # source is still compiled from the tarball, once (see the top).
     if make -s --no-print-directory -C "$builddir" -j"$jobs" distcheck \
          DISTCHECK_CONFIGURE_FLAGS=--disable-static \
-         TESTS="tests/check_api tests/check_graph tests/symbols.sh tests/lua_tests.sh" \
+         TESTS="tests/check_api tests/check_graph tests/symbols.sh tests/call_cycles.sh tests/lua_tests.sh" \
          </dev/null >"$builddir/distcheck.log" 2>&1; then
       pass_item
       grep -A1 'archives ready' "$builddir/distcheck.log" | tr -s ' \n' ' ' || true
       echo
+      # its installcheck built and ran examples/pkgconfig_app.c against the
+      # installed tree (Makefile.am: installcheck-local)
+      grep '^installcheck: ' "$builddir/distcheck.log" | sed 's/^/[test] distcheck /' || true
+      grep -q '^installcheck: .* built with pkg-config and run: ok$' "$builddir/distcheck.log" &&
+        distcheck_app=1
     else
       tail -n 60 "$builddir/distcheck.log"
       fail_item "distcheck: make distcheck failed (log: $bname/distcheck.log)"
@@ -501,9 +511,15 @@ else
   diff <(readme_block) <(app_block) || true
 fi
 rm -rf "$prefix"
+# distcheck's installcheck has built and run the app against the tarball's
+# installed tree (the same commands as build_app): no second build for it.
+# Without distcheck, the library is built and installed here.
 # The bindings are not needed here (distcheck installs them); the C library is.
 mapfile -t nobind < <(no_binding_args)
-if configure_and_build pkgconfig "$instdir" --prefix="$prefix" --disable-tests --disable-static \
+if [ "$distcheck_app" = 1 ]; then
+  pass_item
+  log "examples/pkgconfig_app.c: built with pkg-config and run inside distcheck (make installcheck)"
+elif configure_and_build pkgconfig "$instdir" --prefix="$prefix" --disable-tests --disable-static \
      "${nobind[@]+"${nobind[@]}"}"; then
   if ! make -s --no-print-directory -C "$instdir" install >/dev/null; then
     fail_item "pkgconfig: make install into $prefix failed"

@@ -7,6 +7,18 @@
 set -u
 PY=/usr/bin/python3
 M=${top_builddir:-.}/mixstage
+# The program itself rather than libtool's wrapper script around it: the
+# wrapper costs more CPU than a short mixstage run (0.12 s against 0.01 s
+# measured; the script runs mixstage some 400 times), and the program is
+# the same.  libtool names the program and its library path.
+if [ -x "${top_builddir:-.}/libtool" ] &&
+   lt=$("${top_builddir:-.}/libtool" --mode=execute sh -c \
+        'printf "%s\n%s\n" "$1" "${LD_LIBRARY_PATH-}"' sh "$M" 2>/dev/null) &&
+   [ "$(printf '%s\n' "$lt" | sed -n 1p)" != "$M" ]; then
+  LD_LIBRARY_PATH=$(printf '%s\n' "$lt" | sed -n 2p)
+  export LD_LIBRARY_PATH
+  M=$(printf '%s\n' "$lt" | sed -n 1p)
+fi
 t=$(mktemp -d "${TMPDIR:-/tmp}/mixstage-cli.XXXXXX") || exit 99
 trap 'rm -rf "$t"' EXIT
 status=0

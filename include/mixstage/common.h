@@ -6,6 +6,17 @@
  * turns any code into a sentence and never returns NULL.  Objects that live in
  * a graph also record a last-error message naming the object at fault; read it
  * with mixstage_graph_last_error().
+ *
+ * Instruction sets.  One build runs on any x86-64 machine: the DSP kernels
+ * use AVX and AVX2/FMA where the CPU has them and SSE2 otherwise, chosen once
+ * when the library is loaded (other architectures: portable C).  A render is
+ * bit-identical across runs, block sizes and thread counts; between machines
+ * with different instruction sets its last bits may differ, within every
+ * stated accuracy.  The environment variable MIXSTAGE_CPU caps the choice,
+ * to reproduce the bits of a machine with less, or to test the baseline
+ * kernels: "sse2", "avx" or "avx2" (everything the CPU has: the default).  A
+ * cap never enables what the CPU lacks; any other value is reported on
+ * stderr and ignored.  Set it before the process starts.
  */
 #ifndef MIXSTAGE_COMMON_H
 #define MIXSTAGE_COMMON_H

@@ -1,6 +1,7 @@
 /* Biquad and first-order section design (RBJ Audio EQ Cookbook; bilinear
  * transform with pre-warping) and analytic response.  See biquad.h. */
 #include "biquad.h"
+#include "cpu.h"
 
 #include <math.h>
 
@@ -517,7 +518,7 @@ void mixstage__biquad_lanes_process(double *const *sec, int nsec, int stride, in
 #define W4_TARGET __attribute__((target("avx")))
 #define W4_CHUNK 32 /* frames per pass through the intermediate buffer */
 
-int mixstage__biquad_lanes4_available(void) { return __builtin_cpu_supports("avx"); }
+int mixstage__biquad_lanes4_available(void) { return mixstage__cpu_avx(); }
 
 W4_TARGET static inline __m256d w4_flush(__m256d s) {
   const __m256d abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));

@@ -1,6 +1,7 @@
 /* Dynamics building blocks: coefficient set-up and resets (the per-sample
  * kernels are inline in dynamics.h). */
 #include "dynamics.h"
+#include "cpu.h"
 #include "../node.h"
 
 void mixstage__peak_det_set(mixstage__peak_det *d, double hold_ms, double fs) {
@@ -284,7 +285,7 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
 #include <immintrin.h>
 #define L4_TARGET __attribute__((target("avx2")))
 
-int mixstage__comp_lanes4_available(void) { return __builtin_cpu_supports("avx2"); }
+int mixstage__comp_lanes4_available(void) { return mixstage__cpu_avx2_fma(); }
 
 /* mixstage__log2_fast_v2 on four lanes. */
 L4_TARGET static inline __m256d l4_log2(__m256d x) {

@@ -270,10 +270,8 @@ static inline __m128 mixstage__tanh_rat4(__m128 x) {
 
 #define MIXSTAGE_AVX2_FMA __attribute__((target("avx2,fma")))
 
-/* 1 when this CPU runs the AVX2/FMA forms (tested once per caller). */
-static inline int mixstage__cpu_avx2_fma(void) {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+/* Callers choose the AVX2/FMA forms where mixstage__cpu_avx2_fma() (cpu.h). */
+#include "cpu.h"
 
 /* AVX2/FMA, eight values: the same polynomial with fused multiply-adds. */
 static inline MIXSTAGE_AVX2_FMA __m256 mixstage__tanh_rat8(__m256 x) {

@@ -11,6 +11,7 @@
  * DC gain (no ripple at DC between even and odd output samples).
  */
 #include "oversample.h"
+#include "cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -268,9 +269,7 @@ static __attribute__((target("avx2,fma"))) void hb_sym_avx2(const float *g, int 
   }
 }
 
-static int hb_wide_available(void) {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+static int hb_wide_available(void) { return mixstage__cpu_avx2_fma(); }
 #else
 #define HB_AVX2 0
 static int hb_wide_available(void) { return 0; }

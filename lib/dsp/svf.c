@@ -1,5 +1,6 @@
 /* Float trapezoidal SVF lane kernels (see svf.h for the structure and why). */
 #include "svf.h"
+#include "cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -89,9 +90,7 @@ static inline void svf_lane_scalar(float *const *sec, int nsec, int stride, int 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define SVF_X86 1
 #include <immintrin.h>
-int mixstage__svf_fused(void) {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+int mixstage__svf_fused(void) { return mixstage__cpu_avx2_fma(); }
 #else
 #define SVF_X86 0
 int mixstage__svf_fused(void) { return 0; }
@@ -173,7 +172,7 @@ void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nl
 #if SVF_X86
 #define W8_TARGET __attribute__((target("avx")))
 
-int mixstage__svf_lanes8_available(void) { return __builtin_cpu_supports("avx"); }
+int mixstage__svf_lanes8_available(void) { return mixstage__cpu_avx(); }
 
 /* r[j] = eight frames of lane j  <->  r[i] = frame i of the eight lanes. */
 W8_TARGET static inline void w8_transpose(__m256 *r) {

@@ -86,6 +86,7 @@
 #include <string.h>
 #include "../node.h"
 #include "../dsp/biquad.h"
+#include "../dsp/cpu.h"
 
 /* x86: an eight-line AVX2/FMA kernel for the FDN, chosen at init on CPUs
  * that have it (fdn_core_avx2). */
@@ -327,7 +328,7 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   reverb_state *st = s;
   memset(st, 0, sizeof *st);
 #if REV_AVX2
-  st->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  st->avx2 = mixstage__cpu_avx2_fma();
 #endif
   st->fs = env->sample_rate > 0.0 ? env->sample_rate : 48000.0;
   st->nch = env->channels;
