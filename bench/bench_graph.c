@@ -2,7 +2,7 @@
  * per-strip parameter table that gen_bench.py writes (the graph is defined in
  * /work/shared/bench/README.md; run_bench.sh drives this program).
  *
- *   bench_graph [--mode offline|realtime|verify|iofloor] [--block N]
+ *   bench_graph [--mode offline|realtime|verify|iofloor|deliver] [--block N]
  *               [--seconds S] [--threads T] [--strips N] [--sat-default]
  *               [--omit TYPE] [--out FILE.wav] SRC_DIR
  *
@@ -15,6 +15,12 @@
  *             mixstage_graph_render(), and checks that they are bit-identical.
  *   iofloor   no libmixstage: reads the 32 sources and writes their sum (the
  *             I/O floor every implementation pays).
+ *   deliver   plays the sources as streamed file sources (nothing loaded)
+ *             and delivers the mix-stems profile (32 stems, FX stems,
+ *             reference, null check, manifest) into the folder --out, one
+ *             thread; the program is --seconds long (beyond the sources'
+ *             end they play silence), so the peak memory of a long
+ *             delivery can be compared with a short one.
  *
  * --seconds S renders only the first S seconds of the program (the sources
  * are still loaded whole); --seconds 0 renders nothing but the latency, a run
@@ -176,6 +182,8 @@ static void read_table(const char *dir, strip_row rows[NSTRIPS]) {
 
 static float *src[NSTRIPS];
 static int64_t src_frames;
+static const char *src_dir;   /* the sources' folder */
+static int file_sources;      /* --mode deliver: streamed file sources */
 
 static void load_sources(const char *dir) {
   char path[4096];
@@ -189,6 +197,10 @@ static void load_sources(const char *dir) {
       die("%s: expected stereo at 48 kHz, got %d ch at %d Hz", path, info.channels, info.samplerate);
     if (i == 0) src_frames = info.frames;
     else if (info.frames != src_frames) die("%s: %lld frames, src00 has %lld", path, (long long)info.frames, (long long)src_frames);
+    if (file_sources) {
+      sf_close(sf);
+      continue;
+    }
     src[i] = xmalloc(sizeof(float) * 2 * (size_t)info.frames);
     if (sf_readf_float(sf, src[i], info.frames) != info.frames) die("%s: short read", path);
     sf_close(sf);
@@ -563,7 +575,13 @@ static void build_graph(const strip_row *rows, built *bt, int block) {
     snprintf(name, sizeof name, i == 0 ? "Kick" : i % NSTRIPS == 0 ? "Kick %d" : "Strip %02d", i);
     mixstage_strip *s = bt->strip[i] = mixstage_graph_add_strip(G, name, 2, &err);
     check(s ? 0 : err, name);
-    check(mixstage_strip_set_source_buffer(s, src[i % NSTRIPS], 2, src_frames, 0), name);
+    if (file_sources) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/src%02d.wav", src_dir, i % NSTRIPS);
+      check(mixstage_strip_set_source_file(s, path), name);
+    } else {
+      check(mixstage_strip_set_source_buffer(s, src[i % NSTRIPS], 2, src_frames, 0), name);
+    }
     check(mixstage_strip_set_clip_gain_db(s, r->clip_db), name);
 
     mixstage_node *eq = insert(s, NULL, "eq", MIXSTAGE_ROLE_STRIP, "strip EQ");
@@ -861,7 +879,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[k], "--sat-default") == 0) sat_default = 1;
     else if (argv[k][0] == '-') {
       fprintf(stderr,
-              "usage: %s [--mode offline|realtime|verify|iofloor] [--block N] [--seconds S] [--threads T] "
+              "usage: %s [--mode offline|realtime|verify|iofloor|deliver] [--block N] [--seconds S] [--threads T] "
               "[--strips N] [--sat-default] [--omit TYPE] [--out FILE.wav] SRC_DIR\n",
               argv[0]);
       return 2;
@@ -876,7 +894,12 @@ int main(int argc, char **argv) {
     return 0;
   }
   int realtime = strcmp(mode, "realtime") == 0;
-  if (!realtime && strcmp(mode, "offline") != 0 && strcmp(mode, "verify") != 0) die("unknown mode '%s'", mode);
+  int delivering = strcmp(mode, "deliver") == 0;
+  if (delivering && !outpath) die("deliver needs --out FOLDER");
+  file_sources = delivering;
+  src_dir = dir;
+  if (!realtime && !delivering && strcmp(mode, "offline") != 0 && strcmp(mode, "verify") != 0)
+    die("unknown mode '%s'", mode);
   if (block <= 0) block = realtime ? 64 : 256;
 
   printf("libmixstage %s, benchmark graph from %s, mode %s, %d-frame blocks\n", mixstage_version_string(), dir,
@@ -887,7 +910,7 @@ int main(int argc, char **argv) {
   load_sources(dir);
   double t_load = now_s() - t0;
   int64_t loaded_frames = src_frames;
-  if (limit_s >= 0.0 && (int64_t)(limit_s * SR) < src_frames) src_frames = (int64_t)(limit_s * SR);
+  if (limit_s >= 0.0 && (delivering || (int64_t)(limit_s * SR) < src_frames)) src_frames = (int64_t)(limit_s * SR);
   t0 = now_s();
   built bt;
   memset(&bt, 0, sizeof bt);
@@ -898,12 +921,24 @@ int main(int argc, char **argv) {
   printf("graph: %d strips, %d group buses, 2 returns, %d sends, %d sidechain keys; latency %d frames\n",
          mixstage_graph_strip_count(G), 4, bt.nsends, bt.nkeys, mixstage_graph_latency(G));
   printf("program: %lld frames (%.3f s); sources loaded in %.3f s (%.0f MiB), graph built and prepared in %.3f s\n",
-         (long long)src_frames, secs, t_load, NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0, t_build);
+         (long long)src_frames, secs, t_load,
+         file_sources ? 0.0 : NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0, t_build);
   printf("RESULT load_s %.4f\nRESULT build_s %.4f\nRESULT program_s %.3f\nRESULT latency_frames %d\n", t_load,
          t_build, secs, mixstage_graph_latency(G));
-  printf("RESULT source_mib %.1f\nRESULT notes %d\n", NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0, n_notes);
+  printf("RESULT source_mib %.1f\nRESULT notes %d\n",
+         file_sources ? 0.0 : NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0, n_notes);
 
-  if (realtime) {
+  if (delivering) {
+    mixstage_deliver_config dc;
+    mixstage_deliver_config_init(&dc);
+    dc.render.frames = src_frames;
+    double t0d = now_s(), c0d = cpu_s();
+    int rcd = mixstage_graph_deliver(G, mixstage_profile_find("mix-stems"), outpath, &dc);
+    if (rcd != MIXSTAGE_OK) die("deliver: %s", mixstage_graph_last_error(G));
+    printf("delivered mix-stems (%d outputs) to %s: %.3f s wall, %.3f s CPU\n", nstrips + 3, outpath,
+           now_s() - t0d, cpu_s() - c0d);
+    printf("RESULT deliver_s %.4f\nRESULT deliver_cpu_s %.4f\n", now_s() - t0d, cpu_s() - c0d);
+  } else if (realtime) {
     mode_realtime(block);
   } else {
     float *base, *mix;
@@ -961,8 +996,11 @@ int main(int argc, char **argv) {
     }
     free(base);
   }
-  printf("peak memory (ru_maxrss): %.1f MiB, of which %.1f MiB are the source buffers\n", maxrss_mib(),
-         NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0);
+  if (file_sources)
+    printf("peak memory (ru_maxrss): %.1f MiB, the sources streamed from their files\n", maxrss_mib());
+  else
+    printf("peak memory (ru_maxrss): %.1f MiB, of which %.1f MiB are the source buffers\n", maxrss_mib(),
+           NSTRIPS * 2.0 * 4.0 * (double)loaded_frames / 1048576.0);
   printf("RESULT maxrss_mib %.1f\n", maxrss_mib());
   printf("RESULT process_cpu_s %.4f\n", cpu_s());
   /* Shows the counter is live: loading and building do allocate. */

@@ -112,6 +112,10 @@ mixstage_bounce *mixstage__bounce_describe_mix(const mixstage_profile *p, int64_
 
 /* ---- forks ---------------------------------------------------------------------- */
 
+/* Stages per unit whose fork delays are merged (see new_shadow); a longer
+ * chain keeps one line per stage. */
+#define MIXSTAGE__SHADOW_MERGE_MAX 64
+
 static int act_of(const mixstage_profile *p, const mixstage_node *n) {
   if (atomic_load(&((mixstage_node *)n)->bypass_req)) return MIXSTAGE_ACTION_BYPASS;
   return p->action[n->role];
@@ -240,12 +244,39 @@ static mixstage__shadow *new_shadow(mixstage_graph *g, mixstage__unit *u, int st
     else if (nd->cls->gain_trace && (stem_mode || (stems_layer(p) && in_production(nd))))
       sn->mode = MIXSTAGE__SN_TRACE;
     else sn->mode = MIXSTAGE__SN_INSTANCE;
+  }
+  /* The delays of the fork's stages: a stage's pre-delay, then its latency
+   * unless it runs.  A run of bypassed stages is nothing but delays, so the
+   * run's sum goes to its last stage's line and the others get none (one
+   * copy through a ring instead of several; the same samples). */
+  int pre_d[MIXSTAGE__SHADOW_MERGE_MAX], lat_d[MIXSTAGE__SHADOW_MERGE_MAX];
+  int merge = u->node_count <= MIXSTAGE__SHADOW_MERGE_MAX;
+  for (int i = 0; merge && i < u->node_count; i++) {
+    pre_d[i] = u->nodes[i]->pre_delay.delay;
+    lat_d[i] = sh->nodes[i].mode == MIXSTAGE__SN_INSTANCE ? 0 : u->nodes[i]->latency;
+  }
+  for (int i = 0; merge && i < u->node_count; i++) {
+    if (sh->nodes[i].mode != MIXSTAGE__SN_DELAY) continue;
+    int j = i;
+    while (j + 1 < u->node_count && sh->nodes[j + 1].mode == MIXSTAGE__SN_DELAY) j++;
+    int total = 0;
+    for (int k = i; k <= j; k++) {
+      total += pre_d[k] + lat_d[k];
+      pre_d[k] = lat_d[k] = 0;
+    }
+    lat_d[j] = total;
+    i = j;
+  }
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *nd = u->nodes[i];
+    mixstage__snode *sn = &sh->nodes[i];
     /* A fork of a unit that a stem passes through (a group fed by a muted
      * send, say) applies the production gain of each dynamics stage the
      * production runs: what feeds it in the fork does not matter. */
     if (sn->mode == MIXSTAGE__SN_TRACE && !stem_mode && want_trace(g, nd->trace, &nd->trace_wanted, C)) goto oom;
-    if (mixstage__delay_init(g, &sn->pre_delay, C, nd->pre_delay.delay) ||
-        mixstage__delay_init(g, &sn->delay, C, sn->mode == MIXSTAGE__SN_INSTANCE ? 0 : nd->latency))
+    if (mixstage__delay_init(g, &sn->pre_delay, C, merge ? pre_d[i] : nd->pre_delay.delay) ||
+        mixstage__delay_init(g, &sn->delay, C,
+                             merge ? lat_d[i] : sn->mode == MIXSTAGE__SN_INSTANCE ? 0 : nd->latency))
       goto oom;
     if (sn->mode == MIXSTAGE__SN_INSTANCE || sn->mode == MIXSTAGE__SN_TRACE) {
       /* TRACE keeps a copy too: it takes over if the gain cannot be traced. */

@@ -109,6 +109,14 @@ typedef struct meter {
   int64_t hop, since_hop;   /* 100 ms reading grid anchored at frame 0 */
   int64_t win_m, win_s;     /* 400 ms and 3 s windows, in frames */
   double peak, sumsq, mom_max, short_max;
+  /* Energy of the last 30 hops: momentary is the mean of 4, short-term of
+   * 30, so each sample is summed once per reading instead of 34 times
+   * (libebur128 re-sums whole windows).  Only where libebur128's 100 ms
+   * window is exactly the hop (rates that are a multiple of 10 Hz); other
+   * rates ask libebur128 for each window. */
+  int hop_energy;
+  double sub[30];
+  int sub_pos;
   mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
   mixstage__truepeak tp;
 } meter;
@@ -144,7 +152,33 @@ static int meter_init(meter *m, int channels, double rate) {
   m->win_m = (int64_t)lround(rate * 0.4);
   m->win_s = (int64_t)lround(rate * 3.0);
   m->mom_max = m->short_max = -HUGE_VAL;
+  m->hop_energy = r % 10 == 0 && (int64_t)(r / 10) == m->hop && m->win_m == 4 * m->hop && m->win_s == 30 * m->hop;
   return MIXSTAGE_OK;
+}
+
+/* A reading on the hop grid from the hop energies (see meter). */
+static void meter_read_hops(meter *m) {
+  double v, e = 0.0;
+  /* BS.1770-4: loudness = -0.691 + 10 log10(weighted mean square). */
+  if (ebur128_loudness_window(m->st, 100, &v) == EBUR128_SUCCESS && v > -HUGE_VAL)
+    e = pow(10.0, (v + 0.691) / 10.0);
+  m->sub[m->sub_pos] = e;
+  m->sub_pos = (m->sub_pos + 1) % 30;
+  double e4 = 0.0, e30 = 0.0;
+  for (int k = 0; k < 30; k++) {
+    double b = m->sub[(m->sub_pos + 29 - k) % 30];
+    if (k < 4) e4 += b;
+    e30 += b;
+  }
+  if (m->frames >= m->win_m) {
+    double mo = e4 > 0.0 ? 10.0 * log10(e4 / 4.0) - 0.691 : -HUGE_VAL;
+    if (mo > m->mom_max) m->mom_max = mo;
+  }
+  if (m->frames >= m->win_s) {
+    double sh = e30 > 0.0 ? 10.0 * log10(e30 / 30.0) - 0.691 : -HUGE_VAL;
+    if (sh > m->short_max) m->short_max = sh;
+    mixstage__lra_add(&m->lra, sh);
+  }
 }
 
 static void meter_read(meter *m, int final) {
@@ -177,7 +211,10 @@ static int meter_add(meter *m, const float *x, int64_t n) {
     n -= k;
     m->frames += k;
     m->since_hop += k;
-    if (m->since_hop == m->hop) {
+    if (m->since_hop == m->hop && m->hop_energy) {
+      m->since_hop = 0;
+      meter_read_hops(m);
+    } else if (m->since_hop == m->hop) {
       m->since_hop = 0;
       meter_read(m, 0);
       double v;

@@ -1051,6 +1051,90 @@ static int msb_lua_graph_list(lua_State *L, int t, msb_graph_list *l) {
 }
 /* ---- end s5-stream ---- */
 
+/* ---- s6-stream: several profiles delivered in one pass ---- */
+%extend mixstage_graph {
+  void m__deliver_profiles(lua_State *L, msb_lua_table profiles, msb_lua_table dirs, long long frames,
+                           long long tail, int threads, int format, int sample_type, bool dither,
+                           long long dither_seed, double output_rate, double tail_threshold_db, bool manifest,
+                           msb_lua_func progress) {
+    int n = (int)lua_rawlen(L, profiles);
+    char emsg[512];
+    if ((int)lua_rawlen(L, dirs) != n) {
+      msb_check_msg(MIXSTAGE_EINVAL, "deliver_profiles: as many folders as profiles");
+      return;
+    }
+    const mixstage_profile **pv = calloc((size_t)n + 1, sizeof *pv);
+    const char **dv = calloc((size_t)n + 1, sizeof *dv);
+    if (!pv || !dv) {
+      free(pv);
+      free(dv);
+      msb_check_msg(MIXSTAGE_ENOMEM, "deliver_profiles: out of memory");
+      return;
+    }
+    int bad = 0;
+    for (int i = 0; i < n && !bad; i++) {
+      lua_rawgeti(L, profiles, i + 1);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        pv[i] = msb_profile_named(lua_tostring(L, -1), emsg, sizeof emsg);
+        if (!pv[i]) bad = MIXSTAGE_ENOTFOUND;
+      } else {
+        void *vp = NULL;
+        if (SWIG_IsOK(SWIG_ConvertPtr(L, -1, &vp, SWIGTYPE_p_mixstage_profile, 0)) && vp) {
+          pv[i] = (const mixstage_profile *)vp;
+        } else {
+          snprintf(emsg, sizeof emsg, "deliver_profiles: profile %d is not a Profile or a profile name", i + 1);
+          bad = MIXSTAGE_EINVAL;
+        }
+      }
+      lua_pop(L, 1);
+      lua_rawgeti(L, dirs, i + 1);
+      /* the string stays alive: the table holds it */
+      if (!bad && lua_type(L, -1) != LUA_TSTRING) {
+        snprintf(emsg, sizeof emsg, "deliver_profiles: folder %d is not a string", i + 1);
+        bad = MIXSTAGE_EINVAL;
+      }
+      if (!bad) dv[i] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    if (bad) {
+      free(pv);
+      free(dv);
+      msb_check_msg(bad, emsg);
+      return;
+    }
+    mixstage_deliver_config dc;
+    msb_luaprog lp;
+    msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed, output_rate,
+                       tail_threshold_db, manifest);
+    msb_lua_progress_init(&lp, &dc.render, L, progress, $self);
+    int st;
+    {
+      MSB_UNLOCK;
+      st = mixstage_graph_deliver_profiles($self, pv, dv, n, &dc);
+      MSB_LOCK;
+    }
+    free(pv);
+    free(dv);
+    if (st != MIXSTAGE_ENUMERIC) msb_check(st, $self);
+  }
+}
+%luacode {
+  -- Graph:deliver_profiles({{profile, dir}, ...}, {options as Graph:deliver}):
+  -- several profiles in one pass, each folder as deliver() writes it alone.
+  local classes = debug.getregistry()["SW" .. "IG"]
+  local raw = classes["Graph"][".fn"]["_deliver_profiles"]
+  classes["Graph"][".fn"]["deliver_profiles"] = function(self, deliveries, o)
+    o = o or {}
+    local ps, ds = {}, {}
+    for i, pair in ipairs(deliveries) do ps[i], ds[i] = pair[1], pair[2] end
+    raw(self, ps, ds, o.frames or 0, o.tail or -1, o.threads or 1,
+        o.format or "wav", o.sample_type or "pcm24", o.dither ~= false,
+        o.dither_seed or -1, o.output_rate or 0, o.tail_threshold_db or -90,
+        o.manifest ~= false, o.progress)
+  end
+}
+/* ---- end s6-stream ---- */
+
 /* ---- s5b-bstream: a bounce handed over block by block ---- */
 %{
 #include <math.h>

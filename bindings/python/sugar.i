@@ -1660,6 +1660,104 @@ static int msb_py_graph_list(PyObject *o, msb_graph_list *l) {
 }
 /* ---- end s5-stream ---- */
 
+/* ---- s6-stream: several profiles delivered in one pass ---- */
+%extend mixstage_graph {
+  PyObject *_deliver_profiles(PyObject *profiles, PyObject *dirs, long long frames, long long tail, int threads,
+                              int format, int sample_type, bool dither, long long dither_seed, double output_rate,
+                              double tail_threshold_db, bool manifest, PyObject *progress) {
+    PyObject *ps = PySequence_Fast(profiles, "deliver_profiles: the profiles must be a sequence");
+    PyObject *ds = ps ? PySequence_Fast(dirs, "deliver_profiles: the folders must be a sequence") : NULL;
+    if (!ds) {
+      Py_XDECREF(ps);
+      return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ps);
+    const mixstage_profile **pv = calloc((size_t)n + 1, sizeof *pv);
+    const char **dv = calloc((size_t)n + 1, sizeof *dv);
+    PyObject *ret = NULL;
+    if (!pv || !dv) {
+      PyErr_NoMemory();
+      goto done;
+    }
+    if (PySequence_Fast_GET_SIZE(ds) != n) {
+      PyErr_SetString(PyExc_ValueError, "deliver_profiles: as many folders as profiles");
+      goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+      PyObject *o = PySequence_Fast_GET_ITEM(ps, i), *d = PySequence_Fast_GET_ITEM(ds, i);
+      if (PyUnicode_Check(o)) {
+        char emsg[512];
+        pv[i] = msb_profile_named(PyUnicode_AsUTF8(o), emsg, sizeof emsg);
+        if (!pv[i]) {
+          msb_raise_msg(MIXSTAGE_ENOTFOUND, emsg);
+          goto done;
+        }
+      } else {
+        void *vp = 0;
+        if (!SWIG_IsOK(SWIG_ConvertPtr(o, &vp, SWIGTYPE_p_mixstage_profile, 0))) {
+          PyErr_Format(PyExc_TypeError, "deliver_profiles: item %zd: expected a Profile or a profile name", i);
+          goto done;
+        }
+        pv[i] = (const mixstage_profile *)vp;
+      }
+      if (!PyUnicode_Check(d) || !(dv[i] = PyUnicode_AsUTF8(d))) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "deliver_profiles: folder %zd is not a string", i);
+        goto done;
+      }
+    }
+    {
+      mixstage_deliver_config dc;
+      msb_pyprog pp;
+      msb_deliver_config(&dc, frames, tail, threads, format, sample_type, dither, dither_seed, output_rate,
+                         tail_threshold_db, manifest);
+      if (msb_py_progress_init(&pp, &dc.render, progress, $self) < 0) goto done;
+      int st;
+      Py_BEGIN_ALLOW_THREADS
+      st = mixstage_graph_deliver_profiles($self, pv, dv, (int)n, &dc);
+      Py_END_ALLOW_THREADS
+      if (msb_py_status(st, $self, &pp) < 0) goto done;
+    }
+    ret = SWIG_Py_Void();
+  done:
+    free(pv);
+    free(dv);
+    Py_DECREF(ps);
+    Py_DECREF(ds);
+    return ret;
+  }
+  %pythoncode %{
+    def deliver_profiles(self, deliveries, format="wav", sample_type="pcm24", dither=True,
+                         dither_seed=None, output_rate=0.0, tail_threshold_db=-90.0, manifest=True,
+                         frames=0, tail=None, threads=1, progress=None, *, seconds=None, tail_seconds=None):
+        """Delivers several profiles in one pass over the graph:
+        `deliveries` maps each profile (a name or a Profile) to its folder
+        ({"production": "out/production", "mix-stems": "out/stems"}) or is a
+        list of (profile, folder) pairs.  Each folder receives exactly the
+        files and manifest deliver() would write for its profile alone, and
+        commits as a delivery of its own; the profiles share one render (a
+        second profile with stems gets a pass of its own: one pass measures
+        one null check).  Options as deliver().  Returns the manifests as a
+        list of dicts in the order given (None without manifest)."""
+        pairs = list(deliveries.items()) if hasattr(deliveries, "items") else [tuple(x) for x in deliveries]
+        profiles = [p for p, _ in pairs]
+        dirs = [_os.fspath(d) for _, d in pairs]
+        frames = _frames_arg(self, "deliver_profiles", "frames", frames, seconds, 0)
+        tail = _frames_arg(self, "deliver_profiles", "tail", tail, tail_seconds, None)
+        self._deliver_profiles(profiles, dirs, frames, -1 if tail is None else tail, int(threads), format,
+                               sample_type, bool(dither), -1 if dither_seed is None else int(dither_seed),
+                               float(output_rate), float(tail_threshold_db), bool(manifest), progress)
+        if not manifest:
+            return [None for _ in dirs]
+        import json
+        out = []
+        for d in dirs:
+            with open(_os.path.join(d, "manifest.json")) as f:
+                out.append(json.load(f))
+        return out
+  %}
+}
+/* ---- end s6-stream ---- */
+
 /* ---- s5b-bstream: a bounce handed over block by block ---- */
 %{
 /* Graph.bounce_stream: mixstage_graph_bounce_stream calls msb_py_block on

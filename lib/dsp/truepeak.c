@@ -4,6 +4,14 @@
 #include <math.h>
 #include <string.h>
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) && defined(__GNUC__) && \
+    !defined(MIXSTAGE_NO_VECTOR)
+#define HAVE_X86 1
+#include <immintrin.h>
+#else
+#define HAVE_X86 0
+#endif
+
 #define L 4
 #define TAPS MIXSTAGE__TP_TAPS
 #define KAISER_BETA 8.0
@@ -54,57 +62,205 @@ void mixstage__truepeak_reset(mixstage__truepeak *tp) {
 
 void mixstage__truepeak_init(mixstage__truepeak *tp, int channels) {
   design(tp->coef); /* edit time: 256 Bessel series */
+  for (int k = 0; k < TAPS; k++)
+    for (int p = 0; p < L; p++)
+      tp->bcast[k][p] = (mixstage__tp_v4){tp->coef[k][p], tp->coef[k][p], tp->coef[k][p], tp->coef[k][p]};
   tp->channels = channels < 1 ? 1 : channels > MIXSTAGE__TP_MAX_CHANNELS ? MIXSTAGE__TP_MAX_CHANNELS : channels;
   mixstage__truepeak_reset(tp);
 }
 
 /* Largest |y| of the parabola through (-1, a), (0, b), (1, c) when b is a
  * local extremum; else |b|. */
-static inline double refine(float a, float b, float c) {
-  double ab = fabs((double)b);
+static inline double refine(double a, double b, double c) {
+  double ab = fabs(b);
   if (!((b >= a && b >= c) || (b <= a && b <= c))) return ab;
-  double den = (double)a - 2.0 * (double)b + (double)c;
+  double den = a - 2.0 * b + c;
   if (den == 0.0) return ab;
-  double d = (double)a - (double)c;
-  double v = fabs((double)b - d * d / (8.0 * den));
+  double d = a - c;
+  double v = fabs(b - d * d / (8.0 * den));
   return v > ab ? v : ab;
 }
 
-static void run(const v4f *coef, mixstage__tp_channel *ch, const float *x, long n, long stride) {
-  double peak = ch->peak;
-  float p2 = ch->prev2, p1 = ch->prev1;
-  int pos = ch->pos;
-  for (long i = 0; i < n; i++) {
-    float s = x[i * stride];
-    /* Newest sample at hist[pos] and hist[pos + TAPS]: the window
-     * hist[pos .. pos + TAPS - 1] then runs newest to oldest. */
-    pos = pos == 0 ? TAPS - 1 : pos - 1;
-    ch->hist[pos] = s;
-    ch->hist[pos + TAPS] = s;
-    const float *w = ch->hist + pos;
-    v4f acc = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int k = 0; k < TAPS; k++) acc += coef[k] * w[k];
+/* One block of a channel.  xw: TAPS - 1 samples of history, then the m new
+ * ones (padded with zeros to a whole step of the kernel).  y[p][1 + n] receives phase p
+ * of frame n; y[2][0] and y[3][0] hold the two interpolated samples before
+ * the block.  Returns the peak: before, raised by the block's refined |y|
+ * and |x|. */
+typedef double (*block_fn)(const mixstage__truepeak *tp, const float *xw, int m, float (*y)[MIXSTAGE__TP_BLOCK + 17],
+                          double before);
+
+/* The refinement of every interpolated sample t of the block, in time order
+ * t = 4 n + p: the parabola through t - 2, t - 1, t centred on t - 1. */
+#define TRIPLE(p, n, a, b, c)                                                   \
+  do {                                                                          \
+    switch (p) {                                                                \
+    case 0: a = y[2][n]; b = y[3][n]; c = y[0][1 + (n)]; break;                 \
+    case 1: a = y[3][n]; b = y[0][1 + (n)]; c = y[1][1 + (n)]; break;           \
+    case 2: a = y[0][1 + (n)]; b = y[1][1 + (n)]; c = y[2][1 + (n)]; break;     \
+    default: a = y[1][1 + (n)]; b = y[2][1 + (n)]; c = y[3][1 + (n)]; break;    \
+    }                                                                           \
+  } while (0)
+
+static double block_scalar(const mixstage__truepeak *tp, const float *xw, int m, float (*y)[MIXSTAGE__TP_BLOCK + 17],
+                           double before) {
+  double peak = before;
+  for (int n = 0; n < m; n++) {
+    const float *x = xw + TAPS - 1 + n;
     for (int p = 0; p < L; p++) {
-      double r = refine(p2, p1, acc[p]);
-      if (r > peak) peak = r;
-      p2 = p1;
-      p1 = acc[p];
+      float acc = 0.0f;
+      for (int k = 0; k < TAPS; k++) acc += tp->coef[k][p] * x[-k];
+      y[p][1 + n] = acc;
     }
-    double a = fabs((double)s);
-    if (a > peak) peak = a; /* never below the sample peak */
+    double a = fabs((double)x[0]);
+    if (a > peak) peak = a;
   }
-  ch->peak = peak;
-  ch->prev2 = p2;
-  ch->prev1 = p1;
-  ch->pos = pos;
+  for (int n = 0; n < m; n++)
+    for (int p = 0; p < L; p++) {
+      float a, b, c;
+      TRIPLE(p, n, a, b, c);
+      double r = refine(a, b, c);
+      if (r > peak) peak = r;
+    }
+  return peak;
+}
+
+#if HAVE_X86
+/* The FIR, eight frames a step (two vectors: independent sums hide the
+ * adds' latency), and the refinement in double, two at a time: each lane
+ * does the scalar form's operations, so both forms give the same bits.  The
+ * refinement is skipped where it cannot raise the peak: for a local
+ * extremum b between a and c, |d| = |a - c| <= |den|, so the vertex is at
+ * most |b| + |d| / 8 <= 1.25 max(|a|, |b|, |c|). */
+static double block_sse2(const mixstage__truepeak *tp, const float *xw, int m, float (*y)[MIXSTAGE__TP_BLOCK + 17],
+                         double before) {
+  __m128 xm = _mm_setzero_ps(), ym = xm;
+  const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  for (int n = 0; n < m; n += 8) {
+    const float *x = xw + TAPS - 1 + n;
+    __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (int k = 0; k < TAPS; k++) {
+      __m128 v = _mm_loadu_ps(x - k), w = _mm_loadu_ps(x + 4 - k);
+      __m128 c0 = (__m128)tp->bcast[k][0], c1 = (__m128)tp->bcast[k][1];
+      __m128 c2 = (__m128)tp->bcast[k][2], c3 = (__m128)tp->bcast[k][3];
+      a0 = _mm_add_ps(a0, _mm_mul_ps(c0, v));
+      a1 = _mm_add_ps(a1, _mm_mul_ps(c1, v));
+      a2 = _mm_add_ps(a2, _mm_mul_ps(c2, v));
+      a3 = _mm_add_ps(a3, _mm_mul_ps(c3, v));
+      b0 = _mm_add_ps(b0, _mm_mul_ps(c0, w));
+      b1 = _mm_add_ps(b1, _mm_mul_ps(c1, w));
+      b2 = _mm_add_ps(b2, _mm_mul_ps(c2, w));
+      b3 = _mm_add_ps(b3, _mm_mul_ps(c3, w));
+    }
+    _mm_storeu_ps(&y[0][1 + n], a0);
+    _mm_storeu_ps(&y[1][1 + n], a1);
+    _mm_storeu_ps(&y[2][1 + n], a2);
+    _mm_storeu_ps(&y[3][1 + n], a3);
+    _mm_storeu_ps(&y[0][5 + n], b0);
+    _mm_storeu_ps(&y[1][5 + n], b1);
+    _mm_storeu_ps(&y[2][5 + n], b2);
+    _mm_storeu_ps(&y[3][5 + n], b3);
+    xm = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x), absmask), xm); /* padding is zero */
+    xm = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + 4), absmask), xm);
+    __m128 ya = _mm_max_ps(_mm_max_ps(_mm_and_ps(a0, absmask), _mm_and_ps(a1, absmask)),
+                           _mm_max_ps(_mm_and_ps(a2, absmask), _mm_and_ps(a3, absmask)));
+    __m128 yb = _mm_max_ps(_mm_max_ps(_mm_and_ps(b0, absmask), _mm_and_ps(b1, absmask)),
+                           _mm_max_ps(_mm_and_ps(b2, absmask), _mm_and_ps(b3, absmask)));
+    if (n + 8 > m) { /* lanes past the block hold the padding's response */
+      float t[8];
+      _mm_storeu_ps(t, ya);
+      _mm_storeu_ps(t + 4, yb);
+      for (int i = m - n; i < 8; i++) t[i] = 0.0f;
+      ya = _mm_loadu_ps(t);
+      yb = _mm_loadu_ps(t + 4);
+    }
+    ym = _mm_max_ps(_mm_max_ps(ya, yb), ym);
+  }
+  float xs[4], ys[4];
+  _mm_storeu_ps(xs, xm);
+  _mm_storeu_ps(ys, ym);
+  double peak = 0.0, ymax = fmax(fabs((double)y[2][0]), fabs((double)y[3][0]));
+  for (int i = 0; i < 4; i++) {
+    if ((double)xs[i] > peak) peak = xs[i];
+    if ((double)ys[i] > ymax) ymax = ys[i];
+  }
+  if (peak < before) peak = before;
+  if (1.25 * (1.0 + 1e-9) * ymax < peak) return peak; /* NaN: refined below, as ever */
+  const __m128d sign = _mm_set1_pd(-0.0), two = _mm_set1_pd(2.0), eight = _mm_set1_pd(8.0),
+                one = _mm_set1_pd(1.0), zero = _mm_setzero_pd();
+  __m128d pk = zero;
+  int mv = m & ~1;
+  for (int p = 0; p < L; p++)
+    for (int n = 0; n < mv; n += 2) {
+      const float *pa, *pb, *pc;
+      switch (p) {
+      case 0: pa = &y[2][n]; pb = &y[3][n]; pc = &y[0][1 + n]; break;
+      case 1: pa = &y[3][n]; pb = &y[0][1 + n]; pc = &y[1][1 + n]; break;
+      case 2: pa = &y[0][1 + n]; pb = &y[1][1 + n]; pc = &y[2][1 + n]; break;
+      default: pa = &y[1][1 + n]; pb = &y[2][1 + n]; pc = &y[3][1 + n]; break;
+      }
+      __m128d a = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)pa)));
+      __m128d b = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)pb)));
+      __m128d c = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)pc)));
+      __m128d ab = _mm_andnot_pd(sign, b);
+      __m128d ext = _mm_or_pd(_mm_and_pd(_mm_cmpge_pd(b, a), _mm_cmpge_pd(b, c)),
+                              _mm_and_pd(_mm_cmple_pd(b, a), _mm_cmple_pd(b, c)));
+      __m128d den = _mm_add_pd(_mm_sub_pd(a, _mm_mul_pd(two, b)), c);
+      __m128d ok = _mm_and_pd(ext, _mm_cmpneq_pd(den, zero));
+      ok = _mm_and_pd(ok, _mm_cmpord_pd(den, den));
+      __m128d safe = _mm_or_pd(_mm_and_pd(ok, den), _mm_andnot_pd(ok, one));
+      __m128d d = _mm_sub_pd(a, c);
+      __m128d v = _mm_andnot_pd(sign, _mm_sub_pd(b, _mm_div_pd(_mm_mul_pd(d, d), _mm_mul_pd(eight, safe))));
+      __m128d take = _mm_and_pd(ok, _mm_cmpgt_pd(v, ab));
+      __m128d r = _mm_or_pd(_mm_and_pd(take, v), _mm_andnot_pd(take, ab));
+      __m128d gt = _mm_cmpgt_pd(r, pk); /* NaN never taken, as r > peak */
+      pk = _mm_or_pd(_mm_and_pd(gt, r), _mm_andnot_pd(gt, pk));
+    }
+  double lanes[2];
+  _mm_storeu_pd(lanes, pk);
+  for (int i = 0; i < 2; i++)
+    if (lanes[i] > peak) peak = lanes[i];
+  for (int n = mv; n < m; n++)
+    for (int p = 0; p < L; p++) {
+      float a, b, c;
+      TRIPLE(p, n, a, b, c);
+      double r = refine(a, b, c);
+      if (r > peak) peak = r;
+    }
+  return peak;
+}
+
+#endif
+
+static void run(const mixstage__truepeak *tp, mixstage__tp_channel *ch, const float *x, long n, long stride) {
+  float xw[TAPS - 1 + MIXSTAGE__TP_BLOCK + 16];
+  float y[L][MIXSTAGE__TP_BLOCK + 17];
+  block_fn fn = block_scalar;
+#if HAVE_X86
+  fn = block_sse2;
+#endif
+  memcpy(xw, ch->hist, sizeof ch->hist);
+  while (n > 0) {
+    int m = n < MIXSTAGE__TP_BLOCK ? (int)n : MIXSTAGE__TP_BLOCK;
+    for (int i = 0; i < m; i++) xw[TAPS - 1 + i] = x[(long)i * stride];
+    memset(xw + TAPS - 1 + m, 0, 16 * sizeof(float));
+    y[2][0] = ch->prev2;
+    y[3][0] = ch->prev1;
+    ch->peak = fn(tp, xw, m, y, ch->peak);
+    ch->prev2 = y[2][m];
+    ch->prev1 = y[3][m];
+    memmove(xw, xw + m, sizeof ch->hist);
+    x += (long)m * stride;
+    n -= m;
+  }
+  memcpy(ch->hist, xw, sizeof ch->hist);
 }
 
 void mixstage__truepeak_add(mixstage__truepeak *tp, const float *x, long n) {
-  for (int c = 0; c < tp->channels; c++) run(tp->coef, &tp->ch[c], x + c, n, tp->channels);
+  for (int c = 0; c < tp->channels; c++) run(tp, &tp->ch[c], x + c, n, tp->channels);
 }
 
 void mixstage__truepeak_add_channel(mixstage__truepeak *tp, int c, const float *x, long n) {
-  if (c >= 0 && c < tp->channels) run(tp->coef, &tp->ch[c], x, n, 1);
+  if (c >= 0 && c < tp->channels) run(tp, &tp->ch[c], x, n, 1);
 }
 
 double mixstage__truepeak_value(const mixstage__truepeak *tp, int c) {

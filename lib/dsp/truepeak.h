@@ -13,18 +13,25 @@
  * 23 kHz tone), which is why the meters use this one.
  *
  * The FIR runs in float (64-term dot products, relative error ~1e-6, far
- * below the 0.01 dB reading resolution); the four phases advance together in
- * one 4-lane vector.  Render-time safe: no allocation after init. */
+ * below the 0.01 dB reading resolution).  Input is taken in blocks of up to
+ * MIXSTAGE__TP_BLOCK frames per channel; each interpolated sample is the
+ * same sequence of float multiplies and adds (tap 0, the newest sample,
+ * first) whatever the vector width, and the refinement runs in double on
+ * every interpolated sample, so the reading is bit-identical on every x86-64
+ * (SSE2 lanes or the scalar form) and for any split of the input.  Vectorised across
+ * consecutive output samples: a load feeds all four phases.
+ * Render-time safe: no allocation after init. */
 #ifndef MIXSTAGE_DSP_TRUEPEAK_H
 #define MIXSTAGE_DSP_TRUEPEAK_H
 
 #define MIXSTAGE__TP_TAPS 64 /* per phase */
 #define MIXSTAGE__TP_MAX_CHANNELS 64
 
+#define MIXSTAGE__TP_BLOCK 256 /* frames per channel processed at once */
+
 typedef struct mixstage__tp_channel {
-  /* input history, written twice so the last TAPS samples are contiguous */
-  float hist[2 * MIXSTAGE__TP_TAPS];
-  int pos;
+  /* the last TAPS - 1 input samples, oldest first */
+  float hist[MIXSTAGE__TP_TAPS - 1];
   float prev2, prev1; /* the last two interpolated samples */
   double peak;        /* largest |y| so far, linear */
 } mixstage__tp_channel;
@@ -33,9 +40,10 @@ typedef float mixstage__tp_v4 __attribute__((vector_size(16)));
 
 typedef struct mixstage__truepeak {
   int channels;
-  /* coef[k][p]: tap k of phase p, the four phases side by side so one
-   * vector op advances them all */
+  /* coef[k][p]: tap k of phase p; bcast[k][p][0..3]: the same, repeated
+   * across a vector, so the kernel multiplies straight from memory */
   mixstage__tp_v4 coef[MIXSTAGE__TP_TAPS];
+  mixstage__tp_v4 bcast[MIXSTAGE__TP_TAPS][4];
   mixstage__tp_channel ch[MIXSTAGE__TP_MAX_CHANNELS];
 } mixstage__truepeak;
 

@@ -47,5 +47,22 @@ local before = slurp(dir .. "/direct/manifest.json")
 m.deliver_recover(dir .. "/direct")
 assert(slurp(dir .. "/direct/manifest.json") == before)
 raises("InputOutputError", m.deliver_recover, dir .. "/no-such-folder")
+-- several profiles in one pass: each folder byte-identical to a delivery
+-- of its profile alone; the progress runs once (one shared render)
+local seen, back = 0, false
+local last = -1
+g:deliver_profiles({ { "production", dir .. "/p" }, { "mix-stems", dir .. "/s" } },
+                   { tail = 24000, progress = function(done, total)
+                       if done < last then back = true end
+                       last, seen = done, seen + 1
+                     end })
+assert(seen > 0 and not back, "one pass: the progress never goes back")
+g:deliver("production", dir .. "/alone-p", opts)
+assert(slurp(dir .. "/p/mix.wav") == slurp(dir .. "/alone-p/mix.wav"), "production mix differs")
+assert(slurp(dir .. "/p/manifest.json") == slurp(dir .. "/alone-p/manifest.json"), "production manifest differs")
+for _, n in ipairs({ "Tone.wav", "Noise.wav", "Plate.wav", "reference.wav", "manifest.json" }) do
+  assert(slurp(dir .. "/s/" .. n) == slurp(dir .. "/direct/" .. n), n .. " differs (profiles)")
+end
+raises("NotFoundError", g.deliver_profiles, g, { { "no-such-profile", dir .. "/q" } })
 os.execute("rm -rf " .. dir)
 print("stream: ok")

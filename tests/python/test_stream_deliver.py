@@ -53,3 +53,34 @@ def test_deliver_recover(tmp_path):
     assert m.measure_file(str(tmp_path / "f" / "mix.wav"))["checksum"] == man["files"][0]["checksum"]
     with pytest.raises(m.InputOutputError):
         m.deliver_recover(str(tmp_path / "no-such-folder"))
+
+
+def test_deliver_profiles_one_pass_byte_identical(tmp_path):
+    g = ref_graph()
+    seen = []
+    mans = g.deliver_profiles({"production": tmp_path / "p", "mix-stems": tmp_path / "s",
+                               "final": tmp_path / "f"}, tail=FS // 2,
+                              progress=lambda done, total: seen.append((done, total)))
+    # one shared render: the progress runs once from the start to the end
+    # (a second render would start again from 0) on one total
+    assert seen and all(b[0] >= a[0] for a, b in zip(seen, seen[1:])), seen
+    assert len({t for _, t in seen}) == 1 and seen[-1][0] == seen[-1][1]
+    assert [mm["profile"] for mm in mans] == ["production", "mix-stems", "final"]
+    # each folder byte-identical to a delivery of its profile alone
+    for name, d in (("production", "p"), ("mix-stems", "s"), ("final", "f")):
+        alone = g.deliver(name, tmp_path / ("alone-" + d), tail=FS // 2)
+        assert sorted(os.listdir(tmp_path / d)) == sorted(os.listdir(tmp_path / ("alone-" + d)))
+        for f in os.listdir(tmp_path / d):
+            with open(tmp_path / d / f, "rb") as fa, open(tmp_path / ("alone-" + d) / f, "rb") as fb:
+                assert fa.read() == fb.read(), (name, f)
+        assert mans[["p", "s", "f"].index(d)]["delivery_id"] == alone["delivery_id"]
+
+
+def test_deliver_profiles_bad_input(tmp_path):
+    g = ref_graph()
+    with pytest.raises(m.NotFoundError):
+        g.deliver_profiles([("no-such-profile", tmp_path / "a")])
+    with pytest.raises(m.InvalidArgumentError):
+        g.deliver_profiles([("production", tmp_path / "b"), ("final", tmp_path / "b")])
+    assert not os.path.exists(tmp_path / "a")
+    assert not os.path.exists(tmp_path / "b") or os.listdir(tmp_path / "b") == []
