@@ -271,6 +271,44 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
   }
 }
 
+/* The hold window over a[0 .. m-1] (channel maxima, never NaN, >= 0) as
+ * peak_det_block computes it, writing the held amplitude squared in float.
+ * Within a segment the held value is max(seg_max, running maximum): four
+ * frames at a time the running maximum is a prefix maximum (two shifted
+ * maxima; the zeros shifted in are neutral for values >= 0).  Maxima are
+ * exact, so this is peak_det_block's result bit for bit. */
+static void peak_hold_power(mixstage__peak_det *p, const float *a, int m, float *pw) {
+  for (int i = 0; i < m;) {
+    int run = p->seg_len - p->pos;
+    if (run > m - i) run = m - i;
+    float cur = p->cur;
+    const float sm = p->seg_max;
+    const int end = i + run;
+#ifdef __SSE2__
+    __m128 vc = _mm_set1_ps(cur);
+    const __m128 vs = _mm_set1_ps(sm);
+    for (; i + 4 <= end; i += 4) {
+      __m128 v = _mm_loadu_ps(a + i);
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)));
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 8)));
+      v = _mm_max_ps(v, vc);
+      vc = _mm_shuffle_ps(v, v, 0xff);
+      const __m128 h = _mm_max_ps(v, vs);
+      _mm_storeu_ps(pw + i, _mm_mul_ps(h, h));
+    }
+    cur = _mm_cvtss_f32(vc);
+#endif
+    for (; i < end; i++) {
+      if (a[i] > cur) cur = a[i];
+      const float h = cur > sm ? cur : sm;
+      pw[i] = h * h;
+    }
+    p->cur = cur;
+    p->pos += run;
+    peak_seg_end(p);
+  }
+}
+
 /* mixstage__dyn_detector_run_linked with float powers.  The peak detector
  * on the raw input runs here directly (the channel maximum, then the hold
  * window squaring the held float amplitude in float: the correctly rounded
@@ -284,20 +322,7 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
     for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
       const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
       abs_max(src, nch, i0 + b, m, a);
-      for (int i = 0; i < m;) {
-        int run = p->seg_len - p->pos;
-        if (run > m - i) run = m - i;
-        float cur = p->cur;
-        const float sm = p->seg_max;
-        for (const int end = i + run; i < end; i++) {
-          if (a[i] > cur) cur = a[i];
-          const float h = cur > sm ? cur : sm;
-          pw[b + i] = h * h;
-        }
-        p->cur = cur;
-        p->pos += run;
-        peak_seg_end(p);
-      }
+      peak_hold_power(p, a, m, pw + b);
     }
     return;
   }
@@ -384,9 +409,13 @@ static inline float cf_target1(const mixstage__comp_curve_f *c, float p) {
   return two > c->neg_knee && p >= FLT_MIN ? r : 0.0f;
 }
 
+/* 2^x, x = -gr log2(10)/20.  No clamp: a target is at most the level of
+ * FLT_MAX (385 dB) above a threshold >= -60 dB (the node clamps it) times
+ * a slope < 1, so x > -75 and 2^x stays a normal float.  At gr = 0, x = 0,
+ * f = 0, the polynomial is exactly 1 and the scale 2^0: the gain is
+ * exactly 1 with no special case. */
 static inline float cf_gain1(float gr, float dry, float wet) {
-  float x = gr * CF_GAIN_LOG2;
-  x = x > -126.0f ? x : -126.0f;
+  const float x = gr * CF_GAIN_LOG2;
   const float rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
   float q = CF_E7;
   q = q * f + CF_E6;
@@ -401,8 +430,7 @@ static inline float cf_gain1(float gr, float dry, float wet) {
   const uint32_t sb = (rb - 0x4B400000u + 127u) << 23;
   float scale;
   memcpy(&scale, &sb, sizeof scale);
-  const float g = gr == 0.0f ? 1.0f : q * scale;
-  return dry + wet * g;
+  return dry + wet * (q * scale);
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -426,7 +454,24 @@ CF_INLINE cf_v8 cf_load(const float *p) {
 CF_INLINE void cf_store(float *p, cf_v8 v) { memcpy(p, &v, sizeof v); }
 
 /* cf_target1 on eight frames (selects for the branches). */
-CF_INLINE void cf_target_body(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
+CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  {
+    /* the skip: every power of the cell below p_zero (NaN counts as 0) */
+    cf_v8 mx = CF_SET1(0.0f);
+    int i = 0;
+    for (; i + MIXSTAGE__COMP_VEC <= n; i += MIXSTAGE__COMP_VEC) {
+      const cf_v8 p = cf_load(pw + i);
+      mx = CF_SEL(p > mx, p, mx);
+    }
+    float m = 0.0f;
+    for (int k = 0; k < MIXSTAGE__COMP_VEC; k++) m = mx[k] > m ? mx[k] : m;
+    for (; i < n; i++) m = pw[i] > m ? pw[i] : m;
+    if (!(m >= c->p_zero)) {
+      memset(tg, 0, sizeof(float) * (size_t)np);
+      return 0;
+    }
+  }
+  n = np;
   const cf_v8 thr = CF_SET1(c->thr), slope = CF_SET1(c->slope), knee = CF_SET1(c->knee);
   const cf_v8 nknee = CF_SET1(c->neg_knee), hknee = CF_SET1(c->half_knee), ik = CF_SET1(c->inv_2knee);
   const cf_v8 zero = CF_SET1(0.0f), one = CF_SET1(1.0f), big = CF_SET1(FLT_MAX);
@@ -450,15 +495,14 @@ CF_INLINE void cf_target_body(const mixstage__comp_curve_f *c, const float *pw, 
     const cf_v8 r = CF_SEL(two < knee, slope * t * t * ik, slope * over);
     cf_store(tg + i, CF_SEL((two > nknee) & (p >= CF_SET1(FLT_MIN)), r, zero));
   }
+  return 1;
 }
 
 /* cf_gain1 on eight frames. */
 CF_INLINE void cf_gain_body(const float *gr, float *row, int n, float dry, float wet) {
-  const cf_v8 vd = CF_SET1(dry), vw = CF_SET1(wet), zero = CF_SET1(0.0f);
+  const cf_v8 vd = CF_SET1(dry), vw = CF_SET1(wet);
   for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) {
-    const cf_v8 y = cf_load(gr + i);
-    cf_v8 x = y * CF_GAIN_LOG2;
-    x = CF_SEL(x > CF_SET1(-126.0f), x, CF_SET1(-126.0f));
+    const cf_v8 x = cf_load(gr + i) * CF_GAIN_LOG2;
     const cf_v8 rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
     cf_v8 q = CF_SET1(CF_E7);
     q = q * f + CF_E6;
@@ -469,13 +513,12 @@ CF_INLINE void cf_gain_body(const float *gr, float *row, int n, float dry, float
     q = q * f + CF_E1;
     q = q * f + 1.0f;
     const cf_u8 sb = ((cf_u8)rm - 0x4B400000u + 127u) << 23;
-    const cf_v8 g = CF_SEL(y == zero, CF_SET1(1.0f), q * (cf_v8)sb);
-    cf_store(row + i, vd + vw * g);
+    cf_store(row + i, vd + vw * (q * (cf_v8)sb));
   }
 }
 
-static void cf_target_base(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
-  cf_target_body(c, pw, tg, n);
+static int cf_target_base(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  return cf_target_body(c, pw, tg, n, np);
 }
 static void cf_gain_base(const float *gr, float *row, int n, float dry, float wet) {
   cf_gain_body(gr, row, n, dry, wet);
@@ -485,19 +528,13 @@ static void cf_gain_base(const float *gr, float *row, int n, float dry, float we
 #define CF_X86 1
 #include <immintrin.h>
 #define CF_AVX2 __attribute__((target("avx2")))
-CF_AVX2 static void cf_target_avx2(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
-  cf_target_body(c, pw, tg, n);
+CF_AVX2 static int cf_target_avx2(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  return cf_target_body(c, pw, tg, n, np);
 }
 CF_AVX2 static void cf_gain_avx2(const float *gr, float *row, int n, float dry, float wet) {
   cf_gain_body(gr, row, n, dry, wet);
 }
 
-/* 1: AVX2 forms (the same bits, half the instructions).  Decided once. */
-static int cf_wide(void) {
-  static int wide = -1;
-  if (wide < 0) wide = __builtin_cpu_supports("avx2") ? 1 : 0;
-  return wide;
-}
 #else
 #define CF_X86 0
 #endif
@@ -506,53 +543,69 @@ static int cf_wide(void) {
 #define CF_X86 0
 #endif
 
-/* Largest power of the cell (NaN and negatives as 0): decides the skip. */
-static float cf_max_power(const float *pw, int n) {
-  float m = 0.0f;
-  for (int i = 0; i < n; i++) m = pw[i] > m ? pw[i] : m;
-  return m;
+/* Which form runs: 2 AVX2 (with AVX for the ballistics), 1 the baseline
+ * vectors, 0 plain scalar.  All give the same bits; tests force each. */
+static int cf_forced = -1;
+
+static int cf_form(void) {
+  if (cf_forced >= 0) return cf_forced;
+#if CF_X86
+  if (__builtin_cpu_supports("avx2")) return 2;
+#endif
+  return CF_VECTOR;
 }
 
-void mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
-  const int np = MIXSTAGE__COMP_PAD(n);
-  if (cf_max_power(pw, n) < c->p_zero) { /* exactly the curve's zeros (see _set) */
-    memset(tg, 0, sizeof(float) * (size_t)np);
-    return;
-  }
+int mixstage__comp_kernel_form(int form) {
+  const int was = cf_form();
+  int best = CF_VECTOR;
 #if CF_X86
-  if (cf_wide()) {
-    cf_target_avx2(c, pw, tg, np);
-    return;
-  }
+  if (__builtin_cpu_supports("avx2")) best = 2;
+#endif
+  cf_forced = form < 0 ? -1 : form > best ? best : form;
+  return was;
+}
+
+int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
+  const int np = MIXSTAGE__COMP_PAD(n);
+  const int form = cf_form();
+#if CF_X86
+  if (form == 2) return cf_target_avx2(c, pw, tg, n, np);
 #endif
 #if CF_VECTOR
-  cf_target_base(c, pw, tg, np);
-#else
-  for (int i = 0; i < np; i++) tg[i] = cf_target1(c, pw[i]);
+  if (form == 1) return cf_target_base(c, pw, tg, n, np);
 #endif
+  float m = 0.0f;
+  for (int i = 0; i < n; i++) m = pw[i] > m ? pw[i] : m;
+  if (!(m >= c->p_zero)) {
+    memset(tg, 0, sizeof(float) * (size_t)np);
+    return 0;
+  }
+  for (int i = 0; i < np; i++) tg[i] = cf_target1(c, pw[i]);
+  return 1;
 }
 
 void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet) {
-  const int np = MIXSTAGE__COMP_PAD(n);
+  const int np = MIXSTAGE__COMP_PAD(n), form = cf_form();
 #if CF_X86
-  if (cf_wide()) {
+  if (form == 2) {
     cf_gain_avx2(gr, row, np, dry, wet);
     return;
   }
 #endif
 #if CF_VECTOR
-  cf_gain_base(gr, row, np, dry, wet);
-#else
-  for (int i = 0; i < np; i++) row[i] = cf_gain1(gr[i], dry, wet);
+  if (form == 1) {
+    cf_gain_base(gr, row, np, dry, wet);
+    return;
+  }
 #endif
+  for (int i = 0; i < np; i++) row[i] = cf_gain1(gr[i], dry, wet);
 }
 
 /* One compressor's ballistics: mixstage__comp_ballistics_run per frame. */
-static unsigned cf_ballistics1(mixstage__comp_ballistics *b, const float *tg, float *gr, int n) {
+static void cf_ballistics1(mixstage__comp_ballistics *b, const float *tg, float *gr, int n) {
   double y = b->fast.y, s = b->slow.y;
   const double up = b->fast.b_up, down = b->fast.b_down, sup = b->slow.b_up, sdown = b->slow.b_down;
   const int au = b->auto_release;
-  unsigned any = 0;
   for (int i = 0; i < n; i++) {
     const double t = (double)tg[i];
     double d = t - y, v = y + (d > 0.0 ? up : down) * d;
@@ -565,19 +618,59 @@ static unsigned cf_ballistics1(mixstage__comp_ballistics *b, const float *tg, fl
       out = y > s ? y : s;
     }
     gr[i] = (float)out;
-    any |= out != 0.0;
   }
   b->fast.y = y;
   b->slow.y = s;
-  return any;
 }
 
 #if CF_X86
-/* Four compressors in one vector of doubles (AVX): cf_ballistics1's
- * operations per lane; targets in and GR out go through 4x4 transposes.
- * Lanes w .. 3 are padding (results dropped). */
-__attribute__((target("avx"))) static unsigned cf_ballistics4(mixstage__comp_ballistics *const *b, int w,
-                                                               const float *const *tg, float *const *gr, int n) {
+#define CF_AVX __attribute__((target("avx")))
+
+/* One frame of four compressors: cf_ballistics1's operations per lane. */
+CF_AVX static inline __attribute__((always_inline)) __m128
+cf_step4(__m128 t4, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup, __m256d sdown, __m256d au,
+         const int autorel) {
+  const __m256d zero = _mm256_setzero_pd(), flush = _mm256_set1_pd(1e-12);
+  const __m256d t = _mm256_cvtps_pd(t4);
+  __m256d d = _mm256_sub_pd(t, *y);
+  __m256d v = _mm256_add_pd(*y, _mm256_mul_pd(_mm256_blendv_pd(down, up, _mm256_cmp_pd(d, zero, _CMP_GT_OQ)), d));
+  *y = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
+  __m256d out = *y;
+  if (autorel) {
+    d = _mm256_sub_pd(t, *s);
+    v = _mm256_add_pd(*s, _mm256_mul_pd(_mm256_blendv_pd(sdown, sup, _mm256_cmp_pd(d, zero, _CMP_GT_OQ)), d));
+    v = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
+    *s = _mm256_blendv_pd(*s, v, au);
+    out = _mm256_blendv_pd(out, _mm256_max_pd(out, *s), au); /* y > s ? y : s */
+  }
+  return _mm256_cvtpd_ps(out);
+}
+
+/* Four compressors in one vector of doubles (AVX), four frames per pass:
+ * targets in and GR out go through 4x4 transposes (rows are padded). */
+CF_AVX static inline __attribute__((always_inline)) void
+cf_quad_run(const float *const *tp, float *const *gp, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup,
+            __m256d sdown, __m256d au, int n, const int autorel) {
+  for (int i = 0; i < n; i += 4) {
+    __m128 r0 = _mm_loadu_ps(tp[0] + i), r1 = _mm_loadu_ps(tp[1] + i), r2 = _mm_loadu_ps(tp[2] + i),
+           r3 = _mm_loadu_ps(tp[3] + i);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    const int m = n - i;
+    r0 = cf_step4(r0, y, s, up, down, sup, sdown, au, autorel);
+    r1 = m > 1 ? cf_step4(r1, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    r2 = m > 2 ? cf_step4(r2, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    r3 = m > 3 ? cf_step4(r3, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(gp[0] + i, r0);
+    _mm_storeu_ps(gp[1] + i, r1);
+    _mm_storeu_ps(gp[2] + i, r2);
+    _mm_storeu_ps(gp[3] + i, r3);
+  }
+}
+
+/* Lanes w .. 3 are padding (a copy of lane 0, results dropped). */
+CF_AVX static void cf_ballistics4(mixstage__comp_ballistics *const *b, int w, const float *const *tg,
+                                  float *const *gr, int n) {
   double yv[4], sv[4], upv[4], dnv[4], supv[4], sdnv[4], auv[4];
   const float *tp[4];
   float *gp[4], spare[4][MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC];
@@ -590,7 +683,7 @@ __attribute__((target("avx"))) static unsigned cf_ballistics4(mixstage__comp_bal
     dnv[j] = bj->fast.b_down;
     supv[j] = bj->slow.b_up;
     sdnv[j] = bj->slow.b_down;
-    int64_t m = bj->auto_release ? -1 : 0;
+    const int64_t m = bj->auto_release ? -1 : 0;
     memcpy(&auv[j], &m, sizeof m);
     anyauto |= bj->auto_release;
     tp[j] = tg[j < w ? j : 0];
@@ -599,60 +692,36 @@ __attribute__((target("avx"))) static unsigned cf_ballistics4(mixstage__comp_bal
   __m256d y = _mm256_loadu_pd(yv), s = _mm256_loadu_pd(sv);
   const __m256d up = _mm256_loadu_pd(upv), down = _mm256_loadu_pd(dnv);
   const __m256d sup = _mm256_loadu_pd(supv), sdown = _mm256_loadu_pd(sdnv), au = _mm256_loadu_pd(auv);
-  const __m256d zero = _mm256_setzero_pd(), flush = _mm256_set1_pd(1e-12);
-  __m256d any = zero;
-  for (int i = 0; i < n; i += 4) {
-    __m128 r0 = _mm_loadu_ps(tp[0] + i), r1 = _mm_loadu_ps(tp[1] + i), r2 = _mm_loadu_ps(tp[2] + i),
-           r3 = _mm_loadu_ps(tp[3] + i);
-    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-    __m128 t4[4] = {r0, r1, r2, r3}, o4[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
-    const int m = n - i < 4 ? n - i : 4;
-    for (int j = 0; j < m; j++) {
-      const __m256d t = _mm256_cvtps_pd(t4[j]);
-      __m256d d = _mm256_sub_pd(t, y);
-      __m256d v = _mm256_add_pd(y, _mm256_mul_pd(_mm256_blendv_pd(down, up, _mm256_cmp_pd(d, zero, _CMP_GT_OQ)), d));
-      y = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
-      __m256d out = y;
-      if (anyauto) {
-        d = _mm256_sub_pd(t, s);
-        v = _mm256_add_pd(s, _mm256_mul_pd(_mm256_blendv_pd(sdown, sup, _mm256_cmp_pd(d, zero, _CMP_GT_OQ)), d));
-        v = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
-        s = _mm256_blendv_pd(s, v, au);
-        out = _mm256_blendv_pd(y, _mm256_max_pd(y, s), au); /* y > s ? y : s */
-      }
-      any = _mm256_or_pd(any, _mm256_cmp_pd(out, zero, _CMP_NEQ_UQ));
-      o4[j] = _mm256_cvtpd_ps(out);
-    }
-    _MM_TRANSPOSE4_PS(o4[0], o4[1], o4[2], o4[3]);
-    _mm_storeu_ps(gp[0] + i, o4[0]);
-    _mm_storeu_ps(gp[1] + i, o4[1]);
-    _mm_storeu_ps(gp[2] + i, o4[2]);
-    _mm_storeu_ps(gp[3] + i, o4[3]);
-  }
+  if (anyauto) cf_quad_run(tp, gp, &y, &s, up, down, sup, sdown, au, n, 1);
+  else cf_quad_run(tp, gp, &y, &s, up, down, sup, sdown, au, n, 0);
   _mm256_storeu_pd(yv, y);
   _mm256_storeu_pd(sv, s);
   for (int j = 0; j < w; j++) {
     b[j]->fast.y = yv[j];
     b[j]->slow.y = sv[j];
   }
-  return (unsigned)_mm256_movemask_pd(any) & ((1u << w) - 1u);
-}
-
-static int cf_avx(void) {
-  static int avx = -1;
-  if (avx < 0) avx = __builtin_cpu_supports("avx") ? 1 : 0;
-  return avx;
 }
 #endif
+
+/* Whether a compressor's GR can be nonzero in a cell: its state is not at
+ * rest or its targets are not all 0.  (At rest with zero targets every
+ * step is y + b 0 = 0: the GR row would be all zeros.) */
+static int cf_live(const mixstage__comp_ballistics *b, int targets) {
+  return targets || b->fast.y != 0.0 || (b->auto_release && b->slow.y != 0.0);
+}
 
 unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
-                                         float *const *gr, int n) {
-  unsigned nz = 0;
+                                         float *const *gr, int n, unsigned targets) {
+  unsigned live = 0;
+  for (int l = 0; l < count; l++) live |= (unsigned)cf_live(b[l], (targets >> l) & 1u) << l;
+  if (!live) return 0;
   int l = 0;
 #if CF_X86
-  if (count > 1 && cf_avx())
-    for (; l < count; l += 4) nz |= cf_ballistics4(b + l, count - l < 4 ? count - l : 4, tg + l, gr + l, n) << l;
+  if (count > 1 && cf_form() == 2)
+    for (; l < count; l += 4)
+      if ((live >> l) & 15u) cf_ballistics4(b + l, count - l < 4 ? count - l : 4, tg + l, gr + l, n);
 #endif
-  for (; l < count; l++) nz |= cf_ballistics1(b[l], tg[l], gr[l], n) << l;
-  return nz;
+  for (; l < count; l++)
+    if ((live >> l) & 1u) cf_ballistics1(b[l], tg[l], gr[l], n);
+  return live;
 }

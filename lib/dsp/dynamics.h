@@ -479,21 +479,28 @@ typedef struct mixstage__comp_curve_f {
 void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double ratio, double knee_db);
 /* tg[i] = GR target (dB >= 0) of the power pw[i], i < MIXSTAGE__COMP_PAD(n)
  * (both arrays that long).  A NaN or negative power reads as silence, +inf
- * as FLT_MAX. */
-void mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n);
+ * as FLT_MAX.  Returns 0 when every target is 0 (the cell stayed below
+ * p_zero: the curve was skipped), else 1. */
+int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n);
+/* Test hook: runs the kernel's stages in form 0 (plain scalar), 1 (baseline
+ * vectors) or 2 (AVX2, AVX ballistics) where available, -1 the best one
+ * (the default); returns the form that was in use.  Not for render time. */
+int mixstage__comp_kernel_form(int form);
 /* The float level in dB (10 log10 p, -600 below FLT_MIN) the curve uses;
  * for the accuracy tests. */
 float mixstage__comp_power_db_f(float p);
 /* row[i] = dry + wet * 10^(-gr[i]/20), the power of ten exactly 1 at
- * gr[i] == 0, i < MIXSTAGE__COMP_PAD(n).  gr >= 0 finite. */
+ * gr[i] == 0, i < MIXSTAGE__COMP_PAD(n).  0 <= gr < 1000 dB. */
 void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet);
 /* Ballistics of count (1 .. MIXSTAGE__COMP_LANES) compressors over n frames
  * (n <= MIXSTAGE_CONTROL_FRAMES): compressor l is fed tg[l][i] and writes
  * gr[l][i] = (float)mixstage__comp_ballistics_run(b[l], tg[l][i]), bit for
- * bit; rows are MIXSTAGE__COMP_PAD(n) long.  Returns a bit per compressor
- * (1 << l) that wrote a nonzero GR. */
+ * bit; rows are MIXSTAGE__COMP_PAD(n) long.  Bit l of targets: tg[l] may
+ * hold a nonzero target (mixstage__comp_target_f's result).  Returns a bit
+ * per compressor whose GR may be nonzero; rows of the others are left
+ * unwritten (their GR is 0 throughout, their state unchanged). */
 unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
-                                         float *const *gr, int n);
+                                         float *const *gr, int n, unsigned targets);
 
 /* ---------------------------------------------------------------------- */
 /* Gate state: hysteresis and hold.                                         */

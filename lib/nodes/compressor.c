@@ -210,14 +210,14 @@ static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, 
   float *grp = gr;
   const float *tgp = tg;
   mixstage__comp_ballistics *b = &st->bal[0];
-  mixstage__comp_target_f(&st->curve, pw, tg, n);
-  unsigned nz = mixstage__comp_ballistics_lanes(&b, 1, &tgp, &grp, n);
+  const unsigned live = (unsigned)mixstage__comp_target_f(&st->curve, pw, tg, n);
+  const unsigned nz = mixstage__comp_ballistics_lanes(&b, 1, &tgp, &grp, n, live);
   /* the trace row has room for the padding only at t0 == 0: go through gr */
   float tmp[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)];
   comp_rows(st, st->cell_pos + i0 + 1, nz ? gr : NULL, tmp, n);
   memcpy(row, tmp, sizeof(float) * (size_t)n);
   for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
-  st->gr_now = n > 0 ? gr[n - 1] : 0.0f;
+  st->gr_now = n > 0 && nz ? gr[n - 1] : 0.0f;
 }
 
 /* Each channel with its own ballistics and gain: partial link (own levels
@@ -343,25 +343,26 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, co
     mixstage__comp_ballistics *bal[MIXSTAGE__COMP_LANES];
     const float *tp[MIXSTAGE__COMP_LANES];
     float *gp[MIXSTAGE__COMP_LANES];
+    unsigned live = 0;
     for (int j = 0; j < w; j++) {
       comp_state *st = states[b + j];
       const int keyed = keys && keys[b + j];
       const float *const *x = keyed ? keys[b + j] : (const float *const *)bufs[b + j];
       for (int i = nframes; i < np; i++) pw[j][i] = 0.0f;
       mixstage__dyn_detector_run_linked_f(&st->det, x, keyed ? key_nch[b + j] : nch, 0, nframes, pw[j]);
-      mixstage__comp_target_f(&st->curve, pw[j], tg[j], nframes);
+      live |= (unsigned)mixstage__comp_target_f(&st->curve, pw[j], tg[j], nframes) << j;
       bal[j] = &st->bal[0];
       tp[j] = tg[j];
       gp[j] = gr[j];
     }
-    const unsigned nz = mixstage__comp_ballistics_lanes(bal, w, tp, gp, nframes);
+    const unsigned nz = mixstage__comp_ballistics_lanes(bal, w, tp, gp, nframes, live);
     for (int j = 0; j < w; j++) {
       comp_state *st = states[b + j];
       float row[PAD];
       comp_rows(st, st->cell_pos + 1, (nz >> j) & 1u ? gr[j] : NULL, row, nframes);
       memcpy(st->trace[0], row, sizeof(float) * (size_t)nframes);
       for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], row, nframes);
-      st->gr_now = gr[j][nframes - 1];
+      st->gr_now = (nz >> j) & 1u ? gr[j][nframes - 1] : 0.0f;
       st->trace_n = nframes;
       st->trace_nch = nch;
       st->trace_rows = 1;
