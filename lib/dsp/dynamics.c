@@ -309,6 +309,47 @@ static void peak_hold_power(mixstage__peak_det *p, const float *a, int m, float 
   }
 }
 
+#ifdef __SSE2__
+/* abs_max of one or two channels (x1 NULL: mono) and peak_hold_power in
+ * one pass, the same operations: the channel maximum of four frames goes
+ * straight into the prefix maximum. */
+static void peak_hold_power12(mixstage__peak_det *p, const float *x0, const float *x1, int m, float *pw) {
+  const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), zero = _mm_setzero_ps();
+  for (int i = 0; i < m;) {
+    int run = p->seg_len - p->pos;
+    if (run > m - i) run = m - i;
+    const int end = i + run;
+    __m128 vc = _mm_set1_ps(p->cur);
+    const float sm = p->seg_max;
+    const __m128 vs = _mm_set1_ps(sm);
+    for (; i + 4 <= end; i += 4) {
+      __m128 v = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x0 + i), abs_mask), zero);
+      if (x1) v = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x1 + i), abs_mask), v);
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)));
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 8)));
+      v = _mm_max_ps(v, vc);
+      vc = _mm_shuffle_ps(v, v, 0xff);
+      const __m128 h = _mm_max_ps(v, vs);
+      _mm_storeu_ps(pw + i, _mm_mul_ps(h, h));
+    }
+    float cur = _mm_cvtss_f32(vc);
+    for (; i < end; i++) {
+      float ax = fabsf(x0[i]), a = ax > 0.0f ? ax : 0.0f;
+      if (x1) {
+        ax = fabsf(x1[i]);
+        a = ax > a ? ax : a;
+      }
+      if (a > cur) cur = a;
+      const float h = cur > sm ? cur : sm;
+      pw[i] = h * h;
+    }
+    p->cur = cur;
+    p->pos += run;
+    peak_seg_end(p);
+  }
+}
+#endif
+
 /* mixstage__dyn_detector_run_linked with float powers.  The peak detector
  * on the raw input runs here directly (the channel maximum, then the hold
  * window squaring the held float amplitude in float: the correctly rounded
@@ -317,8 +358,14 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
                                          float *pw) {
   if (nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on) {
     if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
-    float a[MIXSTAGE__DET_BLOCK];
     mixstage__peak_det *p = &d->peak[0];
+#ifdef __SSE2__
+    if (nch <= 2) {
+      peak_hold_power12(p, src[0] + i0, nch > 1 ? src[1] + i0 : NULL, n, pw);
+      return;
+    }
+#endif
+    float a[MIXSTAGE__DET_BLOCK];
     for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
       const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
       abs_max(src, nch, i0 + b, m, a);
@@ -330,7 +377,10 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
   for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
     const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
     mixstage__dyn_detector_run_linked(d, src, nch, i0 + b, m, lvl);
-    for (int k = 0; k < m; k++) pw[b + k] = (float)lvl[k];
+    for (int k = 0; k < m; k++) { /* NaN (a non-finite key through the high-pass) as silence */
+      const float v = (float)lvl[k];
+      pw[b + k] = v > 0.0f ? v : 0.0f;
+    }
   }
 }
 
@@ -339,6 +389,8 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
 void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double ratio, double knee_db) {
   if (!(ratio >= 1.0)) ratio = 1.0;
   if (!(knee_db >= 0.0)) knee_db = 0.0;
+  if (knee_db > 100.0) knee_db = 100.0; /* these two keep silence below the curve (cf_target1) */
+  if (!(thr_db >= -300.0)) thr_db = -300.0;
   c->thr = (float)thr_db;
   c->slope = (float)(1.0 - 1.0 / ratio);
   c->knee = (float)knee_db;
@@ -391,22 +443,20 @@ static inline float cf_log2(float p) {
   return e + s * q;
 }
 
-static inline float cf_clean_power(float p) {
-  if (!(p > 0.0f)) return 0.0f;               /* NaN, negative, zero: silence */
-  return p < FLT_MAX ? p : FLT_MAX;           /* +inf */
-}
-
 float mixstage__comp_power_db_f(float p) {
-  p = cf_clean_power(p);
-  return p >= FLT_MIN ? CF_DB_POW * cf_log2(p) : -600.0f;
+  return p > 0.0f ? CF_DB_POW * cf_log2(p) : -600.0f;
 }
 
+/* Powers are >= 0 or +inf, never NaN (mixstage__dyn_detector_run_linked_f).
+ * No floor is needed: 0 and subnormal powers read as -382 dB or so (+inf as
+ * +385 dB: exponent 128, mantissa 1), and with the threshold >= -300 dB and
+ * the knee <= 100 dB (mixstage__comp_curve_f_set clamps them) such a level
+ * is far below the knee. */
 static inline float cf_target1(const mixstage__comp_curve_f *c, float p) {
-  p = cf_clean_power(p);
   const float db = CF_DB_POW * cf_log2(p);
   const float over = db - c->thr, two = over + over, t = over + c->half_knee;
   const float r = two < c->knee ? c->slope * t * t * c->inv_2knee : c->slope * over;
-  return two > c->neg_knee && p >= FLT_MIN ? r : 0.0f;
+  return two > c->neg_knee ? r : 0.0f;
 }
 
 /* 2^x, x = -gr log2(10)/20.  No clamp: a target is at most the level of
@@ -474,12 +524,9 @@ CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, f
   n = np;
   const cf_v8 thr = CF_SET1(c->thr), slope = CF_SET1(c->slope), knee = CF_SET1(c->knee);
   const cf_v8 nknee = CF_SET1(c->neg_knee), hknee = CF_SET1(c->half_knee), ik = CF_SET1(c->inv_2knee);
-  const cf_v8 zero = CF_SET1(0.0f), one = CF_SET1(1.0f), big = CF_SET1(FLT_MAX);
+  const cf_v8 zero = CF_SET1(0.0f), one = CF_SET1(1.0f);
   for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) {
-    cf_v8 p = cf_load(pw + i);
-    p = CF_SEL(p > zero, p, zero);
-    p = CF_SEL(p < big, p, big);
-    const cf_u8 u = (cf_u8)p;
+    const cf_u8 u = (cf_u8)cf_load(pw + i);
     cf_v8 e = __builtin_convertvector((cf_i8)(u >> 23) - 127, cf_v8);
     cf_v8 m = (cf_v8)((u & 0x007fffffu) | 0x3f800000u);
     const cf_i8 hi = m > CF_SET1(1.41421356f);
@@ -493,7 +540,7 @@ CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, f
     const cf_v8 db = CF_DB_POW * (e + s * q);
     const cf_v8 over = db - thr, two = over + over, t = over + hknee;
     const cf_v8 r = CF_SEL(two < knee, slope * t * t * ik, slope * over);
-    cf_store(tg + i, CF_SEL((two > nknee) & (p >= CF_SET1(FLT_MIN)), r, zero));
+    cf_store(tg + i, CF_SEL(two > nknee, r, zero));
   }
   return 1;
 }
@@ -626,6 +673,12 @@ static void cf_ballistics1(mixstage__comp_ballistics *b, const float *tg, float 
 #if CF_X86
 #define CF_AVX __attribute__((target("avx")))
 
+/* m ? a : b per lane, as bit operations (GCC splits a blendv of vectors it
+ * built from scalars into per-lane branches). */
+CF_AVX static inline __attribute__((always_inline)) __m256d cf_sel4(__m256d m, __m256d a, __m256d b) {
+  return _mm256_or_pd(_mm256_and_pd(m, a), _mm256_andnot_pd(m, b));
+}
+
 /* One frame of four compressors: cf_ballistics1's operations per lane. */
 CF_AVX static inline __attribute__((always_inline)) __m128
 cf_step4(__m128 t4, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup, __m256d sdown, __m256d au,
@@ -633,15 +686,15 @@ cf_step4(__m128 t4, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d su
   const __m256d zero = _mm256_setzero_pd(), flush = _mm256_set1_pd(1e-12);
   const __m256d t = _mm256_cvtps_pd(t4);
   __m256d d = _mm256_sub_pd(t, *y);
-  __m256d v = _mm256_add_pd(*y, _mm256_mul_pd(_mm256_blendv_pd(down, up, _mm256_cmp_pd(d, zero, _CMP_GT_OQ)), d));
+  __m256d v = _mm256_add_pd(*y, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), up, down), d));
   *y = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
   __m256d out = *y;
   if (autorel) {
     d = _mm256_sub_pd(t, *s);
-    v = _mm256_add_pd(*s, _mm256_mul_pd(_mm256_blendv_pd(sdown, sup, _mm256_cmp_pd(d, zero, _CMP_GT_OQ)), d));
+    v = _mm256_add_pd(*s, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), sup, sdown), d));
     v = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
-    *s = _mm256_blendv_pd(*s, v, au);
-    out = _mm256_blendv_pd(out, _mm256_max_pd(out, *s), au); /* y > s ? y : s */
+    *s = cf_sel4(au, v, *s);
+    out = cf_sel4(au, _mm256_max_pd(out, *s), out); /* y > s ? y : s */
   }
   return _mm256_cvtpd_ps(out);
 }

@@ -447,12 +447,13 @@ static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b,
 /* mixstage__dyn_smooth's IEEE double operations per lane.  So a cell gives */
 /* the same bits through one compressor or through a lane group of eight.   */
 /*                                                                          */
-/* Accuracy against the double functions above (tests/check_kernels.c):     */
+/* Accuracy against libm in double (tests/check_kernels.c):                */
 /*   level in dB (float log2, atanh series to s^7: truncation < 4.2e-8 in   */
-/*   log2): |error| < 2e-5 dB from -300 to +300 dB (float rounding of the   */
-/*   exponent and the dB scale dominate);                                   */
+/*   log2): |error| < 1e-5 dB from -80 to +40 dB, < 4e-5 dB over +-300 dB   */
+/*   (float rounding of the exponent sum and of the dB scale dominate);     */
 /*   gain (float exp2, Taylor series to degree 7 on [-1/2, 1/2], remainder  */
-/*   8e-9): relative error < 5e-7 (4.3e-6 dB).                              */
+/*   5e-9): relative error < 1e-6 to 100 dB of GR, < 4e-6 to 400 dB (the   */
+/*   rounding of the exponent -GR log2(10)/20 dominates).                   */
 /* The static curve has slope <= 1, so its GR error is within the level's   */
 /* plus float rounding of the GR (a few 1e-6 dB): three orders below the    */
 /* 0.05 dB the static-curve tests demand.                                   */
@@ -478,15 +479,15 @@ typedef struct mixstage__comp_curve_f {
 
 void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double ratio, double knee_db);
 /* tg[i] = GR target (dB >= 0) of the power pw[i], i < MIXSTAGE__COMP_PAD(n)
- * (both arrays that long).  A NaN or negative power reads as silence, +inf
- * as FLT_MAX.  Returns 0 when every target is 0 (the cell stayed below
+ * (both arrays that long); powers >= 0 or +inf, never NaN (as the detector
+ * gives them).  Returns 0 when every target is 0 (the cell stayed below
  * p_zero: the curve was skipped), else 1. */
 int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n);
 /* Test hook: runs the kernel's stages in form 0 (plain scalar), 1 (baseline
  * vectors) or 2 (AVX2, AVX ballistics) where available, -1 the best one
  * (the default); returns the form that was in use.  Not for render time. */
 int mixstage__comp_kernel_form(int form);
-/* The float level in dB (10 log10 p, -600 below FLT_MIN) the curve uses;
+/* The float level in dB (10 log10 p; -600 for p <= 0) the curve uses;
  * for the accuracy tests. */
 float mixstage__comp_power_db_f(float p);
 /* row[i] = dry + wet * 10^(-gr[i]/20), the power of ten exactly 1 at
@@ -613,7 +614,8 @@ static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl);
 /* As mixstage__dyn_detector_run_linked with the level as a float power:
- * pw[k] = (float)lvl[k], the same bits as the peak detector's float
+ * pw[k] = (float)lvl[k] (NaN, from a non-finite key through the high-pass
+ * or the RMS detector, as 0), the same bits as the peak detector's float
  * (held amplitude)^2 (a product of two floats is exact in double). */
 void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
                                          float *pw);
