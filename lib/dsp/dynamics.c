@@ -564,6 +564,52 @@ CF_INLINE void cf_gain_body(const float *gr, float *row, int n, float dry, float
   }
 }
 
+static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                  float *const *gr, int n, unsigned targets, int form);
+
+/* mixstage__comp_lanes_run with the stage bodies inlined (no call per
+ * stage and lane). */
+CF_INLINE void cf_lanes_body(mixstage__comp_lane *L, int count, int n, int form) {
+  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
+  float pwb[MIXSTAGE__COMP_LANES][PAD], tg[MIXSTAGE__COMP_LANES][PAD], gr[MIXSTAGE__COMP_LANES][PAD];
+  mixstage__comp_ballistics *bal[MIXSTAGE__COMP_LANES] = {NULL};
+  const float *tp[MIXSTAGE__COMP_LANES] = {NULL};
+  float *gp[MIXSTAGE__COMP_LANES] = {NULL};
+  const int np = MIXSTAGE__COMP_PAD(n);
+  unsigned live = 0;
+  for (int l = 0; l < count; l++) {
+    const float *pw = L[l].pw;
+    if (!pw) {
+      for (int i = n; i < np; i++) pwb[l][i] = 0.0f;
+      mixstage__dyn_detector_run_linked_f(L[l].det, L[l].src, L[l].nch, 0, n, pwb[l]);
+      pw = pwb[l];
+    }
+    live |= (unsigned)cf_target_body(L[l].curve, pw, tg[l], n, np) << l;
+    bal[l] = L[l].bal;
+    tp[l] = tg[l];
+    gp[l] = gr[l];
+  }
+  const unsigned nz = cf_ballistics_run(bal, count, tp, gp, n, live, form);
+  for (int l = 0; l < count; l++) {
+    float *row = L[l].row;
+    const int moving = (nz >> l) & 1u;
+    if (!L[l].dry_ramp) {
+      if (moving) {
+        cf_gain_body(gr[l], row, np, L[l].dry, L[l].wet);
+      } else { /* the gain at no reduction is exactly 1: dry + wet 1 */
+        const float g0 = L[l].dry + L[l].wet;
+        for (int i = 0; i < n; i++) row[i] = g0;
+      }
+    } else {
+      if (moving) cf_gain_body(gr[l], row, np, 0.0f, 1.0f); /* 0 + 1 g == g exactly */
+      for (int i = 0; i < n; i++) row[i] = L[l].dry_ramp[i] + L[l].wet_ramp[i] * (moving ? row[i] : 1.0f);
+    }
+    L[l].gr_last = moving ? gr[l][n - 1] : 0.0f;
+  }
+}
+
+static void cf_lanes_base(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 1); }
+
 static int cf_target_base(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
   return cf_target_body(c, pw, tg, n, np);
 }
@@ -581,6 +627,7 @@ CF_AVX2 static int cf_target_avx2(const mixstage__comp_curve_f *c, const float *
 CF_AVX2 static void cf_gain_avx2(const float *gr, float *row, int n, float dry, float wet) {
   cf_gain_body(gr, row, n, dry, wet);
 }
+CF_AVX2 static void cf_lanes_avx2(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 2); }
 
 #else
 #define CF_X86 0
@@ -763,18 +810,65 @@ static int cf_live(const mixstage__comp_ballistics *b, int targets) {
   return targets || b->fast.y != 0.0 || (b->auto_release && b->slow.y != 0.0);
 }
 
-unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
-                                         float *const *gr, int n, unsigned targets) {
+static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                  float *const *gr, int n, unsigned targets, int form) {
   unsigned live = 0;
   for (int l = 0; l < count; l++) live |= (unsigned)cf_live(b[l], (targets >> l) & 1u) << l;
   if (!live) return 0;
   int l = 0;
 #if CF_X86
-  if (count > 1 && cf_form() == 2)
+  if (count > 1 && form == 2)
     for (; l < count; l += 4)
       if ((live >> l) & 15u) cf_ballistics4(b + l, count - l < 4 ? count - l : 4, tg + l, gr + l, n);
+#else
+  (void)form;
 #endif
   for (; l < count; l++)
     if ((live >> l) & 1u) cf_ballistics1(b[l], tg[l], gr[l], n);
   return live;
+}
+
+unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                         float *const *gr, int n, unsigned targets) {
+  return cf_ballistics_run(b, count, tg, gr, n, targets, cf_form());
+}
+
+void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n) {
+  const int form = cf_form();
+#if CF_X86
+  if (form == 2) {
+    cf_lanes_avx2(lanes, count, n);
+    return;
+  }
+#endif
+#if CF_VECTOR
+  if (form == 1) {
+    cf_lanes_base(lanes, count, n);
+    return;
+  }
+#endif
+  /* plain scalar: the stage functions one by one */
+  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
+  for (int l = 0; l < count; l++) {
+    float pwb[PAD] = {0.0f}, tg[PAD], gr[PAD];
+    const float *pw = lanes[l].pw, *tp = tg;
+    float *gp = gr;
+    if (!pw) {
+      mixstage__dyn_detector_run_linked_f(lanes[l].det, lanes[l].src, lanes[l].nch, 0, n, pwb);
+      pw = pwb;
+    }
+    const int live = mixstage__comp_target_f(lanes[l].curve, pw, tg, n);
+    const int moving = (int)mixstage__comp_ballistics_lanes(&lanes[l].bal, 1, &tp, &gp, n, (unsigned)live);
+    float *row = lanes[l].row;
+    if (!lanes[l].dry_ramp) {
+      if (moving) mixstage__comp_gain_f(gr, row, n, lanes[l].dry, lanes[l].wet);
+      else
+        for (int i = 0; i < n; i++) row[i] = lanes[l].dry + lanes[l].wet;
+    } else {
+      if (moving) mixstage__comp_gain_f(gr, row, n, 0.0f, 1.0f);
+      for (int i = 0; i < n; i++)
+        row[i] = lanes[l].dry_ramp[i] + lanes[l].wet_ramp[i] * (moving ? row[i] : 1.0f);
+    }
+    lanes[l].gr_last = moving ? gr[n - 1] : 0.0f;
+  }
 }

@@ -620,4 +620,22 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
 void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
                                          float *pw);
 
+/* The whole linked kernel for count (1 .. MIXSTAGE__COMP_LANES) compressors
+ * over n frames (n <= MIXSTAGE_CONTROL_FRAMES), each stage as the functions
+ * above do it (so the same bits), in one call: the levels (pw given, or
+ * det run on src), targets, ballistics side by side, gain rows. */
+typedef struct mixstage__comp_lane {
+  const float *pw;              /* levels, MIXSTAGE__COMP_PAD(n) floats; NULL: det on src */
+  mixstage__dyn_detector *det;  /* linked detector, fed src[0 .. nch-1] from frame 0 */
+  const float *const *src;
+  int nch;
+  const mixstage__comp_curve_f *curve;
+  mixstage__comp_ballistics *bal;
+  float dry, wet;                     /* row = dry + wet g ... */
+  const float *dry_ramp, *wet_ramp;   /* ... or, when not NULL, dry_ramp[i] + wet_ramp[i] g */
+  float *row;                         /* out: MIXSTAGE__COMP_PAD(n) floats */
+  float gr_last;                      /* out: the GR of frame n-1, dB */
+} mixstage__comp_lane;
+void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n);
+
 #endif

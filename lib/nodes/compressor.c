@@ -178,46 +178,43 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
   *wet = mx * mk;
 }
 
-/* The gain row of frames 0 .. n-1 of a linked cell, the float kernel's
- * last stage: row[i] = dry + wet * 10^(-gr[i]/20) with makeup and mix as
- * they stand at frame i (k0 = the cell position of frame 0); gr NULL when
- * every gr[i] is 0.  One function for one instance and for lane groups. */
-static void comp_rows(const comp_state *st, int k0, const float *gr, float *row, int n) {
+/* The kernel's view of an instance for frames 0 .. n-1 of a linked run:
+ * curve, ballistics, and makeup and mix as they stand at each frame (k0 =
+ * the cell position of frame 0; while they ramp, per frame in dr/wr). */
+static void comp_lane(comp_state *st, mixstage__comp_lane *l, int k0, int n, float *dr, float *wr) {
+  l->curve = &st->curve;
+  l->bal = &st->bal[0];
   if (k0 >= MIXSTAGE_CONTROL_FRAMES) { /* makeup and mix constant */
     double dry, wet;
     comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
-    if (gr) {
-      mixstage__comp_gain_f(gr, row, n, (float)dry, (float)wet);
-    } else { /* the gain at no reduction is exactly 1: dry + wet * 1 */
-      const float g0 = (float)dry + (float)wet;
-      for (int i = 0; i < n; i++) row[i] = g0;
-    }
+    l->dry = (float)dry;
+    l->wet = (float)wet;
+    l->dry_ramp = l->wet_ramp = NULL;
     return;
   }
-  if (gr) mixstage__comp_gain_f(gr, row, n, 0.0f, 1.0f); /* 0 + 1 g == g exactly */
   for (int i = 0; i < n; i++) {
     double dry, wet;
     comp_mix_at(st, k0 + i, &dry, &wet);
-    row[i] = (float)dry + (float)wet * (gr ? row[i] : 1.0f);
+    dr[i] = (float)dry;
+    wr[i] = (float)wet;
   }
+  l->dry_ramp = dr;
+  l->wet_ramp = wr;
 }
 
 /* One linked gain for every channel: the common case.  pw: the cell's
  * linked levels (float powers) from frame i0 on. */
 static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n, const float *pw) {
-  float tg[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)], gr[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)];
-  float *row = st->trace[0] + t0;
-  float *grp = gr;
-  const float *tgp = tg;
-  mixstage__comp_ballistics *b = &st->bal[0];
-  const unsigned live = (unsigned)mixstage__comp_target_f(&st->curve, pw, tg, n);
-  const unsigned nz = mixstage__comp_ballistics_lanes(&b, 1, &tgp, &grp, n, live);
-  /* the trace row has room for the padding only at t0 == 0: go through gr */
-  float tmp[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)];
-  comp_rows(st, st->cell_pos + i0 + 1, nz ? gr : NULL, tmp, n);
-  memcpy(row, tmp, sizeof(float) * (size_t)n);
+  float row[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)];
+  float dr[MIXSTAGE_CONTROL_FRAMES], wr[MIXSTAGE_CONTROL_FRAMES];
+  mixstage__comp_lane l;
+  comp_lane(st, &l, st->cell_pos + i0 + 1, n, dr, wr);
+  l.pw = pw;
+  l.row = row;
+  mixstage__comp_lanes_run(&l, 1, n);
+  memcpy(st->trace[0] + t0, row, sizeof(float) * (size_t)n);
   for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
-  st->gr_now = n > 0 && nz ? gr[n - 1] : 0.0f;
+  st->gr_now = l.gr_last;
 }
 
 /* Each channel with its own ballistics and gain: partial link (own levels
@@ -336,33 +333,27 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, co
     if (!comp_lane_ready(states[m], nch, keyed)) return 0;
   }
   enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
-  float pw[MIXSTAGE__COMP_LANES][PAD], tg[MIXSTAGE__COMP_LANES][PAD], gr[MIXSTAGE__COMP_LANES][PAD];
-  const int np = MIXSTAGE__COMP_PAD(nframes);
+  float row[MIXSTAGE__COMP_LANES][PAD], dr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES],
+      wr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES];
   for (int b = 0; b < count; b += MIXSTAGE__COMP_LANES) {
     const int w = count - b < MIXSTAGE__COMP_LANES ? count - b : MIXSTAGE__COMP_LANES;
-    mixstage__comp_ballistics *bal[MIXSTAGE__COMP_LANES];
-    const float *tp[MIXSTAGE__COMP_LANES];
-    float *gp[MIXSTAGE__COMP_LANES];
-    unsigned live = 0;
+    mixstage__comp_lane l[MIXSTAGE__COMP_LANES];
     for (int j = 0; j < w; j++) {
       comp_state *st = states[b + j];
       const int keyed = keys && keys[b + j];
-      const float *const *x = keyed ? keys[b + j] : (const float *const *)bufs[b + j];
-      for (int i = nframes; i < np; i++) pw[j][i] = 0.0f;
-      mixstage__dyn_detector_run_linked_f(&st->det, x, keyed ? key_nch[b + j] : nch, 0, nframes, pw[j]);
-      live |= (unsigned)mixstage__comp_target_f(&st->curve, pw[j], tg[j], nframes) << j;
-      bal[j] = &st->bal[0];
-      tp[j] = tg[j];
-      gp[j] = gr[j];
+      comp_lane(st, &l[j], st->cell_pos + 1, nframes, dr[j], wr[j]);
+      l[j].pw = NULL;
+      l[j].det = &st->det;
+      l[j].src = keyed ? keys[b + j] : (const float *const *)bufs[b + j];
+      l[j].nch = keyed ? key_nch[b + j] : nch;
+      l[j].row = row[j];
     }
-    const unsigned nz = mixstage__comp_ballistics_lanes(bal, w, tp, gp, nframes, live);
+    mixstage__comp_lanes_run(l, w, nframes);
     for (int j = 0; j < w; j++) {
       comp_state *st = states[b + j];
-      float row[PAD];
-      comp_rows(st, st->cell_pos + 1, (nz >> j) & 1u ? gr[j] : NULL, row, nframes);
-      memcpy(st->trace[0], row, sizeof(float) * (size_t)nframes);
-      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], row, nframes);
-      st->gr_now = (nz >> j) & 1u ? gr[j][nframes - 1] : 0.0f;
+      memcpy(st->trace[0], row[j], sizeof(float) * (size_t)nframes);
+      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], row[j], nframes);
+      st->gr_now = l[j].gr_last;
       st->trace_n = nframes;
       st->trace_nch = nch;
       st->trace_rows = 1;
