@@ -257,6 +257,28 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
       peak_det_block(&d->peak[0], a, m, lvl + b);
     }
   } else {
+#ifdef __SSE2__
+    if (!d->hpf_on && nch == 2) { /* both one-poles in one vector: the same operations per lane */
+      const float *x0 = src[0] + i0, *x1 = src[1] + i0;
+      const __m128d b = _mm_set_pd(d->rms[1].b, d->rms[0].b), floor = _mm_set1_pd(1e-30);
+      __m128d ms = _mm_set_pd(d->rms[1].ms, d->rms[0].ms);
+      for (int k = 0; k < n; k++) {
+        const __m128d v = _mm_set_pd((double)x1[k], (double)x0[k]);
+        ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
+        ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms); /* ms < 1e-30 ? 0 : ms */
+        double m2[2];
+        _mm_storeu_pd(m2, ms);
+        /* as the loop below: lvl = 0, then p > lvl ? p : lvl per channel */
+        double l = m2[0] > 0.0 ? m2[0] : 0.0;
+        lvl[k] = m2[1] > l ? m2[1] : l;
+      }
+      double m2[2];
+      _mm_storeu_pd(m2, ms);
+      d->rms[0].ms = m2[0];
+      d->rms[1].ms = m2[1];
+      return;
+    }
+#endif
     for (int k = 0; k < n; k++) lvl[k] = 0.0;
     for (int c = 0; c < nch; c++) {
       const float *x = src[c] + i0;
