@@ -440,12 +440,14 @@ static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b,
 /*      side in one vector)                                                 */
 /*   -> gain dry + wet 10^(-GR/20) (float exp2, elementwise).               */
 /* The elementwise stages are written once with 8-float compiler vectors    */
-/* and built twice, for AVX2 (chosen at run time) and for the baseline      */
-/* (SSE2 on x86-64, generic lowering elsewhere); neither fuses a multiply   */
-/* and an add, so both give the bits of the plain scalar expressions, on    */
-/* every machine, wherever a frame sits in a vector.  The ballistics do     */
-/* mixstage__dyn_smooth's IEEE double operations per lane.  So a cell gives */
-/* the same bits through one compressor or through a lane group of eight.   */
+/* and built twice, for AVX2 (chosen at run time, never -march) and for the */
+/* baseline (SSE2 on x86-64, generic lowering elsewhere), with a plain      */
+/* scalar form for other compilers; none fuses a multiply and an add (FMA   */
+/* would save ~2 of ~40 operations per vector and make the bits depend on   */
+/* the machine), so all give the same bits wherever a frame sits in a      */
+/* vector.  The ballistics do mixstage__dyn_smooth's IEEE double operations */
+/* per lane (four lanes per AVX vector).  So a cell gives the same bits     */
+/* through one compressor or through a lane group of eight, on any CPU.     */
 /*                                                                          */
 /* Accuracy against libm in double (tests/check_kernels.c):                */
 /*   level in dB (float log2, atanh series to s^7: truncation < 4.2e-8 in   */
