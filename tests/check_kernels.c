@@ -212,7 +212,8 @@ END_TEST
  * mono, stereo and 6-channel buffers against a per-frame double reference
  * built from the double building blocks of dynamics.h (the per-frame
  * per-channel detector, mixstage__dyn_compress_gr, the ballistics, libm
- * pow for the gain, the node's makeup/mix ramp).  Random settings (peak and
+ * pow for the gain, the node's makeup/mix ramp), in the kernel's scalar,
+ * baseline-vector and AVX2 forms by turns.  Random settings (peak and
  * RMS, key high-pass, auto release, mix and makeup), random keys, random
  * parameter changes of random instances at cell boundaries (the ramps then
  * run across split chunks), chunks split at random inside cells.
@@ -292,6 +293,9 @@ START_TEST(test_comp_lanes_vs_double) {
   ck_assert_ptr_nonnull(cls);
   uint32_t s = 4242u + 77u * (uint32_t)count;
   double worst = 0.0, gr_hi = 0.0;
+  /* the kernel's forms in turn (scalar, baseline vectors, AVX2 where the
+   * CPU has it): each against the reference */
+  mixstage__comp_kernel_form(_i % 3);
   int changes = 0;
   for (int ci = 0; ci < 3; ci++) {
     const int nch = chans[ci];
@@ -374,6 +378,7 @@ START_TEST(test_comp_lanes_vs_double) {
     }
     for (int m = 0; m < count; m++) free(st[m]);
   }
+  mixstage__comp_kernel_form(-1);
   ck_assert_msg(changes > 10, "only %d parameter changes", changes);
   ck_assert_msg(gr_hi > 10.0, "the reference reached only %.1f dB of GR", gr_hi);
   if (getenv("CHECK_KERNELS_VERBOSE"))
