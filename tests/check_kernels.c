@@ -3,8 +3,10 @@
  * within its stated error.
  *
  *  - inline log2 / exp2 (lib/dsp/dynamics.h) against libm over their domain;
- *  - compressor: skipping the gain computer below the knee changes nothing
- *    (node output == a reference that always runs it, bit for bit);
+ *  - compressor: the float kernel's level and gain against libm, its forms
+ *    (scalar, baseline vectors, AVX2) against each other bit for bit, the
+ *    skip below the curve against the curve; why the ballistics stay
+ *    double; lane groups of 1..9 against a plain double compressor;
  *  - eq: flat bands (0 dB bells and shelves) left out of the processing list,
  *    and the stereo path: node output == a plain per-channel biquad cascade
  *    (all designed sections ticked every sample), bit for bit, including a
@@ -16,6 +18,7 @@
  *    of a limiter which ran true-peak detection all along.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,61 +76,313 @@ START_TEST(test_fast_log2_exp2) {
 }
 END_TEST
 
-/* ---- compressor: the below-knee skip is exact ---------------------------- */
+/* ---- compressor: the float kernel's conversions ------------------------- */
 
-/* The node's signal path with default link (100 %), peak detector, no
- * makeup or mix ramp, written without the skip: the gain computer and the
- * dB conversion run on every sample. */
-START_TEST(test_comp_skip_exact) {
-  const int n = 48000, nch = 2;
-  mixstage__node_host *h = mk("compressor", nch);
-  setp(h, "threshold", -20.0);
-  setp(h, "ratio", 4.0);
-  setp(h, "knee", 6.0);
-  setp(h, "attack", 5.0);
-  setp(h, "release", 60.0);
-  float *x[2] = {fbuf(n), fbuf(n)};
-  float *y[2] = {fbuf(n), fbuf(n)};
-  /* bursts well above, around and far below the threshold: the knee edge,
-   * the skip and the release tails all occur */
-  tu_noise(x[0], n, 1.0, 7u);
-  tu_noise(x[1], n, 1.0, 8u);
-  for (int i = 0; i < n; i++) {
-    double env = (i / 4800) % 3 == 0 ? 0.5 : (i / 4800) % 3 == 1 ? 0.09 : 0.002;
-    x[0][i] = (float)(x[0][i] * env);
-    x[1][i] = (float)(x[1][i] * env * 0.7);
+static uint32_t xs32(uint32_t *s); /* with the dynamics kernel tests below */
+
+/* The float level in dB and the float gain against libm in double, the
+ * kernel's three forms (scalar, baseline vectors, AVX2) against each other
+ * bit for bit, and the skip below p_zero against the full curve.
+ *
+ * Bounds (dynamics.h): level |error| < 1e-5 dB from -80 to +40 dB, where a
+ * compressor's curve acts (float rounding of the exponent sum: half an ulp
+ * of 32 in log2 is 9.5e-7 x 3.01 dB; of the dB scale: half an ulp of 128
+ * dB, 3.8e-6; the series 1.3e-7 dB), < 4e-5 dB from -300 to +300 dB (the
+ * same roundings at 128 in log2 and 512 dB).  Gain relative error < 1e-6
+ * up to 100 dB of GR, < 4e-6 up to 400 dB: the rounding of x = -GR
+ * log2(10)/20 (half an ulp of 16.6 is 9.5e-7, times ln 2) dominates the
+ * series (5e-9) and the rounding of its eight multiply-adds (~2e-7). */
+START_TEST(test_comp_float_conversions) {
+  double worst_db = 0.0, worst_db_op = 0.0, worst_g = 0.0, worst_g100 = 0.0;
+  for (double db = -300.0; db <= 300.0; db += 0.0123) {
+    const float p = (float)pow(10.0, db / 10.0);
+    const double e = fabs((double)mixstage__comp_power_db_f(p) - 10.0 * log10((double)p));
+    if (e > worst_db) worst_db = e;
+    if (db >= -80.0 && db <= 40.0 && e > worst_db_op) worst_db_op = e;
   }
-  for (int c = 0; c < nch; c++) memcpy(y[c], x[c], sizeof(float) * (size_t)n);
-  mixstage__host_process(h, y, n, NULL, 0);
+  ck_assert(mixstage__comp_power_db_f(0.0f) == -600.0f && mixstage__comp_power_db_f(NAN) == -600.0f);
+  float gr[MIXSTAGE__COMP_PAD(33)], row[MIXSTAGE__COMP_PAD(33)];
+  for (double d = 0.0; d <= 400.0; d += 0.0371) {
+    for (int i = 0; i < 8; i++) gr[i] = (float)(d + 0.001 * i);
+    mixstage__comp_gain_f(gr, row, 8, 0.0f, 1.0f);
+    for (int i = 0; i < 8; i++) {
+      const double r = pow(10.0, -(double)gr[i] / 20.0), e = fabs((double)row[i] / r - 1.0);
+      if (e > worst_g) worst_g = e;
+      if (gr[i] <= 100.0f && e > worst_g100) worst_g100 = e;
+    }
+  }
+  if (getenv("CHECK_KERNELS_VERBOSE"))
+    fprintf(stderr, "comp float: level %.3g dB (%.3g dB in -80..40), gain %.3g relative (%.3g to 100 dB)\n",
+            worst_db, worst_db_op, worst_g, worst_g100);
+  ck_assert_msg(worst_db_op < 1e-5 && worst_db < 4e-5, "float level error %.3g dB (%.3g in -80..40)", worst_db,
+                worst_db_op);
+  ck_assert_msg(worst_g100 < 1e-6 && worst_g < 4e-6, "float gain relative error %.3g (%.3g to 100 dB)", worst_g,
+                worst_g100);
+  gr[0] = 0.0f;
+  mixstage__comp_gain_f(gr, row, 1, 0.25f, 0.6f);
+  ck_assert_msg(row[0] == 0.25f + 0.6f, "no reduction must give dry + wet exactly");
 
+  /* every form gives the scalar form's bits, on powers of every kind the
+   * detector gives (0, subnormal, +inf, FLT_MAX, around the knee) */
+  uint32_t s = 99u;
+  int diff = 0, forms = 0, skipped = 0, full = 0;
+  for (int trial = 0; trial < 600; trial++) {
+    mixstage__comp_curve_f cv;
+    const double thr = -60.0 + 60.0 * (xs32(&s) % 10001u) / 10000.0;
+    const double ratio = 1.0 + 49.0 * (xs32(&s) % 10001u) / 10000.0;
+    const double knee = trial % 5 == 0 ? 0.0 : 24.0 * (xs32(&s) % 10001u) / 10000.0;
+    mixstage__comp_curve_f_set(&cv, thr, ratio, knee);
+    const int n = 1 + trial % 33;
+    float pw[MIXSTAGE__COMP_PAD(33)], tg[3][MIXSTAGE__COMP_PAD(33)], g[3][MIXSTAGE__COMP_PAD(33)];
+    for (int i = 0; i < MIXSTAGE__COMP_PAD(33); i++) {
+      const uint32_t r = xs32(&s);
+      const double db = thr - knee + (2.0 * knee + 40.0) * (r % 100001u) / 100000.0 - 10.0;
+      pw[i] = (float)pow(10.0, db / 10.0);
+      if (trial % 3 == 0) pw[i] = cv.p_zero * (float)(0.9 + 0.1 * (r % 1000u) / 1000.0); /* just below */
+      if (trial % 3 != 0) switch (r % 41u) {
+        case 0: pw[i] = FLT_MAX; break;
+        case 1: pw[i] = INFINITY; break;
+        case 2: pw[i] = 0.0f; break;
+        case 3: pw[i] = 3e-39f; break;
+        case 4: pw[i] = 1e-41f; break;
+        case 5: pw[i] = (float)pow(10.0, (thr + 0.5 * knee) / 10.0); break; /* the upper knee edge */
+        default: break;
+      }
+      gr[i] = (float)(60.0 * (r % 997u) / 997.0) * (r % 3u == 0 ? 0.0f : 1.0f);
+    }
+    /* the skip must equal the curve: a cell just below p_zero with one loud
+     * frame added runs the curve on every frame, which must give its zeros */
+    if (trial % 6 == 3 && n > 1) pw[n - 1] = 1.0f;
+    int ret[3];
+    for (int f = 0; f < 3; f++) {
+      mixstage__comp_kernel_form(f);
+      ret[f] = mixstage__comp_target_f(&cv, pw, tg[f], n);
+      mixstage__comp_gain_f(gr, g[f], n, 0.3f, 0.85f);
+      mixstage__comp_kernel_form(-1);
+      for (int i = 0; i < n; i++) {
+        diff += memcmp(&tg[f][i], &tg[0][i], sizeof(float)) != 0;
+        diff += memcmp(&g[f][i], &g[0][i], sizeof(float)) != 0;
+      }
+      diff += ret[f] != ret[0];
+      forms++;
+    }
+    if (trial % 6 == 3 && n > 1)
+      for (int i = 0; i < n - 1; i++)
+        if (pw[i] == pw[i] && pw[i] < cv.p_zero) diff += tg[0][i] != 0.0f;
+    if (ret[0]) full++;
+    else skipped++;
+    /* a cell that the skip takes gives the zeros */
+    for (int i = 0; !ret[0] && i < n; i++) diff += tg[0][i] != 0.0f;
+  }
+  ck_assert_msg(diff == 0, "%d values differ between the kernel forms or from the curve below p_zero", diff);
+  ck_assert_msg(skipped > 50 && full > 50, "skip %d, full %d: both paths must run", skipped, full);
+  (void)forms;
+}
+END_TEST
+
+/* Why the ballistics state is double: the slowest release (5 s at 48 kHz,
+ * b = 4.2e-6) recovering from 30 to 20 dB of GR.  A float state stalls where
+ * b |t - y| drops below half an ulp of y (0.23 dB short at 20 dB); the
+ * kernel's double state gets within 0.01 dB in 45 s (9 time constants). */
+START_TEST(test_comp_ballistics_need_double) {
+  mixstage__comp_ballistics b;
+  memset(&b, 0, sizeof b);
+  mixstage__comp_ballistics_set(&b, 0.05, 5000.0, 0, FS);
+  b.fast.y = 30.0;
+  float yf = 30.0f;
+  const float bf = (float)b.fast.b_down;
+  float tg[32], gr[32];
+  for (int i = 0; i < 32; i++) tg[i] = 20.0f;
+  mixstage__comp_ballistics *bp = &b;
+  const float *tp = tg;
+  float *gp = gr;
+  for (int cell = 0; cell < 45 * 48000 / 32; cell++) {
+    mixstage__comp_ballistics_lanes(&bp, 1, &tp, &gp, 32, 1u);
+    for (int i = 0; i < 32; i++) yf = yf + bf * (20.0f - yf);
+  }
+  ck_assert_msg(fabs(b.fast.y - 20.0) < 0.01, "double state at %.4f dB", b.fast.y);
+  ck_assert_msg(fabsf(gr[31] - 20.0f) < 0.01f, "GR row at %.4f dB", (double)gr[31]);
+  ck_assert_msg(yf - 20.0f > 0.1f, "a float state would reach %.4f dB (no stall?)", (double)yf);
+}
+END_TEST
+
+/* ---- compressor: lane groups against a plain double compressor ------------ */
+
+/* count (1 .. 9, the loop index + 1) compressors through process_lanes on
+ * mono, stereo and 6-channel buffers against a per-frame double reference
+ * built from the double building blocks of dynamics.h (the per-frame
+ * per-channel detector, mixstage__dyn_compress_gr, the ballistics, libm
+ * pow for the gain, the node's makeup/mix ramp), in the kernel's scalar,
+ * baseline-vector and AVX2 forms by turns.  Random settings (peak and
+ * RMS, key high-pass, auto release, mix and makeup), random keys, random
+ * parameter changes of random instances at cell boundaries (the ramps then
+ * run across split chunks), chunks split at random inside cells.
+ *
+ * Tolerance on every gain, relative: 2e-6, as test_compressor_reference in
+ * check_dynamics: float level (< 1e-5 dB where a curve can act: -80 dB and
+ * up) and float static curve (slope <= 1, rounding a few 1e-6 dB): GR
+ * within ~1.2e-5 dB = 1.4e-6 relative gain; float exp2 (< 5e-7 measured
+ * 2e-7); the float gain row dry + wet g (1.2e-7).  A crossed lane, a lost
+ * update, a ramp one frame off or a ballistics step skipped is 1e-4 or
+ * more.  The output must also be exactly gain_trace x input. */
+typedef struct refcomp {
   mixstage__dyn_detector det;
   mixstage__comp_ballistics bal;
-  memset(&det, 0, sizeof det);
-  memset(&bal, 0, sizeof bal);
-  mixstage__dyn_detector_set(&det, MIXSTAGE__DET_PEAK, 10.0, 0.0, FS);
-  mixstage__dyn_detector_reset(&det);
-  mixstage__comp_ballistics_set(&bal, 5.0, 60.0, 0, FS);
-  mixstage__comp_ballistics_reset(&bal);
-  int skipped = 0, diff = 0;
-  double pf = mixstage__dyn_compress_floor_power(-20.0, 6.0);
-  for (int i = 0; i < n; i++) {
-    const float *src[2] = {x[0], x[1]};
-    double p = mixstage__dyn_detector_run(&det, src, nch, i, NULL);
-    if (p < pf) skipped++;
-    double t = mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(p), -20.0, 4.0, 6.0);
-    double gr = mixstage__comp_ballistics_run(&bal, t);
-    float g = (float)((1.0 - 1.0) + 1.0 * 1.0 * mixstage__dyn_gr_to_gain(gr));
-    for (int c = 0; c < nch; c++)
-      if (x[c][i] * g != y[c][i]) diff++;
+  double thr, ratio, knee, mk_prev, mk_t, mx_prev, mx_t;
+  int pos, keyed, kch;
+} refcomp;
+
+static int comp_param_index(const mixstage__node_class *cls, const char *name) {
+  for (int p = 0; p < cls->num_params; p++)
+    if (!strcmp(cls->params[p].name, name)) return p;
+  ck_abort_msg("no compressor parameter %s", name);
+  return -1;
+}
+
+static double ramp_at(double prev, double t, int k) { return k >= 32 ? t : prev + (t - prev) * (double)k / 32.0; }
+
+static void refcomp_apply(refcomp *r, const mixstage__node_class *cls, const double *pv, int first) {
+  r->thr = pv[comp_param_index(cls, "threshold")];
+  r->ratio = pv[comp_param_index(cls, "ratio")];
+  r->knee = pv[comp_param_index(cls, "knee")];
+  mixstage__comp_ballistics_set(&r->bal, pv[comp_param_index(cls, "attack")], pv[comp_param_index(cls, "release")],
+                                pv[comp_param_index(cls, "auto_release")] >= 0.5, FS);
+  mixstage__dyn_detector_set(&r->det, pv[comp_param_index(cls, "detector")] >= 0.5, pv[comp_param_index(cls, "rms_window")],
+                             pv[comp_param_index(cls, "key_hpf")], FS);
+  const double mk = pow(10.0, pv[comp_param_index(cls, "makeup")] / 20.0), mx = pv[comp_param_index(cls, "mix")] * 0.01;
+  if (first) {
+    r->mk_prev = mk;
+    r->mx_prev = mx;
+    r->pos = 32;
+  } else {
+    r->mk_prev = ramp_at(r->mk_prev, r->mk_t, r->pos);
+    r->mx_prev = ramp_at(r->mx_prev, r->mx_t, r->pos);
+    r->pos = 0;
   }
-  /* the test is only meaningful if the skip was taken a lot */
-  ck_assert_msg(skipped > n / 4, "skip taken on %d samples only", skipped);
-  ck_assert_msg(diff == 0, "%d samples differ from the unskipped reference", diff);
-  for (int c = 0; c < nch; c++) {
-    free(x[c]);
-    free(y[c]);
+  r->mk_t = mk;
+  r->mx_t = mx;
+}
+
+static void comp_random_params(const mixstage__node_class *cls, double *pv, uint32_t *s, int init) {
+  for (int p = 0; p < cls->num_params; p++) {
+    const mixstage_param_info *pi = &cls->params[p];
+    if (!pi->automatable && !init) continue;
+    const double u = (double)(xs32(s) >> 8) / 16777216.0;
+    if (pi->unit == MIXSTAGE_UNIT_ENUM || pi->unit == MIXSTAGE_UNIT_BOOL) pv[p] = floor(u * (pi->max + 1.0 - 1e-9));
+    else if (pi->unit == MIXSTAGE_UNIT_HZ || pi->unit == MIXSTAGE_UNIT_MS) pv[p] = pi->min * pow(pi->max / pi->min, u);
+    else pv[p] = pi->min + (pi->max - pi->min) * u;
   }
-  mixstage__host_destroy(h);
+  pv[comp_param_index(cls, "link")] = 100.0;
+  if (xs32(s) % 5u < 3u) pv[comp_param_index(cls, "key_hpf")] = 0.0;
+  if (xs32(s) % 2u) pv[comp_param_index(cls, "mix")] = 100.0;
+  if (xs32(s) % 3u == 0) pv[comp_param_index(cls, "threshold")] = -45.0; /* most runs compress hard */
+}
+
+static float comp_sig(int inst, int c, int64_t k, uint32_t *s) {
+  const int64_t period = 1100 + 230 * inst + 41 * c;
+  const double env = (k % period) < period / 2 ? exp(-(double)(k % period) / (300.0 + 50.0 * inst)) : 0.01;
+  const double tone = sin(2 * TU_PI * (70.0 + 97.0 * inst + 11.0 * c) * (double)k / FS);
+  const double noise = ((double)(xs32(s) >> 8) / 8388608.0 - 1.0) * 0.4;
+  return (float)(env * (1.1 * tone + noise));
+}
+
+START_TEST(test_comp_lanes_vs_double) {
+  const int count = _i + 1, n = 7000;
+  static const int chans[3] = {1, 2, 6};
+  const mixstage__node_class *cls = mixstage__find_node_class("compressor");
+  ck_assert_ptr_nonnull(cls);
+  uint32_t s = 4242u + 77u * (uint32_t)count;
+  double worst = 0.0, gr_hi = 0.0;
+  /* the kernel's forms in turn (scalar, baseline vectors, AVX2 where the
+   * CPU has it): each against the reference */
+  mixstage__comp_kernel_form(_i % 3);
+  int changes = 0;
+  for (int ci = 0; ci < 3; ci++) {
+    const int nch = chans[ci];
+    mixstage__node_env env = {FS, 120.0, nch, NULL};
+    void *st[9];
+    refcomp ref[9];
+    double pv[9][32];
+    float xb[9][6][32], kb[9][2][32];
+    float *bp[9][6], *kp[9][2];
+    const float *const *keys[9];
+    int key_nch[9];
+    for (int m = 0; m < count; m++) {
+      st[m] = calloc(1, cls->state_size);
+      ck_assert_ptr_nonnull(st[m]);
+      ck_assert_int_eq(cls->init(st[m], &env), MIXSTAGE_OK);
+      for (int p = 0; p < cls->num_params; p++) pv[m][p] = cls->params[p].def;
+      comp_random_params(cls, pv[m], &s, 1);
+      cls->update(st[m], pv[m]);
+      cls->reset(st[m]);
+      memset(&ref[m], 0, sizeof ref[m]);
+      refcomp_apply(&ref[m], cls, pv[m], 1);
+      mixstage__dyn_detector_reset(&ref[m].det);
+      mixstage__comp_ballistics_reset(&ref[m].bal);
+      ref[m].keyed = xs32(&s) % 3u == 0;
+      ref[m].kch = 1 + (int)(xs32(&s) % 2u);
+      key_nch[m] = ref[m].kch;
+      for (int c = 0; c < 6; c++) bp[m][c] = xb[m][c];
+      for (int c = 0; c < 2; c++) kp[m][c] = kb[m][c];
+      keys[m] = ref[m].keyed ? (const float *const *)kp[m] : NULL;
+    }
+    int64_t pos = 0;
+    while (pos < n) {
+      const int o = (int)(pos % 32);
+      int len = 32 - o;
+      if (xs32(&s) % 10u < 3u) len = 1 + (int)(xs32(&s) % (uint32_t)len);
+      if (o == 0 && pos > 0 && xs32(&s) % 6u == 0) { /* a parameter move at a boundary */
+        const int m = (int)(xs32(&s) % (uint32_t)count);
+        comp_random_params(cls, pv[m], &s, 0);
+        cls->update(st[m], pv[m]);
+        refcomp_apply(&ref[m], cls, pv[m], 0);
+        changes++;
+      }
+      float *const *bufs[9];
+      float in[9][6][32];
+      for (int m = 0; m < count; m++) {
+        for (int c = 0; c < nch; c++)
+          for (int i = 0; i < len; i++) in[m][c][i] = xb[m][c][i] = comp_sig(m, c, pos + i, &s);
+        for (int c = 0; c < ref[m].kch; c++)
+          for (int i = 0; i < len; i++) kb[m][c][i] = comp_sig(m + 20, c, pos + i, &s);
+        bufs[m] = bp[m];
+      }
+      ck_assert_msg(cls->process_lanes(st, bufs, keys, key_nch, count, nch, len), "the lane kernel declined");
+      for (int m = 0; m < count; m++) {
+        float gt[6][32], *gp[6];
+        for (int c = 0; c < nch; c++) gp[c] = gt[c];
+        ck_assert(cls->gain_trace(st[m], gp, nch, len));
+        refcomp *r = &ref[m];
+        const float *src[6];
+        int sn = r->keyed ? r->kch : nch;
+        for (int c = 0; c < sn; c++) src[c] = r->keyed ? kb[m][c] : in[m][c];
+        for (int i = 0; i < len; i++) {
+          const double p = mixstage__dyn_detector_run(&r->det, src, sn, i, NULL);
+          const double t = mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(p), r->thr, r->ratio, r->knee);
+          const double gr = mixstage__comp_ballistics_run(&r->bal, t);
+          const int k = r->pos + 1;
+          const double mk = ramp_at(r->mk_prev, r->mk_t, k), mx = ramp_at(r->mx_prev, r->mx_t, k);
+          const double g = (1.0 - mx) + mx * mk * pow(10.0, -gr / 20.0);
+          if (r->pos < 32) r->pos++;
+          if (gr > gr_hi) gr_hi = gr;
+          for (int c = 0; c < nch; c++) {
+            const double e = fabs((double)gt[c][i] / g - 1.0);
+            if (!(e <= worst)) worst = e;
+            ck_assert_msg(xb[m][c][i] == gt[c][i] * in[m][c][i], "output is not trace x input");
+          }
+        }
+        ck_assert_msg(worst <= 2e-6, "%d lanes, %d ch: instance %d gain error %.3g at frame %lld", count, nch, m,
+                      worst, (long long)pos);
+      }
+      pos += len;
+    }
+    for (int m = 0; m < count; m++) free(st[m]);
+  }
+  mixstage__comp_kernel_form(-1);
+  ck_assert_msg(changes > 10, "only %d parameter changes", changes);
+  ck_assert_msg(gr_hi > 10.0, "the reference reached only %.1f dB of GR", gr_hi);
+  if (getenv("CHECK_KERNELS_VERBOSE"))
+    fprintf(stderr, "comp lanes %d: worst gain error %.3g relative, GR up to %.1f dB\n", count, worst, gr_hi);
 }
 END_TEST
 
@@ -578,7 +833,9 @@ int main(void) {
   TCase *tc = tcase_create("fast paths");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_fast_log2_exp2);
-  tcase_add_test(tc, test_comp_skip_exact);
+  tcase_add_test(tc, test_comp_float_conversions);
+  tcase_add_test(tc, test_comp_ballistics_need_double);
+  tcase_add_loop_test(tc, test_comp_lanes_vs_double, 0, 9);
   tcase_add_test(tc, test_eq_flat_skip_exact);
   tcase_add_test(tc, test_eq_all_flat_is_identity);
   tcase_add_loop_test(tc, test_svf_kernels_vs_double, 0, 9);

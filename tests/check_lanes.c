@@ -245,7 +245,7 @@ static void run_class(const char *type) {
       }
   /* Where the CPU lacks the vector kernel, every call declines (the engine
    * then runs process() per node): nothing to demand of the share. */
-  int avail = !strcmp(type, "eq") ? mixstage__biquad_lanes4_available() : mixstage__comp_lanes4_available();
+  int avail = !strcmp(type, "eq") ? mixstage__biquad_lanes4_available() : 1; /* the compressor's is portable */
   if (avail)
     ck_assert_msg(taken_sum / cases > 0.3, "%s: the lane kernel took only %.0f %% of the chunks", type,
                   100.0 * taken_sum / cases);

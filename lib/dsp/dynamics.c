@@ -2,6 +2,8 @@
  * kernels are inline in dynamics.h). */
 #include "dynamics.h"
 #include "cpu.h"
+
+#include <float.h>
 #include "../node.h"
 
 void mixstage__peak_det_set(mixstage__peak_det *d, double hold_ms, double fs) {
@@ -209,15 +211,6 @@ static void abs_max(const float *const *src, int nch, int i0, int n, float *a) {
   }
 }
 
-int mixstage__dyn_detector_lanes_ready(const mixstage__dyn_detector *d) {
-  return d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on;
-}
-
-void mixstage__dyn_detector_abs_max(mixstage__dyn_detector *d, const float *const *src, int nch, int n, float *a) {
-  if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
-  abs_max(src, nch, 0, n, a);
-}
-
 /* mixstage__peak_det_run over a[0 .. n-1], same results: within a segment
  * the held value is max(seg_max, running max of the segment). */
 static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double *lvl) {
@@ -265,6 +258,28 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
       peak_det_block(&d->peak[0], a, m, lvl + b);
     }
   } else {
+#ifdef __SSE2__
+    if (!d->hpf_on && nch == 2) { /* both one-poles in one vector: the same operations per lane */
+      const float *x0 = src[0] + i0, *x1 = src[1] + i0;
+      const __m128d b = _mm_set_pd(d->rms[1].b, d->rms[0].b), floor = _mm_set1_pd(1e-30);
+      __m128d ms = _mm_set_pd(d->rms[1].ms, d->rms[0].ms);
+      for (int k = 0; k < n; k++) {
+        const __m128d v = _mm_set_pd((double)x1[k], (double)x0[k]);
+        ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
+        ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms); /* ms < 1e-30 ? 0 : ms */
+        double m2[2];
+        _mm_storeu_pd(m2, ms);
+        /* as the loop below: lvl = 0, then p > lvl ? p : lvl per channel */
+        double l = m2[0] > 0.0 ? m2[0] : 0.0;
+        lvl[k] = m2[1] > l ? m2[1] : l;
+      }
+      double m2[2];
+      _mm_storeu_pd(m2, ms);
+      d->rms[0].ms = m2[0];
+      d->rms[1].ms = m2[1];
+      return;
+    }
+#endif
     for (int k = 0; k < n; k++) lvl[k] = 0.0;
     for (int c = 0; c < nch; c++) {
       const float *x = src[c] + i0;
@@ -279,203 +294,604 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
   }
 }
 
-/* ---- four linked compressors (AVX2, chosen at run time) -------------------------- */
-
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define L4_TARGET __attribute__((target("avx2")))
-
-int mixstage__comp_lanes4_available(void) { return mixstage__cpu_avx2_fma(); }
-
-/* mixstage__log2_fast_v2 on four lanes. */
-L4_TARGET static inline __m256d l4_log2(__m256d x) {
-  const __m256i mant_mask = _mm256_set1_epi64x(0x000fffffffffffffLL);
-  const __m256i one_bits = _mm256_set1_epi64x(0x3ff0000000000000LL);
-  const __m256i two52_bits = _mm256_set1_epi64x(0x4330000000000000LL);
-  const __m256d two52 = _mm256_set1_pd(4503599627370496.0);
-  __m256i u = _mm256_castpd_si256(x);
-  __m256i ebits = _mm256_and_si256(_mm256_srli_epi64(u, 52), _mm256_set1_epi64x(0x7ff));
-  __m256d e = _mm256_sub_pd(_mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(ebits, two52_bits)), two52),
-                            _mm256_set1_pd(1023.0));
-  __m256d m = _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(u, mant_mask), one_bits));
-  __m256d big = _mm256_cmp_pd(m, _mm256_set1_pd(1.4142135623730951), _CMP_GT_OQ);
-  m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
-  e = _mm256_add_pd(e, _mm256_and_pd(big, _mm256_set1_pd(1.0)));
-  const __m256d one = _mm256_set1_pd(1.0);
-  __m256d s = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
-  __m256d s2 = _mm256_mul_pd(s, s);
-  __m256d p = _mm256_set1_pd(MIXSTAGE__LOG2_TOP);
-#define MIXSTAGE__STEP(c) p = _mm256_add_pd(_mm256_mul_pd(p, s2), _mm256_set1_pd(c));
-  MIXSTAGE__LOG2_REST(MIXSTAGE__STEP)
-#undef MIXSTAGE__STEP
-  return _mm256_add_pd(e, _mm256_mul_pd(s, p));
+/* The hold window over a[0 .. m-1] (channel maxima, never NaN, >= 0) as
+ * peak_det_block computes it, writing the held amplitude squared in float.
+ * Within a segment the held value is max(seg_max, running maximum): four
+ * frames at a time the running maximum is a prefix maximum (two shifted
+ * maxima; the zeros shifted in are neutral for values >= 0).  Maxima are
+ * exact, so this is peak_det_block's result bit for bit. */
+static void peak_hold_power(mixstage__peak_det *p, const float *a, int m, float *pw) {
+  for (int i = 0; i < m;) {
+    int run = p->seg_len - p->pos;
+    if (run > m - i) run = m - i;
+    float cur = p->cur;
+    const float sm = p->seg_max;
+    const int end = i + run;
+#ifdef __SSE2__
+    __m128 vc = _mm_set1_ps(cur);
+    const __m128 vs = _mm_set1_ps(sm);
+    for (; i + 4 <= end; i += 4) {
+      __m128 v = _mm_loadu_ps(a + i);
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)));
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 8)));
+      v = _mm_max_ps(v, vc);
+      vc = _mm_shuffle_ps(v, v, 0xff);
+      const __m128 h = _mm_max_ps(v, vs);
+      _mm_storeu_ps(pw + i, _mm_mul_ps(h, h));
+    }
+    cur = _mm_cvtss_f32(vc);
+#endif
+    for (; i < end; i++) {
+      if (a[i] > cur) cur = a[i];
+      const float h = cur > sm ? cur : sm;
+      pw[i] = h * h;
+    }
+    p->cur = cur;
+    p->pos += run;
+    peak_seg_end(p);
+  }
 }
 
-/* mixstage__exp2_fast_v2 on four lanes (0 for x <= -1022 and NaN). */
-L4_TARGET static inline __m256d l4_exp2(__m256d x) {
-  __m256d ok = _mm256_cmp_pd(x, _mm256_set1_pd(-1022.0), _CMP_GT_OQ);
-  x = _mm256_min_pd(x, _mm256_setzero_pd());
-  x = _mm256_max_pd(x, _mm256_set1_pd(-1022.0));
-  __m128i k = _mm256_cvttpd_epi32(x);
-  __m256d t = _mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(x, _mm256_cvtepi32_pd(k)), _mm256_set1_pd(0.5)),
-                            _mm256_set1_pd(0.69314718055994531));
-  __m256d p = _mm256_set1_pd(MIXSTAGE__EXP2_TOP);
-#define MIXSTAGE__STEP(c) p = _mm256_add_pd(_mm256_mul_pd(p, t), _mm256_set1_pd(c));
-  MIXSTAGE__EXP2_REST(MIXSTAGE__STEP)
-#undef MIXSTAGE__STEP
-  __m256i kb = _mm256_cvtepu32_epi64(_mm_add_epi32(k, _mm_set1_epi32(1023)));
-  __m256d scale = _mm256_castsi256_pd(_mm256_slli_epi64(kb, 52));
-  __m256d r = _mm256_mul_pd(_mm256_mul_pd(p, _mm256_set1_pd(0.70710678118654752440)), scale);
-  return _mm256_and_pd(ok, r);
-}
-
-/* The kernel body; fused: the levels come from four linked peak
- * detectors fed amax[l] (as peak_det_block computes them), else from lvl. */
-L4_TARGET static inline __attribute__((always_inline)) void
-l4_run(mixstage__comp_lanes4 *c, const double *const *lvl, const float *const *amax, mixstage__peak_det *const *pk,
-       const int fused, float *const *gain, double *gr_last, double *target_last, double *level_last, int n) {
-  const __m256d pf = _mm256_loadu_pd(c->p_floor), thr = _mm256_loadu_pd(c->thr);
-  const __m256d sl = _mm256_loadu_pd(c->slope), kn = _mm256_loadu_pd(c->knee);
-  const __m256d nkn = _mm256_sub_pd(_mm256_setzero_pd(), kn); /* -W: exact */
-  const __m256d hkn = _mm256_mul_pd(_mm256_set1_pd(0.5), kn), kn2 = _mm256_mul_pd(_mm256_set1_pd(2.0), kn);
-  const __m256d up = _mm256_loadu_pd(c->up), down = _mm256_loadu_pd(c->down);
-  const __m256d dry = _mm256_loadu_pd(c->dry), wet = _mm256_loadu_pd(c->wet);
-  const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), flush = _mm256_set1_pd(1e-12);
-  __m256d y = _mm256_loadu_pd(c->y), tg = zero, lv = zero;
-  /* the last level and reduction the curve and the gain were computed for
-   * (NaN at first: unequal to anything, so the first frame computes both) */
-  __m256d lprev = _mm256_set1_pd(NAN), yprev = lprev;
-  __m128 row = _mm_setzero_ps();
-  float rows[64][4];
-  __m128 cur = _mm_setzero_ps(), sm = _mm_setzero_ps();
-  for (int i = 0; i < n;) {
-    /* Fused: runs up to the next frame at which some lane's peak segment
-     * completes (peak_det_block's runs, cut finer: the held maximum is
-     * stored and reloaded exactly). */
-    int run = n - i;
-    if (fused) {
-      for (int j = 0; j < 4; j++)
-        if (pk[j]->seg_len - pk[j]->pos < run) run = pk[j]->seg_len - pk[j]->pos;
-      cur = _mm_setr_ps(pk[0]->cur, pk[1]->cur, pk[2]->cur, pk[3]->cur);
-      sm = _mm_setr_ps(pk[0]->seg_max, pk[1]->seg_max, pk[2]->seg_max, pk[3]->seg_max);
+#ifdef __SSE2__
+/* abs_max of one or two channels (x1 NULL: mono) and peak_hold_power in
+ * one pass, the same operations: the channel maximum of four frames goes
+ * straight into the prefix maximum. */
+static void peak_hold_power12(mixstage__peak_det *p, const float *x0, const float *x1, int m, float *pw) {
+  const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), zero = _mm_setzero_ps();
+  for (int i = 0; i < m;) {
+    int run = p->seg_len - p->pos;
+    if (run > m - i) run = m - i;
+    const int end = i + run;
+    __m128 vc = _mm_set1_ps(p->cur);
+    const float sm = p->seg_max;
+    const __m128 vs = _mm_set1_ps(sm);
+    for (; i + 4 <= end; i += 4) {
+      __m128 v = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x0 + i), abs_mask), zero);
+      if (x1) v = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x1 + i), abs_mask), v);
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)));
+      v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 8)));
+      v = _mm_max_ps(v, vc);
+      vc = _mm_shuffle_ps(v, v, 0xff);
+      const __m128 h = _mm_max_ps(v, vs);
+      _mm_storeu_ps(pw + i, _mm_mul_ps(h, h));
     }
-    for (const int end = i + run; i < end; i++) {
-    __m256d l;
-    if (fused) {
-      /* a > cur ? a : cur, then cur > sm ? cur : sm (maxps), squared in double */
-      cur = _mm_max_ps(_mm_setr_ps(amax[0][i], amax[1][i], amax[2][i], amax[3][i]), cur);
-      __m256d h = _mm256_cvtps_pd(_mm_max_ps(cur, sm));
-      l = _mm256_mul_pd(h, h);
-    } else {
-      l = _mm256_setr_pd(lvl[0][i], lvl[1][i], lvl[2][i], lvl[3][i]);
-    }
-    lv = l;
-    /* Static curve, as mixstage__dyn_compress_target_n; a pure function of
-     * the level, so kept while no lane's level moves (a held peak). */
-    if (_mm256_movemask_pd(_mm256_cmp_pd(l, lprev, _CMP_NEQ_UQ))) {
-      lprev = l;
-      __m256d on = _mm256_cmp_pd(l, pf, _CMP_GE_OQ);
-      __m256d db = _mm256_mul_pd(_mm256_set1_pd(3.0102999566398120), l4_log2(l));
-      __m256d audible = _mm256_cmp_pd(l, _mm256_set1_pd(1e-60), _CMP_GT_OQ);
-      db = _mm256_blendv_pd(_mm256_set1_pd(-600.0), db, audible);
-      __m256d over = _mm256_sub_pd(db, thr);
-      __m256d over2 = _mm256_mul_pd(_mm256_set1_pd(2.0), over);
-      __m256d t = _mm256_add_pd(over, hkn);
-      __m256d in_knee = _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(sl, t), t), kn2);
-      __m256d above = _mm256_mul_pd(sl, over);
-      __m256d r = _mm256_blendv_pd(above, in_knee, _mm256_cmp_pd(over2, kn, _CMP_LT_OQ));
-      on = _mm256_and_pd(on, _mm256_cmp_pd(over2, nkn, _CMP_GT_OQ));
-      tg = _mm256_and_pd(on, r);
-    }
-    /* ballistics: where the target differs, y + b d with b by the sign of
-     * d, flushed below 1e-12; where it equals y, y stays (mixstage__dyn_smooth
-     * then computes y + b 0 == y as well) */
-    __m256d d = _mm256_sub_pd(tg, y);
-    __m256d b = _mm256_blendv_pd(down, up, _mm256_cmp_pd(d, zero, _CMP_GT_OQ));
-    __m256d yn = _mm256_add_pd(y, _mm256_mul_pd(b, d));
-    yn = _mm256_andnot_pd(_mm256_cmp_pd(yn, flush, _CMP_LT_OQ), yn);
-    y = _mm256_blendv_pd(y, yn, _mm256_cmp_pd(tg, y, _CMP_NEQ_UQ));
-    /* gain: 1 exactly at no reduction, as mixstage__dyn_gr_to_gain; kept
-     * while no lane's reduction moves (at rest, or holding) */
-    if (_mm256_movemask_pd(_mm256_cmp_pd(y, yprev, _CMP_NEQ_UQ))) {
-      yprev = y;
-      __m256d e = l4_exp2(_mm256_mul_pd(y, _mm256_set1_pd(-0.16609640474436813)));
-      __m256d g = _mm256_blendv_pd(e, one, _mm256_cmp_pd(y, zero, _CMP_EQ_OQ));
-      row = _mm256_cvtpd_ps(_mm256_add_pd(dry, _mm256_mul_pd(wet, g)));
-    }
-    _mm_storeu_ps(rows[i], row);
-    }
-    if (fused) {
-      float cv[4];
-      _mm_storeu_ps(cv, cur);
-      for (int j = 0; j < 4; j++) {
-        pk[j]->cur = cv[j];
-        pk[j]->pos += run;
-        peak_seg_end(pk[j]);
+    float cur = _mm_cvtss_f32(vc);
+    for (; i < end; i++) {
+      float ax = fabsf(x0[i]), a = ax > 0.0f ? ax : 0.0f;
+      if (x1) {
+        ax = fabsf(x1[i]);
+        a = ax > a ? ax : a;
       }
+      if (a > cur) cur = a;
+      const float h = cur > sm ? cur : sm;
+      pw[i] = h * h;
     }
+    p->cur = cur;
+    p->pos += run;
+    peak_seg_end(p);
   }
-  _mm256_storeu_pd(c->y, y);
-  _mm256_storeu_pd(gr_last, y);
-  _mm256_storeu_pd(target_last, tg);
-  _mm256_storeu_pd(level_last, lv);
-  /* rows (frame-major) to the four lanes' gain rows: a 4x4 transpose per
-   * four frames (data movement only) */
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    __m128 r0 = _mm_loadu_ps(rows[i]), r1 = _mm_loadu_ps(rows[i + 1]), r2 = _mm_loadu_ps(rows[i + 2]),
-           r3 = _mm_loadu_ps(rows[i + 3]);
-    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-    _mm_storeu_ps(gain[0] + i, r0);
-    _mm_storeu_ps(gain[1] + i, r1);
-    _mm_storeu_ps(gain[2] + i, r2);
-    _mm_storeu_ps(gain[3] + i, r3);
-  }
-  for (; i < n; i++)
-    for (int l = 0; l < 4; l++) gain[l][i] = rows[i][l];
-}
-
-L4_TARGET void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
-                                         double *gr_last, double *target_last, double *level_last, int n) {
-  l4_run(c, lvl, NULL, NULL, 0, gain, gr_last, target_last, level_last, n);
-}
-
-L4_TARGET void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
-                                              mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
-                                              double *target_last, double *level_last, int n) {
-  l4_run(c, NULL, amax, pk, 1, gain, gr_last, target_last, level_last, n);
-}
-#else
-int mixstage__comp_lanes4_available(void) { return 0; }
-
-void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
-                               double *gr_last, double *target_last, double *level_last, int n) {
-  for (int l = 0; l < 4; l++) {
-    level_last[l] = n > 0 ? lvl[l][n - 1] : 0.0;
-    mixstage__dyn_smoother sm = {c->y[l], c->up[l], c->down[l]};
-    double t = 0.0;
-    for (int i = 0; i < n; i++) {
-      t = lvl[l][i] >= c->p_floor[l] ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(lvl[l][i]),
-                                                                          c->thr[l], c->slope[l], c->knee[l])
-                                      : 0.0;
-      double y = mixstage__dyn_smooth(&sm, t);
-      gain[l][i] = (float)(c->dry[l] + c->wet[l] * mixstage__dyn_gr_to_gain(y));
-    }
-    c->y[l] = sm.y;
-    gr_last[l] = sm.y;
-    target_last[l] = t;
-  }
-}
-
-void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
-                                    mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
-                                    double *target_last, double *level_last, int n) {
-  double lvl[4][64];
-  const double *lp[4];
-  for (int l = 0; l < 4; l++) {
-    peak_det_block(pk[l], amax[l], n, lvl[l]);
-    lp[l] = lvl[l];
-  }
-  mixstage__comp_lanes4_run(c, lp, gain, gr_last, target_last, level_last, n);
 }
 #endif
+
+/* mixstage__dyn_detector_run_linked with float powers.  The peak detector
+ * on the raw input runs here directly (the channel maximum, then the hold
+ * window squaring the held float amplitude in float: the correctly rounded
+ * product, as (float) of the exact double product). */
+void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
+                                         float *pw) {
+  if (nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on) {
+    if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
+    mixstage__peak_det *p = &d->peak[0];
+#ifdef __SSE2__
+    if (nch <= 2) {
+      peak_hold_power12(p, src[0] + i0, nch > 1 ? src[1] + i0 : NULL, n, pw);
+      return;
+    }
+#endif
+    float a[MIXSTAGE__DET_BLOCK];
+    for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
+      const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
+      abs_max(src, nch, i0 + b, m, a);
+      peak_hold_power(p, a, m, pw + b);
+    }
+    return;
+  }
+  double lvl[MIXSTAGE__DET_BLOCK];
+  for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
+    const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
+    mixstage__dyn_detector_run_linked(d, src, nch, i0 + b, m, lvl);
+    for (int k = 0; k < m; k++) { /* NaN (a non-finite key through the high-pass) as silence */
+      const float v = (float)lvl[k];
+      pw[b + k] = v > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+/* ---- the channel compressor's float kernel (see dynamics.h) ----------------------- */
+
+void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double ratio, double knee_db) {
+  if (!(ratio >= 1.0)) ratio = 1.0;
+  if (!(knee_db >= 0.0)) knee_db = 0.0;
+  if (knee_db > 100.0) knee_db = 100.0; /* these two keep silence below the curve (cf_target1) */
+  if (!(thr_db >= -300.0)) thr_db = -300.0;
+  c->thr = (float)thr_db;
+  c->slope = (float)(1.0 - 1.0 / ratio);
+  c->knee = (float)knee_db;
+  c->neg_knee = -c->knee;
+  c->half_knee = 0.5f * c->knee;
+  c->inv_2knee = c->knee > 0.0f ? (float)(1.0 / (2.0 * (double)c->knee)) : 0.0f;
+  /* The curve is 0 for 2 (dB - thr) <= -W, i.e. dB <= thr - W/2.  1e-3 dB
+   * below that edge, far beyond the float level's error (< 2e-5 dB) and the
+   * rounding of dB - thr, no power can reach the knee: a cell whose powers
+   * all lie below p_zero gives exactly the zeros the curve would. */
+  c->p_zero = (float)pow(10.0, ((double)c->thr - 0.5 * (double)c->knee - 1e-3) * 0.1);
+}
+
+/* log2 series coefficients (2/ln 2)/(2j + 1), j = 3 .. 0, in s^2 (|s| <=
+ * 0.1716: the first omitted term, (2/ln 2) s^9 / 9, is below 4.2e-8). */
+#define CF_L7 0.41219858311113240f
+#define CF_L5 0.57707801635558530f
+#define CF_L3 0.96179669392597560f
+#define CF_L1 2.88539008177792680f
+/* Taylor coefficients of 2^f = e^(f ln 2), degree 7 (|f| <= 1/2: remainder
+ * (ln 2 / 2)^8 / 8! < 5e-9 relative). */
+#define CF_E7 1.5252733804059841e-05f
+#define CF_E6 1.5403530393381609e-04f
+#define CF_E5 1.3333558146428443e-03f
+#define CF_E4 9.6181291076284772e-03f
+#define CF_E3 5.5504108664821580e-02f
+#define CF_E2 2.4022650695910071e-01f
+#define CF_E1 6.9314718055994531e-01f
+#define CF_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+#define CF_DB_POW 3.0102999566398120f /* 10 log10(2) */
+#define CF_GAIN_LOG2 -0.16609640474436813f /* -log2(10) / 20 */
+
+/* Scalar forms: the operations of the vector bodies below, in their order. */
+static inline float cf_log2(float p) {
+  uint32_t u;
+  memcpy(&u, &p, sizeof u);
+  float e = (float)((int32_t)(u >> 23) - 127);
+  uint32_t mb = (u & 0x007fffffu) | 0x3f800000u;
+  float m;
+  memcpy(&m, &mb, sizeof m);
+  if (m > 1.41421356f) {
+    m = m * 0.5f;
+    e = e + 1.0f;
+  }
+  const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  float q = CF_L7;
+  q = q * s2 + CF_L5;
+  q = q * s2 + CF_L3;
+  q = q * s2 + CF_L1;
+  return e + s * q;
+}
+
+float mixstage__comp_power_db_f(float p) {
+  return p > 0.0f ? CF_DB_POW * cf_log2(p) : -600.0f;
+}
+
+/* Powers are >= 0 or +inf, never NaN (mixstage__dyn_detector_run_linked_f).
+ * No floor is needed: 0 and subnormal powers read as -382 dB or so (+inf as
+ * +385 dB: exponent 128, mantissa 1), and with the threshold >= -300 dB and
+ * the knee <= 100 dB (mixstage__comp_curve_f_set clamps them) such a level
+ * is far below the knee. */
+static inline float cf_target1(const mixstage__comp_curve_f *c, float p) {
+  const float db = CF_DB_POW * cf_log2(p);
+  const float over = db - c->thr, two = over + over, t = over + c->half_knee;
+  const float r = two < c->knee ? c->slope * t * t * c->inv_2knee : c->slope * over;
+  return two > c->neg_knee ? r : 0.0f;
+}
+
+/* 2^x, x = -gr log2(10)/20.  No clamp: a target is at most the level of
+ * FLT_MAX (385 dB) above a threshold >= -60 dB (the node clamps it) times
+ * a slope < 1, so x > -75 and 2^x stays a normal float.  At gr = 0, x = 0,
+ * f = 0, the polynomial is exactly 1 and the scale 2^0: the gain is
+ * exactly 1 with no special case. */
+static inline float cf_gain1(float gr, float dry, float wet) {
+  const float x = gr * CF_GAIN_LOG2;
+  const float rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
+  float q = CF_E7;
+  q = q * f + CF_E6;
+  q = q * f + CF_E5;
+  q = q * f + CF_E4;
+  q = q * f + CF_E3;
+  q = q * f + CF_E2;
+  q = q * f + CF_E1;
+  q = q * f + 1.0f;
+  uint32_t rb;
+  memcpy(&rb, &rm, sizeof rb);
+  const uint32_t sb = (rb - 0x4B400000u + 127u) << 23;
+  float scale;
+  memcpy(&scale, &sb, sizeof scale);
+  return dry + wet * (q * scale);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CF_VECTOR 1
+/* 32-byte vectors live only inside the inlined bodies below (never passed
+ * between functions), so the baseline build's ABI note does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float cf_v8 __attribute__((vector_size(32)));
+typedef int32_t cf_i8 __attribute__((vector_size(32)));
+typedef uint32_t cf_u8 __attribute__((vector_size(32)));
+#define CF_SET1(x) ((cf_v8){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define CF_SEL(m, a, b) ((cf_v8)(((cf_i8)(m) & (cf_i8)(a)) | (~(cf_i8)(m) & (cf_i8)(b))))
+#define CF_INLINE static inline __attribute__((always_inline))
+
+CF_INLINE cf_v8 cf_load(const float *p) {
+  cf_v8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+CF_INLINE void cf_store(float *p, cf_v8 v) { memcpy(p, &v, sizeof v); }
+
+/* cf_target1 on eight frames (selects for the branches). */
+CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  {
+    /* the skip: every power of the cell below p_zero (NaN counts as 0) */
+    cf_v8 mx = CF_SET1(0.0f);
+    int i = 0;
+    for (; i + MIXSTAGE__COMP_VEC <= n; i += MIXSTAGE__COMP_VEC) {
+      const cf_v8 p = cf_load(pw + i);
+      mx = CF_SEL(p > mx, p, mx);
+    }
+    float m = 0.0f;
+    for (int k = 0; k < MIXSTAGE__COMP_VEC; k++) m = mx[k] > m ? mx[k] : m;
+    for (; i < n; i++) m = pw[i] > m ? pw[i] : m;
+    if (!(m >= c->p_zero)) {
+      memset(tg, 0, sizeof(float) * (size_t)np);
+      return 0;
+    }
+  }
+  n = np;
+  const cf_v8 thr = CF_SET1(c->thr), slope = CF_SET1(c->slope), knee = CF_SET1(c->knee);
+  const cf_v8 nknee = CF_SET1(c->neg_knee), hknee = CF_SET1(c->half_knee), ik = CF_SET1(c->inv_2knee);
+  const cf_v8 zero = CF_SET1(0.0f), one = CF_SET1(1.0f);
+  for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) {
+    const cf_u8 u = (cf_u8)cf_load(pw + i);
+    cf_v8 e = __builtin_convertvector((cf_i8)(u >> 23) - 127, cf_v8);
+    cf_v8 m = (cf_v8)((u & 0x007fffffu) | 0x3f800000u);
+    const cf_i8 hi = m > CF_SET1(1.41421356f);
+    m = CF_SEL(hi, m * 0.5f, m);
+    e = CF_SEL(hi, e + one, e);
+    const cf_v8 s = (m - one) / (m + one), s2 = s * s;
+    cf_v8 q = CF_SET1(CF_L7);
+    q = q * s2 + CF_L5;
+    q = q * s2 + CF_L3;
+    q = q * s2 + CF_L1;
+    const cf_v8 db = CF_DB_POW * (e + s * q);
+    const cf_v8 over = db - thr, two = over + over, t = over + hknee;
+    const cf_v8 r = CF_SEL(two < knee, slope * t * t * ik, slope * over);
+    cf_store(tg + i, CF_SEL(two > nknee, r, zero));
+  }
+  return 1;
+}
+
+/* cf_gain1 on eight frames. */
+CF_INLINE void cf_gain_body(const float *gr, float *row, int n, float dry, float wet) {
+  const cf_v8 vd = CF_SET1(dry), vw = CF_SET1(wet);
+  for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) {
+    const cf_v8 x = cf_load(gr + i) * CF_GAIN_LOG2;
+    const cf_v8 rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
+    cf_v8 q = CF_SET1(CF_E7);
+    q = q * f + CF_E6;
+    q = q * f + CF_E5;
+    q = q * f + CF_E4;
+    q = q * f + CF_E3;
+    q = q * f + CF_E2;
+    q = q * f + CF_E1;
+    q = q * f + 1.0f;
+    const cf_u8 sb = ((cf_u8)rm - 0x4B400000u + 127u) << 23;
+    cf_store(row + i, vd + vw * (q * (cf_v8)sb));
+  }
+}
+
+static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                  float *const *gr, int n, unsigned targets, int form);
+
+/* mixstage__comp_lanes_run with the stage bodies inlined (no call per
+ * stage and lane). */
+CF_INLINE void cf_lanes_body(mixstage__comp_lane *L, int count, int n, int form) {
+  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
+  float pwb[MIXSTAGE__COMP_LANES][PAD], tg[MIXSTAGE__COMP_LANES][PAD], gr[MIXSTAGE__COMP_LANES][PAD];
+  mixstage__comp_ballistics *bal[MIXSTAGE__COMP_LANES] = {NULL};
+  const float *tp[MIXSTAGE__COMP_LANES] = {NULL};
+  float *gp[MIXSTAGE__COMP_LANES] = {NULL};
+  const int np = MIXSTAGE__COMP_PAD(n);
+  unsigned live = 0;
+  for (int l = 0; l < count; l++) {
+    const float *pw = L[l].pw;
+    if (!pw) {
+      for (int i = n; i < np; i++) pwb[l][i] = 0.0f;
+      mixstage__dyn_detector_run_linked_f(L[l].det, L[l].src, L[l].nch, 0, n, pwb[l]);
+      pw = pwb[l];
+    }
+    live |= (unsigned)cf_target_body(L[l].curve, pw, tg[l], n, np) << l;
+    bal[l] = L[l].bal;
+    tp[l] = tg[l];
+    gp[l] = gr[l];
+  }
+  const unsigned nz = cf_ballistics_run(bal, count, tp, gp, n, live, form);
+  for (int l = 0; l < count; l++) {
+    float *row = L[l].row;
+    const int moving = (nz >> l) & 1u;
+    if (!L[l].dry_ramp) {
+      if (moving) {
+        cf_gain_body(gr[l], row, np, L[l].dry, L[l].wet);
+      } else { /* the gain at no reduction is exactly 1: dry + wet 1 */
+        const float g0 = L[l].dry + L[l].wet;
+        for (int i = 0; i < n; i++) row[i] = g0;
+      }
+    } else {
+      if (moving) cf_gain_body(gr[l], row, np, 0.0f, 1.0f); /* 0 + 1 g == g exactly */
+      for (int i = 0; i < n; i++) row[i] = L[l].dry_ramp[i] + L[l].wet_ramp[i] * (moving ? row[i] : 1.0f);
+    }
+    L[l].gr_last = moving ? gr[l][n - 1] : 0.0f;
+  }
+}
+
+static void cf_lanes_base(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 1); }
+
+static int cf_target_base(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  return cf_target_body(c, pw, tg, n, np);
+}
+static void cf_gain_base(const float *gr, float *row, int n, float dry, float wet) {
+  cf_gain_body(gr, row, n, dry, wet);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CF_X86 1
+#include <immintrin.h>
+#define CF_AVX2 __attribute__((target("avx2")))
+CF_AVX2 static int cf_target_avx2(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  return cf_target_body(c, pw, tg, n, np);
+}
+CF_AVX2 static void cf_gain_avx2(const float *gr, float *row, int n, float dry, float wet) {
+  cf_gain_body(gr, row, n, dry, wet);
+}
+CF_AVX2 static void cf_lanes_avx2(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 2); }
+
+#else
+#define CF_X86 0
+#endif
+#else
+#define CF_VECTOR 0
+#define CF_X86 0
+#endif
+
+/* Which form runs: 2 AVX2 (with AVX for the ballistics), 1 the baseline
+ * vectors, 0 plain scalar.  All give the same bits; tests force each. */
+static int cf_forced = -1;
+
+static int cf_form(void) {
+  if (cf_forced >= 0) return cf_forced;
+#if CF_X86
+  if (mixstage__cpu_avx2_fma()) return 2;
+#endif
+  return CF_VECTOR;
+}
+
+int mixstage__comp_kernel_form(int form) {
+  const int was = cf_form();
+  int best = CF_VECTOR;
+#if CF_X86
+  if (mixstage__cpu_avx2_fma()) best = 2;
+#endif
+  cf_forced = form < 0 ? -1 : form > best ? best : form;
+  return was;
+}
+
+int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
+  const int np = MIXSTAGE__COMP_PAD(n);
+  const int form = cf_form();
+#if CF_X86
+  if (form == 2) return cf_target_avx2(c, pw, tg, n, np);
+#endif
+#if CF_VECTOR
+  if (form == 1) return cf_target_base(c, pw, tg, n, np);
+#endif
+  float m = 0.0f;
+  for (int i = 0; i < n; i++) m = pw[i] > m ? pw[i] : m;
+  if (!(m >= c->p_zero)) {
+    memset(tg, 0, sizeof(float) * (size_t)np);
+    return 0;
+  }
+  for (int i = 0; i < np; i++) tg[i] = cf_target1(c, pw[i]);
+  return 1;
+}
+
+void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet) {
+  const int np = MIXSTAGE__COMP_PAD(n), form = cf_form();
+#if CF_X86
+  if (form == 2) {
+    cf_gain_avx2(gr, row, np, dry, wet);
+    return;
+  }
+#endif
+#if CF_VECTOR
+  if (form == 1) {
+    cf_gain_base(gr, row, np, dry, wet);
+    return;
+  }
+#endif
+  for (int i = 0; i < np; i++) row[i] = cf_gain1(gr[i], dry, wet);
+}
+
+/* One compressor's ballistics: mixstage__comp_ballistics_run per frame. */
+static void cf_ballistics1(mixstage__comp_ballistics *b, const float *tg, float *gr, int n) {
+  double y = b->fast.y, s = b->slow.y;
+  const double up = b->fast.b_up, down = b->fast.b_down, sup = b->slow.b_up, sdown = b->slow.b_down;
+  const int au = b->auto_release;
+  for (int i = 0; i < n; i++) {
+    const double t = (double)tg[i];
+    double d = t - y, v = y + (d > 0.0 ? up : down) * d;
+    y = v < 1e-12 ? 0.0 : v;
+    double out = y;
+    if (au) {
+      d = t - s;
+      v = s + (d > 0.0 ? sup : sdown) * d;
+      s = v < 1e-12 ? 0.0 : v;
+      out = y > s ? y : s;
+    }
+    gr[i] = (float)out;
+  }
+  b->fast.y = y;
+  b->slow.y = s;
+}
+
+#if CF_X86
+#define CF_AVX __attribute__((target("avx")))
+
+/* m ? a : b per lane, as bit operations (GCC splits a blendv of vectors it
+ * built from scalars into per-lane branches). */
+CF_AVX static inline __attribute__((always_inline)) __m256d cf_sel4(__m256d m, __m256d a, __m256d b) {
+  return _mm256_or_pd(_mm256_and_pd(m, a), _mm256_andnot_pd(m, b));
+}
+
+/* One frame of four compressors: cf_ballistics1's operations per lane. */
+CF_AVX static inline __attribute__((always_inline)) __m128
+cf_step4(__m128 t4, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup, __m256d sdown, __m256d au,
+         const int autorel) {
+  const __m256d zero = _mm256_setzero_pd(), flush = _mm256_set1_pd(1e-12);
+  const __m256d t = _mm256_cvtps_pd(t4);
+  __m256d d = _mm256_sub_pd(t, *y);
+  __m256d v = _mm256_add_pd(*y, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), up, down), d));
+  *y = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
+  __m256d out = *y;
+  if (autorel) {
+    d = _mm256_sub_pd(t, *s);
+    v = _mm256_add_pd(*s, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), sup, sdown), d));
+    v = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
+    *s = cf_sel4(au, v, *s);
+    out = cf_sel4(au, _mm256_max_pd(out, *s), out); /* y > s ? y : s */
+  }
+  return _mm256_cvtpd_ps(out);
+}
+
+/* Four compressors in one vector of doubles (AVX), four frames per pass:
+ * targets in and GR out go through 4x4 transposes (rows are padded). */
+CF_AVX static inline __attribute__((always_inline)) void
+cf_quad_run(const float *const *tp, float *const *gp, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup,
+            __m256d sdown, __m256d au, int n, const int autorel) {
+  for (int i = 0; i < n; i += 4) {
+    __m128 r0 = _mm_loadu_ps(tp[0] + i), r1 = _mm_loadu_ps(tp[1] + i), r2 = _mm_loadu_ps(tp[2] + i),
+           r3 = _mm_loadu_ps(tp[3] + i);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    const int m = n - i;
+    r0 = cf_step4(r0, y, s, up, down, sup, sdown, au, autorel);
+    r1 = m > 1 ? cf_step4(r1, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    r2 = m > 2 ? cf_step4(r2, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    r3 = m > 3 ? cf_step4(r3, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(gp[0] + i, r0);
+    _mm_storeu_ps(gp[1] + i, r1);
+    _mm_storeu_ps(gp[2] + i, r2);
+    _mm_storeu_ps(gp[3] + i, r3);
+  }
+}
+
+/* Lanes w .. 3 are padding (a copy of lane 0, results dropped). */
+CF_AVX static void cf_ballistics4(mixstage__comp_ballistics *const *b, int w, const float *const *tg,
+                                  float *const *gr, int n) {
+  double yv[4], sv[4], upv[4], dnv[4], supv[4], sdnv[4], auv[4];
+  const float *tp[4];
+  float *gp[4], spare[4][MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC];
+  int anyauto = 0;
+  for (int j = 0; j < 4; j++) {
+    const mixstage__comp_ballistics *bj = b[j < w ? j : 0];
+    yv[j] = bj->fast.y;
+    sv[j] = bj->slow.y;
+    upv[j] = bj->fast.b_up;
+    dnv[j] = bj->fast.b_down;
+    supv[j] = bj->slow.b_up;
+    sdnv[j] = bj->slow.b_down;
+    const int64_t m = bj->auto_release ? -1 : 0;
+    memcpy(&auv[j], &m, sizeof m);
+    anyauto |= bj->auto_release;
+    tp[j] = tg[j < w ? j : 0];
+    gp[j] = j < w ? gr[j] : spare[j];
+  }
+  __m256d y = _mm256_loadu_pd(yv), s = _mm256_loadu_pd(sv);
+  const __m256d up = _mm256_loadu_pd(upv), down = _mm256_loadu_pd(dnv);
+  const __m256d sup = _mm256_loadu_pd(supv), sdown = _mm256_loadu_pd(sdnv), au = _mm256_loadu_pd(auv);
+  if (anyauto) cf_quad_run(tp, gp, &y, &s, up, down, sup, sdown, au, n, 1);
+  else cf_quad_run(tp, gp, &y, &s, up, down, sup, sdown, au, n, 0);
+  _mm256_storeu_pd(yv, y);
+  _mm256_storeu_pd(sv, s);
+  for (int j = 0; j < w; j++) {
+    b[j]->fast.y = yv[j];
+    b[j]->slow.y = sv[j];
+  }
+}
+#endif
+
+/* Whether a compressor's GR can be nonzero in a cell: its state is not at
+ * rest or its targets are not all 0.  (At rest with zero targets every
+ * step is y + b 0 = 0: the GR row would be all zeros.) */
+static int cf_live(const mixstage__comp_ballistics *b, int targets) {
+  return targets || b->fast.y != 0.0 || (b->auto_release && b->slow.y != 0.0);
+}
+
+static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                  float *const *gr, int n, unsigned targets, int form) {
+  unsigned live = 0;
+  for (int l = 0; l < count; l++) live |= (unsigned)cf_live(b[l], (targets >> l) & 1u) << l;
+  if (!live) return 0;
+  int l = 0;
+#if CF_X86
+  if (count > 1 && form == 2)
+    for (; l < count; l += 4)
+      if ((live >> l) & 15u) cf_ballistics4(b + l, count - l < 4 ? count - l : 4, tg + l, gr + l, n);
+#else
+  (void)form;
+#endif
+  for (; l < count; l++)
+    if ((live >> l) & 1u) cf_ballistics1(b[l], tg[l], gr[l], n);
+  return live;
+}
+
+unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                         float *const *gr, int n, unsigned targets) {
+  return cf_ballistics_run(b, count, tg, gr, n, targets, cf_form());
+}
+
+void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n) {
+  const int form = cf_form();
+#if CF_X86
+  if (form == 2) {
+    cf_lanes_avx2(lanes, count, n);
+    return;
+  }
+#endif
+#if CF_VECTOR
+  if (form == 1) {
+    cf_lanes_base(lanes, count, n);
+    return;
+  }
+#endif
+  /* plain scalar: the stage functions one by one */
+  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
+  for (int l = 0; l < count; l++) {
+    float pwb[PAD] = {0.0f}, tg[PAD], gr[PAD];
+    const float *pw = lanes[l].pw, *tp = tg;
+    float *gp = gr;
+    if (!pw) {
+      mixstage__dyn_detector_run_linked_f(lanes[l].det, lanes[l].src, lanes[l].nch, 0, n, pwb);
+      pw = pwb;
+    }
+    const int live = mixstage__comp_target_f(lanes[l].curve, pw, tg, n);
+    const int moving = (int)mixstage__comp_ballistics_lanes(&lanes[l].bal, 1, &tp, &gp, n, (unsigned)live);
+    float *row = lanes[l].row;
+    if (!lanes[l].dry_ramp) {
+      if (moving) mixstage__comp_gain_f(gr, row, n, lanes[l].dry, lanes[l].wet);
+      else
+        for (int i = 0; i < n; i++) row[i] = lanes[l].dry + lanes[l].wet;
+    } else {
+      if (moving) mixstage__comp_gain_f(gr, row, n, 0.0f, 1.0f);
+      for (int i = 0; i < n; i++)
+        row[i] = lanes[l].dry_ramp[i] + lanes[l].wet_ramp[i] * (moving ? row[i] : 1.0f);
+    }
+    lanes[l].gr_last = moving ? gr[n - 1] : 0.0f;
+  }
+}

@@ -431,37 +431,79 @@ static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Four linked compressors side by side (lane groups of strips).            */
+/* The channel compressor's float kernel (lib/nodes/compressor.c).          */
 /*                                                                          */
-/* From each lane's linked detector level (a power) to its float gain: the  */
-/* static curve (mixstage__dyn_compress_gr_slope of                         */
-/* mixstage__dyn_power_to_db, 0 below p_floor), the fixed-release           */
-/* ballistics (mixstage__dyn_smooth), mixstage__dyn_gr_to_gain, then        */
-/* (float)(dry + wet g).  One AVX2 vector of four doubles holds the same    */
-/* quantity of four compressors, each with its own settings; every lane     */
-/* runs the scalar functions' IEEE operations in their order (selects in    */
-/* place of branches, which pick the value the branch would compute), so    */
-/* the results are those of the scalar path bit for bit.  Available only    */
-/* where the CPU has AVX2 (checked at run time).                            */
+/* A linked compressor in stages, each a loop over a control cell:          */
+/*   level (a float power per frame, mixstage__dyn_detector_run_linked_f)   */
+/*   -> static GR target (float log2 and the soft-knee curve, elementwise)  */
+/*   -> ballistics (a recursion; double state, several compressors side by  */
+/*      side in one vector)                                                 */
+/*   -> gain dry + wet 10^(-GR/20) (float exp2, elementwise).               */
+/* The elementwise stages are written once with 8-float compiler vectors    */
+/* and built twice, for AVX2 (chosen at run time, never -march) and for the */
+/* baseline (SSE2 on x86-64, generic lowering elsewhere), with a plain      */
+/* scalar form for other compilers; none fuses a multiply and an add (FMA   */
+/* would save ~2 of ~40 operations per vector and make the bits depend on   */
+/* the machine), so all give the same bits wherever a frame sits in a      */
+/* vector.  The ballistics do mixstage__dyn_smooth's IEEE double operations */
+/* per lane (four lanes per AVX vector).  So a cell gives the same bits     */
+/* through one compressor or through a lane group of eight, on any CPU.     */
+/*                                                                          */
+/* Accuracy against libm in double (tests/check_kernels.c):                */
+/*   level in dB (float log2, atanh series to s^7: truncation < 4.2e-8 in   */
+/*   log2): |error| < 1e-5 dB from -80 to +40 dB, < 4e-5 dB over +-300 dB   */
+/*   (float rounding of the exponent sum and of the dB scale dominate);     */
+/*   gain (float exp2, Taylor series to degree 7 on [-1/2, 1/2], remainder  */
+/*   5e-9): relative error < 1e-6 to 100 dB of GR, < 4e-6 to 400 dB (the   */
+/*   rounding of the exponent -GR log2(10)/20 dominates).                   */
+/* The static curve has slope <= 1, so its GR error is within the level's   */
+/* plus float rounding of the GR (a few 1e-6 dB): three orders below the    */
+/* 0.05 dB the static-curve tests demand.                                   */
+/*                                                                          */
+/* The ballistics state stays double: with the 5 s release at 48 kHz,       */
+/* b = 1 - a = 4.2e-6, and a float state y += b (t - y) stops moving once    */
+/* b |t - y| is below half an ulp of y: 0.23 dB short of the target at 20   */
+/* dB of GR (tests/check_kernels.c shows the stall).                        */
 /* ---------------------------------------------------------------------- */
-typedef struct mixstage__comp_lanes4 {
-  double p_floor[4], thr[4], slope[4], knee[4]; /* static curve */
-  double up[4], down[4], y[4];                  /* ballistics: b_up, b_down, state */
-  double dry[4], wet[4];                        /* constant makeup and mix */
-} mixstage__comp_lanes4;
 
-int mixstage__comp_lanes4_available(void);
-/* Frames 0 .. n-1 (n <= 64): lane l reads lvl[l][i], writes gain[l][i];
- * y advances; gr_last[l], target_last[l] and level_last[l] get frame
- * n-1's smoothed GR, static target and level.  No allocation. */
-void mixstage__comp_lanes4_run(mixstage__comp_lanes4 *c, const double *const *lvl, float *const *gain,
-                               double *gr_last, double *target_last, double *level_last, int n);
-/* The same with each lane's level from its linked peak detector pk[l]
- * (advanced as mixstage__dyn_detector_run_linked would), fed amax[l][i],
- * the maximum over the channels of |x| (mixstage__dyn_detector_abs_max). */
-void mixstage__comp_lanes4_run_peak(mixstage__comp_lanes4 *c, const float *const *amax,
-                                    mixstage__peak_det *const *pk, float *const *gain, double *gr_last,
-                                    double *target_last, double *level_last, int n);
+/* Buffers handed to the elementwise stages hold n frames rounded up to a
+ * whole vector: the stages compute the padding too (results unused). */
+#define MIXSTAGE__COMP_VEC 8
+#define MIXSTAGE__COMP_PAD(n) (((n) + MIXSTAGE__COMP_VEC - 1) / MIXSTAGE__COMP_VEC * MIXSTAGE__COMP_VEC)
+/* Compressors per ballistics call (a lane group). */
+#define MIXSTAGE__COMP_LANES 8
+
+/* The static curve in float (mixstage__dyn_compress_gr's formula). */
+typedef struct mixstage__comp_curve_f {
+  float thr, slope, knee, neg_knee, half_knee, inv_2knee; /* dB; 1 - 1/R; W, -W, W/2, 1/(2W) or 0 */
+  float p_zero; /* a power below which the float curve is exactly 0 (the stage then skips it) */
+} mixstage__comp_curve_f;
+
+void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double ratio, double knee_db);
+/* tg[i] = GR target (dB >= 0) of the power pw[i], i < MIXSTAGE__COMP_PAD(n)
+ * (both arrays that long); powers >= 0 or +inf, never NaN (as the detector
+ * gives them).  Returns 0 when every target is 0 (the cell stayed below
+ * p_zero: the curve was skipped), else 1. */
+int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n);
+/* Test hook: runs the kernel's stages in form 0 (plain scalar), 1 (baseline
+ * vectors) or 2 (AVX2, AVX ballistics) where available, -1 the best one
+ * (the default); returns the form that was in use.  Not for render time. */
+int mixstage__comp_kernel_form(int form);
+/* The float level in dB (10 log10 p; -600 for p <= 0) the curve uses;
+ * for the accuracy tests. */
+float mixstage__comp_power_db_f(float p);
+/* row[i] = dry + wet * 10^(-gr[i]/20), the power of ten exactly 1 at
+ * gr[i] == 0, i < MIXSTAGE__COMP_PAD(n).  0 <= gr < 1000 dB. */
+void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet);
+/* Ballistics of count (1 .. MIXSTAGE__COMP_LANES) compressors over n frames
+ * (n <= MIXSTAGE_CONTROL_FRAMES): compressor l is fed tg[l][i] and writes
+ * gr[l][i] = (float)mixstage__comp_ballistics_run(b[l], tg[l][i]), bit for
+ * bit; rows are MIXSTAGE__COMP_PAD(n) long.  Bit l of targets: tg[l] may
+ * hold a nonzero target (mixstage__comp_target_f's result).  Returns a bit
+ * per compressor whose GR may be nonzero; rows of the others are left
+ * unwritten (their GR is 0 throughout, their state unchanged). */
+unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
+                                         float *const *gr, int n, unsigned targets);
 
 /* ---------------------------------------------------------------------- */
 /* Gate state: hysteresis and hold.                                         */
@@ -573,12 +615,29 @@ static inline double mixstage__dyn_detector_run(mixstage__dyn_detector *d,
 #define MIXSTAGE__DET_BLOCK 64 /* frames per inner pass (stack buffer) */
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl);
-/* Whether the linked level is the peak detector's on the raw input (peak
- * mode, no key high-pass): then a caller may run the detector's two halves
- * apart, the channel maximum (this, which also puts the detector in its
- * linked layout) and the peak hold (mixstage__comp_lanes4_run_peak on
- * d->peak[0]), with the bits of mixstage__dyn_detector_run_linked. */
-int mixstage__dyn_detector_lanes_ready(const mixstage__dyn_detector *d);
-void mixstage__dyn_detector_abs_max(mixstage__dyn_detector *d, const float *const *src, int nch, int n, float *a);
+/* As mixstage__dyn_detector_run_linked with the level as a float power:
+ * pw[k] = (float)lvl[k] (NaN, from a non-finite key through the high-pass
+ * or the RMS detector, as 0), the same bits as the peak detector's float
+ * (held amplitude)^2 (a product of two floats is exact in double). */
+void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
+                                         float *pw);
+
+/* The whole linked kernel for count (1 .. MIXSTAGE__COMP_LANES) compressors
+ * over n frames (n <= MIXSTAGE_CONTROL_FRAMES), each stage as the functions
+ * above do it (so the same bits), in one call: the levels (pw given, or
+ * det run on src), targets, ballistics side by side, gain rows. */
+typedef struct mixstage__comp_lane {
+  const float *pw;              /* levels, MIXSTAGE__COMP_PAD(n) floats; NULL: det on src */
+  mixstage__dyn_detector *det;  /* linked detector, fed src[0 .. nch-1] from frame 0 */
+  const float *const *src;
+  int nch;
+  const mixstage__comp_curve_f *curve;
+  mixstage__comp_ballistics *bal;
+  float dry, wet;                     /* row = dry + wet g ... */
+  const float *dry_ramp, *wet_ramp;   /* ... or, when not NULL, dry_ramp[i] + wet_ramp[i] g */
+  float *row;                         /* out: MIXSTAGE__COMP_PAD(n) floats */
+  float gr_last;                      /* out: the GR of frame n-1, dB */
+} mixstage__comp_lane;
+void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n);
 
 #endif

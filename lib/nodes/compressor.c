@@ -19,16 +19,26 @@
  * Only the selected detector (peak or RMS) runs; a switch seeds the new one
  * from the old one's level (lib/dsp/dynamics.h).
  *
- * Precision: the ballistics state is double: with a 0.05 ms attack and a
- * 5 s release at 48 kHz, b = 1 - a is 4e-6 for the release, and a float
- * state y += b (t - y) would stop moving once b |t - y| falls below half an
- * ulp of y (a stall 0.1 dB short of the target at 20 dB of GR).  It is one
- * scalar per frame when linked, so double costs nothing measurable.  The
- * peak detector is float (maxima are exact in any precision), the RMS mean
- * square double (a one-pole too).  The dB conversions use the fast log2/exp2
- * of dynamics.h (errors below 2.4e-10 dB); the linked path converts the GR
- * of a whole cell to gains two frames at a time with their two-lane forms,
- * which give the scalar bits, so renders do not depend on the path taken. */
+ * Precision.  The linked path (the usual case) runs the float kernel of
+ * lib/dsp/dynamics.h: a float power from the detector, the static curve
+ * from a float log2 (level error < 1e-5 dB from -80 to +40 dB), float
+ * exp2 for the gain (< 1e-6 relative to 100 dB of GR), float gain rows
+ * (against a double compressor: < 2e-6 relative, tests/check_dynamics and
+ * tests/check_kernels); only the ballistics state is double
+ * (with a 0.05 ms attack and a 5 s release at 48 kHz, b = 1 - a is 4e-6
+ * for the release, and a float state y += b (t - y) would stop moving once
+ * b |t - y| falls below half an ulp of y: a stall 0.23 dB short of the
+ * target at 20 dB of GR).  The partial-link path, one gain per channel,
+ * stays in double with the scalar functions of dynamics.h (errors below
+ * 2.4e-10 dB).  The kernel's elementwise stages give the same bits on
+ * every machine and at every position in a vector, so a lane group
+ * (comp_process_lanes) and one instance give the same output.
+ *
+ * Work follows the settings: only the selected detector runs; a cell whose
+ * levels all lie below the curve skips it (exactly: the zeros it would
+ * give); a compressor at rest with nothing to do skips its ballistics and
+ * gain (the gain is dry + wet exactly); a stereo key's RMS one-poles share
+ * one vector. */
 #include <string.h>
 #include "../node.h"
 #include "../dsp/dynamics.h"
@@ -68,11 +78,7 @@ typedef struct comp_state {
   double fs;
   double thr, ratio, knee, link;
   double slope; /* 1 - 1/ratio */
-  double p_floor; /* level (power) below which the static GR is exactly 0 */
-  /* Last level and its static GR (linked path): a held peak repeats its
-   * level for many frames, and the target is a pure function of it.  NaN
-   * when nothing is remembered (a NaN never compares equal). */
-  double memo_level, memo_target;
+  mixstage__comp_curve_f curve; /* the static curve of the linked (float) path */
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
@@ -98,7 +104,6 @@ static int comp_init(void *s, const mixstage__node_env *env) {
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->fresh = 1;
   st->bal_joined = 1;
-  st->memo_level = NAN;
   return MIXSTAGE_OK;
 }
 
@@ -128,8 +133,7 @@ static void comp_update(void *s, const double *p) {
   st->ratio = p[P_RATIO] < 1.0 ? 1.0 : p[P_RATIO];
   st->knee = p[P_KNEE] < 0.0 ? 0.0 : p[P_KNEE];
   st->slope = 1.0 - 1.0 / st->ratio;
-  st->memo_level = NAN;
-  st->p_floor = mixstage__dyn_compress_floor_power(st->thr, st->knee);
+  mixstage__comp_curve_f_set(&st->curve, st->thr, st->ratio, st->knee);
   st->link = p[P_LINK] * 0.01;
   if (st->link < 0.0) st->link = 0.0;
   if (st->link > 1.0) st->link = 1.0;
@@ -156,12 +160,9 @@ static void comp_update(void *s, const double *p) {
   st->mix_target = mx;
 }
 
-/* Static GR of a level: the curve above the floor (below it the GR is
- * exactly 0, so the dB conversion is skipped). */
+/* Static GR of a level (partial-link path, double). */
 static inline double comp_target(const comp_state *st, double level) {
-  return level >= st->p_floor ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(level),
-                                                               st->thr, st->slope, st->knee)
-                              : 0.0;
+  return mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(level), st->thr, st->slope, st->knee);
 }
 
 /* GR of one frame: static curve, then the ballistics. */
@@ -185,94 +186,43 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
   *wet = mx * mk;
 }
 
-/* Static GR and ballistics of the linked levels lvl[0 .. n-1]: gr[i] is
- * mixstage__comp_ballistics_run() of comp_target(lvl[i]), bit for bit.  The
- * target is remembered across frames (and cells) while the level repeats.
- * A smoother whose state equals its target stays put exactly (y + b * 0 ==
- * y, and y was flushed when it was stored), so that step is skipped.
- * Returns 0 when every gr[i] is exactly 0 (state 0 and never moved). */
-static int comp_gr_cell(comp_state *st, const double *lvl, double *gr, int n) {
-  mixstage__comp_ballistics *b = &st->bal[0];
-  double ml = st->memo_level, mt = st->memo_target;
-  int moving;
-  if (!b->auto_release) {
-    double y = b->fast.y, up = b->fast.b_up, down = b->fast.b_down;
-    moving = y != 0.0;
-    for (int i = 0; i < n; i++) {
-      double l = lvl[i];
-      if (l != ml) {
-        mt = comp_target(st, l);
-        ml = l;
-      }
-      if (mt != y) { /* mixstage__dyn_smooth, written with branches */
-        double d = mt - y;
-        if (d > 0.0) y = y + up * d;
-        else y = y + down * d;
-        if (y < 1e-12) y = 0.0;
-        moving = 1;
-      }
-      gr[i] = y;
-    }
-    b->fast.y = y;
-  } else {
-    moving = 1;
-    for (int i = 0; i < n; i++) {
-      double l = lvl[i];
-      if (l != ml) {
-        mt = comp_target(st, l);
-        ml = l;
-      }
-      gr[i] = mixstage__comp_ballistics_run(b, mt);
-    }
-  }
-  st->memo_level = ml;
-  st->memo_target = mt;
-  return moving;
-}
-
-/* row[i] = (float)(dry + wet * g[i]): the same double operations and
- * rounding per lane as the scalar expression (comp_gain). */
-static void comp_rows(float *row, const double *g, double dry, double wet, int n) {
-  int i = 0;
-#ifdef __SSE2__
-  const __m128d vd = _mm_set1_pd(dry), vw = _mm_set1_pd(wet);
-  for (; i + 4 <= n; i += 4) {
-    __m128 lo = _mm_cvtpd_ps(_mm_add_pd(vd, _mm_mul_pd(vw, _mm_loadu_pd(g + i))));
-    __m128 hi = _mm_cvtpd_ps(_mm_add_pd(vd, _mm_mul_pd(vw, _mm_loadu_pd(g + i + 2))));
-    _mm_storeu_ps(row + i, _mm_movelh_ps(lo, hi));
-  }
-#endif
-  for (; i < n; i++) row[i] = (float)(dry + wet * g[i]);
-}
-
-/* One linked gain for every channel: the common case.  The cell runs in
- * stages: levels -> static GR -> ballistics (serial, the target
- * remembered while the level repeats), then GR -> linear gain -> float
- * gain two and four frames at a time (the scalar bits exactly). */
-static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n,
-                            const double *lvl) {
-  float *row = st->trace[0] + t0;
-  double gr[MIXSTAGE_CONTROL_FRAMES], g[MIXSTAGE_CONTROL_FRAMES];
-  int moving = comp_gr_cell(st, lvl, gr, n);
-  if (moving) mixstage__dyn_gr_to_gain_n(gr, g, n);
-  if (st->cell_pos + i0 + 1 >= MIXSTAGE_CONTROL_FRAMES) { /* makeup and mix constant */
+/* The kernel's view of an instance for frames 0 .. n-1 of a linked run:
+ * curve, ballistics, and makeup and mix as they stand at each frame (k0 =
+ * the cell position of frame 0; while they ramp, per frame in dr/wr). */
+static void comp_lane(comp_state *st, mixstage__comp_lane *l, int k0, int n, float *dr, float *wr) {
+  l->curve = &st->curve;
+  l->bal = &st->bal[0];
+  if (k0 >= MIXSTAGE_CONTROL_FRAMES) { /* makeup and mix constant */
     double dry, wet;
     comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
-    if (moving) {
-      comp_rows(row, g, dry, wet, n);
-    } else { /* no reduction: comp_gain(dry, wet, 0), the gain is exactly 1 */
-      float g0 = (float)(dry + wet);
-      for (int i = 0; i < n; i++) row[i] = g0;
-    }
-  } else {
-    for (int i = 0; i < n; i++) {
-      double dry, wet;
-      comp_mix_at(st, st->cell_pos + i0 + i + 1, &dry, &wet);
-      row[i] = (float)(dry + wet * (moving ? g[i] : 1.0));
-    }
+    l->dry = (float)dry;
+    l->wet = (float)wet;
+    l->dry_ramp = l->wet_ramp = NULL;
+    return;
   }
+  for (int i = 0; i < n; i++) {
+    double dry, wet;
+    comp_mix_at(st, k0 + i, &dry, &wet);
+    dr[i] = (float)dry;
+    wr[i] = (float)wet;
+  }
+  l->dry_ramp = dr;
+  l->wet_ramp = wr;
+}
+
+/* One linked gain for every channel: the common case.  pw: the cell's
+ * linked levels (float powers) from frame i0 on. */
+static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n, const float *pw) {
+  float row[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)];
+  float dr[MIXSTAGE_CONTROL_FRAMES], wr[MIXSTAGE_CONTROL_FRAMES];
+  mixstage__comp_lane l;
+  comp_lane(st, &l, st->cell_pos + i0 + 1, n, dr, wr);
+  l.pw = pw;
+  l.row = row;
+  mixstage__comp_lanes_run(&l, 1, n);
+  memcpy(st->trace[0] + t0, row, sizeof(float) * (size_t)n);
   for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
-  st->gr_now = n > 0 ? (float)gr[n - 1] : 0.0f;
+  st->gr_now = l.gr_last;
 }
 
 /* Each channel with its own ballistics and gain: partial link (own levels
@@ -326,7 +276,9 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
   if (nch > MIXSTAGE_MAX_CHANNELS) nch = MIXSTAGE_MAX_CHANNELS;
   /* A key is linked across its channels: one gain for all input channels. */
   int linked = key != NULL || st->link >= 1.0 || nch == 1;
-  double lvl[MIXSTAGE_CONTROL_FRAMES];
+  /* linked levels, zero padded for the kernel's whole vectors */
+  float lvl[MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC] = {0.0f};
+  double lvl_d[MIXSTAGE_CONTROL_FRAMES];
   int rows = 1; /* trace rows written: nch once any frame had per-channel gains */
 
   if (nframes > 0 && !linked && st->bal_joined) { /* partial link starts from the linked state */
@@ -340,7 +292,10 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
    * trace rows overwrite each other; trace_n = 0 then says so. */
   for (int i0 = 0; i0 < nframes; i0 += MIXSTAGE_CONTROL_FRAMES) {
     int n = nframes - i0 < MIXSTAGE_CONTROL_FRAMES ? nframes - i0 : MIXSTAGE_CONTROL_FRAMES;
-    if (linked) mixstage__dyn_detector_run_linked(&st->det, src, sn, i0, n, lvl);
+    if (linked) {
+      mixstage__dyn_detector_run_linked_f(&st->det, src, sn, i0, n, lvl);
+      for (int i = 0; i < n; i++) lvl_d[i] = (double)lvl[i];
+    }
     int done = 0;
     while (done < n) {
       if (linked && st->bal_joined) {
@@ -353,7 +308,7 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
       }
       rows = nch;
       done += comp_run_channels(st, buf, nch, i0 + done, done, n - done, src, sn, linked,
-                                linked ? lvl + done : NULL);
+                                linked ? lvl_d + done : NULL);
     }
   }
   st->trace_n = nframes <= MIXSTAGE_CONTROL_FRAMES ? nframes : 0; /* beyond the contract */
@@ -365,85 +320,49 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
 }
 
 /* Whether an instance runs this chunk as comp_run_linked over the whole of
- * it with constant makeup and mix and the fixed release: what the lane
- * kernel computes. */
-static int comp_lane_ready(const comp_state *st, int nch, int keyed, int nframes) {
-  return (keyed || st->link >= 1.0 || nch == 1) && st->bal_joined && !st->bal[0].auto_release &&
-         st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES && nframes <= MIXSTAGE_CONTROL_FRAMES;
+ * it: what the lane kernel computes. */
+static int comp_lane_ready(const comp_state *st, int nch, int keyed) {
+  return (keyed || st->link >= 1.0 || nch == 1) && st->bal_joined;
 }
 
-/* Lane group (node.h): each instance's detector runs as in comp_process
- * (mixstage__dyn_detector_run_linked), then the static curve, ballistics
- * and gains of four instances at a time go through one vector kernel
- * (mixstage__comp_lanes4_run), and each instance applies its gain row.
- * Every step is the linked path's, bit for bit; the remembered target is
- * left as that path leaves it (the curve is a pure function of the level). */
+/* Lane group (node.h): up to MIXSTAGE__COMP_LANES instances at a time
+ * through mixstage__comp_lanes_run, the kernel comp_run_linked runs with
+ * one lane: every instance's levels and static targets, then the
+ * ballistics of four at a time in a vector of doubles, then each
+ * instance's gain row, applied to its channels.  Makeup and mix ramps,
+ * auto release and keys are all taken. */
 static int comp_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
                               const int *key_nch, int count, int nch, int nframes) {
-  if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || !mixstage__comp_lanes4_available()) return 0;
+  if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || nframes > MIXSTAGE_CONTROL_FRAMES) return 0;
   for (int m = 0; m < count; m++) {
     int keyed = keys && keys[m];
     /* a key is linked across its channels, as in comp_process; a key of no
      * channels (silence) goes the plain way */
     if (keyed && (key_nch[m] < 1 || key_nch[m] > MIXSTAGE_MAX_CHANNELS)) return 0;
-    if (!comp_lane_ready(states[m], nch, keyed, nframes)) return 0;
+    if (!comp_lane_ready(states[m], nch, keyed)) return 0;
   }
-  double lvl[4][MIXSTAGE_CONTROL_FRAMES];
-  float amax[4][MIXSTAGE_CONTROL_FRAMES];
-  float spare[MIXSTAGE_CONTROL_FRAMES];
-  for (int b = 0; b < count; b += 4) {
-    mixstage__comp_lanes4 k;
-    const double *lp[4];
-    const float *ap[4];
-    mixstage__peak_det *pk[4], pad_pk;
-    float *gp[4];
-    double gr[4], tg[4], lv[4];
-    /* Peak detectors on the raw input run inside the kernel (their channel
-     * maxima first); other detectors give their levels here. */
-    int fused = 1;
-    for (int j = 0; j < 4 && b + j < count; j++)
-      fused &= mixstage__dyn_detector_lanes_ready(&((comp_state *)states[b + j])->det);
-    for (int j = 0; j < 4; j++) {
-      comp_state *st = b + j < count ? states[b + j] : states[b];
-      const int src = b + j < count ? b + j : b;
-      const int keyed = keys && keys[src];
-      const float *const *x = keyed ? keys[src] : (const float *const *)bufs[src];
-      const int xn = keyed ? key_nch[src] : nch; /* detector channels */
-      if (b + j >= count) { /* padding: a copy of lane 0, results unused */
-        pad_pk = st->det.peak[0];
-        pk[j] = &pad_pk;
-        ap[j] = amax[0];
-        lp[j] = lvl[0];
-      } else if (fused) {
-        mixstage__dyn_detector_abs_max(&st->det, x, xn, nframes, amax[j]);
-        pk[j] = &st->det.peak[0];
-        ap[j] = amax[j];
-      } else {
-        mixstage__dyn_detector_run_linked(&st->det, x, xn, 0, nframes, lvl[j]);
-        lp[j] = lvl[j];
-      }
-      double dry, wet;
-      comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
-      k.p_floor[j] = st->p_floor;
-      k.thr[j] = st->thr;
-      k.slope[j] = st->slope;
-      k.knee[j] = st->knee;
-      k.up[j] = st->bal[0].fast.b_up;
-      k.down[j] = st->bal[0].fast.b_down;
-      k.y[j] = st->bal[0].fast.y;
-      k.dry[j] = dry;
-      k.wet[j] = wet;
-      gp[j] = b + j < count ? st->trace[0] : spare;
-    }
-    if (fused) mixstage__comp_lanes4_run_peak(&k, ap, pk, gp, gr, tg, lv, nframes);
-    else mixstage__comp_lanes4_run(&k, lp, gp, gr, tg, lv, nframes);
-    for (int j = 0; j < 4 && b + j < count; j++) {
+  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
+  float row[MIXSTAGE__COMP_LANES][PAD], dr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES],
+      wr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES];
+  for (int b = 0; b < count; b += MIXSTAGE__COMP_LANES) {
+    const int w = count - b < MIXSTAGE__COMP_LANES ? count - b : MIXSTAGE__COMP_LANES;
+    mixstage__comp_lane l[MIXSTAGE__COMP_LANES];
+    for (int j = 0; j < w; j++) {
       comp_state *st = states[b + j];
-      st->bal[0].fast.y = k.y[j];
-      st->memo_level = lv[j];
-      st->memo_target = tg[j];
-      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], st->trace[0], nframes);
-      st->gr_now = (float)gr[j];
+      const int keyed = keys && keys[b + j];
+      comp_lane(st, &l[j], st->cell_pos + 1, nframes, dr[j], wr[j]);
+      l[j].pw = NULL;
+      l[j].det = &st->det;
+      l[j].src = keyed ? keys[b + j] : (const float *const *)bufs[b + j];
+      l[j].nch = keyed ? key_nch[b + j] : nch;
+      l[j].row = row[j];
+    }
+    mixstage__comp_lanes_run(l, w, nframes);
+    for (int j = 0; j < w; j++) {
+      comp_state *st = states[b + j];
+      memcpy(st->trace[0], row[j], sizeof(float) * (size_t)nframes);
+      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], row[j], nframes);
+      st->gr_now = l[j].gr_last;
       st->trace_n = nframes;
       st->trace_nch = nch;
       st->trace_rows = 1;
