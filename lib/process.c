@@ -191,6 +191,26 @@ static int node_mode(const mixstage_profile *prof, mixstage_node *n) {
 
 /* ---- control boundary ------------------------------------------------------ */
 
+/* The mute gain a unit heads for: its own mute, or another strip's solo. */
+static inline float unit_mute_target(const mixstage_graph *g, const mixstage__unit *u) {
+  int muted = atomic_load_explicit(&u->mute_req, memory_order_relaxed);
+  if (u->kind == MIXSTAGE__UNIT_STRIP && g->any_solo && !atomic_load_explicit(&u->solo_req, memory_order_relaxed))
+    muted = 1;
+  return muted ? 0.0f : 1.0f;
+}
+
+/* A send's mute gain: its own mute or the profile's action on its role. */
+static inline float send_mute_gain(const mixstage_profile *prof, const mixstage_send *s) {
+  return atomic_load_explicit(&s->mute_req, memory_order_relaxed) || prof->action[s->role] == MIXSTAGE_ACTION_MUTE
+             ? 0.0f
+             : 1.0f;
+}
+
+/* A strip's clip gain with its polarity (the sign of a zero gain counts). */
+static inline float clip_signed(const mixstage_strip *s) {
+  return atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -s->clip_lin : s->clip_lin;
+}
+
 /* The linear gains and pan coefficients are pure functions of their
  * parameter values, so they are recomputed (pow, cos, sin) only when a value
  * moved; the previous-boundary copies shift at every boundary regardless. */
@@ -202,10 +222,7 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
   pan_moved |= mixstage__param_step(&u->width, f, k);
   u->fader_g0 = u->fader_g1;
   if (fader_moved) u->fader_g1 = db_gain(u->fader.value);
-  int muted = atomic_load_explicit(&u->mute_req, memory_order_relaxed);
-  if (u->kind == MIXSTAGE__UNIT_STRIP && g->any_solo && !atomic_load_explicit(&u->solo_req, memory_order_relaxed))
-    muted = 1;
-  u->mute_target = muted ? 0.0f : 1.0f;
+  u->mute_target = unit_mute_target(g, u);
   u->mute_g0 = u->mute_g1;
   if (u->mute_g1 != u->mute_target) {
     float m = u->mute_target + (u->mute_g1 - u->mute_target) * (float)k;
@@ -218,17 +235,14 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
     mixstage_strip *s = (mixstage_strip *)u;
     if (mixstage__param_step(&s->clip_gain, f, k)) s->clip_lin = db_gain(s->clip_gain.value);
     s->clip_g0 = s->clip_g1;
-    s->clip_g1 = atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -s->clip_lin : s->clip_lin;
+    s->clip_g1 = clip_signed(s);
   }
   for (int i = 0; i < u->send_count; i++) {
     mixstage_send *s = u->sends[i];
     s->g0 = s->g1;
     if (mixstage__param_step(&s->level, f, k)) s->g1 = db_gain(s->level.value);
     s->mute_g0 = s->mute_g1;
-    s->mute_g1 = atomic_load_explicit(&s->mute_req, memory_order_relaxed) ||
-                         prof->action[s->role] == MIXSTAGE_ACTION_MUTE
-                     ? 0.0f
-                     : 1.0f;
+    s->mute_g1 = send_mute_gain(prof, s);
   }
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];
@@ -262,6 +276,52 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
       n->update_serial++;
     }
   }
+}
+
+/* A parameter the next boundary leaves where it is: no lane points, and at
+ * its target (mixstage__param_step then returns at once). */
+static inline int param_rests(const mixstage__param *p) {
+  return !(p->lane && p->lane->count > 0) && atomic_load_explicit(&p->target, memory_order_relaxed) == p->value;
+}
+
+static inline int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* Whether u is settled: every control boundary in the block ahead would
+ * leave all of its values as they are (no lane, nothing smoothing, no
+ * setter or node mode change pending), and each gain of its gain stage is
+ * one constant (the previous boundary's value equals the current one).
+ * Then step_unit is a no-op at every boundary, and the source read, clip
+ * gain, taps, fader, pan, mute and sends run over the whole block in one
+ * pass each, with the bits of cell-by-cell processing: the same float
+ * operations on every sample with the same constants.  Only the chain keeps
+ * the cell grid (a node processes at most one cell per call), and so does
+ * the fault check after it, which silences the cell where a fault appears.
+ * A setter running on another thread during the block is taken at the
+ * next block instead of the next boundary, as if it had come a little
+ * later.  A unit with bounce forks runs cell by cell. */
+static int unit_settled(const mixstage_graph *g, const mixstage__unit *u, const mixstage_profile *prof) {
+  if (u->shadows) return 0;
+  if (!param_rests(&u->fader) || !param_rests(&u->pan) || !param_rests(&u->width)) return 0;
+  if (!same_bits(u->fader_g0, u->fader_g1) || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
+  float mute = unit_mute_target(g, u);
+  if (u->mute_g0 != mute || u->mute_g1 != mute) return 0;
+  if (u->kind == MIXSTAGE__UNIT_STRIP) {
+    const mixstage_strip *s = (const mixstage_strip *)u;
+    if (!param_rests(&s->clip_gain)) return 0;
+    if (!same_bits(s->clip_g0, s->clip_g1) || !same_bits(s->clip_g1, clip_signed(s))) return 0;
+  }
+  for (int i = 0; i < u->send_count; i++) {
+    const mixstage_send *s = u->sends[i];
+    if (!param_rests(&s->level) || !same_bits(s->g0, s->g1)) return 0;
+    float sm = send_mute_gain(prof, s);
+    if (s->mute_g0 != sm || s->mute_g1 != sm) return 0;
+  }
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *n = u->nodes[i];
+    if (n->ctl_active || atomic_load_explicit(&n->ctl_dirty, memory_order_relaxed)) return 0;
+    if (node_mode(prof, n) != n->mode) return 0;
+  }
+  return 1;
 }
 
 /* ---- unit processing ------------------------------------------------------- */
@@ -685,12 +745,17 @@ static void sum_input(float *const *acc, float *const *base, int off, mixstage__
     for (int c = 0; c < C; c++) add_into(acc[c], base[c] + off, n);
     return;
   }
+  /* A settled bus sums a whole block: the delay runs a cell at a time
+   * (it is sample-sequential, so the pieces give the same bits). */
   float tmpbuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   float *tmp[MIXSTAGE_MAX_CHANNELS];
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) tmp[c] = tmpbuf[c];
-  for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off, sizeof(float) * (size_t)n);
-  delay_run(comp, tmp, C, n);
-  for (int c = 0; c < C; c++) add_into(acc[c], tmp[c], n);
+  for (int k = 0; k < n; k += MIXSTAGE__CELL) {
+    int m = n - k < MIXSTAGE__CELL ? n - k : MIXSTAGE__CELL;
+    for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off + k, sizeof(float) * (size_t)m);
+    delay_run(comp, tmp, C, m);
+    for (int c = 0; c < C; c++) add_into(acc[c] + k, tmp[c], m);
+  }
 }
 
 /* A unit's buffers at offset off.  Only the channels a buffer has are set. */
@@ -850,9 +915,10 @@ static int chunk_head(mixstage_graph *g, mixstage__unit *u, view *v, int64_t f, 
  * the same float operations, in the same order, as the separate passes
  * (gain_pass, run_send).  Returns 0 when the chunk does not qualify (nothing
  * written), else 1, with *bad set when the chain's output held NaN or
- * infinity (checked unless the unit checks per node); then every output
- * written is to be discarded. */
-static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
+ * infinity (checked unless the unit checks per node, or bad is NULL: a
+ * settled unit's block tail, checked cell by cell already); then every
+ * output written is to be discarded. */
+static MIXSTAGE__INLINE int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
   if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
   if (u->fader.lane && u->fader.lane->count > 0) return 0;
   if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
@@ -885,7 +951,7 @@ static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, i
     v4u ab, bb;
     memcpy(&ab, &a, sizeof ab);
     memcpy(&bb, &b, sizeof bb);
-    vm |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
+    if (bad) vm |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
     if (ql) {
       v4_store(ql + i, a);
       v4_store(qr + i, b);
@@ -909,7 +975,7 @@ static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, i
     uint32_t ab, bb;
     memcpy(&ab, &a, sizeof ab);
     memcpy(&bb, &b, sizeof bb);
-    m |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
+    if (bad) m |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
     if (ql) {
       ql[i] = a;
       qr[i] = b;
@@ -925,7 +991,7 @@ static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, i
       sr[k][i] = (spre[k] ? b : r) * sg[k];
     }
   }
-  *bad = !u->scan_each && (m & 0x80000000u) != 0;
+  if (bad) *bad = !u->scan_each && (m & 0x80000000u) != 0;
   return 1;
 }
 
@@ -952,6 +1018,53 @@ static int chunk_tail(mixstage_graph *g, mixstage__unit *u, const view *v, int64
   return faults;
 }
 
+/* ---- settled units, a block at a time (see unit_settled) ---------------------- */
+
+/* Whether a settled unit's head can run over the whole block: a bus sum, or
+ * a buffer source (or none) read without the fault scan.  A callback or a
+ * streamed file is read, and checked, cell by cell as before. */
+static inline int head_blockwise(const mixstage__unit *u) {
+  if (u->scan_each) return 0;
+  if (u->kind != MIXSTAGE__UNIT_STRIP) return 1;
+  int kind = ((const mixstage_strip *)u)->src.kind;
+  return kind == 0 || kind == 1;
+}
+
+/* The head of a settled unit's cell: the whole block's head ran already,
+ * unless the unit was not read that way, or a chain fault in this block
+ * set scan_each since, so that from here on the source is read and
+ * checked per cell again (as cell-by-cell processing would). */
+static inline int settled_cell_head(mixstage_graph *g, mixstage__unit *u, view *v, int block_head, int64_t f,
+                                    int o, int off, int n) {
+  if (block_head && !u->scan_each) {
+    make_view(v, u->buf, u->pre, u->post, u->out, u->channels, u->out_channels, off);
+    return 0;
+  }
+  return chunk_head(g, u, v, f, o, off, n);
+}
+
+/* The end of a settled unit's cell: the chain's output checked (unless
+ * checked per node), a fault contained to this cell. */
+static inline int settled_cell_check(mixstage_graph *g, mixstage__unit *u, const view *v, int64_t f, int off,
+                                     int n, mixstage_node *ran) {
+  if (u->scan_each || !non_finite(v->buf, u->channels, n)) return 0;
+  chain_fault(g, u, v, f, off, n, ran);
+  return 1;
+}
+
+/* A settled unit's tail over the whole block: taps, fader, pan, mute and
+ * sends with their constant gains (no fault check: done per cell). */
+static void settled_tail(mixstage__unit *u, int64_t f0, int n) {
+  view v;
+  make_view(&v, u->buf, u->pre, u->post, u->out, u->channels, u->out_channels, 0);
+  if (tail_stereo_const(u, &v, 0, n, NULL)) return;
+  int o = (int)(f0 % MIXSTAGE__CELL);
+  if (u->need_pre)
+    for (int c = 0; c < u->channels; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
+  gain_stage(u, &v, f0, o, n);
+  run_sends(u, &v, f0, o, 0, n);
+}
+
 /* The control cell a chunk completes (see chain_walk), or -1. */
 static inline int64_t chunk_cell(int64_t f, int o, int n) {
   return o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1;
@@ -963,6 +1076,35 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
   mixstage_node *ran;
   faults += run_nodes(g, u, &v, off, n, chunk_cell(f, o, n), &ran);
   return faults + chunk_tail(g, u, &v, f, o, off, n, ran);
+}
+
+/* The block's first boundary, when it starts on one; then whether the unit
+ * is settled for the rest of the block. */
+static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0) {
+  if (f0 % MIXSTAGE__CELL == 0) step_unit(g, u, f0);
+  return unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire));
+}
+
+/* A settled unit alone: the head over the block, the chain and its check
+ * cell by cell, the tail over the block. */
+static int run_unit_settled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
+  int faults = 0;
+  view v;
+  int block_head = head_blockwise(u);
+  if (block_head) faults += chunk_head(g, u, &v, f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+  for (int done = 0; done < n;) {
+    int64_t f = f0 + done;
+    int o = (int)(f % MIXSTAGE__CELL);
+    int m = MIXSTAGE__CELL - o;
+    if (m > n - done) m = n - done;
+    faults += settled_cell_head(g, u, &v, block_head, f, o, done, m);
+    mixstage_node *ran;
+    faults += run_nodes(g, u, &v, done, m, chunk_cell(f, o, m), &ran);
+    faults += settled_cell_check(g, u, &v, f, done, m, ran);
+    done += m;
+  }
+  settled_tail(u, f0, n);
+  return faults;
 }
 
 /* ---- lane groups (group.c) ------------------------------------------------------
@@ -991,8 +1133,17 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   const float *const *keys[MIXSTAGE__GROUP_MAX];
   int key_nch[MIXSTAGE__GROUP_MAX];
   int plain[MIXSTAGE__GROUP_MAX];
+  int settled[MIXSTAGE__GROUP_MAX], block_head[MIXSTAGE__GROUP_MAX];
   mixstage__unit *u0 = grp->units[0];
   int C = u0->channels;
+  /* Settled members (unit_settled) read their heads over the block here and
+   * run their tails after the last cell; the others go cell by cell. */
+  for (int k = 0; k < count; k++) {
+    mixstage__unit *u = grp->units[k];
+    settled[k] = block_start(g, u, f0);
+    block_head[k] = settled[k] && head_blockwise(u);
+    if (block_head[k]) faults += chunk_head(g, u, &v[k], f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+  }
   for (int done = 0; done < n;) {
     int64_t f = f0 + done;
     int o = (int)(f % MIXSTAGE__CELL);
@@ -1000,8 +1151,12 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
     if (m > n - done) m = n - done;
     for (int k = 0; k < count; k++) {
       mixstage__unit *u = grp->units[k];
-      if (o == 0) step_unit(g, u, f);
-      faults += chunk_head(g, u, &v[k], f, o, done, m);
+      if (settled[k]) {
+        faults += settled_cell_head(g, u, &v[k], block_head[k], f, o, done, m);
+      } else {
+        if (o == 0 && done > 0) step_unit(g, u, f);
+        faults += chunk_head(g, u, &v[k], f, o, done, m);
+      }
       w[k] = (chain_walk){chunk_cell(f, o, m), 0, 0, NULL, drybuf};
     }
     for (int i = 0; i < u0->node_count; i++) {
@@ -1038,6 +1193,10 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
     for (int k = 0; k < count; k++) {
       mixstage__unit *u = grp->units[k];
       faults += w[k].faults;
+      if (settled[k]) {
+        faults += settled_cell_check(g, u, &v[k], f, done, m, w[k].ran);
+        continue;
+      }
       faults += chunk_tail(g, u, &v[k], f, o, done, m, w[k].ran);
       for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
     }
@@ -1045,6 +1204,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   }
   for (int k = 0; k < count; k++) {
     mixstage__unit *u = grp->units[k];
+    if (settled[k]) settled_tail(u, f0, n);
     if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
     if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
   }
@@ -1057,16 +1217,19 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
  * so the result is the same as cell-by-cell interleaving. */
 int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
   int faults = 0;
-  int done = 0;
-  while (done < n) {
-    int64_t f = f0 + done;
-    int o = (int)(f % MIXSTAGE__CELL);
-    int m = MIXSTAGE__CELL - o;
-    if (m > n - done) m = n - done;
-    if (o == 0) step_unit(g, u, f);
-    faults += run_chunk(g, u, f, o, done, m);
-    for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
-    done += m;
+  if (block_start(g, u, f0)) {
+    faults = run_unit_settled(g, u, f0, n);
+  } else {
+    for (int done = 0; done < n;) {
+      int64_t f = f0 + done;
+      int o = (int)(f % MIXSTAGE__CELL);
+      int m = MIXSTAGE__CELL - o;
+      if (m > n - done) m = n - done;
+      if (o == 0 && done > 0) step_unit(g, u, f);
+      faults += run_chunk(g, u, f, o, done, m);
+      for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
+      done += m;
+    }
   }
   /* Attached meters (analysis.h) read the main pass only, never a bounce's
    * forks.  buf keeps the post-insert signal through the block (fader_pan
