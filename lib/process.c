@@ -716,9 +716,11 @@ static void run_send(mixstage__unit *u, mixstage_send *s, float *const *dst, con
     }
     return;
   }
+  /* gs[0] is overwritten at i = 0: a constant level is read before. */
+  float level = gs[0];
   for (int i = 0; i < n; i++) {
     int k = o + i + 1;
-    float g = cs ? gs[0] : gs[i];
+    float g = cs ? level : gs[i];
     g *= ramp(s->mute_g0, s->mute_g1, k) * ramp(u->mute_g0, u->mute_g1, k);
     gs[i] = g;
   }
