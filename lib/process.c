@@ -130,9 +130,33 @@ static uint32_t non_finite_bits(const float *x, size_t n) {
   return m;
 }
 
+/* Whether any of buf[0 .. nch-1][0 .. n-1] is NaN or infinite.  First the
+ * cheap test: NaN and infinities propagate through addition (a sum once
+ * non-finite stays so), so a finite sum of all the samples proves every
+ * one finite; only a sum that is not (a fault, or finite samples whose sum
+ * overflows) has the bits looked at. */
 static int non_finite(float *const *buf, int nch, int n) {
+  float sum = 0.0f;
+  int c = 0;
+#if MIXSTAGE__V4
+  v4f s0 = v4_set(0.0f), s1 = v4_set(0.0f);
+  for (; c + 2 <= nch; c += 2) {
+    const float *x = buf[c], *y = buf[c + 1];
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      s0 += v4_load(x + i);
+      s1 += v4_load(y + i);
+    }
+    for (; i < n; i++) sum += x[i] + y[i];
+  }
+  s0 += s1;
+  sum += (s0[0] + s0[1]) + (s0[2] + s0[3]);
+#endif
+  for (; c < nch; c++)
+    for (int i = 0; i < n; i++) sum += buf[c][i];
+  if (isfinite(sum)) return 0;
   uint32_t m = 0;
-  for (int c = 0; c < nch; c++) m |= non_finite_bits(buf[c], (size_t)n);
+  for (c = 0; c < nch; c++) m |= non_finite_bits(buf[c], (size_t)n);
   return (m & 0x80000000u) != 0;
 }
 
@@ -907,54 +931,28 @@ static int chunk_head(mixstage_graph *g, mixstage__unit *u, view *v, int64_t f, 
   return faults;
 }
 
-/* Sends a stereo unit's fused tail takes on (more run on their own). */
+/* Sends a stereo unit's constant tail takes on (more run on their own). */
 #define MIXSTAGE__FUSED_SENDS 4
+/* Post-fader sends written in the main pass; the others (pre-fader taps,
+ * more sends) take a pass each over the tap the main pass wrote. */
+#define MIXSTAGE__PASS_SENDS 2
 
-/* The tail of a stereo unit feeding stereo buses when nothing moves in this
- * chunk (no lane, the same fader, pan, mute and send values at both
- * boundaries): the fault scan, the pre-fader copy, fader, pan and mute and
- * the sends in one pass over the chain's output, each value computed with
- * the same float operations, in the same order, as the separate passes
- * (gain_pass, run_send).  Returns 0 when the chunk does not qualify (nothing
- * written), else 1, with *bad set when the chain's output held NaN or
- * infinity (checked unless the unit checks per node, or bad is NULL: a
- * settled unit's block tail, checked cell by cell already); then every
- * output written is to be discarded. */
-static MIXSTAGE__INLINE int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
-  if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
-  if (u->fader.lane && u->fader.lane->count > 0) return 0;
-  if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
-  float sg[MIXSTAGE__FUSED_SENDS];
-  float *sl[MIXSTAGE__FUSED_SENDS], *sr[MIXSTAGE__FUSED_SENDS];
-  int spre[MIXSTAGE__FUSED_SENDS];
-  int ns = u->send_count;
-  for (int k = 0; k < ns; k++) {
-    const mixstage_send *snd = u->sends[k];
-    if (snd->to->u.channels != 2 || (snd->level.lane && snd->level.lane->count > 0)) return 0;
-    if (snd->g0 != snd->g1 || snd->mute_g0 != snd->mute_g1) return 0;
-    sg[k] = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
-    sl[k] = snd->buf[0] + off;
-    sr[k] = snd->buf[1] + off;
-    spre[k] = snd->tap == MIXSTAGE_TAP_PRE_FADER;
-  }
-  const float *xl = v->buf[0], *xr = v->buf[1];
-  float *pl = v->post[0], *pr = v->post[1], *ol = v->out[0], *or_ = v->out[1];
-  float *ql = u->need_pre ? v->pre[0] : NULL, *qr = u->need_pre ? v->pre[1] : NULL;
-  float gg = u->fader_g1, gl = u->pan1[0], gr = u->pan1[1], w = u->pan1[2], mu = u->mute_g1;
-  int unity = mu == 1.0f;
-  uint32_t m = 0;
+/* The main pass of a stereo unit's constant tail: the pre-fader copy when
+ * pre, width, balance and fader into post, the mute into out (unity: mute
+ * gain 1, out is post) and ns post-fader sends.  pre, unity and ns are
+ * constants at each call site, so every variant is a straight loop. */
+static MIXSTAGE__INLINE void tail2_pass(const float *xl, const float *xr, float *ql, float *qr, float *pl,
+                                        float *pr, float *ol, float *or_, const float *c, float *const *sl,
+                                        float *const *sr, const float *sg, int n, const int pre, const int unity,
+                                        const int ns) {
+  float gg = c[0], gl = c[1], gr = c[2], w = c[3], mu = c[4];
   int i = 0;
 #if MIXSTAGE__V4
   v4f vgg = v4_set(gg), vgl = v4_set(gl), vgr = v4_set(gr), vw = v4_set(w), vmu = v4_set(mu);
-  v4f half = v4_set(0.5f);
-  v4u vm = {0, 0, 0, 0};
+  v4f half = v4_set(0.5f), vs0 = v4_set(ns > 0 ? sg[0] : 0.0f), vs1 = v4_set(ns > 1 ? sg[1] : 0.0f);
   for (; i + 4 <= n; i += 4) {
     v4f a = v4_load(xl + i), b = v4_load(xr + i);
-    v4u ab, bb;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    if (bad) vm |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
-    if (ql) {
+    if (pre) {
       v4_store(ql + i, a);
       v4_store(qr + i, b);
     }
@@ -964,21 +962,19 @@ static MIXSTAGE__INLINE int tail_stereo_const(mixstage__unit *u, const view *v, 
     v4_store(pr + i, r);
     v4_store(ol + i, unity ? l : l * vmu);
     v4_store(or_ + i, unity ? r : r * vmu);
-    for (int k = 0; k < ns; k++) {
-      v4f g = v4_set(sg[k]);
-      v4_store(sl[k] + i, (spre[k] ? a : l) * g);
-      v4_store(sr[k] + i, (spre[k] ? b : r) * g);
+    if (ns > 0) {
+      v4_store(sl[0] + i, l * vs0);
+      v4_store(sr[0] + i, r * vs0);
+    }
+    if (ns > 1) {
+      v4_store(sl[1] + i, l * vs1);
+      v4_store(sr[1] + i, r * vs1);
     }
   }
-  m = vm[0] | vm[1] | vm[2] | vm[3];
 #endif
   for (; i < n; i++) {
     float a = xl[i], b = xr[i];
-    uint32_t ab, bb;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    if (bad) m |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
-    if (ql) {
+    if (pre) {
       ql[i] = a;
       qr[i] = b;
     }
@@ -989,11 +985,79 @@ static MIXSTAGE__INLINE int tail_stereo_const(mixstage__unit *u, const view *v, 
     ol[i] = unity ? l : l * mu;
     or_[i] = unity ? r : r * mu;
     for (int k = 0; k < ns; k++) {
-      sl[k][i] = (spre[k] ? a : l) * sg[k];
-      sr[k][i] = (spre[k] ? b : r) * sg[k];
+      sl[k][i] = l * sg[k];
+      sr[k][i] = r * sg[k];
     }
   }
-  if (bad) *bad = !u->scan_each && (m & 0x80000000u) != 0;
+}
+
+/* The tail of a stereo unit feeding stereo buses when nothing moves in this
+ * chunk (no lane, the same fader, pan, mute and send values at both
+ * boundaries): the fault scan, then the pre-fader copy, fader, pan, mute and
+ * the sends, each value computed with the same float operations, in the
+ * same order, as the separate passes (gain_pass, run_send).  Returns 0 when
+ * the chunk does not qualify (nothing written), else 1, with *bad set when
+ * the chain's output held NaN or infinity (checked unless the unit checks
+ * per node, or bad is NULL: a settled unit's block tail, checked cell by
+ * cell already); then nothing was written. */
+static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
+  if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
+  if (u->fader.lane && u->fader.lane->count > 0) return 0;
+  if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
+  float sg[MIXSTAGE__FUSED_SENDS], og[MIXSTAGE__FUSED_SENDS];
+  float *sl[MIXSTAGE__FUSED_SENDS], *sr[MIXSTAGE__FUSED_SENDS], *dl[MIXSTAGE__FUSED_SENDS], *dr[MIXSTAGE__FUSED_SENDS];
+  int opre[MIXSTAGE__FUSED_SENDS];
+  int ns = 0, no = 0; /* fused post-fader sends, other sends */
+  for (int k = 0; k < u->send_count; k++) {
+    const mixstage_send *snd = u->sends[k];
+    if (snd->to->u.channels != 2 || (snd->level.lane && snd->level.lane->count > 0)) return 0;
+    if (snd->g0 != snd->g1 || snd->mute_g0 != snd->mute_g1) return 0;
+  }
+  if (bad) {
+    *bad = !u->scan_each && non_finite(v->buf, 2, n);
+    if (*bad) return 1;
+  }
+  for (int k = 0; k < u->send_count; k++) {
+    const mixstage_send *snd = u->sends[k];
+    float g = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
+    int pre = snd->tap == MIXSTAGE_TAP_PRE_FADER;
+    if (!pre && ns < MIXSTAGE__PASS_SENDS) {
+      sg[ns] = g;
+      sl[ns] = snd->buf[0] + off;
+      sr[ns++] = snd->buf[1] + off;
+    } else {
+      og[no] = g;
+      opre[no] = pre;
+      dl[no] = snd->buf[0] + off;
+      dr[no++] = snd->buf[1] + off;
+    }
+  }
+  const float *xl = v->buf[0], *xr = v->buf[1];
+  float *pl = v->post[0], *pr = v->post[1], *ol = v->out[0], *or_ = v->out[1];
+  float *ql = v->pre[0], *qr = v->pre[1];
+  const float c[5] = {u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1};
+  int variant = (u->need_pre ? 6 : 0) + (c[4] == 1.0f ? 3 : 0) + ns;
+#define MIXSTAGE__TAIL2(pre, unity, k) tail2_pass(xl, xr, ql, qr, pl, pr, ol, or_, c, sl, sr, sg, n, pre, unity, k)
+  switch (variant) {
+    case 0: MIXSTAGE__TAIL2(0, 0, 0); break;
+    case 1: MIXSTAGE__TAIL2(0, 0, 1); break;
+    case 2: MIXSTAGE__TAIL2(0, 0, 2); break;
+    case 3: MIXSTAGE__TAIL2(0, 1, 0); break;
+    case 4: MIXSTAGE__TAIL2(0, 1, 1); break;
+    case 5: MIXSTAGE__TAIL2(0, 1, 2); break;
+    case 6: MIXSTAGE__TAIL2(1, 0, 0); break;
+    case 7: MIXSTAGE__TAIL2(1, 0, 1); break;
+    case 8: MIXSTAGE__TAIL2(1, 0, 2); break;
+    case 9: MIXSTAGE__TAIL2(1, 1, 0); break;
+    case 10: MIXSTAGE__TAIL2(1, 1, 1); break;
+    default: MIXSTAGE__TAIL2(1, 1, 2); break;
+  }
+#undef MIXSTAGE__TAIL2
+  /* (pre ? a : l) * g, as the fused pass did: the taps hold a and l. */
+  for (int k = 0; k < no; k++) {
+    mul_const(dl[k], opre[k] ? xl : pl, og[k], n);
+    mul_const(dr[k], opre[k] ? xr : pr, og[k], n);
+  }
   return 1;
 }
 
@@ -1006,7 +1070,7 @@ static int chunk_tail(mixstage_graph *g, mixstage__unit *u, const view *v, int64
     if (!bad) return 0;
     /* Rare: silence the chunk as below, then the same pass over the silence. */
     chain_fault(g, u, v, f, off, n, ran);
-    tail_stereo_const(u, v, off, n, &bad);
+    tail_stereo_const(u, v, off, n, NULL);
     return 1;
   }
   if (!u->scan_each && non_finite(v->buf, C, n)) {
