@@ -475,13 +475,20 @@ static inline void node_gr(const chain_walk *w, mixstage_node *nd) {
   }
 }
 
-/* A node's sidechain key for the chunk (its delay line aligns it), or NULL. */
-static const float *const *node_key(mixstage_node *nd, int off, int n, int *kch) {
+/* A node's sidechain key for the chunk (its delay line aligns it), or NULL.
+ * Without a delay the key is read where the key unit left it (through
+ * direct, the caller's scratch), unless the unit's bounce forks read the
+ * key after the chunk from key_buf. */
+static const float *const *node_key(mixstage_node *nd, int off, int n, int *kch, const float **direct) {
   *kch = 0;
   if (!nd->key_unit) return NULL;
   mixstage__unit *k = nd->key_unit;
   float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
   *kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
+  if (nd->key_delay.delay <= 0 && !nd->owner->shadows) {
+    for (int c = 0; c < *kch; c++) direct[c] = src[c] + off;
+    return direct;
+  }
   for (int c = 0; c < *kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
   delay_run(&nd->key_delay, nd->key_buf, *kch, n);
   return (const float *const *)nd->key_buf;
@@ -517,7 +524,8 @@ static void run_node(mixstage_graph *g, mixstage__unit *u, const view *v, int of
     return;
   }
   int kch = 0;
-  const float *const *key = node_key(nd, off, n, &kch);
+  const float *direct[MIXSTAGE_MAX_CHANNELS];
+  const float *const *key = node_key(nd, off, n, &kch, direct);
   nd->cls->process(nd->state, buf, C, n, key, kch);
   node_ran(w, nd);
   if (nd->trace_wanted)
@@ -1198,6 +1206,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   float *const *bufs[MIXSTAGE__GROUP_MAX];
   const float *const *keys[MIXSTAGE__GROUP_MAX];
   int key_nch[MIXSTAGE__GROUP_MAX];
+  const float *key_direct[MIXSTAGE__GROUP_MAX][MIXSTAGE_MAX_CHANNELS];
   int plain[MIXSTAGE__GROUP_MAX];
   int settled[MIXSTAGE__GROUP_MAX], block_head[MIXSTAGE__GROUP_MAX];
   mixstage__unit *u0 = grp->units[0];
@@ -1234,7 +1243,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
         if (plain[k]) {
           /* as run_node: the pre-delay, then the key (aligned) */
           delay_run(&u->nodes[i]->pre_delay, v[k].buf, C, m);
-          keys[lanes] = node_key(u->nodes[i], done, m, &key_nch[lanes]);
+          keys[lanes] = node_key(u->nodes[i], done, m, &key_nch[lanes], key_direct[lanes]);
           states[lanes] = u->nodes[i]->state;
           bufs[lanes++] = v[k].buf;
         }
