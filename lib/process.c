@@ -87,6 +87,13 @@ static inline v4f v4_set(float x) {
 #define MIXSTAGE__V4 0
 #endif
 
+/* For loops specialised by constant arguments at each call site. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MIXSTAGE__INLINE inline __attribute__((always_inline))
+#else
+#define MIXSTAGE__INLINE inline
+#endif
+
 /* y[i] = x[i] * g (y may be x) */
 static void mul_const(float *y, const float *x, float g, int n) {
   int i = 0;
@@ -143,6 +150,15 @@ static int non_finite(float *const *buf, int nch, int n) {
   for (; c + 2 <= nch; c += 2) {
     const float *x = buf[c], *y = buf[c + 1];
     int i = 0;
+    v4f s2 = v4_set(0.0f), s3 = v4_set(0.0f);
+    for (; i + 8 <= n; i += 8) {
+      s0 += v4_load(x + i);
+      s1 += v4_load(y + i);
+      s2 += v4_load(x + i + 4);
+      s3 += v4_load(y + i + 4);
+    }
+    s0 += s2;
+    s1 += s3;
     for (; i + 4 <= n; i += 4) {
       s0 += v4_load(x + i);
       s1 += v4_load(y + i);
@@ -357,7 +373,8 @@ typedef struct view {
 } view;
 
 /* Interleaved stereo to planar, frames 0 .. m-1, times g. */
-static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
+static MIXSTAGE__INLINE void deinterleave2_pass(const float *d, float *l, float *r, int m, float g,
+                                                const int scaled) {
   int i = 0;
 #if defined(__SSE__)
   __m128 vg = _mm_set1_ps(g);
@@ -372,6 +389,12 @@ static void deinterleave2(const float *d, float *l, float *r, int m, float g, in
     l[i] = scaled ? d[2 * i] * g : d[2 * i];
     r[i] = scaled ? d[2 * i + 1] * g : d[2 * i + 1];
   }
+}
+
+/* scaled is tested once, not per sample. */
+static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
+  if (scaled) deinterleave2_pass(d, l, r, m, g, 1);
+  else deinterleave2_pass(d, l, r, m, g, 0);
 }
 
 static void fill(float *x, float v, int n) {
@@ -581,11 +604,6 @@ static inline void put1(float *post, float *out, int i, float p, int unity, floa
  * (no lane, the same value at both boundaries): per sample the same float
  * operations, in the same order, as fader_pan followed by mute_out with
  * their constant branches.  Returns 0 (nothing done) otherwise. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MIXSTAGE__INLINE inline __attribute__((always_inline))
-#else
-#define MIXSTAGE__INLINE inline
-#endif
 
 /* unity (mute gain 1: out is post) is a constant at each call site. */
 static MIXSTAGE__INLINE void gain_pass(const mixstage__unit *u, const view *v, int n, int unity) {
@@ -874,6 +892,22 @@ static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, in
       float *a = acc[c];
       int k = 0, m = j - i;
 #if MIXSTAGE__V4
+      /* 16 frames per input visit: four sums in flight per pointer load */
+      for (; k + 16 <= n; k += 16) {
+        v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
+        v4f s2 = zero ? v4_set(0.0f) : v4_load(a + k + 8), s3 = zero ? v4_set(0.0f) : v4_load(a + k + 12);
+        for (int q = 0; q < m; q++) {
+          const float *y = x[q] + k;
+          s0 += v4_load(y);
+          s1 += v4_load(y + 4);
+          s2 += v4_load(y + 8);
+          s3 += v4_load(y + 12);
+        }
+        v4_store(a + k, s0);
+        v4_store(a + k + 4, s1);
+        v4_store(a + k + 8, s2);
+        v4_store(a + k + 12, s3);
+      }
       for (; k + 8 <= n; k += 8) {
         v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
         for (int q = 0; q < m; q++) {
