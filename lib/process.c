@@ -813,6 +813,17 @@ static void sum_input(float *const *acc, float *const *base, int off, mixstage__
 /* A unit's buffers at offset off.  Only the channels a buffer has are set. */
 static inline void make_view(view *v, float *const *buf, float *const *pre, float *const *post, float *const *out,
                       int C, int B, int off) {
+  if (C == 2 && B == 2) { /* the common case, without the loops */
+    v->buf[0] = buf[0] + off;
+    v->buf[1] = buf[1] + off;
+    v->pre[0] = pre[0] ? pre[0] + off : NULL;
+    v->pre[1] = pre[1] ? pre[1] + off : NULL;
+    v->post[0] = post[0] + off;
+    v->post[1] = post[1] + off;
+    v->out[0] = out[0] + off;
+    v->out[1] = out[1] + off;
+    return;
+  }
   int wide = C > B ? C : B;
   for (int c = 0; c < wide; c++) v->buf[c] = buf[c] + off;
   for (int c = 0; c < C; c++) v->pre[c] = pre[c] ? pre[c] + off : NULL;
