@@ -1,7 +1,10 @@
 /* The render path.  Everything here is render-time: no allocation, locks,
  * I/O or string look-ups.  Work is done in cells of MIXSTAGE__CELL frames on
  * a grid anchored at frame 0; a host block is split at grid lines, so the
- * result never depends on the host's block size. */
+ * result never depends on the host's block size.  A unit whose values do not
+ * move in a block (unit_settled) reads its source and runs its gain stage
+ * and sends in one pass over the block; its chain and the fault check after
+ * it still go cell by cell, with the same bits. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
