@@ -1,7 +1,10 @@
 /* The render path.  Everything here is render-time: no allocation, locks,
  * I/O or string look-ups.  Work is done in cells of MIXSTAGE__CELL frames on
  * a grid anchored at frame 0; a host block is split at grid lines, so the
- * result never depends on the host's block size. */
+ * result never depends on the host's block size.  A unit whose values do not
+ * move in a block (unit_settled) reads its source and runs its gain stage
+ * and sends in one pass over the block; its chain and the fault check after
+ * it still go cell by cell, with the same bits. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
@@ -87,6 +90,13 @@ static inline v4f v4_set(float x) {
 #define MIXSTAGE__V4 0
 #endif
 
+/* For loops specialised by constant arguments at each call site. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MIXSTAGE__INLINE inline __attribute__((always_inline))
+#else
+#define MIXSTAGE__INLINE inline
+#endif
+
 /* y[i] = x[i] * g (y may be x) */
 static void mul_const(float *y, const float *x, float g, int n) {
   int i = 0;
@@ -130,9 +140,42 @@ static uint32_t non_finite_bits(const float *x, size_t n) {
   return m;
 }
 
+/* Whether any of buf[0 .. nch-1][0 .. n-1] is NaN or infinite.  First the
+ * cheap test: NaN and infinities propagate through addition (a sum once
+ * non-finite stays so), so a finite sum of all the samples proves every
+ * one finite; only a sum that is not (a fault, or finite samples whose sum
+ * overflows) has the bits looked at. */
 static int non_finite(float *const *buf, int nch, int n) {
+  float sum = 0.0f;
+  int c = 0;
+#if MIXSTAGE__V4
+  v4f s0 = v4_set(0.0f), s1 = v4_set(0.0f);
+  for (; c + 2 <= nch; c += 2) {
+    const float *x = buf[c], *y = buf[c + 1];
+    int i = 0;
+    v4f s2 = v4_set(0.0f), s3 = v4_set(0.0f);
+    for (; i + 8 <= n; i += 8) {
+      s0 += v4_load(x + i);
+      s1 += v4_load(y + i);
+      s2 += v4_load(x + i + 4);
+      s3 += v4_load(y + i + 4);
+    }
+    s0 += s2;
+    s1 += s3;
+    for (; i + 4 <= n; i += 4) {
+      s0 += v4_load(x + i);
+      s1 += v4_load(y + i);
+    }
+    for (; i < n; i++) sum += x[i] + y[i];
+  }
+  s0 += s1;
+  sum += (s0[0] + s0[1]) + (s0[2] + s0[3]);
+#endif
+  for (; c < nch; c++)
+    for (int i = 0; i < n; i++) sum += buf[c][i];
+  if (isfinite(sum)) return 0;
   uint32_t m = 0;
-  for (int c = 0; c < nch; c++) m |= non_finite_bits(buf[c], (size_t)n);
+  for (c = 0; c < nch; c++) m |= non_finite_bits(buf[c], (size_t)n);
   return (m & 0x80000000u) != 0;
 }
 
@@ -191,6 +234,26 @@ static int node_mode(const mixstage_profile *prof, mixstage_node *n) {
 
 /* ---- control boundary ------------------------------------------------------ */
 
+/* The mute gain a unit heads for: its own mute, or another strip's solo. */
+static inline float unit_mute_target(const mixstage_graph *g, const mixstage__unit *u) {
+  int muted = atomic_load_explicit(&u->mute_req, memory_order_relaxed);
+  if (u->kind == MIXSTAGE__UNIT_STRIP && g->any_solo && !atomic_load_explicit(&u->solo_req, memory_order_relaxed))
+    muted = 1;
+  return muted ? 0.0f : 1.0f;
+}
+
+/* A send's mute gain: its own mute or the profile's action on its role. */
+static inline float send_mute_gain(const mixstage_profile *prof, const mixstage_send *s) {
+  return atomic_load_explicit(&s->mute_req, memory_order_relaxed) || prof->action[s->role] == MIXSTAGE_ACTION_MUTE
+             ? 0.0f
+             : 1.0f;
+}
+
+/* A strip's clip gain with its polarity (the sign of a zero gain counts). */
+static inline float clip_signed(const mixstage_strip *s) {
+  return atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -s->clip_lin : s->clip_lin;
+}
+
 /* The linear gains and pan coefficients are pure functions of their
  * parameter values, so they are recomputed (pow, cos, sin) only when a value
  * moved; the previous-boundary copies shift at every boundary regardless. */
@@ -202,10 +265,7 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
   pan_moved |= mixstage__param_step(&u->width, f, k);
   u->fader_g0 = u->fader_g1;
   if (fader_moved) u->fader_g1 = db_gain(u->fader.value);
-  int muted = atomic_load_explicit(&u->mute_req, memory_order_relaxed);
-  if (u->kind == MIXSTAGE__UNIT_STRIP && g->any_solo && !atomic_load_explicit(&u->solo_req, memory_order_relaxed))
-    muted = 1;
-  u->mute_target = muted ? 0.0f : 1.0f;
+  u->mute_target = unit_mute_target(g, u);
   u->mute_g0 = u->mute_g1;
   if (u->mute_g1 != u->mute_target) {
     float m = u->mute_target + (u->mute_g1 - u->mute_target) * (float)k;
@@ -218,17 +278,14 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
     mixstage_strip *s = (mixstage_strip *)u;
     if (mixstage__param_step(&s->clip_gain, f, k)) s->clip_lin = db_gain(s->clip_gain.value);
     s->clip_g0 = s->clip_g1;
-    s->clip_g1 = atomic_load_explicit(&s->polarity_req, memory_order_relaxed) ? -s->clip_lin : s->clip_lin;
+    s->clip_g1 = clip_signed(s);
   }
   for (int i = 0; i < u->send_count; i++) {
     mixstage_send *s = u->sends[i];
     s->g0 = s->g1;
     if (mixstage__param_step(&s->level, f, k)) s->g1 = db_gain(s->level.value);
     s->mute_g0 = s->mute_g1;
-    s->mute_g1 = atomic_load_explicit(&s->mute_req, memory_order_relaxed) ||
-                         prof->action[s->role] == MIXSTAGE_ACTION_MUTE
-                     ? 0.0f
-                     : 1.0f;
+    s->mute_g1 = send_mute_gain(prof, s);
   }
   for (int i = 0; i < u->node_count; i++) {
     mixstage_node *n = u->nodes[i];
@@ -264,6 +321,52 @@ static void step_unit(mixstage_graph *g, mixstage__unit *u, int64_t f) {
   }
 }
 
+/* A parameter the next boundary leaves where it is: no lane points, and at
+ * its target (mixstage__param_step then returns at once). */
+static inline int param_rests(const mixstage__param *p) {
+  return !(p->lane && p->lane->count > 0) && atomic_load_explicit(&p->target, memory_order_relaxed) == p->value;
+}
+
+static inline int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* Whether u is settled: every control boundary in the block ahead would
+ * leave all of its values as they are (no lane, nothing smoothing, no
+ * setter or node mode change pending), and each gain of its gain stage is
+ * one constant (the previous boundary's value equals the current one).
+ * Then step_unit is a no-op at every boundary, and the source read, clip
+ * gain, taps, fader, pan, mute and sends run over the whole block in one
+ * pass each, with the bits of cell-by-cell processing: the same float
+ * operations on every sample with the same constants.  Only the chain keeps
+ * the cell grid (a node processes at most one cell per call), and so does
+ * the fault check after it, which silences the cell where a fault appears.
+ * A setter running on another thread during the block is taken at the
+ * next block instead of the next boundary, as if it had come a little
+ * later.  A unit with bounce forks runs cell by cell. */
+static int unit_settled(const mixstage_graph *g, const mixstage__unit *u, const mixstage_profile *prof) {
+  if (u->shadows) return 0;
+  if (!param_rests(&u->fader) || !param_rests(&u->pan) || !param_rests(&u->width)) return 0;
+  if (!same_bits(u->fader_g0, u->fader_g1) || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
+  float mute = unit_mute_target(g, u);
+  if (u->mute_g0 != mute || u->mute_g1 != mute) return 0;
+  if (u->kind == MIXSTAGE__UNIT_STRIP) {
+    const mixstage_strip *s = (const mixstage_strip *)u;
+    if (!param_rests(&s->clip_gain)) return 0;
+    if (!same_bits(s->clip_g0, s->clip_g1) || !same_bits(s->clip_g1, clip_signed(s))) return 0;
+  }
+  for (int i = 0; i < u->send_count; i++) {
+    const mixstage_send *s = u->sends[i];
+    if (!param_rests(&s->level) || !same_bits(s->g0, s->g1)) return 0;
+    float sm = send_mute_gain(prof, s);
+    if (s->mute_g0 != sm || s->mute_g1 != sm) return 0;
+  }
+  for (int i = 0; i < u->node_count; i++) {
+    mixstage_node *n = u->nodes[i];
+    if (n->ctl_active || atomic_load_explicit(&n->ctl_dirty, memory_order_relaxed)) return 0;
+    if (node_mode(prof, n) != n->mode) return 0;
+  }
+  return 1;
+}
+
 /* ---- unit processing ------------------------------------------------------- */
 
 /* A unit's buffers seen from one chunk (at most one cell) of its block. */
@@ -273,7 +376,8 @@ typedef struct view {
 } view;
 
 /* Interleaved stereo to planar, frames 0 .. m-1, times g. */
-static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
+static MIXSTAGE__INLINE void deinterleave2_pass(const float *d, float *l, float *r, int m, float g,
+                                                const int scaled) {
   int i = 0;
 #if defined(__SSE__)
   __m128 vg = _mm_set1_ps(g);
@@ -288,6 +392,12 @@ static void deinterleave2(const float *d, float *l, float *r, int m, float g, in
     l[i] = scaled ? d[2 * i] * g : d[2 * i];
     r[i] = scaled ? d[2 * i + 1] * g : d[2 * i + 1];
   }
+}
+
+/* scaled is tested once, not per sample. */
+static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
+  if (scaled) deinterleave2_pass(d, l, r, m, g, 1);
+  else deinterleave2_pass(d, l, r, m, g, 0);
 }
 
 static void fill(float *x, float v, int n) {
@@ -391,13 +501,20 @@ static inline void node_gr(const chain_walk *w, mixstage_node *nd) {
   }
 }
 
-/* A node's sidechain key for the chunk (its delay line aligns it), or NULL. */
-static const float *const *node_key(mixstage_node *nd, int off, int n, int *kch) {
+/* A node's sidechain key for the chunk (its delay line aligns it), or NULL.
+ * Without a delay the key is read where the key unit left it (through
+ * direct, the caller's scratch), unless the unit's bounce forks read the
+ * key after the chunk from key_buf. */
+static const float *const *node_key(mixstage_node *nd, int off, int n, int *kch, const float **direct) {
   *kch = 0;
   if (!nd->key_unit) return NULL;
   mixstage__unit *k = nd->key_unit;
   float *const *src = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->pre : k->post;
   *kch = nd->key_tap == MIXSTAGE_TAP_PRE_FADER ? k->channels : k->out_channels;
+  if (nd->key_delay.delay <= 0 && !nd->owner->shadows) {
+    for (int c = 0; c < *kch; c++) direct[c] = src[c] + off;
+    return direct;
+  }
   for (int c = 0; c < *kch; c++) memcpy(nd->key_buf[c], src[c] + off, sizeof(float) * (size_t)n);
   delay_run(&nd->key_delay, nd->key_buf, *kch, n);
   return (const float *const *)nd->key_buf;
@@ -433,7 +550,8 @@ static void run_node(mixstage_graph *g, mixstage__unit *u, const view *v, int of
     return;
   }
   int kch = 0;
-  const float *const *key = node_key(nd, off, n, &kch);
+  const float *direct[MIXSTAGE_MAX_CHANNELS];
+  const float *const *key = node_key(nd, off, n, &kch, direct);
   nd->cls->process(nd->state, buf, C, n, key, kch);
   node_ran(w, nd);
   if (nd->trace_wanted)
@@ -489,11 +607,6 @@ static inline void put1(float *post, float *out, int i, float p, int unity, floa
  * (no lane, the same value at both boundaries): per sample the same float
  * operations, in the same order, as fader_pan followed by mute_out with
  * their constant branches.  Returns 0 (nothing done) otherwise. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MIXSTAGE__INLINE inline __attribute__((always_inline))
-#else
-#define MIXSTAGE__INLINE inline
-#endif
 
 /* unity (mute gain 1: out is post) is a constant at each call site. */
 static MIXSTAGE__INLINE void gain_pass(const mixstage__unit *u, const view *v, int n, int unity) {
@@ -656,9 +769,11 @@ static void run_send(mixstage__unit *u, mixstage_send *s, float *const *dst, con
     }
     return;
   }
+  /* gs[0] is overwritten at i = 0: a constant level is read before. */
+  float level = gs[0];
   for (int i = 0; i < n; i++) {
     int k = o + i + 1;
-    float g = cs ? gs[0] : gs[i];
+    float g = cs ? level : gs[i];
     g *= ramp(s->mute_g0, s->mute_g1, k) * ramp(u->mute_g0, u->mute_g1, k);
     gs[i] = g;
   }
@@ -685,17 +800,33 @@ static void sum_input(float *const *acc, float *const *base, int off, mixstage__
     for (int c = 0; c < C; c++) add_into(acc[c], base[c] + off, n);
     return;
   }
+  /* A settled bus sums a whole block: the delay runs a cell at a time
+   * (it is sample-sequential, so the pieces give the same bits). */
   float tmpbuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
   float *tmp[MIXSTAGE_MAX_CHANNELS];
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) tmp[c] = tmpbuf[c];
-  for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off, sizeof(float) * (size_t)n);
-  delay_run(comp, tmp, C, n);
-  for (int c = 0; c < C; c++) add_into(acc[c], tmp[c], n);
+  for (int k = 0; k < n; k += MIXSTAGE__CELL) {
+    int m = n - k < MIXSTAGE__CELL ? n - k : MIXSTAGE__CELL;
+    for (int c = 0; c < C; c++) memcpy(tmp[c], base[c] + off + k, sizeof(float) * (size_t)m);
+    delay_run(comp, tmp, C, m);
+    for (int c = 0; c < C; c++) add_into(acc[c] + k, tmp[c], m);
+  }
 }
 
 /* A unit's buffers at offset off.  Only the channels a buffer has are set. */
 static inline void make_view(view *v, float *const *buf, float *const *pre, float *const *post, float *const *out,
                       int C, int B, int off) {
+  if (C == 2 && B == 2) { /* the common case, without the loops */
+    v->buf[0] = buf[0] + off;
+    v->buf[1] = buf[1] + off;
+    v->pre[0] = pre[0] ? pre[0] + off : NULL;
+    v->pre[1] = pre[1] ? pre[1] + off : NULL;
+    v->post[0] = post[0] + off;
+    v->post[1] = post[1] + off;
+    v->out[0] = out[0] + off;
+    v->out[1] = out[1] + off;
+    return;
+  }
   int wide = C > B ? C : B;
   for (int c = 0; c < wide; c++) v->buf[c] = buf[c] + off;
   for (int c = 0; c < C; c++) v->pre[c] = pre[c] ? pre[c] + off : NULL;
@@ -775,6 +906,22 @@ static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, in
       float *a = acc[c];
       int k = 0, m = j - i;
 #if MIXSTAGE__V4
+      /* 16 frames per input visit: four sums in flight per pointer load */
+      for (; k + 16 <= n; k += 16) {
+        v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
+        v4f s2 = zero ? v4_set(0.0f) : v4_load(a + k + 8), s3 = zero ? v4_set(0.0f) : v4_load(a + k + 12);
+        for (int q = 0; q < m; q++) {
+          const float *y = x[q] + k;
+          s0 += v4_load(y);
+          s1 += v4_load(y + 4);
+          s2 += v4_load(y + 8);
+          s3 += v4_load(y + 12);
+        }
+        v4_store(a + k, s0);
+        v4_store(a + k + 4, s1);
+        v4_store(a + k + 8, s2);
+        v4_store(a + k + 12, s3);
+      }
       for (; k + 8 <= n; k += 8) {
         v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
         for (int q = 0; q < m; q++) {
@@ -840,53 +987,28 @@ static int chunk_head(mixstage_graph *g, mixstage__unit *u, view *v, int64_t f, 
   return faults;
 }
 
-/* Sends a stereo unit's fused tail takes on (more run on their own). */
+/* Sends a stereo unit's constant tail takes on (more run on their own). */
 #define MIXSTAGE__FUSED_SENDS 4
+/* Post-fader sends written in the main pass; the others (pre-fader taps,
+ * more sends) take a pass each over the tap the main pass wrote. */
+#define MIXSTAGE__PASS_SENDS 2
 
-/* The tail of a stereo unit feeding stereo buses when nothing moves in this
- * chunk (no lane, the same fader, pan, mute and send values at both
- * boundaries): the fault scan, the pre-fader copy, fader, pan and mute and
- * the sends in one pass over the chain's output, each value computed with
- * the same float operations, in the same order, as the separate passes
- * (gain_pass, run_send).  Returns 0 when the chunk does not qualify (nothing
- * written), else 1, with *bad set when the chain's output held NaN or
- * infinity (checked unless the unit checks per node); then every output
- * written is to be discarded. */
-static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
-  if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
-  if (u->fader.lane && u->fader.lane->count > 0) return 0;
-  if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
-  float sg[MIXSTAGE__FUSED_SENDS];
-  float *sl[MIXSTAGE__FUSED_SENDS], *sr[MIXSTAGE__FUSED_SENDS];
-  int spre[MIXSTAGE__FUSED_SENDS];
-  int ns = u->send_count;
-  for (int k = 0; k < ns; k++) {
-    const mixstage_send *snd = u->sends[k];
-    if (snd->to->u.channels != 2 || (snd->level.lane && snd->level.lane->count > 0)) return 0;
-    if (snd->g0 != snd->g1 || snd->mute_g0 != snd->mute_g1) return 0;
-    sg[k] = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
-    sl[k] = snd->buf[0] + off;
-    sr[k] = snd->buf[1] + off;
-    spre[k] = snd->tap == MIXSTAGE_TAP_PRE_FADER;
-  }
-  const float *xl = v->buf[0], *xr = v->buf[1];
-  float *pl = v->post[0], *pr = v->post[1], *ol = v->out[0], *or_ = v->out[1];
-  float *ql = u->need_pre ? v->pre[0] : NULL, *qr = u->need_pre ? v->pre[1] : NULL;
-  float gg = u->fader_g1, gl = u->pan1[0], gr = u->pan1[1], w = u->pan1[2], mu = u->mute_g1;
-  int unity = mu == 1.0f;
-  uint32_t m = 0;
+/* The main pass of a stereo unit's constant tail: the pre-fader copy when
+ * pre, width, balance and fader into post, the mute into out (unity: mute
+ * gain 1, out is post) and ns post-fader sends.  pre, unity and ns are
+ * constants at each call site, so every variant is a straight loop. */
+static MIXSTAGE__INLINE void tail2_pass(const float *xl, const float *xr, float *ql, float *qr, float *pl,
+                                        float *pr, float *ol, float *or_, const float *c, float *const *sl,
+                                        float *const *sr, const float *sg, int n, const int pre, const int unity,
+                                        const int ns) {
+  float gg = c[0], gl = c[1], gr = c[2], w = c[3], mu = c[4];
   int i = 0;
 #if MIXSTAGE__V4
   v4f vgg = v4_set(gg), vgl = v4_set(gl), vgr = v4_set(gr), vw = v4_set(w), vmu = v4_set(mu);
-  v4f half = v4_set(0.5f);
-  v4u vm = {0, 0, 0, 0};
+  v4f half = v4_set(0.5f), vs0 = v4_set(ns > 0 ? sg[0] : 0.0f), vs1 = v4_set(ns > 1 ? sg[1] : 0.0f);
   for (; i + 4 <= n; i += 4) {
     v4f a = v4_load(xl + i), b = v4_load(xr + i);
-    v4u ab, bb;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    vm |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
-    if (ql) {
+    if (pre) {
       v4_store(ql + i, a);
       v4_store(qr + i, b);
     }
@@ -896,21 +1018,19 @@ static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, i
     v4_store(pr + i, r);
     v4_store(ol + i, unity ? l : l * vmu);
     v4_store(or_ + i, unity ? r : r * vmu);
-    for (int k = 0; k < ns; k++) {
-      v4f g = v4_set(sg[k]);
-      v4_store(sl[k] + i, (spre[k] ? a : l) * g);
-      v4_store(sr[k] + i, (spre[k] ? b : r) * g);
+    if (ns > 0) {
+      v4_store(sl[0] + i, l * vs0);
+      v4_store(sr[0] + i, r * vs0);
+    }
+    if (ns > 1) {
+      v4_store(sl[1] + i, l * vs1);
+      v4_store(sr[1] + i, r * vs1);
     }
   }
-  m = vm[0] | vm[1] | vm[2] | vm[3];
 #endif
   for (; i < n; i++) {
     float a = xl[i], b = xr[i];
-    uint32_t ab, bb;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    m |= ((ab & 0x7f800000u) + 0x00800000u) | ((bb & 0x7f800000u) + 0x00800000u);
-    if (ql) {
+    if (pre) {
       ql[i] = a;
       qr[i] = b;
     }
@@ -921,11 +1041,79 @@ static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, i
     ol[i] = unity ? l : l * mu;
     or_[i] = unity ? r : r * mu;
     for (int k = 0; k < ns; k++) {
-      sl[k][i] = (spre[k] ? a : l) * sg[k];
-      sr[k][i] = (spre[k] ? b : r) * sg[k];
+      sl[k][i] = l * sg[k];
+      sr[k][i] = r * sg[k];
     }
   }
-  *bad = !u->scan_each && (m & 0x80000000u) != 0;
+}
+
+/* The tail of a stereo unit feeding stereo buses when nothing moves in this
+ * chunk (no lane, the same fader, pan, mute and send values at both
+ * boundaries): the fault scan, then the pre-fader copy, fader, pan, mute and
+ * the sends, each value computed with the same float operations, in the
+ * same order, as the separate passes (gain_pass, run_send).  Returns 0 when
+ * the chunk does not qualify (nothing written), else 1, with *bad set when
+ * the chain's output held NaN or infinity (checked unless the unit checks
+ * per node, or bad is NULL: a settled unit's block tail, checked cell by
+ * cell already); then nothing was written. */
+static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
+  if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
+  if (u->fader.lane && u->fader.lane->count > 0) return 0;
+  if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
+  float sg[MIXSTAGE__FUSED_SENDS], og[MIXSTAGE__FUSED_SENDS];
+  float *sl[MIXSTAGE__FUSED_SENDS], *sr[MIXSTAGE__FUSED_SENDS], *dl[MIXSTAGE__FUSED_SENDS], *dr[MIXSTAGE__FUSED_SENDS];
+  int opre[MIXSTAGE__FUSED_SENDS];
+  int ns = 0, no = 0; /* fused post-fader sends, other sends */
+  for (int k = 0; k < u->send_count; k++) {
+    const mixstage_send *snd = u->sends[k];
+    if (snd->to->u.channels != 2 || (snd->level.lane && snd->level.lane->count > 0)) return 0;
+    if (snd->g0 != snd->g1 || snd->mute_g0 != snd->mute_g1) return 0;
+  }
+  if (bad) {
+    *bad = !u->scan_each && non_finite(v->buf, 2, n);
+    if (*bad) return 1;
+  }
+  for (int k = 0; k < u->send_count; k++) {
+    const mixstage_send *snd = u->sends[k];
+    float g = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
+    int pre = snd->tap == MIXSTAGE_TAP_PRE_FADER;
+    if (!pre && ns < MIXSTAGE__PASS_SENDS) {
+      sg[ns] = g;
+      sl[ns] = snd->buf[0] + off;
+      sr[ns++] = snd->buf[1] + off;
+    } else {
+      og[no] = g;
+      opre[no] = pre;
+      dl[no] = snd->buf[0] + off;
+      dr[no++] = snd->buf[1] + off;
+    }
+  }
+  const float *xl = v->buf[0], *xr = v->buf[1];
+  float *pl = v->post[0], *pr = v->post[1], *ol = v->out[0], *or_ = v->out[1];
+  float *ql = v->pre[0], *qr = v->pre[1];
+  const float c[5] = {u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1};
+  int variant = (u->need_pre ? 6 : 0) + (c[4] == 1.0f ? 3 : 0) + ns;
+#define MIXSTAGE__TAIL2(pre, unity, k) tail2_pass(xl, xr, ql, qr, pl, pr, ol, or_, c, sl, sr, sg, n, pre, unity, k)
+  switch (variant) {
+    case 0: MIXSTAGE__TAIL2(0, 0, 0); break;
+    case 1: MIXSTAGE__TAIL2(0, 0, 1); break;
+    case 2: MIXSTAGE__TAIL2(0, 0, 2); break;
+    case 3: MIXSTAGE__TAIL2(0, 1, 0); break;
+    case 4: MIXSTAGE__TAIL2(0, 1, 1); break;
+    case 5: MIXSTAGE__TAIL2(0, 1, 2); break;
+    case 6: MIXSTAGE__TAIL2(1, 0, 0); break;
+    case 7: MIXSTAGE__TAIL2(1, 0, 1); break;
+    case 8: MIXSTAGE__TAIL2(1, 0, 2); break;
+    case 9: MIXSTAGE__TAIL2(1, 1, 0); break;
+    case 10: MIXSTAGE__TAIL2(1, 1, 1); break;
+    default: MIXSTAGE__TAIL2(1, 1, 2); break;
+  }
+#undef MIXSTAGE__TAIL2
+  /* (pre ? a : l) * g, as the fused pass did: the taps hold a and l. */
+  for (int k = 0; k < no; k++) {
+    mul_const(dl[k], opre[k] ? xl : pl, og[k], n);
+    mul_const(dr[k], opre[k] ? xr : pr, og[k], n);
+  }
   return 1;
 }
 
@@ -938,7 +1126,7 @@ static int chunk_tail(mixstage_graph *g, mixstage__unit *u, const view *v, int64
     if (!bad) return 0;
     /* Rare: silence the chunk as below, then the same pass over the silence. */
     chain_fault(g, u, v, f, off, n, ran);
-    tail_stereo_const(u, v, off, n, &bad);
+    tail_stereo_const(u, v, off, n, NULL);
     return 1;
   }
   if (!u->scan_each && non_finite(v->buf, C, n)) {
@@ -952,6 +1140,76 @@ static int chunk_tail(mixstage_graph *g, mixstage__unit *u, const view *v, int64
   return faults;
 }
 
+/* ---- settled units, a block at a time (see unit_settled) ---------------------- */
+
+/* Whether a settled unit's head can run over the whole block: a bus sum, or
+ * a buffer source (or none) read without the fault scan.  A callback or a
+ * streamed file is read, and checked, cell by cell as before. */
+static inline int head_blockwise(const mixstage__unit *u) {
+  if (u->scan_each) return 0;
+  if (u->kind != MIXSTAGE__UNIT_STRIP) return 1;
+  int kind = ((const mixstage_strip *)u)->src.kind;
+  return kind == 0 || kind == 1;
+}
+
+/* The head of a settled unit's cell: the whole block's head ran already,
+ * unless the unit was not read that way, or a chain fault in this block
+ * set scan_each since, so that from here on the source is read and
+ * checked per cell again (as cell-by-cell processing would). */
+static inline int settled_cell_head(mixstage_graph *g, mixstage__unit *u, view *v, int block_head, int64_t f,
+                                    int o, int off, int n) {
+  if (block_head && !u->scan_each) {
+    make_view(v, u->buf, u->pre, u->post, u->out, u->channels, u->out_channels, off);
+    return 0;
+  }
+  return chunk_head(g, u, v, f, o, off, n);
+}
+
+/* non_finite's first test for a stereo cell, inline (it runs once per
+ * unit per cell): 0 when every sample is finite, 1 when the bits must be
+ * looked at. */
+static inline int maybe_non_finite2(const float *x, const float *y, int n) {
+  int i = 0;
+  float sum = 0.0f;
+#if MIXSTAGE__V4
+  v4f s0 = v4_set(0.0f), s1 = v4_set(0.0f), s2 = v4_set(0.0f), s3 = v4_set(0.0f);
+  for (; i + 8 <= n; i += 8) {
+    s0 += v4_load(x + i);
+    s1 += v4_load(y + i);
+    s2 += v4_load(x + i + 4);
+    s3 += v4_load(y + i + 4);
+  }
+  s0 = (s0 + s1) + (s2 + s3);
+  sum = (s0[0] + s0[1]) + (s0[2] + s0[3]);
+#endif
+  for (; i < n; i++) sum += x[i] + y[i];
+  return !isfinite(sum);
+}
+
+/* The end of a settled unit's cell: the chain's output checked (unless
+ * checked per node), a fault contained to this cell. */
+static inline int settled_cell_check(mixstage_graph *g, mixstage__unit *u, const view *v, int64_t f, int off,
+                                     int n, mixstage_node *ran) {
+  if (u->scan_each) return 0;
+  if (u->channels == 2 && !maybe_non_finite2(v->buf[0], v->buf[1], n)) return 0;
+  if (!non_finite(v->buf, u->channels, n)) return 0;
+  chain_fault(g, u, v, f, off, n, ran);
+  return 1;
+}
+
+/* A settled unit's tail over the whole block: taps, fader, pan, mute and
+ * sends with their constant gains (no fault check: done per cell). */
+static void settled_tail(mixstage__unit *u, int64_t f0, int n) {
+  view v;
+  make_view(&v, u->buf, u->pre, u->post, u->out, u->channels, u->out_channels, 0);
+  if (tail_stereo_const(u, &v, 0, n, NULL)) return;
+  int o = (int)(f0 % MIXSTAGE__CELL);
+  if (u->need_pre)
+    for (int c = 0; c < u->channels; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
+  gain_stage(u, &v, f0, o, n);
+  run_sends(u, &v, f0, o, 0, n);
+}
+
 /* The control cell a chunk completes (see chain_walk), or -1. */
 static inline int64_t chunk_cell(int64_t f, int o, int n) {
   return o + n == MIXSTAGE__CELL ? f + n - MIXSTAGE__CELL : -1;
@@ -963,6 +1221,35 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
   mixstage_node *ran;
   faults += run_nodes(g, u, &v, off, n, chunk_cell(f, o, n), &ran);
   return faults + chunk_tail(g, u, &v, f, o, off, n, ran);
+}
+
+/* The block's first boundary, when it starts on one; then whether the unit
+ * is settled for the rest of the block. */
+static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0) {
+  if (f0 % MIXSTAGE__CELL == 0) step_unit(g, u, f0);
+  return unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire));
+}
+
+/* A settled unit alone: the head over the block, the chain and its check
+ * cell by cell, the tail over the block. */
+static int run_unit_settled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
+  int faults = 0;
+  view v;
+  int block_head = head_blockwise(u);
+  if (block_head) faults += chunk_head(g, u, &v, f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+  for (int done = 0; done < n;) {
+    int64_t f = f0 + done;
+    int o = (int)(f % MIXSTAGE__CELL);
+    int m = MIXSTAGE__CELL - o;
+    if (m > n - done) m = n - done;
+    faults += settled_cell_head(g, u, &v, block_head, f, o, done, m);
+    mixstage_node *ran;
+    faults += run_nodes(g, u, &v, done, m, chunk_cell(f, o, m), &ran);
+    faults += settled_cell_check(g, u, &v, f, done, m, ran);
+    done += m;
+  }
+  settled_tail(u, f0, n);
+  return faults;
 }
 
 /* ---- lane groups (group.c) ------------------------------------------------------
@@ -990,9 +1277,19 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   float *const *bufs[MIXSTAGE__GROUP_MAX];
   const float *const *keys[MIXSTAGE__GROUP_MAX];
   int key_nch[MIXSTAGE__GROUP_MAX];
+  const float *key_direct[MIXSTAGE__GROUP_MAX][MIXSTAGE_MAX_CHANNELS];
   int plain[MIXSTAGE__GROUP_MAX];
+  int settled[MIXSTAGE__GROUP_MAX], block_head[MIXSTAGE__GROUP_MAX];
   mixstage__unit *u0 = grp->units[0];
   int C = u0->channels;
+  /* Settled members (unit_settled) read their heads over the block here and
+   * run their tails after the last cell; the others go cell by cell. */
+  for (int k = 0; k < count; k++) {
+    mixstage__unit *u = grp->units[k];
+    settled[k] = block_start(g, u, f0);
+    block_head[k] = settled[k] && head_blockwise(u);
+    if (block_head[k]) faults += chunk_head(g, u, &v[k], f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+  }
   for (int done = 0; done < n;) {
     int64_t f = f0 + done;
     int o = (int)(f % MIXSTAGE__CELL);
@@ -1000,8 +1297,12 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
     if (m > n - done) m = n - done;
     for (int k = 0; k < count; k++) {
       mixstage__unit *u = grp->units[k];
-      if (o == 0) step_unit(g, u, f);
-      faults += chunk_head(g, u, &v[k], f, o, done, m);
+      if (settled[k]) {
+        faults += settled_cell_head(g, u, &v[k], block_head[k], f, o, done, m);
+      } else {
+        if (o == 0 && done > 0) step_unit(g, u, f);
+        faults += chunk_head(g, u, &v[k], f, o, done, m);
+      }
       w[k] = (chain_walk){chunk_cell(f, o, m), 0, 0, NULL, drybuf};
     }
     for (int i = 0; i < u0->node_count; i++) {
@@ -1013,7 +1314,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
         if (plain[k]) {
           /* as run_node: the pre-delay, then the key (aligned) */
           delay_run(&u->nodes[i]->pre_delay, v[k].buf, C, m);
-          keys[lanes] = node_key(u->nodes[i], done, m, &key_nch[lanes]);
+          keys[lanes] = node_key(u->nodes[i], done, m, &key_nch[lanes], key_direct[lanes]);
           states[lanes] = u->nodes[i]->state;
           bufs[lanes++] = v[k].buf;
         }
@@ -1038,6 +1339,10 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
     for (int k = 0; k < count; k++) {
       mixstage__unit *u = grp->units[k];
       faults += w[k].faults;
+      if (settled[k]) {
+        faults += settled_cell_check(g, u, &v[k], f, done, m, w[k].ran);
+        continue;
+      }
       faults += chunk_tail(g, u, &v[k], f, o, done, m, w[k].ran);
       for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
     }
@@ -1045,6 +1350,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   }
   for (int k = 0; k < count; k++) {
     mixstage__unit *u = grp->units[k];
+    if (settled[k]) settled_tail(u, f0, n);
     if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
     if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
   }
@@ -1057,16 +1363,19 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
  * so the result is the same as cell-by-cell interleaving. */
 int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
   int faults = 0;
-  int done = 0;
-  while (done < n) {
-    int64_t f = f0 + done;
-    int o = (int)(f % MIXSTAGE__CELL);
-    int m = MIXSTAGE__CELL - o;
-    if (m > n - done) m = n - done;
-    if (o == 0) step_unit(g, u, f);
-    faults += run_chunk(g, u, f, o, done, m);
-    for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
-    done += m;
+  if (block_start(g, u, f0)) {
+    faults = run_unit_settled(g, u, f0, n);
+  } else {
+    for (int done = 0; done < n;) {
+      int64_t f = f0 + done;
+      int o = (int)(f % MIXSTAGE__CELL);
+      int m = MIXSTAGE__CELL - o;
+      if (m > n - done) m = n - done;
+      if (o == 0 && done > 0) step_unit(g, u, f);
+      faults += run_chunk(g, u, f, o, done, m);
+      for (mixstage__shadow *sh = u->shadows; sh; sh = sh->next) mixstage__shadow_chunk(g, sh, f, o, done, m);
+      done += m;
+    }
   }
   /* Attached meters (analysis.h) read the main pass only, never a bounce's
    * forks.  buf keeps the post-insert signal through the block (fader_pan

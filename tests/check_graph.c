@@ -713,6 +713,150 @@ START_TEST(test_constant_gain_paths_match_ramps) {
 }
 END_TEST
 
+/* Setters between process calls, lanes and lane groups, for host blocks of
+ * every shape: 1 frame, one cell, 33 (each block starts at a new offset
+ * in its cell), the engine's 256 and the whole render.  The calls are split
+ * so that every change lands at the same frame in each run; the engine
+ * takes it at the next 32-frame boundary, so every run gives the same bits.
+ * Between the changes most strips are settled (nothing moves), the state in
+ * which the engine reads sources and runs tails over whole blocks. */
+enum { SET_STRIPS = 6, SET_LEN = 20000 };
+typedef struct setter_graph {
+  mixstage_graph *g;
+  mixstage_strip *st[SET_STRIPS + 1];
+  mixstage_send *send;
+  mixstage_node *eq2, *comp4;
+  float *src[SET_STRIPS + 1];
+} setter_graph;
+
+static void setter_graph_build(setter_graph *t) {
+  int err;
+  t->g = new_graph(4096);
+  mixstage_bus *grp = mixstage_graph_add_bus(t->g, "Group", MIXSTAGE_BUS_GROUP, 2, &err);
+  mixstage_bus *ret = mixstage_graph_add_bus(t->g, "Return", MIXSTAGE_BUS_RETURN, 2, &err);
+  ck_assert_ptr_nonnull(grp);
+  ck_assert_ptr_nonnull(ret);
+  for (int i = 0; i <= SET_STRIPS; i++) {
+    int ch = i < SET_STRIPS ? 2 : 1;
+    char name[8] = {'S', (char)('0' + i), 0};
+    t->src[i] = malloc(sizeof(float) * (size_t)ch * SET_LEN);
+    tu_noise(t->src[i], (int64_t)ch * SET_LEN, 0.5, 101u + (uint32_t)i);
+    t->st[i] = mixstage_graph_add_strip(t->g, name, ch, &err);
+    ck_assert_ptr_nonnull(t->st[i]);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(t->st[i], t->src[i], ch, SET_LEN - 700 * i, 0), MIXSTAGE_OK);
+    if (i < SET_STRIPS) { /* the same chain: one lane group */
+      mixstage_node *eq = mixstage_strip_insert(t->st[i], "eq", MIXSTAGE_ROLE_STRIP, -1, &err);
+      mixstage_node *cp = mixstage_strip_insert(t->st[i], "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+      ck_assert_ptr_nonnull(eq);
+      ck_assert_ptr_nonnull(cp);
+      ck_assert_int_eq(mixstage_node_set_param_by_name(cp, "threshold", -24.0), MIXSTAGE_OK);
+      if (i == 2) t->eq2 = eq;
+      if (i == 4) t->comp4 = cp;
+    }
+    if (i % 2) ck_assert_int_eq(mixstage_strip_set_output(t->st[i], grp), MIXSTAGE_OK);
+  }
+  t->send = mixstage_strip_add_send(t->st[1], ret, -6.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err);
+  ck_assert_ptr_nonnull(t->send);
+  ck_assert_ptr_nonnull(mixstage_strip_add_send(t->st[SET_STRIPS], ret, -3.0, MIXSTAGE_TAP_PRE_FADER,
+                                                MIXSTAGE_ROLE_MIX_FX, &err));
+  ck_assert_ptr_nonnull(mixstage_bus_insert(ret, "delay", MIXSTAGE_ROLE_MIX_FX, -1, &err));
+  /* a lane on one strip only (the others stay settled) */
+  mixstage_lane *cl = mixstage_strip_lane(t->st[3], MIXSTAGE_STRIP_CLIP_GAIN, &err);
+  ck_assert_ptr_nonnull(cl);
+  ck_assert_int_eq(mixstage_lane_add_point(cl, 4000, 0.0, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_lane_add_point(cl, 6000, -9.0, MIXSTAGE_CURVE_LINEAR), MIXSTAGE_OK);
+}
+
+/* The controls before the first change (restored before every run). */
+static void setter_graph_initial(setter_graph *t) {
+  for (int i = 0; i <= SET_STRIPS; i++) {
+    mixstage_strip *s = t->st[i];
+    ck_assert_int_eq(mixstage_strip_set_fader_db(s, -2.0 * i), MIXSTAGE_OK);
+    mixstage_strip_set_pan(s, 0.0);
+    mixstage_strip_set_width(s, 1.0);
+    mixstage_strip_set_mute(s, 0);
+    mixstage_strip_set_solo(s, 0);
+    mixstage_strip_set_polarity(s, 0);
+    mixstage_strip_set_clip_gain_db(s, i == 5 ? 2.0 : 0.0);
+  }
+  mixstage_send_set_level_db(t->send, -6.0);
+  mixstage_send_set_mute(t->send, 0);
+  mixstage_node_set_param_by_name(t->eq2, "output", 0.0);
+  mixstage_node_set_bypass(t->comp4, 0);
+}
+
+/* Change number k (applied when the render reaches setter_frames[k]). */
+static const int64_t setter_frames[] = {1000, 3000, 5001, 7777, 9000, 11000, 12345, 13000, 15000, 16001, 17000};
+static void setter_apply(setter_graph *t, int k) {
+  switch (k) {
+    case 0: ck_assert_int_eq(mixstage_strip_set_fader_db(t->st[0], -9.0), MIXSTAGE_OK); break;
+    case 1: mixstage_strip_set_mute(t->st[1], 1); break;
+    case 2: mixstage_send_set_level_db(t->send, -20.0); break;
+    case 3: ck_assert_int_eq(mixstage_node_set_param_by_name(t->eq2, "output", 6.0), MIXSTAGE_OK); break;
+    case 4:
+      mixstage_strip_set_mute(t->st[1], 0);
+      mixstage_strip_set_polarity(t->st[3], 1);
+      break;
+    case 5: mixstage_node_set_bypass(t->comp4, 1); break;
+    case 6: mixstage_strip_set_solo(t->st[5], 1); break;
+    case 7: mixstage_strip_set_solo(t->st[5], 0); break;
+    case 8:
+      mixstage_strip_set_pan(t->st[0], 0.5);
+      mixstage_strip_set_width(t->st[2], 0.4);
+      mixstage_node_set_bypass(t->comp4, 0);
+      break;
+    case 9: mixstage_strip_set_clip_gain_db(t->st[5], -144.0); mixstage_strip_set_polarity(t->st[5], 1); break;
+    default: mixstage_send_set_mute(t->send, 1); break;
+  }
+}
+
+/* Renders the graph from frame 0 in host blocks of `block` frames (with
+ * the changes when `changes`); returns frames 0 .. total-1 (stereo). */
+static float *setter_render(setter_graph *t, int block, int changes, int64_t total) {
+  setter_graph_initial(t);
+  ck_assert_int_eq(mixstage_graph_prepare(t->g), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_locate(t->g, 0), MIXSTAGE_OK);
+  float *out = calloc(2 * (size_t)total, sizeof(float));
+  int next = 0, count = (int)(sizeof setter_frames / sizeof setter_frames[0]);
+  for (int64_t f = 0; f < total;) {
+    while (changes && next < count && setter_frames[next] == f) setter_apply(t, next++);
+    int64_t end = f + block < total ? f + block : total;
+    if (changes && next < count && setter_frames[next] < end) end = setter_frames[next];
+    ck_assert_int_eq(mixstage_graph_process(t->g, out + 2 * f, (int)(end - f)), MIXSTAGE_OK);
+    f = end;
+  }
+  return out;
+}
+
+START_TEST(test_setters_block_size_independence) {
+  setter_graph t;
+  setter_graph_build(&t);
+  const int64_t total = SET_LEN + 2000;
+  float *ref = setter_render(&t, 256, 1, total);
+  float *plain = setter_render(&t, 256, 0, total);
+  ck_assert(tu_peak(ref, 2 * total) > 0.05);
+  /* the changes are heard: after each one the output differs */
+  int count = (int)(sizeof setter_frames / sizeof setter_frames[0]);
+  for (int k = 0; k < count; k++) {
+    int64_t a = setter_frames[k], b = k + 1 < count ? setter_frames[k + 1] : total;
+    ck_assert_msg(memcmp(ref + 2 * a, plain + 2 * a, sizeof(float) * 2 * (size_t)(b - a)) != 0,
+                  "change %d at frame %lld is not heard", k, (long long)a);
+  }
+  free(plain);
+  const int blocks[] = {1, 32, 33, 4096};
+  for (int b = 0; b < 4; b++) {
+    float *out = setter_render(&t, blocks[b], 1, total);
+    for (int64_t i = 0; i < 2 * total; i++)
+      ck_assert_msg(memcmp(&ref[i], &out[i], sizeof(float)) == 0, "block %d, frame %lld: %a vs %a (block 256)",
+                    blocks[b], (long long)(i / 2), (double)out[i], (double)ref[i]);
+    free(out);
+  }
+  free(ref);
+  mixstage_graph_destroy(t.g);
+  for (int i = 0; i <= SET_STRIPS; i++) free(t.src[i]);
+}
+END_TEST
+
 /* A bass keyed by the kick through the graph ducks on each hit by the
  * compressor's static curve and recovers between hits. */
 START_TEST(test_sidechain_ducking_in_graph) {
@@ -820,6 +964,7 @@ static Suite *graph_suite(void) {
   tcase_add_test(tc, test_node_fault_is_pinned);
   tcase_add_test(tc, test_chain_fault_then_pinned);
   tcase_add_test(tc, test_constant_gain_paths_match_ramps);
+  tcase_add_test(tc, test_setters_block_size_independence);
   tcase_add_test(tc, test_sidechain_ducking_in_graph);
   tcase_add_test(tc, test_progress_and_cancel);
   suite_add_tcase(s, tc);
