@@ -32,7 +32,13 @@
  * "Render-time" calls (mixstage_graph_process*, and every setter marked
  * control-safe) never allocate, lock, do I/O or look up strings; control-safe
  * setters may be called from any one control thread while the audio thread
- * processes, and take effect at the next 32-frame control boundary.
+ * processes, and take effect at a 32-frame control boundary: the next one
+ * when the strip or bus is already changing (a ramp, a lane, an earlier
+ * setter), otherwise the first one of the engine's next 256-frame block
+ * (the engine asks once per block whether a unit has anything moving, so
+ * that units at rest process the block in one pass); within 256 frames
+ * either way.  Setters called between process calls take effect at the
+ * next 32-frame boundary, whatever the host's block size.
  * Callbacks (source pulls, progress) run inside a render or process call:
  * from them, edit-time calls on the graph being rendered (adding, inserting,
  * removing, moving, replacing, routing, sources, sidechains, lanes and
