@@ -44,6 +44,7 @@
 #include <math.h>
 #include <string.h>
 #include "../dsp/biquad.h"
+#include "../dsp/dynamics.h"
 #include "../dsp/oversample.h"
 #include "../node.h"
 
@@ -70,6 +71,11 @@ static const mixstage_param_info limiter_params[P_COUNT] = {
  * Measured on the stress set at +12 dB with an independent 256-tap-per-phase
  * interpolator: highest true peak 0.11 dB below the ceiling. */
 #define LIM_MARGIN_DB 0.1
+/* The fast dB conversions (dynamics.h) err by < 2.4e-10 dB (log2) and
+ * < 2e-11 relative (exp2); these guards lean every error towards more
+ * reduction, so the fast path is never less safe than the exact one. */
+#define LIM_DB_GUARD 1e-9
+#define LIM_EXP_GUARD (1.0 - 1e-10)
 
 /* High-band correction (see limiter_process): the band above 0.44 fs
  * (4th-order Butterworth high-pass, 21.1 kHz at 48 kHz), where the detector's
@@ -170,7 +176,8 @@ static int limiter_init(void *s, const mixstage__node_env *env) {
   /* The exact int64 boxcar sums need W1 W2 2^36 < 2^63: fs up to ~800 kHz. */
   if (!(st->fs > 0.0) || lmax > 16384) return MIXSTAGE_ERANGE;
   st->det_delay = mixstage__tp_latency();
-  st->dmax = lmax + st->det_delay + 2 * LIM_P + 2;
+  /* + one control cell: a block is written before it is read back */
+  st->dmax = lmax + st->det_delay + 2 * LIM_P + 2 + MIXSTAGE_CONTROL_FRAMES;
   /* The rings also hold the history tp_prime() re-runs the detector over. */
   if (st->dmax < LIM_HF_PRIME + 1) st->dmax = LIM_HF_PRIME + 1;
   for (int c = 0; c < st->nch; c++) {
@@ -259,42 +266,91 @@ static void limiter_update(void *s, const double *p) {
   st->initialised = 1;
 }
 
-static inline double lim_gain_chain(limiter_state *st, lim_chan *ch, double req_db) {
+/* Gains below 2^-36 (-217 dB) quantise to 0: absurd inputs are muted,
+ * never let through above the ceiling.  exp2_fast's relative error (< 2e-11,
+ * dynamics.h) is covered by LIM_EXP_GUARD, so q never exceeds the exact
+ * floor(10^(e/20) 2^36) by more than the rounding of the product: the
+ * quantisation still only ever lowers the gain. */
+static inline int64_t lim_quantise(double e) {
+  if (e == 0.0) return LIM_QONE;
+  return (int64_t)floor(mixstage__exp2_fast(e * 0.16609640474436813) * LIM_EXP_GUARD *
+                        (double)LIM_QONE);
+}
+
+/* The gain chain of one channel (or of the linked requirement) over n
+ * frames: release in dB, sliding minimum, two boxcars; g[i] the gain for
+ * frame i.  t0, b1, b2: the shared sample counter and ring positions at
+ * frame 0 (the caller advances them once for all channels). */
+static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *req, double *g,
+                           int n, int64_t t0, int b1, int b2) {
+  const int64_t full = (int64_t)st->w2 * (int64_t)st->w1 * LIM_QONE;
+  int rest = ch->env_db == 0.0 && ch->sum2 == full &&
+             (ch->dq_count == 0 || ch->dq_v[ch->dq_head] == LIM_QONE);
+  for (int i = 0; i < n && rest; i++) rest = req[i] == 0.0;
+  if (rest) {
+    /* At rest (no reduction pending anywhere in the chain) and nothing to
+     * reduce: every frame pushes 2^36, which empties the deque behind it;
+     * the boxcars hold nothing but full-scale values and keep them.  The
+     * state after n frames, and the gain (exactly 1), are those of the
+     * per-frame path below. */
+    if (n > 0) {
+      ch->dq_v[ch->dq_head] = LIM_QONE;
+      ch->dq_t[ch->dq_head] = t0 + n - 1;
+      ch->dq_count = 1;
+    }
+    const double one = (double)ch->sum2 / st->box_den;
+    for (int i = 0; i < n; i++) g[i] = one;
+    return;
+  }
   /* Release in dB (time constant = release), attack instant: e <= r. */
-  double e = ch->env_db;
-  e = req_db < e ? req_db : req_db + (1.0 - st->rel_b) * (e - req_db);
-  if (e > -1e-7) e = 0.0; /* the end of a release lands on exact unity */
+  double e = ch->env_db, ev[MIXSTAGE_CONTROL_FRAMES];
+  const double keep = 1.0 - st->rel_b;
+  for (int i = 0; i < n; i++) {
+    double r = req[i];
+    e = r < e ? r : r + keep * (e - r);
+    if (e > -1e-7) e = 0.0; /* the end of a release lands on exact unity */
+    ev[i] = e;
+  }
   ch->env_db = e;
-  /* Gains below 2^-36 (-217 dB) quantise to 0: absurd inputs are muted,
-   * never let through above the ceiling. */
-  int64_t q = e == 0.0 ? LIM_QONE : (int64_t)floor(mixstage__db_to_gain(e) * (double)LIM_QONE);
+  int64_t q[MIXSTAGE_CONTROL_FRAMES];
+  for (int i = 0; i < n; i++) q[i] = lim_quantise(ev[i]);
 
-  /* Sliding minimum over the last m samples: a monotonic deque of
-   * increasing values (front = minimum), O(1) amortised. */
-  int cap = st->dmax;
-  while (ch->dq_count > 0) {
-    int back = ch->dq_head + ch->dq_count - 1;
-    if (back >= cap) back -= cap;
-    if (ch->dq_v[back] >= q) ch->dq_count--;
-    else break;
+  const int cap = st->dmax, m = st->m, w1 = st->w1, w2 = st->w2;
+  int head = ch->dq_head, count = ch->dq_count;
+  int64_t sum1 = ch->sum1, sum2 = ch->sum2;
+  for (int i = 0; i < n; i++) {
+    const int64_t t = t0 + i, qi = q[i];
+    /* Sliding minimum over the last m samples: a monotonic deque of
+     * increasing values (front = minimum), O(1) amortised. */
+    while (count > 0) {
+      int back = head + count - 1;
+      if (back >= cap) back -= cap;
+      if (ch->dq_v[back] >= qi) count--;
+      else break;
+    }
+    int slot = head + count;
+    if (slot >= cap) slot -= cap;
+    ch->dq_v[slot] = qi;
+    ch->dq_t[slot] = t;
+    count++;
+    while (ch->dq_t[head] <= t - m) {
+      if (++head >= cap) head = 0;
+      count--;
+    }
+    const int64_t smin = ch->dq_v[head];
+    /* Two exact boxcars (integer running sums). */
+    sum1 += smin - ch->box1[b1];
+    ch->box1[b1] = smin;
+    sum2 += sum1 - ch->box2[b2];
+    ch->box2[b2] = sum1;
+    if (++b1 >= w1) b1 = 0;
+    if (++b2 >= w2) b2 = 0;
+    g[i] = (double)sum2 / st->box_den;
   }
-  int slot = ch->dq_head + ch->dq_count;
-  if (slot >= cap) slot -= cap;
-  ch->dq_v[slot] = q;
-  ch->dq_t[slot] = st->t;
-  ch->dq_count++;
-  while (ch->dq_t[ch->dq_head] <= st->t - st->m) {
-    if (++ch->dq_head >= cap) ch->dq_head = 0;
-    ch->dq_count--;
-  }
-  int64_t smin = ch->dq_v[ch->dq_head];
-
-  /* Two exact boxcars (integer running sums). */
-  ch->sum1 += smin - ch->box1[st->b1pos];
-  ch->box1[st->b1pos] = smin;
-  ch->sum2 += ch->sum1 - ch->box2[st->b2pos];
-  ch->box2[st->b2pos] = ch->sum1;
-  return (double)ch->sum2 / st->box_den;
+  ch->dq_head = head;
+  ch->dq_count = count;
+  ch->sum1 = sum1;
+  ch->sum2 = sum2;
 }
 
 /* Copies channel 0's gain chain (the linked one) to channels 1 .. nch-1. */
@@ -372,19 +428,107 @@ static void tp_prime(limiter_state *st, int nch) {
   st->tp_live = 1;
 }
 
+/* Required gain (dB <= 0) of each frame from its peak p: 0 at or below the
+ * ceiling, else ceiling - dB(p) (leaning low by LIM_DB_GUARD, see above),
+ * at least -1000 dB so e stays finite on inf.  A NaN peak asks nothing (as
+ * before: its frame is NaN whatever the gain). */
+static void lim_requirement(const limiter_state *st, const double *p, double *req, int n) {
+  int any = 0;
+  for (int i = 0; i < n; i++) any |= p[i] > st->ceil_lin;
+  if (!any) {
+    memset(req, 0, sizeof(double) * (size_t)n);
+    return;
+  }
+  const double top = st->ceil_db - LIM_DB_GUARD;
+  for (int i = 0; i < n; i++) {
+    double r = 0.0;
+    if (p[i] > st->ceil_lin) r = top - 6.0205999132796240 * mixstage__log2_fast(p[i]);
+    if (!(r <= 0.0)) r = 0.0;
+    req[i] = r < -1000.0 ? -1000.0 : r;
+  }
+}
+
+/* Peak of each frame of channel c at the detector's position (true peak
+ * with the high-band correction, or the sample peak), p[0 .. n-1].  The
+ * frames were already written to the delay line from st->dpos on. */
+static void lim_detect(limiter_state *st, int c, const float *xin, const float *pk, double *p,
+                       int n) {
+  lim_chan *ch = &st->ch[c];
+  const int dlen = st->dmax;
+  if (!st->true_peak) {
+    /* sample peak at the detector's position: that frame's detector input */
+    int j = st->dpos - st->det_delay;
+    if (j < 0) j += dlen;
+    for (int i = 0; i < n;) {
+      int run = dlen - j < n - i ? dlen - j : n - i;
+      const float *x = ch->delay + j;
+      const double *gn = st->gin + j;
+      for (int k = 0; k < run; k++) p[i + k] = fabs((double)(float)(x[k] * gn[k]));
+      i += run;
+      j = 0;
+    }
+    return;
+  }
+  int hp = st->hf_pos;
+  for (int i = 0; i < n; i++) {
+    double v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], (double)xin[i]);
+    v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
+    ch->hf[hp] = (float)fabs(v);
+    /* The detector's interpolator (like BS.1770's) is flat to ~0.42 fs
+     * and under-reads components in its transition band next to
+     * Nyquist.  Its error there is at most the envelope of that band,
+     * so the band's envelope (max over +-LIM_HF_HALF samples around
+     * the detector's position) is added: conservative by design.  On
+     * program material the band above 21 kHz is tens of dB down, so the
+     * extra reduction is negligible; on stress material made of content
+     * next to Nyquist it costs up to ~2 dB of extra reduction (see the
+     * figures in tests/check_bus_stages.c). */
+    float hm = 0.0f;
+    for (int j = -LIM_HF_HALF; j <= LIM_HF_HALF; j++) {
+      float a = ch->hf[(hp - st->hf_lag + j + 2 * LIM_HF_RING) % LIM_HF_RING];
+      if (a > hm) hm = a;
+    }
+    p[i] = (double)pk[i] + LIM_HF_ENV * (double)hm;
+    if (++hp >= LIM_HF_RING) hp = 0;
+  }
+}
+
+/* Delayed input times gain: buf[c][i] = delay[c][i - D] * float(gin[i - D] g[i]),
+ * the float gain also the trace row. */
+static void lim_apply(const limiter_state *st, int c, const double *g, float *trace, float *out,
+                      int n) {
+  const int dlen = st->dmax;
+  const float *dl = st->ch[c].delay;
+  int j = st->dpos - st->la - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    const float *x = dl + j;
+    const double *gn = st->gin + j;
+    for (int k = 0; k < run; k++) {
+      float gf = (float)(gn[k] * g[i + k]);
+      trace[i + k] = gf;
+      out[i + k] = x[k] * gf;
+    }
+    i += run;
+    j = 0;
+  }
+}
+
 static void limiter_process(void *s, float *const *buf, int nch, int nframes,
                             const float *const *key, int key_nch) {
   (void)key;
   (void)key_nch;
   limiter_state *st = s;
-  float xin[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  float xin[MIXSTAGE_CONTROL_FRAMES];
+  float pk[MIXSTAGE_CONTROL_FRAMES];
   double gi[MIXSTAGE_CONTROL_FRAMES];
-  float pk[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  double req[MIXSTAGE_MAX_CHANNELS];
+  double p[MIXSTAGE_CONTROL_FRAMES], worst[MIXSTAGE_CONTROL_FRAMES];
+  double req[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double g[MIXSTAGE_CONTROL_FRAMES];
   const int dlen = st->dmax;
-  /* The audio is read back la + det_delay samples after it was written. */
-  const int delay = st->la + st->det_delay;
   if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* engine contract */
+  if (nframes < 0) nframes = 0;
   /* link = 1 gives every channel the requirement worst exactly (1 w + 0 r) */
   int linked = st->link >= 1.0 || nch == 1;
   if (!linked && st->joined && nframes > 0) {
@@ -393,88 +537,66 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   }
   int one = linked && st->joined; /* one chain, one gain, one trace row */
 
-  /* Input gain (ramped across the control cell), then the detector over the
-   * block: its state is per channel and sample-sequential. */
-  for (int i = 0; i < nframes; i++) {
-    int k = st->cell_pos + i + 1;
-    gi[i] = k >= MIXSTAGE_CONTROL_FRAMES
-                ? st->gi_target
-                : st->gi_prev + (st->gi_target - st->gi_prev) * k / (double)MIXSTAGE_CONTROL_FRAMES;
+  /* Input gain (ramped across the control cell). */
+  if (st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES) {
+    for (int i = 0; i < nframes; i++) gi[i] = st->gi_target;
+  } else {
+    for (int i = 0; i < nframes; i++) {
+      int k = st->cell_pos + i + 1;
+      gi[i] = k >= MIXSTAGE_CONTROL_FRAMES ? st->gi_target
+                                           : st->gi_prev + (st->gi_target - st->gi_prev) * k /
+                                                               (double)MIXSTAGE_CONTROL_FRAMES;
+    }
   }
   if (st->true_peak && !st->tp_live) tp_prime(st, nch);
   if (!st->true_peak) st->tp_live = 0;
-  if (st->true_peak) {
-    for (int c = 0; c < nch; c++) {
-      for (int i = 0; i < nframes; i++) xin[c][i] = (float)(buf[c][i] * gi[i]);
-      mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, pk[c]);
-    }
+
+  /* The block goes into the delay line first (it holds at least
+   * nframes + latency frames, so nothing still to be read is overwritten);
+   * the detector and the output then read it back at their delays. */
+  for (int i = 0, j = st->dpos; i < nframes;) {
+    int run = dlen - j < nframes - i ? dlen - j : nframes - i;
+    for (int c = 0; c < nch; c++) memcpy(st->ch[c].delay + j, buf[c] + i, sizeof(float) * (size_t)run);
+    memcpy(st->gin + j, gi + i, sizeof(double) * (size_t)run);
+    i += run;
+    j = 0;
   }
 
-  for (int i = 0; i < nframes; i++) {
-    double worst = 0.0;
-    int rd = st->dpos - delay;
-    if (rd < 0) rd += dlen;
-    int dd = st->dpos - st->det_delay;
-    if (dd < 0) dd += dlen;
-    st->gin[st->dpos] = gi[i];
-    for (int c = 0; c < nch; c++) {
-      lim_chan *ch = &st->ch[c];
-      ch->delay[st->dpos] = buf[c][i];
-      double p;
-      if (st->true_peak) {
-        double v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], (double)xin[c][i]);
-        v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
-        ch->hf[st->hf_pos] = (float)fabs(v);
-        /* The detector's interpolator (like BS.1770's) is flat to ~0.42 fs
-         * and under-reads components in its transition band next to
-         * Nyquist.  Its error there is at most the envelope of that band,
-         * so the band's envelope (max over +-LIM_HF_HALF samples around
-         * the detector's position) is added: conservative by design.  On
-         * program material the band above 21 kHz is tens of dB down, so the
-         * extra reduction is negligible; on stress material made of content
-         * next to Nyquist it costs up to ~2 dB of extra reduction (see the
-         * figures in tests/check_bus_stages.c). */
-        float hm = 0.0f;
-        for (int j = -LIM_HF_HALF; j <= LIM_HF_HALF; j++) {
-          float a = ch->hf[(st->hf_pos - st->hf_lag + j + 2 * LIM_HF_RING) % LIM_HF_RING];
-          if (a > hm) hm = a;
-        }
-        p = (double)pk[c][i] + LIM_HF_ENV * (double)hm;
-      } else {
-        /* sample peak at the detector's position: that frame's xin */
-        p = fabs((double)(float)(ch->delay[dd] * st->gin[dd]));
-      }
-      double r = 0.0;
-      if (p > st->ceil_lin) r = st->ceil_db - mixstage__gain_to_db(p);
-      if (!(r <= 0.0)) r = r != r ? -1000.0 : 0.0; /* NaN: mute */
-      if (r < -1000.0) r = -1000.0;                  /* inf: keep e finite */
-      req[c] = r;
-      if (r < worst) worst = r;
+  /* Requirement of each channel; linked, the most negative of them. */
+  for (int i = 0; i < nframes; i++) worst[i] = 0.0;
+  for (int c = 0; c < nch; c++) {
+    if (st->true_peak) {
+      for (int i = 0; i < nframes; i++) xin[i] = (float)(buf[c][i] * gi[i]);
+      mixstage__tp_process_channel(&st->tp, c, xin, nframes, pk);
     }
-    double gmin = 1.0;
-    if (one) {
-      double g = lim_gain_chain(st, &st->ch[0], worst);
-      float gf = (float)(st->gin[rd] * g);
-      st->trace[0][i] = gf;
-      for (int c = 0; c < nch; c++) buf[c][i] = st->ch[c].delay[rd] * gf;
-      gmin = g;
-    }
-    for (int c = 0; c < nch && !one; c++) {
-      lim_chan *ch = &st->ch[c];
-      double r = linked ? worst : st->link * worst + (1.0 - st->link) * req[c];
-      double g = lim_gain_chain(st, ch, r);
-      if (g < gmin) gmin = g;
-      float gf = (float)(st->gin[rd] * g);
-      st->trace[c][i] = gf;
-      buf[c][i] = ch->delay[rd] * gf;
-    }
-    st->gr_gain = gmin;
-    st->t++;
-    if (++st->hf_pos >= LIM_HF_RING) st->hf_pos = 0;
-    if (++st->dpos >= dlen) st->dpos = 0;
-    if (++st->b1pos >= st->w1) st->b1pos = 0;
-    if (++st->b2pos >= st->w2) st->b2pos = 0;
+    lim_detect(st, c, xin, pk, p, nframes);
+    lim_requirement(st, p, req[c], nframes);
+    for (int i = 0; i < nframes; i++)
+      if (req[c][i] < worst[i]) worst[i] = req[c][i];
   }
+
+  double gmin = 1.0;
+  if (one) {
+    lim_gain_chain(st, &st->ch[0], worst, g, nframes, st->t, st->b1pos, st->b2pos);
+    for (int c = 0; c < nch; c++) lim_apply(st, c, g, st->trace[0], buf[c], nframes);
+    if (nframes > 0) gmin = g[nframes - 1];
+  } else {
+    for (int c = 0; c < nch; c++) {
+      double *r = req[c];
+      if (linked) r = worst;
+      else
+        for (int i = 0; i < nframes; i++) r[i] = st->link * worst[i] + (1.0 - st->link) * r[i];
+      lim_gain_chain(st, &st->ch[c], r, g, nframes, st->t, st->b1pos, st->b2pos);
+      lim_apply(st, c, g, st->trace[c], buf[c], nframes);
+      if (nframes > 0 && g[nframes - 1] < gmin) gmin = g[nframes - 1];
+    }
+  }
+  if (nframes > 0) st->gr_gain = gmin;
+  st->t += nframes;
+  st->hf_pos = (st->hf_pos + nframes) % LIM_HF_RING;
+  st->dpos = (st->dpos + nframes) % dlen;
+  st->b1pos = (st->b1pos + nframes) % st->w1;
+  st->b2pos = (st->b2pos + nframes) % st->w2;
   st->trace_n = nframes;
   st->trace_nch = nch;
   st->trace_rows = one ? 1 : nch;
