@@ -47,6 +47,9 @@
 #include "../dsp/dynamics.h"
 #include "../dsp/oversample.h"
 #include "../node.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum { P_CEILING, P_INPUT_GAIN, P_RELEASE, P_LOOKAHEAD, P_TRUE_PEAK, P_LINK, P_COUNT };
 
@@ -431,13 +434,14 @@ static void tp_prime(limiter_state *st, int nch) {
 /* Required gain (dB <= 0) of each frame from its peak p: 0 at or below the
  * ceiling, else ceiling - dB(p) (leaning low by LIM_DB_GUARD, see above),
  * at least -1000 dB so e stays finite on inf.  A NaN peak asks nothing (as
- * before: its frame is NaN whatever the gain). */
-static void lim_requirement(const limiter_state *st, const double *p, double *req, int n) {
-  int any = 0;
-  for (int i = 0; i < n; i++) any |= p[i] > st->ceil_lin;
-  if (!any) {
+ * before: its frame is NaN whatever the gain).  pmax: the largest p (NaN
+ * ignored), so a block under the ceiling costs nothing.  Returns 1 if any
+ * frame asks for reduction. */
+static int lim_requirement(const limiter_state *st, const double *p, double pmax, double *req,
+                           int n) {
+  if (!(pmax > st->ceil_lin)) {
     memset(req, 0, sizeof(double) * (size_t)n);
-    return;
+    return 0;
   }
   const double top = st->ceil_db - LIM_DB_GUARD;
   for (int i = 0; i < n; i++) {
@@ -446,13 +450,46 @@ static void lim_requirement(const limiter_state *st, const double *p, double *re
     if (!(r <= 0.0)) r = 0.0;
     req[i] = r < -1000.0 ? -1000.0 : r;
   }
+  return 1;
+}
+
+/* Sample peak |float(x[k] g[k])| for k < n into p (max-merged into p when
+ * merge; a NaN reads 0: it asks no reduction, as before), returning the
+ * largest merged with m. */
+static double lim_sample_peak(const float *x, const double *g, double *p, int n, int merge,
+                              double m) {
+  int k = 0;
+#ifdef __SSE2__
+  const __m128d mag = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+  __m128d mv = _mm_set1_pd(m);
+  for (; k + 2 <= n; k += 2) {
+    __m128d xd = _mm_cvtps_pd(_mm_castpd_ps(_mm_load_sd((const double *)(const void *)(x + k))));
+    __m128d v = _mm_and_pd(_mm_cvtps_pd(_mm_cvtpd_ps(_mm_mul_pd(xd, _mm_loadu_pd(g + k)))), mag);
+    v = _mm_max_pd(v, merge ? _mm_loadu_pd(p + k) : _mm_setzero_pd()); /* NaN: the other */
+    _mm_storeu_pd(p + k, v);
+    mv = _mm_max_pd(v, mv); /* the second operand wins when v is NaN */
+  }
+  double mm[2];
+  _mm_storeu_pd(mm, mv);
+  m = mm[0] > mm[1] ? mm[0] : mm[1];
+#endif
+  for (; k < n; k++) {
+    double v = fabs((double)(float)(x[k] * g[k]));
+    double o = merge ? p[k] : 0.0;
+    if (!(v > o)) v = o;
+    p[k] = v;
+    if (v > m) m = v;
+  }
+  return m;
 }
 
 /* Peak of each frame of channel c at the detector's position (true peak
- * with the high-band correction, or the sample peak), p[0 .. n-1].  The
- * frames were already written to the delay line from st->dpos on. */
-static void lim_detect(limiter_state *st, int c, const float *xin, const float *pk, double *p,
-                       int n) {
+ * with the high-band correction, or the sample peak) into p[0 .. n-1], or
+ * max-merged into it when merge (the linked detector reads the loudest
+ * channel).  The frames were already written to the delay line from
+ * st->dpos on.  Returns the largest peak of the block merged with m. */
+static double lim_detect(limiter_state *st, int c, const float *xin, const float *pk, double *p,
+                         int n, int merge, double m) {
   lim_chan *ch = &st->ch[c];
   const int dlen = st->dmax;
   if (!st->true_peak) {
@@ -461,13 +498,11 @@ static void lim_detect(limiter_state *st, int c, const float *xin, const float *
     if (j < 0) j += dlen;
     for (int i = 0; i < n;) {
       int run = dlen - j < n - i ? dlen - j : n - i;
-      const float *x = ch->delay + j;
-      const double *gn = st->gin + j;
-      for (int k = 0; k < run; k++) p[i + k] = fabs((double)(float)(x[k] * gn[k]));
+      m = lim_sample_peak(ch->delay + j, st->gin + j, p + i, run, merge, m);
       i += run;
       j = 0;
     }
-    return;
+    return m;
   }
   int hp = st->hf_pos;
   for (int i = 0; i < n; i++) {
@@ -488,15 +523,39 @@ static void lim_detect(limiter_state *st, int c, const float *xin, const float *
       float a = ch->hf[(hp - st->hf_lag + j + 2 * LIM_HF_RING) % LIM_HF_RING];
       if (a > hm) hm = a;
     }
-    p[i] = (double)pk[i] + LIM_HF_ENV * (double)hm;
+    double v2 = (double)pk[i] + LIM_HF_ENV * (double)hm;
+    double o = merge ? p[i] : 0.0;
+    if (!(v2 > o)) v2 = o;
+    p[i] = v2;
+    if (v2 > m) m = v2;
     if (++hp >= LIM_HF_RING) hp = 0;
+  }
+  return m;
+}
+
+/* The float gain of each frame, trace[i] = float(gin[i - D] g[i]). */
+static void lim_gain_floats(const limiter_state *st, const double *g, float *trace, int n) {
+  const int dlen = st->dmax;
+  int j = st->dpos - st->la - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    const double *gn = st->gin + j;
+    int k = 0;
+#ifdef __SSE2__
+    for (; k + 2 <= run; k += 2) {
+      __m128 f = _mm_cvtpd_ps(_mm_mul_pd(_mm_loadu_pd(gn + k), _mm_loadu_pd(g + i + k)));
+      _mm_store_sd((double *)(void *)(trace + i + k), _mm_castps_pd(f));
+    }
+#endif
+    for (; k < run; k++) trace[i + k] = (float)(gn[k] * g[i + k]);
+    i += run;
+    j = 0;
   }
 }
 
-/* Delayed input times gain: buf[c][i] = delay[c][i - D] * float(gin[i - D] g[i]),
- * the float gain also the trace row. */
-static void lim_apply(const limiter_state *st, int c, const double *g, float *trace, float *out,
-                      int n) {
+/* out[i] = delay[c][i - D] * gf[i]: the delayed input times its float gain. */
+static void lim_apply(const limiter_state *st, int c, const float *gf, float *out, int n) {
   const int dlen = st->dmax;
   const float *dl = st->ch[c].delay;
   int j = st->dpos - st->la - st->det_delay;
@@ -504,12 +563,13 @@ static void lim_apply(const limiter_state *st, int c, const double *g, float *tr
   for (int i = 0; i < n;) {
     int run = dlen - j < n - i ? dlen - j : n - i;
     const float *x = dl + j;
-    const double *gn = st->gin + j;
-    for (int k = 0; k < run; k++) {
-      float gf = (float)(gn[k] * g[i + k]);
-      trace[i + k] = gf;
-      out[i + k] = x[k] * gf;
-    }
+    const float *g = gf + i;
+    float *y = out + i;
+    int k = 0;
+#ifdef __SSE2__
+    for (; k + 4 <= run; k += 4) _mm_storeu_ps(y + k, _mm_mul_ps(_mm_loadu_ps(x + k), _mm_loadu_ps(g + k)));
+#endif
+    for (; k < run; k++) y[k] = x[k] * g[k];
     i += run;
     j = 0;
   }
@@ -525,6 +585,7 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   double gi[MIXSTAGE_CONTROL_FRAMES];
   double p[MIXSTAGE_CONTROL_FRAMES], worst[MIXSTAGE_CONTROL_FRAMES];
   double req[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double pch[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   double g[MIXSTAGE_CONTROL_FRAMES];
   const int dlen = st->dmax;
   if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* engine contract */
@@ -562,23 +623,32 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
     j = 0;
   }
 
-  /* Requirement of each channel; linked, the most negative of them. */
-  for (int i = 0; i < nframes; i++) worst[i] = 0.0;
+  /* Peaks.  The linked requirement is that of the loudest channel's peak;
+   * below 100 % link each channel's own is blended with it. */
+  double pmax = 0.0;
   for (int c = 0; c < nch; c++) {
     if (st->true_peak) {
       for (int i = 0; i < nframes; i++) xin[i] = (float)(buf[c][i] * gi[i]);
       mixstage__tp_process_channel(&st->tp, c, xin, nframes, pk);
     }
-    lim_detect(st, c, xin, pk, p, nframes);
-    lim_requirement(st, p, req[c], nframes);
-    for (int i = 0; i < nframes; i++)
-      if (req[c][i] < worst[i]) worst[i] = req[c][i];
+    if (linked) {
+      pmax = lim_detect(st, c, xin, pk, p, nframes, c > 0, pmax);
+    } else {
+      double m = lim_detect(st, c, xin, pk, pch[c], nframes, 0, 0.0);
+      lim_requirement(st, pch[c], m, req[c], nframes);
+      if (m > pmax) pmax = m;
+      if (c == 0) memcpy(p, pch[0], sizeof(double) * (size_t)nframes);
+      for (int i = 0; i < nframes && c > 0; i++)
+        if (pch[c][i] > p[i]) p[i] = pch[c][i];
+    }
   }
+  lim_requirement(st, p, pmax, worst, nframes);
 
   double gmin = 1.0;
   if (one) {
     lim_gain_chain(st, &st->ch[0], worst, g, nframes, st->t, st->b1pos, st->b2pos);
-    for (int c = 0; c < nch; c++) lim_apply(st, c, g, st->trace[0], buf[c], nframes);
+    lim_gain_floats(st, g, st->trace[0], nframes);
+    for (int c = 0; c < nch; c++) lim_apply(st, c, st->trace[0], buf[c], nframes);
     if (nframes > 0) gmin = g[nframes - 1];
   } else {
     for (int c = 0; c < nch; c++) {
@@ -587,7 +657,8 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
       else
         for (int i = 0; i < nframes; i++) r[i] = st->link * worst[i] + (1.0 - st->link) * r[i];
       lim_gain_chain(st, &st->ch[c], r, g, nframes, st->t, st->b1pos, st->b2pos);
-      lim_apply(st, c, g, st->trace[c], buf[c], nframes);
+      lim_gain_floats(st, g, st->trace[c], nframes);
+      lim_apply(st, c, st->trace[c], buf[c], nframes);
       if (nframes > 0 && g[nframes - 1] < gmin) gmin = g[nframes - 1];
     }
   }
