@@ -583,7 +583,7 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   float xin[MIXSTAGE_CONTROL_FRAMES];
   float pk[MIXSTAGE_CONTROL_FRAMES];
   double gi[MIXSTAGE_CONTROL_FRAMES];
-  double p[MIXSTAGE_CONTROL_FRAMES], worst[MIXSTAGE_CONTROL_FRAMES];
+  double p[MIXSTAGE_CONTROL_FRAMES] = {0}, worst[MIXSTAGE_CONTROL_FRAMES];
   double req[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   double pch[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   double g[MIXSTAGE_CONTROL_FRAMES];
