@@ -46,6 +46,9 @@
 #include "../dsp/colour_curve.h"
 #include "../dsp/oversample.h"
 #include "../node.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum { P_DRIVE, P_CHARACTER, P_TONE, P_OUTPUT, P_MIX, P_COUNT };
 
@@ -167,39 +170,49 @@ static void cc_update(void *s, const double *p) {
  * block: v = dry + DC-blocked residual, then the two shelves, times g, mixed
  * against dry.  All three sections are first order (b2 = a2 = 0), so only
  * s1 is carried: the arithmetic of mixstage__biquad_tick (same order, same
- * flush of |y| < 1e-280), state held in registers across the block.
+ * flush of |y| < 1e-280), state held in registers across the block; the
+ * pair form runs the two channels in the two lanes of an SSE2 vector.
  * g and mx per frame; mixing only where mx < 1. */
-#if MIXSTAGE__LANES_VECTOR
-typedef long long cc_v2i __attribute__((vector_size(16)));
+#ifdef __SSE2__
+#define CC_PAIR 1
+#define CC_SECTION(k)                                                                              \
+  do {                                                                                             \
+    __m128d y = _mm_add_pd(_mm_mul_pd(b0[k], v), s1[k]);                                           \
+    y = _mm_andnot_pd(_mm_cmplt_pd(_mm_and_pd(y, mag), tiny), y); /* |y| < 1e-280: 0 */            \
+    s1[k] = _mm_sub_pd(_mm_mul_pd(b1[k], v), _mm_mul_pd(a1[k], y));                                \
+    v = y;                                                                                         \
+  } while (0)
 
 static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, const float *r0,
                          const float *r1, float *o0, float *o1, const double *g, const double *mx,
                          int n) {
-  const mixstage__v2d tiny = mixstage__v2d_set1(1e-280);
-  mixstage__v2d b0[CC_SECTIONS], b1[CC_SECTIONS], a1[CC_SECTIONS], s1[CC_SECTIONS];
+  const __m128d tiny = _mm_set1_pd(1e-280);
+  const __m128d mag = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+  __m128d b0[CC_SECTIONS], b1[CC_SECTIONS], a1[CC_SECTIONS], s1[CC_SECTIONS];
   for (int k = 0; k < CC_SECTIONS; k++) {
-    b0[k] = mixstage__v2d_set1(st->sec[k].b0);
-    b1[k] = mixstage__v2d_set1(st->sec[k].b1);
-    a1[k] = mixstage__v2d_set1(st->sec[k].a1);
-    s1[k] = mixstage__v2d_load(&st->s1[k][c]);
+    b0[k] = _mm_set1_pd(st->sec[k].b0);
+    b1[k] = _mm_set1_pd(st->sec[k].b1);
+    a1[k] = _mm_set1_pd(st->sec[k].a1);
+    s1[k] = _mm_loadu_pd(&st->s1[k][c]);
   }
   for (int i = 0; i < n; i++) {
-    const mixstage__v2d dry = {(double)d0[i], (double)d1[i]};
-    mixstage__v2d v = (mixstage__v2d){(double)r0[i], (double)r1[i]};
-    for (int k = 0; k < CC_SECTIONS; k++) {
-      mixstage__v2d y = b0[k] * v + s1[k];
-      cc_v2i small = (y < tiny) & (y > -tiny);
-      y = (mixstage__v2d)((cc_v2i)y & ~small);
-      s1[k] = b1[k] * v - a1[k] * y;
-      v = k == 0 ? dry + y : y;
-    }
-    v *= mixstage__v2d_set1(g[i]);
-    if (!(mx[i] >= 1.0)) v = dry + mixstage__v2d_set1(mx[i]) * (v - dry);
-    o0[i] = (float)v[0];
-    o1[i] = (float)v[1];
+    const __m128d dry = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(d0 + i), _mm_load_ss(d1 + i)));
+    __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(r0 + i), _mm_load_ss(r1 + i)));
+    CC_SECTION(0);
+    v = _mm_add_pd(dry, v);
+    CC_SECTION(1);
+    CC_SECTION(2);
+    v = _mm_mul_pd(v, _mm_set1_pd(g[i]));
+    if (!(mx[i] >= 1.0)) v = _mm_add_pd(dry, _mm_mul_pd(_mm_set1_pd(mx[i]), _mm_sub_pd(v, dry)));
+    __m128 o = _mm_cvtpd_ps(v);
+    _mm_store_ss(o0 + i, o);
+    _mm_store_ss(o1 + i, _mm_shuffle_ps(o, o, 1));
   }
-  for (int k = 0; k < CC_SECTIONS; k++) mixstage__v2d_store(&st->s1[k][c], s1[k]);
+  for (int k = 0; k < CC_SECTIONS; k++) _mm_storeu_pd(&st->s1[k][c], s1[k]);
 }
+#undef CC_SECTION
+#else
+#define CC_PAIR 0
 #endif
 
 static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, float *o0,
@@ -288,7 +301,7 @@ static void cc_process(void *s, float *const *buf, int nch, int nframes, const f
     }
   }
   int c = 0;
-#if MIXSTAGE__LANES_VECTOR
+#if CC_PAIR
   for (; c + 2 <= nch; c += 2)
     cc_tone_pair(st, c, dry[c], dry[c + 1], res[c], res[c + 1], buf[c], buf[c + 1], g, mx, nframes);
 #endif
