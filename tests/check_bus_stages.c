@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "node.h"
+#include "dsp/colour_curve.h"
 #include "testutil.h"
 #include "trace_util.h"
 
@@ -262,6 +263,59 @@ START_TEST(test_cc_alias_mix_output) {
   free_ch(x, 1);
   free_ch(y, 2);
   free_ch(z, 2);
+}
+END_TEST
+
+START_TEST(test_cc_residual_kernels) {
+  /* Every residual kernel this machine runs against the curve in double
+   * precision with libm's tanh, r = cd (t + beta t^2) - x, t = tanh(a x),
+   * over the node's parameter ranges (drive -12..+12 dB, character 0..1)
+   * and |x| from 1e-6 to 16 (+24 dBFS), block lengths 1..67 (vector tails).
+   * Bound (colour_curve.h): |r - r_exact| <= 1e-6 |x|, i.e. -120 dB of the
+   * signal; the rational tanh's 4e-7 scaled by at most 1.1 and three float
+   * roundings of <= 6e-8 |x| stay under it.  A kernel off by one ulp more
+   * than its budget fails: the worst measured ratio is printed. */
+  uint32_t s = 2024u;
+  double worst[MIXSTAGE_CC_KERNELS] = {0};
+  float x[67], h[67];
+  for (int trial = 0; trial < 3000; trial++) {
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    double d = pow(10.0, (-12.0 + 24.0 * (s % 10001) / 10000.0) / 20.0);
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    double p = (s % 1001) / 1000.0, c = 2.5 + p;
+    float a = (float)(d / c), cd = (float)(c / d), beta = (float)(0.045 * p);
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    int n = 1 + (int)(s % 67);
+    for (int j = 0; j < n; j++) {
+      s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+      double mag = pow(10.0, -6.0 + 7.2 * (s % 100001) / 100000.0);
+      x[j] = (float)((s & 1u) ? -mag : mag);
+    }
+    for (int k = 0; k < MIXSTAGE_CC_KERNELS; k++) {
+      if (!mixstage__cc_residual_available(k)) continue;
+      memcpy(h, x, sizeof(float) * (size_t)n);
+      mixstage__cc_residual(k, h, n, a, cd, beta);
+      for (int j = 0; j < n; j++) {
+        double t = tanh((double)a * (double)x[j]);
+        double ref = (double)cd * (t + (double)beta * t * t) - (double)x[j];
+        double e = fabs((double)h[j] - ref) / fabs((double)x[j]);
+        ck_assert_msg(e <= 1e-6, "kernel %d: x %.9g a %.6g beta %.4f: %.9g vs %.9g (%.2e |x|)", k,
+                      (double)x[j], (double)a, (double)beta, (double)h[j], ref, e);
+        if (e > worst[k]) worst[k] = e;
+      }
+    }
+  }
+  /* the portable and SSE2 kernels run the same float operations: same bits */
+  if (mixstage__cc_residual_available(MIXSTAGE_CC_KERNEL_SSE2)) {
+    for (int j = 0; j < 67; j++) x[j] = (float)(4.0 * sin(0.37 * j + 0.1));
+    memcpy(h, x, sizeof h);
+    mixstage__cc_residual(MIXSTAGE_CC_KERNEL_PORTABLE, x, 67, 0.3f, 3.3f, 0.02f);
+    mixstage__cc_residual(MIXSTAGE_CC_KERNEL_SSE2, h, 67, 0.3f, 3.3f, 0.02f);
+    ck_assert(memcmp(x, h, sizeof h) == 0);
+  }
+  printf("console_color residual kernels, worst error / |x|: portable %.2e, sse2 %.2e, avx2 %.2e "
+         "(bound 1e-6; 0 = not run here)\n",
+         worst[0], worst[1], worst[2]);
 }
 END_TEST
 
@@ -888,6 +942,7 @@ int main(void) {
   tcase_add_test(tc, test_cc_shape);
   tcase_add_test(tc, test_cc_alias_mix_output);
   tcase_add_test(tc, test_cc_split_and_extremes);
+  tcase_add_test(tc, test_cc_residual_kernels);
   suite_add_tcase(s, tc);
   tc = tcase_create("bus_compressor");
   tcase_set_timeout(tc, 120);
