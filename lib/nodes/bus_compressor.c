@@ -268,19 +268,57 @@ static void os_resume(bus_comp_state *st, int nch) {
 static inline float tape_curve(float x, double d) { return (float)(tanh(d * (double)x) / d); }
 
 /* gf[i] = float((1 - mx[i]) + mx[i] gd[i]): the delayed gain with the mix
- * folded in (see the top of the file). */
-static void bc_gain_floats(const double *gd, const double *mx, float *gf, int n) {
+ * folded in (see the top of the file); mx NULL: mx[i] = mxc throughout. */
+static void bc_gain_floats(const double *gd, const double *mx, double mxc, float *gf, int n) {
   int i = 0;
 #ifdef __SSE2__
-  const __m128d one = _mm_set1_pd(1.0);
+  const __m128d one = _mm_set1_pd(1.0), mc = _mm_set1_pd(mxc);
   for (; i + 2 <= n; i += 2) {
-    __m128d m = _mm_loadu_pd(mx + i);
+    __m128d m = mx ? _mm_loadu_pd(mx + i) : mc;
     __m128d v = _mm_add_pd(_mm_sub_pd(one, m), _mm_mul_pd(m, _mm_loadu_pd(gd + i)));
     _mm_store_sd((double *)(void *)(gf + i), _mm_castps_pd(_mm_cvtpd_ps(v)));
   }
 #endif
-  for (; i < n; i++) gf[i] = (float)((1.0 - mx[i]) + mx[i] * gd[i]);
+  for (; i < n; i++) {
+    double m = mx ? mx[i] : mxc;
+    gf[i] = (float)((1.0 - m) + m * gd[i]);
+  }
 }
+
+/* g[i] *= k. */
+static void bc_scale(double *g, double k, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  for (; i + 2 <= n; i += 2) _mm_storeu_pd(g + i, _mm_mul_pd(_mm_loadu_pd(g + i), _mm_set1_pd(k)));
+#endif
+  for (; i < n; i++) g[i] *= k;
+}
+
+#ifdef __SSE2__
+/* The mean squares of two channels side by side (mixstage__rms_det_run's
+ * arithmetic in each SSE2 lane) and the linked level lvl[i], the larger of
+ * the two (a NaN lane is passed over, as in the scalar loop).  Returns the
+ * largest level of the block. */
+static double bc_rms_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0,
+                          const float *x1, double *lvl, int n) {
+  const __m128d b = _mm_set_pd(r1->b, r0->b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
+  __m128d ms = _mm_set_pd(r1->ms, r0->ms), top = zero;
+  for (int i = 0; i < n; i++) {
+    __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + i), _mm_load_ss(x1 + i)));
+    ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
+    ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms);
+    __m128d m = _mm_max_pd(ms, zero); /* NaN lanes read 0 */
+    m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
+    _mm_store_sd(lvl + i, m);
+    top = _mm_max_sd(m, top);
+  }
+  double o[2];
+  _mm_storeu_pd(o, ms);
+  r0->ms = o[0];
+  r1->ms = o[1];
+  return _mm_cvtsd_f64(top);
+}
+#endif
 
 /* y[i] = x[i] g[i] (one IEEE float product each, at any width). */
 static void bc_mul(float *y, const float *x, const float *g, int n) {
@@ -323,33 +361,40 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   double lvl[MIXSTAGE_OS_MAX_FRAMES], ms_c[MIXSTAGE_OS_MAX_FRAMES];
   double tgt[MIXSTAGE_OS_MAX_FRAMES], grs[MIXSTAGE_OS_MAX_FRAMES];
   double lmax = 0.0;
-  for (int i = 0; i < nframes; i++) lvl[i] = 0.0;
-  for (int c = 0; c < dn; c++) {
-    const float *x = det[c];
-    mixstage__rms_det *rd = &st->rms[c];
-    double ms = rd->ms;
-    const double b = rd->b;
-    if (st->hpf_on) {
-      for (int i = 0; i < nframes; i++) {
-        double v = mixstage__biquad_tick(&st->hpf, &st->hpf_st[c], (double)x[i]);
-        ms = ms + b * (v * v - ms);
-        ms = ms < 1e-30 ? 0.0 : ms; /* mixstage__rms_det_run */
-        ms_c[i] = ms;
+#ifdef __SSE2__
+  if (dn == 2 && !st->hpf_on) {
+    lmax = bc_rms_pair(&st->rms[0], &st->rms[1], det[0], det[1], lvl, nframes);
+  } else
+#endif
+  {
+    for (int i = 0; i < nframes; i++) lvl[i] = 0.0;
+    for (int c = 0; c < dn; c++) {
+      const float *x = det[c];
+      mixstage__rms_det *rd = &st->rms[c];
+      double ms = rd->ms;
+      const double b = rd->b;
+      if (st->hpf_on) {
+        for (int i = 0; i < nframes; i++) {
+          double v = mixstage__biquad_tick(&st->hpf, &st->hpf_st[c], (double)x[i]);
+          ms = ms + b * (v * v - ms);
+          ms = ms < 1e-30 ? 0.0 : ms; /* mixstage__rms_det_run */
+          ms_c[i] = ms;
+        }
+      } else {
+        for (int i = 0; i < nframes; i++) {
+          double v = (double)x[i];
+          ms = ms + b * (v * v - ms);
+          ms = ms < 1e-30 ? 0.0 : ms;
+          ms_c[i] = ms;
+        }
       }
-    } else {
-      for (int i = 0; i < nframes; i++) {
-        double v = (double)x[i];
-        ms = ms + b * (v * v - ms);
-        ms = ms < 1e-30 ? 0.0 : ms;
-        ms_c[i] = ms;
-      }
+      rd->ms = ms;
+      for (int i = 0; i < nframes; i++)
+        if (ms_c[i] > lvl[i]) lvl[i] = ms_c[i]; /* a NaN channel is passed over, as before */
     }
-    rd->ms = ms;
     for (int i = 0; i < nframes; i++)
-      if (ms_c[i] > lvl[i]) lvl[i] = ms_c[i]; /* a NaN channel is passed over, as before */
+      if (lvl[i] > lmax) lmax = lvl[i];
   }
-  for (int i = 0; i < nframes; i++)
-    if (lvl[i] > lmax) lmax = lvl[i];
   /* Static curve: exactly 0 below the knee, where the dB conversion is
    * skipped (the level is the power in dB plus the sine calibration, folded
    * into the threshold). */
@@ -367,7 +412,7 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   if (ramping)
     for (int i = 0; i < nframes; i++) gnow[i] *= ramp_at(&st->makeup, st->cell_pos + i + 1);
   else
-    for (int i = 0; i < nframes; i++) gnow[i] *= st->makeup.target;
+    bc_scale(gnow, st->makeup.target, nframes);
   if (os_run)
     for (int c = 0; c < nch; c++)
       for (int i = 0; i < nframes; i++) wet[c][i] = (float)(buf[c][i] * gnow[i]);
@@ -396,7 +441,8 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
      * nframes + latency frames), then is read back at the latency; the
      * arithmetic per sample is that of the general loop below. */
     double mxv[MIXSTAGE_OS_MAX_FRAMES];
-    for (int i = 0; i < nframes; i++) mxv[i] = ramping ? ramp_at(&st->mix, st->cell_pos + i + 1) : st->mix.target;
+    if (ramping)
+      for (int i = 0; i < nframes; i++) mxv[i] = ramp_at(&st->mix, st->cell_pos + i + 1);
     for (int i = 0, j = st->dpos; i < nframes;) {
       int run = st->dlen - j < nframes - i ? st->dlen - j : nframes - i;
       for (int c = 0; c < nch; c++)
@@ -409,7 +455,7 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
     if (j < 0) j += st->dlen;
     for (int i = 0; i < nframes;) {
       int run = st->dlen - j < nframes - i ? st->dlen - j : nframes - i;
-      bc_gain_floats(st->gdel + j, mxv + i, st->trace + i, run);
+      bc_gain_floats(st->gdel + j, ramping ? mxv + i : NULL, st->mix.target, st->trace + i, run);
       for (int c = 0; c < nch; c++)
         bc_mul(buf[c] + i, st->dry + (size_t)c * (size_t)st->dlen + j, st->trace + i, run);
       i += run;
