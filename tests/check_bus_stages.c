@@ -8,6 +8,8 @@
 #include <string.h>
 #include "node.h"
 #include "dsp/colour_curve.h"
+#include "dsp/dyn_block.h"
+#include "dsp/dynamics.h"
 #include "testutil.h"
 #include "trace_util.h"
 
@@ -555,6 +557,49 @@ START_TEST(test_bc_sc_hpf_mix_key_tape) {
 }
 END_TEST
 
+START_TEST(test_bc_block_conversions) {
+  /* dyn_block.h's block forms (four lanes where AVX2 runs, else dynamics.h's
+   * SSE2/scalar forms) against the scalar double functions, frame by frame:
+   * bit for bit (tolerance 0: they run the same IEEE operations), on levels
+   * from 1e-70 to 1e10 including 0, the knee's edges, NaN and inf, GR from 0
+   * to 700 dB, block lengths 1..32 (vector tails). */
+  uint32_t s = 77u;
+  double lvl[32], gr[32], got[32];
+  for (int wide = 0; wide < 2; wide++) {
+    if (wide && !mixstage__dynb_wide_available()) continue;
+    for (int trial = 0; trial < 4000; trial++) {
+      s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+      int n = 1 + (int)(s % 32);
+      double thr = -40.0 + 40.0 * (s % 1000) / 1000.0 - 3.0102999566398120;
+      double knee = (trial % 7) * 2.0, slope = 1.0 - 1.0 / (trial % 3 == 0 ? 2.0 : 10.0);
+      double pf = mixstage__dyn_compress_floor_power(thr, knee);
+      for (int i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+        double u = (s % 100000) / 100000.0;
+        lvl[i] = s % 97 == 0 ? 0.0 : s % 89 == 0 ? NAN : s % 83 == 0 ? INFINITY
+                 : s % 79 == 0 ? pf : pow(10.0, -70.0 + 80.0 * u);
+        gr[i] = s % 13 == 0 ? 0.0 : 700.0 * u * u * u;
+      }
+      mixstage__dynb_target_n(wide, lvl, got, n, pf, thr, slope, knee);
+      for (int i = 0; i < n; i++) {
+        double e = lvl[i] >= pf ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(lvl[i]),
+                                                                   thr, slope, knee)
+                                : 0.0;
+        ck_assert_msg(memcmp(&e, &got[i], sizeof e) == 0, "wide %d target of %g: %.17g vs %.17g",
+                      wide, lvl[i], got[i], e);
+      }
+      double k = 0.25 + (s % 1000) / 250.0;
+      mixstage__dynb_gain_n(wide, gr, got, n, k);
+      for (int i = 0; i < n; i++) {
+        double e = mixstage__dyn_gr_to_gain(gr[i]) * k;
+        ck_assert_msg(memcmp(&e, &got[i], sizeof e) == 0, "wide %d gain of %g dB: %.17g vs %.17g",
+                      wide, gr[i], got[i], e);
+      }
+    }
+  }
+}
+END_TEST
+
 START_TEST(test_bc_split_and_extremes) {
   const int64_t n = 9000;
   float **x = alloc_ch(2, n);
@@ -950,6 +995,7 @@ int main(void) {
   tcase_add_test(tc, test_bc_timing);
   tcase_add_test(tc, test_bc_sc_hpf_mix_key_tape);
   tcase_add_test(tc, test_bc_split_and_extremes);
+  tcase_add_test(tc, test_bc_block_conversions);
   tcase_add_test(tc, test_bc_gain_trace);
   tcase_add_test(tc, test_bc_gain_trace_tape);
   suite_add_tcase(s, tc);

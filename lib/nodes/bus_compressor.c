@@ -51,6 +51,7 @@
 #include <math.h>
 #include <string.h>
 #include "../dsp/biquad.h"
+#include "../dsp/dyn_block.h"
 #include "../dsp/dynamics.h"
 #include "../dsp/oversample.h"
 #include "../node.h"
@@ -132,6 +133,7 @@ typedef struct bus_comp_state {
    * by in the last process() call (one linked gain, so one row) */
   float trace[MIXSTAGE_OS_MAX_FRAMES];
   int trace_n, trace_nch, trace_ok;
+  int wide; /* dyn_block.h's four-lane forms run here */
 } bus_comp_state;
 
 static void bc_fini(void *s, const mixstage__node_env *env) {
@@ -165,6 +167,7 @@ static int bc_init(void *s, const mixstage__node_env *env) {
     return MIXSTAGE_ENOMEM;
   }
   mixstage__biquad_identity(&st->hpf);
+  st->wide = mixstage__dynb_wide_available();
   return MIXSTAGE_OK;
 }
 
@@ -285,15 +288,6 @@ static void bc_gain_floats(const double *gd, const double *mx, double mxc, float
   }
 }
 
-/* g[i] *= k. */
-static void bc_scale(double *g, double k, int n) {
-  int i = 0;
-#ifdef __SSE2__
-  for (; i + 2 <= n; i += 2) _mm_storeu_pd(g + i, _mm_mul_pd(_mm_loadu_pd(g + i), _mm_set1_pd(k)));
-#endif
-  for (; i < n; i++) g[i] *= k;
-}
-
 #ifdef __SSE2__
 /* The mean squares of two channels side by side (mixstage__rms_det_run's
  * arithmetic in each SSE2 lane) and the linked level lvl[i], the larger of
@@ -400,19 +394,17 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
    * into the threshold). */
   if (lmax < st->p_floor) memset(tgt, 0, sizeof(double) * (size_t)nframes);
   else
-    mixstage__dyn_compress_target_n(lvl, tgt, nframes, st->p_floor, st->thr - BC_SINE_CAL_DB,
-                                    1.0 - 1.0 / st->ratio, st->knee);
+    mixstage__dynb_target_n(st->wide, lvl, tgt, nframes, st->p_floor, st->thr - BC_SINE_CAL_DB,
+                            1.0 - 1.0 / st->ratio, st->knee);
   for (int i = 0; i < nframes; i++) {
     double gr = mixstage__comp_ballistics_run(&st->ball, tgt[i]);
     if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
     grs[i] = gr;
   }
   if (nframes > 0) st->gr = grs[nframes - 1];
-  mixstage__dyn_gr_to_gain_n(grs, gnow, nframes);
+  mixstage__dynb_gain_n(st->wide, grs, gnow, nframes, ramping ? 1.0 : st->makeup.target);
   if (ramping)
     for (int i = 0; i < nframes; i++) gnow[i] *= ramp_at(&st->makeup, st->cell_pos + i + 1);
-  else
-    bc_scale(gnow, st->makeup.target, nframes);
   if (os_run)
     for (int c = 0; c < nch; c++)
       for (int i = 0; i < nframes; i++) wet[c][i] = (float)(buf[c][i] * gnow[i]);
