@@ -172,7 +172,8 @@ static void cc_update(void *s, const double *p) {
  * s1 is carried: the arithmetic of mixstage__biquad_tick (same order, same
  * flush of |y| < 1e-280), state held in registers across the block; the
  * pair form runs the two channels in the two lanes of an SSE2 vector.
- * g and mx per frame; mixing only where mx < 1. */
+ * g and mx per frame (NULL: gc and mxc throughout); mixing only where
+ * mx < 1. */
 #ifdef __SSE2__
 #define CC_PAIR 1
 #define CC_SECTION(k)                                                                              \
@@ -185,7 +186,7 @@ static void cc_update(void *s, const double *p) {
 
 static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, const float *r0,
                          const float *r1, float *o0, float *o1, const double *g, const double *mx,
-                         int n) {
+                         double gc, double mxc, int n) {
   const __m128d tiny = _mm_set1_pd(1e-280);
   const __m128d mag = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
   __m128d b0[CC_SECTIONS], b1[CC_SECTIONS], a1[CC_SECTIONS], s1[CC_SECTIONS];
@@ -202,8 +203,9 @@ static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, 
     v = _mm_add_pd(dry, v);
     CC_SECTION(1);
     CC_SECTION(2);
-    v = _mm_mul_pd(v, _mm_set1_pd(g[i]));
-    if (!(mx[i] >= 1.0)) v = _mm_add_pd(dry, _mm_mul_pd(_mm_set1_pd(mx[i]), _mm_sub_pd(v, dry)));
+    const double gi = g ? g[i] : gc, mi = mx ? mx[i] : mxc;
+    v = _mm_mul_pd(v, _mm_set1_pd(gi));
+    if (!(mi >= 1.0)) v = _mm_add_pd(dry, _mm_mul_pd(_mm_set1_pd(mi), _mm_sub_pd(v, dry)));
     __m128 o = _mm_cvtpd_ps(v);
     _mm_store_ss(o0 + i, o);
     _mm_store_ss(o1 + i, _mm_shuffle_ps(o, o, 1));
@@ -216,7 +218,7 @@ static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, 
 #endif
 
 static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, float *o0,
-                        const double *g, const double *mx, int n) {
+                        const double *g, const double *mx, double gc, double mxc, int n) {
   double b0[CC_SECTIONS], b1[CC_SECTIONS], a1[CC_SECTIONS], s1[CC_SECTIONS];
   for (int k = 0; k < CC_SECTIONS; k++) {
     b0[k] = st->sec[k].b0;
@@ -233,8 +235,9 @@ static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, f
       s1[k] = b1[k] * v - a1[k] * y;
       v = k == 0 ? dry + y : y;
     }
-    v *= g[i];
-    o0[i] = (float)(mx[i] >= 1.0 ? v : dry + mx[i] * (v - dry));
+    const double mi = mx ? mx[i] : mxc;
+    v *= g ? g[i] : gc;
+    o0[i] = (float)(mi >= 1.0 ? v : dry + mi * (v - dry));
   }
   for (int k = 0; k < CC_SECTIONS; k++) st->s1[k][c] = s1[k];
 }
@@ -277,11 +280,13 @@ static void cc_process(void *s, float *const *buf, int nch, int nframes, const f
    * nframes + latency frames), then is read back at the latency, as one
    * contiguous copy per channel. */
   double g[MIXSTAGE_OS_MAX_FRAMES], mx[MIXSTAGE_OS_MAX_FRAMES];
-  for (int i = 0; i < nframes; i++) {
+  for (int i = 0; i < nframes && !steady; i++) {
     int k = st->cell_pos + i + 1;
-    g[i] = steady ? st->output.target : ramp_at(&st->output, k);
-    mx[i] = steady ? st->mix.target : ramp_at(&st->mix, k);
+    g[i] = ramp_at(&st->output, k);
+    mx[i] = ramp_at(&st->mix, k);
   }
+  const double *gp = steady ? NULL : g, *mxp = steady ? NULL : mx;
+  const double gc = st->output.target, mxc = st->mix.target;
   float dry[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   for (int c = 0; c < nch; c++) {
     float *dl = st->dly + (size_t)c * (size_t)st->dlen;
@@ -303,9 +308,10 @@ static void cc_process(void *s, float *const *buf, int nch, int nframes, const f
   int c = 0;
 #if CC_PAIR
   for (; c + 2 <= nch; c += 2)
-    cc_tone_pair(st, c, dry[c], dry[c + 1], res[c], res[c + 1], buf[c], buf[c + 1], g, mx, nframes);
+    cc_tone_pair(st, c, dry[c], dry[c + 1], res[c], res[c + 1], buf[c], buf[c + 1], gp, mxp, gc, mxc,
+                 nframes);
 #endif
-  for (; c < nch; c++) cc_tone_one(st, c, dry[c], res[c], buf[c], g, mx, nframes);
+  for (; c < nch; c++) cc_tone_one(st, c, dry[c], res[c], buf[c], gp, mxp, gc, mxc, nframes);
   st->dpos = (st->dpos + nframes) % st->dlen;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;

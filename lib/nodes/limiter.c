@@ -282,14 +282,14 @@ static inline int64_t lim_quantise(double e) {
 
 /* The gain chain of one channel (or of the linked requirement) over n
  * frames: release in dB, sliding minimum, two boxcars; g[i] the gain for
- * frame i.  t0, b1, b2: the shared sample counter and ring positions at
+ * frame i.  asks 0: req is all 0.  t0, b1, b2: the shared sample counter and ring positions at
  * frame 0 (the caller advances them once for all channels). */
-static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *req, double *g,
-                           int n, int64_t t0, int b1, int b2) {
+static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *req, int asks,
+                           double *g, int n, int64_t t0, int b1, int b2) {
   const int64_t full = (int64_t)st->w2 * (int64_t)st->w1 * LIM_QONE;
   int rest = ch->env_db == 0.0 && ch->sum2 == full &&
              (ch->dq_count == 0 || ch->dq_v[ch->dq_head] == LIM_QONE);
-  for (int i = 0; i < n && rest; i++) rest = req[i] == 0.0;
+  for (int i = 0; i < n && rest && asks; i++) rest = req[i] == 0.0;
   if (rest) {
     /* At rest (no reduction pending anywhere in the chain) and nothing to
      * reduce: every frame pushes 2^36, which empties the deque behind it;
@@ -533,6 +533,44 @@ static double lim_detect(limiter_state *st, int c, const float *xin, const float
   return m;
 }
 
+/* The linked sample peak of each frame: max_c |float(x_c g)| equals
+ * float(max_c |x_c| g) bit for bit (g > 0, and rounding is monotonic and
+ * symmetric), so the channels' magnitudes are merged in float first and
+ * converted once.  A NaN sample is passed over (it asks no reduction, as
+ * per channel).  Returns the largest peak of the block. */
+static double lim_linked_sample_peak(const limiter_state *st, int nch, double *p, int n) {
+  const int dlen = st->dmax;
+  float amax[MIXSTAGE_CONTROL_FRAMES];
+  double m = 0.0;
+  int j = st->dpos - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    int k = 0;
+#ifdef __SSE2__
+    const __m128 mag = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    for (; k + 4 <= run; k += 4) {
+      __m128 a = _mm_setzero_ps();
+      for (int c = 0; c < nch; c++) /* max_ps returns its second operand for a NaN */
+        a = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(st->ch[c].delay + j + k), mag), a);
+      _mm_storeu_ps(amax + k, a);
+    }
+#endif
+    for (; k < run; k++) {
+      float a = 0.0f;
+      for (int c = 0; c < nch; c++) {
+        float v = fabsf(st->ch[c].delay[j + k]);
+        if (v > a) a = v;
+      }
+      amax[k] = a;
+    }
+    m = lim_sample_peak(amax, st->gin + j, p + i, run, 0, m);
+    i += run;
+    j = 0;
+  }
+  return m;
+}
+
 /* The float gain of each frame, trace[i] = float(gin[i - D] g[i]). */
 static void lim_gain_floats(const limiter_state *st, const double *g, float *trace, int n) {
   const int dlen = st->dmax;
@@ -626,7 +664,8 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   /* Peaks.  The linked requirement is that of the loudest channel's peak;
    * below 100 % link each channel's own is blended with it. */
   double pmax = 0.0;
-  for (int c = 0; c < nch; c++) {
+  if (linked && !st->true_peak) pmax = lim_linked_sample_peak(st, nch, p, nframes);
+  for (int c = 0; c < nch && !(linked && !st->true_peak); c++) {
     if (st->true_peak) {
       for (int i = 0; i < nframes; i++) xin[i] = (float)(buf[c][i] * gi[i]);
       mixstage__tp_process_channel(&st->tp, c, xin, nframes, pk);
@@ -642,11 +681,11 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
         if (pch[c][i] > p[i]) p[i] = pch[c][i];
     }
   }
-  lim_requirement(st, p, pmax, worst, nframes);
+  const int asks = lim_requirement(st, p, pmax, worst, nframes);
 
   double gmin = 1.0;
   if (one) {
-    lim_gain_chain(st, &st->ch[0], worst, g, nframes, st->t, st->b1pos, st->b2pos);
+    lim_gain_chain(st, &st->ch[0], worst, asks, g, nframes, st->t, st->b1pos, st->b2pos);
     lim_gain_floats(st, g, st->trace[0], nframes);
     for (int c = 0; c < nch; c++) lim_apply(st, c, st->trace[0], buf[c], nframes);
     if (nframes > 0) gmin = g[nframes - 1];
@@ -656,7 +695,7 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
       if (linked) r = worst;
       else
         for (int i = 0; i < nframes; i++) r[i] = st->link * worst[i] + (1.0 - st->link) * r[i];
-      lim_gain_chain(st, &st->ch[c], r, g, nframes, st->t, st->b1pos, st->b2pos);
+      lim_gain_chain(st, &st->ch[c], r, 1, g, nframes, st->t, st->b1pos, st->b2pos);
       lim_gain_floats(st, g, st->trace[c], nframes);
       lim_apply(st, c, st->trace[c], buf[c], nframes);
       if (nframes > 0 && g[nframes - 1] < gmin) gmin = g[nframes - 1];
