@@ -9,7 +9,9 @@
  * difference, each <= 6e-8 |x|): below -120 dB of the signal, on a residual
  * that is added to an exact clean path.  tests/check_bus_stages.c checks
  * every kernel against a double-precision reference over the parameter
- * ranges.  The portable and SSE2 kernels give the same bits; the AVX2/FMA
+ * ranges.  The rational tanh is odd by construction (x P(x^2) / Q(x^2)), so
+ * with beta = 0 the residual is exactly odd: no even harmonics.  The
+ * portable and SSE2 kernels give the same bits; the AVX2/FMA
  * one rounds its multiply-adds once, so a caller picks one kernel per
  * machine (mixstage__cc_residual_best) and keeps it. */
 #ifndef MIXSTAGE_DSP_COLOUR_CURVE_H
