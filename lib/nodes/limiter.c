@@ -282,8 +282,9 @@ static inline int64_t lim_quantise(double e) {
 
 /* The gain chain of one channel (or of the linked requirement) over n
  * frames: release in dB, sliding minimum, two boxcars; g[i] the gain for
- * frame i.  asks 0: req is all 0.  t0, b1, b2: the shared sample counter and ring positions at
- * frame 0 (the caller advances them once for all channels). */
+ * frame i.  asks 0: req is all 0.  t0, b1, b2: the shared sample counter
+ * and ring positions at frame 0 (the caller advances them once for all
+ * channels). */
 static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *req, int asks,
                            double *g, int n, int64_t t0, int b1, int b2) {
   const int64_t full = (int64_t)st->w2 * (int64_t)st->w1 * LIM_QONE;
