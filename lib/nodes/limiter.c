@@ -317,7 +317,19 @@ static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *
   }
   ch->env_db = e;
   int64_t q[MIXSTAGE_CONTROL_FRAMES];
-  for (int i = 0; i < n; i++) q[i] = lim_quantise(ev[i]);
+  int i0 = 0;
+#ifdef __SSE2__
+  /* two frames per vector: mixstage__exp2_fast_v2 gives exp2_fast's bits */
+  for (; i0 + 2 <= n; i0 += 2) {
+    double gv[2];
+    _mm_storeu_pd(gv, mixstage__exp2_fast_v2(_mm_mul_pd(_mm_loadu_pd(ev + i0),
+                                                        _mm_set1_pd(0.16609640474436813))));
+    for (int k = 0; k < 2; k++)
+      q[i0 + k] = ev[i0 + k] == 0.0 ? LIM_QONE
+                                    : (int64_t)floor(gv[k] * LIM_EXP_GUARD * (double)LIM_QONE);
+  }
+#endif
+  for (int i = i0; i < n; i++) q[i] = lim_quantise(ev[i]);
 
   const int cap = st->dmax, m = st->m, w1 = st->w1, w2 = st->w2;
   int head = ch->dq_head, count = ch->dq_count;
