@@ -279,7 +279,7 @@ static void bc_gain_floats(const double *gd, const double *mx, double mxc, float
   for (; i + 2 <= n; i += 2) {
     __m128d m = mx ? _mm_loadu_pd(mx + i) : mc;
     __m128d v = _mm_add_pd(_mm_sub_pd(one, m), _mm_mul_pd(m, _mm_loadu_pd(gd + i)));
-    _mm_store_sd((double *)(void *)(gf + i), _mm_castps_pd(_mm_cvtpd_ps(v)));
+    _mm_storel_epi64((__m128i *)(void *)(gf + i), _mm_castps_si128(_mm_cvtpd_ps(v)));
   }
 #endif
   for (; i < n; i++) {

@@ -476,7 +476,7 @@ static double lim_sample_peak(const float *x, const double *g, double *p, int n,
   const __m128d mag = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
   __m128d mv = _mm_set1_pd(m);
   for (; k + 2 <= n; k += 2) {
-    __m128d xd = _mm_cvtps_pd(_mm_castpd_ps(_mm_load_sd((const double *)(const void *)(x + k))));
+    __m128d xd = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(x + k))));
     __m128d v = _mm_and_pd(_mm_cvtps_pd(_mm_cvtpd_ps(_mm_mul_pd(xd, _mm_loadu_pd(g + k)))), mag);
     v = _mm_max_pd(v, merge ? _mm_loadu_pd(p + k) : _mm_setzero_pd()); /* NaN: the other */
     _mm_storeu_pd(p + k, v);
@@ -596,7 +596,7 @@ static void lim_gain_floats(const limiter_state *st, const double *g, float *tra
 #ifdef __SSE2__
     for (; k + 2 <= run; k += 2) {
       __m128 f = _mm_cvtpd_ps(_mm_mul_pd(_mm_loadu_pd(gn + k), _mm_loadu_pd(g + i + k)));
-      _mm_store_sd((double *)(void *)(trace + i + k), _mm_castps_pd(f));
+      _mm_storel_epi64((__m128i *)(void *)(trace + i + k), _mm_castps_si128(f));
     }
 #endif
     for (; k < run; k++) trace[i + k] = (float)(gn[k] * g[i + k]);
