@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "node.h"
+#include "dsp/colour_curve.h"
+#include "dsp/dyn_block.h"
+#include "dsp/dynamics.h"
 #include "testutil.h"
 #include "trace_util.h"
 
@@ -265,6 +268,59 @@ START_TEST(test_cc_alias_mix_output) {
 }
 END_TEST
 
+START_TEST(test_cc_residual_kernels) {
+  /* Every residual kernel this machine runs against the curve in double
+   * precision with libm's tanh, r = cd (t + beta t^2) - x, t = tanh(a x),
+   * over the node's parameter ranges (drive -12..+12 dB, character 0..1)
+   * and |x| from 1e-6 to 16 (+24 dBFS), block lengths 1..67 (vector tails).
+   * Bound (colour_curve.h): |r - r_exact| <= 1e-6 |x|, i.e. -120 dB of the
+   * signal; the rational tanh's 4e-7 scaled by at most 1.1 and three float
+   * roundings of <= 6e-8 |x| stay under it.  A kernel off by one ulp more
+   * than its budget fails: the worst measured ratio is printed. */
+  uint32_t s = 2024u;
+  double worst[MIXSTAGE_CC_KERNELS] = {0};
+  float x[67], h[67];
+  for (int trial = 0; trial < 3000; trial++) {
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    double d = pow(10.0, (-12.0 + 24.0 * (s % 10001) / 10000.0) / 20.0);
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    double p = (s % 1001) / 1000.0, c = 2.5 + p;
+    float a = (float)(d / c), cd = (float)(c / d), beta = (float)(0.045 * p);
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    int n = 1 + (int)(s % 67);
+    for (int j = 0; j < n; j++) {
+      s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+      double mag = pow(10.0, -6.0 + 7.2 * (s % 100001) / 100000.0);
+      x[j] = (float)((s & 1u) ? -mag : mag);
+    }
+    for (int k = 0; k < MIXSTAGE_CC_KERNELS; k++) {
+      if (!mixstage__cc_residual_available(k)) continue;
+      memcpy(h, x, sizeof(float) * (size_t)n);
+      mixstage__cc_residual(k, h, n, a, cd, beta);
+      for (int j = 0; j < n; j++) {
+        double t = tanh((double)a * (double)x[j]);
+        double ref = (double)cd * (t + (double)beta * t * t) - (double)x[j];
+        double e = fabs((double)h[j] - ref) / fabs((double)x[j]);
+        ck_assert_msg(e <= 1e-6, "kernel %d: x %.9g a %.6g beta %.4f: %.9g vs %.9g (%.2e |x|)", k,
+                      (double)x[j], (double)a, (double)beta, (double)h[j], ref, e);
+        if (e > worst[k]) worst[k] = e;
+      }
+    }
+  }
+  /* the portable and SSE2 kernels run the same float operations: same bits */
+  if (mixstage__cc_residual_available(MIXSTAGE_CC_KERNEL_SSE2)) {
+    for (int j = 0; j < 67; j++) x[j] = (float)(4.0 * sin(0.37 * j + 0.1));
+    memcpy(h, x, sizeof h);
+    mixstage__cc_residual(MIXSTAGE_CC_KERNEL_PORTABLE, x, 67, 0.3f, 3.3f, 0.02f);
+    mixstage__cc_residual(MIXSTAGE_CC_KERNEL_SSE2, h, 67, 0.3f, 3.3f, 0.02f);
+    ck_assert(memcmp(x, h, sizeof h) == 0);
+  }
+  printf("console_color residual kernels, worst error / |x|: portable %.2e, sse2 %.2e, avx2 %.2e "
+         "(bound 1e-6; 0 = not run here)\n",
+         worst[0], worst[1], worst[2]);
+}
+END_TEST
+
 START_TEST(test_cc_split_and_extremes) {
   const int64_t n = 6000;
   float **x = alloc_ch(3, n);
@@ -498,6 +554,49 @@ START_TEST(test_bc_sc_hpf_mix_key_tape) {
   free_ch(k, 1);
   free_ch(x, 2);
   free_ch(y, 2);
+}
+END_TEST
+
+START_TEST(test_bc_block_conversions) {
+  /* dyn_block.h's block forms (four lanes where AVX2 runs, else dynamics.h's
+   * SSE2/scalar forms) against the scalar double functions, frame by frame:
+   * bit for bit (tolerance 0: they run the same IEEE operations), on levels
+   * from 1e-70 to 1e10 including 0, the knee's edges, NaN and inf, GR from 0
+   * to 700 dB, block lengths 1..32 (vector tails). */
+  uint32_t s = 77u;
+  double lvl[32], gr[32], got[32];
+  for (int wide = 0; wide < 2; wide++) {
+    if (wide && !mixstage__dynb_wide_available()) continue;
+    for (int trial = 0; trial < 4000; trial++) {
+      s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+      int n = 1 + (int)(s % 32);
+      double thr = -40.0 + 40.0 * (s % 1000) / 1000.0 - 3.0102999566398120;
+      double knee = (trial % 7) * 2.0, slope = 1.0 - 1.0 / (trial % 3 == 0 ? 2.0 : 10.0);
+      double pf = mixstage__dyn_compress_floor_power(thr, knee);
+      for (int i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+        double u = (s % 100000) / 100000.0;
+        lvl[i] = s % 97 == 0 ? 0.0 : s % 89 == 0 ? NAN : s % 83 == 0 ? INFINITY
+                 : s % 79 == 0 ? pf : pow(10.0, -70.0 + 80.0 * u);
+        gr[i] = s % 13 == 0 ? 0.0 : 700.0 * u * u * u;
+      }
+      mixstage__dynb_target_n(wide, lvl, got, n, pf, thr, slope, knee);
+      for (int i = 0; i < n; i++) {
+        double e = lvl[i] >= pf ? mixstage__dyn_compress_gr_slope(mixstage__dyn_power_to_db(lvl[i]),
+                                                                   thr, slope, knee)
+                                : 0.0;
+        ck_assert_msg(memcmp(&e, &got[i], sizeof e) == 0, "wide %d target of %g: %.17g vs %.17g",
+                      wide, lvl[i], got[i], e);
+      }
+      double k = 0.25 + (s % 1000) / 250.0;
+      mixstage__dynb_gain_n(wide, gr, got, n, k);
+      for (int i = 0; i < n; i++) {
+        double e = mixstage__dyn_gr_to_gain(gr[i]) * k;
+        ck_assert_msg(memcmp(&e, &got[i], sizeof e) == 0, "wide %d gain of %g dB: %.17g vs %.17g",
+                      wide, gr[i], got[i], e);
+      }
+    }
+  }
 }
 END_TEST
 
@@ -888,6 +987,7 @@ int main(void) {
   tcase_add_test(tc, test_cc_shape);
   tcase_add_test(tc, test_cc_alias_mix_output);
   tcase_add_test(tc, test_cc_split_and_extremes);
+  tcase_add_test(tc, test_cc_residual_kernels);
   suite_add_tcase(s, tc);
   tc = tcase_create("bus_compressor");
   tcase_set_timeout(tc, 120);
@@ -895,6 +995,7 @@ int main(void) {
   tcase_add_test(tc, test_bc_timing);
   tcase_add_test(tc, test_bc_sc_hpf_mix_key_tape);
   tcase_add_test(tc, test_bc_split_and_extremes);
+  tcase_add_test(tc, test_bc_block_conversions);
   tcase_add_test(tc, test_bc_gain_trace);
   tcase_add_test(tc, test_bc_gain_trace_tape);
   suite_add_tcase(s, tc);

@@ -51,9 +51,13 @@
 #include <math.h>
 #include <string.h>
 #include "../dsp/biquad.h"
+#include "../dsp/dyn_block.h"
 #include "../dsp/dynamics.h"
 #include "../dsp/oversample.h"
 #include "../node.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum {
   P_THRESHOLD,
@@ -129,6 +133,7 @@ typedef struct bus_comp_state {
    * by in the last process() call (one linked gain, so one row) */
   float trace[MIXSTAGE_OS_MAX_FRAMES];
   int trace_n, trace_nch, trace_ok;
+  int wide; /* dyn_block.h's four-lane forms run here */
 } bus_comp_state;
 
 static void bc_fini(void *s, const mixstage__node_env *env) {
@@ -151,7 +156,8 @@ static int bc_init(void *s, const mixstage__node_env *env) {
   if (rc != MIXSTAGE_OK) return rc;
   st->os_ok = 1;
   st->lat = mixstage__os_latency(&st->os);
-  st->dlen = st->lat + 1;
+  /* a block is written to the rings before it is read back */
+  st->dlen = st->lat + MIXSTAGE_OS_MAX_FRAMES;
   /* the rings also hold the history os_resume() re-feeds */
   if (st->dlen < MIXSTAGE_OS_MEMORY_FRAMES) st->dlen = MIXSTAGE_OS_MEMORY_FRAMES;
   st->dry = mixstage__calloc(env->alloc, (size_t)st->nch * (size_t)st->dlen, sizeof(float));
@@ -161,6 +167,7 @@ static int bc_init(void *s, const mixstage__node_env *env) {
     return MIXSTAGE_ENOMEM;
   }
   mixstage__biquad_identity(&st->hpf);
+  st->wide = mixstage__dynb_wide_available();
   return MIXSTAGE_OK;
 }
 
@@ -263,6 +270,59 @@ static void os_resume(bus_comp_state *st, int nch) {
  * drive sets how early the curve bends, not the level of quiet material. */
 static inline float tape_curve(float x, double d) { return (float)(tanh(d * (double)x) / d); }
 
+/* gf[i] = float((1 - mx[i]) + mx[i] gd[i]): the delayed gain with the mix
+ * folded in (see the top of the file); mx NULL: mx[i] = mxc throughout. */
+static void bc_gain_floats(const double *gd, const double *mx, double mxc, float *gf, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  const __m128d one = _mm_set1_pd(1.0), mc = _mm_set1_pd(mxc);
+  for (; i + 2 <= n; i += 2) {
+    __m128d m = mx ? _mm_loadu_pd(mx + i) : mc;
+    __m128d v = _mm_add_pd(_mm_sub_pd(one, m), _mm_mul_pd(m, _mm_loadu_pd(gd + i)));
+    _mm_storel_epi64((__m128i *)(void *)(gf + i), _mm_castps_si128(_mm_cvtpd_ps(v)));
+  }
+#endif
+  for (; i < n; i++) {
+    double m = mx ? mx[i] : mxc;
+    gf[i] = (float)((1.0 - m) + m * gd[i]);
+  }
+}
+
+#ifdef __SSE2__
+/* The mean squares of two channels side by side (mixstage__rms_det_run's
+ * arithmetic in each SSE2 lane) and the linked level lvl[i], the larger of
+ * the two (a NaN lane is passed over, as in the scalar loop).  Returns the
+ * largest level of the block. */
+static double bc_rms_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0,
+                          const float *x1, double *lvl, int n) {
+  const __m128d b = _mm_set_pd(r1->b, r0->b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
+  __m128d ms = _mm_set_pd(r1->ms, r0->ms), top = zero;
+  for (int i = 0; i < n; i++) {
+    __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + i), _mm_load_ss(x1 + i)));
+    ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
+    ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms);
+    __m128d m = _mm_max_pd(ms, zero); /* NaN lanes read 0 */
+    m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
+    _mm_store_sd(lvl + i, m);
+    top = _mm_max_sd(m, top);
+  }
+  double o[2];
+  _mm_storeu_pd(o, ms);
+  r0->ms = o[0];
+  r1->ms = o[1];
+  return _mm_cvtsd_f64(top);
+}
+#endif
+
+/* y[i] = x[i] g[i] (one IEEE float product each, at any width). */
+static void bc_mul(float *y, const float *x, const float *g, int n) {
+  int i = 0;
+#ifdef __SSE2__
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, _mm_mul_ps(_mm_loadu_ps(x + i), _mm_loadu_ps(g + i)));
+#endif
+  for (; i < n; i++) y[i] = x[i] * g[i];
+}
+
 static void bc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
                        int key_nch) {
   bus_comp_state *st = s;
@@ -289,24 +349,62 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   /* makeup, mix and tape crossfade ramp only in the cell after an update */
   int ramping = st->cell_pos + 1 < MIXSTAGE_CONTROL_FRAMES;
 
-  for (int i = 0; i < nframes; i++) {
-    double ms = 0.0;
+  /* Detector, channel by channel over the block (each channel's filter and
+   * mean square are sample-sequential; the channels are independent), then
+   * the linked level: the largest mean square of each frame. */
+  double lvl[MIXSTAGE_OS_MAX_FRAMES], ms_c[MIXSTAGE_OS_MAX_FRAMES];
+  double tgt[MIXSTAGE_OS_MAX_FRAMES], grs[MIXSTAGE_OS_MAX_FRAMES];
+  double lmax = 0.0;
+#ifdef __SSE2__
+  if (dn == 2 && !st->hpf_on) {
+    lmax = bc_rms_pair(&st->rms[0], &st->rms[1], det[0], det[1], lvl, nframes);
+  } else
+#endif
+  {
+    for (int i = 0; i < nframes; i++) lvl[i] = 0.0;
     for (int c = 0; c < dn; c++) {
-      double v = (double)det[c][i];
-      if (st->hpf_on) v = mixstage__biquad_tick(&st->hpf, &st->hpf_st[c], v);
-      double m = mixstage__rms_det_run(&st->rms[c], v);
-      if (m > ms) ms = m;
+      const float *x = det[c];
+      mixstage__rms_det *rd = &st->rms[c];
+      double ms = rd->ms;
+      const double b = rd->b;
+      if (st->hpf_on) {
+        for (int i = 0; i < nframes; i++) {
+          double v = mixstage__biquad_tick(&st->hpf, &st->hpf_st[c], (double)x[i]);
+          ms = ms + b * (v * v - ms);
+          ms = ms < 1e-30 ? 0.0 : ms; /* mixstage__rms_det_run */
+          ms_c[i] = ms;
+        }
+      } else {
+        for (int i = 0; i < nframes; i++) {
+          double v = (double)x[i];
+          ms = ms + b * (v * v - ms);
+          ms = ms < 1e-30 ? 0.0 : ms;
+          ms_c[i] = ms;
+        }
+      }
+      rd->ms = ms;
+      for (int i = 0; i < nframes; i++)
+        if (ms_c[i] > lvl[i]) lvl[i] = ms_c[i]; /* a NaN channel is passed over, as before */
     }
-    double target = 0.0; /* exactly 0 below the knee: skip the dB conversion */
-    if (!(ms < st->p_floor)) /* (a NaN key takes the full path, as before) */
-      target = mixstage__dyn_compress_gr(mixstage__dyn_power_to_db(ms) + BC_SINE_CAL_DB, st->thr,
-                                         st->ratio, st->knee);
-    double gr = mixstage__comp_ballistics_run(&st->ball, target);
-    if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
-    st->gr = gr;
-    double mk = ramping ? ramp_at(&st->makeup, st->cell_pos + i + 1) : st->makeup.target;
-    gnow[i] = mixstage__dyn_gr_to_gain(gr) * mk;
+    for (int i = 0; i < nframes; i++)
+      if (lvl[i] > lmax) lmax = lvl[i];
   }
+  /* Static curve: exactly 0 below the knee, where the dB conversion is
+   * skipped (the level is the power in dB plus the sine calibration, folded
+   * into the threshold). */
+  if (lmax < st->p_floor) memset(tgt, 0, sizeof(double) * (size_t)nframes);
+  else
+    mixstage__dynb_target_n(st->wide, lvl, tgt, nframes, st->p_floor, st->thr - BC_SINE_CAL_DB,
+                            1.0 - 1.0 / st->ratio, st->knee);
+  for (int i = 0; i < nframes; i++) {
+    double gr = mixstage__comp_ballistics_run(&st->ball, tgt[i]);
+    if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
+    grs[i] = gr;
+  }
+  if (nframes > 0) st->gr = grs[nframes - 1];
+  mixstage__dynb_gain_n(st->wide, grs, gnow, nframes, ramping ? 1.0 : st->makeup.target);
+  if (ramping)
+    for (int i = 0; i < nframes; i++) gnow[i] *= ramp_at(&st->makeup, st->cell_pos + i + 1);
   if (os_run)
     for (int c = 0; c < nch; c++)
       for (int i = 0; i < nframes; i++) wet[c][i] = (float)(buf[c][i] * gnow[i]);
@@ -329,31 +427,60 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
 
   /* Mix against the dry input delayed by the oversampler's latency. */
   int traced = 1;
-  for (int i = 0; i < nframes; i++) {
-    int k = st->cell_pos + i + 1;
-    double mx = ramping ? ramp_at(&st->mix, k) : st->mix.target;
-    double tx = ramping ? ramp_at(&st->tape_x, k) : st->tape_x.target;
-    int rd = st->dpos - st->lat;
-    if (rd < 0) rd += st->dlen;
-    st->gdel[st->dpos] = gnow[i];
-    double gd = st->gdel[rd];
-    /* tape off: one gain on the delayed input, mix folded in (see top) */
-    float gf = (float)((1.0 - mx) + mx * gd);
-    st->trace[i] = gf;
-    if (tx > 0.0) traced = 0;
-    for (int c = 0; c < nch; c++) {
-      float *d = st->dry + (size_t)c * (size_t)st->dlen;
-      d[st->dpos] = buf[c][i];
-      float dry = d[rd];
-      if (tx <= 0.0) {
-        buf[c][i] = dry * gf;
-      } else {
-        double w = tx >= 1.0 ? (double)wet[c][i]
-                             : tx * (double)wet[c][i] + (1.0 - tx) * ((double)dry * gd);
-        buf[c][i] = mx >= 1.0 ? (float)w : (float)(dry + mx * (w - dry));
-      }
+  if (st->tape_x.target <= 0.0 && (!ramping || st->tape_x.prev <= 0.0)) {
+    /* Tape crossfade at 0 throughout: the plain gain path only, a block at
+     * a time.  The block goes into the rings first (they hold at least
+     * nframes + latency frames), then is read back at the latency; the
+     * arithmetic per sample is that of the general loop below. */
+    double mxv[MIXSTAGE_OS_MAX_FRAMES];
+    if (ramping)
+      for (int i = 0; i < nframes; i++) mxv[i] = ramp_at(&st->mix, st->cell_pos + i + 1);
+    for (int i = 0, j = st->dpos; i < nframes;) {
+      int run = st->dlen - j < nframes - i ? st->dlen - j : nframes - i;
+      for (int c = 0; c < nch; c++)
+        memcpy(st->dry + (size_t)c * (size_t)st->dlen + j, buf[c] + i, sizeof(float) * (size_t)run);
+      memcpy(st->gdel + j, gnow + i, sizeof(double) * (size_t)run);
+      i += run;
+      j = 0;
     }
-    if (++st->dpos >= st->dlen) st->dpos = 0;
+    int j = st->dpos - st->lat;
+    if (j < 0) j += st->dlen;
+    for (int i = 0; i < nframes;) {
+      int run = st->dlen - j < nframes - i ? st->dlen - j : nframes - i;
+      bc_gain_floats(st->gdel + j, ramping ? mxv + i : NULL, st->mix.target, st->trace + i, run);
+      for (int c = 0; c < nch; c++)
+        bc_mul(buf[c] + i, st->dry + (size_t)c * (size_t)st->dlen + j, st->trace + i, run);
+      i += run;
+      j = 0;
+    }
+    st->dpos = (st->dpos + nframes) % st->dlen;
+  } else {
+    for (int i = 0; i < nframes; i++) {
+      int k = st->cell_pos + i + 1;
+      double mx = ramping ? ramp_at(&st->mix, k) : st->mix.target;
+      double tx = ramping ? ramp_at(&st->tape_x, k) : st->tape_x.target;
+      int rd = st->dpos - st->lat;
+      if (rd < 0) rd += st->dlen;
+      st->gdel[st->dpos] = gnow[i];
+      double gd = st->gdel[rd];
+      /* tape off: one gain on the delayed input, mix folded in (see top) */
+      float gf = (float)((1.0 - mx) + mx * gd);
+      st->trace[i] = gf;
+      if (tx > 0.0) traced = 0;
+      for (int c = 0; c < nch; c++) {
+        float *d = st->dry + (size_t)c * (size_t)st->dlen;
+        d[st->dpos] = buf[c][i];
+        float dry = d[rd];
+        if (tx <= 0.0) {
+          buf[c][i] = dry * gf;
+        } else {
+          double w = tx >= 1.0 ? (double)wet[c][i]
+                               : tx * (double)wet[c][i] + (1.0 - tx) * ((double)dry * gd);
+          buf[c][i] = mx >= 1.0 ? (float)w : (float)(dry + mx * (w - dry));
+        }
+      }
+      if (++st->dpos >= st->dlen) st->dpos = 0;
+    }
   }
   st->trace_n = nframes;
   st->trace_nch = nch;

@@ -44,8 +44,12 @@
 #include <math.h>
 #include <string.h>
 #include "../dsp/biquad.h"
+#include "../dsp/dynamics.h"
 #include "../dsp/oversample.h"
 #include "../node.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum { P_CEILING, P_INPUT_GAIN, P_RELEASE, P_LOOKAHEAD, P_TRUE_PEAK, P_LINK, P_COUNT };
 
@@ -70,6 +74,11 @@ static const mixstage_param_info limiter_params[P_COUNT] = {
  * Measured on the stress set at +12 dB with an independent 256-tap-per-phase
  * interpolator: highest true peak 0.11 dB below the ceiling. */
 #define LIM_MARGIN_DB 0.1
+/* The fast dB conversions (dynamics.h) err by < 2.4e-10 dB (log2) and
+ * < 2e-11 relative (exp2); these guards lean every error towards more
+ * reduction, so the fast path is never less safe than the exact one. */
+#define LIM_DB_GUARD 1e-9
+#define LIM_EXP_GUARD (1.0 - 1e-10)
 
 /* High-band correction (see limiter_process): the band above 0.44 fs
  * (4th-order Butterworth high-pass, 21.1 kHz at 48 kHz), where the detector's
@@ -170,7 +179,8 @@ static int limiter_init(void *s, const mixstage__node_env *env) {
   /* The exact int64 boxcar sums need W1 W2 2^36 < 2^63: fs up to ~800 kHz. */
   if (!(st->fs > 0.0) || lmax > 16384) return MIXSTAGE_ERANGE;
   st->det_delay = mixstage__tp_latency();
-  st->dmax = lmax + st->det_delay + 2 * LIM_P + 2;
+  /* + one control cell: a block is written before it is read back */
+  st->dmax = lmax + st->det_delay + 2 * LIM_P + 2 + MIXSTAGE_CONTROL_FRAMES;
   /* The rings also hold the history tp_prime() re-runs the detector over. */
   if (st->dmax < LIM_HF_PRIME + 1) st->dmax = LIM_HF_PRIME + 1;
   for (int c = 0; c < st->nch; c++) {
@@ -259,42 +269,104 @@ static void limiter_update(void *s, const double *p) {
   st->initialised = 1;
 }
 
-static inline double lim_gain_chain(limiter_state *st, lim_chan *ch, double req_db) {
+/* Gains below 2^-36 (-217 dB) quantise to 0: absurd inputs are muted,
+ * never let through above the ceiling.  exp2_fast's relative error (< 2e-11,
+ * dynamics.h) is covered by LIM_EXP_GUARD, so q never exceeds the exact
+ * floor(10^(e/20) 2^36) by more than the rounding of the product: the
+ * quantisation still only ever lowers the gain. */
+static inline int64_t lim_quantise(double e) {
+  if (e == 0.0) return LIM_QONE;
+  return (int64_t)floor(mixstage__exp2_fast(e * 0.16609640474436813) * LIM_EXP_GUARD *
+                        (double)LIM_QONE);
+}
+
+/* The gain chain of one channel (or of the linked requirement) over n
+ * frames: release in dB, sliding minimum, two boxcars; g[i] the gain for
+ * frame i.  asks 0: req is all 0.  t0, b1, b2: the shared sample counter
+ * and ring positions at frame 0 (the caller advances them once for all
+ * channels). */
+static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *req, int asks,
+                           double *g, int n, int64_t t0, int b1, int b2) {
+  const int64_t full = (int64_t)st->w2 * (int64_t)st->w1 * LIM_QONE;
+  int rest = ch->env_db == 0.0 && ch->sum2 == full &&
+             (ch->dq_count == 0 || ch->dq_v[ch->dq_head] == LIM_QONE);
+  for (int i = 0; i < n && rest && asks; i++) rest = req[i] == 0.0;
+  if (rest) {
+    /* At rest (no reduction pending anywhere in the chain) and nothing to
+     * reduce: every frame pushes 2^36, which empties the deque behind it;
+     * the boxcars hold nothing but full-scale values and keep them.  The
+     * state after n frames, and the gain (exactly 1), are those of the
+     * per-frame path below. */
+    if (n > 0) {
+      ch->dq_v[ch->dq_head] = LIM_QONE;
+      ch->dq_t[ch->dq_head] = t0 + n - 1;
+      ch->dq_count = 1;
+    }
+    const double one = (double)ch->sum2 / st->box_den;
+    for (int i = 0; i < n; i++) g[i] = one;
+    return;
+  }
   /* Release in dB (time constant = release), attack instant: e <= r. */
-  double e = ch->env_db;
-  e = req_db < e ? req_db : req_db + (1.0 - st->rel_b) * (e - req_db);
-  if (e > -1e-7) e = 0.0; /* the end of a release lands on exact unity */
+  double e = ch->env_db, ev[MIXSTAGE_CONTROL_FRAMES];
+  const double keep = 1.0 - st->rel_b;
+  for (int i = 0; i < n; i++) {
+    double r = req[i];
+    e = r < e ? r : r + keep * (e - r);
+    if (e > -1e-7) e = 0.0; /* the end of a release lands on exact unity */
+    ev[i] = e;
+  }
   ch->env_db = e;
-  /* Gains below 2^-36 (-217 dB) quantise to 0: absurd inputs are muted,
-   * never let through above the ceiling. */
-  int64_t q = e == 0.0 ? LIM_QONE : (int64_t)floor(mixstage__db_to_gain(e) * (double)LIM_QONE);
-
-  /* Sliding minimum over the last m samples: a monotonic deque of
-   * increasing values (front = minimum), O(1) amortised. */
-  int cap = st->dmax;
-  while (ch->dq_count > 0) {
-    int back = ch->dq_head + ch->dq_count - 1;
-    if (back >= cap) back -= cap;
-    if (ch->dq_v[back] >= q) ch->dq_count--;
-    else break;
+  int64_t q[MIXSTAGE_CONTROL_FRAMES];
+  int i0 = 0;
+#ifdef __SSE2__
+  /* two frames per vector: mixstage__exp2_fast_v2 gives exp2_fast's bits */
+  for (; i0 + 2 <= n; i0 += 2) {
+    double gv[2];
+    _mm_storeu_pd(gv, mixstage__exp2_fast_v2(_mm_mul_pd(_mm_loadu_pd(ev + i0),
+                                                        _mm_set1_pd(0.16609640474436813))));
+    for (int k = 0; k < 2; k++)
+      q[i0 + k] = ev[i0 + k] == 0.0 ? LIM_QONE
+                                    : (int64_t)floor(gv[k] * LIM_EXP_GUARD * (double)LIM_QONE);
   }
-  int slot = ch->dq_head + ch->dq_count;
-  if (slot >= cap) slot -= cap;
-  ch->dq_v[slot] = q;
-  ch->dq_t[slot] = st->t;
-  ch->dq_count++;
-  while (ch->dq_t[ch->dq_head] <= st->t - st->m) {
-    if (++ch->dq_head >= cap) ch->dq_head = 0;
-    ch->dq_count--;
-  }
-  int64_t smin = ch->dq_v[ch->dq_head];
+#endif
+  for (int i = i0; i < n; i++) q[i] = lim_quantise(ev[i]);
 
-  /* Two exact boxcars (integer running sums). */
-  ch->sum1 += smin - ch->box1[st->b1pos];
-  ch->box1[st->b1pos] = smin;
-  ch->sum2 += ch->sum1 - ch->box2[st->b2pos];
-  ch->box2[st->b2pos] = ch->sum1;
-  return (double)ch->sum2 / st->box_den;
+  const int cap = st->dmax, m = st->m, w1 = st->w1, w2 = st->w2;
+  int head = ch->dq_head, count = ch->dq_count;
+  int64_t sum1 = ch->sum1, sum2 = ch->sum2;
+  for (int i = 0; i < n; i++) {
+    const int64_t t = t0 + i, qi = q[i];
+    /* Sliding minimum over the last m samples: a monotonic deque of
+     * increasing values (front = minimum), O(1) amortised. */
+    while (count > 0) {
+      int back = head + count - 1;
+      if (back >= cap) back -= cap;
+      if (ch->dq_v[back] >= qi) count--;
+      else break;
+    }
+    int slot = head + count;
+    if (slot >= cap) slot -= cap;
+    ch->dq_v[slot] = qi;
+    ch->dq_t[slot] = t;
+    count++;
+    while (ch->dq_t[head] <= t - m) {
+      if (++head >= cap) head = 0;
+      count--;
+    }
+    const int64_t smin = ch->dq_v[head];
+    /* Two exact boxcars (integer running sums). */
+    sum1 += smin - ch->box1[b1];
+    ch->box1[b1] = smin;
+    sum2 += sum1 - ch->box2[b2];
+    ch->box2[b2] = sum1;
+    if (++b1 >= w1) b1 = 0;
+    if (++b2 >= w2) b2 = 0;
+    g[i] = (double)sum2 / st->box_den;
+  }
+  ch->dq_head = head;
+  ch->dq_count = count;
+  ch->sum1 = sum1;
+  ch->sum2 = sum2;
 }
 
 /* Copies channel 0's gain chain (the linked one) to channels 1 .. nch-1. */
@@ -372,19 +444,203 @@ static void tp_prime(limiter_state *st, int nch) {
   st->tp_live = 1;
 }
 
+/* Required gain (dB <= 0) of each frame from its peak p: 0 at or below the
+ * ceiling, else ceiling - dB(p) (leaning low by LIM_DB_GUARD, see above),
+ * at least -1000 dB so e stays finite on inf.  A NaN peak asks nothing (as
+ * before: its frame is NaN whatever the gain).  pmax: the largest p (NaN
+ * ignored), so a block under the ceiling costs nothing.  Returns 1 if any
+ * frame asks for reduction. */
+static int lim_requirement(const limiter_state *st, const double *p, double pmax, double *req,
+                           int n) {
+  if (!(pmax > st->ceil_lin)) {
+    memset(req, 0, sizeof(double) * (size_t)n);
+    return 0;
+  }
+  const double top = st->ceil_db - LIM_DB_GUARD;
+  for (int i = 0; i < n; i++) {
+    double r = 0.0;
+    if (p[i] > st->ceil_lin) r = top - 6.0205999132796240 * mixstage__log2_fast(p[i]);
+    if (!(r <= 0.0)) r = 0.0;
+    req[i] = r < -1000.0 ? -1000.0 : r;
+  }
+  return 1;
+}
+
+/* Sample peak |float(x[k] g[k])| for k < n into p (max-merged into p when
+ * merge; a NaN reads 0: it asks no reduction, as before), returning the
+ * largest merged with m. */
+static double lim_sample_peak(const float *x, const double *g, double *p, int n, int merge,
+                              double m) {
+  int k = 0;
+#ifdef __SSE2__
+  const __m128d mag = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+  __m128d mv = _mm_set1_pd(m);
+  for (; k + 2 <= n; k += 2) {
+    __m128d xd = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(x + k))));
+    __m128d v = _mm_and_pd(_mm_cvtps_pd(_mm_cvtpd_ps(_mm_mul_pd(xd, _mm_loadu_pd(g + k)))), mag);
+    v = _mm_max_pd(v, merge ? _mm_loadu_pd(p + k) : _mm_setzero_pd()); /* NaN: the other */
+    _mm_storeu_pd(p + k, v);
+    mv = _mm_max_pd(v, mv); /* the second operand wins when v is NaN */
+  }
+  double mm[2];
+  _mm_storeu_pd(mm, mv);
+  m = mm[0] > mm[1] ? mm[0] : mm[1];
+#endif
+  for (; k < n; k++) {
+    double v = fabs((double)(float)(x[k] * g[k]));
+    double o = merge ? p[k] : 0.0;
+    if (!(v > o)) v = o;
+    p[k] = v;
+    if (v > m) m = v;
+  }
+  return m;
+}
+
+/* Peak of each frame of channel c at the detector's position (true peak
+ * with the high-band correction, or the sample peak) into p[0 .. n-1], or
+ * max-merged into it when merge (the linked detector reads the loudest
+ * channel).  The frames were already written to the delay line from
+ * st->dpos on.  Returns the largest peak of the block merged with m. */
+static double lim_detect(limiter_state *st, int c, const float *xin, const float *pk, double *p,
+                         int n, int merge, double m) {
+  lim_chan *ch = &st->ch[c];
+  const int dlen = st->dmax;
+  if (!st->true_peak) {
+    /* sample peak at the detector's position: that frame's detector input */
+    int j = st->dpos - st->det_delay;
+    if (j < 0) j += dlen;
+    for (int i = 0; i < n;) {
+      int run = dlen - j < n - i ? dlen - j : n - i;
+      m = lim_sample_peak(ch->delay + j, st->gin + j, p + i, run, merge, m);
+      i += run;
+      j = 0;
+    }
+    return m;
+  }
+  int hp = st->hf_pos;
+  for (int i = 0; i < n; i++) {
+    double v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], (double)xin[i]);
+    v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
+    ch->hf[hp] = (float)fabs(v);
+    /* The detector's interpolator (like BS.1770's) is flat to ~0.42 fs
+     * and under-reads components in its transition band next to
+     * Nyquist.  Its error there is at most the envelope of that band,
+     * so the band's envelope (max over +-LIM_HF_HALF samples around
+     * the detector's position) is added: conservative by design.  On
+     * program material the band above 21 kHz is tens of dB down, so the
+     * extra reduction is negligible; on stress material made of content
+     * next to Nyquist it costs up to ~2 dB of extra reduction (see the
+     * figures in tests/check_bus_stages.c). */
+    float hm = 0.0f;
+    for (int j = -LIM_HF_HALF; j <= LIM_HF_HALF; j++) {
+      float a = ch->hf[(hp - st->hf_lag + j + 2 * LIM_HF_RING) % LIM_HF_RING];
+      if (a > hm) hm = a;
+    }
+    double v2 = (double)pk[i] + LIM_HF_ENV * (double)hm;
+    double o = merge ? p[i] : 0.0;
+    if (!(v2 > o)) v2 = o;
+    p[i] = v2;
+    if (v2 > m) m = v2;
+    if (++hp >= LIM_HF_RING) hp = 0;
+  }
+  return m;
+}
+
+/* The linked sample peak of each frame: max_c |float(x_c g)| equals
+ * float(max_c |x_c| g) bit for bit (g > 0, and rounding is monotonic and
+ * symmetric), so the channels' magnitudes are merged in float first and
+ * converted once.  A NaN sample is passed over (it asks no reduction, as
+ * per channel).  Returns the largest peak of the block. */
+static double lim_linked_sample_peak(const limiter_state *st, int nch, double *p, int n) {
+  const int dlen = st->dmax;
+  float amax[MIXSTAGE_CONTROL_FRAMES];
+  double m = 0.0;
+  int j = st->dpos - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    int k = 0;
+#ifdef __SSE2__
+    const __m128 mag = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    for (; k + 4 <= run; k += 4) {
+      __m128 a = _mm_setzero_ps();
+      for (int c = 0; c < nch; c++) /* max_ps returns its second operand for a NaN */
+        a = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(st->ch[c].delay + j + k), mag), a);
+      _mm_storeu_ps(amax + k, a);
+    }
+#endif
+    for (; k < run; k++) {
+      float a = 0.0f;
+      for (int c = 0; c < nch; c++) {
+        float v = fabsf(st->ch[c].delay[j + k]);
+        if (v > a) a = v;
+      }
+      amax[k] = a;
+    }
+    m = lim_sample_peak(amax, st->gin + j, p + i, run, 0, m);
+    i += run;
+    j = 0;
+  }
+  return m;
+}
+
+/* The float gain of each frame, trace[i] = float(gin[i - D] g[i]). */
+static void lim_gain_floats(const limiter_state *st, const double *g, float *trace, int n) {
+  const int dlen = st->dmax;
+  int j = st->dpos - st->la - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    const double *gn = st->gin + j;
+    int k = 0;
+#ifdef __SSE2__
+    for (; k + 2 <= run; k += 2) {
+      __m128 f = _mm_cvtpd_ps(_mm_mul_pd(_mm_loadu_pd(gn + k), _mm_loadu_pd(g + i + k)));
+      _mm_storel_epi64((__m128i *)(void *)(trace + i + k), _mm_castps_si128(f));
+    }
+#endif
+    for (; k < run; k++) trace[i + k] = (float)(gn[k] * g[i + k]);
+    i += run;
+    j = 0;
+  }
+}
+
+/* out[i] = delay[c][i - D] * gf[i]: the delayed input times its float gain. */
+static void lim_apply(const limiter_state *st, int c, const float *gf, float *out, int n) {
+  const int dlen = st->dmax;
+  const float *dl = st->ch[c].delay;
+  int j = st->dpos - st->la - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    const float *x = dl + j;
+    const float *g = gf + i;
+    float *y = out + i;
+    int k = 0;
+#ifdef __SSE2__
+    for (; k + 4 <= run; k += 4) _mm_storeu_ps(y + k, _mm_mul_ps(_mm_loadu_ps(x + k), _mm_loadu_ps(g + k)));
+#endif
+    for (; k < run; k++) y[k] = x[k] * g[k];
+    i += run;
+    j = 0;
+  }
+}
+
 static void limiter_process(void *s, float *const *buf, int nch, int nframes,
                             const float *const *key, int key_nch) {
   (void)key;
   (void)key_nch;
   limiter_state *st = s;
-  float xin[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  float xin[MIXSTAGE_CONTROL_FRAMES];
+  float pk[MIXSTAGE_CONTROL_FRAMES];
   double gi[MIXSTAGE_CONTROL_FRAMES];
-  float pk[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  double req[MIXSTAGE_MAX_CHANNELS];
+  double p[MIXSTAGE_CONTROL_FRAMES] = {0}, worst[MIXSTAGE_CONTROL_FRAMES];
+  double req[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double pch[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double g[MIXSTAGE_CONTROL_FRAMES];
   const int dlen = st->dmax;
-  /* The audio is read back la + det_delay samples after it was written. */
-  const int delay = st->la + st->det_delay;
   if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* engine contract */
+  if (nframes < 0) nframes = 0;
   /* link = 1 gives every channel the requirement worst exactly (1 w + 0 r) */
   int linked = st->link >= 1.0 || nch == 1;
   if (!linked && st->joined && nframes > 0) {
@@ -393,88 +649,77 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   }
   int one = linked && st->joined; /* one chain, one gain, one trace row */
 
-  /* Input gain (ramped across the control cell), then the detector over the
-   * block: its state is per channel and sample-sequential. */
-  for (int i = 0; i < nframes; i++) {
-    int k = st->cell_pos + i + 1;
-    gi[i] = k >= MIXSTAGE_CONTROL_FRAMES
-                ? st->gi_target
-                : st->gi_prev + (st->gi_target - st->gi_prev) * k / (double)MIXSTAGE_CONTROL_FRAMES;
+  /* Input gain (ramped across the control cell). */
+  if (st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES) {
+    for (int i = 0; i < nframes; i++) gi[i] = st->gi_target;
+  } else {
+    for (int i = 0; i < nframes; i++) {
+      int k = st->cell_pos + i + 1;
+      gi[i] = k >= MIXSTAGE_CONTROL_FRAMES ? st->gi_target
+                                           : st->gi_prev + (st->gi_target - st->gi_prev) * k /
+                                                               (double)MIXSTAGE_CONTROL_FRAMES;
+    }
   }
   if (st->true_peak && !st->tp_live) tp_prime(st, nch);
   if (!st->true_peak) st->tp_live = 0;
-  if (st->true_peak) {
-    for (int c = 0; c < nch; c++) {
-      for (int i = 0; i < nframes; i++) xin[c][i] = (float)(buf[c][i] * gi[i]);
-      mixstage__tp_process_channel(&st->tp, c, xin[c], nframes, pk[c]);
-    }
+
+  /* The block goes into the delay line first (it holds at least
+   * nframes + latency frames, so nothing still to be read is overwritten);
+   * the detector and the output then read it back at their delays. */
+  for (int i = 0, j = st->dpos; i < nframes;) {
+    int run = dlen - j < nframes - i ? dlen - j : nframes - i;
+    for (int c = 0; c < nch; c++) memcpy(st->ch[c].delay + j, buf[c] + i, sizeof(float) * (size_t)run);
+    memcpy(st->gin + j, gi + i, sizeof(double) * (size_t)run);
+    i += run;
+    j = 0;
   }
 
-  for (int i = 0; i < nframes; i++) {
-    double worst = 0.0;
-    int rd = st->dpos - delay;
-    if (rd < 0) rd += dlen;
-    int dd = st->dpos - st->det_delay;
-    if (dd < 0) dd += dlen;
-    st->gin[st->dpos] = gi[i];
-    for (int c = 0; c < nch; c++) {
-      lim_chan *ch = &st->ch[c];
-      ch->delay[st->dpos] = buf[c][i];
-      double p;
-      if (st->true_peak) {
-        double v = mixstage__biquad_tick(&st->hf_sec[0], &ch->hf_st[0], (double)xin[c][i]);
-        v = mixstage__biquad_tick(&st->hf_sec[1], &ch->hf_st[1], v);
-        ch->hf[st->hf_pos] = (float)fabs(v);
-        /* The detector's interpolator (like BS.1770's) is flat to ~0.42 fs
-         * and under-reads components in its transition band next to
-         * Nyquist.  Its error there is at most the envelope of that band,
-         * so the band's envelope (max over +-LIM_HF_HALF samples around
-         * the detector's position) is added: conservative by design.  On
-         * program material the band above 21 kHz is tens of dB down, so the
-         * extra reduction is negligible; on stress material made of content
-         * next to Nyquist it costs up to ~2 dB of extra reduction (see the
-         * figures in tests/check_bus_stages.c). */
-        float hm = 0.0f;
-        for (int j = -LIM_HF_HALF; j <= LIM_HF_HALF; j++) {
-          float a = ch->hf[(st->hf_pos - st->hf_lag + j + 2 * LIM_HF_RING) % LIM_HF_RING];
-          if (a > hm) hm = a;
-        }
-        p = (double)pk[c][i] + LIM_HF_ENV * (double)hm;
-      } else {
-        /* sample peak at the detector's position: that frame's xin */
-        p = fabs((double)(float)(ch->delay[dd] * st->gin[dd]));
-      }
-      double r = 0.0;
-      if (p > st->ceil_lin) r = st->ceil_db - mixstage__gain_to_db(p);
-      if (!(r <= 0.0)) r = r != r ? -1000.0 : 0.0; /* NaN: mute */
-      if (r < -1000.0) r = -1000.0;                  /* inf: keep e finite */
-      req[c] = r;
-      if (r < worst) worst = r;
+  /* Peaks.  The linked requirement is that of the loudest channel's peak;
+   * below 100 % link each channel's own is blended with it. */
+  double pmax = 0.0;
+  if (linked && !st->true_peak) pmax = lim_linked_sample_peak(st, nch, p, nframes);
+  for (int c = 0; c < nch && !(linked && !st->true_peak); c++) {
+    if (st->true_peak) {
+      for (int i = 0; i < nframes; i++) xin[i] = (float)(buf[c][i] * gi[i]);
+      mixstage__tp_process_channel(&st->tp, c, xin, nframes, pk);
     }
-    double gmin = 1.0;
-    if (one) {
-      double g = lim_gain_chain(st, &st->ch[0], worst);
-      float gf = (float)(st->gin[rd] * g);
-      st->trace[0][i] = gf;
-      for (int c = 0; c < nch; c++) buf[c][i] = st->ch[c].delay[rd] * gf;
-      gmin = g;
+    if (linked) {
+      pmax = lim_detect(st, c, xin, pk, p, nframes, c > 0, pmax);
+    } else {
+      double m = lim_detect(st, c, xin, pk, pch[c], nframes, 0, 0.0);
+      lim_requirement(st, pch[c], m, req[c], nframes);
+      if (m > pmax) pmax = m;
+      if (c == 0) memcpy(p, pch[0], sizeof(double) * (size_t)nframes);
+      for (int i = 0; i < nframes && c > 0; i++)
+        if (pch[c][i] > p[i]) p[i] = pch[c][i];
     }
-    for (int c = 0; c < nch && !one; c++) {
-      lim_chan *ch = &st->ch[c];
-      double r = linked ? worst : st->link * worst + (1.0 - st->link) * req[c];
-      double g = lim_gain_chain(st, ch, r);
-      if (g < gmin) gmin = g;
-      float gf = (float)(st->gin[rd] * g);
-      st->trace[c][i] = gf;
-      buf[c][i] = ch->delay[rd] * gf;
-    }
-    st->gr_gain = gmin;
-    st->t++;
-    if (++st->hf_pos >= LIM_HF_RING) st->hf_pos = 0;
-    if (++st->dpos >= dlen) st->dpos = 0;
-    if (++st->b1pos >= st->w1) st->b1pos = 0;
-    if (++st->b2pos >= st->w2) st->b2pos = 0;
   }
+  const int asks = lim_requirement(st, p, pmax, worst, nframes);
+
+  double gmin = 1.0;
+  if (one) {
+    lim_gain_chain(st, &st->ch[0], worst, asks, g, nframes, st->t, st->b1pos, st->b2pos);
+    lim_gain_floats(st, g, st->trace[0], nframes);
+    for (int c = 0; c < nch; c++) lim_apply(st, c, st->trace[0], buf[c], nframes);
+    if (nframes > 0) gmin = g[nframes - 1];
+  } else {
+    for (int c = 0; c < nch; c++) {
+      double *r = req[c];
+      if (linked) r = worst;
+      else
+        for (int i = 0; i < nframes; i++) r[i] = st->link * worst[i] + (1.0 - st->link) * r[i];
+      lim_gain_chain(st, &st->ch[c], r, 1, g, nframes, st->t, st->b1pos, st->b2pos);
+      lim_gain_floats(st, g, st->trace[c], nframes);
+      lim_apply(st, c, st->trace[c], buf[c], nframes);
+      if (nframes > 0 && g[nframes - 1] < gmin) gmin = g[nframes - 1];
+    }
+  }
+  if (nframes > 0) st->gr_gain = gmin;
+  st->t += nframes;
+  st->hf_pos = (st->hf_pos + nframes) % LIM_HF_RING;
+  st->dpos = (st->dpos + nframes) % dlen;
+  st->b1pos = (st->b1pos + nframes) % st->w1;
+  st->b2pos = (st->b2pos + nframes) % st->w2;
   st->trace_n = nframes;
   st->trace_nch = nch;
   st->trace_rows = one ? 1 : nch;
