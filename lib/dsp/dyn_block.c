@@ -2,6 +2,7 @@
 #include "dyn_block.h"
 
 #include "dynamics.h"
+#include "cpu.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && \
     defined(__SSE2__)
@@ -9,7 +10,7 @@
 #include <immintrin.h>
 #define DYNB_TARGET __attribute__((target("avx2")))
 
-int mixstage__dynb_wide_available(void) { return __builtin_cpu_supports("avx2"); }
+int mixstage__dynb_wide_available(void) { return mixstage__cpu_avx2_fma(); }
 
 /* mixstage__log2_fast_v2, four lanes. */
 DYNB_TARGET static inline __m256d dynb_log2(__m256d x) {
