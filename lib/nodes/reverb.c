@@ -1101,7 +1101,16 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
      * one frame back, and the line has a cell of slack, so this reads what a
      * frame-by-frame loop would). */
     const int wp0 = st->pre_wp;
-    for (int i = 0; i < nb; i++) {
+    int i = 0;
+#if REV_VECTOR
+    if (wp0 + nb <= pmask + 1) /* no wrap: four frames per vector, the same sums */
+      for (; i + 4 <= nb; i += 4) {
+        rev_v4f x = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int c = 0; c < nch; c++) x += ld4(buf[c] + t0 + i);
+        st4(st->pre + wp0 + i, x * inv_nch);
+      }
+#endif
+    for (; i < nb; i++) {
       float x = 0.0f;
       for (int c = 0; c < nch; c++) x += buf[c][t0 + i];
       st->pre[(wp0 + i) & pmask] = x * inv_nch;
@@ -1115,7 +1124,12 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
     st->pre_wp = (wp0 + nb) & pmask;
 
     /* Input diffusion, then the late reverb. */
-    for (int i = 0; i < nb; i++) v[i] = st->pre[(wp0 + i - st->predelay) & pmask];
+    {
+      const int rs = (wp0 - st->predelay) & pmask;
+      if (rs + nb <= pmask + 1) memcpy(v, st->pre + rs, sizeof(float) * (size_t)nb);
+      else
+        for (int k = 0; k < nb; k++) v[k] = st->pre[(rs + k) & pmask];
+    }
     for (int a = 0; a < REV_AP; a++)
       allpass_block(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
     fdn_block(st, v, nb, nch, late);
