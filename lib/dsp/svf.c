@@ -316,6 +316,15 @@ W8_DEFINE(w8_pass_fused, w8_sections_fused, __attribute__((target("avx,fma"))), 
     W8_SAVE(0) W8_SAVE(1) W8_SAVE(2) W8_SAVE(3)                                                    \
   }                                                                                                \
   TARGET static void RUN(float *const *sec, int nsec, float *const *buf, const float *gain, int n) { \
+    if (!gain) { /* the usual case: no gain test per frame */                                      \
+      switch (nsec) {                                                                              \
+      case 1: DIRECT(sec, 1, buf, NULL, n); break;                                                 \
+      case 2: DIRECT(sec, 2, buf, NULL, n); break;                                                 \
+      case 3: DIRECT(sec, 3, buf, NULL, n); break;                                                 \
+      default: DIRECT(sec, 4, buf, NULL, n); break;                                                \
+      }                                                                                            \
+      return;                                                                                      \
+    }                                                                                              \
     switch (nsec) {                                                                                \
     case 1: DIRECT(sec, 1, buf, gain, n); break;                                                   \
     case 2: DIRECT(sec, 2, buf, gain, n); break;                                                   \

@@ -340,11 +340,13 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
     float *io[8];
     for (int j = 0, m = b / nch, c = b % nch; j < 8; j++) {
       if (m < count) {
-        ls[j] = states[m];
+        const eq_state *st = states[m];
+        ls[j] = st;
         lc[j] = c;
         io[j] = bufs[m][c];
-        fresh &= cache->gen[j] == ls[j]->mem_gen;
-        valid &= cache->src[j] == ls[j] && cache->ch[j] == c && cache->serial[j] == ls[j]->serial;
+        fresh &= cache->gen[j] == st->mem_gen;
+        valid &= (cache->src[j] == st) & (cache->ch[j] == c) & (cache->serial[j] == st->serial);
+        cache->gen[j] = st->mem_gen + 1u; /* every instance's mem_gen moves on by one at the end */
         if (++c == nch) c = 0, m++;
       } else {
         ls[j] = NULL;
@@ -401,8 +403,9 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
           for (int j = 0; j < 8; j++)
             gain[8 * i + j] = ls[j] ? eq_gain_at(ls[j], ls[j]->cell_pos + done + i + 1) : 1.0f;
       float *part[8];
-      for (int j = 0; j < 8; j++) part[j] = ls[j] ? io[j] + done : pad;
-      mixstage__svf_lanes8_process(sec, nact, part, any_gain ? gain : NULL, n, n == to_flush);
+      if (done)
+        for (int j = 0; j < 8; j++) part[j] = ls[j] ? io[j] + done : pad;
+      mixstage__svf_lanes8_process(sec, nact, done ? part : io, any_gain ? gain : NULL, n, n == to_flush);
       phase = n == to_flush ? 0 : phase + n;
       done += n;
     }
@@ -422,8 +425,6 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
         }
       }
     }
-    /* every instance's mem_gen moves on by one below */
-    for (int j = 0; j < 8; j++) cache->gen[j] = ls[j] ? ls[j]->mem_gen + 1u : 0u;
   }
   /* as the passes above advance it: 0 exactly when a flush point is reached */
   const int phase = (s0->phase + nframes) % MIXSTAGE_CONTROL_FRAMES;
