@@ -461,7 +461,7 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
   return 1;
 }
 
-static void delay_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+static void delay_process(void *s, float *const *io, int nch, int nframes, const float *const *key,
                           int key_nch) {
   (void)key;
   (void)key_nch;
@@ -471,11 +471,23 @@ static void delay_process(void *s, float *const *buf, int nch, int nframes, cons
   if (nch > st->nch) nch = st->nch;
   const int nlines = st->mode == MODE_MONO ? 1 : nch;
 
-  if (delay_block(st, buf, nch, nframes)) {
-    st->cell_pos += nframes;
+  /* Block operations piece by piece up to each flush point (so a call of
+   * any length takes them), while the common case holds; the rest frame by
+   * frame.  Both give every sample the same arithmetic. */
+  float *buf[MIXSTAGE_MAX_CHANNELS];
+  int done = 0;
+  while (done < nframes) {
+    int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - st->phase;
+    if (n > to_flush) n = to_flush;
+    for (int c = 0; c < nch; c++) buf[c] = io[c] + done;
+    if (!delay_block(st, buf, nch, n)) break;
+    st->cell_pos += n;
     if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
-    return;
+    done += n;
   }
+  if (done == nframes) return;
+  for (int c = 0; c < nch; c++) buf[c] = io[c] + done;
+  nframes -= done;
   for (int t = 0; t < nframes; t++) {
     int k = st->cell_pos + t + 1;
     float fb = ramp_at(&st->fb, k), g_dry = ramp_at(&st->dry, k), g_wet = ramp_at(&st->wet, k);
