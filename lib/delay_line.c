@@ -26,6 +26,27 @@ void mixstage__delay_clear(mixstage__delay *d) {
   d->pos = 0;
 }
 
+/* Swaps a[0 .. n-1] with b[0 .. n-1] (distinct buffers), eight floats per
+ * step where the compiler has vector types. */
+static void swap_floats(float *restrict a, float *restrict b, int n) {
+  int k = 0;
+#if defined(__GNUC__) || defined(__clang__)
+  typedef float v8 __attribute__((vector_size(32)));
+  for (; k + 8 <= n; k += 8) {
+    v8 t, u;
+    memcpy(&t, a + k, sizeof t);
+    memcpy(&u, b + k, sizeof u);
+    memcpy(a + k, &u, sizeof u);
+    memcpy(b + k, &t, sizeof t);
+  }
+#endif
+  for (; k < n; k++) {
+    float t = a[k];
+    a[k] = b[k];
+    b[k] = t;
+  }
+}
+
 /* In place: out[i] = in[i - delay].  The ring holds exactly `delay` frames. */
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n) {
   if (d->delay <= 0) return;
@@ -37,12 +58,7 @@ void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels,
     /* swap x with the ring in stretches that do not wrap */
     for (int i = 0; i < n;) {
       int run = len - p < n - i ? len - p : n - i;
-      float *r = ring + p, *y = x + i;
-      for (int k = 0; k < run; k++) {
-        float t = r[k];
-        r[k] = y[k];
-        y[k] = t;
-      }
+      swap_floats(ring + p, x + i, run);
       i += run;
       p += run;
       if (p == len) p = 0;

@@ -213,9 +213,13 @@ W8_TARGET static inline void w8_transpose(__m256 *r) {
   }
 
 #define W8_C(q, r) _mm256_loadu_ps(q + 8 * MIXSTAGE__SVF_##r)
+/* The empty asm hides q's value from the optimiser, so the coefficients
+ * stay memory operands of the arithmetic instead of being hoisted out of
+ * the frame loop into registers that then spill (24 of them do not fit). */
 #define W8_TICK(j, MADD)                                                                           \
   if (ns > j) {                                                                                    \
     const float *q = p##j;                                                                         \
+    __asm__("" : "+r"(q));                                                                         \
     const __m256 v3 = _mm256_sub_ps(x, s2_##j);                                                    \
     const __m256 y = MADD(W8_C(q, D1), s1_##j, MADD(W8_C(q, D3), v3, _mm256_mul_ps(W8_C(q, D0), x))); \
     const __m256 u1 = MADD(W8_C(q, C1), s1_##j, _mm256_mul_ps(W8_C(q, C2), v3));                   \
@@ -258,6 +262,78 @@ W8_TARGET static inline void w8_transpose(__m256 *r) {
 
 W8_DEFINE(w8_pass, w8_sections, W8_TARGET, W8_MADD)
 W8_DEFINE(w8_pass_fused, w8_sections_fused, __attribute__((target("avx,fma"))), W8_FMADD)
+
+/* Up to four sections straight from and to the lanes' buffers: eight
+ * frames at a time are loaded, transposed in registers, run through the
+ * sections (memory in registers for the whole call), scaled by the gain,
+ * transposed back and stored; the last n % 8 frames go through a small
+ * frame-major scratch.  The same operations per lane as PASS. */
+#define W8_DEFINE_DIRECT(DIRECT, RUN, TARGET, MADD)                                                \
+  TARGET static inline __attribute__((always_inline)) void DIRECT(float *const *sec, const int ns, \
+                                                                  float *const *buf, const float *gain, int n) { \
+    const int k = 0;                                                                               \
+    W8_LOAD(0) W8_LOAD(1) W8_LOAD(2) W8_LOAD(3)                                                    \
+    float *const b0 = buf[0], *const b1 = buf[1], *const b2 = buf[2], *const b3 = buf[3];          \
+    float *const b4 = buf[4], *const b5 = buf[5], *const b6 = buf[6], *const b7 = buf[7];          \
+    int i = 0;                                                                                     \
+    for (; i + 8 <= n; i += 8) {                                                                   \
+      __m256 v[8];                                                                                 \
+      v[0] = _mm256_loadu_ps(b0 + i);                                                              \
+      v[1] = _mm256_loadu_ps(b1 + i);                                                              \
+      v[2] = _mm256_loadu_ps(b2 + i);                                                              \
+      v[3] = _mm256_loadu_ps(b3 + i);                                                              \
+      v[4] = _mm256_loadu_ps(b4 + i);                                                              \
+      v[5] = _mm256_loadu_ps(b5 + i);                                                              \
+      v[6] = _mm256_loadu_ps(b6 + i);                                                              \
+      v[7] = _mm256_loadu_ps(b7 + i);                                                              \
+      w8_transpose(v);                                                                             \
+      for (int t = 0; t < 8; t++) {                                                                \
+        __m256 x = v[t];                                                                           \
+        W8_TICK(0, MADD) W8_TICK(1, MADD) W8_TICK(2, MADD) W8_TICK(3, MADD)                        \
+        if (gain) x = _mm256_mul_ps(x, _mm256_loadu_ps(gain + 8 * (i + t)));                       \
+        v[t] = x;                                                                                  \
+      }                                                                                            \
+      w8_transpose(v);                                                                             \
+      _mm256_storeu_ps(b0 + i, v[0]);                                                              \
+      _mm256_storeu_ps(b1 + i, v[1]);                                                              \
+      _mm256_storeu_ps(b2 + i, v[2]);                                                              \
+      _mm256_storeu_ps(b3 + i, v[3]);                                                              \
+      _mm256_storeu_ps(b4 + i, v[4]);                                                              \
+      _mm256_storeu_ps(b5 + i, v[5]);                                                              \
+      _mm256_storeu_ps(b6 + i, v[6]);                                                              \
+      _mm256_storeu_ps(b7 + i, v[7]);                                                              \
+    }                                                                                              \
+    for (; i < n; i++) {                                                                           \
+      float f[8] = {b0[i], b1[i], b2[i], b3[i], b4[i], b5[i], b6[i], b7[i]};                       \
+      __m256 x = _mm256_loadu_ps(f);                                                               \
+      W8_TICK(0, MADD) W8_TICK(1, MADD) W8_TICK(2, MADD) W8_TICK(3, MADD)                          \
+      if (gain) x = _mm256_mul_ps(x, _mm256_loadu_ps(gain + 8 * i));                               \
+      _mm256_storeu_ps(f, x);                                                                      \
+      b0[i] = f[0], b1[i] = f[1], b2[i] = f[2], b3[i] = f[3];                                      \
+      b4[i] = f[4], b5[i] = f[5], b6[i] = f[6], b7[i] = f[7];                                      \
+    }                                                                                              \
+    W8_SAVE(0) W8_SAVE(1) W8_SAVE(2) W8_SAVE(3)                                                    \
+  }                                                                                                \
+  TARGET static void RUN(float *const *sec, int nsec, float *const *buf, const float *gain, int n) { \
+    if (!gain) { /* the usual case: no gain test per frame */                                      \
+      switch (nsec) {                                                                              \
+      case 1: DIRECT(sec, 1, buf, NULL, n); break;                                                 \
+      case 2: DIRECT(sec, 2, buf, NULL, n); break;                                                 \
+      case 3: DIRECT(sec, 3, buf, NULL, n); break;                                                 \
+      default: DIRECT(sec, 4, buf, NULL, n); break;                                                \
+      }                                                                                            \
+      return;                                                                                      \
+    }                                                                                              \
+    switch (nsec) {                                                                                \
+    case 1: DIRECT(sec, 1, buf, gain, n); break;                                                   \
+    case 2: DIRECT(sec, 2, buf, gain, n); break;                                                   \
+    case 3: DIRECT(sec, 3, buf, gain, n); break;                                                   \
+    default: DIRECT(sec, 4, buf, gain, n); break;                                                  \
+    }                                                                                              \
+  }
+
+W8_DEFINE_DIRECT(w8_direct, w8_run_direct, W8_TARGET, W8_MADD)
+W8_DEFINE_DIRECT(w8_direct_fused, w8_run_direct_fused, __attribute__((target("avx,fma"))), W8_FMADD)
 
 /* The four-lane per-node kernel where the CPU fuses: the same structure as
  * the portable kernel, the same operations per lane as w8_pass_fused. */
@@ -305,6 +381,11 @@ W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *
                                             int flush) {
   __m256 v[SVF_CHUNK];
   const int fused = mixstage__svf_fused();
+  if (nsec >= 1 && nsec <= 4) { /* the usual channel EQ: one pass, no scratch */
+    if (fused) w8_run_direct_fused(sec, nsec, buf, gain, n);
+    else w8_run_direct(sec, nsec, buf, gain, n);
+    n = 0; /* done; only the flush below */
+  }
   for (int done = 0; done < n; done += SVF_CHUNK) {
     const int m = n - done < SVF_CHUNK ? n - done : SVF_CHUNK;
     int i = 0;

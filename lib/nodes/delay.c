@@ -318,6 +318,55 @@ static inline float read_line(const delay_state *st, const delay_line *l, double
 
 static inline float flush_small(float y) { return (y < DLY_FLUSH && y > -DLY_FLUSH) ? 0.0f : y; }
 
+/* Block loops of delay_block, four floats per vector where the compiler has
+ * vector types; each element gets the scalar loop's operations (products
+ * rounded, then sums: no contraction), so the bits are the same. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DLY_VEC 1
+typedef float dly_v4 __attribute__((vector_size(16)));
+typedef int32_t dly_v4i __attribute__((vector_size(16)));
+static inline dly_v4 dly_ld(const float *p) {
+  dly_v4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void dly_st(float *p, dly_v4 v) { memcpy(p, &v, sizeof v); }
+#else
+#define DLY_VEC 0
+#endif
+
+/* y[t] = a[t] + g[t] r[t] */
+static void blk_feed(float *y, const float *a, const float *g, const float *r, int n) {
+  int t = 0;
+#if DLY_VEC
+  for (; t + 4 <= n; t += 4) dly_st(y + t, dly_ld(a + t) + dly_ld(g + t) * dly_ld(r + t));
+#endif
+  for (; t < n; t++) y[t] = a[t] + g[t] * r[t];
+}
+
+/* d[t] = flush_small(w[t]) */
+static void blk_store_flushed(float *d, const float *w, int n) {
+  int t = 0;
+#if DLY_VEC
+  const dly_v4 lim = {DLY_FLUSH, DLY_FLUSH, DLY_FLUSH, DLY_FLUSH};
+  for (; t + 4 <= n; t += 4) {
+    dly_v4 y = dly_ld(w + t);
+    dly_v4i small = (y < lim) & (y > -lim);
+    dly_st(d + t, (dly_v4)((dly_v4i)y & ~small));
+  }
+#endif
+  for (; t < n; t++) d[t] = flush_small(w[t]);
+}
+
+/* x[t] = gd[t] x[t] + gw[t] r[t] */
+static void blk_mix(float *x, const float *gd, const float *gw, const float *r, int n) {
+  int t = 0;
+#if DLY_VEC
+  for (; t + 4 <= n; t += 4) dly_st(x + t, dly_ld(gd + t) * dly_ld(x + t) + dly_ld(gw + t) * dly_ld(r + t));
+#endif
+  for (; t < n; t++) x[t] = gd[t] * x[t] + gw[t] * r[t];
+}
+
 /* Line c's feedback filters, one sample: the lane kernel's arithmetic. */
 static inline float filt(delay_state *st, int c, float x) {
   return flush_small((float)mixstage__biquad_lanes_tick(st->act, st->nact, DLY_STRIDE, c, x));
@@ -358,15 +407,23 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
     if (st->line[c].step > 0.0 || st->line[c].target < n) return 0;
 
   float fb[MIXSTAGE_CONTROL_FRAMES], g_dry[MIXSTAGE_CONTROL_FRAMES], g_wet[MIXSTAGE_CONTROL_FRAMES];
-  for (int t = 0; t < n; t++) {
-    int k = st->cell_pos + t + 1;
-    fb[t] = ramp_at(&st->fb, k);
-    g_dry[t] = ramp_at(&st->dry, k);
-    g_wet[t] = ramp_at(&st->wet, k);
+  if (st->cell_pos >= MIXSTAGE_CONTROL_FRAMES) { /* no ramp: ramp_at's targets */
+    for (int t = 0; t < n; t++) {
+      fb[t] = st->fb.target;
+      g_dry[t] = st->dry.target;
+      g_wet[t] = st->wet.target;
+    }
+  } else {
+    for (int t = 0; t < n; t++) {
+      int k = st->cell_pos + t + 1;
+      fb[t] = ramp_at(&st->fb, k);
+      g_dry[t] = ramp_at(&st->dry, k);
+      g_wet[t] = ramp_at(&st->wet, k);
+    }
   }
   float r[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float w[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  float *wp[MIXSTAGE_MAX_CHANNELS];
+  float *wp[MIXSTAGE_MAX_CHANNELS] = {NULL}; /* set per line below */
   for (int c = 0; c < nlines; c++) {
     const float *b = st->line[c].buf;
     int i0 = st->wp - st->line[c].target;
@@ -384,19 +441,18 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
       w[0][t] = x + fb[t] * r[0][t];
     }
   } else {
-    for (int c = 0; c < nch; c++)
-      for (int t = 0; t < n; t++) w[c][t] = buf[c][t] + fb[t] * r[c][t];
+    for (int c = 0; c < nch; c++) blk_feed(w[c], buf[c], fb, r[c], n);
   }
   mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, n, 0);
   const int n1 = len - st->wp < n ? len - st->wp : n;
   for (int c = 0; c < nlines; c++) {
     float *b = st->line[c].buf;
-    for (int t = 0; t < n1; t++) b[st->wp + t] = flush_small(w[c][t]);
-    for (int t = n1; t < n; t++) b[t - n1] = flush_small(w[c][t]);
+    blk_store_flushed(b + st->wp, w[c], n1);
+    blk_store_flushed(b, w[c] + n1, n - n1);
   }
   for (int c = 0; c < nch; c++) {
     const float *rc = r[st->mode == MODE_MONO ? 0 : c];
-    for (int t = 0; t < n; t++) buf[c][t] = g_dry[t] * buf[c][t] + g_wet[t] * rc[t];
+    blk_mix(buf[c], g_dry, g_wet, rc, n);
   }
   st->wp = n1 < n ? n - n1 : st->wp + n;
   if (st->wp == len) st->wp = 0;
@@ -405,7 +461,7 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
   return 1;
 }
 
-static void delay_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+static void delay_process(void *s, float *const *io, int nch, int nframes, const float *const *key,
                           int key_nch) {
   (void)key;
   (void)key_nch;
@@ -415,11 +471,23 @@ static void delay_process(void *s, float *const *buf, int nch, int nframes, cons
   if (nch > st->nch) nch = st->nch;
   const int nlines = st->mode == MODE_MONO ? 1 : nch;
 
-  if (delay_block(st, buf, nch, nframes)) {
-    st->cell_pos += nframes;
+  /* Block operations piece by piece up to each flush point (so a call of
+   * any length takes them), while the common case holds; the rest frame by
+   * frame.  Both give every sample the same arithmetic. */
+  float *buf[MIXSTAGE_MAX_CHANNELS];
+  int done = 0;
+  while (done < nframes) {
+    int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - st->phase;
+    if (n > to_flush) n = to_flush;
+    for (int c = 0; c < nch; c++) buf[c] = io[c] + done;
+    if (!delay_block(st, buf, nch, n)) break;
+    st->cell_pos += n;
     if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
-    return;
+    done += n;
   }
+  if (done == nframes) return;
+  for (int c = 0; c < nch; c++) buf[c] = io[c] + done;
+  nframes -= done;
   for (int t = 0; t < nframes; t++) {
     int k = st->cell_pos + t + 1;
     float fb = ramp_at(&st->fb, k), g_dry = ramp_at(&st->dry, k), g_wet = ramp_at(&st->wet, k);

@@ -82,6 +82,7 @@ static const mixstage_param_info eq_params[P_COUNT] = {
 typedef struct eq_lane_cache {
   const void *src[8]; /* the lanes' instances (NULL: padding) */
   uint64_t serial[8];
+  uint32_t gen[8]; /* each lane's mem_gen as this cache left its memory */
   int ch[8];
   int nact; /* 0: empty */
   float sec[EQ_SLOTS][MIXSTAGE__SVF_ROWS * 8];
@@ -110,6 +111,10 @@ typedef struct eq_state {
   /* Changes whenever the coefficients or the list change: unique across
    * instances, so a lane cache can tell whether its copy is current. */
   uint64_t serial;
+  /* Counts writes of the bank's memory (process, reset, a lane group's
+   * write-back): a lane cache whose copy of the memory is the latest skips
+   * reading it back. */
+  uint32_t mem_gen;
 
   double g_prev, g_target; /* output gain ramp, as gain.c */
   int cell_pos;
@@ -173,6 +178,7 @@ static void eq_reset(void *s) {
   eq_state *st = s;
   for (int k = 0; k < EQ_SLOTS; k++) mixstage__svf_lanes_clear(slot_sec(st, k), st->stride);
   st->phase = 0;
+  st->mem_gen++;
   st->g_prev = st->g_target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
@@ -234,6 +240,7 @@ static void eq_update(void *s, const double *p) {
     }
   }
   st->serial = eq_new_serial();
+  st->mem_gen++; /* sections may have been cleared above */
   /* A cascade decays no slower than the sum of its sections' decay times. */
   double cap = 120.0 * st->fs;
   st->tail = (int64_t)ceil(tail < cap ? tail : cap);
@@ -291,6 +298,7 @@ static void eq_process(void *s, float *const *buf, int nch, int nframes, const f
     st->phase = n == to_flush ? 0 : st->phase + n;
     done += n;
   }
+  st->mem_gen++;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
@@ -298,12 +306,13 @@ static void eq_process(void *s, float *const *buf, int nch, int nframes, const f
 /* Lane group (node.h): the channels of every instance side by side, eight
  * to a vector (mixstage__svf_lanes8_process).  Each batch of eight lanes
  * has its coefficients in the cache of the instance holding its first
- * lane, refreshed only when a lane's serial moved; per call only the
- * memory rows are gathered and put back.  It takes instances with the same
- * number of active sections at the same flush phase (then every lane sees
- * the sections, splits and flushes of its own eq_process), up to eight
- * channels each (so no instance holds two batches' first lanes); others go
- * one by one. */
+ * lane, refreshed only when a lane's serial moved; per call the memory rows
+ * are put back into the banks, and read from them only when something else
+ * wrote them since (mem_gen).  It takes instances with the same number of
+ * active sections at the same flush phase (then every lane sees the
+ * sections, splits and flushes of its own eq_process), up to eight channels
+ * each (so no instance holds two batches' first lanes); others go one by
+ * one. */
 static int eq_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
                             const int *key_nch, int count, int nch, int nframes) {
   (void)keys;
@@ -321,17 +330,30 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
   const int lanes = count * nch;
   float gain[MIXSTAGE_CONTROL_FRAMES * 8];
   float pad[MIXSTAGE_CONTROL_FRAMES];
+  /* Even channel counts: lanes 2i, 2i+1 are adjacent in one bank (and
+   * padding pairs in the scratch), two floats per copy. */
+  const int pairs = !(nch & 1);
   for (int b = 0; b < lanes; b += 8) {
     eq_lane_cache *cache = &((eq_state *)states[b / nch])->cache;
     const eq_state *ls[8];
-    int lc[8], valid = cache->nact == nact;
+    int lc[8], valid = cache->nact == nact, fresh = 1;
     float *io[8];
-    for (int j = 0; j < 8; j++) {
-      int l = b + j;
-      ls[j] = l < lanes ? states[l / nch] : NULL;
-      lc[j] = l < lanes ? l % nch : 0;
-      io[j] = ls[j] ? bufs[l / nch][lc[j]] : pad;
-      valid &= cache->src[j] == ls[j] && cache->ch[j] == lc[j] && (!ls[j] || cache->serial[j] == ls[j]->serial);
+    for (int j = 0, m = b / nch, c = b % nch; j < 8; j++) {
+      if (m < count) {
+        const eq_state *st = states[m];
+        ls[j] = st;
+        lc[j] = c;
+        io[j] = bufs[m][c];
+        fresh &= cache->gen[j] == st->mem_gen;
+        valid &= (cache->src[j] == st) & (cache->ch[j] == c) & (cache->serial[j] == st->serial);
+        cache->gen[j] = st->mem_gen + 1u; /* every instance's mem_gen moves on by one at the end */
+        if (++c == nch) c = 0, m++;
+      } else {
+        ls[j] = NULL;
+        lc[j] = 0;
+        io[j] = pad;
+        valid &= cache->src[j] == NULL;
+      }
     }
     if (!ls[7]) memset(pad, 0, sizeof pad);
     if (!valid) {
@@ -351,28 +373,27 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
           cache->mem[k][j] = ls[j] ? ls[j]->act[k] + MIXSTAGE__SVF_S1 * ls[j]->stride + lc[j] : cache->scratch;
       }
       cache->nact = nact;
+      fresh = 0;
     }
     float *sec[EQ_SLOTS];
-    /* Even channel counts: lanes 2i, 2i+1 are adjacent in one bank (and
-     * padding pairs in the scratch), two floats per copy. */
-    const int pairs = !(nch & 1);
-    for (int k = 0; k < nact; k++) {
-      float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1; /* rows s1, s2 */
-      sec[k] = cache->sec[k];
-      if (pairs) {
-        for (int j = 0; j < 8; j += 2) {
-          const float *m = cache->mem[k][j];
-          memcpy(d + j, m, 2 * sizeof *d);
-          memcpy(d + 8 + j, m + cache->mstride[j], 2 * sizeof *d);
-        }
-      } else {
-        for (int j = 0; j < 8; j++) {
-          const float *m = cache->mem[k][j];
-          d[j] = m[0];
-          d[8 + j] = m[cache->mstride[j]];
+    for (int k = 0; k < nact; k++) sec[k] = cache->sec[k];
+    if (!fresh) /* the banks' memory rows s1, s2 into the cache */
+      for (int k = 0; k < nact; k++) {
+        float *d = cache->sec[k] + 8 * MIXSTAGE__SVF_S1;
+        if (pairs) {
+          for (int j = 0; j < 8; j += 2) {
+            const float *m = cache->mem[k][j];
+            memcpy(d + j, m, 2 * sizeof *d);
+            memcpy(d + 8 + j, m + cache->mstride[j], 2 * sizeof *d);
+          }
+        } else {
+          for (int j = 0; j < 8; j++) {
+            const float *m = cache->mem[k][j];
+            d[j] = m[0];
+            d[8 + j] = m[cache->mstride[j]];
+          }
         }
       }
-    }
     int phase = s0->phase;
     for (int done = 0; done < nframes;) {
       int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - phase;
@@ -382,8 +403,9 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
           for (int j = 0; j < 8; j++)
             gain[8 * i + j] = ls[j] ? eq_gain_at(ls[j], ls[j]->cell_pos + done + i + 1) : 1.0f;
       float *part[8];
-      for (int j = 0; j < 8; j++) part[j] = io[j] == pad ? pad : io[j] + done;
-      mixstage__svf_lanes8_process(sec, nact, part, any_gain ? gain : NULL, n, n == to_flush);
+      if (done)
+        for (int j = 0; j < 8; j++) part[j] = ls[j] ? io[j] + done : pad;
+      mixstage__svf_lanes8_process(sec, nact, done ? part : io, any_gain ? gain : NULL, n, n == to_flush);
       phase = n == to_flush ? 0 : phase + n;
       done += n;
     }
@@ -409,6 +431,7 @@ static int eq_process_lanes(void *const *states, float *const *const *bufs, cons
   for (int m = 0; m < count; m++) {
     eq_state *st = states[m];
     st->phase = phase;
+    st->mem_gen++;
     st->cell_pos += nframes;
     if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   }

@@ -734,6 +734,111 @@ static REV_AVX2_FMA void fdn_core_avx2(reverb_state *st, float z[][REV_LINES], c
 }
 #endif
 
+#if REV_AVX2
+/* Loops of fixed short counts, unrolled so their vectors stay in registers. */
+#if defined(__GNUC__) && (__GNUC__ >= 8 || defined(__clang__))
+#define REV_UNROLL8 _Pragma("GCC unroll 8")
+#define REV_UNROLL12 _Pragma("GCC unroll 12")
+#else
+#define REV_UNROLL8
+#define REV_UNROLL12
+#endif
+
+/* r[j] = eight frames of line j  <->  r[t] = frame t of the eight lines. */
+static inline REV_AVX2_FMA void rev_t8(__m256 *r) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* fdn_block's gather, core and write-back for m a multiple of eight when
+ * no line's read run wraps: 8x8 transposes straight between the lines and
+ * z (no line-major copies).  The write-back wraps at most once a few
+ * hundred blocks; then it goes frame by frame.  Returns 0, having done
+ * nothing, when a read run wraps. */
+static REV_AVX2_FMA int fdn_direct_avx2(reverb_state *st, float z[][REV_LINES], const float *v, int m, int nch,
+                                        float late[][MIXSTAGE_CONTROL_FRAMES]) {
+  const int size = st->line_mask + 1;
+  const float *rp[REV_LINES];
+  for (int i = 0; i < REV_LINES; i++) {
+    const int start = (st->line_wp - st->len[i]) & st->line_mask;
+    if (start + m > size) return 0;
+    rp[i] = st->line[i] + start;
+  }
+  __m256 r[8];
+  for (int h = 0; h < REV_LINES; h += 8)
+    for (int t = 0; t < m; t += 8) {
+      REV_UNROLL8
+      for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rp[h + j] + t);
+      rev_t8(r);
+      REV_UNROLL8
+      for (int j = 0; j < 8; j++) _mm256_storeu_ps(z[t + j] + h, r[j]);
+    }
+  fdn_core_avx2(st, z, v, m, nch, late);
+  const int wp = st->line_wp;
+  if (wp + m <= size) {
+    for (int h = 0; h < REV_LINES; h += 8)
+      for (int t = 0; t < m; t += 8) {
+        REV_UNROLL8
+      for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(z[t + j] + h);
+        rev_t8(r);
+        REV_UNROLL8
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(st->line[h + j] + wp + t, r[j]);
+      }
+  } else {
+    for (int i = 0; i < REV_LINES; i++)
+      for (int t = 0; t < m; t++) st->line[i][(wp + t) & st->line_mask] = z[t][i];
+  }
+  return 1;
+}
+
+/* early_taps for a block whose every tap run is contiguous in the line
+ * (returns 0 otherwise, having done nothing): eight frames at a time, the
+ * sum over the taps in registers.  Per frame 0 + g0 p0 + g1 p1 + ... in
+ * tap order, products rounded then added, as early_taps does. */
+static REV_AVX2_FMA int early_taps_avx2(const reverb_state *st, int c, int wp0, int n, float *e) {
+  const int size = st->pre_mask + 1;
+  const float *p[REV_ER_TAPS];
+  for (int j = 0; j < REV_ER_TAPS; j++) {
+    const int start = (wp0 - st->predelay - st->er_pos[c][j]) & st->pre_mask;
+    if (start + n > size) return 0;
+    p[j] = st->pre + start;
+  }
+  const float *g = st->er_gain[c];
+  int t = 0;
+  for (; t + 8 <= n; t += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    REV_UNROLL12
+    for (int j = 0; j < REV_ER_TAPS; j++)
+      acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(g[j]), _mm256_loadu_ps(p[j] + t)));
+    _mm256_storeu_ps(e + t, acc);
+  }
+  for (; t < n; t++) {
+    float acc = 0.0f;
+    for (int j = 0; j < REV_ER_TAPS; j++) acc += g[j] * p[j][t];
+    e[t] = acc;
+  }
+  return 1;
+}
+#endif
+
 /* The FDN over m <= seg_max frames within one control cell (st->phase + m
  * <= MIXSTAGE_CONTROL_FRAMES): v[] is the diffused input, late[c][] gets
  * each channel's late taps.  Lines are at least m long, so the block's
@@ -746,6 +851,11 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
                       float late[][MIXSTAGE_CONTROL_FRAMES]) {
   float z[MIXSTAGE_CONTROL_FRAMES][REV_LINES];
   const int size = st->line_mask + 1;
+#if REV_AVX2
+  /* Whole vectors of frames and no line's read run wrapping (nearly every
+   * block): transposed eight by eight between the lines and z. */
+  if (st->avx2 && !(m & 7) && fdn_direct_avx2(st, z, v, m, nch, late)) goto advance;
+#endif
   /* Line-major copies of the block's reads (split at each buffer's end),
    * then transposed four by four into frame-major rows. */
   float rd[REV_LINES][MIXSTAGE_CONTROL_FRAMES + 3];
@@ -908,6 +1018,9 @@ write_back:
       memcpy(st->line[i], rd[i] + n1, sizeof(float) * (size_t)(m - n1));
     }
   }
+#if REV_AVX2
+advance:
+#endif
   st->line_wp = (st->line_wp + m) & st->line_mask;
 
   st->phase += m;
@@ -967,6 +1080,38 @@ static void mix_out(float *out, const float *g, const float *wet, int n) {
   for (; i < n; i++) out[i] = g[i] * out[i] + wet[i];
 }
 
+#if REV_AVX2
+/* The frame-wise mix of a stereo block in one pass, eight frames per
+ * vector: mix_wet, mix_add, mix_width and mix_out's operations in their
+ * order (products rounded, then sums), so the same bits. */
+static REV_AVX2_FMA void mix_stereo_avx2(float *const *buf, int t0, const float *gd, const float *ge,
+                                         const float *gl, const float *gw, float er[][MIXSTAGE_CONTROL_FRAMES],
+                                         float late[][MIXSTAGE_CONTROL_FRAMES], int n) {
+  const __m256 half = _mm256_set1_ps(0.5f); /* inv_nch for two channels */
+  float *o0 = buf[0] + t0, *o1 = buf[1] + t0;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = _mm256_loadu_ps(ge + i), l = _mm256_loadu_ps(gl + i);
+    __m256 w0 = _mm256_add_ps(_mm256_mul_ps(e, _mm256_loadu_ps(er[0] + i)), _mm256_mul_ps(l, _mm256_loadu_ps(late[0] + i)));
+    __m256 w1 = _mm256_add_ps(_mm256_mul_ps(e, _mm256_loadu_ps(er[1] + i)), _mm256_mul_ps(l, _mm256_loadu_ps(late[1] + i)));
+    const __m256 mid = _mm256_mul_ps(_mm256_add_ps(w0, w1), half), w = _mm256_loadu_ps(gw + i);
+    w0 = _mm256_add_ps(mid, _mm256_mul_ps(w, _mm256_sub_ps(w0, mid)));
+    w1 = _mm256_add_ps(mid, _mm256_mul_ps(w, _mm256_sub_ps(w1, mid)));
+    const __m256 d = _mm256_loadu_ps(gd + i);
+    _mm256_storeu_ps(o0 + i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_loadu_ps(o0 + i)), w0));
+    _mm256_storeu_ps(o1 + i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_loadu_ps(o1 + i)), w1));
+  }
+  for (; i < n; i++) {
+    float w0 = ge[i] * er[0][i] + gl[i] * late[0][i], w1 = ge[i] * er[1][i] + gl[i] * late[1][i];
+    const float mid = (w0 + w1) * 0.5f;
+    w0 = mid + gw[i] * (w0 - mid);
+    w1 = mid + gw[i] * (w1 - mid);
+    o0[i] = gd[i] * o0[i] + w0;
+    o1[i] = gd[i] * o1[i] + w1;
+  }
+}
+#endif
+
 static void reverb_process(void *s, float *const *buf, int nch, int nframes,
                            const float *const *key, int key_nch) {
   (void)key;
@@ -989,16 +1134,35 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
      * one frame back, and the line has a cell of slack, so this reads what a
      * frame-by-frame loop would). */
     const int wp0 = st->pre_wp;
-    for (int i = 0; i < nb; i++) {
+    int i = 0;
+#if REV_VECTOR
+    if (wp0 + nb <= pmask + 1) /* no wrap: four frames per vector, the same sums */
+      for (; i + 4 <= nb; i += 4) {
+        rev_v4f x = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int c = 0; c < nch; c++) x += ld4(buf[c] + t0 + i);
+        st4(st->pre + wp0 + i, x * inv_nch);
+      }
+#endif
+    for (; i < nb; i++) {
       float x = 0.0f;
       for (int c = 0; c < nch; c++) x += buf[c][t0 + i];
       st->pre[(wp0 + i) & pmask] = x * inv_nch;
     }
-    for (int c = 0; c < nch; c++) early_taps(st, c, wp0, nb, er[c]);
+    for (int c = 0; c < nch; c++) {
+#if REV_AVX2
+      if (st->avx2 && early_taps_avx2(st, c, wp0, nb, er[c])) continue;
+#endif
+      early_taps(st, c, wp0, nb, er[c]);
+    }
     st->pre_wp = (wp0 + nb) & pmask;
 
     /* Input diffusion, then the late reverb. */
-    for (int i = 0; i < nb; i++) v[i] = st->pre[(wp0 + i - st->predelay) & pmask];
+    {
+      const int rs = (wp0 - st->predelay) & pmask;
+      if (rs + nb <= pmask + 1) memcpy(v, st->pre + rs, sizeof(float) * (size_t)nb);
+      else
+        for (int k = 0; k < nb; k++) v[k] = st->pre[(rs + k) & pmask];
+    }
     for (int a = 0; a < REV_AP; a++)
       allpass_block(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
     fdn_block(st, v, nb, nch, late);
@@ -1023,6 +1187,13 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
         g_w[i] = ramp_at(&st->width, k);
       }
     }
+#if REV_AVX2
+    if (st->avx2 && nch == 2) {
+      mix_stereo_avx2(buf, t0, g_dry, g_e, g_l, g_w, er, late, nb);
+      t0 += nb;
+      continue;
+    }
+#endif
     for (int c = 0; c < nch; c++) mix_wet(wet_b[c], g_e, er[c], g_l, late[c], nb);
     /* Width around the channel mean (mid/side for stereo). */
     if (nch > 1) {
