@@ -108,15 +108,19 @@ typedef struct task {
   int lrd0, nlrd;         /* a strip: the late tasks reading its ring */
   int rly0, nrly;         /* a strip: its rings, rly[rly0 ..] */
   int rin0, nrin;         /* late: its inputs that read a ring, rins[rin0 ..] */
-  _Atomic double cost;    /* ns per frame, smoothed over the steps it ran (its runner writes it) */
-  _Atomic int worker;     /* the worker that ran it last */
 } task;
 
-/* One per cache line: workers publish them as they claim and finish tasks. */
-typedef struct padded {
-  _Atomic uint32_t v;
-  char pad[64 - sizeof(uint32_t)];
-} padded;
+/* What changes of a task while a render runs, in a cache line of its own:
+ * a worker claiming or finishing the task writes one line, and the task
+ * list the workers scan stays read-only (shared by every core's cache). */
+typedef struct task_state {
+  _Atomic uint32_t claim; /* the last step it was claimed for */
+  _Atomic uint32_t done;  /* the last step it finished */
+  _Atomic int worker;     /* the worker that ran it last */
+  _Atomic double cost;    /* ns per frame, smoothed over the steps it ran (its runner writes it) */
+  char pad[64 - 3 * sizeof(uint32_t) - sizeof(double) - 4];
+} task_state;
+_Static_assert(sizeof(task_state) == 64, "a task's state fills one cache line");
 
 /* The ring of one strip output or strip send. */
 typedef struct relay {
@@ -152,8 +156,7 @@ typedef struct render_job {
   task *tasks;
   int count;
   int *deps;
-  padded *done;  /* per task: the last step it finished */
-  padded *claim; /* per task: the last step it was claimed for */
+  task_state *st; /* per task */
   worker_order order[64];
   int *order_mem_i;
   double *order_mem_d;
@@ -212,12 +215,12 @@ static void count_blocks(render_job *j) {
  * insertion sort: no allocation, and linear when the order barely changed
  * since last time. */
 static void rank_tasks(render_job *j, worker_order *o) {
-  for (int i = 0; i < j->count; i++) o->rank[i] = atomic_load_explicit(&j->tasks[i].cost, memory_order_relaxed);
+  for (int i = 0; i < j->count; i++) o->rank[i] = atomic_load_explicit(&j->st[i].cost, memory_order_relaxed);
   for (int i = j->count - 1; i >= 0; i--) {
     const task *t = &j->tasks[i];
     for (int k = 0; k < t->ndeps; k++) {
       int d = j->deps[t->dep0 + k];
-      double c = atomic_load_explicit(&j->tasks[d].cost, memory_order_relaxed) + o->rank[i];
+      double c = atomic_load_explicit(&j->st[d].cost, memory_order_relaxed) + o->rank[i];
       if (c > o->rank[d]) o->rank[d] = c;
     }
   }
@@ -235,7 +238,7 @@ static void rank_tasks(render_job *j, worker_order *o) {
 static int all_done(const render_job *j, int from, int n, int64_t need) {
   if (need < 1) return 1;
   for (int k = 0; k < n; k++)
-    if (atomic_load_explicit(&j->done[j->deps[from + k]].v, memory_order_acquire) < (uint32_t)need) return 0;
+    if (atomic_load_explicit(&j->st[j->deps[from + k]].done, memory_order_acquire) < (uint32_t)need) return 0;
   return 1;
 }
 
@@ -254,16 +257,16 @@ static int claim_task(render_job *j, int id, uint32_t *step) {
     uint32_t best_s = 0, best_c = 0;
     for (int k = 0; k < j->count; k++) {
       int i = o->prio[k];
-      uint32_t c = atomic_load_explicit(&j->claim[i].v, memory_order_acquire);
-      if (c >= j->final || atomic_load_explicit(&j->done[i].v, memory_order_acquire) != c) continue;
+      uint32_t c = atomic_load_explicit(&j->st[i].claim, memory_order_acquire);
+      if (c >= j->final || atomic_load_explicit(&j->st[i].done, memory_order_acquire) != c) continue;
       uint32_t s = c + 1;
-      int own = atomic_load_explicit(&j->tasks[i].worker, memory_order_relaxed) == id;
+      int own = atomic_load_explicit(&j->st[i].worker, memory_order_relaxed) == id;
       if (best >= 0 && (s > best_s || (s == best_s && (best_own || !own)))) continue;
       if (!task_ready(j, &j->tasks[i], s)) continue;
       best = i, best_s = s, best_c = c, best_own = own;
     }
     if (best < 0) return -1;
-    if (atomic_compare_exchange_strong_explicit(&j->claim[best].v, &best_c, best_s, memory_order_acq_rel,
+    if (atomic_compare_exchange_strong_explicit(&j->st[best].claim, &best_c, best_s, memory_order_acq_rel,
                                                 memory_order_relaxed)) {
       *step = best_s;
       return best;
@@ -309,13 +312,14 @@ static void run_task(render_job *j, int i, uint32_t s, int id) {
   task *t = &j->tasks[i];
   if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
     /* Cancelled: nothing more runs; the task is done with every step. */
-    atomic_store_explicit(&j->claim[i].v, j->final, memory_order_relaxed);
-    atomic_store_explicit(&j->done[i].v, j->final, memory_order_release);
+    atomic_store_explicit(&j->st[i].claim, j->final, memory_order_relaxed);
+    atomic_store_explicit(&j->st[i].done, j->final, memory_order_release);
     atomic_fetch_add_explicit(&j->finished, j->final - s + 1, memory_order_acq_rel);
     mixstage__event_signal(&j->unit_ev);
     return;
   }
-  atomic_store_explicit(&t->worker, id, memory_order_relaxed);
+  task_state *ts = &j->st[i];
+  if (atomic_load_explicit(&ts->worker, memory_order_relaxed) != id) atomic_store_explicit(&ts->worker, id, memory_order_relaxed);
   span e = block_span(j, (int64_t)s - 1 - t->late);
   if (e.n) {
     if (j->pipelined) point_rings(j, t, s);
@@ -324,13 +328,13 @@ static void run_task(render_job *j, int i, uint32_t s, int id) {
     /* Smoothed, with a preempted run (a busy machine) counted at most
      * twice the usual cost. */
     double per = (now_ns() - t0) / e.n;
-    double cost = atomic_load_explicit(&t->cost, memory_order_relaxed);
+    double cost = atomic_load_explicit(&ts->cost, memory_order_relaxed);
     if (cost <= 0.0) cost = per;
     else cost += 0.125 * ((per < 2.0 * cost ? per : 2.0 * cost) - cost);
-    atomic_store_explicit(&t->cost, cost, memory_order_relaxed);
+    atomic_store_explicit(&ts->cost, cost, memory_order_relaxed);
     if (t->emits) emit_block(j, e);
   }
-  atomic_store_explicit(&j->done[i].v, s, memory_order_release);
+  atomic_store_explicit(&j->st[i].done, s, memory_order_release);
   atomic_fetch_add_explicit(&j->finished, 1, memory_order_acq_rel);
   mixstage__event_signal(&j->unit_ev);
 }
@@ -413,8 +417,7 @@ static int can_pipeline(const mixstage_graph *g) {
 static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->tasks);
   mixstage__gfree(g, j->deps);
-  mixstage__gfree(g, j->done);
-  mixstage__gfree(g, j->claim);
+  mixstage__gfree(g, j->st);
   mixstage__gfree(g, j->order_mem_i);
   mixstage__gfree(g, j->order_mem_d);
   mixstage__gfree(g, j->relays);
@@ -495,11 +498,10 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
   j->tasks = mixstage__galloc(g, (size_t)n, sizeof *j->tasks);
   /* Every edge is listed once at its reader and once at its source. */
   j->deps = mixstage__galloc(g, 2 * (size_t)edges + 1, sizeof *j->deps);
-  j->done = mixstage__galloc(g, (size_t)n, sizeof *j->done);
-  j->claim = mixstage__galloc(g, (size_t)n, sizeof *j->claim);
+  j->st = mixstage__galloc(g, (size_t)n, sizeof *j->st);
   j->order_mem_i = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_i);
   j->order_mem_d = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_d);
-  if (!where || !j->tasks || !j->deps || !j->done || !j->claim || !j->order_mem_i || !j->order_mem_d) {
+  if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
@@ -542,10 +544,10 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
     for (int i = 0; i < j->count; i++) o->prio[i] = i;
   }
   for (int i = 0; i < j->count; i++) {
-    atomic_init(&j->tasks[i].worker, -1);
-    atomic_init(&j->tasks[i].cost, 0.0);
-    atomic_init(&j->done[i].v, 0);
-    atomic_init(&j->claim[i].v, 0);
+    atomic_init(&j->st[i].worker, -1);
+    atomic_init(&j->st[i].cost, 0.0);
+    atomic_init(&j->st[i].done, 0);
+    atomic_init(&j->st[i].claim, 0);
   }
   mixstage__gfree(g, where);
   return MIXSTAGE_OK;
