@@ -156,7 +156,8 @@ typedef struct render_job {
   task *tasks;
   int count;
   int *deps;
-  task_state *st; /* per task */
+  task_state *st; /* per task, on cache-line boundaries */
+  void *st_mem;
   worker_order order[64];
   int *order_mem_i;
   double *order_mem_d;
@@ -417,7 +418,7 @@ static int can_pipeline(const mixstage_graph *g) {
 static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->tasks);
   mixstage__gfree(g, j->deps);
-  mixstage__gfree(g, j->st);
+  mixstage__gfree(g, j->st_mem);
   mixstage__gfree(g, j->order_mem_i);
   mixstage__gfree(g, j->order_mem_d);
   mixstage__gfree(g, j->relays);
@@ -498,7 +499,10 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
   j->tasks = mixstage__galloc(g, (size_t)n, sizeof *j->tasks);
   /* Every edge is listed once at its reader and once at its source. */
   j->deps = mixstage__galloc(g, 2 * (size_t)edges + 1, sizeof *j->deps);
-  j->st = mixstage__galloc(g, (size_t)n, sizeof *j->st);
+  /* One line more, to start on a line's boundary (the allocator's
+   * alignment is that of malloc). */
+  j->st_mem = mixstage__galloc(g, (size_t)n + 1, sizeof *j->st);
+  j->st = j->st_mem ? (task_state *)(((uintptr_t)j->st_mem + 63) & ~(uintptr_t)63) : NULL;
   j->order_mem_i = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_i);
   j->order_mem_d = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_d);
   if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d) {
