@@ -57,62 +57,98 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
 
 /* ---- parallel render ---------------------------------------------------------
  * The graph keeps a pool of workers between renders (pool.c), so a render
- * creates no thread.  A render runs in steps; in a step every task (a unit,
+ * creates no thread.  A render runs in steps; in step s every task (a unit,
  * or a lane group of strips, group.c) runs once, on whichever worker claims
- * it.  A worker claims only a task whose inputs of the same step (the units
- * it reads, its sidechain keys) are done, so no worker ever waits inside a
- * task, and among the ready tasks it takes the one with the longest path of
- * measured cost to the end of the step first (the classic list schedule: the
- * mix bus's chain and a key's listeners are not left for last).  A worker
- * that finds nothing ready sleeps until a task finishes; the only meeting of
- * all workers is at the end of a step (one block of 256 frames).  A unit
- * touches only its own state and buffers, and buses sum their inputs in a
- * fixed order, so the result does not depend on the thread count or on
- * which worker ran what.
+ * it.  There is no meeting of all workers: a task runs its step s as soon as
+ * what it reads and what it overwrites allow, so a worker that finds nothing
+ * left of step s starts on step s + 1 (and a worker the system has
+ * preempted holds up only the tasks that need its task):
+ *
+ *  - its own step s - 1 is done (a unit's state and buffers are its own);
+ *  - the units it reads in the same step (bus inputs, sidechain keys) have
+ *    done step s;
+ *  - the units that read it in the same step have done step s - 1, so its
+ *    buffers are free to overwrite.
+ *
+ * Among the tasks that can run, a worker takes the earliest step, then one it
+ * ran before (its state and buffers tend to stay in that core's cache), then
+ * the one with the longest path of measured cost to the end of a step (the
+ * classic list schedule: the mix bus's chain and a key's listeners are not
+ * left for last).  A worker that finds nothing to run sleeps until a task
+ * finishes.  A unit touches only its own state and buffers, and buses sum
+ * their inputs in a fixed order, so the result does not depend on the thread
+ * count or on which worker ran what.  The mix bus's task hands each block
+ * out as it finishes it.
  *
  * Pipelined (the usual shape: no strip reads a bus, no bus reads a strip's
- * key tap, no bounce): in step n the strips render block n while the buses
- * render block n - 1, so the bus stage, whose chain of group, return and mix
- * buses is mostly serial, overlaps the strips instead of idling the other
- * workers.  Strip outputs and strip sends are then held in two-block rings:
- * strips write one slot while buses read the other through stand-ins for
- * the strips (a copy of the unit whose out[] points at the slot of the block
- * before), which the buses' inputs point at for the length of the render.
- * Other graphs run unpipelined: step n is block n for every unit. */
+ * key tap, no bounce): in step s the strips render block s - 1 while the
+ * buses render block s - 2, so the bus stage, whose chain of group, return
+ * and mix buses is mostly serial, overlaps the strips instead of idling the
+ * other workers.  Strip outputs and strip sends are then held in rings of
+ * RING blocks: a strip writes slot s % RING in step s, a bus in step s reads
+ * slot (s - 1) % RING through stand-ins for the strips (copies of the unit
+ * or send whose out[] or buf[] points at that slot), and a strip waits for
+ * the buses that read its slot RING - 1 steps before.  Three slots let the
+ * strips run a step ahead of the buses.
+ *
+ * A bounce's collection, the progress callback and the file sources' health
+ * are seen to by worker 0 (the caller's thread, as in a one-thread render);
+ * with a bounce no task starts step s + 1 before the collection of step s.
+ * Other graphs run unpipelined: step s is block s - 1 for every unit. */
+
+#define RING 3
 
 typedef struct task {
   mixstage__unit *unit;
-  int late;        /* pipelined: a bus, one block behind the strips */
-  int dep0, ndeps; /* units it reads in the same step: deps[dep0 ..] */
-  double cost;     /* ns per frame, smoothed over the steps it ran (its runner writes it) */
-  double rank;     /* cost of the longest path from it to the end of a step (worker 0) */
-  _Atomic int worker; /* the worker that ran it last: it claims it first next step */
+  int late;               /* pipelined: a bus, one block behind the strips */
+  int emits;              /* the mix bus: hands its block out */
+  int dep0, ndeps;        /* what it reads in the same step: deps[dep0 ..] */
+  int rd0, nrd;           /* what reads it in the same step: deps[rd0 ..] */
+  int prev0, nprev;       /* late: strips whose block it reads a step later */
+  int lrd0, nlrd;         /* a strip: the late tasks reading its ring */
+  int rly0, nrly;         /* a strip: its rings, rly[rly0 ..] */
+  int rin0, nrin;         /* late: its inputs that read a ring, rins[rin0 ..] */
 } task;
 
-/* One per cache line: workers publish them as they finish units. */
-typedef struct padded {
-  _Atomic uint32_t v;
-  char pad[64 - sizeof(uint32_t)];
-} padded;
+/* What changes of a task while a render runs, in a cache line of its own:
+ * a worker claiming or finishing the task writes one line, and the task
+ * list the workers scan stays read-only (shared by every core's cache). */
+typedef struct task_state {
+  _Atomic uint32_t claim; /* the last step it was claimed for */
+  _Atomic uint32_t done;  /* the last step it finished */
+  _Atomic int worker;     /* the worker that ran it last */
+  _Atomic double cost;    /* ns per frame, smoothed over the steps it ran (its runner writes it) */
+  char pad[64 - 3 * sizeof(uint32_t) - sizeof(double) - 4];
+} task_state;
+_Static_assert(sizeof(task_state) == 64, "a task's state fills one cache line");
 
-/* A buffer set a strip writes and a bus reads one block later. */
+/* The ring of one strip output or strip send. */
 typedef struct relay {
-  float **live;  /* the strip's own pointers (u->out, send->buf): written */
-  float **shown; /* the stand-in's: what the bus reads */
-  float *home[MIXSTAGE_MAX_CHANNELS], *spare[MIXSTAGE_MAX_CHANNELS];
+  float **live; /* the strip's own pointers (u->out, send->buf) */
+  float *slot[RING][MIXSTAGE_MAX_CHANNELS]; /* slot 0: the graph's own buffers */
   int channels;
 } relay;
 
-typedef struct saved_input {
+/* A bus input that reads a strip's ring; the stand-in for slot k is
+ * stand_units[k * strip_count + strip] or stand_sends[k * send_count + send]. */
+typedef struct ring_input {
   mixstage__input *in;
+  int strip, send; /* send: -1 for the strip's output */
   mixstage__unit *unit;
-  mixstage_send *send;
-} saved_input;
+  mixstage_send *orig_send;
+} ring_input;
 
 typedef struct span {
   int64_t pos; /* frames from the start of the render, latency included */
   int n;       /* 0: nothing to render */
 } span;
+
+/* What one worker keeps to itself: its claim order, from its own ranking. */
+typedef struct worker_order {
+  int *prio;
+  double *rank;
+  uint32_t ranked_at;
+} worker_order;
 
 typedef struct render_job {
   mixstage_graph *g;
@@ -120,26 +156,27 @@ typedef struct render_job {
   task *tasks;
   int count;
   int *deps;
-  padded *done;  /* per task: the stamp of the step it last finished in */
-  padded *claim; /* per task: the stamp of the step it was last claimed in */
-  int *prio;     /* task indices, highest rank first: the claim order */
+  task_state *st; /* per task, on cache-line boundaries */
+  void *st_mem;
+  worker_order order[64];
+  int *order_mem_i;
+  double *order_mem_d;
   relay *relays;
   int relay_count;
+  int *rly;
+  ring_input *rins;
+  int rin_count;
   mixstage__unit *stand_units;
   mixstage_send *stand_sends;
-  saved_input *saved;
-  int saved_count;
+  int send_total;
   float *spare_mem;
-  mixstage__event step_ev, unit_ev, arrive_ev;
-  uint32_t step_seq0;
-  padded arrived;
-  padded first; /* claim order: every task before this index is claimed in this step */
-  /* Step state: written by worker 0 between steps, read by all in one. */
-  uint32_t stamp;
-  span cur, prev; /* blocks of the strips (all units, unpipelined), of the buses */
-  int64_t pos_next;
-  int finished;
-  int cancel;
+  mixstage__event unit_ev;
+  _Atomic uint64_t finished; /* task-steps finished, all tasks */
+  _Atomic uint32_t collected; /* bounce: the last step collected */
+  _Atomic int64_t emitted;    /* frames handed out, latency included */
+  _Atomic int cancel;
+  uint32_t final;   /* steps in the render */
+  int64_t nblocks, head_blocks;
   mixstage_progress_fn progress;
   void *progress_user;
   int64_t next_report, report_every;
@@ -150,112 +187,91 @@ typedef struct render_job {
   float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
 } render_job;
 
-static span next_block(render_job *j) {
-  span s = {j->pos_next, 0};
-  int64_t end = j->skip + j->total;
-  if (j->cancel || s.pos >= end) return s;
-  s.n = end - s.pos < MIXSTAGE__BLOCK ? (int)(end - s.pos) : MIXSTAGE__BLOCK;
-  /* Keep the discarded latency from straddling a block with output. */
-  if (s.pos < j->skip && s.pos + s.n > j->skip) s.n = (int)(j->skip - s.pos);
-  j->pos_next += s.n;
+/* Block b of the render (0 ..): blocks of at most MIXSTAGE__BLOCK frames,
+ * the discarded latency never straddling a block with output. */
+static span block_span(const render_job *j, int64_t b) {
+  span s = {0, 0};
+  if (b < 0 || b >= j->nblocks) return s;
+  if (b < j->head_blocks) {
+    s.pos = b * MIXSTAGE__BLOCK;
+    int64_t left = j->skip - s.pos;
+    s.n = left < MIXSTAGE__BLOCK ? (int)left : MIXSTAGE__BLOCK;
+  } else {
+    s.pos = j->skip + (b - j->head_blocks) * MIXSTAGE__BLOCK;
+    int64_t left = j->skip + j->total - s.pos;
+    s.n = left < MIXSTAGE__BLOCK ? (int)left : MIXSTAGE__BLOCK;
+  }
   return s;
 }
 
-/* Ranks from the measured costs, and the claim order from the ranks.  The
- * tasks are in a topological order (plan_tasks), so walking them backwards
- * finishes every task's rank before its inputs need it.  An insertion sort:
- * no allocation, and linear when the order barely changed since last time. */
-static void rank_tasks(render_job *j) {
-  for (int i = 0; i < j->count; i++) j->tasks[i].rank = j->tasks[i].cost;
+static void count_blocks(render_job *j) {
+  j->head_blocks = (j->skip + MIXSTAGE__BLOCK - 1) / MIXSTAGE__BLOCK;
+  j->nblocks = j->head_blocks + (j->total + MIXSTAGE__BLOCK - 1) / MIXSTAGE__BLOCK;
+  j->final = (uint32_t)(j->nblocks + j->pipelined);
+}
+
+/* Ranks from the measured costs, and the caller's claim order from them.
+ * The tasks are in a topological order (plan_tasks), so walking them
+ * backwards finishes every task's rank before its inputs need it.  An
+ * insertion sort: no allocation, and linear when the order barely changed
+ * since last time. */
+static void rank_tasks(render_job *j, worker_order *o) {
+  for (int i = 0; i < j->count; i++) o->rank[i] = atomic_load_explicit(&j->st[i].cost, memory_order_relaxed);
   for (int i = j->count - 1; i >= 0; i--) {
     const task *t = &j->tasks[i];
     for (int k = 0; k < t->ndeps; k++) {
-      task *d = &j->tasks[j->deps[t->dep0 + k]];
-      if (d->cost + t->rank > d->rank) d->rank = d->cost + t->rank;
+      int d = j->deps[t->dep0 + k];
+      double c = atomic_load_explicit(&j->st[d].cost, memory_order_relaxed) + o->rank[i];
+      if (c > o->rank[d]) o->rank[d] = c;
     }
   }
   for (int i = 1; i < j->count; i++) {
-    int x = j->prio[i], k = i;
-    for (; k > 0 && j->tasks[j->prio[k - 1]].rank < j->tasks[x].rank; k--) j->prio[k] = j->prio[k - 1];
-    j->prio[k] = x;
+    int x = o->prio[i], k = i;
+    for (; k > 0 && o->rank[o->prio[k - 1]] < o->rank[x]; k--) o->prio[k] = o->prio[k - 1];
+    o->prio[k] = x;
   }
 }
 
 /* Steps between two rankings: costs settle within a few steps, then barely move. */
 #define RANK_EVERY 16
 
-/* Worker 0, while every other worker waits: the mix of the block the step
- * finished goes out, the rings turn, the next step is set up. */
-static void end_step(render_job *j) {
-  mixstage_graph *g = j->g;
-  span e = j->pipelined ? j->prev : j->cur;
-  if (e.n) {
-    if (e.pos >= j->skip && j->out)
-      mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->out + (size_t)(e.pos - j->skip) * (size_t)j->ch);
-    else
-      mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->junk);
-    if (g->bounce) g->bounce->collect(g, j->start + e.pos, e.n);
-    if (j->progress && e.pos + e.n >= j->next_report) {
-      int64_t done = e.pos + e.n > j->skip ? e.pos + e.n - j->skip : 0;
-      if (j->progress(j->progress_user, done, j->total)) j->cancel = 1;
-      j->next_report += j->report_every;
-    }
-  }
-  if (j->pipelined && j->cur.n)
-    for (int r = 0; r < j->relay_count; r++) {
-      relay *y = &j->relays[r];
-      for (int c = 0; c < y->channels; c++) {
-        y->shown[c] = y->live[c];
-        y->live[c] = y->live[c] == y->home[c] ? y->spare[c] : y->home[c];
-      }
-    }
-  if (j->pipelined) j->prev = j->cur;
-  if (mixstage__file_sources_failed(g)) j->cancel = 1;
-  j->cur = next_block(j);
-  if (j->cancel) j->cur.n = j->prev.n = 0;
-  j->finished = !j->cur.n && !j->prev.n;
-  if (j->stamp <= 2 || j->stamp % RANK_EVERY == 0) rank_tasks(j);
-  j->stamp++;
-  atomic_store_explicit(&j->arrived.v, 0, memory_order_relaxed);
-  atomic_store_explicit(&j->first.v, 0, memory_order_relaxed);
-  mixstage__event_signal(&j->step_ev);
-}
-
-static int task_ready(render_job *j, const task *t, uint32_t stamp) {
-  for (int k = 0; k < t->ndeps; k++)
-    if (atomic_load_explicit(&j->done[j->deps[t->dep0 + k]].v, memory_order_acquire) != stamp) return 0;
+/* Every task listed has finished step `need` (any step when need < 1). */
+static int all_done(const render_job *j, int from, int n, int64_t need) {
+  if (need < 1) return 1;
+  for (int k = 0; k < n; k++)
+    if (atomic_load_explicit(&j->st[j->deps[from + k]].done, memory_order_acquire) < (uint32_t)need) return 0;
   return 1;
 }
 
-/* The first ready task of the claim order that nobody claimed in this step,
- * now claimed by the caller; or -1 once every task is claimed.  A worker
- * looks first among the tasks it ran in the step before, so that a unit's
- * state and buffers tend to stay in one core's cache, then takes over any
- * other.  When tasks remain but none is ready, sleeps until one finishes
- * and looks again. */
-static int claim_task(render_job *j, uint32_t stamp, int id) {
+static int task_ready(const render_job *j, const task *t, uint32_t s) {
+  if (j->g->bounce && atomic_load_explicit(&j->collected, memory_order_acquire) + 1 < s) return 0;
+  return all_done(j, t->dep0, t->ndeps, s) && all_done(j, t->rd0, t->nrd, (int64_t)s - 1) &&
+         all_done(j, t->prev0, t->nprev, (int64_t)s - 1) && all_done(j, t->lrd0, t->nlrd, (int64_t)s - (RING - 1));
+}
+
+/* A task that can run now, claimed by the caller for the step it returns
+ * in *step; -1 when none can. */
+static int claim_task(render_job *j, int id, uint32_t *step) {
+  worker_order *o = &j->order[id];
   for (;;) {
-    /* Read before the scan: a task finishing during it moves the counter. */
-    uint32_t seen = mixstage__event_seq(&j->unit_ev);
-    int pending = 0;
-    /* Claims are never undone within a step: a claimed prefix of the order
-     * is skipped for good (a hint; a stale value only skips less). */
-    int k0 = (int)atomic_load_explicit(&j->first.v, memory_order_relaxed);
-    while (k0 < j->count && atomic_load_explicit(&j->claim[j->prio[k0]].v, memory_order_relaxed) == stamp) k0++;
-    atomic_store_explicit(&j->first.v, (uint32_t)k0, memory_order_relaxed);
-    for (int own = 1; own >= 0; own--)
-      for (int k = k0; k < j->count; k++) {
-        int i = j->prio[k];
-        uint32_t c = atomic_load_explicit(&j->claim[i].v, memory_order_relaxed);
-        if (c == stamp || (own && atomic_load_explicit(&j->tasks[i].worker, memory_order_relaxed) != id)) continue;
-        pending = 1;
-        if (task_ready(j, &j->tasks[i], stamp) &&
-            atomic_compare_exchange_strong_explicit(&j->claim[i].v, &c, stamp, memory_order_acq_rel,
-                                                    memory_order_relaxed))
-          return i;
-      }
-    if (!pending) return -1;
-    mixstage__event_wait(&j->unit_ev, seen);
+    int best = -1, best_own = 0;
+    uint32_t best_s = 0, best_c = 0;
+    for (int k = 0; k < j->count; k++) {
+      int i = o->prio[k];
+      uint32_t c = atomic_load_explicit(&j->st[i].claim, memory_order_acquire);
+      if (c >= j->final || atomic_load_explicit(&j->st[i].done, memory_order_acquire) != c) continue;
+      uint32_t s = c + 1;
+      int own = atomic_load_explicit(&j->st[i].worker, memory_order_relaxed) == id;
+      if (best >= 0 && (s > best_s || (s == best_s && (best_own || !own)))) continue;
+      if (!task_ready(j, &j->tasks[i], s)) continue;
+      best = i, best_s = s, best_c = c, best_own = own;
+    }
+    if (best < 0) return -1;
+    if (atomic_compare_exchange_strong_explicit(&j->st[best].claim, &best_c, best_s, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+      *step = best_s;
+      return best;
+    }
   }
 }
 
@@ -265,48 +281,123 @@ static double now_ns(void) {
   return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
 }
 
+/* Pipelined: a strip writes slot s % RING of its rings in step s; a bus in
+ * step s reads slot (s - 1) % RING. */
+static void point_rings(render_job *j, const task *t, uint32_t s) {
+  if (!t->late) {
+    int k = (int)(s % RING);
+    for (int r = 0; r < t->nrly; r++) {
+      relay *y = &j->relays[j->rly[t->rly0 + r]];
+      for (int c = 0; c < y->channels; c++) y->live[c] = y->slot[k][c];
+    }
+  } else {
+    int k = (int)((s - 1) % RING);
+    for (int r = 0; r < t->nrin; r++) {
+      ring_input *ri = &j->rins[t->rin0 + r];
+      if (ri->send < 0) ri->in->unit = &j->stand_units[k * j->g->strip_count + ri->strip];
+      else ri->in->send = &j->stand_sends[k * j->send_total + ri->send];
+    }
+  }
+}
+
+static void emit_block(render_job *j, span e) {
+  mixstage_graph *g = j->g;
+  if (e.pos >= j->skip && j->out)
+    mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->out + (size_t)(e.pos - j->skip) * (size_t)j->ch);
+  else
+    mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->junk);
+  atomic_store_explicit(&j->emitted, e.pos + e.n, memory_order_release);
+}
+
+static void run_task(render_job *j, int i, uint32_t s, int id) {
+  task *t = &j->tasks[i];
+  if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
+    /* Cancelled: nothing more runs; the task is done with every step. */
+    atomic_store_explicit(&j->st[i].claim, j->final, memory_order_relaxed);
+    atomic_store_explicit(&j->st[i].done, j->final, memory_order_release);
+    atomic_fetch_add_explicit(&j->finished, j->final - s + 1, memory_order_acq_rel);
+    mixstage__event_signal(&j->unit_ev);
+    return;
+  }
+  task_state *ts = &j->st[i];
+  if (atomic_load_explicit(&ts->worker, memory_order_relaxed) != id) atomic_store_explicit(&ts->worker, id, memory_order_relaxed);
+  span e = block_span(j, (int64_t)s - 1 - t->late);
+  if (e.n) {
+    if (j->pipelined) point_rings(j, t, s);
+    double t0 = now_ns();
+    j->faults[id] += mixstage__run_scheduled(j->g, t->unit, j->start + e.pos, e.n);
+    /* Smoothed, with a preempted run (a busy machine) counted at most
+     * twice the usual cost. */
+    double per = (now_ns() - t0) / e.n;
+    double cost = atomic_load_explicit(&ts->cost, memory_order_relaxed);
+    if (cost <= 0.0) cost = per;
+    else cost += 0.125 * ((per < 2.0 * cost ? per : 2.0 * cost) - cost);
+    atomic_store_explicit(&ts->cost, cost, memory_order_relaxed);
+    if (t->emits) emit_block(j, e);
+  }
+  atomic_store_explicit(&j->st[i].done, s, memory_order_release);
+  atomic_fetch_add_explicit(&j->finished, 1, memory_order_acq_rel);
+  mixstage__event_signal(&j->unit_ev);
+}
+
+/* Worker 0 between tasks: the bounce's collection of every step all tasks
+ * have finished, the progress callback, a failed file source.  Returns 1
+ * when it did something others may wait for. */
+static int caller_duties(render_job *j) {
+  mixstage_graph *g = j->g;
+  int woke = 0;
+  if (g->bounce && atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
+    /* Nothing more to collect (and the count of finished steps jumps). */
+    if (atomic_exchange_explicit(&j->collected, j->final, memory_order_acq_rel) != j->final) woke = 1;
+  } else if (g->bounce) {
+    uint32_t c = atomic_load_explicit(&j->collected, memory_order_relaxed);
+    uint64_t fin = atomic_load_explicit(&j->finished, memory_order_acquire);
+    /* With a bounce, step c + 1 is the furthest any task can be. */
+    if (c < j->final && fin == (uint64_t)(c + 1) * (uint64_t)j->count) {
+      span e = block_span(j, c);
+      if (e.n && !atomic_load_explicit(&j->cancel, memory_order_relaxed)) g->bounce->collect(g, j->start + e.pos, e.n);
+      atomic_store_explicit(&j->collected, c + 1, memory_order_release);
+      woke = 1;
+    }
+  }
+  int64_t e = atomic_load_explicit(&j->emitted, memory_order_acquire);
+  if (e >= j->next_report && mixstage__file_sources_failed(g)) atomic_store_explicit(&j->cancel, 1, memory_order_relaxed);
+  /* A call for every report interval the output passed, as a one-thread
+   * render makes, though the blocks may have come out faster than this
+   * thread looked. */
+  for (; e >= j->next_report; j->next_report += j->report_every) {
+    if (!j->progress || atomic_load_explicit(&j->cancel, memory_order_relaxed)) continue;
+    int64_t at = j->next_report + j->report_every > e ? e : j->next_report;
+    if (j->progress(j->progress_user, at > j->skip ? at - j->skip : 0, j->total))
+      atomic_store_explicit(&j->cancel, 1, memory_order_relaxed);
+  }
+  return woke;
+}
+
 static void work(void *arg, int id) {
   render_job *j = arg;
-  mixstage_graph *g = j->g;
   uint64_t mode = mixstage__fp_enter();
-  uint32_t seen = j->step_seq0;
-  int faults = 0;
-  while (!j->finished) {
-    uint32_t stamp = j->stamp;
-    int i;
-    while ((i = claim_task(j, stamp, id)) >= 0) {
-      task *t = &j->tasks[i];
-      atomic_store_explicit(&t->worker, id, memory_order_relaxed);
-      span s = t->late ? j->prev : j->cur;
-      if (s.n) {
-        double t0 = now_ns();
-        faults += mixstage__run_scheduled(g, t->unit, j->start + s.pos, s.n);
-        /* Smoothed, with a preempted run (a busy machine) counted at most
-         * twice the usual cost. */
-        double per = (now_ns() - t0) / s.n;
-        if (t->cost <= 0.0) t->cost = per;
-        else t->cost += 0.125 * ((per < 2.0 * t->cost ? per : 2.0 * t->cost) - t->cost);
-      }
-      atomic_store_explicit(&j->done[i].v, stamp, memory_order_release);
-      mixstage__event_signal(&j->unit_ev);
+  worker_order *o = &j->order[id];
+  uint64_t all = (uint64_t)j->final * (uint64_t)j->count;
+  for (;;) {
+    /* Read before the scan: a task finishing during it moves the counter. */
+    uint32_t seen = mixstage__event_seq(&j->unit_ev);
+    if (id == 0 && caller_duties(j)) mixstage__event_signal(&j->unit_ev);
+    if (atomic_load_explicit(&j->finished, memory_order_acquire) == all &&
+        (id != 0 || !j->g->bounce || atomic_load_explicit(&j->collected, memory_order_acquire) == j->final))
+      break;
+    uint32_t s;
+    int i = claim_task(j, id, &s);
+    if (i < 0) {
+      mixstage__event_wait(&j->unit_ev, seen);
+      continue;
     }
-    /* Worker 0 ends every step, so the progress callback and the bounce's
-     * collection run on the caller's thread, as in a one-thread render. */
-    if (id == 0) {
-      while (atomic_load_explicit(&j->arrived.v, memory_order_acquire) != (uint32_t)j->threads - 1) {
-        uint32_t s = mixstage__event_seq(&j->arrive_ev);
-        if (atomic_load_explicit(&j->arrived.v, memory_order_acquire) == (uint32_t)j->threads - 1) break;
-        mixstage__event_wait(&j->arrive_ev, s);
-      }
-      end_step(j);
-    } else {
-      if (atomic_fetch_add_explicit(&j->arrived.v, 1, memory_order_acq_rel) == (uint32_t)j->threads - 2)
-        mixstage__event_signal(&j->arrive_ev);
-      mixstage__event_wait(&j->step_ev, seen);
+    if (s >= o->ranked_at + (s <= 3 ? 1 : RANK_EVERY)) {
+      rank_tasks(j, o);
+      o->ranked_at = s;
     }
-    seen++;
+    run_task(j, i, s, id);
   }
-  j->faults[id] = faults;
   mixstage__fp_leave(mode);
 }
 
@@ -327,40 +418,94 @@ static int can_pipeline(const mixstage_graph *g) {
 static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->tasks);
   mixstage__gfree(g, j->deps);
-  mixstage__gfree(g, j->done);
-  mixstage__gfree(g, j->claim);
-  mixstage__gfree(g, j->prio);
+  mixstage__gfree(g, j->st_mem);
+  mixstage__gfree(g, j->order_mem_i);
+  mixstage__gfree(g, j->order_mem_d);
   mixstage__gfree(g, j->relays);
+  mixstage__gfree(g, j->rly);
+  mixstage__gfree(g, j->rins);
   mixstage__gfree(g, j->stand_units);
   mixstage__gfree(g, j->stand_sends);
-  mixstage__gfree(g, j->saved);
   mixstage__gfree(g, j->spare_mem);
 }
 
-static void add_dep(render_job *j, task *t, int *slot, int d) {
-  for (int k = 0; k < t->ndeps; k++)
-    if (j->deps[t->dep0 + k] == d) return;
+/* Appends d to the list that started at from0, once. */
+static void add_edge(render_job *j, int from0, int *n, int *slot, int d) {
+  for (int k = 0; k < *n; k++)
+    if (j->deps[from0 + k] == d) return;
   j->deps[(*slot)++] = d;
-  t->ndeps++;
+  (*n)++;
+}
+
+/* Calls fn for every unit task t reads: same-step (prev 0) or, pipelined,
+ * a strip a late bus reads a step later (prev 1). */
+typedef void (*edge_fn)(render_job *j, int t, int src, int prev, void *ctx);
+static void task_edges(render_job *j, const int *where, int t, edge_fn fn, void *ctx) {
+  mixstage__unit *lead = j->tasks[t].unit;
+  int members = lead->group ? lead->group->count : 1;
+  for (int m = 0; m < members; m++) {
+    mixstage__unit *u = lead->group ? lead->group->units[m] : lead;
+    if (u->kind == MIXSTAGE__UNIT_BUS) {
+      mixstage_bus *b = (mixstage_bus *)u;
+      for (int k = 0; k < b->input_count; k++) {
+        mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
+        fn(j, t, where[src->order], j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP, ctx);
+      }
+    }
+    for (int k = 0; k < u->node_count; k++)
+      if (u->nodes[k]->key_unit) fn(j, t, where[u->nodes[k]->key_unit->order], 0, ctx);
+  }
+}
+
+/* Edge lists are built in passes over task_edges, one list kind at a time. */
+typedef struct edge_pass {
+  int kind; /* 0 deps, 1 readers, 2 prev, 3 late readers */
+  int *slot;
+  int target; /* kinds 1, 3: the task whose readers are being listed */
+} edge_pass;
+
+static void edge_add(render_job *j, int t, int src, int prev, void *ctx) {
+  edge_pass *p = ctx;
+  task *x;
+  switch (p->kind) {
+  case 0:
+    if (!prev && src != t) add_edge(j, j->tasks[t].dep0, &j->tasks[t].ndeps, p->slot, src);
+    break;
+  case 2:
+    if (prev) add_edge(j, j->tasks[t].prev0, &j->tasks[t].nprev, p->slot, src);
+    break;
+  case 1:
+    x = &j->tasks[p->target];
+    if (!prev && src == p->target && t != src) add_edge(j, x->rd0, &x->nrd, p->slot, t);
+    break;
+  case 3:
+    x = &j->tasks[p->target];
+    if (prev && src == p->target) add_edge(j, x->lrd0, &x->nlrd, p->slot, t);
+    break;
+  }
 }
 
 /* The tasks in a topological order (pipelined: the buses first), and what
  * each waits for; the first claim order is this order, until costs are
  * measured. */
 static int plan_tasks(mixstage_graph *g, render_job *j) {
-  int n = g->schedule_count, ndeps = 0;
+  int n = g->schedule_count, edges = 0;
   for (int i = 0; i < n; i++) {
     mixstage__unit *u = g->schedule[i];
-    ndeps += u->node_count;
-    if (u->kind == MIXSTAGE__UNIT_BUS) ndeps += ((mixstage_bus *)u)->input_count;
+    edges += u->node_count;
+    if (u->kind == MIXSTAGE__UNIT_BUS) edges += ((mixstage_bus *)u)->input_count;
   }
   int *where = mixstage__galloc(g, (size_t)n, sizeof *where);
   j->tasks = mixstage__galloc(g, (size_t)n, sizeof *j->tasks);
-  j->deps = mixstage__galloc(g, (size_t)ndeps + 1, sizeof *j->deps);
-  j->done = mixstage__galloc(g, (size_t)n, sizeof *j->done);
-  j->claim = mixstage__galloc(g, (size_t)n, sizeof *j->claim);
-  j->prio = mixstage__galloc(g, (size_t)n, sizeof *j->prio);
-  if (!where || !j->tasks || !j->deps || !j->done || !j->claim || !j->prio) {
+  /* Every edge is listed once at its reader and once at its source. */
+  j->deps = mixstage__galloc(g, 2 * (size_t)edges + 1, sizeof *j->deps);
+  /* One line more, to start on a line's boundary (the allocator's
+   * alignment is that of malloc). */
+  j->st_mem = mixstage__galloc(g, (size_t)n + 1, sizeof *j->st);
+  j->st = j->st_mem ? (task_state *)(((uintptr_t)j->st_mem + 63) & ~(uintptr_t)63) : NULL;
+  j->order_mem_i = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_i);
+  j->order_mem_d = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_d);
+  if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
@@ -373,127 +518,144 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
       if (j->pipelined ? late != !pass : pass) continue;
       if (u->group && u->group->units[0] != u) continue;
       where[i] = j->count;
-      j->tasks[j->count].unit = u;
-      j->tasks[j->count].late = late;
-      j->count++;
+      task *t = &j->tasks[j->count++];
+      t->unit = u;
+      t->late = late;
+      t->emits = u == &g->buses[0]->u;
     }
   for (int i = 0; i < n; i++) {
     mixstage__unit *u = g->schedule[i];
     if (u->group) where[i] = where[u->group->units[0]->order];
   }
   int slot = 0;
-  for (int i = 0; i < j->count; i++) {
-    task *t = &j->tasks[i];
-    t->dep0 = slot;
-    t->ndeps = 0;
-    int members = t->unit->group ? t->unit->group->count : 1;
-    for (int m = 0; m < members; m++) {
-      mixstage__unit *u = t->unit->group ? t->unit->group->units[m] : t->unit;
-      if (u->kind == MIXSTAGE__UNIT_BUS) {
-        mixstage_bus *b = (mixstage_bus *)u;
-        for (int k = 0; k < b->input_count; k++) {
-          mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
-          /* A strip feeding a late bus finished its block a step before. */
-          if (j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP) continue;
-          add_dep(j, t, &slot, where[src->order]);
-        }
-      }
-      for (int k = 0; k < u->node_count; k++)
-        if (u->nodes[k]->key_unit) add_dep(j, t, &slot, where[u->nodes[k]->key_unit->order]);
+  for (int kind = 0; kind < 4; kind++)
+    for (int i = 0; i < j->count; i++) {
+      task *t = &j->tasks[i];
+      edge_pass p = {kind, &slot, i};
+      if (kind == 0) t->dep0 = slot, t->ndeps = 0;
+      if (kind == 1) t->rd0 = slot, t->nrd = 0;
+      if (kind == 2) t->prev0 = slot, t->nprev = 0;
+      if (kind == 3) t->lrd0 = slot, t->nlrd = 0;
+      if (kind == 0 || kind == 2) task_edges(j, where, i, edge_add, &p);
+      else
+        for (int r = 0; r < j->count; r++) task_edges(j, where, r, edge_add, &p);
     }
+  for (int w = 0; w < j->threads; w++) {
+    worker_order *o = &j->order[w];
+    o->prio = j->order_mem_i + (size_t)w * (size_t)n;
+    o->rank = j->order_mem_d + (size_t)w * (size_t)n;
+    o->ranked_at = 0;
+    for (int i = 0; i < j->count; i++) o->prio[i] = i;
   }
   for (int i = 0; i < j->count; i++) {
-    j->prio[i] = i;
-    atomic_init(&j->tasks[i].worker, -1);
+    atomic_init(&j->st[i].worker, -1);
+    atomic_init(&j->st[i].cost, 0.0);
+    atomic_init(&j->st[i].done, 0);
+    atomic_init(&j->st[i].claim, 0);
   }
   mixstage__gfree(g, where);
   return MIXSTAGE_OK;
 }
 
-/* Pipelined: second slots for strip outputs and strip sends, and stand-ins
- * the buses read instead of the strips. */
+/* Pipelined: the rings of strip outputs and strip sends, the stand-ins the
+ * buses read, and which task points what at which slot. */
 static int plan_relays(mixstage_graph *g, render_job *j) {
-  int nrel = 0, nsend = 0, nin = 0;
+  int nrel = 0, nin = 0;
   size_t floats = 0;
+  j->send_total = 0;
   for (int i = 0; i < g->strip_count; i++) {
     mixstage__unit *u = &g->strips[i]->u;
     nrel += 1 + u->send_count;
-    nsend += u->send_count;
+    j->send_total += u->send_count;
     floats += (size_t)u->out_channels;
     for (int k = 0; k < u->send_count; k++) floats += (size_t)u->sends[k]->to->u.channels;
   }
   for (int i = 0; i < g->bus_count; i++) nin += g->buses[i]->input_count;
   j->relays = mixstage__galloc(g, (size_t)nrel + 1, sizeof *j->relays);
-  j->stand_units = mixstage__galloc(g, (size_t)g->strip_count + 1, sizeof *j->stand_units);
-  j->stand_sends = mixstage__galloc(g, (size_t)nsend + 1, sizeof *j->stand_sends);
-  j->saved = mixstage__galloc(g, (size_t)nin + 1, sizeof *j->saved);
-  j->spare_mem = mixstage__galloc(g, floats * MIXSTAGE__BLOCK + 1, sizeof(float));
-  if (!j->relays || !j->stand_units || !j->stand_sends || !j->saved || !j->spare_mem) return MIXSTAGE_ENOMEM;
+  j->rly = mixstage__galloc(g, (size_t)nrel + 1, sizeof *j->rly);
+  j->rins = mixstage__galloc(g, (size_t)nin + 1, sizeof *j->rins);
+  j->stand_units = mixstage__galloc(g, (size_t)RING * (size_t)g->strip_count + 1, sizeof *j->stand_units);
+  j->stand_sends = mixstage__galloc(g, (size_t)RING * (size_t)j->send_total + 1, sizeof *j->stand_sends);
+  j->spare_mem = mixstage__galloc(g, (RING - 1) * floats * MIXSTAGE__BLOCK + 1, sizeof(float));
+  if (!j->relays || !j->rly || !j->rins || !j->stand_units || !j->stand_sends || !j->spare_mem)
+    return MIXSTAGE_ENOMEM;
   float *mem = j->spare_mem;
-  int ns = 0;
-  for (int i = 0; i < g->strip_count; i++) {
+  int *send_base = j->rly; /* borrowed until the rings are listed below */
+  for (int i = 0, ns = 0; i < g->strip_count; i++) {
     mixstage__unit *u = &g->strips[i]->u;
+    send_base[i] = ns;
     for (int k = -1; k < u->send_count; k++) {
       relay *y = &j->relays[j->relay_count++];
-      if (k < 0) {
-        y->live = u->out;
-        y->shown = j->stand_units[i].out;
-        y->channels = u->out_channels;
-      } else {
-        y->live = u->sends[k]->buf;
-        y->shown = j->stand_sends[ns++].buf;
-        y->channels = u->sends[k]->to->u.channels;
+      y->live = k < 0 ? u->out : u->sends[k]->buf;
+      y->channels = k < 0 ? u->out_channels : u->sends[k]->to->u.channels;
+      for (int r = 0; r < RING; r++) {
+        float **shown = k < 0 ? j->stand_units[r * g->strip_count + i].out : j->stand_sends[r * j->send_total + ns].buf;
+        for (int c = 0; c < y->channels; c++) {
+          if (r == 0) {
+            y->slot[r][c] = y->live[c];
+          } else {
+            y->slot[r][c] = mem;
+            mem += MIXSTAGE__BLOCK;
+          }
+          shown[c] = y->slot[r][c];
+        }
       }
-      for (int c = 0; c < y->channels; c++) {
-        y->home[c] = y->shown[c] = y->live[c];
-        y->spare[c] = mem;
-        mem += MIXSTAGE__BLOCK;
-      }
+      if (k >= 0) ns++;
     }
   }
+  /* The buses' inputs that read a strip. */
+  for (int t = 0; t < j->count; t++) {
+    task *x = &j->tasks[t];
+    x->rin0 = j->rin_count;
+    x->nrin = 0;
+    if (!x->late) continue;
+    mixstage_bus *b = (mixstage_bus *)x->unit;
+    for (int k = 0; k < b->input_count; k++) {
+      mixstage__input *in = &b->inputs[k];
+      mixstage__unit *src = in->unit ? in->unit : in->send->from;
+      if (src->kind != MIXSTAGE__UNIT_STRIP) continue;
+      int send = -1;
+      for (int s = 0; !in->unit && s < src->send_count; s++)
+        if (src->sends[s] == in->send) send = send_base[src->index] + s;
+      j->rins[j->rin_count++] = (ring_input){in, src->index, send, in->unit, in->send};
+      x->nrin++;
+    }
+  }
+  /* Each strip task's rings (every member's output and sends). */
+  int *relay_base = send_base; /* the same walk: strip i's rings start at its sends + i */
+  int at = 0;
+  int *list = mixstage__galloc(g, (size_t)nrel + 1, sizeof *list);
+  if (!list) return MIXSTAGE_ENOMEM;
+  for (int t = 0; t < j->count; t++) {
+    task *x = &j->tasks[t];
+    x->rly0 = at;
+    x->nrly = 0;
+    if (x->late) continue;
+    int members = x->unit->group ? x->unit->group->count : 1;
+    for (int m = 0; m < members; m++) {
+      mixstage__unit *u = x->unit->group ? x->unit->group->units[m] : x->unit;
+      int first = relay_base[u->index] + u->index;
+      for (int r = 0; r <= u->send_count; r++) list[at++] = first + r;
+      x->nrly += 1 + u->send_count;
+    }
+  }
+  mixstage__gfree(g, j->rly);
+  j->rly = list;
   return MIXSTAGE_OK;
-}
-
-/* Points the buses' strip inputs at the stand-ins (the bus reads out[] or
- * buf[] of what its input names, and nothing else of it). */
-static void relays_install(mixstage_graph *g, render_job *j) {
-  int send_base = 0;
-  for (int i = 0; i < g->strip_count; i++) {
-    mixstage__unit *u = &g->strips[i]->u;
-    for (int b = 0; b < g->bus_count; b++) {
-      mixstage_bus *bus = g->buses[b];
-      for (int k = 0; k < bus->input_count; k++) {
-        mixstage__input *in = &bus->inputs[k];
-        mixstage_send *stand = NULL;
-        if (in->unit == u) {
-          j->saved[j->saved_count++] = (saved_input){in, in->unit, in->send};
-          in->unit = &j->stand_units[i];
-          continue;
-        }
-        for (int s = 0; s < u->send_count && in->send; s++)
-          if (in->send == u->sends[s]) stand = &j->stand_sends[send_base + s];
-        if (stand) {
-          j->saved[j->saved_count++] = (saved_input){in, in->unit, in->send};
-          in->send = stand;
-        }
-      }
-    }
-    send_base += u->send_count;
-  }
 }
 
 /* Back to the graph's own buffers, holding the last block written, so the
  * graph is left as a one-thread render leaves it. */
 static void relays_remove(render_job *j) {
-  for (int i = 0; i < j->saved_count; i++) {
-    j->saved[i].in->unit = j->saved[i].unit;
-    j->saved[i].in->send = j->saved[i].send;
+  for (int i = 0; i < j->rin_count; i++) {
+    j->rins[i].in->unit = j->rins[i].unit;
+    j->rins[i].in->send = j->rins[i].orig_send;
   }
   for (int r = 0; r < j->relay_count; r++) {
     relay *y = &j->relays[r];
     for (int c = 0; c < y->channels; c++) {
-      if (y->shown[c] != y->home[c]) memcpy(y->home[c], y->shown[c], sizeof(float) * MIXSTAGE__BLOCK);
-      y->live[c] = y->home[c];
+      if (y->live[c] != y->slot[0][c]) memcpy(y->slot[0][c], y->live[c], sizeof(float) * MIXSTAGE__BLOCK);
+      y->live[c] = y->slot[0][c];
     }
   }
 }
@@ -513,34 +675,26 @@ static int render_parallel(mixstage_graph *g, render_job *j, int threads) {
   if (!pool) return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory starting %d threads", threads);
   j->threads = mixstage__pool_threads(pool);
   j->pipelined = can_pipeline(g);
+  count_blocks(j);
   int rc = plan_tasks(g, j);
   if (rc == MIXSTAGE_OK && j->pipelined) rc = plan_relays(g, j);
   int events = 0;
   if (rc == MIXSTAGE_OK) {
-    rc = mixstage__event_init(&j->step_ev);
-    if (rc == MIXSTAGE_OK && (rc = mixstage__event_init(&j->unit_ev)) != MIXSTAGE_OK) mixstage__event_fini(&j->step_ev);
-    if (rc == MIXSTAGE_OK && (rc = mixstage__event_init(&j->arrive_ev)) != MIXSTAGE_OK) {
-      mixstage__event_fini(&j->step_ev);
-      mixstage__event_fini(&j->unit_ev);
-    }
+    rc = mixstage__event_init(&j->unit_ev);
     events = rc == MIXSTAGE_OK;
   }
   if (rc != MIXSTAGE_OK) {
+    if (j->pipelined) relays_remove(j);
     plan_free(g, j);
     return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory");
   }
-  if (j->pipelined) relays_install(g, j);
-  j->stamp = 1;
-  j->step_seq0 = mixstage__event_seq(&j->step_ev);
-  j->cur = next_block(j);
-  j->finished = !j->cur.n;
+  atomic_init(&j->finished, 0);
+  atomic_init(&j->collected, 0);
+  atomic_init(&j->emitted, 0);
+  atomic_init(&j->cancel, 0);
   mixstage__pool_run(pool, work, j);
   if (j->pipelined) relays_remove(j);
-  if (events) {
-    mixstage__event_fini(&j->step_ev);
-    mixstage__event_fini(&j->unit_ev);
-    mixstage__event_fini(&j->arrive_ev);
-  }
+  if (events) mixstage__event_fini(&j->unit_ev);
   plan_free(g, j);
   int faults = 0;
   for (int t = 0; t < j->threads; t++) faults += j->faults[t];
@@ -603,7 +757,7 @@ static int render_run(mixstage_graph *g, const mixstage_render_config *cfg, floa
     j->report_every = (int64_t)(0.1 * g->sample_rate);
     j->next_report = j->report_every;
     faults = render_parallel(g, j, threads);
-    int cancelled = j->cancel;
+    int cancelled = atomic_load(&j->cancel);
     mixstage__gfree(g, j);
     if (faults < 0) return faults;
     g->pos += skip + total;
