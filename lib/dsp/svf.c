@@ -90,6 +90,7 @@ static inline void svf_lane_scalar(float *const *sec, int nsec, int stride, int 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define SVF_X86 1
 #include <immintrin.h>
+#include "transpose8.h"
 int mixstage__svf_fused(void) { return mixstage__cpu_avx2_fma(); }
 #else
 #define SVF_X86 0
@@ -174,29 +175,6 @@ void mixstage__svf_lanes_process(float *const *sec, int nsec, int stride, int nl
 
 int mixstage__svf_lanes8_available(void) { return mixstage__cpu_avx(); }
 
-/* r[j] = eight frames of lane j  <->  r[i] = frame i of the eight lanes. */
-W8_TARGET static inline void w8_transpose(__m256 *r) {
-  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 /* Up to four sections k .. k+ns-1 over v[0 .. m-1], their memory in
  * registers (the coefficients are memory operands): svf.h's operations in
@@ -286,14 +264,14 @@ W8_DEFINE(w8_pass_fused, w8_sections_fused, __attribute__((target("avx,fma"))), 
       v[5] = _mm256_loadu_ps(b5 + i);                                                              \
       v[6] = _mm256_loadu_ps(b6 + i);                                                              \
       v[7] = _mm256_loadu_ps(b7 + i);                                                              \
-      w8_transpose(v);                                                                             \
+      mixstage__transpose8(v);                                                                     \
       for (int t = 0; t < 8; t++) {                                                                \
         __m256 x = v[t];                                                                           \
         W8_TICK(0, MADD) W8_TICK(1, MADD) W8_TICK(2, MADD) W8_TICK(3, MADD)                        \
         if (gain) x = _mm256_mul_ps(x, _mm256_loadu_ps(gain + 8 * (i + t)));                       \
         v[t] = x;                                                                                  \
       }                                                                                            \
-      w8_transpose(v);                                                                             \
+      mixstage__transpose8(v);                                                                     \
       _mm256_storeu_ps(b0 + i, v[0]);                                                              \
       _mm256_storeu_ps(b1 + i, v[1]);                                                              \
       _mm256_storeu_ps(b2 + i, v[2]);                                                              \
@@ -391,7 +369,7 @@ W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *
     int i = 0;
     for (; i + 8 <= m; i += 8) {
       for (int j = 0; j < 8; j++) v[i + j] = _mm256_loadu_ps(buf[j] + done + i);
-      w8_transpose(v + i);
+      mixstage__transpose8(v + i);
     }
     for (; i < m; i++) {
       float t[8];
@@ -403,7 +381,7 @@ W8_TARGET void mixstage__svf_lanes8_process(float *const *sec, int nsec, float *
     if (gain)
       for (i = 0; i < m; i++) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(gain + 8 * (done + i)));
     for (i = 0; i + 8 <= m; i += 8) {
-      w8_transpose(v + i);
+      mixstage__transpose8(v + i);
       for (int j = 0; j < 8; j++) _mm256_storeu_ps(buf[j] + done + i, v[i + j]);
     }
     for (; i < m; i++) {

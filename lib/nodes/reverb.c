@@ -93,6 +93,7 @@
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && defined(__SSE2__)
 #define REV_AVX2 1
 #include <immintrin.h>
+#include "../dsp/transpose8.h"
 #define REV_AVX2_FMA __attribute__((target("avx2,fma")))
 #else
 #define REV_AVX2 0
@@ -744,29 +745,6 @@ static REV_AVX2_FMA void fdn_core_avx2(reverb_state *st, float z[][REV_LINES], c
 #define REV_UNROLL12
 #endif
 
-/* r[j] = eight frames of line j  <->  r[t] = frame t of the eight lines. */
-static inline REV_AVX2_FMA void rev_t8(__m256 *r) {
-  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 /* fdn_block's gather, core and write-back for m a multiple of eight when
  * no line's read run wraps: 8x8 transposes straight between the lines and
@@ -787,7 +765,7 @@ static REV_AVX2_FMA int fdn_direct_avx2(reverb_state *st, float z[][REV_LINES], 
     for (int t = 0; t < m; t += 8) {
       REV_UNROLL8
       for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rp[h + j] + t);
-      rev_t8(r);
+      mixstage__transpose8(r);
       REV_UNROLL8
       for (int j = 0; j < 8; j++) _mm256_storeu_ps(z[t + j] + h, r[j]);
     }
@@ -798,7 +776,7 @@ static REV_AVX2_FMA int fdn_direct_avx2(reverb_state *st, float z[][REV_LINES], 
       for (int t = 0; t < m; t += 8) {
         REV_UNROLL8
       for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(z[t + j] + h);
-        rev_t8(r);
+        mixstage__transpose8(r);
         REV_UNROLL8
         for (int j = 0; j < 8; j++) _mm256_storeu_ps(st->line[h + j] + wp + t, r[j]);
       }
