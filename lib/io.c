@@ -28,6 +28,7 @@
 #include "config.h"
 #include "io_read.h"
 #include "mixstage/io.h"
+#include "loudness_hops.h"
 #include "loudness_range.h"
 #include "dsp/truepeak.h"
 #include "io_writer.h"
@@ -115,8 +116,7 @@ typedef struct meter {
    * window is exactly the hop (rates that are a multiple of 10 Hz); other
    * rates ask libebur128 for each window. */
   int hop_energy;
-  double sub[30];
-  int sub_pos;
+  mixstage__loudness_hops hops;
   mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
   mixstage__truepeak tp;
 } meter;
@@ -158,24 +158,10 @@ static int meter_init(meter *m, int channels, double rate) {
 
 /* A reading on the hop grid from the hop energies (see meter). */
 static void meter_read_hops(meter *m) {
-  double v, e = 0.0;
-  /* BS.1770-4: loudness = -0.691 + 10 log10(weighted mean square). */
-  if (ebur128_loudness_window(m->st, 100, &v) == EBUR128_SUCCESS && v > -HUGE_VAL)
-    e = pow(10.0, (v + 0.691) / 10.0);
-  m->sub[m->sub_pos] = e;
-  m->sub_pos = (m->sub_pos + 1) % 30;
-  double e4 = 0.0, e30 = 0.0;
-  for (int k = 0; k < 30; k++) {
-    double b = m->sub[(m->sub_pos + 29 - k) % 30];
-    if (k < 4) e4 += b;
-    e30 += b;
-  }
-  if (m->frames >= m->win_m) {
-    double mo = e4 > 0.0 ? 10.0 * log10(e4 / 4.0) - 0.691 : -HUGE_VAL;
-    if (mo > m->mom_max) m->mom_max = mo;
-  }
+  double mo, sh;
+  mixstage__hops_push(&m->hops, m->st, &mo, &sh);
+  if (m->frames >= m->win_m && mo > m->mom_max) m->mom_max = mo;
   if (m->frames >= m->win_s) {
-    double sh = e30 > 0.0 ? 10.0 * log10(e30 / 30.0) - 0.691 : -HUGE_VAL;
     if (sh > m->short_max) m->short_max = sh;
     mixstage__lra_add(&m->lra, sh);
   }

@@ -9,6 +9,7 @@
 
 #include "mixstage/analysis.h"
 #include "internal.h"
+#include "loudness_hops.h"
 #include "loudness_range.h"
 #include "dsp/truepeak.h"
 
@@ -33,11 +34,7 @@ struct mixstage_meter {
   double sumsq[MIXSTAGE_METER_MAX_CHANNELS];
   int64_t clipped[MIXSTAGE_METER_MAX_CHANNELS];
   double s_lr; /* sum of L*R; with sumsq of L and R it gives correlation and M/S */
-  /* K-weighted energy of the last 30 grid blocks (100 ms each): momentary
-   * is the mean of 4, short-term of 30, so each sample is summed once per
-   * reading instead of 34 times (libebur128 re-sums whole windows). */
-  double sub[30];
-  int sub_pos;
+  mixstage__loudness_hops hops; /* the last 30 grid blocks (100 ms each) */
   double *mser, *sser;
   int64_t ser_cap, ser_n;
   int truncated;
@@ -213,20 +210,8 @@ MIXSTAGE_EXPORT mixstage_meter *mixstage_meter_create(int channels, double rate,
  * maxima take full windows only, as mixstage_measure() does; before that the
  * windows count silence for the time not yet heard, as libebur128 does. */
 static void grid_read(mixstage_meter *m) {
-  double v, e = 0.0;
-  /* BS.1770-4: loudness = -0.691 + 10 log10(weighted mean square). */
-  if (ebur128_loudness_window(m->st, 100, &v) == EBUR128_SUCCESS && v > -HUGE_VAL)
-    e = pow(10.0, (v + 0.691) / 10.0);
-  m->sub[m->sub_pos] = e;
-  m->sub_pos = (m->sub_pos + 1) % 30;
-  double e4 = 0.0, e30 = 0.0;
-  for (int k = 0; k < 30; k++) {
-    double b = m->sub[(m->sub_pos + 29 - k) % 30];
-    if (k < 4) e4 += b;
-    e30 += b;
-  }
-  const double mo = e4 > 0.0 ? 10.0 * log10(e4 / 4.0) - 0.691 : -HUGE_VAL;
-  const double sh = e30 > 0.0 ? 10.0 * log10(e30 / 30.0) - 0.691 : -HUGE_VAL;
+  double mo, sh;
+  mixstage__hops_push(&m->hops, m->st, &mo, &sh);
   if (m->frames >= m->win_m && mo > m->mom_max) m->mom_max = mo;
   if (m->frames >= m->win_s && sh > m->short_max) m->short_max = sh;
   if (m->frames >= m->win_s) mixstage__lra_add(&m->lra, sh);
@@ -462,8 +447,7 @@ int mixstage__meter_restart(mixstage_meter *m) {
   memset(m->sumsq, 0, sizeof m->sumsq);
   memset(m->clipped, 0, sizeof m->clipped);
   m->s_lr = 0.0;
-  memset(m->sub, 0, sizeof m->sub);
-  m->sub_pos = 0;
+  mixstage__hops_reset(&m->hops);
   m->ser_n = 0;
   m->truncated = 0;
   mixstage__lra_reset(&m->lra);
