@@ -783,6 +783,34 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* One trial: a child delivers `prof` into `dir` and is killed after `delay`
+ * seconds.  The folder must then hold a complete manifest at once and, after
+ * the recovery, exactly one whole delivery.  Returns 0 when it is the
+ * previous one, 1 when the new one; *killed counts children that died by
+ * the signal (not finished). */
+static int kill_trial(mixstage_graph *g, const mixstage_profile *prof, const char *dir,
+                      const mixstage_deliver_config *cfg, double delay, int *killed) {
+  json_t *man = load_manifest(dir);
+  char before[64];
+  snprintf(before, sizeof before, "%s", json_string_value(json_object_get(man, "delivery_id")));
+  json_decref(man);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) _exit(mixstage_graph_deliver(g, prof, dir, cfg) == MIXSTAGE_OK ? 0 : 1);
+  struct timespec ts = {(time_t)delay, (long)((delay - floor(delay)) * 1e9)};
+  nanosleep(&ts, NULL);
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  *killed += WIFSIGNALED(status);
+  json_decref(load_manifest(dir)); /* a complete manifest, even before recovery */
+  ck_assert_int_eq(mixstage_deliver_recover(dir), MIXSTAGE_OK);
+  const char *ids[2] = {before, NULL};
+  int which;
+  check_whole(dir, ids, &which);
+  return which == 0 ? 0 : 1;
+}
+
 /* A delivering child process killed (SIGKILL) at random instants over the
  * whole delivery, a third of them in its last 15% (the commit is there):
  * after each kill, manifest.json is a complete manifest at once; after the
@@ -821,32 +849,27 @@ START_TEST(test_kill_at_random_instants) {
    * keep the test's time, each still as strict */
   const int trials = getenv("MIXSTAGE_SANITIZER") ? 15 : 30;
   for (int trial = 0; trial < trials; trial++) {
-    json_t *man = load_manifest(dir);
-    char before[64];
-    snprintf(before, sizeof before, "%s", json_string_value(json_object_get(man, "delivery_id")));
-    json_decref(man);
     double u = (double)rand() / RAND_MAX;
     /* two in three anywhere in the delivery, one in three around its end
      * (the commit), half of those after it: both outcomes get seen */
     double delay = trial % 3 == 2 ? full * (0.85 + 0.6 * u) : full * 1.05 * u;
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) _exit(mixstage_graph_deliver(s.g, prof[trial & 1], dir, &cfg) == MIXSTAGE_OK ? 0 : 1);
-    struct timespec ts = {(time_t)delay, (long)((delay - floor(delay)) * 1e9)};
-    nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    killed += WIFSIGNALED(status);
-    json_decref(load_manifest(dir)); /* a complete manifest, even before recovery */
-    ck_assert_int_eq(mixstage_deliver_recover(dir), MIXSTAGE_OK);
-    const char *ids[2] = {before, NULL};
-    int which;
-    check_whole(dir, ids, &which);
-    if (which == 0) old_seen++;
-    else new_seen++;
+    if (kill_trial(s.g, prof[trial & 1], dir, &cfg, delay, &killed)) new_seen++;
+    else old_seen++;
   }
-  fprintf(stderr, "kill test: %d of %d killed mid-delivery (delivery %.3f s); previous kept %d, new %d\n", killed,
-          trials, full, old_seen, new_seen);
+  /* A loaded machine (a sanitizer, a parallel test) can make the children
+   * slower than the timed ones, so that no kill lands after the commit, or
+   * quicker, so that none lands before it.  Then a few more trials, each as
+   * strict, aim later (or earlier) until both sides are seen. */
+  int extra = 0, ignored = 0;
+  for (double late = full; (old_seen == 0 || new_seen == 0) && extra < 12; extra++) {
+    late *= new_seen == 0 ? 1.5 : 1.0;
+    double delay = new_seen == 0 ? late : full * 0.05 / (1 + extra);
+    if (kill_trial(s.g, prof[extra & 1], dir, &cfg, delay, &ignored)) new_seen++;
+    else old_seen++;
+  }
+  fprintf(stderr,
+          "kill test: %d of %d killed mid-delivery (delivery %.3f s), %d more trials; previous kept %d, new %d\n",
+          killed, trials, full, extra, old_seen, new_seen);
   ck_assert_msg(killed >= trials / 3, "only %d of %d children were killed mid-delivery", killed, trials);
   ck_assert_msg(old_seen > 0 && new_seen > 0, "previous kept %d, new %d: the kills missed one side", old_seen,
                 new_seen);

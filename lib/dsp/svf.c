@@ -63,6 +63,9 @@ static void svf_flush(float *const *sec, int nsec, int stride) {
 /* One lane through the sections, sample by sample (the portable fallback;
  * the vector kernels do the same operations per lane).  gain[i * gstep]
  * multiplies frame i when gain is not NULL. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused)) /* only the builds without vector kernels call it */
+#endif
 static inline void svf_lane_scalar(float *const *sec, int nsec, int stride, int lane, float *x, const float *gain,
                                    int gstep, int n) {
   for (int k = 0; k < nsec; k++) {
