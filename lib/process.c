@@ -3,8 +3,10 @@
  * a grid anchored at frame 0; a host block is split at grid lines, so the
  * result never depends on the host's block size.  A unit whose values do not
  * move in a block (unit_settled) reads its source and runs its gain stage
- * and sends in one pass over the block; its chain and the fault check after
- * it still go cell by cell, with the same bits. */
+ * and sends in one pass over the block, and its chain insert by insert over
+ * the block (span_chains), in calls of up to a class's max_frames, with the
+ * fault check after it once per block; all with the bits of cell-by-cell
+ * processing. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
@@ -336,9 +338,9 @@ static inline int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) 
  * Then step_unit is a no-op at every boundary, and the source read, clip
  * gain, taps, fader, pan, mute and sends run over the whole block in one
  * pass each, with the bits of cell-by-cell processing: the same float
- * operations on every sample with the same constants.  Only the chain keeps
- * the cell grid (a node processes at most one cell per call), and so does
- * the fault check after it, which silences the cell where a fault appears.
+ * operations on every sample with the same constants.  The chain runs
+ * insert by insert over the block where it can (span_ready), else cell by
+ * cell; either way a fault is silenced in the cell where it appears.
  * A setter running on another thread during the block is taken at the
  * next block instead of the next boundary, as if it had come a little
  * later.  A unit with bounce forks runs cell by cell. */
@@ -1230,13 +1232,170 @@ static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0) {
   return unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire));
 }
 
-/* A settled unit alone: the head over the block, the chain and its check
- * cell by cell, the tail over the block. */
+/* ---- settled chains, insert by insert over the block ------------------------
+ * In a settled unit (unit_settled) no boundary of the block calls update()
+ * or changes a node's mode, so its inserts can run one after the other over
+ * the whole block instead of all of them cell by cell: each node sees the
+ * same frames in the same order, so its output and state are the same.  A
+ * class that takes more than one cell per call (max_frames) gets the block
+ * in calls of up to max_frames, cut on the cell grid; the others a cell
+ * per call.  The chain's output is checked once over the block; a fault
+ * found there is located to its cell and contained as cell-by-cell
+ * processing contains it (span_check), so renders keep their bits, faults
+ * included.
+ *
+ * Whether settled unit u runs that way: its head over the block can be read
+ * again (span_check reads the cells after a fault again), no node is
+ * crossfading (its dry path and the nodes that run would change inside the
+ * block), traced, keeps a gain-reduction history (a point per cell, which a
+ * fault's re-run would repeat), reads its key through a delay line (sized
+ * for one cell) or from its own unit. */
+static int span_ready(const mixstage_graph *g, const mixstage__unit *u) {
+  if (!head_blockwise(u)) return 0;
+  for (int i = 0; i < u->node_count; i++) {
+    const mixstage_node *nd = u->nodes[i];
+    if (nd->xf_pos < g->xfade || nd->trace_wanted || nd->grh || nd->key_delay.delay > 0 || nd->key_unit == u)
+      return 0;
+  }
+  return 1;
+}
+
+/* Frames a call of a class may take in a span: max_frames (at most a block)
+ * rounded down to whole cells, at least one cell. */
+static inline int span_cap(const mixstage__node_class *cls) {
+  int mf = cls->max_frames < MIXSTAGE__BLOCK ? cls->max_frames : MIXSTAGE__BLOCK;
+  return mf > MIXSTAGE__CELL ? mf - mf % MIXSTAGE__CELL : MIXSTAGE__CELL;
+}
+
+/* The call from frame f with left frames to go: up to cap, ending on the
+ * cell grid or at the span's end. */
+static inline int span_piece(int cap, int64_t f, int left) {
+  int m = cap - (int)(f % MIXSTAGE__CELL);
+  return m < left ? m : left;
+}
+
+/* A unit's working buffers from offset off (the chain reads only buf). */
+static inline void buf_view(view *v, const mixstage__unit *u, int off) {
+  for (int c = 0; c < u->channels; c++) v->buf[c] = u->buf[c] + off;
+}
+
+/* The chains of units[0 .. count-1] (one settled, span_ready unit, or such
+ * members of a lane group, whose chains have one shape) over frames
+ * f0 .. f0+n-1, which are offsets 0 .. n-1 of their block buffers.  An
+ * insert running on without latency (no dry path) is called directly, and
+ * through its class's lane kernel for two or more members; one bypassed,
+ * muted or with latency goes through run_node cell by cell.  w[k] gathers
+ * member k's walk (which nodes ran). */
+static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int count, int64_t f0, int n,
+                        chain_walk *w) {
+  float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
+  void *states[MIXSTAGE__GROUP_MAX];
+  float *pb[MIXSTAGE__GROUP_MAX][MIXSTAGE_MAX_CHANNELS];
+  float *const *bufs[MIXSTAGE__GROUP_MAX];
+  const float *const *keys[MIXSTAGE__GROUP_MAX];
+  int key_nch[MIXSTAGE__GROUP_MAX];
+  const float *key_direct[MIXSTAGE__GROUP_MAX][MIXSTAGE_MAX_CHANNELS];
+  mixstage_node *lane_nd[MIXSTAGE__GROUP_MAX];
+  int lane_k[MIXSTAGE__GROUP_MAX];
+  const mixstage__unit *u0 = units[0];
+  const int C = u0->channels;
+  for (int k = 0; k < count; k++) w[k] = (chain_walk){-1, 0, 0, NULL, drybuf};
+  for (int i = 0; i < u0->node_count; i++) {
+    const mixstage__node_class *cls = u0->nodes[i]->cls;
+    const int cap = span_cap(cls);
+    int lanes = 0;
+    for (int k = 0; k < count; k++) {
+      mixstage_node *nd = units[k]->nodes[i];
+      if (nd->mode == 0 && nd->latency == 0) {
+        lane_nd[lanes] = nd;
+        lane_k[lanes] = k;
+        states[lanes] = nd->state;
+        bufs[lanes] = pb[lanes];
+        lanes++;
+        continue;
+      }
+      /* bypassed, muted or with a dry path to keep: as cell by cell */
+      view v;
+      for (int off = 0, m; off < n; off += m) {
+        int64_t f = f0 + off;
+        m = span_piece(MIXSTAGE__CELL, f, n - off);
+        chain_walk cw = {chunk_cell(f, (int)(f % MIXSTAGE__CELL), m), 0, 0, NULL, drybuf};
+        buf_view(&v, units[k], off);
+        run_node(g, units[k], &v, off, m, i, &cw);
+        if (off + m >= n && cw.ran_count) node_ran(&w[k], nd);
+      }
+    }
+    if (!lanes) continue;
+    for (int off = 0, m; off < n; off += m) {
+      m = span_piece(cap, f0 + off, n - off);
+      for (int q = 0; q < lanes; q++) {
+        mixstage_node *nd = lane_nd[q];
+        float **b = pb[q];
+        for (int c = 0; c < C; c++) b[c] = units[lane_k[q]]->buf[c] + off;
+        /* as run_node: the pre-delay, then the key (aligned) */
+        delay_run(&nd->pre_delay, b, C, m);
+        keys[q] = node_key(nd, off, m, &key_nch[q], key_direct[q]);
+      }
+      if (lanes >= 2 && cls->process_lanes && cls->process_lanes(states, bufs, keys, key_nch, lanes, C, m))
+        continue;
+      for (int q = 0; q < lanes; q++) cls->process(states[q], bufs[q], C, m, keys[q], key_nch[q]);
+    }
+    for (int q = 0; q < lanes; q++) {
+      node_ran(&w[lane_k[q]], lane_nd[q]);
+      node_gr(&w[lane_k[q]], lane_nd[q]);
+    }
+  }
+}
+
+/* After span_chains: unit u's chain output over the block, checked once.
+ * A fault is found in its cell and contained there as settled_cell_check
+ * does, with the node that ran (ran); the chain then started afresh, so
+ * the cells after it run again from the head (the source or bus sum read
+ * again gives the same samples), cell by cell as run_unit_settled would
+ * have run them from that cell on. */
+static int span_check(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n, mixstage_node *ran) {
+  const int C = u->channels;
+  if (C == 2 ? !maybe_non_finite2(u->buf[0], u->buf[1], n) : !non_finite(u->buf, C, n)) return 0;
+  int faults = 0, off = 0, m;
+  view v;
+  for (; off < n; off += m) {
+    int64_t f = f0 + off;
+    m = span_piece(MIXSTAGE__CELL, f, n - off);
+    make_view(&v, u->buf, u->pre, u->post, u->out, C, u->out_channels, off);
+    if (non_finite(v.buf, C, m)) {
+      chain_fault(g, u, &v, f, off, m, ran);
+      faults++;
+      off += m;
+      break;
+    }
+  }
+  for (; off < n; off += m) {
+    int64_t f = f0 + off;
+    int o = (int)(f % MIXSTAGE__CELL);
+    m = span_piece(MIXSTAGE__CELL, f, n - off);
+    faults += chunk_head(g, u, &v, f, o, off, m);
+    mixstage_node *r;
+    faults += run_nodes(g, u, &v, off, m, chunk_cell(f, o, m), &r);
+    faults += settled_cell_check(g, u, &v, f, off, m, r);
+  }
+  return faults;
+}
+
+/* A settled unit alone: the head over the block, the chain insert by insert
+ * over the block (span_chains) or, when it cannot, the chain and its check
+ * cell by cell; the tail over the block. */
 static int run_unit_settled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
   int faults = 0;
   view v;
   int block_head = head_blockwise(u);
   if (block_head) faults += chunk_head(g, u, &v, f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+  if (span_ready(g, u)) {
+    chain_walk w;
+    span_chains(g, &u, 1, f0, n, &w);
+    faults += span_check(g, u, f0, n, w.ran);
+    settled_tail(u, f0, n);
+    return faults;
+  }
   for (int done = 0; done < n;) {
     int64_t f = f0 + done;
     int o = (int)(f % MIXSTAGE__CELL);
@@ -1279,24 +1438,35 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   int key_nch[MIXSTAGE__GROUP_MAX];
   const float *key_direct[MIXSTAGE__GROUP_MAX][MIXSTAGE_MAX_CHANNELS];
   int plain[MIXSTAGE__GROUP_MAX];
-  int settled[MIXSTAGE__GROUP_MAX], block_head[MIXSTAGE__GROUP_MAX];
+  int settled[MIXSTAGE__GROUP_MAX], block_head[MIXSTAGE__GROUP_MAX], span[MIXSTAGE__GROUP_MAX];
+  mixstage__unit *spanned[MIXSTAGE__GROUP_MAX];
+  int nspan = 0;
   mixstage__unit *u0 = grp->units[0];
   int C = u0->channels;
   /* Settled members (unit_settled) read their heads over the block here and
-   * run their tails after the last cell; the others go cell by cell. */
+   * run their tails after the last cell; those that can run their chains
+   * insert by insert over the block together (span_chains), the others go
+   * cell by cell. */
   for (int k = 0; k < count; k++) {
     mixstage__unit *u = grp->units[k];
     settled[k] = block_start(g, u, f0);
     block_head[k] = settled[k] && head_blockwise(u);
     if (block_head[k]) faults += chunk_head(g, u, &v[k], f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+    span[k] = settled[k] && span_ready(g, u);
+    if (span[k]) spanned[nspan++] = u;
   }
-  for (int done = 0; done < n;) {
+  if (nspan) {
+    span_chains(g, spanned, nspan, f0, n, w);
+    for (int j = 0; j < nspan; j++) faults += span_check(g, spanned[j], f0, n, w[j].ran);
+  }
+  for (int done = 0; done < n && nspan < count;) {
     int64_t f = f0 + done;
     int o = (int)(f % MIXSTAGE__CELL);
     int m = MIXSTAGE__CELL - o;
     if (m > n - done) m = n - done;
     for (int k = 0; k < count; k++) {
       mixstage__unit *u = grp->units[k];
+      if (span[k]) continue;
       if (settled[k]) {
         faults += settled_cell_head(g, u, &v[k], block_head[k], f, o, done, m);
       } else {
@@ -1310,7 +1480,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
       int lanes = 0;
       for (int k = 0; k < count; k++) {
         mixstage__unit *u = grp->units[k];
-        plain[k] = cls->process_lanes && lane_ready(g, u, u->nodes[i]);
+        plain[k] = !span[k] && cls->process_lanes && lane_ready(g, u, u->nodes[i]);
         if (plain[k]) {
           /* as run_node: the pre-delay, then the key (aligned) */
           delay_run(&u->nodes[i]->pre_delay, v[k].buf, C, m);
@@ -1326,6 +1496,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
       for (int k = 0; k < count; k++) {
         mixstage__unit *u = grp->units[k];
         mixstage_node *nd = u->nodes[i];
+        if (span[k]) continue;
         if (!plain[k]) {
           run_node(g, u, &v[k], done, m, i, &w[k]);
           continue;
@@ -1338,6 +1509,7 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
     }
     for (int k = 0; k < count; k++) {
       mixstage__unit *u = grp->units[k];
+      if (span[k]) continue;
       faults += w[k].faults;
       if (settled[k]) {
         faults += settled_cell_check(g, u, &v[k], f, done, m, w[k].ran);

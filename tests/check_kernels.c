@@ -827,6 +827,7 @@ START_TEST(test_os_memory) {
 END_TEST
 
 static void add_dynamics_kernel_tests(TCase *tc); /* section at the end of the file */
+static void add_max_frames_tests(TCase *tc);      /* section at the end of the file */
 
 int main(void) {
   Suite *s = suite_create("kernels");
@@ -842,6 +843,7 @@ int main(void) {
   tcase_add_test(tc, test_limiter_true_peak_switch);
   tcase_add_test(tc, test_os_memory);
   add_dynamics_kernel_tests(tc);
+  add_max_frames_tests(tc);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
@@ -1138,3 +1140,173 @@ static void add_dyn_cell_tests(TCase *tc) {
   tcase_add_test(tc, test_dyn_cell_target_gain_exact);
   tcase_add_test(tc, test_dyn_cell_node_split_exact);
 }
+
+/* ==== max_frames: one call of several cells (node.h) ========================== */
+
+/* A class instance outside a graph, as the engine holds one. */
+typedef struct mf_inst {
+  void *state;
+  double p[64];
+} mf_inst;
+
+static void *mf_alloc(void *u, size_t n) { (void)u; return calloc(1, n); }
+static void mf_free(void *u, void *p) { (void)u; free(p); }
+static const mixstage__allocator mf_allocator = {mf_alloc, mf_free, NULL};
+
+static uint32_t mf_rand(uint32_t *r) {
+  *r = *r * 1664525u + 1013904223u;
+  return *r >> 8;
+}
+
+/* New values for every parameter the engine moves at a boundary
+ * (automatable ones): uniform in the range, whole choices for enums;
+ * with defaults, the defaults (a bias back to 0 sends the saturation's DC
+ * blocker into its release, say). */
+static void mf_params(const mixstage__node_class *cls, double *p, uint32_t *r, int defaults, int structural) {
+  for (int i = 0; i < cls->num_params; i++) {
+    const mixstage_param_info *pi = &cls->params[i];
+    if (!pi->automatable && !structural) continue;
+    if (defaults) {
+      p[i] = pi->def;
+      continue;
+    }
+    double u = (double)(mf_rand(r) & 0xffff) / 65535.0;
+    p[i] = pi->min + (pi->max - pi->min) * u;
+    if (pi->unit == MIXSTAGE_UNIT_ENUM || pi->choices) p[i] = floor(p[i] + 0.5);
+  }
+}
+
+static void mf_signal(float *x, int n, uint32_t *r, float level) {
+  for (int i = 0; i < n; i++) {
+    /* noise from near the filters' flush threshold of 1e-30 (from reset,
+     * where their flush points matter), loud, near-silent (dynamics move) */
+    float v = ((float)(mf_rand(r) & 0xffff) / 32768.0f - 1.0f) * level;
+    int part = (i / 300) % 4;
+    x[i] = part == 0 ? v * 1e-31f : part == 3 ? v * 1e-4f : v;
+  }
+}
+
+/* Every class that sets max_frames: instance A processes on the 32-frame
+ * grid (a call per cell, as the engine called every node before), B in
+ * calls of random length up to max_frames that cross the grid, starting
+ * mid-cell too; both get the same update() calls at cell boundaries (random
+ * parameters, defaults, random again).  Output and gain reduction must be
+ * the same bits: max_frames promises exactly that, and the engine relies
+ * on it to give renders the same bits whatever it passes.  For a class with
+ * process_lanes, B's three instances go through it in one call. */
+START_TEST(test_max_frames_split_exact) {
+  static const char *const names[] = {"eq", "saturation", "gain", "width", "tilt_eq", "gate"};
+  const char *name = names[_i % 6];
+  const int round = _i / 6;
+  const mixstage__node_class *cls = mixstage__find_node_class(name);
+  ck_assert_ptr_nonnull(cls);
+  ck_assert_int_gt(cls->max_frames, MIXSTAGE_CONTROL_FRAMES);
+  ck_assert_int_le(cls->num_params, 64);
+  static const int chans[] = {2, 1, 6, 2};
+  const int nch = chans[round % 4];
+  enum { M = 3, N = 2400 };
+  uint32_t r = 0x9e3779b9u * (uint32_t)(_i + 1);
+  mixstage__node_env env = {48000.0, 120.0, nch, &mf_allocator};
+  mf_inst a[M], b[M];
+  double p0[64];
+  mf_params(cls, p0, &r, 0, 1); /* structural ones too (oversampling), fixed from here */
+  for (int m = 0; m < M; m++) {
+    mf_inst *in[2] = {&a[m], &b[m]};
+    for (int k = 0; k < 2; k++) {
+      in[k]->state = calloc(1, cls->state_size);
+      ck_assert_ptr_nonnull(in[k]->state);
+      memcpy(in[k]->p, p0, sizeof p0);
+      if (cls->init) ck_assert_int_eq(cls->init(in[k]->state, &env), MIXSTAGE_OK);
+      cls->update(in[k]->state, in[k]->p);
+      if (cls->reset) cls->reset(in[k]->state);
+    }
+  }
+  float *xa[M][6], *xb[M][6], *key[2];
+  for (int m = 0; m < M; m++)
+    for (int c = 0; c < nch; c++) {
+      xa[m][c] = malloc(sizeof(float) * N);
+      xb[m][c] = malloc(sizeof(float) * N);
+      mf_signal(xa[m][c], N, &r, round & 1 ? 4.0f : 0.5f);
+      memcpy(xb[m][c], xa[m][c], sizeof(float) * N);
+    }
+  for (int c = 0; c < 2; c++) {
+    key[c] = malloc(sizeof(float) * N);
+    mf_signal(key[c], N, &r, 1.0f);
+  }
+  const int with_key = cls->accepts_key && (round & 2);
+  /* update() at these cell boundaries: random, defaults, random */
+  const int upd[] = {512, 1024, 1536, N};
+  int next_upd = 0;
+  int pos = 0;
+  while (pos < N) {
+    if (pos == upd[next_upd]) {
+      double pn[64];
+      memcpy(pn, a[0].p, sizeof pn);
+      mf_params(cls, pn, &r, next_upd == 1, 0);
+      for (int m = 0; m < M; m++) {
+        cls->update(a[m].state, pn);
+        cls->update(b[m].state, pn);
+      }
+      next_upd++;
+    }
+    /* B's call: 1 .. max_frames frames, not past the next update */
+    int len = pos == 0 ? 5 : 1 + (int)(mf_rand(&r) % (uint32_t)cls->max_frames);
+    if (pos + len > upd[next_upd]) len = upd[next_upd] - pos;
+    float *bb[M][6];
+    float *const *bufs[M];
+    void *states[M];
+    const float *kb[2] = {key[0] + pos, key[1] + pos};
+    const float *const *keys[M];
+    int knch[M];
+    for (int m = 0; m < M; m++) {
+      for (int c = 0; c < nch; c++) bb[m][c] = xb[m][c] + pos;
+      bufs[m] = bb[m];
+      states[m] = b[m].state;
+      keys[m] = with_key ? kb : NULL;
+      knch[m] = with_key ? 2 : 0;
+    }
+    if (!(cls->process_lanes && cls->process_lanes(states, bufs, keys, knch, M, nch, len)))
+      for (int m = 0; m < M; m++) cls->process(b[m].state, bb[m], nch, len, keys[m], knch[m]);
+    /* A: the same frames a cell at a time */
+    for (int f = pos; f < pos + len;) {
+      int n = MIXSTAGE_CONTROL_FRAMES - f % MIXSTAGE_CONTROL_FRAMES;
+      if (n > pos + len - f) n = pos + len - f;
+      const float *ka[2] = {key[0] + f, key[1] + f};
+      for (int m = 0; m < M; m++) {
+        float *ab[6];
+        for (int c = 0; c < nch; c++) ab[c] = xa[m][c] + f;
+        cls->process(a[m].state, ab, nch, n, with_key ? ka : NULL, with_key ? 2 : 0);
+      }
+      f += n;
+    }
+    pos += len;
+    if (cls->gain_reduction)
+      for (int m = 0; m < M; m++) {
+        float ga = cls->gain_reduction(a[m].state), gb = cls->gain_reduction(b[m].state);
+        ck_assert_msg(memcmp(&ga, &gb, sizeof ga) == 0, "%s: gain reduction %g vs %g at %d", name, ga, gb, pos);
+      }
+  }
+  for (int m = 0; m < M; m++)
+    for (int c = 0; c < nch; c++)
+      for (int i = 0; i < N; i++)
+        ck_assert_msg(memcmp(&xa[m][c][i], &xb[m][c][i], sizeof(float)) == 0,
+                      "%s (%d ch, round %d): instance %d channel %d frame %d: %.9g per cell, %.9g in long calls",
+                      name, nch, round, m, c, i, xa[m][c][i], xb[m][c][i]);
+  for (int m = 0; m < M; m++) {
+    for (int c = 0; c < nch; c++) {
+      free(xa[m][c]);
+      free(xb[m][c]);
+    }
+    if (cls->fini) {
+      cls->fini(a[m].state, &env);
+      cls->fini(b[m].state, &env);
+    }
+    free(a[m].state);
+    free(b[m].state);
+  }
+  free(key[0]);
+  free(key[1]);
+}
+END_TEST
+
+static void add_max_frames_tests(TCase *tc) { tcase_add_loop_test(tc, test_max_frames_split_exact, 0, 6 * 8); }

@@ -454,4 +454,5 @@ const mixstage__node_class mixstage__eq_class = {
     .tail = eq_tail,
     .linear = 1,
     .process_lanes = eq_process_lanes,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: the passes cut at flush points, any count */
 };

@@ -66,4 +66,5 @@ const mixstage__node_class mixstage__gain_class = {
     .update = gain_update,
     .process = gain_process,
     .linear = 1,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: the ramp follows the position, any count */
 };

@@ -143,4 +143,5 @@ const mixstage__node_class mixstage__gate_class = {
     .process = gate_process,
     .gain_reduction = gate_gain_reduction,
     .gain_trace = gate_gain_trace,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: levels a cell at a time, any count */
 };

@@ -639,20 +639,33 @@ static __attribute__((noinline)) void sat_process_general(sat_state *st, float *
   if (st->cell_pos > CELL) st->cell_pos = CELL;
 }
 
+/* Any number of frames (max_frames): the general path takes them a cell at
+ * most per pass, and while its ramps run (the cell update() was called at)
+ * only to that cell's end, where they come to rest and the DC blocker's
+ * mode is decided, as a call per cell would see it. */
 static void sat_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
                         int key_nch) {
   (void)key;
   (void)key_nch;
   sat_state *st = s;
-  /* The common case, 1x at 100 % wet with nothing moving and no DC to
-   * remove: the curve alone, output gain folded in, no dry line (1x has no
-   * latency).  The same values and kernel as the general path. */
-  if (st->cur == 0 && st->cell_pos >= CELL && st->target[3] == 1.0 && st->dc_mode == DC_OFF) {
-    curve_1x(st->k1x, buf, nch, nframes, &st->steady_g, &st->steady_s_out, &st->steady_tb, 0,
-             st->steady_tb != 0.0f);
-    return; /* cell_pos stays CELL */
+  float *part[MAXCH];
+  for (int c = 0; c < nch; c++) part[c] = buf[c];
+  for (int done = 0; done < nframes;) {
+    /* The common case, 1x at 100 % wet with nothing moving and no DC to
+     * remove: the curve alone, output gain folded in, no dry line (1x has
+     * no latency).  The same values and kernel as the general path; once
+     * taken it holds until the next update(). */
+    if (st->cur == 0 && st->cell_pos >= CELL && st->target[3] == 1.0 && st->dc_mode == DC_OFF) {
+      curve_1x(st->k1x, part, nch, nframes - done, &st->steady_g, &st->steady_s_out, &st->steady_tb, 0,
+               st->steady_tb != 0.0f);
+      return; /* cell_pos stays CELL */
+    }
+    int n = nframes - done, lim = st->cell_pos < CELL ? CELL - st->cell_pos : CELL;
+    if (n > lim) n = lim;
+    sat_process_general(st, part, nch, n);
+    done += n;
+    for (int c = 0; c < nch; c++) part[c] = buf[c] + done;
   }
-  sat_process_general(st, buf, nch, nframes);
 }
 
 static int sat_latency(const void *s) { return ((const sat_state *)s)->latency; }
@@ -680,4 +693,5 @@ const mixstage__node_class mixstage__saturation_class = {
     .latency = sat_latency,
     .tail = sat_tail,
     .gain_reduction = NULL,
+    .max_frames = 8 * CELL, /* a block; sat_process cuts the general path into cells */
 };

@@ -175,4 +175,5 @@ const mixstage__node_class mixstage__tilt_eq_class = {
     .process = tilt_process,
     .tail = tilt_tail,
     .linear = 1,
+    .max_frames = 8 * CF, /* a block: the passes cut at flush points, any count */
 };

@@ -96,11 +96,7 @@ static void width_update(void *s, const double *p) {
   st->cell_pos = 0;
 }
 
-static void width_process(void *s, float *const *buf, int nch, int nframes,
-                          const float *const *key, int key_nch) {
-  (void)key;
-  (void)key_nch;
-  width_state *st = s;
+static void width_run(width_state *st, float *const *buf, int nch, int nframes) {
   int unity_gain = st->gain.prev == 1.0 && st->gain.target == 1.0;
   if (nch >= 2) {
     float *l = buf[0], *r = buf[1];
@@ -136,6 +132,26 @@ static void width_process(void *s, float *const *buf, int nch, int nframes,
   }
 }
 
+/* Any number of frames (max_frames): while the ramps run (the cell update()
+ * was called at) a pass reaches only to that cell's end, where they come to
+ * rest and the identity and unity tests may change, as a call per cell
+ * would see them. */
+static void width_process(void *s, float *const *buf, int nch, int nframes,
+                          const float *const *key, int key_nch) {
+  (void)key;
+  (void)key_nch;
+  width_state *st = s;
+  int first = CF - st->cell_pos;
+  if (first <= 0 || first >= nframes) {
+    width_run(st, buf, nch, nframes);
+    return;
+  }
+  float *rest[MIXSTAGE_MAX_CHANNELS];
+  for (int c = 0; c < nch && c < MIXSTAGE_MAX_CHANNELS; c++) rest[c] = buf[c] + first;
+  width_run(st, buf, nch, first);
+  width_run(st, rest, nch, nframes - first);
+}
+
 static int64_t width_tail(const void *s) { return ((const width_state *)s)->tail; }
 
 const mixstage__node_class mixstage__width_class = {
@@ -150,4 +166,5 @@ const mixstage__node_class mixstage__width_class = {
     .process = width_process,
     .tail = width_tail,
     .linear = 1,
+    .max_frames = 8 * CF, /* a block: width_process stops a pass where the ramps end */
 };
