@@ -11,6 +11,7 @@
 #include <string.h>
 #include "internal.h"
 #include "source_file.h"
+#include "dsp/mixer.h"
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -100,23 +101,10 @@ static inline v4f v4_set(float x) {
 #endif
 
 /* y[i] = x[i] * g (y may be x) */
-static void mul_const(float *y, const float *x, float g, int n) {
-  int i = 0;
-#if MIXSTAGE__V4
-  v4f vg = v4_set(g);
-  for (; i + 4 <= n; i += 4) v4_store(y + i, v4_load(x + i) * vg);
-#endif
-  for (; i < n; i++) y[i] = x[i] * g;
-}
+static inline void mul_const(float *y, const float *x, float g, int n) { mixstage__mixer_best()->scale(y, x, g, n); }
 
 /* acc[i] += x[i] */
-static void add_into(float *acc, const float *x, int n) {
-  int i = 0;
-#if MIXSTAGE__V4
-  for (; i + 4 <= n; i += 4) v4_store(acc + i, v4_load(acc + i) + v4_load(x + i));
-#endif
-  for (; i < n; i++) acc[i] += x[i];
-}
+static inline void add_into(float *acc, const float *x, int n) { mixstage__mixer_best()->add(acc, x, n); }
 
 /* NaN and infinity are the floats whose exponent bits are all ones: adding
  * one to the exponent field then carries into the sign bit.  Integer OR is
@@ -377,31 +365,6 @@ typedef struct view {
   float *post[MIXSTAGE_MAX_CHANNELS], *out[MIXSTAGE_MAX_CHANNELS];
 } view;
 
-/* Interleaved stereo to planar, frames 0 .. m-1, times g. */
-static MIXSTAGE__INLINE void deinterleave2_pass(const float *d, float *l, float *r, int m, float g,
-                                                const int scaled) {
-  int i = 0;
-#if defined(__SSE__)
-  __m128 vg = _mm_set1_ps(g);
-  for (; i + 4 <= m; i += 4) {
-    __m128 a = _mm_loadu_ps(d + 2 * i), b = _mm_loadu_ps(d + 2 * i + 4);
-    __m128 x = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), y = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-    _mm_storeu_ps(l + i, scaled ? _mm_mul_ps(x, vg) : x);
-    _mm_storeu_ps(r + i, scaled ? _mm_mul_ps(y, vg) : y);
-  }
-#endif
-  for (; i < m; i++) {
-    l[i] = scaled ? d[2 * i] * g : d[2 * i];
-    r[i] = scaled ? d[2 * i + 1] * g : d[2 * i + 1];
-  }
-}
-
-/* scaled is tested once, not per sample. */
-static void deinterleave2(const float *d, float *l, float *r, int m, float g, int scaled) {
-  if (scaled) deinterleave2_pass(d, l, r, m, g, 1);
-  else deinterleave2_pass(d, l, r, m, g, 0);
-}
-
 static void fill(float *x, float v, int n) {
   for (int i = 0; i < n; i++) x[i] = v;
 }
@@ -426,7 +389,7 @@ static int read_source(mixstage_strip *s, const view *v, int64_t f, int n, int s
       if (scaled) mul_const(v->buf[0], d, g, m);
       else memcpy(v->buf[0], d, sizeof(float) * (size_t)m);
     } else if (sc == 2) {
-      deinterleave2(d, v->buf[0], v->buf[1], m, g, scaled);
+      mixstage__mixer_best()->deinterleave2(d, v->buf[0], v->buf[1], m, g, scaled);
     } else {
       for (int c = 0; c < sc; c++) {
         float *x = v->buf[c];
@@ -880,11 +843,12 @@ static void chain_fault(mixstage_graph *g, mixstage__unit *u, const view *v, int
 }
 
 /* A bus's inputs summed into acc in their fixed order.  A run of inputs
- * without latency compensation is added in one pass: each lane sums
+ * without latency compensation is added in one pass: each sample sums
  * ((acc + x0) + x1) + ..., the order of one pass per input, while acc stays
  * in registers. */
 #define MIXSTAGE__SUM_BATCH 32
 static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, int n) {
+  const mixstage__mixer *mx = mixstage__mixer_best();
   int i = 0, count = b->input_count;
   int zero = 1; /* acc not written yet: the first run starts from +0 */
   while (i < count) {
@@ -905,40 +869,7 @@ static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, in
         const mixstage__input *e = &b->inputs[q];
         x[q - i] = (e->unit ? e->unit->out : e->send->buf)[c] + off;
       }
-      float *a = acc[c];
-      int k = 0, m = j - i;
-#if MIXSTAGE__V4
-      /* 16 frames per input visit: four sums in flight per pointer load */
-      for (; k + 16 <= n; k += 16) {
-        v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
-        v4f s2 = zero ? v4_set(0.0f) : v4_load(a + k + 8), s3 = zero ? v4_set(0.0f) : v4_load(a + k + 12);
-        for (int q = 0; q < m; q++) {
-          const float *y = x[q] + k;
-          s0 += v4_load(y);
-          s1 += v4_load(y + 4);
-          s2 += v4_load(y + 8);
-          s3 += v4_load(y + 12);
-        }
-        v4_store(a + k, s0);
-        v4_store(a + k + 4, s1);
-        v4_store(a + k + 8, s2);
-        v4_store(a + k + 12, s3);
-      }
-      for (; k + 8 <= n; k += 8) {
-        v4f s0 = zero ? v4_set(0.0f) : v4_load(a + k), s1 = zero ? v4_set(0.0f) : v4_load(a + k + 4);
-        for (int q = 0; q < m; q++) {
-          s0 += v4_load(x[q] + k);
-          s1 += v4_load(x[q] + k + 4);
-        }
-        v4_store(a + k, s0);
-        v4_store(a + k + 4, s1);
-      }
-#endif
-      for (; k < n; k++) {
-        float s0 = zero ? 0.0f : a[k];
-        for (int q = 0; q < m; q++) s0 += x[q][k];
-        a[k] = s0;
-      }
+      mx->sum(acc[c], x, j - i, n, zero);
     }
     zero = 0;
     i = j;
@@ -991,81 +922,33 @@ static int chunk_head(mixstage_graph *g, mixstage__unit *u, view *v, int64_t f, 
 
 /* Sends a stereo unit's constant tail takes on (more run on their own). */
 #define MIXSTAGE__FUSED_SENDS 4
-/* Post-fader sends written in the main pass; the others (pre-fader taps,
- * more sends) take a pass each over the tap the main pass wrote. */
-#define MIXSTAGE__PASS_SENDS 2
 
-/* The main pass of a stereo unit's constant tail: the pre-fader copy when
- * pre, width, balance and fader into post, the mute into out (unity: mute
- * gain 1, out is post) and ns post-fader sends.  pre, unity and ns are
- * constants at each call site, so every variant is a straight loop. */
-static MIXSTAGE__INLINE void tail2_pass(const float *xl, const float *xr, float *ql, float *qr, float *pl,
-                                        float *pr, float *ol, float *or_, const float *c, float *const *sl,
-                                        float *const *sr, const float *sg, int n, const int pre, const int unity,
-                                        const int ns) {
-  float gg = c[0], gl = c[1], gr = c[2], w = c[3], mu = c[4];
-  int i = 0;
-#if MIXSTAGE__V4
-  v4f vgg = v4_set(gg), vgl = v4_set(gl), vgr = v4_set(gr), vw = v4_set(w), vmu = v4_set(mu);
-  v4f half = v4_set(0.5f), vs0 = v4_set(ns > 0 ? sg[0] : 0.0f), vs1 = v4_set(ns > 1 ? sg[1] : 0.0f);
-  for (; i + 4 <= n; i += 4) {
-    v4f a = v4_load(xl + i), b = v4_load(xr + i);
-    if (pre) {
-      v4_store(ql + i, a);
-      v4_store(qr + i, b);
-    }
-    v4f mid = half * (a + b), side = half * (a - b) * vw;
-    v4f l = (mid + side) * vgl * vgg, r = (mid - side) * vgr * vgg;
-    v4_store(pl + i, l);
-    v4_store(pr + i, r);
-    v4_store(ol + i, unity ? l : l * vmu);
-    v4_store(or_ + i, unity ? r : r * vmu);
-    if (ns > 0) {
-      v4_store(sl[0] + i, l * vs0);
-      v4_store(sr[0] + i, r * vs0);
-    }
-    if (ns > 1) {
-      v4_store(sl[1] + i, l * vs1);
-      v4_store(sr[1] + i, r * vs1);
-    }
-  }
-#endif
-  for (; i < n; i++) {
-    float a = xl[i], b = xr[i];
-    if (pre) {
-      ql[i] = a;
-      qr[i] = b;
-    }
-    float mid = 0.5f * (a + b), side = 0.5f * (a - b) * w;
-    float l = (mid + side) * gl * gg, r = (mid - side) * gr * gg;
-    pl[i] = l;
-    pr[i] = r;
-    ol[i] = unity ? l : l * mu;
-    or_[i] = unity ? r : r * mu;
-    for (int k = 0; k < ns; k++) {
-      sl[k][i] = l * sg[k];
-      sr[k][i] = r * sg[k];
-    }
-  }
+/* Whether anything reads u's post-fader tap buffer: a sidechain keyed from
+ * it (node_key).  The unit's own sends and meters read the signal as the
+ * tail writes it, and the chunk path (fader_pan) writes post before it
+ * reads it, so otherwise the tail need not store it.  Keys change only at
+ * edit time (the graph is prepared again). */
+static int post_read(const mixstage__unit *u) {
+  for (int i = 0; i < u->keyed_count; i++)
+    if (u->keyed[i]->key_tap == MIXSTAGE_TAP_POST_FADER) return 1;
+  return 0;
 }
 
 /* The tail of a stereo unit feeding stereo buses when nothing moves in this
  * chunk (no lane, the same fader, pan, mute and send values at both
  * boundaries): the fault scan, then the pre-fader copy, fader, pan, mute and
- * the sends, each value computed with the same float operations, in the
- * same order, as the separate passes (gain_pass, run_send).  Returns 0 when
- * the chunk does not qualify (nothing written), else 1, with *bad set when
- * the chain's output held NaN or infinity (checked unless the unit checks
- * per node, or bad is NULL: a settled unit's block tail, checked cell by
- * cell already); then nothing was written. */
+ * up to MIXSTAGE__MIX_SENDS post-fader sends in one pass (lib/dsp/mixer.h),
+ * each value computed with the same float operations, in the same order,
+ * as the separate passes (gain_pass, run_send); other sends after it from
+ * the taps.  Returns 0 when the chunk does not qualify (nothing written),
+ * else 1, with *bad set when the chain's output held NaN or infinity
+ * (checked unless the unit checks per node, or bad is NULL: a settled
+ * unit's block tail, checked cell by cell already); then nothing was
+ * written. */
 static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
   if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
   if (u->fader.lane && u->fader.lane->count > 0) return 0;
   if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
-  float sg[MIXSTAGE__FUSED_SENDS], og[MIXSTAGE__FUSED_SENDS];
-  float *sl[MIXSTAGE__FUSED_SENDS], *sr[MIXSTAGE__FUSED_SENDS], *dl[MIXSTAGE__FUSED_SENDS], *dr[MIXSTAGE__FUSED_SENDS];
-  int opre[MIXSTAGE__FUSED_SENDS];
-  int ns = 0, no = 0; /* fused post-fader sends, other sends */
   for (int k = 0; k < u->send_count; k++) {
     const mixstage_send *snd = u->sends[k];
     if (snd->to->u.channels != 2 || (snd->level.lane && snd->level.lane->count > 0)) return 0;
@@ -1075,46 +958,43 @@ static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, i
     *bad = !u->scan_each && non_finite(v->buf, 2, n);
     if (*bad) return 1;
   }
+  mixstage__mix_stereo t = {v->buf[0], v->buf[1], NULL, NULL, NULL, NULL, v->out[0], v->out[1],
+                            u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1, 0,
+                            {NULL, NULL}, {NULL, NULL}, {0.0f, 0.0f}};
+  if (u->need_pre) {
+    t.pre_l = v->pre[0];
+    t.pre_r = v->pre[1];
+  }
+  float og[MIXSTAGE__FUSED_SENDS];
+  float *dl[MIXSTAGE__FUSED_SENDS], *dr[MIXSTAGE__FUSED_SENDS];
+  int opre[MIXSTAGE__FUSED_SENDS];
+  int no = 0, post = post_read(u); /* other sends; whether post is read */
   for (int k = 0; k < u->send_count; k++) {
     const mixstage_send *snd = u->sends[k];
     float g = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
     int pre = snd->tap == MIXSTAGE_TAP_PRE_FADER;
-    if (!pre && ns < MIXSTAGE__PASS_SENDS) {
-      sg[ns] = g;
-      sl[ns] = snd->buf[0] + off;
-      sr[ns++] = snd->buf[1] + off;
+    if (!pre && t.sends < MIXSTAGE__MIX_SENDS) {
+      t.send_g[t.sends] = g;
+      t.send_l[t.sends] = snd->buf[0] + off;
+      t.send_r[t.sends++] = snd->buf[1] + off;
     } else {
+      post |= !pre;
       og[no] = g;
       opre[no] = pre;
       dl[no] = snd->buf[0] + off;
       dr[no++] = snd->buf[1] + off;
     }
   }
-  const float *xl = v->buf[0], *xr = v->buf[1];
-  float *pl = v->post[0], *pr = v->post[1], *ol = v->out[0], *or_ = v->out[1];
-  float *ql = v->pre[0], *qr = v->pre[1];
-  const float c[5] = {u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1};
-  int variant = (u->need_pre ? 6 : 0) + (c[4] == 1.0f ? 3 : 0) + ns;
-#define MIXSTAGE__TAIL2(pre, unity, k) tail2_pass(xl, xr, ql, qr, pl, pr, ol, or_, c, sl, sr, sg, n, pre, unity, k)
-  switch (variant) {
-    case 0: MIXSTAGE__TAIL2(0, 0, 0); break;
-    case 1: MIXSTAGE__TAIL2(0, 0, 1); break;
-    case 2: MIXSTAGE__TAIL2(0, 0, 2); break;
-    case 3: MIXSTAGE__TAIL2(0, 1, 0); break;
-    case 4: MIXSTAGE__TAIL2(0, 1, 1); break;
-    case 5: MIXSTAGE__TAIL2(0, 1, 2); break;
-    case 6: MIXSTAGE__TAIL2(1, 0, 0); break;
-    case 7: MIXSTAGE__TAIL2(1, 0, 1); break;
-    case 8: MIXSTAGE__TAIL2(1, 0, 2); break;
-    case 9: MIXSTAGE__TAIL2(1, 1, 0); break;
-    case 10: MIXSTAGE__TAIL2(1, 1, 1); break;
-    default: MIXSTAGE__TAIL2(1, 1, 2); break;
+  if (post) {
+    t.post_l = v->post[0];
+    t.post_r = v->post[1];
   }
-#undef MIXSTAGE__TAIL2
-  /* (pre ? a : l) * g, as the fused pass did: the taps hold a and l. */
+  const mixstage__mixer *mx = mixstage__mixer_best();
+  mx->stereo(&t, n);
+  /* (pre ? a : l) * g, as a fused pass would: the taps hold a and l. */
   for (int k = 0; k < no; k++) {
-    mul_const(dl[k], opre[k] ? xl : pl, og[k], n);
-    mul_const(dr[k], opre[k] ? xr : pr, og[k], n);
+    mx->scale(dl[k], opre[k] ? v->buf[0] : v->post[0], og[k], n);
+    mx->scale(dr[k], opre[k] ? v->buf[1] : v->post[1], og[k], n);
   }
   return 1;
 }

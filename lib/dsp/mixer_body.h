@@ -1,0 +1,150 @@
+/* libmixstage internal: the body of lib/dsp/mixer.c's kernels, included
+ * there once per form with
+ *   MIX_NAME(x)  the form's name for x
+ *   MIX_ATTR     its target attribute (or nothing)
+ *   MIX_VT, MIX_W  its vector of MIX_W floats (float and 1: the scalar form)
+ *   MIX_SET1(x)  MIX_VT with every lane x
+ * Each vector lane does what the scalar remainder loops below do to one
+ * sample (mixer.h), which is what keeps the forms' bits equal. */
+
+static MIX_ATTR inline MIX_VT MIX_NAME(load)(const float *p) {
+  MIX_VT v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static MIX_ATTR inline void MIX_NAME(store)(float *p, MIX_VT v) { memcpy(p, &v, sizeof v); }
+
+static MIX_ATTR void MIX_NAME(scale)(float *y, const float *x, float g, int n) {
+  int i = 0;
+  MIX_VT vg = MIX_SET1(g);
+  for (; i + MIX_W <= n; i += MIX_W) MIX_NAME(store)(y + i, MIX_NAME(load)(x + i) * vg);
+  for (; i < n; i++) y[i] = x[i] * g;
+}
+
+static MIX_ATTR void MIX_NAME(add)(float *acc, const float *x, int n) {
+  int i = 0;
+  for (; i + MIX_W <= n; i += MIX_W) MIX_NAME(store)(acc + i, MIX_NAME(load)(acc + i) + MIX_NAME(load)(x + i));
+  for (; i < n; i++) acc[i] += x[i];
+}
+
+/* Eight vectors of sums in flight per visit of an input: one pointer load
+ * per 8 MIX_W frames, and the sums stay in registers across the inputs. */
+static MIX_ATTR void MIX_NAME(sum)(float *acc, const float *const *x, int count, int n, int from_zero) {
+  int k = 0;
+  const MIX_VT zero = MIX_SET1(0.0f);
+  for (; k + 8 * MIX_W <= n; k += 8 * MIX_W) {
+    float *a = acc + k;
+    MIX_VT s0 = from_zero ? zero : MIX_NAME(load)(a), s1 = from_zero ? zero : MIX_NAME(load)(a + MIX_W);
+    MIX_VT s2 = from_zero ? zero : MIX_NAME(load)(a + 2 * MIX_W);
+    MIX_VT s3 = from_zero ? zero : MIX_NAME(load)(a + 3 * MIX_W);
+    MIX_VT s4 = from_zero ? zero : MIX_NAME(load)(a + 4 * MIX_W);
+    MIX_VT s5 = from_zero ? zero : MIX_NAME(load)(a + 5 * MIX_W);
+    MIX_VT s6 = from_zero ? zero : MIX_NAME(load)(a + 6 * MIX_W);
+    MIX_VT s7 = from_zero ? zero : MIX_NAME(load)(a + 7 * MIX_W);
+    for (int q = 0; q < count; q++) {
+      const float *y = x[q] + k;
+      s0 += MIX_NAME(load)(y);
+      s1 += MIX_NAME(load)(y + MIX_W);
+      s2 += MIX_NAME(load)(y + 2 * MIX_W);
+      s3 += MIX_NAME(load)(y + 3 * MIX_W);
+      s4 += MIX_NAME(load)(y + 4 * MIX_W);
+      s5 += MIX_NAME(load)(y + 5 * MIX_W);
+      s6 += MIX_NAME(load)(y + 6 * MIX_W);
+      s7 += MIX_NAME(load)(y + 7 * MIX_W);
+    }
+    MIX_NAME(store)(a, s0);
+    MIX_NAME(store)(a + MIX_W, s1);
+    MIX_NAME(store)(a + 2 * MIX_W, s2);
+    MIX_NAME(store)(a + 3 * MIX_W, s3);
+    MIX_NAME(store)(a + 4 * MIX_W, s4);
+    MIX_NAME(store)(a + 5 * MIX_W, s5);
+    MIX_NAME(store)(a + 6 * MIX_W, s6);
+    MIX_NAME(store)(a + 7 * MIX_W, s7);
+  }
+  for (; k + MIX_W <= n; k += MIX_W) {
+    MIX_VT s = from_zero ? zero : MIX_NAME(load)(acc + k);
+    for (int q = 0; q < count; q++) s += MIX_NAME(load)(x[q] + k);
+    MIX_NAME(store)(acc + k, s);
+  }
+  for (; k < n; k++) {
+    float s = from_zero ? 0.0f : acc[k];
+    for (int q = 0; q < count; q++) s += x[q][k];
+    acc[k] = s;
+  }
+}
+
+/* pre, post, unity (mute gain 1: out is post) and ns are constants at each
+ * call site, so every variant is a straight loop. */
+static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__mix_stereo *t, int n, const int pre,
+                                                               const int post, const int unity, const int ns) {
+  const float *xl = t->xl, *xr = t->xr;
+  float *ql = t->pre_l, *qr = t->pre_r, *pl = t->post_l, *pr = t->post_r, *ol = t->out_l, *or_ = t->out_r;
+  float *const *sl = t->send_l, *const *sr = t->send_r;
+  float gg = t->fader, gl = t->gl, gr = t->gr, w = t->width, mu = t->mute;
+  float sg0 = ns > 0 ? t->send_g[0] : 0.0f, sg1 = ns > 1 ? t->send_g[1] : 0.0f;
+  MIX_VT vgg = MIX_SET1(gg), vgl = MIX_SET1(gl), vgr = MIX_SET1(gr), vw = MIX_SET1(w), vmu = MIX_SET1(mu);
+  MIX_VT half = MIX_SET1(0.5f), vs0 = MIX_SET1(sg0), vs1 = MIX_SET1(sg1);
+  int i = 0;
+  for (; i + MIX_W <= n; i += MIX_W) {
+    MIX_VT a = MIX_NAME(load)(xl + i), b = MIX_NAME(load)(xr + i);
+    if (pre) {
+      MIX_NAME(store)(ql + i, a);
+      MIX_NAME(store)(qr + i, b);
+    }
+    MIX_VT mid = half * (a + b), side = half * (a - b) * vw;
+    MIX_VT l = (mid + side) * vgl * vgg, r = (mid - side) * vgr * vgg;
+    if (post) {
+      MIX_NAME(store)(pl + i, l);
+      MIX_NAME(store)(pr + i, r);
+    }
+    MIX_NAME(store)(ol + i, unity ? l : l * vmu);
+    MIX_NAME(store)(or_ + i, unity ? r : r * vmu);
+    if (ns > 0) {
+      MIX_NAME(store)(sl[0] + i, l * vs0);
+      MIX_NAME(store)(sr[0] + i, r * vs0);
+    }
+    if (ns > 1) {
+      MIX_NAME(store)(sl[1] + i, l * vs1);
+      MIX_NAME(store)(sr[1] + i, r * vs1);
+    }
+  }
+  for (; i < n; i++) {
+    float a = xl[i], b = xr[i];
+    if (pre) {
+      ql[i] = a;
+      qr[i] = b;
+    }
+    float mid = 0.5f * (a + b), side = 0.5f * (a - b) * w;
+    float l = (mid + side) * gl * gg, r = (mid - side) * gr * gg;
+    if (post) {
+      pl[i] = l;
+      pr[i] = r;
+    }
+    ol[i] = unity ? l : l * mu;
+    or_[i] = unity ? r : r * mu;
+    if (ns > 0) {
+      sl[0][i] = l * sg0;
+      sr[0][i] = r * sg0;
+    }
+    if (ns > 1) {
+      sl[1][i] = l * sg1;
+      sr[1][i] = r * sg1;
+    }
+  }
+}
+
+static MIX_ATTR void MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) {
+  int variant = ((t->pre_l ? 1 : 0) * 2 + (t->post_l ? 1 : 0)) * 2 + (t->mute == 1.0f);
+  int ns = t->sends;
+#define MIX_CASE(v, k) \
+  case (v) * 3 + (k): MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k); break;
+#define MIX_CASES(v) MIX_CASE(v, 0) MIX_CASE(v, 1) MIX_CASE(v, 2)
+  switch (variant * 3 + ns) {
+    MIX_CASES(0) MIX_CASES(1) MIX_CASES(2) MIX_CASES(3)
+    MIX_CASES(4) MIX_CASES(5) MIX_CASES(6) MIX_CASES(7)
+    default: break;
+  }
+#undef MIX_CASES
+#undef MIX_CASE
+}
