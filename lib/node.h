@@ -12,7 +12,7 @@
  *   update   render-time: parameters changed; recompute coefficients from
  *            p[0 .. num_params-1] (indexed by parameter id).  Called once after
  *            init, then at a 32-frame control boundary whenever any value moved.
- *   process  render-time: process nframes (1 .. MIXSTAGE_CONTROL_FRAMES) in
+ *   process  render-time: process nframes (1 .. max_frames, see the class) in
  *            place on planar buffers buf[0 .. nch-1].  key is the sidechain
  *            key (key_nch planar channels) or NULL: use the node's own input.
  *   latency  frames of delay the node adds (constant after init/update).
@@ -94,6 +94,13 @@ typedef struct mixstage__node_class {
    * (then the engine calls process() per instance). */
   int (*process_lanes)(void *const *states, float *const *const *bufs, const float *const *const *keys,
                        const int *key_nch, int count, int nch, int nframes);
+  /* The most frames process() and process_lanes() accept in one call; 0 means
+   * MIXSTAGE_CONTROL_FRAMES (32).  A class that sets more (MIXSTAGE__BLOCK,
+   * say) promises that one call of n frames equals the same frames split on
+   * the 32-frame grid, when no parameter changes inside the call (the engine
+   * only passes several cells when the node's parameters rest and nothing
+   * needs per-cell results). */
+  int max_frames;
 } mixstage__node_class;
 
 /* The registry (node_registry.c): NULL-terminated, in listing order. */

@@ -245,12 +245,9 @@ static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, f
   for (int k = 0; k < CC_SECTIONS; k++) st->s1[k][c] = s1[k];
 }
 
-static void cc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
-                       int key_nch) {
-  (void)key;
-  (void)key_nch;
-  cc_state *st = s;
-  if (nframes > MIXSTAGE_OS_MAX_FRAMES) nframes = MIXSTAGE_OS_MAX_FRAMES; /* engine contract */
+/* One piece of at most MIXSTAGE_OS_MAX_FRAMES frames (the oversampler's and
+ * the stack buffers' size). */
+static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
   float res[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   float *rp[MIXSTAGE_MAX_CHANNELS] = {0};
   const float *ip[MIXSTAGE_MAX_CHANNELS] = {0};
@@ -320,6 +317,20 @@ static void cc_process(void *s, float *const *buf, int nch, int nframes, const f
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Any number of frames, in pieces of MIXSTAGE_OS_MAX_FRAMES: every stage is
+ * sample-sequential, so the split does not change a bit. */
+static void cc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+                       int key_nch) {
+  (void)key;
+  (void)key_nch;
+  float *piece[MIXSTAGE_MAX_CHANNELS];
+  for (int done = 0; done < nframes; done += MIXSTAGE_OS_MAX_FRAMES) {
+    const int n = nframes - done < MIXSTAGE_OS_MAX_FRAMES ? nframes - done : MIXSTAGE_OS_MAX_FRAMES;
+    for (int c = 0; c < nch; c++) piece[c] = buf[c] + done;
+    cc_piece(s, piece, nch, n);
+  }
+}
+
 static int cc_latency(const void *s) {
   const cc_state *st = s;
   return st->lat;
@@ -347,4 +358,5 @@ const mixstage__node_class mixstage__console_color_class = {
     .latency = cc_latency,
     .tail = cc_tail,
     .gain_reduction = NULL,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block, in pieces of MIXSTAGE_OS_MAX_FRAMES */
 };

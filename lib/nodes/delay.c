@@ -562,4 +562,5 @@ const mixstage__node_class mixstage__delay_class = {
      * parameters alone, never by the signal, so a copy started at the same
      * time gives exactly its part's share. */
     .linear = 1,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: pieces up to each flush point, any count */
 };

@@ -1211,4 +1211,5 @@ const mixstage__node_class mixstage__reverb_class = {
      * on time since reset, not on the signal: a copy processing part of the
      * signal from the same start gives exactly that part's share. */
     .linear = 1,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: reverb_process cuts it within cells */
 };
