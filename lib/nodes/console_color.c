@@ -199,6 +199,21 @@ static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, 
     a1[k] = _mm_set1_pd(st->sec[k].a1);
     s1[k] = _mm_loadu_pd(&st->s1[k][c]);
   }
+  if (!g && !mx && mxc >= 1.0) { /* settled, all wet: one gain, no mix */
+    const __m128d gv = _mm_set1_pd(gc);
+    for (int i = 0; i < n; i++) {
+      const __m128d dry = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(d0 + i), _mm_load_ss(d1 + i)));
+      __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(r0 + i), _mm_load_ss(r1 + i)));
+      CC_SECTION(0);
+      v = _mm_add_pd(dry, v);
+      CC_SECTION(1);
+      CC_SECTION(2);
+      __m128 o = _mm_cvtpd_ps(_mm_mul_pd(v, gv));
+      _mm_store_ss(o0 + i, o);
+      _mm_store_ss(o1 + i, _mm_shuffle_ps(o, o, 1));
+    }
+    n = 0;
+  }
   for (int i = 0; i < n; i++) {
     const __m128d dry = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(d0 + i), _mm_load_ss(d1 + i)));
     __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(r0 + i), _mm_load_ss(r1 + i)));
