@@ -109,6 +109,41 @@ static void check_split(const char *type, int nch, const kv *p, float **src, int
   free_ch(b, nch);
 }
 
+/* Whole-block calls (the class's max_frames): a fresh node run through the
+ * host on the 32-frame grid against one whose first 64 frames go through
+ * the host (parameters taken, ramps done) and the rest straight to
+ * process() in calls of whole cells up to max_frames, parameters at rest,
+ * as the engine passes a settled node's block.  Bit-exact. */
+static void check_whole_blocks(const char *type, int nch, const kv *p, float **src, int64_t n) {
+  const mixstage__node_class *cls = mixstage__find_node_class(type);
+  ck_assert_msg(cls && cls->max_frames > MIXSTAGE_CONTROL_FRAMES, "%s: max_frames", type);
+  float **a = alloc_ch(nch, n), **b = alloc_ch(nch, n);
+  for (int c = 0; c < nch; c++) {
+    memcpy(a[c], src[c], (size_t)n * sizeof(float));
+    memcpy(b[c], src[c], (size_t)n * sizeof(float));
+  }
+  run(type, nch, p, a, n, 0);
+  mixstage__node_host *h = mk(type, nch, p);
+  const int64_t head = 2 * MIXSTAGE_CONTROL_FRAMES;
+  mixstage__host_process(h, b, head, NULL, 0);
+  uint32_t s = 777u;
+  float *v[16];
+  for (int64_t done = head; done < n;) {
+    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+    int64_t m = MIXSTAGE_CONTROL_FRAMES * (1 + (int64_t)(s % (uint32_t)(cls->max_frames / MIXSTAGE_CONTROL_FRAMES)));
+    if (m > n - done) m = n - done;
+    for (int c = 0; c < nch; c++) v[c] = b[c] + done;
+    cls->process(mixstage__host_state(h), v, nch, (int)m, NULL, 0);
+    done += m;
+  }
+  mixstage__host_destroy(h);
+  for (int c = 0; c < nch; c++)
+    ck_assert_msg(memcmp(a[c], b[c], (size_t)n * sizeof(float)) == 0,
+                  "%s: whole-block calls changed channel %d", type, c);
+  free_ch(a, nch);
+  free_ch(b, nch);
+}
+
 /* ---- independent true-peak meter ------------------------------------------ */
 /* 4x interpolation with a Kaiser-windowed sinc (beta 8.6, +-128 input
  * samples) cut off at exactly fs/2.  Transition band ~ +-0.5 kHz around
@@ -327,6 +362,9 @@ START_TEST(test_cc_split_and_extremes) {
   for (int c = 0; c < 3; c++) tu_noise(x[c], n, 1.0, 100 + c);
   check_split("console_color", 3, (kv[]){{"drive", 6.0}, {"tone", -40.0}, {"mix", 70.0}, {NULL, 0}},
               x, n);
+  check_whole_blocks("console_color", 3,
+                     (kv[]){{"drive", 6.0}, {"tone", -40.0}, {"mix", 70.0}, {NULL, 0}}, x, n);
+  check_whole_blocks("console_color", 2, (kv[]){{"drive", 12.0}, {NULL, 0}}, x, n);
   /* extremes: everything at its limit with a +12 dB-over noise */
   for (int c = 0; c < 3; c++) tu_noise(x[c], n, 4.0, 200 + c);
   run("console_color", 3,
@@ -609,6 +647,12 @@ START_TEST(test_bc_split_and_extremes) {
               (kv[]){{"threshold", -30.0}, {"ratio", 2.0}, {"attack", 0.3}, {"sc_hpf", 100.0},
                      {"tape", 1.0}, {"mix", 80.0}, {"auto_release", 1.0}, {NULL, 0}},
               x, n);
+  check_whole_blocks("bus_compressor", 2,
+                     (kv[]){{"threshold", -30.0}, {"ratio", 2.0}, {"attack", 0.3}, {"sc_hpf", 100.0},
+                            {"tape", 1.0}, {"mix", 80.0}, {"auto_release", 1.0}, {NULL, 0}},
+                     x, n);
+  check_whole_blocks("bus_compressor", 2, (kv[]){{"threshold", -24.0}, {"makeup", 2.0}, {NULL, 0}},
+                     x, n);
   const kv ext[2][12] = {
       {{"threshold", -40.0}, {"ratio", 2.0}, {"attack", 0.1}, {"release", 0.1}, {"knee", 0.0},
        {"sc_hpf", 500.0}, {"makeup", 24.0}, {"tape", 1.0}, {"tape_drive", 18.0}, {NULL, 0}},
@@ -807,6 +851,9 @@ START_TEST(test_lim_split_and_extremes) {
   check_split("limiter", nch, (kv[]){{"input_gain", 12.0}, {"link", 50.0}, {"lookahead", 2.0},
                                      {NULL, 0}},
               x, n);
+  check_whole_blocks("limiter", nch,
+                     (kv[]){{"input_gain", 12.0}, {"link", 50.0}, {"lookahead", 2.0}, {NULL, 0}}, x, n);
+  check_whole_blocks("limiter", 2, (kv[]){{"input_gain", 12.0}, {"true_peak", 0.0}, {NULL, 0}}, x, n);
   const kv ext[2][7] = {
       {{"ceiling", -24.0}, {"input_gain", 36.0}, {"release", 1.0}, {"lookahead", 0.5},
        {"link", 0.0}, {NULL, 0}},

@@ -515,6 +515,63 @@ START_TEST(test_reverb_block_split) {
 }
 END_TEST
 
+/* Whole-block calls (the class's max_frames), as the engine passes a
+ * settled node's block: the same node fed through the host on the 32-frame
+ * grid, against one whose first 64 frames go through the host (parameters
+ * taken, ramps done) and the rest straight to process() in calls of whole
+ * cells up to max_frames.  Bit-exact. */
+static void check_whole_blocks(const char *type, const char *const *names, const double *values,
+                               int nset) {
+  const mixstage__node_class *cls = mixstage__find_node_class(type);
+  ck_assert_msg(cls && cls->max_frames > MIXSTAGE_CONTROL_FRAMES, "%s: max_frames", type);
+  const int64_t n = 24000, head = 2 * MIXSTAGE_CONTROL_FRAMES;
+  planar a = pl_new(2, n), b = pl_new(2, n);
+  tu_noise(a.ch[0], n, 0.5, 31);
+  tu_noise(a.ch[1], n, 0.5, 32);
+  memcpy(b.ch[0], a.ch[0], (size_t)n * sizeof(float));
+  memcpy(b.ch[1], a.ch[1], (size_t)n * sizeof(float));
+  mixstage__node_host *ha = host(type, 2, FS, 120.0), *hb = host(type, 2, FS, 120.0);
+  for (int k = 0; k < nset; k++) {
+    set(ha, names[k], values[k]);
+    set(hb, names[k], values[k]);
+  }
+  run(ha, &a, 0, n, 0, 0);
+  run(hb, &b, 0, head, 0, 0);
+  uint32_t s = 555u;
+  float *v[2];
+  for (int64_t done = head; done < n;) {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    int64_t m = MIXSTAGE_CONTROL_FRAMES * (1 + (int64_t)(s % (uint32_t)(cls->max_frames / MIXSTAGE_CONTROL_FRAMES)));
+    if (m > n - done) m = n - done;
+    v[0] = b.ch[0] + done;
+    v[1] = b.ch[1] + done;
+    cls->process(mixstage__host_state(hb), v, 2, (int)m, NULL, 0);
+    done += m;
+  }
+  mixstage__host_destroy(ha);
+  mixstage__host_destroy(hb);
+  for (int c = 0; c < 2; c++)
+    ck_assert_msg(memcmp(a.ch[c], b.ch[c], (size_t)n * sizeof(float)) == 0,
+                  "%s: whole-block calls changed channel %d", type, c);
+  pl_free(&a);
+  pl_free(&b);
+}
+
+START_TEST(test_whole_blocks) {
+  static const char *const rn[] = {"modulation", "mix", "decay", "predelay", "size"};
+  static const double rv[] = {100.0, 60.0, 5.0, 3.0, 0.0};
+  check_whole_blocks("reverb", rn, rv, 5);
+  static const char *const dn[] = {"sync", "time_ms", "time_right_ms", "feedback", "mix"};
+  static const double dv[] = {0.0, 2.0, 300.0, 60.0, 50.0};
+  check_whole_blocks("delay", dn, dv, 5);
+  static const char *const mn[] = {"mode", "time_ms", "feedback", "mod_depth"};
+  static const double mv[] = {2.0, 120.0, 40.0, 5.0};
+  check_whole_blocks("delay", mn, mv, 4);
+}
+END_TEST
+
 /* ---- reverb against a scalar double-precision reference ------------------- */
 
 /* The reverb as a plain per-frame loop in double (delay lines, diffusers,
@@ -1386,6 +1443,7 @@ int main(void) {
   tcase_add_test(tr, test_reverb_decorrelation);
   tcase_add_test(tr, test_reverb_mix);
   tcase_add_test(tr, test_reverb_block_split);
+  tcase_add_test(tr, test_whole_blocks);
   tcase_add_test(tr, test_reverb_vs_reference);
   suite_add_tcase(s, tr);
   TCase *td = tcase_create("delay");

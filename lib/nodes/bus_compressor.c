@@ -323,13 +323,13 @@ static void bc_mul(float *y, const float *x, const float *g, int n) {
   for (; i < n; i++) y[i] = x[i] * g[i];
 }
 
-static void bc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
-                       int key_nch) {
-  bus_comp_state *st = s;
+/* One piece of at most MIXSTAGE_OS_MAX_FRAMES frames (the oversampler's,
+ * the stack buffers' and the trace's size). */
+static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes,
+                     const float *const *key, int key_nch) {
   const float *const *det = key && key_nch > 0 ? key : (const float *const *)buf;
   int dn = key && key_nch > 0 ? key_nch : nch;
   if (dn > MIXSTAGE_MAX_CHANNELS) dn = MIXSTAGE_MAX_CHANNELS;
-  if (nframes > MIXSTAGE_OS_MAX_FRAMES) nframes = MIXSTAGE_OS_MAX_FRAMES; /* engine contract */
   float wet[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   double gnow[MIXSTAGE_OS_MAX_FRAMES];
   const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
@@ -489,6 +489,23 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Any number of frames, in pieces of MIXSTAGE_OS_MAX_FRAMES: the detector,
+ * ballistics, rings and oversampler are sample-sequential, so the split does
+ * not change a bit.  gain_trace covers the last piece only, so it answers 0
+ * for a longer call (the engine asks for traces only of single cells). */
+static void bc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+                       int key_nch) {
+  float *piece[MIXSTAGE_MAX_CHANNELS];
+  const float *kpiece[MIXSTAGE_MAX_CHANNELS];
+  const int kn = key && key_nch > 0 ? (key_nch < MIXSTAGE_MAX_CHANNELS ? key_nch : MIXSTAGE_MAX_CHANNELS) : 0;
+  for (int done = 0; done < nframes; done += MIXSTAGE_OS_MAX_FRAMES) {
+    const int n = nframes - done < MIXSTAGE_OS_MAX_FRAMES ? nframes - done : MIXSTAGE_OS_MAX_FRAMES;
+    for (int c = 0; c < nch; c++) piece[c] = buf[c] + done;
+    for (int c = 0; c < kn; c++) kpiece[c] = key[c] + done;
+    bc_piece(s, piece, nch, n, kn ? kpiece : NULL, kn);
+  }
+}
+
 static int bc_latency(const void *s) {
   const bus_comp_state *st = s;
   return st->lat;
@@ -528,4 +545,5 @@ const mixstage__node_class mixstage__bus_compressor_class = {
     .tail = bc_tail,
     .gain_reduction = bc_gain_reduction,
     .gain_trace = bc_gain_trace,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block, in pieces of MIXSTAGE_OS_MAX_FRAMES */
 };

@@ -199,6 +199,21 @@ static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, 
     a1[k] = _mm_set1_pd(st->sec[k].a1);
     s1[k] = _mm_loadu_pd(&st->s1[k][c]);
   }
+  if (!g && !mx && mxc >= 1.0) { /* settled, all wet: one gain, no mix */
+    const __m128d gv = _mm_set1_pd(gc);
+    for (int i = 0; i < n; i++) {
+      const __m128d dry = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(d0 + i), _mm_load_ss(d1 + i)));
+      __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(r0 + i), _mm_load_ss(r1 + i)));
+      CC_SECTION(0);
+      v = _mm_add_pd(dry, v);
+      CC_SECTION(1);
+      CC_SECTION(2);
+      __m128 o = _mm_cvtpd_ps(_mm_mul_pd(v, gv));
+      _mm_store_ss(o0 + i, o);
+      _mm_store_ss(o1 + i, _mm_shuffle_ps(o, o, 1));
+    }
+    n = 0;
+  }
   for (int i = 0; i < n; i++) {
     const __m128d dry = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(d0 + i), _mm_load_ss(d1 + i)));
     __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(r0 + i), _mm_load_ss(r1 + i)));
@@ -245,12 +260,9 @@ static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, f
   for (int k = 0; k < CC_SECTIONS; k++) st->s1[k][c] = s1[k];
 }
 
-static void cc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
-                       int key_nch) {
-  (void)key;
-  (void)key_nch;
-  cc_state *st = s;
-  if (nframes > MIXSTAGE_OS_MAX_FRAMES) nframes = MIXSTAGE_OS_MAX_FRAMES; /* engine contract */
+/* One piece of at most MIXSTAGE_OS_MAX_FRAMES frames (the oversampler's and
+ * the stack buffers' size). */
+static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
   float res[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   float *rp[MIXSTAGE_MAX_CHANNELS] = {0};
   const float *ip[MIXSTAGE_MAX_CHANNELS] = {0};
@@ -320,6 +332,20 @@ static void cc_process(void *s, float *const *buf, int nch, int nframes, const f
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Any number of frames, in pieces of MIXSTAGE_OS_MAX_FRAMES: every stage is
+ * sample-sequential, so the split does not change a bit. */
+static void cc_process(void *s, float *const *buf, int nch, int nframes, const float *const *key,
+                       int key_nch) {
+  (void)key;
+  (void)key_nch;
+  float *piece[MIXSTAGE_MAX_CHANNELS];
+  for (int done = 0; done < nframes; done += MIXSTAGE_OS_MAX_FRAMES) {
+    const int n = nframes - done < MIXSTAGE_OS_MAX_FRAMES ? nframes - done : MIXSTAGE_OS_MAX_FRAMES;
+    for (int c = 0; c < nch; c++) piece[c] = buf[c] + done;
+    cc_piece(s, piece, nch, n);
+  }
+}
+
 static int cc_latency(const void *s) {
   const cc_state *st = s;
   return st->lat;
@@ -347,4 +373,5 @@ const mixstage__node_class mixstage__console_color_class = {
     .latency = cc_latency,
     .tail = cc_tail,
     .gain_reduction = NULL,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block, in pieces of MIXSTAGE_OS_MAX_FRAMES */
 };

@@ -138,7 +138,14 @@ typedef struct delay_state {
   double *act[2]; /* the sections switched on, in order */
   int nact;
   int phase; /* frames since reset, mod MIXSTAGE_CONTROL_FRAMES: flush points */
-  double lfo_c, lfo_s, lfo_cw, lfo_sw;
+  /* The LFO: lfo_c/lfo_s is its phasor at flush phase lfo_base of the
+   * current cell; phase p reads it times e^{i (p - lfo_base) w}, from tables
+   * of those powers.  The phasor moves on once per cell (and when the rate
+   * changes), on the grid counted from reset, so the LFO depends only on the
+   * frame's position, and costs nothing per frame while the depth is 0. */
+  double lfo_c, lfo_s, lfo_w;
+  int lfo_base;
+  double lfo_pc[MIXSTAGE_CONTROL_FRAMES + 1], lfo_ps[MIXSTAGE_CONTROL_FRAMES + 1];
   ramp fb, dry, wet, depth; /* depth in frames */
   int cell_pos;
   int primed;
@@ -170,6 +177,7 @@ static int delay_init(void *s, const mixstage__node_env *env) {
   for (int c = 0; c < st->nch; c++) st->line[c].buf = st->mem + (size_t)c * (size_t)st->len;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->lfo_c = 1.0;
+  st->lfo_w = -1.0; /* no rate yet: the first update builds the tables */
   return MIXSTAGE_OK;
 }
 
@@ -193,11 +201,38 @@ static void delay_reset(void *s) {
   st->phase = 0;
   st->lfo_c = 1.0;
   st->lfo_s = 0.0;
+  st->lfo_base = 0;
   st->fb.prev = st->fb.target;
   st->dry.prev = st->dry.target;
   st->wet.prev = st->wet.target;
   st->depth.prev = st->depth.target;
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
+}
+
+/* Moves the LFO's phasor on by k frames (k <= MIXSTAGE_CONTROL_FRAMES); one
+ * Newton step keeps |phasor| = 1. */
+static void lfo_advance(delay_state *st, int k) {
+  double cn = st->lfo_c * st->lfo_pc[k] - st->lfo_s * st->lfo_ps[k];
+  double sn = st->lfo_s * st->lfo_pc[k] + st->lfo_c * st->lfo_ps[k];
+  double rn = 1.5 - 0.5 * (cn * cn + sn * sn);
+  st->lfo_c = cn * rn;
+  st->lfo_s = sn * rn;
+}
+
+/* Powers e^{i k w}, k = 0 .. MIXSTAGE_CONTROL_FRAMES, by complex
+ * multiplication in double, each renormalised. */
+static void lfo_tables(delay_state *st, double w) {
+  const double cw = cos(w), sw = sin(w);
+  double c = 1.0, sn = 0.0;
+  st->lfo_w = w;
+  for (int k = 0; k <= MIXSTAGE_CONTROL_FRAMES; k++) {
+    st->lfo_pc[k] = c;
+    st->lfo_ps[k] = sn;
+    double cn = c * cw - sn * sw, snn = sn * cw + c * sw;
+    double r = 1.5 - 0.5 * (cn * cn + snn * snn);
+    c = cn * r;
+    sn = snn * r;
+  }
 }
 
 static double time_ms(const delay_state *st, const double *p, int right) {
@@ -263,8 +298,12 @@ static void delay_update(void *s, const double *praw) {
   if (st->lp_on) st->act[st->nact++] = st->bank[1];
 
   double w = 2.0 * DLY_PI * p[P_MOD_RATE] / fs;
-  st->lfo_cw = cos(w);
-  st->lfo_sw = sin(w);
+  if (w != st->lfo_w) {
+    /* the new rate runs from this frame: rebase the phasor here */
+    if (st->lfo_w >= 0.0) lfo_advance(st, st->phase - st->lfo_base);
+    st->lfo_base = st->phase;
+    lfo_tables(st, w);
+  }
 
   double fb = p[P_FEEDBACK] / 100.0, m = p[P_MIX] / 100.0;
   double depth = p[P_MOD_DEPTH] * fs / 1000.0;
@@ -380,15 +419,9 @@ static inline void advance_phase(delay_state *st, int n) {
   if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
     st->phase = 0;
     mixstage__biquad_lanes_flush(st->act, st->nact, DLY_STRIDE);
+    lfo_advance(st, MIXSTAGE_CONTROL_FRAMES - st->lfo_base);
+    st->lfo_base = 0;
   }
-}
-
-static inline void advance_lfo(delay_state *st) {
-  double cn = st->lfo_c * st->lfo_cw - st->lfo_s * st->lfo_sw;
-  double sn = st->lfo_s * st->lfo_cw + st->lfo_c * st->lfo_sw;
-  double rn = 1.5 - 0.5 * (cn * cn + sn * sn); /* keep |phasor| = 1 */
-  st->lfo_c = cn * rn;
-  st->lfo_s = sn * rn;
 }
 
 /* The common case as block operations: no modulation, no glide, mono or
@@ -456,7 +489,6 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
   }
   st->wp = n1 < n ? n - n1 : st->wp + n;
   if (st->wp == len) st->wp = 0;
-  for (int t = 0; t < n; t++) advance_lfo(st);
   advance_phase(st, n);
   return 1;
 }
@@ -494,7 +526,10 @@ static void delay_process(void *s, float *const *io, int nch, int nframes, const
     double depth = ramp_at(&st->depth, k);
 
     /* Quadrature LFO phases: sin, cos, -sin, -cos for channels 0..3 mod 4. */
-    double q[4] = {st->lfo_s, st->lfo_c, -st->lfo_s, -st->lfo_c};
+    const int lk = st->phase - st->lfo_base;
+    const double lc = st->lfo_c * st->lfo_pc[lk] - st->lfo_s * st->lfo_ps[lk];
+    const double ls = st->lfo_s * st->lfo_pc[lk] + st->lfo_c * st->lfo_ps[lk];
+    double q[4] = {ls, lc, -ls, -lc};
     for (int c = 0; c < nlines; c++) {
       delay_line *l = &st->line[c];
       if (l->step > 0.0) { /* glide, landing exactly on the target */
@@ -531,7 +566,6 @@ static void delay_process(void *s, float *const *io, int nch, int nframes, const
       for (int c = 0; c < nch; c++) buf[c][t] = g_dry * buf[c][t] + g_wet * r[c];
     }
     if (++st->wp == st->len) st->wp = 0;
-    advance_lfo(st);
     advance_phase(st, 1);
   }
   st->cell_pos += nframes;
@@ -562,4 +596,5 @@ const mixstage__node_class mixstage__delay_class = {
      * parameters alone, never by the signal, so a copy started at the same
      * time gives exactly its part's share. */
     .linear = 1,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: pieces up to each flush point, any count */
 };

@@ -626,11 +626,9 @@ static void lim_apply(const limiter_state *st, int c, const float *gf, float *ou
   }
 }
 
-static void limiter_process(void *s, float *const *buf, int nch, int nframes,
-                            const float *const *key, int key_nch) {
-  (void)key;
-  (void)key_nch;
-  limiter_state *st = s;
+/* One control cell's worth at most (the stack buffers' and the trace's
+ * size). */
+static void limiter_piece(limiter_state *st, float *const *buf, int nch, int nframes) {
   float xin[MIXSTAGE_CONTROL_FRAMES];
   float pk[MIXSTAGE_CONTROL_FRAMES];
   double gi[MIXSTAGE_CONTROL_FRAMES];
@@ -639,7 +637,7 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   double pch[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   double g[MIXSTAGE_CONTROL_FRAMES];
   const int dlen = st->dmax;
-  if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* engine contract */
+  if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* limiter_process's pieces */
   if (nframes < 0) nframes = 0;
   /* link = 1 gives every channel the requirement worst exactly (1 w + 0 r) */
   int linked = st->link >= 1.0 || nch == 1;
@@ -728,6 +726,23 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
 
+/* Any number of frames, a control cell's worth at a time: delay line,
+ * detector, deque, box filters and release are sample-sequential, so the
+ * split does not change a bit.  gain_trace covers the last piece only, so
+ * it answers 0 for a longer call (the engine asks for traces only of
+ * single cells). */
+static void limiter_process(void *s, float *const *buf, int nch, int nframes,
+                            const float *const *key, int key_nch) {
+  (void)key;
+  (void)key_nch;
+  float *piece[MIXSTAGE_MAX_CHANNELS];
+  for (int done = 0; done < nframes; done += MIXSTAGE_CONTROL_FRAMES) {
+    const int n = nframes - done < MIXSTAGE_CONTROL_FRAMES ? nframes - done : MIXSTAGE_CONTROL_FRAMES;
+    for (int c = 0; c < nch; c++) piece[c] = buf[c] + done;
+    limiter_piece(s, piece, nch, n);
+  }
+}
+
 static int limiter_gain_trace(const void *s, float *const *g, int nch, int n) {
   const limiter_state *st = s;
   if (n < 0 || n > st->trace_n || nch > st->trace_nch) return 0;
@@ -767,4 +782,5 @@ const mixstage__node_class mixstage__limiter_class = {
     .tail = limiter_tail,
     .gain_reduction = limiter_gain_reduction,
     .gain_trace = limiter_gain_trace,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block, a cell's worth at a time */
 };

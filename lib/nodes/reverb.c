@@ -640,6 +640,35 @@ static void allpass_block(float *b, int len, int *ppos, float g, float *v, int m
 }
 
 #if REV_AVX2
+/* allpass_block eight frames per vector: the same products and sums (no
+ * fused multiply-add) and the same flush, so the same bits. */
+static REV_AVX2_FMA void allpass_block_avx2(float *b, int len, int *ppos, float g, float *v, int m) {
+  int pos = *ppos;
+  const __m256 gv = _mm256_set1_ps(g), lim = _mm256_set1_ps(REV_FLUSH);
+  const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  for (int done = 0; done < m;) {
+    int n = m - done < len - pos ? m - done : len - pos;
+    float *bp = b + pos, *vp = v + done;
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+      const __m256 old = _mm256_loadu_ps(bp + t);
+      __m256 wn = _mm256_add_ps(_mm256_loadu_ps(vp + t), _mm256_mul_ps(gv, old));
+      wn = _mm256_andnot_ps(_mm256_cmp_ps(_mm256_and_ps(wn, mag), lim, _CMP_LT_OQ), wn);
+      _mm256_storeu_ps(bp + t, wn);
+      _mm256_storeu_ps(vp + t, _mm256_sub_ps(old, _mm256_mul_ps(gv, wn)));
+    }
+    for (; t < n; t++) {
+      float old = bp[t], wn = flush(vp[t] + g * old);
+      bp[t] = wn;
+      vp[t] = old - g * wn;
+    }
+    pos += n;
+    if (pos == len) pos = 0;
+    done += n;
+  }
+  *ppos = pos;
+}
+
 /* Hadamard stages h = 4, 2, 1 inside eight lines: lanes i and i + h become
  * (a + b, a - b).  x * (+-1) + y is exact before its one rounding, so each
  * stage is the scalar path's a + b / a - b. */
@@ -1090,6 +1119,36 @@ static REV_AVX2_FMA void mix_stereo_avx2(float *const *buf, int t0, const float 
 }
 #endif
 
+#if REV_AVX2
+/* mix_stereo_avx2 with every gain one constant (no ramp in the cell). */
+static REV_AVX2_FMA void mix_stereo_const_avx2(float *const *buf, int t0, float gdc, float gec, float glc,
+                                               float gwc, float er[][MIXSTAGE_CONTROL_FRAMES],
+                                               float late[][MIXSTAGE_CONTROL_FRAMES], int n) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 e = _mm256_set1_ps(gec), l = _mm256_set1_ps(glc), w = _mm256_set1_ps(gwc);
+  const __m256 d = _mm256_set1_ps(gdc);
+  float *o0 = buf[0] + t0, *o1 = buf[1] + t0;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 w0 = _mm256_add_ps(_mm256_mul_ps(e, _mm256_loadu_ps(er[0] + i)), _mm256_mul_ps(l, _mm256_loadu_ps(late[0] + i)));
+    __m256 w1 = _mm256_add_ps(_mm256_mul_ps(e, _mm256_loadu_ps(er[1] + i)), _mm256_mul_ps(l, _mm256_loadu_ps(late[1] + i)));
+    const __m256 mid = _mm256_mul_ps(_mm256_add_ps(w0, w1), half);
+    w0 = _mm256_add_ps(mid, _mm256_mul_ps(w, _mm256_sub_ps(w0, mid)));
+    w1 = _mm256_add_ps(mid, _mm256_mul_ps(w, _mm256_sub_ps(w1, mid)));
+    _mm256_storeu_ps(o0 + i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_loadu_ps(o0 + i)), w0));
+    _mm256_storeu_ps(o1 + i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_loadu_ps(o1 + i)), w1));
+  }
+  for (; i < n; i++) {
+    float w0 = gec * er[0][i] + glc * late[0][i], w1 = gec * er[1][i] + glc * late[1][i];
+    const float mid = (w0 + w1) * 0.5f;
+    w0 = mid + gwc * (w0 - mid);
+    w1 = mid + gwc * (w1 - mid);
+    o0[i] = gdc * o0[i] + w0;
+    o1[i] = gdc * o1[i] + w1;
+  }
+}
+#endif
+
 static void reverb_process(void *s, float *const *buf, int nch, int nframes,
                            const float *const *key, int key_nch) {
   (void)key;
@@ -1141,15 +1200,31 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
       else
         for (int k = 0; k < nb; k++) v[k] = st->pre[(rs + k) & pmask];
     }
-    for (int a = 0; a < REV_AP; a++)
+    for (int a = 0; a < REV_AP; a++) {
+#if REV_AVX2
+      if (st->avx2) {
+        allpass_block_avx2(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
+        continue;
+      }
+#endif
       allpass_block(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
+    }
     fdn_block(st, v, nb, nch, late);
 
     /* Gains per frame (ramps only in a cell after an update), then the
      * mix frame-wise, four frames per vector where the compiler can. */
     float g_dry[MIXSTAGE_CONTROL_FRAMES], g_e[MIXSTAGE_CONTROL_FRAMES];
     float g_l[MIXSTAGE_CONTROL_FRAMES], g_w[MIXSTAGE_CONTROL_FRAMES];
-    if (st->cell_pos + t0 + 1 >= MIXSTAGE_CONTROL_FRAMES) {
+    const int settled = st->cell_pos + t0 + 1 >= MIXSTAGE_CONTROL_FRAMES;
+#if REV_AVX2
+    if (st->avx2 && nch == 2 && settled) { /* the targets throughout */
+      mix_stereo_const_avx2(buf, t0, st->dry.target, st->early.target, st->late.target,
+                            st->width.target, er, late, nb);
+      t0 += nb;
+      continue;
+    }
+#endif
+    if (settled) {
       for (int i = 0; i < nb; i++) {
         g_dry[i] = st->dry.target;
         g_e[i] = st->early.target;
@@ -1211,4 +1286,5 @@ const mixstage__node_class mixstage__reverb_class = {
      * on time since reset, not on the signal: a copy processing part of the
      * signal from the same start gives exactly that part's share. */
     .linear = 1,
+    .max_frames = 8 * MIXSTAGE_CONTROL_FRAMES, /* a block: reverb_process cuts it within cells */
 };
