@@ -548,10 +548,17 @@ fi
 # build's, beside bench_graph's folder).
 # The memory figure of issue 12 (peak RSS of a 30-minute mix-stems delivery
 # of the benchmark graph from file sources, 32 stems, within +64 MiB of a
-# 1-minute one: bench_graph --mode deliver) takes some 15 CPU minutes and
-# 18 GB of disk (35 files of 24-bit stereo), so it runs only with BENCH_DELIVER_MEMORY=1
-# (BENCH_DELIVER_LONG=S sets the long length, default 1800 s; the sources
-# play to their end, then silence).
+# 1-minute one: bench_graph --mode deliver) runs only with
+# BENCH_DELIVER_MEMORY=1: some 10 CPU minutes per 30 minutes of music.  The
+# sources are made as long as the long delivery (BENCH_DELIVER_LONG=S,
+# default 1800 s), so every strip streams its file to the end: each of the
+# 32 is its benchmark source repeated end to end by SoX, stored as 16-bit
+# PCM (11 GB for 30 minutes; float would be 22 GB, and the reader's memory
+# does not depend on the sample format).  Both deliveries, 60 s and the long
+# one, play these same files; the deliveries themselves write 35 files of
+# 24-bit stereo (18 GB at 30 minutes).  Sources and deliveries are removed
+# afterwards (BENCH_KEEP_LONG=1 keeps the sources for the next run); the
+# figure is skipped, and says so, without SoX or without the disk space.
 if [ "${BENCH_DELIVER:-1}" != 0 ]; then
   ms=${BENCH_MIXSTAGE:-$(dirname "$BIN")/../mixstage}
   dd=${BENCH_DIR:-${TMPDIR:-/tmp}/mixstage-bench}/deliver
@@ -603,19 +610,45 @@ if [ "${BENCH_DELIVER:-1}" != 0 ]; then
   echo
   long=${BENCH_DELIVER_LONG:-1800}
   if [ "${BENCH_DELIVER_MEMORY:-0}" = 1 ]; then
-    for secs in 60 "$long"; do
-      rm -rf "$dd/stems-$secs"
-      "$BIN" --mode deliver --seconds "$secs" --out "$dd/stems-$secs" "$DIR" > "$dd/stems-$secs.txt" 2>&1 ||
-        echo "(delivery of $secs s failed: $dd/stems-$secs.txt)"
-      rm -rf "$dd/stems-$secs"
-    done
-    r1=$(sed -n 's/^RESULT maxrss_mib //p' "$dd/stems-60.txt")
-    rl=$(sed -n 's/^RESULT maxrss_mib //p' "$dd/stems-$long.txt")
-    awk -v a="${r1:-nan}" -v b="${rl:-nan}" -v l="$long" 'BEGIN {
-      printf "mix-stems delivery of the benchmark graph from file sources: peak RSS %s MiB at 60 s, %s MiB at %s s:" \
-             " %+.1f MiB (issue 12 target <= +64 MiB: %s)\n", a, b, l, b - a, (b - a <= 64) ? "met" : "NOT met" }'
+    lsrc="$dd/long-$long"
+    mkdir -p "$dd"
+    # MiB: 16-bit sources, then the long delivery's 24-bit files
+    need=$(awk -v l="$long" 'BEGIN { printf "%d", (32 * l * 48000 * 4 + 35 * l * 48000 * 6) / 1048576 + 1024 }')
+    have=$(df -Pm "$dd" | awk 'NR == 2 { print $4 }')
+    if ! command -v sox >/dev/null 2>&1; then
+      echo "memory of a long delivery (issue 12, +64 MiB): skipped, SoX is needed to make the long sources"
+    elif [ ! -f "$lsrc/src31.wav" ] && [ "${have:-0}" -lt "$need" ]; then
+      echo "memory of a long delivery (issue 12, +64 MiB): skipped, $need MiB of disk needed in $dd, $have free"
+    else
+      mkdir -p "$lsrc"
+      cp "$DIR/strips.tsv" "$lsrc/"
+      srclen=$(soxi -D "$DIR/src00.wav")
+      reps=$(awk -v l="$long" -v s="$srclen" 'BEGIN { n = int(l / s); if (n * s < l) n++; print n - 1 }')
+      i=0
+      while [ $i -lt 32 ]; do
+        f=$(printf 'src%02d.wav' $i)
+        # trimmed to the long length: every source exactly as long as the delivery
+        [ -f "$lsrc/$f" ] || sox -D -V1 "$DIR/$f" -b 16 "$lsrc/$f" repeat "$reps" trim 0 "$long" ||
+          echo "(making $lsrc/$f failed)"
+        i=$((i + 1))
+      done
+      for secs in 60 "$long"; do
+        rm -rf "$dd/stems-$secs"
+        "$BIN" --mode deliver --seconds "$secs" --out "$dd/stems-$secs" "$lsrc" > "$dd/stems-$secs.txt" 2>&1 ||
+          echo "(delivery of $secs s failed: $dd/stems-$secs.txt)"
+        rm -rf "$dd/stems-$secs"
+      done
+      [ "${BENCH_KEEP_LONG:-0}" = 1 ] || rm -rf "$lsrc"
+      r1=$(sed -n 's/^RESULT maxrss_mib //p' "$dd/stems-60.txt")
+      rl=$(sed -n 's/^RESULT maxrss_mib //p' "$dd/stems-$long.txt")
+      awk -v a="${r1:-nan}" -v b="${rl:-nan}" -v l="$long" 'BEGIN {
+        printf "mix-stems delivery of the benchmark graph from file sources: peak RSS %s MiB at 60 s, %s MiB at %s s:" \
+               " %+.1f MiB (issue 12 target <= +64 MiB: %s)\n", a, b, l, b - a, (b - a <= 64) ? "met" : "NOT met" }'
+      echo "  (sources: the benchmark's, repeated to $long s as 16-bit files, so every strip streams to the end)"
+    fi
   else
     echo "memory of a long delivery (issue 12, +64 MiB): not measured; BENCH_DELIVER_MEMORY=1 make bench runs it"
-    echo "  (or: $BIN --mode deliver --seconds 1800 --out DIR $DIR, and --seconds 60, comparing RESULT maxrss_mib)"
+    echo "  (or: $BIN --mode deliver --seconds 1800 --out DIR SRC, and --seconds 60, comparing RESULT maxrss_mib,"
+    echo "   SRC holding 30-minute sources: see BENCH_DELIVER_MEMORY in run_bench.sh)"
   fi
 fi

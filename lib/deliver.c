@@ -653,11 +653,18 @@ static int check_config(mixstage_graph *g, const mixstage_deliver_config *c, int
 /* The bounce's blocks go straight to the staged files.  The length is known
  * only at the end: frames before max(program, last loud frame + 1 + window)
  * are sure to be kept and are written at once; later ones (quiet in every
- * output, within the tail) wait in memory until a loud frame confirms them
- * or the render ends.  So the files are exactly today's trimmed ones, and
- * the memory held is at most the tail cap per output, whatever the length.
- * With a rate conversion (write.output_rate) everything waits: the
- * converter works on whole files. */
+ * output, within the tail) wait until a loud frame confirms them or the
+ * render ends.  So the files are exactly today's trimmed ones.  The first
+ * HOLD_MEMORY frames that wait stay in memory; a longer quiet tail (up to
+ * the tail cap, 30 s by default, for every output) waits in a spill file in
+ * the stage, unlinked at once, so the memory held is the same whatever the
+ * length and whatever the tail.  With a rate conversion
+ * (write.output_rate) everything waits in memory: the converter works on
+ * whole files. */
+#define HOLD_MEMORY 16384
+/* Frames moved through the spill file at a time. */
+#define SPILL_CHUNK 1024
+
 typedef struct sink {
   mixstage_graph *g;
   item *items;
@@ -673,6 +680,12 @@ typedef struct sink {
   int64_t written;    /* frames written to every file */
   float **pend;       /* per output: frames [written, written + pend_frames) from pend_head */
   int64_t pend_head, pend_frames, pend_cap;
+  /* the frames after those, in order: records of one frame of every output */
+  int spill_on, spill_fd; /* the file is open (made when first needed) */
+  int64_t spill_read, spill_frames; /* first record not yet written out, records after it */
+  float *spill_buf;   /* SPILL_CHUNK records */
+  float *spill_one;   /* SPILL_CHUNK frames of one output */
+  const char *stage_dir;
   char err[1024];
 } sink;
 
@@ -689,45 +702,136 @@ static int sink_write(sink *k, int i, const float *x, int64_t frames) {
   return rc == MIXSTAGE_OK ? rc : mixstage__fail(k->g, rc, "delivery: %s", k->err);
 }
 
-/* Writes the held frames up to frame `upto` and keeps the rest. */
-static int sink_flush(sink *k, int64_t upto) {
-  int64_t n = upto - k->written;
-  if (n <= 0 || k->pend_frames == 0) return MIXSTAGE_OK;
-  if (n > k->pend_frames) n = k->pend_frames;
-  for (int i = 0; i < k->count; i++) {
-    int rc = sink_write(k, i, k->pend[i] + (size_t)k->pend_head * (size_t)k->ch, n);
-    if (rc < 0) return rc;
+static size_t spill_record(const sink *k) { return sizeof(float) * (size_t)k->count * (size_t)k->ch; }
+
+static int spill_fail(sink *k, const char *what) {
+  return mixstage__fail(k->g, MIXSTAGE_EIO, "delivery: %s the held tail in '%s': %s", what, k->stage_dir,
+                        strerror(errno));
+}
+
+/* Appends n frames of every output (from frame `from` of outputs) to the
+ * spill file, as records. */
+static int spill_append(sink *k, const float *const *outputs, int64_t from, int64_t n) {
+  if (!k->spill_on) {
+    /* In the stage: on the delivery's file system, and a name no output
+     * takes (theirs have an extension). */
+    char *p = join(k->stage_dir, "held-tail");
+    if (!p) return mixstage__fail(k->g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+    k->spill_fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (k->spill_fd >= 0) (void)unlink(p); /* lives while open: nothing left behind */
+    free(p);
+    if (k->spill_fd < 0) return spill_fail(k, "cannot hold");
+    k->spill_on = 1;
+    k->spill_buf = malloc(spill_record(k) * SPILL_CHUNK);
+    k->spill_one = malloc(sizeof(float) * (size_t)k->ch * SPILL_CHUNK);
+    if (!k->spill_buf || !k->spill_one) return mixstage__fail(k->g, MIXSTAGE_ENOMEM, "delivery: out of memory");
   }
-  k->written += n;
-  k->pend_frames -= n;
-  k->pend_head = k->pend_frames ? k->pend_head + n : 0;
+  const size_t rec = spill_record(k), fch = (size_t)k->ch;
+  while (n > 0) {
+    int m = n < SPILL_CHUNK ? (int)n : SPILL_CHUNK;
+    for (int j = 0; j < m; j++)
+      for (int i = 0; i < k->count; i++)
+        memcpy(k->spill_buf + ((size_t)j * (size_t)k->count + (size_t)i) * fch,
+               outputs[i] + (size_t)(from + j) * fch, sizeof(float) * fch);
+    off_t at = (off_t)((k->spill_read + k->spill_frames) * (int64_t)rec);
+    size_t len = rec * (size_t)m, done = 0;
+    while (done < len) {
+      ssize_t w = pwrite(k->spill_fd, (const char *)k->spill_buf + done, len - done, at + (off_t)done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return spill_fail(k, "cannot hold");
+      done += (size_t)w;
+    }
+    k->spill_frames += m;
+    from += m;
+    n -= m;
+  }
   return MIXSTAGE_OK;
 }
 
-static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t n) {
-  if (k->pend_head + k->pend_frames + n > k->pend_cap && k->pend_head) {
-    /* Move the held frames to the front once the space behind them is used
-     * up: each frame moves at most once per buffer length. */
-    for (int i = 0; i < k->count; i++)
-      memmove(k->pend[i], k->pend[i] + (size_t)k->pend_head * (size_t)k->ch,
-              sizeof(float) * (size_t)k->pend_frames * (size_t)k->ch);
-    k->pend_head = 0;
-  }
-  if (k->pend_frames + n > k->pend_cap) {
-    int64_t cap = k->pend_cap ? 2 * k->pend_cap : 16384;
-    while (cap < k->pend_frames + n) cap *= 2;
-    for (int i = 0; i < k->count; i++) {
-      float *p = realloc(k->pend[i], sizeof(float) * (size_t)cap * (size_t)k->ch);
-      if (!p) return mixstage__fail(k->g, MIXSTAGE_ENOMEM, "delivery: out of memory holding the tail");
-      k->pend[i] = p;
+/* Writes the first n spilled frames to the files. */
+static int spill_flush(sink *k, int64_t n) {
+  const size_t rec = spill_record(k), fch = (size_t)k->ch;
+  while (n > 0) {
+    int m = n < SPILL_CHUNK ? (int)n : SPILL_CHUNK;
+    size_t len = rec * (size_t)m, done = 0;
+    off_t at = (off_t)(k->spill_read * (int64_t)rec);
+    while (done < len) {
+      ssize_t r = pread(k->spill_fd, (char *)k->spill_buf + done, len - done, at + (off_t)done);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return spill_fail(k, "cannot read back");
+      done += (size_t)r;
     }
-    k->pend_cap = cap;
+    for (int i = 0; i < k->count; i++) {
+      for (int j = 0; j < m; j++)
+        memcpy(k->spill_one + (size_t)j * fch, k->spill_buf + ((size_t)j * (size_t)k->count + (size_t)i) * fch,
+               sizeof(float) * fch);
+      int rc = sink_write(k, i, k->spill_one, m);
+      if (rc < 0) return rc;
+    }
+    k->spill_read += m;
+    k->spill_frames -= m;
+    k->written += m;
+    n -= m;
   }
-  size_t at = (size_t)(k->pend_head + k->pend_frames) * (size_t)k->ch;
-  for (int i = 0; i < k->count; i++)
-    memcpy(k->pend[i] + at, outputs[i] + (size_t)from * (size_t)k->ch, sizeof(float) * (size_t)n * (size_t)k->ch);
-  k->pend_frames += n;
+  if (k->spill_frames == 0) k->spill_read = 0; /* empty: the file is reused from its start */
   return MIXSTAGE_OK;
+}
+
+/* Writes the held frames up to frame `upto` (memory first, then the spill
+ * file) and keeps the rest. */
+static int sink_flush(sink *k, int64_t upto) {
+  int64_t n = upto - k->written;
+  if (n <= 0) return MIXSTAGE_OK;
+  if (k->pend_frames) {
+    int64_t m = n < k->pend_frames ? n : k->pend_frames;
+    for (int i = 0; i < k->count; i++) {
+      int rc = sink_write(k, i, k->pend[i] + (size_t)k->pend_head * (size_t)k->ch, m);
+      if (rc < 0) return rc;
+    }
+    k->written += m;
+    k->pend_frames -= m;
+    k->pend_head = k->pend_frames ? k->pend_head + m : 0;
+    n -= m;
+  }
+  if (n > 0 && k->spill_frames) return spill_flush(k, n < k->spill_frames ? n : k->spill_frames);
+  return MIXSTAGE_OK;
+}
+
+/* Keeps n frames of every output (from frame `from`) after those held. */
+static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t n) {
+  int64_t mem = n;
+  if (!k->hold_all) {
+    /* in order: once frames wait on disk, the next ones follow them there */
+    int64_t room = k->spill_frames ? 0 : HOLD_MEMORY - k->pend_frames;
+    if (room < 0) room = 0;
+    if (mem > room) mem = room;
+  }
+  if (mem > 0) {
+    if (k->pend_head + k->pend_frames + mem > k->pend_cap && k->pend_head) {
+      /* Move the held frames to the front once the space behind them is
+       * used up: each frame moves at most once per buffer length. */
+      for (int i = 0; i < k->count; i++)
+        memmove(k->pend[i], k->pend[i] + (size_t)k->pend_head * (size_t)k->ch,
+                sizeof(float) * (size_t)k->pend_frames * (size_t)k->ch);
+      k->pend_head = 0;
+    }
+    if (k->pend_frames + mem > k->pend_cap) {
+      int64_t cap = k->pend_cap ? 2 * k->pend_cap : HOLD_MEMORY;
+      while (cap < k->pend_frames + mem) cap *= 2;
+      for (int i = 0; i < k->count; i++) {
+        float *p = realloc(k->pend[i], sizeof(float) * (size_t)cap * (size_t)k->ch);
+        if (!p) return mixstage__fail(k->g, MIXSTAGE_ENOMEM, "delivery: out of memory holding the tail");
+        k->pend[i] = p;
+      }
+      k->pend_cap = cap;
+    }
+    size_t at = (size_t)(k->pend_head + k->pend_frames) * (size_t)k->ch;
+    for (int i = 0; i < k->count; i++)
+      memcpy(k->pend[i] + at, outputs[i] + (size_t)from * (size_t)k->ch,
+             sizeof(float) * (size_t)mem * (size_t)k->ch);
+    k->pend_frames += mem;
+  }
+  return mem < n ? spill_append(k, outputs, from + mem, n - mem) : MIXSTAGE_OK;
 }
 
 static int sink_block(void *user, const mixstage_bounce *b, int64_t frame, int n, const float *const *outputs) {
@@ -748,7 +852,7 @@ static int sink_block(void *user, const mixstage_bounce *b, int64_t frame, int n
   if (rc < 0) return rc;
   /* Held frames come first; the block is written directly only when nothing waits. */
   int64_t direct = 0;
-  if (k->pend_frames == 0 && k->written == frame) {
+  if (k->pend_frames == 0 && k->spill_frames == 0 && k->written == frame) {
     direct = front - frame;
     if (direct > n) direct = n;
     if (direct < 0) direct = 0;
@@ -829,6 +933,7 @@ static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
   k->thr = (float)pow(10.0, cfg->tail_threshold_db / 20.0);
   k->last_loud = -1;
   k->hold_all = cfg->write.output_rate != 0.0 && cfg->write.output_rate != r->rate;
+  k->stage_dir = r->st->dir_path;
   if (!k->hold_all && r->rate != floor(r->rate))
     return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: files need a whole-number rate, not %g Hz (set write.output_rate)",
                           r->rate);
@@ -1136,6 +1241,9 @@ static void delivery_close(delivery *d) {
   free(k->w);
   free(k->pend);
   free(k->seeds);
+  if (k->spill_on) close(k->spill_fd);
+  free(k->spill_buf);
+  free(k->spill_one);
   if (d->items)
     for (int i = 0; i <= d->count; i++) {
       free(d->items[i].final_path);

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "io_read.h"
 #include "mixstage/io.h"
+#include "loudness_gate.h"
 #include "loudness_hops.h"
 #include "loudness_range.h"
 #include "dsp/truepeak.h"
@@ -118,6 +119,7 @@ typedef struct meter {
   int hop_energy;
   mixstage__loudness_hops hops;
   mixstage__lra lra; /* Tech 3342 from the 10 Hz short-term readings */
+  mixstage__gate gate; /* integrated loudness from the 10 Hz 400 ms blocks */
   mixstage__truepeak tp;
 } meter;
 
@@ -137,10 +139,16 @@ static void meter_channel_map(ebur128_state *st, int channels) {
 static int meter_init(meter *m, int channels, double rate) {
   memset(m, 0, sizeof *m);
   unsigned long r = (unsigned long)lround(rate);
-  m->st = ebur128_init((unsigned)channels, r,
-                       EBUR128_MODE_I | EBUR128_MODE_M | EBUR128_MODE_S);
+  /* Not EBUR128_MODE_I: libebur128 would keep every gating block of the
+   * stream (loudness_gate.h keeps a fixed set of bins instead). */
+  m->st = ebur128_init((unsigned)channels, r, EBUR128_MODE_M | EBUR128_MODE_S);
   if (!m->st) return MIXSTAGE_ENOMEM;
   if (mixstage__lra_init(&m->lra) != MIXSTAGE_OK) {
+    ebur128_destroy(&m->st);
+    return MIXSTAGE_ENOMEM;
+  }
+  if (mixstage__gate_init(&m->gate) != MIXSTAGE_OK) {
+    mixstage__lra_free(&m->lra);
     ebur128_destroy(&m->st);
     return MIXSTAGE_ENOMEM;
   }
@@ -160,7 +168,10 @@ static int meter_init(meter *m, int channels, double rate) {
 static void meter_read_hops(meter *m) {
   double mo, sh;
   mixstage__hops_push(&m->hops, m->st, &mo, &sh);
-  if (m->frames >= m->win_m && mo > m->mom_max) m->mom_max = mo;
+  if (m->frames >= m->win_m) {
+    if (mo > m->mom_max) m->mom_max = mo;
+    mixstage__gate_add(&m->gate, mixstage__hops_block_energy(&m->hops));
+  }
   if (m->frames >= m->win_s) {
     if (sh > m->short_max) m->short_max = sh;
     mixstage__lra_add(&m->lra, sh);
@@ -204,6 +215,9 @@ static int meter_add(meter *m, const float *x, int64_t n) {
       m->since_hop = 0;
       meter_read(m, 0);
       double v;
+      /* The gating block: libebur128's momentary window is the same 400 ms. */
+      if (m->frames >= m->win_m && ebur128_loudness_momentary(m->st, &v) == EBUR128_SUCCESS && v > -HUGE_VAL)
+        mixstage__gate_add(&m->gate, pow(10.0, (v + 0.691) / 10.0));
       if (m->frames >= m->win_s && ebur128_loudness_shortterm(m->st, &v) == EBUR128_SUCCESS)
         mixstage__lra_add(&m->lra, v);
     }
@@ -220,13 +234,12 @@ static void meter_finish(meter *m, mixstage_file_stats *s) {
   s->sample_rate = m->rate;
   s->seconds = (double)m->frames / m->rate;
   s->peak_dbfs = db20(m->peak);
-  double tp = 0.0, v;
+  double tp = 0.0;
   for (int c = 0; c < m->channels; c++)
     if (mixstage__truepeak_value(&m->tp, c) > tp) tp = mixstage__truepeak_value(&m->tp, c);
   if (m->peak > tp) tp = m->peak; /* a true peak is never below the sample peak */
   s->true_peak_dbtp = db20(tp);
-  if (ebur128_loudness_global(m->st, &v) != EBUR128_SUCCESS) v = -HUGE_VAL;
-  s->integrated_lufs = v;
+  s->integrated_lufs = mixstage__gate_value(&m->gate);
   s->loudness_range_lu = mixstage__lra_value(&m->lra);
   s->momentary_max_lufs = m->mom_max;
   s->short_term_max_lufs = m->short_max;
@@ -237,6 +250,7 @@ static void meter_finish(meter *m, mixstage_file_stats *s) {
 static void meter_free(meter *m) {
   if (m->st) ebur128_destroy(&m->st);
   mixstage__lra_free(&m->lra);
+  mixstage__gate_free(&m->gate);
 }
 
 MIXSTAGE_EXPORT int mixstage_measure(const float *data, int64_t frames, int channels, double rate,

@@ -39,4 +39,12 @@ static inline void mixstage__hops_push(mixstage__loudness_hops *h, ebur128_state
   *short_term = e30 > 0.0 ? 10.0 * log10(e30 / 30.0) - 0.691 : -HUGE_VAL;
 }
 
+/* The mean energy of the last 4 hops: the 400 ms gating block of BS.1770
+ * that ends at the hop just pushed (integrated loudness, loudness_gate.h). */
+static inline double mixstage__hops_block_energy(const mixstage__loudness_hops *h) {
+  double e4 = 0.0;
+  for (int k = 0; k < 4; k++) e4 += h->energy[(h->pos + 29 - k) % 30];
+  return e4 / 4.0;
+}
+
 #endif

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "loudness_gate.h"
+#include "loudness_hops.h"
 #include "loudness_range.h"
 #include "mastering_chain.h"
 #include "dsp/truepeak.h"
@@ -225,9 +227,10 @@ static double current_gain(master_ctx *c, int use_fader) {
 
 /* The figures mixstage_measure() gives for integrated loudness, true peak and
  * loudness range, from a stream: the same libebur128 state (modes, channel
- * map), the same true-peak interpolator and loudness-range histogram fed on
- * the same 100 ms grid anchored at frame 0 (io.c's meter), without the
- * checksum, RMS and maxima the search does not use.  A pass is measured
+ * map), the same true-peak interpolator, hop energies, gating bins and
+ * loudness-range histogram fed on the same 100 ms grid anchored at frame 0
+ * (io.c's meter), without the checksum, RMS and maxima the search does not
+ * use.  A pass is measured
  * block by block as it is produced, whether it is kept in memory or on
  * disk; tests/check_master.c checks the figures against mixstage_measure()
  * of the same audio (the full-render passes use it), equal to the bit. */
@@ -235,25 +238,29 @@ typedef struct stream_meter {
   ebur128_state *st;
   mixstage__truepeak *tp;
   mixstage__lra lra;
-  int lra_ok, channels;
+  mixstage__gate gate;
+  mixstage__loudness_hops hops;
+  int lra_ok, gate_ok, hop_energy, channels;
   double rate, peak;
-  int64_t frames, hop, since_hop, win_s;
+  int64_t frames, hop, since_hop, win_m, win_s;
 } stream_meter;
 
 static void stream_meter_free(stream_meter *m) {
   if (m->st) ebur128_destroy(&m->st);
   if (m->lra_ok) mixstage__lra_free(&m->lra);
+  if (m->gate_ok) mixstage__gate_free(&m->gate);
   free(m->tp);
   memset(m, 0, sizeof *m);
 }
 
 static int stream_meter_init(stream_meter *m, int channels, double rate) {
   memset(m, 0, sizeof *m);
-  m->st = ebur128_init((unsigned)channels, (unsigned long)lround(rate),
-                       EBUR128_MODE_I | EBUR128_MODE_M | EBUR128_MODE_S);
+  unsigned long r = (unsigned long)lround(rate);
+  m->st = ebur128_init((unsigned)channels, r, EBUR128_MODE_M | EBUR128_MODE_S);
   m->tp = malloc(sizeof *m->tp);
   m->lra_ok = mixstage__lra_init(&m->lra) == MIXSTAGE_OK;
-  if (!m->st || !m->tp || !m->lra_ok) {
+  m->gate_ok = mixstage__gate_init(&m->gate) == MIXSTAGE_OK;
+  if (!m->st || !m->tp || !m->lra_ok || !m->gate_ok) {
     stream_meter_free(m);
     return MIXSTAGE_ENOMEM;
   }
@@ -266,7 +273,9 @@ static int stream_meter_init(stream_meter *m, int channels, double rate) {
   m->channels = channels;
   m->rate = rate;
   m->hop = (int64_t)lround(rate * 0.1);
+  m->win_m = (int64_t)lround(rate * 0.4);
   m->win_s = (int64_t)lround(rate * 3.0);
+  m->hop_energy = r % 10 == 0 && (int64_t)(r / 10) == m->hop && m->win_m == 4 * m->hop && m->win_s == 30 * m->hop;
   return MIXSTAGE_OK;
 }
 
@@ -287,9 +296,17 @@ static int stream_meter_add(stream_meter *m, const float *x, int64_t n) {
     n -= k;
     m->frames += k;
     m->since_hop += k;
-    if (m->since_hop == m->hop) {
+    if (m->since_hop == m->hop && m->hop_energy) {
+      m->since_hop = 0;
+      double mo, sh;
+      mixstage__hops_push(&m->hops, m->st, &mo, &sh);
+      if (m->frames >= m->win_m) mixstage__gate_add(&m->gate, mixstage__hops_block_energy(&m->hops));
+      if (m->frames >= m->win_s) mixstage__lra_add(&m->lra, sh);
+    } else if (m->since_hop == m->hop) {
       m->since_hop = 0;
       double v;
+      if (m->frames >= m->win_m && ebur128_loudness_momentary(m->st, &v) == EBUR128_SUCCESS && v > -HUGE_VAL)
+        mixstage__gate_add(&m->gate, pow(10.0, (v + 0.691) / 10.0));
       if (m->frames >= m->win_s && ebur128_loudness_shortterm(m->st, &v) == EBUR128_SUCCESS)
         mixstage__lra_add(&m->lra, v);
     }
@@ -307,13 +324,12 @@ static void stream_meter_finish(stream_meter *m, mixstage_file_stats *s) {
   s->sample_rate = m->rate;
   s->seconds = (double)m->frames / m->rate;
   s->peak_dbfs = db20(m->peak);
-  double tp = 0.0, v;
+  double tp = 0.0;
   for (int c = 0; c < m->channels; c++)
     if (mixstage__truepeak_value(m->tp, c) > tp) tp = mixstage__truepeak_value(m->tp, c);
   if (m->peak > tp) tp = m->peak;
   s->true_peak_dbtp = db20(tp);
-  if (ebur128_loudness_global(m->st, &v) != EBUR128_SUCCESS) v = -HUGE_VAL;
-  s->integrated_lufs = v;
+  s->integrated_lufs = mixstage__gate_value(&m->gate);
   s->loudness_range_lu = mixstage__lra_value(&m->lra);
   s->format = -1;
   s->sample_type = MIXSTAGE_SAMPLE_FLOAT32;
