@@ -787,6 +787,11 @@ static void mode_realtime(int block, const char *times_path) {
   double *tc = xmalloc(sizeof(double) * (size_t)nblocks);
   long *pf = xmalloc(sizeof(long) * (size_t)nblocks);
   float *out = xmalloc(sizeof(float) * 2 * (size_t)block);
+  /* Written before the loop, so the faults it counts are the engine's. */
+  memset(t, 0, sizeof(double) * (size_t)nblocks);
+  memset(tc, 0, sizeof(double) * (size_t)nblocks);
+  memset(pf, 0, sizeof(long) * (size_t)nblocks);
+  memset(out, 0, sizeof(float) * 2 * (size_t)block);
   double budget_us = 1e6 * block / SR;
   int64_t over = 0;
   long long a0 = alloc_count();
