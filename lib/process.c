@@ -1106,9 +1106,15 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
 }
 
 /* The block's first boundary, when it starts on one; then whether the unit
- * is settled for the rest of the block. */
+ * is settled for the rest of the block.  A unit settled before the boundary
+ * skips the step: settled, step_unit would leave every value as it is (only
+ * the parameters' value_prev, which nothing reads, would be rewritten), and
+ * with short host blocks (64 frames) most blocks start on a boundary. */
 static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0) {
-  if (f0 % MIXSTAGE__CELL == 0) step_unit(g, u, f0);
+  if (f0 % MIXSTAGE__CELL == 0) {
+    if (unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire))) return 1;
+    step_unit(g, u, f0);
+  }
   return unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire));
 }
 
