@@ -62,6 +62,24 @@ static MIX_ATTR void MIX_NAME(sum)(float *acc, const float *const *x, int count,
     MIX_NAME(store)(a + 6 * MIX_W, s6);
     MIX_NAME(store)(a + 7 * MIX_W, s7);
   }
+  /* a cell (32 frames) of a unit that runs cell by cell */
+  for (; k + 4 * MIX_W <= n; k += 4 * MIX_W) {
+    float *a = acc + k;
+    MIX_VT s0 = from_zero ? zero : MIX_NAME(load)(a), s1 = from_zero ? zero : MIX_NAME(load)(a + MIX_W);
+    MIX_VT s2 = from_zero ? zero : MIX_NAME(load)(a + 2 * MIX_W);
+    MIX_VT s3 = from_zero ? zero : MIX_NAME(load)(a + 3 * MIX_W);
+    for (int q = 0; q < count; q++) {
+      const float *y = x[q] + k;
+      s0 += MIX_NAME(load)(y);
+      s1 += MIX_NAME(load)(y + MIX_W);
+      s2 += MIX_NAME(load)(y + 2 * MIX_W);
+      s3 += MIX_NAME(load)(y + 3 * MIX_W);
+    }
+    MIX_NAME(store)(a, s0);
+    MIX_NAME(store)(a + MIX_W, s1);
+    MIX_NAME(store)(a + 2 * MIX_W, s2);
+    MIX_NAME(store)(a + 3 * MIX_W, s3);
+  }
   for (; k + MIX_W <= n; k += MIX_W) {
     MIX_VT s = from_zero ? zero : MIX_NAME(load)(acc + k);
     for (int q = 0; q < count; q++) s += MIX_NAME(load)(x[q] + k);
