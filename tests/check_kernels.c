@@ -828,6 +828,7 @@ END_TEST
 
 static void add_dynamics_kernel_tests(TCase *tc); /* section at the end of the file */
 static void add_max_frames_tests(TCase *tc);      /* section at the end of the file */
+static void add_mixer_kernel_tests(TCase *tc);   /* the last section */
 
 int main(void) {
   Suite *s = suite_create("kernels");
@@ -844,6 +845,7 @@ int main(void) {
   tcase_add_test(tc, test_os_memory);
   add_dynamics_kernel_tests(tc);
   add_max_frames_tests(tc);
+  add_mixer_kernel_tests(tc);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
@@ -1310,3 +1312,210 @@ START_TEST(test_max_frames_split_exact) {
 END_TEST
 
 static void add_max_frames_tests(TCase *tc) { tcase_add_loop_test(tc, test_max_frames_split_exact, 0, 6 * 8); }
+/* ==== mixer kernels (lib/dsp/mixer.*) ====================================== */
+
+/* Every form of the mixer's kernels (plain scalar, four lanes, AVX where
+ * the CPU has it) against the formulas of mixer.h written out here sample
+ * by sample: the same bits, for lengths 0..70 and around whole blocks (so
+ * every vector loop and every remainder runs), starts misaligned by 0..3
+ * floats, inputs with signed zeros, float denormals, values whose half is
+ * denormal and +-1e30 mixed in, and no write outside the frames asked for.
+ * Bus sums take 0..9 inputs, for the channels of mono, stereo and 6-channel
+ * buses (a bus sums each channel on its own). */
+
+#include "dsp/mixer.h"
+
+#define MIXK_LEN 600 /* longest run tested (517) plus offsets and a guard */
+#define MIXK_GUARD 1234.5f
+
+static float mixk_value(uint32_t *s) {
+  uint32_t r = xs32(s);
+  switch (r % 29u) {
+    case 0: return (r & 64u) ? -0.0f : 0.0f;
+    case 1: return (r & 64u) ? 1e-41f : -3e-42f;
+    case 2: return (r & 64u) ? 1.5e-38f : -1.2e-38f; /* half of it is denormal */
+    case 3: return (r & 64u) ? 1e30f : -1e30f;
+    default: return (float)((double)(xs32(s) % 200001u) / 50000.0 - 2.0);
+  }
+}
+
+static void mixk_fill(float *x, int len, uint32_t *s) {
+  for (int i = 0; i < len; i++) x[i] = mixk_value(s);
+}
+
+static void mixk_guard(float *x) {
+  for (int i = 0; i < MIXK_LEN; i++) x[i] = MIXK_GUARD;
+}
+
+/* y[off .. off+n-1] holds e[0 .. n-1] bit for bit, the rest the guard
+ * (one assertion per buffer: each one costs a write to check's log). */
+static void mixk_expect(const float *y, const float *e, int off, int n, const char *what, int form, int len) {
+  int bad = -1;
+  for (int i = 0; i < MIXK_LEN && bad < 0; i++) {
+    float want = i >= off && i < off + n ? e[i - off] : MIXK_GUARD;
+    if (memcmp(&want, &y[i], sizeof want) != 0) bad = i;
+  }
+  if (bad >= 0) {
+    float want = bad >= off && bad < off + n ? e[bad - off] : MIXK_GUARD;
+    ck_abort_msg("%s form %d, %d frames at offset %d: sample %d is %a, not %a", what, form, len, off, bad - off,
+                 (double)y[bad], (double)want);
+  }
+}
+
+static const int mixk_lengths[] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  11, 13, 15, 16,  17,  23,  31,
+                                   32, 33, 39, 47, 63, 64, 65, 67, 70, 127, 129, 255, 256, 257, 511, 517};
+#define MIXK_NLEN ((int)(sizeof mixk_lengths / sizeof mixk_lengths[0]))
+
+/* The forms this build and CPU have: 0 and 1 always with GCC or clang. */
+static int mixk_forms(const mixstage__mixer **k) {
+  int n = 0;
+  for (int f = 0; f < 3; f++)
+    if ((k[n] = mixstage__mixer_form(f)) != NULL) {
+      ck_assert_int_eq(k[n]->form, f);
+      n++;
+    }
+  ck_assert_msg(n >= 1 && k[0]->form == 0, "no scalar form");
+#if defined(__GNUC__) || defined(__clang__)
+  ck_assert_msg(n >= 2, "no four-lane form");
+#endif
+  ck_assert_msg(mixstage__mixer_best() == k[n - 1], "the best form is not the widest available");
+  return n;
+}
+
+START_TEST(test_mixer_gain_kernels_exact) {
+  const mixstage__mixer *k[3];
+  int forms = mixk_forms(k);
+  static float x[MIXK_LEN], d[2 * MIXK_LEN], y[MIXK_LEN], y2[MIXK_LEN], e[MIXK_LEN], e2[MIXK_LEN];
+  uint32_t s = 99u;
+  for (int f = 0; f < forms; f++)
+    for (int li = 0; li < MIXK_NLEN; li++)
+      for (int off = 0; off < 4; off++) {
+        int n = mixk_lengths[li], xo = (off * 3 + li) % 4;
+        float g = (li % 5 == 0) ? -0.70710677f : mixk_value(&s);
+        mixk_fill(x, n + 4, &s);
+        mixk_fill(d, 2 * n + 8, &s);
+        /* scale, into another buffer and in place */
+        mixk_guard(y);
+        k[f]->scale(y + off, x + xo, g, n);
+        for (int i = 0; i < n; i++) e[i] = x[xo + i] * g;
+        mixk_expect(y, e, off, n, "scale", f, n);
+        for (int i = 0; i < MIXK_LEN; i++) y2[i] = x[i];
+        k[f]->scale(y2 + off, y2 + off, g, n);
+        for (int i = 0; i < MIXK_LEN; i++) e2[i] = i >= off && i < off + n ? x[i] * g : x[i];
+        ck_assert_msg(memcmp(e2, y2, sizeof y2) == 0, "scale in place, form %d, %d frames", f, n);
+        /* add */
+        mixk_guard(y);
+        for (int i = 0; i < n; i++) y[off + i] = e[i] = mixk_value(&s);
+        for (int i = 0; i < n; i++) e[i] += x[xo + i];
+        k[f]->add(y + off, x + xo, n);
+        mixk_expect(y, e, off, n, "add", f, n);
+        /* de-interleave, with and without the gain */
+        for (int scaled = 0; scaled < 2; scaled++) {
+          mixk_guard(y);
+          mixk_guard(y2);
+          k[f]->deinterleave2(d + 2 * xo + (off & 1), y + off, y2 + xo, n, g, scaled);
+          const float *src = d + 2 * xo + (off & 1);
+          for (int i = 0; i < n; i++) {
+            e[i] = scaled ? src[2 * i] * g : src[2 * i];
+            e2[i] = scaled ? src[2 * i + 1] * g : src[2 * i + 1];
+          }
+          mixk_expect(y, e, off, n, scaled ? "deinterleave2 scaled (left)" : "deinterleave2 (left)", f, n);
+          mixk_expect(y2, e2, xo, n, scaled ? "deinterleave2 scaled (right)" : "deinterleave2 (right)", f, n);
+        }
+      }
+}
+END_TEST
+
+START_TEST(test_mixer_sum_exact) {
+  const mixstage__mixer *k[3];
+  int forms = mixk_forms(k);
+  static float in[9][MIXK_LEN], acc[MIXK_LEN], e[MIXK_LEN];
+  static const int layouts[] = {1, 2, 6};
+  uint32_t s = 4242u;
+  for (int f = 0; f < forms; f++)
+    for (int li = 0; li < MIXK_NLEN; li++)
+      for (int lay = 0; lay < 3; lay++)
+        for (int c = 0; c < layouts[lay]; c++)
+          for (int count = 0; count <= 9; count++)
+            for (int zero = 0; zero < 2; zero++) {
+              int n = mixk_lengths[li], off = (li + c + count) % 4;
+              const float *x[9];
+              for (int q = 0; q < count; q++) {
+                mixk_fill(in[q], n + 4, &s);
+                x[q] = in[q] + (q + c + zero) % 4;
+              }
+              mixk_guard(acc);
+              for (int i = 0; i < n; i++) acc[off + i] = mixk_value(&s);
+              for (int i = 0; i < n; i++) {
+                float a = zero ? 0.0f : acc[off + i];
+                for (int q = 0; q < count; q++) a += x[q][i];
+                e[i] = a;
+              }
+              k[f]->sum(acc + off, x, count, n, zero);
+              mixk_expect(acc, e, off, n, zero ? "sum from +0" : "sum", f, n);
+            }
+}
+END_TEST
+
+/* The stereo gain stage in all its variants: pre-fader copy or not, the
+ * post-fader tap stored or not, mute gain 1 (out is post), 0.5 or 0, and
+ * 0..2 sends; width, balance and fader gains random, 1 and -0 among them. */
+START_TEST(test_mixer_stereo_exact) {
+  const mixstage__mixer *k[3];
+  int forms = mixk_forms(k);
+  static float xl[MIXK_LEN], xr[MIXK_LEN], buf[10][MIXK_LEN], ex[10][MIXK_LEN];
+  uint32_t s = 777u;
+  for (int f = 0; f < forms; f++)
+    for (int li = 0; li < MIXK_NLEN; li++)
+      for (int variant = 0; variant < 36; variant++) {
+        int n = mixk_lengths[li], pre = variant & 1, post = (variant >> 1) & 1, mute = (variant >> 2) % 3;
+        int ns = variant / 12;
+        int o[10];
+        for (int b = 0; b < 10; b++) {
+          o[b] = (b + li + variant) % 4;
+          mixk_guard(buf[b]);
+        }
+        mixk_fill(xl, n + 4, &s);
+        mixk_fill(xr, n + 4, &s);
+        int xo = (li + variant) % 3;
+        float gains[5];
+        for (int j = 0; j < 5; j++) {
+          uint32_t r = xs32(&s) % 8u;
+          gains[j] = r == 0 ? 1.0f : r == 1 ? -0.0f : (float)((double)(xs32(&s) % 30001u) / 10000.0);
+        }
+        mixstage__mix_stereo t = {xl + xo, xr + xo,
+                                  pre ? buf[0] + o[0] : NULL, pre ? buf[1] + o[1] : NULL,
+                                  post ? buf[2] + o[2] : NULL, post ? buf[3] + o[3] : NULL,
+                                  buf[4] + o[4], buf[5] + o[5],
+                                  gains[0], gains[1], gains[2], gains[3], mute == 0 ? 1.0f : mute == 1 ? 0.5f : 0.0f,
+                                  ns, {buf[6] + o[6], buf[8] + o[8]}, {buf[7] + o[7], buf[9] + o[9]},
+                                  {gains[4], (float)((double)(xs32(&s) % 1001u) / 1000.0)}};
+        int wrote[10] = {pre, pre, post, post, 1, 1, ns > 0, ns > 0, ns > 1, ns > 1};
+        for (int i = 0; i < n; i++) {
+          float a = xl[xo + i], b = xr[xo + i];
+          float mid = 0.5f * (a + b), side = 0.5f * (a - b) * t.width;
+          float l = (mid + side) * t.gl * t.fader, r = (mid - side) * t.gr * t.fader;
+          ex[0][i] = a;
+          ex[1][i] = b;
+          ex[2][i] = l;
+          ex[3][i] = r;
+          ex[4][i] = t.mute == 1.0f ? l : l * t.mute;
+          ex[5][i] = t.mute == 1.0f ? r : r * t.mute;
+          ex[6][i] = l * t.send_g[0];
+          ex[7][i] = r * t.send_g[0];
+          ex[8][i] = l * t.send_g[1];
+          ex[9][i] = r * t.send_g[1];
+        }
+        k[f]->stereo(&t, n);
+        static const char *names[10] = {"pre L", "pre R", "post L", "post R", "out L",
+                                        "out R", "send 1 L", "send 1 R", "send 2 L", "send 2 R"};
+        for (int b = 0; b < 10; b++) mixk_expect(buf[b], ex[b], o[b], wrote[b] ? n : 0, names[b], f, n);
+      }
+}
+END_TEST
+
+static void add_mixer_kernel_tests(TCase *tc) {
+  tcase_add_test(tc, test_mixer_gain_kernels_exact);
+  tcase_add_test(tc, test_mixer_sum_exact);
+  tcase_add_test(tc, test_mixer_stereo_exact);
+}

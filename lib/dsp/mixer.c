@@ -109,19 +109,31 @@ typedef float mix_v8f __attribute__((vector_size(32)));
 #undef MIX_W
 #undef MIX_SET1
 
-/* The two 128-bit halves are loaded four frames apart, so that one
- * in-lane shuffle puts eight left (right) samples in order. */
+/* Eight frames at p: the two 128-bit halves of each vector are loaded four
+ * frames apart, so that one in-lane shuffle puts the eight left (right)
+ * samples in order. */
+static MIX_ATTR MIXSTAGE__MIX_INLINE void deinterleave2_8_f2(const float *p, float *l, float *r, __m256 vg,
+                                                            const int scaled) {
+  __m256 a = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + 8), 1);
+  __m256 b = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 4)), _mm_loadu_ps(p + 12), 1);
+  __m256 x = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), y = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  _mm256_storeu_ps(l, scaled ? _mm256_mul_ps(x, vg) : x);
+  _mm256_storeu_ps(r, scaled ? _mm256_mul_ps(y, vg) : y);
+}
+
+/* Sixteen frames per turn: the loop's own instructions are a fifth of the
+ * eight-frame body's. */
 static MIX_ATTR MIXSTAGE__MIX_INLINE void deinterleave2_pass_f2(const float *d, float *l, float *r, int n, float g,
                                                                const int scaled) {
   int i = 0;
   __m256 vg = _mm256_set1_ps(g);
-  for (; i + 8 <= n; i += 8) {
-    const float *p = d + 2 * i;
-    __m256 a = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + 8), 1);
-    __m256 b = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 4)), _mm_loadu_ps(p + 12), 1);
-    __m256 x = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), y = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-    _mm256_storeu_ps(l + i, scaled ? _mm256_mul_ps(x, vg) : x);
-    _mm256_storeu_ps(r + i, scaled ? _mm256_mul_ps(y, vg) : y);
+  for (; i + 16 <= n; i += 16) {
+    deinterleave2_8_f2(d + 2 * i, l + i, r + i, vg, scaled);
+    deinterleave2_8_f2(d + 2 * i + 16, l + i + 8, r + i + 8, vg, scaled);
+  }
+  if (i + 8 <= n) {
+    deinterleave2_8_f2(d + 2 * i, l + i, r + i, vg, scaled);
+    i += 8;
   }
   for (; i < n; i++) {
     l[i] = scaled ? d[2 * i] * g : d[2 * i];

@@ -62,6 +62,24 @@ static MIX_ATTR void MIX_NAME(sum)(float *acc, const float *const *x, int count,
     MIX_NAME(store)(a + 6 * MIX_W, s6);
     MIX_NAME(store)(a + 7 * MIX_W, s7);
   }
+  /* a cell (32 frames) of a unit that runs cell by cell */
+  for (; k + 4 * MIX_W <= n; k += 4 * MIX_W) {
+    float *a = acc + k;
+    MIX_VT s0 = from_zero ? zero : MIX_NAME(load)(a), s1 = from_zero ? zero : MIX_NAME(load)(a + MIX_W);
+    MIX_VT s2 = from_zero ? zero : MIX_NAME(load)(a + 2 * MIX_W);
+    MIX_VT s3 = from_zero ? zero : MIX_NAME(load)(a + 3 * MIX_W);
+    for (int q = 0; q < count; q++) {
+      const float *y = x[q] + k;
+      s0 += MIX_NAME(load)(y);
+      s1 += MIX_NAME(load)(y + MIX_W);
+      s2 += MIX_NAME(load)(y + 2 * MIX_W);
+      s3 += MIX_NAME(load)(y + 3 * MIX_W);
+    }
+    MIX_NAME(store)(a, s0);
+    MIX_NAME(store)(a + MIX_W, s1);
+    MIX_NAME(store)(a + 2 * MIX_W, s2);
+    MIX_NAME(store)(a + 3 * MIX_W, s3);
+  }
   for (; k + MIX_W <= n; k += MIX_W) {
     MIX_VT s = from_zero ? zero : MIX_NAME(load)(acc + k);
     for (int q = 0; q < count; q++) s += MIX_NAME(load)(x[q] + k);
@@ -80,7 +98,9 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
                                                                const int post, const int unity, const int ns) {
   const float *xl = t->xl, *xr = t->xr;
   float *ql = t->pre_l, *qr = t->pre_r, *pl = t->post_l, *pr = t->post_r, *ol = t->out_l, *or_ = t->out_r;
-  float *const *sl = t->send_l, *const *sr = t->send_r;
+  /* the send pointers in locals: a store could otherwise alias *t */
+  float *sl0 = ns > 0 ? t->send_l[0] : NULL, *sr0 = ns > 0 ? t->send_r[0] : NULL;
+  float *sl1 = ns > 1 ? t->send_l[1] : NULL, *sr1 = ns > 1 ? t->send_r[1] : NULL;
   float gg = t->fader, gl = t->gl, gr = t->gr, w = t->width, mu = t->mute;
   float sg0 = ns > 0 ? t->send_g[0] : 0.0f, sg1 = ns > 1 ? t->send_g[1] : 0.0f;
   MIX_VT vgg = MIX_SET1(gg), vgl = MIX_SET1(gl), vgr = MIX_SET1(gr), vw = MIX_SET1(w), vmu = MIX_SET1(mu);
@@ -101,12 +121,12 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
     MIX_NAME(store)(ol + i, unity ? l : l * vmu);
     MIX_NAME(store)(or_ + i, unity ? r : r * vmu);
     if (ns > 0) {
-      MIX_NAME(store)(sl[0] + i, l * vs0);
-      MIX_NAME(store)(sr[0] + i, r * vs0);
+      MIX_NAME(store)(sl0 + i, l * vs0);
+      MIX_NAME(store)(sr0 + i, r * vs0);
     }
     if (ns > 1) {
-      MIX_NAME(store)(sl[1] + i, l * vs1);
-      MIX_NAME(store)(sr[1] + i, r * vs1);
+      MIX_NAME(store)(sl1 + i, l * vs1);
+      MIX_NAME(store)(sr1 + i, r * vs1);
     }
   }
   for (; i < n; i++) {
@@ -124,12 +144,12 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
     ol[i] = unity ? l : l * mu;
     or_[i] = unity ? r : r * mu;
     if (ns > 0) {
-      sl[0][i] = l * sg0;
-      sr[0][i] = r * sg0;
+      sl0[i] = l * sg0;
+      sr0[i] = r * sg0;
     }
     if (ns > 1) {
-      sl[1][i] = l * sg1;
-      sr[1][i] = r * sg1;
+      sl1[i] = l * sg1;
+      sr1[i] = r * sg1;
     }
   }
 }
