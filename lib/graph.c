@@ -373,6 +373,7 @@ static int set_param(mixstage_graph *g, const char *what, const char *name, mixs
     return mixstage__fail(g, MIXSTAGE_ERANGE, "%s '%s': %s %g is outside %g .. %g", what, name,
                           p->info->name, v, p->info->min, p->info->max);
   atomic_store_explicit(&p->target, v, memory_order_relaxed);
+  mixstage__controls_moved(g);
   return MIXSTAGE_OK;
 }
 
@@ -409,16 +410,19 @@ MIXSTAGE_EXPORT double mixstage_bus_width(const mixstage_bus *b) { return b ? pa
 MIXSTAGE_EXPORT int mixstage_strip_set_mute(mixstage_strip *s, int on) {
   if (!s) return MIXSTAGE_ENULL;
   atomic_store(&s->u.mute_req, on ? 1 : 0);
+  mixstage__controls_moved(s->u.graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_strip_set_solo(mixstage_strip *s, int on) {
   if (!s) return MIXSTAGE_ENULL;
   atomic_store(&s->u.solo_req, on ? 1 : 0);
+  mixstage__controls_moved(s->u.graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_strip_set_polarity(mixstage_strip *s, int invert) {
   if (!s) return MIXSTAGE_ENULL;
   atomic_store(&s->polarity_req, invert ? 1 : 0);
+  mixstage__controls_moved(s->u.graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_strip_set_color(mixstage_strip *s, uint32_t rgb) {
@@ -513,6 +517,7 @@ MIXSTAGE_EXPORT mixstage_graph *mixstage_bus_graph(mixstage_bus *b) { return b ?
 MIXSTAGE_EXPORT int mixstage_bus_set_mute(mixstage_bus *b, int on) {
   if (!b) return MIXSTAGE_ENULL;
   atomic_store(&b->u.mute_req, on ? 1 : 0);
+  mixstage__controls_moved(b->u.graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_bus_mute(const mixstage_bus *b) { return b ? atomic_load(&((mixstage_bus *)b)->u.mute_req) : 0; }
@@ -631,12 +636,14 @@ MIXSTAGE_EXPORT int mixstage_send_set_level_db(mixstage_send *s, double db) {
     return set_param(s->graph, "send", name, &s->level, db);
   }
   atomic_store_explicit(&s->level.target, db, memory_order_relaxed);
+  mixstage__controls_moved(s->graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT double mixstage_send_level_db(const mixstage_send *s) { return s ? param_get(&s->level) : 0.0; }
 MIXSTAGE_EXPORT int mixstage_send_set_mute(mixstage_send *s, int on) {
   if (!s) return MIXSTAGE_ENULL;
   atomic_store(&s->mute_req, on ? 1 : 0);
+  mixstage__controls_moved(s->graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_send_mute(const mixstage_send *s) { return s ? atomic_load(&((mixstage_send *)s)->mute_req) : 0; }

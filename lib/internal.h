@@ -25,6 +25,9 @@ struct mixstage_profile {
   signed char builtin;
 };
 const mixstage_profile *mixstage__production(void);
+/* Moves on every mixstage_profile_set_action (a profile does not know the
+ * graphs it governs): part of every graph's controls epoch. */
+extern _Atomic uint32_t mixstage__profile_edits;
 
 /* ---- parameters and automation ------------------------------------------ */
 
@@ -172,6 +175,11 @@ struct mixstage__unit {
   /* gain stage values at the previous and the current control boundary */
   float fader_g0, fader_g1, mute_g0, mute_g1, mute_target;
   float pan0[3], pan1[3]; /* left gain, right gain, width */
+  /* Found settled (process.c unit_settled) under these controls: while the
+   * graph's controls_epoch and the profile stay so, it still is. */
+  int at_rest;
+  uint32_t rest_epoch;
+  const mixstage_profile *rest_profile;
   int visited; /* scratch for graph walks */
   float *in[MIXSTAGE_MAX_CHANNELS]; /* post-clip-gain copy, when a bounce forks a strip */
   int need_in;
@@ -280,6 +288,10 @@ struct mixstage_graph {
   _Atomic int fault_pending;
   int any_solo;
   _Atomic(const mixstage_profile *) profile; /* governs the main pass */
+  /* Moves with every control a unit at rest would have to look at again
+   * (mixstage__controls_moved); never moves while nothing is touched, so
+   * the process path checks a unit at rest with one compare. */
+  _Atomic uint32_t controls_epoch;
   struct mixstage__bounce_run *bounce; /* during a bounce */
   struct mixstage__pool *pool; /* render.c's worker threads, kept between renders; or NULL */
   /* Non-zero while a render or a process call runs: the callbacks it makes
@@ -426,6 +438,14 @@ void mixstage__suggest_offer(mixstage__suggest *s, const char *cand, size_t len)
 void mixstage__suggest_offer_list(mixstage__suggest *s, const char *bar_separated);
 /* " (did you mean 'x'?)" or "" */
 const char *mixstage__suggest_text(const mixstage__suggest *s, char *buf, size_t size);
+
+/* After a control-safe setter's store (a target, a mute, solo, polarity,
+ * bypass, role, a lane's points, the solo state): units at rest look at
+ * their controls again from the next block (release: the store is seen by
+ * whoever sees the new epoch). */
+static inline void mixstage__controls_moved(mixstage_graph *g) {
+  if (g) atomic_fetch_add_explicit(&g->controls_epoch, 1, memory_order_release);
+}
 
 /* node_api.c: the key unit's list of keyed nodes */
 void mixstage__keyed_remove(mixstage_node *n, mixstage__unit *key);

@@ -198,6 +198,7 @@ static void restore(mixstage_graph *g, int first, saved_state *sv) {
       u->meter[1] = sv->meters[2 * i + 1];
     }
   atomic_store(&g->profile, sv->profile);
+  mixstage__controls_moved(g);
   free(sv->bypass);
   free(sv->meters);
 }

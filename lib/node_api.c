@@ -110,11 +110,13 @@ MIXSTAGE_EXPORT int mixstage_node_set_role(mixstage_node *n, int role) {
   if (role < 0 || role >= MIXSTAGE_ROLE_COUNT)
     return mixstage__fail(n->graph, MIXSTAGE_ERANGE, "%s: role %d is not a role", mixstage_node_label(n), role);
   n->role = role;
+  mixstage__controls_moved(n->graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_node_set_bypass(mixstage_node *n, int on) {
   if (!n) return MIXSTAGE_ENULL;
   atomic_store(&n->bypass_req, on ? 1 : 0);
+  mixstage__controls_moved(n->graph);
   return MIXSTAGE_OK;
 }
 MIXSTAGE_EXPORT int mixstage_node_bypass(const mixstage_node *n) {
@@ -236,6 +238,7 @@ MIXSTAGE_EXPORT int mixstage_node_set_param(mixstage_node *n, int id, double v) 
   if (info->unit == MIXSTAGE_UNIT_ENUM || info->unit == MIXSTAGE_UNIT_BOOL) v = floor(v + 0.5);
   atomic_store_explicit(&n->params[id].target, v, memory_order_relaxed);
   atomic_store_explicit(&n->ctl_dirty, 1, memory_order_release);
+  mixstage__controls_moved(n->graph);
   return MIXSTAGE_OK;
 }
 

@@ -133,6 +133,7 @@ MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, 
   if (i < lane->count && lane->points[i].frame == frame) {
     lane->points[i].value = value;
     lane->points[i].curve = curve;
+    mixstage__controls_moved(g);
     return MIXSTAGE_OK;
   }
   if (lane->count == lane->capacity) {
@@ -149,6 +150,7 @@ MIXSTAGE_EXPORT int mixstage_lane_add_point(mixstage_lane *lane, int64_t frame, 
   lane->points[i].value = value;
   lane->points[i].curve = curve;
   lane->count++;
+  mixstage__controls_moved(g);
   return MIXSTAGE_OK;
 }
 
@@ -157,6 +159,7 @@ MIXSTAGE_EXPORT int mixstage_lane_clear(mixstage_lane *lane) {
   char what[MIXSTAGE__ERR_MAX / 2];
   if (MIXSTAGE__BUSY(lane->graph, label(lane, what, sizeof what))) return MIXSTAGE_ESTATE;
   lane->count = 0;
+  mixstage__controls_moved(lane->graph);
   return MIXSTAGE_OK;
 }
 

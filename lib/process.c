@@ -1116,13 +1116,26 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
  * is settled for the rest of the block.  A unit settled before the boundary
  * skips the step: settled, step_unit would leave every value as it is (only
  * the parameters' value_prev, which nothing reads, would be rewritten), and
- * with short host blocks (64 frames) most blocks start on a boundary. */
+ * with short host blocks (64 frames) most blocks start on a boundary.
+ * Nothing unit_settled reads changes but through a setter, which moves the
+ * controls epoch, or a new profile: a unit found settled under the epoch
+ * and profile of now skips the checks too. */
 static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0) {
-  if (f0 % MIXSTAGE__CELL == 0) {
-    if (unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire))) return 1;
+  /* Read before the checks: a setter storing during them moves it after. */
+  uint32_t epoch = atomic_load_explicit(&g->controls_epoch, memory_order_acquire) +
+                   atomic_load_explicit(&mixstage__profile_edits, memory_order_acquire);
+  const mixstage_profile *prof = atomic_load_explicit(&g->profile, memory_order_acquire);
+  if (u->at_rest && u->rest_epoch == epoch && u->rest_profile == prof && !u->shadows) return 1;
+  int settled = unit_settled(g, u, prof);
+  if (!settled && f0 % MIXSTAGE__CELL == 0) {
     step_unit(g, u, f0);
+    prof = atomic_load_explicit(&g->profile, memory_order_acquire);
+    settled = unit_settled(g, u, prof);
   }
-  return unit_settled(g, u, atomic_load_explicit(&g->profile, memory_order_acquire));
+  u->at_rest = settled;
+  u->rest_epoch = epoch;
+  u->rest_profile = prof;
+  return settled;
 }
 
 /* ---- settled chains, insert by insert over the block ------------------------
@@ -1463,10 +1476,13 @@ int mixstage__run_scheduled(mixstage_graph *g, mixstage__unit *u, int64_t f0, in
   return u->group->units[0] == u ? mixstage__run_group(g, u->group, f0, n) : 0;
 }
 
+/* A change moves the controls epoch: a unit that checked itself against
+ * the old state after a solo setter moved the epoch must check again. */
 static void update_solo(mixstage_graph *g) {
   int solo = 0;
   for (int i = 0; i < g->strip_count; i++)
     solo |= atomic_load_explicit(&g->strips[i]->u.solo_req, memory_order_relaxed);
+  if (solo != g->any_solo) mixstage__controls_moved(g);
   g->any_solo = solo;
 }
 
@@ -1608,6 +1624,7 @@ void mixstage__reset_runtime(mixstage_graph *g) {
   for (int i = 0; i < g->strip_count; i++) solo |= atomic_load(&g->strips[i]->u.solo_req);
   g->any_solo = solo;
   for (int i = 0; i < g->schedule_count; i++) reset_unit(g->schedule[i], g->pos);
+  mixstage__controls_moved(g);
 }
 
 MIXSTAGE_EXPORT int mixstage_graph_locate(mixstage_graph *g, int64_t frame) {

@@ -68,11 +68,14 @@ MIXSTAGE_EXPORT int mixstage_profile_action(const mixstage_profile *p, int role)
   return p->action[role];
 }
 
+_Atomic uint32_t mixstage__profile_edits;
+
 MIXSTAGE_EXPORT int mixstage_profile_set_action(mixstage_profile *p, int role, int action) {
   if (!p) return MIXSTAGE_ENULL;
   if (p->builtin) return MIXSTAGE_ESTATE;
   if (role < 0 || role >= MIXSTAGE_ROLE_COUNT || action < ON || action > MUTE) return MIXSTAGE_ERANGE;
   p->action[role] = (signed char)action;
+  atomic_fetch_add_explicit(&mixstage__profile_edits, 1, memory_order_release);
   return MIXSTAGE_OK;
 }
 
@@ -95,6 +98,7 @@ FLAG_ACCESSORS(reference, mixstage_profile_reference, mixstage_profile_set_refer
 MIXSTAGE_EXPORT int mixstage_graph_set_profile(mixstage_graph *g, const mixstage_profile *p) {
   if (!g) return MIXSTAGE_ENULL;
   atomic_store_explicit(&g->profile, p ? p : mixstage__production(), memory_order_release);
+  mixstage__controls_moved(g);
   return MIXSTAGE_OK;
 }
 

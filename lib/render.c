@@ -148,6 +148,7 @@ typedef struct worker_order {
   int *prio;
   double *rank;
   uint32_t ranked_at;
+  uint32_t floor; /* no task can be claimed for an earlier step (claims only grow) */
 } worker_order;
 
 typedef struct render_job {
@@ -250,22 +251,32 @@ static int task_ready(const render_job *j, const task *t, uint32_t s) {
 }
 
 /* A task that can run now, claimed by the caller for the step it returns
- * in *step; -1 when none can. */
+ * in *step; -1 when none can.  The scan stops at the first ready task of
+ * its own at the lowest step any task can still be claimed for: nothing
+ * after it in the claim order can beat it (without that, every claim
+ * scanned every task, and a step made count claims). */
 static int claim_task(render_job *j, int id, uint32_t *step) {
   worker_order *o = &j->order[id];
   for (;;) {
-    int best = -1, best_own = 0;
-    uint32_t best_s = 0, best_c = 0;
+    int best = -1, best_own = 0, whole = 1;
+    uint32_t best_s = 0, best_c = 0, low = j->final;
     for (int k = 0; k < j->count; k++) {
       int i = o->prio[k];
       uint32_t c = atomic_load_explicit(&j->st[i].claim, memory_order_acquire);
-      if (c >= j->final || atomic_load_explicit(&j->st[i].done, memory_order_acquire) != c) continue;
+      if (c >= j->final) continue;
+      if (c + 1 < low) low = c + 1;
+      if (atomic_load_explicit(&j->st[i].done, memory_order_acquire) != c) continue;
       uint32_t s = c + 1;
       int own = atomic_load_explicit(&j->st[i].worker, memory_order_relaxed) == id;
       if (best >= 0 && (s > best_s || (s == best_s && (best_own || !own)))) continue;
       if (!task_ready(j, &j->tasks[i], s)) continue;
       best = i, best_s = s, best_c = c, best_own = own;
+      if (own && s <= o->floor) {
+        whole = 0;
+        break;
+      }
     }
+    if (whole) o->floor = low;
     if (best < 0) return -1;
     if (atomic_compare_exchange_strong_explicit(&j->st[best].claim, &best_c, best_s, memory_order_acq_rel,
                                                 memory_order_relaxed)) {
@@ -545,6 +556,7 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
     o->prio = j->order_mem_i + (size_t)w * (size_t)n;
     o->rank = j->order_mem_d + (size_t)w * (size_t)n;
     o->ranked_at = 0;
+    o->floor = 1;
     for (int i = 0; i < j->count; i++) o->prio[i] = i;
   }
   for (int i = 0; i < j->count; i++) {

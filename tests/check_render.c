@@ -488,6 +488,117 @@ START_TEST(test_cancel_then_render) {
 }
 END_TEST
 
+
+/* ---- units at rest take every control-safe change --------------------------
+ * A unit found settled skips its control checks while nothing is touched
+ * (process.c block_start): each setter below, made between two 64-frame
+ * blocks after the graph has come to rest, must change the very next
+ * block against the same run without it. */
+
+enum {
+  CHANGE_FADER, CHANGE_PAN, CHANGE_WIDTH, CHANGE_CLIP, CHANGE_MUTE, CHANGE_SOLO, CHANGE_POLARITY,
+  CHANGE_BUS_FADER, CHANGE_BUS_MUTE, CHANGE_SEND_LEVEL, CHANGE_SEND_MUTE, CHANGE_NODE_PARAM,
+  CHANGE_NODE_BYPASS, CHANGE_NODE_ROLE, CHANGE_PROFILE, CHANGE_PROFILE_ACTION, CHANGE_LANE, CHANGE_COUNT
+};
+
+#define REST_BLOCK 64
+#define REST_WARM 40 /* blocks before the change: every smoother long settled */
+#define REST_AFTER 4
+
+/* The output of REST_AFTER blocks after `change` (or none: -1). */
+static float *rest_run(int change) {
+  int err = -99;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  ck_assert_ptr_nonnull(g);
+  int64_t len = (REST_WARM + REST_AFTER) * REST_BLOCK;
+  float *src[2];
+  mixstage_strip *st[2];
+  mixstage_bus *ret = mixstage_graph_add_bus(g, "Ret", MIXSTAGE_BUS_RETURN, 2, &err);
+  ck_assert_ptr_nonnull(ret);
+  for (int i = 0; i < 2; i++) {
+    src[i] = malloc(sizeof(float) * 2 * (size_t)len);
+    ck_assert_ptr_nonnull(src[i]);
+    tu_noise(src[i], 2 * len, 0.25, 77u + (uint32_t)i);
+    st[i] = mixstage_graph_add_strip(g, i ? "B" : "A", 2, &err);
+    ck_assert_ptr_nonnull(st[i]);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(st[i], src[i], 2, len, 0), MIXSTAGE_OK);
+  }
+  mixstage_node *trim = insert(st[0], NULL, "gain");
+  mixstage_send *send = mixstage_strip_add_send(st[0], ret, -6.0, MIXSTAGE_TAP_POST_FADER, MIXSTAGE_ROLE_MIX_FX, &err);
+  ck_assert_ptr_nonnull(send);
+  mixstage_lane *lane = mixstage_strip_lane(st[0], MIXSTAGE_STRIP_FADER, &err);
+  ck_assert_ptr_nonnull(lane);
+  mixstage_profile *prof = mixstage_profile_create("rest", NULL, &err);
+  ck_assert_ptr_nonnull(prof);
+  /* No insert has the design role until CHANGE_NODE_ROLE gives it. */
+  ck_assert_int_eq(mixstage_profile_set_action(prof, MIXSTAGE_ROLE_DESIGN, MIXSTAGE_ACTION_MUTE), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_set_profile(g, prof), MIXSTAGE_OK);
+  mixstage_profile *muting = mixstage_profile_create("rest-muting", NULL, &err);
+  ck_assert_ptr_nonnull(muting);
+  ck_assert_int_eq(mixstage_profile_set_action(muting, MIXSTAGE_ROLE_STRIP, MIXSTAGE_ACTION_MUTE), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_graph_prepare(g), MIXSTAGE_OK);
+  float *out = calloc(2 * (size_t)len, sizeof(float));
+  ck_assert_ptr_nonnull(out);
+  for (int b = 0; b < REST_WARM + REST_AFTER; b++) {
+    if (b == REST_WARM) {
+      int rc = MIXSTAGE_OK;
+      switch (change) {
+      case CHANGE_FADER: rc = mixstage_strip_set_fader_db(st[0], -3.0); break;
+      case CHANGE_PAN: rc = mixstage_strip_set_pan(st[0], 0.5); break;
+      case CHANGE_WIDTH: rc = mixstage_strip_set_width(st[0], 0.5); break;
+      case CHANGE_CLIP: rc = mixstage_strip_set_clip_gain_db(st[0], -3.0); break;
+      case CHANGE_MUTE: rc = mixstage_strip_set_mute(st[0], 1); break;
+      case CHANGE_SOLO: rc = mixstage_strip_set_solo(st[1], 1); break;
+      case CHANGE_POLARITY: rc = mixstage_strip_set_polarity(st[0], 1); break;
+      case CHANGE_BUS_FADER: rc = mixstage_bus_set_fader_db(ret, -3.0); break;
+      case CHANGE_BUS_MUTE: rc = mixstage_bus_set_mute(ret, 1); break;
+      case CHANGE_SEND_LEVEL: rc = mixstage_send_set_level_db(send, -20.0); break;
+      case CHANGE_SEND_MUTE: rc = mixstage_send_set_mute(send, 1); break;
+      case CHANGE_NODE_PARAM: rc = mixstage_node_set_param_by_name(trim, "gain", -6.0); break;
+      case CHANGE_NODE_BYPASS: rc = mixstage_node_set_bypass(trim, 1); break;
+      case CHANGE_NODE_ROLE: rc = mixstage_node_set_role(trim, MIXSTAGE_ROLE_DESIGN); break;
+      case CHANGE_PROFILE: rc = mixstage_graph_set_profile(g, muting); break;
+      case CHANGE_PROFILE_ACTION:
+        rc = mixstage_profile_set_action(prof, MIXSTAGE_ROLE_STRIP, MIXSTAGE_ACTION_MUTE);
+        break;
+      case CHANGE_LANE:
+        rc = mixstage_lane_add_point(lane, (REST_WARM + 1) * REST_BLOCK, -12.0, MIXSTAGE_CURVE_STEP);
+        break;
+      }
+      ck_assert_msg(rc == MIXSTAGE_OK, "change %d: %s", change, mixstage_strerror(rc));
+    }
+    ck_assert_int_eq(mixstage_graph_process(g, out + 2 * (size_t)b * REST_BLOCK, REST_BLOCK), MIXSTAGE_OK);
+  }
+  mixstage_graph_destroy(g);
+  mixstage_profile_destroy(prof);
+  mixstage_profile_destroy(muting);
+  free(src[0]);
+  free(src[1]);
+  float *after = malloc(sizeof(float) * 2 * REST_AFTER * REST_BLOCK);
+  ck_assert_ptr_nonnull(after);
+  memcpy(after, out + 2 * REST_WARM * REST_BLOCK, sizeof(float) * 2 * REST_AFTER * REST_BLOCK);
+  free(out);
+  return after;
+}
+
+START_TEST(test_units_at_rest_take_changes) {
+  float *ref = rest_run(-1);
+  for (int c = 0; c < CHANGE_COUNT; c++) {
+    float *x = rest_run(c);
+    /* Changes take effect at a control boundary; the lane point lands one
+     * block later.  Either way the second block after the change differs. */
+    size_t from = 2 * REST_BLOCK, n = 2 * (REST_AFTER - 1) * REST_BLOCK;
+    ck_assert_msg(memcmp(ref + from, x + from, sizeof(float) * n) != 0,
+                  "change %d did not reach the unit at rest", c);
+    if (c != CHANGE_LANE)
+      ck_assert_msg(memcmp(ref, x, sizeof(float) * 2 * REST_BLOCK) != 0,
+                    "change %d waited more than one block", c);
+    free(x);
+  }
+  free(ref);
+}
+END_TEST
+
 static Suite *render_suite(void) {
   Suite *s = suite_create("render");
   TCase *tc = tcase_create("threads");
@@ -499,6 +610,7 @@ static Suite *render_suite(void) {
   tcase_add_test(tc, test_settled_spans_blocks_identical);
   tcase_add_test(tc, test_pool_reused_and_destroyed);
   tcase_add_test(tc, test_cancel_then_render);
+  tcase_add_test(tc, test_units_at_rest_take_changes);
   suite_add_tcase(s, tc);
   return s;
 }
