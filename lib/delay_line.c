@@ -47,18 +47,50 @@ static void swap_floats(float *restrict a, float *restrict b, int n) {
   }
 }
 
+/* Frames per piece of the block form below (its stack buffer). */
+#define DL_PIECE 256
+
+/* A piece of n >= len frames as block moves: the last len inputs are kept,
+ * the rest slide up by len, the ring (oldest first from pos) fills the
+ * front, and the kept inputs become the ring, oldest first from 0.  A few
+ * long copies instead of swaps split at every wrap of a short ring. */
+static void delay_piece_long(mixstage__delay *d, float *const *io, int channels, int n) {
+  const int len = d->len, p = d->pos;
+  float keep[DL_PIECE];
+  for (int c = 0; c < channels && c < d->channels; c++) {
+    float *ring = d->buf + (size_t)c * (size_t)len, *x = io[c];
+    memcpy(keep, x + (n - len), sizeof(float) * (size_t)len);
+    memmove(x + len, x, sizeof(float) * (size_t)(n - len));
+    memcpy(x, ring + p, sizeof(float) * (size_t)(len - p));
+    memcpy(x + (len - p), ring, sizeof(float) * (size_t)p);
+    memcpy(ring, keep, sizeof(float) * (size_t)len);
+  }
+  d->pos = 0;
+}
+
 /* In place: out[i] = in[i - delay].  The ring holds exactly `delay` frames. */
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n) {
   if (d->delay <= 0) return;
-  int len = d->len;
-  for (int c = 0; c < channels && c < d->channels; c++) {
+  const int len = d->len, nc = channels < d->channels ? channels : d->channels;
+  float *x[MIXSTAGE_MAX_CHANNELS];
+  for (int c = 0; c < nc; c++) x[c] = io[c];
+  /* Pieces of at least len frames as block moves; what is left (fewer than
+   * len frames) by swaps with the ring. */
+  while (len <= DL_PIECE && n >= len) {
+    const int m = n < DL_PIECE ? n : DL_PIECE;
+    delay_piece_long(d, x, nc, m);
+    for (int c = 0; c < nc; c++) x[c] += m;
+    n -= m;
+  }
+  if (n <= 0) return;
+  for (int c = 0; c < nc; c++) {
     float *ring = d->buf + (size_t)c * (size_t)len;
-    float *x = io[c];
+    float *xc = x[c];
     int p = d->pos;
     /* swap x with the ring in stretches that do not wrap */
     for (int i = 0; i < n;) {
       int run = len - p < n - i ? len - p : n - i;
-      swap_floats(ring + p, x + i, run);
+      swap_floats(ring + p, xc + i, run);
       i += run;
       p += run;
       if (p == len) p = 0;
