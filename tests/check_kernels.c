@@ -829,9 +829,8 @@ END_TEST
 
 /* Delay lines (lib/delay_line.c): out[i] = in[i - delay] exactly, for
  * delays of 1 .. 300 frames (shorter and longer than a call, and than the
- * block form's 256-frame pieces) and calls of 1 .. 700 frames in a seeded
- * mix, so the block moves and the ring swaps take over from each other at
- * every ring position. */
+ * 256-frame passes) and calls of 1 .. 700 frames in a seeded mix, so
+ * writes and reads wrap at every ring position. */
 START_TEST(test_delay_line_exact) {
   mixstage_graph_config cfg;
   mixstage_graph_config_init(&cfg);
