@@ -32,7 +32,11 @@ void mixstage__delay_clear(mixstage__delay *d) {
 }
 
 /* dst[0 .. n-1] = src[0 .. n-1] (distinct buffers), eight floats per step
- * where the compiler has vector types: short runs without a library call. */
+ * where the compiler has vector types: short runs without a library call
+ * (GCC would otherwise turn the loop back into one). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static void copy_floats(float *restrict dst, const float *restrict src, int n) {
   int k = 0;
 #if defined(__GNUC__) || defined(__clang__)
