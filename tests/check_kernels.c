@@ -28,6 +28,7 @@
 #include "dsp/biquad.h"
 #include "dsp/dynamics.h"
 #include "dsp/svf.h"
+#include "internal.h"
 #include "dsp/oversample.h"
 #include "testutil.h"
 #include "trace_util.h"
@@ -826,6 +827,51 @@ START_TEST(test_os_memory) {
 }
 END_TEST
 
+/* Delay lines (lib/delay_line.c): out[i] = in[i - delay] exactly, for
+ * delays of 1 .. 300 frames (shorter and longer than a call, and than the
+ * 256-frame passes) and calls of 1 .. 700 frames in a seeded mix, so
+ * writes and reads wrap at every ring position. */
+START_TEST(test_delay_line_exact) {
+  mixstage_graph_config cfg;
+  mixstage_graph_config_init(&cfg);
+  int err = 0;
+  mixstage_graph *g = mixstage_graph_create(&cfg, &err);
+  ck_assert_ptr_nonnull(g);
+  static const int delays[] = {1, 7, 31, 32, 33, 74, 255, 256, 257, 300};
+  const int total = 6000, nch = 3;
+  float *in = malloc(sizeof(float) * (size_t)total * nch), *out = malloc(sizeof(float) * (size_t)total * nch);
+  for (int k = 0; k < total * nch; k++) in[k] = (float)(k + 1);
+  for (size_t di = 0; di < sizeof delays / sizeof delays[0]; di++) {
+    const int dl = delays[di];
+    mixstage__delay d;
+    ck_assert_int_eq(mixstage__delay_init(g, &d, nch, dl), MIXSTAGE_OK);
+    memcpy(out, in, sizeof(float) * (size_t)total * nch);
+    uint32_t s = 99u + (uint32_t)dl;
+    for (int done = 0; done < total;) {
+      s ^= s << 13;
+      s ^= s >> 17;
+      s ^= s << 5;
+      int m = (s >> 8) % 4 == 0 ? 1 + (int)(s % 700u) : 1 + (int)(s % 64u);
+      if (m > total - done) m = total - done;
+      float *io[3];
+      for (int c = 0; c < nch; c++) io[c] = out + (size_t)c * total + done;
+      mixstage__delay_process(&d, io, nch, m);
+      done += m;
+    }
+    for (int c = 0; c < nch; c++)
+      for (int i = 0; i < total; i++) {
+        const float want = i < dl ? 0.0f : in[(size_t)c * total + (size_t)(i - dl)];
+        ck_assert_msg(out[(size_t)c * total + i] == want, "delay %d, channel %d, frame %d: %g, want %g", dl,
+                      c, i, out[(size_t)c * total + i], want);
+      }
+    mixstage__delay_free(g, &d);
+  }
+  free(in);
+  free(out);
+  mixstage_graph_destroy(g);
+}
+END_TEST
+
 static void add_dynamics_kernel_tests(TCase *tc); /* section at the end of the file */
 static void add_max_frames_tests(TCase *tc);      /* section at the end of the file */
 static void add_mixer_kernel_tests(TCase *tc);   /* the last section */
@@ -843,6 +889,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_svf_kernels_vs_double, 0, 9);
   tcase_add_test(tc, test_limiter_true_peak_switch);
   tcase_add_test(tc, test_os_memory);
+  tcase_add_test(tc, test_delay_line_exact);
   add_dynamics_kernel_tests(tc);
   add_max_frames_tests(tc);
   add_mixer_kernel_tests(tc);

@@ -31,11 +31,12 @@
  * down, the LIGHT oversampler's stop band >= 80 dB).  Latency:
  * mixstage__os_latency_for_design(2, 0, MIXSTAGE_OS_LIGHT) = 31 frames.
  * Cost (callgrind, benchmark graph's mix bus, stereo, settings steady,
- * AVX2 machine): 125 instructions per frame per channel, of which the 2x
- * oversampler is 74, the residual (colour_curve.h's rational tanh, eight
+ * AVX2 machine): 80 instructions per frame per channel, of which the 2x
+ * oversampler is 34, the residual (colour_curve.h's rational tanh, eight
  * samples per vector) 10 and the three first-order sections, run as one
  * SSE2 vector per channel pair, most of the rest (was 216 with the
- * two-branch tanh and the sections' state through memory every sample).
+ * two-branch tanh and the sections' state through memory every sample,
+ * 119 before the half-band sums took 32 outputs per pass).
  *
  * Tone: first-order shelves (biquad.h, bilinear, pre-warped): a low shelf at
  * 100 Hz of 0.2 - 0.25 tone dB and a high shelf at 10 kHz of

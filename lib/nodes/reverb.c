@@ -830,6 +830,25 @@ static REV_AVX2_FMA int early_taps_avx2(const reverb_state *st, int c, int wp0, 
   }
   const float *g = st->er_gain[c];
   int t = 0;
+  /* Thirty-two frames at a time, tap by tap: one broadcast gain feeds four
+   * sums (each frame's sum still runs over the taps in order). */
+  for (; t + 32 <= n; t += 32) {
+    const __m256 z = _mm256_setzero_ps();
+    __m256 a0 = z, a1 = z, a2 = z, a3 = z;
+    REV_UNROLL12
+    for (int j = 0; j < REV_ER_TAPS; j++) {
+      const __m256 gj = _mm256_set1_ps(g[j]);
+      const float *pj = p[j] + t;
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(gj, _mm256_loadu_ps(pj)));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(gj, _mm256_loadu_ps(pj + 8)));
+      a2 = _mm256_add_ps(a2, _mm256_mul_ps(gj, _mm256_loadu_ps(pj + 16)));
+      a3 = _mm256_add_ps(a3, _mm256_mul_ps(gj, _mm256_loadu_ps(pj + 24)));
+    }
+    _mm256_storeu_ps(e + t, a0);
+    _mm256_storeu_ps(e + t + 8, a1);
+    _mm256_storeu_ps(e + t + 16, a2);
+    _mm256_storeu_ps(e + t + 24, a3);
+  }
   for (; t + 8 <= n; t += 8) {
     __m256 acc = _mm256_setzero_ps();
     REV_UNROLL12
