@@ -662,6 +662,9 @@ static int check_config(mixstage_graph *g, const mixstage_deliver_config *c, int
  * (write.output_rate) everything waits in memory: the converter works on
  * whole files. */
 #define HOLD_MEMORY 16384
+static _Atomic int64_t hold_memory = HOLD_MEMORY;
+
+void mixstage__deliver_hold_memory(int64_t frames) { atomic_store(&hold_memory, frames < 0 ? HOLD_MEMORY : frames); }
 /* Frames moved through the spill file at a time. */
 #define SPILL_CHUNK 1024
 
@@ -802,7 +805,7 @@ static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t
   int64_t mem = n;
   if (!k->hold_all) {
     /* in order: once frames wait on disk, the next ones follow them there */
-    int64_t room = k->spill_frames ? 0 : HOLD_MEMORY - k->pend_frames;
+    int64_t room = k->spill_frames ? 0 : atomic_load(&hold_memory) - k->pend_frames;
     if (room < 0) room = 0;
     if (mem > room) mem = room;
   }

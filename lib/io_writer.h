@@ -24,4 +24,10 @@ int mixstage__writer_finish(mixstage__writer *w, mixstage_file_stats *stats, cha
 /* Removes the temporary file and frees @p w; accepts NULL. */
 void mixstage__writer_abort(mixstage__writer *w);
 
+/* Frames of a delivery's held quiet tail that wait in memory before the
+ * rest waits in a spill file beside the staged writers' files (deliver.c;
+ * negative: the default, 16384).  For tests; not thread-safe against a
+ * running delivery. */
+void mixstage__deliver_hold_memory(int64_t frames);
+
 #endif

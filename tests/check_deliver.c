@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "mixstage.h"
+#include "io_writer.h" /* mixstage__deliver_hold_memory() */
 #include "testutil.h"
 
 #define FS 48000.0
@@ -662,11 +663,14 @@ static int same_bytes(const char *a, const char *b) {
  * WAV PCM24 and FLAC PCM16, with a tail window long enough that the held
  * tail is flushed several times; a bounce written with
  * mixstage_bounce_deliver() gives the same files again; the manifest's
- * null residual is mixstage_graph_null_check()'s. */
+ * null residual is mixstage_graph_null_check()'s.  Only 16 frames of the
+ * held tail stay in memory here, so most of it goes through the spill file
+ * and back (deliver.c), over and over. */
 START_TEST(test_stream_equals_buffered) {
   song s;
   make_song(&s);
   make_tmproot();
+  mixstage__deliver_hold_memory(16);
   const mixstage_profile *p = mixstage_profile_find("mix-stems");
   for (int fmt = 0; fmt < 2; fmt++) {
     mixstage_deliver_config cfg;
@@ -737,8 +741,72 @@ START_TEST(test_stream_equals_buffered) {
     mixstage_bounce_destroy(other);
     mixstage_bounce_destroy(b);
   }
+  mixstage__deliver_hold_memory(-1);
   rm_tree(tmproot);
   free_song(&s);
+}
+END_TEST
+
+/* A tail that falls quiet and comes back: echoes 400 ms apart of a 50 ms
+ * burst, silent in between for longer than the tail window.  The frames of
+ * each gap wait for the next echo to confirm them; with 16 frames held in
+ * memory nearly all of a gap waits in the spill file and is read back when
+ * the echo arrives.  The file is byte for byte the buffered delivery's
+ * (bounce, trim, mixstage_audio_write). */
+START_TEST(test_held_tail_read_back) {
+  int err;
+  mixstage_graph *g = mixstage_graph_create(NULL, &err);
+  ck_assert_ptr_nonnull(g);
+  const int64_t len = 9600; /* 0.2 s of program */
+  float *x = calloc(2 * (size_t)len, sizeof(float));
+  ck_assert_ptr_nonnull(x);
+  tu_noise(x, 2 * 2400, 0.5, 99);
+  mixstage_strip *st = mixstage_graph_add_strip(g, "Burst", 2, &err);
+  ck_assert_ptr_nonnull(st);
+  ck_assert_int_eq(mixstage_strip_set_source_buffer(st, x, 2, len, 0), MIXSTAGE_OK);
+  mixstage_node *dl = mixstage_strip_insert(st, "delay", MIXSTAGE_ROLE_DESIGN, -1, &err);
+  ck_assert_ptr_nonnull(dl);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(dl, "time_ms", 400.0), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(dl, "time_right_ms", 400.0), MIXSTAGE_OK);
+  ck_assert_int_eq(mixstage_node_set_param_by_name(dl, "feedback", 50.0), MIXSTAGE_OK);
+  make_tmproot();
+  const mixstage_profile *p = mixstage_profile_find("production");
+  mixstage_deliver_config cfg;
+  mixstage_deliver_config_init(&cfg);
+  cfg.render.max_tail_frames = (int64_t)(3 * FS);
+  char out[512], ref[600], a[700];
+  snprintf(out, sizeof out, "%s/echoes", tmproot);
+  mixstage__deliver_hold_memory(16);
+  ck_assert_int_eq(mixstage_graph_deliver(g, p, out, &cfg), MIXSTAGE_OK);
+  mixstage__deliver_hold_memory(-1);
+  mixstage_bounce *b = mixstage_graph_bounce(g, p, &cfg.render, &err);
+  ck_assert_ptr_nonnull(b);
+  mixstage_render_config nt = cfg.render;
+  nt.max_tail_frames = 0;
+  int64_t program = mixstage_graph_render_frames(g, &nt);
+  const int64_t window = llround(cfg.tail_window_seconds * FS);
+  int64_t frames = trimmed(b, program, cfg.tail_threshold_db, window);
+  /* The spill file was read back: a quiet run in the kept tail longer than
+   * the window and the 16 frames in memory together. */
+  const float *m = mixstage_bounce_data(b, 0);
+  float thr = (float)pow(10.0, cfg.tail_threshold_db / 20.0);
+  int64_t run = 0, longest = 0;
+  for (int64_t f = program; f < frames; f++) {
+    run = fabsf(m[2 * f]) >= thr || fabsf(m[2 * f + 1]) >= thr ? 0 : run + 1;
+    if (run > longest) longest = run;
+  }
+  ck_assert_int_gt(frames, program + (int64_t)(0.8 * FS)); /* two echoes at least */
+  ck_assert_msg(longest > window + 16 + 1024, "longest quiet run kept: %lld frames", (long long)longest);
+  snprintf(ref, sizeof ref, "%s/ref.wav", tmproot);
+  mixstage_write_config w = cfg.write;
+  w.dither_seed ^= fnv1a_str("mix.wav");
+  ck_assert_int_eq(mixstage_audio_write(ref, m, frames, 2, FS, &w, NULL, NULL, 0), MIXSTAGE_OK);
+  snprintf(a, sizeof a, "%s/mix.wav", out);
+  ck_assert_msg(same_bytes(a, ref), "%s differs from the buffered delivery's", a);
+  mixstage_bounce_destroy(b);
+  rm_tree(tmproot);
+  mixstage_graph_destroy(g);
+  free(x);
 }
 END_TEST
 
@@ -1036,6 +1104,7 @@ static Suite *deliver_suite(void) {
   tcase_add_test(tc, test_name_collisions);
   tcase_add_test(tc, test_reserved_names_and_links);
   tcase_add_test(tc, test_stream_equals_buffered);
+  tcase_add_test(tc, test_held_tail_read_back);
   tcase_add_test(tc, test_cleanup_spares_live_stage);
   tcase_add_test(tc, test_profiles_share_one_pass);
   suite_add_tcase(s, tc);
