@@ -94,6 +94,11 @@ typedef struct mixstage__node_class {
    * (then the engine calls process() per instance). */
   int (*process_lanes)(void *const *states, float *const *const *bufs, const float *const *const *keys,
                        const int *key_nch, int count, int nch, int nframes);
+  /* The most frames process() and process_lanes() accept in one call; 0
+   * means MIXSTAGE_CONTROL_FRAMES.  A class that sets it promises that one
+   * call of n frames equals the same frames split on the 32-frame grid,
+   * when no parameter changes inside the call. */
+  int max_frames;
 } mixstage__node_class;
 
 /* The registry (node_registry.c): NULL-terminated, in listing order. */
