@@ -379,6 +379,29 @@ static void peak_hold_power12(mixstage__peak_det *p, const float *x0, const floa
  * product, as (float) of the exact double product). */
 void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
                                          float *pw) {
+#ifdef __SSE2__
+  if (nch == 2 && d->mode == MIXSTAGE__DET_RMS && !d->hpf_on) {
+    /* run_linked's stereo RMS, rounded to float as below: maxsd(p, q) is
+     * p > q ? p : q, the rule there (NaN loses), and the float of a
+     * maximum >= 0 is >= 0 */
+    if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
+    const float *x0 = src[0] + i0, *x1 = src[1] + i0;
+    const __m128d b = _mm_set_pd(d->rms[1].b, d->rms[0].b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
+    __m128d ms = _mm_set_pd(d->rms[1].ms, d->rms[0].ms);
+    for (int k = 0; k < n; k++) {
+      const __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + k), _mm_load_ss(x1 + k)));
+      ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
+      ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms);
+      const __m128d l = _mm_max_sd(_mm_unpackhi_pd(ms, ms), _mm_max_sd(ms, zero));
+      _mm_store_ss(pw + k, _mm_max_ss(_mm_cvtsd_ss(_mm_setzero_ps(), l), _mm_setzero_ps()));
+    }
+    double m2[2];
+    _mm_storeu_pd(m2, ms);
+    d->rms[0].ms = m2[0];
+    d->rms[1].ms = m2[1];
+    return;
+  }
+#endif
   if (nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on) {
     if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
     mixstage__peak_det *p = &d->peak[0];
@@ -517,8 +540,17 @@ static inline float cf_gain1(float gr, float dry, float wet) {
 static inline void cf_seg_close(mixstage__peak_det *p, float cur_end) {
   p->seg[p->idx] = cur_end;
   if (++p->idx >= MIXSTAGE__PEAK_SEGS - 1) p->idx = 0;
+#if defined(__SSE2__) && MIXSTAGE__PEAK_SEGS == 8
+  /* the maximum of seg[0 .. 6] (and 0) as two overlapping fours: a
+   * maximum of values >= 0 in any order is the same value */
+  __m128 m4 = _mm_max_ps(_mm_loadu_ps(p->seg), _mm_loadu_ps(p->seg + 3));
+  m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, 0x4e));
+  m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, 0xb1));
+  const float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_setzero_ps()));
+#else
   float m = 0.0f;
   for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++) m = p->seg[k] > m ? p->seg[k] : m;
+#endif
   p->seg_max = m;
   p->cur = 0.0f;
   p->pos = 0;

@@ -86,6 +86,7 @@ typedef struct comp_state {
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
+  float dry_f, wet_f; /* the gain row's dry + wet g once the ramps have run (comp_mix_at's, rounded) */
   int cell_pos;
   int fresh; /* no audio since init/reset: the next update jumps, no ramp */
   float gr_now; /* largest current GR over the channels, dB */
@@ -132,6 +133,8 @@ static double ramp_now(double prev, double target, int pos) {
              : prev + (target - prev) * (double)pos / (double)MIXSTAGE_CONTROL_FRAMES;
 }
 
+static inline void comp_mix_at(const comp_state *st, int k, double *dry, double *wet);
+
 static void comp_update(void *s, const double *p) {
   comp_state *st = s;
   st->thr = p[P_THRESHOLD];
@@ -163,6 +166,10 @@ static void comp_update(void *s, const double *p) {
   }
   st->makeup_target = mk;
   st->mix_target = mx;
+  double dry, wet;
+  comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
+  st->dry_f = (float)dry;
+  st->wet_f = (float)wet;
 }
 
 /* Static GR of a level (partial-link path, double). */
@@ -196,14 +203,13 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
  * the cell position of frame 0; while they ramp, the first frames' values
  * in dr/wr, MIXSTAGE_CONTROL_FRAMES floats each). */
 static void comp_lane(comp_state *st, mixstage__comp_lane *l, int k0, int n, float *dr, float *wr) {
-  double dry, wet;
   l->curve = &st->curve;
   l->bal = &st->bal[0];
-  comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet); /* where the ramps end */
-  l->dry = (float)dry;
-  l->wet = (float)wet;
+  l->dry = st->dry_f; /* where the ramps end */
+  l->wet = st->wet_f;
   l->ramp_n = k0 >= MIXSTAGE_CONTROL_FRAMES ? 0 : MIXSTAGE_CONTROL_FRAMES - k0 < n ? MIXSTAGE_CONTROL_FRAMES - k0 : n;
   for (int i = 0; i < l->ramp_n; i++) {
+    double dry, wet;
     comp_mix_at(st, k0 + i, &dry, &wet);
     dr[i] = (float)dry;
     wr[i] = (float)wet;
