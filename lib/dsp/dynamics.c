@@ -2,6 +2,7 @@
  * kernels are inline in dynamics.h). */
 #include "dynamics.h"
 #include "cpu.h"
+#include "fastmath.h"
 
 #include <float.h>
 #include "../node.h"
@@ -456,16 +457,16 @@ void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double
 #define CF_L5 0.57707801635558530f
 #define CF_L3 0.96179669392597560f
 #define CF_L1 2.88539008177792680f
-/* Taylor coefficients of 2^f = e^(f ln 2), degree 7 (|f| <= 1/2: remainder
- * (ln 2 / 2)^8 / 8! < 5e-9 relative). */
-#define CF_E7 1.5252733804059841e-05f
-#define CF_E6 1.5403530393381609e-04f
-#define CF_E5 1.3333558146428443e-03f
-#define CF_E4 9.6181291076284772e-03f
-#define CF_E3 5.5504108664821580e-02f
-#define CF_E2 2.4022650695910071e-01f
-#define CF_E1 6.9314718055994531e-01f
-#define CF_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+/* 2^f by fastmath.h's degree-7 Taylor series (|f| <= 1/2: remainder
+ * (ln 2 / 2)^8 / 8! < 5e-9 relative), the one the waveshapers use. */
+#define CF_E7 MIXSTAGE_EXP2_C7
+#define CF_E6 MIXSTAGE_EXP2_C6
+#define CF_E5 MIXSTAGE_EXP2_C5
+#define CF_E4 MIXSTAGE_EXP2_C4
+#define CF_E3 MIXSTAGE_EXP2_C3
+#define CF_E2 MIXSTAGE_EXP2_C2
+#define CF_E1 MIXSTAGE_EXP2_C1
+#define CF_MAGIC MIXSTAGE_ROUND_MAGIC
 #define CF_DB_POW 3.0102999566398120f /* 10 log10(2) */
 #define CF_GAIN_LOG2 -0.16609640474436813f /* -log2(10) / 20 */
 
@@ -511,22 +512,7 @@ static inline float cf_target1(const mixstage__comp_curve_f *c, float p) {
  * f = 0, the polynomial is exactly 1 and the scale 2^0: the gain is
  * exactly 1 with no special case. */
 static inline float cf_gain1(float gr, float dry, float wet) {
-  const float x = gr * CF_GAIN_LOG2;
-  const float rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
-  float q = CF_E7;
-  q = q * f + CF_E6;
-  q = q * f + CF_E5;
-  q = q * f + CF_E4;
-  q = q * f + CF_E3;
-  q = q * f + CF_E2;
-  q = q * f + CF_E1;
-  q = q * f + 1.0f;
-  uint32_t rb;
-  memcpy(&rb, &rm, sizeof rb);
-  const uint32_t sb = (rb - 0x4B400000u + 127u) << 23;
-  float scale;
-  memcpy(&scale, &sb, sizeof scale);
-  return dry + wet * (q * scale);
+  return dry + wet * mixstage__exp2f_small(gr * CF_GAIN_LOG2);
 }
 
 /* ---- the kernel's stages ------------------------------------------------------------
