@@ -446,7 +446,7 @@ static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b,
 /* would save ~2 of ~40 operations per vector and make the bits depend on   */
 /* the machine), so all give the same bits wherever a frame sits in a      */
 /* vector.  The ballistics do mixstage__dyn_smooth's IEEE double operations */
-/* per lane (four lanes per AVX vector).  So a cell gives the same bits     */
+/* per lane (four lanes per AVX2 vector).  So a cell gives the same bits    */
 /* through one compressor or through a lane group of eight, on any CPU.     */
 /*                                                                          */
 /* Accuracy against libm in double (tests/check_kernels.c):                */
