@@ -204,8 +204,35 @@ START_TEST(test_comp_ballistics_need_double) {
   ck_assert_msg(fabs(b.fast.y - 20.0) < 0.01, "double state at %.4f dB", b.fast.y);
   ck_assert_msg(fabsf(gr[31] - 20.0f) < 0.01f, "GR row at %.4f dB", (double)gr[31]);
   ck_assert_msg(yf - 20.0f > 0.1f, "a float state would reach %.4f dB (no stall?)", (double)yf);
+  /* the same through five compressors side by side (four in one AVX2
+   * vector of doubles, one alone), 90-frame calls, in every form: every
+   * lane gets there, and every form gives the one-lane path's bits */
+  for (int form = 0; form < 3; form++) {
+    mixstage__comp_kernel_form(form);
+    mixstage__comp_ballistics q[5], *qp[5];
+    float qt[5][96], qg[5][96];
+    const float *qtp[5];
+    float *qgp[5];
+    for (int l = 0; l < 5; l++) {
+      memset(&q[l], 0, sizeof q[l]);
+      mixstage__comp_ballistics_set(&q[l], 0.05, 5000.0, 0, FS);
+      q[l].fast.y = 30.0;
+      qp[l] = &q[l];
+      qtp[l] = qt[l];
+      qgp[l] = qg[l];
+      for (int i = 0; i < 96; i++) qt[l][i] = 20.0f;
+    }
+    for (int call = 0; call < 45 * 48000 / 90; call++) mixstage__comp_ballistics_lanes(qp, 5, qtp, qgp, 90, 31u);
+    for (int l = 0; l < 5; l++) {
+      ck_assert_msg(fabs(q[l].fast.y - 20.0) < 0.01, "form %d lane %d: state at %.4f dB", form, l, q[l].fast.y);
+      ck_assert_msg(memcmp(&q[l].fast.y, &b.fast.y, sizeof b.fast.y) == 0 && memcmp(&qg[l][89], &gr[31], sizeof(float)) == 0,
+                    "form %d lane %d: not the one-lane bits", form, l);
+    }
+  }
+  mixstage__comp_kernel_form(-1);
 }
 END_TEST
+
 
 /* ---- compressor: lane groups against a plain double compressor ------------ */
 
@@ -384,6 +411,114 @@ START_TEST(test_comp_lanes_vs_double) {
   ck_assert_msg(gr_hi > 10.0, "the reference reached only %.1f dB of GR", gr_hi);
   if (getenv("CHECK_KERNELS_VERBOSE"))
     fprintf(stderr, "comp lanes %d: worst gain error %.3g relative, GR up to %.1f dB\n", count, worst, gr_hi);
+}
+END_TEST
+
+/* process_lanes in each form against process() per instance in the plain
+ * scalar form, bit for bit: 1 .. 8 instances, 1 to 3 channels, peak (the
+ * whole-vector hold window) and RMS detection, keys, makeup and mix, auto
+ * release, at sample rates that put the hold window's segment ends
+ * everywhere in a vector (seg_len 30, 28, 10, 5 and 3 frames), quiet
+ * stretches (the skips) and loud ones; the lane calls take 1 .. 256 frames
+ * (several cells in one call, max_frames), the reference cells of the
+ * 32-frame grid; a parameter change between calls now and then (ramps). */
+START_TEST(test_comp_lanes_exact) {
+  static const double rates[5] = {48000.0, 44100.0, 16000.0, 8000.0, 4000.0};
+  const mixstage__node_class *cls = mixstage__find_node_class("compressor");
+  ck_assert_ptr_nonnull(cls);
+  ck_assert_int_ge(cls->max_frames, 256);
+  uint32_t s = 2024u + (uint32_t)_i;
+  const double fs = rates[_i % 5];
+  const int nch = 1 + _i % 3, count = 1 + (int)(xs32(&s) % 8u), n = 6000;
+  const int form = _i % 3;
+  mixstage__node_env env = {fs, 120.0, nch, NULL};
+  void *st[2][8];
+  double pv[8][32];
+  float *x[8][3], *y[2][8][3], *key[8][2];
+  int keyed[8], kch[8], diff = 0, moved = 0;
+  for (int m = 0; m < count; m++) {
+    for (int p = 0; p < cls->num_params; p++) pv[m][p] = cls->params[p].def;
+    comp_random_params(cls, pv[m], &s, 1);
+    if (xs32(&s) % 4u) pv[m][comp_param_index(cls, "detector")] = 0.0; /* mostly peak */
+    for (int k = 0; k < 2; k++) {
+      st[k][m] = calloc(1, cls->state_size);
+      ck_assert_int_eq(cls->init(st[k][m], &env), MIXSTAGE_OK);
+      cls->update(st[k][m], pv[m]);
+      cls->reset(st[k][m]);
+    }
+    keyed[m] = xs32(&s) % 3u == 0;
+    kch[m] = 1 + (int)(xs32(&s) % 2u);
+    for (int c = 0; c < 3; c++) {
+      x[m][c] = fbuf(n);
+      for (int i = 0; i < n; i++) x[m][c][i] = comp_sig(m, c, i, &s) * ((i / 1500) % 3 == 1 ? 0.001f : 1.0f);
+      for (int k = 0; k < 2; k++) {
+        y[k][m][c] = fbuf(n);
+        memcpy(y[k][m][c], x[m][c], sizeof(float) * (size_t)n);
+      }
+    }
+    for (int c = 0; c < 2; c++) {
+      key[m][c] = fbuf(n);
+      for (int i = 0; i < n; i++) key[m][c][i] = comp_sig(m + 20, c, i, &s);
+    }
+  }
+  int pos = 0;
+  while (pos < n) {
+    int len = 1 + (int)(xs32(&s) % 256u);
+    if (len > n - pos) len = n - pos;
+    if (pos % 32 == 0 && pos > 0 && xs32(&s) % 8u == 0) { /* a move between calls: ramps */
+      const int m = (int)(xs32(&s) % (uint32_t)count);
+      comp_random_params(cls, pv[m], &s, 0);
+      cls->update(st[0][m], pv[m]);
+      cls->update(st[1][m], pv[m]);
+      len = 1 + (int)(xs32(&s) % 64u); /* the ramp across a call of several cells too */
+      if (len > n - pos) len = n - pos;
+    }
+    /* the lanes, in the form under test */
+    float *bp[8][3];
+    const float *kp[8][2];
+    float *const *bufs[8];
+    const float *const *keys[8];
+    for (int m = 0; m < count; m++) {
+      for (int c = 0; c < nch; c++) bp[m][c] = y[0][m][c] + pos;
+      for (int c = 0; c < 2; c++) kp[m][c] = key[m][c] + pos;
+      bufs[m] = bp[m];
+      keys[m] = keyed[m] ? kp[m] : NULL;
+    }
+    mixstage__comp_kernel_form(form);
+    ck_assert_msg(cls->process_lanes(st[0], bufs, keys, kch, count, nch, len), "the lane kernel declined");
+    /* the reference: each instance alone, the scalar form, cell by cell */
+    mixstage__comp_kernel_form(0);
+    for (int m = 0; m < count; m++)
+      for (int done = 0; done < len;) {
+        int cell = 32 - (pos + done) % 32;
+        if (cell > len - done) cell = len - done;
+        float *b[3];
+        const float *k[2];
+        for (int c = 0; c < nch; c++) b[c] = y[1][m][c] + pos + done;
+        for (int c = 0; c < 2; c++) k[c] = key[m][c] + pos + done;
+        cls->process(st[1][m], b, nch, cell, keyed[m] ? k : NULL, keyed[m] ? kch[m] : 0);
+        done += cell;
+      }
+    pos += len;
+  }
+  mixstage__comp_kernel_form(-1);
+  for (int m = 0; m < count; m++)
+    for (int c = 0; c < nch; c++)
+      for (int i = 0; i < n; i++) {
+        diff += memcmp(&y[0][m][c][i], &y[1][m][c][i], sizeof(float)) != 0;
+        moved += y[1][m][c][i] != x[m][c][i];
+      }
+  ck_assert_msg(diff == 0, "fs %g, %d ch, %d lanes, form %d: %d samples differ", fs, nch, count, form, diff);
+  ck_assert_msg(moved > n / 4, "the compressors did little (%d samples changed)", moved);
+  for (int m = 0; m < count; m++) {
+    for (int k = 0; k < 2; k++) free(st[k][m]);
+    for (int c = 0; c < 3; c++) {
+      free(x[m][c]);
+      free(y[0][m][c]);
+      free(y[1][m][c]);
+    }
+    for (int c = 0; c < 2; c++) free(key[m][c]);
+  }
 }
 END_TEST
 
@@ -884,6 +1019,7 @@ int main(void) {
   tcase_add_test(tc, test_comp_float_conversions);
   tcase_add_test(tc, test_comp_ballistics_need_double);
   tcase_add_loop_test(tc, test_comp_lanes_vs_double, 0, 9);
+  tcase_add_loop_test(tc, test_comp_lanes_exact, 0, 30);
   tcase_add_test(tc, test_eq_flat_skip_exact);
   tcase_add_test(tc, test_eq_all_flat_is_identity);
   tcase_add_loop_test(tc, test_svf_kernels_vs_double, 0, 9);

@@ -2,6 +2,7 @@
  * kernels are inline in dynamics.h). */
 #include "dynamics.h"
 #include "cpu.h"
+#include "fastmath.h"
 
 #include <float.h>
 #include "../node.h"
@@ -379,6 +380,29 @@ static void peak_hold_power12(mixstage__peak_det *p, const float *x0, const floa
  * product, as (float) of the exact double product). */
 void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
                                          float *pw) {
+#ifdef __SSE2__
+  if (nch == 2 && d->mode == MIXSTAGE__DET_RMS && !d->hpf_on) {
+    /* run_linked's stereo RMS, rounded to float as below: maxsd(p, q) is
+     * p > q ? p : q, the rule there (NaN loses), and the float of a
+     * maximum >= 0 is >= 0 */
+    if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
+    const float *x0 = src[0] + i0, *x1 = src[1] + i0;
+    const __m128d b = _mm_set_pd(d->rms[1].b, d->rms[0].b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
+    __m128d ms = _mm_set_pd(d->rms[1].ms, d->rms[0].ms);
+    for (int k = 0; k < n; k++) {
+      const __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + k), _mm_load_ss(x1 + k)));
+      ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
+      ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms);
+      const __m128d l = _mm_max_sd(_mm_unpackhi_pd(ms, ms), _mm_max_sd(ms, zero));
+      _mm_store_ss(pw + k, _mm_max_ss(_mm_cvtsd_ss(_mm_setzero_ps(), l), _mm_setzero_ps()));
+    }
+    double m2[2];
+    _mm_storeu_pd(m2, ms);
+    d->rms[0].ms = m2[0];
+    d->rms[1].ms = m2[1];
+    return;
+  }
+#endif
   if (nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on) {
     if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
     mixstage__peak_det *p = &d->peak[0];
@@ -433,16 +457,16 @@ void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double
 #define CF_L5 0.57707801635558530f
 #define CF_L3 0.96179669392597560f
 #define CF_L1 2.88539008177792680f
-/* Taylor coefficients of 2^f = e^(f ln 2), degree 7 (|f| <= 1/2: remainder
- * (ln 2 / 2)^8 / 8! < 5e-9 relative). */
-#define CF_E7 1.5252733804059841e-05f
-#define CF_E6 1.5403530393381609e-04f
-#define CF_E5 1.3333558146428443e-03f
-#define CF_E4 9.6181291076284772e-03f
-#define CF_E3 5.5504108664821580e-02f
-#define CF_E2 2.4022650695910071e-01f
-#define CF_E1 6.9314718055994531e-01f
-#define CF_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+/* 2^f by fastmath.h's degree-7 Taylor series (|f| <= 1/2: remainder
+ * (ln 2 / 2)^8 / 8! < 5e-9 relative), the one the waveshapers use. */
+#define CF_E7 MIXSTAGE_EXP2_C7
+#define CF_E6 MIXSTAGE_EXP2_C6
+#define CF_E5 MIXSTAGE_EXP2_C5
+#define CF_E4 MIXSTAGE_EXP2_C4
+#define CF_E3 MIXSTAGE_EXP2_C3
+#define CF_E2 MIXSTAGE_EXP2_C2
+#define CF_E1 MIXSTAGE_EXP2_C1
+#define CF_MAGIC MIXSTAGE_ROUND_MAGIC
 #define CF_DB_POW 3.0102999566398120f /* 10 log10(2) */
 #define CF_GAIN_LOG2 -0.16609640474436813f /* -log2(10) / 20 */
 
@@ -488,23 +512,58 @@ static inline float cf_target1(const mixstage__comp_curve_f *c, float p) {
  * f = 0, the polynomial is exactly 1 and the scale 2^0: the gain is
  * exactly 1 with no special case. */
 static inline float cf_gain1(float gr, float dry, float wet) {
-  const float x = gr * CF_GAIN_LOG2;
-  const float rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
-  float q = CF_E7;
-  q = q * f + CF_E6;
-  q = q * f + CF_E5;
-  q = q * f + CF_E4;
-  q = q * f + CF_E3;
-  q = q * f + CF_E2;
-  q = q * f + CF_E1;
-  q = q * f + 1.0f;
-  uint32_t rb;
-  memcpy(&rb, &rm, sizeof rb);
-  const uint32_t sb = (rb - 0x4B400000u + 127u) << 23;
-  float scale;
-  memcpy(&scale, &sb, sizeof scale);
-  return dry + wet * (q * scale);
+  return dry + wet * mixstage__exp2f_small(gr * CF_GAIN_LOG2);
 }
+
+/* ---- the kernel's stages ------------------------------------------------------------
+ * Levels (the peak hold window on whole vectors where it can, else
+ * mixstage__dyn_detector_run_linked_f), targets, ballistics, gain rows
+ * applied to the channels; see dynamics.h.  A lane group works in
+ * sub-blocks of MIXSTAGE__COMP_SUB frames, stage by stage over its lanes. */
+
+/* The hold window's segment just filled (its maximum cur_end) enters the
+ * window: mixstage__peak_det_run's segment end. */
+static inline void cf_seg_close(mixstage__peak_det *p, float cur_end) {
+  p->seg[p->idx] = cur_end;
+  if (++p->idx >= MIXSTAGE__PEAK_SEGS - 1) p->idx = 0;
+#if defined(__SSE2__) && MIXSTAGE__PEAK_SEGS == 8
+  /* the maximum of seg[0 .. 6] (and 0) as two overlapping fours: a
+   * maximum of values >= 0 in any order is the same value */
+  __m128 m4 = _mm_max_ps(_mm_loadu_ps(p->seg), _mm_loadu_ps(p->seg + 3));
+  m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, 0x4e));
+  m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, 0xb1));
+  const float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_setzero_ps()));
+#else
+  float m = 0.0f;
+  for (int k = 0; k < MIXSTAGE__PEAK_SEGS - 1; k++) m = p->seg[k] > m ? p->seg[k] : m;
+#endif
+  p->seg_max = m;
+  p->cur = 0.0f;
+  p->pos = 0;
+}
+
+/* One frame of the linked peak level, as a float power: abs_max's channel
+ * rule (NaN never wins), then mixstage__peak_det_run. */
+static inline float cf_peak_frame(mixstage__peak_det *p, const float *const *src, int nch, int i) {
+  float a = fabsf(src[0][i]);
+  a = a > 0.0f ? a : 0.0f;
+  for (int c = 1; c < nch; c++) {
+    const float ax = fabsf(src[c][i]);
+    a = ax > a ? ax : a;
+  }
+  if (a > p->cur) p->cur = a;
+  const float h = p->cur > p->seg_max ? p->cur : p->seg_max;
+  if (++p->pos >= p->seg_len) cf_seg_close(p, p->cur);
+  return h * h;
+}
+
+/* What the level stage knows of its vectors of eight levels: flat[v] is
+ * nonzero when levels 8v .. 8v+7 are equal (a hold window's level mostly
+ * is: it moves only on a new maximum or at a segment end), so their target
+ * is worked out once. */
+typedef struct cf_vecs {
+  uint8_t flat[MIXSTAGE__COMP_SUB / MIXSTAGE__COMP_VEC];
+} cf_vecs;
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CF_VECTOR 1
@@ -526,9 +585,15 @@ CF_INLINE cf_v8 cf_load(const float *p) {
 
 CF_INLINE void cf_store(float *p, cf_v8 v) { memcpy(p, &v, sizeof v); }
 
-/* cf_target1 on eight frames (selects for the branches). */
-CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
-  {
+/* cf_target1 on eight frames (selects for the branches).  Without vs
+ * (nothing known of the levels), a cell whose levels all lie below p_zero
+ * gets the curve's zeros without it, and the result is 1 when the curve
+ * ran; with vs, the curve runs once for a flat vector (cf_target1: the same
+ * operations, so the same bits), and the result is 1 when a target is not
+ * 0.  Either way 0 means every target is 0. */
+CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np,
+                             const cf_vecs *vs) {
+  if (!vs) {
     /* the skip: every power of the cell below p_zero (NaN counts as 0) */
     cf_v8 mx = CF_SET1(0.0f);
     int i = 0;
@@ -544,11 +609,22 @@ CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, f
       return 0;
     }
   }
-  n = np;
   const cf_v8 thr = CF_SET1(c->thr), slope = CF_SET1(c->slope), knee = CF_SET1(c->knee);
   const cf_v8 nknee = CF_SET1(c->neg_knee), hknee = CF_SET1(c->half_knee), ik = CF_SET1(c->inv_2knee);
   const cf_v8 zero = CF_SET1(0.0f), one = CF_SET1(1.0f);
-  for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) {
+  float flat_p = -1.0f, flat_t = 0.0f; /* the last flat vector's level (never negative) and target */
+  cf_i8 any = {0};
+  for (int i = 0; i < np; i += MIXSTAGE__COMP_VEC) {
+    if (vs && vs->flat[i / MIXSTAGE__COMP_VEC]) {
+      if (pw[i] != flat_p) {
+        flat_p = pw[i];
+        flat_t = cf_target1(c, flat_p);
+      }
+      const cf_v8 t = CF_SET1(flat_t);
+      any |= (cf_i8)t;
+      cf_store(tg + i, t);
+      continue;
+    }
     const cf_u8 u = (cf_u8)cf_load(pw + i);
     cf_v8 e = __builtin_convertvector((cf_i8)(u >> 23) - 127, cf_v8);
     cf_v8 m = (cf_v8)((u & 0x007fffffu) | 0x3f800000u);
@@ -562,105 +638,225 @@ CF_INLINE int cf_target_body(const mixstage__comp_curve_f *c, const float *pw, f
     q = q * s2 + CF_L1;
     const cf_v8 db = CF_DB_POW * (e + s * q);
     const cf_v8 over = db - thr, two = over + over, t = over + hknee;
-    const cf_v8 r = CF_SEL(two < knee, slope * t * t * ik, slope * over);
-    cf_store(tg + i, CF_SEL(two > nknee, r, zero));
+    const cf_v8 r = CF_SEL(two > nknee, CF_SEL(two < knee, slope * t * t * ik, slope * over), zero);
+    any |= (cf_i8)r;
+    cf_store(tg + i, r);
   }
-  return 1;
+  if (!vs) return 1;
+  int nz = 0;
+  for (int k = 0; k < MIXSTAGE__COMP_VEC; k++) nz |= any[k];
+  return nz != 0;
 }
 
-/* cf_gain1 on eight frames. */
+/* cf_gain1 on eight frames: vd + vw 10^(-gr/20). */
+CF_INLINE cf_v8 cf_gain_vec(cf_v8 gr, cf_v8 vd, cf_v8 vw) {
+  const cf_v8 x = gr * CF_GAIN_LOG2;
+  const cf_v8 rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
+  cf_v8 q = CF_SET1(CF_E7);
+  q = q * f + CF_E6;
+  q = q * f + CF_E5;
+  q = q * f + CF_E4;
+  q = q * f + CF_E3;
+  q = q * f + CF_E2;
+  q = q * f + CF_E1;
+  q = q * f + 1.0f;
+  const cf_u8 sb = ((cf_u8)rm - 0x4B400000u + 127u) << 23;
+  return vd + vw * (q * (cf_v8)sb);
+}
+
 CF_INLINE void cf_gain_body(const float *gr, float *row, int n, float dry, float wet) {
   const cf_v8 vd = CF_SET1(dry), vw = CF_SET1(wet);
-  for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) {
-    const cf_v8 x = cf_load(gr + i) * CF_GAIN_LOG2;
-    const cf_v8 rm = x + CF_MAGIC, f = x - (rm - CF_MAGIC);
-    cf_v8 q = CF_SET1(CF_E7);
-    q = q * f + CF_E6;
-    q = q * f + CF_E5;
-    q = q * f + CF_E4;
-    q = q * f + CF_E3;
-    q = q * f + CF_E2;
-    q = q * f + CF_E1;
-    q = q * f + 1.0f;
-    const cf_u8 sb = ((cf_u8)rm - 0x4B400000u + 127u) << 23;
-    cf_store(row + i, vd + vw * (q * (cf_v8)sb));
-  }
+  for (int i = 0; i < n; i += MIXSTAGE__COMP_VEC) cf_store(row + i, cf_gain_vec(cf_load(gr + i), vd, vw));
 }
 
-static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
-                                  float *const *gr, int n, unsigned targets, int form);
-
-/* mixstage__comp_lanes_run with the stage bodies inlined (no call per
- * stage and lane). */
-CF_INLINE void cf_lanes_body(mixstage__comp_lane *L, int count, int n, int form) {
-  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
-  float pwb[MIXSTAGE__COMP_LANES][PAD], tg[MIXSTAGE__COMP_LANES][PAD], gr[MIXSTAGE__COMP_LANES][PAD];
-  mixstage__comp_ballistics *bal[MIXSTAGE__COMP_LANES] = {NULL};
-  const float *tp[MIXSTAGE__COMP_LANES] = {NULL};
-  float *gp[MIXSTAGE__COMP_LANES] = {NULL};
-  const int np = MIXSTAGE__COMP_PAD(n);
-  unsigned live = 0;
-  for (int l = 0; l < count; l++) {
-    const float *pw = L[l].pw;
-    if (!pw) {
-      for (int i = n; i < np; i++) pwb[l][i] = 0.0f;
-      mixstage__dyn_detector_run_linked_f(L[l].det, L[l].src, L[l].nch, 0, n, pwb[l]);
-      pw = pwb[l];
+/* Frames 0 .. m-1 of a sub-block starting at frame b0 of the call: the
+ * row d + w g (g = 1 where gr is NULL: the GR stayed 0; d, w the lane's
+ * dry and wet or, inside its ramp, the ramps' values), then each out
+ * channel times the row.  row holds MIXSTAGE__COMP_PAD(m) floats. */
+CF_INLINE void cf_row_body(const mixstage__comp_lane *L, int b0, int m, const float *gr, float *row) {
+  enum { SP = MIXSTAGE__COMP_SUB };
+  const int np = MIXSTAGE__COMP_PAD(m), ramp = L->ramp_n - b0;
+  float dbuf[SP], wbuf[SP];
+  if (ramp > 0)
+    for (int i = 0; i < np; i++) {
+      dbuf[i] = i < ramp ? L->dry_ramp[b0 + i] : L->dry;
+      wbuf[i] = i < ramp ? L->wet_ramp[b0 + i] : L->wet;
     }
-    live |= (unsigned)cf_target_body(L[l].curve, pw, tg[l], n, np) << l;
-    bal[l] = L[l].bal;
-    tp[l] = tg[l];
-    gp[l] = gr[l];
-  }
-  const unsigned nz = cf_ballistics_run(bal, count, tp, gp, n, live, form);
-  for (int l = 0; l < count; l++) {
-    float *row = L[l].row;
-    const int moving = (nz >> l) & 1u;
-    if (!L[l].dry_ramp) {
-      if (moving) {
-        cf_gain_body(gr[l], row, np, L[l].dry, L[l].wet);
-      } else { /* the gain at no reduction is exactly 1: dry + wet 1 */
-        const float g0 = L[l].dry + L[l].wet;
-        for (int i = 0; i < n; i++) row[i] = g0;
+  const cf_v8 vd = CF_SET1(L->dry), vw = CF_SET1(L->wet), one = CF_SET1(1.0f);
+  float *const *out = L->out;
+  const int nout = L->out_nch;
+  float *const o0 = nout > 0 ? out[0] + b0 : NULL, *const o1 = nout > 1 ? out[1] + b0 : NULL;
+  for (int i = 0; i < np; i += MIXSTAGE__COMP_VEC) {
+    cf_v8 d = vd, w = vw;
+    if (i < ramp) {
+      d = cf_load(dbuf + i);
+      w = cf_load(wbuf + i);
+    }
+    const cf_v8 g = gr ? cf_gain_vec(cf_load(gr + i), d, w) : d + w * one;
+    cf_store(row + i, g);
+    if (i + MIXSTAGE__COMP_VEC <= m) {
+      if (nout == 2) { /* stereo, the usual case, without the loop */
+        cf_store(o0 + i, cf_load(o0 + i) * g);
+        cf_store(o1 + i, cf_load(o1 + i) * g);
+      } else {
+        for (int c = 0; c < nout; c++) cf_store(out[c] + b0 + i, cf_load(out[c] + b0 + i) * g);
       }
     } else {
-      if (moving) cf_gain_body(gr[l], row, np, 0.0f, 1.0f); /* 0 + 1 g == g exactly */
-      for (int i = 0; i < n; i++) row[i] = L[l].dry_ramp[i] + L[l].wet_ramp[i] * (moving ? row[i] : 1.0f);
+      for (int c = 0; c < nout; c++)
+        for (int k = i; k < m; k++) out[c][b0 + k] *= row[k];
     }
-    L[l].gr_last = moving ? gr[l][n - 1] : 0.0f;
   }
 }
+#else
+#define CF_VECTOR 0
+#endif
 
-static void cf_lanes_base(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 1); }
-
-static int cf_target_base(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
-  return cf_target_body(c, pw, tg, n, np);
-}
-static void cf_gain_base(const float *gr, float *row, int n, float dry, float wet) {
-  cf_gain_body(gr, row, n, dry, wet);
-}
-
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && CF_VECTOR
 #define CF_X86 1
 #include <immintrin.h>
 #define CF_AVX2 __attribute__((target("avx2")))
-CF_AVX2 static int cf_target_avx2(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
-  return cf_target_body(c, pw, tg, n, np);
-}
-CF_AVX2 static void cf_gain_avx2(const float *gr, float *row, int n, float dry, float wet) {
-  cf_gain_body(gr, row, n, dry, wet);
-}
-CF_AVX2 static void cf_lanes_avx2(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 2); }
 
+/* lanes 0 .. b-1 set: 8 floats from cf_lt_mask + 8 - b */
+static const int32_t cf_lt_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* The linked peak level of frames i0 .. i0+n-1 (n <= 512) as float powers
+ * pw[0 .. n-1] (zeros up to MIXSTAGE__COMP_PAD(n)), on whole vectors of
+ * four frames (SSE2) or eight (AVX2).  Within a segment of the hold window
+ * the held value is max(seg_max, running maximum), the running maximum a
+ * prefix maximum (shifted maxima: the zeros shifted in are neutral, every
+ * value being >= 0).  A segment that ends inside a vector (at most once:
+ * the caller sees to seg_len >= the width) splits it by a mask: its frames
+ * before the end, then the new segment's from zero.  Maxima are exact, so
+ * these are mixstage__dyn_detector_run_linked_f's levels bit for bit.
+ * Returns the vectors of eight frames that hold a power >= pz. */
+
+/* prefix maximum of four values >= 0 */
+static inline __m128 cf_pmax4(__m128 v) {
+  v = _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)));
+  return _mm_max_ps(v, _mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 8)));
+}
+
+CF_INLINE void cf_peak4_body(mixstage__peak_det *p, const float *const *src, const int nch, int i0, int n,
+                             float *pw, cf_vecs *out) {
+  const __m128 mag = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), zero = _mm_setzero_ps();
+  __m128 vc = _mm_set1_ps(p->cur), vs = _mm_set1_ps(p->seg_max); /* running max, window max */
+  __m128 first = zero; /* the first level of the vector of eight, four times */
+  const int len = p->seg_len;
+  int pos = p->pos, i = 0, half_flat = 0;
+  memset(out->flat, 0, sizeof out->flat);
+  for (; i + 4 <= n; i += 4) {
+    __m128 a = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(src[0] + i0 + i), mag), zero);
+    for (int c = 1; c < nch; c++) a = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(src[c] + i0 + i), mag), a);
+    const int rem = len - pos;
+    __m128 h;
+    if (rem >= 4) {
+      const __m128 pm = _mm_max_ps(cf_pmax4(a), vc);
+      h = _mm_max_ps(pm, vs);
+      vc = _mm_shuffle_ps(pm, pm, 0xff);
+      if ((pos += 4) == len) {
+        cf_seg_close(p, _mm_cvtss_f32(vc));
+        vc = zero;
+        vs = _mm_set1_ps(p->seg_max);
+        pos = 0;
+      }
+    } else {
+      const __m128 mo = _mm_loadu_ps((const float *)(cf_lt_mask + 8 - rem));
+      const __m128 po = _mm_max_ps(cf_pmax4(_mm_and_ps(a, mo)), vc), ho = _mm_max_ps(po, vs);
+      cf_seg_close(p, _mm_cvtss_f32(_mm_shuffle_ps(po, po, 0xff)));
+      vs = _mm_set1_ps(p->seg_max);
+      const __m128 pn = cf_pmax4(_mm_andnot_ps(mo, a)), hn = _mm_max_ps(pn, vs);
+      vc = _mm_shuffle_ps(pn, pn, 0xff);
+      pos = 4 - rem;
+      h = _mm_or_ps(_mm_and_ps(mo, ho), _mm_andnot_ps(mo, hn));
+    }
+    const __m128 pv = _mm_mul_ps(h, h);
+    _mm_storeu_ps(pw + i, pv);
+    if (!(i & 4)) {
+      first = _mm_shuffle_ps(pv, pv, 0);
+      half_flat = _mm_movemask_ps(_mm_cmpeq_ps(pv, first)) == 15;
+    } else {
+      out->flat[i >> 3] = (uint8_t)(half_flat & (_mm_movemask_ps(_mm_cmpeq_ps(pv, first)) == 15));
+    }
+  }
+  p->cur = _mm_cvtss_f32(vc);
+  p->pos = pos;
+  for (; i < n; i++) pw[i] = cf_peak_frame(p, src, nch, i0 + i);
+  for (; i < MIXSTAGE__COMP_PAD(n); i++) pw[i] = 0.0f;
+}
+
+static void cf_peak4(mixstage__peak_det *p, const float *const *src, int nch, int i0, int n, float *pw,
+                     cf_vecs *out) {
+  /* the usual channel counts with their loop unrolled */
+  if (nch == 2) cf_peak4_body(p, src, 2, i0, n, pw, out);
+  else if (nch == 1) cf_peak4_body(p, src, 1, i0, n, pw, out);
+  else cf_peak4_body(p, src, nch, i0, n, pw, out);
+}
+
+/* prefix maximum of eight values >= 0: within each half, then the low
+ * half's last value into the high half */
+CF_AVX2 static inline __attribute__((always_inline)) __m256 cf_pmax8(__m256 v) {
+  v = _mm256_max_ps(v, _mm256_castsi256_ps(_mm256_slli_si256(_mm256_castps_si256(v), 4)));
+  v = _mm256_max_ps(v, _mm256_castsi256_ps(_mm256_slli_si256(_mm256_castps_si256(v), 8)));
+  const __m256 lo = _mm256_permute2f128_ps(v, v, 0x08); /* (0, low half) */
+  return _mm256_max_ps(v, _mm256_shuffle_ps(lo, lo, 0xff));
+}
+
+CF_AVX2 static inline __attribute__((always_inline)) void
+cf_peak8_body(mixstage__peak_det *p, const float *const *src, const int nch, int i0, int n, float *pw,
+              cf_vecs *out) {
+  const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), zero = _mm256_setzero_ps();
+  const __m256i last = _mm256_set1_epi32(7);
+  __m256 vc = _mm256_set1_ps(p->cur), vs = _mm256_set1_ps(p->seg_max);
+  const int len = p->seg_len;
+  int pos = p->pos, i = 0;
+  memset(out->flat, 0, sizeof out->flat);
+  for (; i + 8 <= n; i += 8) {
+    __m256 a = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(src[0] + i0 + i), mag), zero);
+    for (int c = 1; c < nch; c++) a = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(src[c] + i0 + i), mag), a);
+    const int rem = len - pos;
+    __m256 h;
+    if (rem >= 8) {
+      const __m256 pm = _mm256_max_ps(cf_pmax8(a), vc);
+      h = _mm256_max_ps(pm, vs);
+      vc = _mm256_permutevar8x32_ps(pm, last);
+      if ((pos += 8) == len) {
+        cf_seg_close(p, _mm256_cvtss_f32(vc));
+        vc = zero;
+        vs = _mm256_set1_ps(p->seg_max);
+        pos = 0;
+      }
+    } else {
+      const __m256 mo = _mm256_loadu_ps((const float *)(cf_lt_mask + 8 - rem));
+      const __m256 po = _mm256_max_ps(cf_pmax8(_mm256_and_ps(a, mo)), vc), ho = _mm256_max_ps(po, vs);
+      cf_seg_close(p, _mm256_cvtss_f32(_mm256_permutevar8x32_ps(po, last)));
+      vs = _mm256_set1_ps(p->seg_max);
+      const __m256 pn = cf_pmax8(_mm256_andnot_ps(mo, a)), hn = _mm256_max_ps(pn, vs);
+      vc = _mm256_permutevar8x32_ps(pn, last);
+      pos = 8 - rem;
+      h = _mm256_blendv_ps(hn, ho, mo);
+    }
+    const __m256 pv = _mm256_mul_ps(h, h);
+    _mm256_storeu_ps(pw + i, pv);
+    const __m256 first = _mm256_broadcastss_ps(_mm256_castps256_ps128(pv));
+    out->flat[i >> 3] = (uint8_t)(_mm256_movemask_ps(_mm256_cmp_ps(pv, first, _CMP_EQ_OQ)) == 0xff);
+  }
+  p->cur = _mm256_cvtss_f32(vc);
+  p->pos = pos;
+  for (; i < n; i++) pw[i] = cf_peak_frame(p, src, nch, i0 + i);
+  for (; i < MIXSTAGE__COMP_PAD(n); i++) pw[i] = 0.0f;
+}
+
+CF_AVX2 static void cf_peak8(mixstage__peak_det *p, const float *const *src, int nch, int i0, int n, float *pw,
+                             cf_vecs *out) {
+  if (nch == 2) cf_peak8_body(p, src, 2, i0, n, pw, out);
+  else if (nch == 1) cf_peak8_body(p, src, 1, i0, n, pw, out);
+  else cf_peak8_body(p, src, nch, i0, n, pw, out);
+}
 #else
 #define CF_X86 0
 #endif
-#else
-#define CF_VECTOR 0
-#define CF_X86 0
-#endif
 
-/* Which form runs: 2 AVX2 (with AVX for the ballistics), 1 the baseline
+/* Which form runs: 2 AVX2, 1 the baseline
  * vectors, 0 plain scalar.  All give the same bits; tests force each. */
 static int cf_forced = -1;
 
@@ -680,42 +876,6 @@ int mixstage__comp_kernel_form(int form) {
 #endif
   cf_forced = form < 0 ? -1 : form > best ? best : form;
   return was;
-}
-
-int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
-  const int np = MIXSTAGE__COMP_PAD(n);
-  const int form = cf_form();
-#if CF_X86
-  if (form == 2) return cf_target_avx2(c, pw, tg, n, np);
-#endif
-#if CF_VECTOR
-  if (form == 1) return cf_target_base(c, pw, tg, n, np);
-#endif
-  float m = 0.0f;
-  for (int i = 0; i < n; i++) m = pw[i] > m ? pw[i] : m;
-  if (!(m >= c->p_zero)) {
-    memset(tg, 0, sizeof(float) * (size_t)np);
-    return 0;
-  }
-  for (int i = 0; i < np; i++) tg[i] = cf_target1(c, pw[i]);
-  return 1;
-}
-
-void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet) {
-  const int np = MIXSTAGE__COMP_PAD(n), form = cf_form();
-#if CF_X86
-  if (form == 2) {
-    cf_gain_avx2(gr, row, np, dry, wet);
-    return;
-  }
-#endif
-#if CF_VECTOR
-  if (form == 1) {
-    cf_gain_base(gr, row, np, dry, wet);
-    return;
-  }
-#endif
-  for (int i = 0; i < np; i++) row[i] = cf_gain1(gr[i], dry, wet);
 }
 
 /* One compressor's ballistics: mixstage__comp_ballistics_run per frame. */
@@ -741,48 +901,59 @@ static void cf_ballistics1(mixstage__comp_ballistics *b, const float *tg, float 
 }
 
 #if CF_X86
-#define CF_AVX __attribute__((target("avx")))
-
 /* m ? a : b per lane, as bit operations (GCC splits a blendv of vectors it
  * built from scalars into per-lane branches). */
-CF_AVX static inline __attribute__((always_inline)) __m256d cf_sel4(__m256d m, __m256d a, __m256d b) {
+CF_AVX2 static inline __attribute__((always_inline)) __m256d cf_sel4(__m256d m, __m256d a, __m256d b) {
   return _mm256_or_pd(_mm256_and_pd(m, a), _mm256_andnot_pd(m, b));
 }
 
-/* One frame of four compressors: cf_ballistics1's operations per lane. */
-CF_AVX static inline __attribute__((always_inline)) __m128
+/* One frame of four compressors: cf_ballistics1's operations per lane.
+ * Without auto release the attack/release choice d > 0 ? up : down is a
+ * blend on the sign of d: they differ only at d = +0, where either
+ * coefficient times d gives +0. */
+CF_AVX2 static inline __attribute__((always_inline)) __m128
 cf_step4(__m128 t4, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup, __m256d sdown, __m256d au,
          const int autorel) {
   const __m256d zero = _mm256_setzero_pd(), flush = _mm256_set1_pd(1e-12);
   const __m256d t = _mm256_cvtps_pd(t4);
   __m256d d = _mm256_sub_pd(t, *y);
+  if (!autorel) {
+    const __m256d v = _mm256_add_pd(*y, _mm256_mul_pd(_mm256_blendv_pd(up, down, d), d));
+    *y = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
+    return _mm256_cvtpd_ps(*y);
+  }
   __m256d v = _mm256_add_pd(*y, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), up, down), d));
   *y = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
   __m256d out = *y;
-  if (autorel) {
-    d = _mm256_sub_pd(t, *s);
-    v = _mm256_add_pd(*s, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), sup, sdown), d));
-    v = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
-    *s = cf_sel4(au, v, *s);
-    out = cf_sel4(au, _mm256_max_pd(out, *s), out); /* y > s ? y : s */
-  }
+  d = _mm256_sub_pd(t, *s);
+  v = _mm256_add_pd(*s, _mm256_mul_pd(cf_sel4(_mm256_cmp_pd(d, zero, _CMP_GT_OQ), sup, sdown), d));
+  v = _mm256_andnot_pd(_mm256_cmp_pd(v, flush, _CMP_LT_OQ), v);
+  *s = cf_sel4(au, v, *s);
+  out = cf_sel4(au, _mm256_max_pd(out, *s), out); /* y > s ? y : s */
   return _mm256_cvtpd_ps(out);
 }
 
-/* Four compressors in one vector of doubles (AVX), four frames per pass:
+/* Four compressors in one vector of doubles (AVX2), four frames per pass:
  * targets in and GR out go through 4x4 transposes (rows are padded). */
-CF_AVX static inline __attribute__((always_inline)) void
+CF_AVX2 static inline __attribute__((always_inline)) void
 cf_quad_run(const float *const *tp, float *const *gp, __m256d *y, __m256d *s, __m256d up, __m256d down, __m256d sup,
             __m256d sdown, __m256d au, int n, const int autorel) {
   for (int i = 0; i < n; i += 4) {
     __m128 r0 = _mm_loadu_ps(tp[0] + i), r1 = _mm_loadu_ps(tp[1] + i), r2 = _mm_loadu_ps(tp[2] + i),
            r3 = _mm_loadu_ps(tp[3] + i);
     _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-    const int m = n - i;
-    r0 = cf_step4(r0, y, s, up, down, sup, sdown, au, autorel);
-    r1 = m > 1 ? cf_step4(r1, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
-    r2 = m > 2 ? cf_step4(r2, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
-    r3 = m > 3 ? cf_step4(r3, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+    if (i + 4 <= n) {
+      r0 = cf_step4(r0, y, s, up, down, sup, sdown, au, autorel);
+      r1 = cf_step4(r1, y, s, up, down, sup, sdown, au, autorel);
+      r2 = cf_step4(r2, y, s, up, down, sup, sdown, au, autorel);
+      r3 = cf_step4(r3, y, s, up, down, sup, sdown, au, autorel);
+    } else { /* the last 1 .. 3 frames */
+      const int m = n - i;
+      r0 = cf_step4(r0, y, s, up, down, sup, sdown, au, autorel);
+      r1 = m > 1 ? cf_step4(r1, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+      r2 = m > 2 ? cf_step4(r2, y, s, up, down, sup, sdown, au, autorel) : _mm_setzero_ps();
+      r3 = _mm_setzero_ps();
+    }
     _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
     _mm_storeu_ps(gp[0] + i, r0);
     _mm_storeu_ps(gp[1] + i, r1);
@@ -791,12 +962,13 @@ cf_quad_run(const float *const *tp, float *const *gp, __m256d *y, __m256d *s, __
   }
 }
 
-/* Lanes w .. 3 are padding (a copy of lane 0, results dropped). */
-CF_AVX static void cf_ballistics4(mixstage__comp_ballistics *const *b, int w, const float *const *tg,
+/* Lanes w .. 3 are padding (a copy of lane 0, results dropped); n <=
+ * MIXSTAGE__COMP_SUB. */
+CF_AVX2 static void cf_ballistics4(mixstage__comp_ballistics *const *b, int w, const float *const *tg,
                                   float *const *gr, int n) {
   double yv[4], sv[4], upv[4], dnv[4], supv[4], sdnv[4], auv[4];
   const float *tp[4];
-  float *gp[4], spare[4][MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC];
+  float *gp[4], spare[4][MIXSTAGE__COMP_SUB + MIXSTAGE__COMP_VEC];
   int anyauto = 0;
   for (int j = 0; j < 4; j++) {
     const mixstage__comp_ballistics *bj = b[j < w ? j : 0];
@@ -833,6 +1005,7 @@ static int cf_live(const mixstage__comp_ballistics *b, int targets) {
   return targets || b->fast.y != 0.0 || (b->auto_release && b->slow.y != 0.0);
 }
 
+/* n <= MIXSTAGE__COMP_SUB */
 static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
                                   float *const *gr, int n, unsigned targets, int form) {
   unsigned live = 0;
@@ -853,7 +1026,169 @@ static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count
 
 unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, int count, const float *const *tg,
                                          float *const *gr, int n, unsigned targets) {
-  return cf_ballistics_run(b, count, tg, gr, n, targets, cf_form());
+  const int form = cf_form();
+  unsigned live = 0;
+  for (int b0 = 0; b0 < n; b0 += MIXSTAGE__COMP_SUB) {
+    const int m = n - b0 < MIXSTAGE__COMP_SUB ? n - b0 : MIXSTAGE__COMP_SUB;
+    const float *tp[MIXSTAGE__COMP_LANES];
+    float *gp[MIXSTAGE__COMP_LANES];
+    for (int l = 0; l < count; l++) {
+      tp[l] = tg[l] + b0;
+      gp[l] = gr[l] + b0;
+    }
+    /* a lane live at the start stays so (its rows are written throughout) */
+    live |= cf_ballistics_run(b, count, tp, gp, m, targets | live, form);
+  }
+  return live;
+}
+
+/* The levels of frames b0 .. b0+m-1 of a lane into pw
+ * (MIXSTAGE__COMP_PAD(m) floats) or, when the lane has them, a pointer to
+ * them; *vs what is known of their vectors (NULL: nothing). */
+static inline const float *cf_levels(const mixstage__comp_lane *l, int b0, int m, float *pw, int form, cf_vecs *buf,
+                                 const cf_vecs **vs) {
+  *vs = NULL;
+  if (l->pw) return l->pw + b0;
+  mixstage__dyn_detector *d = l->det;
+#if CF_X86
+  if (form >= 1 && l->nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on &&
+      d->peak[0].seg_len >= (form == 2 ? 8 : 4)) {
+    if (!d->linked) mixstage__dyn_detector_to_linked(d, l->nch);
+    if (form == 2) cf_peak8(&d->peak[0], l->src, l->nch, b0, m, pw, buf);
+    else cf_peak4(&d->peak[0], l->src, l->nch, b0, m, pw, buf);
+    *vs = buf;
+    return pw;
+  }
+#else
+  (void)form;
+  (void)buf;
+#endif
+  for (int i = m; i < MIXSTAGE__COMP_PAD(m); i++) pw[i] = 0.0f;
+  mixstage__dyn_detector_run_linked_f(d, l->src, l->nch, b0, m, pw);
+  return pw;
+}
+
+#if CF_VECTOR
+/* mixstage__comp_lanes_run's vector forms: a sub-block at a time, the
+ * levels and targets of every lane, the ballistics side by side, then
+ * every lane's row, applied. */
+CF_INLINE void cf_lanes_body(mixstage__comp_lane *L, int count, int n, int form) {
+  enum { SP = MIXSTAGE__COMP_SUB };
+  float pwb[SP], tg[MIXSTAGE__COMP_LANES][SP], gr[MIXSTAGE__COMP_LANES][SP], rowb[SP];
+  mixstage__comp_ballistics *bal[MIXSTAGE__COMP_LANES];
+  const float *tp[MIXSTAGE__COMP_LANES];
+  float *gp[MIXSTAGE__COMP_LANES];
+  for (int l = 0; l < count; l++) {
+    bal[l] = L[l].bal;
+    tp[l] = tg[l];
+    gp[l] = gr[l];
+  }
+  for (int b0 = 0; b0 < n; b0 += SP) {
+    const int m = n - b0 < SP ? n - b0 : SP, np = MIXSTAGE__COMP_PAD(m);
+    unsigned targets = 0;
+    for (int l = 0; l < count; l++) {
+      cf_vecs buf;
+      const cf_vecs *vs;
+      const float *pw = cf_levels(&L[l], b0, m, pwb, form, &buf, &vs);
+      targets |= (unsigned)cf_target_body(L[l].curve, pw, tg[l], m, np, vs) << l;
+    }
+    const unsigned moving = cf_ballistics_run(bal, count, tp, gp, m, targets, form);
+    for (int l = 0; l < count; l++) {
+      const int mv = (moving >> l) & 1u;
+      if (mv)
+        for (int i = m; i < np; i++) gr[l][i] = 0.0f; /* the padding: finite */
+      cf_row_body(&L[l], b0, m, mv ? gr[l] : NULL, L[l].row ? L[l].row + b0 : rowb);
+      L[l].gr_last = mv ? gr[l][m - 1] : 0.0f;
+    }
+  }
+}
+
+static void cf_lanes_base(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 1); }
+static int cf_target_base(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  return cf_target_body(c, pw, tg, n, np, NULL);
+}
+static void cf_gain_base(const float *gr, float *row, int n, float dry, float wet) {
+  cf_gain_body(gr, row, n, dry, wet);
+}
+#endif
+
+#if CF_X86
+CF_AVX2 static int cf_target_avx2(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  return cf_target_body(c, pw, tg, n, np, NULL);
+}
+CF_AVX2 static void cf_gain_avx2(const float *gr, float *row, int n, float dry, float wet) {
+  cf_gain_body(gr, row, n, dry, wet);
+}
+CF_AVX2 static void cf_lanes_avx2(mixstage__comp_lane *L, int count, int n) { cf_lanes_body(L, count, n, 2); }
+#endif
+
+/* The scalar form's targets: the cell's skip, then cf_target1 per frame. */
+static int cf_target_scalar(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n, int np) {
+  float m = 0.0f;
+  for (int i = 0; i < n; i++) m = pw[i] > m ? pw[i] : m;
+  if (!(m >= c->p_zero)) {
+    memset(tg, 0, sizeof(float) * (size_t)np);
+    return 0;
+  }
+  for (int i = 0; i < np; i++) tg[i] = cf_target1(c, pw[i]);
+  return 1;
+}
+
+int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n) {
+  const int np = MIXSTAGE__COMP_PAD(n);
+  const int form = cf_form();
+#if CF_X86
+  if (form == 2) return cf_target_avx2(c, pw, tg, n, np);
+#endif
+#if CF_VECTOR
+  if (form == 1) return cf_target_base(c, pw, tg, n, np);
+#endif
+  return cf_target_scalar(c, pw, tg, n, np);
+}
+
+void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet) {
+  const int np = MIXSTAGE__COMP_PAD(n), form = cf_form();
+#if CF_X86
+  if (form == 2) {
+    cf_gain_avx2(gr, row, np, dry, wet);
+    return;
+  }
+#endif
+#if CF_VECTOR
+  if (form == 1) {
+    cf_gain_base(gr, row, np, dry, wet);
+    return;
+  }
+#endif
+  for (int i = 0; i < np; i++) row[i] = cf_gain1(gr[i], dry, wet);
+}
+
+/* The plain scalar form: each lane through the stages one frame at a time
+ * (the reference the vector forms equal). */
+static void cf_lanes_scalar(mixstage__comp_lane *L, int count, int n) {
+  enum { SP = MIXSTAGE__COMP_SUB };
+  for (int l = 0; l < count; l++) {
+    mixstage__comp_lane *lane = &L[l];
+    for (int b0 = 0; b0 < n; b0 += SP) {
+      const int m = n - b0 < SP ? n - b0 : SP, np = MIXSTAGE__COMP_PAD(m);
+      float pwb[SP], tg[SP], gr[SP], rowb[SP];
+      cf_vecs buf;
+      const cf_vecs *vs;
+      const float *pw = cf_levels(lane, b0, m, pwb, 0, &buf, &vs), *tp = tg;
+      float *gp = gr;
+      const int targets = cf_target_scalar(lane->curve, pw, tg, m, np);
+      const int moving = (int)cf_ballistics_run(&lane->bal, 1, &tp, &gp, m, (unsigned)targets, 0);
+      float *row = lane->row ? lane->row + b0 : rowb;
+      for (int i = 0; i < m; i++) {
+        const int k = b0 + i;
+        const float d = k < lane->ramp_n ? lane->dry_ramp[k] : lane->dry;
+        const float w = k < lane->ramp_n ? lane->wet_ramp[k] : lane->wet;
+        row[i] = moving ? cf_gain1(gr[i], d, w) : d + w * 1.0f;
+        for (int c = 0; c < lane->out_nch; c++) lane->out[c][k] *= row[i];
+      }
+      lane->gr_last = moving ? gr[m - 1] : 0.0f;
+    }
+  }
 }
 
 void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n) {
@@ -870,28 +1205,5 @@ void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n) {
     return;
   }
 #endif
-  /* plain scalar: the stage functions one by one */
-  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
-  for (int l = 0; l < count; l++) {
-    float pwb[PAD] = {0.0f}, tg[PAD], gr[PAD];
-    const float *pw = lanes[l].pw, *tp = tg;
-    float *gp = gr;
-    if (!pw) {
-      mixstage__dyn_detector_run_linked_f(lanes[l].det, lanes[l].src, lanes[l].nch, 0, n, pwb);
-      pw = pwb;
-    }
-    const int live = mixstage__comp_target_f(lanes[l].curve, pw, tg, n);
-    const int moving = (int)mixstage__comp_ballistics_lanes(&lanes[l].bal, 1, &tp, &gp, n, (unsigned)live);
-    float *row = lanes[l].row;
-    if (!lanes[l].dry_ramp) {
-      if (moving) mixstage__comp_gain_f(gr, row, n, lanes[l].dry, lanes[l].wet);
-      else
-        for (int i = 0; i < n; i++) row[i] = lanes[l].dry + lanes[l].wet;
-    } else {
-      if (moving) mixstage__comp_gain_f(gr, row, n, 0.0f, 1.0f);
-      for (int i = 0; i < n; i++)
-        row[i] = lanes[l].dry_ramp[i] + lanes[l].wet_ramp[i] * (moving ? row[i] : 1.0f);
-    }
-    lanes[l].gr_last = moving ? gr[n - 1] : 0.0f;
-  }
+  cf_lanes_scalar(lanes, count, n);
 }

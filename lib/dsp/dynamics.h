@@ -446,7 +446,7 @@ static inline double mixstage__comp_ballistics_run(mixstage__comp_ballistics *b,
 /* would save ~2 of ~40 operations per vector and make the bits depend on   */
 /* the machine), so all give the same bits wherever a frame sits in a      */
 /* vector.  The ballistics do mixstage__dyn_smooth's IEEE double operations */
-/* per lane (four lanes per AVX vector).  So a cell gives the same bits     */
+/* per lane (four lanes per AVX2 vector).  So a cell gives the same bits    */
 /* through one compressor or through a lane group of eight, on any CPU.     */
 /*                                                                          */
 /* Accuracy against libm in double (tests/check_kernels.c):                */
@@ -486,7 +486,7 @@ void mixstage__comp_curve_f_set(mixstage__comp_curve_f *c, double thr_db, double
  * p_zero: the curve was skipped), else 1. */
 int mixstage__comp_target_f(const mixstage__comp_curve_f *c, const float *pw, float *tg, int n);
 /* Test hook: runs the kernel's stages in form 0 (plain scalar), 1 (baseline
- * vectors) or 2 (AVX2, AVX ballistics) where available, -1 the best one
+ * vectors) or 2 (AVX2) where available, -1 the best one
  * (the default); returns the form that was in use.  Not for render time. */
 int mixstage__comp_kernel_form(int form);
 /* The float level in dB (10 log10 p; -600 for p <= 0) the curve uses;
@@ -495,8 +495,8 @@ float mixstage__comp_power_db_f(float p);
 /* row[i] = dry + wet * 10^(-gr[i]/20), the power of ten exactly 1 at
  * gr[i] == 0, i < MIXSTAGE__COMP_PAD(n).  0 <= gr < 1000 dB. */
 void mixstage__comp_gain_f(const float *gr, float *row, int n, float dry, float wet);
-/* Ballistics of count (1 .. MIXSTAGE__COMP_LANES) compressors over n frames
- * (n <= MIXSTAGE_CONTROL_FRAMES): compressor l is fed tg[l][i] and writes
+/* Ballistics of count (1 .. MIXSTAGE__COMP_LANES) compressors over n >= 1
+ * frames: compressor l is fed tg[l][i] and writes
  * gr[l][i] = (float)mixstage__comp_ballistics_run(b[l], tg[l][i]), bit for
  * bit; rows are MIXSTAGE__COMP_PAD(n) long.  Bit l of targets: tg[l] may
  * hold a nonzero target (mixstage__comp_target_f's result).  Returns a bit
@@ -623,9 +623,21 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
                                          float *pw);
 
 /* The whole linked kernel for count (1 .. MIXSTAGE__COMP_LANES) compressors
- * over n frames (n <= MIXSTAGE_CONTROL_FRAMES), each stage as the functions
- * above do it (so the same bits), in one call: the levels (pw given, or
- * det run on src), targets, ballistics side by side, gain rows. */
+ * over n >= 1 frames (any n: the kernel works in sub-blocks of
+ * MIXSTAGE__COMP_SUB frames, each stage sample-sequential, so one call of n
+ * frames equals the same frames in any split), each stage as the functions
+ * above do it (so the same bits), in one call: the levels (pw given, or det
+ * run on src), targets, ballistics side by side, gain rows, and the gain
+ * applied to the out channels.
+ *
+ * The AVX2 and baseline forms run the peak hold window of a linked peak
+ * detector without key filter on whole vectors (segment ends inside a
+ * vector by masks: max is exact, so the levels are
+ * mixstage__dyn_detector_run_linked_f's bit for bit) and note which vectors
+ * of levels can reach the curve, so the curve runs only on those (the
+ * others give exactly its zeros); a vector whose GR is 0 throughout gets
+ * dry + wet exactly, as the exp2 gives at 0. */
+#define MIXSTAGE__COMP_SUB 64
 typedef struct mixstage__comp_lane {
   const float *pw;              /* levels, MIXSTAGE__COMP_PAD(n) floats; NULL: det on src */
   mixstage__dyn_detector *det;  /* linked detector, fed src[0 .. nch-1] from frame 0 */
@@ -634,8 +646,11 @@ typedef struct mixstage__comp_lane {
   const mixstage__comp_curve_f *curve;
   mixstage__comp_ballistics *bal;
   float dry, wet;                     /* row = dry + wet g ... */
-  const float *dry_ramp, *wet_ramp;   /* ... or, when not NULL, dry_ramp[i] + wet_ramp[i] g */
-  float *row;                         /* out: MIXSTAGE__COMP_PAD(n) floats */
+  const float *dry_ramp, *wet_ramp;   /* ... or, for frames i < ramp_n, dry_ramp[i] + wet_ramp[i] g */
+  int ramp_n;                         /* 0 .. n (0: no ramp; the arrays may then be NULL) */
+  float *row;                         /* out: the gain row, MIXSTAGE__COMP_PAD(n) floats; NULL: not kept */
+  float *const *out;                  /* out[0 .. out_nch-1][i] *= row[i], i < n (a float product) */
+  int out_nch;
   float gr_last;                      /* out: the GR of frame n-1, dB */
 } mixstage__comp_lane;
 void mixstage__comp_lanes_run(mixstage__comp_lane *lanes, int count, int n);

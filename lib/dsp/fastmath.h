@@ -58,7 +58,8 @@
 #define MIXSTAGE_ROUND_MAGIC 12582912.0f     /* 1.5 * 2^23: adding it rounds to an integer */
 #define MIXSTAGE_L1PE_CLAMP 12.0f
 
-/* 2^y for -35 <= y <= 28 (scalar). */
+/* 2^y for -125 <= y <= 127, where the scale 2^round(y) is a normal float
+ * (scalar; the compressor's gain uses it too, lib/dsp/dynamics.c). */
 static inline float mixstage__exp2f_small(float y) {
   float rm = y + MIXSTAGE_ROUND_MAGIC;
   uint32_t rb;

@@ -43,6 +43,10 @@
 #include "../node.h"
 #include "../dsp/dynamics.h"
 
+/* The most frames process() and process_lanes() take in one call: the
+ * engine's block (MIXSTAGE__BLOCK). */
+#define COMP_MAX_FRAMES 256
+
 enum {
   P_THRESHOLD,
   P_RATIO,
@@ -82,13 +86,15 @@ typedef struct comp_state {
   /* makeup (linear) and wet fraction: ramped across one control cell after
    * an update, as in the gain node, so automation never steps */
   double makeup_prev, makeup_target, mix_prev, mix_target;
+  float dry_f, wet_f; /* the gain row's dry + wet g once the ramps have run (comp_mix_at's, rounded) */
   int cell_pos;
   int fresh; /* no audio since init/reset: the next update jumps, no ramp */
   float gr_now; /* largest current GR over the channels, dB */
   /* Gain applied by the last process() call, per channel (gain_trace): the
    * float by which each sample was multiplied, so the trace is exact.  A
-   * linked gain is one row (trace_rows = 1) served for every channel. */
-  float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+   * linked gain is one row (trace_rows = 1) served for every channel.  The
+   * kernel writes its rows here in whole vectors: the padding. */
+  float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC];
   int trace_n, trace_nch, trace_rows;
   /* 1: the ballistics of every channel equal bal[0] (kept in bal[0] only) */
   int bal_joined;
@@ -127,6 +133,8 @@ static double ramp_now(double prev, double target, int pos) {
              : prev + (target - prev) * (double)pos / (double)MIXSTAGE_CONTROL_FRAMES;
 }
 
+static inline void comp_mix_at(const comp_state *st, int k, double *dry, double *wet);
+
 static void comp_update(void *s, const double *p) {
   comp_state *st = s;
   st->thr = p[P_THRESHOLD];
@@ -158,6 +166,10 @@ static void comp_update(void *s, const double *p) {
   }
   st->makeup_target = mk;
   st->mix_target = mx;
+  double dry, wet;
+  comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
+  st->dry_f = (float)dry;
+  st->wet_f = (float)wet;
 }
 
 /* Static GR of a level (partial-link path, double). */
@@ -188,19 +200,15 @@ static inline void comp_mix_at(const comp_state *st, int k, double *dry, double 
 
 /* The kernel's view of an instance for frames 0 .. n-1 of a linked run:
  * curve, ballistics, and makeup and mix as they stand at each frame (k0 =
- * the cell position of frame 0; while they ramp, per frame in dr/wr). */
+ * the cell position of frame 0; while they ramp, the first frames' values
+ * in dr/wr, MIXSTAGE_CONTROL_FRAMES floats each). */
 static void comp_lane(comp_state *st, mixstage__comp_lane *l, int k0, int n, float *dr, float *wr) {
   l->curve = &st->curve;
   l->bal = &st->bal[0];
-  if (k0 >= MIXSTAGE_CONTROL_FRAMES) { /* makeup and mix constant */
-    double dry, wet;
-    comp_mix_at(st, MIXSTAGE_CONTROL_FRAMES, &dry, &wet);
-    l->dry = (float)dry;
-    l->wet = (float)wet;
-    l->dry_ramp = l->wet_ramp = NULL;
-    return;
-  }
-  for (int i = 0; i < n; i++) {
+  l->dry = st->dry_f; /* where the ramps end */
+  l->wet = st->wet_f;
+  l->ramp_n = k0 >= MIXSTAGE_CONTROL_FRAMES ? 0 : MIXSTAGE_CONTROL_FRAMES - k0 < n ? MIXSTAGE_CONTROL_FRAMES - k0 : n;
+  for (int i = 0; i < l->ramp_n; i++) {
     double dry, wet;
     comp_mix_at(st, k0 + i, &dry, &wet);
     dr[i] = (float)dry;
@@ -211,17 +219,18 @@ static void comp_lane(comp_state *st, mixstage__comp_lane *l, int k0, int n, flo
 }
 
 /* One linked gain for every channel: the common case.  pw: the cell's
- * linked levels (float powers) from frame i0 on. */
+ * linked levels (float powers) from frame i0 on, zero padded. */
 static void comp_run_linked(comp_state *st, float *const *buf, int nch, int i0, int t0, int n, const float *pw) {
-  float row[MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES)];
   float dr[MIXSTAGE_CONTROL_FRAMES], wr[MIXSTAGE_CONTROL_FRAMES];
+  float *out[MIXSTAGE_MAX_CHANNELS];
   mixstage__comp_lane l;
   comp_lane(st, &l, st->cell_pos + i0 + 1, n, dr, wr);
+  for (int c = 0; c < nch; c++) out[c] = buf[c] + i0;
   l.pw = pw;
-  l.row = row;
+  l.row = st->trace[0] + t0;
+  l.out = out;
+  l.out_nch = nch;
   mixstage__comp_lanes_run(&l, 1, n);
-  memcpy(st->trace[0] + t0, row, sizeof(float) * (size_t)n);
-  for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(buf[c] + i0, row, n);
   st->gr_now = l.gr_last;
 }
 
@@ -277,7 +286,7 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
   /* A key is linked across its channels: one gain for all input channels. */
   int linked = key != NULL || st->link >= 1.0 || nch == 1;
   /* linked levels, zero padded for the kernel's whole vectors */
-  float lvl[MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC] = {0.0f};
+  float lvl[MIXSTAGE_CONTROL_FRAMES + MIXSTAGE__COMP_VEC];
   double lvl_d[MIXSTAGE_CONTROL_FRAMES];
   int rows = 1; /* trace rows written: nch once any frame had per-channel gains */
 
@@ -288,13 +297,15 @@ static void comp_process(void *s, float *const *buf, int nch, int nframes, const
     }
     st->bal_joined = 0;
   }
-  /* Beyond the contract (> 32 frames) the work goes in cells of 32 whose
-   * trace rows overwrite each other; trace_n = 0 then says so. */
+  /* Calls of several cells (max_frames) go cell by cell; their trace rows
+   * overwrite each other, and trace_n = 0 says the trace is not kept. */
   for (int i0 = 0; i0 < nframes; i0 += MIXSTAGE_CONTROL_FRAMES) {
     int n = nframes - i0 < MIXSTAGE_CONTROL_FRAMES ? nframes - i0 : MIXSTAGE_CONTROL_FRAMES;
     if (linked) {
       mixstage__dyn_detector_run_linked_f(&st->det, src, sn, i0, n, lvl);
-      for (int i = 0; i < n; i++) lvl_d[i] = (double)lvl[i];
+      for (int i = n; i < MIXSTAGE__COMP_PAD(n); i++) lvl[i] = 0.0f;
+      if (!st->bal_joined) /* the per-channel path reads them in double */
+        for (int i = 0; i < n; i++) lvl_d[i] = (double)lvl[i];
     }
     int done = 0;
     while (done < n) {
@@ -330,10 +341,12 @@ static int comp_lane_ready(const comp_state *st, int nch, int keyed) {
  * one lane: every instance's levels and static targets, then the
  * ballistics of four at a time in a vector of doubles, then each
  * instance's gain row, applied to its channels.  Makeup and mix ramps,
- * auto release and keys are all taken. */
+ * auto release and keys are all taken; up to COMP_MAX_FRAMES frames (the
+ * kernel's stages are sample-sequential, the ramps run out within the
+ * first cell: a call of several cells equals them one by one). */
 static int comp_process_lanes(void *const *states, float *const *const *bufs, const float *const *const *keys,
                               const int *key_nch, int count, int nch, int nframes) {
-  if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || nframes > MIXSTAGE_CONTROL_FRAMES) return 0;
+  if (nch < 1 || nch > MIXSTAGE_MAX_CHANNELS || nframes < 1 || nframes > COMP_MAX_FRAMES) return 0;
   for (int m = 0; m < count; m++) {
     int keyed = keys && keys[m];
     /* a key is linked across its channels, as in comp_process; a key of no
@@ -341,9 +354,8 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, co
     if (keyed && (key_nch[m] < 1 || key_nch[m] > MIXSTAGE_MAX_CHANNELS)) return 0;
     if (!comp_lane_ready(states[m], nch, keyed)) return 0;
   }
-  enum { PAD = MIXSTAGE__COMP_PAD(MIXSTAGE_CONTROL_FRAMES) };
-  float row[MIXSTAGE__COMP_LANES][PAD], dr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES],
-      wr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES];
+  const int traced = nframes <= MIXSTAGE_CONTROL_FRAMES; /* the trace holds one cell */
+  float dr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES], wr[MIXSTAGE__COMP_LANES][MIXSTAGE_CONTROL_FRAMES];
   for (int b = 0; b < count; b += MIXSTAGE__COMP_LANES) {
     const int w = count - b < MIXSTAGE__COMP_LANES ? count - b : MIXSTAGE__COMP_LANES;
     mixstage__comp_lane l[MIXSTAGE__COMP_LANES];
@@ -355,15 +367,15 @@ static int comp_process_lanes(void *const *states, float *const *const *bufs, co
       l[j].det = &st->det;
       l[j].src = keyed ? keys[b + j] : (const float *const *)bufs[b + j];
       l[j].nch = keyed ? key_nch[b + j] : nch;
-      l[j].row = row[j];
+      l[j].row = traced ? st->trace[0] : NULL;
+      l[j].out = bufs[b + j];
+      l[j].out_nch = nch;
     }
     mixstage__comp_lanes_run(l, w, nframes);
     for (int j = 0; j < w; j++) {
       comp_state *st = states[b + j];
-      memcpy(st->trace[0], row[j], sizeof(float) * (size_t)nframes);
-      for (int c = 0; c < nch; c++) mixstage__dyn_apply_gain(bufs[b + j][c], row[j], nframes);
       st->gr_now = l[j].gr_last;
-      st->trace_n = nframes;
+      st->trace_n = traced ? nframes : 0;
       st->trace_nch = nch;
       st->trace_rows = 1;
       st->fresh = 0;
@@ -401,4 +413,5 @@ const mixstage__node_class mixstage__compressor_class = {
     .gain_reduction = comp_gain_reduction,
     .gain_trace = comp_gain_trace,
     .process_lanes = comp_process_lanes,
+    .max_frames = COMP_MAX_FRAMES,
 };
