@@ -380,9 +380,42 @@ static void mark_differs(mixstage_graph *g, const mixstage_profile *p) {
   }
 }
 
+/* Whether two stem forks of one unit give the same samples: the same
+ * inputs with the same alignment, every stage in the same mode with the
+ * same delays and the same gains applied.  Copies of a node start from the
+ * same settings and state, so the same input gives the same output. */
+static int same_fork(const mixstage__shadow *a, const mixstage__shadow *b) {
+  const mixstage__unit *u = a->unit;
+  if (b->unit != u || a->stem_mode != b->stem_mode || a->from_in != b->from_in || a->sbuf || b->sbuf ||
+      a->input_count != b->input_count)
+    return 0;
+  for (int i = 0; i < a->input_count; i++)
+    if (a->inputs[i].src != b->inputs[i].src || a->inputs[i].comp.delay != b->inputs[i].comp.delay) return 0;
+  for (int i = 0; i < u->node_count; i++) {
+    const mixstage__snode *x = &a->nodes[i], *y = &b->nodes[i];
+    if (x->mode != y->mode || x->provider != y->provider || x->pre_delay.delay != y->pre_delay.delay ||
+        x->delay.delay != y->delay.delay)
+      return 0;
+  }
+  return 1;
+}
+
+/* A fork already attached to sh's unit that gives the same samples (the
+ * null check's stems share the delivered stems' forks up to the mix bus),
+ * or NULL.  A fork that feeds an output is shared only where the sharer
+ * does not feed one too (collects: it will). */
+static mixstage__shadow *twin_of(const mixstage__shadow *sh, int collects) {
+  for (mixstage__shadow *t = sh->unit->shadows; t; t = t->next)
+    if ((!collects || t->collect < 0) && same_fork(t, sh)) return t;
+  return NULL;
+}
+
 /* A stem: src (a unit's output, or its DAG fork's) through every bus on the
- * way to the mix bus, in stem mode.  Returns the last fork (at the mix bus). */
-static mixstage__shadow *stem_path(mixstage_graph *g, mixstage__unit *src, bounce_output *o, int *rc) {
+ * way to the mix bus, in stem mode.  Returns the last fork (at the mix bus);
+ * collects: the caller makes that fork feed an output.  A fork the same as
+ * one built before is that one (see twin_of). */
+static mixstage__shadow *stem_path(mixstage_graph *g, mixstage__unit *src, bounce_output *o, int collects,
+                                   int *rc) {
   float **ptr = src->differs ? src->dag->out : src->out;
   int lat = src->latency_out;
   mixstage__shadow *last = NULL;
@@ -419,7 +452,15 @@ static mixstage__shadow *stem_path(mixstage_graph *g, mixstage__unit *src, bounc
                  mixstage_node_label(nd));
       }
     }
-    attach(&b->u, sh);
+    mixstage__shadow *twin = twin_of(sh, collects && !b->u.output);
+    if (twin) {
+      /* the new fork is the newest in the bounce's list: unlink, free */
+      g->bounce->all = sh->all_next;
+      free_shadow(g, sh);
+      sh = twin;
+    } else {
+      attach(&b->u, sh);
+    }
     ptr = sh->out;
     lat = b->u.latency_out;
     last = sh;
@@ -530,7 +571,7 @@ static int add_stems(mixstage_graph *g, const mixstage_profile *p, mixstage_boun
       if (!null && (idx = add_output(b, s->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
       if (s->differs && need_dag(g, s, &rc)) return rc;
       memset(&scratch, 0, sizeof scratch);
-      mixstage__shadow *last = stem_path(g, s, null ? &scratch : &b->out[idx], &rc);
+      mixstage__shadow *last = stem_path(g, s, null ? &scratch : &b->out[idx], !null, &rc);
       if (!last) return rc;
       if ((rc = stem_end(run, last, idx, null)) < 0) return rc;
     }
@@ -541,7 +582,7 @@ static int add_stems(mixstage_graph *g, const mixstage_profile *p, mixstage_boun
         if (!null && (idx = add_output(b, grp->name, MIXSTAGE_OUTPUT_STEM)) < 0) return idx;
         if (grp->differs && need_dag(g, grp, &rc)) return rc;
         memset(&scratch, 0, sizeof scratch);
-        mixstage__shadow *last = stem_path(g, grp, null ? &scratch : &b->out[idx], &rc);
+        mixstage__shadow *last = stem_path(g, grp, null ? &scratch : &b->out[idx], !null, &rc);
         if (!last) return rc;
         if ((rc = stem_end(run, last, idx, null)) < 0) return rc;
       }
@@ -555,7 +596,7 @@ static int add_stems(mixstage_graph *g, const mixstage_profile *p, mixstage_boun
       int d = ret->differs;
       ret->differs = 0;
       memset(&scratch, 0, sizeof scratch);
-      mixstage__shadow *last = stem_path(g, ret, null ? &scratch : &b->out[idx], &rc);
+      mixstage__shadow *last = stem_path(g, ret, null ? &scratch : &b->out[idx], !null, &rc);
       ret->differs = d;
       if (!last) return rc;
       if ((rc = stem_end(run, last, idx, null)) < 0) return rc;

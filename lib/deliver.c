@@ -689,6 +689,8 @@ typedef struct sink {
   float *spill_buf;   /* SPILL_CHUNK records */
   float *spill_one;   /* SPILL_CHUNK frames of one output */
   const char *stage_dir;
+  float **gather;     /* per output: frames written but not yet handed to the file (SINK_GATHER) */
+  int64_t *gathered;
   char err[1024];
 } sink;
 
@@ -700,9 +702,51 @@ static int64_t sink_frontier(const sink *k) {
   return end;
 }
 
-static int sink_write(sink *k, int i, const float *x, int64_t frames) {
+/* Frames gathered per file before they go to the writer: a render block is
+ * 256 frames, and each writer call is a system call and a pass through
+ * libsndfile; with a delivery's dozens of files, these small writes cost
+ * more than the quantising.  The writer gives the same bytes and readings
+ * however the frames are split (io_writer.h). */
+#define SINK_GATHER 8192
+
+static int sink_put(sink *k, int i, const float *x, int64_t frames) {
   int rc = mixstage__writer_write(k->w[i], x, frames, k->err, sizeof k->err);
   return rc == MIXSTAGE_OK ? rc : mixstage__fail(k->g, rc, "delivery: %s", k->err);
+}
+
+static int sink_write(sink *k, int i, const float *x, int64_t frames) {
+  float *buf = k->gather[i];
+  int64_t have = k->gathered[i];
+  int rc = MIXSTAGE_OK;
+  while (frames > 0 && rc == MIXSTAGE_OK) {
+    if (have == 0 && frames >= SINK_GATHER) {
+      rc = sink_put(k, i, x, frames);
+      break;
+    }
+    int64_t take = SINK_GATHER - have < frames ? SINK_GATHER - have : frames;
+    memcpy(buf + (size_t)have * (size_t)k->ch, x, sizeof(float) * (size_t)take * (size_t)k->ch);
+    have += take;
+    x += (size_t)take * (size_t)k->ch;
+    frames -= take;
+    if (have == SINK_GATHER) {
+      rc = sink_put(k, i, buf, have);
+      have = 0;
+    }
+  }
+  k->gathered[i] = have;
+  return rc;
+}
+
+/* Everything gathered, to the files (before they are closed). */
+static int sink_drain(sink *k) {
+  for (int i = 0; i < k->count; i++) {
+    if (!k->gathered || !k->gathered[i]) continue;
+    int64_t have = k->gathered[i];
+    k->gathered[i] = 0;
+    int rc = sink_put(k, i, k->gather[i], have);
+    if (rc < 0) return rc;
+  }
+  return MIXSTAGE_OK;
 }
 
 static size_t spill_record(const sink *k) { return sizeof(float) * (size_t)k->count * (size_t)k->ch; }
@@ -943,10 +987,15 @@ static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
   k->w = calloc((size_t)count + 1, sizeof *k->w);
   k->pend = calloc((size_t)count + 1, sizeof *k->pend);
   k->seeds = calloc((size_t)count + 1, sizeof *k->seeds);
-  if (!k->w || !k->pend || !k->seeds) return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+  k->gather = calloc((size_t)count + 1, sizeof *k->gather);
+  k->gathered = calloc((size_t)count + 1, sizeof *k->gathered);
+  if (!k->w || !k->pend || !k->seeds || !k->gather || !k->gathered)
+    return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
   for (int i = 0; i < count; i++) {
     k->seeds[i] = cfg->write.dither_seed ^ fnv1a(items[i].name);
     if (k->hold_all) continue;
+    if (!(k->gather[i] = malloc(sizeof(float) * SINK_GATHER * (size_t)k->ch)))
+      return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
     mixstage_write_config w = cfg->write;
     w.dither_seed = k->seeds[i];
     int rc = mixstage__writer_open(&k->w[i], items[i].stage_path, k->ch, r->rate, r->total, &w, k->err, sizeof k->err);
@@ -1145,7 +1194,7 @@ static int delivery_finish(delivery *d) {
   int truncated = frames > T;
   if (frames < program) frames = program;
   if (frames > T) frames = T;
-  if (!k->hold_all && (rc = sink_flush(k, frames)) < 0) return rc;
+  if (!k->hold_all && ((rc = sink_flush(k, frames)) < 0 || (rc = sink_drain(k)) < 0)) return rc;
 
   int merr;
   mixstage_manifest *m = d->m = mixstage_manifest_create(&merr);
@@ -1240,9 +1289,12 @@ static void delivery_close(delivery *d) {
   for (int i = 0; i < d->count; i++) {
     if (k->w) mixstage__writer_abort(k->w[i]);
     if (k->pend) free(k->pend[i]);
+    if (k->gather) free(k->gather[i]);
   }
   free(k->w);
   free(k->pend);
+  free(k->gather);
+  free(k->gathered);
   free(k->seeds);
   if (k->spill_on) close(k->spill_fd);
   free(k->spill_buf);

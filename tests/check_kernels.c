@@ -30,6 +30,7 @@
 #include "dsp/svf.h"
 #include "internal.h"
 #include "dsp/oversample.h"
+#include "dsp/truepeak.h"
 #include "testutil.h"
 #include "trace_util.h"
 
@@ -1007,6 +1008,86 @@ START_TEST(test_delay_line_exact) {
 }
 END_TEST
 
+/* The true-peak meter passes over blocks that cannot raise its reading
+ * (truepeak.c, block_below).  Its reading must be the one the interpolator
+ * gives over every block: here that reading is computed plainly (every
+ * interpolated sample as the kernels sum it, every one refined in time
+ * order) for signals with a loud start, then quiet passages, decays and
+ * silence (skipped blocks), then a louder bright burst (computed blocks
+ * after skipped ones), fed in pieces of 1 .. 700 frames, stereo.  Equality
+ * is exact: the reading, the two interpolated samples carried to the next
+ * block and the input history. */
+static double tp_refine(double a, double b, double c) {
+  double ab = fabs(b);
+  if (!((b >= a && b >= c) || (b <= a && b <= c))) return ab;
+  double den = a - 2.0 * b + c;
+  if (den == 0.0) return ab;
+  double d = a - c;
+  double v = fabs(b - d * d / (8.0 * den));
+  return v > ab ? v : ab;
+}
+
+START_TEST(test_true_peak_skips_exact) {
+  enum { N = 48000 * 3, CH = 2 };
+  static mixstage__truepeak tp;
+  float *x = malloc(sizeof(float) * N * CH);
+  float *plan = malloc(sizeof(float) * N);
+  float *y = malloc(sizeof(float) * (4 * (size_t)N + 2));
+  ck_assert_ptr_nonnull(x);
+  ck_assert_ptr_nonnull(plan);
+  ck_assert_ptr_nonnull(y);
+  uint32_t r = 12345u + 977u * (uint32_t)_i;
+  for (int i = 0; i < N; i++) {
+    double t = i / 48000.0, v;
+    r = r * 1664525u + 1013904223u;
+    double noise = ((double)(r >> 8) / 16777216.0 - 0.5);
+    if (t < 0.25) v = 0.5 * sin(6.283185307179586 * 997.0 * t) + 0.1 * noise;             /* loud start */
+    else if (t < 1.0) v = 0.02 * sin(6.283185307179586 * 220.0 * t) * exp(-(t - 0.25) * 6); /* quiet decay */
+    else if (t < 1.5) v = 0.0;                                                      /* silence */
+    else if (t < 2.0) v = 0.3 * noise;                                              /* below the peak */
+    else if (t < 2.1) v = (_i % 2 ? 0.95 : 0.7) * sin(6.283185307179586 * 11025.0 * t + 0.3); /* bright, louder */
+    else v = 0.001 * noise;                                                          /* quiet again */
+    x[(size_t)i * CH] = (float)v;
+    x[(size_t)i * CH + 1] = (float)(_i % 3 == 0 ? -v : 0.5 * v);
+  }
+  mixstage__truepeak_init(&tp, CH);
+  for (int i = 0; i < N;) {
+    r = r * 1664525u + 1013904223u;
+    int n = 1 + (int)((r >> 8) % 700u);
+    if (n > N - i) n = N - i;
+    mixstage__truepeak_add(&tp, x + (size_t)i * CH, n);
+    i += n;
+  }
+  for (int c = 0; c < CH; c++) {
+    for (int i = 0; i < N; i++) plan[i] = x[(size_t)i * CH + c];
+    double peak = 0.0;
+    y[0] = y[1] = 0.0f; /* the two interpolated samples before the start */
+    for (int n = 0; n < N; n++) {
+      for (int p = 0; p < 4; p++) {
+        float acc = 0.0f;
+        for (int k = 0; k < MIXSTAGE__TP_TAPS; k++) acc += tp.coef[k][p] * (n - k >= 0 ? plan[n - k] : 0.0f);
+        y[2 + 4 * (size_t)n + p] = acc;
+      }
+      double a = fabs((double)plan[n]);
+      if (a > peak) peak = a;
+    }
+    for (size_t j = 2; j < 4 * (size_t)N + 2; j++) {
+      double v = tp_refine(y[j - 2], y[j - 1], y[j]);
+      if (v > peak) peak = v;
+    }
+    double got = mixstage__truepeak_value(&tp, c);
+    ck_assert_msg(got == peak, "case %d channel %d: %.17g, every block read %.17g", _i, c, got, peak);
+    ck_assert(tp.ch[c].prev1 == y[4 * (size_t)N + 1]);
+    ck_assert(tp.ch[c].prev2 == y[4 * (size_t)N]);
+    for (int k = 0; k < MIXSTAGE__TP_TAPS - 1; k++)
+      ck_assert(tp.ch[c].hist[k] == plan[N - (MIXSTAGE__TP_TAPS - 1) + k]);
+  }
+  free(x);
+  free(plan);
+  free(y);
+}
+END_TEST
+
 static void add_dynamics_kernel_tests(TCase *tc); /* section at the end of the file */
 static void add_max_frames_tests(TCase *tc);      /* section at the end of the file */
 static void add_mixer_kernel_tests(TCase *tc);   /* the last section */
@@ -1026,6 +1107,7 @@ int main(void) {
   tcase_add_test(tc, test_limiter_true_peak_switch);
   tcase_add_test(tc, test_os_memory);
   tcase_add_test(tc, test_delay_line_exact);
+  tcase_add_loop_test(tc, test_true_peak_skips_exact, 0, 4);
   add_dynamics_kernel_tests(tc);
   add_max_frames_tests(tc);
   add_mixer_kernel_tests(tc);

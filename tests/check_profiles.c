@@ -573,11 +573,17 @@ static int compare_block(void *user, const mixstage_bounce *b, int64_t frame, in
  * equal the in-memory bounce bit for bit, and its null residual (and
  * mixstage_graph_null_check()'s) equals the figure of the two extra
  * bounces, with one thread and with three, per strip and per group (the
- * saturated group: a residual far from zero, so equality is not trivial). */
+ * saturated group: a residual far from zero, so equality is not trivial).
+ * The null check's stems share the delivered stems' forks where they are the
+ * same (the group forks; with the console colour bypassed by the user, the
+ * whole path, the delivered stem's own fork at the mix bus included): the
+ * same bits as the bounce without the null check and as the extra bounces. */
 START_TEST(test_null_check_in_one_pass) {
-  for (int sat = 0; sat < 2; sat++) {
+  for (int variant = 0; variant < 3; variant++) {
+    int sat = variant == 1;
     song s;
     make_song(&s, sat);
+    if (variant == 2) ck_assert_int_eq(mixstage_node_set_bypass(s.color, 1), MIXSTAGE_OK);
     int err;
     mixstage_profile *groups = mixstage_profile_create("groups", mixstage_profile_find("mix-stems"), &err);
     mixstage_profile_set_stems(groups, MIXSTAGE_STEMS_PER_GROUP);

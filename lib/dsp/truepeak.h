@@ -44,6 +44,8 @@ typedef struct mixstage__truepeak {
    * across a vector, so the kernel multiplies straight from memory */
   mixstage__tp_v4 coef[MIXSTAGE__TP_TAPS];
   mixstage__tp_v4 bcast[MIXSTAGE__TP_TAPS][4];
+  /* bound of a block's reading from its largest input: see truepeak.c */
+  double reach;
   mixstage__tp_channel ch[MIXSTAGE__TP_MAX_CHANNELS];
 } mixstage__truepeak;
 
