@@ -88,8 +88,8 @@
 #include "../dsp/biquad.h"
 #include "../dsp/cpu.h"
 
-/* x86: an eight-line AVX2/FMA kernel for the FDN, chosen at init on CPUs
- * that have it (fdn_core_avx2). */
+/* x86: AVX2/FMA kernels for the FDN (eight frames per vector), the
+ * diffusers, early taps and mix, chosen at init on CPUs that have it. */
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && defined(__SSE2__)
 #define REV_AVX2 1
 #include <immintrin.h>
@@ -220,11 +220,19 @@ typedef struct reverb_state {
   double rot_ps[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
   float rot_pcf[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
   float rot_psf[MIXSTAGE_CONTROL_FRAMES + 1][REV_LINES / 2];
+  /* The same float powers pair by pair (frames along a row, as the
+   * eight-frame kernel reads them), zero past the cell. */
+  float rot_pcf_t[REV_LINES / 2][MIXSTAGE_CONTROL_FRAMES + 8];
+  float rot_psf_t[REV_LINES / 2][MIXSTAGE_CONTROL_FRAMES + 8];
 
   /* Late taps: tap[c][i] is line i's sign and gain in output channel c
    * (x4: the lines are read scaled by 1/4, see lo_b0). */
   float tap[MIXSTAGE_MAX_CHANNELS][REV_LINES];
   float in_gain[REV_LINES];
+  /* tap and in_gain, each value repeated eight times: one vector operand
+   * per line for the eight-frame kernel (fdn_frames_avx2). */
+  float tap8[MIXSTAGE_MAX_CHANNELS][REV_LINES][8];
+  float in_gain8[REV_LINES][8];
 
   int predelay; /* frames */
   int er_pos[MIXSTAGE_MAX_CHANNELS][REV_ER_TAPS];
@@ -236,7 +244,7 @@ typedef struct reverb_state {
   ramp dry, early, late, width;
   int cell_pos;
   int primed; /* 0 until the first update: no ramp from silence then */
-  int avx2;   /* this machine runs the eight-line FDN kernel (fdn_core_avx2) */
+  int avx2;   /* this machine runs the AVX2/FMA kernels (fdn_frames_avx2, ...) */
 } reverb_state;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -306,6 +314,8 @@ static void rot_tables(reverb_state *st, int j, double w) {
     st->rot_ps[k][j] = s;
     st->rot_pcf[k][j] = (float)c;
     st->rot_psf[k][j] = (float)s;
+    st->rot_pcf_t[j][k] = (float)c;
+    st->rot_psf_t[j][k] = (float)s;
     double cn = c * cw - s * sw, sn = s * cw + c * sw;
     double r = 1.5 - 0.5 * (cn * cn + sn * sn);
     c = cn * r;
@@ -376,6 +386,11 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++)
     for (int i = 0; i < REV_LINES; i++)
       st->tap[c][i] = REV_LATE_GAIN * hadamard_sign(c, i) * dsign[i];
+  for (int i = 0; i < REV_LINES; i++)
+    for (int l = 0; l < 8; l++) {
+      st->in_gain8[i][l] = st->in_gain[i];
+      for (int c = 0; c < MIXSTAGE_MAX_CHANNELS; c++) st->tap8[c][i][l] = st->tap[c][i];
+    }
 
   for (int k = 0; k < REV_LINES / 2; k++) rot_tables(st, k, 0.0);
   st->size = -1.0;
@@ -687,134 +702,192 @@ static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
   return _mm256_andnot_ps(small, x);
 }
 
-/* The FDN's per-frame work on frame-major rows z[t][16] (fdn_block gathers
- * and scatters them): absorption, late taps, rotation, Hadamard, injection,
- * lines 0-7 and 8-15 in one vector each, multiply-adds fused.  The per-frame
- * tap sums are added up eight frames at a time (horizontal adds).  Each
- * frame's operations do not depend on its place in the block, so every
- * block split gives the same bits (on this kernel; the SSE2 path rounds
- * differently, within the double reference's tolerance in tests/check_space). */
-static REV_AVX2_FMA void fdn_core_avx2(reverb_state *st, float z[][REV_LINES], const float *v, int m,
-                                       int nch, float late[][MIXSTAGE_CONTROL_FRAMES]) {
-  for (int h = 0; h < 2; h++) {
-    const __m256 lb0 = _mm256_loadu_ps(st->lo_b0 + 8 * h), ld = _mm256_loadu_ps(st->lo_d + 8 * h);
-    const __m256 la1 = _mm256_loadu_ps(st->lo_a1 + 8 * h), hb0 = _mm256_loadu_ps(st->hi_b0 + 8 * h);
-    const __m256 hd = _mm256_loadu_ps(st->hi_d + 8 * h), ha1 = _mm256_loadu_ps(st->hi_a1 + 8 * h);
-    __m256 ls = _mm256_loadu_ps(st->lo_s + 8 * h), hs = _mm256_loadu_ps(st->hi_s + 8 * h);
-    for (int t = 0; t < m; t++) {
-      __m256 in = _mm256_loadu_ps(z[t] + 8 * h);
-      __m256 y = _mm256_fmadd_ps(lb0, in, ls);
-      ls = _mm256_fnmadd_ps(la1, ls, _mm256_mul_ps(ld, in));
-      _mm256_storeu_ps(z[t] + 8 * h, _mm256_fmadd_ps(hb0, y, hs));
-      hs = _mm256_fnmadd_ps(ha1, hs, _mm256_mul_ps(hd, y));
-    }
-    _mm256_storeu_ps(st->lo_s + 8 * h, ls);
-    _mm256_storeu_ps(st->hi_s + 8 * h, hs);
-  }
-  float pcv[REV_LINES / 2], psv[REV_LINES / 2];
-  for (int j = 0; j < REV_LINES / 2; j++) {
-    pcv[j] = (float)st->rot_c[j];
-    psv[j] = (float)st->rot_s[j];
-  }
-  const __m256 PC = _mm256_loadu_ps(pcv), PS = _mm256_loadu_ps(psv);
-  const __m256 ing0 = _mm256_loadu_ps(st->in_gain), ing1 = _mm256_loadu_ps(st->in_gain + 8);
-  /* acc[c][t]: channel c's eight partial tap sums of frame t; rows past m
-   * are zero so the last group of eight adds up whole vectors. */
-  float acc[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES + 7][8];
-  const int m8 = (m + 7) & ~7;
-  const int k0 = st->phase - st->rot_base;
-  for (int t = 0; t < m; t++) {
-    __m256 x0 = _mm256_loadu_ps(z[t]), x1 = _mm256_loadu_ps(z[t] + 8);
-    for (int c = 0; c < nch; c++)
-      _mm256_storeu_ps(acc[c][t], _mm256_fmadd_ps(_mm256_loadu_ps(st->tap[c] + 8), x1,
-                                                  _mm256_mul_ps(_mm256_loadu_ps(st->tap[c]), x0)));
-    /* Rotations of the pairs (k, k + 8) by the cell's phasor times this
-     * frame's power. */
-    const int k = k0 + t;
-    __m256 er = _mm256_loadu_ps(st->rot_pcf[k]), ei = _mm256_loadu_ps(st->rot_psf[k]);
-    __m256 cs = _mm256_fmsub_ps(PC, er, _mm256_mul_ps(PS, ei));
-    __m256 sn = _mm256_fmadd_ps(PS, er, _mm256_mul_ps(PC, ei));
-    __m256 a = _mm256_fmsub_ps(cs, x0, _mm256_mul_ps(sn, x1));
-    __m256 b = _mm256_fmadd_ps(sn, x0, _mm256_mul_ps(cs, x1));
-    /* Hadamard: stage 8 across the two vectors, then 4, 2, 1 inside. */
-    x0 = rev_h8(_mm256_add_ps(a, b));
-    x1 = rev_h8(_mm256_sub_ps(a, b));
-    const __m256 vb = _mm256_set1_ps(v[t]);
-    _mm256_storeu_ps(z[t], rev_flush8(_mm256_fmadd_ps(ing0, vb, x0)));
-    _mm256_storeu_ps(z[t] + 8, rev_flush8(_mm256_fmadd_ps(ing1, vb, x1)));
-  }
-  for (int c = 0; c < nch; c++) {
-    for (int t = m; t < m8; t++) memset(acc[c][t], 0, sizeof acc[c][t]);
-    for (int t = 0; t < m; t += 8) {
-      __m256 h01 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t]), _mm256_loadu_ps(acc[c][t + 1]));
-      __m256 h23 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t + 2]), _mm256_loadu_ps(acc[c][t + 3]));
-      __m256 h45 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t + 4]), _mm256_loadu_ps(acc[c][t + 5]));
-      __m256 h67 = _mm256_hadd_ps(_mm256_loadu_ps(acc[c][t + 6]), _mm256_loadu_ps(acc[c][t + 7]));
-      __m256 lo = _mm256_hadd_ps(h01, h23), hi = _mm256_hadd_ps(h45, h67);
-      __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
-      if (t + 8 <= m) {
-        _mm256_storeu_ps(late[c] + t, sum);
-      } else {
-        float tmp[8];
-        _mm256_storeu_ps(tmp, sum);
-        memcpy(late[c] + t, tmp, sizeof(float) * (size_t)(m - t));
-      }
-    }
-  }
-}
 #endif
 
 #if REV_AVX2
 /* Loops of fixed short counts, unrolled so their vectors stay in registers. */
 #if defined(__GNUC__) && (__GNUC__ >= 8 || defined(__clang__))
 #define REV_UNROLL8 _Pragma("GCC unroll 8")
+#define REV_UNROLL16 _Pragma("GCC unroll 16")
 #define REV_UNROLL12 _Pragma("GCC unroll 12")
 #else
 #define REV_UNROLL8
+#define REV_UNROLL16
 #define REV_UNROLL12
 #endif
+#endif
 
-
-/* fdn_block's gather, core and write-back for m a multiple of eight when
- * no line's read run wraps: 8x8 transposes straight between the lines and
- * z (no line-major copies).  The write-back wraps at most once a few
- * hundred blocks; then it goes frame by frame.  Returns 0, having done
- * nothing, when a read run wraps. */
-static REV_AVX2_FMA int fdn_direct_avx2(reverb_state *st, float z[][REV_LINES], const float *v, int m, int nch,
-                                        float late[][MIXSTAGE_CONTROL_FRAMES]) {
-  const int size = st->line_mask + 1;
-  const float *rp[REV_LINES];
-  for (int i = 0; i < REV_LINES; i++) {
-    const int start = (st->line_wp - st->len[i]) & st->line_mask;
-    if (start + m > size) return 0;
-    rp[i] = st->line[i] + start;
-  }
+#if REV_AVX2
+/* Lines 8h .. 8h + 7 of frames t .. t + 7 (t + nf valid) through the
+ * shelves, into xs[8h ..] (a row per line).  The shelves run frame by frame
+ * on eight lines per vector, between two 8x8 transposes. */
+static inline REV_AVX2_FMA __attribute__((always_inline)) void absorb8(reverb_state *st, int h,
+                                                                      const float *const *in, int t, int nf,
+                                                                      float (*xs)[8]) {
   __m256 r[8];
-  for (int h = 0; h < REV_LINES; h += 8)
-    for (int t = 0; t < m; t += 8) {
-      REV_UNROLL8
-      for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rp[h + j] + t);
-      mixstage__transpose8(r);
-      REV_UNROLL8
-      for (int j = 0; j < 8; j++) _mm256_storeu_ps(z[t + j] + h, r[j]);
-    }
-  fdn_core_avx2(st, z, v, m, nch, late);
-  const int wp = st->line_wp;
-  if (wp + m <= size) {
-    for (int h = 0; h < REV_LINES; h += 8)
-      for (int t = 0; t < m; t += 8) {
-        REV_UNROLL8
-      for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(z[t + j] + h);
-        mixstage__transpose8(r);
-        REV_UNROLL8
-        for (int j = 0; j < 8; j++) _mm256_storeu_ps(st->line[h + j] + wp + t, r[j]);
-      }
+  REV_UNROLL8
+  for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(in[8 * h + j] + t);
+  mixstage__transpose8(r);
+  const __m256 lb0 = _mm256_loadu_ps(st->lo_b0 + 8 * h), ld = _mm256_loadu_ps(st->lo_d + 8 * h);
+  const __m256 la1 = _mm256_loadu_ps(st->lo_a1 + 8 * h), hb0 = _mm256_loadu_ps(st->hi_b0 + 8 * h);
+  const __m256 hd = _mm256_loadu_ps(st->hi_d + 8 * h), ha1 = _mm256_loadu_ps(st->hi_a1 + 8 * h);
+  __m256 l = _mm256_loadu_ps(st->lo_s + 8 * h), s = _mm256_loadu_ps(st->hi_s + 8 * h);
+#define REV_SHELVES(j)                                     \
+  do {                                                     \
+    const __m256 y = _mm256_fmadd_ps(lb0, r[j], l);        \
+    l = _mm256_fnmadd_ps(la1, l, _mm256_mul_ps(ld, r[j])); \
+    r[j] = _mm256_fmadd_ps(hb0, y, s);                     \
+    s = _mm256_fnmadd_ps(ha1, s, _mm256_mul_ps(hd, y));    \
+  } while (0)
+  if (nf == 8) {
+    REV_UNROLL8
+    for (int j = 0; j < 8; j++) REV_SHELVES(j);
   } else {
-    for (int i = 0; i < REV_LINES; i++)
-      for (int t = 0; t < m; t++) st->line[i][(wp + t) & st->line_mask] = z[t][i];
+    for (int j = 0; j < nf; j++) REV_SHELVES(j);
   }
-  return 1;
+#undef REV_SHELVES
+  _mm256_storeu_ps(st->lo_s + 8 * h, l);
+  _mm256_storeu_ps(st->hi_s + 8 * h, s);
+  mixstage__transpose8(r);
+  REV_UNROLL8
+  for (int j = 0; j < 8; j++) _mm256_store_ps(xs[8 * h + j], r[j]);
 }
+
+/* Hadamard stages 4, 2, 1 on lines 8h .. 8h + 7 (the scale 1/4 is in
+ * lo_b0/lo_d), then the injection of the diffused input vb, flushed and
+ * stored to the lines. */
+static inline REV_AVX2_FMA __attribute__((always_inline)) void mix8(const reverb_state *st, int h,
+                                                                   float (*xs)[8], __m256 vb, float *const *out,
+                                                                   int t) {
+  __m256 x0 = _mm256_load_ps(xs[8 * h]), x1 = _mm256_load_ps(xs[8 * h + 1]);
+  __m256 x2 = _mm256_load_ps(xs[8 * h + 2]), x3 = _mm256_load_ps(xs[8 * h + 3]);
+  __m256 x4 = _mm256_load_ps(xs[8 * h + 4]), x5 = _mm256_load_ps(xs[8 * h + 5]);
+  __m256 x6 = _mm256_load_ps(xs[8 * h + 6]), x7 = _mm256_load_ps(xs[8 * h + 7]);
+  __m256 a, b;
+#define REV_BFLY(p, q) (a = p, b = q, p = _mm256_add_ps(a, b), q = _mm256_sub_ps(a, b))
+  REV_BFLY(x0, x4), REV_BFLY(x1, x5), REV_BFLY(x2, x6), REV_BFLY(x3, x7);
+  REV_BFLY(x0, x2), REV_BFLY(x1, x3), REV_BFLY(x4, x6), REV_BFLY(x5, x7);
+  REV_BFLY(x0, x1), REV_BFLY(x2, x3), REV_BFLY(x4, x5), REV_BFLY(x6, x7);
+#undef REV_BFLY
+  const float(*g)[8] = st->in_gain8 + 8 * h;
+  float *const *o = out + 8 * h;
+  _mm256_storeu_ps(o[0] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[0]), vb, x0)));
+  _mm256_storeu_ps(o[1] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[1]), vb, x1)));
+  _mm256_storeu_ps(o[2] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[2]), vb, x2)));
+  _mm256_storeu_ps(o[3] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[3]), vb, x3)));
+  _mm256_storeu_ps(o[4] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[4]), vb, x4)));
+  _mm256_storeu_ps(o[5] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[5]), vb, x5)));
+  _mm256_storeu_ps(o[6] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[6]), vb, x6)));
+  _mm256_storeu_ps(o[7] + t, rev_flush8(_mm256_fmadd_ps(_mm256_loadu_ps(g[7]), vb, x7)));
+}
+
+/* The FDN eight frames per vector, lines apart (x[i] = frames t .. t + 7 of
+ * line i), the layout of the lines themselves: in[i] has line i's reads of
+ * the block, out[i] takes its writes (both m frames, rounded up to eight,
+ * readable and writable).  Only the shelves recurse in time; they run on
+ * the frames in turn (8x8 transposes to eight lines per vector and back).
+ * Everything after them is the same for every frame, so it runs on the
+ * line vectors as they are: the late taps and the Hadamard stages need no
+ * shuffles or horizontal adds.  A frame's values get the same operations
+ * wherever it sits in the block (fused multiply-adds as written, the
+ * butterflies a + b / a - b in stage order 8, 4, 2, 1, each tap sum in one
+ * tree), so every block split gives the same bits; the SSE2 and portable
+ * paths (no fused multiply-adds) round differently, within the double
+ * reference's tolerance in tests/check_space.c. */
+
+static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *in, float *const *out,
+                                         const float *v, int m, int nch,
+                                         float late[][MIXSTAGE_CONTROL_FRAMES]) {
+  const int k0 = st->phase - st->rot_base;
+  float pcv[REV_LINES / 2][8], psv[REV_LINES / 2][8]; /* the cell's phasors, repeated */
+  for (int j = 0; j < REV_LINES / 2; j++)
+    for (int l = 0; l < 8; l++) {
+      pcv[j][l] = (float)st->rot_c[j];
+      psv[j][l] = (float)st->rot_s[j];
+    }
+  float xs[REV_LINES][8] __attribute__((aligned(32)));
+  for (int t = 0; t < m; t += 8) {
+    const int nf = m - t < 8 ? m - t : 8;
+    /* Absorption (Jot): low shelf with the line gain, then high shelf. */
+    absorb8(st, 0, in, t, nf, xs);
+    absorb8(st, 1, in, t, nf, xs);
+    /* Late taps: per channel tap[8 + j] x[8 + j] + tap[j] x[j], summed
+     * ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)). */
+    for (int c = 0; c < nch; c++) {
+      const float(*tp)[8] = st->tap8[c];
+#define REV_TAP(j)                                                                 \
+  _mm256_fmadd_ps(_mm256_loadu_ps(tp[8 + j]), _mm256_load_ps(xs[8 + j]),           \
+                  _mm256_mul_ps(_mm256_loadu_ps(tp[j]), _mm256_load_ps(xs[j])))
+      const __m256 lo = _mm256_add_ps(_mm256_add_ps(REV_TAP(0), REV_TAP(1)), _mm256_add_ps(REV_TAP(2), REV_TAP(3)));
+      const __m256 hi = _mm256_add_ps(_mm256_add_ps(REV_TAP(4), REV_TAP(5)), _mm256_add_ps(REV_TAP(6), REV_TAP(7)));
+#undef REV_TAP
+      _mm256_storeu_ps(late[c] + t, _mm256_add_ps(lo, hi));
+    }
+    /* Rotations of the pairs (j, j + 8) by the cell's phasor times each
+     * frame's power, then the Hadamard stage across them (h = 8). */
+    REV_UNROLL8
+    for (int j = 0; j < 8; j++) {
+      const __m256 er = _mm256_loadu_ps(st->rot_pcf_t[j] + k0 + t);
+      const __m256 ei = _mm256_loadu_ps(st->rot_psf_t[j] + k0 + t);
+      const __m256 pc = _mm256_loadu_ps(pcv[j]), ps = _mm256_loadu_ps(psv[j]);
+      const __m256 cs = _mm256_fmsub_ps(pc, er, _mm256_mul_ps(ps, ei));
+      const __m256 sn = _mm256_fmadd_ps(ps, er, _mm256_mul_ps(pc, ei));
+      const __m256 x0 = _mm256_load_ps(xs[j]), x1 = _mm256_load_ps(xs[j + 8]);
+      const __m256 a = _mm256_fmsub_ps(cs, x0, _mm256_mul_ps(sn, x1));
+      const __m256 b = _mm256_fmadd_ps(sn, x0, _mm256_mul_ps(cs, x1));
+      _mm256_store_ps(xs[j], _mm256_add_ps(a, b));
+      _mm256_store_ps(xs[j + 8], _mm256_sub_ps(a, b));
+    }
+    /* Stages 4, 2, 1 and the injection, eight lines at a time. */
+    const __m256 vb = _mm256_loadu_ps(v + t);
+    mix8(st, 0, xs, vb, out, t);
+    mix8(st, 1, xs, vb, out, t);
+  }
+}
+
+/* fdn_frames_avx2 on a block of m <= MIXSTAGE_CONTROL_FRAMES frames: straight
+ * on the lines when m is whole vectors and no read or write run wraps
+ * (nearly every block); otherwise through copies padded to whole vectors
+ * (the padding's results are not kept). */
+static REV_AVX2_FMA void fdn_block_avx2(reverb_state *st, const float *v, int m, int nch,
+                                        float late[][MIXSTAGE_CONTROL_FRAMES]) {
+  const int size = st->line_mask + 1, wp = st->line_wp;
+  const float *rp[REV_LINES];
+  float *wq[REV_LINES];
+  int direct = !(m & 7) && wp + m <= size;
+  for (int i = 0; i < REV_LINES; i++) {
+    const int start = (wp - st->len[i]) & st->line_mask;
+    direct &= start + m <= size;
+    rp[i] = st->line[i] + start;
+    wq[i] = st->line[i] + wp;
+  }
+  if (direct) {
+    fdn_frames_avx2(st, rp, wq, v, m, nch, late);
+    return;
+  }
+  float rd[REV_LINES][MIXSTAGE_CONTROL_FRAMES], wr[REV_LINES][MIXSTAGE_CONTROL_FRAMES];
+  float vp[MIXSTAGE_CONTROL_FRAMES] = {0.0f};
+  memcpy(vp, v, sizeof(float) * (size_t)m);
+  for (int i = 0; i < REV_LINES; i++) {
+    const int start = (wp - st->len[i]) & st->line_mask;
+    const int n1 = size - start < m ? size - start : m;
+    memcpy(rd[i], st->line[i] + start, sizeof(float) * (size_t)n1);
+    memcpy(rd[i] + n1, st->line[i], sizeof(float) * (size_t)(m - n1));
+    memset(rd[i] + m, 0, sizeof(float) * (size_t)(MIXSTAGE_CONTROL_FRAMES - m));
+    rp[i] = rd[i];
+    wq[i] = wr[i];
+  }
+  fdn_frames_avx2(st, rp, wq, vp, m, nch, late);
+  const int n1 = size - wp < m ? size - wp : m;
+  for (int i = 0; i < REV_LINES; i++) {
+    memcpy(st->line[i] + wp, wr[i], sizeof(float) * (size_t)n1);
+    memcpy(st->line[i], wr[i] + n1, sizeof(float) * (size_t)(m - n1));
+  }
+}
+#endif
+
+#if REV_AVX2
+
 
 /* early_taps for a block whose every tap run is contiguous in the line
  * (returns 0 otherwise, having done nothing): eight frames at a time, the
@@ -878,9 +951,10 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
   float z[MIXSTAGE_CONTROL_FRAMES][REV_LINES];
   const int size = st->line_mask + 1;
 #if REV_AVX2
-  /* Whole vectors of frames and no line's read run wrapping (nearly every
-   * block): transposed eight by eight between the lines and z. */
-  if (st->avx2 && !(m & 7) && fdn_direct_avx2(st, z, v, m, nch, late)) goto advance;
+  if (st->avx2) {
+    fdn_block_avx2(st, v, m, nch, late);
+    goto advance;
+  }
 #endif
   /* Line-major copies of the block's reads (split at each buffer's end),
    * then transposed four by four into frame-major rows. */
@@ -903,12 +977,6 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
     for (int i = 0; i < REV_LINES; i++) z[t][i] = rd[i][t];
 #endif
   const int k0 = st->phase - st->rot_base;
-#if REV_AVX2
-  if (st->avx2) {
-    fdn_core_avx2(st, z, v, m, nch, late);
-    goto write_back;
-  }
-#endif
 #if REV_VECTOR
   /* Absorption (Jot): the low shelf with the line gain, then the high;
    * four lines at a time over the block (their coefficients and memory
@@ -1024,9 +1092,6 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
     }
     for (int i = 0; i < REV_LINES; i++) z[t][i] = flush(x[i] + st->in_gain[i] * v[t]);
   }
-#endif
-#if REV_AVX2
-write_back:
 #endif
 #if REV_VECTOR
   for (int q = 0; q < REV_LINES; q += 4)
