@@ -383,6 +383,16 @@ static void blk_feed(float *y, const float *a, const float *g, const float *r, i
   for (; t < n; t++) y[t] = a[t] + g[t] * r[t];
 }
 
+/* y[t] = a[t] + g r[t] (a gain at rest) */
+static void blk_feed_c(float *y, const float *a, float g, const float *r, int n) {
+  int t = 0;
+#if DLY_VEC
+  const dly_v4 gv = {g, g, g, g};
+  for (; t + 4 <= n; t += 4) dly_st(y + t, dly_ld(a + t) + gv * dly_ld(r + t));
+#endif
+  for (; t < n; t++) y[t] = a[t] + g * r[t];
+}
+
 /* d[t] = flush_small(w[t]) */
 static void blk_store_flushed(float *d, const float *w, int n) {
   int t = 0;
@@ -406,6 +416,16 @@ static void blk_mix(float *x, const float *gd, const float *gw, const float *r, 
   for (; t < n; t++) x[t] = gd[t] * x[t] + gw[t] * r[t];
 }
 
+/* x[t] = gd x[t] + gw r[t] (gains at rest) */
+static void blk_mix_c(float *x, float gd, float gw, const float *r, int n) {
+  int t = 0;
+#if DLY_VEC
+  const dly_v4 dv = {gd, gd, gd, gd}, wv = {gw, gw, gw, gw};
+  for (; t + 4 <= n; t += 4) dly_st(x + t, dv * dly_ld(x + t) + wv * dly_ld(r + t));
+#endif
+  for (; t < n; t++) x[t] = gd * x[t] + gw * r[t];
+}
+
 /* Line c's feedback filters, one sample: the lane kernel's arithmetic. */
 static inline float filt(delay_state *st, int c, float x) {
   return flush_small((float)mixstage__biquad_lanes_tick(st->act, st->nact, DLY_STRIDE, c, x));
@@ -413,83 +433,109 @@ static inline float filt(delay_state *st, int c, float x) {
 
 /* Advances the flush timeline by n frames (n never crosses a flush point):
  * filter memory below MIXSTAGE__BQL_FLUSH is zeroed every
- * MIXSTAGE_CONTROL_FRAMES frames from reset, whatever the block split. */
-static inline void advance_phase(delay_state *st, int n) {
+ * MIXSTAGE_CONTROL_FRAMES frames from reset, whatever the block split
+ * (already done by the filter kernel when `flushed`). */
+static inline void advance_phase_flushed(delay_state *st, int n, int flushed) {
   st->phase += n;
   if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
     st->phase = 0;
-    mixstage__biquad_lanes_flush(st->act, st->nact, DLY_STRIDE);
+    if (!flushed) mixstage__biquad_lanes_flush(st->act, st->nact, DLY_STRIDE);
     lfo_advance(st, MIXSTAGE_CONTROL_FRAMES - st->lfo_base);
     st->lfo_base = 0;
   }
 }
 
+static inline void advance_phase(delay_state *st, int n) { advance_phase_flushed(st, n, 0); }
+
+/* Frames delay_block takes at once: the class's max_frames. */
+#define DLY_BLOCK (8 * MIXSTAGE_CONTROL_FRAMES)
+
 /* The common case as block operations: no modulation, no glide, mono or
  * stereo mode, every delay at least the block (so no read falls in the
- * block being written), and the block inside one flush interval.  Reads
- * and writes are split loops at the buffer's end instead of a wrap test
- * per sample; the filters run as one lane kernel call over the block.
- * Every sample gets exactly the arithmetic of the per-sample loop.
- * Returns 0 (nothing done) when the case does not apply. */
+ * block being written; the buffer's 10 ms of slack past the longest delay
+ * keeps the block's writes off its reads).  The reads stay in the line,
+ * taken in runs split at its end; the writes are split likewise; the
+ * filters run as one lane kernel call per flush interval (the flush fused
+ * at each flush point).  Every sample gets exactly the arithmetic of the
+ * per-sample loop.  Returns 0 (nothing done) when the case does not
+ * apply. */
 static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
-  if (st->mode == MODE_PINGPONG || st->depth.prev != 0.0f || st->depth.target != 0.0f ||
-      st->phase + n > MIXSTAGE_CONTROL_FRAMES || n > MIXSTAGE_CONTROL_FRAMES)
+  if (st->mode == MODE_PINGPONG || st->depth.prev != 0.0f || st->depth.target != 0.0f || n > DLY_BLOCK)
     return 0;
   const int nlines = st->mode == MODE_MONO ? 1 : nch, len = st->len;
   for (int c = 0; c < nlines; c++)
     if (st->line[c].step > 0.0 || st->line[c].target < n) return 0;
 
-  float fb[MIXSTAGE_CONTROL_FRAMES], g_dry[MIXSTAGE_CONTROL_FRAMES], g_wet[MIXSTAGE_CONTROL_FRAMES];
-  if (st->cell_pos >= MIXSTAGE_CONTROL_FRAMES) { /* no ramp: ramp_at's targets */
-    for (int t = 0; t < n; t++) {
-      fb[t] = st->fb.target;
-      g_dry[t] = st->dry.target;
-      g_wet[t] = st->wet.target;
-    }
-  } else {
+  /* Gains per frame while a ramp runs; constants at rest (ramp_at's
+   * targets, the same values). */
+  const int at_rest = st->cell_pos >= MIXSTAGE_CONTROL_FRAMES;
+  float fb[DLY_BLOCK], g_dry[DLY_BLOCK], g_wet[DLY_BLOCK];
+  if (!at_rest)
     for (int t = 0; t < n; t++) {
       int k = st->cell_pos + t + 1;
       fb[t] = ramp_at(&st->fb, k);
       g_dry[t] = ramp_at(&st->dry, k);
       g_wet[t] = ramp_at(&st->wet, k);
     }
-  }
-  float r[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  float w[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  float *wp[MIXSTAGE_MAX_CHANNELS] = {NULL}; /* set per line below */
+  /* Each line's reads: r0 for frames 0 .. n1 - 1, then from the line's start. */
+  const float *r0[MIXSTAGE_MAX_CHANNELS];
+  int rn1[MIXSTAGE_MAX_CHANNELS];
   for (int c = 0; c < nlines; c++) {
-    const float *b = st->line[c].buf;
     int i0 = st->wp - st->line[c].target;
     if (i0 < 0) i0 += len;
-    int n1 = len - i0 < n ? len - i0 : n;
-    for (int t = 0; t < n1; t++) r[c][t] = b[i0 + t];
-    for (int t = n1; t < n; t++) r[c][t] = b[t - n1];
-    wp[c] = w[c];
+    r0[c] = st->line[c].buf + i0;
+    rn1[c] = len - i0 < n ? len - i0 : n;
   }
+  float w[MIXSTAGE_MAX_CHANNELS][DLY_BLOCK];
+  float *wp[MIXSTAGE_MAX_CHANNELS];
   if (st->mode == MODE_MONO) {
+    const int n1 = rn1[0];
     for (int t = 0; t < n; t++) {
       float x = 0.0f;
       for (int c = 0; c < nch; c++) x += buf[c][t];
       x /= (float)nch;
-      w[0][t] = x + fb[t] * r[0][t];
+      const float r = t < n1 ? r0[0][t] : st->line[0].buf[t - n1];
+      w[0][t] = x + (at_rest ? st->fb.target : fb[t]) * r;
     }
   } else {
-    for (int c = 0; c < nch; c++) blk_feed(w[c], buf[c], fb, r[c], n);
+    for (int c = 0; c < nch; c++) {
+      const int n1 = rn1[c];
+      if (at_rest) {
+        blk_feed_c(w[c], buf[c], st->fb.target, r0[c], n1);
+        blk_feed_c(w[c] + n1, buf[c] + n1, st->fb.target, st->line[c].buf, n - n1);
+      } else {
+        blk_feed(w[c], buf[c], fb, r0[c], n1);
+        blk_feed(w[c] + n1, buf[c] + n1, fb + n1, st->line[c].buf, n - n1);
+      }
+    }
   }
-  mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, n, 0);
+  /* The output, before the line is written (the reads stay valid). */
+  for (int c = 0; c < nch; c++) {
+    const int l = st->mode == MODE_MONO ? 0 : c, n1 = rn1[l];
+    if (at_rest) {
+      blk_mix_c(buf[c], st->dry.target, st->wet.target, r0[l], n1);
+      blk_mix_c(buf[c] + n1, st->dry.target, st->wet.target, st->line[l].buf, n - n1);
+    } else {
+      blk_mix(buf[c], g_dry, g_wet, r0[l], n1);
+      blk_mix(buf[c] + n1, g_dry + n1, g_wet + n1, st->line[l].buf, n - n1);
+    }
+  }
+  for (int done = 0; done < n;) {
+    const int piece = n - done < MIXSTAGE_CONTROL_FRAMES - st->phase ? n - done : MIXSTAGE_CONTROL_FRAMES - st->phase;
+    const int at_flush = st->phase + piece == MIXSTAGE_CONTROL_FRAMES;
+    for (int c = 0; c < nlines; c++) wp[c] = w[c] + done;
+    mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, piece, at_flush);
+    advance_phase_flushed(st, piece, at_flush);
+    done += piece;
+  }
   const int n1 = len - st->wp < n ? len - st->wp : n;
   for (int c = 0; c < nlines; c++) {
     float *b = st->line[c].buf;
     blk_store_flushed(b + st->wp, w[c], n1);
     blk_store_flushed(b, w[c] + n1, n - n1);
   }
-  for (int c = 0; c < nch; c++) {
-    const float *rc = r[st->mode == MODE_MONO ? 0 : c];
-    blk_mix(buf[c], g_dry, g_wet, rc, n);
-  }
   st->wp = n1 < n ? n - n1 : st->wp + n;
   if (st->wp == len) st->wp = 0;
-  advance_phase(st, n);
   return 1;
 }
 
@@ -503,14 +549,16 @@ static void delay_process(void *s, float *const *io, int nch, int nframes, const
   if (nch > st->nch) nch = st->nch;
   const int nlines = st->mode == MODE_MONO ? 1 : nch;
 
-  /* Block operations piece by piece up to each flush point (so a call of
-   * any length takes them), while the common case holds; the rest frame by
-   * frame.  Both give every sample the same arithmetic. */
+  /* Block operations in pieces no longer than the shortest delay (so a
+   * call of any length takes them), while the common case holds; the rest
+   * frame by frame.  Both give every sample the same arithmetic. */
   float *buf[MIXSTAGE_MAX_CHANNELS];
-  int done = 0;
+  int done = 0, shortest = DLY_BLOCK;
+  for (int c = 0; c < nlines; c++)
+    if (st->line[c].target < shortest) shortest = st->line[c].target;
   while (done < nframes) {
-    int n = nframes - done, to_flush = MIXSTAGE_CONTROL_FRAMES - st->phase;
-    if (n > to_flush) n = to_flush;
+    int n = nframes - done;
+    if (n > shortest) n = shortest;
     for (int c = 0; c < nch; c++) buf[c] = io[c] + done;
     if (!delay_block(st, buf, nch, n)) break;
     st->cell_pos += n;
