@@ -799,12 +799,11 @@ static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *i
                                          const float *v, int m, int nch,
                                          float late[][MIXSTAGE_CONTROL_FRAMES]) {
   const int k0 = st->phase - st->rot_base;
-  float pcv[REV_LINES / 2][8], psv[REV_LINES / 2][8]; /* the cell's phasors, repeated */
-  for (int j = 0; j < REV_LINES / 2; j++)
-    for (int l = 0; l < 8; l++) {
-      pcv[j][l] = (float)st->rot_c[j];
-      psv[j][l] = (float)st->rot_s[j];
-    }
+  float pcf[REV_LINES / 2], psf[REV_LINES / 2]; /* the cell's phasors */
+  for (int j = 0; j < REV_LINES / 2; j++) {
+    pcf[j] = (float)st->rot_c[j];
+    psf[j] = (float)st->rot_s[j];
+  }
   float xs[REV_LINES][8] __attribute__((aligned(32)));
   for (int t = 0; t < m; t += 8) {
     const int nf = m - t < 8 ? m - t : 8;
@@ -829,7 +828,7 @@ static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *i
     for (int j = 0; j < 8; j++) {
       const __m256 er = _mm256_loadu_ps(st->rot_pcf_t[j] + k0 + t);
       const __m256 ei = _mm256_loadu_ps(st->rot_psf_t[j] + k0 + t);
-      const __m256 pc = _mm256_loadu_ps(pcv[j]), ps = _mm256_loadu_ps(psv[j]);
+      const __m256 pc = _mm256_broadcast_ss(pcf + j), ps = _mm256_broadcast_ss(psf + j);
       const __m256 cs = _mm256_fmsub_ps(pc, er, _mm256_mul_ps(ps, ei));
       const __m256 sn = _mm256_fmadd_ps(ps, er, _mm256_mul_ps(pc, ei));
       const __m256 x0 = _mm256_load_ps(xs[j]), x1 = _mm256_load_ps(xs[j + 8]);
@@ -845,27 +844,33 @@ static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *i
   }
 }
 
-/* fdn_frames_avx2 on a block of m <= MIXSTAGE_CONTROL_FRAMES frames: straight
- * on the lines when m is whole vectors and no read or write run wraps
- * (nearly every block); otherwise through copies padded to whole vectors
- * (the padding's results are not kept). */
+/* fdn_frames_avx2 on a block of m <= MIXSTAGE_CONTROL_FRAMES frames:
+ * straight on the lines when m is whole vectors and the write run does not
+ * wrap (nearly every block; a wrapping read run is copied); otherwise
+ * through copies padded to whole vectors (the padding's results are not
+ * kept). */
 static REV_AVX2_FMA void fdn_block_avx2(reverb_state *st, const float *v, int m, int nch,
                                         float late[][MIXSTAGE_CONTROL_FRAMES]) {
   const int size = st->line_mask + 1, wp = st->line_wp;
   const float *rp[REV_LINES];
   float *wq[REV_LINES];
-  int direct = !(m & 7) && wp + m <= size;
-  for (int i = 0; i < REV_LINES; i++) {
-    const int start = (wp - st->len[i]) & st->line_mask;
-    direct &= start + m <= size;
-    rp[i] = st->line[i] + start;
-    wq[i] = st->line[i] + wp;
-  }
-  if (direct) {
+  float rd[REV_LINES][MIXSTAGE_CONTROL_FRAMES], wr[REV_LINES][MIXSTAGE_CONTROL_FRAMES];
+  if (!(m & 7) && wp + m <= size) {
+    /* A line whose read run wraps (one line in ~16 blocks) is copied. */
+    for (int i = 0; i < REV_LINES; i++) {
+      const int start = (wp - st->len[i]) & st->line_mask;
+      rp[i] = st->line[i] + start;
+      wq[i] = st->line[i] + wp;
+      if (start + m > size) {
+        const int n1 = size - start;
+        memcpy(rd[i], st->line[i] + start, sizeof(float) * (size_t)n1);
+        memcpy(rd[i] + n1, st->line[i], sizeof(float) * (size_t)(m - n1));
+        rp[i] = rd[i];
+      }
+    }
     fdn_frames_avx2(st, rp, wq, v, m, nch, late);
     return;
   }
-  float rd[REV_LINES][MIXSTAGE_CONTROL_FRAMES], wr[REV_LINES][MIXSTAGE_CONTROL_FRAMES];
   float vp[MIXSTAGE_CONTROL_FRAMES] = {0.0f};
   memcpy(vp, v, sizeof(float) * (size_t)m);
   for (int i = 0; i < REV_LINES; i++) {
@@ -935,6 +940,31 @@ static REV_AVX2_FMA int early_taps_avx2(const reverb_state *st, int c, int wp0, 
     e[t] = acc;
   }
   return 1;
+}
+#endif
+
+#if REV_AVX2
+/* The end of a cell: rot_advance for the eight pairs, four per vector (the
+ * same double operations, no fused multiply-adds, so the same bits), and
+ * the shelves' memory flushed. */
+static REV_AVX2_FMA void cell_end_avx2(reverb_state *st) {
+  const int k = MIXSTAGE_CONTROL_FRAMES - st->rot_base;
+  const __m256d half = _mm256_set1_pd(0.5), three_half = _mm256_set1_pd(1.5);
+  for (int j = 0; j < REV_LINES / 2; j += 4) {
+    const __m256d c0 = _mm256_loadu_pd(st->rot_c + j), s0 = _mm256_loadu_pd(st->rot_s + j);
+    const __m256d pc = _mm256_loadu_pd(st->rot_pc[k] + j), ps = _mm256_loadu_pd(st->rot_ps[k] + j);
+    const __m256d cn = _mm256_sub_pd(_mm256_mul_pd(c0, pc), _mm256_mul_pd(s0, ps));
+    const __m256d sn = _mm256_add_pd(_mm256_mul_pd(s0, pc), _mm256_mul_pd(c0, ps));
+    const __m256d r =
+        _mm256_sub_pd(three_half, _mm256_mul_pd(half, _mm256_add_pd(_mm256_mul_pd(cn, cn), _mm256_mul_pd(sn, sn))));
+    _mm256_storeu_pd(st->rot_c + j, _mm256_mul_pd(cn, r));
+    _mm256_storeu_pd(st->rot_s + j, _mm256_mul_pd(sn, r));
+  }
+  st->rot_base = 0;
+  for (int i = 0; i < REV_LINES; i += 8) {
+    _mm256_storeu_ps(st->lo_s + i, rev_flush8(_mm256_loadu_ps(st->lo_s + i)));
+    _mm256_storeu_ps(st->hi_s + i, rev_flush8(_mm256_loadu_ps(st->hi_s + i)));
+  }
 }
 #endif
 
@@ -1117,6 +1147,12 @@ advance:
   st->phase += m;
   if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
     st->phase = 0;
+#if REV_AVX2
+    if (st->avx2) {
+      cell_end_avx2(st);
+      return;
+    }
+#endif
     for (int j = 0; j < REV_LINES / 2; j++)
       rot_advance(st, j, MIXSTAGE_CONTROL_FRAMES - st->rot_base);
     st->rot_base = 0;
