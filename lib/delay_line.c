@@ -27,7 +27,7 @@ void mixstage__delay_clear(mixstage__delay *d) {
 }
 
 /* Swaps a[0 .. n-1] with b[0 .. n-1] (distinct buffers), eight floats per
- * step where the compiler has vector types. */
+ * step (then four) where the compiler has vector types. */
 static void swap_floats(float *restrict a, float *restrict b, int n) {
   int k = 0;
 #if defined(__GNUC__) || defined(__clang__)
@@ -38,6 +38,17 @@ static void swap_floats(float *restrict a, float *restrict b, int n) {
     memcpy(&u, b + k, sizeof u);
     memcpy(a + k, &u, sizeof u);
     memcpy(b + k, &t, sizeof t);
+  }
+  /* then four: a run's length is the ring's and the call's remainders, so
+   * the scalar tail is short */
+  typedef float v4 __attribute__((vector_size(16)));
+  if (k + 4 <= n) {
+    v4 t, u;
+    memcpy(&t, a + k, sizeof t);
+    memcpy(&u, b + k, sizeof u);
+    memcpy(a + k, &u, sizeof u);
+    memcpy(b + k, &t, sizeof t);
+    k += 4;
   }
 #endif
   for (; k < n; k++) {
