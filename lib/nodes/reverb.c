@@ -142,6 +142,8 @@ static const mixstage_param_info reverb_params[P_COUNT] = {
 #define REV_ER_MIN_MS 2.0
 #define REV_ER_SPAN_MS 78.0
 #define REV_PREDELAY_MAX_MS 250.0
+/* Frames a settled stereo block runs at once across cells (AVX2 path). */
+#define REV_SEG (4 * MIXSTAGE_CONTROL_FRAMES)
 /* Late output gain.  The late energy per channel grows with the decay
  * (about (g^2 / (1 - g^2)) / 16 of the input energy with orthonormal taps);
  * with 2.0 a full-scale impulse gives -5 dB at the default 2 s / 60 %
@@ -193,6 +195,9 @@ typedef struct reverb_state {
   /* Frames the FDN and the diffusers advance block-wise at most: no line or
    * all-pass is shorter, so a block only reads values written before it. */
   int seg_max;
+  /* The same bound with REV_SEG instead of the cell: frames the settled
+   * stereo path (reverb_seg_avx2) advances at once. */
+  int seg_big;
   /* Per line (structure of arrays, four lines per vector): the low shelf
    * with the mid-band gain and the Hadamard scale 1/4 folded in, then the
    * high shelf, both first-order TDF-II written as
@@ -345,10 +350,9 @@ static int reverb_init(void *s, const mixstage__node_env *env) {
   st->nch = env->channels;
   const double ms = st->fs / 1000.0;
 
-  /* + one control cell: a block's input is written before its taps read */
+  /* + one segment: a block's input is written before its taps read */
   int pre_n = pow2_at_least(
-      (int)ceil((REV_PREDELAY_MAX_MS + REV_ER_MIN_MS + REV_ER_SPAN_MS + 1.0) * ms) + 2 +
-      MIXSTAGE_CONTROL_FRAMES);
+      (int)ceil((REV_PREDELAY_MAX_MS + REV_ER_MIN_MS + REV_ER_SPAN_MS + 1.0) * ms) + 2 + REV_SEG);
   int ap_total = 0;
   for (int k = 0; k < REV_AP; k++) {
     st->ap_len[k] = (int)lround(rev_ap_ms[k] * ms);
@@ -447,6 +451,9 @@ static void reverb_set_size(reverb_state *st, double size_pct) {
   st->seg_max = st->len[0] < MIXSTAGE_CONTROL_FRAMES ? st->len[0] : MIXSTAGE_CONTROL_FRAMES;
   for (int k = 0; k < REV_AP; k++)
     if (st->ap_len[k] < st->seg_max) st->seg_max = st->ap_len[k];
+  st->seg_big = st->len[0] < REV_SEG ? st->len[0] : REV_SEG;
+  for (int k = 0; k < REV_AP; k++)
+    if (st->ap_len[k] < st->seg_big) st->seg_big = st->ap_len[k];
   /* Early reflections: taps denser towards the end (u^1.4 warps uniform
    * slots), jittered within their slot, amplitude falling as 1/distance
    * (t0/t), random signs; normalised to unit energy per channel. */
@@ -718,6 +725,29 @@ static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
 #endif
 
 #if REV_AVX2
+/* The end of a cell: rot_advance for the eight pairs, four per vector (the
+ * same double operations, no fused multiply-adds, so the same bits), and
+ * the shelves' memory flushed. */
+static REV_AVX2_FMA void cell_end_avx2(reverb_state *st) {
+  const int k = MIXSTAGE_CONTROL_FRAMES - st->rot_base;
+  const __m256d half = _mm256_set1_pd(0.5), three_half = _mm256_set1_pd(1.5);
+  for (int j = 0; j < REV_LINES / 2; j += 4) {
+    const __m256d c0 = _mm256_loadu_pd(st->rot_c + j), s0 = _mm256_loadu_pd(st->rot_s + j);
+    const __m256d pc = _mm256_loadu_pd(st->rot_pc[k] + j), ps = _mm256_loadu_pd(st->rot_ps[k] + j);
+    const __m256d cn = _mm256_sub_pd(_mm256_mul_pd(c0, pc), _mm256_mul_pd(s0, ps));
+    const __m256d sn = _mm256_add_pd(_mm256_mul_pd(s0, pc), _mm256_mul_pd(c0, ps));
+    const __m256d r =
+        _mm256_sub_pd(three_half, _mm256_mul_pd(half, _mm256_add_pd(_mm256_mul_pd(cn, cn), _mm256_mul_pd(sn, sn))));
+    _mm256_storeu_pd(st->rot_c + j, _mm256_mul_pd(cn, r));
+    _mm256_storeu_pd(st->rot_s + j, _mm256_mul_pd(sn, r));
+  }
+  st->rot_base = 0;
+  for (int i = 0; i < REV_LINES; i += 8) {
+    _mm256_storeu_ps(st->lo_s + i, rev_flush8(_mm256_loadu_ps(st->lo_s + i)));
+    _mm256_storeu_ps(st->hi_s + i, rev_flush8(_mm256_loadu_ps(st->hi_s + i)));
+  }
+}
+
 /* Lines 8h .. 8h + 7 of frames t .. t + 7 (t + nf valid) through the
  * shelves, into xs[8h ..] (a row per line).  The shelves run frame by frame
  * on eight lines per vector, between two 8x8 transposes. */
@@ -796,9 +826,7 @@ static inline REV_AVX2_FMA __attribute__((always_inline)) void mix8(const reverb
  * reference's tolerance in tests/check_space.c. */
 
 static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *in, float *const *out,
-                                         const float *v, int m, int nch,
-                                         float late[][MIXSTAGE_CONTROL_FRAMES]) {
-  const int k0 = st->phase - st->rot_base;
+                                         const float *v, int m, int nch, float *const *late) {
   float pcf[REV_LINES / 2], psf[REV_LINES / 2]; /* the cell's phasors */
   for (int j = 0; j < REV_LINES / 2; j++) {
     pcf[j] = (float)st->rot_c[j];
@@ -807,6 +835,7 @@ static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *i
   float xs[REV_LINES][8] __attribute__((aligned(32)));
   for (int t = 0; t < m; t += 8) {
     const int nf = m - t < 8 ? m - t : 8;
+    const int k = st->phase - st->rot_base; /* this group's first frame power */
     /* Absorption (Jot): low shelf with the line gain, then high shelf. */
     absorb8(st, 0, in, t, nf, xs);
     absorb8(st, 1, in, t, nf, xs);
@@ -826,8 +855,8 @@ static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *i
      * frame's power, then the Hadamard stage across them (h = 8). */
     REV_UNROLL8
     for (int j = 0; j < 8; j++) {
-      const __m256 er = _mm256_loadu_ps(st->rot_pcf_t[j] + k0 + t);
-      const __m256 ei = _mm256_loadu_ps(st->rot_psf_t[j] + k0 + t);
+      const __m256 er = _mm256_loadu_ps(st->rot_pcf_t[j] + k);
+      const __m256 ei = _mm256_loadu_ps(st->rot_psf_t[j] + k);
       const __m256 pc = _mm256_broadcast_ss(pcf + j), ps = _mm256_broadcast_ss(psf + j);
       const __m256 cs = _mm256_fmsub_ps(pc, er, _mm256_mul_ps(ps, ei));
       const __m256 sn = _mm256_fmadd_ps(ps, er, _mm256_mul_ps(pc, ei));
@@ -841,20 +870,33 @@ static REV_AVX2_FMA void fdn_frames_avx2(reverb_state *st, const float *const *i
     const __m256 vb = _mm256_loadu_ps(v + t);
     mix8(st, 0, xs, vb, out, t);
     mix8(st, 1, xs, vb, out, t);
+    /* A group never crosses a cell's end (blocks start on the group grid
+     * or end at the cell): at one, the phasors move on and the shelves'
+     * memory is flushed, as frame by frame. */
+    st->phase += nf;
+    if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
+      st->phase = 0;
+      cell_end_avx2(st);
+      for (int j = 0; j < REV_LINES / 2; j++) {
+        pcf[j] = (float)st->rot_c[j];
+        psf[j] = (float)st->rot_s[j];
+      }
+    }
   }
 }
 
-/* fdn_frames_avx2 on a block of m <= MIXSTAGE_CONTROL_FRAMES frames:
+/* fdn_frames_avx2 on a block of m <= seg_big frames, line_wp advanced:
  * straight on the lines when m is whole vectors and the write run does not
- * wrap (nearly every block; a wrapping read run is copied); otherwise
- * through copies padded to whole vectors (the padding's results are not
- * kept). */
+ * wrap (nearly every block; a wrapping read run is copied); otherwise (then
+ * m <= MIXSTAGE_CONTROL_FRAMES, within a cell) through copies padded to
+ * whole vectors (the padding's results are not kept). */
 static REV_AVX2_FMA void fdn_block_avx2(reverb_state *st, const float *v, int m, int nch,
-                                        float late[][MIXSTAGE_CONTROL_FRAMES]) {
+                                        float *const *late) {
   const int size = st->line_mask + 1, wp = st->line_wp;
   const float *rp[REV_LINES];
   float *wq[REV_LINES];
-  float rd[REV_LINES][MIXSTAGE_CONTROL_FRAMES], wr[REV_LINES][MIXSTAGE_CONTROL_FRAMES];
+  float rd[REV_LINES][REV_SEG], wr[REV_LINES][MIXSTAGE_CONTROL_FRAMES];
+  st->line_wp = (wp + m) & st->line_mask;
   if (!(m & 7) && wp + m <= size) {
     /* A line whose read run wraps (one line in ~16 blocks) is copied. */
     for (int i = 0; i < REV_LINES; i++) {
@@ -943,31 +985,6 @@ static REV_AVX2_FMA int early_taps_avx2(const reverb_state *st, int c, int wp0, 
 }
 #endif
 
-#if REV_AVX2
-/* The end of a cell: rot_advance for the eight pairs, four per vector (the
- * same double operations, no fused multiply-adds, so the same bits), and
- * the shelves' memory flushed. */
-static REV_AVX2_FMA void cell_end_avx2(reverb_state *st) {
-  const int k = MIXSTAGE_CONTROL_FRAMES - st->rot_base;
-  const __m256d half = _mm256_set1_pd(0.5), three_half = _mm256_set1_pd(1.5);
-  for (int j = 0; j < REV_LINES / 2; j += 4) {
-    const __m256d c0 = _mm256_loadu_pd(st->rot_c + j), s0 = _mm256_loadu_pd(st->rot_s + j);
-    const __m256d pc = _mm256_loadu_pd(st->rot_pc[k] + j), ps = _mm256_loadu_pd(st->rot_ps[k] + j);
-    const __m256d cn = _mm256_sub_pd(_mm256_mul_pd(c0, pc), _mm256_mul_pd(s0, ps));
-    const __m256d sn = _mm256_add_pd(_mm256_mul_pd(s0, pc), _mm256_mul_pd(c0, ps));
-    const __m256d r =
-        _mm256_sub_pd(three_half, _mm256_mul_pd(half, _mm256_add_pd(_mm256_mul_pd(cn, cn), _mm256_mul_pd(sn, sn))));
-    _mm256_storeu_pd(st->rot_c + j, _mm256_mul_pd(cn, r));
-    _mm256_storeu_pd(st->rot_s + j, _mm256_mul_pd(sn, r));
-  }
-  st->rot_base = 0;
-  for (int i = 0; i < REV_LINES; i += 8) {
-    _mm256_storeu_ps(st->lo_s + i, rev_flush8(_mm256_loadu_ps(st->lo_s + i)));
-    _mm256_storeu_ps(st->hi_s + i, rev_flush8(_mm256_loadu_ps(st->hi_s + i)));
-  }
-}
-#endif
-
 /* The FDN over m <= seg_max frames within one control cell (st->phase + m
  * <= MIXSTAGE_CONTROL_FRAMES): v[] is the diffused input, late[c][] gets
  * each channel's late taps.  Lines are at least m long, so the block's
@@ -982,8 +999,10 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
   const int size = st->line_mask + 1;
 #if REV_AVX2
   if (st->avx2) {
-    fdn_block_avx2(st, v, m, nch, late);
-    goto advance;
+    float *lr[MIXSTAGE_MAX_CHANNELS];
+    for (int c = 0; c < nch; c++) lr[c] = late[c];
+    fdn_block_avx2(st, v, m, nch, lr);
+    return;
   }
 #endif
   /* Line-major copies of the block's reads (split at each buffer's end),
@@ -1139,20 +1158,11 @@ static void fdn_block(reverb_state *st, const float *v, int m, int nch,
       memcpy(st->line[i], rd[i] + n1, sizeof(float) * (size_t)(m - n1));
     }
   }
-#if REV_AVX2
-advance:
-#endif
   st->line_wp = (st->line_wp + m) & st->line_mask;
 
   st->phase += m;
   if (st->phase == MIXSTAGE_CONTROL_FRAMES) {
     st->phase = 0;
-#if REV_AVX2
-    if (st->avx2) {
-      cell_end_avx2(st);
-      return;
-    }
-#endif
     for (int j = 0; j < REV_LINES / 2; j++)
       rot_advance(st, j, MIXSTAGE_CONTROL_FRAMES - st->rot_base);
     st->rot_base = 0;
@@ -1212,8 +1222,8 @@ static void mix_out(float *out, const float *g, const float *wet, int n) {
  * vector: mix_wet, mix_add, mix_width and mix_out's operations in their
  * order (products rounded, then sums), so the same bits. */
 static REV_AVX2_FMA void mix_stereo_avx2(float *const *buf, int t0, const float *gd, const float *ge,
-                                         const float *gl, const float *gw, float er[][MIXSTAGE_CONTROL_FRAMES],
-                                         float late[][MIXSTAGE_CONTROL_FRAMES], int n) {
+                                         const float *gl, const float *gw, float *const *er,
+                                         float *const *late, int n) {
   const __m256 half = _mm256_set1_ps(0.5f); /* inv_nch for two channels */
   float *o0 = buf[0] + t0, *o1 = buf[1] + t0;
   int i = 0;
@@ -1242,8 +1252,7 @@ static REV_AVX2_FMA void mix_stereo_avx2(float *const *buf, int t0, const float 
 #if REV_AVX2
 /* mix_stereo_avx2 with every gain one constant (no ramp in the cell). */
 static REV_AVX2_FMA void mix_stereo_const_avx2(float *const *buf, int t0, float gdc, float gec, float glc,
-                                               float gwc, float er[][MIXSTAGE_CONTROL_FRAMES],
-                                               float late[][MIXSTAGE_CONTROL_FRAMES], int n) {
+                                               float gwc, float *const *er, float *const *late, int n) {
   const __m256 half = _mm256_set1_ps(0.5f);
   const __m256 e = _mm256_set1_ps(gec), l = _mm256_set1_ps(glc), w = _mm256_set1_ps(gwc);
   const __m256 d = _mm256_set1_ps(gdc);
@@ -1279,17 +1288,47 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
   float wet_b[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float er[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
   float late[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  float v[MIXSTAGE_CONTROL_FRAMES];
+  float v_cell[MIXSTAGE_CONTROL_FRAMES];
+#if REV_AVX2
+  float er_seg[2][REV_SEG], late_seg[2][REV_SEG], v_seg[REV_SEG];
+#endif
 
   for (int t0 = 0; t0 < nframes;) {
-    /* A block within one cell, no longer than the shortest line. */
-    int nb = nframes - t0;
-    if (nb > MIXSTAGE_CONTROL_FRAMES - st->phase) nb = MIXSTAGE_CONTROL_FRAMES - st->phase;
-    if (nb > st->seg_max) nb = st->seg_max;
+    int nb = nframes - t0, seg = 0;
+    const int settled = st->cell_pos + t0 + 1 >= MIXSTAGE_CONTROL_FRAMES;
+    float *erp[MIXSTAGE_MAX_CHANNELS], *latep[MIXSTAGE_MAX_CHANNELS], *v = v_cell;
+#if REV_AVX2
+    /* Settled stereo from a point of the eight-frame grid: whole groups of
+     * eight across cells (the FDN kernel moves the phasors on at each
+     * cell's end), up to seg_big frames and the lines' end. */
+    if (st->avx2 && nch == 2 && settled && !(st->phase & 7)) {
+      int n = nb < st->seg_big ? nb : st->seg_big;
+      const int to_end = st->line_mask + 1 - st->line_wp;
+      n = (n < to_end ? n : to_end) & ~7;
+      if (n > 0) {
+        nb = n;
+        seg = 1;
+        for (int c = 0; c < 2; c++) {
+          erp[c] = er_seg[c];
+          latep[c] = late_seg[c];
+        }
+        v = v_seg;
+      }
+    }
+#endif
+    if (!seg) {
+      /* A block within one cell, no longer than the shortest line. */
+      if (nb > MIXSTAGE_CONTROL_FRAMES - st->phase) nb = MIXSTAGE_CONTROL_FRAMES - st->phase;
+      if (nb > st->seg_max) nb = st->seg_max;
+      for (int c = 0; c < nch; c++) {
+        erp[c] = er[c];
+        latep[c] = late[c];
+      }
+    }
     /* Pre-delay line, also the early-reflection tap line: the block's mono
      * input first, then the taps over the block (every tap reads at least
-     * one frame back, and the line has a cell of slack, so this reads what a
-     * frame-by-frame loop would). */
+     * one frame back, and the line has a segment of slack, so this reads
+     * what a frame-by-frame loop would). */
     const int wp0 = st->pre_wp;
     int i = 0;
 #if REV_VECTOR
@@ -1307,9 +1346,9 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
     }
     for (int c = 0; c < nch; c++) {
 #if REV_AVX2
-      if (st->avx2 && early_taps_avx2(st, c, wp0, nb, er[c])) continue;
+      if (st->avx2 && early_taps_avx2(st, c, wp0, nb, erp[c])) continue;
 #endif
-      early_taps(st, c, wp0, nb, er[c]);
+      early_taps(st, c, wp0, nb, erp[c]);
     }
     st->pre_wp = (wp0 + nb) & pmask;
 
@@ -1329,17 +1368,21 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
 #endif
       allpass_block(st->ap[a], st->ap_len[a], &st->ap_pos[a], st->ap_g[a], v, nb);
     }
-    fdn_block(st, v, nb, nch, late);
+#if REV_AVX2
+    if (seg)
+      fdn_block_avx2(st, v, nb, nch, latep);
+    else
+#endif
+      fdn_block(st, v, nb, nch, late);
 
     /* Gains per frame (ramps only in a cell after an update), then the
      * mix frame-wise, four frames per vector where the compiler can. */
     float g_dry[MIXSTAGE_CONTROL_FRAMES], g_e[MIXSTAGE_CONTROL_FRAMES];
     float g_l[MIXSTAGE_CONTROL_FRAMES], g_w[MIXSTAGE_CONTROL_FRAMES];
-    const int settled = st->cell_pos + t0 + 1 >= MIXSTAGE_CONTROL_FRAMES;
 #if REV_AVX2
     if (st->avx2 && nch == 2 && settled) { /* the targets throughout */
       mix_stereo_const_avx2(buf, t0, st->dry.target, st->early.target, st->late.target,
-                            st->width.target, er, late, nb);
+                            st->width.target, erp, latep, nb);
       t0 += nb;
       continue;
     }
@@ -1362,12 +1405,12 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
     }
 #if REV_AVX2
     if (st->avx2 && nch == 2) {
-      mix_stereo_avx2(buf, t0, g_dry, g_e, g_l, g_w, er, late, nb);
+      mix_stereo_avx2(buf, t0, g_dry, g_e, g_l, g_w, erp, latep, nb);
       t0 += nb;
       continue;
     }
 #endif
-    for (int c = 0; c < nch; c++) mix_wet(wet_b[c], g_e, er[c], g_l, late[c], nb);
+    for (int c = 0; c < nch; c++) mix_wet(wet_b[c], g_e, erp[c], g_l, latep[c], nb);
     /* Width around the channel mean (mid/side for stereo). */
     if (nch > 1) {
       float mid[MIXSTAGE_CONTROL_FRAMES];
