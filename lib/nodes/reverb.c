@@ -728,7 +728,7 @@ static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
 /* The end of a cell: rot_advance for the eight pairs, four per vector (the
  * same double operations, no fused multiply-adds, so the same bits), and
  * the shelves' memory flushed. */
-static REV_AVX2_FMA void cell_end_avx2(reverb_state *st) {
+static REV_AVX2_FMA __attribute__((noinline)) void cell_end_avx2(reverb_state *st) {
   const int k = MIXSTAGE_CONTROL_FRAMES - st->rot_base;
   const __m256d half = _mm256_set1_pd(0.5), three_half = _mm256_set1_pd(1.5);
   for (int j = 0; j < REV_LINES / 2; j += 4) {
