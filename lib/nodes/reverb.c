@@ -195,8 +195,8 @@ typedef struct reverb_state {
   /* Frames the FDN and the diffusers advance block-wise at most: no line or
    * all-pass is shorter, so a block only reads values written before it. */
   int seg_max;
-  /* The same bound with REV_SEG instead of the cell: frames the settled
-   * stereo path (reverb_seg_avx2) advances at once. */
+  /* The same bound with REV_SEG instead of the cell: frames a settled
+   * stereo block advances at once on AVX2 (reverb_process). */
   int seg_big;
   /* Per line (structure of arrays, four lines per vector): the low shelf
    * with the mid-band gain and the Hadamard scale 1/4 folded in, then the
@@ -691,18 +691,6 @@ static REV_AVX2_FMA void allpass_block_avx2(float *b, int len, int *ppos, float 
   *ppos = pos;
 }
 
-/* Hadamard stages h = 4, 2, 1 inside eight lines: lanes i and i + h become
- * (a + b, a - b).  x * (+-1) + y is exact before its one rounding, so each
- * stage is the scalar path's a + b / a - b. */
-static inline REV_AVX2_FMA __m256 rev_h8(__m256 x) {
-  const __m256 s4 = _mm256_setr_ps(1.0f, 1.0f, 1.0f, 1.0f, -1.0f, -1.0f, -1.0f, -1.0f);
-  const __m256 s2 = _mm256_setr_ps(1.0f, 1.0f, -1.0f, -1.0f, 1.0f, 1.0f, -1.0f, -1.0f);
-  const __m256 s1 = _mm256_setr_ps(1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f);
-  x = _mm256_fmadd_ps(x, s4, _mm256_permute2f128_ps(x, x, 0x01));
-  x = _mm256_fmadd_ps(x, s2, _mm256_permute_ps(x, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm256_fmadd_ps(x, s1, _mm256_permute_ps(x, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-
 static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
   const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   __m256 small = _mm256_cmp_ps(_mm256_and_ps(x, mag), _mm256_set1_ps(REV_FLUSH), _CMP_LT_OQ);
@@ -715,11 +703,9 @@ static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
 /* Loops of fixed short counts, unrolled so their vectors stay in registers. */
 #if defined(__GNUC__) && (__GNUC__ >= 8 || defined(__clang__))
 #define REV_UNROLL8 _Pragma("GCC unroll 8")
-#define REV_UNROLL16 _Pragma("GCC unroll 16")
 #define REV_UNROLL12 _Pragma("GCC unroll 12")
 #else
 #define REV_UNROLL8
-#define REV_UNROLL16
 #define REV_UNROLL12
 #endif
 #endif
