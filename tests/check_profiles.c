@@ -577,8 +577,8 @@ static int compare_block(void *user, const mixstage_bounce *b, int64_t frame, in
  * The null check's stems share the delivered stems' forks where they are the
  * same (the group forks; with the console colour bypassed by the user, the
  * whole path, the delivered stem's own fork at the mix bus included): the
- * same bits as the bounce without the null check and as the extra bounces. */
-/* Under a sanitizer (MIXSTAGE_SANITIZER) each variant and profile runs with
+ * same bits as the bounce without the null check and as the extra bounces.
+ * Under a sanitizer (MIXSTAGE_SANITIZER) each variant and profile runs with
  * one of the two thread counts, alternating, so that every variant and
  * every profile still meets both (the forks' memory, the pool's tasks):
  * half the renders.  The plain run takes all twelve; the build uses
