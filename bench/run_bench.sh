@@ -21,7 +21,8 @@
 #   BENCH_REF       set to 0 to skip the reference engines
 #   BENCH_CALLGRIND set to 0 to skip the instruction counts (valgrind); they
 #                   are skipped, and said so, when valgrind is missing
-#   BENCH_CG_SECONDS  length of the callgrind renders (default 2)
+#   BENCH_CG_SECONDS  length of the callgrind renders (default 2; the
+#                   strip-count section renders 32, 64 and 96 strips)
 #   BENCH_CG_SAT_SECONDS  length of the callgrind renders of the saturation
 #                   (default 0.5, at most BENCH_CG_SECONDS)
 #   BENCH_SAT_SECONDS length of the saturation renders (default 10)
@@ -316,6 +317,7 @@ fi
 
 # ---- instructions per frame per strip, under callgrind ----
 cg_note=""; cg_lm=nan; cg_simd=nan; cg_scal=nan; cg_lin=nan; cg_sat_1x=nan; cg_sat_def=nan
+cg_marg_ratio=nan; cg_strip_32_64=nan; cg_strip_64_96=nan; cg_fixed=nan
 if [ "$CG" = 0 ]; then
   cg_note="skipped (BENCH_CALLGRIND=0)"
 elif ! command -v valgrind > /dev/null 2>&1; then
@@ -355,6 +357,26 @@ else
   a64=$(cg_lm_run lib64 --mode offline --strips 64 --seconds "$CGS" "$CUTS")
   b64=$(cg_lm_run lib64_0 --mode offline --strips 64 --seconds 0 "$CUTS")
   cg_lin=$(ratio "$(per_fs "$a64" "$b64")" "$cg_lm")
+  # Linearity apart from the fixed bus stage: the 64/32 ratio of totals
+  # above is issue 11's figure, but with a fixed part F and a cost s per
+  # strip it is (F + 64 s) / (F + 32 s), below 2 for any F > 0 (1.70 for
+  # F = 860, s = 63; the vectorised reference scores about the same).  A
+  # third point, 96 strips, gives the marginal cost per strip over 32..64
+  # and over 64..96: their ratio is 1.00 when the cost is linear in strips.
+  # The fixed part is the 32-strip cost less 32 marginal strips.
+  echo "callgrind: libmixstage with 96 strips ..."
+  a96=$(cg_lm_run lib96 --mode offline --strips 96 --seconds "$CGS" "$CUTS")
+  b96=$(cg_lm_run lib96_0 --mode offline --strips 96 --seconds 0 "$CUTS")
+  # I32, I64, I96: render instructions (setup removed) of each graph
+  cg_marg=$(awk -v a="$a" -v b="$b" -v c="$a64" -v d="$b64" -v e="$a96" -v g="$b96" -v f="$cg_frames" 'BEGIN {
+    if (a == "" || b == "" || c == "" || d == "" || e == "" || g == "" || f <= 0) { print "nan nan nan nan"; exit }
+    i32 = a - b; i64 = c - d; i96 = e - g
+    m1 = (i64 - i32) / (32 * f); m2 = (i96 - i64) / (32 * f)
+    printf "%.3f %.1f %.1f %.0f\n", (m1 > 0 ? m2 / m1 : 0), m1, m2, i32 / f - 32 * m1 }')
+  cg_marg_ratio=${cg_marg%% *}; _r=${cg_marg#* }
+  cg_strip_32_64=${_r%% *}; _r=${_r#* }
+  cg_strip_64_96=${_r%% *}
+  cg_fixed=${_r#* }
   # The saturation's own instructions at 1x and at the node's default, on a
   # shorter render (the default oversamples): the graph minus the graph
   # without saturation.
@@ -481,6 +503,10 @@ echo "two threads, one graph [$rounds]: libmixstage render $(cell "$lm_wall2") w
 [ "$have_simd" = 1 ] && echo "  ref_simd on 2 threads: render $(cell "$simd_render2") wall, speed-up $(rx "$simd_render" "$simd_render2")"
 echo "strips [$rounds]: 64 strips render $lm64_render s wall, $lm64_rcpu s CPU; 64 / 32 strips: $(ratio "$lm64_rcpu" "$lm_rcpu") (CPU)," \
   "$(ratio "$lm64_render" "$lm_render") (wall), $(dash "$cg_lin") (callgrind instructions)"
+echo "  linearity (callgrind, ${CGS} s renders of 32, 64 and 96 strips): a strip costs $(dash "$cg_strip_32_64")" \
+  "instructions per frame from 32 to 64 strips, $(dash "$cg_strip_64_96") from 64 to 96: (I96 - I64) / (I64 - I32) =" \
+  "$(dash "$cg_marg_ratio") (1.00 +- 0.05 is linear); fixed part (0 strips, by the 32..64 slope) $(dash "$cg_fixed")" \
+  "instructions per frame"
 echo "saturation, first ${SATS} s, render CPU per frame per strip: whole graph $sat_1x ns at 1x, $sat_def ns at the default (${sat_def_name:-?});"
 echo "  the saturation's own share (graph minus graph without it): $sat_own_1x ns at 1x, $sat_own_def ns at ${sat_def_name:-the default};"
 echo "  its own instructions per frame per strip (callgrind, first ${CGSAT} s): $(dash "$cg_sat_1x") at 1x, $(dash "$cg_sat_def") at ${sat_def_name:-the default}"
@@ -525,6 +551,8 @@ trow "real time: median <= 2 % of the period (thread CPU)" "$rt_cmed %" "$(judge
 trow "real time: p99.9 <= 10 % of the period (thread CPU)" "$rt_cp999 %" "$(judge "$rt_cp999" "" 10)"
 trow "64 / 32 strips in 1.9-2.1 (render CPU)" "$lin" "$(judge "$lin" 1.9 2.1)"
 trow "64 / 32 strips in 1.9-2.1 (callgrind instructions)" "$(dash "$cg_lin")" "$(judge "$cg_lin" 1.9 2.1)"
+trow "  per strip, 64..96 / 32..64 strips (callgrind)" "$(dash "$cg_marg_ratio")" \
+  "(figure; linear: 1.00 +- 0.05; fixed part $(dash "$cg_fixed") instr/frame)"
 trow "zero allocations in the real-time loop" "$rt_allocs" "$(judge "$allocs_n" 0 0)"
 trow "saturation at its default (${sat_def_name:-?}), own cost, CPU" "$sat_own_def ns" "(figure; 1x: $sat_own_1x ns)"
 trow "saturation at its default, own instructions" "$(dash "$cg_sat_def")" "(figure; 1x: $(dash "$cg_sat_1x"))"

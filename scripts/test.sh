@@ -169,10 +169,13 @@ EOF
 # The tests of build dir $1 (make's $(TESTS)), the longest first: make -j
 # starts tests in this order, so a long one does not start last and run
 # alone while the other CPU idles.  The list is of the longest in CPU time
-# (plain and ASan runs); a test not in it keeps its place after them.
+# (plain and ASan runs); a test not in it keeps its place after them.  The
+# middle-sized suites at its end (10-20 s each under ASan) start before the
+# one-second ones, which then fill the last gaps.
 long_tests="tests/cli.sh tests/check_master tests/python_tests.sh tests/examples.sh
   tests/valgrind_reentry_python.sh tests/isa_sse2.sh tests/check_profiles tests/check_source_file
-  tests/check_deliver tests/check_saturation"
+  tests/check_deliver tests/check_saturation tests/check_kernels tests/check_graph tests/check_render
+  tests/check_dynamics tests/call_cycles.sh"
 tests_longest_first() {
   local dir=$1 all t
   shift

@@ -315,8 +315,14 @@ static float comp_sig(int inst, int c, int64_t k, uint32_t *s) {
   return (float)(env * (1.1 * tone + noise));
 }
 
+/* Under a sanitizer (MIXSTAGE_SANITIZER, set by scripts/test.sh) the
+ * lanes run 2000 frames instead of 7000: the build uses -ffp-contract=off,
+ * so the plain run has already checked these very sums over the long
+ * signal, and the sanitizer needs the memory paths, which every lane count,
+ * channel count, form and call length still takes (two bursts of the test
+ * signal, tens of parameter moves). */
 START_TEST(test_comp_lanes_vs_double) {
-  const int count = _i + 1, n = 7000;
+  const int count = _i + 1, n = getenv("MIXSTAGE_SANITIZER") ? 2000 : 7000;
   static const int chans[3] = {1, 2, 6};
   const mixstage__node_class *cls = mixstage__find_node_class("compressor");
   ck_assert_ptr_nonnull(cls);
@@ -1225,12 +1231,18 @@ static uint32_t xs32(uint32_t *s) {
   return *s;
 }
 
+/* Under a sanitizer the two sweeps take steps ten times as long (still
+ * about 500 points a binade, every binade; the edge and special values
+ * all): there is no memory here to watch, and the plain run compares every
+ * point of the fine sweeps. */
 START_TEST(test_dyn_v2_conversions_exact) {
 #ifdef __SSE2__
   int diff = 0;
+  const int coarse = getenv("MIXSTAGE_SANITIZER") != NULL;
+  const double log_step = coarse ? 1.00013 : 1.000013, exp_step = coarse ? 3.1e-3 : 3.1e-4;
   /* log2: every binade the callers reach (1e-60 .. 1e12) and the mantissa
    * split at sqrt(2) */
-  for (double x = 1e-60; x < 1e12; x *= 1.000013) {
+  for (double x = 1e-60; x < 1e12; x *= log_step) {
     double a[2];
     _mm_storeu_pd(a, mixstage__log2_fast_v2(_mm_set_pd(x * 1.0000003, x)));
     diff += !same_bits(a[0], mixstage__log2_fast(x));
@@ -1245,7 +1257,7 @@ START_TEST(test_dyn_v2_conversions_exact) {
   }
   ck_assert_msg(diff == 0, "log2: %d lanes differ from the scalar", diff);
   /* exp2: the whole domain, its edges and the special inputs */
-  for (double x = -1023.0; x <= 1.0; x += 3.1e-4) {
+  for (double x = -1023.0; x <= 1.0; x += exp_step) {
     double a[2];
     _mm_storeu_pd(a, mixstage__exp2_fast_v2(_mm_set_pd(x - 1.3e-4, x)));
     diff += !same_bits(a[0], mixstage__exp2_fast(x));
@@ -1576,7 +1588,13 @@ START_TEST(test_max_frames_split_exact) {
 }
 END_TEST
 
-static void add_max_frames_tests(TCase *tc) { tcase_add_loop_test(tc, test_max_frames_split_exact, 0, 6 * 8); }
+/* Eight rounds per class; under a sanitizer the first four, which already
+ * take every channel count (2, 1, 6), with and without a key, quiet and
+ * loud: rounds 4..7 repeat those shapes with other random parameters, new
+ * arithmetic for the plain run, no new memory paths for the sanitizer. */
+static void add_max_frames_tests(TCase *tc) {
+  tcase_add_loop_test(tc, test_max_frames_split_exact, 0, 6 * (getenv("MIXSTAGE_SANITIZER") ? 4 : 8));
+}
 /* ==== mixer kernels (lib/dsp/mixer.*) ====================================== */
 
 /* Every form of the mixer's kernels (plain scalar, four lanes, AVX where

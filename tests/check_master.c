@@ -270,6 +270,7 @@ static mixstage_file_stats measure_audio(const float *x, int64_t frames) {
 typedef struct preset_run {
   int which;
   prog p;
+  int ran[NPRESET];
   int rc[NPRESET];
   char msg[NPRESET][256];
   mixstage_master_config mc[NPRESET];
@@ -281,7 +282,16 @@ static void *preset_thread(void *arg) {
   preset_run *r = arg;
   mixstage_render_config rcfg;
   render_cfg(&rcfg);
+  /* Under a sanitizer (several times slower) each programme takes two
+   * presets, (k + programme) even: every preset still runs on one programme
+   * at least, with the dense ebu-r128 master (the mix-bus fader below the
+   * limiter's range) and the sparse club one (the most passes) among them.
+   * The build uses -ffp-contract=off, so the plain run, which masters all
+   * twelve, has checked the very same arithmetic for the other six. */
+  const int sanitizer = getenv("MIXSTAGE_SANITIZER") != NULL;
   for (int k = 0; k < NPRESET; k++) {
+    r->ran[k] = !sanitizer || (k + r->which) % 2 == 0;
+    if (!r->ran[k]) continue;
     mixstage_master_config_init(&r->mc[k]);
     mixstage_master_config_preset_index(&r->mc[k], k);
     float *audio = NULL;
@@ -307,6 +317,7 @@ START_TEST(test_presets) {
   for (int w = 0; w < NPROG; w++)
     for (int k = 0; k < NPRESET; k++) {
       preset_run *r = &runs[w];
+      if (!r->ran[k]) continue;
       const mixstage_master_config *mc = &r->mc[k];
       const mixstage_master_report *rep = &r->rep[k];
       const mixstage_file_stats *st = &r->st[k];
@@ -593,7 +604,13 @@ START_TEST(test_spill) {
   ck_assert_ptr_nonnull(mkdtemp(dir));
   char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
   setenv("TMPDIR", dir, 1);
-  for (int w = 0; w < NPROG; w++) {
+  /* Under a sanitizer the dense programme alone: its master takes the most
+   * passes (four, the last a ceiling refinement), so every spill path (the
+   * capture, passes measured from the file, the best kept, hand-over,
+   * cancel) runs for the sanitizer to watch; with -ffp-contract=off the
+   * plain run has compared the same arithmetic on all three. */
+  const int nprog = getenv("MIXSTAGE_SANITIZER") ? 1 : NPROG;
+  for (int w = 0; w < nprog; w++) {
     prog p;
     build(&p, w);
     mixstage_master_report ra, rb;
