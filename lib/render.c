@@ -252,6 +252,8 @@ static void rank_tasks(render_job *j, worker_order *o) {
 
 /* Steps between two rankings: costs settle within a few steps, then barely move. */
 #define RANK_EVERY 16
+/* The step after which the homes are assigned the last time. */
+#define HOMES_SETTLED 256
 
 /* Every task listed has finished step `need` (any step when need < 1). */
 static int all_done(const render_job *j, int from, int n, int64_t need) {
@@ -506,9 +508,12 @@ static void work(void *arg, int id) {
     idle_since = -1.0;
     if (s >= o->ranked_at + (s <= 3 ? 1 : RANK_EVERY)) {
       rank_tasks(j, o);
-      /* Once, from costs measured over the first steps: homes that moved
+      /* From costs measured over the first steps, and again once they have
+       * settled (the first blocks run with cold caches); homes that moved
        * with every ranking would move tasks' state between cores. */
-      if (id == 0 && o->ranked_at < RANK_EVERY && s >= RANK_EVERY) assign_homes(j, 1);
+      int first = o->ranked_at < RANK_EVERY && s >= RANK_EVERY;
+      int settled = o->ranked_at < HOMES_SETTLED && s >= HOMES_SETTLED;
+      if (id == 0 && (first || settled)) assign_homes(j, 1);
       o->ranked_at = s;
     }
     run_task(j, i, s, id);
