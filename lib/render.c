@@ -480,12 +480,14 @@ static void work(void *arg, int id) {
   double idle_since = -1.0;
   for (;;) {
     if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
-    if (finished_all(j) == all &&
-        (id != 0 || !j->g->bounce || atomic_load_explicit(&j->collected, memory_order_acquire) == j->final))
-      break;
     uint32_t s;
     int i = claim_task(j, id, &s);
     if (i < 0) {
+      /* Only a worker with nothing to claim reads the others' counts (each
+       * moves with every task its worker finishes). */
+      if (finished_all(j) == all &&
+          (id != 0 || !j->g->bounce || atomic_load_explicit(&j->collected, memory_order_acquire) == j->final))
+        break;
       double t = now_ns();
       if (idle_since < 0.0) idle_since = t;
       if (t - idle_since < SPIN_NS) {
