@@ -11,14 +11,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #endif
-#if defined(__SSE2__) || defined(__x86_64__)
-#include <emmintrin.h>
-#define cpu_relax() _mm_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ volatile("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
+#define cpu_relax() mixstage__cpu_relax()
 
 /* A few microseconds of polling (a pause costs tens of cycles on current
  * x86): long enough for the hand-over of a task that is about to finish,
@@ -85,6 +78,34 @@ void mixstage__event_signal(mixstage__event *e) {
     pthread_mutex_unlock(&e->lock);
   }
 #endif
+}
+
+uint32_t mixstage__event_prepare(mixstage__event *e) {
+  atomic_fetch_add(&e->sleepers, 1);
+  /* The waiter's check that follows must not be seen before the count. */
+  atomic_thread_fence(memory_order_seq_cst);
+  return atomic_load(&e->seq);
+}
+
+void mixstage__event_cancel(mixstage__event *e) { atomic_fetch_sub_explicit(&e->sleepers, 1, memory_order_relaxed); }
+
+void mixstage__event_sleep(mixstage__event *e, uint32_t seen) {
+#if defined(MIXSTAGE__FUTEX)
+  while (atomic_load(&e->seq) == seen)
+    syscall(SYS_futex, (uint32_t *)&e->seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+  pthread_mutex_lock(&e->lock);
+  while (atomic_load(&e->seq) == seen) pthread_cond_wait(&e->cond, &e->lock);
+  pthread_mutex_unlock(&e->lock);
+#endif
+  atomic_fetch_sub(&e->sleepers, 1);
+}
+
+void mixstage__event_notify(mixstage__event *e) {
+  /* Pairs with the sleeper count's increment: either this load sees it, or
+   * the waiter's check after it sees the condition this thread made true. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&e->sleepers, memory_order_relaxed)) mixstage__event_signal(e);
 }
 
 /* ---- pool ---------------------------------------------------------------------- */

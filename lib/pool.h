@@ -16,6 +16,18 @@
 #include <pthread.h>
 #endif
 
+/* A pause in a polling loop: it frees the core's shared resources for a
+ * sibling hardware thread and keeps the loop from flooding the memory
+ * system with reads. */
+#if defined(__SSE2__) || defined(__x86_64__)
+#include <emmintrin.h>
+#define mixstage__cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define mixstage__cpu_relax() __asm__ volatile("yield")
+#else
+#define mixstage__cpu_relax() ((void)0)
+#endif
+
 /* A counter threads wait on to change.  A waiter spins briefly (the usual
  * wait inside a render is shorter than a sleep and a wake-up), then sleeps in
  * the kernel: a futex on Linux, a condition variable elsewhere.  A signal
@@ -37,6 +49,20 @@ uint32_t mixstage__event_seq(mixstage__event *e);
 void mixstage__event_wait(mixstage__event *e, uint32_t seen);
 /* Bumps the counter (release) and wakes every waiter. */
 void mixstage__event_signal(mixstage__event *e);
+
+/* The other way to wait, for a waiter that checks a condition of its own
+ * (the signaller then pays for the counter only when somebody sleeps):
+ * announce the sleeper and read the counter, check the condition again,
+ * then either cancel or sleep.  A condition made true before the check is
+ * seen by the check; one made true after it comes with a notify that finds
+ * the sleeper and wakes it. */
+uint32_t mixstage__event_prepare(mixstage__event *e);
+void mixstage__event_cancel(mixstage__event *e);
+/* Sleeps until the counter differs from seen; ends the prepare. */
+void mixstage__event_sleep(mixstage__event *e, uint32_t seen);
+/* After making a condition true: wakes the prepared waiters, if any (a
+ * fence and a load when there are none). */
+void mixstage__event_notify(mixstage__event *e);
 
 typedef struct mixstage__pool mixstage__pool;
 /* One share of a job: worker is 0 (the caller) .. threads - 1. */

@@ -70,12 +70,15 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
  *  - the units that read it in the same step have done step s - 1, so its
  *    buffers are free to overwrite.
  *
- * Among the tasks that can run, a worker takes the earliest step, then one it
- * ran before (its state and buffers tend to stay in that core's cache), then
- * the one with the longest path of measured cost to the end of a step (the
- * classic list schedule: the mix bus's chain and a key's listeners are not
- * left for last).  A worker that finds nothing to run sleeps until a task
- * finishes.  A unit touches only its own state and buffers, and buses sum
+ * Every task has a home worker (assign_homes): a bus and the strips that
+ * feed it share one, so the strips' blocks go from cache to cache within a
+ * core, and the homes are balanced by measured cost.  Among the tasks that
+ * can run, a worker takes its home tasks first (stealing another's only
+ * when it has none), the earliest step first, then the one with the
+ * longest path of measured cost to the end of a step (the classic list
+ * schedule: the mix bus's chain and a key's listeners are not left for
+ * last).  A worker that finds nothing to run looks again for a while, then
+ * sleeps until a task finishes.  A unit touches only its own state and buffers, and buses sum
  * their inputs in a fixed order, so the result does not depend on the thread
  * count or on which worker ran what.  The mix bus's task hands each block
  * out as it finishes it.
@@ -116,9 +119,8 @@ typedef struct task {
 typedef struct task_state {
   _Atomic uint32_t claim; /* the last step it was claimed for */
   _Atomic uint32_t done;  /* the last step it finished */
-  _Atomic int worker;     /* the worker that ran it last */
   _Atomic double cost;    /* ns per frame, smoothed over the steps it ran (its runner writes it) */
-  char pad[64 - 3 * sizeof(uint32_t) - sizeof(double) - 4];
+  char pad[64 - 2 * sizeof(uint32_t) - sizeof(double)];
 } task_state;
 _Static_assert(sizeof(task_state) == 64, "a task's state fills one cache line");
 
@@ -143,23 +145,36 @@ typedef struct span {
   int n;       /* 0: nothing to render */
 } span;
 
-/* What one worker keeps to itself: its claim order, from its own ranking. */
+/* What one worker keeps to itself, in a cache line of its own (a worker
+ * writes it between tasks; it shares no line with another worker's). */
 typedef struct worker_order {
   int *prio;
   double *rank;
   uint32_t ranked_at;
-  uint32_t floor; /* no task can be claimed for an earlier step (claims only grow) */
+  uint32_t homes_seen; /* the homes' epoch its floor was taken under */
+  uint32_t floor; /* none of its own tasks can be claimed for an earlier step (claims only grow) */
+  int faults;
+  _Atomic uint64_t finished; /* task-steps it finished (only it writes them) */
+  char pad[64 - 2 * sizeof(void *) - 4 * sizeof(uint32_t) - sizeof(uint64_t)];
 } worker_order;
+_Static_assert(sizeof(worker_order) == 64, "a worker's own state fills one cache line");
 
 typedef struct render_job {
   mixstage_graph *g;
+  /* Each task's home worker, and the epoch of that assignment (worker 0
+   * assigns them, assign_homes; the others read them). */
+  _Atomic int *home;
+  _Atomic uint32_t homes_epoch;
+  int *cluster;    /* the task whose home a task shares (itself, or its strips' bus) */
+  double *cl_cost; /* scratch for assign_homes */
+  int *cl_order;   /* scratch for assign_homes */
   int threads, pipelined;
   task *tasks;
   int count;
   int *deps;
   task_state *st; /* per task, on cache-line boundaries */
+  worker_order *order; /* per worker, after the tasks' lines */
   void *st_mem;
-  worker_order order[64];
   int *order_mem_i;
   double *order_mem_d;
   relay *relays;
@@ -171,20 +186,22 @@ typedef struct render_job {
   mixstage_send *stand_sends;
   int send_total;
   float *spare_mem;
-  mixstage__event unit_ev;
-  _Atomic uint64_t finished; /* task-steps finished, all tasks */
-  _Atomic uint32_t collected; /* bounce: the last step collected */
-  _Atomic int64_t emitted;    /* frames handed out, latency included */
-  _Atomic int cancel;
   uint32_t final;   /* steps in the render */
   int64_t nblocks, head_blocks;
-  mixstage_progress_fn progress;
-  void *progress_user;
-  int64_t next_report, report_every;
   int64_t start, total, skip;
   float *out;
   int ch;
-  int faults[64];
+  mixstage_progress_fn progress;
+  void *progress_user;
+  /* What the workers write while the render runs, on lines apart from the
+   * fields above that every claim reads. */
+  char apart0[64];
+  mixstage__event unit_ev;
+  _Atomic uint32_t collected; /* bounce: the last step collected */
+  _Atomic int64_t emitted;    /* frames handed out, latency included */
+  _Atomic int cancel;
+  int64_t next_report, report_every;
+  char apart1[64];
   float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
 } render_job;
 
@@ -235,6 +252,8 @@ static void rank_tasks(render_job *j, worker_order *o) {
 
 /* Steps between two rankings: costs settle within a few steps, then barely move. */
 #define RANK_EVERY 16
+/* The step after which the homes are assigned the last time. */
+#define HOMES_SETTLED 256
 
 /* Every task listed has finished step `need` (any step when need < 1). */
 static int all_done(const render_job *j, int from, int n, int64_t need) {
@@ -250,33 +269,83 @@ static int task_ready(const render_job *j, const task *t, uint32_t s) {
          all_done(j, t->prev0, t->nprev, (int64_t)s - 1) && all_done(j, t->lrd0, t->nlrd, (int64_t)s - (RING - 1));
 }
 
+/* Homes: each cluster (a bus and the strips feeding it, or a task alone)
+ * goes whole to one worker, the costliest first, each to the worker with
+ * the least cost so far (the longest-processing-time rule), so a bus reads
+ * its strips' blocks from its own core's cache and the shares come out
+ * about even.  Costs are the measured ones (by_cost), or before any are,
+ * one per unit.  Called before the workers start and once by worker 0; a
+ * change moves the epoch. */
+static void assign_homes(render_job *j, int by_cost) {
+  int n = j->count, roots = 0;
+  double load[64] = {0};
+  for (int i = 0; i < n; i++) j->cl_cost[i] = 0.0;
+  for (int i = 0; i < n; i++) {
+    const task *t = &j->tasks[i];
+    double c = by_cost ? atomic_load_explicit(&j->st[i].cost, memory_order_relaxed)
+                       : (t->unit->group ? t->unit->group->count : 1);
+    j->cl_cost[j->cluster[i]] += c;
+  }
+  for (int i = 0; i < n; i++) {
+    if (j->cluster[i] != i) continue;
+    int k = roots++;
+    for (; k > 0 && j->cl_cost[j->cl_order[k - 1]] < j->cl_cost[i]; k--) j->cl_order[k] = j->cl_order[k - 1];
+    j->cl_order[k] = i;
+  }
+  int changed = 0;
+  for (int k = 0; k < roots; k++) {
+    int r = j->cl_order[k], w = 0;
+    for (int v = 1; v < j->threads; v++)
+      if (load[v] < load[w]) w = v;
+    load[w] += j->cl_cost[r];
+    for (int i = 0; i < n; i++)
+      if (j->cluster[i] == r && atomic_load_explicit(&j->home[i], memory_order_relaxed) != w) {
+        atomic_store_explicit(&j->home[i], w, memory_order_relaxed);
+        changed = 1;
+      }
+  }
+  if (changed || atomic_load_explicit(&j->homes_epoch, memory_order_relaxed) == 0)
+    atomic_fetch_add_explicit(&j->homes_epoch, 1, memory_order_release);
+}
+
 /* A task that can run now, claimed by the caller for the step it returns
- * in *step; -1 when none can.  The scan stops at the first ready task of
- * its own at the lowest step any task can still be claimed for: nothing
- * after it in the claim order can beat it (without that, every claim
- * scanned every task, and a step made count claims). */
+ * in *step; -1 when none can.  A worker keeps to its home tasks (their
+ * state and buffers stay in its core's cache, and nobody else writes their
+ * lines), the earliest step first, then the claim order; only when none of
+ * those can run does it help with another worker's task.  The first look
+ * stops at a ready home task at the lowest step its home tasks can still be
+ * claimed for: nothing after it in the claim order beats it. */
 static int claim_task(render_job *j, int id, uint32_t *step) {
   worker_order *o = &j->order[id];
+  uint32_t epoch = atomic_load_explicit(&j->homes_epoch, memory_order_acquire);
+  if (epoch != o->homes_seen) {
+    o->homes_seen = epoch;
+    o->floor = 0; /* unknown under the new homes until a whole first look */
+  }
   for (;;) {
-    int best = -1, best_own = 0, whole = 1;
-    uint32_t best_s = 0, best_c = 0, low = j->final;
-    for (int k = 0; k < j->count; k++) {
-      int i = o->prio[k];
-      uint32_t c = atomic_load_explicit(&j->st[i].claim, memory_order_acquire);
-      if (c >= j->final) continue;
-      if (c + 1 < low) low = c + 1;
-      if (atomic_load_explicit(&j->st[i].done, memory_order_acquire) != c) continue;
-      uint32_t s = c + 1;
-      int own = atomic_load_explicit(&j->st[i].worker, memory_order_relaxed) == id;
-      if (best >= 0 && (s > best_s || (s == best_s && (best_own || !own)))) continue;
-      if (!task_ready(j, &j->tasks[i], s)) continue;
-      best = i, best_s = s, best_c = c, best_own = own;
-      if (own && s <= o->floor) {
-        whole = 0;
-        break;
+    int best = -1;
+    uint32_t best_s = 0, best_c = 0;
+    for (int pass = 0; pass < 2 && best < 0; pass++) {
+      int whole = 1;
+      uint32_t low = j->final;
+      for (int k = 0; k < j->count; k++) {
+        int i = o->prio[k];
+        if ((atomic_load_explicit(&j->home[i], memory_order_relaxed) != id) != pass) continue;
+        uint32_t c = atomic_load_explicit(&j->st[i].claim, memory_order_acquire);
+        if (c >= j->final) continue;
+        if (c + 1 < low) low = c + 1;
+        if (atomic_load_explicit(&j->st[i].done, memory_order_acquire) != c) continue;
+        uint32_t s = c + 1;
+        if (best >= 0 && s >= best_s) continue;
+        if (!task_ready(j, &j->tasks[i], s)) continue;
+        best = i, best_s = s, best_c = c;
+        if (!pass && s <= o->floor) {
+          whole = 0;
+          break;
+        }
       }
+      if (!pass && whole) o->floor = low;
     }
-    if (whole) o->floor = low;
     if (best < 0) return -1;
     if (atomic_compare_exchange_strong_explicit(&j->st[best].claim, &best_c, best_s, memory_order_acq_rel,
                                                 memory_order_relaxed)) {
@@ -284,6 +353,19 @@ static int claim_task(render_job *j, int id, uint32_t *step) {
       return best;
     }
   }
+}
+
+/* Task-steps finished by all workers.  The counts only grow, so a sum that
+ * reaches a total proves that every one of those task-steps finished. */
+static uint64_t finished_all(render_job *j) {
+  uint64_t n = 0;
+  for (int w = 0; w < j->threads; w++) n += atomic_load_explicit(&j->order[w].finished, memory_order_acquire);
+  return n;
+}
+
+static void count_finished(render_job *j, int id, uint64_t n) {
+  _Atomic uint64_t *f = &j->order[id].finished;
+  atomic_store_explicit(f, atomic_load_explicit(f, memory_order_relaxed) + n, memory_order_release);
 }
 
 static double now_ns(void) {
@@ -326,17 +408,16 @@ static void run_task(render_job *j, int i, uint32_t s, int id) {
     /* Cancelled: nothing more runs; the task is done with every step. */
     atomic_store_explicit(&j->st[i].claim, j->final, memory_order_relaxed);
     atomic_store_explicit(&j->st[i].done, j->final, memory_order_release);
-    atomic_fetch_add_explicit(&j->finished, j->final - s + 1, memory_order_acq_rel);
-    mixstage__event_signal(&j->unit_ev);
+    count_finished(j, id, j->final - s + 1);
+    mixstage__event_notify(&j->unit_ev);
     return;
   }
   task_state *ts = &j->st[i];
-  if (atomic_load_explicit(&ts->worker, memory_order_relaxed) != id) atomic_store_explicit(&ts->worker, id, memory_order_relaxed);
   span e = block_span(j, (int64_t)s - 1 - t->late);
   if (e.n) {
     if (j->pipelined) point_rings(j, t, s);
     double t0 = now_ns();
-    j->faults[id] += mixstage__run_scheduled(j->g, t->unit, j->start + e.pos, e.n);
+    j->order[id].faults += mixstage__run_scheduled(j->g, t->unit, j->start + e.pos, e.n);
     /* Smoothed, with a preempted run (a busy machine) counted at most
      * twice the usual cost. */
     double per = (now_ns() - t0) / e.n;
@@ -347,8 +428,8 @@ static void run_task(render_job *j, int i, uint32_t s, int id) {
     if (t->emits) emit_block(j, e);
   }
   atomic_store_explicit(&j->st[i].done, s, memory_order_release);
-  atomic_fetch_add_explicit(&j->finished, 1, memory_order_acq_rel);
-  mixstage__event_signal(&j->unit_ev);
+  count_finished(j, id, 1);
+  mixstage__event_notify(&j->unit_ev);
 }
 
 /* Worker 0 between tasks: the bounce's collection of every step all tasks
@@ -362,7 +443,7 @@ static int caller_duties(render_job *j) {
     if (atomic_exchange_explicit(&j->collected, j->final, memory_order_acq_rel) != j->final) woke = 1;
   } else if (g->bounce) {
     uint32_t c = atomic_load_explicit(&j->collected, memory_order_relaxed);
-    uint64_t fin = atomic_load_explicit(&j->finished, memory_order_acquire);
+    uint64_t fin = finished_all(j);
     /* With a bounce, step c + 1 is the furthest any task can be. */
     if (c < j->final && fin == (uint64_t)(c + 1) * (uint64_t)j->count) {
       span e = block_span(j, c);
@@ -385,26 +466,56 @@ static int caller_duties(render_job *j) {
   return woke;
 }
 
+/* How long a worker with nothing to run keeps looking before it sleeps:
+ * about the cost of one strip task of the benchmark graph (10 to 15 us).  Most waits end when a task running
+ * on the other core finishes; a futex sleep and wake-up costs both threads
+ * system calls and the sleeper a wake-up delay several times that. */
+#define SPIN_NS 20000.0
+
 static void work(void *arg, int id) {
   render_job *j = arg;
   uint64_t mode = mixstage__fp_enter();
   worker_order *o = &j->order[id];
   uint64_t all = (uint64_t)j->final * (uint64_t)j->count;
+  double idle_since = -1.0;
   for (;;) {
-    /* Read before the scan: a task finishing during it moves the counter. */
-    uint32_t seen = mixstage__event_seq(&j->unit_ev);
-    if (id == 0 && caller_duties(j)) mixstage__event_signal(&j->unit_ev);
-    if (atomic_load_explicit(&j->finished, memory_order_acquire) == all &&
-        (id != 0 || !j->g->bounce || atomic_load_explicit(&j->collected, memory_order_acquire) == j->final))
-      break;
+    if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
     uint32_t s;
     int i = claim_task(j, id, &s);
     if (i < 0) {
-      mixstage__event_wait(&j->unit_ev, seen);
-      continue;
+      /* Only a worker with nothing to claim reads the others' counts (each
+       * moves with every task its worker finishes). */
+      if (finished_all(j) == all &&
+          (id != 0 || !j->g->bounce || atomic_load_explicit(&j->collected, memory_order_acquire) == j->final))
+        break;
+      double t = now_ns();
+      if (idle_since < 0.0) idle_since = t;
+      if (t - idle_since < SPIN_NS) {
+        mixstage__cpu_relax();
+        continue;
+      }
+      /* Announce the sleep, then look once more: whatever a task finishing
+       * after this look makes ready comes with a wake-up. */
+      uint32_t seen = mixstage__event_prepare(&j->unit_ev);
+      if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
+      i = claim_task(j, id, &s);
+      if (i < 0 && finished_all(j) != all) {
+        mixstage__event_sleep(&j->unit_ev, seen);
+        idle_since = -1.0;
+        continue;
+      }
+      mixstage__event_cancel(&j->unit_ev);
+      if (i < 0) continue;
     }
+    idle_since = -1.0;
     if (s >= o->ranked_at + (s <= 3 ? 1 : RANK_EVERY)) {
       rank_tasks(j, o);
+      /* From costs measured over the first steps, and again once they have
+       * settled (the first blocks run with cold caches); homes that moved
+       * with every ranking would move tasks' state between cores. */
+      int first = o->ranked_at < RANK_EVERY && s >= RANK_EVERY;
+      int settled = o->ranked_at < HOMES_SETTLED && s >= HOMES_SETTLED;
+      if (id == 0 && (first || settled)) assign_homes(j, 1);
       o->ranked_at = s;
     }
     run_task(j, i, s, id);
@@ -432,6 +543,10 @@ static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->st_mem);
   mixstage__gfree(g, j->order_mem_i);
   mixstage__gfree(g, j->order_mem_d);
+  mixstage__gfree(g, (void *)j->home);
+  mixstage__gfree(g, j->cluster);
+  mixstage__gfree(g, j->cl_cost);
+  mixstage__gfree(g, j->cl_order);
   mixstage__gfree(g, j->relays);
   mixstage__gfree(g, j->rly);
   mixstage__gfree(g, j->rins);
@@ -512,11 +627,19 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
   j->deps = mixstage__galloc(g, 2 * (size_t)edges + 1, sizeof *j->deps);
   /* One line more, to start on a line's boundary (the allocator's
    * alignment is that of malloc). */
-  j->st_mem = mixstage__galloc(g, (size_t)n + 1, sizeof *j->st);
+  j->st_mem = mixstage__galloc(g, (size_t)n + (size_t)j->threads + 1, sizeof *j->st);
   j->st = j->st_mem ? (task_state *)(((uintptr_t)j->st_mem + 63) & ~(uintptr_t)63) : NULL;
-  j->order_mem_i = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_i);
+  j->order = j->st ? (worker_order *)(void *)(j->st + n) : NULL;
+  /* Each worker's prio a whole number of lines apart from the next one's. */
+  size_t stride = ((size_t)n + 15) & ~(size_t)15;
+  j->order_mem_i = mixstage__galloc(g, stride * (size_t)j->threads, sizeof *j->order_mem_i);
   j->order_mem_d = mixstage__galloc(g, (size_t)n * (size_t)j->threads, sizeof *j->order_mem_d);
-  if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d) {
+  j->home = mixstage__galloc(g, (size_t)n, sizeof *j->home);
+  j->cluster = mixstage__galloc(g, (size_t)n, sizeof *j->cluster);
+  j->cl_cost = mixstage__galloc(g, (size_t)n, sizeof *j->cl_cost);
+  j->cl_order = mixstage__galloc(g, (size_t)n, sizeof *j->cl_order);
+  if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d || !j->home || !j->cluster ||
+      !j->cl_cost || !j->cl_order) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
@@ -551,16 +674,31 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
       else
         for (int r = 0; r < j->count; r++) task_edges(j, where, r, edge_add, &p);
     }
+  /* A strip's output is the biggest thing it hands on: it shares its
+   * home with the bus it feeds (the mix bus, read by everything, is left
+   * to stand alone). */
+  for (int i = 0; i < j->count; i++) {
+    mixstage__unit *u = j->tasks[i].unit;
+    j->cluster[i] = i;
+    if (u->kind == MIXSTAGE__UNIT_STRIP && u->output && u->output != g->buses[0])
+      j->cluster[i] = where[u->output->u.order];
+  }
   for (int w = 0; w < j->threads; w++) {
     worker_order *o = &j->order[w];
-    o->prio = j->order_mem_i + (size_t)w * (size_t)n;
+    o->prio = j->order_mem_i + (size_t)w * stride;
     o->rank = j->order_mem_d + (size_t)w * (size_t)n;
     o->ranked_at = 0;
     o->floor = 1;
+    o->homes_seen = 0;
     for (int i = 0; i < j->count; i++) o->prio[i] = i;
   }
+  for (int w = 0; w < j->threads; w++) {
+    atomic_init(&j->order[w].finished, 0);
+    j->order[w].faults = 0;
+  }
+  atomic_init(&j->homes_epoch, 0);
   for (int i = 0; i < j->count; i++) {
-    atomic_init(&j->st[i].worker, -1);
+    atomic_init(&j->home[i], 0);
     atomic_init(&j->st[i].cost, 0.0);
     atomic_init(&j->st[i].done, 0);
     atomic_init(&j->st[i].claim, 0);
@@ -700,16 +838,16 @@ static int render_parallel(mixstage_graph *g, render_job *j, int threads) {
     plan_free(g, j);
     return mixstage__fail(g, MIXSTAGE_ENOMEM, "render: out of memory");
   }
-  atomic_init(&j->finished, 0);
+  assign_homes(j, 0);
   atomic_init(&j->collected, 0);
   atomic_init(&j->emitted, 0);
   atomic_init(&j->cancel, 0);
   mixstage__pool_run(pool, work, j);
   if (j->pipelined) relays_remove(j);
   if (events) mixstage__event_fini(&j->unit_ev);
-  plan_free(g, j);
   int faults = 0;
-  for (int t = 0; t < j->threads; t++) faults += j->faults[t];
+  for (int t = 0; t < j->threads; t++) faults += j->order[t].faults;
+  plan_free(g, j);
   return faults;
 }
 
