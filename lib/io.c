@@ -792,7 +792,7 @@ int mixstage__writer_open(mixstage__writer **out, const char *path, int channels
 static inline double floor_within(double t, double lo, double hi) {
   double c = t < lo ? lo : t > hi ? hi : t;
   double f = (double)(int32_t)c;
-  return f > c ? f - 1.0 : f;
+  return f - (double)(f > c); /* no branch: its direction follows the signal */
 }
 
 static inline uint32_t rng_next32(uint64_t *s) {
@@ -811,7 +811,7 @@ static inline uint32_t rng_next32(uint64_t *s) {
  * sample for sample: the same doubles, the same generator sequence (two
  * draws per sample; their sum is exact, so the draw order cannot matter),
  * the same bytes hashed. */
-static inline void quantize_int(mixstage__writer *w, const float *x, int64_t count, int32_t *ib, float *fb,
+static inline __attribute__((always_inline)) void quantize_int(mixstage__writer *w, const float *x, int64_t count, int32_t *ib, float *fb,
                                 const int bytes, const int dither) {
   const double scale = w->scale, inv = 1.0 / scale, qmax = w->qmax, qmin = w->qmin;
   const int32_t shift = w->shift;
