@@ -26,6 +26,9 @@
 #include <sndfile.h>
 
 #include "config.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "io_read.h"
 #include "mixstage/io.h"
 #include "loudness_gate.h"
@@ -189,16 +192,9 @@ static void meter_read(meter *m, int final) {
     m->short_max = v;
 }
 
-static int meter_add(meter *m, const float *x, int64_t n) {
+/* Everything but the sample peak and the sum of squares (meter_add). */
+static int meter_add_stream(meter *m, const float *x, int64_t n) {
   const int ch = m->channels;
-  double pk = m->peak, ss = m->sumsq;
-  for (int64_t i = 0; i < n * ch; i++) {
-    double a = fabs((double)x[i]);
-    if (a > pk) pk = a;
-    ss += (double)x[i] * x[i];
-  }
-  m->peak = pk;
-  m->sumsq = ss;
   mixstage__truepeak_add(&m->tp, x, (long)n);
   while (n > 0) {
     int64_t k = m->hop - m->since_hop;
@@ -223,6 +219,19 @@ static int meter_add(meter *m, const float *x, int64_t n) {
     }
   }
   return MIXSTAGE_OK;
+}
+
+static int meter_add(meter *m, const float *x, int64_t n) {
+  const int ch = m->channels;
+  double pk = m->peak, ss = m->sumsq;
+  for (int64_t i = 0; i < n * ch; i++) {
+    double a = fabs((double)x[i]);
+    if (a > pk) pk = a;
+    ss += (double)x[i] * x[i];
+  }
+  m->peak = pk;
+  m->sumsq = ss;
+  return meter_add_stream(m, x, n);
 }
 
 static double db20(double a) { return a > 0.0 ? 20.0 * log10(a) : -HUGE_VAL; }
@@ -673,18 +682,13 @@ MIXSTAGE_EXPORT void mixstage_write_config_init(mixstage_write_config *cfg) {
   cfg->output_rate = 0.0;
 }
 
-/* xorshift64* (Vigna, "An experimental exploration of Marsaglia's xorshift
- * generators", 2016): fast, and its top 32 bits pass BigCrush. */
+/* The dither's generator: xorshift64* (Vigna, "An experimental exploration
+ * of Marsaglia's xorshift generators", 2016), fast, and its top 32 bits pass
+ * BigCrush (rng_next32 below). */
 typedef struct rng {
   uint64_t s;
 } rng;
 
-static inline double rng_uniform(rng *r) {
-  r->s ^= r->s >> 12;
-  r->s ^= r->s << 25;
-  r->s ^= r->s >> 27;
-  return (double)((r->s * UINT64_C(0x2545f4914f6cdd1d)) >> 32) * (1.0 / 4294967296.0);
-}
 
 static int sf_format_for(const mixstage_write_config *c, int channels, int64_t frames) {
   int sub = c->sample_type == MIXSTAGE_SAMPLE_PCM16   ? SF_FORMAT_PCM_16
@@ -785,37 +789,97 @@ int mixstage__writer_open(mixstage__writer **out, const char *path, int channels
   return MIXSTAGE_OK;
 }
 
+/* floor(t) of t clamped to [lo, hi], two integers of int32_t's range: the
+ * clamp first, so that the truncation below is exact and the result is
+ * floor(t) clamped to [lo, hi] (floor is monotonic); t is never NaN. */
+static inline double floor_within(double t, double lo, double hi) {
+#ifdef __SSE2__
+  /* In vector registers, where the compiler keeps it free of branches (a
+   * branch on the signal's sign mispredicts half the time). */
+  __m128d c = _mm_min_sd(_mm_max_sd(_mm_set_sd(t), _mm_set_sd(lo)), _mm_set_sd(hi));
+  __m128d f = _mm_cvtepi32_pd(_mm_cvttpd_epi32(c));
+  return _mm_cvtsd_f64(_mm_sub_sd(f, _mm_and_pd(_mm_cmpgt_sd(f, c), _mm_set_sd(1.0))));
+#else
+  double c = t < lo ? lo : t > hi ? hi : t;
+  double f = (double)(int32_t)c;
+  return f > c ? f - 1.0 : f;
+#endif
+}
+
+static inline uint32_t rng_next32(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *s = x;
+  return (uint32_t)((x * UINT64_C(0x2545f4914f6cdd1d)) >> 32);
+}
+
+/* One chunk of an integer file: quantised (dithered as configured), hashed
+ * as stored, and the stored values' sample peak and sum of squares taken
+ * on the way (meter_add's, in its order).  The specialisations by sample
+ * width and dither are the loop of mixstage_audio_write() as it always was,
+ * sample for sample: the same doubles, the same generator sequence (two
+ * draws per sample; their sum is exact, so the draw order cannot matter),
+ * the same bytes hashed. */
+static inline __attribute__((always_inline)) void quantize_int(mixstage__writer *w, const float *x, int64_t count, int32_t *ib, float *fb,
+                                const int bytes, const int dither) {
+  const double scale = w->scale, inv = 1.0 / scale, qmax = w->qmax, qmin = w->qmin;
+  const int32_t shift = w->shift;
+  uint64_t h = w->h, s = w->r.s;
+  int64_t clipped = 0;
+  double pk = w->m.peak, ss = w->m.sumsq;
+  for (int64_t i = 0; i < count; i++) {
+    double v = (double)x[i] * scale;
+    if (v != v) v = 0.0;
+    /* Clipping is counted on the signal, not on where dither lands. */
+    double plain = floor_within(v + 0.5, qmin - 1.0, qmax + 1.0);
+    clipped += plain > qmax || plain < qmin;
+    /* TPDF: sum of two independent uniform [-0.5, 0.5) LSB values
+     * (Lipshitz, Wannamaker & Vanderkooy, JAES 1992): the error's first two
+     * moments become independent of the signal. */
+    if (dither) {
+      double u1 = (double)rng_next32(&s) * (1.0 / 4294967296.0);
+      double u2 = (double)rng_next32(&s) * (1.0 / 4294967296.0);
+      v += u1 + u2 - 1.0;
+    }
+    double q = floor_within(v + 0.5, qmin, qmax);
+    int32_t qi = (int32_t)q;
+    uint32_t u = (uint32_t)qi;
+    h = (h ^ (u & 0xffu)) * FNV_PRIME;
+    h = (h ^ ((u >> 8) & 0xffu)) * FNV_PRIME;
+    if (bytes == 3) h = (h ^ ((u >> 16) & 0xffu)) * FNV_PRIME;
+    ib[i] = qi * shift;
+    float f = (float)(q * inv); /* scale is a power of two: q / scale exactly */
+    fb[i] = f;
+    double a = fabs((double)f);
+    if (a > pk) pk = a;
+    ss += (double)f * f;
+  }
+  w->h = h;
+  w->r.s = s;
+  w->clipped += clipped;
+  w->m.peak = pk;
+  w->m.sumsq = ss;
+}
+
 int mixstage__writer_write(mixstage__writer *w, const float *data, int64_t frames, char *err, size_t errlen) {
   const int channels = w->channels;
-  const double scale = w->scale, qmax = w->qmax, qmin = w->qmin;
   int32_t *ib = w->ib;
   float *fb = w->fb;
   for (int64_t pos = 0; pos < frames; pos += IO_CHUNK) {
     int64_t n = frames - pos < IO_CHUNK ? frames - pos : IO_CHUNK;
     const float *x = data + pos * channels;
     sf_count_t put;
+    int rc;
     if (w->is_int) {
-      uint64_t h = w->h;
-      for (int64_t i = 0; i < n * channels; i++) {
-        double v = (double)x[i] * scale;
-        if (isnan(v)) v = 0.0;
-        /* Clipping is counted on the signal, not on where dither lands. */
-        double plain = floor(v + 0.5);
-        if (plain > qmax || plain < qmin) w->clipped++;
-        /* TPDF: sum of two independent uniform [-0.5, 0.5) LSB values
-         * (Lipshitz, Wannamaker & Vanderkooy, JAES 1992): the error's
-         * first two moments become independent of the signal. */
-        if (w->dither) v += rng_uniform(&w->r) + rng_uniform(&w->r) - 1.0;
-        double q = floor(v + 0.5);
-        if (q > qmax) q = qmax;
-        if (q < qmin) q = qmin;
-        int32_t qi = (int32_t)q;
-        h = fnv_int(h, qi, w->bytes);
-        ib[i] = qi * w->shift;
-        fb[i] = (float)(q / scale);
-      }
-      w->h = h;
+      const int64_t count = n * channels;
+      if (w->bytes == 3 && w->dither) quantize_int(w, x, count, ib, fb, 3, 1);
+      else if (w->bytes == 3) quantize_int(w, x, count, ib, fb, 3, 0);
+      else if (w->dither) quantize_int(w, x, count, ib, fb, 2, 1);
+      else quantize_int(w, x, count, ib, fb, 2, 0);
       put = sf_writef_int(w->sf, ib, n);
+      rc = put == n ? meter_add_stream(&w->m, fb, n) : MIXSTAGE_OK;
     } else {
       for (int64_t i = 0; i < n * channels; i++) {
         w->h = fnv_float(w->h, x[i]);
@@ -823,9 +887,10 @@ int mixstage__writer_write(mixstage__writer *w, const float *data, int64_t frame
       }
       memcpy(fb, x, sizeof(float) * (size_t)(n * channels));
       put = sf_writef_float(w->sf, fb, n);
+      rc = put == n ? meter_add(&w->m, fb, n) : MIXSTAGE_OK;
     }
     if (put != n) return fail(MIXSTAGE_EIO, err, errlen, w->path, "write error: %s", sf_strerror(w->sf));
-    if (meter_add(&w->m, fb, n) < 0) return fail(MIXSTAGE_ENOMEM, err, errlen, w->path, "out of memory");
+    if (rc < 0) return fail(MIXSTAGE_ENOMEM, err, errlen, w->path, "out of memory");
   }
   return MIXSTAGE_OK;
 }

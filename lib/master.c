@@ -484,7 +484,7 @@ static int session_best_audio(session *s, float **audio, int64_t frames) {
   }
   if (s->best.mem) {
     *audio = mixstage__spool_take(&s->best);
-    return MIXSTAGE_OK;
+    return *audio ? MIXSTAGE_OK : MIXSTAGE_ENOMEM;
   }
   *audio = malloc(n ? n * sizeof(float) : 1);
   if (!*audio) return MIXSTAGE_ENOMEM;

@@ -40,6 +40,7 @@ typedef struct mixstage__spool {
   int64_t frames; /* written so far */
   int64_t cap;    /* memory: frames allocated */
   float *mem;     /* in memory, or NULL */
+  size_t mapped;  /* bytes of mem mapped on its own (large spools), 0: malloc'd */
   FILE *file;     /* spilled, or NULL */
   int64_t read_pos;
 } mixstage__spool;

@@ -1,5 +1,6 @@
 /* True-peak measurement by 4x polyphase interpolation (see truepeak.h). */
 #include "truepeak.h"
+#include "cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -143,10 +144,34 @@ static double block_scalar(const mixstage__truepeak *tp, const float *xw, int m,
  * refinement is skipped where it cannot raise the peak: for a local
  * extremum b between a and c, |d| = |a - c| <= |den|, so the vertex is at
  * most |b| + |d| / 8 <= 1.25 max(|a|, |b|, |c|). */
+static double block_finish(const float (*y)[MIXSTAGE__TP_BLOCK + 17], int m, __m128 xm, __m128 ym, double before);
+
+/* The largest |x| and |y| of one step of eight frames, kept per lane (lane
+ * j: frames j and 4 + j of every step) in the order block_sse2 always kept
+ * them, so that a NaN is passed by exactly as there. */
+static inline void step_max(const float *x, __m128 a0, __m128 a1, __m128 a2, __m128 a3, __m128 b0, __m128 b1,
+                            __m128 b2, __m128 b3, int left, __m128 *xm, __m128 *ym) {
+  const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  *xm = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x), absmask), *xm); /* padding is zero */
+  *xm = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + 4), absmask), *xm);
+  __m128 ya = _mm_max_ps(_mm_max_ps(_mm_and_ps(a0, absmask), _mm_and_ps(a1, absmask)),
+                         _mm_max_ps(_mm_and_ps(a2, absmask), _mm_and_ps(a3, absmask)));
+  __m128 yb = _mm_max_ps(_mm_max_ps(_mm_and_ps(b0, absmask), _mm_and_ps(b1, absmask)),
+                         _mm_max_ps(_mm_and_ps(b2, absmask), _mm_and_ps(b3, absmask)));
+  if (left < 8) { /* lanes past the block hold the padding's response */
+    float t[8];
+    _mm_storeu_ps(t, ya);
+    _mm_storeu_ps(t + 4, yb);
+    for (int i = left; i < 8; i++) t[i] = 0.0f;
+    ya = _mm_loadu_ps(t);
+    yb = _mm_loadu_ps(t + 4);
+  }
+  *ym = _mm_max_ps(_mm_max_ps(ya, yb), *ym);
+}
+
 static double block_sse2(const mixstage__truepeak *tp, const float *xw, int m, float (*y)[MIXSTAGE__TP_BLOCK + 17],
                          double before) {
   __m128 xm = _mm_setzero_ps(), ym = xm;
-  const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
   for (int n = 0; n < m; n += 8) {
     const float *x = xw + TAPS - 1 + n;
     __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -171,22 +196,56 @@ static double block_sse2(const mixstage__truepeak *tp, const float *xw, int m, f
     _mm_storeu_ps(&y[1][5 + n], b1);
     _mm_storeu_ps(&y[2][5 + n], b2);
     _mm_storeu_ps(&y[3][5 + n], b3);
-    xm = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x), absmask), xm); /* padding is zero */
-    xm = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + 4), absmask), xm);
-    __m128 ya = _mm_max_ps(_mm_max_ps(_mm_and_ps(a0, absmask), _mm_and_ps(a1, absmask)),
-                           _mm_max_ps(_mm_and_ps(a2, absmask), _mm_and_ps(a3, absmask)));
-    __m128 yb = _mm_max_ps(_mm_max_ps(_mm_and_ps(b0, absmask), _mm_and_ps(b1, absmask)),
-                           _mm_max_ps(_mm_and_ps(b2, absmask), _mm_and_ps(b3, absmask)));
-    if (n + 8 > m) { /* lanes past the block hold the padding's response */
-      float t[8];
-      _mm_storeu_ps(t, ya);
-      _mm_storeu_ps(t + 4, yb);
-      for (int i = m - n; i < 8; i++) t[i] = 0.0f;
-      ya = _mm_loadu_ps(t);
-      yb = _mm_loadu_ps(t + 4);
-    }
-    ym = _mm_max_ps(_mm_max_ps(ya, yb), ym);
+    step_max(x, a0, a1, a2, a3, b0, b1, b2, b3, m - n, &xm, &ym);
   }
+  return block_finish((const float (*)[MIXSTAGE__TP_BLOCK + 17])y, m, xm, ym, before);
+}
+
+/* The FIR of block_sse2 sixteen frames a step in 256-bit vectors: each lane
+ * does the same multiplies and adds in the same order (no FMA), so the
+ * interpolated samples are the same bits; the maxima are then taken eight
+ * frames at a time in 128-bit halves exactly as block_sse2 takes them. */
+__attribute__((target("avx"))) static double block_avx(const mixstage__truepeak *tp, const float *xw, int m,
+                                                        float (*y)[MIXSTAGE__TP_BLOCK + 17], double before) {
+  __m128 xm = _mm_setzero_ps(), ym = xm;
+  for (int n = 0; n < m; n += 16) {
+    const float *x = xw + TAPS - 1 + n;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (int k = 0; k < TAPS; k++) {
+      __m256 v = _mm256_loadu_ps(x - k), w = _mm256_loadu_ps(x + 8 - k);
+      __m256 c0 = _mm256_broadcast_ss(&tp->coef[k][0]), c1 = _mm256_broadcast_ss(&tp->coef[k][1]);
+      __m256 c2 = _mm256_broadcast_ss(&tp->coef[k][2]), c3 = _mm256_broadcast_ss(&tp->coef[k][3]);
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(c0, v));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(c1, v));
+      a2 = _mm256_add_ps(a2, _mm256_mul_ps(c2, v));
+      a3 = _mm256_add_ps(a3, _mm256_mul_ps(c3, v));
+      b0 = _mm256_add_ps(b0, _mm256_mul_ps(c0, w));
+      b1 = _mm256_add_ps(b1, _mm256_mul_ps(c1, w));
+      b2 = _mm256_add_ps(b2, _mm256_mul_ps(c2, w));
+      b3 = _mm256_add_ps(b3, _mm256_mul_ps(c3, w));
+    }
+    _mm256_storeu_ps(&y[0][1 + n], a0);
+    _mm256_storeu_ps(&y[1][1 + n], a1);
+    _mm256_storeu_ps(&y[2][1 + n], a2);
+    _mm256_storeu_ps(&y[3][1 + n], a3);
+    _mm256_storeu_ps(&y[0][9 + n], b0);
+    _mm256_storeu_ps(&y[1][9 + n], b1);
+    _mm256_storeu_ps(&y[2][9 + n], b2);
+    _mm256_storeu_ps(&y[3][9 + n], b3);
+    step_max(x, _mm256_castps256_ps128(a0), _mm256_castps256_ps128(a1), _mm256_castps256_ps128(a2),
+             _mm256_castps256_ps128(a3), _mm256_extractf128_ps(a0, 1), _mm256_extractf128_ps(a1, 1),
+             _mm256_extractf128_ps(a2, 1), _mm256_extractf128_ps(a3, 1), m - n, &xm, &ym);
+    if (n + 8 < m)
+      step_max(x + 8, _mm256_castps256_ps128(b0), _mm256_castps256_ps128(b1), _mm256_castps256_ps128(b2),
+               _mm256_castps256_ps128(b3), _mm256_extractf128_ps(b0, 1), _mm256_extractf128_ps(b1, 1),
+               _mm256_extractf128_ps(b2, 1), _mm256_extractf128_ps(b3, 1), m - n - 8, &xm, &ym);
+  }
+  return block_finish((const float (*)[MIXSTAGE__TP_BLOCK + 17])y, m, xm, ym, before);
+}
+
+/* The end of a block: the peak from the maxima, then the refinement where
+ * it may raise it. */
+static double block_finish(const float (*y)[MIXSTAGE__TP_BLOCK + 17], int m, __m128 xm, __m128 ym, double before) {
   float xs[4], ys[4];
   _mm_storeu_ps(xs, xm);
   _mm_storeu_ps(ys, ym);
@@ -274,7 +333,7 @@ static void run(const mixstage__truepeak *tp, mixstage__tp_channel *ch, const fl
   float y[L][MIXSTAGE__TP_BLOCK + 17];
   block_fn fn = block_scalar;
 #if HAVE_X86
-  fn = block_sse2;
+  fn = mixstage__cpu_avx() ? block_avx : block_sse2;
 #endif
   memcpy(xw, ch->hist, sizeof ch->hist);
   while (n > 0) {
