@@ -1078,6 +1078,68 @@ unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, in
   return live;
 }
 
+#if CF_X86
+/* Whether lane l's levels are a stereo RMS detector without key filter:
+ * two such lanes run side by side (cf_rms_two). */
+static inline int cf_rms_stereo(const mixstage__comp_lane *l) {
+  return !l->pw && l->nch == 2 && l->det->mode == MIXSTAGE__DET_RMS && !l->det->hpf_on;
+}
+
+/* mixstage__dyn_detector_run_linked_f of two stereo RMS lanes, frames
+ * b0 .. b0+m-1, in one vector of four doubles (lane a's two one-poles,
+ * then b's): mixstage__rms_det_run's operations per lane, so the same
+ * bits.  Four frames at a time are transposed into four vectors, the
+ * recursion steps through them, and two frames' levels of both lanes come
+ * out of one unpack and two maxima, in the scalar rule's operand order
+ * (hi > l ? hi : l, l = lo > 0 ? lo : 0; vmaxpd is p > q ? p : q). */
+CF_AVX2 static void cf_rms_two(mixstage__comp_lane *la, mixstage__comp_lane *lb, int b0, int m, float *pa,
+                               float *pb) {
+  mixstage__dyn_detector *da = la->det, *db = lb->det;
+  if (!da->linked) mixstage__dyn_detector_to_linked(da, 2);
+  if (!db->linked) mixstage__dyn_detector_to_linked(db, 2);
+  const float *a0 = la->src[0] + b0, *a1 = la->src[1] + b0, *c0 = lb->src[0] + b0, *c1 = lb->src[1] + b0;
+  const __m256d b = _mm256_set_pd(db->rms[1].b, db->rms[0].b, da->rms[1].b, da->rms[0].b);
+  const __m256d floor = _mm256_set1_pd(1e-30), zero = _mm256_setzero_pd();
+  const __m128 fzero = _mm_setzero_ps();
+  __m256d ms = _mm256_set_pd(db->rms[1].ms, db->rms[0].ms, da->rms[1].ms, da->rms[0].ms);
+#define CF_RMS_STEP(v)                                                                             \
+  (ms = _mm256_add_pd(ms, _mm256_mul_pd(b, _mm256_sub_pd(_mm256_mul_pd((v), (v)), ms))),          \
+   ms = _mm256_andnot_pd(_mm256_cmp_pd(ms, floor, _CMP_LT_OQ), ms))
+#define CF_RMS_LEVELS(p, q)                                                                        \
+  _mm256_max_pd(_mm256_unpackhi_pd((p), (q)), _mm256_max_pd(_mm256_unpacklo_pd((p), (q)), zero))
+  int k = 0;
+  for (; k + 4 <= m; k += 4) {
+    __m128 r0 = _mm_loadu_ps(a0 + k), r1 = _mm_loadu_ps(a1 + k), r2 = _mm_loadu_ps(c0 + k),
+           r3 = _mm_loadu_ps(c1 + k);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3); /* r0: frame k of a0, a1, c0, c1 */
+    CF_RMS_STEP(_mm256_cvtps_pd(r0));
+    const __m256d m0 = ms;
+    CF_RMS_STEP(_mm256_cvtps_pd(r1));
+    const __m128 f01 = _mm256_cvtpd_ps(CF_RMS_LEVELS(m0, ms)); /* a k, a k+1, b k, b k+1 */
+    CF_RMS_STEP(_mm256_cvtps_pd(r2));
+    const __m256d m2 = ms;
+    CF_RMS_STEP(_mm256_cvtps_pd(r3));
+    const __m128 f23 = _mm256_cvtpd_ps(CF_RMS_LEVELS(m2, ms));
+    _mm_storeu_ps(pa + k, _mm_max_ps(_mm_movelh_ps(f01, f23), fzero));
+    _mm_storeu_ps(pb + k, _mm_max_ps(_mm_movehl_ps(f23, f01), fzero));
+  }
+  for (; k < m; k++) {
+    CF_RMS_STEP(_mm256_cvtps_pd(_mm_setr_ps(a0[k], a1[k], c0[k], c1[k])));
+    const __m128 f = _mm_max_ps(_mm256_cvtpd_ps(CF_RMS_LEVELS(ms, ms)), fzero); /* a, a, b, b */
+    pa[k] = _mm_cvtss_f32(f);
+    pb[k] = _mm_cvtss_f32(_mm_movehl_ps(f, f));
+  }
+#undef CF_RMS_STEP
+#undef CF_RMS_LEVELS
+  double v[4];
+  _mm256_storeu_pd(v, ms);
+  da->rms[0].ms = v[0];
+  da->rms[1].ms = v[1];
+  db->rms[0].ms = v[2];
+  db->rms[1].ms = v[3];
+}
+#endif
+
 /* The levels of frames b0 .. b0+m-1 of a lane into pw
  * (MIXSTAGE__COMP_PAD(m) floats) or, when the lane has them, a pointer to
  * them; *vs what is known of their vectors (NULL: nothing). */
@@ -1119,13 +1181,35 @@ CF_INLINE void cf_lanes_body(mixstage__comp_lane *L, int count, int n, int form)
     tp[l] = tg[l];
     gp[l] = gr[l];
   }
+  /* AVX2: stereo RMS lanes two by two (cf_rms_two), their levels in pwr */
+  int nrms = 0;
+#if CF_X86
+  int rms[MIXSTAGE__COMP_LANES];
+  float pwr[MIXSTAGE__COMP_LANES][SP];
+  if (form == 2)
+    for (int l = 0; l < count; l++)
+      if (cf_rms_stereo(&L[l])) rms[nrms++] = l;
+#endif
+  nrms -= nrms % 2;
   for (int b0 = 0; b0 < n; b0 += SP) {
     const int m = n - b0 < SP ? n - b0 : SP, np = MIXSTAGE__COMP_PAD(m);
-    unsigned targets = 0;
+    unsigned targets = 0, paired = 0;
+#if CF_X86
+    for (int j = 0; j < nrms; j += 2) {
+      const int a = rms[j], c = rms[j + 1];
+      cf_rms_two(&L[a], &L[c], b0, m, pwr[a], pwr[c]);
+      for (int i = m; i < np; i++) pwr[a][i] = pwr[c][i] = 0.0f;
+      paired |= 1u << a | 1u << c;
+    }
+#endif
     for (int l = 0; l < count; l++) {
       cf_vecs buf;
-      const cf_vecs *vs;
+      const cf_vecs *vs = NULL;
+#if CF_X86
+      const float *pw = (paired >> l) & 1u ? pwr[l] : cf_levels(&L[l], b0, m, pwb, form, &buf, &vs);
+#else
       const float *pw = cf_levels(&L[l], b0, m, pwb, form, &buf, &vs);
+#endif
       targets |= (unsigned)cf_target_body(L[l].curve, pw, tg[l], m, np, vs) << l;
     }
     const unsigned moving = cf_ballistics_run(bal, count, tp, gp, m, targets, form);
