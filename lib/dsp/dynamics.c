@@ -238,9 +238,10 @@ static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double 
  * together, and their levels (lanes transposed by pairs of frames) taken
  * and stored two at a time, with the scalar rule's max operations in its
  * operand order (maxpd(p, q) is p > q ? p : q per lane). */
-void mixstage__rms_det_run_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1,
-                                int n, double *lvl) {
 #ifdef __SSE2__
+static inline __attribute__((always_inline)) void rms_pair_body(mixstage__rms_det *r0, mixstage__rms_det *r1,
+                                                                const float *x0, const float *x1, int n,
+                                                                double *lvl) {
   const __m128d b = _mm_set_pd(r1->b, r0->b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
   __m128d ms = _mm_set_pd(r1->ms, r0->ms);
 #define RMS_PAIR_STEP(q)                                                                           \
@@ -275,6 +276,32 @@ void mixstage__rms_det_run_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, co
   _mm_storeu_pd(m2, ms);
   r0->ms = m2[0];
   r1->ms = m2[1];
+}
+
+static void rms_pair_sse2(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1, int n,
+                          double *lvl) {
+  rms_pair_body(r0, r1, x0, x1, n, lvl);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* The same instructions VEX-encoded (three operands: no register copies). */
+__attribute__((target("avx"))) static void rms_pair_avx(mixstage__rms_det *r0, mixstage__rms_det *r1,
+                                                        const float *x0, const float *x1, int n, double *lvl) {
+  rms_pair_body(r0, r1, x0, x1, n, lvl);
+}
+#endif
+#endif
+
+void mixstage__rms_det_run_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1,
+                                int n, double *lvl) {
+#ifdef __SSE2__
+#if defined(__x86_64__) || defined(__i386__)
+  if (mixstage__cpu_avx()) {
+    rms_pair_avx(r0, r1, x0, x1, n, lvl);
+    return;
+  }
+#endif
+  rms_pair_sse2(r0, r1, x0, x1, n, lvl);
 #else
   for (int k = 0; k < n; k++) {
     const double p0 = mixstage__rms_det_run(r0, (double)x0[k]), p1 = mixstage__rms_det_run(r1, (double)x1[k]);
