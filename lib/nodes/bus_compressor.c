@@ -370,15 +370,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
   else
     mixstage__dynb_target_n(st->wide, lvl, tgt, nframes, st->p_floor, st->thr - BC_SINE_CAL_DB,
                             1.0 - 1.0 / st->ratio, st->knee);
-  /* a local copy: its state stays in registers across the loop (the
-   * stores to grs might otherwise alias it) */
-  mixstage__comp_ballistics ball = st->ball;
   for (int i = 0; i < nframes; i++) {
-    double gr = mixstage__comp_ballistics_run(&ball, tgt[i]);
+    double gr = mixstage__comp_ballistics_run(&st->ball, tgt[i]);
     if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
     grs[i] = gr;
   }
-  st->ball = ball;
   if (nframes > 0) st->gr = grs[nframes - 1];
   mixstage__dynb_gain_n(st->wide, grs, gnow, nframes, ramping ? 1.0 : st->makeup.target);
   if (ramping)
