@@ -1,10 +1,13 @@
-/* Lane groups: strips that can run their inserts side by side.
+/* Lane groups: strips, or buses, that can run their inserts side by side.
  *
- * A group is a set of strips of one schedule level (so none reads another's
- * output in the same block) whose chains have the same shape: the same
- * channel count and the same node classes in the same order.  process.c runs
+ * A group is a set of strips, or of group and return buses, of one schedule
+ * level (so none reads another's output in the same block) whose chains have
+ * the same shape: the same channel count and the same node classes in the
+ * same order.  (Four group buses with a compressor each are the common bus
+ * case: their compressors run as four lanes.)  The mix bus stays alone: it
+ * is the level's only unit, and the render hands its block out.  process.c runs
  * a group chunk by chunk, member after member for everything that is per
- * strip (source, clip gain, fader, pan, sends), and through a class's
+ * unit (source and clip gain or bus sum, fader, pan, sends), and through a class's
  * process_lanes hook for an insert that every member runs plainly in that
  * chunk, so one vector holds the same channel of several strips.  Node state
  * stays in each node (the hook gathers and scatters it per call), so a
@@ -19,11 +22,15 @@
 #include "internal.h"
 
 static int same_shape(const mixstage__unit *a, const mixstage__unit *b) {
-  if (a->kind != MIXSTAGE__UNIT_STRIP || b->kind != MIXSTAGE__UNIT_STRIP) return 0;
+  if (a->kind != b->kind) return 0;
   if (a->level != b->level || a->channels != b->channels || a->node_count != b->node_count) return 0;
   for (int i = 0; i < a->node_count; i++)
     if (a->nodes[i]->cls != b->nodes[i]->cls) return 0;
   return 1;
+}
+
+static int is_mix_bus(const mixstage_graph *g, const mixstage__unit *u) {
+  return u->kind == MIXSTAGE__UNIT_BUS && g->bus_count > 0 && (const mixstage_bus *)u == g->buses[0];
 }
 
 static int has_lane_kernel(const mixstage__unit *u) {
@@ -46,7 +53,7 @@ int mixstage__groups_build(mixstage_graph *g) {
   mixstage__groups_free(g);
   int n = g->schedule_count;
   if (n < 2) return MIXSTAGE_OK;
-  /* At most one group per two strips. */
+  /* At most one group per two units. */
   g->groups = mixstage__galloc(g, (size_t)n / 2 + 1, sizeof *g->groups);
   mixstage__unit **set = mixstage__galloc(g, (size_t)n, sizeof *set);
   if (!g->groups || !set) {
@@ -57,11 +64,11 @@ int mixstage__groups_build(mixstage_graph *g) {
   for (int i = 0; i < n; i++) g->schedule[i]->visited = 0;
   for (int i = 0; i < n; i++) {
     mixstage__unit *u = g->schedule[i];
-    if (u->visited || u->kind != MIXSTAGE__UNIT_STRIP || !has_lane_kernel(u)) continue;
+    if (u->visited || is_mix_bus(g, u) || !has_lane_kernel(u)) continue;
     int k = 0;
     /* The schedule is sorted by level: matches follow within the level. */
     for (int j = i; j < n && g->schedule[j]->level == u->level; j++)
-      if (!g->schedule[j]->visited && same_shape(u, g->schedule[j])) {
+      if (!g->schedule[j]->visited && !is_mix_bus(g, g->schedule[j]) && same_shape(u, g->schedule[j])) {
         set[k++] = g->schedule[j];
         g->schedule[j]->visited = 1;
       }

@@ -197,8 +197,8 @@ struct mixstage__unit {
   uint64_t serial; /* identity (edit.h) */
 };
 
-/* Strips of one schedule level with the same chain (node classes in order,
- * channel count), run chunk by chunk together so that a node class with
+/* Strips, or group/return buses, of one schedule level with the same chain
+ * (node classes in order, channel count), run chunk by chunk together so that a node class with
  * process_lanes takes the same insert of every member in one call (group.c
  * forms them at prepare; process.c runs them).  At most MIXSTAGE__GROUP_MAX
  * members, and about MIXSTAGE__GROUP_LANES lanes, so a level's strips spread

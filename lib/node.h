@@ -81,7 +81,7 @@ typedef struct mixstage__node_class {
    * gives that part's share of the output. */
   int linear;
   /* Optional: the same chunk through `count` instances of this class at once
-   * (a lane group of strips with the same chain, lib/group.c): instance m is
+   * (a lane group of strips or buses with the same chain, lib/group.c): instance m is
    * states[m] on planar buffers bufs[m][0 .. nch-1], nframes as process(),
    * with the sidechain key keys[m] (key_nch[m] channels) or, when keys is
    * NULL or keys[m] is, none.  The engine calls it only for instances that

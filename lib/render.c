@@ -58,7 +58,7 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
 /* ---- parallel render ---------------------------------------------------------
  * The graph keeps a pool of workers between renders (pool.c), so a render
  * creates no thread.  A render runs in steps; in step s every task (a unit,
- * or a lane group of strips, group.c) runs once, on whichever worker claims
+ * or a lane group of strips or buses, group.c) runs once, on whichever worker claims
  * it.  There is no meeting of all workers: a task runs its step s as soon as
  * what it reads and what it overwrites allow, so a worker that finds nothing
  * left of step s starts on step s + 1 (and a worker the system has
@@ -759,16 +759,19 @@ static int plan_relays(mixstage_graph *g, render_job *j) {
     x->rin0 = j->rin_count;
     x->nrin = 0;
     if (!x->late) continue;
-    mixstage_bus *b = (mixstage_bus *)x->unit;
-    for (int k = 0; k < b->input_count; k++) {
-      mixstage__input *in = &b->inputs[k];
-      mixstage__unit *src = in->unit ? in->unit : in->send->from;
-      if (src->kind != MIXSTAGE__UNIT_STRIP) continue;
-      int send = -1;
-      for (int s = 0; !in->unit && s < src->send_count; s++)
-        if (src->sends[s] == in->send) send = send_base[src->index] + s;
-      j->rins[j->rin_count++] = (ring_input){in, src->index, send, in->unit, in->send};
-      x->nrin++;
+    int members = x->unit->group ? x->unit->group->count : 1; /* a lane group of buses: every member's */
+    for (int m = 0; m < members; m++) {
+      mixstage_bus *b = (mixstage_bus *)(x->unit->group ? x->unit->group->units[m] : x->unit);
+      for (int k = 0; k < b->input_count; k++) {
+        mixstage__input *in = &b->inputs[k];
+        mixstage__unit *src = in->unit ? in->unit : in->send->from;
+        if (src->kind != MIXSTAGE__UNIT_STRIP) continue;
+        int send = -1;
+        for (int s = 0; !in->unit && s < src->send_count; s++)
+          if (src->sends[s] == in->send) send = send_base[src->index] + s;
+        j->rins[j->rin_count++] = (ring_input){in, src->index, send, in->unit, in->send};
+        x->nrin++;
+      }
     }
   }
   /* Each strip task's rings (every member's output and sends). */

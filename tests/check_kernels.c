@@ -1128,7 +1128,8 @@ int main(void) {
 /* ==== dynamics kernels (lib/dsp/dynamics.*) ================================ */
 
 /* The linked block detector (SSE2 max of |x| over the channels, the hold
- * window a segment run at a time, RMS per channel) against the per-frame
+ * window a segment run at a time, RMS per channel, two channels' RMS side
+ * by side in four-frame blocks), and its float powers, against the per-frame
  * per-channel detector it replaces: the same levels bit for bit, for 1..9
  * channels, peak and RMS, key high-pass off and on, blocks of 1..97 frames
  * (across the 64-frame inner pass and the segment boundaries), on rising
@@ -1157,29 +1158,38 @@ START_TEST(test_dyn_linked_detector_exact) {
             }
           }
         }
-        mixstage__dyn_detector a, b;
+        /* a: the block detector, b: per frame, f: the float powers */
+        mixstage__dyn_detector a, b, f;
         memset(&a, 0, sizeof a);
         memset(&b, 0, sizeof b);
+        memset(&f, 0, sizeof f);
         mixstage__dyn_detector_set(&a, mode, 7.0, hpf ? 90.0 : 0.0, FS);
         mixstage__dyn_detector_set(&b, mode, 7.0, hpf ? 90.0 : 0.0, FS);
+        mixstage__dyn_detector_set(&f, mode, 7.0, hpf ? 90.0 : 0.0, FS);
         mixstage__dyn_detector_reset(&a);
         mixstage__dyn_detector_reset(&b);
+        mixstage__dyn_detector_reset(&f);
         const float *src[9];
         for (int c = 0; c < nch; c++) src[c] = x[c];
         double lvl[97], pw[9];
-        int diff = 0;
+        float pwf[97];
+        int diff = 0, diff_f = 0;
         for (int done = 0; done < n;) {
           s ^= s << 13; s ^= s >> 17; s ^= s << 5;
           int len = 1 + (int)(s % 97u);
           if (len > n - done) len = n - done;
           mixstage__dyn_detector_run_linked(&a, src, nch, done, len, lvl);
+          mixstage__dyn_detector_run_linked_f(&f, src, nch, done, len, pwf);
           for (int i = 0; i < len; i++) {
             double m = mixstage__dyn_detector_run(&b, src, nch, done + i, pw);
             if (memcmp(&m, &lvl[i], sizeof m) != 0) diff++;
+            const float mf = (float)m, want = mf > 0.0f ? mf : 0.0f; /* NaN as silence */
+            if (memcmp(&want, &pwf[i], sizeof want) != 0) diff_f++;
           }
           done += len;
         }
         ck_assert_msg(diff == 0, "%d ch mode %d hpf %d: %d levels differ", nch, mode, hpf, diff);
+        ck_assert_msg(diff_f == 0, "%d ch mode %d hpf %d: %d float powers differ", nch, mode, hpf, diff_f);
         for (int c = 0; c < nch; c++) free(x[c]);
       }
 }

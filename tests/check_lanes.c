@@ -260,17 +260,19 @@ END_TEST
 /* ---- engine: groups against no groups ---------------------------------------- */
 
 #define STRIPS 9
+#define BUSES 3
 #define LEN 20011
 
 typedef struct mix {
   mixstage_graph *g;
-  mixstage_node *eq[STRIPS], *comp[STRIPS];
+  mixstage_node *eq[STRIPS], *comp[STRIPS], *bcomp[BUSES];
   float *src[STRIPS];
 } mix;
 
 /* Nine strips (seven stereo, two mono) through EQ, compressor and
- * saturation.  ungrouped: each strip also gets a 0 dB gain node at its own
- * place in the chain (x * 1.0f == x, so the audio is unchanged), which
+ * saturation, into three group buses with an RMS compressor each (a lane
+ * group of buses).  ungrouped: each strip and bus also gets 0 dB gain nodes
+ * (x * 1.0f == x, so the audio is unchanged), a number of its own, which
  * gives every chain its own shape, so no group forms. */
 static void mix_build(mix *mx, int ungrouped) {
   mixstage_graph_config cfg;
@@ -280,6 +282,21 @@ static void mix_build(mix *mx, int ungrouped) {
   ck_assert_ptr_nonnull(mx->g);
   uint32_t save = rng;
   rng = 777u;
+  mixstage_bus *bus[BUSES];
+  for (int b = 0; b < BUSES; b++) {
+    char name[16];
+    snprintf(name, sizeof name, "G%d", b);
+    bus[b] = mixstage_graph_add_bus(mx->g, name, MIXSTAGE_BUS_GROUP, 2, &err);
+    ck_assert_ptr_nonnull(bus[b]);
+    for (int k = 0; k < (ungrouped ? b + 1 : 0); k++)
+      ck_assert_ptr_nonnull(mixstage_bus_insert(bus[b], "gain", MIXSTAGE_ROLE_STRIP, -1, &err));
+    mixstage_node *n = mx->bcomp[b] = mixstage_bus_insert(bus[b], "compressor", MIXSTAGE_ROLE_STRIP, -1, &err);
+    ck_assert_ptr_nonnull(n);
+    mixstage_node_set_param_by_name(n, "detector", 1.0);
+    mixstage_node_set_param_by_name(n, "threshold", -24.0 + 3.0 * b);
+    mixstage_node_set_param_by_name(n, "ratio", 2.0 + b);
+    mixstage_node_set_param_by_name(n, "rms_window", 5.0 + 5.0 * b);
+  }
   for (int i = 0; i < STRIPS; i++) {
     char name[16];
     snprintf(name, sizeof name, "S%d", i);
@@ -291,6 +308,7 @@ static void mix_build(mix *mx, int ungrouped) {
       for (int c = 0; c < ch; c++) mx->src[i][k * ch + c] = signal_at(i, c, k);
     ck_assert_int_eq(mixstage_strip_set_source_buffer(s, mx->src[i], ch, LEN, 0), MIXSTAGE_OK);
     mixstage_strip_set_pan(s, -0.8 + 0.2 * i);
+    ck_assert_int_eq(mixstage_strip_set_output(s, bus[i % BUSES]), MIXSTAGE_OK);
     const char *chain[3] = {"eq", "compressor", "saturation"};
     for (int k = 0; k < (ungrouped ? i + 1 : 0); k++) /* i + 1 gain nodes: a shape of its own */
       ck_assert_ptr_nonnull(mixstage_strip_insert(s, "gain", MIXSTAGE_ROLE_STRIP, -1, &err));
@@ -322,8 +340,13 @@ static void mix_build(mix *mx, int ungrouped) {
   }
   rng = save;
   ck_assert_int_eq(mixstage_graph_prepare(mx->g), MIXSTAGE_OK);
-  if (!ungrouped) ck_assert_int_ge(mx->g->group_count, 2); /* the stereo strips (7) and the mono pair */
+  if (!ungrouped) ck_assert_int_ge(mx->g->group_count, 3); /* the stereo strips (7), the mono pair, the buses */
   else ck_assert_int_eq(mx->g->group_count, 0);
+  int bus_lanes = 0;
+  for (int k = 0; k < mx->g->group_count; k++)
+    if (mx->g->groups[k].units[0]->kind == MIXSTAGE__UNIT_BUS) bus_lanes += mx->g->groups[k].count;
+  /* G0 and G2 (G1 takes no keyed strip, so it is a level earlier) */
+  ck_assert_int_eq(bus_lanes, ungrouped ? 0 : 2);
 }
 
 static void mix_free(mix *mx) {
@@ -352,6 +375,7 @@ static float *mix_render(mix *mx, int block) {
       mixstage_node_set_bypass(mx->eq[4], 0);
       mixstage_node_set_param_by_name(mx->eq[6], "band6_gain", 0.0); /* flat: leaves the list */
       mixstage_node_set_param_by_name(mx->comp[1], "mix", 60.0);
+      mixstage_node_set_param_by_name(mx->bcomp[1], "threshold", -30.0); /* a bus's ramp in its group */
     }
     ck_assert_int_eq(mixstage_graph_process(mx->g, out + 2 * f, n), MIXSTAGE_OK);
   }

@@ -232,6 +232,85 @@ static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double 
   }
 }
 
+/* The two one-poles side by side in one SSE2 vector, mixstage__rms_det_run's
+ * operations per lane.  The recursion is serial, so the work around it is
+ * what a block form saves: four frames are loaded, widened and squared
+ * together, and their levels (lanes transposed by pairs of frames) taken
+ * and stored two at a time, with the scalar rule's max operations in its
+ * operand order (maxpd(p, q) is p > q ? p : q per lane). */
+#ifdef __SSE2__
+static inline __attribute__((always_inline)) void rms_pair_body(mixstage__rms_det *r0, mixstage__rms_det *r1,
+                                                                const float *x0, const float *x1, int n,
+                                                                double *lvl) {
+  const __m128d b = _mm_set_pd(r1->b, r0->b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
+  __m128d ms = _mm_set_pd(r1->ms, r0->ms);
+#define RMS_PAIR_STEP(q)                                                                           \
+  (ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd((q), ms))), ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms))
+/* lvl of two frames' mean-square pairs m, p: hi > l ? hi : l, l = lo > 0 ? lo : 0 */
+#define RMS_PAIR_LEVELS(m, p)                                                                      \
+  _mm_max_pd(_mm_unpackhi_pd((m), (p)), _mm_max_pd(_mm_unpacklo_pd((m), (p)), zero))
+  int k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m128 a = _mm_loadu_ps(x0 + k), c = _mm_loadu_ps(x1 + k);
+    const __m128 lo = _mm_unpacklo_ps(a, c), hi = _mm_unpackhi_ps(a, c); /* frames k, k+1 | k+2, k+3 */
+    const __m128d v0 = _mm_cvtps_pd(lo), v1 = _mm_cvtps_pd(_mm_movehl_ps(lo, lo));
+    const __m128d v2 = _mm_cvtps_pd(hi), v3 = _mm_cvtps_pd(_mm_movehl_ps(hi, hi));
+    const __m128d q0 = _mm_mul_pd(v0, v0), q1 = _mm_mul_pd(v1, v1), q2 = _mm_mul_pd(v2, v2), q3 = _mm_mul_pd(v3, v3);
+    RMS_PAIR_STEP(q0);
+    const __m128d m0 = ms;
+    RMS_PAIR_STEP(q1);
+    _mm_storeu_pd(lvl + k, RMS_PAIR_LEVELS(m0, ms));
+    RMS_PAIR_STEP(q2);
+    const __m128d m2 = ms;
+    RMS_PAIR_STEP(q3);
+    _mm_storeu_pd(lvl + k + 2, RMS_PAIR_LEVELS(m2, ms));
+  }
+  for (; k < n; k++) {
+    const __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + k), _mm_load_ss(x1 + k)));
+    RMS_PAIR_STEP(_mm_mul_pd(v, v));
+    _mm_store_sd(lvl + k, RMS_PAIR_LEVELS(ms, ms));
+  }
+#undef RMS_PAIR_STEP
+#undef RMS_PAIR_LEVELS
+  double m2[2];
+  _mm_storeu_pd(m2, ms);
+  r0->ms = m2[0];
+  r1->ms = m2[1];
+}
+
+static void rms_pair_sse2(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1, int n,
+                          double *lvl) {
+  rms_pair_body(r0, r1, x0, x1, n, lvl);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* The same instructions VEX-encoded (three operands: no register copies). */
+__attribute__((target("avx"))) static void rms_pair_avx(mixstage__rms_det *r0, mixstage__rms_det *r1,
+                                                        const float *x0, const float *x1, int n, double *lvl) {
+  rms_pair_body(r0, r1, x0, x1, n, lvl);
+}
+#endif
+#endif
+
+void mixstage__rms_det_run_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1,
+                                int n, double *lvl) {
+#ifdef __SSE2__
+#if defined(__x86_64__) || defined(__i386__)
+  if (mixstage__cpu_avx()) {
+    rms_pair_avx(r0, r1, x0, x1, n, lvl);
+    return;
+  }
+#endif
+  rms_pair_sse2(r0, r1, x0, x1, n, lvl);
+#else
+  for (int k = 0; k < n; k++) {
+    const double p0 = mixstage__rms_det_run(r0, (double)x0[k]), p1 = mixstage__rms_det_run(r1, (double)x1[k]);
+    const double l = p0 > 0.0 ? p0 : 0.0;
+    lvl[k] = p1 > l ? p1 : l;
+  }
+#endif
+}
+
 void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *const *src, int nch,
                                        int i0, int n, double *lvl) {
   if (nch <= 0) { /* no source channels: silence, detector state kept */
@@ -259,28 +338,10 @@ void mixstage__dyn_detector_run_linked(mixstage__dyn_detector *d, const float *c
       peak_det_block(&d->peak[0], a, m, lvl + b);
     }
   } else {
-#ifdef __SSE2__
-    if (!d->hpf_on && nch == 2) { /* both one-poles in one vector: the same operations per lane */
-      const float *x0 = src[0] + i0, *x1 = src[1] + i0;
-      const __m128d b = _mm_set_pd(d->rms[1].b, d->rms[0].b), floor = _mm_set1_pd(1e-30);
-      __m128d ms = _mm_set_pd(d->rms[1].ms, d->rms[0].ms);
-      for (int k = 0; k < n; k++) {
-        const __m128d v = _mm_set_pd((double)x1[k], (double)x0[k]);
-        ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
-        ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms); /* ms < 1e-30 ? 0 : ms */
-        double m2[2];
-        _mm_storeu_pd(m2, ms);
-        /* as the loop below: lvl = 0, then p > lvl ? p : lvl per channel */
-        double l = m2[0] > 0.0 ? m2[0] : 0.0;
-        lvl[k] = m2[1] > l ? m2[1] : l;
-      }
-      double m2[2];
-      _mm_storeu_pd(m2, ms);
-      d->rms[0].ms = m2[0];
-      d->rms[1].ms = m2[1];
+    if (!d->hpf_on && nch == 2) {
+      mixstage__rms_det_run_pair(&d->rms[0], &d->rms[1], src[0] + i0, src[1] + i0, n, lvl);
       return;
     }
-#endif
     for (int k = 0; k < n; k++) lvl[k] = 0.0;
     for (int c = 0; c < nch; c++) {
       const float *x = src[c] + i0;
@@ -374,35 +435,40 @@ static void peak_hold_power12(mixstage__peak_det *p, const float *x0, const floa
 }
 #endif
 
+/* pw[k] = (float)lvl[k] when above 0, else 0 (NaN too): levels as float
+ * powers.  maxps(v, 0) is v > 0 ? v : 0 per lane, the scalar rule. */
+static void power_floats(const double *lvl, float *pw, int m) {
+  int k = 0;
+#ifdef __SSE2__
+  for (; k + 4 <= m; k += 4) {
+    const __m128 lo = _mm_cvtpd_ps(_mm_loadu_pd(lvl + k)), hi = _mm_cvtpd_ps(_mm_loadu_pd(lvl + k + 2));
+    _mm_storeu_ps(pw + k, _mm_max_ps(_mm_movelh_ps(lo, hi), _mm_setzero_ps()));
+  }
+#endif
+  for (; k < m; k++) {
+    const float v = (float)lvl[k];
+    pw[k] = v > 0.0f ? v : 0.0f;
+  }
+}
+
 /* mixstage__dyn_detector_run_linked with float powers.  The peak detector
  * on the raw input runs here directly (the channel maximum, then the hold
  * window squaring the held float amplitude in float: the correctly rounded
  * product, as (float) of the exact double product). */
 void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float *const *src, int nch, int i0, int n,
                                          float *pw) {
-#ifdef __SSE2__
   if (nch == 2 && d->mode == MIXSTAGE__DET_RMS && !d->hpf_on) {
-    /* run_linked's stereo RMS, rounded to float as below: maxsd(p, q) is
-     * p > q ? p : q, the rule there (NaN loses), and the float of a
-     * maximum >= 0 is >= 0 */
+    /* run_linked's stereo RMS, rounded to float as below (the float of a
+     * maximum >= 0 is >= 0, so the rounding is the whole of it) */
     if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
-    const float *x0 = src[0] + i0, *x1 = src[1] + i0;
-    const __m128d b = _mm_set_pd(d->rms[1].b, d->rms[0].b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
-    __m128d ms = _mm_set_pd(d->rms[1].ms, d->rms[0].ms);
-    for (int k = 0; k < n; k++) {
-      const __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + k), _mm_load_ss(x1 + k)));
-      ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
-      ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms);
-      const __m128d l = _mm_max_sd(_mm_unpackhi_pd(ms, ms), _mm_max_sd(ms, zero));
-      _mm_store_ss(pw + k, _mm_max_ss(_mm_cvtsd_ss(_mm_setzero_ps(), l), _mm_setzero_ps()));
+    double lvl[MIXSTAGE__DET_BLOCK];
+    for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
+      const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
+      mixstage__rms_det_run_pair(&d->rms[0], &d->rms[1], src[0] + i0 + b, src[1] + i0 + b, m, lvl);
+      power_floats(lvl, pw + b, m);
     }
-    double m2[2];
-    _mm_storeu_pd(m2, ms);
-    d->rms[0].ms = m2[0];
-    d->rms[1].ms = m2[1];
     return;
   }
-#endif
   if (nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on) {
     if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
     mixstage__peak_det *p = &d->peak[0];
@@ -424,10 +490,7 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
   for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
     const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
     mixstage__dyn_detector_run_linked(d, src, nch, i0 + b, m, lvl);
-    for (int k = 0; k < m; k++) { /* NaN (a non-finite key through the high-pass) as silence */
-      const float v = (float)lvl[k];
-      pw[b + k] = v > 0.0f ? v : 0.0f;
-    }
+    power_floats(lvl, pw + b, m); /* NaN (a non-finite key through the high-pass) as silence */
   }
 }
 
@@ -1042,6 +1105,68 @@ unsigned mixstage__comp_ballistics_lanes(mixstage__comp_ballistics *const *b, in
   return live;
 }
 
+#if CF_X86
+/* Whether lane l's levels are a stereo RMS detector without key filter:
+ * two such lanes run side by side (cf_rms_two). */
+static inline int cf_rms_stereo(const mixstage__comp_lane *l) {
+  return !l->pw && l->nch == 2 && l->det->mode == MIXSTAGE__DET_RMS && !l->det->hpf_on;
+}
+
+/* mixstage__dyn_detector_run_linked_f of two stereo RMS lanes, frames
+ * b0 .. b0+m-1, in one vector of four doubles (lane a's two one-poles,
+ * then b's): mixstage__rms_det_run's operations per lane, so the same
+ * bits.  Four frames at a time are transposed into four vectors, the
+ * recursion steps through them, and two frames' levels of both lanes come
+ * out of one unpack and two maxima, in the scalar rule's operand order
+ * (hi > l ? hi : l, l = lo > 0 ? lo : 0; vmaxpd is p > q ? p : q). */
+CF_AVX2 static void cf_rms_two(mixstage__comp_lane *la, mixstage__comp_lane *lb, int b0, int m, float *pa,
+                               float *pb) {
+  mixstage__dyn_detector *da = la->det, *db = lb->det;
+  if (!da->linked) mixstage__dyn_detector_to_linked(da, 2);
+  if (!db->linked) mixstage__dyn_detector_to_linked(db, 2);
+  const float *a0 = la->src[0] + b0, *a1 = la->src[1] + b0, *c0 = lb->src[0] + b0, *c1 = lb->src[1] + b0;
+  const __m256d b = _mm256_set_pd(db->rms[1].b, db->rms[0].b, da->rms[1].b, da->rms[0].b);
+  const __m256d floor = _mm256_set1_pd(1e-30), zero = _mm256_setzero_pd();
+  const __m128 fzero = _mm_setzero_ps();
+  __m256d ms = _mm256_set_pd(db->rms[1].ms, db->rms[0].ms, da->rms[1].ms, da->rms[0].ms);
+#define CF_RMS_STEP(v)                                                                             \
+  (ms = _mm256_add_pd(ms, _mm256_mul_pd(b, _mm256_sub_pd(_mm256_mul_pd((v), (v)), ms))),          \
+   ms = _mm256_andnot_pd(_mm256_cmp_pd(ms, floor, _CMP_LT_OQ), ms))
+#define CF_RMS_LEVELS(p, q)                                                                        \
+  _mm256_max_pd(_mm256_unpackhi_pd((p), (q)), _mm256_max_pd(_mm256_unpacklo_pd((p), (q)), zero))
+  int k = 0;
+  for (; k + 4 <= m; k += 4) {
+    __m128 r0 = _mm_loadu_ps(a0 + k), r1 = _mm_loadu_ps(a1 + k), r2 = _mm_loadu_ps(c0 + k),
+           r3 = _mm_loadu_ps(c1 + k);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3); /* r0: frame k of a0, a1, c0, c1 */
+    CF_RMS_STEP(_mm256_cvtps_pd(r0));
+    const __m256d m0 = ms;
+    CF_RMS_STEP(_mm256_cvtps_pd(r1));
+    const __m128 f01 = _mm256_cvtpd_ps(CF_RMS_LEVELS(m0, ms)); /* a k, a k+1, b k, b k+1 */
+    CF_RMS_STEP(_mm256_cvtps_pd(r2));
+    const __m256d m2 = ms;
+    CF_RMS_STEP(_mm256_cvtps_pd(r3));
+    const __m128 f23 = _mm256_cvtpd_ps(CF_RMS_LEVELS(m2, ms));
+    _mm_storeu_ps(pa + k, _mm_max_ps(_mm_movelh_ps(f01, f23), fzero));
+    _mm_storeu_ps(pb + k, _mm_max_ps(_mm_movehl_ps(f23, f01), fzero));
+  }
+  for (; k < m; k++) {
+    CF_RMS_STEP(_mm256_cvtps_pd(_mm_setr_ps(a0[k], a1[k], c0[k], c1[k])));
+    const __m128 f = _mm_max_ps(_mm256_cvtpd_ps(CF_RMS_LEVELS(ms, ms)), fzero); /* a, a, b, b */
+    pa[k] = _mm_cvtss_f32(f);
+    pb[k] = _mm_cvtss_f32(_mm_movehl_ps(f, f));
+  }
+#undef CF_RMS_STEP
+#undef CF_RMS_LEVELS
+  double v[4];
+  _mm256_storeu_pd(v, ms);
+  da->rms[0].ms = v[0];
+  da->rms[1].ms = v[1];
+  db->rms[0].ms = v[2];
+  db->rms[1].ms = v[3];
+}
+#endif
+
 /* The levels of frames b0 .. b0+m-1 of a lane into pw
  * (MIXSTAGE__COMP_PAD(m) floats) or, when the lane has them, a pointer to
  * them; *vs what is known of their vectors (NULL: nothing). */
@@ -1083,13 +1208,35 @@ CF_INLINE void cf_lanes_body(mixstage__comp_lane *L, int count, int n, int form)
     tp[l] = tg[l];
     gp[l] = gr[l];
   }
+  /* AVX2: stereo RMS lanes two by two (cf_rms_two), their levels in pwr */
+  int nrms = 0;
+#if CF_X86
+  int rms[MIXSTAGE__COMP_LANES];
+  float pwr[MIXSTAGE__COMP_LANES][SP];
+  if (form == 2)
+    for (int l = 0; l < count; l++)
+      if (cf_rms_stereo(&L[l])) rms[nrms++] = l;
+#endif
+  nrms -= nrms % 2;
   for (int b0 = 0; b0 < n; b0 += SP) {
     const int m = n - b0 < SP ? n - b0 : SP, np = MIXSTAGE__COMP_PAD(m);
-    unsigned targets = 0;
+    unsigned targets = 0, paired = 0;
+#if CF_X86
+    for (int j = 0; j < nrms; j += 2) {
+      const int a = rms[j], c = rms[j + 1];
+      cf_rms_two(&L[a], &L[c], b0, m, pwr[a], pwr[c]);
+      for (int i = m; i < np; i++) pwr[a][i] = pwr[c][i] = 0.0f;
+      paired |= 1u << a | 1u << c;
+    }
+#endif
     for (int l = 0; l < count; l++) {
       cf_vecs buf;
-      const cf_vecs *vs;
+      const cf_vecs *vs = NULL;
+#if CF_X86
+      const float *pw = (paired >> l) & 1u ? pwr[l] : cf_levels(&L[l], b0, m, pwb, form, &buf, &vs);
+#else
       const float *pw = cf_levels(&L[l], b0, m, pwb, form, &buf, &vs);
+#endif
       targets |= (unsigned)cf_target_body(L[l].curve, pw, tg[l], m, np, vs) << l;
     }
     const unsigned moving = cf_ballistics_run(bal, count, tp, gp, m, targets, form);

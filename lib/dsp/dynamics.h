@@ -319,6 +319,13 @@ static inline double mixstage__rms_det_run(mixstage__rms_det *d, double x) {
   return d->ms;
 }
 
+/* Two channels' detectors over frames 0 .. n-1 of x0 and x1, side by side:
+ * lvl[k] is the larger mean square of frame k (a NaN channel passed over,
+ * 0 floor), the linked level mixstage__dyn_detector_run gives for two
+ * channels, bit for bit. */
+void mixstage__rms_det_run_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1,
+                                int n, double *lvl);
+
 /* Mean square to dB (10 log10), with the same -600 dB floor as
  * mixstage__gain_to_db. */
 static inline double mixstage__dyn_power_to_db(double ms) {

@@ -288,31 +288,6 @@ static void bc_gain_floats(const double *gd, const double *mx, double mxc, float
   }
 }
 
-#ifdef __SSE2__
-/* The mean squares of two channels side by side (mixstage__rms_det_run's
- * arithmetic in each SSE2 lane) and the linked level lvl[i], the larger of
- * the two (a NaN lane is passed over, as in the scalar loop).  Returns the
- * largest level of the block. */
-static double bc_rms_pair(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0,
-                          const float *x1, double *lvl, int n) {
-  const __m128d b = _mm_set_pd(r1->b, r0->b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
-  __m128d ms = _mm_set_pd(r1->ms, r0->ms), top = zero;
-  for (int i = 0; i < n; i++) {
-    __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + i), _mm_load_ss(x1 + i)));
-    ms = _mm_add_pd(ms, _mm_mul_pd(b, _mm_sub_pd(_mm_mul_pd(v, v), ms)));
-    ms = _mm_andnot_pd(_mm_cmplt_pd(ms, floor), ms);
-    __m128d m = _mm_max_pd(ms, zero); /* NaN lanes read 0 */
-    m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
-    _mm_store_sd(lvl + i, m);
-    top = _mm_max_sd(m, top);
-  }
-  double o[2];
-  _mm_storeu_pd(o, ms);
-  r0->ms = o[0];
-  r1->ms = o[1];
-  return _mm_cvtsd_f64(top);
-}
-#endif
 
 /* y[i] = x[i] g[i] (one IEEE float product each, at any width). */
 static void bc_mul(float *y, const float *x, const float *g, int n) {
@@ -355,12 +330,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
   double lvl[MIXSTAGE_OS_MAX_FRAMES], ms_c[MIXSTAGE_OS_MAX_FRAMES];
   double tgt[MIXSTAGE_OS_MAX_FRAMES], grs[MIXSTAGE_OS_MAX_FRAMES];
   double lmax = 0.0;
-#ifdef __SSE2__
   if (dn == 2 && !st->hpf_on) {
-    lmax = bc_rms_pair(&st->rms[0], &st->rms[1], det[0], det[1], lvl, nframes);
-  } else
-#endif
-  {
+    mixstage__rms_det_run_pair(&st->rms[0], &st->rms[1], det[0], det[1], nframes, lvl);
+    for (int i = 0; i < nframes; i++)
+      if (lvl[i] > lmax) lmax = lvl[i];
+  } else {
     for (int i = 0; i < nframes; i++) lvl[i] = 0.0;
     for (int c = 0; c < dn; c++) {
       const float *x = det[c];
