@@ -39,6 +39,7 @@ typedef struct mixstage__mix_stereo {
   float send_g[MIXSTAGE__MIX_SENDS];
 } mixstage__mix_stereo;
 
+
 typedef struct mixstage__mixer {
   int form;
   /* y[i] = x[i] g (y may be x) */
@@ -50,7 +51,11 @@ typedef struct mixstage__mixer {
   /* acc[i] = (((acc[i] or +0 when from_zero) + x[0][i]) + x[1][i]) + ...
    * + x[count-1][i]: one pass per input would give the same bits. */
   void (*sum)(float *acc, const float *const *x, int count, int n, int from_zero);
-  void (*stereo)(const mixstage__mix_stereo *s, int n);
+  /* Returns 0 when every a, b it read is finite, 1 when a sum of them is
+   * not (then some may be NaN or infinite, or finite ones summed past the
+   * float range: the caller looks at the bits): the engine's fault check
+   * riding on the pass, which computes a + b anyway. */
+  int (*stereo)(const mixstage__mix_stereo *s, int n);
 } mixstage__mixer;
 
 /* The best form here (cheap: one relaxed load). */

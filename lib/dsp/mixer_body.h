@@ -93,8 +93,10 @@ static MIX_ATTR void MIX_NAME(sum)(float *acc, const float *const *x, int count,
 }
 
 /* pre, post, unity (mute gain 1: out is post) and ns are constants at each
- * call site, so every variant is a straight loop. */
-static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__mix_stereo *t, int n, const int pre,
+ * call site, so every variant is a straight loop.  The sums a + b of the
+ * frames are added up on the way (one add per vector): NaN and infinity
+ * survive addition, so a finite total proves every input finite. */
+static MIX_ATTR MIXSTAGE__MIX_INLINE int MIX_NAME(stereo_pass)(const mixstage__mix_stereo *t, int n, const int pre,
                                                                const int post, const int unity, const int ns) {
   const float *xl = t->xl, *xr = t->xr;
   float *ql = t->pre_l, *qr = t->pre_r, *pl = t->post_l, *pr = t->post_r, *ol = t->out_l, *or_ = t->out_r;
@@ -105,6 +107,7 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
   float sg0 = ns > 0 ? t->send_g[0] : 0.0f, sg1 = ns > 1 ? t->send_g[1] : 0.0f;
   MIX_VT vgg = MIX_SET1(gg), vgl = MIX_SET1(gl), vgr = MIX_SET1(gr), vw = MIX_SET1(w), vmu = MIX_SET1(mu);
   MIX_VT half = MIX_SET1(0.5f), vs0 = MIX_SET1(sg0), vs1 = MIX_SET1(sg1);
+  MIX_VT total = MIX_SET1(0.0f);
   int i = 0;
   for (; i + MIX_W <= n; i += MIX_W) {
     MIX_VT a = MIX_NAME(load)(xl + i), b = MIX_NAME(load)(xr + i);
@@ -112,7 +115,9 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
       MIX_NAME(store)(ql + i, a);
       MIX_NAME(store)(qr + i, b);
     }
-    MIX_VT mid = half * (a + b), side = half * (a - b) * vw;
+    MIX_VT ab = a + b;
+    total += ab;
+    MIX_VT mid = half * ab, side = half * (a - b) * vw;
     MIX_VT l = (mid + side) * vgl * vgg, r = (mid - side) * vgr * vgg;
     if (post) {
       MIX_NAME(store)(pl + i, l);
@@ -129,13 +134,16 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
       MIX_NAME(store)(sr1 + i, r * vs1);
     }
   }
+  float rest = 0.0f;
   for (; i < n; i++) {
     float a = xl[i], b = xr[i];
     if (pre) {
       ql[i] = a;
       qr[i] = b;
     }
-    float mid = 0.5f * (a + b), side = 0.5f * (a - b) * w;
+    float ab = a + b;
+    rest += ab;
+    float mid = 0.5f * ab, side = 0.5f * (a - b) * w;
     float l = (mid + side) * gl * gg, r = (mid - side) * gr * gg;
     if (post) {
       pl[i] = l;
@@ -152,18 +160,22 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
       sr1[i] = r * sg1;
     }
   }
+  float lanes[MIX_W];
+  memcpy(lanes, &total, sizeof lanes);
+  for (int k = 0; k < MIX_W; k++) rest += lanes[k];
+  return !(rest - rest == 0.0f); /* not finite: inf - inf and NaN - NaN are NaN */
 }
 
-static MIX_ATTR void MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) {
+static MIX_ATTR int MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) {
   int variant = ((t->pre_l ? 1 : 0) * 2 + (t->post_l ? 1 : 0)) * 2 + (t->mute == 1.0f);
   int ns = t->sends;
 #define MIX_CASE(v, k) \
-  case (v) * 3 + (k): MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k); break;
+  case (v) * 3 + (k): return MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k);
 #define MIX_CASES(v) MIX_CASE(v, 0) MIX_CASE(v, 1) MIX_CASE(v, 2)
   switch (variant * 3 + ns) {
     MIX_CASES(0) MIX_CASES(1) MIX_CASES(2) MIX_CASES(3)
     MIX_CASES(4) MIX_CASES(5) MIX_CASES(6) MIX_CASES(7)
-    default: break;
+    default: return 1;
   }
 #undef MIX_CASES
 #undef MIX_CASE
