@@ -275,6 +275,10 @@ struct mixstage_bus {
   int bus_kind;
   mixstage__input *inputs;
   int input_count;
+  /* sum_in[c * input_count + i]: input i's channel c from offset 0, what
+   * the bus sum reads (process.c mixstage__bus_point_inputs, again whenever
+   * an input's buffers move: render.c's rings) */
+  const float **sum_in;
 };
 
 /* What the graph model needs of the file-source layer to let go of the file
@@ -524,6 +528,9 @@ void mixstage__fp_leave(uint64_t mode);
 int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
 /* u alone, or its group when it leads one, or nothing (another member leads) */
 int mixstage__run_scheduled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
+/* Points b->sum_in at its inputs' buffers as they are now (prepare, and
+ * render.c after moving them). */
+void mixstage__bus_point_inputs(mixstage_bus *b);
 void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
                     float *interleaved);
 int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,

@@ -864,18 +864,28 @@ static void bus_sum(const mixstage__mixer *mx, const mixstage_bus *b, float *con
     int j = i;
     while (j < count && j - i < MIXSTAGE__SUM_BATCH && b->inputs[j].comp.delay <= 0) j++;
     for (int c = 0; c < C; c++) {
+      const float *const *in_c = b->sum_in + (size_t)c * (size_t)count + (size_t)i;
       const float *x[MIXSTAGE__SUM_BATCH];
-      for (int q = i; q < j; q++) {
-        const mixstage__input *e = &b->inputs[q];
-        x[q - i] = (e->unit ? e->unit->out : e->send->buf)[c] + off;
+      if (off) {
+        for (int q = 0; q < j - i; q++) x[q] = in_c[q] + off;
+        in_c = x;
       }
-      mx->sum(acc[c], x, j - i, n, zero);
+      mx->sum(acc[c], in_c, j - i, n, zero);
     }
     zero = 0;
     i = j;
   }
   if (zero)
     for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+}
+
+void mixstage__bus_point_inputs(mixstage_bus *b) {
+  const int count = b->input_count, C = b->u.channels;
+  for (int i = 0; i < count; i++) {
+    const mixstage__input *e = &b->inputs[i];
+    float *const *base = e->unit ? e->unit->out : e->send->buf;
+    for (int c = 0; c < C; c++) b->sum_in[(size_t)c * (size_t)count + (size_t)i] = base[c];
+  }
 }
 
 /* A chunk is frames f .. f+n-1, all inside one control cell, at offset off

@@ -4,6 +4,7 @@
  *   MIX_ATTR     its target attribute (or nothing)
  *   MIX_VT, MIX_W  its vector of MIX_W floats (float and 1: the scalar form)
  *   MIX_SET1(x)  MIX_VT with every lane x
+ *   MIX_ANY_NAN(z)  whether a lane of z (each +0 or NaN) is NaN
  * Each vector lane does what the scalar remainder loops below do to one
  * sample (mixer.h), which is what keeps the forms' bits equal. */
 
@@ -160,10 +161,8 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE int MIX_NAME(stereo_pass)(const mixstage__m
       sr1[i] = r * sg1;
     }
   }
-  float lanes[MIX_W];
-  memcpy(lanes, &total, sizeof lanes);
-  for (int k = 0; k < MIX_W; k++) rest += lanes[k];
-  return !(rest - rest == 0.0f); /* not finite: inf - inf and NaN - NaN are NaN */
+  /* x - x is +0 for finite x, NaN for infinity and NaN */
+  return MIX_ANY_NAN(total - total) || !(rest - rest == 0.0f);
 }
 
 static MIX_ATTR int MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) {
