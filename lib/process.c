@@ -1713,6 +1713,23 @@ static void update_solo(mixstage_graph *g) {
 void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
                     float *interleaved) {
   mixstage__unit *mix = &g->buses[0]->u;
+#if defined(__SSE__)
+  if (interleaved && out_channels == 2 && stride == 2) { /* the common case: a copy, in pairs of vectors */
+    const float *l = mix->out[0], *r = mix->out[1];
+    float *y = interleaved + (size_t)done * 2u;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      __m128 a = _mm_loadu_ps(l + i), b = _mm_loadu_ps(r + i);
+      _mm_storeu_ps(y + 2 * i, _mm_unpacklo_ps(a, b));
+      _mm_storeu_ps(y + 2 * i + 4, _mm_unpackhi_ps(a, b));
+    }
+    for (; i < n; i++) {
+      y[2 * i] = l[i];
+      y[2 * i + 1] = r[i];
+    }
+    return;
+  }
+#endif
   if (interleaved) {
     for (int c = 0; c < out_channels; c++) {
       const float *x = mix->out[c];
