@@ -9,6 +9,7 @@
 #include "mixstage/graph.h"
 #include "mixstage/profile.h"
 #include "node.h"
+#include "dsp/mixer.h"
 
 #define MIXSTAGE__CELL MIXSTAGE_CONTROL_FRAMES
 /* Frames a unit processes before the next unit runs (a multiple of CELL). */
@@ -186,6 +187,11 @@ struct mixstage__unit {
    * and the bounce run it was found under. */
   int rest_span, rest_mix, rest_post;
   const struct mixstage__bounce_run *rest_bounce;
+  /* rest_mix with only post-fader sends, up to MIXSTAGE__MIX_SENDS: the
+   * pass as set up (its gains; outputs pointed again at each call, as
+   * render.c's rings move them) and its variant; else rest_stereo NULL */
+  mixstage__mix_stereo rest_tail;
+  mixstage__stereo_fn *rest_stereo;
   int visited; /* scratch for graph walks */
   float *in[MIXSTAGE_MAX_CHANNELS]; /* post-clip-gain copy, when a bounce forks a strip */
   int need_in;

@@ -1167,6 +1167,29 @@ static int rest_plan(const mixstage_graph *g, mixstage__unit *u) {
   u->rest_span = span_ready(g, u);
   u->rest_mix = stereo_tail_shape(u);
   u->rest_post = post_read(u);
+  u->rest_stereo = NULL;
+  if (u->rest_mix && u->send_count <= MIXSTAGE__MIX_SENDS) {
+    /* as stereo_tail_pass sets the pass up, when no send is left for after it */
+    mixstage__mix_stereo *t = &u->rest_tail;
+    *t = (mixstage__mix_stereo){u->buf[0], u->buf[1], NULL, NULL, NULL, NULL, u->out[0], u->out[1],
+                                u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1, 0,
+                                {NULL, NULL}, {NULL, NULL}, {0.0f, 0.0f}};
+    if (u->need_pre) {
+      t->pre_l = u->pre[0];
+      t->pre_r = u->pre[1];
+    }
+    if (u->rest_post) {
+      t->post_l = u->post[0];
+      t->post_r = u->post[1];
+    }
+    int fused = 1;
+    for (int k = 0; k < u->send_count; k++) {
+      const mixstage_send *snd = u->sends[k];
+      fused &= snd->tap != MIXSTAGE_TAP_PRE_FADER;
+      t->send_g[t->sends++] = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
+    }
+    if (fused) u->rest_stereo = mixstage__mixer_best()->stereo_for(t);
+  }
   for (int i = 0; i < u->node_count; i++)
     if (u->nodes[i]->xf_pos < g->xfade) return 0;
   return 1;
@@ -1399,6 +1422,19 @@ static int settled_head(mixstage_graph *g, mixstage__unit *u, const mixstage__mi
  * input runs span_check (and the pass again, over what span_check left). */
 static int span_finish(mixstage_graph *g, mixstage__unit *u, const mixstage__mixer *mx, int64_t f0, int n,
                        mixstage_node *ran) {
+  if (u->rest_stereo) {
+    mixstage__mix_stereo *t = &u->rest_tail;
+    t->out_l = u->out[0];
+    t->out_r = u->out[1];
+    for (int k = 0; k < t->sends; k++) {
+      t->send_l[k] = u->sends[k]->buf[0];
+      t->send_r[k] = u->sends[k]->buf[1];
+    }
+    if (!u->rest_stereo(t, n)) return 0;
+    int faults = span_check(g, u, f0, n, ran, 1);
+    u->rest_stereo(t, n);
+    return faults;
+  }
   if (u->rest_mix) {
     if (!stereo_tail_pass(mx, u, NULL, 0, n, u->rest_post)) return 0;
     int faults = span_check(g, u, f0, n, ran, 1);

@@ -52,7 +52,7 @@ static void deinterleave2_f0(const float *d, float *l, float *r, int n, float g,
     }
 }
 
-static const mixstage__mixer mixer_f0 = {0, scale_f0, add_f0, deinterleave2_f0, sum_f0, stereo_f0};
+static const mixstage__mixer mixer_f0 = {0, scale_f0, add_f0, deinterleave2_f0, sum_f0, stereo_f0, stereo_for_f0};
 
 /* ---- form 1: four lanes ------------------------------------------------- */
 
@@ -100,7 +100,7 @@ static void deinterleave2_f1(const float *d, float *l, float *r, int n, float g,
   else deinterleave2_pass_f1(d, l, r, n, g, 0);
 }
 
-static const mixstage__mixer mixer_f1 = {1, scale_f1, add_f1, deinterleave2_f1, sum_f1, stereo_f1};
+static const mixstage__mixer mixer_f1 = {1, scale_f1, add_f1, deinterleave2_f1, sum_f1, stereo_f1, stereo_for_f1};
 #endif
 
 /* ---- form 2: eight lanes, AVX ------------------------------------------- */
@@ -158,7 +158,7 @@ static MIX_ATTR void deinterleave2_f2(const float *d, float *l, float *r, int n,
 }
 #undef MIX_ATTR
 
-static const mixstage__mixer mixer_f2 = {2, scale_f2, add_f2, deinterleave2_f2, sum_f2, stereo_f2};
+static const mixstage__mixer mixer_f2 = {2, scale_f2, add_f2, deinterleave2_f2, sum_f2, stereo_f2, stereo_for_f2};
 #endif
 
 const mixstage__mixer *mixstage__mixer_form(int form) {

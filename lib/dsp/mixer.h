@@ -40,6 +40,9 @@ typedef struct mixstage__mix_stereo {
 } mixstage__mix_stereo;
 
 
+/* One variant of the stereo pass (stereo_for). */
+typedef int mixstage__stereo_fn(const mixstage__mix_stereo *s, int n);
+
 typedef struct mixstage__mixer {
   int form;
   /* y[i] = x[i] g (y may be x) */
@@ -56,6 +59,10 @@ typedef struct mixstage__mixer {
    * float range: the caller looks at the bits): the engine's fault check
    * riding on the pass, which computes a + b anyway. */
   int (*stereo)(const mixstage__mix_stereo *s, int n);
+  /* The variant stereo() runs for s's pre, post, mute (1 or not) and send
+   * count: the same bits, without choosing again (a caller whose stereo
+   * unit rests keeps it). */
+  mixstage__stereo_fn *(*stereo_for)(const mixstage__mix_stereo *s);
 } mixstage__mixer;
 
 /* The best form here (cheap: one relaxed load). */

@@ -165,17 +165,24 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE int MIX_NAME(stereo_pass)(const mixstage__m
   return MIX_ANY_NAN(total - total) || !(rest - rest == 0.0f);
 }
 
-static MIX_ATTR int MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) {
-  int variant = ((t->pre_l ? 1 : 0) * 2 + (t->post_l ? 1 : 0)) * 2 + (t->mute == 1.0f);
-  int ns = t->sends;
-#define MIX_CASE(v, k) \
-  case (v) * 3 + (k): return MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k);
-#define MIX_CASES(v) MIX_CASE(v, 0) MIX_CASE(v, 1) MIX_CASE(v, 2)
-  switch (variant * 3 + ns) {
-    MIX_CASES(0) MIX_CASES(1) MIX_CASES(2) MIX_CASES(3)
-    MIX_CASES(4) MIX_CASES(5) MIX_CASES(6) MIX_CASES(7)
-    default: return 1;
+/* One function per variant: v = (pre * 2 + post) * 2 + unity, k sends. */
+#define MIX_VARIANT(v, k)                                                               \
+  static MIX_ATTR int MIX_NAME(stereo_##v##_##k)(const mixstage__mix_stereo *t, int n) { \
+    return MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k);          \
   }
-#undef MIX_CASES
-#undef MIX_CASE
+#define MIX_VARIANTS(v) MIX_VARIANT(v, 0) MIX_VARIANT(v, 1) MIX_VARIANT(v, 2)
+MIX_VARIANTS(0) MIX_VARIANTS(1) MIX_VARIANTS(2) MIX_VARIANTS(3)
+MIX_VARIANTS(4) MIX_VARIANTS(5) MIX_VARIANTS(6) MIX_VARIANTS(7)
+#undef MIX_VARIANTS
+#undef MIX_VARIANT
+#define MIX_ROW(v) MIX_NAME(stereo_##v##_0), MIX_NAME(stereo_##v##_1), MIX_NAME(stereo_##v##_2)
+static mixstage__stereo_fn *const MIX_NAME(stereo_table)[24] = {MIX_ROW(0), MIX_ROW(1), MIX_ROW(2), MIX_ROW(3),
+                                                               MIX_ROW(4), MIX_ROW(5), MIX_ROW(6), MIX_ROW(7)};
+#undef MIX_ROW
+
+static mixstage__stereo_fn *MIX_NAME(stereo_for)(const mixstage__mix_stereo *t) {
+  int variant = ((t->pre_l ? 1 : 0) * 2 + (t->post_l ? 1 : 0)) * 2 + (t->mute == 1.0f);
+  return MIX_NAME(stereo_table)[variant * 3 + (t->sends < 0 ? 0 : t->sends > 2 ? 2 : t->sends)];
 }
+
+static MIX_ATTR int MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) { return MIX_NAME(stereo_for)(t)(t, n); }
