@@ -1204,11 +1204,7 @@ static int rest_plan(const mixstage_graph *g, mixstage__unit *u) {
  * controls epoch, or a new profile: a unit found settled under the epoch
  * and profile of now (and the same bounce run) skips the checks too, and
  * keeps its rest plan (rest_plan; a chain fault drops it). */
-static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0, rest_key key, int *fresh) {
-  if (u->at_rest && u->rest_epoch == key.epoch && u->rest_profile == key.prof && u->rest_bounce == g->bounce &&
-      !u->shadows)
-    return 1;
-  *fresh = 1; /* looked at afresh: a group's plan is made again */
+static int block_start_afresh(mixstage_graph *g, mixstage__unit *u, int64_t f0, rest_key key) {
   const mixstage_profile *prof = key.prof;
   int settled = unit_settled(g, u, prof);
   if (!settled && f0 % MIXSTAGE__CELL == 0) {
@@ -1221,6 +1217,14 @@ static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0, rest_ke
   u->rest_profile = prof;
   u->rest_bounce = g->bounce;
   return settled;
+}
+
+static MIXSTAGE__INLINE int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0, rest_key key, int *fresh) {
+  if (u->at_rest && u->rest_epoch == key.epoch && u->rest_profile == key.prof && u->rest_bounce == g->bounce &&
+      !u->shadows)
+    return 1;
+  *fresh = 1; /* looked at afresh: a group's plan is made again */
+  return block_start_afresh(g, u, f0, key);
 }
 
 /* ---- settled chains, insert by insert over the block ------------------------
