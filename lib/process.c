@@ -5,8 +5,11 @@
  * move in a block (unit_settled) reads its source and runs its gain stage
  * and sends in one pass over the block, and its chain insert by insert over
  * the block (span_chains), in calls of up to a class's max_frames, with the
- * fault check after it once per block; all with the bits of cell-by-cell
- * processing. */
+ * fault check after it once per block (riding on the stereo mixer pass);
+ * all with the bits of cell-by-cell processing.  What a unit or a lane
+ * group at rest needs each block is worked out once, when it comes to rest
+ * (rest_plan, group_plan_build), so that a short host block costs little
+ * beyond the kernels' own work. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
