@@ -9,6 +9,7 @@
 #include "mixstage/graph.h"
 #include "mixstage/profile.h"
 #include "node.h"
+#include "dsp/mixer.h"
 
 #define MIXSTAGE__CELL MIXSTAGE_CONTROL_FRAMES
 /* Frames a unit processes before the next unit runs (a multiple of CELL). */
@@ -180,6 +181,17 @@ struct mixstage__unit {
   int at_rest;
   uint32_t rest_epoch;
   const mixstage_profile *rest_profile;
+  /* What else process.c found when it came to rest, kept with at_rest: its
+   * chain runs insert by insert over the block (span_ready), its tail is one
+   * stereo mixer pass (rest_mix), a key reads its post-fader tap (rest_post);
+   * and the bounce run it was found under. */
+  int rest_span, rest_mix, rest_post;
+  const struct mixstage__bounce_run *rest_bounce;
+  /* rest_mix with only post-fader sends, up to MIXSTAGE__MIX_SENDS: the
+   * pass as set up (its gains; outputs pointed again at each call, as
+   * render.c's rings move them) and its variant; else rest_stereo NULL */
+  mixstage__mix_stereo rest_tail;
+  mixstage__stereo_fn *rest_stereo;
   int visited; /* scratch for graph walks */
   float *in[MIXSTAGE_MAX_CHANNELS]; /* post-clip-gain copy, when a bounce forks a strip */
   int need_in;
@@ -207,9 +219,30 @@ struct mixstage__unit {
 /* Lanes (members x channels) a group aims at: two 4-lane or one 8-lane
  * vector, so four stereo strips. */
 #define MIXSTAGE__GROUP_LANES 8
+/* The calls of a group's chains over a block while every member rests
+ * (process.c group_plan): built once, then each block one call per insert,
+ * for chains of up to MIXSTAGE__PLAN_NODES inserts. */
+#define MIXSTAGE__PLAN_NODES 8
+typedef struct mixstage__plan_insert {
+  int lanes;   /* members running this insert on, without latency: one lane kernel call */
+  int delayed; /* some lane has a pre-delay to run first */
+  int others;  /* members running it through the cell-by-cell path (bypassed, muted, latency) */
+  mixstage_node *nodes[MIXSTAGE__GROUP_MAX];
+  void *states[MIXSTAGE__GROUP_MAX];
+  float *const *bufs[MIXSTAGE__GROUP_MAX];
+  const float *const *keys[MIXSTAGE__GROUP_MAX];
+  int key_nch[MIXSTAGE__GROUP_MAX];
+} mixstage__plan_insert;
+typedef struct mixstage__group_plan {
+  int valid;
+  int cap; /* the most frames one call of every insert takes from a cell start */
+  mixstage_node *ran[MIXSTAGE__GROUP_MAX]; /* each member's chain_walk result */
+  mixstage__plan_insert ins[MIXSTAGE__PLAN_NODES];
+} mixstage__group_plan;
 typedef struct mixstage__group {
   mixstage__unit *units[MIXSTAGE__GROUP_MAX]; /* in schedule order */
   int count;
+  mixstage__group_plan plan; /* process.c's, zero until it builds it */
 } mixstage__group;
 int mixstage__groups_build(mixstage_graph *g);
 void mixstage__groups_free(mixstage_graph *g);
@@ -248,6 +281,10 @@ struct mixstage_bus {
   int bus_kind;
   mixstage__input *inputs;
   int input_count;
+  /* sum_in[c * input_count + i]: input i's channel c from offset 0, what
+   * the bus sum reads (process.c mixstage__bus_point_inputs, again whenever
+   * an input's buffers move: render.c's rings) */
+  const float **sum_in;
 };
 
 /* What the graph model needs of the file-source layer to let go of the file
@@ -497,6 +534,9 @@ void mixstage__fp_leave(uint64_t mode);
 int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
 /* u alone, or its group when it leads one, or nothing (another member leads) */
 int mixstage__run_scheduled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n);
+/* Points b->sum_in at its inputs' buffers as they are now (prepare, and
+ * render.c after moving them). */
+void mixstage__bus_point_inputs(mixstage_bus *b);
 void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
                     float *interleaved);
 int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channels, int frames,

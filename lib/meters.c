@@ -539,6 +539,7 @@ MIXSTAGE_EXPORT int mixstage_node_enable_gr_history(mixstage_node *node, double 
   }
   mixstage__gfree(g, node->grh);
   node->grh = ring;
+  mixstage__controls_moved(g); /* the engine runs a chain with a history cell by cell (span_ready) */
   node->grh_cap = cap;
   node->grh_n = node->grh_head = node->grh_next = 0;
   return MIXSTAGE_OK;

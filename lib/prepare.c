@@ -122,12 +122,15 @@ static int gather_inputs(mixstage_graph *g) {
     }
     for (int i = 0; !pass && i < g->bus_count; i++) {
       mixstage_bus *b = g->buses[i];
-      if (b->input_count && !(b->inputs = mixstage__galloc(g, (size_t)b->input_count, sizeof *b->inputs))) {
+      if (b->input_count && (!(b->inputs = mixstage__galloc(g, (size_t)b->input_count, sizeof *b->inputs)) ||
+                             !(b->sum_in = mixstage__galloc(g, (size_t)b->input_count * (size_t)b->u.channels,
+                                                            sizeof *b->sum_in)))) {
         for (int k = 0; k < g->bus_count; k++) g->buses[k]->input_count = 0; /* none filled */
         return mixstage__fail(g, MIXSTAGE_ENOMEM, "bus '%s': out of memory", b->u.name);
       }
     }
   }
+  for (int i = 0; i < g->bus_count; i++) mixstage__bus_point_inputs(g->buses[i]);
   return MIXSTAGE_OK;
 }
 

@@ -5,8 +5,11 @@
  * move in a block (unit_settled) reads its source and runs its gain stage
  * and sends in one pass over the block, and its chain insert by insert over
  * the block (span_chains), in calls of up to a class's max_frames, with the
- * fault check after it once per block; all with the bits of cell-by-cell
- * processing. */
+ * fault check after it once per block (riding on the stereo mixer pass);
+ * all with the bits of cell-by-cell processing.  What a unit or a lane
+ * group at rest needs each block is worked out once, when it comes to rest
+ * (rest_plan, group_plan_build), so that a short host block costs little
+ * beyond the kernels' own work. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
@@ -836,6 +839,7 @@ static void chain_fault(mixstage_graph *g, mixstage__unit *u, const view *v, int
   mixstage_node *nd = source ? NULL : ran;
   if (nd) atomic_fetch_add(&nd->faults, 1);
   else if (!source) u->scan_each = 1;
+  u->at_rest = 0; /* its rest plan (span_ready) may no longer hold */
   atomic_store(&g->fault_chain, !source && !nd);
   atomic_store(&g->fault_node, nd);
   atomic_store(&g->fault_unit, u);
@@ -847,8 +851,7 @@ static void chain_fault(mixstage_graph *g, mixstage__unit *u, const view *v, int
  * ((acc + x0) + x1) + ..., the order of one pass per input, while acc stays
  * in registers. */
 #define MIXSTAGE__SUM_BATCH 32
-static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, int n) {
-  const mixstage__mixer *mx = mixstage__mixer_best();
+static void bus_sum(const mixstage__mixer *mx, const mixstage_bus *b, float *const *acc, int off, int C, int n) {
   int i = 0, count = b->input_count;
   int zero = 1; /* acc not written yet: the first run starts from +0 */
   while (i < count) {
@@ -864,18 +867,28 @@ static void bus_sum(const mixstage_bus *b, float *const *acc, int off, int C, in
     int j = i;
     while (j < count && j - i < MIXSTAGE__SUM_BATCH && b->inputs[j].comp.delay <= 0) j++;
     for (int c = 0; c < C; c++) {
+      const float *const *in_c = b->sum_in + (size_t)c * (size_t)count + (size_t)i;
       const float *x[MIXSTAGE__SUM_BATCH];
-      for (int q = i; q < j; q++) {
-        const mixstage__input *e = &b->inputs[q];
-        x[q - i] = (e->unit ? e->unit->out : e->send->buf)[c] + off;
+      if (off) {
+        for (int q = 0; q < j - i; q++) x[q] = in_c[q] + off;
+        in_c = x;
       }
-      mx->sum(acc[c], x, j - i, n, zero);
+      mx->sum(acc[c], in_c, j - i, n, zero);
     }
     zero = 0;
     i = j;
   }
   if (zero)
     for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+}
+
+void mixstage__bus_point_inputs(mixstage_bus *b) {
+  const int count = b->input_count, C = b->u.channels;
+  for (int i = 0; i < count; i++) {
+    const mixstage__input *e = &b->inputs[i];
+    float *const *base = e->unit ? e->unit->out : e->send->buf;
+    for (int c = 0; c < C; c++) b->sum_in[(size_t)c * (size_t)count + (size_t)i] = base[c];
+  }
 }
 
 /* A chunk is frames f .. f+n-1, all inside one control cell, at offset off
@@ -915,7 +928,7 @@ static int chunk_head(mixstage_graph *g, mixstage__unit *u, view *v, int64_t f, 
     if (u->need_in)
       for (int c = 0; c < C; c++) memcpy(u->in[c] + off, v->buf[c], sizeof(float) * (size_t)n);
   } else {
-    bus_sum((mixstage_bus *)u, v->buf, off, C, n);
+    bus_sum(mixstage__mixer_best(), (mixstage_bus *)u, v->buf, off, C, n);
   }
   return faults;
 }
@@ -934,68 +947,86 @@ static int post_read(const mixstage__unit *u) {
   return 0;
 }
 
-/* The tail of a stereo unit feeding stereo buses when nothing moves in this
- * chunk (no lane, the same fader, pan, mute and send values at both
- * boundaries): the fault scan, then the pre-fader copy, fader, pan, mute and
- * up to MIXSTAGE__MIX_SENDS post-fader sends in one pass (lib/dsp/mixer.h),
- * each value computed with the same float operations, in the same order,
- * as the separate passes (gain_pass, run_send); other sends after it from
- * the taps.  Returns 0 when the chunk does not qualify (nothing written),
- * else 1, with *bad set when the chain's output held NaN or infinity
- * (checked unless the unit checks per node, or bad is NULL: a settled
- * unit's block tail, checked cell by cell already); then nothing was
- * written. */
-static int tail_stereo_const(mixstage__unit *u, const view *v, int off, int n, int *bad) {
+/* Whether u's tail can be one stereo mixer pass by its shape: stereo in and
+ * out, up to MIXSTAGE__FUSED_SENDS sends, all to stereo buses (prepare
+ * fixes all of it). */
+static int stereo_tail_shape(const mixstage__unit *u) {
   if (u->channels != 2 || u->out_channels != 2 || u->send_count > MIXSTAGE__FUSED_SENDS) return 0;
-  if (u->fader.lane && u->fader.lane->count > 0) return 0;
-  if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
-  for (int k = 0; k < u->send_count; k++) {
-    const mixstage_send *snd = u->sends[k];
-    if (snd->to->u.channels != 2 || (snd->level.lane && snd->level.lane->count > 0)) return 0;
-    if (snd->g0 != snd->g1 || snd->mute_g0 != snd->mute_g1) return 0;
-  }
-  if (bad) {
-    *bad = !u->scan_each && non_finite(v->buf, 2, n);
-    if (*bad) return 1;
-  }
-  mixstage__mix_stereo t = {v->buf[0], v->buf[1], NULL, NULL, NULL, NULL, v->out[0], v->out[1],
+  for (int k = 0; k < u->send_count; k++)
+    if (u->sends[k]->to->u.channels != 2) return 0;
+  return 1;
+}
+
+/* The pre-fader copy, fader, pan, mute and up to MIXSTAGE__MIX_SENDS
+ * post-fader sends of a stereo unit in one pass (lib/dsp/mixer.h), each
+ * value computed with the same float operations, in the same order, as the
+ * separate passes (gain_pass, run_send); other sends after it from the
+ * taps.  The buffers are v's (the chunk at offset off), or with v NULL the
+ * unit's own from offset 0.  post: something reads the post-fader tap
+ * buffer.  Returns the mixer's check of the chain's output (1: it may hold
+ * NaN or infinity; the caller looks, and on a fault runs the pass again
+ * over the silenced chunk, which rewrites everything it wrote). */
+static int stereo_tail_pass(const mixstage__mixer *mx, mixstage__unit *u, const view *v, int off, int n, int post) {
+  float *const *buf = v ? v->buf : u->buf, *const *pre = v ? v->pre : u->pre;
+  float *const *pst = v ? v->post : u->post, *const *out = v ? v->out : u->out;
+  mixstage__mix_stereo t = {buf[0], buf[1], NULL, NULL, NULL, NULL, out[0], out[1],
                             u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1, 0,
                             {NULL, NULL}, {NULL, NULL}, {0.0f, 0.0f}};
   if (u->need_pre) {
-    t.pre_l = v->pre[0];
-    t.pre_r = v->pre[1];
+    t.pre_l = pre[0];
+    t.pre_r = pre[1];
   }
   float og[MIXSTAGE__FUSED_SENDS];
   float *dl[MIXSTAGE__FUSED_SENDS], *dr[MIXSTAGE__FUSED_SENDS];
   int opre[MIXSTAGE__FUSED_SENDS];
-  int no = 0, post = post_read(u); /* other sends; whether post is read */
+  int no = 0; /* other sends */
   for (int k = 0; k < u->send_count; k++) {
     const mixstage_send *snd = u->sends[k];
     float g = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
-    int pre = snd->tap == MIXSTAGE_TAP_PRE_FADER;
-    if (!pre && t.sends < MIXSTAGE__MIX_SENDS) {
+    int pre_tap = snd->tap == MIXSTAGE_TAP_PRE_FADER;
+    if (!pre_tap && t.sends < MIXSTAGE__MIX_SENDS) {
       t.send_g[t.sends] = g;
       t.send_l[t.sends] = snd->buf[0] + off;
       t.send_r[t.sends++] = snd->buf[1] + off;
     } else {
-      post |= !pre;
+      post |= !pre_tap;
       og[no] = g;
-      opre[no] = pre;
+      opre[no] = pre_tap;
       dl[no] = snd->buf[0] + off;
       dr[no++] = snd->buf[1] + off;
     }
   }
   if (post) {
-    t.post_l = v->post[0];
-    t.post_r = v->post[1];
+    t.post_l = pst[0];
+    t.post_r = pst[1];
   }
-  const mixstage__mixer *mx = mixstage__mixer_best();
-  mx->stereo(&t, n);
+  int flagged = mx->stereo(&t, n);
   /* (pre ? a : l) * g, as a fused pass would: the taps hold a and l. */
   for (int k = 0; k < no; k++) {
-    mx->scale(dl[k], opre[k] ? v->buf[0] : v->post[0], og[k], n);
-    mx->scale(dr[k], opre[k] ? v->buf[1] : v->post[1], og[k], n);
+    mx->scale(dl[k], opre[k] ? buf[0] : pst[0], og[k], n);
+    mx->scale(dr[k], opre[k] ? buf[1] : pst[1], og[k], n);
   }
+  return flagged;
+}
+
+/* The tail of a stereo unit feeding stereo buses when nothing moves in this
+ * chunk (no lane, the same fader, pan, mute and send values at both
+ * boundaries): stereo_tail_pass.  Returns 0 when the chunk does not
+ * qualify (nothing written), else 1, with *bad set when the chain's output
+ * held NaN or infinity (checked unless the unit checks per node, or bad is
+ * NULL: a settled unit's block tail, checked cell by cell already); then
+ * the caller silences the chunk and runs the pass again. */
+static int tail_stereo_const(const mixstage__mixer *mx, mixstage__unit *u, const view *v, int off, int n, int *bad) {
+  if (!stereo_tail_shape(u)) return 0;
+  if (u->fader.lane && u->fader.lane->count > 0) return 0;
+  if (u->fader_g0 != u->fader_g1 || u->mute_g0 != u->mute_g1 || memcmp(u->pan0, u->pan1, sizeof u->pan0)) return 0;
+  for (int k = 0; k < u->send_count; k++) {
+    const mixstage_send *snd = u->sends[k];
+    if (snd->level.lane && snd->level.lane->count > 0) return 0;
+    if (snd->g0 != snd->g1 || snd->mute_g0 != snd->mute_g1) return 0;
+  }
+  int flagged = stereo_tail_pass(mx, u, v, off, n, post_read(u));
+  if (bad) *bad = flagged && !u->scan_each && non_finite(v->buf, 2, n);
   return 1;
 }
 
@@ -1004,11 +1035,12 @@ static int chunk_tail(mixstage_graph *g, mixstage__unit *u, const view *v, int64
   int C = u->channels;
   int faults = 0;
   int bad = 0;
-  if (tail_stereo_const(u, v, off, n, &bad)) {
+  const mixstage__mixer *mx = mixstage__mixer_best();
+  if (tail_stereo_const(mx, u, v, off, n, &bad)) {
     if (!bad) return 0;
     /* Rare: silence the chunk as below, then the same pass over the silence. */
     chain_fault(g, u, v, f, off, n, ran);
-    tail_stereo_const(u, v, off, n, NULL);
+    tail_stereo_const(mx, u, v, off, n, NULL);
     return 1;
   }
   if (!u->scan_each && non_finite(v->buf, C, n)) {
@@ -1091,7 +1123,7 @@ static inline int settled_cell_check(mixstage_graph *g, mixstage__unit *u, const
 static void settled_tail(mixstage__unit *u, int64_t f0, int n) {
   view v;
   make_view(&v, u->buf, u->pre, u->post, u->out, u->channels, u->out_channels, 0);
-  if (tail_stereo_const(u, &v, 0, n, NULL)) return;
+  if (tail_stereo_const(mixstage__mixer_best(), u, &v, 0, n, NULL)) return;
   int o = (int)(f0 % MIXSTAGE__CELL);
   if (u->need_pre)
     for (int c = 0; c < u->channels; c++) memcpy(v.pre[c], v.buf[c], sizeof(float) * (size_t)n);
@@ -1112,6 +1144,60 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
   return faults + chunk_tail(g, u, &v, f, o, off, n, ran);
 }
 
+/* What a unit at rest is found under: the controls epoch, read before the
+ * checks (a setter storing during them moves it after), and the profile.
+ * Read once per schedule entry (a unit, or a whole group). */
+typedef struct rest_key {
+  uint32_t epoch;
+  const mixstage_profile *prof;
+} rest_key;
+
+static inline rest_key rest_key_now(mixstage_graph *g) {
+  rest_key k;
+  k.epoch = atomic_load_explicit(&g->controls_epoch, memory_order_acquire) +
+            atomic_load_explicit(&mixstage__profile_edits, memory_order_acquire);
+  k.prof = atomic_load_explicit(&g->profile, memory_order_acquire);
+  return k;
+}
+
+static int span_ready(const mixstage_graph *g, const mixstage__unit *u);
+
+/* A unit found settled: what else holds while it stays so (the unit's
+ * rest_* fields), all fixed by prepare, a bounce or the controls but for
+ * the crossfades of inserts, which end with no control moving: while one
+ * runs, returns 0 so that the unit is looked at again next block. */
+static int rest_plan(const mixstage_graph *g, mixstage__unit *u) {
+  u->rest_span = span_ready(g, u);
+  u->rest_mix = stereo_tail_shape(u);
+  u->rest_post = post_read(u);
+  u->rest_stereo = NULL;
+  if (u->rest_mix && u->send_count <= MIXSTAGE__MIX_SENDS) {
+    /* as stereo_tail_pass sets the pass up, when no send is left for after it */
+    mixstage__mix_stereo *t = &u->rest_tail;
+    *t = (mixstage__mix_stereo){u->buf[0], u->buf[1], NULL, NULL, NULL, NULL, u->out[0], u->out[1],
+                                u->fader_g1, u->pan1[0], u->pan1[1], u->pan1[2], u->mute_g1, 0,
+                                {NULL, NULL}, {NULL, NULL}, {0.0f, 0.0f}};
+    if (u->need_pre) {
+      t->pre_l = u->pre[0];
+      t->pre_r = u->pre[1];
+    }
+    if (u->rest_post) {
+      t->post_l = u->post[0];
+      t->post_r = u->post[1];
+    }
+    int fused = 1;
+    for (int k = 0; k < u->send_count; k++) {
+      const mixstage_send *snd = u->sends[k];
+      fused &= snd->tap != MIXSTAGE_TAP_PRE_FADER;
+      t->send_g[t->sends++] = snd->g1 * (snd->mute_g1 * u->mute_g1); /* as run_send */
+    }
+    if (fused) u->rest_stereo = mixstage__mixer_best()->stereo_for(t);
+  }
+  for (int i = 0; i < u->node_count; i++)
+    if (u->nodes[i]->xf_pos < g->xfade) return 0;
+  return 1;
+}
+
 /* The block's first boundary, when it starts on one; then whether the unit
  * is settled for the rest of the block.  A unit settled before the boundary
  * skips the step: settled, step_unit would leave every value as it is (only
@@ -1119,23 +1205,29 @@ static int run_chunk(mixstage_graph *g, mixstage__unit *u, int64_t f, int o, int
  * with short host blocks (64 frames) most blocks start on a boundary.
  * Nothing unit_settled reads changes but through a setter, which moves the
  * controls epoch, or a new profile: a unit found settled under the epoch
- * and profile of now skips the checks too. */
-static int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0) {
-  /* Read before the checks: a setter storing during them moves it after. */
-  uint32_t epoch = atomic_load_explicit(&g->controls_epoch, memory_order_acquire) +
-                   atomic_load_explicit(&mixstage__profile_edits, memory_order_acquire);
-  const mixstage_profile *prof = atomic_load_explicit(&g->profile, memory_order_acquire);
-  if (u->at_rest && u->rest_epoch == epoch && u->rest_profile == prof && !u->shadows) return 1;
+ * and profile of now (and the same bounce run) skips the checks too, and
+ * keeps its rest plan (rest_plan; a chain fault drops it). */
+static int block_start_afresh(mixstage_graph *g, mixstage__unit *u, int64_t f0, rest_key key) {
+  const mixstage_profile *prof = key.prof;
   int settled = unit_settled(g, u, prof);
   if (!settled && f0 % MIXSTAGE__CELL == 0) {
     step_unit(g, u, f0);
     prof = atomic_load_explicit(&g->profile, memory_order_acquire);
     settled = unit_settled(g, u, prof);
   }
-  u->at_rest = settled;
-  u->rest_epoch = epoch;
+  u->at_rest = settled && rest_plan(g, u);
+  u->rest_epoch = key.epoch;
   u->rest_profile = prof;
+  u->rest_bounce = g->bounce;
   return settled;
+}
+
+static MIXSTAGE__INLINE int block_start(mixstage_graph *g, mixstage__unit *u, int64_t f0, rest_key key, int *fresh) {
+  if (u->at_rest && u->rest_epoch == key.epoch && u->rest_profile == key.prof && u->rest_bounce == g->bounce &&
+      !u->shadows)
+    return 1;
+  *fresh = 1; /* looked at afresh: a group's plan is made again */
+  return block_start_afresh(g, u, f0, key);
 }
 
 /* ---- settled chains, insert by insert over the block ------------------------
@@ -1191,7 +1283,8 @@ static inline void buf_view(view *v, const mixstage__unit *u, int off) {
  * insert running on without latency (no dry path) is called directly, and
  * through its class's lane kernel for two or more members; one bypassed,
  * muted or with latency goes through run_node cell by cell.  w[k] gathers
- * member k's walk (which nodes ran). */
+ * member k's walk (which nodes ran).  A call from offset 0 takes the units'
+ * own channel arrays (a short host block is one call per insert). */
 static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int count, int64_t f0, int n,
                         chain_walk *w) {
   float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
@@ -1202,25 +1295,24 @@ static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int cou
   int key_nch[MIXSTAGE__GROUP_MAX];
   const float *key_direct[MIXSTAGE__GROUP_MAX][MIXSTAGE_MAX_CHANNELS];
   mixstage_node *lane_nd[MIXSTAGE__GROUP_MAX];
-  int lane_k[MIXSTAGE__GROUP_MAX], lane_aligned[MIXSTAGE__GROUP_MAX];
+  int lane_k[MIXSTAGE__GROUP_MAX];
   const mixstage__unit *u0 = units[0];
   const int C = u0->channels;
   for (int k = 0; k < count; k++) w[k] = (chain_walk){-1, 0, 0, NULL, drybuf};
   for (int i = 0; i < u0->node_count; i++) {
     const mixstage__node_class *cls = u0->nodes[i]->cls;
-    const int cap = span_cap(cls);
-    int lanes = 0;
+    int lanes = 0, aligned = 0;
     for (int k = 0; k < count; k++) {
       mixstage_node *nd = units[k]->nodes[i];
       if (nd->mode == 0 && nd->latency == 0) {
         lane_nd[lanes] = nd;
         lane_k[lanes] = k;
-        /* a pre-delay or a key to follow the calls; else nothing to do per call */
-        lane_aligned[lanes] = nd->pre_delay.delay > 0 || nd->key_unit;
+        states[lanes] = nd->state;
+        bufs[lanes] = units[k]->buf;
         keys[lanes] = NULL;
         key_nch[lanes] = 0;
-        states[lanes] = nd->state;
-        bufs[lanes] = pb[lanes];
+        /* a pre-delay or a key to follow the calls; else nothing to do per call */
+        aligned |= nd->pre_delay.delay > 0 || nd->key_unit;
         lanes++;
         continue;
       }
@@ -1236,16 +1328,25 @@ static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int cou
       }
     }
     if (!lanes) continue;
+    const int cap = span_cap(cls);
     for (int off = 0, m; off < n; off += m) {
       m = span_piece(cap, f0 + off, n - off);
-      for (int q = 0; q < lanes; q++) {
-        float **b = pb[q];
-        float *const *base = units[lane_k[q]]->buf;
-        for (int c = 0; c < C; c++) b[c] = base[c] + off;
-        if (!lane_aligned[q]) continue;
-        /* as run_node: the pre-delay, then the key (aligned) */
-        delay_run(&lane_nd[q]->pre_delay, b, C, m);
-        keys[q] = node_key(lane_nd[q], off, m, &key_nch[q], key_direct[q]);
+      if (off) {
+        for (int q = 0; q < lanes; q++) {
+          float **b = pb[q];
+          float *const *base = units[lane_k[q]]->buf;
+          for (int c = 0; c < C; c++) b[c] = base[c] + off;
+          bufs[q] = b;
+        }
+      }
+      if (aligned) {
+        for (int q = 0; q < lanes; q++) {
+          mixstage_node *nd = lane_nd[q];
+          if (nd->pre_delay.delay <= 0 && !nd->key_unit) continue;
+          /* as run_node: the pre-delay, then the key (aligned) */
+          delay_run(&nd->pre_delay, bufs[q], C, m);
+          keys[q] = node_key(nd, off, m, &key_nch[q], key_direct[q]);
+        }
       }
       if (lanes >= 2 && cls->process_lanes && cls->process_lanes(states, bufs, keys, key_nch, lanes, C, m))
         continue;
@@ -1263,10 +1364,11 @@ static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int cou
  * does, with the node that ran (ran); the chain then started afresh, so
  * the cells after it run again from the head (the source or bus sum read
  * again gives the same samples), cell by cell as run_unit_settled would
- * have run them from that cell on. */
-static int span_check(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n, mixstage_node *ran) {
+ * have run them from that cell on.  flagged: the caller's first test found
+ * the output may not be finite (skips it here). */
+static int span_check(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n, mixstage_node *ran, int flagged) {
   const int C = u->channels;
-  if (C == 2 ? !maybe_non_finite2(u->buf[0], u->buf[1], n) : !non_finite(u->buf, C, n)) return 0;
+  if (!flagged && (C == 2 ? !maybe_non_finite2(u->buf[0], u->buf[1], n) : !non_finite(u->buf, C, n))) return 0;
   int faults = 0, off = 0, m;
   view v;
   for (; off < n; off += m) {
@@ -1292,20 +1394,78 @@ static int span_check(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n, m
   return faults;
 }
 
+/* The head of a settled unit over the whole block (head_blockwise): the bus
+ * sum, or the source read with its constant clip gain.  A strip at rest
+ * reading a stereo buffer source is read here directly: settled, its clip
+ * gain is one value at both boundaries and has no lane, so chunk_head would
+ * take the fused copy (read_source) with that gain, as this does. */
+static int settled_head(mixstage_graph *g, mixstage__unit *u, const mixstage__mixer *mx, int64_t f0, int n) {
+  if (u->kind == MIXSTAGE__UNIT_BUS) {
+    bus_sum(mx, (mixstage_bus *)u, u->buf, 0, u->channels, n);
+    return 0;
+  }
+  mixstage_strip *s = (mixstage_strip *)u;
+  if (s->src.kind == 1 && s->src.channels == 2 && u->channels == 2 && !u->scan_each) {
+    float g1 = s->clip_g1;
+    int clip = !(g1 == 1.0f);
+    int64_t avail = s->src.frames - f0;
+    int m = avail <= 0 ? 0 : avail < n ? (int)avail : n;
+    mx->deinterleave2(s->src.data + (size_t)(m ? f0 : 0) * 2u, u->buf[0], u->buf[1], m, clip ? g1 : 1.0f, clip);
+    if (m < n) {
+      float z = clip ? 0.0f * g1 : 0.0f;
+      fill(u->buf[0] + m, z, n - m);
+      fill(u->buf[1] + m, z, n - m);
+    }
+    if (u->need_in)
+      for (int c = 0; c < 2; c++) memcpy(u->in[c], u->buf[c], sizeof(float) * (size_t)n);
+    return 0;
+  }
+  view v;
+  return chunk_head(g, u, &v, f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
+}
+
+/* A spanned unit's check and tail over the block.  When the tail is one
+ * mixer pass (rest_mix), the check rides on it: only a pass that flags its
+ * input runs span_check (and the pass again, over what span_check left). */
+static int span_finish(mixstage_graph *g, mixstage__unit *u, const mixstage__mixer *mx, int64_t f0, int n,
+                       mixstage_node *ran) {
+  if (u->rest_stereo) {
+    mixstage__mix_stereo *t = &u->rest_tail;
+    t->out_l = u->out[0];
+    t->out_r = u->out[1];
+    for (int k = 0; k < t->sends; k++) {
+      t->send_l[k] = u->sends[k]->buf[0];
+      t->send_r[k] = u->sends[k]->buf[1];
+    }
+    if (!u->rest_stereo(t, n)) return 0;
+    int faults = span_check(g, u, f0, n, ran, 1);
+    u->rest_stereo(t, n);
+    return faults;
+  }
+  if (u->rest_mix) {
+    if (!stereo_tail_pass(mx, u, NULL, 0, n, u->rest_post)) return 0;
+    int faults = span_check(g, u, f0, n, ran, 1);
+    stereo_tail_pass(mx, u, NULL, 0, n, u->rest_post);
+    return faults;
+  }
+  int faults = span_check(g, u, f0, n, ran, 0);
+  settled_tail(u, f0, n);
+  return faults;
+}
+
 /* A settled unit alone: the head over the block, the chain insert by insert
  * over the block (span_chains) or, when it cannot, the chain and its check
  * cell by cell; the tail over the block. */
 static int run_unit_settled(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
   int faults = 0;
   view v;
+  const mixstage__mixer *mx = mixstage__mixer_best();
   int block_head = head_blockwise(u);
-  if (block_head) faults += chunk_head(g, u, &v, f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
-  if (span_ready(g, u)) {
+  if (block_head) faults += settled_head(g, u, mx, f0, n);
+  if (u->rest_span) {
     chain_walk w;
     span_chains(g, &u, 1, f0, n, &w);
-    faults += span_check(g, u, f0, n, w.ran);
-    settled_tail(u, f0, n);
-    return faults;
+    return faults + span_finish(g, u, mx, f0, n, w.ran);
   }
   for (int done = 0; done < n;) {
     int64_t f = f0 + done;
@@ -1338,6 +1498,110 @@ static inline int lane_ready(const mixstage_graph *g, const mixstage__unit *u, c
   return nd->mode == 0 && nd->xf_pos >= g->xfade && nd->latency == 0 && !nd->trace_wanted && !u->scan_each;
 }
 
+/* A group whose members all rest and run their chains by span: the calls
+ * span_chains makes over a block that is one call per insert (it starts at
+ * most plan.cap frames before a cell's end), gathered once.  While every
+ * member stays at rest (no member is looked at afresh, block_start) all of
+ * it holds: which members run an insert on (the node modes), the node
+ * states, the units' channel arrays (render.c's rings swap only outputs and
+ * sends), each key's tap arrays (span_ready: no key delay line; at rest: no
+ * bounce forks), and so which node of a chain is the one that ran.
+ * Returns 0 for a chain longer than the plan holds. */
+static int group_plan_build(const mixstage_graph *g, mixstage__group *grp) {
+  mixstage__group_plan *p = &grp->plan;
+  const mixstage__unit *u0 = grp->units[0];
+  if (u0->node_count > MIXSTAGE__PLAN_NODES) return 0;
+  int ran_count[MIXSTAGE__GROUP_MAX];
+  p->cap = MIXSTAGE__BLOCK;
+  for (int k = 0; k < grp->count; k++) {
+    ran_count[k] = 0;
+    p->ran[k] = NULL;
+  }
+  for (int i = 0; i < u0->node_count; i++) {
+    mixstage__plan_insert *ins = &p->ins[i];
+    int cap = span_cap(u0->nodes[i]->cls);
+    if (cap < p->cap) p->cap = cap;
+    ins->lanes = ins->delayed = ins->others = 0;
+    for (int k = 0; k < grp->count; k++) {
+      mixstage__unit *u = grp->units[k];
+      mixstage_node *nd = u->nodes[i];
+      /* as run_node, a node runs when on (not fading, at rest) */
+      if (nd->mode == 0) {
+        ran_count[k]++;
+        p->ran[k] = nd;
+      }
+      if (nd->mode != 0 || nd->latency != 0) {
+        ins->others = 1;
+        continue;
+      }
+      int q = ins->lanes++;
+      ins->nodes[q] = nd;
+      ins->states[q] = nd->state;
+      ins->bufs[q] = u->buf;
+      ins->keys[q] = NULL;
+      ins->key_nch[q] = 0;
+      if (nd->key_unit) { /* node_key's direct read, from offset 0 */
+        const mixstage__unit *ku = nd->key_unit;
+        int pre = nd->key_tap == MIXSTAGE_TAP_PRE_FADER;
+        ins->keys[q] = (const float *const *)(pre ? ku->pre : ku->post);
+        ins->key_nch[q] = pre ? ku->channels : ku->out_channels;
+      }
+      ins->delayed |= nd->pre_delay.delay > 0;
+    }
+  }
+  for (int k = 0; k < grp->count; k++)
+    if (ran_count[k] != 1) p->ran[k] = NULL;
+  p->valid = 1;
+  (void)g;
+  return 1;
+}
+
+/* The group's chains over frames f0 .. f0+n-1 by its plan: what
+ * span_chains does, in the same order, without gathering it again. */
+static void group_plan_run(mixstage_graph *g, mixstage__group *grp, int64_t f0, int n) {
+  const mixstage__group_plan *p = &grp->plan;
+  const mixstage__unit *u0 = grp->units[0];
+  const int C = u0->channels;
+  for (int i = 0; i < u0->node_count; i++) {
+    const mixstage__plan_insert *ins = &p->ins[i];
+    const mixstage__node_class *cls = u0->nodes[i]->cls;
+    if (ins->others) {
+      float drybuf[MIXSTAGE_MAX_CHANNELS][MIXSTAGE__CELL];
+      for (int k = 0; k < grp->count; k++) {
+        mixstage__unit *u = grp->units[k];
+        mixstage_node *nd = u->nodes[i];
+        if (nd->mode == 0 && nd->latency == 0) continue;
+        view v;
+        for (int off = 0, m; off < n; off += m) {
+          int64_t f = f0 + off;
+          m = span_piece(MIXSTAGE__CELL, f, n - off);
+          chain_walk cw = {chunk_cell(f, (int)(f % MIXSTAGE__CELL), m), 0, 0, NULL, drybuf};
+          buf_view(&v, u, off);
+          run_node(g, u, &v, off, m, i, &cw);
+        }
+      }
+    }
+    const int lanes = ins->lanes;
+    if (!lanes) continue;
+    if (ins->delayed)
+      for (int q = 0; q < lanes; q++) delay_run(&ins->nodes[q]->pre_delay, ins->bufs[q], C, n);
+    if (!(lanes >= 2 && cls->process_lanes &&
+          cls->process_lanes(ins->states, ins->bufs, ins->keys, ins->key_nch, lanes, C, n)))
+      for (int q = 0; q < lanes; q++) cls->process(ins->states[q], ins->bufs[q], C, n, ins->keys[q], ins->key_nch[q]);
+    if (cls->gain_reduction) /* node_gr: no history in a span */
+      for (int q = 0; q < lanes; q++)
+        atomic_store_explicit(&ins->nodes[q]->gr_db, cls->gain_reduction(ins->states[q]), memory_order_relaxed);
+  }
+}
+
+/* Attached meters (analysis.h) read the main pass only, never a bounce's
+ * forks.  buf keeps the post-insert signal through the block (fader_pan
+ * writes post), so it serves as the pre-fader tap even without a pre copy. */
+static inline void push_meters(mixstage__unit *u, int n) {
+  if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
+  if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
+}
+
 int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int n) {
   int faults = 0, count = grp->count;
   view v[MIXSTAGE__GROUP_MAX];
@@ -1354,21 +1618,29 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   int nspan = 0;
   mixstage__unit *u0 = grp->units[0];
   int C = u0->channels;
+  const mixstage__mixer *mx = mixstage__mixer_best();
+  rest_key key = rest_key_now(g);
   /* Settled members (unit_settled) read their heads over the block here and
    * run their tails after the last cell; those that can run their chains
-   * insert by insert over the block together (span_chains), the others go
-   * cell by cell. */
+   * insert by insert over the block together (span_chains) and then their
+   * tails, the others go cell by cell. */
+  int fresh = 0;
   for (int k = 0; k < count; k++) {
     mixstage__unit *u = grp->units[k];
-    settled[k] = block_start(g, u, f0);
+    settled[k] = block_start(g, u, f0, key, &fresh);
     block_head[k] = settled[k] && head_blockwise(u);
-    if (block_head[k]) faults += chunk_head(g, u, &v[k], f0, (int)(f0 % MIXSTAGE__CELL), 0, n);
-    span[k] = settled[k] && span_ready(g, u);
+    if (block_head[k]) faults += settled_head(g, u, mx, f0, n);
+    span[k] = settled[k] && u->rest_span;
     if (span[k]) spanned[nspan++] = u;
   }
-  if (nspan) {
+  mixstage__group_plan *plan = &grp->plan;
+  if (fresh || nspan < count) plan->valid = 0;
+  if (nspan == count && (plan->valid || group_plan_build(g, grp)) && (int)(f0 % MIXSTAGE__CELL) + n <= plan->cap) {
+    group_plan_run(g, grp, f0, n);
+    for (int k = 0; k < count; k++) faults += span_finish(g, grp->units[k], mx, f0, n, plan->ran[k]);
+  } else if (nspan) {
     span_chains(g, spanned, nspan, f0, n, w);
-    for (int j = 0; j < nspan; j++) faults += span_check(g, spanned[j], f0, n, w[j].ran);
+    for (int j = 0; j < nspan; j++) faults += span_finish(g, spanned[j], mx, f0, n, w[j].ran);
   }
   for (int done = 0; done < n && nspan < count;) {
     int64_t f = f0 + done;
@@ -1433,9 +1705,8 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
   }
   for (int k = 0; k < count; k++) {
     mixstage__unit *u = grp->units[k];
-    if (settled[k]) settled_tail(u, f0, n);
-    if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
-    if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
+    if (settled[k] && !span[k]) settled_tail(u, f0, n);
+    push_meters(u, n);
   }
   return faults;
 }
@@ -1445,8 +1716,8 @@ int mixstage__run_group(mixstage_graph *g, mixstage__group *grp, int64_t f0, int
  * can run on different threads.  Inside, work still follows the control grid,
  * so the result is the same as cell-by-cell interleaving. */
 int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) {
-  int faults = 0;
-  if (block_start(g, u, f0)) {
+  int faults = 0, fresh = 0;
+  if (block_start(g, u, f0, rest_key_now(g), &fresh)) {
     faults = run_unit_settled(g, u, f0, n);
   } else {
     for (int done = 0; done < n;) {
@@ -1460,11 +1731,7 @@ int mixstage__run_unit(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n) 
       done += m;
     }
   }
-  /* Attached meters (analysis.h) read the main pass only, never a bounce's
-   * forks.  buf keeps the post-insert signal through the block (fader_pan
-   * writes post), so it serves as the pre-fader tap even without a pre copy. */
-  if (u->meter[MIXSTAGE_TAP_PRE_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_PRE_FADER], u->buf, n);
-  if (u->meter[MIXSTAGE_TAP_POST_FADER]) mixstage__meter_push_planar(u->meter[MIXSTAGE_TAP_POST_FADER], u->out, n);
+  push_meters(u, n);
   return faults;
 }
 
@@ -1489,6 +1756,23 @@ static void update_solo(mixstage_graph *g) {
 void mixstage__emit(mixstage_graph *g, float *const *out, int out_channels, int done, int n, int stride,
                     float *interleaved) {
   mixstage__unit *mix = &g->buses[0]->u;
+#if defined(__SSE__)
+  if (interleaved && out_channels == 2 && stride == 2) { /* the common case: a copy, in pairs of vectors */
+    const float *l = mix->out[0], *r = mix->out[1];
+    float *y = interleaved + (size_t)done * 2u;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      __m128 a = _mm_loadu_ps(l + i), b = _mm_loadu_ps(r + i);
+      _mm_storeu_ps(y + 2 * i, _mm_unpacklo_ps(a, b));
+      _mm_storeu_ps(y + 2 * i + 4, _mm_unpackhi_ps(a, b));
+    }
+    for (; i < n; i++) {
+      y[2 * i] = l[i];
+      y[2 * i + 1] = r[i];
+    }
+    return;
+  }
+#endif
   if (interleaved) {
     for (int c = 0; c < out_channels; c++) {
       const float *x = mix->out[c];

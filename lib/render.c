@@ -390,6 +390,7 @@ static void point_rings(render_job *j, const task *t, uint32_t s) {
       if (ri->send < 0) ri->in->unit = &j->stand_units[k * j->g->strip_count + ri->strip];
       else ri->in->send = &j->stand_sends[k * j->send_total + ri->send];
     }
+    if (t->nrin) mixstage__bus_point_inputs((mixstage_bus *)t->unit);
   }
 }
 
@@ -811,6 +812,7 @@ static void relays_remove(render_job *j) {
       y->live[c] = y->slot[0][c];
     }
   }
+  for (int i = 0; i < j->g->bus_count; i++) mixstage__bus_point_inputs(j->g->buses[i]);
 }
 
 /* The graph's pool, made or remade for this many threads. */

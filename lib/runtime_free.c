@@ -47,6 +47,8 @@ static void free_unit_runtime(mixstage_graph *g, mixstage__unit *u, int all) {
     for (int i = 0; i < b->input_count; i++) mixstage__delay_free(g, &b->inputs[i].comp);
     mixstage__gfree(g, b->inputs);
     b->inputs = NULL;
+    mixstage__gfree(g, b->sum_in);
+    b->sum_in = NULL;
     b->input_count = 0;
   }
 }

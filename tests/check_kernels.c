@@ -1799,10 +1799,21 @@ START_TEST(test_mixer_stereo_exact) {
           ex[8][i] = l * t.send_g[1];
           ex[9][i] = r * t.send_g[1];
         }
-        k[f]->stereo(&t, n);
+        /* finite inputs (at most 517 sums of 2e30: no overflow) pass the check */
+        ck_assert_msg(k[f]->stereo(&t, n) == 0, "stereo form %d, %d frames: finite input flagged", f, n);
         static const char *names[10] = {"pre L", "pre R", "post L", "post R", "out L",
                                         "out R", "send 1 L", "send 1 R", "send 2 L", "send 2 R"};
         for (int b = 0; b < 10; b++) mixk_expect(buf[b], ex[b], o[b], wrote[b] ? n : 0, names[b], f, n);
+        if (n > 0) {
+          /* one NaN or infinity anywhere, in either channel, is flagged */
+          float *x = variant & 1 ? xr : xl;
+          int at = xo + (int)(xs32(&s) % (uint32_t)n);
+          float keep = x[at];
+          x[at] = variant % 3 == 0 ? NAN : variant % 3 == 1 ? INFINITY : -INFINITY;
+          ck_assert_msg(k[f]->stereo(&t, n) == 1, "stereo form %d, %d frames: %g at %d not flagged", f, n,
+                        (double)x[at], at - xo);
+          x[at] = keep;
+        }
       }
 }
 END_TEST

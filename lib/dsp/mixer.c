@@ -30,12 +30,14 @@
 #define MIX_VT float
 #define MIX_W 1
 #define MIX_SET1(x) (x)
+#define MIX_ANY_NAN(z) ((z) != (z))
 #include "mixer_body.h"
 #undef MIX_NAME
 #undef MIX_ATTR
 #undef MIX_VT
 #undef MIX_W
 #undef MIX_SET1
+#undef MIX_ANY_NAN
 
 static void deinterleave2_f0(const float *d, float *l, float *r, int n, float g, int scaled) {
   if (scaled)
@@ -50,7 +52,7 @@ static void deinterleave2_f0(const float *d, float *l, float *r, int n, float g,
     }
 }
 
-static const mixstage__mixer mixer_f0 = {0, scale_f0, add_f0, deinterleave2_f0, sum_f0, stereo_f0};
+static const mixstage__mixer mixer_f0 = {0, scale_f0, add_f0, deinterleave2_f0, sum_f0, stereo_f0, stereo_for_f0};
 
 /* ---- form 1: four lanes ------------------------------------------------- */
 
@@ -61,12 +63,19 @@ typedef float mix_v4f __attribute__((vector_size(16)));
 #define MIX_VT mix_v4f
 #define MIX_W 4
 #define MIX_SET1(x) ((mix_v4f){(x), (x), (x), (x)})
+#if defined(__SSE__)
+#define MIX_ANY_NAN(z) (_mm_movemask_ps(_mm_cmpunord_ps((__m128)(z), (__m128)(z))) != 0)
+#else
+#define MIX_ANY_NAN(z) mix_any_nan4(z)
+static inline int mix_any_nan4(mix_v4f z) { return z[0] != z[0] || z[1] != z[1] || z[2] != z[2] || z[3] != z[3]; }
+#endif
 #include "mixer_body.h"
 #undef MIX_NAME
 #undef MIX_ATTR
 #undef MIX_VT
 #undef MIX_W
 #undef MIX_SET1
+#undef MIX_ANY_NAN
 
 static MIXSTAGE__MIX_INLINE void deinterleave2_pass_f1(const float *d, float *l, float *r, int n, float g,
                                                       const int scaled) {
@@ -91,7 +100,7 @@ static void deinterleave2_f1(const float *d, float *l, float *r, int n, float g,
   else deinterleave2_pass_f1(d, l, r, n, g, 0);
 }
 
-static const mixstage__mixer mixer_f1 = {1, scale_f1, add_f1, deinterleave2_f1, sum_f1, stereo_f1};
+static const mixstage__mixer mixer_f1 = {1, scale_f1, add_f1, deinterleave2_f1, sum_f1, stereo_f1, stereo_for_f1};
 #endif
 
 /* ---- form 2: eight lanes, AVX ------------------------------------------- */
@@ -103,11 +112,13 @@ typedef float mix_v8f __attribute__((vector_size(32)));
 #define MIX_VT mix_v8f
 #define MIX_W 8
 #define MIX_SET1(x) ((mix_v8f){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define MIX_ANY_NAN(z) (_mm256_movemask_ps(_mm256_cmp_ps((__m256)(z), (__m256)(z), _CMP_UNORD_Q)) != 0)
 #include "mixer_body.h"
 #undef MIX_NAME
 #undef MIX_VT
 #undef MIX_W
 #undef MIX_SET1
+#undef MIX_ANY_NAN
 
 /* Eight frames at p: the two 128-bit halves of each vector are loaded four
  * frames apart, so that one in-lane shuffle puts the eight left (right)
@@ -147,7 +158,7 @@ static MIX_ATTR void deinterleave2_f2(const float *d, float *l, float *r, int n,
 }
 #undef MIX_ATTR
 
-static const mixstage__mixer mixer_f2 = {2, scale_f2, add_f2, deinterleave2_f2, sum_f2, stereo_f2};
+static const mixstage__mixer mixer_f2 = {2, scale_f2, add_f2, deinterleave2_f2, sum_f2, stereo_f2, stereo_for_f2};
 #endif
 
 const mixstage__mixer *mixstage__mixer_form(int form) {

@@ -39,6 +39,10 @@ typedef struct mixstage__mix_stereo {
   float send_g[MIXSTAGE__MIX_SENDS];
 } mixstage__mix_stereo;
 
+
+/* One variant of the stereo pass (stereo_for). */
+typedef int mixstage__stereo_fn(const mixstage__mix_stereo *s, int n);
+
 typedef struct mixstage__mixer {
   int form;
   /* y[i] = x[i] g (y may be x) */
@@ -50,7 +54,15 @@ typedef struct mixstage__mixer {
   /* acc[i] = (((acc[i] or +0 when from_zero) + x[0][i]) + x[1][i]) + ...
    * + x[count-1][i]: one pass per input would give the same bits. */
   void (*sum)(float *acc, const float *const *x, int count, int n, int from_zero);
-  void (*stereo)(const mixstage__mix_stereo *s, int n);
+  /* Returns 0 when every a, b it read is finite, 1 when a sum of them is
+   * not (then some may be NaN or infinite, or finite ones summed past the
+   * float range: the caller looks at the bits): the engine's fault check
+   * riding on the pass, which computes a + b anyway. */
+  int (*stereo)(const mixstage__mix_stereo *s, int n);
+  /* The variant stereo() runs for s's pre, post, mute (1 or not) and send
+   * count: the same bits, without choosing again (a caller whose stereo
+   * unit rests keeps it). */
+  mixstage__stereo_fn *(*stereo_for)(const mixstage__mix_stereo *s);
 } mixstage__mixer;
 
 /* The best form here (cheap: one relaxed load). */

@@ -4,6 +4,7 @@
  *   MIX_ATTR     its target attribute (or nothing)
  *   MIX_VT, MIX_W  its vector of MIX_W floats (float and 1: the scalar form)
  *   MIX_SET1(x)  MIX_VT with every lane x
+ *   MIX_ANY_NAN(z)  whether a lane of z (each +0 or NaN) is NaN
  * Each vector lane does what the scalar remainder loops below do to one
  * sample (mixer.h), which is what keeps the forms' bits equal. */
 
@@ -93,8 +94,10 @@ static MIX_ATTR void MIX_NAME(sum)(float *acc, const float *const *x, int count,
 }
 
 /* pre, post, unity (mute gain 1: out is post) and ns are constants at each
- * call site, so every variant is a straight loop. */
-static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__mix_stereo *t, int n, const int pre,
+ * call site, so every variant is a straight loop.  The sums a + b of the
+ * frames are added up on the way (one add per vector): NaN and infinity
+ * survive addition, so a finite total proves every input finite. */
+static MIX_ATTR MIXSTAGE__MIX_INLINE int MIX_NAME(stereo_pass)(const mixstage__mix_stereo *t, int n, const int pre,
                                                                const int post, const int unity, const int ns) {
   const float *xl = t->xl, *xr = t->xr;
   float *ql = t->pre_l, *qr = t->pre_r, *pl = t->post_l, *pr = t->post_r, *ol = t->out_l, *or_ = t->out_r;
@@ -105,6 +108,7 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
   float sg0 = ns > 0 ? t->send_g[0] : 0.0f, sg1 = ns > 1 ? t->send_g[1] : 0.0f;
   MIX_VT vgg = MIX_SET1(gg), vgl = MIX_SET1(gl), vgr = MIX_SET1(gr), vw = MIX_SET1(w), vmu = MIX_SET1(mu);
   MIX_VT half = MIX_SET1(0.5f), vs0 = MIX_SET1(sg0), vs1 = MIX_SET1(sg1);
+  MIX_VT total = MIX_SET1(0.0f);
   int i = 0;
   for (; i + MIX_W <= n; i += MIX_W) {
     MIX_VT a = MIX_NAME(load)(xl + i), b = MIX_NAME(load)(xr + i);
@@ -112,7 +116,9 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
       MIX_NAME(store)(ql + i, a);
       MIX_NAME(store)(qr + i, b);
     }
-    MIX_VT mid = half * (a + b), side = half * (a - b) * vw;
+    MIX_VT ab = a + b;
+    total += ab;
+    MIX_VT mid = half * ab, side = half * (a - b) * vw;
     MIX_VT l = (mid + side) * vgl * vgg, r = (mid - side) * vgr * vgg;
     if (post) {
       MIX_NAME(store)(pl + i, l);
@@ -129,13 +135,16 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
       MIX_NAME(store)(sr1 + i, r * vs1);
     }
   }
+  float rest = 0.0f;
   for (; i < n; i++) {
     float a = xl[i], b = xr[i];
     if (pre) {
       ql[i] = a;
       qr[i] = b;
     }
-    float mid = 0.5f * (a + b), side = 0.5f * (a - b) * w;
+    float ab = a + b;
+    rest += ab;
+    float mid = 0.5f * ab, side = 0.5f * (a - b) * w;
     float l = (mid + side) * gl * gg, r = (mid - side) * gr * gg;
     if (post) {
       pl[i] = l;
@@ -152,19 +161,28 @@ static MIX_ATTR MIXSTAGE__MIX_INLINE void MIX_NAME(stereo_pass)(const mixstage__
       sr1[i] = r * sg1;
     }
   }
+  /* x - x is +0 for finite x, NaN for infinity and NaN */
+  return MIX_ANY_NAN(total - total) || !(rest - rest == 0.0f);
 }
 
-static MIX_ATTR void MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) {
-  int variant = ((t->pre_l ? 1 : 0) * 2 + (t->post_l ? 1 : 0)) * 2 + (t->mute == 1.0f);
-  int ns = t->sends;
-#define MIX_CASE(v, k) \
-  case (v) * 3 + (k): MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k); break;
-#define MIX_CASES(v) MIX_CASE(v, 0) MIX_CASE(v, 1) MIX_CASE(v, 2)
-  switch (variant * 3 + ns) {
-    MIX_CASES(0) MIX_CASES(1) MIX_CASES(2) MIX_CASES(3)
-    MIX_CASES(4) MIX_CASES(5) MIX_CASES(6) MIX_CASES(7)
-    default: break;
+/* One function per variant: v = (pre * 2 + post) * 2 + unity, k sends. */
+#define MIX_VARIANT(v, k)                                                               \
+  static MIX_ATTR int MIX_NAME(stereo_##v##_##k)(const mixstage__mix_stereo *t, int n) { \
+    return MIX_NAME(stereo_pass)(t, n, (v) >> 2, ((v) >> 1) & 1, (v) & 1, k);          \
   }
-#undef MIX_CASES
-#undef MIX_CASE
+#define MIX_VARIANTS(v) MIX_VARIANT(v, 0) MIX_VARIANT(v, 1) MIX_VARIANT(v, 2)
+MIX_VARIANTS(0) MIX_VARIANTS(1) MIX_VARIANTS(2) MIX_VARIANTS(3)
+MIX_VARIANTS(4) MIX_VARIANTS(5) MIX_VARIANTS(6) MIX_VARIANTS(7)
+#undef MIX_VARIANTS
+#undef MIX_VARIANT
+#define MIX_ROW(v) MIX_NAME(stereo_##v##_0), MIX_NAME(stereo_##v##_1), MIX_NAME(stereo_##v##_2)
+static mixstage__stereo_fn *const MIX_NAME(stereo_table)[24] = {MIX_ROW(0), MIX_ROW(1), MIX_ROW(2), MIX_ROW(3),
+                                                               MIX_ROW(4), MIX_ROW(5), MIX_ROW(6), MIX_ROW(7)};
+#undef MIX_ROW
+
+static mixstage__stereo_fn *MIX_NAME(stereo_for)(const mixstage__mix_stereo *t) {
+  int variant = ((t->pre_l ? 1 : 0) * 2 + (t->post_l ? 1 : 0)) * 2 + (t->mute == 1.0f);
+  return MIX_NAME(stereo_table)[variant * 3 + (t->sends < 0 ? 0 : t->sends > 2 ? 2 : t->sends)];
 }
+
+static MIX_ATTR int MIX_NAME(stereo)(const mixstage__mix_stereo *t, int n) { return MIX_NAME(stereo_for)(t)(t, n); }
