@@ -390,7 +390,12 @@ static void point_rings(render_job *j, const task *t, uint32_t s) {
       if (ri->send < 0) ri->in->unit = &j->stand_units[k * j->g->strip_count + ri->strip];
       else ri->in->send = &j->stand_sends[k * j->send_total + ri->send];
     }
-    if (t->nrin) mixstage__bus_point_inputs((mixstage_bus *)t->unit);
+    if (t->nrin) { /* a lane group of buses: every member read rings */
+      mixstage__unit *u = t->unit;
+      int members = u->group ? u->group->count : 1;
+      for (int m = 0; m < members; m++)
+        mixstage__bus_point_inputs((mixstage_bus *)(u->group ? u->group->units[m] : u));
+    }
   }
 }
 
