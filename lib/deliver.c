@@ -21,6 +21,7 @@
 #include "internal.h"
 #include "mixstage/deliver.h"
 #include "io_writer.h"
+#include "resample.h"
 #include "mastering_chain.h"
 
 /* File names are kept well under NAME_MAX (255) so that the staging and the
@@ -659,8 +660,10 @@ static int check_config(mixstage_graph *g, const mixstage_deliver_config *c, int
  * the tail cap, 30 s by default, for every output) waits in a spill file in
  * the stage, unlinked at once, so the memory held is the same whatever the
  * length and whatever the tail.  With a rate conversion
- * (write.output_rate) everything waits in memory: the converter works on
- * whole files. */
+ * (write.output_rate) the frames written go through a streaming converter
+ * per file on their way to its writer; it holds back only the few converted
+ * frames the end may cut (resample.h), so that too is bounded, and the
+ * files are those mixstage_audio_write() gives for the whole outputs. */
 #define HOLD_MEMORY 16384
 static _Atomic int64_t hold_memory = HOLD_MEMORY;
 
@@ -678,7 +681,7 @@ typedef struct sink {
   double rate;
   int64_t program, total, window;
   float thr;
-  int hold_all;       /* rate conversion: keep everything, write at the end */
+  mixstage__resampler **conv; /* per output with a rate conversion, else NULL */
   int64_t last_loud;  /* last frame with a sample at or above the threshold */
   int64_t written;    /* frames written to every file */
   float **pend;       /* per output: frames [written, written + pend_frames) from pend_head */
@@ -695,7 +698,6 @@ typedef struct sink {
 } sink;
 
 static int64_t sink_frontier(const sink *k) {
-  if (k->hold_all) return 0;
   int64_t end = k->last_loud + 1 + k->window;
   if (end < k->program) end = k->program;
   if (end > k->total) end = k->total;
@@ -709,8 +711,34 @@ static int64_t sink_frontier(const sink *k) {
  * however the frames are split (io_writer.h). */
 #define SINK_GATHER 8192
 
+/* One output's converted frames, on their way to its writer. */
+typedef struct sink_out {
+  sink *k;
+  int i;
+} sink_out;
+
+static int sink_converted(void *user, const float *x, int64_t frames) {
+  sink_out *o = user;
+  return mixstage__writer_write(o->k->w[o->i], x, frames, o->k->err, sizeof o->k->err);
+}
+
+/* A converter's failure, or its writer's (in k->err). */
+static int sink_conv_fail(sink *k, int i, int rc, const char *why) {
+  if (why)
+    return mixstage__fail(k->g, rc, "delivery: sample-rate conversion failed: %s (staged for '%s')", why,
+                          k->items[i].final_path);
+  return mixstage__fail(k->g, rc, "delivery: %s", k->err);
+}
+
 static int sink_put(sink *k, int i, const float *x, int64_t frames) {
-  int rc = mixstage__writer_write(k->w[i], x, frames, k->err, sizeof k->err);
+  int rc;
+  if (k->conv[i]) {
+    const char *why = NULL;
+    sink_out o = {k, i};
+    rc = mixstage__resampler_push(k->conv[i], x, frames, sink_converted, &o, &why);
+    return rc == MIXSTAGE_OK ? rc : sink_conv_fail(k, i, rc, why);
+  }
+  rc = mixstage__writer_write(k->w[i], x, frames, k->err, sizeof k->err);
   return rc == MIXSTAGE_OK ? rc : mixstage__fail(k->g, rc, "delivery: %s", k->err);
 }
 
@@ -847,12 +875,10 @@ static int sink_flush(sink *k, int64_t upto) {
 /* Keeps n frames of every output (from frame `from`) after those held. */
 static int sink_hold(sink *k, const float *const *outputs, int64_t from, int64_t n) {
   int64_t mem = n;
-  if (!k->hold_all) {
-    /* in order: once frames wait on disk, the next ones follow them there */
-    int64_t room = k->spill_frames ? 0 : atomic_load(&hold_memory) - k->pend_frames;
-    if (room < 0) room = 0;
-    if (mem > room) mem = room;
-  }
+  /* in order: once frames wait on disk, the next ones follow them there */
+  int64_t room = k->spill_frames ? 0 : atomic_load(&hold_memory) - k->pend_frames;
+  if (room < 0) room = 0;
+  if (mem > room) mem = room;
   if (mem > 0) {
     if (k->pend_head + k->pend_frames + mem > k->pend_cap && k->pend_head) {
       /* Move the held frames to the front once the space behind them is
@@ -979,26 +1005,35 @@ static int open_outputs(deliver_run *r, const mixstage_bounce *b) {
   k->window = llround(cfg->tail_window_seconds * r->rate);
   k->thr = (float)pow(10.0, cfg->tail_threshold_db / 20.0);
   k->last_loud = -1;
-  k->hold_all = cfg->write.output_rate != 0.0 && cfg->write.output_rate != r->rate;
+  const int converting = cfg->write.output_rate != 0.0 && cfg->write.output_rate != r->rate;
+  const double file_rate = converting ? cfg->write.output_rate : r->rate;
   k->stage_dir = r->st->dir_path;
-  if (!k->hold_all && r->rate != floor(r->rate))
-    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: files need a whole-number rate, not %g Hz (set write.output_rate)",
-                          r->rate);
+  if (file_rate != floor(file_rate))
+    return mixstage__fail(g, MIXSTAGE_EINVAL, "delivery: files need a whole-number rate, not %g Hz%s", file_rate,
+                          converting ? "" : " (set write.output_rate)");
   k->w = calloc((size_t)count + 1, sizeof *k->w);
   k->pend = calloc((size_t)count + 1, sizeof *k->pend);
   k->seeds = calloc((size_t)count + 1, sizeof *k->seeds);
   k->gather = calloc((size_t)count + 1, sizeof *k->gather);
   k->gathered = calloc((size_t)count + 1, sizeof *k->gathered);
-  if (!k->w || !k->pend || !k->seeds || !k->gather || !k->gathered)
+  k->conv = calloc((size_t)count + 1, sizeof *k->conv);
+  if (!k->w || !k->pend || !k->seeds || !k->gather || !k->gathered || !k->conv)
     return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+  const double ratio = file_rate / r->rate;
   for (int i = 0; i < count; i++) {
     k->seeds[i] = cfg->write.dither_seed ^ fnv1a(items[i].name);
-    if (k->hold_all) continue;
     if (!(k->gather[i] = malloc(sizeof(float) * SINK_GATHER * (size_t)k->ch)))
       return mixstage__fail(g, MIXSTAGE_ENOMEM, "delivery: out of memory");
+    if (converting) {
+      const char *why = NULL;
+      int rc = mixstage__resampler_new(&k->conv[i], k->ch, ratio, &why);
+      if (rc != MIXSTAGE_OK) return sink_conv_fail(k, i, rc, why ? why : mixstage_strerror(rc));
+    }
     mixstage_write_config w = cfg->write;
     w.dither_seed = k->seeds[i];
-    int rc = mixstage__writer_open(&k->w[i], items[i].stage_path, k->ch, r->rate, r->total, &w, k->err, sizeof k->err);
+    w.output_rate = 0.0; /* the writer takes the converted frames */
+    int64_t hint = converting ? mixstage__resampled_frames(r->total, ratio) : r->total;
+    int rc = mixstage__writer_open(&k->w[i], items[i].stage_path, k->ch, file_rate, hint, &w, k->err, sizeof k->err);
     if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: %s (staged for '%s')", k->err, items[i].final_path);
   }
   return MIXSTAGE_OK;
@@ -1194,7 +1229,7 @@ static int delivery_finish(delivery *d) {
   int truncated = frames > T;
   if (frames < program) frames = program;
   if (frames > T) frames = T;
-  if (!k->hold_all && ((rc = sink_flush(k, frames)) < 0 || (rc = sink_drain(k)) < 0)) return rc;
+  if ((rc = sink_flush(k, frames)) < 0 || (rc = sink_drain(k)) < 0) return rc;
 
   int merr;
   mixstage_manifest *m = d->m = mixstage_manifest_create(&merr);
@@ -1219,20 +1254,21 @@ static int delivery_finish(delivery *d) {
                                       "stages bypassed), dBFS; -400 means exactly zero");
   if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: manifest: %s", mixstage_strerror(rc));
 
-  /* Close every file (or, converting, write it whole), then describe it. */
+  /* End every conversion, close every file, then describe it. */
   uint64_t did = fnv_mix(fnv1a(mixstage_profile_name(p)), "|");
   for (int i = 0; i < count; i++) {
     item *x = &items[i];
     const int o = first + i; /* the output in the description */
     mixstage_write_config w = cfg->write;
     w.dither_seed = k->seeds[i];
-    if (k->hold_all) {
-      rc = mixstage_audio_write(x->stage_path, k->pend[i], frames, d->channels, d->rate, &w, &x->stats, err,
-                                sizeof err);
-    } else {
-      rc = mixstage__writer_finish(k->w[i], &x->stats, err, sizeof err);
-      k->w[i] = NULL;
+    if (k->conv[i]) {
+      const char *cwhy = NULL;
+      sink_out out = {k, i};
+      rc = mixstage__resampler_finish(k->conv[i], sink_converted, &out, &cwhy);
+      if (rc != MIXSTAGE_OK) return sink_conv_fail(k, i, rc, cwhy);
     }
+    rc = mixstage__writer_finish(k->w[i], &x->stats, err, sizeof err);
+    k->w[i] = NULL;
     if (rc != MIXSTAGE_OK) return mixstage__fail(g, rc, "delivery: %s (staged for '%s')", err, x->final_path);
     if (cfg->stage_fn) cfg->stage_fn(cfg->stage_user, mixstage_profile_name(p), "file", mixstage_bounce_name(desc, o));
     int kind = mixstage_bounce_kind(desc, o);
@@ -1290,7 +1326,9 @@ static void delivery_close(delivery *d) {
     if (k->w) mixstage__writer_abort(k->w[i]);
     if (k->pend) free(k->pend[i]);
     if (k->gather) free(k->gather[i]);
+    if (k->conv) mixstage__resampler_free(k->conv[i]);
   }
+  free(k->conv);
   free(k->w);
   free(k->pend);
   free(k->gather);

@@ -36,6 +36,7 @@
 #include "loudness_range.h"
 #include "dsp/truepeak.h"
 #include "io_writer.h"
+#include "resample.h"
 
 #define IO_CHUNK MIXSTAGE__IO_CHUNK /* frames per libsndfile / libsamplerate call */
 #define IO_MAX_CHANNELS 64     /* generous: a 9.1.6 bed is 16 */
@@ -293,9 +294,23 @@ MIXSTAGE_EXPORT int mixstage_measure(const float *data, int64_t frames, int chan
 
 /* ---- rate conversion ------------------------------------------------------ */
 
-/* Converts a whole interleaved buffer with SRC_SINC_BEST_QUALITY.  The
- * converter's output is time-aligned with its input, so the result is cut
- * or zero-padded to round(frames * ratio). */
+/* Converts a whole interleaved buffer with SRC_SINC_BEST_QUALITY, through
+ * the streaming converter a delivery uses (resample.h): the converter's
+ * output is time-aligned with its input, and the result is cut or
+ * zero-padded to round(frames * ratio). */
+typedef struct {
+  float *buf;
+  int64_t at;
+  int ch;
+} resample_into;
+
+static int resample_take(void *user, const float *frames, int64_t n) {
+  resample_into *t = user;
+  memcpy(t->buf + (size_t)t->at * (size_t)t->ch, frames, sizeof(float) * (size_t)n * (size_t)t->ch);
+  t->at += n;
+  return MIXSTAGE_OK;
+}
+
 static int resample(const float *in, int64_t frames, int ch, double ratio, float **out,
                     int64_t *out_frames, const char **why) {
   *out = NULL;
@@ -307,44 +322,18 @@ static int resample(const float *in, int64_t frames, int ch, double ratio, float
   double want_d = floor((double)frames * ratio + 0.5);
   if (want_d > (double)(INT64_MAX / 4) / ch) return MIXSTAGE_ENOMEM;
   int64_t want = (int64_t)want_d;
-  /* libsamplerate may produce a few frames beyond the target. */
-  int64_t cap = want + 64;
-  float *buf = calloc((size_t)(cap * ch), sizeof(float));
-  if (!buf) return MIXSTAGE_ENOMEM;
-  int e = 0;
-  SRC_STATE *src = src_new(SRC_SINC_BEST_QUALITY, ch, &e);
-  if (!src) {
-    free(buf);
-    *why = src_strerror(e);
-    return e == 1 /* libsamplerate SRC_ERR_MALLOC_FAILED */ ? MIXSTAGE_ENOMEM : MIXSTAGE_EINVAL;
+  resample_into t = {malloc(sizeof(float) * (size_t)(want > 0 ? want : 1) * (size_t)ch), 0, ch};
+  if (!t.buf) return MIXSTAGE_ENOMEM;
+  mixstage__resampler *r;
+  int st = mixstage__resampler_new(&r, ch, ratio, why);
+  if (st == MIXSTAGE_OK) st = mixstage__resampler_push(r, in, frames, resample_take, &t, why);
+  if (st == MIXSTAGE_OK) st = mixstage__resampler_finish(r, resample_take, &t, why);
+  mixstage__resampler_free(r);
+  if (st != MIXSTAGE_OK) {
+    free(t.buf);
+    return st;
   }
-  int64_t in_pos = 0, out_pos = 0;
-  for (;;) {
-    SRC_DATA d;
-    memset(&d, 0, sizeof d);
-    int64_t in_n = frames - in_pos, out_n = cap - out_pos;
-    if (in_n > IO_CHUNK) in_n = IO_CHUNK;
-    if (out_n > IO_CHUNK) out_n = IO_CHUNK;
-    d.data_in = in ? in + in_pos * ch : buf; /* frames == 0: nothing is read */
-    d.input_frames = (long)in_n;
-    d.data_out = buf + out_pos * ch;
-    d.output_frames = (long)out_n;
-    d.end_of_input = in_pos + in_n == frames;
-    d.src_ratio = ratio;
-    if ((e = src_process(src, &d)) != 0) {
-      src_delete(src);
-      free(buf);
-      *why = src_strerror(e);
-      return MIXSTAGE_EINVAL;
-    }
-    in_pos += d.input_frames_used;
-    out_pos += d.output_frames_gen;
-    if (out_pos >= cap) break;
-    if (d.output_frames_gen == 0 && d.input_frames_used == 0 && (d.end_of_input || in_n == 0)) break;
-  }
-  src_delete(src);
-  if (out_pos < want) memset(buf + out_pos * ch, 0, (size_t)((want - out_pos) * ch) * sizeof(float));
-  *out = buf;
+  *out = t.buf;
   *out_frames = want;
   return MIXSTAGE_OK;
 }
