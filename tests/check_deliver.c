@@ -7,6 +7,9 @@
 #include <sys/file.h>
 #include <jansson.h>
 #include <malloc.h>
+#ifdef __SSE2__
+#include <xmmintrin.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,7 +673,8 @@ static int watch_heap(void *user, int64_t done, int64_t total) {
   (void)total;
   heap_watch *h = user;
   if (done < h->from) return 0;
-  size_t now = mallinfo2().uordblks;
+  struct mallinfo2 mi = mallinfo2();
+  size_t now = mi.uordblks + mi.hblkhd; /* large blocks are mmapped: hblkhd */
   if (!h->at_from) h->at_from = now;
   if (now > h->most) h->most = now;
   return 0;
@@ -679,7 +683,8 @@ static int watch_heap(void *user, int64_t done, int64_t total) {
 /* A delivery with a rate conversion streams.  (a) Its files are byte for
  * byte mixstage_audio_write()'s of the trimmed bounce at the output rate
  * (the converter fed in pieces gives what it gives fed whole), with a held
- * tail that goes through the spill file (16 frames in memory).  (b) The
+ * tail that goes through the spill file (16 frames in memory), and denormal
+ * converted samples kept.  (b) The
  * heap does not grow with the length: over 14 s of a 20 s delivery it
  * grows by less than 64 KiB, where keeping the outputs whole (as before)
  * adds 48000 * 8 bytes a second of every output: some 5 MiB here.  glibc's
@@ -696,10 +701,6 @@ START_TEST(test_output_rate_streams) {
   cfg.tail_threshold_db = -70.0;
   cfg.write.output_rate = 44100.0;
   char out[512], ref[600], a[700];
-  snprintf(out, sizeof out, "%s/rate", tmproot);
-  mixstage__deliver_hold_memory(16);
-  ck_assert_int_eq(mixstage_graph_deliver(s.g, p, out, &cfg), MIXSTAGE_OK);
-  mixstage__deliver_hold_memory(-1);
   int err;
   mixstage_bounce *b = mixstage_graph_bounce(s.g, p, &cfg.render, &err);
   ck_assert_ptr_nonnull(b);
@@ -708,23 +709,85 @@ START_TEST(test_output_rate_streams) {
   int64_t program = mixstage_graph_render_frames(s.g, &nt);
   int64_t frames = trimmed(b, program, cfg.tail_threshold_db, llround(cfg.tail_window_seconds * FS));
   ck_assert_int_gt(frames, program + 16); /* a held tail, mostly spilled */
-  json_t *man = load_manifest(out);
-  json_t *files = json_object_get(man, "files");
-  ck_assert_int_eq((int)json_array_size(files), mixstage_bounce_count(b));
-  for (int i = 0; i < mixstage_bounce_count(b); i++) {
-    const char *path = json_string_value(json_object_get(json_array_get(files, (size_t)i), "path"));
-    mixstage_write_config w = cfg.write;
-    w.dither_seed ^= fnv1a_str(path);
-    snprintf(ref, sizeof ref, "%s/ref-%s", tmproot, path);
-    ck_assert_int_eq(mixstage_audio_write(ref, mixstage_bounce_data(b, i), frames, 2, FS, &w, NULL, NULL, 0),
-                     MIXSTAGE_OK);
-    snprintf(a, sizeof a, "%s/%s", out, path);
-    ck_assert_msg(same_bytes(a, ref), "%s differs from the whole output converted and written", a);
-    unlink(ref);
+  /* PCM24 compared byte for byte; float32 by the samples' checksum (a float
+   * WAV's PEAK chunk carries the time of writing). */
+  for (int ft = 0; ft < 2; ft++) {
+    if (ft) cfg.write.sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+    snprintf(out, sizeof out, "%s/rate%d", tmproot, ft);
+    mixstage__deliver_hold_memory(16);
+    ck_assert_int_eq(mixstage_graph_deliver(s.g, p, out, &cfg), MIXSTAGE_OK);
+    mixstage__deliver_hold_memory(-1);
+    json_t *man = load_manifest(out);
+    json_t *files = json_object_get(man, "files");
+    ck_assert_int_eq((int)json_array_size(files), mixstage_bounce_count(b));
+    for (int i = 0; i < mixstage_bounce_count(b); i++) {
+      json_t *f = json_array_get(files, (size_t)i);
+      const char *path = json_string_value(json_object_get(f, "path"));
+      mixstage_write_config w = cfg.write;
+      w.dither_seed ^= fnv1a_str(path);
+      snprintf(ref, sizeof ref, "%s/ref-%s", tmproot, path);
+      mixstage_file_stats st;
+      ck_assert_int_eq(mixstage_audio_write(ref, mixstage_bounce_data(b, i), frames, 2, FS, &w, &st, NULL, 0),
+                       MIXSTAGE_OK);
+      snprintf(a, sizeof a, "%s/%s", out, path);
+      char sum[40];
+      snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)st.checksum);
+      ck_assert_str_eq(json_string_value(json_object_get(f, "checksum")), sum);
+      ck_assert_int_eq(json_integer_value(json_object_get(f, "frames")), st.frames);
+      if (!ft) ck_assert_msg(same_bytes(a, ref), "%s differs from the whole output converted and written", a);
+      unlink(ref);
+    }
+    json_decref(man);
   }
-  json_decref(man);
   mixstage_bounce_destroy(b);
   free_song(&s);
+
+  /* Noise just above the smallest normal float: the converted samples are
+   * often denormal; the converter keeps them even when the thread that
+   * delivers flushes denormals (the file does not depend on the caller's
+   * floating-point mode). */
+  {
+    const int64_t n = 4800;
+    float *tiny = malloc(sizeof(float) * 2 * (size_t)n);
+    ck_assert_ptr_nonnull(tiny);
+    tu_noise(tiny, 2 * n, 1.0, 17);
+    for (int64_t q = 0; q < 2 * n; q++) tiny[q] *= 4e-38f;
+    mixstage_graph *tg = mixstage_graph_create(NULL, &err);
+    ck_assert_ptr_nonnull(tg);
+    mixstage_strip *ts = mixstage_graph_add_strip(tg, "Tiny", 2, &err);
+    ck_assert_int_eq(mixstage_strip_set_source_buffer(ts, tiny, 2, n, 0), MIXSTAGE_OK);
+    const mixstage_profile *prod = mixstage_profile_find("production");
+    mixstage_deliver_config tc;
+    mixstage_deliver_config_init(&tc);
+    tc.write.output_rate = 44100.0;
+    tc.write.sample_type = MIXSTAGE_SAMPLE_FLOAT32;
+    snprintf(out, sizeof out, "%s/tiny", tmproot);
+#ifdef __SSE2__
+    const unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u); /* a caller flushing denormals (FTZ, DAZ), like the render's threads */
+#endif
+    ck_assert_int_eq(mixstage_graph_deliver(tg, prod, out, &tc), MIXSTAGE_OK);
+#ifdef __SSE2__
+    _mm_setcsr(csr);
+#endif
+    mixstage_bounce *tb = mixstage_graph_bounce(tg, prod, &tc.render, &err);
+    ck_assert_ptr_nonnull(tb);
+    json_t *man = load_manifest(out);
+    json_t *f = json_array_get(json_object_get(man, "files"), 0);
+    int64_t tf = json_integer_value(json_object_get(man, "graph_frames"));
+    mixstage_write_config w = tc.write;
+    w.dither_seed ^= fnv1a_str(json_string_value(json_object_get(f, "path")));
+    snprintf(ref, sizeof ref, "%s/ref-tiny.wav", tmproot);
+    mixstage_file_stats st;
+    ck_assert_int_eq(mixstage_audio_write(ref, mixstage_bounce_data(tb, 0), tf, 2, FS, &w, &st, NULL, 0), MIXSTAGE_OK);
+    char sum[40];
+    snprintf(sum, sizeof sum, "fnv1a64:%016llx", (unsigned long long)st.checksum);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "checksum")), sum);
+    json_decref(man);
+    mixstage_bounce_destroy(tb);
+    mixstage_graph_destroy(tg);
+    free(tiny);
+  }
 
   const char *san = getenv("MIXSTAGE_SANITIZER");
   const int asan = san && !strcmp(san, "address");
