@@ -686,9 +686,10 @@ static int watch_heap(void *user, int64_t done, int64_t total) {
  * (the converter fed in pieces gives what it gives fed whole), with a held
  * tail that goes through the spill file (16 frames in memory), and denormal
  * converted samples kept.  (b) The
- * heap does not grow with the length: over 14 s of a 20 s delivery it
- * grows by less than 64 KiB, where keeping the outputs whole (as before)
- * adds 48000 * 8 bytes a second of every output: some 5 MiB here.  glibc's
+ * heap does not grow with the length: over the last 9 s of a 12 s delivery
+ * it grows by less than 64 KiB, where keeping the outputs whole (as before)
+ * adds 48000 * 8 bytes a second of every output (the old code grew by
+ * 6 MiB here, its held buffers doubling).  glibc's
  * counters read nothing under AddressSanitizer: there (b) runs 3 s, for the
  * sanitizer to watch the paths, without the bound. */
 START_TEST(test_output_rate_streams) {
@@ -792,7 +793,7 @@ START_TEST(test_output_rate_streams) {
 
   const char *san = getenv("MIXSTAGE_SANITIZER");
   const int asan = san && !strcmp(san, "address");
-  const int64_t len = (int64_t)((asan ? 3 : 20) * FS);
+  const int64_t len = (int64_t)((asan ? 3 : 12) * FS);
   mixstage_graph *g = mixstage_graph_create(NULL, &err);
   ck_assert_ptr_nonnull(g);
   float *x = malloc(sizeof(float) * 2 * (size_t)len);
@@ -803,7 +804,7 @@ START_TEST(test_output_rate_streams) {
   ck_assert_int_eq(mixstage_strip_set_source_buffer(st, x, 2, len, 0), MIXSTAGE_OK);
   mixstage_deliver_config_init(&cfg);
   cfg.write.output_rate = 44100.0;
-  heap_watch h = {(int64_t)(asan ? 1 : 4) * (int64_t)FS, 0, 0, 0};
+  heap_watch h = {(int64_t)(asan ? 1 : 3) * (int64_t)FS, 0, 0, 0};
   cfg.render.progress = watch_heap;
   cfg.render.progress_user = &h;
   snprintf(out, sizeof out, "%s/long", tmproot);
