@@ -213,8 +213,8 @@ __attribute__((target("avx"))) static double block_avx(const mixstage__truepeak 
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (int k = 0; k < TAPS; k++) {
       __m256 v = _mm256_loadu_ps(x - k), w = _mm256_loadu_ps(x + 8 - k);
-      __m256 c0 = _mm256_broadcast_ss(&tp->coef[k][0]), c1 = _mm256_broadcast_ss(&tp->coef[k][1]);
-      __m256 c2 = _mm256_broadcast_ss(&tp->coef[k][2]), c3 = _mm256_broadcast_ss(&tp->coef[k][3]);
+      __m256 c0 = _mm256_set1_ps(tp->coef[k][0]), c1 = _mm256_set1_ps(tp->coef[k][1]);
+      __m256 c2 = _mm256_set1_ps(tp->coef[k][2]), c3 = _mm256_set1_ps(tp->coef[k][3]);
       a0 = _mm256_add_ps(a0, _mm256_mul_ps(c0, v));
       a1 = _mm256_add_ps(a1, _mm256_mul_ps(c1, v));
       a2 = _mm256_add_ps(a2, _mm256_mul_ps(c2, v));
