@@ -53,15 +53,7 @@ void mixstage__event_wait(mixstage__event *e, uint32_t seen) {
   /* Sequentially consistent: either the signaller sees the sleeper count,
    * or this thread sees the new counter (the futex rechecks it too). */
   atomic_fetch_add(&e->sleepers, 1);
-#if defined(MIXSTAGE__FUTEX)
-  while (atomic_load(&e->seq) == seen)
-    syscall(SYS_futex, (uint32_t *)&e->seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-#else
-  pthread_mutex_lock(&e->lock);
-  while (atomic_load(&e->seq) == seen) pthread_cond_wait(&e->cond, &e->lock);
-  pthread_mutex_unlock(&e->lock);
-#endif
-  atomic_fetch_sub(&e->sleepers, 1);
+  mixstage__event_sleep(e, seen);
 }
 
 void mixstage__event_signal(mixstage__event *e) {

@@ -14,62 +14,26 @@
 #include <string.h>
 #include "internal.h"
 #include "source_file.h"
+#include "dsp/fp_mode.h"
 #include "dsp/mixer.h"
 
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>
-#define MIXSTAGE__HAVE_MXCSR 1
-#endif
-
-/* Flush denormals to zero for the duration of a process call, restoring the
- * caller's mode after: denormal arithmetic can cost 100x in decaying tails. */
-typedef struct fp_mode {
-#if defined(MIXSTAGE__HAVE_MXCSR)
-  unsigned int csr;
-#elif defined(__aarch64__)
-  uint64_t fpcr;
-#else
-  int unused;
-#endif
-} fp_mode;
-
-static inline fp_mode fp_enter(void) {
-  fp_mode m;
-#if defined(MIXSTAGE__HAVE_MXCSR)
-  m.csr = _mm_getcsr();
-  _mm_setcsr(m.csr | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
-#elif defined(__aarch64__)
-  __asm__ volatile("mrs %0, fpcr" : "=r"(m.fpcr));
-  __asm__ volatile("msr fpcr, %0" ::"r"(m.fpcr | (1ull << 24))); /* FZ */
-#else
-  m.unused = 0;
-#endif
-  return m;
-}
+/* Denormals are flushed for the duration of a process call (dsp/fp_mode.h),
+ * the caller's mode restored after. */
+static inline mixstage__fp_mode fp_enter(void) { return mixstage__fp_mode_set(1); }
+static inline void fp_leave(mixstage__fp_mode m) { mixstage__fp_mode_restore(m); }
 
 uint64_t mixstage__fp_enter(void) {
-  fp_mode m = fp_enter();
-  uint64_t v;
+  mixstage__fp_mode m = fp_enter();
+  uint64_t v = 0;
   memcpy(&v, &m, sizeof m < sizeof v ? sizeof m : sizeof v);
   return v;
 }
 
-static inline void fp_leave(fp_mode m);
 void mixstage__fp_leave(uint64_t v) {
-  fp_mode m;
+  mixstage__fp_mode m;
   memset(&m, 0, sizeof m);
   memcpy(&m, &v, sizeof m < sizeof v ? sizeof m : sizeof v);
   fp_leave(m);
-}
-
-static inline void fp_leave(fp_mode m) {
-#if defined(MIXSTAGE__HAVE_MXCSR)
-  _mm_setcsr(m.csr);
-#elif defined(__aarch64__)
-  __asm__ volatile("msr fpcr, %0" ::"r"(m.fpcr));
-#else
-  (void)m;
-#endif
 }
 
 /* ---- four-lane loops ---------------------------------------------------------
@@ -1790,7 +1754,7 @@ int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channe
                             int stride, float *interleaved) {
   int faults = 0;
   int done = 0;
-  fp_mode mode = fp_enter();
+  mixstage__fp_mode mode = fp_enter();
   while (done < frames) {
     int n = frames - done < MIXSTAGE__BLOCK ? frames - done : MIXSTAGE__BLOCK;
     update_solo(g);

@@ -6,48 +6,7 @@
 #include "config.h"
 #include "mixstage/common.h"
 #include "resample.h"
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>
-#endif
-
-/* libsamplerate's arithmetic in the IEEE mode, denormals kept: a delivery
- * converts inside the render's block callback, where the engine flushes
- * denormals to zero, and must give the bits a conversion outside a render
- * (mixstage_audio_write()) gives; the quiet end of a tail is denormal in
- * float files.  The caller's mode is restored after. */
-typedef struct ieee_mode {
-#if defined(__SSE__) || defined(__x86_64__)
-  unsigned int csr;
-#elif defined(__aarch64__)
-  uint64_t fpcr;
-#else
-  int unused;
-#endif
-} ieee_mode;
-
-static inline ieee_mode ieee_enter(void) {
-  ieee_mode m;
-#if defined(__SSE__) || defined(__x86_64__)
-  m.csr = _mm_getcsr();
-  _mm_setcsr(m.csr & ~0x8040u); /* FTZ (bit 15) and DAZ (bit 6) off */
-#elif defined(__aarch64__)
-  __asm__ volatile("mrs %0, fpcr" : "=r"(m.fpcr));
-  __asm__ volatile("msr fpcr, %0" ::"r"(m.fpcr & ~(1ull << 24))); /* FZ off */
-#else
-  m.unused = 0;
-#endif
-  return m;
-}
-
-static inline void ieee_leave(ieee_mode m) {
-#if defined(__SSE__) || defined(__x86_64__)
-  _mm_setcsr(m.csr);
-#elif defined(__aarch64__)
-  __asm__ volatile("msr fpcr, %0" ::"r"(m.fpcr));
-#else
-  (void)m;
-#endif
-}
+#include "dsp/fp_mode.h"
 
 /* Frames of output taken from libsamplerate per call; the input is given
  * in pieces of the same size. */
@@ -133,9 +92,12 @@ static int convert(mixstage__resampler *r, const float *in, int64_t n, int end, 
   d.output_frames = (long)room;
   d.end_of_input = end;
   d.src_ratio = r->ratio;
-  ieee_mode fp = ieee_enter();
+  /* Denormals kept: a delivery converts inside the render's block callback,
+   * where the engine flushes them, and its float files must carry the bits
+   * a conversion outside a render gives (a tail's quiet end is denormal). */
+  mixstage__fp_mode fp = mixstage__fp_mode_set(0);
   int e = src_process(r->src, &d);
-  ieee_leave(fp);
+  mixstage__fp_mode_restore(fp);
   if (e != 0) {
     *why = src_strerror(e);
     return MIXSTAGE_EINVAL;
