@@ -3,8 +3,8 @@
  * /work/shared/bench/README.md; run_bench.sh drives this program).
  *
  *   bench_graph [--mode offline|realtime|verify|iofloor|deliver] [--block N]
- *               [--seconds S] [--threads T] [--strips N] [--sat-default]
- *               [--omit TYPE] [--out FILE.wav] SRC_DIR
+ *               [--seconds S] [--threads T [--rounds R]] [--strips N]
+ *               [--sat-default] [--omit TYPE] [--out FILE.wav] SRC_DIR
  *
  *   offline   renders the whole program with mixstage_graph_process() in
  *             N-frame blocks (default 256), writes the mix as a float WAV.
@@ -34,7 +34,10 @@
  * each copy of the 32 keys its ducked strips from its own kick, so the graph
  * is the benchmark graph N/32 times over into the same buses (cost linear in
  * strips).  --sat-default leaves the saturation's oversampling at the node's
- * default instead of 1x.
+ * default instead of 1x.  --threads T (> 1) renders with mixstage_graph_render()
+ * on T threads; with --rounds R it first renders R times on one thread and
+ * on T alternately (one process, the sources loaded once, so both see the
+ * same machine over the same minutes) and reports the medians' speed-up.
  *
  * Heap allocations (malloc, calloc, realloc, aligned) are counted by
  * alloc_count.c, which replaces glibc's allocator entry points for the whole
@@ -739,6 +742,30 @@ static float *render_threads(int threads, double *secs, double *cpu) {
   return out;
 }
 
+static int cmp_double(const void *a, const void *b);
+
+/* The thread speed-up measured inside one process, one thread and `threads`
+ * alternately, so both see the same machine over the same minutes (loading
+ * the sources once); medians of the rounds. */
+static void scaling_rounds(int threads, int rounds) {
+  double w[2][64], c[2][64];
+  if (rounds > 64) rounds = 64;
+  for (int r = 0; r < rounds; r++)
+    for (int k = 0; k < 2; k++) {
+      free(render_threads(k ? threads : 1, &w[k][r], &c[k][r]));
+      printf("round %d, %d thread%s: %.3f s wall, %.3f s CPU\n", r + 1, k ? threads : 1, k ? "s" : "", w[k][r],
+             c[k][r]);
+    }
+  for (int k = 0; k < 2; k++) {
+    qsort(w[k], (size_t)rounds, sizeof(double), cmp_double);
+    qsort(c[k], (size_t)rounds, sizeof(double), cmp_double);
+  }
+  double w1 = w[0][rounds / 2], w2 = w[1][rounds / 2], c1 = c[0][rounds / 2], c2 = c[1][rounds / 2];
+  printf("rounds: median 1 thread %.3f s wall %.3f s CPU; %d threads %.3f s wall %.3f s CPU; speed-up %.2fx, CPU %.2fx\n",
+         w1, c1, threads, w2, c2, w1 / w2, c2 / c1);
+  printf("RESULT rounds_speedup %.3f\nRESULT rounds_cpu_ratio %.3f\n", w1 / w2, c2 / c1);
+}
+
 static void write_wav(const char *path, const float *x, int64_t frames) {
   SF_INFO info;
   memset(&info, 0, sizeof info);
@@ -914,7 +941,7 @@ static void mode_iofloor(const char *dir, const char *outpath) {
 }
 
 int main(int argc, char **argv) {
-  int threads = 1;
+  int threads = 1, rounds = 0;
   const char *mode = "offline", *outpath = NULL, *dir = NULL;
   int block = 0;
   double limit_s = -1.0; /* whole program */
@@ -925,11 +952,12 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[k], "--seconds") == 0 && k + 1 < argc) limit_s = atof(argv[++k]);
     else if (strcmp(argv[k], "--omit") == 0 && k + 1 < argc && n_omit < 16) omit[n_omit++] = argv[++k];
     else if (strcmp(argv[k], "--threads") == 0 && k + 1 < argc) threads = atoi(argv[++k]);
+    else if (strcmp(argv[k], "--rounds") == 0 && k + 1 < argc) rounds = atoi(argv[++k]);
     else if (strcmp(argv[k], "--strips") == 0 && k + 1 < argc) nstrips = atoi(argv[++k]);
     else if (strcmp(argv[k], "--sat-default") == 0) sat_default = 1;
     else if (argv[k][0] == '-') {
       fprintf(stderr,
-              "usage: %s [--mode offline|realtime|verify|iofloor|deliver] [--block N] [--seconds S] [--threads T] "
+              "usage: %s [--mode offline|realtime|verify|iofloor|deliver] [--block N] [--seconds S] [--threads T] [--rounds R] "
               "[--strips N] [--sat-default] [--omit TYPE] [--out FILE.wav] SRC_DIR\n",
               argv[0]);
       return 2;
@@ -993,6 +1021,7 @@ int main(int argc, char **argv) {
   } else {
     float *base, *mix;
     double t_render, c_render;
+    if (threads > 1 && rounds > 0) scaling_rounds(threads, rounds);
     if (threads > 1) {
       printf("offline render with mixstage_graph_render() on %d threads\n", threads);
       base = mix = render_threads(threads, &t_render, &c_render);

@@ -1756,7 +1756,11 @@ int mixstage__process_cells(mixstage_graph *g, float *const *out, int out_channe
   int done = 0;
   mixstage__fp_mode mode = fp_enter();
   while (done < frames) {
-    int n = frames - done < MIXSTAGE__BLOCK ? frames - done : MIXSTAGE__BLOCK;
+    /* Blocks on the grid of MIXSTAGE__BLOCK frames from position 0, whatever
+     * the caller's: a settled lane group then runs its inserts over whole
+     * runs of cells (group_plan_run) instead of pieces cut at a cell inside. */
+    int room = MIXSTAGE__BLOCK - (int)(g->pos % MIXSTAGE__BLOCK);
+    int n = frames - done < room ? frames - done : room;
     update_solo(g);
     for (int i = 0; i < g->schedule_count; i++) faults += mixstage__run_scheduled(g, g->schedule[i], g->pos, n);
     mixstage__emit(g, out, out_channels, done, n, stride, interleaved);

@@ -55,6 +55,7 @@ MIXSTAGE_EXPORT int64_t mixstage_graph_render_frames(mixstage_graph *g, const mi
   return prog + tail;
 }
 
+
 /* ---- parallel render ---------------------------------------------------------
  * The graph keeps a pool of workers between renders (pool.c), so a render
  * creates no thread.  A render runs in steps; in step s every task (a unit,
@@ -165,9 +166,18 @@ typedef struct render_job {
    * assigns them, assign_homes; the others read them). */
   _Atomic int *home;
   _Atomic uint32_t homes_epoch;
-  int *cluster;    /* the task whose home a task shares (itself, or its strips' bus) */
-  double *cl_cost; /* scratch for assign_homes */
-  int *cl_order;   /* scratch for assign_homes */
+  int *cluster;    /* per task, the unit (schedule index) whose home it shares: its own,
+                      or its strips' bus; -1 for a lane group of buses (assign_homes) */
+  double *cl_cost; /* per unit, scratch for assign_homes */
+  int *cl_order;   /* per unit, scratch for assign_homes */
+  int *cl_home;    /* per unit, scratch for assign_homes */
+  int *cand;       /* per task, scratch for assign_homes */
+  /* Who hands blocks to whom: per task, the tasks it reads or that read it
+   * (adj[adj0[i] .. adj0[i + 1]]), with the channels that cross. */
+  struct task_link {
+    int task, channels;
+  } *adj;
+  int *adj0;
   int threads, pipelined;
   task *tasks;
   int count;
@@ -187,7 +197,7 @@ typedef struct render_job {
   int send_total;
   float *spare_mem;
   uint32_t final;   /* steps in the render */
-  int64_t nblocks, head_blocks;
+  int64_t nblocks;
   int64_t start, total, skip;
   float *out;
   int ch;
@@ -205,26 +215,27 @@ typedef struct render_job {
   float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
 } render_job;
 
-/* Block b of the render (0 ..): blocks of at most MIXSTAGE__BLOCK frames,
- * the discarded latency never straddling a block with output. */
+/* Block b of the render (0 ..): the render's frames cut on the graph's
+ * block grid (absolute positions, multiples of MIXSTAGE__BLOCK), as
+ * mixstage__process_cells cuts them, so that a settled lane group runs its
+ * inserts as whole blocks of cells (process.c group_plan_run) rather than
+ * in pieces that straddle the grid.  The discarded latency may end inside
+ * a block (emit_block). */
 static span block_span(const render_job *j, int64_t b) {
   span s = {0, 0};
   if (b < 0 || b >= j->nblocks) return s;
-  if (b < j->head_blocks) {
-    s.pos = b * MIXSTAGE__BLOCK;
-    int64_t left = j->skip - s.pos;
-    s.n = left < MIXSTAGE__BLOCK ? (int)left : MIXSTAGE__BLOCK;
-  } else {
-    s.pos = j->skip + (b - j->head_blocks) * MIXSTAGE__BLOCK;
-    int64_t left = j->skip + j->total - s.pos;
-    s.n = left < MIXSTAGE__BLOCK ? (int)left : MIXSTAGE__BLOCK;
-  }
+  int64_t lead = j->start % MIXSTAGE__BLOCK; /* frames of the first grid block before the start */
+  int64_t from = b * MIXSTAGE__BLOCK - lead, to = from + MIXSTAGE__BLOCK;
+  if (from < 0) from = 0;
+  if (to > j->skip + j->total) to = j->skip + j->total;
+  s.pos = from;
+  s.n = (int)(to - from);
   return s;
 }
 
 static void count_blocks(render_job *j) {
-  j->head_blocks = (j->skip + MIXSTAGE__BLOCK - 1) / MIXSTAGE__BLOCK;
-  j->nblocks = j->head_blocks + (j->total + MIXSTAGE__BLOCK - 1) / MIXSTAGE__BLOCK;
+  int64_t lead = j->start % MIXSTAGE__BLOCK;
+  j->nblocks = (lead + j->skip + j->total + MIXSTAGE__BLOCK - 1) / MIXSTAGE__BLOCK;
   j->final = (uint32_t)(j->nblocks + j->pipelined);
 }
 
@@ -269,41 +280,136 @@ static int task_ready(const render_job *j, const task *t, uint32_t s) {
          all_done(j, t->prev0, t->nprev, (int64_t)s - 1) && all_done(j, t->lrd0, t->nlrd, (int64_t)s - (RING - 1));
 }
 
-/* Homes: each cluster (a bus and the strips feeding it, or a task alone)
- * goes whole to one worker, the costliest first, each to the worker with
- * the least cost so far (the longest-processing-time rule), so a bus reads
- * its strips' blocks from its own core's cache and the shares come out
- * about even.  Costs are the measured ones (by_cost), or before any are,
- * one per unit.  Called before the workers start and once by worker 0; a
- * change moves the epoch. */
+/* What a task costs before any cost is measured: ns per frame per unit (a
+ * stereo strip of the benchmark graph runs in 10 to 15). */
+#define UNIT_NS 12.0
+/* What a channel's blocks cost, ns per frame, at each end when the task
+ * writing them and the task reading them run on different cores: the
+ * reader misses in its cache and the writer must take every line back
+ * before its next block.  Measured on the benchmark graph (two cores,
+ * profiles of one thread against two): a strip's stereo mixer writing its
+ * sends for another core ran ~4 ns per frame longer per stereo stream. */
+#define CROSS_NS 1.5
+
+static double task_cost(const render_job *j, int i, int by_cost) {
+  const mixstage__group *grp = j->tasks[i].unit->group;
+  return by_cost ? atomic_load_explicit(&j->st[i].cost, memory_order_relaxed) : UNIT_NS * (grp ? grp->count : 1);
+}
+
+/* Each worker's load under the homes in cand[]: its tasks' costs, and
+ * CROSS_NS per channel of every link that crosses to another worker. */
+static void homes_load(const render_job *j, int by_cost, double *load) {
+  for (int w = 0; w < j->threads; w++) load[w] = 0.0;
+  for (int i = 0; i < j->count; i++) {
+    load[j->cand[i]] += task_cost(j, i, by_cost);
+    for (int k = j->adj0[i]; k < j->adj0[i + 1]; k++)
+      if (j->cand[j->adj[k].task] != j->cand[i]) load[j->cand[i]] += CROSS_NS * j->adj[k].channels;
+  }
+}
+
+static double homes_worst(const double *load, int threads, double *sum) {
+  double worst = 0.0;
+  *sum = 0.0;
+  for (int w = 0; w < threads; w++) {
+    if (load[w] > worst) worst = load[w];
+    *sum += load[w];
+  }
+  return worst;
+}
+
+/* Homes, so that the busiest worker has as little as can be found to do,
+ * counting its tasks and the blocks it hands to or takes from other cores.
+ * First each cluster (a bus unit and the strips feeding it, or a unit
+ * alone) goes whole to one worker, the costliest first, each to the worker
+ * with the least cost so far (the longest-processing-time rule).  Clusters
+ * are of units, not tasks: a lane group of buses (group.c) is one task, but
+ * binding all its members' strips to one worker could leave that worker
+ * most of the graph; its cost is shared among its members' clusters, and
+ * it goes where most of that went.  Then single tasks move to another
+ * worker while that lowers the busiest load (or keeps it and crosses less):
+ * sends, keys and lane groups of buses leave clusters that do not say
+ * where the cores should part.  Costs are the measured ones (by_cost), or
+ * before any are, UNIT_NS per unit.  Called before the workers start and
+ * by worker 0 twice; a change moves the epoch.  Bounded work: the moves
+ * stop after a fixed number of passes. */
 static void assign_homes(render_job *j, int by_cost) {
-  int n = j->count, roots = 0;
-  double load[64] = {0};
-  for (int i = 0; i < n; i++) j->cl_cost[i] = 0.0;
+  int n = j->count, units = j->g->schedule_count, roots = 0, T = j->threads;
+  double load[64] = {0}, trial[64];
+  for (int c = 0; c < units; c++) j->cl_cost[c] = -1.0; /* no task in it */
   for (int i = 0; i < n; i++) {
-    const task *t = &j->tasks[i];
-    double c = by_cost ? atomic_load_explicit(&j->st[i].cost, memory_order_relaxed)
-                       : (t->unit->group ? t->unit->group->count : 1);
-    j->cl_cost[j->cluster[i]] += c;
+    const mixstage__group *grp = j->tasks[i].unit->group;
+    double c = task_cost(j, i, by_cost);
+    int members = j->cluster[i] < 0 ? grp->count : 1;
+    for (int m = 0; m < members; m++) {
+      int k = j->cluster[i] < 0 ? grp->units[m]->order : j->cluster[i];
+      j->cl_cost[k] = (j->cl_cost[k] < 0.0 ? 0.0 : j->cl_cost[k]) + c / members;
+    }
+  }
+  for (int c = 0; c < units; c++) {
+    if (j->cl_cost[c] < 0.0) continue;
+    int k = roots++;
+    for (; k > 0 && j->cl_cost[j->cl_order[k - 1]] < j->cl_cost[c]; k--) j->cl_order[k] = j->cl_order[k - 1];
+    j->cl_order[k] = c;
+  }
+  for (int k = 0; k < roots; k++) {
+    int c = j->cl_order[k], w = 0;
+    for (int v = 1; v < T; v++)
+      if (load[v] < load[w]) w = v;
+    load[w] += j->cl_cost[c];
+    j->cl_home[c] = w;
   }
   for (int i = 0; i < n; i++) {
-    if (j->cluster[i] != i) continue;
-    int k = roots++;
-    for (; k > 0 && j->cl_cost[j->cl_order[k - 1]] < j->cl_cost[i]; k--) j->cl_order[k] = j->cl_order[k - 1];
-    j->cl_order[k] = i;
+    int w = 0;
+    if (j->cluster[i] >= 0) {
+      w = j->cl_home[j->cluster[i]];
+    } else { /* a lane group of buses: where most of its members' clusters went */
+      const mixstage__group *grp = j->tasks[i].unit->group;
+      double best = -1.0;
+      for (int v = 0; v < T; v++) {
+        double on = 0.0;
+        for (int m = 0; m < grp->count; m++) {
+          int c = grp->units[m]->order;
+          if (j->cl_home[c] == v) on += j->cl_cost[c];
+        }
+        if (on > best) best = on, w = v;
+      }
+    }
+    j->cand[i] = w;
+  }
+  homes_load(j, by_cost, load);
+  double sum, worst = homes_worst(load, T, &sum);
+  for (int pass = 0; pass < 16; pass++) {
+    int moved = 0;
+    for (int i = 0; i < n; i++) {
+      int from = j->cand[i];
+      double c = task_cost(j, i, by_cost);
+      for (int w = 0; w < T; w++) {
+        if (w == from) continue;
+        for (int v = 0; v < T; v++) trial[v] = load[v];
+        trial[from] -= c;
+        trial[w] += c;
+        for (int k = j->adj0[i]; k < j->adj0[i + 1]; k++) {
+          int o = j->cand[j->adj[k].task];
+          double x = CROSS_NS * j->adj[k].channels;
+          if (o != from) trial[from] -= x, trial[o] -= x; /* crossed before */
+          if (o != w) trial[w] += x, trial[o] += x;       /* crosses after */
+        }
+        double tsum, tworst = homes_worst(trial, T, &tsum);
+        if (tworst < worst - 1e-9 || (tworst < worst + 1e-9 && tsum < sum - 1e-9)) {
+          for (int v = 0; v < T; v++) load[v] = trial[v];
+          worst = tworst, sum = tsum, from = w, moved = 1;
+          j->cand[i] = w;
+        }
+      }
+    }
+    if (!moved) break;
   }
   int changed = 0;
-  for (int k = 0; k < roots; k++) {
-    int r = j->cl_order[k], w = 0;
-    for (int v = 1; v < j->threads; v++)
-      if (load[v] < load[w]) w = v;
-    load[w] += j->cl_cost[r];
-    for (int i = 0; i < n; i++)
-      if (j->cluster[i] == r && atomic_load_explicit(&j->home[i], memory_order_relaxed) != w) {
-        atomic_store_explicit(&j->home[i], w, memory_order_relaxed);
-        changed = 1;
-      }
-  }
+  for (int i = 0; i < n; i++)
+    if (atomic_load_explicit(&j->home[i], memory_order_relaxed) != j->cand[i]) {
+      atomic_store_explicit(&j->home[i], j->cand[i], memory_order_relaxed);
+      changed = 1;
+    }
   if (changed || atomic_load_explicit(&j->homes_epoch, memory_order_relaxed) == 0)
     atomic_fetch_add_explicit(&j->homes_epoch, 1, memory_order_release);
 }
@@ -312,10 +418,11 @@ static void assign_homes(render_job *j, int by_cost) {
  * in *step; -1 when none can.  A worker keeps to its home tasks (their
  * state and buffers stay in its core's cache, and nobody else writes their
  * lines), the earliest step first, then the claim order; only when none of
- * those can run does it help with another worker's task.  The first look
+ * those can run, and the caller allows it (steal), does it help with
+ * another worker's task.  The first look
  * stops at a ready home task at the lowest step its home tasks can still be
  * claimed for: nothing after it in the claim order beats it. */
-static int claim_task(render_job *j, int id, uint32_t *step) {
+static int claim_task(render_job *j, int id, uint32_t *step, int steal) {
   worker_order *o = &j->order[id];
   uint32_t epoch = atomic_load_explicit(&j->homes_epoch, memory_order_acquire);
   if (epoch != o->homes_seen) {
@@ -325,7 +432,7 @@ static int claim_task(render_job *j, int id, uint32_t *step) {
   for (;;) {
     int best = -1;
     uint32_t best_s = 0, best_c = 0;
-    for (int pass = 0; pass < 2 && best < 0; pass++) {
+    for (int pass = 0; pass < 1 + steal && best < 0; pass++) {
       int whole = 1;
       uint32_t low = j->final;
       for (int k = 0; k < j->count; k++) {
@@ -401,10 +508,14 @@ static void point_rings(render_job *j, const task *t, uint32_t s) {
 
 static void emit_block(render_job *j, span e) {
   mixstage_graph *g = j->g;
-  if (e.pos >= j->skip && j->out)
+  if (e.pos >= j->skip && j->out) {
     mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->out + (size_t)(e.pos - j->skip) * (size_t)j->ch);
-  else
+  } else {
     mixstage__emit(g, NULL, j->ch, 0, e.n, j->ch, j->junk);
+    int64_t k = j->skip - e.pos; /* the block where the latency ends: its output part */
+    if (j->out && k < e.n)
+      memcpy(j->out, j->junk + (size_t)k * (size_t)j->ch, sizeof(float) * (size_t)(e.n - k) * (size_t)j->ch);
+  }
   atomic_store_explicit(&j->emitted, e.pos + e.n, memory_order_release);
 }
 
@@ -477,6 +588,13 @@ static int caller_duties(render_job *j) {
  * on the other core finishes; a futex sleep and wake-up costs both threads
  * system calls and the sleeper a wake-up delay several times that. */
 #define SPIN_NS 20000.0
+/* How long it keeps to its home tasks before it takes another worker's:
+ * with balanced homes the owner is usually about to run it, and a task run
+ * away from home moves its state and its blocks between the cores' caches
+ * (measured: stealing whenever nothing of its own was ready ran a quarter
+ * of the tasks away from home, and cost more than it gained).  A worker
+ * held up longer (preempted, or homes out of balance) is helped. */
+#define STEAL_NS 10000.0
 
 static void work(void *arg, int id) {
   render_job *j = arg;
@@ -487,7 +605,7 @@ static void work(void *arg, int id) {
   for (;;) {
     if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
     uint32_t s;
-    int i = claim_task(j, id, &s);
+    int i = claim_task(j, id, &s, idle_since >= 0.0 && now_ns() - idle_since >= STEAL_NS);
     if (i < 0) {
       /* Only a worker with nothing to claim reads the others' counts (each
        * moves with every task its worker finishes). */
@@ -504,7 +622,7 @@ static void work(void *arg, int id) {
        * after this look makes ready comes with a wake-up. */
       uint32_t seen = mixstage__event_prepare(&j->unit_ev);
       if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
-      i = claim_task(j, id, &s);
+      i = claim_task(j, id, &s, 1);
       if (i < 0 && finished_all(j) != all) {
         mixstage__event_sleep(&j->unit_ev, seen);
         idle_since = -1.0;
@@ -553,6 +671,10 @@ static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->cluster);
   mixstage__gfree(g, j->cl_cost);
   mixstage__gfree(g, j->cl_order);
+  mixstage__gfree(g, j->cl_home);
+  mixstage__gfree(g, j->cand);
+  mixstage__gfree(g, j->adj);
+  mixstage__gfree(g, j->adj0);
   mixstage__gfree(g, j->relays);
   mixstage__gfree(g, j->rly);
   mixstage__gfree(g, j->rins);
@@ -571,7 +693,7 @@ static void add_edge(render_job *j, int from0, int *n, int *slot, int d) {
 
 /* Calls fn for every unit task t reads: same-step (prev 0) or, pipelined,
  * a strip a late bus reads a step later (prev 1). */
-typedef void (*edge_fn)(render_job *j, int t, int src, int prev, void *ctx);
+typedef void (*edge_fn)(render_job *j, int t, int src, int prev, int channels, void *ctx);
 static void task_edges(render_job *j, const int *where, int t, edge_fn fn, void *ctx) {
   mixstage__unit *lead = j->tasks[t].unit;
   int members = lead->group ? lead->group->count : 1;
@@ -581,11 +703,13 @@ static void task_edges(render_job *j, const int *where, int t, edge_fn fn, void 
       mixstage_bus *b = (mixstage_bus *)u;
       for (int k = 0; k < b->input_count; k++) {
         mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
-        fn(j, t, where[src->order], j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP, ctx);
+        fn(j, t, where[src->order], j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP,
+           src->out_channels > 0 ? src->out_channels : src->channels, ctx);
       }
     }
     for (int k = 0; k < u->node_count; k++)
-      if (u->nodes[k]->key_unit) fn(j, t, where[u->nodes[k]->key_unit->order], 0, ctx);
+      if (u->nodes[k]->key_unit)
+        fn(j, t, where[u->nodes[k]->key_unit->order], 0, u->nodes[k]->key_unit->channels, ctx);
   }
 }
 
@@ -596,8 +720,9 @@ typedef struct edge_pass {
   int target; /* kinds 1, 3: the task whose readers are being listed */
 } edge_pass;
 
-static void edge_add(render_job *j, int t, int src, int prev, void *ctx) {
+static void edge_add(render_job *j, int t, int src, int prev, int channels, void *ctx) {
   edge_pass *p = ctx;
+  (void)channels;
   task *x;
   switch (p->kind) {
   case 0:
@@ -615,6 +740,22 @@ static void edge_add(render_job *j, int t, int src, int prev, void *ctx) {
     if (prev && src == p->target) add_edge(j, x->lrd0, &x->nlrd, p->slot, t);
     break;
   }
+}
+
+/* Links between tasks (assign_homes), counted per task into adj0[i], then
+ * placed, each start moving on as its links go in. */
+static void link_count(render_job *j, int t, int src, int prev, int channels, void *ctx) {
+  (void)prev, (void)channels, (void)ctx;
+  if (src == t) return;
+  j->adj0[t]++;
+  j->adj0[src]++;
+}
+
+static void link_place(render_job *j, int t, int src, int prev, int channels, void *ctx) {
+  (void)prev, (void)ctx;
+  if (src == t) return;
+  j->adj[j->adj0[t]++] = (struct task_link){src, channels};
+  j->adj[j->adj0[src]++] = (struct task_link){t, channels};
 }
 
 /* The tasks in a topological order (pipelined: the buses first), and what
@@ -644,8 +785,12 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
   j->cluster = mixstage__galloc(g, (size_t)n, sizeof *j->cluster);
   j->cl_cost = mixstage__galloc(g, (size_t)n, sizeof *j->cl_cost);
   j->cl_order = mixstage__galloc(g, (size_t)n, sizeof *j->cl_order);
+  j->cl_home = mixstage__galloc(g, (size_t)n, sizeof *j->cl_home);
+  j->cand = mixstage__galloc(g, (size_t)n, sizeof *j->cand);
+  j->adj = mixstage__galloc(g, 2 * (size_t)edges + 1, sizeof *j->adj);
+  j->adj0 = mixstage__galloc(g, (size_t)n + 1, sizeof *j->adj0);
   if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d || !j->home || !j->cluster ||
-      !j->cl_cost || !j->cl_order) {
+      !j->cl_cost || !j->cl_order || !j->cl_home || !j->cand || !j->adj || !j->adj0) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
@@ -680,14 +825,27 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
       else
         for (int r = 0; r < j->count; r++) task_edges(j, where, r, edge_add, &p);
     }
+  /* Links, each listed at both ends: counted, then placed. */
+  for (int i = 0; i <= j->count; i++) j->adj0[i] = 0;
+  for (int i = 0; i < j->count; i++) task_edges(j, where, i, link_count, NULL);
+  for (int i = 0, at = 0; i <= j->count; i++) {
+    int c = j->adj0[i];
+    j->adj0[i] = at;
+    at += c;
+  }
+  for (int i = 0; i < j->count; i++) task_edges(j, where, i, link_place, NULL);
+  for (int i = j->count; i > 0; i--) j->adj0[i] = j->adj0[i - 1]; /* link_place moved each start to the next */
+  j->adj0[0] = 0;
   /* A strip's output is the biggest thing it hands on: it shares its
    * home with the bus it feeds (the mix bus, read by everything, is left
    * to stand alone). */
   for (int i = 0; i < j->count; i++) {
     mixstage__unit *u = j->tasks[i].unit;
-    j->cluster[i] = i;
+    j->cluster[i] = u->order;
     if (u->kind == MIXSTAGE__UNIT_STRIP && u->output && u->output != g->buses[0])
-      j->cluster[i] = where[u->output->u.order];
+      j->cluster[i] = u->output->u.order;
+    else if (u->kind == MIXSTAGE__UNIT_BUS && u->group)
+      j->cluster[i] = -1;
   }
   for (int w = 0; w < j->threads; w++) {
     worker_order *o = &j->order[w];
@@ -732,10 +890,14 @@ static int plan_relays(mixstage_graph *g, render_job *j) {
   j->rins = mixstage__galloc(g, (size_t)nin + 1, sizeof *j->rins);
   j->stand_units = mixstage__galloc(g, (size_t)RING * (size_t)g->strip_count + 1, sizeof *j->stand_units);
   j->stand_sends = mixstage__galloc(g, (size_t)RING * (size_t)j->send_total + 1, sizeof *j->stand_sends);
-  j->spare_mem = mixstage__galloc(g, (RING - 1) * floats * MIXSTAGE__BLOCK + 1, sizeof(float));
+  /* On a cache line's boundary (16 floats more for that), as the graph's
+   * own buffers are: the strips' mixers write these blocks and the buses
+   * read them with whole-vector moves, and a block off the line boundary
+   * splits every other one across two lines. */
+  j->spare_mem = mixstage__galloc(g, (RING - 1) * floats * MIXSTAGE__BLOCK + 16, sizeof(float));
   if (!j->relays || !j->rly || !j->rins || !j->stand_units || !j->stand_sends || !j->spare_mem)
     return MIXSTAGE_ENOMEM;
-  float *mem = j->spare_mem;
+  float *mem = (float *)(((uintptr_t)j->spare_mem + 63) & ~(uintptr_t)63);
   int *send_base = j->rly; /* borrowed until the rings are listed below */
   for (int i = 0, ns = 0; i < g->strip_count; i++) {
     mixstage__unit *u = &g->strips[i]->u;
