@@ -172,12 +172,6 @@ typedef struct render_job {
   int *cl_order;   /* per unit, scratch for assign_homes */
   int *cl_home;    /* per unit, scratch for assign_homes */
   int *cand;       /* per task, scratch for assign_homes */
-  /* Who hands blocks to whom: per task, the tasks it reads or that read it
-   * (adj[adj0[i] .. adj0[i + 1]]), with the channels that cross. */
-  struct task_link {
-    int task, channels;
-  } *adj;
-  int *adj0;
   int threads, pipelined;
   task *tasks;
   int count;
@@ -283,58 +277,27 @@ static int task_ready(const render_job *j, const task *t, uint32_t s) {
 /* What a task costs before any cost is measured: ns per frame per unit (a
  * stereo strip of the benchmark graph runs in 10 to 15). */
 #define UNIT_NS 12.0
-/* What a channel's blocks cost, ns per frame, at each end when the task
- * writing them and the task reading them run on different cores: the
- * reader misses in its cache and the writer must take every line back
- * before its next block.  Measured on the benchmark graph (two cores,
- * profiles of one thread against two): a strip's stereo mixer writing its
- * sends for another core ran ~4 ns per frame longer per stereo stream. */
-#define CROSS_NS 1.5
 
 static double task_cost(const render_job *j, int i, int by_cost) {
   const mixstage__group *grp = j->tasks[i].unit->group;
   return by_cost ? atomic_load_explicit(&j->st[i].cost, memory_order_relaxed) : UNIT_NS * (grp ? grp->count : 1);
 }
 
-/* Each worker's load under the homes in cand[]: its tasks' costs, and
- * CROSS_NS per channel of every link that crosses to another worker. */
-static void homes_load(const render_job *j, int by_cost, double *load) {
-  for (int w = 0; w < j->threads; w++) load[w] = 0.0;
-  for (int i = 0; i < j->count; i++) {
-    load[j->cand[i]] += task_cost(j, i, by_cost);
-    for (int k = j->adj0[i]; k < j->adj0[i + 1]; k++)
-      if (j->cand[j->adj[k].task] != j->cand[i]) load[j->cand[i]] += CROSS_NS * j->adj[k].channels;
-  }
-}
-
-static double homes_worst(const double *load, int threads, double *sum) {
-  double worst = 0.0;
-  *sum = 0.0;
-  for (int w = 0; w < threads; w++) {
-    if (load[w] > worst) worst = load[w];
-    *sum += load[w];
-  }
-  return worst;
-}
-
-/* Homes, so that the busiest worker has as little as can be found to do,
- * counting its tasks and the blocks it hands to or takes from other cores.
- * First each cluster (a bus unit and the strips feeding it, or a unit
+/* Homes: each cluster (a bus unit and the strips feeding it, or a unit
  * alone) goes whole to one worker, the costliest first, each to the worker
- * with the least cost so far (the longest-processing-time rule).  Clusters
- * are of units, not tasks: a lane group of buses (group.c) is one task, but
- * binding all its members' strips to one worker could leave that worker
- * most of the graph; its cost is shared among its members' clusters, and
- * it goes where most of that went.  Then single tasks move to another
- * worker while that lowers the busiest load (or keeps it and crosses less):
- * sends, keys and lane groups of buses leave clusters that do not say
- * where the cores should part.  Costs are the measured ones (by_cost), or
- * before any are, UNIT_NS per unit.  Called before the workers start and
- * by worker 0 twice; a change moves the epoch.  Bounded work: the moves
- * stop after a fixed number of passes. */
+ * with the least cost so far (the longest-processing-time rule), so a bus
+ * reads its strips' blocks from its own core's cache and the shares come
+ * out about even.  Clusters are of units, not tasks: a lane group of buses
+ * (group.c) is one task, but binding all its members' strips to one worker
+ * left that worker most of the benchmark graph (three of its four group
+ * buses run as one task) and the other stealing from it; its cost is
+ * shared among its members' clusters, and it goes where most of that went.
+ * Costs are the measured ones (by_cost), or before any are, UNIT_NS per
+ * unit.  Called before the workers start and by worker 0 twice; a change
+ * moves the epoch. */
 static void assign_homes(render_job *j, int by_cost) {
   int n = j->count, units = j->g->schedule_count, roots = 0, T = j->threads;
-  double load[64] = {0}, trial[64];
+  double load[64] = {0};
   for (int c = 0; c < units; c++) j->cl_cost[c] = -1.0; /* no task in it */
   for (int i = 0; i < n; i++) {
     const mixstage__group *grp = j->tasks[i].unit->group;
@@ -376,34 +339,6 @@ static void assign_homes(render_job *j, int by_cost) {
     }
     j->cand[i] = w;
   }
-  homes_load(j, by_cost, load);
-  double sum, worst = homes_worst(load, T, &sum);
-  for (int pass = 0; pass < 16; pass++) {
-    int moved = 0;
-    for (int i = 0; i < n; i++) {
-      int from = j->cand[i];
-      double c = task_cost(j, i, by_cost);
-      for (int w = 0; w < T; w++) {
-        if (w == from) continue;
-        for (int v = 0; v < T; v++) trial[v] = load[v];
-        trial[from] -= c;
-        trial[w] += c;
-        for (int k = j->adj0[i]; k < j->adj0[i + 1]; k++) {
-          int o = j->cand[j->adj[k].task];
-          double x = CROSS_NS * j->adj[k].channels;
-          if (o != from) trial[from] -= x, trial[o] -= x; /* crossed before */
-          if (o != w) trial[w] += x, trial[o] += x;       /* crosses after */
-        }
-        double tsum, tworst = homes_worst(trial, T, &tsum);
-        if (tworst < worst - 1e-9 || (tworst < worst + 1e-9 && tsum < sum - 1e-9)) {
-          for (int v = 0; v < T; v++) load[v] = trial[v];
-          worst = tworst, sum = tsum, from = w, moved = 1;
-          j->cand[i] = w;
-        }
-      }
-    }
-    if (!moved) break;
-  }
   int changed = 0;
   for (int i = 0; i < n; i++)
     if (atomic_load_explicit(&j->home[i], memory_order_relaxed) != j->cand[i]) {
@@ -418,11 +353,10 @@ static void assign_homes(render_job *j, int by_cost) {
  * in *step; -1 when none can.  A worker keeps to its home tasks (their
  * state and buffers stay in its core's cache, and nobody else writes their
  * lines), the earliest step first, then the claim order; only when none of
- * those can run, and the caller allows it (steal), does it help with
- * another worker's task.  The first look
+ * those can run does it help with another worker's task.  The first look
  * stops at a ready home task at the lowest step its home tasks can still be
  * claimed for: nothing after it in the claim order beats it. */
-static int claim_task(render_job *j, int id, uint32_t *step, int steal) {
+static int claim_task(render_job *j, int id, uint32_t *step) {
   worker_order *o = &j->order[id];
   uint32_t epoch = atomic_load_explicit(&j->homes_epoch, memory_order_acquire);
   if (epoch != o->homes_seen) {
@@ -432,7 +366,7 @@ static int claim_task(render_job *j, int id, uint32_t *step, int steal) {
   for (;;) {
     int best = -1;
     uint32_t best_s = 0, best_c = 0;
-    for (int pass = 0; pass < 1 + steal && best < 0; pass++) {
+    for (int pass = 0; pass < 2 && best < 0; pass++) {
       int whole = 1;
       uint32_t low = j->final;
       for (int k = 0; k < j->count; k++) {
@@ -588,13 +522,6 @@ static int caller_duties(render_job *j) {
  * on the other core finishes; a futex sleep and wake-up costs both threads
  * system calls and the sleeper a wake-up delay several times that. */
 #define SPIN_NS 20000.0
-/* How long it keeps to its home tasks before it takes another worker's:
- * with balanced homes the owner is usually about to run it, and a task run
- * away from home moves its state and its blocks between the cores' caches
- * (measured: stealing whenever nothing of its own was ready ran a quarter
- * of the tasks away from home, and cost more than it gained).  A worker
- * held up longer (preempted, or homes out of balance) is helped. */
-#define STEAL_NS 10000.0
 
 static void work(void *arg, int id) {
   render_job *j = arg;
@@ -605,7 +532,7 @@ static void work(void *arg, int id) {
   for (;;) {
     if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
     uint32_t s;
-    int i = claim_task(j, id, &s, idle_since >= 0.0 && now_ns() - idle_since >= STEAL_NS);
+    int i = claim_task(j, id, &s);
     if (i < 0) {
       /* Only a worker with nothing to claim reads the others' counts (each
        * moves with every task its worker finishes). */
@@ -622,7 +549,7 @@ static void work(void *arg, int id) {
        * after this look makes ready comes with a wake-up. */
       uint32_t seen = mixstage__event_prepare(&j->unit_ev);
       if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
-      i = claim_task(j, id, &s, 1);
+      i = claim_task(j, id, &s);
       if (i < 0 && finished_all(j) != all) {
         mixstage__event_sleep(&j->unit_ev, seen);
         idle_since = -1.0;
@@ -673,8 +600,6 @@ static void plan_free(mixstage_graph *g, render_job *j) {
   mixstage__gfree(g, j->cl_order);
   mixstage__gfree(g, j->cl_home);
   mixstage__gfree(g, j->cand);
-  mixstage__gfree(g, j->adj);
-  mixstage__gfree(g, j->adj0);
   mixstage__gfree(g, j->relays);
   mixstage__gfree(g, j->rly);
   mixstage__gfree(g, j->rins);
@@ -693,7 +618,7 @@ static void add_edge(render_job *j, int from0, int *n, int *slot, int d) {
 
 /* Calls fn for every unit task t reads: same-step (prev 0) or, pipelined,
  * a strip a late bus reads a step later (prev 1). */
-typedef void (*edge_fn)(render_job *j, int t, int src, int prev, int channels, void *ctx);
+typedef void (*edge_fn)(render_job *j, int t, int src, int prev, void *ctx);
 static void task_edges(render_job *j, const int *where, int t, edge_fn fn, void *ctx) {
   mixstage__unit *lead = j->tasks[t].unit;
   int members = lead->group ? lead->group->count : 1;
@@ -703,13 +628,11 @@ static void task_edges(render_job *j, const int *where, int t, edge_fn fn, void 
       mixstage_bus *b = (mixstage_bus *)u;
       for (int k = 0; k < b->input_count; k++) {
         mixstage__unit *src = b->inputs[k].unit ? b->inputs[k].unit : b->inputs[k].send->from;
-        fn(j, t, where[src->order], j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP,
-           src->out_channels > 0 ? src->out_channels : src->channels, ctx);
+        fn(j, t, where[src->order], j->pipelined && src->kind == MIXSTAGE__UNIT_STRIP, ctx);
       }
     }
     for (int k = 0; k < u->node_count; k++)
-      if (u->nodes[k]->key_unit)
-        fn(j, t, where[u->nodes[k]->key_unit->order], 0, u->nodes[k]->key_unit->channels, ctx);
+      if (u->nodes[k]->key_unit) fn(j, t, where[u->nodes[k]->key_unit->order], 0, ctx);
   }
 }
 
@@ -720,9 +643,8 @@ typedef struct edge_pass {
   int target; /* kinds 1, 3: the task whose readers are being listed */
 } edge_pass;
 
-static void edge_add(render_job *j, int t, int src, int prev, int channels, void *ctx) {
+static void edge_add(render_job *j, int t, int src, int prev, void *ctx) {
   edge_pass *p = ctx;
-  (void)channels;
   task *x;
   switch (p->kind) {
   case 0:
@@ -740,22 +662,6 @@ static void edge_add(render_job *j, int t, int src, int prev, int channels, void
     if (prev && src == p->target) add_edge(j, x->lrd0, &x->nlrd, p->slot, t);
     break;
   }
-}
-
-/* Links between tasks (assign_homes), counted per task into adj0[i], then
- * placed, each start moving on as its links go in. */
-static void link_count(render_job *j, int t, int src, int prev, int channels, void *ctx) {
-  (void)prev, (void)channels, (void)ctx;
-  if (src == t) return;
-  j->adj0[t]++;
-  j->adj0[src]++;
-}
-
-static void link_place(render_job *j, int t, int src, int prev, int channels, void *ctx) {
-  (void)prev, (void)ctx;
-  if (src == t) return;
-  j->adj[j->adj0[t]++] = (struct task_link){src, channels};
-  j->adj[j->adj0[src]++] = (struct task_link){t, channels};
 }
 
 /* The tasks in a topological order (pipelined: the buses first), and what
@@ -787,10 +693,8 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
   j->cl_order = mixstage__galloc(g, (size_t)n, sizeof *j->cl_order);
   j->cl_home = mixstage__galloc(g, (size_t)n, sizeof *j->cl_home);
   j->cand = mixstage__galloc(g, (size_t)n, sizeof *j->cand);
-  j->adj = mixstage__galloc(g, 2 * (size_t)edges + 1, sizeof *j->adj);
-  j->adj0 = mixstage__galloc(g, (size_t)n + 1, sizeof *j->adj0);
   if (!where || !j->tasks || !j->deps || !j->st || !j->order_mem_i || !j->order_mem_d || !j->home || !j->cluster ||
-      !j->cl_cost || !j->cl_order || !j->cl_home || !j->cand || !j->adj || !j->adj0) {
+      !j->cl_cost || !j->cl_order || !j->cl_home || !j->cand) {
     mixstage__gfree(g, where);
     return MIXSTAGE_ENOMEM;
   }
@@ -825,17 +729,6 @@ static int plan_tasks(mixstage_graph *g, render_job *j) {
       else
         for (int r = 0; r < j->count; r++) task_edges(j, where, r, edge_add, &p);
     }
-  /* Links, each listed at both ends: counted, then placed. */
-  for (int i = 0; i <= j->count; i++) j->adj0[i] = 0;
-  for (int i = 0; i < j->count; i++) task_edges(j, where, i, link_count, NULL);
-  for (int i = 0, at = 0; i <= j->count; i++) {
-    int c = j->adj0[i];
-    j->adj0[i] = at;
-    at += c;
-  }
-  for (int i = 0; i < j->count; i++) task_edges(j, where, i, link_place, NULL);
-  for (int i = j->count; i > 0; i--) j->adj0[i] = j->adj0[i - 1]; /* link_place moved each start to the next */
-  j->adj0[0] = 0;
   /* A strip's output is the biggest thing it hands on: it shares its
    * home with the bus it feeds (the mix bus, read by everything, is left
    * to stand alone). */
