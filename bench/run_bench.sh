@@ -200,7 +200,7 @@ proc_cpu() {
 # libmixstage with 64 strips, one after the other, so that a change in the
 # machine's load touches every figure alike ----
 lw=""; lc=""; lr=""; lrc=""; sw=""; sc=""; sr=""; kw=""; kc=""; kr=""
-tw=""; trc=""; s2r=""; qr=""; qrc=""; rounds=0; spent=0
+tw=""; trc=""; tsp=""; s2r=""; qr=""; qrc=""; rounds=0; spent=0
 while another_round "$rounds" "$spent"; do
   rounds=$((rounds + 1)); r=$rounds
   echo "round $r of the offline renders (one core unless said) ..."
@@ -224,9 +224,10 @@ while another_round "$rounds" "$spent"; do
     C=$(proc_cpu "$LOG/ref_scalar$r.txt"); kw="$kw $W"; kc="$kc $C"; kr="$kr $(ref_secs "$LOG/ref_scalar$r.txt")"
     echo "  ref_scalar:       $W s wall, $C s CPU; render $(ref_secs "$LOG/ref_scalar$r.txt") s wall"
   fi
-  timed "$LOG/threads$r.txt" "$BIN" --mode offline --threads 2 "$DIR" || fail "$LOG/threads$r.txt" "bench_graph"
+  timed "$LOG/threads$r.txt" "$BIN" --mode offline --threads 2 --rounds 2 "$DIR" || fail "$LOG/threads$r.txt" "bench_graph"
   spent=$(add "$spent" "$W")
   tw="$tw $(result render_s "$LOG/threads$r.txt")"; trc="$trc $(result render_cpu_s "$LOG/threads$r.txt")"
+  tsp="$tsp $(result rounds_speedup "$LOG/threads$r.txt")"
   echo "  libmixstage 2 threads: render $(result render_s "$LOG/threads$r.txt") s wall, $(result render_cpu_s "$LOG/threads$r.txt") s CPU"
   if [ "$have_simd" = 1 ]; then
     timed "$LOG/ref_simd2t$r.txt" "$REFBIN/ref_simd" "$DIR" "$DIR/mix_ref_simd2t.wav" 2 256 ||
@@ -500,6 +501,8 @@ echo "  libmixstage render per frame per strip: $(awk -v t="$lm_rcpu" -v p="$P" 
 echo
 echo "two threads, one graph [$rounds]: libmixstage render $(cell "$lm_wall2") wall, $lm_rcpu2 s CPU;" \
   "speed-up over one thread $(rx "$lm_render" "$lm_wall2") (wall), CPU 2 threads / 1 thread $(rx "$lm_rcpu2" "$lm_rcpu") (1.00x: no extra work)"
+echo "  the same, one thread and two alternately inside one process (mixstage_graph_render both, bench_graph --rounds 2):" \
+  "speed-up $(fmt3 "$(echo "$tsp" | median)")x (median of the rounds' medians)"
 [ "$have_simd" = 1 ] && echo "  ref_simd on 2 threads: render $(cell "$simd_render2") wall, speed-up $(rx "$simd_render" "$simd_render2")"
 echo "strips [$rounds]: 64 strips render $lm64_render s wall, $lm64_rcpu s CPU; 64 / 32 strips: $(ratio "$lm64_rcpu" "$lm_rcpu") (CPU)," \
   "$(ratio "$lm64_render" "$lm_render") (wall), $(dash "$cg_lin") (callgrind instructions)"
