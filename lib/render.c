@@ -114,16 +114,20 @@ typedef struct task {
   int rin0, nrin;         /* late: its inputs that read a ring, rins[rin0 ..] */
 } task;
 
-/* What changes of a task while a render runs, in a cache line of its own:
+/* What changes of a task while a render runs, in cache lines of its own:
  * a worker claiming or finishing the task writes one line, and the task
  * list the workers scan stays read-only (shared by every core's cache). */
 typedef struct task_state {
   _Atomic uint32_t claim; /* the last step it was claimed for */
   _Atomic uint32_t done;  /* the last step it finished */
-  _Atomic double cost;    /* ns per frame, smoothed over the steps it ran (its runner writes it) */
-  char pad[64 - 2 * sizeof(uint32_t) - sizeof(double)];
+  char pad0[64 - 2 * sizeof(uint32_t)];
+  /* A line of its own: written by every run, but read only when the
+   * workers rank the tasks (every RANK_EVERY steps), so that a worker
+   * scanning the claims does not take it from the runner's cache. */
+  _Atomic double cost; /* ns per frame, smoothed over the steps it ran (its runner writes it) */
+  char pad1[64 - sizeof(double)];
 } task_state;
-_Static_assert(sizeof(task_state) == 64, "a task's state fills one cache line");
+_Static_assert(sizeof(task_state) == 128, "a task's state fills two cache lines");
 
 /* The ring of one strip output or strip send. */
 typedef struct relay {
@@ -200,12 +204,15 @@ typedef struct render_job {
   /* What the workers write while the render runs, on lines apart from the
    * fields above that every claim reads. */
   char apart0[64];
-  mixstage__event unit_ev;
+  mixstage__event unit_ev; /* read as every task finishes */
+  _Atomic int cancel;      /* read as every task starts */
+  char apart1[64];
+  /* Written once a step (the mix bus's task, worker 0): not on the line
+   * every task reads. */
   _Atomic uint32_t collected; /* bounce: the last step collected */
   _Atomic int64_t emitted;    /* frames handed out, latency included */
-  _Atomic int cancel;
   int64_t next_report, report_every;
-  char apart1[64];
+  char apart2[64];
   float junk[MIXSTAGE__BLOCK * MIXSTAGE_MAX_CHANNELS];
 } render_job;
 
