@@ -549,21 +549,31 @@ static void work(void *arg, int id) {
       double t = now_ns();
       if (idle_since < 0.0) idle_since = t;
       if (t - idle_since < SPIN_NS) {
-        mixstage__cpu_relax();
-        continue;
+        /* Nothing becomes ready but by a task finishing: watch the
+         * finished counts (a line per worker) rather than scan every
+         * task's line again and again, which would take each of them from
+         * the cache of the worker about to write it.  The second look
+         * catches a task that finished before the counts were read. */
+        uint64_t seen = finished_all(j);
+        i = claim_task(j, id, &s);
+        if (i < 0) {
+          while (finished_all(j) == seen && now_ns() - idle_since < SPIN_NS) mixstage__cpu_relax();
+          continue;
+        }
+      } else {
+        /* Announce the sleep, then look once more: whatever a task finishing
+         * after this look makes ready comes with a wake-up. */
+        uint32_t seen = mixstage__event_prepare(&j->unit_ev);
+        if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
+        i = claim_task(j, id, &s);
+        if (i < 0 && finished_all(j) != all) {
+          mixstage__event_sleep(&j->unit_ev, seen);
+          idle_since = -1.0;
+          continue;
+        }
+        mixstage__event_cancel(&j->unit_ev);
+        if (i < 0) continue;
       }
-      /* Announce the sleep, then look once more: whatever a task finishing
-       * after this look makes ready comes with a wake-up. */
-      uint32_t seen = mixstage__event_prepare(&j->unit_ev);
-      if (id == 0 && caller_duties(j)) mixstage__event_notify(&j->unit_ev);
-      i = claim_task(j, id, &s);
-      if (i < 0 && finished_all(j) != all) {
-        mixstage__event_sleep(&j->unit_ev, seen);
-        idle_since = -1.0;
-        continue;
-      }
-      mixstage__event_cancel(&j->unit_ev);
-      if (i < 0) continue;
     }
     idle_since = -1.0;
     if (s >= o->ranked_at + (s <= 3 ? 1 : RANK_EVERY)) {
