@@ -25,6 +25,9 @@
 #endif
 
 #define OS_PI 3.14159265358979323846
+/* A phase-split window's block part: a block and the spare lanes the sums
+ * compute past it (HB_SPARE below). */
+#define OS2_BLOCK (MIXSTAGE_OS_MAX_FRAMES + 8)
 #define HB_MAX_K 34 /* longest stage (FLAT stage 1) */
 
 /* Per-stage designs: K (kernel length 4K-1) and Kaiser beta, chosen by
@@ -163,6 +166,9 @@ int mixstage__os_init_design(mixstage__oversampler *os, const mixstage__allocato
     ntaps += K;
     per_ch += 2 * K + 2 * K + K; /* up_hist, dn_even, dn_odd */
   }
+  const int split = factor == 2 && os->pad == 0;
+  const size_t K0 = ns > 0 ? (size_t)hb_design[design][0].half : 0;
+  if (split) per_ch += 2 * (2 * K0 + OS2_BLOCK) + K0 + OS2_BLOCK; /* in_win, even_win, odd_win */
   os->block = mixstage__calloc(a, per_ch * (size_t)nch, sizeof(float));
   os->taps = ns > 0 ? mixstage__calloc(a, ntaps, sizeof(float)) : NULL;
   if (!os->block || (ns > 0 && !os->taps)) {
@@ -185,6 +191,14 @@ int mixstage__os_init_design(mixstage__oversampler *os, const mixstage__allocato
   }
   os->pad_hist = p;
   p += (size_t)factor * (size_t)nch;
+  for (int c = 0; c < nch && split; c++) {
+    os->in_win[c] = p;
+    p += 2 * K0 + OS2_BLOCK;
+    os->even_win[c] = p;
+    p += 2 * K0 + OS2_BLOCK;
+    os->odd_win[c] = p;
+    p += K0 + OS2_BLOCK;
+  }
   float *t = os->taps;
   for (int s = 0; s < ns; s++) {
     mixstage__hb_stage *st = &os->st[s];
@@ -214,6 +228,13 @@ void mixstage__os_reset(mixstage__oversampler *os) {
     memset(st->dn_odd, 0, sizeof(float) * (size_t)st->half * (size_t)os->nch);
   }
   if (os->pad_hist) memset(os->pad_hist, 0, sizeof(float) * (size_t)os->factor * (size_t)os->nch);
+  for (int c = 0; c < os->nch && os->in_win[0]; c++) {
+    const size_t H = (size_t)os->st[0].hlen, K = (size_t)os->st[0].half;
+    memset(os->in_win[c], 0, sizeof(float) * (H + OS2_BLOCK));
+    memset(os->even_win[c], 0, sizeof(float) * (H + OS2_BLOCK));
+    memset(os->odd_win[c], 0, sizeof(float) * (K + OS2_BLOCK));
+  }
+  os->in_last = 0;
 }
 
 /* Largest number of inputs one stage sees per call (stage 3 of 8x: 4 x 32)
@@ -427,6 +448,57 @@ void mixstage__os_down(mixstage__oversampler *os, float *const *out, int nframes
       hb_down(st, st->dn_even + (size_t)c * st->hlen, st->dn_odd + (size_t)c * st->half, src, dst,
               n);
     }
+  }
+}
+
+/* ---- phase-split 2x ----------------------------------------------------
+ * hb_up() and hb_down() with the windows kept between calls instead of
+ * rebuilt from the histories, and the top-rate samples left in their two
+ * phases: in_win = [2K previous inputs | block], even_win / odd_win the
+ * down windows that up() fills directly.  Each value is computed by the
+ * same operations as there. */
+int mixstage__os2_available(const mixstage__oversampler *os) { return os->in_win[0] != NULL; }
+
+void mixstage__os2_up(mixstage__oversampler *os, const float *const *in, int nframes) {
+  const mixstage__hb_stage *st = &os->st[0];
+  const int K = st->half, H = st->hlen, n = nframes, last = os->in_last;
+  float acc[HB_MAX_N + HB_SPARE];
+  for (int c = 0; c < os->nch; c++) {
+    float *w = os->in_win[c];
+    if (last > 0) memmove(w, w + last, sizeof(float) * (size_t)H);
+    memcpy(w + H, in[c], sizeof(float) * (size_t)n);
+    memset(w + H + n, 0, sizeof(float) * HB_SPARE); /* lanes past n: computed, discarded */
+    const float *p = w + H - K;
+    hb_sym(st, p, acc, n);
+    float *e = os->even_win[c] + H;
+    int j = 0;
+#if OS_SSE2
+    const __m128 two = _mm_set1_ps(2.0f);
+    for (; j + 4 <= n; j += 4) _mm_storeu_ps(e + j, _mm_mul_ps(two, _mm_loadu_ps(acc + j)));
+#endif
+    for (; j < n; j++) e[j] = 2.0f * acc[j];
+    memcpy(os->odd_win[c] + K, p + 1, sizeof(float) * (size_t)n); /* the centre tap */
+  }
+  os->in_last = n;
+}
+
+void mixstage__os2_down(mixstage__oversampler *os, float *const *out, int nframes) {
+  const mixstage__hb_stage *st = &os->st[0];
+  const int K = st->half, H = st->hlen, n = nframes;
+  float acc[HB_MAX_N + HB_SPARE];
+  for (int c = 0; c < os->nch; c++) {
+    float *e = os->even_win[c], *o = os->odd_win[c], *y = out[c];
+    memset(e + H + n, 0, sizeof(float) * HB_SPARE);
+    hb_sym(st, e + H - K, acc, n);
+    int j = 0;
+#if OS_SSE2
+    const __m128 half = _mm_set1_ps(0.5f);
+    for (; j + 4 <= n; j += 4)
+      _mm_storeu_ps(y + j, _mm_add_ps(_mm_loadu_ps(acc + j), _mm_mul_ps(half, _mm_loadu_ps(o + j))));
+#endif
+    for (; j < n; j++) y[j] = acc[j] + 0.5f * o[j];
+    memmove(e, e + n, sizeof(float) * (size_t)H);
+    memmove(o, o + n, sizeof(float) * (size_t)K);
   }
 }
 

@@ -82,9 +82,7 @@ typedef struct cc_state {
   const mixstage__allocator *alloc;
   mixstage__oversampler os;
   int os_ok;
-  int lat;
-  float *dly; /* nch * dlen ring: the clean signal */
-  int dlen, dpos;
+  int lat; /* the clean signal is read from the oversampler's input window */
   /* Section 0 the DC blocker (on the residual), 1 and 2 the tone shelves;
    * their TDF-II memory per channel as structure of arrays, so one vector
    * runs a channel pair. */
@@ -102,8 +100,6 @@ static void cc_fini(void *s, const mixstage__node_env *env) {
   (void)env;
   if (st->os_ok) mixstage__os_fini(&st->os, st->alloc);
   st->os_ok = 0;
-  mixstage__free(st->alloc, st->dly);
-  st->dly = NULL;
 }
 
 static int cc_init(void *s, const mixstage__node_env *env) {
@@ -116,12 +112,11 @@ static int cc_init(void *s, const mixstage__node_env *env) {
   if (rc != MIXSTAGE_OK) return rc;
   st->os_ok = 1;
   st->lat = mixstage__os_latency(&st->os);
-  /* a block is written to the delay line before it is read back */
-  st->dlen = st->lat + MIXSTAGE_OS_MAX_FRAMES;
-  st->dly = mixstage__calloc(env->alloc, (size_t)st->nch * (size_t)st->dlen, sizeof(float));
-  if (!st->dly) {
+  /* 2x with no extra delay: the phase-split path runs, and its input window
+   * (2K frames of history) covers the latency (2K - 1) */
+  if (!mixstage__os2_available(&st->os) || mixstage__os2_input_history(&st->os) < st->lat) {
     cc_fini(s, env);
-    return MIXSTAGE_ENOMEM;
+    return MIXSTAGE_EINVAL;
   }
   mixstage__biquad_highpass1(&st->sec[0], CC_DC_HZ, st->fs);
   st->kernel = mixstage__cc_residual_best();
@@ -131,8 +126,6 @@ static int cc_init(void *s, const mixstage__node_env *env) {
 static void cc_reset(void *s) {
   cc_state *st = s;
   mixstage__os_reset(&st->os);
-  memset(st->dly, 0, (size_t)st->nch * (size_t)st->dlen * sizeof(float));
-  st->dpos = 0;
   memset(st->s1, 0, sizeof st->s1);
   memset(st->s2, 0, sizeof st->s2);
   st->drive.prev = st->drive.target;
@@ -293,39 +286,40 @@ static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, f
 }
 
 /* One piece of at most MIXSTAGE_OS_MAX_FRAMES frames (the oversampler's and
- * the stack buffers' size). */
+ * the stack buffers' size).  The curve is memoryless, so the residual runs
+ * on the oversampler's two phases apart (oversample.h, phase-split 2x). */
 static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
   float res[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   float *rp[MIXSTAGE_MAX_CHANNELS] = {0};
-  const float *ip[MIXSTAGE_MAX_CHANNELS] = {0};
-  for (int c = 0; c < nch; c++) {
-    ip[c] = buf[c];
-    rp[c] = res[c];
-  }
+  const float *dry[MIXSTAGE_MAX_CHANNELS] = {0};
+  for (int c = 0; c < nch; c++) rp[c] = res[c];
   /* Nothing moves once the cell's ramp is done: one set of constants. */
   const int steady = st->cell_pos >= MIXSTAGE_CONTROL_FRAMES;
 
-  mixstage__os_up(&st->os, ip, nframes);
-  const int f = CC_OS_FACTOR;
+  mixstage__os2_up(&st->os, (const float *const *)buf, nframes);
   if (steady) {
     double d = st->drive.target, p = st->character.target, c = 2.5 + p;
-    for (int ch = 0; ch < nch; ch++)
-      mixstage__cc_residual(st->kernel, st->os.hi[ch], nframes * f, (float)(d / c), (float)(c / d),
-                            (float)(0.045 * p));
+    const float a = (float)(d / c), cd = (float)(c / d), beta = (float)(0.045 * p);
+    for (int ch = 0; ch < nch; ch++) {
+      mixstage__cc_residual(st->kernel, mixstage__os2_even(&st->os, ch), nframes, a, cd, beta);
+      mixstage__cc_residual(st->kernel, mixstage__os2_odd(&st->os, ch), nframes, a, cd, beta);
+    }
   } else {
     for (int i = 0; i < nframes; i++) {
       int k = st->cell_pos + i + 1;
       double d = ramp_at(&st->drive, k), p = ramp_at(&st->character, k), c = 2.5 + p;
-      for (int ch = 0; ch < nch; ch++)
-        mixstage__cc_residual(st->kernel, st->os.hi[ch] + i * f, f, (float)(d / c), (float)(c / d),
-                              (float)(0.045 * p));
+      const float a = (float)(d / c), cd = (float)(c / d), beta = (float)(0.045 * p);
+      for (int ch = 0; ch < nch; ch++) {
+        mixstage__cc_residual(st->kernel, mixstage__os2_even(&st->os, ch) + i, 1, a, cd, beta);
+        mixstage__cc_residual(st->kernel, mixstage__os2_odd(&st->os, ch) + i, 1, a, cd, beta);
+      }
     }
   }
-  mixstage__os_down(&st->os, rp, nframes);
+  mixstage__os2_down(&st->os, rp, nframes);
 
-  /* The clean signal: the block goes into its delay line first (which holds
-   * nframes + latency frames), then is read back at the latency, as one
-   * contiguous copy per channel. */
+  /* The clean signal: the block's input delayed by the latency, read from
+   * the oversampler's input window (valid until its next up). */
+  for (int c = 0; c < nch; c++) dry[c] = mixstage__os2_input(&st->os, c) - st->lat;
   double g[MIXSTAGE_OS_MAX_FRAMES], mx[MIXSTAGE_OS_MAX_FRAMES];
   for (int i = 0; i < nframes && !steady; i++) {
     int k = st->cell_pos + i + 1;
@@ -334,24 +328,6 @@ static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
   }
   const double *gp = steady ? NULL : g, *mxp = steady ? NULL : mx;
   const double gc = st->output.target, mxc = st->mix.target;
-  float dry[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
-  for (int c = 0; c < nch; c++) {
-    float *dl = st->dly + (size_t)c * (size_t)st->dlen;
-    for (int i = 0, j = st->dpos; i < nframes;) {
-      int run = st->dlen - j < nframes - i ? st->dlen - j : nframes - i;
-      memcpy(dl + j, buf[c] + i, sizeof(float) * (size_t)run);
-      i += run;
-      j = 0;
-    }
-    int j = st->dpos - st->lat;
-    if (j < 0) j += st->dlen;
-    for (int i = 0; i < nframes;) {
-      int run = st->dlen - j < nframes - i ? st->dlen - j : nframes - i;
-      memcpy(dry[c] + i, dl + j, sizeof(float) * (size_t)run);
-      i += run;
-      j = 0;
-    }
-  }
   int c = 0;
 #if CC_PAIR
   for (; c + 2 <= nch; c += 2)
@@ -359,7 +335,6 @@ static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
                  nframes);
 #endif
   for (; c < nch; c++) cc_tone_one(st, c, dry[c], res[c], buf[c], gp, mxp, gc, mxc, nframes);
-  st->dpos = (st->dpos + nframes) % st->dlen;
   st->cell_pos += nframes;
   if (st->cell_pos > MIXSTAGE_CONTROL_FRAMES) st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
 }
