@@ -54,6 +54,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 enum { P_DRIVE, P_CHARACTER, P_TONE, P_OUTPUT, P_MIX, P_COUNT };
 
@@ -234,6 +237,92 @@ static void cc_tone_pair_sse2(cc_state *st, int c, const float *d0, const float 
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+/* Settled and all wet (the usual case), with AVX: the three sections
+ * pipelined.  The DC blocker takes frame i in a 128-bit vector while the low
+ * shelf takes frame i and the high shelf frame i - 1 side by side in one
+ * 256-bit vector (lanes: low shelf ch c, c + 1, high shelf ch c, c + 1), so
+ * a frame costs two section steps instead of three, and the I/O moves four
+ * frames at a time.  Every lane runs the operations of CC_SECTION on the
+ * same values in the same order: the bits of the frame-by-frame form. */
+#define CC_SEC2(b0, b1, a1, s, v, y)                                                               \
+  do {                                                                                             \
+    y = _mm_add_pd(_mm_mul_pd(b0, v), s);                                                          \
+    y = _mm_andnot_pd(_mm_cmplt_pd(_mm_and_pd(y, mag2), tiny2), y);                                \
+    s = _mm_sub_pd(_mm_mul_pd(b1, v), _mm_mul_pd(a1, y));                                          \
+  } while (0)
+/* x: the residual pair of frame i, dry: its clean pair; out: the high
+ * shelf's output pair of frame i - 1. */
+#define CC_STEP(x, dry, out)                                                                       \
+  do {                                                                                             \
+    __m128d y0_;                                                                                   \
+    CC_SEC2(b0a, b1a, a1a, sa, x, y0_);                                                            \
+    const __m256d v_ = _mm256_permute2f128_pd(_mm256_castpd128_pd256(_mm_add_pd(dry, y0_)), Y, 0x20); \
+    Y = _mm256_add_pd(_mm256_mul_pd(B0, v_), S);                                                   \
+    Y = _mm256_andnot_pd(_mm256_cmp_pd(_mm256_and_pd(Y, mag4), tiny4, _CMP_LT_OS), Y);             \
+    S = _mm256_sub_pd(_mm256_mul_pd(B1, v_), _mm256_mul_pd(A1, Y));                                \
+    out = _mm256_extractf128_pd(Y, 1);                                                             \
+  } while (0)
+#define CC_PAIR_AT(p0, p1, i) _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss((p0) + (i)), _mm_load_ss((p1) + (i))))
+
+__attribute__((target("avx"))) static void cc_tone_pair_avx_settled(cc_state *st, int c, const float *d0,
+                                                                    const float *d1, const float *r0,
+                                                                    const float *r1, float *o0, float *o1,
+                                                                    double gc, int n) {
+  const __m128d tiny2 = _mm_set1_pd(1e-280);
+  const __m128d mag2 = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+  const __m256d tiny4 = _mm256_set1_pd(1e-280);
+  const __m256d mag4 = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+  const mixstage__biquad *q = st->sec;
+  const __m128d b0a = _mm_set1_pd(q[0].b0), b1a = _mm_set1_pd(q[0].b1), a1a = _mm_set1_pd(q[0].a1);
+  const __m256d B0 = _mm256_setr_pd(q[1].b0, q[1].b0, q[2].b0, q[2].b0);
+  const __m256d B1 = _mm256_setr_pd(q[1].b1, q[1].b1, q[2].b1, q[2].b1);
+  const __m256d A1 = _mm256_setr_pd(q[1].a1, q[1].a1, q[2].a1, q[2].a1);
+  const __m256d G = _mm256_set1_pd(gc);
+  __m128d sa = _mm_loadu_pd(&st->s1[0][c]), sl = _mm_loadu_pd(&st->s1[1][c]);
+  __m128d x, y, yl, out;
+  /* frame 0: the DC blocker and the low shelf */
+  x = CC_PAIR_AT(r0, r1, 0);
+  CC_SEC2(b0a, b1a, a1a, sa, x, y);
+  x = _mm_add_pd(CC_PAIR_AT(d0, d1, 0), y);
+  CC_SEC2(_mm256_castpd256_pd128(B0), _mm256_castpd256_pd128(B1), _mm256_castpd256_pd128(A1), sl, x, yl);
+  __m256d S = _mm256_set_m128d(_mm_loadu_pd(&st->s1[2][c]), sl), Y = _mm256_castpd128_pd256(yl);
+  int i = 1;
+  for (; i + 4 <= n; i += 4) {
+    const __m128 D0 = _mm_loadu_ps(d0 + i), D1 = _mm_loadu_ps(d1 + i);
+    const __m128 R0 = _mm_loadu_ps(r0 + i), R1 = _mm_loadu_ps(r1 + i);
+    const __m256d dlo = _mm256_cvtps_pd(_mm_unpacklo_ps(D0, D1)), dhi = _mm256_cvtps_pd(_mm_unpackhi_ps(D0, D1));
+    const __m256d rlo = _mm256_cvtps_pd(_mm_unpacklo_ps(R0, R1)), rhi = _mm256_cvtps_pd(_mm_unpackhi_ps(R0, R1));
+    __m128d u0, u1, u2, u3;
+    CC_STEP(_mm256_castpd256_pd128(rlo), _mm256_castpd256_pd128(dlo), u0);
+    CC_STEP(_mm256_extractf128_pd(rlo, 1), _mm256_extractf128_pd(dlo, 1), u1);
+    CC_STEP(_mm256_castpd256_pd128(rhi), _mm256_castpd256_pd128(dhi), u2);
+    CC_STEP(_mm256_extractf128_pd(rhi, 1), _mm256_extractf128_pd(dhi, 1), u3);
+    const __m128 oa = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_set_m128d(u1, u0), G));
+    const __m128 ob = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_set_m128d(u3, u2), G));
+    _mm_storeu_ps(o0 + i - 1, _mm_shuffle_ps(oa, ob, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm_storeu_ps(o1 + i - 1, _mm_shuffle_ps(oa, ob, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  for (; i < n; i++) {
+    CC_STEP(CC_PAIR_AT(r0, r1, i), CC_PAIR_AT(d0, d1, i), out);
+    const __m128 o = _mm_cvtpd_ps(_mm_mul_pd(out, _mm256_castpd256_pd128(G)));
+    _mm_store_ss(o0 + i - 1, o);
+    _mm_store_ss(o1 + i - 1, _mm_shuffle_ps(o, o, 1));
+  }
+  /* frame n - 1: the high shelf */
+  __m128d sh = _mm256_extractf128_pd(S, 1);
+  CC_SEC2(_mm256_extractf128_pd(B0, 1), _mm256_extractf128_pd(B1, 1), _mm256_extractf128_pd(A1, 1), sh,
+          _mm256_castpd256_pd128(Y), out);
+  const __m128 o = _mm_cvtpd_ps(_mm_mul_pd(out, _mm256_castpd256_pd128(G)));
+  _mm_store_ss(o0 + n - 1, o);
+  _mm_store_ss(o1 + n - 1, _mm_shuffle_ps(o, o, 1));
+  _mm_storeu_pd(&st->s1[0][c], sa);
+  _mm_storeu_pd(&st->s1[1][c], _mm256_castpd256_pd128(S));
+  _mm_storeu_pd(&st->s1[2][c], sh);
+}
+#undef CC_STEP
+#undef CC_SEC2
+#undef CC_PAIR_AT
+
 /* The same instructions VEX-encoded: three operands, no register copies
  * (the loop is a chain of dependent sections, so the copies are a third of
  * its instructions). */
@@ -250,6 +339,10 @@ static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, 
                          double gc, double mxc, int n) {
 #if defined(__x86_64__) || defined(__i386__)
   if (mixstage__cpu_avx()) {
+    if (!g && !mx && mxc >= 1.0 && n > 0) {
+      cc_tone_pair_avx_settled(st, c, d0, d1, r0, r1, o0, o1, gc, n);
+      return;
+    }
     cc_tone_pair_avx(st, c, d0, d1, r0, r1, o0, o1, g, mx, gc, mxc, n);
     return;
   }
