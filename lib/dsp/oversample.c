@@ -496,6 +496,9 @@ static __attribute__((target("avx2,fma"))) void hb2_pair_avx2(const float *g, in
   if (n == 32) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
     const float *x0 = p0 + 1, *x1 = p1 + 1;
+#if defined(__GNUC__) && (__GNUC__ >= 8 || defined(__clang__))
+#pragma GCC unroll 2
+#endif
     for (int m = 0; m < K; m++) {
       const __m256 gm = _mm256_broadcast_ss(g + m);
       const float *a0 = x0 + m, *b0 = p0 - m, *a1 = x1 + m, *b1 = p1 - m;

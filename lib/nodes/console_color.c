@@ -392,11 +392,13 @@ static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
   mixstage__os2_up(&st->os, (const float *const *)buf, nframes);
   if (steady) {
     double d = st->drive.target, p = st->character.target, c = 2.5 + p;
-    const float a = (float)(d / c), cd = (float)(c / d), beta = (float)(0.045 * p);
+    float *ph[2 * MIXSTAGE_MAX_CHANNELS];
     for (int ch = 0; ch < nch; ch++) {
-      mixstage__cc_residual(st->kernel, mixstage__os2_even(&st->os, ch), nframes, a, cd, beta);
-      mixstage__cc_residual(st->kernel, mixstage__os2_odd(&st->os, ch), nframes, a, cd, beta);
+      ph[2 * ch] = mixstage__os2_even(&st->os, ch);
+      ph[2 * ch + 1] = mixstage__os2_odd(&st->os, ch);
     }
+    mixstage__cc_residual_many(st->kernel, ph, 2 * nch, nframes, (float)(d / c), (float)(c / d),
+                               (float)(0.045 * p));
   } else {
     for (int i = 0; i < nframes; i++) {
       int k = st->cell_pos + i + 1;
