@@ -94,6 +94,7 @@ typedef struct cc_state {
   double s2[CC_SECTIONS][MIXSTAGE__LANE_PAD(MIXSTAGE_MAX_CHANNELS)];
   cc_ramp drive, character, output, mix;
   int kernel; /* residual kernel (colour_curve.h), chosen at init */
+  int avx;    /* the AVX tone path runs (tested once at init) */
   int cell_pos;
   int initialised;
 } cc_state;
@@ -123,6 +124,9 @@ static int cc_init(void *s, const mixstage__node_env *env) {
   }
   mixstage__biquad_highpass1(&st->sec[0], CC_DC_HZ, st->fs);
   st->kernel = mixstage__cc_residual_best();
+#if defined(__x86_64__) || defined(__i386__)
+  st->avx = mixstage__cpu_avx();
+#endif
   return MIXSTAGE_OK;
 }
 
@@ -338,7 +342,7 @@ static void cc_tone_pair(cc_state *st, int c, const float *d0, const float *d1, 
                          const float *r1, float *o0, float *o1, const double *g, const double *mx,
                          double gc, double mxc, int n) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (mixstage__cpu_avx()) {
+  if (st->avx) {
     if (!g && !mx && mxc >= 1.0 && n > 0) {
       cc_tone_pair_avx_settled(st, c, d0, d1, r0, r1, o0, o1, gc, n);
       return;
@@ -383,8 +387,8 @@ static void cc_tone_one(cc_state *st, int c, const float *d0, const float *r0, f
  * on the oversampler's two phases apart (oversample.h, phase-split 2x). */
 static void cc_piece(cc_state *st, float *const *buf, int nch, int nframes) {
   float res[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
-  float *rp[MIXSTAGE_MAX_CHANNELS] = {0};
-  const float *dry[MIXSTAGE_MAX_CHANNELS] = {0};
+  float *rp[MIXSTAGE_MAX_CHANNELS];
+  const float *dry[MIXSTAGE_MAX_CHANNELS];
   for (int c = 0; c < nch; c++) rp[c] = res[c];
   /* Nothing moves once the cell's ramp is done: one set of constants. */
   const int steady = st->cell_pos >= MIXSTAGE_CONTROL_FRAMES;
