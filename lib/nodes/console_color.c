@@ -22,7 +22,9 @@
  *
  * Only the distortion residual r = f(d x)/d - x goes through the 2x
  * oversampler (oversample.h) and a 10 Hz DC blocker (the even term makes
- * DC); the clean signal takes a plain integer delay of the same latency.
+ * DC); the clean signal takes a plain integer delay of the same latency
+ * (read from the oversampler's input window, which holds 2K >= 2K - 1
+ * frames of it).
  * So the linear path is exact (bit-exact apart from the tone shelves and
  * output gain) and aliasing only concerns the small residual: at 1x, a
  * 15 kHz sine at 0 dBFS would fold its 3rd harmonic to 3 kHz at about
@@ -31,12 +33,18 @@
  * down, the LIGHT oversampler's stop band >= 80 dB).  Latency:
  * mixstage__os_latency_for_design(2, 0, MIXSTAGE_OS_LIGHT) = 31 frames.
  * Cost (callgrind, benchmark graph's mix bus, stereo, settings steady,
- * AVX2 machine): 80 instructions per frame per channel, of which the 2x
- * oversampler is 34, the residual (colour_curve.h's rational tanh, eight
- * samples per vector) 10 and the three first-order sections, run as one
- * SSE2 vector per channel pair, most of the rest (was 216 with the
- * two-branch tanh and the sections' state through memory every sample,
- * 119 before the half-band sums took 32 outputs per pass).
+ * AVX2 machine): 54 instructions per frame per channel, of which the 2x
+ * oversampler is 26 (its phase-split form: the curve is memoryless, so the
+ * two phases are never interleaved; both channels in one pass of the taps),
+ * the residual (colour_curve.h's rational tanh, eight samples per vector)
+ * 9, the three first-order sections 15 (pipelined across an AVX vector:
+ * the DC blocker on frame i, the low shelf on frame i and the high shelf on
+ * frame i - 1, two vector steps a frame instead of three) and the node's
+ * own bookkeeping 4.  Each step kept the operations and their order: the
+ * output bits did not change.  (Was 216 with the two-branch tanh and the
+ * sections' state through memory every sample, 119 before the half-band
+ * sums took 32 outputs per pass, 82 before the phase-split oversampler and
+ * the pipelined sections.)
  *
  * Tone: first-order shelves (biquad.h, bilinear, pre-warped): a low shelf at
  * 100 Hz of 0.2 - 0.25 tone dB and a high shelf at 10 kHz of
