@@ -465,6 +465,15 @@ int mixstage__os2_available(const mixstage__oversampler *os) { return os->in_win
 static inline __attribute__((target("avx2,fma"), always_inline)) void os2_move(float *dst, const float *src,
                                                                              int n) {
   int k = 0;
+  if (n == 32) { /* a whole piece, and the LIGHT windows: straight line */
+    const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8), c = _mm256_loadu_ps(src + 16),
+                 d = _mm256_loadu_ps(src + 24);
+    _mm256_storeu_ps(dst, a);
+    _mm256_storeu_ps(dst + 8, b);
+    _mm256_storeu_ps(dst + 16, c);
+    _mm256_storeu_ps(dst + 24, d);
+    return;
+  }
   for (; k + 8 <= n; k += 8) _mm256_storeu_ps(dst + k, _mm256_loadu_ps(src + k));
   for (; k < n; k++) dst[k] = src[k];
 }
