@@ -54,7 +54,7 @@
  * went to SSE2: the mix bus's console colour (2x LIGHT, stereo) spent 80
  * instructions per frame in the sums and 56 around them, now 38 and 28;
  * with the phase-split path below (two channels per pass of the taps, no
- * interleaving, windows kept between calls) 34 and 17.
+ * interleaving, windows kept between calls) 34 and 13.
  *
  * TRUE-PEAK DETECTOR (ITU-R BS.1770-4 Annex 2): 4x oversampling interpolation
  * then max |x|.  Our interpolator is a 4-phase, 127-tap Kaiser-windowed sinc

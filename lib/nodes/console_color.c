@@ -33,8 +33,8 @@
  * down, the LIGHT oversampler's stop band >= 80 dB).  Latency:
  * mixstage__os_latency_for_design(2, 0, MIXSTAGE_OS_LIGHT) = 31 frames.
  * Cost (callgrind, benchmark graph's mix bus, stereo, settings steady,
- * AVX2 machine): 54 instructions per frame per channel, of which the 2x
- * oversampler is 26 (its phase-split form: the curve is memoryless, so the
+ * AVX2 machine): 52 instructions per frame per channel, of which the 2x
+ * oversampler is 24 (its phase-split form: the curve is memoryless, so the
  * two phases are never interleaved; both channels in one pass of the taps),
  * the residual (colour_curve.h's rational tanh, eight samples per vector)
  * 9, the three first-order sections 15 (pipelined across an AVX vector:
