@@ -23,8 +23,8 @@
  * Only the distortion residual r = f(d x)/d - x goes through the 2x
  * oversampler (oversample.h) and a 10 Hz DC blocker (the even term makes
  * DC); the clean signal takes a plain integer delay of the same latency
- * (read from the oversampler's input window, which holds 2K >= 2K - 1
- * frames of it).
+ * (read from the oversampler's input window: 2K frames of history against
+ * a latency of 2K - 1).
  * So the linear path is exact (bit-exact apart from the tone shelves and
  * output gain) and aliasing only concerns the small residual: at 1x, a
  * 15 kHz sine at 0 dBFS would fold its 3rd harmonic to 3 kHz at about
