@@ -25,27 +25,32 @@ static void residual_sse2(float *h, int n, float a, float cd, float beta) {
 }
 
 /* Eight samples per vector with fused multiply-adds; the tail of a block
- * goes through a zero-padded vector so every sample takes the same path. */
-static MIXSTAGE_AVX2_FMA void residual_avx2(float *h, int n, float a, float cd, float beta) {
+ * goes through a zero-padded vector so every sample takes the same path
+ * (the operations are per lane: a sample's bits do not depend on where it
+ * sits).  count arrays with the same constants in one call. */
+static MIXSTAGE_AVX2_FMA void residual_avx2_many(float *const *hs, int count, int n, float a, float cd,
+                                                 float beta) {
   const __m256 va = _mm256_set1_ps(a), vc = _mm256_set1_ps(cd), vb = _mm256_set1_ps(beta);
-  for (int j = 0; j < n; j += 8) {
-    float w[8] = {0};
-    int m = n - j < 8 ? n - j : 8;
-    __m256 x;
-    if (m == 8) x = _mm256_loadu_ps(h + j);
-    else {
-      for (int k = 0; k < m; k++) w[k] = h[j + k];
-      x = _mm256_loadu_ps(w);
+#define CC_R8(x) _mm256_fmsub_ps(vc, _mm256_fmadd_ps(_mm256_mul_ps(vb, t_), t_, t_), x)
+  for (int q = 0; q < count; q++) {
+    float *h = hs[q];
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      const __m256 x = _mm256_loadu_ps(h + j);
+      const __m256 t_ = mixstage__tanh_rat8(_mm256_mul_ps(x, va));
+      _mm256_storeu_ps(h + j, CC_R8(x));
     }
-    __m256 t = mixstage__tanh_rat8(_mm256_mul_ps(x, va));
-    __m256 u = _mm256_fmadd_ps(_mm256_mul_ps(vb, t), t, t);
-    __m256 r = _mm256_fmsub_ps(vc, u, x);
-    if (m == 8) _mm256_storeu_ps(h + j, r);
-    else {
-      _mm256_storeu_ps(w, r);
+    if (j < n) {
+      float w[8] = {0};
+      const int m = n - j;
+      for (int k = 0; k < m; k++) w[k] = h[j + k];
+      const __m256 x = _mm256_loadu_ps(w);
+      const __m256 t_ = mixstage__tanh_rat8(_mm256_mul_ps(x, va));
+      _mm256_storeu_ps(w, CC_R8(x));
       for (int k = 0; k < m; k++) h[j + k] = w[k];
     }
   }
+#undef CC_R8
 }
 #endif
 
@@ -66,10 +71,21 @@ int mixstage__cc_residual_best(void) {
   return MIXSTAGE_CC_KERNEL_PORTABLE;
 }
 
+void mixstage__cc_residual_many(int kernel, float *const *h, int count, int n, float a, float cd,
+                                float beta) {
+#if defined(MIXSTAGE_HAVE_X86_TANHR)
+  if (kernel == MIXSTAGE_CC_KERNEL_AVX2) {
+    residual_avx2_many(h, count, n, a, cd, beta);
+    return;
+  }
+#endif
+  for (int q = 0; q < count; q++) mixstage__cc_residual(kernel, h[q], n, a, cd, beta);
+}
+
 void mixstage__cc_residual(int kernel, float *h, int n, float a, float cd, float beta) {
 #if defined(MIXSTAGE_HAVE_X86_TANHR)
   if (kernel == MIXSTAGE_CC_KERNEL_AVX2) {
-    residual_avx2(h, n, a, cd, beta);
+    residual_avx2_many(&h, 1, n, a, cd, beta);
     return;
   }
   if (kernel == MIXSTAGE_CC_KERNEL_SSE2) {

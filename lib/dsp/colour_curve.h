@@ -30,5 +30,9 @@ int mixstage__cc_residual_available(int kernel);
 int mixstage__cc_residual_best(void);
 /* h[0 .. n-1] (any n >= 0) replaced by its residual, in place. */
 void mixstage__cc_residual(int kernel, float *h, int n, float a, float cd, float beta);
+/* The same for h[0 .. count-1], each of n samples (the constants set up
+ * once): the bits of count calls of mixstage__cc_residual. */
+void mixstage__cc_residual_many(int kernel, float *const *h, int count, int n, float a, float cd,
+                                float beta);
 
 #endif

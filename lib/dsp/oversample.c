@@ -25,6 +25,9 @@
 #endif
 
 #define OS_PI 3.14159265358979323846
+/* A phase-split window's block part: a block and the spare lanes the sums
+ * compute past it (HB_SPARE below). */
+#define OS2_BLOCK (MIXSTAGE_OS_MAX_FRAMES + 8)
 #define HB_MAX_K 34 /* longest stage (FLAT stage 1) */
 
 /* Per-stage designs: K (kernel length 4K-1) and Kaiser beta, chosen by
@@ -163,6 +166,9 @@ int mixstage__os_init_design(mixstage__oversampler *os, const mixstage__allocato
     ntaps += K;
     per_ch += 2 * K + 2 * K + K; /* up_hist, dn_even, dn_odd */
   }
+  const int split = factor == 2 && os->pad == 0;
+  const size_t K0 = ns > 0 ? (size_t)hb_design[design][0].half : 0;
+  if (split) per_ch += 2 * (2 * K0 + OS2_BLOCK) + K0 + OS2_BLOCK; /* in_win, even_win, odd_win */
   os->block = mixstage__calloc(a, per_ch * (size_t)nch, sizeof(float));
   os->taps = ns > 0 ? mixstage__calloc(a, ntaps, sizeof(float)) : NULL;
   if (!os->block || (ns > 0 && !os->taps)) {
@@ -185,6 +191,14 @@ int mixstage__os_init_design(mixstage__oversampler *os, const mixstage__allocato
   }
   os->pad_hist = p;
   p += (size_t)factor * (size_t)nch;
+  for (int c = 0; c < nch && split; c++) {
+    os->in_win[c] = p;
+    p += 2 * K0 + OS2_BLOCK;
+    os->even_win[c] = p;
+    p += 2 * K0 + OS2_BLOCK;
+    os->odd_win[c] = p;
+    p += K0 + OS2_BLOCK;
+  }
   float *t = os->taps;
   for (int s = 0; s < ns; s++) {
     mixstage__hb_stage *st = &os->st[s];
@@ -214,6 +228,13 @@ void mixstage__os_reset(mixstage__oversampler *os) {
     memset(st->dn_odd, 0, sizeof(float) * (size_t)st->half * (size_t)os->nch);
   }
   if (os->pad_hist) memset(os->pad_hist, 0, sizeof(float) * (size_t)os->factor * (size_t)os->nch);
+  for (int c = 0; c < os->nch && os->in_win[0]; c++) {
+    const size_t H = (size_t)os->st[0].hlen, K = (size_t)os->st[0].half;
+    memset(os->in_win[c], 0, sizeof(float) * (H + OS2_BLOCK));
+    memset(os->even_win[c], 0, sizeof(float) * (H + OS2_BLOCK));
+    memset(os->odd_win[c], 0, sizeof(float) * (K + OS2_BLOCK));
+  }
+  os->in_last = 0;
 }
 
 /* Largest number of inputs one stage sees per call (stage 3 of 8x: 4 x 32)
@@ -427,6 +448,184 @@ void mixstage__os_down(mixstage__oversampler *os, float *const *out, int nframes
       hb_down(st, st->dn_even + (size_t)c * st->hlen, st->dn_odd + (size_t)c * st->half, src, dst,
               n);
     }
+  }
+}
+
+/* ---- phase-split 2x ----------------------------------------------------
+ * hb_up() and hb_down() with the windows kept between calls instead of
+ * rebuilt from the histories, and the top-rate samples left in their two
+ * phases: in_win = [2K previous inputs | block], even_win / odd_win the
+ * down windows that up() fills directly.  Each value is computed by the
+ * same operations as there. */
+int mixstage__os2_available(const mixstage__oversampler *os) { return os->in_win[0] != NULL; }
+
+#if HB_AVX2
+/* Forward copy of n floats, dst <= src (overlap allowed: each chunk is
+ * loaded before the store that could reach into it). */
+static inline __attribute__((target("avx2,fma"), always_inline)) void os2_move(float *dst, const float *src,
+                                                                             int n) {
+  int k = 0;
+  if (n == 32) { /* a whole piece, and the LIGHT windows: straight line */
+    const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8), c = _mm256_loadu_ps(src + 16),
+                 d = _mm256_loadu_ps(src + 24);
+    _mm256_storeu_ps(dst, a);
+    _mm256_storeu_ps(dst + 8, b);
+    _mm256_storeu_ps(dst + 16, c);
+    _mm256_storeu_ps(dst + 24, d);
+    return;
+  }
+  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(dst + k, _mm256_loadu_ps(src + k));
+  for (; k < n; k++) dst[k] = src[k];
+}
+
+/* The half-band sums of two channels at once, eight outputs per vector; a
+ * whole piece (32 frames) in one pass of the taps, each broadcast tap
+ * feeding eight sums.  Each sum runs m ascending with fused multiply-adds as
+ * in hb_sym_avx2: the same bits.  Then, in registers, up: y = 2 s (the even
+ * phase, whose window has room for n rounded up to 8); down:
+ * y = s + 1/2 o (the centre tap), the final vector masked at n. */
+#define HB2_TAP(s, x, u, k) s = _mm256_fmadd_ps(gm, _mm256_add_ps(_mm256_loadu_ps((x) + (k)), _mm256_loadu_ps((u) + (k))), s)
+static inline __attribute__((target("avx2,fma"), always_inline)) void
+hb2_out(float *y, const float *o, __m256 s, int j, int n, int down) {
+  if (down) s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_loadu_ps(o + j)));
+  else s = _mm256_mul_ps(_mm256_set1_ps(2.0f), s);
+  if (down && n - j < 8) { /* the caller's buffer ends at n */
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(y + j, mask, s);
+  } else {
+    _mm256_storeu_ps(y + j, s);
+  }
+}
+
+static __attribute__((target("avx2,fma"))) void hb2_pair_avx2(const float *g, int K, const float *p0,
+                                                               const float *p1, float *y0, float *y1,
+                                                               const float *o0, const float *o1, int n,
+                                                               int down) {
+  int j = 0;
+  if (n == 32) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+    const float *x0 = p0 + 1, *x1 = p1 + 1;
+#if defined(__GNUC__) && (__GNUC__ >= 8 || defined(__clang__))
+#pragma GCC unroll 2
+#endif
+    for (int m = 0; m < K; m++) {
+      const __m256 gm = _mm256_broadcast_ss(g + m);
+      const float *a0 = x0 + m, *b0 = p0 - m, *a1 = x1 + m, *b1 = p1 - m;
+      HB2_TAP(s0, a0, b0, 0);
+      HB2_TAP(s1, a0, b0, 8);
+      HB2_TAP(s2, a0, b0, 16);
+      HB2_TAP(s3, a0, b0, 24);
+      HB2_TAP(s4, a1, b1, 0);
+      HB2_TAP(s5, a1, b1, 8);
+      HB2_TAP(s6, a1, b1, 16);
+      HB2_TAP(s7, a1, b1, 24);
+    }
+    hb2_out(y0, o0, s0, 0, n, down);
+    hb2_out(y0, o0, s1, 8, n, down);
+    hb2_out(y0, o0, s2, 16, n, down);
+    hb2_out(y0, o0, s3, 24, n, down);
+    hb2_out(y1, o1, s4, 0, n, down);
+    hb2_out(y1, o1, s5, 8, n, down);
+    hb2_out(y1, o1, s6, 16, n, down);
+    hb2_out(y1, o1, s7, 24, n, down);
+    return;
+  }
+  for (; j < n; j += 8) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    const float *x0 = p0 + j + 1, *x1 = p1 + j + 1, *u0 = p0 + j, *u1 = p1 + j;
+    for (int m = 0; m < K; m++) {
+      const __m256 gm = _mm256_broadcast_ss(g + m);
+      HB2_TAP(s0, x0 + m, u0 - m, 0);
+      HB2_TAP(s1, x1 + m, u1 - m, 0);
+    }
+    hb2_out(y0, o0, s0, j, n, down);
+    hb2_out(y1, o1, s1, j, n, down);
+  }
+}
+#undef HB2_TAP
+
+/* mixstage__os2_up / down for channels c, c + 1. */
+static __attribute__((target("avx2,fma"))) void os2_up_pair_avx2(mixstage__oversampler *os, int c,
+                                                                  const float *in0, const float *in1, int n) {
+  const mixstage__hb_stage *st = &os->st[0];
+  const int K = st->half, H = st->hlen, last = os->in_last;
+  float *w[2] = {os->in_win[c], os->in_win[c + 1]};
+  const float *in[2] = {in0, in1};
+  for (int k = 0; k < 2; k++) {
+    if (last > 0) os2_move(w[k], w[k] + last, H);
+    os2_move(w[k] + H, in[k], n);
+    _mm256_storeu_ps(w[k] + H + n, _mm256_setzero_ps()); /* lanes past n: computed, discarded */
+    os2_move(os->odd_win[c + k] + K, w[k] + H - K + 1, n); /* the centre tap */
+  }
+  hb2_pair_avx2(st->g, K, w[0] + H - K, w[1] + H - K, os->even_win[c] + H, os->even_win[c + 1] + H, NULL,
+                NULL, n, 0);
+}
+
+static __attribute__((target("avx2,fma"))) void os2_down_pair_avx2(mixstage__oversampler *os, int c, float *y0,
+                                                                    float *y1, int n) {
+  const mixstage__hb_stage *st = &os->st[0];
+  const int K = st->half, H = st->hlen;
+  float *e0 = os->even_win[c], *e1 = os->even_win[c + 1], *o0 = os->odd_win[c], *o1 = os->odd_win[c + 1];
+  _mm256_storeu_ps(e0 + H + n, _mm256_setzero_ps());
+  _mm256_storeu_ps(e1 + H + n, _mm256_setzero_ps());
+  hb2_pair_avx2(st->g, K, e0 + H - K, e1 + H - K, y0, y1, o0, o1, n, 1);
+  os2_move(e0, e0 + n, H);
+  os2_move(e1, e1 + n, H);
+  os2_move(o0, o0 + n, K);
+  os2_move(o1, o1 + n, K);
+}
+#endif
+
+void mixstage__os2_up(mixstage__oversampler *os, const float *const *in, int nframes) {
+  const mixstage__hb_stage *st = &os->st[0];
+  const int K = st->half, H = st->hlen, n = nframes, last = os->in_last;
+  float acc[HB_MAX_N + HB_SPARE];
+  int c = 0;
+#if HB_AVX2
+  if (st->wide)
+    for (; c + 2 <= os->nch; c += 2) os2_up_pair_avx2(os, c, in[c], in[c + 1], n);
+#endif
+  for (; c < os->nch; c++) {
+    float *w = os->in_win[c];
+    if (last > 0) memmove(w, w + last, sizeof(float) * (size_t)H);
+    memcpy(w + H, in[c], sizeof(float) * (size_t)n);
+    memset(w + H + n, 0, sizeof(float) * HB_SPARE); /* lanes past n: computed, discarded */
+    const float *p = w + H - K;
+    hb_sym(st, p, acc, n);
+    float *e = os->even_win[c] + H;
+    int j = 0;
+#if OS_SSE2
+    const __m128 two = _mm_set1_ps(2.0f);
+    for (; j + 4 <= n; j += 4) _mm_storeu_ps(e + j, _mm_mul_ps(two, _mm_loadu_ps(acc + j)));
+#endif
+    for (; j < n; j++) e[j] = 2.0f * acc[j];
+    memcpy(os->odd_win[c] + K, p + 1, sizeof(float) * (size_t)n); /* the centre tap */
+  }
+  os->in_last = n;
+}
+
+void mixstage__os2_down(mixstage__oversampler *os, float *const *out, int nframes) {
+  const mixstage__hb_stage *st = &os->st[0];
+  const int K = st->half, H = st->hlen, n = nframes;
+  float acc[HB_MAX_N + HB_SPARE];
+  int c = 0;
+#if HB_AVX2
+  if (st->wide)
+    for (; c + 2 <= os->nch; c += 2) os2_down_pair_avx2(os, c, out[c], out[c + 1], n);
+#endif
+  for (; c < os->nch; c++) {
+    float *e = os->even_win[c], *o = os->odd_win[c], *y = out[c];
+    memset(e + H + n, 0, sizeof(float) * HB_SPARE);
+    hb_sym(st, e + H - K, acc, n);
+    int j = 0;
+#if OS_SSE2
+    const __m128 half = _mm_set1_ps(0.5f);
+    for (; j + 4 <= n; j += 4)
+      _mm_storeu_ps(y + j, _mm_add_ps(_mm_loadu_ps(acc + j), _mm_mul_ps(half, _mm_loadu_ps(o + j))));
+#endif
+    for (; j < n; j++) y[j] = acc[j] + 0.5f * o[j];
+    memmove(e, e + n, sizeof(float) * (size_t)H);
+    memmove(o, o + n, sizeof(float) * (size_t)K);
   }
 }
 

@@ -52,7 +52,9 @@
  * AVX2 form then took thirty-two outputs per pass (one broadcast tap for
  * four vectors, the loop's bookkeeping shared) and the phase interleaving
  * went to SSE2: the mix bus's console colour (2x LIGHT, stereo) spent 80
- * instructions per frame in the sums and 56 around them, now 38 and 28.
+ * instructions per frame in the sums and 56 around them, now 38 and 28;
+ * with the phase-split path below (two channels per pass of the taps, no
+ * interleaving, windows kept between calls) 34 and 13.
  *
  * TRUE-PEAK DETECTOR (ITU-R BS.1770-4 Annex 2): 4x oversampling interpolation
  * then max |x|.  Our interpolator is a 4-phase, 127-tap Kaiser-windowed sinc
@@ -99,6 +101,12 @@ typedef struct mixstage__oversampler {
   float *mid2[MIXSTAGE_OS_MAX_CHANNELS];
   float *pad_hist; /* nch * factor: the last pad top-rate inputs of down(), oldest first */
   mixstage__hb_stage st[MIXSTAGE_OS_MAX_STAGES];
+  /* The phase-split 2x path (mixstage__os2_up/down; factor 2 with no pad):
+   * linear windows per channel, kept between calls. */
+  float *in_win[MIXSTAGE_OS_MAX_CHANNELS];   /* [2K previous inputs | block | spare] */
+  float *even_win[MIXSTAGE_OS_MAX_CHANNELS]; /* [2K previous even samples | block | spare] */
+  float *odd_win[MIXSTAGE_OS_MAX_CHANNELS];  /* [K previous odd samples | block] */
+  int in_last; /* frames of the block in in_win (slid out by the next up) */
   float *taps; /* storage for all stage kernels */
   float *block; /* one allocation behind the buffers above */
 } mixstage__oversampler;
@@ -125,6 +133,41 @@ void mixstage__os_reset(mixstage__oversampler *os);
 void mixstage__os_up(mixstage__oversampler *os, const float *const *in, int nframes);
 /* Render time: os->hi[c][0..nframes*factor-1] -> out[c][0..nframes-1]; out may alias in. */
 void mixstage__os_down(mixstage__oversampler *os, float *const *out, int nframes);
+/* ---- phase-split 2x path ----
+ * For a memoryless process (each top-rate sample a function of itself
+ * alone) the order of the top-rate samples does not matter, so the 2x stage
+ * can hand over its two phases apart and skip the interleaving after up()
+ * and the de-interleaving in down():
+ *
+ *   mixstage__os2_up(&os, in, nframes);
+ *   ... process mixstage__os2_even(&os, c)[0 .. n-1] (top-rate samples 2j)
+ *       and mixstage__os2_odd(&os, c)[0 .. n-1] (samples 2j + 1) in place ...
+ *   mixstage__os2_down(&os, out, nframes);
+ *
+ * The same sums in the same order as up()/down(): bit for bit the output of
+ * up(), the process, down().  Only for an oversampler with
+ * mixstage__os2_available() (factor 2, extra_hi 0); one object runs either
+ * this pair or up()/down(), not both.  Between up and the next up,
+ * mixstage__os2_input(&os, c) points at the block's input, with the
+ * mixstage__os2_input_history(&os) frames before it readable too: the
+ * caller's clean path delayed by the latency (2K - 1 <= 2K frames) reads
+ * there instead of keeping its own delay line. */
+int mixstage__os2_available(const mixstage__oversampler *os);
+void mixstage__os2_up(mixstage__oversampler *os, const float *const *in, int nframes);
+void mixstage__os2_down(mixstage__oversampler *os, float *const *out, int nframes);
+static inline float *mixstage__os2_even(const mixstage__oversampler *os, int c) {
+  return os->even_win[c] + os->st[0].hlen;
+}
+static inline float *mixstage__os2_odd(const mixstage__oversampler *os, int c) {
+  return os->odd_win[c] + os->st[0].half;
+}
+static inline const float *mixstage__os2_input(const mixstage__oversampler *os, int c) {
+  return os->in_win[c] + os->st[0].hlen;
+}
+static inline int mixstage__os2_input_history(const mixstage__oversampler *os) {
+  return os->st[0].hlen;
+}
+
 /* Base frames of delay of up() followed by down() (an integer by design),
  * including the caller's extra_hi. */
 int mixstage__os_latency(const mixstage__oversampler *os);
