@@ -226,7 +226,7 @@ struct mixstage__unit {
 typedef struct mixstage__plan_insert {
   int lanes;   /* members running this insert on, without latency: one lane kernel call */
   int delayed; /* some lane has a pre-delay to run first */
-  int others;  /* members running it through the cell-by-cell path (bypassed, muted, latency) */
+  int others;  /* members running it otherwise: on with latency alone, bypassed or muted cell by cell */
   mixstage_node *nodes[MIXSTAGE__GROUP_MAX];
   void *states[MIXSTAGE__GROUP_MAX];
   float *const *bufs[MIXSTAGE__GROUP_MAX];
@@ -513,6 +513,8 @@ int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, in
 void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
 void mixstage__delay_clear(mixstage__delay *d);
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
+/* As delay_process leaves the ring, without writing the delayed output. */
+void mixstage__delay_push(mixstage__delay *d, const float *const *in, int channels, int n);
 
 /* meters.c: meters inside the graph.  push_planar is render-time (no
  * allocation in histogram mode); the rest edit-time. */
