@@ -285,6 +285,9 @@ struct mixstage_bus {
    * the bus sum reads (process.c mixstage__bus_point_inputs, again whenever
    * an input's buffers move: render.c's rings) */
   const float **sum_in;
+  /* no input has a compensation delay (process.c rest_plan, for the sum of
+   * the bus at rest: one kernel call per channel and 32 inputs) */
+  int sum_plain;
 };
 
 /* What the graph model needs of the file-source layer to let go of the file

@@ -846,6 +846,18 @@ static void bus_sum(const mixstage__mixer *mx, const mixstage_bus *b, float *con
     for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
 }
 
+/* bus_sum of a bus without compensation delays (sum_plain) from offset 0,
+ * without looking at the inputs: the same calls. */
+static void bus_sum_plain(const mixstage__mixer *mx, const mixstage_bus *b, float *const *acc, int C, int n) {
+  const int count = b->input_count;
+  if (!count)
+    for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+  for (int i = 0; i < count; i += MIXSTAGE__SUM_BATCH) {
+    const int m = count - i < MIXSTAGE__SUM_BATCH ? count - i : MIXSTAGE__SUM_BATCH;
+    for (int c = 0; c < C; c++) mx->sum(acc[c], b->sum_in + (size_t)c * (size_t)count + (size_t)i, m, n, i == 0);
+  }
+}
+
 void mixstage__bus_point_inputs(mixstage_bus *b) {
   const int count = b->input_count, C = b->u.channels;
   for (int i = 0; i < count; i++) {
@@ -1131,6 +1143,11 @@ static int span_ready(const mixstage_graph *g, const mixstage__unit *u);
  * the crossfades of inserts, which end with no control moving: while one
  * runs, returns 0 so that the unit is looked at again next block. */
 static int rest_plan(const mixstage_graph *g, mixstage__unit *u) {
+  if (u->kind == MIXSTAGE__UNIT_BUS) {
+    mixstage_bus *b = (mixstage_bus *)u;
+    b->sum_plain = 1;
+    for (int i = 0; i < b->input_count; i++) b->sum_plain &= b->inputs[i].comp.delay <= 0;
+  }
   u->rest_span = span_ready(g, u);
   u->rest_mix = stereo_tail_shape(u);
   u->rest_post = post_read(u);
@@ -1393,7 +1410,9 @@ static int span_check(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n, m
  * take the fused copy (read_source) with that gain, as this does. */
 static int settled_head(mixstage_graph *g, mixstage__unit *u, const mixstage__mixer *mx, int64_t f0, int n) {
   if (u->kind == MIXSTAGE__UNIT_BUS) {
-    bus_sum(mx, (mixstage_bus *)u, u->buf, 0, u->channels, n);
+    mixstage_bus *b = (mixstage_bus *)u;
+    if (u->at_rest && b->sum_plain) bus_sum_plain(mx, b, u->buf, u->channels, n);
+    else bus_sum(mx, b, u->buf, 0, u->channels, n);
     return 0;
   }
   mixstage_strip *s = (mixstage_strip *)u;
