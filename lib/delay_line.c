@@ -77,3 +77,22 @@ void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels,
   }
   d->pos = (d->pos + n) % len;
 }
+
+/* The ring's state after mixstage__delay_process over in[0 .. n-1], without
+ * the delayed output: for a dry path kept warm while nothing reads it.  Only
+ * the last `delay` frames stay in the ring; the frames before them would
+ * pass through it. */
+void mixstage__delay_push(mixstage__delay *d, const float *const *in, int channels, int n) {
+  if (d->delay <= 0 || n <= 0) return;
+  const int len = d->len;
+  const int skip = n > len ? n - len : 0;
+  const int p0 = (int)(((int64_t)d->pos + skip) % len);
+  const int m = n - skip, head = len - p0 < m ? len - p0 : m;
+  for (int c = 0; c < channels && c < d->channels; c++) {
+    float *ring = d->buf + (size_t)c * (size_t)len;
+    const float *x = in[c] + skip;
+    memcpy(ring + p0, x, sizeof(float) * (size_t)head);
+    memcpy(ring, x + head, sizeof(float) * (size_t)(m - head));
+  }
+  d->pos = (int)(((int64_t)d->pos + n) % len);
+}

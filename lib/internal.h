@@ -226,7 +226,7 @@ struct mixstage__unit {
 typedef struct mixstage__plan_insert {
   int lanes;   /* members running this insert on, without latency: one lane kernel call */
   int delayed; /* some lane has a pre-delay to run first */
-  int others;  /* members running it through the cell-by-cell path (bypassed, muted, latency) */
+  int others;  /* members running it otherwise: on with latency alone, bypassed or muted cell by cell */
   mixstage_node *nodes[MIXSTAGE__GROUP_MAX];
   void *states[MIXSTAGE__GROUP_MAX];
   float *const *bufs[MIXSTAGE__GROUP_MAX];
@@ -285,6 +285,9 @@ struct mixstage_bus {
    * the bus sum reads (process.c mixstage__bus_point_inputs, again whenever
    * an input's buffers move: render.c's rings) */
   const float **sum_in;
+  /* no input has a compensation delay (process.c rest_plan, for the sum of
+   * the bus at rest: one kernel call per channel and 32 inputs) */
+  int sum_plain;
 };
 
 /* What the graph model needs of the file-source layer to let go of the file
@@ -513,6 +516,8 @@ int mixstage__delay_init(mixstage_graph *g, mixstage__delay *d, int channels, in
 void mixstage__delay_free(mixstage_graph *g, mixstage__delay *d);
 void mixstage__delay_clear(mixstage__delay *d);
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n);
+/* As delay_process leaves the ring, without writing the delayed output. */
+void mixstage__delay_push(mixstage__delay *d, const float *const *in, int channels, int n);
 
 /* meters.c: meters inside the graph.  push_planar is render-time (no
  * allocation in histogram mode); the rest edit-time. */

@@ -846,6 +846,18 @@ static void bus_sum(const mixstage__mixer *mx, const mixstage_bus *b, float *con
     for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
 }
 
+/* bus_sum of a bus without compensation delays (sum_plain) from offset 0,
+ * without looking at the inputs: the same calls. */
+static void bus_sum_plain(const mixstage__mixer *mx, const mixstage_bus *b, float *const *acc, int C, int n) {
+  const int count = b->input_count;
+  if (!count)
+    for (int c = 0; c < C; c++) memset(acc[c], 0, sizeof(float) * (size_t)n);
+  for (int i = 0; i < count; i += MIXSTAGE__SUM_BATCH) {
+    const int m = count - i < MIXSTAGE__SUM_BATCH ? count - i : MIXSTAGE__SUM_BATCH;
+    for (int c = 0; c < C; c++) mx->sum(acc[c], b->sum_in + (size_t)c * (size_t)count + (size_t)i, m, n, i == 0);
+  }
+}
+
 void mixstage__bus_point_inputs(mixstage_bus *b) {
   const int count = b->input_count, C = b->u.channels;
   for (int i = 0; i < count; i++) {
@@ -1131,6 +1143,11 @@ static int span_ready(const mixstage_graph *g, const mixstage__unit *u);
  * the crossfades of inserts, which end with no control moving: while one
  * runs, returns 0 so that the unit is looked at again next block. */
 static int rest_plan(const mixstage_graph *g, mixstage__unit *u) {
+  if (u->kind == MIXSTAGE__UNIT_BUS) {
+    mixstage_bus *b = (mixstage_bus *)u;
+    b->sum_plain = 1;
+    for (int i = 0; i < b->input_count; i++) b->sum_plain &= b->inputs[i].comp.delay <= 0;
+  }
   u->rest_span = span_ready(g, u);
   u->rest_mix = stereo_tail_shape(u);
   u->rest_post = post_read(u);
@@ -1241,12 +1258,34 @@ static inline void buf_view(view *v, const mixstage__unit *u, int off) {
   for (int c = 0; c < u->channels; c++) v->buf[c] = u->buf[c] + off;
 }
 
+/* Insert i of unit u, on with latency, over a span's frames f0 .. f0+n-1
+ * (offsets 0 .. n-1), as run_node takes it cell by cell, in calls of up to
+ * the class's span_cap.  Its dry path (the bypass delay line) is kept warm
+ * as there, but nothing reads it while the node runs on: the ring takes the
+ * input, block-wise, and gives nothing back. */
+static void span_node_latent(mixstage__unit *u, int i, int64_t f0, int n) {
+  mixstage_node *nd = u->nodes[i];
+  const int C = u->channels, cap = span_cap(nd->cls);
+  const float *direct[MIXSTAGE_MAX_CHANNELS];
+  view v;
+  for (int off = 0, m; off < n; off += m) {
+    m = span_piece(cap, f0 + off, n - off);
+    buf_view(&v, u, off);
+    delay_run(&nd->pre_delay, v.buf, C, m);
+    mixstage__delay_push(&nd->bypass_delay, (const float *const *)v.buf, C, m);
+    int kch;
+    const float *const *key = node_key(nd, off, m, &kch, direct);
+    nd->cls->process(nd->state, v.buf, C, m, key, kch);
+  }
+}
+
 /* The chains of units[0 .. count-1] (one settled, span_ready unit, or such
  * members of a lane group, whose chains have one shape) over frames
  * f0 .. f0+n-1, which are offsets 0 .. n-1 of their block buffers.  An
  * insert running on without latency (no dry path) is called directly, and
- * through its class's lane kernel for two or more members; one bypassed,
- * muted or with latency goes through run_node cell by cell.  w[k] gathers
+ * through its class's lane kernel for two or more members; one running on
+ * with latency on its own (span_node_latent: lane kernels take no latency);
+ * one bypassed or muted through run_node cell by cell.  w[k] gathers
  * member k's walk (which nodes ran).  A call from offset 0 takes the units'
  * own channel arrays (a short host block is one call per insert). */
 static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int count, int64_t f0, int n,
@@ -1280,7 +1319,13 @@ static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int cou
         lanes++;
         continue;
       }
-      /* bypassed, muted or with a dry path to keep: as cell by cell */
+      if (nd->mode == 0) {
+        span_node_latent(units[k], i, f0, n);
+        node_ran(&w[k], nd);
+        node_gr(&w[k], nd);
+        continue;
+      }
+      /* bypassed or muted: as cell by cell */
       view v;
       for (int off = 0, m; off < n; off += m) {
         int64_t f = f0 + off;
@@ -1365,7 +1410,9 @@ static int span_check(mixstage_graph *g, mixstage__unit *u, int64_t f0, int n, m
  * take the fused copy (read_source) with that gain, as this does. */
 static int settled_head(mixstage_graph *g, mixstage__unit *u, const mixstage__mixer *mx, int64_t f0, int n) {
   if (u->kind == MIXSTAGE__UNIT_BUS) {
-    bus_sum(mx, (mixstage_bus *)u, u->buf, 0, u->channels, n);
+    mixstage_bus *b = (mixstage_bus *)u;
+    if (u->at_rest && b->sum_plain) bus_sum_plain(mx, b, u->buf, u->channels, n);
+    else bus_sum(mx, b, u->buf, 0, u->channels, n);
     return 0;
   }
   mixstage_strip *s = (mixstage_strip *)u;
@@ -1535,6 +1582,12 @@ static void group_plan_run(mixstage_graph *g, mixstage__group *grp, int64_t f0, 
         mixstage__unit *u = grp->units[k];
         mixstage_node *nd = u->nodes[i];
         if (nd->mode == 0 && nd->latency == 0) continue;
+        if (nd->mode == 0) {
+          span_node_latent(u, i, f0, n);
+          if (cls->gain_reduction) /* node_gr: no history in a span */
+            atomic_store_explicit(&nd->gr_db, cls->gain_reduction(nd->state), memory_order_relaxed);
+          continue;
+        }
         view v;
         for (int off = 0, m; off < n; off += m) {
           int64_t f = f0 + off;

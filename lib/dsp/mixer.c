@@ -174,7 +174,7 @@ const mixstage__mixer *mixstage__mixer_form(int form) {
   }
 }
 
-const mixstage__mixer *mixstage__mixer_best(void) {
+static const mixstage__mixer *mixer_choose(void) {
 #if MIX_AVX
   if (mixstage__cpu_avx()) return &mixer_f2;
 #endif
@@ -183,4 +183,17 @@ const mixstage__mixer *mixstage__mixer_best(void) {
 #else
   return &mixer_f0;
 #endif
+}
+
+/* The choice is fixed once the instruction set is (cpu.h: at load), so it
+ * is kept: the engine asks for it per unit and block. */
+static const mixstage__mixer *mixer_chosen;
+
+const mixstage__mixer *mixstage__mixer_best(void) {
+  const mixstage__mixer *m = __atomic_load_n(&mixer_chosen, __ATOMIC_RELAXED);
+  if (!m) {
+    m = mixer_choose();
+    __atomic_store_n(&mixer_chosen, m, __ATOMIC_RELAXED);
+  }
+  return m;
 }
