@@ -1025,6 +1025,30 @@ cf_quad_run(const float *const *tp, float *const *gp, __m256d *y, __m256d *s, __
   }
 }
 
+/* cf_ballistics1 without auto release, VEX-encoded, four frames per pass:
+ * the attack/release choice a blend on the sign of d, as in cf_step4. */
+CF_AVX2 static void cf_ballistics1_avx2(mixstage__comp_ballistics *b, const float *tg, float *gr, int n) {
+  const __m128d up = _mm_set_sd(b->fast.b_up), down = _mm_set_sd(b->fast.b_down), flush = _mm_set_sd(1e-12);
+  __m128d y = _mm_set_sd(b->fast.y);
+#define CF_SMOOTH1(i)                                                                              \
+  do {                                                                                             \
+    const __m128d d = _mm_sub_sd(_mm_cvtss_sd(_mm_setzero_pd(), _mm_load_ss(tg + (i))), y);        \
+    const __m128d v = _mm_add_sd(y, _mm_mul_sd(_mm_blendv_pd(up, down, d), d));                   \
+    y = _mm_andnot_pd(_mm_cmplt_sd(v, flush), v);                                                 \
+    _mm_store_ss(gr + (i), _mm_cvtsd_ss(_mm_setzero_ps(), y));                                    \
+  } while (0)
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    CF_SMOOTH1(i);
+    CF_SMOOTH1(i + 1);
+    CF_SMOOTH1(i + 2);
+    CF_SMOOTH1(i + 3);
+  }
+  for (; i < n; i++) CF_SMOOTH1(i);
+#undef CF_SMOOTH1
+  b->fast.y = _mm_cvtsd_f64(y);
+}
+
 /* Lanes w .. 3 are padding (a copy of lane 0, results dropped); n <=
  * MIXSTAGE__COMP_SUB. */
 CF_AVX2 static void cf_ballistics4(mixstage__comp_ballistics *const *b, int w, const float *const *tg,
@@ -1082,8 +1106,16 @@ static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count
 #else
   (void)form;
 #endif
-  for (; l < count; l++)
-    if ((live >> l) & 1u) cf_ballistics1(b[l], tg[l], gr[l], n);
+  for (; l < count; l++) {
+    if (!((live >> l) & 1u)) continue;
+#if CF_X86
+    if (form == 2 && !b[l]->auto_release) {
+      cf_ballistics1_avx2(b[l], tg[l], gr[l], n);
+      continue;
+    }
+#endif
+    cf_ballistics1(b[l], tg[l], gr[l], n);
+  }
   return live;
 }
 
