@@ -326,7 +326,6 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
   if (dn > MIXSTAGE_MAX_CHANNELS) dn = MIXSTAGE_MAX_CHANNELS;
   float wet[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   double gnow[MIXSTAGE_OS_MAX_FRAMES];
-  const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
 
   /* The tape stage runs while its output can be heard and for
    * MIXSTAGE_OS_MEMORY_FRAMES frames after (see the top of the file); only
@@ -401,8 +400,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
     for (int c = 0; c < nch; c++)
       for (int i = 0; i < nframes; i++) wet[c][i] = (float)(buf[c][i] * gnow[i]);
 
-  for (int c = 0; c < nch; c++) wp[c] = wet[c];
-  if (os_run) mixstage__os_up(&st->os, wp, nframes);
+  if (os_run) {
+    const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
+    for (int c = 0; c < nch; c++) wp[c] = wet[c];
+    mixstage__os_up(&st->os, wp, nframes);
+  }
   if (st->tape) {
     const int f = BC_OS_FACTOR;
     for (int i = 0; i < nframes; i++) {
@@ -413,9 +415,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
       }
     }
   }
-  float *wout[MIXSTAGE_MAX_CHANNELS] = {0};
-  for (int c = 0; c < nch; c++) wout[c] = wet[c];
-  if (os_run) mixstage__os_down(&st->os, wout, nframes);
+  if (os_run) {
+    float *wout[MIXSTAGE_MAX_CHANNELS] = {0};
+    for (int c = 0; c < nch; c++) wout[c] = wet[c];
+    mixstage__os_down(&st->os, wout, nframes);
+  }
 
   /* Mix against the dry input delayed by the oversampler's latency. */
   int traced = 1;
