@@ -494,6 +494,10 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   float *piece[MIXSTAGE_MAX_CHANNELS];
   const float *kpiece[MIXSTAGE_MAX_CHANNELS];
   const int kn = key && key_nch > 0 ? (key_nch < MIXSTAGE_MAX_CHANNELS ? key_nch : MIXSTAGE_MAX_CHANNELS) : 0;
+  if (nframes <= MIXSTAGE_OS_MAX_FRAMES) { /* one piece: the engine's usual call */
+    if (nframes > 0) bc_piece(s, buf, nch, nframes, kn ? key : NULL, kn);
+    return;
+  }
   for (int done = 0; done < nframes; done += MIXSTAGE_OS_MAX_FRAMES) {
     const int n = nframes - done < MIXSTAGE_OS_MAX_FRAMES ? nframes - done : MIXSTAGE_OS_MAX_FRAMES;
     for (int c = 0; c < nch; c++) piece[c] = buf[c] + done;

@@ -902,6 +902,10 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
                             const float *const *key, int key_nch) {
   (void)key;
   (void)key_nch;
+  if (nframes <= MIXSTAGE_CONTROL_FRAMES) { /* one piece: the engine's usual call */
+    if (nframes > 0) limiter_piece(s, buf, nch, nframes);
+    return;
+  }
   float *piece[MIXSTAGE_MAX_CHANNELS];
   for (int done = 0; done < nframes; done += MIXSTAGE_CONTROL_FRAMES) {
     const int n = nframes - done < MIXSTAGE_CONTROL_FRAMES ? nframes - done : MIXSTAGE_CONTROL_FRAMES;
