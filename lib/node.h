@@ -106,6 +106,11 @@ typedef struct mixstage__node_class {
 /* The registry (node_registry.c): NULL-terminated, in listing order. */
 extern const mixstage__node_class *const mixstage__node_classes[];
 const mixstage__node_class *mixstage__find_node_class(const char *name);
+/* Test hooks of the dynamics nodes' shortcuts (tests/check_kernels.c): 0
+ * sends every frame through the general path the shortcut must equal bit
+ * for bit, 1 (the default) allows it; each returns the previous setting.
+ * Not for render time. */
+int mixstage__limiter_rest_shortcut(int on);
 
 /* A node class run outside any graph, for unit tests of DSP: it splits each
  * call into control cells on the same 32-frame grid as the engine and calls

@@ -600,9 +600,11 @@ START_TEST(test_bc_block_conversions) {
    * SSE2/scalar forms) against the scalar double functions, frame by frame:
    * bit for bit (tolerance 0: they run the same IEEE operations), on levels
    * from 1e-70 to 1e10 including 0, the knee's edges, NaN and inf, GR from 0
-   * to 700 dB, block lengths 1..32 (vector tails). */
+   * to 700 dB, block lengths 1..32 (vector tails); the ballistics the same
+   * way, with and without auto release, and whether every GR is < 600. */
   uint32_t s = 77u;
   double lvl[32], gr[32], got[32];
+  mixstage__comp_ballistics bw = {0};
   for (int wide = 0; wide < 2; wide++) {
     if (wide && !mixstage__dynb_wide_available()) continue;
     for (int trial = 0; trial < 4000; trial++) {
@@ -633,6 +635,24 @@ START_TEST(test_bc_block_conversions) {
         ck_assert_msg(memcmp(&e, &got[i], sizeof e) == 0, "wide %d gain of %g dB: %.17g vs %.17g",
                       wide, gr[i], got[i], e);
       }
+      /* ballistics fed the targets gr (0 .. 700 dB, a NaN now and then),
+       * from a state carried over from the previous trial's, against the
+       * scalar run on a copy */
+      if (trial % 11 == 0) gr[s % (unsigned)n] = NAN;
+      if (trial % 5 == 0) mixstage__comp_ballistics_reset(&bw);
+      mixstage__comp_ballistics_set(&bw, 0.1 + (s % 300) / 10.0, 100.0 + (s % 1100), trial % 3 == 0, 48000.0);
+      mixstage__comp_ballistics bs = bw;
+      int ok = mixstage__dynb_ballistics_n(wide, &bw, gr, got, n), all = 1;
+      for (int i = 0; i < n; i++) {
+        double e = mixstage__comp_ballistics_run(&bs, gr[i]);
+        all &= e < 600.0;
+        ck_assert_msg(memcmp(&e, &got[i], sizeof e) == 0, "wide %d ballistics at %g dB: %.17g vs %.17g",
+                      wide, gr[i], got[i], e);
+      }
+      ck_assert_int_eq(ok, all);
+      ck_assert(memcmp(&bs.fast.y, &bw.fast.y, sizeof bs.fast.y) == 0 &&
+                memcmp(&bs.slow.y, &bw.slow.y, sizeof bs.slow.y) == 0);
+      if (bw.fast.y != bw.fast.y) mixstage__comp_ballistics_reset(&bw); /* a NaN target poisons the state */
     }
   }
 }

@@ -15,7 +15,8 @@
  *    bus compressor relies on to pause it while tape is off);
  *  - limiter: with true peak off the 4x detector does not run; switched on
  *    mid-stream it is rebuilt from the delay line, so the output equals that
- *    of a limiter which ran true-peak detection all along.
+ *    of a limiter which ran true-peak detection all along; its at-rest
+ *    shortcut equals the per-frame path.
  */
 #include <check.h>
 #include <float.h>
@@ -854,6 +855,70 @@ START_TEST(test_eq_all_flat_is_identity) {
 }
 END_TEST
 
+/* ---- limiter: the at-rest shortcut ---------------------------------------- */
+
+/* In sample-peak mode a linked limiter at rest, whose next frames' peaks
+ * are provably under the ceiling, skips the detector and the gain chain.
+ * Against the same limiter with the shortcut off, bit for bit: noise whose
+ * level alternates between quiet and well over the ceiling (so the chain
+ * leaves rest and comes back to it), input-gain automation (the gain ring
+ * is not steady for a while), a partial link and back (the chains split and
+ * join), a NaN and an infinity, calls of uneven lengths, mono and stereo. */
+static void limiter_rest_run(int nch, int shortcut, float *const *x, int n, int *rest_calls, int *gr_calls) {
+  const int was = mixstage__limiter_rest_shortcut(shortcut);
+  mixstage__node_host *h = mk("limiter", nch);
+  setp(h, "ceiling", -1.0);
+  setp(h, "true_peak", 0.0);
+  setp(h, "release", 2.0); /* a release lands on exact unity after ~18 time constants */
+  *rest_calls = *gr_calls = 0;
+  for (int i = 0, k = 0; i < n; k++) {
+    const int m = n - i < 37 + 61 * (k % 5) ? n - i : 37 + 61 * (k % 5);
+    if (k == 90) setp(h, "input_gain", 4.0);
+    if (k == 150) setp(h, "link", 50.0);
+    if (k == 170) setp(h, "link", 100.0);
+    if (k == 260) setp(h, "input_gain", -3.0);
+    float *p[2] = {x[0] + i, nch > 1 ? x[1] + i : NULL};
+    mixstage__host_process(h, p, m, NULL, 0);
+    const float gr = mixstage__host_gain_reduction(h);
+    *rest_calls += gr == 0.0f;
+    *gr_calls += gr > 1.0f;
+    i += m;
+  }
+  mixstage__host_destroy(h);
+  mixstage__limiter_rest_shortcut(was);
+}
+
+START_TEST(test_limiter_rest_shortcut) {
+  const int n = 48000;
+  for (int nch = 1; nch <= 2; nch++) {
+    float *a[2] = {fbuf(n), fbuf(n)}, *b[2] = {fbuf(n), fbuf(n)};
+    for (int c = 0; c < 2; c++) {
+      tu_noise(a[c], n, 1.0, 77u + (uint32_t)c);
+      for (int i = 0; i < n; i++) a[c][i] *= (i / 6000) % 2 ? 1.6f : 0.2f; /* 1.6: +4 dBFS peaks */
+    }
+    a[0][5000] = NAN;
+    a[nch - 1][21000] = INFINITY;
+    for (int c = 0; c < 2; c++) memcpy(b[c], a[c], sizeof(float) * (size_t)n);
+    int rest_a, gr_a, rest_b, gr_b;
+    limiter_rest_run(nch, 1, a, n, &rest_a, &gr_a);
+    limiter_rest_run(nch, 0, b, n, &rest_b, &gr_b);
+    int diff = 0;
+    for (int c = 0; c < nch; c++)
+      diff += memcmp(a[c], b[c], sizeof(float) * (size_t)n) != 0;
+    ck_assert_msg(diff == 0, "%d ch: the shortcut changes the output", nch);
+    ck_assert_int_eq(rest_a, rest_b);
+    /* both states were visited many times */
+    printf("limiter at-rest shortcut, %d ch: %d calls ended at rest, %d limiting by > 1 dB: same bits\n", nch,
+           rest_a, gr_a);
+    ck_assert_msg(rest_a > 50 && gr_a > 50, "%d ch: %d calls at rest, %d limiting", nch, rest_a, gr_a);
+    for (int c = 0; c < 2; c++) {
+      free(a[c]);
+      free(b[c]);
+    }
+  }
+}
+END_TEST
+
 /* ---- limiter: true peak switched on mid-stream --------------------------- */
 
 /* A quiet opening (no limiting in either mode, so the gain paths agree),
@@ -1193,6 +1258,7 @@ int main(void) {
   tcase_add_test(tc, test_eq_all_flat_is_identity);
   tcase_add_loop_test(tc, test_svf_kernels_vs_double, 0, 9);
   tcase_add_test(tc, test_limiter_true_peak_switch);
+  tcase_add_test(tc, test_limiter_rest_shortcut);
   tcase_add_test(tc, test_os_memory);
   tcase_add_test(tc, test_os2_phase_split_exact);
   tcase_add_test(tc, test_delay_line_exact);

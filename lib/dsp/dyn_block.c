@@ -95,10 +95,45 @@ DYNB_TARGET static int gain4(const double *gr, double *g, int n, double k) {
   }
   return i;
 }
+/* mixstage__dyn_smooth per frame, VEX-encoded, four frames per pass.  The
+ * choice d > 0 ? b_up : b_down is a blend on the sign of d: they differ
+ * only at d = +0, where either coefficient times d gives +0 (and at a NaN
+ * d, where either gives NaN).  Returns 1 if every output is below 600. */
+DYNB_TARGET static int smooth4(mixstage__dyn_smoother *sm, const double *tg, double *gr, int n) {
+  const __m128d up = _mm_set_sd(sm->b_up), down = _mm_set_sd(sm->b_down), flush = _mm_set_sd(1e-12);
+  const __m128d cap = _mm_set_sd(600.0);
+  __m128d y = _mm_set_sd(sm->y), ok = _mm_castsi128_pd(_mm_set1_epi64x(-1));
+#define DYNB_SMOOTH_STEP(i)                                                                          do {                                                                                                 const __m128d d = _mm_sub_sd(_mm_load_sd(tg + (i)), y);                                           const __m128d v = _mm_add_sd(y, _mm_mul_sd(_mm_blendv_pd(up, down, d), d));                       y = _mm_andnot_pd(_mm_cmplt_sd(v, flush), v);                                                     ok = _mm_and_pd(ok, _mm_cmplt_sd(y, cap));                                                        _mm_store_sd(gr + (i), y);                                                                      } while (0)
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    DYNB_SMOOTH_STEP(i);
+    DYNB_SMOOTH_STEP(i + 1);
+    DYNB_SMOOTH_STEP(i + 2);
+    DYNB_SMOOTH_STEP(i + 3);
+  }
+  for (; i < n; i++) DYNB_SMOOTH_STEP(i);
+#undef DYNB_SMOOTH_STEP
+  sm->y = _mm_cvtsd_f64(y);
+  return _mm_movemask_pd(ok) & 1;
+}
 #else
 #define DYNB_AVX2 0
 int mixstage__dynb_wide_available(void) { return 0; }
 #endif
+
+int mixstage__dynb_ballistics_n(int wide, mixstage__comp_ballistics *b, const double *tg, double *gr, int n) {
+#if DYNB_AVX2
+  if (wide && !b->auto_release) return smooth4(&b->fast, tg, gr, n);
+#else
+  (void)wide;
+#endif
+  int ok = 1;
+  for (int i = 0; i < n; i++) {
+    gr[i] = mixstage__comp_ballistics_run(b, tg[i]);
+    ok &= gr[i] < 600.0;
+  }
+  return ok;
+}
 
 void mixstage__dynb_target_n(int wide, const double *lvl, double *gr, int n, double p_floor,
                              double thr_db, double slope, double knee_db) {

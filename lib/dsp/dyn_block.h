@@ -21,4 +21,10 @@ void mixstage__dynb_target_n(int wide, const double *lvl, double *gr, int n, dou
 /* g[i] = mixstage__dyn_gr_to_gain(gr[i]) * k. */
 void mixstage__dynb_gain_n(int wide, const double *gr, double *g, int n, double k);
 
+/* gr[i] = mixstage__comp_ballistics_run(b, tg[i]) for i < n, in order (b's
+ * state advanced as by n calls).  Returns 1 if every gr[i] < 600 (none NaN),
+ * so a caller bounding the GR needs no pass of its own. */
+struct mixstage__comp_ballistics;
+int mixstage__dynb_ballistics_n(int wide, struct mixstage__comp_ballistics *b, const double *tg, double *gr, int n);
+
 #endif

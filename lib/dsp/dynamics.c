@@ -241,7 +241,7 @@ static void peak_det_block(mixstage__peak_det *d, const float *a, int n, double 
 #ifdef __SSE2__
 static inline __attribute__((always_inline)) void rms_pair_body(mixstage__rms_det *r0, mixstage__rms_det *r1,
                                                                 const float *x0, const float *x1, int n,
-                                                                double *lvl) {
+                                                                double *lvl, float *pw) {
   const __m128d b = _mm_set_pd(r1->b, r0->b), floor = _mm_set1_pd(1e-30), zero = _mm_setzero_pd();
   __m128d ms = _mm_set_pd(r1->ms, r0->ms);
 #define RMS_PAIR_STEP(q)                                                                           \
@@ -249,6 +249,15 @@ static inline __attribute__((always_inline)) void rms_pair_body(mixstage__rms_de
 /* lvl of two frames' mean-square pairs m, p: hi > l ? hi : l, l = lo > 0 ? lo : 0 */
 #define RMS_PAIR_LEVELS(m, p)                                                                      \
   _mm_max_pd(_mm_unpackhi_pd((m), (p)), _mm_max_pd(_mm_unpacklo_pd((m), (p)), zero))
+/* two levels out: as doubles, or (pw) as power_floats' floats: maxps(v, 0)
+ * is v > 0 ? v : 0 per lane, NaN to 0 */
+#define RMS_PAIR_OUT(k, v)                                                                         \
+  do {                                                                                             \
+    if (pw)                                                                                        \
+      _mm_storel_pi((__m64 *)(void *)(pw + (k)), _mm_max_ps(_mm_cvtpd_ps(v), _mm_setzero_ps()));   \
+    else                                                                                           \
+      _mm_storeu_pd(lvl + (k), (v));                                                               \
+  } while (0)
   int k = 0;
   for (; k + 4 <= n; k += 4) {
     const __m128 a = _mm_loadu_ps(x0 + k), c = _mm_loadu_ps(x1 + k);
@@ -259,19 +268,24 @@ static inline __attribute__((always_inline)) void rms_pair_body(mixstage__rms_de
     RMS_PAIR_STEP(q0);
     const __m128d m0 = ms;
     RMS_PAIR_STEP(q1);
-    _mm_storeu_pd(lvl + k, RMS_PAIR_LEVELS(m0, ms));
+    RMS_PAIR_OUT(k, RMS_PAIR_LEVELS(m0, ms));
     RMS_PAIR_STEP(q2);
     const __m128d m2 = ms;
     RMS_PAIR_STEP(q3);
-    _mm_storeu_pd(lvl + k + 2, RMS_PAIR_LEVELS(m2, ms));
+    RMS_PAIR_OUT(k + 2, RMS_PAIR_LEVELS(m2, ms));
   }
   for (; k < n; k++) {
     const __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(x0 + k), _mm_load_ss(x1 + k)));
     RMS_PAIR_STEP(_mm_mul_pd(v, v));
-    _mm_store_sd(lvl + k, RMS_PAIR_LEVELS(ms, ms));
+    const __m128d l = RMS_PAIR_LEVELS(ms, ms);
+    if (pw)
+      _mm_store_ss(pw + k, _mm_max_ss(_mm_cvtpd_ps(l), _mm_setzero_ps()));
+    else
+      _mm_store_sd(lvl + k, l);
   }
 #undef RMS_PAIR_STEP
 #undef RMS_PAIR_LEVELS
+#undef RMS_PAIR_OUT
   double m2[2];
   _mm_storeu_pd(m2, ms);
   r0->ms = m2[0];
@@ -280,14 +294,24 @@ static inline __attribute__((always_inline)) void rms_pair_body(mixstage__rms_de
 
 static void rms_pair_sse2(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1, int n,
                           double *lvl) {
-  rms_pair_body(r0, r1, x0, x1, n, lvl);
+  rms_pair_body(r0, r1, x0, x1, n, lvl, NULL);
+}
+
+static void rms_pair_sse2_f(mixstage__rms_det *r0, mixstage__rms_det *r1, const float *x0, const float *x1, int n,
+                            float *pw) {
+  rms_pair_body(r0, r1, x0, x1, n, NULL, pw);
 }
 
 #if defined(__x86_64__) || defined(__i386__)
 /* The same instructions VEX-encoded (three operands: no register copies). */
 __attribute__((target("avx"))) static void rms_pair_avx(mixstage__rms_det *r0, mixstage__rms_det *r1,
                                                         const float *x0, const float *x1, int n, double *lvl) {
-  rms_pair_body(r0, r1, x0, x1, n, lvl);
+  rms_pair_body(r0, r1, x0, x1, n, lvl, NULL);
+}
+
+__attribute__((target("avx"))) static void rms_pair_avx_f(mixstage__rms_det *r0, mixstage__rms_det *r1,
+                                                          const float *x0, const float *x1, int n, float *pw) {
+  rms_pair_body(r0, r1, x0, x1, n, NULL, pw);
 }
 #endif
 #endif
@@ -461,12 +485,23 @@ void mixstage__dyn_detector_run_linked_f(mixstage__dyn_detector *d, const float 
     /* run_linked's stereo RMS, rounded to float as below (the float of a
      * maximum >= 0 is >= 0, so the rounding is the whole of it) */
     if (!d->linked) mixstage__dyn_detector_to_linked(d, nch);
+#ifdef __SSE2__
+    /* the pair's levels go to float in its loop, power_floats' operations */
+#if defined(__x86_64__) || defined(__i386__)
+    if (mixstage__cpu_avx()) {
+      rms_pair_avx_f(&d->rms[0], &d->rms[1], src[0] + i0, src[1] + i0, n, pw);
+      return;
+    }
+#endif
+    rms_pair_sse2_f(&d->rms[0], &d->rms[1], src[0] + i0, src[1] + i0, n, pw);
+#else
     double lvl[MIXSTAGE__DET_BLOCK];
     for (int b = 0; b < n; b += MIXSTAGE__DET_BLOCK) {
       const int m = n - b < MIXSTAGE__DET_BLOCK ? n - b : MIXSTAGE__DET_BLOCK;
       mixstage__rms_det_run_pair(&d->rms[0], &d->rms[1], src[0] + i0 + b, src[1] + i0 + b, m, lvl);
       power_floats(lvl, pw + b, m);
     }
+#endif
     return;
   }
   if (nch > 0 && d->mode == MIXSTAGE__DET_PEAK && !d->hpf_on) {
@@ -1025,6 +1060,30 @@ cf_quad_run(const float *const *tp, float *const *gp, __m256d *y, __m256d *s, __
   }
 }
 
+/* cf_ballistics1 without auto release, VEX-encoded, four frames per pass:
+ * the attack/release choice a blend on the sign of d, as in cf_step4. */
+CF_AVX2 static void cf_ballistics1_avx2(mixstage__comp_ballistics *b, const float *tg, float *gr, int n) {
+  const __m128d up = _mm_set_sd(b->fast.b_up), down = _mm_set_sd(b->fast.b_down), flush = _mm_set_sd(1e-12);
+  __m128d y = _mm_set_sd(b->fast.y);
+#define CF_SMOOTH1(i)                                                                              \
+  do {                                                                                             \
+    const __m128d d = _mm_sub_sd(_mm_cvtss_sd(_mm_setzero_pd(), _mm_load_ss(tg + (i))), y);        \
+    const __m128d v = _mm_add_sd(y, _mm_mul_sd(_mm_blendv_pd(up, down, d), d));                   \
+    y = _mm_andnot_pd(_mm_cmplt_sd(v, flush), v);                                                 \
+    _mm_store_ss(gr + (i), _mm_cvtsd_ss(_mm_setzero_ps(), y));                                    \
+  } while (0)
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    CF_SMOOTH1(i);
+    CF_SMOOTH1(i + 1);
+    CF_SMOOTH1(i + 2);
+    CF_SMOOTH1(i + 3);
+  }
+  for (; i < n; i++) CF_SMOOTH1(i);
+#undef CF_SMOOTH1
+  b->fast.y = _mm_cvtsd_f64(y);
+}
+
 /* Lanes w .. 3 are padding (a copy of lane 0, results dropped); n <=
  * MIXSTAGE__COMP_SUB. */
 CF_AVX2 static void cf_ballistics4(mixstage__comp_ballistics *const *b, int w, const float *const *tg,
@@ -1082,8 +1141,16 @@ static unsigned cf_ballistics_run(mixstage__comp_ballistics *const *b, int count
 #else
   (void)form;
 #endif
-  for (; l < count; l++)
-    if ((live >> l) & 1u) cf_ballistics1(b[l], tg[l], gr[l], n);
+  for (; l < count; l++) {
+    if (!((live >> l) & 1u)) continue;
+#if CF_X86
+    if (form == 2 && !b[l]->auto_release) {
+      cf_ballistics1_avx2(b[l], tg[l], gr[l], n);
+      continue;
+    }
+#endif
+    cf_ballistics1(b[l], tg[l], gr[l], n);
+  }
   return live;
 }
 

@@ -298,6 +298,25 @@ static void bc_mul(float *y, const float *x, const float *g, int n) {
   for (; i < n; i++) y[i] = x[i] * g[i];
 }
 
+/* The largest of lvl[0 .. n-1] and 0, NaN passed over (the comparison
+ * m = lvl[i] > m ? lvl[i] : m; maxpd(p, q) is p > q ? p : q per lane). */
+static double bc_max(const double *lvl, int n) {
+  double m = 0.0;
+  int i = 0;
+#ifdef __SSE2__
+  __m128d a = _mm_setzero_pd(), b = a;
+  for (; i + 4 <= n; i += 4) {
+    a = _mm_max_pd(_mm_loadu_pd(lvl + i), a);
+    b = _mm_max_pd(_mm_loadu_pd(lvl + i + 2), b);
+  }
+  a = _mm_max_pd(a, b);
+  m = _mm_cvtsd_f64(_mm_max_sd(a, _mm_unpackhi_pd(a, a)));
+#endif
+  for (; i < n; i++)
+    if (lvl[i] > m) m = lvl[i];
+  return m;
+}
+
 /* One piece of at most MIXSTAGE_OS_MAX_FRAMES frames (the oversampler's,
  * the stack buffers' and the trace's size). */
 static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes,
@@ -307,7 +326,6 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
   if (dn > MIXSTAGE_MAX_CHANNELS) dn = MIXSTAGE_MAX_CHANNELS;
   float wet[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_OS_MAX_FRAMES];
   double gnow[MIXSTAGE_OS_MAX_FRAMES];
-  const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
 
   /* The tape stage runs while its output can be heard and for
    * MIXSTAGE_OS_MEMORY_FRAMES frames after (see the top of the file); only
@@ -332,8 +350,7 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
   double lmax = 0.0;
   if (dn == 2 && !st->hpf_on) {
     mixstage__rms_det_run_pair(&st->rms[0], &st->rms[1], det[0], det[1], nframes, lvl);
-    for (int i = 0; i < nframes; i++)
-      if (lvl[i] > lmax) lmax = lvl[i];
+    lmax = bc_max(lvl, nframes);
   } else {
     for (int i = 0; i < nframes; i++) lvl[i] = 0.0;
     for (int c = 0; c < dn; c++) {
@@ -370,11 +387,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
   else
     mixstage__dynb_target_n(st->wide, lvl, tgt, nframes, st->p_floor, st->thr - BC_SINE_CAL_DB,
                             1.0 - 1.0 / st->ratio, st->knee);
-  for (int i = 0; i < nframes; i++) {
-    double gr = mixstage__comp_ballistics_run(&st->ball, tgt[i]);
-    if (!(gr < 600.0)) gr = gr != gr ? 0.0 : 600.0; /* NaN key: no reduction */
-    grs[i] = gr;
-  }
+  /* a GR of 600 dB or more is held at 600; a NaN (from a NaN key) reads 0:
+   * no reduction */
+  if (!mixstage__dynb_ballistics_n(st->wide, &st->ball, tgt, grs, nframes))
+    for (int i = 0; i < nframes; i++)
+      if (!(grs[i] < 600.0)) grs[i] = grs[i] != grs[i] ? 0.0 : 600.0;
   if (nframes > 0) st->gr = grs[nframes - 1];
   mixstage__dynb_gain_n(st->wide, grs, gnow, nframes, ramping ? 1.0 : st->makeup.target);
   if (ramping)
@@ -383,8 +400,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
     for (int c = 0; c < nch; c++)
       for (int i = 0; i < nframes; i++) wet[c][i] = (float)(buf[c][i] * gnow[i]);
 
-  for (int c = 0; c < nch; c++) wp[c] = wet[c];
-  if (os_run) mixstage__os_up(&st->os, wp, nframes);
+  if (os_run) {
+    const float *wp[MIXSTAGE_MAX_CHANNELS] = {0};
+    for (int c = 0; c < nch; c++) wp[c] = wet[c];
+    mixstage__os_up(&st->os, wp, nframes);
+  }
   if (st->tape) {
     const int f = BC_OS_FACTOR;
     for (int i = 0; i < nframes; i++) {
@@ -395,9 +415,11 @@ static void bc_piece(bus_comp_state *st, float *const *buf, int nch, int nframes
       }
     }
   }
-  float *wout[MIXSTAGE_MAX_CHANNELS] = {0};
-  for (int c = 0; c < nch; c++) wout[c] = wet[c];
-  if (os_run) mixstage__os_down(&st->os, wout, nframes);
+  if (os_run) {
+    float *wout[MIXSTAGE_MAX_CHANNELS] = {0};
+    for (int c = 0; c < nch; c++) wout[c] = wet[c];
+    mixstage__os_down(&st->os, wout, nframes);
+  }
 
   /* Mix against the dry input delayed by the oversampler's latency. */
   int traced = 1;
@@ -472,6 +494,10 @@ static void bc_process(void *s, float *const *buf, int nch, int nframes, const f
   float *piece[MIXSTAGE_MAX_CHANNELS];
   const float *kpiece[MIXSTAGE_MAX_CHANNELS];
   const int kn = key && key_nch > 0 ? (key_nch < MIXSTAGE_MAX_CHANNELS ? key_nch : MIXSTAGE_MAX_CHANNELS) : 0;
+  if (nframes <= MIXSTAGE_OS_MAX_FRAMES) { /* one piece: the engine's usual call */
+    if (nframes > 0) bc_piece(s, buf, nch, nframes, kn ? key : NULL, kn);
+    return;
+  }
   for (int done = 0; done < nframes; done += MIXSTAGE_OS_MAX_FRAMES) {
     const int n = nframes - done < MIXSTAGE_OS_MAX_FRAMES ? nframes - done : MIXSTAGE_OS_MAX_FRAMES;
     for (int c = 0; c < nch; c++) piece[c] = buf[c] + done;

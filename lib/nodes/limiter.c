@@ -37,6 +37,14 @@
  * they were equal); back at 100 % they run side by side on the common
  * requirement until their states are equal, then join.
  *
+ * At rest (sample-peak detection, linked, nothing pending in the chain) a
+ * piece whose frames cannot reach the ceiling, by one bound on the largest
+ * |x| times the largest input gain, skips the peaks, the requirement and the
+ * chain: they would give exactly a gain of 1, so the output is the delayed
+ * input times float(input gain), the per-frame path's bits (check_kernels
+ * compares the two).  The gain ring is rewritten only while the input gain
+ * moves.
+ *
  * Latency = detector delay + Dg frames, where Dg = lookahead in frames.
  * The lookahead parameter is edit-time (not automatable): changing it
  * clears the limiter's memory so the latency stays consistent.
@@ -121,6 +129,7 @@ typedef struct limiter_state {
   int la, w, w1, w2, m, det_delay;
   int dpos, b1pos, b2pos; /* ring positions shared by all channels */
   double *gin;        /* input gain of each frame in the delay line, dlen */
+  int gin_flat;       /* the last gin_flat frames of gin (up to dmax) equal gi_target */
   float trace[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES]; /* gain_trace */
   int trace_n, trace_nch, trace_rows; /* one row when linked */
   int joined; /* every channel's gain chain equals channel 0's (kept there only) */
@@ -137,6 +146,15 @@ typedef struct limiter_state {
   double gr_gain; /* last applied gain of the most-reduced channel */
   int initialised;
 } limiter_state;
+
+/* mixstage__limiter_rest_shortcut (node.h) */
+static int lim_shortcut = 1;
+
+int mixstage__limiter_rest_shortcut(int on) {
+  const int was = lim_shortcut;
+  lim_shortcut = on != 0;
+  return was;
+}
 
 static int lookahead_frames(double ms, double fs) {
   int n = (int)floor(ms * 0.001 * fs + 0.5);
@@ -230,6 +248,7 @@ static void limiter_reset(void *s) {
     memset(ch->hf, 0, sizeof ch->hf);
   }
   for (int i = 0; i < st->dmax; i++) st->gin[i] = st->gi_target;
+  st->gin_flat = st->dmax;
   mixstage__tp_reset(&st->tp);
   st->tp_live = 1; /* all zero, as the zeroed history it would have seen */
   st->trace_n = 0;
@@ -251,6 +270,7 @@ static void limiter_update(void *s, const double *p) {
   st->true_peak = p[P_TRUE_PEAK] >= 0.5;
   double gi = mixstage__db_to_gain(p[P_INPUT_GAIN]);
   if (!st->initialised) {
+    if (gi != st->gi_target) st->gin_flat = 0;
     st->gi_prev = st->gi_target = gi;
     st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   } else {
@@ -258,6 +278,7 @@ static void limiter_update(void *s, const double *p) {
                       ? st->gi_target
                       : st->gi_prev + (st->gi_target - st->gi_prev) * st->cell_pos /
                                           (double)MIXSTAGE_CONTROL_FRAMES;
+    if (gi != st->gi_target) st->gin_flat = 0; /* the ring holds the old gain */
     st->gi_target = gi;
     st->cell_pos = 0;
   }
@@ -285,23 +306,30 @@ static inline int64_t lim_quantise(double e) {
  * frame i.  asks 0: req is all 0.  t0, b1, b2: the shared sample counter
  * and ring positions at frame 0 (the caller advances them once for all
  * channels). */
+/* Whether a gain chain is at rest: no reduction pending anywhere in it
+ * (released, the deque's minimum and both boxcars at full scale). */
+static int lim_chain_at_rest(const limiter_state *st, const lim_chan *ch) {
+  const int64_t full = (int64_t)st->w2 * (int64_t)st->w1 * LIM_QONE;
+  return ch->env_db == 0.0 && ch->sum2 == full && (ch->dq_count == 0 || ch->dq_v[ch->dq_head] == LIM_QONE);
+}
+
+/* n >= 1 frames of a chain at rest that nothing asks to reduce: every frame
+ * pushes 2^36, which empties the deque behind it; the boxcars hold nothing
+ * but full-scale values and keep them.  The state after n frames is that of
+ * the per-frame path in lim_gain_chain, and the gain is sum2 / box_den =
+ * exactly 1 (W1 W2 2^36 is exact in both). */
+static void lim_chain_hold(lim_chan *ch, int64_t t0, int n) {
+  ch->dq_v[ch->dq_head] = LIM_QONE;
+  ch->dq_t[ch->dq_head] = t0 + n - 1;
+  ch->dq_count = 1;
+}
+
 static void lim_gain_chain(const limiter_state *st, lim_chan *ch, const double *req, int asks,
                            double *g, int n, int64_t t0, int b1, int b2) {
-  const int64_t full = (int64_t)st->w2 * (int64_t)st->w1 * LIM_QONE;
-  int rest = ch->env_db == 0.0 && ch->sum2 == full &&
-             (ch->dq_count == 0 || ch->dq_v[ch->dq_head] == LIM_QONE);
+  int rest = lim_chain_at_rest(st, ch);
   for (int i = 0; i < n && rest && asks; i++) rest = req[i] == 0.0;
   if (rest) {
-    /* At rest (no reduction pending anywhere in the chain) and nothing to
-     * reduce: every frame pushes 2^36, which empties the deque behind it;
-     * the boxcars hold nothing but full-scale values and keep them.  The
-     * state after n frames, and the gain (exactly 1), are those of the
-     * per-frame path below. */
-    if (n > 0) {
-      ch->dq_v[ch->dq_head] = LIM_QONE;
-      ch->dq_t[ch->dq_head] = t0 + n - 1;
-      ch->dq_count = 1;
-    }
+    if (n > 0) lim_chain_hold(ch, t0, n);
     const double one = (double)ch->sum2 / st->box_den;
     for (int i = 0; i < n; i++) g[i] = one;
     return;
@@ -584,11 +612,91 @@ static double lim_linked_sample_peak(const limiter_state *st, int nch, double *p
   return m;
 }
 
-/* The float gain of each frame, trace[i] = float(gin[i - D] g[i]). */
+/* max(a, |x[k]|) over k < n, a NaN passed over (as lim_linked_sample_peak
+ * does: max_ps returns its second operand for a NaN). */
+static float lim_abs_max(const float *x, int n, float a) {
+  int k = 0;
+#ifdef __SSE2__
+  const __m128 mag = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  __m128 av = _mm_set1_ps(a), aw = av;
+  for (; k + 8 <= n; k += 8) {
+    av = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k), mag), av);
+    aw = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + k + 4), mag), aw);
+  }
+  av = _mm_max_ps(av, aw);
+  av = _mm_max_ps(av, _mm_movehl_ps(av, av));
+  a = _mm_cvtss_f32(_mm_max_ss(av, _mm_shuffle_ps(av, av, 1)));
+#endif
+  for (; k < n; k++) {
+    const float v = fabsf(x[k]);
+    if (v > a) a = v;
+  }
+  return a;
+}
+
+/* max(a, |x|) over the n frames of every channel's delay line from ring
+ * position j on. */
+static float lim_ring_abs_max(const limiter_state *st, int nch, int j, int n, float a) {
+  const int dlen = st->dmax;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    for (int c = 0; c < nch; c++) a = lim_abs_max(st->ch[c].delay + j, run, a);
+    i += run;
+    j = 0;
+  }
+  return a;
+}
+
+/* Whether a frame may ask for reduction in linked sample-peak mode, given
+ * a >= every frame's largest |x| over the channels and g >= every frame's
+ * input gain (both positive): 0 proves that none does, so the requirement
+ * is all 0 (the peaks themselves are not needed then).  Each peak is
+ * float(a_k gin_k) (lim_linked_sample_peak), a_k gin_k <= a g, and rounding
+ * is monotonic, so no peak exceeds float(a g). */
+static int lim_bound_asks(const limiter_state *st, float a, double g) {
+  return (double)(float)((double)a * g) > st->ceil_lin;
+}
+
+/* lim_bound_asks for the n frames at the detector's position of a piece
+ * already in the delay line. */
+static int lim_linked_may_ask(const limiter_state *st, int nch, int n) {
+  const int dlen = st->dmax;
+  int j = st->dpos - st->det_delay;
+  if (j < 0) j += dlen;
+  const float a = lim_ring_abs_max(st, nch, j, n, 0.0f);
+  double g = st->gi_target;
+  if (st->gin_flat < st->det_delay + n) {
+    g = 0.0;
+    for (int i = 0; i < n; i++) {
+      if (st->gin[j] > g) g = st->gin[j];
+      if (++j >= dlen) j = 0;
+    }
+  }
+  return lim_bound_asks(st, a, g);
+}
+
+/* The float gain of each frame, trace[i] = float(gin[i - D] g[i]); g NULL:
+ * g[i] = 1 (float(gin[i - D]) exactly, one value while the ring is steady). */
 static void lim_gain_floats(const limiter_state *st, const double *g, float *trace, int n) {
   const int dlen = st->dmax;
   int j = st->dpos - st->la - st->det_delay;
   if (j < 0) j += dlen;
+  if (!g) {
+    if (st->gin_flat >= st->la + st->det_delay + n) {
+      const float f = (float)st->gi_target;
+      int i = 0;
+#ifdef __SSE2__
+      for (const __m128 v = _mm_set1_ps(f); i + 4 <= n; i += 4) _mm_storeu_ps(trace + i, v);
+#endif
+      for (; i < n; i++) trace[i] = f;
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      trace[i] = (float)st->gin[j];
+      if (++j >= dlen) j = 0;
+    }
+    return;
+  }
   for (int i = 0; i < n;) {
     int run = dlen - j < n - i ? dlen - j : n - i;
     const double *gn = st->gin + j;
@@ -626,52 +734,39 @@ static void lim_apply(const limiter_state *st, int c, const float *gf, float *ou
   }
 }
 
-/* One control cell's worth at most (the stack buffers' and the trace's
- * size). */
-static void limiter_piece(limiter_state *st, float *const *buf, int nch, int nframes) {
-  float xin[MIXSTAGE_CONTROL_FRAMES];
-  float pk[MIXSTAGE_CONTROL_FRAMES];
-  double gi[MIXSTAGE_CONTROL_FRAMES];
-  double p[MIXSTAGE_CONTROL_FRAMES] = {0}, worst[MIXSTAGE_CONTROL_FRAMES];
-  double req[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  double pch[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
-  double g[MIXSTAGE_CONTROL_FRAMES];
+/* out[i] = delay[c][i - D] * f for every channel: lim_apply with one gain. */
+static void lim_apply_const(const limiter_state *st, int nch, float f, float *const *out, int n) {
   const int dlen = st->dmax;
-  if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* limiter_process's pieces */
-  if (nframes < 0) nframes = 0;
-  /* link = 1 gives every channel the requirement worst exactly (1 w + 0 r) */
-  int linked = st->link >= 1.0 || nch == 1;
-  if (!linked && st->joined && nframes > 0) {
-    chain_split(st, nch);
-    st->joined = 0;
-  }
-  int one = linked && st->joined; /* one chain, one gain, one trace row */
-
-  /* Input gain (ramped across the control cell). */
-  if (st->cell_pos + 1 >= MIXSTAGE_CONTROL_FRAMES) {
-    for (int i = 0; i < nframes; i++) gi[i] = st->gi_target;
-  } else {
-    for (int i = 0; i < nframes; i++) {
-      int k = st->cell_pos + i + 1;
-      gi[i] = k >= MIXSTAGE_CONTROL_FRAMES ? st->gi_target
-                                           : st->gi_prev + (st->gi_target - st->gi_prev) * k /
-                                                               (double)MIXSTAGE_CONTROL_FRAMES;
+  int j = st->dpos - st->la - st->det_delay;
+  if (j < 0) j += dlen;
+  for (int i = 0; i < n;) {
+    int run = dlen - j < n - i ? dlen - j : n - i;
+    for (int c = 0; c < nch; c++) {
+      const float *x = st->ch[c].delay + j;
+      float *y = out[c] + i;
+      int k = 0;
+#ifdef __SSE2__
+      for (const __m128 fv = _mm_set1_ps(f); k + 4 <= run; k += 4)
+        _mm_storeu_ps(y + k, _mm_mul_ps(_mm_loadu_ps(x + k), fv));
+#endif
+      for (; k < run; k++) y[k] = x[k] * f;
     }
-  }
-  if (st->true_peak && !st->tp_live) tp_prime(st, nch);
-  if (!st->true_peak) st->tp_live = 0;
-
-  /* The block goes into the delay line first (it holds at least
-   * nframes + latency frames, so nothing still to be read is overwritten);
-   * the detector and the output then read it back at their delays. */
-  for (int i = 0, j = st->dpos; i < nframes;) {
-    int run = dlen - j < nframes - i ? dlen - j : nframes - i;
-    for (int c = 0; c < nch; c++) memcpy(st->ch[c].delay + j, buf[c] + i, sizeof(float) * (size_t)run);
-    memcpy(st->gin + j, gi + i, sizeof(double) * (size_t)run);
     i += run;
     j = 0;
   }
+}
 
+/* The general path of a piece already in the delay line: peaks,
+ * requirements, the gain chain(s), the float gains (trace rows) and the
+ * output.  Returns the last frame's gain of the most reduced channel. */
+static double lim_detect_and_reduce(limiter_state *st, float *const *buf, int nch, int nframes, const double *gi,
+                                    int linked, int one) {
+  float xin[MIXSTAGE_CONTROL_FRAMES];
+  float pk[MIXSTAGE_CONTROL_FRAMES];
+  double p[MIXSTAGE_CONTROL_FRAMES], worst[MIXSTAGE_CONTROL_FRAMES];
+  double req[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double pch[MIXSTAGE_MAX_CHANNELS][MIXSTAGE_CONTROL_FRAMES];
+  double g[MIXSTAGE_CONTROL_FRAMES];
   /* Peaks.  The linked requirement is that of the loudest channel's peak;
    * below 100 % link each channel's own is blended with it. */
   double pmax = 0.0;
@@ -712,6 +807,78 @@ static void limiter_piece(limiter_state *st, float *const *buf, int nch, int nfr
       if (nframes > 0 && g[nframes - 1] < gmin) gmin = g[nframes - 1];
     }
   }
+  return gmin;
+}
+
+/* One control cell's worth at most (the stack buffers' and the trace's
+ * size). */
+static void limiter_piece(limiter_state *st, float *const *buf, int nch, int nframes) {
+  double gi[MIXSTAGE_CONTROL_FRAMES];
+  const int dlen = st->dmax;
+  if (nframes > MIXSTAGE_CONTROL_FRAMES) nframes = MIXSTAGE_CONTROL_FRAMES; /* limiter_process's pieces */
+  if (nframes < 0) nframes = 0;
+  /* link = 1 gives every channel the requirement worst exactly (1 w + 0 r) */
+  int linked = st->link >= 1.0 || nch == 1;
+  if (!linked && st->joined && nframes > 0) {
+    chain_split(st, nch);
+    st->joined = 0;
+  }
+  int one = linked && st->joined; /* one chain, one gain, one trace row */
+
+  /* Input gain (ramped across the control cell); the array only while it
+   * ramps or for the true-peak detector's input. */
+  const int ramping = st->cell_pos + 1 < MIXSTAGE_CONTROL_FRAMES;
+  if (!ramping && st->true_peak) {
+    for (int i = 0; i < nframes; i++) gi[i] = st->gi_target;
+  } else if (ramping) {
+    for (int i = 0; i < nframes; i++) {
+      int k = st->cell_pos + i + 1;
+      gi[i] = k >= MIXSTAGE_CONTROL_FRAMES ? st->gi_target
+                                           : st->gi_prev + (st->gi_target - st->gi_prev) * k /
+                                                               (double)MIXSTAGE_CONTROL_FRAMES;
+    }
+  }
+  if (st->true_peak && !st->tp_live) tp_prime(st, nch);
+  if (!st->true_peak) st->tp_live = 0;
+
+  /* The block goes into the delay line first (it holds at least
+   * nframes + latency frames, so nothing still to be read is overwritten);
+   * the detector and the output then read it back at their delays.  A gain
+   * ring already full of the steady input gain needs no writing. */
+  const int gin_write = ramping || st->gin_flat < dlen;
+  for (int i = 0, j = st->dpos; i < nframes;) {
+    int run = dlen - j < nframes - i ? dlen - j : nframes - i;
+    for (int c = 0; c < nch; c++) memcpy(st->ch[c].delay + j, buf[c] + i, sizeof(float) * (size_t)run);
+    if (ramping) memcpy(st->gin + j, gi + i, sizeof(double) * (size_t)run);
+    else if (gin_write)
+      for (int k = 0; k < run; k++) st->gin[j + k] = st->gi_target;
+    i += run;
+    j = 0;
+  }
+  if (gin_write) {
+    int tail = nframes;
+    if (ramping) {
+      tail = 0;
+      while (tail < nframes && gi[nframes - 1 - tail] == st->gi_target) tail++;
+    }
+    st->gin_flat = tail < nframes ? tail : st->gin_flat + nframes < dlen ? st->gin_flat + nframes : dlen;
+  }
+
+  double gmin = 1.0;
+  if (lim_shortcut && one && !st->true_peak && nframes > 0 && lim_chain_at_rest(st, &st->ch[0]) &&
+      !lim_linked_may_ask(st, nch, nframes)) {
+    /* At rest, and no frame's sample peak can reach the ceiling: the
+     * per-frame path's chain state and gains (exactly 1), directly. */
+    lim_chain_hold(&st->ch[0], st->t, nframes);
+    lim_gain_floats(st, NULL, st->trace[0], nframes);
+    if (st->gin_flat >= st->la + st->det_delay + nframes) /* the trace is one value */
+      lim_apply_const(st, nch, st->trace[0][0], buf, nframes);
+    else
+      for (int c = 0; c < nch; c++) lim_apply(st, c, st->trace[0], buf[c], nframes);
+  } else {
+    gmin = lim_detect_and_reduce(st, buf, nch, nframes, gi, linked, one);
+  }
+
   if (nframes > 0) st->gr_gain = gmin;
   st->t += nframes;
   st->hf_pos = (st->hf_pos + nframes) % LIM_HF_RING;
@@ -735,6 +902,10 @@ static void limiter_process(void *s, float *const *buf, int nch, int nframes,
                             const float *const *key, int key_nch) {
   (void)key;
   (void)key_nch;
+  if (nframes <= MIXSTAGE_CONTROL_FRAMES) { /* one piece: the engine's usual call */
+    if (nframes > 0) limiter_piece(s, buf, nch, nframes);
+    return;
+  }
   float *piece[MIXSTAGE_MAX_CHANNELS];
   for (int done = 0; done < nframes; done += MIXSTAGE_CONTROL_FRAMES) {
     const int n = nframes - done < MIXSTAGE_CONTROL_FRAMES ? nframes - done : MIXSTAGE_CONTROL_FRAMES;
