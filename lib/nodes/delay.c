@@ -149,6 +149,7 @@ typedef struct delay_state {
   ramp fb, dry, wet, depth; /* depth in frames */
   int cell_pos;
   int primed;
+  int pair; /* a stereo line pair's filters run on mixstage__biquad_pair_process (AVX) */
   int64_t tail;
 } delay_state;
 
@@ -178,6 +179,7 @@ static int delay_init(void *s, const mixstage__node_env *env) {
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->lfo_c = 1.0;
   st->lfo_w = -1.0; /* no rate yet: the first update builds the tables */
+  st->pair = mixstage__biquad_lanes4_available();
   return MIXSTAGE_OK;
 }
 
@@ -524,7 +526,10 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
     const int piece = n - done < MIXSTAGE_CONTROL_FRAMES - st->phase ? n - done : MIXSTAGE_CONTROL_FRAMES - st->phase;
     const int at_flush = st->phase + piece == MIXSTAGE_CONTROL_FRAMES;
     for (int c = 0; c < nlines; c++) wp[c] = w[c] + done;
-    mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, piece, at_flush);
+    if (st->pair && nlines == 2)
+      mixstage__biquad_pair_process(st->act, st->nact, DLY_STRIDE, wp, piece, at_flush);
+    else
+      mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, piece, at_flush);
     advance_phase_flushed(st, piece, at_flush);
     done += piece;
   }
