@@ -176,6 +176,11 @@ __attribute__((target("avx"))) static void delay_run_avx(mixstage__delay *d, flo
 #define DL_AVX 0
 #endif
 
+/* Apart, so the dispatch below stays a few instructions. */
+static __attribute__((noinline)) void delay_run_base(mixstage__delay *d, float *const *io, int channels, int n) {
+  delay_run(d, io, channels, n);
+}
+
 /* In place: out[i] = in[i - delay]. */
 void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels, int n) {
   if (d->delay <= 0) return;
@@ -186,5 +191,5 @@ void mixstage__delay_process(mixstage__delay *d, float *const *io, int channels,
     return;
   }
 #endif
-  delay_run(d, io, channels, n);
+  delay_run_base(d, io, channels, n);
 }
