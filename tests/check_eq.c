@@ -804,32 +804,41 @@ static int within_one_ulp(float got, double ref_f) {
  * run), random output gains per frame on some calls, random call lengths
  * (1 .. 150 frames, crossing the kernel's 64-frame chunks), coefficients
  * of random lanes and sections redesigned between calls (mid-block for the
- * signal: memory carries over), and flushes between calls. */
+ * signal: memory carries over), and flushes between calls.  With two lanes
+ * a twin bank runs the calls without gains through
+ * mixstage__biquad_pair_process (the stereo kernel): bit for bit the same
+ * output and memory. */
 START_TEST(test_lanes_kernel_vs_scalar) {
   const int nlanes = _i + 1, stride = MIXSTAGE__LANE_PAD(nlanes), n = 6000;
   const double fs = 48000.0;
   uint32_t rs = 0x1234567u + 77u * (uint32_t)_i;
   for (int trial = 0; trial < 3; trial++) {
-    const int nsec = 1 + (int)(rng_next(&rs) % 9);
-    double *bank = calloc((size_t)nsec * MIXSTAGE__BQL_ROWS * (size_t)stride, sizeof(double));
-    double *sec[9];
+    int nsec = 1 + (int)(rng_next(&rs) % 9);
+    if (nlanes == 2 && trial < 2) nsec = 1 + trial; /* the delay node's cascades */
+    const size_t bank_n = (size_t)nsec * MIXSTAGE__BQL_ROWS * (size_t)stride;
+    double *bank = calloc(bank_n, sizeof(double)), *bank2 = calloc(bank_n, sizeof(double));
+    double *sec[9], *sec2[9];
     ref_sec ref[9][9];
     memset(ref, 0, sizeof ref);
     for (int k = 0; k < nsec; k++) {
       sec[k] = bank + (size_t)k * MIXSTAGE__BQL_ROWS * (size_t)stride;
+      sec2[k] = bank2 + (size_t)k * MIXSTAGE__BQL_ROWS * (size_t)stride;
       for (int l = 0; l < nlanes; l++) {
         mixstage__biquad c;
         random_design(&c, &rs, fs);
         mixstage__biquad_lanes_set(sec[k], stride, l, &c);
+        mixstage__biquad_lanes_set(sec2[k], stride, l, &c);
         ref_set(&ref[l][k], &c);
       }
     }
-    float *x[9], *y[9];
+    float *x[9], *y[9], *z[9];
     for (int l = 0; l < nlanes; l++) {
       x[l] = malloc(sizeof(float) * n);
       y[l] = malloc(sizeof(float) * n);
+      z[l] = malloc(sizeof(float) * n);
       tu_noise(x[l], n, 0.2 + 0.05 * l, 100u + (uint32_t)(l + 9 * trial));
       memcpy(y[l], x[l], sizeof(float) * n);
+      memcpy(z[l], x[l], sizeof(float) * n);
     }
     double gain[150];
     int bad = 0, changes = 0;
@@ -843,6 +852,13 @@ START_TEST(test_lanes_kernel_vs_scalar) {
       /* flush at random, fused or separately: a no-op for these signals */
       int fuse = rng_next(&rs) % 3 == 0;
       mixstage__biquad_lanes_process(sec, nsec, stride, nlanes, io, use_gain ? gain : NULL, m, fuse);
+      if (nlanes == 2) {
+        float *io2[2] = {z[0] + done, z[1] + done};
+        if (use_gain)
+          mixstage__biquad_lanes_process(sec2, nsec, stride, 2, io2, gain, m, fuse);
+        else
+          mixstage__biquad_pair_process(sec2, nsec, stride, io2, m, fuse);
+      }
       for (int l = 0; l < nlanes; l++)
         for (int i = 0; i < m; i++) {
           double v = (double)x[l][done + i];
@@ -851,24 +867,36 @@ START_TEST(test_lanes_kernel_vs_scalar) {
           bad += !within_one_ulp(y[l][done + i], (double)(float)v);
         }
       done += m;
-      if (rng_next(&rs) % 2) mixstage__biquad_lanes_flush(sec, nsec, stride);
+      if (rng_next(&rs) % 2) {
+        mixstage__biquad_lanes_flush(sec, nsec, stride);
+        mixstage__biquad_lanes_flush(sec2, nsec, stride);
+      }
       /* a coefficient change at this frame for one random lane and section */
       int l = (int)(rng_next(&rs) % (uint32_t)nlanes), k = (int)(rng_next(&rs) % (uint32_t)nsec);
       mixstage__biquad c;
       random_design(&c, &rs, fs);
       mixstage__biquad_lanes_set(sec[k], stride, l, &c);
+      mixstage__biquad_lanes_set(sec2[k], stride, l, &c);
       ref_set(&ref[l][k], &c);
       changes++;
     }
     ck_assert_msg(bad == 0, "%d lanes, %d sections: %d samples beyond one float ulp", nlanes,
                   nsec, bad);
     ck_assert(changes > 20);
+    if (nlanes == 2) {
+      ck_assert_msg(memcmp(y[0], z[0], sizeof(float) * n) == 0 && memcmp(y[1], z[1], sizeof(float) * n) == 0,
+                    "%d sections: the pair kernel's output differs from the lane kernel's", nsec);
+      ck_assert_msg(memcmp(bank, bank2, sizeof(double) * bank_n) == 0,
+                    "%d sections: the pair kernel's memory differs from the lane kernel's", nsec);
+    }
     for (int l = 0; l < nlanes; l++) {
       ck_assert(memcmp(x[l], y[l], sizeof(float) * n) != 0); /* it filtered */
       free(x[l]);
       free(y[l]);
+      free(z[l]);
     }
     free(bank);
+    free(bank2);
   }
 }
 END_TEST

@@ -1103,18 +1103,21 @@ START_TEST(test_os2_phase_split_exact) {
 END_TEST
 
 /* Delay lines (lib/delay_line.c): out[i] = in[i - delay] exactly, for
- * delays of 1 .. 300 frames (shorter and longer than a call, and than the
- * 256-frame passes) and calls of 1 .. 700 frames in a seeded mix, so
- * writes and reads wrap at every ring position.  A third of the calls only
- * push (a dry path kept warm): their frames are not read back, and the
- * frames after them must still come out delayed exactly. */
+ * delays of 1 .. 2000 frames (shorter and longer than a call, than the
+ * 256-frame passes and than the sliding buffer's 1024 frames of slack, on
+ * both sides of its 1024-frame limit, and rings beyond it) and calls of
+ * 1 .. 2500 frames in a seeded mix, so writes and reads wrap at every ring
+ * position and the sliding buffers move back often, by short and long
+ * calls; then again after a clear.  A third of the calls only push (a dry
+ * path kept warm): their frames are not read back, and the frames after
+ * them must still come out delayed exactly. */
 START_TEST(test_delay_line_exact) {
   mixstage_graph_config cfg;
   mixstage_graph_config_init(&cfg);
   int err = 0;
   mixstage_graph *g = mixstage_graph_create(&cfg, &err);
   ck_assert_ptr_nonnull(g);
-  static const int delays[] = {1, 7, 31, 32, 33, 74, 255, 256, 257, 300};
+  static const int delays[] = {1, 7, 8, 9, 31, 32, 33, 74, 255, 256, 257, 300, 1023, 1024, 1025, 2000};
   const int total = 6000, nch = 3;
   float *in = malloc(sizeof(float) * (size_t)total * nch), *out = malloc(sizeof(float) * (size_t)total * nch);
   unsigned char *pushed = malloc((size_t)total);
@@ -1123,35 +1126,44 @@ START_TEST(test_delay_line_exact) {
     const int dl = delays[di];
     mixstage__delay d;
     ck_assert_int_eq(mixstage__delay_init(g, &d, nch, dl), MIXSTAGE_OK);
-    memcpy(out, in, sizeof(float) * (size_t)total * nch);
-    uint32_t s = 99u + (uint32_t)dl;
-    for (int done = 0; done < total;) {
-      s ^= s << 13;
-      s ^= s >> 17;
-      s ^= s << 5;
-      int m = (s >> 8) % 4 == 0 ? 1 + (int)(s % 700u) : 1 + (int)(s % 64u);
-      if (m > total - done) m = total - done;
-      float *io[3];
-      for (int c = 0; c < nch; c++) io[c] = out + (size_t)c * total + done;
-      const int push = (s >> 3) % 3 == 0;
-      if (push) mixstage__delay_push(&d, (const float *const *)io, nch, m);
-      else mixstage__delay_process(&d, io, nch, m);
-      memset(pushed + done, push, (size_t)m);
-      done += m;
-    }
-    int checked = 0;
-    for (int c = 0; c < nch; c++)
-      for (int i = 0; i < total; i++) {
-        if (pushed[i]) { /* left as it was */
-          ck_assert(out[(size_t)c * total + i] == in[(size_t)c * total + i]);
-          continue;
-        }
-        checked++;
-        const float want = i < dl ? 0.0f : in[(size_t)c * total + (size_t)(i - dl)];
-        ck_assert_msg(out[(size_t)c * total + i] == want, "delay %d, channel %d, frame %d: %g, want %g", dl,
-                      c, i, out[(size_t)c * total + i], want);
+    for (int pass = 0; pass < 2; pass++) {
+      if (pass) { /* the history left by the first pass must go */
+        float *io[3];
+        for (int c = 0; c < nch; c++) io[c] = out + (size_t)c * total;
+        mixstage__delay_process(&d, io, nch, 777);
+        mixstage__delay_clear(&d);
       }
-    ck_assert_int_gt(checked, total); /* most frames are read back */
+      memcpy(out, in, sizeof(float) * (size_t)total * nch);
+      uint32_t s = 99u + (uint32_t)dl + 1000u * (uint32_t)pass;
+      for (int done = 0; done < total;) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        const uint32_t kind = (s >> 8) % 8;
+        int m = kind == 0 ? 1 + (int)(s % 2500u) : kind < 3 ? 1 + (int)(s % 700u) : 1 + (int)(s % 64u);
+        if (m > total - done) m = total - done;
+        float *io[3];
+        for (int c = 0; c < nch; c++) io[c] = out + (size_t)c * total + done;
+        const int push = kind != 0 && (s >> 3) % 3 == 0; /* the long calls are read back */
+        if (push) mixstage__delay_push(&d, (const float *const *)io, nch, m);
+        else mixstage__delay_process(&d, io, nch, m);
+        memset(pushed + done, push, (size_t)m);
+        done += m;
+      }
+      int checked = 0;
+      for (int c = 0; c < nch; c++)
+        for (int i = 0; i < total; i++) {
+          if (pushed[i]) { /* left as it was */
+            ck_assert(out[(size_t)c * total + i] == in[(size_t)c * total + i]);
+            continue;
+          }
+          checked++;
+          const float want = i < dl ? 0.0f : in[(size_t)c * total + (size_t)(i - dl)];
+          ck_assert_msg(out[(size_t)c * total + i] == want, "delay %d, pass %d, channel %d, frame %d: %g, want %g",
+                        dl, pass, c, i, out[(size_t)c * total + i], want);
+        }
+      ck_assert_int_gt(checked, total); /* most frames are read back */
+    }
     mixstage__delay_free(g, &d);
   }
   free(in);

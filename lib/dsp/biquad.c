@@ -672,6 +672,88 @@ W4_TARGET void mixstage__biquad_lanes4_process(double *const *sec, int nsec, flo
     }
   }
 }
+
+/* ---- two-lane cascades (AVX, chosen at run time) ------------------------------------ */
+
+/* Sections of a pair of lanes in registers: lanes 0 and 1 of each row. */
+#define W2_LOAD(j)                                                                                 \
+  double *const q##j = ns > j ? sec[j] : NULL;                                                     \
+  __m128d b0_##j = zero, b1_##j = zero, b2_##j = zero, a1_##j = zero, a2_##j = zero;               \
+  __m128d s1_##j = zero, s2_##j = zero;                                                            \
+  if (ns > j) {                                                                                    \
+    b0_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_B0 * stride);                                       \
+    b1_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_B1 * stride);                                       \
+    b2_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_B2 * stride);                                       \
+    a1_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_A1 * stride);                                       \
+    a2_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_A2 * stride);                                       \
+    s1_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_S1 * stride);                                       \
+    s2_##j = _mm_loadu_pd(q##j + MIXSTAGE__BQL_S2 * stride);                                       \
+  }
+
+/* BQL_TICK's operations in its order (mixstage__biquad_tick's). */
+#define W2_TICK(j, x)                                                                              \
+  if (ns > j) {                                                                                    \
+    const __m128d y_ = _mm_add_pd(_mm_mul_pd(b0_##j, x), s1_##j);                                  \
+    s1_##j = _mm_add_pd(_mm_sub_pd(_mm_mul_pd(b1_##j, x), _mm_mul_pd(a1_##j, y_)), s2_##j);        \
+    s2_##j = _mm_sub_pd(_mm_mul_pd(b2_##j, x), _mm_mul_pd(a2_##j, y_));                            \
+    x = y_;                                                                                        \
+  }
+
+#define W2_TICKS(x) W2_TICK(0, x) W2_TICK(1, x) W2_TICK(2, x) W2_TICK(3, x)
+
+#define W2_SAVE(j)                                                                                 \
+  if (ns > j) {                                                                                    \
+    if (flush) {                                                                                   \
+      const __m128d m_ = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));                  \
+      const __m128d t_ = _mm_set1_pd(MIXSTAGE__BQL_FLUSH);                                         \
+      s1_##j = _mm_andnot_pd(_mm_cmplt_pd(_mm_and_pd(s1_##j, m_), t_), s1_##j);                    \
+      s2_##j = _mm_andnot_pd(_mm_cmplt_pd(_mm_and_pd(s2_##j, m_), t_), s2_##j);                    \
+    }                                                                                              \
+    _mm_storeu_pd(q##j + MIXSTAGE__BQL_S1 * stride, s1_##j);                                       \
+    _mm_storeu_pd(q##j + MIXSTAGE__BQL_S2 * stride, s2_##j);                                       \
+  }
+
+/* ns (1..4) sections over n frames of l0 and r0, both lanes in one
+ * two-double vector per frame.  Four frames at a time: one float load per
+ * lane, one interleave and two widenings give the four frames' vectors;
+ * one narrowing per two frames and one shuffle per lane give the floats
+ * back (exact widening, the same rounding per lane). */
+W4_TARGET static inline __attribute__((always_inline)) void w2_run(double *const *sec, int stride, const int ns,
+                                                                  float *l0, float *r0, int n, int flush) {
+  const __m128d zero = _mm_setzero_pd();
+  W2_LOAD(0) W2_LOAD(1) W2_LOAD(2) W2_LOAD(3)
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m128 l = _mm_loadu_ps(l0 + i), r = _mm_loadu_ps(r0 + i);
+    const __m256d u01 = _mm256_cvtps_pd(_mm_unpacklo_ps(l, r)), u23 = _mm256_cvtps_pd(_mm_unpackhi_ps(l, r));
+    __m128d x0 = _mm256_castpd256_pd128(u01), x1 = _mm256_extractf128_pd(u01, 1);
+    __m128d x2 = _mm256_castpd256_pd128(u23), x3 = _mm256_extractf128_pd(u23, 1);
+    W2_TICKS(x0) W2_TICKS(x1) W2_TICKS(x2) W2_TICKS(x3)
+    const __m128 y01 = _mm256_cvtpd_ps(_mm256_insertf128_pd(_mm256_castpd128_pd256(x0), x1, 1));
+    const __m128 y23 = _mm256_cvtpd_ps(_mm256_insertf128_pd(_mm256_castpd128_pd256(x2), x3, 1));
+    _mm_storeu_ps(l0 + i, _mm_shuffle_ps(y01, y23, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm_storeu_ps(r0 + i, _mm_shuffle_ps(y01, y23, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  for (; i < n; i++) {
+    __m128d x = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(l0 + i), _mm_load_ss(r0 + i)));
+    W2_TICKS(x)
+    const __m128 y = _mm_cvtpd_ps(x);
+    _mm_store_ss(l0 + i, y);
+    _mm_store_ss(r0 + i, _mm_shuffle_ps(y, y, _MM_SHUFFLE(1, 1, 1, 1)));
+  }
+  W2_SAVE(0) W2_SAVE(1) W2_SAVE(2) W2_SAVE(3)
+}
+
+W4_TARGET void mixstage__biquad_pair_process(double *const *sec, int nsec, int stride, float *const *buf, int n,
+                                             int flush) {
+  switch (nsec) {
+  case 1: w2_run(sec, stride, 1, buf[0], buf[1], n, flush); break;
+  case 2: w2_run(sec, stride, 2, buf[0], buf[1], n, flush); break;
+  case 3: w2_run(sec, stride, 3, buf[0], buf[1], n, flush); break;
+  case 4: w2_run(sec, stride, 4, buf[0], buf[1], n, flush); break;
+  default: mixstage__biquad_lanes_process(sec, nsec, stride, 2, buf, NULL, n, flush); break;
+  }
+}
 #else
 int mixstage__biquad_lanes4_available(void) { return 0; }
 
@@ -687,5 +769,10 @@ void mixstage__biquad_lanes4_process(double *const *sec, int nsec, float *const 
     }
   }
   if (flush) mixstage__biquad_lanes_flush(sec, nsec, 4);
+}
+
+/* Never called where the kernel is unavailable; kept correct regardless. */
+void mixstage__biquad_pair_process(double *const *sec, int nsec, int stride, float *const *buf, int n, int flush) {
+  mixstage__biquad_lanes_process(sec, nsec, stride, 2, buf, NULL, n, flush);
 }
 #endif

@@ -275,6 +275,16 @@ int mixstage__biquad_lanes4_available(void);
 void mixstage__biquad_lanes4_process(double *const *sec, int nsec, float *const *buf, const double *gain, int n,
                                      int flush);
 
+/* ---- Two-lane cascades ------------------------------------------------------- */
+/* mixstage__biquad_lanes_process for lanes 0 and 1 of a lane group (stride
+ * as there), nsec = 1 .. 4 sections, no gain, for a stereo pair on CPUs with
+ * AVX (mixstage__biquad_lanes4_available): the same operations in the same
+ * order and the same flush, so the same bits, with three-operand vector
+ * instructions and four frames per float load and store.  Other section
+ * counts, or no AVX, go to mixstage__biquad_lanes_process.  No allocation;
+ * no stack buffers. */
+void mixstage__biquad_pair_process(double *const *sec, int nsec, int stride, float *const *buf, int n, int flush);
+
 /* Frames for a cascade's impulse response to fall 120 dB, from its largest
  * pole radius (factor 2: margin for coincident poles, as in an LR4);
  * 10 s worth for a pole on or outside the unit circle, 0 for none. */

@@ -59,6 +59,7 @@
 #include <string.h>
 #include "../node.h"
 #include "../dsp/biquad.h"
+#include "../dsp/cpu.h"
 
 enum {
   P_MODE,
@@ -149,6 +150,8 @@ typedef struct delay_state {
   ramp fb, dry, wet, depth; /* depth in frames */
   int cell_pos;
   int primed;
+  int avx; /* the CPU has AVX: the block loops' eight-float forms, a stereo line pair's
+            * filters on mixstage__biquad_pair_process */
   int64_t tail;
 } delay_state;
 
@@ -178,6 +181,7 @@ static int delay_init(void *s, const mixstage__node_env *env) {
   st->cell_pos = MIXSTAGE_CONTROL_FRAMES;
   st->lfo_c = 1.0;
   st->lfo_w = -1.0; /* no rate yet: the first update builds the tables */
+  st->avx = mixstage__cpu_avx();
   return MIXSTAGE_OK;
 }
 
@@ -426,6 +430,49 @@ static void blk_mix_c(float *x, float gd, float gw, const float *r, int n) {
   for (; t < n; t++) x[t] = gd * x[t] + gw * r[t];
 }
 
+#if DLY_VEC && (defined(__x86_64__) || defined(__i386__))
+/* The settled block loops (gains at rest) eight floats per vector where the
+ * CPU has AVX: blk_feed_c, blk_mix_c and blk_store_flushed's operations
+ * per element (products rounded, then sums), so the same bits. */
+#define DLY_AVX 1
+#define DLY_AVX_TARGET __attribute__((target("avx")))
+typedef float dly_v8 __attribute__((vector_size(32)));
+typedef int32_t dly_v8i __attribute__((vector_size(32)));
+static inline DLY_AVX_TARGET dly_v8 dly_ld8(const float *p) {
+  dly_v8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline DLY_AVX_TARGET void dly_st8(float *p, dly_v8 v) { memcpy(p, &v, sizeof v); }
+
+static DLY_AVX_TARGET void blk_feed_c_avx(float *y, const float *a, float g, const float *r, int n) {
+  int t = 0;
+  const dly_v8 gv = {g, g, g, g, g, g, g, g};
+  for (; t + 8 <= n; t += 8) dly_st8(y + t, dly_ld8(a + t) + gv * dly_ld8(r + t));
+  for (; t < n; t++) y[t] = a[t] + g * r[t];
+}
+
+static DLY_AVX_TARGET void blk_mix_c_avx(float *x, float gd, float gw, const float *r, int n) {
+  int t = 0;
+  const dly_v8 dv = {gd, gd, gd, gd, gd, gd, gd, gd}, wv = {gw, gw, gw, gw, gw, gw, gw, gw};
+  for (; t + 8 <= n; t += 8) dly_st8(x + t, dv * dly_ld8(x + t) + wv * dly_ld8(r + t));
+  for (; t < n; t++) x[t] = gd * x[t] + gw * r[t];
+}
+
+static DLY_AVX_TARGET void blk_store_flushed_avx(float *d, const float *w, int n) {
+  int t = 0;
+  const dly_v8 lim = {DLY_FLUSH, DLY_FLUSH, DLY_FLUSH, DLY_FLUSH, DLY_FLUSH, DLY_FLUSH, DLY_FLUSH, DLY_FLUSH};
+  for (; t + 8 <= n; t += 8) {
+    dly_v8 y = dly_ld8(w + t);
+    dly_v8i small = (y < lim) & (y > -lim);
+    dly_st8(d + t, (dly_v8)((dly_v8i)y & ~small));
+  }
+  for (; t < n; t++) d[t] = flush_small(w[t]);
+}
+#else
+#define DLY_AVX 0
+#endif
+
 /* Line c's feedback filters, one sample: the lane kernel's arithmetic. */
 static inline float filt(delay_state *st, int c, float x) {
   return flush_small((float)mixstage__biquad_lanes_tick(st->act, st->nact, DLY_STRIDE, c, x));
@@ -500,6 +547,13 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
   } else {
     for (int c = 0; c < nch; c++) {
       const int n1 = rn1[c];
+#if DLY_AVX
+      if (at_rest && st->avx) {
+        blk_feed_c_avx(w[c], buf[c], st->fb.target, r0[c], n1);
+        blk_feed_c_avx(w[c] + n1, buf[c] + n1, st->fb.target, st->line[c].buf, n - n1);
+        continue;
+      }
+#endif
       if (at_rest) {
         blk_feed_c(w[c], buf[c], st->fb.target, r0[c], n1);
         blk_feed_c(w[c] + n1, buf[c] + n1, st->fb.target, st->line[c].buf, n - n1);
@@ -512,6 +566,13 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
   /* The output, before the line is written (the reads stay valid). */
   for (int c = 0; c < nch; c++) {
     const int l = st->mode == MODE_MONO ? 0 : c, n1 = rn1[l];
+#if DLY_AVX
+    if (at_rest && st->avx) {
+      blk_mix_c_avx(buf[c], st->dry.target, st->wet.target, r0[l], n1);
+      blk_mix_c_avx(buf[c] + n1, st->dry.target, st->wet.target, st->line[l].buf, n - n1);
+      continue;
+    }
+#endif
     if (at_rest) {
       blk_mix_c(buf[c], st->dry.target, st->wet.target, r0[l], n1);
       blk_mix_c(buf[c] + n1, st->dry.target, st->wet.target, st->line[l].buf, n - n1);
@@ -524,13 +585,23 @@ static int delay_block(delay_state *st, float *const *buf, int nch, int n) {
     const int piece = n - done < MIXSTAGE_CONTROL_FRAMES - st->phase ? n - done : MIXSTAGE_CONTROL_FRAMES - st->phase;
     const int at_flush = st->phase + piece == MIXSTAGE_CONTROL_FRAMES;
     for (int c = 0; c < nlines; c++) wp[c] = w[c] + done;
-    mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, piece, at_flush);
+    if (st->avx && nlines == 2)
+      mixstage__biquad_pair_process(st->act, st->nact, DLY_STRIDE, wp, piece, at_flush);
+    else
+      mixstage__biquad_lanes_process(st->act, st->nact, DLY_STRIDE, nlines, wp, NULL, piece, at_flush);
     advance_phase_flushed(st, piece, at_flush);
     done += piece;
   }
   const int n1 = len - st->wp < n ? len - st->wp : n;
   for (int c = 0; c < nlines; c++) {
     float *b = st->line[c].buf;
+#if DLY_AVX
+    if (st->avx) {
+      blk_store_flushed_avx(b + st->wp, w[c], n1);
+      blk_store_flushed_avx(b, w[c] + n1, n - n1);
+      continue;
+    }
+#endif
     blk_store_flushed(b + st->wp, w[c], n1);
     blk_store_flushed(b, w[c] + n1, n - n1);
   }

@@ -691,6 +691,21 @@ static REV_AVX2_FMA void allpass_block_avx2(float *b, int len, int *ppos, float 
   *ppos = pos;
 }
 
+/* The pre-delay line's mono input for frames t0 .. t0 + n - 1 of buf into
+ * dst, eight frames per vector: ((0 + x0) + x1) + ... times 1/nch, the
+ * sums and product of reverb_process's four-frame loop, so the same bits.
+ * Returns the frames done (n rounded down to eight). */
+static REV_AVX2_FMA int mono_in_avx2(float *dst, float *const *buf, int t0, int nch, float inv_nch, int n) {
+  const __m256 inv = _mm256_set1_ps(inv_nch);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = _mm256_setzero_ps();
+    for (int c = 0; c < nch; c++) x = _mm256_add_ps(x, _mm256_loadu_ps(buf[c] + t0 + i));
+    _mm256_storeu_ps(dst + i, _mm256_mul_ps(x, inv));
+  }
+  return i;
+}
+
 static inline REV_AVX2_FMA __m256 rev_flush8(__m256 x) {
   const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   __m256 small = _mm256_cmp_ps(_mm256_and_ps(x, mag), _mm256_set1_ps(REV_FLUSH), _CMP_LT_OQ);
@@ -1317,6 +1332,9 @@ static void reverb_process(void *s, float *const *buf, int nch, int nframes,
      * what a frame-by-frame loop would). */
     const int wp0 = st->pre_wp;
     int i = 0;
+#if REV_AVX2
+    if (st->avx2 && wp0 + nb <= pmask + 1) i = mono_in_avx2(st->pre + wp0, buf, t0, nch, inv_nch, nb);
+#endif
 #if REV_VECTOR
     if (wp0 + nb <= pmask + 1) /* no wrap: four frames per vector, the same sums */
       for (; i + 4 <= nb; i += 4) {
