@@ -103,7 +103,14 @@ DYNB_TARGET static int smooth4(mixstage__dyn_smoother *sm, const double *tg, dou
   const __m128d up = _mm_set_sd(sm->b_up), down = _mm_set_sd(sm->b_down), flush = _mm_set_sd(1e-12);
   const __m128d cap = _mm_set_sd(600.0);
   __m128d y = _mm_set_sd(sm->y), ok = _mm_castsi128_pd(_mm_set1_epi64x(-1));
-#define DYNB_SMOOTH_STEP(i)                                                                          do {                                                                                                 const __m128d d = _mm_sub_sd(_mm_load_sd(tg + (i)), y);                                           const __m128d v = _mm_add_sd(y, _mm_mul_sd(_mm_blendv_pd(up, down, d), d));                       y = _mm_andnot_pd(_mm_cmplt_sd(v, flush), v);                                                     ok = _mm_and_pd(ok, _mm_cmplt_sd(y, cap));                                                        _mm_store_sd(gr + (i), y);                                                                      } while (0)
+#define DYNB_SMOOTH_STEP(i)                                                      \
+  do {                                                                           \
+    const __m128d d = _mm_sub_sd(_mm_load_sd(tg + (i)), y);                      \
+    const __m128d v = _mm_add_sd(y, _mm_mul_sd(_mm_blendv_pd(up, down, d), d));  \
+    y = _mm_andnot_pd(_mm_cmplt_sd(v, flush), v);                                \
+    ok = _mm_and_pd(ok, _mm_cmplt_sd(y, cap));                                   \
+    _mm_store_sd(gr + (i), y);                                                   \
+  } while (0)
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     DYNB_SMOOTH_STEP(i);
