@@ -764,7 +764,8 @@ static void scaling_rounds(int threads, int rounds) {
     qsort(c[k], (size_t)rounds, sizeof(double), cmp_double);
   }
   double w1 = w[0][rounds / 2], w2 = w[1][rounds / 2], c1 = c[0][rounds / 2], c2 = c[1][rounds / 2];
-  printf("rounds: median 1 thread %.3f s wall %.3f s CPU; %d threads %.3f s wall %.3f s CPU; speed-up %.2fx, CPU %.2fx\n",
+  printf("rounds: median 1 thread %.3f s wall %.3f s CPU; %d threads %.3f s wall %.3f s CPU; "
+         "speed-up %.2fx, CPU %.2fx\n",
          w1, c1, threads, w2, c2, w1 / w2, c2 / c1);
   printf("RESULT rounds_speedup %.3f\nRESULT rounds_cpu_ratio %.3f\n", w1 / w2, c2 / c1);
 }
@@ -997,7 +998,8 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[k], "--sat-default") == 0) sat_default = 1;
     else if (argv[k][0] == '-') {
       fprintf(stderr,
-              "usage: %s [--mode offline|realtime|verify|iofloor|deliver] [--block N] [--seconds S] [--threads T] [--rounds R] "
+              "usage: %s [--mode offline|realtime|verify|iofloor|deliver] [--block N] [--seconds S] "
+              "[--threads T] [--rounds R] "
               "[--strips N] [--sat-default] [--omit TYPE] [--out FILE.wav] SRC_DIR\n",
               argv[0]);
       return 2;
