@@ -1279,6 +1279,24 @@ static void span_node_latent(mixstage__unit *u, int i, int64_t f0, int n) {
   }
 }
 
+/* Insert i of unit u, bypassed or muted, over a span's frames f0 .. f0+n-1
+ * through run_node cell by cell, as a chunk would; returns whether it ran
+ * in the last cell (a muted node fades out). */
+static int span_node_cells(mixstage_graph *g, mixstage__unit *u, int i, int64_t f0, int n,
+                           float (*drybuf)[MIXSTAGE__CELL]) {
+  view v;
+  int ran = 0;
+  for (int off = 0, m; off < n; off += m) {
+    int64_t f = f0 + off;
+    m = span_piece(MIXSTAGE__CELL, f, n - off);
+    chain_walk cw = {chunk_cell(f, (int)(f % MIXSTAGE__CELL), m), 0, 0, NULL, drybuf};
+    buf_view(&v, u, off);
+    run_node(g, u, &v, off, m, i, &cw);
+    ran = cw.ran_count != 0;
+  }
+  return ran;
+}
+
 /* The chains of units[0 .. count-1] (one settled, span_ready unit, or such
  * members of a lane group, whose chains have one shape) over frames
  * f0 .. f0+n-1, which are offsets 0 .. n-1 of their block buffers.  An
@@ -1326,15 +1344,7 @@ static void span_chains(mixstage_graph *g, mixstage__unit *const *units, int cou
         continue;
       }
       /* bypassed or muted: as cell by cell */
-      view v;
-      for (int off = 0, m; off < n; off += m) {
-        int64_t f = f0 + off;
-        m = span_piece(MIXSTAGE__CELL, f, n - off);
-        chain_walk cw = {chunk_cell(f, (int)(f % MIXSTAGE__CELL), m), 0, 0, NULL, drybuf};
-        buf_view(&v, units[k], off);
-        run_node(g, units[k], &v, off, m, i, &cw);
-        if (off + m >= n && cw.ran_count) node_ran(&w[k], nd);
-      }
+      if (span_node_cells(g, units[k], i, f0, n, drybuf)) node_ran(&w[k], nd);
     }
     if (!lanes) continue;
     const int cap = span_cap(cls);
@@ -1588,14 +1598,7 @@ static void group_plan_run(mixstage_graph *g, mixstage__group *grp, int64_t f0, 
             atomic_store_explicit(&nd->gr_db, cls->gain_reduction(nd->state), memory_order_relaxed);
           continue;
         }
-        view v;
-        for (int off = 0, m; off < n; off += m) {
-          int64_t f = f0 + off;
-          m = span_piece(MIXSTAGE__CELL, f, n - off);
-          chain_walk cw = {chunk_cell(f, (int)(f % MIXSTAGE__CELL), m), 0, 0, NULL, drybuf};
-          buf_view(&v, u, off);
-          run_node(g, u, &v, off, m, i, &cw);
-        }
+        span_node_cells(g, u, i, f0, n, drybuf);
       }
     }
     const int lanes = ins->lanes;
